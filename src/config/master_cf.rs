@@ -1,0 +1,206 @@
+//! master.cf: the service table (master(5)). Each entry is
+//! `service type private unpriv chroot wakeup maxproc command [args]`, continuation lines
+//! start with white space, `-o name=value` overrides main.cf for that service.
+//!
+//! Postern runs every service as threads of one process: `inet` services whose command is
+//! `smtpd` become listeners; Postfix's internal services (pickup, cleanup, qmgr, local,
+//! bounce, ...) map onto Postern's built-in threads. Anything else is named in a warning.
+
+use std::fmt;
+
+/// One master.cf entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub name: String,
+    pub kind: String,
+    pub private: bool,
+    pub unprivileged: bool,
+    pub chroot: bool,
+    pub wakeup: String,
+    /// `None` for `-` (use default_process_limit); `Some(0)` means no limit.
+    pub maxproc: Option<u32>,
+    pub command: String,
+    pub args: Vec<String>,
+    pub overrides: Vec<(String, String)>,
+    pub line: usize,
+}
+
+/// A master.cf syntax error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MasterCfError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for MasterCfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: line {}: {}", self.file, self.line, self.message)
+    }
+}
+
+impl std::error::Error for MasterCfError {}
+
+/// Services Postern provides as built-in threads; they need no warning.
+pub const BUILTIN: &[&str] = &[
+    "pickup", "cleanup", "qmgr", "oqmgr", "tlsmgr", "rewrite", "trivial-rewrite", "bounce",
+    "defer", "trace", "verify", "flush", "proxymap", "proxywrite", "showq", "error", "retry",
+    "discard", "local", "anvil", "scache", "postlog",
+];
+
+impl Service {
+    /// Whether this entry is an SMTP listener Postern serves.
+    pub fn is_smtpd_listener(&self) -> bool {
+        self.kind == "inet" && self.command == "smtpd"
+    }
+
+    /// Whether Postern implements this entry (listener or built-in thread).
+    pub fn is_supported(&self) -> bool {
+        self.is_smtpd_listener() || BUILTIN.contains(&self.command.as_str())
+    }
+
+    /// For inet services: (host, port) with host `None` for all interfaces.
+    pub fn inet_address(&self) -> (Option<String>, String) {
+        let name = self.name.as_str();
+        if let Some(rest) = name.strip_prefix('[') {
+            if let Some(end) = rest.find("]:") {
+                return (Some(rest[..end].to_string()), rest[end + 2..].to_string());
+            }
+        }
+        match name.rfind(':') {
+            Some(i) => (Some(name[..i].to_string()), name[i + 1..].to_string()),
+            None => (None, name.to_string()),
+        }
+    }
+}
+
+/// Parse master.cf text.
+pub fn parse(text: &str, file: &str) -> Result<Vec<Service>, MasterCfError> {
+    let mut logical: Vec<(String, usize)> = Vec::new();
+    for (idx, raw) in text.lines().enumerate() {
+        let trimmed = raw.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if raw.starts_with(|c: char| c.is_whitespace()) {
+            match logical.last_mut() {
+                Some((t, _)) => {
+                    t.push(' ');
+                    t.push_str(trimmed.trim_end());
+                }
+                None => {
+                    return Err(MasterCfError {
+                        file: file.into(),
+                        line: idx + 1,
+                        message: "logical line must not start with whitespace".into(),
+                    });
+                }
+            }
+        } else {
+            logical.push((raw.trim_end().to_string(), idx + 1));
+        }
+    }
+    logical.iter().map(|(t, line)| parse_entry(t, *line, file)).collect()
+}
+
+fn parse_entry(text: &str, line: usize, file: &str) -> Result<Service, MasterCfError> {
+    let err = |message: String| MasterCfError { file: file.into(), line, message };
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    if fields.len() < 8 {
+        return Err(err(format!("field count: expected at least 8 fields, found {}", fields.len())));
+    }
+    let flag = |v: &str, default: bool, what: &str| -> Result<bool, MasterCfError> {
+        match v {
+            "-" => Ok(default),
+            "y" => Ok(true),
+            "n" => Ok(false),
+            _ => Err(err(format!("bad {} field: \"{}\"", what, v))),
+        }
+    };
+    let kind = fields[1];
+    if !["inet", "unix", "fifo", "pass", "unix-dgram"].contains(&kind) {
+        return Err(err(format!("bad transport type: {}", kind)));
+    }
+    let maxproc = match fields[6] {
+        "-" => None,
+        v => Some(v.parse().map_err(|_| err(format!("bad maximal process count: {}", v)))?),
+    };
+    let mut args = Vec::new();
+    let mut overrides = Vec::new();
+    let mut rest = fields[8..].iter();
+    while let Some(a) = rest.next() {
+        let kv = if *a == "-o" {
+            rest.next().copied()
+        } else {
+            a.strip_prefix("-o")
+        };
+        match kv {
+            Some(kv) if a.starts_with("-o") => match kv.split_once('=') {
+                Some((k, v)) => overrides.push((k.trim().to_string(), v.trim().to_string())),
+                None => return Err(err(format!("bad -o option: \"{}\"", kv))),
+            },
+            _ => args.push(a.to_string()),
+        }
+    }
+    Ok(Service {
+        name: fields[0].to_string(),
+        kind: kind.to_string(),
+        private: flag(fields[2], kind != "inet", "private")?,
+        unprivileged: flag(fields[3], true, "unprivileged")?,
+        chroot: flag(fields[4], false, "chroot")?,
+        wakeup: fields[5].to_string(),
+        maxproc,
+        command: fields[7].to_string(),
+        args,
+        overrides,
+        line,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STOCK: &str = "\
+# comment
+smtp      inet  n       -       n       -       -       smtpd
+127.0.0.1:2525 inet n   -       n       -       5       smtpd
+  -o smtpd_banner=hello
+  -o myhostname=x.test
+pickup    fifo  n       -       n       60      1       pickup
+qmgr      fifo  n       -       n       300     1       qmgr
+maildrop  unix  -       n       n       -       -       pipe
+  flags=DRhu user=vmail argv=/usr/local/bin/maildrop -d ${recipient}
+";
+
+    #[test]
+    fn parses_stock_entries() {
+        let s = parse(STOCK, "master.cf").unwrap();
+        assert_eq!(s.len(), 5);
+        assert!(s[0].is_smtpd_listener());
+        assert_eq!(s[0].inet_address(), (None, "smtp".to_string()));
+        assert_eq!(s[1].inet_address(), (Some("127.0.0.1".into()), "2525".into()));
+        assert_eq!(s[1].maxproc, Some(5));
+        assert_eq!(s[1].overrides[1], ("myhostname".into(), "x.test".into()));
+        assert!(!s[0].private);
+        assert!(s[2].is_supported());
+        assert!(!s[4].is_supported());
+        assert_eq!(s[4].args[0], "flags=DRhu");
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = parse("smtp inet n - n -\n", "master.cf").unwrap_err();
+        assert_eq!(e.line, 1);
+        let e = parse("smtp inet n - n - x smtpd\n", "master.cf").unwrap_err();
+        assert!(e.to_string().contains("bad maximal process count"));
+        let e = parse("smtp tcp n - n - - smtpd\n", "master.cf").unwrap_err();
+        assert!(e.to_string().contains("bad transport type"));
+    }
+
+    #[test]
+    fn bracketed_ipv6() {
+        let s = parse("[::1]:25 inet n - n - - smtpd\n", "m").unwrap();
+        assert_eq!(s[0].inet_address(), (Some("::1".into()), "25".into()));
+    }
+}

@@ -1,0 +1,202 @@
+//! The one table of every main.cf parameter Postern knows, with Postfix's defaults.
+//!
+//! A parameter in this table is "known": setting it in main.cf never produces the
+//! "unused parameter" warning. Parameters marked `implemented: false` are accepted for
+//! compatibility with a stock Postfix main.cf but have no effect yet; `postconf -d`
+//! still shows their Postfix default. Defaults follow Postfix 2.10 (postconf(5)) except
+//! where the README says otherwise (smtpd_forbid_bare_newline).
+
+/// One parameter: name, default value (before `$name` expansion), the unit a bare number
+/// means for time values, and whether Postern acts on it.
+pub struct Param {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub time_unit: char,
+    pub implemented: bool,
+}
+
+const fn p(name: &'static str, default: &'static str) -> Param {
+    Param { name, default, time_unit: 's', implemented: true }
+}
+
+const fn t(name: &'static str, default: &'static str, unit: char) -> Param {
+    Param { name, default, time_unit: unit, implemented: true }
+}
+
+const fn k(name: &'static str, default: &'static str) -> Param {
+    Param { name, default, time_unit: 's', implemented: false }
+}
+
+/// Defaults computed at run time (host name, domain) are filled in by `Config`.
+pub const PARAMS: &[Param] = &[
+    // Installation paths and accounts.
+    p("config_directory", "/etc/postfix"),
+    p("queue_directory", "/var/spool/postfix"),
+    p("command_directory", "/usr/sbin"),
+    p("daemon_directory", "/usr/libexec/postfix"),
+    p("data_directory", "/var/lib/postfix"),
+    p("mail_owner", "postfix"),
+    p("setgid_group", "postdrop"),
+    p("sendmail_path", "/usr/sbin/sendmail"),
+    p("newaliases_path", "/usr/bin/newaliases"),
+    p("mailq_path", "/usr/bin/mailq"),
+    p("manpage_directory", "/usr/local/man"),
+    k("sample_directory", "/etc/postfix"),
+    k("readme_directory", "no"),
+    k("html_directory", "no"),
+    k("meta_directory", "$config_directory"),
+    k("shlib_directory", "no"),
+    p("mail_name", "Postfix"),
+    p("mail_version", env!("CARGO_PKG_VERSION")),
+    p("syslog_name", "postfix"),
+    p("syslog_facility", "mail"),
+    p("maillog_file", ""),
+    p("import_environment", "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C"),
+    // Identity and addressing.
+    p("myhostname", ""),
+    p("mydomain", ""),
+    p("myorigin", "$myhostname"),
+    p("mydestination", "$myhostname, localhost.$mydomain, localhost"),
+    p("inet_interfaces", "all"),
+    p("inet_protocols", "all"),
+    p("mynetworks", ""),
+    p("mynetworks_style", "subnet"),
+    p("relay_domains", "$mydestination"),
+    p("append_dot_mydomain", "yes"),
+    p("recipient_delimiter", ""),
+    p("owner_request_special", "yes"),
+    p("expand_owner_alias", "no"),
+    p("default_privs", "nobody"),
+    // SMTP server.
+    p("smtpd_banner", "$myhostname ESMTP $mail_name"),
+    p("message_size_limit", "10240000"),
+    p("smtpd_recipient_limit", "1000"),
+    p("line_length_limit", "2048"),
+    t("smtpd_timeout", "300s", 's'),
+    p("smtpd_soft_error_limit", "10"),
+    p("smtpd_hard_error_limit", "20"),
+    t("smtpd_error_sleep_time", "1s", 's'),
+    p("smtpd_junk_command_limit", "100"),
+    p("smtpd_helo_required", "no"),
+    p("smtpd_delay_reject", "yes"),
+    p("disable_vrfy_command", "no"),
+    p("smtpd_relay_restrictions", "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination"),
+    p("smtpd_recipient_restrictions", ""),
+    k("smtpd_client_restrictions", ""),
+    k("smtpd_helo_restrictions", ""),
+    k("smtpd_sender_restrictions", ""),
+    k("smtpd_data_restrictions", ""),
+    p("smtpd_forbid_bare_newline", "normalize"),
+    p("smtpd_forbid_bare_newline_exclusions", "$mynetworks"),
+    p("smtpd_forbid_bare_newline_reject_code", "550"),
+    p("local_recipient_maps", "proxy:unix:passwd.byname $alias_maps"),
+    p("unknown_local_recipient_reject_code", "550"),
+    p("relay_domains_reject_code", "554"),
+    p("smtpd_client_connection_count_limit", "50"),
+    k("smtpd_sasl_auth_enable", "no"),
+    k("smtpd_tls_security_level", ""),
+    k("smtpd_use_tls", "no"),
+    k("broken_sasl_auth_clients", "no"),
+    // Cleanup.
+    p("local_header_rewrite_clients", "permit_inet_interfaces"),
+    p("hopcount_limit", "50"),
+    p("header_size_limit", "102400"),
+    p("always_add_missing_headers", "no"),
+    // Queue manager and scheduling.
+    t("queue_run_delay", "300s", 's'),
+    t("minimal_backoff_time", "300s", 's'),
+    t("maximal_backoff_time", "4000s", 's'),
+    t("maximal_queue_lifetime", "5d", 'd'),
+    t("bounce_queue_lifetime", "5d", 'd'),
+    t("delay_warning_time", "0h", 'h'),
+    p("default_destination_concurrency_limit", "20"),
+    p("local_destination_concurrency_limit", "2"),
+    p("default_destination_recipient_limit", "50"),
+    p("local_destination_recipient_limit", "1"),
+    p("default_process_limit", "100"),
+    p("qmgr_message_active_limit", "20000"),
+    p("enable_long_queue_ids", "no"),
+    p("default_transport", "smtp"),
+    p("relay_transport", "relay"),
+    p("local_transport", "local:$myhostname"),
+    k("transport_maps", ""),
+    k("relayhost", ""),
+    // Local delivery.
+    p("alias_maps", "hash:/etc/aliases"),
+    p("alias_database", "hash:/etc/aliases"),
+    p("mail_spool_directory", "/var/mail"),
+    p("home_mailbox", ""),
+    p("mailbox_size_limit", "51200000"),
+    p("mailbox_delivery_lock", "fcntl, dotlock"),
+    p("allow_mail_to_commands", "alias, forward"),
+    p("allow_mail_to_files", "alias, forward"),
+    k("mailbox_command", ""),
+    k("mailbox_transport", ""),
+    k("fallback_transport", ""),
+    k("luser_relay", ""),
+    k("forward_path", "$home/.forward${recipient_delimiter}${extension}, $home/.forward"),
+    // Bounces.
+    p("bounce_notice_recipient", "postmaster"),
+    p("notify_classes", "resource, software"),
+    p("double_bounce_sender", "double-bounce"),
+    p("bounce_size_limit", "50000"),
+    // Accepted for compatibility with stock main.cf files; no effect yet.
+    k("debug_peer_level", "2"),
+    k("debug_peer_list", ""),
+    k("debugger_command", ""),
+    k("biff", "yes"),
+    k("virtual_alias_maps", "$virtual_maps"),
+    k("virtual_maps", ""),
+    k("virtual_mailbox_domains", "$virtual_mailbox_maps"),
+    k("virtual_mailbox_maps", ""),
+    k("virtual_mailbox_base", ""),
+    k("virtual_uid_maps", ""),
+    k("virtual_gid_maps", ""),
+    k("virtual_minimum_uid", "100"),
+    k("virtual_transport", "virtual"),
+    k("canonical_maps", ""),
+    k("sender_canonical_maps", ""),
+    k("recipient_canonical_maps", ""),
+    k("relocated_maps", ""),
+    k("header_checks", ""),
+    k("body_checks", ""),
+    k("compatibility_level", "0"),
+    k("smtp_tls_security_level", ""),
+    k("smtpd_tls_cert_file", ""),
+    k("smtpd_tls_key_file", ""),
+    k("smtpd_sasl_type", "cyrus"),
+    k("smtpd_sasl_path", "smtpd"),
+    k("smtpd_sasl_security_options", "noanonymous"),
+    k("smtpd_sasl_local_domain", ""),
+    k("smtpd_tls_auth_only", "no"),
+    k("alternate_config_directories", ""),
+    k("multi_instance_directories", ""),
+    k("multi_instance_name", ""),
+    k("multi_instance_enable", "no"),
+];
+
+/// Look a parameter up by name.
+pub fn find(name: &str) -> Option<&'static Param> {
+    PARAMS.iter().find(|p| p.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<&str> = PARAMS.iter().map(|p| p.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len());
+    }
+
+    #[test]
+    fn postfix_defaults() {
+        assert_eq!(find("message_size_limit").unwrap().default, "10240000");
+        assert_eq!(find("maximal_queue_lifetime").unwrap().time_unit, 'd');
+        assert!(find("no_such_parameter").is_none());
+    }
+}

@@ -1,0 +1,12 @@
+//! Postern: a Postfix-compatible mail transfer agent.
+//!
+//! The crate is a library; the binaries in src/bin are thin wrappers named after Postfix's
+//! commands. Modules are named after Postfix's daemons: `smtpd` receives, `cleanup` makes a
+//! queue file, `queue` is the spool, `qmgr` schedules, `delivery` delivers, `bounce` writes
+//! non-delivery notifications, `master` starts and stops everything. README.md and
+//! spool-layout.md describe the whole.
+
+pub mod config;
+pub mod log;
+pub mod queue;
+pub mod sys;

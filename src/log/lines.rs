@@ -1,0 +1,217 @@
+//! Every maillog line format, in one place, as Postfix writes them (see
+//! ../shared/reference/postfix-facts.md "Log lines"). Callers pass raw values; client
+//! supplied text is made printable here.
+
+use std::time::Duration;
+
+use super::{info, timefmt, warning};
+
+/// Replace control characters so a client cannot inject log lines.
+pub fn printable(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+/// `starting the Postfix mail system` (tag postfix-script).
+pub fn starting() {
+    info("postfix-script", "starting the Postfix mail system");
+}
+
+/// `stopping the Postfix mail system` (tag postfix-script).
+pub fn stopping() {
+    info("postfix-script", "stopping the Postfix mail system");
+}
+
+/// `refreshing the Postfix mail system` (tag postfix-script).
+pub fn refreshing() {
+    info("postfix-script", "refreshing the Postfix mail system");
+}
+
+/// `daemon started -- version V, configuration DIR`.
+pub fn daemon_started(version: &str, config_dir: &str) {
+    info("master", format!("daemon started -- version {}, configuration {}", version, config_dir));
+}
+
+/// `reload -- version V, configuration DIR`.
+pub fn reload(version: &str, config_dir: &str) {
+    info("master", format!("reload -- version {}, configuration {}", version, config_dir));
+}
+
+/// `terminating on signal 15`.
+pub fn terminating(signal: i32) {
+    info("master", format!("terminating on signal {}", signal));
+}
+
+/// `/etc/postfix/main.cf, line N: unused parameter: name=value` style warning.
+pub fn unused_parameter(component: &str, file: &str, name: &str, value: &str) {
+    warning(component, format!("{}: unused parameter: {}={}", file, name, value));
+}
+
+/// `connect from host[addr]`.
+pub fn connect(client: &str) {
+    info("smtpd", format!("connect from {}", client));
+}
+
+/// `disconnect from host[addr] ehlo=1 mail=1 ... commands=N` (the counters as Postfix 3).
+pub fn disconnect(client: &str, counters: &str) {
+    if counters.is_empty() {
+        info("smtpd", format!("disconnect from {}", client));
+    } else {
+        info("smtpd", format!("disconnect from {} {}", client, counters));
+    }
+}
+
+/// `timeout after STAGE from host[addr]`.
+pub fn timeout_after(stage: &str, client: &str) {
+    info("smtpd", format!("timeout after {} from {}", stage, client));
+}
+
+/// `lost connection after STAGE from host[addr]`.
+pub fn lost_connection(stage: &str, client: &str) {
+    info("smtpd", format!("lost connection after {} from {}", stage, client));
+}
+
+/// `too many errors after STAGE from host[addr]`.
+pub fn too_many_errors(stage: &str, client: &str) {
+    info("smtpd", format!("too many errors after {} from {}", stage, client));
+}
+
+/// `NOQUEUE: reject: RCPT from host[addr]: 451 4.3.0 <x>: text; from=<s> to=<r> proto=SMTP helo=<h>`.
+pub fn reject(
+    queue_id: Option<&str>,
+    stage: &str,
+    client: &str,
+    reply: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    proto: &str,
+    helo: Option<&str>,
+) {
+    let mut line = format!(
+        "{}: reject: {} from {}: {};",
+        queue_id.unwrap_or("NOQUEUE"),
+        stage,
+        client,
+        printable(reply)
+    );
+    if let Some(f) = from {
+        line.push_str(&format!(" from=<{}>", printable(f)));
+    }
+    if let Some(t) = to {
+        line.push_str(&format!(" to=<{}>", printable(t)));
+    }
+    line.push_str(&format!(" proto={}", proto));
+    if let Some(h) = helo {
+        line.push_str(&format!(" helo=<{}>", printable(h)));
+    }
+    info("smtpd", line);
+}
+
+/// `ID: client=host[addr]`.
+pub fn client(queue_id: &str, client: &str) {
+    info("smtpd", format!("{}: client={}", queue_id, client));
+}
+
+/// `ID: uid=N from=<sender>` (pickup).
+pub fn pickup(queue_id: &str, uid: u32, from: &str) {
+    info("pickup", format!("{}: uid={} from=<{}>", queue_id, uid, printable(from)));
+}
+
+/// `ID: message-id=<...>` (cleanup).
+pub fn message_id(queue_id: &str, message_id: &str) {
+    info("cleanup", format!("{}: message-id={}", queue_id, printable(message_id)));
+}
+
+/// `ID: from=<s>, size=N, nrcpt=M (queue active)` (qmgr).
+pub fn queue_active(queue_id: &str, from: &str, size: u64, nrcpt: usize) {
+    info(
+        "qmgr",
+        format!("{}: from=<{}>, size={}, nrcpt={} (queue active)", queue_id, printable(from), size, nrcpt),
+    );
+}
+
+/// `ID: removed` (qmgr).
+pub fn removed(queue_id: &str) {
+    info("qmgr", format!("{}: removed", queue_id));
+}
+
+/// `ID: from=<s>, status=expired, returned to sender` (qmgr).
+pub fn expired(queue_id: &str, from: &str) {
+    info("qmgr", format!("{}: from=<{}>, status=expired, returned to sender", queue_id, printable(from)));
+}
+
+/// The four `delays=a/b/c/d` parts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Delays {
+    pub before_active: Duration,
+    pub in_active: Duration,
+    pub setup: Duration,
+    pub transmission: Duration,
+}
+
+/// One delivery attempt's result, the most-read Postfix line:
+/// `ID: to=<r>, orig_to=<o>, relay=R, delay=D, delays=a/b/c/d, dsn=X.Y.Z, status=S (text)`.
+pub struct Delivery<'a> {
+    pub component: &'a str,
+    pub queue_id: &'a str,
+    pub to: &'a str,
+    pub orig_to: Option<&'a str>,
+    pub relay: &'a str,
+    pub delays: Delays,
+    pub dsn: &'a str,
+    pub status: &'a str,
+    pub text: &'a str,
+}
+
+/// Log a delivery attempt.
+pub fn delivery(d: &Delivery<'_>) {
+    let total = d.delays.before_active + d.delays.in_active + d.delays.setup + d.delays.transmission;
+    let mut line = format!("{}: to=<{}>", d.queue_id, printable(d.to));
+    if let Some(o) = d.orig_to {
+        if o != d.to {
+            line.push_str(&format!(", orig_to=<{}>", printable(o)));
+        }
+    }
+    line.push_str(&format!(
+        ", relay={}, delay={}, delays={}/{}/{}/{}, dsn={}, status={} ({})",
+        d.relay,
+        timefmt::delay_total(total),
+        timefmt::delay_part(d.delays.before_active),
+        timefmt::delay_part(d.delays.in_active),
+        timefmt::delay_part(d.delays.setup),
+        timefmt::delay_part(d.delays.transmission),
+        d.dsn,
+        d.status,
+        printable(d.text)
+    ));
+    info(d.component, line);
+}
+
+/// `ID: sender non-delivery notification: NEWID` (bounce).
+pub fn sender_notification(queue_id: &str, new_id: &str) {
+    info("bounce", format!("{}: sender non-delivery notification: {}", queue_id, new_id));
+}
+
+/// `ID: sender delay notification: NEWID` (bounce).
+pub fn delay_notification(queue_id: &str, new_id: &str) {
+    info("bounce", format!("{}: sender delay notification: {}", queue_id, new_id));
+}
+
+/// `warning: TYPE:NAME is unavailable. REASON`.
+pub fn table_unavailable(component: &str, table: &str, reason: &str) {
+    warning(component, format!("{} is unavailable. {}", table, reason));
+}
+
+/// `warning: TYPE:NAME lookup error for "KEY"`.
+pub fn lookup_error(component: &str, table: &str, key: &str) {
+    warning(component, format!("{} lookup error for \"{}\"", table, printable(key)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_strips_newlines() {
+        assert_eq!(printable("a\r\nb"), "a??b");
+    }
+}

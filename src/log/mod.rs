@@ -1,0 +1,119 @@
+//! Logging: syslog (facility from syslog_facility, tag `$syslog_name/<component>[pid]`) and,
+//! for hosts without syslog, maillog_file. Every log line Postern writes is formatted in
+//! `lines`, so pflogsumm and fail2ban see exactly Postfix's formats.
+//!
+//! Security role: log text may contain client-supplied strings (HELO names, addresses);
+//! `lines` passes them through `printable` so a client cannot forge extra log lines.
+
+pub mod lines;
+pub mod timefmt;
+
+use std::fmt::Display;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::sync::Mutex;
+
+use crate::config::Config;
+
+struct Sinks {
+    syslog_name: String,
+    syslog: Option<syslog::Logger<syslog::LoggerBackend, syslog::Formatter3164>>,
+    file: Option<File>,
+    stderr: bool,
+    hostname: String,
+}
+
+static SINKS: Mutex<Option<Sinks>> = Mutex::new(None);
+
+fn facility(name: &str) -> syslog::Facility {
+    use syslog::Facility::*;
+    match name {
+        "user" => LOG_USER,
+        "daemon" => LOG_DAEMON,
+        "local0" => LOG_LOCAL0,
+        "local1" => LOG_LOCAL1,
+        "local2" => LOG_LOCAL2,
+        "local3" => LOG_LOCAL3,
+        "local4" => LOG_LOCAL4,
+        "local5" => LOG_LOCAL5,
+        "local6" => LOG_LOCAL6,
+        "local7" => LOG_LOCAL7,
+        _ => LOG_MAIL,
+    }
+}
+
+/// Set up logging from the configuration. `stderr` also copies lines to standard error
+/// (commands run by hand, `postfix start-fg`). Safe to call again after a reload.
+pub fn init(cfg: &Config, stderr: bool) {
+    let pid = std::process::id();
+    let syslog_name = cfg.get("syslog_name").to_string();
+    let formatter = syslog::Formatter3164 {
+        facility: facility(cfg.get("syslog_facility")),
+        hostname: None,
+        process: syslog_name.clone(),
+        pid,
+    };
+    let syslog = if std::path::Path::new("/dev/log").exists() { syslog::unix(formatter).ok() } else { None };
+    let path = cfg.get("maillog_file");
+    let file = if path.is_empty() {
+        None
+    } else {
+        OpenOptions::new().create(true).append(true).open(path).ok()
+    };
+    let hostname = cfg.get("myhostname").split('.').next().unwrap_or("localhost").to_string();
+    *SINKS.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some(Sinks { syslog_name, syslog, file, stderr, hostname });
+}
+
+/// Write one line for `component` at informational level.
+pub fn info(component: &str, msg: impl Display) {
+    emit(component, Level::Info, &msg.to_string());
+}
+
+/// Write a `warning: ` line.
+pub fn warning(component: &str, msg: impl Display) {
+    emit(component, Level::Warning, &format!("warning: {}", msg));
+}
+
+/// Write a `fatal: ` line (the caller decides whether to exit).
+pub fn fatal(component: &str, msg: impl Display) {
+    emit(component, Level::Err, &format!("fatal: {}", msg));
+}
+
+enum Level {
+    Info,
+    Warning,
+    Err,
+}
+
+fn emit(component: &str, level: Level, msg: &str) {
+    let mut guard = SINKS.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(s) = guard.as_mut() else {
+        eprintln!("postfix/{}: {}", component, msg);
+        return;
+    };
+    let tag = format!("{}/{}", s.syslog_name, component);
+    if let Some(logger) = s.syslog.as_mut() {
+        logger.formatter.process = tag.clone();
+        let _ = match level {
+            Level::Info => logger.info(msg),
+            Level::Warning => logger.warning(msg),
+            Level::Err => logger.err(msg),
+        };
+    }
+    if let Some(f) = s.file.as_mut() {
+        let now = timefmt::now_secs();
+        let line = format!(
+            "{} {} {}[{}]: {}\n",
+            timefmt::syslog_stamp(now),
+            s.hostname,
+            tag,
+            std::process::id(),
+            msg
+        );
+        let _ = f.write_all(line.as_bytes());
+    }
+    if s.stderr {
+        eprintln!("{}: {}", tag, msg);
+    }
+}

@@ -1,0 +1,336 @@
+//! The queue file format: length-prefixed records, one per line, described in
+//! spool-layout.md. A recipient record's type byte is rewritten in place from `R` to `D`
+//! when the recipient is finished, so a crash repeats at most the delivery in progress.
+//!
+//! Security role: queue files are written only by Postern (mail_owner, mode 0700 when
+//! complete); the reader still treats them as untrusted bytes and reports a malformed file
+//! as corrupt instead of panicking.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Record types.
+pub mod rec {
+    pub const VERSION: u8 = b'V';
+    pub const ARRIVAL: u8 = b'T';
+    pub const SENDER: u8 = b'F';
+    pub const ATTR: u8 = b'A';
+    pub const ORIG_RCPT: u8 = b'O';
+    pub const NOTIFY: u8 = b'N';
+    pub const ORCPT: u8 = b'Q';
+    pub const RCPT: u8 = b'R';
+    pub const DONE: u8 = b'D';
+    pub const CONTENT: u8 = b'M';
+    pub const END: u8 = b'E';
+}
+
+pub const FORMAT_VERSION: &str = "1";
+
+/// One envelope recipient.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Recipient {
+    /// The address to deliver to.
+    pub address: String,
+    /// The address as the client gave it (`orig_to=`), when different.
+    pub orig: Option<String>,
+    /// DSN NOTIFY= value (`NEVER` or a comma list of SUCCESS, FAILURE, DELAY).
+    pub notify: Option<String>,
+    /// DSN ORCPT= value.
+    pub orcpt: Option<String>,
+    /// Finished (delivered, bounced, or expanded); never attempted again.
+    pub done: bool,
+    /// Byte offset of this recipient's type byte in the file (0 before it is written).
+    pub offset: u64,
+}
+
+impl Recipient {
+    pub fn new(address: &str) -> Recipient {
+        Recipient { address: address.to_string(), ..Default::default() }
+    }
+}
+
+/// Everything in a queue file but the message content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub arrival: SystemTime,
+    pub sender: String,
+    /// Named attributes: client_name, client_address, helo_name, protocol_name, envid, ret,
+    /// rewrite_context, uid, bounce_kind, ...
+    pub attrs: Vec<(String, String)>,
+    pub recipients: Vec<Recipient>,
+}
+
+impl Envelope {
+    pub fn new(sender: &str) -> Envelope {
+        Envelope { arrival: SystemTime::now(), sender: sender.to_string(), attrs: Vec::new(), recipients: Vec::new() }
+    }
+
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn set_attr(&mut self, name: &str, value: &str) {
+        self.attrs.retain(|(n, _)| n != name);
+        self.attrs.push((name.to_string(), value.to_string()));
+    }
+}
+
+/// Why a queue file cannot be read.
+#[derive(Debug)]
+pub enum QueueFileError {
+    Io(io::Error),
+    /// The file is not a complete, well-formed queue file.
+    Corrupt(String),
+}
+
+impl fmt::Display for QueueFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueueFileError::Io(e) => write!(f, "{}", e),
+            QueueFileError::Corrupt(why) => write!(f, "corrupt queue file: {}", why),
+        }
+    }
+}
+
+impl std::error::Error for QueueFileError {}
+
+impl From<io::Error> for QueueFileError {
+    fn from(e: io::Error) -> Self {
+        QueueFileError::Io(e)
+    }
+}
+
+fn put(buf: &mut Vec<u8>, kind: u8, payload: &[u8]) -> u64 {
+    let offset = buf.len() as u64;
+    buf.push(kind);
+    buf.extend_from_slice(payload.len().to_string().as_bytes());
+    buf.push(b':');
+    buf.extend_from_slice(payload);
+    buf.push(b'\n');
+    offset
+}
+
+/// Serialise an envelope and content into one buffer; recipient offsets are filled in.
+pub fn encode(env: &mut Envelope, content: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(content.len() + 256 + env.recipients.len() * 64);
+    put(&mut buf, rec::VERSION, FORMAT_VERSION.as_bytes());
+    let t = env.arrival.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    put(&mut buf, rec::ARRIVAL, format!("{}.{:06}", t.as_secs(), t.subsec_micros()).as_bytes());
+    put(&mut buf, rec::SENDER, env.sender.as_bytes());
+    for (n, v) in &env.attrs {
+        put(&mut buf, rec::ATTR, format!("{}={}", n, v).as_bytes());
+    }
+    for r in env.recipients.iter_mut() {
+        if let Some(o) = &r.orig {
+            put(&mut buf, rec::ORIG_RCPT, o.as_bytes());
+        }
+        if let Some(n) = &r.notify {
+            put(&mut buf, rec::NOTIFY, n.as_bytes());
+        }
+        if let Some(q) = &r.orcpt {
+            put(&mut buf, rec::ORCPT, q.as_bytes());
+        }
+        r.offset = put(&mut buf, if r.done { rec::DONE } else { rec::RCPT }, r.address.as_bytes());
+    }
+    put(&mut buf, rec::CONTENT, content);
+    put(&mut buf, rec::END, b"");
+    buf
+}
+
+/// An open queue file: its envelope parsed, its content left on disk until asked for.
+pub struct QueueFile {
+    pub file: File,
+    pub envelope: Envelope,
+    content_offset: u64,
+    content_len: u64,
+}
+
+impl QueueFile {
+    /// Open and parse; read-write so recipients can be marked done.
+    pub fn open(path: &Path) -> Result<QueueFile, QueueFileError> {
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+        Self::from_file(file)
+    }
+
+    /// Open read-only (postcat, mailq).
+    pub fn open_read_only(path: &Path) -> Result<QueueFile, QueueFileError> {
+        Self::from_file(File::open(path)?)
+    }
+
+    fn from_file(mut file: File) -> Result<QueueFile, QueueFileError> {
+        let mut data = Vec::new();
+        file.read_to_end(&mut data)?;
+        let (envelope, content_offset, content_len) = decode(&data)?;
+        Ok(QueueFile { file, envelope, content_offset, content_len })
+    }
+
+    /// The message content size in bytes (`size=` in the qmgr log line).
+    pub fn content_len(&self) -> u64 {
+        self.content_len
+    }
+
+    /// Read the message content (headers and body, LF line ends).
+    pub fn content(&mut self) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; self.content_len as usize];
+        self.file.seek(SeekFrom::Start(self.content_offset))?;
+        self.file.read_exact(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Mark recipient `idx` finished: rewrite its type byte in place. The caller syncs.
+    pub fn mark_done(&mut self, idx: usize) -> io::Result<()> {
+        let r = &mut self.envelope.recipients[idx];
+        if r.done {
+            return Ok(());
+        }
+        self.file.write_at(&[rec::DONE], r.offset)?;
+        r.done = true;
+        Ok(())
+    }
+
+    /// Make the done marks durable.
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    /// Recipients not yet finished, with their indices.
+    pub fn pending(&self) -> impl Iterator<Item = (usize, &Recipient)> {
+        self.envelope.recipients.iter().enumerate().filter(|(_, r)| !r.done)
+    }
+}
+
+/// Parse a whole queue file held in memory.
+pub fn decode(data: &[u8]) -> Result<(Envelope, u64, u64), QueueFileError> {
+    let corrupt = |why: &str| QueueFileError::Corrupt(why.to_string());
+    let mut env = Envelope::new("");
+    let mut pos = 0usize;
+    let mut pending = Recipient::default();
+    let mut content: Option<(u64, u64)> = None;
+    let mut seen_version = false;
+    let mut seen_end = false;
+    while pos < data.len() {
+        let start = pos;
+        let kind = data[pos];
+        pos += 1;
+        let colon = data[pos..].iter().position(|&b| b == b':').ok_or_else(|| corrupt("record without length"))?;
+        let len: usize = std::str::from_utf8(&data[pos..pos + colon])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| corrupt("bad record length"))?;
+        pos += colon + 1;
+        if pos + len + 1 > data.len() || data[pos + len] != b'\n' {
+            return Err(corrupt("truncated record"));
+        }
+        let payload = &data[pos..pos + len];
+        let text = || String::from_utf8_lossy(payload).into_owned();
+        match kind {
+            rec::VERSION => {
+                if payload != FORMAT_VERSION.as_bytes() {
+                    return Err(corrupt("unknown format version"));
+                }
+                seen_version = true;
+            }
+            rec::ARRIVAL => {
+                let t = text();
+                let (s, us) = t.split_once('.').unwrap_or((&t, "0"));
+                let s: u64 = s.parse().map_err(|_| corrupt("bad arrival time"))?;
+                let us: u64 = us.parse().unwrap_or(0);
+                env.arrival = UNIX_EPOCH + Duration::from_secs(s) + Duration::from_micros(us);
+            }
+            rec::SENDER => env.sender = text(),
+            rec::ATTR => {
+                let t = text();
+                let (n, v) = t.split_once('=').ok_or_else(|| corrupt("bad attribute"))?;
+                env.attrs.push((n.to_string(), v.to_string()));
+            }
+            rec::ORIG_RCPT => pending.orig = Some(text()),
+            rec::NOTIFY => pending.notify = Some(text()),
+            rec::ORCPT => pending.orcpt = Some(text()),
+            rec::RCPT | rec::DONE => {
+                let mut r = std::mem::take(&mut pending);
+                r.address = text();
+                r.done = kind == rec::DONE;
+                r.offset = start as u64;
+                env.recipients.push(r);
+            }
+            rec::CONTENT => content = Some((pos as u64, len as u64)),
+            rec::END => {
+                seen_end = true;
+                pos += len + 1;
+                break;
+            }
+            _ => return Err(corrupt("unknown record type")),
+        }
+        pos += len + 1;
+    }
+    if !seen_version {
+        return Err(corrupt("no version record"));
+    }
+    if !seen_end || pos != data.len() {
+        return Err(corrupt("no end record"));
+    }
+    let (off, len) = content.ok_or_else(|| corrupt("no content record"))?;
+    Ok((env, off, len))
+}
+
+/// Write `buf` to a new file and make it durable (used by the queue writer).
+pub fn write_all_sync(file: &mut File, buf: &[u8]) -> io::Result<()> {
+    file.write_all(buf)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Envelope {
+        let mut e = Envelope::new("a@b.test");
+        e.set_attr("client_address", "127.0.0.1");
+        let mut r = Recipient::new("u@here");
+        r.orig = Some("u".into());
+        r.notify = Some("FAILURE".into());
+        e.recipients.push(r);
+        e.recipients.push(Recipient::new("v@here"));
+        e
+    }
+
+    #[test]
+    fn round_trip_and_done_marks() {
+        let dir = std::env::temp_dir().join(format!("postern-qf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("F00");
+        let mut env = sample();
+        let content = b"Subject: x\n\nbody with : colons\nand\nnewlines\n";
+        let buf = encode(&mut env, content);
+        std::fs::write(&path, &buf).unwrap();
+        let mut qf = QueueFile::open(&path).unwrap();
+        assert_eq!(qf.envelope.sender, "a@b.test");
+        assert_eq!(qf.envelope.attr("client_address"), Some("127.0.0.1"));
+        assert_eq!(qf.envelope.recipients[0].orig.as_deref(), Some("u"));
+        assert_eq!(qf.envelope.recipients[1].orig, None);
+        assert_eq!(qf.content().unwrap(), content);
+        qf.mark_done(0).unwrap();
+        qf.sync().unwrap();
+        let qf = QueueFile::open(&path).unwrap();
+        assert!(qf.envelope.recipients[0].done);
+        assert_eq!(qf.pending().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn truncated_file_is_corrupt() {
+        let mut env = sample();
+        let buf = encode(&mut env, b"hello\n");
+        for cut in [0, 5, buf.len() / 2, buf.len() - 1] {
+            assert!(matches!(decode(&buf[..cut]), Err(QueueFileError::Corrupt(_))), "cut {}", cut);
+        }
+        assert!(decode(&buf).is_ok());
+        let mut bad = buf.clone();
+        bad[0] = b'Z';
+        assert!(decode(&bad).is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! The libc edge: account lookups, interface addresses, local time, privilege changes.
+//!
+//! Security role: every `unsafe` block outside the SASL binding lives here, each with a
+//! SAFETY comment. Privileges are only ever dropped for the whole process before any other
+//! thread starts (`drop_privileges`); per-recipient deliveries run in child processes with
+//! the recipient's ids set by `std::process::Command` (never a uid switch in a thread).
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::net::IpAddr;
+
+/// A Unix account as getpwnam(3) returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+    pub shell: String,
+}
+
+/// The host name, as the kernel has it.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+fn passwd_to_user(pw: &libc::passwd) -> User {
+    // SAFETY: getpwnam_r/getpwuid_r filled `pw` with pointers into our buffer, which outlives
+    // this call; each is a NUL-terminated string (or NULL, checked).
+    let s = |p: *const libc::c_char| unsafe {
+        if p.is_null() { String::new() } else { CStr::from_ptr(p).to_string_lossy().into_owned() }
+    };
+    User { name: s(pw.pw_name), uid: pw.pw_uid, gid: pw.pw_gid, home: s(pw.pw_dir), shell: s(pw.pw_shell) }
+}
+
+/// Look a user up by name. `Ok(None)` is "no such user"; `Err` is a lookup failure.
+pub fn user_by_name(name: &str) -> io::Result<Option<User>> {
+    let Ok(cname) = CString::new(name) else { return Ok(None) };
+    let mut buf = vec![0 as libc::c_char; 4096];
+    loop {
+        // SAFETY: passwd is plain data; all pointers passed are valid for the call and the
+        // buffer length is passed with it.
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getpwnam_r(cname.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut result)
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 && rc != libc::ENOENT && rc != libc::ESRCH {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        return Ok(if result.is_null() { None } else { Some(passwd_to_user(&pw)) });
+    }
+}
+
+/// Look a user up by uid.
+pub fn user_by_uid(uid: u32) -> io::Result<Option<User>> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    loop {
+        // SAFETY: as in user_by_name.
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result) };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 && rc != libc::ENOENT && rc != libc::ESRCH {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        return Ok(if result.is_null() { None } else { Some(passwd_to_user(&pw)) });
+    }
+}
+
+/// Look a group up by name, giving its gid.
+pub fn group_by_name(name: &str) -> io::Result<Option<u32>> {
+    let Ok(cname) = CString::new(name) else { return Ok(None) };
+    let mut buf = vec![0 as libc::c_char; 4096];
+    loop {
+        // SAFETY: group is plain data; pointers valid for the call; length passed.
+        let mut gr: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getgrnam_r(cname.as_ptr(), &mut gr, buf.as_mut_ptr(), buf.len(), &mut result)
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 && rc != libc::ENOENT && rc != libc::ESRCH {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        return Ok(if result.is_null() { None } else { Some(gr.gr_gid) });
+    }
+}
+
+/// The effective uid of this process.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// The effective gid of this process.
+pub fn egid() -> u32 {
+    // SAFETY: getegid has no preconditions and cannot fail.
+    unsafe { libc::getegid() }
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    euid() == 0
+}
+
+/// Permanently become `uid`/`gid` (supplementary groups: just `gid`). Call only while the
+/// process has a single thread: glibc applies the change to every thread, but doing it
+/// before threads exist keeps every thread's view simple.
+pub fn drop_privileges(uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: plain system calls with valid arguments; errors are checked.
+    unsafe {
+        if libc::setgroups(1, &gid) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::setgid(gid) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::setuid(uid) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    if uid != 0 && euid() == 0 {
+        return Err(io::Error::other("privileges were not dropped"));
+    }
+    Ok(())
+}
+
+/// The addresses and prefix lengths of this host's interfaces.
+pub fn interface_networks() -> Vec<(IpAddr, u8)> {
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs allocates a list we free with freeifaddrs below; we only read
+    // entries whose address pointers are non-null and of the family they claim.
+    unsafe {
+        if libc::getifaddrs(&mut head) != 0 {
+            return out;
+        }
+        let mut cur = head;
+        while !cur.is_null() {
+            let ifa = &*cur;
+            if !ifa.ifa_addr.is_null() && !ifa.ifa_netmask.is_null() {
+                match (*ifa.ifa_addr).sa_family as i32 {
+                    libc::AF_INET => {
+                        let a = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                        let m = &*(ifa.ifa_netmask as *const libc::sockaddr_in);
+                        let addr = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+                        let bits = u32::from_be(m.sin_addr.s_addr).count_ones() as u8;
+                        out.push((IpAddr::V4(addr), bits));
+                    }
+                    libc::AF_INET6 => {
+                        let a = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
+                        let m = &*(ifa.ifa_netmask as *const libc::sockaddr_in6);
+                        let addr = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
+                        let bits: u32 = m.sin6_addr.s6_addr.iter().map(|b| b.count_ones()).sum();
+                        out.push((IpAddr::V6(addr), bits as u8));
+                    }
+                    _ => {}
+                }
+            }
+            cur = ifa.ifa_next;
+        }
+        libc::freeifaddrs(head);
+    }
+    out
+}
+
+/// Broken-down local time.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalTime {
+    pub year: i32,
+    /// 0..=11
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub min: u32,
+    pub sec: u32,
+    /// 0 = Sunday
+    pub weekday: u32,
+    /// Seconds east of UTC.
+    pub gmtoff: i64,
+    pub zone: [u8; 8],
+}
+
+/// Convert seconds since the epoch to local time.
+pub fn local_time(secs: i64) -> LocalTime {
+    let t: libc::time_t = secs as libc::time_t;
+    // SAFETY: tm is plain data; localtime_r writes into it and tm_zone points to static
+    // storage owned by libc, copied out immediately.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&t, &mut tm);
+        tm
+    };
+    let mut zone = [0u8; 8];
+    if !tm.tm_zone.is_null() {
+        // SAFETY: tm_zone is a NUL-terminated string in libc's static storage.
+        let z = unsafe { CStr::from_ptr(tm.tm_zone) }.to_bytes();
+        let n = z.len().min(7);
+        zone[..n].copy_from_slice(&z[..n]);
+    }
+    LocalTime {
+        year: tm.tm_year + 1900,
+        month: tm.tm_mon as u32,
+        day: tm.tm_mday as u32,
+        hour: tm.tm_hour as u32,
+        min: tm.tm_min as u32,
+        sec: tm.tm_sec as u32,
+        weekday: tm.tm_wday as u32,
+        gmtoff: tm.tm_gmtoff,
+        zone,
+    }
+}
+
+impl LocalTime {
+    pub fn zone_name(&self) -> &str {
+        let end = self.zone.iter().position(|&b| b == 0).unwrap_or(self.zone.len());
+        std::str::from_utf8(&self.zone[..end]).unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_account_exists() {
+        let u = user_by_name("root").unwrap().unwrap();
+        assert_eq!(u.uid, 0);
+        assert!(user_by_name("no-such-user-postern-xyz").unwrap().is_none());
+        assert_eq!(user_by_uid(0).unwrap().unwrap().name, "root");
+    }
+
+    #[test]
+    fn loopback_is_an_interface() {
+        let nets = interface_networks();
+        assert!(nets.iter().any(|(a, _)| a.is_loopback()));
+    }
+}
