@@ -10,3 +10,11 @@ pub mod config;
 pub mod log;
 pub mod queue;
 pub mod sys;
+pub mod cleanup;
+pub mod delivery;
+pub mod qmgr;
+pub mod smtpd;
+pub mod tables;
+
+/// A value shared between threads that SIGHUP can replace: readers clone the inner `Arc`.
+pub type Shared<T> = std::sync::Arc<std::sync::RwLock<std::sync::Arc<T>>>;

@@ -1,0 +1,1 @@
+//! local(8): aliases, mbox and Maildir delivery for $mydestination.

@@ -1,0 +1,82 @@
+//! Delivery agents behind one trait (Postfix's local(8), virtual(8), smtp(8), pipe(8)).
+//!
+//! The scheduler hands an agent one message and the recipients it is to deliver; the agent
+//! answers with one or more `Outcome`s per recipient. The scheduler logs each outcome
+//! (`log::lines::delivery`), records progress in the queue file, and bounces or defers.
+
+pub mod local;
+
+use std::time::{Duration, SystemTime};
+
+use crate::queue::Recipient;
+
+/// What an agent is asked to do.
+pub struct Request<'a> {
+    pub queue_id: &'a str,
+    pub sender: &'a str,
+    pub arrival: SystemTime,
+    /// Message content, LF line ends (headers, blank line, body).
+    pub content: &'a [u8],
+    /// The recipients for this agent and next hop (the nexthop is the domain for local).
+    pub recipients: &'a [Recipient],
+    pub nexthop: &'a str,
+}
+
+/// The class of a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Sent,
+    Deferred,
+    Bounced,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Sent => "sent",
+            Status::Deferred => "deferred",
+            Status::Bounced => "bounced",
+        }
+    }
+}
+
+/// One result, logged as one `to=<...>, relay=..., dsn=..., status=... (text)` line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Index into `Request::recipients`.
+    pub rcpt: usize,
+    /// The final address when alias expansion changed it (logged as `to=`, with the queue
+    /// recipient as `orig_to=`); `None` logs the recipient itself.
+    pub to: Option<String>,
+    pub status: Status,
+    /// Enhanced status code, e.g. `2.0.0`, `4.2.0`, `5.1.1`.
+    pub dsn: String,
+    /// The text in parentheses, e.g. `delivered to mailbox`.
+    pub text: String,
+    /// `relay=` value, e.g. `local`.
+    pub relay: String,
+    /// Time spent on connection setup (delays `c`); transmission time is measured by the caller.
+    pub setup: Duration,
+}
+
+impl Outcome {
+    pub fn new(rcpt: usize, status: Status, dsn: &str, text: &str, relay: &str) -> Outcome {
+        Outcome {
+            rcpt,
+            to: None,
+            status,
+            dsn: dsn.to_string(),
+            text: text.to_string(),
+            relay: relay.to_string(),
+            setup: Duration::ZERO,
+        }
+    }
+}
+
+/// A delivery agent.
+pub trait Agent: Send + Sync {
+    /// The transport name (`local`, `smtp`, ...), also the log component.
+    fn name(&self) -> &str;
+    /// Deliver; every recipient in the request gets at least one outcome.
+    fn deliver(&self, req: &Request<'_>) -> Vec<Outcome>;
+}

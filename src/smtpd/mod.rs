@@ -1,0 +1,1 @@
+//! smtpd(8): the SMTP server.
