@@ -6,14 +6,14 @@
 //! non-delivery notifications, `master` starts and stops everything. README.md and
 //! spool-layout.md describe the whole.
 
-pub mod config;
-pub mod log;
-pub mod queue;
-pub mod sys;
 pub mod cleanup;
+pub mod config;
 pub mod delivery;
+pub mod log;
 pub mod qmgr;
+pub mod queue;
 pub mod smtpd;
+pub mod sys;
 pub mod tables;
 
 /// A value shared between threads that SIGHUP can replace: readers clone the inner `Arc`.

@@ -32,14 +32,26 @@ fn passwd_to_user(pw: &libc::passwd) -> User {
     // SAFETY: getpwnam_r/getpwuid_r filled `pw` with pointers into our buffer, which outlives
     // this call; each is a NUL-terminated string (or NULL, checked).
     let s = |p: *const libc::c_char| unsafe {
-        if p.is_null() { String::new() } else { CStr::from_ptr(p).to_string_lossy().into_owned() }
+        if p.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
     };
-    User { name: s(pw.pw_name), uid: pw.pw_uid, gid: pw.pw_gid, home: s(pw.pw_dir), shell: s(pw.pw_shell) }
+    User {
+        name: s(pw.pw_name),
+        uid: pw.pw_uid,
+        gid: pw.pw_gid,
+        home: s(pw.pw_dir),
+        shell: s(pw.pw_shell),
+    }
 }
 
 /// Look a user up by name. `Ok(None)` is "no such user"; `Err` is a lookup failure.
 pub fn user_by_name(name: &str) -> io::Result<Option<User>> {
-    let Ok(cname) = CString::new(name) else { return Ok(None) };
+    let Ok(cname) = CString::new(name) else {
+        return Ok(None);
+    };
     let mut buf = vec![0 as libc::c_char; 4096];
     loop {
         // SAFETY: passwd is plain data; all pointers passed are valid for the call and the
@@ -47,7 +59,13 @@ pub fn user_by_name(name: &str) -> io::Result<Option<User>> {
         let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
         let rc = unsafe {
-            libc::getpwnam_r(cname.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut result)
+            libc::getpwnam_r(
+                cname.as_ptr(),
+                &mut pw,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
         };
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 2, 0);
@@ -56,7 +74,11 @@ pub fn user_by_name(name: &str) -> io::Result<Option<User>> {
         if rc != 0 && rc != libc::ENOENT && rc != libc::ESRCH {
             return Err(io::Error::from_raw_os_error(rc));
         }
-        return Ok(if result.is_null() { None } else { Some(passwd_to_user(&pw)) });
+        return Ok(if result.is_null() {
+            None
+        } else {
+            Some(passwd_to_user(&pw))
+        });
     }
 }
 
@@ -67,7 +89,8 @@ pub fn user_by_uid(uid: u32) -> io::Result<Option<User>> {
         // SAFETY: as in user_by_name.
         let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result) };
+        let rc =
+            unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result) };
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 2, 0);
             continue;
@@ -75,20 +98,32 @@ pub fn user_by_uid(uid: u32) -> io::Result<Option<User>> {
         if rc != 0 && rc != libc::ENOENT && rc != libc::ESRCH {
             return Err(io::Error::from_raw_os_error(rc));
         }
-        return Ok(if result.is_null() { None } else { Some(passwd_to_user(&pw)) });
+        return Ok(if result.is_null() {
+            None
+        } else {
+            Some(passwd_to_user(&pw))
+        });
     }
 }
 
 /// Look a group up by name, giving its gid.
 pub fn group_by_name(name: &str) -> io::Result<Option<u32>> {
-    let Ok(cname) = CString::new(name) else { return Ok(None) };
+    let Ok(cname) = CString::new(name) else {
+        return Ok(None);
+    };
     let mut buf = vec![0 as libc::c_char; 4096];
     loop {
         // SAFETY: group is plain data; pointers valid for the call; length passed.
         let mut gr: libc::group = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::group = std::ptr::null_mut();
         let rc = unsafe {
-            libc::getgrnam_r(cname.as_ptr(), &mut gr, buf.as_mut_ptr(), buf.len(), &mut result)
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut gr,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
         };
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 2, 0);
@@ -97,7 +132,11 @@ pub fn group_by_name(name: &str) -> io::Result<Option<u32>> {
         if rc != 0 && rc != libc::ENOENT && rc != libc::ESRCH {
             return Err(io::Error::from_raw_os_error(rc));
         }
-        return Ok(if result.is_null() { None } else { Some(gr.gr_gid) });
+        return Ok(if result.is_null() {
+            None
+        } else {
+            Some(gr.gr_gid)
+        });
     }
 }
 
@@ -228,7 +267,11 @@ pub fn local_time(secs: i64) -> LocalTime {
 
 impl LocalTime {
     pub fn zone_name(&self) -> &str {
-        let end = self.zone.iter().position(|&b| b == 0).unwrap_or(self.zone.len());
+        let end = self
+            .zone
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.zone.len());
         std::str::from_utf8(&self.zone[..end]).unwrap_or("")
     }
 }

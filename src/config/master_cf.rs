@@ -43,9 +43,28 @@ impl std::error::Error for MasterCfError {}
 
 /// Services Postern provides as built-in threads; they need no warning.
 pub const BUILTIN: &[&str] = &[
-    "pickup", "cleanup", "qmgr", "oqmgr", "tlsmgr", "rewrite", "trivial-rewrite", "bounce",
-    "defer", "trace", "verify", "flush", "proxymap", "proxywrite", "showq", "error", "retry",
-    "discard", "local", "anvil", "scache", "postlog",
+    "pickup",
+    "cleanup",
+    "qmgr",
+    "oqmgr",
+    "tlsmgr",
+    "rewrite",
+    "trivial-rewrite",
+    "bounce",
+    "defer",
+    "trace",
+    "verify",
+    "flush",
+    "proxymap",
+    "proxywrite",
+    "showq",
+    "error",
+    "retry",
+    "discard",
+    "local",
+    "anvil",
+    "scache",
+    "postlog",
 ];
 
 impl Service {
@@ -62,10 +81,10 @@ impl Service {
     /// For inet services: (host, port) with host `None` for all interfaces.
     pub fn inet_address(&self) -> (Option<String>, String) {
         let name = self.name.as_str();
-        if let Some(rest) = name.strip_prefix('[') {
-            if let Some(end) = rest.find("]:") {
-                return (Some(rest[..end].to_string()), rest[end + 2..].to_string());
-            }
+        if let Some(rest) = name.strip_prefix('[')
+            && let Some(end) = rest.find("]:")
+        {
+            return (Some(rest[..end].to_string()), rest[end + 2..].to_string());
         }
         match name.rfind(':') {
             Some(i) => (Some(name[..i].to_string()), name[i + 1..].to_string()),
@@ -100,14 +119,24 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Service>, MasterCfError> {
             logical.push((raw.trim_end().to_string(), idx + 1));
         }
     }
-    logical.iter().map(|(t, line)| parse_entry(t, *line, file)).collect()
+    logical
+        .iter()
+        .map(|(t, line)| parse_entry(t, *line, file))
+        .collect()
 }
 
 fn parse_entry(text: &str, line: usize, file: &str) -> Result<Service, MasterCfError> {
-    let err = |message: String| MasterCfError { file: file.into(), line, message };
+    let err = |message: String| MasterCfError {
+        file: file.into(),
+        line,
+        message,
+    };
     let fields: Vec<&str> = text.split_whitespace().collect();
     if fields.len() < 8 {
-        return Err(err(format!("field count: expected at least 8 fields, found {}", fields.len())));
+        return Err(err(format!(
+            "field count: expected at least 8 fields, found {}",
+            fields.len()
+        )));
     }
     let flag = |v: &str, default: bool, what: &str| -> Result<bool, MasterCfError> {
         match v {
@@ -123,7 +152,10 @@ fn parse_entry(text: &str, line: usize, file: &str) -> Result<Service, MasterCfE
     }
     let maxproc = match fields[6] {
         "-" => None,
-        v => Some(v.parse().map_err(|_| err(format!("bad maximal process count: {}", v)))?),
+        v => Some(
+            v.parse()
+                .map_err(|_| err(format!("bad maximal process count: {}", v)))?,
+        ),
     };
     let mut args = Vec::new();
     let mut overrides = Vec::new();
@@ -179,7 +211,10 @@ maildrop  unix  -       n       n       -       -       pipe
         assert_eq!(s.len(), 5);
         assert!(s[0].is_smtpd_listener());
         assert_eq!(s[0].inet_address(), (None, "smtp".to_string()));
-        assert_eq!(s[1].inet_address(), (Some("127.0.0.1".into()), "2525".into()));
+        assert_eq!(
+            s[1].inet_address(),
+            (Some("127.0.0.1".into()), "2525".into())
+        );
         assert_eq!(s[1].maxproc, Some(5));
         assert_eq!(s[1].overrides[1], ("myhostname".into(), "x.test".into()));
         assert!(!s[0].private);

@@ -67,8 +67,10 @@ impl Config {
     /// Load `dir/main.cf`. A missing main.cf is an error, as with Postfix.
     pub fn load(dir: &Path) -> Result<Config, ConfigError> {
         let path = dir.join("main.cf");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|err| ConfigError::Io { path: path.clone(), err })?;
+        let text = std::fs::read_to_string(&path).map_err(|err| ConfigError::Io {
+            path: path.clone(),
+            err,
+        })?;
         Self::from_text(dir, &text, &path.display().to_string())
     }
 
@@ -81,7 +83,10 @@ impl Config {
 
     /// A configuration from explicit settings (tests, and master.cf `-o` overrides).
     pub fn from_pairs(dir: &Path, settings: &[(&str, &str)]) -> Config {
-        let explicit = settings.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let explicit = settings
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         Self::build(dir, explicit)
     }
 
@@ -132,7 +137,12 @@ impl Config {
             .iter()
             .map(|(n, v)| (n.clone(), parse::expand(v, &|x| raw.get(x).cloned())))
             .collect();
-        Config { dir: dir.to_path_buf(), explicit, values, unused }
+        Config {
+            dir: dir.to_path_buf(),
+            explicit,
+            values,
+            unused,
+        }
     }
 
     /// The configuration directory this was loaded from.
@@ -146,8 +156,10 @@ impl Config {
         for (n, v) in &self.explicit {
             map.insert(n, v);
         }
-        let mut out: Vec<(String, String)> =
-            map.into_iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let mut out: Vec<(String, String)> = map
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         out.sort();
         out
     }
@@ -166,13 +178,18 @@ impl Config {
     pub fn int(&self, name: &str) -> i64 {
         let v = self.get(name).trim();
         v.parse().unwrap_or_else(|_| {
-            params::find(name).and_then(|p| p.default.parse().ok()).unwrap_or(0)
+            params::find(name)
+                .and_then(|p| p.default.parse().ok())
+                .unwrap_or(0)
         })
     }
 
     /// A yes/no parameter.
     pub fn bool(&self, name: &str) -> bool {
-        matches!(self.get(name).trim().to_ascii_lowercase().as_str(), "yes" | "true" | "1")
+        matches!(
+            self.get(name).trim().to_ascii_lowercase().as_str(),
+            "yes" | "true" | "1"
+        )
     }
 
     /// A time parameter (`300s`, `5m`, `1h`, `5d`, `1w`; a bare number uses the parameter's
@@ -191,8 +208,11 @@ impl Config {
 
     /// Everything with its expanded value, sorted (for `postconf`).
     pub fn all(&self) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> =
-            self.values.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
+        let mut v: Vec<(String, String)> = self
+            .values
+            .iter()
+            .map(|(a, b)| (a.clone(), b.clone()))
+            .collect();
         v.sort();
         v
     }
@@ -209,7 +229,9 @@ fn is_service_param(name: &str) -> bool {
         "_time_limit",
         "_process_limit",
     ];
-    SUFFIXES.iter().any(|s| name.ends_with(s) && name.len() > s.len())
+    SUFFIXES
+        .iter()
+        .any(|s| name.ends_with(s) && name.len() > s.len())
 }
 
 /// Parse `10s`, `5m`, `2h`, `1d`, `1w`; a bare number takes `default_unit`.
@@ -257,9 +279,15 @@ mod tests {
         );
         assert_eq!(c.get("mydomain"), "a.org");
         assert_eq!(c.get("smtpd_banner"), "www.a.org ESMTP Postfix");
-        assert_eq!(c.get("mydestination"), "www.a.org, localhost.a.org, localhost");
+        assert_eq!(
+            c.get("mydestination"),
+            "www.a.org, localhost.a.org, localhost"
+        );
         assert_eq!(c.get("config_directory"), "/tmp/x");
-        assert_eq!(c.time("maximal_queue_lifetime"), Duration::from_secs(2 * 86400));
+        assert_eq!(
+            c.time("maximal_queue_lifetime"),
+            Duration::from_secs(2 * 86400)
+        );
         assert_eq!(c.time("smtpd_timeout"), Duration::from_secs(300));
         assert_eq!(c.int("message_size_limit"), 10240000);
         assert!(!c.bool("smtpd_helo_required"));
@@ -268,8 +296,12 @@ mod tests {
 
     #[test]
     fn unknown_parameter_is_reported_not_fatal() {
-        let c = Config::from_text(Path::new("/x"), "bogus_thing = 1\nsmtp_destination_concurrency_limit = 3\n", "main.cf")
-            .unwrap();
+        let c = Config::from_text(
+            Path::new("/x"),
+            "bogus_thing = 1\nsmtp_destination_concurrency_limit = 3\n",
+            "main.cf",
+        )
+        .unwrap();
         assert_eq!(c.unused, vec!["bogus_thing".to_string()]);
         assert_eq!(c.get("bogus_thing"), "1");
     }

@@ -16,15 +16,30 @@ pub struct Param {
 }
 
 const fn p(name: &'static str, default: &'static str) -> Param {
-    Param { name, default, time_unit: 's', implemented: true }
+    Param {
+        name,
+        default,
+        time_unit: 's',
+        implemented: true,
+    }
 }
 
 const fn t(name: &'static str, default: &'static str, unit: char) -> Param {
-    Param { name, default, time_unit: unit, implemented: true }
+    Param {
+        name,
+        default,
+        time_unit: unit,
+        implemented: true,
+    }
 }
 
 const fn k(name: &'static str, default: &'static str) -> Param {
-    Param { name, default, time_unit: 's', implemented: false }
+    Param {
+        name,
+        default,
+        time_unit: 's',
+        implemented: false,
+    }
 }
 
 /// Defaults computed at run time (host name, domain) are filled in by `Config`.
@@ -51,12 +66,18 @@ pub const PARAMS: &[Param] = &[
     p("syslog_name", "postfix"),
     p("syslog_facility", "mail"),
     p("maillog_file", ""),
-    p("import_environment", "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C"),
+    p(
+        "import_environment",
+        "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C",
+    ),
     // Identity and addressing.
     p("myhostname", ""),
     p("mydomain", ""),
     p("myorigin", "$myhostname"),
-    p("mydestination", "$myhostname, localhost.$mydomain, localhost"),
+    p(
+        "mydestination",
+        "$myhostname, localhost.$mydomain, localhost",
+    ),
     p("inet_interfaces", "all"),
     p("inet_protocols", "all"),
     p("mynetworks", ""),
@@ -80,7 +101,10 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_helo_required", "no"),
     p("smtpd_delay_reject", "yes"),
     p("disable_vrfy_command", "no"),
-    p("smtpd_relay_restrictions", "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination"),
+    p(
+        "smtpd_relay_restrictions",
+        "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination",
+    ),
     p("smtpd_recipient_restrictions", ""),
     k("smtpd_client_restrictions", ""),
     k("smtpd_helo_restrictions", ""),
@@ -89,7 +113,10 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_forbid_bare_newline", "normalize"),
     p("smtpd_forbid_bare_newline_exclusions", "$mynetworks"),
     p("smtpd_forbid_bare_newline_reject_code", "550"),
-    p("local_recipient_maps", "proxy:unix:passwd.byname $alias_maps"),
+    p(
+        "local_recipient_maps",
+        "proxy:unix:passwd.byname $alias_maps",
+    ),
     p("unknown_local_recipient_reject_code", "550"),
     p("relay_domains_reject_code", "554"),
     p("smtpd_client_connection_count_limit", "50"),
@@ -134,7 +161,10 @@ pub const PARAMS: &[Param] = &[
     k("mailbox_transport", ""),
     k("fallback_transport", ""),
     k("luser_relay", ""),
-    k("forward_path", "$home/.forward${recipient_delimiter}${extension}, $home/.forward"),
+    k(
+        "forward_path",
+        "$home/.forward${recipient_delimiter}${extension}, $home/.forward",
+    ),
     // Bounces.
     p("bounce_notice_recipient", "postmaster"),
     p("notify_classes", "resource, software"),

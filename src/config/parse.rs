@@ -93,7 +93,9 @@ fn expand_depth(value: &str, lookup: &dyn Fn(&str) -> Option<String>, depth: usi
         return value.to_string();
     }
     let get = |name: &str| -> String {
-        lookup(name).map(|v| expand_depth(&v, lookup, depth + 1)).unwrap_or_default()
+        lookup(name)
+            .map(|v| expand_depth(&v, lookup, depth + 1))
+            .unwrap_or_default()
     };
     let bytes = value.as_bytes();
     let mut out = String::with_capacity(value.len());
@@ -140,7 +142,7 @@ fn expand_depth(value: &str, lookup: &dyn Fn(&str) -> Option<String>, depth: usi
                         let text = &inner[pos + 1..];
                         let val = get(name);
                         let want_nonempty = inner.as_bytes()[pos] == b'?';
-                        if want_nonempty == !val.is_empty() {
+                        if want_nonempty != val.is_empty() {
                             out.push_str(&expand_depth(text, lookup, depth + 1));
                         }
                     }
@@ -165,7 +167,10 @@ fn expand_depth(value: &str, lookup: &dyn Fn(&str) -> Option<String>, depth: usi
 
 /// Parameter values as a map, for callers that only need lookup.
 pub fn to_map(pairs: &[(String, String, usize)]) -> HashMap<String, String> {
-    pairs.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(n, v, _)| (n.clone(), v.clone()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -173,8 +178,10 @@ mod tests {
     use super::*;
 
     fn lookup_from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         move |n| map.get(n).cloned()
     }
 

@@ -8,7 +8,9 @@ use super::{info, timefmt, warning};
 
 /// Replace control characters so a client cannot inject log lines.
 pub fn printable(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// `starting the Postfix mail system` (tag postfix-script).
@@ -28,12 +30,24 @@ pub fn refreshing() {
 
 /// `daemon started -- version V, configuration DIR`.
 pub fn daemon_started(version: &str, config_dir: &str) {
-    info("master", format!("daemon started -- version {}, configuration {}", version, config_dir));
+    info(
+        "master",
+        format!(
+            "daemon started -- version {}, configuration {}",
+            version, config_dir
+        ),
+    );
 }
 
 /// `reload -- version V, configuration DIR`.
 pub fn reload(version: &str, config_dir: &str) {
-    info("master", format!("reload -- version {}, configuration {}", version, config_dir));
+    info(
+        "master",
+        format!(
+            "reload -- version {}, configuration {}",
+            version, config_dir
+        ),
+    );
 }
 
 /// `terminating on signal 15`.
@@ -43,7 +57,10 @@ pub fn terminating(signal: i32) {
 
 /// `/etc/postfix/main.cf, line N: unused parameter: name=value` style warning.
 pub fn unused_parameter(component: &str, file: &str, name: &str, value: &str) {
-    warning(component, format!("{}: unused parameter: {}={}", file, name, value));
+    warning(
+        component,
+        format!("{}: unused parameter: {}={}", file, name, value),
+    );
 }
 
 /// `connect from host[addr]`.
@@ -67,40 +84,54 @@ pub fn timeout_after(stage: &str, client: &str) {
 
 /// `lost connection after STAGE from host[addr]`.
 pub fn lost_connection(stage: &str, client: &str) {
-    info("smtpd", format!("lost connection after {} from {}", stage, client));
+    info(
+        "smtpd",
+        format!("lost connection after {} from {}", stage, client),
+    );
 }
 
 /// `too many errors after STAGE from host[addr]`.
 pub fn too_many_errors(stage: &str, client: &str) {
-    info("smtpd", format!("too many errors after {} from {}", stage, client));
+    info(
+        "smtpd",
+        format!("too many errors after {} from {}", stage, client),
+    );
+}
+
+/// A rejected SMTP command, as smtpd logs it.
+pub struct Reject<'a> {
+    /// `None` logs `NOQUEUE`.
+    pub queue_id: Option<&'a str>,
+    /// `RCPT`, `MAIL`, `DATA`, `END-OF-MESSAGE`, ...
+    pub stage: &'a str,
+    /// `host[addr]`.
+    pub client: &'a str,
+    /// The full reply, e.g. `451 4.3.0 <x>: Temporary lookup failure`.
+    pub reply: &'a str,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    /// `SMTP` or `ESMTP`.
+    pub proto: &'a str,
+    pub helo: Option<&'a str>,
 }
 
 /// `NOQUEUE: reject: RCPT from host[addr]: 451 4.3.0 <x>: text; from=<s> to=<r> proto=SMTP helo=<h>`.
-pub fn reject(
-    queue_id: Option<&str>,
-    stage: &str,
-    client: &str,
-    reply: &str,
-    from: Option<&str>,
-    to: Option<&str>,
-    proto: &str,
-    helo: Option<&str>,
-) {
+pub fn reject(r: &Reject<'_>) {
     let mut line = format!(
         "{}: reject: {} from {}: {};",
-        queue_id.unwrap_or("NOQUEUE"),
-        stage,
-        client,
-        printable(reply)
+        r.queue_id.unwrap_or("NOQUEUE"),
+        r.stage,
+        r.client,
+        printable(r.reply)
     );
-    if let Some(f) = from {
+    if let Some(f) = r.from {
         line.push_str(&format!(" from=<{}>", printable(f)));
     }
-    if let Some(t) = to {
+    if let Some(t) = r.to {
         line.push_str(&format!(" to=<{}>", printable(t)));
     }
-    line.push_str(&format!(" proto={}", proto));
-    if let Some(h) = helo {
+    line.push_str(&format!(" proto={}", r.proto));
+    if let Some(h) = r.helo {
         line.push_str(&format!(" helo=<{}>", printable(h)));
     }
     info("smtpd", line);
@@ -113,19 +144,31 @@ pub fn client(queue_id: &str, client: &str) {
 
 /// `ID: uid=N from=<sender>` (pickup).
 pub fn pickup(queue_id: &str, uid: u32, from: &str) {
-    info("pickup", format!("{}: uid={} from=<{}>", queue_id, uid, printable(from)));
+    info(
+        "pickup",
+        format!("{}: uid={} from=<{}>", queue_id, uid, printable(from)),
+    );
 }
 
 /// `ID: message-id=<...>` (cleanup).
 pub fn message_id(queue_id: &str, message_id: &str) {
-    info("cleanup", format!("{}: message-id={}", queue_id, printable(message_id)));
+    info(
+        "cleanup",
+        format!("{}: message-id={}", queue_id, printable(message_id)),
+    );
 }
 
 /// `ID: from=<s>, size=N, nrcpt=M (queue active)` (qmgr).
 pub fn queue_active(queue_id: &str, from: &str, size: u64, nrcpt: usize) {
     info(
         "qmgr",
-        format!("{}: from=<{}>, size={}, nrcpt={} (queue active)", queue_id, printable(from), size, nrcpt),
+        format!(
+            "{}: from=<{}>, size={}, nrcpt={} (queue active)",
+            queue_id,
+            printable(from),
+            size,
+            nrcpt
+        ),
     );
 }
 
@@ -136,7 +179,14 @@ pub fn removed(queue_id: &str) {
 
 /// `ID: from=<s>, status=expired, returned to sender` (qmgr).
 pub fn expired(queue_id: &str, from: &str) {
-    info("qmgr", format!("{}: from=<{}>, status=expired, returned to sender", queue_id, printable(from)));
+    info(
+        "qmgr",
+        format!(
+            "{}: from=<{}>, status=expired, returned to sender",
+            queue_id,
+            printable(from)
+        ),
+    );
 }
 
 /// The four `delays=a/b/c/d` parts.
@@ -164,12 +214,13 @@ pub struct Delivery<'a> {
 
 /// Log a delivery attempt.
 pub fn delivery(d: &Delivery<'_>) {
-    let total = d.delays.before_active + d.delays.in_active + d.delays.setup + d.delays.transmission;
+    let total =
+        d.delays.before_active + d.delays.in_active + d.delays.setup + d.delays.transmission;
     let mut line = format!("{}: to=<{}>", d.queue_id, printable(d.to));
-    if let Some(o) = d.orig_to {
-        if o != d.to {
-            line.push_str(&format!(", orig_to=<{}>", printable(o)));
-        }
+    if let Some(o) = d.orig_to
+        && o != d.to
+    {
+        line.push_str(&format!(", orig_to=<{}>", printable(o)));
     }
     line.push_str(&format!(
         ", relay={}, delay={}, delays={}/{}/{}/{}, dsn={}, status={} ({})",
@@ -188,12 +239,18 @@ pub fn delivery(d: &Delivery<'_>) {
 
 /// `ID: sender non-delivery notification: NEWID` (bounce).
 pub fn sender_notification(queue_id: &str, new_id: &str) {
-    info("bounce", format!("{}: sender non-delivery notification: {}", queue_id, new_id));
+    info(
+        "bounce",
+        format!("{}: sender non-delivery notification: {}", queue_id, new_id),
+    );
 }
 
 /// `ID: sender delay notification: NEWID` (bounce).
 pub fn delay_notification(queue_id: &str, new_id: &str) {
-    info("bounce", format!("{}: sender delay notification: {}", queue_id, new_id));
+    info(
+        "bounce",
+        format!("{}: sender delay notification: {}", queue_id, new_id),
+    );
 }
 
 /// `warning: TYPE:NAME is unavailable. REASON`.
@@ -203,7 +260,10 @@ pub fn table_unavailable(component: &str, table: &str, reason: &str) {
 
 /// `warning: TYPE:NAME lookup error for "KEY"`.
 pub fn lookup_error(component: &str, table: &str, key: &str) {
-    warning(component, format!("{} lookup error for \"{}\"", table, printable(key)));
+    warning(
+        component,
+        format!("{} lookup error for \"{}\"", table, printable(key)),
+    );
 }
 
 #[cfg(test)]

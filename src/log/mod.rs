@@ -53,16 +53,30 @@ pub fn init(cfg: &Config, stderr: bool) {
         process: syslog_name.clone(),
         pid,
     };
-    let syslog = if std::path::Path::new("/dev/log").exists() { syslog::unix(formatter).ok() } else { None };
+    let syslog = if std::path::Path::new("/dev/log").exists() {
+        syslog::unix(formatter).ok()
+    } else {
+        None
+    };
     let path = cfg.get("maillog_file");
     let file = if path.is_empty() {
         None
     } else {
         OpenOptions::new().create(true).append(true).open(path).ok()
     };
-    let hostname = cfg.get("myhostname").split('.').next().unwrap_or("localhost").to_string();
-    *SINKS.lock().unwrap_or_else(|e| e.into_inner()) =
-        Some(Sinks { syslog_name, syslog, file, stderr, hostname });
+    let hostname = cfg
+        .get("myhostname")
+        .split('.')
+        .next()
+        .unwrap_or("localhost")
+        .to_string();
+    *SINKS.lock().unwrap_or_else(|e| e.into_inner()) = Some(Sinks {
+        syslog_name,
+        syslog,
+        file,
+        stderr,
+        hostname,
+    });
 }
 
 /// Write one line for `component` at informational level.

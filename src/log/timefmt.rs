@@ -7,18 +7,25 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::sys::local_time;
 
 const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS: [&str; 12] =
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// Seconds since the epoch, now.
 pub fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// `Apr 30 14:19:25` (day padded with a space, as syslog does).
 pub fn syslog_stamp(secs: i64) -> String {
     let t = local_time(secs);
-    format!("{} {:>2} {:02}:{:02}:{:02}", MONTHS[t.month as usize], t.day, t.hour, t.min, t.sec)
+    format!(
+        "{} {:>2} {:02}:{:02}:{:02}",
+        MONTHS[t.month as usize], t.day, t.hour, t.min, t.sec
+    )
 }
 
 /// `Thu, 30 Apr 2020 14:56:30 +0800 (CST)`, as Postfix's cleanup writes Date: headers.
@@ -48,20 +55,18 @@ pub fn asctime(secs: i64) -> String {
     let t = local_time(secs);
     format!(
         "{} {} {:>2} {:02}:{:02}:{:02} {}",
-        DAYS[t.weekday as usize],
-        MONTHS[t.month as usize],
-        t.day,
-        t.hour,
-        t.min,
-        t.sec,
-        t.year
+        DAYS[t.weekday as usize], MONTHS[t.month as usize], t.day, t.hour, t.min, t.sec, t.year
     )
 }
 
 /// The total `delay=` figure: whole seconds from one second up, two significant digits below.
 pub fn delay_total(d: Duration) -> String {
     let s = d.as_secs_f64();
-    if s >= 1.0 { format!("{}", d.as_secs()) } else { small(s) }
+    if s >= 1.0 {
+        format!("{}", d.as_secs())
+    } else {
+        small(s)
+    }
 }
 
 /// One `delays=` part: whole seconds from ten up, one decimal from one, two significant
@@ -85,7 +90,11 @@ fn small(s: f64) -> String {
     let digits = (-s.log10().floor()) as usize + 1;
     let text = format!("{:.*}", digits, s);
     let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text.is_empty() { "0".to_string() } else { text.to_string() }
+    if text.is_empty() {
+        "0".to_string()
+    } else {
+        text.to_string()
+    }
 }
 
 #[cfg(test)]

@@ -49,7 +49,10 @@ pub struct Recipient {
 
 impl Recipient {
     pub fn new(address: &str) -> Recipient {
-        Recipient { address: address.to_string(), ..Default::default() }
+        Recipient {
+            address: address.to_string(),
+            ..Default::default()
+        }
     }
 }
 
@@ -66,11 +69,20 @@ pub struct Envelope {
 
 impl Envelope {
     pub fn new(sender: &str) -> Envelope {
-        Envelope { arrival: SystemTime::now(), sender: sender.to_string(), attrs: Vec::new(), recipients: Vec::new() }
+        Envelope {
+            arrival: SystemTime::now(),
+            sender: sender.to_string(),
+            attrs: Vec::new(),
+            recipients: Vec::new(),
+        }
     }
 
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.attrs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn set_attr(&mut self, name: &str, value: &str) {
@@ -118,8 +130,15 @@ fn put(buf: &mut Vec<u8>, kind: u8, payload: &[u8]) -> u64 {
 pub fn encode(env: &mut Envelope, content: &[u8]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(content.len() + 256 + env.recipients.len() * 64);
     put(&mut buf, rec::VERSION, FORMAT_VERSION.as_bytes());
-    let t = env.arrival.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    put(&mut buf, rec::ARRIVAL, format!("{}.{:06}", t.as_secs(), t.subsec_micros()).as_bytes());
+    let t = env
+        .arrival
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    put(
+        &mut buf,
+        rec::ARRIVAL,
+        format!("{}.{:06}", t.as_secs(), t.subsec_micros()).as_bytes(),
+    );
     put(&mut buf, rec::SENDER, env.sender.as_bytes());
     for (n, v) in &env.attrs {
         put(&mut buf, rec::ATTR, format!("{}={}", n, v).as_bytes());
@@ -134,7 +153,11 @@ pub fn encode(env: &mut Envelope, content: &[u8]) -> Vec<u8> {
         if let Some(q) = &r.orcpt {
             put(&mut buf, rec::ORCPT, q.as_bytes());
         }
-        r.offset = put(&mut buf, if r.done { rec::DONE } else { rec::RCPT }, r.address.as_bytes());
+        r.offset = put(
+            &mut buf,
+            if r.done { rec::DONE } else { rec::RCPT },
+            r.address.as_bytes(),
+        );
     }
     put(&mut buf, rec::CONTENT, content);
     put(&mut buf, rec::END, b"");
@@ -152,7 +175,10 @@ pub struct QueueFile {
 impl QueueFile {
     /// Open and parse; read-write so recipients can be marked done.
     pub fn open(path: &Path) -> Result<QueueFile, QueueFileError> {
-        let file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)?;
         Self::from_file(file)
     }
 
@@ -165,7 +191,12 @@ impl QueueFile {
         let mut data = Vec::new();
         file.read_to_end(&mut data)?;
         let (envelope, content_offset, content_len) = decode(&data)?;
-        Ok(QueueFile { file, envelope, content_offset, content_len })
+        Ok(QueueFile {
+            file,
+            envelope,
+            content_offset,
+            content_len,
+        })
     }
 
     /// The message content size in bytes (`size=` in the qmgr log line).
@@ -199,7 +230,11 @@ impl QueueFile {
 
     /// Recipients not yet finished, with their indices.
     pub fn pending(&self) -> impl Iterator<Item = (usize, &Recipient)> {
-        self.envelope.recipients.iter().enumerate().filter(|(_, r)| !r.done)
+        self.envelope
+            .recipients
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.done)
     }
 }
 
@@ -216,7 +251,10 @@ pub fn decode(data: &[u8]) -> Result<(Envelope, u64, u64), QueueFileError> {
         let start = pos;
         let kind = data[pos];
         pos += 1;
-        let colon = data[pos..].iter().position(|&b| b == b':').ok_or_else(|| corrupt("record without length"))?;
+        let colon = data[pos..]
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or_else(|| corrupt("record without length"))?;
         let len: usize = std::str::from_utf8(&data[pos..pos + colon])
             .ok()
             .and_then(|s| s.parse().ok())
@@ -326,7 +364,11 @@ mod tests {
         let mut env = sample();
         let buf = encode(&mut env, b"hello\n");
         for cut in [0, 5, buf.len() / 2, buf.len() - 1] {
-            assert!(matches!(decode(&buf[..cut]), Err(QueueFileError::Corrupt(_))), "cut {}", cut);
+            assert!(
+                matches!(decode(&buf[..cut]), Err(QueueFileError::Corrupt(_))),
+                "cut {}",
+                cut
+            );
         }
         assert!(decode(&buf).is_ok());
         let mut bad = buf.clone();

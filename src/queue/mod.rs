@@ -50,7 +50,10 @@ impl QueueName {
     }
 
     pub fn from_name(name: &str) -> Option<QueueName> {
-        QueueName::ALL.iter().copied().find(|q| q.dir_name() == name)
+        QueueName::ALL
+            .iter()
+            .copied()
+            .find(|q| q.dir_name() == name)
     }
 }
 
@@ -74,7 +77,11 @@ pub const DIRECTORIES: &[(&str, u32)] = &[
 
 /// Whether `name` has the shape of a queue ID (upper-case hex, at least 6 characters).
 pub fn is_queue_id(name: &str) -> bool {
-    name.len() >= 6 && name.len() <= 32 && name.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+    name.len() >= 6
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
 }
 
 /// Build a short queue ID as Postfix does: five hex digits of the microseconds, then the
@@ -94,7 +101,9 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Queue {
     pub fn new(root: &Path) -> Queue {
-        Queue { root: root.to_path_buf() }
+        Queue {
+            root: root.to_path_buf(),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -132,10 +141,10 @@ impl Queue {
         let mut out = Vec::new();
         for entry in fs::read_dir(self.dir(q))? {
             let name = entry?.file_name();
-            if let Some(n) = name.to_str() {
-                if is_queue_id(n) {
-                    out.push(n.to_string());
-                }
+            if let Some(n) = name.to_str()
+                && is_queue_id(n)
+            {
+                out.push(n.to_string());
             }
         }
         Ok(out)
@@ -148,7 +157,10 @@ impl Queue {
 
     /// Find which queue holds `id`.
     pub fn locate(&self, id: &str) -> Option<QueueName> {
-        QueueName::ALL.iter().copied().find(|q| self.path(*q, id).exists())
+        QueueName::ALL
+            .iter()
+            .copied()
+            .find(|q| self.path(*q, id).exists())
     }
 
     /// Move a message into deferred/ with its next-retry time as the file's mtime.
@@ -198,15 +210,29 @@ impl Queue {
         loop {
             let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
             let tmp = dir.join(format!("t.{}.{}", std::process::id(), n));
-            let file = match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp) {
+            let file = match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+            {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
             };
             let ino = file.metadata()?.ino();
-            let micros = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_micros()).unwrap_or(0);
+            let micros = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.subsec_micros())
+                .unwrap_or(0);
             let id = make_queue_id(micros, ino);
-            return Ok(Incoming { dir, tmp, file: Some(file), id, committed: false });
+            return Ok(Incoming {
+                dir,
+                tmp,
+                file: Some(file),
+                id,
+                committed: false,
+            });
         }
     }
 }
@@ -230,7 +256,10 @@ impl Incoming {
     /// directory. Only after this returns may the server answer 250.
     pub fn commit(mut self, env: &mut Envelope, content: &[u8]) -> io::Result<String> {
         let buf = file::encode(env, content);
-        let mut f = self.file.take().ok_or_else(|| io::Error::other("already committed"))?;
+        let mut f = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("already committed"))?;
         f.set_permissions(fs::Permissions::from_mode(0o700))?;
         file::write_all_sync(&mut f, &buf)?;
         let dest = self.dir.join(&self.id);
@@ -278,17 +307,24 @@ mod tests {
 
         let w = q.create(QueueName::Incoming).unwrap();
         let id = w.id().to_string();
-        assert!(q.list(QueueName::Incoming).unwrap().is_empty(), "invisible until commit");
+        assert!(
+            q.list(QueueName::Incoming).unwrap().is_empty(),
+            "invisible until commit"
+        );
         let mut env = Envelope::new("s@x");
         env.recipients.push(Recipient::new("r@y"));
         w.commit(&mut env, b"hi\n").unwrap();
         assert_eq!(q.list(QueueName::Incoming).unwrap(), vec![id.clone()]);
         let meta = fs::metadata(q.path(QueueName::Incoming, &id)).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o700);
-        q.move_to(&id, QueueName::Incoming, QueueName::Active).unwrap();
+        q.move_to(&id, QueueName::Incoming, QueueName::Active)
+            .unwrap();
         let when = SystemTime::now() + std::time::Duration::from_secs(600);
         q.defer_until(&id, QueueName::Active, when).unwrap();
-        let m = fs::metadata(q.path(QueueName::Deferred, &id)).unwrap().modified().unwrap();
+        let m = fs::metadata(q.path(QueueName::Deferred, &id))
+            .unwrap()
+            .modified()
+            .unwrap();
         assert!(m > SystemTime::now());
         q.remove(&id, QueueName::Deferred).unwrap();
         assert_eq!(q.locate(&id), None);
@@ -302,7 +338,10 @@ mod tests {
         std::mem::forget(w); // simulate a crash mid-write
         fs::write(q.path(QueueName::Incoming, "ABCDEF123"), b"x").unwrap();
         assert_eq!(q.purge_temporary().unwrap(), 1);
-        assert_eq!(q.list(QueueName::Incoming).unwrap(), vec!["ABCDEF123".to_string()]);
+        assert_eq!(
+            q.list(QueueName::Incoming).unwrap(),
+            vec!["ABCDEF123".to_string()]
+        );
         fs::remove_dir_all(q.root()).unwrap();
     }
 }

@@ -5,6 +5,11 @@
 //! found": callers turn it into a 4xx reply or a deferral. Follows Postfix's DATABASE_README
 //! and postmap(1). Logs nothing itself; `TableError`'s Display is Postfix's warning text.
 
+pub mod aliases;
+pub mod hash;
+pub mod static_table;
+pub mod unix;
+
 use std::fmt;
 
 /// Why a table could not answer.
@@ -32,8 +37,12 @@ impl TableError {
 impl fmt::Display for TableError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TableError::Unavailable { table, reason } => write!(f, "{} is unavailable. {}", table, reason),
-            TableError::UnsupportedType { spec } => write!(f, "unsupported dictionary type: {}", spec),
+            TableError::Unavailable { table, reason } => {
+                write!(f, "{} is unavailable. {}", table, reason)
+            }
+            TableError::UnsupportedType { spec } => {
+                write!(f, "unsupported dictionary type: {}", spec)
+            }
             TableError::Failed { table, reason } => write!(f, "{}: {}", table, reason),
         }
     }
@@ -49,11 +58,29 @@ pub trait Table: Send + Sync {
     fn spec(&self) -> &str;
 }
 
-/// Open a table from its `type:name` spec.
+/// Open a table from its `type:name` spec. `proxy:` is accepted and stripped (Postern has no
+/// separate proxymap process). A missing hash file is not an error here: every lookup
+/// reports it, so the table starts working as soon as `newaliases`/`postmap` builds it.
 pub fn open(spec: &str) -> Result<Box<dyn Table>, TableError> {
-    let _ = spec;
-    todo!("tables::open")
+    let spec = spec.trim();
+    let inner = spec.strip_prefix("proxy:").unwrap_or(spec);
+    let (kind, name) = inner
+        .split_once(':')
+        .ok_or_else(|| TableError::UnsupportedType {
+            spec: spec.to_string(),
+        })?;
+    match kind {
+        "hash" | "btree" => Ok(Box::new(hash::HashTable::open(kind, name))),
+        "unix" if name == "passwd.byname" => Ok(Box::new(unix::PasswdTable)),
+        "static" => Ok(Box::new(static_table::StaticTable::new(name))),
+        _ => Err(TableError::UnsupportedType {
+            spec: spec.to_string(),
+        }),
+    }
 }
+
+/// The table types `open` supports (for `postconf -m`).
+pub const TYPES: &[&str] = &["btree", "hash", "proxy", "static", "unix"];
 
 /// Several tables searched in order (a list parameter such as local_recipient_maps).
 pub struct TableList {
@@ -63,14 +90,68 @@ pub struct TableList {
 impl TableList {
     /// Open every spec in a list parameter value (commas and white space separate).
     pub fn open_list(value: &str) -> Result<TableList, TableError> {
-        let _ = value;
-        todo!("TableList::open_list")
+        let tables = crate::config::split_list(value)
+            .iter()
+            .map(|s| open(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(TableList { tables })
+    }
+
+    /// No tables at all (an empty parameter value).
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
     }
 
     /// First table that finds `key` wins; an error in a table searched before any match is
     /// returned as the result.
     pub fn lookup(&self, key: &str) -> Result<Option<String>, TableError> {
-        let _ = key;
-        todo!("TableList::lookup")
+        for t in &self.tables {
+            if let Some(v) = t.lookup(key)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_stops_at_first_error_or_match() {
+        let dir = std::env::temp_dir().join(format!("postern-tl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("aliases");
+        let _ = std::fs::remove_file(dir.join("aliases.db"));
+        let spec = format!("proxy:unix:passwd.byname hash:{}", missing.display());
+        let list = TableList::open_list(&spec).unwrap();
+        // root is found by the passwd table before the broken hash table is consulted.
+        assert!(list.lookup("root").unwrap().is_some());
+        let err = list.lookup("root@example.test").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "hash:{} is unavailable. open database {}.db: No such file or directory",
+                missing.display(),
+                missing.display()
+            )
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_type_is_an_error() {
+        assert!(matches!(
+            open("nosuch:x"),
+            Err(TableError::UnsupportedType { .. })
+        ));
+        assert!(
+            open("static:yes")
+                .unwrap()
+                .lookup("anything")
+                .unwrap()
+                .is_some()
+        );
     }
 }
