@@ -18,3 +18,5 @@ pub mod tables;
 
 /// A value shared between threads that SIGHUP can replace: readers clone the inner `Arc`.
 pub type Shared<T> = std::sync::Arc<std::sync::RwLock<std::sync::Arc<T>>>;
+pub mod bounce;
+pub mod master;

@@ -179,6 +179,44 @@ pub fn drop_privileges(uid: u32, gid: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Send `signal` to process `pid`.
+pub fn kill(pid: i32, signal: i32) -> io::Result<()> {
+    // SAFETY: kill(2) with a caller-chosen pid and signal; errors are reported via errno.
+    if unsafe { libc::kill(pid, signal) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether process `pid` exists (signal 0 probe; EPERM means it exists).
+pub fn process_exists(pid: i32) -> bool {
+    match kill(pid, 0) {
+        Ok(()) => true,
+        Err(e) => e.raw_os_error() == Some(libc::EPERM),
+    }
+}
+
+/// Point standard input, output and error at /dev/null (a daemon after start-up).
+pub fn detach_stdio() -> io::Result<()> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    use std::os::unix::io::AsRawFd;
+    for fd in 0..3 {
+        // SAFETY: dup2 onto the standard descriptors with a valid open descriptor.
+        if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Change the owner of a path (chown(2), following links).
+pub fn chown(path: &std::path::Path, uid: u32, gid: u32) -> io::Result<()> {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+}
+
 /// The addresses and prefix lengths of this host's interfaces.
 pub fn interface_networks() -> Vec<(IpAddr, u8)> {
     let mut out = Vec::new();

@@ -1,4 +1,35 @@
-//! qmgr: the scheduler (Postfix's qmgr(8)).
+//! qmgr: the scheduler (Postfix's qmgr(8)) and its delivery worker pool.
+//!
+//! One scheduler thread owns every active message. It takes new messages from incoming/
+//! (woken by `Wake::New` from smtpd, pickup and bounce) and due messages from deferred/,
+//! moves them to active/, resolves each recipient to a transport (`resolve`), and hands
+//! jobs to worker threads over a crossbeam channel, at most N at a time per destination
+//! (`*_destination_concurrency_limit`) and at most `*_destination_recipient_limit`
+//! recipients per job. Workers call the delivery agent and log its outcomes; the scheduler
+//! then records progress in the queue file, bounces or defers (`finish`).
+//!
+//! Security role: runs as mail_owner; reads and writes only the spool. Follows qmgr(8),
+//! postconf(5) (queue_run_delay, minimal_backoff_time, maximal_backoff_time,
+//! maximal_queue_lifetime, bounce_queue_lifetime, qmgr_message_active_limit). Logs
+//! `ID: from=<...>, size=N, nrcpt=M (queue active)`, `ID: removed`,
+//! `ID: from=<...>, status=expired, returned to sender`, and warnings for corrupt files.
+
+mod finish;
+mod resolve;
+mod scheduler;
+mod workers;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Receiver;
+
+use crate::config::Config;
+use crate::delivery::Agent;
+use crate::queue::Queue;
+
+pub use resolve::{Route, resolve};
 
 /// Messages to the scheduler thread.
 #[derive(Debug, Clone, PartialEq)]
@@ -7,4 +38,36 @@ pub enum Wake {
     New(String),
     /// Scan incoming/ and deferred/ now, ignoring retry times (postqueue -f, ETRN).
     Flush,
+    /// Re-read the shared context (after SIGHUP).
+    Reload,
+    /// Finish the deliveries in progress and stop.
+    Stop,
+}
+
+/// What the scheduler needs: the configuration, the spool and the agents by transport name.
+pub struct QmgrContext {
+    pub cfg: Arc<Config>,
+    pub queue: Queue,
+    pub agents: HashMap<String, Arc<dyn Agent>>,
+}
+
+/// Start the scheduler and its workers. Returns when `Wake::Stop` was handled and the
+/// deliveries in progress have finished (join the handle).
+pub fn start(ctx: crate::Shared<QmgrContext>, wake: Receiver<Wake>) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("qmgr".into())
+        .spawn(move || scheduler::Scheduler::new(ctx, wake).run())
+        .expect("spawn qmgr thread")
+}
+
+/// At start-up: put messages left in active/ by a crash back into incoming/, and remove
+/// interrupted writes. Returns (recovered, purged).
+pub fn recover(queue: &Queue) -> std::io::Result<(usize, usize)> {
+    use crate::queue::QueueName;
+    let ids = queue.list(QueueName::Active)?;
+    for id in &ids {
+        queue.move_to(id, QueueName::Active, QueueName::Incoming)?;
+    }
+    let purged = queue.purge_temporary()?;
+    Ok((ids.len(), purged))
 }

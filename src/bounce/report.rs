@@ -1,0 +1,191 @@
+//! The text of a non-delivery notification.
+
+use std::time::UNIX_EPOCH;
+
+use super::Failure;
+use crate::config::Config;
+use crate::log::timefmt;
+use crate::queue::Envelope;
+
+/// Build the notification (headers and body, LF line ends). `new_id` names the boundary.
+pub fn compose(
+    cfg: &Config,
+    id: &str,
+    new_id: &str,
+    env: &Envelope,
+    content: &[u8],
+    failures: &[Failure],
+) -> Vec<u8> {
+    let host = cfg.get("myhostname");
+    let now = timefmt::now_secs();
+    let boundary = format!("{}.{}/{}", new_id, now, host);
+    let arrival = env
+        .arrival
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(now);
+    let mut s = String::new();
+    s.push_str(&format!(
+        "From: MAILER-DAEMON@{} (Mail Delivery System)\n",
+        host
+    ));
+    s.push_str(&format!("To: {}\n", env.sender));
+    s.push_str("Subject: Undelivered Mail Returned to Sender\n");
+    s.push_str("Auto-Submitted: auto-replied\n");
+    s.push_str("MIME-Version: 1.0\n");
+    s.push_str(&format!(
+        "Content-Type: multipart/report; report-type=delivery-status;\n\tboundary=\"{}\"\n",
+        boundary
+    ));
+    s.push_str("Content-Transfer-Encoding: 8bit\n\n");
+    s.push_str("This is a MIME-encapsulated message.\n\n");
+
+    s.push_str(&format!("--{}\n", boundary));
+    s.push_str("Content-Description: Notification\nContent-Type: text/plain; charset=us-ascii\n\n");
+    s.push_str(&format!("This is the mail system at host {}.\n\n", host));
+    s.push_str("Your message could not be delivered to one or more of its recipients.\n");
+    s.push_str("The reasons are listed below, and the message is attached.\n\n");
+    s.push_str(&format!(
+        "Questions about this report can go to the postmaster of {}.\n\n",
+        host
+    ));
+    s.push_str("                   The mail system\n\n");
+    for f in failures {
+        s.push_str(&format!("<{}>: {}\n", f.address, f.text));
+    }
+    s.push('\n');
+
+    s.push_str(&format!("--{}\n", boundary));
+    s.push_str("Content-Description: Delivery report\nContent-Type: message/delivery-status\n\n");
+    s.push_str(&format!("Reporting-MTA: dns; {}\n", host));
+    s.push_str(&format!("X-Postfix-Queue-ID: {}\n", id));
+    s.push_str(&format!("X-Postfix-Sender: rfc822; {}\n", env.sender));
+    if let Some(envid) = env.attr("envid") {
+        s.push_str(&format!("Original-Envelope-Id: {}\n", envid));
+    }
+    s.push_str(&format!("Arrival-Date: {}\n", timefmt::rfc2822(arrival)));
+    for f in failures {
+        s.push_str(&format!("\nFinal-Recipient: rfc822; {}\n", f.address));
+        if let Some(o) = &f.original {
+            s.push_str(&format!("Original-Recipient: rfc822;{}\n", o));
+        }
+        s.push_str("Action: failed\n");
+        s.push_str(&format!("Status: {}\n", f.dsn));
+        if f.relay != "none" && f.relay != "local" {
+            s.push_str(&format!("Remote-MTA: dns; {}\n", f.relay));
+        }
+        s.push_str(&format!("Diagnostic-Code: X-Postfix; {}\n", f.text));
+    }
+    s.push('\n');
+
+    let headers_only = env
+        .attr("ret")
+        .is_some_and(|r| r.eq_ignore_ascii_case("HDRS"));
+    let limit = cfg.int("bounce_size_limit").max(0) as usize;
+    let (part, returned) = if headers_only || content.len() > limit {
+        ("text/rfc822-headers", header_block(content))
+    } else {
+        ("message/rfc822", content)
+    };
+    s.push_str(&format!("--{}\n", boundary));
+    s.push_str(&format!(
+        "Content-Description: Undelivered Message{}\n",
+        if part == "message/rfc822" {
+            ""
+        } else {
+            " Headers"
+        }
+    ));
+    s.push_str(&format!(
+        "Content-Type: {}\nContent-Transfer-Encoding: 8bit\n\n",
+        part
+    ));
+    let mut out = s.into_bytes();
+    out.extend_from_slice(returned);
+    if !returned.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    out.extend_from_slice(format!("\n--{}--\n", boundary).as_bytes());
+    out
+}
+
+/// The header block of a message (up to and including the blank line's predecessor).
+fn header_block(content: &[u8]) -> &[u8] {
+    if content.starts_with(b"\n") {
+        return &content[..0];
+    }
+    match content.windows(2).position(|w| w == b"\n\n") {
+        Some(i) => &content[..i + 1],
+        None => content,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn report_has_three_parts_and_dsn_fields() {
+        let cfg = Config::from_pairs(Path::new("/x"), &[("myhostname", "www.a.org")]);
+        let mut env = Envelope::new("a@yahoo.com");
+        env.recipients
+            .push(crate::queue::Recipient::new("jerry@qq.com"));
+        let f = Failure {
+            address: "jerry@qq.com".into(),
+            original: None,
+            dsn: "5.1.1".into(),
+            text: "unknown user: \"jerry\"".into(),
+            relay: "local".into(),
+        };
+        let out = String::from_utf8(compose(
+            &cfg,
+            "DD3901BB8035",
+            "28B821BB803A",
+            &env,
+            b"Subject: hi\n\nhello\n",
+            &[f],
+        ))
+        .unwrap();
+        assert!(out.starts_with(
+            "From: MAILER-DAEMON@www.a.org (Mail Delivery System)\nTo: a@yahoo.com\n"
+        ));
+        assert!(out.contains("Subject: Undelivered Mail Returned to Sender\n"));
+        assert!(out.contains("This is the mail system at host www.a.org.\n"));
+        assert!(out.contains("<jerry@qq.com>: unknown user: \"jerry\"\n"));
+        assert!(
+            out.contains("Final-Recipient: rfc822; jerry@qq.com\nAction: failed\nStatus: 5.1.1\n")
+        );
+        assert!(out.contains("Content-Type: message/rfc822\nContent-Transfer-Encoding: 8bit\n\nSubject: hi\n\nhello\n"));
+        assert_eq!(
+            out.matches("--28B821BB803A.").count(),
+            4,
+            "three part boundaries and the closing one"
+        );
+        assert!(out.ends_with("--\n"));
+    }
+
+    #[test]
+    fn headers_only_when_asked_or_too_big() {
+        let cfg = Config::from_pairs(Path::new("/x"), &[("bounce_size_limit", "10")]);
+        let env = Envelope::new("a@b");
+        let f = Failure {
+            address: "x@y".into(),
+            original: None,
+            dsn: "5.0.0".into(),
+            text: "t".into(),
+            relay: "none".into(),
+        };
+        let out = String::from_utf8(compose(
+            &cfg,
+            "A",
+            "B",
+            &env,
+            b"Subject: s\n\nlong body text\n",
+            &[f],
+        ))
+        .unwrap();
+        assert!(out.contains("Content-Type: text/rfc822-headers"));
+        assert!(!out.contains("long body text"));
+    }
+}

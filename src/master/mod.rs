@@ -1,0 +1,300 @@
+//! master: start, reload and stop (Postfix's master(8) and postfix-script).
+//!
+//! `run_daemon` is the body of the running mail system: it loads main.cf and master.cf,
+//! takes the pid-file lock, binds every smtpd `inet` service, and — when started as root —
+//! starts the privileged local-delivery helper, then drops the whole process to $mail_owner
+//! before any other thread exists. It then starts the scheduler (qmgr), the pickup of
+//! locally submitted mail, and one accept loop per listener, and waits for signals:
+//! SIGHUP re-reads the configuration without closing the listeners, SIGUSR1 flushes the
+//! queue, SIGTERM stops accepting and exits once sessions and deliveries in progress end,
+//! SIGINT exits at once (everything acknowledged is already on disk).
+//!
+//! Logs `daemon started -- version V, configuration DIR`, `reload -- ...`,
+//! `terminating on signal N`, and main.cf "unused parameter" warnings.
+
+mod agents;
+pub mod control;
+pub mod listen;
+pub mod pidfile;
+
+use std::fmt;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+
+use crate::config::master_cf::{self, Service};
+use crate::config::{Config, ConfigError};
+use crate::log::{self, lines};
+use crate::qmgr::{self, QmgrContext, Wake};
+use crate::queue::Queue;
+use crate::smtpd::{self, SmtpdContext};
+use crate::sys;
+
+const COMPONENT: &str = "master";
+
+/// Why the mail system could not start.
+#[derive(Debug)]
+pub enum MasterError {
+    Config(ConfigError),
+    MasterCf(String),
+    AlreadyRunning(i32),
+    Setup(String),
+}
+
+impl fmt::Display for MasterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MasterError::Config(e) => write!(f, "{}", e),
+            MasterError::MasterCf(e) => write!(f, "{}", e),
+            MasterError::AlreadyRunning(pid) => {
+                write!(
+                    f,
+                    "the Postfix mail system is already running: PID: {}",
+                    pid
+                )
+            }
+            MasterError::Setup(e) => write!(f, "{}", e),
+        }
+    }
+}
+
+impl std::error::Error for MasterError {}
+
+/// Load main.cf and log its unused-parameter warnings.
+pub fn load_config(dir: &Path, component: &str) -> Result<Config, ConfigError> {
+    let cfg = Config::load(dir)?;
+    let file = dir.join("main.cf").display().to_string();
+    for name in &cfg.unused {
+        lines::unused_parameter(component, &file, name, cfg.get(name));
+    }
+    Ok(cfg)
+}
+
+/// Load master.cf and warn about services Postern does not provide.
+pub fn load_services(dir: &Path) -> Result<Vec<Service>, MasterError> {
+    let path = dir.join("master.cf");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| MasterError::MasterCf(format!("open {}: {}", path.display(), e)))?;
+    let services = master_cf::parse(&text, &path.display().to_string())
+        .map_err(|e| MasterError::MasterCf(e.to_string()))?;
+    for s in services.iter().filter(|s| !s.is_supported()) {
+        log::warning(
+            COMPONENT,
+            format!(
+                "{}: line {}: service {} ({} {}) is not provided by Postern; ignored",
+                path.display(),
+                s.line,
+                s.name,
+                s.kind,
+                s.command
+            ),
+        );
+    }
+    Ok(services)
+}
+
+struct Listener {
+    addr: SocketAddr,
+    service: Service,
+    ctx: crate::Shared<SmtpdContext>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// What `run_daemon` should do once it is ready to serve.
+pub struct Ready(pub Box<dyn FnOnce() + Send>);
+
+/// Run the mail system until a stop signal. `ready` runs once the listeners are bound and
+/// the pid file names this process.
+pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Result<(), MasterError> {
+    let cfg = Config::load(config_dir).map_err(MasterError::Config)?;
+    log::init(&cfg, log_to_stderr);
+    let cfg = Arc::new(load_config(config_dir, COMPONENT).map_err(MasterError::Config)?);
+    let services = load_services(config_dir)?;
+
+    let queue = Queue::new(Path::new(cfg.get("queue_directory")));
+    queue
+        .create_dirs()
+        .map_err(|e| MasterError::Setup(format!("create queue directories: {}", e)))?;
+    let owner = if sys::is_root() {
+        Some(control::mail_owner(&cfg).map_err(MasterError::Setup)?)
+    } else {
+        None
+    };
+    if let Some((uid, gid, setgid)) = owner {
+        control::set_queue_ownership(&queue, uid, gid, setgid).map_err(MasterError::Setup)?;
+    }
+    let pid_path = pidfile::path(queue.root());
+    let pid = pidfile::acquire(&pid_path).map_err(|e| match e {
+        pidfile::PidError::Running(p) => MasterError::AlreadyRunning(p),
+        pidfile::PidError::Io(e) => {
+            MasterError::Setup(format!("open {}: {}", pid_path.display(), e))
+        }
+    })?;
+
+    let mut bound = Vec::new();
+    for svc in services.iter().filter(|s| s.is_smtpd_listener()) {
+        let svc_cfg = cfg.with_overrides(&svc.overrides);
+        for addr in listen::addresses(&svc_cfg, svc).map_err(MasterError::Setup)? {
+            let l = listen::bind(addr).map_err(MasterError::Setup)?;
+            let local = l
+                .local_addr()
+                .map_err(|e| MasterError::Setup(e.to_string()))?;
+            bound.push((svc.clone(), local, l));
+        }
+    }
+
+    let helper = agents::start_helper(&cfg).map_err(MasterError::Setup)?;
+    if let Some((uid, gid, _)) = owner {
+        sys::drop_privileges(uid, gid).map_err(|e| {
+            MasterError::Setup(format!(
+                "drop privileges to {}: {}",
+                cfg.get("mail_owner"),
+                e
+            ))
+        })?;
+    }
+
+    match qmgr::recover(&queue) {
+        Ok((n, _)) if n > 0 => log::info(
+            "qmgr",
+            format!("recovered {} message(s) from the active queue", n),
+        ),
+        Ok(_) => {}
+        Err(e) => log::warning("qmgr", format!("recover active queue: {}", e)),
+    }
+
+    let (wake_tx, wake_rx) = crossbeam_channel::unbounded();
+    let qctx = Arc::new(RwLock::new(Arc::new(QmgrContext {
+        cfg: cfg.clone(),
+        queue: queue.clone(),
+        agents: agents::build(&cfg, helper.clone()),
+    })));
+    let qmgr_handle = qmgr::start(qctx.clone(), wake_rx);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut listeners = Vec::new();
+    for (svc, addr, l) in bound {
+        let svc_cfg = Arc::new(cfg.with_overrides(&svc.overrides));
+        let ctx = SmtpdContext::new(svc_cfg.clone(), queue.clone(), wake_tx.clone())
+            .map_err(MasterError::Setup)?;
+        let ctx = Arc::new(RwLock::new(Arc::new(ctx)));
+        let maxproc = match svc.maxproc {
+            Some(0) => usize::MAX,
+            Some(n) => n as usize,
+            None => svc_cfg.int("default_process_limit").max(1) as usize,
+        };
+        let handle = smtpd::serve(l, ctx.clone(), maxproc, stop.clone());
+        listeners.push(Listener {
+            addr,
+            service: svc,
+            ctx,
+            handle: Some(handle),
+        });
+    }
+
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+        .map_err(|e| MasterError::Setup(format!("signals: {}", e)))?;
+    pidfile::publish(&pid)
+        .map_err(|e| MasterError::Setup(format!("write {}: {}", pid_path.display(), e)))?;
+    lines::daemon_started(cfg.get("mail_version"), &config_dir.display().to_string());
+    (ready.0)();
+
+    for sig in signals.forever() {
+        match sig {
+            SIGHUP => reload(
+                config_dir,
+                &listeners,
+                &qctx,
+                &queue,
+                &wake_tx,
+                helper.clone(),
+            ),
+            SIGUSR1 => {
+                let _ = wake_tx.send(Wake::Flush);
+            }
+            SIGINT => {
+                lines::terminating(sig);
+                std::process::exit(0);
+            }
+            _ => {
+                lines::terminating(sig);
+                break;
+            }
+        }
+    }
+
+    stop.store(true, Ordering::SeqCst);
+    for l in &listeners {
+        wake_accept(l.addr);
+    }
+    for l in &mut listeners {
+        if let Some(h) = l.handle.take() {
+            let _ = h.join();
+        }
+    }
+    let _ = wake_tx.send(Wake::Stop);
+    let _ = qmgr_handle.join();
+    drop(pid);
+    Ok(())
+}
+
+/// Unblock an accept loop waiting on `addr` by connecting to it once.
+fn wake_accept(addr: SocketAddr) {
+    let mut target = addr;
+    if target.ip().is_unspecified() {
+        target.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let _ = TcpStream::connect_timeout(&target, std::time::Duration::from_secs(2));
+}
+
+fn reload(
+    config_dir: &Path,
+    listeners: &[Listener],
+    qctx: &crate::Shared<QmgrContext>,
+    queue: &Queue,
+    wake: &crossbeam_channel::Sender<Wake>,
+    helper: agents::Helper,
+) {
+    let cfg = match load_config(config_dir, COMPONENT) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            log::warning(
+                COMPONENT,
+                format!("reload failed, keeping the old configuration: {}", e),
+            );
+            return;
+        }
+    };
+    log::init(&cfg, false);
+    for l in listeners {
+        let svc_cfg = Arc::new(cfg.with_overrides(&l.service.overrides));
+        match SmtpdContext::new(svc_cfg, queue.clone(), wake.clone()) {
+            Ok(ctx) => *l.ctx.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ctx),
+            Err(e) => log::warning(
+                COMPONENT,
+                format!("reload of service {}: {}", l.service.name, e),
+            ),
+        }
+    }
+    let new = QmgrContext {
+        cfg: cfg.clone(),
+        queue: queue.clone(),
+        agents: agents::build(&cfg, helper),
+    };
+    *qctx.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+    let _ = wake.send(Wake::Reload);
+    lines::reload(cfg.get("mail_version"), &config_dir.display().to_string());
+}
+
+/// The configuration directory's main.cf path (for messages).
+pub fn main_cf(dir: &Path) -> PathBuf {
+    dir.join("main.cf")
+}

@@ -1,0 +1,107 @@
+//! The master's pid file, $queue_directory/pid/master.pid. The running master holds an
+//! exclusive lock on it (fs2, flock(2)) for its whole life, so "is Postern running" is
+//! answered by the lock, never by a stale pid. The file is left in place at exit, as
+//! Postfix leaves it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use fs2::FileExt;
+
+/// The pid file path for a spool.
+pub fn path(queue_directory: &Path) -> PathBuf {
+    queue_directory.join("pid").join("master.pid")
+}
+
+/// The lock, held by the running master.
+pub struct PidFile {
+    file: File,
+}
+
+/// Why the pid file could not be taken.
+#[derive(Debug)]
+pub enum PidError {
+    Running(i32),
+    Io(io::Error),
+}
+
+impl std::fmt::Display for PidError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PidError::Running(pid) => write!(
+                f,
+                "the Postfix mail system is already running: PID: {}",
+                pid
+            ),
+            PidError::Io(e) => write!(f, "{}", e),
+        }
+    }
+}
+
+/// Take the lock (the file is emptied; `publish` writes the pid once the system is ready).
+pub fn acquire(path: &Path) -> Result<PidFile, PidError> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(PidError::Io)?;
+    if file.try_lock_exclusive().is_err() {
+        return Err(PidError::Running(read_pid(&mut file).unwrap_or(0)));
+    }
+    file.set_len(0).map_err(PidError::Io)?;
+    Ok(PidFile { file })
+}
+
+/// Write this process's pid into the locked file: the system is ready.
+pub fn publish(pid: &PidFile) -> io::Result<()> {
+    let mut f = &pid.file;
+    f.seek(SeekFrom::Start(0))?;
+    writeln!(f, "{:>10}", std::process::id())?;
+    f.sync_all()
+}
+
+fn read_pid(file: &mut File) -> Option<i32> {
+    let mut s = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.read_to_string(&mut s).ok()?;
+    s.trim().parse().ok()
+}
+
+/// The pid of the running master, or `None` when none holds the lock (`Some(0)` while it
+/// is still starting).
+pub fn running(path: &Path) -> Option<i32> {
+    let mut file = File::open(path).ok()?;
+    if file.try_lock_shared().is_ok() {
+        let _ = FileExt::unlock(&file);
+        return None;
+    }
+    Some(read_pid(&mut file).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_means_running() {
+        let dir = std::env::temp_dir().join(format!("postern-pid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("master.pid");
+        assert_eq!(running(&p), None);
+        let held = acquire(&p).unwrap();
+        assert_eq!(running(&p), Some(0), "locked but not yet published");
+        assert!(matches!(acquire(&p), Err(PidError::Running(0))));
+        publish(&held).unwrap();
+        assert_eq!(running(&p), Some(std::process::id() as i32));
+        drop(held);
+        assert_eq!(
+            running(&p),
+            None,
+            "a leftover file without the lock is not running"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,179 @@
+//! What happens when every job of an active message has reported: finished recipients are
+//! recorded, failures are returned to the sender in one non-delivery notification, and the
+//! message is removed, or deferred with backoff, or expired after maximal_queue_lifetime.
+
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+use super::QmgrContext;
+use super::scheduler::ActiveMessage;
+use crate::bounce::{self, Failure};
+use crate::delivery::Status;
+use crate::log::{self, lines};
+use crate::queue::QueueName;
+
+const COMPONENT: &str = "qmgr";
+
+/// An active message whose jobs are all done.
+pub struct Pending {
+    msg: ActiveMessage,
+}
+
+impl Pending {
+    pub fn new(msg: ActiveMessage) -> Pending {
+        Pending { msg }
+    }
+}
+
+/// The retry delay for a message of this age: its age, clamped to
+/// [minimal_backoff_time, maximal_backoff_time], as Postfix's qmgr computes it.
+pub fn backoff(age: Duration, min: Duration, max: Duration) -> Duration {
+    age.clamp(min, max.max(min))
+}
+
+/// Settle a message; returns the IDs of notifications it queued.
+pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
+    let msg = &mut p.msg;
+    let mut failures: Vec<(usize, Failure)> = Vec::new();
+    let mut deferred: Vec<(usize, String, String)> = Vec::new();
+    let mut done: Vec<usize> = Vec::new();
+    let pending: Vec<usize> = msg.qf.pending().map(|(i, _)| i).collect();
+    for qi in pending {
+        let outcomes = msg.results.remove(&qi).unwrap_or_default();
+        if let Some(d) = outcomes.iter().find(|o| o.status == Status::Deferred) {
+            deferred.push((qi, d.dsn.clone(), d.text.clone()));
+            continue;
+        }
+        if outcomes.is_empty() {
+            deferred.push((qi, "4.3.0".into(), "delivery interrupted".into()));
+            continue;
+        }
+        for o in outcomes.iter().filter(|o| o.status == Status::Bounced) {
+            let r = &msg.qf.envelope.recipients[qi];
+            failures.push((qi, Failure::from_outcome(r, o)));
+        }
+        done.push(qi);
+    }
+
+    let now = SystemTime::now();
+    let age = now
+        .duration_since(msg.qf.envelope.arrival)
+        .unwrap_or(Duration::ZERO);
+    let lifetime = if msg.qf.envelope.sender.is_empty() {
+        ctx.cfg.time("bounce_queue_lifetime")
+    } else {
+        ctx.cfg.time("maximal_queue_lifetime")
+    };
+    let expired = !deferred.is_empty() && age >= lifetime;
+    if expired {
+        lines::expired(id, &msg.qf.envelope.sender);
+        for (qi, dsn, text) in deferred.drain(..) {
+            let r = &msg.qf.envelope.recipients[qi];
+            let mut f = Failure::new(r, &text);
+            f.dsn = match dsn.strip_prefix('4') {
+                Some(rest) => format!("5{}", rest),
+                None => dsn,
+            };
+            failures.push((qi, f));
+            done.push(qi);
+        }
+    }
+
+    let mut new_ids = Vec::new();
+    if !failures.is_empty() {
+        let list: Vec<Failure> = failures.iter().map(|(_, f)| f.clone()).collect();
+        match bounce::non_delivery(
+            &ctx.cfg,
+            &ctx.queue,
+            id,
+            &msg.qf.envelope,
+            &msg.content,
+            &list,
+        ) {
+            Ok(Some(nid)) => new_ids.push(nid),
+            Ok(None) => {}
+            Err(e) => {
+                // Keep the failed recipients until a notification can be queued.
+                log::warning(
+                    "bounce",
+                    format!("{}: cannot queue non-delivery notification: {}", id, e),
+                );
+                for (qi, f) in failures {
+                    done.retain(|d| *d != qi);
+                    if !deferred.iter().any(|(d, _, _)| *d == qi) {
+                        deferred.push((qi, "4.3.0".into(), f.text));
+                    }
+                }
+            }
+        }
+    }
+
+    let q = &ctx.queue;
+    if deferred.is_empty() {
+        if let Err(e) = q.remove(id, QueueName::Active) {
+            log::warning(COMPONENT, format!("{}: remove: {}", id, e));
+        }
+        lines::removed(id);
+        return new_ids;
+    }
+    for qi in &done {
+        let _ = msg.qf.mark_done(*qi);
+    }
+    if let Err(e) = msg.qf.sync() {
+        log::warning(COMPONENT, format!("{}: sync queue file: {}", id, e));
+    }
+    write_defer_log(ctx, id, msg, &deferred);
+    let delay = backoff(
+        age,
+        ctx.cfg.time("minimal_backoff_time"),
+        ctx.cfg.time("maximal_backoff_time"),
+    );
+    if let Err(e) = q.defer_until(id, QueueName::Active, now + delay) {
+        log::warning(COMPONENT, format!("{}: move to deferred: {}", id, e));
+    }
+    new_ids
+}
+
+/// The per-message deferral log read by mailq: one `address<TAB>dsn<TAB>reason` line per
+/// recipient still to be delivered.
+fn write_defer_log(
+    ctx: &QmgrContext,
+    id: &str,
+    msg: &ActiveMessage,
+    deferred: &[(usize, String, String)],
+) {
+    let path = ctx.queue.defer_log_path(id);
+    let mut text = Vec::new();
+    for (qi, dsn, reason) in deferred {
+        let _ = writeln!(
+            text,
+            "{}\t{}\t{}",
+            msg.qf.envelope.recipients[*qi].address,
+            dsn,
+            reason.replace('\n', " ")
+        );
+    }
+    if let Err(e) = std::fs::write(&path, text) {
+        log::warning(
+            COMPONENT,
+            format!("{}: write {}: {}", id, path.display(), e),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_age_clamped() {
+        let min = Duration::from_secs(300);
+        let max = Duration::from_secs(4000);
+        assert_eq!(backoff(Duration::from_secs(5), min, max), min);
+        assert_eq!(
+            backoff(Duration::from_secs(1000), min, max),
+            Duration::from_secs(1000)
+        );
+        assert_eq!(backoff(Duration::from_secs(99999), min, max), max);
+    }
+}

@@ -1,0 +1,406 @@
+//! The scheduler loop: activation of messages, job creation with per-destination limits,
+//! and collection of results. Completion of a message is in `finish`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{Receiver, Sender, select};
+
+use super::finish::{self, Pending};
+use super::resolve::resolve;
+use super::workers::{self, Job, JobResult};
+use super::{QmgrContext, Wake};
+use crate::delivery::{Agent, Outcome, Status};
+use crate::log::{self, lines};
+use crate::queue::{QueueFile, QueueFileError, QueueName};
+
+const COMPONENT: &str = "qmgr";
+
+/// A message in the active queue.
+pub struct ActiveMessage {
+    pub qf: QueueFile,
+    pub content: Arc<Vec<u8>>,
+    pub outstanding: usize,
+    /// Outcomes per queue-file recipient index.
+    pub results: HashMap<usize, Vec<Outcome>>,
+    pub active_since: SystemTime,
+}
+
+#[derive(Default)]
+struct Destination {
+    in_flight: usize,
+    waiting: VecDeque<Job>,
+}
+
+pub struct Scheduler {
+    shared: crate::Shared<QmgrContext>,
+    ctx: Arc<QmgrContext>,
+    wake: Receiver<Wake>,
+    active: HashMap<String, ActiveMessage>,
+    /// IDs waiting in incoming/ (or due in deferred/) for an active slot, with their queue.
+    backlog: VecDeque<(String, QueueName)>,
+    known: HashSet<String>,
+    dests: HashMap<String, Destination>,
+    jobs_tx: Option<Sender<Job>>,
+    results_rx: Receiver<JobResult>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    next_scan: Instant,
+    stopping: bool,
+}
+
+fn read_shared(shared: &crate::Shared<QmgrContext>) -> Arc<QmgrContext> {
+    shared.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+impl Scheduler {
+    pub fn new(shared: crate::Shared<QmgrContext>, wake: Receiver<Wake>) -> Scheduler {
+        let ctx = read_shared(&shared);
+        let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
+        let (results_tx, results_rx) = crossbeam_channel::unbounded();
+        let n = ctx.cfg.int("default_process_limit").clamp(1, 32) as usize;
+        let workers = workers::spawn(n, jobs_rx, results_tx);
+        Scheduler {
+            shared,
+            ctx,
+            wake,
+            active: HashMap::new(),
+            backlog: VecDeque::new(),
+            known: HashSet::new(),
+            dests: HashMap::new(),
+            jobs_tx: Some(jobs_tx),
+            results_rx,
+            workers,
+            next_scan: Instant::now(),
+            stopping: false,
+        }
+    }
+
+    pub fn run(mut self) {
+        self.scan(false);
+        loop {
+            self.fill();
+            if self.stopping && self.active.is_empty() {
+                break;
+            }
+            let timeout = self.next_scan.saturating_duration_since(Instant::now());
+            select! {
+                recv(self.wake) -> msg => match msg {
+                    Ok(Wake::New(id)) => {
+                        if !self.stopping && self.known.insert(id.clone()) {
+                            self.backlog.push_back((id, QueueName::Incoming));
+                        }
+                    }
+                    Ok(Wake::Flush) => self.scan(true),
+                    Ok(Wake::Reload) => self.ctx = read_shared(&self.shared),
+                    Ok(Wake::Stop) | Err(_) => self.stop(),
+                },
+                recv(self.results_rx) -> r => if let Ok(r) = r { self.on_result(r) },
+                default(timeout) => self.scan(false),
+            }
+        }
+        drop(self.jobs_tx.take());
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+
+    fn stop(&mut self) {
+        self.stopping = true;
+        self.backlog.clear();
+        // Jobs not yet started stay in the queue file; put their messages back.
+        let waiting: Vec<Job> = self
+            .dests
+            .values_mut()
+            .flat_map(|d| d.waiting.drain(..))
+            .collect();
+        for job in waiting {
+            if let Some(m) = self.active.get_mut(&job.id) {
+                m.outstanding -= 1;
+            }
+        }
+        let idle: Vec<String> = self
+            .active
+            .iter()
+            .filter(|(_, m)| m.outstanding == 0)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in idle {
+            if let Some(m) = self.active.remove(&id) {
+                self.known.remove(&id);
+                let _ = self
+                    .ctx
+                    .queue
+                    .move_to(&id, QueueName::Active, QueueName::Incoming);
+                drop(m);
+            }
+        }
+    }
+
+    /// Look for work on disk: every complete file in incoming/, and the deferred messages
+    /// that are due (all of them when `flush`).
+    fn scan(&mut self, flush: bool) {
+        self.next_scan = Instant::now()
+            + self
+                .ctx
+                .cfg
+                .time("queue_run_delay")
+                .max(Duration::from_secs(1));
+        if self.stopping {
+            return;
+        }
+        let q = &self.ctx.queue;
+        if let Ok(ids) = q.list(QueueName::Incoming) {
+            for id in ids {
+                if self.known.insert(id.clone()) {
+                    self.backlog.push_back((id, QueueName::Incoming));
+                }
+            }
+        }
+        let now = SystemTime::now();
+        if let Ok(ids) = q.list(QueueName::Deferred) {
+            for id in ids {
+                let due = std::fs::metadata(q.path(QueueName::Deferred, &id))
+                    .and_then(|m| m.modified())
+                    .map(|t| t <= now)
+                    .unwrap_or(false);
+                if (flush || due) && self.known.insert(id.clone()) {
+                    self.backlog.push_back((id, QueueName::Deferred));
+                }
+            }
+        }
+    }
+
+    /// Activate backlog messages while there is room.
+    fn fill(&mut self) {
+        let limit = self.ctx.cfg.int("qmgr_message_active_limit").max(1) as usize;
+        while self.active.len() < limit {
+            let Some((id, from)) = self.backlog.pop_front() else {
+                break;
+            };
+            self.activate(&id, from);
+        }
+    }
+
+    fn activate(&mut self, id: &str, from: QueueName) {
+        let q = self.ctx.queue.clone();
+        if let Err(e) = q.move_to(id, from, QueueName::Active) {
+            // Gone (removed by an admin) or not ours: forget it.
+            if e.kind() != std::io::ErrorKind::NotFound {
+                log::warning(COMPONENT, format!("{}: move to active: {}", id, e));
+            }
+            self.known.remove(id);
+            return;
+        }
+        let path = q.path(QueueName::Active, id);
+        let mut qf = match QueueFile::open(&path) {
+            Ok(qf) => qf,
+            Err(QueueFileError::Corrupt(why)) => {
+                log::warning(
+                    COMPONENT,
+                    format!("{}: {}; moved to the corrupt queue", id, why),
+                );
+                let _ = q.move_to(id, QueueName::Active, QueueName::Corrupt);
+                self.known.remove(id);
+                return;
+            }
+            Err(e) => {
+                log::warning(COMPONENT, format!("{}: open queue file: {}", id, e));
+                let _ = q.move_to(id, QueueName::Active, QueueName::Incoming);
+                self.known.remove(id);
+                return;
+            }
+        };
+        let content = match qf.content() {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                log::warning(COMPONENT, format!("{}: read queue file: {}", id, e));
+                let _ = q.move_to(id, QueueName::Active, QueueName::Incoming);
+                self.known.remove(id);
+                return;
+            }
+        };
+        let nrcpt = qf.pending().count();
+        lines::queue_active(id, &qf.envelope.sender, qf.content_len(), nrcpt);
+        let msg = ActiveMessage {
+            qf,
+            content,
+            outstanding: 0,
+            results: HashMap::new(),
+            active_since: SystemTime::now(),
+        };
+        self.active.insert(id.to_string(), msg);
+        self.make_jobs(id);
+        if self.active.get(id).is_some_and(|m| m.outstanding == 0) {
+            self.complete(id);
+        }
+    }
+
+    fn agent_for(&self, transport: &str) -> Arc<dyn Agent> {
+        match self.ctx.agents.get(transport) {
+            Some(a) => a.clone(),
+            None => Arc::new(Unavailable(transport.to_string())),
+        }
+    }
+
+    fn limit(&self, transport: &str, what: &str) -> usize {
+        let name = format!("{}_destination_{}_limit", transport, what);
+        let v = if self.ctx.cfg.has(&name) {
+            self.ctx.cfg.int(&name)
+        } else {
+            self.ctx
+                .cfg
+                .int(&format!("default_destination_{}_limit", what))
+        };
+        v.max(1) as usize
+    }
+
+    fn make_jobs(&mut self, id: &str) {
+        let Some(msg) = self.active.get(id) else {
+            return;
+        };
+        // Group pending recipients by route.
+        let mut groups: Vec<(super::Route, Vec<usize>)> = Vec::new();
+        for (i, r) in msg.qf.pending() {
+            let route = resolve(&self.ctx.cfg, &r.address);
+            match groups.iter_mut().find(|(g, _)| *g == route) {
+                Some((_, v)) => v.push(i),
+                None => groups.push((route, vec![i])),
+            }
+        }
+        let mut jobs = Vec::new();
+        for (route, idx) in groups {
+            let per_job = self.limit(&route.transport, "recipient");
+            let agent = self.agent_for(&route.transport);
+            for chunk in idx.chunks(per_job) {
+                let recipients: Vec<_> = chunk
+                    .iter()
+                    .map(|&i| msg.qf.envelope.recipients[i].clone())
+                    .collect();
+                // With one recipient per delivery (local), the destination is the recipient.
+                let dest_key = if per_job == 1 {
+                    format!(
+                        "{}:{}",
+                        route.transport,
+                        recipients[0].address.to_ascii_lowercase()
+                    )
+                } else {
+                    format!("{}:{}", route.transport, route.nexthop)
+                };
+                jobs.push(Job {
+                    id: id.to_string(),
+                    agent: agent.clone(),
+                    nexthop: route.nexthop.clone(),
+                    dest_key,
+                    rcpt_idx: chunk.to_vec(),
+                    recipients,
+                    content: msg.content.clone(),
+                    sender: msg.qf.envelope.sender.clone(),
+                    arrival: msg.qf.envelope.arrival,
+                    active_since: msg.active_since,
+                });
+            }
+        }
+        if let Some(m) = self.active.get_mut(id) {
+            m.outstanding += jobs.len();
+        }
+        for job in jobs {
+            let transport = job.dest_key.split(':').next().unwrap_or("").to_string();
+            let limit = self.limit(&transport, "concurrency");
+            let d = self.dests.entry(job.dest_key.clone()).or_default();
+            if d.in_flight < limit {
+                d.in_flight += 1;
+                if let Some(tx) = &self.jobs_tx {
+                    let _ = tx.send(job);
+                }
+            } else {
+                d.waiting.push_back(job);
+            }
+        }
+    }
+
+    fn on_result(&mut self, r: JobResult) {
+        if let Some(d) = self.dests.get_mut(&r.dest_key) {
+            d.in_flight = d.in_flight.saturating_sub(1);
+            if !self.stopping
+                && let Some(next) = d.waiting.pop_front()
+            {
+                d.in_flight += 1;
+                if let Some(tx) = &self.jobs_tx {
+                    let _ = tx.send(next);
+                }
+            }
+            if d.in_flight == 0 && d.waiting.is_empty() {
+                self.dests.remove(&r.dest_key);
+            }
+        }
+        let Some(msg) = self.active.get_mut(&r.id) else {
+            return;
+        };
+        msg.outstanding = msg.outstanding.saturating_sub(1);
+        let several = msg.qf.pending().count() > r.rcpt_idx.len();
+        let mut marked = false;
+        for o in r.outcomes {
+            let Some(&qi) = r.rcpt_idx.get(o.rcpt) else {
+                continue;
+            };
+            msg.results.entry(qi).or_default().push(o);
+        }
+        // Record sent recipients at once when others remain, so a crash repeats less.
+        if several {
+            for &qi in &r.rcpt_idx {
+                let all_sent = msg
+                    .results
+                    .get(&qi)
+                    .is_some_and(|v| v.iter().all(|o| o.status == Status::Sent));
+                if all_sent && msg.qf.mark_done(qi).is_ok() {
+                    marked = true;
+                }
+            }
+            if marked {
+                let _ = msg.qf.sync();
+            }
+        }
+        if msg.outstanding == 0 {
+            self.complete(&r.id);
+        }
+    }
+
+    fn complete(&mut self, id: &str) {
+        let Some(msg) = self.active.remove(id) else {
+            return;
+        };
+        self.known.remove(id);
+        let mut pending = Pending::new(msg);
+        let new_ids = finish::finish(&self.ctx, id, &mut pending);
+        for nid in new_ids {
+            if !self.stopping && self.known.insert(nid.clone()) {
+                self.backlog.push_back((nid, QueueName::Incoming));
+            }
+        }
+    }
+}
+
+/// Stand-in agent for transports this build does not provide yet: defers, as Postfix does
+/// when a transport is unavailable.
+struct Unavailable(String);
+
+impl Agent for Unavailable {
+    fn name(&self) -> &str {
+        &self.0
+    }
+
+    fn deliver(&self, req: &crate::delivery::Request<'_>) -> Vec<Outcome> {
+        (0..req.recipients.len())
+            .map(|i| {
+                Outcome::new(
+                    i,
+                    Status::Deferred,
+                    "4.3.0",
+                    "mail transport unavailable",
+                    "none",
+                )
+            })
+            .collect()
+    }
+}

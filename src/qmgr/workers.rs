@@ -1,0 +1,124 @@
+//! The delivery worker pool: threads that take a job (one message, one transport and next
+//! hop, up to the recipient limit), call the agent, log every outcome in Postfix's
+//! `to=<...>, relay=..., delay=..., delays=a/b/c/d, dsn=..., status=...` form and report back.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::delivery::{Agent, Outcome, Request};
+use crate::log::lines::{self, Delays};
+use crate::queue::Recipient;
+
+/// One unit of work for a worker.
+pub struct Job {
+    pub id: String,
+    pub agent: Arc<dyn Agent>,
+    pub nexthop: String,
+    pub dest_key: String,
+    /// Indices of `recipients` in the queue file.
+    pub rcpt_idx: Vec<usize>,
+    pub recipients: Vec<Recipient>,
+    pub content: Arc<Vec<u8>>,
+    pub sender: String,
+    pub arrival: SystemTime,
+    /// When the message entered the active queue (wall clock, for `delays=a/...`).
+    pub active_since: SystemTime,
+}
+
+/// A finished job.
+pub struct JobResult {
+    pub id: String,
+    pub dest_key: String,
+    pub rcpt_idx: Vec<usize>,
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Start `n` workers. They exit when the job channel is closed.
+pub fn spawn(n: usize, jobs: Receiver<Job>, results: Sender<JobResult>) -> Vec<JoinHandle<()>> {
+    (0..n)
+        .map(|i| {
+            let jobs = jobs.clone();
+            let results = results.clone();
+            std::thread::Builder::new()
+                .name(format!("delivery-{}", i))
+                .spawn(move || {
+                    for job in jobs.iter() {
+                        let r = run(&job);
+                        if results.send(r).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .expect("spawn delivery worker")
+        })
+        .collect()
+}
+
+fn since(later: SystemTime, earlier: SystemTime) -> Duration {
+    later.duration_since(earlier).unwrap_or(Duration::ZERO)
+}
+
+/// Deliver one job and log its outcomes.
+pub fn run(job: &Job) -> JobResult {
+    let started_wall = SystemTime::now();
+    let started = Instant::now();
+    let req = Request {
+        queue_id: &job.id,
+        sender: &job.sender,
+        arrival: job.arrival,
+        content: &job.content,
+        recipients: &job.recipients,
+        nexthop: &job.nexthop,
+    };
+    let mut outcomes = job.agent.deliver(&req);
+    let elapsed = started.elapsed();
+    // Every recipient gets an answer, even from an agent that forgot one.
+    for i in 0..job.recipients.len() {
+        if !outcomes.iter().any(|o| o.rcpt == i) {
+            outcomes.push(Outcome::new(
+                i,
+                crate::delivery::Status::Deferred,
+                "4.3.0",
+                "delivery agent gave no result",
+                "none",
+            ));
+        }
+    }
+    for o in &outcomes {
+        let Some(r) = job.recipients.get(o.rcpt) else {
+            continue;
+        };
+        let to = o.to.as_deref().unwrap_or(&r.address);
+        let orig = match (&r.orig, &o.to) {
+            (Some(orig), _) => Some(orig.as_str()),
+            (None, Some(_)) => Some(r.address.as_str()),
+            (None, None) => None,
+        };
+        let delays = Delays {
+            before_active: since(job.active_since, job.arrival),
+            in_active: since(started_wall, job.active_since),
+            setup: o.setup,
+            transmission: elapsed.saturating_sub(o.setup),
+        };
+        lines::delivery(&lines::Delivery {
+            component: job.agent.name(),
+            queue_id: &job.id,
+            to,
+            orig_to: orig,
+            relay: &o.relay,
+            delays,
+            dsn: &o.dsn,
+            status: o.status.as_str(),
+            text: &o.text,
+        });
+    }
+    JobResult {
+        id: job.id.clone(),
+        dest_key: job.dest_key.clone(),
+        rcpt_idx: job.rcpt_idx.clone(),
+        outcomes,
+    }
+}
