@@ -20,3 +20,5 @@ pub mod tables;
 pub type Shared<T> = std::sync::Arc<std::sync::RwLock<std::sync::Arc<T>>>;
 pub mod bounce;
 pub mod master;
+pub mod pickup;
+pub mod sendmail;

@@ -217,6 +217,27 @@ pub fn chown(path: &std::path::Path, uid: u32, gid: u32) -> io::Result<()> {
     std::os::unix::fs::chown(path, Some(uid), Some(gid))
 }
 
+/// Create a FIFO (named pipe) with `mode`; an existing one is kept.
+pub fn mkfifo(path: &std::path::Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c =
+        CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::other("NUL in path"))?;
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    if unsafe { libc::mkfifo(c.as_ptr(), mode as libc::mode_t) } != 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::AlreadyExists {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// The real uid of this process (the invoking user of a setgid program).
+pub fn uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
 /// The addresses and prefix lengths of this host's interfaces.
 pub fn interface_networks() -> Vec<(IpAddr, u8)> {
     let mut out = Vec::new();

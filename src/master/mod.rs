@@ -174,6 +174,9 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
         agents: agents::build(&cfg, helper.clone()),
     })));
     let qmgr_handle = qmgr::start(qctx.clone(), wake_rx);
+    let pickup_stop = Arc::new(AtomicBool::new(false));
+    let pickup_handle = crate::pickup::start(cfg.clone(), queue.clone(), wake_tx.clone(), pickup_stop.clone())
+        .map_err(|e| MasterError::Setup(format!("start pickup: {}", e)))?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut listeners = Vec::new();
@@ -227,6 +230,9 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
         }
     }
 
+    pickup_stop.store(true, Ordering::SeqCst);
+    crate::pickup::poke(&queue);
+    let _ = pickup_handle.join();
     stop.store(true, Ordering::SeqCst);
     for l in &listeners {
         wake_accept(l.addr);

@@ -227,12 +227,19 @@ impl Queue {
                 .map(|d| d.subsec_micros())
                 .unwrap_or(0);
             let id = make_queue_id(micros, ino);
+            // Maildrop files are written by the submitting user and read by pickup (mail_owner).
+            let mode = if q == QueueName::Maildrop {
+                0o644
+            } else {
+                0o700
+            };
             return Ok(Incoming {
                 dir,
                 tmp,
                 file: Some(file),
                 id,
                 committed: false,
+                mode,
             });
         }
     }
@@ -245,6 +252,7 @@ pub struct Incoming {
     file: Option<File>,
     id: String,
     committed: bool,
+    mode: u32,
 }
 
 impl Incoming {
@@ -253,7 +261,7 @@ impl Incoming {
     }
 
     /// Write the envelope and content, fsync the file, mark it complete (mode 0700, as
-    /// Postfix marks a finished queue file), give it its queue ID name and fsync the
+    /// Postfix marks a finished queue file; 0644 in maildrop/), give it its queue ID name and fsync the
     /// directory. Only after this returns may the server answer 250.
     pub fn commit(mut self, env: &mut Envelope, content: &[u8]) -> io::Result<String> {
         let buf = file::encode(env, content);
@@ -261,7 +269,7 @@ impl Incoming {
             .file
             .take()
             .ok_or_else(|| io::Error::other("already committed"))?;
-        f.set_permissions(fs::Permissions::from_mode(0o700))?;
+        f.set_permissions(fs::Permissions::from_mode(self.mode))?;
         file::write_all_sync(&mut f, &buf)?;
         let dest = self.dir.join(&self.id);
         fs::rename(&self.tmp, &dest)?;

@@ -1,0 +1,73 @@
+//! sendmail(1): Sendmail-compatible submission. See `postern::sendmail`.
+
+use std::path::Path;
+
+use postern::config::{Config, config_dir};
+use postern::sendmail::{self, EX_USAGE, Failure, Submit};
+
+fn fail(f: Failure) -> ! {
+    eprintln!("sendmail: fatal: {}", f.message);
+    std::process::exit(f.code);
+}
+
+fn main() {
+    let argv0 = std::env::args().next().unwrap_or_default();
+    let name = Path::new(&argv0)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("sendmail")
+        .to_string();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut opts = getopts::Options::new();
+    opts.parsing_style(getopts::ParsingStyle::FloatingFrees);
+    for o in [
+        "A", "B", "C", "F", "L", "N", "O", "R", "V", "X", "b", "e", "f", "h", "o", "p", "r", "q",
+    ] {
+        opts.optmulti(o, "", "", "ARG");
+    }
+    for f in ["G", "I", "U", "c", "i", "m", "n", "t", "v", "x"] {
+        opts.optflagmulti(f, "", "");
+    }
+    let m = match opts.parse(&args) {
+        Ok(m) => m,
+        Err(e) => fail(Failure::new(EX_USAGE, format!("{}", e))),
+    };
+    let mode = if name == "newaliases" {
+        Some("i".to_string())
+    } else {
+        m.opt_strs("b").last().cloned()
+    };
+    let dir = config_dir(m.opt_strs("C").last().map(String::as_str));
+    let cfg = Config::load(&dir).unwrap_or_else(|e| fail(Failure::new(EX_USAGE, e.to_string())));
+    match mode.as_deref() {
+        None | Some("m") => {}
+        Some(other) => fail(Failure::new(
+            EX_USAGE,
+            format!("unsupported mode: -b{}", other),
+        )),
+    }
+    if name == "mailq" || !m.opt_strs("q").is_empty() {
+        fail(Failure::new(
+            EX_USAGE,
+            "queue listing and flushing are not available in this version",
+        ));
+    }
+    let ignore_dots = m.opt_present("i") || m.opt_strs("o").iter().any(|o| o == "i");
+    let opts = Submit {
+        sender: m.opt_strs("f").last().or(m.opt_strs("r").last()).cloned(),
+        full_name: m.opt_strs("F").last().cloned(),
+        extract_recipients: m.opt_present("t"),
+        ignore_dots,
+        recipients: m.free.clone(),
+        notify: m.opt_strs("N").last().cloned(),
+        ret: m.opt_strs("R").last().cloned(),
+        envid: m.opt_strs("V").last().cloned(),
+    };
+    let limit = cfg.int("message_size_limit").max(0) as usize;
+    let message = sendmail::read_message(&mut std::io::stdin().lock(), opts.ignore_dots, limit)
+        .unwrap_or_else(|f| fail(f));
+    let (env, content) = sendmail::prepare(&cfg, &opts, message).unwrap_or_else(|f| fail(f));
+    if let Err(f) = sendmail::submit(&cfg, env, &content) {
+        fail(f);
+    }
+}

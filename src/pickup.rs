@@ -1,0 +1,166 @@
+//! pickup: local submission (Postfix's postdrop(1) and pickup(8)).
+//!
+//! `postdrop` (the only setgid program, group $setgid_group) takes a queue file from its
+//! standard input, checks it, stamps it with the invoking user's real uid, and writes it
+//! atomically into maildrop/ (temporary name, fsync, rename, directory fsync). It then pokes
+//! the pickup FIFO public/pickup. The pickup thread of the running system reads maildrop/
+//! on every poke (and once at start), passes each message through cleanup into incoming/,
+//! logs `ID: uid=N from=<sender>`, and removes the maildrop file. Mail dropped while Postern
+//! is stopped waits in maildrop/ and is picked up at the next start.
+//!
+//! Security role: postdrop trusts nothing on its input (the uid attribute is replaced, the
+//! file must parse); pickup runs as mail_owner and treats maildrop files as untrusted.
+
+use std::fs::OpenOptions;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+
+use crate::cleanup::{self, Submission};
+use crate::config::Config;
+use crate::log::{self, lines, timefmt};
+use crate::qmgr::Wake;
+use crate::queue::{Envelope, Queue, QueueFile, QueueName, file};
+
+const COMPONENT: &str = "pickup";
+
+/// The pickup trigger FIFO.
+pub fn fifo_path(queue: &Queue) -> PathBuf {
+    queue.root().join("public").join("pickup")
+}
+
+/// Write a message into maildrop/ (postdrop's work). `env.attrs` gets `uid=<real uid>`.
+pub fn drop_message(queue: &Queue, mut env: Envelope, content: &[u8]) -> io::Result<String> {
+    env.attrs.retain(|(n, _)| n != "uid");
+    env.set_attr("uid", &crate::sys::uid().to_string());
+    env.set_attr("rewrite_context", "local");
+    let w = queue.create(QueueName::Maildrop)?;
+    let id = w.commit(&mut env, content)?;
+    poke(queue);
+    Ok(id)
+}
+
+/// Read a queue file from `input`, check it, and drop it (the postdrop program).
+pub fn postdrop(queue: &Queue, input: &mut dyn Read) -> Result<String, String> {
+    let mut data = Vec::new();
+    input
+        .read_to_end(&mut data)
+        .map_err(|e| format!("read input: {}", e))?;
+    let (env, off, len) = file::decode(&data).map_err(|e| format!("malformed input: {}", e))?;
+    let content = &data[off as usize..(off + len) as usize];
+    if env.recipients.is_empty() {
+        return Err("no recipients specified".into());
+    }
+    drop_message(queue, env, content).map_err(|e| format!("create maildrop file: {}", e))
+}
+
+/// Wake the pickup thread, if the system runs (never blocks).
+pub fn poke(queue: &Queue) {
+    if let Ok(mut f) = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(fifo_path(queue))
+    {
+        let _ = f.write_all(b"W");
+    }
+}
+
+/// Start the pickup thread. Stop it by setting `stop` and calling `poke`.
+pub fn start(
+    cfg: Arc<Config>,
+    queue: Queue,
+    wake: Sender<Wake>,
+    stop: Arc<AtomicBool>,
+) -> io::Result<JoinHandle<()>> {
+    let fifo = fifo_path(&queue);
+    crate::sys::mkfifo(&fifo, 0o622)?;
+    // Read and write, so the FIFO never reports end-of-file while we wait.
+    let mut trigger = OpenOptions::new().read(true).write(true).open(&fifo)?;
+    std::thread::Builder::new()
+        .name("pickup".into())
+        .spawn(move || {
+            let mut buf = [0u8; 64];
+            loop {
+                scan(&cfg, &queue, &wake);
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                if trigger.read(&mut buf).is_err() || stop.load(Ordering::SeqCst) {
+                    break;
+                }
+            }
+        })
+}
+
+/// Move every complete maildrop file into the queue.
+pub fn scan(cfg: &Config, queue: &Queue, wake: &Sender<Wake>) {
+    let Ok(ids) = queue.list(QueueName::Maildrop) else {
+        return;
+    };
+    for id in ids {
+        let path = queue.path(QueueName::Maildrop, &id);
+        match pick(cfg, queue, &path) {
+            Ok(new_id) => {
+                let _ = std::fs::remove_file(&path);
+                let _ = wake.send(Wake::New(new_id));
+            }
+            Err(Some(why)) => {
+                log::warning(
+                    COMPONENT,
+                    format!("{}: {}; moved to the corrupt queue", id, why),
+                );
+                let _ = std::fs::rename(&path, queue.path(QueueName::Corrupt, &id));
+            }
+            Err(None) => {}
+        }
+    }
+}
+
+/// `Err(Some)` for a bad file, `Err(None)` for a temporary failure (left for later).
+fn pick(cfg: &Config, queue: &Queue, path: &Path) -> Result<String, Option<String>> {
+    let mut qf = match QueueFile::open_read_only(path) {
+        Ok(q) => q,
+        Err(crate::queue::QueueFileError::Corrupt(why)) => return Err(Some(why)),
+        Err(_) => return Err(None),
+    };
+    let content = qf.content().map_err(|_| None)?;
+    let mut env = qf.envelope.clone();
+    let uid = env.attr("uid").unwrap_or("0").to_string();
+    let incoming = queue.create(QueueName::Incoming).map_err(|e| {
+        log::warning(COMPONENT, format!("create queue file: {}", e));
+        None
+    })?;
+    let new_id = incoming.id().to_string();
+    let user = uid
+        .parse()
+        .ok()
+        .and_then(|u| crate::sys::user_by_uid(u).ok().flatten());
+    let received = format!(
+        "Received: by {} ({}, from userid {})\n\tid {}; {}",
+        cfg.get("myhostname"),
+        cfg.get("mail_name"),
+        uid,
+        new_id,
+        timefmt::rfc2822(timefmt::now_secs())
+    );
+    env.set_attr("protocol_name", "local");
+    if let Some(u) = user {
+        env.set_attr("login_name", &u.name);
+    }
+    lines::pickup(&new_id, uid.parse().unwrap_or(0), &env.sender);
+    let sub = Submission {
+        envelope: env,
+        content,
+        received: Some(received),
+        add_missing_headers: true,
+    };
+    cleanup::submit(cfg, incoming, sub).map_err(|e| {
+        log::warning(COMPONENT, format!("{}: {}", new_id, e));
+        None
+    })
+}
