@@ -144,6 +144,7 @@ pub const PARAMS: &[Param] = &[
     p("qmgr_message_active_limit", "20000"),
     p("enable_long_queue_ids", "no"),
     p("default_transport", "smtp"),
+    p("defer_transports", ""),
     p("relay_transport", "relay"),
     p("local_transport", "local:$myhostname"),
     k("transport_maps", ""),

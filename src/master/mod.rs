@@ -175,8 +175,13 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     })));
     let qmgr_handle = qmgr::start(qctx.clone(), wake_rx);
     let pickup_stop = Arc::new(AtomicBool::new(false));
-    let pickup_handle = crate::pickup::start(cfg.clone(), queue.clone(), wake_tx.clone(), pickup_stop.clone())
-        .map_err(|e| MasterError::Setup(format!("start pickup: {}", e)))?;
+    let pickup_handle = crate::pickup::start(
+        cfg.clone(),
+        queue.clone(),
+        wake_tx.clone(),
+        pickup_stop.clone(),
+    )
+    .map_err(|e| MasterError::Setup(format!("start pickup: {}", e)))?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut listeners = Vec::new();

@@ -237,9 +237,19 @@ impl Scheduler {
     }
 
     fn agent_for(&self, transport: &str) -> Arc<dyn Agent> {
+        let deferred = crate::config::split_list(self.ctx.cfg.get("defer_transports"));
+        if deferred.iter().any(|t| t == transport) {
+            return Arc::new(Holding {
+                name: transport.to_string(),
+                text: "deferred transport",
+            });
+        }
         match self.ctx.agents.get(transport) {
             Some(a) => a.clone(),
-            None => Arc::new(Unavailable(transport.to_string())),
+            None => Arc::new(Holding {
+                name: transport.to_string(),
+                text: "mail transport unavailable",
+            }),
         }
     }
 
@@ -381,26 +391,22 @@ impl Scheduler {
     }
 }
 
-/// Stand-in agent for transports this build does not provide yet: defers, as Postfix does
-/// when a transport is unavailable.
-struct Unavailable(String);
+/// An agent that defers everything: for transports listed in $defer_transports
+/// ("deferred transport") and for transports this build does not provide yet ("mail
+/// transport unavailable"), as Postfix reports them.
+struct Holding {
+    name: String,
+    text: &'static str,
+}
 
-impl Agent for Unavailable {
+impl Agent for Holding {
     fn name(&self) -> &str {
-        &self.0
+        &self.name
     }
 
     fn deliver(&self, req: &crate::delivery::Request<'_>) -> Vec<Outcome> {
         (0..req.recipients.len())
-            .map(|i| {
-                Outcome::new(
-                    i,
-                    Status::Deferred,
-                    "4.3.0",
-                    "mail transport unavailable",
-                    "none",
-                )
-            })
+            .map(|i| Outcome::new(i, Status::Deferred, "4.3.0", self.text, "none"))
             .collect()
     }
 }
