@@ -1,0 +1,313 @@
+//! End to end: the seed's telnet session against the real `postfix` binary, delivery to a
+//! local mbox, the maillog lines, crash recovery, reload, stop, and local submission.
+
+mod common;
+
+use common::{Instance, queued_id, wait_for};
+
+#[test]
+fn seed_session_replies_mailbox_and_log() {
+    let inst = Instance::new(&[]);
+    inst.start();
+    let user = inst.user.clone();
+
+    // Part 5 of the seed: HELO without a name, EHLO, nested MAIL, then the missing aliases.db.
+    let mut c = inst.connect();
+    assert_eq!(c.reply(), "220 www.a.org ESMTP Postfix");
+    assert_eq!(c.cmd("helo"), "501 Syntax: HELO hostname");
+    assert_eq!(c.cmd("helo localhost"), "250 www.a.org");
+    assert_eq!(
+        c.cmd("ehlo localhost"),
+        "250-www.a.org\n250-PIPELINING\n250-SIZE 10240000\n250-VRFY\n250-ETRN\n250-ENHANCEDSTATUSCODES\n250-8BITMIME\n250 DSN"
+    );
+    assert_eq!(c.cmd("mail from: root"), "250 2.1.0 Ok");
+    assert_eq!(
+        c.cmd("mail from: obama@whitehouse.com"),
+        "503 5.5.1 Error: nested MAIL command"
+    );
+    assert_eq!(
+        c.cmd(&format!("rcpt to:{}", user)),
+        format!("451 4.3.0 <{}>: Temporary lookup failure", user)
+    );
+    assert_eq!(c.cmd("data"), "554 5.5.1 Error: no valid recipients");
+    assert_eq!(c.cmd("quit"), "221 2.0.0 Bye");
+    let log = inst.log();
+    let aliases = inst.etc.join("aliases");
+    assert!(
+        log.contains(&format!(
+            "warning: hash:{} is unavailable. open database {}.db: No such file or directory",
+            aliases.display(),
+            aliases.display()
+        )),
+        "{}",
+        log
+    );
+    assert!(log.contains(&format!(
+        "warning: hash:{} lookup error for \"{}@www.a.org\"",
+        aliases.display(),
+        user
+    )));
+    assert!(log.contains(&format!(
+        ": 451 4.3.0 <{u}>: Temporary lookup failure; from=<root> to=<{u}> proto=ESMTP helo=<localhost>",
+        u = user
+    )));
+
+    // newaliases, then the message goes through.
+    inst.newaliases();
+    let mut c = inst.connect();
+    c.reply();
+    assert_eq!(c.cmd("helo localhost"), "250 www.a.org");
+    assert_eq!(c.cmd("mail from:obama@w.com"), "250 2.1.0 Ok");
+    assert_eq!(c.cmd(&format!("rcpt to:{}", user)), "250 2.1.5 Ok");
+    let r = c.data("Subject:How are you these days?\n\nAre you gua lema?\n");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{}", r);
+    let id = queued_id(&r);
+    assert_eq!(c.cmd("quit"), "221 2.0.0 Bye");
+
+    assert!(
+        wait_for(20, || inst.log().contains(&format!("{}: removed", id))),
+        "not delivered:\n{}",
+        inst.log()
+    );
+    let mbox = inst.mbox(&user);
+    assert!(mbox.starts_with("From obama@w.com  "), "{}", mbox);
+    for needle in [
+        "Return-Path: <obama@w.com>\n",
+        &format!("X-Original-To: {}\n", user),
+        &format!("Delivered-To: {}@www.a.org\n", user),
+        "Subject:How are you these days?\n",
+        "From: obama@w.com\n",
+        "\nAre you gua lema?\n\n",
+    ] {
+        assert!(mbox.contains(needle), "mbox lacks {:?}:\n{}", needle, mbox);
+    }
+    assert!(
+        mbox.contains("\nDate: ") && mbox.contains(&format!("\nMessage-Id: <")),
+        "{}",
+        mbox
+    );
+    assert!(
+        mbox.contains(&format!(" by www.a.org (Postfix) with SMTP id {}", id)),
+        "{}",
+        mbox
+    );
+    if postern::sys::is_root() {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(inst.mail.join(&user)).unwrap();
+        let u = postern::sys::user_by_name(&user).unwrap().unwrap();
+        assert_eq!(meta.uid(), u.uid, "the mailbox belongs to the recipient");
+    }
+    let log = inst.log();
+    for needle in [
+        format!("postfix/smtpd[") + "",
+        format!("{}: client=", id),
+        format!("{}: message-id=<", id),
+        format!("{}: from=<obama@w.com>, size=", id),
+        ", nrcpt=1 (queue active)".to_string(),
+        format!(
+            "{}: to=<{}@www.a.org>, orig_to=<{}>, relay=local, delay=",
+            id, user, user
+        ),
+        "dsn=2.0.0, status=sent (delivered to mailbox)".to_string(),
+        "postfix/postfix-script[".to_string(),
+        "starting the Postfix mail system".to_string(),
+        "daemon started -- version ".to_string(),
+    ] {
+        assert!(log.contains(&needle), "log lacks {:?}:\n{}", needle, log);
+    }
+    inst.stop();
+    assert!(inst.log().contains("terminating on signal 15"));
+}
+
+#[test]
+fn killed_after_250_delivers_after_restart() {
+    // Hold local deliveries so the message is certainly still queued when the server dies.
+    let inst = Instance::new(&[("defer_transports", "local")]);
+    inst.newaliases();
+    inst.start();
+    let mut c = inst.connect();
+    c.reply();
+    c.cmd("helo localhost");
+    c.cmd("mail from:<a@b.test>");
+    assert_eq!(
+        c.cmd(&format!("rcpt to:<{}@www.a.org>", inst.user)),
+        "250 2.1.5 Ok"
+    );
+    let r = c.data("Subject: survive\n\nkill -9 test\n");
+    assert!(r.starts_with("250 "), "{}", r);
+    let pid = inst.pid().unwrap();
+    postern::sys::kill(pid, libc::SIGKILL).unwrap();
+    assert!(wait_for(10, || !postern::sys::process_exists(pid)));
+    assert!(inst.mbox(&inst.user).is_empty());
+
+    inst.set("defer_transports", "");
+    inst.start();
+    assert!(inst.postfix(&["flush"]).status.success());
+    assert!(
+        wait_for(20, || inst.mbox(&inst.user).contains("kill -9 test")),
+        "log:\n{}",
+        inst.log()
+    );
+    inst.stop();
+}
+
+#[test]
+fn status_stop_and_double_start() {
+    let inst = Instance::new(&[]);
+    let out = inst.postfix(&["status"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the Postfix mail system is not running")
+    );
+    inst.start();
+    let out = inst.postfix(&["status"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the Postfix mail system is running: PID: ")
+    );
+    let out = inst.postfix(&["start"]);
+    assert!(!out.status.success(), "a second start must fail");
+    inst.stop();
+    assert!(!inst.postfix(&["status"]).status.success());
+    let out = inst.postfix(&["stop"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("fatal: the Postfix mail system is not running")
+    );
+}
+
+#[test]
+fn reload_changes_banner_without_closing_sessions() {
+    let inst = Instance::new(&[]);
+    inst.start();
+    let mut old = inst.connect();
+    assert_eq!(old.reply(), "220 www.a.org ESMTP Postfix");
+    inst.set("smtpd_banner", "$myhostname ESMTP reloaded");
+    assert!(inst.postfix(&["reload"]).status.success());
+    assert!(wait_for(10, || inst.log().contains("reload -- version")));
+    let mut new = inst.connect();
+    assert_eq!(new.reply(), "220 www.a.org ESMTP reloaded");
+    assert_eq!(
+        old.cmd("noop"),
+        "250 2.0.0 Ok",
+        "the old session survives the reload"
+    );
+    old.cmd("quit");
+    new.cmd("quit");
+    inst.stop();
+}
+
+#[test]
+fn unknown_parameter_warns_and_syntax_error_names_line() {
+    let inst = Instance::new(&[("bogus_parameter", "1")]);
+    let out = inst.postfix(&["check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unused parameter: bogus_parameter=1"),
+        "{}",
+        err
+    );
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(inst.etc.join("main.cf"))
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"this line is wrong\n").unwrap();
+    let out = inst.postfix(&["start"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("main.cf, line ") && err.contains("missing '=' after attribute name"),
+        "{}",
+        err
+    );
+}
+
+#[test]
+fn sendmail_submission_while_stopped_is_delivered_after_start() {
+    let inst = Instance::new(&[]);
+    inst.newaliases();
+    let mut child = std::process::Command::new(common::bin("sendmail"))
+        .args(["-C"])
+        .arg(&inst.etc)
+        .args(["-f", "cron@www.a.org", "-t", "-i"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        write!(
+            stdin,
+            "To: {}\nBcc: postmaster\nSubject: cron output\n\nfrom cron\n",
+            inst.user
+        )
+        .unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    assert_eq!(
+        inst.queue_files("maildrop").len(),
+        1,
+        "waits in maildrop/ while stopped"
+    );
+    inst.start();
+    assert!(
+        wait_for(20, || inst.mbox(&inst.user).contains("from cron")),
+        "log:\n{}",
+        inst.log()
+    );
+    let mbox = inst.mbox(&inst.user);
+    assert!(!mbox.contains("Bcc:"), "{}", mbox);
+    assert!(inst.log().contains(": uid="), "pickup logs uid=");
+    inst.stop();
+}
+
+#[test]
+fn bounce_for_unknown_local_user_reaches_sender() {
+    // Accept everything at RCPT so the local agent has to bounce.
+    let inst = Instance::new(&[("local_recipient_maps", "")]);
+    inst.newaliases();
+    inst.start();
+    let mut c = inst.connect();
+    c.reply();
+    c.cmd("helo localhost");
+    assert_eq!(
+        c.cmd(&format!("mail from:<{}@www.a.org>", inst.user)),
+        "250 2.1.0 Ok"
+    );
+    assert_eq!(
+        c.cmd("rcpt to:<no-such-user-xyz@www.a.org>"),
+        "250 2.1.5 Ok"
+    );
+    let r = c.data("Subject: to nobody\n\nbounce me\n");
+    let id = queued_id(&r);
+    c.cmd("quit");
+    assert!(
+        wait_for(20, || inst
+            .mbox(&inst.user)
+            .contains("Undelivered Mail Returned to Sender")),
+        "log:\n{}",
+        inst.log()
+    );
+    let log = inst.log();
+    assert!(
+        log.contains("status=bounced (unknown user: \"no-such-user-xyz\")"),
+        "{}",
+        log
+    );
+    assert!(
+        log.contains(&format!("{}: sender non-delivery notification: ", id)),
+        "{}",
+        log
+    );
+    assert!(log.contains("from=<>, size="), "{}", log);
+    let mbox = inst.mbox(&inst.user);
+    assert!(mbox.starts_with("From MAILER-DAEMON  "), "{}", mbox);
+    assert!(mbox.contains("Status: 5.1.1"), "{}", mbox);
+    assert!(mbox.contains("bounce me"), "the original is attached");
+    inst.stop();
+}
