@@ -119,7 +119,7 @@ install: $(if $(filter release,$(PROFILE)),build)
 		getent passwd "$$OWNER" >/dev/null || missing="user $$OWNER"
 		getent group "$$GROUP" >/dev/null || missing="$${missing:+$$missing, }group $$GROUP"
 		if [ -n "$$missing" ]; then
-			echo "make install: $$missing does not exist." >&2
+			echo "make install: this system has no $$missing." >&2
 			echo "Create the mail system accounts first, for example:" >&2
 			echo "    groupadd -g 2525 postfix" >&2
 			echo "    useradd -g 2525 -u 2525 -M -s /sbin/nologin postfix" >&2
