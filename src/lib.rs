@@ -18,3 +18,4 @@ pub mod tables;
 
 /// A value shared between threads that SIGHUP can replace: readers clone the inner `Arc`.
 pub type Shared<T> = std::sync::Arc<std::sync::RwLock<std::sync::Arc<T>>>;
+pub mod bench;
