@@ -338,7 +338,7 @@ $(RUN_DIR)/etc/aliases: etc/aliases
 	cp etc/aliases $@
 
 run: build $(RUN_DIR)/etc/main.cf $(RUN_DIR)/etc/master.cf $(RUN_DIR)/etc/aliases
-	@$(BINDIR)/newaliases -c $(RUN_DIR)/etc
+	@MAIL_CONFIG=$(RUN_DIR)/etc $(BINDIR)/newaliases
 	echo "make run: SMTP on 127.0.0.1:$(RUN_PORT), log in $(RUN_DIR)/maillog, mail in $(RUN_DIR)/mail; ^C stops"
 	exec $(BINDIR)/postfix -c $(RUN_DIR)/etc start-fg
 
