@@ -3,22 +3,23 @@
 //! The crate is a library; the binaries in src/bin are thin wrappers named after Postfix's
 //! commands. Modules are named after Postfix's daemons: `smtpd` receives, `cleanup` makes a
 //! queue file, `queue` is the spool, `qmgr` schedules, `delivery` delivers, `bounce` writes
-//! non-delivery notifications, `master` starts and stops everything. README.md and
-//! spool-layout.md describe the whole.
+//! non-delivery notifications, `pickup` takes local submissions, `master` starts and stops
+//! everything. README.md and spool-layout.md describe the whole.
 
+pub mod bench;
+pub mod bounce;
 pub mod cleanup;
 pub mod config;
 pub mod delivery;
 pub mod log;
+pub mod master;
+pub mod pickup;
 pub mod qmgr;
 pub mod queue;
+pub mod sendmail;
 pub mod smtpd;
 pub mod sys;
 pub mod tables;
 
 /// A value shared between threads that SIGHUP can replace: readers clone the inner `Arc`.
 pub type Shared<T> = std::sync::Arc<std::sync::RwLock<std::sync::Arc<T>>>;
-pub mod bounce;
-pub mod master;
-pub mod pickup;
-pub mod sendmail;

@@ -1,0 +1,363 @@
+# Postern -- build, install, run, test and benchmark.
+#
+#   make                 cargo build --release
+#   make install         install (Postfix's variable names; see "Install variables")
+#   make uninstall       remove what "make install" installed (same variables)
+#   make run             a private instance on 127.0.0.1:$(RUN_PORT) in ./run, foreground
+#   make test            debug build, cargo test, then the smoke tests in test-scripts/
+#   make bench           release build, then postern-bench against a private instance
+#   make clean           cargo clean and remove ./run
+#
+# Every recipe is one bash script (.ONESHELL) that stops at the first error.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := all
+
+CARGO ?= cargo
+PROFILE ?= release
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+BINDIR := $(TARGET_DIR)/$(PROFILE)
+
+# ---------------------------------------------------------------------------
+# Install variables: the names and defaults of Postfix 2.10's "make install".
+# Override on the command line: make install install_root=/tmp/x mail_owner=me
+# ---------------------------------------------------------------------------
+DESTDIR ?=
+install_root ?= $(DESTDIR)
+config_directory ?= /etc/postfix
+command_directory ?= /usr/sbin
+daemon_directory ?= /usr/libexec/postfix
+data_directory ?= /var/lib/postfix
+queue_directory ?= /var/spool/postfix
+mail_owner ?= postfix
+setgid_group ?= postdrop
+sendmail_path ?= /usr/sbin/sendmail
+newaliases_path ?= /usr/bin/newaliases
+mailq_path ?= /usr/bin/mailq
+manpage_directory ?= /usr/local/man
+# Not a Postfix variable: where the stock aliases file goes (never overwritten).
+aliases_path ?= /etc/aliases
+
+# What gets installed. Programs missing from $(BINDIR) are skipped with a note,
+# so these lists may name programs that are still being written.
+COMMANDS ?= postfix postconf postqueue postsuper postcat postmap postalias postdrop
+SETGID_COMMANDS ?= postdrop postqueue
+DAEMONS ?= local
+# sendmail goes to $(sendmail_path); newaliases and mailq are symlinks to it.
+
+# Queue subdirectories: name:mode:owner (owner "mail" = mail_owner,
+# "mail:setgid" = mail_owner:setgid_group, "root" = root).
+QUEUE_DIRS := maildrop:0730:mail:setgid public:0710:mail:setgid pid:0755:root \
+	hold:0700:mail incoming:0700:mail active:0700:mail deferred:0700:mail \
+	corrupt:0700:mail defer:0700:mail bounce:0700:mail trace:0700:mail \
+	flush:0700:mail saved:0700:mail private:0700:mail
+
+# Parameters written into the installed main.cf, as Postfix's post-install does.
+INSTALL_PARAMS := config_directory queue_directory command_directory daemon_directory \
+	data_directory mail_owner setgid_group sendmail_path newaliases_path mailq_path \
+	manpage_directory
+
+MANIFEST = $(data_directory)/postern-install.list
+
+# set_params FILE: replace each "name = value" line (and its continuation lines)
+# named in $$SPEC ("name=value" per line), or append it when absent.
+define SET_PARAMS_SH
+set_params() {
+	local file=$$1 tmp
+	tmp=$$(mktemp "$$file.XXXXXX")
+	SPEC=$$SPEC awk '
+	BEGIN {
+		n = split(ENVIRON["SPEC"], lines, "\n")
+		for (i = 1; i <= n; i++) {
+			if (lines[i] == "") continue
+			p = index(lines[i], "=")
+			k = substr(lines[i], 1, p - 1)
+			val[k] = substr(lines[i], p + 1); order[++m] = k
+		}
+	}
+	skip && /^[ \t]+[^ \t#]/ { next }
+	{ skip = 0 }
+	match($$0, /^[A-Za-z0-9_]+[ \t]*=/) {
+		name = $$0; sub(/[ \t]*=.*/, "", name)
+		if (name in val) {
+			if (!(name in done)) { print name " = " val[name]; done[name] = 1 }
+			skip = 1; next
+		}
+	}
+	{ print }
+	END { for (i = 1; i <= m; i++) if (!(order[i] in done)) print order[i] " = " val[order[i]] }
+	' "$$file" > "$$tmp"
+	cat "$$tmp" > "$$file"
+	rm -f "$$tmp"
+}
+endef
+
+.PHONY: all build install uninstall run test bench clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+# ---------------------------------------------------------------------------
+# install
+# ---------------------------------------------------------------------------
+install: $(if $(filter release,$(PROFILE)),build)
+	@R='$(install_root)'
+	BINDIR='$(BINDIR)'
+	OWNER='$(mail_owner)'; GROUP='$(setgid_group)'
+	MANIFEST='$(MANIFEST)'
+	if [ ! -d "$$BINDIR" ]; then
+		echo "make install: $$BINDIR does not exist; run 'make' (or 'cargo build' for PROFILE=debug) first" >&2
+		exit 1
+	fi
+	if [ "$$(id -u)" = 0 ]; then
+		ROOT=1
+		missing=
+		getent passwd "$$OWNER" >/dev/null || missing="user $$OWNER"
+		getent group "$$GROUP" >/dev/null || missing="$${missing:+$$missing, }group $$GROUP"
+		if [ -n "$$missing" ]; then
+			echo "make install: this system has no $$missing." >&2
+			echo "Create the mail system accounts first, for example:" >&2
+			echo "    groupadd -g 2525 postfix" >&2
+			echo "    useradd -g 2525 -u 2525 -M -s /sbin/nologin postfix" >&2
+			echo "    groupadd -g 2526 postdrop" >&2
+			echo "    useradd -g 2526 -u 2526 -M -s /sbin/nologin postdrop" >&2
+			echo "or name existing ones: make install mail_owner=USER setgid_group=GROUP" >&2
+			exit 1
+		fi
+	else
+		ROOT=
+		echo "make install: not running as root: owners and groups are left as $$(id -un):$$(id -gn) (no chown/chgrp)"
+	fi
+	own() { # own PATH USER [GROUP]
+		[ -n "$$ROOT" ] || return 0
+		chown "$$2$${3:+:$$3}" "$$1"
+	}
+	# The manifest lists what this install created: "TYPE SUM PATH" with TYPE
+	# d (directory), f (program), l (symlink) or c (config file, SUM = sha256).
+	# Paths are final paths, without install_root.
+	NEW=$$(mktemp)
+	trap 'rm -f "$$NEW"' EXIT
+	if [ -f "$$R$$MANIFEST" ]; then cat "$$R$$MANIFEST" > "$$NEW"; fi
+	recorded() { P="$$1" awk '{ p = $$0; sub(/^[^ ]+ [^ ]+ /, "", p) } p == ENVIRON["P"] { f = 1 } END { exit !f }' "$$NEW"; }
+	record() { # record TYPE SUM PATH: add, or update the line for PATH in place
+		local t
+		t=$$(mktemp)
+		T="$$1" S="$$2" P="$$3" awk '
+			{ p = $$0; sub(/^[^ ]+ [^ ]+ /, "", p) }
+			p == ENVIRON["P"] { if (!f) print ENVIRON["T"] " " ENVIRON["S"] " " p; f = 1; next }
+			{ print }
+			END { if (!f) print ENVIRON["T"] " " ENVIRON["S"] " " ENVIRON["P"] }' "$$NEW" > "$$t"
+		cat "$$t" > "$$NEW"; rm -f "$$t"
+	}
+	sum() { sha256sum "$$1" | cut -d' ' -f1; }
+	# mkd PATH MODE [USER [GROUP]]: create PATH and its missing parents, recording
+	# each one created. Mode and owner are applied to a directory we created, and
+	# always when FORCE is set (the spool and data directories).
+	mkd() {
+		local path=$$1 mode=$$2 user=$${3:-} group=$${4:-} parts=() d=$$1
+		while [ -n "$$d" ] && [ "$$d" != / ] && [ ! -d "$$R$$d" ]; do
+			parts=("$$d" "$${parts[@]}"); d=$$(dirname "$$d")
+		done
+		for d in "$${parts[@]}"; do
+			mkdir "$$R$$d"
+			if [ "$$d" != "$$path" ]; then chmod 0755 "$$R$$d"; own "$$R$$d" root; fi
+			recorded "$$d" || record d - "$$d"
+		done
+		if [ "$${#parts[@]}" -gt 0 ] || [ -n "$${FORCE:-}" ]; then
+			chmod "$$mode" "$$R$$path"
+			if [ -n "$$user" ]; then own "$$R$$path" "$$user" "$$group"; fi
+		fi
+	}
+	# put SRC DEST MODE [GROUP]: install a program (atomically: a running copy is
+	# replaced, not rewritten).
+	put() {
+		local src=$$1 dest=$$2 mode=$$3 group=$${4:-}
+		install -m "$$mode" "$$src" "$$R$$dest.new"
+		if [ -n "$$group" ]; then own "$$R$$dest.new" root "$$group"; chmod "$$mode" "$$R$$dest.new"; fi
+		mv -f "$$R$$dest.new" "$$R$$dest"
+		record f - "$$dest"
+		echo "installed $$R$$dest"
+	}
+	link() { # link TARGET NAME
+		mkd "$$(dirname "$$2")" 0755 root
+		ln -sfn "$$1" "$$R$$2"
+		record l - "$$2"
+		echo "installed $$R$$2 -> $$1"
+	}
+	conf() { # conf SRC DEST: install a config file unless one is there already
+		mkd "$$(dirname "$$2")" 0755 root
+		if [ -e "$$R$$2" ]; then
+			echo "kept existing $$R$$2"
+			return 0
+		fi
+		install -m 0644 "$$1" "$$R$$2"
+		own "$$R$$2" root
+		record c "$$(sum "$$R$$2")" "$$2"
+		echo "installed $$R$$2"
+	}
+	$(SET_PARAMS_SH)
+
+	# Directories.
+	mkd '$(config_directory)' 0755 root
+	mkd '$(command_directory)' 0755 root
+	mkd '$(daemon_directory)' 0755 root
+	FORCE=1 mkd '$(data_directory)' 0700 "$$OWNER"
+	FORCE=1 mkd '$(queue_directory)' 0755 root
+	for spec in $(QUEUE_DIRS); do
+		IFS=: read -r name mode who grp <<< "$$spec"
+		user=root; group=
+		[ "$$who" = mail ] && user=$$OWNER
+		[ "$${grp:-}" = setgid ] && group=$$GROUP
+		FORCE=1 mkd '$(queue_directory)'/"$$name" "$$mode" "$$user" "$$group"
+	done
+
+	# Programs.
+	skipped=
+	for p in $(COMMANDS); do
+		if [ ! -f "$$BINDIR/$$p" ]; then skipped="$$skipped $$p"; continue; fi
+		case " $(SETGID_COMMANDS) " in
+			*" $$p "*) put "$$BINDIR/$$p" '$(command_directory)'/"$$p" 2755 "$$GROUP" ;;
+			*) put "$$BINDIR/$$p" '$(command_directory)'/"$$p" 0755 ;;
+		esac
+	done
+	for p in $(DAEMONS); do
+		if [ ! -f "$$BINDIR/$$p" ]; then skipped="$$skipped $$p"; continue; fi
+		put "$$BINDIR/$$p" '$(daemon_directory)'/"$$p" 0755
+	done
+	if [ -f "$$BINDIR/sendmail" ]; then
+		mkd "$$(dirname '$(sendmail_path)')" 0755 root
+		put "$$BINDIR/sendmail" '$(sendmail_path)' 0755
+		link '$(sendmail_path)' '$(newaliases_path)'
+		link '$(sendmail_path)' '$(mailq_path)'
+	else
+		skipped="$$skipped sendmail"
+	fi
+	if [ -n "$$skipped" ]; then echo "make install: not built yet, skipped:$$skipped"; fi
+
+	# Configuration files: never overwrite what is there.
+	conf etc/main.cf '$(config_directory)/main.cf'
+	conf etc/master.cf '$(config_directory)/master.cf'
+	adir=$$R$$(dirname '$(aliases_path)')
+	if [ ! -e "$$R"'$(aliases_path)' ] && [ -d "$$adir" ] && [ ! -w "$$adir" ]; then
+		echo "make install: cannot write $$R$(aliases_path); skipped"
+	else
+		conf etc/aliases '$(aliases_path)'
+	fi
+
+	# Post-install: record the install-time parameters in main.cf. When main.cf is
+	# still as we installed it, its checksum follows the edit.
+	MAIN=$$R'$(config_directory)/main.cf'
+	before=$$(sum "$$MAIN")
+	SPEC=
+	$(foreach v,$(INSTALL_PARAMS),SPEC+='$(v)=$($(v))'$$'\n';)
+	if [ '$(aliases_path)' != /etc/aliases ]; then
+		SPEC+='alias_maps=hash:$(aliases_path)'$$'\n''alias_database=hash:$(aliases_path)'$$'\n'
+	fi
+	set_params "$$MAIN"
+	if grep -qxF "c $$before $(config_directory)/main.cf" "$$NEW"; then
+		record c "$$(sum "$$MAIN")" '$(config_directory)/main.cf'
+	fi
+	install -m 0644 "$$NEW" "$$R$$MANIFEST"
+	echo "make install: done; the list of installed files is $$R$$MANIFEST"
+
+# ---------------------------------------------------------------------------
+# uninstall: undo what the manifest lists, newest first. Config files that
+# were changed since install and directories that are not empty are kept.
+# ---------------------------------------------------------------------------
+uninstall:
+	@R='$(install_root)'
+	MANIFEST='$(MANIFEST)'
+	if [ ! -f "$$R$$MANIFEST" ]; then
+		echo "make uninstall: no $$R$$MANIFEST: nothing was installed with these variables" >&2
+		exit 1
+	fi
+	LIST=$$(mktemp)
+	trap 'rm -f "$$LIST"' EXIT
+	tac "$$R$$MANIFEST" > "$$LIST"
+	rm -f "$$R$$MANIFEST"
+	while read -r type sum path; do
+		case $$type in
+		f|l) rm -f "$$R$$path" ;;
+		c)
+			if [ ! -e "$$R$$path" ]; then continue; fi
+			if [ "$$(sha256sum "$$R$$path" | cut -d' ' -f1)" = "$$sum" ]; then
+				rm -f "$$R$$path"
+			else
+				echo "make uninstall: kept $$R$$path: changed since install"
+			fi ;;
+		d)
+			if [ -d "$$R$$path" ] && ! rmdir "$$R$$path" 2>/dev/null; then
+				echo "make uninstall: kept $$R$$path: not empty"
+			fi ;;
+		esac
+	done < "$$LIST"
+	echo "make uninstall: done"
+
+# ---------------------------------------------------------------------------
+# run: a private instance under ./run, in the foreground, as any user.
+# ---------------------------------------------------------------------------
+RUN_DIR := $(CURDIR)/run
+RUN_PORT ?= 2525
+RUN_MYHOSTNAME ?= localhost.localdomain
+RUN_OWNER := $(shell if [ "$$(id -u)" = 0 ]; then echo nobody; else id -un; fi)
+RUN_GROUP := $(shell id -gn $(RUN_OWNER))
+
+$(RUN_DIR)/etc/main.cf: etc/main.cf Makefile
+	@mkdir -p $(RUN_DIR)/etc $(RUN_DIR)/spool $(RUN_DIR)/mail $(RUN_DIR)/lib
+	chmod 1777 $(RUN_DIR)/mail
+	cp etc/main.cf $@
+	$(SET_PARAMS_SH)
+	SPEC='config_directory=$(RUN_DIR)/etc
+	queue_directory=$(RUN_DIR)/spool
+	data_directory=$(RUN_DIR)/lib
+	command_directory=$(BINDIR)
+	daemon_directory=$(BINDIR)
+	sendmail_path=$(BINDIR)/sendmail
+	newaliases_path=$(BINDIR)/newaliases
+	mailq_path=$(BINDIR)/mailq
+	mail_owner=$(RUN_OWNER)
+	setgid_group=$(RUN_GROUP)
+	myhostname=$(RUN_MYHOSTNAME)
+	mail_spool_directory=$(RUN_DIR)/mail
+	maillog_file=$(RUN_DIR)/maillog
+	alias_maps=hash:$(RUN_DIR)/etc/aliases
+	alias_database=hash:$(RUN_DIR)/etc/aliases
+	'
+	set_params $@
+
+$(RUN_DIR)/etc/master.cf: etc/master.cf Makefile
+	mkdir -p $(RUN_DIR)/etc
+	sed 's/^smtp[ \t]\+inet[ \t].*/127.0.0.1:$(RUN_PORT) inet n - n - - smtpd/' etc/master.cf > $@
+
+$(RUN_DIR)/etc/aliases: etc/aliases
+	mkdir -p $(RUN_DIR)/etc
+	cp etc/aliases $@
+
+run: build $(RUN_DIR)/etc/main.cf $(RUN_DIR)/etc/master.cf $(RUN_DIR)/etc/aliases
+	@MAIL_CONFIG=$(RUN_DIR)/etc $(BINDIR)/newaliases
+	echo "make run: SMTP on 127.0.0.1:$(RUN_PORT), log in $(RUN_DIR)/maillog, mail in $(RUN_DIR)/mail; ^C stops"
+	exec $(BINDIR)/postfix -c $(RUN_DIR)/etc start-fg
+
+# ---------------------------------------------------------------------------
+# test, bench, clean
+# ---------------------------------------------------------------------------
+test:
+	$(CARGO) build --bins
+	$(CARGO) test --all-targets
+	PROFILE=debug test-scripts/run-all.sh
+
+BENCH_SESSIONS ?= 1 10 50
+BENCH_SIZES ?= 1024 102400
+BENCH_MESSAGES ?= 200
+
+bench: build
+	PROFILE=release BENCH_SESSIONS='$(BENCH_SESSIONS)' BENCH_SIZES='$(BENCH_SIZES)' \
+		BENCH_MESSAGES='$(BENCH_MESSAGES)' test-scripts/bench.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf $(RUN_DIR)

@@ -1,0 +1,129 @@
+//! Measurements for postern-bench: nearest-rank percentiles, an incremental mbox message
+//! counter (a "From " line at the start of the file or after an empty line starts a
+//! message, as local delivery writes them), and peak RSS from /proc/PID/status.
+//!
+//! Security role: none (client-side tooling). Reads a mailbox file and /proc, writes nothing.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::time::Duration;
+
+/// Nearest-rank percentile of sorted samples (`p` in 0..=100).
+pub fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// Counts messages in a growing mbox: a line starting with "From " at the start of the file
+/// or after an empty line. Reads only what was appended since the last call.
+#[derive(Debug, Default)]
+pub struct MboxCounter {
+    offset: u64,
+    partial: Vec<u8>,
+    prev_blank: bool,
+    started: bool,
+    pub count: usize,
+}
+
+impl MboxCounter {
+    pub fn feed(&mut self, data: &[u8]) {
+        self.partial.extend_from_slice(data);
+        let mut start = 0;
+        while let Some(i) = self.partial[start..].iter().position(|&b| b == b'\n') {
+            let line = &self.partial[start..start + i];
+            if line.starts_with(b"From ") && (!self.started || self.prev_blank) {
+                self.count += 1;
+            }
+            self.started = true;
+            self.prev_blank = line.is_empty() || line == b"\r";
+            start += i + 1;
+        }
+        self.partial.drain(..start);
+    }
+
+    pub fn update(&mut self, path: &Path) -> io::Result<usize> {
+        let mut f = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(self.count),
+            Err(e) => return Err(e),
+        };
+        f.seek(SeekFrom::Start(self.offset))?;
+        let mut buf = Vec::new();
+        f.take(64 * 1024 * 1024).read_to_end(&mut buf)?;
+        self.offset += buf.len() as u64;
+        self.feed(&buf);
+        Ok(self.count)
+    }
+}
+
+/// Peak resident set in KiB from /proc/PID/status text (the VmHWM line).
+pub fn parse_vmhwm(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&v, 50.0), Some(Duration::from_millis(50)));
+        assert_eq!(percentile(&v, 99.0), Some(Duration::from_millis(99)));
+        assert_eq!(percentile(&v, 100.0), Some(Duration::from_millis(100)));
+        assert_eq!(percentile(&v, 0.0), Some(Duration::from_millis(1)));
+        let one = [Duration::from_millis(7)];
+        assert_eq!(percentile(&one, 99.0), Some(Duration::from_millis(7)));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn mbox_counter_counts_messages_across_partial_reads() {
+        let mut c = MboxCounter::default();
+        c.feed(b"From a@b  Thu Apr 30 14:57:55 2020\nSubject: x\n\nbody\nFrom inside a paragraph\n>From quoted\n\n");
+        assert_eq!(
+            c.count, 1,
+            "a \"From \" line inside a paragraph is not a message start"
+        );
+        c.feed(b"Fro");
+        assert_eq!(c.count, 1);
+        c.feed(b"m c@d  Thu Apr 30 14:58:00 2020\nbody\n\n");
+        assert_eq!(c.count, 2);
+    }
+
+    #[test]
+    fn mbox_counter_reads_only_new_data() {
+        let dir = std::env::temp_dir().join(format!("postern-bench-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("mbox");
+        let mut c = MboxCounter::default();
+        assert_eq!(c.update(&p).unwrap(), 0, "a missing mbox holds nothing");
+        std::fs::write(&p, "From a  x\nb\n\n").unwrap();
+        assert_eq!(c.update(&p).unwrap(), 1);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"From c  y\nd\n\n").unwrap();
+        assert_eq!(c.update(&p).unwrap(), 2);
+        assert_eq!(c.update(&p).unwrap(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn vmhwm_is_read_from_proc_status() {
+        assert_eq!(
+            parse_vmhwm("Name:\tx\nVmPeak:\t 100 kB\nVmHWM:\t   12345 kB\n"),
+            Some(12345)
+        );
+        assert_eq!(parse_vmhwm("Name:\tx\n"), None);
+        let own = std::fs::read_to_string("/proc/self/status").unwrap();
+        assert!(parse_vmhwm(&own).unwrap() > 0);
+    }
+}

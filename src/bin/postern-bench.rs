@@ -1,0 +1,597 @@
+//! postern-bench: an SMTP load generator for Postern (or any SMTP server, Postfix included).
+//!
+//! N sessions (one thread and one blocking TCP connection each) share M messages of a given
+//! size. Each session sends EHLO, then per message MAIL FROM and the RCPT TOs in one write when
+//! the server offers PIPELINING (RFC 2920), then DATA, the dot-stuffed content (RFC 5321
+//! 4.5.2) and the final ".", timing the wait from the final "." to the 250 reply. With `--mbox`
+//! it waits until the mailbox holds every accepted message and reports end-to-end delivered
+//! messages per second; with `--pid` it reports the server's peak resident set (VmHWM from
+//! /proc/PID/status).
+//!
+//! Security role: none; it is a client. It refuses non-loopback targets unless
+//! `--allow-remote` is given, and every count, size and wait is bounded. It logs nothing; the
+//! result is one table row on standard output, problems go to standard error.
+
+use postern::bench::BenchError;
+use postern::bench::smtp::{Reply, make_message, offers, read_reply};
+use postern::bench::stats::{MboxCounter, parse_vmhwm, percentile};
+use std::fmt;
+use std::io::{BufReader, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const MAX_SESSIONS: usize = 1000;
+const MAX_MESSAGES: usize = 1_000_000;
+const MAX_SIZE: usize = 50 * 1024 * 1024;
+const MAX_RECIPIENTS: usize = 1000;
+
+/// Command-line settings.
+#[derive(Debug, Clone)]
+struct Opts {
+    host: String,
+    port: u16,
+    sessions: usize,
+    messages: usize,
+    size: usize,
+    recipients: usize,
+    from: String,
+    to: Vec<String>,
+    mbox: Option<PathBuf>,
+    pid: Option<u32>,
+    timeout: Duration,
+    allow_remote: bool,
+    header: bool,
+}
+
+fn usage(prog: &str, opts: &getopts::Options) -> String {
+    opts.usage(&format!("Usage: {} --port PORT [options]", prog))
+}
+
+fn parse_num<T>(m: &getopts::Matches, name: &str, default: T, max: T) -> Result<T, BenchError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    match m.opt_str(name) {
+        None => Ok(default),
+        Some(v) => match v.parse::<T>() {
+            Ok(n) if n <= max => Ok(n),
+            Ok(_) => Err(BenchError::Usage(format!(
+                "--{} {}: larger than {}",
+                name, v, max
+            ))),
+            Err(_) => Err(BenchError::Usage(format!("--{} {}: not a number", name, v))),
+        },
+    }
+}
+
+fn parse_args(args: &[String]) -> Result<Opts, BenchError> {
+    let mut o = getopts::Options::new();
+    o.optopt("", "host", "server address (default 127.0.0.1)", "HOST");
+    o.optopt("", "port", "server port (default 25)", "PORT");
+    o.optopt("", "sessions", "concurrent SMTP sessions (default 1)", "N");
+    o.optopt("", "messages", "messages in total (default 100)", "M");
+    o.optopt("", "size", "message size in bytes (default 1024)", "BYTES");
+    o.optopt("", "recipients", "recipients per message (default 1)", "K");
+    o.optopt(
+        "",
+        "from",
+        "envelope sender (default bench@localhost)",
+        "ADDR",
+    );
+    o.optmulti(
+        "",
+        "to",
+        "recipient (repeatable or comma list; default bench@localhost)",
+        "ADDR",
+    );
+    o.optopt(
+        "",
+        "mbox",
+        "wait until this mbox holds every accepted message",
+        "PATH",
+    );
+    o.optopt("", "pid", "report this process's peak RSS", "PID");
+    o.optopt(
+        "",
+        "timeout",
+        "seconds for each network wait and the mbox wait (default 60)",
+        "SECS",
+    );
+    o.optflag("", "allow-remote", "allow a non-loopback server");
+    o.optflag("", "no-header", "print the result row only");
+    o.optflag("h", "help", "this help");
+    let prog = args.first().map(String::as_str).unwrap_or("postern-bench");
+    let m = o
+        .parse(args.iter().skip(1))
+        .map_err(|e| BenchError::Usage(format!("{}\n{}", e, usage(prog, &o))))?;
+    if m.opt_present("help") {
+        return Err(BenchError::Usage(usage(prog, &o)));
+    }
+    let mut to: Vec<String> = m
+        .opt_strs("to")
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if to.is_empty() {
+        to.push("bench@localhost".into());
+    }
+    let opts = Opts {
+        host: m.opt_str("host").unwrap_or_else(|| "127.0.0.1".into()),
+        port: parse_num(&m, "port", 25u16, u16::MAX)?,
+        sessions: parse_num(&m, "sessions", 1usize, MAX_SESSIONS)?,
+        messages: parse_num(&m, "messages", 100usize, MAX_MESSAGES)?,
+        size: parse_num(&m, "size", 1024usize, MAX_SIZE)?,
+        recipients: parse_num(&m, "recipients", 1usize, MAX_RECIPIENTS)?,
+        from: m
+            .opt_str("from")
+            .unwrap_or_else(|| "bench@localhost".into()),
+        to,
+        mbox: m.opt_str("mbox").map(PathBuf::from),
+        pid: m
+            .opt_str("pid")
+            .map(|p| p.parse::<u32>())
+            .transpose()
+            .map_err(|_| BenchError::Usage("--pid: not a number".into()))?,
+        timeout: Duration::from_secs(parse_num(&m, "timeout", 60u64, 3600)?),
+        allow_remote: m.opt_present("allow-remote"),
+        header: !m.opt_present("no-header"),
+    };
+    if opts.sessions == 0 || opts.recipients == 0 || opts.timeout.is_zero() {
+        return Err(BenchError::Usage(
+            "--sessions, --recipients and --timeout must be at least 1".into(),
+        ));
+    }
+    Ok(opts)
+}
+
+/// Resolve the server address; only loopback unless `allow_remote`.
+fn resolve(host: &str, port: u16, allow_remote: bool) -> Result<SocketAddr, BenchError> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| BenchError::Io(format!("resolve {}", host), e))?
+        .collect();
+    let addr = *addrs
+        .first()
+        .ok_or_else(|| BenchError::Usage(format!("{}: no address", host)))?;
+    if !allow_remote && !addrs.iter().all(|a| a.ip().is_loopback()) {
+        return Err(BenchError::Usage(format!(
+            "{}: not a loopback address (use --allow-remote)",
+            host
+        )));
+    }
+    Ok(addr)
+}
+
+/// What one session did.
+#[derive(Debug, Default)]
+struct SessionResult {
+    accepted: usize,
+    errors: usize,
+    latencies: Vec<Duration>,
+    first_error: Option<String>,
+}
+
+struct Conn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Conn {
+    fn send(&mut self, data: &[u8]) -> Result<(), BenchError> {
+        self.writer
+            .write_all(data)
+            .map_err(|e| BenchError::Io("write".into(), e))
+    }
+
+    fn command(&mut self, line: &str) -> Result<Reply, BenchError> {
+        self.send(format!("{}\r\n", line).as_bytes())?;
+        read_reply(&mut self.reader)
+    }
+}
+
+fn expect(reply: &Reply, class: u16, after: &str) -> Result<(), BenchError> {
+    if reply.code / 100 == class {
+        Ok(())
+    } else {
+        Err(BenchError::Protocol(format!(
+            "{}: {} {}",
+            after,
+            reply.code,
+            reply.lines.join(" / ")
+        )))
+    }
+}
+
+fn connect(addr: SocketAddr, timeout: Duration) -> Result<Conn, BenchError> {
+    let s = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| BenchError::Io(format!("connect {}", addr), e))?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| BenchError::Io("socket".into(), e))?;
+    s.set_write_timeout(Some(timeout))
+        .map_err(|e| BenchError::Io("socket".into(), e))?;
+    s.set_nodelay(true)
+        .map_err(|e| BenchError::Io("socket".into(), e))?;
+    let w = s
+        .try_clone()
+        .map_err(|e| BenchError::Io("socket".into(), e))?;
+    Ok(Conn {
+        reader: BufReader::new(s),
+        writer: w,
+    })
+}
+
+/// Run one session sending messages `first..first+count`.
+fn session(
+    opts: &Opts,
+    addr: SocketAddr,
+    first: usize,
+    count: usize,
+    res: &mut SessionResult,
+) -> Result<(), BenchError> {
+    let mut c = connect(addr, opts.timeout)?;
+    expect(&read_reply(&mut c.reader)?, 2, "greeting")?;
+    let ehlo = c.command("EHLO postern-bench.localhost")?;
+    let pipelining = if ehlo.code / 100 == 2 {
+        offers(&ehlo, "PIPELINING")
+    } else {
+        expect(&c.command("HELO postern-bench.localhost")?, 2, "HELO")?;
+        false
+    };
+    let date = postern::log::timefmt::rfc2822(postern::log::timefmt::now_secs());
+    for n in first..first + count {
+        let rcpts: Vec<&str> = (0..opts.recipients)
+            .map(|j| opts.to[(n * opts.recipients + j) % opts.to.len()].as_str())
+            .collect();
+        let mail = format!("MAIL FROM:<{}>\r\n", opts.from);
+        let rcpt_lines: Vec<String> = rcpts
+            .iter()
+            .map(|r| format!("RCPT TO:<{}>\r\n", r))
+            .collect();
+        let mut ok_rcpts = 0;
+        let mail_reply;
+        if pipelining {
+            c.send(format!("{}{}", mail, rcpt_lines.concat()).as_bytes())?;
+            mail_reply = read_reply(&mut c.reader)?;
+            for _ in &rcpt_lines {
+                if read_reply(&mut c.reader)?.code / 100 == 2 {
+                    ok_rcpts += 1;
+                }
+            }
+        } else {
+            c.send(mail.as_bytes())?;
+            mail_reply = read_reply(&mut c.reader)?;
+            if mail_reply.code / 100 == 2 {
+                for l in &rcpt_lines {
+                    c.send(l.as_bytes())?;
+                    if read_reply(&mut c.reader)?.code / 100 == 2 {
+                        ok_rcpts += 1;
+                    }
+                }
+            }
+        }
+        let step = expect(&mail_reply, 2, "MAIL").and_then(|_| {
+            if ok_rcpts > 0 {
+                Ok(())
+            } else {
+                Err(BenchError::Protocol("no recipient accepted".into()))
+            }
+        });
+        let step = step.and_then(|_| expect(&c.command("DATA")?, 3, "DATA"));
+        if let Err(e) = step {
+            res.errors += 1;
+            res.first_error.get_or_insert_with(|| e.to_string());
+            expect(&c.command("RSET")?, 2, "RSET")?;
+            continue;
+        }
+        c.send(&make_message(n, opts.size, &opts.from, rcpts[0], &date))?;
+        let t0 = Instant::now();
+        c.send(b".\r\n")?;
+        let r = read_reply(&mut c.reader)?;
+        if r.code / 100 == 2 {
+            res.latencies.push(t0.elapsed());
+            res.accepted += 1;
+        } else {
+            res.errors += 1;
+            res.first_error
+                .get_or_insert_with(|| format!("end of DATA: {} {}", r.code, r.lines.join(" / ")));
+        }
+    }
+    // A failing QUIT does not change what was measured.
+    let _ = c.command("QUIT");
+    Ok(())
+}
+
+/// Wait (bounded by `timeout`) until `path` holds `want` more messages than `counter` had
+/// when created; return the instant the last one arrived.
+fn wait_mbox(
+    path: &Path,
+    counter: &mut MboxCounter,
+    want: usize,
+    timeout: Duration,
+) -> Result<Instant, BenchError> {
+    let deadline = Instant::now() + timeout;
+    let target = counter.count + want;
+    loop {
+        let n = counter
+            .update(path)
+            .map_err(|e| BenchError::Io(format!("read {}", path.display()), e))?;
+        if n >= target {
+            return Ok(Instant::now());
+        }
+        if Instant::now() >= deadline {
+            return Err(BenchError::Protocol(format!(
+                "{}: {} of {} messages delivered after {:?}",
+                path.display(),
+                n + want - target,
+                want,
+                timeout
+            )));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn fmt_ms(d: Option<Duration>) -> String {
+    d.map(|d| format!("{:.1}", d.as_secs_f64() * 1000.0))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn run(opts: &Opts) -> Result<bool, BenchError> {
+    let addr = resolve(&opts.host, opts.port, opts.allow_remote)?;
+    let mut counter = MboxCounter::default();
+    if let Some(p) = &opts.mbox {
+        counter
+            .update(p)
+            .map_err(|e| BenchError::Io(format!("read {}", p.display()), e))?;
+    }
+    let opts = Arc::new(opts.clone());
+    let started = Instant::now();
+    let aborted = Arc::new(AtomicU64::new(0));
+    let mut handles = Vec::new();
+    let (base, extra) = (opts.messages / opts.sessions, opts.messages % opts.sessions);
+    let mut first = 0;
+    for i in 0..opts.sessions {
+        let count = base + usize::from(i < extra);
+        if count == 0 {
+            continue;
+        }
+        let (o, ab) = (Arc::clone(&opts), Arc::clone(&aborted));
+        handles.push(thread::spawn(move || {
+            let mut res = SessionResult::default();
+            if let Err(e) = session(&o, addr, first, count, &mut res) {
+                ab.fetch_add(1, Ordering::Relaxed);
+                res.errors += count.saturating_sub(res.accepted + res.errors);
+                res.first_error.get_or_insert_with(|| e.to_string());
+            }
+            res
+        }));
+        first += count;
+    }
+    let mut all = SessionResult::default();
+    for h in handles {
+        let r = h.join().unwrap_or_else(|_| SessionResult {
+            errors: 1,
+            first_error: Some("session thread panicked".into()),
+            ..Default::default()
+        });
+        all.accepted += r.accepted;
+        all.errors += r.errors;
+        all.latencies.extend(r.latencies);
+        if all.first_error.is_none() {
+            all.first_error = r.first_error;
+        }
+    }
+    let sent_secs = started.elapsed().as_secs_f64().max(1e-9);
+    all.latencies.sort();
+    let delivered = match &opts.mbox {
+        Some(p) if all.accepted > 0 => match wait_mbox(p, &mut counter, all.accepted, opts.timeout)
+        {
+            Ok(done) => format!(
+                "{:.1}",
+                all.accepted as f64 / done.duration_since(started).as_secs_f64().max(1e-9)
+            ),
+            Err(e) => {
+                eprintln!("postern-bench: {}", e);
+                all.errors += 1;
+                "timeout".into()
+            }
+        },
+        Some(_) => "0".into(),
+        None => "-".into(),
+    };
+    let rss = match opts.pid {
+        Some(pid) => std::fs::read_to_string(format!("/proc/{}/status", pid))
+            .ok()
+            .as_deref()
+            .and_then(parse_vmhwm)
+            .map(|kib| format!("{:.1}", kib as f64 / 1024.0))
+            .unwrap_or_else(|| "?".into()),
+        None => "-".into(),
+    };
+    if opts.header {
+        println!(
+            "{:>8} {:>8} {:>8} {:>11} {:>8} {:>8} {:>12} {:>9} {:>6}",
+            "sessions",
+            "messages",
+            "size",
+            "accepted/s",
+            "p50 ms",
+            "p99 ms",
+            "delivered/s",
+            "RSS MiB",
+            "errors"
+        );
+    }
+    println!(
+        "{:>8} {:>8} {:>8} {:>11.1} {:>8} {:>8} {:>12} {:>9} {:>6}",
+        opts.sessions,
+        opts.messages,
+        opts.size,
+        all.accepted as f64 / sent_secs,
+        fmt_ms(percentile(&all.latencies, 50.0)),
+        fmt_ms(percentile(&all.latencies, 99.0)),
+        delivered,
+        rss,
+        all.errors
+    );
+    if let Some(e) = &all.first_error {
+        eprintln!("postern-bench: first error: {}", e);
+    }
+    Ok(all.errors == 0)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let result = parse_args(&args).and_then(|o| run(&o));
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(BenchError::Usage(m)) => {
+            eprintln!("postern-bench: {}", m);
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("postern-bench: {}", e);
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::BufRead;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        std::iter::once("postern-bench")
+            .chain(list.iter().copied())
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn options_parse_and_are_bounded() {
+        let o = parse_args(&args(&[
+            "--port",
+            "2525",
+            "--to",
+            "a@x,b@x",
+            "--to",
+            "c@x",
+            "--sessions",
+            "10",
+        ]))
+        .unwrap();
+        assert_eq!(o.port, 2525);
+        assert_eq!(o.to, vec!["a@x", "b@x", "c@x"]);
+        assert_eq!(o.sessions, 10);
+        assert_eq!(o.host, "127.0.0.1");
+        assert!(matches!(
+            parse_args(&args(&["--sessions", "100000"])),
+            Err(BenchError::Usage(_))
+        ));
+        assert!(matches!(
+            parse_args(&args(&["--sessions", "0"])),
+            Err(BenchError::Usage(_))
+        ));
+        assert!(matches!(
+            parse_args(&args(&["--size", "lots"])),
+            Err(BenchError::Usage(_))
+        ));
+        assert!(matches!(
+            parse_args(&args(&["--bogus"])),
+            Err(BenchError::Usage(_))
+        ));
+    }
+
+    #[test]
+    fn only_loopback_by_default() {
+        assert!(resolve("127.0.0.1", 25, false).is_ok());
+        assert!(resolve("::1", 25, false).is_ok());
+        assert!(matches!(
+            resolve("192.0.2.1", 25, false),
+            Err(BenchError::Usage(_))
+        ));
+        assert!(resolve("192.0.2.1", 25, true).is_ok());
+    }
+
+    /// A scripted server on a loopback port: one session end to end, with PIPELINING.
+    #[test]
+    fn session_against_a_scripted_server() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut w = s;
+            let mut seen = Vec::new();
+            w.write_all(b"220 test ESMTP\r\n").unwrap();
+            let mut in_data = false;
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap() > 0 {
+                let l = line.trim_end().to_string();
+                line.clear();
+                if in_data {
+                    if l == "." {
+                        in_data = false;
+                        w.write_all(b"250 2.0.0 Ok: queued as ABC\r\n").unwrap();
+                    }
+                    continue;
+                }
+                seen.push(l.clone());
+                let reply: &[u8] = match l.split(' ').next().unwrap_or("") {
+                    "EHLO" => b"250-test\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
+                    "MAIL" => b"250 2.1.0 Ok\r\n",
+                    "RCPT" if l.contains("bad") => b"550 5.1.1 no\r\n",
+                    "RCPT" => b"250 2.1.5 Ok\r\n",
+                    "DATA" => {
+                        in_data = true;
+                        b"354 go\r\n"
+                    }
+                    "QUIT" => {
+                        w.write_all(b"221 Bye\r\n").unwrap();
+                        break;
+                    }
+                    _ => b"500 what\r\n",
+                };
+                w.write_all(reply).unwrap();
+            }
+            seen
+        });
+        let mut o = parse_args(&args(&[
+            "--port",
+            "1",
+            "--to",
+            "ok@x,bad@x",
+            "--recipients",
+            "2",
+            "--timeout",
+            "10",
+        ]))
+        .unwrap();
+        o.size = 300;
+        let mut res = SessionResult::default();
+        session(&o, addr, 0, 2, &mut res).unwrap();
+        assert_eq!(res.accepted, 2);
+        assert_eq!(res.errors, 0);
+        assert_eq!(res.latencies.len(), 2);
+        let seen = server.join().unwrap();
+        assert_eq!(seen[0], "EHLO postern-bench.localhost");
+        assert_eq!(
+            &seen[1..4],
+            [
+                "MAIL FROM:<bench@localhost>",
+                "RCPT TO:<ok@x>",
+                "RCPT TO:<bad@x>"
+            ]
+        );
+        assert_eq!(seen.last().unwrap(), "QUIT");
+    }
+}
