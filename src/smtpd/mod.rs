@@ -342,3 +342,6 @@ pub fn serve(
         }
     })
 }
+
+#[cfg(test)]
+mod tests;
