@@ -234,7 +234,11 @@ impl<S: Read + Write> Chat<S> {
                     self.pos = end;
                     at_line_start = false;
                 }
-                self.fill()?;
+                if let Err(e) = self.fill() {
+                    // Count the unfinished line too ("lost connection after DATA (N bytes)").
+                    data.size += (self.inbuf.len() - self.pos) as u64;
+                    return Err(e);
+                }
                 continue;
             };
             let mut end = lf;

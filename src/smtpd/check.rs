@@ -159,11 +159,10 @@ fn log_table_error(e: &TableError, key: &str) {
 
 /// Look a local recipient up in local_recipient_maps: the full address first across all
 /// tables, then the local part (with and without its `+extension`).
-/// `Ok(true)` found (or no table configured), `Ok(false)` unknown, `Err` temporary failure
-/// (already logged).
-pub fn local_recipient_known(ctx: &SmtpdContext, qualified: &str) -> Result<bool, ()> {
+/// A table failure is logged here.
+pub fn local_recipient_known(ctx: &SmtpdContext, qualified: &str) -> Known {
     let Some(maps) = ctx.local_recipient_maps.as_ref() else {
-        return Ok(true);
+        return Known::Yes;
     };
     let lower = qualified.to_ascii_lowercase();
     let local = lower.rsplit_once('@').map(|(l, _)| l).unwrap_or(&lower);
@@ -178,15 +177,37 @@ pub fn local_recipient_known(ctx: &SmtpdContext, qualified: &str) -> Result<bool
     }
     for key in &keys {
         match maps.lookup(key) {
-            Ok(Some(_)) => return Ok(true),
+            Ok(Some(_)) => return Known::Yes,
             Ok(None) => {}
             Err(e) => {
                 log_table_error(&e, key);
-                return Err(());
+                return Known::TempFail;
             }
         }
     }
-    Ok(false)
+    Known::No
+}
+
+/// Result of a local recipient table search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Known {
+    /// Found, or no table configured.
+    Yes,
+    No,
+    /// A table could not answer.
+    TempFail,
+}
+
+fn local_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), String> {
+    let domain = super::address::domain_of(r.qualified);
+    if !is_local_domain(ctx, &domain) {
+        return Ok(());
+    }
+    match local_recipient_known(ctx, r.qualified) {
+        Known::Yes => Ok(()),
+        Known::No => Err(unknown_local_reply(ctx, r.given)),
+        Known::TempFail => Err(temp_lookup_reply(r.given)),
+    }
 }
 
 fn split_extension<'a>(local: &'a str, delims: &str) -> Option<(&'a str, &'a str)> {
@@ -224,28 +245,12 @@ pub fn check_recipient(ctx: &SmtpdContext, who: &Who, r: &Rcpt<'_>) -> Result<()
             return Err(reply);
         }
     }
-    let domain = super::address::domain_of(r.qualified);
-    if is_local_domain(ctx, &domain) {
-        match local_recipient_known(ctx, r.qualified) {
-            Ok(true) => {}
-            Ok(false) => return Err(unknown_local_reply(ctx, r.given)),
-            Err(()) => return Err(temp_lookup_reply(r.given)),
-        }
-    }
-    Ok(())
+    local_test(ctx, r)
 }
 
 /// VRFY: only the local recipient table test. `Ok(())` means "252".
 pub fn check_vrfy(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), String> {
-    let domain = super::address::domain_of(r.qualified);
-    if is_local_domain(ctx, &domain) {
-        match local_recipient_known(ctx, r.qualified) {
-            Ok(true) => {}
-            Ok(false) => return Err(unknown_local_reply(ctx, r.given)),
-            Err(()) => return Err(temp_lookup_reply(r.given)),
-        }
-    }
-    Ok(())
+    local_test(ctx, r)
 }
 
 #[cfg(test)]

@@ -441,9 +441,7 @@ impl<S: Read + Write> Session<'_, S> {
             return Some(End::Hangup);
         }
         self.stage = "END-OF-MESSAGE".to_string();
-        let Some(tx) = self.tx.take() else {
-            return None;
-        };
+        let tx = self.tx.take()?;
         if data.too_big {
             drop(incoming);
             self.reply("552 5.3.4 Error: message file too big");
