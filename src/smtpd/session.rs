@@ -320,7 +320,7 @@ impl<S: Read + Write> Session<'_, S> {
                 stage: "MAIL",
                 client: &self.client_log,
                 reply: r,
-                from: Some(&p.address),
+                from: None,
                 to: None,
                 proto: self.proto(),
                 helo: self.helo.as_deref(),
@@ -414,7 +414,6 @@ impl<S: Read + Write> Session<'_, S> {
                 if t.rcpt_attempts == 0 {
                     self.reply("503 5.5.1 Error: need RCPT command");
                 } else {
-                    self.log_reject("DATA", "554 5.5.1 Error: no valid recipients", None);
                     self.reply("554 5.5.1 Error: no valid recipients");
                 }
                 return None;

@@ -436,3 +436,18 @@ fn rewrite_clients() {
             .rewrite_headers_for("192.0.2.1".parse().unwrap(), false)
     );
 }
+
+#[test]
+fn mail_without_helo_is_allowed_by_default() {
+    let f = fixture("nohelo", &[]);
+    let out = talk(&f, "MAIL FROM:<a@b.test>\r\nRSET\r\nRSET x\r\nQUIT\r\n");
+    assert_eq!(
+        &out[1..],
+        &[
+            "250 2.1.0 Ok",
+            "250 2.0.0 Ok",
+            "501 5.5.4 Syntax: RSET",
+            "221 2.0.0 Bye"
+        ]
+    );
+}
