@@ -1,12 +1,21 @@
 //! cleanup: turns a received message into a queue file (Postfix's cleanup(8)). Adds the
-//! Received: header given by the caller, and for local clients the missing Message-ID:,
-//! Date: and From: headers; enforces hopcount_limit and header_size_limit; writes the file
-//! through `queue::Incoming::commit` (durable before it returns).
+//! Received: header given by the caller, and for local clients the missing Message-Id:,
+//! Date: and From: headers (at the end of the header block, in that order); enforces
+//! hopcount_limit and message_size_limit; removes duplicate envelope recipients; writes the
+//! file through `queue::Incoming::commit` (file and directory fsynced before it returns, so
+//! the caller may then answer 250).
 //!
-//! Logs `ID: message-id=<...>`.
+//! The message is assembled in one buffer with one copy of the content; the queue writer
+//! then does a single write and fsync. header_size_limit is not enforced yet.
+//!
+//! Logs `ID: message-id=<...>` (`<>` when the message has none and none was added).
 
+pub mod headers;
+
+use std::collections::HashSet;
 use std::fmt;
 use std::io;
+use std::time::UNIX_EPOCH;
 
 use crate::config::Config;
 use crate::queue::{Envelope, Incoming};
@@ -55,6 +64,187 @@ impl std::error::Error for CleanupError {}
 
 /// Process and durably queue a message; returns its queue ID.
 pub fn submit(cfg: &Config, incoming: Incoming, sub: Submission) -> Result<String, CleanupError> {
-    let _ = (cfg, incoming, sub);
-    todo!("cleanup::submit")
+    let id = incoming.id().to_string();
+    let Submission {
+        mut envelope,
+        content,
+        received,
+        add_missing_headers,
+    } = sub;
+
+    let limit = cfg.int("message_size_limit");
+    if limit > 0 && content.len() as u64 > limit as u64 {
+        return Err(CleanupError::TooBig);
+    }
+    let scan = headers::scan(&content);
+    let hops = scan.received + usize::from(received.is_some());
+    let hop_limit = cfg.int("hopcount_limit");
+    if hop_limit > 0 && hops as i64 > hop_limit {
+        return Err(CleanupError::TooManyHops);
+    }
+
+    // Duplicate recipients (same address, same original form) are delivered once.
+    let mut seen = HashSet::new();
+    envelope
+        .recipients
+        .retain(|r| seen.insert((r.address.to_ascii_lowercase(), r.orig.clone())));
+
+    let arrival = envelope
+        .arrival
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut added = String::new();
+    let mut message_id = scan.message_id.clone();
+    if add_missing_headers {
+        if scan.message_id.is_none() {
+            let mid = format!(
+                "<{}.{}@{}>",
+                headers::utc_stamp(arrival),
+                id,
+                cfg.get("myhostname")
+            );
+            added.push_str(&format!("Message-Id: {}\n", mid));
+            message_id = Some(mid);
+        }
+        if !scan.has_date {
+            added.push_str(&format!(
+                "Date: {}\n",
+                crate::log::timefmt::rfc2822(arrival)
+            ));
+        }
+        if !scan.has_from {
+            let from = if envelope.sender.is_empty() {
+                "MAILER-DAEMON"
+            } else {
+                envelope.sender.as_str()
+            };
+            added.push_str(&format!("From: {}\n", from));
+        }
+    }
+
+    let (head, body) = content.split_at(scan.end);
+    let received = received.unwrap_or_default();
+    let mut out = Vec::with_capacity(content.len() + received.len() + added.len() + 1);
+    out.extend_from_slice(received.as_bytes());
+    out.extend_from_slice(head);
+    out.extend_from_slice(added.as_bytes());
+    // A body must be separated from the headers by an empty line.
+    if !body.is_empty() && body[0] != b'\n' {
+        out.push(b'\n');
+    }
+    out.extend_from_slice(body);
+    drop(content);
+
+    crate::log::lines::message_id(&id, message_id.as_deref().unwrap_or("<>"));
+    incoming
+        .commit(&mut envelope, &out)
+        .map_err(CleanupError::Write)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::{QueueFile, QueueName, Recipient};
+    use std::path::Path;
+
+    fn setup(tag: &str) -> (Config, crate::queue::Queue) {
+        let dir = std::env::temp_dir().join(format!("postern-cl-{}-{}", tag, std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let q = crate::queue::Queue::new(&dir);
+        q.create_dirs().unwrap();
+        let cfg = Config::from_pairs(
+            Path::new("/nonexistent"),
+            &[("myhostname", "www.a.org"), ("hopcount_limit", "3")],
+        );
+        (cfg, q)
+    }
+
+    fn envelope(sender: &str) -> Envelope {
+        let mut e = Envelope::new(sender);
+        e.recipients.push(Recipient::new("u@www.a.org"));
+        e.recipients.push(Recipient::new("U@www.a.org"));
+        e
+    }
+
+    fn read_back(q: &crate::queue::Queue, id: &str) -> (Envelope, String) {
+        let mut qf = QueueFile::open(&q.path(QueueName::Incoming, id)).unwrap();
+        let c = qf.content().unwrap();
+        (qf.envelope.clone(), String::from_utf8(c).unwrap())
+    }
+
+    #[test]
+    fn adds_missing_headers_in_order_and_separator() {
+        let (cfg, q) = setup("add");
+        let inc = q.create(QueueName::Incoming).unwrap();
+        let sub = Submission {
+            envelope: envelope("obama@w.com"),
+            content: b"Subject:How are you these days?\nAre you gua lema?\n".to_vec(),
+            received: Some("Received: from x\n\tby y\n".into()),
+            add_missing_headers: true,
+        };
+        let id = submit(&cfg, inc, sub).unwrap();
+        let (env, c) = read_back(&q, &id);
+        assert_eq!(env.recipients.len(), 1, "duplicate recipient removed");
+        let lines: Vec<&str> = c.lines().collect();
+        assert_eq!(lines[0], "Received: from x");
+        assert_eq!(lines[2], "Subject:How are you these days?");
+        assert!(
+            lines[3].starts_with("Message-Id: <")
+                && lines[3].ends_with(&format!(".{}@www.a.org>", id))
+        );
+        assert!(lines[4].starts_with("Date: "));
+        assert_eq!(lines[5], "From: obama@w.com");
+        assert_eq!(lines[6], "");
+        assert_eq!(lines[7], "Are you gua lema?");
+        std::fs::remove_dir_all(q.root()).unwrap();
+    }
+
+    #[test]
+    fn body_only_and_null_sender_and_no_additions_for_remote() {
+        let (cfg, q) = setup("body");
+        let inc = q.create(QueueName::Incoming).unwrap();
+        let sub = Submission {
+            envelope: envelope(""),
+            content: b"hello\n".to_vec(),
+            received: None,
+            add_missing_headers: true,
+        };
+        let id = submit(&cfg, inc, sub).unwrap();
+        let (_, c) = read_back(&q, &id);
+        assert!(c.contains("From: MAILER-DAEMON\n\nhello\n"), "{}", c);
+
+        let inc = q.create(QueueName::Incoming).unwrap();
+        let sub = Submission {
+            envelope: envelope("a@b.test"),
+            content: b"Subject: x\n\nbody\n".to_vec(),
+            received: None,
+            add_missing_headers: false,
+        };
+        let id = submit(&cfg, inc, sub).unwrap();
+        let (_, c) = read_back(&q, &id);
+        assert_eq!(c, "Subject: x\n\nbody\n");
+        std::fs::remove_dir_all(q.root()).unwrap();
+    }
+
+    #[test]
+    fn too_many_hops_is_refused_and_leaves_nothing() {
+        let (cfg, q) = setup("hops");
+        let inc = q.create(QueueName::Incoming).unwrap();
+        let sub = Submission {
+            envelope: envelope("a@b.test"),
+            content: b"Received: 1\nReceived: 2\nReceived: 3\n\nx\n".to_vec(),
+            received: Some("Received: 4\n".into()),
+            add_missing_headers: false,
+        };
+        let e = submit(&cfg, inc, sub).unwrap_err();
+        assert_eq!(e.reply(), "554 5.4.0 Error: too many hops");
+        assert_eq!(
+            std::fs::read_dir(q.dir(QueueName::Incoming))
+                .unwrap()
+                .count(),
+            0
+        );
+        std::fs::remove_dir_all(q.root()).unwrap();
+    }
 }

@@ -1,0 +1,154 @@
+//! Header block scanning for cleanup: where the RFC 5322 header block ends, which of the
+//! headers cleanup may add are present, the Message-ID value, and the Received: count (hop
+//! count). One pass over the header lines; the body is never scanned.
+//!
+//! Security role: reads untrusted message text; only locates and counts, never rewrites.
+
+/// What cleanup needs to know about a message's headers.
+#[derive(Debug, Default, PartialEq)]
+pub struct HeaderScan {
+    /// Offset just past the last header line (the blank separator or the first body line
+    /// starts here).
+    pub end: usize,
+    pub message_id: Option<String>,
+    pub has_date: bool,
+    pub has_from: bool,
+    pub received: usize,
+}
+
+/// Whether `line` starts a header field: `name:` with printable name characters (optional
+/// blanks before the colon are tolerated, as Postfix does).
+fn header_name(line: &[u8]) -> Option<&[u8]> {
+    let n = line
+        .iter()
+        .position(|&b| !(33..=126).contains(&b) || b == b':')?;
+    if n == 0 {
+        return None;
+    }
+    let mut i = n;
+    while i < line.len() && (line[i] == b' ' || line[i] == b'\t') {
+        i += 1;
+    }
+    if i < line.len() && line[i] == b':' {
+        Some(&line[..n])
+    } else {
+        None
+    }
+}
+
+/// Scan the header block of `content` (LF line ends).
+pub fn scan(content: &[u8]) -> HeaderScan {
+    let mut s = HeaderScan::default();
+    let mut pos = 0;
+    let mut in_header = false;
+    // Current header: (name, start offset of its value).
+    let mut current: Option<(&[u8], usize)> = None;
+    while pos < content.len() {
+        let end = content[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|i| pos + i + 1)
+            .unwrap_or(content.len());
+        let line = &content[pos..end];
+        let first = line[0];
+        if in_header && (first == b' ' || first == b'\t') {
+            pos = end;
+            continue;
+        }
+        if let Some((name, vstart)) = current.take() {
+            note(&mut s, name, &content[vstart..pos]);
+        }
+        match header_name(line) {
+            Some(name) => {
+                let colon = line.iter().position(|&b| b == b':').unwrap_or(0);
+                current = Some((name, pos + colon + 1));
+                in_header = true;
+                pos = end;
+            }
+            None => break,
+        }
+    }
+    if let Some((name, vstart)) = current.take() {
+        note(&mut s, name, &content[vstart..pos]);
+    }
+    s.end = pos;
+    s
+}
+
+fn note(s: &mut HeaderScan, name: &[u8], value: &[u8]) {
+    if name.eq_ignore_ascii_case(b"received") {
+        s.received += 1;
+    } else if name.eq_ignore_ascii_case(b"date") {
+        s.has_date = true;
+    } else if name.eq_ignore_ascii_case(b"from") {
+        s.has_from = true;
+    } else if name.eq_ignore_ascii_case(b"message-id") && s.message_id.is_none() {
+        let v = String::from_utf8_lossy(value);
+        let v: String = v.split_whitespace().collect::<Vec<_>>().join(" ");
+        s.message_id = Some(v);
+    }
+}
+
+/// `YYYYMMDDhhmmss` in UTC, as Postfix builds Message-Id values.
+pub fn utc_stamp(secs: i64) -> String {
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        y,
+        m,
+        d,
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_block_end_and_fields() {
+        let m =
+            b"Subject: hi\nReceived: a\n\tb\nMessage-ID:  <x@y>\nDATE: now\n\nbody: not a header\n";
+        let s = scan(m);
+        assert_eq!(&m[s.end..], b"\nbody: not a header\n");
+        assert_eq!(s.received, 1);
+        assert_eq!(s.message_id.as_deref(), Some("<x@y>"));
+        assert!(s.has_date);
+        assert!(!s.has_from);
+    }
+
+    #[test]
+    fn block_ended_by_non_header_line() {
+        let m = b"Subject:How are you these days?\nAre you gua lema?\n";
+        let s = scan(m);
+        assert_eq!(&m[s.end..], b"Are you gua lema?\n");
+        let s = scan(b"hello\n");
+        assert_eq!(s.end, 0);
+        assert_eq!(scan(b"").end, 0);
+    }
+
+    #[test]
+    fn utc_stamps() {
+        assert_eq!(utc_stamp(1_588_232_548), "20200430074228");
+        assert_eq!(utc_stamp(0), "19700101000000");
+        assert_eq!(utc_stamp(951_782_400), "20000229000000");
+    }
+}

@@ -1,0 +1,235 @@
+//! MAIL FROM / RCPT TO argument parsing: the address (with or without `<>`, with or
+//! without a space after the colon, as Postfix tolerates), ESMTP parameters (RFC 1870 SIZE,
+//! RFC 6152 BODY, RFC 3461 RET/ENVID/NOTIFY/ORCPT with xtext decoding), and qualifying bare
+//! local parts with $myorigin.
+//!
+//! Security role: parses untrusted client text; every malformed form yields an error that
+//! the session turns into Postfix's 501/555 reply. Logs nothing.
+
+/// A parsed `FROM:<addr> params` or `TO:<addr> params` argument.
+#[derive(Debug, PartialEq)]
+pub struct PathArg {
+    /// The address as the client gave it, without brackets.
+    pub address: String,
+    /// `NAME=value` or bare `NAME` parameters, in order.
+    pub params: Vec<(String, Option<String>)>,
+}
+
+/// Why a path argument could not be parsed.
+#[derive(Debug, PartialEq)]
+pub enum PathError {
+    /// `FROM:` / `TO:` missing.
+    Syntax,
+    /// The address itself is malformed.
+    BadAddress,
+}
+
+/// Parse the argument of MAIL (`keyword` = "FROM") or RCPT (`keyword` = "TO").
+pub fn parse_path(args: &str, keyword: &str) -> Result<PathArg, PathError> {
+    let args = args.trim_start();
+    let n = keyword.len();
+    if args.len() <= n || !args[..n].eq_ignore_ascii_case(keyword) || args.as_bytes()[n] != b':' {
+        return Err(PathError::Syntax);
+    }
+    let rest = args[n + 1..].trim_start();
+    let (address, tail) = if let Some(inner) = rest.strip_prefix('<') {
+        let close = find_close(inner).ok_or(PathError::BadAddress)?;
+        (&inner[..close], &inner[close + 1..])
+    } else {
+        match rest.find(char::is_whitespace) {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        }
+    };
+    if !tail.is_empty() && !tail.starts_with(char::is_whitespace) {
+        return Err(PathError::BadAddress);
+    }
+    // Strip an RFC 5321 source route (`@a,@b:user@c`), as Postfix does.
+    let address = match address.strip_prefix('@') {
+        Some(_) => address
+            .find(':')
+            .map(|i| &address[i + 1..])
+            .ok_or(PathError::BadAddress)?,
+        None => address,
+    };
+    if !valid_address(address) {
+        return Err(PathError::BadAddress);
+    }
+    let params = tail
+        .split_whitespace()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (p.to_string(), None),
+        })
+        .collect();
+    Ok(PathArg {
+        address: address.to_string(),
+        params,
+    })
+}
+
+/// Index of the closing `>`, skipping quoted strings.
+fn find_close(s: &str) -> Option<usize> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '"' => quoted = !quoted,
+            '>' if !quoted => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn valid_address(a: &str) -> bool {
+    if a.is_empty() {
+        return true;
+    }
+    if a.chars().any(|c| c.is_control() || c == '<' || c == '>') {
+        return false;
+    }
+    if a.contains(char::is_whitespace) && !a.starts_with('"') {
+        return false;
+    }
+    match a.rsplit_once('@') {
+        Some((local, domain)) => !local.is_empty() && valid_domain(domain),
+        None => true,
+    }
+}
+
+fn valid_domain(d: &str) -> bool {
+    if d.is_empty() {
+        return false;
+    }
+    if let Some(lit) = d.strip_prefix('[') {
+        return lit.ends_with(']');
+    }
+    let n = d.split('.').count();
+    d.split('.').enumerate().all(|(i, label)| {
+        // A single trailing dot is tolerated.
+        (!label.is_empty() || i == n - 1 && i > 0)
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b >= 0x80)
+    })
+}
+
+/// Qualify a bare local part with `origin`; the null address stays empty.
+pub fn qualify(address: &str, origin: &str) -> String {
+    if address.is_empty() || address.contains('@') {
+        address.trim_end_matches('.').to_string()
+    } else {
+        format!("{}@{}", address, origin)
+    }
+}
+
+/// The lower-cased domain of a qualified address.
+pub fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Decode RFC 3461 xtext (`+XX` hex escapes). `None` when malformed.
+pub fn xtext_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => {
+                let hex = s.get(i + 1..i + 3)?;
+                if !hex
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c))
+                {
+                    return None;
+                }
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            c if (33..=126).contains(&c) && c != b'=' => {
+                out.push(c);
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Validate a NOTIFY= value: `NEVER`, or a comma list of SUCCESS, FAILURE, DELAY.
+pub fn valid_notify(v: &str) -> Option<String> {
+    let up = v.to_ascii_uppercase();
+    if up == "NEVER" {
+        return Some(up);
+    }
+    let ok = up
+        .split(',')
+        .all(|w| matches!(w, "SUCCESS" | "FAILURE" | "DELAY"));
+    if ok && !up.is_empty() { Some(up) } else { None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(a: &str, k: &str) -> Result<String, PathError> {
+        parse_path(a, k).map(|p| p.address)
+    }
+
+    #[test]
+    fn forms_postfix_accepts() {
+        assert_eq!(addr("FROM:<a@x.test>", "FROM").unwrap(), "a@x.test");
+        assert_eq!(addr("from: root", "FROM").unwrap(), "root");
+        assert_eq!(addr("FROM:a@x.test", "FROM").unwrap(), "a@x.test");
+        assert_eq!(addr("FROM:<>", "FROM").unwrap(), "");
+        assert_eq!(addr("to:openstack", "TO").unwrap(), "openstack");
+        assert_eq!(addr("TO:<@r.test:u@x.test>", "TO").unwrap(), "u@x.test");
+        let p = parse_path("FROM:<a@b.test> SIZE=100 BODY=8BITMIME", "FROM").unwrap();
+        assert_eq!(
+            p.params,
+            vec![
+                ("SIZE".to_string(), Some("100".to_string())),
+                ("BODY".to_string(), Some("8BITMIME".to_string()))
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_forms() {
+        assert_eq!(addr("FROM:<a@x.test", "FROM"), Err(PathError::BadAddress));
+        assert_eq!(addr("FROM <a@x.test>", "FROM"), Err(PathError::Syntax));
+        assert_eq!(addr("TO:<a@x.test>", "FROM"), Err(PathError::Syntax));
+        assert_eq!(addr("FROM:<a@>", "FROM"), Err(PathError::BadAddress));
+        assert_eq!(addr("FROM:<a@b..c>", "FROM"), Err(PathError::BadAddress));
+        assert_eq!(addr("FROM:<a@x>junk", "FROM"), Err(PathError::BadAddress));
+    }
+
+    #[test]
+    fn qualify_and_domain() {
+        assert_eq!(qualify("root", "www.a.org"), "root@www.a.org");
+        assert_eq!(qualify("a@B.Test", "www.a.org"), "a@B.Test");
+        assert_eq!(qualify("", "www.a.org"), "");
+        assert_eq!(domain_of("a@B.Test"), "b.test");
+    }
+
+    #[test]
+    fn xtext_and_notify() {
+        assert_eq!(xtext_decode("a+2Bb").as_deref(), Some("a+b"));
+        assert_eq!(xtext_decode("a+2"), None);
+        assert_eq!(xtext_decode("a=b"), None);
+        assert_eq!(
+            valid_notify("success,delay").as_deref(),
+            Some("SUCCESS,DELAY")
+        );
+        assert_eq!(valid_notify("NEVER,SUCCESS"), None);
+    }
+}

@@ -1,0 +1,202 @@
+//! Client network lists: $mynetworks (explicit, or derived from $mynetworks_style) and the
+//! "inet interfaces" test used by local_header_rewrite_clients.
+//!
+//! Security role: `permit_mynetworks` decides who may relay, so parsing is strict: an entry
+//! that is not an address or CIDR block is skipped with a warning, never widened. Follows
+//! postconf(5) mynetworks / mynetworks_style. Logs `warning:` lines for skipped entries.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// One CIDR block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Net {
+    pub addr: IpAddr,
+    pub bits: u8,
+}
+
+fn mask_v4(a: Ipv4Addr, bits: u8) -> u32 {
+    let m = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits as u32)
+    };
+    u32::from(a) & m
+}
+
+fn mask_v6(a: Ipv6Addr, bits: u8) -> u128 {
+    let m = if bits == 0 {
+        0
+    } else {
+        u128::MAX << (128 - bits as u32)
+    };
+    u128::from(a) & m
+}
+
+/// Treat an IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) as IPv4.
+pub fn canonical(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => a,
+        },
+        v4 => v4,
+    }
+}
+
+impl Net {
+    /// Build a block, clearing host bits (Postfix warns about them; we just normalise).
+    pub fn new(addr: IpAddr, bits: u8) -> Net {
+        let addr = match addr {
+            IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(mask_v4(a, bits.min(32)))),
+            IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(mask_v6(a, bits.min(128)))),
+        };
+        Net { addr, bits }
+    }
+
+    pub fn contains(&self, a: IpAddr) -> bool {
+        match (self.addr, canonical(a)) {
+            (IpAddr::V4(n), IpAddr::V4(x)) => mask_v4(x, self.bits) == u32::from(n),
+            (IpAddr::V6(n), IpAddr::V6(x)) => mask_v6(x, self.bits) == u128::from(n),
+            _ => false,
+        }
+    }
+
+    /// Parse `a.b.c.d`, `a.b.c.d/n`, `[v6]`, `[v6]/n`, `v6/n`.
+    pub fn parse(s: &str) -> Option<Net> {
+        let (host, bits) = match s.rsplit_once('/') {
+            Some((h, b)) => (h, Some(b.parse::<u8>().ok()?)),
+            None => (s, None),
+        };
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let addr: IpAddr = host.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let bits = bits.unwrap_or(max);
+        if bits > max {
+            return None;
+        }
+        Some(Net::new(addr, bits))
+    }
+}
+
+impl std::fmt::Display for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.addr {
+            IpAddr::V4(a) => write!(f, "{}/{}", a, self.bits),
+            IpAddr::V6(a) => write!(f, "[{}]/{}", a, self.bits),
+        }
+    }
+}
+
+/// A list of networks.
+#[derive(Debug, Clone, Default)]
+pub struct NetList {
+    pub nets: Vec<Net>,
+}
+
+impl NetList {
+    pub fn contains(&self, a: IpAddr) -> bool {
+        self.nets.iter().any(|n| n.contains(a))
+    }
+
+    /// Parse an explicit $mynetworks value. `file:` and `type:table` entries are not
+    /// supported yet: each is skipped with a warning.
+    pub fn parse_list(value: &str) -> NetList {
+        let mut nets = Vec::new();
+        for item in crate::config::split_list(value) {
+            match Net::parse(&item) {
+                Some(n) => nets.push(n),
+                None => crate::log::warning(
+                    "smtpd",
+                    format!("mynetworks: ignoring unsupported entry \"{}\"", item),
+                ),
+            }
+        }
+        NetList { nets }
+    }
+
+    /// Derive $mynetworks from $mynetworks_style and the interface list.
+    pub fn from_style(style: &str, interfaces: &[(IpAddr, u8)]) -> NetList {
+        let mut nets: Vec<Net> = Vec::new();
+        let mut add = |n: Net| {
+            if !nets.contains(&n) {
+                nets.push(n);
+            }
+        };
+        let style = style.trim().to_ascii_lowercase();
+        for &(addr, prefix) in interfaces {
+            let addr = canonical(addr);
+            let full = if addr.is_ipv4() { 32 } else { 128 };
+            let bits = match (style.as_str(), addr) {
+                ("host", _) => full,
+                ("class", IpAddr::V4(a)) => match a.octets()[0] {
+                    0..=127 => 8,
+                    128..=191 => 16,
+                    192..=223 => 24,
+                    _ => 32,
+                },
+                _ => prefix.min(full),
+            };
+            add(Net::new(addr, bits));
+        }
+        if style != "host" {
+            add(Net::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8));
+        }
+        add(Net::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 128));
+        NetList { nets }
+    }
+
+    /// $mynetworks as configured: the explicit list, or derived from the style.
+    pub fn mynetworks(value: &str, style: &str) -> NetList {
+        if value.trim().is_empty() {
+            NetList::from_style(style, &crate::sys::interface_networks())
+        } else {
+            NetList::parse_list(value)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_and_matches_cidr() {
+        let l = NetList::parse_list("127.0.0.0/8, 192.168.1.0/24 [2001:db8::]/32 10.1.2.3");
+        assert!(l.contains(ip("127.0.0.1")));
+        assert!(l.contains(ip("192.168.1.200")));
+        assert!(!l.contains(ip("192.168.2.1")));
+        assert!(l.contains(ip("2001:db8::5")));
+        assert!(l.contains(ip("10.1.2.3")));
+        assert!(!l.contains(ip("10.1.2.4")));
+        assert!(l.contains(ip("::ffff:127.0.0.1")), "v4-mapped matches v4");
+    }
+
+    #[test]
+    fn bad_entries_are_skipped_not_widened() {
+        let l = NetList::parse_list("hash:/etc/x 1.2.3.4/33 nonsense 10.0.0.0/8");
+        assert_eq!(l.nets.len(), 1);
+        assert!(!l.contains(ip("1.2.3.4")));
+    }
+
+    #[test]
+    fn styles() {
+        let ifs = [(ip("192.168.7.9"), 24), (ip("127.0.0.1"), 8)];
+        let s = NetList::from_style("subnet", &ifs);
+        assert!(s.contains(ip("192.168.7.1")));
+        assert!(s.contains(ip("127.5.5.5")));
+        assert!(s.contains(ip("::1")));
+        let h = NetList::from_style("host", &ifs);
+        assert!(h.contains(ip("192.168.7.9")));
+        assert!(!h.contains(ip("192.168.7.1")));
+        let c = NetList::from_style("class", &ifs);
+        assert!(c.contains(ip("192.168.7.200")));
+        assert!(!c.contains(ip("192.168.8.1")));
+    }
+}

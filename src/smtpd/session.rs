@@ -1,0 +1,563 @@
+//! One SMTP session: the RFC 5321 command state machine with Postfix's replies (HELO/EHLO,
+//! MAIL, RCPT, DATA, RSET, NOOP, VRFY, ETRN, QUIT; AUTH and STARTTLS have their places but
+//! answer "not enabled" until TLS/SASL exist), error counting with
+//! smtpd_soft_error_limit / smtpd_hard_error_limit, the idle timeout, and the hand-off of a
+//! received message to cleanup.
+//!
+//! Security role: enforces command order, recipient limits and the relay checks (`check`);
+//! hangs up on non-SMTP input (HTTP proxies, header lines) as Postfix does; the message is
+//! answered 250 only after `cleanup::submit` returned, i.e. after the queue file and its
+//! directory were fsynced.
+//!
+//! Logs (via log::lines): connect, disconnect, NOQUEUE reject, `ID: client=`, timeout /
+//! lost connection / too many errors after STAGE, non-SMTP command warnings.
+
+use std::io::{Read, Write};
+
+use super::address::{self, PathError};
+use super::chat::{Chat, ChatError, Data, Line};
+use super::check::{self, Rcpt, Who};
+use super::{ClientInfo, SmtpdContext};
+use crate::cleanup::{self, Submission};
+use crate::log::{self, lines};
+use crate::qmgr::Wake;
+use crate::queue::{Envelope, QueueName, Recipient};
+
+/// A mail transaction in progress (from MAIL to the end of DATA or RSET).
+struct Transaction {
+    /// The sender as given (for replies and logs).
+    sender_given: String,
+    /// The sender qualified with $myorigin (for the envelope).
+    sender: String,
+    envid: Option<String>,
+    ret: Option<String>,
+    recipients: Vec<Recipient>,
+    /// Recipients as given, parallel to `recipients` (for the Received: `for` clause).
+    given: Vec<String>,
+    /// RCPT commands seen, accepted or not.
+    rcpt_attempts: usize,
+}
+
+/// Why the command loop ends.
+enum End {
+    Quit,
+    Hangup,
+}
+
+struct Session<'c, S: Read + Write> {
+    ctx: &'c SmtpdContext,
+    chat: Chat<S>,
+    client: ClientInfo,
+    client_log: String,
+    helo: Option<String>,
+    esmtp: bool,
+    /// The last command, for "timeout after X" lines.
+    stage: String,
+    errors: u32,
+    /// The SASL login name once AUTH succeeds (AUTH is not implemented yet).
+    sasl_username: Option<String>,
+    tx: Option<Transaction>,
+}
+
+/// Run one SMTP session over `stream` until QUIT, an error limit, a timeout or the client
+/// going away. Read/write timeouts are the caller's: `serve` sets $smtpd_timeout on the
+/// socket, and a read that times out ends the session with 421.
+pub fn session<S: Read + Write>(stream: S, client: ClientInfo, ctx: &SmtpdContext) {
+    let client_log = client.log_name();
+    lines::connect(&client_log);
+    let mut s = Session {
+        ctx,
+        chat: Chat::new(stream),
+        client,
+        client_log,
+        helo: None,
+        esmtp: false,
+        stage: "CONNECT".to_string(),
+        errors: 0,
+        sasl_username: None,
+        tx: None,
+    };
+    s.chat.reply(&format!("220 {}", ctx.banner));
+    s.run();
+    let _ = s.chat.flush();
+    lines::disconnect(&s.client_log, "");
+}
+
+impl<S: Read + Write> Session<'_, S> {
+    fn proto(&self) -> &'static str {
+        if self.esmtp { "ESMTP" } else { "SMTP" }
+    }
+
+    /// Queue a reply; 4xx/5xx replies count as errors, and past the soft limit each one is
+    /// delayed by $smtpd_error_sleep_time (tarpitting).
+    fn reply(&mut self, text: &str) {
+        if text.starts_with('4') || text.starts_with('5') {
+            self.errors += 1;
+            if self.errors > self.ctx.soft_error_limit && !self.ctx.error_sleep.is_zero() {
+                let _ = self.chat.flush();
+                std::thread::sleep(self.ctx.error_sleep);
+            }
+        }
+        self.chat.reply(text);
+    }
+
+    fn log_reject(&self, stage: &str, reply: &str, to: Option<&str>) {
+        lines::reject(&lines::Reject {
+            queue_id: None,
+            stage,
+            client: &self.client_log,
+            reply,
+            from: self.tx.as_ref().map(|t| t.sender_given.as_str()),
+            to,
+            proto: self.proto(),
+            helo: self.helo.as_deref(),
+        });
+    }
+
+    fn run(&mut self) {
+        loop {
+            if self.errors >= self.ctx.hard_error_limit {
+                self.chat.reply(&format!(
+                    "421 4.7.0 {} Error: too many errors",
+                    self.ctx.myhostname
+                ));
+                lines::too_many_errors(&self.stage, &self.client_log);
+                return;
+            }
+            let line = match self.chat.read_line(self.ctx.line_length_limit) {
+                Ok(l) => l,
+                Err(e) => {
+                    self.chat_failed(e, &self.stage.clone());
+                    return;
+                }
+            };
+            let bytes = match line {
+                Line::TooLong => {
+                    let r = format!("500 5.5.2 {} Error: command too long", self.ctx.myhostname);
+                    self.reply(&r);
+                    continue;
+                }
+                Line::Text(b) => b,
+            };
+            if bytes.contains(&0) {
+                self.reply("500 5.5.2 Error: NUL character in command");
+                continue;
+            }
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            match self.command(&text) {
+                Some(End::Quit) | Some(End::Hangup) => return,
+                None => {}
+            }
+        }
+    }
+
+    /// Report a read/write failure: 421 and a log line for a timeout, a log line otherwise.
+    fn chat_failed(&mut self, e: ChatError, stage: &str) {
+        match e {
+            ChatError::Timeout => {
+                self.chat.reply(&format!(
+                    "421 4.4.2 {} Error: timeout exceeded",
+                    self.ctx.myhostname
+                ));
+                lines::timeout_after(stage, &self.client_log);
+            }
+            ChatError::Lost => lines::lost_connection(stage, &self.client_log),
+        }
+    }
+
+    fn command(&mut self, text: &str) -> Option<End> {
+        let trimmed = text.trim_start();
+        let (name, args) = match trimmed.find(char::is_whitespace) {
+            Some(i) => (&trimmed[..i], trimmed[i..].trim()),
+            None => (trimmed, ""),
+        };
+        if name.is_empty() {
+            self.reply("500 5.5.2 Error: bad syntax");
+            return None;
+        }
+        let upper = name.to_ascii_uppercase();
+        if !name.starts_with(|c: char| c.is_ascii_alphabetic())
+            || name.ends_with(':')
+            || matches!(upper.as_str(), "CONNECT" | "GET" | "POST")
+        {
+            log::warning(
+                "smtpd",
+                format!(
+                    "non-SMTP command from {}: {}",
+                    self.client_log,
+                    lines::printable(text)
+                ),
+            );
+            self.chat
+                .reply("221 2.7.0 Error: I can break rules, too. Goodbye.");
+            return Some(End::Hangup);
+        }
+        self.stage = match upper.as_str() {
+            "HELO" | "EHLO" | "MAIL" | "RCPT" | "DATA" | "RSET" | "NOOP" | "VRFY" | "ETRN"
+            | "QUIT" | "AUTH" | "STARTTLS" => upper.clone(),
+            _ => "UNKNOWN".to_string(),
+        };
+        match upper.as_str() {
+            "HELO" => self.helo_cmd(args, false),
+            "EHLO" => self.helo_cmd(args, true),
+            "MAIL" => self.mail_cmd(args),
+            "RCPT" => self.rcpt_cmd(args),
+            "DATA" => return self.data_cmd(args),
+            "RSET" => {
+                if args.is_empty() {
+                    self.tx = None;
+                    self.chat.reply("250 2.0.0 Ok");
+                } else {
+                    self.reply("501 5.5.4 Syntax: RSET");
+                }
+            }
+            "NOOP" => self.chat.reply("250 2.0.0 Ok"),
+            "VRFY" => self.vrfy_cmd(args),
+            "ETRN" => self.etrn_cmd(args),
+            "QUIT" => {
+                self.chat.reply("221 2.0.0 Bye");
+                return Some(End::Quit);
+            }
+            "AUTH" => self.auth_cmd(args),
+            "STARTTLS" => self.starttls_cmd(),
+            _ => self.reply("500 5.5.2 Error: command not recognized"),
+        }
+        None
+    }
+
+    fn helo_cmd(&mut self, args: &str, esmtp: bool) {
+        if args.is_empty() {
+            self.reply(if esmtp {
+                "501 Syntax: EHLO hostname"
+            } else {
+                "501 Syntax: HELO hostname"
+            });
+            return;
+        }
+        let name = args.split_whitespace().collect::<Vec<_>>().join(" ");
+        self.helo = Some(lines::printable(&name));
+        self.esmtp = esmtp;
+        self.tx = None;
+        let host = &self.ctx.myhostname;
+        if !esmtp {
+            self.chat.reply(&format!("250 {}", host));
+            return;
+        }
+        let size = match self.ctx.message_size_limit {
+            0 => "250-SIZE".to_string(),
+            n => format!("250-SIZE {}", n),
+        };
+        let mut ext = vec![format!("250-{}", host), "250-PIPELINING".into(), size];
+        if !self.ctx.disable_vrfy {
+            ext.push("250-VRFY".into());
+        }
+        ext.push("250-ETRN".into());
+        // STARTTLS and AUTH are advertised here once implemented.
+        ext.push("250-ENHANCEDSTATUSCODES".into());
+        ext.push("250-8BITMIME".into());
+        ext.push("250 DSN".into());
+        for l in ext {
+            self.chat.reply(&l);
+        }
+    }
+
+    fn mail_cmd(&mut self, args: &str) {
+        if self.ctx.helo_required && self.helo.is_none() {
+            self.reply("503 5.5.1 Error: send HELO/EHLO first");
+            return;
+        }
+        if self.tx.is_some() {
+            self.reply("503 5.5.1 Error: nested MAIL command");
+            return;
+        }
+        let p = match address::parse_path(args, "FROM") {
+            Ok(p) => p,
+            Err(PathError::Syntax) => return self.reply("501 5.5.4 Syntax: MAIL FROM:<address>"),
+            Err(PathError::BadAddress) => {
+                return self.reply("501 5.1.7 Bad sender address syntax");
+            }
+        };
+        let mut envid = None;
+        let mut ret = None;
+        let mut size: Option<u64> = None;
+        for (k, v) in &p.params {
+            let v = v.as_deref();
+            match (k.to_ascii_uppercase().as_str(), v) {
+                ("SIZE", Some(v)) => match v.parse::<u64>() {
+                    Ok(n) => size = Some(n),
+                    Err(_) => return self.reply("501 5.5.4 Bad message size syntax"),
+                },
+                ("BODY", Some(v))
+                    if v.eq_ignore_ascii_case("7BIT") || v.eq_ignore_ascii_case("8BITMIME") => {}
+                ("BODY", _) => return self.reply("501 5.5.4 Unsupported BODY parameter value"),
+                ("RET", Some(v))
+                    if v.eq_ignore_ascii_case("FULL") || v.eq_ignore_ascii_case("HDRS") =>
+                {
+                    ret = Some(v.to_ascii_uppercase())
+                }
+                ("RET", _) => return self.reply("501 5.5.4 Bad RET parameter syntax"),
+                ("ENVID", Some(v)) => match address::xtext_decode(v) {
+                    Some(d) if !d.is_empty() && d.len() <= 100 => envid = Some(d),
+                    _ => return self.reply("501 5.5.4 Bad ENVID parameter syntax"),
+                },
+                _ => {
+                    let opt = match v {
+                        Some(v) => format!("{}={}", k, v),
+                        None => k.clone(),
+                    };
+                    let r = format!("555 5.5.4 Unsupported option: {}", lines::printable(&opt));
+                    return self.reply(&r);
+                }
+            }
+        }
+        if let Some(n) = size
+            && self.ctx.message_size_limit > 0
+            && n > self.ctx.message_size_limit
+        {
+            let r = "552 5.3.4 Message size exceeds fixed limit";
+            lines::reject(&lines::Reject {
+                queue_id: None,
+                stage: "MAIL",
+                client: &self.client_log,
+                reply: r,
+                from: None,
+                to: None,
+                proto: self.proto(),
+                helo: self.helo.as_deref(),
+            });
+            return self.reply(r);
+        }
+        self.tx = Some(Transaction {
+            sender: address::qualify(&p.address, &self.ctx.myorigin),
+            sender_given: p.address,
+            envid,
+            ret,
+            recipients: Vec::new(),
+            given: Vec::new(),
+            rcpt_attempts: 0,
+        });
+        self.chat.reply("250 2.1.0 Ok");
+    }
+
+    fn rcpt_cmd(&mut self, args: &str) {
+        let Some(tx) = self.tx.as_mut() else {
+            return self.reply("503 5.5.1 Error: need MAIL command");
+        };
+        tx.rcpt_attempts += 1;
+        let p = match address::parse_path(args, "TO") {
+            Ok(p) if !p.address.is_empty() => p,
+            Ok(_) | Err(PathError::BadAddress) => {
+                return self.reply("501 5.1.3 Bad recipient address syntax");
+            }
+            Err(PathError::Syntax) => return self.reply("501 5.5.4 Syntax: RCPT TO:<address>"),
+        };
+        let mut rcpt = Recipient::new(&address::qualify(&p.address, &self.ctx.myorigin));
+        for (k, v) in &p.params {
+            match (k.to_ascii_uppercase().as_str(), v.as_deref()) {
+                ("NOTIFY", Some(v)) => match address::valid_notify(v) {
+                    Some(n) => rcpt.notify = Some(n),
+                    None => return self.reply("501 5.5.4 Error: Bad NOTIFY parameter syntax"),
+                },
+                ("ORCPT", Some(v)) => match v.split_once(';').and_then(|(t, x)| {
+                    address::xtext_decode(x).map(|d| format!("{};{}", t.to_ascii_lowercase(), d))
+                }) {
+                    Some(o) => rcpt.orcpt = Some(o),
+                    None => return self.reply("501 5.5.4 Error: Bad ORCPT parameter syntax"),
+                },
+                _ => {
+                    let opt = match v {
+                        Some(v) => format!("{}={}", k, v),
+                        None => k.clone(),
+                    };
+                    let r = format!("555 5.5.4 Unsupported option: {}", lines::printable(&opt));
+                    return self.reply(&r);
+                }
+            }
+        }
+        let count = self.tx.as_ref().map(|t| t.recipients.len()).unwrap_or(0);
+        if count >= self.ctx.recipient_limit {
+            return self.reply("452 4.5.3 Error: too many recipients");
+        }
+        let who = Who {
+            addr: self.client.addr,
+            sasl_authenticated: self.sasl_username.is_some(),
+        };
+        let r = Rcpt {
+            given: &p.address,
+            qualified: &rcpt.address,
+        };
+        if let Err(reply) = check::check_recipient(self.ctx, &who, &r) {
+            self.log_reject("RCPT", &reply, Some(&p.address));
+            return self.reply(&reply);
+        }
+        if rcpt.address != p.address {
+            rcpt.orig = Some(p.address.clone());
+        }
+        if let Some(tx) = self.tx.as_mut() {
+            tx.recipients.push(rcpt);
+            tx.given.push(p.address);
+        }
+        self.chat.reply("250 2.1.5 Ok");
+    }
+
+    fn data_cmd(&mut self, args: &str) -> Option<End> {
+        if !args.is_empty() {
+            self.reply("501 5.5.4 Syntax: DATA");
+            return None;
+        }
+        match self.tx.as_ref() {
+            None => {
+                self.reply("503 5.5.1 Error: need RCPT command");
+                return None;
+            }
+            Some(t) if t.recipients.is_empty() => {
+                if t.rcpt_attempts == 0 {
+                    self.reply("503 5.5.1 Error: need RCPT command");
+                } else {
+                    self.reply("554 5.5.1 Error: no valid recipients");
+                }
+                return None;
+            }
+            Some(_) => {}
+        }
+        let incoming = match self.ctx.queue.create(QueueName::Incoming) {
+            Ok(i) => i,
+            Err(e) => {
+                log::warning("smtpd", format!("create queue file: {}", e));
+                self.reply("451 4.3.0 Error: queue file write error");
+                return None;
+            }
+        };
+        let id = incoming.id().to_string();
+        lines::client(&id, &self.client_log);
+        let arrival = std::time::SystemTime::now();
+        self.chat.reply("354 End data with <CR><LF>.<CR><LF>");
+        let mut data = Data::default();
+        if let Err(e) = self.chat.read_data(self.ctx.message_size_limit, &mut data) {
+            // The Incoming is dropped here: nothing is left in incoming/.
+            let stage = format!("DATA ({} bytes)", data.size);
+            self.chat_failed(e, &stage);
+            return Some(End::Hangup);
+        }
+        self.stage = "END-OF-MESSAGE".to_string();
+        let tx = self.tx.take()?;
+        if data.too_big {
+            drop(incoming);
+            self.reply("552 5.3.4 Error: message file too big");
+            return None;
+        }
+        let received = super::received::build(&super::received::Trace {
+            helo: self.helo.as_deref(),
+            client_name: &self.client.name,
+            client_addr: &self.client.addr.to_string(),
+            myhostname: &self.ctx.myhostname,
+            mail_name: &self.ctx.mail_name,
+            protocol: self.proto(),
+            queue_id: &id,
+            single_rcpt: if tx.given.len() == 1 {
+                tx.given.first().map(String::as_str)
+            } else {
+                None
+            },
+            date: &log::timefmt::rfc2822(log::timefmt::now_secs()),
+        });
+        let local = self
+            .ctx
+            .rewrite_headers_for(self.client.addr, self.sasl_username.is_some());
+        let mut env = Envelope::new(&tx.sender);
+        env.arrival = arrival;
+        env.set_attr("client_name", &self.client.name);
+        env.set_attr("client_address", &self.client.addr.to_string());
+        if let Some(h) = &self.helo {
+            env.set_attr("helo_name", h);
+        }
+        env.set_attr("protocol_name", self.proto());
+        env.set_attr("rewrite_context", if local { "local" } else { "remote" });
+        if let Some(e) = &tx.envid {
+            env.set_attr("envid", e);
+        }
+        if let Some(r) = &tx.ret {
+            env.set_attr("ret", r);
+        }
+        if let Some(u) = &self.sasl_username {
+            env.set_attr("sasl_username", u);
+        }
+        env.recipients = tx.recipients;
+        let sub = Submission {
+            envelope: env,
+            content: data.content,
+            received: Some(received),
+            add_missing_headers: local,
+        };
+        match cleanup::submit(&self.ctx.cfg, incoming, sub) {
+            Ok(id) => {
+                let _ = self.ctx.wake.send(Wake::New(id.clone()));
+                self.chat.reply(&format!("250 2.0.0 Ok: queued as {}", id));
+            }
+            Err(e) => {
+                log::warning("smtpd", format!("{}: {}", id, e));
+                self.reply(e.reply());
+            }
+        }
+        None
+    }
+
+    fn vrfy_cmd(&mut self, args: &str) {
+        if self.ctx.disable_vrfy {
+            return self.reply("502 5.5.1 VRFY command is disabled");
+        }
+        if args.is_empty() {
+            return self.reply("501 5.5.4 Syntax: VRFY address");
+        }
+        let given = args
+            .strip_prefix('<')
+            .and_then(|a| a.strip_suffix('>'))
+            .unwrap_or(args);
+        let probe = format!("TO:<{}>", given);
+        match address::parse_path(&probe, "TO") {
+            Ok(p) if !p.address.is_empty() => {}
+            _ => return self.reply("501 5.1.3 Bad recipient address syntax"),
+        }
+        let qualified = address::qualify(given, &self.ctx.myorigin);
+        let r = Rcpt {
+            given,
+            qualified: &qualified,
+        };
+        match check::check_vrfy(self.ctx, &r) {
+            Ok(()) => self
+                .chat
+                .reply(&format!("252 2.0.0 {}", lines::printable(args))),
+            Err(reply) => {
+                self.log_reject("VRFY", &reply, Some(given));
+                self.reply(&reply);
+            }
+        }
+    }
+
+    fn etrn_cmd(&mut self, args: &str) {
+        if self.helo.is_none() {
+            return self.reply("503 Error: send HELO/EHLO first");
+        }
+        if args.is_empty() {
+            return self.reply("501 Syntax: ETRN domain");
+        }
+        if self.tx.is_some() {
+            return self.reply("503 Error: MAIL transaction in progress");
+        }
+        let _ = self.ctx.wake.send(Wake::Flush);
+        self.chat.reply("250 Queuing started");
+    }
+
+    /// AUTH (RFC 4954) goes here: with SASL enabled this will run the exchange through the
+    /// `chat` (334 prompts) and set `sasl_username`.
+    fn auth_cmd(&mut self, _args: &str) {
+        self.reply("503 5.5.1 Error: authentication not enabled");
+    }
+
+    /// STARTTLS (RFC 3207) goes here: reply 220, `chat.take_conn()`, handshake, put the TLS
+    /// connection back with `chat.set_conn`, `chat.discard_input()`, and forget HELO and the
+    /// transaction.
+    fn starttls_cmd(&mut self) {
+        self.reply("502 5.5.1 Error: command not implemented");
+    }
+}
