@@ -19,6 +19,7 @@ struct Sinks {
     syslog_name: String,
     syslog: Option<syslog::Logger<syslog::LoggerBackend, syslog::Formatter3164>>,
     file: Option<File>,
+    file_path: String,
     stderr: bool,
     hostname: String,
 }
@@ -59,8 +60,16 @@ pub fn init(cfg: &Config, stderr: bool) {
         None
     };
     let path = cfg.get("maillog_file");
+    let mut guard = SINKS.lock().unwrap_or_else(|e| e.into_inner());
+    // After the privilege drop the file may no longer be openable: keep the open one.
+    let kept = match guard.as_mut() {
+        Some(s) if s.file_path == path => s.file.take(),
+        _ => None,
+    };
     let file = if path.is_empty() {
         None
+    } else if kept.is_some() {
+        kept
     } else {
         OpenOptions::new().create(true).append(true).open(path).ok()
     };
@@ -70,13 +79,7 @@ pub fn init(cfg: &Config, stderr: bool) {
         .next()
         .unwrap_or("localhost")
         .to_string();
-    *SINKS.lock().unwrap_or_else(|e| e.into_inner()) = Some(Sinks {
-        syslog_name,
-        syslog,
-        file,
-        stderr,
-        hostname,
-    });
+    *guard = Some(Sinks { syslog_name, syslog, file, file_path: path.to_string(), stderr, hostname });
 }
 
 /// Write one line for `component` at informational level.
