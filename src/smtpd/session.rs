@@ -410,12 +410,10 @@ impl<S: Read + Write> Session<'_, S> {
                 self.reply("503 5.5.1 Error: need RCPT command");
                 return None;
             }
+            // In a transaction without accepted recipients Postfix answers 554, whether
+            // or not RCPT was tried (a pipelining client may send DATA early).
             Some(t) if t.recipients.is_empty() => {
-                if t.rcpt_attempts == 0 {
-                    self.reply("503 5.5.1 Error: need RCPT command");
-                } else {
-                    self.reply("554 5.5.1 Error: no valid recipients");
-                }
+                self.reply("554 5.5.1 Error: no valid recipients");
                 return None;
             }
             Some(_) => {}

@@ -166,7 +166,7 @@ fn order_errors() {
             "250 www.a.org",
             "501 Syntax: ETRN domain",
             "250 2.1.0 Ok",
-            "503 5.5.1 Error: need RCPT command",
+            "554 5.5.1 Error: no valid recipients",
             "503 Error: MAIL transaction in progress",
             "250 2.0.0 Ok",
             "250 Queuing started",
