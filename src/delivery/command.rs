@@ -46,7 +46,12 @@ const SYSEXITS: &[(i32, Status, &str, &str)] = &[
     (70, Status::Bounced, "5.3.0", "internal software error"),
     (71, Status::Deferred, "4.3.0", "system resource problem"),
     (72, Status::Bounced, "5.3.0", "critical OS file missing"),
-    (73, Status::Bounced, "5.2.0", "can't create user output file"),
+    (
+        73,
+        Status::Bounced,
+        "5.2.0",
+        "can't create user output file",
+    ),
     (74, Status::Bounced, "5.3.0", "input/output error"),
     (75, Status::Deferred, "4.3.0", "temporary failure"),
     (76, Status::Bounced, "5.5.0", "remote error in protocol"),
@@ -210,20 +215,39 @@ mod tests {
 
     #[test]
     fn exit_codes_and_environment() {
-        let ok = run(&job("test \"$RECIPIENT\" = u@h && test \"$(pwd)\" = / && grep -q body"));
-        assert_eq!((ok.status, ok.dsn.as_str()), (Status::Sent, "2.0.0"), "{}", ok.text);
-        assert_eq!(ok.text, "delivered to command: test \"$RECIPIENT\" = u@h && test \"$(pwd)\" = / && grep -q body");
+        let ok = run(&job(
+            "test \"$RECIPIENT\" = u@h && test \"$(pwd)\" = / && grep -q body",
+        ));
+        assert_eq!(
+            (ok.status, ok.dsn.as_str()),
+            (Status::Sent, "2.0.0"),
+            "{}",
+            ok.text
+        );
+        assert_eq!(
+            ok.text,
+            "delivered to command: test \"$RECIPIENT\" = u@h && test \"$(pwd)\" = / && grep -q body"
+        );
         let t = run(&job("echo busy; exit 75"));
         assert_eq!((t.status, t.dsn.as_str()), (Status::Deferred, "4.3.0"));
         assert_eq!(t.text, "temporary failure. Command output: busy");
         let u = run(&job("exit 67"));
-        assert_eq!((u.status, u.dsn.as_str(), u.text.as_str()), (Status::Bounced, "5.1.1", "user unknown"));
+        assert_eq!(
+            (u.status, u.dsn.as_str(), u.text.as_str()),
+            (Status::Bounced, "5.1.1", "user unknown")
+        );
         let x = run(&job("echo oops >&2; exit 3"));
         assert_eq!(x.status, Status::Bounced);
-        assert_eq!(x.text, "Command died with status 3: \"echo oops >&2; exit 3\". Command output: oops");
+        assert_eq!(
+            x.text,
+            "Command died with status 3: \"echo oops >&2; exit 3\". Command output: oops"
+        );
         let nothing = run(&job("true"));
         assert_eq!(nothing.status, Status::Sent, "unread input is not an error");
-        assert!(run(&job("echo $HOME | grep -q .")).status != Status::Sent, "no inherited env");
+        assert!(
+            run(&job("echo $HOME | grep -q .")).status != Status::Sent,
+            "no inherited env"
+        );
     }
 
     #[test]
@@ -233,7 +257,11 @@ mod tests {
         let start = std::time::Instant::now();
         let r = run(&j);
         assert_eq!((r.status, r.dsn.as_str()), (Status::Deferred, "4.3.0"));
-        assert!(r.text.starts_with("Command time limit exceeded"), "{}", r.text);
+        assert!(
+            r.text.starts_with("Command time limit exceeded"),
+            "{}",
+            r.text
+        );
         assert!(start.elapsed() < Duration::from_secs(10));
     }
 }

@@ -184,9 +184,7 @@ pub fn fcntl_lock(file: &File, policy: &LockPolicy) -> io::Result<()> {
         }
         match setlk(file, libc::F_WRLCK as libc::c_short) {
             Ok(()) => return Ok(()),
-            Err(e)
-                if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) =>
-            {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => {
                 last = e;
             }
             Err(e) => return Err(e),

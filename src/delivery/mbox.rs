@@ -98,7 +98,13 @@ pub fn push_quoted(out: &mut Vec<u8>, content: &[u8]) {
 }
 
 /// A complete mbox record for one delivery.
-pub fn record(sender: &str, orig_to: &str, delivered_to: &str, content: &[u8], secs: i64) -> Vec<u8> {
+pub fn record(
+    sender: &str,
+    orig_to: &str,
+    delivered_to: &str,
+    content: &[u8],
+    secs: i64,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(content.len() + 256);
     out.extend_from_slice(&from_line(sender, secs));
     out.extend_from_slice(&delivery_headers(sender, orig_to, delivered_to));
@@ -165,7 +171,12 @@ pub fn append(path: &Path, data: &[u8], opts: &AppendOptions) -> Result<(), Fail
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
-        .map_err(|e| Failure::defer(format!("cannot open file: {}", crate::tables::hash::io_text(&e))))?;
+        .map_err(|e| {
+            Failure::defer(format!(
+                "cannot open file: {}",
+                crate::tables::hash::io_text(&e)
+            ))
+        })?;
     let meta = file
         .metadata()
         .map_err(|e| Failure::defer(format!("cannot stat file: {}", e)))?;
@@ -250,11 +261,20 @@ mod tests {
 
     #[test]
     fn record_shape() {
-        let r = record("", "orig", "u@h", b"Subject: x\n\nFrom here\nFromage\nlast", 0);
+        let r = record(
+            "",
+            "orig",
+            "u@h",
+            b"Subject: x\n\nFrom here\nFromage\nlast",
+            0,
+        );
         let s = String::from_utf8(r).unwrap();
         let first = s.lines().next().unwrap();
         assert!(first.starts_with("From MAILER-DAEMON  "), "{}", first);
-        assert_eq!(first.len(), "From MAILER-DAEMON  Thu Jan  1 00:00:00 1970".len());
+        assert_eq!(
+            first.len(),
+            "From MAILER-DAEMON  Thu Jan  1 00:00:00 1970".len()
+        );
         let rest = &s[first.len() + 1..];
         assert_eq!(
             rest,
@@ -320,7 +340,11 @@ mod tests {
         std::fs::write(d.join("user.lock"), b"").unwrap();
         let f = append(&p, b"x\n", &opts(0)).unwrap_err();
         assert_eq!((f.status, f.dsn), (Status::Deferred, "4.2.0"));
-        assert!(f.reason.starts_with("unable to lock for exclusive access"), "{}", f.reason);
+        assert!(
+            f.reason.starts_with("unable to lock for exclusive access"),
+            "{}",
+            f.reason
+        );
         assert!(!p.exists());
     }
 

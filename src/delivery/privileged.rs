@@ -66,7 +66,10 @@ impl Proc {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()?;
-        let stdin = child.stdin.take().ok_or_else(|| io::Error::other("no stdin"))?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| io::Error::other("no stdin"))?;
         let stdout = child
             .stdout
             .take()
@@ -299,7 +302,10 @@ fn check_path(p: &Path) -> Result<(), String> {
 fn validate(op: &Op, ctx: &Ctx) -> Result<(), String> {
     let (uid, gid) = op.ids();
     match op {
-        Op::Mbox { path, user, .. } | Op::Maildir { dir: path, user, .. } => {
+        Op::Mbox { path, user, .. }
+        | Op::Maildir {
+            dir: path, user, ..
+        } => {
             check_path(path)?;
             if !ctx.root {
                 return Ok(());

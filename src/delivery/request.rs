@@ -170,7 +170,11 @@ pub fn execute(op: &Op) -> Reply {
                 Err(f) => Reply::new(
                     f.status,
                     f.dsn,
-                    format!("cannot append message to file {}: {}", path.display(), f.reason),
+                    format!(
+                        "cannot append message to file {}: {}",
+                        path.display(),
+                        f.reason
+                    ),
                 ),
             }
         }
@@ -447,7 +451,10 @@ pub fn read_frame(r: &mut dyn Read) -> io::Result<Option<Vec<u8>>> {
     }
     let n = u32::from_be_bytes(len) as usize;
     if n > MAX_FRAME {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
     }
     let mut buf = vec![0u8; n];
     r.read_exact(&mut buf)?;
