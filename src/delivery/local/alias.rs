@@ -84,6 +84,20 @@ impl Local {
         }
     }
 
+    /// command_time_limit (default 1000s; not yet in the parameter table).
+    fn command_time_limit(&self) -> std::time::Duration {
+        let d = if self.cfg.has("command_time_limit") {
+            self.cfg.time("command_time_limit")
+        } else {
+            std::time::Duration::ZERO
+        };
+        if d.is_zero() {
+            std::time::Duration::from_secs(1000)
+        } else {
+            d
+        }
+    }
+
     fn allowed(&self, param: &str) -> bool {
         self.cfg.list(param).iter().any(|c| c == "alias")
     }
@@ -215,10 +229,7 @@ impl Local {
             command: cmd.to_string(),
             env,
             dir: PathBuf::from(&p.home),
-            limit: self
-                .cfg
-                .time("command_time_limit")
-                .max(std::time::Duration::from_secs(1)),
+            limit: self.command_time_limit(),
             input,
         };
         let reply = self.perform(Op::Command {
