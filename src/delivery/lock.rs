@@ -27,7 +27,8 @@ pub struct LockPolicy {
     pub fcntl: bool,
     /// Attempts for each lock (deliver_lock_attempts, default 20).
     pub attempts: u32,
-    /// Pause between attempts (deliver_lock_delay, default 1s).
+    /// Longest pause between attempts (deliver_lock_delay, default 1s); the first retries
+    /// come sooner (see `backoff`).
     pub delay: Duration,
     /// A dot-lock older than this is removed (stale_lock_time, default 500s).
     pub stale: Duration,
@@ -64,6 +65,13 @@ impl LockPolicy {
         }
         p
     }
+}
+
+/// The pause before retry number `attempt` (from 1): 10ms doubling, at most `policy.delay`,
+/// so short contention between deliveries costs milliseconds, not seconds.
+fn backoff(policy: &LockPolicy, attempt: u32) -> Duration {
+    let ms = 10u64.saturating_mul(1 << (attempt - 1).min(16));
+    Duration::from_millis(ms).min(policy.delay)
 }
 
 static BUSY: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
@@ -120,7 +128,7 @@ impl Dotlock {
         let mut last = io::Error::from(io::ErrorKind::WouldBlock);
         for attempt in 0..policy.attempts.max(1) {
             if attempt > 0 {
-                std::thread::sleep(policy.delay);
+                std::thread::sleep(backoff(policy, attempt));
             }
             match OpenOptions::new()
                 .write(true)
