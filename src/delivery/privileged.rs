@@ -385,7 +385,10 @@ fn child(uid: u32, gid: u32) -> i32 {
         eprintln!("local: fatal: child still has root privileges");
         return 1;
     }
-    let _ = gid;
+    if sys::euid() == uid && sys::egid() != gid {
+        eprintln!("local: fatal: child has the wrong group");
+        return 1;
+    }
     let mut input = io::stdin().lock();
     let reply = match read_frame(&mut input) {
         Ok(Some(buf)) => match decode_op(&buf) {

@@ -20,6 +20,9 @@ use crate::delivery::request::Op;
 use crate::delivery::{Status, mbox};
 use crate::tables::{TableError, aliases};
 
+/// The (uid, gid) owning an alias table or include file, when known.
+pub(super) type Owner = Option<(u32, u32)>;
+
 /// The account commands and files run as.
 #[derive(Debug, Clone)]
 pub(super) struct Privs {
@@ -43,10 +46,7 @@ fn table_owner(spec: &str) -> Option<(u32, u32)> {
 
 impl Local {
     /// Look `key` up in $alias_maps; the value and the owner of the table that had it.
-    pub(super) fn lookup_alias(
-        &self,
-        key: &str,
-    ) -> Result<Option<(String, Option<(u32, u32)>)>, TableError> {
+    pub(super) fn lookup_alias(&self, key: &str) -> Result<Option<(String, Owner)>, TableError> {
         let tables = self.alias_tables()?;
         for t in &tables.tables {
             if let Some(v) = t.lookup(key)? {
