@@ -403,3 +403,74 @@ fn child(uid: u32, gid: u32) -> i32 {
         Err(_) => 1,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::lock::LockPolicy;
+
+    fn ctx() -> Ctx {
+        Ctx {
+            root: true,
+            spool: "/var/mail".into(),
+            exe: "/nonexistent".into(),
+        }
+    }
+
+    fn mbox(path: &str, user: &str, uid: u32) -> Op {
+        Op::Mbox {
+            path: path.into(),
+            user: user.into(),
+            uid,
+            gid: 0,
+            limit: 0,
+            locks: LockPolicy::default(),
+            create: true,
+            record: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn validation_as_root() {
+        let c = ctx();
+        assert!(validate(&mbox("/var/mail/root", "root", 0), &c).is_ok());
+        assert!(validate(&mbox("/root/Mailbox", "root", 0), &c).is_ok());
+        assert!(validate(&mbox("/etc/shadow", "root", 0), &c).is_err());
+        assert!(validate(&mbox("/var/mail/../../etc/shadow", "root", 0), &c).is_err());
+        assert!(validate(&mbox("/var/mail/root", "root", 5), &c).is_err());
+        assert!(validate(&mbox("var/mail/root", "root", 0), &c).is_err());
+        assert!(validate(&mbox("/var/mail/x", "no-such-user-pst", 1234), &c).is_err());
+        let file = |uid| Op::File {
+            path: "/tmp/f".into(),
+            uid,
+            gid: 65534,
+            limit: 0,
+            locks: LockPolicy::default(),
+            record: Vec::new(),
+        };
+        assert_eq!(
+            validate(&file(0), &c).unwrap_err(),
+            "file delivery with root privileges"
+        );
+        assert!(validate(&file(65534), &c).is_ok());
+        assert!(in_spool(
+            Path::new("/var/mail/u"),
+            "u",
+            Path::new("/var/mail")
+        ));
+        assert!(!in_spool(
+            Path::new("/var/mail/v"),
+            "u",
+            Path::new("/var/mail")
+        ));
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors() {
+        assert_eq!(helper_main(&["local".into()]), 1);
+        assert_eq!(
+            helper_main(&["local".into(), "child".into(), "x".into(), "1".into()]),
+            1
+        );
+    }
+}

@@ -460,3 +460,107 @@ pub fn read_frame(r: &mut dyn Read) -> io::Result<Option<Vec<u8>>> {
     r.read_exact(&mut buf)?;
     Ok(Some(buf))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ops() -> Vec<Op> {
+        vec![
+            Op::Mbox {
+                path: "/var/mail/u".into(),
+                user: "u".into(),
+                uid: 1000,
+                gid: 100,
+                limit: 51200000,
+                locks: LockPolicy::default(),
+                create: false,
+                record: b"From x  date\n\0binary\n".to_vec(),
+            },
+            Op::Maildir {
+                dir: "/home/u/Maildir/".into(),
+                user: "u".into(),
+                uid: 1000,
+                gid: 100,
+                limit: 0,
+                host: "www.a.org".into(),
+                content: Vec::new(),
+            },
+            Op::File {
+                path: "/var/log/mail.copy".into(),
+                uid: 65534,
+                gid: 65534,
+                limit: 5,
+                locks: LockPolicy {
+                    dotlock: false,
+                    ..LockPolicy::default()
+                },
+                record: b"x".to_vec(),
+            },
+            Op::Command {
+                uid: 65534,
+                gid: 65534,
+                job: CommandJob {
+                    command: "/usr/bin/procmail -a \"$EXTENSION\"".into(),
+                    env: vec![("HOME".into(), "/".into()), ("EXTENSION".into(), "".into())],
+                    dir: "/".into(),
+                    limit: Duration::from_secs(1000),
+                    input: b"hello".to_vec(),
+                },
+            },
+        ]
+    }
+
+    #[test]
+    fn requests_and_replies_round_trip() {
+        for op in ops() {
+            assert_eq!(decode_op(&encode_op(&op)).unwrap(), op);
+        }
+        let r = Reply::new(Status::Bounced, "5.2.2", "cannot update mailbox");
+        assert_eq!(decode_reply(&encode_reply(&r)).unwrap(), r);
+        let mut buf = Vec::new();
+        write_frame(&mut buf, b"abc").unwrap();
+        write_frame(&mut buf, b"").unwrap();
+        let mut rd = &buf[..];
+        assert_eq!(read_frame(&mut rd).unwrap().unwrap(), b"abc");
+        assert_eq!(read_frame(&mut rd).unwrap().unwrap(), b"");
+        assert_eq!(read_frame(&mut rd).unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_frames_are_errors() {
+        let good = encode_op(&ops()[0]);
+        for cut in [0, 3, 9, good.len() - 1] {
+            assert!(decode_op(&good[..cut]).is_err(), "cut at {}", cut);
+        }
+        let mut extra = good.clone();
+        extra.push(0);
+        assert_eq!(
+            decode_op(&extra).unwrap_err().to_string(),
+            "protocol error: trailing data"
+        );
+        let mut f = Fields(Vec::new());
+        f.put(b"rm-rf");
+        f.num(1);
+        f.num(1);
+        assert_eq!(
+            decode_op(&f.0).unwrap_err(),
+            ProtoError("unknown request kind".into())
+        );
+        let mut f = Fields(Vec::new());
+        f.put(b"file");
+        f.put(b"-1");
+        assert_eq!(
+            decode_op(&f.0).unwrap_err(),
+            ProtoError("bad number".into())
+        );
+        assert!(decode_reply(b"\0\0\0\x04nope").is_err());
+        // A truncated frame and an absurd length are I/O errors, not panics.
+        let mut rd: &[u8] = b"\0\0\0\x09abc";
+        assert!(read_frame(&mut rd).is_err());
+        let mut rd: &[u8] = b"\xff\xff\xff\xff";
+        assert!(read_frame(&mut rd).is_err());
+        let mut rd: &[u8] = b"\0\0";
+        assert!(read_frame(&mut rd).is_err());
+    }
+}
