@@ -395,6 +395,24 @@ fn unwritable_mailbox_defers_and_is_unchanged() {
         out[0].text
     );
     assert_eq!(std::fs::read(env.mbox()).unwrap(), b"old\n");
+    std::fs::remove_file(env.dir.join("spool").join(format!("{}.lock", env.user))).unwrap();
+    // Mode 000 stops everyone but root.
+    if !postern::sys::is_root() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(env.mbox(), std::fs::Permissions::from_mode(0)).unwrap();
+        let out = deliver(&local, "s@x", &[rcpt(&me, None)], b"Subject: x\n\nx\n");
+        assert_eq!(
+            (out[0].status, out[0].dsn.as_str()),
+            (Status::Deferred, "4.2.0")
+        );
+        assert!(
+            out[0].text.ends_with("cannot open file: Permission denied"),
+            "{}",
+            out[0].text
+        );
+        std::fs::set_permissions(env.mbox(), std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(std::fs::read(env.mbox()).unwrap(), b"old\n");
+    }
 }
 
 #[test]
