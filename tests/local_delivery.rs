@@ -399,7 +399,7 @@ fn unwritable_mailbox_defers_and_is_unchanged() {
     // Mode 000 stops everyone but root.
     if !postern::sys::is_root() {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(env.mbox(), std::fs::Permissions::from_mode(0)).unwrap();
+        std::fs::set_permissions(env.mbox(), std::fs::Permissions::from_mode(0o000)).unwrap();
         let out = deliver(&local, "s@x", &[rcpt(&me, None)], b"Subject: x\n\nx\n");
         assert_eq!(
             (out[0].status, out[0].dsn.as_str()),
