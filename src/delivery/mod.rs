@@ -4,7 +4,13 @@
 //! answers with one or more `Outcome`s per recipient. The scheduler logs each outcome
 //! (`log::lines::delivery`), records progress in the queue file, and bounces or defers.
 
+pub mod command;
 pub mod local;
+pub mod lock;
+pub mod maildir;
+pub mod mbox;
+pub mod privileged;
+pub mod request;
 
 use std::time::{Duration, SystemTime};
 

@@ -7,6 +7,7 @@
 
 pub mod aliases;
 pub mod hash;
+pub mod postmap_src;
 pub mod static_table;
 pub mod unix;
 

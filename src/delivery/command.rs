@@ -1,0 +1,267 @@
+//! Delivery to a command (`|command` alias targets): `/bin/sh -c COMMAND` with the message on
+//! standard input, a clean environment (HOME, LOGNAME, USER, SHELL, PATH, RECIPIENT, SENDER,
+//! EXTENSION, DOMAIN, LOCAL, as local(8) sets them), a time limit (command_time_limit,
+//! after which the whole process group is killed), and the exit status mapped through
+//! sysexits(3) as Postfix's pipe code does: 0 is delivered, EX_TEMPFAIL and EX_OSERR defer,
+//! other known codes bounce with their enhanced status, anything else bounces with 5.3.0.
+//!
+//! Security role: runs as the alias database owner or $default_privs, never root (the
+//! privileged helper refuses uid 0 for commands); the shell gets no inherited environment.
+//! Logs nothing; the caller logs the outcome.
+
+use std::io::{Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::Status;
+use super::request::Reply;
+
+/// A command delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandJob {
+    pub command: String,
+    pub env: Vec<(String, String)>,
+    /// Working directory (the user's home when it exists, else `/`).
+    pub dir: PathBuf,
+    pub limit: Duration,
+    pub input: Vec<u8>,
+}
+
+/// The default PATH a command sees.
+pub const DEFAULT_PATH: &str = "/usr/bin:/bin";
+
+const OUTPUT_LIMIT: usize = 500;
+
+/// sysexits(3) codes: (code, class, enhanced status, text).
+const SYSEXITS: &[(i32, Status, &str, &str)] = &[
+    (64, Status::Bounced, "5.3.0", "command line usage error"),
+    (65, Status::Bounced, "5.6.0", "data format error"),
+    (66, Status::Bounced, "5.3.0", "cannot open input"),
+    (67, Status::Bounced, "5.1.1", "user unknown"),
+    (68, Status::Bounced, "5.1.2", "host name unknown"),
+    (69, Status::Bounced, "5.3.0", "service unavailable"),
+    (70, Status::Bounced, "5.3.0", "internal software error"),
+    (71, Status::Deferred, "4.3.0", "system resource problem"),
+    (72, Status::Bounced, "5.3.0", "critical OS file missing"),
+    (
+        73,
+        Status::Bounced,
+        "5.2.0",
+        "can't create user output file",
+    ),
+    (74, Status::Bounced, "5.3.0", "input/output error"),
+    (75, Status::Deferred, "4.3.0", "temporary failure"),
+    (76, Status::Bounced, "5.5.0", "remote error in protocol"),
+    (77, Status::Bounced, "5.7.0", "permission denied"),
+    (78, Status::Bounced, "5.3.5", "local configuration error"),
+];
+
+fn reply(status: Status, dsn: &str, text: String) -> Reply {
+    Reply {
+        status,
+        dsn: dsn.to_string(),
+        text,
+    }
+}
+
+fn with_output(text: String, output: &[u8]) -> String {
+    let out = String::from_utf8_lossy(output);
+    let out: String = out
+        .trim()
+        .chars()
+        .take(OUTPUT_LIMIT)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if out.is_empty() {
+        text
+    } else {
+        format!("{}. Command output: {}", text, out)
+    }
+}
+
+/// Run the command and classify the result.
+pub fn run(job: &CommandJob) -> Reply {
+    let dir = if job.dir.is_dir() {
+        job.dir.clone()
+    } else {
+        PathBuf::from("/")
+    };
+    let spawned = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&job.command)
+        .env_clear()
+        .envs(job.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(dir)
+        .process_group(0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            return reply(
+                Status::Deferred,
+                "4.3.0",
+                format!("cannot execute command \"{}\": {}", job.command, e),
+            );
+        }
+    };
+    let pid = child.id() as i32;
+    let stdin = child.stdin.take();
+    let input = job.input.clone();
+    let writer = std::thread::spawn(move || {
+        if let Some(mut s) = stdin {
+            // A command that does not read its input is not an error (EPIPE ignored).
+            let _ = s.write_all(&input);
+        }
+    });
+    let mut stderr = child.stderr.take();
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(s) = stderr.as_mut() {
+            let _ = s.take(64 * 1024).read_to_end(&mut buf);
+            let _ = std::io::copy(s, &mut std::io::sink());
+        }
+        buf
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        if let Some(s) = child.stdout.as_mut() {
+            let _ = s.take(64 * 1024).read_to_end(&mut out);
+            let _ = std::io::copy(s, &mut std::io::sink());
+        }
+        let _ = tx.send((child.wait(), out));
+    });
+    let (status, mut output) = match rx.recv_timeout(job.limit) {
+        Ok(r) => r,
+        Err(_) => {
+            // SAFETY: kill(2) with a negative pid signals the process group we created for
+            // the command (process_group(0) made its pid the group id); no memory involved.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+            let _ = rx.recv();
+            let _ = writer.join();
+            let _ = err_reader.join();
+            return reply(
+                Status::Deferred,
+                "4.3.0",
+                format!("Command time limit exceeded: \"{}\"", job.command),
+            );
+        }
+    };
+    let _ = writer.join();
+    output.extend(err_reader.join().unwrap_or_default());
+    let status = match status {
+        Ok(s) => s,
+        Err(e) => {
+            return reply(
+                Status::Deferred,
+                "4.3.0",
+                format!("cannot wait for command \"{}\": {}", job.command, e),
+            );
+        }
+    };
+    match (status.code(), status.signal()) {
+        (Some(0), _) => reply(
+            Status::Sent,
+            "2.0.0",
+            format!("delivered to command: {}", job.command),
+        ),
+        (Some(code), _) => match SYSEXITS.iter().find(|e| e.0 == code) {
+            Some(&(_, class, dsn, text)) => reply(class, dsn, with_output(text.into(), &output)),
+            None => reply(
+                Status::Bounced,
+                "5.3.0",
+                with_output(
+                    format!("Command died with status {}: \"{}\"", code, job.command),
+                    &output,
+                ),
+            ),
+        },
+        (None, sig) => reply(
+            Status::Deferred,
+            "4.3.0",
+            format!(
+                "Command died with signal {}: \"{}\"",
+                sig.unwrap_or(0),
+                job.command
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(cmd: &str) -> CommandJob {
+        CommandJob {
+            command: cmd.into(),
+            env: vec![
+                ("PATH".into(), DEFAULT_PATH.into()),
+                ("RECIPIENT".into(), "u@h".into()),
+            ],
+            dir: "/nonexistent-dir".into(),
+            limit: Duration::from_secs(30),
+            input: b"Subject: hi\n\nbody\n".to_vec(),
+        }
+    }
+
+    #[test]
+    fn exit_codes_and_environment() {
+        let ok = run(&job(
+            "test \"$RECIPIENT\" = u@h && test \"$(pwd)\" = / && grep -q body",
+        ));
+        assert_eq!(
+            (ok.status, ok.dsn.as_str()),
+            (Status::Sent, "2.0.0"),
+            "{}",
+            ok.text
+        );
+        assert_eq!(
+            ok.text,
+            "delivered to command: test \"$RECIPIENT\" = u@h && test \"$(pwd)\" = / && grep -q body"
+        );
+        let t = run(&job("echo busy; exit 75"));
+        assert_eq!((t.status, t.dsn.as_str()), (Status::Deferred, "4.3.0"));
+        assert_eq!(t.text, "temporary failure. Command output: busy");
+        let u = run(&job("exit 67"));
+        assert_eq!(
+            (u.status, u.dsn.as_str(), u.text.as_str()),
+            (Status::Bounced, "5.1.1", "user unknown")
+        );
+        let x = run(&job("echo oops >&2; exit 3"));
+        assert_eq!(x.status, Status::Bounced);
+        assert_eq!(
+            x.text,
+            "Command died with status 3: \"echo oops >&2; exit 3\". Command output: oops"
+        );
+        let nothing = run(&job("true"));
+        assert_eq!(nothing.status, Status::Sent, "unread input is not an error");
+        assert!(
+            run(&job("echo $HOME | grep -q .")).status != Status::Sent,
+            "no inherited env"
+        );
+    }
+
+    #[test]
+    fn time_limit_kills_the_group() {
+        let mut j = job("sleep 30 & sleep 30");
+        j.limit = Duration::from_millis(200);
+        let start = std::time::Instant::now();
+        let r = run(&j);
+        assert_eq!((r.status, r.dsn.as_str()), (Status::Deferred, "4.3.0"));
+        assert!(
+            r.text.starts_with("Command time limit exceeded"),
+            "{}",
+            r.text
+        );
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+}

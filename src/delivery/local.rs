@@ -1,1 +1,0 @@
-//! local(8): aliases, mbox and Maildir delivery for $mydestination.

@@ -1,0 +1,73 @@
+//! Forwarding for local(8): alias targets outside $mydestination are sent on as a new
+//! message through cleanup, with the original sender and a `Delivered-To:` header naming
+//! the address that was expanded (so a forwarding loop is caught when the copy comes back).
+//!
+//! Security role: the new queue file is written by $mail_owner like any other. Logs nothing
+//! itself (cleanup logs the new message-id; the caller logs `forwarded as ID`).
+
+use std::path::Path;
+
+use super::{Local, Rcpt};
+use crate::cleanup::{self, Submission};
+use crate::delivery::Status;
+use crate::queue::{Envelope, Queue, QueueName, Recipient};
+
+/// One address to forward to.
+pub(super) struct Forward {
+    /// The local address whose alias named the target.
+    pub delivered_to: String,
+    pub target: String,
+}
+
+impl Local {
+    /// Submit the collected forwards: one new message per expanded address.
+    pub(super) fn flush_forwards(&self, r: &mut Rcpt<'_>) {
+        let mut pending = std::mem::take(&mut r.forwards);
+        while !pending.is_empty() {
+            let dt = pending[0].delivered_to.clone();
+            let (group, rest): (Vec<Forward>, Vec<Forward>) =
+                pending.into_iter().partition(|f| f.delivered_to == dt);
+            pending = rest;
+            let targets: Vec<String> = group.into_iter().map(|f| f.target).collect();
+            match self.submit_copy(r, &dt, &targets) {
+                Ok(id) => {
+                    for t in &targets {
+                        r.outcome(t, Status::Sent, "2.0.0", &format!("forwarded as {}", id));
+                    }
+                }
+                Err(why) => {
+                    for t in &targets {
+                        r.outcome(t, Status::Deferred, "4.3.0", &why);
+                    }
+                }
+            }
+        }
+    }
+
+    fn submit_copy(
+        &self,
+        r: &Rcpt<'_>,
+        delivered_to: &str,
+        targets: &[String],
+    ) -> Result<String, String> {
+        let queue = Queue::new(Path::new(self.cfg.get("queue_directory")));
+        let incoming = queue
+            .create(QueueName::Incoming)
+            .map_err(|e| format!("cannot forward message: queue file write error: {}", e))?;
+        let mut envelope = Envelope::new(r.req.sender);
+        envelope.recipients = targets.iter().map(|t| Recipient::new(t)).collect();
+        let mut content = format!("Delivered-To: {}\n", delivered_to).into_bytes();
+        content.extend_from_slice(r.req.content);
+        cleanup::submit(
+            &self.cfg,
+            incoming,
+            Submission {
+                envelope,
+                content,
+                received: None,
+                add_missing_headers: false,
+            },
+        )
+        .map_err(|e| format!("cannot forward message: {}", e))
+    }
+}

@@ -1,0 +1,123 @@
+//! Maildir delivery (home_mailbox ending in `/`): write the message into `tmp/`, fsync it,
+//! rename it into `new/` as `SECS.V<dev>I<inode>M<usec>.HOST` and fsync `new/`, so a message
+//! is either complete in `new/` or absent.
+//!
+//! Security role: runs as the recipient (in the privileged helper's child when Postern runs
+//! as root). Follows the Maildir specification as local(8) and virtual(8) use it. Logs
+//! nothing.
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::mbox::Failure;
+use crate::tables::hash::io_text;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The host part of a Maildir file name: `/` and `:` written as octal escapes.
+fn safe_host(host: &str) -> String {
+    host.replace('/', "\\057").replace(':', "\\072")
+}
+
+/// Deliver `content` (already carrying its delivery headers) into the Maildir `dir`;
+/// returns the final file name. `limit` is mailbox_size_limit (0: none).
+pub fn deliver(dir: &Path, content: &[u8], limit: u64, host: &str) -> Result<PathBuf, Failure> {
+    if limit > 0 && content.len() as u64 > limit {
+        return Err(Failure::from_write(
+            "error writing message",
+            &std::io::Error::from_raw_os_error(libc::EFBIG),
+        ));
+    }
+    for sub in ["", "tmp", "new", "cur"] {
+        let d = dir.join(sub);
+        if !d.is_dir() {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&d)
+                .map_err(|e| {
+                    Failure::from_write(&format!("create maildir directory {}", d.display()), &e)
+                })?;
+        }
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let host = safe_host(host);
+    let tmp = dir.join("tmp").join(format!(
+        "{}.P{}Q{}.{}",
+        now.as_secs(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        host
+    ));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| {
+                Failure::from_write(&format!("create maildir file {}", tmp.display()), &e)
+            })?;
+        f.write_all(content)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| Failure::from_write("error writing message", &e))?;
+        let meta = f
+            .metadata()
+            .map_err(|e| Failure::from_write("error writing message", &e))?;
+        let name = format!(
+            "{}.V{:x}I{:x}M{}.{}",
+            now.as_secs(),
+            meta.dev(),
+            meta.ino(),
+            now.subsec_micros(),
+            host
+        );
+        let dest = dir.join("new").join(name);
+        std::fs::rename(&tmp, &dest).map_err(|e| {
+            Failure::from_write(
+                &format!("link to maildir file {}: {}", dest.display(), io_text(&e)),
+                &e,
+            )
+        })?;
+        File::open(dir.join("new"))
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Failure::from_write("error writing message", &e))?;
+        Ok(dest)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::Status;
+
+    #[test]
+    fn delivers_into_new() {
+        let d = std::env::temp_dir().join(format!("postern-maildir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let md = d.join("Maildir");
+        let p = deliver(&md, b"Subject: x\n\nhi\n", 0, "mx/a:b").unwrap();
+        assert_eq!(p.parent().unwrap(), md.join("new"));
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        let ino = std::fs::metadata(&p).unwrap().ino();
+        assert!(name.contains(&format!("I{:x}M", ino)), "{}", name);
+        assert!(name.ends_with(".mx\\057a\\072b"), "{}", name);
+        assert_eq!(std::fs::read(&p).unwrap(), b"Subject: x\n\nhi\n");
+        assert_eq!(std::fs::read_dir(md.join("tmp")).unwrap().count(), 0);
+        assert!(md.join("cur").is_dir());
+        let f = deliver(&md, b"0123456789", 5, "h").unwrap_err();
+        assert_eq!((f.status, f.dsn), (Status::Bounced, "5.2.2"));
+        assert_eq!(std::fs::read_dir(md.join("new")).unwrap().count(), 1);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

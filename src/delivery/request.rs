@@ -1,0 +1,566 @@
+//! Delivery requests: what the local delivery agent asks to be done as a given uid/gid
+//! (`Op`), how it is done (`execute`), and the length-prefixed wire format used between the
+//! delivery agent and the privileged helper (`privileged`), and between the helper and its
+//! per-request children.
+//!
+//! Protocol. A frame is a 4-byte big-endian length and that many bytes. A frame holds fields,
+//! each a 4-byte big-endian length and its bytes; numbers are decimal text. Request fields:
+//! the kind (`mbox`, `maildir`, `file`, `command`), uid, gid, then per kind:
+//! - mbox: path, user, limit, lock (dotlock fcntl attempts delay_ms stale_s), create, record
+//! - maildir: dir, user, limit, host, content
+//! - file: path, limit, lock (as above), record
+//! - command: command, dir, limit_ms, env count, (name, value)..., input
+//!
+//! The answer is one frame: status (`sent`/`deferred`/`bounced`), dsn, text. Frames over
+//! 1 GiB and any malformed field are protocol errors.
+//!
+//! Security role: the decoder treats input as untrusted (bounds-checked, no panics);
+//! `execute` runs with whatever ids the calling process has. Logs nothing.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::Status;
+use super::command::{self, CommandJob};
+use super::lock::LockPolicy;
+use super::{maildir, mbox};
+
+const MAX_FRAME: usize = 1 << 30;
+
+/// The result of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: Status,
+    pub dsn: String,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn new(status: Status, dsn: &str, text: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            dsn: dsn.to_string(),
+            text: text.into(),
+        }
+    }
+}
+
+/// One delivery request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Append an mbox record to a mailbox.
+    Mbox {
+        path: PathBuf,
+        user: String,
+        uid: u32,
+        gid: u32,
+        limit: u64,
+        locks: LockPolicy,
+        /// Create a missing file as the running user (false when the root helper created it).
+        create: bool,
+        record: Vec<u8>,
+    },
+    /// Deliver into a Maildir.
+    Maildir {
+        dir: PathBuf,
+        user: String,
+        uid: u32,
+        gid: u32,
+        limit: u64,
+        host: String,
+        content: Vec<u8>,
+    },
+    /// Append an mbox record to a file named in an alias.
+    File {
+        path: PathBuf,
+        uid: u32,
+        gid: u32,
+        limit: u64,
+        locks: LockPolicy,
+        record: Vec<u8>,
+    },
+    /// Run a command named in an alias.
+    Command { uid: u32, gid: u32, job: CommandJob },
+}
+
+impl Op {
+    /// The uid and gid the request is to be performed as.
+    pub fn ids(&self) -> (u32, u32) {
+        match self {
+            Op::Mbox { uid, gid, .. }
+            | Op::Maildir { uid, gid, .. }
+            | Op::File { uid, gid, .. }
+            | Op::Command { uid, gid, .. } => (*uid, *gid),
+        }
+    }
+}
+
+/// The answer for a failed mailbox update: `cannot update mailbox PATH for user USER. REASON`.
+pub fn mailbox_failure(path: &Path, user: &str, f: &mbox::Failure) -> Reply {
+    Reply::new(
+        f.status,
+        f.dsn,
+        format!(
+            "cannot update mailbox {} for user {}. {}",
+            path.display(),
+            user,
+            f.reason
+        ),
+    )
+}
+
+/// Perform a request as the current process (the child, or in-process when not root).
+pub fn execute(op: &Op) -> Reply {
+    match op {
+        Op::Mbox {
+            path,
+            user,
+            limit,
+            locks,
+            create,
+            record,
+            ..
+        } => {
+            let opts = mbox::AppendOptions {
+                create: *create,
+                limit: *limit,
+                locks: *locks,
+            };
+            match mbox::append(path, record, &opts) {
+                Ok(()) => Reply::new(Status::Sent, "2.0.0", "delivered to mailbox"),
+                Err(f) => mailbox_failure(path, user, &f),
+            }
+        }
+        Op::Maildir {
+            dir,
+            limit,
+            host,
+            content,
+            ..
+        } => match maildir::deliver(dir, content, *limit, host) {
+            Ok(_) => Reply::new(Status::Sent, "2.0.0", "delivered to maildir"),
+            Err(f) => Reply::new(
+                f.status,
+                f.dsn,
+                format!("maildir delivery failed: {}", f.reason),
+            ),
+        },
+        Op::File {
+            path,
+            limit,
+            locks,
+            record,
+            ..
+        } => {
+            let opts = mbox::AppendOptions {
+                create: true,
+                limit: *limit,
+                locks: LockPolicy {
+                    dotlock: false,
+                    ..*locks
+                },
+            };
+            match mbox::append(path, record, &opts) {
+                Ok(()) => Reply::new(
+                    Status::Sent,
+                    "2.0.0",
+                    format!("delivered to file: {}", path.display()),
+                ),
+                Err(f) => Reply::new(
+                    f.status,
+                    f.dsn,
+                    format!(
+                        "cannot append message to file {}: {}",
+                        path.display(),
+                        f.reason
+                    ),
+                ),
+            }
+        }
+        Op::Command { job, .. } => command::run(job),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Wire format.
+
+/// A malformed frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProtoError(pub String);
+
+impl std::fmt::Display for ProtoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "protocol error: {}", self.0)
+    }
+}
+
+struct Fields(Vec<u8>);
+
+impl Fields {
+    fn put(&mut self, b: &[u8]) {
+        self.0.extend_from_slice(&(b.len() as u32).to_be_bytes());
+        self.0.extend_from_slice(b);
+    }
+    fn num(&mut self, n: u64) {
+        self.put(n.to_string().as_bytes());
+    }
+    fn path(&mut self, p: &Path) {
+        self.put(p.as_os_str().as_encoded_bytes());
+    }
+    fn locks(&mut self, l: &LockPolicy) {
+        self.num(l.dotlock as u64);
+        self.num(l.fcntl as u64);
+        self.num(l.attempts as u64);
+        self.num(l.delay.as_millis() as u64);
+        self.num(l.stale.as_secs());
+    }
+}
+
+struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self) -> Result<&'a [u8], ProtoError> {
+        let short = || ProtoError("truncated field".into());
+        let len = self.data.get(self.pos..self.pos + 4).ok_or_else(short)?;
+        let n = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        self.pos += 4;
+        let b = self.data.get(self.pos..self.pos + n).ok_or_else(short)?;
+        self.pos += n;
+        Ok(b)
+    }
+    fn string(&mut self) -> Result<String, ProtoError> {
+        String::from_utf8(self.take()?.to_vec()).map_err(|_| ProtoError("bad text".into()))
+    }
+    fn num(&mut self) -> Result<u64, ProtoError> {
+        self.string()?
+            .parse()
+            .map_err(|_| ProtoError("bad number".into()))
+    }
+    fn id(&mut self) -> Result<u32, ProtoError> {
+        u32::try_from(self.num()?).map_err(|_| ProtoError("bad id".into()))
+    }
+    fn path(&mut self) -> Result<PathBuf, ProtoError> {
+        Ok(PathBuf::from(self.string()?))
+    }
+    fn locks(&mut self) -> Result<LockPolicy, ProtoError> {
+        Ok(LockPolicy {
+            dotlock: self.num()? != 0,
+            fcntl: self.num()? != 0,
+            attempts: self.num()?.min(1000) as u32,
+            delay: Duration::from_millis(self.num()?.min(60_000)),
+            stale: Duration::from_secs(self.num()?),
+        })
+    }
+    fn end(&self) -> Result<(), ProtoError> {
+        if self.pos == self.data.len() {
+            Ok(())
+        } else {
+            Err(ProtoError("trailing data".into()))
+        }
+    }
+}
+
+/// Encode a request as frame payload.
+pub fn encode_op(op: &Op) -> Vec<u8> {
+    let mut f = Fields(Vec::new());
+    let (uid, gid) = op.ids();
+    let kind: &[u8] = match op {
+        Op::Mbox { .. } => b"mbox",
+        Op::Maildir { .. } => b"maildir",
+        Op::File { .. } => b"file",
+        Op::Command { .. } => b"command",
+    };
+    f.put(kind);
+    f.num(uid as u64);
+    f.num(gid as u64);
+    match op {
+        Op::Mbox {
+            path,
+            user,
+            limit,
+            locks,
+            create,
+            record,
+            ..
+        } => {
+            f.path(path);
+            f.put(user.as_bytes());
+            f.num(*limit);
+            f.locks(locks);
+            f.num(*create as u64);
+            f.put(record);
+        }
+        Op::Maildir {
+            dir,
+            user,
+            limit,
+            host,
+            content,
+            ..
+        } => {
+            f.path(dir);
+            f.put(user.as_bytes());
+            f.num(*limit);
+            f.put(host.as_bytes());
+            f.put(content);
+        }
+        Op::File {
+            path,
+            limit,
+            locks,
+            record,
+            ..
+        } => {
+            f.path(path);
+            f.num(*limit);
+            f.locks(locks);
+            f.put(record);
+        }
+        Op::Command { job, .. } => {
+            f.put(job.command.as_bytes());
+            f.path(&job.dir);
+            f.num(job.limit.as_millis() as u64);
+            f.num(job.env.len() as u64);
+            for (k, v) in &job.env {
+                f.put(k.as_bytes());
+                f.put(v.as_bytes());
+            }
+            f.put(&job.input);
+        }
+    }
+    f.0
+}
+
+/// Decode a request frame payload.
+pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
+    let mut c = Cursor { data, pos: 0 };
+    let kind = c.take()?;
+    let uid = c.id()?;
+    let gid = c.id()?;
+    let op = match kind {
+        b"mbox" => Op::Mbox {
+            path: c.path()?,
+            user: c.string()?,
+            uid,
+            gid,
+            limit: c.num()?,
+            locks: c.locks()?,
+            create: c.num()? != 0,
+            record: c.take()?.to_vec(),
+        },
+        b"maildir" => Op::Maildir {
+            dir: c.path()?,
+            user: c.string()?,
+            uid,
+            gid,
+            limit: c.num()?,
+            host: c.string()?,
+            content: c.take()?.to_vec(),
+        },
+        b"file" => Op::File {
+            path: c.path()?,
+            uid,
+            gid,
+            limit: c.num()?,
+            locks: c.locks()?,
+            record: c.take()?.to_vec(),
+        },
+        b"command" => {
+            let command = c.string()?;
+            let dir = c.path()?;
+            let limit = Duration::from_millis(c.num()?);
+            let n = c.num()?;
+            if n > 1000 {
+                return Err(ProtoError("too many environment entries".into()));
+            }
+            let mut env = Vec::new();
+            for _ in 0..n {
+                env.push((c.string()?, c.string()?));
+            }
+            let input = c.take()?.to_vec();
+            Op::Command {
+                uid,
+                gid,
+                job: CommandJob {
+                    command,
+                    env,
+                    dir,
+                    limit,
+                    input,
+                },
+            }
+        }
+        _ => return Err(ProtoError("unknown request kind".into())),
+    };
+    c.end()?;
+    Ok(op)
+}
+
+/// Encode an answer.
+pub fn encode_reply(r: &Reply) -> Vec<u8> {
+    let mut f = Fields(Vec::new());
+    f.put(r.status.as_str().as_bytes());
+    f.put(r.dsn.as_bytes());
+    f.put(r.text.as_bytes());
+    f.0
+}
+
+/// Decode an answer.
+pub fn decode_reply(data: &[u8]) -> Result<Reply, ProtoError> {
+    let mut c = Cursor { data, pos: 0 };
+    let status = match c.take()? {
+        b"sent" => Status::Sent,
+        b"deferred" => Status::Deferred,
+        b"bounced" => Status::Bounced,
+        _ => return Err(ProtoError("unknown status".into())),
+    };
+    let r = Reply {
+        status,
+        dsn: c.string()?,
+        text: c.string()?,
+    };
+    c.end()?;
+    Ok(r)
+}
+
+/// Write one frame.
+pub fn write_frame(w: &mut dyn Write, payload: &[u8]) -> io::Result<()> {
+    w.write_all(&(payload.len() as u32).to_be_bytes())?;
+    w.write_all(payload)?;
+    w.flush()
+}
+
+/// Read one frame; `Ok(None)` at a clean end of input.
+pub fn read_frame(r: &mut dyn Read) -> io::Result<Option<Vec<u8>>> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        let n = r.read(&mut len[got..])?;
+        if n == 0 {
+            return if got == 0 {
+                Ok(None)
+            } else {
+                Err(io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+        got += n;
+    }
+    let n = u32::from_be_bytes(len) as usize;
+    if n > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
+    }
+    let mut buf = vec![0u8; n];
+    r.read_exact(&mut buf)?;
+    Ok(Some(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ops() -> Vec<Op> {
+        vec![
+            Op::Mbox {
+                path: "/var/mail/u".into(),
+                user: "u".into(),
+                uid: 1000,
+                gid: 100,
+                limit: 51200000,
+                locks: LockPolicy::default(),
+                create: false,
+                record: b"From x  date\n\0binary\n".to_vec(),
+            },
+            Op::Maildir {
+                dir: "/home/u/Maildir/".into(),
+                user: "u".into(),
+                uid: 1000,
+                gid: 100,
+                limit: 0,
+                host: "www.a.org".into(),
+                content: Vec::new(),
+            },
+            Op::File {
+                path: "/var/log/mail.copy".into(),
+                uid: 65534,
+                gid: 65534,
+                limit: 5,
+                locks: LockPolicy {
+                    dotlock: false,
+                    ..LockPolicy::default()
+                },
+                record: b"x".to_vec(),
+            },
+            Op::Command {
+                uid: 65534,
+                gid: 65534,
+                job: CommandJob {
+                    command: "/usr/bin/procmail -a \"$EXTENSION\"".into(),
+                    env: vec![("HOME".into(), "/".into()), ("EXTENSION".into(), "".into())],
+                    dir: "/".into(),
+                    limit: Duration::from_secs(1000),
+                    input: b"hello".to_vec(),
+                },
+            },
+        ]
+    }
+
+    #[test]
+    fn requests_and_replies_round_trip() {
+        for op in ops() {
+            assert_eq!(decode_op(&encode_op(&op)).unwrap(), op);
+        }
+        let r = Reply::new(Status::Bounced, "5.2.2", "cannot update mailbox");
+        assert_eq!(decode_reply(&encode_reply(&r)).unwrap(), r);
+        let mut buf = Vec::new();
+        write_frame(&mut buf, b"abc").unwrap();
+        write_frame(&mut buf, b"").unwrap();
+        let mut rd = &buf[..];
+        assert_eq!(read_frame(&mut rd).unwrap().unwrap(), b"abc");
+        assert_eq!(read_frame(&mut rd).unwrap().unwrap(), b"");
+        assert_eq!(read_frame(&mut rd).unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_frames_are_errors() {
+        let good = encode_op(&ops()[0]);
+        for cut in [0, 3, 9, good.len() - 1] {
+            assert!(decode_op(&good[..cut]).is_err(), "cut at {}", cut);
+        }
+        let mut extra = good.clone();
+        extra.push(0);
+        assert_eq!(
+            decode_op(&extra).unwrap_err().to_string(),
+            "protocol error: trailing data"
+        );
+        let mut f = Fields(Vec::new());
+        f.put(b"rm-rf");
+        f.num(1);
+        f.num(1);
+        assert_eq!(
+            decode_op(&f.0).unwrap_err(),
+            ProtoError("unknown request kind".into())
+        );
+        let mut f = Fields(Vec::new());
+        f.put(b"file");
+        f.put(b"-1");
+        assert_eq!(
+            decode_op(&f.0).unwrap_err(),
+            ProtoError("bad number".into())
+        );
+        assert!(decode_reply(b"\0\0\0\x04nope").is_err());
+        // A truncated frame and an absurd length are I/O errors, not panics.
+        let mut rd: &[u8] = b"\0\0\0\x09abc";
+        assert!(read_frame(&mut rd).is_err());
+        let mut rd: &[u8] = b"\xff\xff\xff\xff";
+        assert!(read_frame(&mut rd).is_err());
+        let mut rd: &[u8] = b"\0\0";
+        assert!(read_frame(&mut rd).is_err());
+    }
+}

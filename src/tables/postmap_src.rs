@@ -1,0 +1,253 @@
+//! The source side of postmap(1) and postalias(1): the `key value` table syntax (white space
+//! separates key and value, `#` comments, lines starting with white space continue the
+//! previous entry), building the indexed file for a `[type:]file` argument, and `-q` lookups.
+//! The command-line programs in src/bin are thin wrappers around these functions.
+//!
+//! Security role: reads files named by the administrator; writes only `FILE.db` (atomically,
+//! via `hash::build`). Logs nothing; errors name the file and line, as Postfix prints them.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::{TableError, hash};
+
+/// A syntax error in a postmap source file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}, line {}: {}", self.file, self.line, self.message)
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// Parse postmap source text into (key, value) pairs.
+pub fn parse(text: &str, file: &str) -> Result<Vec<(String, String)>, SourceError> {
+    let mut entries: Vec<(String, usize)> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let t = raw.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if raw.starts_with(|c: char| c.is_whitespace()) {
+            match entries.last_mut() {
+                Some((s, _)) => {
+                    s.push(' ');
+                    s.push_str(t);
+                }
+                None => {
+                    return Err(SourceError {
+                        file: file.into(),
+                        line: i + 1,
+                        message: "continuation line without a preceding entry".into(),
+                    });
+                }
+            }
+            continue;
+        }
+        entries.push((t.to_string(), i + 1));
+    }
+    entries
+        .into_iter()
+        .map(|(text, line)| match text.split_once(char::is_whitespace) {
+            Some((k, v)) if !v.trim().is_empty() => Ok((k.to_string(), v.trim().to_string())),
+            _ => Err(SourceError {
+                file: file.into(),
+                line,
+                message: format!("expected format: key whitespace value: \"{}\"", text),
+            }),
+        })
+        .collect()
+}
+
+/// Split a `[type:]file` argument; types other than hash and btree are refused.
+pub fn split_spec(arg: &str, default_type: &str) -> Result<(String, PathBuf), String> {
+    let (kind, name) = match arg.split_once(':') {
+        Some((k, n)) if !k.contains('/') => (k, n),
+        _ => (default_type, arg),
+    };
+    match kind {
+        "hash" | "btree" => Ok((kind.to_string(), PathBuf::from(name))),
+        _ => Err(format!("unsupported dictionary type: {}", kind)),
+    }
+}
+
+/// Build `FILE.db` from a postmap source file; returns the entry count.
+pub fn build_file(source: &Path) -> Result<usize, String> {
+    let text = std::fs::read_to_string(source)
+        .map_err(|e| format!("open {}: {}", source.display(), hash::io_text(&e)))?;
+    let entries = parse(&text, &source.display().to_string()).map_err(|e| e.to_string())?;
+    hash::build(source, &entries).map_err(|e| {
+        format!(
+            "write {}: {}",
+            hash::db_path(source).display(),
+            hash::io_text(&e)
+        )
+    })?;
+    Ok(entries.len())
+}
+
+/// Look `key` up in the built table for `kind:file`.
+pub fn query(kind: &str, file: &Path, key: &str) -> Result<Option<String>, TableError> {
+    super::open(&format!("{}:{}", kind, file.display()))?.lookup(key)
+}
+
+/// `postmap` and `postalias`: `PROG [-c dir] [-q key] [type:]file...`. Builds each file (with
+/// `aliases(5)` syntax when `aliases`), or with `-q` prints the first value found (exit 1 when
+/// none). Errors print `PROG: fatal: ...` and exit 1. `args` excludes the program name.
+pub fn table_command(prog: &str, args: &[String], aliases: bool) -> i32 {
+    let mut opts = getopts::Options::new();
+    opts.optopt("c", "", "configuration directory", "DIR");
+    opts.optopt("q", "", "query a key", "KEY");
+    opts.optflagmulti("v", "", "verbose");
+    let m = match opts.parse(args) {
+        Ok(m) => m,
+        Err(e) => return fatal(prog, &e.to_string()),
+    };
+    if m.free.is_empty() {
+        return fatal(
+            prog,
+            &format!("usage: {} [-c config_dir] [-q key] [type:]file...", prog),
+        );
+    }
+    let dir = crate::config::config_dir(m.opt_str("c").as_deref());
+    let default_type = crate::config::Config::load(&dir)
+        .ok()
+        .map(|c| c.get("default_database_type").to_string())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "hash".to_string());
+    let mut specs = Vec::new();
+    for arg in &m.free {
+        match split_spec(arg, &default_type) {
+            Ok(s) => specs.push(s),
+            Err(e) => return fatal(prog, &e),
+        }
+    }
+    if let Some(key) = m.opt_str("q") {
+        for (kind, file) in &specs {
+            match query(kind, file, &key) {
+                Ok(Some(v)) => {
+                    println!("{}", v);
+                    return 0;
+                }
+                Ok(None) => {}
+                Err(e) => return fatal(prog, &e.to_string()),
+            }
+        }
+        return 1;
+    }
+    for (_, file) in &specs {
+        let built = if aliases {
+            super::aliases::build_file(file)
+        } else {
+            build_file(file)
+        };
+        if let Err(e) = built {
+            return fatal(prog, &e);
+        }
+    }
+    0
+}
+
+/// `newaliases [-c dir]`: rebuild every hash/btree table named in $alias_database.
+pub fn newaliases_command(args: &[String]) -> i32 {
+    let prog = "newaliases";
+    let mut opts = getopts::Options::new();
+    opts.optopt("c", "", "configuration directory", "DIR");
+    opts.optflagmulti("v", "", "verbose");
+    let m = match opts.parse(args) {
+        Ok(m) => m,
+        Err(e) => return fatal(prog, &e.to_string()),
+    };
+    let dir = crate::config::config_dir(m.opt_str("c").as_deref());
+    let cfg = match crate::config::Config::load(&dir) {
+        Ok(c) => c,
+        Err(e) => return fatal(prog, &e.to_string()),
+    };
+    for spec in cfg.list("alias_database") {
+        let spec = spec.strip_prefix("proxy:").unwrap_or(&spec);
+        let (kind, file) = match split_spec(spec, cfg.get("default_database_type")) {
+            Ok(s) => s,
+            Err(e) => return fatal(prog, &e),
+        };
+        let _ = kind;
+        if let Err(e) = super::aliases::build_file(&file) {
+            return fatal(prog, &e);
+        }
+    }
+    0
+}
+
+fn fatal(prog: &str, msg: &str) -> i32 {
+    eprintln!("{}: fatal: {}", prog, msg);
+    1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_keys_values_comments_continuations() {
+        let e = parse(
+            "# c\nexample.com  OK\nbig\tREJECT too\n  many\n\n",
+            "access",
+        )
+        .unwrap();
+        assert_eq!(
+            e,
+            vec![
+                ("example.com".to_string(), "OK".to_string()),
+                ("big".to_string(), "REJECT too many".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let e = parse("a b\nlonely\n", "/etc/postfix/access").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert_eq!(
+            e.to_string(),
+            "/etc/postfix/access, line 2: expected format: key whitespace value: \"lonely\""
+        );
+        assert_eq!(parse("  x y\n", "f").unwrap_err().line, 1);
+    }
+
+    #[test]
+    fn specs() {
+        assert_eq!(
+            split_spec("/etc/x", "hash").unwrap(),
+            ("hash".to_string(), PathBuf::from("/etc/x"))
+        );
+        assert_eq!(split_spec("btree:/etc/x", "hash").unwrap().0, "btree");
+        assert!(split_spec("cdb:/etc/x", "hash").is_err());
+    }
+
+    #[test]
+    fn build_and_query() {
+        let d = std::env::temp_dir().join(format!("postern-postmap-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let src = d.join("transport");
+        std::fs::write(&src, "Example.COM smtp:[relay]\n").unwrap();
+        assert_eq!(build_file(&src).unwrap(), 1);
+        assert_eq!(
+            query("hash", &src, "example.com").unwrap().as_deref(),
+            Some("smtp:[relay]")
+        );
+        assert_eq!(query("hash", &src, "other").unwrap(), None);
+        let missing = build_file(&d.join("nope")).unwrap_err();
+        assert!(
+            missing.ends_with("nope: No such file or directory"),
+            "{}",
+            missing
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
