@@ -82,12 +82,12 @@ fn seed_session_replies_mailbox_and_log() {
         assert!(mbox.contains(needle), "mbox lacks {:?}:\n{}", needle, mbox);
     }
     assert!(
-        mbox.contains("\nDate: ") && mbox.contains(&format!("\nMessage-Id: <")),
+        mbox.contains("\nDate: ") && mbox.contains("\nMessage-Id: <"),
         "{}",
         mbox
     );
     assert!(
-        mbox.contains(&format!(" by www.a.org (Postfix) with SMTP id {}", id)),
+        mbox.contains(&format!("\tby www.a.org (Postfix) with SMTP id {}", id)),
         "{}",
         mbox
     );
@@ -99,7 +99,7 @@ fn seed_session_replies_mailbox_and_log() {
     }
     let log = inst.log();
     for needle in [
-        format!("postfix/smtpd[") + "",
+        "postfix/smtpd[".to_string(),
         format!("{}: client=", id),
         format!("{}: message-id=<", id),
         format!("{}: from=<obama@w.com>, size=", id),
@@ -231,6 +231,8 @@ fn unknown_parameter_warns_and_syntax_error_names_line() {
 fn sendmail_submission_while_stopped_is_delivered_after_start() {
     let inst = Instance::new(&[]);
     inst.newaliases();
+    // As after make install: the queue directories exist.
+    assert!(inst.postfix(&["check"]).status.success());
     let mut child = std::process::Command::new(common::bin("sendmail"))
         .args(["-C"])
         .arg(&inst.etc)

@@ -41,6 +41,10 @@ fn main() {
     let cfg = Config::load(&dir).unwrap_or_else(|e| fail(Failure::new(EX_USAGE, e.to_string())));
     match mode.as_deref() {
         None | Some("m") => {}
+        Some("i") => {
+            let args = vec!["-c".to_string(), dir.display().to_string()];
+            std::process::exit(postern::tables::postmap_src::newaliases_command(&args));
+        }
         Some(other) => fail(Failure::new(
             EX_USAGE,
             format!("unsupported mode: -b{}", other),

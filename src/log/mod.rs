@@ -79,7 +79,14 @@ pub fn init(cfg: &Config, stderr: bool) {
         .next()
         .unwrap_or("localhost")
         .to_string();
-    *guard = Some(Sinks { syslog_name, syslog, file, file_path: path.to_string(), stderr, hostname });
+    *guard = Some(Sinks {
+        syslog_name,
+        syslog,
+        file,
+        file_path: path.to_string(),
+        stderr,
+        hostname,
+    });
 }
 
 /// Write one line for `component` at informational level.

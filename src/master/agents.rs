@@ -6,18 +6,29 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::delivery::Agent;
+use crate::delivery::local::Local;
+use crate::delivery::privileged::{HelperHandle, helper_program};
 
-/// The privileged helper, when running as root. (Filled in when the local agent lands.)
-pub type Helper = Option<Arc<()>>;
+/// The privileged helper, when running as root.
+pub type Helper = Option<Arc<HelperHandle>>;
 
-/// Start the privileged helper (root only).
+/// Start the privileged helper (root only; an ordinary user delivers in-process).
 pub fn start_helper(cfg: &Config) -> Result<Helper, String> {
-    let _ = cfg;
-    Ok(None)
+    if !crate::sys::is_root() {
+        return Ok(None);
+    }
+    let program = helper_program(cfg);
+    HelperHandle::spawn(&program, cfg.dir())
+        .map(|h| Some(Arc::new(h)))
+        .map_err(|e| format!("start local delivery helper {}: {}", program.display(), e))
 }
 
-/// Build the agents this build provides. (Filled in when the local agent lands.)
+/// Build the agents this build provides.
 pub fn build(cfg: &Arc<Config>, helper: Helper) -> HashMap<String, Arc<dyn Agent>> {
-    let _ = (cfg, helper);
-    HashMap::new()
+    let mut agents: HashMap<String, Arc<dyn Agent>> = HashMap::new();
+    agents.insert(
+        "local".to_string(),
+        Arc::new(Local::new(cfg.clone(), helper)),
+    );
+    agents
 }

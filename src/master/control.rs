@@ -260,7 +260,8 @@ pub fn status(dir: &Path) -> i32 {
     }
 }
 
-/// `postfix check`: the configuration loads and the spool exists.
+/// `postfix check`: the configuration loads and the spool exists; missing queue
+/// directories are created and their ownership set (as root), as Postfix's check does.
 pub fn check(dir: &Path) -> i32 {
     let cfg = match load(dir) {
         Ok(c) => c,
@@ -278,11 +279,21 @@ pub fn check(dir: &Path) -> i32 {
         );
         return 1;
     }
-    if sys::is_root()
-        && let Err(e) = mail_owner(&cfg)
-    {
-        log::fatal("postfix", e);
+    // As Postfix's check: create missing queue directories and fix their ownership.
+    let queue = Queue::new(q);
+    if let Err(e) = queue.create_dirs() {
+        log::fatal(
+            "postfix",
+            format!("create queue directories in {}: {}", q.display(), e),
+        );
         return 1;
+    }
+    if sys::is_root() {
+        let set = mail_owner(&cfg).and_then(|(u, g, s)| set_queue_ownership(&queue, u, g, s));
+        if let Err(e) = set {
+            log::fatal("postfix", e);
+            return 1;
+        }
     }
     0
 }
