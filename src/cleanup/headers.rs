@@ -13,7 +13,7 @@ pub struct HeaderScan {
     pub message_id: Option<String>,
     pub has_date: bool,
     pub has_from: bool,
-    pub received: usize,
+    pub hops: usize,
 }
 
 /// Whether `line` starts a header field: `name:` with printable name characters (optional
@@ -76,8 +76,9 @@ pub fn scan(content: &[u8]) -> HeaderScan {
 }
 
 fn note(s: &mut HeaderScan, name: &[u8], value: &[u8]) {
-    if name.eq_ignore_ascii_case(b"received") {
-        s.received += 1;
+    // Postfix counts Delivered-To: as a hop too, which caps forwarding loops.
+    if name.eq_ignore_ascii_case(b"received") || name.eq_ignore_ascii_case(b"delivered-to") {
+        s.hops += 1;
     } else if name.eq_ignore_ascii_case(b"date") {
         s.has_date = true;
     } else if name.eq_ignore_ascii_case(b"from") {
@@ -126,10 +127,10 @@ mod tests {
     #[test]
     fn finds_block_end_and_fields() {
         let m =
-            b"Subject: hi\nReceived: a\n\tb\nMessage-ID:  <x@y>\nDATE: now\n\nbody: not a header\n";
+            b"Subject: hi\nReceived: a\n\tb\nDelivered-To: u@h\nMessage-ID:  <x@y>\nDATE: now\n\nbody: not a header\n";
         let s = scan(m);
         assert_eq!(&m[s.end..], b"\nbody: not a header\n");
-        assert_eq!(s.received, 1);
+        assert_eq!(s.hops, 2, "Received: and Delivered-To: are hops");
         assert_eq!(s.message_id.as_deref(), Some("<x@y>"));
         assert!(s.has_date);
         assert!(!s.has_from);

@@ -77,7 +77,7 @@ pub fn submit(cfg: &Config, incoming: Incoming, sub: Submission) -> Result<Strin
         return Err(CleanupError::TooBig);
     }
     let scan = headers::scan(&content);
-    let hops = scan.received + usize::from(received.is_some());
+    let hops = scan.hops + usize::from(received.is_some());
     let hop_limit = cfg.int("hopcount_limit");
     if hop_limit > 0 && hops as i64 > hop_limit {
         return Err(CleanupError::TooManyHops);
