@@ -36,7 +36,16 @@ chat "ehlo localhost" "250-www.a.org
 250 DSN"
 chat "mail from: root" "250 2.1.0 Ok"
 chat "mail from: obama@whitehouse.com" "503 5.5.1 Error: nested MAIL command"
-chat "rcpt to:$RCPT" "451 4.3.0 <$RCPT>: Temporary lookup failure"
+chat "quit" "221 2.0.0 Bye"
+smtp_close
+
+# -- part 5, second session (HELO only, so proto=SMTP in the log) -----------
+smtp_open
+expect "220 www.a.org ESMTP Postfix"
+chat "helo" "501 Syntax: HELO hostname"
+chat "helo localhost" "250 www.a.org"
+chat "mail from: root" "250 2.1.0 Ok"
+chat "rcpt to: $RCPT" "451 4.3.0 <$RCPT>: Temporary lookup failure"
 chat "data" "554 5.5.1 Error: no valid recipients"
 chat "quit" "221 2.0.0 Bye"
 smtp_close

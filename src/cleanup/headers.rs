@@ -1,6 +1,6 @@
 //! Header block scanning for cleanup: where the RFC 5322 header block ends, which of the
-//! headers cleanup may add are present, the Message-ID value, and the Received: count (hop
-//! count). One pass over the header lines; the body is never scanned.
+//! headers cleanup may add are present, the Message-ID value, and the hop count (Received: and
+//! Delivered-To: headers). One pass over the header lines; the body is never scanned.
 //!
 //! Security role: reads untrusted message text; only locates and counts, never rewrites.
 
