@@ -238,6 +238,56 @@ pub fn uid() -> u32 {
     unsafe { libc::getuid() }
 }
 
+/// Run `f` in a child process with the given uid and gid (supplementary groups: just
+/// `gid`) and return the child's pid; the child exits with `f`'s return value. This is the
+/// cheap form of "a delivery runs in a child process as the recipient": no exec.
+///
+/// Only for single-threaded processes (the privileged local helper): after fork(2) only the
+/// calling thread exists in the child, so locks held by other threads would stay locked.
+pub fn fork_as(uid: u32, gid: u32, f: impl FnOnce() -> i32) -> io::Result<i32> {
+    // SAFETY: the caller is single-threaded (documented contract), so the child's copy of
+    // the address space has no locks held by vanished threads and may run ordinary code.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid > 0 {
+        return Ok(pid);
+    }
+    let code = if euid() != 0 && euid() == uid {
+        f() // not root: nothing to change (tests, `make run`)
+    } else {
+        match drop_privileges(uid, gid) {
+            Ok(()) if euid() == uid => f(),
+            _ => 75,
+        }
+    };
+    // SAFETY: _exit ends the child without running the parent's atexit handlers or
+    // flushing buffers the parent owns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Wait for child `pid`; returns its exit code (128 + signal when killed).
+pub fn wait_pid(pid: i32) -> io::Result<i32> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: waitpid with a valid pointer to status.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if rc == pid {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    if libc::WIFEXITED(status) {
+        Ok(libc::WEXITSTATUS(status))
+    } else {
+        Ok(128 + libc::WTERMSIG(status))
+    }
+}
+
 /// The addresses and prefix lengths of this host's interfaces.
 pub fn interface_networks() -> Vec<(IpAddr, u8)> {
     let mut out = Vec::new();

@@ -18,6 +18,8 @@ BENCH=${CARGO_TARGET_DIR:-$REPO/target}/$PROFILE/postern-bench
 t_users
 need_recipient
 t_setup
+# The bench fills one mailbox with far more than Postfix's 50 MB default allows.
+echo "mailbox_size_limit = 0" >>"$CONF/main.cf"
 MAIL_CONFIG=$CONF "$T/bin/newaliases" >"$T/newaliases.log" 2>&1 ||
 	{ cat "$T/newaliases.log" >&2; fail "newaliases failed"; }
 t_start
@@ -27,6 +29,7 @@ log "instance in $T, port $PORT, master pid $PID, recipient $RCPT"
 header=
 for size in $BENCH_SIZES; do
 	for s in $BENCH_SESSIONS; do
+		: >"$MBOX" 2>/dev/null || true # each run starts from an empty mailbox
 		"$BENCH" --port "$PORT" --sessions "$s" --messages "$BENCH_MESSAGES" --size "$size" \
 			--from bench@localhost --to "$RCPT" --mbox "$MBOX" --pid "$PID" \
 			--timeout "$BENCH_TIMEOUT" ${header:+"$header"} || log "run with $s sessions, $size bytes had errors"

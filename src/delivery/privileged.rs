@@ -5,10 +5,10 @@
 //! else `local` next to the running executable) with `HelperHandle::spawn` *before* dropping
 //! privileges: `local serve CONFIG_DIR`. The helper keeps root and serves requests
 //! (`request::Op`, wire format in `request`) on its stdin/stdout pipes, one at a time, until
-//! end of input. For each request it validates it and starts a child, `local child UID GID`,
-//! with the target uid and gid set by `std::process::Command` (supplementary groups
-//! cleared); the child reads the request, performs it with `request::execute` and answers.
-//! Nothing ever switches uid inside a thread. When Postern does not run as root the
+//! end of input. For each request it validates it and forks a child (the helper is
+//! single-threaded, so no exec is needed) that drops to the target uid and gid
+//! (supplementary groups: just the gid), performs the request with `request::execute` and
+//! sends the reply back through a pipe. Nothing ever switches uid inside a thread. When Postern does not run as root the
 //! delivery agent calls `request::execute` in-process instead.
 //!
 //! Work done as root in the helper itself is limited to a spool mailbox
@@ -29,7 +29,6 @@
 //! is deferred, never repeated.
 
 use std::io::{self, BufReader, BufWriter};
-use std::os::unix::process::CommandExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
@@ -187,45 +186,29 @@ pub fn helper_program(cfg: &Config) -> PathBuf {
 
 /// Entry point of the `local` program (`args` includes argv[0]):
 /// `local serve CONFIG_DIR` serves requests on stdin/stdout until end of input;
-/// `local child UID GID` performs one request (started by `serve`).
 pub fn helper_main(args: &[String]) -> i32 {
     match args.get(1).map(String::as_str) {
         Some("serve") if args.len() == 3 => serve(Path::new(&args[2])),
-        Some("child") if args.len() == 4 => match (args[2].parse(), args[3].parse()) {
-            (Ok(uid), Ok(gid)) => child(uid, gid),
-            _ => usage(),
-        },
         _ => usage(),
     }
 }
 
 fn usage() -> i32 {
-    eprintln!(
-        "local: fatal: usage: local serve CONFIG_DIR | local child UID GID (started by the Postern master)"
-    );
+    eprintln!("local: fatal: usage: local serve CONFIG_DIR (started by the Postern master)");
     1
 }
 
 struct Ctx {
     root: bool,
     spool: PathBuf,
-    exe: PathBuf,
 }
 
 fn serve(config_dir: &Path) -> i32 {
     let cfg = Config::load(config_dir).unwrap_or_else(|_| Config::from_pairs(config_dir, &[]));
     crate::log::init(&cfg, false);
-    let exe = match std::env::current_exe() {
-        Ok(p) => p,
-        Err(e) => {
-            crate::log::fatal("local", format!("cannot find own executable: {}", e));
-            return 1;
-        }
-    };
     let ctx = Ctx {
         root: sys::is_root(),
         spool: PathBuf::from(cfg.get("mail_spool_directory")),
-        exe,
     };
     let mut input = BufReader::new(io::stdin().lock());
     let mut output = BufWriter::new(io::stdout().lock());
@@ -282,9 +265,9 @@ fn handle(op: &Op, ctx: &Ctx) -> Reply {
                 *create = false;
                 locks.dotlock = false;
             }
-            run_child(&rest, ctx)
+            run_child(&rest)
         }
-        _ => run_child(op, ctx),
+        _ => run_child(op),
     }
 }
 
@@ -342,65 +325,34 @@ fn validate(op: &Op, ctx: &Ctx) -> Result<(), String> {
     }
 }
 
-fn run_child(op: &Op, ctx: &Ctx) -> Reply {
+/// Run one request in a child process with the request's uid and gid. The helper is
+/// single-threaded, so the child is a plain fork (no exec): it drops to the recipient's ids,
+/// executes the request and sends its reply back through a pipe.
+fn run_child(op: &Op) -> Reply {
     let (uid, gid) = op.ids();
-    let mut cmd = Command::new(&ctx.exe);
-    cmd.arg("child")
-        .arg(uid.to_string())
-        .arg(gid.to_string())
-        .env_clear()
-        .env("PATH", DEFAULT_PATH)
-        .current_dir("/")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    if ctx.root {
-        cmd.uid(uid).gid(gid);
-    }
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
+    let (mut reader, mut writer) = match io::pipe() {
+        Ok(p) => p,
+        Err(e) => return helper_failed(format!("cannot create a pipe: {}", e)),
+    };
+    let pid = match sys::fork_as(uid, gid, || {
+        let reply = execute(op);
+        match write_frame(&mut writer, &encode_reply(&reply)) {
+            Ok(()) => 0,
+            Err(_) => 1,
+        }
+    }) {
+        Ok(pid) => pid,
         Err(e) => return helper_failed(format!("cannot start child: {}", e)),
     };
-    let sent = match child.stdin.take() {
-        Some(mut s) => write_frame(&mut s, &encode_op(op)),
-        None => Err(io::Error::other("no stdin")),
-    };
-    let answer = match (sent, child.stdout.take()) {
-        (Ok(()), Some(mut out)) => read_frame(&mut out),
-        (Err(e), _) => Err(e),
-        (_, None) => Err(io::Error::other("no stdout")),
-    };
-    let status = child.wait();
+    drop(writer);
+    let answer = read_frame(&mut reader);
+    let status = sys::wait_pid(pid);
     match answer {
         Ok(Some(buf)) => decode_reply(&buf).unwrap_or_else(|e| helper_failed(e.to_string())),
         Ok(None) | Err(_) => helper_failed(match status {
-            Ok(s) => format!("child ended without an answer ({})", s),
+            Ok(code) => format!("child ended without an answer (exit {})", code),
             Err(e) => format!("child: {}", e),
         }),
-    }
-}
-
-fn child(uid: u32, gid: u32) -> i32 {
-    // The helper set our ids with Command::uid/gid; refuse to go on as root by mistake.
-    if sys::euid() == 0 && uid != 0 {
-        eprintln!("local: fatal: child still has root privileges");
-        return 1;
-    }
-    if sys::euid() == uid && sys::egid() != gid {
-        eprintln!("local: fatal: child has the wrong group");
-        return 1;
-    }
-    let mut input = io::stdin().lock();
-    let reply = match read_frame(&mut input) {
-        Ok(Some(buf)) => match decode_op(&buf) {
-            Ok(op) => execute(&op),
-            Err(e) => helper_failed(e.to_string()),
-        },
-        Ok(None) => return 1,
-        Err(e) => helper_failed(e.to_string()),
-    };
-    match write_frame(&mut io::stdout().lock(), &encode_reply(&reply)) {
-        Ok(()) => 0,
-        Err(_) => 1,
     }
 }
 
@@ -413,7 +365,6 @@ mod tests {
         Ctx {
             root: true,
             spool: "/var/mail".into(),
-            exe: "/nonexistent".into(),
         }
     }
 
@@ -469,7 +420,7 @@ mod tests {
     fn bad_arguments_are_usage_errors() {
         assert_eq!(helper_main(&["local".into()]), 1);
         assert_eq!(
-            helper_main(&["local".into(), "child".into(), "x".into(), "1".into()]),
+            helper_main(&["local".into(), "serve".into(), "a".into(), "b".into()]),
             1
         );
     }
