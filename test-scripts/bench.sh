@@ -29,7 +29,7 @@ log "instance in $T, port $PORT, master pid $PID, recipient $RCPT"
 header=
 for size in $BENCH_SIZES; do
 	for s in $BENCH_SESSIONS; do
-		: >"$MBOX" 2>/dev/null || true # each run starts from an empty mailbox
+		if [ -f "$MBOX" ]; then : >"$MBOX"; fi # each run starts from an empty mailbox
 		"$BENCH" --port "$PORT" --sessions "$s" --messages "$BENCH_MESSAGES" --size "$size" \
 			--from bench@localhost --to "$RCPT" --mbox "$MBOX" --pid "$PID" \
 			--timeout "$BENCH_TIMEOUT" ${header:+"$header"} || log "run with $s sessions, $size bytes had errors"

@@ -105,7 +105,18 @@ impl Local {
 
     fn perform(&self, op: Op) -> Reply {
         match &self.helper {
-            Some(h) => h.request(&op),
+            Some(h) => {
+                // Serialise this process's deliveries to one mailbox or file before they reach
+                // the helper: otherwise two children race for the mailbox locks, and the loser
+                // waits out a retry backoff.
+                let _guard = match &op {
+                    Op::Mbox { path, .. } | Op::File { path, .. } => {
+                        Some(crate::delivery::lock::PathGuard::acquire(path))
+                    }
+                    _ => None,
+                };
+                h.request(&op)
+            }
             None => request::execute(&op),
         }
     }
