@@ -1,6 +1,6 @@
 //! Header block scanning for cleanup: where the RFC 5322 header block ends, which of the
-//! headers cleanup may add are present, the Message-ID value, and the hop count (Received: and
-//! Delivered-To: headers). One pass over the header lines; the body is never scanned.
+//! headers cleanup may add are present, the Message-ID value, and the hop count (Received:
+//! headers). One pass over the header lines; the body is never scanned.
 //!
 //! Security role: reads untrusted message text; only locates and counts, never rewrites.
 
@@ -76,8 +76,8 @@ pub fn scan(content: &[u8]) -> HeaderScan {
 }
 
 fn note(s: &mut HeaderScan, name: &[u8], value: &[u8]) {
-    // Postfix counts Delivered-To: as a hop too, which caps forwarding loops.
-    if name.eq_ignore_ascii_case(b"received") || name.eq_ignore_ascii_case(b"delivered-to") {
+    // Only Received: counts as a hop, as in Postfix's cleanup.
+    if name.eq_ignore_ascii_case(b"received") {
         s.hops += 1;
     } else if name.eq_ignore_ascii_case(b"date") {
         s.has_date = true;
@@ -130,7 +130,7 @@ mod tests {
             b"Subject: hi\nReceived: a\n\tb\nDelivered-To: u@h\nMessage-ID:  <x@y>\nDATE: now\n\nbody: not a header\n";
         let s = scan(m);
         assert_eq!(&m[s.end..], b"\nbody: not a header\n");
-        assert_eq!(s.hops, 2, "Received: and Delivered-To: are hops");
+        assert_eq!(s.hops, 1, "only Received: is a hop");
         assert_eq!(s.message_id.as_deref(), Some("<x@y>"));
         assert!(s.has_date);
         assert!(!s.has_from);

@@ -79,7 +79,7 @@ pub fn submit(cfg: &Config, incoming: Incoming, sub: Submission) -> Result<Strin
     let scan = headers::scan(&content);
     let hops = scan.hops + usize::from(received.is_some());
     let hop_limit = cfg.int("hopcount_limit");
-    if hop_limit > 0 && hops as i64 > hop_limit {
+    if hop_limit > 0 && hops as i64 >= hop_limit {
         return Err(CleanupError::TooManyHops);
     }
 
@@ -233,12 +233,22 @@ mod tests {
         let inc = q.create(QueueName::Incoming).unwrap();
         let sub = Submission {
             envelope: envelope("a@b.test"),
-            content: b"Received: 1\nReceived: 2\nReceived: 3\n\nx\n".to_vec(),
-            received: Some("Received: 4\n".into()),
+            content: b"Received: 1\nReceived: 2\n\nx\n".to_vec(),
+            received: Some("Received: 3\n".into()),
             add_missing_headers: false,
         };
         let e = submit(&cfg, inc, sub).unwrap_err();
         assert_eq!(e.reply(), "554 5.4.0 Error: too many hops");
+        // Postfix refuses when the count reaches the limit: 3 of 3 is refused, 2 passes.
+        let inc = q.create(QueueName::Incoming).unwrap();
+        let sub = Submission {
+            envelope: envelope("a@b.test"),
+            content: b"Received: 1\n\nx\n".to_vec(),
+            received: Some("Received: 2\n".into()),
+            add_missing_headers: false,
+        };
+        let id = submit(&cfg, inc, sub).unwrap();
+        std::fs::remove_file(q.path(QueueName::Incoming, &id)).unwrap();
         assert_eq!(
             std::fs::read_dir(q.dir(QueueName::Incoming))
                 .unwrap()
