@@ -13,7 +13,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,13 +21,16 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
 
-use crate::cleanup::{self, Submission};
+use crate::cleanup::{self, CleanupError, Submission};
 use crate::config::Config;
 use crate::log::{self, lines, timefmt};
 use crate::qmgr::Wake;
 use crate::queue::{Envelope, Queue, QueueFile, QueueName, file};
 
 const COMPONENT: &str = "pickup";
+
+/// How often maildrop/ is scanned without a poke.
+const PICKUP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The pickup trigger FIFO.
 pub fn fifo_path(queue: &Queue) -> PathBuf {
@@ -79,6 +82,8 @@ pub fn start(
 ) -> io::Result<JoinHandle<()>> {
     let fifo = fifo_path(&queue);
     crate::sys::mkfifo(&fifo, 0o622)?;
+    // mkfifo's mode is filtered by the umask; every local user must be able to poke it.
+    std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o622))?;
     // Read and write, so the FIFO never reports end-of-file while we wait.
     let mut trigger = OpenOptions::new().read(true).write(true).open(&fifo)?;
     std::thread::Builder::new()
@@ -90,7 +95,17 @@ pub fn start(
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
-                if trigger.read(&mut buf).is_err() || stop.load(Ordering::SeqCst) {
+                // A poke, or the periodic rescan (master.cf's pickup wakeup, 60 s).
+                match crate::sys::wait_readable(&trigger, PICKUP_INTERVAL) {
+                    Ok(true) => {
+                        if trigger.read(&mut buf).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(_) => break,
+                }
+                if stop.load(Ordering::SeqCst) {
                     break;
                 }
             }
@@ -130,7 +145,14 @@ fn pick(cfg: &Config, queue: &Queue, path: &Path) -> Result<String, Option<Strin
     };
     let content = qf.content().map_err(|_| None)?;
     let mut env = qf.envelope.clone();
-    let uid = env.attr("uid").unwrap_or("0").to_string();
+    // As Postfix's pickup: the submitting user is the file's owner.
+    let uid = qf
+        .file
+        .metadata()
+        .map(|m| m.uid())
+        .map_err(|_| None)?
+        .to_string();
+    env.set_attr("uid", &uid);
     let incoming = queue.create(QueueName::Incoming).map_err(|e| {
         log::warning(COMPONENT, format!("create queue file: {}", e));
         None
@@ -159,8 +181,12 @@ fn pick(cfg: &Config, queue: &Queue, path: &Path) -> Result<String, Option<Strin
         received: Some(received),
         add_missing_headers: true,
     };
-    cleanup::submit(cfg, incoming, sub).map_err(|e| {
-        log::warning(COMPONENT, format!("{}: {}", new_id, e));
-        None
+    cleanup::submit(cfg, incoming, sub).map_err(|e| match e {
+        // Refused for good (too big, too many hops): retrying cannot help.
+        CleanupError::TooBig | CleanupError::TooManyHops => Some(e.to_string()),
+        CleanupError::Write(_) => {
+            log::warning(COMPONENT, format!("{}: {}", new_id, e));
+            None
+        }
     })
 }

@@ -288,6 +288,30 @@ pub fn wait_pid(pid: i32) -> io::Result<i32> {
     }
 }
 
+/// Wait until `fd` is readable or `timeout` passes; `Ok(false)` on timeout.
+pub fn wait_readable(
+    fd: &impl std::os::unix::io::AsRawFd,
+    timeout: std::time::Duration,
+) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    loop {
+        // SAFETY: poll(2) on one valid pollfd that lives for the call.
+        let rc = unsafe { libc::poll(&mut p, 1, ms) };
+        if rc >= 0 {
+            return Ok(rc > 0);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 /// The addresses and prefix lengths of this host's interfaces.
 pub fn interface_networks() -> Vec<(IpAddr, u8)> {
     let mut out = Vec::new();

@@ -83,7 +83,10 @@ pub fn compose(
         .is_some_and(|r| r.eq_ignore_ascii_case("HDRS"));
     let limit = cfg.int("bounce_size_limit").max(0) as usize;
     let (part, returned) = if headers_only || content.len() > limit {
-        ("text/rfc822-headers", header_block(content))
+        // Never more than bounce_size_limit, so cleanup's size limit cannot refuse the
+        // notification (a "header block" without a blank line could be the whole message).
+        let h = header_block(content);
+        ("text/rfc822-headers", &h[..h.len().min(limit)])
     } else {
         ("message/rfc822", content)
     };
@@ -187,5 +190,10 @@ mod tests {
         .unwrap();
         assert!(out.contains("Content-Type: text/rfc822-headers"));
         assert!(!out.contains("long body text"));
+        // A message without a header/body separator is cut at the limit too.
+        let big = vec![b'x'; 100];
+        let out = String::from_utf8(compose(&cfg, "A", "B", &env, &big, &[])).unwrap();
+        assert!(out.contains("\n\nxxxxxxxxxx\n"), "{}", out);
+        assert!(!out.contains("xxxxxxxxxxx"));
     }
 }

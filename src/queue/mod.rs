@@ -274,7 +274,13 @@ impl Incoming {
         let dest = self.dir.join(&self.id);
         fs::rename(&self.tmp, &dest)?;
         self.committed = true;
-        File::open(&self.dir)?.sync_all()?;
+        match File::open(&self.dir) {
+            Ok(d) => d.sync_all()?,
+            // postdrop (group write, no read on maildrop/) cannot open the directory; as with
+            // Postfix, a maildrop entry is made durable by pickup's own commit into incoming/.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied && self.mode == 0o644 => {}
+            Err(e) => return Err(e),
+        }
         Ok(self.id.clone())
     }
 }

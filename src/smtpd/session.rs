@@ -532,15 +532,29 @@ impl<S: Read + Write> Session<'_, S> {
         }
     }
 
+    /// ETRN (RFC 1985), checked in Postfix's order. Postern keeps no per-site queue, so an
+    /// accepted request retries all deferred mail; only domains in $relay_domains (Postfix's
+    /// default fast_flush_domains) may ask.
     fn etrn_cmd(&mut self, args: &str) {
-        if self.helo.is_none() {
+        if self.ctx.helo_required && self.helo.is_none() {
             return self.reply("503 Error: send HELO/EHLO first");
-        }
-        if args.is_empty() {
-            return self.reply("501 Syntax: ETRN domain");
         }
         if self.tx.is_some() {
             return self.reply("503 Error: MAIL transaction in progress");
+        }
+        let mut words = args.split_whitespace();
+        let (Some(site), None) = (words.next(), words.next()) else {
+            return self.reply("500 Syntax: ETRN domain");
+        };
+        let domain = site
+            .strip_prefix(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(site);
+        if !valid_hostname(domain) {
+            return self.reply("501 Error: invalid parameter syntax");
+        }
+        let domain = domain.to_ascii_lowercase();
+        if !self.ctx.relay_domains.iter().any(|d| *d == domain) {
+            return self.reply(&format!("459 <{}>: service unavailable", site));
         }
         let _ = self.ctx.wake.send(Wake::Flush);
         self.chat.reply("250 Queuing started");
@@ -558,4 +572,18 @@ impl<S: Read + Write> Session<'_, S> {
     fn starttls_cmd(&mut self) {
         self.reply("502 5.5.1 Error: command not implemented");
     }
+}
+
+/// A syntactically valid host name: dot-separated labels of letters, digits and hyphens,
+/// not starting or ending with a hyphen.
+fn valid_hostname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name.trim_end_matches('.').split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }

@@ -154,7 +154,7 @@ fn order_errors() {
     let f = fixture("order", &[("smtpd_helo_required", "yes")]);
     let out = talk(
         &f,
-        "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@www.a.org>\r\nDATA\r\nETRN x\r\nHELO h\r\nETRN\r\nMAIL FROM:<a@b.test>\r\nDATA\r\nETRN www.a.org\r\nRSET\r\nETRN www.a.org\r\nQUIT\r\n",
+        "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@www.a.org>\r\nDATA\r\nETRN x\r\nHELO h\r\nETRN\r\nMAIL FROM:<a@b.test>\r\nDATA\r\nETRN www.a.org\r\nRSET\r\nETRN www.a.org\r\nETRN a..b\r\nETRN remote.test\r\nQUIT\r\n",
     );
     assert_eq!(
         &out[1..],
@@ -164,12 +164,14 @@ fn order_errors() {
             "503 5.5.1 Error: need RCPT command",
             "503 Error: send HELO/EHLO first",
             "250 www.a.org",
-            "501 Syntax: ETRN domain",
+            "500 Syntax: ETRN domain",
             "250 2.1.0 Ok",
             "554 5.5.1 Error: no valid recipients",
             "503 Error: MAIL transaction in progress",
             "250 2.0.0 Ok",
             "250 Queuing started",
+            "501 Error: invalid parameter syntax",
+            "459 <remote.test>: service unavailable",
             "221 2.0.0 Bye",
         ]
     );
