@@ -50,7 +50,8 @@ pub fn mail_owner(cfg: &Config) -> Result<(u32, u32, u32), String> {
 }
 
 /// Give the spool to $mail_owner (maildrop and public to group $setgid_group), as
-/// Postfix's set-permissions does. Queue files inside are chowned too.
+/// Postfix's set-permissions does. Regular queue files inside are chowned too (never
+/// through a link); maildrop files keep their submitter as owner.
 pub fn set_queue_ownership(queue: &Queue, uid: u32, gid: u32, setgid: u32) -> Result<(), String> {
     for (name, _) in DIRECTORIES {
         let dir = queue.root().join(name);
@@ -60,16 +61,18 @@ pub fn set_queue_ownership(queue: &Queue, uid: u32, gid: u32, setgid: u32) -> Re
             _ => (uid, gid),
         };
         sys::chown(&dir, u, g).map_err(|e| format!("chown {}: {}", dir.display(), e))?;
-        if *name == "pid" {
+        // maildrop files keep their owner: it is the submitting user (pickup logs it).
+        if *name == "pid" || *name == "maildrop" {
             continue;
         }
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for e in entries.flatten() {
-                let _ = sys::chown(
-                    &e.path(),
-                    uid,
-                    if *name == "maildrop" { setgid } else { gid },
-                );
+                // Only regular files, and never through a symbolic link: the spool is
+                // writable by mail_owner, and this runs as root.
+                let regular = e.file_type().map(|t| t.is_file()).unwrap_or(false);
+                if regular {
+                    let _ = std::os::unix::fs::lchown(e.path(), Some(uid), Some(gid));
+                }
             }
         }
     }

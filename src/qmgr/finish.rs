@@ -37,6 +37,7 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
     let mut failures: Vec<(usize, Failure)> = Vec::new();
     let mut deferred: Vec<(usize, String, String)> = Vec::new();
     let mut done: Vec<usize> = Vec::new();
+    let mut untried: Vec<usize> = Vec::new();
     let pending: Vec<usize> = msg.qf.pending().map(|(i, _)| i).collect();
     for qi in pending {
         let outcomes = msg.results.remove(&qi).unwrap_or_default();
@@ -45,7 +46,8 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
             continue;
         }
         if outcomes.is_empty() {
-            deferred.push((qi, "4.3.0".into(), "delivery interrupted".into()));
+            // Never attempted (the system is stopping): not a failure, no backoff, no expiry.
+            untried.push(qi);
             continue;
         }
         for o in outcomes.iter().filter(|o| o.status == Status::Bounced) {
@@ -109,11 +111,11 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
     }
 
     let q = &ctx.queue;
-    if deferred.is_empty() {
-        if let Err(e) = q.remove(id, QueueName::Active) {
-            log::warning(COMPONENT, format!("{}: remove: {}", id, e));
+    if deferred.is_empty() && untried.is_empty() {
+        match q.remove(id, QueueName::Active) {
+            Ok(()) => lines::removed(id),
+            Err(e) => log::warning(COMPONENT, format!("{}: remove: {}", id, e)),
         }
-        lines::removed(id);
         return new_ids;
     }
     for qi in &done {
@@ -123,13 +125,24 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
         log::warning(COMPONENT, format!("{}: sync queue file: {}", id, e));
     }
     write_defer_log(ctx, id, msg, &deferred);
+    if !untried.is_empty() {
+        // Back to incoming/: picked up again at once by the next scan or start.
+        if let Err(e) = q.move_to(id, QueueName::Active, QueueName::Incoming) {
+            log::warning(COMPONENT, format!("{}: move to incoming: {}", id, e));
+        }
+        return new_ids;
+    }
     let delay = backoff(
         age,
         ctx.cfg.time("minimal_backoff_time"),
         ctx.cfg.time("maximal_backoff_time"),
     );
     if let Err(e) = q.defer_until(id, QueueName::Active, now + delay) {
+        // Never leave it in active/, which is only read at start: retry from incoming/.
         log::warning(COMPONENT, format!("{}: move to deferred: {}", id, e));
+        if let Err(e) = q.move_to(id, QueueName::Active, QueueName::Incoming) {
+            log::warning(COMPONENT, format!("{}: move to incoming: {}", id, e));
+        }
     }
     new_ids
 }

@@ -46,7 +46,11 @@ pub fn spawn(n: usize, jobs: Receiver<Job>, results: Sender<JobResult>) -> Vec<J
                 .name(format!("delivery-{}", i))
                 .spawn(move || {
                     for job in jobs.iter() {
-                        let r = run(&job);
+                        // A panicking agent must not take the job's answer with it: the
+                        // scheduler would wait for it forever.
+                        let r =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&job)))
+                                .unwrap_or_else(|_| panicked(&job));
                         if results.send(r).is_err() {
                             break;
                         }
@@ -55,6 +59,31 @@ pub fn spawn(n: usize, jobs: Receiver<Job>, results: Sender<JobResult>) -> Vec<J
                 .expect("spawn delivery worker")
         })
         .collect()
+}
+
+/// The result of a job whose agent panicked: every recipient deferred.
+fn panicked(job: &Job) -> JobResult {
+    crate::log::warning(
+        job.agent.name(),
+        format!("{}: delivery agent failed unexpectedly", job.id),
+    );
+    let outcomes = (0..job.recipients.len())
+        .map(|i| {
+            Outcome::new(
+                i,
+                crate::delivery::Status::Deferred,
+                "4.3.0",
+                "delivery agent failed",
+                "none",
+            )
+        })
+        .collect();
+    JobResult {
+        id: job.id.clone(),
+        dest_key: job.dest_key.clone(),
+        rcpt_idx: job.rcpt_idx.clone(),
+        outcomes,
+    }
 }
 
 fn since(later: SystemTime, earlier: SystemTime) -> Duration {
@@ -120,5 +149,50 @@ pub fn run(job: &Job) -> JobResult {
         dest_key: job.dest_key.clone(),
         rcpt_idx: job.rcpt_idx.clone(),
         outcomes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::Status;
+
+    struct Boom;
+
+    impl Agent for Boom {
+        fn name(&self) -> &str {
+            "boom"
+        }
+        fn deliver(&self, _req: &Request<'_>) -> Vec<Outcome> {
+            panic!("agent bug")
+        }
+    }
+
+    #[test]
+    fn a_panicking_agent_still_answers_with_deferrals() {
+        let (jtx, jrx) = crossbeam_channel::unbounded();
+        let (rtx, rrx) = crossbeam_channel::unbounded();
+        let handles = spawn(1, jrx, rtx);
+        jtx.send(Job {
+            id: "ABCDEF1".into(),
+            agent: Arc::new(Boom),
+            nexthop: "x".into(),
+            dest_key: "boom:x".into(),
+            rcpt_idx: vec![0, 2],
+            recipients: vec![Recipient::new("a@x"), Recipient::new("b@x")],
+            content: Arc::new(b"x\n".to_vec()),
+            sender: "s@y".into(),
+            arrival: SystemTime::now(),
+            active_since: SystemTime::now(),
+        })
+        .unwrap();
+        let r = rrx.recv().unwrap();
+        assert_eq!(r.rcpt_idx, vec![0, 2]);
+        assert_eq!(r.outcomes.len(), 2);
+        assert!(r.outcomes.iter().all(|o| o.status == Status::Deferred));
+        drop(jtx);
+        for h in handles {
+            h.join().unwrap();
+        }
     }
 }

@@ -260,7 +260,9 @@ pub fn decode(data: &[u8]) -> Result<(Envelope, u64, u64), QueueFileError> {
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| corrupt("bad record length"))?;
         pos += colon + 1;
-        if pos + len + 1 > data.len() || data[pos + len] != b'\n' {
+        // `len` comes from the file (postdrop input is untrusted): no overflow.
+        let end = pos.checked_add(len).filter(|&e| e < data.len());
+        if end.is_none_or(|e| data[e] != b'\n') {
             return Err(corrupt("truncated record"));
         }
         let payload = &data[pos..pos + len];
@@ -374,5 +376,11 @@ mod tests {
         let mut bad = buf.clone();
         bad[0] = b'Z';
         assert!(decode(&bad).is_err());
+        // A length that would overflow is corrupt, not a panic.
+        let huge = format!("V1:1\nF{}:x\n", usize::MAX);
+        assert!(matches!(
+            decode(huge.as_bytes()),
+            Err(QueueFileError::Corrupt(_))
+        ));
     }
 }
