@@ -313,3 +313,47 @@ fn bounce_for_unknown_local_user_reaches_sender() {
     assert!(mbox.contains("bounce me"), "the original is attached");
     inst.stop();
 }
+
+#[test]
+fn alias_to_a_remote_address_is_forwarded_and_scheduled_at_once() {
+    let inst = Instance::new(&[]);
+    inst.newaliases();
+    inst.start();
+    let mut c = inst.connect();
+    c.reply();
+    c.cmd("helo localhost");
+    c.cmd("mail from:<a@b.test>");
+    assert_eq!(c.cmd("rcpt to:<fwd@www.a.org>"), "250 2.1.5 Ok");
+    let id = queued_id(&c.data("Subject: fwd\n\nforward me\n"));
+    c.cmd("quit");
+    // The copy is scheduled at once (not at the next queue scan, minutes later); with no SMTP
+    // client in this build it then waits as deferred.
+    assert!(
+        wait_for(20, || inst
+            .log()
+            .contains("status=deferred (mail transport unavailable)")),
+        "log:\n{}",
+        inst.log()
+    );
+    let log = inst.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains(&format!("{}: to=<friend@remote.test>", id)))
+        .unwrap_or_else(|| panic!("{}", log));
+    assert!(
+        line.contains("orig_to=<fwd@www.a.org>") && line.contains("status=sent (forwarded as "),
+        "{}",
+        line
+    );
+    let copy = line
+        .rsplit("forwarded as ")
+        .next()
+        .unwrap()
+        .trim_end_matches(')');
+    assert!(
+        log.contains(&format!("{}: from=<a@b.test>, size=", copy)),
+        "{}",
+        log
+    );
+    inst.stop();
+}

@@ -44,6 +44,22 @@ pub enum Wake {
     Stop,
 }
 
+static NOTIFIER: std::sync::OnceLock<crossbeam_channel::Sender<Wake>> = std::sync::OnceLock::new();
+
+/// Register the running scheduler's wake channel (the master does this once).
+pub fn set_notifier(tx: crossbeam_channel::Sender<Wake>) {
+    let _ = NOTIFIER.set(tx);
+}
+
+/// Tell the running scheduler about a message committed to incoming/ outside smtpd and
+/// pickup (forwarded copies). Without a scheduler (tests, commands) this does nothing; the
+/// next queue scan finds the file anyway.
+pub fn notify_new(id: &str) {
+    if let Some(tx) = NOTIFIER.get() {
+        let _ = tx.send(Wake::New(id.to_string()));
+    }
+}
+
 /// What the scheduler needs: the configuration, the spool and the agents by transport name.
 pub struct QmgrContext {
     pub cfg: Arc<Config>,

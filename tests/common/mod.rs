@@ -139,7 +139,7 @@ impl Instance {
         .unwrap();
         std::fs::write(
             etc.join("aliases"),
-            "postmaster: root\nmailer-daemon: postmaster\nalias-user: USER\n"
+            "postmaster: root\nmailer-daemon: postmaster\nalias-user: USER\nfwd: friend@remote.test\n"
                 .replace("USER", &user),
         )
         .unwrap();

@@ -3,12 +3,14 @@
 //! the address that was expanded (so a forwarding loop is caught when the copy comes back).
 //!
 //! Security role: the new queue file is written by $mail_owner like any other. Logs nothing
-//! itself (cleanup logs the new message-id; the caller logs `forwarded as ID`).
+//! itself (cleanup logs the new message-id; the caller logs `forwarded as ID`). The
+//! scheduler is woken for the copy at once. A copy cleanup refuses for too many hops (a
+//! forwarding loop) or size is bounced, not retried.
 
 use std::path::Path;
 
 use super::{Local, Rcpt};
-use crate::cleanup::{self, Submission};
+use crate::cleanup::{self, CleanupError, Submission};
 use crate::delivery::Status;
 use crate::queue::{Envelope, Queue, QueueName, Recipient};
 
@@ -31,13 +33,21 @@ impl Local {
             let targets: Vec<String> = group.into_iter().map(|f| f.target).collect();
             match self.submit_copy(r, &dt, &targets) {
                 Ok(id) => {
+                    crate::qmgr::notify_new(&id);
                     for t in &targets {
                         r.outcome(t, Status::Sent, "2.0.0", &format!("forwarded as {}", id));
                     }
                 }
-                Err(why) => {
+                Err(e) => {
+                    // Too many hops (a forwarding loop) or too big will not get better.
+                    let (status, dsn) = match e {
+                        CleanupError::TooManyHops => (Status::Bounced, "5.4.6"),
+                        CleanupError::TooBig => (Status::Bounced, "5.3.4"),
+                        CleanupError::Write(_) => (Status::Deferred, "4.3.0"),
+                    };
+                    let why = format!("cannot forward message: {}", e);
                     for t in &targets {
-                        r.outcome(t, Status::Deferred, "4.3.0", &why);
+                        r.outcome(t, status, dsn, &why);
                     }
                 }
             }
@@ -49,11 +59,11 @@ impl Local {
         r: &Rcpt<'_>,
         delivered_to: &str,
         targets: &[String],
-    ) -> Result<String, String> {
+    ) -> Result<String, CleanupError> {
         let queue = Queue::new(Path::new(self.cfg.get("queue_directory")));
         let incoming = queue
             .create(QueueName::Incoming)
-            .map_err(|e| format!("cannot forward message: queue file write error: {}", e))?;
+            .map_err(CleanupError::Write)?;
         let mut envelope = Envelope::new(r.req.sender);
         envelope.recipients = targets.iter().map(|t| Recipient::new(t)).collect();
         let mut content = format!("Delivered-To: {}\n", delivered_to).into_bytes();
@@ -68,6 +78,5 @@ impl Local {
                 add_missing_headers: false,
             },
         )
-        .map_err(|e| format!("cannot forward message: {}", e))
     }
 }
