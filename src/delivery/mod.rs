@@ -85,4 +85,11 @@ pub trait Agent: Send + Sync {
     fn name(&self) -> &str;
     /// Deliver; every recipient in the request gets at least one outcome.
     fn deliver(&self, req: &Request<'_>) -> Vec<Outcome>;
+
+    /// Deliver several messages for the same destination, one outcome list per request.
+    /// An agent may share work among them (one mailbox lock and fsync for several
+    /// messages); by default they are delivered one after another.
+    fn deliver_batch(&self, reqs: &[Request<'_>]) -> Vec<Vec<Outcome>> {
+        reqs.iter().map(|r| self.deliver(r)).collect()
+    }
 }

@@ -5,7 +5,8 @@
 //! moves them to active/, resolves each recipient to a transport (`resolve`), and hands
 //! jobs to worker threads over a crossbeam channel, at most N at a time per destination
 //! (`*_destination_concurrency_limit`) and at most `*_destination_recipient_limit`
-//! recipients per job. Workers call the delivery agent and log its outcomes; the scheduler
+//! recipients per job. Jobs that waited for a busy destination go out together as one
+//! batch (up to 32 messages), so an agent can share a mailbox lock and an fsync among them. Workers call the delivery agent and log its outcomes; the scheduler
 //! then records progress in the queue file, bounces or defers (`finish`).
 //!
 //! Security role: runs as mail_owner; reads and writes only the spool. Follows qmgr(8),

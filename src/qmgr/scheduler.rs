@@ -17,6 +17,10 @@ use crate::queue::{QueueFile, QueueFileError, QueueName};
 
 const COMPONENT: &str = "qmgr";
 
+/// Most messages handed to one delivery at once for a destination whose deliveries are
+/// all busy (the agent may then share one mailbox lock and one fsync among them).
+const MAX_BATCH: usize = 32;
+
 /// A message in the active queue.
 pub struct ActiveMessage {
     pub qf: QueueFile,
@@ -42,8 +46,8 @@ pub struct Scheduler {
     backlog: VecDeque<(String, QueueName)>,
     known: HashSet<String>,
     dests: HashMap<String, Destination>,
-    jobs_tx: Option<Sender<Job>>,
-    results_rx: Receiver<JobResult>,
+    jobs_tx: Option<Sender<Vec<Job>>>,
+    results_rx: Receiver<Vec<JobResult>>,
     workers: Vec<std::thread::JoinHandle<()>>,
     next_scan: Instant,
     stopping: bool,
@@ -95,7 +99,7 @@ impl Scheduler {
                     Ok(Wake::Reload) => self.ctx = read_shared(&self.shared),
                     Ok(Wake::Stop) | Err(_) => self.stop(),
                 },
-                recv(self.results_rx) -> r => if let Ok(r) = r { self.on_result(r) },
+                recv(self.results_rx) -> r => if let Ok(r) = r { self.on_results(r) },
                 default(timeout) => self.scan(false),
             }
         }
@@ -321,7 +325,7 @@ impl Scheduler {
             if d.in_flight < limit {
                 d.in_flight += 1;
                 if let Some(tx) = &self.jobs_tx {
-                    let _ = tx.send(job);
+                    let _ = tx.send(vec![job]);
                 }
             } else {
                 d.waiting.push_back(job);
@@ -329,21 +333,32 @@ impl Scheduler {
         }
     }
 
-    fn on_result(&mut self, r: JobResult) {
-        if let Some(d) = self.dests.get_mut(&r.dest_key) {
+    /// A batch came back: free its destination slot, start the next batch there (everything
+    /// that waited, up to MAX_BATCH messages), then settle each job.
+    fn on_results(&mut self, results: Vec<JobResult>) {
+        let Some(key) = results.first().map(|r| r.dest_key.clone()) else {
+            return;
+        };
+        if let Some(d) = self.dests.get_mut(&key) {
             d.in_flight = d.in_flight.saturating_sub(1);
-            if !self.stopping
-                && let Some(next) = d.waiting.pop_front()
-            {
+            if !self.stopping && !d.waiting.is_empty() {
+                let n = d.waiting.len().min(MAX_BATCH);
+                let next: Vec<Job> = d.waiting.drain(..n).collect();
                 d.in_flight += 1;
                 if let Some(tx) = &self.jobs_tx {
                     let _ = tx.send(next);
                 }
             }
             if d.in_flight == 0 && d.waiting.is_empty() {
-                self.dests.remove(&r.dest_key);
+                self.dests.remove(&key);
             }
         }
+        for r in results {
+            self.on_result(r);
+        }
+    }
+
+    fn on_result(&mut self, r: JobResult) {
         let Some(msg) = self.active.get_mut(&r.id) else {
             return;
         };

@@ -1,5 +1,6 @@
-//! The delivery worker pool: threads that take a job (one message, one transport and next
-//! hop, up to the recipient limit), call the agent, log every outcome in Postfix's
+//! The delivery worker pool: threads that take a batch of jobs (a job is one message for one
+//! transport and next hop, up to the recipient limit; a batch is jobs for one destination),
+//! call the agent, log every outcome in Postfix's
 //! `to=<...>, relay=..., delay=..., delays=a/b/c/d, dsn=..., status=...` form and report back.
 
 use std::sync::Arc;
@@ -36,8 +37,14 @@ pub struct JobResult {
     pub outcomes: Vec<Outcome>,
 }
 
-/// Start `n` workers. They exit when the job channel is closed.
-pub fn spawn(n: usize, jobs: Receiver<Job>, results: Sender<JobResult>) -> Vec<JoinHandle<()>> {
+/// Start `n` workers. Each takes a batch (one or more jobs for the same agent and
+/// destination, so the agent may share one mailbox lock and one fsync among them). They
+/// exit when the job channel is closed.
+pub fn spawn(
+    n: usize,
+    jobs: Receiver<Vec<Job>>,
+    results: Sender<Vec<JobResult>>,
+) -> Vec<JoinHandle<()>> {
     (0..n)
         .map(|i| {
             let jobs = jobs.clone();
@@ -45,12 +52,12 @@ pub fn spawn(n: usize, jobs: Receiver<Job>, results: Sender<JobResult>) -> Vec<J
             std::thread::Builder::new()
                 .name(format!("delivery-{}", i))
                 .spawn(move || {
-                    for job in jobs.iter() {
-                        // A panicking agent must not take the job's answer with it: the
-                        // scheduler would wait for it forever.
+                    for batch in jobs.iter() {
+                        // A panicking agent must not take the jobs' answers with it: the
+                        // scheduler would wait for them forever.
                         let r =
-                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&job)))
-                                .unwrap_or_else(|_| panicked(&job));
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&batch)))
+                                .unwrap_or_else(|_| batch.iter().map(panicked).collect());
                         if results.send(r).is_err() {
                             break;
                         }
@@ -90,66 +97,83 @@ fn since(later: SystemTime, earlier: SystemTime) -> Duration {
     later.duration_since(earlier).unwrap_or(Duration::ZERO)
 }
 
-/// Deliver one job and log its outcomes.
-pub fn run(job: &Job) -> JobResult {
+/// Deliver a batch (all jobs share the agent) and log every outcome.
+pub fn run(batch: &[Job]) -> Vec<JobResult> {
+    let Some(first) = batch.first() else {
+        return Vec::new();
+    };
     let started_wall = SystemTime::now();
     let started = Instant::now();
-    let req = Request {
-        queue_id: &job.id,
-        sender: &job.sender,
-        arrival: job.arrival,
-        content: &job.content,
-        recipients: &job.recipients,
-        nexthop: &job.nexthop,
-    };
-    let mut outcomes = job.agent.deliver(&req);
-    let elapsed = started.elapsed();
-    // Every recipient gets an answer, even from an agent that forgot one.
-    for i in 0..job.recipients.len() {
-        if !outcomes.iter().any(|o| o.rcpt == i) {
-            outcomes.push(Outcome::new(
-                i,
-                crate::delivery::Status::Deferred,
-                "4.3.0",
-                "delivery agent gave no result",
-                "none",
-            ));
-        }
-    }
-    for o in &outcomes {
-        let Some(r) = job.recipients.get(o.rcpt) else {
-            continue;
-        };
-        let to = o.to.as_deref().unwrap_or(&r.address);
-        let orig = match (&r.orig, &o.to) {
-            (Some(orig), _) => Some(orig.as_str()),
-            (None, Some(_)) => Some(r.address.as_str()),
-            (None, None) => None,
-        };
-        let delays = Delays {
-            before_active: since(job.active_since, job.arrival),
-            in_active: since(started_wall, job.active_since),
-            setup: o.setup,
-            transmission: elapsed.saturating_sub(o.setup),
-        };
-        lines::delivery(&lines::Delivery {
-            component: job.agent.name(),
+    let reqs: Vec<Request<'_>> = batch
+        .iter()
+        .map(|job| Request {
             queue_id: &job.id,
-            to,
-            orig_to: orig,
-            relay: &o.relay,
-            delays,
-            dsn: &o.dsn,
-            status: o.status.as_str(),
-            text: &o.text,
-        });
-    }
-    JobResult {
-        id: job.id.clone(),
-        dest_key: job.dest_key.clone(),
-        rcpt_idx: job.rcpt_idx.clone(),
-        outcomes,
-    }
+            sender: &job.sender,
+            arrival: job.arrival,
+            content: &job.content,
+            recipients: &job.recipients,
+            nexthop: &job.nexthop,
+        })
+        .collect();
+    let mut all = first.agent.deliver_batch(&reqs);
+    all.resize_with(batch.len(), Vec::new);
+    let elapsed = started.elapsed();
+    batch
+        .iter()
+        .zip(all)
+        .map(|(job, mut outcomes)| {
+            // Every recipient gets an answer, even from an agent that forgot one.
+            for i in 0..job.recipients.len() {
+                if !outcomes.iter().any(|o| o.rcpt == i) {
+                    outcomes.push(Outcome::new(
+                        i,
+                        crate::delivery::Status::Deferred,
+                        "4.3.0",
+                        "delivery agent gave no result",
+                        "none",
+                    ));
+                }
+            }
+            for o in &outcomes {
+                log_outcome(job, o, started_wall, elapsed);
+            }
+            JobResult {
+                id: job.id.clone(),
+                dest_key: job.dest_key.clone(),
+                rcpt_idx: job.rcpt_idx.clone(),
+                outcomes,
+            }
+        })
+        .collect()
+}
+
+fn log_outcome(job: &Job, o: &Outcome, started_wall: SystemTime, elapsed: Duration) {
+    let Some(r) = job.recipients.get(o.rcpt) else {
+        return;
+    };
+    let to = o.to.as_deref().unwrap_or(&r.address);
+    let orig = match (&r.orig, &o.to) {
+        (Some(orig), _) => Some(orig.as_str()),
+        (None, Some(_)) => Some(r.address.as_str()),
+        (None, None) => None,
+    };
+    let delays = Delays {
+        before_active: since(job.active_since, job.arrival),
+        in_active: since(started_wall, job.active_since),
+        setup: o.setup,
+        transmission: elapsed.saturating_sub(o.setup),
+    };
+    lines::delivery(&lines::Delivery {
+        component: job.agent.name(),
+        queue_id: &job.id,
+        to,
+        orig_to: orig,
+        relay: &o.relay,
+        delays,
+        dsn: &o.dsn,
+        status: o.status.as_str(),
+        text: &o.text,
+    });
 }
 
 #[cfg(test)]
@@ -173,7 +197,7 @@ mod tests {
         let (jtx, jrx) = crossbeam_channel::unbounded();
         let (rtx, rrx) = crossbeam_channel::unbounded();
         let handles = spawn(1, jrx, rtx);
-        jtx.send(Job {
+        jtx.send(vec![Job {
             id: "ABCDEF1".into(),
             agent: Arc::new(Boom),
             nexthop: "x".into(),
@@ -184,9 +208,9 @@ mod tests {
             sender: "s@y".into(),
             arrival: SystemTime::now(),
             active_since: SystemTime::now(),
-        })
+        }])
         .unwrap();
-        let r = rrx.recv().unwrap();
+        let r = rrx.recv().unwrap().remove(0);
         assert_eq!(r.rcpt_idx, vec![0, 2]);
         assert_eq!(r.outcomes.len(), 2);
         assert!(r.outcomes.iter().all(|o| o.status == Status::Deferred));

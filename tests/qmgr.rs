@@ -1,0 +1,173 @@
+//! The scheduler with a stand-in agent: messages for a busy destination are batched, every
+//! message is delivered once and removed, and a deferral leaves the message in deferred/
+//! with a future retry time.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use postern::config::Config;
+use postern::delivery::{Agent, Outcome, Request, Status};
+use postern::qmgr::{self, QmgrContext, Wake};
+use postern::queue::{Envelope, Queue, QueueName, Recipient};
+
+/// Records batch sizes; the first call blocks until released so a backlog builds up.
+struct Recorder {
+    batches: Mutex<Vec<usize>>,
+    delivered: Mutex<Vec<String>>,
+    gate: Mutex<Option<crossbeam_channel::Receiver<()>>>,
+    status: Status,
+}
+
+impl Agent for Recorder {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    fn deliver(&self, req: &Request<'_>) -> Vec<Outcome> {
+        self.deliver_batch(std::slice::from_ref(req)).remove(0)
+    }
+
+    fn deliver_batch(&self, reqs: &[Request<'_>]) -> Vec<Vec<Outcome>> {
+        let gate = self.gate.lock().unwrap().take();
+        if let Some(g) = gate {
+            let _ = g.recv_timeout(Duration::from_secs(10));
+        }
+        self.batches.lock().unwrap().push(reqs.len());
+        reqs.iter()
+            .map(|r| {
+                self.delivered.lock().unwrap().push(r.queue_id.to_string());
+                let dsn = if self.status == Status::Sent {
+                    "2.0.0"
+                } else {
+                    "4.2.0"
+                };
+                vec![Outcome::new(0, self.status, dsn, "test", "local")]
+            })
+            .collect()
+    }
+}
+
+fn setup(
+    tag: &str,
+    settings: &[(&str, &str)],
+    agent: Arc<Recorder>,
+) -> (
+    Queue,
+    crossbeam_channel::Sender<Wake>,
+    std::thread::JoinHandle<()>,
+) {
+    let dir = std::env::temp_dir().join(format!("postern-qmgr-{}-{}", tag, std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let queue = Queue::new(&dir);
+    queue.create_dirs().unwrap();
+    let mut all = vec![
+        ("myhostname", "www.a.org"),
+        ("queue_directory", dir.to_str().unwrap()),
+    ];
+    all.extend_from_slice(settings);
+    let cfg = Arc::new(Config::from_pairs(Path::new("/nonexistent"), &all));
+    let mut agents: HashMap<String, Arc<dyn Agent>> = HashMap::new();
+    agents.insert("local".into(), agent);
+    let ctx = Arc::new(RwLock::new(Arc::new(QmgrContext {
+        cfg,
+        queue: queue.clone(),
+        agents,
+    })));
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let handle = qmgr::start(ctx, rx);
+    (queue, tx, handle)
+}
+
+fn submit(queue: &Queue, rcpt: &str) -> String {
+    let w = queue.create(QueueName::Incoming).unwrap();
+    let mut env = Envelope::new("s@b.test");
+    env.recipients.push(Recipient::new(rcpt));
+    w.commit(&mut env, b"Subject: t\n\nbody\n").unwrap()
+}
+
+fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    f()
+}
+
+#[test]
+fn backlog_for_one_mailbox_is_batched_and_each_message_delivered_once() {
+    let (open, gate) = crossbeam_channel::bounded(1);
+    let agent = Arc::new(Recorder {
+        batches: Mutex::new(Vec::new()),
+        delivered: Mutex::new(Vec::new()),
+        gate: Mutex::new(Some(gate)),
+        status: Status::Sent,
+    });
+    let (queue, tx, handle) = setup(
+        "batch",
+        &[("local_destination_concurrency_limit", "1")],
+        agent.clone(),
+    );
+    let ids: Vec<String> = (0..20).map(|_| submit(&queue, "u@www.a.org")).collect();
+    for id in &ids {
+        tx.send(Wake::New(id.clone())).unwrap();
+    }
+    // All twenty are active (the first is held in the agent) before the gate opens.
+    assert!(wait_until(10, || queue
+        .list(QueueName::Active)
+        .unwrap()
+        .len()
+        == 20));
+    open.send(()).unwrap();
+    assert!(wait_until(10, || queue
+        .list(QueueName::Active)
+        .unwrap()
+        .is_empty()));
+    tx.send(Wake::Stop).unwrap();
+    handle.join().unwrap();
+    let batches = agent.batches.lock().unwrap().clone();
+    assert_eq!(batches[0], 1, "the first message goes alone");
+    assert_eq!(
+        batches[1], 19,
+        "the backlog goes as one batch: {:?}",
+        batches
+    );
+    let mut delivered = agent.delivered.lock().unwrap().clone();
+    delivered.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(delivered, want, "each message exactly once");
+    std::fs::remove_dir_all(queue.root()).unwrap();
+}
+
+#[test]
+fn deferral_sets_a_future_retry_time() {
+    let agent = Arc::new(Recorder {
+        batches: Mutex::new(Vec::new()),
+        delivered: Mutex::new(Vec::new()),
+        gate: Mutex::new(None),
+        status: Status::Deferred,
+    });
+    let (queue, tx, handle) = setup("defer", &[("minimal_backoff_time", "600s")], agent);
+    let id = submit(&queue, "u@www.a.org");
+    tx.send(Wake::New(id.clone())).unwrap();
+    assert!(wait_until(10, || queue.list(QueueName::Deferred).unwrap()
+        == vec![id.clone()]));
+    let mtime = std::fs::metadata(queue.path(QueueName::Deferred, &id))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert!(
+        mtime > SystemTime::now() + Duration::from_secs(500),
+        "retry in about 600 s"
+    );
+    let log = std::fs::read_to_string(queue.defer_log_path(&id)).unwrap();
+    assert_eq!(log, "u@www.a.org\t4.2.0\ttest\n");
+    tx.send(Wake::Stop).unwrap();
+    handle.join().unwrap();
+    std::fs::remove_dir_all(queue.root()).unwrap();
+}
