@@ -1,6 +1,9 @@
 //! The privileged helper path (root only): a new spool mailbox belongs to the recipient,
 //! commands run as the alias database owner or $default_privs, Maildir as the user, and the
-//! helper refuses requests it must not perform. Skips (with a message) when not root.
+//! helper refuses requests it must not perform, including file and command requests whose
+//! ids the named alias table or include file does not entitle. Skips (with a message) when
+//! not root. Each test removes its directories; the test account's home (fixed when the
+//! account is created) only ever holds per-process `Maildir-PID/` directories.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -8,14 +11,16 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use postern::config::Config;
+use postern::delivery::command::CommandJob;
 use postern::delivery::local::Local;
 use postern::delivery::lock::LockPolicy;
-use postern::delivery::privileged::{HelperHandle, Op};
+use postern::delivery::privileged::{HelperHandle, Op, Source};
 use postern::delivery::{Agent, Outcome, Request, Status};
 use postern::queue::Recipient;
 use postern::sys::User;
 
 const TEST_USER: &str = "postern-test";
+/// The test account's home directory, given to useradd when the account is created.
 const TEST_HOME: &str = "/tmp/postern-test-home";
 
 /// The test account, created when root and absent; None (with the reason printed) to skip.
@@ -46,6 +51,12 @@ struct Env {
     dir: PathBuf,
     cfg: Arc<Config>,
     helper: Arc<HelperHandle>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 fn setup(tag: &str, aliases: &str, extra: &str) -> Env {
@@ -164,10 +175,21 @@ fn maildir_is_written_as_the_user() {
         );
         return;
     }
-    let _ = std::fs::remove_dir_all(TEST_HOME);
-    std::fs::create_dir_all(TEST_HOME).unwrap();
-    std::os::unix::fs::chown(TEST_HOME, Some(user.uid), Some(user.gid)).unwrap();
-    let env = setup("maildir", "", "home_mailbox = Maildir/\n");
+    // The home is shared with other runs: create it if needed (never through a symlink),
+    // and use a Maildir of this process only, removed at the end.
+    let _ = std::fs::create_dir(TEST_HOME);
+    let meta = std::fs::symlink_metadata(TEST_HOME).unwrap();
+    assert!(meta.is_dir(), "{} is not a directory", TEST_HOME);
+    std::os::unix::fs::lchown(TEST_HOME, Some(user.uid), Some(user.gid)).unwrap();
+    let maildir = format!("Maildir-{}/", std::process::id());
+    struct Remove(PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _remove = Remove(Path::new(TEST_HOME).join(&maildir));
+    let env = setup("maildir", "", &format!("home_mailbox = {}\n", maildir));
     let local = Local::new(env.cfg.clone(), Some(env.helper.clone()));
     let out = deliver(&local, "postern-test@www.a.org", b"Subject: md\n\nx\n");
     assert_eq!(
@@ -176,7 +198,7 @@ fn maildir_is_written_as_the_user() {
         "{:?}",
         out
     );
-    let new = Path::new(TEST_HOME).join("Maildir/new");
+    let new = Path::new(TEST_HOME).join(&maildir).join("new");
     let files: Vec<_> = std::fs::read_dir(&new)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -212,6 +234,7 @@ fn helper_refuses_dangerous_requests() {
     let victim = env.dir.join("victim");
     refused(Op::File {
         path: victim.clone(),
+        source: Source::None,
         uid: 0,
         gid: 0,
         limit: 0,
@@ -240,6 +263,7 @@ fn helper_refuses_dangerous_requests() {
     });
     refused(Op::File {
         path: "relative/file".into(),
+        source: Source::None,
         uid: user.uid,
         gid: user.gid,
         limit: 0,
@@ -247,9 +271,23 @@ fn helper_refuses_dangerous_requests() {
         record: b"x".to_vec(),
     });
     assert!(!victim.exists());
+    // Without a source the test user's ids are refused (only $default_privs would do).
+    refused(Op::File {
+        path: victim.clone(),
+        source: Source::None,
+        uid: user.uid,
+        gid: user.gid,
+        limit: 0,
+        locks: LockPolicy::default(),
+        record: b"x".to_vec(),
+    });
     // A file the test user may not write stays untouched: the child really is that user.
+    let list = env.dir.join("list");
+    std::fs::write(&list, format!("{}\n", victim.display())).unwrap();
+    std::os::unix::fs::chown(&list, Some(user.uid), Some(user.gid)).unwrap();
     let r = env.helper.request(&Op::File {
         path: victim.clone(),
+        source: Source::Include(list),
         uid: user.uid,
         gid: user.gid,
         limit: 0,
@@ -263,4 +301,77 @@ fn helper_refuses_dangerous_requests() {
     assert_eq!(r.status, Status::Deferred, "{:?}", r);
     assert!(r.text.contains("Permission denied"), "{}", r.text);
     assert!(!victim.exists());
+}
+
+#[test]
+fn command_ids_are_derived_from_the_source() {
+    let Some(user) = test_user() else { return };
+    let env = setup(
+        "source",
+        "inc: :include:DIR/list\nother: \"|id -u > DIR/out/other\"\n",
+        "",
+    );
+    let list = env.dir.join("list");
+    let cmd = format!("id -u > {}/out/inc", env.dir.display());
+    std::fs::write(&list, format!("\"|{}\"\n", cmd)).unwrap();
+    let nobody = postern::sys::user_by_name("nobody").unwrap().unwrap();
+    let request = |source: Source, uid: u32, gid: u32, command: &str| {
+        env.helper.request(&Op::Command {
+            source,
+            uid,
+            gid,
+            job: CommandJob {
+                command: command.to_string(),
+                env: Vec::new(),
+                dir: "/".into(),
+                limit: Duration::from_secs(30),
+                input: Vec::new(),
+            },
+        })
+    };
+    let refused = |r: postern::delivery::request::Reply, why: &str| {
+        assert_eq!(r.status, Status::Deferred, "{:?}", r);
+        assert!(r.text.contains(why), "{}", r.text);
+    };
+    // Root-owned include file: only $default_privs, not the ids mail_owner asks for.
+    let inc = || Source::Include(list.clone());
+    refused(
+        request(inc(), user.uid, user.gid, &cmd),
+        "as the source entitles",
+    );
+    // A command the include file does not list.
+    std::os::unix::fs::chown(&list, Some(user.uid), Some(user.gid)).unwrap();
+    refused(
+        request(inc(), user.uid, user.gid, "touch /tmp/postern-evil"),
+        "does not list the target",
+    );
+    // The alias table is root-owned: its command may not run as the test user, and the
+    // source must be one of $alias_maps.
+    let spec = format!("hash:{}/aliases", env.dir.display());
+    let other = format!("id -u > {}/out/other", env.dir.display());
+    let table = |spec: &str| Source::Table {
+        spec: spec.to_string(),
+        key: "other".into(),
+    };
+    refused(
+        request(table(&spec), user.uid, user.gid, &other),
+        "as the source entitles",
+    );
+    refused(
+        request(
+            table("hash:/etc/aliases-postern-none"),
+            nobody.uid,
+            nobody.gid,
+            &other,
+        ),
+        "is not in alias_maps",
+    );
+    assert!(!env.dir.join("out/other").exists());
+    assert!(!Path::new("/tmp/postern-evil").exists());
+    // Through the delivery agent: the include file's owner runs its command.
+    let local = Local::new(env.cfg.clone(), Some(env.helper.clone()));
+    let out = deliver(&local, "inc@www.a.org", b"\nx\n");
+    assert_eq!(out[0].status, Status::Sent, "{:?}", out);
+    let id = std::fs::read_to_string(env.dir.join("out/inc")).unwrap();
+    assert_eq!(id.trim(), user.uid.to_string());
 }

@@ -24,6 +24,12 @@ fn maillog() -> &'static PathBuf {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("maillog");
         let _ = std::fs::remove_file(&path);
+        // The log stays open until the test binary ends, so the directory is removed then.
+        // SAFETY: atexit with a plain `extern "C"` function that neither unwinds (errors
+        // are ignored) nor relies on anything but the initialised static.
+        unsafe {
+            libc::atexit(remove_log_dir);
+        }
         let cfg = Config::from_pairs(
             &dir,
             &[
@@ -34,6 +40,13 @@ fn maillog() -> &'static PathBuf {
         postern::log::init(&cfg, false);
         path
     })
+}
+
+/// Remove the maillog directory at process exit (registered by `maillog`).
+extern "C" fn remove_log_dir() {
+    if let Some(dir) = LOG.get().and_then(|p| p.parent()) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 fn log_text() -> String {

@@ -8,14 +8,20 @@
 //! the kind (`mbox`, `maildir`, `file`, `command`), uid, gid, then per kind:
 //! - mbox: path, user, limit, lock (dotlock fcntl attempts delay_ms stale_s), create, record
 //! - maildir: dir, user, limit, host, content
-//! - file: path, limit, lock (as above), record
-//! - command: command, dir, limit_ms, env count, (name, value)..., input
+//! - file: source, path, limit, lock (as above), record
+//! - command: source, command, dir, limit_ms, env count, (name, value)..., input
+//!
+//! A source (what justifies the ids of a file or command delivery, see `Source`) is `none`;
+//! `table`, spec, key; or `include`, path.
 //!
 //! The answer is one frame: status (`sent`/`deferred`/`bounced`), dsn, text. Frames over
-//! 1 GiB and any malformed field are protocol errors.
+//! `MAX_FRAME` bytes and any malformed field are protocol errors.
 //!
-//! Security role: the decoder treats input as untrusted (bounds-checked, no panics);
-//! `execute` runs with whatever ids the calling process has. Logs nothing.
+//! Security role: the decoder treats input as untrusted: lengths are checked with checked
+//! arithmetic against the data actually present (no panics, no allocation larger than the
+//! frame), at most 1000 environment entries. `execute` runs with whatever ids the calling
+//! process has; deciding whether those ids are right is the privileged helper's job. Logs
+//! nothing.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -26,7 +32,9 @@ use super::command::{self, CommandJob};
 use super::lock::LockPolicy;
 use super::{maildir, mbox};
 
-const MAX_FRAME: usize = 1 << 30;
+/// Largest frame accepted (a message is at most $message_size_limit, 10 MB by default, plus
+/// delivery headers; this leaves ample room).
+pub const MAX_FRAME: usize = 256 << 20;
 
 /// The result of one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +52,19 @@ impl Reply {
             text: text.into(),
         }
     }
+}
+
+/// What justifies the uid/gid of a file or command delivery named in an alias. The root
+/// helper checks it itself: the target must really be listed there, and the ids must be
+/// those of the table's or include file's owner ($default_privs when that owner is root).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// No file behind the alias (e.g. a `static:` table): runs as $default_privs.
+    None,
+    /// The value of `key` in the alias table `spec` (as opened from $alias_maps).
+    Table { spec: String, key: String },
+    /// An `:include:` file.
+    Include(PathBuf),
 }
 
 /// One delivery request.
@@ -74,6 +95,7 @@ pub enum Op {
     /// Append an mbox record to a file named in an alias.
     File {
         path: PathBuf,
+        source: Source,
         uid: u32,
         gid: u32,
         limit: u64,
@@ -81,7 +103,12 @@ pub enum Op {
         record: Vec<u8>,
     },
     /// Run a command named in an alias.
-    Command { uid: u32, gid: u32, job: CommandJob },
+    Command {
+        source: Source,
+        uid: u32,
+        gid: u32,
+        job: CommandJob,
+    },
 }
 
 impl Op {
@@ -208,6 +235,20 @@ impl Fields {
     fn path(&mut self, p: &Path) {
         self.put(p.as_os_str().as_encoded_bytes());
     }
+    fn source(&mut self, s: &Source) {
+        match s {
+            Source::None => self.put(b"none"),
+            Source::Table { spec, key } => {
+                self.put(b"table");
+                self.put(spec.as_bytes());
+                self.put(key.as_bytes());
+            }
+            Source::Include(p) => {
+                self.put(b"include");
+                self.path(p);
+            }
+        }
+    }
     fn locks(&mut self, l: &LockPolicy) {
         self.num(l.dotlock as u64);
         self.num(l.fcntl as u64);
@@ -225,11 +266,12 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     fn take(&mut self) -> Result<&'a [u8], ProtoError> {
         let short = || ProtoError("truncated field".into());
-        let len = self.data.get(self.pos..self.pos + 4).ok_or_else(short)?;
+        let start = self.pos.checked_add(4).ok_or_else(short)?;
+        let len = self.data.get(self.pos..start).ok_or_else(short)?;
         let n = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-        self.pos += 4;
-        let b = self.data.get(self.pos..self.pos + n).ok_or_else(short)?;
-        self.pos += n;
+        let end = start.checked_add(n).ok_or_else(short)?;
+        let b = self.data.get(start..end).ok_or_else(short)?;
+        self.pos = end;
         Ok(b)
     }
     fn string(&mut self) -> Result<String, ProtoError> {
@@ -245,6 +287,17 @@ impl<'a> Cursor<'a> {
     }
     fn path(&mut self) -> Result<PathBuf, ProtoError> {
         Ok(PathBuf::from(self.string()?))
+    }
+    fn source(&mut self) -> Result<Source, ProtoError> {
+        match self.take()? {
+            b"none" => Ok(Source::None),
+            b"table" => Ok(Source::Table {
+                spec: self.string()?,
+                key: self.string()?,
+            }),
+            b"include" => Ok(Source::Include(self.path()?)),
+            _ => Err(ProtoError("unknown source".into())),
+        }
     }
     fn locks(&mut self) -> Result<LockPolicy, ProtoError> {
         Ok(LockPolicy {
@@ -310,17 +363,20 @@ pub fn encode_op(op: &Op) -> Vec<u8> {
         }
         Op::File {
             path,
+            source,
             limit,
             locks,
             record,
             ..
         } => {
+            f.source(source);
             f.path(path);
             f.num(*limit);
             f.locks(locks);
             f.put(record);
         }
-        Op::Command { job, .. } => {
+        Op::Command { source, job, .. } => {
+            f.source(source);
             f.put(job.command.as_bytes());
             f.path(&job.dir);
             f.num(job.limit.as_millis() as u64);
@@ -362,6 +418,7 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
             content: c.take()?.to_vec(),
         },
         b"file" => Op::File {
+            source: c.source()?,
             path: c.path()?,
             uid,
             gid,
@@ -370,6 +427,7 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
             record: c.take()?.to_vec(),
         },
         b"command" => {
+            let source = c.source()?;
             let command = c.string()?;
             let dir = c.path()?;
             let limit = Duration::from_millis(c.num()?);
@@ -383,6 +441,7 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
             }
             let input = c.take()?.to_vec();
             Op::Command {
+                source,
                 uid,
                 gid,
                 job: CommandJob {
@@ -429,6 +488,12 @@ pub fn decode_reply(data: &[u8]) -> Result<Reply, ProtoError> {
 
 /// Write one frame.
 pub fn write_frame(w: &mut dyn Write, payload: &[u8]) -> io::Result<()> {
+    if payload.len() > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "frame too large",
+        ));
+    }
     w.write_all(&(payload.len() as u32).to_be_bytes())?;
     w.write_all(payload)?;
     w.flush()
@@ -456,8 +521,12 @@ pub fn read_frame(r: &mut dyn Read) -> io::Result<Option<Vec<u8>>> {
             "frame too large",
         ));
     }
-    let mut buf = vec![0u8; n];
-    r.read_exact(&mut buf)?;
+    // Read what actually arrives rather than allocating the announced length up front.
+    let mut buf = Vec::new();
+    r.take(n as u64).read_to_end(&mut buf)?;
+    if buf.len() != n {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(Some(buf))
 }
 
@@ -488,6 +557,10 @@ mod tests {
             },
             Op::File {
                 path: "/var/log/mail.copy".into(),
+                source: Source::Table {
+                    spec: "hash:/etc/aliases".into(),
+                    key: "copy".into(),
+                },
                 uid: 65534,
                 gid: 65534,
                 limit: 5,
@@ -498,6 +571,7 @@ mod tests {
                 record: b"x".to_vec(),
             },
             Op::Command {
+                source: Source::Include("/etc/mail/list".into()),
                 uid: 65534,
                 gid: 65534,
                 job: CommandJob {
@@ -562,5 +636,40 @@ mod tests {
         assert!(read_frame(&mut rd).is_err());
         let mut rd: &[u8] = b"\0\0";
         assert!(read_frame(&mut rd).is_err());
+    }
+
+    #[test]
+    fn attacker_chosen_lengths_cannot_overflow() {
+        // A field announcing 4 GiB - 1 bytes in a short frame.
+        let mut data = Vec::new();
+        data.extend_from_slice(&u32::MAX.to_be_bytes());
+        data.extend_from_slice(b"mbox");
+        assert_eq!(
+            decode_op(&data).unwrap_err(),
+            ProtoError("truncated field".into())
+        );
+        // Positions near usize::MAX: the sums are checked, not wrapped.
+        for pos in [usize::MAX, usize::MAX - 3, usize::MAX - 4] {
+            let mut c = Cursor { data: &data, pos };
+            assert_eq!(c.take().unwrap_err(), ProtoError("truncated field".into()));
+        }
+        // One byte over the maximum frame size is refused before reading any payload.
+        let mut rd: &[u8] = &((MAX_FRAME + 1) as u32).to_be_bytes();
+        let e = read_frame(&mut rd).unwrap_err();
+        assert_eq!(e.to_string(), "frame too large");
+        let mut sink = Vec::new();
+        let big = vec![0u8; MAX_FRAME + 1];
+        assert!(write_frame(&mut sink, &big).is_err());
+        assert!(sink.is_empty());
+        // An unknown source kind is an error.
+        let mut f = Fields(Vec::new());
+        f.put(b"file");
+        f.num(1);
+        f.num(1);
+        f.put(b"anything");
+        assert_eq!(
+            decode_op(&f.0).unwrap_err(),
+            ProtoError("unknown source".into())
+        );
     }
 }

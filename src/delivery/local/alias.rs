@@ -7,7 +7,10 @@
 //! include file's owner (likewise). allow_mail_to_commands / allow_mail_to_files must
 //! contain `alias`, otherwise the target bounces with 5.7.1. Each alias name is expanded at
 //! most once per recipient, so `root: root` and `a: b`, `b: a` end in a mailbox instead of
-//! looping. Logs nothing itself.
+//! looping. Each file or command request names its `request::Source` (the alias table and
+//! key, or the include file) so that the root helper can check the ids itself
+//! (`target_listed`, `include_targets` and `table_owner` are shared with it). Logs nothing
+//! itself.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -16,12 +19,54 @@ use super::forward::Forward;
 use super::{Local, Rcpt, split_addr};
 use crate::delivery::command::{CommandJob, DEFAULT_PATH};
 use crate::delivery::lock::LockPolicy;
-use crate::delivery::request::Op;
+use crate::delivery::request::{Op, Source};
 use crate::delivery::{Status, mbox};
 use crate::tables::{TableError, aliases};
 
 /// The (uid, gid) owning an alias table or include file, when known.
 pub(super) type Owner = Option<(u32, u32)>;
+
+/// Where an alias value came from: the owner of its file and what to tell the helper.
+#[derive(Debug, Clone)]
+pub(super) struct Origin {
+    pub owner: Owner,
+    pub source: Source,
+}
+
+/// One alias target, classified as `expand_targets` treats it.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Target<'a> {
+    Command(&'a str),
+    Include(&'a Path),
+    File(&'a Path),
+    Address(&'a str),
+}
+
+/// Classify one target of `aliases::targets`.
+pub(crate) fn classify(t: &str) -> Target<'_> {
+    if let Some(cmd) = t.strip_prefix('|') {
+        Target::Command(cmd.trim())
+    } else if t.len() > 9 && t.is_char_boundary(9) && t[..9].eq_ignore_ascii_case(":include:") {
+        Target::Include(Path::new(t[9..].trim()))
+    } else if t.starts_with('/') {
+        Target::File(Path::new(t))
+    } else {
+        Target::Address(t)
+    }
+}
+
+/// The targets listed in an include file's text (`#` lines are comments).
+pub(crate) fn include_targets(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .flat_map(aliases::targets)
+        .collect()
+}
+
+/// Whether `wanted` is one of `targets`.
+pub(crate) fn target_listed(targets: &[String], wanted: &Target<'_>) -> bool {
+    targets.iter().any(|t| classify(t) == *wanted)
+}
 
 /// The account commands and files run as.
 #[derive(Debug, Clone)]
@@ -34,7 +79,7 @@ pub(super) struct Privs {
 }
 
 /// The owner (uid, gid) of the file behind a table spec, when it has one.
-fn table_owner(spec: &str) -> Option<(u32, u32)> {
+pub(crate) fn table_owner(spec: &str) -> Option<(u32, u32)> {
     let spec = spec.strip_prefix("proxy:").unwrap_or(spec);
     let (kind, name) = spec.split_once(':')?;
     if kind != "hash" && kind != "btree" {
@@ -45,12 +90,19 @@ fn table_owner(spec: &str) -> Option<(u32, u32)> {
 }
 
 impl Local {
-    /// Look `key` up in $alias_maps; the value and the owner of the table that had it.
-    pub(super) fn lookup_alias(&self, key: &str) -> Result<Option<(String, Owner)>, TableError> {
+    /// Look `key` up in $alias_maps; the value and where it came from.
+    pub(super) fn lookup_alias(&self, key: &str) -> Result<Option<(String, Origin)>, TableError> {
         let tables = self.alias_tables()?;
         for t in &tables.tables {
             if let Some(v) = t.lookup(key)? {
-                return Ok(Some((v, table_owner(t.spec()))));
+                let origin = Origin {
+                    owner: table_owner(t.spec()),
+                    source: Source::Table {
+                        spec: t.spec().to_string(),
+                        key: key.to_string(),
+                    },
+                };
+                return Ok(Some((v, origin)));
             }
         }
         Ok(None)
@@ -115,11 +167,11 @@ impl Local {
         r: &mut Rcpt<'_>,
         addr: &str,
         value: &str,
-        owner: Option<(u32, u32)>,
+        origin: &Origin,
         depth: usize,
     ) {
         let targets = aliases::targets(value);
-        self.expand_targets(r, addr, &targets, owner, depth);
+        self.expand_targets(r, addr, &targets, origin, depth);
     }
 
     fn expand_targets(
@@ -127,36 +179,37 @@ impl Local {
         r: &mut Rcpt<'_>,
         addr: &str,
         targets: &[String],
-        owner: Option<(u32, u32)>,
+        origin: &Origin,
         depth: usize,
     ) {
         for t in targets {
-            if let Some(cmd) = t.strip_prefix('|') {
-                self.to_command(r, addr, cmd.trim(), owner);
-            } else if t.len() > 9 && t[..9].eq_ignore_ascii_case(":include:") {
-                self.include(r, addr, Path::new(t[9..].trim()), depth);
-            } else if t.starts_with('/') {
-                self.to_file(r, addr, Path::new(t), owner);
-            } else {
-                let (direct, t) = match t.strip_prefix('\\') {
-                    Some(rest) => (true, rest),
-                    None => (false, t.as_str()),
-                };
-                let qualified = if t.contains('@') {
-                    t.to_string()
-                } else {
-                    format!("{}@{}", t, self.cfg.get("myorigin"))
-                };
-                let (_, domain) = split_addr(&qualified);
-                if self.is_local_domain(domain) {
-                    self.resolve(r, &qualified, depth + 1, direct);
-                } else {
-                    r.forwards.push(Forward {
-                        delivered_to: addr.to_string(),
-                        target: qualified,
-                    });
-                }
+            match classify(t) {
+                Target::Command(cmd) => self.to_command(r, addr, cmd, origin),
+                Target::Include(path) => self.include(r, addr, path, depth),
+                Target::File(path) => self.to_file(r, addr, path, origin),
+                Target::Address(t) => self.to_address(r, addr, t, depth),
             }
+        }
+    }
+
+    fn to_address(&self, r: &mut Rcpt<'_>, addr: &str, t: &str, depth: usize) {
+        let (direct, t) = match t.strip_prefix('\\') {
+            Some(rest) => (true, rest),
+            None => (false, t),
+        };
+        let qualified = if t.contains('@') {
+            t.to_string()
+        } else {
+            format!("{}@{}", t, self.cfg.get("myorigin"))
+        };
+        let (_, domain) = split_addr(&qualified);
+        if self.is_local_domain(domain) {
+            self.resolve(r, &qualified, depth + 1, direct);
+        } else {
+            r.forwards.push(Forward {
+                delivered_to: addr.to_string(),
+                target: qualified,
+            });
         }
     }
 
@@ -179,15 +232,14 @@ impl Local {
                     return;
                 }
             };
-        let targets: Vec<String> = text
-            .lines()
-            .filter(|l| !l.trim_start().starts_with('#'))
-            .flat_map(aliases::targets)
-            .collect();
-        self.expand_targets(r, addr, &targets, Some((meta.uid(), meta.gid())), depth + 1);
+        let origin = Origin {
+            owner: Some((meta.uid(), meta.gid())),
+            source: Source::Include(path.to_path_buf()),
+        };
+        self.expand_targets(r, addr, &include_targets(&text), &origin, depth + 1);
     }
 
-    fn to_command(&self, r: &mut Rcpt<'_>, addr: &str, cmd: &str, owner: Option<(u32, u32)>) {
+    fn to_command(&self, r: &mut Rcpt<'_>, addr: &str, cmd: &str, origin: &Origin) {
         if !self.allowed("allow_mail_to_commands") {
             r.outcome(
                 addr,
@@ -197,7 +249,7 @@ impl Local {
             );
             return;
         }
-        let p = match self.privs(owner) {
+        let p = match self.privs(origin.owner) {
             Ok(p) => p,
             Err(why) => return r.outcome(addr, Status::Deferred, "4.3.0", &why),
         };
@@ -233,6 +285,7 @@ impl Local {
             input,
         };
         let reply = self.perform(Op::Command {
+            source: origin.source.clone(),
             uid: p.uid,
             gid: p.gid,
             job,
@@ -240,17 +293,18 @@ impl Local {
         r.reply(addr, reply);
     }
 
-    fn to_file(&self, r: &mut Rcpt<'_>, addr: &str, path: &Path, owner: Option<(u32, u32)>) {
+    fn to_file(&self, r: &mut Rcpt<'_>, addr: &str, path: &Path, origin: &Origin) {
         if !self.allowed("allow_mail_to_files") {
             r.outcome(addr, Status::Bounced, "5.7.1", "mail to file is restricted");
             return;
         }
-        let p = match self.privs(owner) {
+        let p = match self.privs(origin.owner) {
             Ok(p) => p,
             Err(why) => return r.outcome(addr, Status::Deferred, "4.3.0", &why),
         };
         let reply = self.perform(Op::File {
             path: path.to_path_buf(),
+            source: origin.source.clone(),
             uid: p.uid,
             gid: p.gid,
             limit: self.limit(),
@@ -258,5 +312,29 @@ impl Local {
             record: mbox::record(r.req.sender, &r.orig_to, addr, r.req.content, r.now),
         });
         r.reply(addr, reply);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_classified_without_panicking() {
+        assert_eq!(classify("| /bin/prog -a "), Target::Command("/bin/prog -a"));
+        assert_eq!(
+            classify(":INCLUDE: /etc/list"),
+            Target::Include(Path::new("/etc/list"))
+        );
+        assert_eq!(
+            classify("/var/log/x"),
+            Target::File(Path::new("/var/log/x"))
+        );
+        // A multi-byte character across byte 9 is an address, not a slicing panic.
+        assert_eq!(classify("12345678é"), Target::Address("12345678é"));
+        let listed = include_targets("# |/bin/no\n|/bin/yes, /tmp/f\n");
+        assert!(target_listed(&listed, &Target::Command("/bin/yes")));
+        assert!(target_listed(&listed, &Target::File(Path::new("/tmp/f"))));
+        assert!(!target_listed(&listed, &Target::Command("/bin/no")));
     }
 }

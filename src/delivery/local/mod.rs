@@ -8,7 +8,8 @@
 //! `request::Op` with the uid/gid it must run as; as root these go to the privileged helper
 //! (`delivery::privileged`), otherwise they are performed in-process as the running user.
 //! Commands and files named in aliases run as the alias database owner, or $default_privs
-//! when that owner is root.
+//! when that owner is root; the request names the table and key (or include file) that
+//! listed them, so the helper can verify those ids instead of trusting this process.
 //!
 //! Follows local(8), aliases(5). Logs `warning: TYPE:NAME is unavailable. REASON` when the
 //! alias database cannot be read; delivery results are logged by the caller from the
@@ -16,6 +17,8 @@
 
 mod alias;
 mod forward;
+
+pub(crate) use alias::{Target, include_targets, table_owner, target_listed};
 
 use std::sync::{Arc, Mutex};
 
@@ -245,9 +248,9 @@ impl Local {
                         );
                         return;
                     }
-                    Ok(Some((value, owner))) => {
+                    Ok(Some((value, origin))) => {
                         r.expanded.push(key);
-                        self.expand(r, addr, &value, owner, depth);
+                        self.expand(r, addr, &value, &origin, depth);
                         return;
                     }
                     Ok(None) => {}
