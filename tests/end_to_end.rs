@@ -167,6 +167,31 @@ fn status_stop_and_double_start() {
     );
     let out = inst.postfix(&["start"]);
     assert!(!out.status.success(), "a second start must fail");
+    if postern::sys::is_root() {
+        // Started as root, the server itself runs as mail_owner (real, effective, saved uid).
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", inst.pid().unwrap())).unwrap();
+        let uids: Vec<u32> = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .unwrap()
+            .split_whitespace()
+            .skip(1)
+            .map(|v| v.parse().unwrap())
+            .collect();
+        let main_cf = std::fs::read_to_string(inst.etc.join("main.cf")).unwrap();
+        let owner = main_cf
+            .lines()
+            .find_map(|l| l.strip_prefix("mail_owner = "))
+            .unwrap();
+        let want = postern::sys::user_by_name(owner).unwrap().unwrap().uid;
+        assert!(
+            want != 0 && uids.iter().all(|&u| u == want),
+            "uids {:?}, want {}",
+            uids,
+            want
+        );
+    }
     inst.stop();
     assert!(!inst.postfix(&["status"]).status.success());
     let out = inst.postfix(&["stop"]);
