@@ -300,14 +300,7 @@ impl<S: Read + Write> Session<'_, S> {
                     Some(d) if !d.is_empty() && d.len() <= 100 => envid = Some(d),
                     _ => return self.reply("501 5.5.4 Bad ENVID parameter syntax"),
                 },
-                _ => {
-                    let opt = match v {
-                        Some(v) => format!("{}={}", k, v),
-                        None => k.clone(),
-                    };
-                    let r = format!("555 5.5.4 Unsupported option: {}", lines::printable(&opt));
-                    return self.reply(&r);
-                }
+                _ => return self.unsupported_option(&k, v.as_deref()),
             }
         }
         if let Some(n) = size
@@ -364,14 +357,7 @@ impl<S: Read + Write> Session<'_, S> {
                     Some(o) => rcpt.orcpt = Some(o),
                     None => return self.reply("501 5.5.4 Error: Bad ORCPT parameter syntax"),
                 },
-                _ => {
-                    let opt = match v {
-                        Some(v) => format!("{}={}", k, v),
-                        None => k.clone(),
-                    };
-                    let r = format!("555 5.5.4 Unsupported option: {}", lines::printable(&opt));
-                    return self.reply(&r);
-                }
+                _ => return self.unsupported_option(&k, v.as_deref()),
             }
         }
         let count = self.tx.as_ref().map(|t| t.recipients.len()).unwrap_or(0);
@@ -530,6 +516,16 @@ impl<S: Read + Write> Session<'_, S> {
                 self.reply(&reply);
             }
         }
+    }
+
+    /// `555 5.5.4 Unsupported option: NAME[=VALUE]` for an unknown MAIL/RCPT parameter.
+    fn unsupported_option(&mut self, name: &str, value: Option<&str>) {
+        let opt = match value {
+            Some(v) => format!("{}={}", name, v),
+            None => name.to_string(),
+        };
+        let r = format!("555 5.5.4 Unsupported option: {}", lines::printable(&opt));
+        self.reply(&r)
     }
 
     /// ETRN (RFC 1985), checked in Postfix's order. Postern keeps no per-site queue, so an
