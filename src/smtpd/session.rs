@@ -300,7 +300,7 @@ impl<S: Read + Write> Session<'_, S> {
                     Some(d) if !d.is_empty() && d.len() <= 100 => envid = Some(d),
                     _ => return self.reply("501 5.5.4 Bad ENVID parameter syntax"),
                 },
-                _ => return self.unsupported_option(&k, v.as_deref()),
+                _ => return self.unsupported_option(k, v),
             }
         }
         if let Some(n) = size
@@ -357,7 +357,7 @@ impl<S: Read + Write> Session<'_, S> {
                     Some(o) => rcpt.orcpt = Some(o),
                     None => return self.reply("501 5.5.4 Error: Bad ORCPT parameter syntax"),
                 },
-                _ => return self.unsupported_option(&k, v.as_deref()),
+                _ => return self.unsupported_option(k, v.as_deref()),
             }
         }
         let count = self.tx.as_ref().map(|t| t.recipients.len()).unwrap_or(0);
