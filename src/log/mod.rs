@@ -43,9 +43,17 @@ fn facility(name: &str) -> syslog::Facility {
     }
 }
 
+/// The system's syslog socket.
+pub const SYSLOG_SOCKET: &str = "/dev/log";
+
 /// Set up logging from the configuration. `stderr` also copies lines to standard error
 /// (commands run by hand, `postfix start-fg`). Safe to call again after a reload.
 pub fn init(cfg: &Config, stderr: bool) {
+    init_with_socket(cfg, stderr, std::path::Path::new(SYSLOG_SOCKET))
+}
+
+/// `init`, with syslog messages sent to `socket` (tests use their own socket).
+pub fn init_with_socket(cfg: &Config, stderr: bool, socket: &std::path::Path) {
     let pid = std::process::id();
     let syslog_name = cfg.get("syslog_name").to_string();
     let formatter = syslog::Formatter3164 {
@@ -54,8 +62,8 @@ pub fn init(cfg: &Config, stderr: bool) {
         process: syslog_name.clone(),
         pid,
     };
-    let syslog = if std::path::Path::new("/dev/log").exists() {
-        syslog::unix(formatter).ok()
+    let syslog = if socket.exists() {
+        syslog::unix_custom(formatter, socket).ok()
     } else {
         None
     };

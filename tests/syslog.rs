@@ -1,0 +1,61 @@
+//! Log lines reach syslog with facility mail and Postfix's tag `postfix/<component>[pid]`,
+//! the form pflogsumm and fail2ban read; and they reach maillog_file in the same form.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::time::Duration;
+
+use postern::config::Config;
+use postern::log;
+
+#[test]
+fn syslog_and_maillog_file_get_postfix_tags() {
+    let dir = std::env::temp_dir().join(format!("postern-syslog-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("log.sock");
+    let server = UnixDatagram::bind(&socket).unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let maillog = dir.join("maillog");
+    let cfg = Config::from_pairs(
+        Path::new("/nonexistent"),
+        &[
+            ("myhostname", "www.a.org"),
+            ("maillog_file", maillog.to_str().unwrap()),
+        ],
+    );
+    log::init_with_socket(&cfg, false, &socket);
+    log::lines::connect("localhost[127.0.0.1]");
+    log::warning("smtpd", "something odd");
+
+    let mut buf = [0u8; 2048];
+    let n = server.recv(&mut buf).unwrap();
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    // <22> is facility mail (2) * 8 + severity info (6).
+    assert!(first.starts_with("<22>"), "{}", first);
+    let tag = format!(
+        "postfix/smtpd[{}]: connect from localhost[127.0.0.1]",
+        std::process::id()
+    );
+    assert!(
+        first.ends_with(&tag) || first.trim_end().ends_with(&tag),
+        "{}",
+        first
+    );
+    let n = server.recv(&mut buf).unwrap();
+    let second = String::from_utf8_lossy(&buf[..n]).into_owned();
+    // <20> is mail.warning.
+    assert!(
+        second.starts_with("<20>") && second.contains("warning: something odd"),
+        "{}",
+        second
+    );
+
+    let text = std::fs::read_to_string(&maillog).unwrap();
+    let line = text.lines().next().unwrap();
+    // "Nov 27 23:01:49 www postfix/smtpd[123]: connect from ..."
+    assert_eq!(&line[15..], format!(" www {}", tag), "{}", line);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
