@@ -1,0 +1,214 @@
+//! Delivery requests: what the local delivery agent asks to be done as a given uid/gid
+//! (`Op`), how it is done (`execute`), and the length-prefixed wire format used between the
+//! delivery agent and the privileged helper (`privileged`), and between the helper and its
+//! per-request children.
+//!
+//! Protocol. A frame is a 4-byte big-endian length and that many bytes. A frame holds fields,
+//! each a 4-byte big-endian length and its bytes; numbers are decimal text. Request fields:
+//! the kind (`mbox`, `maildir`, `file`, `command`), uid, gid, then per kind:
+//! - mbox: path, user, limit, lock (dotlock fcntl attempts delay_ms stale_s), create, record
+//! - maildir: dir, user, limit, host, content
+//! - file: source, path, limit, lock (as above), record
+//! - command: source, command, dir, limit_ms, env count, (name, value)..., input
+//!
+//! A source (what justifies the ids of a file or command delivery, see `Source`) is `none`;
+//! `table`, spec, key; or `include`, path.
+//!
+//! The answer is one frame: status (`sent`/`deferred`/`bounced`), dsn, text. Frames over
+//! `MAX_FRAME` bytes and any malformed field are protocol errors.
+//!
+//! Security role: the decoder treats input as untrusted: lengths are checked with checked
+//! arithmetic against the data actually present (no panics, no allocation larger than the
+//! frame), at most 1000 environment entries. `execute` runs with whatever ids the calling
+//! process has; deciding whether those ids are right is the privileged helper's job. Logs
+//! nothing.
+
+mod wire;
+
+pub use wire::{
+    ProtoError, decode_op, decode_reply, encode_op, encode_reply, read_frame, write_frame,
+};
+
+use std::path::{Path, PathBuf};
+
+use super::Status;
+use super::command::{self, CommandJob};
+use super::lock::LockPolicy;
+use super::{maildir, mbox};
+
+/// Largest frame accepted (a message is at most $message_size_limit, 10 MB by default, plus
+/// delivery headers; this leaves ample room).
+pub const MAX_FRAME: usize = 256 << 20;
+
+/// The result of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: Status,
+    pub dsn: String,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn new(status: Status, dsn: &str, text: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            dsn: dsn.to_string(),
+            text: text.into(),
+        }
+    }
+}
+
+/// What justifies the uid/gid of a file or command delivery named in an alias. The root
+/// helper checks it itself: the target must really be listed there, and the ids must be
+/// those of the table's or include file's owner ($default_privs when that owner is root).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// No file behind the alias (e.g. a `static:` table): runs as $default_privs.
+    None,
+    /// The value of `key` in the alias table `spec` (as opened from $alias_maps).
+    Table { spec: String, key: String },
+    /// An `:include:` file.
+    Include(PathBuf),
+}
+
+/// One delivery request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Append an mbox record to a mailbox.
+    Mbox {
+        path: PathBuf,
+        user: String,
+        uid: u32,
+        gid: u32,
+        limit: u64,
+        locks: LockPolicy,
+        /// Create a missing file as the running user (false when the root helper created it).
+        create: bool,
+        record: Vec<u8>,
+    },
+    /// Deliver into a Maildir.
+    Maildir {
+        dir: PathBuf,
+        user: String,
+        uid: u32,
+        gid: u32,
+        limit: u64,
+        host: String,
+        content: Vec<u8>,
+    },
+    /// Append an mbox record to a file named in an alias.
+    File {
+        path: PathBuf,
+        source: Source,
+        uid: u32,
+        gid: u32,
+        limit: u64,
+        locks: LockPolicy,
+        record: Vec<u8>,
+    },
+    /// Run a command named in an alias.
+    Command {
+        source: Source,
+        uid: u32,
+        gid: u32,
+        job: CommandJob,
+    },
+}
+
+impl Op {
+    /// The uid and gid the request is to be performed as.
+    pub fn ids(&self) -> (u32, u32) {
+        match self {
+            Op::Mbox { uid, gid, .. }
+            | Op::Maildir { uid, gid, .. }
+            | Op::File { uid, gid, .. }
+            | Op::Command { uid, gid, .. } => (*uid, *gid),
+        }
+    }
+}
+
+/// The answer for a failed mailbox update: `cannot update mailbox PATH for user USER. REASON`.
+pub fn mailbox_failure(path: &Path, user: &str, f: &mbox::Failure) -> Reply {
+    Reply::new(
+        f.status,
+        f.dsn,
+        format!(
+            "cannot update mailbox {} for user {}. {}",
+            path.display(),
+            user,
+            f.reason
+        ),
+    )
+}
+
+/// Perform a request as the current process (the child, or in-process when not root).
+pub fn execute(op: &Op) -> Reply {
+    match op {
+        Op::Mbox {
+            path,
+            user,
+            limit,
+            locks,
+            create,
+            record,
+            ..
+        } => {
+            let opts = mbox::AppendOptions {
+                create: *create,
+                limit: *limit,
+                locks: *locks,
+            };
+            match mbox::append(path, record, &opts) {
+                Ok(()) => Reply::new(Status::Sent, "2.0.0", "delivered to mailbox"),
+                Err(f) => mailbox_failure(path, user, &f),
+            }
+        }
+        Op::Maildir {
+            dir,
+            limit,
+            host,
+            content,
+            ..
+        } => match maildir::deliver(dir, content, *limit, host) {
+            Ok(_) => Reply::new(Status::Sent, "2.0.0", "delivered to maildir"),
+            Err(f) => Reply::new(
+                f.status,
+                f.dsn,
+                format!("maildir delivery failed: {}", f.reason),
+            ),
+        },
+        Op::File {
+            path,
+            limit,
+            locks,
+            record,
+            ..
+        } => {
+            let opts = mbox::AppendOptions {
+                create: true,
+                limit: *limit,
+                locks: LockPolicy {
+                    dotlock: false,
+                    ..*locks
+                },
+            };
+            match mbox::append(path, record, &opts) {
+                Ok(()) => Reply::new(
+                    Status::Sent,
+                    "2.0.0",
+                    format!("delivered to file: {}", path.display()),
+                ),
+                Err(f) => Reply::new(
+                    f.status,
+                    f.dsn,
+                    format!(
+                        "cannot append message to file {}: {}",
+                        path.display(),
+                        f.reason
+                    ),
+                ),
+            }
+        }
+        Op::Command { job, .. } => command::run(job),
+    }
+}
