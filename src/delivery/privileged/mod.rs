@@ -8,9 +8,11 @@
 //! one at a time, until end of input. For each request it validates it and forks a child
 //! with `sys::fork_as`; there is no exec: the helper is single-threaded, so the child is a
 //! plain copy of it. The child sets its groups to just the target gid, then its gid and uid,
-//! runs `request::execute` and writes the reply to a pipe the helper reads; the helper then
-//! reaps it. Nothing ever switches uid inside a thread. When Postern does not run as root
-//! the delivery agent calls `request::execute` in-process instead, and no helper exists.
+//! runs `request::execute_all` and writes the replies to a pipe the helper reads; the helper
+//! then reaps it. Nothing ever switches uid inside a thread. When Postern does not run as
+//! root the delivery agent calls `request::execute_all` in-process instead, and no helper
+//! exists. A batch of mbox records for one mailbox (`Op::MboxBatch`, group commit) is one
+//! request and one child: one dot-lock, one fcntl lock, one fsync, one reply per record.
 //!
 //! Work done as root in the helper itself is limited to a spool mailbox
 //! ($mail_spool_directory/USER, which users usually cannot create or dot-lock): creating a
@@ -56,7 +58,8 @@ use super::lock::Dotlock;
 use super::mbox;
 pub use super::request::{Op, Reply, Source};
 use super::request::{
-    decode_op, decode_reply, encode_reply, execute, mailbox_failure, read_frame, write_frame,
+    decode_op, decode_replies, encode_replies, encode_reply, execute_all, mailbox_failure,
+    read_frame, write_frame,
 };
 use crate::config::Config;
 use crate::sys;
@@ -109,24 +112,31 @@ fn serve(config_dir: &Path) -> i32 {
                 return 1;
             }
         };
-        let reply = match decode_op(&buf) {
-            Ok(op) => handle(&op, &ctx),
-            Err(e) => helper_failed(e.to_string()),
+        let answer = match decode_op(&buf) {
+            Ok(op @ Op::MboxBatch { .. }) => encode_replies(&handle(&op, &ctx)),
+            Ok(op) => match handle(&op, &ctx).into_iter().next() {
+                Some(reply) => encode_reply(&reply),
+                None => encode_reply(&helper_failed("no answer".into())),
+            },
+            Err(e) => encode_reply(&helper_failed(e.to_string())),
         };
-        if write_frame(&mut output, &encode_reply(&reply)).is_err() {
+        if write_frame(&mut output, &answer).is_err() {
             return 1;
         }
     }
 }
 
-fn handle(op: &Op, ctx: &Ctx) -> Reply {
+/// Validate and perform `op`: exactly `op.replies()` replies.
+fn handle(op: &Op, ctx: &Ctx) -> Vec<Reply> {
+    let n = op.replies();
     if let Err(why) = validate(op, ctx) {
         crate::log::warning("local", format!("refusing delivery request: {}", why));
-        return Reply::new(
+        let r = Reply::new(
             Status::Deferred,
             "4.3.0",
             format!("local delivery helper refused request: {}", why),
         );
+        return vec![r; n];
     }
     match op {
         Op::Mbox {
@@ -136,20 +146,31 @@ fn handle(op: &Op, ctx: &Ctx) -> Reply {
             gid,
             locks,
             ..
+        }
+        | Op::MboxBatch {
+            path,
+            user,
+            uid,
+            gid,
+            locks,
+            ..
         } if in_spool(path, user, &ctx.spool) => {
+            // One creation and one dot-lock for the whole batch; the child takes the fcntl
+            // lock once and appends every record.
             if let Err(f) = mbox::create_owned(path, *uid, *gid) {
-                return mailbox_failure(path, user, &f);
+                return vec![mailbox_failure(path, user, &f); n];
             }
             let _dot = if locks.dotlock {
                 match Dotlock::acquire(path, locks) {
                     Ok(d) => Some(d),
-                    Err(e) => return mailbox_failure(path, user, &mbox::lock_failure(e)),
+                    Err(e) => return vec![mailbox_failure(path, user, &mbox::lock_failure(e)); n],
                 }
             } else {
                 None
             };
             let mut rest = op.clone();
-            if let Op::Mbox { create, locks, .. } = &mut rest {
+            if let Op::Mbox { create, locks, .. } | Op::MboxBatch { create, locks, .. } = &mut rest
+            {
                 *create = false;
                 locks.dotlock = false;
             }
@@ -159,29 +180,33 @@ fn handle(op: &Op, ctx: &Ctx) -> Reply {
     }
 }
 
-/// executes the request and sends its reply back through a pipe.
-fn run_child(op: &Op) -> Reply {
+/// Run one request in a child process with the request's uid and gid. The helper is
+/// single-threaded, so the child is a plain fork (no exec): it drops to the recipient's ids,
+/// executes the request and sends its replies (`op.replies()` of them) back through a pipe.
+fn run_child(op: &Op) -> Vec<Reply> {
+    let n = op.replies();
+    let failed = |why: String| vec![helper_failed(why); n];
     let (uid, gid) = op.ids();
     let (mut reader, mut writer) = match io::pipe() {
         Ok(p) => p,
-        Err(e) => return helper_failed(format!("cannot create a pipe: {}", e)),
+        Err(e) => return failed(format!("cannot create a pipe: {}", e)),
     };
     let pid = match sys::fork_as(uid, gid, || {
-        let reply = execute(op);
-        match write_frame(&mut writer, &encode_reply(&reply)) {
+        let replies = execute_all(op);
+        match write_frame(&mut writer, &encode_replies(&replies)) {
             Ok(()) => 0,
             Err(_) => 1,
         }
     }) {
         Ok(pid) => pid,
-        Err(e) => return helper_failed(format!("cannot start child: {}", e)),
+        Err(e) => return failed(format!("cannot start child: {}", e)),
     };
     drop(writer);
     let answer = read_frame(&mut reader);
     let status = sys::wait_pid(pid);
     match answer {
-        Ok(Some(buf)) => decode_reply(&buf).unwrap_or_else(|e| helper_failed(e.to_string())),
-        Ok(None) | Err(_) => helper_failed(match status {
+        Ok(Some(buf)) => decode_replies(&buf, n).unwrap_or_else(|e| failed(e.to_string())),
+        Ok(None) | Err(_) => failed(match status {
             Ok(code) => format!("child ended without an answer (exit {})", code),
             Err(e) => format!("child: {}", e),
         }),

@@ -14,7 +14,9 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 use super::helper_failed;
 use crate::config::Config;
 use crate::delivery::command::DEFAULT_PATH;
-use crate::delivery::request::{Op, Reply, decode_reply, encode_op, read_frame, write_frame};
+use crate::delivery::request::{
+    Op, Reply, decode_replies, decode_reply, encode_op, read_frame, write_frame,
+};
 
 /// Number of helper processes in a `HelperHandle` pool.
 pub const POOL: usize = 4;
@@ -93,15 +95,31 @@ impl HelperHandle {
         self.slots[first].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Have a helper perform `op` and wait for the answer.
+    /// Have a helper perform `op` and wait for the answer (for an `Op::MboxBatch`, the
+    /// first record's; use `request_all`).
     pub fn request(&self, op: &Op) -> Reply {
+        self.request_all(op)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| helper_failed("no answer".into()))
+    }
+
+    /// Have a helper perform `op` and wait for the answers: exactly `op.replies()` of them
+    /// (one per record of an `Op::MboxBatch`, in order).
+    pub fn request_all(&self, op: &Op) -> Vec<Reply> {
+        let n = op.replies();
+        let failed = |why: String| vec![helper_failed(why); n];
+        let decode = |buf: &[u8]| match op {
+            Op::MboxBatch { .. } => decode_replies(buf, n),
+            _ => decode_reply(buf).map(|r| vec![r]),
+        };
         let mut slot = self.take_slot();
         let payload = encode_op(op);
         for attempt in 0..2 {
             if slot.is_none() {
                 match Proc::start(&self.program, &self.config_dir) {
                     Ok(p) => *slot = Some(p),
-                    Err(e) => return helper_failed(format!("cannot start: {}", e)),
+                    Err(e) => return failed(format!("cannot start: {}", e)),
                 }
             }
             let Some(p) = slot.as_mut() else {
@@ -115,22 +133,20 @@ impl HelperHandle {
                 if attempt == 0 {
                     continue;
                 }
-                return helper_failed(e.to_string());
+                return failed(e.to_string());
             }
             let answer = read_frame(&mut p.stdout);
             return match answer {
-                Ok(Some(buf)) => {
-                    decode_reply(&buf).unwrap_or_else(|e| helper_failed(e.to_string()))
-                }
+                Ok(Some(buf)) => decode(&buf).unwrap_or_else(|e| failed(e.to_string())),
                 Ok(None) | Err(_) => {
                     if let Some(p) = slot.take() {
                         p.stop();
                     }
-                    helper_failed("no answer".into())
+                    failed("no answer".into())
                 }
             };
         }
-        helper_failed("cannot send request".into())
+        failed("cannot send request".into())
     }
 }
 

@@ -37,6 +37,7 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), String> {
     let (uid, gid) = op.ids();
     match op {
         Op::Mbox { path, user, .. }
+        | Op::MboxBatch { path, user, .. }
         | Op::Maildir {
             dir: path, user, ..
         } => {
@@ -53,7 +54,8 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), String> {
             }
             let home = Path::new(&acct.home);
             let under_home = home != Path::new("/") && home.is_absolute() && path.starts_with(home);
-            let spool_ok = matches!(op, Op::Mbox { .. }) && in_spool(path, user, &ctx.spool);
+            let spool_ok = matches!(op, Op::Mbox { .. } | Op::MboxBatch { .. })
+                && in_spool(path, user, &ctx.spool);
             if under_home || spool_ok {
                 Ok(())
             } else {
@@ -174,8 +176,6 @@ fn read_include(path: &Path) -> Result<(String, (u32, u32)), String> {
     Ok((text, (meta.uid(), meta.gid())))
 }
 
-/// Run one request in a child process with the request's uid and gid. The helper is
-/// single-threaded, so the child is a plain fork (no exec): it drops to the recipient's ids,
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 //! each a 4-byte big-endian length and its bytes; numbers are decimal text. Request fields:
 //! the kind (`mbox`, `maildir`, `file`, `command`), uid, gid, then per kind:
 //! - mbox: path, user, limit, lock (dotlock fcntl attempts delay_ms stale_s), create, record
+//! - mboxbatch: as mbox, but a record count (at most `MAX_BATCH`) and that many records
 //! - maildir: dir, user, limit, host, content
 //! - file: source, path, limit, lock (as above), record
 //! - command: source, command, dir, limit_ms, env count, (name, value)..., input
@@ -14,8 +15,10 @@
 //! A source (what justifies the ids of a file or command delivery, see `Source`) is `none`;
 //! `table`, spec, key; or `include`, path.
 //!
-//! The answer is one frame: status (`sent`/`deferred`/`bounced`), dsn, text. Frames over
-//! `MAX_FRAME` bytes and any malformed field are protocol errors.
+//! The answer is one frame: status (`sent`/`deferred`/`bounced`), dsn, text. For
+//! `mboxbatch` it is one frame with a count and that many (status, dsn, text), one per
+//! record in order. Frames over `MAX_FRAME` bytes and any malformed field are protocol
+//! errors; a sender splits a batch that would not fit (`batch_chunks`).
 //!
 //! Security role: the decoder treats input as untrusted: lengths are checked with checked
 //! arithmetic against the data actually present (no panics, no allocation larger than the
@@ -26,7 +29,8 @@
 mod wire;
 
 pub use wire::{
-    ProtoError, decode_op, decode_reply, encode_op, encode_reply, read_frame, write_frame,
+    ProtoError, decode_op, decode_replies, decode_reply, encode_op, encode_replies, encode_reply,
+    read_frame, write_frame,
 };
 
 use std::path::{Path, PathBuf};
@@ -39,6 +43,12 @@ use super::{maildir, mbox};
 /// Largest frame accepted (a message is at most $message_size_limit, 10 MB by default, plus
 /// delivery headers; this leaves ample room).
 pub const MAX_FRAME: usize = 256 << 20;
+
+/// Most records in one `Op::MboxBatch`.
+pub const MAX_BATCH: usize = 1000;
+
+/// Room left in a frame for everything of an `Op::MboxBatch` but its records.
+const BATCH_OVERHEAD: usize = 1 << 20;
 
 /// The result of one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +96,18 @@ pub enum Op {
         create: bool,
         record: Vec<u8>,
     },
+    /// Append several mbox records to one mailbox under one lock, with one fsync after the
+    /// last (group commit); answered with one reply per record.
+    MboxBatch {
+        path: PathBuf,
+        user: String,
+        uid: u32,
+        gid: u32,
+        limit: u64,
+        locks: LockPolicy,
+        create: bool,
+        records: Vec<Vec<u8>>,
+    },
     /// Deliver into a Maildir.
     Maildir {
         dir: PathBuf,
@@ -120,11 +142,44 @@ impl Op {
     pub fn ids(&self) -> (u32, u32) {
         match self {
             Op::Mbox { uid, gid, .. }
+            | Op::MboxBatch { uid, gid, .. }
             | Op::Maildir { uid, gid, .. }
             | Op::File { uid, gid, .. }
             | Op::Command { uid, gid, .. } => (*uid, *gid),
         }
     }
+}
+
+impl Op {
+    /// How many replies performing the request yields: one per record for a batch, else one.
+    pub fn replies(&self) -> usize {
+        match self {
+            Op::MboxBatch { records, .. } => records.len(),
+            _ => 1,
+        }
+    }
+}
+
+/// Split record indexes into runs whose records fit in one `Op::MboxBatch` frame (at most
+/// `MAX_BATCH` records and `MAX_FRAME` bytes with room for the other fields). A record too
+/// big for any frame gets a run of its own (and fails when sent, as a single request would).
+pub fn batch_chunks(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let budget = MAX_FRAME - BATCH_OVERHEAD;
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    for (i, &n) in sizes.iter().enumerate() {
+        let cost = n.saturating_add(4);
+        if i > start && (i - start >= MAX_BATCH || bytes.saturating_add(cost) > budget) {
+            out.push(start..i);
+            start = i;
+            bytes = 0;
+        }
+        bytes = bytes.saturating_add(cost);
+    }
+    if start < sizes.len() {
+        out.push(start..sizes.len());
+    }
+    out
 }
 
 /// The answer for a failed mailbox update: `cannot update mailbox PATH for user USER. REASON`.
@@ -141,9 +196,49 @@ pub fn mailbox_failure(path: &Path, user: &str, f: &mbox::Failure) -> Reply {
     )
 }
 
-/// Perform a request as the current process (the child, or in-process when not root).
+/// Perform a request as the current process (the child, or in-process when not root):
+/// exactly `op.replies()` replies, in record order for a batch.
+pub fn execute_all(op: &Op) -> Vec<Reply> {
+    match op {
+        Op::MboxBatch {
+            path,
+            user,
+            limit,
+            locks,
+            create,
+            records,
+            ..
+        } => {
+            let opts = mbox::AppendOptions {
+                create: *create,
+                limit: *limit,
+                locks: *locks,
+            };
+            let recs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+            mbox::append_many(path, &recs, &opts)
+                .into_iter()
+                .map(|r| match r {
+                    Ok(()) => delivered_to_mailbox(),
+                    Err(f) => mailbox_failure(path, user, &f),
+                })
+                .collect()
+        }
+        _ => vec![execute(op)],
+    }
+}
+
+fn delivered_to_mailbox() -> Reply {
+    Reply::new(Status::Sent, "2.0.0", "delivered to mailbox")
+}
+
+/// Perform a request that has one reply as the current process; for a batch, the first
+/// record's reply (use `execute_all`).
 pub fn execute(op: &Op) -> Reply {
     match op {
+        Op::MboxBatch { .. } => execute_all(op)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Reply::new(Status::Deferred, "4.3.0", "empty batch")),
         Op::Mbox {
             path,
             user,
@@ -159,7 +254,7 @@ pub fn execute(op: &Op) -> Reply {
                 locks: *locks,
             };
             match mbox::append(path, record, &opts) {
-                Ok(()) => Reply::new(Status::Sent, "2.0.0", "delivered to mailbox"),
+                Ok(()) => delivered_to_mailbox(),
                 Err(f) => mailbox_failure(path, user, &f),
             }
         }

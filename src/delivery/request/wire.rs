@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{CommandJob, LockPolicy, MAX_FRAME, Op, Reply, Source, Status};
+use super::{CommandJob, LockPolicy, MAX_BATCH, MAX_FRAME, Op, Reply, Source, Status};
 
 /// A malformed frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +121,7 @@ pub fn encode_op(op: &Op) -> Vec<u8> {
     let (uid, gid) = op.ids();
     let kind: &[u8] = match op {
         Op::Mbox { .. } => b"mbox",
+        Op::MboxBatch { .. } => b"mboxbatch",
         Op::Maildir { .. } => b"maildir",
         Op::File { .. } => b"file",
         Op::Command { .. } => b"command",
@@ -144,6 +145,25 @@ pub fn encode_op(op: &Op) -> Vec<u8> {
             f.locks(locks);
             f.num(*create as u64);
             f.put(record);
+        }
+        Op::MboxBatch {
+            path,
+            user,
+            limit,
+            locks,
+            create,
+            records,
+            ..
+        } => {
+            f.path(path);
+            f.put(user.as_bytes());
+            f.num(*limit);
+            f.locks(locks);
+            f.num(*create as u64);
+            f.num(records.len() as u64);
+            for r in records {
+                f.put(r);
+            }
         }
         Op::Maildir {
             dir,
@@ -206,6 +226,31 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
             create: c.num()? != 0,
             record: c.take()?.to_vec(),
         },
+        b"mboxbatch" => {
+            let path = c.path()?;
+            let user = c.string()?;
+            let limit = c.num()?;
+            let locks = c.locks()?;
+            let create = c.num()? != 0;
+            let n = c.num()?;
+            if n == 0 || n > MAX_BATCH as u64 {
+                return Err(ProtoError("bad record count".into()));
+            }
+            let mut records = Vec::new();
+            for _ in 0..n {
+                records.push(c.take()?.to_vec());
+            }
+            Op::MboxBatch {
+                path,
+                user,
+                uid,
+                gid,
+                limit,
+                locks,
+                create,
+                records,
+            }
+        }
         b"maildir" => Op::Maildir {
             dir: c.path()?,
             user: c.string()?,
@@ -266,22 +311,54 @@ pub fn encode_reply(r: &Reply) -> Vec<u8> {
     f.0
 }
 
+impl Cursor<'_> {
+    fn reply(&mut self) -> Result<Reply, ProtoError> {
+        let status = match self.take()? {
+            b"sent" => Status::Sent,
+            b"deferred" => Status::Deferred,
+            b"bounced" => Status::Bounced,
+            _ => return Err(ProtoError("unknown status".into())),
+        };
+        Ok(Reply {
+            status,
+            dsn: self.string()?,
+            text: self.string()?,
+        })
+    }
+}
+
 /// Decode an answer.
 pub fn decode_reply(data: &[u8]) -> Result<Reply, ProtoError> {
     let mut c = Cursor { data, pos: 0 };
-    let status = match c.take()? {
-        b"sent" => Status::Sent,
-        b"deferred" => Status::Deferred,
-        b"bounced" => Status::Bounced,
-        _ => return Err(ProtoError("unknown status".into())),
-    };
-    let r = Reply {
-        status,
-        dsn: c.string()?,
-        text: c.string()?,
-    };
+    let r = c.reply()?;
     c.end()?;
     Ok(r)
+}
+
+/// Encode the answers to a batch: a count, then each answer's fields.
+pub fn encode_replies(rs: &[Reply]) -> Vec<u8> {
+    let mut f = Fields(Vec::new());
+    f.num(rs.len() as u64);
+    for r in rs {
+        f.put(r.status.as_str().as_bytes());
+        f.put(r.dsn.as_bytes());
+        f.put(r.text.as_bytes());
+    }
+    f.0
+}
+
+/// Decode the answers to a batch of `expected` records; any other count is an error.
+pub fn decode_replies(data: &[u8], expected: usize) -> Result<Vec<Reply>, ProtoError> {
+    let mut c = Cursor { data, pos: 0 };
+    if c.num()? != expected as u64 {
+        return Err(ProtoError("wrong number of answers".into()));
+    }
+    let mut out = Vec::new();
+    for _ in 0..expected {
+        out.push(c.reply()?);
+    }
+    c.end()?;
+    Ok(out)
 }
 
 /// Write one frame.
