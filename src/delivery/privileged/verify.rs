@@ -211,6 +211,22 @@ mod tests {
         assert!(validate(&mbox("/var/mail/../../etc/shadow", "root", 0), &c).is_err());
         assert!(validate(&mbox("/var/mail/root", "root", 5), &c).is_err());
         assert!(validate(&mbox("var/mail/root", "root", 0), &c).is_err());
+        // A batch is checked exactly as a single mailbox request.
+        let batch = |path: &str, uid| Op::MboxBatch {
+            path: path.into(),
+            user: "root".into(),
+            uid,
+            gid: 0,
+            limit: 0,
+            locks: LockPolicy::default(),
+            create: true,
+            records: vec![Vec::new(); 2],
+        };
+        assert!(validate(&batch("/var/mail/root", 0), &c).is_ok());
+        assert!(validate(&batch("/root/Mailbox", 0), &c).is_ok());
+        assert!(validate(&batch("/etc/shadow", 0), &c).is_err());
+        assert!(validate(&batch("/var/mail/../../etc/shadow", 0), &c).is_err());
+        assert!(validate(&batch("/var/mail/root", 5), &c).is_err());
         assert!(validate(&mbox("/var/mail/x", "no-such-user-pst", 1234), &c).is_err());
         let file = |uid| Op::File {
             path: "/tmp/f".into(),

@@ -307,3 +307,68 @@ pub fn execute(op: &Op) -> Reply {
         Op::Command { job, .. } => command::run(job),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_split_to_fit_a_frame() {
+        assert!(batch_chunks(&[]).is_empty());
+        assert_eq!(batch_chunks(&[10, 20, 30]), vec![0..3]);
+        let budget = MAX_FRAME - BATCH_OVERHEAD;
+        // Two records that together exceed the budget go in two frames.
+        let half = budget / 2;
+        assert_eq!(batch_chunks(&[half, half, 1]), vec![0..1, 1..3]);
+        // A record larger than any frame is alone (and fails when sent).
+        assert_eq!(batch_chunks(&[1, MAX_FRAME + 1, 1]), vec![0..1, 1..2, 2..3]);
+        // At most MAX_BATCH records per frame.
+        let many = vec![1; MAX_BATCH * 2 + 1];
+        assert_eq!(
+            batch_chunks(&many),
+            vec![
+                0..MAX_BATCH,
+                MAX_BATCH..2 * MAX_BATCH,
+                2 * MAX_BATCH..2 * MAX_BATCH + 1
+            ]
+        );
+    }
+
+    #[test]
+    fn batch_execution_gives_one_reply_per_record() {
+        let dir = std::env::temp_dir().join(format!("postern-req-batch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("u");
+        let op = Op::MboxBatch {
+            path: path.clone(),
+            user: "u".into(),
+            uid: 0,
+            gid: 0,
+            limit: 8,
+            locks: LockPolicy::default(),
+            create: true,
+            records: vec![b"abc".to_vec(), b"toolong!!".to_vec(), b"de".to_vec()],
+        };
+        let rs = execute_all(&op);
+        assert_eq!(rs.len(), 3);
+        assert_eq!(
+            rs[0],
+            Reply::new(Status::Sent, "2.0.0", "delivered to mailbox")
+        );
+        assert_eq!(
+            rs[1],
+            Reply::new(
+                Status::Bounced,
+                "5.2.2",
+                format!(
+                    "cannot update mailbox {} for user u. error writing message: File too large",
+                    path.display()
+                )
+            )
+        );
+        assert_eq!(rs[2], rs[0]);
+        assert_eq!(std::fs::read(&path).unwrap(), b"abcde");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -477,6 +477,56 @@ mod tests {
     }
 
     #[test]
+    fn batches_and_their_replies_round_trip() {
+        let batch = Op::MboxBatch {
+            path: "/var/mail/u".into(),
+            user: "u".into(),
+            uid: 1000,
+            gid: 100,
+            limit: 0,
+            locks: LockPolicy::default(),
+            create: true,
+            records: vec![b"From a\n".to_vec(), Vec::new(), b"\0\xff".to_vec()],
+        };
+        assert_eq!(decode_op(&encode_op(&batch)).unwrap(), batch);
+        assert_eq!(batch.replies(), 3);
+        let rs = vec![
+            Reply::new(Status::Sent, "2.0.0", "delivered to mailbox"),
+            Reply::new(Status::Bounced, "5.2.2", "too large"),
+        ];
+        assert_eq!(decode_replies(&encode_replies(&rs), 2).unwrap(), rs);
+        assert_eq!(
+            decode_replies(&encode_replies(&rs), 3).unwrap_err(),
+            ProtoError("wrong number of answers".into())
+        );
+        let mut extra = encode_replies(&rs);
+        extra.push(0);
+        assert!(decode_replies(&extra, 2).is_err());
+        // A single reply is not a batch answer, and a count without records is refused.
+        assert!(decode_replies(&encode_reply(&rs[0]), 1).is_err());
+        let mut enc = encode_op(&batch);
+        let cut = enc.len() - (4 + 2);
+        enc.truncate(cut);
+        assert!(decode_op(&enc).is_err());
+        for n in [0, MAX_BATCH as u64 + 1] {
+            let mut f = Fields(Vec::new());
+            f.put(b"mboxbatch");
+            f.num(1);
+            f.num(1);
+            f.path(Path::new("/var/mail/u"));
+            f.put(b"u");
+            f.num(0);
+            f.locks(&LockPolicy::default());
+            f.num(1);
+            f.num(n);
+            assert_eq!(
+                decode_op(&f.0).unwrap_err(),
+                ProtoError("bad record count".into())
+            );
+        }
+    }
+
+    #[test]
     fn malformed_frames_are_errors() {
         let good = encode_op(&ops()[0]);
         for cut in [0, 3, 9, good.len() - 1] {
