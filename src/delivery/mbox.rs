@@ -5,7 +5,9 @@
 //! with every line that starts with `From ` quoted as `>From `, and one blank line.
 //! Append: in-process path lock, dot-lock, fcntl lock (see `lock`), size check against
 //! mailbox_size_limit, one write, fsync; on any error the file is truncated back to its
-//! original size so a failed delivery never leaves a partial message behind.
+//! original size so a failed delivery never leaves a partial message behind. Group commit
+//! (`append_many`): several records under one lock with one fsync after the last; each
+//! counts as delivered only once that fsync succeeded, and a failed record leaves no bytes.
 //!
 //! Security role: runs as the recipient (in the privileged helper's child) except
 //! `create_owned`, which the root helper uses to create a new spool mailbox (O_EXCL,
@@ -159,42 +161,75 @@ pub struct AppendOptions {
 
 /// Lock `path` and append `data` as one unit; see the module doc.
 pub fn append(path: &Path, data: &[u8], opts: &AppendOptions) -> Result<(), Failure> {
+    first(append_many(path, &[data], opts))
+}
+
+/// The one result of a one-record call.
+fn first(results: Vec<Result<(), Failure>>) -> Result<(), Failure> {
+    results
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Err(Failure::defer("no result".into())))
+}
+
+/// Lock `path` once and append each record in order with one fsync after the last (group
+/// commit); one result per record, none of them a success before that fsync. A record that
+/// would take the mailbox past `opts.limit` fails alone (5.2.2); see `append_records` for
+/// write and fsync errors. When the mailbox cannot be opened or locked, every record fails.
+pub fn append_many(
+    path: &Path,
+    records: &[&[u8]],
+    opts: &AppendOptions,
+) -> Vec<Result<(), Failure>> {
+    let all = |f: Failure| vec![Err(f); records.len()];
+    if records.is_empty() {
+        return Vec::new();
+    }
     let _guard = PathGuard::acquire(path);
     let _dot = if opts.locks.dotlock {
-        Some(Dotlock::acquire(path, &opts.locks).map_err(lock_failure)?)
+        match Dotlock::acquire(path, &opts.locks) {
+            Ok(d) => Some(d),
+            Err(e) => return all(lock_failure(e)),
+        }
     } else {
         None
     };
-    let file = OpenOptions::new()
+    let file = match OpenOptions::new()
         .append(true)
         .create(opts.create)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
-        .map_err(|e| {
-            Failure::defer(format!(
+    {
+        Ok(f) => f,
+        Err(e) => {
+            return all(Failure::defer(format!(
                 "cannot open file: {}",
                 crate::tables::hash::io_text(&e)
-            ))
-        })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| Failure::defer(format!("cannot stat file: {}", e)))?;
-    if !meta.file_type().is_file() {
-        return Err(Failure::defer(format!(
-            "destination {} is not a regular file",
-            path.display()
-        )));
+            )));
+        }
+    };
+    match file.metadata() {
+        Ok(m) if m.file_type().is_file() => {}
+        Ok(_) => {
+            return all(Failure::defer(format!(
+                "destination {} is not a regular file",
+                path.display()
+            )));
+        }
+        Err(e) => return all(Failure::defer(format!("cannot stat file: {}", e))),
     }
-    if opts.locks.fcntl {
-        lock::fcntl_lock(&file, &opts.locks).map_err(lock_failure)?;
+    if opts.locks.fcntl
+        && let Err(e) = lock::fcntl_lock(&file, &opts.locks)
+    {
+        return all(lock_failure(e));
     }
     let mut file = file;
-    let result = append_or_rollback(&mut file, data, opts.limit, &mut |f, d| f.write_all(d));
+    let results = append_records(&mut file, records, opts.limit, &mut |f, d| f.write_all(d));
     if opts.locks.fcntl {
         let _ = lock::fcntl_unlock(&file);
     }
-    result
+    results
 }
 
 /// The failure for a lock that could not be had.
@@ -213,25 +248,60 @@ pub fn append_or_rollback(
     limit: u64,
     write: &mut dyn FnMut(&mut File, &[u8]) -> io::Result<()>,
 ) -> Result<(), Failure> {
-    let orig = file
-        .metadata()
-        .map(|m| m.size())
-        .map_err(|e| Failure::defer(format!("cannot stat file: {}", e)))?;
-    if limit > 0 && orig + data.len() as u64 > limit {
-        return Err(Failure::from_write(
-            "error writing message",
-            &io::Error::from_raw_os_error(libc::EFBIG),
-        ));
-    }
-    let done = write(file, data).and_then(|()| file.sync_data());
-    match done {
-        Ok(()) => Ok(()),
+    first(append_records(file, &[data], limit, write))
+}
+
+/// Write each record at the end of the locked `file` with `write`, then fsync once.
+/// - A record that would take the file past `limit` (0: none) fails with 5.2.2 and is
+///   skipped; later records may still fit.
+/// - A write error truncates the file back to its size before the failing record; that
+///   record and all later ones fail with the error's class (`Failure::from_write`), the
+///   earlier ones are kept and covered by the fsync.
+/// - If the fsync fails, the file goes back to its size before the call and every record
+///   not already failed fails with that error's class.
+pub fn append_records(
+    file: &mut File,
+    records: &[&[u8]],
+    limit: u64,
+    write: &mut dyn FnMut(&mut File, &[u8]) -> io::Result<()>,
+) -> Vec<Result<(), Failure>> {
+    let orig = match file.metadata() {
+        Ok(m) => m.size(),
         Err(e) => {
-            let _ = file.set_len(orig);
-            let _ = file.sync_data();
-            Err(Failure::from_write("error writing message", &e))
+            return vec![Err(Failure::defer(format!("cannot stat file: {}", e))); records.len()];
+        }
+    };
+    let mut size = orig;
+    let mut changed = false;
+    let mut results = Vec::with_capacity(records.len());
+    for (i, rec) in records.iter().enumerate() {
+        let len = rec.len() as u64;
+        if limit > 0 && size.saturating_add(len) > limit {
+            results.push(Err(Failure::from_write(
+                "error writing message",
+                &io::Error::from_raw_os_error(libc::EFBIG),
+            )));
+            continue;
+        }
+        changed = true;
+        if let Err(e) = write(file, rec) {
+            let _ = file.set_len(size);
+            let f = Failure::from_write("error writing message", &e);
+            results.extend(std::iter::repeat_n(Err(f), records.len() - i));
+            break;
+        }
+        size += len;
+        results.push(Ok(()));
+    }
+    if changed && let Err(e) = file.sync_data() {
+        let _ = file.set_len(orig);
+        let _ = file.sync_data();
+        let f = Failure::from_write("error writing message", &e);
+        for r in results.iter_mut().filter(|r| r.is_ok()) {
+            *r = Err(f.clone());
         }
     }
+    results
 }
 
 #[cfg(test)]
@@ -321,6 +391,131 @@ mod tests {
             Err(io::Error::from_raw_os_error(libc::EDQUOT))
         });
         assert_eq!(r.unwrap_err().dsn, "5.2.2");
+    }
+
+    #[test]
+    fn append_many_writes_what_sequential_appends_write() {
+        let d = tmpdir("many");
+        let (one, many) = (d.join("one"), d.join("many"));
+        let recs: [&[u8]; 3] = [b"From a  x\n\nfirst\n\n", b"From b  x\n\n2\n\n", b"third\n"];
+        for r in recs {
+            append(&one, r, &opts(0)).unwrap();
+        }
+        let results = append_many(&many, &recs, &opts(0));
+        assert_eq!(results, vec![Ok(()), Ok(()), Ok(())]);
+        assert_eq!(std::fs::read(&many).unwrap(), std::fs::read(&one).unwrap());
+        assert_eq!(std::fs::metadata(&many).unwrap().mode() & 0o777, 0o600);
+        assert!(!d.join("many.lock").exists());
+        assert!(append_many(&many, &[], &opts(0)).is_empty());
+    }
+
+    #[test]
+    fn append_many_rejects_only_the_record_over_the_limit() {
+        let d = tmpdir("manylimit");
+        let p = d.join("user");
+        std::fs::write(&p, b"0123").unwrap();
+        // 4 + 3 = 7 fits, 7 + 6 > 10 does not, 7 + 2 = 9 fits, 9 + 2 > 10 does not.
+        let recs: [&[u8]; 4] = [b"abc", b"defghi", b"jk", b"lm"];
+        let results = append_many(&p, &recs, &opts(10));
+        assert_eq!(results[0], Ok(()));
+        assert_eq!(results[2], Ok(()));
+        for k in [1, 3] {
+            let f = results[k].clone().unwrap_err();
+            assert_eq!((f.status, f.dsn), (Status::Bounced, "5.2.2"));
+            assert_eq!(f.reason, "error writing message: File too large");
+        }
+        assert_eq!(std::fs::read(&p).unwrap(), b"0123abcjk");
+    }
+
+    #[test]
+    fn append_many_write_error_truncates_and_fails_the_rest() {
+        let d = tmpdir("manyerr");
+        let p = d.join("user");
+        std::fs::write(&p, b"kept\n").unwrap();
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        for (errno, status, dsn) in [
+            (libc::ENOSPC, Status::Deferred, "4.3.0"),
+            (libc::EDQUOT, Status::Bounced, "5.2.2"),
+            (libc::EIO, Status::Deferred, "4.2.0"),
+        ] {
+            let mut calls = 0;
+            let recs: [&[u8]; 4] = [b"one\n", b"two\n", b"three\n", b"four\n"];
+            let results = append_records(&mut f, &recs, 0, &mut |f, d| {
+                calls += 1;
+                if calls == 3 {
+                    // Half the record reaches the file before the error.
+                    f.write_all(&d[..2])?;
+                    return Err(io::Error::from_raw_os_error(errno));
+                }
+                f.write_all(d)
+            });
+            assert_eq!(calls, 3, "nothing is written after the error");
+            assert_eq!(&results[..2], &[Ok(()), Ok(())]);
+            for r in &results[2..] {
+                let fail = r.clone().unwrap_err();
+                assert_eq!((fail.status, fail.dsn), (status, dsn));
+                assert!(fail.reason.starts_with("error writing message: "));
+            }
+            assert_eq!(std::fs::read(&p).unwrap(), b"kept\none\ntwo\n");
+            f.set_len(5).unwrap();
+        }
+    }
+
+    #[test]
+    fn append_many_write_error_from_the_kernel() {
+        // A real short write: a child process with RLIMIT_FSIZE just above the first record
+        // gets EFBIG on the second; the first stays, the second and third fail (5.2.2).
+        let d = tmpdir("fsize");
+        let p = d.join("user");
+        let recs: [&[u8]; 3] = [&[b'a'; 100], &[b'b'; 100], b"c"];
+        // SAFETY: fork in a test; the child takes no lock another thread might hold (glibc's
+        // malloc is fork-safe), touches only its own copies and _exit()s.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let lim = libc::rlimit {
+                rlim_cur: 150,
+                rlim_max: 150,
+            };
+            // SAFETY: plain libc calls in the child; SIGXFSZ is ignored so write returns EFBIG.
+            let code = unsafe {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
+                // No append_many here: its in-process path lock could have been held by
+                // another test thread at the fork.
+                let r = match OpenOptions::new().append(true).create(true).open(&p) {
+                    Ok(mut f) => append_records(&mut f, &recs, 0, &mut |f, d| f.write_all(d)),
+                    Err(_) => libc::_exit(2),
+                };
+                let ok = r[0].is_ok()
+                    && r[1..].iter().all(|x| {
+                        x.as_ref()
+                            .is_err_and(|f| f.dsn == "5.2.2" && f.status == Status::Bounced)
+                    });
+                if ok { 0 } else { 1 }
+            };
+            // SAFETY: leave the forked test process at once.
+            unsafe { libc::_exit(code) };
+        }
+        let mut st = 0;
+        // SAFETY: waiting for the child forked above.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "{}", st);
+        assert_eq!(std::fs::read(&p).unwrap(), vec![b'a'; 100]);
+    }
+
+    #[test]
+    fn append_many_lock_failure_fails_every_record() {
+        let d = tmpdir("manylocked");
+        let p = d.join("user");
+        std::fs::write(d.join("user.lock"), b"").unwrap();
+        let results = append_many(&p, &[b"x\n", b"y\n"], &opts(0));
+        assert_eq!(results.len(), 2);
+        for r in results {
+            let f = r.unwrap_err();
+            assert!(f.reason.starts_with("unable to lock"), "{}", f.reason);
+        }
+        assert!(!p.exists());
     }
 
     #[test]

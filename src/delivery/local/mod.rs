@@ -53,6 +53,9 @@ struct Rcpt<'a> {
     out: Vec<Outcome>,
     forwards: Vec<forward::Forward>,
     now: i64,
+    /// Group commit (`deliver_batch`): mbox appends held back as (index into `out` of a
+    /// placeholder outcome, request); None performs them at once.
+    held: Option<Vec<(usize, Op)>>,
 }
 
 impl Rcpt<'_> {
@@ -107,20 +110,28 @@ impl Local {
     }
 
     fn perform(&self, op: Op) -> Reply {
+        self.perform_all(&op)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Reply::new(Status::Deferred, "4.3.0", "no answer"))
+    }
+
+    /// Perform `op` through the helper (root) or in-process: `op.replies()` replies.
+    fn perform_all(&self, op: &Op) -> Vec<Reply> {
         match &self.helper {
             Some(h) => {
                 // Serialise this process's deliveries to one mailbox or file before they reach
                 // the helper: otherwise two children race for the mailbox locks, and the loser
                 // waits out a retry backoff.
-                let _guard = match &op {
-                    Op::Mbox { path, .. } | Op::File { path, .. } => {
+                let _guard = match op {
+                    Op::Mbox { path, .. } | Op::MboxBatch { path, .. } | Op::File { path, .. } => {
                         Some(crate::delivery::lock::PathGuard::acquire(path))
                     }
                     _ => None,
                 };
-                h.request(&op)
+                h.request_all(op)
             }
-            None => request::execute(&op),
+            None => request::execute_all(op),
         }
     }
 
@@ -202,6 +213,20 @@ impl Local {
                 }
             }
         };
+        if let (Op::Mbox { .. }, Some(_)) = (&op, &r.held) {
+            // Filled in by `deliver_batch` once the batched append has been fsynced.
+            r.outcome(
+                addr,
+                Status::Deferred,
+                "4.3.0",
+                "mailbox delivery not attempted",
+            );
+            let slot = r.out.len() - 1;
+            if let Some(held) = r.held.as_mut() {
+                held.push((slot, op));
+            }
+            return;
+        }
         let reply = self.perform(op);
         r.reply(addr, reply);
     }
@@ -276,17 +301,149 @@ impl Agent for Local {
     }
 
     fn deliver(&self, req: &Request<'_>) -> Vec<Outcome> {
-        let delivered = delivered_to_headers(req.content);
-        let now = crate::log::timefmt::now_secs();
-        let mut out = Vec::new();
-        for (idx, rcpt) in req.recipients.iter().enumerate() {
-            out.extend(self.deliver_one(req, idx, rcpt, &delivered, now));
+        self.deliver_request(req, false).0
+    }
+
+    /// Group commit: every recipient goes through the loop check, aliases and user lookup
+    /// as in `deliver`, but the mbox appends of all requests are held back, grouped by
+    /// mailbox (same path, account, limit and locking) and performed as one append per
+    /// mailbox: one helper request or in-process call, one lock, one fsync. Files, commands,
+    /// Maildir and forwarding are performed per request as in `deliver`. The outcome lists
+    /// are those `deliver` would give, request by request.
+    fn deliver_batch(&self, reqs: &[Request<'_>]) -> Vec<Vec<Outcome>> {
+        if reqs.len() <= 1 {
+            return reqs.iter().map(|r| self.deliver(r)).collect();
         }
-        out
+        let mut outs = Vec::with_capacity(reqs.len());
+        let mut groups: Vec<MboxGroup> = Vec::new();
+        for (k, req) in reqs.iter().enumerate() {
+            let (out, held) = self.deliver_request(req, true);
+            for (slot, op) in held {
+                let Op::Mbox {
+                    path,
+                    user,
+                    uid,
+                    gid,
+                    limit,
+                    locks,
+                    create,
+                    record,
+                } = op
+                else {
+                    continue;
+                };
+                let target = MboxTarget {
+                    path,
+                    user,
+                    uid,
+                    gid,
+                    limit,
+                    locks,
+                    create,
+                };
+                match groups.iter_mut().find(|g| g.target == target) {
+                    Some(g) => g.records.push(((k, slot), record)),
+                    None => groups.push(MboxGroup {
+                        target,
+                        records: vec![((k, slot), record)],
+                    }),
+                }
+            }
+            outs.push(out);
+        }
+        for g in groups {
+            let (slots, records): (Vec<_>, Vec<_>) = g.records.into_iter().unzip();
+            let replies = self.perform_mbox_batch(&g.target, records);
+            for ((k, slot), reply) in slots.into_iter().zip(replies) {
+                if let Some(o) = outs.get_mut(k).and_then(|o| o.get_mut(slot)) {
+                    o.status = reply.status;
+                    o.dsn = reply.dsn;
+                    o.text = reply.text;
+                }
+            }
+        }
+        outs
     }
 }
 
+/// The mailbox an mbox append goes to, with everything that must match for two appends to
+/// share one lock and fsync.
+#[derive(PartialEq)]
+struct MboxTarget {
+    path: std::path::PathBuf,
+    user: String,
+    uid: u32,
+    gid: u32,
+    limit: u64,
+    locks: LockPolicy,
+    create: bool,
+}
+
+/// Held-back appends to one mailbox: ((request, outcome index), record), in delivery order.
+struct MboxGroup {
+    target: MboxTarget,
+    records: Vec<((usize, usize), Vec<u8>)>,
+}
+
 impl Local {
+    /// All recipients of one request; with `hold`, mbox appends are not performed but
+    /// returned as (index into the outcomes of a placeholder, request).
+    fn deliver_request(&self, req: &Request<'_>, hold: bool) -> (Vec<Outcome>, Vec<(usize, Op)>) {
+        let delivered = delivered_to_headers(req.content);
+        let now = crate::log::timefmt::now_secs();
+        let mut out = Vec::new();
+        let mut held = Vec::new();
+        for (idx, rcpt) in req.recipients.iter().enumerate() {
+            let (o, h) = self.deliver_one(req, idx, rcpt, &delivered, now, hold);
+            let base = out.len();
+            held.extend(h.into_iter().map(|(slot, op)| (base + slot, op)));
+            out.extend(o);
+        }
+        (out, held)
+    }
+
+    /// Append the records to one mailbox as one unit per frame-sized chunk; one reply per
+    /// record, in order.
+    fn perform_mbox_batch(&self, t: &MboxTarget, records: Vec<Vec<u8>>) -> Vec<Reply> {
+        let n = records.len();
+        let sizes: Vec<usize> = records.iter().map(Vec::len).collect();
+        let mut records = records.into_iter();
+        let mut replies = Vec::with_capacity(n);
+        for chunk in request::batch_chunks(&sizes) {
+            let recs: Vec<Vec<u8>> = records.by_ref().take(chunk.len()).collect();
+            let op = if recs.len() == 1 {
+                Op::Mbox {
+                    path: t.path.clone(),
+                    user: t.user.clone(),
+                    uid: t.uid,
+                    gid: t.gid,
+                    limit: t.limit,
+                    locks: t.locks,
+                    create: t.create,
+                    record: recs.into_iter().next().unwrap_or_default(),
+                }
+            } else {
+                Op::MboxBatch {
+                    path: t.path.clone(),
+                    user: t.user.clone(),
+                    uid: t.uid,
+                    gid: t.gid,
+                    limit: t.limit,
+                    locks: t.locks,
+                    create: t.create,
+                    records: recs,
+                }
+            };
+            let want = op.replies();
+            let mut got = self.perform_all(&op);
+            got.resize_with(want, || {
+                Reply::new(Status::Deferred, "4.3.0", "mailbox delivery got no answer")
+            });
+            replies.extend(got);
+        }
+        replies
+    }
+
     fn deliver_one(
         &self,
         req: &Request<'_>,
@@ -294,7 +451,8 @@ impl Local {
         rcpt: &Recipient,
         delivered: &[String],
         now: i64,
-    ) -> Vec<Outcome> {
+        hold: bool,
+    ) -> (Vec<Outcome>, Vec<(usize, Op)>) {
         let mut addr = rcpt.address.clone();
         if !addr.contains('@') {
             addr = format!("{}@{}", addr, self.cfg.get("myhostname"));
@@ -309,6 +467,7 @@ impl Local {
             out: Vec::new(),
             forwards: Vec::new(),
             now,
+            held: hold.then(Vec::new),
         };
         self.resolve(&mut r, &addr, 0, false);
         self.flush_forwards(&mut r);
@@ -321,7 +480,7 @@ impl Local {
                 "alias expands to no recipients",
             );
         }
-        r.out
+        (r.out, r.held.unwrap_or_default())
     }
 }
 

@@ -1,216 +1,14 @@
-//! Delivery requests: what the local delivery agent asks to be done as a given uid/gid
-//! (`Op`), how it is done (`execute`), and the length-prefixed wire format used between the
-//! delivery agent and the privileged helper (`privileged`), and between the helper and its
-//! per-request children.
-//!
-//! Protocol. A frame is a 4-byte big-endian length and that many bytes. A frame holds fields,
-//! each a 4-byte big-endian length and its bytes; numbers are decimal text. Request fields:
-//! the kind (`mbox`, `maildir`, `file`, `command`), uid, gid, then per kind:
-//! - mbox: path, user, limit, lock (dotlock fcntl attempts delay_ms stale_s), create, record
-//! - maildir: dir, user, limit, host, content
-//! - file: source, path, limit, lock (as above), record
-//! - command: source, command, dir, limit_ms, env count, (name, value)..., input
-//!
-//! A source (what justifies the ids of a file or command delivery, see `Source`) is `none`;
-//! `table`, spec, key; or `include`, path.
-//!
-//! The answer is one frame: status (`sent`/`deferred`/`bounced`), dsn, text. Frames over
-//! `MAX_FRAME` bytes and any malformed field are protocol errors.
-//!
-//! Security role: the decoder treats input as untrusted: lengths are checked with checked
-//! arithmetic against the data actually present (no panics, no allocation larger than the
-//! frame), at most 1000 environment entries. `execute` runs with whatever ids the calling
-//! process has; deciding whether those ids are right is the privileged helper's job. Logs
-//! nothing.
+//! The length-prefixed wire format between the local delivery agent and the privileged
+//! helper, and between the helper and its per-request children (see the parent module for
+//! the field layout). Decoding treats its input as untrusted: every length is checked with
+//! checked arithmetic against the data present, so no input panics or allocates more than
+//! its frame. Logs nothing.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::Status;
-use super::command::{self, CommandJob};
-use super::lock::LockPolicy;
-use super::{maildir, mbox};
-
-/// Largest frame accepted (a message is at most $message_size_limit, 10 MB by default, plus
-/// delivery headers; this leaves ample room).
-pub const MAX_FRAME: usize = 256 << 20;
-
-/// The result of one request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
-    pub status: Status,
-    pub dsn: String,
-    pub text: String,
-}
-
-impl Reply {
-    pub fn new(status: Status, dsn: &str, text: impl Into<String>) -> Reply {
-        Reply {
-            status,
-            dsn: dsn.to_string(),
-            text: text.into(),
-        }
-    }
-}
-
-/// What justifies the uid/gid of a file or command delivery named in an alias. The root
-/// helper checks it itself: the target must really be listed there, and the ids must be
-/// those of the table's or include file's owner ($default_privs when that owner is root).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Source {
-    /// No file behind the alias (e.g. a `static:` table): runs as $default_privs.
-    None,
-    /// The value of `key` in the alias table `spec` (as opened from $alias_maps).
-    Table { spec: String, key: String },
-    /// An `:include:` file.
-    Include(PathBuf),
-}
-
-/// One delivery request.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Op {
-    /// Append an mbox record to a mailbox.
-    Mbox {
-        path: PathBuf,
-        user: String,
-        uid: u32,
-        gid: u32,
-        limit: u64,
-        locks: LockPolicy,
-        /// Create a missing file as the running user (false when the root helper created it).
-        create: bool,
-        record: Vec<u8>,
-    },
-    /// Deliver into a Maildir.
-    Maildir {
-        dir: PathBuf,
-        user: String,
-        uid: u32,
-        gid: u32,
-        limit: u64,
-        host: String,
-        content: Vec<u8>,
-    },
-    /// Append an mbox record to a file named in an alias.
-    File {
-        path: PathBuf,
-        source: Source,
-        uid: u32,
-        gid: u32,
-        limit: u64,
-        locks: LockPolicy,
-        record: Vec<u8>,
-    },
-    /// Run a command named in an alias.
-    Command {
-        source: Source,
-        uid: u32,
-        gid: u32,
-        job: CommandJob,
-    },
-}
-
-impl Op {
-    /// The uid and gid the request is to be performed as.
-    pub fn ids(&self) -> (u32, u32) {
-        match self {
-            Op::Mbox { uid, gid, .. }
-            | Op::Maildir { uid, gid, .. }
-            | Op::File { uid, gid, .. }
-            | Op::Command { uid, gid, .. } => (*uid, *gid),
-        }
-    }
-}
-
-/// The answer for a failed mailbox update: `cannot update mailbox PATH for user USER. REASON`.
-pub fn mailbox_failure(path: &Path, user: &str, f: &mbox::Failure) -> Reply {
-    Reply::new(
-        f.status,
-        f.dsn,
-        format!(
-            "cannot update mailbox {} for user {}. {}",
-            path.display(),
-            user,
-            f.reason
-        ),
-    )
-}
-
-/// Perform a request as the current process (the child, or in-process when not root).
-pub fn execute(op: &Op) -> Reply {
-    match op {
-        Op::Mbox {
-            path,
-            user,
-            limit,
-            locks,
-            create,
-            record,
-            ..
-        } => {
-            let opts = mbox::AppendOptions {
-                create: *create,
-                limit: *limit,
-                locks: *locks,
-            };
-            match mbox::append(path, record, &opts) {
-                Ok(()) => Reply::new(Status::Sent, "2.0.0", "delivered to mailbox"),
-                Err(f) => mailbox_failure(path, user, &f),
-            }
-        }
-        Op::Maildir {
-            dir,
-            limit,
-            host,
-            content,
-            ..
-        } => match maildir::deliver(dir, content, *limit, host) {
-            Ok(_) => Reply::new(Status::Sent, "2.0.0", "delivered to maildir"),
-            Err(f) => Reply::new(
-                f.status,
-                f.dsn,
-                format!("maildir delivery failed: {}", f.reason),
-            ),
-        },
-        Op::File {
-            path,
-            limit,
-            locks,
-            record,
-            ..
-        } => {
-            let opts = mbox::AppendOptions {
-                create: true,
-                limit: *limit,
-                locks: LockPolicy {
-                    dotlock: false,
-                    ..*locks
-                },
-            };
-            match mbox::append(path, record, &opts) {
-                Ok(()) => Reply::new(
-                    Status::Sent,
-                    "2.0.0",
-                    format!("delivered to file: {}", path.display()),
-                ),
-                Err(f) => Reply::new(
-                    f.status,
-                    f.dsn,
-                    format!(
-                        "cannot append message to file {}: {}",
-                        path.display(),
-                        f.reason
-                    ),
-                ),
-            }
-        }
-        Op::Command { job, .. } => command::run(job),
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Wire format.
+use super::{CommandJob, LockPolicy, MAX_BATCH, MAX_FRAME, Op, Reply, Source, Status};
 
 /// A malformed frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -323,6 +121,7 @@ pub fn encode_op(op: &Op) -> Vec<u8> {
     let (uid, gid) = op.ids();
     let kind: &[u8] = match op {
         Op::Mbox { .. } => b"mbox",
+        Op::MboxBatch { .. } => b"mboxbatch",
         Op::Maildir { .. } => b"maildir",
         Op::File { .. } => b"file",
         Op::Command { .. } => b"command",
@@ -346,6 +145,25 @@ pub fn encode_op(op: &Op) -> Vec<u8> {
             f.locks(locks);
             f.num(*create as u64);
             f.put(record);
+        }
+        Op::MboxBatch {
+            path,
+            user,
+            limit,
+            locks,
+            create,
+            records,
+            ..
+        } => {
+            f.path(path);
+            f.put(user.as_bytes());
+            f.num(*limit);
+            f.locks(locks);
+            f.num(*create as u64);
+            f.num(records.len() as u64);
+            for r in records {
+                f.put(r);
+            }
         }
         Op::Maildir {
             dir,
@@ -408,6 +226,31 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
             create: c.num()? != 0,
             record: c.take()?.to_vec(),
         },
+        b"mboxbatch" => {
+            let path = c.path()?;
+            let user = c.string()?;
+            let limit = c.num()?;
+            let locks = c.locks()?;
+            let create = c.num()? != 0;
+            let n = c.num()?;
+            if n == 0 || n > MAX_BATCH as u64 {
+                return Err(ProtoError("bad record count".into()));
+            }
+            let mut records = Vec::new();
+            for _ in 0..n {
+                records.push(c.take()?.to_vec());
+            }
+            Op::MboxBatch {
+                path,
+                user,
+                uid,
+                gid,
+                limit,
+                locks,
+                create,
+                records,
+            }
+        }
         b"maildir" => Op::Maildir {
             dir: c.path()?,
             user: c.string()?,
@@ -468,22 +311,54 @@ pub fn encode_reply(r: &Reply) -> Vec<u8> {
     f.0
 }
 
+impl Cursor<'_> {
+    fn reply(&mut self) -> Result<Reply, ProtoError> {
+        let status = match self.take()? {
+            b"sent" => Status::Sent,
+            b"deferred" => Status::Deferred,
+            b"bounced" => Status::Bounced,
+            _ => return Err(ProtoError("unknown status".into())),
+        };
+        Ok(Reply {
+            status,
+            dsn: self.string()?,
+            text: self.string()?,
+        })
+    }
+}
+
 /// Decode an answer.
 pub fn decode_reply(data: &[u8]) -> Result<Reply, ProtoError> {
     let mut c = Cursor { data, pos: 0 };
-    let status = match c.take()? {
-        b"sent" => Status::Sent,
-        b"deferred" => Status::Deferred,
-        b"bounced" => Status::Bounced,
-        _ => return Err(ProtoError("unknown status".into())),
-    };
-    let r = Reply {
-        status,
-        dsn: c.string()?,
-        text: c.string()?,
-    };
+    let r = c.reply()?;
     c.end()?;
     Ok(r)
+}
+
+/// Encode the answers to a batch: a count, then each answer's fields.
+pub fn encode_replies(rs: &[Reply]) -> Vec<u8> {
+    let mut f = Fields(Vec::new());
+    f.num(rs.len() as u64);
+    for r in rs {
+        f.put(r.status.as_str().as_bytes());
+        f.put(r.dsn.as_bytes());
+        f.put(r.text.as_bytes());
+    }
+    f.0
+}
+
+/// Decode the answers to a batch of `expected` records; any other count is an error.
+pub fn decode_replies(data: &[u8], expected: usize) -> Result<Vec<Reply>, ProtoError> {
+    let mut c = Cursor { data, pos: 0 };
+    if c.num()? != expected as u64 {
+        return Err(ProtoError("wrong number of answers".into()));
+    }
+    let mut out = Vec::new();
+    for _ in 0..expected {
+        out.push(c.reply()?);
+    }
+    c.end()?;
+    Ok(out)
 }
 
 /// Write one frame.
@@ -599,6 +474,56 @@ mod tests {
         assert_eq!(read_frame(&mut rd).unwrap().unwrap(), b"abc");
         assert_eq!(read_frame(&mut rd).unwrap().unwrap(), b"");
         assert_eq!(read_frame(&mut rd).unwrap(), None);
+    }
+
+    #[test]
+    fn batches_and_their_replies_round_trip() {
+        let batch = Op::MboxBatch {
+            path: "/var/mail/u".into(),
+            user: "u".into(),
+            uid: 1000,
+            gid: 100,
+            limit: 0,
+            locks: LockPolicy::default(),
+            create: true,
+            records: vec![b"From a\n".to_vec(), Vec::new(), b"\0\xff".to_vec()],
+        };
+        assert_eq!(decode_op(&encode_op(&batch)).unwrap(), batch);
+        assert_eq!(batch.replies(), 3);
+        let rs = vec![
+            Reply::new(Status::Sent, "2.0.0", "delivered to mailbox"),
+            Reply::new(Status::Bounced, "5.2.2", "too large"),
+        ];
+        assert_eq!(decode_replies(&encode_replies(&rs), 2).unwrap(), rs);
+        assert_eq!(
+            decode_replies(&encode_replies(&rs), 3).unwrap_err(),
+            ProtoError("wrong number of answers".into())
+        );
+        let mut extra = encode_replies(&rs);
+        extra.push(0);
+        assert!(decode_replies(&extra, 2).is_err());
+        // A single reply is not a batch answer, and a count without records is refused.
+        assert!(decode_replies(&encode_reply(&rs[0]), 1).is_err());
+        let mut enc = encode_op(&batch);
+        let cut = enc.len() - (4 + 2);
+        enc.truncate(cut);
+        assert!(decode_op(&enc).is_err());
+        for n in [0, MAX_BATCH as u64 + 1] {
+            let mut f = Fields(Vec::new());
+            f.put(b"mboxbatch");
+            f.num(1);
+            f.num(1);
+            f.path(Path::new("/var/mail/u"));
+            f.put(b"u");
+            f.num(0);
+            f.locks(&LockPolicy::default());
+            f.num(1);
+            f.num(n);
+            assert_eq!(
+                decode_op(&f.0).unwrap_err(),
+                ProtoError("bad record count".into())
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,228 @@
+//! The privileged local delivery helper: a small root process that writes mail as the
+//! recipient while the rest of Postern runs as $mail_owner.
+//!
+//! Process model. `postfix start` (root) spawns the helper program (`$daemon_directory/local`,
+//! else `local` next to the running executable) with `HelperHandle::spawn` *before* dropping
+//! privileges: a pool of `POOL` processes, each `local serve CONFIG_DIR`. A helper keeps root
+//! and serves requests (`request::Op`, wire format in `request`) on its stdin/stdout pipes,
+//! one at a time, until end of input. For each request it validates it and forks a child
+//! with `sys::fork_as`; there is no exec: the helper is single-threaded, so the child is a
+//! plain copy of it. The child sets its groups to just the target gid, then its gid and uid,
+//! runs `request::execute_all` and writes the replies to a pipe the helper reads; the helper
+//! then reaps it. Nothing ever switches uid inside a thread. When Postern does not run as
+//! root the delivery agent calls `request::execute_all` in-process instead, and no helper
+//! exists. A batch of mbox records for one mailbox (`Op::MboxBatch`, group commit) is one
+//! request and one child: one dot-lock, one fcntl lock, one fsync, one reply per record.
+//!
+//! Work done as root in the helper itself is limited to a spool mailbox
+//! ($mail_spool_directory/USER, which users usually cannot create or dot-lock): creating a
+//! missing mailbox (O_EXCL, O_NOFOLLOW, 0600, chown to the user) and holding the dot-lock
+//! while the child takes the fcntl lock and appends; and, for file and command requests,
+//! reading the alias table or include file that justifies them.
+//!
+//! Validation (the helper trusts nothing from $mail_owner): absolute paths without `..`;
+//! uid 0 only for the mailbox or Maildir of the user `root`, never for files or commands;
+//! mailbox and Maildir requests must name an existing account with that uid and gid and a
+//! path in the spool directory named after the user, or under the account's home directory.
+//! File and command requests carry their `request::Source`; the helper derives the ids
+//! itself: for a table, the spec must be one of $alias_maps (re-read from CONFIG_DIR) and
+//! the key's value must list the target; for an include file (opened by the helper, a
+//! regular file of at most `MAX_INCLUDE` bytes), it must list the target. The ids must then
+//! equal the owner's (uid, gid) of the table's file or the include file, or $default_privs'
+//! when that owner is root or there is no file; and a uid below `MIN_UID` is refused unless
+//! it is $default_privs'. A refused request is answered with a 4.3.0 deferral and logged as
+//! `warning: refusing delivery request: REASON`.
+//!
+//! Residual trust: a compromised $mail_owner can still name any include file on the system;
+//! it then gets only the deliveries that file lists, as that file's owner.
+//!
+//! Concurrency: `HelperHandle` keeps the pool, each helper behind a mutex. A request takes
+//! the first idle helper (try_lock, starting from a rotating index), and waits for one only
+//! when all are busy, so mailbox deliveries do not queue behind a slow command
+//! (command_time_limit). A helper that died is restarted on next use (after the master
+//! dropped privileges a restarted helper is no longer root, so its children fail and
+//! deliveries are deferred until Postern is restarted). A request whose answer was lost is
+//! deferred, never repeated.
+
+mod pool;
+mod verify;
+
+pub use pool::{HelperHandle, POOL, helper_program};
+pub use verify::{MAX_INCLUDE, MIN_UID};
+
+use std::io::{self, BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+
+use super::Status;
+use super::lock::Dotlock;
+use super::mbox;
+pub use super::request::{Op, Reply, Source};
+use super::request::{
+    decode_op, decode_replies, encode_replies, encode_reply, execute_all, mailbox_failure,
+    read_frame, write_frame,
+};
+use crate::config::Config;
+use crate::sys;
+use verify::{in_spool, validate};
+
+fn helper_failed(why: String) -> Reply {
+    Reply::new(
+        Status::Deferred,
+        "4.3.0",
+        format!("local delivery helper failed: {}", why),
+    )
+}
+
+/// Entry point of the `local` program (`args` includes argv[0]):
+/// `local serve CONFIG_DIR` serves requests on stdin/stdout until end of input.
+pub fn helper_main(args: &[String]) -> i32 {
+    match args.get(1).map(String::as_str) {
+        Some("serve") if args.len() == 3 => serve(Path::new(&args[2])),
+        _ => usage(),
+    }
+}
+
+fn usage() -> i32 {
+    eprintln!("local: fatal: usage: local serve CONFIG_DIR (started by the Postern master)");
+    1
+}
+
+struct Ctx {
+    root: bool,
+    spool: PathBuf,
+    config_dir: PathBuf,
+}
+
+fn serve(config_dir: &Path) -> i32 {
+    let cfg = Config::load(config_dir).unwrap_or_else(|_| Config::from_pairs(config_dir, &[]));
+    crate::log::init(&cfg, false);
+    let ctx = Ctx {
+        root: sys::is_root(),
+        spool: PathBuf::from(cfg.get("mail_spool_directory")),
+        config_dir: config_dir.to_path_buf(),
+    };
+    let mut input = BufReader::new(io::stdin().lock());
+    let mut output = BufWriter::new(io::stdout().lock());
+    loop {
+        let buf = match read_frame(&mut input) {
+            Ok(Some(b)) => b,
+            Ok(None) => return 0,
+            Err(e) => {
+                crate::log::warning("local", format!("helper: read request: {}", e));
+                return 1;
+            }
+        };
+        let answer = match decode_op(&buf) {
+            Ok(op @ Op::MboxBatch { .. }) => encode_replies(&handle(&op, &ctx)),
+            Ok(op) => match handle(&op, &ctx).into_iter().next() {
+                Some(reply) => encode_reply(&reply),
+                None => encode_reply(&helper_failed("no answer".into())),
+            },
+            Err(e) => encode_reply(&helper_failed(e.to_string())),
+        };
+        if write_frame(&mut output, &answer).is_err() {
+            return 1;
+        }
+    }
+}
+
+/// Validate and perform `op`: exactly `op.replies()` replies.
+fn handle(op: &Op, ctx: &Ctx) -> Vec<Reply> {
+    let n = op.replies();
+    if let Err(why) = validate(op, ctx) {
+        crate::log::warning("local", format!("refusing delivery request: {}", why));
+        let r = Reply::new(
+            Status::Deferred,
+            "4.3.0",
+            format!("local delivery helper refused request: {}", why),
+        );
+        return vec![r; n];
+    }
+    match op {
+        Op::Mbox {
+            path,
+            user,
+            uid,
+            gid,
+            locks,
+            ..
+        }
+        | Op::MboxBatch {
+            path,
+            user,
+            uid,
+            gid,
+            locks,
+            ..
+        } if in_spool(path, user, &ctx.spool) => {
+            // One creation and one dot-lock for the whole batch; the child takes the fcntl
+            // lock once and appends every record.
+            if let Err(f) = mbox::create_owned(path, *uid, *gid) {
+                return vec![mailbox_failure(path, user, &f); n];
+            }
+            let _dot = if locks.dotlock {
+                match Dotlock::acquire(path, locks) {
+                    Ok(d) => Some(d),
+                    Err(e) => return vec![mailbox_failure(path, user, &mbox::lock_failure(e)); n],
+                }
+            } else {
+                None
+            };
+            let mut rest = op.clone();
+            if let Op::Mbox { create, locks, .. } | Op::MboxBatch { create, locks, .. } = &mut rest
+            {
+                *create = false;
+                locks.dotlock = false;
+            }
+            run_child(&rest)
+        }
+        _ => run_child(op),
+    }
+}
+
+/// Run one request in a child process with the request's uid and gid. The helper is
+/// single-threaded, so the child is a plain fork (no exec): it drops to the recipient's ids,
+/// executes the request and sends its replies (`op.replies()` of them) back through a pipe.
+fn run_child(op: &Op) -> Vec<Reply> {
+    let n = op.replies();
+    let failed = |why: String| vec![helper_failed(why); n];
+    let (uid, gid) = op.ids();
+    let (mut reader, mut writer) = match io::pipe() {
+        Ok(p) => p,
+        Err(e) => return failed(format!("cannot create a pipe: {}", e)),
+    };
+    let pid = match sys::fork_as(uid, gid, || {
+        let replies = execute_all(op);
+        match write_frame(&mut writer, &encode_replies(&replies)) {
+            Ok(()) => 0,
+            Err(_) => 1,
+        }
+    }) {
+        Ok(pid) => pid,
+        Err(e) => return failed(format!("cannot start child: {}", e)),
+    };
+    drop(writer);
+    let answer = read_frame(&mut reader);
+    let status = sys::wait_pid(pid);
+    match answer {
+        Ok(Some(buf)) => decode_replies(&buf, n).unwrap_or_else(|e| failed(e.to_string())),
+        Ok(None) | Err(_) => failed(match status {
+            Ok(code) => format!("child ended without an answer (exit {})", code),
+            Err(e) => format!("child: {}", e),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_arguments_are_usage_errors() {
+        assert_eq!(helper_main(&["local".into()]), 1);
+        assert_eq!(
+            helper_main(&["local".into(), "serve".into(), "a".into(), "b".into()]),
+            1
+        );
+    }
+}

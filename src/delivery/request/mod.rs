@@ -1,0 +1,374 @@
+//! Delivery requests: what the local delivery agent asks to be done as a given uid/gid
+//! (`Op`), how it is done (`execute`), and the length-prefixed wire format used between the
+//! delivery agent and the privileged helper (`privileged`), and between the helper and its
+//! per-request children.
+//!
+//! Protocol. A frame is a 4-byte big-endian length and that many bytes. A frame holds fields,
+//! each a 4-byte big-endian length and its bytes; numbers are decimal text. Request fields:
+//! the kind (`mbox`, `maildir`, `file`, `command`), uid, gid, then per kind:
+//! - mbox: path, user, limit, lock (dotlock fcntl attempts delay_ms stale_s), create, record
+//! - mboxbatch: as mbox, but a record count (at most `MAX_BATCH`) and that many records
+//! - maildir: dir, user, limit, host, content
+//! - file: source, path, limit, lock (as above), record
+//! - command: source, command, dir, limit_ms, env count, (name, value)..., input
+//!
+//! A source (what justifies the ids of a file or command delivery, see `Source`) is `none`;
+//! `table`, spec, key; or `include`, path.
+//!
+//! The answer is one frame: status (`sent`/`deferred`/`bounced`), dsn, text. For
+//! `mboxbatch` it is one frame with a count and that many (status, dsn, text), one per
+//! record in order. Frames over `MAX_FRAME` bytes and any malformed field are protocol
+//! errors; a sender splits a batch that would not fit (`batch_chunks`).
+//!
+//! Security role: the decoder treats input as untrusted: lengths are checked with checked
+//! arithmetic against the data actually present (no panics, no allocation larger than the
+//! frame), at most 1000 environment entries. `execute` runs with whatever ids the calling
+//! process has; deciding whether those ids are right is the privileged helper's job. Logs
+//! nothing.
+
+mod wire;
+
+pub use wire::{
+    ProtoError, decode_op, decode_replies, decode_reply, encode_op, encode_replies, encode_reply,
+    read_frame, write_frame,
+};
+
+use std::path::{Path, PathBuf};
+
+use super::Status;
+use super::command::{self, CommandJob};
+use super::lock::LockPolicy;
+use super::{maildir, mbox};
+
+/// Largest frame accepted (a message is at most $message_size_limit, 10 MB by default, plus
+/// delivery headers; this leaves ample room).
+pub const MAX_FRAME: usize = 256 << 20;
+
+/// Most records in one `Op::MboxBatch`.
+pub const MAX_BATCH: usize = 1000;
+
+/// Room left in a frame for everything of an `Op::MboxBatch` but its records.
+const BATCH_OVERHEAD: usize = 1 << 20;
+
+/// The result of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: Status,
+    pub dsn: String,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn new(status: Status, dsn: &str, text: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            dsn: dsn.to_string(),
+            text: text.into(),
+        }
+    }
+}
+
+/// What justifies the uid/gid of a file or command delivery named in an alias. The root
+/// helper checks it itself: the target must really be listed there, and the ids must be
+/// those of the table's or include file's owner ($default_privs when that owner is root).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// No file behind the alias (e.g. a `static:` table): runs as $default_privs.
+    None,
+    /// The value of `key` in the alias table `spec` (as opened from $alias_maps).
+    Table { spec: String, key: String },
+    /// An `:include:` file.
+    Include(PathBuf),
+}
+
+/// One delivery request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Append an mbox record to a mailbox.
+    Mbox {
+        path: PathBuf,
+        user: String,
+        uid: u32,
+        gid: u32,
+        limit: u64,
+        locks: LockPolicy,
+        /// Create a missing file as the running user (false when the root helper created it).
+        create: bool,
+        record: Vec<u8>,
+    },
+    /// Append several mbox records to one mailbox under one lock, with one fsync after the
+    /// last (group commit); answered with one reply per record.
+    MboxBatch {
+        path: PathBuf,
+        user: String,
+        uid: u32,
+        gid: u32,
+        limit: u64,
+        locks: LockPolicy,
+        create: bool,
+        records: Vec<Vec<u8>>,
+    },
+    /// Deliver into a Maildir.
+    Maildir {
+        dir: PathBuf,
+        user: String,
+        uid: u32,
+        gid: u32,
+        limit: u64,
+        host: String,
+        content: Vec<u8>,
+    },
+    /// Append an mbox record to a file named in an alias.
+    File {
+        path: PathBuf,
+        source: Source,
+        uid: u32,
+        gid: u32,
+        limit: u64,
+        locks: LockPolicy,
+        record: Vec<u8>,
+    },
+    /// Run a command named in an alias.
+    Command {
+        source: Source,
+        uid: u32,
+        gid: u32,
+        job: CommandJob,
+    },
+}
+
+impl Op {
+    /// The uid and gid the request is to be performed as.
+    pub fn ids(&self) -> (u32, u32) {
+        match self {
+            Op::Mbox { uid, gid, .. }
+            | Op::MboxBatch { uid, gid, .. }
+            | Op::Maildir { uid, gid, .. }
+            | Op::File { uid, gid, .. }
+            | Op::Command { uid, gid, .. } => (*uid, *gid),
+        }
+    }
+}
+
+impl Op {
+    /// How many replies performing the request yields: one per record for a batch, else one.
+    pub fn replies(&self) -> usize {
+        match self {
+            Op::MboxBatch { records, .. } => records.len(),
+            _ => 1,
+        }
+    }
+}
+
+/// Split record indexes into runs whose records fit in one `Op::MboxBatch` frame (at most
+/// `MAX_BATCH` records and `MAX_FRAME` bytes with room for the other fields). A record too
+/// big for any frame gets a run of its own (and fails when sent, as a single request would).
+pub fn batch_chunks(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let budget = MAX_FRAME - BATCH_OVERHEAD;
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    for (i, &n) in sizes.iter().enumerate() {
+        let cost = n.saturating_add(4);
+        if i > start && (i - start >= MAX_BATCH || bytes.saturating_add(cost) > budget) {
+            out.push(start..i);
+            start = i;
+            bytes = 0;
+        }
+        bytes = bytes.saturating_add(cost);
+    }
+    if start < sizes.len() {
+        out.push(start..sizes.len());
+    }
+    out
+}
+
+/// The answer for a failed mailbox update: `cannot update mailbox PATH for user USER. REASON`.
+pub fn mailbox_failure(path: &Path, user: &str, f: &mbox::Failure) -> Reply {
+    Reply::new(
+        f.status,
+        f.dsn,
+        format!(
+            "cannot update mailbox {} for user {}. {}",
+            path.display(),
+            user,
+            f.reason
+        ),
+    )
+}
+
+/// Perform a request as the current process (the child, or in-process when not root):
+/// exactly `op.replies()` replies, in record order for a batch.
+pub fn execute_all(op: &Op) -> Vec<Reply> {
+    match op {
+        Op::MboxBatch {
+            path,
+            user,
+            limit,
+            locks,
+            create,
+            records,
+            ..
+        } => {
+            let opts = mbox::AppendOptions {
+                create: *create,
+                limit: *limit,
+                locks: *locks,
+            };
+            let recs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+            mbox::append_many(path, &recs, &opts)
+                .into_iter()
+                .map(|r| match r {
+                    Ok(()) => delivered_to_mailbox(),
+                    Err(f) => mailbox_failure(path, user, &f),
+                })
+                .collect()
+        }
+        _ => vec![execute(op)],
+    }
+}
+
+fn delivered_to_mailbox() -> Reply {
+    Reply::new(Status::Sent, "2.0.0", "delivered to mailbox")
+}
+
+/// Perform a request that has one reply as the current process; for a batch, the first
+/// record's reply (use `execute_all`).
+pub fn execute(op: &Op) -> Reply {
+    match op {
+        Op::MboxBatch { .. } => execute_all(op)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Reply::new(Status::Deferred, "4.3.0", "empty batch")),
+        Op::Mbox {
+            path,
+            user,
+            limit,
+            locks,
+            create,
+            record,
+            ..
+        } => {
+            let opts = mbox::AppendOptions {
+                create: *create,
+                limit: *limit,
+                locks: *locks,
+            };
+            match mbox::append(path, record, &opts) {
+                Ok(()) => delivered_to_mailbox(),
+                Err(f) => mailbox_failure(path, user, &f),
+            }
+        }
+        Op::Maildir {
+            dir,
+            limit,
+            host,
+            content,
+            ..
+        } => match maildir::deliver(dir, content, *limit, host) {
+            Ok(_) => Reply::new(Status::Sent, "2.0.0", "delivered to maildir"),
+            Err(f) => Reply::new(
+                f.status,
+                f.dsn,
+                format!("maildir delivery failed: {}", f.reason),
+            ),
+        },
+        Op::File {
+            path,
+            limit,
+            locks,
+            record,
+            ..
+        } => {
+            let opts = mbox::AppendOptions {
+                create: true,
+                limit: *limit,
+                locks: LockPolicy {
+                    dotlock: false,
+                    ..*locks
+                },
+            };
+            match mbox::append(path, record, &opts) {
+                Ok(()) => Reply::new(
+                    Status::Sent,
+                    "2.0.0",
+                    format!("delivered to file: {}", path.display()),
+                ),
+                Err(f) => Reply::new(
+                    f.status,
+                    f.dsn,
+                    format!(
+                        "cannot append message to file {}: {}",
+                        path.display(),
+                        f.reason
+                    ),
+                ),
+            }
+        }
+        Op::Command { job, .. } => command::run(job),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_split_to_fit_a_frame() {
+        assert!(batch_chunks(&[]).is_empty());
+        assert_eq!(batch_chunks(&[10, 20, 30]), vec![0..3]);
+        let budget = MAX_FRAME - BATCH_OVERHEAD;
+        // Two records that together exceed the budget go in two frames.
+        let half = budget / 2;
+        assert_eq!(batch_chunks(&[half, half, 1]), vec![0..1, 1..3]);
+        // A record larger than any frame is alone (and fails when sent).
+        assert_eq!(batch_chunks(&[1, MAX_FRAME + 1, 1]), vec![0..1, 1..2, 2..3]);
+        // At most MAX_BATCH records per frame.
+        let many = vec![1; MAX_BATCH * 2 + 1];
+        assert_eq!(
+            batch_chunks(&many),
+            vec![
+                0..MAX_BATCH,
+                MAX_BATCH..2 * MAX_BATCH,
+                2 * MAX_BATCH..2 * MAX_BATCH + 1
+            ]
+        );
+    }
+
+    #[test]
+    fn batch_execution_gives_one_reply_per_record() {
+        let dir = std::env::temp_dir().join(format!("postern-req-batch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("u");
+        let op = Op::MboxBatch {
+            path: path.clone(),
+            user: "u".into(),
+            uid: 0,
+            gid: 0,
+            limit: 8,
+            locks: LockPolicy::default(),
+            create: true,
+            records: vec![b"abc".to_vec(), b"toolong!!".to_vec(), b"de".to_vec()],
+        };
+        let rs = execute_all(&op);
+        assert_eq!(rs.len(), 3);
+        assert_eq!(
+            rs[0],
+            Reply::new(Status::Sent, "2.0.0", "delivered to mailbox")
+        );
+        assert_eq!(
+            rs[1],
+            Reply::new(
+                Status::Bounced,
+                "5.2.2",
+                format!(
+                    "cannot update mailbox {} for user u. error writing message: File too large",
+                    path.display()
+                )
+            )
+        );
+        assert_eq!(rs[2], rs[0]);
+        assert_eq!(std::fs::read(&path).unwrap(), b"abcde");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
