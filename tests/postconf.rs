@@ -379,3 +379,37 @@ fn bad_master_cf_and_option_errors() {
     assert!(stderr(&o).contains("usage: postconf"));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn concurrent_edits_are_not_lost() {
+    let d = stock("concurrent");
+    let before = main_cf(&d);
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            Command::new(PROG)
+                .arg("-c")
+                .arg(&d)
+                .arg("-e")
+                .arg(format!("user_param_{}=v{}", i, i))
+                .env_remove("MAIL_CONFIG")
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let after = main_cf(&d);
+    assert!(after.starts_with(&before));
+    for i in 0..8 {
+        assert!(
+            after.contains(&format!("\nuser_param_{} = v{}\n", i, i)),
+            "edit {} lost:\n{}",
+            i,
+            after
+        );
+    }
+    assert_eq!(after.lines().count(), before.lines().count() + 8);
+    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 2);
+    let _ = std::fs::remove_dir_all(&d);
+}
