@@ -95,6 +95,15 @@ impl Service {
 
 /// Parse master.cf text.
 pub fn parse(text: &str, file: &str) -> Result<Vec<Service>, MasterCfError> {
+    logical_lines(text, file)?
+        .iter()
+        .map(|(t, line)| parse_entry(t, *line, file))
+        .collect()
+}
+
+/// The logical lines of master.cf: comments and blank lines dropped, continuation lines
+/// joined to their entry with one space; each with the line number it starts on.
+pub fn logical_lines(text: &str, file: &str) -> Result<Vec<(String, usize)>, MasterCfError> {
     let mut logical: Vec<(String, usize)> = Vec::new();
     for (idx, raw) in text.lines().enumerate() {
         let trimmed = raw.trim_start();
@@ -119,10 +128,7 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Service>, MasterCfError> {
             logical.push((raw.trim_end().to_string(), idx + 1));
         }
     }
-    logical
-        .iter()
-        .map(|(t, line)| parse_entry(t, *line, file))
-        .collect()
+    Ok(logical)
 }
 
 fn parse_entry(text: &str, line: usize, file: &str) -> Result<Service, MasterCfError> {
