@@ -1,7 +1,9 @@
 //! Reload-on-change for tables read from a source file (texthash, regexp, pcre, cidr).
 //!
 //! The file is parsed when first needed and again whenever its inode, size or modification
-//! time change, so an edited table takes effect on the next lookup without a restart. A file
+//! time change, so an edited table takes effect on the next lookup without a restart (a file
+//! changed in the last two seconds is re-read and its bytes compared, because a same-size
+//! rewrite within one timestamp tick leaves the stamp unchanged). A file
 //! that cannot be read or parsed makes every lookup fail with `TableError::Unavailable`
 //! carrying the parse error (file and line), never "not found"; fixing the file brings the
 //! table back. Security role: reads only the file the administrator named. Logs nothing.
@@ -16,8 +18,12 @@ use super::hash::io_text;
 
 type Stamp = (u64, u64, i64, i64);
 
-/// The file's stamp when last read, and what reading it gave.
-type Loaded<T> = Option<(Stamp, Result<Arc<T>, String>)>;
+/// The file's stamp and bytes when last read, and what parsing them gave.
+type Loaded<T> = Option<(Stamp, Vec<u8>, Result<Arc<T>, String>)>;
+
+/// A file modified this recently may change again within the same timestamp tick without
+/// its stamp changing, so its bytes are compared instead.
+const SETTLE_SECS: i64 = 2;
 
 /// A parsed source file, re-parsed when the file changes.
 pub struct FileCache<T> {
@@ -56,19 +62,34 @@ impl<T> FileCache<T> {
         })?;
         let stamp = (meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((s, r)) = state.as_ref()
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let settled = now - meta.mtime() > SETTLE_SECS;
+        if let Some((s, _, r)) = state.as_ref()
             && *s == stamp
+            && settled
         {
             return r.clone().map_err(|e| self.unavailable(e));
         }
-        let loaded = match fs::read(&self.path) {
-            Ok(bytes) => {
-                let text = String::from_utf8_lossy(&bytes);
-                (self.parse)(&text, &self.path.display().to_string()).map(Arc::new)
+        let bytes = match fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) => {
+                let why = format!("open {}: {}", self.path.display(), io_text(&e));
+                *state = None;
+                return Err(self.unavailable(why));
             }
-            Err(e) => Err(format!("open {}: {}", self.path.display(), io_text(&e))),
         };
-        *state = Some((stamp, loaded.clone()));
+        if let Some((s, raw, r)) = state.as_mut()
+            && *raw == bytes
+        {
+            *s = stamp;
+            return r.clone().map_err(|e| self.unavailable(e));
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let loaded = (self.parse)(&text, &self.path.display().to_string()).map(Arc::new);
+        *state = Some((stamp, bytes, loaded.clone()));
         loaded.map_err(|e| self.unavailable(e))
     }
 }
@@ -122,6 +143,8 @@ mod tests {
         );
         fs::write(&p, "a\nb\nc\n").unwrap();
         assert_eq!(*c.get().unwrap(), 3);
+        fs::write(&p, "x\nbad\n").unwrap();
+        assert!(c.get().is_err(), "a same-size rewrite at once is noticed");
         fs::remove_dir_all(&dir).unwrap();
     }
 
