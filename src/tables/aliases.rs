@@ -25,10 +25,18 @@ impl std::error::Error for AliasError {}
 
 /// Parse an aliases file into (name, value) pairs; names keep their case (the table folds).
 pub fn parse(text: &str, file: &str) -> Result<Vec<(String, String)>, AliasError> {
-    let mut out: Vec<(String, String)> = Vec::new();
+    Ok(parse_lines(text, file)?
+        .into_iter()
+        .map(|(k, v, _)| (k, v))
+        .collect())
+}
+
+/// Parse an aliases file into (name, value, line number) triples.
+pub fn parse_lines(text: &str, file: &str) -> Result<Vec<(String, String, usize)>, AliasError> {
+    let mut out: Vec<(String, String, usize)> = Vec::new();
     let mut cur: Option<(String, usize)> = None;
     let finish = |cur: &mut Option<(String, usize)>,
-                  out: &mut Vec<(String, String)>|
+                  out: &mut Vec<(String, String, usize)>|
      -> Result<(), AliasError> {
         if let Some((text, line)) = cur.take() {
             let (name, value) = split_entry(&text).ok_or_else(|| AliasError {
@@ -36,7 +44,7 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<(String, String)>, AliasError
                 line,
                 message: format!("need name:value pair: \"{}\"", text.trim()),
             })?;
-            out.push((name, value));
+            out.push((name, value, line));
         }
         Ok(())
     };

@@ -110,6 +110,19 @@ pub fn io_text(e: &io::Error) -> String {
 }
 
 fn decode(data: &[u8]) -> Result<HashMap<String, String>, String> {
+    Ok(decode_ordered(data)?.into_iter().collect())
+}
+
+/// Every entry of the indexed file for `source`, in stored order (for `postmap -s`, `-d`,
+/// `-i`). The error text names the file, as Postfix's `open database` errors do.
+pub fn read_entries(source: &Path) -> Result<Vec<(String, String)>, String> {
+    let db = db_path(source);
+    let data =
+        fs::read(&db).map_err(|e| format!("open database {}: {}", db.display(), io_text(&e)))?;
+    decode_ordered(&data).map_err(|why| format!("open database {}: {}", db.display(), why))
+}
+
+fn decode_ordered(data: &[u8]) -> Result<Vec<(String, String)>, String> {
     if data.len() >= 16
         && (data[12..16] == [0x61, 0x15, 0x06, 0x00] || data[12..16] == [0x00, 0x06, 0x15, 0x61])
     {
@@ -120,7 +133,7 @@ fn decode(data: &[u8]) -> Result<HashMap<String, String>, String> {
     if data.len() < 8 || &data[..8] != MAGIC {
         return Err("not a Postern indexed table; rebuild it with postmap or newaliases".into());
     }
-    let mut map = HashMap::new();
+    let mut map = Vec::new();
     let mut pos = 8;
     let take = |pos: &mut usize| -> Result<String, String> {
         if *pos + 4 > data.len() {
@@ -139,7 +152,7 @@ fn decode(data: &[u8]) -> Result<HashMap<String, String>, String> {
     while pos < data.len() {
         let k = take(&mut pos)?;
         let v = take(&mut pos)?;
-        map.insert(k, v);
+        map.push((k, v));
     }
     Ok(map)
 }

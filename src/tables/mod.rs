@@ -1,14 +1,26 @@
 //! Lookup tables behind one trait (Postfix's dict(3) layer): `type:name` specs such as
-//! `hash:/etc/aliases`, `unix:passwd.byname`, `proxy:unix:passwd.byname`, `static:value`.
+//! `hash:/etc/aliases`, `regexp:/etc/postfix/header_checks`, `cidr:/etc/postfix/clients`,
+//! `inline:{ a=b }`, `proxy:unix:passwd.byname`, `static:value`. One file per table type.
+//! Tables read from a file notice when it changes and reload it on the next lookup.
 //!
 //! A lookup has three outcomes: found, not found, or an error. An error is never "not
 //! found": callers turn it into a 4xx reply or a deferral. Follows Postfix's DATABASE_README
 //! and postmap(1). Logs nothing itself; `TableError`'s Display is Postfix's warning text.
 
 pub mod aliases;
+pub mod cidr;
+pub mod environ;
+pub mod fail;
+pub mod filecache;
 pub mod hash;
+pub mod inline;
+pub mod internal;
+pub mod pcre;
+pub mod postmap_cmd;
 pub mod postmap_src;
+pub mod regexp;
 pub mod static_table;
+pub mod texthash;
 pub mod unix;
 
 use std::fmt;
@@ -72,7 +84,22 @@ pub fn open(spec: &str) -> Result<Box<dyn Table>, TableError> {
         })?;
     match kind {
         "hash" | "btree" => Ok(Box::new(hash::HashTable::open(kind, name))),
+        "texthash" => Ok(Box::new(texthash::TextHashTable::open(name))),
+        "regexp" => Ok(Box::new(regexp::RegexpTable::open(
+            regexp::Dialect::Regexp,
+            name,
+        ))),
+        "pcre" => Ok(Box::new(regexp::RegexpTable::open(
+            regexp::Dialect::Pcre,
+            name,
+        ))),
+        "cidr" => Ok(Box::new(cidr::CidrTable::open(name))),
+        "inline" => Ok(Box::new(inline::InlineTable::new(name))),
+        "environ" => Ok(Box::new(environ::EnvironTable::new(name))),
+        "fail" => Ok(Box::new(fail::FailTable::new(name))),
+        "internal" => Ok(Box::new(internal::InternalTable::new(name))),
         "unix" if name == "passwd.byname" => Ok(Box::new(unix::PasswdTable)),
+        "unix" if name == "group.byname" => Ok(Box::new(unix::GroupTable)),
         "static" => Ok(Box::new(static_table::StaticTable::new(name))),
         _ => Err(TableError::UnsupportedType {
             spec: spec.to_string(),
@@ -81,7 +108,40 @@ pub fn open(spec: &str) -> Result<Box<dyn Table>, TableError> {
 }
 
 /// The table types `open` supports (for `postconf -m`).
-pub const TYPES: &[&str] = &["btree", "hash", "proxy", "static", "unix"];
+pub const TYPES: &[&str] = &[
+    "btree", "cidr", "environ", "fail", "hash", "inline", "internal", "pcre", "proxy", "regexp",
+    "static", "texthash", "unix",
+];
+
+/// Split a list parameter value into table specs: commas and white space separate, except
+/// inside `{ }` (so `inline:{ a=b, c=d }` and `static:{ some text }` stay whole).
+pub fn split_specs(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut depth = 0usize;
+    for c in value.chars() {
+        match c {
+            '{' => {
+                depth += 1;
+                cur.push(c);
+            }
+            '}' => {
+                depth = depth.saturating_sub(1);
+                cur.push(c);
+            }
+            c if depth == 0 && (c == ',' || c.is_whitespace()) => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            _ => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
 
 /// Several tables searched in order (a list parameter such as local_recipient_maps).
 pub struct TableList {
@@ -91,7 +151,7 @@ pub struct TableList {
 impl TableList {
     /// Open every spec in a list parameter value (commas and white space separate).
     pub fn open_list(value: &str) -> Result<TableList, TableError> {
-        let tables = crate::config::split_list(value)
+        let tables = split_specs(value)
             .iter()
             .map(|s| open(s))
             .collect::<Result<Vec<_>, _>>()?;
@@ -139,6 +199,49 @@ mod tests {
             )
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn every_listed_type_opens() {
+        for t in TYPES {
+            let spec = match *t {
+                "proxy" => "proxy:unix:passwd.byname".to_string(),
+                "unix" => "unix:passwd.byname".to_string(),
+                "inline" => "inline:{ a=b }".to_string(),
+                other => format!("{}:/nonexistent/postern-table", other),
+            };
+            let table = open(&spec).unwrap_or_else(|e| panic!("{}: {}", spec, e));
+            assert_eq!(table.spec(), spec.strip_prefix("proxy:").unwrap_or(&spec));
+        }
+        let e = open("regexp:/nonexistent/x")
+            .unwrap()
+            .lookup("k")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "regexp:/nonexistent/x is unavailable. open /nonexistent/x: No such file or directory"
+        );
+        assert!(open("unix:nosuch.byname").is_err());
+        assert!(matches!(
+            open("fail:x").unwrap().lookup("k"),
+            Err(TableError::Failed { .. })
+        ));
+    }
+
+    #[test]
+    fn list_keeps_braced_specs_whole() {
+        assert_eq!(
+            split_specs("inline:{ a=b, c=d }, static:{ x y },hash:/etc/a  fail:z"),
+            vec![
+                "inline:{ a=b, c=d }",
+                "static:{ x y }",
+                "hash:/etc/a",
+                "fail:z"
+            ]
+        );
+        let l = TableList::open_list("inline:{ a=1, b=2 } static:{ other value }").unwrap();
+        assert_eq!(l.lookup("B").unwrap().as_deref(), Some("2"));
+        assert_eq!(l.lookup("zz").unwrap().as_deref(), Some("other value"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The source side of postmap(1) and postalias(1): the `key value` table syntax (white space
 //! separates key and value, `#` comments, lines starting with white space continue the
 //! previous entry), building the indexed file for a `[type:]file` argument, and `-q` lookups.
-//! The command-line programs in src/bin are thin wrappers around these functions.
+//! The command options live in postmap_cmd.rs; src/bin holds thin wrappers.
 //!
 //! Security role: reads files named by the administrator; writes only `FILE.db` (atomically,
 //! via `hash::build`). Logs nothing; errors name the file and line, as Postfix prints them.
@@ -29,6 +29,14 @@ impl std::error::Error for SourceError {}
 
 /// Parse postmap source text into (key, value) pairs.
 pub fn parse(text: &str, file: &str) -> Result<Vec<(String, String)>, SourceError> {
+    Ok(parse_lines(text, file)?
+        .into_iter()
+        .map(|(k, v, _)| (k, v))
+        .collect())
+}
+
+/// Parse postmap source text into (key, value, line number) triples.
+pub fn parse_lines(text: &str, file: &str) -> Result<Vec<(String, String, usize)>, SourceError> {
     let mut entries: Vec<(String, usize)> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let t = raw.trim();
@@ -56,7 +64,7 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<(String, String)>, SourceErro
     entries
         .into_iter()
         .map(|(text, line)| match text.split_once(char::is_whitespace) {
-            Some((k, v)) if !v.trim().is_empty() => Ok((k.to_string(), v.trim().to_string())),
+            Some((k, v)) if !v.trim().is_empty() => Ok((k.to_string(), v.trim().to_string(), line)),
             _ => Err(SourceError {
                 file: file.into(),
                 line,
@@ -98,62 +106,7 @@ pub fn query(kind: &str, file: &Path, key: &str) -> Result<Option<String>, Table
     super::open(&format!("{}:{}", kind, file.display()))?.lookup(key)
 }
 
-/// `postmap` and `postalias`: `PROG [-c dir] [-q key] [type:]file...`. Builds each file (with
-/// `aliases(5)` syntax when `aliases`), or with `-q` prints the first value found (exit 1 when
-/// none). Errors print `PROG: fatal: ...` and exit 1. `args` excludes the program name.
-pub fn table_command(prog: &str, args: &[String], aliases: bool) -> i32 {
-    let mut opts = getopts::Options::new();
-    opts.optopt("c", "", "configuration directory", "DIR");
-    opts.optopt("q", "", "query a key", "KEY");
-    opts.optflagmulti("v", "", "verbose");
-    let m = match opts.parse(args) {
-        Ok(m) => m,
-        Err(e) => return fatal(prog, &e.to_string()),
-    };
-    if m.free.is_empty() {
-        return fatal(
-            prog,
-            &format!("usage: {} [-c config_dir] [-q key] [type:]file...", prog),
-        );
-    }
-    let dir = crate::config::config_dir(m.opt_str("c").as_deref());
-    let default_type = crate::config::Config::load(&dir)
-        .ok()
-        .map(|c| c.get("default_database_type").to_string())
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| "hash".to_string());
-    let mut specs = Vec::new();
-    for arg in &m.free {
-        match split_spec(arg, &default_type) {
-            Ok(s) => specs.push(s),
-            Err(e) => return fatal(prog, &e),
-        }
-    }
-    if let Some(key) = m.opt_str("q") {
-        for (kind, file) in &specs {
-            match query(kind, file, &key) {
-                Ok(Some(v)) => {
-                    println!("{}", v);
-                    return 0;
-                }
-                Ok(None) => {}
-                Err(e) => return fatal(prog, &e.to_string()),
-            }
-        }
-        return 1;
-    }
-    for (_, file) in &specs {
-        let built = if aliases {
-            super::aliases::build_file(file)
-        } else {
-            build_file(file)
-        };
-        if let Err(e) = built {
-            return fatal(prog, &e);
-        }
-    }
-    0
-}
+pub use super::postmap_cmd::table_command;
 
 /// `newaliases [-c dir]`: rebuild every hash/btree table named in $alias_database.
 pub fn newaliases_command(args: &[String]) -> i32 {
@@ -184,7 +137,7 @@ pub fn newaliases_command(args: &[String]) -> i32 {
     0
 }
 
-fn fatal(prog: &str, msg: &str) -> i32 {
+pub(crate) fn fatal(prog: &str, msg: &str) -> i32 {
     eprintln!("{}: fatal: {}", prog, msg);
     1
 }
