@@ -178,6 +178,17 @@ fn read_stdin() -> Result<String, String> {
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
+/// Build an alias database from its source as postalias does (`newaliases` uses this):
+/// duplicate names warn and the first one wins.
+pub fn build_aliases(prog: &str, file: &Path) -> Result<(), String> {
+    Cmd {
+        prog,
+        aliases: true,
+        dup: Dup::Warn,
+    }
+    .build(file, None)
+}
+
 /// `postmap` and `postalias` (`aliases` selects aliases(5) syntax and `key: value` output).
 /// `args` excludes the program name; returns the exit status.
 pub fn table_command(prog: &str, args: &[String], aliases: bool) -> i32 {

@@ -130,7 +130,8 @@ pub fn newaliases_command(args: &[String]) -> i32 {
             Err(e) => return fatal(prog, &e),
         };
         let _ = kind;
-        if let Err(e) = super::aliases::build_file(&file) {
+        // The same build as postalias: first of duplicate names wins, with a warning.
+        if let Err(e) = super::postmap_cmd::build_aliases(prog, &file) {
             return fatal(prog, &e);
         }
     }
