@@ -17,6 +17,7 @@ pub mod pickup;
 pub mod qmgr;
 pub mod queue;
 pub mod sendmail;
+pub mod showq;
 pub mod smtpd;
 pub mod sys;
 pub mod tables;
