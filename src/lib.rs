@@ -14,6 +14,7 @@ pub mod delivery;
 pub mod log;
 pub mod master;
 pub mod pickup;
+pub mod postsuper;
 pub mod qmgr;
 pub mod queue;
 pub mod sendmail;
