@@ -332,7 +332,8 @@ mod tests {
     use crate::queue::{Envelope, Recipient};
 
     fn spool(tag: &str) -> Queue {
-        let dir = std::env::temp_dir().join(format!("postern-super-{}-{}", tag, std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("postern-super-{}-{}", tag, std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let q = Queue::new(&dir);
         q.create_dirs().unwrap();

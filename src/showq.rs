@@ -42,6 +42,9 @@ pub const LIST_ORDER: [QueueName; 5] = [
     QueueName::Deferred,
 ];
 
+/// The listing's heading line.
+pub const HEADER: &str = "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------";
+
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One message of the listing.
@@ -131,11 +134,10 @@ pub fn render_compat(entries: &[Entry]) -> String {
     let mut total: u64 = 0;
     for (n, e) in entries.iter().enumerate() {
         if n == 0 {
-            let _ = writeln!(
-                out,
-                "{:<11} {:>7} {:<20} {}",
-                "-Queue ID-", "--Size--", "----Arrival Time----", "-Sender/Recipient-------"
-            );
+            // Postfix's column widths: the ID column is 11 wide, the size 7 (the heading's
+            // 8 characters overflow it by one).
+            out.push_str(HEADER);
+            out.push('\n');
         } else {
             out.push('\n');
         }
@@ -310,7 +312,10 @@ mod tests {
     #[test]
     fn mailq_layout() {
         assert_eq!(render_compat(&[]), "Mail queue is empty\n");
-        let when: String = format!("{} ", timefmt::asctime(0)).chars().take(20).collect();
+        let when: String = format!("{} ", timefmt::asctime(0))
+            .chars()
+            .take(20)
+            .collect();
         let list = vec![
             e(
                 QueueName::Deferred,
@@ -345,7 +350,12 @@ mod tests {
 
     #[test]
     fn reason_unavailable_after_a_reason() {
-        let list = vec![e(QueueName::Deferred, "ABCDEF1", 1, &[("a@x", "r1"), ("b@x", "")])];
+        let list = vec![e(
+            QueueName::Deferred,
+            "ABCDEF1",
+            1,
+            &[("a@x", "r1"), ("b@x", "")],
+        )];
         let text = render_compat(&list);
         assert!(text.contains("(r1)\n"), "{}", text);
         assert!(text.contains("(reason unavailable)\n"), "{}", text);

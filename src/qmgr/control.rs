@@ -159,7 +159,14 @@ pub fn start(queue: &Queue, wake: Sender<Wake>) -> io::Result<()> {
         let fifo = OpenOptions::new().read(true).write(true).open(&path)?;
         let wake = wake.clone();
         std::thread::Builder::new()
-            .name(if privileged { "qmgr-private" } else { "qmgr-public" }.into())
+            .name(
+                if privileged {
+                    "qmgr-private"
+                } else {
+                    "qmgr-public"
+                }
+                .into(),
+            )
             .spawn(move || read_loop(fifo, privileged, wake))?;
     }
     Ok(())

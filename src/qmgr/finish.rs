@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
-use super::{Admin, QmgrContext};
 use super::scheduler::ActiveMessage;
+use super::{Admin, QmgrContext};
 use crate::bounce::{self, Failure};
 use crate::delivery::Status;
 use crate::log::{self, lines};
@@ -142,7 +142,10 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
         };
         match q.move_to(id, QueueName::Active, to) {
             Ok(()) => log::info("postsuper", format!("{}: {}", id, text)),
-            Err(e) => log::warning(COMPONENT, format!("{}: move to {}: {}", id, to.dir_name(), e)),
+            Err(e) => log::warning(
+                COMPONENT,
+                format!("{}: move to {}: {}", id, to.dir_name(), e),
+            ),
         }
         return new_ids;
     }

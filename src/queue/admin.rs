@@ -113,7 +113,10 @@ mod tests {
         .unwrap();
         fs::write(q.defer_log_path(&id), "c@d\t4.3.0\tx\n").unwrap();
         assert!(apply(&q, Op::Hold, &id, QueueName::Deferred).unwrap());
-        assert!(!apply(&q, Op::Hold, &id, QueueName::Deferred).unwrap(), "gone");
+        assert!(
+            !apply(&q, Op::Hold, &id, QueueName::Deferred).unwrap(),
+            "gone"
+        );
         assert_eq!(q.locate(&id), Some(QueueName::Hold));
         assert!(apply(&q, Op::Release, &id, QueueName::Hold).unwrap());
         let m = fs::metadata(q.path(QueueName::Deferred, &id))
