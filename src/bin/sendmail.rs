@@ -10,6 +10,22 @@ fn fail(f: Failure) -> ! {
     std::process::exit(f.code);
 }
 
+/// Run postqueue (set-gid: it reaches the running system's showq socket and qmgr FIFO) in
+/// place of this process: `sendmail -bp`, `mailq`, `sendmail -q`.
+fn postqueue(cfg: &Config, dir: &Path, args: &[&str]) -> ! {
+    use std::os::unix::process::CommandExt;
+    let prog = sendmail::sibling_program(cfg, "postqueue");
+    let e = std::process::Command::new(&prog)
+        .arg("-c")
+        .arg(dir)
+        .args(args)
+        .exec();
+    fail(Failure::new(
+        sendmail::EX_SOFTWARE,
+        format!("cannot run {}: {}", prog.display(), e),
+    ))
+}
+
 fn main() {
     let argv0 = std::env::args().next().unwrap_or_default();
     let name = Path::new(&argv0)
@@ -21,10 +37,12 @@ fn main() {
     let mut opts = getopts::Options::new();
     opts.parsing_style(getopts::ParsingStyle::FloatingFrees);
     for o in [
-        "A", "B", "C", "F", "L", "N", "O", "R", "V", "X", "b", "e", "f", "h", "o", "p", "r", "q",
+        "A", "B", "C", "F", "L", "N", "O", "R", "V", "X", "b", "e", "f", "h", "o", "p", "r",
     ] {
         opts.optmulti(o, "", "", "ARG");
     }
+    // -q, -qInterval (flush; the interval is ignored), -qIqueueid, -qRsite.
+    opts.optflagopt("q", "", "", "ARG");
     for f in ["G", "I", "U", "c", "i", "m", "n", "t", "v", "x"] {
         opts.optflagmulti(f, "", "");
     }
@@ -34,6 +52,8 @@ fn main() {
     };
     let mode = if name == "newaliases" {
         Some("i".to_string())
+    } else if name == "mailq" {
+        Some("p".to_string())
     } else {
         m.opt_strs("b").last().cloned()
     };
@@ -45,16 +65,20 @@ fn main() {
             let args = vec!["-c".to_string(), dir.display().to_string()];
             std::process::exit(postern::tables::postmap_src::newaliases_command(&args));
         }
+        Some("p") => postqueue(&cfg, &dir, &["-p"]),
         Some(other) => fail(Failure::new(
             EX_USAGE,
             format!("unsupported mode: -b{}", other),
         )),
     }
-    if name == "mailq" || !m.opt_strs("q").is_empty() {
-        fail(Failure::new(
-            EX_USAGE,
-            "queue listing and flushing are not available in this version",
-        ));
+    if m.opt_present("q") {
+        let arg = m.opt_str("q").unwrap_or_default();
+        if let Some(id) = arg.strip_prefix('I') {
+            postqueue(&cfg, &dir, &["-i", id]);
+        } else if let Some(site) = arg.strip_prefix('R') {
+            postqueue(&cfg, &dir, &["-s", site]);
+        }
+        postqueue(&cfg, &dir, &["-f"]);
     }
     let ignore_dots = m.opt_present("i") || m.opt_strs("o").iter().any(|o| o == "i");
     let opts = Submit {

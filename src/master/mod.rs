@@ -4,7 +4,8 @@
 //! takes the pid-file lock, binds every smtpd `inet` service, and — when started as root —
 //! starts the privileged local-delivery helper, then drops the whole process to $mail_owner
 //! before any other thread exists. It then starts the scheduler (qmgr), the pickup of
-//! locally submitted mail, and one accept loop per listener, and waits for signals:
+//! locally submitted mail, the qmgr control FIFOs (public/qmgr, private/qmgr), the showq
+//! listing socket (public/showq), and one accept loop per listener, and waits for signals:
 //! SIGHUP re-reads the configuration without closing the listeners, SIGUSR1 flushes the
 //! queue, SIGTERM stops accepting and exits once sessions and deliveries in progress end,
 //! SIGINT exits at once (everything acknowledged is already on disk).
@@ -175,6 +176,11 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
         agents: agents::build(&cfg, helper.clone()),
     })));
     let qmgr_handle = qmgr::start(qctx.clone(), wake_rx);
+    // postqueue -f/-i/-s and postsuper's requests; the mailq listing for everyone.
+    qmgr::control::start(&queue, wake_tx.clone())
+        .map_err(|e| MasterError::Setup(format!("start qmgr control FIFOs: {}", e)))?;
+    crate::showq::serve(queue.clone())
+        .map_err(|e| MasterError::Setup(format!("start showq service: {}", e)))?;
     let pickup_stop = Arc::new(AtomicBool::new(false));
     let pickup_handle = crate::pickup::start(
         cfg.clone(),

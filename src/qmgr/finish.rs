@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
-use super::QmgrContext;
 use super::scheduler::ActiveMessage;
+use super::{Admin, QmgrContext};
 use crate::bounce::{self, Failure};
 use crate::delivery::Status;
 use crate::log::{self, lines};
@@ -34,6 +34,16 @@ pub fn backoff(age: Duration, min: Duration, max: Duration) -> Duration {
 /// Settle a message; returns the IDs of notifications it queued.
 pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
     let msg = &mut p.msg;
+    let q = &ctx.queue;
+    if msg.admin == Some(Admin::Delete) {
+        // postsuper -d: wins over retries and notifications.
+        match crate::queue::admin::apply(q, crate::queue::admin::Op::Delete, id, QueueName::Active)
+        {
+            Ok(_) => log::info("postsuper", format!("{}: removed", id)),
+            Err(e) => log::warning(COMPONENT, format!("{}: remove: {}", id, e)),
+        }
+        return Vec::new();
+    }
     let mut failures: Vec<(usize, Failure)> = Vec::new();
     let mut deferred: Vec<(usize, String, String)> = Vec::new();
     let mut done: Vec<usize> = Vec::new();
@@ -110,7 +120,6 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
         }
     }
 
-    let q = &ctx.queue;
     if deferred.is_empty() && untried.is_empty() {
         match q.remove(id, QueueName::Active) {
             Ok(()) => lines::removed(id),
@@ -125,6 +134,21 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
         log::warning(COMPONENT, format!("{}: sync queue file: {}", id, e));
     }
     write_defer_log(ctx, id, msg, &deferred);
+    if let Some(op) = msg.admin {
+        // postsuper -h / -r on an active message: hold or requeue instead of deferring.
+        let (to, text) = match op {
+            Admin::Hold => (QueueName::Hold, "placed on hold"),
+            _ => (QueueName::Incoming, "requeued"),
+        };
+        match q.move_to(id, QueueName::Active, to) {
+            Ok(()) => log::info("postsuper", format!("{}: {}", id, text)),
+            Err(e) => log::warning(
+                COMPONENT,
+                format!("{}: move to {}: {}", id, to.dir_name(), e),
+            ),
+        }
+        return new_ids;
+    }
     if !untried.is_empty() {
         // Back to incoming/: picked up again at once by the next scan or start.
         if let Err(e) = q.move_to(id, QueueName::Active, QueueName::Incoming) {

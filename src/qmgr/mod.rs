@@ -15,6 +15,7 @@
 //! `ID: from=<...>, size=N, nrcpt=M (queue active)`, `ID: removed`,
 //! `ID: from=<...>, status=expired, returned to sender`, and warnings for corrupt files.
 
+pub mod control;
 mod finish;
 mod resolve;
 mod scheduler;
@@ -39,10 +40,28 @@ pub enum Wake {
     New(String),
     /// Scan incoming/ and deferred/ now, ignoring retry times (postqueue -f, ETRN).
     Flush,
+    /// Deliver this deferred (or requeued) message now (postqueue -i, postsuper -H/-r).
+    FlushOne(String),
+    /// Deliver now the deferred mail with a recipient in this domain (postqueue -s).
+    FlushSite(String),
+    /// postsuper on a message: applied at once unless the message is active, else when
+    /// its deliveries in progress have finished.
+    Admin(Admin, String),
     /// Re-read the shared context (after SIGHUP).
     Reload,
     /// Finish the deliveries in progress and stop.
     Stop,
+}
+
+/// What postsuper asks the scheduler to do with a message it may own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admin {
+    /// Remove the message (`postsuper -d`); wins over any retry.
+    Delete,
+    /// Move it to hold/ instead of deferring it (`postsuper -h`).
+    Hold,
+    /// Move it back to incoming/ to be resolved again (`postsuper -r`).
+    Requeue,
 }
 
 static NOTIFIER: std::sync::OnceLock<crossbeam_channel::Sender<Wake>> = std::sync::OnceLock::new();

@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender, select};
 use super::finish::{self, Pending};
 use super::resolve::resolve;
 use super::workers::{self, Job, JobResult};
-use super::{QmgrContext, Wake};
+use super::{Admin, QmgrContext, Wake};
 use crate::delivery::{Agent, Outcome, Status};
 use crate::log::{self, lines};
 use crate::queue::{QueueFile, QueueFileError, QueueName};
@@ -29,6 +29,8 @@ pub struct ActiveMessage {
     /// Outcomes per queue-file recipient index.
     pub results: HashMap<usize, Vec<Outcome>>,
     pub active_since: SystemTime,
+    /// A postsuper request to apply once the deliveries in progress have finished.
+    pub admin: Option<Admin>,
 }
 
 #[derive(Default)]
@@ -96,6 +98,9 @@ impl Scheduler {
                         }
                     }
                     Ok(Wake::Flush) => self.scan(true),
+                    Ok(Wake::FlushOne(id)) => self.flush_one(id),
+                    Ok(Wake::FlushSite(site)) => self.flush_site(&site),
+                    Ok(Wake::Admin(op, id)) => self.admin(op, &id),
                     Ok(Wake::Reload) => self.ctx = read_shared(&self.shared),
                     Ok(Wake::Stop) | Err(_) => self.stop(),
                 },
@@ -175,6 +180,100 @@ impl Scheduler {
         }
     }
 
+    /// `postqueue -i ID`, `postsuper -H/-r`: take this message now if it waits.
+    fn flush_one(&mut self, id: String) {
+        if self.stopping {
+            return;
+        }
+        let q = &self.ctx.queue;
+        for from in [QueueName::Incoming, QueueName::Deferred] {
+            if q.path(from, &id).exists() {
+                if self.known.insert(id.clone()) {
+                    self.backlog.push_back((id, from));
+                }
+                return;
+            }
+        }
+    }
+
+    /// `postqueue -s site`: take now every deferred message with a recipient there.
+    fn flush_site(&mut self, site: &str) {
+        if self.stopping {
+            return;
+        }
+        let q = self.ctx.queue.clone();
+        let Ok(ids) = q.list(QueueName::Deferred) else {
+            return;
+        };
+        for id in ids {
+            if self.known.contains(&id) {
+                continue;
+            }
+            let Ok(qf) = QueueFile::open_read_only(&q.path(QueueName::Deferred, &id)) else {
+                continue;
+            };
+            let there = qf.pending().any(|(_, r)| {
+                r.address
+                    .rsplit_once('@')
+                    .is_some_and(|(_, d)| d.trim_end_matches('.').eq_ignore_ascii_case(site))
+            });
+            if there {
+                self.known.insert(id.clone());
+                self.backlog.push_back((id, QueueName::Deferred));
+            }
+        }
+    }
+
+    /// A postsuper request. An active message keeps its deliveries in progress; its
+    /// waiting jobs are cancelled and the request is applied when it completes. Any other
+    /// message is moved at once (activation tolerates the file vanishing).
+    fn admin(&mut self, op: Admin, id: &str) {
+        if let Some(m) = self.active.get_mut(id) {
+            // A delete wins over anything asked before or after.
+            if m.admin != Some(Admin::Delete) {
+                m.admin = Some(op);
+            }
+            let mut cancelled = 0;
+            for d in self.dests.values_mut() {
+                let before = d.waiting.len();
+                d.waiting.retain(|j| j.id != id);
+                cancelled += before - d.waiting.len();
+            }
+            self.dests
+                .retain(|_, d| d.in_flight > 0 || !d.waiting.is_empty());
+            m.outstanding = m.outstanding.saturating_sub(cancelled);
+            if m.outstanding == 0 {
+                self.complete(id);
+            }
+            return;
+        }
+        let q = self.ctx.queue.clone();
+        let direct = match op {
+            Admin::Delete => crate::queue::admin::Op::Delete,
+            Admin::Hold => crate::queue::admin::Op::Hold,
+            Admin::Requeue => crate::queue::admin::Op::Requeue,
+        };
+        for from in direct.queues() {
+            if *from == QueueName::Active {
+                continue;
+            }
+            match crate::queue::admin::apply(&q, direct, id, *from) {
+                Ok(true) => {
+                    log::info("postsuper", format!("{}: {}", id, direct.log_text()));
+                    if direct == crate::queue::admin::Op::Requeue {
+                        self.flush_one(id.to_string());
+                    }
+                    return;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    log::warning(COMPONENT, format!("{}: {}: {}", id, direct.log_text(), e));
+                    return;
+                }
+            }
+        }
+    }
+
     /// Activate backlog messages while there is room.
     fn fill(&mut self) {
         let limit = self.ctx.cfg.int("qmgr_message_active_limit").max(1) as usize;
@@ -188,7 +287,15 @@ impl Scheduler {
 
     fn activate(&mut self, id: &str, from: QueueName) {
         let q = self.ctx.queue.clone();
-        if let Err(e) = q.move_to(id, from, QueueName::Active) {
+        // A message requeued by postsuper moved from deferred/ to incoming/ meanwhile.
+        let moved = q.move_to(id, from, QueueName::Active).or_else(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound && from != QueueName::Incoming {
+                q.move_to(id, QueueName::Incoming, QueueName::Active)
+            } else {
+                Err(e)
+            }
+        });
+        if let Err(e) = moved {
             // Gone (removed by an admin) or not ours: forget it.
             if e.kind() != std::io::ErrorKind::NotFound {
                 log::warning(COMPONENT, format!("{}: move to active: {}", id, e));
@@ -232,6 +339,7 @@ impl Scheduler {
             outstanding: 0,
             results: HashMap::new(),
             active_since: SystemTime::now(),
+            admin: None,
         };
         self.active.insert(id.to_string(), msg);
         self.make_jobs(id);
@@ -396,8 +504,12 @@ impl Scheduler {
             return;
         };
         self.known.remove(id);
+        let requeued = msg.admin == Some(Admin::Requeue);
         let mut pending = Pending::new(msg);
-        let new_ids = finish::finish(&self.ctx, id, &mut pending);
+        let mut new_ids = finish::finish(&self.ctx, id, &mut pending);
+        if requeued && self.ctx.queue.path(QueueName::Incoming, id).exists() {
+            new_ids.push(id.to_string());
+        }
         for nid in new_ids {
             if !self.stopping && self.known.insert(nid.clone()) {
                 self.backlog.push_back((nid, QueueName::Incoming));

@@ -6,6 +6,7 @@
 //! setgid_group). A message is acknowledged only after `Incoming::commit` has fsynced the
 //! file and the directory. Nothing here logs; callers do.
 
+pub mod admin;
 pub mod cat;
 pub mod file;
 

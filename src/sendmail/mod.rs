@@ -1,5 +1,6 @@
-//! sendmail(1), the Sendmail-compatible submission interface (minimal set for now: -f, -r,
-//! -F, -t, -i, -oi, -o..., -B, -N, -R, -V, -v, `--`). The message is read from standard
+//! sendmail(1), the Sendmail-compatible submission interface (-f, -r, -F, -t, -i, -oi,
+//! -o..., -B, -N, -R, -V, -v, `--`; `-bp` and the name `mailq` run `postqueue -p`, `-q` runs
+//! `postqueue -f`, `-qIid` `postqueue -i id`, `-qRsite` `postqueue -s site`). The message is read from standard
 //! input, turned into a queue file and handed to postdrop, which writes it into maildrop/.
 //!
 //! Exit codes follow sysexits.h: EX_USAGE (64) for bad options or no recipients, EX_DATAERR
@@ -145,13 +146,18 @@ pub fn prepare(
 
 /// Where the postdrop program is: $command_directory/postdrop, else next to this program.
 pub fn postdrop_program(cfg: &Config) -> PathBuf {
-    let p = Path::new(cfg.get("command_directory")).join("postdrop");
+    sibling_program(cfg, "postdrop")
+}
+
+/// Where a Postern command is: $command_directory/NAME, else next to this program.
+pub fn sibling_program(cfg: &Config, name: &str) -> PathBuf {
+    let p = Path::new(cfg.get("command_directory")).join(name);
     if p.exists() {
         return p;
     }
     std::env::current_exe()
         .ok()
-        .and_then(|e| e.parent().map(|d| d.join("postdrop")))
+        .and_then(|e| e.parent().map(|d| d.join(name)))
         .unwrap_or(p)
 }
 

@@ -1,0 +1,128 @@
+//! postqueue(1): Postfix queue control for every user. `postqueue [-v] [-c dir] -p | -j |
+//! -f | -i queue_id | -s site`. Installed set-gid setgid_group: the listing comes from the
+//! running system's showq socket and flush requests go to the qmgr FIFO, both in public/.
+//! Root and mail_owner read the spool directly when the system is down. Exit codes follow
+//! sysexits.h (64 usage, 69 mail system down, 78 configuration).
+
+use std::io::Write;
+use std::path::Path;
+
+use postern::config::{Config, config_dir};
+use postern::master::pidfile;
+use postern::qmgr::control::{self, Request, SendError};
+use postern::queue::{Queue, is_queue_id};
+use postern::{showq, sys};
+
+const EX_USAGE: i32 = 64;
+const EX_UNAVAILABLE: i32 = 69;
+const EX_CONFIG: i32 = 78;
+
+fn fatal(code: i32, msg: impl std::fmt::Display) -> ! {
+    eprintln!("postqueue: fatal: {}", msg);
+    std::process::exit(code);
+}
+
+fn usage() -> ! {
+    fatal(
+        EX_USAGE,
+        "usage: postqueue -f | postqueue -i queueid | postqueue -j | postqueue -p | postqueue -s site",
+    )
+}
+
+/// Root and mail_owner may read the spool themselves.
+fn privileged(cfg: &Config) -> bool {
+    sys::is_root()
+        || sys::user_by_name(cfg.get("mail_owner"))
+            .ok()
+            .flatten()
+            .is_some_and(|u| u.uid == sys::uid())
+}
+
+fn list(cfg: &Config, queue: &Queue, json: bool) {
+    match showq::request(queue, json) {
+        Ok(text) => {
+            let _ = std::io::stdout().write_all(&text);
+        }
+        Err(e) => {
+            let running = pidfile::running(&pidfile::path(queue.root())).is_some();
+            if !running && privileged(cfg) {
+                eprintln!("postqueue: warning: Mail system is down -- accessing queue directly");
+                let entries = showq::collect(queue);
+                let text = if json {
+                    showq::render_json(&entries)
+                } else {
+                    showq::render_compat(&entries)
+                };
+                let _ = std::io::stdout().write_all(text.as_bytes());
+            } else if running {
+                fatal(
+                    EX_UNAVAILABLE,
+                    format!("Connect to the Postfix showq service: {}", e),
+                );
+            } else {
+                fatal(
+                    EX_UNAVAILABLE,
+                    "Queue report unavailable - mail system is down",
+                );
+            }
+        }
+    }
+}
+
+fn flush(queue: &Queue, req: Request) {
+    match control::send(queue, &req) {
+        Ok(()) => {}
+        Err(SendError::NotRunning) => fatal(
+            EX_UNAVAILABLE,
+            match req {
+                Request::FlushSite(_) => "Cannot flush mail queue for site - mail system is down",
+                _ => "Cannot flush mail queue - mail system is down",
+            },
+        ),
+        Err(e) => fatal(EX_UNAVAILABLE, format!("Cannot flush mail queue: {}", e)),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut opts = getopts::Options::new();
+    opts.optopt("c", "", "configuration directory", "DIR");
+    opts.optflag("f", "", "flush");
+    opts.optopt("i", "", "flush one message", "ID");
+    opts.optflag("j", "", "JSON listing");
+    opts.optflag("p", "", "listing");
+    opts.optopt("s", "", "flush one site", "SITE");
+    opts.optflagmulti("v", "", "verbose (ignored)");
+    let m = match opts.parse(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("postqueue: fatal: {}", e);
+            usage();
+        }
+    };
+    let actions = ["f", "i", "j", "p", "s"]
+        .iter()
+        .filter(|o| m.opt_present(o))
+        .count();
+    if actions != 1 || !m.free.is_empty() {
+        usage();
+    }
+    let dir = config_dir(m.opt_str("c").as_deref());
+    let cfg = Config::load(&dir).unwrap_or_else(|e| fatal(EX_CONFIG, e));
+    let queue = Queue::new(Path::new(cfg.get("queue_directory")));
+    if m.opt_present("p") || m.opt_present("j") {
+        list(&cfg, &queue, m.opt_present("j"));
+    } else if m.opt_present("f") {
+        flush(&queue, Request::Flush);
+    } else if let Some(id) = m.opt_str("i") {
+        if !is_queue_id(&id) {
+            fatal(EX_USAGE, format!("invalid mail queue id: {}", id));
+        }
+        flush(&queue, Request::FlushOne(id));
+    } else if let Some(site) = m.opt_str("s") {
+        if !control::valid_site(&site) {
+            fatal(EX_USAGE, format!("bad site name: {}", site));
+        }
+        flush(&queue, Request::FlushSite(site.to_ascii_lowercase()));
+    }
+}

@@ -1,0 +1,386 @@
+//! showq: the mail queue listing (Postfix's showq(8) and postqueue(1)'s output formats).
+//!
+//! The queue directories are mail_owner 0700, so an ordinary user's `mailq` cannot read
+//! them. The running master serves the listing on the Unix socket `public/showq` (in the
+//! 0710 mail_owner:setgid_group directory: root, mail_owner and the set-gid postqueue reach
+//! it). A client sends one line, `p` (mailq layout) or `j` (JSON lines), and reads the
+//! listing until the server closes the connection. Root and mail_owner may also build the
+//! listing directly from the spool when the system is down.
+//!
+//! Formats (postqueue(1)): `-p` prints the header
+//! `-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------`, one entry per
+//! message (ID with `*` when active, `!` when on hold, the content size, the arrival time,
+//! the sender; a `(reason)` line right-aligned to column 78 whenever the deferral reason
+//! changes; recipients indented 41 columns), a blank line between entries, and the footer
+//! `-- N Kbytes in M Requests.` (`Request.` for one; N is the total size / 1024, rounded
+//! down) or `Mail queue is empty`. `-j` prints one JSON object per message (Postfix 3.1+):
+//! queue_name, queue_id, arrival_time, message_size, sender, recipients (address and, when
+//! known, delay_reason).
+//!
+//! Security role: the server runs as mail_owner, reads the spool read-only, takes no input
+//! but the one-letter request, and applies read and write timeouts to each client.
+//! Nothing is logged except failures to serve.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::log::{self, timefmt};
+use crate::queue::{Queue, QueueFile, QueueName};
+
+/// The order Postfix lists the queues in.
+pub const LIST_ORDER: [QueueName; 5] = [
+    QueueName::Maildrop,
+    QueueName::Hold,
+    QueueName::Incoming,
+    QueueName::Active,
+    QueueName::Deferred,
+];
+
+/// The listing's heading line.
+pub const HEADER: &str = "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------";
+
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One message of the listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub queue: QueueName,
+    pub id: String,
+    /// Arrival time, seconds since the epoch.
+    pub arrival: i64,
+    /// Message content size in bytes.
+    pub size: u64,
+    /// Envelope sender; `MAILER-DAEMON` for the null sender.
+    pub sender: String,
+    /// Recipients still to be delivered, with their deferral reason (empty when none).
+    pub recipients: Vec<(String, String)>,
+}
+
+/// Read `defer/ID`: address -> reason.
+fn reasons(queue: &Queue, id: &str) -> HashMap<String, String> {
+    let text = std::fs::read_to_string(queue.defer_log_path(id)).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, '\t');
+            let addr = f.next()?;
+            let _dsn = f.next()?;
+            let reason = f.next()?;
+            Some((addr.to_string(), reason.to_string()))
+        })
+        .collect()
+}
+
+/// Read one queue file into an entry (`None` when it vanished or cannot be parsed).
+pub fn entry(queue: &Queue, q: QueueName, id: &str) -> Option<Entry> {
+    let qf = QueueFile::open_read_only(&queue.path(q, id)).ok()?;
+    let why = reasons(queue, id);
+    let env = &qf.envelope;
+    let sender = if env.sender.is_empty() {
+        "MAILER-DAEMON".to_string()
+    } else {
+        env.sender.clone()
+    };
+    let recipients = qf
+        .pending()
+        .map(|(_, r)| {
+            let reason = why.get(&r.address).cloned().unwrap_or_default();
+            (r.address.clone(), reason)
+        })
+        .collect();
+    Some(Entry {
+        queue: q,
+        id: id.to_string(),
+        arrival: env
+            .arrival
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+        size: qf.content_len(),
+        sender,
+        recipients,
+    })
+}
+
+/// Every message in the spool, queue by queue in Postfix's order, by ID within a queue.
+pub fn collect(queue: &Queue) -> Vec<Entry> {
+    let mut out = Vec::new();
+    for q in LIST_ORDER {
+        let mut ids = queue.list(q).unwrap_or_default();
+        ids.sort();
+        out.extend(ids.iter().filter_map(|id| entry(queue, q, id)));
+    }
+    out
+}
+
+/// Replace control characters so one address or reason cannot add lines to the listing.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// The mailq (`postqueue -p`) layout.
+pub fn render_compat(entries: &[Entry]) -> String {
+    if entries.is_empty() {
+        return "Mail queue is empty\n".to_string();
+    }
+    let mut out = String::new();
+    let mut total: u64 = 0;
+    for (n, e) in entries.iter().enumerate() {
+        if n == 0 {
+            // Postfix's column widths: the ID column is 11 wide, the size 7 (the heading's
+            // 8 characters overflow it by one).
+            out.push_str(HEADER);
+            out.push('\n');
+        } else {
+            out.push('\n');
+        }
+        let mark = match e.queue {
+            QueueName::Active => "*",
+            QueueName::Hold => "!",
+            _ => "",
+        };
+        // asctime() cut to 20 characters: the date, the time and one space.
+        let when: String = format!("{} ", timefmt::asctime(e.arrival))
+            .chars()
+            .take(20)
+            .collect();
+        let _ = writeln!(
+            out,
+            "{:<11} {:>7} {:>20} {}",
+            format!("{}{}", e.id, mark),
+            e.size,
+            when,
+            printable(&e.sender)
+        );
+        let mut last_reason = String::new();
+        for (addr, reason) in &e.recipients {
+            if *reason != last_reason {
+                last_reason = reason.clone();
+                let shown = if reason.is_empty() {
+                    "reason unavailable".to_string()
+                } else {
+                    printable(reason)
+                };
+                let pad = 76usize.saturating_sub(shown.chars().count());
+                let _ = writeln!(out, "{:pad$}({})", "", shown, pad = pad);
+            }
+            let _ = writeln!(out, "{:41}{}", "", printable(addr));
+        }
+        total += e.size;
+    }
+    let _ = writeln!(
+        out,
+        "\n-- {} Kbytes in {} Request{}.",
+        total / 1024,
+        entries.len(),
+        if entries.len() == 1 { "" } else { "s" }
+    );
+    out
+}
+
+/// A JSON string literal: quotes, backslashes and control characters escaped.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The `postqueue -j` layout: one JSON object per line.
+pub fn render_json(entries: &[Entry]) -> String {
+    let mut out = String::new();
+    for e in entries {
+        let _ = write!(
+            out,
+            "{{\"queue_name\": {}, \"queue_id\": {}, \"arrival_time\": {}, \"message_size\": {}, \"sender\": {}, \"recipients\": [",
+            json_string(e.queue.dir_name()),
+            json_string(&e.id),
+            e.arrival,
+            e.size,
+            json_string(&e.sender)
+        );
+        for (i, (addr, reason)) in e.recipients.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            let _ = write!(out, "{{\"address\": {}", json_string(addr));
+            if !reason.is_empty() {
+                let _ = write!(out, ", \"delay_reason\": {}", json_string(reason));
+            }
+            out.push('}');
+        }
+        out.push_str("]}\n");
+    }
+    out
+}
+
+/// The showq socket.
+pub fn socket_path(queue: &Queue) -> PathBuf {
+    queue.root().join("public").join("showq")
+}
+
+/// Start serving the listing on `public/showq` (the master does this as mail_owner).
+pub fn serve(queue: Queue) -> io::Result<JoinHandle<()>> {
+    let path = socket_path(&queue);
+    // A socket left by an earlier run (the pid-file lock says none runs now).
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    // Reachable only through the 0710 public/ directory, as Postfix's public sockets.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
+    std::thread::Builder::new()
+        .name("showq".into())
+        .spawn(move || {
+            for conn in listener.incoming() {
+                match conn {
+                    Ok(s) => {
+                        if let Err(e) = answer(&queue, s) {
+                            log::warning("showq", format!("client: {}", e));
+                        }
+                    }
+                    Err(e) => log::warning("showq", format!("accept: {}", e)),
+                }
+            }
+        })
+}
+
+fn answer(queue: &Queue, stream: UnixStream) -> io::Result<()> {
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    let mut line = String::new();
+    BufReader::new((&stream).take(64)).read_line(&mut line)?;
+    let text = match line.trim_end() {
+        "p" => render_compat(&collect(queue)),
+        "j" => render_json(&collect(queue)),
+        other => {
+            return Err(io::Error::other(format!(
+                "bad request: {}",
+                log::lines::printable(other)
+            )));
+        }
+    };
+    (&stream).write_all(text.as_bytes())
+}
+
+/// Ask the running system for the listing (`json`: the -j layout).
+pub fn request(queue: &Queue, json: bool) -> io::Result<Vec<u8>> {
+    let mut s = UnixStream::connect(socket_path(queue))?;
+    s.set_read_timeout(Some(Duration::from_secs(120)))?;
+    s.write_all(if json { b"j\n" } else { b"p\n" })?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(queue: QueueName, id: &str, size: u64, rcpts: &[(&str, &str)]) -> Entry {
+        Entry {
+            queue,
+            id: id.into(),
+            arrival: 0,
+            size,
+            sender: "a@b.test".into(),
+            recipients: rcpts
+                .iter()
+                .map(|(a, r)| (a.to_string(), r.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn mailq_layout() {
+        assert_eq!(render_compat(&[]), "Mail queue is empty\n");
+        let when: String = format!("{} ", timefmt::asctime(0))
+            .chars()
+            .take(20)
+            .collect();
+        let list = vec![
+            e(
+                QueueName::Deferred,
+                "35EC31BB8035",
+                1500,
+                &[("x@y", "deferred transport"), ("z@y", "deferred transport")],
+            ),
+            e(QueueName::Active, "ABCDEF12", 700, &[("q@y", "")]),
+            e(QueueName::Hold, "ABCDEF13", 10, &[]),
+        ];
+        let text = render_compat(&list);
+        let want = format!(
+            "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------\n\
+             35EC31BB8035    1500 {w} a@b.test\n\
+             {p1}(deferred transport)\n\
+             {i}x@y\n\
+             {i}z@y\n\
+             \n\
+             ABCDEF12*       700 {w} a@b.test\n\
+             {i}q@y\n\
+             \n\
+             ABCDEF13!        10 {w} a@b.test\n\
+             \n\
+             -- 2 Kbytes in 3 Requests.\n",
+            w = when,
+            p1 = " ".repeat(76 - 18),
+            i = " ".repeat(41)
+        );
+        assert_eq!(text, want);
+        assert!(render_compat(&list[1..2]).ends_with("\n-- 0 Kbytes in 1 Request.\n"));
+    }
+
+    #[test]
+    fn reason_unavailable_after_a_reason() {
+        let list = vec![e(
+            QueueName::Deferred,
+            "ABCDEF1",
+            1,
+            &[("a@x", "r1"), ("b@x", "")],
+        )];
+        let text = render_compat(&list);
+        assert!(text.contains("(r1)\n"), "{}", text);
+        assert!(text.contains("(reason unavailable)\n"), "{}", text);
+    }
+
+    #[test]
+    fn json_lines_escape_strings() {
+        assert_eq!(json_string("a\"b\\c\n\u{1}é"), "\"a\\\"b\\\\c\\n\\u0001é\"");
+        let list = vec![e(
+            QueueName::Deferred,
+            "ABCDEF1",
+            5,
+            &[("x@y", "said \"no\""), ("z@y", "")],
+        )];
+        assert_eq!(
+            render_json(&list),
+            "{\"queue_name\": \"deferred\", \"queue_id\": \"ABCDEF1\", \"arrival_time\": 0, \"message_size\": 5, \"sender\": \"a@b.test\", \"recipients\": [{\"address\": \"x@y\", \"delay_reason\": \"said \\\"no\\\"\"}, {\"address\": \"z@y\"}]}\n"
+        );
+    }
+
+    #[test]
+    fn control_characters_cannot_add_lines() {
+        let mut x = e(QueueName::Deferred, "ABCDEF1", 1, &[("a\n@x", "r\nx")]);
+        x.sender = "s\r\nX".into();
+        let text = render_compat(&[x]);
+        assert_eq!(text.lines().count(), 6, "{}", text);
+    }
+}
