@@ -174,8 +174,25 @@ impl Local {
         };
         let sender = r.req.sender;
         let home_mailbox = self.cfg.get("home_mailbox").trim();
-        let op = if home_mailbox.is_empty() {
-            let path = std::path::Path::new(self.cfg.get("mail_spool_directory")).join(&acct.name);
+        let spool = home_mailbox.is_empty();
+        let path = if spool {
+            std::path::Path::new(self.cfg.get("mail_spool_directory")).join(&acct.name)
+        } else {
+            std::path::Path::new(&acct.home).join(home_mailbox)
+        };
+        let op = if !spool && home_mailbox.ends_with('/') {
+            let mut content = mbox::delivery_headers(sender, &r.orig_to, addr);
+            content.extend_from_slice(r.req.content);
+            Op::Maildir {
+                dir: path,
+                user: acct.name.clone(),
+                uid: acct.uid,
+                gid: acct.gid,
+                limit: self.limit(),
+                host: self.cfg.get("myhostname").to_string(),
+                content,
+            }
+        } else {
             Op::Mbox {
                 path,
                 user: acct.name.clone(),
@@ -185,32 +202,6 @@ impl Local {
                 locks: LockPolicy::from_config(&self.cfg),
                 create: true,
                 record: mbox::record(sender, &r.orig_to, addr, r.req.content, r.now),
-            }
-        } else {
-            let path = std::path::Path::new(&acct.home).join(home_mailbox);
-            if home_mailbox.ends_with('/') {
-                let mut content = mbox::delivery_headers(sender, &r.orig_to, addr);
-                content.extend_from_slice(r.req.content);
-                Op::Maildir {
-                    dir: path,
-                    user: acct.name.clone(),
-                    uid: acct.uid,
-                    gid: acct.gid,
-                    limit: self.limit(),
-                    host: self.cfg.get("myhostname").to_string(),
-                    content,
-                }
-            } else {
-                Op::Mbox {
-                    path,
-                    user: acct.name.clone(),
-                    uid: acct.uid,
-                    gid: acct.gid,
-                    limit: self.limit(),
-                    locks: LockPolicy::from_config(&self.cfg),
-                    create: true,
-                    record: mbox::record(sender, &r.orig_to, addr, r.req.content, r.now),
-                }
             }
         };
         if let (Op::Mbox { .. }, Some(_)) = (&op, &r.held) {
