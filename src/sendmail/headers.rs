@@ -45,7 +45,9 @@ pub fn addresses(value: &str) -> Vec<String> {
                 let t = cur.trim();
                 let addr = match (t.find('<'), t.rfind('>')) {
                     (Some(a), Some(b)) if a < b => t[a + 1..b].trim().to_string(),
-                    _ => t.split_whitespace().next().unwrap_or("").to_string(),
+                    (None, None) => t.split_whitespace().next().unwrap_or("").to_string(),
+                    // Unbalanced angle brackets: not an address; skipped.
+                    _ => String::new(),
                 };
                 if !addr.is_empty() && !addr.ends_with(':') && !addr.ends_with(";") {
                     out.push(addr);
@@ -115,5 +117,7 @@ mod tests {
         assert_eq!(out, b"not a header line\nTo: a@b\n\n");
         assert_eq!(addresses("undisclosed-recipients:;"), Vec::<String>::new());
         assert_eq!(addresses("x@y (Comment, here)"), vec!["x@y"]);
+        assert_eq!(addresses("<unterminated@x, ok@y"), vec!["ok@y"]);
+        assert_eq!(addresses("bad> , Name <good@z>"), vec!["good@z"]);
     }
 }
