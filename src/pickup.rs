@@ -8,6 +8,10 @@
 //! logs `ID: uid=N from=<sender>`, and removes the maildrop file. Mail dropped while Postern
 //! is stopped waits in maildrop/ and is picked up at the next start.
 //!
+//! `postdrop -r` (used by `sendmail -bs`) creates the maildrop file and prints its ID before
+//! it reads the queue file; such files carry `received=smtpd`, and pickup then does not add
+//! its own Received: header (the stand-alone smtpd wrote one with the maildrop ID).
+//!
 //! Security role: postdrop trusts nothing on its input (the uid attribute is replaced, the
 //! file must parse); pickup runs as mail_owner and treats maildrop files as untrusted.
 
@@ -26,6 +30,7 @@ use crate::config::Config;
 use crate::log::{self, lines, timefmt};
 use crate::qmgr::Wake;
 use crate::queue::{Envelope, Queue, QueueFile, QueueName, file};
+use crate::smtpd::sink::RECEIVED_ATTR;
 
 const COMPONENT: &str = "pickup";
 
@@ -37,11 +42,16 @@ pub fn fifo_path(queue: &Queue) -> PathBuf {
     queue.root().join("public").join("pickup")
 }
 
-/// Write a message into maildrop/ (postdrop's work). `env.attrs` gets `uid=<real uid>`.
-pub fn drop_message(queue: &Queue, mut env: Envelope, content: &[u8]) -> io::Result<String> {
+/// Stamp an envelope as postdrop does: `uid=<real uid>`, local rewriting context.
+pub fn stamp(env: &mut Envelope) {
     env.attrs.retain(|(n, _)| n != "uid");
     env.set_attr("uid", &crate::sys::uid().to_string());
     env.set_attr("rewrite_context", "local");
+}
+
+/// Write a message into maildrop/ (postdrop's work). `env.attrs` gets `uid=<real uid>`.
+pub fn drop_message(queue: &Queue, mut env: Envelope, content: &[u8]) -> io::Result<String> {
+    stamp(&mut env);
     let w = queue.create(QueueName::Maildrop)?;
     let id = w.commit(&mut env, content)?;
     poke(queue);
@@ -60,6 +70,41 @@ pub fn postdrop(queue: &Queue, input: &mut dyn Read) -> Result<String, String> {
         return Err("no recipients specified".into());
     }
     drop_message(queue, env, content).map_err(|e| format!("create maildrop file: {}", e))
+}
+
+/// `postdrop -r` (for `sendmail -bs`): create the maildrop file first and print its ID on
+/// `output` (one line, flushed), then read the queue file from `input` and commit it. The
+/// ID goes into smtpd's Received: header before the message arrives. Input that ends
+/// without a complete queue file (an abandoned session) leaves nothing behind.
+pub fn postdrop_streamed(
+    queue: &Queue,
+    input: &mut dyn Read,
+    output: &mut dyn Write,
+) -> Result<String, String> {
+    let w = queue
+        .create(QueueName::Maildrop)
+        .map_err(|e| format!("create maildrop file: {}", e))?;
+    let id = w.id().to_string();
+    writeln!(output, "{}", id)
+        .and_then(|_| output.flush())
+        .map_err(|e| format!("write queue ID: {}", e))?;
+    let mut data = Vec::new();
+    input
+        .read_to_end(&mut data)
+        .map_err(|e| format!("read input: {}", e))?;
+    if data.is_empty() {
+        return Err("no message: submission abandoned".into());
+    }
+    let (mut env, off, len) = file::decode(&data).map_err(|e| format!("malformed input: {}", e))?;
+    if env.recipients.is_empty() {
+        return Err("no recipients specified".into());
+    }
+    stamp(&mut env);
+    let content = &data[off as usize..(off + len) as usize];
+    w.commit(&mut env, content)
+        .map_err(|e| format!("write maildrop file: {}", e))?;
+    poke(queue);
+    Ok(id)
 }
 
 /// Wake the pickup thread, if the system runs (never blocks).
@@ -162,15 +207,22 @@ fn pick(cfg: &Config, queue: &Queue, path: &Path) -> Result<String, Option<Strin
         .parse()
         .ok()
         .and_then(|u| crate::sys::user_by_uid(u).ok().flatten());
-    let received = format!(
-        "Received: by {} ({}, from userid {})\n\tid {}; {}",
-        cfg.get("myhostname"),
-        cfg.get("mail_name"),
-        uid,
-        new_id,
-        timefmt::rfc2822(timefmt::now_secs())
-    );
-    env.set_attr("protocol_name", "local");
+    // `sendmail -bs` mail already has the stand-alone smtpd's Received: header.
+    let from_smtpd = env.attr(RECEIVED_ATTR.0) == Some(RECEIVED_ATTR.1);
+    env.attrs.retain(|(n, _)| n != RECEIVED_ATTR.0);
+    let received = if from_smtpd {
+        None
+    } else {
+        env.set_attr("protocol_name", "local");
+        Some(format!(
+            "Received: by {} ({}, from userid {})\n\tid {}; {}",
+            cfg.get("myhostname"),
+            cfg.get("mail_name"),
+            uid,
+            new_id,
+            timefmt::rfc2822(timefmt::now_secs())
+        ))
+    };
     if let Some(u) = user {
         env.set_attr("login_name", &u.name);
     }
@@ -178,7 +230,7 @@ fn pick(cfg: &Config, queue: &Queue, path: &Path) -> Result<String, Option<Strin
     let sub = Submission {
         envelope: env,
         content,
-        received: Some(received),
+        received,
         add_missing_headers: true,
     };
     cleanup::submit(cfg, incoming, sub).map_err(|e| match e {

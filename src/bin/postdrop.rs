@@ -1,5 +1,6 @@
 //! postdrop(1): the setgid ($setgid_group) program that writes a message into maildrop/.
-//! It reads a queue file on standard input (written by sendmail) and prints the maildrop ID.
+//! It reads a queue file on standard input (written by sendmail) and prints the maildrop ID;
+//! with `-r` (sendmail -bs) it prints the ID first, then reads the queue file.
 
 use std::path::Path;
 
@@ -28,7 +29,17 @@ fn main() {
         }
     };
     let queue = Queue::new(Path::new(cfg.get("queue_directory")));
-    match postern::pickup::postdrop(&queue, &mut std::io::stdin().lock()) {
+    let mut input = std::io::stdin().lock();
+    if m.opt_present("r") {
+        // sendmail -bs: the maildrop ID first, then the queue file.
+        let r = postern::pickup::postdrop_streamed(&queue, &mut input, &mut std::io::stdout());
+        if let Err(e) = r {
+            eprintln!("postdrop: fatal: {}", e);
+            std::process::exit(75);
+        }
+        return;
+    }
+    match postern::pickup::postdrop(&queue, &mut input) {
         Ok(id) => println!("{}", id),
         Err(e) => {
             eprintln!("postdrop: fatal: {}", e);

@@ -66,6 +66,13 @@ fn main() {
             std::process::exit(postern::tables::postmap_src::newaliases_command(&args));
         }
         Some("p") => postqueue(&cfg, &dir, &["-p"]),
+        Some("s") => {
+            postern::log::init(&cfg, false);
+            if let Err(f) = sendmail::standalone::run(cfg) {
+                fail(f);
+            }
+            return;
+        }
         Some(other) => fail(Failure::new(
             EX_USAGE,
             format!("unsupported mode: -b{}", other),

@@ -1,6 +1,7 @@
 //! sendmail(1), the Sendmail-compatible submission interface (-f, -r, -F, -t, -i, -oi,
 //! -o..., -B, -N, -R, -V, -v, `--`; `-bp` and the name `mailq` run `postqueue -p`, `-q` runs
-//! `postqueue -f`, `-qIid` `postqueue -i id`, `-qRsite` `postqueue -s site`). The message is read from standard
+//! `postqueue -f`, `-qIid` `postqueue -i id`, `-qRsite` `postqueue -s site`; `-bs` runs an
+//! SMTP session on standard input/output, `standalone`). The message is read from standard
 //! input, turned into a queue file and handed to postdrop, which writes it into maildrop/.
 //!
 //! Exit codes follow sysexits.h: EX_USAGE (64) for bad options or no recipients, EX_DATAERR
@@ -8,6 +9,7 @@
 //! the maildrop cannot be written.
 
 pub mod headers;
+pub mod standalone;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -240,6 +240,10 @@ pub fn temp_lookup_reply(given: &str) -> String {
 /// Decide on a RCPT TO. `Ok(())` accepts; `Err(reply)` refuses (the caller logs the
 /// NOQUEUE line).
 pub fn check_recipient(ctx: &SmtpdContext, who: &Who, r: &Rcpt<'_>) -> Result<(), String> {
+    if ctx.stand_alone {
+        // A local user may send anywhere, as with plain sendmail.
+        return local_test(ctx, r);
+    }
     for list in [&ctx.relay_restrictions, &ctx.recipient_restrictions] {
         if let Verdict::Refuse(reply) = evaluate(ctx, list, who, r) {
             return Err(reply);

@@ -18,6 +18,7 @@ pub mod check;
 pub mod network;
 pub mod received;
 pub mod session;
+pub mod sink;
 
 use std::ffi::CStr;
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -34,6 +35,7 @@ use crate::queue::Queue;
 use crate::tables::TableList;
 
 pub use session::session;
+pub use sink::Sink;
 
 /// The client at the other end.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +47,16 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// The stand-alone server's client (`sendmail -bs`): Postfix names a client that is not
+    /// on a socket `localhost[127.0.0.1]`.
+    pub fn stand_alone() -> ClientInfo {
+        ClientInfo {
+            name: "localhost".to_string(),
+            addr: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            port: 0,
+        }
+    }
+
     /// Reverse-resolve the peer (getnameinfo with NI_NAMEREQD); "unknown" on failure.
     pub fn lookup(peer: SocketAddr) -> ClientInfo {
         let addr = network::canonical(peer.ip());
@@ -154,6 +166,11 @@ pub struct SmtpdContext {
     pub disable_vrfy: bool,
     pub unknown_local_code: u32,
     pub relay_domains_reject_code: u32,
+    /// Where accepted messages go.
+    pub sink: Sink,
+    /// `sendmail -bs`: a local user's session; the relay and recipient restriction lists
+    /// do not apply (as for plain sendmail), the local recipient table test does.
+    pub stand_alone: bool,
 }
 
 fn domain_list(v: &str) -> Vec<String> {
@@ -237,7 +254,24 @@ impl SmtpdContext {
             cfg,
             queue,
             wake,
+            sink: Sink::Cleanup,
+            stand_alone: false,
         })
+    }
+
+    /// The context of the stand-alone server (`sendmail -bs`): messages go to maildrop/
+    /// through `postdrop` (the program at `postdrop`), restrictions are those of a local
+    /// user, and the scheduler is not told (pickup is, through its FIFO).
+    pub fn stand_alone(
+        cfg: Arc<Config>,
+        postdrop: std::path::PathBuf,
+    ) -> Result<SmtpdContext, String> {
+        let queue = Queue::new(std::path::Path::new(cfg.get("queue_directory")));
+        let (wake, _) = crossbeam_channel::unbounded();
+        let mut ctx = SmtpdContext::new(cfg, queue, wake)?;
+        ctx.sink = Sink::Postdrop(postdrop);
+        ctx.stand_alone = true;
+        Ok(ctx)
     }
 
     /// Whether cleanup should add missing Message-Id:/Date:/From: for this client

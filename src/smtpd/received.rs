@@ -16,6 +16,9 @@ pub struct Trace<'a> {
     pub client_addr: &'a str,
     pub myhostname: &'a str,
     pub mail_name: &'a str,
+    /// The submitting user's uid for the stand-alone server (`sendmail -bs`):
+    /// `(MAIL_NAME, from userid N)`.
+    pub userid: Option<u32>,
     /// SMTP or ESMTP (ESMTPS/ESMTPA later with TLS/AUTH).
     pub protocol: &'a str,
     pub queue_id: &'a str,
@@ -35,13 +38,17 @@ pub fn build(t: &Trace<'_>) -> String {
         Ok(std::net::IpAddr::V6(_)) => format!("IPv6:{}", t.client_addr),
         _ => t.client_addr.to_string(),
     };
+    let by = match t.userid {
+        Some(u) => format!("{}, from userid {}", t.mail_name, u),
+        None => t.mail_name.to_string(),
+    };
     let mut h = format!(
         "Received: from {} ({} [{}])\n\tby {} ({}) with {} id {}",
         clean(from),
         t.client_name,
         addr,
         t.myhostname,
-        t.mail_name,
+        by,
         t.protocol,
         t.queue_id
     );
@@ -63,6 +70,7 @@ mod tests {
             client_addr: "127.0.0.1",
             myhostname: "www.a.org",
             mail_name: "Postfix",
+            userid: None,
             protocol: "SMTP",
             queue_id: "35EC31BB8035",
             single_rcpt: rcpt,
@@ -79,6 +87,19 @@ mod tests {
         assert_eq!(
             build(&trace(None, None)),
             "Received: from localhost.localdomain (localhost.localdomain [127.0.0.1])\n\tby www.a.org (Postfix) with SMTP id 35EC31BB8035;\n\tThu, 30 Apr 2020 14:56:30 +0800 (CST)\n"
+        );
+    }
+
+    #[test]
+    fn stand_alone_names_the_userid() {
+        let mut t = trace(Some("me"), None);
+        t.client_name = "localhost";
+        t.userid = Some(1000);
+        let h = build(&t);
+        assert!(
+            h.starts_with("Received: from me (localhost [127.0.0.1])\n\tby www.a.org (Postfix, from userid 1000) with SMTP id "),
+            "{}",
+            h
         );
     }
 

@@ -17,11 +17,12 @@ use std::io::{Read, Write};
 use super::address::{self, PathError};
 use super::chat::{Chat, ChatError, Data, Line};
 use super::check::{self, Rcpt, Who};
+use super::sink::Pending;
 use super::{ClientInfo, SmtpdContext};
-use crate::cleanup::{self, Submission};
+use crate::cleanup::Submission;
 use crate::log::{self, lines};
 use crate::qmgr::Wake;
-use crate::queue::{Envelope, QueueName, Recipient};
+use crate::queue::{Envelope, Recipient};
 
 /// A mail transaction in progress (from MAIL to the end of DATA or RSET).
 struct Transaction {
@@ -404,21 +405,21 @@ impl<S: Read + Write> Session<'_, S> {
             }
             Some(_) => {}
         }
-        let incoming = match self.ctx.queue.create(QueueName::Incoming) {
-            Ok(i) => i,
+        let pending = match Pending::open(self.ctx) {
+            Ok(p) => p,
             Err(e) => {
-                log::warning("smtpd", format!("create queue file: {}", e));
+                log::warning("smtpd", e.to_string());
                 self.reply("451 4.3.0 Error: queue file write error");
                 return None;
             }
         };
-        let id = incoming.id().to_string();
+        let id = pending.id().to_string();
         lines::client(&id, &self.client_log);
         let arrival = std::time::SystemTime::now();
         self.chat.reply("354 End data with <CR><LF>.<CR><LF>");
         let mut data = Data::default();
         if let Err(e) = self.chat.read_data(self.ctx.message_size_limit, &mut data) {
-            // The Incoming is dropped here: nothing is left in incoming/.
+            // The pending message is dropped here: nothing is left in the queue.
             let stage = format!("DATA ({} bytes)", data.size);
             self.chat_failed(e, &stage);
             return Some(End::Hangup);
@@ -426,7 +427,7 @@ impl<S: Read + Write> Session<'_, S> {
         self.stage = "END-OF-MESSAGE".to_string();
         let tx = self.tx.take()?;
         if data.too_big {
-            drop(incoming);
+            drop(pending);
             self.reply("552 5.3.4 Error: message file too big");
             return None;
         }
@@ -436,6 +437,7 @@ impl<S: Read + Write> Session<'_, S> {
             client_addr: &self.client.addr.to_string(),
             myhostname: &self.ctx.myhostname,
             mail_name: &self.ctx.mail_name,
+            userid: self.ctx.stand_alone.then(crate::sys::uid),
             protocol: self.proto(),
             queue_id: &id,
             single_rcpt: if tx.given.len() == 1 {
@@ -445,9 +447,10 @@ impl<S: Read + Write> Session<'_, S> {
             },
             date: &log::timefmt::rfc2822(log::timefmt::now_secs()),
         });
-        let local = self
-            .ctx
-            .rewrite_headers_for(self.client.addr, self.sasl_username.is_some());
+        let local = self.ctx.stand_alone
+            || self
+                .ctx
+                .rewrite_headers_for(self.client.addr, self.sasl_username.is_some());
         let mut env = Envelope::new(&tx.sender);
         env.arrival = arrival;
         env.set_attr("client_name", &self.client.name);
@@ -473,9 +476,8 @@ impl<S: Read + Write> Session<'_, S> {
             received: Some(received),
             add_missing_headers: local,
         };
-        match cleanup::submit(&self.ctx.cfg, incoming, sub) {
+        match pending.commit(self.ctx, sub) {
             Ok(id) => {
-                let _ = self.ctx.wake.send(Wake::New(id.clone()));
                 self.chat.reply(&format!("250 2.0.0 Ok: queued as {}", id));
             }
             Err(e) => {

@@ -1,0 +1,178 @@
+//! `sendmail -bs`: an SMTP session on standard input/output with smtpd's replies, the
+//! message handed to maildrop/ (delivered once the instance runs, with one Received:
+//! header), an unknown local user refused with 550, and an ordinary user's session through
+//! the set-gid postdrop (as root only).
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use common::{Instance, wait_for};
+
+/// Run `sendmail -bs` with `input` (CR LF added) and return standard output's lines.
+fn bs(inst: &Instance, input: &str, ids: Option<(u32, u32)>) -> Vec<String> {
+    let mut cmd = Command::new(common::bin("sendmail"));
+    cmd.arg("-C").arg(&inst.etc).arg("-bs");
+    if let Some((uid, gid)) = ids {
+        cmd.uid(uid).gid(gid);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(input.replace('\n', "\r\n").as_bytes())
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn session_queues_into_maildrop_and_delivers_after_start() {
+    let inst = Instance::new(&[]);
+    inst.newaliases();
+    assert!(inst.postfix(&["check"]).status.success());
+    let input = format!(
+        "EHLO me.test\nMAIL FROM:<sender@www.a.org>\nRCPT TO:<{}>\nRCPT TO:<someone@remote.test>\nDATA\nSubject: via -bs\n\nhello from -bs\n.\nQUIT\n",
+        inst.user
+    );
+    let out = bs(&inst, &input, None);
+    assert_eq!(out[0], "220 www.a.org ESMTP Postfix", "{:?}", out);
+    assert_eq!(out[1], "250-www.a.org");
+    assert!(out.contains(&"250-PIPELINING".to_string()), "{:?}", out);
+    assert!(out.contains(&"250 DSN".to_string()), "{:?}", out);
+    let after = out.iter().position(|l| l == "250 DSN").unwrap();
+    assert_eq!(out[after + 1], "250 2.1.0 Ok");
+    assert_eq!(out[after + 2], "250 2.1.5 Ok");
+    // Relay restrictions do not apply to a local user.
+    assert_eq!(out[after + 3], "250 2.1.5 Ok");
+    assert_eq!(out[after + 4], "354 End data with <CR><LF>.<CR><LF>");
+    let queued = &out[after + 5];
+    assert!(queued.starts_with("250 2.0.0 Ok: queued as "), "{:?}", out);
+    let id = common::queued_id(queued);
+    assert_eq!(out[after + 6], "221 2.0.0 Bye");
+    assert_eq!(inst.queue_files("maildrop"), vec![id.clone()]);
+    let log = inst.log();
+    assert!(log.contains("connect from localhost[127.0.0.1]"), "{}", log);
+    assert!(
+        log.contains(&format!("{}: client=localhost[127.0.0.1]", id)),
+        "{}",
+        log
+    );
+
+    inst.start();
+    assert!(
+        wait_for(20, || inst.mbox(&inst.user).contains("hello from -bs")),
+        "log:\n{}",
+        inst.log()
+    );
+    let mbox = inst.mbox(&inst.user);
+    assert_eq!(mbox.matches("\nReceived: ").count(), 1, "{}", mbox);
+    assert!(
+        mbox.contains(&format!(
+            "Received: from me.test (localhost [127.0.0.1])\n\tby www.a.org (Postfix, from userid {}) with ESMTP id {}",
+            postern::sys::uid(),
+            id
+        )),
+        "{}",
+        mbox
+    );
+    assert!(mbox.contains("Message-Id: <"), "missing headers added");
+    assert!(inst.log().contains(": uid="), "pickup logs uid=");
+    assert!(inst.queue_files("maildrop").is_empty());
+    inst.stop();
+}
+
+#[test]
+fn unknown_local_user_is_refused() {
+    let inst = Instance::new(&[]);
+    inst.newaliases();
+    assert!(inst.postfix(&["check"]).status.success());
+    let out = bs(
+        &inst,
+        "HELO me\nMAIL FROM:<a@www.a.org>\nRCPT TO:<no-such-user-xyz@www.a.org>\nDATA\nQUIT\n",
+        None,
+    );
+    assert_eq!(
+        out[3],
+        "550 5.1.1 <no-such-user-xyz@www.a.org>: Recipient address rejected: User unknown in local recipient table"
+    );
+    assert_eq!(out[4], "554 5.5.1 Error: no valid recipients");
+    assert_eq!(out[5], "221 2.0.0 Bye");
+    assert!(inst.queue_files("maildrop").is_empty());
+    assert!(
+        inst.log()
+            .contains("NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 550 5.1.1"),
+        "{}",
+        inst.log()
+    );
+}
+
+/// As root: an ordinary user cannot write maildrop/ and goes through a set-gid postdrop.
+#[test]
+fn ordinary_user_goes_through_setgid_postdrop() {
+    if !postern::sys::is_root() {
+        return;
+    }
+    let Some(gid) = postern::sys::group_by_name("postdrop").unwrap() else {
+        return;
+    };
+    let inst = Instance::new(&[]);
+    inst.newaliases();
+    assert!(inst.postfix(&["check"]).status.success());
+    // A private command directory with a set-gid postdrop, as make install makes it.
+    let sbin = inst.dir.join("sbin");
+    std::fs::create_dir_all(&sbin).unwrap();
+    let postdrop = sbin.join("postdrop");
+    std::fs::copy(common::bin("postdrop"), &postdrop).unwrap();
+    let c = std::ffi::CString::new(postdrop.to_str().unwrap()).unwrap();
+    // SAFETY: chown(2) on a NUL-terminated path we own.
+    assert_eq!(unsafe { libc::chown(c.as_ptr(), 0, gid) }, 0);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&postdrop, std::fs::Permissions::from_mode(0o2755)).unwrap();
+    inst.set("command_directory", sbin.to_str().unwrap());
+    let user = postern::sys::user_by_name(&inst.user).unwrap().unwrap();
+    let out = bs(
+        &inst,
+        &format!(
+            "HELO me\nMAIL FROM:<{u}@www.a.org>\nRCPT TO:<{u}>\nDATA\nSubject: setgid\n\nvia postdrop\n.\nQUIT\n",
+            u = inst.user
+        ),
+        Some((user.uid, user.gid)),
+    );
+    let queued = out
+        .iter()
+        .find(|l| l.starts_with("250 2.0.0 Ok: queued as "))
+        .unwrap_or_else(|| panic!("{:?}\n{}", out, inst.log()));
+    let id = common::queued_id(queued);
+    let meta = std::fs::metadata(inst.spool.join("maildrop").join(&id)).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(meta.uid(), user.uid, "the maildrop file is the user's");
+    inst.start();
+    assert!(
+        wait_for(20, || inst.mbox(&inst.user).contains("via postdrop")),
+        "log:\n{}",
+        inst.log()
+    );
+    assert!(
+        inst.log().contains(&format!("uid={} from=<", user.uid)),
+        "{}",
+        inst.log()
+    );
+    inst.stop();
+}
