@@ -215,7 +215,7 @@ fn pick(cfg: &Config, queue: &Queue, path: &Path) -> Result<String, Option<Strin
     } else {
         env.set_attr("protocol_name", "local");
         Some(format!(
-            "Received: by {} ({}, from userid {})\n\tid {}; {}",
+            "Received: by {} ({}, from userid {})\n\tid {}; {}\n",
             cfg.get("myhostname"),
             cfg.get("mail_name"),
             uid,

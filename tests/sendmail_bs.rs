@@ -176,3 +176,74 @@ fn ordinary_user_goes_through_setgid_postdrop() {
     );
     inst.stop();
 }
+
+/// `sendmail -bv`: nothing is delivered to the addresses; the sender gets one report with
+/// an Action line per recipient, and the log says deliverable / undeliverable.
+#[test]
+fn verify_reports_to_the_sender_and_delivers_nothing() {
+    let inst = Instance::new(&[]);
+    inst.newaliases();
+    assert!(inst.postfix(&["check"]).status.success());
+    let out = Command::new(common::bin("sendmail"))
+        .arg("-C")
+        .arg(&inst.etc)
+        .args(["-bv", "-f", &inst.user, "alias-user", "no-such-user-xyz"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    inst.start();
+    assert!(
+        wait_for(20, || inst
+            .mbox(&inst.user)
+            .contains("Mail Delivery Status Report")),
+        "log:\n{}",
+        inst.log()
+    );
+    let mbox = inst.mbox(&inst.user);
+    assert_eq!(
+        mbox.matches("\nFrom ").count() + usize::from(mbox.starts_with("From ")),
+        1,
+        "only the report arrives: {}",
+        mbox
+    );
+    assert!(mbox.contains("report-type=delivery-status"), "{}", mbox);
+    assert!(
+        mbox.contains(&format!(
+            "Final-Recipient: rfc822; {}@www.a.org\nOriginal-Recipient: rfc822;alias-user\nAction: deliverable\nStatus: 2.0.0\n",
+            inst.user
+        )),
+        "{}",
+        mbox
+    );
+    assert!(
+        mbox.contains("Final-Recipient: rfc822; no-such-user-xyz@www.a.org\nOriginal-Recipient: rfc822;no-such-user-xyz\nAction: undeliverable\nStatus: 5.1.1\n"),
+        "{}",
+        mbox
+    );
+    let log = inst.log();
+    assert!(
+        log.contains("status=deliverable (delivers to mailbox)"),
+        "{}",
+        log
+    );
+    assert!(
+        log.contains("status=undeliverable (unknown user: \"no-such-user-xyz\")"),
+        "{}",
+        log
+    );
+    assert!(
+        log.contains("sender delivery status notification: "),
+        "{}",
+        log
+    );
+    // Only the report itself was delivered.
+    assert_eq!(
+        log.matches("status=sent (delivered to mailbox)").count(),
+        1,
+        "{}",
+        log
+    );
+    assert!(!log.contains("non-delivery notification"), "{}", log);
+    inst.stop();
+}

@@ -26,6 +26,21 @@ fn postqueue(cfg: &Config, dir: &Path, args: &[&str]) -> ! {
     ))
 }
 
+/// The submission options of the command line.
+fn submit_options(m: &getopts::Matches) -> Submit {
+    let ignore_dots = m.opt_present("i") || m.opt_strs("o").iter().any(|o| o == "i");
+    Submit {
+        sender: m.opt_strs("f").last().or(m.opt_strs("r").last()).cloned(),
+        full_name: m.opt_strs("F").last().cloned(),
+        extract_recipients: m.opt_present("t"),
+        ignore_dots,
+        recipients: m.free.clone(),
+        notify: m.opt_strs("N").last().cloned(),
+        ret: m.opt_strs("R").last().cloned(),
+        envid: m.opt_strs("V").last().cloned(),
+    }
+}
+
 fn main() {
     let argv0 = std::env::args().next().unwrap_or_default();
     let name = Path::new(&argv0)
@@ -66,6 +81,18 @@ fn main() {
             std::process::exit(postern::tables::postmap_src::newaliases_command(&args));
         }
         Some("p") => postqueue(&cfg, &dir, &["-p"]),
+        Some("v") => {
+            // Address verification: no message is read; a report goes to the sender.
+            let opts = submit_options(&m);
+            let probe = b"Subject: probe\n\n".to_vec();
+            let (mut env, content) =
+                sendmail::prepare(&cfg, &opts, probe).unwrap_or_else(|f| fail(f));
+            env.set_attr("verify", "1");
+            if let Err(f) = sendmail::submit(&cfg, env, &content) {
+                fail(f);
+            }
+            return;
+        }
         Some("s") => {
             postern::log::init(&cfg, false);
             if let Err(f) = sendmail::standalone::run(cfg) {
@@ -87,17 +114,7 @@ fn main() {
         }
         postqueue(&cfg, &dir, &["-f"]);
     }
-    let ignore_dots = m.opt_present("i") || m.opt_strs("o").iter().any(|o| o == "i");
-    let opts = Submit {
-        sender: m.opt_strs("f").last().or(m.opt_strs("r").last()).cloned(),
-        full_name: m.opt_strs("F").last().cloned(),
-        extract_recipients: m.opt_present("t"),
-        ignore_dots,
-        recipients: m.free.clone(),
-        notify: m.opt_strs("N").last().cloned(),
-        ret: m.opt_strs("R").last().cloned(),
-        envid: m.opt_strs("V").last().cloned(),
-    };
+    let opts = submit_options(&m);
     let limit = cfg.int("message_size_limit").max(0) as usize;
     let message = sendmail::read_message(&mut std::io::stdin().lock(), opts.ignore_dots, limit)
         .unwrap_or_else(|f| fail(f));

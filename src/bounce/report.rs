@@ -113,7 +113,7 @@ pub fn compose(
 }
 
 /// The header block of a message (up to and including the blank line's predecessor).
-fn header_block(content: &[u8]) -> &[u8] {
+pub(super) fn header_block(content: &[u8]) -> &[u8] {
     if content.starts_with(b"\n") {
         return &content[..0];
     }

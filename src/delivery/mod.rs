@@ -92,4 +92,14 @@ pub trait Agent: Send + Sync {
     fn deliver_batch(&self, reqs: &[Request<'_>]) -> Vec<Vec<Outcome>> {
         reqs.iter().map(|r| self.deliver(r)).collect()
     }
+
+    /// Address verification (`sendmail -bv`): say whether each recipient could be
+    /// delivered, without delivering. `Sent` means deliverable. By default an agent accepts
+    /// every recipient handed to it: `deliverable via <transport>`.
+    fn verify(&self, req: &Request<'_>) -> Vec<Outcome> {
+        let text = format!("deliverable via {}", self.name());
+        (0..req.recipients.len())
+            .map(|i| Outcome::new(i, Status::Sent, "2.0.0", &text, self.name()))
+            .collect()
+    }
 }

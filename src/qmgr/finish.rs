@@ -1,6 +1,8 @@
 //! What happens when every job of an active message has reported: finished recipients are
 //! recorded, failures are returned to the sender in one non-delivery notification, and the
 //! message is removed, or deferred with backoff, or expired after maximal_queue_lifetime.
+//! A verification message (`sendmail -bv`) instead gets one delivery status report for all
+//! its recipients and is removed.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime};
@@ -43,6 +45,11 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
             Err(e) => log::warning(COMPONENT, format!("{}: remove: {}", id, e)),
         }
         return Vec::new();
+    }
+    if super::verify::is_verify(&msg.qf.envelope)
+        && let Some(ids) = finish_verify(ctx, id, msg)
+    {
+        return ids;
     }
     let mut failures: Vec<(usize, Failure)> = Vec::new();
     let mut deferred: Vec<(usize, String, String)> = Vec::new();
@@ -169,6 +176,52 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
         }
     }
     new_ids
+}
+
+/// Address verification: when every recipient has an answer, report all of them to the
+/// sender in one delivery status report and remove the message (nothing is retried or
+/// bounced). `None` when some recipient was not tried (the system is stopping) or the
+/// report cannot be queued yet: the message is then kept as usual.
+fn finish_verify(ctx: &QmgrContext, id: &str, msg: &mut ActiveMessage) -> Option<Vec<String>> {
+    let pending: Vec<usize> = msg.qf.pending().map(|(i, _)| i).collect();
+    let mut verdicts = Vec::new();
+    for qi in &pending {
+        let outcomes = msg.results.get(qi)?;
+        if outcomes.is_empty() {
+            return None;
+        }
+        let r = &msg.qf.envelope.recipients[*qi];
+        for o in outcomes {
+            verdicts.push(bounce::Verdict {
+                rcpt: Failure::from_outcome(r, o),
+                deliverable: o.status == Status::Sent,
+            });
+        }
+    }
+    let mut new_ids = Vec::new();
+    match bounce::verification_report(
+        &ctx.cfg,
+        &ctx.queue,
+        id,
+        &msg.qf.envelope,
+        &msg.content,
+        &verdicts,
+    ) {
+        Ok(Some(nid)) => new_ids.push(nid),
+        Ok(None) => {}
+        Err(e) => {
+            log::warning(
+                "bounce",
+                format!("{}: cannot queue delivery status report: {}", id, e),
+            );
+            return None;
+        }
+    }
+    match ctx.queue.remove(id, QueueName::Active) {
+        Ok(()) => lines::removed(id),
+        Err(e) => log::warning(COMPONENT, format!("{}: remove: {}", id, e)),
+    }
+    Some(new_ids)
 }
 
 /// The per-message deferral log read by mailq: one `address<TAB>dsn<TAB>reason` line per

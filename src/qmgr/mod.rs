@@ -19,6 +19,7 @@ pub mod control;
 mod finish;
 mod resolve;
 mod scheduler;
+pub mod verify;
 mod workers;
 
 use std::collections::HashMap;

@@ -391,9 +391,17 @@ impl Scheduler {
             }
         }
         let mut jobs = Vec::new();
+        let verify = super::verify::is_verify(&msg.qf.envelope);
         for (route, idx) in groups {
             let per_job = self.limit(&route.transport, "recipient");
-            let agent = self.agent_for(&route.transport);
+            let mut agent = self.agent_for(&route.transport);
+            if verify {
+                // sendmail -bv: check, do not deliver.
+                agent = Arc::new(super::verify::Verifier {
+                    inner: agent,
+                    cfg: self.ctx.cfg.clone(),
+                });
+            }
             for chunk in idx.chunks(per_job) {
                 let recipients: Vec<_> = chunk
                     .iter()
@@ -420,6 +428,7 @@ impl Scheduler {
                     sender: msg.qf.envelope.sender.clone(),
                     arrival: msg.qf.envelope.arrival,
                     active_since: msg.active_since,
+                    verify,
                 });
             }
         }
@@ -471,7 +480,9 @@ impl Scheduler {
             return;
         };
         msg.outstanding = msg.outstanding.saturating_sub(1);
-        let several = msg.qf.pending().count() > r.rcpt_idx.len();
+        // A verification keeps every recipient pending until its report lists them all.
+        let several = msg.qf.pending().count() > r.rcpt_idx.len()
+            && !super::verify::is_verify(&msg.qf.envelope);
         let mut marked = false;
         for o in r.outcomes {
             let Some(&qi) = r.rcpt_idx.get(o.rcpt) else {
@@ -535,5 +546,10 @@ impl Agent for Holding {
         (0..req.recipients.len())
             .map(|i| Outcome::new(i, Status::Deferred, "4.3.0", self.text, "none"))
             .collect()
+    }
+
+    /// A transport that cannot deliver now cannot vouch for an address either.
+    fn verify(&self, req: &crate::delivery::Request<'_>) -> Vec<Outcome> {
+        self.deliver(req)
     }
 }

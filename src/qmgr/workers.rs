@@ -27,6 +27,9 @@ pub struct Job {
     pub arrival: SystemTime,
     /// When the message entered the active queue (wall clock, for `delays=a/...`).
     pub active_since: SystemTime,
+    /// Address verification (`sendmail -bv`): outcomes are logged as
+    /// `status=deliverable` / `status=undeliverable`.
+    pub verify: bool,
 }
 
 /// A finished job.
@@ -171,7 +174,11 @@ fn log_outcome(job: &Job, o: &Outcome, started_wall: SystemTime, elapsed: Durati
         relay: &o.relay,
         delays,
         dsn: &o.dsn,
-        status: o.status.as_str(),
+        status: match (job.verify, o.status) {
+            (false, st) => st.as_str(),
+            (true, crate::delivery::Status::Sent) => "deliverable",
+            (true, _) => "undeliverable",
+        },
         text: &o.text,
     });
 }
@@ -208,6 +215,7 @@ mod tests {
             sender: "s@y".into(),
             arrival: SystemTime::now(),
             active_since: SystemTime::now(),
+            verify: false,
         }])
         .unwrap();
         let r = rrx.recv().unwrap().remove(0);
