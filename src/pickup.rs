@@ -64,11 +64,14 @@ pub fn postdrop(queue: &Queue, input: &mut dyn Read) -> Result<String, String> {
     input
         .read_to_end(&mut data)
         .map_err(|e| format!("read input: {}", e))?;
-    let (env, off, len) = file::decode(&data).map_err(|e| format!("malformed input: {}", e))?;
+    let (mut env, off, len) = file::decode(&data).map_err(|e| format!("malformed input: {}", e))?;
     let content = &data[off as usize..(off + len) as usize];
     if env.recipients.is_empty() {
         return Err("no recipients specified".into());
     }
+    // Only `postdrop -r` (the stand-alone smtpd of `sendmail -bs`) may say that the message
+    // already has its Received: header; plain submissions always get pickup's.
+    env.attrs.retain(|(n, _)| n != RECEIVED_ATTR.0);
     drop_message(queue, env, content).map_err(|e| format!("create maildrop file: {}", e))
 }
 
@@ -100,6 +103,7 @@ pub fn postdrop_streamed(
         return Err("no recipients specified".into());
     }
     stamp(&mut env);
+    env.set_attr(RECEIVED_ATTR.0, RECEIVED_ATTR.1);
     let content = &data[off as usize..(off + len) as usize];
     w.commit(&mut env, content)
         .map_err(|e| format!("write maildrop file: {}", e))?;
