@@ -14,6 +14,7 @@
 //! `terminating on signal N`, and main.cf "unused parameter" warnings.
 
 mod agents;
+pub mod check;
 pub mod control;
 pub mod listen;
 pub mod pidfile;
