@@ -64,7 +64,6 @@ pub const BUILTIN: &[&str] = &[
     "local",
     "anvil",
     "scache",
-    "postlog",
 ];
 
 impl Service {
@@ -76,6 +75,26 @@ impl Service {
     /// Whether Postern implements this entry (listener or built-in thread).
     pub fn is_supported(&self) -> bool {
         self.is_smtpd_listener() || BUILTIN.contains(&self.command.as_str())
+    }
+
+    /// Why Postern does not provide this entry, for the start-up warning; `None` when it
+    /// does.
+    pub fn unsupported_reason(&self) -> Option<String> {
+        if self.is_supported() {
+            return None;
+        }
+        let why = match self.command.as_str() {
+            "smtp" | "lmtp" => "no SMTP/LMTP client yet",
+            "pipe" => "no pipe(8) delivery",
+            "virtual" => "no virtual(8) delivery",
+            "postlogd" => "Postern writes $maillog_file itself",
+            "smtpd" => "smtpd runs only as an inet service",
+            _ => "unknown to Postern",
+        };
+        Some(format!(
+            "service {} ({} {}) is not provided by Postern ({}); ignored",
+            self.name, self.kind, self.command, why
+        ))
     }
 
     /// For inet services: (host, port) with host `None` for all interfaces.
@@ -165,19 +184,43 @@ fn parse_entry(text: &str, line: usize, file: &str) -> Result<Service, MasterCfE
     };
     let mut args = Vec::new();
     let mut overrides = Vec::new();
+    // Options come before the command's own arguments (as getopt sees them): after the
+    // first non-option word, `-o...` is an argument (pipe's `argv=/usr/sbin/sendmail -oi`).
+    let mut options = true;
     let mut rest = fields[8..].iter();
     while let Some(a) = rest.next() {
-        let kv = if *a == "-o" {
-            rest.next().copied()
-        } else {
-            a.strip_prefix("-o")
+        if !a.starts_with('-') {
+            options = false;
+        }
+        let Some(inline) = a.strip_prefix("-o").filter(|_| options) else {
+            args.push(a.to_string());
+            continue;
         };
-        match kv {
-            Some(kv) if a.starts_with("-o") => match kv.split_once('=') {
-                Some((k, v)) => overrides.push((k.trim().to_string(), v.trim().to_string())),
-                None => return Err(err(format!("bad -o option: \"{}\"", kv))),
+        let mut kv = match inline {
+            "" => match rest.next() {
+                Some(v) => v.to_string(),
+                None => return Err(err("-o option without a value".into())),
             },
-            _ => args.push(a.to_string()),
+            v => v.to_string(),
+        };
+        // Postfix 3.0's `-o { name = value with spaces }`.
+        if kv.starts_with('{') {
+            while !kv.ends_with('}') {
+                match rest.next() {
+                    Some(more) => {
+                        kv.push(' ');
+                        kv.push_str(more);
+                    }
+                    None => return Err(err(format!("missing '}}' in -o option: \"{}\"", kv))),
+                }
+            }
+            kv = kv[1..kv.len() - 1].trim().to_string();
+        }
+        match kv.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                overrides.push((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => return Err(err(format!("bad -o option: \"{}\"", kv))),
         }
     }
     Ok(Service {
@@ -237,6 +280,55 @@ maildrop  unix  -       n       n       -       -       pipe
         assert!(e.to_string().contains("bad maximal process count"));
         let e = parse("smtp tcp n - n - - smtpd\n", "master.cf").unwrap_err();
         assert!(e.to_string().contains("bad transport type"));
+    }
+
+    #[test]
+    fn brace_overrides_and_bad_ones() {
+        let s = parse(
+            "submission inet n - n - - smtpd -o { smtpd_banner = a b c } -o x=\n",
+            "m",
+        )
+        .unwrap();
+        assert_eq!(
+            s[0].overrides,
+            vec![
+                ("smtpd_banner".to_string(), "a b c".to_string()),
+                ("x".to_string(), String::new())
+            ]
+        );
+        let s = parse(
+            "f unix - n n - - pipe -v flags=Rq user=f argv=/usr/sbin/sendmail -oi -o x -f $sender\n",
+            "m",
+        )
+        .unwrap();
+        assert!(s[0].overrides.is_empty());
+        assert_eq!(s[0].args[0], "-v");
+        assert_eq!(s[0].args[4], "-oi");
+        for bad in [
+            "s inet n - n - - smtpd -o\n",
+            "s inet n - n - - smtpd -o novalue\n",
+            "s inet n - n - - smtpd -o { a = b\n",
+            "s inet n - n - - smtpd -o =v\n",
+        ] {
+            let e = parse(bad, "m").unwrap_err();
+            assert!(e.to_string().contains("-o option"), "{}: {}", bad, e);
+        }
+    }
+
+    #[test]
+    fn reasons_for_unsupported_services() {
+        let s = parse(
+            "relay unix - - n - - smtp\npostlog unix-dgram n - n - 1 postlogd\nbounce unix - - n - 0 bounce\n",
+            "m",
+        )
+        .unwrap();
+        assert!(
+            s[0].unsupported_reason()
+                .unwrap()
+                .contains("no SMTP/LMTP client")
+        );
+        assert!(s[1].unsupported_reason().unwrap().contains("maillog_file"));
+        assert_eq!(s[2].unsupported_reason(), None);
     }
 
     #[test]

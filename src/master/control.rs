@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Ready, load_config, pidfile, run_daemon};
+use super::{Ready, check, load_config, pidfile, run_daemon};
 use crate::config::Config;
 use crate::log::{self, lines};
 use crate::queue::{DIRECTORIES, Queue};
@@ -263,8 +263,11 @@ pub fn status(dir: &Path) -> i32 {
     }
 }
 
-/// `postfix check`: the configuration loads and the spool exists; missing queue
-/// directories are created and their ownership set (as root), as Postfix's check does.
+/// `postfix check`: the configuration loads (errors are fatal, exit 1); missing queue
+/// directories are created (as root with their owners); then, as Postfix's check-warn,
+/// each problem with the spool's and the set-gid commands' owners and modes is one
+/// `postfix/postfix-script: warning:` line naming its fix, and the exit status stays 0.
+/// An ordinary user gets the mode checks only.
 pub fn check(dir: &Path) -> i32 {
     let cfg = match load(dir) {
         Ok(c) => c,
@@ -282,7 +285,31 @@ pub fn check(dir: &Path) -> i32 {
         );
         return 1;
     }
-    // As Postfix's check: create missing queue directories and fix their ownership.
+    let root = sys::is_root();
+    // mail_owner and setgid_group must exist (configuration errors: fatal).
+    let owners = if root {
+        match mail_owner(&cfg) {
+            Ok((uid, user_gid, gid)) => Some(check::Owners {
+                user: cfg.get("mail_owner").to_string(),
+                uid,
+                user_gid,
+                group: cfg.get("setgid_group").to_string(),
+                gid,
+            }),
+            Err(e) => {
+                log::fatal("postfix", e);
+                return 1;
+            }
+        }
+    } else {
+        None
+    };
+    // As Postfix's check: create missing queue directories, with their owners.
+    let missing: Vec<(&str, u32)> = DIRECTORIES
+        .iter()
+        .filter(|(name, _)| std::fs::symlink_metadata(q.join(name)).is_err())
+        .copied()
+        .collect();
     let queue = Queue::new(q);
     if let Err(e) = queue.create_dirs() {
         log::fatal(
@@ -291,12 +318,43 @@ pub fn check(dir: &Path) -> i32 {
         );
         return 1;
     }
-    if sys::is_root() {
-        let set = mail_owner(&cfg).and_then(|(u, g, s)| set_queue_ownership(&queue, u, g, s));
-        if let Err(e) = set {
-            log::fatal("postfix", e);
-            return 1;
+    let problems = match &owners {
+        Some(o) => {
+            for (name, mode) in &missing {
+                let (uid, gid, _) = check::expected(name, *mode, o);
+                let path = q.join(name);
+                let gid = gid.unwrap_or(if uid == 0 { 0 } else { o.user_gid });
+                if let Err(e) = sys::chown(&path, uid, gid) {
+                    log::fatal("postfix", format!("chown {}: {}", path.display(), e));
+                    return 1;
+                }
+            }
+            let mut p = check::account_problems(o);
+            p.extend(check::queue_problems(q, o, true));
+            p.extend(check::command_problems(
+                Path::new(cfg.get("command_directory")),
+                o,
+            ));
+            p
         }
+        None => {
+            log::info(
+                SCRIPT,
+                "not running as root: owner and group checks of the queue directory and \
+                 the set-gid commands skipped",
+            );
+            let me = check::Owners {
+                user: String::new(),
+                uid: sys::euid(),
+                user_gid: sys::egid(),
+                group: String::new(),
+                gid: sys::egid(),
+            };
+            check::queue_problems(q, &me, false)
+        }
+    };
+    for p in problems {
+        log::warning(SCRIPT, p);
     }
     0
 }

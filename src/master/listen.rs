@@ -1,10 +1,40 @@
 //! Binding the master.cf `inet` services: `host:port`, `port`, or a service name
-//! (smtp, submission, smtps, or /etc/services), on $inet_interfaces when no host is given.
+//! (smtp, submission, smtps, or /etc/services), on $inet_interfaces when no host is given;
+//! and which of a listener's `-o` overrides Postern does not act on (named in one start-up
+//! warning per service, so that an admin does not believe e.g. `smtpd_tls_wrappermode=yes`
+//! is in force).
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 
 use crate::config::Config;
 use crate::config::master_cf::Service;
+use crate::config::params;
+
+/// Parameters Postern reads once for the whole process: a per-service `-o` cannot change
+/// them (Postfix runs one process per service, Postern one for all).
+const PROCESS_WIDE: &[&str] = &[
+    "syslog_name",
+    "syslog_facility",
+    "maillog_file",
+    "queue_directory",
+    "mail_owner",
+    "setgid_group",
+    "daemon_directory",
+    "command_directory",
+];
+
+/// The `-o name=value` overrides of a listener that have no effect in Postern: unknown
+/// parameters, parameters marked not implemented, and process-wide ones.
+pub fn ineffective_overrides(svc: &Service) -> Vec<String> {
+    svc.overrides
+        .iter()
+        .filter(|(name, _)| {
+            PROCESS_WIDE.contains(&name.as_str())
+                || params::find(name).is_none_or(|p| !p.implemented)
+        })
+        .map(|(name, value)| format!("-o {}={}", name, value))
+        .collect()
+}
 
 /// A port from a number or a service name.
 pub fn port_of(name: &str) -> Option<u16> {
@@ -62,6 +92,24 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overrides_without_effect() {
+        let svc = crate::config::master_cf::parse(
+            "smtps inet n - n - - smtpd -o syslog_name=postfix/smtps -o smtpd_tls_wrappermode=yes -o smtpd_sasl_auth_enable=yes -o smtpd_relay_restrictions=reject -o myhostname=x\n",
+            "m",
+        )
+        .unwrap()
+        .remove(0);
+        assert_eq!(
+            ineffective_overrides(&svc),
+            vec![
+                "-o syslog_name=postfix/smtps",
+                "-o smtpd_tls_wrappermode=yes",
+                "-o smtpd_sasl_auth_enable=yes"
+            ]
+        );
+    }
 
     #[test]
     fn service_names() {

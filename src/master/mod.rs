@@ -14,6 +14,7 @@
 //! `terminating on signal N`, and main.cf "unused parameter" warnings.
 
 mod agents;
+pub mod check;
 pub mod control;
 pub mod listen;
 pub mod pidfile;
@@ -82,18 +83,27 @@ pub fn load_services(dir: &Path) -> Result<Vec<Service>, MasterError> {
         .map_err(|e| MasterError::MasterCf(format!("open {}: {}", path.display(), e)))?;
     let services = master_cf::parse(&text, &path.display().to_string())
         .map_err(|e| MasterError::MasterCf(e.to_string()))?;
-    for s in services.iter().filter(|s| !s.is_supported()) {
-        log::warning(
-            COMPONENT,
-            format!(
-                "{}: line {}: service {} ({} {}) is not provided by Postern; ignored",
-                path.display(),
-                s.line,
-                s.name,
-                s.kind,
-                s.command
-            ),
-        );
+    for s in &services {
+        if let Some(why) = s.unsupported_reason() {
+            log::warning(
+                COMPONENT,
+                format!("{}: line {}: {}", path.display(), s.line, why),
+            );
+        } else if s.is_smtpd_listener() {
+            let idle = listen::ineffective_overrides(s);
+            if !idle.is_empty() {
+                log::warning(
+                    COMPONENT,
+                    format!(
+                        "{}: line {}: service {}: {} not supported by Postern; ignored",
+                        path.display(),
+                        s.line,
+                        s.name,
+                        idle.join(", ")
+                    ),
+                );
+            }
+        }
     }
     Ok(services)
 }

@@ -1,0 +1,275 @@
+//! `postfix check`'s file checks (as Postfix's postfix-script `check-warn`): the owner,
+//! group and mode of $queue_directory and each queue subdirectory, the set-gid bit and
+//! group of `postdrop` and `postqueue` in $command_directory, and that $setgid_group is a
+//! group of its own. Each problem becomes one `warning:` line that names the command that
+//! fixes it; nothing here changes a file that already exists.
+//!
+//! Security role: the spool's protection rests on these owners and modes (maildrop/ is
+//! writable only through the set-gid postdrop, public/ reachable only by that group, the
+//! rest private to $mail_owner). Entries are examined with lstat: a symbolic link where a
+//! queue directory belongs is reported, never followed.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use crate::queue::DIRECTORIES;
+
+/// The accounts the spool belongs to, by name and number.
+#[derive(Debug, Clone)]
+pub struct Owners {
+    pub user: String,
+    pub uid: u32,
+    /// The primary group of `user`.
+    pub user_gid: u32,
+    pub group: String,
+    pub gid: u32,
+}
+
+/// The owner, group (`None`: not checked) and mode a queue subdirectory must have.
+pub fn expected(name: &str, mode: u32, o: &Owners) -> (u32, Option<u32>, u32) {
+    match name {
+        "pid" => (0, None, mode),
+        "maildrop" | "public" => (o.uid, Some(o.gid), mode),
+        _ => (o.uid, None, mode),
+    }
+}
+
+fn fix(what: String, path: &Path, command: String) -> String {
+    format!("{}: {} (fix: {})", what, path.display(), command)
+}
+
+/// Problems with the queue directory and its subdirectories. `ownership` false checks
+/// only the modes (an ordinary user cannot own the spool for others).
+pub fn queue_problems(root: &Path, o: &Owners, ownership: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    match std::fs::symlink_metadata(root) {
+        Ok(m) if m.is_dir() => {
+            if ownership && m.uid() != 0 {
+                out.push(fix(
+                    "not owned by root".into(),
+                    root,
+                    format!("chown root {}", root.display()),
+                ));
+            }
+            if m.mode() & 0o022 != 0 {
+                out.push(fix(
+                    "group or other writable".into(),
+                    root,
+                    format!("chmod go-w {}", root.display()),
+                ));
+            }
+        }
+        _ => out.push(format!("not a directory: {}", root.display())),
+    }
+    for (name, mode) in DIRECTORIES {
+        let path = root.join(name);
+        let (uid, gid, mode) = expected(name, *mode, o);
+        let m = match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => m,
+            Ok(_) => {
+                out.push(fix(
+                    "not a directory".into(),
+                    &path,
+                    "move it away, then postfix check".into(),
+                ));
+                continue;
+            }
+            Err(_) => {
+                out.push(fix(
+                    "missing".into(),
+                    &path,
+                    "postfix check (as root)".into(),
+                ));
+                continue;
+            }
+        };
+        if ownership && m.uid() != uid {
+            let who = if uid == 0 { "root" } else { o.user.as_str() };
+            out.push(fix(
+                format!("not owned by {}", who),
+                &path,
+                format!("chown {} {}", who, path.display()),
+            ));
+        }
+        if ownership
+            && let Some(g) = gid
+            && m.gid() != g
+        {
+            out.push(fix(
+                format!("not owned by group {}", o.group),
+                &path,
+                format!("chgrp {} {}", o.group, path.display()),
+            ));
+        }
+        let have = m.permissions().mode() & 0o7777;
+        if have != mode {
+            out.push(fix(
+                format!("mode {:04o} (want {:04o})", have, mode),
+                &path,
+                format!("chmod {:04o} {}", mode, path.display()),
+            ));
+        }
+    }
+    out
+}
+
+/// Problems with the set-gid commands in `command_dir`.
+pub fn command_problems(command_dir: &Path, o: &Owners) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in ["postdrop", "postqueue"] {
+        let path = command_dir.join(name);
+        let m = match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => m,
+            _ => {
+                out.push(fix("missing".into(), &path, "make install".into()));
+                continue;
+            }
+        };
+        if m.gid() != o.gid {
+            out.push(fix(
+                format!("not owned by group {}", o.group),
+                &path,
+                format!(
+                    "chgrp {} {} && chmod 2755 {}",
+                    o.group,
+                    path.display(),
+                    path.display()
+                ),
+            ));
+        }
+        if m.mode() & 0o2000 == 0 {
+            out.push(fix(
+                "not set-gid".into(),
+                &path,
+                format!("chmod 2755 {}", path.display()),
+            ));
+        }
+    }
+    out
+}
+
+/// Problems with the accounts themselves.
+pub fn account_problems(o: &Owners) -> Vec<String> {
+    if o.gid == o.user_gid {
+        vec![format!(
+            "setgid_group {} has the same group ID as mail_owner {}: postdrop no longer keeps \
+             other users out of the spool (fix: groupadd postdrop && postconf -e setgid_group=postdrop, \
+             then postfix check)",
+            o.group, o.user
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn owners() -> Owners {
+        let uid = crate::sys::euid();
+        let gid = crate::sys::egid();
+        Owners {
+            user: "mailowner".into(),
+            uid,
+            user_gid: gid + 1,
+            group: "dropgroup".into(),
+            gid,
+        }
+    }
+
+    fn spool(tag: &str) -> std::path::PathBuf {
+        let root =
+            std::env::temp_dir().join(format!("postern-check-{}-{}", tag, std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        crate::queue::Queue::new(&root).create_dirs().unwrap();
+        root
+    }
+
+    #[test]
+    fn a_good_spool_has_no_problems_and_a_bad_mode_names_its_fix() {
+        let root = spool("mode");
+        let o = owners();
+        assert_eq!(queue_problems(&root, &o, false), Vec::<String>::new());
+        let active = root.join("active");
+        fs::set_permissions(&active, fs::Permissions::from_mode(0o755)).unwrap();
+        let p = queue_problems(&root, &o, false);
+        assert_eq!(
+            p,
+            vec![format!(
+                "mode 0755 (want 0700): {a} (fix: chmod 0700 {a})",
+                a = active.display()
+            )]
+        );
+        fs::remove_dir(root.join("hold")).unwrap();
+        std::os::unix::fs::symlink("/tmp", root.join("hold")).unwrap();
+        let p = queue_problems(&root, &o, false);
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("not a directory: ") && l.contains("/hold")),
+            "{:?}",
+            p
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn wrong_owner_and_group_name_chown_and_chgrp() {
+        let root = spool("owner");
+        let mut o = owners();
+        o.uid += 1;
+        o.gid += 1;
+        let p = queue_problems(&root, &o, true);
+        let active = root.join("active");
+        let maildrop = root.join("maildrop");
+        assert!(
+            p.contains(&format!(
+                "not owned by mailowner: {a} (fix: chown mailowner {a})",
+                a = active.display()
+            )),
+            "{:?}",
+            p
+        );
+        assert!(
+            p.contains(&format!(
+                "not owned by group dropgroup: {m} (fix: chgrp dropgroup {m})",
+                m = maildrop.display()
+            )),
+            "{:?}",
+            p
+        );
+        // Without the ownership part only modes count.
+        assert!(queue_problems(&root, &o, false).is_empty());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn commands_must_be_setgid_and_accounts_distinct() {
+        let dir = spool("cmd");
+        let o = owners();
+        fs::write(dir.join("postdrop"), "").unwrap();
+        fs::set_permissions(dir.join("postdrop"), fs::Permissions::from_mode(0o755)).unwrap();
+        let p = command_problems(&dir, &o);
+        assert_eq!(p.len(), 2, "{:?}", p);
+        assert!(
+            p[0].starts_with("not set-gid: ") && p[0].ends_with("/postdrop)"),
+            "{:?}",
+            p
+        );
+        assert!(
+            p[1].starts_with("missing: ") && p[1].contains("postqueue"),
+            "{:?}",
+            p
+        );
+        assert!(account_problems(&o).is_empty());
+        let same = Owners {
+            user_gid: o.gid,
+            ..o
+        };
+        assert!(account_problems(&same)[0].contains("same group ID"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
