@@ -224,7 +224,20 @@ fn reload_changes_banner_without_closing_sessions() {
 
 #[test]
 fn unknown_parameter_warns_and_syntax_error_names_line() {
-    let inst = Instance::new(&[("bogus_parameter", "1")]);
+    let inst = Instance::new(&[
+        ("bogus_parameter", "1"),
+        ("mua_client_restrictions", "permit_mynetworks, reject"),
+    ]);
+    // A name that master.cf refers to counts as used, as in Postfix.
+    let listener = format!(
+        "127.0.0.1:{} inet n - n - - smtpd\n  -o smtpd_client_restrictions=$mua_client_restrictions\n",
+        common::free_port()
+    );
+    let mut m = std::fs::OpenOptions::new()
+        .append(true)
+        .open(inst.etc.join("master.cf"))
+        .unwrap();
+    std::io::Write::write_all(&mut m, listener.as_bytes()).unwrap();
     let out = inst.postfix(&["check"]);
     assert!(
         out.status.success(),
@@ -237,6 +250,7 @@ fn unknown_parameter_warns_and_syntax_error_names_line() {
         "{}",
         err
     );
+    assert!(!err.contains("unused parameter: mua_client_restrictions"), "{}", err);
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .open(inst.etc.join("main.cf"))

@@ -9,7 +9,7 @@ pub mod master_cf;
 pub mod params;
 pub mod parse;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -218,6 +218,50 @@ impl Config {
     }
 }
 
+/// `Config::unused` minus the user-defined names that main.cf values or master.cf refer to
+/// (`$name`, `${name}`, `$(name)`), which Postfix counts as used.
+pub fn unused_names(
+    cfg: &Config,
+    explicit: &[(String, String)],
+    master_cf: Option<&str>,
+) -> Vec<String> {
+    let mut referenced = HashSet::new();
+    for (_, v) in explicit {
+        references(v, &mut referenced);
+    }
+    if let Some(m) = master_cf {
+        references(m, &mut referenced);
+    }
+    cfg.unused
+        .iter()
+        .filter(|n| !referenced.contains(n.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// Collect the parameter names `$name`, `${name...}` and `$(name...)` in `text`.
+pub fn references(text: &str, into: &mut HashSet<String>) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        if i < b.len() && (b[i] == b'{' || b[i] == b'(') {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+        }
+        if i > start {
+            into.insert(text[start..i].to_string());
+        }
+    }
+}
+
 /// master.cf service-specific parameters (`name_destination_concurrency_limit` and the like)
 /// are known when they follow Postfix's naming pattern.
 fn is_service_param(name: &str) -> bool {
@@ -312,6 +356,14 @@ mod tests {
         assert_eq!(parse_time("1w", 's'), Some(Duration::from_secs(604800)));
         assert_eq!(parse_time("x", 's'), None);
         assert_eq!(parse_time("3", 'h'), Some(Duration::from_secs(10800)));
+    }
+
+    #[test]
+    fn references_found() {
+        let mut s = HashSet::new();
+        references("$a ${b?x} $(c) $$ d", &mut s);
+        assert!(s.contains("a") && s.contains("b") && s.contains("c"));
+        assert_eq!(s.len(), 3);
     }
 
     #[test]

@@ -118,13 +118,30 @@ enum Level {
     Err,
 }
 
+thread_local! {
+    /// A per-thread $syslog_name for smtpd lines (a master.cf listener's `-o syslog_name=`).
+    static SMTPD_SYSLOG_NAME: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Tag this thread's smtpd lines with `name` (e.g. `postfix/submission` gives
+/// `postfix/submission/smtpd[pid]`), as Postfix does for a listener with
+/// `-o syslog_name=...`; `None` goes back to the global $syslog_name.
+pub fn set_thread_syslog_name(name: Option<&str>) {
+    SMTPD_SYSLOG_NAME.with(|n| *n.borrow_mut() = name.map(str::to_string));
+}
+
 fn emit(component: &str, level: Level, msg: &str) {
     let mut guard = SINKS.lock().unwrap_or_else(|e| e.into_inner());
     let Some(s) = guard.as_mut() else {
         eprintln!("postfix/{}: {}", component, msg);
         return;
     };
-    let tag = format!("{}/{}", s.syslog_name, component);
+    let own = if component == "smtpd" {
+        SMTPD_SYSLOG_NAME.with(|n| n.borrow().clone())
+    } else {
+        None
+    };
+    let tag = format!("{}/{}", own.as_deref().unwrap_or(&s.syslog_name), component);
     if let Some(logger) = s.syslog.as_mut() {
         logger.formatter.process = tag.clone();
         let _ = match level {

@@ -13,7 +13,6 @@ use crate::config::params;
 /// Parameters Postern reads once for the whole process: a per-service `-o` cannot change
 /// them (Postfix runs one process per service, Postern one for all).
 const PROCESS_WIDE: &[&str] = &[
-    "syslog_name",
     "syslog_facility",
     "maillog_file",
     "queue_directory",
@@ -104,7 +103,6 @@ mod tests {
         assert_eq!(
             ineffective_overrides(&svc),
             vec![
-                "-o syslog_name=postfix/smtps",
                 "-o smtpd_tls_wrappermode=yes",
                 "-o smtpd_sasl_auth_enable=yes"
             ]

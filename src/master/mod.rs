@@ -70,7 +70,9 @@ impl std::error::Error for MasterError {}
 pub fn load_config(dir: &Path, component: &str) -> Result<Config, ConfigError> {
     let cfg = Config::load(dir)?;
     let file = dir.join("main.cf").display().to_string();
-    for name in &cfg.unused {
+    // Names that master.cf or other settings refer to (`$mua_client_restrictions`) are used.
+    let master_cf = std::fs::read_to_string(dir.join("master.cf")).ok();
+    for name in &crate::config::unused_names(&cfg, &cfg.explicit(), master_cf.as_deref()) {
         lines::unused_parameter(component, &file, name, cfg.get(name));
     }
     Ok(cfg)

@@ -6,7 +6,7 @@
 //! `unused parameter` warning, and a name asked for that does not exist gets
 //! `NAME: unknown parameter` (both on standard error, exit status 0), as Postfix 3 does.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -57,7 +57,7 @@ pub fn actual(cfg: &Config, master_cf: Option<&str>) -> (Table, Vec<String>) {
         table.raw.insert(n.to_string(), cfg.get(n).to_string());
     }
     let explicit = cfg.explicit();
-    let unused = unused_names(cfg, &explicit, master_cf);
+    let unused = crate::config::unused_names(cfg, &explicit, master_cf);
     for (name, value) in explicit {
         if !unused.contains(&name) {
             table.raw.insert(name, value);
@@ -65,50 +65,6 @@ pub fn actual(cfg: &Config, master_cf: Option<&str>) -> (Table, Vec<String>) {
     }
     table.cfg = cfg.clone();
     (table, unused)
-}
-
-/// `Config::unused` minus the user-defined names that main.cf values or master.cf refer to
-/// (`$name`, `${name}`, `$(name)`), which Postfix counts as used.
-pub fn unused_names(
-    cfg: &Config,
-    explicit: &[(String, String)],
-    master_cf: Option<&str>,
-) -> Vec<String> {
-    let mut referenced = HashSet::new();
-    for (_, v) in explicit {
-        references(v, &mut referenced);
-    }
-    if let Some(m) = master_cf {
-        references(m, &mut referenced);
-    }
-    cfg.unused
-        .iter()
-        .filter(|n| !referenced.contains(n.as_str()))
-        .cloned()
-        .collect()
-}
-
-/// Collect the parameter names `$name`, `${name...}` and `$(name...)` in `text`.
-fn references(text: &str, into: &mut HashSet<String>) {
-    let b = text.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] != b'$' {
-            i += 1;
-            continue;
-        }
-        i += 1;
-        if i < b.len() && (b[i] == b'{' || b[i] == b'(') {
-            i += 1;
-        }
-        let start = i;
-        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-            i += 1;
-        }
-        if i > start {
-            into.insert(text[start..i].to_string());
-        }
-    }
 }
 
 /// `postconf [-dhHnfx] [name...]`.
@@ -299,13 +255,5 @@ mod tests {
         let mut err = Vec::new();
         let e = show(&o, &mut out, &mut err).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/postern/main.cf"));
-    }
-
-    #[test]
-    fn references_found() {
-        let mut s = HashSet::new();
-        references("$a ${b?x} $(c) $$ d", &mut s);
-        assert!(s.contains("a") && s.contains("b") && s.contains("c"));
-        assert_eq!(s.len(), 3);
     }
 }

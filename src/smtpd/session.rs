@@ -64,6 +64,8 @@ struct Session<'c, S: Read + Write> {
 /// going away. Read/write timeouts are the caller's: `serve` sets $smtpd_timeout on the
 /// socket, and a read that times out ends the session with 421.
 pub fn session<S: Read + Write>(stream: S, client: ClientInfo, ctx: &SmtpdContext) {
+    // A listener's own `-o syslog_name=` tags this session's lines.
+    crate::log::set_thread_syslog_name(Some(ctx.cfg.get("syslog_name")));
     let client_log = client.log_name();
     lines::connect(&client_log);
     let mut s = Session {
