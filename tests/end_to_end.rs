@@ -250,7 +250,11 @@ fn unknown_parameter_warns_and_syntax_error_names_line() {
         "{}",
         err
     );
-    assert!(!err.contains("unused parameter: mua_client_restrictions"), "{}", err);
+    assert!(
+        !err.contains("unused parameter: mua_client_restrictions"),
+        "{}",
+        err
+    );
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .open(inst.etc.join("main.cf"))

@@ -298,7 +298,7 @@ fn run_fixture(text: &str, unsupported: &[&str]) {
     for name in ["submission", "smtps"] {
         let tag = format!(" postfix/{}/smtpd[", name);
         assert!(
-            wait_for(10, || inst.log().contains(&format!("{}", tag))),
+            wait_for(10, || inst.log().contains(&tag)),
             "{}:\n{}",
             tag,
             inst.log()
