@@ -11,6 +11,7 @@ pub mod bounce;
 pub mod cleanup;
 pub mod config;
 pub mod delivery;
+pub mod dns;
 pub mod log;
 pub mod master;
 pub mod pickup;

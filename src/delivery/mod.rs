@@ -11,6 +11,7 @@ pub mod maildir;
 pub mod mbox;
 pub mod privileged;
 pub mod request;
+pub mod smtp;
 
 use std::time::{Duration, SystemTime};
 

@@ -1,0 +1,42 @@
+//! DNS lookups for the SMTP client (MX, A, AAAA), without an async runtime: the system
+//! resolver configuration (/etc/resolv.conf, parsed by resolv-conf), messages encoded and
+//! decoded by hickory-proto, UDP with TCP on truncation over std sockets.
+//! (Interface; the implementation lands with the relay issue.)
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// Why a lookup gave no answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DnsError {
+    /// The name does not exist (NXDOMAIN): a permanent failure.
+    NotFound(String),
+    /// No answer now (SERVFAIL, timeout, unreachable server): try again later.
+    TempFail(String),
+}
+
+impl fmt::Display for DnsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DnsError::NotFound(why) | DnsError::TempFail(why) => write!(f, "{}", why),
+        }
+    }
+}
+
+impl std::error::Error for DnsError {}
+
+/// One MX record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MxHost {
+    pub name: String,
+    pub preference: u16,
+}
+
+/// What the SMTP client needs from DNS. Tests substitute their own.
+pub trait Resolve: Send + Sync {
+    /// MX hosts in preference order, equal preferences in random order. `Ok(vec![])` when
+    /// the domain exists but has no MX records (the client then uses its A/AAAA records).
+    fn mx(&self, domain: &str) -> Result<Vec<MxHost>, DnsError>;
+    /// The IPv4 and IPv6 addresses of a host (A then AAAA).
+    fn addrs(&self, host: &str) -> Result<Vec<IpAddr>, DnsError>;
+}
