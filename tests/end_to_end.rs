@@ -400,3 +400,46 @@ fn alias_to_a_remote_address_is_forwarded_and_scheduled_at_once() {
     );
     inst.stop();
 }
+
+#[test]
+fn transport_maps_error_and_discard() {
+    let inst = Instance::new(&[(
+        "transport_maps",
+        "inline:{ blocked.test=error:5.7.1 blocked by policy, gone.test=discard:dropped here }",
+    )]);
+    inst.newaliases();
+    inst.start();
+    let mut c = inst.connect();
+    c.reply();
+    c.cmd("helo localhost");
+    assert_eq!(
+        c.cmd(&format!("mail from:<{}@www.a.org>", inst.user)),
+        "250 2.1.0 Ok"
+    );
+    assert_eq!(c.cmd("rcpt to:<x@blocked.test>"), "250 2.1.5 Ok");
+    assert_eq!(c.cmd("rcpt to:<y@gone.test>"), "250 2.1.5 Ok");
+    let id = queued_id(&c.data("Subject: routed\n\ntransport maps\n"));
+    c.cmd("quit");
+    assert!(
+        wait_for(20, || inst.log().contains(&format!("{}: removed", id))),
+        "{}",
+        inst.log()
+    );
+    let log = inst.log();
+    assert!(
+        log.contains(&format!("{}: to=<x@blocked.test>, relay=none, delay=", id))
+            && log.contains("dsn=5.7.1, status=bounced (blocked by policy)"),
+        "{}",
+        log
+    );
+    assert!(
+        log.contains("postfix/discard[") && log.contains("status=sent (dropped here)"),
+        "{}",
+        log
+    );
+    assert!(
+        wait_for(20, || inst.mbox(&inst.user).contains("blocked by policy")),
+        "the sender gets the bounce"
+    );
+    inst.stop();
+}

@@ -147,8 +147,8 @@ pub const PARAMS: &[Param] = &[
     p("defer_transports", ""),
     p("relay_transport", "relay"),
     p("local_transport", "local:$myhostname"),
-    k("transport_maps", ""),
-    k("relayhost", ""),
+    p("transport_maps", ""),
+    p("relayhost", ""),
     // Local delivery.
     p("alias_maps", "hash:/etc/aliases"),
     p("alias_database", "hash:/etc/aliases"),

@@ -5,6 +5,7 @@
 //! (`log::lines::delivery`), records progress in the queue file, and bounces or defers.
 
 pub mod command;
+pub mod error;
 pub mod local;
 pub mod lock;
 pub mod maildir;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::delivery::Agent;
+use crate::delivery::error::{Fixed, Kind};
 use crate::delivery::local::Local;
 use crate::delivery::privileged::{HelperHandle, helper_program};
 
@@ -30,5 +31,12 @@ pub fn build(cfg: &Arc<Config>, helper: Helper) -> HashMap<String, Arc<dyn Agent
         "local".to_string(),
         Arc::new(Local::new(cfg.clone(), helper)),
     );
+    for (name, kind) in [
+        ("error", Kind::Error),
+        ("retry", Kind::Retry),
+        ("discard", Kind::Discard),
+    ] {
+        agents.insert(name.to_string(), Arc::new(Fixed::new(kind, name)));
+    }
     agents
 }

@@ -1,8 +1,16 @@
 //! Address resolution (Postfix's trivial-rewrite(8), the part qmgr needs): which transport
-//! and next hop deliver a recipient. Local domains ($mydestination) go to $local_transport;
-//! $relay_domains to $relay_transport; everything else to $default_transport.
+//! and next hop deliver a recipient.
+//!
+//! Order, as transport(5) and trivial-rewrite(8): $transport_maps first (keys: the full
+//! address, then the domain, then each parent domain as `.parent`, then `*`); otherwise local
+//! domains ($mydestination) go to $local_transport, $relay_domains to $relay_transport and
+//! everything else to $default_transport. $relayhost, when set, is the next hop for relay
+//! and default deliveries. A table result `transport:nexthop` may leave either part empty:
+//! an empty transport keeps the class's default, an empty next hop keeps the default one.
+//! A transport_maps lookup error is returned as an error: the caller defers (4.3.0).
 
 use crate::config::{Config, split_list};
+use crate::tables::{TableError, TableList};
 
 /// Where a recipient goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,45 +29,101 @@ pub fn is_local_domain(cfg: &Config, domain: &str) -> bool {
 }
 
 fn split_transport(spec: &str, default_nexthop: &str) -> Route {
-    match spec.split_once(':') {
-        Some((t, n)) if !n.is_empty() => Route {
-            transport: t.to_string(),
-            nexthop: n.to_string(),
-        },
-        Some((t, _)) => Route {
-            transport: t.to_string(),
-            nexthop: default_nexthop.to_string(),
-        },
-        None => Route {
-            transport: spec.to_string(),
-            nexthop: default_nexthop.to_string(),
-        },
+    let (t, n) = spec.split_once(':').unwrap_or((spec, ""));
+    Route {
+        transport: t.to_string(),
+        nexthop: if n.is_empty() { default_nexthop } else { n }.to_string(),
     }
 }
 
-/// Resolve a (qualified) recipient address.
+/// Resolve a (qualified) recipient address without $transport_maps.
 pub fn resolve(cfg: &Config, address: &str) -> Route {
-    let domain = address
+    default_route(cfg, &domain_of(address))
+}
+
+fn domain_of(address: &str) -> String {
+    address
         .rsplit_once('@')
         .map(|(_, d)| d.to_ascii_lowercase())
-        .unwrap_or_default();
-    if is_local_domain(cfg, &domain) {
+        .unwrap_or_default()
+}
+
+/// The route by address class alone.
+fn default_route(cfg: &Config, domain: &str) -> Route {
+    if is_local_domain(cfg, domain) {
         let nexthop = if domain.is_empty() {
             cfg.get("myhostname").to_string()
         } else {
-            domain
+            domain.to_string()
         };
         let mut r = split_transport(cfg.get("local_transport"), &nexthop);
         r.nexthop = nexthop;
         return r;
     }
+    let relayhost = cfg.get("relayhost").trim();
+    let nexthop = if relayhost.is_empty() {
+        domain
+    } else {
+        relayhost
+    };
     if split_list(cfg.get("relay_domains"))
         .iter()
-        .any(|m| m.eq_ignore_ascii_case(&domain))
+        .any(|m| m.eq_ignore_ascii_case(domain))
     {
-        return split_transport(cfg.get("relay_transport"), &domain);
+        return split_transport(cfg.get("relay_transport"), nexthop);
     }
-    split_transport(cfg.get("default_transport"), &domain)
+    split_transport(cfg.get("default_transport"), nexthop)
+}
+
+/// The keys $transport_maps is searched with, in order.
+fn transport_keys(address: &str, domain: &str) -> Vec<String> {
+    let mut keys = vec![address.to_ascii_lowercase()];
+    if !domain.is_empty() {
+        keys.push(domain.to_string());
+        let mut rest = domain;
+        while let Some((_, parent)) = rest.split_once('.') {
+            keys.push(format!(".{}", parent));
+            rest = parent;
+        }
+    }
+    keys.push("*".to_string());
+    keys
+}
+
+/// Resolve with $transport_maps (`maps`, already opened) consulted first.
+pub fn resolve_with(
+    cfg: &Config,
+    maps: Option<&TableList>,
+    address: &str,
+) -> Result<Route, TableError> {
+    let domain = domain_of(address);
+    let default = default_route(cfg, &domain);
+    let Some(maps) = maps.filter(|m| !m.is_empty()) else {
+        return Ok(default);
+    };
+    for key in transport_keys(address, &domain) {
+        if let Some(value) = maps.lookup(&key)? {
+            let value = value.trim();
+            let (t, n) = value.split_once(':').unwrap_or((value, ""));
+            let transport = if t.is_empty() {
+                default.transport.clone()
+            } else {
+                t.to_string()
+            };
+            // An empty next hop is the recipient's domain (or the class default's relayhost).
+            let nexthop = if !n.is_empty() {
+                n.to_string()
+            } else if transport == default.transport {
+                default.nexthop.clone()
+            } else if domain.is_empty() {
+                cfg.get("myhostname").to_string()
+            } else {
+                domain.clone()
+            };
+            return Ok(Route { transport, nexthop });
+        }
+    }
+    Ok(default)
 }
 
 #[cfg(test)]
@@ -93,5 +157,75 @@ mod tests {
                 nexthop: "qq.com".into()
             }
         );
+    }
+
+    #[test]
+    fn relayhost_is_the_next_hop_for_remote_mail() {
+        let cfg = Config::from_pairs(
+            Path::new("/x"),
+            &[
+                ("myhostname", "www.a.org"),
+                ("relayhost", "[10.0.0.1]:2525"),
+            ],
+        );
+        assert_eq!(resolve(&cfg, "jerry@qq.com").nexthop, "[10.0.0.1]:2525");
+        assert_eq!(resolve(&cfg, "u@www.a.org").nexthop, "www.a.org");
+    }
+
+    #[test]
+    fn transport_maps_first_with_parent_domains_and_wildcard() {
+        let cfg = Config::from_pairs(Path::new("/x"), &[("myhostname", "www.a.org")]);
+        let maps = TableList::open_list(
+            "inline:{ special@qq.com=error:no mail for you, qq.com=smtp:[127.0.0.1]:2526, .example.net=relay:, www.a.org=discard:, *=:[smarthost]}",
+        )
+        .unwrap();
+        let r = |a: &str| resolve_with(&cfg, Some(&maps), a).unwrap();
+        assert_eq!(
+            r("special@qq.com"),
+            Route {
+                transport: "error".into(),
+                nexthop: "no mail for you".into()
+            }
+        );
+        assert_eq!(
+            r("jerry@qq.com"),
+            Route {
+                transport: "smtp".into(),
+                nexthop: "[127.0.0.1]:2526".into()
+            }
+        );
+        assert_eq!(
+            r("x@mx.example.net"),
+            Route {
+                transport: "relay".into(),
+                nexthop: "mx.example.net".into()
+            }
+        );
+        assert_eq!(
+            r("x@example.net").nexthop,
+            "[smarthost]",
+            "`.example.net` is for subdomains only"
+        );
+        assert_eq!(
+            r("u@www.a.org"),
+            Route {
+                transport: "discard".into(),
+                nexthop: "www.a.org".into()
+            }
+        );
+        assert_eq!(
+            r("y@other.test"),
+            Route {
+                transport: "smtp".into(),
+                nexthop: "[smarthost]".into()
+            }
+        );
+    }
+
+    #[test]
+    fn lookup_errors_are_errors() {
+        let cfg = Config::from_pairs(Path::new("/x"), &[("myhostname", "www.a.org")]);
+        let maps = TableList::open_list("fail:broken").unwrap();
+        assert!(resolve_with(&cfg, Some(&maps), "a@b.test").is_err());
     }
 }

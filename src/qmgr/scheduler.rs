@@ -8,12 +8,13 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{Receiver, Sender, select};
 
 use super::finish::{self, Pending};
-use super::resolve::resolve;
+use super::resolve::{Route, resolve_with};
 use super::workers::{self, Job, JobResult};
 use super::{Admin, QmgrContext, Wake};
 use crate::delivery::{Agent, Outcome, Status};
 use crate::log::{self, lines};
 use crate::queue::{QueueFile, QueueFileError, QueueName};
+use crate::tables::TableList;
 
 const COMPONENT: &str = "qmgr";
 
@@ -42,6 +43,8 @@ struct Destination {
 pub struct Scheduler {
     shared: crate::Shared<QmgrContext>,
     ctx: Arc<QmgrContext>,
+    /// $transport_maps, opened from `ctx` (reopened on reload).
+    transport_maps: Option<TableList>,
     wake: Receiver<Wake>,
     active: HashMap<String, ActiveMessage>,
     /// IDs waiting in incoming/ (or due in deferred/) for an active slot, with their queue.
@@ -53,6 +56,22 @@ pub struct Scheduler {
     workers: Vec<std::thread::JoinHandle<()>>,
     next_scan: Instant,
     stopping: bool,
+}
+
+/// Open $transport_maps; a configuration error is logged and every lookup then fails
+/// (recipients wait) rather than mail going to the wrong place.
+fn open_transport_maps(ctx: &QmgrContext) -> Option<TableList> {
+    let spec = ctx.cfg.get("transport_maps");
+    if spec.trim().is_empty() {
+        return None;
+    }
+    match TableList::open_list(spec) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            log::warning(COMPONENT, format!("transport_maps: {}", e));
+            TableList::open_list("fail:transport_maps").ok()
+        }
+    }
 }
 
 fn read_shared(shared: &crate::Shared<QmgrContext>) -> Arc<QmgrContext> {
@@ -68,6 +87,7 @@ impl Scheduler {
         let workers = workers::spawn(n, jobs_rx, results_tx);
         Scheduler {
             shared,
+            transport_maps: open_transport_maps(&ctx),
             ctx,
             wake,
             active: HashMap::new(),
@@ -101,7 +121,10 @@ impl Scheduler {
                     Ok(Wake::FlushOne(id)) => self.flush_one(id),
                     Ok(Wake::FlushSite(site)) => self.flush_site(&site),
                     Ok(Wake::Admin(op, id)) => self.admin(op, &id),
-                    Ok(Wake::Reload) => self.ctx = read_shared(&self.shared),
+                    Ok(Wake::Reload) => {
+                        self.ctx = read_shared(&self.shared);
+                        self.transport_maps = open_transport_maps(&self.ctx);
+                    }
                     Ok(Wake::Stop) | Err(_) => self.stop(),
                 },
                 recv(self.results_rx) -> r => if let Ok(r) = r { self.on_results(r) },
@@ -384,7 +407,18 @@ impl Scheduler {
         // Group pending recipients by route.
         let mut groups: Vec<(super::Route, Vec<usize>)> = Vec::new();
         for (i, r) in msg.qf.pending() {
-            let route = resolve(&self.ctx.cfg, &r.address);
+            let route = match resolve_with(&self.ctx.cfg, self.transport_maps.as_ref(), &r.address)
+            {
+                Ok(route) => route,
+                Err(e) => {
+                    // Never "not found": the recipient waits for the table (4.3.0).
+                    lines::lookup_error(COMPONENT, e.table(), &r.address);
+                    Route {
+                        transport: "retry".to_string(),
+                        nexthop: "4.3.0 transport table lookup failure".to_string(),
+                    }
+                }
+            };
             match groups.iter_mut().find(|(g, _)| *g == route) {
                 Some((_, v)) => v.push(i),
                 None => groups.push((route, vec![i])),

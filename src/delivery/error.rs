@@ -1,0 +1,107 @@
+//! error(8), retry and discard(8): agents whose whole answer is the next-hop text of a
+//! transport_maps result. `error:5.1.1 no such user` bounces, `retry:text` defers,
+//! `discard:text` pretends delivery. A leading enhanced status code in the text becomes the
+//! DSN; otherwise 5.0.0, 4.0.0 and 2.0.0. `relay=none`, as Postfix logs them.
+
+use super::{Agent, Outcome, Request, Status};
+
+/// Which of the three agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Error,
+    Retry,
+    Discard,
+}
+
+/// An agent that answers every recipient from its next hop.
+pub struct Fixed {
+    kind: Kind,
+    name: String,
+}
+
+impl Fixed {
+    pub fn new(kind: Kind, name: &str) -> Fixed {
+        Fixed {
+            kind,
+            name: name.to_string(),
+        }
+    }
+}
+
+/// Split `4.3.0 text` into (Some("4.3.0"), "text").
+fn dsn_prefix(text: &str) -> (Option<&str>, &str) {
+    let t = text.trim();
+    let (first, rest) = t.split_once(' ').unwrap_or((t, ""));
+    let parts: Vec<&str> = first.split('.').collect();
+    let ok = parts.len() == 3
+        && matches!(parts[0], "2" | "4" | "5")
+        && parts[1..]
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
+    if ok {
+        (Some(first), rest.trim())
+    } else {
+        (None, t)
+    }
+}
+
+impl Agent for Fixed {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn deliver(&self, req: &Request<'_>) -> Vec<Outcome> {
+        let (dsn, text) = dsn_prefix(req.nexthop);
+        let (status, default_dsn, default_text) = match self.kind {
+            Kind::Error => (Status::Bounced, "5.0.0", "mail delivery failed"),
+            Kind::Retry => (Status::Deferred, "4.0.0", "delivery temporarily suspended"),
+            Kind::Discard => (Status::Sent, "2.0.0", "discarded"),
+        };
+        let text = if text.is_empty() { default_text } else { text };
+        let dsn = dsn
+            .filter(|d| d.starts_with(default_dsn.chars().next().unwrap_or('5')))
+            .unwrap_or(default_dsn);
+        (0..req.recipients.len())
+            .map(|i| Outcome::new(i, status, dsn, text, "none"))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::Recipient;
+
+    fn run(kind: Kind, nexthop: &str) -> Outcome {
+        let r = [Recipient::new("a@b")];
+        let req = Request {
+            queue_id: "ABCDEF1",
+            sender: "s@x",
+            arrival: std::time::SystemTime::now(),
+            content: b"x\n",
+            recipients: &r,
+            nexthop,
+        };
+        Fixed::new(kind, "t").deliver(&req).remove(0)
+    }
+
+    #[test]
+    fn text_and_codes() {
+        let o = run(Kind::Error, "5.1.1 no such user here");
+        assert_eq!(
+            (o.status, o.dsn.as_str(), o.text.as_str()),
+            (Status::Bounced, "5.1.1", "no such user here")
+        );
+        let o = run(Kind::Error, "mailbox moved");
+        assert_eq!(
+            (o.dsn.as_str(), o.text.as_str(), o.relay.as_str()),
+            ("5.0.0", "mailbox moved", "none")
+        );
+        let o = run(Kind::Retry, "4.3.0 transport table lookup failure");
+        assert_eq!((o.status, o.dsn.as_str()), (Status::Deferred, "4.3.0"));
+        let o = run(Kind::Retry, "5.0.0 not a temporary code");
+        assert_eq!(o.dsn, "4.0.0", "a retry never bounces");
+        let o = run(Kind::Discard, "");
+        assert_eq!((o.status, o.text.as_str()), (Status::Sent, "discarded"));
+    }
+}
