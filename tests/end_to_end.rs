@@ -443,3 +443,84 @@ fn transport_maps_error_and_discard() {
     );
     inst.stop();
 }
+
+#[test]
+fn deferred_mail_is_retried_warned_about_and_expires_to_the_sender() {
+    // Short clocks instead of waiting hours: retries every second or two, a delay warning
+    // after 2 s, expiry after 6 s. The route always answers "try again later".
+    let inst = Instance::new(&[
+        (
+            "transport_maps",
+            "inline:{ slow.test=retry:4.4.1 connect to slow.test[192.0.2.1]:25: Connection timed out }",
+        ),
+        ("queue_run_delay", "1s"),
+        ("minimal_backoff_time", "1s"),
+        ("maximal_backoff_time", "2s"),
+        ("delay_warning_time", "2s"),
+        ("maximal_queue_lifetime", "6s"),
+    ]);
+    inst.newaliases();
+    inst.start();
+    let mut c = inst.connect();
+    c.reply();
+    c.cmd("helo localhost");
+    c.cmd(&format!("mail from:<{}@www.a.org>", inst.user));
+    assert_eq!(c.cmd("rcpt to:<far@slow.test>"), "250 2.1.5 Ok");
+    let id = queued_id(&c.data("Subject: patience\n\nwill expire\n"));
+    c.cmd("quit");
+    assert!(
+        wait_for(30, || inst.log().contains(&format!("{}: removed", id))),
+        "{}",
+        inst.log()
+    );
+    let log = inst.log();
+    let attempts = log
+        .lines()
+        .filter(|l| {
+            l.contains(&format!("{}: to=<far@slow.test>", id)) && l.contains("status=deferred")
+        })
+        .count();
+    assert!(attempts >= 2, "retried: {}", log);
+    assert!(
+        log.contains(
+            "dsn=4.4.1, status=deferred (connect to slow.test[192.0.2.1]:25: Connection timed out)"
+        ),
+        "{}",
+        log
+    );
+    assert!(
+        log.contains(&format!("{}: sender delay notification: ", id)),
+        "{}",
+        log
+    );
+    assert!(
+        log.contains(&format!(
+            "{}: from=<{}@www.a.org>, status=expired, returned to sender",
+            id, inst.user
+        )),
+        "{}",
+        log
+    );
+    assert!(
+        log.contains(&format!("{}: sender non-delivery notification: ", id)),
+        "{}",
+        log
+    );
+    assert!(
+        wait_for(20, || {
+            let m = inst.mbox(&inst.user);
+            m.contains("Subject: Delayed Mail (still being retried)")
+                && m.contains("Subject: Undelivered Mail Returned to Sender")
+        }),
+        "{}",
+        inst.mbox(&inst.user)
+    );
+    assert_eq!(
+        inst.mbox(&inst.user)
+            .matches("Subject: Delayed Mail")
+            .count(),
+        1,
+        "one warning only"
+    );
+    inst.stop();
+}

@@ -21,6 +21,7 @@ use crate::log::lines;
 use crate::queue::{Envelope, Queue, QueueName, Recipient};
 
 pub use report::compose;
+use report::{Item, Kind};
 pub use verify::Verdict;
 
 /// One failed recipient, as reported.
@@ -61,6 +62,35 @@ impl Failure {
     }
 }
 
+/// Queue a notice `body` (built with the new queue ID) to the sender of `env`; `None` for
+/// the null sender, which never gets one.
+fn send(
+    cfg: &Config,
+    queue: &Queue,
+    env: &Envelope,
+    notification: &str,
+    body: impl FnOnce(&str) -> Vec<u8>,
+) -> Result<Option<String>, CleanupError> {
+    if env.sender.is_empty() {
+        return Ok(None);
+    }
+    let incoming = queue
+        .create(QueueName::Incoming)
+        .map_err(CleanupError::Write)?;
+    let content = body(incoming.id());
+    let mut envelope = Envelope::new("");
+    envelope.set_attr("notification", notification);
+    envelope.set_attr("rewrite_context", "local");
+    envelope.recipients.push(Recipient::new(&env.sender));
+    let sub = Submission {
+        envelope,
+        content,
+        received: None,
+        add_missing_headers: true,
+    };
+    cleanup::submit(cfg, incoming, sub).map(Some)
+}
+
 /// Queue a non-delivery notification for `failures` of message `id`. Returns the new
 /// queue ID, or `None` when the sender is the null sender (nothing is sent).
 pub fn non_delivery(
@@ -71,26 +101,46 @@ pub fn non_delivery(
     content: &[u8],
     failures: &[Failure],
 ) -> Result<Option<String>, CleanupError> {
-    if env.sender.is_empty() || failures.is_empty() {
+    if failures.is_empty() {
         return Ok(None);
     }
-    let incoming = queue
-        .create(QueueName::Incoming)
-        .map_err(CleanupError::Write)?;
-    let body = compose(cfg, id, incoming.id(), env, content, failures);
-    let mut envelope = Envelope::new("");
-    envelope.set_attr("notification", "non-delivery");
-    envelope.set_attr("rewrite_context", "local");
-    envelope.recipients.push(Recipient::new(&env.sender));
-    let sub = Submission {
-        envelope,
-        content: body,
-        received: None,
-        add_missing_headers: true,
-    };
-    let new_id = cleanup::submit(cfg, incoming, sub)?;
-    lines::sender_notification(id, &new_id);
-    Ok(Some(new_id))
+    let new_id = send(cfg, queue, env, "non-delivery", |nid| {
+        compose(cfg, id, nid, env, content, failures)
+    })?;
+    if let Some(n) = &new_id {
+        lines::sender_notification(id, n);
+    }
+    Ok(new_id)
+}
+
+/// Queue a delay warning ("Delayed Mail (still being retried)", Action: delayed, the
+/// message's headers) for the recipients still waiting. Logs
+/// `ID: sender delay notification: NEWID`.
+pub fn delay_warning(
+    cfg: &Config,
+    queue: &Queue,
+    id: &str,
+    env: &Envelope,
+    content: &[u8],
+    waiting: &[Failure],
+) -> Result<Option<String>, CleanupError> {
+    if waiting.is_empty() {
+        return Ok(None);
+    }
+    let items: Vec<Item<'_>> = waiting
+        .iter()
+        .map(|f| Item {
+            rcpt: f,
+            action: "delayed",
+        })
+        .collect();
+    let new_id = send(cfg, queue, env, "delay", |nid| {
+        report::notice(cfg, Kind::Delay, id, nid, env, content, &items)
+    })?;
+    if let Some(n) = &new_id {
+        lines::delay_notification(id, n);
+    }
+    Ok(new_id)
 }
 
 /// Queue the delivery status report of an address verification (`sendmail -bv`) for
@@ -103,27 +153,17 @@ pub fn verification_report(
     content: &[u8],
     verdicts: &[Verdict],
 ) -> Result<Option<String>, CleanupError> {
-    if env.sender.is_empty() || verdicts.is_empty() {
+    if verdicts.is_empty() {
         return Ok(None);
     }
-    let incoming = queue
-        .create(QueueName::Incoming)
-        .map_err(CleanupError::Write)?;
-    let body = verify::compose(cfg, id, incoming.id(), env, content, verdicts);
-    let mut envelope = Envelope::new("");
-    envelope.set_attr("notification", "delivery-status");
-    envelope.set_attr("rewrite_context", "local");
-    envelope.recipients.push(Recipient::new(&env.sender));
-    let sub = Submission {
-        envelope,
-        content: body,
-        received: None,
-        add_missing_headers: true,
-    };
-    let new_id = cleanup::submit(cfg, incoming, sub)?;
-    crate::log::info(
-        "bounce",
-        format!("{}: sender delivery status notification: {}", id, new_id),
-    );
-    Ok(Some(new_id))
+    let new_id = send(cfg, queue, env, "delivery-status", |nid| {
+        verify::compose(cfg, id, nid, env, content, verdicts)
+    })?;
+    if let Some(n) = &new_id {
+        crate::log::info(
+            "bounce",
+            format!("{}: sender delivery status notification: {}", id, n),
+        );
+    }
+    Ok(new_id)
 }

@@ -7,7 +7,53 @@ use crate::config::Config;
 use crate::log::timefmt;
 use crate::queue::Envelope;
 
-/// Build the notification (headers and body, LF line ends). `new_id` names the boundary.
+/// Which notice: a non-delivery notification, a delay warning, or a verification report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Failure,
+    Delay,
+    Verify,
+}
+
+/// One recipient in a notice, with its RFC 3464 Action (`failed`, `delayed`,
+/// `deliverable`, `undeliverable`).
+pub struct Item<'a> {
+    pub rcpt: &'a Failure,
+    pub action: &'a str,
+}
+
+impl Kind {
+    fn subject(self) -> &'static str {
+        match self {
+            Kind::Failure => "Undelivered Mail Returned to Sender",
+            Kind::Delay => "Delayed Mail (still being retried)",
+            Kind::Verify => "Mail Delivery Status Report",
+        }
+    }
+
+    fn intro(self, host: &str) -> String {
+        match self {
+            Kind::Failure => format!(
+                "Your message could not be delivered to one or more of its recipients.\n\
+                 The reasons are listed below, and the message is attached.\n\n\
+                 Questions about this report can go to the postmaster of {}.\n",
+                host
+            ),
+            Kind::Delay => {
+                "This is a warning only: you do not need to send your message again.\n\n\
+                 Your message has not yet been delivered to the recipients below. Delivery\n\
+                 will be tried again until the message expires.\n"
+                    .to_string()
+            }
+            Kind::Verify => {
+                "Enclosed is the mail delivery report that you requested.\n".to_string()
+            }
+        }
+    }
+}
+
+/// Build a non-delivery notification (headers and body, LF line ends). `new_id` names the
+/// boundary.
 pub fn compose(
     cfg: &Config,
     id: &str,
@@ -15,6 +61,28 @@ pub fn compose(
     env: &Envelope,
     content: &[u8],
     failures: &[Failure],
+) -> Vec<u8> {
+    let items: Vec<Item<'_>> = failures
+        .iter()
+        .map(|f| Item {
+            rcpt: f,
+            action: "failed",
+        })
+        .collect();
+    notice(cfg, Kind::Failure, id, new_id, env, content, &items)
+}
+
+/// Build any notice: multipart/report (RFC 3462) with a text part, a message/delivery-status
+/// part (RFC 3464) and the original message (failures, unless RET=HDRS or beyond
+/// bounce_size_limit) or its headers (delay warnings and verification reports).
+pub fn notice(
+    cfg: &Config,
+    kind: Kind,
+    id: &str,
+    new_id: &str,
+    env: &Envelope,
+    content: &[u8],
+    items: &[Item<'_>],
 ) -> Vec<u8> {
     let host = cfg.get("myhostname");
     let now = timefmt::now_secs();
@@ -30,7 +98,7 @@ pub fn compose(
         host
     ));
     s.push_str(&format!("To: {}\n", env.sender));
-    s.push_str("Subject: Undelivered Mail Returned to Sender\n");
+    s.push_str(&format!("Subject: {}\n", kind.subject()));
     s.push_str("Auto-Submitted: auto-replied\n");
     s.push_str("MIME-Version: 1.0\n");
     s.push_str(&format!(
@@ -43,15 +111,10 @@ pub fn compose(
     s.push_str(&format!("--{}\n", boundary));
     s.push_str("Content-Description: Notification\nContent-Type: text/plain; charset=us-ascii\n\n");
     s.push_str(&format!("This is the mail system at host {}.\n\n", host));
-    s.push_str("Your message could not be delivered to one or more of its recipients.\n");
-    s.push_str("The reasons are listed below, and the message is attached.\n\n");
-    s.push_str(&format!(
-        "Questions about this report can go to the postmaster of {}.\n\n",
-        host
-    ));
-    s.push_str("                   The mail system\n\n");
-    for f in failures {
-        s.push_str(&format!("<{}>: {}\n", f.address, f.text));
+    s.push_str(&kind.intro(host));
+    s.push_str("\n                   The mail system\n\n");
+    for i in items {
+        s.push_str(&format!("<{}>: {}\n", i.rcpt.address, i.rcpt.text));
     }
     s.push('\n');
 
@@ -64,12 +127,13 @@ pub fn compose(
         s.push_str(&format!("Original-Envelope-Id: {}\n", envid));
     }
     s.push_str(&format!("Arrival-Date: {}\n", timefmt::rfc2822(arrival)));
-    for f in failures {
+    for i in items {
+        let f = i.rcpt;
         s.push_str(&format!("\nFinal-Recipient: rfc822; {}\n", f.address));
         if let Some(o) = &f.original {
             s.push_str(&format!("Original-Recipient: rfc822;{}\n", o));
         }
-        s.push_str("Action: failed\n");
+        s.push_str(&format!("Action: {}\n", i.action));
         s.push_str(&format!("Status: {}\n", f.dsn));
         if f.relay != "none" && f.relay != "local" {
             s.push_str(&format!("Remote-MTA: dns; {}\n", f.relay));
@@ -78,27 +142,27 @@ pub fn compose(
     }
     s.push('\n');
 
-    let headers_only = env
-        .attr("ret")
-        .is_some_and(|r| r.eq_ignore_ascii_case("HDRS"));
     let limit = cfg.int("bounce_size_limit").max(0) as usize;
-    let (part, returned) = if headers_only || content.len() > limit {
+    let headers_only = kind != Kind::Failure
+        || env
+            .attr("ret")
+            .is_some_and(|r| r.eq_ignore_ascii_case("HDRS"))
+        || content.len() > limit;
+    let (part, description, returned) = if headers_only {
         // Never more than bounce_size_limit, so cleanup's size limit cannot refuse the
         // notification (a "header block" without a blank line could be the whole message).
         let h = header_block(content);
-        ("text/rfc822-headers", &h[..h.len().min(limit)])
+        let d = if kind == Kind::Verify {
+            "Message Headers"
+        } else {
+            "Undelivered Message Headers"
+        };
+        ("text/rfc822-headers", d, &h[..h.len().min(limit)])
     } else {
-        ("message/rfc822", content)
+        ("message/rfc822", "Undelivered Message", content)
     };
     s.push_str(&format!("--{}\n", boundary));
-    s.push_str(&format!(
-        "Content-Description: Undelivered Message{}\n",
-        if part == "message/rfc822" {
-            ""
-        } else {
-            " Headers"
-        }
-    ));
+    s.push_str(&format!("Content-Description: {}\n", description));
     s.push_str(&format!(
         "Content-Type: {}\nContent-Transfer-Encoding: 8bit\n\n",
         part

@@ -3,11 +3,9 @@
 //! (RFC 3464), in the layout of Postfix's "Mail Delivery Status Report", with the
 //! verification message's headers attached.
 
-use std::time::UNIX_EPOCH;
-
 use super::Failure;
+use super::report::{Item, Kind, notice};
 use crate::config::Config;
-use crate::log::timefmt;
 use crate::queue::Envelope;
 
 /// One verified recipient (`Failure` carries address, original, dsn, text and relay).
@@ -26,77 +24,18 @@ pub fn compose(
     content: &[u8],
     verdicts: &[Verdict],
 ) -> Vec<u8> {
-    let host = cfg.get("myhostname");
-    let now = timefmt::now_secs();
-    let boundary = format!("{}.{}/{}", new_id, now, host);
-    let arrival = env
-        .arrival
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(now);
-    let mut s = String::new();
-    s.push_str(&format!(
-        "From: MAILER-DAEMON@{} (Mail Delivery System)\n",
-        host
-    ));
-    s.push_str(&format!("To: {}\n", env.sender));
-    s.push_str("Subject: Mail Delivery Status Report\n");
-    s.push_str("Auto-Submitted: auto-replied\n");
-    s.push_str("MIME-Version: 1.0\n");
-    s.push_str(&format!(
-        "Content-Type: multipart/report; report-type=delivery-status;\n\tboundary=\"{}\"\n",
-        boundary
-    ));
-    s.push_str("Content-Transfer-Encoding: 8bit\n\n");
-    s.push_str("This is a MIME-encapsulated message.\n\n");
-
-    s.push_str(&format!("--{}\n", boundary));
-    s.push_str("Content-Description: Notification\nContent-Type: text/plain; charset=us-ascii\n\n");
-    s.push_str(&format!("This is the mail system at host {}.\n\n", host));
-    s.push_str("Enclosed is the mail delivery report that you requested.\n\n");
-    s.push_str("                   The mail system\n\n");
-    for v in verdicts {
-        s.push_str(&format!("<{}>: {}\n", v.rcpt.address, v.rcpt.text));
-    }
-    s.push('\n');
-
-    s.push_str(&format!("--{}\n", boundary));
-    s.push_str("Content-Description: Delivery report\nContent-Type: message/delivery-status\n\n");
-    s.push_str(&format!("Reporting-MTA: dns; {}\n", host));
-    s.push_str(&format!("X-Postfix-Queue-ID: {}\n", id));
-    s.push_str(&format!("X-Postfix-Sender: rfc822; {}\n", env.sender));
-    s.push_str(&format!("Arrival-Date: {}\n", timefmt::rfc2822(arrival)));
-    for v in verdicts {
-        let f = &v.rcpt;
-        s.push_str(&format!("\nFinal-Recipient: rfc822; {}\n", f.address));
-        if let Some(o) = &f.original {
-            s.push_str(&format!("Original-Recipient: rfc822;{}\n", o));
-        }
-        s.push_str(if v.deliverable {
-            "Action: deliverable\n"
-        } else {
-            "Action: undeliverable\n"
-        });
-        s.push_str(&format!("Status: {}\n", f.dsn));
-        if f.relay != "none" && f.relay != "local" {
-            s.push_str(&format!("Remote-MTA: dns; {}\n", f.relay));
-        }
-        s.push_str(&format!("Diagnostic-Code: X-Postfix; {}\n", f.text));
-    }
-    s.push('\n');
-
-    s.push_str(&format!("--{}\n", boundary));
-    s.push_str("Content-Description: Message Headers\nContent-Type: text/rfc822-headers\n\n");
-    let mut out = s.into_bytes();
-    let limit = cfg.int("bounce_size_limit").max(0) as usize;
-    let h = super::report::header_block(content);
-    let h = &h[..h.len().min(limit)];
-    out.extend_from_slice(h);
-    if !h.ends_with(b"\n") {
-        out.push(b'\n');
-    }
-    out.extend_from_slice(format!("\n--{}--\n", boundary).as_bytes());
-    out
+    let items: Vec<Item<'_>> = verdicts
+        .iter()
+        .map(|v| Item {
+            rcpt: &v.rcpt,
+            action: if v.deliverable {
+                "deliverable"
+            } else {
+                "undeliverable"
+            },
+        })
+        .collect();
+    notice(cfg, Kind::Verify, id, new_id, env, content, &items)
 }
 
 #[cfg(test)]
@@ -143,7 +82,11 @@ mod tests {
         assert!(out.contains(
             "Final-Recipient: rfc822; x@www.a.org\nAction: undeliverable\nStatus: 5.1.1\n"
         ));
-        assert!(out.contains("text/rfc822-headers\n\nSubject: probe\n"));
+        assert!(
+            out.contains(
+                "text/rfc822-headers\nContent-Transfer-Encoding: 8bit\n\nSubject: probe\n"
+            )
+        );
         assert!(out.ends_with("--\n"));
     }
 }

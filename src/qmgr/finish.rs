@@ -137,6 +137,39 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
     for qi in &done {
         let _ = msg.qf.mark_done(*qi);
     }
+    // delay_warning_time: once per message, tell the sender what is still waiting.
+    let warn_after = ctx.cfg.time("delay_warning_time");
+    if !warn_after.is_zero()
+        && age >= warn_after
+        && !msg.qf.envelope.delay_warned
+        && !deferred.is_empty()
+    {
+        let waiting: Vec<Failure> = deferred
+            .iter()
+            .map(|(qi, dsn, text)| {
+                let mut f = Failure::new(&msg.qf.envelope.recipients[*qi], text);
+                f.dsn = dsn.clone();
+                f
+            })
+            .collect();
+        match bounce::delay_warning(
+            &ctx.cfg,
+            &ctx.queue,
+            id,
+            &msg.qf.envelope,
+            &msg.content,
+            &waiting,
+        ) {
+            Ok(nid) => {
+                new_ids.extend(nid);
+                let _ = msg.qf.mark_delay_warned();
+            }
+            Err(e) => log::warning(
+                "bounce",
+                format!("{}: cannot queue delay warning: {}", id, e),
+            ),
+        }
+    }
     if let Err(e) = msg.qf.sync() {
         log::warning(COMPONENT, format!("{}: sync queue file: {}", id, e));
     }

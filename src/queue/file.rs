@@ -26,6 +26,8 @@ pub mod rec {
     pub const DONE: u8 = b'D';
     pub const CONTENT: u8 = b'M';
     pub const END: u8 = b'E';
+    /// Delay warning state: `0` not sent, `1` sent (rewritten in place).
+    pub const WARN: u8 = b'W';
 }
 
 pub const FORMAT_VERSION: &str = "1";
@@ -65,6 +67,10 @@ pub struct Envelope {
     /// rewrite_context, uid, bounce_kind, ...
     pub attrs: Vec<(String, String)>,
     pub recipients: Vec<Recipient>,
+    /// A delay warning (delay_warning_time) was sent for this message.
+    pub delay_warned: bool,
+    /// Byte offset of the `W` record in the file (0 before it is written).
+    pub warn_offset: u64,
 }
 
 impl Envelope {
@@ -74,6 +80,8 @@ impl Envelope {
             sender: sender.to_string(),
             attrs: Vec::new(),
             recipients: Vec::new(),
+            delay_warned: false,
+            warn_offset: 0,
         }
     }
 
@@ -140,6 +148,11 @@ pub fn encode(env: &mut Envelope, content: &[u8]) -> Vec<u8> {
         format!("{}.{:06}", t.as_secs(), t.subsec_micros()).as_bytes(),
     );
     put(&mut buf, rec::SENDER, env.sender.as_bytes());
+    env.warn_offset = put(
+        &mut buf,
+        rec::WARN,
+        if env.delay_warned { b"1" } else { b"0" },
+    );
     for (n, v) in &env.attrs {
         put(&mut buf, rec::ATTR, format!("{}={}", n, v).as_bytes());
     }
@@ -223,6 +236,17 @@ impl QueueFile {
         Ok(())
     }
 
+    /// Record that the delay warning was sent (rewrites the `W` record in place; the
+    /// caller syncs). Files without a `W` record are left as they are.
+    pub fn mark_delay_warned(&mut self) -> io::Result<()> {
+        if self.envelope.warn_offset > 0 && !self.envelope.delay_warned {
+            // "W1:" precedes the one-byte payload.
+            self.file.write_at(b"1", self.envelope.warn_offset + 3)?;
+            self.envelope.delay_warned = true;
+        }
+        Ok(())
+    }
+
     /// Make the done marks durable.
     pub fn sync(&self) -> io::Result<()> {
         self.file.sync_data()
@@ -273,6 +297,10 @@ pub fn decode(data: &[u8]) -> Result<(Envelope, u64, u64), QueueFileError> {
                     return Err(corrupt("unknown format version"));
                 }
                 seen_version = true;
+            }
+            rec::WARN => {
+                env.delay_warned = payload == b"1";
+                env.warn_offset = start as u64;
             }
             rec::ARRIVAL => {
                 let t = text();
@@ -354,9 +382,12 @@ mod tests {
         assert_eq!(qf.envelope.recipients[1].orig, None);
         assert_eq!(qf.content().unwrap(), content);
         qf.mark_done(0).unwrap();
+        assert!(!qf.envelope.delay_warned);
+        qf.mark_delay_warned().unwrap();
         qf.sync().unwrap();
         let qf = QueueFile::open(&path).unwrap();
         assert!(qf.envelope.recipients[0].done);
+        assert!(qf.envelope.delay_warned);
         assert_eq!(qf.pending().count(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
