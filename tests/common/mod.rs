@@ -316,3 +316,24 @@ impl Client {
 pub fn queued_id(reply: &str) -> String {
     reply.rsplit(' ').next().unwrap().to_string()
 }
+
+/// A program from Debian's postfix package (smtp-sink, smtp-source), extracted by .ci/run
+/// into $POSTERN_POSTFIX_TOOLS (default /tmp/postern-postfix-deb); never installed. `None`
+/// (with the reason printed) when it is not there; under CI its absence is a failure.
+pub fn postfix_tool(name: &str) -> Option<Command> {
+    let root = std::env::var("POSTERN_POSTFIX_TOOLS").unwrap_or_else(|_| "/tmp/postern-postfix-deb".into());
+    let prog = Path::new(&root).join("usr/sbin").join(name);
+    if !prog.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} missing: .ci/run extracts Debian's postfix package into {}",
+            prog.display(),
+            root
+        );
+        eprintln!("skipped: {} not found (apt-get download postfix; dpkg -x postfix_*.deb {})", prog.display(), root);
+        return None;
+    }
+    let mut cmd = Command::new(prog);
+    cmd.env("LD_LIBRARY_PATH", Path::new(&root).join("usr/lib/postfix"));
+    Some(cmd)
+}
