@@ -144,10 +144,9 @@ impl SystemResolver {
         } else {
             0
         };
-        let reply = self
-            .transport
-            .exchange(&query, start)
-            .map_err(|_| DnsError::TempFail(failure_text(host, rtype, "Host not found, try again")))?;
+        let reply = self.transport.exchange(&query, start).map_err(|_| {
+            DnsError::TempFail(failure_text(host, rtype, "Host not found, try again"))
+        })?;
         if reply.metadata.response_code == ResponseCode::NXDomain {
             return Ok(Found::NoSuchName);
         }
@@ -187,7 +186,11 @@ impl Resolve for SystemResolver {
         for rtype in [RecordType::A, RecordType::AAAA] {
             match self.lookup(host, rtype) {
                 Ok(Found::NoSuchName) => {
-                    return Err(DnsError::NotFound(failure_text(host, rtype, "Host not found")));
+                    return Err(DnsError::NotFound(failure_text(
+                        host,
+                        rtype,
+                        "Host not found",
+                    )));
                 }
                 Ok(Found::Records(records)) => {
                     addrs.extend(records.iter().filter_map(|r| match &r.data {
@@ -271,8 +274,77 @@ pub(crate) fn order_mx(hosts: &mut [MxHost]) {
     let mut start = 0;
     while start < hosts.len() {
         let pref = hosts[start].preference;
-        let end = start + hosts[start..].iter().take_while(|h| h.preference == pref).count();
+        let end = start
+            + hosts[start..]
+                .iter()
+                .take_while(|h| h.preference == pref)
+                .count();
         random::shuffle(&mut hosts[start..end]);
         start = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::rdata::{A, CNAME};
+    use std::net::Ipv4Addr;
+
+    fn name(s: &str) -> Name {
+        parse_name(s).unwrap()
+    }
+
+    fn a(owner: &str, last: u8) -> Record {
+        Record::from_rdata(name(owner), 60, RData::A(A(Ipv4Addr::new(192, 0, 2, last))))
+    }
+
+    #[test]
+    fn select_ignores_records_for_other_names() {
+        let answers = vec![a("evil.test", 1), a("host.test", 2)];
+        let got = select(&answers, &name("host.test"), RecordType::A);
+        assert_eq!(got, vec![a("host.test", 2)]);
+    }
+
+    #[test]
+    fn select_follows_cname_and_stops_on_loops() {
+        let cname = |from: &str, to: &str| {
+            Record::from_rdata(name(from), 60, RData::CNAME(CNAME(name(to))))
+        };
+        let answers = vec![cname("a.test", "b.test"), a("b.test", 3)];
+        assert_eq!(
+            select(&answers, &name("A.TEST"), RecordType::A),
+            vec![a("b.test", 3)]
+        );
+        let looping = vec![cname("x.test", "y.test"), cname("y.test", "x.test")];
+        assert!(select(&looping, &name("x.test"), RecordType::A).is_empty());
+    }
+
+    #[test]
+    fn order_mx_sorts_and_keeps_groups() {
+        let mx = |n: &str, p| MxHost {
+            name: n.into(),
+            preference: p,
+        };
+        let mut hosts = vec![
+            mx("c", 20),
+            mx("a", 10),
+            mx("d", 20),
+            mx("b", 10),
+            mx("e", 0),
+        ];
+        order_mx(&mut hosts);
+        let prefs: Vec<u16> = hosts.iter().map(|h| h.preference).collect();
+        assert_eq!(prefs, [0, 10, 10, 20, 20]);
+        let mut tens: Vec<&str> = hosts[1..3].iter().map(|h| h.name.as_str()).collect();
+        tens.sort();
+        assert_eq!(tens, ["a", "b"]);
+    }
+
+    #[test]
+    fn names_print_without_trailing_dot() {
+        assert_eq!(display_name(&name("mx.example.test")), "mx.example.test");
+        assert_eq!(display_name(&Name::root()), ".");
+        assert!(parse_name("").is_none());
+        assert!(parse_name(".").is_none());
     }
 }

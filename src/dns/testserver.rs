@@ -121,11 +121,15 @@ impl FakeDns {
         let mut threads = Vec::new();
         {
             let (zone, stop, asked) = (zone.clone(), stop.clone(), asked.clone());
-            threads.push(std::thread::spawn(move || serve_udp(udp, &zone, &stop, &asked)));
+            threads.push(std::thread::spawn(move || {
+                serve_udp(udp, &zone, &stop, &asked)
+            }));
         }
         {
             let (stop, asked) = (stop.clone(), asked.clone());
-            threads.push(std::thread::spawn(move || serve_tcp(tcp, &zone, &stop, &asked)));
+            threads.push(std::thread::spawn(move || {
+                serve_tcp(tcp, &zone, &stop, &asked)
+            }));
         }
         Ok(FakeDns {
             addr,
@@ -245,7 +249,9 @@ fn serve_tcp_conn(conn: &mut TcpStream, zone: &Zone, asked: &Mutex<Vec<Asked>>) 
         if zone.silent {
             continue;
         }
-        let wire = answer(zone, &query, true).to_vec().map_err(io::Error::other)?;
+        let wire = answer(zone, &query, true)
+            .to_vec()
+            .map_err(io::Error::other)?;
         let len = u16::try_from(wire.len()).map_err(io::Error::other)?;
         conn.write_all(&len.to_be_bytes())?;
         conn.write_all(&wire)?;

@@ -101,7 +101,12 @@ fn udp_exchange(
         sock.set_read_timeout(Some(left))?;
         let len = match sock.recv(&mut buf) {
             Ok(len) => len,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -150,5 +155,58 @@ fn remaining(deadline: Instant) -> io::Result<Duration> {
         Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"))
     } else {
         Ok(left)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{OpCode, Query};
+    use hickory_proto::rr::{Name, RecordType};
+
+    fn query(id: u16, name: &str, rtype: RecordType) -> Message {
+        let mut m = Message::new(id, MessageType::Query, OpCode::Query);
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
+        m
+    }
+
+    fn reply_to(q: &Message) -> Message {
+        let mut r = Message::response(q.metadata.id, OpCode::Query);
+        r.add_queries(q.queries.iter().cloned());
+        r
+    }
+
+    #[test]
+    fn reply_must_carry_id_flag_and_question() {
+        let q = query(7, "example.test.", RecordType::MX);
+        assert!(matches(&q, &reply_to(&q)));
+        assert!(matches(
+            &q,
+            &reply_to(&query(7, "EXAMPLE.test.", RecordType::MX))
+        ));
+        assert!(!matches(
+            &q,
+            &reply_to(&query(8, "example.test.", RecordType::MX))
+        ));
+        assert!(!matches(
+            &q,
+            &reply_to(&query(7, "other.test.", RecordType::MX))
+        ));
+        assert!(!matches(
+            &q,
+            &reply_to(&query(7, "example.test.", RecordType::A))
+        ));
+        assert!(!matches(&q, &q), "a query is not a reply");
+    }
+
+    #[test]
+    fn no_servers_is_a_failure() {
+        let t = Transport {
+            servers: vec![],
+            timeout: Duration::from_millis(10),
+            attempts: 2,
+        };
+        let q = query(1, "example.test.", RecordType::MX);
+        assert_eq!(t.exchange(&q, 0).unwrap_err(), "no name servers configured");
     }
 }
