@@ -1,7 +1,8 @@
 //! DNS lookups for the SMTP client (MX, A, AAAA), without an async runtime: the system
 //! resolver configuration (/etc/resolv.conf, parsed by resolv-conf), messages encoded and
 //! decoded by hickory-proto, UDP with TCP on truncation over std sockets.
-//! (Interface; the implementation lands with the relay issue.)
+//! `SystemResolver` (resolver.rs) implements `Resolve` over the transport (transport.rs);
+//! `testserver::FakeDns` is a loopback DNS server for tests.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -40,3 +41,10 @@ pub trait Resolve: Send + Sync {
     /// The IPv4 and IPv6 addresses of a host (A then AAAA).
     fn addrs(&self, host: &str) -> Result<Vec<IpAddr>, DnsError>;
 }
+
+mod random;
+mod resolver;
+pub mod testserver;
+mod transport;
+
+pub use resolver::SystemResolver;
