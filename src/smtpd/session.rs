@@ -16,7 +16,7 @@ use std::io::{Read, Write};
 
 use super::address::{self, PathError};
 use super::chat::{Chat, ChatError, Data, Line};
-use super::check::{self, Rcpt, Who};
+use super::check::{self, Facts, Rcpt};
 use super::sink::Pending;
 use super::{ClientInfo, SmtpdContext};
 use crate::cleanup::Submission;
@@ -58,6 +58,9 @@ struct Session<'c, S: Read + Write> {
     /// The SASL login name once AUTH succeeds (AUTH is not implemented yet).
     sasl_username: Option<String>,
     tx: Option<Transaction>,
+    /// Client restrictions refused the client at connect (smtpd_delay_reject = no): every
+    /// command but QUIT gets 503.
+    access_denied: bool,
 }
 
 /// Run one SMTP session over `stream` until QUIT, an error limit, a timeout or the client
@@ -79,8 +82,26 @@ pub fn session<S: Read + Write>(stream: S, client: ClientInfo, ctx: &SmtpdContex
         errors: 0,
         sasl_username: None,
         tx: None,
+        access_denied: false,
     };
-    s.chat.reply(&format!("220 {}", ctx.banner));
+    let refused = if !ctx.stand_alone && !ctx.policy.delay_reject {
+        let f = s.facts("CONNECT", None, None, None);
+        let r = check::check_client(ctx, &f);
+        if let Err(reply) = &r {
+            f.log("reject", reply);
+        }
+        r.err()
+    } else {
+        None
+    };
+    match refused {
+        // RFC 5321 section 3.1: refuse in the greeting, then answer 503 until QUIT.
+        Some(reply) => {
+            s.access_denied = true;
+            s.reply(&reply);
+        }
+        None => s.chat.reply(&format!("220 {}", ctx.banner)),
+    }
     s.run();
     let _ = s.chat.flush();
     lines::disconnect(&s.client_log, "");
@@ -102,6 +123,33 @@ impl<S: Read + Write> Session<'_, S> {
             }
         }
         self.chat.reply(text);
+    }
+
+    /// What the restriction lists may look at, for a check at `stage`.
+    fn facts<'a>(
+        &'a self,
+        stage: &'a str,
+        helo: Option<&'a str>,
+        sender: Option<&'a str>,
+        rcpt: Option<Rcpt<'a>>,
+    ) -> Facts<'a> {
+        Facts {
+            client: &self.client,
+            client_log: &self.client_log,
+            helo,
+            sender,
+            rcpt,
+            single_rcpt: self
+                .tx
+                .as_ref()
+                .filter(|t| t.given.len() == 1)
+                .and_then(|t| t.given.first())
+                .map(String::as_str),
+            sasl_authenticated: self.sasl_username.is_some(),
+            esmtp: self.esmtp,
+            input_pending: self.chat.has_buffered_input(),
+            stage,
+        }
     }
 
     fn log_reject(&self, stage: &str, reply: &str, to: Option<&str>) {
@@ -200,6 +248,11 @@ impl<S: Read + Write> Session<'_, S> {
             | "QUIT" | "AUTH" | "STARTTLS" => upper.clone(),
             _ => "UNKNOWN".to_string(),
         };
+        if self.access_denied && upper != "QUIT" {
+            let r = format!("503 5.7.0 Error: access denied for {}", self.client_log);
+            self.reply(&r);
+            return None;
+        }
         match upper.as_str() {
             "HELO" => self.helo_cmd(args, false),
             "EHLO" => self.helo_cmd(args, true),
@@ -237,8 +290,22 @@ impl<S: Read + Write> Session<'_, S> {
             });
             return;
         }
-        let name = args.split_whitespace().collect::<Vec<_>>().join(" ");
-        self.helo = Some(lines::printable(&name));
+        let name = lines::printable(&args.split_whitespace().collect::<Vec<_>>().join(" "));
+        if !self.ctx.stand_alone && !self.ctx.policy.delay_reject {
+            let was = self.esmtp;
+            self.esmtp = esmtp;
+            let stage = if esmtp { "EHLO" } else { "HELO" };
+            let f = self.facts(stage, Some(&name), None, None);
+            let r = check::check_helo(self.ctx, &f);
+            if let Err(reply) = &r {
+                f.log("reject", reply);
+            }
+            if let Err(reply) = r {
+                self.esmtp = was;
+                return self.reply(&reply);
+            }
+        }
+        self.helo = Some(name);
         self.esmtp = esmtp;
         self.tx = None;
         let host = &self.ctx.myhostname;
@@ -323,6 +390,16 @@ impl<S: Read + Write> Session<'_, S> {
             });
             return self.reply(r);
         }
+        if !self.ctx.stand_alone && !self.ctx.policy.delay_reject {
+            let f = self.facts("MAIL", self.helo.as_deref(), Some(&p.address), None);
+            let r = check::check_sender(self.ctx, &f);
+            if let Err(reply) = &r {
+                f.log("reject", reply);
+            }
+            if let Err(reply) = r {
+                return self.reply(&reply);
+            }
+        }
         self.tx = Some(Transaction {
             sender: address::qualify(&p.address, &self.ctx.myorigin),
             sender_given: p.address,
@@ -367,16 +444,17 @@ impl<S: Read + Write> Session<'_, S> {
         if count >= self.ctx.recipient_limit {
             return self.reply("452 4.5.3 Error: too many recipients");
         }
-        let who = Who {
-            addr: self.client.addr,
-            sasl_authenticated: self.sasl_username.is_some(),
-        };
         let r = Rcpt {
             given: &p.address,
             qualified: &rcpt.address,
         };
-        if let Err(reply) = check::check_recipient(self.ctx, &who, &r) {
-            self.log_reject("RCPT", &reply, Some(&p.address));
+        let sender = self.tx.as_ref().map(|t| t.sender_given.as_str());
+        let f = self.facts("RCPT", self.helo.as_deref(), sender, Some(r));
+        let verdict = check::check_recipient(self.ctx, &f);
+        if let Err(reply) = &verdict {
+            f.log("reject", reply);
+        }
+        if let Err(reply) = verdict {
             return self.reply(&reply);
         }
         if rcpt.address != p.address {
@@ -406,6 +484,16 @@ impl<S: Read + Write> Session<'_, S> {
                 return None;
             }
             Some(_) => {}
+        }
+        let sender = self.tx.as_ref().map(|t| t.sender_given.as_str());
+        let f = self.facts("DATA", self.helo.as_deref(), sender, None);
+        let verdict = check::check_data(self.ctx, &f);
+        if let Err(reply) = &verdict {
+            f.log("reject", reply);
+        }
+        if let Err(reply) = verdict {
+            self.reply(&reply);
+            return None;
         }
         let pending = match Pending::open(self.ctx) {
             Ok(p) => p,
