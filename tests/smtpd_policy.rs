@@ -312,12 +312,15 @@ fn routed_addresses_to_relay_domains_need_trusted_routing() {
     }
 }
 
-/// One server per case: settings, sender, recipient, expected RCPT reply.
+/// Settings, HELO name, sender, recipient, expected RCPT reply.
+type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str, &'a str, String);
+
+/// One server per case.
 #[test]
 fn each_restriction_with_its_reply() {
     let me = me();
     let local = format!("{me}@www.a.org");
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str, &str, String)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             vec![("smtpd_client_restrictions", "reject")],
             "mail.b.test",
