@@ -315,4 +315,38 @@ mod tests {
         assert!(c.contains(ip("192.168.7.200")));
         assert!(!c.contains(ip("192.168.8.1")));
     }
+
+    #[test]
+    fn files_tables_and_negation() {
+        let dir = std::env::temp_dir().join(format!("postern-mynets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let inner = dir.join("inner");
+        std::fs::write(&inner, "10.0.0.0/8\n").unwrap();
+        let file = dir.join("nets");
+        std::fs::write(
+            &file,
+            format!(
+                "# comment\n192.0.2.0/24, [2001:db8::]/32 # trailing\n\n{}\n",
+                inner.display()
+            ),
+        )
+        .unwrap();
+        let l = NetList::parse_list(&format!("!192.0.2.9 {} /nonexistent/nets", file.display()));
+        assert!(l.contains(ip("192.0.2.1")));
+        assert!(!l.contains(ip("192.0.2.9")), "negated before the file");
+        assert!(l.contains(ip("2001:db8::1")));
+        assert!(l.contains(ip("10.9.9.9")), "nested file");
+        assert!(!l.contains(ip("198.51.100.1")));
+        let t = NetList::parse_list("inline:{ 127.0.0.1=ok } 10.0.0.0/8");
+        assert!(t.contains(ip("127.0.0.1")));
+        assert!(!t.contains(ip("127.0.0.2")));
+        assert!(t.contains(ip("10.0.0.1")));
+        let broken = NetList::parse_list(&format!("hash:{}", dir.join("missing").display()));
+        assert!(
+            broken.lookup(ip("127.0.0.1")).is_err(),
+            "a table error is not a miss"
+        );
+        assert!(!broken.contains(ip("127.0.0.1")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -16,13 +16,15 @@ use std::io::{Read, Write};
 
 use super::address::{self, PathError};
 use super::chat::{Chat, ChatError, Data, Line};
-use super::check::{self, Facts, Rcpt};
+use super::check::{self, Rcpt};
 use super::sink::Pending;
 use super::{ClientInfo, SmtpdContext};
 use crate::cleanup::Submission;
 use crate::log::{self, lines};
-use crate::qmgr::Wake;
 use crate::queue::{Envelope, Recipient};
+
+mod gate;
+mod query;
 
 /// A mail transaction in progress (from MAIL to the end of DATA or RSET).
 struct Transaction {
@@ -85,12 +87,7 @@ pub fn session<S: Read + Write>(stream: S, client: ClientInfo, ctx: &SmtpdContex
         access_denied: false,
     };
     let refused = if !ctx.stand_alone && !ctx.policy.delay_reject {
-        let f = s.facts("CONNECT", None, None, None);
-        let r = check::check_client(ctx, &f);
-        if let Err(reply) = &r {
-            f.log("reject", reply);
-        }
-        r.err()
+        s.gate("CONNECT", None, None, None, check::check_client)
     } else {
         None
     };
@@ -123,33 +120,6 @@ impl<S: Read + Write> Session<'_, S> {
             }
         }
         self.chat.reply(text);
-    }
-
-    /// What the restriction lists may look at, for a check at `stage`.
-    fn facts<'a>(
-        &'a self,
-        stage: &'a str,
-        helo: Option<&'a str>,
-        sender: Option<&'a str>,
-        rcpt: Option<Rcpt<'a>>,
-    ) -> Facts<'a> {
-        Facts {
-            client: &self.client,
-            client_log: &self.client_log,
-            helo,
-            sender,
-            rcpt,
-            single_rcpt: self
-                .tx
-                .as_ref()
-                .filter(|t| t.given.len() == 1)
-                .and_then(|t| t.given.first())
-                .map(String::as_str),
-            sasl_authenticated: self.sasl_username.is_some(),
-            esmtp: self.esmtp,
-            input_pending: self.chat.has_buffered_input(),
-            stage,
-        }
     }
 
     fn log_reject(&self, stage: &str, reply: &str, to: Option<&str>) {
@@ -295,12 +265,7 @@ impl<S: Read + Write> Session<'_, S> {
             let was = self.esmtp;
             self.esmtp = esmtp;
             let stage = if esmtp { "EHLO" } else { "HELO" };
-            let f = self.facts(stage, Some(&name), None, None);
-            let r = check::check_helo(self.ctx, &f);
-            if let Err(reply) = &r {
-                f.log("reject", reply);
-            }
-            if let Err(reply) = r {
+            if let Some(reply) = self.gate(stage, Some(&name), None, None, check::check_helo) {
                 self.esmtp = was;
                 return self.reply(&reply);
             }
@@ -391,12 +356,10 @@ impl<S: Read + Write> Session<'_, S> {
             return self.reply(r);
         }
         if !self.ctx.stand_alone && !self.ctx.policy.delay_reject {
-            let f = self.facts("MAIL", self.helo.as_deref(), Some(&p.address), None);
-            let r = check::check_sender(self.ctx, &f);
-            if let Err(reply) = &r {
-                f.log("reject", reply);
-            }
-            if let Err(reply) = r {
+            let helo = self.helo.as_deref();
+            if let Some(reply) =
+                self.gate("MAIL", helo, Some(&p.address), None, check::check_sender)
+            {
                 return self.reply(&reply);
             }
         }
@@ -449,12 +412,8 @@ impl<S: Read + Write> Session<'_, S> {
             qualified: &rcpt.address,
         };
         let sender = self.tx.as_ref().map(|t| t.sender_given.as_str());
-        let f = self.facts("RCPT", self.helo.as_deref(), sender, Some(r));
-        let verdict = check::check_recipient(self.ctx, &f);
-        if let Err(reply) = &verdict {
-            f.log("reject", reply);
-        }
-        if let Err(reply) = verdict {
+        let helo = self.helo.as_deref();
+        if let Some(reply) = self.gate("RCPT", helo, sender, Some(r), check::check_recipient) {
             return self.reply(&reply);
         }
         if rcpt.address != p.address {
@@ -486,12 +445,8 @@ impl<S: Read + Write> Session<'_, S> {
             Some(_) => {}
         }
         let sender = self.tx.as_ref().map(|t| t.sender_given.as_str());
-        let f = self.facts("DATA", self.helo.as_deref(), sender, None);
-        let verdict = check::check_data(self.ctx, &f);
-        if let Err(reply) = &verdict {
-            f.log("reject", reply);
-        }
-        if let Err(reply) = verdict {
+        let helo = self.helo.as_deref();
+        if let Some(reply) = self.gate("DATA", helo, sender, None, check::check_data) {
             self.reply(&reply);
             return None;
         }
@@ -578,38 +533,6 @@ impl<S: Read + Write> Session<'_, S> {
         None
     }
 
-    fn vrfy_cmd(&mut self, args: &str) {
-        if self.ctx.disable_vrfy {
-            return self.reply("502 5.5.1 VRFY command is disabled");
-        }
-        if args.is_empty() {
-            return self.reply("501 5.5.4 Syntax: VRFY address");
-        }
-        let given = args
-            .strip_prefix('<')
-            .and_then(|a| a.strip_suffix('>'))
-            .unwrap_or(args);
-        let probe = format!("TO:<{}>", given);
-        match address::parse_path(&probe, "TO") {
-            Ok(p) if !p.address.is_empty() => {}
-            _ => return self.reply("501 5.1.3 Bad recipient address syntax"),
-        }
-        let qualified = address::qualify(given, &self.ctx.myorigin);
-        let r = Rcpt {
-            given,
-            qualified: &qualified,
-        };
-        match check::check_vrfy(self.ctx, &r) {
-            Ok(()) => self
-                .chat
-                .reply(&format!("252 2.0.0 {}", lines::printable(args))),
-            Err(reply) => {
-                self.log_reject("VRFY", &reply, Some(given));
-                self.reply(&reply);
-            }
-        }
-    }
-
     /// `555 5.5.4 Unsupported option: NAME[=VALUE]` for an unknown MAIL/RCPT parameter.
     fn unsupported_option(&mut self, name: &str, value: Option<&str>) {
         let opt = match value {
@@ -618,34 +541,6 @@ impl<S: Read + Write> Session<'_, S> {
         };
         let r = format!("555 5.5.4 Unsupported option: {}", lines::printable(&opt));
         self.reply(&r)
-    }
-
-    /// ETRN (RFC 1985), checked in Postfix's order. Postern keeps no per-site queue, so an
-    /// accepted request retries all deferred mail; only domains in $relay_domains (Postfix's
-    /// default fast_flush_domains) may ask.
-    fn etrn_cmd(&mut self, args: &str) {
-        if self.ctx.helo_required && self.helo.is_none() {
-            return self.reply("503 Error: send HELO/EHLO first");
-        }
-        if self.tx.is_some() {
-            return self.reply("503 Error: MAIL transaction in progress");
-        }
-        let mut words = args.split_whitespace();
-        let (Some(site), None) = (words.next(), words.next()) else {
-            return self.reply("500 Syntax: ETRN domain");
-        };
-        let domain = site
-            .strip_prefix(|c: char| !c.is_ascii_alphanumeric())
-            .unwrap_or(site);
-        if !valid_hostname(domain) {
-            return self.reply("501 Error: invalid parameter syntax");
-        }
-        let domain = domain.to_ascii_lowercase();
-        if !self.ctx.relay_domains.contains(&domain) {
-            return self.reply(&format!("459 <{}>: service unavailable", site));
-        }
-        let _ = self.ctx.wake.send(Wake::Flush);
-        self.chat.reply("250 Queuing started");
     }
 
     /// AUTH (RFC 4954) goes here: with SASL enabled this will run the exchange through the
@@ -660,18 +555,4 @@ impl<S: Read + Write> Session<'_, S> {
     fn starttls_cmd(&mut self) {
         self.reply("502 5.5.1 Error: command not implemented");
     }
-}
-
-/// A syntactically valid host name: dot-separated labels of letters, digits and hyphens,
-/// not starting or ending with a hyphen.
-fn valid_hostname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && name.trim_end_matches('.').split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
 }
