@@ -266,6 +266,31 @@ pub fn lookup_error(component: &str, table: &str, key: &str) {
     );
 }
 
+/// A restriction's log-only lines, in the NOQUEUE reject format with another action word:
+/// `NOQUEUE: reject_warning: RCPT from host[addr]: 554 ...; from=<s> to=<r> proto=SMTP
+/// helo=<h>` (warn_if_reject) and `NOQUEUE: warn: RCPT from ...: text; ...` (access WARN).
+pub fn reject_kind(action: &str, r: &Reject<'_>) {
+    let mut line = format!(
+        "{}: {}: {} from {}: {};",
+        r.queue_id.unwrap_or("NOQUEUE"),
+        action,
+        r.stage,
+        r.client,
+        printable(r.reply)
+    );
+    if let Some(f) = r.from {
+        line.push_str(&format!(" from=<{}>", printable(f)));
+    }
+    if let Some(t) = r.to {
+        line.push_str(&format!(" to=<{}>", printable(t)));
+    }
+    line.push_str(&format!(" proto={}", r.proto));
+    if let Some(h) = r.helo {
+        line.push_str(&format!(" helo=<{}>", printable(h)));
+    }
+    info("smtpd", line);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,158 +1,130 @@
-//! Recipient access decisions (Postfix's smtpd_check.c in miniature): the relay
-//! restrictions, then the recipient restrictions, then the local recipient table test
-//! (reject_unlisted_recipient with local_recipient_maps).
+//! The SMTP server's policy decisions at each stage (Postfix's smtpd_check.c): which
+//! restriction lists run when (smtpd_delay_reject), the relay test with
+//! allow_untrusted_routing, and the local recipient table test (reject_unlisted_recipient
+//! with local_recipient_maps, also applied after the lists as Postfix does).
 //!
 //! Security role: this is the open-relay guard. A recipient outside $mydestination and
-//! $relay_domains is accepted only through an explicit permit (permit_mynetworks). A table
-//! error is never "not found": it answers 451 so the client retries. An unknown restriction
-//! name answers 451 4.3.5 rather than permitting. Follows postconf(5)
-//! smtpd_relay_restrictions, smtpd_recipient_restrictions, local_recipient_maps.
+//! $relay_domains is accepted only through an explicit permit (permit_mynetworks, ...). An
+//! address with sender-specified routing (`user%remote@here`, `user!remote@here`,
+//! `"user@remote"@here`) is resolved to where it really goes and, with
+//! allow_untrusted_routing = no, is never an authorized destination. A table error is never
+//! "not found": it answers 451 so the client retries. Follows postconf(5)
+//! smtpd_*_restrictions, smtpd_delay_reject, allow_untrusted_routing, local_recipient_maps.
 //!
-//! Logs: `warning: TABLE is unavailable. REASON`, `warning: TABLE lookup error for "KEY"`,
-//! `warning: unknown smtpd restriction: "NAME"`.
-
-use std::net::IpAddr;
+//! Logs: `NOQUEUE: reject_warning:` (via restrict), `warning: TABLE is unavailable.
+//! REASON`, `warning: TABLE lookup error for "KEY"`, `warning: unknown smtpd restriction`.
+//! The caller logs the `NOQUEUE: reject:` line of a refusal.
 
 use super::SmtpdContext;
+use super::restrict::{Class, Decision, evaluate};
+pub use super::restrict::{Facts, Rcpt};
 use crate::log;
 use crate::tables::TableError;
 
-/// One restriction in a restriction list.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Restriction {
-    Permit,
-    Reject,
-    Defer,
-    PermitMynetworks,
-    PermitSaslAuthenticated,
-    RejectUnauthDestination,
-    DeferUnauthDestination,
-    PermitAuthDestination,
-    RejectUnlistedRecipient,
-    Unknown(String),
-}
-
-impl Restriction {
-    pub fn parse_list(value: &str) -> Vec<Restriction> {
-        crate::config::split_list(value)
-            .into_iter()
-            .map(|n| match n.to_ascii_lowercase().as_str() {
-                "permit" => Restriction::Permit,
-                "reject" => Restriction::Reject,
-                "defer" => Restriction::Defer,
-                "permit_mynetworks" => Restriction::PermitMynetworks,
-                "permit_sasl_authenticated" => Restriction::PermitSaslAuthenticated,
-                "reject_unauth_destination" => Restriction::RejectUnauthDestination,
-                "defer_unauth_destination" => Restriction::DeferUnauthDestination,
-                "permit_auth_destination" => Restriction::PermitAuthDestination,
-                "reject_unlisted_recipient" | "check_recipient_maps" => {
-                    Restriction::RejectUnlistedRecipient
-                }
-                _ => Restriction::Unknown(n),
-            })
-            .collect()
-    }
-}
-
-/// What the client is, for restriction evaluation.
-pub struct Who {
-    pub addr: IpAddr,
-    pub sasl_authenticated: bool,
-}
-
-/// A recipient as the client gave it and as qualified with $myorigin.
-pub struct Rcpt<'a> {
-    pub given: &'a str,
-    pub qualified: &'a str,
-}
-
-enum Verdict {
-    Permit,
-    Dunno,
-    Refuse(String),
-}
-
-/// The reply for a server-side problem.
-pub const CONFIG_ERROR: &str = "451 4.3.5 Server configuration error";
-
-fn is_local_domain(ctx: &SmtpdContext, domain: &str) -> bool {
+/// Whether `domain` is in $mydestination.
+pub fn is_local_domain(ctx: &SmtpdContext, domain: &str) -> bool {
     ctx.mydestination.iter().any(|d| d == domain)
 }
 
-/// Whether the recipient's domain is one we accept mail for ($mydestination, $relay_domains).
-fn auth_destination(ctx: &SmtpdContext, domain: &str) -> bool {
-    is_local_domain(ctx, domain) || ctx.relay_domains.iter().any(|d| d == domain)
+/// Whether `domain` is in $relay_domains (parent domains match when relay_domains is in
+/// $parent_domain_matches_subdomains; `.domain` entries always match subdomains).
+pub fn is_relay_domain(ctx: &SmtpdContext, domain: &str) -> bool {
+    ctx.relay_domains.iter().any(|d| {
+        if let Some(sub) = d.strip_prefix('.') {
+            return domain.ends_with(d.as_str()) || domain == sub;
+        }
+        domain == d
+            || (ctx.policy.relay_parent_match
+                && domain.len() > d.len()
+                && domain.ends_with(d.as_str())
+                && domain.as_bytes()[domain.len() - d.len() - 1] == b'.')
+    })
 }
 
-fn evaluate(ctx: &SmtpdContext, list: &[Restriction], who: &Who, r: &Rcpt<'_>) -> Verdict {
-    let domain = super::address::domain_of(r.qualified);
-    for x in list {
-        match x {
-            Restriction::Permit => return Verdict::Permit,
-            Restriction::Reject => {
-                return Verdict::Refuse(format!(
-                    "554 5.7.1 <{}>: Recipient address rejected: Access denied",
-                    r.given
-                ));
+/// Where an address really goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The address after removing our own domain from routed forms.
+    pub address: String,
+    /// Its lower-cased domain.
+    pub domain: String,
+    /// The client specified routing (`%`, `!` or `@` in the local part).
+    pub routed: bool,
+}
+
+fn unquote(local: &str) -> String {
+    let mut out = String::with_capacity(local.len());
+    let mut escaped = false;
+    for c in local.chars() {
+        match c {
+            _ if escaped => {
+                out.push(c);
+                escaped = false;
             }
-            Restriction::Defer => {
-                return Verdict::Refuse(format!(
-                    "450 4.7.1 <{}>: Recipient address rejected: Access denied",
-                    r.given
-                ));
-            }
-            Restriction::PermitMynetworks => {
-                if ctx.mynetworks.contains(who.addr) {
-                    return Verdict::Permit;
-                }
-            }
-            Restriction::PermitSaslAuthenticated => {
-                if who.sasl_authenticated {
-                    return Verdict::Permit;
-                }
-            }
-            Restriction::RejectUnauthDestination => {
-                if !auth_destination(ctx, &domain) {
-                    let code = ctx.relay_domains_reject_code;
-                    return Verdict::Refuse(format!(
-                        "{} {}.7.1 <{}>: Relay access denied",
-                        code,
-                        code / 100,
-                        r.given
-                    ));
-                }
-            }
-            Restriction::DeferUnauthDestination => {
-                if !auth_destination(ctx, &domain) {
-                    return Verdict::Refuse(format!(
-                        "454 4.7.1 <{}>: Relay access denied",
-                        r.given
-                    ));
-                }
-            }
-            Restriction::PermitAuthDestination => {
-                if auth_destination(ctx, &domain) {
-                    return Verdict::Permit;
-                }
-            }
-            Restriction::RejectUnlistedRecipient => {}
-            Restriction::Unknown(name) => {
-                log::warning(
-                    "smtpd",
-                    format!(
-                        "unknown smtpd restriction: \"{}\"",
-                        log::lines::printable(name)
-                    ),
-                );
-                return Verdict::Refuse(CONFIG_ERROR.to_string());
-            }
+            '\\' => escaped = true,
+            '"' => {}
+            _ => out.push(c),
         }
     }
-    Verdict::Dunno
+    out
+}
+
+/// Resolve sender-specified routing as trivial-rewrite does: while the domain is ours,
+/// `"user@remote"@here` becomes `user@remote`, `user%remote@here` (allow_percent_hack)
+/// `user@remote`, and `host!user@here` (swap_bangpath) `user@host`.
+pub fn resolve(ctx: &SmtpdContext, qualified: &str) -> Route {
+    let p = &ctx.policy;
+    let mut address = qualified.to_string();
+    let mut routed = false;
+    for _ in 0..10 {
+        let Some((local, domain)) = address.rsplit_once('@') else {
+            break;
+        };
+        let local = unquote(local);
+        let operators = local.contains(['@', '%', '!']);
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        if !is_local_domain(ctx, &domain) {
+            routed |= operators;
+            break;
+        }
+        let next = if local.contains('@') {
+            local.clone()
+        } else if p.percent_hack && local.contains('%') {
+            match local.rsplit_once('%') {
+                Some((u, h)) => format!("{}@{}", u, h),
+                None => break,
+            }
+        } else if p.swap_bangpath && local.contains('!') {
+            match local.split_once('!') {
+                Some((h, u)) => format!("{}@{}", u, h),
+                None => break,
+            }
+        } else {
+            break;
+        };
+        routed = true;
+        address = next;
+    }
+    Route {
+        domain: super::address::domain_of(&address),
+        address,
+        routed,
+    }
+}
+
+/// Whether the recipient may be accepted without a permit (permit_auth_destination): it
+/// resolves to $mydestination or $relay_domains, and with allow_untrusted_routing = no it
+/// carries no sender-specified routing.
+pub fn auth_destination(ctx: &SmtpdContext, qualified: &str) -> bool {
+    let route = resolve(ctx, qualified);
+    if route.routed && !ctx.policy.allow_untrusted_routing {
+        return false;
+    }
+    is_local_domain(ctx, &route.domain) || is_relay_domain(ctx, &route.domain)
 }
 
 /// Log a table failure as Postfix does: the table's own warning, then the lookup error.
-fn log_table_error(e: &TableError, key: &str) {
+pub fn log_table_error(e: &TableError, key: &str) {
     log::warning("smtpd", e);
     log::lines::lookup_error("smtpd", e.table(), key);
 }
@@ -198,12 +170,14 @@ pub enum Known {
     TempFail,
 }
 
-fn local_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), String> {
-    let domain = super::address::domain_of(r.qualified);
-    if !is_local_domain(ctx, &domain) {
+/// The local recipient table test (reject_unlisted_recipient): only for an address that
+/// resolves to one of our domains.
+pub fn local_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), String> {
+    let route = resolve(ctx, r.qualified);
+    if !is_local_domain(ctx, &route.domain) {
         return Ok(());
     }
-    match local_recipient_known(ctx, r.qualified) {
+    match local_recipient_known(ctx, &route.address) {
         Known::Yes => Ok(()),
         Known::No => Err(unknown_local_reply(ctx, r.given)),
         Known::TempFail => Err(temp_lookup_reply(r.given)),
@@ -237,19 +211,56 @@ pub fn temp_lookup_reply(given: &str) -> String {
     format!("451 4.3.0 <{}>: Temporary lookup failure", given)
 }
 
-/// Decide on a RCPT TO. `Ok(())` accepts; `Err(reply)` refuses (the caller logs the
-/// NOQUEUE line).
-pub fn check_recipient(ctx: &SmtpdContext, who: &Who, r: &Rcpt<'_>) -> Result<(), String> {
+fn refuse(d: Decision) -> Result<(), String> {
+    match d {
+        Decision::Reject(reply) => Err(reply),
+        Decision::Permit | Decision::Dunno => Ok(()),
+    }
+}
+
+/// smtpd_client_restrictions (at connect with smtpd_delay_reject = no).
+pub fn check_client(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
+    refuse(evaluate(ctx, &ctx.policy.client, Class::Client, f))
+}
+
+/// smtpd_helo_restrictions (at HELO/EHLO with smtpd_delay_reject = no).
+pub fn check_helo(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
+    refuse(evaluate(ctx, &ctx.policy.helo, Class::Helo, f))
+}
+
+/// smtpd_sender_restrictions (at MAIL with smtpd_delay_reject = no).
+pub fn check_sender(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
+    refuse(evaluate(ctx, &ctx.policy.sender, Class::Sender, f))
+}
+
+/// Decide on a RCPT TO (`f.rcpt` set). With smtpd_delay_reject = yes the client, HELO and
+/// sender lists run first; then smtpd_relay_restrictions, smtpd_recipient_restrictions and
+/// the local recipient test. `Ok(())` accepts; `Err(reply)` refuses (the caller logs the
+/// NOQUEUE line). A `sendmail -bs` session gets only the local recipient test.
+pub fn check_recipient(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
+    let Some(r) = f.rcpt else {
+        return Ok(());
+    };
     if ctx.stand_alone {
-        // A local user may send anywhere, as with plain sendmail.
-        return local_test(ctx, r);
+        return local_test(ctx, &r);
     }
-    for list in [&ctx.relay_restrictions, &ctx.recipient_restrictions] {
-        if let Verdict::Refuse(reply) = evaluate(ctx, list, who, r) {
-            return Err(reply);
-        }
+    let p = &ctx.policy;
+    if p.delay_reject {
+        check_client(ctx, f)?;
+        check_helo(ctx, f)?;
+        check_sender(ctx, f)?;
     }
-    local_test(ctx, r)
+    refuse(evaluate(ctx, &p.relay, Class::Recipient, f))?;
+    refuse(evaluate(ctx, &p.recipient, Class::Recipient, f))?;
+    local_test(ctx, &r)
+}
+
+/// smtpd_data_restrictions, at DATA.
+pub fn check_data(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
+    if ctx.stand_alone {
+        return Ok(());
+    }
+    refuse(evaluate(ctx, &ctx.policy.data, Class::Data, f))
 }
 
 /// VRFY: only the local recipient table test. `Ok(())` means "252".
@@ -262,23 +273,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_restriction_names() {
-        let l = Restriction::parse_list("permit_mynetworks, reject_unauth_destination bogus");
-        assert_eq!(
-            l,
-            vec![
-                Restriction::PermitMynetworks,
-                Restriction::RejectUnauthDestination,
-                Restriction::Unknown("bogus".into())
-            ]
-        );
-    }
-
-    #[test]
     fn extension_split() {
         assert_eq!(split_extension("user+foo", "+"), Some(("user", "foo")));
         assert_eq!(split_extension("user", "+"), None);
         assert_eq!(split_extension("+x", "+"), None);
         assert_eq!(split_extension("user+foo", ""), None);
+    }
+
+    #[test]
+    fn unquoting() {
+        assert_eq!(unquote("\"user@remote\""), "user@remote");
+        assert_eq!(unquote("a\\\"b"), "a\"b");
     }
 }

@@ -1,8 +1,10 @@
 //! smtpd(8): the SMTP server. `serve` runs the accept loop (one thread per client, at most
 //! the master.cf process limit at once); `session` runs one RFC 5321 conversation over any
 //! stream. Split as Postfix splits smtpd: `chat` (I/O and pipelining), `session` (the
-//! command state machine), `address` (MAIL/RCPT argument syntax), `check` (relay and
-//! recipient restrictions), `network` ($mynetworks), `received` (the trace header).
+//! command state machine), `address` (MAIL/RCPT argument syntax), `check` (which policy
+//! runs at which stage, relay and local recipient tests), `restrict` (the restriction list
+//! evaluator), `access` (check_*_access), `hostname` (HELO/FQDN/DNS tests), `network`
+//! ($mynetworks), `received` (the trace header).
 //!
 //! Security role: the first code to see network input. Relay control lives in `check`;
 //! every input is length-limited in `chat`; client-supplied text is made printable before
@@ -12,11 +14,14 @@
 //! Logs: `connect from`, `disconnect from`, `lost connection after`, `timeout after`,
 //! `too many errors after`, `NOQUEUE: reject:`, `ID: client=` (formats in log::lines).
 
+pub mod access;
 pub mod address;
 pub mod chat;
 pub mod check;
+pub mod hostname;
 pub mod network;
 pub mod received;
+pub mod restrict;
 pub mod session;
 pub mod sink;
 
@@ -150,8 +155,11 @@ pub struct SmtpdContext {
     pub interface_addrs: Vec<IpAddr>,
     /// `None` when local_recipient_maps is empty (every local recipient is accepted).
     pub local_recipient_maps: Option<TableList>,
-    pub relay_restrictions: Vec<check::Restriction>,
-    pub recipient_restrictions: Vec<check::Restriction>,
+    /// The restriction lists and reply codes.
+    pub policy: restrict::Policy,
+    /// DNS for reject_unknown_*_domain; `None` (until the master provides one) makes every
+    /// such lookup a temporary failure.
+    pub resolver: Option<Arc<dyn crate::dns::Resolve>>,
     /// local_header_rewrite_clients, lower-cased.
     pub header_rewrite_clients: Vec<String>,
     pub recipient_delimiter: String,
@@ -165,7 +173,6 @@ pub struct SmtpdContext {
     pub helo_required: bool,
     pub disable_vrfy: bool,
     pub unknown_local_code: u32,
-    pub relay_domains_reject_code: u32,
     /// Where accepted messages go.
     pub sink: Sink,
     /// `sendmail -bs`: a local user's session; the relay and recipient restriction lists
@@ -229,10 +236,8 @@ impl SmtpdContext {
                 .map(|(a, _)| network::canonical(a))
                 .collect(),
             local_recipient_maps,
-            relay_restrictions: check::Restriction::parse_list(cfg.get("smtpd_relay_restrictions")),
-            recipient_restrictions: check::Restriction::parse_list(
-                cfg.get("smtpd_recipient_restrictions"),
-            ),
+            policy: restrict::Policy::from_config(&cfg),
+            resolver: None,
             header_rewrite_clients: cfg
                 .list("local_header_rewrite_clients")
                 .into_iter()
@@ -249,7 +254,6 @@ impl SmtpdContext {
             helo_required: cfg.bool("smtpd_helo_required"),
             disable_vrfy: cfg.bool("disable_vrfy_command"),
             unknown_local_code: code("unknown_local_recipient_reject_code", 550),
-            relay_domains_reject_code: code("relay_domains_reject_code", 554),
             myhostname,
             cfg,
             queue,

@@ -3,9 +3,13 @@
 //!
 //! Security role: `permit_mynetworks` decides who may relay, so parsing is strict: an entry
 //! that is not an address or CIDR block is skipped with a warning, never widened. Follows
-//! postconf(5) mynetworks / mynetworks_style. Logs `warning:` lines for skipped entries.
+//! postconf(5) mynetworks / mynetworks_style: CIDR blocks, `[ipv6]/n`, `/file/name`,
+//! `type:table` and `!pattern`. Logs `warning:` lines for skipped entries.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use crate::tables::{Table, TableError};
 
 /// One CIDR block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,31 +94,77 @@ impl std::fmt::Display for Net {
     }
 }
 
-/// A list of networks.
-#[derive(Debug, Clone, Default)]
-pub struct NetList {
-    pub nets: Vec<Net>,
+/// One $mynetworks entry: a block, or a table searched with the client address.
+#[derive(Clone)]
+pub enum Entry {
+    Net { net: Net, negate: bool },
+    Table { table: Arc<dyn Table>, negate: bool },
 }
 
-impl NetList {
-    pub fn contains(&self, a: IpAddr) -> bool {
-        self.nets.iter().any(|n| n.contains(a))
-    }
-
-    /// Parse an explicit $mynetworks value. `file:` and `type:table` entries are not
-    /// supported yet: each is skipped with a warning.
-    pub fn parse_list(value: &str) -> NetList {
-        let mut nets = Vec::new();
-        for item in crate::config::split_list(value) {
-            match Net::parse(&item) {
-                Some(n) => nets.push(n),
-                None => crate::log::warning(
-                    "smtpd",
-                    format!("mynetworks: ignoring unsupported entry \"{}\"", item),
-                ),
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Entry::Net { net, negate } => write!(f, "{}{}", if *negate { "!" } else { "" }, net),
+            Entry::Table { table, negate } => {
+                write!(f, "{}{}", if *negate { "!" } else { "" }, table.spec())
             }
         }
-        NetList { nets }
+    }
+}
+
+/// A list of networks, searched in order: the first entry that matches decides (a
+/// `!pattern` entry that matches means "not in the list").
+#[derive(Debug, Clone, Default)]
+pub struct NetList {
+    pub entries: Vec<Entry>,
+}
+
+/// Longest chain of `/file` entries that include other files.
+const MAX_FILE_DEPTH: usize = 10;
+
+impl NetList {
+    /// Whether `a` is in the list; a table that cannot answer counts as "no" here (the
+    /// restriction evaluator uses `lookup` and answers 451 instead).
+    pub fn contains(&self, a: IpAddr) -> bool {
+        self.lookup(a).unwrap_or(false)
+    }
+
+    /// Whether `a` is in the list, or the table that failed to answer.
+    pub fn lookup(&self, a: IpAddr) -> Result<bool, TableError> {
+        let a = canonical(a);
+        for e in &self.entries {
+            let (hit, negate) = match e {
+                Entry::Net { net, negate } => (net.contains(a), *negate),
+                Entry::Table { table, negate } => {
+                    (table.lookup(&a.to_string())?.is_some(), *negate)
+                }
+            };
+            if hit {
+                return Ok(!negate);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The plain blocks of the list (for tests and diagnostics).
+    pub fn nets(&self) -> Vec<Net> {
+        self.entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Net { net, negate: false } => Some(*net),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Parse an explicit $mynetworks value: CIDR blocks, host addresses, `[ipv6]/n`,
+    /// `/file/name` (patterns one or more a line, `#` comments) and `type:table` (the
+    /// client address is looked up). A `!` before a pattern negates it. An entry that is none
+    /// of these is skipped with a warning, never widened.
+    pub fn parse_list(value: &str) -> NetList {
+        let mut entries = Vec::new();
+        add_items(&crate::tables::split_specs(value), &mut entries, 0);
+        NetList { entries }
     }
 
     /// Derive $mynetworks from $mynetworks_style and the interface list.
@@ -145,7 +195,12 @@ impl NetList {
             add(Net::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8));
         }
         add(Net::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 128));
-        NetList { nets }
+        NetList {
+            entries: nets
+                .into_iter()
+                .map(|net| Entry::Net { net, negate: false })
+                .collect(),
+        }
     }
 
     /// $mynetworks as configured: the explicit list, or derived from the style.
@@ -154,6 +209,67 @@ impl NetList {
             NetList::from_style(style, &crate::sys::interface_networks())
         } else {
             NetList::parse_list(value)
+        }
+    }
+}
+
+fn skip(item: &str, why: &str) {
+    crate::log::warning(
+        "smtpd",
+        format!(
+            "mynetworks: ignoring entry \"{}\": {}",
+            crate::log::lines::printable(item),
+            why
+        ),
+    );
+}
+
+fn add_items(items: &[String], out: &mut Vec<Entry>, depth: usize) {
+    for item in items {
+        let (negate, pat) = match item.strip_prefix('!') {
+            Some(rest) => (true, rest.trim()),
+            None => (false, item.as_str()),
+        };
+        if pat.starts_with('/') {
+            if depth >= MAX_FILE_DEPTH {
+                skip(item, "files nested too deeply");
+                continue;
+            }
+            match std::fs::read_to_string(pat) {
+                Ok(text) => {
+                    let mut inner = Vec::new();
+                    for line in text.lines() {
+                        let line = line.split('#').next().unwrap_or("");
+                        inner.extend(crate::tables::split_specs(line));
+                    }
+                    let mut sub = Vec::new();
+                    add_items(&inner, &mut sub, depth + 1);
+                    if negate {
+                        // "!/file": every pattern of the file, negated.
+                        for e in &mut sub {
+                            match e {
+                                Entry::Net { negate, .. } | Entry::Table { negate, .. } => {
+                                    *negate = !*negate
+                                }
+                            }
+                        }
+                    }
+                    out.extend(sub);
+                }
+                Err(e) => skip(item, &format!("open {}: {}", pat, e)),
+            }
+        } else if let Some(net) = Net::parse(pat) {
+            out.push(Entry::Net { net, negate });
+        } else if pat.contains(':') && !pat.starts_with('[') && pat.parse::<IpAddr>().is_err() {
+            match crate::tables::open(pat) {
+                Ok(t) => out.push(Entry::Table {
+                    table: Arc::from(t),
+                    negate,
+                }),
+                Err(e) => skip(item, &e.to_string()),
+            }
+        } else {
+            skip(item, "not a network address or table");
         }
     }
 }
@@ -181,7 +297,7 @@ mod tests {
     #[test]
     fn bad_entries_are_skipped_not_widened() {
         let l = NetList::parse_list("hash:/etc/x 1.2.3.4/33 nonsense 10.0.0.0/8");
-        assert_eq!(l.nets.len(), 1);
+        assert_eq!(l.nets().len(), 1);
         assert!(!l.contains(ip("1.2.3.4")));
     }
 
@@ -198,5 +314,39 @@ mod tests {
         let c = NetList::from_style("class", &ifs);
         assert!(c.contains(ip("192.168.7.200")));
         assert!(!c.contains(ip("192.168.8.1")));
+    }
+
+    #[test]
+    fn files_tables_and_negation() {
+        let dir = std::env::temp_dir().join(format!("postern-mynets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let inner = dir.join("inner");
+        std::fs::write(&inner, "10.0.0.0/8\n").unwrap();
+        let file = dir.join("nets");
+        std::fs::write(
+            &file,
+            format!(
+                "# comment\n192.0.2.0/24, [2001:db8::]/32 # trailing\n\n{}\n",
+                inner.display()
+            ),
+        )
+        .unwrap();
+        let l = NetList::parse_list(&format!("!192.0.2.9 {} /nonexistent/nets", file.display()));
+        assert!(l.contains(ip("192.0.2.1")));
+        assert!(!l.contains(ip("192.0.2.9")), "negated before the file");
+        assert!(l.contains(ip("2001:db8::1")));
+        assert!(l.contains(ip("10.9.9.9")), "nested file");
+        assert!(!l.contains(ip("198.51.100.1")));
+        let t = NetList::parse_list("inline:{ 127.0.0.1=ok } 10.0.0.0/8");
+        assert!(t.contains(ip("127.0.0.1")));
+        assert!(!t.contains(ip("127.0.0.2")));
+        assert!(t.contains(ip("10.0.0.1")));
+        let broken = NetList::parse_list(&format!("hash:{}", dir.join("missing").display()));
+        assert!(
+            broken.lookup(ip("127.0.0.1")).is_err(),
+            "a table error is not a miss"
+        );
+        assert!(!broken.contains(ip("127.0.0.1")));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -16,13 +16,15 @@ use std::io::{Read, Write};
 
 use super::address::{self, PathError};
 use super::chat::{Chat, ChatError, Data, Line};
-use super::check::{self, Rcpt, Who};
+use super::check::{self, Rcpt};
 use super::sink::Pending;
 use super::{ClientInfo, SmtpdContext};
 use crate::cleanup::Submission;
 use crate::log::{self, lines};
-use crate::qmgr::Wake;
 use crate::queue::{Envelope, Recipient};
+
+mod gate;
+mod query;
 
 /// A mail transaction in progress (from MAIL to the end of DATA or RSET).
 struct Transaction {
@@ -58,6 +60,9 @@ struct Session<'c, S: Read + Write> {
     /// The SASL login name once AUTH succeeds (AUTH is not implemented yet).
     sasl_username: Option<String>,
     tx: Option<Transaction>,
+    /// Client restrictions refused the client at connect (smtpd_delay_reject = no): every
+    /// command but QUIT gets 503.
+    access_denied: bool,
 }
 
 /// Run one SMTP session over `stream` until QUIT, an error limit, a timeout or the client
@@ -79,8 +84,21 @@ pub fn session<S: Read + Write>(stream: S, client: ClientInfo, ctx: &SmtpdContex
         errors: 0,
         sasl_username: None,
         tx: None,
+        access_denied: false,
     };
-    s.chat.reply(&format!("220 {}", ctx.banner));
+    let refused = if !ctx.stand_alone && !ctx.policy.delay_reject {
+        s.gate("CONNECT", None, None, None, check::check_client)
+    } else {
+        None
+    };
+    match refused {
+        // RFC 5321 section 3.1: refuse in the greeting, then answer 503 until QUIT.
+        Some(reply) => {
+            s.access_denied = true;
+            s.reply(&reply);
+        }
+        None => s.chat.reply(&format!("220 {}", ctx.banner)),
+    }
     s.run();
     let _ = s.chat.flush();
     lines::disconnect(&s.client_log, "");
@@ -200,6 +218,11 @@ impl<S: Read + Write> Session<'_, S> {
             | "QUIT" | "AUTH" | "STARTTLS" => upper.clone(),
             _ => "UNKNOWN".to_string(),
         };
+        if self.access_denied && upper != "QUIT" {
+            let r = format!("503 5.7.0 Error: access denied for {}", self.client_log);
+            self.reply(&r);
+            return None;
+        }
         match upper.as_str() {
             "HELO" => self.helo_cmd(args, false),
             "EHLO" => self.helo_cmd(args, true),
@@ -237,8 +260,17 @@ impl<S: Read + Write> Session<'_, S> {
             });
             return;
         }
-        let name = args.split_whitespace().collect::<Vec<_>>().join(" ");
-        self.helo = Some(lines::printable(&name));
+        let name = lines::printable(&args.split_whitespace().collect::<Vec<_>>().join(" "));
+        if !self.ctx.stand_alone && !self.ctx.policy.delay_reject {
+            let was = self.esmtp;
+            self.esmtp = esmtp;
+            let stage = if esmtp { "EHLO" } else { "HELO" };
+            if let Some(reply) = self.gate(stage, Some(&name), None, None, check::check_helo) {
+                self.esmtp = was;
+                return self.reply(&reply);
+            }
+        }
+        self.helo = Some(name);
         self.esmtp = esmtp;
         self.tx = None;
         let host = &self.ctx.myhostname;
@@ -323,6 +355,14 @@ impl<S: Read + Write> Session<'_, S> {
             });
             return self.reply(r);
         }
+        if !self.ctx.stand_alone && !self.ctx.policy.delay_reject {
+            let helo = self.helo.as_deref();
+            if let Some(reply) =
+                self.gate("MAIL", helo, Some(&p.address), None, check::check_sender)
+            {
+                return self.reply(&reply);
+            }
+        }
         self.tx = Some(Transaction {
             sender: address::qualify(&p.address, &self.ctx.myorigin),
             sender_given: p.address,
@@ -367,16 +407,13 @@ impl<S: Read + Write> Session<'_, S> {
         if count >= self.ctx.recipient_limit {
             return self.reply("452 4.5.3 Error: too many recipients");
         }
-        let who = Who {
-            addr: self.client.addr,
-            sasl_authenticated: self.sasl_username.is_some(),
-        };
         let r = Rcpt {
             given: &p.address,
             qualified: &rcpt.address,
         };
-        if let Err(reply) = check::check_recipient(self.ctx, &who, &r) {
-            self.log_reject("RCPT", &reply, Some(&p.address));
+        let sender = self.tx.as_ref().map(|t| t.sender_given.as_str());
+        let helo = self.helo.as_deref();
+        if let Some(reply) = self.gate("RCPT", helo, sender, Some(r), check::check_recipient) {
             return self.reply(&reply);
         }
         if rcpt.address != p.address {
@@ -406,6 +443,12 @@ impl<S: Read + Write> Session<'_, S> {
                 return None;
             }
             Some(_) => {}
+        }
+        let sender = self.tx.as_ref().map(|t| t.sender_given.as_str());
+        let helo = self.helo.as_deref();
+        if let Some(reply) = self.gate("DATA", helo, sender, None, check::check_data) {
+            self.reply(&reply);
+            return None;
         }
         let pending = match Pending::open(self.ctx) {
             Ok(p) => p,
@@ -490,38 +533,6 @@ impl<S: Read + Write> Session<'_, S> {
         None
     }
 
-    fn vrfy_cmd(&mut self, args: &str) {
-        if self.ctx.disable_vrfy {
-            return self.reply("502 5.5.1 VRFY command is disabled");
-        }
-        if args.is_empty() {
-            return self.reply("501 5.5.4 Syntax: VRFY address");
-        }
-        let given = args
-            .strip_prefix('<')
-            .and_then(|a| a.strip_suffix('>'))
-            .unwrap_or(args);
-        let probe = format!("TO:<{}>", given);
-        match address::parse_path(&probe, "TO") {
-            Ok(p) if !p.address.is_empty() => {}
-            _ => return self.reply("501 5.1.3 Bad recipient address syntax"),
-        }
-        let qualified = address::qualify(given, &self.ctx.myorigin);
-        let r = Rcpt {
-            given,
-            qualified: &qualified,
-        };
-        match check::check_vrfy(self.ctx, &r) {
-            Ok(()) => self
-                .chat
-                .reply(&format!("252 2.0.0 {}", lines::printable(args))),
-            Err(reply) => {
-                self.log_reject("VRFY", &reply, Some(given));
-                self.reply(&reply);
-            }
-        }
-    }
-
     /// `555 5.5.4 Unsupported option: NAME[=VALUE]` for an unknown MAIL/RCPT parameter.
     fn unsupported_option(&mut self, name: &str, value: Option<&str>) {
         let opt = match value {
@@ -530,34 +541,6 @@ impl<S: Read + Write> Session<'_, S> {
         };
         let r = format!("555 5.5.4 Unsupported option: {}", lines::printable(&opt));
         self.reply(&r)
-    }
-
-    /// ETRN (RFC 1985), checked in Postfix's order. Postern keeps no per-site queue, so an
-    /// accepted request retries all deferred mail; only domains in $relay_domains (Postfix's
-    /// default fast_flush_domains) may ask.
-    fn etrn_cmd(&mut self, args: &str) {
-        if self.ctx.helo_required && self.helo.is_none() {
-            return self.reply("503 Error: send HELO/EHLO first");
-        }
-        if self.tx.is_some() {
-            return self.reply("503 Error: MAIL transaction in progress");
-        }
-        let mut words = args.split_whitespace();
-        let (Some(site), None) = (words.next(), words.next()) else {
-            return self.reply("500 Syntax: ETRN domain");
-        };
-        let domain = site
-            .strip_prefix(|c: char| !c.is_ascii_alphanumeric())
-            .unwrap_or(site);
-        if !valid_hostname(domain) {
-            return self.reply("501 Error: invalid parameter syntax");
-        }
-        let domain = domain.to_ascii_lowercase();
-        if !self.ctx.relay_domains.contains(&domain) {
-            return self.reply(&format!("459 <{}>: service unavailable", site));
-        }
-        let _ = self.ctx.wake.send(Wake::Flush);
-        self.chat.reply("250 Queuing started");
     }
 
     /// AUTH (RFC 4954) goes here: with SASL enabled this will run the exchange through the
@@ -572,18 +555,4 @@ impl<S: Read + Write> Session<'_, S> {
     fn starttls_cmd(&mut self) {
         self.reply("502 5.5.1 Error: command not implemented");
     }
-}
-
-/// A syntactically valid host name: dot-separated labels of letters, digits and hyphens,
-/// not starting or ending with a hyphen.
-fn valid_hostname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && name.trim_end_matches('.').split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
 }

@@ -453,3 +453,130 @@ fn mail_without_helo_is_allowed_by_default() {
         ]
     );
 }
+
+/// Hands the server one line per read, as a client that waits for each reply does.
+struct Trickle {
+    lines: Vec<Vec<u8>>,
+    next: usize,
+    output: Vec<u8>,
+}
+
+impl Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(line) = self.lines.get(self.next) else {
+            return Ok(0);
+        };
+        let n = line.len().min(buf.len());
+        buf[..n].copy_from_slice(&line[..n]);
+        self.lines[self.next].drain(..n);
+        if self.lines[self.next].is_empty() {
+            self.next += 1;
+        }
+        Ok(n)
+    }
+}
+
+impl Write for Trickle {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.output.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn trickle(f: &Fixture, input: &str) -> Vec<String> {
+    let mut t = Trickle {
+        lines: input
+            .split_inclusive("\r\n")
+            .map(|l| l.as_bytes().to_vec())
+            .collect(),
+        next: 0,
+        output: Vec::new(),
+    };
+    session(&mut t, client("127.0.0.1"), &f.ctx);
+    String::from_utf8(t.output)
+        .unwrap()
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn unauth_pipelining() {
+    let me = me();
+    let f = fixture(
+        "pipe",
+        &[
+            ("smtpd_client_restrictions", "reject_unauth_pipelining"),
+            ("smtpd_data_restrictions", "reject_unauth_pipelining"),
+        ],
+    );
+    let sync = "554 5.5.0 Error: SMTP protocol synchronization";
+    // HELO (no PIPELINING offered) and commands sent ahead: refused at RCPT.
+    let helo = format!("HELO h\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<{me}@www.a.org>\r\nQUIT\r\n");
+    assert_eq!(talk(&f, &helo)[3], sync);
+    // EHLO: pipelining MAIL and RCPT is allowed, but not sending the message before 354.
+    let ehlo = format!(
+        "EHLO h\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<{me}@www.a.org>\r\nDATA\r\nSubject: x\r\n\r\n.\r\nQUIT\r\n"
+    );
+    let out = talk(&f, &ehlo);
+    assert_eq!(out[10], "250 2.1.5 Ok");
+    assert_eq!(out[11], sync);
+    // The same dialogue one line at a time passes both checks.
+    let out = trickle(&f, &helo);
+    assert_eq!(out[3], "250 2.1.5 Ok");
+    let out = trickle(&f, &ehlo);
+    assert_eq!(out[11], "354 End data with <CR><LF>.<CR><LF>");
+    assert!(out[12].starts_with("250 2.0.0 Ok: queued as "), "{out:?}");
+}
+
+#[test]
+fn routing_is_resolved_through_our_domains() {
+    let f = fixture("route", &[]);
+    let r = |a: &str| check::resolve(&f.ctx, a);
+    let routed = |address: &str, domain: &str| check::Route {
+        address: address.into(),
+        domain: domain.into(),
+        routed: true,
+    };
+    assert_eq!(
+        r("jerry%qq.com@www.a.org"),
+        routed("jerry@qq.com", "qq.com")
+    );
+    assert_eq!(
+        r("qq.com!jerry@www.a.org"),
+        routed("jerry@qq.com", "qq.com")
+    );
+    assert_eq!(
+        r("\"jerry@qq.com\"@www.a.org"),
+        routed("jerry@qq.com", "qq.com")
+    );
+    assert_eq!(
+        r("a%localhost%www.a.org@localhost"),
+        routed("a@localhost", "localhost"),
+        "each of our hops removed in turn"
+    );
+    assert_eq!(r("a%b%qq.com@localhost"), routed("a%b@qq.com", "qq.com"));
+    assert_eq!(
+        r("a%qq.com@remote.test"),
+        routed("a%qq.com@remote.test", "remote.test"),
+        "a remote domain keeps its local part but is still routed"
+    );
+    let plain = r("root@www.a.org");
+    assert!(!plain.routed);
+    assert_eq!(plain.domain, "www.a.org");
+    assert!(check::auth_destination(&f.ctx, "root@www.a.org"));
+    assert!(!check::auth_destination(&f.ctx, "a%localhost@www.a.org"));
+    let f = fixture(
+        "route2",
+        &[
+            ("allow_percent_hack", "no"),
+            ("allow_untrusted_routing", "yes"),
+        ],
+    );
+    assert!(!check::resolve(&f.ctx, "jerry%qq.com@www.a.org").routed);
+    assert!(check::auth_destination(&f.ctx, "localhost!a@www.a.org"));
+}

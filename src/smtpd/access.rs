@@ -1,0 +1,378 @@
+//! check_client_access, check_helo_access, check_sender_access and check_recipient_access:
+//! the lookup keys of access(5) and the meaning of a table's answer.
+//!
+//! Keys, in order: a client by host name and its parent domains, then by address and its
+//! network prefixes (`1.2.3`, `1.2`, `1`; IPv6 by dropping `:`-groups); a HELO name and its
+//! parent domains; an address as `user+ext@domain`, `user@domain`, the domain and its
+//! parents, `user+ext@`, `user@`; the null sender as $smtpd_null_access_lookup_key.
+//! Parent domains are looked up as `example.com` when smtpd_access_maps is in
+//! $parent_domain_matches_subdomains (the default), as `.example.com` otherwise. Pattern
+//! tables (regexp, pcre, cidr) see only whole strings (the name, the address).
+//!
+//! Answers: OK (or a number) permits, DUNNO stops the search for this restriction,
+//! REJECT/DEFER [text], `4NN text` / `5NN text` refuse with $access_map_reject_code /
+//! $access_map_defer_code or the given code, WARN text logs, and anything else is a
+//! restriction list evaluated in place (`permit_mynetworks, reject`). Actions Postern does
+//! not implement (HOLD, DISCARD, FILTER, REDIRECT, PREPEND, BCC, INFO, DEFER_IF_*) are logged
+//! and ignored.
+//!
+//! Security role: a table failure refuses with 451 (never "not found"); client text used as
+//! a key is length-limited by the SMTP line limit and made printable in logs.
+//! Logs: table warnings, `NOQUEUE: warn: ...`, `warning: access table TABLE: action "X" is
+//! not supported; ignored`.
+
+use super::restrict::{self, Class, Decision, Facts};
+use super::{SmtpdContext, check};
+use crate::log::{self, lines};
+use crate::tables::Table;
+
+/// Which kind of access check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessKind {
+    Client,
+    Helo,
+    Sender,
+    Recipient,
+}
+
+impl AccessKind {
+    fn class(self) -> Class {
+        match self {
+            AccessKind::Client => Class::Client,
+            AccessKind::Helo => Class::Helo,
+            AccessKind::Sender => Class::Sender,
+            AccessKind::Recipient => Class::Recipient,
+        }
+    }
+}
+
+/// Whether a table matches patterns against whole strings (no partial keys).
+fn pattern_table(t: &dyn Table) -> bool {
+    let spec = t.spec();
+    ["regexp:", "pcre:", "cidr:"]
+        .iter()
+        .any(|p| spec.starts_with(p))
+}
+
+/// The parent-domain keys of `domain` (without the domain itself).
+fn parents(domain: &str, plain: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = domain;
+    while let Some((_, parent)) = rest.split_once('.') {
+        if parent.is_empty() {
+            break;
+        }
+        out.push(if plain {
+            parent.to_string()
+        } else {
+            format!(".{}", parent)
+        });
+        rest = parent;
+    }
+    out
+}
+
+/// A domain and its parents, as access(5) looks them up.
+fn domain_keys(domain: &str, plain_parents: bool) -> Vec<String> {
+    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    let mut keys = vec![d.clone()];
+    if !d.starts_with('[') {
+        keys.extend(parents(&d, plain_parents));
+    }
+    keys
+}
+
+/// Keys for a client: name (and parents) when known, then the address and its prefixes.
+pub fn client_keys(name: &str, addr: &str, plain_parents: bool, pattern: bool) -> Vec<String> {
+    let mut keys = Vec::new();
+    if name != "unknown" && !name.is_empty() {
+        if pattern {
+            keys.push(name.to_ascii_lowercase());
+        } else {
+            keys.extend(domain_keys(name, plain_parents));
+        }
+    }
+    keys.push(addr.to_string());
+    if !pattern {
+        let sep = if addr.contains(':') { ':' } else { '.' };
+        let mut rest = addr;
+        while let Some((head, _)) = rest.rsplit_once(sep) {
+            if head.is_empty() || head.ends_with(sep) {
+                break;
+            }
+            keys.push(head.to_string());
+            rest = head;
+        }
+    }
+    keys
+}
+
+/// Keys for an envelope address.
+pub fn address_keys(
+    addr: &str,
+    delimiter: &str,
+    plain_parents: bool,
+    pattern: bool,
+    null_key: &str,
+) -> Vec<String> {
+    if addr.is_empty() {
+        return vec![null_key.to_string()];
+    }
+    let lower = addr.to_ascii_lowercase();
+    if pattern {
+        return vec![lower];
+    }
+    let (local, domain) = match lower.rsplit_once('@') {
+        Some((l, d)) => (l.to_string(), Some(d.to_string())),
+        None => (lower.clone(), None),
+    };
+    let base = if delimiter.is_empty() {
+        None
+    } else {
+        local
+            .find(|c| delimiter.contains(c))
+            .filter(|&i| i > 0)
+            .map(|i| local[..i].to_string())
+    };
+    let mut keys = Vec::new();
+    match &domain {
+        Some(d) => {
+            keys.push(lower.clone());
+            if let Some(b) = &base {
+                keys.push(format!("{}@{}", b, d));
+            }
+            keys.extend(domain_keys(d, plain_parents));
+        }
+        None => keys.push(lower.clone()),
+    }
+    keys.push(format!("{}@", local));
+    if let Some(b) = &base {
+        keys.push(format!("{}@", b));
+    }
+    keys
+}
+
+/// Run one check_*_access restriction.
+pub fn check(
+    ctx: &SmtpdContext,
+    kind: AccessKind,
+    table: &dyn Table,
+    f: &Facts<'_>,
+    depth: usize,
+) -> Decision {
+    let p = &ctx.policy;
+    let pattern = pattern_table(table);
+    let keys = match kind {
+        AccessKind::Client => client_keys(
+            &f.client.name,
+            &f.client.addr.to_string(),
+            p.access_parent_match,
+            pattern,
+        ),
+        AccessKind::Helo => match f.helo {
+            Some(h) if pattern => vec![h.to_string()],
+            Some(h) => domain_keys(h, p.access_parent_match),
+            None => return Decision::Dunno,
+        },
+        AccessKind::Sender => match f.sender {
+            Some(s) => address_keys(
+                s,
+                &ctx.recipient_delimiter,
+                p.access_parent_match,
+                pattern,
+                &p.null_key,
+            ),
+            None => return Decision::Dunno,
+        },
+        AccessKind::Recipient => match f.rcpt {
+            Some(r) => address_keys(
+                r.given,
+                &ctx.recipient_delimiter,
+                p.access_parent_match,
+                pattern,
+                &p.null_key,
+            ),
+            None => return Decision::Dunno,
+        },
+    };
+    let class = kind.class();
+    for key in &keys {
+        match table.lookup(key) {
+            Ok(None) => {}
+            Ok(Some(value)) => return answer(ctx, table, &value, class, f, depth),
+            Err(e) => {
+                check::log_table_error(&e, key);
+                return Decision::Reject(check::temp_lookup_reply(&class.name(f)));
+            }
+        }
+    }
+    Decision::Dunno
+}
+
+/// What an access table's answer means.
+fn answer(
+    ctx: &SmtpdContext,
+    table: &dyn Table,
+    value: &str,
+    class: Class,
+    f: &Facts<'_>,
+    depth: usize,
+) -> Decision {
+    let p = &ctx.policy;
+    let value = value.trim();
+    let (word, text) = match value.split_once(char::is_whitespace) {
+        Some((w, t)) => (w, t.trim()),
+        None => (value, ""),
+    };
+    let upper = word.to_ascii_uppercase();
+    let name = class.name(f);
+    let or_default = |t: &str| {
+        if t.is_empty() {
+            "Access denied".to_string()
+        } else {
+            t.to_string()
+        }
+    };
+    match upper.as_str() {
+        "OK" => return Decision::Permit,
+        _ if word.bytes().all(|b| b.is_ascii_digit()) && word.len() != 3 => {
+            return Decision::Permit;
+        }
+        "DUNNO" => return Decision::Dunno,
+        "REJECT" => {
+            return Decision::Reject(restrict::reply(
+                p.access_reject_code,
+                "7.1",
+                &name,
+                class,
+                &or_default(text),
+            ));
+        }
+        "DEFER" => {
+            return Decision::Reject(restrict::reply(
+                p.access_defer_code,
+                "7.1",
+                &name,
+                class,
+                &or_default(text),
+            ));
+        }
+        "WARN" => {
+            f.log("warn", text);
+            return Decision::Dunno;
+        }
+        "HOLD" | "DISCARD" | "FILTER" | "REDIRECT" | "PREPEND" | "BCC" | "INFO"
+        | "DEFER_IF_REJECT" | "DEFER_IF_PERMIT" => {
+            log::warning(
+                "smtpd",
+                format!(
+                    "access table {}: action \"{}\" is not supported; ignored",
+                    table.spec(),
+                    upper
+                ),
+            );
+            return Decision::Dunno;
+        }
+        _ => {}
+    }
+    if word.len() == 3
+        && let Ok(code) = word.parse::<u32>()
+    {
+        if (400..600).contains(&code) {
+            return Decision::Reject(restrict::reply(
+                code,
+                "7.1",
+                &name,
+                class,
+                &or_default(text),
+            ));
+        }
+        log::warning(
+            "smtpd",
+            format!(
+                "access table {}: bad reply code in \"{}\"",
+                table.spec(),
+                lines::printable(value)
+            ),
+        );
+        return Decision::Reject(restrict::CONFIG_ERROR.to_string());
+    }
+    // A restriction list as the answer, evaluated in the class of the access check.
+    let list = restrict::Restriction::parse_list(value);
+    restrict::run(ctx, &list, class, f, depth + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_key_order() {
+        assert_eq!(
+            client_keys("mail.ex.test", "192.0.2.7", true, false),
+            vec![
+                "mail.ex.test",
+                "ex.test",
+                "test",
+                "192.0.2.7",
+                "192.0.2",
+                "192.0",
+                "192"
+            ]
+        );
+        assert_eq!(
+            client_keys("unknown", "2001:db8:1::5", false, false),
+            vec!["2001:db8:1::5"]
+        );
+        assert_eq!(
+            client_keys("Mail.Ex.Test", "192.0.2.7", false, true),
+            vec!["mail.ex.test", "192.0.2.7"]
+        );
+    }
+
+    #[test]
+    fn ipv6_prefixes() {
+        assert_eq!(
+            client_keys("unknown", "2001:db8:0:1:2:3:4:5", true, false),
+            vec![
+                "2001:db8:0:1:2:3:4:5",
+                "2001:db8:0:1:2:3:4",
+                "2001:db8:0:1:2:3",
+                "2001:db8:0:1:2",
+                "2001:db8:0:1",
+                "2001:db8:0",
+                "2001:db8",
+                "2001"
+            ]
+        );
+    }
+
+    #[test]
+    fn address_key_order() {
+        assert_eq!(
+            address_keys("User+Ext@Sub.Ex.Test", "+", false, false, "<>"),
+            vec![
+                "user+ext@sub.ex.test",
+                "user@sub.ex.test",
+                "sub.ex.test",
+                ".ex.test",
+                ".test",
+                "user+ext@",
+                "user@"
+            ]
+        );
+        assert_eq!(
+            address_keys("a@b.test", "", true, false, "<>"),
+            vec!["a@b.test", "b.test", "test", "a@"]
+        );
+        assert_eq!(address_keys("", "", true, false, "<>"), vec!["<>"]);
+        assert_eq!(
+            address_keys("root", "", true, false, "<>"),
+            vec!["root", "root@"]
+        );
+        assert_eq!(
+            address_keys("A@B.test", "", true, true, "<>"),
+            vec!["a@b.test"]
+        );
+    }
+}

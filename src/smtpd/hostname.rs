@@ -1,0 +1,159 @@
+//! Host name and domain tests of the restriction machinery: HELO syntax
+//! (reject_invalid_helo_hostname), fully-qualified names and addresses
+//! (reject_non_fqdn_helo_hostname, reject_non_fqdn_sender, reject_non_fqdn_recipient) and
+//! whether a domain exists in DNS (reject_unknown_sender_domain,
+//! reject_unknown_recipient_domain) through `crate::dns::Resolve`.
+//!
+//! Security role: parses client-supplied names; never widens. Without a resolver every
+//! domain lookup is a temporary failure (450), never "exists". Follows postconf(5) for
+//! these restrictions and RFC 5321 section 4.1.3 for address literals. Logs nothing.
+
+use std::net::IpAddr;
+
+use crate::dns::{DnsError, Resolve};
+
+/// An RFC 5321 address literal: `[1.2.3.4]` or `[IPv6:...]`.
+pub fn address_literal(name: &str) -> bool {
+    let Some(inner) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) else {
+        return false;
+    };
+    match inner.get(..5) {
+        Some(tag) if tag.eq_ignore_ascii_case("ipv6:") => inner[5..].parse::<IpAddr>().is_ok(),
+        _ => inner.parse::<std::net::Ipv4Addr>().is_ok(),
+    }
+}
+
+/// A syntactically valid host name: labels of letters, digits, `-` and `_` (not starting
+/// or ending with `-`), at most 63 bytes each and 255 in all, and not all-numeric.
+pub fn valid_hostname(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() || name.len() > 255 {
+        return false;
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    let ok = labels.iter().all(|l| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    ok && !labels.iter().all(|l| l.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// reject_invalid_helo_hostname passes this.
+pub fn valid_helo(name: &str) -> bool {
+    address_literal(name) || valid_hostname(name)
+}
+
+/// reject_non_fqdn_helo_hostname passes this: an address literal, or a valid name with a
+/// dot inside.
+pub fn fqdn_helo(name: &str) -> bool {
+    if address_literal(name) {
+        return true;
+    }
+    let bare = name.strip_suffix('.').unwrap_or(name);
+    bare.contains('.') && valid_hostname(bare)
+}
+
+/// reject_non_fqdn_sender / _recipient pass this: `user@domain` where the domain is an
+/// address literal or a fully-qualified name.
+pub fn fqdn_address(addr: &str) -> bool {
+    match addr.rsplit_once('@') {
+        Some((_, d)) => fqdn_helo(d),
+        None => false,
+    }
+}
+
+/// What DNS says about a domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DomainStatus {
+    Exists,
+    NotFound,
+    TempFail,
+}
+
+/// A domain exists for mail when it has MX records, or else an address record.
+pub fn domain_status(resolver: Option<&dyn Resolve>, domain: &str) -> DomainStatus {
+    let Some(r) = resolver else {
+        return DomainStatus::TempFail;
+    };
+    match r.mx(domain) {
+        Ok(hosts) if !hosts.is_empty() => DomainStatus::Exists,
+        Ok(_) => match r.addrs(domain) {
+            Ok(a) if !a.is_empty() => DomainStatus::Exists,
+            Ok(_) | Err(DnsError::NotFound(_)) => DomainStatus::NotFound,
+            Err(DnsError::TempFail(_)) => DomainStatus::TempFail,
+        },
+        Err(DnsError::NotFound(_)) => DomainStatus::NotFound,
+        Err(DnsError::TempFail(_)) => DomainStatus::TempFail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::MxHost;
+
+    #[test]
+    fn helo_names() {
+        for good in [
+            "mail.ex.test",
+            "a_b.test",
+            "[192.0.2.1]",
+            "[IPv6:2001:db8::1]",
+            "x",
+        ] {
+            assert!(valid_helo(good), "{good}");
+        }
+        for bad in [
+            "-a.test", "a..test", "1.2.3.4", "[1.2.3]", "a b", "ex!.test", "",
+        ] {
+            assert!(!valid_helo(bad), "{bad}");
+        }
+        assert!(fqdn_helo("mail.ex.test"));
+        assert!(fqdn_helo("mail.ex.test."));
+        assert!(fqdn_helo("[192.0.2.1]"));
+        assert!(!fqdn_helo("localhost"));
+        assert!(!fqdn_helo("localhost."));
+        assert!(fqdn_address("a@b.test"));
+        assert!(fqdn_address("a@[192.0.2.1]"));
+        assert!(!fqdn_address("root"));
+        assert!(!fqdn_address("root@localhost"));
+    }
+
+    struct Fake;
+    impl Resolve for Fake {
+        fn mx(&self, d: &str) -> Result<Vec<MxHost>, DnsError> {
+            match d {
+                "mx.test" => Ok(vec![MxHost {
+                    name: "m.mx.test".into(),
+                    preference: 10,
+                }]),
+                "a.test" | "none.test" | "atemp.test" => Ok(vec![]),
+                "temp.test" => Err(DnsError::TempFail("SERVFAIL".into())),
+                _ => Err(DnsError::NotFound("NXDOMAIN".into())),
+            }
+        }
+        fn addrs(&self, h: &str) -> Result<Vec<IpAddr>, DnsError> {
+            match h {
+                "a.test" => Ok(vec!["192.0.2.1".parse().unwrap()]),
+                "atemp.test" => Err(DnsError::TempFail("timeout".into())),
+                _ => Ok(vec![]),
+            }
+        }
+    }
+
+    #[test]
+    fn domain_lookups() {
+        let r: &dyn Resolve = &Fake;
+        assert_eq!(domain_status(Some(r), "mx.test"), DomainStatus::Exists);
+        assert_eq!(domain_status(Some(r), "a.test"), DomainStatus::Exists);
+        assert_eq!(domain_status(Some(r), "none.test"), DomainStatus::NotFound);
+        assert_eq!(domain_status(Some(r), "nx.test"), DomainStatus::NotFound);
+        assert_eq!(domain_status(Some(r), "temp.test"), DomainStatus::TempFail);
+        assert_eq!(domain_status(Some(r), "atemp.test"), DomainStatus::TempFail);
+        assert_eq!(domain_status(None, "mx.test"), DomainStatus::TempFail);
+    }
+}

@@ -1,0 +1,55 @@
+//! The session's doors to the restriction lists: what a check may look at (`Facts`) and
+//! one call per stage that logs the `NOQUEUE: reject:` line of a refusal.
+//!
+//! Security role: every policy decision of a session goes through `gate`, so each refusal
+//! is logged in Postfix's format. Logs: `NOQUEUE: reject: STAGE from host[addr]: ...`.
+
+use std::io::{Read, Write};
+
+use super::Session;
+use crate::smtpd::SmtpdContext;
+use crate::smtpd::check::{Facts, Rcpt};
+
+impl<S: Read + Write> Session<'_, S> {
+    /// What the restriction lists may look at, for a check at `stage`.
+    pub(super) fn facts<'a>(
+        &'a self,
+        stage: &'a str,
+        helo: Option<&'a str>,
+        sender: Option<&'a str>,
+        rcpt: Option<Rcpt<'a>>,
+    ) -> Facts<'a> {
+        Facts {
+            client: &self.client,
+            client_log: &self.client_log,
+            helo,
+            sender,
+            rcpt,
+            single_rcpt: self
+                .tx
+                .as_ref()
+                .filter(|t| t.given.len() == 1)
+                .and_then(|t| t.given.first())
+                .map(String::as_str),
+            sasl_authenticated: self.sasl_username.is_some(),
+            esmtp: self.esmtp,
+            input_pending: self.chat.has_buffered_input(),
+            stage,
+        }
+    }
+
+    /// Run one stage's `check`; a refusal is logged and its reply returned.
+    pub(super) fn gate(
+        &self,
+        stage: &str,
+        helo: Option<&str>,
+        sender: Option<&str>,
+        rcpt: Option<Rcpt<'_>>,
+        check: fn(&SmtpdContext, &Facts<'_>) -> Result<(), String>,
+    ) -> Option<String> {
+        let f = self.facts(stage, helo, sender, rcpt);
+        let reply = check(self.ctx, &f).err()?;
+        f.log("reject", &reply);
+        Some(reply)
+    }
+}
