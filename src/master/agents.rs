@@ -24,6 +24,18 @@ pub fn start_helper(cfg: &Config) -> Result<Helper, String> {
         .map_err(|e| format!("start local delivery helper {}: {}", program.display(), e))
 }
 
+/// The resolver from /etc/resolv.conf (re-read at start and on reload); `None`, logged,
+/// when it cannot be read, and DNS-based checks then answer "try again later".
+pub fn system_resolver() -> Option<Arc<dyn crate::dns::Resolve>> {
+    match crate::dns::SystemResolver::system() {
+        Ok(r) => Some(Arc::new(r)),
+        Err(e) => {
+            crate::log::warning("master", format!("/etc/resolv.conf: {}", e));
+            None
+        }
+    }
+}
+
 /// Build the agents this build provides.
 pub fn build(cfg: &Arc<Config>, helper: Helper) -> HashMap<String, Arc<dyn Agent>> {
     let mut agents: HashMap<String, Arc<dyn Agent>> = HashMap::new();

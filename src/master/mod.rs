@@ -206,8 +206,7 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     let mut listeners = Vec::new();
     for (svc, addr, l) in bound {
         let svc_cfg = Arc::new(cfg.with_overrides(&svc.overrides));
-        let ctx = SmtpdContext::new(svc_cfg.clone(), queue.clone(), wake_tx.clone())
-            .map_err(MasterError::Setup)?;
+        let ctx = smtpd_context(svc_cfg.clone(), &queue, &wake_tx).map_err(MasterError::Setup)?;
         let ctx = Arc::new(RwLock::new(Arc::new(ctx)));
         let maxproc = match svc.maxproc {
             Some(0) => usize::MAX,
@@ -272,6 +271,17 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     Ok(())
 }
 
+/// An smtpd context for one listener, with the system resolver for the DNS checks.
+fn smtpd_context(
+    cfg: Arc<Config>,
+    queue: &Queue,
+    wake: &crossbeam_channel::Sender<Wake>,
+) -> Result<SmtpdContext, String> {
+    let mut ctx = SmtpdContext::new(cfg, queue.clone(), wake.clone())?;
+    ctx.resolver = agents::system_resolver();
+    Ok(ctx)
+}
+
 /// Unblock an accept loop waiting on `addr` by connecting to it once.
 fn wake_accept(addr: SocketAddr) {
     let mut target = addr;
@@ -306,7 +316,7 @@ fn reload(
     log::init(&cfg, false);
     for l in listeners {
         let svc_cfg = Arc::new(cfg.with_overrides(&l.service.overrides));
-        match SmtpdContext::new(svc_cfg, queue.clone(), wake.clone()) {
+        match smtpd_context(svc_cfg, queue, wake) {
             Ok(ctx) => *l.ctx.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ctx),
             Err(e) => log::warning(
                 COMPONENT,
