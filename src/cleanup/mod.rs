@@ -1,7 +1,8 @@
 //! cleanup: turns a received message into a queue file (Postfix's cleanup(8)). Adds the
 //! Received: header given by the caller, and for local clients the missing Message-Id:,
 //! Date: and From: headers (at the end of the header block, in that order); enforces
-//! hopcount_limit and message_size_limit; removes duplicate envelope recipients; writes the
+//! hopcount_limit and message_size_limit; resolves sender-specified routing through our
+//! domains (`user%remote@here`); removes duplicate envelope recipients; writes the
 //! file through `queue::Incoming::commit` (file and directory fsynced before it returns, so
 //! the caller may then answer 250).
 //!
@@ -81,6 +82,19 @@ pub fn submit(cfg: &Config, incoming: Incoming, sub: Submission) -> Result<Strin
     let hop_limit = cfg.int("hopcount_limit");
     if hop_limit > 0 && hops as i64 >= hop_limit {
         return Err(CleanupError::TooManyHops);
+    }
+
+    // Sender-specified routing through our own domains (user%remote@here, host!user@here,
+    // "user@remote"@here) is resolved here, as Postfix's cleanup does through
+    // trivial-rewrite; the form the client gave stays as the original recipient.
+    for r in envelope.recipients.iter_mut() {
+        let routed = crate::qmgr::resolve::unroute_cfg(cfg, &r.address);
+        if routed != r.address {
+            if r.orig.is_none() {
+                r.orig = Some(r.address.clone());
+            }
+            r.address = routed;
+        }
     }
 
     // Duplicate recipients (same address, same original form) are delivered once.
@@ -171,6 +185,29 @@ mod tests {
         let mut qf = QueueFile::open(&q.path(QueueName::Incoming, id)).unwrap();
         let c = qf.content().unwrap();
         (qf.envelope.clone(), String::from_utf8(c).unwrap())
+    }
+
+    #[test]
+    fn routing_through_our_domain_is_resolved_and_the_original_kept() {
+        let (cfg, q) = setup("route");
+        let inc = q.create(QueueName::Incoming).unwrap();
+        let mut env = Envelope::new("a@b.test");
+        env.recipients
+            .push(Recipient::new("user%remote.test@www.a.org"));
+        let sub = Submission {
+            envelope: env,
+            content: b"x\n".to_vec(),
+            received: None,
+            add_missing_headers: false,
+        };
+        let id = submit(&cfg, inc, sub).unwrap();
+        let (env, _) = read_back(&q, &id);
+        assert_eq!(env.recipients[0].address, "user@remote.test");
+        assert_eq!(
+            env.recipients[0].orig.as_deref(),
+            Some("user%remote.test@www.a.org")
+        );
+        std::fs::remove_dir_all(q.root()).unwrap();
     }
 
     #[test]

@@ -17,7 +17,7 @@
 
 pub mod control;
 mod finish;
-mod resolve;
+pub mod resolve;
 mod scheduler;
 pub mod verify;
 mod workers;

@@ -36,6 +36,80 @@ fn split_transport(spec: &str, default_nexthop: &str) -> Route {
     }
 }
 
+/// Remove quoting and backslash escapes from a local part.
+pub fn unquote(local: &str) -> String {
+    let mut out = String::with_capacity(local.len());
+    let mut escaped = false;
+    for c in local.chars() {
+        match c {
+            _ if escaped => {
+                out.push(c);
+                escaped = false;
+            }
+            '\\' => escaped = true,
+            '"' => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Sender-specified routing, resolved as trivial-rewrite does while the domain is one of
+/// ours (`is_local`): `"user@remote"@here` becomes `user@remote`, `user%remote@here`
+/// (`percent_hack`) `user@remote`, `host!user@here` (`swap_bangpath`) `user@host`.
+/// Returns the address and whether it carried routing operators.
+pub fn unroute(
+    address: &str,
+    percent_hack: bool,
+    swap_bangpath: bool,
+    is_local: &dyn Fn(&str) -> bool,
+) -> (String, bool) {
+    let mut address = address.to_string();
+    let mut routed = false;
+    for _ in 0..10 {
+        let Some((local, domain)) = address.rsplit_once('@') else {
+            break;
+        };
+        let local = unquote(local);
+        let operators = local.contains(['@', '%', '!']);
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        if !is_local(&domain) {
+            routed |= operators;
+            break;
+        }
+        let next = if local.contains('@') {
+            local.clone()
+        } else if percent_hack && local.contains('%') {
+            match local.rsplit_once('%') {
+                Some((u, h)) => format!("{}@{}", u, h),
+                None => break,
+            }
+        } else if swap_bangpath && local.contains('!') {
+            match local.split_once('!') {
+                Some((h, u)) => format!("{}@{}", u, h),
+                None => break,
+            }
+        } else {
+            break;
+        };
+        routed = true;
+        address = next;
+    }
+    (address, routed)
+}
+
+/// `unroute` with the settings of `cfg` ($mydestination, allow_percent_hack, swap_bangpath).
+pub fn unroute_cfg(cfg: &Config, address: &str) -> String {
+    let local = |d: &str| is_local_domain(cfg, d) && !d.is_empty();
+    unroute(
+        address,
+        cfg.bool("allow_percent_hack"),
+        cfg.bool("swap_bangpath"),
+        &local,
+    )
+    .0
+}
+
 /// Resolve a (qualified) recipient address without $transport_maps.
 pub fn resolve(cfg: &Config, address: &str) -> Route {
     default_route(cfg, &domain_of(address))
@@ -219,6 +293,42 @@ mod tests {
                 transport: "smtp".into(),
                 nexthop: "[smarthost]".into()
             }
+        );
+    }
+
+    #[test]
+    fn unquoting() {
+        assert_eq!(unquote("\"user@remote\""), "user@remote");
+        assert_eq!(unquote("a\\\"b"), "a\"b");
+    }
+
+    #[test]
+    fn routing_operators_are_resolved_for_our_domains_only() {
+        let cfg = Config::from_pairs(Path::new("/x"), &[("myhostname", "www.a.org")]);
+        assert_eq!(
+            unroute_cfg(&cfg, "user%remote.test@www.a.org"),
+            "user@remote.test"
+        );
+        assert_eq!(
+            unroute_cfg(&cfg, "remote.test!user@www.a.org"),
+            "user@remote.test"
+        );
+        assert_eq!(
+            unroute_cfg(&cfg, "\"user@remote.test\"@www.a.org"),
+            "user@remote.test"
+        );
+        assert_eq!(
+            unroute_cfg(&cfg, "a%b@elsewhere.test"),
+            "a%b@elsewhere.test"
+        );
+        assert_eq!(unroute_cfg(&cfg, "plain@www.a.org"), "plain@www.a.org");
+        let off = Config::from_pairs(
+            Path::new("/x"),
+            &[("myhostname", "www.a.org"), ("allow_percent_hack", "no")],
+        );
+        assert_eq!(
+            unroute_cfg(&off, "user%remote.test@www.a.org"),
+            "user%remote.test@www.a.org"
         );
     }
 

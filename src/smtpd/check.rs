@@ -52,59 +52,14 @@ pub struct Route {
     pub routed: bool,
 }
 
-fn unquote(local: &str) -> String {
-    let mut out = String::with_capacity(local.len());
-    let mut escaped = false;
-    for c in local.chars() {
-        match c {
-            _ if escaped => {
-                out.push(c);
-                escaped = false;
-            }
-            '\\' => escaped = true,
-            '"' => {}
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 /// Resolve sender-specified routing as trivial-rewrite does: while the domain is ours,
 /// `"user@remote"@here` becomes `user@remote`, `user%remote@here` (allow_percent_hack)
 /// `user@remote`, and `host!user@here` (swap_bangpath) `user@host`.
 pub fn resolve(ctx: &SmtpdContext, qualified: &str) -> Route {
     let p = &ctx.policy;
-    let mut address = qualified.to_string();
-    let mut routed = false;
-    for _ in 0..10 {
-        let Some((local, domain)) = address.rsplit_once('@') else {
-            break;
-        };
-        let local = unquote(local);
-        let operators = local.contains(['@', '%', '!']);
-        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-        if !is_local_domain(ctx, &domain) {
-            routed |= operators;
-            break;
-        }
-        let next = if local.contains('@') {
-            local.clone()
-        } else if p.percent_hack && local.contains('%') {
-            match local.rsplit_once('%') {
-                Some((u, h)) => format!("{}@{}", u, h),
-                None => break,
-            }
-        } else if p.swap_bangpath && local.contains('!') {
-            match local.split_once('!') {
-                Some((h, u)) => format!("{}@{}", u, h),
-                None => break,
-            }
-        } else {
-            break;
-        };
-        routed = true;
-        address = next;
-    }
+    let local = |d: &str| is_local_domain(ctx, d);
+    let (address, routed) =
+        crate::qmgr::resolve::unroute(qualified, p.percent_hack, p.swap_bangpath, &local);
     Route {
         domain: super::address::domain_of(&address),
         address,
@@ -278,11 +233,5 @@ mod tests {
         assert_eq!(split_extension("user", "+"), None);
         assert_eq!(split_extension("+x", "+"), None);
         assert_eq!(split_extension("user+foo", ""), None);
-    }
-
-    #[test]
-    fn unquoting() {
-        assert_eq!(unquote("\"user@remote\""), "user@remote");
-        assert_eq!(unquote("a\\\"b"), "a\"b");
     }
 }

@@ -321,7 +321,8 @@ pub fn queued_id(reply: &str) -> String {
 /// into $POSTERN_POSTFIX_TOOLS (default /tmp/postern-postfix-deb); never installed. `None`
 /// (with the reason printed) when it is not there; under CI its absence is a failure.
 pub fn postfix_tool(name: &str) -> Option<Command> {
-    let root = std::env::var("POSTERN_POSTFIX_TOOLS").unwrap_or_else(|_| "/tmp/postern-postfix-deb".into());
+    let root = std::env::var("POSTERN_POSTFIX_TOOLS")
+        .unwrap_or_else(|_| "/tmp/postern-postfix-deb".into());
     let prog = Path::new(&root).join("usr/sbin").join(name);
     if !prog.exists() {
         assert!(
@@ -330,7 +331,11 @@ pub fn postfix_tool(name: &str) -> Option<Command> {
             prog.display(),
             root
         );
-        eprintln!("skipped: {} not found (apt-get download postfix; dpkg -x postfix_*.deb {})", prog.display(), root);
+        eprintln!(
+            "skipped: {} not found (apt-get download postfix; dpkg -x postfix_*.deb {})",
+            prog.display(),
+            root
+        );
         return None;
     }
     let mut cmd = Command::new(prog);
