@@ -266,6 +266,20 @@ pub fn lookup_error(component: &str, table: &str, key: &str) {
     );
 }
 
+/// `connect to HOST[IP]:PORT: REASON` (smtp, a failed connection to one server).
+pub fn smtp_connect_failed(component: &str, host: &str, ip: &str, port: u16, reason: &str) {
+    info(
+        component,
+        format!(
+            "connect to {}[{}]:{}: {}",
+            printable(host),
+            ip,
+            port,
+            printable(reason)
+        ),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
