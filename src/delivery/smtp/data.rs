@@ -77,7 +77,7 @@ mod tests {
 
     #[test]
     fn long_lines_are_broken_with_crlf_space() {
-        let line = vec![b'x'; 25];
+        let line = [b'x'; 25];
         let out = encode(&[&line[..], b"\n"].concat(), 10);
         assert_eq!(
             out,

@@ -91,6 +91,8 @@ struct Fail {
     dsn: String,
     text: String,
     after: After,
+    /// The connection is unusable (timeout, lost, garbage): no QUIT.
+    broken: bool,
 }
 
 fn fail(status: Status, dsn: &str, text: String, after: After) -> Fail {
@@ -99,6 +101,7 @@ fn fail(status: Status, dsn: &str, text: String, after: After) -> Fail {
         dsn: dsn.to_string(),
         text,
         after,
+        broken: false,
     }
 }
 
@@ -153,7 +156,10 @@ impl Session<'_> {
             StreamError::Lost => format!("lost connection with {} while {}", who, stage),
             StreamError::Bad(b) => format!("host {} sent a {} while {}", who, b, stage),
         };
-        fail(Status::Deferred, "4.4.2", text, after)
+        Fail {
+            broken: true,
+            ..fail(Status::Deferred, "4.4.2", text, after)
+        }
     }
 
     fn stream(&mut self) -> Result<&mut Stream, StreamError> {
@@ -305,6 +311,7 @@ pub fn run(
     let mut done = Vec::new();
     let mut left: Vec<usize> = pending.to_vec();
     let r = transaction(&mut s, msg, &mut left, &mut done);
+    let mut broken = false;
     let end = match r {
         Ok(()) => SessionEnd {
             done,
@@ -313,6 +320,7 @@ pub fn run(
             after: After::Final,
         },
         Err(f) => {
+            broken = f.broken;
             let failure = Some(s.outcome(0, f.status, &f.dsn, &f.text));
             SessionEnd {
                 done,
@@ -322,7 +330,7 @@ pub fn run(
             }
         }
     };
-    if end.after != After::Reconnect {
+    if !broken && end.after != After::Reconnect {
         s.quit();
     }
     end
