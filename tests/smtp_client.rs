@@ -17,7 +17,7 @@ use postern::delivery::{Agent, Outcome, Request, Status};
 use postern::dns::{DnsError, MxHost, Resolve};
 use postern::queue::Recipient;
 
-use server::{Script, start};
+use server::{Script, start, start_on};
 
 #[derive(Default)]
 struct FakeDns {
@@ -297,8 +297,76 @@ fn refused_first_mx_then_the_second() {
     );
 }
 
+/// The maillog of this test binary.
+fn maillog() -> &'static Path {
+    static LOG: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("postern-smtpc-{}.log", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let cfg = Config::from_pairs(
+            Path::new("/nonexistent"),
+            &[
+                ("myhostname", "client.test"),
+                ("maillog_file", path.to_str().unwrap()),
+            ],
+        );
+        postern::log::init_with_socket(&cfg, false, Path::new("/nonexistent/socket"));
+        path
+    })
+}
+
+#[test]
+fn a_421_moves_on_to_the_next_mx() {
+    let first = start(Script {
+        mail: "421 4.3.2 Service shutting down".into(),
+        ..Script::default()
+    });
+    let second = start_on(&format!("127.0.0.2:{}", first.port), Script::default());
+    let dns = FakeDns::default().mx(
+        "remote.test",
+        &[
+            ("mx1.remote.test", 10, "127.0.0.1"),
+            ("mx2.remote.test", 20, "127.0.0.2"),
+        ],
+    );
+    let a = agent(&[], dns).with_port(first.port);
+    let out = send(&a, "remote.test", &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Sent, "{:?}", out);
+    assert_eq!(
+        out[0].relay,
+        format!("mx2.remote.test[127.0.0.2]:{}", first.port)
+    );
+    assert!(first.seen().data.is_empty());
+    assert_eq!(second.seen().data.len(), 1);
+}
+
+#[test]
+fn mx_session_limit_stops_the_walk() {
+    let first = start(Script {
+        mail: "450 4.3.2 busy".into(),
+        ..Script::default()
+    });
+    let second = start_on(&format!("127.0.0.2:{}", first.port), Script::default());
+    let dns = FakeDns::default().mx(
+        "remote.test",
+        &[
+            ("mx1.remote.test", 10, "127.0.0.1"),
+            ("mx2.remote.test", 20, "127.0.0.2"),
+        ],
+    );
+    let a = agent(&[("smtp_mx_session_limit", "1")], dns).with_port(first.port);
+    let out = send(&a, "remote.test", &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Deferred);
+    assert_eq!(
+        out[0].text,
+        "host mx1.remote.test[127.0.0.1] said: 450 4.3.2 busy (in reply to MAIL FROM command)"
+    );
+    assert_eq!(second.seen().connections, 0);
+}
+
 #[test]
 fn no_reachable_server_defers_with_the_last_connect_error() {
+    let log = maillog();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -322,6 +390,16 @@ fn no_reachable_server_defers_with_the_last_connect_error() {
             port
         )
     );
+    let text = std::fs::read_to_string(log).unwrap();
+    for host in ["mx1.remote.test[127.0.0.2]", "mx2.remote.test[127.0.0.3]"] {
+        let want = format!(
+            "postfix/smtp[{}]: connect to {}:{}: Connection refused",
+            std::process::id(),
+            host,
+            port
+        );
+        assert!(text.contains(&want), "{} not in {}", want, text);
+    }
 }
 
 #[test]

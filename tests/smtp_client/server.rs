@@ -107,7 +107,13 @@ impl Server {
 }
 
 pub fn start(script: Script) -> Server {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    start_on("127.0.0.1:0", script)
+}
+
+/// A server on a given address (another loopback address with the same port as a first
+/// server stands for a second MX host).
+pub fn start_on(addr: &str, script: Script) -> Server {
+    let l = TcpListener::bind(addr).unwrap();
     let port = l.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let s2 = seen.clone();
