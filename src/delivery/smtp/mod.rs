@@ -176,7 +176,11 @@ impl Smtp {
                 last = end.failure;
             }
             match end.after {
-                After::Reconnect if !no_tls => no_tls = true,
+                After::Reconnect if !no_tls => {
+                    // The plaintext retry at the same address is part of the same session.
+                    no_tls = true;
+                    sessions -= 1;
+                }
                 After::NextHost | After::Reconnect => {
                     no_tls = false;
                     i += 1;
