@@ -117,24 +117,7 @@ pub struct Reject<'a> {
 
 /// `NOQUEUE: reject: RCPT from host[addr]: 451 4.3.0 <x>: text; from=<s> to=<r> proto=SMTP helo=<h>`.
 pub fn reject(r: &Reject<'_>) {
-    let mut line = format!(
-        "{}: reject: {} from {}: {};",
-        r.queue_id.unwrap_or("NOQUEUE"),
-        r.stage,
-        r.client,
-        printable(r.reply)
-    );
-    if let Some(f) = r.from {
-        line.push_str(&format!(" from=<{}>", printable(f)));
-    }
-    if let Some(t) = r.to {
-        line.push_str(&format!(" to=<{}>", printable(t)));
-    }
-    line.push_str(&format!(" proto={}", r.proto));
-    if let Some(h) = r.helo {
-        line.push_str(&format!(" helo=<{}>", printable(h)));
-    }
-    info("smtpd", line);
+    reject_kind("reject", r)
 }
 
 /// `ID: client=host[addr]`.
@@ -289,6 +272,20 @@ pub fn reject_kind(action: &str, r: &Reject<'_>) {
         line.push_str(&format!(" helo=<{}>", printable(h)));
     }
     info("smtpd", line);
+}
+
+/// `connect to HOST[IP]:PORT: REASON` (smtp, a failed connection to one server).
+pub fn smtp_connect_failed(component: &str, host: &str, ip: &str, port: u16, reason: &str) {
+    info(
+        component,
+        format!(
+            "connect to {}[{}]:{}: {}",
+            printable(host),
+            ip,
+            port,
+            printable(reason)
+        ),
+    );
 }
 
 #[cfg(test)]

@@ -1,2 +1,218 @@
-//! smtp(8): the SMTP client delivery agent. (Interface; the implementation lands with the
-//! relay issue.)
+//! smtp(8): the SMTP client delivery agent, for the `smtp` and `relay` transports.
+//!
+//! For each request it finds the servers of the next hop (`connect`: MX lookup unless
+//! the next hop is `[bracketed]`), tries them in order until one takes the message or
+//! refuses it for good, and holds one SMTP transaction there for all the request's
+//! recipients (`session`). Results are per recipient, with Postfix's texts:
+//! `250 2.0.0 Ok: queued as X` (sent), `host X[ip] said: 550 ... (in reply to RCPT TO
+//! command)` (bounced), `connect to X[ip]:25: Connection timed out` (deferred,
+//! relay=none).
+//!
+//! Parameters: smtp_helo_name, smtp_connect_timeout, smtp_helo_timeout,
+//! smtp_starttls_timeout, smtp_mail_timeout, smtp_rcpt_timeout, smtp_data_init_timeout,
+//! smtp_data_xfer_timeout, smtp_data_done_timeout, smtp_quit_timeout,
+//! smtp_line_length_limit, smtp_mx_address_limit, smtp_mx_session_limit,
+//! smtp_tls_security_level (empty/none, may, encrypt).
+//!
+//! Security role: talks to remote servers on behalf of the queue; never reports a
+//! recipient sent before the server's 2xx reply to the end of DATA. Logs each failed
+//! connect (`connect to HOST[IP]:PORT: REASON`); the scheduler logs the outcomes.
+
+pub mod connect;
+pub mod data;
+pub mod reply;
+pub mod session;
+pub mod stream;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::delivery::{Agent, Outcome, Request, Status};
+use crate::dns::Resolve;
+
+use self::connect::{NextHop, Peer};
+use self::session::{After, Message, Settings, TlsLevel};
+use self::stream::Stream;
+
+/// The SMTP port when the next hop names none.
+pub const DEFAULT_PORT: u16 = 25;
+
+/// DSN envelope parameters of a message (queue-file attributes `ret` and `envid`), which
+/// `Request` does not carry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvelopeDsn {
+    pub ret: Option<String>,
+    pub envid: Option<String>,
+}
+
+/// The SMTP client agent.
+pub struct Smtp {
+    name: String,
+    cfg: Arc<Config>,
+    resolver: Arc<dyn Resolve>,
+    port: u16,
+}
+
+impl Smtp {
+    /// An agent for transport `name` (`smtp`, `relay`), which is also its log component.
+    pub fn new(name: &str, cfg: Arc<Config>, resolver: Arc<dyn Resolve>) -> Smtp {
+        Smtp {
+            name: name.to_string(),
+            cfg,
+            resolver,
+            port: DEFAULT_PORT,
+        }
+    }
+
+    /// Use `port` for next hops that name none (Postfix takes it from the service; tests
+    /// point MX lookups at a test server).
+    pub fn with_port(mut self, port: u16) -> Smtp {
+        self.port = port;
+        self
+    }
+
+    fn settings(&self) -> Settings {
+        let c = &self.cfg;
+        let helo = c.get("smtp_helo_name").trim();
+        let helo = if helo.is_empty() {
+            c.get("myhostname").trim()
+        } else {
+            helo
+        };
+        Settings {
+            helo_name: if helo.is_empty() {
+                "localhost".into()
+            } else {
+                helo.into()
+            },
+            helo_timeout: c.time("smtp_helo_timeout"),
+            starttls_timeout: c.time("smtp_starttls_timeout"),
+            mail_timeout: c.time("smtp_mail_timeout"),
+            rcpt_timeout: c.time("smtp_rcpt_timeout"),
+            data_init_timeout: c.time("smtp_data_init_timeout"),
+            data_xfer_timeout: c.time("smtp_data_xfer_timeout"),
+            data_done_timeout: c.time("smtp_data_done_timeout"),
+            quit_timeout: c.time("smtp_quit_timeout"),
+            line_length_limit: c.int("smtp_line_length_limit").max(0) as usize,
+            tls: TlsLevel::parse(c.get("smtp_tls_security_level")),
+        }
+    }
+
+    /// Deliver with the message's DSN RET/ENVID (passed to servers that offer DSN).
+    pub fn deliver_dsn(&self, req: &Request<'_>, dsn: &EnvelopeDsn) -> Vec<Outcome> {
+        let started = Instant::now();
+        let all = |status: Status, dsn: &str, text: &str| -> Vec<Outcome> {
+            (0..req.recipients.len())
+                .map(|i| {
+                    let mut o = Outcome::new(i, status, dsn, text, "none");
+                    o.setup = started.elapsed();
+                    o
+                })
+                .collect()
+        };
+        let nh: NextHop = match connect::parse_nexthop(req.nexthop, self.port) {
+            Ok(nh) => nh,
+            Err(why) => return all(Status::Deferred, "4.3.5", &why),
+        };
+        let limit = self.cfg.int("smtp_mx_address_limit").max(0) as usize;
+        let peers = match connect::peers(self.resolver.as_ref(), &nh, limit) {
+            Ok(p) => p,
+            Err(e) => return all(e.status, &e.dsn, &e.text),
+        };
+        let msg = Message {
+            sender: req.sender,
+            content: req.content,
+            recipients: req.recipients,
+            ret: dsn.ret.as_deref(),
+            envid: dsn.envid.as_deref(),
+        };
+        self.walk(&peers, &msg, started)
+    }
+
+    /// Try the servers in order until every recipient has a final result.
+    fn walk(&self, peers: &[Peer], msg: &Message<'_>, started: Instant) -> Vec<Outcome> {
+        let set = self.settings();
+        let connect_timeout = self.cfg.time("smtp_connect_timeout");
+        let session_limit = self.cfg.int("smtp_mx_session_limit").max(0) as usize;
+        let mut out = Vec::new();
+        let mut pending: Vec<usize> = (0..msg.recipients.len()).collect();
+        let mut last: Option<Outcome> = None;
+        let mut sessions = 0;
+        let mut no_tls = false;
+        let mut i = 0;
+        while i < peers.len() && !pending.is_empty() {
+            if session_limit > 0 && sessions >= session_limit {
+                break;
+            }
+            let peer = &peers[i];
+            let tcp = match connect::connect(peer, connect_timeout) {
+                Ok(t) => t,
+                Err(why) => {
+                    crate::log::lines::smtp_connect_failed(
+                        &self.name,
+                        &peer.name,
+                        &peer.ip.to_string(),
+                        peer.port,
+                        &why,
+                    );
+                    let text = format!("connect to {}:{}: {}", peer.namaddr(), peer.port, why);
+                    let mut o = Outcome::new(0, Status::Deferred, "4.4.1", &text, "none");
+                    o.setup = started.elapsed();
+                    last = Some(o);
+                    i += 1;
+                    continue;
+                }
+            };
+            sessions += 1;
+            let mut s = set.clone();
+            if no_tls {
+                s.tls = TlsLevel::None;
+            }
+            let end = session::run(Stream::new(tcp), peer, &s, msg, &pending, started);
+            out.extend(end.done);
+            pending = end.pending;
+            if end.failure.is_some() {
+                last = end.failure;
+            }
+            match end.after {
+                After::Reconnect if !no_tls => {
+                    // The plaintext retry at the same address is part of the same session.
+                    no_tls = true;
+                    sessions -= 1;
+                }
+                After::NextHost | After::Reconnect => {
+                    no_tls = false;
+                    i += 1;
+                }
+                After::Final => break,
+            }
+        }
+        let last = last.unwrap_or_else(|| {
+            Outcome::new(
+                0,
+                Status::Deferred,
+                "4.4.1",
+                "no server could be reached",
+                "none",
+            )
+        });
+        for p in pending {
+            let mut o = last.clone();
+            o.rcpt = p;
+            out.push(o);
+        }
+        out.sort_by_key(|o| o.rcpt);
+        out
+    }
+}
+
+impl Agent for Smtp {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn deliver(&self, req: &Request<'_>) -> Vec<Outcome> {
+        self.deliver_dsn(req, &EnvelopeDsn::default())
+    }
+}

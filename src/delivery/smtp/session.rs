@@ -1,0 +1,529 @@
+//! One SMTP session with one server (RFC 5321): greeting, EHLO (HELO when EHLO is
+//! refused), STARTTLS (RFC 3207) as smtp_tls_security_level asks, MAIL with SIZE
+//! (RFC 1870), BODY=8BITMIME (RFC 6152) and RET/ENVID (RFC 3461), RCPT with
+//! NOTIFY/ORCPT, all of them pipelined with DATA when the server offers PIPELINING
+//! (RFC 2920), the message, and QUIT. Each recipient's result comes from its own RCPT
+//! reply and the reply to the end of DATA, worded as smtp(8) words them:
+//! `host HOST[IP] said: REPLY (in reply to RCPT TO command)`.
+//!
+//! Security role: a recipient is reported sent only after the server's 2xx reply to the
+//! end of DATA; anything else leaves it deferred or bounced. Logs nothing itself.
+
+use std::time::{Duration, Instant};
+
+use super::connect::Peer;
+use super::data;
+use super::reply::Reply;
+use super::stream::{Stream, StreamError};
+use crate::delivery::{Outcome, Status};
+use crate::queue::Recipient;
+
+/// smtp_tls_security_level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsLevel {
+    None,
+    May,
+    Encrypt,
+}
+
+impl TlsLevel {
+    /// `may`, `encrypt`; anything stronger (verify, secure...) also requires TLS here.
+    pub fn parse(s: &str) -> TlsLevel {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "none" => TlsLevel::None,
+            "may" => TlsLevel::May,
+            _ => TlsLevel::Encrypt,
+        }
+    }
+}
+
+/// The per-stage timeouts and other settings of a session.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub helo_name: String,
+    pub helo_timeout: Duration,
+    pub starttls_timeout: Duration,
+    pub mail_timeout: Duration,
+    pub rcpt_timeout: Duration,
+    pub data_init_timeout: Duration,
+    pub data_xfer_timeout: Duration,
+    pub data_done_timeout: Duration,
+    pub quit_timeout: Duration,
+    pub line_length_limit: usize,
+    pub tls: TlsLevel,
+}
+
+/// The message and envelope to send.
+pub struct Message<'a> {
+    pub sender: &'a str,
+    pub content: &'a [u8],
+    pub recipients: &'a [Recipient],
+    /// DSN RET= (FULL or HDRS) and ENVID= (decoded), from the queue file.
+    pub ret: Option<&'a str>,
+    pub envid: Option<&'a str>,
+}
+
+/// What the caller does with recipients still pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// Try the next MX host or address.
+    NextHost,
+    /// The TLS handshake failed: connect to the same address again, without TLS.
+    Reconnect,
+    /// Give them the failure.
+    Final,
+}
+
+/// The end of a session.
+pub struct SessionEnd {
+    /// Final results.
+    pub done: Vec<Outcome>,
+    /// Recipients (indices into the message's recipients) without a result.
+    pub pending: Vec<usize>,
+    /// The result `pending` recipients get when no other host is tried.
+    pub failure: Option<Outcome>,
+    pub after: After,
+}
+
+/// A session-wide failure.
+struct Fail {
+    status: Status,
+    dsn: String,
+    text: String,
+    after: After,
+    /// The connection is unusable (timeout, lost, garbage): no QUIT.
+    broken: bool,
+}
+
+fn fail(status: Status, dsn: &str, text: String, after: After) -> Fail {
+    Fail {
+        status,
+        dsn: dsn.to_string(),
+        text,
+        after,
+        broken: false,
+    }
+}
+
+/// xtext (RFC 3461 section 4): `+`, `=`, controls and non-ASCII as `+XX`.
+pub fn xtext(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("+{:02X}", b));
+        }
+    }
+    out
+}
+
+struct Session<'a> {
+    stream: Option<Stream>,
+    peer: &'a Peer,
+    set: &'a Settings,
+    started: Instant,
+    setup: Duration,
+}
+
+/// What was being done, for `lost connection with X while ...` texts.
+const GREETING: &str = "receiving the initial server greeting";
+
+impl Session<'_> {
+    fn outcome(&self, rcpt: usize, status: Status, dsn: &str, text: &str) -> Outcome {
+        let mut o = Outcome::new(rcpt, status, dsn, text, &self.peer.relay());
+        o.setup = if self.setup.is_zero() {
+            self.started.elapsed()
+        } else {
+            self.setup
+        };
+        o
+    }
+
+    fn said(&self, r: &Reply, cmd: &str) -> String {
+        format!(
+            "host {} said: {} (in reply to {} command)",
+            self.peer.namaddr(),
+            r.text(),
+            cmd
+        )
+    }
+
+    fn io_fail(&self, e: &StreamError, stage: &str, after: After) -> Fail {
+        let who = self.peer.namaddr();
+        let text = match e {
+            StreamError::Timeout => format!("conversation with {} timed out while {}", who, stage),
+            StreamError::Lost => format!("lost connection with {} while {}", who, stage),
+            StreamError::Bad(b) => format!("host {} sent a {} while {}", who, b, stage),
+        };
+        Fail {
+            broken: true,
+            ..fail(Status::Deferred, "4.4.2", text, after)
+        }
+    }
+
+    fn stream(&mut self) -> Result<&mut Stream, StreamError> {
+        self.stream.as_mut().ok_or(StreamError::Lost)
+    }
+
+    fn command(&mut self, line: &str, t: Duration, stage: &str) -> Result<Reply, Fail> {
+        let r = self
+            .stream()
+            .and_then(|s| s.send(format!("{}\r\n", line).as_bytes(), t))
+            .and_then(|_| self.stream()?.read_reply(t));
+        r.map_err(|e| self.io_fail(&e, stage, After::NextHost))
+    }
+
+    /// A reply that ends the session for every pending recipient: 4xx (and 421 anywhere)
+    /// move on to the next host, 5xx bounce.
+    fn reply_fail(&self, r: &Reply, cmd: &str) -> Fail {
+        let text = self.said(r, cmd);
+        if r.class() == 5 {
+            fail(Status::Bounced, &r.dsn(), text, After::Final)
+        } else {
+            fail(Status::Deferred, &r.dsn(), text, After::NextHost)
+        }
+    }
+
+    fn quit(&mut self) {
+        let t = self.set.quit_timeout;
+        if let Some(s) = self.stream.as_mut()
+            && s.send(b"QUIT\r\n", t).is_ok()
+        {
+            let _ = s.read_reply(t);
+        }
+        self.stream = None;
+    }
+
+    /// Greeting, EHLO/HELO and STARTTLS. Returns the EHLO extensions.
+    fn hello(&mut self) -> Result<Vec<(String, String)>, Fail> {
+        let t = self.set.helo_timeout;
+        let greeting = self
+            .stream()
+            .and_then(|s| s.read_reply(t))
+            .map_err(|e| self.io_fail(&e, GREETING, After::NextHost))?;
+        if greeting.class() != 2 {
+            // smtp_skip_5xx_greeting: a server that refuses to talk is skipped.
+            let mut dsn = greeting.dsn();
+            dsn.replace_range(..1, "4");
+            let text = format!(
+                "host {} refused to talk to me: {}",
+                self.peer.namaddr(),
+                greeting.text()
+            );
+            return Err(fail(Status::Deferred, &dsn, text, After::NextHost));
+        }
+        let mut ext = self.ehlo()?;
+        let offered = ext.iter().any(|(k, _)| k == "STARTTLS");
+        let tls_active = self.stream.as_ref().is_some_and(Stream::is_tls);
+        match self.set.tls {
+            TlsLevel::Encrypt if !offered => {
+                let text = format!(
+                    "TLS is required, but was not offered by host {}",
+                    self.peer.namaddr()
+                );
+                return Err(fail(Status::Deferred, "4.7.4", text, After::NextHost));
+            }
+            TlsLevel::May | TlsLevel::Encrypt if offered && !tls_active => {
+                let r = self.command("STARTTLS", self.set.starttls_timeout, "sending STARTTLS")?;
+                if r.class() == 2 {
+                    self.handshake()?;
+                    ext = self.ehlo()?;
+                } else if self.set.tls == TlsLevel::Encrypt {
+                    let text = format!(
+                        "TLS is required, but host {} refused to start TLS: {}",
+                        self.peer.namaddr(),
+                        r.text()
+                    );
+                    return Err(fail(Status::Deferred, "4.7.4", text, After::NextHost));
+                }
+            }
+            _ => {}
+        }
+        self.setup = self.started.elapsed();
+        Ok(ext)
+    }
+
+    fn handshake(&mut self) -> Result<(), Fail> {
+        let Some(plain) = self.stream.take() else {
+            return Err(self.io_fail(&StreamError::Lost, "sending STARTTLS", After::NextHost));
+        };
+        match plain.starttls(&self.peer.name, self.set.starttls_timeout) {
+            Ok(tls) => {
+                self.stream = Some(tls);
+                Ok(())
+            }
+            Err(why) => {
+                let text = format!("Cannot start TLS: handshake failure ({})", why);
+                let after = if self.set.tls == TlsLevel::May {
+                    After::Reconnect
+                } else {
+                    After::NextHost
+                };
+                Err(fail(Status::Deferred, "4.7.5", text, after))
+            }
+        }
+    }
+
+    fn ehlo(&mut self) -> Result<Vec<(String, String)>, Fail> {
+        let t = self.set.helo_timeout;
+        let name = self.set.helo_name.clone();
+        let r = self.command(
+            &format!("EHLO {}", name),
+            t,
+            "performing the EHLO handshake",
+        )?;
+        match r.class() {
+            2 => Ok(r.extensions()),
+            5 => {
+                let r = self.command(
+                    &format!("HELO {}", name),
+                    t,
+                    "performing the HELO handshake",
+                )?;
+                if r.class() == 2 {
+                    Ok(Vec::new())
+                } else {
+                    Err(self.reply_fail(&r, "HELO"))
+                }
+            }
+            _ => Err(self.reply_fail(&r, "EHLO")),
+        }
+    }
+}
+
+/// Run one session on a connected stream for the `pending` recipients of `msg`.
+pub fn run(
+    stream: Stream,
+    peer: &Peer,
+    set: &Settings,
+    msg: &Message<'_>,
+    pending: &[usize],
+    started: Instant,
+) -> SessionEnd {
+    let mut s = Session {
+        stream: Some(stream),
+        peer,
+        set,
+        started,
+        setup: Duration::ZERO,
+    };
+    let mut done = Vec::new();
+    let mut left: Vec<usize> = pending.to_vec();
+    let r = transaction(&mut s, msg, &mut left, &mut done);
+    let mut broken = false;
+    let end = match r {
+        Ok(()) => SessionEnd {
+            done,
+            pending: Vec::new(),
+            failure: None,
+            after: After::Final,
+        },
+        Err(f) => {
+            broken = f.broken;
+            let failure = Some(s.outcome(0, f.status, &f.dsn, &f.text));
+            SessionEnd {
+                done,
+                pending: left,
+                failure,
+                after: f.after,
+            }
+        }
+    };
+    if !broken && end.after != After::Reconnect {
+        s.quit();
+    }
+    end
+}
+
+/// The whole dialogue. Recipients given a final result move from `left` to `done`.
+fn transaction(
+    s: &mut Session<'_>,
+    msg: &Message<'_>,
+    left: &mut Vec<usize>,
+    done: &mut Vec<Outcome>,
+) -> Result<(), Fail> {
+    let ext = s.hello()?;
+    let has = |k: &str| ext.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let size = data::wire_size(msg.content);
+    if let Some(limit) = has("SIZE").and_then(|v| v.parse::<u64>().ok())
+        && limit > 0
+        && size > limit
+    {
+        let text = format!(
+            "message size {} exceeds size limit {} of server {}",
+            size,
+            limit,
+            s.peer.namaddr()
+        );
+        return Err(fail(Status::Bounced, "5.3.4", text, After::Final));
+    }
+    let dsn = has("DSN").is_some();
+    let mut mail = format!("MAIL FROM:<{}>", msg.sender);
+    if has("SIZE").is_some() {
+        mail.push_str(&format!(" SIZE={}", size));
+    }
+    if has("8BITMIME").is_some() && data::is_8bit(msg.content) {
+        mail.push_str(" BODY=8BITMIME");
+    }
+    if dsn {
+        if let Some(r) = msg.ret {
+            mail.push_str(&format!(" RET={}", r.to_ascii_uppercase()));
+        }
+        if let Some(e) = msg.envid {
+            mail.push_str(&format!(" ENVID={}", xtext(e)));
+        }
+    }
+    let rcpts: Vec<String> = left
+        .iter()
+        .map(|&i| {
+            let r = &msg.recipients[i];
+            let mut line = format!("RCPT TO:<{}>", r.address);
+            if dsn {
+                if let Some(n) = &r.notify {
+                    line.push_str(&format!(" NOTIFY={}", n));
+                }
+                if let Some(o) = &r.orcpt {
+                    let (t, a) = o.split_once(';').unwrap_or(("rfc822", o));
+                    line.push_str(&format!(" ORCPT={};{}", t, xtext(a)));
+                }
+            }
+            line
+        })
+        .collect();
+    let pipelining = has("PIPELINING").is_some();
+    let set = s.set;
+    if pipelining {
+        let mut group = format!("{}\r\n", mail);
+        for r in &rcpts {
+            group.push_str(r);
+            group.push_str("\r\n");
+        }
+        group.push_str("DATA\r\n");
+        s.stream()
+            .and_then(|st| st.send(group.as_bytes(), set.mail_timeout))
+            .map_err(|e| s.io_fail(&e, "sending MAIL FROM", After::NextHost))?;
+    }
+    // MAIL.
+    let r = if pipelining {
+        s.stream()
+            .and_then(|st| st.read_reply(set.mail_timeout))
+            .map_err(|e| s.io_fail(&e, "sending MAIL FROM", After::NextHost))?
+    } else {
+        s.command(&mail, set.mail_timeout, "sending MAIL FROM")?
+    };
+    if r.class() != 2 {
+        return Err(s.reply_fail(&r, "MAIL FROM"));
+    }
+    // RCPT, one reply each.
+    let mut accepted = Vec::new();
+    let mut rejected = Vec::new();
+    for (k, line) in rcpts.iter().enumerate() {
+        let i = left[k];
+        let r = if pipelining {
+            s.stream()
+                .and_then(|st| st.read_reply(set.rcpt_timeout))
+                .map_err(|e| s.io_fail(&e, "sending RCPT TO", After::NextHost))
+        } else {
+            s.command(line, set.rcpt_timeout, "sending RCPT TO")
+        };
+        let r = match r {
+            Ok(r) => r,
+            Err(f) => {
+                left.retain(|x| !rejected.contains(x));
+                return Err(f);
+            }
+        };
+        match r.class() {
+            2 => accepted.push(i),
+            _ if r.code == 421 => {
+                left.retain(|x| !rejected.contains(x));
+                return Err(s.reply_fail(&r, "RCPT TO"));
+            }
+            c => {
+                let st = if c == 5 {
+                    Status::Bounced
+                } else {
+                    Status::Deferred
+                };
+                done.push(s.outcome(i, st, &r.dsn(), &s.said(&r, "RCPT TO")));
+                rejected.push(i);
+            }
+        }
+    }
+    left.retain(|x| !rejected.contains(x));
+    // DATA.
+    let r = if pipelining {
+        s.stream()
+            .and_then(|st| st.read_reply(set.data_init_timeout))
+            .map_err(|e| s.io_fail(&e, "sending DATA command", After::NextHost))
+    } else if accepted.is_empty() {
+        left.clear();
+        return Ok(());
+    } else {
+        s.command("DATA", set.data_init_timeout, "sending DATA command")
+    };
+    if accepted.is_empty() {
+        // The pipelined DATA should have been refused ("no valid recipients"); a server
+        // that accepts it anyway gets an empty message ended at once.
+        if r.is_ok_and(|r| r.class() == 3) {
+            let t = set.data_done_timeout;
+            if let Ok(st) = s.stream()
+                && st.send(b".\r\n", t).is_ok()
+            {
+                let _ = st.read_reply(t);
+            }
+        }
+        left.clear();
+        return Ok(());
+    }
+    let r = r?;
+    if r.class() != 3 {
+        return Err(s.reply_fail(&r, "DATA"));
+    }
+    let body = data::encode(msg.content, set.line_length_limit);
+    s.stream()
+        .and_then(|st| st.send(&body, set.data_xfer_timeout))
+        .map_err(|e| s.io_fail(&e, "sending message body", After::Final))?;
+    let r = s
+        .stream()
+        .and_then(|st| st.read_reply(set.data_done_timeout))
+        .map_err(|e| {
+            s.io_fail(
+                &e,
+                "sending end of data -- message may be sent more than once",
+                After::Final,
+            )
+        })?;
+    let (status, text) = match r.class() {
+        2 => (Status::Sent, r.text()),
+        5 => (Status::Bounced, s.said(&r, "end of DATA")),
+        _ => (Status::Deferred, s.said(&r, "end of DATA")),
+    };
+    for &i in &accepted {
+        done.push(s.outcome(i, status, &r.dsn(), &text));
+    }
+    left.clear();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xtext_encoding() {
+        assert_eq!(xtext("a+b=c d"), "a+2Bb+3Dc+20d");
+        assert_eq!(xtext("user@example.com"), "user@example.com");
+        assert_eq!(xtext("é"), "+C3+A9");
+    }
+
+    #[test]
+    fn tls_levels() {
+        assert_eq!(TlsLevel::parse(""), TlsLevel::None);
+        assert_eq!(TlsLevel::parse("none"), TlsLevel::None);
+        assert_eq!(TlsLevel::parse("MAY"), TlsLevel::May);
+        assert_eq!(TlsLevel::parse("encrypt"), TlsLevel::Encrypt);
+        assert_eq!(TlsLevel::parse("verify"), TlsLevel::Encrypt);
+    }
+}

@@ -1,0 +1,123 @@
+//! STARTTLS with a self-signed certificate made by the openssl command line.
+
+use super::*;
+
+fn identity() -> native_tls::Identity {
+    let dir = std::env::temp_dir().join(format!("postern-smtpc-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("key.pem");
+    let cert = dir.join("cert.pem");
+    if !cert.exists() {
+        let st = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=mx.remote.test", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(st.success());
+    }
+    let c = std::fs::read(&cert).unwrap();
+    let k = std::fs::read(&key).unwrap();
+    native_tls::Identity::from_pkcs8(&c, &k).unwrap()
+}
+
+#[test]
+fn may_uses_starttls_when_offered() {
+    let srv = start(Script {
+        tls: Some(identity()),
+        ..Script::default()
+    });
+    let a = agent(&[("smtp_tls_security_level", "may")], FakeDns::default());
+    let out = send(&a, &lit(srv.port), &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Sent, "{:?}", out);
+    let seen = srv.seen();
+    assert_eq!(
+        seen.cmds()[..3],
+        ["0:EHLO client.test", "0:STARTTLS", "0:EHLO client.test"]
+    );
+    assert_eq!(seen.data_tls, vec![true]);
+}
+
+#[test]
+fn without_a_level_starttls_is_not_used() {
+    let srv = start(Script {
+        tls: Some(identity()),
+        ..Script::default()
+    });
+    let a = agent(&[], FakeDns::default());
+    let out = send(&a, &lit(srv.port), &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Sent);
+    assert_eq!(srv.seen().data_tls, vec![false]);
+    assert!(!srv.seen().cmds().contains(&"0:STARTTLS".to_string()));
+}
+
+#[test]
+fn may_falls_back_to_plaintext_when_the_handshake_fails() {
+    let srv = start(Script {
+        tls: Some(identity()),
+        break_tls: true,
+        ..Script::default()
+    });
+    let a = agent(&[("smtp_tls_security_level", "may")], FakeDns::default());
+    let out = send(&a, &lit(srv.port), &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Sent, "{:?}", out);
+    let seen = srv.seen();
+    assert_eq!(seen.connections, 2);
+    assert_eq!(seen.data_tls, vec![false]);
+    assert!(seen.cmds().contains(&"1:EHLO client.test".to_string()));
+    assert!(!seen.cmds().contains(&"1:STARTTLS".to_string()));
+}
+
+#[test]
+fn encrypt_requires_starttls() {
+    let srv = start(Script::default());
+    let a = agent(
+        &[("smtp_tls_security_level", "encrypt")],
+        FakeDns::default(),
+    );
+    let out = send(&a, &lit(srv.port), &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Deferred);
+    assert_eq!(out[0].dsn, "4.7.4");
+    assert_eq!(
+        out[0].text,
+        "TLS is required, but was not offered by host 127.0.0.1[127.0.0.1]"
+    );
+    assert!(srv.seen().data.is_empty());
+
+    let srv = start(Script {
+        tls: Some(identity()),
+        ..Script::default()
+    });
+    let out = send(&a, &lit(srv.port), &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Sent, "{:?}", out);
+    assert_eq!(srv.seen().data_tls, vec![true]);
+}
+
+#[test]
+fn encrypt_does_not_fall_back_after_a_failed_handshake() {
+    let srv = start(Script {
+        tls: Some(identity()),
+        break_tls: true,
+        ..Script::default()
+    });
+    let a = agent(
+        &[("smtp_tls_security_level", "encrypt")],
+        FakeDns::default(),
+    );
+    let out = send(&a, &lit(srv.port), &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Deferred);
+    assert_eq!(out[0].dsn, "4.7.5");
+    assert!(
+        out[0]
+            .text
+            .starts_with("Cannot start TLS: handshake failure"),
+        "{}",
+        out[0].text
+    );
+    assert!(srv.seen().data.is_empty());
+}
