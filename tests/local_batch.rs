@@ -69,6 +69,8 @@ fn requests(msgs: &[Msg]) -> Vec<Request<'_>> {
             content: &m.content,
             recipients: &m.rcpts,
             nexthop: "www.a.org",
+            ret: None,
+            envid: None,
         })
         .collect()
 }

@@ -60,6 +60,8 @@ fn deliver(local: &Local, sender: &str, rcpts: &[Recipient], content: &[u8]) -> 
         content,
         recipients: rcpts,
         nexthop: "www.a.org",
+        ret: None,
+        envid: None,
     };
     local.deliver(&req)
 }

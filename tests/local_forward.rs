@@ -40,6 +40,8 @@ fn remote_alias_targets_are_forwarded() {
         content: b"Subject: fw\n\nbody\n",
         recipients: &rcpts,
         nexthop: "www.a.org",
+        ret: None,
+        envid: None,
     });
     assert_eq!(out.len(), 2, "{:?}", out);
     assert!(

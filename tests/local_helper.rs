@@ -92,6 +92,8 @@ fn deliver(local: &Local, rcpt: &str, content: &[u8]) -> Vec<Outcome> {
         content,
         recipients: &rcpts,
         nexthop: "www.a.org",
+        ret: None,
+        envid: None,
     })
 }
 

@@ -102,6 +102,8 @@ fn send_dsn(
         content,
         recipients,
         nexthop,
+        ret: None,
+        envid: None,
     };
     let out = a.deliver_dsn(&req, dsn);
     for i in 0..recipients.len() {

@@ -81,6 +81,8 @@ mod tests {
             content: b"x\n",
             recipients: &r,
             nexthop,
+            ret: None,
+            envid: None,
         };
         Fixed::new(kind, "t").deliver(&req).remove(0)
     }

@@ -28,6 +28,9 @@ pub struct Request<'a> {
     /// The recipients for this agent and next hop (the nexthop is the domain for local).
     pub recipients: &'a [Recipient],
     pub nexthop: &'a str,
+    /// DSN RET= (`FULL`/`HDRS`) and ENVID= of the message, for agents that pass them on.
+    pub ret: Option<&'a str>,
+    pub envid: Option<&'a str>,
 }
 
 /// The class of a result.

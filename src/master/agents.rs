@@ -9,6 +9,8 @@ use crate::delivery::Agent;
 use crate::delivery::error::{Fixed, Kind};
 use crate::delivery::local::Local;
 use crate::delivery::privileged::{HelperHandle, helper_program};
+use crate::delivery::smtp::Smtp;
+use std::time::Duration;
 
 /// The privileged helper, when running as root.
 pub type Helper = Option<Arc<HelperHandle>>;
@@ -43,6 +45,21 @@ pub fn build(cfg: &Arc<Config>, helper: Helper) -> HashMap<String, Arc<dyn Agent
         "local".to_string(),
         Arc::new(Local::new(cfg.clone(), helper)),
     );
+    let resolver: Arc<dyn crate::dns::Resolve> = match system_resolver() {
+        Some(r) => r,
+        // No usable resolver: every lookup is a temporary failure, so mail waits.
+        None => Arc::new(crate::dns::SystemResolver::with_servers(
+            Vec::new(),
+            Duration::from_secs(1),
+            1,
+        )),
+    };
+    for name in ["smtp", "relay"] {
+        agents.insert(
+            name.to_string(),
+            Arc::new(Smtp::new(name, cfg.clone(), resolver.clone())),
+        );
+    }
     for (name, kind) in [
         ("error", Kind::Error),
         ("retry", Kind::Retry),

@@ -456,6 +456,8 @@ impl Scheduler {
                     agent: agent.clone(),
                     nexthop: route.nexthop.clone(),
                     dest_key,
+                    ret: msg.qf.envelope.attr("ret").map(str::to_string),
+                    envid: msg.qf.envelope.attr("envid").map(str::to_string),
                     rcpt_idx: chunk.to_vec(),
                     recipients,
                     content: msg.content.clone(),

@@ -243,6 +243,8 @@ mod tests {
             content: b"",
             recipients: &rcpts,
             nexthop: "h.test",
+            ret: None,
+            envid: None,
         };
         let out = local(&cfg, &req);
         let summary: Vec<(usize, Status, &str)> = out

@@ -19,6 +19,9 @@ pub struct Job {
     pub agent: Arc<dyn Agent>,
     pub nexthop: String,
     pub dest_key: String,
+    /// The message's DSN RET= and ENVID= (envelope attributes `ret`, `envid`).
+    pub ret: Option<String>,
+    pub envid: Option<String>,
     /// Indices of `recipients` in the queue file.
     pub rcpt_idx: Vec<usize>,
     pub recipients: Vec<Recipient>,
@@ -116,6 +119,8 @@ pub fn run(batch: &[Job]) -> Vec<JobResult> {
             content: &job.content,
             recipients: &job.recipients,
             nexthop: &job.nexthop,
+            ret: job.ret.as_deref(),
+            envid: job.envid.as_deref(),
         })
         .collect();
     let mut all = first.agent.deliver_batch(&reqs);
@@ -208,6 +213,8 @@ mod tests {
             id: "ABCDEF1".into(),
             agent: Arc::new(Boom),
             nexthop: "x".into(),
+            ret: None,
+            envid: None,
             dest_key: "boom:x".into(),
             rcpt_idx: vec![0, 2],
             recipients: vec![Recipient::new("a@x"), Recipient::new("b@x")],

@@ -213,6 +213,10 @@ impl Agent for Smtp {
     }
 
     fn deliver(&self, req: &Request<'_>) -> Vec<Outcome> {
-        self.deliver_dsn(req, &EnvelopeDsn::default())
+        let dsn = EnvelopeDsn {
+            ret: req.ret.map(str::to_string),
+            envid: req.envid.map(str::to_string),
+        };
+        self.deliver_dsn(req, &dsn)
     }
 }
