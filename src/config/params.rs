@@ -167,6 +167,7 @@ pub const PARAMS: &[Param] = &[
     p("relayhost", ""),
     // SMTP client (smtp(8)).
     p("smtp_helo_name", "$myhostname"),
+    p("smtp_tcp_port", "smtp"),
     t("smtp_connect_timeout", "30s", 's'),
     t("smtp_helo_timeout", "300s", 's'),
     t("smtp_starttls_timeout", "300s", 's'),

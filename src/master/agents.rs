@@ -29,6 +29,17 @@ pub fn start_helper(cfg: &Config) -> Result<Helper, String> {
 /// The resolver from /etc/resolv.conf (re-read at start and on reload); `None`, logged,
 /// when it cannot be read, and DNS-based checks then answer "try again later".
 pub fn system_resolver() -> Option<Arc<dyn crate::dns::Resolve>> {
+    // Test hook: POSTERN_DNS_SERVER=ip:port points every lookup at one server (a fake DNS
+    // server on a loopback port, which resolv.conf cannot express).
+    if let Ok(server) = std::env::var("POSTERN_DNS_SERVER")
+        && let Ok(addr) = server.parse()
+    {
+        return Some(Arc::new(crate::dns::SystemResolver::with_servers(
+            vec![addr],
+            Duration::from_secs(2),
+            2,
+        )));
+    }
     match crate::dns::SystemResolver::system() {
         Ok(r) => Some(Arc::new(r)),
         Err(e) => {
@@ -55,10 +66,10 @@ pub fn build(cfg: &Arc<Config>, helper: Helper) -> HashMap<String, Arc<dyn Agent
         )),
     };
     for name in ["smtp", "relay"] {
-        agents.insert(
-            name.to_string(),
-            Arc::new(Smtp::new(name, cfg.clone(), resolver.clone())),
-        );
+        let port = super::listen::port_of(cfg.get("smtp_tcp_port"))
+            .unwrap_or(crate::delivery::smtp::DEFAULT_PORT);
+        let agent = Smtp::new(name, cfg.clone(), resolver.clone()).with_port(port);
+        agents.insert(name.to_string(), Arc::new(agent));
     }
     for (name, kind) in [
         ("error", Kind::Error),

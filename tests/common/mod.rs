@@ -176,6 +176,22 @@ impl Instance {
         self.run("postfix", args)
     }
 
+    /// `postfix start` with extra environment (e.g. POSTERN_DNS_SERVER for a fake DNS).
+    pub fn start_env(&self, env: &[(&str, &str)]) {
+        let out = Command::new(bin("postfix"))
+            .arg("-c")
+            .arg(&self.etc)
+            .arg("start")
+            .envs(env.iter().copied())
+            .output()
+            .expect("run postfix start");
+        assert!(
+            out.status.success(),
+            "postfix start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn start(&self) {
         let out = self.postfix(&["start"]);
         assert!(
