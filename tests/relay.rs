@@ -273,3 +273,70 @@ fn mx_lookup_preference_nxdomain_and_servfail() {
     );
     inst.stop();
 }
+
+#[test]
+fn smtp_sink_faults_at_each_command_and_slow_replies() {
+    // (domain, smtp-sink options, expected status and reply context)
+    let cases: [(&str, &[&str], &str); 6] = [
+        (
+            "mailsoft",
+            &["-r", "mail"],
+            "status=deferred (host 127.0.0.1[127.0.0.1] said: 4",
+        ),
+        (
+            "mailhard",
+            &["-f", "mail"],
+            "status=bounced (host 127.0.0.1[127.0.0.1] said: 5",
+        ),
+        ("datahard", &["-f", "data"], "(in reply to DATA command))"),
+        (
+            "dotsoft",
+            &["-r", "."],
+            "(in reply to end of DATA command))",
+        ),
+        ("helosoft", &["-r", "ehlo,helo"], "status=deferred ("),
+        ("slow", &["-w", "1"], "status=sent (250 2.0.0 Ok)"),
+    ];
+    let mut sinks = Vec::new();
+    let mut maps = Vec::new();
+    for (domain, opts, _) in &cases {
+        let port = free_port();
+        let Some(s) = sink(port, opts) else { return };
+        sinks.push(s);
+        maps.push(format!("{}.test=smtp:[127.0.0.1]:{}", domain, port));
+    }
+    let inst = Instance::new(&[
+        (
+            "transport_maps",
+            &format!("inline:{{ {} }}", maps.join(", ")),
+        ),
+        ("minimal_backoff_time", "600s"),
+    ]);
+    inst.newaliases();
+    inst.start();
+    let rcpts: Vec<String> = cases
+        .iter()
+        .map(|(d, _, _)| format!("u@{}.test", d))
+        .collect();
+    let refs: Vec<&str> = rcpts.iter().map(String::as_str).collect();
+    let id = send(&inst, &refs, "each command");
+    assert!(
+        wait_for(60, || rcpts
+            .iter()
+            .all(|r| line_for(&inst.log(), &id, r).is_some())),
+        "{}",
+        inst.log()
+    );
+    let log = inst.log();
+    for ((domain, _, want), rcpt) in cases.iter().zip(&rcpts) {
+        let line = line_for(&log, &id, rcpt).unwrap();
+        assert!(line.contains(want), "{}: {}", domain, line);
+    }
+    let mail = line_for(&log, &id, "u@mailsoft.test").unwrap();
+    assert!(
+        mail.contains("(in reply to MAIL FROM command))"),
+        "{}",
+        mail
+    );
+    inst.stop();
+}
