@@ -153,9 +153,9 @@ fn smtp_sink_faults_defer_bounce_or_deliver_once() {
     );
     let soft = line_for(&log, &id, "u@soft.test").unwrap();
     assert!(
-        soft.contains(&format!(
+        soft.contains(
             "status=deferred (host 127.0.0.1[127.0.0.1] said: 450 4.3.0 Error: command failed (in reply to RCPT TO command))"
-        )),
+        ),
         "{}",
         soft
     );
