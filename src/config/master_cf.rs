@@ -74,7 +74,10 @@ impl Service {
 
     /// Whether Postern implements this entry (listener or built-in thread).
     pub fn is_supported(&self) -> bool {
-        self.is_smtpd_listener() || BUILTIN.contains(&self.command.as_str())
+        self.is_smtpd_listener()
+            || BUILTIN.contains(&self.command.as_str())
+            // The SMTP client: the stock `smtp` and `relay` entries (smtp(8) as unix service).
+            || (self.command == "smtp" && self.kind == "unix")
     }
 
     /// Why Postern does not provide this entry, for the start-up warning; `None` when it
@@ -84,7 +87,7 @@ impl Service {
             return None;
         }
         let why = match self.command.as_str() {
-            "smtp" | "lmtp" => "no SMTP/LMTP client yet",
+            "lmtp" => "no LMTP client yet",
             "pipe" => "no pipe(8) delivery",
             "virtual" => "no virtual(8) delivery",
             "postlogd" => "Postern writes $maillog_file itself",
@@ -318,17 +321,14 @@ maildrop  unix  -       n       n       -       -       pipe
     #[test]
     fn reasons_for_unsupported_services() {
         let s = parse(
-            "relay unix - - n - - smtp\npostlog unix-dgram n - n - 1 postlogd\nbounce unix - - n - 0 bounce\n",
+            "lmtp unix - - n - - lmtp\npostlog unix-dgram n - n - 1 postlogd\nbounce unix - - n - 0 bounce\nrelay unix - - n - - smtp\n",
             "m",
         )
         .unwrap();
-        assert!(
-            s[0].unsupported_reason()
-                .unwrap()
-                .contains("no SMTP/LMTP client")
-        );
+        assert!(s[0].unsupported_reason().unwrap().contains("no LMTP client"));
         assert!(s[1].unsupported_reason().unwrap().contains("maillog_file"));
         assert_eq!(s[2].unsupported_reason(), None);
+        assert_eq!(s[3].unsupported_reason(), None, "the SMTP client is provided");
     }
 
     #[test]
