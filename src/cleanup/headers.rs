@@ -120,9 +120,67 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// Cut every logical header (with its continuation lines) in the header block
+/// `content[..end]` to at most `limit` bytes, as header_size_limit does: the excess is
+/// discarded. Returns `None` when nothing was too long.
+pub fn limit_header_sizes(content: &[u8], end: usize, limit: usize) -> Option<Vec<u8>> {
+    if limit == 0 {
+        return None;
+    }
+    // Logical header spans: a line starting with space or tab continues the previous one.
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut pos = 0;
+    while pos < end {
+        let stop = content[pos..end]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|i| pos + i + 1)
+            .unwrap_or(end);
+        let cont = matches!(content[pos], b' ' | b'\t');
+        match spans.last_mut() {
+            Some(last) if cont => last.1 = stop,
+            _ => spans.push((pos, stop)),
+        }
+        pos = stop;
+    }
+    if spans.iter().all(|(a, b)| b - a <= limit) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(content.len());
+    for (a, b) in spans {
+        if b - a <= limit {
+            out.extend_from_slice(&content[a..b]);
+        } else {
+            out.extend_from_slice(&content[a..a + limit.saturating_sub(1)]);
+            out.push(b'\n');
+        }
+    }
+    out.extend_from_slice(&content[end..]);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlong_headers_are_cut() {
+        let long = format!("X-Long: {}\n\t{}\n", "a".repeat(50), "b".repeat(50));
+        let msg = format!(
+            "Subject: s\n{}To: t\n\nbody line that is long enough to pass the limit\n",
+            long
+        );
+        let end = scan(msg.as_bytes()).end;
+        let out = String::from_utf8(limit_header_sizes(msg.as_bytes(), end, 40).unwrap()).unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "Subject: s\nX-Long: {}\nTo: t\n\nbody line that is long enough to pass the limit\n",
+                "a".repeat(31)
+            )
+        );
+        assert!(limit_header_sizes(b"Subject: s\n\nbody\n", 11, 40).is_none());
+    }
 
     #[test]
     fn finds_block_end_and_fields() {

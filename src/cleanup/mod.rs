@@ -68,7 +68,7 @@ pub fn submit(cfg: &Config, incoming: Incoming, sub: Submission) -> Result<Strin
     let id = incoming.id().to_string();
     let Submission {
         mut envelope,
-        content,
+        mut content,
         received,
         add_missing_headers,
     } = sub;
@@ -77,7 +77,13 @@ pub fn submit(cfg: &Config, incoming: Incoming, sub: Submission) -> Result<Strin
     if limit > 0 && content.len() as u64 > limit as u64 {
         return Err(CleanupError::TooBig);
     }
-    let scan = headers::scan(&content);
+    let mut scan = headers::scan(&content);
+    // header_size_limit: the excess of an overlong header is discarded.
+    let header_limit = cfg.int("header_size_limit").max(0) as usize;
+    if let Some(cut) = headers::limit_header_sizes(&content, scan.end, header_limit) {
+        content = cut;
+        scan = headers::scan(&content);
+    }
     let hops = scan.hops + usize::from(received.is_some());
     let hop_limit = cfg.int("hopcount_limit");
     if hop_limit > 0 && hops as i64 >= hop_limit {

@@ -325,10 +325,18 @@ maildrop  unix  -       n       n       -       -       pipe
             "m",
         )
         .unwrap();
-        assert!(s[0].unsupported_reason().unwrap().contains("no LMTP client"));
+        assert!(
+            s[0].unsupported_reason()
+                .unwrap()
+                .contains("no LMTP client")
+        );
         assert!(s[1].unsupported_reason().unwrap().contains("maillog_file"));
         assert_eq!(s[2].unsupported_reason(), None);
-        assert_eq!(s[3].unsupported_reason(), None, "the SMTP client is provided");
+        assert_eq!(
+            s[3].unsupported_reason(),
+            None,
+            "the SMTP client is provided"
+        );
     }
 
     #[test]

@@ -168,6 +168,8 @@ pub struct SmtpdContext {
     pub line_length_limit: usize,
     pub timeout: Duration,
     pub soft_error_limit: u32,
+    /// smtpd_junk_command_limit: NOOP, VRFY, ETRN and RSET beyond this count as errors.
+    pub junk_command_limit: u32,
     pub hard_error_limit: u32,
     pub error_sleep: Duration,
     pub helo_required: bool,
@@ -249,6 +251,7 @@ impl SmtpdContext {
             line_length_limit: cfg.int("line_length_limit").max(512) as usize,
             timeout: cfg.time("smtpd_timeout").max(Duration::from_millis(100)),
             soft_error_limit: cfg.int("smtpd_soft_error_limit").max(0) as u32,
+            junk_command_limit: cfg.int("smtpd_junk_command_limit").max(0) as u32,
             hard_error_limit: cfg.int("smtpd_hard_error_limit").max(1) as u32,
             error_sleep: cfg.time("smtpd_error_sleep_time"),
             helo_required: cfg.bool("smtpd_helo_required"),

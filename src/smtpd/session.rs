@@ -57,6 +57,8 @@ struct Session<'c, S: Read + Write> {
     /// The last command, for "timeout after X" lines.
     stage: String,
     errors: u32,
+    /// NOOP, VRFY, ETRN and RSET commands so far (smtpd_junk_command_limit).
+    junk: u32,
     /// The SASL login name once AUTH succeeds (AUTH is not implemented yet).
     sasl_username: Option<String>,
     tx: Option<Transaction>,
@@ -82,6 +84,7 @@ pub fn session<S: Read + Write>(stream: S, client: ClientInfo, ctx: &SmtpdContex
         esmtp: false,
         stage: "CONNECT".to_string(),
         errors: 0,
+        junk: 0,
         sasl_username: None,
         tx: None,
         access_denied: false,
@@ -222,6 +225,14 @@ impl<S: Read + Write> Session<'_, S> {
             let r = format!("503 5.7.0 Error: access denied for {}", self.client_log);
             self.reply(&r);
             return None;
+        }
+        // Junk commands past smtpd_junk_command_limit count as errors, so a client that
+        // only idles with NOOP or RSET reaches the error limits, as with Postfix.
+        if matches!(upper.as_str(), "NOOP" | "VRFY" | "ETRN" | "RSET") {
+            self.junk += 1;
+            if self.junk > self.ctx.junk_command_limit {
+                self.errors += 1;
+            }
         }
         match upper.as_str() {
             "HELO" => self.helo_cmd(args, false),

@@ -329,6 +329,22 @@ fn long_command_nul_and_error_limit() {
 }
 
 #[test]
+fn junk_commands_beyond_the_limit_count_as_errors() {
+    let f = fixture(
+        "junk",
+        &[
+            ("smtpd_junk_command_limit", "2"),
+            ("smtpd_hard_error_limit", "3"),
+        ],
+    );
+    let out = talk(&f, &"NOOP\r\n".repeat(8));
+    // Three junk commands past the limit make three errors: the hard limit ends the session.
+    assert_eq!(&out[1..6], &["250 2.0.0 Ok"; 5]);
+    assert_eq!(out[6], "421 4.7.0 www.a.org Error: too many errors");
+    assert_eq!(out.len(), 7);
+}
+
+#[test]
 fn timeout_reply() {
     let f = fixture("timeout", &[]);
     let out = talk_from(&f, "127.0.0.1", "HELO h\r\nMAIL FROM:<a@b>\r\n", true);
