@@ -205,6 +205,16 @@ pub fn check_recipient(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> 
         check_helo(ctx, f)?;
         check_sender(ctx, f)?;
     }
+    if !p.relay_safe() {
+        // As Postfix: without a restriction that can refuse relaying, refuse everything
+        // rather than be an open relay.
+        log::warning(
+            "smtpd",
+            "RCPT from a client: specify at least one working instance of: reject_unauth_destination, \
+             defer_unauth_destination, reject or defer in smtpd_relay_restrictions or smtpd_recipient_restrictions",
+        );
+        return Err("451 4.3.5 Server configuration error".to_string());
+    }
     refuse(evaluate(ctx, &p.relay, Class::Recipient, f))?;
     refuse(evaluate(ctx, &p.recipient, Class::Recipient, f))?;
     local_test(ctx, &r)

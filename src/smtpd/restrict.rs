@@ -480,6 +480,20 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Whether the relay or recipient restrictions can refuse relaying at all (Postfix's
+    /// safety check against an open relay by misconfiguration).
+    pub fn relay_safe(&self) -> bool {
+        self.relay.iter().chain(self.recipient.iter()).any(|r| {
+            matches!(
+                r,
+                Restriction::RejectUnauthDestination
+                    | Restriction::DeferUnauthDestination
+                    | Restriction::Reject
+                    | Restriction::Defer
+            )
+        })
+    }
+
     pub fn from_config(cfg: &crate::config::Config) -> Policy {
         let code = |name: &str, dflt: u32| -> u32 {
             let c = cfg.int(name);

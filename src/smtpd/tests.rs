@@ -345,6 +345,24 @@ fn junk_commands_beyond_the_limit_count_as_errors() {
 }
 
 #[test]
+fn no_restriction_that_refuses_relaying_means_no_relaying_at_all() {
+    let f = fixture(
+        "unsafe",
+        &[
+            ("smtpd_relay_restrictions", ""),
+            ("smtpd_recipient_restrictions", "permit_mynetworks"),
+        ],
+    );
+    let out = talk_from(
+        &f,
+        "192.0.2.9",
+        "HELO x\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<r@remote.test>\r\nQUIT\r\n",
+        false,
+    );
+    assert_eq!(out[3], "451 4.3.5 Server configuration error");
+}
+
+#[test]
 fn timeout_reply() {
     let f = fixture("timeout", &[]);
     let out = talk_from(&f, "127.0.0.1", "HELO h\r\nMAIL FROM:<a@b>\r\n", true);
