@@ -42,11 +42,72 @@ pub fn fifo_path(queue: &Queue) -> PathBuf {
     queue.root().join("public").join("pickup")
 }
 
-/// Stamp an envelope as postdrop does: `uid=<real uid>`, local rewriting context.
+/// Attributes a local submission may carry; everything else is dropped by `stamp`.
+const SUBMITTER_ATTRS: &[&str] = &[
+    "ret",
+    "envid",
+    "full_name",
+    "verify",
+    "helo_name",
+    "protocol_name",
+    RECEIVED_ATTR.0,
+];
+
+/// Stamp an envelope as postdrop does: only the attributes a submitter may set, the arrival
+/// time now, `uid=<real uid>`, the local rewriting context, nothing marked done or warned.
 pub fn stamp(env: &mut Envelope) {
-    env.attrs.retain(|(n, _)| n != "uid");
+    env.attrs
+        .retain(|(n, _)| SUBMITTER_ATTRS.contains(&n.as_str()));
     env.set_attr("uid", &crate::sys::uid().to_string());
     env.set_attr("rewrite_context", "local");
+    env.arrival = std::time::SystemTime::now();
+    env.delay_warned = false;
+    for r in env.recipients.iter_mut() {
+        r.done = false;
+    }
+}
+
+/// Check what an untrusted submitter put in the envelope: addresses and DSN values without
+/// control characters (they would end up in SMTP commands and log lines), NOTIFY and RET
+/// with their RFC 3461 values only.
+pub fn validate(env: &Envelope) -> Result<(), String> {
+    let clean = |what: &str, v: &str| -> Result<(), String> {
+        if v.chars().any(|c| c.is_control()) {
+            return Err(format!("malformed input: control character in {}", what));
+        }
+        Ok(())
+    };
+    clean("sender", &env.sender)?;
+    for r in &env.recipients {
+        clean("recipient", &r.address)?;
+        if let Some(o) = &r.orig {
+            clean("recipient", o)?;
+        }
+        if let Some(q) = &r.orcpt {
+            clean("ORCPT", q)?;
+        }
+        if let Some(n) = &r.notify {
+            let ok = n.eq_ignore_ascii_case("NEVER")
+                || n.split(',').all(|w| {
+                    ["SUCCESS", "FAILURE", "DELAY"]
+                        .iter()
+                        .any(|k| w.eq_ignore_ascii_case(k))
+                });
+            if !ok {
+                return Err(format!("malformed input: bad NOTIFY value {:?}", n));
+            }
+        }
+    }
+    if let Some(r) = env.attr("ret")
+        && !r.eq_ignore_ascii_case("FULL")
+        && !r.eq_ignore_ascii_case("HDRS")
+    {
+        return Err(format!("malformed input: bad RET value {:?}", r));
+    }
+    for (n, v) in &env.attrs {
+        clean(n, v)?;
+    }
+    Ok(())
 }
 
 /// Write a message into maildrop/ (postdrop's work). `env.attrs` gets `uid=<real uid>`.
@@ -69,6 +130,7 @@ pub fn postdrop(queue: &Queue, input: &mut dyn Read) -> Result<String, String> {
     if env.recipients.is_empty() {
         return Err("no recipients specified".into());
     }
+    validate(&env)?;
     // Only `postdrop -r` (the stand-alone smtpd of `sendmail -bs`) may say that the message
     // already has its Received: header; plain submissions always get pickup's.
     env.attrs.retain(|(n, _)| n != RECEIVED_ATTR.0);
@@ -102,6 +164,7 @@ pub fn postdrop_streamed(
     if env.recipients.is_empty() {
         return Err("no recipients specified".into());
     }
+    validate(&env)?;
     stamp(&mut env);
     env.set_attr(RECEIVED_ATTR.0, RECEIVED_ATTR.1);
     let content = &data[off as usize..(off + len) as usize];
@@ -245,4 +308,40 @@ fn pick(cfg: &Config, queue: &Queue, path: &Path) -> Result<String, Option<Strin
             None
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::Recipient;
+
+    #[test]
+    fn untrusted_envelopes_are_checked_and_stamped() {
+        let mut env = Envelope::new("a@b.test");
+        env.recipients.push(Recipient::new("c@d.test"));
+        assert!(validate(&env).is_ok());
+        let mut bad = env.clone();
+        bad.recipients[0].address = "c@d.test>\r\nRCPT TO:<x@y.test".into();
+        assert!(validate(&bad).unwrap_err().contains("control character"));
+        let mut bad = env.clone();
+        bad.recipients[0].notify = Some("SUCCESS,BOGUS".into());
+        assert!(validate(&bad).is_err());
+        let mut bad = env.clone();
+        bad.set_attr("ret", "ALL");
+        assert!(validate(&bad).is_err());
+
+        let mut forged = env.clone();
+        forged.set_attr("client_address", "192.0.2.1");
+        forged.set_attr("ret", "HDRS");
+        forged.arrival = std::time::UNIX_EPOCH;
+        forged.delay_warned = true;
+        forged.recipients[0].done = true;
+        stamp(&mut forged);
+        assert_eq!(forged.attr("client_address"), None);
+        assert_eq!(forged.attr("ret"), Some("HDRS"));
+        assert!(
+            forged.arrival > std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000)
+        );
+        assert!(!forged.delay_warned && !forged.recipients[0].done);
+    }
 }

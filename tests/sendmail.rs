@@ -65,3 +65,17 @@ fn bad_input_gets_sysexits_codes_and_queues_nothing() {
         "nothing was queued"
     );
 }
+
+#[test]
+fn line_breaks_in_envelope_addresses_are_refused() {
+    let inst = Instance::new(&[]);
+    assert!(inst.postfix(&["check"]).status.success());
+    let (code, err) = sendmail(
+        &inst,
+        &["-f", "a@b.test>\r\nRCPT TO:<x@y.test", "root"],
+        b"Subject: s\n\nx\n",
+    );
+    assert_eq!(code, 65, "{}", err);
+    assert!(err.contains("control character"), "{}", err);
+    assert!(inst.queue_files("maildrop").is_empty());
+}

@@ -391,6 +391,19 @@ fn transaction(
             line
         })
         .collect();
+    // Last line of defence: a line break inside a command would inject commands and shift
+    // the pipelined replies. Such a message is refused here, never sent.
+    if std::iter::once(&mail)
+        .chain(rcpts.iter())
+        .any(|c| c.chars().any(|ch| ch.is_control()))
+    {
+        return Err(fail(
+            Status::Bounced,
+            "5.1.3",
+            "bad address syntax (control character)".to_string(),
+            After::Final,
+        ));
+    }
     let pipelining = has("PIPELINING").is_some();
     let set = s.set;
     if pipelining {
