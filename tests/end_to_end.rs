@@ -527,3 +527,49 @@ fn deferred_mail_is_retried_warned_about_and_expires_to_the_sender() {
     );
     inst.stop();
 }
+
+#[test]
+fn dsn_notify_never_gets_no_bounce() {
+    let inst = Instance::new(&[("local_recipient_maps", "")]);
+    inst.newaliases();
+    inst.start();
+    let mut c = inst.connect();
+    c.reply();
+    c.cmd("ehlo localhost");
+    assert_eq!(
+        c.cmd(&format!("mail from:<{}@www.a.org>", inst.user)),
+        "250 2.1.0 Ok"
+    );
+    assert_eq!(
+        c.cmd("rcpt to:<quiet-xyz@www.a.org> NOTIFY=NEVER"),
+        "250 2.1.5 Ok"
+    );
+    assert_eq!(
+        c.cmd("rcpt to:<loud-xyz@www.a.org> NOTIFY=FAILURE"),
+        "250 2.1.5 Ok"
+    );
+    let id = queued_id(&c.data("Subject: notify\n\nx\n"));
+    c.cmd("quit");
+    assert!(
+        wait_for(20, || inst
+            .mbox(&inst.user)
+            .contains("Undelivered Mail Returned to Sender")),
+        "{}",
+        inst.log()
+    );
+    assert!(wait_for(10, || inst
+        .log()
+        .contains(&format!("{}: removed", id))));
+    let mbox = inst.mbox(&inst.user);
+    assert!(
+        mbox.contains("Final-Recipient: rfc822; loud-xyz@www.a.org"),
+        "{}",
+        mbox
+    );
+    assert!(
+        !mbox.contains("Final-Recipient: rfc822; quiet-xyz@www.a.org"),
+        "{}",
+        mbox
+    );
+    inst.stop();
+}

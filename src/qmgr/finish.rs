@@ -27,6 +27,15 @@ impl Pending {
     }
 }
 
+/// Whether a recipient's DSN NOTIFY asks for `kind` (FAILURE or DELAY) notices; without
+/// NOTIFY both are sent, as RFC 3461 and Postfix do.
+pub fn wants(r: &crate::queue::Recipient, kind: &str) -> bool {
+    match &r.notify {
+        None => true,
+        Some(n) => n.split(',').any(|w| w.trim().eq_ignore_ascii_case(kind)),
+    }
+}
+
 /// The retry delay for a message of this age: its age, clamped to
 /// [minimal_backoff_time, maximal_backoff_time], as Postfix's qmgr computes it.
 pub fn backoff(age: Duration, min: Duration, max: Duration) -> Duration {
@@ -100,7 +109,12 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
 
     let mut new_ids = Vec::new();
     if !failures.is_empty() {
-        let list: Vec<Failure> = failures.iter().map(|(_, f)| f.clone()).collect();
+        // DSN NOTIFY: only recipients that asked for failure notices (the default) get one.
+        let list: Vec<Failure> = failures
+            .iter()
+            .filter(|(qi, _)| wants(&msg.qf.envelope.recipients[*qi], "FAILURE"))
+            .map(|(_, f)| f.clone())
+            .collect();
         match bounce::non_delivery(
             &ctx.cfg,
             &ctx.queue,
@@ -146,6 +160,7 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
     {
         let waiting: Vec<Failure> = deferred
             .iter()
+            .filter(|(qi, _, _)| wants(&msg.qf.envelope.recipients[*qi], "DELAY"))
             .map(|(qi, dsn, text)| {
                 let mut f = Failure::new(&msg.qf.envelope.recipients[*qi], text);
                 f.dsn = dsn.clone();
@@ -287,6 +302,16 @@ fn write_defer_log(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notify_selects_notices() {
+        let mut r = crate::queue::Recipient::new("a@b");
+        assert!(wants(&r, "FAILURE") && wants(&r, "DELAY"));
+        r.notify = Some("NEVER".into());
+        assert!(!wants(&r, "FAILURE") && !wants(&r, "DELAY"));
+        r.notify = Some("SUCCESS,DELAY".into());
+        assert!(!wants(&r, "FAILURE") && wants(&r, "DELAY"));
+    }
 
     #[test]
     fn backoff_is_age_clamped() {
