@@ -3,11 +3,14 @@
 //! One scheduler thread owns every active message. It takes new messages from incoming/
 //! (woken by `Wake::New` from smtpd, pickup and bounce) and due messages from deferred/,
 //! moves them to active/, resolves each recipient to a transport (`resolve`), and hands
-//! jobs to worker threads over a crossbeam channel, at most N at a time per destination
-//! (`*_destination_concurrency_limit`) and at most `*_destination_recipient_limit`
-//! recipients per job. Jobs that waited for a busy destination go out together as one
-//! batch (up to 32 messages), so an agent can share a mailbox lock and an fsync among them. Workers call the delivery agent and log its outcomes; the scheduler
-//! then records progress in the queue file, bounces or defers (`finish`).
+//! jobs to worker threads over crossbeam channels: one worker pool per transport (so slow
+//! remote deliveries never hold the workers local delivery needs), at most N jobs at a time
+//! per destination (`*_destination_concurrency_limit`), at most
+//! `*_destination_recipient_limit` recipients per job. Jobs that waited for a busy
+//! destination go out together as one batch (up to 32 messages), so an agent can share a
+//! mailbox lock and an fsync among them. Workers call the delivery agent and log its
+//! outcomes; the scheduler then records progress in the queue file, bounces or defers
+//! (`finish`).
 //!
 //! Security role: runs as mail_owner; reads and writes only the spool. Follows qmgr(8),
 //! postconf(5) (queue_run_delay, minimal_backoff_time, maximal_backoff_time,

@@ -51,7 +51,11 @@ pub struct Scheduler {
     backlog: VecDeque<(String, QueueName)>,
     known: HashSet<String>,
     dests: HashMap<String, Destination>,
-    jobs_tx: Option<Sender<Vec<Job>>>,
+    /// One worker pool per transport, started on first use, so a slow transport (remote
+    /// SMTP timeouts) never holds the workers local delivery and bounces need.
+    pools: HashMap<String, Sender<Vec<Job>>>,
+    results_tx: Sender<Vec<JobResult>>,
+    pool_size: usize,
     results_rx: Receiver<Vec<JobResult>>,
     workers: Vec<std::thread::JoinHandle<()>>,
     next_scan: Instant,
@@ -81,10 +85,8 @@ fn read_shared(shared: &crate::Shared<QmgrContext>) -> Arc<QmgrContext> {
 impl Scheduler {
     pub fn new(shared: crate::Shared<QmgrContext>, wake: Receiver<Wake>) -> Scheduler {
         let ctx = read_shared(&shared);
-        let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
         let (results_tx, results_rx) = crossbeam_channel::unbounded();
-        let n = ctx.cfg.int("default_process_limit").clamp(1, 32) as usize;
-        let workers = workers::spawn(n, jobs_rx, results_tx);
+        let pool_size = ctx.cfg.int("default_process_limit").clamp(1, 32) as usize;
         Scheduler {
             shared,
             transport_maps: open_transport_maps(&ctx),
@@ -94,9 +96,11 @@ impl Scheduler {
             backlog: VecDeque::new(),
             known: HashSet::new(),
             dests: HashMap::new(),
-            jobs_tx: Some(jobs_tx),
+            pools: HashMap::new(),
+            results_tx,
+            pool_size,
             results_rx,
-            workers,
+            workers: Vec::new(),
             next_scan: Instant::now(),
             stopping: false,
         }
@@ -131,7 +135,7 @@ impl Scheduler {
                 default(timeout) => self.scan(false),
             }
         }
-        drop(self.jobs_tx.take());
+        self.pools.clear();
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
@@ -477,12 +481,24 @@ impl Scheduler {
             let d = self.dests.entry(job.dest_key.clone()).or_default();
             if d.in_flight < limit {
                 d.in_flight += 1;
-                if let Some(tx) = &self.jobs_tx {
-                    let _ = tx.send(vec![job]);
-                }
+                self.dispatch(vec![job]);
             } else {
                 d.waiting.push_back(job);
             }
+        }
+    }
+
+    /// Hand a batch to its transport's worker pool, starting the pool on first use.
+    fn dispatch(&mut self, batch: Vec<Job>) {
+        let Some(first) = batch.first() else { return };
+        let transport = first.agent.name().to_string();
+        if !self.pools.contains_key(&transport) {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            self.workers.extend(workers::spawn(self.pool_size, rx, self.results_tx.clone()));
+            self.pools.insert(transport.clone(), tx);
+        }
+        if let Some(tx) = self.pools.get(&transport) {
+            let _ = tx.send(batch);
         }
     }
 
@@ -498,11 +514,8 @@ impl Scheduler {
                 let n = d.waiting.len().min(MAX_BATCH);
                 let next: Vec<Job> = d.waiting.drain(..n).collect();
                 d.in_flight += 1;
-                if let Some(tx) = &self.jobs_tx {
-                    let _ = tx.send(next);
-                }
-            }
-            if d.in_flight == 0 && d.waiting.is_empty() {
+                self.dispatch(next);
+            } else if d.in_flight == 0 && d.waiting.is_empty() {
                 self.dests.remove(&key);
             }
         }
