@@ -252,9 +252,19 @@ pub fn serve(queue: Queue) -> io::Result<JoinHandle<()>> {
         .spawn(move || {
             for conn in listener.incoming() {
                 match conn {
+                    // A thread per client: one that connects and says nothing must not
+                    // hold up everybody else's mailq.
                     Ok(s) => {
-                        if let Err(e) = answer(&queue, s) {
-                            log::warning("showq", format!("client: {}", e));
+                        let queue = queue.clone();
+                        let spawned = std::thread::Builder::new()
+                            .name("showq-client".into())
+                            .spawn(move || {
+                                if let Err(e) = answer(&queue, s) {
+                                    log::warning("showq", format!("client: {}", e));
+                                }
+                            });
+                        if let Err(e) = spawned {
+                            log::warning("showq", format!("cannot serve a client: {}", e));
                         }
                     }
                     Err(e) => log::warning("showq", format!("accept: {}", e)),

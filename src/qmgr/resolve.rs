@@ -140,13 +140,33 @@ fn default_route(cfg: &Config, domain: &str) -> Route {
     } else {
         relayhost
     };
-    if split_list(cfg.get("relay_domains"))
+    let relay: Vec<String> = split_list(cfg.get("relay_domains"))
         .iter()
-        .any(|m| m.eq_ignore_ascii_case(domain))
-    {
+        .map(|d| d.to_ascii_lowercase())
+        .collect();
+    let parent = split_list(cfg.get("parent_domain_matches_subdomains"))
+        .iter()
+        .any(|p| p == "relay_domains");
+    if domain_listed(&relay, parent, domain) {
         return split_transport(cfg.get("relay_transport"), nexthop);
     }
     split_transport(cfg.get("default_transport"), nexthop)
+}
+
+/// Whether `domain` (lower case) is in a domain list (lower case): exactly, `.parent`
+/// entries for subdomains, and with `parent_match` (parent_domain_matches_subdomains) a
+/// plain `parent` entry for its subdomains too.
+pub fn domain_listed(list: &[String], parent_match: bool, domain: &str) -> bool {
+    list.iter().any(|d| {
+        if let Some(sub) = d.strip_prefix('.') {
+            return domain.ends_with(d.as_str()) || domain == sub;
+        }
+        domain == d
+            || (parent_match
+                && domain.len() > d.len()
+                && domain.ends_with(d.as_str())
+                && domain.as_bytes()[domain.len() - d.len() - 1] == b'.')
+    })
 }
 
 /// The keys $transport_maps is searched with, in order.
@@ -330,6 +350,18 @@ mod tests {
             unroute_cfg(&off, "user%remote.test@www.a.org"),
             "user%remote.test@www.a.org"
         );
+    }
+
+    #[test]
+    fn relay_domains_cover_subdomains_as_smtpd_does() {
+        let cfg = Config::from_pairs(
+            Path::new("/x"),
+            &[("myhostname", "www.a.org"), ("relay_domains", "r.test")],
+        );
+        assert_eq!(resolve(&cfg, "u@mx.r.test").transport, "relay");
+        assert_eq!(resolve(&cfg, "u@notr.test").transport, "smtp");
+        assert!(domain_listed(&[".p.test".into()], false, "a.p.test"));
+        assert!(!domain_listed(&["p.test".into()], false, "a.p.test"));
     }
 
     #[test]

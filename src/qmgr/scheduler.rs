@@ -494,7 +494,8 @@ impl Scheduler {
         let transport = first.agent.name().to_string();
         if !self.pools.contains_key(&transport) {
             let (tx, rx) = crossbeam_channel::unbounded();
-            self.workers.extend(workers::spawn(self.pool_size, rx, self.results_tx.clone()));
+            self.workers
+                .extend(workers::spawn(self.pool_size, rx, self.results_tx.clone()));
             self.pools.insert(transport.clone(), tx);
         }
         if let Some(tx) = self.pools.get(&transport) {

@@ -29,16 +29,7 @@ pub fn is_local_domain(ctx: &SmtpdContext, domain: &str) -> bool {
 /// Whether `domain` is in $relay_domains (parent domains match when relay_domains is in
 /// $parent_domain_matches_subdomains; `.domain` entries always match subdomains).
 pub fn is_relay_domain(ctx: &SmtpdContext, domain: &str) -> bool {
-    ctx.relay_domains.iter().any(|d| {
-        if let Some(sub) = d.strip_prefix('.') {
-            return domain.ends_with(d.as_str()) || domain == sub;
-        }
-        domain == d
-            || (ctx.policy.relay_parent_match
-                && domain.len() > d.len()
-                && domain.ends_with(d.as_str())
-                && domain.as_bytes()[domain.len() - d.len() - 1] == b'.')
-    })
+    crate::qmgr::resolve::domain_listed(&ctx.relay_domains, ctx.policy.relay_parent_match, domain)
 }
 
 /// Where an address really goes.

@@ -25,11 +25,17 @@ pub fn encode(content: &[u8], limit: usize) -> Vec<u8> {
 }
 
 fn put_line(out: &mut Vec<u8>, line: &[u8], limit: usize) {
-    if limit < 2 || line.len() <= limit {
+    // A leading dot is doubled on the wire, so such a line has one byte less to spare.
+    let first_room = if line.first() == Some(&b'.') {
+        limit.saturating_sub(1)
+    } else {
+        limit
+    };
+    if limit < 2 || line.len() <= first_room {
         stuffed(out, line);
         return;
     }
-    let (first, mut rest) = line.split_at(limit);
+    let (first, mut rest) = line.split_at(first_room);
     stuffed(out, first);
     while !rest.is_empty() {
         let n = rest.len().min(limit - 1);
@@ -63,6 +69,20 @@ pub fn wire_size(content: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_folded_line_starting_with_a_dot_stays_within_the_limit() {
+        let line = format!(".{}\n", "x".repeat(30));
+        let out = encode(line.as_bytes(), 10);
+        for l in out.split(|&b| b == b'\n') {
+            assert!(l.len() <= 11, "{:?}", String::from_utf8_lossy(l)); // 10 + CR
+        }
+        assert!(
+            out.starts_with(b"..xxxxxxxx\r\n xxxxxxxxx\r\n"),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+    }
 
     #[test]
     fn crlf_and_dot_stuffing() {
