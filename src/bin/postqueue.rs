@@ -29,23 +29,22 @@ fn usage() -> ! {
     )
 }
 
-/// Root and mail_owner may read the spool themselves.
-fn privileged(cfg: &Config) -> bool {
-    sys::is_root()
-        || sys::user_by_name(cfg.get("mail_owner"))
-            .ok()
-            .flatten()
-            .is_some_and(|u| u.uid == sys::uid())
+/// Root and the spool's owner may read the spool themselves. The owner is taken from the
+/// spool itself, not from a configuration the (set-gid) caller may have chosen.
+fn privileged(queue: &Queue) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    sys::uid() == 0
+        || std::fs::metadata(queue.root().join("active")).is_ok_and(|m| m.uid() == sys::uid())
 }
 
-fn list(cfg: &Config, queue: &Queue, json: bool) {
+fn list(queue: &Queue, json: bool) {
     match showq::request(queue, json) {
         Ok(text) => {
             let _ = std::io::stdout().write_all(&text);
         }
         Err(e) => {
             let running = pidfile::running(&pidfile::path(queue.root())).is_some();
-            if !running && privileged(cfg) {
+            if !running && privileged(queue) {
                 eprintln!("postqueue: warning: Mail system is down -- accessing queue directly");
                 let entries = showq::collect(queue);
                 let text = if json {
@@ -111,7 +110,7 @@ fn main() {
     let cfg = Config::load(&dir).unwrap_or_else(|e| fatal(EX_CONFIG, e));
     let queue = Queue::new(Path::new(cfg.get("queue_directory")));
     if m.opt_present("p") || m.opt_present("j") {
-        list(&cfg, &queue, m.opt_present("j"));
+        list(&queue, m.opt_present("j"));
     } else if m.opt_present("f") {
         flush(&queue, Request::Flush);
     } else if let Some(id) = m.opt_str("i") {
