@@ -3,11 +3,14 @@
 //! warn_if_reject, smtpd_delay_reject yes/no, smtpd_helo_required and $mynetworks forms.
 //! The client is always 127.0.0.1; "outside" means a $mynetworks that excludes it.
 
+mod common;
+
+use common::{process_log_text as log_text, process_maillog as maillog};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -16,41 +19,7 @@ use postern::dns::{DnsError, MxHost, Resolve};
 use postern::queue::{Queue, QueueFile, QueueName};
 use postern::smtpd::{self, ClientInfo, SmtpdContext};
 
-static LOG: OnceLock<PathBuf> = OnceLock::new();
 static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-fn maillog() -> &'static PathBuf {
-    LOG.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("postern-pol-log-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("maillog");
-        let _ = std::fs::remove_file(&path);
-        // SAFETY: atexit with a plain `extern "C"` function that neither unwinds nor relies
-        // on anything but the initialised static.
-        unsafe {
-            libc::atexit(remove_log_dir);
-        }
-        let cfg = Config::from_pairs(
-            &dir,
-            &[
-                ("myhostname", "www.a.org"),
-                ("maillog_file", path.to_str().unwrap()),
-            ],
-        );
-        postern::log::init(&cfg, false);
-        path
-    })
-}
-
-extern "C" fn remove_log_dir() {
-    if let Some(dir) = LOG.get().and_then(|p| p.parent()) {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
-
-fn log_text() -> String {
-    std::fs::read_to_string(maillog()).unwrap_or_default()
-}
 
 fn assert_logged(line: &str) {
     let text = log_text();

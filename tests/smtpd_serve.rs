@@ -1,11 +1,14 @@
 //! smtpd over real TCP: `serve` on 127.0.0.1:0 with a temporary spool and configuration,
 //! checking replies, maillog lines and the queue files left behind.
 
+mod common;
+
+use common::{process_log_text as log_text, process_maillog as maillog};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -14,44 +17,7 @@ use postern::qmgr::Wake;
 use postern::queue::{Queue, QueueFile, QueueName};
 use postern::smtpd::{self, ClientInfo, SmtpdContext};
 
-static LOG: OnceLock<PathBuf> = OnceLock::new();
 static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-/// One maillog for the whole test binary (logging is process-wide).
-fn maillog() -> &'static PathBuf {
-    LOG.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("postern-it-log-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("maillog");
-        let _ = std::fs::remove_file(&path);
-        // The log stays open until the test binary ends, so the directory is removed then.
-        // SAFETY: atexit with a plain `extern "C"` function that neither unwinds (errors
-        // are ignored) nor relies on anything but the initialised static.
-        unsafe {
-            libc::atexit(remove_log_dir);
-        }
-        let cfg = Config::from_pairs(
-            &dir,
-            &[
-                ("myhostname", "www.a.org"),
-                ("maillog_file", path.to_str().unwrap()),
-            ],
-        );
-        postern::log::init(&cfg, false);
-        path
-    })
-}
-
-/// Remove the maillog directory at process exit (registered by `maillog`).
-extern "C" fn remove_log_dir() {
-    if let Some(dir) = LOG.get().and_then(|p| p.parent()) {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
-
-fn log_text() -> String {
-    std::fs::read_to_string(maillog()).unwrap_or_default()
-}
 
 fn me() -> String {
     postern::sys::user_by_uid(postern::sys::euid())

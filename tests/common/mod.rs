@@ -358,3 +358,42 @@ pub fn postfix_tool(name: &str) -> Option<Command> {
     cmd.env("LD_LIBRARY_PATH", Path::new(&root).join("usr/lib/postfix"));
     Some(cmd)
 }
+
+static PROCESS_LOG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// One maillog for a whole test binary that runs the library in-process (logging is
+/// process-wide): `log::init` once with maillog_file in a temporary directory, removed when
+/// the test binary exits.
+pub fn process_maillog() -> &'static PathBuf {
+    PROCESS_LOG.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("postern-test-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("maillog");
+        let _ = std::fs::remove_file(&path);
+        // SAFETY: atexit with a plain `extern "C"` function that neither unwinds (errors are
+        // ignored) nor relies on anything but the initialised static.
+        unsafe {
+            libc::atexit(remove_process_log);
+        }
+        let cfg = postern::config::Config::from_pairs(
+            &dir,
+            &[
+                ("myhostname", "www.a.org"),
+                ("maillog_file", path.to_str().unwrap()),
+            ],
+        );
+        postern::log::init(&cfg, false);
+        path
+    })
+}
+
+extern "C" fn remove_process_log() {
+    if let Some(dir) = PROCESS_LOG.get().and_then(|p| p.parent()) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// The text of `process_maillog`.
+pub fn process_log_text() -> String {
+    std::fs::read_to_string(process_maillog()).unwrap_or_default()
+}
