@@ -236,3 +236,14 @@ re_quote() { printf '%s' "$1" | sed 's/[][\\.*^$+?(){}|]/\\&/g'; }
 
 # file_has_line FILE TEXT: FILE has a line exactly TEXT.
 file_has_line() { grep -qxF -- "$2" "$1" || fail "$1 has no line \"$2\""; }
+
+# as_user CMD...: run as the recipient $RCPT when the test runs as root (through runuser,
+# so a set-gid program sees an ordinary user), else as ourselves.
+as_user() {
+	if [ "$(id -u)" = 0 ]; then
+		command -v runuser >/dev/null || skip "runuser is not installed"
+		runuser -u "$RCPT" -- "$@"
+	else
+		"$@"
+	fi
+}

@@ -13,15 +13,6 @@ MAIL_CONFIG=$CONF "$T/bin/newaliases" >"$T/newaliases.log" 2>&1 ||
 	{ cat "$T/newaliases.log" >&2; fail "newaliases failed"; }
 t_start
 
-# as_user CMD...: run as the recipient (root runs the test), or as ourselves.
-as_user() {
-	if [ "$(id -u)" = 0 ]; then
-		command -v runuser >/dev/null || skip "runuser is not installed"
-		runuser -u "$RCPT" -- "$@"
-	else
-		"$@"
-	fi
-}
 
 mode=$(stat -c %a "$T/spool/public/pickup")
 [ "$mode" = 622 ] || fail "public/pickup has mode $mode, want 622"
