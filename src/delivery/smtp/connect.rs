@@ -1,9 +1,13 @@
 //! Where the SMTP client connects: the next-hop forms of smtp(8) (`domain` and
 //! `host:port` with an MX lookup, `[host]` and `[host]:port` without), the MX walk in
 //! preference order with the fall-back to the domain's own addresses when it has no MX
-//! records (RFC 5321 section 5.1), and the TCP connect with smtp_connect_timeout.
+//! records (RFC 5321 section 5.1), MX hosts as preferred as this host or less dropped
+//! (`mail for DOMAIN loops back to myself`, 5.4.6, when none is left; `myself` decides
+//! what is this host), null MX (RFC 7505: 5.1.10), and the TCP connect with
+//! smtp_connect_timeout.
 //!
-//! Security role: none beyond bounding the walk (smtp_mx_address_limit). Logs nothing
+//! Security role: bounds the walk (smtp_mx_address_limit) and keeps mail from looping
+//! back to this host. Logs nothing
 //! itself; the agent logs each failed connect as `connect to HOST[IP]:PORT: REASON`.
 
 use std::io;

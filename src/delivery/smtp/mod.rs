@@ -1,14 +1,24 @@
 //! smtp(8): the SMTP client delivery agent, for the `smtp` and `relay` transports.
 //!
 //! For each request it finds the servers of the next hop (`connect`: MX lookup unless
-//! the next hop is `[bracketed]`), tries them in order until one takes the message or
+//! the next hop is `[bracketed]`; MX hosts as preferred as this host or less are dropped,
+//! see `myself`; a null MX bounces), tries them in order until one takes the message or
 //! refuses it for good, and holds one SMTP transaction there for all the request's
-//! recipients (`session`). Results are per recipient, with Postfix's texts:
+//! recipients still without a result (`session`). A recipient with a soft failure (4xx
+//! to RCPT TO, 4xx at the end of DATA, a failed connect or session) moves on to the next
+//! server within the same attempt; one that got a 2xx at the end of DATA is never sent
+//! again. Results are per recipient, with Postfix's texts:
 //! `250 2.0.0 Ok: queued as X` (sent), `host X[ip] said: 550 ... (in reply to RCPT TO
 //! command)` (bounced), `connect to X[ip]:25: Connection timed out` (deferred,
-//! relay=none).
+//! relay=none), `mail for DOMAIN loops back to myself` (5.4.6),
+//! `Domain DOMAIN does not accept mail (nullMX)` (5.1.10, RFC 7505).
 //!
-//! Parameters: smtp_helo_name, smtp_connect_timeout, smtp_helo_timeout,
+//! Not done: Postfix's loop check on the server's greeting and EHLO name (`host X
+//! greeted me with my own hostname`); two test instances that share a $myhostname relay
+//! to each other.
+//!
+//! Parameters: myhostname, inet_interfaces, proxy_interfaces (loop detection),
+//! smtp_helo_name, smtp_connect_timeout, smtp_helo_timeout,
 //! smtp_starttls_timeout, smtp_mail_timeout, smtp_rcpt_timeout, smtp_data_init_timeout,
 //! smtp_data_xfer_timeout, smtp_data_done_timeout, smtp_quit_timeout,
 //! smtp_line_length_limit, smtp_mx_address_limit, smtp_mx_session_limit,

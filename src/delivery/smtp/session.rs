@@ -4,7 +4,10 @@
 //! NOTIFY/ORCPT, all of them pipelined with DATA when the server offers PIPELINING
 //! (RFC 2920), the message, and QUIT. Each recipient's result comes from its own RCPT
 //! reply and the reply to the end of DATA, worded as smtp(8) words them:
-//! `host HOST[IP] said: REPLY (in reply to RCPT TO command)`.
+//! `host HOST[IP] said: REPLY (in reply to RCPT TO command)`. Soft failures (a 4xx to
+//! RCPT TO, a 4xx at the end of DATA, a session-wide 4xx or lost connection before the
+//! message was sent) are handed back for the next server; 5xx replies and a connection
+//! lost after the message was sent are final.
 //!
 //! Security role: a recipient is reported sent only after the server's 2xx reply to the
 //! end of DATA; anything else leaves it deferred or bounced. Logs nothing itself.
