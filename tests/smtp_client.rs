@@ -1,6 +1,7 @@
 //! The smtp(8) client agent against a scripted SMTP server on loopback and a fake
-//! resolver: per-recipient results and their exact log texts, the MX walk, DNS failures,
-//! PIPELINING, SIZE, 8BITMIME, DSN, STARTTLS (may/encrypt), data encoding, timeouts.
+//! resolver: per-recipient results and their exact log texts, the MX walk (soft failures
+//! move on to the next MX host, MX hosts that are this host are dropped, null MX), DNS
+//! failures, PIPELINING, SIZE, 8BITMIME, DSN, STARTTLS (may/encrypt), data encoding, timeouts.
 
 #[path = "smtp_client/server.rs"]
 mod server;
@@ -297,6 +298,188 @@ fn refused_first_mx_then_the_second() {
         out[0].relay,
         format!("mx2.remote.test[127.0.0.1]:{}", srv.port)
     );
+}
+
+#[test]
+fn best_mx_that_is_myself_bounces_as_a_loop() {
+    // 127.0.0.1 on the standard port is this host; so is $myhostname on any port.
+    let dns = FakeDns::default()
+        .mx(
+            "loop.test",
+            &[
+                ("mx1.loop.test", 10, "127.0.0.1"),
+                ("mx2.loop.test", 20, "192.0.2.1"),
+            ],
+        )
+        .mx("named.test", &[("CLIENT.test", 5, "192.0.2.2")]);
+    let a = agent(&[], dns);
+    for domain in ["loop.test", "named.test"] {
+        let out = send(&a, domain, &["a@x.test", "b@x.test"], MSG);
+        for o in &out {
+            assert_eq!(o.status, Status::Bounced, "{:?}", o);
+            assert_eq!(o.dsn, "5.4.6");
+            assert_eq!(o.relay, "none");
+            assert_eq!(o.text, format!("mail for {} loops back to myself", domain));
+        }
+    }
+}
+
+#[test]
+fn a_less_preferred_mx_that_is_myself_is_skipped() {
+    let me = start(Script::default());
+    // The best MX refuses; the next ones are this host (by name) and another host of the
+    // same preference: neither is tried, so the mail waits instead of looping.
+    let dns = FakeDns::default().mx(
+        "remote.test",
+        &[
+            ("mx1.remote.test", 10, "127.0.0.2"),
+            ("client.test", 20, "127.0.0.1"),
+            ("mx3.remote.test", 20, "127.0.0.1"),
+        ],
+    );
+    let a = agent(&[], dns).with_port(me.port);
+    let out = send(&a, "remote.test", &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Deferred, "{:?}", out);
+    assert_eq!(
+        out[0].text,
+        format!(
+            "connect to mx1.remote.test[127.0.0.2]:{}: Connection refused",
+            me.port
+        )
+    );
+    assert_eq!(me.seen().connections, 0);
+    // With a better remote host that answers, it takes the mail.
+    let remote = start_on(&format!("127.0.0.2:{}", me.port), Script::default());
+    let out = send(&a, "remote.test", &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Sent, "{:?}", out);
+    assert_eq!(
+        out[0].relay,
+        format!("mx1.remote.test[127.0.0.2]:{}", me.port)
+    );
+    assert_eq!(remote.seen().data.len(), 1);
+    assert_eq!(me.seen().connections, 0);
+}
+
+#[test]
+fn null_mx_bounces() {
+    let dns = FakeDns::default().mx("nullmx.test", &[(".", 0, "192.0.2.1")]);
+    let a = agent(&[], dns);
+    let out = send(&a, "nullmx.test", &["a@nullmx.test"], MSG);
+    assert_eq!(out[0].status, Status::Bounced);
+    assert_eq!(out[0].dsn, "5.1.10");
+    assert_eq!(out[0].relay, "none");
+    assert_eq!(
+        out[0].text,
+        "Domain nullmx.test does not accept mail (nullMX)"
+    );
+}
+
+/// Two MX hosts on 127.0.0.1 and 127.0.0.2 (same port): the first runs `first`, the
+/// second accepts everything.
+fn two_mx(first: Script) -> (server::Server, server::Server, Smtp) {
+    let one = start(first);
+    let two = start_on(&format!("127.0.0.2:{}", one.port), Script::default());
+    let dns = FakeDns::default().mx(
+        "remote.test",
+        &[
+            ("mx1.remote.test", 10, "127.0.0.1"),
+            ("mx2.remote.test", 20, "127.0.0.2"),
+        ],
+    );
+    let a = agent(&[], dns).with_port(one.port);
+    (one, two, a)
+}
+
+#[test]
+fn a_4xx_to_rcpt_tries_that_recipient_at_the_next_mx() {
+    let mut script = Script::default();
+    script.rcpt.insert(
+        "b@remote.test".into(),
+        "450 4.2.0 <b@remote.test>: greylisted".into(),
+    );
+    script
+        .rcpt
+        .insert("c@remote.test".into(), "550 5.1.1 no such user".into());
+    let (one, two, a) = two_mx(script);
+    let out = send(
+        &a,
+        "remote.test",
+        &["a@remote.test", "b@remote.test", "c@remote.test"],
+        MSG,
+    );
+    let mx1 = format!("mx1.remote.test[127.0.0.1]:{}", one.port);
+    let mx2 = format!("mx2.remote.test[127.0.0.2]:{}", one.port);
+    assert_eq!((out[0].status, &out[0].relay), (Status::Sent, &mx1));
+    assert_eq!((out[1].status, &out[1].relay), (Status::Sent, &mx2));
+    assert_eq!((out[2].status, &out[2].relay), (Status::Bounced, &mx1));
+    // The second host saw only the greylisted recipient.
+    let cmds = two.seen().cmds();
+    let rcpts: Vec<&String> = cmds.iter().filter(|c| c.contains("RCPT")).collect();
+    assert_eq!(rcpts, vec!["0:RCPT TO:<b@remote.test>"]);
+    assert_eq!((one.seen().data.len(), two.seen().data.len()), (1, 1));
+}
+
+#[test]
+fn a_4xx_at_end_of_data_sends_the_transaction_to_the_next_mx() {
+    let (one, two, a) = two_mx(Script {
+        final_reply: "451 4.3.0 Error: queue file write error".into(),
+        ..Script::default()
+    });
+    let out = send(&a, "remote.test", &["a@remote.test", "b@remote.test"], MSG);
+    for o in &out {
+        assert_eq!(o.status, Status::Sent, "{:?}", o);
+        assert_eq!(o.relay, format!("mx2.remote.test[127.0.0.2]:{}", one.port));
+        assert_eq!(o.text, "250 2.0.0 Ok: queued as 4ABC123");
+    }
+    assert_eq!((one.seen().data.len(), two.seen().data.len()), (1, 1));
+    let cmds = two.seen().cmds();
+    assert_eq!(cmds.iter().filter(|c| c.contains("RCPT")).count(), 2);
+}
+
+#[test]
+fn soft_failures_at_the_last_mx_keep_their_own_reason() {
+    // Both hosts greylist b; a is sent by the first and never offered again.
+    let mut grey = Script::default();
+    grey.rcpt.insert(
+        "b@remote.test".into(),
+        "450 4.2.0 <b@remote.test>: greylisted".into(),
+    );
+    let one = start(grey.clone());
+    let two = start_on(&format!("127.0.0.2:{}", one.port), grey);
+    let dns = FakeDns::default().mx(
+        "remote.test",
+        &[
+            ("mx1.remote.test", 10, "127.0.0.1"),
+            ("mx2.remote.test", 20, "127.0.0.2"),
+        ],
+    );
+    let a = agent(&[], dns).with_port(one.port);
+    let out = send(&a, "remote.test", &["a@remote.test", "b@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Sent);
+    assert_eq!(
+        out[0].relay,
+        format!("mx1.remote.test[127.0.0.1]:{}", one.port)
+    );
+    assert_eq!(
+        (out[1].status, out[1].dsn.as_str()),
+        (Status::Deferred, "4.2.0")
+    );
+    assert_eq!(
+        out[1].text,
+        "host mx2.remote.test[127.0.0.2] said: 450 4.2.0 <b@remote.test>: greylisted (in reply to RCPT TO command)"
+    );
+    assert_eq!(
+        out[1].relay,
+        format!("mx2.remote.test[127.0.0.2]:{}", one.port)
+    );
+    // b alone at the second host: it got no DATA (no valid recipients).
+    let cmds = two.seen().cmds();
+    assert!(
+        cmds.iter().all(|c| !c.contains("a@remote.test")),
+        "{:?}",
+        cmds
+    );
+    assert!(two.seen().data.is_empty());
 }
 
 /// The maillog of this test binary.

@@ -1,17 +1,22 @@
 //! Where the SMTP client connects: the next-hop forms of smtp(8) (`domain` and
 //! `host:port` with an MX lookup, `[host]` and `[host]:port` without), the MX walk in
 //! preference order with the fall-back to the domain's own addresses when it has no MX
-//! records (RFC 5321 section 5.1), and the TCP connect with smtp_connect_timeout.
+//! records (RFC 5321 section 5.1), MX hosts as preferred as this host or less dropped
+//! (`mail for DOMAIN loops back to myself`, 5.4.6, when none is left; `myself` decides
+//! what is this host), null MX (RFC 7505: 5.1.10), and the TCP connect with
+//! smtp_connect_timeout.
 //!
-//! Security role: none beyond bounding the walk (smtp_mx_address_limit). Logs nothing
+//! Security role: bounds the walk (smtp_mx_address_limit) and keeps mail from looping
+//! back to this host. Logs nothing
 //! itself; the agent logs each failed connect as `connect to HOST[IP]:PORT: REASON`.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
 
+use super::myself::Myself;
 use crate::delivery::Status;
-use crate::dns::{DnsError, Resolve};
+use crate::dns::{DnsError, MxHost, Resolve};
 
 /// A parsed next hop.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,11 +126,25 @@ fn host_addrs(resolver: &dyn Resolve, host: &str) -> Result<Vec<IpAddr>, DnsErro
     resolver.addrs(host)
 }
 
-/// The addresses to try, in order, at most `limit` of them (0: no limit).
-pub fn peers(resolver: &dyn Resolve, nh: &NextHop, limit: usize) -> Result<Vec<Peer>, NoPeers> {
+/// Whether an MX record is a null MX (RFC 7505): the root name, "the domain accepts no
+/// mail".
+fn is_null_mx(mx: &MxHost) -> bool {
+    mx.name.is_empty() || mx.name == "."
+}
+
+/// The addresses to try, in order, at most `limit` of them (0: no limit). In an MX walk
+/// the hosts as preferred as this machine (`me`) or less are dropped; when that leaves
+/// none, the mail loops back to myself (5.4.6). A domain whose MX records are all null
+/// MX accepts no mail (5.1.10).
+pub fn peers(
+    resolver: &dyn Resolve,
+    nh: &NextHop,
+    limit: usize,
+    me: &Myself,
+) -> Result<Vec<Peer>, NoPeers> {
     let mut out = Vec::new();
-    let push = |name: &str, ips: Vec<IpAddr>, out: &mut Vec<Peer>| {
-        for ip in ips {
+    let push = |name: &str, ips: &[IpAddr], out: &mut Vec<Peer>| {
+        for &ip in ips {
             if limit == 0 || out.len() < limit {
                 out.push(Peer {
                     name: name.to_string(),
@@ -142,18 +161,45 @@ pub fn peers(resolver: &dyn Resolve, nh: &NextHop, limit: usize) -> Result<Vec<P
     } else {
         Vec::new()
     };
+    if !mxs.is_empty() && mxs.iter().all(is_null_mx) {
+        return Err(NoPeers {
+            status: Status::Bounced,
+            dsn: "5.1.10".into(),
+            text: format!("Domain {} does not accept mail (nullMX)", nh.host),
+        });
+    }
+    let mxs: Vec<MxHost> = mxs.into_iter().filter(|m| !is_null_mx(m)).collect();
     if mxs.is_empty() {
         let ips = host_addrs(resolver, &nh.host).map_err(|e| dns_failure(&nh.host, "A", &e))?;
-        push(&nh.host, ips, &mut out);
+        push(&nh.host, &ips, &mut out);
     } else {
+        let found: Vec<(&MxHost, Result<Vec<IpAddr>, DnsError>)> = mxs
+            .iter()
+            .map(|mx| (mx, host_addrs(resolver, &mx.name)))
+            .collect();
+        // The best preference of a host that is this machine: it and anything less
+        // preferred would deliver to ourselves.
+        let cutoff = found
+            .iter()
+            .filter(|(mx, ips)| {
+                let ips = ips.as_deref().unwrap_or(&[]);
+                me.is_me(&mx.name, ips, nh.port)
+            })
+            .map(|(mx, _)| mx.preference)
+            .min();
+        let kept = found
+            .iter()
+            .filter(|(mx, _)| cutoff.is_none_or(|c| mx.preference < c));
         // A host that does not resolve is skipped; when none resolves, the last error
         // (a temporary one preferred) is the answer.
         let mut err: Option<NoPeers> = None;
-        for mx in &mxs {
-            match host_addrs(resolver, &mx.name) {
+        let mut any = false;
+        for (mx, ips) in kept {
+            any = true;
+            match ips {
                 Ok(ips) => push(&mx.name, ips, &mut out),
                 Err(e) => {
-                    let f = dns_failure(&mx.name, "A", &e);
+                    let f = dns_failure(&mx.name, "A", e);
                     if err
                         .as_ref()
                         .is_none_or(|old| old.status != Status::Deferred)
@@ -162,6 +208,13 @@ pub fn peers(resolver: &dyn Resolve, nh: &NextHop, limit: usize) -> Result<Vec<P
                     }
                 }
             }
+        }
+        if !any {
+            return Err(NoPeers {
+                status: Status::Bounced,
+                dsn: "5.4.6".into(),
+                text: format!("mail for {} loops back to myself", nh.host),
+            });
         }
         if out.is_empty()
             && let Some(e) = err
@@ -206,7 +259,6 @@ pub fn connect(peer: &Peer, timeout: Duration) -> Result<TcpStream, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::MxHost;
 
     #[test]
     fn nexthop_forms() {
@@ -254,61 +306,196 @@ mod tests {
                     name: "gone.bad.test".into(),
                     preference: 1,
                 }]),
+                "null.test" => Ok(vec![MxHost {
+                    name: ".".into(),
+                    preference: 0,
+                }]),
+                "mixed.test" => Ok(vec![
+                    MxHost {
+                        name: ".".into(),
+                        preference: 0,
+                    },
+                    MxHost {
+                        name: "mx2.two.test".into(),
+                        preference: 10,
+                    },
+                ]),
+                "self.test" => Ok(vec![
+                    MxHost {
+                        name: "mx2.two.test".into(),
+                        preference: 10,
+                    },
+                    MxHost {
+                        name: "gone.two.test".into(),
+                        preference: 15,
+                    },
+                    MxHost {
+                        name: "local.test".into(),
+                        preference: 20,
+                    },
+                    MxHost {
+                        name: "mx1.two.test".into(),
+                        preference: 20,
+                    },
+                    MxHost {
+                        name: "mx3.test".into(),
+                        preference: 30,
+                    },
+                ]),
+                "loop.test" => Ok(vec![
+                    MxHost {
+                        name: "local.test".into(),
+                        preference: 10,
+                    },
+                    MxHost {
+                        name: "mx2.two.test".into(),
+                        preference: 10,
+                    },
+                    MxHost {
+                        name: "mx3.test".into(),
+                        preference: 20,
+                    },
+                ]),
                 "slow.test" => Err(DnsError::TempFail("Host not found, try again".into())),
                 _ => Err(DnsError::NotFound("nx".into())),
             }
         }
         fn addrs(&self, h: &str) -> Result<Vec<IpAddr>, DnsError> {
             match h {
-                "mx1.two.test" => Ok(vec!["10.0.0.1".parse().unwrap(), "::1".parse().unwrap()]),
+                "mx1.two.test" => Ok(vec![
+                    "10.0.0.1".parse().unwrap(),
+                    "2001:db8::1".parse().unwrap(),
+                ]),
                 "mx2.two.test" | "nomx.test" => Ok(vec!["10.0.0.2".parse().unwrap()]),
+                "mx3.test" => Ok(vec!["10.0.0.3".parse().unwrap()]),
+                "local.test" => Ok(vec!["127.0.0.1".parse().unwrap()]),
                 _ => Err(DnsError::NotFound("nx".into())),
             }
         }
     }
 
+    fn walk(nexthop: &str, limit: usize) -> Result<Vec<Peer>, NoPeers> {
+        peers(
+            &R,
+            &parse_nexthop(nexthop, 25).unwrap(),
+            limit,
+            &Myself::default(),
+        )
+    }
+
     #[test]
     fn mx_walk_in_order_skipping_unresolvable_hosts() {
-        let p = peers(&R, &parse_nexthop("two.test", 25).unwrap(), 0).unwrap();
+        let p = walk("two.test", 0).unwrap();
         let names: Vec<String> = p.iter().map(Peer::relay).collect();
         assert_eq!(
             names,
             vec![
                 "mx1.two.test[10.0.0.1]:25",
-                "mx1.two.test[::1]:25",
+                "mx1.two.test[2001:db8::1]:25",
                 "mx2.two.test[10.0.0.2]:25"
             ]
         );
-        let p = peers(&R, &parse_nexthop("two.test", 25).unwrap(), 2).unwrap();
+        let p = walk("two.test", 2).unwrap();
         assert_eq!(p.len(), 2);
     }
 
     #[test]
     fn no_mx_falls_back_to_the_address_and_brackets_skip_mx() {
-        let p = peers(&R, &parse_nexthop("nomx.test", 25).unwrap(), 0).unwrap();
+        let p = walk("nomx.test", 0).unwrap();
         assert_eq!(p[0].namaddr(), "nomx.test[10.0.0.2]");
-        let p = peers(&R, &parse_nexthop("[mx2.two.test]:26", 25).unwrap(), 0).unwrap();
+        let p = walk("[mx2.two.test]:26", 0).unwrap();
         assert_eq!(p[0].relay(), "mx2.two.test[10.0.0.2]:26");
     }
 
     #[test]
     fn dns_failures() {
-        let e = peers(&R, &parse_nexthop("nx.test", 25).unwrap(), 0).unwrap_err();
+        let e = walk("nx.test", 0).unwrap_err();
         assert_eq!(e.status, Status::Bounced);
         assert_eq!(e.dsn, "5.4.4");
         assert_eq!(
             e.text,
             "Host or domain name not found. Name service error for name=nx.test type=MX: Host not found"
         );
-        let e = peers(&R, &parse_nexthop("slow.test", 25).unwrap(), 0).unwrap_err();
+        let e = walk("slow.test", 0).unwrap_err();
         assert_eq!((e.status, e.dsn.as_str()), (Status::Deferred, "4.4.3"));
         assert_eq!(
             e.text,
             "Host or domain name not found. Name service error for name=slow.test type=MX: Host not found, try again"
         );
-        let e = peers(&R, &parse_nexthop("bad.test", 25).unwrap(), 0).unwrap_err();
+        let e = walk("bad.test", 0).unwrap_err();
         assert!(e.text.contains("name=gone.bad.test type=A"), "{}", e.text);
-        let e = peers(&R, &parse_nexthop("[nx.test]", 25).unwrap(), 0).unwrap_err();
+        let e = walk("[nx.test]", 0).unwrap_err();
         assert!(e.text.contains("name=nx.test type=A"), "{}", e.text);
+    }
+
+    fn relays(p: &[Peer]) -> Vec<String> {
+        p.iter().map(Peer::relay).collect()
+    }
+
+    #[test]
+    fn mx_hosts_as_preferred_as_myself_or_less_are_dropped() {
+        // local.test (127.0.0.1 on port 25) is this host: it, the other host of its
+        // preference and the less preferred one go; an unresolvable better host is skipped.
+        let p = walk("self.test", 0).unwrap();
+        assert_eq!(relays(&p), vec!["mx2.two.test[10.0.0.2]:25"]);
+        // On another port a loopback address is not this MTA: nothing is dropped...
+        let other = parse_nexthop("self.test:2525", 25).unwrap();
+        let p = peers(&R, &other, 0, &Myself::default()).unwrap();
+        assert_eq!(p.len(), 5);
+        // ...but $myhostname is, on any port and whatever its addresses.
+        let p = peers(&R, &other, 0, &Myself::new("MX3.test", vec![])).unwrap();
+        assert_eq!(
+            relays(&p),
+            vec![
+                "mx2.two.test[10.0.0.2]:2525",
+                "local.test[127.0.0.1]:2525",
+                "mx1.two.test[10.0.0.1]:2525",
+                "mx1.two.test[2001:db8::1]:2525"
+            ]
+        );
+        // A [host] next hop is never checked.
+        let p = walk("[local.test]", 0).unwrap();
+        assert_eq!(relays(&p), vec!["local.test[127.0.0.1]:25"]);
+    }
+
+    #[test]
+    fn best_mx_is_myself_loops() {
+        // local.test shares the best preference with a remote host: both go, and the
+        // less preferred mx3 too.
+        let e = walk("loop.test", 0).unwrap_err();
+        assert_eq!(
+            (e.status, e.dsn.as_str(), e.text.as_str()),
+            (
+                Status::Bounced,
+                "5.4.6",
+                "mail for loop.test loops back to myself"
+            )
+        );
+        let me = Myself::new("mx1.two.test", vec![]);
+        let e = peers(&R, &parse_nexthop("two.test", 25).unwrap(), 0, &me).unwrap_err();
+        assert_eq!(e.text, "mail for two.test loops back to myself");
+        // The address of an interface, not only loopback.
+        let me = Myself::new("other.test", vec!["10.0.0.2".parse().unwrap()]);
+        let e = peers(&R, &parse_nexthop("nomx.test", 25).unwrap(), 0, &me);
+        // No MX records: the domain's own address is used, without a loop check.
+        assert!(e.is_ok());
+        let e = peers(&R, &parse_nexthop("self.test", 25).unwrap(), 0, &me).unwrap_err();
+        assert_eq!(e.dsn, "5.4.6");
+    }
+
+    #[test]
+    fn null_mx_accepts_no_mail() {
+        let e = walk("null.test", 0).unwrap_err();
+        assert_eq!(
+            (e.status, e.dsn.as_str(), e.text.as_str()),
+            (
+                Status::Bounced,
+                "5.1.10",
+                "Domain null.test does not accept mail (nullMX)"
+            )
+        );
+        // A null MX among real ones (a misconfiguration) is ignored.
+        let p = walk("mixed.test", 0).unwrap();
+        assert_eq!(relays(&p), vec!["mx2.two.test[10.0.0.2]:25"]);
     }
 }

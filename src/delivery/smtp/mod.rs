@@ -1,14 +1,24 @@
 //! smtp(8): the SMTP client delivery agent, for the `smtp` and `relay` transports.
 //!
 //! For each request it finds the servers of the next hop (`connect`: MX lookup unless
-//! the next hop is `[bracketed]`), tries them in order until one takes the message or
+//! the next hop is `[bracketed]`; MX hosts as preferred as this host or less are dropped,
+//! see `myself`; a null MX bounces), tries them in order until one takes the message or
 //! refuses it for good, and holds one SMTP transaction there for all the request's
-//! recipients (`session`). Results are per recipient, with Postfix's texts:
+//! recipients still without a result (`session`). A recipient with a soft failure (4xx
+//! to RCPT TO, 4xx at the end of DATA, a failed connect or session) moves on to the next
+//! server within the same attempt; one that got a 2xx at the end of DATA is never sent
+//! again. Results are per recipient, with Postfix's texts:
 //! `250 2.0.0 Ok: queued as X` (sent), `host X[ip] said: 550 ... (in reply to RCPT TO
 //! command)` (bounced), `connect to X[ip]:25: Connection timed out` (deferred,
-//! relay=none).
+//! relay=none), `mail for DOMAIN loops back to myself` (5.4.6),
+//! `Domain DOMAIN does not accept mail (nullMX)` (5.1.10, RFC 7505).
 //!
-//! Parameters: smtp_helo_name, smtp_connect_timeout, smtp_helo_timeout,
+//! Not done: Postfix's loop check on the server's greeting and EHLO name (`host X
+//! greeted me with my own hostname`); two test instances that share a $myhostname relay
+//! to each other.
+//!
+//! Parameters: myhostname, inet_interfaces, proxy_interfaces (loop detection),
+//! smtp_helo_name, smtp_connect_timeout, smtp_helo_timeout,
 //! smtp_starttls_timeout, smtp_mail_timeout, smtp_rcpt_timeout, smtp_data_init_timeout,
 //! smtp_data_xfer_timeout, smtp_data_done_timeout, smtp_quit_timeout,
 //! smtp_line_length_limit, smtp_mx_address_limit, smtp_mx_session_limit,
@@ -20,6 +30,7 @@
 
 pub mod connect;
 pub mod data;
+pub mod myself;
 pub mod reply;
 pub mod session;
 pub mod stream;
@@ -32,7 +43,8 @@ use crate::delivery::{Agent, Outcome, Request, Status};
 use crate::dns::Resolve;
 
 use self::connect::{NextHop, Peer};
-use self::session::{After, Message, Settings, TlsLevel};
+use self::myself::Myself;
+use self::session::{Message, Settings, TlsLevel};
 use self::stream::Stream;
 
 /// The SMTP port when the next hop names none.
@@ -52,6 +64,7 @@ pub struct Smtp {
     cfg: Arc<Config>,
     resolver: Arc<dyn Resolve>,
     port: u16,
+    me: Myself,
 }
 
 impl Smtp {
@@ -59,6 +72,7 @@ impl Smtp {
     pub fn new(name: &str, cfg: Arc<Config>, resolver: Arc<dyn Resolve>) -> Smtp {
         Smtp {
             name: name.to_string(),
+            me: Myself::from_config(&cfg),
             cfg,
             resolver,
             port: DEFAULT_PORT,
@@ -116,7 +130,7 @@ impl Smtp {
             Err(why) => return all(Status::Deferred, "4.3.5", &why),
         };
         let limit = self.cfg.int("smtp_mx_address_limit").max(0) as usize;
-        let peers = match connect::peers(self.resolver.as_ref(), &nh, limit) {
+        let peers = match connect::peers(self.resolver.as_ref(), &nh, limit, &self.me) {
             Ok(p) => p,
             Err(e) => return all(e.status, &e.dsn, &e.text),
         };
@@ -130,14 +144,16 @@ impl Smtp {
         self.walk(&peers, &msg, started)
     }
 
-    /// Try the servers in order until every recipient has a final result.
+    /// Try the servers in order until every recipient has a result. A recipient that
+    /// got a soft failure (4xx to RCPT, 4xx at the end of DATA, a session-wide 4xx) moves
+    /// on to the next server; its latest failure is its result when none is left.
     fn walk(&self, peers: &[Peer], msg: &Message<'_>, started: Instant) -> Vec<Outcome> {
         let set = self.settings();
         let connect_timeout = self.cfg.time("smtp_connect_timeout");
         let session_limit = self.cfg.int("smtp_mx_session_limit").max(0) as usize;
         let mut out = Vec::new();
         let mut pending: Vec<usize> = (0..msg.recipients.len()).collect();
-        let mut last: Option<Outcome> = None;
+        let mut latest: Vec<Option<Outcome>> = vec![None; msg.recipients.len()];
         let mut sessions = 0;
         let mut no_tls = false;
         let mut i = 0;
@@ -157,9 +173,11 @@ impl Smtp {
                         &why,
                     );
                     let text = format!("connect to {}:{}: {}", peer.namaddr(), peer.port, why);
-                    let mut o = Outcome::new(0, Status::Deferred, "4.4.1", &text, "none");
-                    o.setup = started.elapsed();
-                    last = Some(o);
+                    for &p in &pending {
+                        let mut o = Outcome::new(p, Status::Deferred, "4.4.1", &text, "none");
+                        o.setup = started.elapsed();
+                        latest[p] = Some(o);
+                    }
                     i += 1;
                     continue;
                 }
@@ -171,35 +189,30 @@ impl Smtp {
             }
             let end = session::run(Stream::new(tcp), peer, &s, msg, &pending, started);
             out.extend(end.done);
-            pending = end.pending;
-            if end.failure.is_some() {
-                last = end.failure;
+            pending = end.retry.iter().map(|o| o.rcpt).collect();
+            for o in end.retry {
+                let p = o.rcpt;
+                latest[p] = Some(o);
             }
-            match end.after {
-                After::Reconnect if !no_tls => {
-                    // The plaintext retry at the same address is part of the same session.
-                    no_tls = true;
-                    sessions -= 1;
-                }
-                After::NextHost | After::Reconnect => {
-                    no_tls = false;
-                    i += 1;
-                }
-                After::Final => break,
+            if end.reconnect && !no_tls {
+                // The plaintext retry at the same address is part of the same session.
+                no_tls = true;
+                sessions -= 1;
+            } else {
+                no_tls = false;
+                i += 1;
             }
         }
-        let last = last.unwrap_or_else(|| {
-            Outcome::new(
-                0,
-                Status::Deferred,
-                "4.4.1",
-                "no server could be reached",
-                "none",
-            )
-        });
         for p in pending {
-            let mut o = last.clone();
-            o.rcpt = p;
+            let o = latest[p].take().unwrap_or_else(|| {
+                Outcome::new(
+                    p,
+                    Status::Deferred,
+                    "4.4.1",
+                    "no server could be reached",
+                    "none",
+                )
+            });
             out.push(o);
         }
         out.sort_by_key(|o| o.rcpt);

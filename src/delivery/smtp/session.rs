@@ -4,7 +4,10 @@
 //! NOTIFY/ORCPT, all of them pipelined with DATA when the server offers PIPELINING
 //! (RFC 2920), the message, and QUIT. Each recipient's result comes from its own RCPT
 //! reply and the reply to the end of DATA, worded as smtp(8) words them:
-//! `host HOST[IP] said: REPLY (in reply to RCPT TO command)`.
+//! `host HOST[IP] said: REPLY (in reply to RCPT TO command)`. Soft failures (a 4xx to
+//! RCPT TO, a 4xx at the end of DATA, a session-wide 4xx or lost connection before the
+//! message was sent) are handed back for the next server; 5xx replies and a connection
+//! lost after the message was sent are final.
 //!
 //! Security role: a recipient is reported sent only after the server's 2xx reply to the
 //! end of DATA; anything else leaves it deferred or bounced. Logs nothing itself.
@@ -63,26 +66,26 @@ pub struct Message<'a> {
     pub envid: Option<&'a str>,
 }
 
-/// What the caller does with recipients still pending.
+/// What becomes of the recipients a session-wide failure hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum After {
     /// Try the next MX host or address.
     NextHost,
     /// The TLS handshake failed: connect to the same address again, without TLS.
     Reconnect,
-    /// Give them the failure.
+    /// The failure is their result for this delivery attempt.
     Final,
 }
 
 /// The end of a session.
 pub struct SessionEnd {
-    /// Final results.
+    /// Final results for this delivery attempt.
     pub done: Vec<Outcome>,
-    /// Recipients (indices into the message's recipients) without a result.
-    pub pending: Vec<usize>,
-    /// The result `pending` recipients get when no other host is tried.
-    pub failure: Option<Outcome>,
-    pub after: After,
+    /// Soft failures (4xx, lost connections before the end of DATA): these recipients go
+    /// to the next server, if any, and the outcome is their result when there is none.
+    pub retry: Vec<Outcome>,
+    /// The next server is the same address again, without TLS.
+    pub reconnect: bool,
 }
 
 /// A session-wide failure.
@@ -309,39 +312,44 @@ pub fn run(
         setup: Duration::ZERO,
     };
     let mut done = Vec::new();
+    let mut retry = Vec::new();
     let mut left: Vec<usize> = pending.to_vec();
-    let r = transaction(&mut s, msg, &mut left, &mut done);
+    let r = transaction(&mut s, msg, &mut left, &mut done, &mut retry);
     let mut broken = false;
-    let end = match r {
-        Ok(()) => SessionEnd {
-            done,
-            pending: Vec::new(),
-            failure: None,
-            after: After::Final,
-        },
-        Err(f) => {
-            broken = f.broken;
-            let failure = Some(s.outcome(0, f.status, &f.dsn, &f.text));
-            SessionEnd {
-                done,
-                pending: left,
-                failure,
-                after: f.after,
+    let mut reconnect = false;
+    if let Err(f) = r {
+        // The failure is the result of the recipients it hit; those that already had a
+        // soft failure of their own (a 4xx to RCPT) keep it.
+        broken = f.broken;
+        reconnect = f.after == After::Reconnect;
+        for i in left {
+            let o = s.outcome(i, f.status, &f.dsn, &f.text);
+            if f.after == After::Final || f.status != Status::Deferred {
+                done.push(o);
+            } else {
+                retry.push(o);
             }
         }
-    };
-    if !broken && end.after != After::Reconnect {
+    }
+    if !broken && !reconnect {
         s.quit();
     }
-    end
+    SessionEnd {
+        done,
+        retry,
+        reconnect,
+    }
 }
 
-/// The whole dialogue. Recipients given a final result move from `left` to `done`.
+/// The whole dialogue. Recipients given a final result move from `left` to `done`, those
+/// with a soft failure (4xx to RCPT or to the end of DATA) to `retry`. A session-wide
+/// failure (`Err`) is for the recipients still in `left`.
 fn transaction(
     s: &mut Session<'_>,
     msg: &Message<'_>,
     left: &mut Vec<usize>,
     done: &mut Vec<Outcome>,
+    retry: &mut Vec<Outcome>,
 ) -> Result<(), Fail> {
     let ext = s.hello()?;
     let has = |k: &str| ext.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
@@ -428,9 +436,10 @@ fn transaction(
     if r.class() != 2 {
         return Err(s.reply_fail(&r, "MAIL FROM"));
     }
-    // RCPT, one reply each.
+    // RCPT, one reply each. A refused recipient leaves `left`: 5xx bounces, 4xx waits
+    // for the next server.
     let mut accepted = Vec::new();
-    let mut rejected = Vec::new();
+    let mut answered = Vec::new();
     for (k, line) in rcpts.iter().enumerate() {
         let i = left[k];
         let r = if pipelining {
@@ -443,35 +452,31 @@ fn transaction(
         let r = match r {
             Ok(r) => r,
             Err(f) => {
-                left.retain(|x| !rejected.contains(x));
+                left.retain(|x| !answered.contains(x));
+                left.extend(&accepted);
                 return Err(f);
             }
         };
         match r.class() {
             2 => accepted.push(i),
             _ if r.code == 421 => {
-                left.retain(|x| !rejected.contains(x));
+                left.retain(|x| !answered.contains(x));
+                left.extend(&accepted);
                 return Err(s.reply_fail(&r, "RCPT TO"));
             }
-            c => {
-                let st = if c == 5 {
-                    Status::Bounced
-                } else {
-                    Status::Deferred
-                };
-                done.push(s.outcome(i, st, &r.dsn(), &s.said(&r, "RCPT TO")));
-                rejected.push(i);
-            }
+            5 => done.push(s.outcome(i, Status::Bounced, &r.dsn(), &s.said(&r, "RCPT TO"))),
+            _ => retry.push(s.outcome(i, Status::Deferred, &r.dsn(), &s.said(&r, "RCPT TO"))),
         }
+        answered.push(i);
     }
-    left.retain(|x| !rejected.contains(x));
+    // From here on a failure concerns the accepted recipients only.
+    *left = accepted.clone();
     // DATA.
     let r = if pipelining {
         s.stream()
             .and_then(|st| st.read_reply(set.data_init_timeout))
             .map_err(|e| s.io_fail(&e, "sending DATA command", After::NextHost))
     } else if accepted.is_empty() {
-        left.clear();
         return Ok(());
     } else {
         s.command("DATA", set.data_init_timeout, "sending DATA command")
@@ -487,7 +492,6 @@ fn transaction(
                 let _ = st.read_reply(t);
             }
         }
-        left.clear();
         return Ok(());
     }
     let r = r?;
@@ -508,13 +512,20 @@ fn transaction(
                 After::Final,
             )
         })?;
+    // A 4xx here sends the whole transaction to the next server; a 2xx is final, so
+    // those recipients are never sent again.
     let (status, text) = match r.class() {
         2 => (Status::Sent, r.text()),
         5 => (Status::Bounced, s.said(&r, "end of DATA")),
         _ => (Status::Deferred, s.said(&r, "end of DATA")),
     };
     for &i in &accepted {
-        done.push(s.outcome(i, status, &r.dsn(), &text));
+        let o = s.outcome(i, status, &r.dsn(), &text);
+        if status == Status::Deferred {
+            retry.push(o);
+        } else {
+            done.push(o);
+        }
     }
     left.clear();
     Ok(())
