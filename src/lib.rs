@@ -14,6 +14,7 @@ pub mod delivery;
 pub mod dns;
 pub mod log;
 pub mod master;
+pub mod message;
 pub mod pickup;
 pub mod postconf;
 pub mod postsuper;

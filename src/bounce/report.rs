@@ -151,7 +151,7 @@ pub fn notice(
     let (part, description, returned) = if headers_only {
         // Never more than bounce_size_limit, so cleanup's size limit cannot refuse the
         // notification (a "header block" without a blank line could be the whole message).
-        let h = header_block(content);
+        let h = crate::message::header_block(content);
         let d = if kind == Kind::Verify {
             "Message Headers"
         } else {
@@ -174,17 +174,6 @@ pub fn notice(
     }
     out.extend_from_slice(format!("\n--{}--\n", boundary).as_bytes());
     out
-}
-
-/// The header block of a message (up to and including the blank line's predecessor).
-pub(super) fn header_block(content: &[u8]) -> &[u8] {
-    if content.starts_with(b"\n") {
-        return &content[..0];
-    }
-    match content.windows(2).position(|w| w == b"\n\n") {
-        Some(i) => &content[..i + 1],
-        None => content,
-    }
 }
 
 #[cfg(test)]
@@ -254,10 +243,14 @@ mod tests {
         .unwrap();
         assert!(out.contains("Content-Type: text/rfc822-headers"));
         assert!(!out.contains("long body text"));
-        // A message without a header/body separator is cut at the limit too.
-        let big = vec![b'x'; 100];
-        let out = String::from_utf8(compose(&cfg, "A", "B", &env, &big, &[])).unwrap();
-        assert!(out.contains("\n\nxxxxxxxxxx\n"), "{}", out);
-        assert!(!out.contains("xxxxxxxxxxx"));
+        // Returned headers are cut at the limit too, so cleanup's size limit cannot refuse
+        // the notification.
+        let big = format!("X-Long: {}\n\nbody\n", "x".repeat(100));
+        let out = String::from_utf8(compose(&cfg, "A", "B", &env, big.as_bytes(), &[])).unwrap();
+        assert!(out.contains("\n\nX-Long: xx\n"), "{}", out);
+        assert!(!out.contains("xxx"));
+        // Text without a header block returns no headers at all.
+        let out = String::from_utf8(compose(&cfg, "A", "B", &env, &[b'x'; 100], &[])).unwrap();
+        assert!(!out.contains("xxxxxxxxxx"), "{}", out);
     }
 }

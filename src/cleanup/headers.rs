@@ -1,6 +1,6 @@
-//! Header block scanning for cleanup: where the RFC 5322 header block ends, which of the
-//! headers cleanup may add are present, the Message-ID value, and the hop count (Received:
-//! headers). One pass over the header lines; the body is never scanned.
+//! Header facts for cleanup (the parsing itself is `crate::message`): where the header block
+//! ends, which of the headers cleanup may add are present, the Message-ID value, and the hop
+//! count (Received: headers); and header_size_limit. The body is never scanned.
 //!
 //! Security role: reads untrusted message text; only locates and counts, never rewrites.
 
@@ -16,62 +16,16 @@ pub struct HeaderScan {
     pub hops: usize,
 }
 
-/// Whether `line` starts a header field: `name:` with printable name characters (optional
-/// blanks before the colon are tolerated, as Postfix does).
-fn header_name(line: &[u8]) -> Option<&[u8]> {
-    let n = line
-        .iter()
-        .position(|&b| !(33..=126).contains(&b) || b == b':')?;
-    if n == 0 {
-        return None;
-    }
-    let mut i = n;
-    while i < line.len() && (line[i] == b' ' || line[i] == b'\t') {
-        i += 1;
-    }
-    if i < line.len() && line[i] == b':' {
-        Some(&line[..n])
-    } else {
-        None
-    }
-}
-
 /// Scan the header block of `content` (LF line ends).
 pub fn scan(content: &[u8]) -> HeaderScan {
-    let mut s = HeaderScan::default();
-    let mut pos = 0;
-    let mut in_header = false;
-    // Current header: (name, start offset of its value).
-    let mut current: Option<(&[u8], usize)> = None;
-    while pos < content.len() {
-        let end = content[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|i| pos + i + 1)
-            .unwrap_or(content.len());
-        let line = &content[pos..end];
-        let first = line[0];
-        if in_header && (first == b' ' || first == b'\t') {
-            pos = end;
-            continue;
-        }
-        if let Some((name, vstart)) = current.take() {
-            note(&mut s, name, &content[vstart..pos]);
-        }
-        match header_name(line) {
-            Some(name) => {
-                let colon = line.iter().position(|&b| b == b':').unwrap_or(0);
-                current = Some((name, pos + colon + 1));
-                in_header = true;
-                pos = end;
-            }
-            None => break,
-        }
+    let (headers, end) = crate::message::headers(content);
+    let mut s = HeaderScan {
+        end,
+        ..Default::default()
+    };
+    for h in &headers {
+        note(&mut s, &content[h.name.clone()], &content[h.value.clone()]);
     }
-    if let Some((name, vstart)) = current.take() {
-        note(&mut s, name, &content[vstart..pos]);
-    }
-    s.end = pos;
     s
 }
 
@@ -124,38 +78,20 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// `content[..end]` to at most `limit` bytes, as header_size_limit does: the excess is
 /// discarded. Returns `None` when nothing was too long.
 pub fn limit_header_sizes(content: &[u8], end: usize, limit: usize) -> Option<Vec<u8>> {
-    if limit == 0 {
-        return None;
-    }
-    // Logical header spans: a line starting with space or tab continues the previous one.
-    let mut spans: Vec<(usize, usize)> = Vec::new();
-    let mut pos = 0;
-    while pos < end {
-        let stop = content[pos..end]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|i| pos + i + 1)
-            .unwrap_or(end);
-        let cont = matches!(content[pos], b' ' | b'\t');
-        match spans.last_mut() {
-            Some(last) if cont => last.1 = stop,
-            _ => spans.push((pos, stop)),
-        }
-        pos = stop;
-    }
-    if spans.iter().all(|(a, b)| b - a <= limit) {
+    let (headers, block_end) = crate::message::headers(&content[..end]);
+    if limit == 0 || headers.iter().all(|h| h.span.len() <= limit) {
         return None;
     }
     let mut out = Vec::with_capacity(content.len());
-    for (a, b) in spans {
-        if b - a <= limit {
-            out.extend_from_slice(&content[a..b]);
+    for h in headers {
+        if h.span.len() <= limit {
+            out.extend_from_slice(&content[h.span]);
         } else {
-            out.extend_from_slice(&content[a..a + limit.saturating_sub(1)]);
+            out.extend_from_slice(&content[h.span.start..h.span.start + limit.saturating_sub(1)]);
             out.push(b'\n');
         }
     }
-    out.extend_from_slice(&content[end..]);
+    out.extend_from_slice(&content[block_end..]);
     Some(out)
 }
 

@@ -1,35 +1,5 @@
 //! Header handling for `sendmail -t`: recipients from To:, Cc: and Bcc:, and removal of Bcc:.
 
-/// Split the header block off, returning (logical headers with their raw lines, body offset).
-fn header_lines(content: &[u8]) -> (Vec<(usize, usize)>, usize) {
-    let mut spans = Vec::new();
-    let mut pos = 0;
-    while pos < content.len() {
-        let end = content[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|i| pos + i + 1)
-            .unwrap_or(content.len());
-        let line = &content[pos..end];
-        if line == b"\n" {
-            return (spans, end);
-        }
-        let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
-        let is_header = line
-            .iter()
-            .take_while(|&&b| b != b':')
-            .all(|&b| b > 32 && b < 127)
-            && line.contains(&b':');
-        match (continuation, spans.last_mut()) {
-            (true, Some(span)) => span.1 = end,
-            _ if is_header => spans.push((pos, end)),
-            _ => return (spans, pos),
-        }
-        pos = end;
-    }
-    (spans, content.len())
-}
-
 /// Addresses in a header value: `Name <a@b>, c@d, "x, y" <e@f>`.
 pub fn addresses(value: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -66,28 +36,24 @@ pub fn addresses(value: &str) -> Vec<String> {
 
 /// Recipients from To:, Cc: and Bcc: (also Resent-*), and the content without Bcc: headers.
 pub fn extract_recipients(content: &[u8]) -> (Vec<String>, Vec<u8>) {
-    let (spans, body) = header_lines(content);
+    let (headers, _) = crate::message::headers(content);
     let mut rcpts = Vec::new();
     let mut out = Vec::with_capacity(content.len());
     let mut last = 0;
-    for (start, end) in spans {
-        let text = String::from_utf8_lossy(&content[start..end]);
-        let (name, value) = text.split_once(':').unwrap_or((&text, ""));
-        let name = name.trim().to_ascii_lowercase();
-        let unfolded = value.replace(['\n', '\r'], " ");
+    for h in headers {
+        let name = String::from_utf8_lossy(&content[h.name.clone()]).to_ascii_lowercase();
         if matches!(
             name.as_str(),
             "to" | "cc" | "bcc" | "resent-to" | "resent-cc" | "resent-bcc"
         ) {
-            rcpts.extend(addresses(&unfolded));
+            rcpts.extend(addresses(&h.value_text(content)));
         }
-        out.extend_from_slice(&content[last..start]);
+        out.extend_from_slice(&content[last..h.span.start]);
         if name != "bcc" && name != "resent-bcc" {
-            out.extend_from_slice(&content[start..end]);
+            out.extend_from_slice(&content[h.span.clone()]);
         }
-        last = end;
+        last = h.span.end;
     }
-    let _ = body;
     out.extend_from_slice(&content[last..]);
     (rcpts, out)
 }

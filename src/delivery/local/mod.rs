@@ -82,20 +82,12 @@ pub(crate) fn split_addr(addr: &str) -> (&str, &str) {
 
 /// The values of Delivered-To: headers in the message's header section, lower-cased.
 pub fn delivered_to_headers(content: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
-    for line in content.split(|&b| b == b'\n') {
-        if line.is_empty() || line == b"\r" {
-            break;
-        }
-        if line.len() > 13 && line[..13].eq_ignore_ascii_case(b"delivered-to:") {
-            out.push(
-                String::from_utf8_lossy(&line[13..])
-                    .trim()
-                    .to_ascii_lowercase(),
-            );
-        }
-    }
-    out
+    let (headers, _) = crate::message::headers(content);
+    headers
+        .iter()
+        .filter(|h| h.is(content, "delivered-to"))
+        .map(|h| h.value_text(content).to_ascii_lowercase())
+        .collect()
 }
 
 impl Local {
