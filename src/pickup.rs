@@ -187,7 +187,7 @@ pub fn poke(queue: &Queue) {
 
 /// Start the pickup thread. Stop it by setting `stop` and calling `poke`.
 pub fn start(
-    cfg: Arc<Config>,
+    cfg: crate::Shared<Config>,
     queue: Queue,
     wake: Sender<Wake>,
     stop: Arc<AtomicBool>,
@@ -203,7 +203,9 @@ pub fn start(
         .spawn(move || {
             let mut buf = [0u8; 64];
             loop {
-                scan(&cfg, &queue, &wake);
+                // The configuration of the moment: `postfix reload` replaces it.
+                let current = cfg.read().unwrap_or_else(|e| e.into_inner()).clone();
+                scan(&current, &queue, &wake);
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }

@@ -219,6 +219,35 @@ fn reload_changes_banner_without_closing_sessions() {
     );
     old.cmd("quit");
     new.cmd("quit");
+    // Local submission (pickup) follows the reload too: its Received: header names mail_name.
+    inst.newaliases();
+    inst.set("mail_name", "Reloaded");
+    assert!(inst.postfix(&["reload"]).status.success());
+    assert!(wait_for(10, || inst
+        .log()
+        .matches("reload -- version")
+        .count()
+        == 2));
+    let mut child = std::process::Command::new(common::bin("sendmail"))
+        .arg("-C")
+        .arg(&inst.etc)
+        .arg(&inst.user)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        b"Subject: after reload\n\nx\n",
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        wait_for(20, || inst
+            .mbox(&inst.user)
+            .contains("(Reloaded, from userid")),
+        "{}",
+        inst.mbox(&inst.user)
+    );
     inst.stop();
 }
 

@@ -194,8 +194,9 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     crate::showq::serve(queue.clone())
         .map_err(|e| MasterError::Setup(format!("start showq service: {}", e)))?;
     let pickup_stop = Arc::new(AtomicBool::new(false));
+    let pickup_cfg: crate::Shared<Config> = Arc::new(RwLock::new(cfg.clone()));
     let pickup_handle = crate::pickup::start(
-        cfg.clone(),
+        pickup_cfg.clone(),
         queue.clone(),
         wake_tx.clone(),
         pickup_stop.clone(),
@@ -235,6 +236,7 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
                 config_dir,
                 &listeners,
                 &qctx,
+                &pickup_cfg,
                 &queue,
                 &wake_tx,
                 helper.clone(),
@@ -299,6 +301,7 @@ fn reload(
     config_dir: &Path,
     listeners: &[Listener],
     qctx: &crate::Shared<QmgrContext>,
+    pickup_cfg: &crate::Shared<Config>,
     queue: &Queue,
     wake: &crossbeam_channel::Sender<Wake>,
     helper: agents::Helper,
@@ -331,6 +334,7 @@ fn reload(
     };
     *qctx.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
     let _ = wake.send(Wake::Reload);
+    *pickup_cfg.write().unwrap_or_else(|e| e.into_inner()) = cfg.clone();
     lines::reload(cfg.get("mail_version"), &config_dir.display().to_string());
 }
 
