@@ -251,7 +251,7 @@ fn batch_through_the_helper_matches_one_by_one() {
     let mbox = env.dir.join("spool").join(TEST_USER);
     // The helper checks a batch as it checks one mailbox request: every record refused.
     let victim = env.dir.join("victim");
-    let refused = helper.request_all(&Op::MboxBatch {
+    let refused = helper.request_all(&Op::Mbox {
         path: victim.clone(),
         user: TEST_USER.into(),
         uid: user.uid,

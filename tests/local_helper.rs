@@ -251,7 +251,7 @@ fn helper_refuses_dangerous_requests() {
         limit: 0,
         locks: LockPolicy::default(),
         create: true,
-        record: b"x".to_vec(),
+        records: vec![b"x".to_vec()],
     });
     refused(Op::Mbox {
         path: env.dir.join("spool").join(TEST_USER),
@@ -261,7 +261,7 @@ fn helper_refuses_dangerous_requests() {
         limit: 0,
         locks: LockPolicy::default(),
         create: true,
-        record: b"x".to_vec(),
+        records: vec![b"x".to_vec()],
     });
     refused(Op::File {
         path: "relative/file".into(),

@@ -89,7 +89,7 @@ fn mailbox_deliveries_do_not_wait_behind_a_slow_command() {
                 limit: 0,
                 locks: LockPolicy::default(),
                 create: true,
-                record: b"From s@x.test  Thu Jan  1 00:00:00 1970\n\nx\n\n".to_vec(),
+                records: vec![b"From s@x.test  Thu Jan  1 00:00:00 1970\n\nx\n\n".to_vec()],
             });
             assert_eq!(r.status, Status::Sent, "{:?}", r);
         }

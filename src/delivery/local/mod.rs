@@ -116,14 +116,14 @@ impl Local {
                 // the helper: otherwise two children race for the mailbox locks, and the loser
                 // waits out a retry backoff.
                 let _guard = match op {
-                    Op::Mbox { path, .. } | Op::MboxBatch { path, .. } | Op::File { path, .. } => {
+                    Op::Mbox { path, .. } | Op::File { path, .. } => {
                         Some(crate::delivery::lock::PathGuard::acquire(path))
                     }
                     _ => None,
                 };
                 h.request_all(op)
             }
-            None => request::execute_all(op),
+            None => request::execute(op),
         }
     }
 
@@ -193,7 +193,7 @@ impl Local {
                 limit: self.limit(),
                 locks: LockPolicy::from_config(&self.cfg),
                 create: true,
-                record: mbox::record(sender, &r.orig_to, addr, r.req.content, r.now),
+                records: vec![mbox::record(sender, &r.orig_to, addr, r.req.content, r.now)],
             }
         };
         if let (Op::Mbox { .. }, Some(_)) = (&op, &r.held) {
@@ -310,7 +310,7 @@ impl Agent for Local {
                     limit,
                     locks,
                     create,
-                    record,
+                    records,
                 } = op
                 else {
                     continue;
@@ -324,11 +324,12 @@ impl Agent for Local {
                     locks,
                     create,
                 };
+                let records = records.into_iter().map(|record| ((k, slot), record));
                 match groups.iter_mut().find(|g| g.target == target) {
-                    Some(g) => g.records.push(((k, slot), record)),
+                    Some(g) => g.records.extend(records),
                     None => groups.push(MboxGroup {
                         target,
-                        records: vec![((k, slot), record)],
+                        records: records.collect(),
                     }),
                 }
             }
@@ -394,28 +395,15 @@ impl Local {
         let mut replies = Vec::with_capacity(n);
         for chunk in request::batch_chunks(&sizes) {
             let recs: Vec<Vec<u8>> = records.by_ref().take(chunk.len()).collect();
-            let op = if recs.len() == 1 {
-                Op::Mbox {
-                    path: t.path.clone(),
-                    user: t.user.clone(),
-                    uid: t.uid,
-                    gid: t.gid,
-                    limit: t.limit,
-                    locks: t.locks,
-                    create: t.create,
-                    record: recs.into_iter().next().unwrap_or_default(),
-                }
-            } else {
-                Op::MboxBatch {
-                    path: t.path.clone(),
-                    user: t.user.clone(),
-                    uid: t.uid,
-                    gid: t.gid,
-                    limit: t.limit,
-                    locks: t.locks,
-                    create: t.create,
-                    records: recs,
-                }
+            let op = Op::Mbox {
+                path: t.path.clone(),
+                user: t.user.clone(),
+                uid: t.uid,
+                gid: t.gid,
+                limit: t.limit,
+                locks: t.locks,
+                create: t.create,
+                records: recs,
             };
             let want = op.replies();
             let mut got = self.perform_all(&op);

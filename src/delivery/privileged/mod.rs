@@ -8,10 +8,10 @@
 //! one at a time, until end of input. For each request it validates it and forks a child
 //! with `sys::fork_as`; there is no exec: the helper is single-threaded, so the child is a
 //! plain copy of it. The child sets its groups to just the target gid, then its gid and uid,
-//! runs `request::execute_all` and writes the replies to a pipe the helper reads; the helper
+//! runs `request::execute` and writes the replies to a pipe the helper reads; the helper
 //! then reaps it. Nothing ever switches uid inside a thread. When Postern does not run as
-//! root the delivery agent calls `request::execute_all` in-process instead, and no helper
-//! exists. A batch of mbox records for one mailbox (`Op::MboxBatch`, group commit) is one
+//! root the delivery agent calls `request::execute` in-process instead, and no helper
+//! exists. The mbox records for one mailbox (`Op::Mbox`, one or more: group commit) are one
 //! request and one child: one dot-lock, one fcntl lock, one fsync, one reply per record.
 //!
 //! Work done as root in the helper itself is limited to a spool mailbox
@@ -58,8 +58,8 @@ use super::lock::Dotlock;
 use super::mbox;
 pub use super::request::{Op, Reply, Source};
 use super::request::{
-    decode_op, decode_replies, encode_replies, encode_reply, execute_all, mailbox_failure,
-    read_frame, write_frame,
+    decode_op, decode_replies, encode_replies, encode_reply, execute, mailbox_failure, read_frame,
+    write_frame,
 };
 use crate::config::Config;
 use crate::sys;
@@ -113,7 +113,7 @@ fn serve(config_dir: &Path) -> i32 {
             }
         };
         let answer = match decode_op(&buf) {
-            Ok(op @ Op::MboxBatch { .. }) => encode_replies(&handle(&op, &ctx)),
+            Ok(op @ Op::Mbox { .. }) => encode_replies(&handle(&op, &ctx)),
             Ok(op) => match handle(&op, &ctx).into_iter().next() {
                 Some(reply) => encode_reply(&reply),
                 None => encode_reply(&helper_failed("no answer".into())),
@@ -146,16 +146,8 @@ fn handle(op: &Op, ctx: &Ctx) -> Vec<Reply> {
             gid,
             locks,
             ..
-        }
-        | Op::MboxBatch {
-            path,
-            user,
-            uid,
-            gid,
-            locks,
-            ..
         } if in_spool(path, user, &ctx.spool) => {
-            // One creation and one dot-lock for the whole batch; the child takes the fcntl
+            // One creation and one dot-lock for all the records; the child takes the fcntl
             // lock once and appends every record.
             if let Err(f) = mbox::create_owned(path, *uid, *gid) {
                 return vec![mailbox_failure(path, user, &f); n];
@@ -169,8 +161,7 @@ fn handle(op: &Op, ctx: &Ctx) -> Vec<Reply> {
                 None
             };
             let mut rest = op.clone();
-            if let Op::Mbox { create, locks, .. } | Op::MboxBatch { create, locks, .. } = &mut rest
-            {
+            if let Op::Mbox { create, locks, .. } = &mut rest {
                 *create = false;
                 locks.dotlock = false;
             }
@@ -192,7 +183,7 @@ fn run_child(op: &Op) -> Vec<Reply> {
         Err(e) => return failed(format!("cannot create a pipe: {}", e)),
     };
     let pid = match sys::fork_as(uid, gid, || {
-        let replies = execute_all(op);
+        let replies = execute(op);
         match write_frame(&mut writer, &encode_replies(&replies)) {
             Ok(()) => 0,
             Err(_) => 1,

@@ -95,8 +95,8 @@ impl HelperHandle {
         self.slots[first].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Have a helper perform `op` and wait for the answer (for an `Op::MboxBatch`, the
-    /// first record's; use `request_all`).
+    /// Have a helper perform `op` and wait for the answer (for an `Op::Mbox`, the first
+    /// record's; use `request_all`).
     pub fn request(&self, op: &Op) -> Reply {
         self.request_all(op)
             .into_iter()
@@ -105,12 +105,12 @@ impl HelperHandle {
     }
 
     /// Have a helper perform `op` and wait for the answers: exactly `op.replies()` of them
-    /// (one per record of an `Op::MboxBatch`, in order).
+    /// (one per record of an `Op::Mbox`, in order).
     pub fn request_all(&self, op: &Op) -> Vec<Reply> {
         let n = op.replies();
         let failed = |why: String| vec![helper_failed(why); n];
         let decode = |buf: &[u8]| match op {
-            Op::MboxBatch { .. } => decode_replies(buf, n),
+            Op::Mbox { .. } => decode_replies(buf, n),
             _ => decode_reply(buf).map(|r| vec![r]),
         };
         let mut slot = self.take_slot();

@@ -37,7 +37,6 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), String> {
     let (uid, gid) = op.ids();
     match op {
         Op::Mbox { path, user, .. }
-        | Op::MboxBatch { path, user, .. }
         | Op::Maildir {
             dir: path, user, ..
         } => {
@@ -54,8 +53,7 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), String> {
             }
             let home = Path::new(&acct.home);
             let under_home = home != Path::new("/") && home.is_absolute() && path.starts_with(home);
-            let spool_ok = matches!(op, Op::Mbox { .. } | Op::MboxBatch { .. })
-                && in_spool(path, user, &ctx.spool);
+            let spool_ok = matches!(op, Op::Mbox { .. }) && in_spool(path, user, &ctx.spool);
             if under_home || spool_ok {
                 Ok(())
             } else {
@@ -198,7 +196,7 @@ mod tests {
             limit: 0,
             locks: LockPolicy::default(),
             create: true,
-            record: Vec::new(),
+            records: vec![Vec::new()],
         }
     }
 
@@ -212,7 +210,7 @@ mod tests {
         assert!(validate(&mbox("/var/mail/root", "root", 5), &c).is_err());
         assert!(validate(&mbox("var/mail/root", "root", 0), &c).is_err());
         // A batch is checked exactly as a single mailbox request.
-        let batch = |path: &str, uid| Op::MboxBatch {
+        let batch = |path: &str, uid| Op::Mbox {
             path: path.into(),
             user: "root".into(),
             uid,

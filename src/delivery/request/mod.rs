@@ -6,8 +6,8 @@
 //! Protocol. A frame is a 4-byte big-endian length and that many bytes. A frame holds fields,
 //! each a 4-byte big-endian length and its bytes; numbers are decimal text. Request fields:
 //! the kind (`mbox`, `maildir`, `file`, `command`), uid, gid, then per kind:
-//! - mbox: path, user, limit, lock (dotlock fcntl attempts delay_ms stale_s), create, record
-//! - mboxbatch: as mbox, but a record count (at most `MAX_BATCH`) and that many records
+//! - mbox: path, user, limit, lock (dotlock fcntl attempts delay_ms stale_s), create, a
+//!   record count (1 to `MAX_BATCH`) and that many records
 //! - maildir: dir, user, limit, host, content
 //! - file: source, path, limit, lock (as above), record
 //! - command: source, command, dir, limit_ms, env count, (name, value)..., input
@@ -15,10 +15,10 @@
 //! A source (what justifies the ids of a file or command delivery, see `Source`) is `none`;
 //! `table`, spec, key; or `include`, path.
 //!
-//! The answer is one frame: status (`sent`/`deferred`/`bounced`), dsn, text. For
-//! `mboxbatch` it is one frame with a count and that many (status, dsn, text), one per
-//! record in order. Frames over `MAX_FRAME` bytes and any malformed field are protocol
-//! errors; a sender splits a batch that would not fit (`batch_chunks`).
+//! The answer is one frame: status (`sent`/`deferred`/`bounced`), dsn, text. For `mbox`
+//! it is one frame with a count and that many (status, dsn, text), one per record in
+//! order. Frames over `MAX_FRAME` bytes and any malformed field are protocol errors; a
+//! sender splits records that would not fit in one frame (`batch_chunks`).
 //!
 //! Security role: the decoder treats input as untrusted: lengths are checked with checked
 //! arithmetic against the data actually present (no panics, no allocation larger than the
@@ -44,10 +44,10 @@ use super::{maildir, mbox};
 /// delivery headers; this leaves ample room).
 pub const MAX_FRAME: usize = 256 << 20;
 
-/// Most records in one `Op::MboxBatch`.
+/// Most records in one `Op::Mbox`.
 pub const MAX_BATCH: usize = 1000;
 
-/// Room left in a frame for everything of an `Op::MboxBatch` but its records.
+/// Room left in a frame for everything of an `Op::Mbox` but its records.
 const BATCH_OVERHEAD: usize = 1 << 20;
 
 /// The result of one request.
@@ -84,7 +84,8 @@ pub enum Source {
 /// One delivery request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
-    /// Append an mbox record to a mailbox.
+    /// Append one or more mbox records to a mailbox under one lock, with one fsync after
+    /// the last (group commit); answered with one reply per record.
     Mbox {
         path: PathBuf,
         user: String,
@@ -93,18 +94,6 @@ pub enum Op {
         limit: u64,
         locks: LockPolicy,
         /// Create a missing file as the running user (false when the root helper created it).
-        create: bool,
-        record: Vec<u8>,
-    },
-    /// Append several mbox records to one mailbox under one lock, with one fsync after the
-    /// last (group commit); answered with one reply per record.
-    MboxBatch {
-        path: PathBuf,
-        user: String,
-        uid: u32,
-        gid: u32,
-        limit: u64,
-        locks: LockPolicy,
         create: bool,
         records: Vec<Vec<u8>>,
     },
@@ -142,7 +131,6 @@ impl Op {
     pub fn ids(&self) -> (u32, u32) {
         match self {
             Op::Mbox { uid, gid, .. }
-            | Op::MboxBatch { uid, gid, .. }
             | Op::Maildir { uid, gid, .. }
             | Op::File { uid, gid, .. }
             | Op::Command { uid, gid, .. } => (*uid, *gid),
@@ -151,16 +139,17 @@ impl Op {
 }
 
 impl Op {
-    /// How many replies performing the request yields: one per record for a batch, else one.
+    /// How many replies performing the request yields: one per record for a mailbox, else
+    /// one.
     pub fn replies(&self) -> usize {
         match self {
-            Op::MboxBatch { records, .. } => records.len(),
+            Op::Mbox { records, .. } => records.len(),
             _ => 1,
         }
     }
 }
 
-/// Split record indexes into runs whose records fit in one `Op::MboxBatch` frame (at most
+/// Split record indexes into runs whose records fit in one `Op::Mbox` frame (at most
 /// `MAX_BATCH` records and `MAX_FRAME` bytes with room for the other fields). A record too
 /// big for any frame gets a run of its own (and fails when sent, as a single request would).
 pub fn batch_chunks(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
@@ -197,10 +186,10 @@ pub fn mailbox_failure(path: &Path, user: &str, f: &mbox::Failure) -> Reply {
 }
 
 /// Perform a request as the current process (the child, or in-process when not root):
-/// exactly `op.replies()` replies, in record order for a batch.
-pub fn execute_all(op: &Op) -> Vec<Reply> {
-    match op {
-        Op::MboxBatch {
+/// exactly `op.replies()` replies, in record order for a mailbox.
+pub fn execute(op: &Op) -> Vec<Reply> {
+    let reply = match op {
+        Op::Mbox {
             path,
             user,
             limit,
@@ -215,48 +204,13 @@ pub fn execute_all(op: &Op) -> Vec<Reply> {
                 locks: *locks,
             };
             let recs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
-            mbox::append_many(path, &recs, &opts)
+            return mbox::append_many(path, &recs, &opts)
                 .into_iter()
                 .map(|r| match r {
-                    Ok(()) => delivered_to_mailbox(),
+                    Ok(()) => Reply::new(Status::Sent, "2.0.0", "delivered to mailbox"),
                     Err(f) => mailbox_failure(path, user, &f),
                 })
-                .collect()
-        }
-        _ => vec![execute(op)],
-    }
-}
-
-fn delivered_to_mailbox() -> Reply {
-    Reply::new(Status::Sent, "2.0.0", "delivered to mailbox")
-}
-
-/// Perform a request that has one reply as the current process; for a batch, the first
-/// record's reply (use `execute_all`).
-pub fn execute(op: &Op) -> Reply {
-    match op {
-        Op::MboxBatch { .. } => execute_all(op)
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| Reply::new(Status::Deferred, "4.3.0", "empty batch")),
-        Op::Mbox {
-            path,
-            user,
-            limit,
-            locks,
-            create,
-            record,
-            ..
-        } => {
-            let opts = mbox::AppendOptions {
-                create: *create,
-                limit: *limit,
-                locks: *locks,
-            };
-            match mbox::append(path, record, &opts) {
-                Ok(()) => delivered_to_mailbox(),
-                Err(f) => mailbox_failure(path, user, &f),
-            }
+                .collect();
         }
         Op::Maildir {
             dir,
@@ -305,7 +259,8 @@ pub fn execute(op: &Op) -> Reply {
             }
         }
         Op::Command { job, .. } => command::run(job),
-    }
+    };
+    vec![reply]
 }
 
 #[cfg(test)]
@@ -340,7 +295,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("u");
-        let op = Op::MboxBatch {
+        let op = Op::Mbox {
             path: path.clone(),
             user: "u".into(),
             uid: 0,
@@ -350,7 +305,7 @@ mod tests {
             create: true,
             records: vec![b"abc".to_vec(), b"toolong!!".to_vec(), b"de".to_vec()],
         };
-        let rs = execute_all(&op);
+        let rs = execute(&op);
         assert_eq!(rs.len(), 3);
         assert_eq!(
             rs[0],

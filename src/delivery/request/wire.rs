@@ -121,7 +121,6 @@ pub fn encode_op(op: &Op) -> Vec<u8> {
     let (uid, gid) = op.ids();
     let kind: &[u8] = match op {
         Op::Mbox { .. } => b"mbox",
-        Op::MboxBatch { .. } => b"mboxbatch",
         Op::Maildir { .. } => b"maildir",
         Op::File { .. } => b"file",
         Op::Command { .. } => b"command",
@@ -131,22 +130,6 @@ pub fn encode_op(op: &Op) -> Vec<u8> {
     f.num(gid as u64);
     match op {
         Op::Mbox {
-            path,
-            user,
-            limit,
-            locks,
-            create,
-            record,
-            ..
-        } => {
-            f.path(path);
-            f.put(user.as_bytes());
-            f.num(*limit);
-            f.locks(locks);
-            f.num(*create as u64);
-            f.put(record);
-        }
-        Op::MboxBatch {
             path,
             user,
             limit,
@@ -216,17 +199,7 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
     let uid = c.id()?;
     let gid = c.id()?;
     let op = match kind {
-        b"mbox" => Op::Mbox {
-            path: c.path()?,
-            user: c.string()?,
-            uid,
-            gid,
-            limit: c.num()?,
-            locks: c.locks()?,
-            create: c.num()? != 0,
-            record: c.take()?.to_vec(),
-        },
-        b"mboxbatch" => {
+        b"mbox" => {
             let path = c.path()?;
             let user = c.string()?;
             let limit = c.num()?;
@@ -240,7 +213,7 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
             for _ in 0..n {
                 records.push(c.take()?.to_vec());
             }
-            Op::MboxBatch {
+            Op::Mbox {
                 path,
                 user,
                 uid,
@@ -335,7 +308,7 @@ pub fn decode_reply(data: &[u8]) -> Result<Reply, ProtoError> {
     Ok(r)
 }
 
-/// Encode the answers to a batch: a count, then each answer's fields.
+/// Encode the answers to a mailbox request: a count, then each answer's fields.
 pub fn encode_replies(rs: &[Reply]) -> Vec<u8> {
     let mut f = Fields(Vec::new());
     f.num(rs.len() as u64);
@@ -347,7 +320,8 @@ pub fn encode_replies(rs: &[Reply]) -> Vec<u8> {
     f.0
 }
 
-/// Decode the answers to a batch of `expected` records; any other count is an error.
+/// Decode the answers to a mailbox request of `expected` records; any other count is an
+/// error.
 pub fn decode_replies(data: &[u8], expected: usize) -> Result<Vec<Reply>, ProtoError> {
     let mut c = Cursor { data, pos: 0 };
     if c.num()? != expected as u64 {
@@ -419,7 +393,7 @@ mod tests {
                 limit: 51200000,
                 locks: LockPolicy::default(),
                 create: false,
-                record: b"From x  date\n\0binary\n".to_vec(),
+                records: vec![b"From x  date\n\0binary\n".to_vec()],
             },
             Op::Maildir {
                 dir: "/home/u/Maildir/".into(),
@@ -478,7 +452,7 @@ mod tests {
 
     #[test]
     fn batches_and_their_replies_round_trip() {
-        let batch = Op::MboxBatch {
+        let batch = Op::Mbox {
             path: "/var/mail/u".into(),
             user: "u".into(),
             uid: 1000,
@@ -510,7 +484,7 @@ mod tests {
         assert!(decode_op(&enc).is_err());
         for n in [0, MAX_BATCH as u64 + 1] {
             let mut f = Fields(Vec::new());
-            f.put(b"mboxbatch");
+            f.put(b"mbox");
             f.num(1);
             f.num(1);
             f.path(Path::new("/var/mail/u"));
