@@ -346,20 +346,12 @@ fn bounce_for_unknown_local_user_reaches_sender() {
     let inst = Instance::new(&[("local_recipient_maps", "")]);
     inst.newaliases();
     inst.start();
-    let mut c = inst.connect();
-    c.reply();
-    c.cmd("helo localhost");
-    assert_eq!(
-        c.cmd(&format!("mail from:<{}@www.a.org>", inst.user)),
-        "250 2.1.0 Ok"
+    let id = inst.send(
+        &inst.local_address(),
+        &["<no-such-user-xyz@www.a.org>"],
+        "to nobody",
+        "bounce me",
     );
-    assert_eq!(
-        c.cmd("rcpt to:<no-such-user-xyz@www.a.org>"),
-        "250 2.1.5 Ok"
-    );
-    let r = c.data("Subject: to nobody\n\nbounce me\n");
-    let id = queued_id(&r);
-    c.cmd("quit");
     assert!(
         wait_for(20, || inst
             .mbox(&inst.user)
@@ -395,13 +387,7 @@ fn alias_to_a_remote_address_is_forwarded_and_scheduled_at_once() {
     )]);
     inst.newaliases();
     inst.start();
-    let mut c = inst.connect();
-    c.reply();
-    c.cmd("helo localhost");
-    c.cmd("mail from:<a@b.test>");
-    assert_eq!(c.cmd("rcpt to:<fwd@www.a.org>"), "250 2.1.5 Ok");
-    let id = queued_id(&c.data("Subject: fwd\n\nforward me\n"));
-    c.cmd("quit");
+    let id = inst.send("a@b.test", &["<fwd@www.a.org>"], "fwd", "forward me");
     // The copy is scheduled at once (not at the next queue scan, minutes later).
     assert!(
         wait_for(20, || inst
@@ -441,17 +427,12 @@ fn transport_maps_error_and_discard() {
     )]);
     inst.newaliases();
     inst.start();
-    let mut c = inst.connect();
-    c.reply();
-    c.cmd("helo localhost");
-    assert_eq!(
-        c.cmd(&format!("mail from:<{}@www.a.org>", inst.user)),
-        "250 2.1.0 Ok"
+    let id = inst.send(
+        &inst.local_address(),
+        &["<x@blocked.test>", "<y@gone.test>"],
+        "routed",
+        "transport maps",
     );
-    assert_eq!(c.cmd("rcpt to:<x@blocked.test>"), "250 2.1.5 Ok");
-    assert_eq!(c.cmd("rcpt to:<y@gone.test>"), "250 2.1.5 Ok");
-    let id = queued_id(&c.data("Subject: routed\n\ntransport maps\n"));
-    c.cmd("quit");
     assert!(
         wait_for(20, || inst.log().contains(&format!("{}: removed", id))),
         "{}",
@@ -493,13 +474,12 @@ fn deferred_mail_is_retried_warned_about_and_expires_to_the_sender() {
     ]);
     inst.newaliases();
     inst.start();
-    let mut c = inst.connect();
-    c.reply();
-    c.cmd("helo localhost");
-    c.cmd(&format!("mail from:<{}@www.a.org>", inst.user));
-    assert_eq!(c.cmd("rcpt to:<far@slow.test>"), "250 2.1.5 Ok");
-    let id = queued_id(&c.data("Subject: patience\n\nwill expire\n"));
-    c.cmd("quit");
+    let id = inst.send(
+        &inst.local_address(),
+        &["<far@slow.test>"],
+        "patience",
+        "will expire",
+    );
     assert!(
         wait_for(30, || inst.log().contains(&format!("{}: removed", id))),
         "{}",
@@ -562,23 +542,15 @@ fn dsn_notify_never_gets_no_bounce() {
     let inst = Instance::new(&[("local_recipient_maps", "")]);
     inst.newaliases();
     inst.start();
-    let mut c = inst.connect();
-    c.reply();
-    c.cmd("ehlo localhost");
-    assert_eq!(
-        c.cmd(&format!("mail from:<{}@www.a.org>", inst.user)),
-        "250 2.1.0 Ok"
+    let id = inst.send(
+        &inst.local_address(),
+        &[
+            "<quiet-xyz@www.a.org> NOTIFY=NEVER",
+            "<loud-xyz@www.a.org> NOTIFY=FAILURE",
+        ],
+        "notify",
+        "x",
     );
-    assert_eq!(
-        c.cmd("rcpt to:<quiet-xyz@www.a.org> NOTIFY=NEVER"),
-        "250 2.1.5 Ok"
-    );
-    assert_eq!(
-        c.cmd("rcpt to:<loud-xyz@www.a.org> NOTIFY=FAILURE"),
-        "250 2.1.5 Ok"
-    );
-    let id = queued_id(&c.data("Subject: notify\n\nx\n"));
-    c.cmd("quit");
     assert!(
         wait_for(20, || inst
             .mbox(&inst.user)

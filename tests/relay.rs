@@ -42,19 +42,9 @@ fn sink(port: u16, opts: &[&str]) -> Option<Sink> {
 
 /// Send one message through `inst` from its test user to `rcpts`; returns the queue ID.
 fn send(inst: &Instance, rcpts: &[&str], body: &str) -> String {
-    let mut c = inst.connect();
-    c.reply();
-    c.cmd("ehlo localhost");
-    assert_eq!(
-        c.cmd(&format!("mail from:<{}@www.a.org>", inst.user)),
-        "250 2.1.0 Ok"
-    );
-    for r in rcpts {
-        assert_eq!(c.cmd(&format!("rcpt to:<{}>", r)), "250 2.1.5 Ok", "{}", r);
-    }
-    let id = queued_id(&c.data(&format!("Subject: relay test\n\n{}\n", body)));
-    c.cmd("quit");
-    id
+    let args: Vec<String> = rcpts.iter().map(|r| format!("<{}>", r)).collect();
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    inst.send(&inst.local_address(), &refs, "relay test", body)
 }
 
 fn line_for<'a>(log: &'a str, id: &str, to: &str) -> Option<&'a str> {

@@ -237,6 +237,28 @@ impl Instance {
         Client::connect(self.port)
     }
 
+    /// One SMTP session: EHLO, `MAIL FROM:<from>`, one `RCPT TO:` per argument (each must
+    /// be accepted; an argument may carry parameters: `<a@b> NOTIFY=NEVER`), the message
+    /// `Subject: <subject>` with `body`, QUIT. Returns the queue ID.
+    pub fn send(&self, from: &str, rcpts: &[&str], subject: &str, body: &str) -> String {
+        let mut c = self.connect();
+        c.reply();
+        c.cmd("ehlo localhost");
+        assert_eq!(c.cmd(&format!("mail from:<{}>", from)), "250 2.1.0 Ok");
+        for r in rcpts {
+            assert_eq!(c.cmd(&format!("rcpt to:{}", r)), "250 2.1.5 Ok", "{}", r);
+        }
+        let reply = c.data(&format!("Subject: {}\n\n{}\n", subject, body));
+        assert!(reply.starts_with("250 2.0.0 Ok: queued as "), "{}", reply);
+        c.cmd("quit");
+        queued_id(&reply)
+    }
+
+    /// The test user's address in the instance's own domain.
+    pub fn local_address(&self) -> String {
+        format!("{}@www.a.org", self.user)
+    }
+
     /// Files in a queue directory.
     pub fn queue_files(&self, q: &str) -> Vec<String> {
         std::fs::read_dir(self.spool.join(q))
