@@ -7,7 +7,7 @@ mod common;
 use std::net::{Ipv4Addr, TcpStream};
 use std::process::{Child, Stdio};
 
-use common::{Instance, free_port, postfix_tool, queued_id, wait_for};
+use common::{Instance, free_port, postfix_tool, wait_for};
 use postern::dns::testserver::{FakeDns, Zone};
 
 /// smtp-sink on 127.0.0.1:port with extra options; killed on drop.
