@@ -312,6 +312,52 @@ pub fn wait_readable(
     }
 }
 
+/// A listening TCP socket on an IPv6 address that does not also take IPv4 connections
+/// (IPV6_V6ONLY), so `[::]:25` can be bound next to `0.0.0.0:25` as Postfix does.
+pub fn listen_v6only(
+    addr: std::net::SocketAddrV6,
+    backlog: i32,
+) -> io::Result<std::net::TcpListener> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on a descriptor we own; every pointer passed points to a
+    // live local of the size given; on any error the descriptor is closed before returning.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET6, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fail = |fd: libc::c_int| {
+            let e = io::Error::last_os_error();
+            libc::close(fd);
+            Err(e)
+        };
+        let one: libc::c_int = 1;
+        let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let opt = &one as *const libc::c_int as *const libc::c_void;
+        if libc::setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, opt, len) != 0
+            || libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, opt, len) != 0
+        {
+            return fail(fd);
+        }
+        let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
+        sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+        sa.sin6_port = addr.port().to_be();
+        sa.sin6_addr.s6_addr = addr.ip().octets();
+        sa.sin6_scope_id = addr.scope_id();
+        let sa_len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+        if libc::bind(
+            fd,
+            &sa as *const libc::sockaddr_in6 as *const libc::sockaddr,
+            sa_len,
+        ) != 0
+            || libc::listen(fd, backlog) != 0
+        {
+            return fail(fd);
+        }
+        Ok(std::net::TcpListener::from_raw_fd(fd))
+    }
+}
+
 /// The addresses and prefix lengths of this host's interfaces.
 pub fn interface_networks() -> Vec<(IpAddr, u8)> {
     let mut out = Vec::new();
@@ -419,6 +465,24 @@ mod tests {
         assert_eq!(u.uid, 0);
         assert!(user_by_name("no-such-user-postern-xyz").unwrap().is_none());
         assert_eq!(user_by_uid(0).unwrap().unwrap().name, "root");
+    }
+
+    #[test]
+    fn v6only_listener_shares_a_port_with_ipv4() {
+        let v4 = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = v4.local_addr().unwrap().port();
+        let addr = std::net::SocketAddrV6::new(std::net::Ipv6Addr::UNSPECIFIED, port, 0, 0);
+        match listen_v6only(addr, 16) {
+            Ok(v6) => {
+                assert_eq!(v6.local_addr().unwrap().port(), port);
+                assert!(
+                    std::net::TcpStream::connect(("::1", port)).is_ok(),
+                    "IPv6 clients reach it"
+                );
+            }
+            // A machine without IPv6: the error is reported, not a panic.
+            Err(e) => eprintln!("no IPv6 here: {}", e),
+        }
     }
 
     #[test]

@@ -574,3 +574,42 @@ fn dsn_notify_never_gets_no_bounce() {
     );
     inst.stop();
 }
+
+#[test]
+fn a_listener_without_a_host_serves_ipv4_and_ipv6() {
+    let inst = Instance::new(&[
+        ("inet_interfaces", "loopback-only"),
+        ("inet_protocols", "all"),
+    ]);
+    let port = common::free_port();
+    std::fs::write(
+        inst.etc.join("master.cf"),
+        format!("{} inet n - n - - smtpd\n", port),
+    )
+    .unwrap();
+    inst.start();
+    let banner = |addr: &str| -> String {
+        let s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(s), &mut line).unwrap();
+        line
+    };
+    assert!(banner(&format!("127.0.0.1:{}", port)).starts_with("220 www.a.org ESMTP"));
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        assert!(banner(&format!("[::1]:{}", port)).starts_with("220 www.a.org ESMTP"));
+        assert!(
+            wait_for(10, || inst.log().contains("[::1]")),
+            "{}",
+            inst.log()
+        );
+    } else {
+        assert!(
+            inst.log().contains("continuing with IPv4 only"),
+            "{}",
+            inst.log()
+        );
+    }
+    inst.stop();
+}

@@ -1,5 +1,6 @@
 //! Binding the master.cf `inet` services: `host:port`, `port`, or a service name
-//! (smtp, submission, smtps, or /etc/services), on $inet_interfaces when no host is given;
+//! (smtp, submission, smtps, or /etc/services), on $inet_interfaces when no host is given
+//! (for `all` and `loopback-only`, IPv4 and/or IPv6 by $inet_protocols);
 //! and which of a listener's `-o` overrides Postern does not act on (named in one start-up
 //! warning per service, so that an admin does not believe e.g. `smtpd_tls_wrappermode=yes`
 //! is in force).
@@ -65,9 +66,23 @@ pub fn addresses(cfg: &Config, svc: &Service) -> Result<Vec<SocketAddr>, String>
         Some(h) if !h.is_empty() && h != "*" => vec![h],
         _ => {
             let ifaces = cfg.get("inet_interfaces").trim().to_ascii_lowercase();
+            let protocols =
+                crate::config::split_list(&cfg.get("inet_protocols").to_ascii_lowercase());
+            let v4 = protocols.iter().any(|p| p == "all" || p == "ipv4");
+            let v6 = protocols.iter().any(|p| p == "all" || p == "ipv6");
+            let pick = |a: &str, b: &str| {
+                let mut h = Vec::new();
+                if v4 || !v6 {
+                    h.push(a.to_string());
+                }
+                if v6 {
+                    h.push(b.to_string());
+                }
+                h
+            };
             match ifaces.as_str() {
-                "" | "all" => vec!["0.0.0.0".to_string()],
-                "loopback-only" => vec!["127.0.0.1".to_string()],
+                "" | "all" => pick("0.0.0.0", "::"),
+                "loopback-only" => pick("127.0.0.1", "::1"),
                 _ => crate::config::split_list(&ifaces),
             }
         }
@@ -83,9 +98,14 @@ pub fn addresses(cfg: &Config, svc: &Service) -> Result<Vec<SocketAddr>, String>
     Ok(out)
 }
 
-/// Bind one address.
+/// Bind one address. IPv6 listeners take IPv6 only, so `[::]` and `0.0.0.0` can share a
+/// port (inet_protocols = all).
 pub fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
-    TcpListener::bind(addr).map_err(|e| format!("bind {} port {}: {}", addr.ip(), addr.port(), e))
+    let r = match addr {
+        SocketAddr::V6(a) => crate::sys::listen_v6only(a, 128),
+        SocketAddr::V4(_) => TcpListener::bind(addr),
+    };
+    r.map_err(|e| format!("bind {} port {}: {}", addr.ip(), addr.port(), e))
 }
 
 #[cfg(test)]
@@ -107,6 +127,28 @@ mod tests {
                 "-o smtpd_sasl_auth_enable=yes"
             ]
         );
+    }
+
+    #[test]
+    fn wildcards_follow_inet_protocols() {
+        let svc = crate::config::master_cf::parse("2525 inet n - n - - smtpd\n", "m")
+            .unwrap()
+            .remove(0);
+        let at = |protocols: &str, ifaces: &str| -> Vec<String> {
+            let cfg = Config::from_pairs(
+                std::path::Path::new("/x"),
+                &[("inet_protocols", protocols), ("inet_interfaces", ifaces)],
+            );
+            addresses(&cfg, &svc)
+                .unwrap()
+                .iter()
+                .map(|a| a.to_string())
+                .collect()
+        };
+        assert_eq!(at("all", "all"), vec!["0.0.0.0:2525", "[::]:2525"]);
+        assert_eq!(at("ipv4", "all"), vec!["0.0.0.0:2525"]);
+        assert_eq!(at("ipv6", "loopback-only"), vec!["[::1]:2525"]);
+        assert_eq!(at("all", "127.0.0.1"), vec!["127.0.0.1:2525"]);
     }
 
     #[test]

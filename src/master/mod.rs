@@ -151,8 +151,17 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     let mut bound = Vec::new();
     for svc in services.iter().filter(|s| s.is_smtpd_listener()) {
         let svc_cfg = cfg.with_overrides(&svc.overrides);
+        let implicit = svc.inet_address().0.is_none();
         for addr in listen::addresses(&svc_cfg, svc).map_err(MasterError::Setup)? {
-            let l = listen::bind(addr).map_err(MasterError::Setup)?;
+            let l = match listen::bind(addr) {
+                Ok(l) => l,
+                // A host without IPv6 still serves IPv4 when no address was asked for.
+                Err(e) if addr.is_ipv6() && implicit => {
+                    log::warning(COMPONENT, format!("{}; continuing with IPv4 only", e));
+                    continue;
+                }
+                Err(e) => return Err(MasterError::Setup(e)),
+            };
             let local = l
                 .local_addr()
                 .map_err(|e| MasterError::Setup(e.to_string()))?;
