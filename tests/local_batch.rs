@@ -4,6 +4,8 @@
 //! belongs to the recipient). A batch mixes mailbox deliveries with an unknown user, an
 //! alias to a command, an alias to the same user and a message over the size limit.
 
+mod common;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use postern::delivery::privileged::{HelperHandle, Op};
 use postern::delivery::{Agent, Outcome, Request, Status};
 use postern::queue::Recipient;
 
-const TEST_USER: &str = "postern-test";
+const TEST_USER: &str = common::HELPER_TEST_USER;
 
 struct Env {
     dir: PathBuf,
@@ -210,40 +212,11 @@ fn batch_in_process_matches_one_by_one() {
     assert!(local.deliver_batch(&[]).is_empty());
 }
 
-/// The test account, created when root and absent; None (with the reason printed) to skip.
-fn test_user() -> Option<postern::sys::User> {
-    if !postern::sys::is_root() {
-        eprintln!("skipping: the privileged helper tests need root");
-        return None;
-    }
-    static CREATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _once = CREATE.lock().unwrap_or_else(|e| e.into_inner());
-    if postern::sys::user_by_name(TEST_USER)
-        .ok()
-        .flatten()
-        .is_none()
-    {
-        let st = std::process::Command::new("useradd")
-            .args([
-                "-M",
-                "-d",
-                "/tmp/postern-test-home",
-                "-s",
-                "/bin/sh",
-                TEST_USER,
-            ])
-            .status();
-        if !st.is_ok_and(|s| s.success()) {
-            eprintln!("skipping: cannot create user {}", TEST_USER);
-            return None;
-        }
-    }
-    postern::sys::user_by_name(TEST_USER).ok().flatten()
-}
-
 #[test]
 fn batch_through_the_helper_matches_one_by_one() {
-    let Some(user) = test_user() else { return };
+    let Some(user) = common::helper_test_user() else {
+        return;
+    };
     let (env, cfg) = Env::new("helper", TEST_USER, ALIASES, "mailbox_size_limit = 2000\n");
     let helper =
         Arc::new(HelperHandle::spawn(Path::new(env!("CARGO_BIN_EXE_local")), &env.dir).unwrap());

@@ -5,6 +5,8 @@
 //! not root. Each test removes its directories; the test account's home (fixed when the
 //! account is created) only ever holds per-process `Maildir-PID/` directories.
 
+mod common;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,35 +19,10 @@ use postern::delivery::lock::LockPolicy;
 use postern::delivery::privileged::{HelperHandle, Op, Source};
 use postern::delivery::{Agent, Outcome, Request, Status};
 use postern::queue::Recipient;
-use postern::sys::User;
 
-const TEST_USER: &str = "postern-test";
+const TEST_USER: &str = common::HELPER_TEST_USER;
 /// The test account's home directory, given to useradd when the account is created.
-const TEST_HOME: &str = "/tmp/postern-test-home";
-
-/// The test account, created when root and absent; None (with the reason printed) to skip.
-fn test_user() -> Option<User> {
-    if !postern::sys::is_root() {
-        eprintln!("skipping: the privileged helper tests need root");
-        return None;
-    }
-    static CREATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _once = CREATE.lock().unwrap_or_else(|e| e.into_inner());
-    if postern::sys::user_by_name(TEST_USER)
-        .ok()
-        .flatten()
-        .is_none()
-    {
-        let st = std::process::Command::new("useradd")
-            .args(["-M", "-d", TEST_HOME, "-s", "/bin/sh", TEST_USER])
-            .status();
-        if !st.is_ok_and(|s| s.success()) {
-            eprintln!("skipping: cannot create user {}", TEST_USER);
-            return None;
-        }
-    }
-    postern::sys::user_by_name(TEST_USER).ok().flatten()
-}
+const TEST_HOME: &str = common::HELPER_TEST_HOME;
 
 struct Env {
     dir: PathBuf,
@@ -99,7 +76,9 @@ fn deliver(local: &Local, rcpt: &str, content: &[u8]) -> Vec<Outcome> {
 
 #[test]
 fn new_mailbox_belongs_to_the_recipient() {
-    let Some(user) = test_user() else { return };
+    let Some(user) = common::helper_test_user() else {
+        return;
+    };
     let env = setup("owner", "", "");
     let local = Local::new(env.cfg.clone(), Some(env.helper.clone()));
     let out = deliver(&local, "postern-test@www.a.org", b"Subject: hi\n\nhello\n");
@@ -143,7 +122,9 @@ fn new_mailbox_belongs_to_the_recipient() {
 
 #[test]
 fn commands_run_as_alias_owner_or_default_privs() {
-    let Some(user) = test_user() else { return };
+    let Some(user) = common::helper_test_user() else {
+        return;
+    };
     let env = setup(
         "cmd",
         "runid: \"|id -u > DIR/out/id; id -g >> DIR/out/id\"\n",
@@ -169,7 +150,9 @@ fn commands_run_as_alias_owner_or_default_privs() {
 
 #[test]
 fn maildir_is_written_as_the_user() {
-    let Some(user) = test_user() else { return };
+    let Some(user) = common::helper_test_user() else {
+        return;
+    };
     if user.home != TEST_HOME {
         eprintln!(
             "skipping: {} has home {}, not {}",
@@ -217,7 +200,9 @@ fn maildir_is_written_as_the_user() {
 
 #[test]
 fn helper_refuses_dangerous_requests() {
-    let Some(user) = test_user() else { return };
+    let Some(user) = common::helper_test_user() else {
+        return;
+    };
     let env = setup("refuse", "", "");
     let refused = |op: Op| {
         let r = env.helper.request(&op);
@@ -307,7 +292,9 @@ fn helper_refuses_dangerous_requests() {
 
 #[test]
 fn command_ids_are_derived_from_the_source() {
-    let Some(user) = test_user() else { return };
+    let Some(user) = common::helper_test_user() else {
+        return;
+    };
     let env = setup(
         "source",
         "inc: :include:DIR/list\nother: \"|id -u > DIR/out/other\"\n",

@@ -419,3 +419,36 @@ extern "C" fn remove_process_log() {
 pub fn process_log_text() -> String {
     std::fs::read_to_string(process_maillog()).unwrap_or_default()
 }
+
+/// The account the privileged-helper tests deliver to.
+pub const HELPER_TEST_USER: &str = "postern-test";
+/// Its home directory (fixed by useradd when the account is created).
+pub const HELPER_TEST_HOME: &str = "/tmp/postern-test-home";
+
+/// The helper tests' account, created when root and absent; `None` (with the reason
+/// printed) means skip: the privileged helper needs root.
+pub fn helper_test_user() -> Option<sys::User> {
+    if !sys::is_root() {
+        eprintln!("skipping: the privileged helper tests need root");
+        return None;
+    }
+    static CREATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _once = CREATE.lock().unwrap_or_else(|e| e.into_inner());
+    if sys::user_by_name(HELPER_TEST_USER).ok().flatten().is_none() {
+        let st = Command::new("useradd")
+            .args([
+                "-M",
+                "-d",
+                HELPER_TEST_HOME,
+                "-s",
+                "/bin/sh",
+                HELPER_TEST_USER,
+            ])
+            .status();
+        if !st.is_ok_and(|s| s.success()) {
+            eprintln!("skipping: cannot create user {}", HELPER_TEST_USER);
+            return None;
+        }
+    }
+    sys::user_by_name(HELPER_TEST_USER).ok().flatten()
+}
