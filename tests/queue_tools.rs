@@ -375,7 +375,11 @@ fn ordinary_users_are_refused_postsuper_and_postqueue_needs_the_setgid_group() {
         err(&o),
         "postsuper: fatal: use of this command is reserved for the superuser\n"
     );
-    assert!(inst.spool.join("deferred").join(&a).exists(), "{}", inst.log());
+    assert!(
+        inst.spool.join("deferred").join(&a).exists(),
+        "{}",
+        inst.log()
+    );
     // postqueue as an ordinary user: only with the set-gid group.
     let o = Command::new(bin("postqueue"))
         .args(["-c", inst.etc.to_str().unwrap(), "-p"])
@@ -450,7 +454,11 @@ fn postsuper_on_active_messages_waits_for_deliveries() {
         "{}",
         inst.log()
     );
-    assert!(!inst.log().contains(&format!("{}: removed", a)), "{}", inst.log());
+    assert!(
+        !inst.log().contains(&format!("{}: removed", a)),
+        "{}",
+        inst.log()
+    );
     assert!(inst.queue_files("active").contains(&a), "{}", inst.log());
     std::fs::write(&open, "").unwrap();
     assert!(

@@ -95,7 +95,10 @@ pub fn require(ok: bool, reason: &str) -> bool {
     }
     let name = test_name();
     if under_ci() {
-        panic!("{}: missing prerequisite (CI is set, so this fails instead of skipping): {}", name, reason);
+        panic!(
+            "{}: missing prerequisite (CI is set, so this fails instead of skipping): {}",
+            name, reason
+        );
     }
     let line = format!("SKIP: {}: {}\n", name, reason);
     let _ = std::io::stderr().write_all(line.as_bytes());
@@ -114,7 +117,10 @@ pub fn require(ok: bool, reason: &str) -> bool {
 /// `require` for the tests that need root (the privileged helper, set-gid postdrop,
 /// ownership checks).
 pub fn require_root() -> bool {
-    require(sys::is_root(), "needs root (make test runs the root-only tests as root)")
+    require(
+        sys::is_root(),
+        "needs root (make test runs the root-only tests as root)",
+    )
 }
 
 /// As root: the mail system accounts `postfix` (mail_owner) and `postdrop` (setgid_group),
@@ -136,10 +142,12 @@ pub fn mail_accounts() -> (String, String) {
 /// groupadd/useradd is an error only when the account still does not exist afterwards.
 fn ensure_account(name: &str, id: &str) {
     let run = |prog: &str, args: &[&str]| {
-        Command::new(prog)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("run {}: {} (the tests as root create the mail system accounts)", prog, e))
+        Command::new(prog).args(args).output().unwrap_or_else(|e| {
+            panic!(
+                "run {}: {} (the tests as root create the mail system accounts)",
+                prog, e
+            )
+        })
     };
     if sys::group_by_name(name).unwrap().is_none() {
         let o = run("groupadd", &["-g", id, name]);

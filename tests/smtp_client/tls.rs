@@ -13,7 +13,9 @@ fn identity() -> native_tls::Identity {
         let key = dir.join("key.pem");
         let cert = dir.join("cert.pem");
         let out = std::process::Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
             .args(["-subj", "/CN=mx.remote.test", "-keyout"])
             .arg(&key)
             .arg("-out")
