@@ -100,6 +100,11 @@ all: build
 
 build:
 	$(CARGO) build --release
+	# The test-hooks feature (a fake DNS server, POSTERN_DNS_SERVER) is for cargo test only.
+	if grep -q POSTERN_DNS_SERVER '$(TARGET_DIR)/release/postfix'; then
+		echo "make: $(TARGET_DIR)/release/postfix contains the test hooks (feature test-hooks); a release build must not" >&2
+		exit 1
+	fi
 
 # ---------------------------------------------------------------------------
 # install
