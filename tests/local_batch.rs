@@ -213,6 +213,7 @@ fn batch_in_process_matches_one_by_one() {
 }
 
 #[test]
+#[ignore = "needs root: make test runs it as root (cargo test -- --ignored)"]
 fn batch_through_the_helper_matches_one_by_one() {
     let Some(user) = common::helper_test_user() else {
         return;

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output};
 
@@ -345,53 +346,87 @@ fn postsuper_on_deferred_messages_and_bad_input() {
     assert!(s.status.success(), "{}", err(&s));
     assert!(inst.spool.join("corrupt").join("garbage").exists());
     assert!(!old.exists() && fresh.exists());
+}
 
-    if postern::sys::is_root() {
-        let nobody = postern::sys::user_by_name("nobody").unwrap().unwrap();
-        let o = Command::new(bin("postsuper"))
-            .args(["-c", inst.etc.to_str().unwrap(), "-d", "ALL"])
-            .uid(nobody.uid)
-            .gid(nobody.gid)
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(1));
-        assert_eq!(
-            err(&o),
-            "postsuper: fatal: use of this command is reserved for the superuser\n"
-        );
-        // postqueue as an ordinary user: only with the set-gid group.
-        let o = Command::new(bin("postqueue"))
-            .args(["-c", inst.etc.to_str().unwrap(), "-p"])
-            .uid(nobody.uid)
-            .gid(nobody.gid)
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(69), "{}", err(&o));
-        if let Some(gid) = postern::sys::group_by_name("postdrop").unwrap() {
-            let o = Command::new(bin("postqueue"))
-                .args(["-c", inst.etc.to_str().unwrap(), "-p"])
-                .uid(nobody.uid)
-                .gid(gid)
-                .output()
-                .unwrap();
-            assert_eq!(out(&o), "Mail queue is empty\n", "{}", err(&o));
-        }
+/// As root: an ordinary user (`nobody`, not the mail owner) may not run postsuper, and
+/// postqueue serves it only through the set-gid group.
+#[test]
+#[ignore = "needs root: make test runs it as root (cargo test -- --ignored)"]
+fn ordinary_users_are_refused_postsuper_and_postqueue_needs_the_setgid_group() {
+    if !common::require_root() {
+        return;
     }
+    let inst = deferred_instance(&[]);
+    let (owner, group) = common::mail_accounts();
+    let nobody = postern::sys::user_by_name("nobody").unwrap().unwrap();
+    assert_ne!(nobody.name, owner, "the test user must not be mail_owner");
+    let user = inst.user.clone();
+    let a = submit(&inst, &[&user]);
+    wait_deferred(&inst, &[&a]);
+
+    let o = Command::new(bin("postsuper"))
+        .args(["-c", inst.etc.to_str().unwrap(), "-d", "ALL"])
+        .uid(nobody.uid)
+        .gid(nobody.gid)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        err(&o),
+        "postsuper: fatal: use of this command is reserved for the superuser\n"
+    );
+    assert!(
+        inst.spool.join("deferred").join(&a).exists(),
+        "{}",
+        inst.log()
+    );
+    // postqueue as an ordinary user: only with the set-gid group.
+    let o = Command::new(bin("postqueue"))
+        .args(["-c", inst.etc.to_str().unwrap(), "-p"])
+        .uid(nobody.uid)
+        .gid(nobody.gid)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(69), "{}", err(&o));
+    let gid = postern::sys::group_by_name(&group).unwrap().unwrap();
+    let o = Command::new(bin("postqueue"))
+        .args(["-c", inst.etc.to_str().unwrap(), "-p"])
+        .uid(nobody.uid)
+        .gid(gid)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let p = out(&o);
+    assert!(p.starts_with(&format!("{}\n{} ", HEADER, a)), "{}", p);
+    assert!(p.ends_with("in 1 Request.\n"), "{}", p);
 }
 
 #[test]
 fn postsuper_on_active_messages_waits_for_deliveries() {
     let inst = Instance::new(&[("local_destination_concurrency_limit", "1")]);
+    // The alias command marks that it runs, then holds the delivery until the test opens the
+    // gate (it runs as default_privs as root: the directory is writable by all).
+    let gate = inst.dir.join("gate");
+    std::fs::create_dir(&gate).unwrap();
+    std::fs::set_permissions(&gate, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let running = gate.join("running");
+    let open = gate.join("open");
     let aliases = inst.etc.join("aliases");
     let mut text = std::fs::read_to_string(&aliases).unwrap();
-    text.push_str("slow: \"|/bin/sleep 3\"\n");
+    text.push_str(&format!(
+        "slow: \"|touch {running}; while [ ! -e {open} ]; do sleep 0.05; done\"\n",
+        running = running.display(),
+        open = open.display()
+    ));
     std::fs::write(&aliases, text).unwrap();
     inst.newaliases();
     inst.start();
     let a = submit(&inst, &["slow"]);
-    assert!(wait_for(10, || inst
-        .log()
-        .contains(&format!("{}: from=<", a))));
+    assert!(
+        wait_for(20, || running.exists()),
+        "A's delivery did not start\n{}",
+        inst.log()
+    );
     let b = submit(&inst, &["slow"]);
     let c = submit(&inst, &["slow"]);
     assert!(wait_for(10, || {
@@ -411,6 +446,21 @@ fn postsuper_on_active_messages_waits_for_deliveries() {
         let o = inst.run("postsuper", &[opt, id]);
         assert!(o.status.success(), "{} {}: {}", opt, id, err(&o));
     }
+    // B and C are not in delivery: the scheduler applies their requests at once. A's
+    // delivery is still held by the gate, so its delete waits.
+    assert!(
+        wait_for(20, || inst.queue_files("hold").contains(&b)
+            && inst.log().contains(&format!("{}: requeued", c))),
+        "{}",
+        inst.log()
+    );
+    assert!(
+        !inst.log().contains(&format!("{}: removed", a)),
+        "{}",
+        inst.log()
+    );
+    assert!(inst.queue_files("active").contains(&a), "{}", inst.log());
+    std::fs::write(&open, "").unwrap();
     assert!(
         wait_for(20, || inst.queue_files("hold").contains(&b)),
         "{}",

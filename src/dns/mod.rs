@@ -2,7 +2,8 @@
 //! resolver configuration (/etc/resolv.conf, parsed by resolv-conf), messages encoded and
 //! decoded by hickory-proto, UDP with TCP on truncation over std sockets.
 //! `SystemResolver` (resolver.rs) implements `Resolve` over the transport (transport.rs);
-//! `testserver::FakeDns` is a loopback DNS server for tests.
+//! `testserver::FakeDns` is a loopback DNS server for tests (only with the `test-hooks`
+//! feature, which `cargo test` turns on; release builds leave it out).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -44,6 +45,7 @@ pub trait Resolve: Send + Sync {
 
 mod random;
 mod resolver;
+#[cfg(any(test, feature = "test-hooks"))]
 pub mod testserver;
 mod transport;
 

@@ -29,8 +29,10 @@ pub fn start_helper(cfg: &Config) -> Result<Helper, String> {
 /// The resolver from /etc/resolv.conf (re-read at start and on reload); `None`, logged,
 /// when it cannot be read, and DNS-based checks then answer "try again later".
 pub fn system_resolver() -> Option<Arc<dyn crate::dns::Resolve>> {
-    // Test hook: POSTERN_DNS_SERVER=ip:port points every lookup at one server (a fake DNS
-    // server on a loopback port, which resolv.conf cannot express).
+    // Test hook (only with the `test-hooks` feature, never in a release build):
+    // POSTERN_DNS_SERVER=ip:port points every lookup at one server (a fake DNS server on a
+    // loopback port, which resolv.conf cannot express).
+    #[cfg(feature = "test-hooks")]
     if let Ok(server) = std::env::var("POSTERN_DNS_SERVER")
         && let Ok(addr) = server.parse()
     {

@@ -2,8 +2,11 @@
 //! `PROG [-NfinorswvV] [-c dir] [-d key] [-q key] [type:]file...`.
 //!
 //! - build (default): `FILE.db` from `FILE` (`key value` lines, or aliases(5) for postalias);
-//!   duplicate keys warn `PROG: warning: FILE, line N: duplicate entry: "key"` and the first
-//!   value is kept; `-w` keeps the first silently, `-r` keeps the last silently.
+//!   duplicate keys warn `PROG: warning: FILE.db: duplicate entry: "key"` (Postfix's
+//!   dict_db text) and the first value is kept; `-w` keeps the first silently, `-r` keeps the
+//!   last silently. A line that is not an entry warns, as Postfix 2.10 does, and is skipped:
+//!   `FILE, line N: expected format: key whitespace value` (postalias: `need name:value
+//!   pair`, `name must be local`), `FILE: logical line must not start with whitespace: "..."`.
 //! - `-i`: add entries read from standard input to the existing table (same duplicate rules).
 //! - `-q key`: print the value of the first table that has `key` (any readable table type);
 //!   `-q -` reads keys from standard input and prints `key<TAB>value` (postalias: `key: value`).
@@ -13,7 +16,8 @@
 //! - `-o`, `-v`: accepted and ignored; `-f` is not offered (keys always fold to lower case).
 //!
 //! Exit status: 0 when built, or when -q/-d found something; 1 when nothing was found; 1 with
-//! `PROG: fatal: ...` on stderr for any error. Security role: run by the administrator; writes
+//! `PROG: fatal: ...` on stderr for any error (an unknown type: `unsupported map type: TYPE`
+//! when building, `unsupported dictionary type: TYPE` otherwise, as Postfix). Security role: run by the administrator; writes
 //! only `FILE.db` through `hash::build` (temporary file, fsync, rename).
 
 use std::io::{BufRead, Read};
@@ -41,14 +45,14 @@ impl Cmd<'_> {
         &self,
         table: &mut Vec<(String, String)>,
         new: Vec<(String, String, usize)>,
-        label: &str,
+        db: &str,
     ) {
         let mut index: std::collections::HashMap<String, usize> = table
             .iter()
             .enumerate()
             .map(|(i, (k, _))| (k.clone(), i))
             .collect();
-        for (k, v, line) in new {
+        for (k, v, _line) in new {
             let k = k.to_lowercase();
             match index.get(&k) {
                 None => {
@@ -58,25 +62,57 @@ impl Cmd<'_> {
                 Some(&i) => match self.dup {
                     Dup::Replace => table[i].1 = v,
                     Dup::Ignore => {}
-                    Dup::Warn => eprintln!(
-                        "{}: warning: {}, line {}: duplicate entry: \"{}\"",
-                        self.prog, label, line, k
-                    ),
+                    Dup::Warn => {
+                        eprintln!("{}: warning: {}: duplicate entry: \"{}\"", self.prog, db, k)
+                    }
                 },
             }
         }
     }
 
-    fn parse_source(
-        &self,
-        text: &str,
-        label: &str,
-    ) -> Result<Vec<(String, String, usize)>, String> {
-        if self.aliases {
-            super::aliases::parse_lines(text, label).map_err(|e| e.to_string())
-        } else {
-            super::postmap_src::parse_lines(text, label).map_err(|e| e.to_string())
+    /// The entries of a source text, as Postfix's postmap/postalias read it: a line that is
+    /// not an entry is reported with a warning and skipped (Postfix never leaves a truncated
+    /// table behind for one bad line). `label` names the source in the warnings.
+    fn parse_source(&self, text: &str, label: &str) -> Vec<(String, String, usize)> {
+        let warn = |line: usize, what: &str| {
+            eprintln!("{}: warning: {}, line {}: {}", self.prog, label, line, what)
+        };
+        let mut out = Vec::new();
+        for (text, line) in logical_lines(self.prog, label, text) {
+            if self.aliases {
+                // aliases(5): `name: value`; the name is local (no @ or %) unless quoted.
+                let entry = super::aliases::parse_lines(&text, label)
+                    .ok()
+                    .and_then(|mut v| v.pop())
+                    .filter(|(name, value, _)| !value.is_empty() && !name.contains(','));
+                let Some((name, value, _)) = entry else {
+                    warn(line, "need name:value pair");
+                    continue;
+                };
+                if !text.starts_with('"') && name.contains(['@', '%']) {
+                    warn(line, "name must be local");
+                    continue;
+                }
+                out.push((name, value, line));
+            } else {
+                let (key, value) = text
+                    .split_once([' ', '\t', '\r', '\n'])
+                    .map(|(k, v)| (k, v.trim()))
+                    .unwrap_or((text.as_str(), ""));
+                if key.is_empty() || value.is_empty() {
+                    warn(line, "expected format: key whitespace value");
+                    continue;
+                }
+                if key.ends_with(':') {
+                    warn(
+                        line,
+                        "record is in \"key: value\" format; is this an alias file?",
+                    );
+                }
+                out.push((key.to_string(), value.to_string(), line));
+            }
         }
+        out
     }
 
     fn write(&self, file: &Path, entries: &[(String, String)]) -> Result<(), String> {
@@ -109,8 +145,9 @@ impl Cmd<'_> {
                 )
             }
         };
-        let new = self.parse_source(&text, &label)?;
-        self.merge(&mut table, new, &label);
+        let new = self.parse_source(&text, &label);
+        // Postfix's duplicate warning names the database file, not the source line.
+        self.merge(&mut table, new, &hash::db_path(file).display().to_string());
         self.write(file, &table)
     }
 
@@ -121,6 +158,48 @@ impl Cmd<'_> {
             format!("{}\t{}", k, v)
         }
     }
+}
+
+/// The logical lines of a source text with the number of each one's last physical line, as
+/// Postfix's readlline(3) makes them: blank lines and `#` comments are skipped, a line that
+/// starts with white space continues the one before (joined with one space here). Text that
+/// starts with white space before any entry is warned about and skipped, as Postfix does.
+fn logical_lines(prog: &str, label: &str, text: &str) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    // Indented text before the first entry (nothing to continue): its raw text.
+    let mut orphan: Option<String> = None;
+    let flush_orphan = |orphan: &mut Option<String>| {
+        if let Some(raw) = orphan.take() {
+            let shown: String = raw.chars().take(30).collect();
+            let more = if raw.chars().count() > 30 { "..." } else { "" };
+            eprintln!(
+                "{}: warning: {}: logical line must not start with whitespace: \"{}{}\"",
+                prog, label, shown, more
+            );
+        }
+    };
+    for (i, raw) in text.lines().enumerate() {
+        let t = raw.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if raw.starts_with(|c: char| c.is_whitespace()) {
+            if let Some(o) = orphan.as_mut() {
+                o.push_str(raw);
+            } else if let Some((s, n)) = out.last_mut() {
+                s.push(' ');
+                s.push_str(t);
+                *n = i + 1;
+            } else {
+                orphan = Some(raw.to_string());
+            }
+            continue;
+        }
+        flush_orphan(&mut orphan);
+        out.push((t.to_string(), i + 1));
+    }
+    flush_orphan(&mut orphan);
+    out
 }
 
 /// A `[type:]file` argument as a full table spec.
@@ -264,7 +343,13 @@ pub fn table_command(prog: &str, args: &[String], aliases: bool) -> i32 {
         };
         specs
             .iter()
-            .try_for_each(|(k, n)| cmd.build(&writable(k, n)?, stdin.as_deref()))
+            .try_for_each(|(k, n)| {
+                if !super::TYPES.contains(&k.as_str()) {
+                    // Postfix's mkmap_open(3) names only the type.
+                    return Err(format!("unsupported map type: {}", k));
+                }
+                cmd.build(&writable(k, n)?, stdin.as_deref())
+            })
             .map(|_| true)
     };
     match result {
@@ -278,7 +363,11 @@ pub fn table_command(prog: &str, args: &[String], aliases: bool) -> i32 {
 fn query(cmd: &Cmd, specs: &[(String, String)], key: &str) -> Result<bool, String> {
     let mut tables = Vec::new();
     for (k, n) in specs {
-        tables.push(open(k, n).map_err(|e| e.to_string())?);
+        tables.push(open(k, n).map_err(|e| match e {
+            // Postfix's dict_open(3) names only the type.
+            TableError::UnsupportedType { .. } => format!("unsupported dictionary type: {}", k),
+            e => e.to_string(),
+        })?);
     }
     let find = |key: &str| -> Result<Option<String>, String> {
         for t in &tables {
@@ -354,6 +443,10 @@ mod tests {
         assert_eq!(
             writable("cdb", "/x").unwrap_err(),
             "unsupported dictionary type: cdb"
+        );
+        assert_eq!(
+            logical_lines("postmap", "f", "# c\na 1\n\n  more\n#x\n  again\nb 2\n"),
+            vec![("a 1 more again".to_string(), 6), ("b 2".to_string(), 7)]
         );
         assert!(dump("regexp", "/x").unwrap_err().contains("not supported"));
     }

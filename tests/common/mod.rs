@@ -1,8 +1,16 @@
 //! Test harness: a real Postern instance (the built `postfix` binary) in a temporary
 //! configuration and queue directory, listening on a free loopback port, logging to a
-//! maillog file; and a small SMTP client. As root it runs the real privilege drop
-//! (mail_owner `postfix` when that account exists, else `nobody`) and delivers to a real
-//! test account; as an ordinary user it delivers to that user.
+//! maillog file; and a small SMTP client. As root it runs the real privilege drop (it
+//! creates the mail system accounts `postfix` and `postdrop` when they are missing, as
+//! `.ci/run` does) and delivers to a real test account; as an ordinary user it delivers to
+//! that user.
+//!
+//! Prerequisites: a test that cannot run here (no root, no smtp-sink, ...) calls
+//! [`require`]. Under CI (`CI` set) a missing prerequisite is a failure; otherwise the test
+//! prints `SKIP: binary::test: reason` on the terminal (not captured by cargo) and to
+//! `$POSTERN_SKIP_LOG` (which `make test` lists at the end), and returns without asserting.
+//! Tests that need root are also `#[ignore = "needs root..."]`, so cargo lists them as
+//! ignored; `make test` as root runs them with `--ignored`.
 
 #![allow(dead_code)]
 
@@ -52,19 +60,124 @@ pub fn test_user() -> String {
     }
 }
 
-fn account_or(name: &str, fallback: &str) -> String {
-    if sys::user_by_name(name).unwrap().is_some() {
-        name.to_string()
-    } else {
-        fallback.to_string()
-    }
+/// The ignore reason of the tests that need root (`#[ignore = ...]` takes a literal, so
+/// this constant documents the text they use).
+pub const NEEDS_ROOT: &str = "needs root: make test runs it as root (cargo test -- --ignored)";
+
+/// Whether a missing prerequisite must fail the test: `CI` is set (and not `false`/`0`).
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
-fn group_or(name: &str, fallback: &str) -> String {
-    if sys::group_by_name(name).unwrap().is_some() {
-        name.to_string()
-    } else {
-        fallback.to_string()
+/// The running test as `binary::test` (libtest names each test's thread after the test).
+fn test_name() -> String {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    // Cargo names test binaries NAME-HASH.
+    let binary = match exe.rsplit_once('-') {
+        Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_string(),
+        _ => exe,
+    };
+    let thread = std::thread::current();
+    format!("{}::{}", binary, thread.name().unwrap_or("?"))
+}
+
+/// A test's prerequisite: `true` when `ok`. Otherwise, under CI, panics (a missing
+/// prerequisite is a failure there); elsewhere reports `SKIP: binary::test: reason` and
+/// returns `false`, and the test returns without asserting anything. The line goes straight
+/// to standard error (cargo captures only `eprintln!`, and shows nothing of a passing test)
+/// and is appended to `$POSTERN_SKIP_LOG` when set (`make test` lists that file at the end).
+pub fn require(ok: bool, reason: &str) -> bool {
+    if ok {
+        return true;
+    }
+    let name = test_name();
+    if under_ci() {
+        panic!(
+            "{}: missing prerequisite (CI is set, so this fails instead of skipping): {}",
+            name, reason
+        );
+    }
+    let line = format!("SKIP: {}: {}\n", name, reason);
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    if let Some(path) = std::env::var_os("POSTERN_SKIP_LOG")
+        && let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    {
+        // One write(2) of one short line with O_APPEND: lines from parallel tests do not mix.
+        let _ = f.write_all(line.as_bytes());
+    }
+    false
+}
+
+/// `require` for the tests that need root (the privileged helper, set-gid postdrop,
+/// ownership checks).
+pub fn require_root() -> bool {
+    require(
+        sys::is_root(),
+        "needs root (make test runs the root-only tests as root)",
+    )
+}
+
+/// As root: the mail system accounts `postfix` (mail_owner) and `postdrop` (setgid_group),
+/// created when missing as `.ci/run` and Postfix's INSTALL do. Without them the tests would
+/// have to borrow `nobody`, which is then both the mail owner and the "ordinary user" the
+/// tests check refusals with.
+pub fn mail_accounts() -> (String, String) {
+    static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        for (name, id) in [("postfix", "2525"), ("postdrop", "2526")] {
+            ensure_account(name, id);
+        }
+    });
+    ("postfix".to_string(), "postdrop".to_string())
+}
+
+/// Create group and user NAME (no home, no login shell), preferring id `id`; another test
+/// binary (or another user of this machine) may create it at the same time, so a failing
+/// groupadd/useradd is an error only when the account still does not exist afterwards.
+fn ensure_account(name: &str, id: &str) {
+    let run = |prog: &str, args: &[&str]| {
+        Command::new(prog).args(args).output().unwrap_or_else(|e| {
+            panic!(
+                "run {}: {} (the tests as root create the mail system accounts)",
+                prog, e
+            )
+        })
+    };
+    if sys::group_by_name(name).unwrap().is_none() {
+        let o = run("groupadd", &["-g", id, name]);
+        if !o.status.success() && sys::group_by_name(name).unwrap().is_none() {
+            // The id is taken: let the system choose one.
+            run("groupadd", &[name]);
+        }
+        assert!(
+            sys::group_by_name(name).unwrap().is_some(),
+            "cannot create group {}: {}",
+            name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    if sys::user_by_name(name).unwrap().is_none() {
+        let base = ["-g", name, "-M", "-s", "/usr/sbin/nologin"];
+        let mut args = base.to_vec();
+        args.extend(["-u", id, name]);
+        let o = run("useradd", &args);
+        if !o.status.success() && sys::user_by_name(name).unwrap().is_none() {
+            let mut args = base.to_vec();
+            args.push(name);
+            run("useradd", &args);
+        }
+        assert!(
+            sys::user_by_name(name).unwrap().is_some(),
+            "cannot create user {}: {}",
+            name,
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 }
 
@@ -97,10 +210,7 @@ impl Instance {
         let user = test_user();
         let me = sys::user_by_uid(sys::euid()).unwrap().unwrap().name;
         let (owner, group) = if sys::is_root() {
-            (
-                account_or("postfix", "nobody"),
-                group_or("postdrop", "nogroup"),
-            )
+            mail_accounts()
         } else {
             (me.clone(), me.clone())
         };
@@ -357,23 +467,19 @@ pub fn queued_id(reply: &str) -> String {
 
 /// A program from Debian's postfix package (smtp-sink, smtp-source), extracted by .ci/run
 /// into $POSTERN_POSTFIX_TOOLS (default /tmp/postern-postfix-deb); never installed. `None`
-/// (with the reason printed) when it is not there; under CI its absence is a failure.
+/// when it is not there: the test is skipped through [`require`] (a failure under CI).
 pub fn postfix_tool(name: &str) -> Option<Command> {
     let root = std::env::var("POSTERN_POSTFIX_TOOLS")
         .unwrap_or_else(|_| "/tmp/postern-postfix-deb".into());
     let prog = Path::new(&root).join("usr/sbin").join(name);
-    if !prog.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{} missing: .ci/run extracts Debian's postfix package into {}",
+    if !require(
+        prog.exists(),
+        &format!(
+            "{} not found (.ci/run extracts it: apt-get download postfix; dpkg -x postfix_*.deb {})",
             prog.display(),
             root
-        );
-        eprintln!(
-            "skipped: {} not found (apt-get download postfix; dpkg -x postfix_*.deb {})",
-            prog.display(),
-            root
-        );
+        ),
+    ) {
         return None;
     }
     let mut cmd = Command::new(prog);
@@ -425,17 +531,16 @@ pub const HELPER_TEST_USER: &str = "postern-test";
 /// Its home directory (fixed by useradd when the account is created).
 pub const HELPER_TEST_HOME: &str = "/tmp/postern-test-home";
 
-/// The helper tests' account, created when root and absent; `None` (with the reason
-/// printed) means skip: the privileged helper needs root.
+/// The helper tests' account, created when root and absent; `None` means skip (reported by
+/// [`require`]; a failure under CI): the privileged helper needs root.
 pub fn helper_test_user() -> Option<sys::User> {
-    if !sys::is_root() {
-        eprintln!("skipping: the privileged helper tests need root");
+    if !require_root() {
         return None;
     }
     static CREATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _once = CREATE.lock().unwrap_or_else(|e| e.into_inner());
     if sys::user_by_name(HELPER_TEST_USER).ok().flatten().is_none() {
-        let st = Command::new("useradd")
+        let out = Command::new("useradd")
             .args([
                 "-M",
                 "-d",
@@ -444,9 +549,13 @@ pub fn helper_test_user() -> Option<sys::User> {
                 "/bin/sh",
                 HELPER_TEST_USER,
             ])
-            .status();
-        if !st.is_ok_and(|s| s.success()) {
-            eprintln!("skipping: cannot create user {}", HELPER_TEST_USER);
+            .output();
+        // Another test binary may have created it meanwhile.
+        let created = sys::user_by_name(HELPER_TEST_USER).ok().flatten().is_some();
+        if !require(
+            created,
+            &format!("cannot create user {}: {:?}", HELPER_TEST_USER, out),
+        ) {
             return None;
         }
     }

@@ -2,13 +2,17 @@
 
 use super::*;
 
+/// The test certificate and key (PEM), made once per test binary: the tests run in
+/// parallel, and each would otherwise rewrite the same files while another reads them.
 fn identity() -> native_tls::Identity {
-    let dir = std::env::temp_dir().join(format!("postern-smtpc-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("key.pem");
-    let cert = dir.join("cert.pem");
-    if !cert.exists() {
-        let st = std::process::Command::new("openssl")
+    static PEM: std::sync::OnceLock<(Vec<u8>, Vec<u8>)> = std::sync::OnceLock::new();
+    let (cert, key) = PEM.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("postern-smtpc-tls-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("key.pem");
+        let cert = dir.join("cert.pem");
+        let out = std::process::Command::new("openssl")
             .args([
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
             ])
@@ -16,14 +20,18 @@ fn identity() -> native_tls::Identity {
             .arg(&key)
             .arg("-out")
             .arg(&cert)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(st.success());
-    }
-    let c = std::fs::read(&cert).unwrap();
-    let k = std::fs::read(&key).unwrap();
-    native_tls::Identity::from_pkcs8(&c, &k).unwrap()
+            .output()
+            .expect("run openssl (the TLS tests need the openssl command; .ci/run installs it)");
+        assert!(
+            out.status.success(),
+            "openssl req: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pem = (std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+        pem
+    });
+    native_tls::Identity::from_pkcs8(cert, key).unwrap()
 }
 
 #[test]
