@@ -16,6 +16,7 @@
 
 pub mod access;
 pub mod address;
+pub mod anvil;
 pub mod chat;
 pub mod check;
 pub mod hostname;
@@ -24,6 +25,7 @@ pub mod received;
 pub mod restrict;
 pub mod session;
 pub mod sink;
+pub mod space;
 
 use std::ffi::CStr;
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -164,6 +166,8 @@ pub struct SmtpdContext {
     pub header_rewrite_clients: Vec<String>,
     pub recipient_delimiter: String,
     pub message_size_limit: u64,
+    /// queue_minfree: bytes the queue file system must keep free (see `space`).
+    pub queue_minfree: u64,
     pub recipient_limit: usize,
     pub line_length_limit: usize,
     pub timeout: Duration,
@@ -175,6 +179,8 @@ pub struct SmtpdContext {
     pub helo_required: bool,
     pub disable_vrfy: bool,
     pub unknown_local_code: u32,
+    /// Client connection and rate limits (anvil).
+    pub limits: anvil::Limits,
     /// Where accepted messages go.
     pub sink: Sink,
     /// `sendmail -bs`: a local user's session; the relay and recipient restriction lists
@@ -223,16 +229,16 @@ impl SmtpdContext {
             "" => myhostname.clone(),
             o => o.to_string(),
         };
+        let mynetworks =
+            network::NetList::mynetworks(cfg.get("mynetworks"), cfg.get("mynetworks_style"));
         Ok(SmtpdContext {
             myorigin,
             mail_name: cfg.get("mail_name").to_string(),
             banner: cfg.get("smtpd_banner").to_string(),
             mydestination: domain_list(cfg.get("mydestination")),
             relay_domains: domain_list(cfg.get("relay_domains")),
-            mynetworks: network::NetList::mynetworks(
-                cfg.get("mynetworks"),
-                cfg.get("mynetworks_style"),
-            ),
+            limits: anvil::Limits::from_config(&cfg, &mynetworks),
+            mynetworks,
             interface_addrs: crate::sys::interface_networks()
                 .into_iter()
                 .map(|(a, _)| network::canonical(a))
@@ -247,6 +253,7 @@ impl SmtpdContext {
                 .collect(),
             recipient_delimiter: cfg.get("recipient_delimiter").trim().to_string(),
             message_size_limit: cfg.int("message_size_limit").max(0) as u64,
+            queue_minfree: cfg.int("queue_minfree").max(0) as u64,
             recipient_limit: cfg.int("smtpd_recipient_limit").max(1) as usize,
             line_length_limit: cfg.int("line_length_limit").max(512) as usize,
             timeout: cfg.time("smtpd_timeout").max(Duration::from_millis(100)),
