@@ -288,16 +288,6 @@ pub fn smtp_connect_failed(component: &str, host: &str, ip: &str, port: u16, rea
     );
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn printable_strips_newlines() {
-        assert_eq!(printable("a\r\nb"), "a??b");
-    }
-}
-
 /// `warning: not enough free space in mail queue: N bytes < 1.5*message size limit`.
 pub fn queue_space_low(available: u64) {
     warning(
@@ -379,4 +369,14 @@ pub fn anvil_max_cache(value: usize, when: i64) {
             timefmt::syslog_stamp(when)
         ),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_strips_newlines() {
+        assert_eq!(printable("a\r\nb"), "a??b");
+    }
 }

@@ -249,7 +249,6 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
             SIGHUP => reload(
                 config_dir,
                 &listeners,
-                &anvil,
                 &qctx,
                 &pickup_cfg,
                 &queue,
@@ -321,7 +320,6 @@ fn wake_accept(addr: SocketAddr) {
 fn reload(
     config_dir: &Path,
     listeners: &[Listener],
-    anvil: &Arc<Anvil>,
     qctx: &crate::Shared<QmgrContext>,
     pickup_cfg: &crate::Shared<Config>,
     queue: &Queue,
@@ -339,10 +337,18 @@ fn reload(
         }
     };
     log::init(&cfg, false);
-    anvil.set_time_unit(cfg.time("anvil_rate_time_unit"));
     for l in listeners {
         let svc_cfg = Arc::new(cfg.with_overrides(&l.service.overrides));
-        match smtpd_context(svc_cfg, &l.service, anvil, queue, wake) {
+        // The counters survive a reload; every listener holds the same anvil.
+        let anvil = l
+            .ctx
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .limits
+            .anvil
+            .clone();
+        anvil.set_time_unit(cfg.time("anvil_rate_time_unit"));
+        match smtpd_context(svc_cfg, &l.service, &anvil, queue, wake) {
             Ok(ctx) => *l.ctx.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ctx),
             Err(e) => log::warning(
                 COMPONENT,
