@@ -30,6 +30,16 @@ impl Server {
     /// the listener as master.cf would (anvil's key and its log lines), so that tests
     /// running side by side can tell their lines apart.
     pub fn start(service: &str, extra: &[(&str, &str)], maxproc: usize) -> Server {
+        Server::start_with(service, extra, maxproc, |_| {})
+    }
+
+    /// As `start`, with `setup` applied to the context first (e.g. a stand-in resolver).
+    pub fn start_with(
+        service: &str,
+        extra: &[(&str, &str)],
+        maxproc: usize,
+        setup: impl FnOnce(&mut SmtpdContext),
+    ) -> Server {
         crate::common::process_maillog();
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("postern-inproc-{}-{}", std::process::id(), n));
@@ -48,6 +58,7 @@ impl Server {
         let (tx, _rx) = crossbeam_channel::unbounded();
         let mut ctx = SmtpdContext::new(cfg, queue, tx).unwrap();
         ctx.limits.service = service.to_string();
+        setup(&mut ctx);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
