@@ -477,6 +477,9 @@ mod tests {
                 .exceptions
                 .contains("127.0.0.1".parse().unwrap())
         );
+        // Postfix 2.10: the old name set makes the default `${old:$mynetworks}` empty.
+        let l = limits(&[("smtpd_client_connection_limit_exceptions", "10.0.0.0/8")]);
+        assert!(l.exceptions.entries.is_empty());
     }
 
     #[test]
