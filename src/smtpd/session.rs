@@ -15,17 +15,17 @@
 use std::io::{Read, Write};
 
 use super::address::{self, PathError};
-use super::anvil::{self, Event};
+use super::anvil::Event;
 use super::chat::{Chat, ChatError, Data, Line};
 use super::check::{self, Rcpt};
 use super::sink::Pending;
-use super::space;
 use super::{ClientInfo, SmtpdContext};
 use crate::cleanup::Submission;
 use crate::log::{self, lines};
 use crate::queue::{Envelope, Recipient};
 
 mod gate;
+mod limits;
 mod query;
 
 /// A mail transaction in progress (from MAIL to the end of DATA or RSET).
@@ -563,37 +563,6 @@ impl<S: Read + Write> Session<'_, S> {
             }
         }
         None
-    }
-
-    /// Count this connection with anvil (not for `sendmail -bs`); `Err(421 reply)` when the
-    /// client is over its connection count or rate.
-    fn admit(&self) -> Result<Option<anvil::Connection>, String> {
-        if self.ctx.stand_alone {
-            return Ok(None);
-        }
-        let c = self.ctx;
-        c.limits
-            .connect(self.client.addr, &self.client_log, &c.myhostname)
-    }
-
-    /// Count a MAIL or RCPT with anvil; the 450 reply when over the client's rate.
-    fn rate_limited(&self, e: Event) -> Option<String> {
-        if self.ctx.stand_alone {
-            return None;
-        }
-        self.ctx.limits.event(self.client.addr, &self.client_log, e)
-    }
-
-    /// The queue file system check at MAIL (not for `sendmail -bs`, as Postfix).
-    fn queue_space(&self) -> Option<&'static str> {
-        if self.ctx.stand_alone {
-            return None;
-        }
-        let c = self.ctx;
-        let available = space::check(c.queue.root(), c.queue_minfree, c.message_size_limit)?;
-        self.log_reject("MAIL", space::REPLY, None);
-        lines::queue_space_low(available);
-        Some(space::REPLY)
     }
 
     /// `555 5.5.4 Unsupported option: NAME[=VALUE]` for an unknown MAIL/RCPT parameter.
