@@ -1,4 +1,5 @@
-//! The libc edge: account lookups, interface addresses, local time, privilege changes.
+//! The libc edge: account lookups, interface addresses, host name and address lookups
+//! (getnameinfo/getaddrinfo), local time, privilege changes.
 //!
 //! Security role: every `unsafe` block outside the SASL binding lives here, each with a
 //! SAFETY comment. Privileges are only ever dropped for the whole process before any other
@@ -395,6 +396,122 @@ pub fn interface_networks() -> Vec<(IpAddr, u8)> {
         libc::freeifaddrs(head);
     }
     out
+}
+
+/// A getnameinfo(3)/getaddrinfo(3) failure: the EAI code and gai_strerror's text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AiError {
+    pub code: i32,
+    pub text: String,
+}
+
+impl AiError {
+    fn new(code: i32) -> AiError {
+        // SAFETY: gai_strerror returns a pointer to a static NUL-terminated string.
+        let text = unsafe { CStr::from_ptr(libc::gai_strerror(code)) };
+        AiError {
+            code,
+            text: text.to_string_lossy().into_owned(),
+        }
+    }
+
+    /// A failure worth retrying (Postfix's TEMP_AI_ERROR: EAI_AGAIN, EAI_MEMORY,
+    /// EAI_SYSTEM).
+    pub fn is_temporary(&self) -> bool {
+        matches!(
+            self.code,
+            libc::EAI_AGAIN | libc::EAI_MEMORY | libc::EAI_SYSTEM
+        )
+    }
+}
+
+/// The host name of an address from the resolver (getnameinfo with NI_NAMEREQD: a PTR
+/// record or /etc/hosts; never the address in text form).
+pub fn name_of_addr(addr: IpAddr) -> Result<String, AiError> {
+    let mut host = [0 as libc::c_char; 1025];
+    let (storage, len) = sockaddr_of(addr);
+    // SAFETY: `storage` holds a sockaddr of `len` bytes and `host` is writable for its
+    // length during the call; getnameinfo writes a NUL-terminated string into `host`.
+    let rc = unsafe {
+        libc::getnameinfo(
+            &storage as *const libc::sockaddr_storage as *const libc::sockaddr,
+            len,
+            host.as_mut_ptr(),
+            host.len() as libc::socklen_t,
+            std::ptr::null_mut(),
+            0,
+            libc::NI_NAMEREQD,
+        )
+    };
+    if rc != 0 {
+        return Err(AiError::new(rc));
+    }
+    // SAFETY: getnameinfo succeeded, so `host` holds a NUL-terminated string.
+    let name = unsafe { CStr::from_ptr(host.as_ptr()) };
+    Ok(name.to_string_lossy().into_owned())
+}
+
+fn sockaddr_of(addr: IpAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data; all zeroes is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        IpAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for any sockaddr.
+            let sa = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
+            sa.sin_family = libc::AF_INET as libc::sa_family_t;
+            sa.sin_addr.s_addr = u32::from(a).to_be();
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        IpAddr::V6(a) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sa = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
+            sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sa.sin6_addr.s6_addr = a.octets();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// The addresses of a host name in one family (getaddrinfo with AF_INET or AF_INET6, as
+/// Postfix's hostname_to_sockaddr_pf looks up a client name in the client's family).
+pub fn addrs_of_name(name: &str, ipv6: bool) -> Result<Vec<IpAddr>, AiError> {
+    let cname = CString::new(name).map_err(|_| AiError::new(libc::EAI_NONAME))?;
+    // SAFETY: addrinfo is plain data; all zeroes is the documented "no hints" value.
+    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+    hints.ai_family = if ipv6 { libc::AF_INET6 } else { libc::AF_INET };
+    hints.ai_socktype = libc::SOCK_STREAM;
+    let mut res: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: `cname` and `hints` outlive the call; on success `res` is a list we free below.
+    let rc = unsafe { libc::getaddrinfo(cname.as_ptr(), std::ptr::null(), &hints, &mut res) };
+    if rc != 0 {
+        return Err(AiError::new(rc));
+    }
+    let mut out = Vec::new();
+    let mut cur = res;
+    // SAFETY: we walk the list getaddrinfo returned, reading each address as the family it
+    // names, then free the list once.
+    unsafe {
+        while !cur.is_null() {
+            let ai = &*cur;
+            if !ai.ai_addr.is_null() {
+                match ai.ai_family {
+                    libc::AF_INET => {
+                        let a = &*(ai.ai_addr as *const libc::sockaddr_in);
+                        out.push(IpAddr::from(u32::from_be(a.sin_addr.s_addr).to_be_bytes()));
+                    }
+                    libc::AF_INET6 => {
+                        let a = &*(ai.ai_addr as *const libc::sockaddr_in6);
+                        out.push(IpAddr::from(a.sin6_addr.s6_addr));
+                    }
+                    _ => {}
+                }
+            }
+            cur = ai.ai_next;
+        }
+        libc::freeaddrinfo(res);
+    }
+    Ok(out)
 }
 
 /// Broken-down local time.

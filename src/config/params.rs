@@ -135,7 +135,25 @@ pub const PARAMS: &[Param] = &[
         "debug_peer_list,fast_flush_domains,mynetworks,permit_mx_backup_networks,qmqpd_authorized_clients,relay_domains,smtpd_access_maps",
     ),
     p("smtpd_null_access_lookup_key", "<>"),
+    p("queue_minfree", "0"),
+    // Client rate and concurrency limits (smtpd/anvil.rs, Postfix's anvil(8)).
     p("smtpd_client_connection_count_limit", "50"),
+    p("smtpd_client_connection_rate_limit", "0"),
+    p("smtpd_client_message_rate_limit", "0"),
+    p("smtpd_client_recipient_rate_limit", "0"),
+    // Counted once the SMTP server has STARTTLS and AUTH; no effect until then.
+    k("smtpd_client_new_tls_session_rate_limit", "0"),
+    k("smtpd_client_auth_rate_limit", "0"),
+    // The name before Postfix 2.9, known to 2.10's postconf; setting it empties the default
+    // below (`${name:text}` is text only when name is empty), as in Postfix 2.10.
+    p("smtpd_client_connection_limit_exceptions", ""),
+    p(
+        "smtpd_client_event_limit_exceptions",
+        "${smtpd_client_connection_limit_exceptions:$mynetworks}",
+    ),
+    t("anvil_rate_time_unit", "60s", 's'),
+    // Postern logs the statistics at stop only.
+    k("anvil_status_update_time", "600s"),
     k("smtpd_sasl_auth_enable", "no"),
     k("smtpd_tls_security_level", ""),
     k("smtpd_use_tls", "no"),

@@ -288,6 +288,89 @@ pub fn smtp_connect_failed(component: &str, host: &str, ip: &str, port: u16, rea
     );
 }
 
+/// `warning: not enough free space in mail queue: N bytes < 1.5*message size limit`.
+pub fn queue_space_low(available: u64) {
+    warning(
+        "smtpd",
+        format!(
+            "not enough free space in mail queue: {} bytes < 1.5*message size limit",
+            available
+        ),
+    );
+}
+
+/// `warning: Connection concurrency limit exceeded: 51 from host[addr] for service smtp`
+/// (also `Connection rate`, `Message delivery request rate`, `Recipient address rate`).
+pub fn limit_exceeded(what: &str, value: u32, client: &str, service: &str) {
+    warning(
+        "smtpd",
+        format!(
+            "{} limit exceeded: {} from {} for service {}",
+            what, value, client, service
+        ),
+    );
+}
+
+/// `warning: hostname NAME does not resolve to address ADDR` (the forward lookup did not
+/// list the client address), or `...: REASON` when the forward lookup failed.
+pub fn hostname_unverified(name: &str, addr: &str, reason: Option<&str>) {
+    let name = printable(name);
+    match reason {
+        Some(r) => warning(
+            "smtpd",
+            format!(
+                "hostname {} does not resolve to address {}: {}",
+                name, addr, r
+            ),
+        ),
+        None => warning(
+            "smtpd",
+            format!("hostname {} does not resolve to address {}", name, addr),
+        ),
+    }
+}
+
+/// anvil's exit statistics: `statistics: max connection rate 1/60s for (smtp:127.0.0.1)
+/// at Dec  2 20:10:11` (also message, recipient, newtls).
+pub fn anvil_max_rate(what: &str, value: u32, unit_secs: u64, ident: &str, when: i64) {
+    info(
+        "anvil",
+        format!(
+            "statistics: max {} rate {}/{}s for ({}) at {}",
+            what,
+            value,
+            unit_secs,
+            ident,
+            timefmt::syslog_stamp(when)
+        ),
+    );
+}
+
+/// `statistics: max connection count 1 for (smtp:127.0.0.1) at Dec  2 20:10:11`.
+pub fn anvil_max_count(value: u32, ident: &str, when: i64) {
+    info(
+        "anvil",
+        format!(
+            "statistics: max connection count {} for ({}) at {}",
+            value,
+            ident,
+            timefmt::syslog_stamp(when)
+        ),
+    );
+}
+
+/// `statistics: max cache size 1 at Dec  2 20:10:11`.
+pub fn anvil_max_cache(value: usize, when: i64) {
+    info(
+        "anvil",
+        format!(
+            "statistics: max cache size {} at {}",
+            value,
+            timefmt::syslog_stamp(when)
+        ),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

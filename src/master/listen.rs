@@ -21,6 +21,7 @@ const PROCESS_WIDE: &[&str] = &[
     "setgid_group",
     "daemon_directory",
     "command_directory",
+    "anvil_rate_time_unit",
 ];
 
 /// The `-o name=value` overrides of a listener that have no effect in Postern: unknown

@@ -11,7 +11,8 @@
 //! SIGINT exits at once (everything acknowledged is already on disk).
 //!
 //! Logs `daemon started -- version V, configuration DIR`, `reload -- ...`,
-//! `terminating on signal N`, and main.cf "unused parameter" warnings.
+//! `terminating on signal N`, main.cf "unused parameter" warnings, and at stop the anvil
+//! statistics of the SMTP listeners' client limits (smtpd::anvil).
 
 mod agents;
 pub mod check;
@@ -33,6 +34,7 @@ use crate::config::{Config, ConfigError};
 use crate::log::{self, lines};
 use crate::qmgr::{self, QmgrContext, Wake};
 use crate::queue::Queue;
+use crate::smtpd::anvil::Anvil;
 use crate::smtpd::{self, SmtpdContext};
 use crate::sys;
 
@@ -213,10 +215,13 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     .map_err(|e| MasterError::Setup(format!("start pickup: {}", e)))?;
 
     let stop = Arc::new(AtomicBool::new(false));
+    // One anvil for every listener, as Postfix's one anvil(8) server.
+    let anvil = Arc::new(Anvil::from_config(&cfg));
     let mut listeners = Vec::new();
     for (svc, addr, l) in bound {
         let svc_cfg = Arc::new(cfg.with_overrides(&svc.overrides));
-        let ctx = smtpd_context(svc_cfg.clone(), &queue, &wake_tx).map_err(MasterError::Setup)?;
+        let ctx = smtpd_context(svc_cfg.clone(), &svc, &anvil, &queue, &wake_tx)
+            .map_err(MasterError::Setup)?;
         let ctx = Arc::new(RwLock::new(Arc::new(ctx)));
         let maxproc = match svc.maxproc {
             Some(0) => usize::MAX,
@@ -276,20 +281,26 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
             let _ = h.join();
         }
     }
+    anvil.log_statistics();
     let _ = wake_tx.send(Wake::Stop);
     let _ = qmgr_handle.join();
     drop(pid);
     Ok(())
 }
 
-/// An smtpd context for one listener, with the system resolver for the DNS checks.
+/// An smtpd context for one listener, with the system resolver for the DNS checks and the
+/// process-wide anvil counters (keyed by the master.cf service name).
 fn smtpd_context(
     cfg: Arc<Config>,
+    svc: &Service,
+    anvil: &Arc<Anvil>,
     queue: &Queue,
     wake: &crossbeam_channel::Sender<Wake>,
 ) -> Result<SmtpdContext, String> {
     let mut ctx = SmtpdContext::new(cfg, queue.clone(), wake.clone())?;
     ctx.resolver = agents::system_resolver();
+    ctx.limits.anvil = anvil.clone();
+    ctx.limits.service = svc.name.clone();
     Ok(ctx)
 }
 
@@ -328,7 +339,16 @@ fn reload(
     log::init(&cfg, false);
     for l in listeners {
         let svc_cfg = Arc::new(cfg.with_overrides(&l.service.overrides));
-        match smtpd_context(svc_cfg, queue, wake) {
+        // The counters survive a reload; every listener holds the same anvil.
+        let anvil = l
+            .ctx
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .limits
+            .anvil
+            .clone();
+        anvil.set_time_unit(cfg.time("anvil_rate_time_unit"));
+        match smtpd_context(svc_cfg, &l.service, &anvil, queue, wake) {
             Ok(ctx) => *l.ctx.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ctx),
             Err(e) => log::warning(
                 COMPONENT,

@@ -4,7 +4,8 @@
 //! command state machine), `address` (MAIL/RCPT argument syntax), `check` (which policy
 //! runs at which stage, relay and local recipient tests), `restrict` (the restriction list
 //! evaluator), `access` (check_*_access), `hostname` (HELO/FQDN/DNS tests), `network`
-//! ($mynetworks), `received` (the trace header).
+//! ($mynetworks), `received` (the trace header), `peer` (the client's verified host name),
+//! `anvil` (client connection and rate limits), `space` (queue_minfree).
 //!
 //! Security role: the first code to see network input. Relay control lives in `check`;
 //! every input is length-limited in `chat`; client-supplied text is made printable before
@@ -16,16 +17,18 @@
 
 pub mod access;
 pub mod address;
+pub mod anvil;
 pub mod chat;
 pub mod check;
 pub mod hostname;
 pub mod network;
+pub mod peer;
 pub mod received;
 pub mod restrict;
 pub mod session;
 pub mod sink;
+pub mod space;
 
-use std::ffi::CStr;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -45,7 +48,7 @@ pub use sink::Sink;
 /// The client at the other end.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientInfo {
-    /// Reverse name, or "unknown".
+    /// The verified host name (the PTR name, checked forward), or "unknown".
     pub name: String,
     pub addr: IpAddr,
     pub port: u16,
@@ -62,11 +65,17 @@ impl ClientInfo {
         }
     }
 
-    /// Reverse-resolve the peer (getnameinfo with NI_NAMEREQD); "unknown" on failure.
+    /// The peer with its verified host name (see `peer`): the PTR name when it resolves
+    /// back to the address, else "unknown".
     pub fn lookup(peer: SocketAddr) -> ClientInfo {
+        ClientInfo::lookup_with(peer, &peer::SystemLookup)
+    }
+
+    /// As `lookup`, with the given resolver.
+    pub fn lookup_with(peer: SocketAddr, dns: &dyn peer::PeerLookup) -> ClientInfo {
         let addr = network::canonical(peer.ip());
         ClientInfo {
-            name: reverse_name(addr).unwrap_or_else(|| "unknown".to_string()),
+            name: peer::resolve(addr, dns).name,
             addr,
             port: peer.port(),
         }
@@ -76,65 +85,6 @@ impl ClientInfo {
     pub fn log_name(&self) -> String {
         format!("{}[{}]", self.name, self.addr)
     }
-}
-
-fn reverse_name(addr: IpAddr) -> Option<String> {
-    let mut host = [0 as libc::c_char; 1025];
-    let rc = match addr {
-        IpAddr::V4(a) => {
-            // SAFETY: sockaddr_in is plain data; zeroed is a valid value before we fill it.
-            let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-            sa.sin_family = libc::AF_INET as libc::sa_family_t;
-            sa.sin_addr.s_addr = u32::from(a).to_be();
-            // SAFETY: `sa` and `host` are valid for the stated lengths during the call;
-            // getnameinfo writes a NUL-terminated string of at most host.len() bytes.
-            unsafe {
-                libc::getnameinfo(
-                    &sa as *const libc::sockaddr_in as *const libc::sockaddr,
-                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                    host.as_mut_ptr(),
-                    host.len() as libc::socklen_t,
-                    std::ptr::null_mut(),
-                    0,
-                    libc::NI_NAMEREQD,
-                )
-            }
-        }
-        IpAddr::V6(a) => {
-            // SAFETY: sockaddr_in6 is plain data; zeroed is a valid value before we fill it.
-            let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-            sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sa.sin6_addr.s6_addr = a.octets();
-            // SAFETY: as above, for sockaddr_in6.
-            unsafe {
-                libc::getnameinfo(
-                    &sa as *const libc::sockaddr_in6 as *const libc::sockaddr,
-                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-                    host.as_mut_ptr(),
-                    host.len() as libc::socklen_t,
-                    std::ptr::null_mut(),
-                    0,
-                    libc::NI_NAMEREQD,
-                )
-            }
-        }
-    };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: getnameinfo succeeded, so `host` holds a NUL-terminated string.
-    let name = unsafe { CStr::from_ptr(host.as_ptr()) }
-        .to_string_lossy()
-        .into_owned();
-    // Only a plausible host name is used (no control characters or brackets in logs).
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
-    {
-        return None;
-    }
-    Some(name)
 }
 
 /// Everything a session needs, computed once per configuration (SIGHUP builds a new one).
@@ -164,6 +114,8 @@ pub struct SmtpdContext {
     pub header_rewrite_clients: Vec<String>,
     pub recipient_delimiter: String,
     pub message_size_limit: u64,
+    /// queue_minfree: bytes the queue file system must keep free (see `space`).
+    pub queue_minfree: u64,
     pub recipient_limit: usize,
     pub line_length_limit: usize,
     pub timeout: Duration,
@@ -175,6 +127,10 @@ pub struct SmtpdContext {
     pub helo_required: bool,
     pub disable_vrfy: bool,
     pub unknown_local_code: u32,
+    /// Reverse and forward lookups of the client's host name (the system resolver).
+    pub peer_lookup: Arc<dyn peer::PeerLookup>,
+    /// Client connection and rate limits (anvil).
+    pub limits: anvil::Limits,
     /// Where accepted messages go.
     pub sink: Sink,
     /// `sendmail -bs`: a local user's session; the relay and recipient restriction lists
@@ -223,16 +179,17 @@ impl SmtpdContext {
             "" => myhostname.clone(),
             o => o.to_string(),
         };
+        let mynetworks =
+            network::NetList::mynetworks(cfg.get("mynetworks"), cfg.get("mynetworks_style"));
         Ok(SmtpdContext {
             myorigin,
             mail_name: cfg.get("mail_name").to_string(),
             banner: cfg.get("smtpd_banner").to_string(),
             mydestination: domain_list(cfg.get("mydestination")),
             relay_domains: domain_list(cfg.get("relay_domains")),
-            mynetworks: network::NetList::mynetworks(
-                cfg.get("mynetworks"),
-                cfg.get("mynetworks_style"),
-            ),
+            peer_lookup: Arc::new(peer::SystemLookup),
+            limits: anvil::Limits::from_config(&cfg, &mynetworks),
+            mynetworks,
             interface_addrs: crate::sys::interface_networks()
                 .into_iter()
                 .map(|(a, _)| network::canonical(a))
@@ -247,6 +204,7 @@ impl SmtpdContext {
                 .collect(),
             recipient_delimiter: cfg.get("recipient_delimiter").trim().to_string(),
             message_size_limit: cfg.int("message_size_limit").max(0) as u64,
+            queue_minfree: cfg.int("queue_minfree").max(0) as u64,
             recipient_limit: cfg.int("smtpd_recipient_limit").max(1) as usize,
             line_length_limit: cfg.int("line_length_limit").max(512) as usize,
             timeout: cfg.time("smtpd_timeout").max(Duration::from_millis(100)),
@@ -370,7 +328,7 @@ pub fn serve(
                     let _ = stream.set_read_timeout(Some(current.timeout));
                     let _ = stream.set_write_timeout(Some(current.timeout));
                     let _ = stream.set_nodelay(true);
-                    let client = ClientInfo::lookup(peer);
+                    let client = ClientInfo::lookup_with(peer, &*current.peer_lookup);
                     session(stream, client, &current);
                 });
             if let Err(e) = spawned {

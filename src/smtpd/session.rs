@@ -15,6 +15,7 @@
 use std::io::{Read, Write};
 
 use super::address::{self, PathError};
+use super::anvil::Event;
 use super::chat::{Chat, ChatError, Data, Line};
 use super::check::{self, Rcpt};
 use super::sink::Pending;
@@ -24,6 +25,7 @@ use crate::log::{self, lines};
 use crate::queue::{Envelope, Recipient};
 
 mod gate;
+mod limits;
 mod query;
 
 /// A mail transaction in progress (from MAIL to the end of DATA or RSET).
@@ -88,6 +90,16 @@ pub fn session<S: Read + Write>(stream: S, client: ClientInfo, ctx: &SmtpdContex
         sasl_username: None,
         tx: None,
         access_denied: false,
+    };
+    // anvil: counted until the session ends; over a limit, 421 instead of the greeting.
+    let _counted = match s.admit() {
+        Ok(c) => c,
+        Err(reply) => {
+            s.chat.reply(&reply);
+            let _ = s.chat.flush();
+            lines::disconnect(&s.client_log, "");
+            return;
+        }
     };
     let refused = if !ctx.stand_alone && !ctx.policy.delay_reject {
         s.gate("CONNECT", None, None, None, check::check_client)
@@ -316,6 +328,9 @@ impl<S: Read + Write> Session<'_, S> {
             self.reply("503 5.5.1 Error: nested MAIL command");
             return;
         }
+        if let Some(r) = self.rate_limited(Event::Mail) {
+            return self.reply(&r);
+        }
         let p = match address::parse_path(args, "FROM") {
             Ok(p) => p,
             Err(PathError::Syntax) => return self.reply("501 5.5.4 Syntax: MAIL FROM:<address>"),
@@ -374,6 +389,9 @@ impl<S: Read + Write> Session<'_, S> {
                 return self.reply(&reply);
             }
         }
+        if let Some(reply) = self.queue_space() {
+            return self.reply(reply);
+        }
         self.tx = Some(Transaction {
             sender: address::qualify(&p.address, &self.ctx.myorigin),
             sender_given: p.address,
@@ -391,6 +409,9 @@ impl<S: Read + Write> Session<'_, S> {
             return self.reply("503 5.5.1 Error: need MAIL command");
         };
         tx.rcpt_attempts += 1;
+        if let Some(r) = self.rate_limited(Event::Rcpt) {
+            return self.reply(&r);
+        }
         let p = match address::parse_path(args, "TO") {
             Ok(p) if !p.address.is_empty() => p,
             Ok(_) | Err(PathError::BadAddress) => {
