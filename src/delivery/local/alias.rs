@@ -23,8 +23,9 @@ use crate::delivery::request::{Op, Source};
 use crate::delivery::{Status, mbox};
 use crate::tables::{TableError, aliases};
 
-/// The (uid, gid) owning an alias table or include file, when known.
-pub(super) type Owner = Option<(u32, u32)>;
+/// The uid owning an alias table or include file, when known. Only the uid counts: the
+/// gid is the owner's own (its passwd entry), never the file's group (local(8)).
+pub(super) type Owner = Option<u32>;
 
 /// Where an alias value came from: the owner of its file and what to tell the helper.
 #[derive(Debug, Clone)]
@@ -78,15 +79,34 @@ pub(super) struct Privs {
     shell: String,
 }
 
-/// The owner (uid, gid) of the file behind a table spec, when it has one.
-pub(crate) fn table_owner(spec: &str) -> Option<(u32, u32)> {
+/// The owner uid of the file behind a table spec, when it has one.
+pub(crate) fn table_owner(spec: &str) -> Option<u32> {
     let spec = spec.strip_prefix("proxy:").unwrap_or(spec);
     let (kind, name) = spec.split_once(':')?;
     if kind != "hash" && kind != "btree" {
         return None;
     }
     let meta = std::fs::metadata(crate::tables::hash::db_path(Path::new(name))).ok()?;
-    Some((meta.uid(), meta.gid()))
+    Some(meta.uid())
+}
+
+/// The account file and command deliveries listed in a source owned by `owner` run as:
+/// the owner's account (uid and its own primary gid), or $default_privs (`default_privs`)
+/// when the owner is root or there is no file. Errors are Postfix's deferral texts.
+pub(crate) fn entitled_account(
+    owner: Option<u32>,
+    default_privs: &str,
+) -> Result<crate::sys::User, String> {
+    match owner.filter(|&uid| uid != 0) {
+        Some(uid) => match crate::sys::user_by_uid(uid) {
+            Ok(Some(a)) => Ok(a),
+            _ => Err("cannot find alias database owner".into()),
+        },
+        None => match crate::sys::user_by_name(default_privs) {
+            Ok(Some(a)) => Ok(a),
+            _ => Err(format!("unknown default_privs user: {}", default_privs)),
+        },
+    }
 }
 
 impl Local {
@@ -108,32 +128,17 @@ impl Local {
         Ok(None)
     }
 
-    /// The privileges for an owner: the owner itself, or $default_privs for root/unknown.
-    fn privs(&self, owner: Option<(u32, u32)>) -> Result<Privs, String> {
-        if let Some((uid, gid)) = owner.filter(|o| o.0 != 0) {
-            let acct = crate::sys::user_by_uid(uid).ok().flatten();
-            return Ok(Privs {
-                uid,
-                gid,
-                name: acct
-                    .as_ref()
-                    .map(|a| a.name.clone())
-                    .unwrap_or(uid.to_string()),
-                home: acct.as_ref().map(|a| a.home.clone()).unwrap_or("/".into()),
-                shell: acct.map(|a| a.shell).unwrap_or("/bin/sh".into()),
-            });
-        }
-        let name = self.cfg.get("default_privs");
-        match crate::sys::user_by_name(name) {
-            Ok(Some(a)) => Ok(Privs {
-                uid: a.uid,
-                gid: a.gid,
-                name: a.name,
-                home: a.home,
-                shell: a.shell,
-            }),
-            _ => Err(format!("unknown default_privs user: {}", name)),
-        }
+    /// The privileges for an owner: the owner's account, or $default_privs for root or no
+    /// file.
+    fn privs(&self, owner: Owner) -> Result<Privs, String> {
+        let a = entitled_account(owner, self.cfg.get("default_privs"))?;
+        Ok(Privs {
+            uid: a.uid,
+            gid: a.gid,
+            name: a.name,
+            home: a.home,
+            shell: a.shell,
+        })
     }
 
     /// command_time_limit (default 1000s; not yet in the parameter table).
@@ -233,7 +238,7 @@ impl Local {
                 }
             };
         let origin = Origin {
-            owner: Some((meta.uid(), meta.gid())),
+            owner: Some(meta.uid()),
             source: Source::Include(path.to_path_buf()),
         };
         self.expand_targets(r, addr, &include_targets(&text), &origin, depth + 1);

@@ -18,7 +18,7 @@
 mod alias;
 mod forward;
 
-pub(crate) use alias::{Target, include_targets, table_owner, target_listed};
+pub(crate) use alias::{Target, entitled_account, include_targets, table_owner, target_listed};
 
 use std::sync::{Arc, Mutex};
 

@@ -28,7 +28,8 @@
 //! itself: for a table, the spec must be one of $alias_maps (re-read from CONFIG_DIR) and
 //! the key's value must list the target; for an include file (opened by the helper, a
 //! regular file of at most `MAX_INCLUDE` bytes), it must list the target. The ids must then
-//! equal the owner's (uid, gid) of the table's file or the include file, or $default_privs'
+//! be those of the account owning the table's file or the include file (its uid and its own
+//! primary gid from passwd, not the file's group, as local(8) does), or $default_privs'
 //! when that owner is root or there is no file; and a uid below `MIN_UID` is refused unless
 //! it is $default_privs'. A refused request is answered with a 4.3.0 deferral and logged as
 //! `warning: refusing delivery request: REASON`.

@@ -12,7 +12,9 @@ use std::path::{Component, Path};
 
 use super::{Ctx, Op, Source};
 use crate::config::Config;
-use crate::delivery::local::{Target, include_targets, table_owner, target_listed};
+use crate::delivery::local::{
+    Target, entitled_account, include_targets, table_owner, target_listed,
+};
 use crate::sys;
 
 /// Lowest uid a file or command delivery may run as, unless it is $default_privs' uid
@@ -134,10 +136,8 @@ fn check_identity(
         .ok()
         .flatten()
         .ok_or_else(|| format!("unknown default_privs user: {}", name))?;
-    let expected = match owner {
-        Some((uid, gid)) if uid != 0 => (uid, gid),
-        _ => (default.uid, default.gid),
-    };
+    let entitled = entitled_account(owner, name)?;
+    let expected = (entitled.uid, entitled.gid);
     if ids != expected {
         return Err(format!(
             "ids {}:{} are not {}:{} as the source entitles",
@@ -152,7 +152,7 @@ fn check_identity(
 
 /// Read an include file as root for verification: a regular file (never blocking on a FIFO
 /// or device), at most `MAX_INCLUDE` bytes; its text and owner.
-fn read_include(path: &Path) -> Result<(String, (u32, u32)), String> {
+fn read_include(path: &Path) -> Result<(String, u32), String> {
     check_path(path)?;
     let fail = |e: io::Error| format!("cannot read include file {}: {}", path.display(), e);
     let file = std::fs::OpenOptions::new()
@@ -171,7 +171,7 @@ fn read_include(path: &Path) -> Result<(String, (u32, u32)), String> {
     file.take(MAX_INCLUDE)
         .read_to_string(&mut text)
         .map_err(fail)?;
-    Ok((text, (meta.uid(), meta.gid())))
+    Ok((text, meta.uid()))
 }
 
 #[cfg(test)]
@@ -289,7 +289,8 @@ mod tests {
             let n = sys::user_by_name("nobody").unwrap().unwrap();
             (n.uid, n.gid)
         } else {
-            (m.uid(), m.gid())
+            let owner = sys::user_by_uid(m.uid()).unwrap().unwrap();
+            (owner.uid, owner.gid)
         }
     }
 
