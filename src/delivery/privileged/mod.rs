@@ -156,7 +156,9 @@ fn handle(op: &Op, ctx: &Ctx) -> Vec<Reply> {
             let _dot = if locks.dotlock {
                 match Dotlock::acquire(path, locks) {
                     Ok(d) => Some(d),
-                    Err(e) => return vec![mailbox_failure(path, user, &mbox::lock_failure(e)); n],
+                    Err(e) => {
+                        return vec![mailbox_failure(path, user, &mbox::dotlock_failure(e)); n];
+                    }
                 }
             } else {
                 None
