@@ -5,12 +5,15 @@
 //! Security role: commands and files run with the privileges of the alias database owner,
 //! or of $default_privs when the owner is root; `:include:` targets with those of the
 //! include file's owner (likewise). allow_mail_to_commands / allow_mail_to_files must
-//! contain `alias`, otherwise the target bounces with 5.7.1. Each alias name is expanded at
-//! most once per recipient, so `root: root` and `a: b`, `b: a` end in a mailbox instead of
-//! looping. Each file or command request names its `request::Source` (the alias table and
+//! contain `alias`, otherwise the target bounces with 5.7.1. An alias that lists itself
+//! (`root: root`) goes to the mailbox; a loop (`a: b`, `b: a`) is followed until Postfix's
+//! nesting limit and bounced (`alias database loop for b`, 5.4.6, with that warning).
+//! Each mailbox, file, command, include file and forwarding address gets one delivery per
+//! recipient, however often the expansion names it. Each file or command request names its `request::Source` (the alias table and
 //! key, or the include file) so that the root helper can check the ids itself
-//! (`target_listed`, `include_targets` and `table_owner` are shared with it). Logs nothing
-//! itself.
+//! (`target_listed`, `include_targets`, `table_owner` and `entitled_account` are shared
+//! with it). Logs `warning: alias database loop for NAME` and, for deeper nesting,
+//! `warning: :include: nesting limit exceeded for PATH`.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -167,16 +170,18 @@ impl Local {
     }
 
     /// Expand an alias value found for `addr`.
+    /// `level` is the recursion level (see `NESTING_LIMIT`), `name` the alias expanded.
     pub(super) fn expand(
         &self,
         r: &mut Rcpt<'_>,
         addr: &str,
         value: &str,
         origin: &Origin,
-        depth: usize,
+        level: usize,
+        name: &str,
     ) {
         let targets = aliases::targets(value);
-        self.expand_targets(r, addr, &targets, origin, depth);
+        self.expand_targets(r, addr, &targets, origin, level, name);
     }
 
     fn expand_targets(
@@ -185,19 +190,20 @@ impl Local {
         addr: &str,
         targets: &[String],
         origin: &Origin,
-        depth: usize,
+        level: usize,
+        name: &str,
     ) {
         for t in targets {
             match classify(t) {
                 Target::Command(cmd) => self.to_command(r, addr, cmd, origin),
-                Target::Include(path) => self.include(r, addr, path, depth),
+                Target::Include(path) => self.include(r, addr, path, level),
                 Target::File(path) => self.to_file(r, addr, path, origin),
-                Target::Address(t) => self.to_address(r, addr, t, depth),
+                Target::Address(t) => self.to_address(r, addr, t, level, name),
             }
         }
     }
 
-    fn to_address(&self, r: &mut Rcpt<'_>, addr: &str, t: &str, depth: usize) {
+    fn to_address(&self, r: &mut Rcpt<'_>, addr: &str, t: &str, level: usize, name: &str) {
         let (direct, t) = match t.strip_prefix('\\') {
             Some(rest) => (true, rest),
             None => (false, t),
@@ -209,8 +215,8 @@ impl Local {
         };
         let (_, domain) = split_addr(&qualified);
         if self.is_local_domain(domain) {
-            self.resolve(r, &qualified, depth + 1, direct);
-        } else {
+            self.resolve(r, &qualified, level + 1, direct, Some(name));
+        } else if r.first_time(format!("forward {}", qualified.to_lowercase())) {
             r.forwards.push(Forward {
                 delivered_to: addr.to_string(),
                 target: qualified,
@@ -218,7 +224,16 @@ impl Local {
         }
     }
 
-    fn include(&self, r: &mut Rcpt<'_>, addr: &str, path: &Path, depth: usize) {
+    fn include(&self, r: &mut Rcpt<'_>, addr: &str, path: &Path, level: usize) {
+        let level = level + 1;
+        if level > super::NESTING_LIMIT {
+            crate::log::lines::include_nesting_limit("local", path);
+            let text = ":include: nesting limit exceeded";
+            return r.outcome(addr, Status::Bounced, "5.4.6", text);
+        }
+        if !r.first_time(format!("include {}", path.display())) {
+            return;
+        }
         if !path.is_absolute() {
             let text = format!("include file must be an absolute path: {}", path.display());
             r.outcome(addr, Status::Bounced, "5.3.5", &text);
@@ -241,7 +256,10 @@ impl Local {
             owner: Some(meta.uid()),
             source: Source::Include(path.to_path_buf()),
         };
-        self.expand_targets(r, addr, &include_targets(&text), &origin, depth + 1);
+        // Names in the file that list themselves go to their mailbox, as in an alias.
+        let (name, _) = split_addr(addr);
+        let targets = include_targets(&text);
+        self.expand_targets(r, addr, &targets, &origin, level, &name.to_lowercase());
     }
 
     fn to_command(&self, r: &mut Rcpt<'_>, addr: &str, cmd: &str, origin: &Origin) {
@@ -258,6 +276,9 @@ impl Local {
             Ok(p) => p,
             Err(why) => return r.outcome(addr, Status::Deferred, "4.3.0", &why),
         };
+        if !r.first_time(format!("command {} {}", p.uid, cmd)) {
+            return;
+        }
         let (local, domain) = split_addr(addr);
         let delim = self.cfg.get("recipient_delimiter");
         let extension = match delim.chars().next() {
@@ -307,6 +328,9 @@ impl Local {
             Ok(p) => p,
             Err(why) => return r.outcome(addr, Status::Deferred, "4.3.0", &why),
         };
+        if !r.first_time(format!("file {} {}", p.uid, path.display())) {
+            return;
+        }
         let reply = self.perform(Op::File {
             path: path.to_path_buf(),
             source: origin.source.clone(),
