@@ -46,9 +46,11 @@
 //! deferred, never repeated.
 
 mod pool;
+mod refusal;
 mod verify;
 
 pub use pool::{HelperHandle, POOL, helper_program};
+pub use refusal::Refusal;
 pub use verify::{MAX_INCLUDE, MIN_UID};
 
 use std::io::{self, BufReader, BufWriter};
