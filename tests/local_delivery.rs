@@ -244,7 +244,8 @@ fn restricted_commands_and_files_bounce() {
 fn alias_loops_bounce_and_self_references_reach_the_mailbox() {
     let env = Env::new(
         "loop",
-        "USER: USER\nloopa: loopb\nloopb: loopa\nloopc: USER, loopd\nloopd: loopc\n",
+        "USER: USER\nloopa: loopb\nloopb: loopa\nloopc: USER, loopd\nloopd: loopc\n\
+         loope: loopf, loopg\nloopf: loope\nloopg: loope\n",
     );
     let local = Local::new(env.cfg(&[]), None);
     let me = format!("{}@www.a.org", env.user);
@@ -295,6 +296,25 @@ fn alias_loops_bounce_and_self_references_reach_the_mailbox() {
     assert_eq!(
         records(&std::fs::read(env.mbox()).unwrap()).len(),
         before + 1
+    );
+    // Two lists naming each other: each address is expanded once per level, so this ends
+    // (it would take 2^33 expansions otherwise) with one bounce per name at the limit.
+    let out = deliver(
+        &local,
+        "s@x",
+        &[rcpt("loope@www.a.org", None)],
+        b"Subject: lists\n\nx\n",
+    );
+    let texts: Vec<_> = out
+        .iter()
+        .map(|o| (o.dsn.as_str(), o.text.as_str()))
+        .collect();
+    assert_eq!(
+        texts,
+        vec![
+            ("5.4.6", "alias database loop for loopf"),
+            ("5.4.6", "alias database loop for loopg"),
+        ]
     );
 }
 

@@ -243,7 +243,13 @@ impl Local {
             let text = "recipient nesting limit exceeded";
             return r.outcome(addr, Status::Bounced, "5.4.6", text);
         }
-        if r.delivered.contains(&addr.to_ascii_lowercase()) {
+        // Each address once per level (Postfix's duplicate filter): a loop through several
+        // lists grows linearly, not exponentially, up to the limit.
+        let lower = addr.to_ascii_lowercase();
+        if !r.first_time(format!("recipient {} {}", level, lower)) {
+            return;
+        }
+        if r.delivered.contains(&lower) {
             let text = format!("mail forwarding loop for {}", addr);
             return r.outcome(addr, Status::Bounced, "5.4.6", &text);
         }
