@@ -7,13 +7,15 @@
 //! Security role: runs as $mail_owner. Every write to a mailbox, file or command is a
 //! `request::Op` with the uid/gid it must run as; as root these go to the privileged helper
 //! (`delivery::privileged`), otherwise they are performed in-process as the running user.
-//! Commands and files named in aliases run as the alias database owner, or $default_privs
-//! when that owner is root; the request names the table and key (or include file) that
+//! Commands and files named in aliases run as the alias database owner (its uid and its
+//! own gid), or $default_privs when that owner is root; the request names the table and key (or include file) that
 //! listed them, so the helper can verify those ids instead of trusting this process.
 //!
 //! Follows local(8), aliases(5). Logs `warning: TYPE:NAME is unavailable. REASON` when the
-//! alias database cannot be read; delivery results are logged by the caller from the
-//! returned outcomes (one per final destination, `to=` the final address).
+//! alias database cannot be read, `warning: alias database loop for NAME` and `warning:
+//! recipient nesting limit exceeded for ADDRESS` when expansion passes `NESTING_LIMIT`;
+//! delivery results are logged by the caller from the returned outcomes (one per final
+//! destination, `to=` the final address).
 
 mod alias;
 mod forward;
