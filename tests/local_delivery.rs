@@ -339,6 +339,32 @@ fn file_that_cannot_be_opened_bounces_at_once() {
 }
 
 #[test]
+fn devices_are_written_and_fifos_never_block() {
+    let env = Env::new("devnull", "devnull: /dev/null\ntofifo: DIR/fifo\n");
+    let local = Local::new(env.cfg(&[]), None);
+    let out = deliver(&local, "s@x", &[rcpt("devnull@www.a.org", None)], b"\nx\n");
+    assert_eq!(
+        (out[0].status, out[0].dsn.as_str(), out[0].text.as_str()),
+        (Status::Sent, "2.0.0", "delivered to file: /dev/null")
+    );
+    // A FIFO nobody reads: open(2) does not wait for a reader; it fails, for good.
+    let fifo = env.dir.join("fifo");
+    postern::sys::mkfifo(&fifo, 0o600).unwrap();
+    let out = deliver(&local, "s@x", &[rcpt("tofifo@www.a.org", None)], b"\nx\n");
+    assert_eq!(
+        (out[0].status, out[0].dsn.as_str(), out[0].text.clone()),
+        (
+            Status::Bounced,
+            "5.2.0",
+            format!(
+                "cannot append message to file {}: cannot open file: No such device or address",
+                fifo.display()
+            )
+        )
+    );
+}
+
+#[test]
 fn dotlock_left_by_a_dead_process_is_broken_at_once() {
     let env = Env::new("deadlock", "");
     let me = format!("{}@www.a.org", env.user);

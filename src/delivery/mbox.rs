@@ -8,6 +8,9 @@
 //! original size so a failed delivery never leaves a partial message behind. Group commit
 //! (`append_many`): several records under one lock with one fsync after the last; each
 //! counts as delivered only once that fsync succeeded, and a failed record leaves no bytes.
+//! Files are opened with O_NOFOLLOW and O_NONBLOCK (a FIFO without a reader fails instead
+//! of blocking); a character device (`/dev/null` in an alias) is accepted only when the
+//! caller allows it, and written without locks, limit, fsync or rollback.
 //!
 //! Security role: runs as the recipient (in the privileged helper's child) except
 //! `create_owned`, which the root helper uses to create a new spool mailbox (O_EXCL,
@@ -16,7 +19,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::Status;
@@ -179,6 +182,9 @@ pub struct AppendOptions {
     /// mailbox_size_limit; 0 is no limit.
     pub limit: u64,
     pub locks: LockPolicy,
+    /// Accept a character device (e.g. `/dev/null` in an alias) and write to it without
+    /// locks, size limit, fsync or rollback, as Postfix's file delivery does.
+    pub devices: bool,
 }
 
 /// Lock `path` and append `data` as one unit; see the module doc.
@@ -220,7 +226,8 @@ pub fn append_many(
         .append(true)
         .create(opts.create)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
+        // Never block in open(2) on a FIFO without a reader (ENXIO instead).
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
     {
         Ok(f) => f,
@@ -228,6 +235,9 @@ pub fn append_many(
     };
     match file.metadata() {
         Ok(m) if m.file_type().is_file() => {}
+        Ok(m) if opts.devices && m.file_type().is_char_device() => {
+            return write_device(file, records);
+        }
         Ok(_) => {
             return all(Failure::defer(format!(
                 "destination {} is not a regular file",
@@ -245,6 +255,20 @@ pub fn append_many(
     let results = append_records(&mut file, records, opts.limit, &mut |f, d| f.write_all(d));
     if opts.locks.fcntl {
         let _ = lock::fcntl_unlock(&file);
+    }
+    results
+}
+
+/// Write each record to a character device; a write error fails that record and the rest.
+fn write_device(mut dev: File, records: &[&[u8]]) -> Vec<Result<(), Failure>> {
+    let mut results = Vec::with_capacity(records.len());
+    for (i, rec) in records.iter().enumerate() {
+        if let Err(e) = dev.write_all(rec) {
+            let f = Failure::from_write("error writing message", &e);
+            results.extend(std::iter::repeat_n(Err(f), records.len() - i));
+            break;
+        }
+        results.push(Ok(()));
     }
     results
 }
@@ -355,6 +379,7 @@ mod tests {
     fn opts(limit: u64) -> AppendOptions {
         AppendOptions {
             create: true,
+            devices: false,
             limit,
             locks: LockPolicy {
                 attempts: 2,

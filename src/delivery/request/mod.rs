@@ -204,6 +204,7 @@ pub fn execute(op: &Op) -> Vec<Reply> {
         } => {
             let opts = mbox::AppendOptions {
                 create: *create,
+                devices: false,
                 limit: *limit,
                 locks: *locks,
             };
@@ -239,6 +240,7 @@ pub fn execute(op: &Op) -> Vec<Reply> {
         } => {
             let opts = mbox::AppendOptions {
                 create: true,
+                devices: true,
                 limit: *limit,
                 locks: LockPolicy {
                     dotlock: false,
