@@ -450,7 +450,9 @@ mod tests {
     #[ignore = "helper: run in a child process by fcntl_lock_is_held_against_other_processes"]
     fn fcntl_probe() {
         let Some(path) = std::env::var_os(PROBE) else {
-            panic!("{} is not set: this test is a helper of another", PROBE);
+            // Run directly (e.g. `--include-ignored`): there is nothing to probe.
+            eprintln!("{} is not set: this is a helper of another test", PROBE);
+            return;
         };
         let f = OpenOptions::new().write(true).open(path).unwrap();
         let once = LockPolicy {
