@@ -9,11 +9,11 @@
 //! (`root: root`) goes to the mailbox; a loop (`a: b`, `b: a`) is followed until Postfix's
 //! nesting limit and bounced (`alias database loop for b`, 5.4.6, with that warning).
 //! Each mailbox, file, command, include file and forwarding address gets one delivery per
-//! recipient, however often the expansion names it. Each file or command request names its `request::Source` (the alias table and
-//! key, or the include file) so that the root helper can check the ids itself
-//! (`target_listed`, `include_targets`, `table_owner` and `entitled_account` are shared
-//! with it). Logs `warning: alias database loop for NAME` and, for deeper nesting,
-//! `warning: :include: nesting limit exceeded for PATH`.
+//! recipient, however often the expansion names it. Each file or command request names
+//! its `request::Source` (the alias table and key, or the include file) so that the root
+//! helper can check the ids itself (`target_listed`, `include_targets`, `table_owner` and
+//! `entitled_account` are shared with it). Logs `warning: :include: nesting limit exceeded
+//! for PATH`; the alias loop warning comes from the parent module.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -169,8 +169,8 @@ impl Local {
             .any(|d| d.eq_ignore_ascii_case(domain))
     }
 
-    /// Expand an alias value found for `addr`.
-    /// `level` is the recursion level (see `NESTING_LIMIT`), `name` the alias expanded.
+    /// Expand an alias value found for `addr`: `level` is the recursion level (see
+    /// `NESTING_LIMIT`), `name` the alias expanded.
     pub(super) fn expand(
         &self,
         r: &mut Rcpt<'_>,
