@@ -291,8 +291,18 @@ fn helper_refuses_dangerous_requests() {
         },
         record: b"x".to_vec(),
     });
-    assert_eq!(r.status, Status::Deferred, "{:?}", r);
-    assert!(r.text.contains("Permission denied"), "{}", r.text);
+    // It never will be: bounced at once (Postfix's 5.2.0), not retried.
+    assert_eq!(
+        (r.status, r.dsn.as_str(), r.text),
+        (
+            Status::Bounced,
+            "5.2.0",
+            format!(
+                "cannot append message to file {}: cannot open file: Permission denied",
+                victim.display()
+            )
+        )
+    );
     assert!(!victim.exists());
 }
 
@@ -370,4 +380,37 @@ fn command_ids_are_derived_from_the_source() {
     assert_eq!(out[0].status, Status::Sent, "{:?}", out);
     let id = std::fs::read_to_string(env.dir.join("out/inc")).unwrap();
     assert_eq!(id.trim(), user.uid.to_string());
+}
+
+#[test]
+fn alias_table_owned_by_user_with_group_root_runs_as_the_user() {
+    let Some(user) = common::helper_test_user() else {
+        return;
+    };
+    assert_ne!(user.gid, 0, "the test account's own group is not root");
+    let env = setup(
+        "usergroup",
+        "runid: \"|id -u > DIR/out/id; id -g >> DIR/out/id\", DIR/out/copy\n",
+        "",
+    );
+    // user:root, as `chown user /etc/aliases*` leaves a root-group file: the group of the
+    // file is not a privilege the owner has.
+    for f in ["aliases", "aliases.db"] {
+        std::os::unix::fs::chown(env.dir.join(f), Some(user.uid), Some(0)).unwrap();
+    }
+    let local = Local::new(env.cfg.clone(), Some(env.helper.clone()));
+    let out = deliver(&local, "runid@www.a.org", b"\nx\n");
+    assert_eq!(out.len(), 2, "{:?}", out);
+    for o in &out {
+        assert_eq!(
+            (o.status, o.dsn.as_str()),
+            (Status::Sent, "2.0.0"),
+            "{:?}",
+            o
+        );
+    }
+    let ids = std::fs::read_to_string(env.dir.join("out/id")).unwrap();
+    assert_eq!(ids, format!("{}\n{}\n", user.uid, user.gid));
+    let meta = std::fs::metadata(env.dir.join("out/copy")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (user.uid, user.gid));
 }

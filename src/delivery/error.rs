@@ -2,8 +2,32 @@
 //! transport_maps result. `error:5.1.1 no such user` bounces, `retry:text` defers,
 //! `discard:text` pretends delivery. A leading enhanced status code in the text becomes the
 //! DSN; otherwise 5.0.0, 4.0.0 and 2.0.0. `relay=none`, as Postfix logs them.
+//!
+//! Also the one place where local delivery maps system errors to DSN codes (`errno_dsn`,
+//! Postfix's mbox_dsn()): mailbox, file and Maildir failures all go through it.
 
 use super::{Agent, Outcome, Request, Status};
+
+/// The class and enhanced status code for a system error met while locking, opening or
+/// writing a mailbox or file, as Postfix's mbox_dsn(): EAGAIN and ESTALE (a lock held by
+/// someone else) 4.2.0, ENOSPC 4.3.0, EDQUOT and EFBIG 5.2.2 (mailbox full); anything else
+/// `default`, which is 4.2.0 for mailboxes (Postern retries them; Postfix uses 5.2.0) and
+/// 5.2.0 for files named in aliases (permission denied, no such directory: bounced at
+/// once, as Postfix does). The status follows the code's class.
+pub fn errno_dsn(errno: i32, default: &'static str) -> (Status, &'static str) {
+    let dsn = match errno {
+        libc::EAGAIN | libc::ESTALE => "4.2.0",
+        libc::ENOSPC => "4.3.0",
+        libc::EDQUOT | libc::EFBIG => "5.2.2",
+        _ => default,
+    };
+    let status = if dsn.starts_with('5') {
+        Status::Bounced
+    } else {
+        Status::Deferred
+    };
+    (status, dsn)
+}
 
 /// Which of the three agents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +109,23 @@ mod tests {
             envid: None,
         };
         Fixed::new(kind, "t").deliver(&req).remove(0)
+    }
+
+    #[test]
+    fn system_errors_map_to_mbox_dsn_codes() {
+        use Status::{Bounced, Deferred};
+        for (errno, mailbox, file) in [
+            (libc::EAGAIN, (Deferred, "4.2.0"), (Deferred, "4.2.0")),
+            (libc::ESTALE, (Deferred, "4.2.0"), (Deferred, "4.2.0")),
+            (libc::ENOSPC, (Deferred, "4.3.0"), (Deferred, "4.3.0")),
+            (libc::EDQUOT, (Bounced, "5.2.2"), (Bounced, "5.2.2")),
+            (libc::EFBIG, (Bounced, "5.2.2"), (Bounced, "5.2.2")),
+            (libc::EACCES, (Deferred, "4.2.0"), (Bounced, "5.2.0")),
+            (libc::ENOENT, (Deferred, "4.2.0"), (Bounced, "5.2.0")),
+        ] {
+            assert_eq!(errno_dsn(errno, "4.2.0"), mailbox, "errno {}", errno);
+            assert_eq!(errno_dsn(errno, "5.2.0"), file, "errno {}", errno);
+        }
     }
 
     #[test]

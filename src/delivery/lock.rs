@@ -3,13 +3,23 @@
 //! Three layers, taken in this order and released in reverse:
 //! 1. an in-process path lock (`PathGuard`): fcntl locks belong to a process, so two worker
 //!    threads of one process would both "own" the same fcntl lock; this serialises them;
-//! 2. a dot-lock file `PATH.lock` created with O_CREAT|O_EXCL, retried a bounded number of
-//!    times and removed when older than the stale time (what mutt, mailx and Dovecot honour);
+//! 2. a dot-lock file `PATH.lock` created with O_CREAT|O_EXCL (what mutt, mailx and Dovecot
+//!    honour), retried a bounded number of times. It holds `PID:HOST` of its creator. An
+//!    existing lock is broken at once when it names this host (the kernel host name) and a
+//!    PID that no longer exists, so a crash does not block the mailbox; otherwise (another
+//!    host, no readable PID, or a live process) only when older than stale_lock_time, as
+//!    Postfix's dot_lockfile() does for every lock. Postfix writes an empty lock file and
+//!    never looks inside. PIDs are compared in this PID namespace: hosts that share a spool
+//!    must not share a host name;
 //! 3. an fcntl(2) F_SETLK write lock on the open mailbox (never flock(2), which Linux MUAs
 //!    do not look at).
 //!
 //! Security role: the dot-lock is created with O_NOFOLLOW-equivalent O_EXCL semantics (an
-//! existing symlink makes creation fail) and mode 0600. Logs nothing.
+//! existing symlink makes creation fail) and mode 0600; an existing one is read without
+//! following symlinks or blocking (at most 256 bytes), and removed only if it is still the
+//! file that was judged stale. Anyone who may write the lock's directory can make a lock
+//! look stale, but such a user can remove it anyway. Logs nothing (Postfix does not log
+//! breaking a stale lock either).
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -120,41 +130,124 @@ pub struct Dotlock {
     path: PathBuf,
 }
 
+/// The contents of a dot-lock this process creates: `PID:HOST` and a newline (the form
+/// Dovecot writes; tools that read only a leading PID, as liblockfile does, still find it).
+pub fn dotlock_contents() -> String {
+    format!("{}:{}\n", std::process::id(), crate::sys::hostname())
+}
+
+/// The (pid, host) written in a dot-lock's contents, when there is a positive PID; the host
+/// is empty when none is given.
+pub fn parse_dotlock(text: &str) -> Option<(i32, &str)> {
+    let text = text.trim();
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let pid: i32 = text[..end].parse().ok().filter(|&p| p > 0)?;
+    let host = text[end..].trim_start_matches([':', ' ', '\t']).trim();
+    Some((pid, host))
+}
+
+/// Why an existing dot-lock may be removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stale {
+    /// Written on this host by a process that no longer exists: broken at once.
+    DeadOwner,
+    /// Older than stale_lock_time (the only test for foreign or unreadable locks).
+    Old,
+}
+
+/// Read the lock file at `lock` (a regular file, never through a symlink, at most 256 bytes)
+/// and decide whether it is stale; with it, its inode, so that only that file is removed.
+fn stale(lock: &Path, policy: &LockPolicy) -> Option<(Stale, u64)> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(lock)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    let _ = file.take(256).read_to_string(&mut text);
+    if let Some((pid, host)) = parse_dotlock(&text)
+        && host == crate::sys::hostname()
+        && !crate::sys::process_exists(pid)
+    {
+        return Some((Stale::DeadOwner, meta.ino()));
+    }
+    let old = meta.modified().ok().is_some_and(|m| {
+        SystemTime::now()
+            .duration_since(m)
+            .is_ok_and(|age| age > policy.stale)
+    });
+    old.then_some((Stale::Old, meta.ino()))
+}
+
+/// Remove the lock file at `lock` if it is still the file with inode `ino`.
+fn remove_if_same(lock: &Path, ino: u64) {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::symlink_metadata(lock).is_ok_and(|m| m.ino() == ino) {
+        let _ = std::fs::remove_file(lock);
+    }
+}
+
 impl Dotlock {
-    /// Create `PATH.lock`, retrying while another holder has it; a lock file older than
-    /// `policy.stale` is removed first.
+    /// Create `PATH.lock` holding `dotlock_contents()`, retrying while another holder has
+    /// it. An existing lock is removed at once when it names a process of this host that is
+    /// gone (a crash left it), otherwise only when older than `policy.stale` (Postfix's
+    /// stale_lock_time rule). The error text is Postfix's: `unable to create lock file
+    /// PATH.lock: REASON`.
     pub fn acquire(mailbox: &Path, policy: &LockPolicy) -> io::Result<Dotlock> {
         let lock = dotlock_path(mailbox);
-        let mut last = io::Error::from(io::ErrorKind::WouldBlock);
-        for attempt in 0..policy.attempts.max(1) {
-            if attempt > 0 {
-                std::thread::sleep(backoff(policy, attempt));
-            }
+        let fail = |e: io::Error| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "unable to create lock file {}: {}",
+                    lock.display(),
+                    crate::tables::hash::io_text(&e)
+                ),
+            )
+        };
+        let (mut attempt, mut broken) = (0, 0);
+        loop {
             match OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .open(&lock)
             {
-                Ok(_) => return Ok(Dotlock { path: lock }),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    if let Ok(meta) = std::fs::symlink_metadata(&lock)
-                        && let Ok(m) = meta.modified()
-                        && SystemTime::now()
-                            .duration_since(m)
-                            .is_ok_and(|age| age > policy.stale)
-                    {
-                        let _ = std::fs::remove_file(&lock);
-                    }
-                    last = e;
+                Ok(mut f) => {
+                    use std::io::Write;
+                    // The contents only help others break a lock we leave behind.
+                    let _ = f.write_all(dotlock_contents().as_bytes());
+                    return Ok(Dotlock { path: lock });
                 }
-                Err(e) => return Err(e),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    match stale(&lock, policy) {
+                        Some((Stale::DeadOwner, ino)) if broken < 3 => {
+                            // A crashed holder: break the lock and try again at once.
+                            broken += 1;
+                            remove_if_same(&lock, ino);
+                            continue;
+                        }
+                        Some((_, ino)) => remove_if_same(&lock, ino),
+                        None => {}
+                    }
+                }
+                Err(e) => return Err(fail(e)),
             }
+            attempt += 1;
+            if attempt >= policy.attempts.max(1) {
+                break;
+            }
+            std::thread::sleep(backoff(policy, attempt));
         }
-        Err(io::Error::new(
-            last.kind(),
-            format!("unable to create lock file {}: file exists", lock.display()),
-        ))
+        Err(fail(io::Error::from_raw_os_error(libc::EEXIST)))
     }
 }
 
@@ -241,6 +334,75 @@ mod tests {
     }
 
     #[test]
+    fn dotlock_names_its_process_and_host() {
+        let d = tmpdir("contents");
+        let mbox = d.join("user");
+        let _held = Dotlock::acquire(&mbox, &quick()).unwrap();
+        let text = std::fs::read_to_string(d.join("user.lock")).unwrap();
+        assert_eq!(
+            text,
+            format!("{}:{}\n", std::process::id(), crate::sys::hostname())
+        );
+        assert_eq!(
+            parse_dotlock(&text),
+            Some((std::process::id() as i32, crate::sys::hostname().as_str()))
+        );
+        assert_eq!(parse_dotlock("123\n"), Some((123, "")));
+        assert_eq!(parse_dotlock("  77 host.x\n"), Some((77, "host.x")));
+        assert_eq!(parse_dotlock(""), None);
+        assert_eq!(parse_dotlock("0:host"), None);
+        assert_eq!(parse_dotlock("-5:host"), None);
+        assert_eq!(parse_dotlock("host:12"), None);
+    }
+
+    /// The pid of a process that has exited and been reaped.
+    fn dead_pid() -> u32 {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        assert!(!crate::sys::process_exists(pid as i32));
+        pid
+    }
+
+    #[test]
+    fn dotlock_of_a_dead_process_on_this_host_is_broken_at_once() {
+        let d = tmpdir("dead");
+        let mbox = d.join("user");
+        let lock = d.join("user.lock");
+        let host = crate::sys::hostname();
+        // One attempt, a stale time far away: only the dead owner lets this succeed.
+        let once = LockPolicy {
+            attempts: 1,
+            ..LockPolicy::default()
+        };
+        std::fs::write(&lock, format!("{}:{}\n", dead_pid(), host)).unwrap();
+        let held = Dotlock::acquire(&mbox, &once).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&lock).unwrap(),
+            dotlock_contents(),
+            "the lock is ours now"
+        );
+        drop(held);
+        // A live owner (this process), another host, or no PID: the lock stands.
+        for text in [
+            format!("{}:{}\n", std::process::id(), host),
+            format!("{}:other-{}\n", dead_pid(), host),
+            format!("{}\n", dead_pid()),
+            String::new(),
+        ] {
+            std::fs::write(&lock, &text).unwrap();
+            let err = Dotlock::acquire(&mbox, &once).err().unwrap();
+            assert_eq!(
+                err.to_string(),
+                format!("unable to create lock file {}: File exists", lock.display()),
+                "{:?}",
+                text
+            );
+            assert_eq!(std::fs::read_to_string(&lock).unwrap(), text);
+        }
+    }
+
+    #[test]
     fn stale_dotlock_is_broken() {
         let d = tmpdir("stale");
         let mbox = d.join("user");
@@ -276,6 +438,74 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(max.load(Ordering::SeqCst), 1);
+    }
+
+    /// Environment variable naming the file `fcntl_probe` tries to lock.
+    const PROBE: &str = "POSTERN_FCNTL_PROBE";
+
+    /// Run by `fcntl_lock_is_held_against_other_processes` in a second process (this test
+    /// binary again): try once to lock the file named in $POSTERN_FCNTL_PROBE and exit 0
+    /// (locked), 3 (held by someone else) or 4 (another error).
+    #[test]
+    #[ignore = "helper: run in a child process by fcntl_lock_is_held_against_other_processes"]
+    fn fcntl_probe() {
+        let Some(path) = std::env::var_os(PROBE) else {
+            // Run directly (e.g. `--include-ignored`): there is nothing to probe.
+            eprintln!("{} is not set: this is a helper of another test", PROBE);
+            return;
+        };
+        let f = OpenOptions::new().write(true).open(path).unwrap();
+        let once = LockPolicy {
+            attempts: 1,
+            ..LockPolicy::default()
+        };
+        let code = match fcntl_lock(&f, &once) {
+            Ok(()) => 0,
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => 3,
+            Err(_) => 4,
+        };
+        std::process::exit(code);
+    }
+
+    /// Whether another process can take the fcntl lock on `path` now.
+    fn other_process_can_lock(path: &Path) -> bool {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "delivery::lock::tests::fcntl_probe",
+                "--ignored",
+                "--test-threads=1",
+                "--quiet",
+            ])
+            .env(PROBE, path)
+            .output()
+            .unwrap();
+        match out.status.code() {
+            Some(0) => true,
+            Some(3) => false,
+            _ => panic!(
+                "probe failed: {:?} {}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout)
+            ),
+        }
+    }
+
+    #[test]
+    fn fcntl_lock_is_held_against_other_processes() {
+        let d = tmpdir("fcntl2");
+        let p = d.join("mbox");
+        std::fs::write(&p, b"").unwrap();
+        assert!(other_process_can_lock(&p), "nobody holds it yet");
+        let f = OpenOptions::new().write(true).open(&p).unwrap();
+        fcntl_lock(&f, &quick()).unwrap();
+        assert!(!other_process_can_lock(&p), "held while locked");
+        fcntl_unlock(&f).unwrap();
+        assert!(other_process_can_lock(&p), "free after unlock");
+        fcntl_lock(&f, &quick()).unwrap();
+        assert!(!other_process_can_lock(&p));
+        drop(f);
+        assert!(other_process_can_lock(&p), "free once the file is closed");
     }
 
     #[test]

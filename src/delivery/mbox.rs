@@ -8,6 +8,9 @@
 //! original size so a failed delivery never leaves a partial message behind. Group commit
 //! (`append_many`): several records under one lock with one fsync after the last; each
 //! counts as delivered only once that fsync succeeded, and a failed record leaves no bytes.
+//! Files are opened with O_NOFOLLOW and O_NONBLOCK (a FIFO without a reader fails instead
+//! of blocking); a character device (`/dev/null` in an alias) is accepted only when the
+//! caller allows it, and written without locks, limit, fsync or rollback.
 //!
 //! Security role: runs as the recipient (in the privileged helper's child) except
 //! `create_owned`, which the root helper uses to create a new spool mailbox (O_EXCL,
@@ -16,7 +19,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::Status;
@@ -29,30 +32,58 @@ pub struct Failure {
     pub dsn: &'static str,
     /// Postfix-style reason, e.g. `error writing message: File too large`.
     pub reason: String,
+    /// The system error behind it, when there is one (for `with_default`).
+    pub errno: Option<i32>,
 }
+
+/// The DSN for a system error not otherwise classified, for mailboxes (see
+/// `error::errno_dsn`).
+pub const MAILBOX_DSN: &str = "4.2.0";
 
 impl Failure {
     fn defer(reason: String) -> Failure {
         Failure {
             status: Status::Deferred,
-            dsn: "4.2.0",
+            dsn: MAILBOX_DSN,
             reason,
+            errno: None,
         }
     }
 
-    /// Classify an I/O error met while writing: ENOSPC is a temporary resource problem
-    /// (4.3.0), EDQUOT and EFBIG a permanent mailbox-full condition (5.2.2), the rest a
-    /// temporary mailbox problem (4.2.0).
+    /// A failure from a system error: `CONTEXT: ERROR`, classified by
+    /// `error::errno_dsn` with the mailbox default.
     pub fn from_write(context: &str, e: &io::Error) -> Failure {
-        let (status, dsn) = match e.raw_os_error() {
-            Some(libc::ENOSPC) => (Status::Deferred, "4.3.0"),
-            Some(libc::EDQUOT) | Some(libc::EFBIG) => (Status::Bounced, "5.2.2"),
-            _ => (Status::Deferred, "4.2.0"),
+        let reason = format!("{}: {}", context, crate::tables::hash::io_text(e));
+        Failure::os(reason, e.raw_os_error())
+    }
+
+    /// A failure with this text, classified by the system error `errno`.
+    fn os(reason: String, errno: Option<i32>) -> Failure {
+        let (status, dsn) = match errno {
+            Some(n) => super::error::errno_dsn(n, MAILBOX_DSN),
+            None => (Status::Deferred, MAILBOX_DSN),
         };
         Failure {
             status,
             dsn,
-            reason: format!("{}: {}", context, crate::tables::hash::io_text(e)),
+            reason,
+            errno,
+        }
+    }
+
+    /// The same failure classified with another default for unclassified system errors
+    /// (`5.2.0` for files named in aliases).
+    pub fn with_default(self, default: &'static str) -> Failure {
+        match self.errno {
+            Some(n) => {
+                let (status, dsn) = super::error::errno_dsn(n, default);
+                Failure {
+                    status,
+                    dsn,
+                    ..self
+                }
+            }
+            None => self,
         }
     }
 }
@@ -128,10 +159,7 @@ pub fn create_owned(path: &Path, uid: u32, gid: u32) -> Result<(), Failure> {
         Ok(f) => std::os::unix::fs::fchown(&f, Some(uid), Some(gid))
             .map_err(|e| Failure::defer(format!("cannot set file owner: {}", e))),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => check_regular(path),
-        Err(e) => Err(Failure::defer(format!(
-            "cannot create file: {}",
-            crate::tables::hash::io_text(&e)
-        ))),
+        Err(e) => Err(Failure::from_write("cannot create file", &e)),
     }
 }
 
@@ -142,10 +170,7 @@ fn check_regular(path: &Path) -> Result<(), Failure> {
             "destination {} is not a regular file",
             path.display()
         ))),
-        Err(e) => Err(Failure::defer(format!(
-            "cannot open file: {}",
-            crate::tables::hash::io_text(&e)
-        ))),
+        Err(e) => Err(Failure::from_write("cannot open file", &e)),
     }
 }
 
@@ -157,6 +182,9 @@ pub struct AppendOptions {
     /// mailbox_size_limit; 0 is no limit.
     pub limit: u64,
     pub locks: LockPolicy,
+    /// Accept a character device (e.g. `/dev/null` in an alias) and write to it without
+    /// locks, size limit, fsync or rollback, as Postfix's file delivery does.
+    pub devices: bool,
 }
 
 /// Lock `path` and append `data` as one unit; see the module doc.
@@ -189,7 +217,7 @@ pub fn append_many(
     let _dot = if opts.locks.dotlock {
         match Dotlock::acquire(path, &opts.locks) {
             Ok(d) => Some(d),
-            Err(e) => return all(lock_failure(e)),
+            Err(e) => return all(dotlock_failure(e)),
         }
     } else {
         None
@@ -198,19 +226,18 @@ pub fn append_many(
         .append(true)
         .create(opts.create)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
+        // Never block in open(2) on a FIFO without a reader (ENXIO instead).
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
     {
         Ok(f) => f,
-        Err(e) => {
-            return all(Failure::defer(format!(
-                "cannot open file: {}",
-                crate::tables::hash::io_text(&e)
-            )));
-        }
+        Err(e) => return all(Failure::from_write("cannot open file", &e)),
     };
     match file.metadata() {
         Ok(m) if m.file_type().is_file() => {}
+        Ok(m) if opts.devices && m.file_type().is_char_device() => {
+            return write_device(file, records);
+        }
         Ok(_) => {
             return all(Failure::defer(format!(
                 "destination {} is not a regular file",
@@ -232,12 +259,44 @@ pub fn append_many(
     results
 }
 
-/// The failure for a lock that could not be had.
+/// Write each record to a character device; a write error fails that record and the rest.
+fn write_device(mut dev: File, records: &[&[u8]]) -> Vec<Result<(), Failure>> {
+    let mut results = Vec::with_capacity(records.len());
+    for (i, rec) in records.iter().enumerate() {
+        if let Err(e) = dev.write_all(rec) {
+            let f = Failure::from_write("error writing message", &e);
+            results.extend(std::iter::repeat_n(Err(f), records.len() - i));
+            break;
+        }
+        results.push(Ok(()));
+    }
+    results
+}
+
+/// The failure for an fcntl lock that could not be had: `unable to lock for exclusive
+/// access: REASON` (Postfix's deliver_flock text); contention is EAGAIN (4.2.0).
 pub fn lock_failure(e: io::Error) -> Failure {
-    Failure::defer(format!(
+    let errno = match e.raw_os_error() {
+        Some(libc::EACCES) => Some(libc::EAGAIN),
+        other => other,
+    };
+    let reason = format!(
         "unable to lock for exclusive access: {}",
         crate::tables::hash::io_text(&e)
-    ))
+    );
+    Failure::os(reason, errno)
+}
+
+/// The failure for a dot-lock that could not be created (`lock::Dotlock` gives Postfix's
+/// text, `unable to create lock file PATH.lock: REASON`); a lock held by someone else is
+/// EAGAIN (4.2.0), as in Postfix's mbox_open().
+pub fn dotlock_failure(e: io::Error) -> Failure {
+    let errno = if e.kind() == io::ErrorKind::AlreadyExists {
+        Some(libc::EAGAIN)
+    } else {
+        e.raw_os_error()
+    };
+    Failure::os(crate::tables::hash::io_text(&e), errno)
 }
 
 /// Write `data` at the end of the locked `file` with `write`, then fsync; on failure put the
@@ -320,6 +379,7 @@ mod tests {
     fn opts(limit: u64) -> AppendOptions {
         AppendOptions {
             create: true,
+            devices: false,
             limit,
             locks: LockPolicy {
                 attempts: 2,
@@ -513,7 +573,11 @@ mod tests {
         assert_eq!(results.len(), 2);
         for r in results {
             let f = r.unwrap_err();
-            assert!(f.reason.starts_with("unable to lock"), "{}", f.reason);
+            assert!(
+                f.reason.starts_with("unable to create lock file"),
+                "{}",
+                f.reason
+            );
         }
         assert!(!p.exists());
     }
@@ -535,10 +599,12 @@ mod tests {
         std::fs::write(d.join("user.lock"), b"").unwrap();
         let f = append(&p, b"x\n", &opts(0)).unwrap_err();
         assert_eq!((f.status, f.dsn), (Status::Deferred, "4.2.0"));
-        assert!(
-            f.reason.starts_with("unable to lock for exclusive access"),
-            "{}",
-            f.reason
+        assert_eq!(
+            f.reason,
+            format!(
+                "unable to create lock file {}: File exists",
+                d.join("user.lock").display()
+            )
         );
         assert!(!p.exists());
     }

@@ -236,6 +236,27 @@ pub fn delay_notification(queue_id: &str, new_id: &str) {
     );
 }
 
+/// local(8): `warning: alias database loop for NAME`.
+pub fn alias_loop(component: &str, name: &str) {
+    warning(component, format!("alias database loop for {}", name));
+}
+
+/// local(8): `warning: recipient nesting limit exceeded for ADDRESS`.
+pub fn recipient_nesting_limit(component: &str, address: &str) {
+    warning(
+        component,
+        format!("recipient nesting limit exceeded for {}", address),
+    );
+}
+
+/// local(8): `warning: :include: nesting limit exceeded for PATH`.
+pub fn include_nesting_limit(component: &str, path: &std::path::Path) {
+    warning(
+        component,
+        format!(":include: nesting limit exceeded for {}", path.display()),
+    );
+}
+
 /// `warning: TYPE:NAME is unavailable. REASON`.
 pub fn table_unavailable(component: &str, table: &str, reason: &str) {
     warning(component, format!("{} is unavailable. {}", table, reason));

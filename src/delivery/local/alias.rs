@@ -5,12 +5,15 @@
 //! Security role: commands and files run with the privileges of the alias database owner,
 //! or of $default_privs when the owner is root; `:include:` targets with those of the
 //! include file's owner (likewise). allow_mail_to_commands / allow_mail_to_files must
-//! contain `alias`, otherwise the target bounces with 5.7.1. Each alias name is expanded at
-//! most once per recipient, so `root: root` and `a: b`, `b: a` end in a mailbox instead of
-//! looping. Each file or command request names its `request::Source` (the alias table and
-//! key, or the include file) so that the root helper can check the ids itself
-//! (`target_listed`, `include_targets` and `table_owner` are shared with it). Logs nothing
-//! itself.
+//! contain `alias`, otherwise the target bounces with 5.7.1. An alias that lists itself
+//! (`root: root`) goes to the mailbox; a loop (`a: b`, `b: a`) is followed until Postfix's
+//! nesting limit and bounced (`alias database loop for b`, 5.4.6, with that warning).
+//! Each mailbox, file, command, include file and forwarding address gets one delivery per
+//! recipient, however often the expansion names it. Each file or command request names
+//! its `request::Source` (the alias table and key, or the include file) so that the root
+//! helper can check the ids itself (`target_listed`, `include_targets`, `table_owner` and
+//! `entitled_account` are shared with it). Logs `warning: :include: nesting limit exceeded
+//! for PATH`; the alias loop warning comes from the parent module.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -23,8 +26,9 @@ use crate::delivery::request::{Op, Source};
 use crate::delivery::{Status, mbox};
 use crate::tables::{TableError, aliases};
 
-/// The (uid, gid) owning an alias table or include file, when known.
-pub(super) type Owner = Option<(u32, u32)>;
+/// The uid owning an alias table or include file, when known. Only the uid counts: the
+/// gid is the owner's own (its passwd entry), never the file's group (local(8)).
+pub(super) type Owner = Option<u32>;
 
 /// Where an alias value came from: the owner of its file and what to tell the helper.
 #[derive(Debug, Clone)]
@@ -78,15 +82,34 @@ pub(super) struct Privs {
     shell: String,
 }
 
-/// The owner (uid, gid) of the file behind a table spec, when it has one.
-pub(crate) fn table_owner(spec: &str) -> Option<(u32, u32)> {
+/// The owner uid of the file behind a table spec, when it has one.
+pub(crate) fn table_owner(spec: &str) -> Option<u32> {
     let spec = spec.strip_prefix("proxy:").unwrap_or(spec);
     let (kind, name) = spec.split_once(':')?;
     if kind != "hash" && kind != "btree" {
         return None;
     }
     let meta = std::fs::metadata(crate::tables::hash::db_path(Path::new(name))).ok()?;
-    Some((meta.uid(), meta.gid()))
+    Some(meta.uid())
+}
+
+/// The account file and command deliveries listed in a source owned by `owner` run as:
+/// the owner's account (uid and its own primary gid), or $default_privs (`default_privs`)
+/// when the owner is root or there is no file. Errors are Postfix's deferral texts.
+pub(crate) fn entitled_account(
+    owner: Option<u32>,
+    default_privs: &str,
+) -> Result<crate::sys::User, String> {
+    match owner.filter(|&uid| uid != 0) {
+        Some(uid) => match crate::sys::user_by_uid(uid) {
+            Ok(Some(a)) => Ok(a),
+            _ => Err("cannot find alias database owner".into()),
+        },
+        None => match crate::sys::user_by_name(default_privs) {
+            Ok(Some(a)) => Ok(a),
+            _ => Err(format!("unknown default_privs user: {}", default_privs)),
+        },
+    }
 }
 
 impl Local {
@@ -108,32 +131,17 @@ impl Local {
         Ok(None)
     }
 
-    /// The privileges for an owner: the owner itself, or $default_privs for root/unknown.
-    fn privs(&self, owner: Option<(u32, u32)>) -> Result<Privs, String> {
-        if let Some((uid, gid)) = owner.filter(|o| o.0 != 0) {
-            let acct = crate::sys::user_by_uid(uid).ok().flatten();
-            return Ok(Privs {
-                uid,
-                gid,
-                name: acct
-                    .as_ref()
-                    .map(|a| a.name.clone())
-                    .unwrap_or(uid.to_string()),
-                home: acct.as_ref().map(|a| a.home.clone()).unwrap_or("/".into()),
-                shell: acct.map(|a| a.shell).unwrap_or("/bin/sh".into()),
-            });
-        }
-        let name = self.cfg.get("default_privs");
-        match crate::sys::user_by_name(name) {
-            Ok(Some(a)) => Ok(Privs {
-                uid: a.uid,
-                gid: a.gid,
-                name: a.name,
-                home: a.home,
-                shell: a.shell,
-            }),
-            _ => Err(format!("unknown default_privs user: {}", name)),
-        }
+    /// The privileges for an owner: the owner's account, or $default_privs for root or no
+    /// file.
+    fn privs(&self, owner: Owner) -> Result<Privs, String> {
+        let a = entitled_account(owner, self.cfg.get("default_privs"))?;
+        Ok(Privs {
+            uid: a.uid,
+            gid: a.gid,
+            name: a.name,
+            home: a.home,
+            shell: a.shell,
+        })
     }
 
     /// command_time_limit (default 1000s; not yet in the parameter table).
@@ -161,17 +169,19 @@ impl Local {
             .any(|d| d.eq_ignore_ascii_case(domain))
     }
 
-    /// Expand an alias value found for `addr`.
+    /// Expand an alias value found for `addr`: `level` is the recursion level (see
+    /// `NESTING_LIMIT`), `name` the alias expanded.
     pub(super) fn expand(
         &self,
         r: &mut Rcpt<'_>,
         addr: &str,
         value: &str,
         origin: &Origin,
-        depth: usize,
+        level: usize,
+        name: &str,
     ) {
         let targets = aliases::targets(value);
-        self.expand_targets(r, addr, &targets, origin, depth);
+        self.expand_targets(r, addr, &targets, origin, level, name);
     }
 
     fn expand_targets(
@@ -180,19 +190,20 @@ impl Local {
         addr: &str,
         targets: &[String],
         origin: &Origin,
-        depth: usize,
+        level: usize,
+        name: &str,
     ) {
         for t in targets {
             match classify(t) {
                 Target::Command(cmd) => self.to_command(r, addr, cmd, origin),
-                Target::Include(path) => self.include(r, addr, path, depth),
+                Target::Include(path) => self.include(r, addr, path, level),
                 Target::File(path) => self.to_file(r, addr, path, origin),
-                Target::Address(t) => self.to_address(r, addr, t, depth),
+                Target::Address(t) => self.to_address(r, addr, t, level, name),
             }
         }
     }
 
-    fn to_address(&self, r: &mut Rcpt<'_>, addr: &str, t: &str, depth: usize) {
+    fn to_address(&self, r: &mut Rcpt<'_>, addr: &str, t: &str, level: usize, name: &str) {
         let (direct, t) = match t.strip_prefix('\\') {
             Some(rest) => (true, rest),
             None => (false, t),
@@ -204,8 +215,8 @@ impl Local {
         };
         let (_, domain) = split_addr(&qualified);
         if self.is_local_domain(domain) {
-            self.resolve(r, &qualified, depth + 1, direct);
-        } else {
+            self.resolve(r, &qualified, level + 1, direct, Some(name));
+        } else if r.first_time(format!("forward {}", qualified.to_lowercase())) {
             r.forwards.push(Forward {
                 delivered_to: addr.to_string(),
                 target: qualified,
@@ -213,7 +224,16 @@ impl Local {
         }
     }
 
-    fn include(&self, r: &mut Rcpt<'_>, addr: &str, path: &Path, depth: usize) {
+    fn include(&self, r: &mut Rcpt<'_>, addr: &str, path: &Path, level: usize) {
+        let level = level + 1;
+        if level > super::NESTING_LIMIT {
+            crate::log::lines::include_nesting_limit("local", path);
+            let text = ":include: nesting limit exceeded";
+            return r.outcome(addr, Status::Bounced, "5.4.6", text);
+        }
+        if !r.first_time(format!("include {}", path.display())) {
+            return;
+        }
         if !path.is_absolute() {
             let text = format!("include file must be an absolute path: {}", path.display());
             r.outcome(addr, Status::Bounced, "5.3.5", &text);
@@ -233,10 +253,13 @@ impl Local {
                 }
             };
         let origin = Origin {
-            owner: Some((meta.uid(), meta.gid())),
+            owner: Some(meta.uid()),
             source: Source::Include(path.to_path_buf()),
         };
-        self.expand_targets(r, addr, &include_targets(&text), &origin, depth + 1);
+        // Names in the file that list themselves go to their mailbox, as in an alias.
+        let (name, _) = split_addr(addr);
+        let targets = include_targets(&text);
+        self.expand_targets(r, addr, &targets, &origin, level, &name.to_lowercase());
     }
 
     fn to_command(&self, r: &mut Rcpt<'_>, addr: &str, cmd: &str, origin: &Origin) {
@@ -253,6 +276,9 @@ impl Local {
             Ok(p) => p,
             Err(why) => return r.outcome(addr, Status::Deferred, "4.3.0", &why),
         };
+        if !r.first_time(format!("command {} {}", p.uid, cmd)) {
+            return;
+        }
         let (local, domain) = split_addr(addr);
         let delim = self.cfg.get("recipient_delimiter");
         let extension = match delim.chars().next() {
@@ -302,6 +328,9 @@ impl Local {
             Ok(p) => p,
             Err(why) => return r.outcome(addr, Status::Deferred, "4.3.0", &why),
         };
+        if !r.first_time(format!("file {} {}", p.uid, path.display())) {
+            return;
+        }
         let reply = self.perform(Op::File {
             path: path.to_path_buf(),
             source: origin.source.clone(),

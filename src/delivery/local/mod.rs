@@ -7,18 +7,20 @@
 //! Security role: runs as $mail_owner. Every write to a mailbox, file or command is a
 //! `request::Op` with the uid/gid it must run as; as root these go to the privileged helper
 //! (`delivery::privileged`), otherwise they are performed in-process as the running user.
-//! Commands and files named in aliases run as the alias database owner, or $default_privs
-//! when that owner is root; the request names the table and key (or include file) that
+//! Commands and files named in aliases run as the alias database owner (its uid and its
+//! own gid), or $default_privs when that owner is root; the request names the table and key (or include file) that
 //! listed them, so the helper can verify those ids instead of trusting this process.
 //!
 //! Follows local(8), aliases(5). Logs `warning: TYPE:NAME is unavailable. REASON` when the
-//! alias database cannot be read; delivery results are logged by the caller from the
-//! returned outcomes (one per final destination, `to=` the final address).
+//! alias database cannot be read, `warning: alias database loop for NAME` and `warning:
+//! recipient nesting limit exceeded for ADDRESS` when expansion passes `NESTING_LIMIT`;
+//! delivery results are logged by the caller from the returned outcomes (one per final
+//! destination, `to=` the final address).
 
 mod alias;
 mod forward;
 
-pub(crate) use alias::{Target, include_targets, table_owner, target_listed};
+pub(crate) use alias::{Target, entitled_account, include_targets, table_owner, target_listed};
 
 use std::sync::{Arc, Mutex};
 
@@ -29,8 +31,11 @@ use crate::config::Config;
 use crate::queue::Recipient;
 use crate::tables::{TableError, TableList};
 
-/// Deepest alias nesting followed before the recipient is bounced as a loop.
-pub const MAX_DEPTH: usize = 100;
+/// Postfix's recursion limit: each address costs 2 levels (deliver_recipient, then
+/// deliver_switch), each alias target 1 more (resolve), each include file 1. Past it, an
+/// alias is bounced as `alias database loop for NAME` (so `a: b`, `b: a` sent to `a` ends
+/// with `b`, as in Postfix) and an address as `recipient nesting limit exceeded`.
+pub const NESTING_LIMIT: usize = 100;
 
 /// The local delivery agent.
 pub struct Local {
@@ -48,8 +53,9 @@ struct Rcpt<'a> {
     orig_to: String,
     /// Delivered-To: values already in the message, lower-cased.
     delivered: Vec<String>,
-    /// Alias names expanded so far (each is expanded once).
-    expanded: Vec<String>,
+    /// Deliveries made so far for this recipient (`mailbox LOCAL`, `file UID PATH`, ...):
+    /// each is made once, as Postfix's duplicate filter does.
+    seen: std::collections::HashSet<String>,
     out: Vec<Outcome>,
     forwards: Vec<forward::Forward>,
     now: i64,
@@ -69,6 +75,11 @@ impl Rcpt<'_> {
 
     fn reply(&mut self, addr: &str, r: Reply) {
         self.outcome(addr, r.status, &r.dsn, &r.text);
+    }
+
+    /// Record a delivery; false when it was already made for this recipient.
+    fn first_time(&mut self, key: String) -> bool {
+        self.seen.insert(key)
     }
 }
 
@@ -143,6 +154,9 @@ impl Local {
 
     /// Deliver to the mailbox of the Unix account `user` (the final step for `addr`).
     fn mailbox(&self, r: &mut Rcpt<'_>, addr: &str, user: &str) {
+        if !r.first_time(format!("mailbox {}", split_addr(addr).0.to_lowercase())) {
+            return;
+        }
         let acct = match crate::sys::user_by_name(user) {
             Ok(Some(a)) => a,
             Ok(None) => {
@@ -214,18 +228,34 @@ impl Local {
         r.reply(addr, reply);
     }
 
-    /// Deliver to one (fully qualified) local address: loop check, aliases, mailbox.
-    fn resolve(&self, r: &mut Rcpt<'_>, addr: &str, depth: usize, direct: bool) {
+    /// Deliver to one (fully qualified) local address: nesting and loop checks, aliases,
+    /// mailbox. `level` is Postfix's recursion level so far; `exp_from` the alias whose
+    /// expansion named `addr` (an alias that lists itself goes to the mailbox).
+    fn resolve(
+        &self,
+        r: &mut Rcpt<'_>,
+        addr: &str,
+        level: usize,
+        direct: bool,
+        exp_from: Option<&str>,
+    ) {
+        let level = level + 1;
+        if level > NESTING_LIMIT {
+            crate::log::lines::recipient_nesting_limit("local", addr);
+            let text = "recipient nesting limit exceeded";
+            return r.outcome(addr, Status::Bounced, "5.4.6", text);
+        }
+        // Each address once per level (Postfix's duplicate filter): a loop through several
+        // lists grows linearly, not exponentially, up to the limit.
         let lower = addr.to_ascii_lowercase();
-        if depth > MAX_DEPTH || r.delivered.contains(&lower) {
-            r.outcome(
-                addr,
-                Status::Bounced,
-                "5.4.6",
-                &format!("mail forwarding loop for {}", addr),
-            );
+        if !r.first_time(format!("recipient {} {}", level, lower)) {
             return;
         }
+        if r.delivered.contains(&lower) {
+            let text = format!("mail forwarding loop for {}", addr);
+            return r.outcome(addr, Status::Bounced, "5.4.6", &text);
+        }
+        let level = level + 1;
         let (local, _domain) = split_addr(addr);
         let local = local.to_lowercase();
         let delim = self.cfg.get("recipient_delimiter");
@@ -242,24 +272,22 @@ impl Local {
                 keys.push(base.clone());
             }
             for key in keys {
-                if r.expanded.contains(&key) {
+                if exp_from.is_some_and(|f| f.eq_ignore_ascii_case(&key)) {
                     continue;
+                }
+                if level > NESTING_LIMIT {
+                    crate::log::lines::alias_loop("local", &key);
+                    let text = format!("alias database loop for {}", key);
+                    return r.outcome(addr, Status::Bounced, "5.4.6", &text);
                 }
                 match self.lookup_alias(&key) {
                     Err(e) => {
                         crate::log::lines::table_unavailable("local", e.table(), &table_reason(&e));
-                        r.outcome(
-                            addr,
-                            Status::Deferred,
-                            "4.3.0",
-                            "alias database unavailable",
-                        );
-                        return;
+                        let text = "alias database unavailable";
+                        return r.outcome(addr, Status::Deferred, "4.3.0", text);
                     }
                     Ok(Some((value, origin))) => {
-                        r.expanded.push(key);
-                        self.expand(r, addr, &value, &origin, depth);
-                        return;
+                        return self.expand(r, addr, &value, &origin, level, &key);
                     }
                     Ok(None) => {}
                 }
@@ -434,13 +462,13 @@ impl Local {
             queue_addr: &rcpt.address,
             orig_to: rcpt.orig.clone().unwrap_or_else(|| rcpt.address.clone()),
             delivered: delivered.to_vec(),
-            expanded: Vec::new(),
+            seen: Default::default(),
             out: Vec::new(),
             forwards: Vec::new(),
             now,
             held: hold.then(Vec::new),
         };
-        self.resolve(&mut r, &addr, 0, false);
+        self.resolve(&mut r, &addr, 0, false, None);
         self.flush_forwards(&mut r);
         if r.out.is_empty() {
             // An alias that expands to nothing (e.g. only blank targets).

@@ -28,7 +28,8 @@
 //! itself: for a table, the spec must be one of $alias_maps (re-read from CONFIG_DIR) and
 //! the key's value must list the target; for an include file (opened by the helper, a
 //! regular file of at most `MAX_INCLUDE` bytes), it must list the target. The ids must then
-//! equal the owner's (uid, gid) of the table's file or the include file, or $default_privs'
+//! be those of the account owning the table's file or the include file (its uid and its own
+//! primary gid from passwd, not the file's group, as local(8) does), or $default_privs'
 //! when that owner is root or there is no file; and a uid below `MIN_UID` is refused unless
 //! it is $default_privs'. A refused request is answered with a 4.3.0 deferral and logged as
 //! `warning: refusing delivery request: REASON`.
@@ -45,9 +46,11 @@
 //! deferred, never repeated.
 
 mod pool;
+mod refusal;
 mod verify;
 
 pub use pool::{HelperHandle, POOL, helper_program};
+pub use refusal::Refusal;
 pub use verify::{MAX_INCLUDE, MIN_UID};
 
 use std::io::{self, BufReader, BufWriter};
@@ -155,7 +158,9 @@ fn handle(op: &Op, ctx: &Ctx) -> Vec<Reply> {
             let _dot = if locks.dotlock {
                 match Dotlock::acquire(path, locks) {
                     Ok(d) => Some(d),
-                    Err(e) => return vec![mailbox_failure(path, user, &mbox::lock_failure(e)); n],
+                    Err(e) => {
+                        return vec![mailbox_failure(path, user, &mbox::dotlock_failure(e)); n];
+                    }
                 }
             } else {
                 None

@@ -10,9 +10,12 @@ use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path};
 
+use super::refusal::Refusal;
 use super::{Ctx, Op, Source};
 use crate::config::Config;
-use crate::delivery::local::{Target, include_targets, table_owner, target_listed};
+use crate::delivery::local::{
+    Target, entitled_account, include_targets, table_owner, target_listed,
+};
 use crate::sys;
 
 /// Lowest uid a file or command delivery may run as, unless it is $default_privs' uid
@@ -26,14 +29,14 @@ pub(super) fn in_spool(path: &Path, user: &str, spool: &Path) -> bool {
     path.parent() == Some(spool) && path.file_name().and_then(|n| n.to_str()) == Some(user)
 }
 
-fn check_path(p: &Path) -> Result<(), String> {
+fn check_path(p: &Path) -> Result<(), Refusal> {
     if !p.is_absolute() || p.components().any(|c| c == Component::ParentDir) {
-        return Err(format!("bad path {}", p.display()));
+        return Err(Refusal::BadPath(p.to_path_buf()));
     }
     Ok(())
 }
 
-pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), String> {
+pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), Refusal> {
     let (uid, gid) = op.ids();
     match op {
         Op::Mbox { path, user, .. }
@@ -47,9 +50,13 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), String> {
             let acct = sys::user_by_name(user)
                 .ok()
                 .flatten()
-                .ok_or_else(|| format!("unknown user {}", user))?;
+                .ok_or_else(|| Refusal::UnknownUser(user.clone()))?;
             if acct.uid != uid || acct.gid != gid || (uid == 0 && user != "root") {
-                return Err(format!("ids {}:{} do not belong to {}", uid, gid, user));
+                return Err(Refusal::IdsNotOfUser {
+                    uid,
+                    gid,
+                    user: user.clone(),
+                });
             }
             let home = Path::new(&acct.home);
             let under_home = home != Path::new("/") && home.is_absolute() && path.starts_with(home);
@@ -57,7 +64,10 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), String> {
             if under_home || spool_ok {
                 Ok(())
             } else {
-                Err(format!("{} is not a mailbox of {}", path.display(), user))
+                Err(Refusal::NotAMailbox {
+                    path: path.clone(),
+                    user: user.clone(),
+                })
             }
         }
         Op::File { path, source, .. } => {
@@ -66,7 +76,7 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), String> {
                 return Ok(());
             }
             if uid == 0 || gid == 0 {
-                return Err("file delivery with root privileges".into());
+                return Err(Refusal::RootFile);
             }
             check_identity(source, &Target::File(path), (uid, gid), &ctx.config())
         }
@@ -75,7 +85,7 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), String> {
                 return Ok(());
             }
             if uid == 0 || gid == 0 {
-                return Err("command delivery with root privileges".into());
+                return Err(Refusal::RootCommand);
             }
             let target = Target::Command(&job.command);
             check_identity(source, &target, (uid, gid), &ctx.config())
@@ -97,34 +107,37 @@ fn check_identity(
     target: &Target<'_>,
     ids: (u32, u32),
     cfg: &Config,
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
     let owner = match source {
         Source::None => None,
         Source::Table { spec, key } => {
             let tables = crate::tables::TableList::open_list(cfg.get("alias_maps"))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Refusal::Table(e.to_string()))?;
             let table = tables
                 .tables
                 .iter()
                 .find(|t| t.spec() == spec)
-                .ok_or_else(|| format!("{} is not in alias_maps", spec))?;
+                .ok_or_else(|| Refusal::NotInAliasMaps(spec.clone()))?;
             let value = table
                 .lookup(key)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("{} has no alias {}", spec, key))?;
+                .map_err(|e| Refusal::Table(e.to_string()))?
+                .ok_or_else(|| Refusal::NoAlias {
+                    spec: spec.clone(),
+                    key: key.clone(),
+                })?;
             let targets = crate::tables::aliases::targets(&value);
             if !target_listed(&targets, target) {
-                return Err(format!(
-                    "alias {} in {} does not list the target",
-                    key, spec
-                ));
+                return Err(Refusal::AliasDoesNotList {
+                    spec: spec.clone(),
+                    key: key.clone(),
+                });
             }
             table_owner(spec)
         }
         Source::Include(path) => {
             let (text, owner) = read_include(path)?;
             if !target_listed(&include_targets(&text), target) {
-                return Err(format!("{} does not list the target", path.display()));
+                return Err(Refusal::IncludeDoesNotList(path.clone()));
             }
             Some(owner)
         }
@@ -133,28 +146,32 @@ fn check_identity(
     let default = sys::user_by_name(name)
         .ok()
         .flatten()
-        .ok_or_else(|| format!("unknown default_privs user: {}", name))?;
-    let expected = match owner {
-        Some((uid, gid)) if uid != 0 => (uid, gid),
-        _ => (default.uid, default.gid),
-    };
+        .ok_or_else(|| Refusal::UnknownDefaultPrivs(name.to_string()))?;
+    let entitled = entitled_account(owner, name).map_err(Refusal::UnknownOwner)?;
+    let expected = (entitled.uid, entitled.gid);
     if ids != expected {
-        return Err(format!(
-            "ids {}:{} are not {}:{} as the source entitles",
-            ids.0, ids.1, expected.0, expected.1
-        ));
+        return Err(Refusal::WrongIds {
+            asked: ids,
+            entitled: expected,
+        });
     }
     if ids.0 < MIN_UID && ids.0 != default.uid {
-        return Err(format!("uid {} is below {}", ids.0, MIN_UID));
+        return Err(Refusal::UidBelowMinimum {
+            uid: ids.0,
+            minimum: MIN_UID,
+        });
     }
     Ok(())
 }
 
 /// Read an include file as root for verification: a regular file (never blocking on a FIFO
 /// or device), at most `MAX_INCLUDE` bytes; its text and owner.
-fn read_include(path: &Path) -> Result<(String, (u32, u32)), String> {
+fn read_include(path: &Path) -> Result<(String, u32), Refusal> {
     check_path(path)?;
-    let fail = |e: io::Error| format!("cannot read include file {}: {}", path.display(), e);
+    let fail = |e: io::Error| Refusal::UnreadableInclude {
+        path: path.to_path_buf(),
+        error: e.to_string(),
+    };
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
@@ -162,16 +179,13 @@ fn read_include(path: &Path) -> Result<(String, (u32, u32)), String> {
         .map_err(fail)?;
     let meta = file.metadata().map_err(fail)?;
     if !meta.is_file() || meta.len() > MAX_INCLUDE {
-        return Err(format!(
-            "{} is not a plausible include file",
-            path.display()
-        ));
+        return Err(Refusal::NotAnIncludeFile(path.to_path_buf()));
     }
     let mut text = String::new();
     file.take(MAX_INCLUDE)
         .read_to_string(&mut text)
         .map_err(fail)?;
-    Ok((text, (meta.uid(), meta.gid())))
+    Ok((text, meta.uid()))
 }
 
 #[cfg(test)]
@@ -203,12 +217,31 @@ mod tests {
     #[test]
     fn validation_as_root() {
         let c = ctx();
-        assert!(validate(&mbox("/var/mail/root", "root", 0), &c).is_ok());
-        assert!(validate(&mbox("/root/Mailbox", "root", 0), &c).is_ok());
-        assert!(validate(&mbox("/etc/shadow", "root", 0), &c).is_err());
-        assert!(validate(&mbox("/var/mail/../../etc/shadow", "root", 0), &c).is_err());
-        assert!(validate(&mbox("/var/mail/root", "root", 5), &c).is_err());
-        assert!(validate(&mbox("var/mail/root", "root", 0), &c).is_err());
+        let bad = |p: &str| Err(Refusal::BadPath(p.into()));
+        let not_of = |uid, user: &str| {
+            Err(Refusal::IdsNotOfUser {
+                uid,
+                gid: 0,
+                user: user.into(),
+            })
+        };
+        let shadow = Err(Refusal::NotAMailbox {
+            path: "/etc/shadow".into(),
+            user: "root".into(),
+        });
+        assert_eq!(validate(&mbox("/var/mail/root", "root", 0), &c), Ok(()));
+        assert_eq!(validate(&mbox("/root/Mailbox", "root", 0), &c), Ok(()));
+        assert_eq!(validate(&mbox("/etc/shadow", "root", 0), &c), shadow);
+        let dotdot = "/var/mail/../../etc/shadow";
+        assert_eq!(validate(&mbox(dotdot, "root", 0), &c), bad(dotdot));
+        assert_eq!(
+            validate(&mbox("/var/mail/root", "root", 5), &c),
+            not_of(5, "root")
+        );
+        assert_eq!(
+            validate(&mbox("var/mail/root", "root", 0), &c),
+            bad("var/mail/root")
+        );
         // A batch is checked exactly as a single mailbox request.
         let batch = |path: &str, uid| Op::Mbox {
             path: path.into(),
@@ -220,12 +253,15 @@ mod tests {
             create: true,
             records: vec![Vec::new(); 2],
         };
-        assert!(validate(&batch("/var/mail/root", 0), &c).is_ok());
-        assert!(validate(&batch("/root/Mailbox", 0), &c).is_ok());
-        assert!(validate(&batch("/etc/shadow", 0), &c).is_err());
-        assert!(validate(&batch("/var/mail/../../etc/shadow", 0), &c).is_err());
-        assert!(validate(&batch("/var/mail/root", 5), &c).is_err());
-        assert!(validate(&mbox("/var/mail/x", "no-such-user-pst", 1234), &c).is_err());
+        assert_eq!(validate(&batch("/var/mail/root", 0), &c), Ok(()));
+        assert_eq!(validate(&batch("/root/Mailbox", 0), &c), Ok(()));
+        assert_eq!(validate(&batch("/etc/shadow", 0), &c), shadow);
+        assert_eq!(validate(&batch(dotdot, 0), &c), bad(dotdot));
+        assert_eq!(validate(&batch("/var/mail/root", 5), &c), not_of(5, "root"));
+        assert_eq!(
+            validate(&mbox("/var/mail/x", "no-such-user-pst", 1234), &c),
+            Err(Refusal::UnknownUser("no-such-user-pst".into()))
+        );
         let file = |uid| Op::File {
             path: "/tmp/f".into(),
             source: Source::None,
@@ -235,18 +271,27 @@ mod tests {
             locks: LockPolicy::default(),
             record: Vec::new(),
         };
-        assert_eq!(
-            validate(&file(0), &c).unwrap_err(),
-            "file delivery with root privileges"
-        );
+        let root_file = validate(&file(0), &c).unwrap_err();
+        assert_eq!(root_file, Refusal::RootFile);
+        assert_eq!(root_file.to_string(), "file delivery with root privileges");
         let nobody = sys::user_by_name("nobody").unwrap().unwrap();
         assert_eq!(nobody.gid, 65534, "test assumes nobody's gid is 65534");
-        assert!(validate(&file(nobody.uid), &c).is_ok());
+        assert_eq!(validate(&file(nobody.uid), &c), Ok(()));
         // Without a source only $default_privs is acceptable.
-        assert!(
-            validate(&file(4242), &c)
-                .unwrap_err()
-                .starts_with("ids 4242:65534 are not")
+        let wrong = validate(&file(4242), &c).unwrap_err();
+        assert_eq!(
+            wrong,
+            Refusal::WrongIds {
+                asked: (4242, 65534),
+                entitled: (nobody.uid, nobody.gid),
+            }
+        );
+        assert_eq!(
+            wrong.to_string(),
+            format!(
+                "ids 4242:65534 are not {}:{} as the source entitles",
+                nobody.uid, nobody.gid
+            )
         );
         let cmd = Op::Command {
             source: Source::None,
@@ -260,8 +305,10 @@ mod tests {
                 input: Vec::new(),
             },
         };
+        let root_cmd = validate(&cmd, &c).unwrap_err();
+        assert_eq!(root_cmd, Refusal::RootCommand);
         assert_eq!(
-            validate(&cmd, &c).unwrap_err(),
+            root_cmd.to_string(),
             "command delivery with root privileges"
         );
         // Not root: in-process semantics, the ids are the caller's own anyway.
@@ -269,7 +316,7 @@ mod tests {
             root: false,
             ..ctx()
         };
-        assert!(validate(&file(4242), &user).is_ok());
+        assert_eq!(validate(&file(4242), &user), Ok(()));
         assert!(in_spool(
             Path::new("/var/mail/u"),
             "u",
@@ -289,7 +336,8 @@ mod tests {
             let n = sys::user_by_name("nobody").unwrap().unwrap();
             (n.uid, n.gid)
         } else {
-            (m.uid(), m.gid())
+            let owner = sys::user_by_uid(m.uid()).unwrap().unwrap();
+            (owner.uid, owner.gid)
         }
     }
 
@@ -316,45 +364,108 @@ mod tests {
         let copy = Target::File(Path::new("/var/tmp/copy"));
         assert_eq!(check_identity(&table("prog"), &copy, db_ids, &cfg), Ok(()));
         let other = (db_ids.0 + 1, db_ids.1);
-        let e = check_identity(&table("prog"), &cmd, other, &cfg).unwrap_err();
-        assert!(e.contains("as the source entitles"), "{}", e);
+        assert_eq!(
+            check_identity(&table("prog"), &cmd, other, &cfg),
+            Err(Refusal::WrongIds {
+                asked: other,
+                entitled: db_ids,
+            })
+        );
         let evil = Target::Command("/bin/sh -c evil");
         let e = check_identity(&table("prog"), &evil, db_ids, &cfg).unwrap_err();
         assert_eq!(
             e,
+            Refusal::AliasDoesNotList {
+                spec: spec.clone(),
+                key: "prog".into()
+            }
+        );
+        assert_eq!(
+            e.to_string(),
             format!("alias prog in {} does not list the target", spec)
         );
         let e = check_identity(&table("nokey"), &cmd, db_ids, &cfg).unwrap_err();
-        assert_eq!(e, format!("{} has no alias nokey", spec));
+        assert_eq!(
+            e,
+            Refusal::NoAlias {
+                spec: spec.clone(),
+                key: "nokey".into()
+            }
+        );
+        assert_eq!(e.to_string(), format!("{} has no alias nokey", spec));
         let foreign = Source::Table {
             spec: "hash:/etc/postern-not-an-alias-map".into(),
             key: "prog".into(),
         };
         let e = check_identity(&foreign, &cmd, db_ids, &cfg).unwrap_err();
-        assert_eq!(e, "hash:/etc/postern-not-an-alias-map is not in alias_maps");
+        assert_eq!(
+            e,
+            Refusal::NotInAliasMaps("hash:/etc/postern-not-an-alias-map".into())
+        );
+        assert_eq!(
+            e.to_string(),
+            "hash:/etc/postern-not-an-alias-map is not in alias_maps"
+        );
         // Include files: the target must be listed (comments are not targets).
         let inc = Source::Include(include.clone());
         let echo = Target::Command("/bin/echo hi");
         assert_eq!(check_identity(&inc, &echo, inc_ids, &cfg), Ok(()));
         let f = Target::File(Path::new("/var/tmp/inc"));
         assert_eq!(check_identity(&inc, &f, inc_ids, &cfg), Ok(()));
+        let not_listed = Err(Refusal::IncludeDoesNotList(include.clone()));
         let members = Target::Command("members");
-        assert!(check_identity(&inc, &members, inc_ids, &cfg).is_err());
+        assert_eq!(check_identity(&inc, &members, inc_ids, &cfg), not_listed);
         let passwd = Target::File(Path::new("/etc/passwd"));
-        let e = check_identity(&inc, &passwd, inc_ids, &cfg).unwrap_err();
-        assert_eq!(e, format!("{} does not list the target", include.display()));
+        let e = check_identity(&inc, &passwd, inc_ids, &cfg);
+        assert_eq!(e, not_listed);
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            format!("{} does not list the target", include.display())
+        );
+        let missing = dir.join("no-such-list");
+        let e = check_identity(&Source::Include(missing.clone()), &f, inc_ids, &cfg);
+        assert_eq!(
+            e,
+            Err(Refusal::UnreadableInclude {
+                path: missing,
+                error: "No such file or directory (os error 2)".into()
+            })
+        );
         // Devices, FIFOs and relative paths are not read as include files.
         let e = check_identity(&Source::Include("/dev/zero".into()), &f, inc_ids, &cfg);
-        assert_eq!(e.unwrap_err(), "/dev/zero is not a plausible include file");
+        let e = e.unwrap_err();
+        assert_eq!(e, Refusal::NotAnIncludeFile("/dev/zero".into()));
+        assert_eq!(e.to_string(), "/dev/zero is not a plausible include file");
         let e = check_identity(&Source::Include("rel/list".into()), &f, inc_ids, &cfg);
-        assert_eq!(e.unwrap_err(), "bad path rel/list");
+        let e = e.unwrap_err();
+        assert_eq!(e, Refusal::BadPath("rel/list".into()));
+        assert_eq!(e.to_string(), "bad path rel/list");
         // A source owned by a system account (as root we can arrange one) is refused.
         if sys::is_root() {
             let bin = sys::user_by_name("bin").unwrap().unwrap();
             assert!(bin.uid < MIN_UID && bin.uid != 0);
             std::os::unix::fs::chown(&include, Some(bin.uid), Some(bin.gid)).unwrap();
             let e = check_identity(&inc, &echo, (bin.uid, bin.gid), &cfg).unwrap_err();
-            assert_eq!(e, format!("uid {} is below {}", bin.uid, MIN_UID));
+            assert_eq!(
+                e,
+                Refusal::UidBelowMinimum {
+                    uid: bin.uid,
+                    minimum: MIN_UID
+                }
+            );
+            assert_eq!(
+                e.to_string(),
+                format!("uid {} is below {}", bin.uid, MIN_UID)
+            );
+            // An owner without an account entitles nothing.
+            let ghost = 54_321;
+            assert!(sys::user_by_uid(ghost).unwrap().is_none());
+            std::os::unix::fs::chown(&include, Some(ghost), Some(0)).unwrap();
+            let e = check_identity(&inc, &echo, (ghost, 0), &cfg).unwrap_err();
+            assert_eq!(
+                e,
+                Refusal::UnknownOwner("cannot find alias database owner".into())
+            );
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

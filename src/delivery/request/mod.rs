@@ -50,6 +50,10 @@ pub const MAX_BATCH: usize = 1000;
 /// Room left in a frame for everything of an `Op::Mbox` but its records.
 const BATCH_OVERHEAD: usize = 1 << 20;
 
+/// The DSN for a system error not otherwise classified (see `error::errno_dsn`) when
+/// delivering to a file named in an alias: such a delivery is bounced, as Postfix does.
+pub const FILE_DSN: &str = "5.2.0";
+
 /// The result of one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
@@ -200,6 +204,7 @@ pub fn execute(op: &Op) -> Vec<Reply> {
         } => {
             let opts = mbox::AppendOptions {
                 create: *create,
+                devices: false,
                 limit: *limit,
                 locks: *locks,
             };
@@ -235,6 +240,7 @@ pub fn execute(op: &Op) -> Vec<Reply> {
         } => {
             let opts = mbox::AppendOptions {
                 create: true,
+                devices: true,
                 limit: *limit,
                 locks: LockPolicy {
                     dotlock: false,
@@ -247,15 +253,19 @@ pub fn execute(op: &Op) -> Vec<Reply> {
                     "2.0.0",
                     format!("delivered to file: {}", path.display()),
                 ),
-                Err(f) => Reply::new(
-                    f.status,
-                    f.dsn,
-                    format!(
-                        "cannot append message to file {}: {}",
-                        path.display(),
-                        f.reason
-                    ),
-                ),
+                Err(f) => {
+                    // A file that cannot be opened or written bounces (Postfix's 5.2.0).
+                    let f = f.with_default(FILE_DSN);
+                    Reply::new(
+                        f.status,
+                        f.dsn,
+                        format!(
+                            "cannot append message to file {}: {}",
+                            path.display(),
+                            f.reason
+                        ),
+                    )
+                }
             }
         }
         Op::Command { job, .. } => command::run(job),
