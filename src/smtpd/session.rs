@@ -167,8 +167,14 @@ impl<S: Read + Write> Session<'_, S> {
                 self.reply("500 5.5.2 Error: NUL character in command");
                 continue;
             }
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            match self.command(&text) {
+            // The line stays bytes until it is known to be UTF-8 (Postfix 3.x with
+            // smtputf8_enable = yes): nothing downstream sees U+FFFD or a split character.
+            let Ok(text) = std::str::from_utf8(&bytes) else {
+                self.stage = "UNKNOWN".to_string();
+                self.reply("500 5.5.2 Error: bad UTF-8 syntax");
+                continue;
+            };
+            match self.command(text) {
                 Some(End::Quit) | Some(End::Hangup) => return,
                 None => {}
             }
@@ -190,17 +196,13 @@ impl<S: Read + Write> Session<'_, S> {
     }
 
     fn command(&mut self, text: &str) -> Option<End> {
-        let trimmed = text.trim_start();
-        let (name, args) = match trimmed.find(char::is_whitespace) {
-            Some(i) => (&trimmed[..i], trimmed[i..].trim()),
-            None => (trimmed, ""),
-        };
+        let (name, args) = split_command(text);
         if name.is_empty() {
             self.reply("500 5.5.2 Error: bad syntax");
             return None;
         }
         let upper = name.to_ascii_uppercase();
-        if !name.starts_with(|c: char| c.is_ascii_alphabetic())
+        if !name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
             || name.ends_with(':')
             || matches!(upper.as_str(), "CONNECT" | "GET" | "POST")
         {
@@ -565,5 +567,15 @@ impl<S: Read + Write> Session<'_, S> {
     /// transaction.
     fn starttls_cmd(&mut self) {
         self.reply("502 5.5.1 Error: command not implemented");
+    }
+}
+
+/// Split a command line into its verb and arguments at the first ASCII white space
+/// (SMTP's separators), without indexing into the text.
+pub(super) fn split_command(line: &str) -> (&str, &str) {
+    let trimmed = line.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    match trimmed.split_once(|c: char| c.is_ascii_whitespace()) {
+        Some((name, args)) => (name, args.trim_matches(|c: char| c.is_ascii_whitespace())),
+        None => (trimmed, ""),
     }
 }

@@ -89,8 +89,12 @@ fn client(addr: &str) -> ClientInfo {
 }
 
 fn talk_from(f: &Fixture, addr: &str, input: &str, timeout: bool) -> Vec<String> {
+    talk_bytes(f, addr, input.as_bytes(), timeout)
+}
+
+fn talk_bytes(f: &Fixture, addr: &str, input: &[u8], timeout: bool) -> Vec<String> {
     let mut m = Mem {
-        input: Cursor::new(input.as_bytes().to_vec()),
+        input: Cursor::new(input.to_vec()),
         output: Vec::new(),
         timeout_at_end: timeout,
     };
@@ -613,4 +617,34 @@ fn routing_is_resolved_through_our_domains() {
     );
     assert!(!check::resolve(&f.ctx, "jerry%qq.com@www.a.org").routed);
     assert!(check::auth_destination(&f.ctx, "localhost!a@www.a.org"));
+}
+
+#[test]
+fn commands_are_bytes_until_valid_utf8() {
+    let f = fixture("utf8", &[]);
+    let out = talk_bytes(
+        &f,
+        "127.0.0.1",
+        b"EHLO h\r\nMAIL FRO\xc3\xa9:<a@b>\r\nMAIL FROM:<\xff\xfe@x>\r\n\xc3\r\n\
+          MAIL FROM:<j\xc3\xb6rg@x.test>\r\nQUIT\r\n",
+        false,
+    );
+    assert_eq!(
+        out[9..],
+        [
+            "501 5.5.4 Syntax: MAIL FROM:<address>",
+            "500 5.5.2 Error: bad UTF-8 syntax",
+            "500 5.5.2 Error: bad UTF-8 syntax",
+            "250 2.1.0 Ok",
+            "221 2.0.0 Bye",
+        ]
+    );
+}
+
+#[test]
+fn split_command_on_ascii_white_space() {
+    assert_eq!(session::split_command("  MAIL  FROM:<a>  "), ("MAIL", "FROM:<a>"));
+    assert_eq!(session::split_command("NOOP"), ("NOOP", ""));
+    assert_eq!(session::split_command("\u{e9}\u{a0}x"), ("\u{e9}\u{a0}x", ""));
+    assert_eq!(session::split_command(""), ("", ""));
 }
