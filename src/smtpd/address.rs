@@ -227,13 +227,19 @@ mod tests {
         assert_eq!(addr("T\u{e9}:<a@b>", "TO"), Err(PathError::Syntax));
         assert_eq!(addr("\u{e9}", "TO"), Err(PathError::Syntax));
         assert_eq!(addr("FROM:<@\u{e9}>", "FROM"), Err(PathError::BadAddress));
-        assert_eq!(addr("FROM:<\u{e9}@x.test>\u{e9}", "FROM"), Err(PathError::BadAddress));
+        assert_eq!(
+            addr("FROM:<\u{e9}@x.test>\u{e9}", "FROM"),
+            Err(PathError::BadAddress)
+        );
         // Valid UTF-8 addresses are accepted (Postfix 3.x with strict_smtputf8 = no).
         assert_eq!(
             addr("FROM:<j\u{f6}rg@b\u{fc}ro.test> SIZE=1", "FROM").unwrap(),
             "j\u{f6}rg@b\u{fc}ro.test"
         );
-        assert_eq!(addr("TO:j\u{f6}rg@x.test", "TO").unwrap(), "j\u{f6}rg@x.test");
+        assert_eq!(
+            addr("TO:j\u{f6}rg@x.test", "TO").unwrap(),
+            "j\u{f6}rg@x.test"
+        );
     }
 
     #[test]

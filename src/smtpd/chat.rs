@@ -39,6 +39,32 @@ impl<S: Read + Write> Write for Conn<S> {
     }
 }
 
+/// A connection that can tell, without blocking and without consuming it, whether the
+/// client sent input that was not read yet (pre-greet and pipelining detection).
+pub trait Peek {
+    fn input_waiting(&self) -> bool;
+}
+
+impl Peek for std::net::TcpStream {
+    fn input_waiting(&self) -> bool {
+        crate::sys::wait_readable(self, std::time::Duration::ZERO).unwrap_or(false)
+    }
+}
+
+impl<T: Peek + ?Sized> Peek for &mut T {
+    fn input_waiting(&self) -> bool {
+        (**self).input_waiting()
+    }
+}
+
+impl<S: Read + Write + Peek> Peek for Conn<S> {
+    fn input_waiting(&self) -> bool {
+        match self {
+            Conn::Plain(s) => s.input_waiting(),
+        }
+    }
+}
+
 /// Why the conversation cannot go on.
 #[derive(Debug)]
 pub enum ChatError {
@@ -121,6 +147,20 @@ impl<S: Read + Write> Chat<S> {
     /// Whether client input is waiting in the buffer.
     pub fn has_buffered_input(&self) -> bool {
         self.pos < self.inbuf.len()
+    }
+
+    /// What the client sent ahead of the server: the buffered input, after reading what
+    /// is already waiting on the connection (never blocks). Empty when there is none or
+    /// the client closed the connection (the next read reports that).
+    pub fn pending_input(&mut self) -> &[u8]
+    where
+        S: Peek,
+    {
+        let waiting = self.conn.as_ref().is_some_and(|c| c.input_waiting());
+        if !self.has_buffered_input() && waiting && self.fill().is_err() {
+            return &[];
+        }
+        &self.inbuf[self.pos..]
     }
 
     /// Send queued replies now.
@@ -293,6 +333,12 @@ mod tests {
             self.input.read(buf)
         }
     }
+    impl Peek for Mem {
+        fn input_waiting(&self) -> bool {
+            (self.input.position() as usize) < self.input.get_ref().len()
+        }
+    }
+
     impl Write for Mem {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.writes += 1;
@@ -410,5 +456,16 @@ mod tests {
         let d = read(&mut c, 0).unwrap();
         assert_eq!(d.content.len(), 200_003);
         assert!(d.content.ends_with(b"y\0z\n"));
+    }
+
+    #[test]
+    fn pending_input_reads_what_waits_and_keeps_it() {
+        let mut c = chat(b"EHLO x\r\nMAIL FROM:<a@b>\r\n");
+        assert_eq!(c.pending_input(), b"EHLO x\r\nMAIL FROM:<a@b>\r\n");
+        assert_eq!(text(c.read_line(100).unwrap()), b"EHLO x");
+        assert_eq!(c.pending_input(), b"MAIL FROM:<a@b>\r\n");
+        assert_eq!(text(c.read_line(100).unwrap()), b"MAIL FROM:<a@b>");
+        assert_eq!(c.pending_input(), b"");
+        assert!(chat(b"").pending_input().is_empty());
     }
 }

@@ -15,7 +15,7 @@
 use std::io::{Read, Write};
 
 use super::address::{self, PathError};
-use super::chat::{Chat, ChatError, Data, Line};
+use super::chat::{Chat, ChatError, Data, Line, Peek};
 use super::check::{self, Rcpt};
 use super::sink::Pending;
 use super::{ClientInfo, SmtpdContext};
@@ -24,6 +24,7 @@ use crate::log::{self, lines};
 use crate::queue::{Envelope, Recipient};
 
 mod gate;
+mod pipelining;
 mod query;
 
 /// A mail transaction in progress (from MAIL to the end of DATA or RSET).
@@ -65,12 +66,16 @@ struct Session<'c, S: Read + Write> {
     /// Client restrictions refused the client at connect (smtpd_delay_reject = no): every
     /// command but QUIT gets 503.
     access_denied: bool,
+    /// The client sent input ahead where it may not (sticky; reject_unauth_pipelining).
+    ill_pipelining: bool,
+    /// smtpd_forbid_unauth_pipelining: such a client is disconnected.
+    forbid_unauth_pipelining: bool,
 }
 
 /// Run one SMTP session over `stream` until QUIT, an error limit, a timeout or the client
 /// going away. Read/write timeouts are the caller's: `serve` sets $smtpd_timeout on the
 /// socket, and a read that times out ends the session with 421.
-pub fn session<S: Read + Write>(stream: S, client: ClientInfo, ctx: &SmtpdContext) {
+pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &SmtpdContext) {
     // A listener's own `-o syslog_name=` tags this session's lines.
     crate::log::set_thread_syslog_name(Some(ctx.cfg.get("syslog_name")));
     let client_log = client.log_name();
@@ -88,7 +93,15 @@ pub fn session<S: Read + Write>(stream: S, client: ClientInfo, ctx: &SmtpdContex
         sasl_username: None,
         tx: None,
         access_denied: false,
+        ill_pipelining: false,
+        forbid_unauth_pipelining: ctx.cfg.bool("smtpd_forbid_unauth_pipelining"),
     };
+    // A client that talks before the greeting (Postfix looks before sending it).
+    if s.flag_ill_pipelining("CONNECT") {
+        let _ = s.chat.flush();
+        lines::disconnect(&s.client_log, "");
+        return;
+    }
     let refused = if !ctx.stand_alone && !ctx.policy.delay_reject {
         s.gate("CONNECT", None, None, None, check::check_client)
     } else {
@@ -137,7 +150,9 @@ impl<S: Read + Write> Session<'_, S> {
             helo: self.helo.as_deref(),
         });
     }
+}
 
+impl<S: Read + Write + Peek> Session<'_, S> {
     fn run(&mut self) {
         loop {
             if self.errors >= self.ctx.hard_error_limit {
@@ -227,6 +242,14 @@ impl<S: Read + Write> Session<'_, S> {
             let r = format!("503 5.7.0 Error: access denied for {}", self.client_log);
             self.reply(&r);
             return None;
+        }
+        // Pipelining is allowed only after EHLO, and never after a command that ends a
+        // group (RFC 2920); unknown commands are answered first, as Postfix does.
+        if self.stage != "UNKNOWN"
+            && (!self.esmtp || pipelining::ends_group(&upper))
+            && self.flag_ill_pipelining(&upper)
+        {
+            return Some(End::Hangup);
         }
         // Junk commands past smtpd_junk_command_limit count as errors, so a client that
         // only idles with NOOP or RSET reaches the error limits, as with Postfix.
