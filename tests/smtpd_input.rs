@@ -125,3 +125,31 @@ fn reject_unauth_pipelining_remembers_early_input() {
         "improper command pipelining after HELO from {client}: "
     )));
 }
+
+#[test]
+fn header_nul_and_bare_cr_never_reach_the_mailbox() {
+    let inst = Instance::new(&[]);
+    inst.newaliases();
+    inst.start();
+    let mut c = inst.connect();
+    c.reply();
+    c.cmd("EHLO x");
+    assert_eq!(c.cmd("MAIL FROM:<a@b.test>"), "250 2.1.0 Ok");
+    let rcpt = format!("RCPT TO:<{}>", inst.local_address());
+    assert_eq!(c.cmd(&rcpt), "250 2.1.5 Ok");
+    let reply = c.data("Subject: x \0y\nX-Note: a\rBcc: evil@x.test\n\nbody\n");
+    assert!(reply.starts_with("250 2.0.0 Ok: queued as "), "{reply}");
+    c.cmd("QUIT");
+    assert!(
+        wait_for(20, || inst.mbox(&inst.user).contains("\nbody\n")),
+        "not delivered: {}",
+        inst.log()
+    );
+    let mbox = std::fs::read(inst.mail.join(&inst.user)).unwrap();
+    let text = String::from_utf8_lossy(&mbox);
+    assert!(
+        text.contains("\nSubject: x \nX-Note: a Bcc: evil@x.test\n"),
+        "{text:?}"
+    );
+    assert!(!mbox.contains(&0) && !mbox.contains(&b'\r'), "{text:?}");
+}
