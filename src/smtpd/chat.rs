@@ -6,7 +6,9 @@
 //! Security role: every byte from the client passes through here. Command lines are bounded
 //! by $line_length_limit; the message is bounded by $message_size_limit (excess is read and
 //! discarded). Only CR LF . CR LF ends DATA, so `<LF>.<LF>` cannot smuggle a second message
-//! (smtpd_forbid_bare_newline = normalize); bare LF line ends are accepted and stored as LF.
+//! (smtpd_forbid_bare_newline = normalize); bare LF line ends are accepted and stored as LF,
+//! and noticed (`last_line_bare_lf`, `Data::bare_lf`) for smtpd_forbid_bare_newline = reject.
+//! `pending_input` tells, without blocking, what the client sent ahead (pipelining checks).
 //! Nothing is logged here; the session logs.
 
 use std::io::{self, Read, Write};
@@ -98,6 +100,8 @@ pub struct Data {
     /// Bytes received (after unstuffing), counted even when discarded.
     pub size: u64,
     pub too_big: bool,
+    /// Some line ended in a bare LF (smtpd_forbid_bare_newline = reject refuses it).
+    pub bare_lf: bool,
 }
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -110,6 +114,8 @@ pub struct Chat<S: Read + Write> {
     inbuf: Vec<u8>,
     pos: usize,
     out: Vec<u8>,
+    /// The last command line ended in a bare LF.
+    bare_lf: bool,
 }
 
 impl<S: Read + Write> Chat<S> {
@@ -119,6 +125,7 @@ impl<S: Read + Write> Chat<S> {
             inbuf: Vec::with_capacity(READ_CHUNK),
             pos: 0,
             out: Vec::with_capacity(1024),
+            bare_lf: false,
         }
     }
 
@@ -142,6 +149,11 @@ impl<S: Read + Write> Chat<S> {
     pub fn reply(&mut self, text: &str) {
         self.out.extend_from_slice(text.as_bytes());
         self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// Whether the last command line read ended in a bare LF instead of CR LF.
+    pub fn last_line_bare_lf(&self) -> bool {
+        self.bare_lf
     }
 
     /// Whether client input is waiting in the buffer.
@@ -219,8 +231,10 @@ impl<S: Read + Write> Chat<S> {
         loop {
             if let Some(lf) = self.find_lf(scanned) {
                 let mut end = lf;
+                self.bare_lf = true;
                 if end > self.pos && self.inbuf[end - 1] == b'\r' {
                     end -= 1;
+                    self.bare_lf = false;
                 }
                 let line = self.inbuf[self.pos..end].to_vec();
                 self.pos = lf + 1;
@@ -288,6 +302,7 @@ impl<S: Read + Write> Chat<S> {
             }
             let mut start = self.pos;
             self.pos = lf + 1;
+            data.bare_lf |= !crlf;
             if at_line_start && self.inbuf[start] == b'.' {
                 if end == start + 1 && crlf && prev_crlf {
                     return Ok(());
@@ -431,6 +446,20 @@ mod tests {
         let mut c = chat(b"x\n.\r\ny\r\n.\r\n");
         let d = read(&mut c, 0).unwrap();
         assert_eq!(d.content, b"x\n\ny\n");
+        assert!(d.bare_lf);
+        let mut c = chat(b"x\r\n.\r\n");
+        assert!(!read(&mut c, 0).unwrap().bare_lf);
+    }
+
+    #[test]
+    fn bare_lf_command_lines_are_noticed() {
+        let mut c = chat(b"HELO a\r\nNOOP\nQUIT\r\n");
+        let _ = c.read_line(100).unwrap();
+        assert!(!c.last_line_bare_lf());
+        let _ = c.read_line(100).unwrap();
+        assert!(c.last_line_bare_lf());
+        let _ = c.read_line(100).unwrap();
+        assert!(!c.last_line_bare_lf());
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::cleanup::Submission;
 use crate::log::{self, lines};
 use crate::queue::{Envelope, Recipient};
 
+mod bare_lf;
 mod gate;
 mod pipelining;
 mod query;
@@ -70,6 +71,8 @@ struct Session<'c, S: Read + Write> {
     ill_pipelining: bool,
     /// smtpd_forbid_unauth_pipelining: such a client is disconnected.
     forbid_unauth_pipelining: bool,
+    /// smtpd_forbid_bare_newline = reject for this client: the reply code.
+    bare_lf_code: Option<u32>,
 }
 
 /// Run one SMTP session over `stream` until QUIT, an error limit, a timeout or the client
@@ -95,7 +98,9 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
         access_denied: false,
         ill_pipelining: false,
         forbid_unauth_pipelining: ctx.cfg.bool("smtpd_forbid_unauth_pipelining"),
+        bare_lf_code: None,
     };
+    s.bare_lf_code = bare_lf::reject_code(ctx, &s.client);
     // A client that talks before the greeting (Postfix looks before sending it).
     if s.flag_ill_pipelining("CONNECT") {
         let _ = s.chat.flush();
@@ -178,6 +183,9 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 }
                 Line::Text(b) => b,
             };
+            if self.refuse_bare_lf_command() {
+                return;
+            }
             if bytes.contains(&0) {
                 self.reply("500 5.5.2 Error: NUL character in command");
                 continue;
@@ -506,6 +514,10 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             return Some(End::Hangup);
         }
         self.stage = "END-OF-MESSAGE".to_string();
+        if self.refuse_bare_lf_data(&id, data.bare_lf) {
+            self.tx = None;
+            return None;
+        }
         let tx = self.tx.take()?;
         if data.too_big {
             drop(pending);

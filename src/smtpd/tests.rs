@@ -1,5 +1,6 @@
 //! Session tests over in-memory streams: every reply of the command state machine.
 
+mod bare_lf;
 mod pipelining;
 
 use std::io::{self, Cursor, Read, Write};
