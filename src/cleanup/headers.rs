@@ -121,8 +121,8 @@ pub fn clean_header_bytes(content: &[u8], end: usize) -> Option<Vec<u8>> {
         let last = text.len().saturating_sub(1);
         for (i, &b) in text.iter().enumerate() {
             // A CR just before the LF is a line end (CR LF), not a stray CR.
-            let bare_cr = b == b'\r' && !(i == last && !eol.is_empty());
-            out.push(if bare_cr { b' ' } else { b });
+            let line_end = i == last && !eol.is_empty();
+            out.push(if b == b'\r' && !line_end { b' ' } else { b });
         }
         out.extend_from_slice(eol);
     }
