@@ -153,3 +153,23 @@ fn header_nul_and_bare_cr_never_reach_the_mailbox() {
     );
     assert!(!mbox.contains(&0) && !mbox.contains(&b'\r'), "{text:?}");
 }
+
+#[test]
+fn bare_lf_command_is_refused_with_reject() {
+    let inst = Instance::new(&[
+        ("smtpd_forbid_bare_newline", "reject"),
+        ("smtpd_forbid_bare_newline_exclusions", ""),
+    ]);
+    inst.start();
+    let mut c = inst.connect();
+    c.reply();
+    assert_eq!(c.cmd("EHLO x").lines().next(), Some("250-www.a.org"));
+    c.send_raw(b"NOOP\n");
+    assert_eq!(c.reply(), "550 5.5.2 www.a.org Error: bare <LF> received");
+    assert_eq!(c.reply(), "", "then the server hangs up");
+    let client = client_log_name();
+    assert!(logged(
+        &inst,
+        &format!("NOQUEUE: reject: EHLO from {client}: bare <LF> received; proto=ESMTP helo=<x>")
+    ));
+}
