@@ -15,7 +15,7 @@
 use std::io::{Read, Write};
 
 use super::address::{self, PathError};
-use super::chat::{Chat, ChatError, Data, Line, Peek};
+use super::chat::{Chat, ChatError, Data, Peek};
 use super::check::{self, Rcpt};
 use super::sink::Pending;
 use super::{ClientInfo, SmtpdContext};
@@ -25,6 +25,7 @@ use crate::queue::{Envelope, Recipient};
 
 mod bare_lf;
 mod gate;
+mod line;
 mod pipelining;
 mod query;
 
@@ -175,27 +176,10 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                     return;
                 }
             };
-            let bytes = match line {
-                Line::TooLong => {
-                    let r = format!("500 5.5.2 {} Error: command too long", self.ctx.myhostname);
-                    self.reply(&r);
-                    continue;
-                }
-                Line::Text(b) => b,
-            };
-            if self.refuse_bare_lf_command() {
-                return;
-            }
-            if bytes.contains(&0) {
-                self.reply("500 5.5.2 Error: NUL character in command");
-                continue;
-            }
-            // The line stays bytes until it is known to be UTF-8 (Postfix 3.x with
-            // smtputf8_enable = yes): nothing downstream sees U+FFFD or a split character.
-            let Ok(text) = std::str::from_utf8(&bytes) else {
-                self.stage = "UNKNOWN".to_string();
-                self.reply("500 5.5.2 Error: bad UTF-8 syntax");
-                continue;
+            let text = match self.check_line(&line) {
+                Ok(t) => t,
+                Err(line::Refused::Answered) => continue,
+                Err(line::Refused::Hangup) => return,
             };
             match self.command(text) {
                 Some(End::Quit) | Some(End::Hangup) => return,
@@ -219,7 +203,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
     }
 
     fn command(&mut self, text: &str) -> Option<End> {
-        let (name, args) = split_command(text);
+        let (name, args) = line::split_command(text);
         if name.is_empty() {
             self.reply("500 5.5.2 Error: bad syntax");
             return None;
@@ -602,15 +586,5 @@ impl<S: Read + Write + Peek> Session<'_, S> {
     /// transaction.
     fn starttls_cmd(&mut self) {
         self.reply("502 5.5.1 Error: command not implemented");
-    }
-}
-
-/// Split a command line into its verb and arguments at the first ASCII white space
-/// (SMTP's separators), without indexing into the text.
-pub(super) fn split_command(line: &str) -> (&str, &str) {
-    let trimmed = line.trim_start_matches(|c: char| c.is_ascii_whitespace());
-    match trimmed.split_once(|c: char| c.is_ascii_whitespace()) {
-        Some((name, args)) => (name, args.trim_matches(|c: char| c.is_ascii_whitespace())),
-        None => (trimmed, ""),
     }
 }

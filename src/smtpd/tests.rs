@@ -2,6 +2,7 @@
 
 mod bare_lf;
 mod pipelining;
+mod utf8;
 
 use std::io::{self, Cursor, Read, Write};
 use std::net::IpAddr;
@@ -609,40 +610,4 @@ fn routing_is_resolved_through_our_domains() {
     );
     assert!(!check::resolve(&f.ctx, "jerry%qq.com@www.a.org").routed);
     assert!(check::auth_destination(&f.ctx, "localhost!a@www.a.org"));
-}
-
-#[test]
-fn commands_are_bytes_until_valid_utf8() {
-    let f = fixture("utf8", &[]);
-    let out = talk_bytes(
-        &f,
-        "127.0.0.1",
-        b"EHLO h\r\nMAIL FRO\xc3\xa9:<a@b>\r\nMAIL FROM:<\xff\xfe@x>\r\n\xc3\r\n\
-          MAIL FROM:<j\xc3\xb6rg@x.test>\r\nQUIT\r\n",
-        false,
-    );
-    assert_eq!(
-        out[9..],
-        [
-            "501 5.5.4 Syntax: MAIL FROM:<address>",
-            "500 5.5.2 Error: bad UTF-8 syntax",
-            "500 5.5.2 Error: bad UTF-8 syntax",
-            "250 2.1.0 Ok",
-            "221 2.0.0 Bye",
-        ]
-    );
-}
-
-#[test]
-fn split_command_on_ascii_white_space() {
-    assert_eq!(
-        session::split_command("  MAIL  FROM:<a>  "),
-        ("MAIL", "FROM:<a>")
-    );
-    assert_eq!(session::split_command("NOOP"), ("NOOP", ""));
-    assert_eq!(
-        session::split_command("\u{e9}\u{a0}x"),
-        ("\u{e9}\u{a0}x", "")
-    );
-    assert_eq!(session::split_command(""), ("", ""));
 }
