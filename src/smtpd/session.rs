@@ -5,12 +5,14 @@
 //! received message to cleanup.
 //!
 //! Security role: enforces command order, recipient limits and the relay checks (`check`);
-//! hangs up on non-SMTP input (HTTP proxies, header lines) as Postfix does; the message is
-//! answered 250 only after `cleanup::submit` returned, i.e. after the queue file and its
-//! directory were fsynced.
+//! hangs up on non-SMTP input (HTTP proxies, header lines) as Postfix does; a command line
+//! is checked as bytes before it becomes text (`line`); improper pipelining and bare LFs
+//! are handled in `pipelining` and `bare_lf`; the message is answered 250 only after
+//! `cleanup::submit` returned, i.e. after the queue file and its directory were fsynced.
 //!
 //! Logs (via log::lines): connect, disconnect, NOQUEUE reject, `ID: client=`, timeout /
-//! lost connection / too many errors after STAGE, non-SMTP command warnings.
+//! lost connection / too many errors after STAGE, non-SMTP command warnings, improper
+//! command pipelining after STAGE.
 
 use std::io::{Read, Write};
 
