@@ -86,6 +86,7 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
     crate::log::set_thread_syslog_name(Some(ctx.cfg.get("syslog_name")));
     let client_log = client.log_name();
     lines::connect(&client_log);
+    let bare_lf_code = bare_lf::reject_code(ctx, &client);
     let mut s = Session {
         ctx,
         chat: Chat::new(stream),
@@ -101,11 +102,11 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
         access_denied: false,
         ill_pipelining: false,
         forbid_unauth_pipelining: ctx.cfg.bool("smtpd_forbid_unauth_pipelining"),
-        bare_lf_code: None,
+        bare_lf_code,
     };
-    s.bare_lf_code = bare_lf::reject_code(ctx, &s.client);
-    // A client that talks before the greeting (Postfix looks before sending it).
-    if s.flag_ill_pipelining("CONNECT") {
+    // A client that talks before the greeting (Postfix looks before sending it; not on a
+    // TLS wrapper-mode port, where the client speaks first).
+    if !ctx.cfg.bool("smtpd_tls_wrappermode") && s.flag_ill_pipelining("CONNECT") {
         let _ = s.chat.flush();
         lines::disconnect(&s.client_log, "");
         return;
