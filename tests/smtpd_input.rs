@@ -93,6 +93,16 @@ fn pipelining_after_helo_is_refused_by_default() {
             "improper command pipelining after HELO from {client}: MAIL FROM:<a@b.test>\\r\\n"
         )
     ));
+    // PIPELINING is offered only in the EHLO reply: nothing may ride along with EHLO.
+    let mut c = inst.connect();
+    c.reply();
+    c.send_raw(b"EHLO x\r\nMAIL FROM:<a@b.test>\r\n");
+    assert_eq!(c.reply(), SYNC);
+    assert_eq!(c.reply(), "");
+    assert!(logged(
+        &inst,
+        &format!("improper command pipelining after EHLO from {client}: MAIL FROM:<a@b.test>")
+    ));
 }
 
 #[test]
