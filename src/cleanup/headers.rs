@@ -1,8 +1,12 @@
 //! Header facts for cleanup (the parsing itself is `crate::message`): where the header block
 //! ends, which of the headers cleanup may add are present, the Message-ID value, and the hop
-//! count (Received: headers); and header_size_limit. The body is never scanned.
+//! count (Received: headers); header_size_limit; and the bytes a header line may not carry.
+//! The body is never scanned.
 //!
-//! Security role: reads untrusted message text; only locates and counts, never rewrites.
+//! Security role: reads untrusted message text. Header lines are cut at a NUL and a bare CR
+//! becomes a space, as Postfix's cleanup stores them (its header buffer is a C string, and
+//! cleanup_replace_stray_cr_lf): a mail reader that takes a bare CR for a line break could
+//! otherwise be shown headers the sender injected. Logs nothing.
 
 /// What cleanup needs to know about a message's headers.
 #[derive(Debug, Default, PartialEq)]
@@ -95,9 +99,58 @@ pub fn limit_header_sizes(content: &[u8], end: usize, limit: usize) -> Option<Ve
     Some(out)
 }
 
+/// The header block `content[..end]` with every line cut at its first NUL (its line end
+/// kept) and every CR not followed by LF replaced by a space. `None` when no line has
+/// either, so the common case copies nothing.
+pub fn clean_header_bytes(content: &[u8], end: usize) -> Option<Vec<u8>> {
+    let end = end.min(content.len());
+    let head = content.get(..end)?;
+    if !head.iter().any(|&b| b == 0 || b == b'\r') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(content.len());
+    for line in head.split_inclusive(|&b| b == b'\n') {
+        let (text, eol) = match line.strip_suffix(b"\n") {
+            Some(t) => (t, &b"\n"[..]),
+            None => (line, &b""[..]),
+        };
+        let text = match text.iter().position(|&b| b == 0) {
+            Some(nul) => text.get(..nul).unwrap_or(text),
+            None => text,
+        };
+        let last = text.len().saturating_sub(1);
+        for (i, &b) in text.iter().enumerate() {
+            // A CR just before the LF is a line end (CR LF), not a stray CR.
+            let line_end = i == last && !eol.is_empty();
+            out.push(if b == b'\r' && !line_end { b' ' } else { b });
+        }
+        out.extend_from_slice(eol);
+    }
+    out.extend_from_slice(content.get(end..).unwrap_or_default());
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_lines_are_cut_at_nul_and_bare_cr_becomes_a_space() {
+        let m =
+            b"Subject: x \x00y\nTo: a\rBcc: evil@x\n\tmore\x00\rz\nX: ok\r\n\nbody \x00 \r kept\n";
+        let end = scan(m).end;
+        let clean = clean_header_bytes(m, end).unwrap();
+        assert_eq!(
+            clean,
+            b"Subject: x \nTo: a Bcc: evil@x\n\tmore\nX: ok\r\n\nbody \x00 \r kept\n"
+        );
+        assert_eq!(
+            scan(&clean).end,
+            clean.len() - b"\nbody \x00 \r kept\n".len()
+        );
+        assert_eq!(clean_header_bytes(b"Subject: fine\n\nx\x00\n", 14), None);
+        assert_eq!(clean_header_bytes(b"A: 1\x00", 6).unwrap(), b"A: 1");
+    }
 
     #[test]
     fn overlong_headers_are_cut() {

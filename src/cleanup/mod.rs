@@ -6,8 +6,11 @@
 //! file through `queue::Incoming::commit` (file and directory fsynced before it returns, so
 //! the caller may then answer 250).
 //!
+//! Header lines are cut at a NUL and a bare CR in them becomes a space (`headers`), as
+//! Postfix stores them; header_size_limit cuts overlong headers.
+//!
 //! The message is assembled in one buffer with one copy of the content; the queue writer
-//! then does a single write and fsync. header_size_limit is not enforced yet.
+//! then does a single write and fsync.
 //!
 //! Logs `ID: message-id=<...>` (`<>` when the message has none and none was added).
 
@@ -78,6 +81,11 @@ pub fn submit(cfg: &Config, incoming: Incoming, sub: Submission) -> Result<Strin
         return Err(CleanupError::TooBig);
     }
     let mut scan = headers::scan(&content);
+    // No NUL or bare CR is stored in a header line (Postfix cuts and replaces them).
+    if let Some(clean) = headers::clean_header_bytes(&content, scan.end) {
+        content = clean;
+        scan = headers::scan(&content);
+    }
     // header_size_limit: the excess of an overlong header is discarded.
     let header_limit = cfg.int("header_size_limit").max(0) as usize;
     if let Some(cut) = headers::limit_header_sizes(&content, scan.end, header_limit) {

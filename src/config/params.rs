@@ -4,7 +4,8 @@
 //! "unused parameter" warning. Parameters marked `implemented: false` are accepted for
 //! compatibility with a stock Postfix main.cf but have no effect yet; `postconf -d`
 //! still shows their Postfix default. Defaults follow Postfix 2.10 (postconf(5)) except
-//! where the README says otherwise (smtpd_forbid_bare_newline).
+//! where the README says otherwise: parameters that Postfix 2.10 does not have take Postfix
+//! 3.9's default (smtpd_forbid_bare_newline, smtpd_forbid_unauth_pipelining).
 
 /// One parameter: name, default value (before `$name` expansion), the unit a bare number
 /// means for time values, and whether Postern acts on it.
@@ -113,6 +114,7 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_forbid_bare_newline", "normalize"),
     p("smtpd_forbid_bare_newline_exclusions", "$mynetworks"),
     p("smtpd_forbid_bare_newline_reject_code", "550"),
+    p("smtpd_forbid_unauth_pipelining", "yes"),
     p(
         "local_recipient_maps",
         "proxy:unix:passwd.byname $alias_maps",

@@ -90,6 +90,38 @@ pub fn lost_connection(stage: &str, client: &str) {
     );
 }
 
+/// `improper command pipelining after STAGE from host[addr]: INPUT`, INPUT being the first
+/// 100 bytes the client sent ahead, escaped as Postfix's escape() does (fail2ban reads it).
+pub fn ill_pipelining(stage: &str, client: &str, pending: &[u8]) {
+    let shown = pending.get(..100).unwrap_or(pending);
+    info(
+        "smtpd",
+        format!(
+            "improper command pipelining after {} from {}: {}",
+            stage,
+            client,
+            escape(shown)
+        ),
+    );
+}
+
+/// Bytes as C-style escaped text: `\r`, `\n`, `\t`, `\\`, other non-printable or
+/// non-ASCII bytes as `\ooo` (octal).
+pub fn escape(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        match b {
+            b'\r' => out.push_str("\\r"),
+            b'\n' => out.push_str("\\n"),
+            b'\t' => out.push_str("\\t"),
+            b'\\' => out.push_str("\\\\"),
+            b' '..=b'~' => out.push(b as char),
+            _ => out.push_str(&format!("\\{:03o}", b)),
+        }
+    }
+    out
+}
+
 /// `too many errors after STAGE from host[addr]`.
 pub fn too_many_errors(stage: &str, client: &str) {
     info(
@@ -399,5 +431,13 @@ mod tests {
     #[test]
     fn printable_strips_newlines() {
         assert_eq!(printable("a\r\nb"), "a??b");
+    }
+
+    #[test]
+    fn escape_as_postfix() {
+        assert_eq!(
+            escape(b"EHLO x\r\n\t\\\xff\x01"),
+            "EHLO x\\r\\n\\t\\\\\\377\\001"
+        );
     }
 }

@@ -48,6 +48,12 @@ impl Read for StdStream {
     }
 }
 
+impl crate::smtpd::chat::Peek for StdStream {
+    fn input_waiting(&self) -> bool {
+        crate::sys::wait_readable(&self.input, Duration::ZERO).unwrap_or(false)
+    }
+}
+
 impl Write for StdStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.output.write(buf)

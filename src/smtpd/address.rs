@@ -26,29 +26,26 @@ pub enum PathError {
 
 /// Parse the argument of MAIL (`keyword` = "FROM") or RCPT (`keyword` = "TO").
 pub fn parse_path(args: &str, keyword: &str) -> Result<PathArg, PathError> {
-    let args = args.trim_start();
-    let n = keyword.len();
-    if args.len() <= n || !args[..n].eq_ignore_ascii_case(keyword) || args.as_bytes()[n] != b':' {
-        return Err(PathError::Syntax);
-    }
-    let rest = args[n + 1..].trim_start();
+    let rest = strip_keyword(args.trim_start(), keyword)
+        .and_then(|r| r.strip_prefix(':'))
+        .ok_or(PathError::Syntax)?
+        .trim_start();
     let (address, tail) = if let Some(inner) = rest.strip_prefix('<') {
-        let close = find_close(inner).ok_or(PathError::BadAddress)?;
-        (&inner[..close], &inner[close + 1..])
+        split_close(inner).ok_or(PathError::BadAddress)?
     } else {
-        match rest.find(char::is_whitespace) {
-            Some(i) => (&rest[..i], &rest[i..]),
+        match rest.split_once(|c: char| c.is_ascii_whitespace()) {
+            Some((a, _)) => (a, rest.strip_prefix(a).unwrap_or("")),
             None => (rest, ""),
         }
     };
-    if !tail.is_empty() && !tail.starts_with(char::is_whitespace) {
+    if !tail.is_empty() && !tail.starts_with(|c: char| c.is_ascii_whitespace()) {
         return Err(PathError::BadAddress);
     }
     // Strip an RFC 5321 source route (`@a,@b:user@c`), as Postfix does.
     let address = match address.strip_prefix('@') {
-        Some(_) => address
-            .find(':')
-            .map(|i| &address[i + 1..])
+        Some(route) => route
+            .split_once(':')
+            .map(|(_, a)| a)
             .ok_or(PathError::BadAddress)?,
         None => address,
     };
@@ -68,8 +65,17 @@ pub fn parse_path(args: &str, keyword: &str) -> Result<PathArg, PathError> {
     })
 }
 
-/// Index of the closing `>`, skipping quoted strings.
-fn find_close(s: &str) -> Option<usize> {
+/// `s` without a leading `keyword` (any case); `None` when it does not start with it.
+/// Never slices inside a character: `get` refuses an index that is not a boundary.
+fn strip_keyword<'a>(s: &'a str, keyword: &str) -> Option<&'a str> {
+    let n = keyword.len();
+    s.get(..n)
+        .filter(|head| head.eq_ignore_ascii_case(keyword))
+        .and_then(|_| s.get(n..))
+}
+
+/// Split at the closing `>` (skipping quoted strings): the address and what follows `>`.
+fn split_close(s: &str) -> Option<(&str, &str)> {
     let mut quoted = false;
     let mut escaped = false;
     for (i, c) in s.char_indices() {
@@ -80,7 +86,8 @@ fn find_close(s: &str) -> Option<usize> {
         match c {
             '\\' => escaped = true,
             '"' => quoted = !quoted,
-            '>' if !quoted => return Some(i),
+            // `i` comes from char_indices and `>` is one byte: both are boundaries.
+            '>' if !quoted => return Some((s.get(..i)?, s.get(i + 1..)?)),
             _ => {}
         }
     }
@@ -211,6 +218,28 @@ mod tests {
         assert_eq!(addr("FROM:<a@>", "FROM"), Err(PathError::BadAddress));
         assert_eq!(addr("FROM:<a@b..c>", "FROM"), Err(PathError::BadAddress));
         assert_eq!(addr("FROM:<a@x>junk", "FROM"), Err(PathError::BadAddress));
+    }
+
+    #[test]
+    fn multibyte_characters_never_split() {
+        // "FRO\u{e9}" has a two-byte character across byte 4: this used to panic.
+        assert_eq!(addr("FRO\u{e9}:<a@b>", "FROM"), Err(PathError::Syntax));
+        assert_eq!(addr("T\u{e9}:<a@b>", "TO"), Err(PathError::Syntax));
+        assert_eq!(addr("\u{e9}", "TO"), Err(PathError::Syntax));
+        assert_eq!(addr("FROM:<@\u{e9}>", "FROM"), Err(PathError::BadAddress));
+        assert_eq!(
+            addr("FROM:<\u{e9}@x.test>\u{e9}", "FROM"),
+            Err(PathError::BadAddress)
+        );
+        // Valid UTF-8 addresses are accepted (Postfix 3.x with strict_smtputf8 = no).
+        assert_eq!(
+            addr("FROM:<j\u{f6}rg@b\u{fc}ro.test> SIZE=1", "FROM").unwrap(),
+            "j\u{f6}rg@b\u{fc}ro.test"
+        );
+        assert_eq!(
+            addr("TO:j\u{f6}rg@x.test", "TO").unwrap(),
+            "j\u{f6}rg@x.test"
+        );
     }
 
     #[test]

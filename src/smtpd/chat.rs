@@ -6,7 +6,9 @@
 //! Security role: every byte from the client passes through here. Command lines are bounded
 //! by $line_length_limit; the message is bounded by $message_size_limit (excess is read and
 //! discarded). Only CR LF . CR LF ends DATA, so `<LF>.<LF>` cannot smuggle a second message
-//! (smtpd_forbid_bare_newline = normalize); bare LF line ends are accepted and stored as LF.
+//! (smtpd_forbid_bare_newline = normalize); bare LF line ends are accepted and stored as LF,
+//! and noticed (`last_line_bare_lf`, `Data::bare_lf`) for smtpd_forbid_bare_newline = reject.
+//! `pending_input` tells, without blocking, what the client sent ahead (pipelining checks).
 //! Nothing is logged here; the session logs.
 
 use std::io::{self, Read, Write};
@@ -35,6 +37,32 @@ impl<S: Read + Write> Write for Conn<S> {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Conn::Plain(s) => s.flush(),
+        }
+    }
+}
+
+/// A connection that can tell, without blocking and without consuming it, whether the
+/// client sent input that was not read yet (pre-greet and pipelining detection).
+pub trait Peek {
+    fn input_waiting(&self) -> bool;
+}
+
+impl Peek for std::net::TcpStream {
+    fn input_waiting(&self) -> bool {
+        crate::sys::wait_readable(self, std::time::Duration::ZERO).unwrap_or(false)
+    }
+}
+
+impl<T: Peek + ?Sized> Peek for &mut T {
+    fn input_waiting(&self) -> bool {
+        (**self).input_waiting()
+    }
+}
+
+impl<S: Read + Write + Peek> Peek for Conn<S> {
+    fn input_waiting(&self) -> bool {
+        match self {
+            Conn::Plain(s) => s.input_waiting(),
         }
     }
 }
@@ -72,6 +100,8 @@ pub struct Data {
     /// Bytes received (after unstuffing), counted even when discarded.
     pub size: u64,
     pub too_big: bool,
+    /// Some line ended in a bare LF (smtpd_forbid_bare_newline = reject refuses it).
+    pub bare_lf: bool,
 }
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -84,6 +114,8 @@ pub struct Chat<S: Read + Write> {
     inbuf: Vec<u8>,
     pos: usize,
     out: Vec<u8>,
+    /// The last command line ended in a bare LF.
+    bare_lf: bool,
 }
 
 impl<S: Read + Write> Chat<S> {
@@ -93,6 +125,7 @@ impl<S: Read + Write> Chat<S> {
             inbuf: Vec::with_capacity(READ_CHUNK),
             pos: 0,
             out: Vec::with_capacity(1024),
+            bare_lf: false,
         }
     }
 
@@ -118,9 +151,28 @@ impl<S: Read + Write> Chat<S> {
         self.out.extend_from_slice(b"\r\n");
     }
 
+    /// Whether the last command line read ended in a bare LF instead of CR LF.
+    pub fn last_line_bare_lf(&self) -> bool {
+        self.bare_lf
+    }
+
     /// Whether client input is waiting in the buffer.
     pub fn has_buffered_input(&self) -> bool {
         self.pos < self.inbuf.len()
+    }
+
+    /// What the client sent ahead of the server: the buffered input, after reading what
+    /// is already waiting on the connection (never blocks). Empty when there is none or
+    /// the client closed the connection (the next read reports that).
+    pub fn pending_input(&mut self) -> &[u8]
+    where
+        S: Peek,
+    {
+        let waiting = self.conn.as_ref().is_some_and(|c| c.input_waiting());
+        if !self.has_buffered_input() && waiting && self.fill().is_err() {
+            return &[];
+        }
+        &self.inbuf[self.pos..]
     }
 
     /// Send queued replies now.
@@ -179,8 +231,10 @@ impl<S: Read + Write> Chat<S> {
         loop {
             if let Some(lf) = self.find_lf(scanned) {
                 let mut end = lf;
+                self.bare_lf = true;
                 if end > self.pos && self.inbuf[end - 1] == b'\r' {
                     end -= 1;
+                    self.bare_lf = false;
                 }
                 let line = self.inbuf[self.pos..end].to_vec();
                 self.pos = lf + 1;
@@ -248,6 +302,7 @@ impl<S: Read + Write> Chat<S> {
             }
             let mut start = self.pos;
             self.pos = lf + 1;
+            data.bare_lf |= !crlf;
             if at_line_start && self.inbuf[start] == b'.' {
                 if end == start + 1 && crlf && prev_crlf {
                     return Ok(());
@@ -293,6 +348,12 @@ mod tests {
             self.input.read(buf)
         }
     }
+    impl Peek for Mem {
+        fn input_waiting(&self) -> bool {
+            (self.input.position() as usize) < self.input.get_ref().len()
+        }
+    }
+
     impl Write for Mem {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.writes += 1;
@@ -385,6 +446,20 @@ mod tests {
         let mut c = chat(b"x\n.\r\ny\r\n.\r\n");
         let d = read(&mut c, 0).unwrap();
         assert_eq!(d.content, b"x\n\ny\n");
+        assert!(d.bare_lf);
+        let mut c = chat(b"x\r\n.\r\n");
+        assert!(!read(&mut c, 0).unwrap().bare_lf);
+    }
+
+    #[test]
+    fn bare_lf_command_lines_are_noticed() {
+        let mut c = chat(b"HELO a\r\nNOOP\nQUIT\r\n");
+        let _ = c.read_line(100).unwrap();
+        assert!(!c.last_line_bare_lf());
+        let _ = c.read_line(100).unwrap();
+        assert!(c.last_line_bare_lf());
+        let _ = c.read_line(100).unwrap();
+        assert!(!c.last_line_bare_lf());
     }
 
     #[test]
@@ -410,5 +485,16 @@ mod tests {
         let d = read(&mut c, 0).unwrap();
         assert_eq!(d.content.len(), 200_003);
         assert!(d.content.ends_with(b"y\0z\n"));
+    }
+
+    #[test]
+    fn pending_input_reads_what_waits_and_keeps_it() {
+        let mut c = chat(b"EHLO x\r\nMAIL FROM:<a@b>\r\n");
+        assert_eq!(c.pending_input(), b"EHLO x\r\nMAIL FROM:<a@b>\r\n");
+        assert_eq!(text(c.read_line(100).unwrap()), b"EHLO x");
+        assert_eq!(c.pending_input(), b"MAIL FROM:<a@b>\r\n");
+        assert_eq!(text(c.read_line(100).unwrap()), b"MAIL FROM:<a@b>");
+        assert_eq!(c.pending_input(), b"");
+        assert!(chat(b"").pending_input().is_empty());
     }
 }

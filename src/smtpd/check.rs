@@ -134,11 +134,10 @@ fn split_extension<'a>(local: &'a str, delims: &str) -> Option<(&'a str, &'a str
     if delims.is_empty() {
         return None;
     }
-    let i = local.find(|c| delims.contains(c))?;
-    if i == 0 {
-        return None;
-    }
-    Some((&local[..i], &local[i + 1..]))
+    // split_once, not `i + 1`: a delimiter may be a multi-byte character.
+    local
+        .split_once(|c| delims.contains(c))
+        .filter(|(base, _)| !base.is_empty())
 }
 
 /// The reply for an unknown local recipient.
@@ -234,5 +233,10 @@ mod tests {
         assert_eq!(split_extension("user", "+"), None);
         assert_eq!(split_extension("+x", "+"), None);
         assert_eq!(split_extension("user+foo", ""), None);
+        assert_eq!(
+            split_extension("user\u{e9}foo", "\u{e9}"),
+            Some(("user", "foo")),
+            "a multi-byte delimiter used to panic"
+        );
     }
 }

@@ -195,8 +195,8 @@ pub struct Facts<'a> {
     pub single_rcpt: Option<&'a str>,
     pub sasl_authenticated: bool,
     pub esmtp: bool,
-    /// The client sent more input than the command being checked.
-    pub input_pending: bool,
+    /// The client pipelined where it may not, now or earlier in the session (sticky).
+    pub ill_pipelining: bool,
     /// The SMTP command, for log lines: CONNECT, HELO, MAIL, RCPT, DATA.
     pub stage: &'a str,
 }
@@ -406,13 +406,12 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             Some(rc) => unknown_domain(ctx, rc.given, Class::Recipient, "1.2", f),
             None => Decision::Dunno,
         },
-        Restriction::RejectUnauthPipelining => {
-            if f.input_pending && (!f.esmtp || f.stage == "DATA") {
-                Decision::Reject("554 5.5.0 Error: SMTP protocol synchronization".to_string())
-            } else {
-                Decision::Dunno
-            }
+        // Postfix 3.x: the session's sticky flag (session/pipelining.rs), so a client that
+        // talked before the greeting is still refused at RCPT.
+        Restriction::RejectUnauthPipelining if f.ill_pipelining => {
+            reject(503, "5.0", class, "Improper use of SMTP command pipelining")
         }
+        Restriction::RejectUnauthPipelining => Decision::Dunno,
         Restriction::Unknown(name) => {
             log::warning(
                 "smtpd",

@@ -5,18 +5,20 @@
 //! received message to cleanup.
 //!
 //! Security role: enforces command order, recipient limits and the relay checks (`check`);
-//! hangs up on non-SMTP input (HTTP proxies, header lines) as Postfix does; the message is
-//! answered 250 only after `cleanup::submit` returned, i.e. after the queue file and its
-//! directory were fsynced.
+//! hangs up on non-SMTP input (HTTP proxies, header lines) as Postfix does; a command line
+//! is checked as bytes before it becomes text (`line`); improper pipelining and bare LFs
+//! are handled in `pipelining` and `bare_lf`; the message is answered 250 only after
+//! `cleanup::submit` returned, i.e. after the queue file and its directory were fsynced.
 //!
 //! Logs (via log::lines): connect, disconnect, NOQUEUE reject, `ID: client=`, timeout /
-//! lost connection / too many errors after STAGE, non-SMTP command warnings.
+//! lost connection / too many errors after STAGE, non-SMTP command warnings, improper
+//! command pipelining after STAGE.
 
 use std::io::{Read, Write};
 
 use super::address::{self, PathError};
 use super::anvil::Event;
-use super::chat::{Chat, ChatError, Data, Line};
+use super::chat::{Chat, ChatError, Data, Peek};
 use super::check::{self, Rcpt};
 use super::sink::Pending;
 use super::{ClientInfo, SmtpdContext};
@@ -24,8 +26,11 @@ use crate::cleanup::Submission;
 use crate::log::{self, lines};
 use crate::queue::{Envelope, Recipient};
 
+mod bare_lf;
 mod gate;
 mod limits;
+mod line;
+mod pipelining;
 mod query;
 
 /// A mail transaction in progress (from MAIL to the end of DATA or RSET).
@@ -67,16 +72,23 @@ struct Session<'c, S: Read + Write> {
     /// Client restrictions refused the client at connect (smtpd_delay_reject = no): every
     /// command but QUIT gets 503.
     access_denied: bool,
+    /// The client sent input ahead where it may not (sticky; reject_unauth_pipelining).
+    ill_pipelining: bool,
+    /// smtpd_forbid_unauth_pipelining: such a client is disconnected.
+    forbid_unauth_pipelining: bool,
+    /// smtpd_forbid_bare_newline = reject for this client: the reply code.
+    bare_lf_code: Option<u32>,
 }
 
 /// Run one SMTP session over `stream` until QUIT, an error limit, a timeout or the client
 /// going away. Read/write timeouts are the caller's: `serve` sets $smtpd_timeout on the
 /// socket, and a read that times out ends the session with 421.
-pub fn session<S: Read + Write>(stream: S, client: ClientInfo, ctx: &SmtpdContext) {
+pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &SmtpdContext) {
     // A listener's own `-o syslog_name=` tags this session's lines.
     crate::log::set_thread_syslog_name(Some(ctx.cfg.get("syslog_name")));
     let client_log = client.log_name();
     lines::connect(&client_log);
+    let bare_lf_code = bare_lf::reject_code(ctx, &client);
     let mut s = Session {
         ctx,
         chat: Chat::new(stream),
@@ -90,6 +102,9 @@ pub fn session<S: Read + Write>(stream: S, client: ClientInfo, ctx: &SmtpdContex
         sasl_username: None,
         tx: None,
         access_denied: false,
+        ill_pipelining: false,
+        forbid_unauth_pipelining: ctx.cfg.bool("smtpd_forbid_unauth_pipelining"),
+        bare_lf_code,
     };
     // anvil: counted until the session ends; over a limit, 421 instead of the greeting.
     let _counted = match s.admit() {
@@ -101,6 +116,13 @@ pub fn session<S: Read + Write>(stream: S, client: ClientInfo, ctx: &SmtpdContex
             return;
         }
     };
+    // A client that talks before the greeting (Postfix looks before sending it; not on a
+    // TLS wrapper-mode port, where the client speaks first).
+    if !ctx.cfg.bool("smtpd_tls_wrappermode") && s.flag_ill_pipelining("CONNECT") {
+        let _ = s.chat.flush();
+        lines::disconnect(&s.client_log, "");
+        return;
+    }
     let refused = if !ctx.stand_alone && !ctx.policy.delay_reject {
         s.gate("CONNECT", None, None, None, check::check_client)
     } else {
@@ -149,7 +171,9 @@ impl<S: Read + Write> Session<'_, S> {
             helo: self.helo.as_deref(),
         });
     }
+}
 
+impl<S: Read + Write + Peek> Session<'_, S> {
     fn run(&mut self) {
         loop {
             if self.errors >= self.ctx.hard_error_limit {
@@ -167,20 +191,12 @@ impl<S: Read + Write> Session<'_, S> {
                     return;
                 }
             };
-            let bytes = match line {
-                Line::TooLong => {
-                    let r = format!("500 5.5.2 {} Error: command too long", self.ctx.myhostname);
-                    self.reply(&r);
-                    continue;
-                }
-                Line::Text(b) => b,
+            let text = match self.check_line(&line) {
+                Ok(t) => t,
+                Err(line::Refused::Answered) => continue,
+                Err(line::Refused::Hangup) => return,
             };
-            if bytes.contains(&0) {
-                self.reply("500 5.5.2 Error: NUL character in command");
-                continue;
-            }
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            match self.command(&text) {
+            match self.command(text) {
                 Some(End::Quit) | Some(End::Hangup) => return,
                 None => {}
             }
@@ -202,17 +218,13 @@ impl<S: Read + Write> Session<'_, S> {
     }
 
     fn command(&mut self, text: &str) -> Option<End> {
-        let trimmed = text.trim_start();
-        let (name, args) = match trimmed.find(char::is_whitespace) {
-            Some(i) => (&trimmed[..i], trimmed[i..].trim()),
-            None => (trimmed, ""),
-        };
+        let (name, args) = line::split_command(text);
         if name.is_empty() {
             self.reply("500 5.5.2 Error: bad syntax");
             return None;
         }
         let upper = name.to_ascii_uppercase();
-        if !name.starts_with(|c: char| c.is_ascii_alphabetic())
+        if !name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
             || name.ends_with(':')
             || matches!(upper.as_str(), "CONNECT" | "GET" | "POST")
         {
@@ -237,6 +249,14 @@ impl<S: Read + Write> Session<'_, S> {
             let r = format!("503 5.7.0 Error: access denied for {}", self.client_log);
             self.reply(&r);
             return None;
+        }
+        // Pipelining is allowed only after EHLO, and never after a command that ends a
+        // group (RFC 2920); unknown commands are answered first, as Postfix does.
+        if self.stage != "UNKNOWN"
+            && (!self.esmtp || pipelining::ends_group(&upper))
+            && self.flag_ill_pipelining(&upper)
+        {
+            return Some(End::Hangup);
         }
         // Junk commands past smtpd_junk_command_limit count as errors, so a client that
         // only idles with NOOP or RSET reaches the error limits, as with Postfix.
@@ -502,6 +522,10 @@ impl<S: Read + Write> Session<'_, S> {
             return Some(End::Hangup);
         }
         self.stage = "END-OF-MESSAGE".to_string();
+        if self.refuse_bare_lf_data(&id, data.bare_lf) {
+            self.tx = None;
+            return None;
+        }
         let tx = self.tx.take()?;
         if data.too_big {
             drop(pending);

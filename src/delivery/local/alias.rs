@@ -282,9 +282,10 @@ impl Local {
         let (local, domain) = split_addr(addr);
         let delim = self.cfg.get("recipient_delimiter");
         let extension = match delim.chars().next() {
+            // split_once: a multi-byte delimiter must not be sliced through.
             Some(_) => local
-                .find(|c| delim.contains(c))
-                .map(|i| local[i + 1..].to_string())
+                .split_once(|c| delim.contains(c))
+                .map(|(_, ext)| ext.to_string())
                 .unwrap_or_default(),
             None => String::new(),
         };

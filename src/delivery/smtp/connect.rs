@@ -44,10 +44,12 @@ pub fn parse_nexthop(s: &str, default_port: u16) -> Result<NextHop, String> {
     let bad = || format!("malformed next-hop destination: {}", s);
     let (host, mx, rest) = if let Some(inner) = s.strip_prefix('[') {
         let (h, rest) = inner.split_once(']').ok_or_else(bad)?;
-        let h = if h.len() > 5 && h[..5].eq_ignore_ascii_case("ipv6:") {
-            &h[5..]
-        } else {
-            h
+        // `get` never splits a character: a multi-byte name cannot panic here.
+        let h = match (h.get(..5), h.get(5..)) {
+            (Some(tag), Some(addr)) if tag.eq_ignore_ascii_case("ipv6:") && !addr.is_empty() => {
+                addr
+            }
+            _ => h,
         };
         (h, false, rest)
     } else {
@@ -281,6 +283,19 @@ mod tests {
         for bad in ["", "[x", "[x]y", "x:0", "x:abc", "[]", "a b"] {
             assert!(parse_nexthop(bad, 25).is_err(), "{}", bad);
         }
+    }
+
+    #[test]
+    fn multibyte_nexthop_never_panics() {
+        // A two-byte character across byte 5 of a bracketed host used to panic.
+        assert_eq!(nh_host("[ipv6\u{e9}x]"), "ipv6\u{e9}x");
+        assert_eq!(nh_host("[abcd\u{e9}]:26"), "abcd\u{e9}");
+        assert_eq!(nh_host("[\u{e9}\u{e9}\u{e9}]"), "\u{e9}\u{e9}\u{e9}");
+        assert_eq!(nh_host("b\u{fc}ro.test:25"), "b\u{fc}ro.test");
+    }
+
+    fn nh_host(s: &str) -> String {
+        parse_nexthop(s, 25).unwrap().host
     }
 
     struct R;

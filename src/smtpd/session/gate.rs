@@ -33,7 +33,7 @@ impl<S: Read + Write> Session<'_, S> {
                 .map(String::as_str),
             sasl_authenticated: self.sasl_username.is_some(),
             esmtp: self.esmtp,
-            input_pending: self.chat.has_buffered_input(),
+            ill_pipelining: self.ill_pipelining,
             stage,
         }
     }
