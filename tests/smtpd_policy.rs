@@ -4,22 +4,18 @@
 //! The client is always 127.0.0.1; "outside" means a $mynetworks that excludes it.
 
 mod common;
+#[path = "common/inproc.rs"]
+mod inproc;
 
-use common::{process_log_text as log_text, process_maillog as maillog};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use common::process_log_text as log_text;
+use inproc::{Server, me, scratch};
+use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::Arc;
 
-use postern::config::Config;
 use postern::dns::{DnsError, MxHost, Resolve};
-use postern::queue::{Queue, QueueFile, QueueName};
-use postern::smtpd::{self, ClientInfo, SmtpdContext};
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
+use postern::queue::{QueueFile, QueueName};
+use postern::smtpd::ClientInfo;
 
 fn assert_logged(line: &str) {
     let text = log_text();
@@ -27,13 +23,6 @@ fn assert_logged(line: &str) {
         text.contains(line),
         "missing log line:\n{line}\nin:\n{text}"
     );
-}
-
-fn me() -> String {
-    postern::sys::user_by_uid(postern::sys::euid())
-        .unwrap()
-        .unwrap()
-        .name
 }
 
 fn cl() -> String {
@@ -64,106 +53,28 @@ impl Resolve for FakeDns {
     }
 }
 
-struct Server {
-    dir: PathBuf,
-    addr: SocketAddr,
-    queue: Queue,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
-}
-
-/// A scratch directory for table files, created before the server so specs can name it.
-fn scratch() -> PathBuf {
-    maillog();
-    let n = SEQ.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("postern-pol-{}-{}", std::process::id(), n));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-impl Server {
-    fn start(extra: &[(&str, &str)]) -> Server {
-        Server::start_in(scratch(), extra, true)
-    }
-
-    fn start_in(dir: PathBuf, extra: &[(&str, &str)], dns: bool) -> Server {
-        let aliases = dir.join("aliases");
-        std::fs::write(&aliases, "postmaster: root\n").unwrap();
-        postern::tables::aliases::build_file(&aliases).unwrap();
-        let alias_maps = format!("hash:{}", aliases.display());
-        let mut pairs: Vec<(&str, &str)> = vec![
-            ("myhostname", "www.a.org"),
+/// An smtpd in `dir` for which the client is outside $mynetworks (192.0.2.0/24), with a
+/// built alias table and, when `dns`, [`FakeDns`] as its resolver.
+fn server_in(dir: PathBuf, extra: &[(&str, &str)], dns: bool) -> Server {
+    let b = Server::builder()
+        .in_dir(dir)
+        .set(&[
             ("mydestination", "$myhostname, localhost"),
-            ("alias_maps", &alias_maps),
             ("mynetworks", "192.0.2.0/24"),
-            ("smtpd_error_sleep_time", "0"),
-        ];
-        pairs.extend_from_slice(extra);
-        let cfg = Arc::new(Config::from_pairs(&dir, &pairs));
-        let queue = Queue::new(&dir.join("spool"));
-        queue.create_dirs().unwrap();
-        let (tx, _rx) = crossbeam_channel::unbounded();
-        let mut ctx = SmtpdContext::new(cfg, queue.clone(), tx).unwrap();
-        if dns {
-            ctx.resolver = Some(Arc::new(FakeDns));
-        }
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let shared = Arc::new(RwLock::new(Arc::new(ctx)));
-        let handle = smtpd::serve(listener, shared, 10, stop.clone());
-        Server {
-            dir,
-            addr,
-            queue,
-            stop,
-            handle: Some(handle),
-        }
+        ])
+        .aliases(true)
+        .set(extra);
+    if dns {
+        b.setup(|ctx| ctx.resolver = Some(Arc::new(FakeDns)))
+    } else {
+        b
     }
-
-    /// Run a conversation: the greeting, then one reply per command; QUIT is sent last
-    /// and the close awaited (so every log line of the session is written).
-    fn talk(&self, cmds: &[&str]) -> Vec<String> {
-        let w = TcpStream::connect(self.addr).unwrap();
-        w.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut r = BufReader::new(w.try_clone().unwrap());
-        let mut w = w;
-        let mut out = vec![read_reply(&mut r)];
-        for c in cmds.iter().chain(std::iter::once(&"QUIT")) {
-            w.write_all(format!("{c}\r\n").as_bytes()).unwrap();
-            out.push(read_reply(&mut r));
-        }
-        let mut rest = String::new();
-        let _ = std::io::Read::read_to_string(&mut r, &mut rest);
-        out
-    }
+    .start()
 }
 
-fn read_reply(r: &mut BufReader<TcpStream>) -> String {
-    let mut all = Vec::new();
-    loop {
-        let mut line = String::new();
-        let n = r.read_line(&mut line).unwrap();
-        assert!(n > 0, "connection closed; got {all:?}");
-        let line = line.trim_end_matches(['\r', '\n']).to_string();
-        let last = line.as_bytes().get(3) != Some(&b'-');
-        all.push(line);
-        if last {
-            return all.join("\n");
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr);
-        if let Some(h) = self.handle.take() {
-            h.join().unwrap();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// As `server_in`, in a new directory and with [`FakeDns`].
+fn server(extra: &[(&str, &str)]) -> Server {
+    server_in(scratch(), extra, true)
 }
 
 /// EHLO, MAIL FROM sender, then each RCPT; returns the RCPT replies.
@@ -194,7 +105,7 @@ fn open_relay_matrix_outside_is_refused() {
             "454 4.7.1",
         ),
     ] {
-        let s = Server::start(&[("smtpd_relay_restrictions", restrictions)]);
+        let s = server(&[("smtpd_relay_restrictions", restrictions)]);
         let me = me();
         let local = format!("{me}@www.a.org");
         let mut to: Vec<&str> = FORMS.iter().map(|(f, _)| *f).collect();
@@ -214,7 +125,7 @@ fn open_relay_matrix_outside_is_refused() {
 
 #[test]
 fn open_relay_matrix_inside_is_relayed() {
-    let s = Server::start(&[
+    let s = server(&[
         ("mynetworks", "127.0.0.0/8"),
         (
             "smtpd_relay_restrictions",
@@ -263,7 +174,7 @@ fn routed_addresses_to_relay_domains_need_trusted_routing() {
         ("no", "554 5.7.1 <u%qq.com@relay.test>: Relay access denied"),
         ("yes", "250 2.1.5 Ok"),
     ] {
-        let s = Server::start(&[
+        let s = server(&[
             ("relay_domains", "relay.test"),
             ("allow_untrusted_routing", allow),
             (
@@ -421,7 +332,7 @@ fn each_restriction_with_its_reply() {
         ),
     ];
     for (settings, helo, sender, to, want) in &cases {
-        let s = Server::start(settings);
+        let s = server(settings);
         let got = rcpts(&s, helo, sender, &[to]);
         assert_eq!(&got[0], want, "settings {settings:?}");
         if !want.starts_with('2') {
@@ -435,7 +346,7 @@ fn each_restriction_with_its_reply() {
 
 #[test]
 fn unknown_domain_without_resolver_is_a_temporary_failure() {
-    let s = Server::start_in(
+    let s = server_in(
         scratch(),
         &[("smtpd_sender_restrictions", "reject_unknown_sender_domain")],
         false,
@@ -465,7 +376,7 @@ fn access_tables_hash_texthash_inline_cidr() {
     let sender = format!("check_sender_access hash:{}, permit", sender_src.display());
     let me = me();
     let local = format!("{me}@www.a.org");
-    let s = Server::start_in(
+    let s = server_in(
         dir.clone(),
         &[
             ("smtpd_sender_restrictions", &sender),
@@ -505,7 +416,7 @@ fn access_tables_hash_texthash_inline_cidr() {
     let src = dir.join("sender_access");
     std::fs::write(&src, "bad.test REJECT\n.dot.test REJECT dotted\n").unwrap();
     let spec = format!("check_sender_access texthash:{}", src.display());
-    let s = Server::start_in(
+    let s = server_in(
         dir.clone(),
         &[
             ("smtpd_sender_restrictions", &spec),
@@ -583,7 +494,7 @@ fn access_tables_hash_texthash_inline_cidr() {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let s = Server::start_in(scratch(), &pairs, true);
+        let s = server_in(scratch(), &pairs, true);
         assert_eq!(rcpts(&s, "h.b.test", "a@b.test", &[&to])[0], want);
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -591,7 +502,7 @@ fn access_tables_hash_texthash_inline_cidr() {
 
 #[test]
 fn warn_if_reject_logs_and_accepts() {
-    let s = Server::start(&[(
+    let s = server(&[(
         "smtpd_recipient_restrictions",
         "warn_if_reject reject_non_fqdn_recipient, permit_mynetworks, reject_unauth_destination",
     )]);
@@ -607,7 +518,7 @@ fn warn_if_reject_logs_and_accepts() {
 
 #[test]
 fn delay_reject_no_rejects_at_each_stage() {
-    let s = Server::start(&[
+    let s = server(&[
         ("smtpd_delay_reject", "no"),
         ("smtpd_client_restrictions", "reject"),
     ]);
@@ -629,7 +540,7 @@ fn delay_reject_no_rejects_at_each_stage() {
     ];
     let mut no = settings.to_vec();
     no.push(("smtpd_delay_reject", "no"));
-    let s = Server::start(&no);
+    let s = server(&no);
     let out = s.talk(&[
         "HELO localhost",
         "EHLO h.b.test",
@@ -652,7 +563,7 @@ fn delay_reject_no_rejects_at_each_stage() {
     ));
 
     // The same lists with smtpd_delay_reject = yes: HELO and MAIL pass, RCPT is refused.
-    let s = Server::start(&settings);
+    let s = server(&settings);
     let local = format!("{}@www.a.org", me());
     let rcpt = format!("RCPT TO:<{local}>");
     let out = s.talk(&["HELO localhost", "MAIL FROM:<root>", &rcpt]);
@@ -663,7 +574,7 @@ fn delay_reject_no_rejects_at_each_stage() {
 
 #[test]
 fn data_restrictions_and_helo_required() {
-    let s = Server::start(&[
+    let s = server(&[
         ("mynetworks", "127.0.0.0/8"),
         ("smtpd_data_restrictions", "reject"),
         ("smtpd_helo_required", "yes"),
@@ -707,7 +618,7 @@ fn mynetworks_from_file_and_table() {
             "554 5.7.1 <r@qq.com>: Relay access denied",
         ),
     ] {
-        let s = Server::start_in(scratch(), &[("mynetworks", nets), relay], true);
+        let s = server_in(scratch(), &[("mynetworks", nets), relay], true);
         assert_eq!(
             rcpts(&s, "n.b.test", "a@b.test", &["r@qq.com"])[0],
             want,

@@ -2,157 +2,31 @@
 //! checking replies, maillog lines and the queue files left behind.
 
 mod common;
+#[path = "common/inproc.rs"]
+mod inproc;
 
-use common::{process_log_text as log_text, process_maillog as maillog};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
-use std::thread::JoinHandle;
+use common::process_log_text as log_text;
+use inproc::{Client, Server, me};
+use std::io::Read;
+use std::net::TcpStream;
 use std::time::Duration;
 
-use postern::config::Config;
 use postern::qmgr::Wake;
-use postern::queue::{Queue, QueueFile, QueueName};
-use postern::smtpd::{self, ClientInfo, SmtpdContext};
+use postern::queue::{QueueFile, QueueName};
+use postern::smtpd::ClientInfo;
 
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-fn me() -> String {
-    postern::sys::user_by_uid(postern::sys::euid())
-        .unwrap()
-        .unwrap()
-        .name
-}
-
-struct Server {
-    dir: PathBuf,
-    addr: SocketAddr,
-    queue: Queue,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
-    wake: crossbeam_channel::Receiver<Wake>,
-}
-
-impl Server {
-    fn start(extra: &[(&str, &str)], build_aliases: bool, maxproc: usize) -> Server {
-        maillog();
-        let n = SEQ.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("postern-it-{}-{}", std::process::id(), n));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let aliases = dir.join("aliases");
-        std::fs::write(&aliases, "postmaster: root\n").unwrap();
-        if build_aliases {
-            postern::tables::aliases::build_file(&aliases).unwrap();
-        }
-        let alias_maps = format!("hash:{}", aliases.display());
-        let mut pairs: Vec<(&str, &str)> = vec![
-            ("myhostname", "www.a.org"),
-            (
-                "mydestination",
-                "$myhostname, localhost.$mydomain, localhost",
-            ),
-            ("alias_maps", &alias_maps),
-            ("mynetworks", "127.0.0.0/8"),
-            ("smtpd_error_sleep_time", "0"),
-        ];
-        pairs.extend_from_slice(extra);
-        let cfg = Arc::new(Config::from_pairs(&dir, &pairs));
-        let queue = Queue::new(&dir.join("spool"));
-        queue.create_dirs().unwrap();
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let ctx = SmtpdContext::new(cfg, queue.clone(), tx).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let shared = Arc::new(RwLock::new(Arc::new(ctx)));
-        let handle = smtpd::serve(listener, shared, maxproc, stop.clone());
-        Server {
-            dir,
-            addr,
-            queue,
-            stop,
-            handle: Some(handle),
-            wake: rx,
-        }
-    }
-
-    fn aliases(&self) -> PathBuf {
-        self.dir.join("aliases")
-    }
-
-    fn incoming_entries(&self) -> usize {
-        std::fs::read_dir(self.queue.dir(QueueName::Incoming))
-            .unwrap()
-            .count()
-    }
-
-    fn stop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr);
-        if let Some(h) = self.handle.take() {
-            h.join().unwrap();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-struct Client {
-    w: TcpStream,
-    r: BufReader<TcpStream>,
-}
-
-impl Client {
-    fn connect(s: &Server) -> Client {
-        let w = TcpStream::connect(s.addr).unwrap();
-        w.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let r = BufReader::new(w.try_clone().unwrap());
-        Client { w, r }
-    }
-
-    /// Read one (possibly multi-line) reply; lines joined with '\n'.
-    fn reply(&mut self) -> String {
-        let mut all = Vec::new();
-        loop {
-            let mut line = String::new();
-            let n = self.r.read_line(&mut line).unwrap();
-            assert!(n > 0, "connection closed; got {:?}", all);
-            let line = line.trim_end_matches(['\r', '\n']).to_string();
-            let last = line.as_bytes().get(3) != Some(&b'-');
-            all.push(line);
-            if last {
-                return all.join("\n");
-            }
-        }
-    }
-
-    fn send(&mut self, text: &str) {
-        self.w.write_all(text.as_bytes()).unwrap();
-    }
-
-    fn cmd(&mut self, line: &str) -> String {
-        self.send(&format!("{}\r\n", line));
-        self.reply()
-    }
-
-    /// Wait for the server to close (its log lines are written before it closes).
-    fn expect_eof(&mut self) {
-        let mut rest = Vec::new();
-        let _ = self.r.read_to_end(&mut rest);
-        assert!(
-            rest.is_empty(),
-            "unexpected: {:?}",
-            String::from_utf8_lossy(&rest)
-        );
-    }
+/// An smtpd whose local recipients are looked up in its alias table (built or not) and
+/// the passwd file, as with Postfix's defaults.
+fn server(extra: &[(&str, &str)], build_aliases: bool, maxproc: usize) -> Server {
+    Server::builder()
+        .set(&[(
+            "mydestination",
+            "$myhostname, localhost.$mydomain, localhost",
+        )])
+        .aliases(build_aliases)
+        .set(extra)
+        .maxproc(maxproc)
+        .start()
 }
 
 fn client_log_name() -> String {
@@ -162,7 +36,7 @@ fn client_log_name() -> String {
 #[test]
 fn seed_lookup_failure_then_delivery_after_newaliases() {
     let me = me();
-    let s = Server::start(&[], false, 10);
+    let s = server(&[], false, 10);
     let mut c = Client::connect(&s);
     assert_eq!(c.reply(), "220 www.a.org ESMTP Postfix");
     assert_eq!(c.cmd("helo"), "501 Syntax: HELO hostname");
@@ -245,7 +119,7 @@ fn seed_lookup_failure_then_delivery_after_newaliases() {
 
 #[test]
 fn relay_depends_on_mynetworks() {
-    let s = Server::start(&[("mynetworks", "192.0.2.0/24")], true, 10);
+    let s = server(&[("mynetworks", "192.0.2.0/24")], true, 10);
     let mut c = Client::connect(&s);
     c.reply();
     c.cmd("EHLO x");
@@ -261,7 +135,7 @@ fn relay_depends_on_mynetworks() {
         client_log_name()
     )));
 
-    let s = Server::start(&[], true, 10);
+    let s = server(&[], true, 10);
     let mut c = Client::connect(&s);
     c.reply();
     c.cmd("HELO x");
@@ -273,7 +147,7 @@ fn relay_depends_on_mynetworks() {
 #[test]
 fn pipelined_group_and_bare_lf_content() {
     let me = me();
-    let s = Server::start(&[], true, 10);
+    let s = server(&[], true, 10);
     let mut c = Client::connect(&s);
     c.reply();
     assert!(c.cmd("EHLO x").contains("250-PIPELINING"));
@@ -306,7 +180,7 @@ fn pipelined_group_and_bare_lf_content() {
 #[test]
 fn long_line_oversize_and_lost_connection() {
     let me = me();
-    let s = Server::start(&[("message_size_limit", "1000")], true, 10);
+    let s = server(&[("message_size_limit", "1000")], true, 10);
     let mut c = Client::connect(&s);
     c.reply();
     assert_eq!(
@@ -339,7 +213,7 @@ fn long_line_oversize_and_lost_connection() {
 
 #[test]
 fn idle_client_times_out() {
-    let s = Server::start(&[("smtpd_timeout", "1s")], true, 10);
+    let s = server(&[("smtpd_timeout", "1s")], true, 10);
     let mut c = Client::connect(&s);
     c.reply();
     c.cmd("HELO x");
@@ -352,7 +226,7 @@ fn idle_client_times_out() {
 
 #[test]
 fn process_limit_and_stop() {
-    let mut s = Server::start(&[], true, 1);
+    let mut s = server(&[], true, 1);
     let mut a = Client::connect(&s);
     assert_eq!(a.reply(), "220 www.a.org ESMTP Postfix");
     let mut b = Client::connect(&s);
