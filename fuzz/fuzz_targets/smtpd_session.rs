@@ -4,7 +4,8 @@
 //! a queue in a scratch directory (tmpfs when there is one); messages the session queues
 //! are removed after each run. Clients with an even-length input connect from 127.0.0.1
 //! (in $mynetworks: may relay), odd-length ones from 192.0.2.1 (may not), so both sides of
-//! the relay checks are reached. Logging goes nowhere.
+//! the relay checks are reached. Logging goes nowhere. Scratch directories of finished
+//! runs are removed by the next run.
 
 #![no_main]
 
@@ -40,13 +41,28 @@ impl Write for Mem<'_> {
     }
 }
 
+const SCRATCH_PREFIX: &str = "postern-fuzz-session-";
+
+/// This process's scratch directory. libFuzzer ends a process with exit(), so a directory
+/// cannot remove itself: the ones of processes that are gone are removed here instead.
 fn scratch_dir() -> PathBuf {
     let base = if Path::new("/dev/shm").is_dir() {
         PathBuf::from("/dev/shm")
     } else {
         std::env::temp_dir()
     };
-    base.join(format!("postern-fuzz-session-{}", std::process::id()))
+    if let Ok(entries) = std::fs::read_dir(&base) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(SCRATCH_PREFIX)) else {
+                continue;
+            };
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    base.join(format!("{}{}", SCRATCH_PREFIX, std::process::id()))
 }
 
 fn context() -> &'static SmtpdContext {
