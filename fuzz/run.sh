@@ -58,7 +58,10 @@ if ! cargo +nightly --version >/dev/null 2>&1; then
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
 	echo "fuzz/run.sh: cargo-fuzz is not installed; installing it (cargo install cargo-fuzz)"
-	cargo install --locked cargo-fuzz
+	if ! cargo install --locked cargo-fuzz; then
+		echo "fuzz/run.sh: installing cargo-fuzz failed" >&2
+		exit 2
+	fi
 fi
 
 sanitizer=${FUZZ_SANITIZER:-address}
