@@ -104,7 +104,7 @@ for t in "${targets[@]}"; do
 	if [ "$rc" -ne 0 ] || [ "$new" -gt 0 ]; then
 		status="FAILED (exit $rc, $new new artifact(s) in fuzz/artifacts/$t/)"
 		failed=1
-		grep -E '^(thread .* panicked|panicked at|==[0-9]+==ERROR|SUMMARY|Test unit written)' "$log" | head -5 | sed 's/^/    /' || true
+		grep -A1 -E '^(thread .* panicked|panicked at|==[0-9]+==ERROR|SUMMARY|Test unit written)' "$log" | grep -v '^--$' | head -8 | sed 's/^/    /' || true
 	else
 		status=ok
 	fi

@@ -100,7 +100,7 @@ fn context() -> &'static SmtpdContext {
 
 fuzz_target!(|data: &[u8]| {
     let ctx = context();
-    let addr: IpAddr = if data.len() % 2 == 0 {
+    let addr: IpAddr = if data.len().is_multiple_of(2) {
         [127, 0, 0, 1].into()
     } else {
         [192, 0, 2, 1].into()

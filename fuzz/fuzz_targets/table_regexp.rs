@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    let dialect = if mode % 2 == 0 {
+    let dialect = if mode.is_multiple_of(2) {
         Dialect::Regexp
     } else {
         Dialect::Pcre
