@@ -6,6 +6,7 @@
 #   make run             a private instance on 127.0.0.1:$(RUN_PORT) in ./run, foreground
 #   make test            cargo test (as root also the root-only tests), then test-scripts/
 #   make bench           release build, then postern-bench against a private instance
+#   make fuzz            every cargo-fuzz target for 60 s (FUZZ_SECONDS, FUZZ_TARGETS); needs nightly
 #   make clean           cargo clean and remove ./run
 #
 # Every recipe is one bash script (.ONESHELL) that stops at the first error.
@@ -94,7 +95,7 @@ set_params() {
 }
 endef
 
-.PHONY: all build install uninstall run test bench clean
+.PHONY: all build install uninstall run test bench fuzz clean
 
 all: build
 
@@ -382,6 +383,14 @@ BENCH_MESSAGES ?= 200
 bench: build
 	PROFILE=release BENCH_SESSIONS='$(BENCH_SESSIONS)' BENCH_SIZES='$(BENCH_SIZES)' \
 		BENCH_MESSAGES='$(BENCH_MESSAGES)' test-scripts/bench.sh
+
+# fuzz: fuzz/run.sh runs each target in fuzz/ (its own crate, outside the main build)
+# for FUZZ_SECONDS and fails on a crash. Not part of "make test": CI does not fuzz.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	$(CARGO) clean

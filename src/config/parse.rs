@@ -4,6 +4,7 @@
 //! Follows postconf(5) "Syntax". A line that is neither blank, a comment, a continuation nor
 //! `name = value` is a syntax error naming the file and line, as Postfix reports it.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -85,16 +86,27 @@ fn split_assignment(text: &str) -> Option<(String, String)> {
 /// Expand `$name` references in `value` using `lookup`; unknown names expand to nothing.
 /// Recursion stops at a depth of 100, which only a self-referencing setting reaches.
 pub fn expand(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
-    expand_depth(value, lookup, 0)
+    expand_depth(value, lookup, 0, &Cell::new(false))
 }
 
-fn expand_depth(value: &str, lookup: &dyn Fn(&str) -> Option<String>, depth: usize) -> String {
-    if depth > 100 || !value.contains('$') {
+/// `too_deep` is set when the depth limit is reached; from then on nothing more is expanded,
+/// so a setting that refers to itself more than once (`a = $a $a`) costs linear time, not
+/// 2^100 steps.
+fn expand_depth(
+    value: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    depth: usize,
+    too_deep: &Cell<bool>,
+) -> String {
+    if depth > 100 {
+        too_deep.set(true);
+    }
+    if too_deep.get() || !value.contains('$') {
         return value.to_string();
     }
     let get = |name: &str| -> String {
         lookup(name)
-            .map(|v| expand_depth(&v, lookup, depth + 1))
+            .map(|v| expand_depth(&v, lookup, depth + 1, too_deep))
             .unwrap_or_default()
     };
     let bytes = value.as_bytes();
@@ -143,7 +155,7 @@ fn expand_depth(value: &str, lookup: &dyn Fn(&str) -> Option<String>, depth: usi
                         let val = get(name);
                         let want_nonempty = inner.as_bytes()[pos] == b'?';
                         if want_nonempty != val.is_empty() {
-                            out.push_str(&expand_depth(text, lookup, depth + 1));
+                            out.push_str(&expand_depth(text, lookup, depth + 1, too_deep));
                         }
                     }
                     None => out.push_str(&get(inner)),
@@ -219,5 +231,20 @@ mod tests {
     fn self_reference_terminates() {
         let l = lookup_from(&[("a", "x$a")]);
         assert!(expand("$a", &l).starts_with("xxx"));
+    }
+
+    /// Found by the fuzz target fuzz/fuzz_targets/main_cf.rs: a value naming itself twice
+    /// took 2^100 steps (main.cf `mydomain = $mydomain, localhost.$mydomain` hung every
+    /// program reading it).
+    #[test]
+    fn repeated_self_reference_terminates() {
+        let l = lookup_from(&[("a", "$a $a"), ("b", "${a} $(b) ${b?$b}")]);
+        assert!(expand("$a", &l).ends_with("$a $a"));
+        assert!(expand("$b", &l).contains("$a $a"));
+        let cfg =
+            "mydomain = a.org $mydomain, localhost.$mydomain, $mydomain\nmyorigin = $mydomain\n";
+        let pairs = parse_main_cf(cfg, "main.cf").unwrap();
+        let map = to_map(&pairs);
+        assert!(expand("$myorigin", &|n| map.get(n).cloned()).starts_with("a.org a.org"));
     }
 }

@@ -49,4 +49,4 @@ mod resolver;
 pub mod testserver;
 mod transport;
 
-pub use resolver::SystemResolver;
+pub use resolver::{SystemResolver, decode_reply};

@@ -166,18 +166,7 @@ impl Resolve for SystemResolver {
             }
             Found::Records(records) => records,
         };
-        let mut hosts: Vec<MxHost> = records
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::MX(mx) => Some(MxHost {
-                    name: display_name(&mx.exchange),
-                    preference: mx.preference,
-                }),
-                _ => None,
-            })
-            .collect();
-        order_mx(&mut hosts);
-        Ok(hosts)
+        Ok(mx_hosts(&records))
     }
 
     fn addrs(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
@@ -192,13 +181,7 @@ impl Resolve for SystemResolver {
                         "Host not found",
                     )));
                 }
-                Ok(Found::Records(records)) => {
-                    addrs.extend(records.iter().filter_map(|r| match &r.data {
-                        RData::A(a) => Some(IpAddr::V4(a.0)),
-                        RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-                        _ => None,
-                    }))
-                }
+                Ok(Found::Records(records)) => addrs.extend(addresses(&records)),
                 Err(e @ DnsError::TempFail(_)) => temp = temp.or(Some(e)),
                 Err(e) => return Err(e),
             }
@@ -215,6 +198,55 @@ impl Resolve for SystemResolver {
             ))),
         }
     }
+}
+
+/// MX hosts of `records` (other types skipped), in `order_mx` order.
+fn mx_hosts(records: &[Record]) -> Vec<MxHost> {
+    let mut hosts: Vec<MxHost> = records
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::MX(mx) => Some(MxHost {
+                name: display_name(&mx.exchange),
+                preference: mx.preference,
+            }),
+            _ => None,
+        })
+        .collect();
+    order_mx(&mut hosts);
+    hosts
+}
+
+/// The addresses of the A and AAAA records among `records`.
+fn addresses(records: &[Record]) -> impl Iterator<Item = IpAddr> + '_ {
+    records.iter().filter_map(|r| match &r.data {
+        RData::A(a) => Some(IpAddr::V4(a.0)),
+        RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+        _ => None,
+    })
+}
+
+/// What the resolver makes of one reply in wire format, without the network: the
+/// hickory-proto decode, the transport's reply-to-query match (against a query for the
+/// reply's own first question, with its ID), then, for NOERROR, the CNAME-chasing answer
+/// selection and the MX hosts and addresses `mx` and `addrs` would return. `Err` is why the
+/// transport would drop the reply. The entry point of the fuzz target fuzz/fuzz_targets/
+/// dns_reply.rs; nothing else calls it.
+pub fn decode_reply(wire: &[u8]) -> Result<(Vec<MxHost>, Vec<IpAddr>), String> {
+    let reply = Message::from_vec(wire).map_err(|e| format!("bad reply: {e}"))?;
+    let question = reply.queries.first().ok_or("reply without a question")?;
+    let mut query = Message::new(reply.metadata.id, MessageType::Query, OpCode::Query);
+    query.add_query(question.clone());
+    if !super::transport::matches(&query, &reply) {
+        return Err("reply does not match the query".to_string());
+    }
+    if reply.metadata.response_code != ResponseCode::NoError {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let name = question.name().clone();
+    let rtype = question.query_type();
+    let records = select(&reply.answers, &name, rtype);
+    let addrs = addresses(&records).collect();
+    Ok((mx_hosts(&records), addrs))
 }
 
 /// Postfix's wording for a failed lookup.

@@ -307,7 +307,12 @@ pub fn decode(data: &[u8]) -> Result<(Envelope, u64, u64), QueueFileError> {
                 let (s, us) = t.split_once('.').unwrap_or((&t, "0"));
                 let s: u64 = s.parse().map_err(|_| corrupt("bad arrival time"))?;
                 let us: u64 = us.parse().unwrap_or(0);
-                env.arrival = UNIX_EPOCH + Duration::from_secs(s) + Duration::from_micros(us);
+                // Checked: a time past what SystemTime holds (a forged maildrop file) is
+                // corrupt, not a panic.
+                env.arrival = Duration::from_secs(s)
+                    .checked_add(Duration::from_micros(us))
+                    .and_then(|d| UNIX_EPOCH.checked_add(d))
+                    .ok_or_else(|| corrupt("bad arrival time"))?;
             }
             rec::SENDER => env.sender = text(),
             rec::ATTR => {
@@ -354,6 +359,21 @@ pub fn write_all_sync(file: &mut File, buf: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzz target fuzz/fuzz_targets/queue_file.rs: an arrival time beyond
+    /// SystemTime's range panicked ("overflow when adding duration to `SystemTime`").
+    #[test]
+    fn arrival_time_out_of_range_is_corrupt() {
+        for t in ["9999999999999999999", "9223372036854775807.999999999999"] {
+            let file = format!("V1:1\nT{}:{}\nF0:\nR3:a@b\nM0:\nE0:\n", t.len(), t);
+            match decode(file.as_bytes()) {
+                Err(QueueFileError::Corrupt(why)) => assert_eq!(why, "bad arrival time"),
+                other => panic!("{:?}: {:?}", t, other.map(|(e, _, _)| e)),
+            }
+        }
+        let file = "V1:1\nT17:1796242598.746641\nF0:\nR3:a@b\nM0:\nE0:\n";
+        assert!(decode(file.as_bytes()).is_ok());
+    }
 
     fn sample() -> Envelope {
         let mut e = Envelope::new("a@b.test");

@@ -15,7 +15,9 @@ pub struct Entries {
     index: HashMap<String, usize>,
 }
 
-fn parse(text: &str, file: &str) -> Result<Entries, String> {
+/// Parse a texthash file's text (`file` names it in errors). Public for the fuzz target
+/// fuzz/fuzz_targets/table_texthash.rs.
+pub fn parse(text: &str, file: &str) -> Result<Entries, String> {
     let pairs = super::postmap_src::parse(text, file).map_err(|e| e.to_string())?;
     let mut list = Vec::new();
     let mut index = HashMap::new();
