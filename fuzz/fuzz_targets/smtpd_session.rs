@@ -31,6 +31,14 @@ impl Read for Mem<'_> {
     }
 }
 
+/// All of the client's input is there at once, so every command after the first counts as
+/// pipelined (detection runs; with smtpd_forbid_unauth_pipelining = no the session goes on).
+impl postern::smtpd::chat::Peek for Mem<'_> {
+    fn input_waiting(&self) -> bool {
+        (self.input.position() as usize) < self.input.get_ref().len()
+    }
+}
+
 impl Write for Mem<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.output.extend_from_slice(buf);
@@ -86,6 +94,7 @@ fn context() -> &'static SmtpdContext {
                 ("smtpd_error_sleep_time", "0"),
                 ("maillog_file", ""),
                 ("message_size_limit", "100000"),
+                ("smtpd_forbid_unauth_pipelining", "no"),
             ],
         );
         // No syslog socket, no maillog file, no stderr: the session's log lines vanish.
