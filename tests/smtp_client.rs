@@ -212,6 +212,41 @@ fn all_recipients_refused_sends_no_data_and_4xx_rcpt_defers() {
 }
 
 #[test]
+fn out_of_protocol_replies_bounce_as_protocol_errors() {
+    // A 3xx where none is expected (to RCPT, to the end of DATA) is a protocol error:
+    // Postfix gives it 5.5.0 and bounces; never a 3.0.0 status in a DSN.
+    let mut script = Script::default();
+    script
+        .rcpt
+        .insert("b@remote.test".into(), "354 go ahead".into());
+    let srv = start(script);
+    let a = agent(&[], FakeDns::default());
+    let out = send(&a, &lit(srv.port), &["a@remote.test", "b@remote.test"], MSG);
+    assert_eq!(
+        (out[0].status, out[0].dsn.as_str()),
+        (Status::Sent, "2.0.0")
+    );
+    assert_eq!(
+        (out[1].status, out[1].dsn.as_str()),
+        (Status::Bounced, "5.5.0")
+    );
+    assert_eq!(
+        out[1].text,
+        "host 127.0.0.1[127.0.0.1] said: 354 go ahead (in reply to RCPT TO command)"
+    );
+
+    let srv = start(Script {
+        final_reply: "354 3.0.0 more please".into(),
+        ..Script::default()
+    });
+    let out = send(&a, &lit(srv.port), &["jerry@remote.test"], MSG);
+    assert_eq!(
+        (out[0].status, out[0].dsn.as_str()),
+        (Status::Bounced, "5.5.0")
+    );
+}
+
+#[test]
 fn mail_4xx_defers_everyone() {
     let srv = start(Script {
         mail: "451 4.3.0 Error: queue file write error".into(),

@@ -58,9 +58,18 @@ impl Reply {
         self.lines.join(" ")
     }
 
+    /// Whether the reply fails a recipient for good: 5xx, and replies outside the protocol
+    /// (1xx, 3xx where none is expected), as Postfix's smtp_chat gives those 5.5.0.
+    pub fn is_permanent_failure(&self) -> bool {
+        !matches!(self.class(), 2 | 4)
+    }
+
     /// The enhanced status code of the first line when it has one of the reply's class,
-    /// else `X.0.0`.
+    /// else `X.0.0`; `5.5.0` (a protocol error) for a reply that is not 2xx, 4xx or 5xx.
     pub fn dsn(&self) -> String {
+        if !matches!(self.class(), 2 | 4 | 5) {
+            return "5.5.0".to_string();
+        }
         let first = self
             .lines
             .first()
@@ -165,6 +174,11 @@ mod tests {
         // A code of another class is not believed.
         assert_eq!(reply(&["451 5.1.1 odd"]).dsn(), "4.0.0");
         assert_eq!(reply(&["250"]).dsn(), "2.0.0");
+        // Out of protocol (a 3xx to RCPT or end of DATA): a protocol error, never 3.0.0.
+        assert_eq!(reply(&["354 3.0.0 go on"]).dsn(), "5.5.0");
+        assert!(reply(&["354 go on"]).is_permanent_failure());
+        assert!(reply(&["550 no"]).is_permanent_failure());
+        assert!(!reply(&["451 later"]).is_permanent_failure());
     }
 
     #[test]

@@ -178,10 +178,11 @@ impl Session<'_> {
     }
 
     /// A reply that ends the session for every pending recipient: 4xx (and 421 anywhere)
-    /// move on to the next host, 5xx bounce.
+    /// move on to the next host, 5xx and out-of-protocol (1xx/3xx) replies bounce with
+    /// their DSN (5.5.0 for the latter, as Postfix).
     fn reply_fail(&self, r: &Reply, cmd: &str) -> Fail {
         let text = self.said(r, cmd);
-        if r.class() == 5 {
+        if r.is_permanent_failure() {
             fail(Status::Bounced, &r.dsn(), text, After::Final)
         } else {
             fail(Status::Deferred, &r.dsn(), text, After::NextHost)
@@ -464,7 +465,9 @@ fn transaction(
                 left.extend(&accepted);
                 return Err(s.reply_fail(&r, "RCPT TO"));
             }
-            5 => done.push(s.outcome(i, Status::Bounced, &r.dsn(), &s.said(&r, "RCPT TO"))),
+            _ if r.is_permanent_failure() => {
+                done.push(s.outcome(i, Status::Bounced, &r.dsn(), &s.said(&r, "RCPT TO")))
+            }
             _ => retry.push(s.outcome(i, Status::Deferred, &r.dsn(), &s.said(&r, "RCPT TO"))),
         }
         answered.push(i);
@@ -516,7 +519,7 @@ fn transaction(
     // those recipients are never sent again.
     let (status, text) = match r.class() {
         2 => (Status::Sent, r.text()),
-        5 => (Status::Bounced, s.said(&r, "end of DATA")),
+        _ if r.is_permanent_failure() => (Status::Bounced, s.said(&r, "end of DATA")),
         _ => (Status::Deferred, s.said(&r, "end of DATA")),
     };
     for &i in &accepted {
