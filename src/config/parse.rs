@@ -86,27 +86,32 @@ fn split_assignment(text: &str) -> Option<(String, String)> {
 /// Expand `$name` references in `value` using `lookup`; unknown names expand to nothing.
 /// Recursion stops at a depth of 100, which only a self-referencing setting reaches.
 pub fn expand(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
-    expand_depth(value, lookup, 0, &Cell::new(false))
+    expand_depth(value, lookup, 0, &Cell::new(EXPAND_BUDGET))
 }
 
-/// `too_deep` is set when the depth limit is reached; from then on nothing more is expanded,
-/// so a setting that refers to itself more than once (`a = $a $a`) costs linear time, not
-/// 2^100 steps.
+/// How many bytes of values one expansion may go through before it stops expanding.
+const EXPAND_BUDGET: usize = 1 << 22;
+
+/// `budget` is the work left: each value expanded uses its length, and reaching the depth
+/// limit uses it all; from then on nothing more is expanded. So a setting that refers to
+/// itself more than once (`a = $a $a`), or a chain of settings that each name the next one
+/// twice, costs bounded time and memory, not 2^100 steps.
 fn expand_depth(
     value: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     depth: usize,
-    too_deep: &Cell<bool>,
+    budget: &Cell<usize>,
 ) -> String {
     if depth > 100 {
-        too_deep.set(true);
+        budget.set(0);
     }
-    if too_deep.get() || !value.contains('$') {
+    if budget.get() == 0 || !value.contains('$') {
         return value.to_string();
     }
+    budget.set(budget.get().saturating_sub(value.len() + 1));
     let get = |name: &str| -> String {
         lookup(name)
-            .map(|v| expand_depth(&v, lookup, depth + 1, too_deep))
+            .map(|v| expand_depth(&v, lookup, depth + 1, budget))
             .unwrap_or_default()
     };
     let bytes = value.as_bytes();
@@ -155,7 +160,7 @@ fn expand_depth(
                         let val = get(name);
                         let want_nonempty = inner.as_bytes()[pos] == b'?';
                         if want_nonempty != val.is_empty() {
-                            out.push_str(&expand_depth(text, lookup, depth + 1, too_deep));
+                            out.push_str(&expand_depth(text, lookup, depth + 1, budget));
                         }
                     }
                     None => out.push_str(&get(inner)),
@@ -246,5 +251,29 @@ mod tests {
         let pairs = parse_main_cf(cfg, "main.cf").unwrap();
         let map = to_map(&pairs);
         assert!(expand("$myorigin", &|n| map.get(n).cloned()).starts_with("a.org a.org"));
+    }
+
+    /// A chain of settings that each name the next one twice doubles at every step; the
+    /// expansion stops within its budget instead of building a 2^60-byte value.
+    #[test]
+    fn doubling_chain_is_bounded() {
+        let names: Vec<String> = (0..=60).map(|i| format!("p{}", i)).collect();
+        let pairs: Vec<(String, String)> = (0..60)
+            .map(|i| {
+                (
+                    names[i].clone(),
+                    format!("${} ${}", names[i + 1], names[i + 1]),
+                )
+            })
+            .chain(std::iter::once((names[60].clone(), "x".to_string())))
+            .collect();
+        let map: HashMap<String, String> = pairs.into_iter().collect();
+        let out = expand("$p0", &|n| map.get(n).cloned());
+        assert!(out.starts_with("x x x"), "{}", &out[..20]);
+        assert!(out.len() < 4 * EXPAND_BUDGET, "{} bytes", out.len());
+        assert!(
+            out.contains('$'),
+            "expansion stopped: the rest is left as written"
+        );
     }
 }
