@@ -217,7 +217,7 @@ fn writable(kind: &str, name: &str) -> Result<PathBuf, String> {
             "{}:{}: proxy tables cannot be updated here",
             kind, name
         )),
-        k if super::TYPES.contains(&k) => Err(format!(
+        k if super::registry::find(k).is_some() => Err(format!(
             "table {}:{} is read-only: postmap builds only hash and btree tables",
             kind, name
         )),
@@ -237,7 +237,7 @@ fn dump(kind: &str, name: &str) -> Result<Vec<(String, String)>, String> {
             .entries()
             .map_err(|e| e.to_string()),
         "internal" => Ok(Vec::new()),
-        k if super::TYPES.contains(&k) => Err(format!(
+        k if super::registry::find(k).is_some() => Err(format!(
             "table {}:{}: sequence operation is not supported",
             kind, name
         )),
@@ -344,7 +344,7 @@ pub fn table_command(prog: &str, args: &[String], aliases: bool) -> i32 {
         specs
             .iter()
             .try_for_each(|(k, n)| {
-                if !super::TYPES.contains(&k.as_str()) {
+                if super::registry::find(k).is_none() {
                     // Postfix's mkmap_open(3) names only the type.
                     return Err(format!("unsupported map type: {}", k));
                 }
