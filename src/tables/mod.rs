@@ -2,7 +2,8 @@
 //! `hash:/etc/aliases`, `regexp:/etc/postfix/header_checks`, `cidr:/etc/postfix/clients`,
 //! `inline:{ a=b }`, `proxy:unix:passwd.byname`, `static:value`. One file per table type;
 //! registry.rs is the one list of types (`open` dispatches through it, `postconf -m`
-//! prints it).
+//! prints it). Holds no command code: postmap(1), postalias(1) and newaliases(1) are in
+//! `crate::postmap`, which uses this layer and is never used by it.
 //! Tables read from a file notice when it changes and reload it on the next lookup.
 //!
 //! A lookup has three outcomes: found, not found, or an error. An error is never "not
@@ -18,7 +19,6 @@ pub mod hash;
 pub mod inline;
 pub mod internal;
 pub mod pcre;
-pub mod postmap_cmd;
 pub mod postmap_src;
 pub mod regexp;
 pub mod registry;
@@ -234,5 +234,25 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
+    }
+
+    #[test]
+    fn imports_nothing_from_the_commands() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/tables");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.lines().filter(|l| !l.trim_start().starts_with("//"));
+            // Split so that this test does not find itself.
+            let needles = [concat!("crate::", "postmap"), concat!("postmap", "_cmd")];
+            for line in code {
+                assert!(
+                    !needles.iter().any(|n| line.contains(n)),
+                    "{}: {}",
+                    path.display(),
+                    line
+                );
+            }
+        }
     }
 }
