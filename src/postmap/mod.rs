@@ -219,24 +219,29 @@ fn full_spec(arg: &str, default_type: &str) -> (String, String) {
 }
 
 fn writable(kind: &str, name: &str) -> Result<PathBuf, String> {
-    match kind {
-        "hash" | "btree" => Ok(PathBuf::from(name)),
-        "proxy" => Err(format!(
+    match registry::find(kind) {
+        Some(t) if t.builds() => Ok(PathBuf::from(name)),
+        Some(t) if t.is_proxy() => Err(format!(
             "{}:{}: proxy tables cannot be updated here",
             kind, name
         )),
-        k if registry::find(k).is_some() => Err(format!(
+        Some(_) => Err(format!(
             "table {}:{} is read-only: postmap builds only hash and btree tables",
             kind, name
         )),
-        _ => Err(format!("unsupported dictionary type: {}", kind)),
+        None => Err(format!("unsupported dictionary type: {}", kind)),
     }
 }
 
 /// Every entry of a table that can be listed.
 fn dump(kind: &str, name: &str) -> Result<Vec<(String, String)>, String> {
+    let Some(t) = registry::find(kind) else {
+        return Err(format!("unsupported dictionary type: {}", kind));
+    };
+    if t.builds() {
+        return hash::read_entries(Path::new(name));
+    }
     match kind {
-        "hash" | "btree" => hash::read_entries(Path::new(name)),
         "texthash" => tables::texthash::TextHashTable::open(name)
             .entries()
             .map(|e| e.list.clone())
@@ -245,11 +250,10 @@ fn dump(kind: &str, name: &str) -> Result<Vec<(String, String)>, String> {
             .entries()
             .map_err(|e| e.to_string()),
         "internal" => Ok(Vec::new()),
-        k if registry::find(k).is_some() => Err(format!(
+        _ => Err(format!(
             "table {}:{}: sequence operation is not supported",
             kind, name
         )),
-        _ => Err(format!("unsupported dictionary type: {}", kind)),
     }
 }
 

@@ -7,14 +7,15 @@ use std::path::PathBuf;
 
 use super::fatal;
 
-/// Split a `[type:]file` argument; types other than hash and btree are refused.
+/// Split a `[type:]file` argument; types postalias does not build (all but hash and btree,
+/// says the table registry) are refused.
 pub fn split_spec(arg: &str, default_type: &str) -> Result<(String, PathBuf), String> {
     let (kind, name) = match arg.split_once(':') {
         Some((k, n)) if !k.contains('/') => (k, n),
         _ => (default_type, arg),
     };
-    match kind {
-        "hash" | "btree" => Ok((kind.to_string(), PathBuf::from(name))),
+    match crate::tables::registry::find(kind) {
+        Some(t) if t.builds() => Ok((kind.to_string(), PathBuf::from(name))),
         _ => Err(format!("unsupported dictionary type: {}", kind)),
     }
 }

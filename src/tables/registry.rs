@@ -2,7 +2,8 @@
 //! its name, its open function, whether it is a pattern table, and which account owns it.
 //! `tables::open` dispatches through this list, `postconf -m` prints it, smtpd's access
 //! checks ask it whether a table matches patterns, and local(8) asks it whose privileges an
-//! alias table's commands and files get. A type missing here does not exist anywhere.
+//! alias table's commands and files get; postmap/postalias/newaliases ask it which types they
+//! build into `NAME.db` (`builds`, Postfix's mkmap). A type missing here does not exist.
 //!
 //! Security role: `Owner` decides the account alias deliveries run as (local(8), "alias
 //! database owner"), so only tables the administrator builds into a file of their own
@@ -41,6 +42,19 @@ pub struct TableType {
     pub pattern: bool,
     /// Which account owns a table of this type.
     pub owner: Owner,
+}
+
+impl TableType {
+    /// Whether postmap/postalias build tables of this type into `NAME.db` (Postfix's
+    /// mkmap): the types owned by that file's owner (hash, btree).
+    pub fn builds(&self) -> bool {
+        self.owner == Owner::DbFile
+    }
+
+    /// Whether this is `proxy:`, which opens the table named after it.
+    pub fn is_proxy(&self) -> bool {
+        self.owner == Owner::Inner
+    }
 }
 
 fn open_hash(name: &str) -> Result<Box<dyn Table>, TableError> {
@@ -156,11 +170,11 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 pub fn type_of(spec: &str) -> Option<&'static TableType> {
     let (kind, name) = spec.trim().split_once(':')?;
     let t = find(kind)?;
-    if t.owner != Owner::Inner {
+    if !t.is_proxy() {
         return Some(t);
     }
     let inner = find(name.split_once(':')?.0)?;
-    (inner.owner != Owner::Inner).then_some(inner)
+    (!inner.is_proxy()).then_some(inner)
 }
 
 /// Whether the table a spec opens matches patterns against whole strings.
@@ -241,6 +255,18 @@ mod tests {
         assert_eq!(type_of("proxy:btree:/x").map(|t| t.name), Some("btree"));
         assert_eq!(owner_uid("regexp:/etc/passwd"), None);
         assert_eq!(owner_uid("hash:/nonexistent/aliases"), None);
+        let built: Vec<&str> = TYPES
+            .iter()
+            .filter(|t| t.builds())
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(built, ["btree", "hash"]);
+        let proxies: Vec<&str> = TYPES
+            .iter()
+            .filter(|t| t.is_proxy())
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(proxies, ["proxy"]);
     }
 
     #[test]
