@@ -1,10 +1,6 @@
-//! `postalias`: build or query Postern's indexed tables (see `postern::tables::postmap_src`).
+//! `postalias`: build or query Postern's indexed tables (see `postern::postmap`).
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    std::process::exit(postern::tables::postmap_src::table_command(
-        "postalias",
-        &args,
-        true,
-    ));
+    std::process::exit(postern::postmap::table_command("postalias", &args, true));
 }

@@ -1,8 +1,6 @@
-//! `postmap`: build or query Postern's indexed tables (see `postern::tables::postmap_src`).
+//! `postmap`: build or query Postern's indexed tables (see `postern::postmap`).
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    std::process::exit(postern::tables::postmap_src::table_command(
-        "postmap", &args, false,
-    ));
+    std::process::exit(postern::postmap::table_command("postmap", &args, false));
 }

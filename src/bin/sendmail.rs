@@ -78,7 +78,7 @@ fn main() {
         None | Some("m") => {}
         Some("i") => {
             let args = vec!["-c".to_string(), dir.display().to_string()];
-            std::process::exit(postern::tables::postmap_src::newaliases_command(&args));
+            std::process::exit(postern::postmap::newaliases_command(&args));
         }
         Some("p") => postqueue(&cfg, &dir, &["-p"]),
         Some("v") => {

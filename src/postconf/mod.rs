@@ -2,7 +2,7 @@
 //! by name, only those set in main.cf with -n, defaults with -d, expanded with -x, values
 //! only with -h, folded with -f), `edit` changes main.cf in place (-e, -#, -X) and `master`
 //! prints master.cf entries, fields and `-o` parameters (-M, -F, -P). -m, -a and -A list the
-//! lookup table types and SASL plug-in types.
+//! lookup table types (the table registry, `tables::registry`) and SASL plug-in types.
 //!
 //! Security role: an administrator's tool. It only reads the configuration directory, and
 //! writes main.cf atomically (temporary file in the same directory, fsync, rename) keeping the
@@ -138,8 +138,7 @@ pub fn run(opts: &Options, out: &mut dyn Write, err: &mut dyn Write) -> Result<(
     };
     match opts.mode {
         Mode::TableTypes => {
-            let mut types: Vec<&str> = crate::tables::TYPES.to_vec();
-            types.sort_unstable();
+            let types: Vec<&str> = crate::tables::registry::names().collect();
             list(out, &types);
             Ok(())
         }
@@ -222,6 +221,7 @@ mod tests {
         run(&o, &mut out, &mut err).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.lines().any(|l| l == "hash"));
-        assert_eq!(text.lines().count(), crate::tables::TYPES.len());
+        let registry: Vec<&str> = crate::tables::registry::names().collect();
+        assert_eq!(text.lines().collect::<Vec<_>>(), registry);
     }
 }

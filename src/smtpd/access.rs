@@ -46,12 +46,10 @@ impl AccessKind {
     }
 }
 
-/// Whether a table matches patterns against whole strings (no partial keys).
+/// Whether a table matches patterns against whole strings (no partial keys): its type's
+/// entry in the table registry says so.
 fn pattern_table(t: &dyn Table) -> bool {
-    let spec = t.spec();
-    ["regexp:", "pcre:", "cidr:"]
-        .iter()
-        .any(|p| spec.starts_with(p))
+    crate::tables::registry::is_pattern(t.spec())
 }
 
 /// The parent-domain keys of `domain` (without the domain itself).
@@ -374,5 +372,20 @@ mod tests {
             address_keys("A@B.test", "", true, true, "<>"),
             vec!["a@b.test"]
         );
+    }
+
+    #[test]
+    fn pattern_tables_are_the_registry_ones() {
+        for t in crate::tables::registry::TYPES {
+            let spec = match t.name {
+                "proxy" => continue,
+                "unix" => "unix:passwd.byname".to_string(),
+                n => format!("{}:/nonexistent/postern-access", n),
+            };
+            let table = crate::tables::open(&spec).unwrap();
+            assert_eq!(pattern_table(table.as_ref()), t.pattern, "{}", spec);
+            let proxied = crate::tables::open(&format!("proxy:{}", spec)).unwrap();
+            assert_eq!(pattern_table(proxied.as_ref()), t.pattern, "proxy:{}", spec);
+        }
     }
 }

@@ -1,13 +1,14 @@
 //! The source side of postmap(1) and postalias(1): the `key value` table syntax (white space
 //! separates key and value, `#` comments, lines starting with white space continue the
-//! previous entry), building the indexed file for a `[type:]file` argument, and `-q` lookups.
-//! The command options live in postmap_cmd.rs; src/bin holds thin wrappers.
+//! previous entry), as texthash tables read it and `build_file` builds `FILE.db` from it.
+//! The commands postmap(1)/postalias(1)/newaliases(1) are in `crate::postmap`, which uses
+//! this module (never the other way round).
 //!
 //! Security role: reads files named by the administrator; writes only `FILE.db` (atomically,
 //! via `hash::build`). Logs nothing; errors name the file and line, as Postfix prints them.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{TableError, hash};
 
@@ -74,18 +75,6 @@ pub fn parse_lines(text: &str, file: &str) -> Result<Vec<(String, String, usize)
         .collect()
 }
 
-/// Split a `[type:]file` argument; types other than hash and btree are refused.
-pub fn split_spec(arg: &str, default_type: &str) -> Result<(String, PathBuf), String> {
-    let (kind, name) = match arg.split_once(':') {
-        Some((k, n)) if !k.contains('/') => (k, n),
-        _ => (default_type, arg),
-    };
-    match kind {
-        "hash" | "btree" => Ok((kind.to_string(), PathBuf::from(name))),
-        _ => Err(format!("unsupported dictionary type: {}", kind)),
-    }
-}
-
 /// Build `FILE.db` from a postmap source file; returns the entry count.
 pub fn build_file(source: &Path) -> Result<usize, String> {
     let text = std::fs::read_to_string(source)
@@ -104,43 +93,6 @@ pub fn build_file(source: &Path) -> Result<usize, String> {
 /// Look `key` up in the built table for `kind:file`.
 pub fn query(kind: &str, file: &Path, key: &str) -> Result<Option<String>, TableError> {
     super::open(&format!("{}:{}", kind, file.display()))?.lookup(key)
-}
-
-pub use super::postmap_cmd::table_command;
-
-/// `newaliases [-c dir]`: rebuild every hash/btree table named in $alias_database.
-pub fn newaliases_command(args: &[String]) -> i32 {
-    let prog = "newaliases";
-    let mut opts = getopts::Options::new();
-    opts.optopt("c", "", "configuration directory", "DIR");
-    opts.optflagmulti("v", "", "verbose");
-    let m = match opts.parse(args) {
-        Ok(m) => m,
-        Err(e) => return fatal(prog, &e.to_string()),
-    };
-    let dir = crate::config::config_dir(m.opt_str("c").as_deref());
-    let cfg = match crate::config::Config::load(&dir) {
-        Ok(c) => c,
-        Err(e) => return fatal(prog, &e.to_string()),
-    };
-    for spec in cfg.list("alias_database") {
-        let spec = spec.strip_prefix("proxy:").unwrap_or(&spec);
-        let (kind, file) = match split_spec(spec, cfg.get("default_database_type")) {
-            Ok(s) => s,
-            Err(e) => return fatal(prog, &e),
-        };
-        let _ = kind;
-        // The same build as postalias: first of duplicate names wins, with a warning.
-        if let Err(e) = super::postmap_cmd::build_aliases(prog, &file) {
-            return fatal(prog, &e);
-        }
-    }
-    0
-}
-
-pub(crate) fn fatal(prog: &str, msg: &str) -> i32 {
-    eprintln!("{}: fatal: {}", prog, msg);
-    1
 }
 
 #[cfg(test)]
@@ -172,16 +124,6 @@ mod tests {
             "/etc/postfix/access, line 2: expected format: key whitespace value: \"lonely\""
         );
         assert_eq!(parse("  x y\n", "f").unwrap_err().line, 1);
-    }
-
-    #[test]
-    fn specs() {
-        assert_eq!(
-            split_spec("/etc/x", "hash").unwrap(),
-            ("hash".to_string(), PathBuf::from("/etc/x"))
-        );
-        assert_eq!(split_spec("btree:/etc/x", "hash").unwrap().0, "btree");
-        assert!(split_spec("cdb:/etc/x", "hash").is_err());
     }
 
     #[test]

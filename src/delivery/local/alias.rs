@@ -2,10 +2,11 @@
 //! (aliases(5)): `|command`, `/file`, `:include:/file`, a local name or `user@$mydestination`
 //! (delivered recursively; `\user` skips alias lookup), or any other address (forwarded).
 //!
-//! Security role: commands and files run with the privileges of the alias database owner,
-//! or of $default_privs when the owner is root; `:include:` targets with those of the
-//! include file's owner (likewise). allow_mail_to_commands / allow_mail_to_files must
-//! contain `alias`, otherwise the target bounces with 5.7.1. An alias that lists itself
+//! Security role: commands and files run with the privileges of the alias database owner
+//! (the table registry says which types have one: hash, btree), or of $default_privs when
+//! the owner is root; `:include:` targets with those of the include file's owner
+//! (likewise). allow_mail_to_commands / allow_mail_to_files must contain `alias`,
+//! otherwise the target bounces with 5.7.1. An alias that lists itself
 //! (`root: root`) goes to the mailbox; a loop (`a: b`, `b: a`) is followed until Postfix's
 //! nesting limit and bounced (`alias database loop for b`, 5.4.6, with that warning).
 //! Each mailbox, file, command, include file and forwarding address gets one delivery per
@@ -82,15 +83,10 @@ pub(super) struct Privs {
     shell: String,
 }
 
-/// The owner uid of the file behind a table spec, when it has one.
+/// The owner uid of the file behind a table spec, when its type has one (the table
+/// registry says which file that is).
 pub(crate) fn table_owner(spec: &str) -> Option<u32> {
-    let spec = spec.strip_prefix("proxy:").unwrap_or(spec);
-    let (kind, name) = spec.split_once(':')?;
-    if kind != "hash" && kind != "btree" {
-        return None;
-    }
-    let meta = std::fs::metadata(crate::tables::hash::db_path(Path::new(name))).ok()?;
-    Some(meta.uid())
+    crate::tables::registry::owner_uid(spec)
 }
 
 /// The account file and command deliveries listed in a source owned by `owner` run as:
@@ -366,5 +362,22 @@ mod tests {
         assert!(target_listed(&listed, &Target::Command("/bin/yes")));
         assert!(target_listed(&listed, &Target::File(Path::new("/tmp/f"))));
         assert!(!target_listed(&listed, &Target::Command("/bin/no")));
+    }
+
+    #[test]
+    fn table_owner_follows_the_registry() {
+        let dir = std::env::temp_dir().join(format!("postern-owner-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let src = dir.join("aliases");
+        crate::tables::hash::build(&src, &[("a".into(), "b".into())]).unwrap();
+        let me = std::fs::metadata(crate::tables::hash::db_path(&src))
+            .unwrap()
+            .uid();
+        for t in crate::tables::registry::TYPES {
+            let spec = format!("{}:{}", t.name, src.display());
+            let want = (t.owner == crate::tables::registry::Owner::DbFile).then_some(me);
+            assert_eq!(table_owner(&spec), want, "{}", spec);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,4 +1,7 @@
-//! The command line of postmap(1) and postalias(1):
+//! The commands postmap(1), postalias(1) and newaliases(1) (newaliases.rs), kept out of the
+//! table layer: `crate::tables` opens and reads tables for the servers and imports nothing
+//! from here; this module builds, queries, lists and edits them for the administrator.
+//! src/bin holds thin wrappers. Command line of postmap and postalias:
 //! `PROG [-NfinorswvV] [-c dir] [-d key] [-q key] [type:]file...`.
 //!
 //! - build (default): `FILE.db` from `FILE` (`key value` lines, or aliases(5) for postalias);
@@ -16,15 +19,20 @@
 //! - `-o`, `-v`: accepted and ignored; `-f` is not offered (keys always fold to lower case).
 //!
 //! Exit status: 0 when built, or when -q/-d found something; 1 when nothing was found; 1 with
-//! `PROG: fatal: ...` on stderr for any error (an unknown type: `unsupported map type: TYPE`
-//! when building, `unsupported dictionary type: TYPE` otherwise, as Postfix). Security role: run by the administrator; writes
-//! only `FILE.db` through `hash::build` (temporary file, fsync, rename).
+//! `PROG: fatal: ...` on stderr for any error (an unknown type, i.e. one not in
+//! `tables::registry`: `unsupported map type: TYPE` when building, `unsupported dictionary
+//! type: TYPE` otherwise, as Postfix). Security role: run by the administrator; writes only
+//! `FILE.db` through `hash::build` (temporary file, fsync, rename). Logs nothing to the
+//! maillog; warnings and errors go to standard error.
 
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
-use super::postmap_src::fatal;
-use super::{TableError, hash};
+use crate::tables::{self, TableError, hash, registry};
+
+mod newaliases;
+
+pub use newaliases::newaliases_command;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Dup {
@@ -81,7 +89,7 @@ impl Cmd<'_> {
         for (text, line) in logical_lines(self.prog, label, text) {
             if self.aliases {
                 // aliases(5): `name: value`; the name is local (no @ or %) unless quoted.
-                let entry = super::aliases::parse_lines(&text, label)
+                let entry = tables::aliases::parse_lines(&text, label)
                     .ok()
                     .and_then(|mut v| v.pop())
                     .filter(|(name, value, _)| !value.is_empty() && !name.contains(','));
@@ -211,42 +219,46 @@ fn full_spec(arg: &str, default_type: &str) -> (String, String) {
 }
 
 fn writable(kind: &str, name: &str) -> Result<PathBuf, String> {
-    match kind {
-        "hash" | "btree" => Ok(PathBuf::from(name)),
-        "proxy" => Err(format!(
+    match registry::find(kind) {
+        Some(t) if t.builds() => Ok(PathBuf::from(name)),
+        Some(t) if t.is_proxy() => Err(format!(
             "{}:{}: proxy tables cannot be updated here",
             kind, name
         )),
-        k if super::TYPES.contains(&k) => Err(format!(
+        Some(_) => Err(format!(
             "table {}:{} is read-only: postmap builds only hash and btree tables",
             kind, name
         )),
-        _ => Err(format!("unsupported dictionary type: {}", kind)),
+        None => Err(format!("unsupported dictionary type: {}", kind)),
     }
 }
 
 /// Every entry of a table that can be listed.
 fn dump(kind: &str, name: &str) -> Result<Vec<(String, String)>, String> {
+    let Some(t) = registry::find(kind) else {
+        return Err(format!("unsupported dictionary type: {}", kind));
+    };
+    if t.builds() {
+        return hash::read_entries(Path::new(name));
+    }
     match kind {
-        "hash" | "btree" => hash::read_entries(Path::new(name)),
-        "texthash" => super::texthash::TextHashTable::open(name)
+        "texthash" => tables::texthash::TextHashTable::open(name)
             .entries()
             .map(|e| e.list.clone())
             .map_err(|e| e.to_string()),
-        "inline" => super::inline::InlineTable::new(name)
+        "inline" => tables::inline::InlineTable::new(name)
             .entries()
             .map_err(|e| e.to_string()),
         "internal" => Ok(Vec::new()),
-        k if super::TYPES.contains(&k) => Err(format!(
+        _ => Err(format!(
             "table {}:{}: sequence operation is not supported",
             kind, name
         )),
-        _ => Err(format!("unsupported dictionary type: {}", kind)),
     }
 }
 
-fn open(kind: &str, name: &str) -> Result<Box<dyn super::Table>, TableError> {
-    super::open(&format!("{}:{}", kind, name))
+fn open(kind: &str, name: &str) -> Result<Box<dyn tables::Table>, TableError> {
+    tables::open(&format!("{}:{}", kind, name))
 }
 
 fn read_stdin() -> Result<String, String> {
@@ -344,7 +356,7 @@ pub fn table_command(prog: &str, args: &[String], aliases: bool) -> i32 {
         specs
             .iter()
             .try_for_each(|(k, n)| {
-                if !super::TYPES.contains(&k.as_str()) {
+                if registry::find(k).is_none() {
                     // Postfix's mkmap_open(3) names only the type.
                     return Err(format!("unsupported map type: {}", k));
                 }
@@ -357,6 +369,12 @@ pub fn table_command(prog: &str, args: &[String], aliases: bool) -> i32 {
         Ok(false) => 1,
         Err(e) => fatal(prog, &e),
     }
+}
+
+/// Print `PROG: fatal: MSG` on standard error; the exit status 1.
+pub(crate) fn fatal(prog: &str, msg: &str) -> i32 {
+    eprintln!("{}: fatal: {}", prog, msg);
+    1
 }
 
 /// `-q key` / `-q -`: true when something was found.
