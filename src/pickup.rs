@@ -31,6 +31,7 @@ use crate::config::Config;
 use crate::log::{self, lines, timefmt};
 use crate::qmgr::Wake;
 use crate::queue::{Envelope, Queue, QueueFile, QueueName, file};
+use crate::smtpd::received;
 use crate::smtpd::sink::RECEIVED_ATTR;
 
 const COMPONENT: &str = "pickup";
@@ -261,22 +262,14 @@ fn pick(cfg: &Config, queue: &Queue, path: &Path) -> Result<String, Option<Strin
     let content = qf.content().map_err(|_| None)?;
     let mut env = qf.envelope.clone();
     // As Postfix's pickup: the submitting user is the file's owner.
-    let uid = qf
-        .file
-        .metadata()
-        .map(|m| m.uid())
-        .map_err(|_| None)?
-        .to_string();
-    env.set_attr("uid", &uid);
+    let uid = qf.file.metadata().map(|m| m.uid()).map_err(|_| None)?;
+    env.set_attr("uid", &uid.to_string());
     let incoming = queue.create(QueueName::Incoming).map_err(|e| {
         log::warning(COMPONENT, format!("create queue file: {}", e));
         None
     })?;
     let new_id = incoming.id().to_string();
-    let user = uid
-        .parse()
-        .ok()
-        .and_then(|u| crate::sys::user_by_uid(u).ok().flatten());
+    let user = crate::sys::user_by_uid(uid).ok().flatten();
     // `sendmail -bs` mail already has the stand-alone smtpd's Received: header and protocol;
     // pickup's Received: header goes above it (Postfix's pickup.c writes it for every message).
     let from_smtpd = env.attr(RECEIVED_ATTR.0) == Some(RECEIVED_ATTR.1);
@@ -284,18 +277,19 @@ fn pick(cfg: &Config, queue: &Queue, path: &Path) -> Result<String, Option<Strin
     if !from_smtpd {
         env.set_attr("protocol_name", "local");
     }
-    let received = Some(format!(
-        "Received: by {} ({}, from userid {})\n\tid {}; {}\n",
-        cfg.get("myhostname"),
-        cfg.get("mail_name"),
-        uid,
-        new_id,
-        timefmt::rfc2822(timefmt::now_secs())
-    ));
+    let received = Some(received::build(&received::Trace {
+        client: None,
+        myhostname: cfg.get("myhostname"),
+        mail_name: cfg.get("mail_name"),
+        userid: Some(uid),
+        queue_id: &new_id,
+        single_rcpt: None,
+        date: &timefmt::rfc2822(timefmt::now_secs()),
+    }));
     if let Some(u) = user {
         env.set_attr("login_name", &u.name);
     }
-    lines::pickup(&new_id, uid.parse().unwrap_or(0), &env.sender);
+    lines::pickup(&new_id, uid, &env.sender);
     let sub = Submission {
         envelope: env,
         content,
