@@ -259,8 +259,8 @@ pub const PARAMS: &[Param] = &[
     k("smtpd_sasl_local_domain", ""),
     k("smtpd_tls_auth_only", "no"),
     k("smtpd_tls_wrappermode", "no"),
-    k("alternate_config_directories", ""),
-    k("multi_instance_directories", ""),
+    p("alternate_config_directories", ""),
+    p("multi_instance_directories", ""),
     k("multi_instance_name", ""),
     k("multi_instance_enable", "no"),
 ];

@@ -177,6 +177,22 @@ pub fn uid() -> u32 {
     unsafe { libc::getuid() }
 }
 
+/// The real gid of this process.
+pub fn gid() -> u32 {
+    // SAFETY: getgid has no preconditions and cannot fail.
+    unsafe { libc::getgid() }
+}
+
+/// Whether this process runs with privileges its invoker lacks (Postfix's unsafe()): real
+/// and effective uid or gid differ, as in a set-gid program; never for real and effective
+/// root. Such a process must not trust its environment or command line.
+pub fn is_privileged_for_caller() -> bool {
+    if uid() == 0 && euid() == 0 {
+        return false;
+    }
+    euid() != uid() || egid() != gid()
+}
+
 /// Permanently become `uid`/`gid` (supplementary groups: just `gid`). Call only while the
 /// process has a single thread: glibc applies the change to every thread, but doing it
 /// before threads exist keeps every thread's view simple.
