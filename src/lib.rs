@@ -17,6 +17,7 @@ pub mod master;
 pub mod message;
 pub mod pickup;
 pub mod postconf;
+pub mod postdrop;
 pub mod postmap;
 pub mod postsuper;
 pub mod qmgr;

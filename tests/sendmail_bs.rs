@@ -154,19 +154,17 @@ fn ordinary_user_goes_through_setgid_postdrop() {
     }
     let inst = Instance::new(&[]);
     let (_, group) = common::mail_accounts();
-    let gid = postern::sys::group_by_name(&group).unwrap().unwrap();
     inst.newaliases();
     assert!(inst.postfix(&["check"]).status.success());
-    // A private command directory with a set-gid postdrop, as make install makes it.
+    // A private command directory with a set-gid postdrop, as make install makes it. The
+    // set-gid postdrop takes the instance's directory (sendmail -C) only when the default
+    // main.cf lists it.
     let sbin = inst.dir.join("sbin");
-    std::fs::create_dir_all(&sbin).unwrap();
-    let postdrop = sbin.join("postdrop");
-    std::fs::copy(common::bin("postdrop"), &postdrop).unwrap();
-    let c = std::ffi::CString::new(postdrop.to_str().unwrap()).unwrap();
-    // SAFETY: chown(2) on a NUL-terminated path we own.
-    assert_eq!(unsafe { libc::chown(c.as_ptr(), 0, gid) }, 0);
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&postdrop, std::fs::Permissions::from_mode(0o2755)).unwrap();
+    common::setgid::setgid_copy("postdrop", &sbin, &group);
+    let _default = common::setgid::DefaultMainCf::with(&format!(
+        "alternate_config_directories = {}\n",
+        inst.etc.display()
+    ));
     inst.set("command_directory", sbin.to_str().unwrap());
     let user = postern::sys::user_by_name(&inst.user).unwrap().unwrap();
     let out = bs(

@@ -1,6 +1,7 @@
 //! postdrop(1): the setgid ($setgid_group) program that writes a message into maildrop/.
 //! It reads a queue file on standard input (written by sendmail) and prints the maildrop ID;
-//! with `-r` (sendmail -bs) it prints the ID first, then reads the queue file.
+//! with `-r` (sendmail -bs) it prints the ID first, then reads the queue file. The work is
+//! in `postern::postdrop`, with the rule for `-c`/MAIL_CONFIG of a set-gid program.
 
 use std::path::Path;
 
@@ -21,6 +22,8 @@ fn main() {
         }
     };
     let dir = config_dir(m.opt_str("c").as_deref());
+    // Set-gid: another configuration directory only when the default main.cf allows it.
+    postern::postdrop::require_own_config_dir("postdrop", &dir);
     let cfg = match Config::load(&dir) {
         Ok(c) => c,
         Err(e) => {
@@ -32,14 +35,14 @@ fn main() {
     let mut input = std::io::stdin().lock();
     if m.opt_present("r") {
         // sendmail -bs: the maildrop ID first, then the queue file.
-        let r = postern::pickup::postdrop_streamed(&queue, &mut input, &mut std::io::stdout());
+        let r = postern::postdrop::postdrop_streamed(&queue, &mut input, &mut std::io::stdout());
         if let Err(e) = r {
             eprintln!("postdrop: fatal: {}", e);
             std::process::exit(75);
         }
         return;
     }
-    match postern::pickup::postdrop(&queue, &mut input) {
+    match postern::postdrop::postdrop(&queue, &mut input) {
         Ok(id) => println!("{}", id),
         Err(e) => {
             eprintln!("postdrop: fatal: {}", e);

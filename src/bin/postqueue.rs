@@ -1,7 +1,9 @@
 //! postqueue(1): Postfix queue control for every user. `postqueue [-v] [-c dir] -p | -j |
 //! -f | -i queue_id | -s site`. Installed set-gid setgid_group: the listing comes from the
 //! running system's showq socket and flush requests go to the qmgr FIFO, both in public/.
-//! Root and mail_owner read the spool directly when the system is down. Exit codes follow
+//! Root and mail_owner read the spool directly when the system is down. As a set-gid
+//! program it takes `-c`/MAIL_CONFIG naming another directory only as Postfix does
+//! (`postern::postdrop::check_config_dir`; refused with exit status 1). Exit codes follow
 //! sysexits.h (64 usage, 69 mail system down, 78 configuration).
 
 use std::io::Write;
@@ -107,6 +109,8 @@ fn main() {
         usage();
     }
     let dir = config_dir(m.opt_str("c").as_deref());
+    // Set-gid: another configuration directory only when the default main.cf allows it.
+    postern::postdrop::require_own_config_dir("postqueue", &dir);
     let cfg = Config::load(&dir).unwrap_or_else(|e| fatal(EX_CONFIG, e));
     let queue = Queue::new(Path::new(cfg.get("queue_directory")));
     if m.opt_present("p") || m.opt_present("j") {

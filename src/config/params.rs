@@ -67,6 +67,7 @@ pub const PARAMS: &[Param] = &[
     p("syslog_name", "postfix"),
     p("syslog_facility", "mail"),
     p("maillog_file", ""),
+    k("maillog_file_prefixes", "/var, /dev/stdout"),
     p(
         "import_environment",
         "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C",
@@ -80,6 +81,7 @@ pub const PARAMS: &[Param] = &[
         "$myhostname, localhost.$mydomain, localhost",
     ),
     p("inet_interfaces", "all"),
+    p("proxy_interfaces", ""),
     p("inet_protocols", "all"),
     p("mynetworks", ""),
     p("mynetworks_style", "subnet"),
@@ -256,8 +258,9 @@ pub const PARAMS: &[Param] = &[
     k("smtpd_sasl_security_options", "noanonymous"),
     k("smtpd_sasl_local_domain", ""),
     k("smtpd_tls_auth_only", "no"),
-    k("alternate_config_directories", ""),
-    k("multi_instance_directories", ""),
+    k("smtpd_tls_wrappermode", "no"),
+    p("alternate_config_directories", ""),
+    p("multi_instance_directories", ""),
     k("multi_instance_name", ""),
     k("multi_instance_enable", "no"),
 ];
@@ -280,10 +283,78 @@ mod tests {
         assert_eq!(before, names.len());
     }
 
+    /// Names the source reads with `.get("x")` and the like that are not parameters (a test
+    /// of the "unused parameter" warning).
+    const NOT_PARAMETERS: &[&str] = &["bogus_thing"];
+
+    /// The names read as `.get("x")`, `.has("x")`, `.int("x")`, `.bool("x")`, `.time("x")`
+    /// or `.list("x")` in one source text.
+    fn names_read(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for call in [
+            ".get(\"", ".has(\"", ".int(\"", ".bool(\"", ".time(\"", ".list(\"",
+        ] {
+            for (at, _) in text.match_indices(call) {
+                let rest = &text[at + call.len()..];
+                let Some(end) = rest.find("\")") else {
+                    continue;
+                };
+                let name = &rest[..end];
+                let ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_';
+                if !name.is_empty() && name.bytes().all(ok) {
+                    out.push(name.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_parameter_read_in_the_source_is_in_the_table() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        let mut missing = Vec::new();
+        // This file holds the table and the scan's own examples, not parameter reads.
+        for f in files.iter().filter(|f| !f.ends_with("config/params.rs")) {
+            let text = std::fs::read_to_string(f).unwrap();
+            for name in names_read(&text) {
+                if find(&name).is_none() && !NOT_PARAMETERS.contains(&name.as_str()) {
+                    missing.push(format!("{}: {}", f.display(), name));
+                }
+            }
+        }
+        assert!(files.len() > 50, "the scan found the sources");
+        assert!(missing.is_empty(), "not in the table: {:#?}", missing);
+    }
+
+    #[test]
+    fn the_scan_sees_every_accessor() {
+        let text = r#"cfg.get("a") c.int("b_2") x.bool("c") y.time("d") z.list("e") w.has("f")
+            m.get("Not_A_Name") m.get(&k)"#;
+        assert_eq!(names_read(text), ["a", "f", "b_2", "c", "d", "e"]);
+    }
+
     #[test]
     fn postfix_defaults() {
         assert_eq!(find("message_size_limit").unwrap().default, "10240000");
         assert_eq!(find("maximal_queue_lifetime").unwrap().time_unit, 'd');
         assert!(find("no_such_parameter").is_none());
+        assert_eq!(find("proxy_interfaces").unwrap().default, "");
+        assert_eq!(
+            find("maillog_file_prefixes").unwrap().default,
+            "/var, /dev/stdout"
+        );
     }
 }

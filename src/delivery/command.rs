@@ -140,11 +140,9 @@ pub fn run(job: &CommandJob) -> Reply {
     let (status, mut output) = match rx.recv_timeout(job.limit) {
         Ok(r) => r,
         Err(_) => {
-            // SAFETY: kill(2) with a negative pid signals the process group we created for
-            // the command (process_group(0) made its pid the group id); no memory involved.
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-            }
+            // A negative pid signals the process group we created for the command
+            // (process_group(0) made its pid the group id).
+            let _ = crate::sys::kill(-pid, libc::SIGKILL);
             let _ = rx.recv();
             let _ = writer.join();
             let _ = err_reader.join();

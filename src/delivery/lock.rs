@@ -24,11 +24,12 @@
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, SystemTime};
+
+use crate::sys::{self, RecordLock};
 
 /// Which locks to take and how long to try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,24 +258,6 @@ impl Drop for Dotlock {
     }
 }
 
-fn setlk(file: &File, kind: libc::c_short) -> io::Result<()> {
-    // SAFETY: flock is plain data; zeroed is a valid value. fcntl is called on a descriptor
-    // we own (borrowed from `file`) with a pointer to that struct, valid for the call.
-    let rc = unsafe {
-        let mut fl: libc::flock = std::mem::zeroed();
-        fl.l_type = kind;
-        fl.l_whence = libc::SEEK_SET as libc::c_short;
-        fl.l_start = 0;
-        fl.l_len = 0;
-        libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl)
-    };
-    if rc == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
 /// Take an fcntl write lock on the whole file, retrying while another process holds it.
 /// The lock goes when the file is closed or `fcntl_unlock` is called.
 pub fn fcntl_lock(file: &File, policy: &LockPolicy) -> io::Result<()> {
@@ -283,7 +266,7 @@ pub fn fcntl_lock(file: &File, policy: &LockPolicy) -> io::Result<()> {
         if attempt > 0 {
             std::thread::sleep(policy.delay);
         }
-        match setlk(file, libc::F_WRLCK as libc::c_short) {
+        match sys::fcntl_setlk(file, RecordLock::Write) {
             Ok(()) => return Ok(()),
             Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => {
                 last = e;
@@ -296,7 +279,7 @@ pub fn fcntl_lock(file: &File, policy: &LockPolicy) -> io::Result<()> {
 
 /// Release an fcntl lock taken with `fcntl_lock`.
 pub fn fcntl_unlock(file: &File) -> io::Result<()> {
-    setlk(file, libc::F_UNLCK as libc::c_short)
+    sys::fcntl_setlk(file, RecordLock::Unlock)
 }
 
 #[cfg(test)]

@@ -528,39 +528,29 @@ mod tests {
         let d = tmpdir("fsize");
         let p = d.join("user");
         let recs: [&[u8]; 3] = [&[b'a'; 100], &[b'b'; 100], b"c"];
-        // SAFETY: fork in a test; the child takes no lock another thread might hold (glibc's
-        // malloc is fork-safe), touches only its own copies and _exit()s.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0);
-        if pid == 0 {
-            let lim = libc::rlimit {
-                rlim_cur: 150,
-                rlim_max: 150,
+        let child = || {
+            if crate::sys::set_file_size_limit(150).is_err() {
+                return 2;
+            }
+            // No append_many here: its in-process path lock could have been held by another
+            // test thread at the fork.
+            let r = match OpenOptions::new().append(true).create(true).open(&p) {
+                Ok(mut f) => append_records(&mut f, &recs, 0, &mut |f, d| f.write_all(d)),
+                Err(_) => return 2,
             };
-            // SAFETY: plain libc calls in the child; SIGXFSZ is ignored so write returns EFBIG.
-            let code = unsafe {
-                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-                libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
-                // No append_many here: its in-process path lock could have been held by
-                // another test thread at the fork.
-                let r = match OpenOptions::new().append(true).create(true).open(&p) {
-                    Ok(mut f) => append_records(&mut f, &recs, 0, &mut |f, d| f.write_all(d)),
-                    Err(_) => libc::_exit(2),
-                };
-                let ok = r[0].is_ok()
-                    && r[1..].iter().all(|x| {
-                        x.as_ref()
-                            .is_err_and(|f| f.dsn == "5.2.2" && f.status == Status::Bounced)
-                    });
-                if ok { 0 } else { 1 }
-            };
-            // SAFETY: leave the forked test process at once.
-            unsafe { libc::_exit(code) };
-        }
-        let mut st = 0;
-        // SAFETY: waiting for the child forked above.
-        unsafe { libc::waitpid(pid, &mut st, 0) };
-        assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "{}", st);
+            let ok = r[0].is_ok()
+                && r[1..].iter().all(|x| {
+                    x.as_ref()
+                        .is_err_and(|f| f.dsn == "5.2.2" && f.status == Status::Bounced)
+                });
+            if ok { 0 } else { 1 }
+        };
+        let (uid, gid) = (crate::sys::euid(), crate::sys::egid());
+        // SAFETY: the test harness is multi-threaded, but the child takes no lock another
+        // thread might hold (glibc's malloc is fork-safe; the path lock is avoided above),
+        // touches only its own copies and ends with _exit().
+        let pid = unsafe { crate::sys::fork_as(uid, gid, child) }.unwrap();
+        assert_eq!(crate::sys::wait_pid(pid).unwrap(), 0);
         assert_eq!(std::fs::read(&p).unwrap(), vec![b'a'; 100]);
     }
 

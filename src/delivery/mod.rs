@@ -1,4 +1,5 @@
-//! Delivery agents behind one trait (Postfix's local(8), virtual(8), smtp(8), pipe(8)).
+//! Delivery agents behind one trait: local (Postfix's local(8), with command and file
+//! delivery), smtp (smtp(8)) and the fixed-answer agents in `error` (error(8)).
 //!
 //! The scheduler hands an agent one message and the recipients it is to deliver; the agent
 //! answers with one or more `Outcome`s per recipient. The scheduler logs each outcome

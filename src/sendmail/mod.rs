@@ -166,9 +166,9 @@ pub fn sibling_program(cfg: &Config, name: &str) -> PathBuf {
 /// Hand the message to the maildrop: directly when this process may write there, else
 /// through the setgid postdrop program.
 pub fn submit(cfg: &Config, env: Envelope, content: &[u8]) -> Result<String, Failure> {
-    crate::pickup::validate(&env).map_err(|e| Failure::new(EX_DATAERR, e))?;
+    crate::postdrop::validate(&env).map_err(|e| Failure::new(EX_DATAERR, e))?;
     let queue = Queue::new(Path::new(cfg.get("queue_directory")));
-    match crate::pickup::drop_message(&queue, env.clone(), content) {
+    match crate::postdrop::drop_message(&queue, env.clone(), content) {
         Ok(id) => return Ok(id),
         Err(e) if e.kind() != std::io::ErrorKind::PermissionDenied => {
             return Err(Failure::new(

@@ -1,30 +1,40 @@
-//! The Received: header smtpd hands to cleanup (RFC 5321 section 4.4 trace field), in
-//! Postfix's shape:
+//! The Received: header (RFC 5321 section 4.4 trace field) in Postfix's two shapes: the
+//! one smtpd(8) hands to cleanup, and pickup(8)'s for local submissions. This is the one
+//! builder of both.
 //!
 //! ```text
 //! Received: from HELO (NAME [ADDR])
 //!         by MYHOSTNAME (MAIL_NAME) with ESMTP id QUEUEID
 //!         for <rcpt>; DATE
+//!
+//! Received: by MYHOSTNAME (MAIL_NAME, from userid N)
+//!         id QUEUEID; DATE
 //! ```
 //! `for` appears only with exactly one recipient. Client-supplied text (HELO, recipient) is
 //! made printable so it cannot add header lines.
 
 /// Everything the header states.
 pub struct Trace<'a> {
-    pub helo: Option<&'a str>,
-    pub client_name: &'a str,
-    pub client_addr: &'a str,
+    /// The SMTP client (smtpd); `None` for pickup's header, which names no client.
+    pub client: Option<Client<'a>>,
     pub myhostname: &'a str,
     pub mail_name: &'a str,
-    /// The submitting user's uid for the stand-alone server (`sendmail -bs`):
-    /// `(MAIL_NAME, from userid N)`.
+    /// The submitting user's uid, for pickup and for the stand-alone server
+    /// (`sendmail -bs`): `(MAIL_NAME, from userid N)`.
     pub userid: Option<u32>,
-    /// SMTP or ESMTP (ESMTPS/ESMTPA later with TLS/AUTH).
-    pub protocol: &'a str,
     pub queue_id: &'a str,
     /// The single recipient, as the client gave it.
     pub single_rcpt: Option<&'a str>,
     pub date: &'a str,
+}
+
+/// The `from` part of smtpd's header.
+pub struct Client<'a> {
+    pub helo: Option<&'a str>,
+    pub name: &'a str,
+    pub addr: &'a str,
+    /// SMTP or ESMTP (ESMTPS/ESMTPA later with TLS/AUTH).
+    pub protocol: &'a str,
 }
 
 fn clean(s: &str) -> String {
@@ -33,23 +43,29 @@ fn clean(s: &str) -> String {
 
 /// Build the header text, folded with tabs, ending in a newline.
 pub fn build(t: &Trace<'_>) -> String {
-    let from = t.helo.unwrap_or(t.client_name);
-    let addr = match t.client_addr.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(_)) => format!("IPv6:{}", t.client_addr),
-        _ => t.client_addr.to_string(),
-    };
     let by = match t.userid {
         Some(u) => format!("{}, from userid {}", t.mail_name, u),
         None => t.mail_name.to_string(),
     };
+    let Some(c) = &t.client else {
+        return format!(
+            "Received: by {} ({})\n\tid {}; {}\n",
+            t.myhostname, by, t.queue_id, t.date
+        );
+    };
+    let from = c.helo.unwrap_or(c.name);
+    let addr = match c.addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(_)) => format!("IPv6:{}", c.addr),
+        _ => c.addr.to_string(),
+    };
     let mut h = format!(
         "Received: from {} ({} [{}])\n\tby {} ({}) with {} id {}",
         clean(from),
-        t.client_name,
+        c.name,
         addr,
         t.myhostname,
         by,
-        t.protocol,
+        c.protocol,
         t.queue_id
     );
     match t.single_rcpt {
@@ -65,13 +81,15 @@ mod tests {
 
     fn trace<'a>(helo: Option<&'a str>, rcpt: Option<&'a str>) -> Trace<'a> {
         Trace {
-            helo,
-            client_name: "localhost.localdomain",
-            client_addr: "127.0.0.1",
+            client: Some(Client {
+                helo,
+                name: "localhost.localdomain",
+                addr: "127.0.0.1",
+                protocol: "SMTP",
+            }),
             myhostname: "www.a.org",
             mail_name: "Postfix",
             userid: None,
-            protocol: "SMTP",
             queue_id: "35EC31BB8035",
             single_rcpt: rcpt,
             date: "Thu, 30 Apr 2020 14:56:30 +0800 (CST)",
@@ -93,13 +111,24 @@ mod tests {
     #[test]
     fn stand_alone_names_the_userid() {
         let mut t = trace(Some("me"), None);
-        t.client_name = "localhost";
+        t.client.as_mut().unwrap().name = "localhost";
         t.userid = Some(1000);
         let h = build(&t);
         assert!(
             h.starts_with("Received: from me (localhost [127.0.0.1])\n\tby www.a.org (Postfix, from userid 1000) with SMTP id "),
             "{}",
             h
+        );
+    }
+
+    #[test]
+    fn pickup_shape() {
+        let mut t = trace(None, None);
+        t.client = None;
+        t.userid = Some(1000);
+        assert_eq!(
+            build(&t),
+            "Received: by www.a.org (Postfix, from userid 1000)\n\tid 35EC31BB8035; Thu, 30 Apr 2020 14:56:30 +0800 (CST)\n"
         );
     }
 

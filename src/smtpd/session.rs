@@ -533,13 +533,15 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             return None;
         }
         let received = super::received::build(&super::received::Trace {
-            helo: self.helo.as_deref(),
-            client_name: &self.client.name,
-            client_addr: &self.client.addr.to_string(),
+            client: Some(super::received::Client {
+                helo: self.helo.as_deref(),
+                name: &self.client.name,
+                addr: &self.client.addr.to_string(),
+                protocol: self.proto(),
+            }),
             myhostname: &self.ctx.myhostname,
             mail_name: &self.ctx.mail_name,
             userid: self.ctx.stand_alone.then(crate::sys::uid),
-            protocol: self.proto(),
             queue_id: &id,
             single_rcpt: if tx.given.len() == 1 {
                 tx.given.first().map(String::as_str)

@@ -126,7 +126,7 @@ impl Pending {
             }
             Pending::Maildrop(queue, w) => {
                 let (mut env, content) = for_maildrop(sub);
-                crate::pickup::stamp(&mut env);
+                crate::postdrop::stamp(&mut env);
                 let id = w
                     .commit(&mut env, &content)
                     .map_err(|e| SinkError::Drop(format!("write maildrop file: {}", e)))?;

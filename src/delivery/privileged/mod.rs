@@ -187,13 +187,19 @@ fn run_child(op: &Op) -> Vec<Reply> {
         Ok(p) => p,
         Err(e) => return failed(format!("cannot create a pipe: {}", e)),
     };
-    let pid = match sys::fork_as(uid, gid, || {
-        let replies = execute(op);
-        match write_frame(&mut writer, &encode_replies(&replies)) {
-            Ok(()) => 0,
-            Err(_) => 1,
-        }
-    }) {
+    // SAFETY: the helper process is single-threaded (see the module doc: one request at a
+    // time on stdin/stdout, no threads started), so the child holds no lock of a vanished
+    // thread.
+    let forked = unsafe {
+        sys::fork_as(uid, gid, || {
+            let replies = execute(op);
+            match write_frame(&mut writer, &encode_replies(&replies)) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            }
+        })
+    };
+    let pid = match forked {
         Ok(pid) => pid,
         Err(e) => return failed(format!("cannot start child: {}", e)),
     };

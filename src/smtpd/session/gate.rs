@@ -1,8 +1,11 @@
 //! The session's doors to the restriction lists: what a check may look at (`Facts`) and
 //! one call per stage that logs the `NOQUEUE: reject:` line of a refusal.
 //!
-//! Security role: every policy decision of a session goes through `gate`, so each refusal
-//! is logged in Postfix's format. Logs: `NOQUEUE: reject: STAGE from host[addr]: ...`.
+//! Security role: the restriction lists of the CONNECT, HELO, MAIL, RCPT and DATA stages
+//! are consulted through `gate`, so each of their refusals is logged in Postfix's format.
+//! The other refusals log the same line through `log_reject` where they are made: VRFY
+//! (`query`), a bare newline (`bare_lf`), too little queue space (`limits`). Logs:
+//! `NOQUEUE: reject: STAGE from host[addr]: ...`.
 
 use std::io::{Read, Write};
 
