@@ -20,6 +20,7 @@ pub mod postconf;
 pub mod postsuper;
 pub mod qmgr;
 pub mod queue;
+pub mod rewrite;
 pub mod sendmail;
 pub mod showq;
 pub mod smtpd;
