@@ -62,7 +62,7 @@ impl Rewrite {
     /// Build the classes from `cfg` (lists split once, here).
     pub fn new(cfg: &Config) -> Rewrite {
         let parent = cfg.list("parent_domain_matches_subdomains");
-        let parent_match = |name: &str| parent.iter().any(|p| p == name);
+        let parent_match = |name: &str| parent.iter().any(|p| p.eq_ignore_ascii_case(name));
         Rewrite {
             mydestination: DomainList::parse(cfg.get("mydestination"), false),
             virtual_alias: DomainList::default(),

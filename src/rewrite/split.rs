@@ -32,6 +32,16 @@ pub struct Splitter {
 }
 
 impl Splitter {
+    /// `delims` with Postfix's defaults for the rest (double_bounce_sender =
+    /// double-bounce, owner_request_special = yes).
+    pub fn new(delims: &str) -> Splitter {
+        Splitter {
+            delims: delims.trim().to_string(),
+            double_bounce: "double-bounce".to_string(),
+            owner_request: true,
+        }
+    }
+
     /// From recipient_delimiter, double_bounce_sender and owner_request_special.
     pub fn from_config(cfg: &Config) -> Splitter {
         Splitter {
@@ -102,7 +112,8 @@ mod tests {
     fn multi_byte_delimiters_are_split_on_characters() {
         assert_eq!(
             split_delimiter("user\u{e9}foo", "\u{e9}"),
-            ("user", Some("foo"))
+            ("user", Some("foo")),
+            "a multi-byte delimiter used to panic (smtpd, local)"
         );
         assert_eq!(split_delimiter("\u{e9}foo", "\u{e9}"), ("\u{e9}foo", None));
         assert_eq!(
@@ -135,6 +146,7 @@ mod tests {
     fn no_delimiter_configured() {
         let s = splitter(&[]);
         assert_eq!(s.delimiters(), "");
+        assert_eq!(Splitter::new("+").split("u+x"), ("u", Some("x")));
         assert_eq!(s.split("user+foo"), ("user+foo", None));
         assert_eq!(s.base("user+foo"), "user+foo");
         let spaced = splitter(&[("recipient_delimiter", " + ")]);
