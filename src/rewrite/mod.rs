@@ -5,9 +5,9 @@
 //! local (alias targets, extensions) all ask a `Rewrite` built once per configuration.
 //!
 //! Classes, tested in this order as trivial-rewrite's resolver does:
-//! - local: $mydestination (postconf(5) mydestination). An address without a domain is
-//!   local too. Address literals of $inet_interfaces/$proxy_interfaces (`user@[1.2.3.4]`)
-//!   are not recognized: such an address is in the default class.
+//! - local: $mydestination (postconf(5) mydestination), and address literals of this
+//!   host's $inet_interfaces/$proxy_interfaces addresses (`user@[192.0.2.1]`, see
+//!   `literal`). An address without a domain is local too.
 //! - virtual alias ($virtual_alias_domains) and virtual mailbox ($virtual_mailbox_domains):
 //!   the lists stay empty, so no domain is in these classes, until virtual hosting
 //!   implements those parameters (issue 9).
@@ -24,9 +24,11 @@
 //! decides what `user%remote@here` really addresses. Logs nothing itself.
 
 mod domains;
+mod literal;
 mod split;
 
 pub use domains::{DomainList, domain_listed};
+pub use literal::OwnAddresses;
 pub use split::{Splitter, split_delimiter};
 
 use crate::config::Config;
@@ -50,6 +52,7 @@ pub enum AddressClass {
 #[derive(Debug, Clone, Default)]
 pub struct Rewrite {
     mydestination: DomainList,
+    own: OwnAddresses,
     virtual_alias: DomainList,
     virtual_mailbox: DomainList,
     relay: DomainList,
@@ -65,6 +68,7 @@ impl Rewrite {
         let parent_match = |name: &str| parent.iter().any(|p| p.eq_ignore_ascii_case(name));
         Rewrite {
             mydestination: DomainList::parse(cfg.get("mydestination"), false),
+            own: OwnAddresses::from_config(cfg),
             virtual_alias: DomainList::default(),
             virtual_mailbox: DomainList::default(),
             relay: DomainList::parse(cfg.get("relay_domains"), parent_match("relay_domains")),
@@ -74,13 +78,14 @@ impl Rewrite {
         }
     }
 
-    /// Whether `domain` is one of ours ($mydestination), as Postfix's resolve_local: case
-    /// does not matter, one trailing dot is removed; an empty domain is not.
+    /// Whether `domain` is one of ours ($mydestination or an address literal of this host),
+    /// as Postfix's resolve_local: case does not matter, one trailing dot is removed; an
+    /// empty domain is not.
     pub fn is_local(&self, domain: &str) -> bool {
         match domain.strip_suffix('.').unwrap_or(domain) {
             "" => false,
             d if d.ends_with('.') => false,
-            d => self.mydestination.matches(d),
+            d => self.mydestination.matches(d) || self.own.is_own_literal(d),
         }
     }
 

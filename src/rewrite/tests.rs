@@ -26,9 +26,18 @@ fn local_class_is_mydestination() {
 }
 
 #[test]
-fn address_literals_are_not_local_yet() {
-    let rw = rewrite(&[("inet_interfaces", "127.0.0.1")]);
-    assert_eq!(rw.class_of("[127.0.0.1]"), AddressClass::Default);
+fn address_literals_of_this_host_are_local() {
+    let rw = rewrite(&[
+        ("inet_interfaces", "127.0.0.1"),
+        ("proxy_interfaces", "192.0.2.1"),
+    ]);
+    assert_eq!(rw.class_of("[127.0.0.1]"), AddressClass::Local);
+    assert_eq!(rw.class_of("[192.0.2.1]"), AddressClass::Local);
+    assert_eq!(rw.class_of("[192.0.2.2]"), AddressClass::Default);
+    assert_eq!(
+        rw.unroute("user%remote.test@[127.0.0.1]"),
+        ("user@remote.test".into(), true)
+    );
 }
 
 #[test]
