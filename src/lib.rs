@@ -5,7 +5,8 @@
 //! queue file, `queue` is the spool, `qmgr` schedules, `delivery` delivers, `bounce` writes
 //! non-delivery notifications, `pickup` takes local submissions, `master` starts and stops
 //! everything. `rewrite` (trivial-rewrite) is a leaf the daemons share: address classes,
-//! sender-specified routing and the recipient_delimiter splitter. README.md and spool-layout.md describe the whole.
+//! sender-specified routing and the recipient_delimiter splitter. README.md and
+//! spool-layout.md describe the whole.
 
 pub mod bench;
 pub mod bounce;
