@@ -4,7 +4,9 @@
 //! commands. Modules are named after Postfix's daemons: `smtpd` receives, `cleanup` makes a
 //! queue file, `queue` is the spool, `qmgr` schedules, `delivery` delivers, `bounce` writes
 //! non-delivery notifications, `pickup` takes local submissions, `master` starts and stops
-//! everything. README.md and spool-layout.md describe the whole.
+//! everything. `rewrite` (trivial-rewrite) is a leaf the daemons share: address classes,
+//! sender-specified routing and the recipient_delimiter splitter. README.md and
+//! spool-layout.md describe the whole.
 
 pub mod bench;
 pub mod bounce;
@@ -22,6 +24,7 @@ pub mod postmap;
 pub mod postsuper;
 pub mod qmgr;
 pub mod queue;
+pub mod rewrite;
 pub mod sendmail;
 pub mod showq;
 pub mod smtpd;

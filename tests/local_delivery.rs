@@ -585,6 +585,35 @@ fn extension_is_stripped_for_lookup_and_mailbox() {
 }
 
 #[test]
+fn a_local_part_starting_with_the_delimiter_is_not_split() {
+    // Postfix's split_addr never leaves an empty base: `+spring` is looked up and delivered
+    // as itself (this used to look up the user "").
+    let env = Env::new("ext-empty", "sales: USER\n");
+    let local = Local::new(env.cfg(&[("recipient_delimiter", "+")]), None);
+    let out = deliver(&local, "s@x", &[rcpt("+spring@www.a.org", None)], b"\nx\n");
+    assert_eq!(out[0].status, Status::Bounced, "{:?}", out);
+    assert_eq!(out[0].text, "unknown user: \"+spring\"");
+}
+
+#[test]
+fn a_command_sees_the_extension() {
+    let env = Env::new(
+        "ext-cmd",
+        "list: \"|echo $LOCAL $EXTENSION > DIR/ext.out\"\n",
+    );
+    let local = Local::new(env.cfg(&[("recipient_delimiter", "+")]), None);
+    let out = deliver(
+        &local,
+        "s@x",
+        &[rcpt("list+spring@www.a.org", None)],
+        b"\nx\n",
+    );
+    assert_eq!(out[0].status, Status::Sent, "{:?}", out);
+    let e = std::fs::read_to_string(env.dir.join("ext.out")).unwrap();
+    assert_eq!(e, "list+spring spring\n");
+}
+
+#[test]
 fn concurrent_deliveries_keep_messages_whole() {
     let env = Env::new("concurrent", "");
     let local = Arc::new(Local::new(

@@ -2,7 +2,7 @@
 //! Received: header given by the caller, and for local clients the missing Message-Id:,
 //! Date: and From: headers (at the end of the header block, in that order); enforces
 //! hopcount_limit and message_size_limit; resolves sender-specified routing through our
-//! domains (`user%remote@here`); removes duplicate envelope recipients; writes the
+//! domains (`user%remote@here`, by crate::rewrite's classes); removes duplicate envelope recipients; writes the
 //! file through `queue::Incoming::commit` (file and directory fsynced before it returns, so
 //! the caller may then answer 250).
 //!
@@ -23,6 +23,7 @@ use std::time::UNIX_EPOCH;
 
 use crate::config::Config;
 use crate::queue::{Envelope, Incoming};
+use crate::rewrite::Rewrite;
 
 /// A message handed to cleanup.
 pub struct Submission {
@@ -66,8 +67,19 @@ impl fmt::Display for CleanupError {
 
 impl std::error::Error for CleanupError {}
 
-/// Process and durably queue a message; returns its queue ID.
+/// Process and durably queue a message; returns its queue ID. Builds the address classes
+/// of `cfg` for this message: a caller that holds a `Rewrite` uses `submit_with`.
 pub fn submit(cfg: &Config, incoming: Incoming, sub: Submission) -> Result<String, CleanupError> {
+    submit_with(cfg, &Rewrite::new(cfg), incoming, sub)
+}
+
+/// `submit` with the address classes `rw` of `cfg`, built once by the caller.
+pub fn submit_with(
+    cfg: &Config,
+    rw: &Rewrite,
+    incoming: Incoming,
+    sub: Submission,
+) -> Result<String, CleanupError> {
     let id = incoming.id().to_string();
     let Submission {
         mut envelope,
@@ -102,7 +114,7 @@ pub fn submit(cfg: &Config, incoming: Incoming, sub: Submission) -> Result<Strin
     // "user@remote"@here) is resolved here, as Postfix's cleanup does through
     // trivial-rewrite; the form the client gave stays as the original recipient.
     for r in envelope.recipients.iter_mut() {
-        let routed = crate::qmgr::resolve::unroute_cfg(cfg, &r.address);
+        let (routed, _) = rw.unroute(&r.address);
         if routed != r.address {
             if r.orig.is_none() {
                 r.orig = Some(r.address.clone());

@@ -3,13 +3,15 @@
 //!
 //! Order, as transport(5) and trivial-rewrite(8): $transport_maps first (keys: the full
 //! address, then the domain, then each parent domain as `.parent`, then `*`); otherwise local
-//! domains ($mydestination) go to $local_transport, $relay_domains to $relay_transport and
-//! everything else to $default_transport. $relayhost, when set, is the next hop for relay
+//! domains go to $local_transport, $relay_domains to $relay_transport and everything else
+//! to $default_transport, by the address class crate::rewrite gives (one `Rewrite` per
+//! configuration, held by the scheduler). $relayhost, when set, is the next hop for relay
 //! and default deliveries. A table result `transport:nexthop` may leave either part empty:
 //! an empty transport keeps the class's default, an empty next hop keeps the default one.
 //! A transport_maps lookup error is returned as an error: the caller defers (4.3.0).
 
-use crate::config::{Config, split_list};
+use crate::config::Config;
+use crate::rewrite::{AddressClass, Rewrite};
 use crate::tables::{TableError, TableList};
 
 /// Where a recipient goes.
@@ -17,15 +19,6 @@ use crate::tables::{TableError, TableList};
 pub struct Route {
     pub transport: String,
     pub nexthop: String,
-}
-
-/// Whether `domain` is one of $mydestination (case-insensitive).
-pub fn is_local_domain(cfg: &Config, domain: &str) -> bool {
-    let d = domain.trim_end_matches('.');
-    d.is_empty()
-        || split_list(cfg.get("mydestination"))
-            .iter()
-            .any(|m| m.eq_ignore_ascii_case(d))
 }
 
 fn split_transport(spec: &str, default_nexthop: &str) -> Route {
@@ -36,83 +29,9 @@ fn split_transport(spec: &str, default_nexthop: &str) -> Route {
     }
 }
 
-/// Remove quoting and backslash escapes from a local part.
-pub fn unquote(local: &str) -> String {
-    let mut out = String::with_capacity(local.len());
-    let mut escaped = false;
-    for c in local.chars() {
-        match c {
-            _ if escaped => {
-                out.push(c);
-                escaped = false;
-            }
-            '\\' => escaped = true,
-            '"' => {}
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// Sender-specified routing, resolved as trivial-rewrite does while the domain is one of
-/// ours (`is_local`): `"user@remote"@here` becomes `user@remote`, `user%remote@here`
-/// (`percent_hack`) `user@remote`, `host!user@here` (`swap_bangpath`) `user@host`.
-/// Returns the address and whether it carried routing operators.
-pub fn unroute(
-    address: &str,
-    percent_hack: bool,
-    swap_bangpath: bool,
-    is_local: &dyn Fn(&str) -> bool,
-) -> (String, bool) {
-    let mut address = address.to_string();
-    let mut routed = false;
-    for _ in 0..10 {
-        let Some((local, domain)) = address.rsplit_once('@') else {
-            break;
-        };
-        let local = unquote(local);
-        let operators = local.contains(['@', '%', '!']);
-        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-        if !is_local(&domain) {
-            routed |= operators;
-            break;
-        }
-        let next = if local.contains('@') {
-            local.clone()
-        } else if percent_hack && local.contains('%') {
-            match local.rsplit_once('%') {
-                Some((u, h)) => format!("{}@{}", u, h),
-                None => break,
-            }
-        } else if swap_bangpath && local.contains('!') {
-            match local.split_once('!') {
-                Some((h, u)) => format!("{}@{}", u, h),
-                None => break,
-            }
-        } else {
-            break;
-        };
-        routed = true;
-        address = next;
-    }
-    (address, routed)
-}
-
-/// `unroute` with the settings of `cfg` ($mydestination, allow_percent_hack, swap_bangpath).
-pub fn unroute_cfg(cfg: &Config, address: &str) -> String {
-    let local = |d: &str| is_local_domain(cfg, d) && !d.is_empty();
-    unroute(
-        address,
-        cfg.bool("allow_percent_hack"),
-        cfg.bool("swap_bangpath"),
-        &local,
-    )
-    .0
-}
-
 /// Resolve a (qualified) recipient address without $transport_maps.
-pub fn resolve(cfg: &Config, address: &str) -> Route {
-    default_route(cfg, &domain_of(address))
+pub fn resolve(cfg: &Config, rw: &Rewrite, address: &str) -> Route {
+    default_route(cfg, rw, &domain_of(address))
 }
 
 fn domain_of(address: &str) -> String {
@@ -122,9 +41,11 @@ fn domain_of(address: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The route by address class alone.
-fn default_route(cfg: &Config, domain: &str) -> Route {
-    if is_local_domain(cfg, domain) {
+/// The route by address class alone. The virtual classes have no domains yet (see
+/// crate::rewrite) and would route as the default class.
+fn default_route(cfg: &Config, rw: &Rewrite, domain: &str) -> Route {
+    let class = rw.class_of(domain);
+    if class == AddressClass::Local {
         let nexthop = if domain.is_empty() {
             cfg.get("myhostname").to_string()
         } else {
@@ -140,33 +61,10 @@ fn default_route(cfg: &Config, domain: &str) -> Route {
     } else {
         relayhost
     };
-    let relay: Vec<String> = split_list(cfg.get("relay_domains"))
-        .iter()
-        .map(|d| d.to_ascii_lowercase())
-        .collect();
-    let parent = split_list(cfg.get("parent_domain_matches_subdomains"))
-        .iter()
-        .any(|p| p == "relay_domains");
-    if domain_listed(&relay, parent, domain) {
+    if class == AddressClass::Relay {
         return split_transport(cfg.get("relay_transport"), nexthop);
     }
     split_transport(cfg.get("default_transport"), nexthop)
-}
-
-/// Whether `domain` (lower case) is in a domain list (lower case): exactly, `.parent`
-/// entries for subdomains, and with `parent_match` (parent_domain_matches_subdomains) a
-/// plain `parent` entry for its subdomains too.
-pub fn domain_listed(list: &[String], parent_match: bool, domain: &str) -> bool {
-    list.iter().any(|d| {
-        if let Some(sub) = d.strip_prefix('.') {
-            return domain.ends_with(d.as_str()) || domain == sub;
-        }
-        domain == d
-            || (parent_match
-                && domain.len() > d.len()
-                && domain.ends_with(d.as_str())
-                && domain.as_bytes()[domain.len() - d.len() - 1] == b'.')
-    })
 }
 
 /// The keys $transport_maps is searched with, in order.
@@ -187,11 +85,12 @@ fn transport_keys(address: &str, domain: &str) -> Vec<String> {
 /// Resolve with $transport_maps (`maps`, already opened) consulted first.
 pub fn resolve_with(
     cfg: &Config,
+    rw: &Rewrite,
     maps: Option<&TableList>,
     address: &str,
 ) -> Result<Route, TableError> {
     let domain = domain_of(address);
-    let default = default_route(cfg, &domain);
+    let default = default_route(cfg, rw, &domain);
     let Some(maps) = maps.filter(|m| !m.is_empty()) else {
         return Ok(default);
     };
@@ -224,6 +123,18 @@ pub fn resolve_with(
 mod tests {
     use super::*;
     use std::path::Path;
+
+    fn resolve(cfg: &Config, address: &str) -> Route {
+        super::resolve(cfg, &Rewrite::new(cfg), address)
+    }
+
+    fn resolve_with(
+        cfg: &Config,
+        maps: Option<&TableList>,
+        address: &str,
+    ) -> Result<Route, TableError> {
+        super::resolve_with(cfg, &Rewrite::new(cfg), maps, address)
+    }
 
     #[test]
     fn local_relay_and_default() {
@@ -317,42 +228,6 @@ mod tests {
     }
 
     #[test]
-    fn unquoting() {
-        assert_eq!(unquote("\"user@remote\""), "user@remote");
-        assert_eq!(unquote("a\\\"b"), "a\"b");
-    }
-
-    #[test]
-    fn routing_operators_are_resolved_for_our_domains_only() {
-        let cfg = Config::from_pairs(Path::new("/x"), &[("myhostname", "www.a.org")]);
-        assert_eq!(
-            unroute_cfg(&cfg, "user%remote.test@www.a.org"),
-            "user@remote.test"
-        );
-        assert_eq!(
-            unroute_cfg(&cfg, "remote.test!user@www.a.org"),
-            "user@remote.test"
-        );
-        assert_eq!(
-            unroute_cfg(&cfg, "\"user@remote.test\"@www.a.org"),
-            "user@remote.test"
-        );
-        assert_eq!(
-            unroute_cfg(&cfg, "a%b@elsewhere.test"),
-            "a%b@elsewhere.test"
-        );
-        assert_eq!(unroute_cfg(&cfg, "plain@www.a.org"), "plain@www.a.org");
-        let off = Config::from_pairs(
-            Path::new("/x"),
-            &[("myhostname", "www.a.org"), ("allow_percent_hack", "no")],
-        );
-        assert_eq!(
-            unroute_cfg(&off, "user%remote.test@www.a.org"),
-            "user%remote.test@www.a.org"
-        );
-    }
-
-    #[test]
     fn relay_domains_cover_subdomains_as_smtpd_does() {
         let cfg = Config::from_pairs(
             Path::new("/x"),
@@ -360,8 +235,6 @@ mod tests {
         );
         assert_eq!(resolve(&cfg, "u@mx.r.test").transport, "relay");
         assert_eq!(resolve(&cfg, "u@notr.test").transport, "smtp");
-        assert!(domain_listed(&[".p.test".into()], false, "a.p.test"));
-        assert!(!domain_listed(&["p.test".into()], false, "a.p.test"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use super::{Admin, QmgrContext, Wake};
 use crate::delivery::{Agent, Outcome, Status};
 use crate::log::{self, lines};
 use crate::queue::{QueueFile, QueueFileError, QueueName};
+use crate::rewrite::Rewrite;
 use crate::tables::TableList;
 
 const COMPONENT: &str = "qmgr";
@@ -45,6 +46,8 @@ pub struct Scheduler {
     ctx: Arc<QmgrContext>,
     /// $transport_maps, opened from `ctx` (reopened on reload).
     transport_maps: Option<TableList>,
+    /// The address classes of `ctx.cfg` (rebuilt on reload).
+    rewrite: Arc<Rewrite>,
     wake: Receiver<Wake>,
     active: HashMap<String, ActiveMessage>,
     /// IDs waiting in incoming/ (or due in deferred/) for an active slot, with their queue.
@@ -90,6 +93,7 @@ impl Scheduler {
         Scheduler {
             shared,
             transport_maps: open_transport_maps(&ctx),
+            rewrite: Arc::new(Rewrite::new(&ctx.cfg)),
             ctx,
             wake,
             active: HashMap::new(),
@@ -128,6 +132,7 @@ impl Scheduler {
                     Ok(Wake::Reload) => {
                         self.ctx = read_shared(&self.shared);
                         self.transport_maps = open_transport_maps(&self.ctx);
+                        self.rewrite = Arc::new(Rewrite::new(&self.ctx.cfg));
                     }
                     Ok(Wake::Stop) | Err(_) => self.stop(),
                 },
@@ -411,8 +416,12 @@ impl Scheduler {
         // Group pending recipients by route.
         let mut groups: Vec<(super::Route, Vec<usize>)> = Vec::new();
         for (i, r) in msg.qf.pending() {
-            let route = match resolve_with(&self.ctx.cfg, self.transport_maps.as_ref(), &r.address)
-            {
+            let route = match resolve_with(
+                &self.ctx.cfg,
+                &self.rewrite,
+                self.transport_maps.as_ref(),
+                &r.address,
+            ) {
                 Ok(route) => route,
                 Err(e) => {
                     // Never "not found": the recipient waits for the table (4.3.0).
@@ -438,6 +447,7 @@ impl Scheduler {
                 agent = Arc::new(super::verify::Verifier {
                     inner: agent,
                     cfg: self.ctx.cfg.clone(),
+                    rewrite: self.rewrite.clone(),
                 });
             }
             for chunk in idx.chunks(per_job) {

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::delivery::{Agent, Outcome, Request, Status};
+use crate::rewrite::{AddressClass, Rewrite};
 use crate::tables::TableList;
 
 /// Whether a queue file's envelope asks for verification only.
@@ -27,6 +28,8 @@ pub fn is_verify(env: &crate::queue::Envelope) -> bool {
 pub struct Verifier {
     pub inner: Arc<dyn Agent>,
     pub cfg: Arc<Config>,
+    /// The address classes of `cfg`.
+    pub rewrite: Arc<Rewrite>,
 }
 
 impl Agent for Verifier {
@@ -36,7 +39,7 @@ impl Agent for Verifier {
 
     fn deliver(&self, req: &Request<'_>) -> Vec<Outcome> {
         if self.inner.name() == "local" {
-            local(&self.cfg, req)
+            local(&self.cfg, &self.rewrite, req)
         } else {
             self.inner.verify(req)
         }
@@ -47,12 +50,13 @@ impl Agent for Verifier {
 const MAX_DEPTH: usize = 100;
 
 /// Verify each recipient of a local delivery request.
-pub fn local(cfg: &Config, req: &Request<'_>) -> Vec<Outcome> {
+pub fn local(cfg: &Config, rw: &Rewrite, req: &Request<'_>) -> Vec<Outcome> {
     let aliases = TableList::open_list(cfg.get("alias_maps"));
     let mut out = Vec::new();
     for (i, r) in req.recipients.iter().enumerate() {
         let mut v = Walk {
             cfg,
+            rw,
             aliases: aliases.as_ref().ok(),
             rcpt: i,
             queue_addr: &r.address,
@@ -75,6 +79,7 @@ pub fn local(cfg: &Config, req: &Request<'_>) -> Vec<Outcome> {
 
 struct Walk<'a> {
     cfg: &'a Config,
+    rw: &'a Rewrite,
     aliases: Option<&'a TableList>,
     rcpt: usize,
     queue_addr: &'a str,
@@ -97,17 +102,13 @@ impl Walk<'_> {
             return self.push(addr, Status::Bounced, "5.4.6", &text);
         }
         let (local, domain) = addr.rsplit_once('@').unwrap_or((addr, ""));
-        if !super::resolve::is_local_domain(self.cfg, domain) {
-            let route = super::resolve(self.cfg, addr);
+        if self.rw.class_of(domain) != AddressClass::Local {
+            let route = super::resolve(self.cfg, self.rw, addr);
             let text = format!("deliverable via {}", route.transport);
             return self.push(addr, Status::Sent, "2.0.0", &text);
         }
         let local = local.to_lowercase();
-        let delim = self.cfg.get("recipient_delimiter");
-        let base = match local.find(|c| !delim.is_empty() && delim.contains(c)) {
-            Some(i) if i > 0 => local[..i].to_string(),
-            _ => local.clone(),
-        };
+        let base = self.rw.split(&local).0.to_string();
         let mut keys = vec![local.clone()];
         if base != local {
             keys.push(base.clone());
@@ -246,7 +247,7 @@ mod tests {
             ret: None,
             envid: None,
         };
-        let out = local(&cfg, &req);
+        let out = local(&cfg, &Rewrite::new(&cfg), &req);
         let summary: Vec<(usize, Status, &str)> = out
             .iter()
             .map(|o| (o.rcpt, o.status, o.text.as_str()))

@@ -24,6 +24,7 @@
 use super::restrict::{self, Class, Decision, Facts};
 use super::{SmtpdContext, check};
 use crate::log::{self, lines};
+use crate::rewrite::Splitter;
 use crate::tables::Table;
 
 /// Which kind of access check.
@@ -108,7 +109,7 @@ pub fn client_keys(name: &str, addr: &str, plain_parents: bool, pattern: bool) -
 /// Keys for an envelope address.
 pub fn address_keys(
     addr: &str,
-    delimiter: &str,
+    splitter: &Splitter,
     plain_parents: bool,
     pattern: bool,
     null_key: &str,
@@ -124,13 +125,9 @@ pub fn address_keys(
         Some((l, d)) => (l.to_string(), Some(d.to_string())),
         None => (lower.clone(), None),
     };
-    let base = if delimiter.is_empty() {
-        None
-    } else {
-        local
-            .find(|c| delimiter.contains(c))
-            .filter(|&i| i > 0)
-            .map(|i| local[..i].to_string())
+    let base = match splitter.split(&local) {
+        (base, Some(_)) => Some(base.to_string()),
+        _ => None,
     };
     let mut keys = Vec::new();
     match &domain {
@@ -175,7 +172,7 @@ pub fn check(
         AccessKind::Sender => match f.sender {
             Some(s) => address_keys(
                 s,
-                &ctx.recipient_delimiter,
+                ctx.rewrite.splitter(),
                 p.access_parent_match,
                 pattern,
                 &p.null_key,
@@ -185,7 +182,7 @@ pub fn check(
         AccessKind::Recipient => match f.rcpt {
             Some(r) => address_keys(
                 r.given,
-                &ctx.recipient_delimiter,
+                ctx.rewrite.splitter(),
                 p.access_parent_match,
                 pattern,
                 &p.null_key,
@@ -347,8 +344,15 @@ mod tests {
 
     #[test]
     fn address_key_order() {
+        let none = Splitter::new("");
         assert_eq!(
-            address_keys("User+Ext@Sub.Ex.Test", "+", false, false, "<>"),
+            address_keys(
+                "User+Ext@Sub.Ex.Test",
+                &Splitter::new("+"),
+                false,
+                false,
+                "<>"
+            ),
             vec![
                 "user+ext@sub.ex.test",
                 "user@sub.ex.test",
@@ -360,16 +364,16 @@ mod tests {
             ]
         );
         assert_eq!(
-            address_keys("a@b.test", "", true, false, "<>"),
+            address_keys("a@b.test", &none, true, false, "<>"),
             vec!["a@b.test", "b.test", "test", "a@"]
         );
-        assert_eq!(address_keys("", "", true, false, "<>"), vec!["<>"]);
+        assert_eq!(address_keys("", &none, true, false, "<>"), vec!["<>"]);
         assert_eq!(
-            address_keys("root", "", true, false, "<>"),
+            address_keys("root", &none, true, false, "<>"),
             vec!["root", "root@"]
         );
         assert_eq!(
-            address_keys("A@B.test", "", true, true, "<>"),
+            address_keys("A@B.test", &none, true, true, "<>"),
             vec!["a@b.test"]
         );
     }

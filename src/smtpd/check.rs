@@ -1,7 +1,9 @@
 //! The SMTP server's policy decisions at each stage (Postfix's smtpd_check.c): which
 //! restriction lists run when (smtpd_delay_reject), the relay test with
 //! allow_untrusted_routing, and the local recipient table test (reject_unlisted_recipient
-//! with local_recipient_maps, also applied after the lists as Postfix does).
+//! with local_recipient_maps, also applied after the lists as Postfix does). Which domains
+//! are ours or relayed, sender-specified routing and the recipient_delimiter split come
+//! from `ctx.rewrite` (crate::rewrite, built once per configuration).
 //!
 //! Security role: this is the open-relay guard. A recipient outside $mydestination and
 //! $relay_domains is accepted only through an explicit permit (permit_mynetworks, ...). An
@@ -21,17 +23,6 @@ pub use super::restrict::{Facts, Rcpt};
 use crate::log;
 use crate::tables::TableError;
 
-/// Whether `domain` is in $mydestination.
-pub fn is_local_domain(ctx: &SmtpdContext, domain: &str) -> bool {
-    ctx.mydestination.iter().any(|d| d == domain)
-}
-
-/// Whether `domain` is in $relay_domains (parent domains match when relay_domains is in
-/// $parent_domain_matches_subdomains; `.domain` entries always match subdomains).
-pub fn is_relay_domain(ctx: &SmtpdContext, domain: &str) -> bool {
-    crate::qmgr::resolve::domain_listed(&ctx.relay_domains, ctx.policy.relay_parent_match, domain)
-}
-
 /// Where an address really goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -43,14 +34,11 @@ pub struct Route {
     pub routed: bool,
 }
 
-/// Resolve sender-specified routing as trivial-rewrite does: while the domain is ours,
-/// `"user@remote"@here` becomes `user@remote`, `user%remote@here` (allow_percent_hack)
-/// `user@remote`, and `host!user@here` (swap_bangpath) `user@host`.
+/// Resolve sender-specified routing as trivial-rewrite does (`Rewrite::unroute`): while
+/// the domain is ours, `"user@remote"@here` becomes `user@remote`, `user%remote@here`
+/// (allow_percent_hack) `user@remote`, and `host!user@here` (swap_bangpath) `user@host`.
 pub fn resolve(ctx: &SmtpdContext, qualified: &str) -> Route {
-    let p = &ctx.policy;
-    let local = |d: &str| is_local_domain(ctx, d);
-    let (address, routed) =
-        crate::qmgr::resolve::unroute(qualified, p.percent_hack, p.swap_bangpath, &local);
+    let (address, routed) = ctx.rewrite.unroute(qualified);
     Route {
         domain: super::address::domain_of(&address),
         address,
@@ -66,7 +54,7 @@ pub fn auth_destination(ctx: &SmtpdContext, qualified: &str) -> bool {
     if route.routed && !ctx.policy.allow_untrusted_routing {
         return false;
     }
-    is_local_domain(ctx, &route.domain) || is_relay_domain(ctx, &route.domain)
+    ctx.rewrite.is_local(&route.domain) || ctx.rewrite.is_relay(&route.domain)
 }
 
 /// Log a table failure as Postfix does: the table's own warning, then the lookup error.
@@ -85,7 +73,7 @@ pub fn local_recipient_known(ctx: &SmtpdContext, qualified: &str) -> Known {
     let lower = qualified.to_ascii_lowercase();
     let local = lower.rsplit_once('@').map(|(l, _)| l).unwrap_or(&lower);
     let mut keys: Vec<String> = vec![lower.clone()];
-    if let Some((base, _ext)) = split_extension(local, &ctx.recipient_delimiter) {
+    if let (base, Some(_ext)) = ctx.rewrite.split(local) {
         let domain = super::address::domain_of(&lower);
         keys.push(format!("{}@{}", base, domain));
         keys.push(local.to_string());
@@ -120,7 +108,7 @@ pub enum Known {
 /// resolves to one of our domains.
 pub fn local_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), String> {
     let route = resolve(ctx, r.qualified);
-    if !is_local_domain(ctx, &route.domain) {
+    if !ctx.rewrite.is_local(&route.domain) {
         return Ok(());
     }
     match local_recipient_known(ctx, &route.address) {
@@ -128,16 +116,6 @@ pub fn local_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), String> {
         Known::No => Err(unknown_local_reply(ctx, r.given)),
         Known::TempFail => Err(temp_lookup_reply(r.given)),
     }
-}
-
-fn split_extension<'a>(local: &'a str, delims: &str) -> Option<(&'a str, &'a str)> {
-    if delims.is_empty() {
-        return None;
-    }
-    // split_once, not `i + 1`: a delimiter may be a multi-byte character.
-    local
-        .split_once(|c| delims.contains(c))
-        .filter(|(base, _)| !base.is_empty())
 }
 
 /// The reply for an unknown local recipient.
@@ -221,22 +199,4 @@ pub fn check_data(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
 /// VRFY: only the local recipient table test. `Ok(())` means "252".
 pub fn check_vrfy(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), String> {
     local_test(ctx, r)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn extension_split() {
-        assert_eq!(split_extension("user+foo", "+"), Some(("user", "foo")));
-        assert_eq!(split_extension("user", "+"), None);
-        assert_eq!(split_extension("+x", "+"), None);
-        assert_eq!(split_extension("user+foo", ""), None);
-        assert_eq!(
-            split_extension("user\u{e9}foo", "\u{e9}"),
-            Some(("user", "foo")),
-            "a multi-byte delimiter used to panic"
-        );
-    }
 }

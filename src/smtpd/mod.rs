@@ -5,7 +5,8 @@
 //! runs at which stage, relay and local recipient tests), `restrict` (the restriction list
 //! evaluator), `access` (check_*_access), `hostname` (HELO/FQDN/DNS tests), `network`
 //! ($mynetworks), `received` (the trace header), `peer` (the client's verified host name),
-//! `anvil` (client connection and rate limits), `space` (queue_minfree).
+//! `anvil` (client connection and rate limits), `space` (queue_minfree). Address classes
+//! and the recipient_delimiter splitter are crate::rewrite's, held in `SmtpdContext`.
 //!
 //! Security role: the first code to see network input. Relay control lives in `check`;
 //! every input is length-limited in `chat`; client-supplied text is made printable before
@@ -40,6 +41,7 @@ use crossbeam_channel::Sender;
 use crate::config::Config;
 use crate::qmgr::Wake;
 use crate::queue::Queue;
+use crate::rewrite::Rewrite;
 use crate::tables::TableList;
 
 pub use session::session;
@@ -96,10 +98,9 @@ pub struct SmtpdContext {
     pub myorigin: String,
     pub mail_name: String,
     pub banner: String,
-    /// Lower-cased $mydestination domains.
-    pub mydestination: Vec<String>,
-    /// Lower-cased $relay_domains.
-    pub relay_domains: Vec<String>,
+    /// Address classes ($mydestination, $relay_domains), routing and the
+    /// recipient_delimiter splitter.
+    pub rewrite: Rewrite,
     pub mynetworks: network::NetList,
     /// This host's interface addresses (permit_inet_interfaces).
     pub interface_addrs: Vec<IpAddr>,
@@ -112,7 +113,6 @@ pub struct SmtpdContext {
     pub resolver: Option<Arc<dyn crate::dns::Resolve>>,
     /// local_header_rewrite_clients, lower-cased.
     pub header_rewrite_clients: Vec<String>,
-    pub recipient_delimiter: String,
     pub message_size_limit: u64,
     /// queue_minfree: bytes the queue file system must keep free (see `space`).
     pub queue_minfree: u64,
@@ -138,21 +138,16 @@ pub struct SmtpdContext {
     pub stand_alone: bool,
 }
 
-fn domain_list(v: &str) -> Vec<String> {
-    crate::config::split_list(v)
-        .into_iter()
-        .filter_map(|d| {
-            if d.contains(':') || d.starts_with('/') {
-                crate::log::warning(
-                    "smtpd",
-                    format!("domain list: table \"{}\" not supported here; ignored", d),
-                );
-                None
-            } else {
-                Some(d.trim_end_matches('.').to_ascii_lowercase())
-            }
-        })
-        .collect()
+/// The address classes of `cfg`, with a warning for each table in a domain list.
+fn rewrite(cfg: &Config) -> Rewrite {
+    let rw = Rewrite::new(cfg);
+    for d in rw.ignored() {
+        crate::log::warning(
+            "smtpd",
+            format!("domain list: table \"{}\" not supported here; ignored", d),
+        );
+    }
+    rw
 }
 
 impl SmtpdContext {
@@ -185,8 +180,7 @@ impl SmtpdContext {
             myorigin,
             mail_name: cfg.get("mail_name").to_string(),
             banner: cfg.get("smtpd_banner").to_string(),
-            mydestination: domain_list(cfg.get("mydestination")),
-            relay_domains: domain_list(cfg.get("relay_domains")),
+            rewrite: rewrite(&cfg),
             peer_lookup: Arc::new(peer::SystemLookup),
             limits: anvil::Limits::from_config(&cfg, &mynetworks),
             mynetworks,
@@ -202,7 +196,6 @@ impl SmtpdContext {
                 .into_iter()
                 .map(|s| s.to_ascii_lowercase())
                 .collect(),
-            recipient_delimiter: cfg.get("recipient_delimiter").trim().to_string(),
             message_size_limit: cfg.int("message_size_limit").max(0) as u64,
             queue_minfree: cfg.int("queue_minfree").max(0) as u64,
             recipient_limit: cfg.int("smtpd_recipient_limit").max(1) as usize,

@@ -437,7 +437,7 @@ fn unknown_domain(
     f: &Facts<'_>,
 ) -> Decision {
     let domain = super::address::domain_of(addr);
-    if domain.is_empty() || domain.starts_with('[') || check::is_local_domain(ctx, &domain) {
+    if domain.is_empty() || domain.starts_with('[') || ctx.rewrite.is_local(&domain) {
         return Decision::Dunno;
     }
     let code = match hostname::domain_status(ctx.resolver.as_deref(), &domain) {
@@ -467,13 +467,9 @@ pub struct Policy {
     pub relay_code: u32,
     pub relay_defer_code: u32,
     pub allow_untrusted_routing: bool,
-    pub percent_hack: bool,
-    pub swap_bangpath: bool,
     /// smtpd_access_maps is in parent_domain_matches_subdomains: `example.com` in an access
     /// table also matches its subdomains.
     pub access_parent_match: bool,
-    /// relay_domains is in parent_domain_matches_subdomains.
-    pub relay_parent_match: bool,
     /// smtpd_null_access_lookup_key.
     pub null_key: String,
 }
@@ -523,10 +519,7 @@ impl Policy {
             relay_code: code("relay_domains_reject_code", 554),
             relay_defer_code: 454,
             allow_untrusted_routing: cfg.bool("allow_untrusted_routing"),
-            percent_hack: cfg.bool("allow_percent_hack"),
-            swap_bangpath: cfg.bool("swap_bangpath"),
             access_parent_match: has("smtpd_access_maps"),
-            relay_parent_match: has("relay_domains"),
             null_key: cfg.get("smtpd_null_access_lookup_key").to_string(),
         }
     }

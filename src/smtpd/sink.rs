@@ -120,7 +120,8 @@ impl Pending {
     pub fn commit(self, ctx: &SmtpdContext, sub: Submission) -> Result<String, SinkError> {
         match self {
             Pending::Cleanup(w) => {
-                let id = cleanup::submit(&ctx.cfg, w, sub).map_err(SinkError::Cleanup)?;
+                let id = cleanup::submit_with(&ctx.cfg, &ctx.rewrite, w, sub)
+                    .map_err(SinkError::Cleanup)?;
                 let _ = ctx.wake.send(Wake::New(id.clone()));
                 Ok(id)
             }

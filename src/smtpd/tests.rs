@@ -1,6 +1,7 @@
 //! Session tests over in-memory streams: every reply of the command state machine.
 
 mod bare_lf;
+mod classes;
 mod pipelining;
 mod utf8;
 

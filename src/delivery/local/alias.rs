@@ -158,13 +158,6 @@ impl Local {
         self.cfg.list(param).iter().any(|c| c == "alias")
     }
 
-    fn is_local_domain(&self, domain: &str) -> bool {
-        self.cfg
-            .list("mydestination")
-            .iter()
-            .any(|d| d.eq_ignore_ascii_case(domain))
-    }
-
     /// Expand an alias value found for `addr`: `level` is the recursion level (see
     /// `NESTING_LIMIT`), `name` the alias expanded.
     pub(super) fn expand(
@@ -210,7 +203,7 @@ impl Local {
             format!("{}@{}", t, self.cfg.get("myorigin"))
         };
         let (_, domain) = split_addr(&qualified);
-        if self.is_local_domain(domain) {
+        if self.rewrite.is_local(domain) {
             self.resolve(r, &qualified, level + 1, direct, Some(name));
         } else if r.first_time(format!("forward {}", qualified.to_lowercase())) {
             r.forwards.push(Forward {
@@ -276,15 +269,7 @@ impl Local {
             return;
         }
         let (local, domain) = split_addr(addr);
-        let delim = self.cfg.get("recipient_delimiter");
-        let extension = match delim.chars().next() {
-            // split_once: a multi-byte delimiter must not be sliced through.
-            Some(_) => local
-                .split_once(|c| delim.contains(c))
-                .map(|(_, ext)| ext.to_string())
-                .unwrap_or_default(),
-            None => String::new(),
-        };
+        let extension = self.rewrite.split(local).1.unwrap_or_default().to_string();
         let env = vec![
             ("HOME".to_string(), p.home.clone()),
             ("LOGNAME".to_string(), p.name.clone()),

@@ -68,8 +68,9 @@ impl Local {
         envelope.recipients = targets.iter().map(|t| Recipient::new(t)).collect();
         let mut content = format!("Delivered-To: {}\n", delivered_to).into_bytes();
         content.extend_from_slice(r.req.content);
-        cleanup::submit(
+        cleanup::submit_with(
             &self.cfg,
+            &self.rewrite,
             incoming,
             Submission {
                 envelope,

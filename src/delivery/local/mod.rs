@@ -2,7 +2,8 @@
 //! alias expansion (`alias`: users, `/file`, `|command`, `:include:`, forwarding through
 //! cleanup), then the user's mailbox: `$home_mailbox` (Maildir when it ends in `/`) or
 //! `$mail_spool_directory/USER` as an mbox (format and locking in `delivery::mbox`).
-//! `.forward` files are not supported.
+//! `.forward` files are not supported. Which domains are ours and where a local part's
+//! `+extension` starts come from crate::rewrite (one `Rewrite` per `Local`).
 //!
 //! Security role: runs as $mail_owner. Every write to a mailbox, file or command is a
 //! `request::Op` with the uid/gid it must run as; as root these go to the privileged helper
@@ -29,6 +30,7 @@ use super::request::{self, Op, Reply};
 use super::{Agent, Outcome, Request, Status, lock::LockPolicy, mbox};
 use crate::config::Config;
 use crate::queue::Recipient;
+use crate::rewrite::Rewrite;
 use crate::tables::{TableError, TableList};
 
 /// Postfix's recursion limit: each address costs 2 levels (deliver_recipient, then
@@ -40,6 +42,8 @@ pub const NESTING_LIMIT: usize = 100;
 /// The local delivery agent.
 pub struct Local {
     cfg: Arc<Config>,
+    /// The address classes and recipient_delimiter splitter of `cfg`.
+    rewrite: Rewrite,
     helper: Option<Arc<HelperHandle>>,
     aliases: Mutex<Option<Arc<TableList>>>,
 }
@@ -106,6 +110,7 @@ impl Local {
     /// performs deliveries in-process as the running user.
     pub fn new(cfg: Arc<Config>, helper: Option<Arc<HelperHandle>>) -> Local {
         Local {
+            rewrite: Rewrite::new(&cfg),
             cfg,
             helper,
             aliases: Mutex::new(None),
@@ -258,14 +263,8 @@ impl Local {
         let level = level + 1;
         let (local, _domain) = split_addr(addr);
         let local = local.to_lowercase();
-        let delim = self.cfg.get("recipient_delimiter");
-        let base = match delim.chars().next() {
-            Some(_) => local
-                .find(|c| delim.contains(c))
-                .map(|i| local[..i].to_string())
-                .unwrap_or_else(|| local.clone()),
-            None => local.clone(),
-        };
+        // Not split when the base would be empty (`+foo` is the user `+foo`).
+        let base = self.rewrite.split(&local).0.to_string();
         if !direct {
             let mut keys = vec![local.clone()];
             if base != local {

@@ -36,21 +36,11 @@ impl Myself {
         }
     }
 
-    /// $myhostname and the addresses from $inet_interfaces and $proxy_interfaces.
+    /// $myhostname and the addresses from $inet_interfaces and $proxy_interfaces (the
+    /// same set as the local class's address literals, crate::rewrite::OwnAddresses).
     pub fn from_config(cfg: &Config) -> Myself {
-        let mut addrs = Vec::new();
-        for item in cfg.list("inet_interfaces") {
-            match item.to_ascii_lowercase().as_str() {
-                "all" => addrs.extend(crate::sys::interface_networks().into_iter().map(|n| n.0)),
-                // Loopback is always ours (below).
-                "loopback-only" | "localhost" => {}
-                other => addrs.extend(literal(other)),
-            }
-        }
-        for item in cfg.list("proxy_interfaces") {
-            addrs.extend(literal(&item));
-        }
-        Myself::new(cfg.get("myhostname"), addrs)
+        let own = crate::rewrite::OwnAddresses::from_config(cfg);
+        Myself::new(cfg.get("myhostname"), own.addrs().to_vec())
     }
 
     /// Whether `name` is $myhostname.
@@ -72,16 +62,6 @@ impl Myself {
     pub fn is_me(&self, name: &str, ips: &[IpAddr], port: u16) -> bool {
         self.is_my_name(name) || (port == DEFAULT_PORT && ips.iter().any(|&a| self.is_my_addr(a)))
     }
-}
-
-/// An address written in an interfaces parameter (`192.0.2.1`, `[::1]`), if it is one.
-fn literal(s: &str) -> Option<IpAddr> {
-    let s = s.trim();
-    let s = s
-        .strip_prefix('[')
-        .and_then(|r| r.strip_suffix(']'))
-        .unwrap_or(s);
-    s.parse().ok()
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ impl<S: Read + Write> Session<'_, S> {
             return self.reply("501 Error: invalid parameter syntax");
         }
         let domain = domain.to_ascii_lowercase();
-        if !self.ctx.relay_domains.contains(&domain) {
+        if !self.ctx.rewrite.relay_domains().contains(&domain) {
             return self.reply(&format!("459 <{}>: service unavailable", site));
         }
         let _ = self.ctx.wake.send(Wake::Flush);

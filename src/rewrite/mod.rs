@@ -1,0 +1,194 @@
+//! Address classes and rewriting (Postfix's trivial-rewrite(8)): the one answer to "is this
+//! domain ours, and which class is it?", the sender-specified routing resolver and the
+//! recipient_delimiter splitter (`split`). smtpd (relay control, the local recipient test),
+//! cleanup (routing through our domains), qmgr (the transport by class, verification) and
+//! local (alias targets, extensions) all ask a `Rewrite` built once per configuration.
+//!
+//! Classes, tested in this order as trivial-rewrite's resolver does:
+//! - local: $mydestination (postconf(5) mydestination), and address literals of this
+//!   host's $inet_interfaces/$proxy_interfaces addresses (`user@[192.0.2.1]`, see
+//!   `literal`). An address without a domain is local too.
+//! - virtual alias ($virtual_alias_domains) and virtual mailbox ($virtual_mailbox_domains):
+//!   the lists stay empty, so no domain is in these classes, until virtual hosting
+//!   implements those parameters (issue 9).
+//! - relay: $relay_domains, subdomains too when relay_domains is in
+//!   $parent_domain_matches_subdomains.
+//! - default: everything else.
+//!
+//! Domain lists take domain names only: `type:table` and `/file` entries are left out and
+//! `ignored` names them for the caller to log (smtpd logs `warning: domain list: table
+//! "NAME" not supported here; ignored`).
+//!
+//! Security role: relay control depends on this. smtpd accepts a recipient without an
+//! explicit permit only when it resolves to the local or relay class, and `unroute`
+//! decides what `user%remote@here` really addresses. Logs nothing itself.
+
+mod domains;
+mod literal;
+mod split;
+
+pub use domains::{DomainList, domain_listed};
+pub use literal::OwnAddresses;
+pub use split::{Splitter, split_delimiter};
+
+use crate::config::Config;
+
+/// The class of a recipient domain (trivial-rewrite's address classes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressClass {
+    /// $mydestination, or no domain: delivered by $local_transport.
+    Local,
+    /// $virtual_alias_domains (empty until virtual hosting: never returned today).
+    VirtualAlias,
+    /// $virtual_mailbox_domains (empty until virtual hosting: never returned today).
+    VirtualMailbox,
+    /// $relay_domains: delivered by $relay_transport.
+    Relay,
+    /// Everything else: delivered by $default_transport.
+    Default,
+}
+
+/// The address classes and rewriting settings of one configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Rewrite {
+    mydestination: DomainList,
+    own: OwnAddresses,
+    virtual_alias: DomainList,
+    virtual_mailbox: DomainList,
+    relay: DomainList,
+    percent_hack: bool,
+    swap_bangpath: bool,
+    splitter: Splitter,
+}
+
+impl Rewrite {
+    /// Build the classes from `cfg` (lists split once, here).
+    pub fn new(cfg: &Config) -> Rewrite {
+        let parent = cfg.list("parent_domain_matches_subdomains");
+        let parent_match = |name: &str| parent.iter().any(|p| p.eq_ignore_ascii_case(name));
+        Rewrite {
+            mydestination: DomainList::parse(cfg.get("mydestination"), false),
+            own: OwnAddresses::from_config(cfg),
+            virtual_alias: DomainList::default(),
+            virtual_mailbox: DomainList::default(),
+            relay: DomainList::parse(cfg.get("relay_domains"), parent_match("relay_domains")),
+            percent_hack: cfg.bool("allow_percent_hack"),
+            swap_bangpath: cfg.bool("swap_bangpath"),
+            splitter: Splitter::from_config(cfg),
+        }
+    }
+
+    /// Whether `domain` is one of ours ($mydestination or an address literal of this host),
+    /// as Postfix's resolve_local: case does not matter, one trailing dot is removed; an
+    /// empty domain is not.
+    pub fn is_local(&self, domain: &str) -> bool {
+        match domain.strip_suffix('.').unwrap_or(domain) {
+            "" => false,
+            d if d.ends_with('.') => false,
+            d => self.mydestination.matches(d) || self.own.is_own_literal(d),
+        }
+    }
+
+    /// Whether `domain` is in $relay_domains.
+    pub fn is_relay(&self, domain: &str) -> bool {
+        self.relay
+            .matches(domain.strip_suffix('.').unwrap_or(domain))
+    }
+
+    /// The class of a recipient domain; an empty domain (an unqualified address) is local.
+    pub fn class_of(&self, domain: &str) -> AddressClass {
+        if domain.is_empty() || self.is_local(domain) {
+            AddressClass::Local
+        } else if self.virtual_alias.matches(domain) {
+            AddressClass::VirtualAlias
+        } else if self.virtual_mailbox.matches(domain) {
+            AddressClass::VirtualMailbox
+        } else if self.is_relay(domain) {
+            AddressClass::Relay
+        } else {
+            AddressClass::Default
+        }
+    }
+
+    /// The $relay_domains names, lower-cased.
+    pub fn relay_domains(&self) -> &[String] {
+        self.relay.domains()
+    }
+
+    /// Table and file entries left out of the domain lists (for the caller to log).
+    pub fn ignored(&self) -> impl Iterator<Item = &String> {
+        self.mydestination
+            .ignored()
+            .iter()
+            .chain(self.relay.ignored())
+    }
+
+    /// The recipient_delimiter splitter.
+    pub fn splitter(&self) -> &Splitter {
+        &self.splitter
+    }
+
+    /// Split a local part at $recipient_delimiter (see `Splitter::split`).
+    pub fn split<'a>(&self, local: &'a str) -> (&'a str, Option<&'a str>) {
+        self.splitter.split(local)
+    }
+
+    /// Resolve sender-specified routing while the domain is ours (allow_percent_hack,
+    /// swap_bangpath): `"user@remote"@here` becomes `user@remote`, `user%remote@here`
+    /// `user@remote`, `host!user@here` `user@host`. Returns the address and whether it
+    /// carried routing operators (also through a domain that is not ours).
+    pub fn unroute(&self, address: &str) -> (String, bool) {
+        let mut address = address.to_string();
+        let mut routed = false;
+        for _ in 0..10 {
+            let Some((local, domain)) = address.rsplit_once('@') else {
+                break;
+            };
+            let local = unquote(local);
+            if !self.is_local(&domain.trim_end_matches('.').to_ascii_lowercase()) {
+                routed |= local.contains(['@', '%', '!']);
+                break;
+            }
+            let Some(next) = self.unroute_once(&local) else {
+                break;
+            };
+            routed = true;
+            address = next;
+        }
+        (address, routed)
+    }
+
+    /// One routing step of a local part of ours: the address it routes to, if any.
+    fn unroute_once(&self, local: &str) -> Option<String> {
+        if local.contains('@') {
+            Some(local.to_string())
+        } else if self.percent_hack && local.contains('%') {
+            local.rsplit_once('%').map(|(u, h)| format!("{}@{}", u, h))
+        } else if self.swap_bangpath && local.contains('!') {
+            local.split_once('!').map(|(h, u)| format!("{}@{}", u, h))
+        } else {
+            None
+        }
+    }
+}
+
+/// Remove quoting and backslash escapes from a local part.
+pub fn unquote(local: &str) -> String {
+    let mut out = String::with_capacity(local.len());
+    let mut escaped = false;
+    for c in local.chars() {
+        match c {
+            _ if escaped => {
+                out.push(c);
+                escaped = false;
+            }
+            '\\' => escaped = true,
+            '"' => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
