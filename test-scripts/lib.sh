@@ -143,6 +143,39 @@ t_setup() {
 		alias_database = hash:$T/etc/aliases
 		myhostname = www.a.org
 	EOF
+	allow_config_dir
+}
+
+# allow_config_dir: as root, let set-gid postdrop and postqueue run by an ordinary user
+# trust $CONF, as an admin would: the compiled-in default main.cf lists it in
+# alternate_config_directories (Postfix's rule for set-gid programs). The default main.cf
+# is put back (or removed) by t_cleanup; a lock makes test runs on this machine take turns.
+allow_config_dir() {
+	[ "$(id -u)" = 0 ] || return 0
+	command -v flock >/dev/null || fail "flock is not installed (Debian package util-linux)"
+	local def
+	def=$("$T/sbin/postconf" -d -h config_directory) || fail "postconf -d config_directory failed"
+	exec 8>"${TMPDIR:-/tmp}/postern-tests-default-main-cf.lock"
+	flock 8
+	DEF_MAIN_CF=$def/main.cf
+	if [ -e "$DEF_MAIN_CF" ]; then
+		cp -p "$DEF_MAIN_CF" "$T/default-main.cf.saved"
+	elif [ ! -d "$def" ]; then
+		mkdir -p "$def" && DEF_DIR_MADE=$def
+	fi
+	printf 'alternate_config_directories = %s\n' "$CONF" >"$DEF_MAIN_CF"
+}
+
+restore_default_main_cf() {
+	[ -n "${DEF_MAIN_CF:-}" ] || return 0
+	if [ -e "$T/default-main.cf.saved" ]; then
+		cp -p "$T/default-main.cf.saved" "$DEF_MAIN_CF"
+	else
+		rm -f "$DEF_MAIN_CF"
+		[ -z "${DEF_DIR_MADE:-}" ] || rmdir "$DEF_DIR_MADE" 2>/dev/null || true
+	fi
+	DEF_MAIN_CF=
+	exec 8>&-
 }
 
 # t_start: listen on a free port and start the mail system (daemonized).
@@ -174,6 +207,7 @@ t_cleanup() {
 	trap - EXIT
 	exec 3>&-
 	if [ -n "$T" ] && [ -d "$T" ]; then
+		restore_default_main_cf
 		pid=$(master_pid || true)
 		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 			timeout 20 "$T/sbin/postfix" -c "$CONF" stop >/dev/null 2>&1 || true
