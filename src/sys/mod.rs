@@ -61,63 +61,59 @@ fn passwd_to_user(pw: &libc::passwd) -> User {
     }
 }
 
+/// Run one reentrant getpw*_r/getgr*_r call (`call(entry, buffer, result)`) with a buffer
+/// that grows on ERANGE. `Ok(None)` is "no such entry"; `Err` is a lookup failure.
+fn nss_lookup<T, R>(
+    mut entry: T,
+    call: impl Fn(&mut T, &mut [libc::c_char], &mut *mut T) -> libc::c_int,
+    convert: impl Fn(&T) -> R,
+) -> io::Result<Option<R>> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    loop {
+        let mut result: *mut T = std::ptr::null_mut();
+        let rc = call(&mut entry, &mut buf, &mut result);
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 && rc != libc::ENOENT && rc != libc::ESRCH {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        return Ok((!result.is_null()).then(|| convert(&entry)));
+    }
+}
+
 /// Look a user up by name. `Ok(None)` is "no such user"; `Err` is a lookup failure.
 pub fn user_by_name(name: &str) -> io::Result<Option<User>> {
     let Ok(cname) = CString::new(name) else {
         return Ok(None);
     };
-    let mut buf = vec![0 as libc::c_char; 4096];
-    loop {
-        // SAFETY: passwd is plain data; all pointers passed are valid for the call and the
-        // buffer length is passed with it.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = unsafe {
-            libc::getpwnam_r(
-                cname.as_ptr(),
-                &mut pw,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 && rc != libc::ENOENT && rc != libc::ESRCH {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        return Ok(if result.is_null() {
-            None
-        } else {
-            Some(passwd_to_user(&pw))
-        });
-    }
+    // SAFETY: passwd is plain data (integers and pointers): all zeroes is a valid value.
+    let pw: libc::passwd = unsafe { std::mem::zeroed() };
+    nss_lookup(
+        pw,
+        |pw, buf, result| {
+            // SAFETY: every pointer is valid for the call and the buffer's length is passed
+            // with it; on success the strings in `pw` point into `buf`, which outlives the
+            // conversion.
+            unsafe { libc::getpwnam_r(cname.as_ptr(), pw, buf.as_mut_ptr(), buf.len(), result) }
+        },
+        passwd_to_user,
+    )
 }
 
 /// Look a user up by uid.
 pub fn user_by_uid(uid: u32) -> io::Result<Option<User>> {
-    let mut buf = vec![0 as libc::c_char; 4096];
-    loop {
-        // SAFETY: as in user_by_name.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc =
-            unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result) };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 && rc != libc::ENOENT && rc != libc::ESRCH {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        return Ok(if result.is_null() {
-            None
-        } else {
-            Some(passwd_to_user(&pw))
-        });
-    }
+    // SAFETY: as in user_by_name.
+    let pw: libc::passwd = unsafe { std::mem::zeroed() };
+    nss_lookup(
+        pw,
+        |pw, buf, result| {
+            // SAFETY: as in user_by_name.
+            unsafe { libc::getpwuid_r(uid, pw, buf.as_mut_ptr(), buf.len(), result) }
+        },
+        passwd_to_user,
+    )
 }
 
 /// Look a group up by name, giving its gid.
@@ -125,33 +121,16 @@ pub fn group_by_name(name: &str) -> io::Result<Option<u32>> {
     let Ok(cname) = CString::new(name) else {
         return Ok(None);
     };
-    let mut buf = vec![0 as libc::c_char; 4096];
-    loop {
-        // SAFETY: group is plain data; pointers valid for the call; length passed.
-        let mut gr: libc::group = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::group = std::ptr::null_mut();
-        let rc = unsafe {
-            libc::getgrnam_r(
-                cname.as_ptr(),
-                &mut gr,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 && rc != libc::ENOENT && rc != libc::ESRCH {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        return Ok(if result.is_null() {
-            None
-        } else {
-            Some(gr.gr_gid)
-        });
-    }
+    // SAFETY: group is plain data: all zeroes is a valid value.
+    let gr: libc::group = unsafe { std::mem::zeroed() };
+    nss_lookup(
+        gr,
+        |gr, buf, result| {
+            // SAFETY: pointers valid for the call; the buffer's length is passed with it.
+            unsafe { libc::getgrnam_r(cname.as_ptr(), gr, buf.as_mut_ptr(), buf.len(), result) }
+        },
+        |gr| gr.gr_gid,
+    )
 }
 
 /// The effective uid of this process.
@@ -283,5 +262,9 @@ mod tests {
         assert_eq!(u.uid, 0);
         assert!(user_by_name("no-such-user-postern-xyz").unwrap().is_none());
         assert_eq!(user_by_uid(0).unwrap().unwrap().name, "root");
+        assert_eq!(u.home, "/root");
+        assert_eq!(group_by_name("root").unwrap(), Some(0));
+        assert_eq!(group_by_name("no-such-group-postern-xyz").unwrap(), None);
+        assert_eq!(user_by_name("a\0b").unwrap(), None);
     }
 }
