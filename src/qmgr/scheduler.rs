@@ -486,8 +486,7 @@ impl Scheduler {
             m.outstanding += jobs.len();
         }
         for job in jobs {
-            let transport = job.dest_key.split(':').next().unwrap_or("").to_string();
-            let limit = self.limit(&transport, "concurrency");
+            let limit = self.limit(transport_of(&job.dest_key), "concurrency");
             let d = self.dests.entry(job.dest_key.clone()).or_default();
             if d.in_flight < limit {
                 d.in_flight += 1;
@@ -498,10 +497,12 @@ impl Scheduler {
         }
     }
 
-    /// Hand a batch to its transport's worker pool, starting the pool on first use.
+    /// Hand a batch to its transport's worker pool, starting the pool on first use. The
+    /// transport is the one the recipients resolved to (the master.cf service name, first in
+    /// the destination key), not the agent's command: `smtp-ipv4` has its own pool.
     fn dispatch(&mut self, batch: Vec<Job>) {
         let Some(first) = batch.first() else { return };
-        let transport = first.agent.name().to_string();
+        let transport = transport_of(&first.dest_key).to_string();
         if !self.pools.contains_key(&transport) {
             let (tx, rx) = crossbeam_channel::unbounded();
             self.workers
@@ -587,6 +588,11 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// The transport of a destination key (`transport:nexthop`).
+fn transport_of(dest_key: &str) -> &str {
+    dest_key.split(':').next().unwrap_or("")
 }
 
 /// An agent that defers everything: for transports listed in $defer_transports
