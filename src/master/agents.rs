@@ -216,6 +216,27 @@ pub fn transports(
     agents
 }
 
+/// The worker threads of each master.cf transport: its maxproc column (`-` is the
+/// service's $default_process_limit, 0 "no limit"), at most `qmgr::MAX_POOL`. A worker pool
+/// is started on a transport's first delivery and keeps its size until a restart.
+pub fn process_limits(cfg: &Config, services: &[Service]) -> HashMap<String, usize> {
+    let max = crate::qmgr::MAX_POOL;
+    services
+        .iter()
+        .filter(|s| s.is_delivery_agent())
+        .map(|s| {
+            let n = match s.maxproc {
+                Some(0) => max,
+                Some(n) => n as usize,
+                None => service_config(cfg, s)
+                    .int("default_process_limit")
+                    .clamp(1, max as i64) as usize,
+            };
+            (s.name.clone(), n.clamp(1, max))
+        })
+        .collect()
+}
+
 /// The resolver the SMTP client uses: the system's, or one whose every lookup is a
 /// temporary failure (so mail waits) when /etc/resolv.conf cannot be read.
 fn client_resolver() -> Arc<dyn Resolve> {
@@ -327,6 +348,23 @@ mod tests {
         }
         // Not a unix entry: the stock relay transport is untouched.
         assert!(agents.contains_key("relay"));
+    }
+
+    #[test]
+    fn process_limits_from_maxproc() {
+        let cfg = Config::from_pairs(Path::new("/nonexistent"), &[("default_process_limit", "7")]);
+        let services = master_cf::parse(
+            "one unix - - n - 1 smtp\nall unix - - n - 0 smtp\nmany unix - - n - 500 smtp\ndflt unix - - n - - local\nown unix - - n - - smtp -o default_process_limit=3\nlmtp unix - - n - 4 lmtp\n",
+            "m",
+        )
+        .unwrap();
+        let l = process_limits(&cfg, &services);
+        let max = crate::qmgr::MAX_POOL;
+        assert_eq!(
+            (l["one"], l["all"], l["many"], l["dflt"], l["own"]),
+            (1, max, max, 7, 3)
+        );
+        assert!(!l.contains_key("lmtp"));
     }
 
     #[test]

@@ -204,6 +204,7 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
         cfg: cfg.clone(),
         queue: queue.clone(),
         agents: agents::build(&cfg, &services, helper.clone()),
+        process_limits: agents::process_limits(&cfg, &services),
     })));
     let qmgr_handle = qmgr::start(qctx.clone(), wake_rx);
     // postqueue -f/-i/-s and postsuper's requests; the mailq listing for everyone.
@@ -370,6 +371,7 @@ fn reload(
         cfg: cfg.clone(),
         queue: queue.clone(),
         agents: agents::build(&cfg, &services, helper),
+        process_limits: agents::process_limits(&cfg, &services),
     };
     *qctx.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
     let _ = wake.send(Wake::Reload);

@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender, select};
 use super::finish::{self, Pending};
 use super::resolve::{Route, resolve_with};
 use super::workers::{self, Job, JobResult};
-use super::{Admin, QmgrContext, Wake};
+use super::{Admin, MAX_POOL, QmgrContext, Wake};
 use crate::delivery::{Agent, Outcome, Status};
 use crate::log::{self, lines};
 use crate::queue::{QueueFile, QueueFileError, QueueName};
@@ -89,7 +89,10 @@ impl Scheduler {
     pub fn new(shared: crate::Shared<QmgrContext>, wake: Receiver<Wake>) -> Scheduler {
         let ctx = read_shared(&shared);
         let (results_tx, results_rx) = crossbeam_channel::unbounded();
-        let pool_size = ctx.cfg.int("default_process_limit").clamp(1, 32) as usize;
+        let pool_size = ctx
+            .cfg
+            .int("default_process_limit")
+            .clamp(1, MAX_POOL as i64) as usize;
         Scheduler {
             shared,
             transport_maps: open_transport_maps(&ctx),
@@ -505,8 +508,12 @@ impl Scheduler {
         let transport = transport_of(&first.dest_key).to_string();
         if !self.pools.contains_key(&transport) {
             let (tx, rx) = crossbeam_channel::unbounded();
+            let size = match self.ctx.process_limits.get(&transport) {
+                Some(&n) => n.clamp(1, MAX_POOL),
+                None => self.pool_size,
+            };
             self.workers
-                .extend(workers::spawn(self.pool_size, rx, self.results_tx.clone()));
+                .extend(workers::spawn(size, rx, self.results_tx.clone()));
             self.pools.insert(transport.clone(), tx);
         }
         if let Some(tx) = self.pools.get(&transport) {
