@@ -132,6 +132,25 @@ pub fn service_config(cfg: &Config, svc: &Service) -> Config {
     cfg.with_overrides(&overrides)
 }
 
+/// The `-o` overrides of a transport that have no effect in Postern, for the start-up
+/// warning: as for listeners (unknown, not implemented, process-wide), except that an empty
+/// value of an unknown parameter asks for nothing Postern does (2.10's stock `relay` entry
+/// has `-o smtp_fallback_relay=`); and the SMTP client does not follow $inet_protocols.
+pub fn ineffective_overrides(svc: &Service) -> Vec<String> {
+    let mut idle: Vec<String> = super::listen::ineffective_overrides(svc)
+        .into_iter()
+        .filter(|o| !o.ends_with('='))
+        .collect();
+    if svc.command == "smtp" {
+        for (name, value) in &svc.overrides {
+            if name == "inet_protocols" {
+                idle.push(format!("-o {}={}", name, value));
+            }
+        }
+    }
+    idle
+}
+
 /// One transport: the agent its command names, run with the service's $syslog_name.
 struct Transport {
     agent: Arc<dyn Agent>,
@@ -365,6 +384,25 @@ mod tests {
             (1, max, max, 7, 3)
         );
         assert!(!l.contains_key("lmtp"));
+    }
+
+    #[test]
+    fn ineffective_transport_overrides() {
+        let s = master_cf::parse(
+            "relay unix - - n - - smtp -o smtp_fallback_relay= -o smtp_helo_name=h\n\
+             v4 unix - - n - - smtp -o inet_protocols=ipv4 -o no_such_thing=1 -o maillog_file=/x\n",
+            "m",
+        )
+        .unwrap();
+        assert!(ineffective_overrides(&s[0]).is_empty());
+        assert_eq!(
+            ineffective_overrides(&s[1]),
+            [
+                "-o no_such_thing=1",
+                "-o maillog_file=/x",
+                "-o inet_protocols=ipv4"
+            ]
+        );
     }
 
     #[test]

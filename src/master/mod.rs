@@ -100,8 +100,12 @@ pub fn load_services(dir: &Path) -> Result<Vec<Service>, MasterError> {
                 COMPONENT,
                 format!("{}: line {}: {}", path.display(), s.line, why),
             );
-        } else if s.is_smtpd_listener() {
-            let idle = listen::ineffective_overrides(s);
+        } else if s.is_smtpd_listener() || s.is_delivery_agent() {
+            let idle = if s.is_smtpd_listener() {
+                listen::ineffective_overrides(s)
+            } else {
+                agents::ineffective_overrides(s)
+            };
             if !idle.is_empty() {
                 log::warning(
                     COMPONENT,
