@@ -1,6 +1,6 @@
 //! The scheduler with a stand-in agent: messages for a busy destination are batched, every
-//! message is delivered once and removed, and a deferral leaves the message in deferred/
-//! with a future retry time.
+//! message is delivered once and removed, a deferral leaves the message in deferred/
+//! with a future retry time, and a transport's process limit caps its parallel deliveries.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -49,15 +49,23 @@ impl Agent for Recorder {
     }
 }
 
-fn setup(
-    tag: &str,
-    settings: &[(&str, &str)],
-    agent: Arc<Recorder>,
-) -> (
+type Running = (
     Queue,
     crossbeam_channel::Sender<Wake>,
     std::thread::JoinHandle<()>,
-) {
+);
+
+fn setup(tag: &str, settings: &[(&str, &str)], agent: Arc<Recorder>) -> Running {
+    setup_with(tag, settings, agent, HashMap::new())
+}
+
+/// The scheduler with `agent` as the local transport and these worker pool sizes.
+fn setup_with(
+    tag: &str,
+    settings: &[(&str, &str)],
+    agent: Arc<dyn Agent>,
+    process_limits: HashMap<String, usize>,
+) -> Running {
     let dir = std::env::temp_dir().join(format!("postern-qmgr-{}-{}", tag, std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let queue = Queue::new(&dir);
@@ -74,6 +82,7 @@ fn setup(
         cfg,
         queue: queue.clone(),
         agents,
+        process_limits,
     })));
     let (tx, rx) = crossbeam_channel::unbounded();
     let handle = qmgr::start(ctx, rx);
@@ -170,4 +179,60 @@ fn deferral_sets_a_future_retry_time() {
     tx.send(Wake::Stop).unwrap();
     handle.join().unwrap();
     std::fs::remove_dir_all(queue.root()).unwrap();
+}
+
+/// Counts deliveries in progress at once; each takes a moment.
+#[derive(Default)]
+struct Parallel {
+    now: Mutex<usize>,
+    most: Mutex<usize>,
+    done: Mutex<usize>,
+}
+
+impl Agent for Parallel {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    fn deliver(&self, _req: &Request<'_>) -> Vec<Outcome> {
+        {
+            let mut now = self.now.lock().unwrap();
+            *now += 1;
+            let mut most = self.most.lock().unwrap();
+            *most = (*most).max(*now);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        *self.now.lock().unwrap() -= 1;
+        *self.done.lock().unwrap() += 1;
+        vec![Outcome::new(0, Status::Sent, "2.0.0", "test", "local")]
+    }
+}
+
+#[test]
+fn the_process_limit_caps_parallel_deliveries() {
+    // With no limit the six overlap (all, or most of them on a loaded machine).
+    for (limit, least, most) in [(Some(2), 1, 2), (None, 4, 6)] {
+        let agent = Arc::new(Parallel::default());
+        let limits = limit
+            .map(|n| HashMap::from([("local".to_string(), n)]))
+            .unwrap_or_default();
+        let tag = format!("pool{}", most);
+        let (queue, tx, handle) = setup_with(&tag, &[], agent.clone(), limits);
+        // Six mailboxes: six destinations, each allowed a delivery of its own.
+        for i in 0..6 {
+            let id = submit(&queue, &format!("u{}@www.a.org", i));
+            tx.send(Wake::New(id)).unwrap();
+        }
+        assert!(wait_until(10, || *agent.done.lock().unwrap() == 6));
+        let seen = *agent.most.lock().unwrap();
+        assert!(
+            (least..=most).contains(&seen),
+            "limit {:?}: {} at once",
+            limit,
+            seen
+        );
+        tx.send(Wake::Stop).unwrap();
+        handle.join().unwrap();
+        std::fs::remove_dir_all(queue.root()).unwrap();
+    }
 }

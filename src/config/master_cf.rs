@@ -3,8 +3,13 @@
 //! start with white space, `-o name=value` overrides main.cf for that service.
 //!
 //! Postern runs every service as threads of one process: `inet` services whose command is
-//! `smtpd` become listeners; Postfix's internal services (pickup, cleanup, qmgr, local,
-//! bounce, ...) map onto Postern's built-in threads. Anything else is named in a warning.
+//! `smtpd` become listeners; `unix` services whose command is a delivery agent Postern
+//! implements (`AGENTS`: smtp, local, error, discard) become transports named after the
+//! service, with that entry's `-o` overrides; Postfix's internal services (pickup, cleanup,
+//! qmgr, bounce, ...) map onto Postern's built-in threads. Anything else is named in a
+//! warning; a `unix` entry among them is a transport that is not available, so mail routed
+//! to it is deferred ("mail transport unavailable"), as Postfix's qmgr does when it cannot
+//! reach a transport.
 
 use std::fmt;
 
@@ -41,6 +46,10 @@ impl fmt::Display for MasterCfError {
 
 impl std::error::Error for MasterCfError {}
 
+/// The delivery agents Postern implements, by master.cf command: a `unix` entry with one
+/// of these commands is a transport named after the service (`smtp-ipv4 unix ... smtp`).
+pub const AGENTS: &[&str] = &["smtp", "local", "error", "discard"];
+
 /// Services Postern provides as built-in threads; they need no warning.
 pub const BUILTIN: &[&str] = &[
     "pickup",
@@ -58,10 +67,6 @@ pub const BUILTIN: &[&str] = &[
     "proxymap",
     "proxywrite",
     "showq",
-    "error",
-    "retry",
-    "discard",
-    "local",
     "anvil",
     "scache",
 ];
@@ -72,12 +77,20 @@ impl Service {
         self.kind == "inet" && self.command == "smtpd"
     }
 
-    /// Whether Postern implements this entry (listener or built-in thread).
+    /// Whether this entry is a delivery transport Postern provides: a `unix` service whose
+    /// command is in `AGENTS`. error(8) runs only as the `error` or `retry` service, as in
+    /// Postfix (which stops with "bad error service name" otherwise).
+    pub fn is_delivery_agent(&self) -> bool {
+        self.kind == "unix"
+            && AGENTS.contains(&self.command.as_str())
+            && (self.command != "error" || ["error", "retry"].contains(&self.name.as_str()))
+    }
+
+    /// Whether Postern implements this entry (listener, transport or built-in thread).
     pub fn is_supported(&self) -> bool {
         self.is_smtpd_listener()
+            || self.is_delivery_agent()
             || BUILTIN.contains(&self.command.as_str())
-            // The SMTP client: the stock `smtp` and `relay` entries (smtp(8) as unix service).
-            || (self.command == "smtp" && self.kind == "unix")
     }
 
     /// Why Postern does not provide this entry, for the start-up warning; `None` when it
@@ -92,11 +105,22 @@ impl Service {
             "virtual" => "no virtual(8) delivery",
             "postlogd" => "Postern writes $maillog_file itself",
             "smtpd" => "smtpd runs only as an inet service",
+            "error" if self.kind == "unix" => "error(8) runs only as the error or retry service",
+            c if AGENTS.contains(&c) => "a delivery agent runs only as a unix service",
             _ => "unknown to Postern",
         };
+        // Any unix entry is a transport qmgr may be asked to use: say what its mail gets.
+        let then = if self.kind == "unix" {
+            format!(
+                "mail for transport {} is deferred (mail transport unavailable)",
+                self.name
+            )
+        } else {
+            "ignored".to_string()
+        };
         Some(format!(
-            "service {} ({} {}) is not provided by Postern ({}); ignored",
-            self.name, self.kind, self.command, why
+            "service {} ({} {}) is not provided by Postern ({}); {}",
+            self.name, self.kind, self.command, why, then
         ))
     }
 
@@ -336,6 +360,28 @@ maildrop  unix  -       n       n       -       -       pipe
             s[3].unsupported_reason(),
             None,
             "the SMTP client is provided"
+        );
+    }
+
+    #[test]
+    fn delivery_agents_by_command() {
+        let s = parse(
+            "smtp-ipv4 unix - - n - - smtp -o inet_protocols=ipv4\nretry unix - - n - - error\nerror2 unix - - n - - error\nsmtp inet n - n - - smtp\nmaildrop unix - n n - - pipe\n",
+            "m",
+        )
+        .unwrap();
+        assert!(s[0].is_delivery_agent() && s[1].is_delivery_agent());
+        assert!(!s[2].is_delivery_agent() && !s[3].is_delivery_agent());
+        assert!(
+            s[2].unsupported_reason()
+                .unwrap()
+                .contains("error(8) runs only as the error or retry service")
+        );
+        assert!(s[3].unsupported_reason().unwrap().ends_with("; ignored"));
+        assert_eq!(
+            s[4].unsupported_reason().unwrap(),
+            "service maildrop (unix pipe) is not provided by Postern (no pipe(8) delivery); \
+             mail for transport maildrop is deferred (mail transport unavailable)"
         );
     }
 

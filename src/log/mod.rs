@@ -119,15 +119,25 @@ enum Level {
 }
 
 thread_local! {
-    /// A per-thread $syslog_name for smtpd lines (a master.cf listener's `-o syslog_name=`).
-    static SMTPD_SYSLOG_NAME: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    /// A per-thread $syslog_name for one component's lines (a master.cf service's
+    /// `-o syslog_name=`): (component, syslog_name).
+    static THREAD_SYSLOG_NAME: std::cell::RefCell<Option<(String, String)>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Tag this thread's smtpd lines with `name` (e.g. `postfix/submission` gives
 /// `postfix/submission/smtpd[pid]`), as Postfix does for a listener with
 /// `-o syslog_name=...`; `None` goes back to the global $syslog_name.
 pub fn set_thread_syslog_name(name: Option<&str>) {
-    SMTPD_SYSLOG_NAME.with(|n| *n.borrow_mut() = name.map(str::to_string));
+    set_thread_syslog_name_for("smtpd", name);
+}
+
+/// Tag this thread's lines of `component` (the master.cf command, e.g. `smtp`) with
+/// `name` as $syslog_name: a delivery service's `-o syslog_name=postfix/relay` gives
+/// `postfix/relay/smtp[pid]`. Lines of other components keep the global $syslog_name;
+/// `None` goes back to it for all.
+pub fn set_thread_syslog_name_for(component: &str, name: Option<&str>) {
+    THREAD_SYSLOG_NAME
+        .with(|n| *n.borrow_mut() = name.map(|v| (component.to_string(), v.to_string())));
 }
 
 fn emit(component: &str, level: Level, msg: &str) {
@@ -136,11 +146,10 @@ fn emit(component: &str, level: Level, msg: &str) {
         eprintln!("postfix/{}: {}", component, msg);
         return;
     };
-    let own = if component == "smtpd" {
-        SMTPD_SYSLOG_NAME.with(|n| n.borrow().clone())
-    } else {
-        None
-    };
+    let own = THREAD_SYSLOG_NAME.with(|n| match n.borrow().as_ref() {
+        Some((c, name)) if c == component => Some(name.clone()),
+        _ => None,
+    });
     let tag = format!("{}/{}", own.as_deref().unwrap_or(&s.syslog_name), component);
     if let Some(logger) = s.syslog.as_mut() {
         logger.formatter.process = tag.clone();

@@ -6,7 +6,8 @@
 //! before any other thread exists. It then starts the scheduler (qmgr), the pickup of
 //! locally submitted mail, the qmgr control FIFOs (public/qmgr, private/qmgr), the showq
 //! listing socket (public/showq), and one accept loop per listener, and waits for signals:
-//! SIGHUP re-reads the configuration without closing the listeners, SIGUSR1 flushes the
+//! SIGHUP re-reads the configuration (and rebuilds the delivery transports from main.cf and
+//! master.cf, `agents`) without closing the listeners, SIGUSR1 flushes the
 //! queue, SIGTERM stops accepting and exits once sessions and deliveries in progress end,
 //! SIGINT exits at once (everything acknowledged is already on disk).
 //!
@@ -80,21 +81,31 @@ pub fn load_config(dir: &Path, component: &str) -> Result<Config, ConfigError> {
     Ok(cfg)
 }
 
-/// Load master.cf and warn about services Postern does not provide.
-pub fn load_services(dir: &Path) -> Result<Vec<Service>, MasterError> {
+/// Read and parse master.cf.
+pub fn read_services(dir: &Path) -> Result<Vec<Service>, MasterError> {
     let path = dir.join("master.cf");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| MasterError::MasterCf(format!("open {}: {}", path.display(), e)))?;
-    let services = master_cf::parse(&text, &path.display().to_string())
-        .map_err(|e| MasterError::MasterCf(e.to_string()))?;
+    master_cf::parse(&text, &path.display().to_string())
+        .map_err(|e| MasterError::MasterCf(e.to_string()))
+}
+
+/// Load master.cf and warn about services Postern does not provide.
+pub fn load_services(dir: &Path) -> Result<Vec<Service>, MasterError> {
+    let path = dir.join("master.cf");
+    let services = read_services(dir)?;
     for s in &services {
         if let Some(why) = s.unsupported_reason() {
             log::warning(
                 COMPONENT,
                 format!("{}: line {}: {}", path.display(), s.line, why),
             );
-        } else if s.is_smtpd_listener() {
-            let idle = listen::ineffective_overrides(s);
+        } else if s.is_smtpd_listener() || s.is_delivery_agent() {
+            let idle = if s.is_smtpd_listener() {
+                listen::ineffective_overrides(s)
+            } else {
+                agents::ineffective_overrides(s)
+            };
             if !idle.is_empty() {
                 log::warning(
                     COMPONENT,
@@ -152,7 +163,7 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
 
     let mut bound = Vec::new();
     for svc in services.iter().filter(|s| s.is_smtpd_listener()) {
-        let svc_cfg = cfg.with_overrides(&svc.overrides);
+        let svc_cfg = agents::service_config(&cfg, svc);
         let implicit = svc.inet_address().0.is_none();
         for addr in listen::addresses(&svc_cfg, svc).map_err(MasterError::Setup)? {
             let l = match listen::bind(addr) {
@@ -196,7 +207,8 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     let qctx = Arc::new(RwLock::new(Arc::new(QmgrContext {
         cfg: cfg.clone(),
         queue: queue.clone(),
-        agents: agents::build(&cfg, helper.clone()),
+        agents: agents::build(&cfg, &services, helper.clone()),
+        process_limits: agents::process_limits(&cfg, &services),
     })));
     let qmgr_handle = qmgr::start(qctx.clone(), wake_rx);
     // postqueue -f/-i/-s and postsuper's requests; the mailq listing for everyone.
@@ -219,7 +231,7 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     let anvil = Arc::new(Anvil::from_config(&cfg));
     let mut listeners = Vec::new();
     for (svc, addr, l) in bound {
-        let svc_cfg = Arc::new(cfg.with_overrides(&svc.overrides));
+        let svc_cfg = Arc::new(agents::service_config(&cfg, &svc));
         let ctx = smtpd_context(svc_cfg.clone(), &svc, &anvil, &queue, &wake_tx)
             .map_err(MasterError::Setup)?;
         let ctx = Arc::new(RwLock::new(Arc::new(ctx)));
@@ -326,8 +338,11 @@ fn reload(
     wake: &crossbeam_channel::Sender<Wake>,
     helper: agents::Helper,
 ) {
-    let cfg = match load_config(config_dir, COMPONENT) {
-        Ok(c) => Arc::new(c),
+    let loaded = load_config(config_dir, COMPONENT)
+        .map_err(MasterError::Config)
+        .and_then(|c| Ok((Arc::new(c), read_services(config_dir)?)));
+    let (cfg, services) = match loaded {
+        Ok(both) => both,
         Err(e) => {
             log::warning(
                 COMPONENT,
@@ -338,7 +353,7 @@ fn reload(
     };
     log::init(&cfg, false);
     for l in listeners {
-        let svc_cfg = Arc::new(cfg.with_overrides(&l.service.overrides));
+        let svc_cfg = Arc::new(agents::service_config(&cfg, &l.service));
         // The counters survive a reload; every listener holds the same anvil.
         let anvil = l
             .ctx
@@ -359,7 +374,8 @@ fn reload(
     let new = QmgrContext {
         cfg: cfg.clone(),
         queue: queue.clone(),
-        agents: agents::build(&cfg, helper),
+        agents: agents::build(&cfg, &services, helper),
+        process_limits: agents::process_limits(&cfg, &services),
     };
     *qctx.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
     let _ = wake.send(Wake::Reload);

@@ -4,7 +4,8 @@
 //! (woken by `Wake::New` from smtpd, pickup and bounce) and due messages from deferred/,
 //! moves them to active/, resolves each recipient to a transport (`resolve`), and hands
 //! jobs to worker threads over crossbeam channels: one worker pool per transport (so slow
-//! remote deliveries never hold the workers local delivery needs), at most N jobs at a time
+//! remote deliveries never hold the workers local delivery needs; as many threads as the
+//! transport's master.cf maxproc, `QmgrContext::process_limits`), at most N jobs at a time
 //! per destination (`*_destination_concurrency_limit`), at most
 //! `*_destination_recipient_limit` recipients per job. Jobs that waited for a busy
 //! destination go out together as one batch (up to 32 messages), so an agent can share a
@@ -89,7 +90,13 @@ pub struct QmgrContext {
     pub cfg: Arc<Config>,
     pub queue: Queue,
     pub agents: HashMap<String, Arc<dyn Agent>>,
+    /// Worker threads per transport (the master.cf maxproc column); a transport not named
+    /// here gets $default_process_limit. At most `MAX_POOL` either way.
+    pub process_limits: HashMap<String, usize>,
 }
+
+/// The most delivery threads one transport gets (maxproc 0, "no limit", means this).
+pub const MAX_POOL: usize = 32;
 
 /// Start the scheduler and its workers. Returns when `Wake::Stop` was handled and the
 /// deliveries in progress have finished (join the handle).

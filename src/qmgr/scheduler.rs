@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender, select};
 use super::finish::{self, Pending};
 use super::resolve::{Route, resolve_with};
 use super::workers::{self, Job, JobResult};
-use super::{Admin, QmgrContext, Wake};
+use super::{Admin, MAX_POOL, QmgrContext, Wake};
 use crate::delivery::{Agent, Outcome, Status};
 use crate::log::{self, lines};
 use crate::queue::{QueueFile, QueueFileError, QueueName};
@@ -89,7 +89,10 @@ impl Scheduler {
     pub fn new(shared: crate::Shared<QmgrContext>, wake: Receiver<Wake>) -> Scheduler {
         let ctx = read_shared(&shared);
         let (results_tx, results_rx) = crossbeam_channel::unbounded();
-        let pool_size = ctx.cfg.int("default_process_limit").clamp(1, 32) as usize;
+        let pool_size = ctx
+            .cfg
+            .int("default_process_limit")
+            .clamp(1, MAX_POOL as i64) as usize;
         Scheduler {
             shared,
             transport_maps: open_transport_maps(&ctx),
@@ -486,8 +489,7 @@ impl Scheduler {
             m.outstanding += jobs.len();
         }
         for job in jobs {
-            let transport = job.dest_key.split(':').next().unwrap_or("").to_string();
-            let limit = self.limit(&transport, "concurrency");
+            let limit = self.limit(transport_of(&job.dest_key), "concurrency");
             let d = self.dests.entry(job.dest_key.clone()).or_default();
             if d.in_flight < limit {
                 d.in_flight += 1;
@@ -498,14 +500,20 @@ impl Scheduler {
         }
     }
 
-    /// Hand a batch to its transport's worker pool, starting the pool on first use.
+    /// Hand a batch to its transport's worker pool, starting the pool on first use. The
+    /// transport is the one the recipients resolved to (the master.cf service name, first in
+    /// the destination key), not the agent's command: `smtp-ipv4` has its own pool.
     fn dispatch(&mut self, batch: Vec<Job>) {
         let Some(first) = batch.first() else { return };
-        let transport = first.agent.name().to_string();
+        let transport = transport_of(&first.dest_key).to_string();
         if !self.pools.contains_key(&transport) {
             let (tx, rx) = crossbeam_channel::unbounded();
+            let size = match self.ctx.process_limits.get(&transport) {
+                Some(&n) => n.clamp(1, MAX_POOL),
+                None => self.pool_size,
+            };
             self.workers
-                .extend(workers::spawn(self.pool_size, rx, self.results_tx.clone()));
+                .extend(workers::spawn(size, rx, self.results_tx.clone()));
             self.pools.insert(transport.clone(), tx);
         }
         if let Some(tx) = self.pools.get(&transport) {
@@ -587,6 +595,11 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// The transport of a destination key (`transport:nexthop`).
+fn transport_of(dest_key: &str) -> &str {
+    dest_key.split(':').next().unwrap_or("")
 }
 
 /// An agent that defers everything: for transports listed in $defer_transports

@@ -1,4 +1,5 @@
-//! smtp(8): the SMTP client delivery agent, for the `smtp` and `relay` transports.
+//! smtp(8): the SMTP client delivery agent, for the `smtp` and `relay` transports and every
+//! other master.cf service whose command is `smtp` (built in master::agents).
 //!
 //! For each request it finds the servers of the next hop (`connect`: MX lookup unless
 //! the next hop is `[bracketed]`; MX hosts as preferred as this host or less are dropped,
@@ -68,7 +69,8 @@ pub struct Smtp {
 }
 
 impl Smtp {
-    /// An agent for transport `name` (`smtp`, `relay`), which is also its log component.
+    /// An agent logging as `name` (the master.cf command, `smtp`), with the settings of
+    /// `cfg` (the service's configuration, its `-o` overrides applied).
     pub fn new(name: &str, cfg: Arc<Config>, resolver: Arc<dyn Resolve>) -> Smtp {
         Smtp {
             name: name.to_string(),
