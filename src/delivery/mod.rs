@@ -14,6 +14,7 @@ pub mod mbox;
 pub mod privileged;
 pub mod request;
 pub mod smtp;
+pub mod targets;
 
 use std::time::{Duration, SystemTime};
 

@@ -168,7 +168,7 @@ impl Walk<'_> {
                 }
                 Target::Include(path) => match std::fs::read_to_string(path) {
                     Ok(text) => {
-                        let list = crate::delivery::local::include_targets(&text);
+                        let list = crate::delivery::targets::include_targets(&text);
                         self.target_list(addr, list, depth + 1);
                     }
                     Err(e) => {

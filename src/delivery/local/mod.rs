@@ -21,8 +21,6 @@
 mod alias;
 mod forward;
 
-pub(crate) use alias::{Target, entitled_account, include_targets, table_owner, target_listed};
-
 use std::sync::{Arc, Mutex};
 
 use super::privileged::HelperHandle;
