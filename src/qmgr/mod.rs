@@ -2,8 +2,8 @@
 //!
 //! One scheduler thread owns every active message. It takes new messages from incoming/
 //! (woken by `Wake::New` from smtpd, pickup and bounce) and due messages from deferred/,
-//! moves them to active/, resolves each recipient to a transport (`resolve`), and hands
-//! jobs to worker threads over crossbeam channels: one worker pool per transport (so slow
+//! moves them to active/, resolves each recipient to a transport (`rewrite::resolve`), and
+//! hands jobs to worker threads over crossbeam channels: one worker pool per transport (so slow
 //! remote deliveries never hold the workers local delivery needs), at most N jobs at a time
 //! per destination (`*_destination_concurrency_limit`), at most
 //! `*_destination_recipient_limit` recipients per job. Jobs that waited for a busy
@@ -20,7 +20,6 @@
 
 pub mod control;
 mod finish;
-pub mod resolve;
 mod scheduler;
 pub mod verify;
 mod workers;
@@ -35,7 +34,7 @@ use crate::config::Config;
 use crate::delivery::Agent;
 use crate::queue::Queue;
 
-pub use resolve::{Route, resolve};
+pub use crate::rewrite::resolve::{Route, resolve};
 
 /// Messages to the scheduler thread.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{Receiver, Sender, select};
 
 use super::finish::{self, Pending};
-use super::resolve::{Route, resolve_with};
 use super::workers::{self, Job, JobResult};
 use super::{Admin, QmgrContext, Wake};
 use crate::delivery::{Agent, Outcome, Status};
 use crate::log::{self, lines};
 use crate::queue::{QueueFile, QueueFileError, QueueName};
 use crate::rewrite::Rewrite;
+use crate::rewrite::resolve::{Route, resolve_with};
 use crate::tables::TableList;
 
 const COMPONENT: &str = "qmgr";
