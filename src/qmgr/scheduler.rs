@@ -444,11 +444,7 @@ impl Scheduler {
             let mut agent = self.agent_for(&route.transport);
             if verify {
                 // sendmail -bv: check, do not deliver.
-                agent = Arc::new(super::verify::Verifier {
-                    inner: agent,
-                    cfg: self.ctx.cfg.clone(),
-                    rewrite: self.rewrite.clone(),
-                });
+                agent = Arc::new(super::verify::Verifier { inner: agent });
             }
             for chunk in idx.chunks(per_job) {
                 let recipients: Vec<_> = chunk
