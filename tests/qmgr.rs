@@ -1,6 +1,6 @@
 //! The scheduler with a stand-in agent: messages for a busy destination are batched, every
-//! message is delivered once and removed, and a deferral leaves the message in deferred/
-//! with a future retry time.
+//! message is delivered once and removed, a deferral leaves the message in deferred/
+//! with a future retry time, and a copy an agent forwards is taken at once.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -52,7 +52,7 @@ impl Agent for Recorder {
 fn setup(
     tag: &str,
     settings: &[(&str, &str)],
-    agent: Arc<Recorder>,
+    agent: Arc<dyn Agent>,
 ) -> (
     Queue,
     crossbeam_channel::Sender<Wake>,
@@ -169,5 +169,56 @@ fn deferral_sets_a_future_retry_time() {
     assert_eq!(log, "u@www.a.org\t4.2.0\ttest\n");
     tx.send(Wake::Stop).unwrap();
     handle.join().unwrap();
+    std::fs::remove_dir_all(queue.root()).unwrap();
+}
+
+/// Forwards the first message once (a new queue file, named in `Outcome::forwarded`) and
+/// records every queue ID it is given.
+struct Forwarder {
+    queue: Mutex<Option<Queue>>,
+    seen: Mutex<Vec<String>>,
+}
+
+impl Agent for Forwarder {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    fn deliver(&self, req: &Request<'_>) -> Vec<Outcome> {
+        self.seen.lock().unwrap().push(req.queue_id.to_string());
+        let mut o = Outcome::new(0, Status::Sent, "2.0.0", "test", "local");
+        if let Some(q) = self.queue.lock().unwrap().take() {
+            let nid = submit(&q, "copy@www.a.org");
+            o.text = format!("forwarded as {}", nid);
+            o.forwarded = Some(nid);
+        }
+        vec![o]
+    }
+}
+
+#[test]
+fn a_forwarded_copy_is_taken_without_a_queue_scan() {
+    let agent = Arc::new(Forwarder {
+        queue: Mutex::new(None),
+        seen: Mutex::new(Vec::new()),
+    });
+    // No queue scan during the test: only the outcome can tell the scheduler.
+    let (queue, tx, handle) = setup("fwd", &[("queue_run_delay", "1000s")], agent.clone());
+    *agent.queue.lock().unwrap() = Some(queue.clone());
+    let id = submit(&queue, "u@www.a.org");
+    tx.send(Wake::New(id.clone())).unwrap();
+    assert!(
+        wait_until(10, || agent.seen.lock().unwrap().len() == 2),
+        "{:?}",
+        agent.seen.lock().unwrap()
+    );
+    assert!(wait_until(10, || queue
+        .list(QueueName::Incoming)
+        .unwrap()
+        .is_empty()
+        && queue.list(QueueName::Active).unwrap().is_empty()));
+    tx.send(Wake::Stop).unwrap();
+    handle.join().unwrap();
+    assert_eq!(agent.seen.lock().unwrap()[0], id);
     std::fs::remove_dir_all(queue.root()).unwrap();
 }

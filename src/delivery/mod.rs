@@ -3,7 +3,10 @@
 //!
 //! The scheduler hands an agent one message and the recipients it is to deliver; the agent
 //! answers with one or more `Outcome`s per recipient. The scheduler logs each outcome
-//! (`log::lines::delivery`), records progress in the queue file, and bounces or defers.
+//! (`log::lines::delivery`), records progress in the queue file, and bounces or defers; an
+//! outcome that queued a new message (a forwarded copy) names its queue ID, so the
+//! scheduler takes it at once. Agents never call the scheduler: qmgr depends on delivery,
+//! never the reverse.
 
 pub mod command;
 pub mod error;
@@ -70,6 +73,10 @@ pub struct Outcome {
     pub relay: String,
     /// Time spent on connection setup (delays `c`); transmission time is measured by the caller.
     pub setup: Duration,
+    /// The queue ID of a new message this outcome committed to incoming/ (local's forwarded
+    /// copy, `forwarded as ID`): the scheduler takes it at once, as it takes the notices
+    /// `bounce` queues, instead of waiting for its next queue scan.
+    pub forwarded: Option<String>,
 }
 
 impl Outcome {
@@ -82,6 +89,7 @@ impl Outcome {
             text: text.to_string(),
             relay: relay.to_string(),
             setup: Duration::ZERO,
+            forwarded: None,
         }
     }
 }

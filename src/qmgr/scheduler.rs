@@ -532,6 +532,9 @@ impl Scheduler {
     }
 
     fn on_result(&mut self, r: JobResult) {
+        for nid in r.outcomes.iter().filter_map(|o| o.forwarded.as_ref()) {
+            self.take_new(nid.clone());
+        }
         let Some(msg) = self.active.get_mut(&r.id) else {
             return;
         };
@@ -566,6 +569,14 @@ impl Scheduler {
         }
     }
 
+    /// A message this scheduler's work committed to incoming/ (a notice, a forwarded copy,
+    /// a requeued message): into the backlog now, unless stopping or already known.
+    fn take_new(&mut self, nid: String) {
+        if !self.stopping && self.known.insert(nid.clone()) {
+            self.backlog.push_back((nid, QueueName::Incoming));
+        }
+    }
+
     fn complete(&mut self, id: &str) {
         let Some(msg) = self.active.remove(id) else {
             return;
@@ -577,11 +588,7 @@ impl Scheduler {
         if requeued && self.ctx.queue.path(QueueName::Incoming, id).exists() {
             new_ids.push(id.to_string());
         }
-        for nid in new_ids {
-            if !self.stopping && self.known.insert(nid.clone()) {
-                self.backlog.push_back((nid, QueueName::Incoming));
-            }
-        }
+        new_ids.into_iter().for_each(|nid| self.take_new(nid));
     }
 }
 
