@@ -24,6 +24,7 @@ pub mod postmap;
 pub mod postsuper;
 pub mod qmgr;
 pub mod queue;
+pub mod received;
 pub mod rewrite;
 pub mod sendmail;
 pub mod showq;
