@@ -222,3 +222,39 @@ fn a_forwarded_copy_is_taken_without_a_queue_scan() {
     assert_eq!(agent.seen.lock().unwrap()[0], id);
     std::fs::remove_dir_all(queue.root()).unwrap();
 }
+
+/// A transport that cannot deliver now cannot vouch for an address: `sendmail -bv` through
+/// a transport in $defer_transports is reported undeliverable, also for the local transport
+/// (whose alias walk used to answer for it by name).
+#[test]
+fn verification_through_a_deferred_transport_is_undeliverable() {
+    let agent = Arc::new(Recorder {
+        batches: Mutex::new(Vec::new()),
+        delivered: Mutex::new(Vec::new()),
+        gate: Mutex::new(None),
+        status: Status::Sent,
+    });
+    let settings = [("defer_transports", "local"), ("alias_maps", "")];
+    let (queue, tx, handle) = setup("vrfy", &settings, agent.clone());
+    let w = queue.create(QueueName::Incoming).unwrap();
+    let mut env = Envelope::new("s@b.test");
+    env.set_attr("verify", "1");
+    env.recipients.push(Recipient::new("root@www.a.org"));
+    let id = w.commit(&mut env, b"Subject: v\n\n").unwrap();
+    tx.send(Wake::New(id.clone())).unwrap();
+    // The report to s@b.test waits in deferred/ (this test has no smtp transport).
+    assert!(wait_until(10, || !queue
+        .list(QueueName::Deferred)
+        .unwrap()
+        .is_empty()));
+    tx.send(Wake::Stop).unwrap();
+    handle.join().unwrap();
+    let report_id = queue.list(QueueName::Deferred).unwrap().remove(0);
+    assert_ne!(report_id, id);
+    let report = std::fs::read(queue.path(QueueName::Deferred, &report_id)).unwrap();
+    let report = String::from_utf8_lossy(&report);
+    assert!(report.contains("Action: undeliverable"), "{}", report);
+    assert!(report.contains("deferred transport"), "{}", report);
+    assert!(agent.delivered.lock().unwrap().is_empty());
+    std::fs::remove_dir_all(queue.root()).unwrap();
+}
