@@ -6,7 +6,8 @@
 //! (`log::lines::delivery`), records progress in the queue file, and bounces or defers; an
 //! outcome that queued a new message (a forwarded copy) names its queue ID, so the
 //! scheduler takes it at once. Agents never call the scheduler: qmgr depends on delivery,
-//! never the reverse.
+//! never the reverse. `Reply` answers one mailbox, file or command request (`request`);
+//! it lives here so that `command` need not import `request`, which runs commands.
 
 pub mod command;
 pub mod error;
@@ -90,6 +91,25 @@ impl Outcome {
             relay: relay.to_string(),
             setup: Duration::ZERO,
             forwarded: None,
+        }
+    }
+}
+
+/// The result of one mailbox, file or command request (`request::Op`), as the helper or
+/// the in-process performer answers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: Status,
+    pub dsn: String,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn new(status: Status, dsn: &str, text: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            dsn: dsn.to_string(),
+            text: text.into(),
         }
     }
 }
