@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender, select};
 
-use super::finish::{self, Pending};
+use super::finish::{self, ActiveMessage, Pending};
 use super::workers::{self, Job, JobResult};
 use super::{Admin, QmgrContext, Wake};
 use crate::delivery::{Agent, Outcome, Status};
@@ -22,18 +22,6 @@ const COMPONENT: &str = "qmgr";
 /// Most messages handed to one delivery at once for a destination whose deliveries are
 /// all busy (the agent may then share one mailbox lock and one fsync among them).
 const MAX_BATCH: usize = 32;
-
-/// A message in the active queue.
-pub struct ActiveMessage {
-    pub qf: QueueFile,
-    pub content: Arc<Vec<u8>>,
-    pub outstanding: usize,
-    /// Outcomes per queue-file recipient index.
-    pub results: HashMap<usize, Vec<Outcome>>,
-    pub active_since: SystemTime,
-    /// A postsuper request to apply once the deliveries in progress have finished.
-    pub admin: Option<Admin>,
-}
 
 #[derive(Default)]
 struct Destination {
