@@ -5,7 +5,11 @@
 //! queue file, `queue` is the spool, `qmgr` schedules, `delivery` delivers, `bounce` writes
 //! non-delivery notifications, `pickup` takes local submissions, `master` starts and stops
 //! everything. `rewrite` (trivial-rewrite) is a leaf the daemons share: address classes,
-//! sender-specified routing and the recipient_delimiter splitter. README.md and
+//! sender-specified routing, the recipient_delimiter splitter and the transport resolver;
+//! `received` (the Received: header, for smtpd and pickup) is another. Dependencies go one
+//! way: qmgr (the scheduler) uses delivery (the agents), which never calls back (a
+//! forwarded copy's queue ID comes back in the agent's outcome); smtpd uses pickup (to wake
+//! it), never the reverse; postmap uses tables, never the reverse. README.md and
 //! spool-layout.md describe the whole.
 
 pub mod bench;
@@ -24,6 +28,7 @@ pub mod postmap;
 pub mod postsuper;
 pub mod qmgr;
 pub mod queue;
+pub mod received;
 pub mod rewrite;
 pub mod sendmail;
 pub mod showq;

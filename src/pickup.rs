@@ -28,8 +28,7 @@ use crate::config::Config;
 use crate::log::{self, lines, timefmt};
 use crate::qmgr::Wake;
 use crate::queue::{Queue, QueueFile, QueueName};
-use crate::smtpd::received;
-use crate::smtpd::sink::RECEIVED_ATTR;
+use crate::received::{self, RECEIVED_ATTR};
 
 const COMPONENT: &str = "pickup";
 

@@ -22,7 +22,7 @@ use std::path::Path;
 
 use crate::config::DEFAULT_CONFIG_DIR;
 use crate::queue::{Envelope, Queue, QueueName, file};
-use crate::smtpd::sink::RECEIVED_ATTR;
+use crate::received::RECEIVED_ATTR;
 
 /// The parameters of the default main.cf that authorize another configuration directory.
 const DIRECTORY_LISTS: [&str; 2] = ["alternate_config_directories", "multi_instance_directories"];

@@ -58,6 +58,11 @@ fn remote_alias_targets_are_forwarded() {
         .unwrap()
         .to_string();
     assert_eq!(out[1].text, out[0].text, "one new message for both targets");
+    // The scheduler learns the copy's queue ID from the outcomes (no global wake channel).
+    assert!(
+        out.iter()
+            .all(|o| o.forwarded.as_deref() == Some(id.as_str()))
+    );
     let mut qf = QueueFile::open(&queue.path(QueueName::Incoming, &id)).unwrap();
     assert_eq!(qf.envelope.sender, "a@yahoo.com");
     let to: Vec<&str> = qf

@@ -1,6 +1,7 @@
 //! The scheduler with a stand-in agent: messages for a busy destination are batched, every
 //! message is delivered once and removed, a deferral leaves the message in deferred/
-//! with a future retry time, and a transport's process limit caps its parallel deliveries.
+//! with a future retry time, a transport's process limit caps its parallel deliveries, and
+//! a copy an agent forwards is taken at once.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -55,7 +56,7 @@ type Running = (
     std::thread::JoinHandle<()>,
 );
 
-fn setup(tag: &str, settings: &[(&str, &str)], agent: Arc<Recorder>) -> Running {
+fn setup(tag: &str, settings: &[(&str, &str)], agent: Arc<dyn Agent>) -> Running {
     setup_with(tag, settings, agent, HashMap::new())
 }
 
@@ -235,4 +236,91 @@ fn the_process_limit_caps_parallel_deliveries() {
         handle.join().unwrap();
         std::fs::remove_dir_all(queue.root()).unwrap();
     }
+}
+
+/// Forwards the first message once (a new queue file, named in `Outcome::forwarded`) and
+/// records every queue ID it is given.
+struct Forwarder {
+    queue: Mutex<Option<Queue>>,
+    seen: Mutex<Vec<String>>,
+}
+
+impl Agent for Forwarder {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    fn deliver(&self, req: &Request<'_>) -> Vec<Outcome> {
+        self.seen.lock().unwrap().push(req.queue_id.to_string());
+        let mut o = Outcome::new(0, Status::Sent, "2.0.0", "test", "local");
+        if let Some(q) = self.queue.lock().unwrap().take() {
+            let nid = submit(&q, "copy@www.a.org");
+            o.text = format!("forwarded as {}", nid);
+            o.forwarded = Some(nid);
+        }
+        vec![o]
+    }
+}
+
+#[test]
+fn a_forwarded_copy_is_taken_without_a_queue_scan() {
+    let agent = Arc::new(Forwarder {
+        queue: Mutex::new(None),
+        seen: Mutex::new(Vec::new()),
+    });
+    // No queue scan during the test: only the outcome can tell the scheduler.
+    let (queue, tx, handle) = setup("fwd", &[("queue_run_delay", "1000s")], agent.clone());
+    *agent.queue.lock().unwrap() = Some(queue.clone());
+    let id = submit(&queue, "u@www.a.org");
+    tx.send(Wake::New(id.clone())).unwrap();
+    assert!(
+        wait_until(10, || agent.seen.lock().unwrap().len() == 2),
+        "{:?}",
+        agent.seen.lock().unwrap()
+    );
+    assert!(wait_until(10, || queue
+        .list(QueueName::Incoming)
+        .unwrap()
+        .is_empty()
+        && queue.list(QueueName::Active).unwrap().is_empty()));
+    tx.send(Wake::Stop).unwrap();
+    handle.join().unwrap();
+    assert_eq!(agent.seen.lock().unwrap()[0], id);
+    std::fs::remove_dir_all(queue.root()).unwrap();
+}
+
+/// A transport that cannot deliver now cannot vouch for an address: `sendmail -bv` through
+/// a transport in $defer_transports is reported undeliverable, also for the local transport
+/// (whose alias walk used to answer for it by name).
+#[test]
+fn verification_through_a_deferred_transport_is_undeliverable() {
+    let agent = Arc::new(Recorder {
+        batches: Mutex::new(Vec::new()),
+        delivered: Mutex::new(Vec::new()),
+        gate: Mutex::new(None),
+        status: Status::Sent,
+    });
+    let settings = [("defer_transports", "local"), ("alias_maps", "")];
+    let (queue, tx, handle) = setup("vrfy", &settings, agent.clone());
+    let w = queue.create(QueueName::Incoming).unwrap();
+    let mut env = Envelope::new("s@b.test");
+    env.set_attr("verify", "1");
+    env.recipients.push(Recipient::new("root@www.a.org"));
+    let id = w.commit(&mut env, b"Subject: v\n\n").unwrap();
+    tx.send(Wake::New(id.clone())).unwrap();
+    // The report to s@b.test waits in deferred/ (this test has no smtp transport).
+    assert!(wait_until(10, || !queue
+        .list(QueueName::Deferred)
+        .unwrap()
+        .is_empty()));
+    tx.send(Wake::Stop).unwrap();
+    handle.join().unwrap();
+    let report_id = queue.list(QueueName::Deferred).unwrap().remove(0);
+    assert_ne!(report_id, id);
+    let report = std::fs::read(queue.path(QueueName::Deferred, &report_id)).unwrap();
+    let report = String::from_utf8_lossy(&report);
+    assert!(report.contains("Action: undeliverable"), "{}", report);
+    assert!(report.contains("deferred transport"), "{}", report);
+    assert!(agent.delivered.lock().unwrap().is_empty());
+    std::fs::remove_dir_all(queue.root()).unwrap();
 }

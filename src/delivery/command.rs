@@ -16,8 +16,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use super::Reply;
 use super::Status;
-use super::request::Reply;
 
 /// A command delivery.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,7 +3,11 @@
 //!
 //! The scheduler hands an agent one message and the recipients it is to deliver; the agent
 //! answers with one or more `Outcome`s per recipient. The scheduler logs each outcome
-//! (`log::lines::delivery`), records progress in the queue file, and bounces or defers.
+//! (`log::lines::delivery`), records progress in the queue file, and bounces or defers; an
+//! outcome that queued a new message (a forwarded copy) names its queue ID, so the
+//! scheduler takes it at once. Agents never call the scheduler: qmgr depends on delivery,
+//! never the reverse. `Reply` answers one mailbox, file or command request (`request`);
+//! it lives here so that `command` need not import `request`, which runs commands.
 
 pub mod command;
 pub mod error;
@@ -14,6 +18,7 @@ pub mod mbox;
 pub mod privileged;
 pub mod request;
 pub mod smtp;
+pub mod targets;
 
 use std::time::{Duration, SystemTime};
 
@@ -69,6 +74,10 @@ pub struct Outcome {
     pub relay: String,
     /// Time spent on connection setup (delays `c`); transmission time is measured by the caller.
     pub setup: Duration,
+    /// The queue ID of a new message this outcome committed to incoming/ (local's forwarded
+    /// copy, `forwarded as ID`): the scheduler takes it at once, as it takes the notices
+    /// `bounce` queues, instead of waiting for its next queue scan.
+    pub forwarded: Option<String>,
 }
 
 impl Outcome {
@@ -81,6 +90,26 @@ impl Outcome {
             text: text.to_string(),
             relay: relay.to_string(),
             setup: Duration::ZERO,
+            forwarded: None,
+        }
+    }
+}
+
+/// The result of one mailbox, file or command request (`request::Op`), as the helper or
+/// the in-process performer answers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: Status,
+    pub dsn: String,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn new(status: Status, dsn: &str, text: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            dsn: dsn.to_string(),
+            text: text.into(),
         }
     }
 }

@@ -203,7 +203,6 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     }
 
     let (wake_tx, wake_rx) = crossbeam_channel::unbounded();
-    qmgr::set_notifier(wake_tx.clone());
     let qctx = Arc::new(RwLock::new(Arc::new(QmgrContext {
         cfg: cfg.clone(),
         queue: queue.clone(),

@@ -2,19 +2,33 @@
 //! recorded, failures are returned to the sender in one non-delivery notification, and the
 //! message is removed, or deferred with backoff, or expired after maximal_queue_lifetime.
 //! A verification message (`sendmail -bv`) instead gets one delivery status report for all
-//! its recipients and is removed.
+//! its recipients and is removed. `ActiveMessage` is defined here so that this module
+//! never imports the scheduler that calls it.
 
+use std::collections::HashMap;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::scheduler::ActiveMessage;
 use super::{Admin, QmgrContext};
 use crate::bounce::{self, Failure};
-use crate::delivery::Status;
+use crate::delivery::{Outcome, Status};
 use crate::log::{self, lines};
-use crate::queue::QueueName;
+use crate::queue::{QueueFile, QueueName};
 
 const COMPONENT: &str = "qmgr";
+
+/// A message in the active queue (the scheduler owns it; `finish` completes it).
+pub struct ActiveMessage {
+    pub qf: QueueFile,
+    pub content: Arc<Vec<u8>>,
+    pub outstanding: usize,
+    /// Outcomes per queue-file recipient index.
+    pub results: HashMap<usize, Vec<Outcome>>,
+    pub active_since: SystemTime,
+    /// A postsuper request to apply once the deliveries in progress have finished.
+    pub admin: Option<Admin>,
+}
 
 /// An active message whose jobs are all done.
 pub struct Pending {

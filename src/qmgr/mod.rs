@@ -1,9 +1,10 @@
 //! qmgr: the scheduler (Postfix's qmgr(8)) and its delivery worker pool.
 //!
 //! One scheduler thread owns every active message. It takes new messages from incoming/
-//! (woken by `Wake::New` from smtpd, pickup and bounce) and due messages from deferred/,
-//! moves them to active/, resolves each recipient to a transport (`resolve`), and hands
-//! jobs to worker threads over crossbeam channels: one worker pool per transport (so slow
+//! (woken by `Wake::New` from smtpd and pickup; the notices `bounce` queues and the copies an
+//! agent forwards, `Outcome::forwarded`, it takes itself) and due messages from deferred/,
+//! moves them to active/, resolves each recipient to a transport (`rewrite::resolve`), and
+//! hands jobs to worker threads over crossbeam channels: one worker pool per transport (so slow
 //! remote deliveries never hold the workers local delivery needs; as many threads as the
 //! transport's master.cf maxproc, `QmgrContext::process_limits`), at most N jobs at a time
 //! per destination (`*_destination_concurrency_limit`), at most
@@ -21,7 +22,6 @@
 
 pub mod control;
 mod finish;
-pub mod resolve;
 mod scheduler;
 pub mod verify;
 mod workers;
@@ -36,7 +36,7 @@ use crate::config::Config;
 use crate::delivery::Agent;
 use crate::queue::Queue;
 
-pub use resolve::{Route, resolve};
+pub use crate::rewrite::resolve::{Route, resolve};
 
 /// Messages to the scheduler thread.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,22 +67,6 @@ pub enum Admin {
     Hold,
     /// Move it back to incoming/ to be resolved again (`postsuper -r`).
     Requeue,
-}
-
-static NOTIFIER: std::sync::OnceLock<crossbeam_channel::Sender<Wake>> = std::sync::OnceLock::new();
-
-/// Register the running scheduler's wake channel (the master does this once).
-pub fn set_notifier(tx: crossbeam_channel::Sender<Wake>) {
-    let _ = NOTIFIER.set(tx);
-}
-
-/// Tell the running scheduler about a message committed to incoming/ outside smtpd and
-/// pickup (forwarded copies). Without a scheduler (tests, commands) this does nothing; the
-/// next queue scan finds the file anyway.
-pub fn notify_new(id: &str) {
-    if let Some(tx) = NOTIFIER.get() {
-        let _ = tx.send(Wake::New(id.to_string()));
-    }
 }
 
 /// What the scheduler needs: the configuration, the spool and the agents by transport name.

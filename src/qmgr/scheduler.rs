@@ -7,14 +7,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender, select};
 
-use super::finish::{self, Pending};
-use super::resolve::{Route, resolve_with};
+use super::finish::{self, ActiveMessage, Pending};
 use super::workers::{self, Job, JobResult};
 use super::{Admin, MAX_POOL, QmgrContext, Wake};
 use crate::delivery::{Agent, Outcome, Status};
 use crate::log::{self, lines};
 use crate::queue::{QueueFile, QueueFileError, QueueName};
 use crate::rewrite::Rewrite;
+use crate::rewrite::resolve::{Route, resolve_with};
 use crate::tables::TableList;
 
 const COMPONENT: &str = "qmgr";
@@ -22,18 +22,6 @@ const COMPONENT: &str = "qmgr";
 /// Most messages handed to one delivery at once for a destination whose deliveries are
 /// all busy (the agent may then share one mailbox lock and one fsync among them).
 const MAX_BATCH: usize = 32;
-
-/// A message in the active queue.
-pub struct ActiveMessage {
-    pub qf: QueueFile,
-    pub content: Arc<Vec<u8>>,
-    pub outstanding: usize,
-    /// Outcomes per queue-file recipient index.
-    pub results: HashMap<usize, Vec<Outcome>>,
-    pub active_since: SystemTime,
-    /// A postsuper request to apply once the deliveries in progress have finished.
-    pub admin: Option<Admin>,
-}
 
 #[derive(Default)]
 struct Destination {
@@ -447,11 +435,7 @@ impl Scheduler {
             let mut agent = self.agent_for(&route.transport);
             if verify {
                 // sendmail -bv: check, do not deliver.
-                agent = Arc::new(super::verify::Verifier {
-                    inner: agent,
-                    cfg: self.ctx.cfg.clone(),
-                    rewrite: self.rewrite.clone(),
-                });
+                agent = Arc::new(super::verify::Verifier { inner: agent });
             }
             for chunk in idx.chunks(per_job) {
                 let recipients: Vec<_> = chunk
@@ -544,6 +528,9 @@ impl Scheduler {
     }
 
     fn on_result(&mut self, r: JobResult) {
+        for nid in r.outcomes.iter().filter_map(|o| o.forwarded.as_ref()) {
+            self.take_new(nid.clone());
+        }
         let Some(msg) = self.active.get_mut(&r.id) else {
             return;
         };
@@ -578,6 +565,14 @@ impl Scheduler {
         }
     }
 
+    /// A message this scheduler's work committed to incoming/ (a notice, a forwarded copy,
+    /// a requeued message): into the backlog now, unless stopping or already known.
+    fn take_new(&mut self, nid: String) {
+        if !self.stopping && self.known.insert(nid.clone()) {
+            self.backlog.push_back((nid, QueueName::Incoming));
+        }
+    }
+
     fn complete(&mut self, id: &str) {
         let Some(msg) = self.active.remove(id) else {
             return;
@@ -589,11 +584,7 @@ impl Scheduler {
         if requeued && self.ctx.queue.path(QueueName::Incoming, id).exists() {
             new_ids.push(id.to_string());
         }
-        for nid in new_ids {
-            if !self.stopping && self.known.insert(nid.clone()) {
-                self.backlog.push_back((nid, QueueName::Incoming));
-            }
-        }
+        new_ids.into_iter().for_each(|nid| self.take_new(nid));
     }
 }
 

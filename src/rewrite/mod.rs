@@ -1,8 +1,10 @@
 //! Address classes and rewriting (Postfix's trivial-rewrite(8)): the one answer to "is this
 //! domain ours, and which class is it?", the sender-specified routing resolver and the
-//! recipient_delimiter splitter (`split`). smtpd (relay control, the local recipient test),
-//! cleanup (routing through our domains), qmgr (the transport by class, verification) and
-//! local (alias targets, extensions) all ask a `Rewrite` built once per configuration.
+//! recipient_delimiter splitter (`split`), and the transport resolver (`resolve`: which
+//! transport and next hop deliver a recipient). smtpd (relay control, the local recipient
+//! test), cleanup (routing through our domains), qmgr (the transport of each recipient),
+//! local (alias targets, extensions, verification) all ask a `Rewrite` built once per
+//! configuration.
 //!
 //! Classes, tested in this order as trivial-rewrite's resolver does:
 //! - local: $mydestination (postconf(5) mydestination), and address literals of this
@@ -25,6 +27,7 @@
 
 mod domains;
 mod literal;
+pub mod resolve;
 mod split;
 
 pub use domains::{DomainList, domain_listed};

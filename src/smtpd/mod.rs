@@ -4,9 +4,10 @@
 //! command state machine), `address` (MAIL/RCPT argument syntax), `check` (which policy
 //! runs at which stage, relay and local recipient tests), `restrict` (the restriction list
 //! evaluator), `access` (check_*_access), `hostname` (HELO/FQDN/DNS tests), `network`
-//! ($mynetworks), `received` (the trace header), `peer` (the client's verified host name),
-//! `anvil` (client connection and rate limits), `space` (queue_minfree). Address classes
-//! and the recipient_delimiter splitter are crate::rewrite's, held in `SmtpdContext`.
+//! ($mynetworks), `peer` (the client's verified host name), `anvil` (client connection
+//! and rate limits), `space` (queue_minfree). Address classes and the recipient_delimiter
+//! splitter are crate::rewrite's, held in `SmtpdContext`; the Received: header is built by
+//! crate::received (shared with pickup).
 //!
 //! Security role: the first code to see network input. Relay control lives in `check`;
 //! every input is length-limited in `chat`; client-supplied text is made printable before
@@ -24,7 +25,6 @@ pub mod check;
 pub mod hostname;
 pub mod network;
 pub mod peer;
-pub mod received;
 pub mod restrict;
 pub mod session;
 pub mod sink;

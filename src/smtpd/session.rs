@@ -532,8 +532,8 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             self.reply("552 5.3.4 Error: message file too big");
             return None;
         }
-        let received = super::received::build(&super::received::Trace {
-            client: Some(super::received::Client {
+        let received = crate::received::build(&crate::received::Trace {
+            client: Some(crate::received::Client {
                 helo: self.helo.as_deref(),
                 name: &self.client.name,
                 addr: &self.client.addr.to_string(),

@@ -21,10 +21,7 @@ use super::SmtpdContext;
 use crate::cleanup::{self, Submission};
 use crate::qmgr::Wake;
 use crate::queue::{Incoming, Queue, QueueName, file};
-
-/// The envelope attribute marking a maildrop file whose content already has smtpd's
-/// Received: header.
-pub const RECEIVED_ATTR: (&str, &str) = ("received", "smtpd");
+use crate::received::RECEIVED_ATTR;
 
 /// How a session queues messages.
 #[derive(Debug, Clone, PartialEq, Eq)]

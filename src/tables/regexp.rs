@@ -204,7 +204,7 @@ fn pattern(t: &str, dialect: Dialect) -> Result<(Regex, bool, &str), String> {
     let rest = after[flags_len..].trim();
     let re = match dialect {
         Dialect::Regexp => regexp_compile(pat, flags)?,
-        Dialect::Pcre => super::pcre::compile(pat, flags)?,
+        Dialect::Pcre => pcre_compile(pat, flags)?,
     };
     Ok((re, negate, rest))
 }
@@ -230,6 +230,11 @@ fn regexp_compile(pat: &str, flags: &str) -> Result<Regex, String> {
     let mut b = RegexBuilder::new(pat);
     b.case_insensitive(icase).multi_line(multi);
     build(&b, pat)
+}
+
+/// Compile a pcre_table pattern (flags in `pcre`).
+fn pcre_compile(pat: &str, flags: &str) -> Result<Regex, String> {
+    build(&super::pcre::builder(pat, flags)?, pat)
 }
 
 /// Compile, turning the regex crate's multi-line message into one line.

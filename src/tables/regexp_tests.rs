@@ -122,3 +122,11 @@ fn table_reloads_and_reports_load_errors() {
     assert_eq!(pc.lookup("ABC").unwrap().as_deref(), Some("three"));
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn unsupported_pcre_features_are_clear_errors() {
+    let e = pcre_compile("foo(?=bar)", "").unwrap_err();
+    assert!(e.starts_with("invalid pattern /foo(?=bar)/: "), "{}", e);
+    assert!(e.contains("look-around"), "{}", e);
+    assert!(pcre_compile(r"(a)\1", "").is_err());
+}

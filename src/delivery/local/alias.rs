@@ -12,8 +12,8 @@
 //! Each mailbox, file, command, include file and forwarding address gets one delivery per
 //! recipient, however often the expansion names it. Each file or command request names
 //! its `request::Source` (the alias table and key, or the include file) so that the root
-//! helper can check the ids itself (`target_listed`, `include_targets`, `table_owner` and
-//! `entitled_account` are shared with it). Logs `warning: :include: nesting limit exceeded
+//! helper can check the ids itself (target syntax and owners come from `delivery::targets`,
+//! which the helper uses too). Logs `warning: :include: nesting limit exceeded
 //! for PATH`; the alias loop warning comes from the parent module.
 
 use std::os::unix::fs::MetadataExt;
@@ -24,6 +24,7 @@ use super::{Local, Rcpt, split_addr};
 use crate::delivery::command::{CommandJob, DEFAULT_PATH};
 use crate::delivery::lock::LockPolicy;
 use crate::delivery::request::{Op, Source};
+use crate::delivery::targets::{Target, classify, entitled_account, include_targets, table_owner};
 use crate::delivery::{Status, mbox};
 use crate::tables::{TableError, aliases};
 
@@ -38,41 +39,6 @@ pub(super) struct Origin {
     pub source: Source,
 }
 
-/// One alias target, classified as `expand_targets` treats it.
-#[derive(Debug, PartialEq)]
-pub(crate) enum Target<'a> {
-    Command(&'a str),
-    Include(&'a Path),
-    File(&'a Path),
-    Address(&'a str),
-}
-
-/// Classify one target of `aliases::targets`.
-pub(crate) fn classify(t: &str) -> Target<'_> {
-    if let Some(cmd) = t.strip_prefix('|') {
-        Target::Command(cmd.trim())
-    } else if t.len() > 9 && t.is_char_boundary(9) && t[..9].eq_ignore_ascii_case(":include:") {
-        Target::Include(Path::new(t[9..].trim()))
-    } else if t.starts_with('/') {
-        Target::File(Path::new(t))
-    } else {
-        Target::Address(t)
-    }
-}
-
-/// The targets listed in an include file's text (`#` lines are comments).
-pub(crate) fn include_targets(text: &str) -> Vec<String> {
-    text.lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .flat_map(aliases::targets)
-        .collect()
-}
-
-/// Whether `wanted` is one of `targets`.
-pub(crate) fn target_listed(targets: &[String], wanted: &Target<'_>) -> bool {
-    targets.iter().any(|t| classify(t) == *wanted)
-}
-
 /// The account commands and files run as.
 #[derive(Debug, Clone)]
 pub(super) struct Privs {
@@ -81,31 +47,6 @@ pub(super) struct Privs {
     name: String,
     home: String,
     shell: String,
-}
-
-/// The owner uid of the file behind a table spec, when its type has one (the table
-/// registry says which file that is).
-pub(crate) fn table_owner(spec: &str) -> Option<u32> {
-    crate::tables::registry::owner_uid(spec)
-}
-
-/// The account file and command deliveries listed in a source owned by `owner` run as:
-/// the owner's account (uid and its own primary gid), or $default_privs (`default_privs`)
-/// when the owner is root or there is no file. Errors are Postfix's deferral texts.
-pub(crate) fn entitled_account(
-    owner: Option<u32>,
-    default_privs: &str,
-) -> Result<crate::sys::User, String> {
-    match owner.filter(|&uid| uid != 0) {
-        Some(uid) => match crate::sys::user_by_uid(uid) {
-            Ok(Some(a)) => Ok(a),
-            _ => Err("cannot find alias database owner".into()),
-        },
-        None => match crate::sys::user_by_name(default_privs) {
-            Ok(Some(a)) => Ok(a),
-            _ => Err(format!("unknown default_privs user: {}", default_privs)),
-        },
-    }
 }
 
 impl Local {
@@ -323,46 +264,5 @@ impl Local {
             record: mbox::record(r.req.sender, &r.orig_to, addr, r.req.content, r.now),
         });
         r.reply(addr, reply);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn targets_are_classified_without_panicking() {
-        assert_eq!(classify("| /bin/prog -a "), Target::Command("/bin/prog -a"));
-        assert_eq!(
-            classify(":INCLUDE: /etc/list"),
-            Target::Include(Path::new("/etc/list"))
-        );
-        assert_eq!(
-            classify("/var/log/x"),
-            Target::File(Path::new("/var/log/x"))
-        );
-        // A multi-byte character across byte 9 is an address, not a slicing panic.
-        assert_eq!(classify("12345678é"), Target::Address("12345678é"));
-        let listed = include_targets("# |/bin/no\n|/bin/yes, /tmp/f\n");
-        assert!(target_listed(&listed, &Target::Command("/bin/yes")));
-        assert!(target_listed(&listed, &Target::File(Path::new("/tmp/f"))));
-        assert!(!target_listed(&listed, &Target::Command("/bin/no")));
-    }
-
-    #[test]
-    fn table_owner_follows_the_registry() {
-        let dir = std::env::temp_dir().join(format!("postern-owner-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let src = dir.join("aliases");
-        crate::tables::hash::build(&src, &[("a".into(), "b".into())]).unwrap();
-        let me = std::fs::metadata(crate::tables::hash::db_path(&src))
-            .unwrap()
-            .uid();
-        for t in crate::tables::registry::TYPES {
-            let spec = format!("{}:{}", t.name, src.display());
-            let want = (t.owner == crate::tables::registry::Owner::DbFile).then_some(me);
-            assert_eq!(table_owner(&spec), want, "{}", spec);
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -3,9 +3,10 @@
 //! the address that was expanded (so a forwarding loop is caught when the copy comes back).
 //!
 //! Security role: the new queue file is written by $mail_owner like any other. Logs nothing
-//! itself (cleanup logs the new message-id; the caller logs `forwarded as ID`). The
-//! scheduler is woken for the copy at once. A copy cleanup refuses for too many hops (a
-//! forwarding loop) or size is bounced, not retried.
+//! itself (cleanup logs the new message-id; the caller logs `forwarded as ID`). Each
+//! outcome names the copy's queue ID (`Outcome::forwarded`) so the scheduler takes it at
+//! once. A copy cleanup refuses for too many hops (a forwarding loop) or size is bounced,
+//! not retried.
 
 use std::path::Path;
 
@@ -33,9 +34,11 @@ impl Local {
             let targets: Vec<String> = group.into_iter().map(|f| f.target).collect();
             match self.submit_copy(r, &dt, &targets) {
                 Ok(id) => {
-                    crate::qmgr::notify_new(&id);
                     for t in &targets {
                         r.outcome(t, Status::Sent, "2.0.0", &format!("forwarded as {}", id));
+                        if let Some(o) = r.out.last_mut() {
+                            o.forwarded = Some(id.clone());
+                        }
                     }
                 }
                 Err(e) => {

@@ -3,7 +3,9 @@
 //! cleanup), then the user's mailbox: `$home_mailbox` (Maildir when it ends in `/`) or
 //! `$mail_spool_directory/USER` as an mbox (format and locking in `delivery::mbox`).
 //! `.forward` files are not supported. Which domains are ours and where a local part's
-//! `+extension` starts come from crate::rewrite (one `Rewrite` per `Local`).
+//! `+extension` starts come from crate::rewrite (one `Rewrite` per `Local`). Address
+//! verification (`sendmail -bv`) is `Local`'s `Agent::verify` (`verify`): the same alias
+//! walk, read-only.
 //!
 //! Security role: runs as $mail_owner. Every write to a mailbox, file or command is a
 //! `request::Op` with the uid/gid it must run as; as root these go to the privileged helper
@@ -20,8 +22,7 @@
 
 mod alias;
 mod forward;
-
-pub(crate) use alias::{Target, entitled_account, include_targets, table_owner, target_listed};
+mod verify;
 
 use std::sync::{Arc, Mutex};
 
@@ -312,6 +313,11 @@ impl Agent for Local {
 
     fn deliver(&self, req: &Request<'_>) -> Vec<Outcome> {
         self.deliver_request(req, false).0
+    }
+
+    /// `sendmail -bv`: aliases and accounts checked read-only (`verify`).
+    fn verify(&self, req: &Request<'_>) -> Vec<Outcome> {
+        verify::verify(&self.cfg, &self.rewrite, req)
     }
 
     /// Group commit: every recipient goes through the loop check, aliases and user lookup

@@ -13,7 +13,7 @@ use std::path::{Component, Path};
 use super::refusal::Refusal;
 use super::{Ctx, Op, Source};
 use crate::config::Config;
-use crate::delivery::local::{
+use crate::delivery::targets::{
     Target, entitled_account, include_targets, table_owner, target_listed,
 };
 use crate::sys;

@@ -35,6 +35,7 @@ pub use wire::{
 
 use std::path::{Path, PathBuf};
 
+pub use super::Reply;
 use super::Status;
 use super::command::{self, CommandJob};
 use super::lock::LockPolicy;
@@ -53,24 +54,6 @@ const BATCH_OVERHEAD: usize = 1 << 20;
 /// The DSN for a system error not otherwise classified (see `error::errno_dsn`) when
 /// delivering to a file named in an alias: such a delivery is bounced, as Postfix does.
 pub const FILE_DSN: &str = "5.2.0";
-
-/// The result of one request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
-    pub status: Status,
-    pub dsn: String,
-    pub text: String,
-}
-
-impl Reply {
-    pub fn new(status: Status, dsn: &str, text: impl Into<String>) -> Reply {
-        Reply {
-            status,
-            dsn: dsn.to_string(),
-            text: text.into(),
-        }
-    }
-}
 
 /// What justifies the uid/gid of a file or command delivery named in an alias. The root
 /// helper checks it itself: the target must really be listed there, and the ids must be

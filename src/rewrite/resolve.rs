@@ -1,5 +1,7 @@
-//! Address resolution (Postfix's trivial-rewrite(8), the part qmgr needs): which transport
-//! and next hop deliver a recipient.
+//! Address resolution (Postfix's trivial-rewrite(8) resolver): which transport and next hop
+//! deliver a recipient. The scheduler (qmgr) routes every recipient with `resolve_with`;
+//! local's address verification (`sendmail -bv`) names the transport of a non-local alias
+//! target with `resolve`. Logs nothing.
 //!
 //! Order, as transport(5) and trivial-rewrite(8): $transport_maps first (keys: the full
 //! address, then the domain, then each parent domain as `.parent`, then `*`); otherwise local
@@ -10,8 +12,8 @@
 //! an empty transport keeps the class's default, an empty next hop keeps the default one.
 //! A transport_maps lookup error is returned as an error: the caller defers (4.3.0).
 
+use super::{AddressClass, Rewrite};
 use crate::config::Config;
-use crate::rewrite::{AddressClass, Rewrite};
 use crate::tables::{TableError, TableList};
 
 /// Where a recipient goes.

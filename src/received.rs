@@ -1,6 +1,9 @@
 //! The Received: header (RFC 5321 section 4.4 trace field) in Postfix's two shapes: the
 //! one smtpd(8) hands to cleanup, and pickup(8)'s for local submissions. This is the one
-//! builder of both.
+//! builder of both, and the envelope attribute (`RECEIVED_ATTR`) by which a maildrop file
+//! from the stand-alone smtpd (`sendmail -bs`) tells pickup it already has smtpd's header.
+//! A leaf shared by smtpd, pickup and postdrop (it uses only log::lines::printable), so
+//! that pickup never imports smtpd.
 //!
 //! ```text
 //! Received: from HELO (NAME [ADDR])
@@ -10,8 +13,15 @@
 //! Received: by MYHOSTNAME (MAIL_NAME, from userid N)
 //!         id QUEUEID; DATE
 //! ```
-//! `for` appears only with exactly one recipient. Client-supplied text (HELO, recipient) is
-//! made printable so it cannot add header lines.
+//! `for` appears only with exactly one recipient.
+//!
+//! Security role: client-supplied text (HELO, recipient) is made printable so it cannot add
+//! header lines; postdrop lets only `postdrop -r` (the stand-alone smtpd) set
+//! `RECEIVED_ATTR`. Logs nothing.
+
+/// The envelope attribute marking a maildrop file whose content already has smtpd's
+/// Received: header.
+pub const RECEIVED_ATTR: (&str, &str) = ("received", "smtpd");
 
 /// Everything the header states.
 pub struct Trace<'a> {
