@@ -116,7 +116,8 @@ impl Reply {
 
 /// A delivery agent.
 pub trait Agent: Send + Sync {
-    /// The transport name (`local`, `smtp`, ...), also the log component.
+    /// The agent's command (`local`, `smtp`, ...), its log component; the transport it serves
+    /// is the master.cf service name, which may differ (`smtp-copy` runs `smtp`).
     fn name(&self) -> &str;
     /// Deliver; every recipient in the request gets at least one outcome.
     fn deliver(&self, req: &Request<'_>) -> Vec<Outcome>;
