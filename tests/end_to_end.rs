@@ -135,6 +135,23 @@ fn killed_after_250_delivers_after_restart() {
     );
     let r = c.data("Subject: survive\n\nkill -9 test\n");
     assert!(r.starts_with("250 "), "{}", r);
+    // Held as Postfix holds it: the retry service (error(8)) logs the deferral, 4.3.2.
+    let held = |log: &str| {
+        log.lines()
+            .find(|l| l.contains("status=deferred (deferred transport)"))
+            .map(str::to_string)
+    };
+    assert!(
+        wait_for(10, || held(&inst.log()).is_some()),
+        "{}",
+        inst.log()
+    );
+    let line = held(&inst.log()).unwrap();
+    assert!(
+        line.contains(" postfix/error[") && line.contains(", dsn=4.3.2, "),
+        "{}",
+        line
+    );
     let pid = inst.pid().unwrap();
     postern::sys::kill(pid, libc::SIGKILL).unwrap();
     assert!(wait_for(10, || !postern::sys::process_exists(pid)));

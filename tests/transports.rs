@@ -107,7 +107,8 @@ fn a_service_with_an_unsupported_command_warns_and_its_mail_waits() {
     );
     let line = line_for(&a.log(), &id, "u@l.test").unwrap();
     assert!(
-        line.contains("relay=none, ")
+        line.contains(" postfix/qmgr[")
+            && line.contains("relay=none, ")
             && line.contains("dsn=4.3.0, status=deferred (mail transport unavailable)"),
         "{}",
         line

@@ -374,15 +374,19 @@ impl Scheduler {
     fn agent_for(&self, transport: &str) -> Arc<dyn Agent> {
         let deferred = crate::config::split_list(self.ctx.cfg.get("defer_transports"));
         if deferred.iter().any(|t| t == transport) {
+            // Postfix's qmgr sends these to the retry service: error(8) logs them, 4.3.2.
             return Arc::new(Holding {
-                name: transport.to_string(),
+                component: "error",
+                dsn: "4.3.2",
                 text: "deferred transport",
             });
         }
         match self.ctx.agents.get(transport) {
             Some(a) => a.clone(),
+            // Postfix's qmgr defers these itself (qmgr_defer_transport), 4.3.0.
             None => Arc::new(Holding {
-                name: transport.to_string(),
+                component: "qmgr",
+                dsn: "4.3.0",
                 text: "mail transport unavailable",
             }),
         }
@@ -597,18 +601,20 @@ fn transport_of(dest_key: &str) -> &str {
 /// ("deferred transport") and for transports this build does not provide yet ("mail
 /// transport unavailable"), as Postfix reports them.
 struct Holding {
-    name: String,
+    /// Who logs the deferral, as in Postfix.
+    component: &'static str,
+    dsn: &'static str,
     text: &'static str,
 }
 
 impl Agent for Holding {
     fn name(&self) -> &str {
-        &self.name
+        self.component
     }
 
     fn deliver(&self, req: &crate::delivery::Request<'_>) -> Vec<Outcome> {
         (0..req.recipients.len())
-            .map(|i| Outcome::new(i, Status::Deferred, "4.3.0", self.text, "none"))
+            .map(|i| Outcome::new(i, Status::Deferred, self.dsn, self.text, "none"))
             .collect()
     }
 
