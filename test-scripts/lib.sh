@@ -59,11 +59,12 @@ wait_for() {
 
 port_open() { (exec 9<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# free_port: a loopback port nobody listens on (bounded number of tries).
+# free_port: a loopback port nobody listens on (bounded number of tries), below Linux's
+# ephemeral range (32768 and up), so that no outgoing connection holds it meanwhile.
 free_port() {
 	local p i
 	for i in $(seq 1 50); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM + i) % 30000))
+		p=$((10000 + (RANDOM * 32768 + RANDOM + i) % 22000))
 		if ! port_open "$p"; then
 			echo "$p"
 			return 0
