@@ -1,6 +1,6 @@
 //! sendmail's bad input: an unknown option, a message over message_size_limit on standard
 //! input (50 MB), and -t with only malformed recipient headers. Each gets a sysexits code and
-//! a clear message, and nothing reaches the maildrop.
+//! a clear message, and nothing reaches the maildrop. Also -bi and -I (newaliases).
 
 mod common;
 
@@ -78,4 +78,16 @@ fn line_breaks_in_envelope_addresses_are_refused() {
     assert_eq!(code, 65, "{}", err);
     assert!(err.contains("control character"), "{}", err);
     assert!(inst.queue_files("maildrop").is_empty());
+}
+
+#[test]
+fn bi_and_capital_i_rebuild_the_alias_database() {
+    let inst = Instance::new(&[]);
+    let db = inst.etc.join("aliases.db");
+    for args in [["-bi"], ["-I"]] {
+        let _ = std::fs::remove_file(&db);
+        let (code, err) = sendmail(&inst, &args, b"");
+        assert_eq!(code, 0, "{:?}: {}", args, err);
+        assert!(db.exists(), "{:?} built no {}", args, db.display());
+    }
 }

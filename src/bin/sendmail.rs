@@ -69,6 +69,9 @@ fn main() {
         Some("i".to_string())
     } else if name == "mailq" {
         Some("p".to_string())
+    } else if m.opt_present("I") {
+        // -I: initialize the alias database, as -bi (Postfix's sendmail(1)).
+        Some("i".to_string())
     } else {
         m.opt_strs("b").last().cloned()
     };
