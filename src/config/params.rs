@@ -123,7 +123,7 @@ pub const PARAMS: &[Param] = &[
     ),
     p("unknown_local_recipient_reject_code", "550"),
     p("relay_domains_reject_code", "554"),
-    // SMTP server access policy (smtpd/restrict.rs, smtpd/access.rs).
+    // SMTP server access policy (smtpd/restrict.rs, smtpd/access.rs, smtpd/policy_types.rs).
     p("reject_code", "554"),
     p("defer_code", "450"),
     p("access_map_reject_code", "554"),

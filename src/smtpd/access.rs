@@ -12,7 +12,10 @@
 //! Answers: OK (or a number) permits, DUNNO stops the search for this restriction,
 //! REJECT/DEFER [text], `4NN text` / `5NN text` refuse with $access_map_reject_code /
 //! $access_map_defer_code or the given code, WARN text logs, and anything else is a
-//! restriction list evaluated in place (`permit_mynetworks, reject`). Actions Postern does
+//! restriction list evaluated in place (`permit_mynetworks, reject`) by the evaluator the
+//! caller passes in (restrict's, which bounds the nesting): access imports only
+//! policy_types, never restrict, so the recursion runs through a callback, not through a
+//! module cycle. Actions Postern does
 //! not implement (HOLD, DISCARD, FILTER, REDIRECT, PREPEND, BCC, INFO, DEFER_IF_*) are logged
 //! and ignored.
 //!
@@ -21,31 +24,13 @@
 //! Logs: table warnings, `NOQUEUE: warn: ...`, `warning: access table TABLE: action "X" is
 //! not supported; ignored`.
 
-use super::restrict::{self, Class, Decision, Facts};
-use super::{SmtpdContext, check};
+use super::SmtpdContext;
+use super::policy_types::{
+    AccessKind, CONFIG_ERROR, Class, Decision, Facts, log_table_error, reply, temp_lookup_reply,
+};
 use crate::log::{self, lines};
 use crate::rewrite::Splitter;
 use crate::tables::Table;
-
-/// Which kind of access check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccessKind {
-    Client,
-    Helo,
-    Sender,
-    Recipient,
-}
-
-impl AccessKind {
-    fn class(self) -> Class {
-        match self {
-            AccessKind::Client => Class::Client,
-            AccessKind::Helo => Class::Helo,
-            AccessKind::Sender => Class::Sender,
-            AccessKind::Recipient => Class::Recipient,
-        }
-    }
-}
 
 /// Whether a table matches patterns against whole strings (no partial keys): its type's
 /// entry in the table registry says so.
@@ -147,13 +132,19 @@ pub fn address_keys(
     keys
 }
 
-/// Run one check_*_access restriction.
+/// A restriction list found as an access table's answer: its text and the class to
+/// evaluate it in. The caller (restrict) supplies it, so access needs no evaluator of its
+/// own and restrict stays the only module that runs lists.
+pub type Nested<'a> = &'a dyn Fn(&str, Class) -> Decision;
+
+/// Run one check_*_access restriction; `nested` evaluates an answer that is a restriction
+/// list.
 pub fn check(
     ctx: &SmtpdContext,
     kind: AccessKind,
     table: &dyn Table,
     f: &Facts<'_>,
-    depth: usize,
+    nested: Nested<'_>,
 ) -> Decision {
     let p = &ctx.policy;
     let pattern = pattern_table(table);
@@ -194,10 +185,10 @@ pub fn check(
     for key in &keys {
         match table.lookup(key) {
             Ok(None) => {}
-            Ok(Some(value)) => return answer(ctx, table, &value, class, f, depth),
+            Ok(Some(value)) => return answer(ctx, table, &value, class, f, nested),
             Err(e) => {
-                check::log_table_error(&e, key);
-                return Decision::Reject(check::temp_lookup_reply(&class.name(f)));
+                log_table_error(&e, key);
+                return Decision::Reject(temp_lookup_reply(&class.name(f)));
             }
         }
     }
@@ -211,7 +202,7 @@ fn answer(
     value: &str,
     class: Class,
     f: &Facts<'_>,
-    depth: usize,
+    nested: Nested<'_>,
 ) -> Decision {
     let p = &ctx.policy;
     let value = value.trim();
@@ -235,7 +226,7 @@ fn answer(
         }
         "DUNNO" => return Decision::Dunno,
         "REJECT" => {
-            return Decision::Reject(restrict::reply(
+            return Decision::Reject(reply(
                 p.access_reject_code,
                 "7.1",
                 &name,
@@ -244,7 +235,7 @@ fn answer(
             ));
         }
         "DEFER" => {
-            return Decision::Reject(restrict::reply(
+            return Decision::Reject(reply(
                 p.access_defer_code,
                 "7.1",
                 &name,
@@ -274,13 +265,7 @@ fn answer(
         && let Ok(code) = word.parse::<u32>()
     {
         if (400..600).contains(&code) {
-            return Decision::Reject(restrict::reply(
-                code,
-                "7.1",
-                &name,
-                class,
-                &or_default(text),
-            ));
+            return Decision::Reject(reply(code, "7.1", &name, class, &or_default(text)));
         }
         log::warning(
             "smtpd",
@@ -290,11 +275,10 @@ fn answer(
                 lines::printable(value)
             ),
         );
-        return Decision::Reject(restrict::CONFIG_ERROR.to_string());
+        return Decision::Reject(CONFIG_ERROR.to_string());
     }
     // A restriction list as the answer, evaluated in the class of the access check.
-    let list = restrict::Restriction::parse_list(value);
-    restrict::run(ctx, &list, class, f, depth + 1)
+    nested(value, class)
 }
 
 #[cfg(test)]

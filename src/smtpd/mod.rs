@@ -2,17 +2,22 @@
 //! the master.cf process limit at once); `session` runs one RFC 5321 conversation over any
 //! stream. Split as Postfix splits smtpd: `chat` (I/O and pipelining), `session` (the
 //! command state machine), `address` (MAIL/RCPT argument syntax), `check` (which policy
-//! runs at which stage, relay and local recipient tests), `restrict` (the restriction list
-//! evaluator), `access` (check_*_access), `hostname` (HELO/FQDN/DNS tests), `network`
+//! runs at which stage), `restrict` (the restriction list evaluator), `access`
+//! (check_*_access), `destination` (relay and local recipient tests), `policy_types`
+//! (Class, Facts, Decision, reply texts), `hostname` (HELO/FQDN/DNS tests), `network`
 //! ($mynetworks), `peer` (the client's verified host name), `anvil` (client connection
-//! and rate limits), `space` (queue_minfree). Address classes and the recipient_delimiter
-//! splitter are crate::rewrite's, held in `SmtpdContext`; the Received: header is built by
-//! crate::received (shared with pickup).
+//! and rate limits), `space` (queue_minfree). The policy modules import one way only:
+//! session → check → restrict → {access, destination, hostname}, check → destination,
+//! and each of them → policy_types, a leaf. access gets the evaluator for a restriction
+//! list found in a table as a callback from restrict, not by importing it. Address classes
+//! and the recipient_delimiter splitter are crate::rewrite's, held in `SmtpdContext`; the
+//! Received: header is built by crate::received (shared with pickup).
 //!
-//! Security role: the first code to see network input. Relay control lives in `check`;
-//! every input is length-limited in `chat`; client-supplied text is made printable before
-//! it reaches logs or headers. A message is acknowledged with 250 only after cleanup has
-//! made the queue file durable (`queue::Incoming::commit` fsyncs file and directory).
+//! Security role: the first code to see network input. Relay control lives in `check` and
+//! `destination`; every input is length-limited in `chat`; client-supplied text is made
+//! printable before it reaches logs or headers. A message is acknowledged with 250 only
+//! after cleanup has made the queue file durable (`queue::Incoming::commit` fsyncs file
+//! and directory).
 //!
 //! Logs: `connect from`, `disconnect from`, `lost connection after`, `timeout after`,
 //! `too many errors after`, `NOQUEUE: reject:`, `ID: client=` (formats in log::lines).
@@ -22,9 +27,11 @@ pub mod address;
 pub mod anvil;
 pub mod chat;
 pub mod check;
+pub mod destination;
 pub mod hostname;
 pub mod network;
 pub mod peer;
+pub mod policy_types;
 pub mod restrict;
 pub mod session;
 pub mod sink;

@@ -1,6 +1,9 @@
 //! The restriction evaluator (Postfix's generic_checks): parsing of the
 //! smtpd_{client,helo,sender,relay,recipient,data}_restrictions lists and their evaluation
-//! against what is known of the session (`Facts`), with Postfix's reply texts.
+//! against what is known of the session (`Facts`), with Postfix's reply texts. It uses
+//! access (check_*_access, handing it the evaluator for a restriction list found in a
+//! table), destination (relay and local recipient tests), hostname and policy_types; none
+//! of them imports restrict. `check` calls it.
 //!
 //! Security role: decides who may relay and who is refused. Every list is evaluated in
 //! order; `permit` ends only the list it is in, a reject in any list refuses. An unknown
@@ -11,14 +14,17 @@
 //! SMTPD_ACCESS_README.
 //!
 //! Logs: `warning: unknown smtpd restriction: "NAME"`, `NOQUEUE: reject_warning: ...`
-//! (warn_if_reject), table warnings via `check::log_table_error`.
+//! (warn_if_reject), table warnings via `log_table_error`.
 
 use std::sync::Arc;
 
-use super::access::{self, AccessKind};
-use super::check;
+use super::SmtpdContext;
+use super::access;
+use super::destination;
 use super::hostname;
-use super::{ClientInfo, SmtpdContext};
+use super::policy_types::{
+    AccessKind, CONFIG_ERROR, Class, Decision, Facts, log_table_error, reply, temp_lookup_reply,
+};
 use crate::log::{self, lines};
 use crate::tables::Table;
 
@@ -141,131 +147,8 @@ impl Restriction {
     }
 }
 
-/// Which list a restriction runs in: it names the object of a plain `reject` / `defer`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
-    Client,
-    Helo,
-    Sender,
-    Recipient,
-    Data,
-}
-
-impl Class {
-    /// The words before "rejected" in a reply.
-    pub fn words(self) -> &'static str {
-        match self {
-            Class::Client => "Client host",
-            Class::Helo => "Helo command",
-            Class::Sender => "Sender address",
-            Class::Recipient => "Recipient address",
-            Class::Data => "Data command",
-        }
-    }
-
-    /// The `<...>` in a reply.
-    pub fn name(self, f: &Facts<'_>) -> String {
-        match self {
-            Class::Client => f.client_log.to_string(),
-            Class::Helo => f.helo.unwrap_or("").to_string(),
-            Class::Sender => f.sender.unwrap_or("").to_string(),
-            Class::Recipient => f.rcpt.map(|r| r.given).unwrap_or("").to_string(),
-            Class::Data => "DATA".to_string(),
-        }
-    }
-}
-
-/// A recipient as the client gave it and as qualified with $myorigin.
-#[derive(Debug, Clone, Copy)]
-pub struct Rcpt<'a> {
-    pub given: &'a str,
-    pub qualified: &'a str,
-}
-
-/// What is known of the session when a list is evaluated.
-pub struct Facts<'a> {
-    pub client: &'a ClientInfo,
-    /// `name[addr]`.
-    pub client_log: &'a str,
-    pub helo: Option<&'a str>,
-    /// The sender as given (None before MAIL; "" is the null sender).
-    pub sender: Option<&'a str>,
-    pub rcpt: Option<Rcpt<'a>>,
-    /// Recipients accepted so far (DATA log lines name a single one).
-    pub single_rcpt: Option<&'a str>,
-    pub sasl_authenticated: bool,
-    pub esmtp: bool,
-    /// The client pipelined where it may not, now or earlier in the session (sticky).
-    pub ill_pipelining: bool,
-    /// The SMTP command, for log lines: CONNECT, HELO, MAIL, RCPT, DATA.
-    pub stage: &'a str,
-}
-
-impl Facts<'_> {
-    pub fn proto(&self) -> &'static str {
-        if self.esmtp { "ESMTP" } else { "SMTP" }
-    }
-
-    /// Log a NOQUEUE line with `action` (reject, reject_warning, warn).
-    pub fn log(&self, action: &str, reply: &str) {
-        let r = lines::Reject {
-            queue_id: None,
-            stage: self.stage,
-            client: self.client_log,
-            reply,
-            from: self.sender,
-            to: self.rcpt.map(|r| r.given).or(self.single_rcpt),
-            proto: self.proto(),
-            helo: self.helo,
-        };
-        if action == "reject" {
-            lines::reject(&r);
-        } else {
-            lines::reject_kind(action, &r);
-        }
-    }
-}
-
-/// The outcome of one restriction or one list.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    Permit,
-    Dunno,
-    Reject(String),
-}
-
-/// The reply for a server-side problem.
-pub const CONFIG_ERROR: &str = "451 4.3.5 Server configuration error";
-
 /// Nesting limit for restriction lists found in access tables.
 const MAX_DEPTH: usize = 8;
-
-/// `CODE X.DSN <NAME>: CLASS rejected: TEXT`; a DSN at the start of `text` whose class
-/// matches the code replaces the default.
-pub fn reply(code: u32, dsn: &str, name: &str, class: Class, text: &str) -> String {
-    let class_digit = (code / 100).to_string();
-    let (dsn, text) = match text.split_once(' ') {
-        Some((d, rest)) if is_dsn(d) && d.starts_with(&class_digit) => (d.to_string(), rest),
-        _ => (format!("{}.{}", class_digit, dsn), text),
-    };
-    format!(
-        "{} {} <{}>: {} rejected: {}",
-        code,
-        dsn,
-        name,
-        class.words(),
-        text
-    )
-}
-
-fn is_dsn(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('.').collect();
-    parts.len() == 3
-        && matches!(parts[0], "2" | "4" | "5")
-        && parts[1..]
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
-}
 
 /// Evaluate one list in its class. `warn_if_reject` turns the next restriction's reject
 /// into a `reject_warning` log line.
@@ -273,7 +156,7 @@ pub fn evaluate(ctx: &SmtpdContext, list: &[Restriction], class: Class, f: &Fact
     run(ctx, list, class, f, 0)
 }
 
-pub(crate) fn run(
+fn run(
     ctx: &SmtpdContext,
     list: &[Restriction],
     class: Class,
@@ -316,8 +199,8 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             Ok(true) => Decision::Permit,
             Ok(false) => Decision::Dunno,
             Err(e) => {
-                check::log_table_error(&e, &f.client.addr.to_string());
-                Decision::Reject(check::temp_lookup_reply(f.client_log))
+                log_table_error(&e, &f.client.addr.to_string());
+                Decision::Reject(temp_lookup_reply(f.client_log))
             }
         },
         Restriction::PermitSaslAuthenticated if f.sasl_authenticated => Decision::Permit,
@@ -328,7 +211,7 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             let Some(rc) = f.rcpt else {
                 return Decision::Dunno;
             };
-            let ok = check::auth_destination(ctx, rc.qualified);
+            let ok = destination::auth_destination(ctx, rc.qualified);
             match (r, ok) {
                 (Restriction::PermitAuthDestination, true) => Decision::Permit,
                 (Restriction::RejectUnauthDestination, false) => {
@@ -348,23 +231,17 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             }
         }
         Restriction::RejectUnlistedRecipient => match f.rcpt {
-            Some(rc) => match check::local_test(ctx, &rc) {
+            Some(rc) => match destination::local_test(ctx, &rc) {
                 Ok(()) => Decision::Dunno,
                 Err(reply) => Decision::Reject(reply),
             },
             None => Decision::Dunno,
         },
-        Restriction::Access(kind, t) => access::check(ctx, *kind, t.0.as_ref(), f, depth),
-        Restriction::BareTable(t) => {
-            let kind = match class {
-                Class::Client => AccessKind::Client,
-                Class::Helo => AccessKind::Helo,
-                Class::Sender => AccessKind::Sender,
-                Class::Recipient => AccessKind::Recipient,
-                Class::Data => return Decision::Dunno,
-            };
-            access::check(ctx, kind, t.0.as_ref(), f, depth)
-        }
+        Restriction::Access(kind, t) => access_check(ctx, *kind, t, f, depth),
+        Restriction::BareTable(t) => match AccessKind::of_class(class) {
+            Some(kind) => access_check(ctx, kind, t, f, depth),
+            None => Decision::Dunno,
+        },
         Restriction::RejectInvalidHelo => match f.helo {
             Some(h) if !hostname::valid_helo(h) => {
                 reject(p.invalid_hostname_code, "5.2", Class::Helo, "Invalid name")
@@ -424,6 +301,21 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             Decision::Reject(CONFIG_ERROR.to_string())
         }
     }
+}
+
+/// One check_*_access restriction. An answer that is a restriction list is evaluated
+/// here, one level deeper, in the class of the access check: access itself does not know
+/// the evaluator (restrict → access, never back).
+fn access_check(
+    ctx: &SmtpdContext,
+    kind: AccessKind,
+    t: &TableRef,
+    f: &Facts<'_>,
+    depth: usize,
+) -> Decision {
+    let nested =
+        |list: &str, class: Class| run(ctx, &Restriction::parse_list(list), class, f, depth + 1);
+    access::check(ctx, kind, t.0.as_ref(), f, &nested)
 }
 
 /// reject_unknown_{sender,recipient}_domain: only for domains we are not the final
@@ -557,22 +449,5 @@ mod tests {
         assert!(matches!(&l[1], Restriction::Broken(_)));
         assert!(matches!(&l[2], Restriction::Broken(w) if w.contains("requires a table")));
         assert_eq!(l.len(), 3);
-    }
-
-    #[test]
-    fn reply_texts_and_dsn() {
-        assert_eq!(
-            reply(554, "7.1", "x@y", Class::Recipient, "Access denied"),
-            "554 5.7.1 <x@y>: Recipient address rejected: Access denied"
-        );
-        assert_eq!(
-            reply(550, "7.1", "h[1.2.3.4]", Class::Client, "5.7.0 go away"),
-            "550 5.7.0 <h[1.2.3.4]>: Client host rejected: go away"
-        );
-        // A DSN of the wrong class is text, not a DSN.
-        assert_eq!(
-            reply(450, "7.1", "h", Class::Helo, "5.7.0 no"),
-            "450 4.7.1 <h>: Helo command rejected: 5.7.0 no"
-        );
     }
 }

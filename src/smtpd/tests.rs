@@ -568,8 +568,8 @@ fn chunks(f: &Fixture, pieces: Vec<&str>) -> Vec<String> {
 #[test]
 fn routing_is_resolved_through_our_domains() {
     let f = fixture("route", &[]);
-    let r = |a: &str| check::resolve(&f.ctx, a);
-    let routed = |address: &str, domain: &str| check::Route {
+    let r = |a: &str| destination::resolve(&f.ctx, a);
+    let routed = |address: &str, domain: &str| destination::Route {
         address: address.into(),
         domain: domain.into(),
         routed: true,
@@ -600,8 +600,11 @@ fn routing_is_resolved_through_our_domains() {
     let plain = r("root@www.a.org");
     assert!(!plain.routed);
     assert_eq!(plain.domain, "www.a.org");
-    assert!(check::auth_destination(&f.ctx, "root@www.a.org"));
-    assert!(!check::auth_destination(&f.ctx, "a%localhost@www.a.org"));
+    assert!(destination::auth_destination(&f.ctx, "root@www.a.org"));
+    assert!(!destination::auth_destination(
+        &f.ctx,
+        "a%localhost@www.a.org"
+    ));
     let f = fixture(
         "route2",
         &[
@@ -609,6 +612,9 @@ fn routing_is_resolved_through_our_domains() {
             ("allow_untrusted_routing", "yes"),
         ],
     );
-    assert!(!check::resolve(&f.ctx, "jerry%qq.com@www.a.org").routed);
-    assert!(check::auth_destination(&f.ctx, "localhost!a@www.a.org"));
+    assert!(!destination::resolve(&f.ctx, "jerry%qq.com@www.a.org").routed);
+    assert!(destination::auth_destination(
+        &f.ctx,
+        "localhost!a@www.a.org"
+    ));
 }

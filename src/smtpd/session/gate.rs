@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 
 use super::Session;
 use crate::smtpd::SmtpdContext;
-use crate::smtpd::check::{Facts, Rcpt};
+use crate::smtpd::policy_types::{Facts, Rcpt};
 
 impl<S: Read + Write> Session<'_, S> {
     /// What the restriction lists may look at, for a check at `stage`.

@@ -10,7 +10,8 @@ use super::Session;
 use crate::log::lines;
 use crate::qmgr::Wake;
 use crate::smtpd::address;
-use crate::smtpd::check::{self, Rcpt};
+use crate::smtpd::check;
+use crate::smtpd::policy_types::Rcpt;
 
 impl<S: Read + Write> Session<'_, S> {
     pub(super) fn vrfy_cmd(&mut self, args: &str) {

@@ -1,0 +1,208 @@
+//! The vocabulary shared by the policy modules (`check`, `destination`, `restrict`,
+//! `access`): which list a restriction runs in (`Class`), what is known of the session
+//! (`Facts`, `Rcpt`), the outcome of a restriction (`Decision`), the kind of a
+//! check_*_access restriction (`AccessKind`), and the reply texts and table-failure
+//! handling they all use (Postfix's smtpd_check.c reply formats). A leaf: it imports no
+//! other policy module, so the policy modules depend on it and never on each other in a
+//! circle.
+//!
+//! Security role: the reply texts of refusals; a table failure is logged and answered with
+//! `451 4.3.0 ... Temporary lookup failure` (never "not found"), a configuration problem
+//! with `451 4.3.5 Server configuration error`. Follows postconf(5) reject_code and the
+//! `CODE X.Y.Z <NAME>: CLASS rejected: TEXT` form of SMTPD_ACCESS_README.
+//!
+//! Logs: `NOQUEUE: reject:` / `reject_warning:` / `warn:` (`Facts::log`), `warning: TABLE
+//! is unavailable. REASON`, `warning: TABLE lookup error for "KEY"` (`log_table_error`).
+
+use super::ClientInfo;
+use crate::log::{self, lines};
+use crate::tables::TableError;
+
+/// Which list a restriction runs in: it names the object of a plain `reject` / `defer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Client,
+    Helo,
+    Sender,
+    Recipient,
+    Data,
+}
+
+impl Class {
+    /// The words before "rejected" in a reply.
+    pub fn words(self) -> &'static str {
+        match self {
+            Class::Client => "Client host",
+            Class::Helo => "Helo command",
+            Class::Sender => "Sender address",
+            Class::Recipient => "Recipient address",
+            Class::Data => "Data command",
+        }
+    }
+
+    /// The `<...>` in a reply.
+    pub fn name(self, f: &Facts<'_>) -> String {
+        match self {
+            Class::Client => f.client_log.to_string(),
+            Class::Helo => f.helo.unwrap_or("").to_string(),
+            Class::Sender => f.sender.unwrap_or("").to_string(),
+            Class::Recipient => f.rcpt.map(|r| r.given).unwrap_or("").to_string(),
+            Class::Data => "DATA".to_string(),
+        }
+    }
+}
+
+/// Which kind of access check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessKind {
+    Client,
+    Helo,
+    Sender,
+    Recipient,
+}
+
+impl AccessKind {
+    /// The list class whose object the check looks up.
+    pub fn class(self) -> Class {
+        match self {
+            AccessKind::Client => Class::Client,
+            AccessKind::Helo => Class::Helo,
+            AccessKind::Sender => Class::Sender,
+            AccessKind::Recipient => Class::Recipient,
+        }
+    }
+
+    /// The access check a bare `type:table` stands for in a list of `class` (none in the
+    /// DATA list).
+    pub fn of_class(class: Class) -> Option<AccessKind> {
+        match class {
+            Class::Client => Some(AccessKind::Client),
+            Class::Helo => Some(AccessKind::Helo),
+            Class::Sender => Some(AccessKind::Sender),
+            Class::Recipient => Some(AccessKind::Recipient),
+            Class::Data => None,
+        }
+    }
+}
+
+/// A recipient as the client gave it and as qualified with $myorigin.
+#[derive(Debug, Clone, Copy)]
+pub struct Rcpt<'a> {
+    pub given: &'a str,
+    pub qualified: &'a str,
+}
+
+/// What is known of the session when a list is evaluated.
+pub struct Facts<'a> {
+    pub client: &'a ClientInfo,
+    /// `name[addr]`.
+    pub client_log: &'a str,
+    pub helo: Option<&'a str>,
+    /// The sender as given (None before MAIL; "" is the null sender).
+    pub sender: Option<&'a str>,
+    pub rcpt: Option<Rcpt<'a>>,
+    /// Recipients accepted so far (DATA log lines name a single one).
+    pub single_rcpt: Option<&'a str>,
+    pub sasl_authenticated: bool,
+    pub esmtp: bool,
+    /// The client pipelined where it may not, now or earlier in the session (sticky).
+    pub ill_pipelining: bool,
+    /// The SMTP command, for log lines: CONNECT, HELO, MAIL, RCPT, DATA.
+    pub stage: &'a str,
+}
+
+impl Facts<'_> {
+    pub fn proto(&self) -> &'static str {
+        if self.esmtp { "ESMTP" } else { "SMTP" }
+    }
+
+    /// Log a NOQUEUE line with `action` (reject, reject_warning, warn).
+    pub fn log(&self, action: &str, reply: &str) {
+        let r = lines::Reject {
+            queue_id: None,
+            stage: self.stage,
+            client: self.client_log,
+            reply,
+            from: self.sender,
+            to: self.rcpt.map(|r| r.given).or(self.single_rcpt),
+            proto: self.proto(),
+            helo: self.helo,
+        };
+        if action == "reject" {
+            lines::reject(&r);
+        } else {
+            lines::reject_kind(action, &r);
+        }
+    }
+}
+
+/// The outcome of one restriction or one list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Permit,
+    Dunno,
+    Reject(String),
+}
+
+/// The reply for a server-side problem.
+pub const CONFIG_ERROR: &str = "451 4.3.5 Server configuration error";
+
+/// `CODE X.DSN <NAME>: CLASS rejected: TEXT`; a DSN at the start of `text` whose class
+/// matches the code replaces the default.
+pub fn reply(code: u32, dsn: &str, name: &str, class: Class, text: &str) -> String {
+    let class_digit = (code / 100).to_string();
+    let (dsn, text) = match text.split_once(' ') {
+        Some((d, rest)) if is_dsn(d) && d.starts_with(&class_digit) => (d.to_string(), rest),
+        _ => (format!("{}.{}", class_digit, dsn), text),
+    };
+    format!(
+        "{} {} <{}>: {} rejected: {}",
+        code,
+        dsn,
+        name,
+        class.words(),
+        text
+    )
+}
+
+fn is_dsn(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    parts.len() == 3
+        && matches!(parts[0], "2" | "4" | "5")
+        && parts[1..]
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The reply for a table failure.
+pub fn temp_lookup_reply(given: &str) -> String {
+    format!("451 4.3.0 <{}>: Temporary lookup failure", given)
+}
+
+/// Log a table failure as Postfix does: the table's own warning, then the lookup error.
+pub fn log_table_error(e: &TableError, key: &str) {
+    log::warning("smtpd", e);
+    log::lines::lookup_error("smtpd", e.table(), key);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_texts_and_dsn() {
+        assert_eq!(
+            reply(554, "7.1", "x@y", Class::Recipient, "Access denied"),
+            "554 5.7.1 <x@y>: Recipient address rejected: Access denied"
+        );
+        assert_eq!(
+            reply(550, "7.1", "h[1.2.3.4]", Class::Client, "5.7.0 go away"),
+            "550 5.7.0 <h[1.2.3.4]>: Client host rejected: go away"
+        );
+        // A DSN of the wrong class is text, not a DSN.
+        assert_eq!(
+            reply(450, "7.1", "h", Class::Helo, "5.7.0 no"),
+            "450 4.7.1 <h>: Helo command rejected: 5.7.0 no"
+        );
+    }
+}
