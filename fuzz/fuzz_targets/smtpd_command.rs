@@ -6,42 +6,20 @@
 
 #![no_main]
 
-use std::io::{self, Cursor, Read, Write};
-
 use libfuzzer_sys::fuzz_target;
 use postern::smtpd::address;
 use postern::smtpd::chat::{Chat, Line};
 
-struct Mem<'a> {
-    input: Cursor<&'a [u8]>,
-    output: Vec<u8>,
-}
-
-impl Read for Mem<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.input.read(buf)
-    }
-}
-
-impl Write for Mem<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.output.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+#[path = "../common/mem.rs"]
+mod mem;
+use mem::Mem;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&first, input)) = data.split_first() else {
         return;
     };
     let limit = 1 + usize::from(first) * 4;
-    let mut chat = Chat::new(Mem {
-        input: Cursor::new(input),
-        output: Vec::new(),
-    });
+    let mut chat = Chat::new(Mem::new(input));
     let mut lines = 0usize;
     while let Ok(line) = chat.read_line(limit) {
         lines += 1;

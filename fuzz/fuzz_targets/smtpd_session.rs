@@ -9,7 +9,6 @@
 
 #![no_main]
 
-use std::io::{self, Cursor, Read, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -19,35 +18,9 @@ use postern::config::Config;
 use postern::queue::{Queue, QueueName};
 use postern::smtpd::{ClientInfo, SmtpdContext, session};
 
-/// The client: scripted input, replies collected (and dropped).
-struct Mem<'a> {
-    input: Cursor<&'a [u8]>,
-    output: Vec<u8>,
-}
-
-impl Read for Mem<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.input.read(buf)
-    }
-}
-
-/// All of the client's input is there at once, so every command after the first counts as
-/// pipelined (detection runs; with smtpd_forbid_unauth_pipelining = no the session goes on).
-impl postern::smtpd::chat::Peek for Mem<'_> {
-    fn input_waiting(&self) -> bool {
-        (self.input.position() as usize) < self.input.get_ref().len()
-    }
-}
-
-impl Write for Mem<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.output.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+#[path = "../common/mem.rs"]
+mod mem;
+use mem::Mem;
 
 const SCRATCH_PREFIX: &str = "postern-fuzz-session-";
 
@@ -119,10 +92,7 @@ fuzz_target!(|data: &[u8]| {
         addr,
         port: 1025,
     };
-    let mut mem = Mem {
-        input: Cursor::new(data),
-        output: Vec::new(),
-    };
+    let mut mem = Mem::new(data);
     session(&mut mem, client, ctx);
     // Every reply line is CR LF terminated and starts with a three-digit code.
     for line in mem.output.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
