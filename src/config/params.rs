@@ -86,10 +86,10 @@ pub const PARAMS: &[Param] = &[
     p("mynetworks", ""),
     p("mynetworks_style", "subnet"),
     p("relay_domains", "$mydestination"),
-    p("append_dot_mydomain", "yes"),
+    k("append_dot_mydomain", "yes"),
     p("recipient_delimiter", ""),
     p("owner_request_special", "yes"),
-    p("expand_owner_alias", "no"),
+    k("expand_owner_alias", "no"),
     p("default_privs", "nobody"),
     // SMTP server.
     p("smtpd_banner", "$myhostname ESMTP $mail_name"),
@@ -166,7 +166,7 @@ pub const PARAMS: &[Param] = &[
     p("local_header_rewrite_clients", "permit_inet_interfaces"),
     p("hopcount_limit", "50"),
     p("header_size_limit", "102400"),
-    p("always_add_missing_headers", "no"),
+    k("always_add_missing_headers", "no"),
     // Queue manager and scheduling.
     t("queue_run_delay", "300s", 's'),
     t("minimal_backoff_time", "300s", 's'),
@@ -180,7 +180,7 @@ pub const PARAMS: &[Param] = &[
     p("local_destination_recipient_limit", "1"),
     p("default_process_limit", "100"),
     p("qmgr_message_active_limit", "20000"),
-    p("enable_long_queue_ids", "no"),
+    k("enable_long_queue_ids", "no"),
     p("default_transport", "smtp"),
     p("defer_transports", ""),
     p("relay_transport", "relay"),
@@ -226,8 +226,8 @@ pub const PARAMS: &[Param] = &[
         "$home/.forward${recipient_delimiter}${extension}, $home/.forward",
     ),
     // Bounces.
-    p("bounce_notice_recipient", "postmaster"),
-    p("notify_classes", "resource, software"),
+    k("bounce_notice_recipient", "postmaster"),
+    k("notify_classes", "resource, software"),
     p("double_bounce_sender", "double-bounce"),
     p("bounce_size_limit", "50000"),
     // Accepted for compatibility with stock main.cf files; no effect yet.
