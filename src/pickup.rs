@@ -97,9 +97,14 @@ pub fn scan(cfg: &Config, queue: &Queue, wake: &Sender<Wake>) {
     let Ok(ids) = queue.list(QueueName::Maildrop) else {
         return;
     };
+    if ids.is_empty() {
+        return;
+    }
+    // The address classes, once per scan rather than once per message.
+    let rw = crate::rewrite::Rewrite::new(cfg);
     for id in ids {
         let path = queue.path(QueueName::Maildrop, &id);
-        match pick(cfg, queue, &path) {
+        match pick(cfg, &rw, queue, &path) {
             Ok(new_id) => {
                 let _ = std::fs::remove_file(&path);
                 let _ = wake.send(Wake::New(new_id));
@@ -117,7 +122,12 @@ pub fn scan(cfg: &Config, queue: &Queue, wake: &Sender<Wake>) {
 }
 
 /// `Err(Some)` for a bad file, `Err(None)` for a temporary failure (left for later).
-fn pick(cfg: &Config, queue: &Queue, path: &Path) -> Result<String, Option<String>> {
+fn pick(
+    cfg: &Config,
+    rw: &crate::rewrite::Rewrite,
+    queue: &Queue,
+    path: &Path,
+) -> Result<String, Option<String>> {
     let mut qf = match QueueFile::open_read_only(path) {
         Ok(q) => q,
         Err(crate::queue::QueueFileError::Corrupt(why)) => return Err(Some(why)),
@@ -160,7 +170,7 @@ fn pick(cfg: &Config, queue: &Queue, path: &Path) -> Result<String, Option<Strin
         received,
         add_missing_headers: true,
     };
-    cleanup::submit(cfg, incoming, sub).map_err(|e| match e {
+    cleanup::submit_with(cfg, rw, incoming, sub).map_err(|e| match e {
         // Refused for good (too big, too many hops): retrying cannot help.
         CleanupError::TooBig | CleanupError::TooManyHops => Some(e.to_string()),
         CleanupError::Write(_) => {
