@@ -30,6 +30,7 @@ pub mod qmgr;
 pub mod queue;
 pub mod received;
 pub mod rewrite;
+pub mod secrets;
 pub mod sendmail;
 pub mod showq;
 pub mod smtpd;
