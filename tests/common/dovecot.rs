@@ -1,0 +1,175 @@
+//! A real Dovecot IMAP server for the tests, started on a private port with a private
+//! configuration (Debian's dovecot-imapd; the package's own service is never used), and a
+//! minimal IMAP client that logs in and fetches whole messages. Dovecot's master needs root
+//! (its login processes run as dovenull), so the tests using it are root-only.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Where Debian installs the Dovecot master.
+pub const DOVECOT: &str = "/usr/sbin/dovecot";
+
+/// One running Dovecot, stopped on drop.
+pub struct Dovecot {
+    conf: PathBuf,
+    pub port: u16,
+}
+
+impl Dovecot {
+    /// Whether Dovecot is installed.
+    pub fn available() -> bool {
+        Path::new(DOVECOT).exists()
+    }
+
+    /// Start Dovecot under `dir` serving IMAP on 127.0.0.1:`port`: every user logs in with
+    /// `password`, is mapped to `uid`/`gid`, and reads the maildir `mail_location`
+    /// (Dovecot's syntax, e.g. `maildir:/base/%d/%n/Maildir`).
+    pub fn start(dir: &Path, port: u16, mail_location: &str, uid: u32, gid: u32) -> Dovecot {
+        std::fs::create_dir_all(dir).unwrap();
+        let conf = dir.join("dovecot.conf");
+        let text = format!(
+            "base_dir = {d}/run\n\
+             state_dir = {d}/state\n\
+             log_path = {d}/dovecot.log\n\
+             protocols = imap\n\
+             listen = 127.0.0.1\n\
+             ssl = no\n\
+             disable_plaintext_auth = no\n\
+             auth_mechanisms = plain\n\
+             mail_location = {loc}\n\
+             passdb {{\n  driver = static\n  args = password=secret\n}}\n\
+             userdb {{\n  driver = static\n  args = uid={uid} gid={gid}\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n",
+            d = dir.display(),
+            loc = mail_location,
+        );
+        std::fs::write(&conf, text).unwrap();
+        let out = Command::new(DOVECOT)
+            .arg("-c")
+            .arg(&conf)
+            .output()
+            .expect("run dovecot");
+        assert!(
+            out.status.success(),
+            "dovecot did not start: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(dir.join("dovecot.log")).unwrap_or_default()
+        );
+        let up = super::wait_for(20, || TcpStream::connect(("127.0.0.1", port)).is_ok());
+        assert!(up, "dovecot does not listen on port {}", port);
+        Dovecot { conf, port }
+    }
+
+    /// Log in as `user` and fetch every message of INBOX (BODY[], CRLF as IMAP sends it).
+    pub fn fetch_all(&self, user: &str) -> Vec<Vec<u8>> {
+        let mut imap = Imap::connect(self.port);
+        imap.ok(&format!("LOGIN \"{}\" \"secret\"", user));
+        let exists = imap
+            .ok("SELECT INBOX")
+            .iter()
+            .find_map(|l| {
+                let l = String::from_utf8_lossy(l).into_owned();
+                let rest = l.strip_prefix("* ")?;
+                rest.strip_suffix(" EXISTS")?.trim().parse::<usize>().ok()
+            })
+            .unwrap_or(0);
+        let mut out = Vec::new();
+        for n in 1..=exists {
+            out.push(imap.fetch_body(n));
+        }
+        imap.ok("LOGOUT");
+        out
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = Command::new(DOVECOT)
+            .arg("-c")
+            .arg(&self.conf)
+            .arg("stop")
+            .output();
+    }
+}
+
+/// A minimal IMAP4rev1 client: tagged commands, literals in FETCH responses.
+struct Imap {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    tag: usize,
+}
+
+impl Imap {
+    fn connect(port: u16) -> Imap {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect to dovecot");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut imap = Imap {
+            reader: BufReader::new(s.try_clone().unwrap()),
+            writer: s,
+            tag: 0,
+        };
+        let greeting = imap.line();
+        assert!(greeting.starts_with(b"* OK"), "{:?}", greeting);
+        imap
+    }
+
+    fn line(&mut self) -> Vec<u8> {
+        let mut l = Vec::new();
+        self.reader.read_until(b'\n', &mut l).unwrap();
+        assert!(!l.is_empty(), "dovecot closed the connection");
+        l
+    }
+
+    /// Send a command; return the untagged lines; the tagged reply must be OK.
+    fn ok(&mut self, command: &str) -> Vec<Vec<u8>> {
+        self.tag += 1;
+        let tag = format!("a{}", self.tag);
+        write!(self.writer, "{} {}\r\n", tag, command).unwrap();
+        let mut untagged = Vec::new();
+        loop {
+            let l = self.line();
+            if l.starts_with(tag.as_bytes()) {
+                let text = String::from_utf8_lossy(&l).into_owned();
+                assert!(
+                    text.starts_with(&format!("{} OK", tag)),
+                    "{} -> {}",
+                    command,
+                    text
+                );
+                return untagged;
+            }
+            untagged.push(l);
+        }
+    }
+
+    /// `FETCH n BODY.PEEK[]`: the literal's bytes.
+    fn fetch_body(&mut self, n: usize) -> Vec<u8> {
+        self.tag += 1;
+        let tag = format!("a{}", self.tag);
+        write!(self.writer, "{} FETCH {} BODY.PEEK[]\r\n", tag, n).unwrap();
+        let mut body = None;
+        loop {
+            let l = self.line();
+            let text = String::from_utf8_lossy(&l).into_owned();
+            if text.starts_with(&tag) {
+                assert!(text.starts_with(&format!("{} OK", tag)), "{}", text);
+                return body.expect("FETCH returned no literal");
+            }
+            if let Some(open) = text.rfind('{')
+                && let Some(len) = text[open + 1..]
+                    .trim_end()
+                    .strip_suffix('}')
+                    .and_then(|n| n.parse::<usize>().ok())
+            {
+                let mut buf = vec![0u8; len];
+                self.reader.read_exact(&mut buf).unwrap();
+                body = Some(buf);
+            }
+        }
+    }
+}
