@@ -1,12 +1,13 @@
 //! Secret files read as root (root only): the privileged helper answers the secrets request
 //! with the files its own configuration names, and a started system (master unprivileged
-//! after start) gets a root-only 0600 file at start and its new contents after
-//! `postfix reload`. Skips (with a message) when not root.
+//! after start) gets a root-only 0600 file at start and its new contents after `postfix
+//! reload`, with the mysql option file the new contents name. Skips (with a message) when
+//! not root.
 
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::Instance;
 use postern::delivery::privileged::HelperHandle;
@@ -59,7 +60,7 @@ fn uid_of(pid: i32) -> u32 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-fn loaded(inst: &Instance, path: &PathBuf, bytes: usize) -> bool {
+fn loaded(inst: &Instance, path: &Path, bytes: usize) -> bool {
     inst.log()
         .contains(&format!("secret file {}: {} bytes", path.display(), bytes))
 }
@@ -74,6 +75,9 @@ fn root_only_secret_files_are_kept_across_reloads() {
     let cf = inst.etc.join("mysql-secret.cf");
     let first = "user = postern\npassword = first\n";
     root_only(&cf, first);
+    // The option file a mysql .cf names is a secret too, read as root on reload.
+    let cnf = inst.etc.join("mysql-secret.cnf");
+    root_only(&cnf, "[client]\npassword = cnf\n");
     // A table of a type holding a password, named in a -o override of master.cf.
     let master_cf = std::fs::read_to_string(inst.etc.join("master.cf")).unwrap();
     let master_cf = master_cf.replace(
@@ -88,6 +92,7 @@ fn root_only_secret_files_are_kept_across_reloads() {
     inst.set("smtp_tls_key_file", &missing.display().to_string());
     inst.start();
     assert!(loaded(&inst, &cf, first.len()), "{}", inst.log());
+    assert!(!inst.log().contains(&cnf.display().to_string()));
     let log = inst.log();
     assert!(
         log.contains(&format!(
@@ -101,8 +106,8 @@ fn root_only_secret_files_are_kept_across_reloads() {
     assert_ne!(uid_of(pid), 0, "the master runs as mail_owner");
 
     // The unprivileged master cannot read the file; the reload has the root helper do it.
-    let second = "user = postern\npassword = second, and longer\n";
-    root_only(&cf, second);
+    let second = format!("option_file = {}\npassword = second\n", cnf.display());
+    root_only(&cf, &second);
     std::fs::write(&missing, "key").unwrap();
     assert!(inst.postfix(&["reload"]).status.success());
     assert!(
@@ -111,6 +116,7 @@ fn root_only_secret_files_are_kept_across_reloads() {
         inst.log()
     );
     assert!(loaded(&inst, &missing, 3), "{}", inst.log());
+    assert!(loaded(&inst, &cnf, 24), "{}", inst.log());
     assert!(!inst.log().contains("keeping the previous ones"));
     inst.stop();
 }

@@ -7,7 +7,9 @@
 //! main.cf value or master.cf `-o` override; the TLS certificate and key files
 //! (`TLS_FILES`); and, when Cyrus SASL authentication is enabled (in main.cf or an `-o`),
 //! `$smtpd_sasl_path.conf` in each directory of $cyrus_sasl_config_path (else the usual
-//! Cyrus directories), as optional files: Cyrus uses the first that exists.
+//! Cyrus directories), as optional files: Cyrus uses the first that exists. One level
+//! down, `nested_files`: the absolute `option_file` a mysql .cf names (read by
+//! `Store::read` once the .cf is read, by the master and the helper alike).
 //!
 //! Security role: decides what the root processes read on the master's behalf; the input is
 //! root-owned configuration, never a request. Logs nothing.
@@ -43,6 +45,8 @@ const CYRUS_DIRS: &[&str] = &["/etc/postfix/sasl", "/etc/sasl2", "/usr/lib/sasl2
 pub struct SecretFile {
     pub path: PathBuf,
     pub optional: bool,
+    /// A mysql .cf file: the `option_file` it names is a secret too (`nested_files`).
+    pub mysql: bool,
 }
 
 impl SecretFile {
@@ -51,14 +55,30 @@ impl SecretFile {
         SecretFile {
             path,
             optional: false,
+            mysql: false,
         }
     }
+}
+
+/// Files that the contents of secret file `f` name as secrets: a mysql .cf's absolute
+/// `option_file` (my.cnf-style, it may hold the password).
+pub fn nested_files(f: &SecretFile, contents: &[u8]) -> Vec<SecretFile> {
+    if !f.mysql {
+        return Vec::new();
+    }
+    String::from_utf8_lossy(contents)
+        .lines()
+        .filter(|l| !l.starts_with(char::is_whitespace))
+        .filter_map(|l| l.split_once('='))
+        .filter(|(name, value)| name.trim() == "option_file" && value.trim().starts_with('/'))
+        .map(|(_, value)| SecretFile::required(PathBuf::from(value.trim())))
+        .collect()
 }
 
 /// The secret files named by `cfg` (main.cf) and the `-o` overrides of `services`, sorted
 /// by path, each once.
 pub fn secret_files(cfg: &Config, services: &[Service]) -> Vec<SecretFile> {
-    let mut found: BTreeMap<PathBuf, bool> = BTreeMap::new();
+    let mut found: BTreeMap<PathBuf, (bool, bool)> = BTreeMap::new();
     for (_, value) in cfg.all() {
         table_files(&value, &mut found);
     }
@@ -74,7 +94,11 @@ pub fn secret_files(cfg: &Config, services: &[Service]) -> Vec<SecretFile> {
     }
     found
         .into_iter()
-        .map(|(path, optional)| SecretFile { path, optional })
+        .map(|(path, (optional, mysql))| SecretFile {
+            path,
+            optional,
+            mysql,
+        })
         .collect()
 }
 
@@ -89,14 +113,17 @@ pub fn load_list(dir: &Path) -> Result<Vec<SecretFile>, String> {
     Ok(secret_files(&cfg, &services))
 }
 
+/// Files found so far: path -> (optional, mysql).
+type Found = BTreeMap<PathBuf, (bool, bool)>;
+
 /// Record a file; a file both optional and required is required.
-fn add(found: &mut BTreeMap<PathBuf, bool>, path: PathBuf, optional: bool) {
-    let e = found.entry(path).or_insert(optional);
-    *e = *e && optional;
+fn add(found: &mut Found, path: PathBuf, optional: bool, mysql: bool) {
+    let e = found.entry(path).or_insert((optional, mysql));
+    *e = (e.0 && optional, e.1 || mysql);
 }
 
 /// The files of secret-holding table specs in a list value.
-fn table_files(value: &str, found: &mut BTreeMap<PathBuf, bool>) {
+fn table_files(value: &str, found: &mut Found) {
     for token in split_list(value) {
         for piece in token.split('{') {
             let mut spec = piece.trim_end_matches('}');
@@ -107,16 +134,16 @@ fn table_files(value: &str, found: &mut BTreeMap<PathBuf, bool>) {
                 && SECRET_TABLE_TYPES.contains(&ty)
                 && name.starts_with('/')
             {
-                add(found, PathBuf::from(name), false);
+                add(found, PathBuf::from(name), false, ty == "mysql");
             }
         }
     }
 }
 
-fn scan_tls_and_sasl(cfg: &Config, found: &mut BTreeMap<PathBuf, bool>) {
+fn scan_tls_and_sasl(cfg: &Config, found: &mut Found) {
     for name in TLS_FILES {
         for f in split_list(cfg.get(name)) {
-            add(found, PathBuf::from(f), false);
+            add(found, PathBuf::from(f), false, false);
         }
     }
     if cfg.bool("smtpd_sasl_auth_enable") && cfg.get("smtpd_sasl_type").trim() == "cyrus" {
@@ -133,7 +160,7 @@ fn scan_tls_and_sasl(cfg: &Config, found: &mut BTreeMap<PathBuf, bool>) {
             configured
         };
         for d in dirs {
-            add(found, Path::new(d).join(&conf), true);
+            add(found, Path::new(d).join(&conf), true, false);
         }
     }
 }
@@ -238,6 +265,26 @@ mod tests {
         assert!(secret_files(&c, &[]).is_empty());
         let c = cfg(&[("smtpd_sasl_auth_enable", "yes")]);
         assert_eq!(secret_files(&c, &[]).len(), CYRUS_DIRS.len());
+    }
+
+    #[test]
+    fn a_mysql_option_file_is_a_secret_too() {
+        let c = cfg(&[(
+            "virtual_mailbox_maps",
+            "mysql:/etc/postfix/my.cf pgsql:/etc/postfix/pg.cf",
+        )]);
+        let list = secret_files(&c, &[]);
+        assert_eq!(
+            list.iter().map(|f| f.mysql).collect::<Vec<_>>(),
+            vec![true, false]
+        );
+        let text = b"# option_file = /not/this\nuser = u\n option_file = /nor/this\noption_file = /etc/mysql/postfix.cnf\noption_group = client\n";
+        assert_eq!(
+            nested_files(&list[0], text),
+            vec![SecretFile::required("/etc/mysql/postfix.cnf".into())]
+        );
+        assert!(nested_files(&list[1], text).is_empty());
+        assert!(nested_files(&list[0], b"option_file = relative.cnf\n").is_empty());
     }
 
     #[test]

@@ -13,7 +13,10 @@
 //!
 //! Which files are secrets is decided by one function, `secret_files` (`list`), from main.cf
 //! and master.cf, so that the root helper derives the same list itself from its own
-//! configuration directory and trusts nothing the unprivileged master sends. Files are read
+//! configuration directory and trusts nothing the unprivileged master sends (plus the
+//! `option_file` of a mysql .cf, `nested_files`). A file that could not be read stays an
+//! error in the store (so its user reports it, e.g. a table's temporary error) until the
+//! next reload reads it again; a file changed on disk is likewise seen after a reload. Files are read
 //! by `read_secret` (`read`): regular files only, the last component not followed unless it
 //! is a symbolic link owned by root, at most `MAX_SECRET` bytes.
 //!
@@ -24,7 +27,7 @@
 mod list;
 mod read;
 
-pub use list::{SecretFile, load_list, secret_files};
+pub use list::{SecretFile, load_list, nested_files, secret_files};
 pub use read::{MAX_SECRET, read_secret};
 
 use std::collections::BTreeMap;
@@ -41,16 +44,32 @@ pub struct Store {
 impl Store {
     /// Read every file of `list` (as the running account). An optional file that does not
     /// exist is left out; any other failure is kept, to be reported at use.
+    /// The files that a file of the list names (`list::nested_files`) are read too.
     pub fn read(list: &[SecretFile]) -> Store {
         let mut store = Store::default();
+        let mut nested = Vec::new();
         for f in list {
-            match read_secret(&f.path) {
-                Ok(bytes) => store.insert(f.path.clone(), Ok(bytes)),
-                Err(e) if f.optional && e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => store.insert(f.path.clone(), Err(e.to_string())),
+            if let Some(Ok(bytes)) = store.read_one(f) {
+                nested.extend(nested_files(f, bytes));
+            }
+        }
+        for f in &nested {
+            if store.get(&f.path).is_none() {
+                store.read_one(f);
             }
         }
         store
+    }
+
+    /// Read `f` into the store; its outcome, unless it is optional and missing.
+    fn read_one(&mut self, f: &SecretFile) -> Option<&Result<Vec<u8>, String>> {
+        let outcome = match read_secret(&f.path) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) if f.optional && e.kind() == io::ErrorKind::NotFound => return None,
+            Err(e) => Err(error_text(&e)),
+        };
+        self.files.insert(f.path.clone(), outcome);
+        self.files.get(&f.path)
     }
 
     /// Record the outcome of reading `path`.
@@ -85,6 +104,15 @@ impl Store {
             Some(Err(why)) => Err(io::Error::other(why.clone())),
             None => std::fs::read(path),
         }
+    }
+}
+
+/// An I/O error's text without Rust's ` (os error N)` suffix, as Postfix words it.
+fn error_text(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
     }
 }
 
@@ -134,6 +162,7 @@ mod tests {
             SecretFile {
                 path: sasl.clone(),
                 optional: true,
+                mysql: false,
             },
         ];
         let store = Store::read(&list);
@@ -149,6 +178,25 @@ mod tests {
             Store::read(&list).read_file(&held).unwrap(),
             b"password = new\n"
         );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_mysql_option_file_is_read_with_its_cf_file() {
+        let d = tmp("nested");
+        let (cf, cnf) = (d.join("my.cf"), d.join("postfix.cnf"));
+        std::fs::write(&cf, format!("option_file = {}\n", cnf.display())).unwrap();
+        std::fs::write(&cnf, "[client]\npassword = p\n").unwrap();
+        let list = [SecretFile {
+            mysql: true,
+            ..SecretFile::required(cf.clone())
+        }];
+        let store = Store::read(&list);
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.read_file(&cnf).unwrap(), b"[client]\npassword = p\n");
+        std::fs::remove_file(&cnf).unwrap();
+        let e = Store::read(&list).read_file(&cnf).unwrap_err();
+        assert_eq!(e.to_string(), "No such file or directory");
         std::fs::remove_dir_all(&d).unwrap();
     }
 
