@@ -1,7 +1,9 @@
 //! Secret files for the process-wide store (`crate::secrets`): read by the root master at
 //! start, before privileges are dropped, and on reload (unprivileged by then) by the root
 //! local-delivery helper; without a helper (Postern not started as root) reload reads them
-//! directly, as start did. If the helper cannot answer, the old store stays.
+//! directly, as start did. If the helper cannot answer, the old store stays. The request
+//! takes a helper of the delivery pool: when all are busy the reload waits for one (a
+//! delivery, or a command up to $command_time_limit), then rebuilds the smtpd contexts.
 //!
 //! Security role: the bridge through which root-only secrets reach the unprivileged master;
 //! their contents are never logged. Logs `secret file PATH: N bytes` for each file loaded,

@@ -54,7 +54,7 @@
 
 mod pool;
 mod refusal;
-pub mod secrets;
+mod secrets;
 mod verify;
 
 pub use pool::{HelperHandle, POOL, helper_program};
