@@ -1,8 +1,9 @@
 //! Reading one secret file, as root in the master at start and in the privileged helper on
 //! reload: regular files only (opened without blocking, so a FIFO cannot hang the reader),
 //! at most `MAX_SECRET` bytes, and the last path component is not followed when it is a
-//! symbolic link, unless that link is owned by root (as in /etc/letsencrypt/live/), since
-//! only root could have placed it. Logs nothing.
+//! symbolic link, unless root owns that link (as in /etc/letsencrypt/live/: only root could
+//! have placed it) or the running account does (when not root, it gains nothing by it);
+//! then the link's target is opened, itself not followed (one hop). Logs nothing.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
@@ -46,16 +47,23 @@ fn open_nofollow(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// `path` is a symbolic link: open its target if root owns the link, else fail with `e`.
+/// `path` is a symbolic link: open its target if root (or the running account, which gains
+/// nothing by it) owns the link, else fail with `e`.
+/// One hop only: a target that is itself a link is not followed.
 fn follow_root_link(path: &Path, e: io::Error) -> io::Result<File> {
     let link = std::fs::symlink_metadata(path)?;
-    if !link.file_type().is_symlink() || link.uid() != 0 {
+    if !link.file_type().is_symlink() || (link.uid() != 0 && link.uid() != crate::sys::euid()) {
         return Err(io::Error::new(
             e.kind(),
             "symbolic link not owned by root; not followed",
         ));
     }
-    open_nofollow(&std::fs::canonicalize(path)?)
+    let target = std::fs::read_link(path)?;
+    let target = match path.parent() {
+        Some(dir) if target.is_relative() => dir.join(target),
+        _ => target,
+    };
+    open_nofollow(&target)
 }
 
 #[cfg(test)]
@@ -83,10 +91,26 @@ mod tests {
         std::os::unix::fs::symlink(&f, &link).unwrap();
         if crate::sys::is_root() {
             assert_eq!(read_secret(&link).unwrap(), b"secret");
+            // Relative targets are relative to the link's directory; one hop only.
+            let rel = d.join("rel");
+            std::os::unix::fs::symlink("key", &rel).unwrap();
+            assert_eq!(read_secret(&rel).unwrap(), b"secret");
+            let chain = d.join("chain");
+            std::os::unix::fs::symlink("rel", &chain).unwrap();
+            assert_eq!(
+                read_secret(&chain).unwrap_err().raw_os_error(),
+                Some(libc::ELOOP)
+            );
             std::os::unix::fs::lchown(&link, Some(65534), None).unwrap();
+            let e = read_secret(&link).unwrap_err();
+            assert!(e.to_string().contains("not owned by root"), "{}", e);
+        } else {
+            assert_eq!(
+                read_secret(&link).unwrap(),
+                b"secret",
+                "the account's own link"
+            );
         }
-        let e = read_secret(&link).unwrap_err();
-        assert!(e.to_string().contains("not owned by root"), "{}", e);
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
