@@ -1,8 +1,9 @@
 //! Secret files read as root (root only): the privileged helper answers the secrets request
 //! with the files its own configuration names, and a started system (master unprivileged
 //! after start) gets a root-only 0600 file at start and its new contents after `postfix
-//! reload`, with the mysql option file the new contents name. Skips (with a message) when
-//! not root.
+//! reload`, with the mysql option file the new contents name; when no root helper answers
+//! (helpers restarted after the drop), a reload keeps the previous contents. Skips (with a
+//! message) when not root.
 
 mod common;
 
@@ -118,5 +119,67 @@ fn root_only_secret_files_are_kept_across_reloads() {
     assert!(loaded(&inst, &missing, 3), "{}", inst.log());
     assert!(loaded(&inst, &cnf, 24), "{}", inst.log());
     assert!(!inst.log().contains("keeping the previous ones"));
+    inst.stop();
+}
+
+/// The pids of the children of `parent` named `name` (from /proc).
+fn children(parent: i32, name: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", pid)) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let Some((head, tail)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let ppid = tail.split_whitespace().nth(1).and_then(|p| p.parse().ok());
+        if head.ends_with(&format!("({}", name)) && ppid == Some(parent) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[test]
+#[ignore = "needs root: make test runs it as root (cargo test -- --ignored)"]
+fn reload_keeps_the_secrets_when_no_root_helper_answers() {
+    if !common::require_root() {
+        return;
+    }
+    let inst = Instance::new(&[]);
+    let cf = inst.etc.join("mysql-secret.cf");
+    root_only(&cf, "password = first\n");
+    inst.set("virtual_alias_maps", &format!("mysql:{}", cf.display()));
+    inst.start();
+    assert!(loaded(&inst, &cf, 17), "{}", inst.log());
+    // Helpers restarted after the privilege drop are no longer root: they refuse.
+    let master = inst.pid().unwrap();
+    let helpers = children(master, "local");
+    assert_eq!(helpers.len(), postern::delivery::privileged::POOL);
+    for pid in &helpers {
+        let ok = std::process::Command::new("kill")
+            .arg("-9")
+            .arg(pid.to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+    root_only(&cf, "password = second\n");
+    assert!(inst.postfix(&["reload"]).status.success());
+    assert!(
+        common::wait_for(10, || {
+            inst.log().contains(
+            "warning: reload: cannot read secret files through the helper, keeping the previous ones: the helper does not run as root"
+        )
+        }),
+        "{}",
+        inst.log()
+    );
+    assert!(!loaded(&inst, &cf, 18), "{}", inst.log());
     inst.stop();
 }
