@@ -9,7 +9,9 @@
 //! `received` (the Received: header, for smtpd and pickup) is another. Dependencies go one
 //! way: qmgr (the scheduler) uses delivery (the agents), which never calls back (a
 //! forwarded copy's queue ID comes back in the agent's outcome); smtpd uses pickup (to wake
-//! it), never the reverse; postmap uses tables, never the reverse. README.md and
+//! it), never the reverse; postmap uses tables, never the reverse. `secrets` (the files read
+//! as root before the privilege drop) is a leaf over `config` that the master and the root
+//! helper fill and everything else reads from. README.md and
 //! spool-layout.md describe the whole.
 
 pub mod bench;

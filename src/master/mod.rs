@@ -11,6 +11,11 @@
 //! queue, SIGTERM stops accepting and exits once sessions and deliveries in progress end,
 //! SIGINT exits at once (everything acknowledged is already on disk).
 //!
+//! Secrets: the files that hold secrets (mysql_*.cf passwords, TLS keys, the SASL
+//! configuration; `crate::secrets::secret_files`) are read by the root master before the
+//! drop and kept in the process-wide `crate::secrets` store; SIGHUP, running as $mail_owner,
+//! has the root helper read them again (`preload`), before the smtpd contexts are rebuilt.
+//!
 //! Logs `daemon started -- version V, configuration DIR`, `reload -- ...`,
 //! `terminating on signal N`, main.cf "unused parameter" warnings, and at stop the anvil
 //! statistics of the SMTP listeners' client limits (smtpd::anvil).
@@ -20,6 +25,7 @@ pub mod check;
 pub mod control;
 pub mod listen;
 pub mod pidfile;
+mod preload;
 
 use std::fmt;
 use std::net::{SocketAddr, TcpStream};
@@ -182,6 +188,8 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
         }
     }
 
+    // Secret files are read now, as root, and kept (`preload`; reloads ask the helper).
+    preload::at_start(&cfg, &services);
     let helper = agents::start_helper(&cfg).map_err(MasterError::Setup)?;
     if let Some((uid, gid, _)) = owner {
         sys::drop_privileges(uid, gid).map_err(|e| {
@@ -351,6 +359,7 @@ fn reload(
         }
     };
     log::init(&cfg, false);
+    preload::on_reload(&helper, &cfg, &services);
     for l in listeners {
         let svc_cfg = Arc::new(agents::service_config(&cfg, &l.service));
         // The counters survive a reload; every listener holds the same anvil.

@@ -34,6 +34,13 @@
 //! it is $default_privs'. A refused request is answered with a 4.3.0 deferral and logged as
 //! `warning: refusing delivery request: REASON`.
 //!
+//! Secrets (`secrets`): besides delivery requests a helper answers the secrets request of
+//! `postfix reload`: as root, it re-reads main.cf and master.cf from its own CONFIG_DIR,
+//! derives the secret files (`crate::secrets::secret_files`, the function the master used at
+//! start) and returns their contents, so that root-only TLS keys and mysql_*.cf passwords
+//! stay readable by the unprivileged master across reloads. The request carries no data; a
+//! compromised $mail_owner asking for it gets only what its memory already holds since start.
+//!
 //! Residual trust: a compromised $mail_owner can still name any include file on the system;
 //! it then gets only the deliveries that file lists, as that file's owner.
 //!
@@ -47,6 +54,7 @@
 
 mod pool;
 mod refusal;
+mod secrets;
 mod verify;
 
 pub use pool::{HelperHandle, POOL, helper_program};
@@ -115,6 +123,12 @@ fn serve(config_dir: &Path) -> i32 {
                 return 1;
             }
         };
+        if secrets::is_request(&buf) {
+            if write_frame(&mut output, &secrets::answer(&ctx.config_dir, ctx.root)).is_err() {
+                return 1;
+            }
+            continue;
+        }
         let answer = match decode_op(&buf) {
             Ok(op @ Op::Mbox { .. }) => encode_replies(&handle(&op, &ctx)),
             Ok(op) => match handle(&op, &ctx).into_iter().next() {

@@ -113,19 +113,28 @@ impl HelperHandle {
             Op::Mbox { .. } => decode_replies(buf, n),
             _ => decode_reply(buf).map(|r| vec![r]),
         };
+        match self.exchange(&encode_op(op)) {
+            Ok(buf) => decode(&buf).unwrap_or_else(|e| failed(e.to_string())),
+            Err(why) => failed(why),
+        }
+    }
+
+    /// Send one request frame to a helper and return its answer frame. A helper that cannot
+    /// take the request is restarted and the request sent once more; an answer lost after
+    /// the request was read is an error, never a repetition.
+    pub(super) fn exchange(&self, payload: &[u8]) -> Result<Vec<u8>, String> {
         let mut slot = self.take_slot();
-        let payload = encode_op(op);
         for attempt in 0..2 {
             if slot.is_none() {
                 match Proc::start(&self.program, &self.config_dir) {
                     Ok(p) => *slot = Some(p),
-                    Err(e) => return failed(format!("cannot start: {}", e)),
+                    Err(e) => return Err(format!("cannot start: {}", e)),
                 }
             }
             let Some(p) = slot.as_mut() else {
                 continue;
             };
-            if let Err(e) = write_frame(&mut p.stdin, &payload) {
+            if let Err(e) = write_frame(&mut p.stdin, payload) {
                 // Nothing was performed: the helper never read a whole request.
                 if let Some(p) = slot.take() {
                     p.stop();
@@ -133,20 +142,19 @@ impl HelperHandle {
                 if attempt == 0 {
                     continue;
                 }
-                return failed(e.to_string());
+                return Err(e.to_string());
             }
-            let answer = read_frame(&mut p.stdout);
-            return match answer {
-                Ok(Some(buf)) => decode(&buf).unwrap_or_else(|e| failed(e.to_string())),
+            return match read_frame(&mut p.stdout) {
+                Ok(Some(buf)) => Ok(buf),
                 Ok(None) | Err(_) => {
                     if let Some(p) = slot.take() {
                         p.stop();
                     }
-                    failed("no answer".into())
+                    Err("no answer".into())
                 }
             };
         }
-        failed("cannot send request".into())
+        Err("cannot send request".into())
     }
 }
 
