@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use postern::sys;
 
+pub mod dovecot;
+pub mod proxy;
 pub mod setgid;
 
 pub const BIN_POSTFIX: &str = env!("CARGO_BIN_EXE_postfix");
