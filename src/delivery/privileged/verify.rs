@@ -47,6 +47,9 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), Refusal> {
             if !ctx.root {
                 return Ok(());
             }
+            if crate::delivery::vmailbox::is_address(user) {
+                return super::virtual_check::check(op, user, path, ctx);
+            }
             let acct = sys::user_by_name(user)
                 .ok()
                 .flatten()
@@ -96,7 +99,7 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), Refusal> {
 impl Ctx {
     /// The current configuration ($alias_maps or $default_privs may have changed since the
     /// helper started).
-    fn config(&self) -> Config {
+    pub(super) fn config(&self) -> Config {
         Config::load(&self.config_dir).unwrap_or_else(|_| Config::from_pairs(&self.config_dir, &[]))
     }
 }
