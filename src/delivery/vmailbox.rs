@@ -77,10 +77,10 @@ pub struct Maps {
 impl Maps {
     /// Open the tables named in `cfg`; an error is a deferral for every recipient.
     pub fn open(cfg: &Config) -> Result<Maps, TableError> {
+        // Warnings name the parameter, as Postfix's maps titles do.
         let open = |name: &str| -> Result<(String, TableList), TableError> {
-            let value = cfg.get(name).trim().to_string();
-            let list = TableList::open_list(&value)?;
-            Ok((value, list))
+            let list = TableList::open_list(cfg.get(name))?;
+            Ok((name.to_string(), list))
         };
         Ok(Maps {
             mailbox: open("virtual_mailbox_maps")?,
@@ -280,14 +280,17 @@ mod tests {
         let Resolved::Problem(p) = low.resolve("a@ex.test") else {
             panic!("low uid accepted");
         };
-        assert_eq!(p.warning, "recipient a@ex.test: bad uid 99 in static:99");
+        assert_eq!(
+            p.warning,
+            "recipient a@ex.test: bad uid 99 in virtual_uid_maps"
+        );
         let none = maps(&[("virtual_gid_maps", "inline:{ x@y=5 }")]);
         let Resolved::Problem(p) = none.resolve("a@ex.test") else {
             panic!("missing gid accepted");
         };
         assert_eq!(
             p.warning,
-            "recipient a@ex.test: not found in inline:{ x@y=5 }"
+            "recipient a@ex.test: not found in virtual_gid_maps"
         );
         let failing = maps(&[("virtual_mailbox_maps", "fail:vm")]);
         assert!(matches!(failing.resolve("a@ex.test"), Resolved::Problem(_)));

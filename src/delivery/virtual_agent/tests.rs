@@ -87,13 +87,23 @@ fn failures() {
         (Status::Deferred, "4.3.5", CONFIG_ERROR)
     );
     let o = deliver(&v, "md@ex.test", b"Subject: too long for ten bytes\n\nx\n");
-    assert_eq!((o.status, o.dsn.as_str()), (Status::Bounced, "5.2.2"), "{}", o.text);
+    assert_eq!(
+        (o.status, o.dsn.as_str()),
+        (Status::Bounced, "5.2.2"),
+        "{}",
+        o.text
+    );
     // As in Postfix, an mbox's directory is not created.
     let o = deliver(&v, "mb@ex.test", b"x\n");
     assert_eq!((o.status, o.dsn.as_str()), (Status::Deferred, "4.2.0"));
     std::fs::create_dir_all(base.join("ex.test")).unwrap();
     let o = deliver(&v, "mb@ex.test", b"Subject: too long for ten bytes\n\nx\n");
-    assert_eq!((o.status, o.dsn.as_str()), (Status::Bounced, "5.2.2"), "{}", o.text);
+    assert_eq!(
+        (o.status, o.dsn.as_str()),
+        (Status::Bounced, "5.2.2"),
+        "{}",
+        o.text
+    );
     assert!(
         o.text.starts_with("delivery failed to mailbox "),
         "{}",
