@@ -244,3 +244,79 @@ fn as_root_files_belong_to_the_mapped_ids() {
     }
     v.inst.stop();
 }
+
+#[test]
+#[ignore = "needs root: make test runs it as root (cargo test -- --ignored)"]
+fn the_helper_performs_only_what_its_own_tables_say() {
+    use postern::delivery::Status;
+    use postern::delivery::lock::LockPolicy;
+    use postern::delivery::privileged::{HelperHandle, Op};
+    if !common::require_root() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("postern-vhelper-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let base = dir.join("vmail");
+    std::fs::create_dir_all(&base).unwrap();
+    std::os::unix::fs::chown(&base, Some(5123), Some(5123)).unwrap();
+    std::fs::write(
+        dir.join("main.cf"),
+        format!(
+            "virtual_mailbox_base = {}\n\
+             virtual_mailbox_maps = inline:{{ a@ex.test=ex.test/a/, b@ex.test=b }}\n\
+             virtual_uid_maps = static:5123\nvirtual_gid_maps = static:5123\n",
+            base.display()
+        ),
+    )
+    .unwrap();
+    let helper = HelperHandle::spawn(Path::new(env!("CARGO_BIN_EXE_local")), &dir).unwrap();
+    let maildir = |path: PathBuf, user: &str, uid: u32, gid: u32| Op::Maildir {
+        dir: path,
+        user: user.into(),
+        uid,
+        gid,
+        limit: 0,
+        host: "h".into(),
+        content: b"Subject: x\n\nx\n".to_vec(),
+    };
+    let refused = |op: Op| {
+        let r = helper.request(&op);
+        assert_eq!(
+            (r.status, r.dsn.as_str()),
+            (Status::Deferred, "4.3.0"),
+            "{:?}",
+            r
+        );
+        assert!(
+            r.text.starts_with("local delivery helper refused request"),
+            "{}",
+            r.text
+        );
+    };
+    let right = base.join("ex.test/a/");
+    let victim = dir.join("victim/");
+    refused(maildir(victim.clone(), "a@ex.test", 5123, 5123));
+    refused(maildir(right.clone(), "a@ex.test", 0, 0));
+    refused(maildir(right.clone(), "a@ex.test", 5124, 5123));
+    refused(maildir(right.clone(), "z@ex.test", 5123, 5123));
+    refused(maildir(base.join("b/"), "b@ex.test", 5123, 5123));
+    refused(Op::Mbox {
+        path: base.join("ex.test/a"),
+        user: "a@ex.test".into(),
+        uid: 5123,
+        gid: 5123,
+        limit: 0,
+        locks: LockPolicy::default(),
+        create: true,
+        records: vec![b"x".to_vec()],
+    });
+    assert!(!victim.exists() && !base.join("ex.test").exists());
+    let r = helper.request(&maildir(right.clone(), "A@ex.test", 5123, 5123));
+    assert_eq!(r.status, Status::Sent, "{:?}", r);
+    let new = files(&right.join("new"));
+    assert_eq!(new.len(), 1);
+    let m = std::fs::metadata(&new[0]).unwrap();
+    assert_eq!((m.uid(), m.gid()), (5123, 5123));
+    drop(helper);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
