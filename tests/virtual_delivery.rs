@@ -39,7 +39,7 @@ fn start() -> Virt {
         ),
         (
             "virtual_mailbox_maps",
-            "inline:{ md@ex.test=ex.test/md/, mb@ex.test=ex.test/mb, evil@ex.test=ex.test/../../evil/, low@ex.test=ex.test/low/, gerr@other.test=other.test/gerr/, big@small.test=small.test/big/, @ca.test=ca.test/all/ }",
+            "inline:{ md@ex.test=ex.test/md/, mb@ex.test=ex.test/mb, evil@ex.test=ex.test/../../evil/, low@ex.test=ex.test/low/, gerr@other.test=other.test/gerr/, big@small.test=small.test/big/, ro@ex.test=ro/, @ca.test=ca.test/all/ }",
         ),
         (
             "virtual_uid_maps",
@@ -74,6 +74,10 @@ fn start() -> Virt {
             std::os::unix::fs::chown(&d, Some(uid), Some(gid)).unwrap();
         }
     }
+    // A Maildir its owner cannot write (mode 0500).
+    let ro = base.join("ro");
+    std::fs::create_dir_all(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o500)).unwrap();
     inst.newaliases();
     inst.start();
     Virt {
@@ -209,6 +213,25 @@ fn virtual_mailboxes() {
         v.inst
             .log()
             .contains("warning: table virtual_gid_maps: lookup gerr@other.test: ")
+    );
+
+    // A Maildir that cannot be written: deferred, with Postfix's two warnings.
+    let id = send(&v, "ro@ex.test", "x");
+    let line = outcome(&v, &id, "ro@ex.test");
+    assert!(
+        line.contains(", dsn=4.2.0, status=deferred (maildir delivery failed: ")
+            && line.ends_with(": Permission denied)"),
+        "{}",
+        line
+    );
+    let log = v.inst.log();
+    assert!(
+        log.contains(&format!(
+            "warning: maildir access problem for UID/GID={}/{}: ",
+            v.uid, v.gid
+        )) && log.contains("warning: perhaps you need to create the maildirs in advance"),
+        "{}",
+        log
     );
 
     // Over virtual_mailbox_limit (the vsmall service's -o): bounced 5.2.2.

@@ -19,7 +19,9 @@
 //! (the mapped ids are checked but not switched to).
 //!
 //! Logs `warning:` lines for configuration problems (`recipient ADDR: bad uid N in TABLE`,
-//! ...); delivery results are logged by the caller from the outcomes (`relay=virtual`,
+//! ...) and, as Postfix, `maildir access problem for UID/GID=U/G: ...` with `perhaps you
+//! need to create the maildirs in advance` when a Maildir cannot be written (EACCES);
+//! delivery results are logged by the caller from the outcomes (`relay=virtual`,
 //! `delivered to maildir` / `delivered to mailbox`).
 
 use std::sync::Arc;
@@ -84,6 +86,8 @@ impl Virtual {
         };
         let orig_to = rcpt.orig.as_deref().unwrap_or(addr);
         let user = addr.to_lowercase();
+        let ids = (mb.uid, mb.gid);
+        let store = mb.store;
         let op = match mb.store {
             Store::Maildir => {
                 let mut content = mbox::delivery_headers(req.sender, orig_to, addr);
@@ -109,9 +113,26 @@ impl Virtual {
                 records: vec![mbox::record(req.sender, orig_to, addr, req.content, now)],
             },
         };
-        self.perform(&op)
+        let reply = self.perform(&op);
+        if store == Store::Maildir && reply.status != Status::Sent && reply.text.contains(DENIED) {
+            crate::log::warning(
+                "virtual",
+                format!(
+                    "maildir access problem for UID/GID={}/{}: {}",
+                    ids.0, ids.1, reply.text
+                ),
+            );
+            crate::log::warning(
+                "virtual",
+                "perhaps you need to create the maildirs in advance",
+            );
+        }
+        reply
     }
 }
+
+/// strerror(EACCES), in a failed Maildir delivery's text.
+const DENIED: &str = "Permission denied";
 
 impl Agent for Virtual {
     fn name(&self) -> &str {
