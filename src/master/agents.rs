@@ -3,8 +3,8 @@
 //!
 //! Every `unix` entry whose command is a delivery agent Postern implements becomes a
 //! transport named after the service, as Postfix's master runs that command for it: one
-//! registry (`REGISTRY`) maps the command (`smtp`, `local`, `virtual`, `error`, `discard`) to a
-//! constructor that gets the service name and the service's effective configuration
+//! registry (`REGISTRY`) maps the command (`smtp`, `local`, `virtual`, `error`, `discard`)
+//! to a constructor that gets the service name and the service's effective configuration
 //! (main.cf with the entry's `-o name=value` overrides and `$service_name`). So a copied
 //! entry such as `smtp-ipv4 unix - - n - - smtp -o smtp_helo_name=foo` is a transport
 //! `smtp-ipv4` with its own HELO name. The stock transports (smtp, relay, local, virtual,

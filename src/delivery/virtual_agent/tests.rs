@@ -143,3 +143,24 @@ fn verification_resolves_without_delivering() {
     assert!(!base.join("ex.test").exists());
     std::fs::remove_dir_all(&base).unwrap();
 }
+
+#[test]
+fn mbox_locking_follows_virtual_mailbox_lock() {
+    let cfg = Config::from_pairs(
+        Path::new("/nonexistent"),
+        &[
+            ("virtual_mailbox_lock", "dotlock"),
+            ("mailbox_delivery_lock", "fcntl"),
+        ],
+    );
+    let v = LockPolicy::from_param(&cfg, "virtual_mailbox_lock");
+    assert!(v.dotlock && !v.fcntl);
+    let l = LockPolicy::from_config(&cfg);
+    assert!(!l.dotlock && l.fcntl);
+    let dflt = Config::from_pairs(Path::new("/nonexistent"), &[]);
+    let d = LockPolicy::from_param(&dflt, "virtual_mailbox_lock");
+    assert!(
+        d.dotlock && d.fcntl,
+        "Postfix's Linux default: fcntl, dotlock"
+    );
+}
