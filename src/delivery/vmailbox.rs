@@ -11,7 +11,8 @@
 //! agent) and error (`Problem`, always a deferral). Leaf module: imports no other delivery
 //! module.
 //!
-//! Follows virtual(8) (Postfix 2.10: mailbox.c, mail_addr_find with the extension ignored).
+//! Follows virtual(8) (Postfix 2.10: mailbox.c, mail_addr_find with the extension ignored:
+//! pattern tables get the full address only).
 //! Logs nothing; a `Problem` carries the warning its caller logs.
 
 use std::path::{Component, Path, PathBuf};
@@ -108,11 +109,17 @@ impl Maps {
         keys
     }
 
-    /// The first value any key finds in `list`.
+    /// The first value any key finds in `list`, key by key across the tables; pattern
+    /// tables (regexp, pcre, cidr) are asked the full address only, as in Postfix.
     fn find(&self, list: &TableList, addr: &str) -> Result<Option<String>, TableError> {
-        for key in self.keys(addr) {
-            if let Some(v) = list.lookup(&key)? {
-                return Ok(Some(v));
+        for (i, key) in self.keys(addr).iter().enumerate() {
+            for t in &list.tables {
+                if i > 0 && crate::tables::registry::is_pattern(t.spec()) {
+                    continue;
+                }
+                if let Some(v) = t.lookup(key)? {
+                    return Ok(Some(v));
+                }
             }
         }
         Ok(None)
@@ -262,6 +269,27 @@ mod tests {
             found("/var/vmail/ca/all", Store::Maildir)
         );
         assert_eq!(m.resolve("nobody@ex.test"), Resolved::Unknown);
+    }
+
+    #[test]
+    fn pattern_tables_get_the_full_address_only() {
+        let dir = std::env::temp_dir().join(format!("postern-vmailbox-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let re = dir.join("vmailbox.regexp");
+        // `@re.test` would match the first line: never asked, so `u+x` keeps its extension.
+        std::fs::write(&re, "/^@re\\.test$/ caught/\n/^(.*)@re\\.test$/ re/$1/\n").unwrap();
+        let spec = format!("regexp:{}", re.display());
+        let m = maps(&[("virtual_mailbox_maps", &spec)]);
+        assert_eq!(
+            m.resolve("u@re.test"),
+            found("/var/vmail/re/u/", Store::Maildir)
+        );
+        assert_eq!(
+            m.resolve("u+x@re.test"),
+            found("/var/vmail/re/u+x/", Store::Maildir)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
