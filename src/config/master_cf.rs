@@ -6,10 +6,10 @@
 //! `smtpd` become listeners; `unix` services whose command is a delivery agent Postern
 //! implements (`AGENTS`: smtp, local, virtual, error, discard) become transports named
 //! after the service, with that entry's `-o` overrides; Postfix's internal services
-//! (pickup, cleanup, qmgr, bounce, ...) map onto Postern's built-in threads. Anything else is named in a
-//! warning; a `unix` entry among them is a transport that is not available, so mail routed
-//! to it is deferred ("mail transport unavailable"), as Postfix's qmgr does when it cannot
-//! reach a transport.
+//! (pickup, cleanup, qmgr, bounce, ...) map onto Postern's built-in threads. Anything else
+//! is named in a warning; a `unix` entry among them is a transport that is not available,
+//! so mail routed to it is deferred ("mail transport unavailable"), as Postfix's qmgr does
+//! when it cannot reach a transport.
 
 use std::fmt;
 
