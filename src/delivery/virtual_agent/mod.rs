@@ -24,7 +24,7 @@
 //! delivery results are logged by the caller from the outcomes (`relay=virtual`,
 //! `delivered to maildir` / `delivered to mailbox`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::lock::{LockPolicy, PathGuard};
 use super::privileged::HelperHandle;
@@ -33,18 +33,36 @@ use super::vmailbox::{CONFIG_ERROR, Maps, Resolved, Store};
 use super::{Agent, Outcome, Request, Status, mbox};
 use crate::config::Config;
 use crate::queue::Recipient;
+use crate::tables::TableError;
 
 /// The virtual delivery agent.
 pub struct Virtual {
     cfg: Arc<Config>,
     helper: Option<Arc<HelperHandle>>,
+    /// The tables, opened on first use (file tables reload themselves when they change).
+    maps: Mutex<Option<Arc<Maps>>>,
 }
 
 impl Virtual {
     /// `helper`: Some when running as root with the privileged helper started; None
     /// performs deliveries in-process as the running user.
     pub fn new(cfg: Arc<Config>, helper: Option<Arc<HelperHandle>>) -> Virtual {
-        Virtual { cfg, helper }
+        Virtual {
+            cfg,
+            helper,
+            maps: Mutex::new(None),
+        }
+    }
+
+    /// The tables; an error (not cached) defers every recipient.
+    fn maps(&self) -> Result<Arc<Maps>, TableError> {
+        let mut cache = self.maps.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = cache.as_ref() {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(Maps::open(&self.cfg)?);
+        *cache = Some(m.clone());
+        Ok(m)
     }
 
     fn limit(&self) -> u64 {
@@ -140,7 +158,7 @@ impl Agent for Virtual {
     }
 
     fn deliver(&self, req: &Request<'_>) -> Vec<Outcome> {
-        let replies: Vec<Reply> = match Maps::open(&self.cfg) {
+        let replies: Vec<Reply> = match self.maps() {
             Ok(maps) => {
                 let now = crate::log::timefmt::now_secs();
                 req.recipients
@@ -163,7 +181,7 @@ impl Agent for Virtual {
 
     /// `sendmail -bv`: the recipient is deliverable when it resolves to a mailbox.
     fn verify(&self, req: &Request<'_>) -> Vec<Outcome> {
-        let maps = Maps::open(&self.cfg);
+        let maps = self.maps();
         let outcome = |i: usize, rcpt: &Recipient| {
             let (status, dsn, text) = match maps.as_ref().map(|m| m.resolve(&rcpt.address)) {
                 Ok(Resolved::Found(mb)) => {
