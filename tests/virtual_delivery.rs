@@ -1,7 +1,8 @@
 //! virtual(8) through the whole mail system: a Postern instance routes ex.test and ca.test
 //! to the virtual transport with transport_maps (small.test and other.test to copied
-//! `virtual` services with a small virtual_mailbox_limit and a failing virtual_gid_maps), and
-//! virtual_mailbox_maps / virtual_uid_maps / virtual_gid_maps are inline tables. Covers
+//! `virtual` services with a small virtual_mailbox_limit and a failing virtual_gid_maps);
+//! virtual_mailbox_maps is a texthash table, virtual_uid_maps and virtual_gid_maps inline
+//! ones. Covers
 //! Maildir (file in new/, Postfix's name, Return-Path/Delivered-To, byte-exact body), mbox,
 //! the `@domain` catch-all, unknown user (5.1.1), a `..` path (4.3.5), the size limit
 //! (5.2.2), a table error and a uid below virtual_minimum_uid (both deferred). As root the
@@ -38,10 +39,6 @@ fn start() -> Virt {
             "inline:{ ex.test=virtual:, ca.test=virtual:, other.test=verr:, small.test=vsmall: }",
         ),
         (
-            "virtual_mailbox_maps",
-            "inline:{ md@ex.test=ex.test/md/, mb@ex.test=ex.test/mb, evil@ex.test=ex.test/../../evil/, low@ex.test=ex.test/low/, gerr@other.test=other.test/gerr/, big@small.test=small.test/big/, ro@ex.test=ro/, @ca.test=ca.test/all/ }",
-        ),
-        (
             "virtual_uid_maps",
             &format!("inline:{{ low@ex.test=42 }}, static:{}", uid),
         ),
@@ -59,6 +56,24 @@ fn start() -> Virt {
     ]);
     let base = inst.dir.join("vmail");
     inst.set("virtual_mailbox_base", &base.display().to_string());
+    let vmailbox = inst.etc.join("vmailbox");
+    std::fs::write(
+        &vmailbox,
+        "# virtual mailboxes\n\
+         md@ex.test      ex.test/md/\n\
+         mb@ex.test      ex.test/mb\n\
+         evil@ex.test    ex.test/../../evil/\n\
+         low@ex.test     ex.test/low/\n\
+         gerr@other.test other.test/gerr/\n\
+         big@small.test  small.test/big/\n\
+         ro@ex.test      ro/\n\
+         @ca.test        ca.test/all/\n",
+    )
+    .unwrap();
+    inst.set(
+        "virtual_mailbox_maps",
+        &format!("texthash:{}", vmailbox.display()),
+    );
     let path = inst.etc.join("master.cf");
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str("virtual unix - n n - - virtual\n");
