@@ -2,12 +2,12 @@
 //! to the virtual transport with transport_maps (small.test and other.test to copied
 //! `virtual` services with a small virtual_mailbox_limit and a failing virtual_gid_maps);
 //! virtual_mailbox_maps is a texthash table, virtual_uid_maps and virtual_gid_maps inline
-//! ones. Covers
-//! Maildir (file in new/, Postfix's name, Return-Path/Delivered-To, byte-exact body), mbox,
-//! the `@domain` catch-all, unknown user (5.1.1), a `..` path (4.3.5), the size limit
-//! (5.2.2), a table error and a uid below virtual_minimum_uid (both deferred). As root the
-//! writes go through the privileged helper as the mapped uid/gid (the root-only test checks
-//! ownership and modes); otherwise in-process as the running user.
+//! ones. Covers Maildir (file in new/, Postfix's name, Return-Path/Delivered-To, byte-exact
+//! body), mbox, the `@domain` catch-all, unknown user (5.1.1), a `..` path (4.3.5), the size
+//! limit (5.2.2), a table error, a uid below virtual_minimum_uid and an unwritable Maildir
+//! (all deferred). As root the writes go through the privileged helper as the mapped
+//! uid/gid (the root-only tests check ownership and modes, and that the helper refuses
+//! forged requests); otherwise in-process as the running user.
 
 mod common;
 
