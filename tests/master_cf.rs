@@ -126,7 +126,6 @@ mailman   unix  -       n       n       -       -       pipe
 
 /// The services each fixture has that Postern does not provide.
 const UNSUPPORTED_2_10: &[&str] = &[
-    "virtual (unix virtual)",
     "lmtp (unix lmtp)",
     "maildrop (unix pipe)",
     "uucp (unix pipe)",

@@ -4,12 +4,12 @@
 //!
 //! Postern runs every service as threads of one process: `inet` services whose command is
 //! `smtpd` become listeners; `unix` services whose command is a delivery agent Postern
-//! implements (`AGENTS`: smtp, local, error, discard) become transports named after the
-//! service, with that entry's `-o` overrides; Postfix's internal services (pickup, cleanup,
-//! qmgr, bounce, ...) map onto Postern's built-in threads. Anything else is named in a
-//! warning; a `unix` entry among them is a transport that is not available, so mail routed
-//! to it is deferred ("mail transport unavailable"), as Postfix's qmgr does when it cannot
-//! reach a transport.
+//! implements (`AGENTS`: smtp, local, virtual, error, discard) become transports named
+//! after the service, with that entry's `-o` overrides; Postfix's internal services
+//! (pickup, cleanup, qmgr, bounce, ...) map onto Postern's built-in threads. Anything else
+//! is named in a warning; a `unix` entry among them is a transport that is not available,
+//! so mail routed to it is deferred ("mail transport unavailable"), as Postfix's qmgr does
+//! when it cannot reach a transport.
 
 use std::fmt;
 
@@ -48,7 +48,7 @@ impl std::error::Error for MasterCfError {}
 
 /// The delivery agents Postern implements, by master.cf command: a `unix` entry with one
 /// of these commands is a transport named after the service (`smtp-ipv4 unix ... smtp`).
-pub const AGENTS: &[&str] = &["smtp", "local", "error", "discard"];
+pub const AGENTS: &[&str] = &["smtp", "local", "virtual", "error", "discard"];
 
 /// Services Postern provides as built-in threads; they need no warning.
 pub const BUILTIN: &[&str] = &[
@@ -102,7 +102,6 @@ impl Service {
         let why = match self.command.as_str() {
             "lmtp" => "no LMTP client yet",
             "pipe" => "no pipe(8) delivery",
-            "virtual" => "no virtual(8) delivery",
             "postlogd" => "Postern writes $maillog_file itself",
             "smtpd" => "smtpd runs only as an inet service",
             "error" if self.kind == "unix" => "error(8) runs only as the error or retry service",

@@ -61,8 +61,14 @@ impl LockPolicy {
     /// From mailbox_delivery_lock and, when present, deliver_lock_attempts,
     /// deliver_lock_delay and stale_lock_time.
     pub fn from_config(cfg: &crate::config::Config) -> LockPolicy {
+        LockPolicy::from_param(cfg, "mailbox_delivery_lock")
+    }
+
+    /// As `from_config`, with the lock kinds from the parameter `name` (virtual(8) reads
+    /// virtual_mailbox_lock).
+    pub fn from_param(cfg: &crate::config::Config, name: &str) -> LockPolicy {
         let mut p = LockPolicy::default();
-        let kinds = cfg.list("mailbox_delivery_lock");
+        let kinds = cfg.list(name);
         p.dotlock = kinds.iter().any(|k| k == "dotlock");
         p.fcntl = kinds.iter().any(|k| k == "fcntl" || k == "flock");
         if cfg.has("deliver_lock_attempts") {

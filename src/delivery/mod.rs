@@ -1,5 +1,6 @@
 //! Delivery agents behind one trait: local (Postfix's local(8), with command and file
-//! delivery), smtp (smtp(8)) and the fixed-answer agents in `error` (error(8)).
+//! delivery), virtual (virtual(8), `virtual_agent`), smtp (smtp(8)) and the fixed-answer
+//! agents in `error` (error(8)).
 //!
 //! The scheduler hands an agent one message and the recipients it is to deliver; the agent
 //! answers with one or more `Outcome`s per recipient. The scheduler logs each outcome
@@ -19,6 +20,8 @@ pub mod privileged;
 pub mod request;
 pub mod smtp;
 pub mod targets;
+pub mod virtual_agent;
+pub mod vmailbox;
 
 use std::time::{Duration, SystemTime};
 

@@ -3,14 +3,14 @@
 //!
 //! Every `unix` entry whose command is a delivery agent Postern implements becomes a
 //! transport named after the service, as Postfix's master runs that command for it: one
-//! registry (`REGISTRY`) maps the command (`smtp`, `local`, `error`, `discard`) to a
-//! constructor that gets the service name and the service's effective configuration
+//! registry (`REGISTRY`) maps the command (`smtp`, `local`, `virtual`, `error`, `discard`)
+//! to a constructor that gets the service name and the service's effective configuration
 //! (main.cf with the entry's `-o name=value` overrides and `$service_name`). So a copied
 //! entry such as `smtp-ipv4 unix - - n - - smtp -o smtp_helo_name=foo` is a transport
-//! `smtp-ipv4` with its own HELO name. The stock transports (smtp, relay, local, error,
-//! retry, discard) exist even when master.cf has no entry for them (Postern's one
+//! `smtp-ipv4` with its own HELO name. The stock transports (smtp, relay, local, virtual,
+//! error, retry, discard) exist even when master.cf has no entry for them (Postern's one
 //! difference here: Postfix would defer their mail). A `unix` entry with a command Postern
-//! lacks (lmtp, pipe, virtual) is no transport: its mail defers with "mail transport
+//! lacks (lmtp, pipe) is no transport: its mail defers with "mail transport
 //! unavailable" (the start-up warning says so, see `Service::unsupported_reason`).
 //!
 //! Logs: each agent logs under its command name with the service's $syslog_name, as
@@ -30,6 +30,7 @@ use crate::delivery::error::{Fixed, Kind};
 use crate::delivery::local::Local;
 use crate::delivery::privileged::{HelperHandle, helper_program};
 use crate::delivery::smtp::Smtp;
+use crate::delivery::virtual_agent::Virtual;
 use crate::delivery::{Outcome, Request};
 use crate::dns::Resolve;
 
@@ -86,6 +87,7 @@ type Constructor = fn(&Shared, &str, Arc<Config>) -> Arc<dyn Agent>;
 const REGISTRY: &[(&str, Constructor)] = &[
     ("smtp", smtp),
     ("local", local),
+    ("virtual", virtual_agent),
     ("error", error),
     ("discard", discard),
 ];
@@ -93,6 +95,7 @@ const REGISTRY: &[(&str, Constructor)] = &[
 /// The stock transports, present without a master.cf entry: (service, command).
 const IMPLICIT: &[(&str, &str)] = &[
     ("local", "local"),
+    ("virtual", "virtual"),
     ("smtp", "smtp"),
     ("relay", "smtp"),
     ("error", "error"),
@@ -108,6 +111,10 @@ fn smtp(shared: &Shared, _service: &str, cfg: Arc<Config>) -> Arc<dyn Agent> {
 
 fn local(shared: &Shared, _service: &str, cfg: Arc<Config>) -> Arc<dyn Agent> {
     Arc::new(Local::new(cfg, shared.helper.clone()))
+}
+
+fn virtual_agent(shared: &Shared, _service: &str, cfg: Arc<Config>) -> Arc<dyn Agent> {
+    Arc::new(Virtual::new(cfg, shared.helper.clone()))
 }
 
 /// error(8) bounces as the `error` service and defers as `retry` (Postfix decides by the

@@ -41,6 +41,12 @@
 //! stay readable by the unprivileged master across reloads. The request carries no data; a
 //! compromised $mail_owner asking for it gets only what its memory already holds since start.
 //!
+//! Virtual mailboxes (virtual(8), a Maildir or mbox request whose user is an address): the
+//! helper resolves the address itself from $virtual_mailbox_maps, $virtual_uid_maps and
+//! $virtual_gid_maps (re-read from CONFIG_DIR) and requires the request's path, kind, uid
+//! and gid to be exactly that mailbox: under $virtual_mailbox_base, uid at least
+//! $virtual_minimum_uid, never uid or gid 0 (`virtual_check`).
+//!
 //! Residual trust: a compromised $mail_owner can still name any include file on the system;
 //! it then gets only the deliveries that file lists, as that file's owner.
 //!
@@ -56,6 +62,7 @@ mod pool;
 mod refusal;
 mod secrets;
 mod verify;
+mod virtual_check;
 
 pub use pool::{HelperHandle, POOL, helper_program};
 pub use refusal::Refusal;

@@ -49,6 +49,16 @@ pub enum Refusal {
     },
     /// A system account's uid (below `MIN_UID`) that is not $default_privs'.
     UidBelowMinimum { uid: u32, minimum: u32 },
+    /// A virtual request for an address $virtual_mailbox_maps does not list.
+    NoVirtualMailbox(String),
+    /// A virtual request whose path, kind or ids are not what the helper's own lookup of
+    /// the address gives.
+    NotTheVirtualMailbox {
+        address: String,
+        path: PathBuf,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -87,6 +97,20 @@ impl fmt::Display for Refusal {
             Refusal::UidBelowMinimum { uid, minimum } => {
                 write!(f, "uid {} is below {}", uid, minimum)
             }
+            Refusal::NoVirtualMailbox(a) => write!(f, "no virtual mailbox for {}", a),
+            Refusal::NotTheVirtualMailbox {
+                address,
+                path,
+                uid,
+                gid,
+            } => write!(
+                f,
+                "{} as {}:{} is not the virtual mailbox of {}",
+                path.display(),
+                uid,
+                gid,
+                address
+            ),
         }
     }
 }

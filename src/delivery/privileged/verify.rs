@@ -25,8 +25,13 @@ pub const MIN_UID: u32 = 100;
 /// Largest include file the helper reads to verify a request.
 pub const MAX_INCLUDE: u64 = 1 << 20;
 
+/// Whether `path` is `user`'s mailbox in the spool directory (which the helper creates and
+/// dot-locks as root). Never for a virtual recipient (an address), whose files are created
+/// only by the child as the mapped ids, even when $virtual_mailbox_base is the spool.
 pub(super) fn in_spool(path: &Path, user: &str, spool: &Path) -> bool {
-    path.parent() == Some(spool) && path.file_name().and_then(|n| n.to_str()) == Some(user)
+    !crate::delivery::vmailbox::is_address(user)
+        && path.parent() == Some(spool)
+        && path.file_name().and_then(|n| n.to_str()) == Some(user)
 }
 
 fn check_path(p: &Path) -> Result<(), Refusal> {
@@ -46,6 +51,9 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), Refusal> {
             check_path(path)?;
             if !ctx.root {
                 return Ok(());
+            }
+            if crate::delivery::vmailbox::is_address(user) {
+                return super::virtual_check::check(op, user, path, ctx);
             }
             let acct = sys::user_by_name(user)
                 .ok()
@@ -96,7 +104,7 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), Refusal> {
 impl Ctx {
     /// The current configuration ($alias_maps or $default_privs may have changed since the
     /// helper started).
-    fn config(&self) -> Config {
+    pub(super) fn config(&self) -> Config {
         Config::load(&self.config_dir).unwrap_or_else(|_| Config::from_pairs(&self.config_dir, &[]))
     }
 }
@@ -325,6 +333,11 @@ mod tests {
         assert!(!in_spool(
             Path::new("/var/mail/v"),
             "u",
+            Path::new("/var/mail")
+        ));
+        assert!(!in_spool(
+            Path::new("/var/mail/u@d"),
+            "u@d",
             Path::new("/var/mail")
         ));
     }

@@ -159,7 +159,17 @@ pub fn batch_chunks(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
 }
 
 /// The answer for a failed mailbox update: `cannot update mailbox PATH for user USER. REASON`.
+/// For a virtual recipient (`user` is an address) Postfix virtual(8)'s text instead:
+/// `delivery failed to mailbox PATH: REASON`.
 pub fn mailbox_failure(path: &Path, user: &str, f: &mbox::Failure) -> Reply {
+    if super::vmailbox::is_address(user) {
+        let text = format!(
+            "delivery failed to mailbox {}: {}",
+            path.display(),
+            f.reason
+        );
+        return Reply::new(f.status, f.dsn, text);
+    }
     Reply::new(
         f.status,
         f.dsn,

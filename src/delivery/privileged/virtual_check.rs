@@ -1,0 +1,117 @@
+//! The root helper's check of a virtual(8) request (a Maildir or mbox request whose `user`
+//! is a recipient address): the helper re-reads $virtual_mailbox_base, $virtual_mailbox_maps,
+//! $virtual_uid_maps, $virtual_gid_maps and $virtual_minimum_uid from its configuration
+//! directory, resolves the address itself (`vmailbox`, the agent's own resolution) and
+//! accepts the request only when its path, kind, uid and gid are exactly that result.
+//!
+//! Security role: part of the helper's trust decision; nothing from the unprivileged agent
+//! is trusted but the address, and an address only yields the mailbox the administrator's
+//! tables give it, as the uid/gid they give it (never 0, never below
+//! $virtual_minimum_uid, always strictly under $virtual_mailbox_base without `..`).
+//! Follows virtual(8). Logs nothing (the caller logs refusals).
+
+use std::path::Path;
+
+use super::refusal::Refusal;
+use super::{Ctx, Op};
+use crate::delivery::vmailbox::{Maps, Resolved, Store};
+
+/// Check a virtual request for `address` to `path` with `ids`.
+pub(super) fn check(op: &Op, address: &str, path: &Path, ctx: &Ctx) -> Result<(), Refusal> {
+    let cfg = ctx.config();
+    let maps = Maps::open(&cfg).map_err(|e| Refusal::Table(e.to_string()))?;
+    let mb = match maps.resolve(address) {
+        Resolved::Found(mb) => mb,
+        Resolved::Unknown => return Err(Refusal::NoVirtualMailbox(address.to_string())),
+        Resolved::Problem(p) => return Err(Refusal::Table(p.warning)),
+    };
+    let store = match op {
+        Op::Maildir { .. } => Store::Maildir,
+        _ => Store::Mbox,
+    };
+    let base = cfg.get("virtual_mailbox_base").trim();
+    let (uid, gid) = op.ids();
+    let same = mb.path == path && mb.store == store && (mb.uid, mb.gid) == (uid, gid);
+    if !same || !path.starts_with(base) || uid == 0 || gid == 0 {
+        return Err(Refusal::NotTheVirtualMailbox {
+            address: address.to_string(),
+            path: path.to_path_buf(),
+            uid,
+            gid,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::lock::LockPolicy;
+
+    fn maildir(dir: &str, user: &str, uid: u32) -> Op {
+        Op::Maildir {
+            dir: dir.into(),
+            user: user.into(),
+            uid,
+            gid: 5001,
+            limit: 0,
+            host: "h".into(),
+            content: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_what_the_tables_say() {
+        let dir = std::env::temp_dir().join(format!("postern-vcheck-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("main.cf"),
+            "virtual_mailbox_base = /srv/vmail\n\
+             virtual_mailbox_maps = inline:{ a@ex.test=ex.test/a/, b@ex.test=ex.test/b }\n\
+             virtual_uid_maps = static:5000\nvirtual_gid_maps = static:5001\n",
+        )
+        .unwrap();
+        let ctx = Ctx {
+            root: true,
+            spool: "/var/mail".into(),
+            config_dir: dir.clone(),
+        };
+        let ok = maildir("/srv/vmail/ex.test/a/", "a@ex.test", 5000);
+        assert_eq!(super::super::verify::validate(&ok, &ctx), Ok(()));
+        let p = |s: &str| Path::new(s).to_path_buf();
+        // Another path, other ids, another kind or an unknown address: refused.
+        let other = maildir("/srv/vmail/ex.test/b/", "a@ex.test", 5000);
+        let refused = super::super::verify::validate(&other, &ctx).unwrap_err();
+        assert_eq!(
+            refused,
+            Refusal::NotTheVirtualMailbox {
+                address: "a@ex.test".into(),
+                path: p("/srv/vmail/ex.test/b/"),
+                uid: 5000,
+                gid: 5001
+            }
+        );
+        let root = maildir("/srv/vmail/ex.test/a/", "a@ex.test", 0);
+        assert!(check(&root, "a@ex.test", &p("/srv/vmail/ex.test/a/"), &ctx).is_err());
+        let mbox = Op::Mbox {
+            path: "/srv/vmail/ex.test/a".into(),
+            user: "a@ex.test".into(),
+            uid: 5000,
+            gid: 5001,
+            limit: 0,
+            locks: LockPolicy::default(),
+            create: true,
+            records: vec![Vec::new()],
+        };
+        assert!(super::super::verify::validate(&mbox, &ctx).is_err());
+        let unknown = maildir("/srv/vmail/ex.test/a/", "z@ex.test", 5000);
+        assert_eq!(
+            super::super::verify::validate(&unknown, &ctx),
+            Err(Refusal::NoVirtualMailbox("z@ex.test".into()))
+        );
+        let shadow = maildir("/etc/", "a@ex.test", 5000);
+        assert!(super::super::verify::validate(&shadow, &ctx).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,166 @@
+use super::*;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+fn setup(name: &str, extra: &[(&str, &str)]) -> (PathBuf, Virtual) {
+    let base =
+        std::env::temp_dir().join(format!("postern-virtual-{}-{}", name, std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let base_s = base.display().to_string();
+    let mut pairs = vec![
+        ("myhostname", "mx.test"),
+        ("virtual_mailbox_base", base_s.as_str()),
+        (
+            "virtual_mailbox_maps",
+            "inline:{ md@ex.test=ex.test/md/, mb@ex.test=ex.test/mb, evil@ex.test=../x/ }",
+        ),
+        ("virtual_uid_maps", "static:5000"),
+        ("virtual_gid_maps", "static:5000"),
+        ("virtual_mailbox_lock", "fcntl"),
+    ];
+    pairs.extend_from_slice(extra);
+    let cfg = Config::from_pairs(Path::new("/nonexistent"), &pairs);
+    (base, Virtual::new(Arc::new(cfg), None))
+}
+
+fn deliver(v: &Virtual, to: &str, content: &[u8]) -> Outcome {
+    let rcpts = [Recipient::new(to)];
+    let req = Request {
+        queue_id: "ABC123",
+        sender: "s@src.test",
+        arrival: SystemTime::now(),
+        content,
+        recipients: &rcpts,
+        nexthop: "ex.test",
+        ret: None,
+        envid: None,
+    };
+    v.deliver(&req).remove(0)
+}
+
+#[test]
+fn maildir_and_mbox() {
+    let (base, v) = setup("both", &[]);
+    let o = deliver(&v, "MD@ex.test", b"Subject: s\n\nFrom body\n");
+    assert_eq!(
+        (o.status, o.text.as_str()),
+        (Status::Sent, "delivered to maildir")
+    );
+    assert_eq!(o.relay, "virtual");
+    let new = base.join("ex.test/md/new");
+    let files: Vec<_> = std::fs::read_dir(&new)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    assert_eq!(
+        std::fs::read(&files[0]).unwrap(),
+        b"Return-Path: <s@src.test>\nX-Original-To: MD@ex.test\nDelivered-To: MD@ex.test\nSubject: s\n\nFrom body\n"
+    );
+    let o = deliver(&v, "mb@ex.test", b"Subject: s\n\nFrom body\n");
+    assert_eq!(
+        (o.status, o.text.as_str()),
+        (Status::Sent, "delivered to mailbox")
+    );
+    let text = std::fs::read_to_string(base.join("ex.test/mb")).unwrap();
+    assert!(text.starts_with("From s@src.test  "), "{}", text);
+    assert!(
+        text.ends_with("Delivered-To: mb@ex.test\nSubject: s\n\n>From body\n\n"),
+        "{}",
+        text
+    );
+    std::fs::remove_dir_all(&base).unwrap();
+}
+
+#[test]
+fn failures() {
+    let (base, v) = setup("fail", &[("virtual_mailbox_limit", "10")]);
+    let o = deliver(&v, "who@ex.test", b"x\n");
+    assert_eq!(
+        (o.status, o.dsn.as_str(), o.text.as_str()),
+        (Status::Bounced, "5.1.1", "unknown user: \"who@ex.test\"")
+    );
+    let o = deliver(&v, "evil@ex.test", b"x\n");
+    assert_eq!(
+        (o.status, o.dsn.as_str(), o.text.as_str()),
+        (Status::Deferred, "4.3.5", CONFIG_ERROR)
+    );
+    let o = deliver(&v, "md@ex.test", b"Subject: too long for ten bytes\n\nx\n");
+    assert_eq!(
+        (o.status, o.dsn.as_str()),
+        (Status::Bounced, "5.2.2"),
+        "{}",
+        o.text
+    );
+    // As in Postfix, an mbox's directory is not created.
+    let o = deliver(&v, "mb@ex.test", b"x\n");
+    assert_eq!((o.status, o.dsn.as_str()), (Status::Deferred, "4.2.0"));
+    std::fs::create_dir_all(base.join("ex.test")).unwrap();
+    let o = deliver(&v, "mb@ex.test", b"Subject: too long for ten bytes\n\nx\n");
+    assert_eq!(
+        (o.status, o.dsn.as_str()),
+        (Status::Bounced, "5.2.2"),
+        "{}",
+        o.text
+    );
+    assert!(
+        o.text.starts_with("delivery failed to mailbox "),
+        "{}",
+        o.text
+    );
+    let (base2, low) = setup("low", &[("virtual_uid_maps", "static:42")]);
+    let o = deliver(&low, "md@ex.test", b"x\n");
+    assert_eq!((o.status, o.dsn.as_str()), (Status::Deferred, "4.3.5"));
+    let (base3, broken) = setup("err", &[("virtual_mailbox_maps", "fail:vmail")]);
+    let o = deliver(&broken, "md@ex.test", b"x\n");
+    assert_eq!(o.status, Status::Deferred);
+    for b in [base, base2, base3] {
+        std::fs::remove_dir_all(&b).unwrap();
+    }
+}
+
+#[test]
+fn verification_resolves_without_delivering() {
+    let (base, v) = setup("verify", &[]);
+    let rcpts = [Recipient::new("md@ex.test"), Recipient::new("no@ex.test")];
+    let req = Request {
+        queue_id: "ABC123",
+        sender: "",
+        arrival: SystemTime::now(),
+        content: b"",
+        recipients: &rcpts,
+        nexthop: "ex.test",
+        ret: None,
+        envid: None,
+    };
+    let out = v.verify(&req);
+    assert_eq!(
+        (out[0].status, out[0].text.as_str()),
+        (Status::Sent, "delivers to maildir")
+    );
+    assert_eq!(out[1].status, Status::Bounced);
+    assert!(!base.join("ex.test").exists());
+    std::fs::remove_dir_all(&base).unwrap();
+}
+
+#[test]
+fn mbox_locking_follows_virtual_mailbox_lock() {
+    let cfg = Config::from_pairs(
+        Path::new("/nonexistent"),
+        &[
+            ("virtual_mailbox_lock", "dotlock"),
+            ("mailbox_delivery_lock", "fcntl"),
+        ],
+    );
+    let v = LockPolicy::from_param(&cfg, "virtual_mailbox_lock");
+    assert!(v.dotlock && !v.fcntl);
+    let l = LockPolicy::from_config(&cfg);
+    assert!(!l.dotlock && l.fcntl);
+    let dflt = Config::from_pairs(Path::new("/nonexistent"), &[]);
+    let d = LockPolicy::from_param(&dflt, "virtual_mailbox_lock");
+    assert!(
+        d.dotlock && d.fcntl,
+        "Postfix's Linux default: fcntl, dotlock"
+    );
+}
