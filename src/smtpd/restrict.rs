@@ -211,7 +211,10 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             let Some(rc) = f.rcpt else {
                 return Decision::Dunno;
             };
-            let ok = destination::auth_destination(ctx, rc.qualified);
+            let ok = match destination::auth_destination(ctx, &rc) {
+                Ok(ok) => ok,
+                Err(reply) => return Decision::Reject(reply),
+            };
             match (r, ok) {
                 (Restriction::PermitAuthDestination, true) => Decision::Permit,
                 (Restriction::RejectUnauthDestination, false) => {
@@ -231,7 +234,7 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             }
         }
         Restriction::RejectUnlistedRecipient => match f.rcpt {
-            Some(rc) => match destination::local_test(ctx, &rc) {
+            Some(rc) => match destination::unlisted_test(ctx, &rc) {
                 Ok(()) => Decision::Dunno,
                 Err(reply) => Decision::Reject(reply),
             },
