@@ -39,7 +39,8 @@ impl fmt::Debug for AddrMaps {
     }
 }
 
-/// A match: the table's value, and the extension that was removed to find it.
+/// A match: the table's value, and the extension (with its delimiter, `+ext`) that was
+/// removed to find it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
     pub value: String,
@@ -112,7 +113,10 @@ fn keys(rw: &super::Rewrite, address: &str, ours: bool) -> Vec<(String, Option<S
         None => (lower.clone(), None),
     };
     let (base, ext) = rw.split(&local);
-    let ext = ext.map(|e| e.to_string());
+    // The extension with its delimiter: what follows the base.
+    let ext = ext
+        .and_then(|_| local.strip_prefix(base))
+        .map(str::to_string);
     let base = base.to_string();
     let mut keys = vec![(lower.clone(), None)];
     if let Some(domain) = &domain {
@@ -168,7 +172,7 @@ mod tests {
         let m = AddrMaps::open("virtual_alias_maps", "inline:{ u@d.test=x@e.test }");
         let f = m.find(&rw(), "u+ext@d.test", false).unwrap().unwrap();
         assert_eq!(f.value, "x@e.test");
-        assert_eq!(f.extension.as_deref(), Some("ext"));
+        assert_eq!(f.extension.as_deref(), Some("+ext"));
         assert_eq!(m.find(&rw(), "v@d.test", false).unwrap(), None);
         let m = AddrMaps::open("virtual_alias_maps", "fail:x");
         let (e, key) = m.find(&rw(), "v@d.test", false).unwrap_err();
@@ -176,6 +180,11 @@ mod tests {
         assert_eq!(key, "v@d.test");
         let m = AddrMaps::open("virtual_alias_maps", "nosuch:x");
         assert!(m.find(&rw(), "v@d.test", false).is_err());
-        assert!(AddrMaps::open("t", " ").find(&rw(), "a@b", false).unwrap().is_none());
+        assert!(
+            AddrMaps::open("t", " ")
+                .find(&rw(), "a@b", false)
+                .unwrap()
+                .is_none()
+        );
     }
 }

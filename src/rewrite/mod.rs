@@ -41,9 +41,9 @@ mod virtual_domains;
 
 pub use addr_find::{AddrMaps, Found};
 pub use domains::{DomainList, domain_listed};
-pub use virtual_domains::VirtualDomains;
 pub use literal::OwnAddresses;
 pub use split::{Splitter, split_delimiter};
+pub use virtual_domains::VirtualDomains;
 
 use std::fmt;
 
@@ -170,7 +170,10 @@ impl Rewrite {
     /// (`do not list domain D in BOTH A and B`): the texts, for the caller to log. Lookup
     /// errors here are not reported again.
     pub fn overlaps(&self, domain: &str, class: AddressClass) -> Vec<String> {
-        let domain = domain.strip_suffix('.').unwrap_or(domain).to_ascii_lowercase();
+        let domain = domain
+            .strip_suffix('.')
+            .unwrap_or(domain)
+            .to_ascii_lowercase();
         let in_alias = || self.virtual_alias.matches(&domain) == Ok(true);
         let in_mailbox = || self.virtual_mailbox.matches(&domain) == Ok(true);
         let in_relay = || self.is_relay(&domain);
@@ -180,7 +183,11 @@ impl Rewrite {
                 ("mydestination", "virtual_mailbox_domains", in_mailbox()),
             ],
             AddressClass::VirtualAlias => vec![
-                ("virtual_alias_domains", "virtual_mailbox_domains", in_mailbox()),
+                (
+                    "virtual_alias_domains",
+                    "virtual_mailbox_domains",
+                    in_mailbox(),
+                ),
                 ("virtual_alias_domains", "relay_domains", in_relay()),
             ],
             AddressClass::VirtualMailbox => {
@@ -208,7 +215,10 @@ impl Rewrite {
     /// Whether the bare local part is a lookup key for an address in `domain` (Postfix's
     /// mail_addr_find: the domain is $myorigin or local).
     pub fn local_part_keys(&self, domain: &str) -> bool {
-        let d = domain.strip_suffix('.').unwrap_or(domain).to_ascii_lowercase();
+        let d = domain
+            .strip_suffix('.')
+            .unwrap_or(domain)
+            .to_ascii_lowercase();
         d.is_empty() || d == self.myorigin || self.is_local(&d)
     }
 

@@ -356,7 +356,10 @@ mod tests {
         assert_eq!(r.transport, "discard", "transport_maps first");
         let cfg = Config::from_pairs(
             Path::new("/x"),
-            &[("myhostname", "www.a.org"), ("virtual_alias_domains", "fail:x")],
+            &[
+                ("myhostname", "www.a.org"),
+                ("virtual_alias_domains", "fail:x"),
+            ],
         );
         let e = resolve_with(&cfg, None, "x@other.test").unwrap_err();
         assert_eq!(e.reason(), "4.3.0 virtual_alias_domains lookup failure");

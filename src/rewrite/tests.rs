@@ -77,7 +77,12 @@ fn virtual_classes() {
     assert_eq!(rw.class_of("VA.test."), Ok(AddressClass::VirtualAlias));
     assert_eq!(rw.class_of("vt.test"), Ok(AddressClass::VirtualAlias));
     assert_eq!(rw.class_of("vm.test"), Ok(AddressClass::VirtualMailbox));
-    assert_eq!(rw.class_of("x.vm.test"), Ok(AddressClass::Default));
+    assert_eq!(
+        rw.class_of("x.vm.test"),
+        Ok(AddressClass::Relay),
+        "virtual lists have no subdomains; relay_domains does"
+    );
+    assert_eq!(rw.class_of("x.va.test"), Ok(AddressClass::Default));
     assert_eq!(
         rw.overlaps("va.test", AddressClass::VirtualAlias),
         ["do not list domain va.test in BOTH virtual_alias_domains and virtual_mailbox_domains"]
@@ -91,13 +96,19 @@ fn virtual_classes() {
 #[test]
 fn virtual_domains_default_to_their_maps() {
     let rw = rewrite(&[
-        ("virtual_alias_maps", "inline:{ a@va.test=b@c.test, va.test=x }"),
+        (
+            "virtual_alias_maps",
+            "inline:{ a@va.test=b@c.test, va.test=x }",
+        ),
         ("virtual_mailbox_maps", "inline:{ vm.test=x }"),
     ]);
     assert_eq!(rw.class_of("va.test"), Ok(AddressClass::VirtualAlias));
     assert_eq!(rw.class_of("vm.test"), Ok(AddressClass::VirtualMailbox));
     assert_eq!(
-        rw.virtual_alias_maps().lookup("a@va.test").unwrap().as_deref(),
+        rw.virtual_alias_maps()
+            .lookup("a@va.test")
+            .unwrap()
+            .as_deref(),
         Some("b@c.test")
     );
 }

@@ -67,7 +67,8 @@ impl VirtualDomains {
             Ok(text) => {
                 for line in text.lines() {
                     let line = line.split('#').next().unwrap_or("");
-                    self.names.extend(split_list(line).iter().map(|d| normalize(d)));
+                    self.names
+                        .extend(split_list(line).iter().map(|d| normalize(d)));
                 }
             }
             Err(e) => self.broken.push(TableError::Unavailable {
@@ -150,7 +151,11 @@ mod tests {
     #[test]
     fn errors_are_never_not_found() {
         let l = VirtualDomains::parse("x", "a.test fail:broken");
-        assert_eq!(l.matches("a.test"), Ok(true), "a name matches before the table");
+        assert_eq!(
+            l.matches("a.test"),
+            Ok(true),
+            "a name matches before the table"
+        );
         assert!(l.matches("b.test").is_err());
         let l = VirtualDomains::parse("x", "/nonexistent/postern/domains");
         assert!(l.matches("b.test").is_err());
