@@ -238,6 +238,7 @@ pub const PARAMS: &[Param] = &[
     p("propagate_unmatched_extensions", "canonical, virtual"),
     p("show_user_unknown_table_name", "yes"),
     p("helpful_warnings", "yes"),
+    p("smtpd_reject_unlisted_recipient", "yes"),
     // Bounces.
     k("bounce_notice_recipient", "postmaster"),
     k("notify_classes", "resource, software"),

@@ -45,8 +45,8 @@ pub fn check_sender(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
 
 /// Decide on a RCPT TO (`f.rcpt` set). With smtpd_delay_reject = yes the client, HELO and
 /// sender lists run first; then smtpd_relay_restrictions, smtpd_recipient_restrictions and
-/// the recipient table test. `Ok(())` accepts; `Err(reply)` refuses (the caller logs the
-/// NOQUEUE line). A `sendmail -bs` session gets only the recipient table test.
+/// (smtpd_reject_unlisted_recipient) the recipient table test. `Ok(())` accepts;
+/// `Err(reply)` refuses (the caller logs the NOQUEUE line). A `sendmail -bs` session gets only the recipient table test.
 pub fn check_recipient(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
     let Some(r) = f.rcpt else {
         return Ok(());
@@ -72,7 +72,11 @@ pub fn check_recipient(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> 
     }
     refuse(evaluate(ctx, &p.relay, Class::Recipient, f))?;
     refuse(evaluate(ctx, &p.recipient, Class::Recipient, f))?;
-    unlisted_test(ctx, &r)
+    // smtpd_reject_unlisted_recipient: the implicit recipient table test after the lists.
+    if ctx.cfg.bool("smtpd_reject_unlisted_recipient") {
+        unlisted_test(ctx, &r)?;
+    }
+    Ok(())
 }
 
 /// smtpd_data_restrictions, at DATA.
