@@ -119,10 +119,8 @@ fn keys(rw: &super::Rewrite, address: &str, ours: bool) -> Vec<(String, Option<S
         .map(str::to_string);
     let base = base.to_string();
     let mut keys = vec![(lower.clone(), None)];
-    if let Some(domain) = &domain {
-        if ext.is_some() {
-            keys.push((format!("{}@{}", base, domain), ext.clone()));
-        }
+    if let (Some(domain), Some(_)) = (&domain, &ext) {
+        keys.push((format!("{}@{}", base, domain), ext.clone()));
     }
     if domain.is_none() || ours {
         if domain.is_some() {
