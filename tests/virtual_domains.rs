@@ -241,3 +241,52 @@ fn virtual_aliases_are_delivered_and_mailbox_domains_use_virtual_transport() {
     assert!(mbox.contains("X-Original-To: team@va.test"), "{}", mbox);
     inst.stop();
 }
+
+/// Submit a message with `sendmail -i RCPT` (through maildrop and pickup).
+fn sendmail(inst: &Instance, rcpt: &str, body: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(common::bin("sendmail"))
+        .arg("-C")
+        .arg(&inst.etc)
+        .args(["-f", "cron@www.a.org", "-i", rcpt])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    write!(child.stdin.take().unwrap(), "Subject: local\n\n{}\n", body).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn pickup_leaves_the_file_while_the_alias_table_fails() {
+    let inst = Instance::new(&[]);
+    let table = inst.etc.join("valias");
+    inst.set("virtual_alias_domains", "va.test");
+    inst.set(
+        "virtual_alias_maps",
+        &format!("texthash:{}", table.display()),
+    );
+    inst.newaliases();
+    inst.start();
+    sendmail(&inst, "who@va.test", "first try");
+    assert!(
+        wait_for(20, || inst.log().contains(
+            "virtual_alias_maps map lookup problem for who@va.test -- deferring delivery"
+        )),
+        "{}",
+        inst.log()
+    );
+    assert_eq!(inst.queue_files("maildrop").len(), 1, "left for a retry");
+    // The table appears; the next scan (poked by another submission) takes both.
+    std::fs::write(&table, format!("who@va.test {}@www.a.org\n", inst.user)).unwrap();
+    sendmail(&inst, "who@va.test", "second try");
+    assert!(
+        wait_for(30, || {
+            let mbox = inst.mbox(&inst.user);
+            mbox.contains("first try") && mbox.contains("second try")
+        }),
+        "{}",
+        inst.log()
+    );
+    assert!(inst.queue_files("maildrop").is_empty());
+    inst.stop();
+}
