@@ -2,7 +2,7 @@
 //! smtpd_{client,helo,sender,relay,recipient,data}_restrictions lists and their evaluation
 //! against what is known of the session (`Facts`), with Postfix's reply texts. It uses
 //! access (check_*_access, handing it the evaluator for a restriction list found in a
-//! table), destination (relay and local recipient tests), hostname and policy_types; none
+//! table), destination (relay and recipient table tests), hostname and policy_types; none
 //! of them imports restrict. `check` calls it.
 //!
 //! Security role: decides who may relay and who is refused. Every list is evaluated in
