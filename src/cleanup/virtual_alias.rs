@@ -114,7 +114,8 @@ fn expand(rw: &Rewrite, limits: &Limits, id: &str, addr: &str) -> Result<Vec<Str
                 "{}: unreasonable {} map {} for {} -- deferring delivery",
                 id, title, what, addr
             ),
-        )
+        );
+        AliasError::Limit
     };
     let mut list = vec![addr.to_string()];
     // Addresses that expanded into themselves (case-insensitive).
@@ -122,48 +123,54 @@ fn expand(rw: &Rewrite, limits: &Limits, id: &str, addr: &str) -> Result<Vec<Str
     let mut arg = 0;
     while arg < list.len() {
         if list.len() > limits.expansion {
-            warn("expansion size");
-            return Err(AliasError::Limit);
+            return Err(warn("expansion size"));
         }
         let mut count = 0;
-        loop {
-            if fixed.contains(&list[arg].to_lowercase()) {
-                break;
-            }
+        while !fixed.contains(&list[arg].to_lowercase()) {
             if count >= limits.recursion {
-                warn("nesting");
-                return Err(AliasError::Limit);
+                return Err(warn("nesting"));
             }
             let Some(results) = map_one(rw, limits, id, addr, &list[arg])? else {
                 break;
             };
-            let lhs = list[arg].clone();
-            for (i, a) in results.into_iter().enumerate() {
-                if a.len() > limits.length {
-                    let shown: String = a.chars().take(300).collect();
-                    log::warning(
-                        COMPONENT,
-                        format!(
-                            "{}: unreasonable {} result {}... -- message not accepted, try again later",
-                            id, title, shown
-                        ),
-                    );
-                    return Err(AliasError::Limit);
-                }
-                if a.to_lowercase() == lhs.to_lowercase() {
-                    fixed.insert(lhs.to_lowercase());
-                }
-                if i == 0 {
-                    list[arg] = a;
-                } else {
-                    list.push(a);
-                }
+            check_lengths(limits, id, title, &results)?;
+            let lhs = list[arg].to_lowercase();
+            if results.iter().any(|a| a.to_lowercase() == lhs) {
+                fixed.insert(lhs);
             }
+            let mut results = results.into_iter();
+            if let Some(first) = results.next() {
+                list[arg] = first;
+            }
+            list.extend(results);
             count += 1;
         }
         arg += 1;
     }
     Ok(list)
+}
+
+/// A result longer than $line_length_limit refuses the message.
+fn check_lengths(
+    limits: &Limits,
+    id: &str,
+    title: &str,
+    results: &[String],
+) -> Result<(), AliasError> {
+    match results.iter().find(|a| a.len() > limits.length) {
+        None => Ok(()),
+        Some(a) => {
+            let shown: String = a.chars().take(300).collect();
+            log::warning(
+                COMPONENT,
+                format!(
+                    "{}: unreasonable {} result {}... -- message not accepted, try again later",
+                    id, title, shown
+                ),
+            );
+            Err(AliasError::Limit)
+        }
+    }
 }
 
 /// One lookup (mail_addr_map): `None` when not found, else the result addresses.
