@@ -290,3 +290,22 @@ fn pickup_leaves_the_file_while_the_alias_table_fails() {
     assert!(inst.queue_files("maildrop").is_empty());
     inst.stop();
 }
+
+#[test]
+fn unknown_domain_checks_skip_virtual_domains() {
+    // No resolver: a domain that needs DNS gets 450; virtual domains are final, not asked.
+    let s = server(&[
+        ("virtual_alias_domains", "va.test"),
+        ("virtual_alias_maps", "inline:{ a@va.test=root@www.a.org }"),
+        ("virtual_mailbox_domains", "vm.test"),
+        ("smtpd_relay_restrictions", "permit"),
+        (
+            "smtpd_recipient_restrictions",
+            "reject_unknown_recipient_domain, reject_unauth_destination",
+        ),
+    ]);
+    let r = rcpts(&s, &["a@va.test", "b@vm.test", "c@other.test"]);
+    assert_eq!(r[0], "250 2.1.5 Ok");
+    assert_eq!(r[1], "250 2.1.5 Ok");
+    assert!(r[2].starts_with("450 4.1.2 <c@other.test>: "), "{}", r[2]);
+}

@@ -26,6 +26,7 @@ use super::policy_types::{
     AccessKind, CONFIG_ERROR, Class, Decision, Facts, log_table_error, reply, temp_lookup_reply,
 };
 use crate::log::{self, lines};
+use crate::rewrite::AddressClass;
 use crate::tables::Table;
 
 /// A table named in a restriction (`check_client_access hash:/etc/postfix/access`).
@@ -322,8 +323,9 @@ fn access_check(
 }
 
 /// reject_unknown_{sender,recipient}_domain: only for domains we are not the final
-/// destination for; NXDOMAIN or no MX/address uses unknown_address_reject_code, a DNS
-/// failure (or no resolver) 450.
+/// destination for (local and virtual domains are skipped, as Postfix's
+/// RESOLVE_CLASS_FINAL; a virtual list failure answers 451); NXDOMAIN or no MX/address uses
+/// unknown_address_reject_code, a DNS failure (or no resolver) 450.
 fn unknown_domain(
     ctx: &SmtpdContext,
     addr: &str,
@@ -332,8 +334,17 @@ fn unknown_domain(
     f: &Facts<'_>,
 ) -> Decision {
     let domain = super::address::domain_of(addr);
-    if domain.is_empty() || domain.starts_with('[') || ctx.rewrite.is_local(&domain) {
+    if domain.is_empty() || domain.starts_with('[') {
         return Decision::Dunno;
+    }
+    match ctx.rewrite.class_of(&domain) {
+        Ok(AddressClass::Relay | AddressClass::Default) => {}
+        Ok(_) => return Decision::Dunno,
+        Err(e) => {
+            log_table_error(&e.error, &domain);
+            log::warning("smtpd", &e);
+            return Decision::Reject(temp_lookup_reply(addr));
+        }
     }
     let code = match hostname::domain_status(ctx.resolver.as_deref(), &domain) {
         hostname::DomainStatus::Exists => return Decision::Dunno,
