@@ -199,11 +199,18 @@ fn virtual_aliases_are_delivered_and_mailbox_domains_use_virtual_transport() {
     inst.set("virtual_mailbox_domains", "vm.test");
     inst.set("virtual_mailbox_maps", "inline:{ box@vm.test=x }");
     inst.set("virtual_transport", "discard:virtual mailbox");
+    // So that an unknown virtual alias reaches the queue and the resolver's error transport.
+    inst.set("smtpd_reject_unlisted_recipient", "no");
     inst.newaliases();
     inst.start();
     let id = inst.send(
         "sender@b.test",
-        &["<team@va.test>", "<whoever@catch.test>", "<box@vm.test>"],
+        &[
+            "<team@va.test>",
+            "<whoever@catch.test>",
+            "<box@vm.test>",
+            "<nobody@va.test>",
+        ],
         "virtual",
         "virtual alias body",
     );
@@ -236,7 +243,14 @@ fn virtual_aliases_are_delivered_and_mailbox_domains_use_virtual_transport() {
         "{}",
         log
     );
+    assert!(
+        log.contains(&format!("{id}: to=<nobody@va.test>, relay=none"))
+            && log.contains("dsn=5.1.1, status=bounced (User unknown in virtual alias table)"),
+        "{}",
+        log
+    );
     let mbox = inst.mbox(&user);
+    // Two deliveries (team@, whoever@); the bounce goes to sender@b.test, not here.
     assert_eq!(mbox.matches("virtual alias body").count(), 2, "{}", mbox);
     assert!(mbox.contains("X-Original-To: team@va.test"), "{}", mbox);
     inst.stop();
