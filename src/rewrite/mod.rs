@@ -28,7 +28,8 @@
 //! smtpd's recipient test and cleanup's virtual alias expansion.
 //!
 //! Security role: relay control depends on this. smtpd accepts a recipient without an
-//! explicit permit only when it resolves to the local or relay class, and `unroute`
+//! explicit permit only when it resolves to the local, a virtual or the relay class, and a
+//! virtual list that cannot answer never makes a domain "not ours"; `unroute`
 //! decides what `user%remote@here` really addresses. Logs nothing itself (the resolver
 //! logs Postfix's `do not list domain ... in BOTH ...` warnings).
 
