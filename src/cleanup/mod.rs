@@ -2,7 +2,8 @@
 //! Received: header given by the caller, and for local clients the missing Message-Id:,
 //! Date: and From: headers (at the end of the header block, in that order); enforces
 //! hopcount_limit and message_size_limit; resolves sender-specified routing through our
-//! domains (`user%remote@here`, by crate::rewrite's classes); removes duplicate envelope recipients; writes the
+//! domains (`user%remote@here`, by crate::rewrite's classes); expands every recipient with
+//! $virtual_alias_maps (`virtual_alias`); removes duplicate envelope recipients; writes the
 //! file through `queue::Incoming::commit` (file and directory fsynced before it returns, so
 //! the caller may then answer 250).
 //!
@@ -12,9 +13,11 @@
 //! The message is assembled in one buffer with one copy of the content; the queue writer
 //! then does a single write and fsync.
 //!
-//! Logs `ID: message-id=<...>` (`<>` when the message has none and none was added).
+//! Logs `ID: message-id=<...>` (`<>` when the message has none and none was added), and
+//! virtual alias expansion's warnings (see `virtual_alias`).
 
 pub mod headers;
+pub mod virtual_alias;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -42,6 +45,8 @@ pub enum CleanupError {
     Write(io::Error),
     TooManyHops,
     TooBig,
+    /// Virtual alias expansion failed (a table error or a limit): try again later.
+    Alias(virtual_alias::AliasError),
 }
 
 impl CleanupError {
@@ -51,6 +56,14 @@ impl CleanupError {
             CleanupError::Write(_) => "451 4.3.0 Error: queue file write error",
             CleanupError::TooManyHops => "554 5.4.0 Error: too many hops",
             CleanupError::TooBig => "552 5.3.4 Error: message file too big",
+            // As Postfix 2.10: a table error is CLEANUP_STAT_WRITE, a limit
+            // CLEANUP_STAT_DEFER with the reason `4.6.0 Alias expansion error`.
+            CleanupError::Alias(virtual_alias::AliasError::Lookup) => {
+                "451 4.3.0 Error: queue file write error"
+            }
+            CleanupError::Alias(virtual_alias::AliasError::Limit) => {
+                "451 4.6.0 Alias expansion error"
+            }
         }
     }
 }
@@ -61,6 +74,7 @@ impl fmt::Display for CleanupError {
             CleanupError::Write(e) => write!(f, "queue file write error: {}", e),
             CleanupError::TooManyHops => write!(f, "too many hops"),
             CleanupError::TooBig => write!(f, "message file too big"),
+            CleanupError::Alias(e) => write!(f, "{}", e),
         }
     }
 }
@@ -122,6 +136,10 @@ pub fn submit_with(
             r.address = routed;
         }
     }
+
+    // Virtual alias expansion (nothing is queued when it fails).
+    envelope.recipients = virtual_alias::expand_all(cfg, rw, &id, envelope.recipients)
+        .map_err(CleanupError::Alias)?;
 
     // Duplicate recipients (same address, same original form) are delivered once.
     let mut seen = HashSet::new();

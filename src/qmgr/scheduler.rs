@@ -423,7 +423,7 @@ impl Scheduler {
                     lines::lookup_error(COMPONENT, e.table(), &r.address);
                     Route {
                         transport: "retry".to_string(),
-                        nexthop: "4.3.0 transport table lookup failure".to_string(),
+                        nexthop: e.reason(),
                     }
                 }
             };

@@ -10,40 +10,55 @@
 //! - local: $mydestination (postconf(5) mydestination), and address literals of this
 //!   host's $inet_interfaces/$proxy_interfaces addresses (`user@[192.0.2.1]`, see
 //!   `literal`). An address without a domain is local too.
-//! - virtual alias ($virtual_alias_domains) and virtual mailbox ($virtual_mailbox_domains):
-//!   the lists stay empty, so no domain is in these classes, until virtual hosting
-//!   implements those parameters (issue 9).
+//! - virtual alias ($virtual_alias_domains, default $virtual_alias_maps) and virtual
+//!   mailbox ($virtual_mailbox_domains, default $virtual_mailbox_maps), in that order:
+//!   Postfix string lists of names, `/file` and `type:table` entries (`virtual_domains`).
+//!   Their table lookups can fail: `class_of` returns the error (`ClassError`), and callers
+//!   answer 4xx or defer; a failure is never "not ours".
 //! - relay: $relay_domains, subdomains too when relay_domains is in
 //!   $parent_domain_matches_subdomains.
 //! - default: everything else.
 //!
-//! Domain lists take domain names only: `type:table` and `/file` entries are left out and
-//! `ignored` names them for the caller to log (smtpd logs `warning: domain list: table
-//! "NAME" not supported here; ignored`).
+//! $mydestination and $relay_domains take domain names only: `type:table` and `/file`
+//! entries are left out and `ignored` names them for the caller to log (smtpd logs
+//! `warning: domain list: table "NAME" not supported here; ignored`).
+//!
+//! The address-keyed tables of virtual hosting, $virtual_alias_maps and
+//! $virtual_mailbox_maps, are opened here too, once per configuration (`addr_find`), for
+//! smtpd's recipient test and cleanup's virtual alias expansion.
 //!
 //! Security role: relay control depends on this. smtpd accepts a recipient without an
-//! explicit permit only when it resolves to the local or relay class, and `unroute`
-//! decides what `user%remote@here` really addresses. Logs nothing itself.
+//! explicit permit only when it resolves to the local, a virtual or the relay class, and a
+//! virtual list that cannot answer never makes a domain "not ours"; `unroute`
+//! decides what `user%remote@here` really addresses. Logs nothing itself (the resolver
+//! logs Postfix's `do not list domain ... in BOTH ...` warnings).
 
+mod addr_find;
 mod domains;
 mod literal;
 pub mod resolve;
 mod split;
+mod virtual_domains;
 
+pub use addr_find::{AddrMaps, Found};
 pub use domains::{DomainList, domain_listed};
 pub use literal::OwnAddresses;
 pub use split::{Splitter, split_delimiter};
+pub use virtual_domains::VirtualDomains;
+
+use std::fmt;
 
 use crate::config::Config;
+use crate::tables::TableError;
 
 /// The class of a recipient domain (trivial-rewrite's address classes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddressClass {
     /// $mydestination, or no domain: delivered by $local_transport.
     Local,
-    /// $virtual_alias_domains (empty until virtual hosting: never returned today).
+    /// $virtual_alias_domains: every address must be aliased by $virtual_alias_maps.
     VirtualAlias,
-    /// $virtual_mailbox_domains (empty until virtual hosting: never returned today).
+    /// $virtual_mailbox_domains: delivered by $virtual_transport.
     VirtualMailbox,
     /// $relay_domains: delivered by $relay_transport.
     Relay,
@@ -51,13 +66,32 @@ pub enum AddressClass {
     Default,
 }
 
+/// A virtual domain list could not answer for a domain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassError {
+    /// The list parameter, e.g. `virtual_alias_domains`.
+    pub list: &'static str,
+    pub error: TableError,
+}
+
+impl fmt::Display for ClassError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} lookup failure", self.list)
+    }
+}
+
+impl std::error::Error for ClassError {}
+
 /// The address classes and rewriting settings of one configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Rewrite {
     mydestination: DomainList,
     own: OwnAddresses,
-    virtual_alias: DomainList,
-    virtual_mailbox: DomainList,
+    virtual_alias: VirtualDomains,
+    virtual_mailbox: VirtualDomains,
+    alias_maps: AddrMaps,
+    mailbox_maps: AddrMaps,
+    myorigin: String,
     relay: DomainList,
     percent_hack: bool,
     swap_bangpath: bool,
@@ -65,15 +99,24 @@ pub struct Rewrite {
 }
 
 impl Rewrite {
-    /// Build the classes from `cfg` (lists split once, here).
+    /// Build the classes from `cfg` (lists split and tables opened once, here).
     pub fn new(cfg: &Config) -> Rewrite {
         let parent = cfg.list("parent_domain_matches_subdomains");
         let parent_match = |name: &str| parent.iter().any(|p| p.eq_ignore_ascii_case(name));
         Rewrite {
             mydestination: DomainList::parse(cfg.get("mydestination"), false),
             own: OwnAddresses::from_config(cfg),
-            virtual_alias: DomainList::default(),
-            virtual_mailbox: DomainList::default(),
+            virtual_alias: VirtualDomains::parse(
+                "virtual_alias_domains",
+                cfg.get("virtual_alias_domains"),
+            ),
+            virtual_mailbox: VirtualDomains::parse(
+                "virtual_mailbox_domains",
+                cfg.get("virtual_mailbox_domains"),
+            ),
+            alias_maps: AddrMaps::open("virtual_alias_maps", cfg.get("virtual_alias_maps")),
+            mailbox_maps: AddrMaps::open("virtual_mailbox_maps", cfg.get("virtual_mailbox_maps")),
+            myorigin: cfg.get("myorigin").trim().to_ascii_lowercase(),
             relay: DomainList::parse(cfg.get("relay_domains"), parent_match("relay_domains")),
             percent_hack: cfg.bool("allow_percent_hack"),
             swap_bangpath: cfg.bool("swap_bangpath"),
@@ -99,18 +142,85 @@ impl Rewrite {
     }
 
     /// The class of a recipient domain; an empty domain (an unqualified address) is local.
-    pub fn class_of(&self, domain: &str) -> AddressClass {
+    /// Tested in trivial-rewrite's order: local, virtual alias, virtual mailbox, relay. A
+    /// virtual list that cannot answer is an error (the caller defers), never "not ours".
+    pub fn class_of(&self, domain: &str) -> Result<AddressClass, ClassError> {
         if domain.is_empty() || self.is_local(domain) {
-            AddressClass::Local
-        } else if self.virtual_alias.matches(domain) {
-            AddressClass::VirtualAlias
-        } else if self.virtual_mailbox.matches(domain) {
-            AddressClass::VirtualMailbox
-        } else if self.is_relay(domain) {
-            AddressClass::Relay
-        } else {
-            AddressClass::Default
+            return Ok(AddressClass::Local);
         }
+        let domain = domain.strip_suffix('.').unwrap_or(domain);
+        if Self::listed(&self.virtual_alias, domain)? {
+            Ok(AddressClass::VirtualAlias)
+        } else if Self::listed(&self.virtual_mailbox, domain)? {
+            Ok(AddressClass::VirtualMailbox)
+        } else if self.is_relay(domain) {
+            Ok(AddressClass::Relay)
+        } else {
+            Ok(AddressClass::Default)
+        }
+    }
+
+    fn listed(list: &VirtualDomains, domain: &str) -> Result<bool, ClassError> {
+        list.matches(domain).map_err(|error| ClassError {
+            list: list.name(),
+            error,
+        })
+    }
+
+    /// Postfix's helpful warnings for a domain of class `class` that another list names too
+    /// (`do not list domain D in BOTH A and B`): the texts, for the caller to log. Lookup
+    /// errors here are not reported again.
+    pub fn overlaps(&self, domain: &str, class: AddressClass) -> Vec<String> {
+        let domain = domain
+            .strip_suffix('.')
+            .unwrap_or(domain)
+            .to_ascii_lowercase();
+        let in_alias = || self.virtual_alias.matches(&domain) == Ok(true);
+        let in_mailbox = || self.virtual_mailbox.matches(&domain) == Ok(true);
+        let in_relay = || self.is_relay(&domain);
+        let pairs: Vec<(&str, &str, bool)> = match class {
+            AddressClass::Local if !domain.is_empty() => vec![
+                ("mydestination", "virtual_alias_domains", in_alias()),
+                ("mydestination", "virtual_mailbox_domains", in_mailbox()),
+            ],
+            AddressClass::VirtualAlias => vec![
+                (
+                    "virtual_alias_domains",
+                    "virtual_mailbox_domains",
+                    in_mailbox(),
+                ),
+                ("virtual_alias_domains", "relay_domains", in_relay()),
+            ],
+            AddressClass::VirtualMailbox => {
+                vec![("virtual_mailbox_domains", "relay_domains", in_relay())]
+            }
+            _ => Vec::new(),
+        };
+        pairs
+            .into_iter()
+            .filter(|(_, _, both)| *both)
+            .map(|(a, b, _)| format!("do not list domain {} in BOTH {} and {}", domain, a, b))
+            .collect()
+    }
+
+    /// $virtual_alias_maps, opened once.
+    pub fn virtual_alias_maps(&self) -> &AddrMaps {
+        &self.alias_maps
+    }
+
+    /// $virtual_mailbox_maps, opened once.
+    pub fn virtual_mailbox_maps(&self) -> &AddrMaps {
+        &self.mailbox_maps
+    }
+
+    /// Whether the bare local part is a lookup key for an address in `domain` (Postfix's
+    /// mail_addr_find: the domain is $myorigin or local).
+    pub fn local_part_keys(&self, domain: &str) -> bool {
+        let d = domain
+            .strip_suffix('.')
+            .unwrap_or(domain)
+            .to_ascii_lowercase();
+        d.is_empty() || d == self.myorigin || self.is_local(&d)
     }
 
     /// The $relay_domains names, lower-cased.

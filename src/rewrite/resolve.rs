@@ -1,20 +1,72 @@
 //! Address resolution (Postfix's trivial-rewrite(8) resolver): which transport and next hop
 //! deliver a recipient. The scheduler (qmgr) routes every recipient with `resolve_with`;
 //! local's address verification (`sendmail -bv`) names the transport of a non-local alias
-//! target with `resolve`. Logs nothing.
+//! target with `resolve`. Logs Postfix's helpful warnings
+//! (`warning: do not list domain D in BOTH mydestination and virtual_alias_domains`, ...)
+//! as trivial-rewrite.
 //!
 //! Order, as transport(5) and trivial-rewrite(8): $transport_maps first (keys: the full
 //! address, then the domain, then each parent domain as `.parent`, then `*`); otherwise local
-//! domains go to $local_transport, $relay_domains to $relay_transport and everything else
-//! to $default_transport, by the address class crate::rewrite gives (one `Rewrite` per
-//! configuration, held by the scheduler). $relayhost, when set, is the next hop for relay
+//! domains go to $local_transport, virtual alias domains to the error transport
+//! (`5.1.1 User unknown in virtual alias table`: an address still in such a domain after
+//! cleanup's virtual alias expansion has no alias), virtual mailbox domains to
+//! $virtual_transport with the domain as next hop, $relay_domains to $relay_transport and
+//! everything else to $default_transport, by the address class crate::rewrite gives (one
+//! `Rewrite` per configuration, held by the scheduler). $relayhost, when set, is the next hop for relay
 //! and default deliveries. A table result `transport:nexthop` may leave either part empty:
 //! an empty transport keeps the class's default, an empty next hop keeps the default one.
-//! A transport_maps lookup error is returned as an error: the caller defers (4.3.0).
+//! A transport_maps or virtual domain list lookup error is returned as an error: the
+//! caller defers (4.3.0).
 
-use super::{AddressClass, Rewrite};
+use std::fmt;
+
+use super::{AddressClass, ClassError, Rewrite};
 use crate::config::Config;
 use crate::tables::{TableError, TableList};
+
+/// Why a recipient could not be resolved now (the caller defers it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResolveError {
+    /// $transport_maps failed.
+    Transport(TableError),
+    /// A virtual domain list failed.
+    Class(ClassError),
+}
+
+impl ResolveError {
+    /// The table concerned.
+    pub fn table(&self) -> &str {
+        match self {
+            ResolveError::Transport(e) => e.table(),
+            ResolveError::Class(c) => c.error.table(),
+        }
+    }
+
+    /// The deferral reason (DSN status and text).
+    pub fn reason(&self) -> String {
+        match self {
+            ResolveError::Transport(_) => "4.3.0 transport table lookup failure".to_string(),
+            ResolveError::Class(c) => format!("4.3.0 {}", c),
+        }
+    }
+}
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResolveError::Transport(e) => write!(f, "{}", e),
+            ResolveError::Class(c) => write!(f, "{}: {}", c, c.error),
+        }
+    }
+}
+
+impl std::error::Error for ResolveError {}
+
+impl From<TableError> for ResolveError {
+    fn from(e: TableError) -> ResolveError {
+        ResolveError::Transport(e)
+    }
+}
 
 /// Where a recipient goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +84,7 @@ fn split_transport(spec: &str, default_nexthop: &str) -> Route {
 }
 
 /// Resolve a (qualified) recipient address without $transport_maps.
-pub fn resolve(cfg: &Config, rw: &Rewrite, address: &str) -> Route {
+pub fn resolve(cfg: &Config, rw: &Rewrite, address: &str) -> Result<Route, ResolveError> {
     default_route(cfg, rw, &domain_of(address))
 }
 
@@ -43,10 +95,38 @@ fn domain_of(address: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The route by address class alone. The virtual classes have no domains yet (see
-/// crate::rewrite) and would route as the default class.
-fn default_route(cfg: &Config, rw: &Rewrite, domain: &str) -> Route {
-    let class = rw.class_of(domain);
+/// The route by address class alone.
+fn default_route(cfg: &Config, rw: &Rewrite, domain: &str) -> Result<Route, ResolveError> {
+    let class = rw.class_of(domain).map_err(|e| {
+        crate::log::warning("trivial-rewrite", &e);
+        ResolveError::Class(e)
+    })?;
+    if cfg.bool("helpful_warnings") {
+        for w in rw.overlaps(domain, class) {
+            crate::log::warning("trivial-rewrite", w);
+        }
+    }
+    Ok(class_route(cfg, class, domain))
+}
+
+fn class_route(cfg: &Config, class: AddressClass, domain: &str) -> Route {
+    match class {
+        AddressClass::VirtualAlias => {
+            let text = if cfg.bool("show_user_unknown_table_name") {
+                "5.1.1 User unknown in virtual alias table"
+            } else {
+                "5.1.1 User unknown"
+            };
+            return Route {
+                transport: "error".to_string(),
+                nexthop: text.to_string(),
+            };
+        }
+        AddressClass::VirtualMailbox => {
+            return split_transport(cfg.get("virtual_transport"), domain);
+        }
+        _ => {}
+    }
     if class == AddressClass::Local {
         let nexthop = if domain.is_empty() {
             cfg.get("myhostname").to_string()
@@ -90,9 +170,9 @@ pub fn resolve_with(
     rw: &Rewrite,
     maps: Option<&TableList>,
     address: &str,
-) -> Result<Route, TableError> {
+) -> Result<Route, ResolveError> {
     let domain = domain_of(address);
-    let default = default_route(cfg, rw, &domain);
+    let default = default_route(cfg, rw, &domain)?;
     let Some(maps) = maps.filter(|m| !m.is_empty()) else {
         return Ok(default);
     };
@@ -127,14 +207,14 @@ mod tests {
     use std::path::Path;
 
     fn resolve(cfg: &Config, address: &str) -> Route {
-        super::resolve(cfg, &Rewrite::new(cfg), address)
+        super::resolve(cfg, &Rewrite::new(cfg), address).unwrap()
     }
 
     fn resolve_with(
         cfg: &Config,
         maps: Option<&TableList>,
         address: &str,
-    ) -> Result<Route, TableError> {
+    ) -> Result<Route, ResolveError> {
         super::resolve_with(cfg, &Rewrite::new(cfg), maps, address)
     }
 
@@ -244,5 +324,45 @@ mod tests {
         let cfg = Config::from_pairs(Path::new("/x"), &[("myhostname", "www.a.org")]);
         let maps = TableList::open_list("fail:broken").unwrap();
         assert!(resolve_with(&cfg, Some(&maps), "a@b.test").is_err());
+    }
+
+    #[test]
+    fn virtual_classes_route_as_postfix() {
+        let cfg = Config::from_pairs(
+            Path::new("/x"),
+            &[
+                ("myhostname", "www.a.org"),
+                ("virtual_alias_domains", "va.test"),
+                ("virtual_mailbox_domains", "vm.test"),
+                ("relayhost", "[10.0.0.1]"),
+            ],
+        );
+        assert_eq!(
+            resolve(&cfg, "x@va.test"),
+            Route {
+                transport: "error".into(),
+                nexthop: "5.1.1 User unknown in virtual alias table".into()
+            }
+        );
+        assert_eq!(
+            resolve(&cfg, "x@VM.test"),
+            Route {
+                transport: "virtual".into(),
+                nexthop: "vm.test".into()
+            }
+        );
+        let maps = TableList::open_list("inline:{ vm.test=discard: }").unwrap();
+        let r = resolve_with(&cfg, Some(&maps), "x@vm.test").unwrap();
+        assert_eq!(r.transport, "discard", "transport_maps first");
+        let cfg = Config::from_pairs(
+            Path::new("/x"),
+            &[
+                ("myhostname", "www.a.org"),
+                ("virtual_alias_domains", "fail:x"),
+            ],
+        );
+        let e = resolve_with(&cfg, None, "x@other.test").unwrap_err();
+        assert_eq!(e.reason(), "4.3.0 virtual_alias_domains lookup failure");
+        assert!(resolve_with(&cfg, None, "x@www.a.org").is_ok());
     }
 }

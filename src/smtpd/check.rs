@@ -1,7 +1,8 @@
 //! The SMTP server's policy decisions at each stage (Postfix's smtpd_check.c): which
 //! restriction lists run when (smtpd_delay_reject), the open-relay safety check, and the
-//! local recipient table test after the lists (as Postfix does) and for VRFY. The relay and
-//! local recipient tests themselves are in `destination`, the list evaluator in `restrict`.
+//! recipient table test (local, virtual alias and virtual mailbox recipients) after the
+//! lists (as Postfix does) and for VRFY. The relay and recipient table tests themselves are
+//! in `destination`, the list evaluator in `restrict`.
 //! Dependency direction: check → restrict → access, check → destination, all →
 //! policy_types; nothing below imports check.
 //!
@@ -15,7 +16,7 @@
 //! logs the `NOQUEUE: reject:` line of a refusal.
 
 use super::SmtpdContext;
-use super::destination::local_test;
+use super::destination::unlisted_test;
 use super::policy_types::{Class, Decision, Facts, Rcpt};
 use super::restrict::evaluate;
 use crate::log;
@@ -44,14 +45,14 @@ pub fn check_sender(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
 
 /// Decide on a RCPT TO (`f.rcpt` set). With smtpd_delay_reject = yes the client, HELO and
 /// sender lists run first; then smtpd_relay_restrictions, smtpd_recipient_restrictions and
-/// the local recipient test. `Ok(())` accepts; `Err(reply)` refuses (the caller logs the
-/// NOQUEUE line). A `sendmail -bs` session gets only the local recipient test.
+/// (smtpd_reject_unlisted_recipient) the recipient table test. `Ok(())` accepts;
+/// `Err(reply)` refuses (the caller logs the NOQUEUE line). A `sendmail -bs` session gets only the recipient table test.
 pub fn check_recipient(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
     let Some(r) = f.rcpt else {
         return Ok(());
     };
     if ctx.stand_alone {
-        return local_test(ctx, &r);
+        return unlisted_test(ctx, &r);
     }
     let p = &ctx.policy;
     if p.delay_reject {
@@ -71,7 +72,11 @@ pub fn check_recipient(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> 
     }
     refuse(evaluate(ctx, &p.relay, Class::Recipient, f))?;
     refuse(evaluate(ctx, &p.recipient, Class::Recipient, f))?;
-    local_test(ctx, &r)
+    // smtpd_reject_unlisted_recipient: the implicit recipient table test after the lists.
+    if ctx.cfg.bool("smtpd_reject_unlisted_recipient") {
+        unlisted_test(ctx, &r)?;
+    }
+    Ok(())
 }
 
 /// smtpd_data_restrictions, at DATA.
@@ -82,7 +87,7 @@ pub fn check_data(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
     refuse(evaluate(ctx, &ctx.policy.data, Class::Data, f))
 }
 
-/// VRFY: only the local recipient table test. `Ok(())` means "252".
+/// VRFY: only the recipient table test. `Ok(())` means "252".
 pub fn check_vrfy(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), String> {
-    local_test(ctx, r)
+    unlisted_test(ctx, r)
 }

@@ -1,25 +1,40 @@
-//! Where a recipient goes (Postfix's smtpd_check.c relay and local recipient tests):
+//! Where a recipient goes (Postfix's smtpd_check.c relay and recipient table tests):
 //! sender-specified routing resolved as trivial-rewrite does, the relay test
 //! (permit_auth_destination / reject_unauth_destination with allow_untrusted_routing) and
-//! the local recipient table test (reject_unlisted_recipient with local_recipient_maps).
-//! Which domains are ours or relayed, sender-specified routing and the recipient_delimiter
-//! split come from `ctx.rewrite` (crate::rewrite, built once per configuration). Used by
+//! the recipient table test (reject_unlisted_recipient, Postfix's check_rcpt_maps).
+//! Which domains are ours, relayed or virtual, sender-specified routing and the
+//! recipient_delimiter split come from `ctx.rewrite` (crate::rewrite, built once per
+//! configuration, with $virtual_alias_maps and $virtual_mailbox_maps opened). Used by
 //! `restrict` (the restrictions) and `check` (the implicit test after the lists, VRFY);
 //! it imports neither.
 //!
-//! Security role: this is the open-relay guard. A recipient outside $mydestination and
-//! $relay_domains is never an authorized destination. An address with sender-specified
-//! routing (`user%remote@here`, `user!remote@here`, `"user@remote"@here`) is resolved to
-//! where it really goes and, with allow_untrusted_routing = no, is never an authorized
-//! destination. A table error is never "not found": it answers 451 so the client retries.
-//! Follows postconf(5) allow_untrusted_routing, local_recipient_maps,
-//! unknown_local_recipient_reject_code.
+//! The recipient table test: an address found in $virtual_alias_maps is accepted whatever
+//! its class; otherwise a local address must be in $local_recipient_maps, an address in a
+//! virtual alias domain is unknown (unknown_virtual_alias_reject_code, `User unknown in
+//! virtual alias table`), and an address in a virtual mailbox domain must be in
+//! $virtual_mailbox_maps when that is set (unknown_virtual_mailbox_reject_code, `User
+//! unknown in virtual mailbox table`). Virtual tables are searched as Postfix's
+//! mail_addr_find (crate::rewrite::AddrMaps): the address, without its extension, the bare
+//! local part for our own domains, `@domain`.
+//!
+//! Security role: this is the open-relay guard. A recipient outside $mydestination, the
+//! virtual domains and $relay_domains is never an authorized destination. An address with
+//! sender-specified routing (`user%remote@here`, `user!remote@here`, `"user@remote"@here`)
+//! is resolved to where it really goes and, with allow_untrusted_routing = no, is never an
+//! authorized destination. A table error (also in a virtual domain list) is never "not
+//! found": it answers 451 so the client retries. Follows postconf(5)
+//! allow_untrusted_routing, local_recipient_maps, unknown_local_recipient_reject_code,
+//! virtual_alias_maps, virtual_mailbox_maps, unknown_virtual_alias_reject_code,
+//! unknown_virtual_mailbox_reject_code, show_user_unknown_table_name.
 //!
 //! Logs: `warning: TABLE is unavailable. REASON`, `warning: TABLE lookup error for "KEY"`
-//! (a local_recipient_maps failure). The caller logs the `NOQUEUE: reject:` line.
+//! (a recipient table failure), `warning: virtual_alias_domains lookup failure` (a domain
+//! list failure). The caller logs the `NOQUEUE: reject:` line.
 
 use super::SmtpdContext;
 use super::policy_types::{Rcpt, log_table_error, temp_lookup_reply};
+use crate::log;
+use crate::rewrite::{AddrMaps, AddressClass};
 
 /// Where an address really goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,14 +60,27 @@ pub fn resolve(ctx: &SmtpdContext, qualified: &str) -> Route {
 }
 
 /// Whether the recipient may be accepted without a permit (permit_auth_destination): it
-/// resolves to $mydestination or $relay_domains, and with allow_untrusted_routing = no it
-/// carries no sender-specified routing.
-pub fn auth_destination(ctx: &SmtpdContext, qualified: &str) -> bool {
-    let route = resolve(ctx, qualified);
+/// resolves to $mydestination, a virtual domain or $relay_domains, and with
+/// allow_untrusted_routing = no it carries no sender-specified routing. `Err` is the 451
+/// reply of a domain list that could not answer.
+pub fn auth_destination(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<bool, String> {
+    let route = resolve(ctx, r.qualified);
     if route.routed && !ctx.policy.allow_untrusted_routing {
-        return false;
+        return Ok(false);
     }
-    ctx.rewrite.is_local(&route.domain) || ctx.rewrite.is_relay(&route.domain)
+    if route.domain.is_empty() {
+        return Ok(false);
+    }
+    Ok(class(ctx, &route.domain, r)? != AddressClass::Default)
+}
+
+/// The address class of `domain`; a domain list failure is logged and answers 451.
+fn class(ctx: &SmtpdContext, domain: &str, r: &Rcpt<'_>) -> Result<AddressClass, String> {
+    ctx.rewrite.class_of(domain).map_err(|e| {
+        log_table_error(&e.error, domain);
+        log::warning("smtpd", &e);
+        temp_lookup_reply(r.given)
+    })
 }
 
 /// Look a local recipient up in local_recipient_maps: the full address first across all
@@ -96,18 +124,74 @@ pub enum Known {
     TempFail,
 }
 
-/// The local recipient table test (reject_unlisted_recipient): only for an address that
-/// resolves to one of our domains.
-pub fn local_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), String> {
+/// The recipient table test (reject_unlisted_recipient, Postfix's check_rcpt_maps; see the
+/// module doc). Relay and default class addresses pass unless $virtual_alias_maps fails.
+pub fn unlisted_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), String> {
     let route = resolve(ctx, r.qualified);
-    if !ctx.rewrite.is_local(&route.domain) {
+    let class = class(ctx, &route.domain, r)?;
+    if find(ctx, ctx.rewrite.virtual_alias_maps(), &route, r)? {
         return Ok(());
     }
-    match local_recipient_known(ctx, &route.address) {
-        Known::Yes => Ok(()),
-        Known::No => Err(unknown_local_reply(ctx, r.given)),
-        Known::TempFail => Err(temp_lookup_reply(r.given)),
+    match class {
+        AddressClass::Local => match local_recipient_known(ctx, &route.address) {
+            Known::Yes => Ok(()),
+            Known::No => Err(unknown_local_reply(ctx, r.given)),
+            Known::TempFail => Err(temp_lookup_reply(r.given)),
+        },
+        AddressClass::VirtualAlias => Err(unknown_reply(
+            ctx,
+            "unknown_virtual_alias_reject_code",
+            "virtual alias",
+            r.given,
+        )),
+        AddressClass::VirtualMailbox => {
+            let maps = ctx.rewrite.virtual_mailbox_maps();
+            if maps.is_empty() || find(ctx, maps, &route, r)? {
+                return Ok(());
+            }
+            Err(unknown_reply(
+                ctx,
+                "unknown_virtual_mailbox_reject_code",
+                "virtual mailbox",
+                r.given,
+            ))
+        }
+        AddressClass::Relay | AddressClass::Default => Ok(()),
     }
+}
+
+/// Whether `maps` has the routed address (mail_addr_find keys); a failure is logged and
+/// answers 451.
+fn find(ctx: &SmtpdContext, maps: &AddrMaps, route: &Route, r: &Rcpt<'_>) -> Result<bool, String> {
+    let ours = ctx.rewrite.local_part_keys(&route.domain);
+    match maps.find(&ctx.rewrite, &route.address, ours) {
+        Ok(found) => Ok(found.is_some()),
+        Err((e, key)) => {
+            log_table_error(&e, &key);
+            Err(temp_lookup_reply(r.given))
+        }
+    }
+}
+
+/// `CODE 5.1.1 <ADDR>: Recipient address rejected: User unknown in TABLE table`, the code
+/// from parameter `code_param` (550 when out of range).
+fn unknown_reply(ctx: &SmtpdContext, code_param: &str, table: &str, given: &str) -> String {
+    let code = match ctx.cfg.int(code_param) {
+        c @ 400..=599 => c,
+        _ => 550,
+    };
+    let table = if ctx.cfg.bool("show_user_unknown_table_name") {
+        format!(" in {} table", table)
+    } else {
+        String::new()
+    };
+    format!(
+        "{} {}.1.1 <{}>: Recipient address rejected: User unknown{}",
+        code,
+        code / 100,
+        given,
+        table
+    )
 }
 
 /// The reply for an unknown local recipient.

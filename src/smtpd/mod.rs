@@ -3,7 +3,7 @@
 //! stream. Split as Postfix splits smtpd: `chat` (I/O and pipelining), `session` (the
 //! command state machine), `address` (MAIL/RCPT argument syntax), `check` (which policy
 //! runs at which stage), `restrict` (the restriction list evaluator), `access`
-//! (check_*_access), `destination` (relay and local recipient tests), `policy_types`
+//! (check_*_access), `destination` (relay and recipient table tests), `policy_types`
 //! (Class, Facts, Decision, reply texts), `hostname` (HELO/FQDN/DNS tests), `network`
 //! ($mynetworks), `peer` (the client's verified host name), `anvil` (client connection
 //! and rate limits), `space` (queue_minfree). The policy modules import one way only:
@@ -141,7 +141,7 @@ pub struct SmtpdContext {
     /// Where accepted messages go.
     pub sink: Sink,
     /// `sendmail -bs`: a local user's session; the relay and recipient restriction lists
-    /// do not apply (as for plain sendmail), the local recipient table test does.
+    /// do not apply (as for plain sendmail), the recipient table test does.
     pub stand_alone: bool,
 }
 

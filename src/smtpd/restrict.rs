@@ -2,7 +2,7 @@
 //! smtpd_{client,helo,sender,relay,recipient,data}_restrictions lists and their evaluation
 //! against what is known of the session (`Facts`), with Postfix's reply texts. It uses
 //! access (check_*_access, handing it the evaluator for a restriction list found in a
-//! table), destination (relay and local recipient tests), hostname and policy_types; none
+//! table), destination (relay and recipient table tests), hostname and policy_types; none
 //! of them imports restrict. `check` calls it.
 //!
 //! Security role: decides who may relay and who is refused. Every list is evaluated in
@@ -26,6 +26,7 @@ use super::policy_types::{
     AccessKind, CONFIG_ERROR, Class, Decision, Facts, log_table_error, reply, temp_lookup_reply,
 };
 use crate::log::{self, lines};
+use crate::rewrite::AddressClass;
 use crate::tables::Table;
 
 /// A table named in a restriction (`check_client_access hash:/etc/postfix/access`).
@@ -211,7 +212,10 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             let Some(rc) = f.rcpt else {
                 return Decision::Dunno;
             };
-            let ok = destination::auth_destination(ctx, rc.qualified);
+            let ok = match destination::auth_destination(ctx, &rc) {
+                Ok(ok) => ok,
+                Err(reply) => return Decision::Reject(reply),
+            };
             match (r, ok) {
                 (Restriction::PermitAuthDestination, true) => Decision::Permit,
                 (Restriction::RejectUnauthDestination, false) => {
@@ -231,7 +235,7 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             }
         }
         Restriction::RejectUnlistedRecipient => match f.rcpt {
-            Some(rc) => match destination::local_test(ctx, &rc) {
+            Some(rc) => match destination::unlisted_test(ctx, &rc) {
                 Ok(()) => Decision::Dunno,
                 Err(reply) => Decision::Reject(reply),
             },
@@ -319,8 +323,9 @@ fn access_check(
 }
 
 /// reject_unknown_{sender,recipient}_domain: only for domains we are not the final
-/// destination for; NXDOMAIN or no MX/address uses unknown_address_reject_code, a DNS
-/// failure (or no resolver) 450.
+/// destination for (local and virtual domains are skipped, as Postfix's
+/// RESOLVE_CLASS_FINAL; a virtual list failure answers 451); NXDOMAIN or no MX/address uses
+/// unknown_address_reject_code, a DNS failure (or no resolver) 450.
 fn unknown_domain(
     ctx: &SmtpdContext,
     addr: &str,
@@ -329,8 +334,17 @@ fn unknown_domain(
     f: &Facts<'_>,
 ) -> Decision {
     let domain = super::address::domain_of(addr);
-    if domain.is_empty() || domain.starts_with('[') || ctx.rewrite.is_local(&domain) {
+    if domain.is_empty() || domain.starts_with('[') {
         return Decision::Dunno;
+    }
+    match ctx.rewrite.class_of(&domain) {
+        Ok(AddressClass::Relay | AddressClass::Default) => {}
+        Ok(_) => return Decision::Dunno,
+        Err(e) => {
+            log_table_error(&e.error, &domain);
+            log::warning("smtpd", &e);
+            return Decision::Reject(temp_lookup_reply(addr));
+        }
     }
     let code = match hostname::domain_status(ctx.resolver.as_deref(), &domain) {
         hostname::DomainStatus::Exists => return Decision::Dunno,

@@ -46,7 +46,9 @@ impl Local {
                     let (status, dsn) = match e {
                         CleanupError::TooManyHops => (Status::Bounced, "5.4.6"),
                         CleanupError::TooBig => (Status::Bounced, "5.3.4"),
-                        CleanupError::Write(_) => (Status::Deferred, "4.3.0"),
+                        CleanupError::Write(_) | CleanupError::Alias(_) => {
+                            (Status::Deferred, "4.3.0")
+                        }
                     };
                     let why = format!("cannot forward message: {}", e);
                     for t in &targets {

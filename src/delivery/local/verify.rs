@@ -72,10 +72,14 @@ impl Walk<'_> {
             return self.push(addr, Status::Bounced, "5.4.6", &text);
         }
         let (local, domain) = addr.rsplit_once('@').unwrap_or((addr, ""));
-        if self.rw.class_of(domain) != AddressClass::Local {
-            let route = crate::rewrite::resolve::resolve(self.cfg, self.rw, addr);
-            let text = format!("deliverable via {}", route.transport);
-            return self.push(addr, Status::Sent, "2.0.0", &text);
+        if self.rw.class_of(domain) != Ok(AddressClass::Local) {
+            return match crate::rewrite::resolve::resolve(self.cfg, self.rw, addr) {
+                Ok(route) => {
+                    let text = format!("deliverable via {}", route.transport);
+                    self.push(addr, Status::Sent, "2.0.0", &text)
+                }
+                Err(e) => self.push(addr, Status::Deferred, "4.3.0", &e.to_string()),
+            };
         }
         let local = local.to_lowercase();
         let base = self.rw.split(&local).0.to_string();

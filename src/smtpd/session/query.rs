@@ -1,6 +1,6 @@
 //! VRFY (RFC 5321 section 3.5) and ETRN (RFC 1985): the session's query commands.
 //!
-//! Security role: VRFY reveals only what the local recipient test says (252 or the
+//! Security role: VRFY reveals only what the recipient table test says (252 or the
 //! rejection), and can be disabled (disable_vrfy_command); ETRN is honoured only for
 //! $relay_domains. Logs `NOQUEUE: reject: VRFY from ...` for a refused VRFY.
 
