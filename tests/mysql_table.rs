@@ -533,3 +533,27 @@ fn smtpd_defers_recipients_when_the_table_fails() {
         assert_eq!(out[3], want, "{:?}", out);
     }
 }
+
+#[test]
+fn postfix_check_warns_about_readable_passwords() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("postern-mysql-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cf = dir.join("mysql_users.cf");
+    std::fs::write(&cf, "user = mail\npassword = s3cret\nquery = SELECT 1\n").unwrap();
+    std::fs::set_permissions(&cf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let spec = format!("proxy:mysql:{}", cf.display());
+    let inst = common::Instance::new(&[("local_recipient_maps", &spec)]);
+    let want = format!(
+        "postfix/postfix-script: warning: {p} contains a database password and is readable by other users (fix: chmod o-r {p})",
+        p = cf.display()
+    );
+    let out = inst.postfix(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{}", err);
+    assert!(err.lines().any(|l| l == want), "{}", err);
+    std::fs::set_permissions(&cf, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = inst.postfix(&["check"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("database password"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -170,7 +170,7 @@ fn tls(s: &HashMap<String, String>) -> Result<Tls, ConfigError> {
         .map(PathBuf::from);
     let verify = boolean(s, "tls_verify_cert")?;
     Ok(Tls {
-        enabled: ca_file.is_some() || verify == Some(true),
+        enabled: ca_file.is_some() || verify.is_some(),
         ca_file,
         verify,
     })
