@@ -430,12 +430,23 @@ fn killed_connection_reconnects_and_pools_are_shared() {
     let second = get(&*t, "k").unwrap();
     assert_ne!(second, first);
     assert_eq!(get(&*t, "k").as_deref(), Some(second.as_str()));
-    // Threads share the pool and each gets an answer.
+    // Threads share the pool: many lookups at once use at most MAX_OPEN connections.
+    let slow = db.cf(
+        "slow.cf",
+        "query = SELECT CONNECTION_ID() FROM DUAL WHERE SLEEP(0.05) = 0 AND '%s' <> ''",
+    );
+    let slow = tables::open(&format!("mysql:{}", slow)).unwrap();
+    let ids = std::sync::Mutex::new(std::collections::HashSet::new());
     std::thread::scope(|s| {
-        for _ in 0..4 {
-            s.spawn(|| assert!(get(&*t, "k").is_some()));
+        for _ in 0..3 * tables::mysql::pool::MAX_OPEN {
+            s.spawn(|| {
+                let id = get(&*slow, "k").unwrap();
+                ids.lock().unwrap().insert(id);
+            });
         }
     });
+    let n = ids.lock().unwrap().len();
+    assert!((1..=tables::mysql::pool::MAX_OPEN).contains(&n), "{}", n);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The database servers of one mysql table (`hosts`) and the connections to them: hosts
 //! tried in random order, UNIX sockets before TCP, a host that failed skipped for
-//! `retry_interval` (Postfix: 60 s) unless every host has failed; a few idle connections
-//! per host kept for reuse by all threads (closed after `idle_interval` unused); a reused
+//! `retry_interval` (Postfix: 60 s) unless every host has failed; at most `MAX_OPEN`
+//! connections per host, shared by all threads (a lookup waits for a free one), kept open
+//! for reuse and closed after `idle_interval` unused; a reused
 //! connection that turns out dead (server restarted, connection killed) is replaced by a
 //! new one within the same lookup.
 //!
@@ -13,7 +14,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
@@ -26,8 +27,10 @@ pub const DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
 const DEFAULT_PORT: u16 = 3306;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
-/// Idle connections kept per host.
-const MAX_IDLE: usize = 4;
+/// Connections open at once per host (in use or idle); more lookups at the same time wait
+/// for one of them, at most `WAIT`.
+pub const MAX_OPEN: usize = 8;
+const WAIT: Duration = Duration::from_secs(30);
 /// Connection character sets whose multi-byte characters never contain `\`, `'` or `"`
 /// bytes, so that `query::escape` is safe.
 const SAFE_CHARSETS: &[&str] = &["utf8mb4", "utf8", "utf8mb3", "latin1", "ascii"];
@@ -45,12 +48,35 @@ pub enum Addr {
 struct State {
     down_until: Option<Instant>,
     idle: Vec<(Conn, Instant)>,
+    /// Connections open or being opened, idle ones included (at most `MAX_OPEN`).
+    open: usize,
 }
 
 struct Host {
     label: String,
     addr: Addr,
     state: Mutex<State>,
+    /// Signalled when a connection is returned or closed.
+    freed: Condvar,
+}
+
+/// The right to one of a host's `MAX_OPEN` connections, with the connection once there is
+/// one: dropped, it returns the connection to the idle list, or frees the place.
+struct Slot<'a> {
+    host: &'a Host,
+    conn: Option<Conn>,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut st = self.host.lock();
+        match self.conn.take() {
+            Some(conn) => st.idle.push((conn, Instant::now())),
+            None => st.open -= 1,
+        }
+        drop(st);
+        self.host.freed.notify_one();
+    }
 }
 
 /// The hosts of one table and their connections.
@@ -140,7 +166,9 @@ impl Pool {
                 state: Mutex::new(State {
                     down_until: None,
                     idle: Vec::new(),
+                    open: 0,
                 }),
+                freed: Condvar::new(),
             })
             .collect();
         Ok(Pool { cfg, opts, hosts })
@@ -198,19 +226,22 @@ impl Pool {
 
     /// One host: an idle connection (replaced by a new one if it fails), else a new one.
     fn on_host(&self, host: &Host, sql: &dyn Fn(bool) -> String) -> Result<Option<Rows>, String> {
-        if let Some(mut conn) = host.take_idle(self.cfg.idle_interval)
-            && let Ok(rows) = run(&mut conn, sql)
-        {
-            host.put(conn);
-            return Ok(rows);
+        let mut slot = host.lease(self.cfg.idle_interval)?;
+        if let Some(conn) = slot.conn.as_mut() {
+            match run(conn, sql) {
+                Ok(rows) => return Ok(rows),
+                // Closed by the server (restart, KILL, wait_timeout): reconnect below.
+                Err(_) => slot.conn = None,
+            }
         }
-        let mut conn = Conn::new(self.opts_for(&host.addr)?)
+        let conn = Conn::new(self.opts_for(&host.addr)?)
             .map_err(|e| format!("connect to mysql server {}: {}", host.label, text_of(&e)))?;
-        let rows = run(&mut conn, sql).map_err(|e| format!("query failed: {}", e))?;
-        host.put(conn);
-        let mut st = host.lock();
-        st.down_until = None;
-        drop(st);
+        let rows = run(slot.conn.insert(conn), sql).map_err(|e| {
+            slot.conn = None;
+            format!("query failed: {}", e)
+        })?;
+        drop(slot);
+        host.lock().down_until = None;
         Ok(rows)
     }
 
@@ -261,21 +292,37 @@ impl Host {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// An idle connection used less than `max_idle` ago; older ones are closed.
-    fn take_idle(&self, max_idle: Duration) -> Option<Conn> {
+    /// A place for one connection, with an idle one used less than `max_idle` ago if
+    /// there is one (older ones are closed); waits while `MAX_OPEN` are in use.
+    fn lease(&self, max_idle: Duration) -> Result<Slot<'_>, String> {
+        let deadline = Instant::now() + WAIT;
         let mut st = self.lock();
-        while let Some((conn, since)) = st.idle.pop() {
-            if since.elapsed() < max_idle {
-                return Some(conn);
+        loop {
+            let before = st.idle.len();
+            st.idle.retain(|(_, since)| since.elapsed() < max_idle);
+            st.open -= before - st.idle.len();
+            if let Some((conn, _)) = st.idle.pop() {
+                return Ok(Slot {
+                    host: self,
+                    conn: Some(conn),
+                });
             }
-        }
-        None
-    }
-
-    fn put(&self, conn: Conn) {
-        let mut st = self.lock();
-        if st.idle.len() < MAX_IDLE {
-            st.idle.push((conn, Instant::now()));
+            if st.open < MAX_OPEN {
+                st.open += 1;
+                return Ok(Slot {
+                    host: self,
+                    conn: None,
+                });
+            }
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| format!("all {} connections stayed busy", MAX_OPEN))?;
+            st = self
+                .freed
+                .wait_timeout(st, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 }
