@@ -568,3 +568,77 @@ fn postfix_check_warns_about_readable_passwords() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("database password"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn option_file_supplies_connection_settings() {
+    let Some(db) = Db::new() else { return };
+    let opt = db.dir.join("my.cnf");
+    std::fs::write(
+        &opt,
+        format!(
+            "[client]\nuser = nosuchuser\nhost = 127.0.0.1\nport = 3306\n\
+             [postfix]\nuser = root\ndatabase = {}\n",
+            db.name
+        ),
+    )
+    .unwrap();
+    let cf = db.dir.join("opt.cf");
+    std::fs::write(
+        &cf,
+        format!(
+            "option_file = {}\noption_group = postfix\n\
+             query = SELECT name FROM mailbox WHERE username='%s'\n",
+            opt.display()
+        ),
+    )
+    .unwrap();
+    let t = tables::open(&format!("mysql:{}", cf.display())).unwrap();
+    assert_eq!(get(&*t, "alice@example.com").as_deref(), Some("Alice"));
+    // Without the group only [client] applies: its user does not exist.
+    let cf2 = db.dir.join("opt2.cf");
+    std::fs::write(
+        &cf2,
+        format!(
+            "option_file = {}\nquery = SELECT 1 FROM DUAL WHERE '%s'<>''\n",
+            opt.display()
+        ),
+    )
+    .unwrap();
+    let t = tables::open(&format!("mysql:{}", cf2.display())).unwrap();
+    let e = t.lookup("a@b").unwrap_err();
+    assert!(e.to_string().contains("nosuchuser"), "{}", e);
+    let missing = db.cf(
+        "opt3.cf",
+        "option_file = /nonexistent/my.cnf\nquery = SELECT 1",
+    );
+    let e = tables::open(&format!("mysql:{}", missing))
+        .unwrap()
+        .lookup("a@b")
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("open option file /nonexistent/my.cnf"),
+        "{}",
+        e
+    );
+}
+
+#[test]
+fn tls_when_asked_for_is_required() {
+    let Some(db) = Db::new() else { return };
+    let mut admin = admin().unwrap();
+    let have: Option<(String, String)> =
+        admin.query_first("SHOW VARIABLES LIKE 'have_ssl'").unwrap();
+    let tls_on = have.is_some_and(|(_, v)| v == "YES");
+    let t = db.table(
+        "tls.cf",
+        "query = SELECT 1 FROM DUAL WHERE '%s'<>''\ntls_verify_cert = no",
+    );
+    let got = t.lookup("a@b");
+    if tls_on {
+        assert_eq!(got.unwrap().as_deref(), Some("1"));
+    } else {
+        // The server offers no TLS: the lookup fails instead of going on in plain text.
+        assert!(got.is_err(), "{:?}", got);
+    }
+}

@@ -141,10 +141,21 @@ fn random() -> u64 {
     h.finish()
 }
 
+/// An error as Postfix would show it: the server's message, or the driver's without its
+/// wrapping (`DriverError { ... }`, ` (os error N)`).
 fn text_of(e: &mysql::Error) -> String {
-    match e {
-        mysql::Error::MySqlError(m) => m.message.clone(),
+    let text = match e {
+        mysql::Error::MySqlError(m) => return m.message.clone(),
+        mysql::Error::IoError(io) => crate::tables::hash::io_text(io),
         e => e.to_string(),
+    };
+    let text = text
+        .strip_prefix("DriverError { ")
+        .and_then(|t| t.strip_suffix(" }"))
+        .unwrap_or(&text);
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text.to_string(),
     }
 }
 
@@ -188,7 +199,7 @@ impl Pool {
                 Ok(rows) => return Ok(rows),
                 Err(e) => {
                     host.lock().down_until = Some(Instant::now() + self.cfg.retry_interval);
-                    errors.push(format!("{}: {}", host.label, e));
+                    errors.push(e);
                 }
             }
         }
@@ -238,7 +249,7 @@ impl Pool {
             .map_err(|e| format!("connect to mysql server {}: {}", host.label, text_of(&e)))?;
         let rows = run(slot.conn.insert(conn), sql).map_err(|e| {
             slot.conn = None;
-            format!("query failed: {}", e)
+            format!("query failed on {}: {}", host.label, e)
         })?;
         drop(slot);
         host.lock().down_until = None;
