@@ -208,8 +208,8 @@ impl Table for MysqlTable {
 }
 
 /// `postfix check`'s warnings: each mysql table named in `values` (main.cf parameter
-/// values, `proxy:` included) whose .cf file sets a password and is readable by other
-/// users.
+/// values, `proxy:` included) whose .cf file, or the option file it names, sets a
+/// password and is readable by other users.
 pub fn exposed_passwords<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut paths: Vec<PathBuf> = values
         .into_iter()
@@ -221,22 +221,41 @@ pub fn exposed_passwords<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<S
         .collect();
     paths.sort();
     paths.dedup();
-    paths.iter().filter_map(|p| exposed(p)).collect()
+    let mut out = Vec::new();
+    for cf in &paths {
+        let Ok(text) = crate::secrets::read_file(cf) else {
+            continue;
+        };
+        let settings = config::settings(&String::from_utf8_lossy(&text));
+        if settings.get("password").is_some_and(|p| !p.is_empty()) {
+            out.extend(exposed(cf));
+        }
+        let Some(opt) = settings.get("option_file").filter(|o| !o.is_empty()) else {
+            continue;
+        };
+        let group = settings
+            .get("option_group")
+            .map_or("client", String::as_str);
+        let has_password = config::read_option_file(Path::new(opt), group)
+            .is_ok_and(|o| o.password.is_some_and(|p| !p.is_empty()));
+        if has_password {
+            out.extend(exposed(Path::new(opt)));
+        }
+    }
+    out.dedup();
+    out
 }
 
+/// The warning for `path`, a file holding a password, when others can read it.
 fn exposed(path: &Path) -> Option<String> {
     let meta = std::fs::metadata(path).ok()?;
-    if meta.permissions().mode() & 0o004 == 0 {
-        return None;
-    }
-    let text = crate::secrets::read_file(path).ok()?;
-    let settings = config::settings(&String::from_utf8_lossy(&text));
-    settings.get("password").filter(|p| !p.is_empty())?;
-    Some(format!(
-        "{} contains a database password and is readable by other users (fix: chmod o-r {})",
-        path.display(),
-        path.display()
-    ))
+    (meta.permissions().mode() & 0o004 != 0).then(|| {
+        format!(
+            "{} contains a database password and is readable by other users (fix: chmod o-r {})",
+            path.display(),
+            path.display()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -302,21 +321,25 @@ mod tests {
         let with = d.join("with.cf");
         let without = d.join("without.cf");
         std::fs::write(&with, "password = s3cret\nquery = x\n").unwrap();
-        std::fs::write(&without, "query = x\n").unwrap();
-        for p in [&with, &without] {
+        let opt = d.join("my.cnf");
+        std::fs::write(&opt, "[client]\npassword = s3cret\n").unwrap();
+        let text = format!("query = x\noption_file = {}\n", opt.display());
+        std::fs::write(&without, text).unwrap();
+        for p in [&with, &without, &opt] {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
         }
         let values = format!("proxy:mysql:{} mysql:{}", with.display(), without.display());
         let w = exposed_passwords([values.as_str(), "hash:/etc/aliases"]);
-        assert_eq!(
-            w,
-            [format!(
+        let warning = |p: &Path| {
+            format!(
                 "{} contains a database password and is readable by other users (fix: chmod o-r {})",
-                with.display(),
-                with.display()
-            )]
-        );
+                p.display(),
+                p.display()
+            )
+        };
+        assert_eq!(w, [warning(&with), warning(&opt)]);
         std::fs::set_permissions(&with, std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::fs::set_permissions(&opt, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(exposed_passwords([values.as_str()]).is_empty());
         std::fs::remove_dir_all(&d).unwrap();
     }
