@@ -112,7 +112,9 @@ fn domain_list(value: &str) -> Result<Vec<DomainEntry>, ConfigError> {
     crate::tables::split_specs(value)
         .into_iter()
         .map(|e| {
-            if let Some(n) = e.strip_prefix('!') {
+            if e.starts_with('/') {
+                Err(ConfigError::Unsupported(format!("domain file {}", e)))
+            } else if let Some(n) = e.strip_prefix('!') {
                 Ok(DomainEntry::Not(n.to_lowercase()))
             } else if e.contains(':') {
                 crate::tables::open(&e)
@@ -311,6 +313,12 @@ mod tests {
         assert!(!ok("example.com"));
         assert!(!ok("@example.com"));
         assert!(domain_ok(&[], "anything").unwrap());
+        assert_eq!(
+            domain_list("example.com /etc/postfix/domains").err(),
+            Some(ConfigError::Unsupported(
+                "domain file /etc/postfix/domains".into()
+            ))
+        );
         let list = domain_list("fail:x").unwrap();
         assert!(domain_ok(&list, "a@b.c").is_err());
     }

@@ -136,9 +136,8 @@ fn addresses(cfg: &Config, opts: &OptionFile) -> Result<Vec<(String, Addr)>, Con
 
 /// A random number (for the order hosts are tried in).
 fn random() -> u64 {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u128(Instant::now().elapsed().as_nanos());
-    h.finish()
+    // Each RandomState has new keys, so hashing nothing gives a new number each time.
+    RandomState::new().build_hasher().finish()
 }
 
 /// An error as Postfix would show it: the server's message, or the driver's without its
@@ -245,7 +244,7 @@ impl Pool {
                 Err(_) => slot.conn = None,
             }
         }
-        let conn = Conn::new(self.opts_for(&host.addr)?)
+        let conn = Conn::new(self.opts_for(&host.addr))
             .map_err(|e| format!("connect to mysql server {}: {}", host.label, text_of(&e)))?;
         let rows = run(slot.conn.insert(conn), sql).map_err(|e| {
             slot.conn = None;
@@ -258,7 +257,7 @@ impl Pool {
 
     /// Connection options for `addr`: the .cf settings, the option file for those the
     /// .cf file leaves empty.
-    fn opts_for(&self, addr: &Addr) -> Result<OptsBuilder, String> {
+    fn opts_for(&self, addr: &Addr) -> OptsBuilder {
         let pick = |cf: &str, of: &Option<String>| {
             Some(cf)
                 .filter(|v| !v.is_empty())
@@ -278,7 +277,7 @@ impl Pool {
             Addr::Unix(path) => b.socket(Some(path.clone())),
             Addr::Inet(host, port) => b.ip_or_hostname(Some(host.clone())).tcp_port(*port),
         };
-        Ok(b.ssl_opts(self.tls()))
+        b.ssl_opts(self.tls())
     }
 
     /// TLS options: required when the .cf file or the option file asks for TLS.
