@@ -50,7 +50,7 @@ impl fmt::Display for ConfigError {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tls {
     pub enabled: bool,
-    /// `tls_CAfile`: the only trust anchors (else the system's).
+    /// `tls_CAfile`: trust anchors added to the system's.
     pub ca_file: Option<PathBuf>,
     /// `tls_verify_cert`: `Some(false)` accepts any certificate and name.
     pub verify: Option<bool>,
