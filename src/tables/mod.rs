@@ -1,6 +1,7 @@
 //! Lookup tables behind one trait (Postfix's dict(3) layer): `type:name` specs such as
 //! `hash:/etc/aliases`, `regexp:/etc/postfix/header_checks`, `cidr:/etc/postfix/clients`,
-//! `inline:{ a=b }`, `proxy:unix:passwd.byname`, `static:value`. One file per table type;
+//! `inline:{ a=b }`, `proxy:unix:passwd.byname`, `static:value`,
+//! `mysql:/etc/postfix/mysql_users.cf`. One file (or folder) per table type;
 //! registry.rs is the one list of types (`open` dispatches through it, `postconf -m`
 //! prints it). Holds no command code: postmap(1), postalias(1) and newaliases(1) are in
 //! `crate::postmap`, which uses this layer and is never used by it.
