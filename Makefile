@@ -194,13 +194,13 @@ install: $(if $(filter release,$(PROFILE)),build)
 		record l - "$$2"
 		echo "installed $$R$$2 -> $$1"
 	}
-	conf() { # conf SRC DEST: install a config file unless one is there already
+	conf() { # conf SRC DEST [MODE]: install a config file unless one is there already
 		mkd "$$(dirname "$$2")" 0755 root
 		if [ -e "$$R$$2" ]; then
 			echo "kept existing $$R$$2"
 			return 0
 		fi
-		install -m 0644 "$$1" "$$R$$2"
+		install -m "$${3:-0644}" "$$1" "$$R$$2"
 		own "$$R$$2" root
 		record c "$$(sum "$$R$$2")" "$$2"
 		echo "installed $$R$$2"
@@ -247,6 +247,11 @@ install: $(if $(filter release,$(PROFILE)),build)
 	# Configuration files: never overwrite what is there.
 	conf etc/main.cf '$(config_directory)/main.cf'
 	conf etc/master.cf '$(config_directory)/master.cf'
+	# mysql table examples for the Extmail schema: they hold a password, so 0640.
+	for f in mysql_virtual_domains_maps.cf mysql_virtual_mailbox_maps.cf \
+		mysql_virtual_alias_maps.cf extmail-schema.sql; do
+		conf "etc/$$f" '$(config_directory)'"/$$f" 0640
+	done
 	adir=$$R$$(dirname '$(aliases_path)')
 	if [ ! -e "$$R"'$(aliases_path)' ] && [ -d "$$adir" ] && [ ! -w "$$adir" ]; then
 		echo "make install: cannot write $$R$(aliases_path); skipped"

@@ -60,6 +60,11 @@ log "$installed programs checked from $BINDIR"
 
 # -- configuration ---------------------------------------------------------
 for f in main.cf master.cf; do check_path "$CONF/$f" 644 root; done
+# The mysql table examples hold a password: not readable by others.
+for f in mysql_virtual_domains_maps.cf mysql_virtual_mailbox_maps.cf \
+	mysql_virtual_alias_maps.cf extmail-schema.sql; do
+	check_path "$CONF/$f" 640 root
+done
 file_has_line "$CONF/main.cf" "queue_directory = $T/spool"
 file_has_line "$CONF/main.cf" "command_directory = $T/sbin"
 file_has_line "$CONF/main.cf" "daemon_directory = $T/libexec"

@@ -17,12 +17,12 @@ fn tmp(tag: &str) -> std::path::PathBuf {
 fn types_list_is_exactly_what_open_accepts() {
     assert_eq!(
         tables::registry::names().collect::<Vec<_>>().join(" "),
-        "btree cidr environ fail hash inline internal pcre proxy regexp static texthash unix"
+        "btree cidr environ fail hash inline internal mysql pcre proxy regexp static texthash unix"
     );
     for spec in [
         "cdb:/x",
         "ldap:/x",
-        "mysql:/x",
+        "pgsql:/x",
         "lmdb:/x",
         "unix:shadow.byname",
     ] {

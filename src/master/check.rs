@@ -2,7 +2,8 @@
 //! group and mode of $queue_directory and each queue subdirectory, the set-gid bit and
 //! group of `postdrop` and `postqueue` in $command_directory, and that $setgid_group is a
 //! group of its own. Each problem becomes one `warning:` line that names the command that
-//! fixes it; nothing here changes a file that already exists.
+//! fixes it; nothing here changes a file that already exists. Also warns about mysql
+//! table files (mysql_table(5)) that hold a password and are readable by other users.
 //!
 //! Security role: the spool's protection rests on these owners and modes (maildrop/ is
 //! writable only through the set-gid postdrop, public/ reachable only by that group, the
@@ -160,6 +161,12 @@ pub fn account_problems(o: &Owners) -> Vec<String> {
     } else {
         Vec::new()
     }
+}
+
+/// mysql tables named in the configuration (`(name, value)` pairs) whose .cf file holds
+/// a database password that other users can read.
+pub fn table_problems(settings: &[(String, String)]) -> Vec<String> {
+    crate::tables::mysql::exposed_passwords(settings.iter().map(|(_, v)| v.as_str()))
 }
 
 #[cfg(test)]

@@ -318,7 +318,7 @@ pub fn check(dir: &Path) -> i32 {
         );
         return 1;
     }
-    let problems = match &owners {
+    let mut problems = match &owners {
         Some(o) => {
             for (name, mode) in &missing {
                 let (uid, gid, _) = check::expected(name, *mode, o);
@@ -353,6 +353,7 @@ pub fn check(dir: &Path) -> i32 {
             check::queue_problems(q, &me, false)
         }
     };
+    problems.extend(check::table_problems(&cfg.all()));
     for p in problems {
         log::warning(SCRIPT, p);
     }

@@ -14,7 +14,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::{Table, TableError};
-use super::{cidr, environ, fail, hash, inline, internal, regexp, static_table, texthash, unix};
+use super::{
+    cidr, environ, fail, hash, inline, internal, mysql, regexp, static_table, texthash, unix,
+};
 
 /// The open function of a table type: the name after `type:` to an open table. A name the
 /// type does not know (`unix:nosuch`) is `TableError::UnsupportedType`.
@@ -91,6 +93,10 @@ fn open_inline(name: &str) -> Result<Box<dyn Table>, TableError> {
     Ok(Box::new(inline::InlineTable::new(name)))
 }
 
+fn open_mysql(name: &str) -> Result<Box<dyn Table>, TableError> {
+    Ok(Box::new(mysql::MysqlTable::open(name)))
+}
+
 fn open_environ(name: &str) -> Result<Box<dyn Table>, TableError> {
     Ok(Box::new(environ::EnvironTable::new(name)))
 }
@@ -138,6 +144,7 @@ pub static TYPES: &[TableType] = &[
     entry("hash", open_hash, false, Owner::DbFile),
     entry("inline", open_inline, false, Owner::Nobody),
     entry("internal", open_internal, false, Owner::Nobody),
+    entry("mysql", open_mysql, false, Owner::Nobody),
     entry("pcre", open_pcre, true, Owner::Nobody),
     entry("proxy", open_proxy, false, Owner::Inner),
     entry("regexp", open_regexp, true, Owner::Nobody),
