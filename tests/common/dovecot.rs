@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// Where Debian installs the Dovecot master.
@@ -49,15 +49,19 @@ impl Dovecot {
             loc = mail_location,
         );
         std::fs::write(&conf, text).unwrap();
-        let out = Command::new(DOVECOT)
+        // Dovecot's master daemonizes and keeps its inherited descriptors: no pipes, or
+        // waiting for its output would never end. Its errors go to log_path.
+        let status = Command::new(DOVECOT)
             .arg("-c")
             .arg(&conf)
-            .output()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
             .expect("run dovecot");
         assert!(
-            out.status.success(),
-            "dovecot did not start: {}{}",
-            String::from_utf8_lossy(&out.stderr),
+            status.success(),
+            "dovecot did not start: {}",
             std::fs::read_to_string(dir.join("dovecot.log")).unwrap_or_default()
         );
         let up = super::wait_for(20, || TcpStream::connect(("127.0.0.1", port)).is_ok());
@@ -73,7 +77,7 @@ impl Dovecot {
             .ok("SELECT INBOX")
             .iter()
             .find_map(|l| {
-                let l = String::from_utf8_lossy(l).into_owned();
+                let l = String::from_utf8_lossy(l).trim_end().to_string();
                 let rest = l.strip_prefix("* ")?;
                 rest.strip_suffix(" EXISTS")?.trim().parse::<usize>().ok()
             })
@@ -93,7 +97,10 @@ impl Drop for Dovecot {
             .arg("-c")
             .arg(&self.conf)
             .arg("stop")
-            .output();
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
