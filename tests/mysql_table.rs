@@ -62,7 +62,7 @@ impl Db {
             "/etc/extmail-schema.sql"
         ))
         .unwrap();
-        for stmt in statements(&schema) {
+        for stmt in common::sql_statements(&schema) {
             admin.query_drop(stmt).unwrap();
         }
         let dir = std::env::temp_dir().join(&name);
@@ -94,20 +94,6 @@ impl Drop for Db {
             .query_drop(format!("DROP DATABASE {}", self.name));
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// The SQL statements of a file: comments dropped, split at `;` ending a line.
-fn statements(sql: &str) -> Vec<String> {
-    let text: String = sql
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .map(|l| format!("{}\n", l))
-        .collect();
-    text.split(";\n")
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 fn get(t: &dyn Table, key: &str) -> Option<String> {

@@ -51,7 +51,7 @@ impl Db {
             .unwrap();
         admin.query_drop(format!("USE {}", name)).unwrap();
         let schema = std::fs::read_to_string(repo("etc/extmail-schema.sql")).unwrap();
-        for stmt in statements(&schema) {
+        for stmt in common::sql_statements(&schema) {
             admin.query_drop(stmt).unwrap();
         }
         // A disabled user, as Extmail marks one.
@@ -75,20 +75,6 @@ impl Drop for Db {
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-/// The SQL statements of a file: comments dropped, split at `;` ending a line.
-fn statements(sql: &str) -> Vec<String> {
-    let text: String = sql
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .map(|l| format!("{}\n", l))
-        .collect();
-    text.split(";\n")
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 /// Install a shipped mysql_*.cf into `etc`, its connection settings pointed at `port`

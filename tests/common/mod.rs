@@ -398,6 +398,21 @@ impl Drop for Instance {
     }
 }
 
+/// The SQL statements of a file such as etc/extmail-schema.sql: `--` comments dropped,
+/// split at `;` ending a line.
+pub fn sql_statements(sql: &str) -> Vec<String> {
+    let text: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .map(|l| format!("{}\n", l))
+        .collect();
+    text.split(";\n")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// Poll `cond` every 20 ms until it holds or `secs` pass.
 pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);
