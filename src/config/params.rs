@@ -159,8 +159,8 @@ pub const PARAMS: &[Param] = &[
     // Postern logs the statistics at stop only.
     k("anvil_status_update_time", "600s"),
     k("smtpd_sasl_auth_enable", "no"),
-    k("smtpd_tls_security_level", ""),
-    k("smtpd_use_tls", "no"),
+    p("smtpd_tls_security_level", ""),
+    p("smtpd_use_tls", "no"),
     k("broken_sasl_auth_clients", "no"),
     // Cleanup.
     p("local_header_rewrite_clients", "permit_inet_interfaces"),
@@ -263,14 +263,23 @@ pub const PARAMS: &[Param] = &[
     k("header_checks", ""),
     k("body_checks", ""),
     k("compatibility_level", "0"),
-    k("smtpd_tls_cert_file", ""),
-    k("smtpd_tls_key_file", ""),
+    p("smtpd_tls_cert_file", ""),
+    p("smtpd_tls_key_file", "$smtpd_tls_cert_file"),
     k("smtpd_sasl_type", "cyrus"),
     k("smtpd_sasl_path", "smtpd"),
     k("smtpd_sasl_security_options", "noanonymous"),
     k("smtpd_sasl_local_domain", ""),
     k("smtpd_tls_auth_only", "no"),
-    k("smtpd_tls_wrappermode", "no"),
+    p("smtpd_tls_wrappermode", "no"),
+    // smtpd TLS (smtpd/tls): the legacy switch, logging, the Received: comment, the
+    // protocol range. smtpd_tls_CAfile is known but unused: native-tls cannot ask for
+    // client certificates.
+    p("smtpd_enforce_tls", "no"),
+    p("smtpd_tls_loglevel", "0"),
+    p("smtpd_tls_received_header", "no"),
+    p("smtpd_tls_protocols", ">=TLSv1"),
+    p("smtpd_tls_mandatory_protocols", ">=TLSv1"),
+    k("smtpd_tls_CAfile", ""),
     // Secret files (preloaded as root, `secrets`); the TLS and SASL work reads them.
     k("smtpd_tls_dcert_file", ""),
     k("smtpd_tls_dkey_file", ""),

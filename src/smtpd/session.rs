@@ -1,6 +1,6 @@
 //! One SMTP session: the RFC 5321 command state machine with Postfix's replies (HELO/EHLO,
-//! MAIL, RCPT, DATA, RSET, NOOP, VRFY, ETRN, QUIT; AUTH and STARTTLS have their places but
-//! answer "not enabled" until TLS/SASL exist), error counting with
+//! MAIL, RCPT, DATA, RSET, NOOP, VRFY, ETRN, QUIT, STARTTLS in `starttls`; AUTH has its
+//! place but answers "not enabled" until SASL exists), error counting with
 //! smtpd_soft_error_limit / smtpd_hard_error_limit, the idle timeout, and the hand-off of a
 //! received message to cleanup.
 //!
@@ -33,6 +33,7 @@ mod limits;
 mod line;
 mod pipelining;
 mod query;
+mod starttls;
 
 /// A mail transaction in progress (from MAIL to the end of DATA or RSET).
 struct Transaction {
@@ -79,6 +80,8 @@ struct Session<'c, S: Read + Write> {
     forbid_unauth_pipelining: bool,
     /// smtpd_forbid_bare_newline = reject for this client: the reply code.
     bare_lf_code: Option<u32>,
+    /// TLS is active (after STARTTLS or in wrapper mode): what was negotiated.
+    tls: Option<crate::smtpd::tls::hello::Negotiated>,
 }
 
 /// Run one SMTP session over `stream` until QUIT, an error limit, a timeout or the client
@@ -106,6 +109,7 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
         ill_pipelining: false,
         forbid_unauth_pipelining: ctx.cfg.bool("smtpd_forbid_unauth_pipelining"),
         bare_lf_code,
+        tls: None,
     };
     // anvil: counted until the session ends; over a limit, 421 instead of the greeting.
     let _counted = match s.admit() {
@@ -119,7 +123,12 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
     };
     // A client that talks before the greeting (Postfix looks before sending it; not on a
     // TLS wrapper-mode port, where the client speaks first).
-    if !ctx.cfg.bool("smtpd_tls_wrappermode") && s.flag_ill_pipelining("CONNECT") {
+    if ctx.tls.wrappermode {
+        if !s.wrapper_handshake() {
+            lines::disconnect(&s.client_log, "");
+            return;
+        }
+    } else if s.flag_ill_pipelining("CONNECT") {
         let _ = s.chat.flush();
         lines::disconnect(&s.client_log, "");
         return;
@@ -144,7 +153,11 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
 
 impl<S: Read + Write> Session<'_, S> {
     fn proto(&self) -> &'static str {
-        if self.esmtp { "ESMTP" } else { "SMTP" }
+        match (self.esmtp, self.tls.is_some()) {
+            (true, true) => "ESMTPS",
+            (true, false) => "ESMTP",
+            (false, _) => "SMTP",
+        }
     }
 
     /// Queue a reply; 4xx/5xx replies count as errors, and past the soft limit each one is
@@ -251,6 +264,10 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             self.reply(&r);
             return None;
         }
+        if self.must_starttls(&upper) {
+            self.reply("530 5.7.0 Must issue a STARTTLS command first");
+            return None;
+        }
         // Pipelining is allowed only after EHLO, and never after a command that ends a
         // group (RFC 2920); unknown commands are answered first, as Postfix does.
         if self.stage != "UNKNOWN"
@@ -289,7 +306,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 return Some(End::Quit);
             }
             "AUTH" => self.auth_cmd(args),
-            "STARTTLS" => self.starttls_cmd(),
+            "STARTTLS" => return self.starttls_cmd(args),
             _ => self.reply("500 5.5.2 Error: command not recognized"),
         }
         None
@@ -331,7 +348,10 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             ext.push("250-VRFY".into());
         }
         ext.push("250-ETRN".into());
-        // STARTTLS and AUTH are advertised here once implemented.
+        if self.ctx.tls.offer_starttls() && self.tls.is_none() && !self.ctx.stand_alone {
+            ext.push("250-STARTTLS".into());
+        }
+        // AUTH is advertised here once implemented.
         ext.push("250-ENHANCEDSTATUSCODES".into());
         ext.push("250-8BITMIME".into());
         ext.push("250 DSN".into());
@@ -533,12 +553,14 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             self.reply("552 5.3.4 Error: message file too big");
             return None;
         }
+        let tls = self.received_tls();
         let received = crate::received::build(&crate::received::Trace {
             client: Some(crate::received::Client {
                 helo: self.helo.as_deref(),
                 name: &self.client.name,
                 addr: &self.client.addr.to_string(),
                 protocol: self.proto(),
+                tls: tls.as_deref(),
             }),
             myhostname: &self.ctx.myhostname,
             mail_name: &self.ctx.mail_name,
@@ -606,12 +628,5 @@ impl<S: Read + Write + Peek> Session<'_, S> {
     /// `chat` (334 prompts) and set `sasl_username`.
     fn auth_cmd(&mut self, _args: &str) {
         self.reply("503 5.5.1 Error: authentication not enabled");
-    }
-
-    /// STARTTLS (RFC 3207) goes here: reply 220, `chat.take_conn()`, handshake, put the TLS
-    /// connection back with `chat.set_conn`, `chat.discard_input()`, and forget HELO and the
-    /// transaction.
-    fn starttls_cmd(&mut self) {
-        self.reply("502 5.5.1 Error: command not implemented");
     }
 }
