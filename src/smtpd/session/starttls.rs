@@ -133,7 +133,10 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 }
             }
         };
-        log::info("smtpd", format!("SSL_accept error from {}: {}", client, why));
+        log::info(
+            "smtpd",
+            format!("SSL_accept error from {}: {}", client, why),
+        );
     }
 
     /// Level encrypt without TLS yet: the 530 reply for `command`, if it is refused.

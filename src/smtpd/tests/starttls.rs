@@ -13,14 +13,20 @@ fn cert_files() -> &'static (String, String) {
         std::fs::create_dir_all(&dir).unwrap();
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
         let out = std::process::Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
             .args(["-subj", "/CN=www.a.org", "-keyout"])
             .arg(&key)
             .arg("-out")
             .arg(&cert)
             .output()
             .expect("run openssl");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         (cert.display().to_string(), key.display().to_string())
     })
 }
@@ -40,7 +46,10 @@ fn without_tls_starttls_is_not_implemented() {
     let f = fixture("tls-none", &[]);
     let out = talk(&f, "EHLO h\r\nSTARTTLS\r\nQUIT\r\n");
     assert!(!out.iter().any(|l| l.contains("STARTTLS")));
-    assert_eq!(out[9..], ["502 5.5.1 Error: command not implemented", "221 2.0.0 Bye"]);
+    assert_eq!(
+        out[9..],
+        ["502 5.5.1 Error: command not implemented", "221 2.0.0 Bye"]
+    );
 }
 
 #[test]
@@ -50,7 +59,10 @@ fn without_a_certificate_starttls_is_a_local_problem() {
     assert!(!out.iter().any(|l| l.contains("STARTTLS")));
     assert_eq!(
         out[9..],
-        ["454 4.7.0 TLS not available due to local problem", "221 2.0.0 Bye"]
+        [
+            "454 4.7.0 TLS not available due to local problem",
+            "221 2.0.0 Bye"
+        ]
     );
 }
 
@@ -114,7 +126,10 @@ fn wrapper_mode_greets_only_after_a_handshake() {
 #[test]
 fn a_bad_level_is_a_configuration_error() {
     let dir = std::env::temp_dir();
-    let cfg = Arc::new(Config::from_pairs(&dir, &[("smtpd_tls_security_level", "bogus")]));
+    let cfg = Arc::new(Config::from_pairs(
+        &dir,
+        &[("smtpd_tls_security_level", "bogus")],
+    ));
     let (tx, _rx) = crossbeam_channel::unbounded();
     let err = SmtpdContext::new(cfg, Queue::new(&dir), tx).err().unwrap();
     assert_eq!(err, "invalid smtpd_tls_security_level: bogus");

@@ -2,7 +2,8 @@
 //! (RFC 8446 section 4.1.3, RFC 5246 section 7.4.1.3): the protocol version (the
 //! supported_versions extension for TLS 1.3) and the cipher suite, named as OpenSSL names
 //! them, as Postfix logs them. native-tls does not expose either, so `Tap` records the
-//! server's first handshake bytes and this module parses them.
+//! server's first handshake bytes and this module parses them. (native-tls's OpenSSL
+//! server negotiates up to TLS 1.2, see `protocols`; TLS 1.3 is parsed all the same.)
 //!
 //! Security role: parses only bytes this server wrote (never client input), bounded, by
 //! checked slicing; anything unexpected yields "unknown" rather than an error. Logs nothing.

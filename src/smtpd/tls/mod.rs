@@ -52,6 +52,7 @@ enum IdentityError {
     Read(String, std::io::Error),
     NoKey(String),
     Tls(native_tls::Error),
+    Tls13Only,
 }
 
 impl std::fmt::Display for IdentityError {
@@ -65,6 +66,11 @@ impl std::fmt::Display for IdentityError {
                 p
             ),
             IdentityError::Tls(e) => write!(f, "{}", e),
+            IdentityError::Tls13Only => write!(
+                f,
+                "the protocol setting allows only TLSv1.3, which the native-tls server \
+                 cannot negotiate"
+            ),
         }
     }
 }
@@ -182,6 +188,9 @@ fn acceptor(
     let read = |p: &str| {
         crate::secrets::read_file(Path::new(p)).map_err(|e| IdentityError::Read(p.into(), e))
     };
+    if range.tls13_only {
+        return Err(IdentityError::Tls13Only);
+    }
     let cert_pem = read(cert)?;
     let key_pem = pkcs8_block(&read(key)?).ok_or_else(|| IdentityError::NoKey(key.into()))?;
     let identity =
@@ -207,7 +216,10 @@ mod tests {
         assert_eq!(level(&cfg(&[("smtpd_use_tls", "yes")])), Ok(Level::May));
         let enforce = cfg(&[("smtpd_use_tls", "yes"), ("smtpd_enforce_tls", "yes")]);
         assert_eq!(level(&enforce), Ok(Level::Encrypt));
-        let both = cfg(&[("smtpd_tls_security_level", "may"), ("smtpd_enforce_tls", "yes")]);
+        let both = cfg(&[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_enforce_tls", "yes"),
+        ]);
         assert_eq!(level(&both), Ok(Level::May));
         let bad = cfg(&[("smtpd_tls_security_level", "verify")]);
         assert!(matches!(level(&bad), Err(TlsConfigError::BadLevel(_))));

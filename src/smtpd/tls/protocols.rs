@@ -6,7 +6,10 @@
 //! Security role: native-tls sets only a minimum and a maximum, so a setting with a hole
 //! (`!TLSv1.2` alone) becomes the highest contiguous enabled range: narrower, never wider.
 //! The floor is TLSv1.2 whatever the setting says (native-tls's own default; OpenSSL 3
-//! refuses older versions at its default security level anyway). Logs nothing.
+//! refuses older versions at its default security level anyway). native-tls's OpenSSL
+//! server uses Mozilla's "intermediate" profile, which turns TLS 1.3 off, so in practice
+//! the server speaks TLS 1.2; a setting that allows only TLS 1.3 is reported
+//! (`Range::tls13_only`) and TLS is then disabled rather than weakened. Logs nothing.
 
 use native_tls::Protocol;
 
@@ -27,10 +30,14 @@ pub struct Range {
     pub min: Protocol,
     /// `None`: the newest the library has.
     pub max: Option<Protocol>,
+    /// Only TLS 1.3 is allowed, which native-tls cannot serve.
+    pub tls13_only: bool,
 }
 
 fn index(name: &str) -> Option<usize> {
-    VERSIONS.iter().position(|(n, _)| n.eq_ignore_ascii_case(name))
+    VERSIONS
+        .iter()
+        .position(|(n, _)| n.eq_ignore_ascii_case(name))
 }
 
 /// The range a setting allows; `None` for a syntax error or an empty range.
@@ -70,6 +77,7 @@ pub fn parse(value: &str) -> Option<Range> {
         .rposition(|&x| !x)
         .map_or(0, |i| i + 1);
     Some(Range {
+        tls13_only: bottom + 1 == VERSIONS.len(),
         min: VERSIONS.get(bottom)?.1,
         max: if top + 1 == VERSIONS.len() {
             None
@@ -103,6 +111,8 @@ mod tests {
         assert_eq!(range("!TLSv1.3"), r("Tlsv12-Some(Tlsv12)"));
         assert_eq!(range("TLSv1.2 TLSv1.3"), all);
         assert_eq!(range("TLSv1.3"), r("Tlsv13-None"));
+        assert!(parse(">=TLSv1.3").unwrap().tls13_only);
+        assert!(!parse(">=TLSv1").unwrap().tls13_only);
     }
 
     #[test]
