@@ -1,42 +1,19 @@
 //! TLS in the SMTP server against a started system: STARTTLS with a native-tls client and
 //! a delivered message (Received: comment, log line), the CVE-2011-0411 plaintext
 //! injection, TLS already active, level encrypt, Postfix's stock `submission` and `smtps`
-//! master.cf entries (wrapper mode: the greeting only after the handshake), swaks, and as
+//! master.cf entries (wrapper mode: the greeting only after the handshake), Python's smtplib, and as
 //! root a 0600 root-only key used after the privilege drop and after `postfix reload`.
 
 mod common;
+#[path = "common/tls.rs"]
+mod tls;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use common::Instance;
-
-/// Make a self-signed certificate and PKCS#8 key in `dir` with `openssl req`.
-fn make_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let (cert, key) = (
-        dir.join(format!("{}.crt", name)),
-        dir.join(format!("{}.key", name)),
-    );
-    let out = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=www.a.org", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl (the TLS tests need the openssl command)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
-}
+use tls::{Smtp, handshake, make_cert, plain, starttls};
 
 /// An instance with a certificate and the given settings.
 fn instance(extra: &[(&str, &str)]) -> Instance {
@@ -46,70 +23,6 @@ fn instance(extra: &[(&str, &str)]) -> Instance {
     inst.set("smtpd_tls_key_file", &key.display().to_string());
     inst.newaliases();
     inst
-}
-
-/// An SMTP client over any stream, reading replies byte by byte (no buffering, so that
-/// the stream can be handed to the TLS layer between replies).
-struct Smtp<S: Read + Write>(S);
-
-impl<S: Read + Write> Smtp<S> {
-    fn line(&mut self) -> Option<String> {
-        let mut line = Vec::new();
-        let mut b = [0u8; 1];
-        loop {
-            match self.0.read(&mut b) {
-                Ok(1) if b[0] == b'\n' => break,
-                Ok(1) => line.push(b[0]),
-                _ if line.is_empty() => return None,
-                _ => break,
-            }
-        }
-        Some(String::from_utf8_lossy(&line).trim_end().to_string())
-    }
-
-    /// One reply, its lines joined with "\n" (empty at end of stream).
-    fn reply(&mut self) -> String {
-        let mut lines = Vec::new();
-        while let Some(l) = self.line() {
-            let more = l.as_bytes().get(3) == Some(&b'-');
-            lines.push(l);
-            if !more {
-                break;
-            }
-        }
-        lines.join("\n")
-    }
-
-    fn cmd(&mut self, c: &str) -> String {
-        self.0.write_all(format!("{}\r\n", c).as_bytes()).unwrap();
-        self.reply()
-    }
-}
-
-fn plain(port: u16) -> Smtp<TcpStream> {
-    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    Smtp(s)
-}
-
-fn handshake(s: TcpStream) -> native_tls::TlsStream<TcpStream> {
-    native_tls::TlsConnector::builder()
-        .danger_accept_invalid_certs(true)
-        .danger_accept_invalid_hostnames(true)
-        .build()
-        .unwrap()
-        .connect("www.a.org", s)
-        .expect("TLS handshake")
-}
-
-/// Greeting, EHLO, STARTTLS and the handshake: the TLS session, before its EHLO.
-fn starttls(port: u16) -> Smtp<native_tls::TlsStream<TcpStream>> {
-    let mut c = plain(port);
-    assert!(c.reply().starts_with("220 "));
-    let ehlo = c.cmd("EHLO client.test");
-    assert!(ehlo.contains("250-STARTTLS"), "{}", ehlo);
-    assert_eq!(c.cmd("STARTTLS"), "220 2.0.0 Ready to start TLS");
-    Smtp(handshake(c.0))
 }
 
 #[test]
@@ -264,10 +177,8 @@ fn stock_submission_and_smtps_entries() {
     t.cmd("EHLO client.test");
     assert_eq!(t.cmd("MAIL FROM:<a@remote.test>"), "250 2.1.0 Ok");
     // smtps: the handshake comes first; the greeting arrives over TLS.
-    let s = TcpStream::connect(("127.0.0.1", smtps)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut w = Smtp(handshake(s));
-    assert_eq!(w.reply(), "220 www.a.org ESMTP Postfix");
+    let (mut w, greeting) = tls::wrapped(smtps);
+    assert_eq!(greeting, "220 www.a.org ESMTP Postfix");
     let ehlo = w.cmd("EHLO client.test");
     assert!(!ehlo.contains("STARTTLS"), "{}", ehlo);
     assert_eq!(w.cmd("STARTTLS"), "554 5.5.1 Error: TLS already active");

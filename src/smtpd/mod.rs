@@ -6,7 +6,9 @@
 //! (check_*_access), `destination` (relay and recipient table tests), `policy_types`
 //! (Class, Facts, Decision, reply texts), `hostname` (HELO/FQDN/DNS tests), `network`
 //! ($mynetworks), `peer` (the client's verified host name), `anvil` (client connection
-//! and rate limits), `space` (queue_minfree). The policy modules import one way only:
+//! and rate limits), `space` (queue_minfree), `tls` (STARTTLS settings and the server
+//! identity, built once per configuration) and `conn` (the plaintext or TLS connection
+//! under `chat`). The policy modules import one way only:
 //! session → check → restrict → {access, destination, hostname}, check → destination,
 //! and each of them → policy_types, a leaf. access gets the evaluator for a restriction
 //! list found in a table as a callback from restrict, not by importing it. Address classes

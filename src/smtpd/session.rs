@@ -18,7 +18,7 @@ use std::io::{Read, Write};
 
 use super::address::{self, PathError};
 use super::anvil::Event;
-use super::chat::{Chat, ChatError, Data, Peek};
+use super::chat::{Chat, Data, Peek};
 use super::check;
 use super::policy_types::Rcpt;
 use super::sink::Pending;
@@ -33,6 +33,7 @@ mod limits;
 mod line;
 mod pipelining;
 mod query;
+mod report;
 mod starttls;
 
 /// A mail transaction in progress (from MAIL to the end of DATA or RSET).
@@ -148,6 +149,7 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
     }
     s.run();
     let _ = s.chat.flush();
+    s.close_tls();
     lines::disconnect(&s.client_log, "");
 }
 
@@ -171,19 +173,6 @@ impl<S: Read + Write> Session<'_, S> {
             }
         }
         self.chat.reply(text);
-    }
-
-    fn log_reject(&self, stage: &str, reply: &str, to: Option<&str>) {
-        lines::reject(&lines::Reject {
-            queue_id: None,
-            stage,
-            client: &self.client_log,
-            reply,
-            from: self.tx.as_ref().map(|t| t.sender_given.as_str()),
-            to,
-            proto: self.proto(),
-            helo: self.helo.as_deref(),
-        });
     }
 }
 
@@ -214,20 +203,6 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 Some(End::Quit) | Some(End::Hangup) => return,
                 None => {}
             }
-        }
-    }
-
-    /// Report a read/write failure: 421 and a log line for a timeout, a log line otherwise.
-    fn chat_failed(&mut self, e: ChatError, stage: &str) {
-        match e {
-            ChatError::Timeout => {
-                self.chat.reply(&format!(
-                    "421 4.4.2 {} Error: timeout exceeded",
-                    self.ctx.myhostname
-                ));
-                lines::timeout_after(stage, &self.client_log);
-            }
-            ChatError::Lost => lines::lost_connection(stage, &self.client_log),
         }
     }
 

@@ -139,6 +139,13 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         );
     }
 
+    /// At the end of the session: send the TLS close_notify (Postfix's tls_server_stop).
+    pub(super) fn close_tls(&mut self) {
+        if let Some(Conn::Tls(mut t)) = self.chat.take_conn() {
+            let _ = t.shutdown();
+        }
+    }
+
     /// Level encrypt without TLS yet: the 530 reply for `command`, if it is refused.
     pub(super) fn must_starttls(&self, command: &str) -> bool {
         self.ctx.tls.level == Level::Encrypt
