@@ -23,8 +23,10 @@ use crate::smtpd::chat::Peek;
 use crate::smtpd::conn::{Conn, Tap};
 use crate::smtpd::tls::{Level, hello};
 
-/// Commands allowed before STARTTLS at level encrypt (Postfix's SMTPD_CMD_FLAG_PRE_TLS).
-const PRE_TLS: &[&str] = &["EHLO", "HELO", "STARTTLS", "NOOP", "QUIT", "RSET"];
+/// Commands allowed before STARTTLS at level encrypt: Postfix's SMTPD_CMD_FLAG_PRE_TLS
+/// commands (XCLIENT and HELP are not implemented here). RSET is not one of them, as in
+/// RFC 3207 section 4 (NOOP, EHLO, STARTTLS, QUIT) and Postfix.
+const PRE_TLS: &[&str] = &["EHLO", "HELO", "STARTTLS", "NOOP", "QUIT"];
 
 impl<S: Read + Write + Peek> Session<'_, S> {
     /// STARTTLS [args]: the handshake, or the reason there is none. `Some` ends the

@@ -107,7 +107,7 @@ fn encrypt_refuses_mail_before_starttls() {
             must,
             must,
             "250 2.0.0 Ok",
-            "250 2.0.0 Ok",
+            must,
             "500 5.5.2 Error: command not recognized",
             "221 2.0.0 Bye"
         ]
