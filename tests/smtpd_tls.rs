@@ -122,6 +122,31 @@ fn encrypt_level_needs_starttls_and_a_failed_handshake_is_logged() {
     assert_eq!(t.cmd("MAIL FROM:<a@remote.test>"), "250 2.1.0 Ok");
 }
 
+#[test]
+fn smtpd_timeout_bounds_the_handshake() {
+    let inst = instance(&[("smtpd_tls_security_level", "may"), ("smtpd_timeout", "1s")]);
+    inst.start();
+    let mut c = plain(inst.port);
+    c.reply();
+    c.cmd("EHLO client.test");
+    assert_eq!(c.cmd("STARTTLS"), "220 2.0.0 Ready to start TLS");
+    // No ClientHello: the server gives up after $smtpd_timeout and hangs up.
+    let mut rest = Vec::new();
+    let _ = c.0.read_to_end(&mut rest);
+    assert!(
+        common::wait_for(10, || inst
+            .log()
+            .contains("lost connection after STARTTLS from ")),
+        "{}",
+        inst.log()
+    );
+    assert!(
+        inst.log().contains("[127.0.0.1]: Connection timed out"),
+        "{}",
+        inst.log()
+    );
+}
+
 /// Postfix's stock master.cf `submission` and `smtps` entries (as in its master.cf,
 /// uncommented), on free loopback ports.
 fn stock_entries(sub: u16, smtps: u16) -> String {
