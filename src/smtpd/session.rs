@@ -155,11 +155,7 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
 
 impl<S: Read + Write> Session<'_, S> {
     fn proto(&self) -> &'static str {
-        match (self.esmtp, self.tls.is_some()) {
-            (true, true) => "ESMTPS",
-            (true, false) => "ESMTP",
-            (false, _) => "SMTP",
-        }
+        if self.esmtp { "ESMTP" } else { "SMTP" }
     }
 
     /// Queue a reply; 4xx/5xx replies count as errors, and past the soft limit each one is
@@ -528,13 +524,13 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             self.reply("552 5.3.4 Error: message file too big");
             return None;
         }
-        let tls = self.received_tls();
+        let (tls, with) = (self.received_tls(), self.received_with());
         let received = crate::received::build(&crate::received::Trace {
             client: Some(crate::received::Client {
                 helo: self.helo.as_deref(),
                 name: &self.client.name,
                 addr: &self.client.addr.to_string(),
-                protocol: self.proto(),
+                protocol: &with,
                 tls: tls.as_deref(),
             }),
             myhostname: &self.ctx.myhostname,

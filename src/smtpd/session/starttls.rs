@@ -157,6 +157,17 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             && !PRE_TLS.contains(&command)
     }
 
+    /// The Received: header's `with` protocol: ESMTPS over TLS (RFC 3848, for ESMTP only,
+    /// as in Postfix; the logs and the queue file keep ESMTP).
+    pub(super) fn received_with(&self) -> String {
+        let s = if self.esmtp && self.tls.is_some() {
+            "S"
+        } else {
+            ""
+        };
+        format!("{}{}", self.proto(), s)
+    }
+
     /// The Received: header's TLS comment (`TLSv1.3 with cipher ...`), when TLS is active
     /// and smtpd_tls_received_header = yes.
     pub(super) fn received_tls(&self) -> Option<String> {
