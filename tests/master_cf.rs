@@ -272,11 +272,13 @@ fn run_fixture(text: &str, unsupported: &[&str]) {
     let mut sub = tls::starttls(ports[1]);
     let (mut smtps, greeting) = tls::wrapped(ports[2]);
     assert!(greeting.starts_with("220 "), "smtps greeting: {}", greeting);
-    for c in [&mut sub, &mut smtps] {
-        assert!(c.cmd("EHLO client.test").starts_with("250"));
-        assert!(c.cmd("MAIL FROM:<a@remote.test>").starts_with("250"));
+    for (name, c) in [("submission", &mut sub), ("smtps", &mut smtps)] {
+        let r = c.cmd("EHLO client.test");
+        assert!(r.starts_with("250"), "{} EHLO: {}\n{}", name, r, inst.log());
+        let r = c.cmd("MAIL FROM:<a@remote.test>");
+        assert!(r.starts_with("250"), "{} MAIL: {}\n{}", name, r, inst.log());
         let r = c.cmd("RCPT TO:<b@elsewhere.test>");
-        assert_eq!(r, want);
+        assert_eq!(r, want, "{} RCPT\n{}", name, inst.log());
         c.cmd("QUIT");
     }
 
