@@ -84,15 +84,16 @@ pub fn handshake(s: TcpStream) -> native_tls::TlsStream<TcpStream> {
         .build()
         .unwrap()
         .connect("www.a.org", s)
-        .expect("TLS handshake")
+        .unwrap_or_else(|e| panic!("TLS handshake: {}", e))
 }
 
 /// Greeting, EHLO, STARTTLS and the handshake: the TLS session, before its EHLO.
 pub fn starttls(port: u16) -> Smtp<native_tls::TlsStream<TcpStream>> {
     let mut c = plain(port);
-    assert!(c.reply().starts_with("220 "));
+    let greeting = c.reply();
+    assert!(greeting.starts_with("220 "), "port {}: {}", port, greeting);
     let ehlo = c.cmd("EHLO client.test");
-    assert!(ehlo.contains("250-STARTTLS"), "{}", ehlo);
+    assert!(ehlo.contains("250-STARTTLS"), "port {}: {}", port, ehlo);
     assert_eq!(c.cmd("STARTTLS"), "220 2.0.0 Ready to start TLS");
     Smtp(handshake(c.0))
 }
