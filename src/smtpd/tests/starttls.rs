@@ -76,6 +76,25 @@ fn offered_with_a_certificate_and_arguments_refused() {
 }
 
 #[test]
+fn one_file_with_key_and_certificate_is_enough() {
+    // smtpd_tls_key_file defaults to $smtpd_tls_cert_file, as in Postfix.
+    let (cert, key) = cert_files();
+    let both = std::env::temp_dir().join(format!("postern-sd-both-{}.pem", std::process::id()));
+    let mut pem = std::fs::read(key).unwrap();
+    pem.extend(std::fs::read(cert).unwrap());
+    std::fs::write(&both, pem).unwrap();
+    let f = fixture(
+        "tls-both",
+        &[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_tls_cert_file", &both.display().to_string()),
+        ],
+    );
+    let _ = std::fs::remove_file(&both);
+    assert!(f.ctx.tls.acceptor.is_some());
+}
+
+#[test]
 fn legacy_smtpd_use_tls_offers_it_too() {
     let f = with_cert("tls-legacy", &[("smtpd_use_tls", "yes")]);
     let out = talk(&f, "EHLO h\r\nQUIT\r\n");
