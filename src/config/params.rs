@@ -285,7 +285,7 @@ pub const PARAMS: &[Param] = &[
     k("smtpd_tls_dkey_file", ""),
     k("smtpd_tls_eccert_file", ""),
     k("smtpd_tls_eckey_file", ""),
-    k("smtpd_tls_chain_files", ""),
+    p("smtpd_tls_chain_files", ""),
     k("smtp_tls_cert_file", ""),
     k("smtp_tls_key_file", ""),
     k("smtp_tls_chain_files", ""),

@@ -90,6 +90,16 @@ fn one_file_with_key_and_certificate_is_enough() {
             ("smtpd_tls_cert_file", &both.display().to_string()),
         ],
     );
+    assert!(f.ctx.tls.acceptor.is_some());
+    // smtpd_tls_chain_files (key, then its chain) takes precedence over the pair.
+    let f = fixture(
+        "tls-chain",
+        &[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_tls_cert_file", "/nonexistent/cert.pem"),
+            ("smtpd_tls_chain_files", &both.display().to_string()),
+        ],
+    );
     let _ = std::fs::remove_file(&both);
     assert!(f.ctx.tls.acceptor.is_some());
 }

@@ -1,7 +1,8 @@
 //! smtpd's TLS settings, built once per configuration (at start and at each reload, as
 //! part of `SmtpdContext`): the security level (smtpd_tls_security_level none / may /
 //! encrypt, else the legacy smtpd_use_tls / smtpd_enforce_tls), the server identity from
-//! smtpd_tls_cert_file and smtpd_tls_key_file (PEM; the key PKCS#8), the protocol range
+//! the first of smtpd_tls_chain_files, else smtpd_tls_cert_file and smtpd_tls_key_file
+//! (PEM; the key PKCS#8), the protocol range
 //! from smtpd_tls_protocols (may) or smtpd_tls_mandatory_protocols (encrypt),
 //! smtpd_tls_loglevel, smtpd_tls_received_header and smtpd_tls_wrappermode. Follows
 //! RFC 3207 and Postfix's TLS_README / postconf(5); the session side is
@@ -18,7 +19,7 @@ mod protocols;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, split_list};
 
 /// smtpd_tls_security_level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,31 +115,16 @@ impl ServerTls {
         let range = protocols::parse(value)
             .ok_or_else(|| TlsConfigError::BadProtocols(name.into(), value.into()))?;
         let wanted = level != Level::None || wrappermode;
-        let cert = cfg.get("smtpd_tls_cert_file").trim();
-        let acceptor = if wanted && !cert.is_empty() {
-            let key = cfg.get("smtpd_tls_key_file").trim();
-            let key = if key.is_empty() { cert } else { key };
-            match acceptor(cert, key, range) {
-                Ok(a) => Some(Arc::new(a)),
-                Err(e) => {
-                    crate::log::warning(
-                        "smtpd",
-                        format!(
-                            "cannot load TLS certificate {} / key {}: {}: disabling TLS support",
-                            cert, key, e
-                        ),
-                    );
-                    None
-                }
-            }
-        } else {
-            if wanted {
+        let acceptor = match identity_files(cfg) {
+            Some((cert, key)) if wanted => load(&cert, &key, range),
+            None if wanted => {
                 crate::log::warning(
                     "smtpd",
                     "No server certs available. TLS won't be enabled (smtpd_tls_cert_file is empty)",
                 );
+                None
             }
-            None
+            _ => None,
         };
         Ok(ServerTls {
             level,
@@ -164,6 +150,51 @@ fn level(cfg: &Config) -> Result<Level, TlsConfigError> {
         "may" => Ok(Level::May),
         "encrypt" => Ok(Level::Encrypt),
         other => Err(TlsConfigError::BadLevel(other.to_string())),
+    }
+}
+
+/// The certificate and key files: the first of smtpd_tls_chain_files (key and chain in one
+/// file; it takes precedence, as in Postfix), else smtpd_tls_cert_file and
+/// smtpd_tls_key_file (empty: the certificate file). `None` when none is configured.
+fn identity_files(cfg: &Config) -> Option<(String, String)> {
+    let chain = split_list(cfg.get("smtpd_tls_chain_files"));
+    if let Some(first) = chain.first() {
+        if chain.len() > 1 {
+            crate::log::warning(
+                "smtpd",
+                format!(
+                    "smtpd_tls_chain_files: only {} is used (native-tls holds one server identity)",
+                    first
+                ),
+            );
+        }
+        return Some((first.to_string(), first.to_string()));
+    }
+    let cert = cfg.get("smtpd_tls_cert_file").trim();
+    if cert.is_empty() {
+        return None;
+    }
+    let key = match cfg.get("smtpd_tls_key_file").trim() {
+        "" => cert,
+        k => k,
+    };
+    Some((cert.to_string(), key.to_string()))
+}
+
+/// The acceptor, or `None` with Postfix's "disabling TLS support" warning.
+fn load(cert: &str, key: &str, range: protocols::Range) -> Option<Arc<native_tls::TlsAcceptor>> {
+    match acceptor(cert, key, range) {
+        Ok(a) => Some(Arc::new(a)),
+        Err(e) => {
+            crate::log::warning(
+                "smtpd",
+                format!(
+                    "cannot load TLS certificate {} / key {}: {}: disabling TLS support",
+                    cert, key, e
+                ),
+            );
+            None
+        }
     }
 }
 
