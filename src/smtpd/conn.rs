@@ -66,7 +66,9 @@ impl<S: Read + Write + Peek> Peek for Conn<S> {
     fn input_waiting(&self) -> bool {
         match self {
             Conn::Plain(s) => s.input_waiting(),
-            // Decrypted bytes already inside the TLS layer, or records on the socket.
+            // Decrypted bytes already inside the TLS layer, or records on the socket (a
+            // record that carries no application data, which TLS 1.2 clients do not send
+            // after the handshake, would make the next read wait for $smtpd_timeout).
             Conn::Tls(s) => {
                 s.buffered_read_size().unwrap_or(0) > 0 || s.get_ref().inner.input_waiting()
             }

@@ -105,6 +105,33 @@ fn one_file_with_key_and_certificate_is_enough() {
 }
 
 #[test]
+fn a_traditional_rsa_key_disables_tls() {
+    let (cert, key) = cert_files();
+    let rsa = std::env::temp_dir().join(format!("postern-sd-rsa-{}.key", std::process::id()));
+    let out = std::process::Command::new("openssl")
+        .args(["rsa", "-traditional", "-in", key, "-out"])
+        .arg(&rsa)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f = fixture(
+        "tls-rsa",
+        &[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_tls_cert_file", cert),
+            ("smtpd_tls_key_file", &rsa.display().to_string()),
+        ],
+    );
+    let _ = std::fs::remove_file(&rsa);
+    assert!(f.ctx.tls.acceptor.is_none());
+    assert!(!talk(&f, "EHLO h\r\nQUIT\r\n").contains(&"250-STARTTLS".to_string()));
+}
+
+#[test]
 fn legacy_smtpd_use_tls_offers_it_too() {
     let f = with_cert("tls-legacy", &[("smtpd_use_tls", "yes")]);
     let out = talk(&f, "EHLO h\r\nQUIT\r\n");
