@@ -13,7 +13,9 @@
 //! Received: by MYHOSTNAME (MAIL_NAME, from userid N)
 //!         id QUEUEID; DATE
 //! ```
-//! `for` appears only with exactly one recipient.
+//! `for` appears only with exactly one recipient. With TLS and
+//! smtpd_tls_received_header = yes, Postfix's comment follows the `from` line:
+//! `(using TLSv1.3 with cipher NAME (256/256 bits))` and `(No client certificate requested)`.
 //!
 //! Security role: client-supplied text (HELO, recipient) is made printable so it cannot add
 //! header lines; postdrop lets only `postdrop -r` (the stand-alone smtpd) set
@@ -43,8 +45,10 @@ pub struct Client<'a> {
     pub helo: Option<&'a str>,
     pub name: &'a str,
     pub addr: &'a str,
-    /// SMTP or ESMTP (ESMTPS/ESMTPA later with TLS/AUTH).
+    /// SMTP, ESMTP, or ESMTPS with TLS (ESMTPA later with AUTH).
     pub protocol: &'a str,
+    /// With TLS and smtpd_tls_received_header = yes: `TLSv1.3 with cipher ...`.
+    pub tls: Option<&'a str>,
 }
 
 fn clean(s: &str) -> String {
@@ -68,11 +72,20 @@ pub fn build(t: &Trace<'_>) -> String {
         Ok(std::net::IpAddr::V6(_)) => format!("IPv6:{}", c.addr),
         _ => c.addr.to_string(),
     };
+    // Postfix's TLS comment; we never ask for a client certificate.
+    let tls = match c.tls {
+        Some(using) => format!(
+            "\n\t(using {})\n\t(No client certificate requested)",
+            clean(using)
+        ),
+        None => String::new(),
+    };
     let mut h = format!(
-        "Received: from {} ({} [{}])\n\tby {} ({}) with {} id {}",
+        "Received: from {} ({} [{}]){}\n\tby {} ({}) with {} id {}",
         clean(from),
         c.name,
         addr,
+        tls,
         t.myhostname,
         by,
         c.protocol,
@@ -96,6 +109,7 @@ mod tests {
                 name: "localhost.localdomain",
                 addr: "127.0.0.1",
                 protocol: "SMTP",
+                tls: None,
             }),
             myhostname: "www.a.org",
             mail_name: "Postfix",
@@ -104,6 +118,19 @@ mod tests {
             single_rcpt: rcpt,
             date: "Thu, 30 Apr 2020 14:56:30 +0800 (CST)",
         }
+    }
+
+    #[test]
+    fn tls_comment_follows_the_from_line() {
+        let mut t = trace(Some("h"), None);
+        if let Some(c) = t.client.as_mut() {
+            c.tls = Some("TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)");
+            c.protocol = "ESMTPS";
+        }
+        assert_eq!(
+            build(&t),
+            "Received: from h (localhost.localdomain [127.0.0.1])\n\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))\n\t(No client certificate requested)\n\tby www.a.org (Postfix) with ESMTPS id 35EC31BB8035;\n\tThu, 30 Apr 2020 14:56:30 +0800 (CST)\n"
+        );
     }
 
     #[test]

@@ -13,59 +13,7 @@
 
 use std::io::{self, Read, Write};
 
-/// The connection. STARTTLS will add a `Tls(native_tls::TlsStream<S>)` variant: the session
-/// calls `Chat::take_conn`, wraps the plain stream, and puts it back with `Chat::set_conn`
-/// after discarding buffered plaintext (`Chat::discard_input`).
-pub enum Conn<S: Read + Write> {
-    Plain(S),
-}
-
-impl<S: Read + Write> Read for Conn<S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Conn::Plain(s) => s.read(buf),
-        }
-    }
-}
-
-impl<S: Read + Write> Write for Conn<S> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Conn::Plain(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Conn::Plain(s) => s.flush(),
-        }
-    }
-}
-
-/// A connection that can tell, without blocking and without consuming it, whether the
-/// client sent input that was not read yet (pre-greet and pipelining detection).
-pub trait Peek {
-    fn input_waiting(&self) -> bool;
-}
-
-impl Peek for std::net::TcpStream {
-    fn input_waiting(&self) -> bool {
-        crate::sys::wait_readable(self, std::time::Duration::ZERO).unwrap_or(false)
-    }
-}
-
-impl<T: Peek + ?Sized> Peek for &mut T {
-    fn input_waiting(&self) -> bool {
-        (**self).input_waiting()
-    }
-}
-
-impl<S: Read + Write + Peek> Peek for Conn<S> {
-    fn input_waiting(&self) -> bool {
-        match self {
-            Conn::Plain(s) => s.input_waiting(),
-        }
-    }
-}
+pub use super::conn::{Conn, Peek};
 
 /// Why the conversation cannot go on.
 #[derive(Debug)]
@@ -428,6 +376,7 @@ mod tests {
         fn conn_writes(&self) -> usize {
             match self.conn.as_ref().unwrap() {
                 Conn::Plain(m) => m.writes,
+                Conn::Tls(_) => 0,
             }
         }
     }

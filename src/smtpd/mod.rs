@@ -6,7 +6,9 @@
 //! (check_*_access), `destination` (relay and recipient table tests), `policy_types`
 //! (Class, Facts, Decision, reply texts), `hostname` (HELO/FQDN/DNS tests), `network`
 //! ($mynetworks), `peer` (the client's verified host name), `anvil` (client connection
-//! and rate limits), `space` (queue_minfree). The policy modules import one way only:
+//! and rate limits), `space` (queue_minfree), `tls` (STARTTLS settings and the server
+//! identity, built once per configuration) and `conn` (the plaintext or TLS connection
+//! under `chat`). The policy modules import one way only:
 //! session → check → restrict → {access, destination, hostname}, check → destination,
 //! and each of them → policy_types, a leaf. access gets the evaluator for a restriction
 //! list found in a table as a callback from restrict, not by importing it. Address classes
@@ -27,6 +29,7 @@ pub mod address;
 pub mod anvil;
 pub mod chat;
 pub mod check;
+pub mod conn;
 pub mod destination;
 pub mod hostname;
 pub mod network;
@@ -36,6 +39,7 @@ pub mod restrict;
 pub mod session;
 pub mod sink;
 pub mod space;
+pub mod tls;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -140,6 +144,8 @@ pub struct SmtpdContext {
     pub limits: anvil::Limits,
     /// Where accepted messages go.
     pub sink: Sink,
+    /// TLS: level, identity (built once per configuration), logging (see `tls`).
+    pub tls: tls::ServerTls,
     /// `sendmail -bs`: a local user's session; the relay and recipient restriction lists
     /// do not apply (as for plain sendmail), the recipient table test does.
     pub stand_alone: bool,
@@ -183,6 +189,7 @@ impl SmtpdContext {
         };
         let mynetworks =
             network::NetList::mynetworks(cfg.get("mynetworks"), cfg.get("mynetworks_style"));
+        let tls = tls::ServerTls::from_config(&cfg).map_err(|e| e.to_string())?;
         Ok(SmtpdContext {
             myorigin,
             mail_name: cfg.get("mail_name").to_string(),
@@ -220,6 +227,7 @@ impl SmtpdContext {
             queue,
             wake,
             sink: Sink::Cleanup,
+            tls,
             stand_alone: false,
         })
     }
@@ -232,6 +240,12 @@ impl SmtpdContext {
         postdrop: std::path::PathBuf,
     ) -> Result<SmtpdContext, String> {
         let queue = Queue::new(std::path::Path::new(cfg.get("queue_directory")));
+        // No TLS on stdin/stdout: never load the (root-only) key as a user.
+        let no_tls = [
+            ("smtpd_tls_security_level".to_string(), "none".to_string()),
+            ("smtpd_tls_wrappermode".to_string(), "no".to_string()),
+        ];
+        let cfg = Arc::new(cfg.with_overrides(&no_tls));
         let (wake, _) = crossbeam_channel::unbounded();
         let mut ctx = SmtpdContext::new(cfg, queue, wake)?;
         ctx.sink = Sink::Postdrop(postdrop);

@@ -1,6 +1,6 @@
 //! One SMTP session: the RFC 5321 command state machine with Postfix's replies (HELO/EHLO,
-//! MAIL, RCPT, DATA, RSET, NOOP, VRFY, ETRN, QUIT; AUTH and STARTTLS have their places but
-//! answer "not enabled" until TLS/SASL exist), error counting with
+//! MAIL, RCPT, DATA, RSET, NOOP, VRFY, ETRN, QUIT, STARTTLS in `starttls`; AUTH has its
+//! place but answers "not enabled" until SASL exists), error counting with
 //! smtpd_soft_error_limit / smtpd_hard_error_limit, the idle timeout, and the hand-off of a
 //! received message to cleanup.
 //!
@@ -18,7 +18,7 @@ use std::io::{Read, Write};
 
 use super::address::{self, PathError};
 use super::anvil::Event;
-use super::chat::{Chat, ChatError, Data, Peek};
+use super::chat::{Chat, Data, Peek};
 use super::check;
 use super::policy_types::Rcpt;
 use super::sink::Pending;
@@ -33,6 +33,8 @@ mod limits;
 mod line;
 mod pipelining;
 mod query;
+mod report;
+mod starttls;
 
 /// A mail transaction in progress (from MAIL to the end of DATA or RSET).
 struct Transaction {
@@ -79,6 +81,8 @@ struct Session<'c, S: Read + Write> {
     forbid_unauth_pipelining: bool,
     /// smtpd_forbid_bare_newline = reject for this client: the reply code.
     bare_lf_code: Option<u32>,
+    /// TLS is active (after STARTTLS or in wrapper mode): what was negotiated.
+    tls: Option<crate::smtpd::tls::hello::Negotiated>,
 }
 
 /// Run one SMTP session over `stream` until QUIT, an error limit, a timeout or the client
@@ -106,6 +110,7 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
         ill_pipelining: false,
         forbid_unauth_pipelining: ctx.cfg.bool("smtpd_forbid_unauth_pipelining"),
         bare_lf_code,
+        tls: None,
     };
     // anvil: counted until the session ends; over a limit, 421 instead of the greeting.
     let _counted = match s.admit() {
@@ -119,7 +124,12 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
     };
     // A client that talks before the greeting (Postfix looks before sending it; not on a
     // TLS wrapper-mode port, where the client speaks first).
-    if !ctx.cfg.bool("smtpd_tls_wrappermode") && s.flag_ill_pipelining("CONNECT") {
+    if ctx.tls.wrappermode {
+        if !s.wrapper_handshake() {
+            lines::disconnect(&s.client_log, "");
+            return;
+        }
+    } else if s.flag_ill_pipelining("CONNECT") {
         let _ = s.chat.flush();
         lines::disconnect(&s.client_log, "");
         return;
@@ -139,6 +149,7 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
     }
     s.run();
     let _ = s.chat.flush();
+    s.close_tls();
     lines::disconnect(&s.client_log, "");
 }
 
@@ -158,19 +169,6 @@ impl<S: Read + Write> Session<'_, S> {
             }
         }
         self.chat.reply(text);
-    }
-
-    fn log_reject(&self, stage: &str, reply: &str, to: Option<&str>) {
-        lines::reject(&lines::Reject {
-            queue_id: None,
-            stage,
-            client: &self.client_log,
-            reply,
-            from: self.tx.as_ref().map(|t| t.sender_given.as_str()),
-            to,
-            proto: self.proto(),
-            helo: self.helo.as_deref(),
-        });
     }
 }
 
@@ -201,20 +199,6 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 Some(End::Quit) | Some(End::Hangup) => return,
                 None => {}
             }
-        }
-    }
-
-    /// Report a read/write failure: 421 and a log line for a timeout, a log line otherwise.
-    fn chat_failed(&mut self, e: ChatError, stage: &str) {
-        match e {
-            ChatError::Timeout => {
-                self.chat.reply(&format!(
-                    "421 4.4.2 {} Error: timeout exceeded",
-                    self.ctx.myhostname
-                ));
-                lines::timeout_after(stage, &self.client_log);
-            }
-            ChatError::Lost => lines::lost_connection(stage, &self.client_log),
         }
     }
 
@@ -249,6 +233,10 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         if self.access_denied && upper != "QUIT" {
             let r = format!("503 5.7.0 Error: access denied for {}", self.client_log);
             self.reply(&r);
+            return None;
+        }
+        if self.must_starttls(&upper) {
+            self.reply("530 5.7.0 Must issue a STARTTLS command first");
             return None;
         }
         // Pipelining is allowed only after EHLO, and never after a command that ends a
@@ -289,7 +277,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 return Some(End::Quit);
             }
             "AUTH" => self.auth_cmd(args),
-            "STARTTLS" => self.starttls_cmd(),
+            "STARTTLS" => return self.starttls_cmd(args),
             _ => self.reply("500 5.5.2 Error: command not recognized"),
         }
         None
@@ -331,7 +319,10 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             ext.push("250-VRFY".into());
         }
         ext.push("250-ETRN".into());
-        // STARTTLS and AUTH are advertised here once implemented.
+        if self.ctx.tls.offer_starttls() && self.tls.is_none() && !self.ctx.stand_alone {
+            ext.push("250-STARTTLS".into());
+        }
+        // AUTH is advertised here once implemented.
         ext.push("250-ENHANCEDSTATUSCODES".into());
         ext.push("250-8BITMIME".into());
         ext.push("250 DSN".into());
@@ -533,12 +524,14 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             self.reply("552 5.3.4 Error: message file too big");
             return None;
         }
+        let (tls, with) = (self.received_tls(), self.received_with());
         let received = crate::received::build(&crate::received::Trace {
             client: Some(crate::received::Client {
                 helo: self.helo.as_deref(),
                 name: &self.client.name,
                 addr: &self.client.addr.to_string(),
-                protocol: self.proto(),
+                protocol: &with,
+                tls: tls.as_deref(),
             }),
             myhostname: &self.ctx.myhostname,
             mail_name: &self.ctx.mail_name,
@@ -606,12 +599,5 @@ impl<S: Read + Write + Peek> Session<'_, S> {
     /// `chat` (334 prompts) and set `sasl_username`.
     fn auth_cmd(&mut self, _args: &str) {
         self.reply("503 5.5.1 Error: authentication not enabled");
-    }
-
-    /// STARTTLS (RFC 3207) goes here: reply 220, `chat.take_conn()`, handshake, put the TLS
-    /// connection back with `chat.set_conn`, `chat.discard_input()`, and forget HELO and the
-    /// transaction.
-    fn starttls_cmd(&mut self) {
-        self.reply("502 5.5.1 Error: command not implemented");
     }
 }

@@ -3,6 +3,7 @@
 mod bare_lf;
 mod classes;
 mod pipelining;
+mod starttls;
 mod utf8;
 
 use std::io::{self, Cursor, Read, Write};

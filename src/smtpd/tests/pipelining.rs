@@ -94,17 +94,3 @@ fn stand_alone_sessions_are_exempt() {
     let out = talk(&f, "HELO h\r\nNOOP\r\nQUIT\r\n");
     assert_eq!(out[1..], ["250 www.a.org", "250 2.0.0 Ok", "221 2.0.0 Bye"]);
 }
-
-#[test]
-fn tls_wrapper_mode_clients_speak_first() {
-    let f = fixture(
-        "pipe-wrap",
-        &[
-            ("smtpd_forbid_unauth_pipelining", "yes"),
-            ("smtpd_tls_wrappermode", "yes"),
-        ],
-    );
-    let out = talk(&f, "EHLO h\r\nQUIT\r\n");
-    assert_eq!(out[0], "220 www.a.org ESMTP Postfix", "no pre-greet check");
-    assert_eq!(out[1..], [SYNC], "pipelining after EHLO is still refused");
-}

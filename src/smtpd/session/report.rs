@@ -1,0 +1,42 @@
+//! How the session reports what went wrong: a broken conversation (`chat_failed`: 421 and
+//! `timeout after STAGE`, or `lost connection after STAGE`) and a refusal made outside the
+//! restriction lists (`log_reject`, Postfix's `NOQUEUE: reject:` line).
+//!
+//! Security role: the log lines fail2ban-style tools read; client text in them is made
+//! printable by log::lines. Logs the lines named above.
+
+use std::io::{Read, Write};
+
+use super::Session;
+use crate::log::lines;
+use crate::smtpd::chat::ChatError;
+
+impl<S: Read + Write> Session<'_, S> {
+    /// Report a read/write failure: 421 and a log line for a timeout, a log line otherwise.
+    pub(super) fn chat_failed(&mut self, e: ChatError, stage: &str) {
+        match e {
+            ChatError::Timeout => {
+                self.chat.reply(&format!(
+                    "421 4.4.2 {} Error: timeout exceeded",
+                    self.ctx.myhostname
+                ));
+                lines::timeout_after(stage, &self.client_log);
+            }
+            ChatError::Lost => lines::lost_connection(stage, &self.client_log),
+        }
+    }
+
+    /// Log `NOQUEUE: reject: STAGE from ...` for a refusal with reply `reply`.
+    pub(super) fn log_reject(&self, stage: &str, reply: &str, to: Option<&str>) {
+        lines::reject(&lines::Reject {
+            queue_id: None,
+            stage,
+            client: &self.client_log,
+            reply,
+            from: self.tx.as_ref().map(|t| t.sender_given.as_str()),
+            to,
+            proto: self.proto(),
+            helo: self.helo.as_deref(),
+        });
+    }
+}

@@ -1,0 +1,177 @@
+//! STARTTLS (RFC 3207) and TLS wrapper mode (SMTPS, port 465) in the session: the
+//! command's replies with Postfix's texts, the handshake over the connection `chat` holds,
+//! the state reset after it, the `530 5.7.0 Must issue a STARTTLS command first` gate of
+//! smtpd_tls_security_level = encrypt, and the Received: header's TLS comment
+//! (smtpd_tls_received_header). Follows Postfix smtpd(8) starttls_cmd and tls_server.c.
+//!
+//! Security role: plaintext the client sent after STARTTLS is thrown away before the
+//! handshake, and HELO, the transaction and any AUTH state are forgotten, so nothing said
+//! in the clear carries over into the encrypted session (CVE-2011-0411). The handshake runs
+//! under the socket's $smtpd_timeout.
+//!
+//! Logs: with smtpd_tls_loglevel >= 1 `Anonymous TLS connection established from
+//! host[addr]: TLSv1.3 with cipher NAME (BITS/BITS bits)`; always `SSL_accept error from
+//! host[addr]: ...` for a failed handshake (and `warning: TLS library problem: ...` with
+//! the library's reason), then `lost connection after STARTTLS from host[addr]`.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use super::{End, Session};
+use crate::log::{self, lines};
+use crate::smtpd::chat::Peek;
+use crate::smtpd::conn::{Conn, Tap};
+use crate::smtpd::tls::{Level, hello};
+
+/// Commands allowed before STARTTLS at level encrypt: Postfix's SMTPD_CMD_FLAG_PRE_TLS
+/// commands (XCLIENT and HELP are not implemented here). RSET is not one of them, as in
+/// RFC 3207 section 4 (NOOP, EHLO, STARTTLS, QUIT) and Postfix.
+const PRE_TLS: &[&str] = &["EHLO", "HELO", "STARTTLS", "NOOP", "QUIT"];
+
+impl<S: Read + Write + Peek> Session<'_, S> {
+    /// STARTTLS [args]: the handshake, or the reason there is none. `Some` ends the
+    /// session (the handshake failed).
+    pub(super) fn starttls_cmd(&mut self, args: &str) -> Option<End> {
+        if !args.is_empty() {
+            self.reply("501 5.5.4 Syntax: STARTTLS");
+            return None;
+        }
+        if self.tls.is_some() {
+            self.reply("554 5.5.1 Error: TLS already active");
+            return None;
+        }
+        if self.ctx.tls.level == Level::None || self.ctx.stand_alone {
+            self.reply("502 5.5.1 Error: command not implemented");
+            return None;
+        }
+        let Some(acceptor) = self.ctx.tls.acceptor.clone() else {
+            self.reply("454 4.7.0 TLS not available due to local problem");
+            return None;
+        };
+        self.chat.reply("220 2.0.0 Ready to start TLS");
+        if let Err(e) = self.chat.flush() {
+            self.chat_failed(e, "STARTTLS");
+            return Some(End::Hangup);
+        }
+        // CVE-2011-0411: what came with or after STARTTLS in the clear is not a command.
+        self.chat.discard_input();
+        self.helo = None;
+        self.esmtp = false;
+        self.tx = None;
+        self.sasl_username = None;
+        if self.handshake(&acceptor) {
+            None
+        } else {
+            lines::lost_connection("STARTTLS", &self.client_log);
+            Some(End::Hangup)
+        }
+    }
+
+    /// Wrapper mode: the handshake before the greeting. False when the session must end
+    /// (logged).
+    pub(super) fn wrapper_handshake(&mut self) -> bool {
+        let Some(acceptor) = self.ctx.tls.acceptor.clone() else {
+            log::warning(
+                "smtpd",
+                format!(
+                    "TLS wrapper mode without a usable server certificate: dropping {}",
+                    self.client_log
+                ),
+            );
+            return false;
+        };
+        if self.handshake(&acceptor) {
+            return true;
+        }
+        lines::lost_connection("CONNECT", &self.client_log);
+        false
+    }
+
+    /// Replace the plaintext connection by a TLS one; false (logged) when that fails.
+    fn handshake(&mut self, acceptor: &Arc<native_tls::TlsAcceptor>) -> bool {
+        let plain = match self.chat.take_conn() {
+            Some(Conn::Plain(s)) => s,
+            Some(other) => {
+                self.chat.set_conn(other);
+                return false;
+            }
+            None => return false,
+        };
+        match acceptor.accept(Tap::new(plain)) {
+            Ok(mut stream) => {
+                let negotiated = hello::negotiated(&stream.get_mut().take_record());
+                if self.ctx.tls.loglevel >= 1 {
+                    log::info(
+                        "smtpd",
+                        format!(
+                            "Anonymous TLS connection established from {}: {}",
+                            self.client_log,
+                            negotiated.describe()
+                        ),
+                    );
+                }
+                self.chat.set_conn(Conn::Tls(Box::new(stream)));
+                self.tls = Some(negotiated);
+                true
+            }
+            Err(e) => {
+                self.log_accept_error(e);
+                false
+            }
+        }
+    }
+
+    fn log_accept_error<T>(&self, e: native_tls::HandshakeError<T>) {
+        let client = &self.client_log;
+        let why = match e {
+            native_tls::HandshakeError::WouldBlock(_) => "Connection timed out".to_string(),
+            native_tls::HandshakeError::Failure(e) => {
+                let text = e.to_string();
+                if text.to_ascii_lowercase().contains("eof") {
+                    "lost connection".to_string()
+                } else {
+                    log::warning("smtpd", format!("TLS library problem: {}", text));
+                    "-1".to_string()
+                }
+            }
+        };
+        log::info(
+            "smtpd",
+            format!("SSL_accept error from {}: {}", client, why),
+        );
+    }
+
+    /// At the end of the session: send the TLS close_notify (Postfix's tls_server_stop).
+    pub(super) fn close_tls(&mut self) {
+        if let Some(Conn::Tls(mut t)) = self.chat.take_conn() {
+            let _ = t.shutdown();
+        }
+    }
+
+    /// Level encrypt without TLS yet: the 530 reply for `command`, if it is refused.
+    pub(super) fn must_starttls(&self, command: &str) -> bool {
+        self.ctx.tls.level == Level::Encrypt
+            && self.tls.is_none()
+            && !self.ctx.stand_alone
+            && self.stage != "UNKNOWN"
+            && !PRE_TLS.contains(&command)
+    }
+
+    /// The Received: header's `with` protocol: ESMTPS over TLS (RFC 3848, for ESMTP only,
+    /// as in Postfix; the logs and the queue file keep ESMTP).
+    pub(super) fn received_with(&self) -> String {
+        let s = if self.esmtp && self.tls.is_some() {
+            "S"
+        } else {
+            ""
+        };
+        format!("{}{}", self.proto(), s)
+    }
+
+    /// The Received: header's TLS comment (`TLSv1.3 with cipher ...`), when TLS is active
+    /// and smtpd_tls_received_header = yes.
+    pub(super) fn received_tls(&self) -> Option<String> {
+        let t = self.tls.as_ref()?;
+        self.ctx.tls.received_header.then(|| t.describe())
+    }
+}

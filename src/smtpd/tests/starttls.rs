@@ -1,0 +1,192 @@
+//! STARTTLS replies and gates over an in-memory stream (no TLS client here: a handshake
+//! attempt reads the rest of the scripted input and fails). The handshakes themselves are
+//! tested against the started server in tests/smtpd_tls.rs.
+
+use super::*;
+
+/// A self-signed certificate and PKCS#8 key made once per test binary by `openssl req`.
+fn cert_files() -> &'static (String, String) {
+    static FILES: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    FILES.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("postern-sd-tlscert-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let out = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=www.a.org", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (cert.display().to_string(), key.display().to_string())
+    })
+}
+
+fn with_cert(tag: &str, extra: &[(&str, &str)]) -> Fixture {
+    let (cert, key) = cert_files();
+    let mut pairs = vec![
+        ("smtpd_tls_cert_file", cert.as_str()),
+        ("smtpd_tls_key_file", key.as_str()),
+    ];
+    pairs.extend_from_slice(extra);
+    fixture(tag, &pairs)
+}
+
+#[test]
+fn without_tls_starttls_is_not_implemented() {
+    let f = fixture("tls-none", &[]);
+    let out = talk(&f, "EHLO h\r\nSTARTTLS\r\nQUIT\r\n");
+    assert!(!out.iter().any(|l| l.contains("STARTTLS")));
+    assert_eq!(
+        out[9..],
+        ["502 5.5.1 Error: command not implemented", "221 2.0.0 Bye"]
+    );
+}
+
+#[test]
+fn without_a_certificate_starttls_is_a_local_problem() {
+    let f = fixture("tls-nocert", &[("smtpd_tls_security_level", "may")]);
+    let out = talk(&f, "EHLO h\r\nSTARTTLS\r\nQUIT\r\n");
+    assert!(!out.iter().any(|l| l.contains("STARTTLS")));
+    assert_eq!(
+        out[9..],
+        [
+            "454 4.7.0 TLS not available due to local problem",
+            "221 2.0.0 Bye"
+        ]
+    );
+}
+
+#[test]
+fn offered_with_a_certificate_and_arguments_refused() {
+    let f = with_cert("tls-offer", &[("smtpd_tls_security_level", "may")]);
+    assert!(f.ctx.tls.acceptor.is_some(), "the test certificate loads");
+    let out = talk(&f, "EHLO h\r\nSTARTTLS now\r\nQUIT\r\n");
+    assert_eq!(out[6], "250-STARTTLS");
+    assert_eq!(out[10..], ["501 5.5.4 Syntax: STARTTLS", "221 2.0.0 Bye"]);
+}
+
+#[test]
+fn one_file_with_key_and_certificate_is_enough() {
+    // smtpd_tls_key_file defaults to $smtpd_tls_cert_file, as in Postfix.
+    let (cert, key) = cert_files();
+    let both = std::env::temp_dir().join(format!("postern-sd-both-{}.pem", std::process::id()));
+    let mut pem = std::fs::read(key).unwrap();
+    pem.extend(std::fs::read(cert).unwrap());
+    std::fs::write(&both, pem).unwrap();
+    let f = fixture(
+        "tls-both",
+        &[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_tls_cert_file", &both.display().to_string()),
+        ],
+    );
+    assert!(f.ctx.tls.acceptor.is_some());
+    // smtpd_tls_chain_files (key, then its chain) takes precedence over the pair.
+    let f = fixture(
+        "tls-chain",
+        &[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_tls_cert_file", "/nonexistent/cert.pem"),
+            ("smtpd_tls_chain_files", &both.display().to_string()),
+        ],
+    );
+    let _ = std::fs::remove_file(&both);
+    assert!(f.ctx.tls.acceptor.is_some());
+}
+
+#[test]
+fn a_traditional_rsa_key_disables_tls() {
+    let (cert, key) = cert_files();
+    let rsa = std::env::temp_dir().join(format!("postern-sd-rsa-{}.key", std::process::id()));
+    let out = std::process::Command::new("openssl")
+        .args(["rsa", "-traditional", "-in", key, "-out"])
+        .arg(&rsa)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f = fixture(
+        "tls-rsa",
+        &[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_tls_cert_file", cert),
+            ("smtpd_tls_key_file", &rsa.display().to_string()),
+        ],
+    );
+    let _ = std::fs::remove_file(&rsa);
+    assert!(f.ctx.tls.acceptor.is_none());
+    assert!(!talk(&f, "EHLO h\r\nQUIT\r\n").contains(&"250-STARTTLS".to_string()));
+}
+
+#[test]
+fn legacy_smtpd_use_tls_offers_it_too() {
+    let f = with_cert("tls-legacy", &[("smtpd_use_tls", "yes")]);
+    let out = talk(&f, "EHLO h\r\nQUIT\r\n");
+    assert!(out.contains(&"250-STARTTLS".to_string()), "{:?}", out);
+}
+
+#[test]
+fn plaintext_after_starttls_is_never_answered() {
+    // CVE-2011-0411: the RSET arrives with STARTTLS, in the clear.
+    let f = with_cert("tls-inject", &[("smtpd_tls_security_level", "may")]);
+    let out = talk(&f, "EHLO h\r\nSTARTTLS\r\nRSET\r\n");
+    assert_eq!(out.last().unwrap(), "220 2.0.0 Ready to start TLS");
+    assert_eq!(out.len(), 11, "{:?}", out);
+}
+
+#[test]
+fn encrypt_refuses_mail_before_starttls() {
+    let f = with_cert("tls-encrypt", &[("smtpd_tls_security_level", "encrypt")]);
+    let out = talk(
+        &f,
+        "HELO h\r\nMAIL FROM:<a@b>\r\nVRFY root\r\nAUTH PLAIN\r\nNOOP\r\nRSET\r\nFOO\r\nQUIT\r\n",
+    );
+    let must = "530 5.7.0 Must issue a STARTTLS command first";
+    assert_eq!(
+        out[1..],
+        [
+            "250 www.a.org",
+            must,
+            must,
+            must,
+            "250 2.0.0 Ok",
+            must,
+            "500 5.5.2 Error: command not recognized",
+            "221 2.0.0 Bye"
+        ]
+    );
+}
+
+#[test]
+fn wrapper_mode_greets_only_after_a_handshake() {
+    // Plaintext SMTP on a wrapper-mode port is not a TLS handshake: no greeting at all.
+    let f = with_cert("tls-wrap", &[("smtpd_tls_wrappermode", "yes")]);
+    assert!(talk(&f, "EHLO h\r\nQUIT\r\n").is_empty());
+    let f = fixture("tls-wrap-nocert", &[("smtpd_tls_wrappermode", "yes")]);
+    assert!(talk(&f, "EHLO h\r\nQUIT\r\n").is_empty());
+}
+
+#[test]
+fn a_bad_level_is_a_configuration_error() {
+    let dir = std::env::temp_dir();
+    let cfg = Arc::new(Config::from_pairs(
+        &dir,
+        &[("smtpd_tls_security_level", "bogus")],
+    ));
+    let (tx, _rx) = crossbeam_channel::unbounded();
+    let err = SmtpdContext::new(cfg, Queue::new(&dir), tx).err().unwrap();
+    assert_eq!(err, "invalid smtpd_tls_security_level: bogus");
+}

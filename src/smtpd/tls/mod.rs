@@ -1,0 +1,276 @@
+//! smtpd's TLS settings, built once per configuration (at start and at each reload, as
+//! part of `SmtpdContext`): the security level (smtpd_tls_security_level none / may /
+//! encrypt, else the legacy smtpd_use_tls / smtpd_enforce_tls), the server identity from
+//! the first of smtpd_tls_chain_files, else smtpd_tls_cert_file and smtpd_tls_key_file
+//! (PEM; the key PKCS#8), the protocol range
+//! from smtpd_tls_protocols (may) or smtpd_tls_mandatory_protocols (encrypt),
+//! smtpd_tls_loglevel, smtpd_tls_received_header and smtpd_tls_wrappermode. Follows
+//! RFC 3207 and Postfix's TLS_README / postconf(5); the session side is
+//! `session::starttls`, and `hello` names what a handshake negotiated.
+//!
+//! Security role: the certificate and key are read only through `crate::secrets`, which the
+//! root master preloaded (the key file is root-only); a protocol setting native-tls cannot
+//! express exactly is narrowed, never widened. Logs a warning (and disables TLS, as
+//! Postfix does) when the certificate or key cannot be loaded.
+
+pub mod hello;
+mod protocols;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::{Config, split_list};
+
+/// smtpd_tls_security_level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    None,
+    May,
+    Encrypt,
+}
+
+/// A TLS setting that makes the configuration unusable (Postfix: fatal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsConfigError {
+    BadLevel(String),
+    BadProtocols(String, String),
+}
+
+impl std::fmt::Display for TlsConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlsConfigError::BadLevel(l) => write!(f, "invalid smtpd_tls_security_level: {}", l),
+            TlsConfigError::BadProtocols(name, v) => {
+                write!(f, "invalid {} value: \"{}\"", name, v)
+            }
+        }
+    }
+}
+
+/// Why the server identity could not be loaded (TLS is then disabled).
+#[derive(Debug)]
+enum IdentityError {
+    Read(String, std::io::Error),
+    NoKey(String),
+    Tls(native_tls::Error),
+    Tls13Only,
+}
+
+impl std::fmt::Display for IdentityError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdentityError::Read(p, e) => write!(f, "cannot read {}: {}", p, e),
+            IdentityError::NoKey(p) => write!(
+                f,
+                "no PKCS#8 private key (BEGIN PRIVATE KEY) in {}; convert it with \
+                 \"openssl pkcs8 -topk8 -nocrypt\"",
+                p
+            ),
+            IdentityError::Tls(e) => write!(f, "{}", e),
+            IdentityError::Tls13Only => write!(
+                f,
+                "the protocol setting allows only TLSv1.3, which the native-tls server \
+                 cannot negotiate"
+            ),
+        }
+    }
+}
+
+/// The TLS side of one configuration.
+#[derive(Clone)]
+pub struct ServerTls {
+    pub level: Level,
+    /// The handshake engine; `None` when no certificate is configured or it failed to
+    /// load (STARTTLS then answers 454, as Postfix does).
+    pub acceptor: Option<Arc<native_tls::TlsAcceptor>>,
+    pub loglevel: i64,
+    pub received_header: bool,
+    pub wrappermode: bool,
+}
+
+impl ServerTls {
+    /// No TLS at all (the stand-alone server, `sendmail -bs`).
+    pub fn disabled() -> ServerTls {
+        ServerTls {
+            level: Level::None,
+            acceptor: None,
+            loglevel: 0,
+            received_header: false,
+            wrappermode: false,
+        }
+    }
+
+    /// The settings of `cfg`; the identity is loaded when the level (or wrapper mode)
+    /// calls for TLS.
+    pub fn from_config(cfg: &Config) -> Result<ServerTls, TlsConfigError> {
+        let level = level(cfg)?;
+        let wrappermode = cfg.bool("smtpd_tls_wrappermode");
+        let (name, value) = match level {
+            Level::Encrypt => (
+                "smtpd_tls_mandatory_protocols",
+                cfg.get("smtpd_tls_mandatory_protocols"),
+            ),
+            _ => ("smtpd_tls_protocols", cfg.get("smtpd_tls_protocols")),
+        };
+        let range = protocols::parse(value)
+            .ok_or_else(|| TlsConfigError::BadProtocols(name.into(), value.into()))?;
+        let wanted = level != Level::None || wrappermode;
+        let acceptor = match identity_files(cfg) {
+            Some((cert, key)) if wanted => load(&cert, &key, range),
+            None if wanted => {
+                crate::log::warning(
+                    "smtpd",
+                    "No server certs available. TLS won't be enabled (smtpd_tls_cert_file is empty)",
+                );
+                None
+            }
+            _ => None,
+        };
+        Ok(ServerTls {
+            level,
+            acceptor,
+            loglevel: cfg.int("smtpd_tls_loglevel"),
+            received_header: cfg.bool("smtpd_tls_received_header"),
+            wrappermode,
+        })
+    }
+
+    /// Whether EHLO offers STARTTLS.
+    pub fn offer_starttls(&self) -> bool {
+        self.level != Level::None && self.acceptor.is_some() && !self.wrappermode
+    }
+}
+
+/// smtpd_tls_security_level, or the legacy booleans when it is empty.
+fn level(cfg: &Config) -> Result<Level, TlsConfigError> {
+    match cfg.get("smtpd_tls_security_level").trim() {
+        "" if cfg.bool("smtpd_enforce_tls") => Ok(Level::Encrypt),
+        "" if cfg.bool("smtpd_use_tls") => Ok(Level::May),
+        "" | "none" => Ok(Level::None),
+        "may" => Ok(Level::May),
+        "encrypt" => Ok(Level::Encrypt),
+        other => Err(TlsConfigError::BadLevel(other.to_string())),
+    }
+}
+
+/// The certificate and key files: the first of smtpd_tls_chain_files (key and chain in one
+/// file; it takes precedence, as in Postfix), else smtpd_tls_cert_file and
+/// smtpd_tls_key_file (empty: the certificate file). `None` when none is configured.
+fn identity_files(cfg: &Config) -> Option<(String, String)> {
+    let chain = split_list(cfg.get("smtpd_tls_chain_files"));
+    if let Some(first) = chain.first() {
+        if chain.len() > 1 {
+            crate::log::warning(
+                "smtpd",
+                format!(
+                    "smtpd_tls_chain_files: only {} is used (native-tls holds one server identity)",
+                    first
+                ),
+            );
+        }
+        return Some((first.to_string(), first.to_string()));
+    }
+    let cert = cfg.get("smtpd_tls_cert_file").trim();
+    if cert.is_empty() {
+        return None;
+    }
+    let key = match cfg.get("smtpd_tls_key_file").trim() {
+        "" => cert,
+        k => k,
+    };
+    Some((cert.to_string(), key.to_string()))
+}
+
+/// The acceptor, or `None` with Postfix's "disabling TLS support" warning.
+fn load(cert: &str, key: &str, range: protocols::Range) -> Option<Arc<native_tls::TlsAcceptor>> {
+    match acceptor(cert, key, range) {
+        Ok(a) => Some(Arc::new(a)),
+        Err(e) => {
+            crate::log::warning(
+                "smtpd",
+                format!(
+                    "cannot load TLS certificate {} / key {}: {}: disabling TLS support",
+                    cert, key, e
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// The PEM block `BEGIN PRIVATE KEY` of `pem` (a key file may hold the certificate too).
+fn pkcs8_block(pem: &[u8]) -> Option<Vec<u8>> {
+    const BEGIN: &[u8] = b"-----BEGIN PRIVATE KEY-----";
+    const END: &[u8] = b"-----END PRIVATE KEY-----";
+    let start = pem.windows(BEGIN.len()).position(|w| w == BEGIN)?;
+    let rest = pem.get(start..)?;
+    let end = rest.windows(END.len()).position(|w| w == END)? + END.len();
+    let mut block = rest.get(..end)?.to_vec();
+    block.push(b'\n');
+    Some(block)
+}
+
+/// The acceptor for the certificate (chain) and key files, read through the secrets store.
+fn acceptor(
+    cert: &str,
+    key: &str,
+    range: protocols::Range,
+) -> Result<native_tls::TlsAcceptor, IdentityError> {
+    let read = |p: &str| {
+        crate::secrets::read_file(Path::new(p)).map_err(|e| IdentityError::Read(p.into(), e))
+    };
+    if range.tls13_only {
+        return Err(IdentityError::Tls13Only);
+    }
+    let cert_pem = read(cert)?;
+    let key_pem = pkcs8_block(&read(key)?).ok_or_else(|| IdentityError::NoKey(key.into()))?;
+    let identity =
+        native_tls::Identity::from_pkcs8(&cert_pem, &key_pem).map_err(IdentityError::Tls)?;
+    native_tls::TlsAcceptor::builder(identity)
+        .min_protocol_version(Some(range.min))
+        .max_protocol_version(range.max)
+        .build()
+        .map_err(IdentityError::Tls)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Config {
+        Config::from_pairs(Path::new("/nonexistent"), pairs)
+    }
+
+    #[test]
+    fn levels_and_legacy_booleans() {
+        assert_eq!(level(&cfg(&[])), Ok(Level::None));
+        assert_eq!(level(&cfg(&[("smtpd_use_tls", "yes")])), Ok(Level::May));
+        let enforce = cfg(&[("smtpd_use_tls", "yes"), ("smtpd_enforce_tls", "yes")]);
+        assert_eq!(level(&enforce), Ok(Level::Encrypt));
+        let both = cfg(&[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_enforce_tls", "yes"),
+        ]);
+        assert_eq!(level(&both), Ok(Level::May));
+        let bad = cfg(&[("smtpd_tls_security_level", "verify")]);
+        assert!(matches!(level(&bad), Err(TlsConfigError::BadLevel(_))));
+    }
+
+    #[test]
+    fn no_certificate_means_no_starttls() {
+        let t = ServerTls::from_config(&cfg(&[("smtpd_tls_security_level", "may")])).unwrap();
+        assert!(t.acceptor.is_none());
+        assert!(!t.offer_starttls());
+    }
+
+    #[test]
+    fn the_key_block_is_found_in_a_combined_file() {
+        let pem = b"-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n\
+                    -----BEGIN PRIVATE KEY-----\nBBB\n-----END PRIVATE KEY-----\n";
+        assert_eq!(
+            pkcs8_block(pem).unwrap(),
+            b"-----BEGIN PRIVATE KEY-----\nBBB\n-----END PRIVATE KEY-----\n".to_vec()
+        );
+        assert_eq!(pkcs8_block(b"-----BEGIN RSA PRIVATE KEY-----\n"), None);
+    }
+}

@@ -1,0 +1,108 @@
+//! TLS for the tests of the SMTP server: a self-signed certificate made by `openssl req`,
+//! a line client over any stream (plain or TLS), and the client side of STARTTLS and of a
+//! wrapper-mode (smtps) connection, accepting the self-signed certificate.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Make a self-signed certificate and PKCS#8 key in `dir` with `openssl req`.
+pub fn make_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{}.crt", name)),
+        dir.join(format!("{}.key", name)),
+    );
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=www.a.org", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl (the TLS tests need the openssl command)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// An SMTP client over any stream, reading replies byte by byte (no buffering, so that
+/// the stream can be handed to the TLS layer between replies).
+pub struct Smtp<S: Read + Write>(pub S);
+
+impl<S: Read + Write> Smtp<S> {
+    fn line(&mut self) -> Option<String> {
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        loop {
+            match self.0.read(&mut b) {
+                Ok(1) if b[0] == b'\n' => break,
+                Ok(1) => line.push(b[0]),
+                _ if line.is_empty() => return None,
+                _ => break,
+            }
+        }
+        Some(String::from_utf8_lossy(&line).trim_end().to_string())
+    }
+
+    /// One reply, its lines joined with "\n" (empty at end of stream).
+    pub fn reply(&mut self) -> String {
+        let mut lines = Vec::new();
+        while let Some(l) = self.line() {
+            let more = l.as_bytes().get(3) == Some(&b'-');
+            lines.push(l);
+            if !more {
+                break;
+            }
+        }
+        lines.join("\n")
+    }
+
+    pub fn cmd(&mut self, c: &str) -> String {
+        self.0.write_all(format!("{}\r\n", c).as_bytes()).unwrap();
+        self.reply()
+    }
+}
+
+pub fn plain(port: u16) -> Smtp<TcpStream> {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    Smtp(s)
+}
+
+pub fn handshake(s: TcpStream) -> native_tls::TlsStream<TcpStream> {
+    native_tls::TlsConnector::builder()
+        .danger_accept_invalid_certs(true)
+        .danger_accept_invalid_hostnames(true)
+        .build()
+        .unwrap()
+        .connect("www.a.org", s)
+        .unwrap_or_else(|e| panic!("TLS handshake: {}", e))
+}
+
+/// Greeting, EHLO, STARTTLS and the handshake: the TLS session, before its EHLO.
+pub fn starttls(port: u16) -> Smtp<native_tls::TlsStream<TcpStream>> {
+    let mut c = plain(port);
+    let greeting = c.reply();
+    assert!(greeting.starts_with("220 "), "port {}: {}", port, greeting);
+    let ehlo = c.cmd("EHLO client.test");
+    assert!(ehlo.contains("250-STARTTLS"), "port {}: {}", port, ehlo);
+    assert_eq!(c.cmd("STARTTLS"), "220 2.0.0 Ready to start TLS");
+    Smtp(handshake(c.0))
+}
+
+/// A wrapper-mode connection: the handshake, then the greeting (returned) over TLS.
+pub fn wrapped(port: u16) -> (Smtp<native_tls::TlsStream<TcpStream>>, String) {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut w = Smtp(handshake(s));
+    let greeting = w.reply();
+    (w, greeting)
+}
