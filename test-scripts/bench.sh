@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # "make bench": install a release build into a temporary directory, start it on
 # a free loopback port, run postern-bench for each session count and message
-# size against one local mailbox, print one table, stop the instance.
+# size twice: once to one local mailbox (target "mbox": local(8), an mbox file)
+# and once to one virtual mailbox (target "virtual": MySQL lookups at RCPT and
+# at delivery, virtual(8) into a maildir), print one table, stop the instance.
 # Not a smoke test (run-all.sh skips it).
 #   BENCH_SESSIONS="1 10 50"  BENCH_SIZES="1024 102400"  BENCH_MESSAGES=200
+#   BENCH_MYSQL_HOST=127.0.0.1  BENCH_MYSQL_PORT=3306  (user root, empty password)
+# The virtual rows use a database of their own on that MariaDB/MySQL server,
+# loaded from etc/extmail-schema.sql and dropped at the end; without a reachable
+# server (or the mysql client) they are skipped with a note.
 # shellcheck source=test-scripts/lib.sh
 PROFILE=${PROFILE:-release}
 source "$(dirname "$0")/lib.sh"
@@ -12,28 +18,155 @@ BENCH_SESSIONS=${BENCH_SESSIONS:-1 10 50}
 BENCH_SIZES=${BENCH_SIZES:-1024 102400}
 BENCH_MESSAGES=${BENCH_MESSAGES:-200}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-120}
+BENCH_MYSQL_HOST=${BENCH_MYSQL_HOST:-127.0.0.1}
+BENCH_MYSQL_PORT=${BENCH_MYSQL_PORT:-3306}
 BENCH=${CARGO_TARGET_DIR:-$REPO/target}/$PROFILE/postern-bench
 [ -x "$BENCH" ] || fail "$BENCH not built (make bench builds it)"
+
+# The virtual recipient: a user of etc/extmail-schema.sql, and its maildir
+# (relative to virtual_mailbox_base) as the schema's mailbox table has it.
+VRCPT=alice@example.com
+VMAILDIR_REL=example.com/alice/Maildir
+DB=
+VIRTUAL=
+
+sql() {
+	mysql --no-defaults --protocol=TCP --connect-timeout=5 -h "$BENCH_MYSQL_HOST" \
+		-P "$BENCH_MYSQL_PORT" -u root "$@"
+}
+
+bench_cleanup() {
+	if [ -n "$DB" ]; then
+		sql -e "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 ||
+			log "note: could not drop database $DB on $BENCH_MYSQL_HOST:$BENCH_MYSQL_PORT"
+		DB=
+	fi
+	t_cleanup
+}
+
+# install_cf NAME: the shipped etc/NAME in $CONF, its connection settings
+# pointed at the bench database, root-only as a file with a password is kept.
+install_cf() {
+	local out=$CONF/$1
+	{
+		printf 'hosts = inet:%s:%s\nuser = root\npassword =\ndbname = %s\n' \
+			"$BENCH_MYSQL_HOST" "$BENCH_MYSQL_PORT" "$DB"
+		grep -vE '^(hosts|user|password|dbname)[[:space:]]*=' "$REPO/etc/$1"
+	} >"$out"
+	chmod 0600 "$out"
+	echo "mysql:$out"
+}
+
+# setup_virtual: the database, the mysql tables and virtual(8) settings; sets
+# VIRTUAL=yes, or leaves it empty with a note when there is no database server.
+setup_virtual() {
+	if ! command -v mysql >/dev/null; then
+		log "note: no mysql client: the virtual rows are skipped (Debian package mariadb-client)"
+		return 0
+	fi
+	if ! sql -e "SELECT 1" >"$T/mysql.log" 2>&1; then
+		log "note: no MariaDB/MySQL at $BENCH_MYSQL_HOST:$BENCH_MYSQL_PORT (root, empty password):" \
+			"the virtual rows are skipped ($(head -n 1 "$T/mysql.log"))"
+		return 0
+	fi
+	DB=postern_bench$$
+	sql -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB" >"$T/mysql.log" 2>&1 ||
+		{ cat "$T/mysql.log" >&2; fail "cannot create database $DB"; }
+	sql "$DB" <"$REPO/etc/extmail-schema.sql" >"$T/mysql.log" 2>&1 ||
+		{ cat "$T/mysql.log" >&2; fail "cannot load etc/extmail-schema.sql into $DB"; }
+
+	local domains mailboxes aliases uid gid
+	domains=$(install_cf mysql_virtual_domains_maps.cf)
+	mailboxes=$(install_cf mysql_virtual_mailbox_maps.cf)
+	aliases=$(install_cf mysql_virtual_alias_maps.cf)
+	# As root the instance delivers through its privileged helper as the
+	# recipient account (never root); otherwise as ourselves, with our ids.
+	if [ "$(id -u)" = 0 ]; then
+		uid=$(id -u "$RCPT") gid=$(id -g "$RCPT")
+	else
+		uid=$(id -u) gid=$(id -g)
+	fi
+	VBASE=$T/vmail
+	VMAILDIR=$VBASE/$VMAILDIR_REL
+	mkdir -p "$VBASE"
+	chmod 0700 "$VBASE"
+	if [ "$(id -u)" = 0 ]; then chown "$uid:$gid" "$VBASE"; fi
+	cat >>"$CONF/main.cf" <<-EOF
+		# Added by test-scripts/bench.sh: the virtual rows
+		virtual_mailbox_domains = $domains
+		virtual_mailbox_maps = $mailboxes
+		virtual_alias_maps = $aliases
+		virtual_mailbox_base = $VBASE
+		virtual_uid_maps = static:$uid
+		virtual_gid_maps = static:$gid
+		virtual_mailbox_limit = 0
+	EOF
+	grep -qE '^virtual[[:space:]]+unix[[:space:]]' "$CONF/master.cf" ||
+		echo "virtual unix - n n - - virtual" >>"$CONF/master.cf"
+	VIRTUAL=yes
+}
+
+# empty_maildir: each virtual run starts from an empty maildir.
+empty_maildir() {
+	local sub
+	for sub in new cur tmp; do
+		if [ -d "$VMAILDIR/$sub" ]; then
+			find "$VMAILDIR/$sub" -mindepth 1 -maxdepth 1 -type f -delete
+		fi
+	done
+}
+
+# run_row TARGET ARGS...: one postern-bench run, its output with a first column
+# naming the target; its delivered/s in LAST_DELIVERED.
+HEADER=yes
+run_row() {
+	local target=$1 out opts=()
+	shift
+	[ -n "$HEADER" ] || opts+=(--no-header)
+	out=$("$BENCH" --port "$PORT" --pid "$PID" --messages "$BENCH_MESSAGES" \
+		--from bench@localhost --timeout "$BENCH_TIMEOUT" "${opts[@]}" "$@") ||
+		log "$target run ($*) had errors"
+	HEADER=
+	[ -n "$out" ] || { LAST_DELIVERED=-; return 0; }
+	printf '%s\n' "$out" | awk -v t="$target" \
+		'$1 == "sessions" { printf "%-8s %s\n", "target", $0; next } { printf "%-8s %s\n", t, $0 }'
+	LAST_DELIVERED=$(printf '%s\n' "$out" | awk '$1 != "sessions" { print $7 }' | tail -n 1)
+}
 
 t_users
 need_recipient
 t_setup
+trap bench_cleanup EXIT
 # The bench fills one mailbox with far more than Postfix's 50 MB default allows.
 echo "mailbox_size_limit = 0" >>"$CONF/main.cf"
+setup_virtual
 MAIL_CONFIG=$CONF "$T/bin/newaliases" >"$T/newaliases.log" 2>&1 ||
 	{ cat "$T/newaliases.log" >&2; fail "newaliases failed"; }
 t_start
 PID=$(master_pid)
-log "instance in $T, port $PORT, master pid $PID, recipient $RCPT"
+log "instance in $T, port $PORT, master pid $PID, recipient $RCPT${VIRTUAL:+ (mbox) and $VRCPT (virtual, database $DB)}"
 
-header=
+SUMMARY=()
 for size in $BENCH_SIZES; do
 	for s in $BENCH_SESSIONS; do
 		if [ -f "$MBOX" ]; then : >"$MBOX"; fi # each run starts from an empty mailbox
-		"$BENCH" --port "$PORT" --sessions "$s" --messages "$BENCH_MESSAGES" --size "$size" \
-			--from bench@localhost --to "$RCPT" --mbox "$MBOX" --pid "$PID" \
-			--timeout "$BENCH_TIMEOUT" ${header:+"$header"} || log "run with $s sessions, $size bytes had errors"
-		header=--no-header
+		run_row mbox --sessions "$s" --size "$size" --to "$RCPT" --mbox "$MBOX"
+		mbox_rate=$LAST_DELIVERED
+		[ -n "$VIRTUAL" ] || continue
+		empty_maildir
+		run_row virtual --sessions "$s" --size "$size" --to "$VRCPT" --maildir "$VMAILDIR"
+		verdict=$(awk -v v="$LAST_DELIVERED" -v m="$mbox_rate" 'BEGIN {
+			if (v !~ /^[0-9.]+$/ || m !~ /^[0-9.]+$/) print "not measured";
+			else if (v + 0 >= m + 0) print "virtual >= mbox";
+			else print "virtual < mbox" }')
+		SUMMARY+=("$(printf '%4s sessions, %7s bytes: delivered/s virtual %s, mbox %s: %s' \
+			"$s" "$size" "$LAST_DELIVERED" "$mbox_rate" "$verdict")")
 	done
 done
 t_stop
+if [ -n "$VIRTUAL" ]; then
+	log "virtual (MySQL at RCPT and delivery, maildir) against mbox (local):"
+	printf '  %s\n' "${SUMMARY[@]}"
+else
+	log "note: the virtual rows were skipped (no database server; see above)"
+fi

@@ -1,8 +1,10 @@
 //! Measurements for postern-bench: nearest-rank percentiles, an incremental mbox message
 //! counter (a "From " line at the start of the file or after an empty line starts a
-//! message, as local delivery writes them), and peak RSS from /proc/PID/status.
+//! message, as local delivery writes them), a maildir message counter (the files in `new/`
+//! and `cur/`, as virtual(8) and local(8) write them), and peak RSS from /proc/PID/status.
 //!
-//! Security role: none (client-side tooling). Reads a mailbox file and /proc, writes nothing.
+//! Security role: none (client-side tooling). Reads a mailbox file, a maildir's directory
+//! listings and /proc, writes nothing.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -60,6 +62,32 @@ impl MboxCounter {
     }
 }
 
+/// Counts the messages in a maildir: the regular files in `DIR/new` and `DIR/cur` whose
+/// names do not start with a dot. A delivery writes its file in `tmp/` and renames it into
+/// `new/` once complete, so every file counted is a whole message; `tmp/` is not counted.
+/// A missing directory holds nothing (the delivery agent creates the maildir with its first
+/// message). A reader moving files from `new/` to `cur/` while this runs may make one call
+/// count a file twice or not at all; the benchmark's maildir has no reader.
+pub fn count_maildir(dir: &Path) -> io::Result<usize> {
+    let mut n = 0;
+    for sub in ["new", "cur"] {
+        let rd = match std::fs::read_dir(dir.join(sub)) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in rd {
+            let entry = entry?;
+            if entry.file_type()?.is_file()
+                && !entry.file_name().as_encoded_bytes().starts_with(b".")
+            {
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
 /// Peak resident set in KiB from /proc/PID/status text (the VmHWM line).
 pub fn parse_vmhwm(status: &str) -> Option<u64> {
     status
@@ -113,6 +141,46 @@ mod tests {
         f.write_all(b"From c  y\nd\n\n").unwrap();
         assert_eq!(c.update(&p).unwrap(), 2);
         assert_eq!(c.update(&p).unwrap(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn maildir_counter_counts_files_in_new_and_cur_only() {
+        let dir =
+            std::env::temp_dir().join(format!("postern-bench-maildir-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            count_maildir(&dir).unwrap(),
+            0,
+            "a maildir not created yet holds nothing"
+        );
+        for sub in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        assert_eq!(count_maildir(&dir).unwrap(), 0);
+        // Being written: not a message yet.
+        std::fs::write(dir.join("tmp/1.P1Q1.host"), "partial").unwrap();
+        assert_eq!(count_maildir(&dir).unwrap(), 0);
+        // Renamed into new/: delivered.
+        std::fs::rename(dir.join("tmp/1.P1Q1.host"), dir.join("new/1.V1I1M1.host")).unwrap();
+        std::fs::write(dir.join("new/2.V1I2M2.host"), "m2").unwrap();
+        assert_eq!(count_maildir(&dir).unwrap(), 2);
+        // Seen by a reader (moved to cur/ with flags): still counted, once.
+        std::fs::rename(
+            dir.join("new/1.V1I1M1.host"),
+            dir.join("cur/1.V1I1M1.host:2,S"),
+        )
+        .unwrap();
+        assert_eq!(count_maildir(&dir).unwrap(), 2);
+        // Dot files and subdirectories are not messages.
+        std::fs::write(dir.join("new/.hidden"), "x").unwrap();
+        std::fs::create_dir(dir.join("cur/.sub")).unwrap();
+        std::fs::create_dir(dir.join("new/sub")).unwrap();
+        assert_eq!(count_maildir(&dir).unwrap(), 2);
+        // Emptied between runs, as bench.sh does.
+        std::fs::remove_file(dir.join("new/2.V1I2M2.host")).unwrap();
+        std::fs::remove_file(dir.join("cur/1.V1I1M1.host:2,S")).unwrap();
+        assert_eq!(count_maildir(&dir).unwrap(), 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

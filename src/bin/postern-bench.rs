@@ -4,9 +4,9 @@
 //! size. Each session sends EHLO, then per message MAIL FROM and the RCPT TOs in one write when
 //! the server offers PIPELINING (RFC 2920), then DATA, the dot-stuffed content (RFC 5321
 //! 4.5.2) and the final ".", timing the wait from the final "." to the 250 reply. With `--mbox`
-//! it waits until the mailbox holds every accepted message and reports end-to-end delivered
-//! messages per second; with `--pid` it reports the server's peak resident set (VmHWM from
-//! /proc/PID/status).
+//! (an mbox file) or `--maildir` (a maildir: files in new/ and cur/) it waits until the
+//! mailbox holds every accepted message and reports end-to-end delivered messages per second;
+//! with `--pid` it reports the server's peak resident set (VmHWM from /proc/PID/status).
 //!
 //! Security role: none; it is a client. It refuses non-loopback targets unless
 //! `--allow-remote` is given, and every count, size and wait is bounded. It logs nothing; the
@@ -14,7 +14,7 @@
 
 use postern::bench::BenchError;
 use postern::bench::smtp::{Reply, make_message, offers, read_reply};
-use postern::bench::stats::{MboxCounter, parse_vmhwm, percentile};
+use postern::bench::stats::{MboxCounter, count_maildir, parse_vmhwm, percentile};
 use std::fmt;
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -30,6 +30,48 @@ const MAX_MESSAGES: usize = 1_000_000;
 const MAX_SIZE: usize = 50 * 1024 * 1024;
 const MAX_RECIPIENTS: usize = 1000;
 
+/// Where delivered messages are counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mailbox {
+    /// An mbox file (`--mbox`).
+    Mbox(PathBuf),
+    /// A maildir (`--maildir`): its new/ and cur/.
+    Maildir(PathBuf),
+}
+
+impl Mailbox {
+    fn path(&self) -> &Path {
+        match self {
+            Mailbox::Mbox(p) | Mailbox::Maildir(p) => p,
+        }
+    }
+}
+
+/// Counts the messages in a `Mailbox` as they arrive.
+#[derive(Debug)]
+struct Delivered {
+    mailbox: Mailbox,
+    mbox: MboxCounter,
+}
+
+impl Delivered {
+    fn new(mailbox: Mailbox) -> Delivered {
+        Delivered {
+            mailbox,
+            mbox: MboxCounter::default(),
+        }
+    }
+
+    /// How many messages the mailbox holds now.
+    fn count(&mut self) -> Result<usize, BenchError> {
+        let r = match &self.mailbox {
+            Mailbox::Mbox(p) => self.mbox.update(p),
+            Mailbox::Maildir(p) => count_maildir(p),
+        };
+        r.map_err(|e| BenchError::Io(format!("read {}", self.mailbox.path().display()), e))
+    }
+}
+
 /// Command-line settings.
 #[derive(Debug, Clone)]
 struct Opts {
@@ -41,7 +83,7 @@ struct Opts {
     recipients: usize,
     from: String,
     to: Vec<String>,
-    mbox: Option<PathBuf>,
+    mailbox: Option<Mailbox>,
     pid: Option<u32>,
     timeout: Duration,
     allow_remote: bool,
@@ -95,11 +137,17 @@ fn parse_args(args: &[String]) -> Result<Opts, BenchError> {
         "wait until this mbox holds every accepted message",
         "PATH",
     );
+    o.optopt(
+        "",
+        "maildir",
+        "wait until this maildir (new/ and cur/) holds every accepted message",
+        "DIR",
+    );
     o.optopt("", "pid", "report this process's peak RSS", "PID");
     o.optopt(
         "",
         "timeout",
-        "seconds for each network wait and the mbox wait (default 60)",
+        "seconds for each network wait and the mailbox wait (default 60)",
         "SECS",
     );
     o.optflag("", "allow-remote", "allow a non-loopback server");
@@ -133,7 +181,16 @@ fn parse_args(args: &[String]) -> Result<Opts, BenchError> {
             .opt_str("from")
             .unwrap_or_else(|| "bench@localhost".into()),
         to,
-        mbox: m.opt_str("mbox").map(PathBuf::from),
+        mailbox: match (m.opt_str("mbox"), m.opt_str("maildir")) {
+            (Some(_), Some(_)) => {
+                return Err(BenchError::Usage(
+                    "--mbox and --maildir: give one mailbox to count".into(),
+                ));
+            }
+            (Some(p), None) => Some(Mailbox::Mbox(PathBuf::from(p))),
+            (None, Some(p)) => Some(Mailbox::Maildir(PathBuf::from(p))),
+            (None, None) => None,
+        },
         pid: m
             .opt_str("pid")
             .map(|p| p.parse::<u32>())
@@ -308,28 +365,26 @@ fn session(
     Ok(())
 }
 
-/// Wait (bounded by `timeout`) until `path` holds `want` more messages than `counter` had
-/// when created; return the instant the last one arrived.
-fn wait_mbox(
-    path: &Path,
-    counter: &mut MboxCounter,
+/// Wait (bounded by `timeout`) until the mailbox holds `want` more messages than the `before`
+/// it held when the run started; return the instant the last one arrived.
+fn wait_delivered(
+    counter: &mut Delivered,
+    before: usize,
     want: usize,
     timeout: Duration,
 ) -> Result<Instant, BenchError> {
     let deadline = Instant::now() + timeout;
-    let target = counter.count + want;
+    let target = before + want;
     loop {
-        let n = counter
-            .update(path)
-            .map_err(|e| BenchError::Io(format!("read {}", path.display()), e))?;
+        let n = counter.count()?;
         if n >= target {
             return Ok(Instant::now());
         }
         if Instant::now() >= deadline {
             return Err(BenchError::Protocol(format!(
                 "{}: {} of {} messages delivered after {:?}",
-                path.display(),
-                n + want - target,
+                counter.mailbox.path().display(),
+                n.saturating_sub(before),
                 want,
                 timeout
             )));
@@ -345,12 +400,11 @@ fn fmt_ms(d: Option<Duration>) -> String {
 
 fn run(opts: &Opts) -> Result<bool, BenchError> {
     let addr = resolve(&opts.host, opts.port, opts.allow_remote)?;
-    let mut counter = MboxCounter::default();
-    if let Some(p) = &opts.mbox {
-        counter
-            .update(p)
-            .map_err(|e| BenchError::Io(format!("read {}", p.display()), e))?;
-    }
+    let mut counter = opts.mailbox.clone().map(Delivered::new);
+    let before = match &mut counter {
+        Some(c) => c.count()?,
+        None => 0,
+    };
     let opts = Arc::new(opts.clone());
     let started = Instant::now();
     let aborted = Arc::new(AtomicU64::new(0));
@@ -390,19 +444,20 @@ fn run(opts: &Opts) -> Result<bool, BenchError> {
     }
     let sent_secs = started.elapsed().as_secs_f64().max(1e-9);
     all.latencies.sort();
-    let delivered = match &opts.mbox {
-        Some(p) if all.accepted > 0 => match wait_mbox(p, &mut counter, all.accepted, opts.timeout)
-        {
-            Ok(done) => format!(
-                "{:.1}",
-                all.accepted as f64 / done.duration_since(started).as_secs_f64().max(1e-9)
-            ),
-            Err(e) => {
-                eprintln!("postern-bench: {}", e);
-                all.errors += 1;
-                "timeout".into()
+    let delivered = match &mut counter {
+        Some(c) if all.accepted > 0 => {
+            match wait_delivered(c, before, all.accepted, opts.timeout) {
+                Ok(done) => format!(
+                    "{:.1}",
+                    all.accepted as f64 / done.duration_since(started).as_secs_f64().max(1e-9)
+                ),
+                Err(e) => {
+                    eprintln!("postern-bench: {}", e);
+                    all.errors += 1;
+                    "timeout".into()
+                }
             }
-        },
+        }
         Some(_) => "0".into(),
         None => "-".into(),
     };
@@ -509,6 +564,57 @@ mod tests {
             parse_args(&args(&["--bogus"])),
             Err(BenchError::Usage(_))
         ));
+    }
+
+    #[test]
+    fn one_mailbox_to_count() {
+        let o = parse_args(&args(&["--maildir", "/v/alice/Maildir/"])).unwrap();
+        assert_eq!(
+            o.mailbox,
+            Some(Mailbox::Maildir(PathBuf::from("/v/alice/Maildir/")))
+        );
+        let o = parse_args(&args(&["--mbox", "/var/mail/me"])).unwrap();
+        assert_eq!(
+            o.mailbox,
+            Some(Mailbox::Mbox(PathBuf::from("/var/mail/me")))
+        );
+        assert_eq!(parse_args(&args(&[])).unwrap().mailbox, None);
+        assert!(matches!(
+            parse_args(&args(&["--mbox", "/a", "--maildir", "/b"])),
+            Err(BenchError::Usage(_))
+        ));
+    }
+
+    /// The end-to-end wait on a maildir: counts only what arrives after the start, returns
+    /// once every accepted message is there, and reports a shortfall after the timeout.
+    #[test]
+    fn waits_for_maildir_deliveries() {
+        let dir = std::env::temp_dir().join(format!("postern-bench-wait-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("new")).unwrap();
+        std::fs::write(dir.join("new/old.1"), "left over").unwrap();
+        let mut c = Delivered::new(Mailbox::Maildir(dir.clone()));
+        let before = c.count().unwrap();
+        assert_eq!(before, 1);
+        let writer_dir = dir.clone();
+        let writer = thread::spawn(move || {
+            for i in 0..3 {
+                thread::sleep(Duration::from_millis(30));
+                let tmp = writer_dir.join(format!("m{}", i));
+                std::fs::write(&tmp, "message").unwrap();
+                std::fs::rename(&tmp, writer_dir.join(format!("new/m{}", i))).unwrap();
+            }
+        });
+        let t0 = Instant::now();
+        let done = wait_delivered(&mut c, before, 3, Duration::from_secs(10)).unwrap();
+        writer.join().unwrap();
+        assert!(done.duration_since(t0) >= Duration::from_millis(90));
+        assert_eq!(c.count().unwrap(), 4);
+        match wait_delivered(&mut c, before, 4, Duration::from_secs(1)) {
+            Err(BenchError::Protocol(m)) => assert!(m.contains("3 of 4 messages"), "{}", m),
+            other => panic!("expected a timeout, got {:?}", other),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
