@@ -43,8 +43,11 @@ pub struct Client<'a> {
     pub helo: Option<&'a str>,
     pub name: &'a str,
     pub addr: &'a str,
-    /// SMTP or ESMTP (ESMTPS/ESMTPA later with TLS/AUTH).
+    /// SMTP, ESMTP, or with RFC 3848's suffixes ESMTPA (AUTH), ESMTPS (TLS), ESMTPSA.
     pub protocol: &'a str,
+    /// The SASL login, with smtpd_sasl_authenticated_header = yes:
+    /// `(Authenticated sender: NAME)` after the `from` clause.
+    pub authenticated_sender: Option<&'a str>,
 }
 
 fn clean(s: &str) -> String {
@@ -68,11 +71,16 @@ pub fn build(t: &Trace<'_>) -> String {
         Ok(std::net::IpAddr::V6(_)) => format!("IPv6:{}", c.addr),
         _ => c.addr.to_string(),
     };
+    let auth = c.authenticated_sender.map_or(String::new(), |u| {
+        let u = clean(u).replace(['(', ')'], "?");
+        format!("\n\t(Authenticated sender: {})", u)
+    });
     let mut h = format!(
-        "Received: from {} ({} [{}])\n\tby {} ({}) with {} id {}",
+        "Received: from {} ({} [{}]){}\n\tby {} ({}) with {} id {}",
         clean(from),
         c.name,
         addr,
+        auth,
         t.myhostname,
         by,
         c.protocol,
@@ -96,6 +104,7 @@ mod tests {
                 name: "localhost.localdomain",
                 addr: "127.0.0.1",
                 protocol: "SMTP",
+                authenticated_sender: None,
             }),
             myhostname: "www.a.org",
             mail_name: "Postfix",

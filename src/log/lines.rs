@@ -157,6 +157,29 @@ pub fn client(queue_id: &str, client: &str) {
     info("smtpd", format!("{}: client={}", queue_id, client));
 }
 
+/// `warning: host[addr]: SASL PLAIN authentication failed: REASON, sasl_username=NAME`
+/// (smtpd; fail2ban's postfix[mode=auth] filter matches it).
+pub fn sasl_failed(client: &str, method: &str, reason: &str, username: Option<&str>) {
+    warning(
+        "smtpd",
+        format!(
+            "{}: SASL {} authentication failed: {}, sasl_username={}",
+            client,
+            method,
+            printable(reason),
+            printable(username.unwrap_or("(unavailable)"))
+        ),
+    );
+}
+
+/// `warning: host[addr]: SASL LOGIN authentication aborted` (the client sent `*`).
+pub fn sasl_aborted(client: &str, method: &str) {
+    warning(
+        "smtpd",
+        format!("{}: SASL {} authentication aborted", client, method),
+    );
+}
+
 /// `ID: uid=N from=<sender>` (pickup).
 pub fn pickup(queue_id: &str, uid: u32, from: &str) {
     info(

@@ -1,6 +1,6 @@
 //! One SMTP session: the RFC 5321 command state machine with Postfix's replies (HELO/EHLO,
-//! MAIL, RCPT, DATA, RSET, NOOP, VRFY, ETRN, QUIT; AUTH and STARTTLS have their places but
-//! answer "not enabled" until TLS/SASL exist), error counting with
+//! MAIL, RCPT, DATA, RSET, NOOP, VRFY, ETRN, QUIT; AUTH in `auth`; STARTTLS has its place
+//! but answers "not implemented" until TLS exists), error counting with
 //! smtpd_soft_error_limit / smtpd_hard_error_limit, the idle timeout, and the hand-off of a
 //! received message to cleanup.
 //!
@@ -27,6 +27,7 @@ use crate::cleanup::Submission;
 use crate::log::{self, lines};
 use crate::queue::{Envelope, Recipient};
 
+mod auth;
 mod bare_lf;
 mod gate;
 mod limits;
@@ -45,6 +46,8 @@ struct Transaction {
     recipients: Vec<Recipient>,
     /// Recipients as given, parallel to `recipients` (for the Received: `for` clause).
     given: Vec<String>,
+    /// MAIL's AUTH= value (xtext, printable), for the `client=` line.
+    sasl_sender: Option<String>,
     /// RCPT commands seen, accepted or not.
     rcpt_attempts: usize,
 }
@@ -67,8 +70,10 @@ struct Session<'c, S: Read + Write> {
     errors: u32,
     /// NOOP, VRFY, ETRN and RSET commands so far (smtpd_junk_command_limit).
     junk: u32,
-    /// The SASL login name once AUTH succeeds (AUTH is not implemented yet).
+    /// The SASL login name once AUTH succeeds.
     sasl_username: Option<String>,
+    /// SASL state: libsasl2's connection, the method, whether TLS is on (see `auth`).
+    auth: auth::AuthState,
     tx: Option<Transaction>,
     /// Client restrictions refused the client at connect (smtpd_delay_reject = no): every
     /// command but QUIT gets 503.
@@ -101,6 +106,7 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
         errors: 0,
         junk: 0,
         sasl_username: None,
+        auth: auth::AuthState::default(),
         tx: None,
         access_denied: false,
         ill_pipelining: false,
@@ -288,7 +294,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 self.chat.reply("221 2.0.0 Bye");
                 return Some(End::Quit);
             }
-            "AUTH" => self.auth_cmd(args),
+            "AUTH" => return self.auth_cmd(args),
             "STARTTLS" => self.starttls_cmd(),
             _ => self.reply("500 5.5.2 Error: command not recognized"),
         }
@@ -331,7 +337,8 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             ext.push("250-VRFY".into());
         }
         ext.push("250-ETRN".into());
-        // STARTTLS and AUTH are advertised here once implemented.
+        // STARTTLS is advertised here once implemented.
+        ext.extend(self.auth_keywords());
         ext.push("250-ENHANCEDSTATUSCODES".into());
         ext.push("250-8BITMIME".into());
         ext.push("250 DSN".into());
@@ -362,6 +369,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         let mut envid = None;
         let mut ret = None;
         let mut size: Option<u64> = None;
+        let (mut sasl_sender, mut auth_given) = (None, false);
         for (k, v) in &p.params {
             let v = v.as_deref();
             match (k.to_ascii_uppercase().as_str(), v) {
@@ -378,6 +386,11 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                     ret = Some(v.to_ascii_uppercase())
                 }
                 ("RET", _) => return self.reply("501 5.5.4 Bad RET parameter syntax"),
+                ("AUTH", v) => {
+                    if let Err(r) = self.mail_auth_param(v, &mut sasl_sender, &mut auth_given) {
+                        return self.reply(&r);
+                    }
+                }
                 ("ENVID", Some(v)) => match address::xtext_decode(v) {
                     Some(d) if !d.is_empty() && d.len() <= 100 => envid = Some(d),
                     _ => return self.reply("501 5.5.4 Bad ENVID parameter syntax"),
@@ -420,6 +433,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             ret,
             recipients: Vec::new(),
             given: Vec::new(),
+            sasl_sender,
             rcpt_attempts: 0,
         });
         self.chat.reply("250 2.1.0 Ok");
@@ -512,7 +526,8 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             }
         };
         let id = pending.id().to_string();
-        lines::client(&id, &self.client_log);
+        let sasl_sender = self.tx.as_ref().and_then(|t| t.sasl_sender.clone());
+        self.log_client_line(&id, sasl_sender.as_deref());
         let arrival = std::time::SystemTime::now();
         self.chat.reply("354 End data with <CR><LF>.<CR><LF>");
         let mut data = Data::default();
@@ -538,7 +553,8 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 helo: self.helo.as_deref(),
                 name: &self.client.name,
                 addr: &self.client.addr.to_string(),
-                protocol: self.proto(),
+                protocol: self.received_protocol(self.proto()),
+                authenticated_sender: self.received_auth_name(),
             }),
             myhostname: &self.ctx.myhostname,
             mail_name: &self.ctx.mail_name,
@@ -600,12 +616,6 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         };
         let r = format!("555 5.5.4 Unsupported option: {}", lines::printable(&opt));
         self.reply(&r)
-    }
-
-    /// AUTH (RFC 4954) goes here: with SASL enabled this will run the exchange through the
-    /// `chat` (334 prompts) and set `sasl_username`.
-    fn auth_cmd(&mut self, _args: &str) {
-        self.reply("503 5.5.1 Error: authentication not enabled");
     }
 
     /// STARTTLS (RFC 3207) goes here: reply 220, `chat.take_conn()`, handshake, put the TLS

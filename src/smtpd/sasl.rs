@@ -1,0 +1,132 @@
+//! smtpd's SASL settings (postconf(5): smtpd_sasl_auth_enable, smtpd_sasl_type = cyrus,
+//! smtpd_sasl_path, smtpd_sasl_security_options, smtpd_sasl_tls_security_options,
+//! smtpd_sasl_local_domain, broken_sasl_auth_clients, smtpd_sasl_authenticated_header,
+//! smtpd_sasl_exceptions_networks, smtpd_sasl_response_limit, smtpd_tls_auth_only,
+//! smtpd_sender_login_maps), computed once per configuration and held in `SmtpdContext`.
+//! The AUTH command itself is `session::auth`; the libsasl2 binding is crate::sasl.
+//!
+//! Security role: decides whether AUTH is offered to a client at all, and which logins may
+//! use which sender addresses (reject_*sender_login_mismatch). Logs nothing itself.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::network::NetList;
+use crate::config::Config;
+use crate::sasl::Sasl;
+use crate::tables::TableList;
+
+/// The SASL part of an smtpd configuration (present when smtpd_sasl_auth_enable = yes).
+pub struct SaslSettings {
+    pub server: Arc<Sasl>,
+    pub security_options: String,
+    pub tls_security_options: String,
+    /// broken_sasl_auth_clients: also announce `AUTH=mech ...`.
+    pub broken_clients: bool,
+    /// smtpd_sasl_authenticated_header: the login name in the Received: header.
+    pub authenticated_header: bool,
+    /// smtpd_sasl_exceptions_networks: clients not offered AUTH in the EHLO reply.
+    pub exceptions: NetList,
+    /// smtpd_tls_auth_only: AUTH only over TLS.
+    pub tls_auth_only: bool,
+    /// smtpd_sasl_response_limit: the longest response line accepted.
+    pub response_limit: usize,
+    /// smtpd_client_auth_rate_limit: AUTH commands per client per anvil time unit (0: none).
+    pub auth_rate_limit: u32,
+}
+
+/// Why the SASL settings are unusable.
+#[derive(Debug)]
+pub enum SettingsError {
+    /// smtpd_sasl_type names an implementation Postern does not have.
+    UnsupportedType(String),
+    /// crate::sasl could not be set up.
+    Sasl(crate::sasl::SaslError),
+}
+
+impl std::fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettingsError::UnsupportedType(t) => {
+                write!(f, "unsupported SASL server implementation: {}", t)
+            }
+            SettingsError::Sasl(e) => e.fmt(f),
+        }
+    }
+}
+
+/// The server-side SASL implementations (`postconf -a`).
+pub const SERVER_TYPES: &[&str] = &["cyrus"];
+
+impl SaslSettings {
+    /// The settings of `cfg`; `Ok(None)` when smtpd_sasl_auth_enable = no.
+    pub fn from_config(cfg: &Config) -> Result<Option<SaslSettings>, SettingsError> {
+        if !cfg.bool("smtpd_sasl_auth_enable") {
+            return Ok(None);
+        }
+        let kind = cfg.get("smtpd_sasl_type").trim();
+        if !SERVER_TYPES.contains(&kind) {
+            return Err(SettingsError::UnsupportedType(kind.to_string()));
+        }
+        let server = Sasl::setup(cfg).map_err(SettingsError::Sasl)?;
+        Ok(Some(SaslSettings {
+            server: Arc::new(server),
+            security_options: cfg.get("smtpd_sasl_security_options").to_string(),
+            tls_security_options: cfg.get("smtpd_sasl_tls_security_options").to_string(),
+            broken_clients: cfg.bool("broken_sasl_auth_clients"),
+            authenticated_header: cfg.bool("smtpd_sasl_authenticated_header"),
+            exceptions: NetList::parse_list(cfg.get("smtpd_sasl_exceptions_networks")),
+            tls_auth_only: cfg.bool("smtpd_tls_auth_only"),
+            response_limit: cfg.int("smtpd_sasl_response_limit").clamp(512, 1 << 20) as usize,
+            auth_rate_limit: cfg
+                .int("smtpd_client_auth_rate_limit")
+                .clamp(0, i64::from(u32::MAX)) as u32,
+        }))
+    }
+
+    /// Whether the EHLO reply announces AUTH to this client (Postfix hides it from
+    /// smtpd_sasl_exceptions_networks, and before TLS with smtpd_tls_auth_only).
+    pub fn announce_to(&self, addr: IpAddr, tls_active: bool) -> bool {
+        !self.exceptions.contains(addr) && (tls_active || !self.tls_auth_only)
+    }
+}
+
+/// smtpd_sender_login_maps: which SASL logins own which sender addresses.
+pub struct LoginMaps(pub TableList);
+
+impl LoginMaps {
+    /// The maps of `cfg`, if set.
+    pub fn from_config(cfg: &Config) -> Result<Option<LoginMaps>, String> {
+        let v = cfg.get("smtpd_sender_login_maps");
+        if v.trim().is_empty() {
+            return Ok(None);
+        }
+        TableList::open_list(v)
+            .map(|t| Some(LoginMaps(t)))
+            .map_err(|e| format!("smtpd_sender_login_maps: {}", e))
+    }
+
+    /// The owners of `sender` (the address, then `@domain`, as Postfix's mail_addr_find):
+    /// `Ok(None)` when no entry; `Err` for a table failure.
+    pub fn owners(&self, sender: &str) -> Result<Option<Vec<String>>, String> {
+        let mut keys = vec![sender.to_ascii_lowercase()];
+        if let Some((_, domain)) = sender.rsplit_once('@') {
+            keys.push(format!("@{}", domain.to_ascii_lowercase()));
+        }
+        for k in keys {
+            match self.0.lookup(&k) {
+                Ok(Some(v)) => {
+                    let owners = v
+                        .split(|c: char| c == ',' || c.is_whitespace())
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect();
+                    return Ok(Some(owners));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(None)
+    }
+}
