@@ -11,6 +11,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::SmtpdContext;
 use super::network::NetList;
 use crate::config::Config;
 use crate::sasl::Sasl;
@@ -128,5 +129,56 @@ impl LoginMaps {
             }
         }
         Ok(None)
+    }
+}
+
+/// Which half of reject_sender_login_mismatch a restriction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginCheck {
+    Both,
+    /// A logged-in client must own the sender address (an address without owner too).
+    Authenticated,
+    /// A sender address that has an owner needs a logged-in client.
+    Unauthenticated,
+}
+
+/// The reply text (after `553 5.7.1 `) when `sender` is refused for `login`, as Postfix's
+/// smtpd_check.c: `<s>: Sender address rejected: not owned by user NAME` / `... not logged
+/// in`. `Err` is a table failure. A sender without `@` is looked up with @$myorigin.
+pub fn login_mismatch(
+    ctx: &SmtpdContext,
+    which: LoginCheck,
+    sender: Option<&str>,
+    login: Option<&str>,
+) -> Result<Option<String>, String> {
+    let (Some(maps), Some(sender)) = (ctx.sender_login_maps.as_ref(), sender) else {
+        return Ok(None);
+    };
+    if sender.is_empty() {
+        return Ok(None);
+    }
+    let qualified = if sender.contains('@') {
+        sender.to_string()
+    } else {
+        format!("{}@{}", sender, ctx.myorigin)
+    };
+    let check_auth = which != LoginCheck::Unauthenticated;
+    let check_unauth = which != LoginCheck::Authenticated;
+    match login {
+        Some(user) if check_auth => {
+            let owned = maps
+                .owners(&qualified)?
+                .is_some_and(|o| o.iter().any(|n| n.to_lowercase() == user.to_lowercase()));
+            Ok((!owned).then(|| {
+                format!(
+                    "<{}>: Sender address rejected: not owned by user {}",
+                    sender, user
+                )
+            }))
+        }
+        None if check_unauth => Ok(maps
+            .owners(&qualified)?
+            .map(|_| format!("<{}>: Sender address rejected: not logged in", sender))),
+        _ => Ok(None),
     }
 }
