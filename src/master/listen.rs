@@ -123,10 +123,7 @@ mod tests {
         .remove(0);
         assert_eq!(
             ineffective_overrides(&svc),
-            vec![
-                "-o smtpd_tls_wrappermode=yes",
-                "-o smtpd_sasl_auth_enable=yes"
-            ]
+            vec!["-o smtpd_tls_wrappermode=yes"]
         );
     }
 

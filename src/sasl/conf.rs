@@ -66,6 +66,15 @@ pub fn parse(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The directories searched, colon-separated (libsasl2's configuration path syntax).
+pub fn search_path(cfg: &Config) -> String {
+    crate::secrets::sasl_config_candidates(cfg)
+        .iter()
+        .filter_map(|p| p.parent().map(|d| d.display().to_string()))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 impl SaslConf {
     /// The directory of the file in use (given to libsasl2 as its configuration path).
     pub fn dir(&self) -> Option<String> {

@@ -108,7 +108,10 @@ impl Sasl {
     /// (once per process; a later configuration only replaces the options).
     pub fn setup(cfg: &crate::config::Config) -> Result<Sasl, SaslError> {
         let conf = conf::load(cfg).map_err(|e| SaslError::Config(e.to_string()))?;
-        ffi::set_options(&conf.options, conf.dir().as_deref());
+        // libsasl2 fails its init if the GETCONFPATH callback has no answer: without a file
+        // of ours it gets the directories where none was found.
+        let confpath = conf.dir().unwrap_or_else(|| conf::search_path(cfg));
+        ffi::set_options(&conf.options, Some(&confpath));
         ffi::server_init(cfg.get("smtpd_sasl_path").trim())
             .map_err(|rc| SaslError::Library("per-process initialization", ffi::errstring(rc)))?;
         let realm = cfg.get("smtpd_sasl_local_domain").trim();

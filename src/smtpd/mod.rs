@@ -225,7 +225,7 @@ impl SmtpdContext {
             wake,
             sink: Sink::Cleanup,
             stand_alone: false,
-            sasl: sasl::SaslSettings::from_config(&cfg).map_err(|e| e.to_string())?,
+            sasl: sasl::SaslSettings::from_config_or_warn(&cfg),
             sender_login_maps: sasl::LoginMaps::from_config(&cfg)?,
             cfg,
         })

@@ -85,6 +85,19 @@ impl SaslSettings {
         }))
     }
 
+    /// As `from_config`; unusable settings are logged (`warning: SASL ...: AUTH is not
+    /// offered`) and leave AUTH off: the listener still serves, and permit_sasl_authenticated
+    /// permits nobody (Postfix's smtpd would exit fatally on every connection instead).
+    pub fn from_config_or_warn(cfg: &Config) -> Option<SaslSettings> {
+        match SaslSettings::from_config(cfg) {
+            Ok(s) => s,
+            Err(e) => {
+                crate::log::warning("smtpd", format!("{}: AUTH is not offered", e));
+                None
+            }
+        }
+    }
+
     /// Whether the EHLO reply announces AUTH to this client (Postfix hides it from
     /// smtpd_sasl_exceptions_networks, and before TLS with smtpd_tls_auth_only).
     pub fn announce_to(&self, addr: IpAddr, tls_active: bool) -> bool {
