@@ -32,6 +32,7 @@ mod bare_lf;
 mod gate;
 mod limits;
 mod line;
+mod mail_params;
 mod pipelining;
 mod query;
 
@@ -366,55 +367,9 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 return self.reply("501 5.1.7 Bad sender address syntax");
             }
         };
-        let mut envid = None;
-        let mut ret = None;
-        let mut size: Option<u64> = None;
-        let (mut sasl_sender, mut auth_given) = (None, false);
-        for (k, v) in &p.params {
-            let v = v.as_deref();
-            match (k.to_ascii_uppercase().as_str(), v) {
-                ("SIZE", Some(v)) => match v.parse::<u64>() {
-                    Ok(n) => size = Some(n),
-                    Err(_) => return self.reply("501 5.5.4 Bad message size syntax"),
-                },
-                ("BODY", Some(v))
-                    if v.eq_ignore_ascii_case("7BIT") || v.eq_ignore_ascii_case("8BITMIME") => {}
-                ("BODY", _) => return self.reply("501 5.5.4 Unsupported BODY parameter value"),
-                ("RET", Some(v))
-                    if v.eq_ignore_ascii_case("FULL") || v.eq_ignore_ascii_case("HDRS") =>
-                {
-                    ret = Some(v.to_ascii_uppercase())
-                }
-                ("RET", _) => return self.reply("501 5.5.4 Bad RET parameter syntax"),
-                ("AUTH", v) => {
-                    if let Err(r) = self.mail_auth_param(v, &mut sasl_sender, &mut auth_given) {
-                        return self.reply(&r);
-                    }
-                }
-                ("ENVID", Some(v)) => match address::xtext_decode(v) {
-                    Some(d) if !d.is_empty() && d.len() <= 100 => envid = Some(d),
-                    _ => return self.reply("501 5.5.4 Bad ENVID parameter syntax"),
-                },
-                _ => return self.unsupported_option(k, v),
-            }
-        }
-        if let Some(n) = size
-            && self.ctx.message_size_limit > 0
-            && n > self.ctx.message_size_limit
-        {
-            let r = "552 5.3.4 Message size exceeds fixed limit";
-            lines::reject(&lines::Reject {
-                queue_id: None,
-                stage: "MAIL",
-                client: &self.client_log,
-                reply: r,
-                from: None,
-                to: None,
-                proto: self.proto(),
-                helo: self.helo.as_deref(),
-            });
-            return self.reply(r);
-        }
+        let Some(params) = self.mail_params(&p.params) else {
+            return;
+        };
         if !self.ctx.stand_alone && !self.ctx.policy.delay_reject {
             let helo = self.helo.as_deref();
             if let Some(reply) =
@@ -429,11 +384,11 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         self.tx = Some(Transaction {
             sender: address::qualify(&p.address, &self.ctx.myorigin),
             sender_given: p.address,
-            envid,
-            ret,
+            envid: params.envid,
+            ret: params.ret,
             recipients: Vec::new(),
             given: Vec::new(),
-            sasl_sender,
+            sasl_sender: params.sasl_sender,
             rcpt_attempts: 0,
         });
         self.chat.reply("250 2.1.0 Ok");
@@ -606,16 +561,6 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             }
         }
         None
-    }
-
-    /// `555 5.5.4 Unsupported option: NAME[=VALUE]` for an unknown MAIL/RCPT parameter.
-    fn unsupported_option(&mut self, name: &str, value: Option<&str>) {
-        let opt = match value {
-            Some(v) => format!("{}={}", name, v),
-            None => name.to_string(),
-        };
-        let r = format!("555 5.5.4 Unsupported option: {}", lines::printable(&opt));
-        self.reply(&r)
     }
 
     /// STARTTLS (RFC 3207) goes here: reply 220, `chat.take_conn()`, handshake, put the TLS
