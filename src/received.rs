@@ -128,6 +128,18 @@ mod tests {
     }
 
     #[test]
+    fn authenticated_sender_comment_and_esmtpa() {
+        let mut t = trace(Some("client.example"), None);
+        let c = t.client.as_mut().unwrap();
+        c.protocol = "ESMTPA";
+        c.authenticated_sender = Some("alice (x)\n");
+        assert_eq!(
+            build(&t),
+            "Received: from client.example (localhost.localdomain [127.0.0.1])\n\t(Authenticated sender: alice ?x??)\n\tby www.a.org (Postfix) with ESMTPA id 35EC31BB8035;\n\tThu, 30 Apr 2020 14:56:30 +0800 (CST)\n"
+        );
+    }
+
+    #[test]
     fn stand_alone_names_the_userid() {
         let mut t = trace(Some("me"), None);
         t.client.as_mut().unwrap().name = "localhost";

@@ -268,8 +268,20 @@ fn protocol_errors_as_postfix() {
     if !prerequisites() {
         return;
     }
-    let (s, _conf) = server(None, &[("smtpd_hard_error_limit", "100")]);
+    let (s, _conf) = server(
+        None,
+        &[
+            ("smtpd_hard_error_limit", "100"),
+            ("smtpd_sasl_response_limit", "512"),
+        ],
+    );
     let mut c = ehlo(&s);
+    // A response over smtpd_sasl_response_limit.
+    assert_eq!(c.cmd("AUTH LOGIN"), "334 VXNlcm5hbWU6");
+    assert_eq!(
+        c.cmd(&"QUFB".repeat(200)),
+        "500 5.5.6 SASL response limit exceeded"
+    );
     // The 334 loop and "*".
     assert_eq!(c.cmd("AUTH LOGIN"), "334 VXNlcm5hbWU6");
     assert_eq!(c.cmd("*"), "501 5.7.0 Authentication aborted");

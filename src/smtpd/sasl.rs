@@ -195,3 +195,24 @@ pub fn login_mismatch(
         _ => Ok(None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_owners_by_address_then_domain() {
+        let maps = LoginMaps(
+            TableList::open_list("inline:{ alice@a.example=alice, @b.example=bob carol }").unwrap(),
+        );
+        assert_eq!(
+            maps.owners("Alice@A.example").unwrap(),
+            Some(vec!["alice".to_string()])
+        );
+        assert_eq!(
+            maps.owners("x@b.example").unwrap(),
+            Some(vec!["bob".to_string(), "carol".to_string()])
+        );
+        assert_eq!(maps.owners("x@c.example").unwrap(), None);
+    }
+}
