@@ -18,8 +18,8 @@
 //! read a root-only file. The options that `crate::sasl::conf` loaded (through
 //! `crate::secrets::read_file`, i.e. preloaded as root) are given to libsasl2 by a
 //! `SASL_CB_GETOPT` callback, which libsasl2 asks before its own file: per connection
-//! (`OptionSet`, kept alive by the connection; e.g. `pwcheck_method`, `saslauthd_path`), and
-//! process-wide for what libsasl2 reads at init (`mech_list`). The process-wide set is
+//! (`OptionSet`, kept alive by the connection; e.g. `pwcheck_method`, `saslauthd_path`,
+//! `mech_list`), and process-wide for what libsasl2 reads at init. The process-wide set is
 //! leaked when replaced (libsasl2 may keep the returned pointers); that happens only when a
 //! new configuration is loaded.
 //!
