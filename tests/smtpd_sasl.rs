@@ -497,3 +497,39 @@ fn whole_system_with_a_root_only_smtpd_conf() {
     ))));
     inst.stop();
 }
+
+#[test]
+#[ignore = "needs root: saslauthd -a shadow and a test account (make test runs it as root)"]
+fn python_smtplib_logs_in_and_relays() {
+    if !prerequisites() || !require(Path::new("/usr/bin/python3").exists(), "needs python3") {
+        return;
+    }
+    let (s, _conf) = server(None, &[]);
+    let script = r#"
+import smtplib, sys
+port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = smtplib.SMTP("127.0.0.1", port, timeout=20)
+s.ehlo("client.example")
+try:
+    s.login(user, "not " + password)
+    print("wrong password accepted")
+except smtplib.SMTPAuthenticationError as e:
+    print("refused", e.smtp_code)
+code, text = s.login(user, password)
+print("login", code)
+s.sendmail("alice@www.a.org", ["bob@remote.example"], "Subject: t\r\n\r\nhi\r\n")
+print("sent")
+s.quit()
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &s.port().to_string(), USER, PASSWORD])
+        .output()
+        .expect("run python3");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        text,
+        "refused 535\nlogin 235\nsent\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
