@@ -260,6 +260,35 @@ fn failures_answer_535_and_log_for_fail2ban() {
         client_log(),
         USER
     )));
+    fail2ban_matches_every_failure_line();
+}
+
+/// fail2ban's own filter (`fail2ban-regex FILE 'postfix[mode=auth]'`) matches every
+/// `SASL ... authentication failed` line of the log.
+fn fail2ban_matches_every_failure_line() {
+    let tool = Path::new("/usr/bin/fail2ban-regex");
+    if !require(tool.exists(), "needs fail2ban (fail2ban-regex)") {
+        return;
+    }
+    let failures: Vec<String> = process_log_text()
+        .lines()
+        .filter(|l| l.contains(": SASL ") && l.contains(" authentication failed: "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(failures.len() >= 2);
+    let file = inproc::scratch().join("maillog");
+    std::fs::write(&file, failures.concat()).unwrap();
+    let out = Command::new(tool)
+        .arg(&file)
+        .arg("postfix[mode=auth]")
+        .output()
+        .expect("run fail2ban-regex");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let want = format!(
+        "Lines: {n} lines, 0 ignored, {n} matched, 0 missed",
+        n = failures.len()
+    );
+    assert!(text.contains(&want), "{want}\n{text}");
 }
 
 #[test]
