@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use crate::config::Config;
 
 /// The options of the configuration file in use, if any.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct SaslConf {
     /// The file the options came from; `None` when no candidate exists.
     pub path: Option<PathBuf>,
@@ -73,6 +73,19 @@ pub fn search_path(cfg: &Config) -> String {
         .filter_map(|p| p.parent().map(|d| d.display().to_string()))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// The path and option names only: values may be secrets.
+impl std::fmt::Debug for SaslConf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslConf")
+            .field("path", &self.path)
+            .field(
+                "options",
+                &self.options.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 impl SaslConf {

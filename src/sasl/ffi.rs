@@ -44,8 +44,15 @@ static CONFPATH: Mutex<Option<&'static CStr>> = Mutex::new(None);
 type Options = BTreeMap<CString, CString>;
 
 /// A configuration's options, for the connections made with it.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct OptionSet(Options);
+
+/// Names only: values may be secrets.
+impl std::fmt::Debug for OptionSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
 
 impl OptionSet {
     pub fn new(options: &[(String, String)]) -> OptionSet {
