@@ -172,6 +172,48 @@ pub fn sasl_failed(client: &str, method: &str, reason: &str, username: Option<&s
     );
 }
 
+/// `ID: client=host[addr], sasl_method=PLAIN, sasl_username=alice, sasl_sender=x` (smtpd;
+/// each SASL field only when known).
+pub fn client_sasl(
+    queue_id: &str,
+    client_name: &str,
+    method: Option<&str>,
+    username: Option<&str>,
+    sender: Option<&str>,
+) {
+    let mut c = client_name.to_string();
+    for (name, value) in [
+        ("sasl_method", method),
+        ("sasl_username", username),
+        ("sasl_sender", sender),
+    ] {
+        if let Some(v) = value {
+            c.push_str(&format!(", {}={}", name, v));
+        }
+    }
+    client(queue_id, &c);
+}
+
+/// libsasl2's own messages, as Postfix's xsasl_cyrus_log: `warning: SASL authentication
+/// failure: ...` (errors), `warning: SASL authentication problem: ...` (warnings), `SASL
+/// authentication info: ...` (notes).
+pub fn sasl_library(kind: SaslLog, text: &str) {
+    let text = printable(text);
+    match kind {
+        SaslLog::Failure => warning("smtpd", format!("SASL authentication failure: {}", text)),
+        SaslLog::Problem => warning("smtpd", format!("SASL authentication problem: {}", text)),
+        SaslLog::Info => info("smtpd", format!("SASL authentication info: {}", text)),
+    }
+}
+
+/// The level of a libsasl2 message (`sasl_library`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaslLog {
+    Failure,
+    Problem,
+    Info,
+}
+
 /// `warning: host[addr]: SASL LOGIN authentication aborted` (the client sent `*`).
 pub fn sasl_aborted(client: &str, method: &str) {
     warning(

@@ -210,19 +210,13 @@ fn outcome(rc: c_int, out: Vec<u8>) -> Step {
     }
 }
 
-/// A libsasl2 log message at Postfix's levels (xsasl_cyrus_log).
+/// A libsasl2 log message at Postfix's levels (xsasl_cyrus_log); debug levels are dropped.
 fn log_library(level: c_int, text: &str) {
-    let text = crate::log::lines::printable(text);
+    use crate::log::lines::{SaslLog, sasl_library};
     match level {
-        sys::SASL_LOG_ERR | sys::SASL_LOG_FAIL => {
-            crate::log::warning("smtpd", format!("SASL authentication failure: {}", text))
-        }
-        sys::SASL_LOG_WARN => {
-            crate::log::warning("smtpd", format!("SASL authentication problem: {}", text))
-        }
-        sys::SASL_LOG_NOTE => {
-            crate::log::info("smtpd", format!("SASL authentication info: {}", text))
-        }
+        sys::SASL_LOG_ERR | sys::SASL_LOG_FAIL => sasl_library(SaslLog::Failure, text),
+        sys::SASL_LOG_WARN => sasl_library(SaslLog::Problem, text),
+        sys::SASL_LOG_NOTE => sasl_library(SaslLog::Info, text),
         _ => {}
     }
 }

@@ -134,17 +134,13 @@ impl<S: Read + Write> Session<'_, S> {
 
     /// The `ID: client=` line, with the SASL fields once authenticated.
     pub(super) fn log_client_line(&self, queue_id: &str, sasl_sender: Option<&str>) {
-        let mut c = self.client_log.clone();
-        if let Some(m) = &self.auth.method {
-            c.push_str(&format!(", sasl_method={}", m));
-        }
-        if let Some(u) = &self.sasl_username {
-            c.push_str(&format!(", sasl_username={}", u));
-        }
-        if let Some(s) = sasl_sender {
-            c.push_str(&format!(", sasl_sender={}", s));
-        }
-        lines::client(queue_id, &c);
+        lines::client_sasl(
+            queue_id,
+            &self.client_log,
+            self.auth.method.as_deref(),
+            self.sasl_username.as_deref(),
+            sasl_sender,
+        );
     }
 
     /// The login name for the Received: header (smtpd_sasl_authenticated_header).
