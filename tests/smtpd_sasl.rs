@@ -562,3 +562,51 @@ s.quit()
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+#[ignore = "needs root: saslauthd -a shadow and a test account (make test runs it as root)"]
+fn reload_rereads_a_root_only_smtpd_conf() {
+    if !prerequisites() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let inst = common::Instance::new(&[("smtpd_sasl_auth_enable", "yes")]);
+    let sasl_dir = inst.etc.join("sasl");
+    std::fs::create_dir_all(&sasl_dir).unwrap();
+    let conf = sasl_dir.join("smtpd.conf");
+    let write = |mechs: &str| {
+        std::fs::write(
+            &conf,
+            format!(
+                "pwcheck_method: saslauthd\nsaslauthd_path: {}\nmech_list: {}\n",
+                saslauthd().dir.join("mux").display(),
+                mechs
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    write("PLAIN");
+    inst.start();
+    let ehlo = || {
+        let mut c = common::Client::connect(inst.port);
+        c.reply();
+        let r = c.cmd("EHLO client.example");
+        c.cmd("QUIT");
+        r
+    };
+    assert!(ehlo().contains("\n250-AUTH PLAIN\n"), "{}", ehlo());
+    write("PLAIN LOGIN");
+    let out = inst.postfix(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        wait_for(10, || ehlo().contains("\n250-AUTH PLAIN LOGIN\n")),
+        "{}",
+        ehlo()
+    );
+    inst.stop();
+}
