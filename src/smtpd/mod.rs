@@ -226,7 +226,7 @@ impl SmtpdContext {
             sink: Sink::Cleanup,
             stand_alone: false,
             sasl: sasl::SaslSettings::from_config_or_warn(&cfg),
-            sender_login_maps: sasl::LoginMaps::from_config(&cfg)?,
+            sender_login_maps: sasl::LoginMaps::from_config(&cfg),
             cfg,
         })
     }

@@ -105,19 +105,23 @@ impl SaslSettings {
     }
 }
 
-/// smtpd_sender_login_maps: which SASL logins own which sender addresses.
-pub struct LoginMaps(pub TableList);
+/// smtpd_sender_login_maps: which SASL logins own which sender addresses. A list that
+/// cannot be opened is kept as its error: the restrictions that use it then answer with a
+/// temporary failure (the listener still serves).
+pub struct LoginMaps(Result<TableList, String>);
 
 impl LoginMaps {
-    /// The maps of `cfg`, if set.
-    pub fn from_config(cfg: &Config) -> Result<Option<LoginMaps>, String> {
+    /// The maps of `cfg`, if set; an error opening them is logged (and kept).
+    pub fn from_config(cfg: &Config) -> Option<LoginMaps> {
         let v = cfg.get("smtpd_sender_login_maps");
         if v.trim().is_empty() {
-            return Ok(None);
+            return None;
         }
-        TableList::open_list(v)
-            .map(|t| Some(LoginMaps(t)))
-            .map_err(|e| format!("smtpd_sender_login_maps: {}", e))
+        let maps = TableList::open_list(v).map_err(|e| format!("smtpd_sender_login_maps: {}", e));
+        if let Err(e) = &maps {
+            crate::log::warning("smtpd", e);
+        }
+        Some(LoginMaps(maps))
     }
 
     /// The owners of `sender` (the address, then `@domain`, as Postfix's mail_addr_find):
@@ -127,8 +131,9 @@ impl LoginMaps {
         if let Some((_, domain)) = sender.rsplit_once('@') {
             keys.push(format!("@{}", domain.to_ascii_lowercase()));
         }
+        let maps = self.0.as_ref().map_err(String::clone)?;
         for k in keys {
-            match self.0.lookup(&k) {
+            match maps.lookup(&k) {
                 Ok(Some(v)) => {
                     let owners = v
                         .split(|c: char| c == ',' || c.is_whitespace())
@@ -202,9 +207,8 @@ mod tests {
 
     #[test]
     fn login_owners_by_address_then_domain() {
-        let maps = LoginMaps(
-            TableList::open_list("inline:{ alice@a.example=alice, @b.example=bob carol }").unwrap(),
-        );
+        let spec = "inline:{ alice@a.example=alice, @b.example=bob carol }";
+        let maps = LoginMaps(Ok(TableList::open_list(spec).unwrap()));
         assert_eq!(
             maps.owners("Alice@A.example").unwrap(),
             Some(vec!["alice".to_string()])
@@ -214,5 +218,7 @@ mod tests {
             Some(vec!["bob".to_string(), "carol".to_string()])
         );
         assert_eq!(maps.owners("x@c.example").unwrap(), None);
+        let broken = LoginMaps(Err("smtpd_sender_login_maps: no".into()));
+        assert!(broken.owners("x@c.example").is_err());
     }
 }
