@@ -1,105 +1,27 @@
 //! SMTP AUTH (RFC 4954) through Cyrus libsasl2 and a real saslauthd: an in-process smtpd
 //! with `smtpd_sasl_auth_enable = yes` and a private `smtpd.conf` (found through
 //! cyrus_sasl_config_path: `pwcheck_method: saslauthd`, `saslauthd_path: DIR/mux`,
-//! `mech_list: PLAIN LOGIN`), and a saslauthd started by the test (`saslauthd -a shadow -m
-//! DIR`) checking a test account whose password the test sets with chpasswd. Both need
-//! root (reading /etc/shadow, creating the account), so every test is root-only. Clients:
-//! swaks (`--auth PLAIN`, `--auth LOGIN`) and a raw line client.
+//! `mech_list: PLAIN LOGIN`), and a saslauthd started by the test (common/saslauthd.rs:
+//! `saslauthd -a shadow -m DIR`) checking a test account whose password the test sets with
+//! chpasswd. Both need root (reading /etc/shadow, creating the account), so every test is
+//! root-only. Clients: swaks (`--auth PLAIN`, `--auth LOGIN`), Python's smtplib and a raw
+//! line client; fail2ban-regex checks the failure lines. The whole mail system (privilege
+//! drop, preload, reload) is tests/smtpd_sasl_system.rs.
 
 mod common;
 #[path = "common/inproc.rs"]
 mod inproc;
+#[path = "common/saslauthd.rs"]
+mod saslauthd;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
-use common::{process_log_text, require, require_root, wait_for};
+use common::{process_log_text, require, wait_for};
 use inproc::{Client, Server};
 use postern::sasl::base64;
 use postern::smtpd::ClientInfo;
-
-const USER: &str = "postern-sasl";
-const PASSWORD: &str = "Sesame-0pen";
-
-/// The running saslauthd (its socket directory), one per test binary.
-struct Saslauthd {
-    dir: PathBuf,
-}
-
-extern "C" fn stop_saslauthd() {
-    if let Some(s) = SASLAUTHD.get() {
-        s.stop();
-    }
-}
-
-impl Saslauthd {
-    fn pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.dir.join("saslauthd.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    }
-
-    fn stop(&self) {
-        if let Some(pid) = self.pid() {
-            // SAFETY: signalling the saslauthd this test binary started, by its own pid.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-static SASLAUTHD: OnceLock<Saslauthd> = OnceLock::new();
-
-/// The test account with its password, and saslauthd running on a private socket.
-fn saslauthd() -> &'static Saslauthd {
-    SASLAUTHD.get_or_init(|| {
-        if postern::sys::user_by_name(USER).unwrap().is_none() {
-            let st = Command::new("useradd")
-                .args(["-M", "-s", "/usr/sbin/nologin", USER])
-                .status()
-                .unwrap();
-            assert!(st.success(), "useradd {}", USER);
-        }
-        let mut p = Command::new("chpasswd")
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        p.stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{}:{}\n", USER, PASSWORD).as_bytes())
-            .unwrap();
-        assert!(p.wait().unwrap().success(), "chpasswd");
-        let dir = std::env::temp_dir().join(format!("postern-saslauthd-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let st = Command::new("/usr/sbin/saslauthd")
-            .args(["-a", "shadow", "-n", "2", "-m"])
-            .arg(&dir)
-            .status()
-            .expect("run saslauthd");
-        assert!(st.success(), "saslauthd failed to start");
-        let s = Saslauthd { dir };
-        assert!(
-            wait_for(10, || s.dir.join("mux").exists() && s.pid().is_some()),
-            "saslauthd socket"
-        );
-        // SAFETY: a plain extern "C" function that only signals a pid and removes a directory.
-        unsafe { libc::atexit(stop_saslauthd) };
-        s
-    })
-}
-
-fn prerequisites() -> bool {
-    require_root()
-        && require(
-            Path::new("/usr/sbin/saslauthd").exists() && Path::new("/usr/bin/swaks").exists(),
-            "needs saslauthd (sasl2-bin) and swaks",
-        )
-}
+use saslauthd::{PASSWORD, USER, prerequisites, saslauthd};
 
 /// A configuration directory with smtpd.conf for the saslauthd socket `mux`.
 fn sasl_conf(mux: &Path) -> PathBuf {
@@ -478,57 +400,6 @@ fn auth_rate_limit_as_postfix() {
 
 #[test]
 #[ignore = "needs root: saslauthd -a shadow and a test account (make test runs it as root)"]
-fn whole_system_with_a_root_only_smtpd_conf() {
-    if !prerequisites() {
-        return;
-    }
-    use std::os::unix::fs::PermissionsExt;
-    let inst = common::Instance::new(&[("smtpd_sasl_auth_enable", "yes")]);
-    // Debian's place, found without cyrus_sasl_config_path; readable by root only, so the
-    // unprivileged smtpd has it from the master's preload.
-    let sasl_dir = inst.etc.join("sasl");
-    std::fs::create_dir_all(&sasl_dir).unwrap();
-    let conf = sasl_dir.join("smtpd.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "pwcheck_method: saslauthd\nsaslauthd_path: {}\nmech_list: PLAIN LOGIN\n",
-            saslauthd().dir.join("mux").display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = inst.postfix(&["check"]);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        err.contains(&format!("SASL (main.cf): using {}", conf.display())),
-        "{err}"
-    );
-    inst.newaliases();
-    inst.start();
-    let mut c = common::Client::connect(inst.port);
-    c.reply();
-    let r = c.cmd("EHLO client.example");
-    assert!(r.contains("250-AUTH PLAIN LOGIN"), "{r}");
-    let r = c.cmd(&format!("AUTH PLAIN {}", plain(USER, PASSWORD)));
-    assert_eq!(r, "235 2.7.0 Authentication successful");
-    assert_eq!(c.cmd("MAIL FROM:<alice@www.a.org>"), "250 2.1.0 Ok");
-    let to = format!("RCPT TO:<{}>", inst.local_address());
-    assert_eq!(c.cmd(&to), "250 2.1.5 Ok");
-    assert!(
-        c.data("Subject: t\n\nhi\n")
-            .starts_with("250 2.0.0 Ok: queued as")
-    );
-    c.cmd("QUIT");
-    assert!(wait_for(10, || inst.log().contains(&format!(
-        ", sasl_method=PLAIN, sasl_username={}",
-        USER
-    ))));
-    inst.stop();
-}
-
-#[test]
-#[ignore = "needs root: saslauthd -a shadow and a test account (make test runs it as root)"]
 fn python_smtplib_logs_in_and_relays() {
     if !prerequisites() || !require(Path::new("/usr/bin/python3").exists(), "needs python3") {
         return;
@@ -561,52 +432,4 @@ s.quit()
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-#[test]
-#[ignore = "needs root: saslauthd -a shadow and a test account (make test runs it as root)"]
-fn reload_rereads_a_root_only_smtpd_conf() {
-    if !prerequisites() {
-        return;
-    }
-    use std::os::unix::fs::PermissionsExt;
-    let inst = common::Instance::new(&[("smtpd_sasl_auth_enable", "yes")]);
-    let sasl_dir = inst.etc.join("sasl");
-    std::fs::create_dir_all(&sasl_dir).unwrap();
-    let conf = sasl_dir.join("smtpd.conf");
-    let write = |mechs: &str| {
-        std::fs::write(
-            &conf,
-            format!(
-                "pwcheck_method: saslauthd\nsaslauthd_path: {}\nmech_list: {}\n",
-                saslauthd().dir.join("mux").display(),
-                mechs
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
-    };
-    write("PLAIN");
-    inst.start();
-    let ehlo = || {
-        let mut c = common::Client::connect(inst.port);
-        c.reply();
-        let r = c.cmd("EHLO client.example");
-        c.cmd("QUIT");
-        r
-    };
-    assert!(ehlo().contains("\n250-AUTH PLAIN\n"), "{}", ehlo());
-    write("PLAIN LOGIN");
-    let out = inst.postfix(&["reload"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        wait_for(10, || ehlo().contains("\n250-AUTH PLAIN LOGIN\n")),
-        "{}",
-        ehlo()
-    );
-    inst.stop();
 }
