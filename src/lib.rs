@@ -32,6 +32,7 @@ pub mod qmgr;
 pub mod queue;
 pub mod received;
 pub mod rewrite;
+pub mod sasl;
 pub mod secrets;
 pub mod sendmail;
 pub mod showq;

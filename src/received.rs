@@ -45,10 +45,13 @@ pub struct Client<'a> {
     pub helo: Option<&'a str>,
     pub name: &'a str,
     pub addr: &'a str,
-    /// SMTP, ESMTP, or ESMTPS with TLS (ESMTPA later with AUTH).
+    /// SMTP, ESMTP, or with RFC 3848's suffixes ESMTPA (AUTH), ESMTPS (TLS), ESMTPSA.
     pub protocol: &'a str,
     /// With TLS and smtpd_tls_received_header = yes: `TLSv1.3 with cipher ...`.
     pub tls: Option<&'a str>,
+    /// The SASL login, with smtpd_sasl_authenticated_header = yes:
+    /// `(Authenticated sender: NAME)` after the `from` clause (and the TLS comment).
+    pub authenticated_sender: Option<&'a str>,
 }
 
 fn clean(s: &str) -> String {
@@ -80,12 +83,17 @@ pub fn build(t: &Trace<'_>) -> String {
         ),
         None => String::new(),
     };
+    let auth = c.authenticated_sender.map_or(String::new(), |u| {
+        let u = clean(u).replace(['(', ')'], "?");
+        format!("\n\t(Authenticated sender: {})", u)
+    });
     let mut h = format!(
-        "Received: from {} ({} [{}]){}\n\tby {} ({}) with {} id {}",
+        "Received: from {} ({} [{}]){}{}\n\tby {} ({}) with {} id {}",
         clean(from),
         c.name,
         addr,
         tls,
+        auth,
         t.myhostname,
         by,
         c.protocol,
@@ -110,6 +118,7 @@ mod tests {
                 addr: "127.0.0.1",
                 protocol: "SMTP",
                 tls: None,
+                authenticated_sender: None,
             }),
             myhostname: "www.a.org",
             mail_name: "Postfix",
@@ -142,6 +151,18 @@ mod tests {
         assert_eq!(
             build(&trace(None, None)),
             "Received: from localhost.localdomain (localhost.localdomain [127.0.0.1])\n\tby www.a.org (Postfix) with SMTP id 35EC31BB8035;\n\tThu, 30 Apr 2020 14:56:30 +0800 (CST)\n"
+        );
+    }
+
+    #[test]
+    fn authenticated_sender_comment_and_esmtpa() {
+        let mut t = trace(Some("client.example"), None);
+        let c = t.client.as_mut().unwrap();
+        c.protocol = "ESMTPA";
+        c.authenticated_sender = Some("alice (x)\n");
+        assert_eq!(
+            build(&t),
+            "Received: from client.example (localhost.localdomain [127.0.0.1])\n\t(Authenticated sender: alice ?x??)\n\tby www.a.org (Postfix) with ESMTPA id 35EC31BB8035;\n\tThu, 30 Apr 2020 14:56:30 +0800 (CST)\n"
         );
     }
 

@@ -147,7 +147,7 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_client_recipient_rate_limit", "0"),
     // Counted once the SMTP server has STARTTLS and AUTH; no effect until then.
     k("smtpd_client_new_tls_session_rate_limit", "0"),
-    k("smtpd_client_auth_rate_limit", "0"),
+    p("smtpd_client_auth_rate_limit", "0"),
     // The name before Postfix 2.9, known to 2.10's postconf; setting it empties the default
     // below (`${name:text}` is text only when name is empty), as in Postfix 2.10.
     p("smtpd_client_connection_limit_exceptions", ""),
@@ -158,10 +158,10 @@ pub const PARAMS: &[Param] = &[
     t("anvil_rate_time_unit", "60s", 's'),
     // Postern logs the statistics at stop only.
     k("anvil_status_update_time", "600s"),
-    k("smtpd_sasl_auth_enable", "no"),
+    p("smtpd_sasl_auth_enable", "no"),
     p("smtpd_tls_security_level", ""),
     p("smtpd_use_tls", "no"),
-    k("broken_sasl_auth_clients", "no"),
+    p("broken_sasl_auth_clients", "no"),
     // Cleanup.
     p("local_header_rewrite_clients", "permit_inet_interfaces"),
     p("hopcount_limit", "50"),
@@ -265,11 +265,11 @@ pub const PARAMS: &[Param] = &[
     k("compatibility_level", "0"),
     p("smtpd_tls_cert_file", ""),
     p("smtpd_tls_key_file", "$smtpd_tls_cert_file"),
-    k("smtpd_sasl_type", "cyrus"),
-    k("smtpd_sasl_path", "smtpd"),
-    k("smtpd_sasl_security_options", "noanonymous"),
-    k("smtpd_sasl_local_domain", ""),
-    k("smtpd_tls_auth_only", "no"),
+    p("smtpd_sasl_type", "cyrus"),
+    p("smtpd_sasl_path", "smtpd"),
+    p("smtpd_sasl_security_options", "noanonymous"),
+    p("smtpd_sasl_local_domain", ""),
+    p("smtpd_tls_auth_only", "no"),
     p("smtpd_tls_wrappermode", "no"),
     // smtpd TLS (smtpd/tls): the legacy switch, logging, the Received: comment, the
     // protocol range. smtpd_tls_CAfile is known but unused: native-tls cannot ask for
@@ -289,9 +289,19 @@ pub const PARAMS: &[Param] = &[
     k("smtp_tls_cert_file", ""),
     k("smtp_tls_key_file", ""),
     k("smtp_tls_chain_files", ""),
-    k("cyrus_sasl_config_path", ""),
+    p("cyrus_sasl_config_path", ""),
     p("alternate_config_directories", ""),
     p("multi_instance_directories", ""),
+    // SASL authentication in smtpd (crate::sasl, smtpd::session::auth).
+    p("smtpd_sasl_service", "smtp"),
+    p(
+        "smtpd_sasl_tls_security_options",
+        "$smtpd_sasl_security_options",
+    ),
+    p("smtpd_sasl_authenticated_header", "no"),
+    p("smtpd_sasl_exceptions_networks", ""),
+    p("smtpd_sasl_response_limit", "12288"),
+    p("smtpd_sender_login_maps", ""),
     k("multi_instance_name", ""),
     k("multi_instance_enable", "no"),
 ];

@@ -157,6 +157,71 @@ pub fn client(queue_id: &str, client: &str) {
     info("smtpd", format!("{}: client={}", queue_id, client));
 }
 
+/// `warning: host[addr]: SASL PLAIN authentication failed: REASON, sasl_username=NAME`
+/// (smtpd; fail2ban's postfix[mode=auth] filter matches it).
+pub fn sasl_failed(client: &str, method: &str, reason: &str, username: Option<&str>) {
+    warning(
+        "smtpd",
+        format!(
+            "{}: SASL {} authentication failed: {}, sasl_username={}",
+            client,
+            method,
+            printable(reason),
+            printable(username.unwrap_or("(unavailable)"))
+        ),
+    );
+}
+
+/// `ID: client=host[addr], sasl_method=PLAIN, sasl_username=alice, sasl_sender=x` (smtpd;
+/// each SASL field only when known).
+pub fn client_sasl(
+    queue_id: &str,
+    client_name: &str,
+    method: Option<&str>,
+    username: Option<&str>,
+    sender: Option<&str>,
+) {
+    let mut c = client_name.to_string();
+    for (name, value) in [
+        ("sasl_method", method),
+        ("sasl_username", username),
+        ("sasl_sender", sender),
+    ] {
+        if let Some(v) = value {
+            c.push_str(&format!(", {}={}", name, v));
+        }
+    }
+    client(queue_id, &c);
+}
+
+/// libsasl2's own messages, as Postfix's xsasl_cyrus_log: `warning: SASL authentication
+/// failure: ...` (errors), `warning: SASL authentication problem: ...` (warnings), `SASL
+/// authentication info: ...` (notes).
+pub fn sasl_library(kind: SaslLog, text: &str) {
+    let text = printable(text);
+    match kind {
+        SaslLog::Failure => warning("smtpd", format!("SASL authentication failure: {}", text)),
+        SaslLog::Problem => warning("smtpd", format!("SASL authentication problem: {}", text)),
+        SaslLog::Info => info("smtpd", format!("SASL authentication info: {}", text)),
+    }
+}
+
+/// The level of a libsasl2 message (`sasl_library`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaslLog {
+    Failure,
+    Problem,
+    Info,
+}
+
+/// `warning: host[addr]: SASL LOGIN authentication aborted` (the client sent `*`).
+pub fn sasl_aborted(client: &str, method: &str) {
+    warning(
+        "smtpd",
+        format!("{}: SASL {} authentication aborted", client, method),
+    );
+}
+
 /// `ID: uid=N from=<sender>` (pickup).
 pub fn pickup(queue_id: &str, uid: u32, from: &str) {
     info(

@@ -273,10 +273,13 @@ pub fn check(dir: &Path) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    if let Err(e) = super::load_services(dir) {
-        log::fatal("postfix", &e);
-        return 1;
-    }
+    let services = match super::load_services(dir) {
+        Ok(s) => s,
+        Err(e) => {
+            log::fatal("postfix", &e);
+            return 1;
+        }
+    };
     let q = Path::new(cfg.get("queue_directory"));
     if !q.is_dir() {
         log::fatal(
@@ -356,6 +359,12 @@ pub fn check(dir: &Path) -> i32 {
     problems.extend(check::table_problems(&cfg.all()));
     for p in problems {
         log::warning(SCRIPT, p);
+    }
+    for line in super::sasl_check::report(&cfg, &services) {
+        match line {
+            super::sasl_check::Line::Info(t) => log::info(SCRIPT, t),
+            super::sasl_check::Line::Warning(t) => log::warning(SCRIPT, t),
+        }
     }
     0
 }

@@ -116,14 +116,14 @@ mod tests {
     #[test]
     fn overrides_without_effect() {
         let svc = crate::config::master_cf::parse(
-            "smtps inet n - n - - smtpd -o syslog_name=postfix/smtps -o smtpd_tls_wrappermode=yes -o smtpd_sasl_auth_enable=yes -o smtpd_relay_restrictions=reject -o myhostname=x\n",
+            "smtps inet n - n - - smtpd -o syslog_name=postfix/smtps -o smtpd_tls_wrappermode=yes -o smtpd_sasl_auth_enable=yes -o smtpd_relay_restrictions=reject -o milter_macro_daemon_name=ORIGINATING -o myhostname=x\n",
             "m",
         )
         .unwrap()
         .remove(0);
         assert_eq!(
             ineffective_overrides(&svc),
-            vec!["-o smtpd_sasl_auth_enable=yes"]
+            vec!["-o milter_macro_daemon_name=ORIGINATING"]
         );
     }
 

@@ -26,6 +26,7 @@ pub mod control;
 pub mod listen;
 pub mod pidfile;
 mod preload;
+pub mod sasl_check;
 
 use std::fmt;
 use std::net::{SocketAddr, TcpStream};

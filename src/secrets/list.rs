@@ -37,8 +37,43 @@ pub const TLS_FILES: &[&str] = &[
     "smtp_tls_chain_files",
 ];
 
-/// Where Cyrus SASL looks for its configuration when $cyrus_sasl_config_path is empty.
-const CYRUS_DIRS: &[&str] = &["/etc/postfix/sasl", "/etc/sasl2", "/usr/lib/sasl2"];
+/// Where Cyrus SASL configurations are looked for when $cyrus_sasl_config_path is empty,
+/// after Debian's `$config_directory/sasl`: libsasl2's usual places (Debian, RHEL).
+const CYRUS_DIRS: &[&str] = &[
+    "/etc/sasl2",
+    "/usr/lib/sasl2",
+    "/usr/lib64/sasl2",
+    "/usr/lib/x86_64-linux-gnu/sasl2",
+];
+
+/// The Cyrus SASL configuration files smtpd may use, in the order they are tried:
+/// `$smtpd_sasl_path.conf` in each directory of $cyrus_sasl_config_path, else in
+/// `$config_directory/sasl` and CYRUS_DIRS.
+pub fn sasl_config_candidates(cfg: &Config) -> Vec<PathBuf> {
+    let conf = format!("{}.conf", cfg.get("smtpd_sasl_path").trim());
+    let configured: Vec<String> = cfg
+        .get("cyrus_sasl_config_path")
+        .split(':')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(String::from)
+        .collect();
+    let dirs = if configured.is_empty() {
+        let mut d = vec![format!("{}/sasl", cfg.get("config_directory"))];
+        d.extend(CYRUS_DIRS.iter().map(|s| s.to_string()));
+        d
+    } else {
+        configured
+    };
+    let mut out: Vec<PathBuf> = Vec::new();
+    for d in dirs {
+        let p = Path::new(&d).join(&conf);
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
 
 /// One secret file; an optional one that does not exist is no error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,20 +182,8 @@ fn scan_tls_and_sasl(cfg: &Config, found: &mut Found) {
         }
     }
     if cfg.bool("smtpd_sasl_auth_enable") && cfg.get("smtpd_sasl_type").trim() == "cyrus" {
-        let conf = format!("{}.conf", cfg.get("smtpd_sasl_path").trim());
-        let configured: Vec<&str> = cfg
-            .get("cyrus_sasl_config_path")
-            .split(':')
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .collect();
-        let dirs = if configured.is_empty() {
-            CYRUS_DIRS.to_vec()
-        } else {
-            configured
-        };
-        for d in dirs {
-            add(found, Path::new(d).join(&conf), true, false);
+        for p in sasl_config_candidates(cfg) {
+            add(found, p, true, false);
         }
     }
 }
@@ -264,7 +287,7 @@ mod tests {
         ]);
         assert!(secret_files(&c, &[]).is_empty());
         let c = cfg(&[("smtpd_sasl_auth_enable", "yes")]);
-        assert_eq!(secret_files(&c, &[]).len(), CYRUS_DIRS.len());
+        assert_eq!(secret_files(&c, &[]).len(), CYRUS_DIRS.len() + 1);
     }
 
     #[test]

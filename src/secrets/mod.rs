@@ -27,7 +27,7 @@
 mod list;
 mod read;
 
-pub use list::{SecretFile, load_list, nested_files, secret_files};
+pub use list::{SecretFile, load_list, nested_files, sasl_config_candidates, secret_files};
 pub use read::{MAX_SECRET, read_secret};
 
 use std::collections::BTreeMap;

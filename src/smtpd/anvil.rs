@@ -13,8 +13,8 @@
 //! smtpd_client_connection_rate_limit, smtpd_client_message_rate_limit,
 //! smtpd_client_recipient_rate_limit; clients in smtpd_client_event_limit_exceptions (default
 //! $mynetworks) are not counted at all. smtpd_client_new_tls_session_rate_limit and
-//! smtpd_client_auth_rate_limit have counters here (`Event::NewTls`, `Event::Auth`) but no
-//! caller until the SMTP server has STARTTLS and AUTH.
+//! smtpd_client_auth_rate_limit have counters here (`Event::NewTls`, `Event::Auth`); AUTH is
+//! counted through `Limits::count` by smtpd's AUTH command (session::auth).
 //!
 //! Security role: keeps one client from taking every session thread or flooding the queue.
 //!
@@ -381,6 +381,15 @@ impl Limits {
         }
         lines::limit_exceeded(what, rate, client_log, &self.service);
         Some(format!("{} {}", reply, addr))
+    }
+
+    /// Count an event for a limit kept elsewhere (AUTH: smtpd_client_auth_rate_limit, see
+    /// smtpd::sasl): the client's rate in the current window, `None` for an excepted client.
+    pub fn count(&self, addr: std::net::IpAddr, e: Event) -> Option<u32> {
+        if self.exceptions.contains(addr) {
+            return None;
+        }
+        Some(self.anvil.event(&self.ident(addr), e))
     }
 }
 

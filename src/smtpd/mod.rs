@@ -36,6 +36,7 @@ pub mod network;
 pub mod peer;
 pub mod policy_types;
 pub mod restrict;
+pub mod sasl;
 pub mod session;
 pub mod sink;
 pub mod space;
@@ -149,6 +150,10 @@ pub struct SmtpdContext {
     /// `sendmail -bs`: a local user's session; the relay and recipient restriction lists
     /// do not apply (as for plain sendmail), the recipient table test does.
     pub stand_alone: bool,
+    /// SASL authentication (smtpd_sasl_auth_enable = yes), see `sasl`.
+    pub sasl: Option<sasl::SaslSettings>,
+    /// smtpd_sender_login_maps (reject_*sender_login_mismatch).
+    pub sender_login_maps: Option<sasl::LoginMaps>,
 }
 
 /// The address classes of `cfg`, with a warning for each table in a domain list.
@@ -223,12 +228,14 @@ impl SmtpdContext {
             disable_vrfy: cfg.bool("disable_vrfy_command"),
             unknown_local_code: code("unknown_local_recipient_reject_code", 550),
             myhostname,
-            cfg,
             queue,
             wake,
             sink: Sink::Cleanup,
             tls,
             stand_alone: false,
+            sasl: sasl::SaslSettings::from_config_or_warn(&cfg),
+            sender_login_maps: sasl::LoginMaps::from_config(&cfg),
+            cfg,
         })
     }
 
@@ -247,6 +254,9 @@ impl SmtpdContext {
         ];
         let cfg = Arc::new(cfg.with_overrides(&no_tls));
         let (wake, _) = crossbeam_channel::unbounded();
+        // No AUTH in the stand-alone server (Postfix's smtpd refuses it there too).
+        let off = [("smtpd_sasl_auth_enable".to_string(), "no".to_string())];
+        let cfg = Arc::new(cfg.with_overrides(&off));
         let mut ctx = SmtpdContext::new(cfg, queue, wake)?;
         ctx.sink = Sink::Postdrop(postdrop);
         ctx.stand_alone = true;

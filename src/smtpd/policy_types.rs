@@ -104,6 +104,8 @@ pub struct Facts<'a> {
     /// Recipients accepted so far (DATA log lines name a single one).
     pub single_rcpt: Option<&'a str>,
     pub sasl_authenticated: bool,
+    /// The SASL login name (reject_*sender_login_mismatch).
+    pub sasl_username: Option<&'a str>,
     pub esmtp: bool,
     /// The client pipelined where it may not, now or earlier in the session (sticky).
     pub ill_pipelining: bool,

@@ -68,6 +68,8 @@ pub enum Restriction {
     RejectUnknownSenderDomain,
     RejectUnknownRecipientDomain,
     RejectUnauthPipelining,
+    /// reject_sender_login_mismatch and its authenticated/unauthenticated halves.
+    SenderLoginMismatch(super::sasl::LoginCheck),
     /// A restriction name Postern does not know.
     Unknown(String),
     /// A restriction that cannot be used (missing or unusable table): the reason.
@@ -137,6 +139,15 @@ impl Restriction {
                 "reject_unknown_sender_domain" => Restriction::RejectUnknownSenderDomain,
                 "reject_unknown_recipient_domain" => Restriction::RejectUnknownRecipientDomain,
                 "reject_unauth_pipelining" => Restriction::RejectUnauthPipelining,
+                "reject_sender_login_mismatch" => {
+                    Restriction::SenderLoginMismatch(super::sasl::LoginCheck::Both)
+                }
+                "reject_authenticated_sender_login_mismatch" => {
+                    Restriction::SenderLoginMismatch(super::sasl::LoginCheck::Authenticated)
+                }
+                "reject_unauthenticated_sender_login_mismatch" => {
+                    Restriction::SenderLoginMismatch(super::sasl::LoginCheck::Unauthenticated)
+                }
                 _ if n.contains(':') && !n.starts_with('/') => match open_table(n) {
                     Ok(t) => Restriction::BareTable(t),
                     Err(e) => Restriction::Broken(e),
@@ -206,6 +217,16 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
         },
         Restriction::PermitSaslAuthenticated if f.sasl_authenticated => Decision::Permit,
         Restriction::PermitSaslAuthenticated => Decision::Dunno,
+        Restriction::SenderLoginMismatch(which) => {
+            match super::sasl::login_mismatch(ctx, *which, f.sender, f.sasl_username) {
+                Ok(None) => Decision::Dunno,
+                Ok(Some(text)) => Decision::Reject(format!("553 5.7.1 {}", text)),
+                Err(e) => {
+                    log::warning("smtpd", e);
+                    Decision::Reject(temp_lookup_reply(f.client_log))
+                }
+            }
+        }
         Restriction::RejectUnauthDestination
         | Restriction::DeferUnauthDestination
         | Restriction::PermitAuthDestination => {

@@ -1,6 +1,6 @@
 //! One SMTP session: the RFC 5321 command state machine with Postfix's replies (HELO/EHLO,
-//! MAIL, RCPT, DATA, RSET, NOOP, VRFY, ETRN, QUIT, STARTTLS in `starttls`; AUTH has its
-//! place but answers "not enabled" until SASL exists), error counting with
+//! MAIL, RCPT, DATA, RSET, NOOP, VRFY, ETRN, QUIT; STARTTLS in `starttls`, AUTH in
+//! `auth`), error counting with
 //! smtpd_soft_error_limit / smtpd_hard_error_limit, the idle timeout, and the hand-off of a
 //! received message to cleanup.
 //!
@@ -27,10 +27,12 @@ use crate::cleanup::Submission;
 use crate::log::{self, lines};
 use crate::queue::{Envelope, Recipient};
 
+mod auth;
 mod bare_lf;
 mod gate;
 mod limits;
 mod line;
+mod mail_params;
 mod pipelining;
 mod query;
 mod report;
@@ -47,6 +49,8 @@ struct Transaction {
     recipients: Vec<Recipient>,
     /// Recipients as given, parallel to `recipients` (for the Received: `for` clause).
     given: Vec<String>,
+    /// MAIL's AUTH= value (xtext, printable), for the `client=` line.
+    sasl_sender: Option<String>,
     /// RCPT commands seen, accepted or not.
     rcpt_attempts: usize,
 }
@@ -69,8 +73,10 @@ struct Session<'c, S: Read + Write> {
     errors: u32,
     /// NOOP, VRFY, ETRN and RSET commands so far (smtpd_junk_command_limit).
     junk: u32,
-    /// The SASL login name once AUTH succeeds (AUTH is not implemented yet).
+    /// The SASL login name once AUTH succeeds.
     sasl_username: Option<String>,
+    /// SASL state: libsasl2's connection, the method, whether TLS is on (see `auth`).
+    auth: auth::AuthState,
     tx: Option<Transaction>,
     /// Client restrictions refused the client at connect (smtpd_delay_reject = no): every
     /// command but QUIT gets 503.
@@ -105,6 +111,7 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
         errors: 0,
         junk: 0,
         sasl_username: None,
+        auth: auth::AuthState::default(),
         tx: None,
         access_denied: false,
         ill_pipelining: false,
@@ -276,7 +283,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 self.chat.reply("221 2.0.0 Bye");
                 return Some(End::Quit);
             }
-            "AUTH" => self.auth_cmd(args),
+            "AUTH" => return self.auth_cmd(args),
             "STARTTLS" => return self.starttls_cmd(args),
             _ => self.reply("500 5.5.2 Error: command not recognized"),
         }
@@ -322,7 +329,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         if self.ctx.tls.offer_starttls() && self.tls.is_none() && !self.ctx.stand_alone {
             ext.push("250-STARTTLS".into());
         }
-        // AUTH is advertised here once implemented.
+        ext.extend(self.auth_keywords());
         ext.push("250-ENHANCEDSTATUSCODES".into());
         ext.push("250-8BITMIME".into());
         ext.push("250 DSN".into());
@@ -350,49 +357,9 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 return self.reply("501 5.1.7 Bad sender address syntax");
             }
         };
-        let mut envid = None;
-        let mut ret = None;
-        let mut size: Option<u64> = None;
-        for (k, v) in &p.params {
-            let v = v.as_deref();
-            match (k.to_ascii_uppercase().as_str(), v) {
-                ("SIZE", Some(v)) => match v.parse::<u64>() {
-                    Ok(n) => size = Some(n),
-                    Err(_) => return self.reply("501 5.5.4 Bad message size syntax"),
-                },
-                ("BODY", Some(v))
-                    if v.eq_ignore_ascii_case("7BIT") || v.eq_ignore_ascii_case("8BITMIME") => {}
-                ("BODY", _) => return self.reply("501 5.5.4 Unsupported BODY parameter value"),
-                ("RET", Some(v))
-                    if v.eq_ignore_ascii_case("FULL") || v.eq_ignore_ascii_case("HDRS") =>
-                {
-                    ret = Some(v.to_ascii_uppercase())
-                }
-                ("RET", _) => return self.reply("501 5.5.4 Bad RET parameter syntax"),
-                ("ENVID", Some(v)) => match address::xtext_decode(v) {
-                    Some(d) if !d.is_empty() && d.len() <= 100 => envid = Some(d),
-                    _ => return self.reply("501 5.5.4 Bad ENVID parameter syntax"),
-                },
-                _ => return self.unsupported_option(k, v),
-            }
-        }
-        if let Some(n) = size
-            && self.ctx.message_size_limit > 0
-            && n > self.ctx.message_size_limit
-        {
-            let r = "552 5.3.4 Message size exceeds fixed limit";
-            lines::reject(&lines::Reject {
-                queue_id: None,
-                stage: "MAIL",
-                client: &self.client_log,
-                reply: r,
-                from: None,
-                to: None,
-                proto: self.proto(),
-                helo: self.helo.as_deref(),
-            });
-            return self.reply(r);
-        }
+        let Some(params) = self.mail_params(&p.params) else {
+            return;
+        };
         if !self.ctx.stand_alone && !self.ctx.policy.delay_reject {
             let helo = self.helo.as_deref();
             if let Some(reply) =
@@ -407,10 +374,11 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         self.tx = Some(Transaction {
             sender: address::qualify(&p.address, &self.ctx.myorigin),
             sender_given: p.address,
-            envid,
-            ret,
+            envid: params.envid,
+            ret: params.ret,
             recipients: Vec::new(),
             given: Vec::new(),
+            sasl_sender: params.sasl_sender,
             rcpt_attempts: 0,
         });
         self.chat.reply("250 2.1.0 Ok");
@@ -503,7 +471,8 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             }
         };
         let id = pending.id().to_string();
-        lines::client(&id, &self.client_log);
+        let sasl_sender = self.tx.as_ref().and_then(|t| t.sasl_sender.clone());
+        self.log_client_line(&id, sasl_sender.as_deref());
         let arrival = std::time::SystemTime::now();
         self.chat.reply("354 End data with <CR><LF>.<CR><LF>");
         let mut data = Data::default();
@@ -530,8 +499,9 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 helo: self.helo.as_deref(),
                 name: &self.client.name,
                 addr: &self.client.addr.to_string(),
-                protocol: &with,
+                protocol: self.received_protocol(with),
                 tls: tls.as_deref(),
+                authenticated_sender: self.received_auth_name(),
             }),
             myhostname: &self.ctx.myhostname,
             mail_name: &self.ctx.mail_name,
@@ -583,21 +553,5 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             }
         }
         None
-    }
-
-    /// `555 5.5.4 Unsupported option: NAME[=VALUE]` for an unknown MAIL/RCPT parameter.
-    fn unsupported_option(&mut self, name: &str, value: Option<&str>) {
-        let opt = match value {
-            Some(v) => format!("{}={}", name, v),
-            None => name.to_string(),
-        };
-        let r = format!("555 5.5.4 Unsupported option: {}", lines::printable(&opt));
-        self.reply(&r)
-    }
-
-    /// AUTH (RFC 4954) goes here: with SASL enabled this will run the exchange through the
-    /// `chat` (334 prompts) and set `sasl_username`.
-    fn auth_cmd(&mut self, _args: &str) {
-        self.reply("503 5.5.1 Error: authentication not enabled");
     }
 }

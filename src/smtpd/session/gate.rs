@@ -35,6 +35,7 @@ impl<S: Read + Write> Session<'_, S> {
                 .and_then(|t| t.given.first())
                 .map(String::as_str),
             sasl_authenticated: self.sasl_username.is_some(),
+            sasl_username: self.sasl_username.as_deref(),
             esmtp: self.esmtp,
             ill_pipelining: self.ill_pipelining,
             stage,

@@ -59,6 +59,8 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         self.esmtp = false;
         self.tx = None;
         self.sasl_username = None;
+        self.auth.reset();
+        self.auth.method = None;
         if self.handshake(&acceptor) {
             None
         } else {
@@ -159,13 +161,12 @@ impl<S: Read + Write + Peek> Session<'_, S> {
 
     /// The Received: header's `with` protocol: ESMTPS over TLS (RFC 3848, for ESMTP only,
     /// as in Postfix; the logs and the queue file keep ESMTP).
-    pub(super) fn received_with(&self) -> String {
-        let s = if self.esmtp && self.tls.is_some() {
-            "S"
+    pub(super) fn received_with(&self) -> &'static str {
+        if self.esmtp && self.tls.is_some() {
+            "ESMTPS"
         } else {
-            ""
-        };
-        format!("{}{}", self.proto(), s)
+            self.proto()
+        }
     }
 
     /// The Received: header's TLS comment (`TLSv1.3 with cipher ...`), when TLS is active
