@@ -203,6 +203,13 @@ pub const PARAMS: &[Param] = &[
     p("smtp_mx_address_limit", "5"),
     p("smtp_mx_session_limit", "2"),
     p("smtp_tls_security_level", ""),
+    p("smtp_tls_CAfile", ""),
+    p("smtp_tls_CApath", ""),
+    p("smtp_tls_verify_cert_match", "hostname"),
+    p("smtp_tls_secure_cert_match", "nexthop, dot-nexthop"),
+    p("smtp_tls_protocols", "!SSLv2"),
+    p("smtp_tls_mandatory_protocols", "!SSLv2"),
+    p("smtp_tls_policy_maps", ""),
     // Local delivery.
     p("alias_maps", "hash:/etc/aliases"),
     p("alias_database", "hash:/etc/aliases"),

@@ -4,7 +4,7 @@ use super::*;
 
 /// The test certificate and key (PEM), made once per test binary: the tests run in
 /// parallel, and each would otherwise rewrite the same files while another reads them.
-fn identity() -> native_tls::Identity {
+pub fn identity() -> native_tls::Identity {
     static PEM: std::sync::OnceLock<(Vec<u8>, Vec<u8>)> = std::sync::OnceLock::new();
     let (cert, key) = PEM.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("postern-smtpc-tls-{}", std::process::id()));
