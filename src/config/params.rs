@@ -210,6 +210,15 @@ pub const PARAMS: &[Param] = &[
     p("smtp_tls_protocols", "!SSLv2"),
     p("smtp_tls_mandatory_protocols", "!SSLv2"),
     p("smtp_tls_policy_maps", ""),
+    p("smtp_sasl_auth_enable", "no"),
+    p("smtp_sasl_password_maps", ""),
+    p("smtp_sasl_security_options", "noplaintext, noanonymous"),
+    p(
+        "smtp_sasl_tls_security_options",
+        "$smtp_sasl_security_options",
+    ),
+    p("smtp_sasl_mechanism_filter", ""),
+    p("smtp_sasl_auth_soft_bounce", "yes"),
     // Local delivery.
     p("alias_maps", "hash:/etc/aliases"),
     p("alias_database", "hash:/etc/aliases"),

@@ -53,6 +53,9 @@ pub struct Script {
     pub hold_until_data: bool,
     /// Close the connection right after replying to MAIL.
     pub drop_after_mail: bool,
+    /// Offer `AUTH <mechanisms>` (after STARTTLS when TLS is offered too) and answer the
+    /// AUTH command and each client response with these replies in turn.
+    pub auth: Option<(String, Vec<String>)>,
 }
 
 impl Default for Script {
@@ -73,6 +76,7 @@ impl Default for Script {
             break_tls: false,
             hold_until_data: false,
             drop_after_mail: false,
+            auth: None,
         }
     }
 }
@@ -185,6 +189,9 @@ fn serve(n: usize, tcp: TcpStream, script: &Script, seen: &Mutex<Seen>) {
                     if script.tls.is_some() && !tls {
                         ext.push("STARTTLS".into());
                     }
+                    if let Some((mechs, _)) = &script.auth {
+                        ext.push(format!("AUTH {}", mechs));
+                    }
                     let mut lines = vec!["mx.remote.test".to_string()];
                     lines.extend(ext);
                     let last = lines.len() - 1;
@@ -216,6 +223,24 @@ fn serve(n: usize, tcp: TcpStream, script: &Script, seen: &Mutex<Seen>) {
                     }
                     Err(_) => return,
                 }
+            }
+            "AUTH" => {
+                let replies = script
+                    .auth
+                    .as_ref()
+                    .map(|a| a.1.clone())
+                    .unwrap_or_default();
+                let mut it = replies.into_iter();
+                let mut r = it.next().unwrap_or_else(|| "502 5.5.1 no".into());
+                while r.starts_with("334") {
+                    c.say(&r);
+                    let Some(l) = c.line() else { return };
+                    seen.lock().unwrap().commands.push(format!("{}:{}", n, l));
+                    r = it
+                        .next()
+                        .unwrap_or_else(|| "535 5.7.8 out of replies".into());
+                }
+                r
             }
             "MAIL" => script.mail.clone(),
             "RCPT" => {

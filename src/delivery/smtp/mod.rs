@@ -26,13 +26,16 @@
 //! smtp_tls_security_level (empty/none, may, encrypt, verify, secure; dane, dane-only,
 //! fingerprint and smtp_tls_policy_maps are refused: mail defers, 4.7.5), smtp_tls_CAfile,
 //! smtp_tls_CApath, smtp_tls_verify_cert_match, smtp_tls_secure_cert_match,
-//! smtp_tls_protocols, smtp_tls_mandatory_protocols.
+//! smtp_tls_protocols, smtp_tls_mandatory_protocols, smtp_sasl_auth_enable,
+//! smtp_sasl_password_maps, smtp_sasl_security_options, smtp_sasl_tls_security_options,
+//! smtp_sasl_mechanism_filter, smtp_sasl_auth_soft_bounce (PLAIN and LOGIN only, see `auth`).
 //!
 //! Security role: talks to remote servers on behalf of the queue; never reports a
 //! recipient sent before the server's 2xx reply to the end of DATA. Logs each failed
 //! connect (`connect to HOST[IP]:PORT: REASON`), the TLS handshake result and a warning for
 //! an unsupported TLS policy; the scheduler logs the outcomes.
 
+pub mod auth;
 pub mod connect;
 pub mod data;
 pub mod myself;
@@ -48,6 +51,7 @@ use crate::config::Config;
 use crate::delivery::{Agent, Outcome, Request, Status};
 use crate::dns::Resolve;
 
+use self::auth::SaslSettings;
 use self::connect::{NextHop, Peer};
 use self::myself::Myself;
 use self::session::{Message, Settings};
@@ -94,7 +98,7 @@ impl Smtp {
         self
     }
 
-    fn settings(&self, tls: ClientTls, nexthop: &str) -> Settings {
+    fn settings(&self, tls: ClientTls, sasl: SaslSettings, nh: &NextHop, dest: &str) -> Settings {
         let c = &self.cfg;
         let helo = c.get("smtp_helo_name").trim();
         let helo = if helo.is_empty() {
@@ -118,7 +122,9 @@ impl Smtp {
             quit_timeout: c.time("smtp_quit_timeout"),
             line_length_limit: c.int("smtp_line_length_limit").max(0) as usize,
             tls,
-            nexthop: nexthop.to_string(),
+            nexthop: nh.host.clone(),
+            dest: dest.to_string(),
+            sasl,
             log_name: self.name.clone(),
         }
     }
@@ -155,7 +161,18 @@ impl Smtp {
             ret: dsn.ret.as_deref(),
             envid: dsn.envid.as_deref(),
         };
-        let set = self.settings(tls, &nh.host);
+        let sasl = match SaslSettings::from_config(&self.cfg) {
+            Ok(s) => s,
+            Err(e) => {
+                crate::log::warning(&self.name, format!("smtp_sasl_password_maps: {}", e));
+                return all(
+                    Status::Deferred,
+                    "4.3.0",
+                    "SASL password table is unavailable",
+                );
+            }
+        };
+        let set = self.settings(tls, sasl, &nh, req.nexthop);
         self.walk(&set, &peers, &msg, started)
     }
 

@@ -17,6 +17,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::auth::{self, AuthError, SaslSettings};
 use super::connect::Peer;
 use super::data;
 use super::reply::Reply;
@@ -45,6 +46,9 @@ pub struct Settings {
     pub nexthop: String,
     /// The logging name of the agent.
     pub log_name: String,
+    /// The next hop as the request names it (SASL password lookup).
+    pub dest: String,
+    pub sasl: SaslSettings,
 }
 
 /// The message and envelope to send.
@@ -233,6 +237,7 @@ impl Session<'_> {
                 return Err(fail(Status::Deferred, "4.7.4", text, After::NextHost));
             }
         }
+        self.login(&ext)?;
         self.setup = self.started.elapsed();
         Ok(ext)
     }
@@ -286,6 +291,42 @@ impl Session<'_> {
             Err(why) => {
                 let text = format!("Cannot start TLS: handshake failure ({})", why);
                 Err(fail(Status::Deferred, "4.7.5", text, after))
+            }
+        }
+    }
+
+    /// AUTH when enabled, offered and a password entry exists (see `auth`): a failure
+    /// ends the session, mail is never sent unauthenticated then.
+    fn login(&mut self, ext: &[(String, String)]) -> Result<(), Fail> {
+        let sasl = &self.set.sasl;
+        let (Some(maps), Some((_, offered))) =
+            (sasl.maps.as_ref(), ext.iter().find(|(k, _)| k == "AUTH"))
+        else {
+            return Ok(());
+        };
+        let namaddr = self.peer.namaddr();
+        let (user, pass) = match auth::lookup(maps, &self.peer.name, &self.set.dest) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                let w = format!("smtp_sasl_password_maps lookup error: {}", e);
+                crate::log::warning(&self.set.log_name, w);
+                let text = format!("local data error while talking to {}", namaddr);
+                return Err(fail(Status::Deferred, "4.3.0", text, After::Final));
+            }
+        };
+        let t = self.set.helo_timeout;
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(self.io_fail(&StreamError::Lost, GREETING, After::NextHost));
+        };
+        match auth::authenticate(stream, sasl, offered, (&user, &pass), &namaddr, t) {
+            Ok(()) => Ok(()),
+            Err(AuthError::Io(e, stage)) => Err(self.io_fail(&e, stage, After::NextHost)),
+            Err(AuthError::Failed { dsn, text }) if dsn.starts_with('5') => {
+                Err(fail(Status::Bounced, &dsn, text, After::Final))
+            }
+            Err(AuthError::Failed { dsn, text }) => {
+                Err(fail(Status::Deferred, &dsn, text, After::NextHost))
             }
         }
     }
