@@ -56,6 +56,9 @@ pub struct Script {
     /// Offer `AUTH <mechanisms>` (after STARTTLS when TLS is offered too) and answer the
     /// AUTH command and each client response with these replies in turn.
     pub auth: Option<(String, Vec<String>)>,
+    /// Send this line in the same write as the 220 reply to STARTTLS, ahead of the
+    /// handshake (a plaintext injection attempt).
+    pub inject_after_starttls: Option<String>,
 }
 
 impl Default for Script {
@@ -77,6 +80,7 @@ impl Default for Script {
             hold_until_data: false,
             drop_after_mail: false,
             auth: None,
+            inject_after_starttls: None,
         }
     }
 }
@@ -205,7 +209,10 @@ fn serve(n: usize, tcp: TcpStream, script: &Script, seen: &Mutex<Seen>) {
             },
             "HELO" => "250 mx.remote.test".into(),
             "STARTTLS" => {
-                c.say("220 2.0.0 Ready to start TLS");
+                match &script.inject_after_starttls {
+                    Some(extra) => c.say(&format!("220 2.0.0 Ready to start TLS\r\n{}", extra)),
+                    None => c.say("220 2.0.0 Ready to start TLS"),
+                };
                 if script.break_tls {
                     return;
                 }

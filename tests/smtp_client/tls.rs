@@ -129,3 +129,21 @@ fn encrypt_does_not_fall_back_after_a_failed_handshake() {
     );
     assert!(srv.seen().data.is_empty());
 }
+
+#[test]
+fn plaintext_sent_ahead_of_the_handshake_is_discarded() {
+    // The server (or a man in the middle) sends a reply ahead of the handshake; were it
+    // kept, it would be read as the reply to the EHLO inside TLS and end the session.
+    let srv = start(Script {
+        tls: Some(identity()),
+        inject_after_starttls: Some("554 5.7.0 injected".into()),
+        ..Script::default()
+    });
+    let a = agent(
+        &[("smtp_tls_security_level", "encrypt")],
+        FakeDns::default(),
+    );
+    let out = send(&a, &lit(srv.port), &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Sent, "{:?}", out);
+    assert_eq!(srv.seen().data_tls, vec![true]);
+}
