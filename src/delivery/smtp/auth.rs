@@ -86,6 +86,8 @@ pub enum AuthError {
     Failed { dsn: String, text: String },
     /// The connection broke.
     Io(StreamError, &'static str),
+    /// The password table failed.
+    Lookup(TableError),
 }
 
 impl fmt::Display for AuthError {
@@ -93,6 +95,7 @@ impl fmt::Display for AuthError {
         match self {
             AuthError::Failed { dsn, text } => write!(f, "{} {}", dsn, text),
             AuthError::Io(e, stage) => write!(f, "{} while {}", e, stage),
+            AuthError::Lookup(e) => write!(f, "{}", e),
         }
     }
 }
@@ -189,6 +192,27 @@ fn exchange(stream: &mut Stream, line: &str, t: Duration) -> Result<Reply, AuthE
         .send(format!("{}\r\n", line).as_bytes(), t)
         .and_then(|_| stream.read_reply(t))
         .map_err(|e| AuthError::Io(e, STAGE))
+}
+
+/// AUTH when enabled, offered (`ext`: the EHLO extensions) and the password table has
+/// an entry for `(host, dest)`; nothing to do otherwise.
+pub fn login(
+    stream: &mut Stream,
+    set: &SaslSettings,
+    ext: &[(String, String)],
+    (host, dest): (&str, &str),
+    namaddr: &str,
+    t: Duration,
+) -> Result<(), AuthError> {
+    let (Some(maps), Some((_, offered))) =
+        (set.maps.as_ref(), ext.iter().find(|(k, _)| k == "AUTH"))
+    else {
+        return Ok(());
+    };
+    match lookup(maps, host, dest).map_err(AuthError::Lookup)? {
+        Some((user, pass)) => authenticate(stream, set, offered, (&user, &pass), namaddr, t),
+        None => Ok(()),
+    }
 }
 
 /// Authenticate as `user` with `pass` to a server that offered the mechanisms `offered`.

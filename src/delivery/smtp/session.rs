@@ -298,30 +298,20 @@ impl Session<'_> {
     /// AUTH when enabled, offered and a password entry exists (see `auth`): a failure
     /// ends the session, mail is never sent unauthenticated then.
     fn login(&mut self, ext: &[(String, String)]) -> Result<(), Fail> {
-        let sasl = &self.set.sasl;
-        let (Some(maps), Some((_, offered))) =
-            (sasl.maps.as_ref(), ext.iter().find(|(k, _)| k == "AUTH"))
-        else {
-            return Ok(());
-        };
-        let namaddr = self.peer.namaddr();
-        let (user, pass) = match auth::lookup(maps, &self.peer.name, &self.set.dest) {
-            Ok(Some(c)) => c,
-            Ok(None) => return Ok(()),
-            Err(e) => {
-                let w = format!("smtp_sasl_password_maps lookup error: {}", e);
-                crate::log::warning(&self.set.log_name, w);
-                let text = format!("local data error while talking to {}", namaddr);
-                return Err(fail(Status::Deferred, "4.3.0", text, After::Final));
-            }
-        };
-        let t = self.set.helo_timeout;
+        let (namaddr, set) = (self.peer.namaddr(), self.set);
         let Some(stream) = self.stream.as_mut() else {
             return Err(self.io_fail(&StreamError::Lost, GREETING, After::NextHost));
         };
-        match auth::authenticate(stream, sasl, offered, (&user, &pass), &namaddr, t) {
+        let dest = (self.peer.name.as_str(), set.dest.as_str());
+        match auth::login(stream, &set.sasl, ext, dest, &namaddr, set.helo_timeout) {
             Ok(()) => Ok(()),
             Err(AuthError::Io(e, stage)) => Err(self.io_fail(&e, stage, After::NextHost)),
+            Err(AuthError::Lookup(e)) => {
+                let w = format!("smtp_sasl_password_maps lookup error: {}", e);
+                crate::log::warning(&set.log_name, w);
+                let text = format!("local data error while talking to {}", namaddr);
+                Err(fail(Status::Deferred, "4.3.0", text, After::Final))
+            }
             Err(AuthError::Failed { dsn, text }) if dsn.starts_with('5') => {
                 Err(fail(Status::Bounced, &dsn, text, After::Final))
             }
