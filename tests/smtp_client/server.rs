@@ -53,6 +53,12 @@ pub struct Script {
     pub hold_until_data: bool,
     /// Close the connection right after replying to MAIL.
     pub drop_after_mail: bool,
+    /// Offer `AUTH <mechanisms>` (after STARTTLS when TLS is offered too) and answer the
+    /// AUTH command and each client response with these replies in turn.
+    pub auth: Option<(String, Vec<String>)>,
+    /// Send this line in the same write as the 220 reply to STARTTLS, ahead of the
+    /// handshake (a plaintext injection attempt).
+    pub inject_after_starttls: Option<String>,
 }
 
 impl Default for Script {
@@ -73,6 +79,8 @@ impl Default for Script {
             break_tls: false,
             hold_until_data: false,
             drop_after_mail: false,
+            auth: None,
+            inject_after_starttls: None,
         }
     }
 }
@@ -185,6 +193,9 @@ fn serve(n: usize, tcp: TcpStream, script: &Script, seen: &Mutex<Seen>) {
                     if script.tls.is_some() && !tls {
                         ext.push("STARTTLS".into());
                     }
+                    if let Some((mechs, _)) = &script.auth {
+                        ext.push(format!("AUTH {}", mechs));
+                    }
                     let mut lines = vec!["mx.remote.test".to_string()];
                     lines.extend(ext);
                     let last = lines.len() - 1;
@@ -198,7 +209,10 @@ fn serve(n: usize, tcp: TcpStream, script: &Script, seen: &Mutex<Seen>) {
             },
             "HELO" => "250 mx.remote.test".into(),
             "STARTTLS" => {
-                c.say("220 2.0.0 Ready to start TLS");
+                match &script.inject_after_starttls {
+                    Some(extra) => c.say(&format!("220 2.0.0 Ready to start TLS\r\n{}", extra)),
+                    None => c.say("220 2.0.0 Ready to start TLS"),
+                };
                 if script.break_tls {
                     return;
                 }
@@ -216,6 +230,24 @@ fn serve(n: usize, tcp: TcpStream, script: &Script, seen: &Mutex<Seen>) {
                     }
                     Err(_) => return,
                 }
+            }
+            "AUTH" => {
+                let replies = script
+                    .auth
+                    .as_ref()
+                    .map(|a| a.1.clone())
+                    .unwrap_or_default();
+                let mut it = replies.into_iter();
+                let mut r = it.next().unwrap_or_else(|| "502 5.5.1 no".into());
+                while r.starts_with("334") {
+                    c.say(&r);
+                    let Some(l) = c.line() else { return };
+                    seen.lock().unwrap().commands.push(format!("{}:{}", n, l));
+                    r = it
+                        .next()
+                        .unwrap_or_else(|| "535 5.7.8 out of replies".into());
+                }
+                r
             }
             "MAIL" => script.mail.clone(),
             "RCPT" => {

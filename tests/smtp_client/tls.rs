@@ -4,7 +4,7 @@ use super::*;
 
 /// The test certificate and key (PEM), made once per test binary: the tests run in
 /// parallel, and each would otherwise rewrite the same files while another reads them.
-fn identity() -> native_tls::Identity {
+pub fn identity() -> native_tls::Identity {
     static PEM: std::sync::OnceLock<(Vec<u8>, Vec<u8>)> = std::sync::OnceLock::new();
     let (cert, key) = PEM.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("postern-smtpc-tls-{}", std::process::id()));
@@ -128,4 +128,22 @@ fn encrypt_does_not_fall_back_after_a_failed_handshake() {
         out[0].text
     );
     assert!(srv.seen().data.is_empty());
+}
+
+#[test]
+fn plaintext_sent_ahead_of_the_handshake_is_discarded() {
+    // The server (or a man in the middle) sends a reply ahead of the handshake; were it
+    // kept, it would be read as the reply to the EHLO inside TLS and end the session.
+    let srv = start(Script {
+        tls: Some(identity()),
+        inject_after_starttls: Some("554 5.7.0 injected".into()),
+        ..Script::default()
+    });
+    let a = agent(
+        &[("smtp_tls_security_level", "encrypt")],
+        FakeDns::default(),
+    );
+    let out = send(&a, &lit(srv.port), &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Sent, "{:?}", out);
+    assert_eq!(srv.seen().data_tls, vec![true]);
 }

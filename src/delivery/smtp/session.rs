@@ -10,35 +10,23 @@
 //! lost after the message was sent are final.
 //!
 //! Security role: a recipient is reported sent only after the server's 2xx reply to the
-//! end of DATA; anything else leaves it deferred or bounced. Logs nothing itself.
+//! end of DATA; anything else leaves it deferred or bounced; at the verify and secure
+//! levels nothing is sent unless the certificate was verified. Logs the TLS handshake
+//! result (`Verified/Untrusted TLS connection established to HOST[IP]:PORT`) and
+//! certificate verification failures.
 
 use std::time::{Duration, Instant};
 
+use super::auth::{self, AuthError, SaslSettings};
 use super::connect::Peer;
 use super::data;
 use super::reply::Reply;
 use super::stream::{Stream, StreamError};
+use super::tls_policy::{self, ClientTls};
 use crate::delivery::{Outcome, Status};
 use crate::queue::Recipient;
 
-/// smtp_tls_security_level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsLevel {
-    None,
-    May,
-    Encrypt,
-}
-
-impl TlsLevel {
-    /// `may`, `encrypt`; anything stronger (verify, secure...) also requires TLS here.
-    pub fn parse(s: &str) -> TlsLevel {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "" | "none" => TlsLevel::None,
-            "may" => TlsLevel::May,
-            _ => TlsLevel::Encrypt,
-        }
-    }
-}
+pub use super::tls_policy::TlsLevel;
 
 /// The per-stage timeouts and other settings of a session.
 #[derive(Debug, Clone)]
@@ -53,7 +41,14 @@ pub struct Settings {
     pub data_done_timeout: Duration,
     pub quit_timeout: Duration,
     pub line_length_limit: usize,
-    pub tls: TlsLevel,
+    pub tls: ClientTls,
+    /// The next-hop domain (for `nexthop` certificate matching).
+    pub nexthop: String,
+    /// The logging name of the agent.
+    pub log_name: String,
+    /// The next hop as the request names it (SASL password lookup).
+    pub dest: String,
+    pub sasl: SaslSettings,
 }
 
 /// The message and envelope to send.
@@ -220,30 +215,29 @@ impl Session<'_> {
         let mut ext = self.ehlo()?;
         let offered = ext.iter().any(|(k, _)| k == "STARTTLS");
         let tls_active = self.stream.as_ref().is_some_and(Stream::is_tls);
-        match self.set.tls {
-            TlsLevel::Encrypt if !offered => {
+        let level = self.set.tls.level;
+        if level.required() && !offered {
+            let text = format!(
+                "TLS is required, but was not offered by host {}",
+                self.peer.namaddr()
+            );
+            return Err(fail(Status::Deferred, "4.7.4", text, After::NextHost));
+        }
+        if level != TlsLevel::None && offered && !tls_active {
+            let r = self.command("STARTTLS", self.set.starttls_timeout, "sending STARTTLS")?;
+            if r.class() == 2 {
+                self.handshake()?;
+                ext = self.ehlo()?;
+            } else if level.required() {
                 let text = format!(
-                    "TLS is required, but was not offered by host {}",
-                    self.peer.namaddr()
+                    "TLS is required, but host {} refused to start TLS: {}",
+                    self.peer.namaddr(),
+                    r.text()
                 );
                 return Err(fail(Status::Deferred, "4.7.4", text, After::NextHost));
             }
-            TlsLevel::May | TlsLevel::Encrypt if offered && !tls_active => {
-                let r = self.command("STARTTLS", self.set.starttls_timeout, "sending STARTTLS")?;
-                if r.class() == 2 {
-                    self.handshake()?;
-                    ext = self.ehlo()?;
-                } else if self.set.tls == TlsLevel::Encrypt {
-                    let text = format!(
-                        "TLS is required, but host {} refused to start TLS: {}",
-                        self.peer.namaddr(),
-                        r.text()
-                    );
-                    return Err(fail(Status::Deferred, "4.7.4", text, After::NextHost));
-                }
-            }
-            _ => {}
         }
+        self.login(&ext)?;
         self.setup = self.started.elapsed();
         Ok(ext)
     }
@@ -252,19 +246,77 @@ impl Session<'_> {
         let Some(plain) = self.stream.take() else {
             return Err(self.io_fail(&StreamError::Lost, "sending STARTTLS", After::NextHost));
         };
-        match plain.starttls(&self.peer.name, self.set.starttls_timeout) {
-            Ok(tls) => {
-                self.stream = Some(tls);
+        let tls = &self.set.tls;
+        let level = tls.level;
+        let after = if level == TlsLevel::May {
+            After::Reconnect
+        } else {
+            After::NextHost
+        };
+        let connector = match tls.connector() {
+            Ok(c) => c,
+            Err(e) => {
+                crate::log::warning(&self.set.log_name, format!("TLS client setup: {}", e));
+                let text = "TLS is required, but our TLS engine is unavailable".to_string();
+                return Err(fail(Status::Deferred, "4.7.5", text, After::NextHost));
+            }
+        };
+        let name = tls.verify_name(&self.peer.name, &self.set.nexthop);
+        let where_ = format!("{}:{}", self.peer.namaddr(), self.peer.port);
+        match plain.starttls(&connector, name, self.set.starttls_timeout) {
+            Ok(stream) => {
+                let how = if level.verifies() {
+                    "Verified"
+                } else {
+                    "Untrusted"
+                };
+                crate::log::info(
+                    &self.set.log_name,
+                    format!("{} TLS connection established to {}", how, where_),
+                );
+                self.stream = Some(stream);
                 Ok(())
+            }
+            Err(why) if level.verifies() && tls_policy::is_verify_failure(&why) => {
+                crate::log::info(
+                    &self.set.log_name,
+                    format!(
+                        "server certificate verification failed for {}: {} (expected name {})",
+                        where_, why, name
+                    ),
+                );
+                let text = "Server certificate not verified".to_string();
+                Err(fail(Status::Deferred, "4.7.5", text, After::NextHost))
             }
             Err(why) => {
                 let text = format!("Cannot start TLS: handshake failure ({})", why);
-                let after = if self.set.tls == TlsLevel::May {
-                    After::Reconnect
-                } else {
-                    After::NextHost
-                };
                 Err(fail(Status::Deferred, "4.7.5", text, after))
+            }
+        }
+    }
+
+    /// AUTH when enabled, offered and a password entry exists (see `auth`): a failure
+    /// ends the session, mail is never sent unauthenticated then.
+    fn login(&mut self, ext: &[(String, String)]) -> Result<(), Fail> {
+        let (namaddr, set) = (self.peer.namaddr(), self.set);
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(self.io_fail(&StreamError::Lost, GREETING, After::NextHost));
+        };
+        let dest = (self.peer.name.as_str(), set.dest.as_str());
+        match auth::login(stream, &set.sasl, ext, dest, &namaddr, set.helo_timeout) {
+            Ok(()) => Ok(()),
+            Err(AuthError::Io(e, stage)) => Err(self.io_fail(&e, stage, After::NextHost)),
+            Err(AuthError::Lookup(e)) => {
+                let w = format!("smtp_sasl_password_maps lookup error: {}", e);
+                crate::log::warning(&set.log_name, w);
+                let text = format!("local data error while talking to {}", namaddr);
+                Err(fail(Status::Deferred, "4.3.0", text, After::Final))
+            }
+            Err(AuthError::Failed { dsn, text }) if dsn.starts_with('5') => {
+                Err(fail(Status::Bounced, &dsn, text, After::Final))
+            }
+            Err(AuthError::Failed { dsn, text }) => {
+                Err(fail(Status::Deferred, &dsn, text, After::NextHost))
             }
         }
     }
@@ -543,14 +595,5 @@ mod tests {
         assert_eq!(xtext("a+b=c d"), "a+2Bb+3Dc+20d");
         assert_eq!(xtext("user@example.com"), "user@example.com");
         assert_eq!(xtext("é"), "+C3+A9");
-    }
-
-    #[test]
-    fn tls_levels() {
-        assert_eq!(TlsLevel::parse(""), TlsLevel::None);
-        assert_eq!(TlsLevel::parse("none"), TlsLevel::None);
-        assert_eq!(TlsLevel::parse("MAY"), TlsLevel::May);
-        assert_eq!(TlsLevel::parse("encrypt"), TlsLevel::Encrypt);
-        assert_eq!(TlsLevel::parse("verify"), TlsLevel::Encrypt);
     }
 }

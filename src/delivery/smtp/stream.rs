@@ -5,9 +5,8 @@
 //! Security role: bounds what a remote server can make the client buffer (`MAX_LINE`
 //! bytes per reply line, the rest of a longer line is dropped), and throws away anything
 //! the server sent ahead of the TLS handshake so that plaintext cannot be injected into
-//! the encrypted session (the client-side CVE-2011-0411 case). Certificates are not
-//! verified: Postfix's `may` and `encrypt` levels are opportunistic/mandatory encryption
-//! without authentication. Logs nothing.
+//! the encrypted session (the client-side CVE-2011-0411 case). Whether the certificate
+//! is verified is up to the connector it is given (see `tls_policy`). Logs nothing.
 
 use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
@@ -158,17 +157,17 @@ impl Stream {
 
     /// Replace the plain connection by TLS. Anything the server sent before the
     /// handshake is discarded. On failure the connection is unusable.
-    pub fn starttls(self, host: &str, timeout: Duration) -> Result<Stream, String> {
+    pub fn starttls(
+        self,
+        connector: &native_tls::TlsConnector,
+        host: &str,
+        timeout: Duration,
+    ) -> Result<Stream, String> {
         self.set_timeout(timeout).map_err(|e| e.to_string())?;
         let tcp = match self.inner {
             Inner::Plain(t) => t,
             Inner::Tls(_) => return Err("TLS already active".into()),
         };
-        let connector = native_tls::TlsConnector::builder()
-            .danger_accept_invalid_certs(true)
-            .danger_accept_invalid_hostnames(true)
-            .build()
-            .map_err(|e| e.to_string())?;
         match connector.connect(host, tcp) {
             Ok(tls) => Ok(Stream {
                 inner: Inner::Tls(Box::new(tls)),

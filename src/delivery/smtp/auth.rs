@@ -1,0 +1,306 @@
+//! SMTP client authentication (RFC 4954) with the PLAIN (RFC 4616) and LOGIN mechanisms,
+//! implemented here without Cyrus SASL: smtp_sasl_auth_enable, smtp_sasl_password_maps,
+//! smtp_sasl_security_options / smtp_sasl_tls_security_options, smtp_sasl_mechanism_filter.
+//!
+//! As smtp(8) does: when the server offers AUTH, the password table is searched for the
+//! server's host name, then for the next-hop destination as the request names it
+//! (`[host]:port`, `host`, `domain`); the value is `user:password`. No entry: the session
+//! goes on without AUTH. An entry: AUTH is required for this session, and a failure
+//! (a 5xx becomes 4xx while smtp_sasl_auth_soft_bounce = yes) ends the session with
+//! `SASL authentication failed; server X said: ...`, never a mail transaction without
+//! authentication. A table lookup error defers (4.3.0). `noplaintext` in the security
+//! options in force (smtp_sasl_tls_security_options over TLS, smtp_sasl_security_options
+//! otherwise) rules out both PLAIN and LOGIN, as Cyrus SASL does; with Postfix's defaults
+//! (`noplaintext, noanonymous` for both) Postern's client therefore cannot authenticate
+//! until the options allow plaintext mechanisms (usually `smtp_sasl_tls_security_options =
+//! noanonymous` with TLS).
+//!
+//! Security role: credentials are sent only to the server whose entry they are, and only
+//! with a mechanism the options allow. Logs nothing (the failure text is the deferral).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::reply::Reply;
+use super::stream::{Stream, StreamError};
+use crate::config::Config;
+use crate::tables::{TableError, TableList};
+
+/// The SASL settings of the client.
+#[derive(Clone, Default)]
+pub struct SaslSettings {
+    pub enabled: bool,
+    pub maps: Option<Arc<TableList>>,
+    /// smtp_sasl_security_options has `noplaintext`.
+    pub noplaintext: bool,
+    /// smtp_sasl_tls_security_options has `noplaintext`.
+    pub tls_noplaintext: bool,
+    /// smtp_sasl_mechanism_filter (upper case), empty: no filter.
+    pub filter: Vec<String>,
+    pub soft_bounce: bool,
+}
+
+impl fmt::Debug for SaslSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SaslSettings")
+            .field("enabled", &self.enabled)
+            .finish()
+    }
+}
+
+fn words(v: &str) -> impl Iterator<Item = &str> {
+    v.split(|c: char| c == ',' || c.is_ascii_whitespace())
+        .filter(|t| !t.is_empty())
+}
+
+impl SaslSettings {
+    /// The settings of `cfg`; the password table is opened only when AUTH is enabled.
+    pub fn from_config(cfg: &Config) -> Result<SaslSettings, TableError> {
+        let enabled = cfg.bool("smtp_sasl_auth_enable");
+        let noplain = |p: &str| words(cfg.get(p)).any(|w| w.eq_ignore_ascii_case("noplaintext"));
+        let maps = if enabled {
+            Some(Arc::new(TableList::open_list(
+                cfg.get("smtp_sasl_password_maps"),
+            )?))
+        } else {
+            None
+        };
+        Ok(SaslSettings {
+            enabled,
+            maps,
+            noplaintext: noplain("smtp_sasl_security_options"),
+            tls_noplaintext: noplain("smtp_sasl_tls_security_options"),
+            filter: words(cfg.get("smtp_sasl_mechanism_filter"))
+                .map(str::to_ascii_uppercase)
+                .collect(),
+            soft_bounce: cfg.bool("smtp_sasl_auth_soft_bounce"),
+        })
+    }
+}
+
+/// Why authentication did not happen.
+#[derive(Debug)]
+pub enum AuthError {
+    /// A session-level failure with its DSN and text.
+    Failed { dsn: String, text: String },
+    /// The connection broke.
+    Io(StreamError, &'static str),
+    /// The password table failed.
+    Lookup(TableError),
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthError::Failed { dsn, text } => write!(f, "{} {}", dsn, text),
+            AuthError::Io(e, stage) => write!(f, "{} while {}", e, stage),
+            AuthError::Lookup(e) => write!(f, "{}", e),
+        }
+    }
+}
+
+fn failed(dsn: &str, text: String) -> AuthError {
+    AuthError::Failed {
+        dsn: dsn.to_string(),
+        text,
+    }
+}
+
+/// Standard base64 with padding (RFC 4648).
+pub fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(T[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The `user:password` entry for a server (`host`, then the destination `dest`).
+pub fn lookup(
+    maps: &TableList,
+    host: &str,
+    dest: &str,
+) -> Result<Option<(String, String)>, TableError> {
+    let mut v = maps.lookup(&host.to_ascii_lowercase())?;
+    if v.is_none() {
+        v = maps.lookup(&dest.to_ascii_lowercase())?;
+    }
+    Ok(v.map(|v| match v.split_once(':') {
+        Some((u, p)) => (u.to_string(), p.to_string()),
+        None => (v, String::new()),
+    }))
+}
+
+/// The mechanism to use, from the server's AUTH list.
+fn choose(
+    set: &SaslSettings,
+    offered: &str,
+    tls: bool,
+    namaddr: &str,
+) -> Result<&'static str, AuthError> {
+    let mut list: Vec<String> = words(offered).map(str::to_ascii_uppercase).collect();
+    if !set.filter.is_empty() {
+        list.retain(|m| set.filter.contains(m));
+    }
+    if list.is_empty() {
+        return Err(failed(
+            "4.7.0",
+            format!(
+                "SASL authentication failed: server {} offered no compatible authentication mechanisms for this type of connection security",
+                namaddr
+            ),
+        ));
+    }
+    let noplaintext = if tls {
+        set.tls_noplaintext
+    } else {
+        set.noplaintext
+    };
+    let mine = ["PLAIN", "LOGIN"];
+    match mine
+        .iter()
+        .find(|m| !noplaintext && list.iter().any(|o| o == *m))
+    {
+        Some(m) => Ok(m),
+        None => Err(failed(
+            "4.7.0",
+            format!(
+                "SASL authentication failed; cannot authenticate to server {}: no mechanism available",
+                namaddr
+            ),
+        )),
+    }
+}
+
+fn exchange(stream: &mut Stream, line: &str, t: Duration) -> Result<Reply, AuthError> {
+    const STAGE: &str = "performing the AUTH handshake";
+    stream
+        .send(format!("{}\r\n", line).as_bytes(), t)
+        .and_then(|_| stream.read_reply(t))
+        .map_err(|e| AuthError::Io(e, STAGE))
+}
+
+/// AUTH when enabled, offered (`ext`: the EHLO extensions) and the password table has
+/// an entry for `(host, dest)`; nothing to do otherwise.
+pub fn login(
+    stream: &mut Stream,
+    set: &SaslSettings,
+    ext: &[(String, String)],
+    (host, dest): (&str, &str),
+    namaddr: &str,
+    t: Duration,
+) -> Result<(), AuthError> {
+    let (Some(maps), Some((_, offered))) =
+        (set.maps.as_ref(), ext.iter().find(|(k, _)| k == "AUTH"))
+    else {
+        return Ok(());
+    };
+    match lookup(maps, host, dest).map_err(AuthError::Lookup)? {
+        Some((user, pass)) => authenticate(stream, set, offered, (&user, &pass), namaddr, t),
+        None => Ok(()),
+    }
+}
+
+/// Authenticate as `user` with `pass` to a server that offered the mechanisms `offered`.
+pub fn authenticate(
+    stream: &mut Stream,
+    set: &SaslSettings,
+    offered: &str,
+    (user, pass): (&str, &str),
+    namaddr: &str,
+    t: Duration,
+) -> Result<(), AuthError> {
+    let mech = choose(set, offered, stream.is_tls(), namaddr)?;
+    let mut r = if mech == "PLAIN" {
+        let mut ir = Vec::new();
+        ir.push(0);
+        ir.extend_from_slice(user.as_bytes());
+        ir.push(0);
+        ir.extend_from_slice(pass.as_bytes());
+        exchange(stream, &format!("AUTH PLAIN {}", base64(&ir)), t)?
+    } else {
+        exchange(stream, "AUTH LOGIN", t)?
+    };
+    let mut answers = if mech == "LOGIN" {
+        vec![base64(pass.as_bytes()), base64(user.as_bytes())]
+    } else {
+        Vec::new()
+    };
+    let mut steps = 0;
+    while r.class() == 3 {
+        steps += 1;
+        if steps > 10 {
+            return Err(failed(
+                "4.3.0",
+                format!(
+                    "SASL authentication failed; authentication protocol loop with server {}",
+                    namaddr
+                ),
+            ));
+        }
+        match answers.pop() {
+            Some(a) => r = exchange(stream, &a, t)?,
+            None => {
+                // Cancel the exchange (RFC 4954 section 4).
+                r = exchange(stream, "*", t)?;
+            }
+        }
+    }
+    if r.class() == 2 {
+        return Ok(());
+    }
+    let mut dsn = r.dsn();
+    if set.soft_bounce && dsn.starts_with('5') {
+        dsn.replace_range(..1, "4");
+    }
+    Err(failed(
+        &dsn,
+        format!(
+            "SASL authentication failed; server {} said: {}",
+            namaddr,
+            r.text()
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_padding() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"\0user\0pass"), "AHVzZXIAcGFzcw==");
+    }
+
+    #[test]
+    fn mechanism_choice() {
+        let mut s = SaslSettings::default();
+        assert_eq!(choose(&s, "LOGIN PLAIN", false, "x").unwrap(), "PLAIN");
+        assert_eq!(choose(&s, "login", false, "x").unwrap(), "LOGIN");
+        s.filter = vec!["LOGIN".into()];
+        assert_eq!(choose(&s, "LOGIN PLAIN", false, "x").unwrap(), "LOGIN");
+        assert!(choose(&s, "PLAIN CRAM-MD5", false, "x").is_err());
+        s.filter.clear();
+        s.noplaintext = true;
+        assert!(choose(&s, "PLAIN", false, "x").is_err());
+        assert_eq!(choose(&s, "PLAIN", true, "x").unwrap(), "PLAIN");
+    }
+}
