@@ -107,28 +107,6 @@ fn failed(dsn: &str, text: String) -> AuthError {
     }
 }
 
-/// Standard base64 with padding (RFC 4648).
-pub fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18u32, 12, 6, 0].iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(T[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// The `user:password` entry for a server (`host`, then the destination `dest`).
 pub fn lookup(
     maps: &TableList,
@@ -231,12 +209,19 @@ pub fn authenticate(
         ir.extend_from_slice(user.as_bytes());
         ir.push(0);
         ir.extend_from_slice(pass.as_bytes());
-        exchange(stream, &format!("AUTH PLAIN {}", base64(&ir)), t)?
+        exchange(
+            stream,
+            &format!("AUTH PLAIN {}", crate::sasl::base64::encode(&ir)),
+            t,
+        )?
     } else {
         exchange(stream, "AUTH LOGIN", t)?
     };
     let mut answers = if mech == "LOGIN" {
-        vec![base64(pass.as_bytes()), base64(user.as_bytes())]
+        vec![
+            crate::sasl::base64::encode(pass.as_bytes()),
+            crate::sasl::base64::encode(user.as_bytes()),
+        ]
     } else {
         Vec::new()
     };
@@ -282,12 +267,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_padding() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"\0user\0pass"), "AHVzZXIAcGFzcw==");
+    fn plain_response_is_base64_of_nul_user_nul_password() {
+        // The encoder is the one the SMTP server's AUTH uses (crate::sasl::base64).
+        assert_eq!(
+            crate::sasl::base64::encode(b"\0user\0pass"),
+            "AHVzZXIAcGFzcw=="
+        );
     }
 
     #[test]
