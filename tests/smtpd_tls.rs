@@ -334,3 +334,41 @@ fn a_root_only_key_works_after_the_drop_and_after_reload() {
         inst.log()
     );
 }
+
+#[test]
+fn new_tls_session_rate_limit() {
+    // The loopback client must not be an exception (by default $mynetworks is).
+    let inst = instance(&[
+        ("smtpd_tls_security_level", "may"),
+        ("smtpd_client_new_tls_session_rate_limit", "1"),
+        ("smtpd_client_event_limit_exceptions", "192.0.2.1"),
+    ]);
+    inst.start();
+    let mut first = starttls(inst.port);
+    assert!(first.cmd("EHLO client.test").starts_with("250-www.a.org"));
+    assert_eq!(first.cmd("QUIT"), "221 2.0.0 Bye");
+    // The second handshake takes the client over the limit: 421 over TLS, then the end.
+    let mut second = starttls(inst.port);
+    assert_eq!(
+        second.reply(),
+        "421 4.7.0 www.a.org Error: too many new TLS sessions from localhost[127.0.0.1]"
+    );
+    // Already over it: STARTTLS is refused before any handshake; the session goes on.
+    let mut third = plain(inst.port);
+    third.reply();
+    third.cmd("EHLO client.test");
+    assert_eq!(
+        third.cmd("STARTTLS"),
+        "454 4.7.0 Error: too many new TLS sessions from localhost[127.0.0.1]"
+    );
+    assert_eq!(third.cmd("NOOP"), "250 2.0.0 Ok");
+    let log = inst.log();
+    assert!(
+        log.contains(
+            "warning: New TLS session rate limit exceeded: 2 from localhost[127.0.0.1] for service "
+        ) && log
+            .contains("warning: Refusing STARTTLS request from localhost[127.0.0.1] for service "),
+        "{}",
+        log
+    );
+}

@@ -146,7 +146,7 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_client_message_rate_limit", "0"),
     p("smtpd_client_recipient_rate_limit", "0"),
     // Counted once the SMTP server has STARTTLS and AUTH; no effect until then.
-    k("smtpd_client_new_tls_session_rate_limit", "0"),
+    p("smtpd_client_new_tls_session_rate_limit", "0"),
     p("smtpd_client_auth_rate_limit", "0"),
     // The name before Postfix 2.9, known to 2.10's postconf; setting it empties the default
     // below (`${name:text}` is text only when name is empty), as in Postfix 2.10.

@@ -13,8 +13,10 @@
 //! smtpd_client_connection_rate_limit, smtpd_client_message_rate_limit,
 //! smtpd_client_recipient_rate_limit; clients in smtpd_client_event_limit_exceptions (default
 //! $mynetworks) are not counted at all. smtpd_client_new_tls_session_rate_limit and
-//! smtpd_client_auth_rate_limit have counters here (`Event::NewTls`, `Event::Auth`); AUTH is
-//! counted through `Limits::count` by smtpd's AUTH command (session::auth).
+//! smtpd_client_auth_rate_limit have counters here (`Event::NewTls`, `Event::Auth`): AUTH
+//! and TLS handshakes are counted through `Limits::count` by smtpd's AUTH command
+//! (session::auth) and its TLS code (session::tls_rate, which also asks `Limits::peek`
+//! before a STARTTLS handshake, as Postfix's smtpd asks anvil for the rate).
 //!
 //! Security role: keeps one client from taking every session thread or flooding the queue.
 //!
@@ -197,6 +199,20 @@ impl Anvil {
     /// Count an event from `ident`; its rate in the current window, this one included.
     pub fn event(&self, ident: &str, e: Event) -> u32 {
         self.event_at(ident, e, Instant::now())
+    }
+
+    /// The rate of `e` from `ident` in the current window, without counting one (anvil's
+    /// "status" requests: Postfix asks this before a STARTTLS handshake).
+    pub fn rate(&self, ident: &str, e: Event) -> u32 {
+        let (now, unit) = (Instant::now(), self.unit());
+        let mut st = self.lock();
+        match st.remotes.get_mut(ident) {
+            Some(r) => {
+                r.roll(now, unit);
+                *r.counter(e)
+            }
+            None => 0,
+        }
     }
 
     fn event_at(&self, ident: &str, e: Event, now: Instant) -> u32 {
@@ -383,6 +399,14 @@ impl Limits {
         Some(format!("{} {}", reply, addr))
     }
 
+    /// The client's current rate of `e` without counting one; `None` for an excepted client.
+    pub fn peek(&self, addr: std::net::IpAddr, e: Event) -> Option<u32> {
+        if self.exceptions.contains(addr) {
+            return None;
+        }
+        Some(self.anvil.rate(&self.ident(addr), e))
+    }
+
     /// Count an event for a limit kept elsewhere (AUTH: smtpd_client_auth_rate_limit, see
     /// smtpd::sasl): the client's rate in the current window, `None` for an excepted client.
     pub fn count(&self, addr: std::net::IpAddr, e: Event) -> Option<u32> {
@@ -398,6 +422,16 @@ mod tests {
     use super::*;
 
     const UNIT: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn rate_peeks_without_counting() {
+        let a = Anvil::new(UNIT);
+        assert_eq!(a.rate("smtp:1.2.3.4", Event::NewTls), 0);
+        assert_eq!(a.event("smtp:1.2.3.4", Event::NewTls), 1);
+        assert_eq!(a.rate("smtp:1.2.3.4", Event::NewTls), 1);
+        assert_eq!(a.rate("smtp:1.2.3.4", Event::NewTls), 1);
+        assert_eq!(a.rate("smtp:1.2.3.4", Event::Auth), 0);
+    }
 
     #[test]
     fn count_and_rate() {

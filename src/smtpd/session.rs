@@ -37,6 +37,7 @@ mod pipelining;
 mod query;
 mod report;
 mod starttls;
+mod tls_rate;
 
 /// A mail transaction in progress (from MAIL to the end of DATA or RSET).
 struct Transaction {

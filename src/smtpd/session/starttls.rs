@@ -48,6 +48,10 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             self.reply("454 4.7.0 TLS not available due to local problem");
             return None;
         };
+        if let Some(r) = self.tls_rate_refusal() {
+            self.reply(&r);
+            return None;
+        }
         self.chat.reply("220 2.0.0 Ready to start TLS");
         if let Err(e) = self.chat.flush() {
             self.chat_failed(e, "STARTTLS");
@@ -62,7 +66,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         self.auth.reset();
         self.auth.method = None;
         if self.handshake(&acceptor) {
-            None
+            self.over_tls_rate().then_some(End::Hangup)
         } else {
             lines::lost_connection("STARTTLS", &self.client_log);
             Some(End::Hangup)
@@ -83,10 +87,21 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             return false;
         };
         if self.handshake(&acceptor) {
-            return true;
+            return !self.over_tls_rate();
         }
         lines::lost_connection("CONNECT", &self.client_log);
         false
+    }
+
+    /// After a handshake: whether the client went over smtpd_client_new_tls_session_rate_limit
+    /// (then answered 421 over TLS: the session ends).
+    fn over_tls_rate(&mut self) -> bool {
+        let Some(r) = self.tls_rate_exceeded() else {
+            return false;
+        };
+        self.chat.reply(&r);
+        let _ = self.chat.flush();
+        true
     }
 
     /// Replace the plaintext connection by a TLS one; false (logged) when that fails.

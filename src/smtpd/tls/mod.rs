@@ -86,6 +86,9 @@ pub struct ServerTls {
     pub loglevel: i64,
     pub received_header: bool,
     pub wrappermode: bool,
+    /// smtpd_client_new_tls_session_rate_limit: new TLS sessions per client per anvil time
+    /// unit (0: no limit).
+    pub session_rate_limit: u32,
 }
 
 impl ServerTls {
@@ -97,6 +100,7 @@ impl ServerTls {
             loglevel: 0,
             received_header: false,
             wrappermode: false,
+            session_rate_limit: 0,
         }
     }
 
@@ -132,6 +136,10 @@ impl ServerTls {
             loglevel: cfg.int("smtpd_tls_loglevel"),
             received_header: cfg.bool("smtpd_tls_received_header"),
             wrappermode,
+            session_rate_limit: u32::try_from(
+                cfg.int("smtpd_client_new_tls_session_rate_limit").max(0),
+            )
+            .unwrap_or(u32::MAX),
         })
     }
 
