@@ -1,6 +1,7 @@
 //! Maildir delivery (home_mailbox ending in `/`): write the message into `tmp/`, fsync it,
 //! rename it into `new/` as `SECS.V<dev>I<inode>M<usec>.HOST` and fsync `new/`, so a message
-//! is either complete in `new/` or absent.
+//! is either complete in `new/` or absent. Several messages for one Maildir (`deliver_many`)
+//! share the fsync of `new/` (group commit): each is reported delivered only after it.
 //!
 //! Security role: runs as the recipient (in the privileged helper's child when Postern runs
 //! as root). Follows the Maildir specification as local(8) and virtual(8) use it. Logs
@@ -26,12 +27,63 @@ fn safe_host(host: &str) -> String {
 /// Deliver `content` (already carrying its delivery headers) into the Maildir `dir`;
 /// returns the final file name. `limit` is mailbox_size_limit (0: none).
 pub fn deliver(dir: &Path, content: &[u8], limit: u64, host: &str) -> Result<PathBuf, Failure> {
-    if limit > 0 && content.len() as u64 > limit {
-        return Err(Failure::from_write(
-            "error writing message",
-            &std::io::Error::from_raw_os_error(libc::EFBIG),
-        ));
+    deliver_many(dir, &[content], limit, host)
+        .pop()
+        .unwrap_or_else(|| Err(Failure::from_write("error writing message", &no_answer())))
+}
+
+fn no_answer() -> std::io::Error {
+    std::io::Error::from_raw_os_error(libc::EIO)
+}
+
+/// Deliver several messages into the Maildir `dir` with one fsync of `new/` for all (group
+/// commit): each file is written and fsynced in `tmp/` and renamed into `new/`, then `new/`
+/// is fsynced once. One result per message, in order; nothing is reported delivered before
+/// its file and its directory entry are on disk (when the final fsync fails, the renamed
+/// files are removed again and every one of them fails).
+pub fn deliver_many(
+    dir: &Path,
+    contents: &[&[u8]],
+    limit: u64,
+    host: &str,
+) -> Vec<Result<PathBuf, Failure>> {
+    let too_big = |c: &[u8]| limit > 0 && c.len() as u64 > limit;
+    let mut out: Vec<Result<PathBuf, Failure>> = Vec::with_capacity(contents.len());
+    let dirs = if contents.iter().any(|c| !too_big(c)) {
+        make_dirs(dir)
+    } else {
+        Ok(())
+    };
+    let host = safe_host(host);
+    for c in contents {
+        out.push(if too_big(c) {
+            Err(Failure::from_write(
+                "error writing message",
+                &std::io::Error::from_raw_os_error(libc::EFBIG),
+            ))
+        } else {
+            match &dirs {
+                Ok(()) => write_one(dir, c, &host),
+                Err(f) => Err(f.clone()),
+            }
+        });
     }
+    if out.iter().any(Result::is_ok) {
+        if let Err(e) = File::open(dir.join("new")).and_then(|d| d.sync_all()) {
+            let f = Failure::from_write("error writing message", &e);
+            for r in out.iter_mut() {
+                if let Ok(p) = r {
+                    let _ = std::fs::remove_file(&*p);
+                    *r = Err(f.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Create `dir` and its `tmp/`, `new/` and `cur/` as needed (mode 0700).
+fn make_dirs(dir: &Path) -> Result<(), Failure> {
     for sub in ["", "tmp", "new", "cur"] {
         let d = dir.join(sub);
         if !d.is_dir() {
@@ -44,10 +96,15 @@ pub fn deliver(dir: &Path, content: &[u8], limit: u64, host: &str) -> Result<Pat
                 })?;
         }
     }
+    Ok(())
+}
+
+/// Write and fsync one message in `tmp/` and rename it into `new/` (not yet durable: the
+/// caller fsyncs `new/`).
+fn write_one(dir: &Path, content: &[u8], host: &str) -> Result<PathBuf, Failure> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let host = safe_host(host);
     let tmp = dir.join("tmp").join(format!(
         "{}.P{}Q{}.{}",
         now.as_secs(),
@@ -85,9 +142,6 @@ pub fn deliver(dir: &Path, content: &[u8], limit: u64, host: &str) -> Result<Pat
                 &e,
             )
         })?;
-        File::open(dir.join("new"))
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Failure::from_write("error writing message", &e))?;
         Ok(dest)
     })();
     if result.is_err() {
@@ -118,6 +172,30 @@ mod tests {
         let f = deliver(&md, b"0123456789", 5, "h").unwrap_err();
         assert_eq!((f.status, f.dsn), (Status::Bounced, "5.2.2"));
         assert_eq!(std::fs::read_dir(md.join("new")).unwrap().count(), 1);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn batch_answers_each_message_in_order() {
+        let d = std::env::temp_dir().join(format!("postern-maildir-b-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let md = d.join("Maildir");
+        let msgs: [&[u8]; 3] = [b"first\n", b"far too long\n", b"third\n"];
+        let rs = deliver_many(&md, &msgs, 8, "h");
+        assert_eq!(rs.len(), 3);
+        let a = rs[0].as_ref().unwrap();
+        let f = rs[1].as_ref().unwrap_err();
+        assert_eq!((f.status, f.dsn), (Status::Bounced, "5.2.2"));
+        let c = rs[2].as_ref().unwrap();
+        assert_ne!(a, c);
+        assert_eq!(std::fs::read(a).unwrap(), b"first\n");
+        assert_eq!(std::fs::read(c).unwrap(), b"third\n");
+        assert_eq!(std::fs::read_dir(md.join("new")).unwrap().count(), 2);
+        assert_eq!(std::fs::read_dir(md.join("tmp")).unwrap().count(), 0);
+        // Only oversized messages: the Maildir is not created.
+        let none = d.join("None");
+        let rs = deliver_many(&none, &msgs[1..2], 8, "h");
+        assert!(rs[0].is_err() && !none.exists());
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -137,7 +137,7 @@ fn serve(config_dir: &Path) -> i32 {
             continue;
         }
         let answer = match decode_op(&buf) {
-            Ok(op @ Op::Mbox { .. }) => encode_replies(&handle(&op, &ctx)),
+            Ok(op) if op.batched() => encode_replies(&handle(&op, &ctx)),
             Ok(op) => match handle(&op, &ctx).into_iter().next() {
                 Some(reply) => encode_reply(&reply),
                 None => encode_reply(&helper_failed("no answer".into())),

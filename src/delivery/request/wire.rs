@@ -106,6 +106,18 @@ impl<'a> Cursor<'a> {
             stale: Duration::from_secs(self.num()?),
         })
     }
+    /// A count (1 to `MAX_BATCH`) and that many byte strings.
+    fn records(&mut self) -> Result<Vec<Vec<u8>>, ProtoError> {
+        let n = self.num()?;
+        if n == 0 || n > MAX_BATCH as u64 {
+            return Err(ProtoError("bad record count".into()));
+        }
+        let mut records = Vec::new();
+        for _ in 0..n {
+            records.push(self.take()?.to_vec());
+        }
+        Ok(records)
+    }
     fn end(&self) -> Result<(), ProtoError> {
         if self.pos == self.data.len() {
             Ok(())
@@ -153,14 +165,17 @@ pub fn encode_op(op: &Op) -> Vec<u8> {
             user,
             limit,
             host,
-            content,
+            contents,
             ..
         } => {
             f.path(dir);
             f.put(user.as_bytes());
             f.num(*limit);
             f.put(host.as_bytes());
-            f.put(content);
+            f.num(contents.len() as u64);
+            for m in contents {
+                f.put(m);
+            }
         }
         Op::File {
             path,
@@ -205,14 +220,7 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
             let limit = c.num()?;
             let locks = c.locks()?;
             let create = c.num()? != 0;
-            let n = c.num()?;
-            if n == 0 || n > MAX_BATCH as u64 {
-                return Err(ProtoError("bad record count".into()));
-            }
-            let mut records = Vec::new();
-            for _ in 0..n {
-                records.push(c.take()?.to_vec());
-            }
+            let records = c.records()?;
             Op::Mbox {
                 path,
                 user,
@@ -231,7 +239,7 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
             gid,
             limit: c.num()?,
             host: c.string()?,
-            content: c.take()?.to_vec(),
+            contents: c.records()?,
         },
         b"file" => Op::File {
             source: c.source()?,
@@ -308,7 +316,7 @@ pub fn decode_reply(data: &[u8]) -> Result<Reply, ProtoError> {
     Ok(r)
 }
 
-/// Encode the answers to a mailbox request: a count, then each answer's fields.
+/// Encode the answers to a mailbox or Maildir request: a count, then each answer's fields.
 pub fn encode_replies(rs: &[Reply]) -> Vec<u8> {
     let mut f = Fields(Vec::new());
     f.num(rs.len() as u64);
@@ -320,7 +328,7 @@ pub fn encode_replies(rs: &[Reply]) -> Vec<u8> {
     f.0
 }
 
-/// Decode the answers to a mailbox request of `expected` records; any other count is an
+/// Decode the answers to a mailbox or Maildir request of `expected` records; any other count is an
 /// error.
 pub fn decode_replies(data: &[u8], expected: usize) -> Result<Vec<Reply>, ProtoError> {
     let mut c = Cursor { data, pos: 0 };
@@ -402,7 +410,7 @@ mod tests {
                 gid: 100,
                 limit: 0,
                 host: "www.a.org".into(),
-                content: Vec::new(),
+                contents: vec![Vec::new()],
             },
             Op::File {
                 path: "/var/log/mail.copy".into(),
@@ -492,6 +500,56 @@ mod tests {
             f.num(0);
             f.locks(&LockPolicy::default());
             f.num(1);
+            f.num(n);
+            assert_eq!(
+                decode_op(&f.0).unwrap_err(),
+                ProtoError("bad record count".into())
+            );
+        }
+    }
+
+    #[test]
+    fn maildir_batches_round_trip() {
+        let batch = Op::Maildir {
+            dir: "/srv/vmail/ex.test/a/".into(),
+            user: "a@ex.test".into(),
+            uid: 5000,
+            gid: 5000,
+            limit: 0,
+            host: "mx".into(),
+            contents: vec![b"one\n".to_vec(), Vec::new(), b"\0\xff".to_vec()],
+        };
+        assert!(batch.batched());
+        assert_eq!(batch.replies(), 3);
+        let enc = encode_op(&batch);
+        assert_eq!(decode_op(&enc).unwrap(), batch);
+        // The layout: kind, uid, gid, dir, user, limit, host, count, messages.
+        let mut f = Fields(Vec::new());
+        f.put(b"maildir");
+        f.num(5000);
+        f.num(5000);
+        f.path(Path::new("/srv/vmail/ex.test/a/"));
+        f.put(b"a@ex.test");
+        f.num(0);
+        f.put(b"mx");
+        f.num(3);
+        f.put(b"one\n");
+        f.put(b"");
+        f.put(b"\0\xff");
+        assert_eq!(f.0, enc);
+        // A count without its messages, no message, or too many: refused.
+        let mut cut = enc.clone();
+        cut.truncate(enc.len() - (4 + 2));
+        assert!(decode_op(&cut).is_err());
+        for n in [0, MAX_BATCH as u64 + 1] {
+            let mut f = Fields(Vec::new());
+            f.put(b"maildir");
+            f.num(1);
+            f.num(1);
+            f.path(Path::new("/m/"));
+            f.put(b"a@b");
+            f.num(0);
+            f.put(b"h");
             f.num(n);
             assert_eq!(
                 decode_op(&f.0).unwrap_err(),
