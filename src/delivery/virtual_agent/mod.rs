@@ -41,6 +41,8 @@ pub struct Virtual {
     helper: Option<Arc<HelperHandle>>,
     /// The tables, opened on first use (file tables reload themselves when they change).
     maps: Mutex<Option<Arc<Maps>>>,
+    /// Writes to each mailbox, merged across worker threads (`commit`).
+    commits: commit::Commits,
 }
 
 impl Virtual {
@@ -51,6 +53,7 @@ impl Virtual {
             cfg,
             helper,
             maps: Mutex::new(None),
+            commits: commit::Commits::default(),
         }
     }
 
@@ -207,6 +210,7 @@ impl Agent for Virtual {
 }
 
 mod batch;
+mod commit;
 
 #[cfg(test)]
 mod tests;

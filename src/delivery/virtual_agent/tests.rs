@@ -238,3 +238,49 @@ fn a_batch_answers_every_recipient_in_place() {
     );
     std::fs::remove_dir_all(&base).unwrap();
 }
+
+#[test]
+fn concurrent_workers_share_a_mailbox_and_get_their_own_answers() {
+    let (base, v) = setup("commit", &[("virtual_mailbox_limit", "400")]);
+    let v = Arc::new(v);
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let v = v.clone();
+            std::thread::spawn(move || {
+                let rcpts = [Recipient::new("md@ex.test")];
+                let small = format!("Subject: {}\n\nsmall\n", t);
+                let big = vec![b'x'; 500];
+                let mut got = Vec::new();
+                for round in 0..5 {
+                    // Every third message is over the limit: answered 5.2.2, in place.
+                    let content: &[u8] = if (t + round) % 3 == 0 {
+                        &big
+                    } else {
+                        small.as_bytes()
+                    };
+                    let o = v.deliver(&request("T", &rcpts, content)).remove(0);
+                    got.push(((t + round) % 3 == 0, o.status, o.dsn));
+                }
+                got
+            })
+        })
+        .collect();
+    let mut sent = 0;
+    for th in threads {
+        for (big, status, dsn) in th.join().unwrap() {
+            if big {
+                assert_eq!((status, dsn.as_str()), (Status::Bounced, "5.2.2"));
+            } else {
+                assert_eq!((status, dsn.as_str()), (Status::Sent, "2.0.0"));
+                sent += 1;
+            }
+        }
+    }
+    let files = std::fs::read_dir(base.join("ex.test/md/new"))
+        .unwrap()
+        .count();
+    assert_eq!(files, sent);
+    // Every queue is gone once no worker writes.
+    assert!(v.commits.is_idle());
+    std::fs::remove_dir_all(&base).unwrap();
+}
