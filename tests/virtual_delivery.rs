@@ -384,11 +384,11 @@ fn the_helper_performs_only_what_its_own_tables_say() {
     );
     assert_eq!(files(&right.join("new")).len(), 3);
     // A batch for another address's mailbox is refused as a whole.
-    let stolen = Op::Maildir {
-        user: "z@ex.test".into(),
-        limit: 0,
-        ..batch
-    };
+    let mut stolen = batch.clone();
+    if let Op::Maildir { user, limit, .. } = &mut stolen {
+        *user = "z@ex.test".into();
+        *limit = 0;
+    }
     let rs = helper.request_all(&stolen);
     assert_eq!(rs.len(), 3);
     assert!(rs.iter().all(|r| r.status == Status::Deferred), "{:?}", rs);
