@@ -1,7 +1,9 @@
 //! Maildir delivery (home_mailbox ending in `/`): write the message into `tmp/`, fsync it,
 //! rename it into `new/` as `SECS.V<dev>I<inode>M<usec>.HOST` and fsync `new/`, so a message
 //! is either complete in `new/` or absent. Several messages for one Maildir (`deliver_many`)
-//! share the fsync of `new/` (group commit): each is reported delivered only after it.
+//! share the fsync of `new/` (group commit), their files are fsynced concurrently (a few
+//! threads, so the filesystem journals them together), and each is reported delivered only
+//! after its file and `new/` were fsynced.
 //!
 //! Security role: runs as the recipient (in the privileged helper's child when Postern runs
 //! as root). Follows the Maildir specification as local(8) and virtual(8) use it. Logs
@@ -36,11 +38,20 @@ fn no_answer() -> std::io::Error {
     std::io::Error::from_raw_os_error(libc::EIO)
 }
 
+/// Files written before their fsyncs at a time (bounds the open descriptors).
+const GROUP: usize = 64;
+
+/// Threads fsyncing the files of a group at once: the filesystem commits concurrent fsyncs
+/// together (one journal commit for several files, where one after another each waits for
+/// its own).
+const SYNCERS: usize = 8;
+
 /// Deliver several messages into the Maildir `dir` with one fsync of `new/` for all (group
-/// commit): each file is written and fsynced in `tmp/` and renamed into `new/`, then `new/`
-/// is fsynced once. One result per message, in order; nothing is reported delivered before
-/// its file and its directory entry are on disk (when the final fsync fails, the renamed
-/// files are removed again and every one of them fails).
+/// commit): each file is written in `tmp/`, the files are fsynced (concurrently, `SYNCERS`),
+/// each is renamed into `new/`, then `new/` is fsynced once. One result per message, in
+/// order; nothing is reported delivered before its file and its directory entry are on disk
+/// (when the final fsync fails, the renamed files are removed again and every one of them
+/// fails).
 pub fn deliver_many(
     dir: &Path,
     contents: &[&[u8]],
@@ -48,25 +59,45 @@ pub fn deliver_many(
     host: &str,
 ) -> Vec<Result<PathBuf, Failure>> {
     let too_big = |c: &[u8]| limit > 0 && c.len() as u64 > limit;
-    let mut out: Vec<Result<PathBuf, Failure>> = Vec::with_capacity(contents.len());
-    let dirs = if contents.iter().any(|c| !too_big(c)) {
-        make_dirs(dir)
-    } else {
-        Ok(())
+    let efbig = || {
+        Failure::from_write(
+            "error writing message",
+            &std::io::Error::from_raw_os_error(libc::EFBIG),
+        )
     };
+    let mut out: Vec<Result<PathBuf, Failure>> = contents.iter().map(|_| Err(efbig())).collect();
+    let todo: Vec<usize> = (0..contents.len())
+        .filter(|&i| !too_big(contents[i]))
+        .collect();
+    if todo.is_empty() {
+        return out;
+    }
+    if let Err(f) = make_dirs(dir) {
+        for &i in &todo {
+            out[i] = Err(f.clone());
+        }
+        return out;
+    }
     let host = safe_host(host);
-    for c in contents {
-        out.push(if too_big(c) {
-            Err(Failure::from_write(
-                "error writing message",
-                &std::io::Error::from_raw_os_error(libc::EFBIG),
-            ))
-        } else {
-            match &dirs {
-                Ok(()) => write_one(dir, c, &host),
-                Err(f) => Err(f.clone()),
+    for group in todo.chunks(GROUP) {
+        let mut written = Vec::new();
+        for &i in group {
+            match write_tmp(dir, contents[i], &host) {
+                Ok(w) => written.push((i, w)),
+                Err(f) => out[i] = Err(f),
             }
-        });
+        }
+        let files: Vec<&File> = written.iter().map(|(_, w)| &w.file).collect();
+        let synced = sync_all(&files);
+        for ((i, w), r) in written.into_iter().zip(synced) {
+            out[i] = match r {
+                Ok(()) => rename_new(dir, w, &host),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&w.tmp);
+                    Err(Failure::from_write("error writing message", &e))
+                }
+            };
+        }
     }
     if out.iter().any(Result::is_ok) {
         if let Err(e) = File::open(dir.join("new")).and_then(|d| d.sync_all()) {
@@ -99,9 +130,42 @@ fn make_dirs(dir: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Write and fsync one message in `tmp/` and rename it into `new/` (not yet durable: the
-/// caller fsyncs `new/`).
-fn write_one(dir: &Path, content: &[u8], host: &str) -> Result<PathBuf, Failure> {
+/// fsync `files`, up to `SYNCERS` at a time; one result per file, in order.
+fn sync_all(files: &[&File]) -> Vec<std::io::Result<()>> {
+    if files.len() < 2 {
+        return files.iter().map(|f| f.sync_all()).collect();
+    }
+    let per = files.len().div_ceil(SYNCERS);
+    std::thread::scope(|s| {
+        let running: Vec<_> = files
+            .chunks(per)
+            .map(|chunk| {
+                let work = move || chunk.iter().map(|f| f.sync_all()).collect::<Vec<_>>();
+                (chunk, std::thread::Builder::new().spawn_scoped(s, work))
+            })
+            .collect();
+        running
+            .into_iter()
+            .flat_map(|(chunk, t)| match t {
+                Ok(t) => t
+                    .join()
+                    .unwrap_or_else(|_| chunk.iter().map(|_| Err(no_answer())).collect()),
+                // No thread: this one does it.
+                Err(_) => chunk.iter().map(|f| f.sync_all()).collect(),
+            })
+            .collect()
+    })
+}
+
+/// A message written (not yet fsynced) in `tmp/`.
+struct Written {
+    tmp: PathBuf,
+    file: File,
+    now: std::time::Duration,
+}
+
+/// Create `tmp/SECS.P<pid>Q<n>.HOST` and write `content` into it.
+fn write_tmp(dir: &Path, content: &[u8], host: &str) -> Result<Written, Failure> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -112,31 +176,37 @@ fn write_one(dir: &Path, content: &[u8], host: &str) -> Result<PathBuf, Failure>
         COUNTER.fetch_add(1, Ordering::Relaxed),
         host
     ));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| Failure::from_write(&format!("create maildir file {}", tmp.display()), &e))?;
+    if let Err(e) = file.write_all(content) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Failure::from_write("error writing message", &e));
+    }
+    Ok(Written { tmp, file, now })
+}
+
+/// Rename a written and fsynced file into `new/` as `SECS.V<dev>I<inode>M<usec>.HOST` (not
+/// yet durable: the caller fsyncs `new/`).
+fn rename_new(dir: &Path, w: Written, host: &str) -> Result<PathBuf, Failure> {
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| {
-                Failure::from_write(&format!("create maildir file {}", tmp.display()), &e)
-            })?;
-        f.write_all(content)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| Failure::from_write("error writing message", &e))?;
-        let meta = f
+        let meta = w
+            .file
             .metadata()
             .map_err(|e| Failure::from_write("error writing message", &e))?;
         let name = format!(
             "{}.V{:x}I{:x}M{}.{}",
-            now.as_secs(),
+            w.now.as_secs(),
             meta.dev(),
             meta.ino(),
-            now.subsec_micros(),
+            w.now.subsec_micros(),
             host
         );
         let dest = dir.join("new").join(name);
-        std::fs::rename(&tmp, &dest).map_err(|e| {
+        std::fs::rename(&w.tmp, &dest).map_err(|e| {
             Failure::from_write(
                 &format!("link to maildir file {}: {}", dest.display(), io_text(&e)),
                 &e,
@@ -145,7 +215,7 @@ fn write_one(dir: &Path, content: &[u8], host: &str) -> Result<PathBuf, Failure>
         Ok(dest)
     })();
     if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(&w.tmp);
     }
     result
 }

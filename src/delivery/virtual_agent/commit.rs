@@ -110,29 +110,29 @@ impl Commits {
             return v.perform(&op);
         };
         let n = own.len();
-        let (tx, rx) = channel();
-        let own = {
+        let turn = {
             let mut queues = self.lock();
             let q = queues.entry(key.clone()).or_default();
             if q.leaders < LEADERS {
                 q.leaders += 1;
-                Some(own)
+                Ok(own)
             } else {
-                q.waiting.push(Waiter {
-                    items: own,
-                    tx: tx.clone(),
-                });
-                None
+                // The only sender is the waiter's: a leader that fails drops it, and this
+                // worker answers `no answer` instead of waiting forever.
+                let (tx, rx) = channel();
+                q.waiting.push(Waiter { items: own, tx });
+                Err(rx)
             }
         };
-        let own = match own {
-            Some(own) => own,
-            None => match rx.recv() {
+        let own = match turn {
+            Ok(own) => own,
+            Err(rx) => match rx.recv() {
                 Ok(Turn::Done(rs)) => return rs,
                 Ok(Turn::Lead(own)) => own,
                 Err(_) => return vec![no_answer(); n],
             },
         };
+        let (tx, rx) = channel();
         let lead = Lead {
             commits: self,
             key: &key,
