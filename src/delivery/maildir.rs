@@ -99,14 +99,15 @@ pub fn deliver_many(
             };
         }
     }
-    if out.iter().any(Result::is_ok) {
-        if let Err(e) = File::open(dir.join("new")).and_then(|d| d.sync_all()) {
-            let f = Failure::from_write("error writing message", &e);
-            for r in out.iter_mut() {
-                if let Ok(p) = r {
-                    let _ = std::fs::remove_file(&*p);
-                    *r = Err(f.clone());
-                }
+    let synced = || File::open(dir.join("new")).and_then(|d| d.sync_all());
+    if out.iter().any(Result::is_ok)
+        && let Err(e) = synced()
+    {
+        let f = Failure::from_write("error writing message", &e);
+        for r in out.iter_mut() {
+            if let Ok(p) = r {
+                let _ = std::fs::remove_file(&*p);
+                *r = Err(f.clone());
             }
         }
     }
