@@ -12,6 +12,10 @@
 //! 0, or a missing uid/gid mapping defers with 4.3.5 `mail system configuration error` and
 //! logs Postfix's warning; a table that cannot be opened defers with 4.3.0.
 //!
+//! Writes are grouped: the messages of a scheduler batch, and those other worker threads
+//! want written to the same mailbox at the same time, go out as one request with several
+//! messages (`batch`, `commit`); each recipient still gets its own outcome.
+//!
 //! Security role: runs as $mail_owner. Every write is a `request::Op` (Maildir or mbox)
 //! whose `user` is the recipient address; as root it goes to the privileged helper, which
 //! re-resolves the address from its own configuration and refuses anything else, and its
