@@ -315,7 +315,7 @@ fn the_helper_performs_only_what_its_own_tables_say() {
         gid,
         limit: 0,
         host: "h".into(),
-        content: b"Subject: x\n\nx\n".to_vec(),
+        contents: vec![b"Subject: x\n\nx\n".to_vec()],
     };
     let refused = |op: Op| {
         let r = helper.request(&op);
@@ -355,6 +355,44 @@ fn the_helper_performs_only_what_its_own_tables_say() {
     assert_eq!(new.len(), 1);
     let m = std::fs::metadata(&new[0]).unwrap();
     assert_eq!((m.uid(), m.gid()), (5123, 5123));
+    // Several messages in one request: one answer each, in order; the oversized one
+    // bounces, the others are written.
+    let batch = Op::Maildir {
+        dir: right.clone(),
+        user: "a@ex.test".into(),
+        uid: 5123,
+        gid: 5123,
+        limit: 10,
+        host: "h".into(),
+        contents: vec![
+            b"one\n".to_vec(),
+            b"far too long\n".to_vec(),
+            b"three\n".to_vec(),
+        ],
+    };
+    let rs = helper.request_all(&batch);
+    let got: Vec<_> = rs.iter().map(|r| (r.status, r.dsn.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (Status::Sent, "2.0.0"),
+            (Status::Bounced, "5.2.2"),
+            (Status::Sent, "2.0.0")
+        ],
+        "{:?}",
+        rs
+    );
+    assert_eq!(files(&right.join("new")).len(), 3);
+    // A batch for another address's mailbox is refused as a whole.
+    let mut stolen = batch.clone();
+    if let Op::Maildir { user, limit, .. } = &mut stolen {
+        *user = "z@ex.test".into();
+        *limit = 0;
+    }
+    let rs = helper.request_all(&stolen);
+    assert_eq!(rs.len(), 3);
+    assert!(rs.iter().all(|r| r.status == Status::Deferred), "{:?}", rs);
+    assert_eq!(files(&right.join("new")).len(), 3);
     drop(helper);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -202,7 +202,7 @@ impl Local {
                 gid: acct.gid,
                 limit: self.limit(),
                 host: self.cfg.get("myhostname").to_string(),
-                content,
+                contents: vec![content],
             }
         } else {
             Op::Mbox {

@@ -13,6 +13,8 @@
 //! root the delivery agent calls `request::execute` in-process instead, and no helper
 //! exists. The mbox records for one mailbox (`Op::Mbox`, one or more: group commit) are one
 //! request and one child: one dot-lock, one fcntl lock, one fsync, one reply per record.
+//! Likewise the messages for one Maildir (`Op::Maildir`, one or more): one child, each file
+//! fsynced and renamed into `new/`, one fsync of `new/`, one reply per message.
 //!
 //! Work done as root in the helper itself is limited to a spool mailbox
 //! ($mail_spool_directory/USER, which users usually cannot create or dot-lock): creating a
@@ -43,9 +45,10 @@
 //!
 //! Virtual mailboxes (virtual(8), a Maildir or mbox request whose user is an address): the
 //! helper resolves the address itself from $virtual_mailbox_maps, $virtual_uid_maps and
-//! $virtual_gid_maps (re-read from CONFIG_DIR) and requires the request's path, kind, uid
-//! and gid to be exactly that mailbox: under $virtual_mailbox_base, uid at least
-//! $virtual_minimum_uid, never uid or gid 0 (`virtual_check`).
+//! $virtual_gid_maps (read from CONFIG_DIR; kept while main.cf's stamp is unchanged) for
+//! every request and requires the request's path, kind, uid and gid to be exactly that
+//! mailbox: under $virtual_mailbox_base, uid at least $virtual_minimum_uid, never uid or
+//! gid 0 (`virtual_check`).
 //!
 //! Residual trust: a compromised $mail_owner can still name any include file on the system;
 //! it then gets only the deliveries that file lists, as that file's owner.
@@ -137,7 +140,7 @@ fn serve(config_dir: &Path) -> i32 {
             continue;
         }
         let answer = match decode_op(&buf) {
-            Ok(op @ Op::Mbox { .. }) => encode_replies(&handle(&op, &ctx)),
+            Ok(op) if op.batched() => encode_replies(&handle(&op, &ctx)),
             Ok(op) => match handle(&op, &ctx).into_iter().next() {
                 Some(reply) => encode_reply(&reply),
                 None => encode_reply(&helper_failed("no answer".into())),

@@ -105,13 +105,13 @@ impl HelperHandle {
     }
 
     /// Have a helper perform `op` and wait for the answers: exactly `op.replies()` of them
-    /// (one per record of an `Op::Mbox`, in order).
+    /// (one per record of an `Op::Mbox` or message of an `Op::Maildir`, in order).
     pub fn request_all(&self, op: &Op) -> Vec<Reply> {
         let n = op.replies();
         let failed = |why: String| vec![helper_failed(why); n];
-        let decode = |buf: &[u8]| match op {
-            Op::Mbox { .. } => decode_replies(buf, n),
-            _ => decode_reply(buf).map(|r| vec![r]),
+        let decode = |buf: &[u8]| match op.batched() {
+            true => decode_replies(buf, n),
+            false => decode_reply(buf).map(|r| vec![r]),
         };
         match self.exchange(&encode_op(op)) {
             Ok(buf) => decode(&buf).unwrap_or_else(|e| failed(e.to_string())),

@@ -1,8 +1,15 @@
 //! The root helper's check of a virtual(8) request (a Maildir or mbox request whose `user`
-//! is a recipient address): the helper re-reads $virtual_mailbox_base, $virtual_mailbox_maps,
-//! $virtual_uid_maps, $virtual_gid_maps and $virtual_minimum_uid from its configuration
-//! directory, resolves the address itself (`vmailbox`, the agent's own resolution) and
-//! accepts the request only when its path, kind, uid and gid are exactly that result.
+//! is a recipient address): the helper reads $virtual_mailbox_base, $virtual_mailbox_maps,
+//! $virtual_uid_maps, $virtual_gid_maps and $virtual_minimum_uid from its own configuration
+//! directory, resolves the address itself (`vmailbox`, the agent's own resolution) for every
+//! request and accepts it only when its path, kind, uid and gid are exactly that result
+//! (for every message of a batched request: they share one address, path and ids).
+//!
+//! The parsed main.cf and the opened tables are kept per helper process (the helper is
+//! single-threaded) and replaced when main.cf's stamp (device, inode, size, mtime, ctime)
+//! changes; the tables themselves reload a changed file (hash:, ...) or keep their database
+//! connection (mysql:). A main.cf that cannot be examined, or tables that cannot be opened,
+//! are never cached: each request tries again.
 //!
 //! Security role: part of the helper's trust decision; nothing from the unprivileged agent
 //! is trusted but the address, and an address only yields the mailbox the administrator's
@@ -10,16 +17,76 @@
 //! $virtual_minimum_uid, always strictly under $virtual_mailbox_base without `..`).
 //! Follows virtual(8). Logs nothing (the caller logs refusals).
 
-use std::path::Path;
+use std::cell::RefCell;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use super::refusal::Refusal;
 use super::{Ctx, Op};
 use crate::delivery::vmailbox::{Maps, Resolved, Store};
 
+/// What identifies a version of main.cf: device, inode, size, mtime and ctime (seconds and
+/// nanoseconds).
+type Stamp = (u64, u64, u64, i64, i64, i64, i64);
+
+/// The tables opened from one version of main.cf in one configuration directory.
+struct Cached {
+    config_dir: PathBuf,
+    stamp: Stamp,
+    base: String,
+    maps: Rc<Maps>,
+}
+
+thread_local! {
+    static CACHE: RefCell<Option<Cached>> = const { RefCell::new(None) };
+}
+
+fn stamp(config_dir: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(config_dir.join("main.cf")).ok()?;
+    Some((
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    ))
+}
+
+/// $virtual_mailbox_base and the tables, from the cache while main.cf is unchanged.
+fn maps(ctx: &Ctx) -> Result<(String, Rc<Maps>), Refusal> {
+    let now = stamp(&ctx.config_dir);
+    let hit = CACHE.with(|c| {
+        c.borrow().as_ref().and_then(|c| {
+            let fresh = c.config_dir == ctx.config_dir && Some(c.stamp) == now;
+            fresh.then(|| (c.base.clone(), c.maps.clone()))
+        })
+    });
+    if let Some(hit) = hit {
+        return Ok(hit);
+    }
+    let cfg = ctx.config();
+    let maps = Rc::new(Maps::open(&cfg).map_err(|e| Refusal::Table(e.to_string()))?);
+    let base = cfg.get("virtual_mailbox_base").trim().to_string();
+    // Cached only when main.cf was examined and did not change while it was read.
+    let cached = match now {
+        Some(s) if stamp(&ctx.config_dir) == Some(s) => Some(Cached {
+            config_dir: ctx.config_dir.clone(),
+            stamp: s,
+            base: base.clone(),
+            maps: maps.clone(),
+        }),
+        _ => None,
+    };
+    CACHE.with(|c| *c.borrow_mut() = cached);
+    Ok((base, maps))
+}
+
 /// Check a virtual request for `address` to `path` with `ids`.
 pub(super) fn check(op: &Op, address: &str, path: &Path, ctx: &Ctx) -> Result<(), Refusal> {
-    let cfg = ctx.config();
-    let maps = Maps::open(&cfg).map_err(|e| Refusal::Table(e.to_string()))?;
+    let (base, maps) = maps(ctx)?;
     let mb = match maps.resolve(address) {
         Resolved::Found(mb) => mb,
         Resolved::Unknown => return Err(Refusal::NoVirtualMailbox(address.to_string())),
@@ -29,7 +96,7 @@ pub(super) fn check(op: &Op, address: &str, path: &Path, ctx: &Ctx) -> Result<()
         Op::Maildir { .. } => Store::Maildir,
         _ => Store::Mbox,
     };
-    let base = cfg.get("virtual_mailbox_base").trim();
+    let base = base.as_str();
     let (uid, gid) = op.ids();
     let same = mb.path == path && mb.store == store && (mb.uid, mb.gid) == (uid, gid);
     if !same || !path.starts_with(base) || uid == 0 || gid == 0 {
@@ -56,7 +123,7 @@ mod tests {
             gid: 5001,
             limit: 0,
             host: "h".into(),
-            content: Vec::new(),
+            contents: vec![Vec::new()],
         }
     }
 
@@ -112,6 +179,18 @@ mod tests {
         );
         let shadow = maildir("/etc/", "a@ex.test", 5000);
         assert!(super::super::verify::validate(&shadow, &ctx).is_err());
+        // A changed main.cf is read again (the cached tables are not used).
+        std::fs::write(
+            dir.join("main.cf"),
+            "virtual_mailbox_base = /srv/vmail\n\
+             virtual_mailbox_maps = inline:{ a@ex.test=ex.test/moved/ }\n\
+             virtual_uid_maps = static:5000\nvirtual_gid_maps = static:5001\n",
+        )
+        .unwrap();
+        assert!(super::super::verify::validate(&ok, &ctx).is_err());
+        let moved = maildir("/srv/vmail/ex.test/moved/", "a@ex.test", 5000);
+        assert_eq!(super::super::verify::validate(&moved, &ctx), Ok(()));
+        assert!(CACHE.with(|c| c.borrow().is_some()));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -8,7 +8,8 @@
 //! the kind (`mbox`, `maildir`, `file`, `command`), uid, gid, then per kind:
 //! - mbox: path, user, limit, lock (dotlock fcntl attempts delay_ms stale_s), create, a
 //!   record count (1 to `MAX_BATCH`) and that many records
-//! - maildir: dir, user, limit, host, content
+//! - maildir: dir, user, limit, host, a message count (1 to `MAX_BATCH`) and that many
+//!   messages (each already carrying its delivery headers)
 //! - file: source, path, limit, lock (as above), record
 //! - command: source, command, dir, limit_ms, env count, (name, value)..., input
 //!
@@ -16,8 +17,8 @@
 //! `table`, spec, key; or `include`, path.
 //!
 //! The answer is one frame: status (`sent`/`deferred`/`bounced`), dsn, text. For `mbox`
-//! it is one frame with a count and that many (status, dsn, text), one per record in
-//! order. Frames over `MAX_FRAME` bytes and any malformed field are protocol errors; a
+//! and `maildir` it is one frame with a count and that many (status, dsn, text), one per
+//! record or message in order. Frames over `MAX_FRAME` bytes and any malformed field are protocol errors; a
 //! sender splits records that would not fit in one frame (`batch_chunks`).
 //!
 //! Security role: the decoder treats input as untrusted: lengths are checked with checked
@@ -84,7 +85,9 @@ pub enum Op {
         create: bool,
         records: Vec<Vec<u8>>,
     },
-    /// Deliver into a Maildir.
+    /// Deliver one or more messages into a Maildir: each file written and fsynced in
+    /// `tmp/`, renamed into `new/`, then one fsync of `new/` for all (group commit);
+    /// answered with one reply per message.
     Maildir {
         dir: PathBuf,
         user: String,
@@ -92,7 +95,7 @@ pub enum Op {
         gid: u32,
         limit: u64,
         host: String,
-        content: Vec<u8>,
+        contents: Vec<Vec<u8>>,
     },
     /// Append an mbox record to a file named in an alias.
     File {
@@ -126,13 +129,19 @@ impl Op {
 }
 
 impl Op {
-    /// How many replies performing the request yields: one per record for a mailbox, else
-    /// one.
+    /// How many replies performing the request yields: one per record for a mailbox, one
+    /// per message for a Maildir, else one.
     pub fn replies(&self) -> usize {
         match self {
             Op::Mbox { records, .. } => records.len(),
+            Op::Maildir { contents, .. } => contents.len(),
             _ => 1,
         }
+    }
+
+    /// Whether the answer is a counted list (`encode_replies`) rather than one reply.
+    pub fn batched(&self) -> bool {
+        matches!(self, Op::Mbox { .. } | Op::Maildir { .. })
     }
 }
 
@@ -183,7 +192,7 @@ pub fn mailbox_failure(path: &Path, user: &str, f: &mbox::Failure) -> Reply {
 }
 
 /// Perform a request as the current process (the child, or in-process when not root):
-/// exactly `op.replies()` replies, in record order for a mailbox.
+/// exactly `op.replies()` replies, in record (message) order for a mailbox (Maildir).
 pub fn execute(op: &Op) -> Vec<Reply> {
     let reply = match op {
         Op::Mbox {
@@ -214,16 +223,22 @@ pub fn execute(op: &Op) -> Vec<Reply> {
             dir,
             limit,
             host,
-            content,
+            contents,
             ..
-        } => match maildir::deliver(dir, content, *limit, host) {
-            Ok(_) => Reply::new(Status::Sent, "2.0.0", "delivered to maildir"),
-            Err(f) => Reply::new(
-                f.status,
-                f.dsn,
-                format!("maildir delivery failed: {}", f.reason),
-            ),
-        },
+        } => {
+            let msgs: Vec<&[u8]> = contents.iter().map(Vec::as_slice).collect();
+            return maildir::deliver_many(dir, &msgs, *limit, host)
+                .into_iter()
+                .map(|r| match r {
+                    Ok(_) => Reply::new(Status::Sent, "2.0.0", "delivered to maildir"),
+                    Err(f) => Reply::new(
+                        f.status,
+                        f.dsn,
+                        format!("maildir delivery failed: {}", f.reason),
+                    ),
+                })
+                .collect();
+        }
         Op::File {
             path,
             limit,

@@ -106,6 +106,18 @@ impl<'a> Cursor<'a> {
             stale: Duration::from_secs(self.num()?),
         })
     }
+    /// A count (1 to `MAX_BATCH`) and that many byte strings.
+    fn records(&mut self) -> Result<Vec<Vec<u8>>, ProtoError> {
+        let n = self.num()?;
+        if n == 0 || n > MAX_BATCH as u64 {
+            return Err(ProtoError("bad record count".into()));
+        }
+        let mut records = Vec::new();
+        for _ in 0..n {
+            records.push(self.take()?.to_vec());
+        }
+        Ok(records)
+    }
     fn end(&self) -> Result<(), ProtoError> {
         if self.pos == self.data.len() {
             Ok(())
@@ -153,14 +165,17 @@ pub fn encode_op(op: &Op) -> Vec<u8> {
             user,
             limit,
             host,
-            content,
+            contents,
             ..
         } => {
             f.path(dir);
             f.put(user.as_bytes());
             f.num(*limit);
             f.put(host.as_bytes());
-            f.put(content);
+            f.num(contents.len() as u64);
+            for m in contents {
+                f.put(m);
+            }
         }
         Op::File {
             path,
@@ -205,14 +220,7 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
             let limit = c.num()?;
             let locks = c.locks()?;
             let create = c.num()? != 0;
-            let n = c.num()?;
-            if n == 0 || n > MAX_BATCH as u64 {
-                return Err(ProtoError("bad record count".into()));
-            }
-            let mut records = Vec::new();
-            for _ in 0..n {
-                records.push(c.take()?.to_vec());
-            }
+            let records = c.records()?;
             Op::Mbox {
                 path,
                 user,
@@ -231,7 +239,7 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
             gid,
             limit: c.num()?,
             host: c.string()?,
-            content: c.take()?.to_vec(),
+            contents: c.records()?,
         },
         b"file" => Op::File {
             source: c.source()?,
@@ -308,7 +316,7 @@ pub fn decode_reply(data: &[u8]) -> Result<Reply, ProtoError> {
     Ok(r)
 }
 
-/// Encode the answers to a mailbox request: a count, then each answer's fields.
+/// Encode the answers to a mailbox or Maildir request: a count, then each answer's fields.
 pub fn encode_replies(rs: &[Reply]) -> Vec<u8> {
     let mut f = Fields(Vec::new());
     f.num(rs.len() as u64);
@@ -320,7 +328,7 @@ pub fn encode_replies(rs: &[Reply]) -> Vec<u8> {
     f.0
 }
 
-/// Decode the answers to a mailbox request of `expected` records; any other count is an
+/// Decode the answers to a mailbox or Maildir request of `expected` records; any other count is an
 /// error.
 pub fn decode_replies(data: &[u8], expected: usize) -> Result<Vec<Reply>, ProtoError> {
     let mut c = Cursor { data, pos: 0 };
@@ -380,195 +388,5 @@ pub fn read_frame(r: &mut dyn Read) -> io::Result<Option<Vec<u8>>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ops() -> Vec<Op> {
-        vec![
-            Op::Mbox {
-                path: "/var/mail/u".into(),
-                user: "u".into(),
-                uid: 1000,
-                gid: 100,
-                limit: 51200000,
-                locks: LockPolicy::default(),
-                create: false,
-                records: vec![b"From x  date\n\0binary\n".to_vec()],
-            },
-            Op::Maildir {
-                dir: "/home/u/Maildir/".into(),
-                user: "u".into(),
-                uid: 1000,
-                gid: 100,
-                limit: 0,
-                host: "www.a.org".into(),
-                content: Vec::new(),
-            },
-            Op::File {
-                path: "/var/log/mail.copy".into(),
-                source: Source::Table {
-                    spec: "hash:/etc/aliases".into(),
-                    key: "copy".into(),
-                },
-                uid: 65534,
-                gid: 65534,
-                limit: 5,
-                locks: LockPolicy {
-                    dotlock: false,
-                    ..LockPolicy::default()
-                },
-                record: b"x".to_vec(),
-            },
-            Op::Command {
-                source: Source::Include("/etc/mail/list".into()),
-                uid: 65534,
-                gid: 65534,
-                job: CommandJob {
-                    command: "/usr/bin/procmail -a \"$EXTENSION\"".into(),
-                    env: vec![("HOME".into(), "/".into()), ("EXTENSION".into(), "".into())],
-                    dir: "/".into(),
-                    limit: Duration::from_secs(1000),
-                    input: b"hello".to_vec(),
-                },
-            },
-        ]
-    }
-
-    #[test]
-    fn requests_and_replies_round_trip() {
-        for op in ops() {
-            assert_eq!(decode_op(&encode_op(&op)).unwrap(), op);
-        }
-        let r = Reply::new(Status::Bounced, "5.2.2", "cannot update mailbox");
-        assert_eq!(decode_reply(&encode_reply(&r)).unwrap(), r);
-        let mut buf = Vec::new();
-        write_frame(&mut buf, b"abc").unwrap();
-        write_frame(&mut buf, b"").unwrap();
-        let mut rd = &buf[..];
-        assert_eq!(read_frame(&mut rd).unwrap().unwrap(), b"abc");
-        assert_eq!(read_frame(&mut rd).unwrap().unwrap(), b"");
-        assert_eq!(read_frame(&mut rd).unwrap(), None);
-    }
-
-    #[test]
-    fn batches_and_their_replies_round_trip() {
-        let batch = Op::Mbox {
-            path: "/var/mail/u".into(),
-            user: "u".into(),
-            uid: 1000,
-            gid: 100,
-            limit: 0,
-            locks: LockPolicy::default(),
-            create: true,
-            records: vec![b"From a\n".to_vec(), Vec::new(), b"\0\xff".to_vec()],
-        };
-        assert_eq!(decode_op(&encode_op(&batch)).unwrap(), batch);
-        assert_eq!(batch.replies(), 3);
-        let rs = vec![
-            Reply::new(Status::Sent, "2.0.0", "delivered to mailbox"),
-            Reply::new(Status::Bounced, "5.2.2", "too large"),
-        ];
-        assert_eq!(decode_replies(&encode_replies(&rs), 2).unwrap(), rs);
-        assert_eq!(
-            decode_replies(&encode_replies(&rs), 3).unwrap_err(),
-            ProtoError("wrong number of answers".into())
-        );
-        let mut extra = encode_replies(&rs);
-        extra.push(0);
-        assert!(decode_replies(&extra, 2).is_err());
-        // A single reply is not a batch answer, and a count without records is refused.
-        assert!(decode_replies(&encode_reply(&rs[0]), 1).is_err());
-        let mut enc = encode_op(&batch);
-        let cut = enc.len() - (4 + 2);
-        enc.truncate(cut);
-        assert!(decode_op(&enc).is_err());
-        for n in [0, MAX_BATCH as u64 + 1] {
-            let mut f = Fields(Vec::new());
-            f.put(b"mbox");
-            f.num(1);
-            f.num(1);
-            f.path(Path::new("/var/mail/u"));
-            f.put(b"u");
-            f.num(0);
-            f.locks(&LockPolicy::default());
-            f.num(1);
-            f.num(n);
-            assert_eq!(
-                decode_op(&f.0).unwrap_err(),
-                ProtoError("bad record count".into())
-            );
-        }
-    }
-
-    #[test]
-    fn malformed_frames_are_errors() {
-        let good = encode_op(&ops()[0]);
-        for cut in [0, 3, 9, good.len() - 1] {
-            assert!(decode_op(&good[..cut]).is_err(), "cut at {}", cut);
-        }
-        let mut extra = good.clone();
-        extra.push(0);
-        assert_eq!(
-            decode_op(&extra).unwrap_err().to_string(),
-            "protocol error: trailing data"
-        );
-        let mut f = Fields(Vec::new());
-        f.put(b"rm-rf");
-        f.num(1);
-        f.num(1);
-        assert_eq!(
-            decode_op(&f.0).unwrap_err(),
-            ProtoError("unknown request kind".into())
-        );
-        let mut f = Fields(Vec::new());
-        f.put(b"file");
-        f.put(b"-1");
-        assert_eq!(
-            decode_op(&f.0).unwrap_err(),
-            ProtoError("bad number".into())
-        );
-        assert!(decode_reply(b"\0\0\0\x04nope").is_err());
-        // A truncated frame and an absurd length are I/O errors, not panics.
-        let mut rd: &[u8] = b"\0\0\0\x09abc";
-        assert!(read_frame(&mut rd).is_err());
-        let mut rd: &[u8] = b"\xff\xff\xff\xff";
-        assert!(read_frame(&mut rd).is_err());
-        let mut rd: &[u8] = b"\0\0";
-        assert!(read_frame(&mut rd).is_err());
-    }
-
-    #[test]
-    fn attacker_chosen_lengths_cannot_overflow() {
-        // A field announcing 4 GiB - 1 bytes in a short frame.
-        let mut data = Vec::new();
-        data.extend_from_slice(&u32::MAX.to_be_bytes());
-        data.extend_from_slice(b"mbox");
-        assert_eq!(
-            decode_op(&data).unwrap_err(),
-            ProtoError("truncated field".into())
-        );
-        // Positions near usize::MAX: the sums are checked, not wrapped.
-        for pos in [usize::MAX, usize::MAX - 3, usize::MAX - 4] {
-            let mut c = Cursor { data: &data, pos };
-            assert_eq!(c.take().unwrap_err(), ProtoError("truncated field".into()));
-        }
-        // One byte over the maximum frame size is refused before reading any payload.
-        let mut rd: &[u8] = &((MAX_FRAME + 1) as u32).to_be_bytes();
-        let e = read_frame(&mut rd).unwrap_err();
-        assert_eq!(e.to_string(), "frame too large");
-        let mut sink = Vec::new();
-        let big = vec![0u8; MAX_FRAME + 1];
-        assert!(write_frame(&mut sink, &big).is_err());
-        assert!(sink.is_empty());
-        // An unknown source kind is an error.
-        let mut f = Fields(Vec::new());
-        f.put(b"file");
-        f.num(1);
-        f.num(1);
-        f.put(b"anything");
-        assert_eq!(
-            decode_op(&f.0).unwrap_err(),
-            ProtoError("unknown source".into())
-        );
-    }
-}
+#[path = "wire_tests.rs"]
+mod tests;

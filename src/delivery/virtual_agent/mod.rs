@@ -12,6 +12,10 @@
 //! 0, or a missing uid/gid mapping defers with 4.3.5 `mail system configuration error` and
 //! logs Postfix's warning; a table that cannot be opened defers with 4.3.0.
 //!
+//! Writes are grouped: the messages of a scheduler batch, and those other worker threads
+//! want written to the same mailbox at the same time, go out as one request with several
+//! messages (`batch`, `commit`); each recipient still gets its own outcome.
+//!
 //! Security role: runs as $mail_owner. Every write is a `request::Op` (Maildir or mbox)
 //! whose `user` is the recipient address; as root it goes to the privileged helper, which
 //! re-resolves the address from its own configuration and refuses anything else, and its
@@ -41,6 +45,8 @@ pub struct Virtual {
     helper: Option<Arc<HelperHandle>>,
     /// The tables, opened on first use (file tables reload themselves when they change).
     maps: Mutex<Option<Arc<Maps>>>,
+    /// Writes to each mailbox, merged across worker threads (`commit`).
+    commits: commit::Commits,
 }
 
 impl Virtual {
@@ -51,6 +57,7 @@ impl Virtual {
             cfg,
             helper,
             maps: Mutex::new(None),
+            commits: commit::Commits::default(),
         }
     }
 
@@ -69,9 +76,9 @@ impl Virtual {
         self.cfg.int("virtual_mailbox_limit").max(0) as u64
     }
 
-    /// Perform `op` through the helper (root) or in-process; one reply.
-    fn perform(&self, op: &Op) -> Reply {
-        let replies = match &self.helper {
+    /// Perform `op` through the helper (root) or in-process: `op.replies()` replies.
+    fn perform(&self, op: &Op) -> Vec<Reply> {
+        match &self.helper {
             Some(h) => {
                 // One delivery at a time per mbox from this process (see local).
                 let _guard = match op {
@@ -81,32 +88,33 @@ impl Virtual {
                 h.request_all(op)
             }
             None => request::execute(op),
-        };
-        replies
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| Reply::new(Status::Deferred, "4.3.0", "no answer"))
+        }
     }
 
-    /// Deliver to one recipient with the tables opened for this request.
-    fn deliver_one(&self, req: &Request<'_>, maps: &Maps, rcpt: &Recipient, now: i64) -> Reply {
+    /// The request for one recipient with the tables opened for this delivery, or the
+    /// answer when there is nothing to write (unknown user, configuration problem).
+    fn plan(
+        &self,
+        req: &Request<'_>,
+        maps: &Maps,
+        rcpt: &Recipient,
+        now: i64,
+    ) -> Result<Op, Reply> {
         let addr = rcpt.address.as_str();
         let mb = match maps.resolve(addr) {
             Resolved::Found(mb) => mb,
             Resolved::Unknown => {
                 let text = format!("unknown user: \"{}\"", addr.to_lowercase());
-                return Reply::new(Status::Bounced, "5.1.1", text);
+                return Err(Reply::new(Status::Bounced, "5.1.1", text));
             }
             Resolved::Problem(p) => {
                 crate::log::warning("virtual", &p.warning);
-                return Reply::new(Status::Deferred, p.dsn, CONFIG_ERROR);
+                return Err(Reply::new(Status::Deferred, p.dsn, CONFIG_ERROR));
             }
         };
         let orig_to = rcpt.orig.as_deref().unwrap_or(addr);
         let user = addr.to_lowercase();
-        let ids = (mb.uid, mb.gid);
-        let store = mb.store;
-        let op = match mb.store {
+        Ok(match mb.store {
             Store::Maildir => {
                 let mut content = mbox::delivery_headers(req.sender, orig_to, addr);
                 content.extend_from_slice(req.content);
@@ -117,7 +125,7 @@ impl Virtual {
                     gid: mb.gid,
                     limit: self.limit(),
                     host: self.cfg.get("myhostname").to_string(),
-                    content,
+                    contents: vec![content],
                 }
             }
             Store::Mbox => Op::Mbox {
@@ -130,22 +138,27 @@ impl Virtual {
                 create: true,
                 records: vec![mbox::record(req.sender, orig_to, addr, req.content, now)],
             },
-        };
-        let reply = self.perform(&op);
-        if store == Store::Maildir && reply.status != Status::Sent && reply.text.contains(DENIED) {
-            crate::log::warning(
-                "virtual",
-                format!(
-                    "maildir access problem for UID/GID={}/{}: {}",
-                    ids.0, ids.1, reply.text
-                ),
-            );
-            crate::log::warning(
-                "virtual",
-                "perhaps you need to create the maildirs in advance",
-            );
-        }
-        reply
+        })
+    }
+}
+
+/// Postfix's warnings for a Maildir that cannot be written (EACCES).
+fn warn_access(op: &Op, reply: &Reply) {
+    let Op::Maildir { uid, gid, .. } = op else {
+        return;
+    };
+    if reply.status != Status::Sent && reply.text.contains(DENIED) {
+        crate::log::warning(
+            "virtual",
+            format!(
+                "maildir access problem for UID/GID={}/{}: {}",
+                uid, gid, reply.text
+            ),
+        );
+        crate::log::warning(
+            "virtual",
+            "perhaps you need to create the maildirs in advance",
+        );
     }
 }
 
@@ -157,26 +170,17 @@ impl Agent for Virtual {
         "virtual"
     }
 
+    /// Several messages (the scheduler's batch for one destination): the messages for one
+    /// Maildir or mbox (same recipient address) go to the helper as one request (one child,
+    /// one lock, one fsync); see `batch`.
+    fn deliver_batch(&self, reqs: &[Request<'_>]) -> Vec<Vec<Outcome>> {
+        batch::deliver(self, reqs)
+    }
+
     fn deliver(&self, req: &Request<'_>) -> Vec<Outcome> {
-        let replies: Vec<Reply> = match self.maps() {
-            Ok(maps) => {
-                let now = crate::log::timefmt::now_secs();
-                req.recipients
-                    .iter()
-                    .map(|r| self.deliver_one(req, &maps, r, now))
-                    .collect()
-            }
-            Err(e) => {
-                crate::log::warning("virtual", &e);
-                let r = Reply::new(Status::Deferred, "4.3.0", CONFIG_ERROR);
-                vec![r; req.recipients.len()]
-            }
-        };
-        replies
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| Outcome::new(i, r.status, &r.dsn, &r.text, "virtual"))
-            .collect()
+        batch::deliver(self, std::slice::from_ref(req))
+            .pop()
+            .unwrap_or_default()
     }
 
     /// `sendmail -bv`: the recipient is deliverable when it resolves to a mailbox.
@@ -208,6 +212,9 @@ impl Agent for Virtual {
             .collect()
     }
 }
+
+mod batch;
+mod commit;
 
 #[cfg(test)]
 mod tests;
