@@ -31,6 +31,7 @@ pub mod postsuper;
 pub mod qmgr;
 pub mod queue;
 pub mod received;
+pub mod reply;
 pub mod rewrite;
 pub mod sasl;
 pub mod secrets;
