@@ -26,6 +26,7 @@ use std::time::UNIX_EPOCH;
 
 use crate::config::Config;
 use crate::queue::{Envelope, Incoming};
+use crate::reply::Reply;
 use crate::rewrite::Rewrite;
 
 /// A message handed to cleanup.
@@ -51,18 +52,17 @@ pub enum CleanupError {
 
 impl CleanupError {
     /// The SMTP reply for this error.
-    pub fn reply(&self) -> &'static str {
+    pub fn reply(&self) -> Reply {
+        let write_error = || Reply::with_dsn(451, "4.3.0", "Error: queue file write error");
         match self {
-            CleanupError::Write(_) => "451 4.3.0 Error: queue file write error",
-            CleanupError::TooManyHops => "554 5.4.0 Error: too many hops",
-            CleanupError::TooBig => "552 5.3.4 Error: message file too big",
+            CleanupError::Write(_) => write_error(),
+            CleanupError::TooManyHops => Reply::with_dsn(554, "5.4.0", "Error: too many hops"),
+            CleanupError::TooBig => Reply::with_dsn(552, "5.3.4", "Error: message file too big"),
             // As Postfix 2.10: a table error is CLEANUP_STAT_WRITE, a limit
             // CLEANUP_STAT_DEFER with the reason `4.6.0 Alias expansion error`.
-            CleanupError::Alias(virtual_alias::AliasError::Lookup) => {
-                "451 4.3.0 Error: queue file write error"
-            }
+            CleanupError::Alias(virtual_alias::AliasError::Lookup) => write_error(),
             CleanupError::Alias(virtual_alias::AliasError::Limit) => {
-                "451 4.6.0 Alias expansion error"
+                Reply::with_dsn(451, "4.6.0", "Alias expansion error")
             }
         }
     }
@@ -319,7 +319,7 @@ mod tests {
             add_missing_headers: false,
         };
         let e = submit(&cfg, inc, sub).unwrap_err();
-        assert_eq!(e.reply(), "554 5.4.0 Error: too many hops");
+        assert_eq!(e.reply().to_string(), "554 5.4.0 Error: too many hops");
         // Postfix refuses when the count reaches the limit: 3 of 3 is refused, 2 passes.
         let inc = q.create(QueueName::Incoming).unwrap();
         let sub = Submission {

@@ -26,7 +26,7 @@
 
 use super::SmtpdContext;
 use super::policy_types::{
-    AccessKind, CONFIG_ERROR, Class, Decision, Facts, log_table_error, reply, temp_lookup_reply,
+    AccessKind, Class, Decision, Facts, config_error, log_table_error, reply, temp_lookup_reply,
 };
 use crate::log::{self, lines};
 use crate::rewrite::Splitter;
@@ -262,7 +262,7 @@ fn answer(
         _ => {}
     }
     if word.len() == 3
-        && let Ok(code) = word.parse::<u32>()
+        && let Ok(code) = word.parse::<u16>()
     {
         if (400..600).contains(&code) {
             return Decision::Reject(reply(code, "7.1", &name, class, &or_default(text)));
@@ -275,7 +275,7 @@ fn answer(
                 lines::printable(value)
             ),
         );
-        return Decision::Reject(CONFIG_ERROR.to_string());
+        return Decision::Reject(config_error());
     }
     // A restriction list as the answer, evaluated in the class of the access check.
     nested(value, class)

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use super::network::NetList;
 use crate::config::Config;
 use crate::log::{lines, timefmt};
+use crate::reply::Reply;
 
 /// A rate-limited event other than a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -343,7 +344,7 @@ impl Limits {
         addr: std::net::IpAddr,
         client_log: &str,
         myhostname: &str,
-    ) -> Result<Option<Connection>, String> {
+    ) -> Result<Option<Connection>, Reply> {
         if self.exceptions.contains(addr) {
             return Ok(None);
         }
@@ -364,9 +365,10 @@ impl Limits {
             Some((what, n)) => {
                 lines::limit_exceeded(what, n, client_log, &self.service);
                 // `conn` drops here: a refused connection stops counting at once.
-                Err(format!(
-                    "421 4.7.0 {} Error: too many connections from {}",
-                    myhostname, addr
+                Err(Reply::with_dsn(
+                    421,
+                    "4.7.0",
+                    &format!("{} Error: too many connections from {}", myhostname, addr),
                 ))
             }
             None => Ok(Some(conn)),
@@ -374,17 +376,17 @@ impl Limits {
     }
 
     /// Count a MAIL or RCPT command; `Some(reply)` (after the warning) when over the rate.
-    pub fn event(&self, addr: std::net::IpAddr, client_log: &str, e: Event) -> Option<String> {
+    pub fn event(&self, addr: std::net::IpAddr, client_log: &str, e: Event) -> Option<Reply> {
         let (max, what, reply) = match e {
             Event::Mail => (
                 self.mail_rate,
                 "Message delivery request rate",
-                "450 4.7.1 Error: too much mail from",
+                "Error: too much mail from",
             ),
             Event::Rcpt => (
                 self.rcpt_rate,
                 "Recipient address rate",
-                "450 4.7.1 Error: too many recipients from",
+                "Error: too many recipients from",
             ),
             Event::NewTls | Event::Auth => return None,
         };
@@ -396,7 +398,11 @@ impl Limits {
             return None;
         }
         lines::limit_exceeded(what, rate, client_log, &self.service);
-        Some(format!("{} {}", reply, addr))
+        Some(Reply::with_dsn(
+            450,
+            "4.7.1",
+            &format!("{} {}", reply, addr),
+        ))
     }
 
     /// The client's current rate of `e` without counting one; `None` for an excepted client.
@@ -495,7 +501,10 @@ mod tests {
         let c1 = l.connect(remote, "x[192.0.2.1]", "mx").unwrap();
         let _c2 = l.connect(remote, "x[192.0.2.1]", "mx").unwrap();
         assert_eq!(
-            l.connect(remote, "x[192.0.2.1]", "mx").err().unwrap(),
+            l.connect(remote, "x[192.0.2.1]", "mx")
+                .err()
+                .unwrap()
+                .to_string(),
             "421 4.7.0 mx Error: too many connections from 192.0.2.1"
         );
         drop(c1);
@@ -534,13 +543,13 @@ mod tests {
         let a: std::net::IpAddr = "192.0.2.1".parse().unwrap();
         assert_eq!(l.event(a, "c", Event::Mail), None);
         assert_eq!(
-            l.event(a, "c", Event::Mail).unwrap(),
+            l.event(a, "c", Event::Mail).unwrap().to_string(),
             "450 4.7.1 Error: too much mail from 192.0.2.1"
         );
         assert_eq!(l.event(a, "c", Event::Rcpt), None);
         assert_eq!(l.event(a, "c", Event::Rcpt), None);
         assert_eq!(
-            l.event(a, "c", Event::Rcpt).unwrap(),
+            l.event(a, "c", Event::Rcpt).unwrap().to_string(),
             "450 4.7.1 Error: too many recipients from 192.0.2.1"
         );
     }

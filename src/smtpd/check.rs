@@ -17,11 +17,12 @@
 
 use super::SmtpdContext;
 use super::destination::unlisted_test;
-use super::policy_types::{Class, Decision, Facts, Rcpt};
+use super::policy_types::{Class, Decision, Facts, Rcpt, config_error};
 use super::restrict::evaluate;
 use crate::log;
+use crate::reply::Reply;
 
-fn refuse(d: Decision) -> Result<(), String> {
+fn refuse(d: Decision) -> Result<(), Reply> {
     match d {
         Decision::Reject(reply) => Err(reply),
         Decision::Permit | Decision::Dunno => Ok(()),
@@ -29,17 +30,17 @@ fn refuse(d: Decision) -> Result<(), String> {
 }
 
 /// smtpd_client_restrictions (at connect with smtpd_delay_reject = no).
-pub fn check_client(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
+pub fn check_client(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
     refuse(evaluate(ctx, &ctx.policy.client, Class::Client, f))
 }
 
 /// smtpd_helo_restrictions (at HELO/EHLO with smtpd_delay_reject = no).
-pub fn check_helo(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
+pub fn check_helo(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
     refuse(evaluate(ctx, &ctx.policy.helo, Class::Helo, f))
 }
 
 /// smtpd_sender_restrictions (at MAIL with smtpd_delay_reject = no).
-pub fn check_sender(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
+pub fn check_sender(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
     refuse(evaluate(ctx, &ctx.policy.sender, Class::Sender, f))
 }
 
@@ -47,7 +48,7 @@ pub fn check_sender(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
 /// sender lists run first; then smtpd_relay_restrictions, smtpd_recipient_restrictions and
 /// (smtpd_reject_unlisted_recipient) the recipient table test. `Ok(())` accepts;
 /// `Err(reply)` refuses (the caller logs the NOQUEUE line). A `sendmail -bs` session gets only the recipient table test.
-pub fn check_recipient(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
+pub fn check_recipient(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
     let Some(r) = f.rcpt else {
         return Ok(());
     };
@@ -68,7 +69,7 @@ pub fn check_recipient(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> 
             "RCPT from a client: specify at least one working instance of: reject_unauth_destination, \
              defer_unauth_destination, reject or defer in smtpd_relay_restrictions or smtpd_recipient_restrictions",
         );
-        return Err("451 4.3.5 Server configuration error".to_string());
+        return Err(config_error());
     }
     refuse(evaluate(ctx, &p.relay, Class::Recipient, f))?;
     refuse(evaluate(ctx, &p.recipient, Class::Recipient, f))?;
@@ -80,7 +81,7 @@ pub fn check_recipient(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> 
 }
 
 /// smtpd_data_restrictions, at DATA.
-pub fn check_data(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
+pub fn check_data(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
     if ctx.stand_alone {
         return Ok(());
     }
@@ -88,6 +89,6 @@ pub fn check_data(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), String> {
 }
 
 /// VRFY: only the recipient table test. `Ok(())` means "252".
-pub fn check_vrfy(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), String> {
+pub fn check_vrfy(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), Reply> {
     unlisted_test(ctx, r)
 }

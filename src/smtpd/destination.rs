@@ -34,6 +34,7 @@
 use super::SmtpdContext;
 use super::policy_types::{Rcpt, log_table_error, temp_lookup_reply};
 use crate::log;
+use crate::reply::Reply;
 use crate::rewrite::{AddrMaps, AddressClass};
 
 /// Where an address really goes.
@@ -63,7 +64,7 @@ pub fn resolve(ctx: &SmtpdContext, qualified: &str) -> Route {
 /// resolves to $mydestination, a virtual domain or $relay_domains, and with
 /// allow_untrusted_routing = no it carries no sender-specified routing. `Err` is the 451
 /// reply of a domain list that could not answer.
-pub fn auth_destination(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<bool, String> {
+pub fn auth_destination(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<bool, Reply> {
     let route = resolve(ctx, r.qualified);
     if route.routed && !ctx.policy.allow_untrusted_routing {
         return Ok(false);
@@ -75,7 +76,7 @@ pub fn auth_destination(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<bool, String
 }
 
 /// The address class of `domain`; a domain list failure is logged and answers 451.
-fn class(ctx: &SmtpdContext, domain: &str, r: &Rcpt<'_>) -> Result<AddressClass, String> {
+fn class(ctx: &SmtpdContext, domain: &str, r: &Rcpt<'_>) -> Result<AddressClass, Reply> {
     ctx.rewrite.class_of(domain).map_err(|e| {
         log_table_error(&e.error, domain);
         log::warning("smtpd", &e);
@@ -126,7 +127,7 @@ pub enum Known {
 
 /// The recipient table test (reject_unlisted_recipient, Postfix's check_rcpt_maps; see the
 /// module doc). Relay and default class addresses pass unless $virtual_alias_maps fails.
-pub fn unlisted_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), String> {
+pub fn unlisted_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), Reply> {
     let route = resolve(ctx, r.qualified);
     let class = class(ctx, &route.domain, r)?;
     if find(ctx, ctx.rewrite.virtual_alias_maps(), &route, r)? {
@@ -162,7 +163,7 @@ pub fn unlisted_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), String> {
 
 /// Whether `maps` has the routed address (mail_addr_find keys); a failure is logged and
 /// answers 451.
-fn find(ctx: &SmtpdContext, maps: &AddrMaps, route: &Route, r: &Rcpt<'_>) -> Result<bool, String> {
+fn find(ctx: &SmtpdContext, maps: &AddrMaps, route: &Route, r: &Rcpt<'_>) -> Result<bool, Reply> {
     let ours = ctx.rewrite.local_part_keys(&route.domain);
     match maps.find(&ctx.rewrite, &route.address, ours) {
         Ok(found) => Ok(found.is_some()),
@@ -175,9 +176,9 @@ fn find(ctx: &SmtpdContext, maps: &AddrMaps, route: &Route, r: &Rcpt<'_>) -> Res
 
 /// `CODE 5.1.1 <ADDR>: Recipient address rejected: User unknown in TABLE table`, the code
 /// from parameter `code_param` (550 when out of range).
-fn unknown_reply(ctx: &SmtpdContext, code_param: &str, table: &str, given: &str) -> String {
+fn unknown_reply(ctx: &SmtpdContext, code_param: &str, table: &str, given: &str) -> Reply {
     let code = match ctx.cfg.int(code_param) {
-        c @ 400..=599 => c,
+        c @ 400..=599 => c as u16,
         _ => 550,
     };
     let table = if ctx.cfg.bool("show_user_unknown_table_name") {
@@ -185,22 +186,25 @@ fn unknown_reply(ctx: &SmtpdContext, code_param: &str, table: &str, given: &str)
     } else {
         String::new()
     };
-    format!(
-        "{} {}.1.1 <{}>: Recipient address rejected: User unknown{}",
+    Reply::with_dsn(
         code,
-        code / 100,
-        given,
-        table
+        &format!("{}.1.1", code / 100),
+        &format!(
+            "<{}>: Recipient address rejected: User unknown{}",
+            given, table
+        ),
     )
 }
 
 /// The reply for an unknown local recipient.
-pub fn unknown_local_reply(ctx: &SmtpdContext, given: &str) -> String {
+pub fn unknown_local_reply(ctx: &SmtpdContext, given: &str) -> Reply {
     let code = ctx.unknown_local_code;
-    format!(
-        "{} {}.1.1 <{}>: Recipient address rejected: User unknown in local recipient table",
+    Reply::with_dsn(
         code,
-        code / 100,
-        given
+        &format!("{}.1.1", code / 100),
+        &format!(
+            "<{}>: Recipient address rejected: User unknown in local recipient table",
+            given
+        ),
     )
 }

@@ -4,7 +4,7 @@
 //! command state machine), `address` (MAIL/RCPT argument syntax), `check` (which policy
 //! runs at which stage), `restrict` (the restriction list evaluator), `access`
 //! (check_*_access), `destination` (relay and recipient table tests), `policy_types`
-//! (Class, Facts, Decision, reply texts), `hostname` (HELO/FQDN/DNS tests), `network`
+//! (Class, Facts, Decision, the refusal `Reply`s of crate::reply), `hostname` (HELO/FQDN/DNS tests), `network`
 //! ($mynetworks), `peer` (the client's verified host name), `anvil` (client connection
 //! and rate limits), `space` (queue_minfree), `tls` (STARTTLS settings and the server
 //! identity, built once per configuration) and `conn` (the plaintext or TLS connection
@@ -138,7 +138,7 @@ pub struct SmtpdContext {
     pub error_sleep: Duration,
     pub helo_required: bool,
     pub disable_vrfy: bool,
-    pub unknown_local_code: u32,
+    pub unknown_local_code: u16,
     /// Reverse and forward lookups of the client's host name (the system resolver).
     pub peer_lookup: Arc<dyn peer::PeerLookup>,
     /// Client connection and rate limits (anvil).
@@ -179,10 +179,10 @@ impl SmtpdContext {
                     .map_err(|e| format!("local_recipient_maps: {}", e))?,
             )
         };
-        let code = |name: &str, dflt: u32| -> u32 {
+        let code = |name: &str, dflt: u16| -> u16 {
             let c = cfg.int(name);
             if (400..600).contains(&c) {
-                c as u32
+                c as u16
             } else {
                 dflt
             }

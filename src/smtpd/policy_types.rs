@@ -1,10 +1,13 @@
 //! The vocabulary shared by the policy modules (`check`, `destination`, `restrict`,
 //! `access`): which list a restriction runs in (`Class`), what is known of the session
 //! (`Facts`, `Rcpt`), the outcome of a restriction (`Decision`), the kind of a
-//! check_*_access restriction (`AccessKind`), and the reply texts and table-failure
-//! handling they all use (Postfix's smtpd_check.c reply formats). A leaf: it imports no
-//! other policy module, so the policy modules depend on it and never on each other in a
-//! circle.
+//! check_*_access restriction (`AccessKind`), and the replies and table-failure handling
+//! they all use (Postfix's smtpd_check.c reply formats). A verdict is a `crate::reply::Reply`
+//! (code, RFC 3463 DSN, text), never a reply string: `Decision::Reject(Reply)`, and the
+//! stage checks answer `Result<(), Reply>`; the session writes its `Display` form on the
+//! wire and in the `NOQUEUE: reject:` line. A leaf among the policy modules: it imports
+//! none of them (only crate::reply, itself a leaf), so they depend on it and never on each
+//! other in a circle.
 //!
 //! Security role: the reply texts of refusals; a table failure is logged and answered with
 //! `451 4.3.0 ... Temporary lookup failure` (never "not found"), a configuration problem
@@ -16,6 +19,7 @@
 
 use super::ClientInfo;
 use crate::log::{self, lines};
+use crate::reply::{Dsn, Reply};
 use crate::tables::TableError;
 
 /// Which list a restriction runs in: it names the object of a plain `reject` / `defer`.
@@ -143,42 +147,35 @@ impl Facts<'_> {
 pub enum Decision {
     Permit,
     Dunno,
-    Reject(String),
+    Reject(Reply),
 }
 
-/// The reply for a server-side problem.
-pub const CONFIG_ERROR: &str = "451 4.3.5 Server configuration error";
+/// The reply for a server-side problem: `451 4.3.5 Server configuration error`.
+pub fn config_error() -> Reply {
+    Reply::with_dsn(451, "4.3.5", "Server configuration error")
+}
 
 /// `CODE X.DSN <NAME>: CLASS rejected: TEXT`; a DSN at the start of `text` whose class
-/// matches the code replaces the default.
-pub fn reply(code: u32, dsn: &str, name: &str, class: Class, text: &str) -> String {
-    let class_digit = (code / 100).to_string();
-    let (dsn, text) = match text.split_once(' ') {
-        Some((d, rest)) if is_dsn(d) && d.starts_with(&class_digit) => (d.to_string(), rest),
-        _ => (format!("{}.{}", class_digit, dsn), text),
-    };
-    format!(
-        "{} {} <{}>: {} rejected: {}",
-        code,
-        dsn,
-        name,
-        class.words(),
-        text
+/// matches the code's replaces the default (`dsn` is the subject and detail, `7.1`).
+pub fn reply(code: u16, dsn: &str, name: &str, class: Class, text: &str) -> Reply {
+    let given = text
+        .split_once(' ')
+        .and_then(|(d, rest)| Some((Dsn::parse(d)?, rest)))
+        .filter(|(d, _)| Some(d.class()) == crate::reply::Class::of_code(code));
+    let full = |t: &str| format!("<{}>: {} rejected: {}", name, class.words(), t);
+    match given {
+        Some((d, rest)) => Reply::new(code, Some(d), full(rest)),
+        None => Reply::with_dsn(code, &format!("{}.{}", code / 100, dsn), &full(text)),
+    }
+}
+
+/// The reply for a table failure: `451 4.3.0 <NAME>: Temporary lookup failure`.
+pub fn temp_lookup_reply(given: &str) -> Reply {
+    Reply::with_dsn(
+        451,
+        "4.3.0",
+        &format!("<{}>: Temporary lookup failure", given),
     )
-}
-
-fn is_dsn(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('.').collect();
-    parts.len() == 3
-        && matches!(parts[0], "2" | "4" | "5")
-        && parts[1..]
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// The reply for a table failure.
-pub fn temp_lookup_reply(given: &str) -> String {
-    format!("451 4.3.0 <{}>: Temporary lookup failure", given)
 }
 
 /// Log a table failure as Postfix does: the table's own warning, then the lookup error.
@@ -194,16 +191,16 @@ mod tests {
     #[test]
     fn reply_texts_and_dsn() {
         assert_eq!(
-            reply(554, "7.1", "x@y", Class::Recipient, "Access denied"),
+            reply(554, "7.1", "x@y", Class::Recipient, "Access denied").to_string(),
             "554 5.7.1 <x@y>: Recipient address rejected: Access denied"
         );
         assert_eq!(
-            reply(550, "7.1", "h[1.2.3.4]", Class::Client, "5.7.0 go away"),
+            reply(550, "7.1", "h[1.2.3.4]", Class::Client, "5.7.0 go away").to_string(),
             "550 5.7.0 <h[1.2.3.4]>: Client host rejected: go away"
         );
         // A DSN of the wrong class is text, not a DSN.
         assert_eq!(
-            reply(450, "7.1", "h", Class::Helo, "5.7.0 no"),
+            reply(450, "7.1", "h", Class::Helo, "5.7.0 no").to_string(),
             "450 4.7.1 <h>: Helo command rejected: 5.7.0 no"
         );
     }

@@ -23,9 +23,10 @@ use super::access;
 use super::destination;
 use super::hostname;
 use super::policy_types::{
-    AccessKind, CONFIG_ERROR, Class, Decision, Facts, log_table_error, reply, temp_lookup_reply,
+    AccessKind, Class, Decision, Facts, config_error, log_table_error, reply, temp_lookup_reply,
 };
 use crate::log::{self, lines};
+use crate::reply::Reply;
 use crate::rewrite::AddressClass;
 use crate::tables::Table;
 
@@ -177,7 +178,7 @@ fn run(
 ) -> Decision {
     if depth > MAX_DEPTH {
         log::warning("smtpd", "restriction lists nested too deeply");
-        return Decision::Reject(CONFIG_ERROR.to_string());
+        return Decision::Reject(config_error());
     }
     let mut warn = false;
     for r in list {
@@ -190,7 +191,7 @@ fn run(
         match d {
             Decision::Dunno => {}
             Decision::Permit => return Decision::Permit,
-            Decision::Reject(reply) if warned => f.log("reject_warning", &reply),
+            Decision::Reject(reply) if warned => f.log("reject_warning", &reply.to_string()),
             Decision::Reject(reply) => return Decision::Reject(reply),
         }
     }
@@ -199,7 +200,7 @@ fn run(
 
 fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: usize) -> Decision {
     let p = &ctx.policy;
-    let reject = |code: u32, dsn: &str, c: Class, text: &str| {
+    let reject = |code: u16, dsn: &str, c: Class, text: &str| {
         Decision::Reject(reply(code, dsn, &c.name(f), c, text))
     };
     match r {
@@ -220,7 +221,7 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
         Restriction::SenderLoginMismatch(which) => {
             match super::sasl::login_mismatch(ctx, *which, f.sender, f.sasl_username) {
                 Ok(None) => Decision::Dunno,
-                Ok(Some(text)) => Decision::Reject(format!("553 5.7.1 {}", text)),
+                Ok(Some(text)) => Decision::Reject(Reply::with_dsn(553, "5.7.1", &text)),
                 Err(e) => {
                     log::warning("smtpd", e);
                     Decision::Reject(temp_lookup_reply(f.client_log))
@@ -241,16 +242,16 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
                 (Restriction::PermitAuthDestination, true) => Decision::Permit,
                 (Restriction::RejectUnauthDestination, false) => {
                     let code = p.relay_code;
-                    Decision::Reject(format!(
-                        "{} {}.7.1 <{}>: Relay access denied",
+                    Decision::Reject(Reply::with_dsn(
                         code,
-                        code / 100,
-                        rc.given
+                        &format!("{}.7.1", code / 100),
+                        &format!("<{}>: Relay access denied", rc.given),
                     ))
                 }
-                (Restriction::DeferUnauthDestination, false) => Decision::Reject(format!(
-                    "{} 4.7.1 <{}>: Relay access denied",
-                    p.relay_defer_code, rc.given
+                (Restriction::DeferUnauthDestination, false) => Decision::Reject(Reply::with_dsn(
+                    p.relay_defer_code,
+                    "4.7.1",
+                    &format!("<{}>: Relay access denied", rc.given),
                 )),
                 _ => Decision::Dunno,
             }
@@ -319,11 +320,11 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
                 "smtpd",
                 format!("unknown smtpd restriction: \"{}\"", lines::printable(name)),
             );
-            Decision::Reject(CONFIG_ERROR.to_string())
+            Decision::Reject(config_error())
         }
         Restriction::Broken(why) => {
             log::warning("smtpd", lines::printable(why));
-            Decision::Reject(CONFIG_ERROR.to_string())
+            Decision::Reject(config_error())
         }
     }
 }
@@ -384,15 +385,15 @@ pub struct Policy {
     pub recipient: Vec<Restriction>,
     pub data: Vec<Restriction>,
     pub delay_reject: bool,
-    pub reject_code: u32,
-    pub defer_code: u32,
-    pub access_reject_code: u32,
-    pub access_defer_code: u32,
-    pub non_fqdn_code: u32,
-    pub invalid_hostname_code: u32,
-    pub unknown_address_code: u32,
-    pub relay_code: u32,
-    pub relay_defer_code: u32,
+    pub reject_code: u16,
+    pub defer_code: u16,
+    pub access_reject_code: u16,
+    pub access_defer_code: u16,
+    pub non_fqdn_code: u16,
+    pub invalid_hostname_code: u16,
+    pub unknown_address_code: u16,
+    pub relay_code: u16,
+    pub relay_defer_code: u16,
     pub allow_untrusted_routing: bool,
     /// smtpd_access_maps is in parent_domain_matches_subdomains: `example.com` in an access
     /// table also matches its subdomains.
@@ -417,10 +418,10 @@ impl Policy {
     }
 
     pub fn from_config(cfg: &crate::config::Config) -> Policy {
-        let code = |name: &str, dflt: u32| -> u32 {
+        let code = |name: &str, dflt: u16| -> u16 {
             let c = cfg.int(name);
             if (400..600).contains(&c) {
-                c as u32
+                c as u16
             } else {
                 dflt
             }

@@ -2,7 +2,10 @@
 //! MAIL, RCPT, DATA, RSET, NOOP, VRFY, ETRN, QUIT; STARTTLS in `starttls`, AUTH in
 //! `auth`), error counting with
 //! smtpd_soft_error_limit / smtpd_hard_error_limit, the idle timeout, and the hand-off of a
-//! received message to cleanup.
+//! received message to cleanup. Refusals are `crate::reply::Reply` values (from the policy
+//! checks, anvil, cleanup, or built with `refuse`), sent by `reply`, which counts a reply
+//! as an error by its class (`Reply::is_error`), never by the first character of a
+//! string; fixed success replies (`250 2.0.0 Ok`) go to `chat` as text.
 //!
 //! Security role: enforces command order, recipient limits and the relay checks (`check`);
 //! hangs up on non-SMTP input (HTTP proxies, header lines) as Postfix does; a command line
@@ -26,6 +29,7 @@ use super::{ClientInfo, SmtpdContext};
 use crate::cleanup::Submission;
 use crate::log::{self, lines};
 use crate::queue::{Envelope, Recipient};
+use crate::reply::Reply;
 
 mod auth;
 mod bare_lf;
@@ -87,7 +91,7 @@ struct Session<'c, S: Read + Write> {
     /// smtpd_forbid_unauth_pipelining: such a client is disconnected.
     forbid_unauth_pipelining: bool,
     /// smtpd_forbid_bare_newline = reject for this client: the reply code.
-    bare_lf_code: Option<u32>,
+    bare_lf_code: Option<u16>,
     /// TLS is active (after STARTTLS or in wrapper mode): what was negotiated.
     tls: Option<crate::smtpd::tls::hello::Negotiated>,
 }
@@ -124,7 +128,7 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
     let _counted = match s.admit() {
         Ok(c) => c,
         Err(reply) => {
-            s.chat.reply(&reply);
+            s.last_reply(&reply);
             let _ = s.chat.flush();
             lines::disconnect(&s.client_log, "");
             return;
@@ -168,15 +172,25 @@ impl<S: Read + Write> Session<'_, S> {
 
     /// Queue a reply; 4xx/5xx replies count as errors, and past the soft limit each one is
     /// delayed by $smtpd_error_sleep_time (tarpitting).
-    fn reply(&mut self, text: &str) {
-        if text.starts_with('4') || text.starts_with('5') {
+    fn reply(&mut self, reply: &Reply) {
+        if reply.is_error() {
             self.errors += 1;
             if self.errors > self.ctx.soft_error_limit && !self.ctx.error_sleep.is_zero() {
                 let _ = self.chat.flush();
                 std::thread::sleep(self.ctx.error_sleep);
             }
         }
-        self.chat.reply(text);
+        self.chat.reply(&reply.to_string());
+    }
+
+    /// Queue a refusal after which the session ends, without counting it as an error.
+    fn last_reply(&mut self, reply: &Reply) {
+        self.chat.reply(&reply.to_string());
+    }
+
+    /// Queue the refusal `CODE X.Y.Z text` (`dsn` may be empty): `reply` of a `Reply`.
+    fn refuse(&mut self, code: u16, dsn: &str, text: &str) {
+        self.reply(&Reply::with_dsn(code, dsn, text));
     }
 }
 
@@ -184,10 +198,8 @@ impl<S: Read + Write + Peek> Session<'_, S> {
     fn run(&mut self) {
         loop {
             if self.errors >= self.ctx.hard_error_limit {
-                self.chat.reply(&format!(
-                    "421 4.7.0 {} Error: too many errors",
-                    self.ctx.myhostname
-                ));
+                let text = format!("{} Error: too many errors", self.ctx.myhostname);
+                self.last_reply(&Reply::with_dsn(421, "4.7.0", &text));
                 lines::too_many_errors(&self.stage, &self.client_log);
                 return;
             }
@@ -213,7 +225,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
     fn command(&mut self, text: &str) -> Option<End> {
         let (name, args) = line::split_command(text);
         if name.is_empty() {
-            self.reply("500 5.5.2 Error: bad syntax");
+            self.refuse(500, "5.5.2", "Error: bad syntax");
             return None;
         }
         let upper = name.to_ascii_uppercase();
@@ -239,12 +251,12 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             _ => "UNKNOWN".to_string(),
         };
         if self.access_denied && upper != "QUIT" {
-            let r = format!("503 5.7.0 Error: access denied for {}", self.client_log);
-            self.reply(&r);
+            let r = format!("Error: access denied for {}", self.client_log);
+            self.refuse(503, "5.7.0", &r);
             return None;
         }
         if self.must_starttls(&upper) {
-            self.reply("530 5.7.0 Must issue a STARTTLS command first");
+            self.refuse(530, "5.7.0", "Must issue a STARTTLS command first");
             return None;
         }
         // Pipelining is allowed only after EHLO, and never after a command that ends a
@@ -274,7 +286,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                     self.tx = None;
                     self.chat.reply("250 2.0.0 Ok");
                 } else {
-                    self.reply("501 5.5.4 Syntax: RSET");
+                    self.refuse(501, "5.5.4", "Syntax: RSET");
                 }
             }
             "NOOP" => self.chat.reply("250 2.0.0 Ok"),
@@ -286,18 +298,22 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             }
             "AUTH" => return self.auth_cmd(args),
             "STARTTLS" => return self.starttls_cmd(args),
-            _ => self.reply("500 5.5.2 Error: command not recognized"),
+            _ => self.refuse(500, "5.5.2", "Error: command not recognized"),
         }
         None
     }
 
     fn helo_cmd(&mut self, args: &str, esmtp: bool) {
         if args.is_empty() {
-            self.reply(if esmtp {
-                "501 Syntax: EHLO hostname"
-            } else {
-                "501 Syntax: HELO hostname"
-            });
+            self.refuse(
+                501,
+                "",
+                if esmtp {
+                    "Syntax: EHLO hostname"
+                } else {
+                    "Syntax: HELO hostname"
+                },
+            );
             return;
         }
         let name = lines::printable(&args.split_whitespace().collect::<Vec<_>>().join(" "));
@@ -341,11 +357,11 @@ impl<S: Read + Write + Peek> Session<'_, S> {
 
     fn mail_cmd(&mut self, args: &str) {
         if self.ctx.helo_required && self.helo.is_none() {
-            self.reply("503 5.5.1 Error: send HELO/EHLO first");
+            self.refuse(503, "5.5.1", "Error: send HELO/EHLO first");
             return;
         }
         if self.tx.is_some() {
-            self.reply("503 5.5.1 Error: nested MAIL command");
+            self.refuse(503, "5.5.1", "Error: nested MAIL command");
             return;
         }
         if let Some(r) = self.rate_limited(Event::Mail) {
@@ -353,9 +369,11 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         }
         let p = match address::parse_path(args, "FROM") {
             Ok(p) => p,
-            Err(PathError::Syntax) => return self.reply("501 5.5.4 Syntax: MAIL FROM:<address>"),
+            Err(PathError::Syntax) => {
+                return self.refuse(501, "5.5.4", "Syntax: MAIL FROM:<address>");
+            }
             Err(PathError::BadAddress) => {
-                return self.reply("501 5.1.7 Bad sender address syntax");
+                return self.refuse(501, "5.1.7", "Bad sender address syntax");
             }
         };
         let Some(params) = self.mail_params(&p.params) else {
@@ -370,7 +388,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             }
         }
         if let Some(reply) = self.queue_space() {
-            return self.reply(reply);
+            return self.reply(&reply);
         }
         self.tx = Some(Transaction {
             sender: address::qualify(&p.address, &self.ctx.myorigin),
@@ -387,7 +405,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
 
     fn rcpt_cmd(&mut self, args: &str) {
         let Some(tx) = self.tx.as_mut() else {
-            return self.reply("503 5.5.1 Error: need MAIL command");
+            return self.refuse(503, "5.5.1", "Error: need MAIL command");
         };
         tx.rcpt_attempts += 1;
         if let Some(r) = self.rate_limited(Event::Rcpt) {
@@ -396,29 +414,31 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         let p = match address::parse_path(args, "TO") {
             Ok(p) if !p.address.is_empty() => p,
             Ok(_) | Err(PathError::BadAddress) => {
-                return self.reply("501 5.1.3 Bad recipient address syntax");
+                return self.refuse(501, "5.1.3", "Bad recipient address syntax");
             }
-            Err(PathError::Syntax) => return self.reply("501 5.5.4 Syntax: RCPT TO:<address>"),
+            Err(PathError::Syntax) => {
+                return self.refuse(501, "5.5.4", "Syntax: RCPT TO:<address>");
+            }
         };
         let mut rcpt = Recipient::new(&address::qualify(&p.address, &self.ctx.myorigin));
         for (k, v) in &p.params {
             match (k.to_ascii_uppercase().as_str(), v.as_deref()) {
                 ("NOTIFY", Some(v)) => match address::valid_notify(v) {
                     Some(n) => rcpt.notify = Some(n),
-                    None => return self.reply("501 5.5.4 Error: Bad NOTIFY parameter syntax"),
+                    None => return self.refuse(501, "5.5.4", "Error: Bad NOTIFY parameter syntax"),
                 },
                 ("ORCPT", Some(v)) => match v.split_once(';').and_then(|(t, x)| {
                     address::xtext_decode(x).map(|d| format!("{};{}", t.to_ascii_lowercase(), d))
                 }) {
                     Some(o) => rcpt.orcpt = Some(o),
-                    None => return self.reply("501 5.5.4 Error: Bad ORCPT parameter syntax"),
+                    None => return self.refuse(501, "5.5.4", "Error: Bad ORCPT parameter syntax"),
                 },
                 _ => return self.unsupported_option(k, v.as_deref()),
             }
         }
         let count = self.tx.as_ref().map(|t| t.recipients.len()).unwrap_or(0);
         if count >= self.ctx.recipient_limit {
-            return self.reply("452 4.5.3 Error: too many recipients");
+            return self.refuse(452, "4.5.3", "Error: too many recipients");
         }
         let r = Rcpt {
             given: &p.address,
@@ -441,18 +461,18 @@ impl<S: Read + Write + Peek> Session<'_, S> {
 
     fn data_cmd(&mut self, args: &str) -> Option<End> {
         if !args.is_empty() {
-            self.reply("501 5.5.4 Syntax: DATA");
+            self.refuse(501, "5.5.4", "Syntax: DATA");
             return None;
         }
         match self.tx.as_ref() {
             None => {
-                self.reply("503 5.5.1 Error: need RCPT command");
+                self.refuse(503, "5.5.1", "Error: need RCPT command");
                 return None;
             }
             // In a transaction without accepted recipients Postfix answers 554, whether
             // or not RCPT was tried (a pipelining client may send DATA early).
             Some(t) if t.recipients.is_empty() => {
-                self.reply("554 5.5.1 Error: no valid recipients");
+                self.refuse(554, "5.5.1", "Error: no valid recipients");
                 return None;
             }
             Some(_) => {}
@@ -467,7 +487,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             Ok(p) => p,
             Err(e) => {
                 log::warning("smtpd", e.to_string());
-                self.reply("451 4.3.0 Error: queue file write error");
+                self.refuse(451, "4.3.0", "Error: queue file write error");
                 return None;
             }
         };
@@ -491,7 +511,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         let tx = self.tx.take()?;
         if data.too_big {
             drop(pending);
-            self.reply("552 5.3.4 Error: message file too big");
+            self.refuse(552, "5.3.4", "Error: message file too big");
             return None;
         }
         let (tls, with) = (self.received_tls(), self.received_with());
@@ -550,7 +570,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             }
             Err(e) => {
                 log::warning("smtpd", format!("{}: {}", id, e));
-                self.reply(e.reply());
+                self.reply(&e.reply());
             }
         }
         None

@@ -22,6 +22,7 @@ use crate::cleanup::{self, Submission};
 use crate::qmgr::Wake;
 use crate::queue::{Incoming, Queue, QueueName, file};
 use crate::received::RECEIVED_ATTR;
+use crate::reply::Reply;
 
 /// How a session queues messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,10 +68,10 @@ pub enum SinkError {
 
 impl SinkError {
     /// The SMTP reply.
-    pub fn reply(&self) -> &'static str {
+    pub fn reply(&self) -> Reply {
         match self {
             SinkError::Cleanup(e) => e.reply(),
-            SinkError::Drop(_) => "451 4.3.0 Error: queue file write error",
+            SinkError::Drop(_) => Reply::with_dsn(451, "4.3.0", "Error: queue file write error"),
         }
     }
 }

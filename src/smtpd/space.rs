@@ -11,8 +11,12 @@
 
 use std::path::Path;
 
+use crate::reply::Reply;
+
 /// The reply for too little queue space.
-pub const REPLY: &str = "452 4.3.1 Insufficient system storage";
+pub fn reply() -> Reply {
+    Reply::with_dsn(452, "4.3.1", "Insufficient system storage")
+}
 
 /// Whether a file system with `available` free bytes has room for a new message:
 /// Postfix refuses when `queue_minfree >= available` or `1.5 * message_size_limit >=

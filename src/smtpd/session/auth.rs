@@ -23,6 +23,7 @@ use std::io::{Read, Write};
 
 use super::{End, Session};
 use crate::log::{self, lines};
+use crate::reply::Reply;
 use crate::sasl::{self, Step, base64};
 use crate::smtpd::anvil::Event;
 use crate::smtpd::chat::{Line, Peek};
@@ -112,16 +113,21 @@ impl<S: Read + Write> Session<'_, S> {
         value: Option<&str>,
         seen: &mut Option<String>,
         given: &mut bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), Reply> {
         let Some(v) = value.filter(|_| self.settings().is_some()) else {
             let opt = value.map_or("AUTH".to_string(), |v| format!("AUTH={}", v));
-            return Err(format!(
-                "555 5.5.4 Unsupported option: {}",
-                lines::printable(&opt)
+            return Err(Reply::with_dsn(
+                555,
+                "5.5.4",
+                &format!("Unsupported option: {}", lines::printable(&opt)),
             ));
         };
         if *given {
-            return Err("503 5.5.4 Error: multiple AUTH= options".to_string());
+            return Err(Reply::with_dsn(
+                503,
+                "5.5.4",
+                "Error: multiple AUTH= options",
+            ));
         }
         *given = true;
         if v != "<>" {
@@ -177,37 +183,53 @@ impl<S: Read + Write + Peek> Session<'_, S> {
     }
 
     /// The reply refusing AUTH before any exchange, in Postfix's order; `None` to go on.
-    fn auth_refusal(&mut self, args: &str) -> Option<String> {
+    fn auth_refusal(&mut self, args: &str) -> Option<Reply> {
         if let Some(r) = self.auth_rate_limited() {
             return Some(r);
         }
         if self.ctx.helo_required && self.helo.is_none() {
-            return Some("503 5.5.1 Error: send HELO/EHLO first".into());
+            return Some(Reply::with_dsn(503, "5.5.1", "Error: send HELO/EHLO first"));
         }
         let st = match self.settings() {
             Some(st) => st,
-            None => return Some("503 5.5.1 Error: authentication not enabled".into()),
+            None => {
+                return Some(Reply::with_dsn(
+                    503,
+                    "5.5.1",
+                    "Error: authentication not enabled",
+                ));
+            }
         };
         if self.tx.is_some() {
-            return Some("503 5.5.1 Error: MAIL transaction in progress".into());
+            return Some(Reply::with_dsn(
+                503,
+                "5.5.1",
+                "Error: MAIL transaction in progress",
+            ));
         }
         if st.tls_auth_only && self.tls.is_none() {
-            return Some(
-                "504 5.5.4 Encryption required for requested authentication mechanism".into(),
-            );
+            return Some(Reply::with_dsn(
+                504,
+                "5.5.4",
+                "Encryption required for requested authentication mechanism",
+            ));
         }
         if self.sasl_username.is_some() {
-            return Some("503 5.5.1 Error: already authenticated".into());
+            return Some(Reply::with_dsn(
+                503,
+                "5.5.1",
+                "Error: already authenticated",
+            ));
         }
         let n = args.split_ascii_whitespace().count();
         if !(1..=2).contains(&n) {
-            return Some("501 5.5.4 Syntax: AUTH mechanism".into());
+            return Some(Reply::with_dsn(501, "5.5.4", "Syntax: AUTH mechanism"));
         }
         None
     }
 
     /// smtpd_client_auth_rate_limit: the 450 reply (after the warning) when over it.
-    fn auth_rate_limited(&self) -> Option<String> {
+    fn auth_rate_limited(&self) -> Option<Reply> {
         let limit = self.settings()?.auth_rate_limit;
         if limit == 0 {
             return None;
@@ -222,9 +244,10 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             &self.client_log,
             &self.ctx.limits.service,
         );
-        Some(format!(
-            "450 4.7.1 Error: too many AUTH commands from {}",
-            self.client.addr
+        Some(Reply::with_dsn(
+            450,
+            "4.7.1",
+            &format!("Error: too many AUTH commands from {}", self.client.addr),
         ))
     }
 
@@ -297,16 +320,24 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 let user = self.auth.conn.as_ref().and_then(|c| c.username());
                 lines::sasl_failed(&self.client_log, &method, &reason, user.as_deref());
                 self.reply(&if temporary {
-                    format!("454 4.7.0 Temporary authentication failure: {}", reason)
+                    Reply::with_dsn(
+                        454,
+                        "4.7.0",
+                        &format!("Temporary authentication failure: {}", reason),
+                    )
                 } else {
-                    format!("535 5.7.8 Error: authentication failed: {}", reason)
+                    Reply::with_dsn(
+                        535,
+                        "5.7.8",
+                        &format!("Error: authentication failed: {}", reason),
+                    )
                 });
             }
             Exchange::Aborted => {
                 lines::sasl_aborted(&self.client_log, &method);
-                self.reply("501 5.7.0 Authentication aborted");
+                self.refuse(501, "5.7.0", "Authentication aborted");
             }
-            Exchange::TooLong => self.reply("500 5.5.6 SASL response limit exceeded"),
+            Exchange::TooLong => self.refuse(500, "5.5.6", "SASL response limit exceeded"),
             Exchange::Hangup => return Some(End::Hangup),
         }
         None

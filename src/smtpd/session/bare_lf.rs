@@ -15,6 +15,7 @@ use std::io::{Read, Write};
 
 use super::Session;
 use crate::log::{self, lines};
+use crate::reply::Reply;
 use crate::smtpd::network::NetList;
 use crate::smtpd::{ClientInfo, SmtpdContext};
 
@@ -22,7 +23,7 @@ use crate::smtpd::{ClientInfo, SmtpdContext};
 const WHAT: &str = "bare <LF> received";
 
 /// The reply code for this client's bare LFs, or `None` when they are accepted.
-pub(super) fn reject_code(ctx: &SmtpdContext, client: &ClientInfo) -> Option<u32> {
+pub(super) fn reject_code(ctx: &SmtpdContext, client: &ClientInfo) -> Option<u16> {
     if ctx.stand_alone {
         return None;
     }
@@ -49,7 +50,7 @@ pub(super) fn reject_code(ctx: &SmtpdContext, client: &ClientInfo) -> Option<u32
     };
     let code = ctx.cfg.int("smtpd_forbid_bare_newline_reject_code");
     let code = if (400..600).contains(&code) {
-        code as u32
+        code as u16
     } else {
         550
     };
@@ -58,11 +59,12 @@ pub(super) fn reject_code(ctx: &SmtpdContext, client: &ClientInfo) -> Option<u32
 
 impl<S: Read + Write> Session<'_, S> {
     /// The refusal reply, when bare LFs are refused for this client.
-    fn bare_lf_reply(&self) -> Option<String> {
+    fn bare_lf_reply(&self) -> Option<Reply> {
         let code = self.bare_lf_code?;
-        Some(format!(
-            "{} 5.5.2 {} Error: {}",
-            code, self.ctx.myhostname, WHAT
+        Some(Reply::with_dsn(
+            code,
+            "5.5.2",
+            &format!("{} Error: {}", self.ctx.myhostname, WHAT),
         ))
     }
 

@@ -10,6 +10,7 @@
 use std::io::{Read, Write};
 
 use super::Session;
+use crate::reply::Reply;
 use crate::smtpd::SmtpdContext;
 use crate::smtpd::policy_types::{Facts, Rcpt};
 
@@ -49,11 +50,11 @@ impl<S: Read + Write> Session<'_, S> {
         helo: Option<&str>,
         sender: Option<&str>,
         rcpt: Option<Rcpt<'_>>,
-        check: fn(&SmtpdContext, &Facts<'_>) -> Result<(), String>,
-    ) -> Option<String> {
+        check: fn(&SmtpdContext, &Facts<'_>) -> Result<(), Reply>,
+    ) -> Option<Reply> {
         let f = self.facts(stage, helo, sender, rcpt);
         let reply = check(self.ctx, &f).err()?;
-        f.log("reject", &reply);
+        f.log("reject", &reply.to_string());
         Some(reply)
     }
 }

@@ -11,13 +11,14 @@ use std::io::{Read, Write};
 
 use super::Session;
 use crate::log::lines;
+use crate::reply::Reply;
 use crate::smtpd::anvil::{self, Event};
 use crate::smtpd::space;
 
 impl<S: Read + Write> Session<'_, S> {
     /// Count this connection with anvil (not for `sendmail -bs`); `Err(421 reply)` when the
     /// client is over its connection count or rate.
-    pub(super) fn admit(&self) -> Result<Option<anvil::Connection>, String> {
+    pub(super) fn admit(&self) -> Result<Option<anvil::Connection>, Reply> {
         if self.ctx.stand_alone {
             return Ok(None);
         }
@@ -27,7 +28,7 @@ impl<S: Read + Write> Session<'_, S> {
     }
 
     /// Count a MAIL or RCPT with anvil; the 450 reply when over the client's rate.
-    pub(super) fn rate_limited(&self, e: Event) -> Option<String> {
+    pub(super) fn rate_limited(&self, e: Event) -> Option<Reply> {
         if self.ctx.stand_alone {
             return None;
         }
@@ -35,14 +36,15 @@ impl<S: Read + Write> Session<'_, S> {
     }
 
     /// The queue file system check at MAIL (not for `sendmail -bs`, as Postfix).
-    pub(super) fn queue_space(&self) -> Option<&'static str> {
+    pub(super) fn queue_space(&self) -> Option<Reply> {
         if self.ctx.stand_alone {
             return None;
         }
         let c = self.ctx;
         let available = space::check(c.queue.root(), c.queue_minfree, c.message_size_limit)?;
-        self.log_reject("MAIL", space::REPLY, None);
+        let reply = space::reply();
+        self.log_reject("MAIL", &reply.to_string(), None);
         lines::queue_space_low(available);
-        Some(space::REPLY)
+        Some(reply)
     }
 }

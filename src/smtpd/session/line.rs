@@ -25,8 +25,8 @@ impl<S: Read + Write> Session<'_, S> {
     pub(super) fn check_line<'l>(&mut self, line: &'l Line) -> Result<&'l str, Refused> {
         let bytes = match line {
             Line::TooLong => {
-                let r = format!("500 5.5.2 {} Error: command too long", self.ctx.myhostname);
-                self.reply(&r);
+                let r = format!("{} Error: command too long", self.ctx.myhostname);
+                self.refuse(500, "5.5.2", &r);
                 return Err(Refused::Answered);
             }
             Line::Text(b) => b,
@@ -35,12 +35,12 @@ impl<S: Read + Write> Session<'_, S> {
             return Err(Refused::Hangup);
         }
         if bytes.contains(&0) {
-            self.reply("500 5.5.2 Error: NUL character in command");
+            self.refuse(500, "5.5.2", "Error: NUL character in command");
             return Err(Refused::Answered);
         }
         std::str::from_utf8(bytes).map_err(|_| {
             self.stage = "UNKNOWN".to_string();
-            self.reply("500 5.5.2 Error: bad UTF-8 syntax");
+            self.refuse(500, "5.5.2", "Error: bad UTF-8 syntax");
             Refused::Answered
         })
     }

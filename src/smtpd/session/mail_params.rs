@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 
 use super::Session;
 use crate::log::lines;
+use crate::reply::Reply;
 use crate::smtpd::address;
 
 /// The accepted parameters of one MAIL command.
@@ -36,27 +37,31 @@ impl<S: Read + Write> Session<'_, S> {
         let mut auth_given = false;
         for (k, v) in params {
             let v = v.as_deref();
-            let refused: Option<String> = match (k.to_ascii_uppercase().as_str(), v) {
+            let refused: Option<Reply> = match (k.to_ascii_uppercase().as_str(), v) {
                 ("SIZE", Some(v)) => match v.parse::<u64>() {
                     Ok(n) => {
                         size = Some(n);
                         None
                     }
-                    Err(_) => Some("501 5.5.4 Bad message size syntax".into()),
+                    Err(_) => Some(Reply::with_dsn(501, "5.5.4", "Bad message size syntax")),
                 },
                 ("BODY", Some(v))
                     if v.eq_ignore_ascii_case("7BIT") || v.eq_ignore_ascii_case("8BITMIME") =>
                 {
                     None
                 }
-                ("BODY", _) => Some("501 5.5.4 Unsupported BODY parameter value".into()),
+                ("BODY", _) => Some(Reply::with_dsn(
+                    501,
+                    "5.5.4",
+                    "Unsupported BODY parameter value",
+                )),
                 ("RET", Some(v))
                     if v.eq_ignore_ascii_case("FULL") || v.eq_ignore_ascii_case("HDRS") =>
                 {
                     out.ret = Some(v.to_ascii_uppercase());
                     None
                 }
-                ("RET", _) => Some("501 5.5.4 Bad RET parameter syntax".into()),
+                ("RET", _) => Some(Reply::with_dsn(501, "5.5.4", "Bad RET parameter syntax")),
                 ("AUTH", v) => self
                     .mail_auth_param(v, &mut out.sasl_sender, &mut auth_given)
                     .err(),
@@ -65,7 +70,7 @@ impl<S: Read + Write> Session<'_, S> {
                         out.envid = Some(d);
                         None
                     }
-                    _ => Some("501 5.5.4 Bad ENVID parameter syntax".into()),
+                    _ => Some(Reply::with_dsn(501, "5.5.4", "Bad ENVID parameter syntax")),
                 },
                 _ => Some(unsupported(k, v)),
             };
@@ -86,18 +91,18 @@ impl<S: Read + Write> Session<'_, S> {
         if !size.is_some_and(|n| limit > 0 && n > limit) {
             return false;
         }
-        let r = "552 5.3.4 Message size exceeds fixed limit";
+        let r = Reply::with_dsn(552, "5.3.4", "Message size exceeds fixed limit");
         lines::reject(&lines::Reject {
             queue_id: None,
             stage: "MAIL",
             client: &self.client_log,
-            reply: r,
+            reply: &r.to_string(),
             from: None,
             to: None,
             proto: self.proto(),
             helo: self.helo.as_deref(),
         });
-        self.reply(r);
+        self.reply(&r);
         true
     }
 
@@ -107,10 +112,14 @@ impl<S: Read + Write> Session<'_, S> {
     }
 }
 
-fn unsupported(name: &str, value: Option<&str>) -> String {
+fn unsupported(name: &str, value: Option<&str>) -> Reply {
     let opt = match value {
         Some(v) => format!("{}={}", name, v),
         None => name.to_string(),
     };
-    format!("555 5.5.4 Unsupported option: {}", lines::printable(&opt))
+    Reply::with_dsn(
+        555,
+        "5.5.4",
+        &format!("Unsupported option: {}", lines::printable(&opt)),
+    )
 }

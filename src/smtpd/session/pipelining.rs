@@ -15,10 +15,13 @@ use std::io::{Read, Write};
 
 use super::Session;
 use crate::log::lines;
+use crate::reply::Reply;
 use crate::smtpd::chat::Peek;
 
 /// Postfix's reply to a client that broke the pipelining rules.
-pub(super) const SYNC_REPLY: &str = "554 5.5.0 Error: SMTP protocol synchronization";
+fn sync_reply() -> Reply {
+    Reply::with_dsn(554, "5.5.0", "Error: SMTP protocol synchronization")
+}
 
 /// Commands that must be the last of a pipelined group (Postfix's SMTPD_CMD_FLAG_LAST).
 pub(super) fn ends_group(command: &str) -> bool {
@@ -40,7 +43,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         lines::ill_pipelining(stage, &self.client_log, pending);
         self.ill_pipelining = true;
         if self.forbid_unauth_pipelining {
-            self.chat.reply(SYNC_REPLY);
+            self.last_reply(&sync_reply());
             return true;
         }
         false

@@ -16,10 +16,10 @@ use crate::smtpd::policy_types::Rcpt;
 impl<S: Read + Write> Session<'_, S> {
     pub(super) fn vrfy_cmd(&mut self, args: &str) {
         if self.ctx.disable_vrfy {
-            return self.reply("502 5.5.1 VRFY command is disabled");
+            return self.refuse(502, "5.5.1", "VRFY command is disabled");
         }
         if args.is_empty() {
-            return self.reply("501 5.5.4 Syntax: VRFY address");
+            return self.refuse(501, "5.5.4", "Syntax: VRFY address");
         }
         let given = args
             .strip_prefix('<')
@@ -28,7 +28,7 @@ impl<S: Read + Write> Session<'_, S> {
         let probe = format!("TO:<{}>", given);
         match address::parse_path(&probe, "TO") {
             Ok(p) if !p.address.is_empty() => {}
-            _ => return self.reply("501 5.1.3 Bad recipient address syntax"),
+            _ => return self.refuse(501, "5.1.3", "Bad recipient address syntax"),
         }
         let qualified = address::qualify(given, &self.ctx.myorigin);
         let r = Rcpt {
@@ -40,7 +40,7 @@ impl<S: Read + Write> Session<'_, S> {
                 .chat
                 .reply(&format!("252 2.0.0 {}", lines::printable(args))),
             Err(reply) => {
-                self.log_reject("VRFY", &reply, Some(given));
+                self.log_reject("VRFY", &reply.to_string(), Some(given));
                 self.reply(&reply);
             }
         }
@@ -51,24 +51,24 @@ impl<S: Read + Write> Session<'_, S> {
     /// default fast_flush_domains) may ask.
     pub(super) fn etrn_cmd(&mut self, args: &str) {
         if self.ctx.helo_required && self.helo.is_none() {
-            return self.reply("503 Error: send HELO/EHLO first");
+            return self.refuse(503, "", "Error: send HELO/EHLO first");
         }
         if self.tx.is_some() {
-            return self.reply("503 Error: MAIL transaction in progress");
+            return self.refuse(503, "", "Error: MAIL transaction in progress");
         }
         let mut words = args.split_whitespace();
         let (Some(site), None) = (words.next(), words.next()) else {
-            return self.reply("500 Syntax: ETRN domain");
+            return self.refuse(500, "", "Syntax: ETRN domain");
         };
         let domain = site
             .strip_prefix(|c: char| !c.is_ascii_alphanumeric())
             .unwrap_or(site);
         if !valid_hostname(domain) {
-            return self.reply("501 Error: invalid parameter syntax");
+            return self.refuse(501, "", "Error: invalid parameter syntax");
         }
         let domain = domain.to_ascii_lowercase();
         if !self.ctx.rewrite.relay_domains().contains(&domain) {
-            return self.reply(&format!("459 <{}>: service unavailable", site));
+            return self.refuse(459, "", &format!("<{}>: service unavailable", site));
         }
         let _ = self.ctx.wake.send(Wake::Flush);
         self.chat.reply("250 Queuing started");

@@ -9,6 +9,7 @@ use std::io::{Read, Write};
 
 use super::Session;
 use crate::log::lines;
+use crate::reply::Reply;
 use crate::smtpd::chat::ChatError;
 
 impl<S: Read + Write> Session<'_, S> {
@@ -16,10 +17,8 @@ impl<S: Read + Write> Session<'_, S> {
     pub(super) fn chat_failed(&mut self, e: ChatError, stage: &str) {
         match e {
             ChatError::Timeout => {
-                self.chat.reply(&format!(
-                    "421 4.4.2 {} Error: timeout exceeded",
-                    self.ctx.myhostname
-                ));
+                let text = format!("{} Error: timeout exceeded", self.ctx.myhostname);
+                self.last_reply(&Reply::with_dsn(421, "4.4.2", &text));
                 lines::timeout_after(stage, &self.client_log);
             }
             ChatError::Lost => lines::lost_connection(stage, &self.client_log),

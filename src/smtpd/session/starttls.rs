@@ -33,19 +33,19 @@ impl<S: Read + Write + Peek> Session<'_, S> {
     /// session (the handshake failed).
     pub(super) fn starttls_cmd(&mut self, args: &str) -> Option<End> {
         if !args.is_empty() {
-            self.reply("501 5.5.4 Syntax: STARTTLS");
+            self.refuse(501, "5.5.4", "Syntax: STARTTLS");
             return None;
         }
         if self.tls.is_some() {
-            self.reply("554 5.5.1 Error: TLS already active");
+            self.refuse(554, "5.5.1", "Error: TLS already active");
             return None;
         }
         if self.ctx.tls.level == Level::None || self.ctx.stand_alone {
-            self.reply("502 5.5.1 Error: command not implemented");
+            self.refuse(502, "5.5.1", "Error: command not implemented");
             return None;
         }
         let Some(acceptor) = self.ctx.tls.acceptor.clone() else {
-            self.reply("454 4.7.0 TLS not available due to local problem");
+            self.refuse(454, "4.7.0", "TLS not available due to local problem");
             return None;
         };
         if let Some(r) = self.tls_rate_refusal() {
@@ -99,7 +99,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         let Some(r) = self.tls_rate_exceeded() else {
             return false;
         };
-        self.chat.reply(&r);
+        self.last_reply(&r);
         let _ = self.chat.flush();
         true
     }

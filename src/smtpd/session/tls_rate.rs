@@ -15,12 +15,13 @@ use std::io::{Read, Write};
 
 use super::Session;
 use crate::log;
+use crate::reply::Reply;
 use crate::smtpd::anvil::Event;
 use crate::smtpd::chat::Peek;
 
 impl<S: Read + Write + Peek> Session<'_, S> {
     /// Before STARTTLS's 220: the 454 reply when the client is already over the limit.
-    pub(super) fn tls_rate_refusal(&self) -> Option<String> {
+    pub(super) fn tls_rate_refusal(&self) -> Option<Reply> {
         let limit = self.ctx.tls.session_rate_limit;
         if limit == 0 || self.ctx.stand_alone {
             return None;
@@ -36,14 +37,15 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 self.client_log, self.ctx.limits.service
             ),
         );
-        Some(format!(
-            "454 4.7.0 Error: too many new TLS sessions from {}",
-            self.client_log
+        Some(Reply::with_dsn(
+            454,
+            "4.7.0",
+            &format!("Error: too many new TLS sessions from {}", self.client_log),
         ))
     }
 
     /// After a handshake: count the new session; the 421 reply when it is over the limit.
-    pub(super) fn tls_rate_exceeded(&self) -> Option<String> {
+    pub(super) fn tls_rate_exceeded(&self) -> Option<Reply> {
         let limit = self.ctx.tls.session_rate_limit;
         if limit == 0 || self.ctx.stand_alone {
             return None;
@@ -59,9 +61,13 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 rate, self.client_log, self.ctx.limits.service
             ),
         );
-        Some(format!(
-            "421 4.7.0 {} Error: too many new TLS sessions from {}",
-            self.ctx.myhostname, self.client_log
+        Some(Reply::with_dsn(
+            421,
+            "4.7.0",
+            &format!(
+                "{} Error: too many new TLS sessions from {}",
+                self.ctx.myhostname, self.client_log
+            ),
         ))
     }
 }
