@@ -18,8 +18,10 @@
 //!
 //! The answer is one frame: status (`sent`/`deferred`/`bounced`), dsn, text. For `mbox`
 //! and `maildir` it is one frame with a count and that many (status, dsn, text), one per
-//! record or message in order. Frames over `MAX_FRAME` bytes and any malformed field are protocol errors; a
-//! sender splits records that would not fit in one frame (`batch_chunks`).
+//! record or message in order. The dsn is read back with `crate::reply::Dsn::parse` and the
+//! status must be its class's (`Status::of`). Frames over `MAX_FRAME` bytes and any
+//! malformed field (a bad DSN among them) are protocol errors; a sender splits records
+//! that would not fit in one frame (`batch_chunks`).
 //!
 //! Security role: the decoder treats input as untrusted: lengths are checked with checked
 //! arithmetic against the data actually present (no panics, no allocation larger than the

@@ -7,7 +7,9 @@
 //! `host HOST[IP] said: REPLY (in reply to RCPT TO command)`. Soft failures (a 4xx to
 //! RCPT TO, a 4xx at the end of DATA, a session-wide 4xx or lost connection before the
 //! message was sent) are handed back for the next server; 5xx replies and a connection
-//! lost after the message was sent are final.
+//! lost after the message was sent are final. A reply is classified by its code
+//! (`crate::reply::Class`) and its DSN is the server's (`Dsn::parse` of the first line),
+//! else `X.0.0` of its class; the outcome's status follows from that DSN.
 //!
 //! Security role: a recipient is reported sent only after the server's 2xx reply to the
 //! end of DATA; anything else leaves it deferred or bounced; at the verify and secure
