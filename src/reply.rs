@@ -44,12 +44,15 @@ impl Class {
     }
 }
 
-/// An RFC 3463 enhanced status code, `class.subject.detail` (`5.1.1`).
+/// An RFC 3463 enhanced status code, `class.subject.detail` (`5.1.1`). It keeps its
+/// canonical text (at most `5.999.999`) so that `as_str` can lend it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dsn {
     class: u8,
     subject: u16,
     detail: u16,
+    buf: [u8; 9],
+    len: u8,
 }
 
 impl Dsn {
@@ -71,11 +74,41 @@ impl Dsn {
             "5" => 5,
             _ => return None,
         };
-        Some(Dsn {
+        Some(Dsn::make(class, num(sub)?, num(det)?))
+    }
+
+    /// `X.0.0` for a class: the DSN Postfix gives a reply that carries none.
+    pub fn of_class(class: Class) -> Dsn {
+        Dsn::make(2, 0, 0).with_class(class)
+    }
+
+    fn make(class: u8, subject: u16, detail: u16) -> Dsn {
+        let mut buf = [0u8; 9];
+        let mut len = 0usize;
+        let mut put = |n: u16, dot: bool| {
+            let digits = n.to_string();
+            for b in digits.bytes().chain(dot.then_some(b'.')) {
+                if let Some(slot) = buf.get_mut(len) {
+                    *slot = b;
+                    len += 1;
+                }
+            }
+        };
+        put(u16::from(class), true);
+        put(subject, true);
+        put(detail, false);
+        Dsn {
             class,
-            subject: num(sub)?,
-            detail: num(det)?,
-        })
+            subject,
+            detail,
+            buf,
+            len: len as u8,
+        }
+    }
+
+    /// The canonical text, `5.1.1`.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
     }
 
     /// The class digit's meaning: 2 success, 4 transient, 5 permanent.
@@ -94,16 +127,25 @@ impl Dsn {
             Class::Transient => 4,
             Class::Permanent => 5,
         };
-        Dsn {
-            class: digit,
-            ..self
-        }
+        Dsn::make(digit, self.subject, self.detail)
     }
 }
 
 impl fmt::Display for Dsn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.class, self.subject, self.detail)
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for Dsn {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Dsn {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
@@ -207,6 +249,9 @@ mod tests {
         assert_eq!(Dsn::parse("4.7.12").unwrap().class(), Class::Transient);
         assert_eq!(Dsn::parse("2.0.0").unwrap().class(), Class::Success);
         assert_eq!(d.with_class(Class::Transient).to_string(), "4.1.1");
+        assert_eq!(Dsn::parse("5.999.999").unwrap().as_str(), "5.999.999");
+        assert_eq!(Dsn::parse("4.01.1").unwrap(), "4.1.1");
+        assert_eq!(Dsn::of_class(Class::Permanent), "5.0.0");
         for bad in [
             "", "5", "5.1", "3.1.1", "5.1.1.1", "5.1000.1", "5.a.1", "5..1", "５.1.1",
         ] {

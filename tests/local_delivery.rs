@@ -276,7 +276,7 @@ fn alias_loops_bounce_and_self_references_reach_the_mailbox() {
     );
     let summary: Vec<_> = out
         .iter()
-        .map(|o| (o.status, o.dsn.clone(), o.text.clone()))
+        .map(|o| (o.status, o.dsn.to_string(), o.text.clone()))
         .collect();
     let bounce = |name: &str| {
         (

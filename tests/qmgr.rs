@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use postern::config::Config;
-use postern::delivery::{Agent, Outcome, Request, Status};
+use postern::delivery::{Agent, Outcome, Request, Status, dsn_of};
 use postern::qmgr::{self, QmgrContext, Wake};
 use postern::queue::{Envelope, Queue, QueueName, Recipient};
 
@@ -44,7 +44,7 @@ impl Agent for Recorder {
                 } else {
                     "4.2.0"
                 };
-                vec![Outcome::new(0, self.status, dsn, "test", "local")]
+                vec![Outcome::new(0, dsn_of(dsn), "test", "local")]
             })
             .collect()
     }
@@ -205,7 +205,7 @@ impl Agent for Parallel {
         std::thread::sleep(Duration::from_millis(300));
         *self.now.lock().unwrap() -= 1;
         *self.done.lock().unwrap() += 1;
-        vec![Outcome::new(0, Status::Sent, "2.0.0", "test", "local")]
+        vec![Outcome::new(0, dsn_of("2.0.0"), "test", "local")]
     }
 }
 
@@ -252,7 +252,7 @@ impl Agent for Forwarder {
 
     fn deliver(&self, req: &Request<'_>) -> Vec<Outcome> {
         self.seen.lock().unwrap().push(req.queue_id.to_string());
-        let mut o = Outcome::new(0, Status::Sent, "2.0.0", "test", "local");
+        let mut o = Outcome::new(0, dsn_of("2.0.0"), "test", "local");
         if let Some(q) = self.queue.lock().unwrap().take() {
             let nid = submit(&q, "copy@www.a.org");
             o.text = format!("forwarded as {}", nid);

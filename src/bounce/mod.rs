@@ -55,7 +55,7 @@ impl Failure {
                 .orig
                 .clone()
                 .or_else(|| o.to.as_ref().map(|_| r.address.clone())),
-            dsn: o.dsn.clone(),
+            dsn: o.dsn.to_string(),
             text: o.text.clone(),
             relay: o.relay.clone(),
         }

@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::Reply;
-use super::Status;
+use super::dsn_of;
 
 /// A command delivery.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,36 +35,27 @@ pub const DEFAULT_PATH: &str = "/usr/bin:/bin";
 
 const OUTPUT_LIMIT: usize = 500;
 
-/// sysexits(3) codes: (code, class, enhanced status, text).
-const SYSEXITS: &[(i32, Status, &str, &str)] = &[
-    (64, Status::Bounced, "5.3.0", "command line usage error"),
-    (65, Status::Bounced, "5.6.0", "data format error"),
-    (66, Status::Bounced, "5.3.0", "cannot open input"),
-    (67, Status::Bounced, "5.1.1", "user unknown"),
-    (68, Status::Bounced, "5.1.2", "host name unknown"),
-    (69, Status::Bounced, "5.3.0", "service unavailable"),
-    (70, Status::Bounced, "5.3.0", "internal software error"),
-    (71, Status::Deferred, "4.3.0", "system resource problem"),
-    (72, Status::Bounced, "5.3.0", "critical OS file missing"),
-    (
-        73,
-        Status::Bounced,
-        "5.2.0",
-        "can't create user output file",
-    ),
-    (74, Status::Bounced, "5.3.0", "input/output error"),
-    (75, Status::Deferred, "4.3.0", "temporary failure"),
-    (76, Status::Bounced, "5.5.0", "remote error in protocol"),
-    (77, Status::Bounced, "5.7.0", "permission denied"),
-    (78, Status::Bounced, "5.3.5", "local configuration error"),
+/// sysexits(3) codes: (code, enhanced status, text); the status follows from the code's class.
+const SYSEXITS: &[(i32, &str, &str)] = &[
+    (64, "5.3.0", "command line usage error"),
+    (65, "5.6.0", "data format error"),
+    (66, "5.3.0", "cannot open input"),
+    (67, "5.1.1", "user unknown"),
+    (68, "5.1.2", "host name unknown"),
+    (69, "5.3.0", "service unavailable"),
+    (70, "5.3.0", "internal software error"),
+    (71, "4.3.0", "system resource problem"),
+    (72, "5.3.0", "critical OS file missing"),
+    (73, "5.2.0", "can't create user output file"),
+    (74, "5.3.0", "input/output error"),
+    (75, "4.3.0", "temporary failure"),
+    (76, "5.5.0", "remote error in protocol"),
+    (77, "5.7.0", "permission denied"),
+    (78, "5.3.5", "local configuration error"),
 ];
 
-fn reply(status: Status, dsn: &str, text: String) -> Reply {
-    Reply {
-        status,
-        dsn: dsn.to_string(),
-        text,
-    }
+fn reply(dsn: &str, text: String) -> Reply {
+    Reply::new(dsn_of(dsn), text)
 }
 
 fn with_output(text: String, output: &[u8]) -> String {
@@ -104,7 +95,6 @@ pub fn run(job: &CommandJob) -> Reply {
         Ok(c) => c,
         Err(e) => {
             return reply(
-                Status::Deferred,
                 "4.3.0",
                 format!("cannot execute command \"{}\": {}", job.command, e),
             );
@@ -147,7 +137,6 @@ pub fn run(job: &CommandJob) -> Reply {
             let _ = writer.join();
             let _ = err_reader.join();
             return reply(
-                Status::Deferred,
                 "4.3.0",
                 format!("Command time limit exceeded: \"{}\"", job.command),
             );
@@ -159,22 +148,16 @@ pub fn run(job: &CommandJob) -> Reply {
         Ok(s) => s,
         Err(e) => {
             return reply(
-                Status::Deferred,
                 "4.3.0",
                 format!("cannot wait for command \"{}\": {}", job.command, e),
             );
         }
     };
     match (status.code(), status.signal()) {
-        (Some(0), _) => reply(
-            Status::Sent,
-            "2.0.0",
-            format!("delivered to command: {}", job.command),
-        ),
+        (Some(0), _) => reply("2.0.0", format!("delivered to command: {}", job.command)),
         (Some(code), _) => match SYSEXITS.iter().find(|e| e.0 == code) {
-            Some(&(_, class, dsn, text)) => reply(class, dsn, with_output(text.into(), &output)),
+            Some(&(_, dsn, text)) => reply(dsn, with_output(text.into(), &output)),
             None => reply(
-                Status::Bounced,
                 "5.3.0",
                 with_output(
                     format!("Command died with status {}: \"{}\"", code, job.command),
@@ -183,7 +166,6 @@ pub fn run(job: &CommandJob) -> Reply {
             ),
         },
         (None, sig) => reply(
-            Status::Deferred,
             "4.3.0",
             format!(
                 "Command died with signal {}: \"{}\"",
@@ -197,6 +179,7 @@ pub fn run(job: &CommandJob) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::Status;
 
     fn job(cmd: &str) -> CommandJob {
         CommandJob {

@@ -6,7 +6,8 @@
 //! Also the one place where local delivery maps system errors to DSN codes (`errno_dsn`,
 //! Postfix's mbox_dsn()): mailbox, file and Maildir failures all go through it.
 
-use super::{Agent, Outcome, Request, Status};
+use super::{Agent, Outcome, Request, Status, dsn_of};
+use crate::reply::{Class, Dsn};
 
 /// The class and enhanced status code for a system error met while locking, opening or
 /// writing a mailbox or file, as Postfix's mbox_dsn(): EAGAIN and ESTALE (a lock held by
@@ -21,12 +22,7 @@ pub fn errno_dsn(errno: i32, default: &'static str) -> (Status, &'static str) {
         libc::EDQUOT | libc::EFBIG => "5.2.2",
         _ => default,
     };
-    let status = if dsn.starts_with('5') {
-        Status::Bounced
-    } else {
-        Status::Deferred
-    };
-    (status, dsn)
+    (Status::of(dsn_of(dsn)), dsn)
 }
 
 /// Which of the three agents.
@@ -52,20 +48,13 @@ impl Fixed {
     }
 }
 
-/// Split `4.3.0 text` into (Some("4.3.0"), "text").
-fn dsn_prefix(text: &str) -> (Option<&str>, &str) {
+/// Split `4.3.0 text` into (Some(4.3.0), "text").
+fn dsn_prefix(text: &str) -> (Option<Dsn>, &str) {
     let t = text.trim();
     let (first, rest) = t.split_once(' ').unwrap_or((t, ""));
-    let parts: Vec<&str> = first.split('.').collect();
-    let ok = parts.len() == 3
-        && matches!(parts[0], "2" | "4" | "5")
-        && parts[1..]
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
-    if ok {
-        (Some(first), rest.trim())
-    } else {
-        (None, t)
+    match Dsn::parse(first) {
+        Some(d) => (Some(d), rest.trim()),
+        None => (None, t),
     }
 }
 
@@ -76,17 +65,18 @@ impl Agent for Fixed {
 
     fn deliver(&self, req: &Request<'_>) -> Vec<Outcome> {
         let (dsn, text) = dsn_prefix(req.nexthop);
-        let (status, default_dsn, default_text) = match self.kind {
-            Kind::Error => (Status::Bounced, "5.0.0", "mail delivery failed"),
-            Kind::Retry => (Status::Deferred, "4.0.0", "delivery temporarily suspended"),
-            Kind::Discard => (Status::Sent, "2.0.0", "discarded"),
+        let (class, default_text) = match self.kind {
+            Kind::Error => (Class::Permanent, "mail delivery failed"),
+            Kind::Retry => (Class::Transient, "delivery temporarily suspended"),
+            Kind::Discard => (Class::Success, "discarded"),
         };
         let text = if text.is_empty() { default_text } else { text };
+        // A code of another class is not believed: the agent decides the class.
         let dsn = dsn
-            .filter(|d| d.starts_with(default_dsn.chars().next().unwrap_or('5')))
-            .unwrap_or(default_dsn);
+            .filter(|d| d.class() == class)
+            .unwrap_or_else(|| Dsn::of_class(class));
         (0..req.recipients.len())
-            .map(|i| Outcome::new(i, status, dsn, text, "none"))
+            .map(|i| Outcome::new(i, dsn, text, "none"))
             .collect()
     }
 }

@@ -9,6 +9,10 @@
 //! scheduler takes it at once. Agents never call the scheduler: qmgr depends on delivery,
 //! never the reverse. `Reply` answers one mailbox, file or command request (`request`);
 //! it lives here so that `command` need not import `request`, which runs commands.
+//!
+//! An outcome's and a reply's enhanced status code is a `crate::reply::Dsn`; their
+//! `Status` follows from its class, in one place (`Status::of`: 2 sent, 4 deferred, 5
+//! bounced), and is logged as `dsn=5.1.1, status=bounced (text)`.
 
 pub mod command;
 pub mod error;
@@ -26,6 +30,14 @@ pub mod vmailbox;
 use std::time::{Duration, SystemTime};
 
 use crate::queue::Recipient;
+use crate::reply::{Class, Dsn};
+
+/// A DSN written as a constant of the code (`dsn_of("5.1.1")`). A string that is not one
+/// is a programming error; release builds defer with 4.0.0 rather than lose mail.
+pub fn dsn_of(s: &str) -> Dsn {
+    debug_assert!(Dsn::parse(s).is_some(), "not a DSN: {:?}", s);
+    Dsn::parse(s).unwrap_or_else(|| Dsn::of_class(Class::Transient))
+}
 
 /// What an agent is asked to do.
 pub struct Request<'a> {
@@ -51,6 +63,15 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status a DSN's class means: 2 sent, 4 deferred, 5 bounced.
+    pub fn of(dsn: Dsn) -> Status {
+        match dsn.class() {
+            Class::Success | Class::Intermediate => Status::Sent,
+            Class::Transient => Status::Deferred,
+            Class::Permanent => Status::Bounced,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Sent => "sent",
@@ -68,9 +89,10 @@ pub struct Outcome {
     /// The final address when alias expansion changed it (logged as `to=`, with the queue
     /// recipient as `orig_to=`); `None` logs the recipient itself.
     pub to: Option<String>,
+    /// `Status::of(dsn)`; set with the DSN (`new`, `set_dsn`).
     pub status: Status,
     /// Enhanced status code, e.g. `2.0.0`, `4.2.0`, `5.1.1`.
-    pub dsn: String,
+    pub dsn: Dsn,
     /// The text in parentheses, e.g. `delivered to mailbox`.
     pub text: String,
     /// `relay=` value, e.g. `local`.
@@ -84,17 +106,23 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn new(rcpt: usize, status: Status, dsn: &str, text: &str, relay: &str) -> Outcome {
+    pub fn new(rcpt: usize, dsn: Dsn, text: &str, relay: &str) -> Outcome {
         Outcome {
             rcpt,
             to: None,
-            status,
-            dsn: dsn.to_string(),
+            status: Status::of(dsn),
+            dsn,
             text: text.to_string(),
             relay: relay.to_string(),
             setup: Duration::ZERO,
             forwarded: None,
         }
+    }
+
+    /// Change the DSN, and with it the status.
+    pub fn set_dsn(&mut self, dsn: Dsn) {
+        self.dsn = dsn;
+        self.status = Status::of(dsn);
     }
 }
 
@@ -102,16 +130,17 @@ impl Outcome {
 /// the in-process performer answers it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
+    /// `Status::of(dsn)`.
     pub status: Status,
-    pub dsn: String,
+    pub dsn: Dsn,
     pub text: String,
 }
 
 impl Reply {
-    pub fn new(status: Status, dsn: &str, text: impl Into<String>) -> Reply {
+    pub fn new(dsn: Dsn, text: impl Into<String>) -> Reply {
         Reply {
-            status,
-            dsn: dsn.to_string(),
+            status: Status::of(dsn),
+            dsn,
             text: text.into(),
         }
     }
@@ -138,7 +167,7 @@ pub trait Agent: Send + Sync {
     fn verify(&self, req: &Request<'_>) -> Vec<Outcome> {
         let text = format!("deliverable via {}", self.name());
         (0..req.recipients.len())
-            .map(|i| Outcome::new(i, Status::Sent, "2.0.0", &text, self.name()))
+            .map(|i| Outcome::new(i, dsn_of("2.0.0"), &text, self.name()))
             .collect()
     }
 }

@@ -15,6 +15,7 @@ use crate::bounce::{self, Failure};
 use crate::delivery::{Outcome, Status};
 use crate::log::{self, lines};
 use crate::queue::{QueueFile, QueueName};
+use crate::reply::{Class, Dsn};
 
 const COMPONENT: &str = "qmgr";
 
@@ -75,14 +76,14 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
         return ids;
     }
     let mut failures: Vec<(usize, Failure)> = Vec::new();
-    let mut deferred: Vec<(usize, String, String)> = Vec::new();
+    let mut deferred: Vec<(usize, Dsn, String)> = Vec::new();
     let mut done: Vec<usize> = Vec::new();
     let mut untried: Vec<usize> = Vec::new();
     let pending: Vec<usize> = msg.qf.pending().map(|(i, _)| i).collect();
     for qi in pending {
         let outcomes = msg.results.remove(&qi).unwrap_or_default();
         if let Some(d) = outcomes.iter().find(|o| o.status == Status::Deferred) {
-            deferred.push((qi, d.dsn.clone(), d.text.clone()));
+            deferred.push((qi, d.dsn, d.text.clone()));
             continue;
         }
         if outcomes.is_empty() {
@@ -112,10 +113,7 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
         for (qi, dsn, text) in deferred.drain(..) {
             let r = &msg.qf.envelope.recipients[qi];
             let mut f = Failure::new(r, &text);
-            f.dsn = match dsn.strip_prefix('4') {
-                Some(rest) => format!("5{}", rest),
-                None => dsn,
-            };
+            f.dsn = dsn.with_class(Class::Permanent).to_string();
             failures.push((qi, f));
             done.push(qi);
         }
@@ -148,7 +146,7 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
                 for (qi, f) in failures {
                     done.retain(|d| *d != qi);
                     if !deferred.iter().any(|(d, _, _)| *d == qi) {
-                        deferred.push((qi, "4.3.0".into(), f.text));
+                        deferred.push((qi, crate::delivery::dsn_of("4.3.0"), f.text));
                     }
                 }
             }
@@ -177,7 +175,7 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
             .filter(|(qi, _, _)| wants(&msg.qf.envelope.recipients[*qi], "DELAY"))
             .map(|(qi, dsn, text)| {
                 let mut f = Failure::new(&msg.qf.envelope.recipients[*qi], text);
-                f.dsn = dsn.clone();
+                f.dsn = dsn.to_string();
                 f
             })
             .collect();
@@ -292,7 +290,7 @@ fn write_defer_log(
     ctx: &QmgrContext,
     id: &str,
     msg: &ActiveMessage,
-    deferred: &[(usize, String, String)],
+    deferred: &[(usize, Dsn, String)],
 ) {
     let path = ctx.queue.defer_log_path(id);
     let mut text = Vec::new();

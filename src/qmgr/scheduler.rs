@@ -614,7 +614,7 @@ impl Agent for Holding {
 
     fn deliver(&self, req: &crate::delivery::Request<'_>) -> Vec<Outcome> {
         (0..req.recipients.len())
-            .map(|i| Outcome::new(i, Status::Deferred, self.dsn, self.text, "none"))
+            .map(|i| Outcome::new(i, crate::delivery::dsn_of(self.dsn), self.text, "none"))
             .collect()
     }
 

@@ -84,8 +84,7 @@ fn panicked(job: &Job) -> JobResult {
         .map(|i| {
             Outcome::new(
                 i,
-                crate::delivery::Status::Deferred,
-                "4.3.0",
+                crate::delivery::dsn_of("4.3.0"),
                 "delivery agent failed",
                 "none",
             )
@@ -135,8 +134,7 @@ pub fn run(batch: &[Job]) -> Vec<JobResult> {
                 if !outcomes.iter().any(|o| o.rcpt == i) {
                     outcomes.push(Outcome::new(
                         i,
-                        crate::delivery::Status::Deferred,
-                        "4.3.0",
+                        crate::delivery::dsn_of("4.3.0"),
                         "delivery agent gave no result",
                         "none",
                     ));
@@ -178,7 +176,7 @@ fn log_outcome(job: &Job, o: &Outcome, started_wall: SystemTime, elapsed: Durati
         orig_to: orig,
         relay: &o.relay,
         delays,
-        dsn: &o.dsn,
+        dsn: o.dsn.as_str(),
         status: match (job.verify, o.status) {
             (false, st) => st.as_str(),
             (true, crate::delivery::Status::Sent) => "deliverable",

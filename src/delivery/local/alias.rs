@@ -25,7 +25,7 @@ use crate::delivery::command::{CommandJob, DEFAULT_PATH};
 use crate::delivery::lock::LockPolicy;
 use crate::delivery::request::{Op, Source};
 use crate::delivery::targets::{Target, classify, entitled_account, include_targets, table_owner};
-use crate::delivery::{Status, mbox};
+use crate::delivery::{dsn_of, mbox};
 use crate::tables::{TableError, aliases};
 
 /// The uid owning an alias table or include file, when known. Only the uid counts: the
@@ -159,14 +159,14 @@ impl Local {
         if level > super::NESTING_LIMIT {
             crate::log::lines::include_nesting_limit("local", path);
             let text = ":include: nesting limit exceeded";
-            return r.outcome(addr, Status::Bounced, "5.4.6", text);
+            return r.outcome(addr, dsn_of("5.4.6"), text);
         }
         if !r.first_time(format!("include {}", path.display())) {
             return;
         }
         if !path.is_absolute() {
             let text = format!("include file must be an absolute path: {}", path.display());
-            r.outcome(addr, Status::Bounced, "5.3.5", &text);
+            r.outcome(addr, dsn_of("5.3.5"), &text);
             return;
         }
         let (text, meta) =
@@ -178,7 +178,7 @@ impl Local {
                         path.display(),
                         crate::tables::hash::io_text(&e)
                     );
-                    r.outcome(addr, Status::Deferred, "4.3.0", &why);
+                    r.outcome(addr, dsn_of("4.3.0"), &why);
                     return;
                 }
             };
@@ -194,17 +194,12 @@ impl Local {
 
     fn to_command(&self, r: &mut Rcpt<'_>, addr: &str, cmd: &str, origin: &Origin) {
         if !self.allowed("allow_mail_to_commands") {
-            r.outcome(
-                addr,
-                Status::Bounced,
-                "5.7.1",
-                "mail to command is restricted",
-            );
+            r.outcome(addr, dsn_of("5.7.1"), "mail to command is restricted");
             return;
         }
         let p = match self.privs(origin.owner) {
             Ok(p) => p,
-            Err(why) => return r.outcome(addr, Status::Deferred, "4.3.0", &why),
+            Err(why) => return r.outcome(addr, dsn_of("4.3.0"), &why),
         };
         if !r.first_time(format!("command {} {}", p.uid, cmd)) {
             return;
@@ -244,12 +239,12 @@ impl Local {
 
     fn to_file(&self, r: &mut Rcpt<'_>, addr: &str, path: &Path, origin: &Origin) {
         if !self.allowed("allow_mail_to_files") {
-            r.outcome(addr, Status::Bounced, "5.7.1", "mail to file is restricted");
+            r.outcome(addr, dsn_of("5.7.1"), "mail to file is restricted");
             return;
         }
         let p = match self.privs(origin.owner) {
             Ok(p) => p,
-            Err(why) => return r.outcome(addr, Status::Deferred, "4.3.0", &why),
+            Err(why) => return r.outcome(addr, dsn_of("4.3.0"), &why),
         };
         if !r.first_time(format!("file {} {}", p.uid, path.display())) {
             return;

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use super::{Local, Rcpt};
 use crate::cleanup::{self, CleanupError, Submission};
-use crate::delivery::Status;
+use crate::delivery::dsn_of;
 use crate::queue::{Envelope, Queue, QueueName, Recipient};
 
 /// One address to forward to.
@@ -35,7 +35,7 @@ impl Local {
             match self.submit_copy(r, &dt, &targets) {
                 Ok(id) => {
                     for t in &targets {
-                        r.outcome(t, Status::Sent, "2.0.0", &format!("forwarded as {}", id));
+                        r.outcome(t, dsn_of("2.0.0"), &format!("forwarded as {}", id));
                         if let Some(o) = r.out.last_mut() {
                             o.forwarded = Some(id.clone());
                         }
@@ -43,16 +43,14 @@ impl Local {
                 }
                 Err(e) => {
                     // Too many hops (a forwarding loop) or too big will not get better.
-                    let (status, dsn) = match e {
-                        CleanupError::TooManyHops => (Status::Bounced, "5.4.6"),
-                        CleanupError::TooBig => (Status::Bounced, "5.3.4"),
-                        CleanupError::Write(_) | CleanupError::Alias(_) => {
-                            (Status::Deferred, "4.3.0")
-                        }
-                    };
+                    let dsn = dsn_of(match e {
+                        CleanupError::TooManyHops => "5.4.6",
+                        CleanupError::TooBig => "5.3.4",
+                        CleanupError::Write(_) | CleanupError::Alias(_) => "4.3.0",
+                    });
                     let why = format!("cannot forward message: {}", e);
                     for t in &targets {
-                        r.outcome(t, status, dsn, &why);
+                        r.outcome(t, dsn, &why);
                     }
                 }
             }

@@ -28,9 +28,10 @@ use std::sync::{Arc, Mutex};
 
 use super::privileged::HelperHandle;
 use super::request::{self, Op, Reply};
-use super::{Agent, Outcome, Request, Status, lock::LockPolicy, mbox};
+use super::{Agent, Outcome, Request, dsn_of, lock::LockPolicy, mbox};
 use crate::config::Config;
 use crate::queue::Recipient;
+use crate::reply::Dsn;
 use crate::rewrite::Rewrite;
 use crate::tables::{TableError, TableList};
 
@@ -70,8 +71,8 @@ struct Rcpt<'a> {
 }
 
 impl Rcpt<'_> {
-    fn outcome(&mut self, addr: &str, status: Status, dsn: &str, text: &str) {
-        let mut o = Outcome::new(self.idx, status, dsn, text, "local");
+    fn outcome(&mut self, addr: &str, dsn: Dsn, text: &str) {
+        let mut o = Outcome::new(self.idx, dsn, text, "local");
         if addr != self.queue_addr {
             o.to = Some(addr.to_string());
         }
@@ -79,7 +80,7 @@ impl Rcpt<'_> {
     }
 
     fn reply(&mut self, addr: &str, r: Reply) {
-        self.outcome(addr, r.status, &r.dsn, &r.text);
+        self.outcome(addr, r.dsn, &r.text);
     }
 
     /// Record a delivery; false when it was already made for this recipient.
@@ -122,7 +123,7 @@ impl Local {
         self.perform_all(&op)
             .into_iter()
             .next()
-            .unwrap_or_else(|| Reply::new(Status::Deferred, "4.3.0", "no answer"))
+            .unwrap_or_else(|| Reply::new(dsn_of("4.3.0"), "no answer"))
     }
 
     /// Perform `op` through the helper (root) or in-process: `op.replies()` replies.
@@ -168,8 +169,7 @@ impl Local {
             Ok(None) => {
                 r.outcome(
                     addr,
-                    Status::Bounced,
-                    "5.1.1",
+                    dsn_of("5.1.1"),
                     &format!("unknown user: \"{}\"", user),
                 );
                 return;
@@ -177,8 +177,7 @@ impl Local {
             Err(e) => {
                 r.outcome(
                     addr,
-                    Status::Deferred,
-                    "4.3.0",
+                    dsn_of("4.3.0"),
                     &format!("cannot look up user {}: {}", user, e),
                 );
                 return;
@@ -218,12 +217,7 @@ impl Local {
         };
         if let (Op::Mbox { .. }, Some(_)) = (&op, &r.held) {
             // Filled in by `deliver_batch` once the batched append has been fsynced.
-            r.outcome(
-                addr,
-                Status::Deferred,
-                "4.3.0",
-                "mailbox delivery not attempted",
-            );
+            r.outcome(addr, dsn_of("4.3.0"), "mailbox delivery not attempted");
             let slot = r.out.len() - 1;
             if let Some(held) = r.held.as_mut() {
                 held.push((slot, op));
@@ -249,7 +243,7 @@ impl Local {
         if level > NESTING_LIMIT {
             crate::log::lines::recipient_nesting_limit("local", addr);
             let text = "recipient nesting limit exceeded";
-            return r.outcome(addr, Status::Bounced, "5.4.6", text);
+            return r.outcome(addr, dsn_of("5.4.6"), text);
         }
         // Each address once per level (Postfix's duplicate filter): a loop through several
         // lists grows linearly, not exponentially, up to the limit.
@@ -259,7 +253,7 @@ impl Local {
         }
         if r.delivered.contains(&lower) {
             let text = format!("mail forwarding loop for {}", addr);
-            return r.outcome(addr, Status::Bounced, "5.4.6", &text);
+            return r.outcome(addr, dsn_of("5.4.6"), &text);
         }
         let level = level + 1;
         let (local, _domain) = split_addr(addr);
@@ -278,13 +272,13 @@ impl Local {
                 if level > NESTING_LIMIT {
                     crate::log::lines::alias_loop("local", &key);
                     let text = format!("alias database loop for {}", key);
-                    return r.outcome(addr, Status::Bounced, "5.4.6", &text);
+                    return r.outcome(addr, dsn_of("5.4.6"), &text);
                 }
                 match self.lookup_alias(&key) {
                     Err(e) => {
                         crate::log::lines::table_unavailable("local", e.table(), &table_reason(&e));
                         let text = "alias database unavailable";
-                        return r.outcome(addr, Status::Deferred, "4.3.0", text);
+                        return r.outcome(addr, dsn_of("4.3.0"), text);
                     }
                     Ok(Some((value, origin))) => {
                         return self.expand(r, addr, &value, &origin, level, &key);
@@ -373,8 +367,7 @@ impl Agent for Local {
             let replies = self.perform_mbox_batch(&g.target, records);
             for ((k, slot), reply) in slots.into_iter().zip(replies) {
                 if let Some(o) = outs.get_mut(k).and_then(|o| o.get_mut(slot)) {
-                    o.status = reply.status;
-                    o.dsn = reply.dsn;
+                    o.set_dsn(reply.dsn);
                     o.text = reply.text;
                 }
             }
@@ -441,7 +434,7 @@ impl Local {
             let want = op.replies();
             let mut got = self.perform_all(&op);
             got.resize_with(want, || {
-                Reply::new(Status::Deferred, "4.3.0", "mailbox delivery got no answer")
+                Reply::new(dsn_of("4.3.0"), "mailbox delivery got no answer")
             });
             replies.extend(got);
         }
@@ -477,12 +470,7 @@ impl Local {
         self.flush_forwards(&mut r);
         if r.out.is_empty() {
             // An alias that expands to nothing (e.g. only blank targets).
-            r.outcome(
-                &addr,
-                Status::Bounced,
-                "5.1.1",
-                "alias expands to no recipients",
-            );
+            r.outcome(&addr, dsn_of("5.1.1"), "alias expands to no recipients");
         }
         (r.out, r.held.unwrap_or_default())
     }

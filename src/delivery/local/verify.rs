@@ -12,7 +12,8 @@
 
 use crate::config::Config;
 use crate::delivery::targets::{Target, classify, include_targets};
-use crate::delivery::{Outcome, Request, Status};
+use crate::delivery::{Outcome, Request, dsn_of};
+use crate::reply::Dsn;
 use crate::rewrite::{AddressClass, Rewrite};
 use crate::tables::{TableList, aliases};
 
@@ -34,12 +35,7 @@ pub(super) fn verify(cfg: &Config, rw: &Rewrite, req: &Request<'_>) -> Vec<Outco
             out: &mut out,
         };
         if aliases.is_err() && !cfg.get("alias_maps").trim().is_empty() {
-            v.push(
-                &r.address,
-                Status::Deferred,
-                "4.3.0",
-                "alias database unavailable",
-            );
+            v.push(&r.address, dsn_of("4.3.0"), "alias database unavailable");
             continue;
         }
         v.address(&r.address, 0);
@@ -58,8 +54,8 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn push(&mut self, addr: &str, status: Status, dsn: &str, text: &str) {
-        let mut o = Outcome::new(self.rcpt, status, dsn, text, "local");
+    fn push(&mut self, addr: &str, dsn: Dsn, text: &str) {
+        let mut o = Outcome::new(self.rcpt, dsn, text, "local");
         if addr != self.queue_addr {
             o.to = Some(addr.to_string());
         }
@@ -69,16 +65,16 @@ impl Walk<'_> {
     fn address(&mut self, addr: &str, depth: usize) {
         if depth > MAX_DEPTH {
             let text = format!("mail forwarding loop for {}", addr);
-            return self.push(addr, Status::Bounced, "5.4.6", &text);
+            return self.push(addr, dsn_of("5.4.6"), &text);
         }
         let (local, domain) = addr.rsplit_once('@').unwrap_or((addr, ""));
         if self.rw.class_of(domain) != Ok(AddressClass::Local) {
             return match crate::rewrite::resolve::resolve(self.cfg, self.rw, addr) {
                 Ok(route) => {
                     let text = format!("deliverable via {}", route.transport);
-                    self.push(addr, Status::Sent, "2.0.0", &text)
+                    self.push(addr, dsn_of("2.0.0"), &text)
                 }
-                Err(e) => self.push(addr, Status::Deferred, "4.3.0", &e.to_string()),
+                Err(e) => self.push(addr, dsn_of("4.3.0"), &e.to_string()),
             };
         }
         let local = local.to_lowercase();
@@ -94,12 +90,7 @@ impl Walk<'_> {
             let Some(tables) = self.aliases else { break };
             match tables.lookup(&key) {
                 Err(_) => {
-                    return self.push(
-                        addr,
-                        Status::Deferred,
-                        "4.3.0",
-                        "alias database unavailable",
-                    );
+                    return self.push(addr, dsn_of("4.3.0"), "alias database unavailable");
                 }
                 Ok(Some(value)) => {
                     self.expanded.push(key);
@@ -109,14 +100,14 @@ impl Walk<'_> {
             }
         }
         match crate::sys::user_by_name(&base) {
-            Ok(Some(_)) => self.push(addr, Status::Sent, "2.0.0", "delivers to mailbox"),
+            Ok(Some(_)) => self.push(addr, dsn_of("2.0.0"), "delivers to mailbox"),
             Ok(None) => {
                 let text = format!("unknown user: \"{}\"", base);
-                self.push(addr, Status::Bounced, "5.1.1", &text)
+                self.push(addr, dsn_of("5.1.1"), &text)
             }
             Err(e) => {
                 let text = format!("cannot look up user {}: {}", base, e);
-                self.push(addr, Status::Deferred, "4.3.0", &text)
+                self.push(addr, dsn_of("4.3.0"), &text)
             }
         }
     }
@@ -128,17 +119,17 @@ impl Walk<'_> {
     fn target_list(&mut self, addr: &str, list: Vec<String>, depth: usize) {
         if depth > MAX_DEPTH {
             let text = format!("mail forwarding loop for {}", addr);
-            return self.push(addr, Status::Bounced, "5.4.6", &text);
+            return self.push(addr, dsn_of("5.4.6"), &text);
         }
         for t in list {
             match classify(&t) {
                 Target::Command(cmd) => {
                     let text = format!("delivers to command: {}", cmd);
-                    self.push(addr, Status::Sent, "2.0.0", &text);
+                    self.push(addr, dsn_of("2.0.0"), &text);
                 }
                 Target::File(path) => {
                     let text = format!("delivers to file: {}", path.display());
-                    self.push(addr, Status::Sent, "2.0.0", &text);
+                    self.push(addr, dsn_of("2.0.0"), &text);
                 }
                 Target::Include(path) => match std::fs::read_to_string(path) {
                     Ok(text) => {
@@ -147,7 +138,7 @@ impl Walk<'_> {
                     }
                     Err(e) => {
                         let text = format!("cannot open include file {}: {}", path.display(), e);
-                        self.push(addr, Status::Deferred, "4.3.0", &text);
+                        self.push(addr, dsn_of("4.3.0"), &text);
                     }
                 },
                 Target::Address(a) => {
@@ -167,6 +158,7 @@ impl Walk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::Status;
     use crate::queue::Recipient;
     use std::path::Path;
 

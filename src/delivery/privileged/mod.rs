@@ -74,7 +74,7 @@ pub use verify::{MAX_INCLUDE, MIN_UID};
 use std::io::{self, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
-use super::Status;
+use super::dsn_of;
 use super::lock::Dotlock;
 use super::mbox;
 pub use super::request::{Op, Reply, Source};
@@ -88,8 +88,7 @@ use verify::{in_spool, validate};
 
 fn helper_failed(why: String) -> Reply {
     Reply::new(
-        Status::Deferred,
-        "4.3.0",
+        dsn_of("4.3.0"),
         format!("local delivery helper failed: {}", why),
     )
 }
@@ -159,8 +158,7 @@ fn handle(op: &Op, ctx: &Ctx) -> Vec<Reply> {
     if let Err(why) = validate(op, ctx) {
         crate::log::warning("local", format!("refusing delivery request: {}", why));
         let r = Reply::new(
-            Status::Deferred,
-            "4.3.0",
+            dsn_of("4.3.0"),
             format!("local delivery helper refused request: {}", why),
         );
         return vec![r; n];

@@ -18,8 +18,10 @@
 //!
 //! The answer is one frame: status (`sent`/`deferred`/`bounced`), dsn, text. For `mbox`
 //! and `maildir` it is one frame with a count and that many (status, dsn, text), one per
-//! record or message in order. Frames over `MAX_FRAME` bytes and any malformed field are protocol errors; a
-//! sender splits records that would not fit in one frame (`batch_chunks`).
+//! record or message in order. The dsn is read back with `crate::reply::Dsn::parse` and the
+//! status must be its class's (`Status::of`). Frames over `MAX_FRAME` bytes and any
+//! malformed field (a bad DSN among them) are protocol errors; a sender splits records
+//! that would not fit in one frame (`batch_chunks`).
 //!
 //! Security role: the decoder treats input as untrusted: lengths are checked with checked
 //! arithmetic against the data actually present (no panics, no allocation larger than the
@@ -37,9 +39,9 @@ pub use wire::{
 use std::path::{Path, PathBuf};
 
 pub use super::Reply;
-use super::Status;
 use super::command::{self, CommandJob};
 use super::lock::LockPolicy;
+use super::{Status, dsn_of};
 use super::{maildir, mbox};
 
 /// Largest frame accepted (a message is at most $message_size_limit, 10 MB by default, plus
@@ -177,11 +179,10 @@ pub fn mailbox_failure(path: &Path, user: &str, f: &mbox::Failure) -> Reply {
             path.display(),
             f.reason
         );
-        return Reply::new(f.status, f.dsn, text);
+        return Reply::new(dsn_of(f.dsn), text);
     }
     Reply::new(
-        f.status,
-        f.dsn,
+        dsn_of(f.dsn),
         format!(
             "cannot update mailbox {} for user {}. {}",
             path.display(),
@@ -214,7 +215,7 @@ pub fn execute(op: &Op) -> Vec<Reply> {
             return mbox::append_many(path, &recs, &opts)
                 .into_iter()
                 .map(|r| match r {
-                    Ok(()) => Reply::new(Status::Sent, "2.0.0", "delivered to mailbox"),
+                    Ok(()) => Reply::new(dsn_of("2.0.0"), "delivered to mailbox"),
                     Err(f) => mailbox_failure(path, user, &f),
                 })
                 .collect();
@@ -230,10 +231,9 @@ pub fn execute(op: &Op) -> Vec<Reply> {
             return maildir::deliver_many(dir, &msgs, *limit, host)
                 .into_iter()
                 .map(|r| match r {
-                    Ok(_) => Reply::new(Status::Sent, "2.0.0", "delivered to maildir"),
+                    Ok(_) => Reply::new(dsn_of("2.0.0"), "delivered to maildir"),
                     Err(f) => Reply::new(
-                        f.status,
-                        f.dsn,
+                        dsn_of(f.dsn),
                         format!("maildir delivery failed: {}", f.reason),
                     ),
                 })
@@ -257,16 +257,14 @@ pub fn execute(op: &Op) -> Vec<Reply> {
             };
             match mbox::append(path, record, &opts) {
                 Ok(()) => Reply::new(
-                    Status::Sent,
-                    "2.0.0",
+                    dsn_of("2.0.0"),
                     format!("delivered to file: {}", path.display()),
                 ),
                 Err(f) => {
                     // A file that cannot be opened or written bounces (Postfix's 5.2.0).
                     let f = f.with_default(FILE_DSN);
                     Reply::new(
-                        f.status,
-                        f.dsn,
+                        dsn_of(f.dsn),
                         format!(
                             "cannot append message to file {}: {}",
                             path.display(),
@@ -325,15 +323,11 @@ mod tests {
         };
         let rs = execute(&op);
         assert_eq!(rs.len(), 3);
-        assert_eq!(
-            rs[0],
-            Reply::new(Status::Sent, "2.0.0", "delivered to mailbox")
-        );
+        assert_eq!(rs[0], Reply::new(dsn_of("2.0.0"), "delivered to mailbox"));
         assert_eq!(
             rs[1],
             Reply::new(
-                Status::Bounced,
-                "5.2.2",
+                dsn_of("5.2.2"),
                 format!(
                     "cannot update mailbox {} for user u. error writing message: File too large",
                     path.display()

@@ -2,13 +2,16 @@
 //! helper, and between the helper and its per-request children (see the parent module for
 //! the field layout). Decoding treats its input as untrusted: every length is checked with
 //! checked arithmetic against the data present, so no input panics or allocates more than
-//! its frame. Logs nothing.
+//! its frame. An answer carries its status and DSN as text; the DSN is read back with
+//! `Dsn::parse`, and a bad one, or a status that is not the DSN's class, is a protocol
+//! error. Logs nothing.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{CommandJob, LockPolicy, MAX_BATCH, MAX_FRAME, Op, Reply, Source, Status};
+use crate::reply::Dsn;
 
 /// A malformed frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -287,7 +290,7 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
 pub fn encode_reply(r: &Reply) -> Vec<u8> {
     let mut f = Fields(Vec::new());
     f.put(r.status.as_str().as_bytes());
-    f.put(r.dsn.as_bytes());
+    f.put(r.dsn.as_str().as_bytes());
     f.put(r.text.as_bytes());
     f.0
 }
@@ -300,11 +303,11 @@ impl Cursor<'_> {
             b"bounced" => Status::Bounced,
             _ => return Err(ProtoError("unknown status".into())),
         };
-        Ok(Reply {
-            status,
-            dsn: self.string()?,
-            text: self.string()?,
-        })
+        let dsn = Dsn::parse(&self.string()?).ok_or_else(|| ProtoError("bad DSN".into()))?;
+        if Status::of(dsn) != status {
+            return Err(ProtoError("status does not match the DSN".into()));
+        }
+        Ok(Reply::new(dsn, self.string()?))
     }
 }
 
@@ -322,7 +325,7 @@ pub fn encode_replies(rs: &[Reply]) -> Vec<u8> {
     f.num(rs.len() as u64);
     for r in rs {
         f.put(r.status.as_str().as_bytes());
-        f.put(r.dsn.as_bytes());
+        f.put(r.dsn.as_str().as_bytes());
         f.put(r.text.as_bytes());
     }
     f.0

@@ -2,6 +2,7 @@
 //! malformed or hostile frames.
 
 use super::*;
+use crate::delivery::dsn_of;
 
 fn ops() -> Vec<Op> {
     vec![
@@ -59,7 +60,7 @@ fn requests_and_replies_round_trip() {
     for op in ops() {
         assert_eq!(decode_op(&encode_op(&op)).unwrap(), op);
     }
-    let r = Reply::new(Status::Bounced, "5.2.2", "cannot update mailbox");
+    let r = Reply::new(dsn_of("5.2.2"), "cannot update mailbox");
     assert_eq!(decode_reply(&encode_reply(&r)).unwrap(), r);
     let mut buf = Vec::new();
     write_frame(&mut buf, b"abc").unwrap();
@@ -85,8 +86,8 @@ fn batches_and_their_replies_round_trip() {
     assert_eq!(decode_op(&encode_op(&batch)).unwrap(), batch);
     assert_eq!(batch.replies(), 3);
     let rs = vec![
-        Reply::new(Status::Sent, "2.0.0", "delivered to mailbox"),
-        Reply::new(Status::Bounced, "5.2.2", "too large"),
+        Reply::new(dsn_of("2.0.0"), "delivered to mailbox"),
+        Reply::new(dsn_of("5.2.2"), "too large"),
     ];
     assert_eq!(decode_replies(&encode_replies(&rs), 2).unwrap(), rs);
     assert_eq!(
@@ -240,4 +241,36 @@ fn attacker_chosen_lengths_cannot_overflow() {
         decode_op(&f.0).unwrap_err(),
         ProtoError("unknown source".into())
     );
+}
+
+#[test]
+fn a_bad_dsn_or_a_status_against_it_is_a_protocol_error() {
+    let answer = |status: &str, dsn: &str| {
+        let mut f = Fields(Vec::new());
+        f.put(status.as_bytes());
+        f.put(dsn.as_bytes());
+        f.put(b"text");
+        f.0
+    };
+    let ok = decode_reply(&answer("bounced", "5.2.2")).unwrap();
+    assert_eq!((ok.status, ok.dsn.as_str()), (Status::Bounced, "5.2.2"));
+    for (status, dsn) in [
+        ("bounced", "5.2"),
+        ("bounced", "x.2.2"),
+        ("deferred", "3.0.0"),
+        ("sent", ""),
+        ("deferred", "5.2.2"),
+        ("sent", "4.3.0"),
+    ] {
+        assert!(
+            decode_reply(&answer(status, dsn)).is_err(),
+            "{} {}",
+            status,
+            dsn
+        );
+        let mut batch = Fields(Vec::new());
+        batch.num(1);
+        batch.0.extend(answer(status, dsn));
+        assert!(decode_replies(&batch.0, 1).is_err(), "{} {}", status, dsn);
+    }
 }

@@ -25,6 +25,8 @@ use std::time::Duration;
 use super::reply::Reply;
 use super::stream::{Stream, StreamError};
 use crate::config::Config;
+use crate::delivery::dsn_of;
+use crate::reply::{Class, Dsn};
 use crate::tables::{TableError, TableList};
 
 /// The SASL settings of the client.
@@ -83,7 +85,7 @@ impl SaslSettings {
 #[derive(Debug)]
 pub enum AuthError {
     /// A session-level failure with its DSN and text.
-    Failed { dsn: String, text: String },
+    Failed { dsn: Dsn, text: String },
     /// The connection broke.
     Io(StreamError, &'static str),
     /// The password table failed.
@@ -100,11 +102,8 @@ impl fmt::Display for AuthError {
     }
 }
 
-fn failed(dsn: &str, text: String) -> AuthError {
-    AuthError::Failed {
-        dsn: dsn.to_string(),
-        text,
-    }
+fn failed(dsn: Dsn, text: String) -> AuthError {
+    AuthError::Failed { dsn, text }
 }
 
 /// The `user:password` entry for a server (`host`, then the destination `dest`).
@@ -136,7 +135,7 @@ fn choose(
     }
     if list.is_empty() {
         return Err(failed(
-            "4.7.0",
+            dsn_of("4.7.0"),
             format!(
                 "SASL authentication failed: server {} offered no compatible authentication mechanisms for this type of connection security",
                 namaddr
@@ -155,7 +154,7 @@ fn choose(
     {
         Some(m) => Ok(m),
         None => Err(failed(
-            "4.7.0",
+            dsn_of("4.7.0"),
             format!(
                 "SASL authentication failed; cannot authenticate to server {}: no mechanism available",
                 namaddr
@@ -226,11 +225,11 @@ pub fn authenticate(
         Vec::new()
     };
     let mut steps = 0;
-    while r.class() == 3 {
+    while r.class() == Class::Intermediate {
         steps += 1;
         if steps > 10 {
             return Err(failed(
-                "4.3.0",
+                dsn_of("4.3.0"),
                 format!(
                     "SASL authentication failed; authentication protocol loop with server {}",
                     namaddr
@@ -245,15 +244,15 @@ pub fn authenticate(
             }
         }
     }
-    if r.class() == 2 {
+    if r.class() == Class::Success {
         return Ok(());
     }
     let mut dsn = r.dsn();
-    if set.soft_bounce && dsn.starts_with('5') {
-        dsn.replace_range(..1, "4");
+    if set.soft_bounce && dsn.class() == Class::Permanent {
+        dsn = dsn.with_class(Class::Transient);
     }
     Err(failed(
-        &dsn,
+        dsn,
         format!(
             "SASL authentication failed; server {} said: {}",
             namaddr,

@@ -15,8 +15,9 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use super::myself::Myself;
-use crate::delivery::Status;
+use crate::delivery::{Status, dsn_of};
 use crate::dns::{DnsError, MxHost, Resolve};
+use crate::reply::Dsn;
 
 /// A parsed next hop.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,29 +96,37 @@ impl Peer {
 /// Why there is nowhere to connect to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NoPeers {
+    /// `Status::of(dsn)`.
     pub status: Status,
-    pub dsn: String,
+    pub dsn: Dsn,
     pub text: String,
+}
+
+impl NoPeers {
+    fn new(dsn: &str, text: String) -> NoPeers {
+        let dsn = dsn_of(dsn);
+        NoPeers {
+            status: Status::of(dsn),
+            dsn,
+            text,
+        }
+    }
 }
 
 fn dns_failure(name: &str, rtype: &str, e: &DnsError) -> NoPeers {
     let prefix = "Host or domain name not found. Name service error for";
     match e {
-        DnsError::NotFound(_) => NoPeers {
-            status: Status::Bounced,
-            dsn: "5.4.4".into(),
-            text: format!("{} name={} type={}: Host not found", prefix, name, rtype),
-        },
-        DnsError::TempFail(why) if why.starts_with("Host or domain name not found") => NoPeers {
-            status: Status::Deferred,
-            dsn: "4.4.3".into(),
-            text: why.clone(),
-        },
-        DnsError::TempFail(why) => NoPeers {
-            status: Status::Deferred,
-            dsn: "4.4.3".into(),
-            text: format!("{} name={} type={}: {}", prefix, name, rtype, why),
-        },
+        DnsError::NotFound(_) => NoPeers::new(
+            "5.4.4",
+            format!("{} name={} type={}: Host not found", prefix, name, rtype),
+        ),
+        DnsError::TempFail(why) if why.starts_with("Host or domain name not found") => {
+            NoPeers::new("4.4.3", why.clone())
+        }
+        DnsError::TempFail(why) => NoPeers::new(
+            "4.4.3",
+            format!("{} name={} type={}: {}", prefix, name, rtype, why),
+        ),
     }
 }
 
@@ -164,11 +173,10 @@ pub fn peers(
         Vec::new()
     };
     if !mxs.is_empty() && mxs.iter().all(is_null_mx) {
-        return Err(NoPeers {
-            status: Status::Bounced,
-            dsn: "5.1.10".into(),
-            text: format!("Domain {} does not accept mail (nullMX)", nh.host),
-        });
+        return Err(NoPeers::new(
+            "5.1.10",
+            format!("Domain {} does not accept mail (nullMX)", nh.host),
+        ));
     }
     let mxs: Vec<MxHost> = mxs.into_iter().filter(|m| !is_null_mx(m)).collect();
     if mxs.is_empty() {
@@ -212,11 +220,10 @@ pub fn peers(
             }
         }
         if !any {
-            return Err(NoPeers {
-                status: Status::Bounced,
-                dsn: "5.4.6".into(),
-                text: format!("mail for {} loops back to myself", nh.host),
-            });
+            return Err(NoPeers::new(
+                "5.4.6",
+                format!("mail for {} loops back to myself", nh.host),
+            ));
         }
         if out.is_empty()
             && let Some(e) = err
@@ -225,11 +232,10 @@ pub fn peers(
         }
     }
     if out.is_empty() {
-        return Err(NoPeers {
-            status: Status::Deferred,
-            dsn: "4.4.4".into(),
-            text: format!("Host or domain name not found: no address for {}", nh.host),
-        });
+        return Err(NoPeers::new(
+            "4.4.4",
+            format!("Host or domain name not found: no address for {}", nh.host),
+        ));
     }
     Ok(out)
 }

@@ -48,8 +48,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::delivery::{Agent, Outcome, Request, Status};
+use crate::delivery::{Agent, Outcome, Request, dsn_of};
 use crate::dns::Resolve;
+use crate::reply::Dsn;
 
 use self::auth::SaslSettings;
 use self::connect::{NextHop, Peer};
@@ -132,10 +133,10 @@ impl Smtp {
     /// Deliver with the message's DSN RET/ENVID (passed to servers that offer DSN).
     pub fn deliver_dsn(&self, req: &Request<'_>, dsn: &EnvelopeDsn) -> Vec<Outcome> {
         let started = Instant::now();
-        let all = |status: Status, dsn: &str, text: &str| -> Vec<Outcome> {
+        let all = |dsn: Dsn, text: &str| -> Vec<Outcome> {
             (0..req.recipients.len())
                 .map(|i| {
-                    let mut o = Outcome::new(i, status, dsn, text, "none");
+                    let mut o = Outcome::new(i, dsn, text, "none");
                     o.setup = started.elapsed();
                     o
                 })
@@ -143,16 +144,16 @@ impl Smtp {
         };
         let nh: NextHop = match connect::parse_nexthop(req.nexthop, self.port) {
             Ok(nh) => nh,
-            Err(why) => return all(Status::Deferred, "4.3.5", &why),
+            Err(why) => return all(dsn_of("4.3.5"), &why),
         };
         let tls = match self.tls_policy() {
             Ok(t) => t,
-            Err((dsn, text)) => return all(Status::Deferred, dsn, &text),
+            Err((dsn, text)) => return all(dsn_of(dsn), &text),
         };
         let limit = self.cfg.int("smtp_mx_address_limit").max(0) as usize;
         let peers = match connect::peers(self.resolver.as_ref(), &nh, limit, &self.me) {
             Ok(p) => p,
-            Err(e) => return all(e.status, &e.dsn, &e.text),
+            Err(e) => return all(e.dsn, &e.text),
         };
         let msg = Message {
             sender: req.sender,
@@ -165,11 +166,7 @@ impl Smtp {
             Ok(s) => s,
             Err(e) => {
                 crate::log::warning(&self.name, format!("smtp_sasl_password_maps: {}", e));
-                return all(
-                    Status::Deferred,
-                    "4.3.0",
-                    "SASL password table is unavailable",
-                );
+                return all(dsn_of("4.3.0"), "SASL password table is unavailable");
             }
         };
         let set = self.settings(tls, sasl, &nh, req.nexthop);
@@ -260,7 +257,7 @@ impl Smtp {
                     );
                     let text = format!("connect to {}:{}: {}", peer.namaddr(), peer.port, why);
                     for &p in &pending {
-                        let mut o = Outcome::new(p, Status::Deferred, "4.4.1", &text, "none");
+                        let mut o = Outcome::new(p, dsn_of("4.4.1"), &text, "none");
                         o.setup = started.elapsed();
                         latest[p] = Some(o);
                     }
@@ -291,13 +288,7 @@ impl Smtp {
         }
         for p in pending {
             let o = latest[p].take().unwrap_or_else(|| {
-                Outcome::new(
-                    p,
-                    Status::Deferred,
-                    "4.4.1",
-                    "no server could be reached",
-                    "none",
-                )
+                Outcome::new(p, dsn_of("4.4.1"), "no server could be reached", "none")
             });
             out.push(o);
         }

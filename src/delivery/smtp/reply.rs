@@ -1,10 +1,16 @@
 //! SMTP server replies as the client reads them (RFC 5321 section 4.2, RFC 3463 enhanced
 //! status codes), and how smtp(8) quotes them in the `status=... (text)` of its log lines.
 //!
+//! A reply's class and enhanced status code are the shared `crate::reply` types': the class
+//! comes from `Class::of_code`, the DSN from the first line through `crate::reply::Reply::parse`
+//! (Postfix's `X.0.0` from the class when the server sent none).
+//!
 //! Security role: reply text comes from a remote server; its length is bounded here
 //! (`MAX_LINES`, the stream's line limit) and the logger makes it printable.
 
 use std::fmt;
+
+use crate::reply::{self as shared, Class, Dsn};
 
 /// More reply lines than this is a protocol violation (a server that never ends a
 /// multi-line reply).
@@ -31,10 +37,13 @@ impl fmt::Display for BadReply {
 /// Split one reply line into its code, whether more lines follow, and its text.
 pub fn parse_line(line: &str) -> Result<(u16, bool, &str), BadReply> {
     let b = line.as_bytes();
-    if b.len() < 3 || !b[..3].iter().all(u8::is_ascii_digit) || !(b'2'..=b'5').contains(&b[0]) {
+    if b.len() < 3 || !b[..3].iter().all(u8::is_ascii_digit) {
         return Err(BadReply(line.to_string()));
     }
     let code = line[..3].parse().map_err(|_| BadReply(line.to_string()))?;
+    if Class::of_code(code).is_none() {
+        return Err(BadReply(line.to_string()));
+    }
     match b.get(3) {
         None => Ok((code, false, "")),
         Some(b' ') => Ok((code, false, &line[4..])),
@@ -44,13 +53,13 @@ pub fn parse_line(line: &str) -> Result<(u16, bool, &str), BadReply> {
 }
 
 impl Reply {
-    /// The class digit: 2, 3, 4 or 5.
-    pub fn class(&self) -> u16 {
-        self.code / 100
+    /// The class, from the code (`Class::of_code`; the collector only takes 200-599).
+    pub fn class(&self) -> Class {
+        Class::of_code(self.code).unwrap_or(Class::Permanent)
     }
 
     pub fn is_positive(&self) -> bool {
-        self.class() == 2 || self.class() == 3
+        matches!(self.class(), Class::Success | Class::Intermediate)
     }
 
     /// The reply as smtp(8) quotes it: all lines joined with one space.
@@ -61,27 +70,22 @@ impl Reply {
     /// Whether the reply fails a recipient for good: 5xx, and replies outside the protocol
     /// (1xx, 3xx where none is expected), as Postfix's smtp_chat gives those 5.5.0.
     pub fn is_permanent_failure(&self) -> bool {
-        !matches!(self.class(), 2 | 4)
+        !matches!(self.class(), Class::Success | Class::Transient)
     }
 
     /// The enhanced status code of the first line when it has one of the reply's class,
     /// else `X.0.0`; `5.5.0` (a protocol error) for a reply that is not 2xx, 4xx or 5xx.
-    pub fn dsn(&self) -> String {
-        if !matches!(self.class(), 2 | 4 | 5) {
-            return "5.5.0".to_string();
+    pub fn dsn(&self) -> Dsn {
+        let class = self.class();
+        if class == Class::Intermediate {
+            return Dsn::parse("5.5.0").unwrap_or(Dsn::of_class(Class::Permanent));
         }
-        let first = self
-            .lines
+        self.lines
             .first()
-            .and_then(|l| parse_line(l).ok())
-            .map(|(_, _, t)| t)
-            .unwrap_or("");
-        let word = first.split_whitespace().next().unwrap_or("");
-        if enhanced(word) && word.as_bytes()[0] == b'0' + self.class() as u8 {
-            word.to_string()
-        } else {
-            format!("{}.0.0", self.class().clamp(2, 5))
-        }
+            .and_then(|l| shared::Reply::parse(l))
+            .and_then(|r| r.dsn())
+            .filter(|d| d.class() == class)
+            .unwrap_or(Dsn::of_class(class))
     }
 
     /// EHLO keywords (upper case) with their parameters, from the lines after the first.
@@ -97,17 +101,6 @@ impl Reply {
             })
             .collect()
     }
-}
-
-/// `class.subject.detail`, RFC 3463: one digit, then 1-3 digits, then 1-3 digits.
-fn enhanced(w: &str) -> bool {
-    let parts: Vec<&str> = w.split('.').collect();
-    parts.len() == 3
-        && parts[0].len() == 1
-        && matches!(parts[0], "2" | "4" | "5")
-        && parts[1..]
-            .iter()
-            .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()))
 }
 
 /// Accumulates reply lines until the reply is complete.

@@ -7,7 +7,9 @@
 //! `host HOST[IP] said: REPLY (in reply to RCPT TO command)`. Soft failures (a 4xx to
 //! RCPT TO, a 4xx at the end of DATA, a session-wide 4xx or lost connection before the
 //! message was sent) are handed back for the next server; 5xx replies and a connection
-//! lost after the message was sent are final.
+//! lost after the message was sent are final. A reply is classified by its code
+//! (`crate::reply::Class`) and its DSN is the server's (`Dsn::parse` of the first line),
+//! else `X.0.0` of its class; the outcome's status follows from that DSN.
 //!
 //! Security role: a recipient is reported sent only after the server's 2xx reply to the
 //! end of DATA; anything else leaves it deferred or bounced; at the verify and secure
@@ -23,8 +25,9 @@ use super::data;
 use super::reply::Reply;
 use super::stream::{Stream, StreamError};
 use super::tls_policy::{self, ClientTls};
-use crate::delivery::{Outcome, Status};
+use crate::delivery::{Outcome, Status, dsn_of};
 use crate::queue::Recipient;
+use crate::reply::{Class, Dsn};
 
 pub use super::tls_policy::TlsLevel;
 
@@ -85,18 +88,19 @@ pub struct SessionEnd {
 
 /// A session-wide failure.
 struct Fail {
+    /// `Status::of(dsn)`.
     status: Status,
-    dsn: String,
+    dsn: Dsn,
     text: String,
     after: After,
     /// The connection is unusable (timeout, lost, garbage): no QUIT.
     broken: bool,
 }
 
-fn fail(status: Status, dsn: &str, text: String, after: After) -> Fail {
+fn fail(dsn: Dsn, text: String, after: After) -> Fail {
     Fail {
-        status,
-        dsn: dsn.to_string(),
+        status: Status::of(dsn),
+        dsn,
         text,
         after,
         broken: false,
@@ -128,8 +132,8 @@ struct Session<'a> {
 const GREETING: &str = "receiving the initial server greeting";
 
 impl Session<'_> {
-    fn outcome(&self, rcpt: usize, status: Status, dsn: &str, text: &str) -> Outcome {
-        let mut o = Outcome::new(rcpt, status, dsn, text, &self.peer.relay());
+    fn outcome(&self, rcpt: usize, dsn: Dsn, text: &str) -> Outcome {
+        let mut o = Outcome::new(rcpt, dsn, text, &self.peer.relay());
         o.setup = if self.setup.is_zero() {
             self.started.elapsed()
         } else {
@@ -156,7 +160,7 @@ impl Session<'_> {
         };
         Fail {
             broken: true,
-            ..fail(Status::Deferred, "4.4.2", text, after)
+            ..fail(dsn_of("4.4.2"), text, after)
         }
     }
 
@@ -178,9 +182,9 @@ impl Session<'_> {
     fn reply_fail(&self, r: &Reply, cmd: &str) -> Fail {
         let text = self.said(r, cmd);
         if r.is_permanent_failure() {
-            fail(Status::Bounced, &r.dsn(), text, After::Final)
+            fail(r.dsn(), text, After::Final)
         } else {
-            fail(Status::Deferred, &r.dsn(), text, After::NextHost)
+            fail(r.dsn(), text, After::NextHost)
         }
     }
 
@@ -201,16 +205,15 @@ impl Session<'_> {
             .stream()
             .and_then(|s| s.read_reply(t))
             .map_err(|e| self.io_fail(&e, GREETING, After::NextHost))?;
-        if greeting.class() != 2 {
+        if greeting.class() != Class::Success {
             // smtp_skip_5xx_greeting: a server that refuses to talk is skipped.
-            let mut dsn = greeting.dsn();
-            dsn.replace_range(..1, "4");
+            let dsn = greeting.dsn().with_class(Class::Transient);
             let text = format!(
                 "host {} refused to talk to me: {}",
                 self.peer.namaddr(),
                 greeting.text()
             );
-            return Err(fail(Status::Deferred, &dsn, text, After::NextHost));
+            return Err(fail(dsn, text, After::NextHost));
         }
         let mut ext = self.ehlo()?;
         let offered = ext.iter().any(|(k, _)| k == "STARTTLS");
@@ -221,11 +224,11 @@ impl Session<'_> {
                 "TLS is required, but was not offered by host {}",
                 self.peer.namaddr()
             );
-            return Err(fail(Status::Deferred, "4.7.4", text, After::NextHost));
+            return Err(fail(dsn_of("4.7.4"), text, After::NextHost));
         }
         if level != TlsLevel::None && offered && !tls_active {
             let r = self.command("STARTTLS", self.set.starttls_timeout, "sending STARTTLS")?;
-            if r.class() == 2 {
+            if r.class() == Class::Success {
                 self.handshake()?;
                 ext = self.ehlo()?;
             } else if level.required() {
@@ -234,7 +237,7 @@ impl Session<'_> {
                     self.peer.namaddr(),
                     r.text()
                 );
-                return Err(fail(Status::Deferred, "4.7.4", text, After::NextHost));
+                return Err(fail(dsn_of("4.7.4"), text, After::NextHost));
             }
         }
         self.login(&ext)?;
@@ -258,7 +261,7 @@ impl Session<'_> {
             Err(e) => {
                 crate::log::warning(&self.set.log_name, format!("TLS client setup: {}", e));
                 let text = "TLS is required, but our TLS engine is unavailable".to_string();
-                return Err(fail(Status::Deferred, "4.7.5", text, After::NextHost));
+                return Err(fail(dsn_of("4.7.5"), text, After::NextHost));
             }
         };
         let name = tls.verify_name(&self.peer.name, &self.set.nexthop);
@@ -286,11 +289,11 @@ impl Session<'_> {
                     ),
                 );
                 let text = "Server certificate not verified".to_string();
-                Err(fail(Status::Deferred, "4.7.5", text, After::NextHost))
+                Err(fail(dsn_of("4.7.5"), text, After::NextHost))
             }
             Err(why) => {
                 let text = format!("Cannot start TLS: handshake failure ({})", why);
-                Err(fail(Status::Deferred, "4.7.5", text, after))
+                Err(fail(dsn_of("4.7.5"), text, after))
             }
         }
     }
@@ -310,14 +313,12 @@ impl Session<'_> {
                 let w = format!("smtp_sasl_password_maps lookup error: {}", e);
                 crate::log::warning(&set.log_name, w);
                 let text = format!("local data error while talking to {}", namaddr);
-                Err(fail(Status::Deferred, "4.3.0", text, After::Final))
+                Err(fail(dsn_of("4.3.0"), text, After::Final))
             }
-            Err(AuthError::Failed { dsn, text }) if dsn.starts_with('5') => {
-                Err(fail(Status::Bounced, &dsn, text, After::Final))
+            Err(AuthError::Failed { dsn, text }) if dsn.class() == Class::Permanent => {
+                Err(fail(dsn, text, After::Final))
             }
-            Err(AuthError::Failed { dsn, text }) => {
-                Err(fail(Status::Deferred, &dsn, text, After::NextHost))
-            }
+            Err(AuthError::Failed { dsn, text }) => Err(fail(dsn, text, After::NextHost)),
         }
     }
 
@@ -330,14 +331,14 @@ impl Session<'_> {
             "performing the EHLO handshake",
         )?;
         match r.class() {
-            2 => Ok(r.extensions()),
-            5 => {
+            Class::Success => Ok(r.extensions()),
+            Class::Permanent => {
                 let r = self.command(
                     &format!("HELO {}", name),
                     t,
                     "performing the HELO handshake",
                 )?;
-                if r.class() == 2 {
+                if r.class() == Class::Success {
                     Ok(Vec::new())
                 } else {
                     Err(self.reply_fail(&r, "HELO"))
@@ -376,7 +377,7 @@ pub fn run(
         broken = f.broken;
         reconnect = f.after == After::Reconnect;
         for i in left {
-            let o = s.outcome(i, f.status, &f.dsn, &f.text);
+            let o = s.outcome(i, f.dsn, &f.text);
             if f.after == After::Final || f.status != Status::Deferred {
                 done.push(o);
             } else {
@@ -417,7 +418,7 @@ fn transaction(
             limit,
             s.peer.namaddr()
         );
-        return Err(fail(Status::Bounced, "5.3.4", text, After::Final));
+        return Err(fail(dsn_of("5.3.4"), text, After::Final));
     }
     let dsn = has("DSN").is_some();
     let mut mail = format!("MAIL FROM:<{}>", msg.sender);
@@ -459,8 +460,7 @@ fn transaction(
         .any(|c| c.chars().any(|ch| ch.is_control()))
     {
         return Err(fail(
-            Status::Bounced,
-            "5.1.3",
+            dsn_of("5.1.3"),
             "bad address syntax (control character)".to_string(),
             After::Final,
         ));
@@ -486,7 +486,7 @@ fn transaction(
     } else {
         s.command(&mail, set.mail_timeout, "sending MAIL FROM")?
     };
-    if r.class() != 2 {
+    if r.class() != Class::Success {
         return Err(s.reply_fail(&r, "MAIL FROM"));
     }
     // RCPT, one reply each. A refused recipient leaves `left`: 5xx bounces, 4xx waits
@@ -511,16 +511,16 @@ fn transaction(
             }
         };
         match r.class() {
-            2 => accepted.push(i),
+            Class::Success => accepted.push(i),
             _ if r.code == 421 => {
                 left.retain(|x| !answered.contains(x));
                 left.extend(&accepted);
                 return Err(s.reply_fail(&r, "RCPT TO"));
             }
             _ if r.is_permanent_failure() => {
-                done.push(s.outcome(i, Status::Bounced, &r.dsn(), &s.said(&r, "RCPT TO")))
+                done.push(s.outcome(i, r.dsn(), &s.said(&r, "RCPT TO")))
             }
-            _ => retry.push(s.outcome(i, Status::Deferred, &r.dsn(), &s.said(&r, "RCPT TO"))),
+            _ => retry.push(s.outcome(i, r.dsn(), &s.said(&r, "RCPT TO"))),
         }
         answered.push(i);
     }
@@ -539,7 +539,7 @@ fn transaction(
     if accepted.is_empty() {
         // The pipelined DATA should have been refused ("no valid recipients"); a server
         // that accepts it anyway gets an empty message ended at once.
-        if r.is_ok_and(|r| r.class() == 3) {
+        if r.is_ok_and(|r| r.class() == Class::Intermediate) {
             let t = set.data_done_timeout;
             if let Ok(st) = s.stream()
                 && st.send(b".\r\n", t).is_ok()
@@ -550,7 +550,7 @@ fn transaction(
         return Ok(());
     }
     let r = r?;
-    if r.class() != 3 {
+    if r.class() != Class::Intermediate {
         return Err(s.reply_fail(&r, "DATA"));
     }
     let body = data::encode(msg.content, set.line_length_limit);
@@ -569,14 +569,13 @@ fn transaction(
         })?;
     // A 4xx here sends the whole transaction to the next server; a 2xx is final, so
     // those recipients are never sent again.
-    let (status, text) = match r.class() {
-        2 => (Status::Sent, r.text()),
-        _ if r.is_permanent_failure() => (Status::Bounced, s.said(&r, "end of DATA")),
-        _ => (Status::Deferred, s.said(&r, "end of DATA")),
+    let text = match r.class() {
+        Class::Success => r.text(),
+        _ => s.said(&r, "end of DATA"),
     };
     for &i in &accepted {
-        let o = s.outcome(i, status, &r.dsn(), &text);
-        if status == Status::Deferred {
+        let o = s.outcome(i, r.dsn(), &text);
+        if o.status == Status::Deferred {
             retry.push(o);
         } else {
             done.push(o);

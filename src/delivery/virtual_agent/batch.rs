@@ -16,7 +16,7 @@ use super::Virtual;
 use super::commit::{Target, items, no_answer, target};
 use crate::delivery::request::{Op, Reply};
 use crate::delivery::vmailbox::CONFIG_ERROR;
-use crate::delivery::{Outcome, Request, Status};
+use crate::delivery::{Outcome, Request, dsn_of};
 
 /// One merged request and, per message in it, the (request, recipient) it answers.
 struct Group {
@@ -69,7 +69,7 @@ pub(super) fn deliver(v: &Virtual, reqs: &[Request<'_>]) -> Vec<Vec<Outcome>> {
         }
         Err(e) => {
             crate::log::warning("virtual", &e);
-            let r = Reply::new(Status::Deferred, "4.3.0", CONFIG_ERROR);
+            let r = Reply::new(dsn_of("4.3.0"), CONFIG_ERROR);
             for rs in replies.iter_mut() {
                 rs.iter_mut().for_each(|x| *x = Some(r.clone()));
             }
@@ -82,7 +82,7 @@ pub(super) fn deliver(v: &Virtual, reqs: &[Request<'_>]) -> Vec<Vec<Outcome>> {
                 .enumerate()
                 .map(|(j, r)| {
                     let r = r.unwrap_or_else(no_answer);
-                    Outcome::new(j, r.status, &r.dsn, &r.text, "virtual")
+                    Outcome::new(j, r.dsn, &r.text, "virtual")
                 })
                 .collect()
         })

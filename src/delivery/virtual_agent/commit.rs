@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use std::sync::mpsc::{Sender, channel};
 
 use super::{Virtual, warn_access};
-use crate::delivery::Status;
+use crate::delivery::dsn_of;
 use crate::delivery::request::{self, Op, Reply};
 
 /// Requests in flight at a time per mailbox (local(8)'s default destination concurrency).
@@ -65,7 +65,7 @@ pub(super) fn items(op: &mut Op) -> Option<&mut Vec<Vec<u8>>> {
 }
 
 pub(super) fn no_answer() -> Reply {
-    Reply::new(Status::Deferred, "4.3.0", "no answer")
+    Reply::new(dsn_of("4.3.0"), "no answer")
 }
 
 /// A worker waiting for a leader: its messages and where to send their replies.

@@ -34,7 +34,7 @@ use super::lock::{LockPolicy, PathGuard};
 use super::privileged::HelperHandle;
 use super::request::{self, Op, Reply};
 use super::vmailbox::{CONFIG_ERROR, Maps, Resolved, Store};
-use super::{Agent, Outcome, Request, Status, mbox};
+use super::{Agent, Outcome, Request, Status, dsn_of, mbox};
 use crate::config::Config;
 use crate::queue::Recipient;
 use crate::tables::TableError;
@@ -105,11 +105,11 @@ impl Virtual {
             Resolved::Found(mb) => mb,
             Resolved::Unknown => {
                 let text = format!("unknown user: \"{}\"", addr.to_lowercase());
-                return Err(Reply::new(Status::Bounced, "5.1.1", text));
+                return Err(Reply::new(dsn_of("5.1.1"), text));
             }
             Resolved::Problem(p) => {
                 crate::log::warning("virtual", &p.warning);
-                return Err(Reply::new(Status::Deferred, p.dsn, CONFIG_ERROR));
+                return Err(Reply::new(dsn_of(p.dsn), CONFIG_ERROR));
             }
         };
         let orig_to = rcpt.orig.as_deref().unwrap_or(addr);
@@ -187,23 +187,22 @@ impl Agent for Virtual {
     fn verify(&self, req: &Request<'_>) -> Vec<Outcome> {
         let maps = self.maps();
         let outcome = |i: usize, rcpt: &Recipient| {
-            let (status, dsn, text) = match maps.as_ref().map(|m| m.resolve(&rcpt.address)) {
+            let (dsn, text) = match maps.as_ref().map(|m| m.resolve(&rcpt.address)) {
                 Ok(Resolved::Found(mb)) => {
                     let kind = match mb.store {
                         Store::Maildir => "maildir",
                         Store::Mbox => "mailbox",
                     };
-                    (Status::Sent, "2.0.0", format!("delivers to {}", kind))
+                    ("2.0.0", format!("delivers to {}", kind))
                 }
                 Ok(Resolved::Unknown) => (
-                    Status::Bounced,
                     "5.1.1",
                     format!("unknown user: \"{}\"", rcpt.address.to_lowercase()),
                 ),
-                Ok(Resolved::Problem(p)) => (Status::Deferred, p.dsn, CONFIG_ERROR.to_string()),
-                Err(_) => (Status::Deferred, "4.3.0", CONFIG_ERROR.to_string()),
+                Ok(Resolved::Problem(p)) => (p.dsn, CONFIG_ERROR.to_string()),
+                Err(_) => ("4.3.0", CONFIG_ERROR.to_string()),
             };
-            Outcome::new(i, status, dsn, &text, "virtual")
+            Outcome::new(i, dsn_of(dsn), &text, "virtual")
         };
         req.recipients
             .iter()
