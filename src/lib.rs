@@ -6,7 +6,10 @@
 //! non-delivery notifications, `pickup` takes local submissions, `master` starts and stops
 //! everything. `rewrite` (trivial-rewrite) is a leaf the daemons share: address classes,
 //! sender-specified routing, the recipient_delimiter splitter and the transport resolver;
-//! `received` (the Received: header, for smtpd and pickup) is another. Dependencies go one
+//! `received` (the Received: header, for smtpd and pickup) is another, and `reply` (one
+//! reply type: SMTP code, RFC 3463 DSN, text, class from the code) is the one every side
+//! answers with: smtpd's verdicts, the agents' outcomes, the SMTP client's reading of a
+//! remote server. `sasl` wraps libsasl2 (the only FFI besides `sys`). Dependencies go one
 //! way: qmgr (the scheduler) uses delivery (the agents), which never calls back (a
 //! forwarded copy's queue ID comes back in the agent's outcome); smtpd uses pickup (to wake
 //! it), never the reverse; postmap uses tables, never the reverse. `secrets` (the files read
