@@ -4,6 +4,15 @@
 # size twice: once to one local mailbox (target "mbox": local(8), an mbox file)
 # and once to one virtual mailbox (target "virtual": MySQL lookups at RCPT and
 # at delivery, virtual(8) into a maildir), print one table, stop the instance.
+# Then, per size and session count, two connect-per-message rows against the
+# same instance: "plain-conn" (greeting, EHLO, MAIL/RCPT/DATA, QUIT per message)
+# and "submission" (the same with STARTTLS and AUTH PLAIN: a test certificate
+# from openssl req, smtpd_tls_security_level = may, smtpd_sasl_auth_enable =
+# yes through a private smtpd.conf and a saslauthd this script starts, with a
+# bench account whose password chpasswd sets). Their last column, sessions/s,
+# equals messages/s. The submission row needs root, saslauthd and openssl;
+# otherwise it is skipped with a note. saslauthd is stopped and the account
+# removed (or its password locked, when it existed before) on exit.
 # Not a smoke test (run-all.sh skips it).
 #   BENCH_SESSIONS="1 10 50"  BENCH_SIZES="1024 102400"  BENCH_MESSAGES=200
 #   BENCH_MYSQL_HOST=127.0.0.1  BENCH_MYSQL_PORT=3306  (user root, empty password)
@@ -29,6 +38,11 @@ VRCPT=alice@example.com
 VMAILDIR_REL=example.com/alice/Maildir
 DB=
 VIRTUAL=
+SUBMISSION=
+SASL_USER=postern-bench
+SASL_PASS=
+SASL_CREATED=
+SASL_DIR=
 
 sql() {
 	mysql --no-defaults --protocol=TCP --connect-timeout=5 -h "$BENCH_MYSQL_HOST" \
@@ -36,6 +50,20 @@ sql() {
 }
 
 bench_cleanup() {
+	if [ -n "$SASL_DIR" ]; then
+		if [ -f "$SASL_DIR/saslauthd.pid" ]; then
+			kill "$(cat "$SASL_DIR/saslauthd.pid")" 2>/dev/null || true
+		fi
+		rm -rf "$SASL_DIR"
+		SASL_DIR=
+	fi
+	if [ -n "$SASL_CREATED" ]; then
+		userdel "$SASL_USER" >/dev/null 2>&1 || log "note: could not remove account $SASL_USER"
+		SASL_CREATED=
+	elif [ -n "$SASL_PASS" ]; then
+		usermod -p '!' "$SASL_USER" >/dev/null 2>&1 || true
+	fi
+	SASL_PASS=
 	if [ -n "$DB" ]; then
 		sql -e "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 ||
 			log "note: could not drop database $DB on $BENCH_MYSQL_HOST:$BENCH_MYSQL_PORT"
@@ -106,6 +134,54 @@ setup_virtual() {
 	VIRTUAL=yes
 }
 
+# setup_submission: certificate, saslauthd, smtpd.conf and the main.cf
+# settings for the submission rows; sets SUBMISSION=yes or leaves a note.
+setup_submission() {
+	if [ "$(id -u)" != 0 ]; then
+		log "note: not root: the submission rows are skipped (saslauthd -a shadow needs root)"
+		return 0
+	fi
+	local tool
+	for tool in saslauthd openssl chpasswd useradd; do
+		if ! command -v "$tool" >/dev/null; then
+			log "note: no $tool: the submission rows are skipped (Debian packages sasl2-bin, openssl, passwd)"
+			return 0
+		fi
+	done
+	SASL_DIR=$(mktemp -d /tmp/postern-bench-sasl.XXXXXX)
+	chmod 0755 "$SASL_DIR"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+		-keyout "$SASL_DIR/key.pem" -out "$SASL_DIR/cert.pem" >"$SASL_DIR/openssl.log" 2>&1 ||
+		{ cat "$SASL_DIR/openssl.log" >&2; fail "openssl req failed"; }
+	# openssl req writes a PKCS#8 key ("BEGIN PRIVATE KEY").
+	grep -q 'BEGIN PRIVATE KEY' "$SASL_DIR/key.pem" || fail "openssl req wrote no PKCS#8 key"
+	chmod 0644 "$SASL_DIR/key.pem" # a throw-away test key, readable by smtpd
+	if ! id "$SASL_USER" >/dev/null 2>&1; then
+		useradd -M -s /usr/sbin/nologin "$SASL_USER" || fail "useradd $SASL_USER"
+		SASL_CREATED=yes
+	fi
+	SASL_PASS=bench-$$-$RANDOM$RANDOM
+	printf '%s:%s\n' "$SASL_USER" "$SASL_PASS" | chpasswd || fail "chpasswd $SASL_USER"
+	saslauthd -a shadow -m "$SASL_DIR" -n 1 || fail "saslauthd did not start"
+	local i
+	for i in $(seq 50); do
+		[ -S "$SASL_DIR/mux" ] && [ -s "$SASL_DIR/saslauthd.pid" ] && break
+		sleep 0.1
+	done
+	[ -S "$SASL_DIR/mux" ] || fail "saslauthd: no socket $SASL_DIR/mux"
+	printf 'pwcheck_method: saslauthd\nmech_list: PLAIN LOGIN\nsaslauthd_path: %s/mux\n' \
+		"$SASL_DIR" >"$SASL_DIR/smtpd.conf"
+	cat >>"$CONF/main.cf" <<-EOF
+		# Added by test-scripts/bench.sh: the submission rows
+		smtpd_tls_security_level = may
+		smtpd_tls_cert_file = $SASL_DIR/cert.pem
+		smtpd_tls_key_file = $SASL_DIR/key.pem
+		smtpd_sasl_auth_enable = yes
+		cyrus_sasl_config_path = $SASL_DIR
+	EOF
+	SUBMISSION=yes
+}
+
 # empty_maildir: each virtual run starts from an empty maildir.
 empty_maildir() {
 	local sub
@@ -127,10 +203,11 @@ run_row() {
 		--from bench@localhost --timeout "$BENCH_TIMEOUT" "${opts[@]}" "$@") ||
 		log "$target run ($*) had errors"
 	HEADER=
-	[ -n "$out" ] || { LAST_DELIVERED=-; return 0; }
+	[ -n "$out" ] || { LAST_DELIVERED=- LAST_ROW=-; return 0; }
 	printf '%s\n' "$out" | awk -v t="$target" \
-		'$1 == "sessions" { printf "%-8s %s\n", "target", $0; next } { printf "%-8s %s\n", t, $0 }'
-	LAST_DELIVERED=$(printf '%s\n' "$out" | awk '$1 != "sessions" { print $7 }' | tail -n 1)
+		'$1 == "sessions" { printf "%-10s %s\n", "target", $0; next } { printf "%-10s %s\n", t, $0 }'
+	LAST_ROW=$(printf '%s\n' "$out" | awk '$1 != "sessions"' | tail -n 1)
+	LAST_DELIVERED=$(printf '%s\n' "$LAST_ROW" | awk '{ print $7 }')
 }
 
 t_users
@@ -140,6 +217,7 @@ trap bench_cleanup EXIT
 # The bench fills one mailbox with far more than Postfix's 50 MB default allows.
 echo "mailbox_size_limit = 0" >>"$CONF/main.cf"
 setup_virtual
+setup_submission
 MAIL_CONFIG=$CONF "$T/bin/newaliases" >"$T/newaliases.log" 2>&1 ||
 	{ cat "$T/newaliases.log" >&2; fail "newaliases failed"; }
 t_start
@@ -163,7 +241,28 @@ for size in $BENCH_SIZES; do
 			"$s" "$size" "$LAST_DELIVERED" "$mbox_rate" "$verdict")")
 	done
 done
+CONN_SUMMARY=()
+for size in $BENCH_SIZES; do
+	for s in $BENCH_SESSIONS; do
+		if [ -f "$MBOX" ]; then : >"$MBOX"; fi
+		run_row plain-conn --connect-per-message --sessions "$s" --size "$size" --to "$RCPT"
+		plain=$(printf '%s\n' "$LAST_ROW" | awk '{ print $NF }')
+		[ -n "$SUBMISSION" ] || continue
+		run_row submission --connect-per-message --starttls --auth "$SASL_USER:$SASL_PASS" \
+			--sessions "$s" --size "$size" --to "$RCPT"
+		sub=$(printf '%s\n' "$LAST_ROW" | awk '{ print $NF }')
+		CONN_SUMMARY+=("$(printf '%4s sessions, %7s bytes: sessions/s submission %s, plain-conn %s' \
+			"$s" "$size" "$sub" "$plain")")
+	done
+done
+if [ -f "$MBOX" ]; then : >"$MBOX"; fi
 t_stop
+if [ -n "$SUBMISSION" ]; then
+	log "submission (STARTTLS + AUTH PLAIN, a connection per message) against plain-conn:"
+	printf '  %s\n' "${CONN_SUMMARY[@]}"
+else
+	log "note: the submission rows were skipped (see above)"
+fi
 if [ -n "$VIRTUAL" ]; then
 	log "virtual (MySQL at RCPT and delivery, maildir) against mbox (local):"
 	printf '  %s\n' "${SUMMARY[@]}"

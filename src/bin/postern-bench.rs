@@ -8,15 +8,26 @@
 //! mailbox holds every accepted message and reports end-to-end delivered messages per second;
 //! with `--pid` it reports the server's peak resident set (VmHWM from /proc/PID/status).
 //!
+//! Submission sessions: `--starttls` sends STARTTLS after the first EHLO (RFC 3207), does the
+//! TLS handshake with native-tls accepting any certificate and host name (a bench, not a
+//! verifier), then EHLO again; `--auth USER:PASSWORD` sends AUTH PLAIN with the initial
+//! response (RFC 4954, RFC 4616) after that. `--connect-per-message` opens a new connection
+//! for every message (greeting, EHLO, [STARTTLS, EHLO,] [AUTH,] MAIL/RCPT/DATA, QUIT), so
+//! the last column, sessions/s (completed sessions per second of sending), equals messages/s
+//! and measures whole submission sessions; without it each of the N sessions sends its share
+//! of the messages over one connection.
+//!
 //! Security role: none; it is a client. It refuses non-loopback targets unless
-//! `--allow-remote` is given, and every count, size and wait is bounded. It logs nothing; the
+//! `--allow-remote` is given, and every count, size and wait is bounded. The `--auth` password
+//! is given on the command line (a bench account's, never a real one) and is never printed. It logs nothing; the
 //! result is one table row on standard output, problems go to standard error.
 
+use native_tls::TlsConnector;
 use postern::bench::BenchError;
 use postern::bench::smtp::{Reply, make_message, offers, read_reply};
 use postern::bench::stats::{MboxCounter, count_maildir, parse_vmhwm, percentile};
 use std::fmt;
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -88,6 +99,34 @@ struct Opts {
     timeout: Duration,
     allow_remote: bool,
     header: bool,
+    /// STARTTLS after the first EHLO (`--starttls`).
+    starttls: bool,
+    /// AUTH PLAIN user and password (`--auth USER:PASSWORD`).
+    auth: Option<(String, String)>,
+    /// A new connection for every message (`--connect-per-message`).
+    connect_per_message: bool,
+}
+
+/// Split `--auth USER:PASSWORD` at the first ':'; the user must not be empty.
+fn parse_auth(v: &str) -> Result<(String, String), BenchError> {
+    match v.split_once(':') {
+        Some((u, p)) if !u.is_empty() && !u.contains('\0') && !p.contains('\0') => {
+            Ok((u.to_string(), p.to_string()))
+        }
+        _ => Err(BenchError::Usage(
+            "--auth: USER:PASSWORD with a non-empty user".into(),
+        )),
+    }
+}
+
+/// The AUTH PLAIN command with its initial response (RFC 4616: authzid empty).
+fn auth_plain_command(user: &str, password: &str) -> String {
+    let mut raw = Vec::with_capacity(user.len() + password.len() + 2);
+    raw.push(0);
+    raw.extend_from_slice(user.as_bytes());
+    raw.push(0);
+    raw.extend_from_slice(password.as_bytes());
+    format!("AUTH PLAIN {}", postern::sasl::base64::encode(&raw))
 }
 
 fn usage(prog: &str, opts: &getopts::Options) -> String {
@@ -151,6 +190,22 @@ fn parse_args(args: &[String]) -> Result<Opts, BenchError> {
         "SECS",
     );
     o.optflag("", "allow-remote", "allow a non-loopback server");
+    o.optflag(
+        "",
+        "starttls",
+        "STARTTLS after EHLO (any certificate accepted), then EHLO again",
+    );
+    o.optopt(
+        "",
+        "auth",
+        "AUTH PLAIN as USER with PASSWORD",
+        "USER:PASSWORD",
+    );
+    o.optflag(
+        "",
+        "connect-per-message",
+        "a new connection (session) for every message",
+    );
     o.optflag("", "no-header", "print the result row only");
     o.optflag("h", "help", "this help");
     let prog = args.first().map(String::as_str).unwrap_or("postern-bench");
@@ -199,6 +254,9 @@ fn parse_args(args: &[String]) -> Result<Opts, BenchError> {
         timeout: Duration::from_secs(parse_num(&m, "timeout", 60u64, 3600)?),
         allow_remote: m.opt_present("allow-remote"),
         header: !m.opt_present("no-header"),
+        starttls: m.opt_present("starttls"),
+        auth: m.opt_str("auth").as_deref().map(parse_auth).transpose()?,
+        connect_per_message: m.opt_present("connect-per-message"),
     };
     if opts.sessions == 0 || opts.recipients == 0 || opts.timeout.is_zero() {
         return Err(BenchError::Usage(
@@ -233,18 +291,69 @@ struct SessionResult {
     errors: usize,
     latencies: Vec<Duration>,
     first_error: Option<String>,
+    /// Sessions that ended with QUIT.
+    sessions: usize,
+}
+
+/// The connection, plain or after STARTTLS.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<native_tls::TlsStream<TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
 }
 
 struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    reader: BufReader<Stream>,
 }
 
 impl Conn {
     fn send(&mut self, data: &[u8]) -> Result<(), BenchError> {
-        self.writer
+        self.reader
+            .get_mut()
             .write_all(data)
             .map_err(|e| BenchError::Io("write".into(), e))
+    }
+
+    /// Replace the plain connection by a TLS one (after "220" to STARTTLS).
+    fn start_tls(self, tls: &TlsConnector, host: &str) -> Result<Conn, BenchError> {
+        if !self.reader.buffer().is_empty() {
+            return Err(BenchError::Protocol(
+                "data after the STARTTLS reply (RFC 3207 5)".into(),
+            ));
+        }
+        let Stream::Plain(s) = self.reader.into_inner() else {
+            return Err(BenchError::Protocol("STARTTLS twice".into()));
+        };
+        let t = tls
+            .connect(host, s)
+            .map_err(|e| BenchError::Protocol(format!("TLS handshake: {}", e)))?;
+        Ok(Conn {
+            reader: BufReader::new(Stream::Tls(Box::new(t))),
+        })
     }
 
     fn command(&mut self, line: &str) -> Result<Reply, BenchError> {
@@ -275,93 +384,158 @@ fn connect(addr: SocketAddr, timeout: Duration) -> Result<Conn, BenchError> {
         .map_err(|e| BenchError::Io("socket".into(), e))?;
     s.set_nodelay(true)
         .map_err(|e| BenchError::Io("socket".into(), e))?;
-    let w = s
-        .try_clone()
-        .map_err(|e| BenchError::Io("socket".into(), e))?;
     Ok(Conn {
-        reader: BufReader::new(s),
-        writer: w,
+        reader: BufReader::new(Stream::Plain(s)),
     })
 }
 
-/// Run one session sending messages `first..first+count`.
+/// The TLS client for `--starttls`: any certificate and host name is accepted.
+fn tls_connector() -> Result<TlsConnector, BenchError> {
+    TlsConnector::builder()
+        .danger_accept_invalid_certs(true)
+        .danger_accept_invalid_hostnames(true)
+        .build()
+        .map_err(|e| BenchError::Protocol(format!("TLS client: {}", e)))
+}
+
+/// Connect and get a session ready for MAIL: greeting, EHLO (HELO as a fallback without
+/// STARTTLS and AUTH), STARTTLS and EHLO again, AUTH PLAIN. Returns whether PIPELINING is on.
+fn open(
+    opts: &Opts,
+    addr: SocketAddr,
+    tls: Option<&TlsConnector>,
+) -> Result<(Conn, bool), BenchError> {
+    let mut c = connect(addr, opts.timeout)?;
+    expect(&read_reply(&mut c.reader)?, 2, "greeting")?;
+    let mut ehlo = c.command("EHLO postern-bench.localhost")?;
+    if ehlo.code / 100 != 2 {
+        if opts.starttls || opts.auth.is_some() {
+            expect(&ehlo, 2, "EHLO")?;
+        }
+        expect(&c.command("HELO postern-bench.localhost")?, 2, "HELO")?;
+        return Ok((c, false));
+    }
+    if let Some(tls) = tls {
+        if !offers(&ehlo, "STARTTLS") {
+            return Err(BenchError::Protocol("the server offers no STARTTLS".into()));
+        }
+        expect(&c.command("STARTTLS")?, 2, "STARTTLS")?;
+        c = c.start_tls(tls, &opts.host)?;
+        ehlo = c.command("EHLO postern-bench.localhost")?;
+        expect(&ehlo, 2, "EHLO after STARTTLS")?;
+    }
+    if let Some((user, password)) = &opts.auth {
+        expect(&c.command(&auth_plain_command(user, password))?, 2, "AUTH")?;
+    }
+    Ok((c, offers(&ehlo, "PIPELINING")))
+}
+
+/// Run one session sending messages `first..first+count`; with `--connect-per-message`
+/// one connection per message, a failed connection counting as that message's error.
 fn session(
     opts: &Opts,
     addr: SocketAddr,
+    tls: Option<&TlsConnector>,
     first: usize,
     count: usize,
     res: &mut SessionResult,
 ) -> Result<(), BenchError> {
-    let mut c = connect(addr, opts.timeout)?;
-    expect(&read_reply(&mut c.reader)?, 2, "greeting")?;
-    let ehlo = c.command("EHLO postern-bench.localhost")?;
-    let pipelining = if ehlo.code / 100 == 2 {
-        offers(&ehlo, "PIPELINING")
-    } else {
-        expect(&c.command("HELO postern-bench.localhost")?, 2, "HELO")?;
-        false
-    };
     let date = postern::log::timefmt::rfc2822(postern::log::timefmt::now_secs());
+    if !opts.connect_per_message {
+        let (mut c, pipelining) = open(opts, addr, tls)?;
+        for n in first..first + count {
+            one_message(opts, &mut c, pipelining, n, &date, res)?;
+        }
+        quit(&mut c, res);
+        return Ok(());
+    }
     for n in first..first + count {
-        let rcpts: Vec<&str> = (0..opts.recipients)
-            .map(|j| opts.to[(n * opts.recipients + j) % opts.to.len()].as_str())
-            .collect();
-        let mail = format!("MAIL FROM:<{}>\r\n", opts.from);
-        let rcpt_lines: Vec<String> = rcpts
-            .iter()
-            .map(|r| format!("RCPT TO:<{}>\r\n", r))
-            .collect();
-        let mut ok_rcpts = 0;
-        let mail_reply;
-        if pipelining {
-            c.send(format!("{}{}", mail, rcpt_lines.concat()).as_bytes())?;
-            mail_reply = read_reply(&mut c.reader)?;
-            for _ in &rcpt_lines {
+        let r = open(opts, addr, tls).and_then(|(mut c, pipelining)| {
+            one_message(opts, &mut c, pipelining, n, &date, res)?;
+            quit(&mut c, res);
+            Ok(())
+        });
+        if let Err(e) = r {
+            res.errors += 1;
+            res.first_error.get_or_insert_with(|| e.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// QUIT; a session counts as completed when the server answers it.
+fn quit(c: &mut Conn, res: &mut SessionResult) {
+    // A failing QUIT does not change what was measured, only the session count.
+    if c.command("QUIT").is_ok_and(|r| r.code / 100 == 2) {
+        res.sessions += 1;
+    }
+}
+
+/// Send message `n` on an open session (RSET after a refused envelope).
+fn one_message(
+    opts: &Opts,
+    c: &mut Conn,
+    pipelining: bool,
+    n: usize,
+    date: &str,
+    res: &mut SessionResult,
+) -> Result<(), BenchError> {
+    let rcpts: Vec<&str> = (0..opts.recipients)
+        .map(|j| opts.to[(n * opts.recipients + j) % opts.to.len()].as_str())
+        .collect();
+    let mail = format!("MAIL FROM:<{}>\r\n", opts.from);
+    let rcpt_lines: Vec<String> = rcpts
+        .iter()
+        .map(|r| format!("RCPT TO:<{}>\r\n", r))
+        .collect();
+    let mut ok_rcpts = 0;
+    let mail_reply;
+    if pipelining {
+        c.send(format!("{}{}", mail, rcpt_lines.concat()).as_bytes())?;
+        mail_reply = read_reply(&mut c.reader)?;
+        for _ in &rcpt_lines {
+            if read_reply(&mut c.reader)?.code / 100 == 2 {
+                ok_rcpts += 1;
+            }
+        }
+    } else {
+        c.send(mail.as_bytes())?;
+        mail_reply = read_reply(&mut c.reader)?;
+        if mail_reply.code / 100 == 2 {
+            for l in &rcpt_lines {
+                c.send(l.as_bytes())?;
                 if read_reply(&mut c.reader)?.code / 100 == 2 {
                     ok_rcpts += 1;
                 }
             }
-        } else {
-            c.send(mail.as_bytes())?;
-            mail_reply = read_reply(&mut c.reader)?;
-            if mail_reply.code / 100 == 2 {
-                for l in &rcpt_lines {
-                    c.send(l.as_bytes())?;
-                    if read_reply(&mut c.reader)?.code / 100 == 2 {
-                        ok_rcpts += 1;
-                    }
-                }
-            }
-        }
-        let step = expect(&mail_reply, 2, "MAIL").and_then(|_| {
-            if ok_rcpts > 0 {
-                Ok(())
-            } else {
-                Err(BenchError::Protocol("no recipient accepted".into()))
-            }
-        });
-        let step = step.and_then(|_| expect(&c.command("DATA")?, 3, "DATA"));
-        if let Err(e) = step {
-            res.errors += 1;
-            res.first_error.get_or_insert_with(|| e.to_string());
-            expect(&c.command("RSET")?, 2, "RSET")?;
-            continue;
-        }
-        c.send(&make_message(n, opts.size, &opts.from, rcpts[0], &date))?;
-        let t0 = Instant::now();
-        c.send(b".\r\n")?;
-        let r = read_reply(&mut c.reader)?;
-        if r.code / 100 == 2 {
-            res.latencies.push(t0.elapsed());
-            res.accepted += 1;
-        } else {
-            res.errors += 1;
-            res.first_error
-                .get_or_insert_with(|| format!("end of DATA: {} {}", r.code, r.lines.join(" / ")));
         }
     }
-    // A failing QUIT does not change what was measured.
-    let _ = c.command("QUIT");
+    let step = expect(&mail_reply, 2, "MAIL").and_then(|_| {
+        if ok_rcpts > 0 {
+            Ok(())
+        } else {
+            Err(BenchError::Protocol("no recipient accepted".into()))
+        }
+    });
+    let step = step.and_then(|_| expect(&c.command("DATA")?, 3, "DATA"));
+    if let Err(e) = step {
+        res.errors += 1;
+        res.first_error.get_or_insert_with(|| e.to_string());
+        expect(&c.command("RSET")?, 2, "RSET")?;
+        return Ok(());
+    }
+    c.send(&make_message(n, opts.size, &opts.from, rcpts[0], date))?;
+    let t0 = Instant::now();
+    c.send(b".\r\n")?;
+    let r = read_reply(&mut c.reader)?;
+    if r.code / 100 == 2 {
+        res.latencies.push(t0.elapsed());
+        res.accepted += 1;
+    } else {
+        res.errors += 1;
+        res.first_error
+            .get_or_insert_with(|| format!("end of DATA: {} {}", r.code, r.lines.join(" / ")));
+    }
     Ok(())
 }
 
@@ -405,6 +579,11 @@ fn run(opts: &Opts) -> Result<bool, BenchError> {
         Some(c) => c.count()?,
         None => 0,
     };
+    let tls = if opts.starttls {
+        Some(Arc::new(tls_connector()?))
+    } else {
+        None
+    };
     let opts = Arc::new(opts.clone());
     let started = Instant::now();
     let aborted = Arc::new(AtomicU64::new(0));
@@ -416,10 +595,10 @@ fn run(opts: &Opts) -> Result<bool, BenchError> {
         if count == 0 {
             continue;
         }
-        let (o, ab) = (Arc::clone(&opts), Arc::clone(&aborted));
+        let (o, ab, t) = (Arc::clone(&opts), Arc::clone(&aborted), tls.clone());
         handles.push(thread::spawn(move || {
             let mut res = SessionResult::default();
-            if let Err(e) = session(&o, addr, first, count, &mut res) {
+            if let Err(e) = session(&o, addr, t.as_deref(), first, count, &mut res) {
                 ab.fetch_add(1, Ordering::Relaxed);
                 res.errors += count.saturating_sub(res.accepted + res.errors);
                 res.first_error.get_or_insert_with(|| e.to_string());
@@ -437,6 +616,7 @@ fn run(opts: &Opts) -> Result<bool, BenchError> {
         });
         all.accepted += r.accepted;
         all.errors += r.errors;
+        all.sessions += r.sessions;
         all.latencies.extend(r.latencies);
         if all.first_error.is_none() {
             all.first_error = r.first_error;
@@ -472,7 +652,7 @@ fn run(opts: &Opts) -> Result<bool, BenchError> {
     };
     if opts.header {
         println!(
-            "{:>8} {:>8} {:>8} {:>11} {:>8} {:>8} {:>12} {:>9} {:>6}",
+            "{:>8} {:>8} {:>8} {:>11} {:>8} {:>8} {:>12} {:>9} {:>6} {:>10}",
             "sessions",
             "messages",
             "size",
@@ -481,11 +661,12 @@ fn run(opts: &Opts) -> Result<bool, BenchError> {
             "p99 ms",
             "delivered/s",
             "RSS MiB",
-            "errors"
+            "errors",
+            "sessions/s"
         );
     }
     println!(
-        "{:>8} {:>8} {:>8} {:>11.1} {:>8} {:>8} {:>12} {:>9} {:>6}",
+        "{:>8} {:>8} {:>8} {:>11.1} {:>8} {:>8} {:>12} {:>9} {:>6} {:>10.1}",
         opts.sessions,
         opts.messages,
         opts.size,
@@ -494,7 +675,8 @@ fn run(opts: &Opts) -> Result<bool, BenchError> {
         fmt_ms(percentile(&all.latencies, 99.0)),
         delivered,
         rss,
-        all.errors
+        all.errors,
+        all.sessions as f64 / sent_secs
     );
     if let Some(e) = &all.first_error {
         eprintln!("postern-bench: first error: {}", e);
@@ -564,6 +746,49 @@ mod tests {
             parse_args(&args(&["--bogus"])),
             Err(BenchError::Usage(_))
         ));
+    }
+
+    #[test]
+    fn submission_options_parse() {
+        let o = parse_args(&args(&[
+            "--starttls",
+            "--auth",
+            "bench:s3cr:et",
+            "--connect-per-message",
+        ]))
+        .unwrap();
+        assert!(o.starttls && o.connect_per_message);
+        assert_eq!(o.auth, Some(("bench".into(), "s3cr:et".into())));
+        let o = parse_args(&args(&[])).unwrap();
+        assert!(!o.starttls && !o.connect_per_message);
+        assert_eq!(o.auth, None);
+        assert_eq!(
+            parse_args(&args(&["--auth", "u:"])).unwrap().auth,
+            Some(("u".into(), String::new()))
+        );
+        for bad in ["nopassword", ":pw", "u\0x:pw"] {
+            assert!(
+                matches!(
+                    parse_args(&args(&["--auth", bad])),
+                    Err(BenchError::Usage(_))
+                ),
+                "{:?}",
+                bad
+            );
+        }
+        assert!(matches!(
+            parse_args(&args(&["--auth"])),
+            Err(BenchError::Usage(_))
+        ));
+    }
+
+    #[test]
+    fn auth_plain_initial_response() {
+        // RFC 4616: [authzid] NUL authcid NUL passwd; "\0tim\0tanstaaftanstaaf".
+        assert_eq!(
+            auth_plain_command("tim", "tanstaaftanstaaf"),
+            "AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm"
+        );
     }
 
     #[test]
@@ -684,7 +909,7 @@ mod tests {
         .unwrap();
         o.size = 300;
         let mut res = SessionResult::default();
-        session(&o, addr, 0, 2, &mut res).unwrap();
+        session(&o, addr, None, 0, 2, &mut res).unwrap();
         assert_eq!(res.accepted, 2);
         assert_eq!(res.errors, 0);
         assert_eq!(res.latencies.len(), 2);
@@ -699,5 +924,93 @@ mod tests {
             ]
         );
         assert_eq!(seen.last().unwrap(), "QUIT");
+    }
+}
+
+#[cfg(test)]
+mod per_message_tests {
+    use super::*;
+    use std::io::BufRead;
+
+    /// `--connect-per-message --auth`: one connection per message, each with greeting,
+    /// EHLO, AUTH PLAIN, MAIL/RCPT/DATA and QUIT; every session counts once.
+    #[test]
+    fn a_session_per_message_with_auth() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let mut sessions = Vec::new();
+            for _ in 0..3 {
+                let (s, _) = listener.accept().unwrap();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut w = s;
+                let mut seen = Vec::new();
+                w.write_all(b"220 test ESMTP\r\n").unwrap();
+                let mut in_data = false;
+                let mut line = String::new();
+                while r.read_line(&mut line).unwrap() > 0 {
+                    let l = line.trim_end().to_string();
+                    line.clear();
+                    if in_data {
+                        if l == "." {
+                            in_data = false;
+                            w.write_all(b"250 2.0.0 Ok\r\n").unwrap();
+                        }
+                        continue;
+                    }
+                    seen.push(l.clone());
+                    let reply: &[u8] = match l.split(' ').next().unwrap_or("") {
+                        "EHLO" => b"250-test\r\n250 AUTH PLAIN\r\n",
+                        "AUTH" if l == "AUTH PLAIN AGJlbmNoAHB3" => b"235 2.7.0 ok\r\n",
+                        "AUTH" => b"535 5.7.8 no\r\n",
+                        "MAIL" | "RCPT" => b"250 Ok\r\n",
+                        "DATA" => {
+                            in_data = true;
+                            b"354 go\r\n"
+                        }
+                        "QUIT" => {
+                            w.write_all(b"221 Bye\r\n").unwrap();
+                            break;
+                        }
+                        _ => b"500 what\r\n",
+                    };
+                    w.write_all(reply).unwrap();
+                }
+                sessions.push(seen);
+            }
+            sessions
+        });
+        let o = parse_args(&args(&[
+            "--auth",
+            "bench:pw",
+            "--connect-per-message",
+            "--timeout",
+            "10",
+        ]))
+        .unwrap();
+        let mut res = SessionResult::default();
+        session(&o, addr, None, 0, 3, &mut res).unwrap();
+        assert_eq!((res.accepted, res.errors, res.sessions), (3, 0, 3));
+        let sessions = server.join().unwrap();
+        for seen in sessions {
+            assert_eq!(
+                seen,
+                [
+                    "EHLO postern-bench.localhost",
+                    "AUTH PLAIN AGJlbmNoAHB3",
+                    "MAIL FROM:<bench@localhost>",
+                    "RCPT TO:<bench@localhost>",
+                    "DATA",
+                    "QUIT"
+                ]
+            );
+        }
+    }
+
+    fn args(list: &[&str]) -> Vec<String> {
+        std::iter::once("postern-bench")
+            .chain(list.iter().copied())
+            .map(String::from)
+            .collect()
     }
 }
