@@ -227,8 +227,12 @@ fn regexp_compile(pat: &str, flags: &str) -> Result<Regex, String> {
             pat, flags
         ));
     }
+    // POSIX: without REG_NEWLINE (flag m) `.` also matches a newline, which a multi-line
+    // header (looked up as one key) contains.
     let mut b = RegexBuilder::new(pat);
-    b.case_insensitive(icase).multi_line(multi);
+    b.case_insensitive(icase)
+        .multi_line(multi)
+        .dot_matches_new_line(!multi);
     build(&b, pat)
 }
 
