@@ -1,7 +1,10 @@
 //! cleanup: turns a received message into a queue file (Postfix's cleanup(8)). Adds the
 //! Received: header given by the caller, and for local clients the missing Message-Id:,
 //! Date: and From: headers (at the end of the header block, in that order); enforces
-//! hopcount_limit and message_size_limit; resolves sender-specified routing through our
+//! hopcount_limit and message_size_limit; applies header_checks/body_checks to mail from
+//! smtpd and pickup (`checks`, over the MIME structure from `mime`: REJECT refuses, HOLD
+//! queues into hold/, DISCARD drops the message after accepting it, REDIRECT and BCC change
+//! the recipients); resolves sender-specified routing through our
 //! domains (`user%remote@here`, by crate::rewrite's classes); expands every recipient with
 //! $virtual_alias_maps (`virtual_alias`); removes duplicate envelope recipients; writes the
 //! file through `queue::Incoming::commit` (file and directory fsynced before it returns, so
