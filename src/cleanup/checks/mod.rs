@@ -27,6 +27,7 @@
 pub mod action;
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use self::action::Action;
 use super::mime::{self, Class, Kind, Limits, Piece};
@@ -106,16 +107,33 @@ pub fn redirect(env: &mut Envelope, to: &str) {
 
 /// The four tables, by parameter.
 struct Tables {
-    header: Option<TableList>,
-    mime: Option<TableList>,
-    nested: Option<TableList>,
-    body: Option<TableList>,
+    header: Option<Arc<TableList>>,
+    mime: Option<Arc<TableList>>,
+    nested: Option<Arc<TableList>>,
+    body: Option<Arc<TableList>>,
 }
 
-fn open(cfg: &Config, id: &str, name: &str) -> Result<Option<TableList>, CheckError> {
-    match TableList::open_list(cfg.get(name)) {
+/// Tables opened once per process, by parameter value (`postfix reload` with another
+/// value opens new ones; an edited file is reloaded by the table itself), so a table
+/// file is not parsed again for every message.
+static OPENED: Mutex<Vec<(String, Arc<TableList>)>> = Mutex::new(Vec::new());
+
+fn open(cfg: &Config, id: &str, name: &str) -> Result<Option<Arc<TableList>>, CheckError> {
+    let value = cfg.get(name).trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let mut opened = OPENED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, t)) = opened.iter().find(|(v, _)| v == value) {
+        return Ok(Some(t.clone()));
+    }
+    match TableList::open_list(value) {
         Ok(t) if t.is_empty() => Ok(None),
-        Ok(t) => Ok(Some(t)),
+        Ok(t) => {
+            let t = Arc::new(t);
+            opened.push((value.to_string(), t.clone()));
+            Ok(Some(t))
+        }
         Err(e) => {
             crate::log::warning("cleanup", &e);
             lines::cleanup_map_problem(id, name);
@@ -232,7 +250,7 @@ impl<'a> Inspector<'a> {
     }
 
     /// The table and its parameter name for a piece, when it is to be looked up.
-    fn table_for(&self, kind: &Kind, bytes: &[u8]) -> Option<(&TableList, &'static str)> {
+    fn table_for(&self, kind: &Kind, bytes: &[u8]) -> Option<(Arc<TableList>, &'static str)> {
         if !self.filtering {
             return None;
         }
@@ -242,21 +260,27 @@ impl<'a> Inspector<'a> {
                 return within
                     .then_some(self.tables.body.as_ref())
                     .flatten()
-                    .map(|t| (t, "body_checks"));
+                    .map(|t| (t.clone(), "body_checks"));
             }
             Kind::Header(c) => *c,
         };
         let n = mime::header_name_len(bytes).unwrap_or(0);
         let name = String::from_utf8_lossy(&bytes[..n]).to_ascii_lowercase();
         if class == Class::Multipart || MIME_HEADERS.contains(&name.as_str()) {
-            self.tables.mime.as_ref().map(|t| (t, "mime_header_checks"))
+            self.tables
+                .mime
+                .as_ref()
+                .map(|t| (t.clone(), "mime_header_checks"))
         } else if class == Class::Nested {
             self.tables
                 .nested
                 .as_ref()
-                .map(|t| (t, "nested_header_checks"))
+                .map(|t| (t.clone(), "nested_header_checks"))
         } else {
-            self.tables.header.as_ref().map(|t| (t, "header_checks"))
+            self.tables
+                .header
+                .as_ref()
+                .map(|t| (t.clone(), "header_checks"))
         }
     }
 
