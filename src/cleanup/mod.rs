@@ -137,11 +137,15 @@ pub fn submit_with(
         return Err(CleanupError::TooManyHops);
     }
     let verdict = match inspect {
-        true => checks::inspect(cfg, &id, &envelope, &content).map_err(CleanupError::Content)?,
+        true => checks::inspect(cfg, &id, &envelope, received.as_deref(), &content)
+            .map_err(CleanupError::Content)?,
         false => checks::Verdict::default(),
     };
+    let mut received = received;
     if let Some(c) = verdict.content {
+        // The inspected content starts with the Received: header.
         content = c;
+        received = None;
         scan = headers::scan(&content);
     }
     envelope

@@ -142,12 +142,15 @@ fn open(cfg: &Config, id: &str, name: &str) -> Result<Option<Arc<TableList>>, Ch
     }
 }
 
-/// Inspect `content` (headers and body, LF line ends) of message `id` with the tables of
-/// `cfg`. Nothing is done (and nothing copied) when no table is configured.
+/// Inspect the message `id`: the Received: header its receiver adds (which header_checks
+/// sees first, as in Postfix), then `content` (headers and body, LF line ends), with the
+/// tables of `cfg`. A changed content in the verdict includes that Received: header.
+/// Nothing is done (and nothing copied) when no table is configured.
 pub fn inspect(
     cfg: &Config,
     id: &str,
     env: &Envelope,
+    received: Option<&str>,
     content: &[u8],
 ) -> Result<Verdict, CheckError> {
     let tables = Tables {
@@ -160,6 +163,14 @@ pub fn inspect(
     if !any_header && tables.body.is_none() {
         return Ok(Verdict::default());
     }
+    let joined;
+    let content = match received {
+        Some(r) if !r.is_empty() => {
+            joined = [r.as_bytes(), content].concat();
+            &joined[..]
+        }
+        _ => content,
+    };
     let limits = Limits {
         nesting: cfg.int("mime_nesting_limit").max(0) as usize,
         boundary_len: cfg.int("mime_boundary_length_limit").max(1) as usize,

@@ -41,7 +41,7 @@ fn env() -> Envelope {
 }
 
 fn run(cfg: &Config, msg: &str) -> Result<Verdict, CheckError> {
-    inspect(cfg, "ID", &env(), msg.as_bytes())
+    inspect(cfg, "ID", &env(), None, msg.as_bytes())
 }
 
 fn text(v: &Verdict) -> String {
@@ -243,4 +243,26 @@ fn redirect_replaces_every_recipient_once() {
 fn obsolete_header_syntax_is_looked_up_normalized() {
     assert_eq!(normalized(b"Subject :  x"), "Subject:  x");
     assert_eq!(normalized(b"Subject: x"), "Subject: x");
+}
+
+#[test]
+fn the_received_header_is_inspected_first() {
+    let f = Fixture::new("rcvd");
+    let h = f.table(
+        "h",
+        "/^Received: from evil/ REJECT evil relay\n/^X-Tag:/ PREPEND X-New: 1\n",
+    );
+    let cfg = f.config(&[("header_checks", &h)]);
+    let rcvd = "Received: from evil.test\n\tby us\n";
+    let e = inspect(&cfg, "ID", &env(), Some(rcvd), b"Subject: x\n\nbody\n").unwrap_err();
+    assert_eq!(e.to_string(), "5.7.1 evil relay");
+    let v = inspect(
+        &cfg,
+        "ID",
+        &env(),
+        Some("Received: ok\n"),
+        b"X-Tag: 1\n\nbody\n",
+    )
+    .unwrap();
+    assert_eq!(text(&v), "Received: ok\nX-New: 1\nX-Tag: 1\n\nbody\n");
 }
