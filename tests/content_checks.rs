@@ -280,6 +280,39 @@ fn table_error_defers() {
         &inst,
         "header_checks map lookup problem -- message not accepted, try again later",
     );
+    // Submitted with sendmail: pickup leaves it in maildrop/ for a later try.
+    let mut child = Command::new(common::bin("sendmail"))
+        .args(["-C", inst.etc.to_str().unwrap(), "-i"])
+        .arg(&me)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Subject: local\n\nbody\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        wait_for(20, || inst
+            .log()
+            .lines()
+            .any(|l| l.contains("postfix/pickup[") && l.contains("uid="))),
+        "{}",
+        inst.log()
+    );
+    assert!(
+        wait_for(20, || inst
+            .log()
+            .matches("map lookup problem -- message not accepted")
+            .count()
+            >= 2),
+        "{}",
+        inst.log()
+    );
+    assert_eq!(inst.queue_files("maildrop").len(), 1, "{}", inst.log());
+    assert!(inst.queue_files("incoming").is_empty());
 }
 
 #[test]
