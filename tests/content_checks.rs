@@ -257,9 +257,17 @@ fn bad_mime_input_loses_nothing() {
         send(&inst, &me, &msg),
         "550 5.6.0 MIME nesting exceeds safety limit"
     );
-    cleanup_line(
+    let line = cleanup_line(
         &inst,
         "reject: mime-error MIME nesting exceeds safety limit: Content-Type: multipart/mixed; boundary=n",
+    );
+    assert!(
+        line.ends_with(&format!(
+            " from localhost[127.0.0.1]; from=<s@remote.test> to=<{}>",
+            me
+        )),
+        "{}",
+        line
     );
 }
 

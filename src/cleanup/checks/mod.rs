@@ -198,7 +198,8 @@ pub fn inspect(
         return Err(e);
     }
     if let (Some(span), true) = (nesting, any_header) {
-        let text = String::from_utf8_lossy(content.get(span).unwrap_or_default());
+        let header = content.get(span).unwrap_or_default();
+        let text = String::from_utf8_lossy(header.strip_suffix(b"\n").unwrap_or(header));
         lines::cleanup_mime_error(
             &ins.log("reject", "", &text, ""),
             "MIME nesting exceeds safety limit",
