@@ -170,6 +170,11 @@ fn warn_discard_hold_redirect_bcc_and_edits() {
         "{}",
         listing
     );
+    // Released, it is delivered like any other message.
+    let h = inst.run("postsuper", &["-H", &held]);
+    assert!(h.status.success());
+    assert!(delivered(&inst, &held), "{}", inst.log());
+    assert!(inst.mbox(&user).contains("Subject: hold me"));
 
     // REDIRECT: mail for fwd@ (a remote forward) reaches the user instead.
     let r = send(
