@@ -87,6 +87,7 @@ fn send(
         content,
         received: None,
         add_missing_headers: true,
+        inspect: false,
     };
     cleanup::submit(cfg, incoming, sub).map(Some)
 }

@@ -1,7 +1,10 @@
 //! cleanup: turns a received message into a queue file (Postfix's cleanup(8)). Adds the
 //! Received: header given by the caller, and for local clients the missing Message-Id:,
 //! Date: and From: headers (at the end of the header block, in that order); enforces
-//! hopcount_limit and message_size_limit; resolves sender-specified routing through our
+//! hopcount_limit and message_size_limit; applies header_checks/body_checks to mail from
+//! smtpd and pickup (`checks`, over the MIME structure from `mime`: REJECT refuses, HOLD
+//! queues into hold/, DISCARD drops the message after accepting it, REDIRECT and BCC change
+//! the recipients); resolves sender-specified routing through our
 //! domains (`user%remote@here`, by crate::rewrite's classes); expands every recipient with
 //! $virtual_alias_maps (`virtual_alias`); removes duplicate envelope recipients; writes the
 //! file through `queue::Incoming::commit` (file and directory fsynced before it returns, so
@@ -16,7 +19,9 @@
 //! Logs `ID: message-id=<...>` (`<>` when the message has none and none was added), and
 //! virtual alias expansion's warnings (see `virtual_alias`).
 
+pub mod checks;
 pub mod headers;
+pub mod mime;
 pub mod virtual_alias;
 
 use std::collections::HashSet;
@@ -25,7 +30,7 @@ use std::io;
 use std::time::UNIX_EPOCH;
 
 use crate::config::Config;
-use crate::queue::{Envelope, Incoming};
+use crate::queue::{Envelope, Incoming, Recipient};
 use crate::reply::Reply;
 use crate::rewrite::Rewrite;
 
@@ -38,6 +43,9 @@ pub struct Submission {
     pub received: Option<String>,
     /// Add missing Message-ID:, Date:, From: (local clients, local submission).
     pub add_missing_headers: bool,
+    /// Apply header_checks/body_checks (`checks`): mail from smtpd and pickup, not
+    /// notifications or forwarded copies (Postfix's CLEANUP_FLAG_FILTER).
+    pub inspect: bool,
 }
 
 /// Why cleanup refused or failed.
@@ -48,6 +56,8 @@ pub enum CleanupError {
     TooBig,
     /// Virtual alias expansion failed (a table error or a limit): try again later.
     Alias(virtual_alias::AliasError),
+    /// Content inspection refused the message (`checks`).
+    Content(checks::CheckError),
 }
 
 impl CleanupError {
@@ -64,6 +74,7 @@ impl CleanupError {
             CleanupError::Alias(virtual_alias::AliasError::Limit) => {
                 Reply::with_dsn(451, "4.6.0", "Alias expansion error")
             }
+            CleanupError::Content(e) => e.reply(),
         }
     }
 }
@@ -75,6 +86,7 @@ impl fmt::Display for CleanupError {
             CleanupError::TooManyHops => write!(f, "too many hops"),
             CleanupError::TooBig => write!(f, "message file too big"),
             CleanupError::Alias(e) => write!(f, "{}", e),
+            CleanupError::Content(e) => write!(f, "{}", e),
         }
     }
 }
@@ -100,6 +112,7 @@ pub fn submit_with(
         mut content,
         received,
         add_missing_headers,
+        inspect,
     } = sub;
 
     let limit = cfg.int("message_size_limit");
@@ -123,6 +136,21 @@ pub fn submit_with(
     if hop_limit > 0 && hops as i64 >= hop_limit {
         return Err(CleanupError::TooManyHops);
     }
+    let verdict = match inspect {
+        true => checks::inspect(cfg, &id, &envelope, received.as_deref(), &content)
+            .map_err(CleanupError::Content)?,
+        false => checks::Verdict::default(),
+    };
+    let mut received = received;
+    if let Some(c) = verdict.content {
+        // The inspected content starts with the Received: header.
+        content = c;
+        received = None;
+        scan = headers::scan(&content);
+    }
+    envelope
+        .recipients
+        .extend(verdict.bcc.iter().map(|a| Recipient::new(a)));
 
     // Sender-specified routing through our own domains (user%remote@here, host!user@here,
     // "user@remote"@here) is resolved here, as Postfix's cleanup does through
@@ -146,6 +174,9 @@ pub fn submit_with(
     envelope
         .recipients
         .retain(|r| seen.insert((r.address.to_ascii_lowercase(), r.orig.clone())));
+    if let Some(to) = &verdict.redirect {
+        checks::redirect(&mut envelope, to);
+    }
 
     let arrival = envelope
         .arrival
@@ -195,6 +226,13 @@ pub fn submit_with(
     drop(content);
 
     crate::log::lines::message_id(&id, message_id.as_deref().unwrap_or("<>"));
+    if verdict.discard {
+        return Ok(id);
+    }
+    let mut incoming = incoming;
+    if verdict.hold {
+        incoming.hold();
+    }
     incoming
         .commit(&mut envelope, &out)
         .map_err(CleanupError::Write)
@@ -243,6 +281,7 @@ mod tests {
             content: b"x\n".to_vec(),
             received: None,
             add_missing_headers: false,
+            inspect: false,
         };
         let id = submit(&cfg, inc, sub).unwrap();
         let (env, _) = read_back(&q, &id);
@@ -263,6 +302,7 @@ mod tests {
             content: b"Subject:How are you these days?\nAre you gua lema?\n".to_vec(),
             received: Some("Received: from x\n\tby y\n".into()),
             add_missing_headers: true,
+            inspect: false,
         };
         let id = submit(&cfg, inc, sub).unwrap();
         let (env, c) = read_back(&q, &id);
@@ -290,6 +330,7 @@ mod tests {
             content: b"hello\n".to_vec(),
             received: None,
             add_missing_headers: true,
+            inspect: false,
         };
         let id = submit(&cfg, inc, sub).unwrap();
         let (_, c) = read_back(&q, &id);
@@ -301,6 +342,7 @@ mod tests {
             content: b"Subject: x\n\nbody\n".to_vec(),
             received: None,
             add_missing_headers: false,
+            inspect: false,
         };
         let id = submit(&cfg, inc, sub).unwrap();
         let (_, c) = read_back(&q, &id);
@@ -317,6 +359,7 @@ mod tests {
             content: b"Received: 1\nReceived: 2\n\nx\n".to_vec(),
             received: Some("Received: 3\n".into()),
             add_missing_headers: false,
+            inspect: false,
         };
         let e = submit(&cfg, inc, sub).unwrap_err();
         assert_eq!(e.reply().to_string(), "554 5.4.0 Error: too many hops");
@@ -327,6 +370,7 @@ mod tests {
             content: b"Received: 1\n\nx\n".to_vec(),
             received: Some("Received: 2\n".into()),
             add_missing_headers: false,
+            inspect: false,
         };
         let id = submit(&cfg, inc, sub).unwrap();
         std::fs::remove_file(q.path(QueueName::Incoming, &id)).unwrap();
