@@ -173,7 +173,7 @@ fn pick(
     cleanup::submit_with(cfg, rw, incoming, sub).map_err(|e| match e {
         // Refused for good (too big, too many hops): retrying cannot help.
         CleanupError::TooBig | CleanupError::TooManyHops => Some(e.to_string()),
-        CleanupError::Write(_) | CleanupError::Alias(_) => {
+        CleanupError::Write(_) | CleanupError::Alias(_) | CleanupError::Lookup(_) => {
             log::warning(COMPONENT, format!("{}: {}", new_id, e));
             None
         }

@@ -16,7 +16,11 @@
 //! Logs `ID: message-id=<...>` (`<>` when the message has none and none was added), and
 //! virtual alias expansion's warnings (see `virtual_alias`).
 
+mod addresses;
+pub mod canonical;
+mod header_addresses;
 pub mod headers;
+mod masquerade;
 pub mod virtual_alias;
 
 use std::collections::HashSet;
@@ -48,6 +52,8 @@ pub enum CleanupError {
     TooBig,
     /// Virtual alias expansion failed (a table error or a limit): try again later.
     Alias(virtual_alias::AliasError),
+    /// A canonical, masquerade or bcc table could not answer: try again later.
+    Lookup(canonical::LookupError),
 }
 
 impl CleanupError {
@@ -61,6 +67,7 @@ impl CleanupError {
             // As Postfix 2.10: a table error is CLEANUP_STAT_WRITE, a limit
             // CLEANUP_STAT_DEFER with the reason `4.6.0 Alias expansion error`.
             CleanupError::Alias(virtual_alias::AliasError::Lookup) => write_error(),
+            CleanupError::Lookup(_) => write_error(),
             CleanupError::Alias(virtual_alias::AliasError::Limit) => {
                 Reply::with_dsn(451, "4.6.0", "Alias expansion error")
             }
@@ -75,6 +82,7 @@ impl fmt::Display for CleanupError {
             CleanupError::TooManyHops => write!(f, "too many hops"),
             CleanupError::TooBig => write!(f, "message file too big"),
             CleanupError::Alias(e) => write!(f, "{}", e),
+            CleanupError::Lookup(e) => write!(f, "{}", e),
         }
     }
 }
@@ -136,6 +144,11 @@ pub fn submit_with(
             r.address = routed;
         }
     }
+
+    // Canonical mapping and masquerading of the envelope and the address headers.
+    addresses::rewrite(cfg, rw, &id, &mut envelope, &mut content, scan.end)
+        .map_err(CleanupError::Lookup)?;
+    scan = headers::scan(&content);
 
     // Virtual alias expansion (nothing is queued when it fails).
     envelope.recipients = virtual_alias::expand_all(cfg, rw, &id, envelope.recipients)

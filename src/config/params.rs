@@ -272,10 +272,27 @@ pub const PARAMS: &[Param] = &[
     p("virtual_uid_maps", ""),
     p("virtual_gid_maps", ""),
     p("virtual_minimum_uid", "100"),
-    k("canonical_maps", ""),
-    k("sender_canonical_maps", ""),
-    k("recipient_canonical_maps", ""),
-    k("relocated_maps", ""),
+    // Canonical mapping and masquerading (cleanup/canonical.rs, cleanup/masquerade.rs).
+    p("canonical_maps", ""),
+    p("sender_canonical_maps", ""),
+    p("recipient_canonical_maps", ""),
+    p(
+        "canonical_classes",
+        "envelope_sender, envelope_recipient, header_sender, header_recipient",
+    ),
+    p("sender_canonical_classes", "envelope_sender, header_sender"),
+    p(
+        "recipient_canonical_classes",
+        "envelope_recipient, header_recipient",
+    ),
+    p("masquerade_domains", ""),
+    p("masquerade_exceptions", ""),
+    p(
+        "masquerade_classes",
+        "envelope_sender, header_sender, header_recipient",
+    ),
+    // relocated(5): smtpd's recipient test and the resolver (rewrite/resolve.rs).
+    p("relocated_maps", ""),
     k("header_checks", ""),
     k("body_checks", ""),
     k("compatibility_level", "0"),

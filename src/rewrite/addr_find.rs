@@ -47,6 +47,42 @@ pub struct Found {
     pub extension: Option<String>,
 }
 
+impl Found {
+    /// The result addresses for a match of `address` (Postfix's mail_addr_map): commas and
+    /// white space separate them; a result `@otherdomain` keeps the local part (without the
+    /// extension); with `propagate`, an extension removed to find the match is added to
+    /// each result (`user+ext@d` -> `other+ext@e`).
+    pub fn results(&self, address: &str, propagate: bool) -> Vec<String> {
+        let value = self.value.trim();
+        let ext = self.extension.as_deref().filter(|_| propagate);
+        let value = match value.strip_prefix('@') {
+            Some(_) => {
+                let local = address.rsplit_once('@').map(|(l, _)| l).unwrap_or(address);
+                let local = self
+                    .extension
+                    .as_deref()
+                    .and_then(|e| local.strip_suffix(e))
+                    .unwrap_or(local);
+                format!("{}{}", local, value)
+            }
+            None => value.to_string(),
+        };
+        crate::config::split_list(&value)
+            .into_iter()
+            .map(|a| with_extension(&a, ext))
+            .collect()
+    }
+}
+
+/// `user@domain` with `+ext` inserted before the `@` (at the end without one).
+fn with_extension(address: &str, ext: Option<&str>) -> String {
+    match (ext, address.rsplit_once('@')) {
+        (None, _) => address.to_string(),
+        (Some(e), Some((l, d))) => format!("{}{}@{}", l, e, d),
+        (Some(e), None) => format!("{}{}", address, e),
+    }
+}
+
 impl AddrMaps {
     /// Open the (already `$name`-expanded) list value of parameter `title`.
     pub fn open(title: &'static str, value: &str) -> AddrMaps {

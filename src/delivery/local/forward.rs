@@ -46,7 +46,9 @@ impl Local {
                     let dsn = dsn_of(match e {
                         CleanupError::TooManyHops => "5.4.6",
                         CleanupError::TooBig => "5.3.4",
-                        CleanupError::Write(_) | CleanupError::Alias(_) => "4.3.0",
+                        CleanupError::Write(_)
+                        | CleanupError::Alias(_)
+                        | CleanupError::Lookup(_) => "4.3.0",
                     });
                     let why = format!("cannot forward message: {}", e);
                     for t in &targets {

