@@ -122,3 +122,88 @@ fn relocated_recipients_are_rejected_at_rcpt_and_bounced_on_delivery() {
     );
     inst.stop();
 }
+
+#[test]
+fn masquerading_strips_subdomains_except_exceptions() {
+    let inst = Instance::new(&[]);
+    let user = inst.user.clone();
+    inst.set("masquerade_domains", "!keep.b.test, b.test");
+    inst.set("masquerade_exceptions", "root");
+    inst.newaliases();
+    inst.start();
+    let to = inst.local_address();
+    let msg = "From: Joe <joe@host.b.test>\nSender: root@host.b.test\nReply-To: amy@keep.b.test\nCc: bob@mx.b.test\nSubject: masq\n\nmasq body\n.\n";
+    let reply = send_raw(&inst, "joe@host.b.test", &[&to], msg);
+    wait_removed(&inst, &reply);
+    let mbox = inst.mbox(&user);
+    for want in [
+        "Return-Path: <joe@b.test>\n",
+        "From: Joe <joe@b.test>\n",
+        "Sender: root@host.b.test\n",
+        "Reply-To: amy@keep.b.test\n",
+        "Cc: bob@b.test\n",
+        &format!("Delivered-To: {to}\n"),
+    ] {
+        assert!(mbox.contains(want), "missing {:?} in:\n{}", want, mbox);
+    }
+    inst.stop();
+}
+
+#[test]
+fn bcc_copies_are_delivered() {
+    let inst = Instance::new(&[]);
+    let user = inst.user.clone();
+    inst.set("transport_maps", "inline:{ bcc.test=discard:archived }");
+    inst.set("sender_bcc_maps", "inline:{ joe@b.test=scopy@bcc.test }");
+    inst.set(
+        "recipient_bcc_maps",
+        "inline:{ to@bcc.test=alias-user@www.a.org }",
+    );
+    inst.set("always_bcc", "acopy@bcc.test");
+    inst.newaliases();
+    inst.start();
+    let reply = send_raw(
+        &inst,
+        "joe@b.test",
+        &["to@bcc.test"],
+        "Subject: bcc\n\nbcc body\n.\n",
+    );
+    wait_removed(&inst, &reply);
+    let id = queued_id(&reply);
+    let log = inst.log();
+    for to in ["to@bcc.test", "scopy@bcc.test", "acopy@bcc.test"] {
+        assert!(
+            log.contains(&format!("{id}: to=<{to}>, relay=none"))
+                && log.contains("status=sent (archived)"),
+            "{to}: {log}"
+        );
+    }
+    assert!(
+        log.contains(&format!(
+            "{id}: to=<{user}@www.a.org>, orig_to=<alias-user@www.a.org>"
+        )),
+        "{log}"
+    );
+    let mbox = inst.mbox(&user);
+    assert_eq!(mbox.matches("bcc body").count(), 1, "{mbox}");
+    inst.stop();
+}
+
+#[test]
+fn bcc_table_error_refuses_the_message() {
+    let inst = Instance::new(&[]);
+    inst.set("recipient_bcc_maps", "fail:bcc");
+    inst.newaliases();
+    inst.start();
+    let to = inst.local_address();
+    let reply = send_raw(&inst, "joe@b.test", &[&to], "Subject: x\n\nx\n.\n");
+    assert_eq!(reply, "451 4.3.0 Error: queue file write error");
+    assert!(
+        inst.log().contains(
+            ": recipient_bcc_maps map lookup problem -- message not accepted, try again later"
+        ),
+        "{}",
+        inst.log()
+    );
+    inst.stop();
+}

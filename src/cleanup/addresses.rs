@@ -1,18 +1,31 @@
 //! Address rewriting of one message in cleanup, in Postfix's order: the envelope sender
-//! and each envelope recipient through canonical mapping and masquerading (`canonical`);
-//! the address headers (`header_addresses`) through the same, for the header classes. A
-//! recipient whose address changes keeps the form the client gave as its original
-//! recipient (orig_to, X-Original-To:).
+//! and each envelope recipient through canonical mapping and masquerading (`canonical`),
+//! with automatic BCC recipients (`bcc`) from the mapped addresses and $always_bcc; the
+//! address headers (`header_addresses`) put in standard form (crate::rewrite::Context: the
+//! local context for local clients, the remote context when $remote_header_rewrite_domain
+//! is set) and mapped for the header classes. A recipient whose address changes keeps the
+//! form the client gave as its original recipient (orig_to, X-Original-To:).
 //!
 //! Security role: a table that cannot answer refuses the message with a temporary error
-//! (`canonical::LookupError`); nothing is queued half-rewritten. Logs through `canonical`.
+//! (`canonical::LookupError`); nothing is queued half-rewritten. Logs through `canonical`
+//! and `bcc`.
 
 use crate::config::Config;
-use crate::queue::Envelope;
-use crate::rewrite::Rewrite;
+use crate::queue::{Envelope, Recipient};
+use crate::rewrite::{Context, Rewrite};
 
+use super::bcc;
 use super::canonical::{self, LookupError, Mapper};
 use super::header_addresses::{self, HeaderKind};
+
+/// How a message came in.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    /// From a local client or local submission (headers in the local context).
+    pub local: bool,
+    /// New mail (not generated or forwarded by Postern): BCC recipients are added.
+    pub bcc_ok: bool,
+}
 
 /// Rewrite the envelope of message `id` and the address headers in `content[..header_end]`
 /// (replaced when one changed).
@@ -23,25 +36,60 @@ pub fn rewrite(
     envelope: &mut Envelope,
     content: &mut Vec<u8>,
     header_end: usize,
+    origin: Origin,
 ) -> Result<(), LookupError> {
     let mapper = Mapper::new(cfg, rw, id);
-    if !mapper.is_active() {
-        return Ok(());
+    let active = mapper.is_active();
+    let maps = rw.maps();
+    let mut bccs = Vec::new();
+    if active {
+        envelope.sender = mapper.sender(&envelope.sender, canonical::ENVELOPE_SENDER)?;
     }
-    envelope.sender = mapper.sender(&envelope.sender, canonical::ENVELOPE_SENDER)?;
+    if origin.bcc_ok {
+        bccs.extend(bcc::lookup(rw, id, &maps.sender_bcc, &envelope.sender)?);
+    }
     for r in envelope.recipients.iter_mut() {
-        let new = mapper.recipient(&r.address, canonical::ENVELOPE_RECIPIENT)?;
-        if new != r.address {
-            if r.orig.is_none() {
-                r.orig = Some(std::mem::replace(&mut r.address, new));
-            } else {
-                r.address = new;
+        if active {
+            let new = mapper.recipient(&r.address, canonical::ENVELOPE_RECIPIENT)?;
+            if new != r.address {
+                let old = std::mem::replace(&mut r.address, new);
+                r.orig.get_or_insert(old);
             }
         }
+        if origin.bcc_ok {
+            bccs.extend(bcc::lookup(rw, id, &maps.recipient_bcc, &r.address)?);
+        }
     }
-    let rewritten = header_addresses::rewrite(content, header_end, |a, kind| match kind {
-        HeaderKind::Sender => mapper.sender(a, canonical::HEADER_SENDER),
-        HeaderKind::Recipient => mapper.recipient(a, canonical::HEADER_RECIPIENT),
+    let always = cfg.get("always_bcc").trim();
+    if origin.bcc_ok && !always.is_empty() && !envelope.recipients.is_empty() {
+        bccs.push(always.to_string());
+    }
+    let local = Context::local(cfg);
+    for b in bccs {
+        let address = mapper.recipient(&local.rewrite(&b), canonical::ENVELOPE_RECIPIENT)?;
+        envelope.recipients.push(Recipient {
+            address,
+            notify: Some("NEVER".to_string()),
+            ..Default::default()
+        });
+    }
+    let context = if origin.local {
+        Some(local)
+    } else {
+        Context::remote(cfg)
+    };
+    if !active && context.is_none() {
+        return Ok(());
+    }
+    let rewritten = header_addresses::rewrite(content, header_end, |a, kind| {
+        let a = match &context {
+            Some(c) => c.rewrite(a),
+            None => a.to_string(),
+        };
+        match kind {
+            HeaderKind::Sender => mapper.sender(&a, canonical::HEADER_SENDER),
+            HeaderKind::Recipient => mapper.recipient(&a, canonical::HEADER_RECIPIENT),
+        }
     })?;
     if let Some(new) = rewritten {
         *content = new;

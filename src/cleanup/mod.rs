@@ -2,7 +2,9 @@
 //! Received: header given by the caller, and for local clients the missing Message-Id:,
 //! Date: and From: headers (at the end of the header block, in that order); enforces
 //! hopcount_limit and message_size_limit; resolves sender-specified routing through our
-//! domains (`user%remote@here`, by crate::rewrite's classes); expands every recipient with
+//! domains (`user%remote@here`, by crate::rewrite's classes); maps the envelope and the
+//! address headers through canonical_maps and masquerading and adds automatic BCC
+//! recipients (`addresses`); expands every recipient with
 //! $virtual_alias_maps (`virtual_alias`); removes duplicate envelope recipients; writes the
 //! file through `queue::Incoming::commit` (file and directory fsynced before it returns, so
 //! the caller may then answer 250).
@@ -17,6 +19,7 @@
 //! virtual alias expansion's warnings (see `virtual_alias`).
 
 mod addresses;
+mod bcc;
 pub mod canonical;
 mod header_addresses;
 pub mod headers;
@@ -102,6 +105,28 @@ pub fn submit_with(
     incoming: Incoming,
     sub: Submission,
 ) -> Result<String, CleanupError> {
+    submit_as(cfg, rw, incoming, sub, true)
+}
+
+/// `submit_with` for mail Postern generates (bounces) or forwards internally (local's
+/// .forward and aliases): addresses are mapped but no automatic BCC is added, as Postfix's
+/// CLEANUP_FLAG_MASK_INTERNAL.
+pub fn submit_internal(
+    cfg: &Config,
+    rw: &Rewrite,
+    incoming: Incoming,
+    sub: Submission,
+) -> Result<String, CleanupError> {
+    submit_as(cfg, rw, incoming, sub, false)
+}
+
+fn submit_as(
+    cfg: &Config,
+    rw: &Rewrite,
+    incoming: Incoming,
+    sub: Submission,
+    bcc_ok: bool,
+) -> Result<String, CleanupError> {
     let id = incoming.id().to_string();
     let Submission {
         mut envelope,
@@ -146,7 +171,11 @@ pub fn submit_with(
     }
 
     // Canonical mapping and masquerading of the envelope and the address headers.
-    addresses::rewrite(cfg, rw, &id, &mut envelope, &mut content, scan.end)
+    let origin = addresses::Origin {
+        local: add_missing_headers,
+        bcc_ok,
+    };
+    addresses::rewrite(cfg, rw, &id, &mut envelope, &mut content, scan.end, origin)
         .map_err(CleanupError::Lookup)?;
     scan = headers::scan(&content);
 

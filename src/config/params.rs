@@ -86,7 +86,10 @@ pub const PARAMS: &[Param] = &[
     p("mynetworks", ""),
     p("mynetworks_style", "subnet"),
     p("relay_domains", "$mydestination"),
-    k("append_dot_mydomain", "yes"),
+    // Standard form of header and automatic BCC addresses (rewrite/context.rs).
+    p("append_at_myorigin", "yes"),
+    p("append_dot_mydomain", "yes"),
+    p("remote_header_rewrite_domain", ""),
     p("recipient_delimiter", ""),
     p("owner_request_special", "yes"),
     k("expand_owner_alias", "no"),
@@ -285,6 +288,10 @@ pub const PARAMS: &[Param] = &[
         "recipient_canonical_classes",
         "envelope_recipient, header_recipient",
     ),
+    // Automatic BCC (cleanup/bcc.rs).
+    p("always_bcc", ""),
+    p("sender_bcc_maps", ""),
+    p("recipient_bcc_maps", ""),
     p("masquerade_domains", ""),
     p("masquerade_exceptions", ""),
     p(

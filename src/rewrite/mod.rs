@@ -35,6 +35,7 @@
 
 mod addr_find;
 pub mod address_list;
+mod context;
 mod domains;
 mod literal;
 mod maps;
@@ -43,6 +44,7 @@ mod split;
 mod virtual_domains;
 
 pub use addr_find::{AddrMaps, Found};
+pub use context::Context;
 pub use domains::{DomainList, domain_listed};
 pub use literal::OwnAddresses;
 pub use maps::AddressMaps;

@@ -73,7 +73,7 @@ impl Local {
         envelope.recipients = targets.iter().map(|t| Recipient::new(t)).collect();
         let mut content = format!("Delivered-To: {}\n", delivered_to).into_bytes();
         content.extend_from_slice(r.req.content);
-        cleanup::submit_with(
+        cleanup::submit_internal(
             &self.cfg,
             &self.rewrite,
             incoming,
