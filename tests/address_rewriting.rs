@@ -44,7 +44,10 @@ fn canonical_maps_rewrite_envelope_and_headers() {
         "recipient_canonical_maps",
         &format!("inline:{{ jdoe@www.a.org={user}@www.a.org }}"),
     );
-    inst.set("canonical_maps", "inline:{ @old.test=@new.test }");
+    // Any table type: a regexp table here.
+    let re = inst.etc.join("canonical.re");
+    std::fs::write(&re, "/^(.*)@old\\.test$/ ${1}@new.test\n").unwrap();
+    inst.set("canonical_maps", &format!("regexp:{}", re.display()));
     inst.newaliases();
     inst.start();
     let msg = "From: \"Joe, Public\" <joe@b.test>\nTo: Someone <jdoe@www.a.org>\nCc: x@old.test (old, comment),\n  y@other.test\nSubject: canonical\n\nbody joe@b.test\n.\n";
@@ -206,4 +209,37 @@ fn bcc_table_error_refuses_the_message() {
         inst.log()
     );
     inst.stop();
+}
+
+#[test]
+fn header_addresses_get_the_local_or_remote_standard_form() {
+    let inst = Instance::new(&[]);
+    let user = inst.user.clone();
+    inst.newaliases();
+    inst.start();
+    let to = inst.local_address();
+    let msg = "To: amy, bob@host, <carol@x.test>\nSubject: one\n\n.\n";
+    // 127.0.0.1 is an interface address: the local context ($myorigin, $mydomain).
+    wait_removed(&inst, &send_raw(&inst, "joe@b.test", &[&to], msg));
+    inst.stop();
+    // Not a local_header_rewrite_clients client: untouched without
+    // remote_header_rewrite_domain, completed with it.
+    inst.set("local_header_rewrite_clients", "");
+    inst.start();
+    let msg2 = msg.replace("one", "two");
+    wait_removed(&inst, &send_raw(&inst, "joe@b.test", &[&to], &msg2));
+    inst.stop();
+    inst.set("remote_header_rewrite_domain", "domain.invalid");
+    inst.start();
+    let msg3 = msg.replace("one", "three");
+    wait_removed(&inst, &send_raw(&inst, "joe@b.test", &[&to], &msg3));
+    inst.stop();
+    let mbox = inst.mbox(&user);
+    for want in [
+        "To: amy@www.a.org, bob@host.a.org, <carol@x.test>\nSubject: one\n",
+        "To: amy, bob@host, <carol@x.test>\nSubject: two\n",
+        "To: amy@domain.invalid, bob@host.domain.invalid, <carol@x.test>\nSubject: three\n",
+    ] {
+        assert!(mbox.contains(want), "missing {:?} in:\n{}", want, mbox);
+    }
 }
