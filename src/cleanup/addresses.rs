@@ -96,3 +96,59 @@ pub fn rewrite(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn run(bcc_ok: bool, local: bool, content: &str) -> (Envelope, String) {
+        let cfg = Config::from_pairs(
+            Path::new("/x"),
+            &[
+                ("myhostname", "www.a.org"),
+                ("sender_canonical_maps", "inline:{ joe=joseph@b.test }"),
+                ("recipient_bcc_maps", "inline:{ amy@c.test=copy }"),
+                ("always_bcc", "all@d.test"),
+            ],
+        );
+        let rw = Rewrite::new(&cfg);
+        let mut env = Envelope::new("joe@www.a.org");
+        env.recipients.push(Recipient::new("amy@c.test"));
+        let mut content = content.as_bytes().to_vec();
+        let end = super::super::headers::scan(&content).end;
+        let origin = Origin { local, bcc_ok };
+        rewrite(&cfg, &rw, "ID", &mut env, &mut content, end, origin).unwrap();
+        (env, String::from_utf8(content).unwrap())
+    }
+
+    #[test]
+    fn bcc_recipients_for_new_mail_only() {
+        let (env, _) = run(true, true, "");
+        assert_eq!(env.sender, "joseph@b.test");
+        let rcpts: Vec<(&str, Option<&str>)> = env
+            .recipients
+            .iter()
+            .map(|r| (r.address.as_str(), r.notify.as_deref()))
+            .collect();
+        assert_eq!(
+            rcpts,
+            [
+                ("amy@c.test", None),
+                ("copy@www.a.org", Some("NEVER")),
+                ("all@d.test", Some("NEVER"))
+            ]
+        );
+        let (env, _) = run(false, true, "");
+        assert_eq!(env.recipients.len(), 1, "no BCC for internal mail");
+    }
+
+    #[test]
+    fn headers_in_the_local_context_only_for_local_clients() {
+        let msg = "From: joe\nTo: amy@host\n\nFrom: joe\n";
+        let (_, c) = run(false, true, msg);
+        assert_eq!(c, "From: joseph@b.test\nTo: amy@host.a.org\n\nFrom: joe\n");
+        let (_, c) = run(false, false, msg);
+        assert_eq!(c, "From: joseph@b.test\nTo: amy@host\n\nFrom: joe\n");
+    }
+}
