@@ -85,6 +85,19 @@ fn canonical_table_error_refuses_the_message() {
         inst.log()
     );
     inst.stop();
+    // smtpd's recipient test searches recipient_canonical_maps: a failure answers 451.
+    inst.set("recipient_canonical_maps", "fail:rcanonical");
+    inst.start();
+    let mut c = inst.connect();
+    c.reply();
+    c.cmd("EHLO mail.b.test");
+    c.cmd("MAIL FROM:<joe@b.test>");
+    assert_eq!(
+        c.cmd("RCPT TO:<nobody@www.a.org>"),
+        "451 4.3.0 <nobody@www.a.org>: Temporary lookup failure"
+    );
+    c.cmd("QUIT");
+    inst.stop();
 }
 
 #[test]

@@ -6,6 +6,8 @@
 //! 3. `user+ext`, then `user` - only when the domain is $myorigin or one of ours,
 //! 4. `@domain` (a catch-all).
 //!
+//! Pattern tables (`regexp:`, `pcre:`) are given the whole address only, as in Postfix.
+//!
 //! Extensions are split by the one recipient_delimiter splitter (crate::rewrite::split).
 //! A match found only after removing the extension reports the extension, for
 //! propagate_unmatched_extensions.
@@ -125,8 +127,13 @@ impl AddrMaps {
         if self.is_empty() {
             return Ok(None);
         }
-        for (key, ext) in keys(rw, address, ours) {
-            match self.lookup(&key) {
+        for (i, (key, ext)) in keys(rw, address, ours).into_iter().enumerate() {
+            // Pattern tables see the whole address only, as Postfix's mail_addr_find.
+            let result = match &self.maps {
+                Some(Ok(list)) if i > 0 => list.lookup_fixed(&key),
+                _ => self.lookup(&key),
+            };
+            match result {
                 Ok(Some(value)) => {
                     return Ok(Some(Found {
                         value,
@@ -208,6 +215,19 @@ mod tests {
         assert_eq!(f.value, "x@e.test");
         assert_eq!(f.extension.as_deref(), Some("+ext"));
         assert_eq!(m.find(&rw(), "v@d.test", false).unwrap(), None);
+        let re = std::env::temp_dir().join(format!("postern-af-{}.re", std::process::id()));
+        std::fs::write(&re, "/^(u|@h\\.test)$/ y\n").unwrap();
+        let m = AddrMaps::open(
+            "virtual_alias_maps",
+            &format!("inline:{{ x=1 }} regexp:{}", re.display()),
+        );
+        assert_eq!(
+            m.find(&rw(), "u@h.test", true).unwrap(),
+            None,
+            "regexp: full address only"
+        );
+        assert_eq!(m.find(&rw(), "x@h.test", true).unwrap().unwrap().value, "1");
+        std::fs::remove_file(&re).unwrap();
         let m = AddrMaps::open("virtual_alias_maps", "fail:x");
         let (e, key) = m.find(&rw(), "v@d.test", false).unwrap_err();
         assert_eq!(e.table(), "fail:x");
