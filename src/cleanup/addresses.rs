@@ -1,5 +1,7 @@
 //! Address rewriting of one message in cleanup, in Postfix's order: the envelope sender
-//! and each envelope recipient through canonical mapping and masquerading (`canonical`),
+//! and each envelope recipient in standard form (crate::rewrite::Context, the local
+//! context: `user@host` gets `.$mydomain`, `MAILER-DAEMON@$myorigin` as sender becomes
+//! `<>`), then through canonical mapping and masquerading (`canonical`),
 //! with automatic BCC recipients (`bcc`) from the mapped addresses and $always_bcc; the
 //! address headers (`header_addresses`) put in standard form (crate::rewrite::Context: the
 //! local context for local clients, the remote context when $remote_header_rewrite_domain
@@ -41,6 +43,8 @@ pub fn rewrite(
     let mapper = Mapper::new(cfg, rw, id);
     let active = mapper.is_active();
     let maps = rw.maps();
+    let local = Context::local(cfg);
+    standard_form(&local, envelope);
     let mut bccs = Vec::new();
     if active {
         envelope.sender = mapper.sender(&envelope.sender, canonical::ENVELOPE_SENDER)?;
@@ -64,7 +68,6 @@ pub fn rewrite(
     if origin.bcc_ok && !always.is_empty() && !envelope.recipients.is_empty() {
         bccs.push(always.to_string());
     }
-    let local = Context::local(cfg);
     for b in bccs {
         let address = mapper.recipient(&local.rewrite(&b), canonical::ENVELOPE_RECIPIENT)?;
         envelope.recipients.push(Recipient {
@@ -95,6 +98,26 @@ pub fn rewrite(
         *content = new;
     }
     Ok(())
+}
+
+/// The envelope in standard form (the local context, as Postfix's cleanup rewrites every
+/// envelope address); `MAILER-DAEMON@$myorigin` as sender becomes the null sender. A
+/// recipient that changes keeps the form given as its original recipient.
+fn standard_form(local: &Context, envelope: &mut Envelope) {
+    let sender = local.rewrite(&envelope.sender);
+    let daemon = local.rewrite("MAILER-DAEMON");
+    envelope.sender = if sender.eq_ignore_ascii_case(&daemon) {
+        String::new()
+    } else {
+        sender
+    };
+    for r in envelope.recipients.iter_mut() {
+        let new = local.rewrite(&r.address);
+        if new != r.address {
+            let old = std::mem::replace(&mut r.address, new);
+            r.orig.get_or_insert(old);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -141,6 +164,23 @@ mod tests {
         );
         let (env, _) = run(false, true, "");
         assert_eq!(env.recipients.len(), 1, "no BCC for internal mail");
+    }
+
+    #[test]
+    fn envelope_in_standard_form() {
+        let cfg = Config::from_pairs(Path::new("/x"), &[("myhostname", "www.a.org")]);
+        let local = Context::local(&cfg);
+        let mut env = Envelope::new("mailer-daemon@www.a.org");
+        env.recipients.push(Recipient::new("amy@host"));
+        env.recipients.push(Recipient::new("bob@x.test"));
+        standard_form(&local, &mut env);
+        assert_eq!(env.sender, "");
+        assert_eq!(env.recipients[0].address, "amy@host.a.org");
+        assert_eq!(env.recipients[0].orig.as_deref(), Some("amy@host"));
+        assert_eq!(env.recipients[1].orig, None);
+        let mut env = Envelope::new("joe@host");
+        standard_form(&local, &mut env);
+        assert_eq!(env.sender, "joe@host.a.org");
     }
 
     #[test]
