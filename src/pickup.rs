@@ -180,7 +180,10 @@ fn pick(
         CleanupError::Content(c) if !c.is_temporary() => {
             bounce_rejected(cfg, queue, &new_id, &sender_env, &mut qf, &c.to_string())
         }
-        CleanupError::Write(_) | CleanupError::Alias(_) | CleanupError::Content(_) => {
+        CleanupError::Write(_)
+        | CleanupError::Alias(_)
+        | CleanupError::Content(_)
+        | CleanupError::Lookup(_) => {
             log::warning(COMPONENT, format!("{}: {}", new_id, e));
             Err(None)
         }

@@ -5,7 +5,9 @@
 //! smtpd and pickup (`checks`, over the MIME structure from `mime`: REJECT refuses, HOLD
 //! queues into hold/, DISCARD drops the message after accepting it, REDIRECT and BCC change
 //! the recipients); resolves sender-specified routing through our
-//! domains (`user%remote@here`, by crate::rewrite's classes); expands every recipient with
+//! domains (`user%remote@here`, by crate::rewrite's classes); maps the envelope and the
+//! address headers through canonical_maps and masquerading and adds automatic BCC
+//! recipients (`addresses`); expands every recipient with
 //! $virtual_alias_maps (`virtual_alias`); removes duplicate envelope recipients; writes the
 //! file through `queue::Incoming::commit` (file and directory fsynced before it returns, so
 //! the caller may then answer 250).
@@ -19,8 +21,13 @@
 //! Logs `ID: message-id=<...>` (`<>` when the message has none and none was added), and
 //! virtual alias expansion's warnings (see `virtual_alias`).
 
+mod addresses;
+mod bcc;
+pub mod canonical;
 pub mod checks;
+mod header_addresses;
 pub mod headers;
+mod masquerade;
 pub mod mime;
 pub mod virtual_alias;
 
@@ -58,6 +65,8 @@ pub enum CleanupError {
     Alias(virtual_alias::AliasError),
     /// Content inspection refused the message (`checks`).
     Content(checks::CheckError),
+    /// A canonical, masquerade or bcc table could not answer: try again later.
+    Lookup(canonical::LookupError),
 }
 
 impl CleanupError {
@@ -71,6 +80,7 @@ impl CleanupError {
             // As Postfix 2.10: a table error is CLEANUP_STAT_WRITE, a limit
             // CLEANUP_STAT_DEFER with the reason `4.6.0 Alias expansion error`.
             CleanupError::Alias(virtual_alias::AliasError::Lookup) => write_error(),
+            CleanupError::Lookup(_) => write_error(),
             CleanupError::Alias(virtual_alias::AliasError::Limit) => {
                 Reply::with_dsn(451, "4.6.0", "Alias expansion error")
             }
@@ -87,6 +97,7 @@ impl fmt::Display for CleanupError {
             CleanupError::TooBig => write!(f, "message file too big"),
             CleanupError::Alias(e) => write!(f, "{}", e),
             CleanupError::Content(e) => write!(f, "{}", e),
+            CleanupError::Lookup(e) => write!(f, "{}", e),
         }
     }
 }
@@ -105,6 +116,28 @@ pub fn submit_with(
     rw: &Rewrite,
     incoming: Incoming,
     sub: Submission,
+) -> Result<String, CleanupError> {
+    submit_as(cfg, rw, incoming, sub, true)
+}
+
+/// `submit_with` for mail Postern generates (bounces) or forwards internally (local's
+/// .forward and aliases): addresses are mapped but no automatic BCC is added, as Postfix's
+/// CLEANUP_FLAG_MASK_INTERNAL.
+pub fn submit_internal(
+    cfg: &Config,
+    rw: &Rewrite,
+    incoming: Incoming,
+    sub: Submission,
+) -> Result<String, CleanupError> {
+    submit_as(cfg, rw, incoming, sub, false)
+}
+
+fn submit_as(
+    cfg: &Config,
+    rw: &Rewrite,
+    incoming: Incoming,
+    sub: Submission,
+    bcc_ok: bool,
 ) -> Result<String, CleanupError> {
     let id = incoming.id().to_string();
     let Submission {
@@ -164,6 +197,15 @@ pub fn submit_with(
             r.address = routed;
         }
     }
+
+    // Canonical mapping and masquerading of the envelope and the address headers.
+    let origin = addresses::Origin {
+        local: add_missing_headers,
+        bcc_ok,
+    };
+    addresses::rewrite(cfg, rw, &id, &mut envelope, &mut content, scan.end, origin)
+        .map_err(CleanupError::Lookup)?;
+    scan = headers::scan(&content);
 
     // Virtual alias expansion (nothing is queued when it fails).
     envelope.recipients = virtual_alias::expand_all(cfg, rw, &id, envelope.recipients)

@@ -86,7 +86,10 @@ pub const PARAMS: &[Param] = &[
     p("mynetworks", ""),
     p("mynetworks_style", "subnet"),
     p("relay_domains", "$mydestination"),
-    k("append_dot_mydomain", "yes"),
+    // Standard form of header and automatic BCC addresses (rewrite/context.rs).
+    p("append_at_myorigin", "yes"),
+    p("append_dot_mydomain", "yes"),
+    p("remote_header_rewrite_domain", ""),
     p("recipient_delimiter", ""),
     p("owner_request_special", "yes"),
     k("expand_owner_alias", "no"),
@@ -272,10 +275,6 @@ pub const PARAMS: &[Param] = &[
     p("virtual_uid_maps", ""),
     p("virtual_gid_maps", ""),
     p("virtual_minimum_uid", "100"),
-    k("canonical_maps", ""),
-    k("sender_canonical_maps", ""),
-    k("recipient_canonical_maps", ""),
-    k("relocated_maps", ""),
     // Content inspection (cleanup/checks, cleanup/mime).
     p("header_checks", ""),
     p("mime_header_checks", "$header_checks"),
@@ -285,6 +284,31 @@ pub const PARAMS: &[Param] = &[
     p("mime_nesting_limit", "100"),
     p("mime_boundary_length_limit", "2048"),
     p("disable_mime_input_processing", "no"),
+    // Canonical mapping and masquerading (cleanup/canonical.rs, cleanup/masquerade.rs).
+    p("canonical_maps", ""),
+    p("sender_canonical_maps", ""),
+    p("recipient_canonical_maps", ""),
+    p(
+        "canonical_classes",
+        "envelope_sender, envelope_recipient, header_sender, header_recipient",
+    ),
+    p("sender_canonical_classes", "envelope_sender, header_sender"),
+    p(
+        "recipient_canonical_classes",
+        "envelope_recipient, header_recipient",
+    ),
+    // Automatic BCC (cleanup/bcc.rs).
+    p("always_bcc", ""),
+    p("sender_bcc_maps", ""),
+    p("recipient_bcc_maps", ""),
+    p("masquerade_domains", ""),
+    p("masquerade_exceptions", ""),
+    p(
+        "masquerade_classes",
+        "envelope_sender, header_sender, header_recipient",
+    ),
+    // relocated(5): smtpd's recipient test and the resolver (rewrite/resolve.rs).
+    p("relocated_maps", ""),
     k("compatibility_level", "0"),
     p("smtpd_tls_cert_file", ""),
     p("smtpd_tls_key_file", "$smtpd_tls_cert_file"),

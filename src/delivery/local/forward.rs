@@ -48,7 +48,8 @@ impl Local {
                         CleanupError::TooBig => "5.3.4",
                         CleanupError::Write(_)
                         | CleanupError::Alias(_)
-                        | CleanupError::Content(_) => "4.3.0",
+                        | CleanupError::Content(_)
+                        | CleanupError::Lookup(_) => "4.3.0",
                     });
                     let why = format!("cannot forward message: {}", e);
                     for t in &targets {
@@ -73,7 +74,7 @@ impl Local {
         envelope.recipients = targets.iter().map(|t| Recipient::new(t)).collect();
         let mut content = format!("Delivered-To: {}\n", delivered_to).into_bytes();
         content.extend_from_slice(r.req.content);
-        cleanup::submit_with(
+        cleanup::submit_internal(
             &self.cfg,
             &self.rewrite,
             incoming,
