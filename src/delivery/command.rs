@@ -1,5 +1,6 @@
 //! Delivery to a command (`|command` alias targets): `/bin/sh -c COMMAND` with the message on
-//! standard input, a clean environment (HOME, LOGNAME, USER, SHELL, PATH, RECIPIENT, SENDER,
+//! standard input (or, for pipe(8), an argument vector executed directly, never through a
+//! shell: `CommandJob::argv`), a clean environment (HOME, LOGNAME, USER, SHELL, PATH, RECIPIENT, SENDER,
 //! EXTENSION, DOMAIN, LOCAL, as local(8) sets them), a time limit (command_time_limit,
 //! after which the whole process group is killed), and the exit status mapped through
 //! sysexits(3) as Postfix's pipe code does: 0 is delivered, EX_TEMPFAIL and EX_OSERR defer,
@@ -22,7 +23,11 @@ use super::dsn_of;
 /// A command delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommandJob {
+    /// The shell command; for an `argv` job, the program (`argv[0]`), for the texts.
     pub command: String,
+    /// When not empty, the program and its arguments, executed without a shell (pipe(8));
+    /// each element is one argument, whatever characters it holds.
+    pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     /// Working directory (the user's home when it exists, else `/`).
     pub dir: PathBuf,
@@ -80,9 +85,19 @@ pub fn run(job: &CommandJob) -> Reply {
     } else {
         PathBuf::from("/")
     };
-    let spawned = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(&job.command)
+    let mut command = match job.argv.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args);
+            c
+        }
+        None => {
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c").arg(&job.command);
+            c
+        }
+    };
+    let spawned = command
         .env_clear()
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
@@ -184,6 +199,7 @@ mod tests {
     fn job(cmd: &str) -> CommandJob {
         CommandJob {
             command: cmd.into(),
+            argv: Vec::new(),
             env: vec![
                 ("PATH".into(), DEFAULT_PATH.into()),
                 ("RECIPIENT".into(), "u@h".into()),
@@ -229,6 +245,34 @@ mod tests {
             run(&job("echo $HOME | grep -q .")).status != Status::Sent,
             "no inherited env"
         );
+    }
+
+    #[test]
+    fn argv_jobs_run_without_a_shell() {
+        let mut j = job("printf");
+        j.argv = ["printf", "%s|", "x;id@host", "$(id)@host"]
+            .map(String::from)
+            .to_vec();
+        j.command = "printf".into();
+        let mut out = job("");
+        out.argv = ["sh", "-c", "exit 67"].map(String::from).to_vec();
+        out.command = "sh".into();
+        let r = run(&out);
+        assert_eq!((r.status, r.dsn.as_str()), (Status::Bounced, "5.1.1"));
+        let mut status = job("");
+        status.argv = ["sh", "-c", "echo 'x;id' >&2; exit 3"]
+            .map(String::from)
+            .to_vec();
+        status.command = "sh".into();
+        assert_eq!(
+            run(&status).text,
+            "Command died with status 3: \"sh\". Command output: x;id"
+        );
+        let mut missing = job("");
+        missing.argv = vec!["/nonexistent/prog".into()];
+        missing.command = "/nonexistent/prog".into();
+        assert_eq!(run(&missing).status, Status::Deferred);
+        assert_eq!(run(&j).status, Status::Sent);
     }
 
     #[test]
