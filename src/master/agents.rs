@@ -9,7 +9,7 @@
 //! (main.cf with the entry's `-o name=value` overrides and `$service_name`). So a copied
 //! entry such as `smtp-ipv4 unix - - n - - smtp -o smtp_helo_name=foo` is a transport
 //! `smtp-ipv4` with its own HELO name. The stock transports (smtp, relay, local, virtual,
-//! error, retry, discard) exist even when master.cf has no entry for them (Postern's one
+//! error, retry, discard, lmtp) exist even when master.cf has no entry for them (Postern's one
 //! difference here: Postfix would defer their mail). A `unix` entry with a command Postern
 //! lacks (spawn, a third-party agent) is no transport: its mail defers with "mail
 //! transport unavailable" (the start-up warning says so, see
@@ -110,6 +110,7 @@ const IMPLICIT: &[(&str, &str)] = &[
     ("error", "error"),
     ("retry", "error"),
     ("discard", "discard"),
+    ("lmtp", "lmtp"),
 ];
 
 fn smtp(shared: &Shared, _service: &str, _args: &[String], cfg: Arc<Config>) -> Arc<dyn Agent> {
@@ -125,14 +126,18 @@ fn lmtp(shared: &Shared, _service: &str, _args: &[String], cfg: Arc<Config>) -> 
 }
 
 fn pipe(shared: &Shared, service: &str, args: &[String], cfg: Arc<Config>) -> Arc<dyn Agent> {
+    let master_cf = cfg.dir().join("master.cf");
     let agent = Pipe::new(service, args, cfg, shared.helper.clone());
     if let Some(why) = agent.config_error() {
         crate::log::warning(
             "master",
             format!(
-                "master.cf: service {} (unix pipe): {}; mail for transport {} is deferred \
+                "{}: service {} (unix pipe): {}; mail for transport {} is deferred \
                  (mail system configuration error)",
-                service, why, service
+                master_cf.display(),
+                service,
+                why,
+                service
             ),
         );
     }

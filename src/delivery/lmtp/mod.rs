@@ -140,7 +140,11 @@ impl Lmtp {
 
     /// Connect to the target: the stream and how to name the server, or the failure.
     fn open(&self, target: &Target) -> Result<(Stream, Server), (Dsn, String)> {
-        let timeout = self.cfg.time("lmtp_connect_timeout");
+        // 0s (the default) is no limit of Postern's own: the system's connect timeout.
+        let timeout = match self.cfg.time("lmtp_connect_timeout") {
+            t if t.is_zero() => std::time::Duration::from_secs(3600),
+            t => t,
+        };
         match target {
             Target::Unix(path) => {
                 let host = self.cfg.get("myhostname").trim().to_string();
