@@ -213,9 +213,21 @@ fn pipe_entry_naming_root_or_the_mail_owner_is_refused() {
         ("transport_maps", "inline:{ p.test=rootpipe: }"),
         ("minimal_backoff_time", "600s"),
     ]);
-    add_services(&a, "rootpipe unix - n n - - pipe user=root argv=/bin/cat\n");
+    add_services(
+        &a,
+        "rootpipe unix - n n - - pipe user=root argv=/bin/cat\n\
+         ownerpipe unix - n n - - pipe user=postfix argv=/bin/cat\n",
+    );
     a.newaliases();
     a.start();
+    if sys::is_root() {
+        // As root, $mail_owner (postfix in the tests) is refused too.
+        assert!(
+            a.log().contains(": service ownerpipe (unix pipe): user= command-line attribute specifies mail system owner postfix;"),
+            "{}",
+            a.log()
+        );
+    }
     assert!(
         a.log().contains(": service rootpipe (unix pipe): user= command-line attribute specifies root privileges; mail for transport rootpipe is deferred (mail system configuration error)"),
         "{}",

@@ -5,7 +5,8 @@
 //!
 //! Security role: the trust decision for the command's ids: `user=` is required and may
 //! name neither root (uid or gid 0) nor $mail_owner (its uid or gid) nor $setgid_group's
-//! gid, as Postfix refuses them. The root helper parses the same entry from master.cf
+//! gid, as Postfix refuses them; except that when Postern does not run as root (there is
+//! then only one account, $mail_owner itself) `user=` may name the running user. The root helper parses the same entry from master.cf
 //! itself (`check_request`) before it runs anything, so a request forged by $mail_owner
 //! gets only the program and ids the entry names. Logs nothing.
 
@@ -128,8 +129,9 @@ fn attr<'a>(arg: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// Parse the attributes of an entry (`args`: what follows `pipe` in master.cf) with the
-/// accounts of `cfg` ($mail_owner, $setgid_group) refused as `user=`.
-pub fn parse(args: &[String], cfg: &Config) -> Result<Attrs, AttrError> {
+/// accounts of `cfg` ($mail_owner, $setgid_group) refused as `user=`. `single_user`: Postern
+/// runs without root (no privileged helper), so `user=` may be the running user.
+pub fn parse(args: &[String], cfg: &Config, single_user: bool) -> Result<Attrs, AttrError> {
     let bad = |s: String| Err(AttrError(s));
     let mut flags = Flags::default();
     let mut user: Option<(String, Option<String>)> = None;
@@ -174,7 +176,7 @@ pub fn parse(args: &[String], cfg: &Config) -> Result<Attrs, AttrError> {
         Some(a) if !a[0].is_empty() => a,
         _ => return bad("missing argv= command-line attribute".into()),
     };
-    let (uid, gid) = ids(&name, group.as_deref(), cfg)?;
+    let (uid, gid) = ids(&name, group.as_deref(), cfg, single_user)?;
     Ok(Attrs {
         flags,
         user: name,
@@ -189,7 +191,12 @@ pub fn parse(args: &[String], cfg: &Config) -> Result<Attrs, AttrError> {
 }
 
 /// The ids of `user=NAME[:GROUP]`, refusing root and the mail system's own accounts.
-fn ids(name: &str, group: Option<&str>, cfg: &Config) -> Result<(u32, u32), AttrError> {
+fn ids(
+    name: &str,
+    group: Option<&str>,
+    cfg: &Config,
+    single_user: bool,
+) -> Result<(u32, u32), AttrError> {
     let lookup = |e: std::io::Error| AttrError(format!("lookup of user {}: {}", name, e));
     let acct = sys::user_by_name(name)
         .map_err(lookup)?
@@ -210,6 +217,11 @@ fn ids(name: &str, group: Option<&str>, cfg: &Config) -> Result<(u32, u32), Attr
         return Err(AttrError(
             "user= command-line attribute specifies root privileges".into(),
         ));
+    }
+    // Without root there is no privilege separation to protect: Postern runs as one user,
+    // which is $mail_owner, and can run commands only as itself.
+    if single_user && acct.uid == sys::euid() {
+        return Ok((acct.uid, gid));
     }
     if owner_ids.is_some_and(|(u, _)| u == acct.uid) {
         return Err(AttrError(format!(
@@ -256,7 +268,7 @@ pub fn check_request(
         .iter()
         .find(|s| s.name == service && s.kind == "unix" && s.command == "pipe")
         .ok_or_else(|| AttrError(format!("master.cf has no pipe service {}", service)))?;
-    let a = parse(&svc.args, cfg)?;
+    let a = parse(&svc.args, cfg, false)?;
     if (a.uid, a.gid) != ids {
         return Err(AttrError(format!(
             "ids {}:{} are not those of {}'s user={}",
@@ -293,6 +305,7 @@ mod tests {
         let a = parse(
             &args("flags=DRhu user=nobody argv=maildrop -d ${recipient}"),
             &cfg(),
+            false,
         )
         .unwrap();
         assert!(a.flags.delivered_to && a.flags.return_path && a.flags.fold_host);
@@ -307,6 +320,7 @@ mod tests {
         let a = parse(
             &args("flags=. size=1000 eol=\\r\\n directory=/tmp null_sender= user=nobody argv=/bin/cat"),
             &cfg(),
+            false,
         )
         .unwrap();
         assert_eq!(a.eol, b"\r\n");
@@ -317,8 +331,51 @@ mod tests {
     }
 
     #[test]
+    fn the_helper_checks_requests_against_master_cf() {
+        let dir = std::env::temp_dir().join(format!("postern-pipe-attrs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("master.cf"),
+            "filter unix - n n - - pipe user=nobody argv=/usr/bin/filter ${recipient}\n\
+             other unix - n n - - smtp\n",
+        )
+        .unwrap();
+        let cfg = Config::from_pairs(
+            &dir,
+            &[("mail_owner", "daemon"), ("setgid_group", "no-such-group")],
+        );
+        let nobody = sys::user_by_name("nobody").unwrap().unwrap();
+        let ids = (nobody.uid, nobody.gid);
+        let argv = |p: &str| vec![p.to_string(), "a@b".to_string()];
+        assert_eq!(
+            check_request("filter", &argv("/usr/bin/filter"), ids, &cfg),
+            Ok(())
+        );
+        let e = |r: Result<(), AttrError>| r.unwrap_err().0;
+        assert!(e(check_request("filter", &argv("/bin/sh"), ids, &cfg)).contains("program"));
+        assert!(
+            e(check_request(
+                "filter",
+                &argv("/usr/bin/filter"),
+                (1, 1),
+                &cfg
+            ))
+            .contains("ids 1:1")
+        );
+        assert!(
+            e(check_request("other", &argv("/usr/bin/filter"), ids, &cfg))
+                .contains("no pipe service")
+        );
+        assert!(
+            e(check_request("nope", &argv("/usr/bin/filter"), ids, &cfg))
+                .contains("no pipe service")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn refused_entries() {
-        let e = |s: &str| parse(&args(s), &cfg()).unwrap_err().0;
+        let e = |s: &str| parse(&args(s), &cfg(), false).unwrap_err().0;
         assert_eq!(e("argv=/bin/cat"), "missing user= command-line attribute");
         assert_eq!(e("user=nobody"), "missing argv= command-line attribute");
         assert_eq!(

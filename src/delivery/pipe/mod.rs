@@ -71,7 +71,8 @@ impl Pipe {
     ) -> Pipe {
         Pipe {
             service: service.to_string(),
-            attrs: attrs::parse(args, &cfg),
+            // Without the root helper Postern runs as one user, which `user=` may name.
+            attrs: attrs::parse(args, &cfg, helper.is_none()),
             cfg,
             helper,
         }
