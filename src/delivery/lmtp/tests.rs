@@ -30,8 +30,53 @@ fn next_hop_forms() {
     assert!(parse_target("inet:").is_err());
 }
 
-/// A scripted LMTP server on a socket: answers every command; `rcpt` says the reply to
-/// each RCPT in turn, `after` the replies after the dot; records what it received.
+/// A scripted LMTP server: answers every command; `rcpt` says the reply to each RCPT in
+/// turn, `after` the replies after the dot; returns what it received.
+fn serve(
+    mut r: impl BufRead,
+    mut w: impl Write,
+    pipelining: bool,
+    rcpt: Vec<&'static str>,
+    after: Vec<&'static str>,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut rcpt = rcpt.into_iter();
+    w.write_all(b"220 test LMTP ready\r\n").unwrap();
+    let mut line = String::new();
+    while r.read_line(&mut line).unwrap() > 0 {
+        let cmd = line.trim_end().to_string();
+        line.clear();
+        seen.push(cmd.clone());
+        let reply: String = if cmd.starts_with("LHLO") {
+            let p = if pipelining { "250-PIPELINING\r\n" } else { "" };
+            format!("250-test\r\n{}250 ENHANCEDSTATUSCODES\r\n", p)
+        } else if cmd.starts_with("MAIL") {
+            "250 2.1.0 OK\r\n".into()
+        } else if cmd.starts_with("RCPT") {
+            format!("{}\r\n", rcpt.next().unwrap())
+        } else if cmd == "DATA" {
+            w.write_all(b"354 go\r\n").unwrap();
+            while r.read_line(&mut line).unwrap() > 0 {
+                let l = line.trim_end().to_string();
+                line.clear();
+                if l == "." {
+                    break;
+                }
+                seen.push(l);
+            }
+            after.iter().map(|a| format!("{}\r\n", a)).collect()
+        } else if cmd == "QUIT" {
+            w.write_all(b"221 bye\r\n").unwrap();
+            break;
+        } else {
+            "500 what\r\n".into()
+        };
+        w.write_all(reply.as_bytes()).unwrap();
+    }
+    seen
+}
+
+/// `serve` on a UNIX-domain socket in `dir`.
 fn server(
     dir: &Path,
     pipelining: bool,
@@ -42,43 +87,8 @@ fn server(
     let l = UnixListener::bind(&path).unwrap();
     let t = std::thread::spawn(move || {
         let (s, _) = l.accept().unwrap();
-        let mut w = s.try_clone().unwrap();
-        let mut r = BufReader::new(s);
-        let mut seen = Vec::new();
-        let mut rcpt = rcpt.into_iter();
-        w.write_all(b"220 test LMTP ready\r\n").unwrap();
-        let mut line = String::new();
-        while r.read_line(&mut line).unwrap() > 0 {
-            let cmd = line.trim_end().to_string();
-            line.clear();
-            seen.push(cmd.clone());
-            let reply: String = if cmd.starts_with("LHLO") {
-                let p = if pipelining { "250-PIPELINING\r\n" } else { "" };
-                format!("250-test\r\n{}250 ENHANCEDSTATUSCODES\r\n", p)
-            } else if cmd.starts_with("MAIL") {
-                "250 2.1.0 OK\r\n".into()
-            } else if cmd.starts_with("RCPT") {
-                format!("{}\r\n", rcpt.next().unwrap())
-            } else if cmd == "DATA" {
-                w.write_all(b"354 go\r\n").unwrap();
-                while r.read_line(&mut line).unwrap() > 0 {
-                    let l = line.trim_end().to_string();
-                    line.clear();
-                    if l == "." {
-                        break;
-                    }
-                    seen.push(l);
-                }
-                after.iter().map(|a| format!("{}\r\n", a)).collect()
-            } else if cmd == "QUIT" {
-                w.write_all(b"221 bye\r\n").unwrap();
-                break;
-            } else {
-                "500 what\r\n".into()
-            };
-            w.write_all(reply.as_bytes()).unwrap();
-        }
-        seen
+        let w = s.try_clone().unwrap();
+        serve(BufReader::new(s), w, pipelining, rcpt, after)
     });
     (path, t)
 }
@@ -193,5 +203,47 @@ fn tls_above_none_is_refused_not_ignored() {
     assert_eq!(
         (out[0].status, out[0].dsn.as_str()),
         (Status::Deferred, "4.7.5")
+    );
+}
+
+#[test]
+fn inet_next_hops_name_the_server_with_its_port() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        let w = s.try_clone().unwrap();
+        serve(
+            BufReader::new(s),
+            w,
+            true,
+            vec!["250 2.1.5 OK"],
+            vec!["250 2.0.0 <a@x.test> Saved"],
+        )
+    });
+    let out = deliver(
+        &agent(),
+        &format!("inet:[127.0.0.1]:{}", port),
+        &[Recipient::new("a@x.test")],
+    );
+    t.join().unwrap();
+    assert_eq!(out[0].status, Status::Sent);
+    assert_eq!(out[0].relay, format!("127.0.0.1[127.0.0.1]:{}", port));
+    // Nothing listens on the port any more: a deferral naming the address.
+    let out = deliver(
+        &agent(),
+        &format!("127.0.0.1:{}", port),
+        &[Recipient::new("a@x.test")],
+    );
+    assert_eq!(
+        (out[0].status, out[0].dsn.as_str()),
+        (Status::Deferred, "4.4.1")
+    );
+    assert_eq!(
+        out[0].text,
+        format!(
+            "connect to 127.0.0.1[127.0.0.1]:{}: Connection refused",
+            port
+        )
     );
 }

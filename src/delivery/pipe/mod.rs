@@ -277,6 +277,20 @@ impl Agent for Pipe {
             .map(|i| Outcome::new(i, reply.dsn, &text, &self.service))
             .collect()
     }
+
+    /// `sendmail -bv`: Postfix's pipe(8) answers `delivers to command: PROGRAM`.
+    fn verify(&self, req: &Request<'_>) -> Vec<Outcome> {
+        let (dsn, text) = match &self.attrs {
+            Ok(a) => (
+                dsn_of("2.0.0"),
+                format!("delivers to command: {}", a.argv[0]),
+            ),
+            Err(_) => (dsn_of("4.3.5"), "mail system configuration error".into()),
+        };
+        (0..req.recipients.len())
+            .map(|i| Outcome::new(i, dsn, &text, &self.service))
+            .collect()
+    }
 }
 
 #[cfg(test)]

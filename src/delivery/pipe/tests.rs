@@ -74,3 +74,23 @@ fn time_limit_per_service() {
     let p = agent("user=nobody argv=/bin/cat", &[("filter_time_limit", "3s")]);
     assert_eq!(p.limit(), std::time::Duration::from_secs(3));
 }
+
+#[test]
+fn verify_names_the_program() {
+    let p = agent("user=nobody argv=/usr/bin/maildrop -d ${recipient}", &[]);
+    let rcpts = [Recipient::new("a@x.test")];
+    let req = Request {
+        queue_id: "ABC123",
+        sender: "s@x.test",
+        arrival: SystemTime::now(),
+        content: b"x\n",
+        recipients: &rcpts,
+        nexthop: "x.test",
+        ret: None,
+        envid: None,
+        attrs: &[],
+    };
+    let out = p.verify(&req);
+    assert_eq!(out[0].status, Status::Sent);
+    assert_eq!(out[0].text, "delivers to command: /usr/bin/maildrop");
+}
