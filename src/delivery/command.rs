@@ -40,6 +40,9 @@ pub const DEFAULT_PATH: &str = "/usr/bin:/bin";
 
 const OUTPUT_LIMIT: usize = 500;
 
+/// Output quoted after a successful pipe(8) delivery (Postfix's `%.100s`).
+const SUCCESS_OUTPUT_LIMIT: usize = 100;
+
 /// sysexits(3) codes: (code, enhanced status, text); the status follows from the code's class.
 const SYSEXITS: &[(i32, &str, &str)] = &[
     (64, "5.3.0", "command line usage error"),
@@ -63,14 +66,28 @@ fn reply(dsn: &str, text: String) -> Reply {
     Reply::new(dsn_of(dsn), text)
 }
 
-fn with_output(text: String, output: &[u8]) -> String {
-    let out = String::from_utf8_lossy(output);
-    let out: String = out
+/// At most `limit` characters of the output, trimmed, controls as spaces.
+fn printable(output: &[u8], limit: usize) -> String {
+    String::from_utf8_lossy(output)
         .trim()
         .chars()
-        .take(OUTPUT_LIMIT)
+        .take(limit)
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+        .collect()
+}
+
+/// A failed argv job whose output starts with an enhanced status code of class 4 or 5
+/// (`4.2.2 mailbox full`): that status and the text after it, as Postfix's pipe(8) uses them.
+fn dsn_output(output: &[u8]) -> Option<(crate::reply::Dsn, String)> {
+    let out = printable(output, OUTPUT_LIMIT);
+    let (code, text) = out.split_once(' ').unwrap_or((out.as_str(), ""));
+    let dsn = crate::reply::Dsn::parse(code)?;
+    let transient = code.starts_with('4');
+    (transient || code.starts_with('5')).then(|| (dsn, text.trim().to_string()))
+}
+
+fn with_output(text: String, output: &[u8]) -> String {
+    let out = printable(output, OUTPUT_LIMIT);
     if out.is_empty() {
         text
     } else {
@@ -168,8 +185,14 @@ pub fn run(job: &CommandJob) -> Reply {
             );
         }
     };
+    let argv_job = !job.argv.is_empty();
     match (status.code(), status.signal()) {
+        // pipe(8) quotes what the command said: `delivered via SERVICE service (OUTPUT)`.
+        (Some(0), _) if argv_job => reply("2.0.0", printable(&output, SUCCESS_OUTPUT_LIMIT)),
         (Some(0), _) => reply("2.0.0", format!("delivered to command: {}", job.command)),
+        (Some(_), _) if argv_job && let Some((dsn, text)) = dsn_output(&output) => {
+            Reply::new(dsn, text)
+        }
         (Some(code), _) => match SYSEXITS.iter().find(|e| e.0 == code) {
             Some(&(_, dsn, text)) => reply(dsn, with_output(text.into(), &output)),
             None => reply(
@@ -268,6 +291,20 @@ mod tests {
             run(&status).text,
             "Command died with status 3: \"sh\". Command output: x;id"
         );
+        let mut said = job("");
+        said.argv = ["sh", "-c", "echo '4.2.2 mailbox full'; exit 1"]
+            .map(String::from)
+            .to_vec();
+        said.command = "sh".into();
+        let r = run(&said);
+        assert_eq!(
+            (r.status, r.dsn.as_str(), r.text.as_str()),
+            (Status::Deferred, "4.2.2", "mailbox full")
+        );
+        let mut ok = job("");
+        ok.argv = ["sh", "-c", "echo stored as 17"].map(String::from).to_vec();
+        ok.command = "sh".into();
+        assert_eq!(run(&ok).text, "stored as 17");
         let mut missing = job("");
         missing.argv = vec!["/nonexistent/prog".into()];
         missing.command = "/nonexistent/prog".into();

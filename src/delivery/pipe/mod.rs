@@ -14,8 +14,9 @@
 //! within `SERVICE_time_limit` (default $command_time_limit). Every recipient of the
 //! request gets the command's one result: exit 0 is `delivered via SERVICE service`, the
 //! sysexits(3) codes as `command` maps them (EX_TEMPFAIL defers, EX_NOUSER bounces 5.1.1,
-//! ...), a signal defers, with the command's output appended as Postfix does (`...
-//! Command output: TEXT`).
+//! ...), or the status the command printed (`4.2.2 mailbox full`), a signal defers, with
+//! the command's output appended as Postfix does (`... Command output: TEXT`, and on success
+//! `delivered via SERVICE service (TEXT)`).
 //!
 //! Security role: the command runs as `user=` (never root, never $mail_owner): through
 //! the privileged helper when Postern runs as root (the helper re-reads the master.cf
@@ -268,8 +269,11 @@ impl Agent for Pipe {
             Ok(_) if req.recipients.is_empty() => return Vec::new(),
             Ok(a) => self.attempt(a, req),
         };
-        let text = if reply.status == Status::Sent {
+        let text = if reply.status == Status::Sent && reply.text.is_empty() {
             format!("delivered via {} service", self.service)
+        } else if reply.status == Status::Sent {
+            // What the command printed, as Postfix's pipe(8) quotes it.
+            format!("delivered via {} service ({})", self.service, reply.text)
         } else {
             reply.text
         };
