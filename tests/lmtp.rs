@@ -103,7 +103,7 @@ fn virtual_transport_lmtp_delivers_to_dovecot() {
     std::fs::create_dir_all(&mail).unwrap();
     sys::chown(&mail, owner.uid, owner.gid).unwrap();
     let socket = a.dir.join("dovecot-lmtp");
-    let _d = Dovecot::start_lmtp(
+    let dovecot = Dovecot::start_lmtp(
         &dove,
         free_port(),
         &socket,
@@ -153,6 +153,10 @@ fn virtual_transport_lmtp_delivers_to_dovecot() {
         assert!(text.contains("\n.leading dot"), "{}", text);
         assert!(!text.contains("\n..leading dot"), "{}", text);
     }
+    // And Dovecot serves it over IMAP.
+    let fetched = dovecot.fetch_all("alice@v.test");
+    assert_eq!(fetched.len(), 1);
+    assert!(String::from_utf8_lossy(&fetched[0]).contains("Subject: via lmtp"));
     let ghost = line_for(&log, &id, "ghost@v.test").unwrap();
     assert!(
         ghost.contains(&format!(
