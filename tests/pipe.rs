@@ -235,11 +235,7 @@ fn pipe_entry_naming_root_or_the_mail_owner_is_refused() {
     );
     let id = a.send("s@remote.test", &["<r@p.test>"], "root", "x");
     let line = wait_line(&a, &id, "r@p.test");
-    assert!(
-        line.ends_with("relay=rootpipe, delay=") || line.contains("relay=rootpipe, delay="),
-        "{}",
-        line
-    );
+    assert!(line.contains("relay=rootpipe, delay="), "{}", line);
     assert!(
         line.ends_with("dsn=4.3.5, status=deferred (mail system configuration error)"),
         "{}",
@@ -327,14 +323,11 @@ fn walkthrough_maildrop_and_procmail_entries_as_root() {
         "hello maildrop",
     );
     let line = wait_line(&a, &id, "VMail@L.Test");
+    assert!(line.contains("relay=maildroplocal, delay="), "{}", line);
+    // maildrop reports the missing authdaemon even when it delivers; pipe(8) quotes what a
+    // successful command printed.
     assert!(
-        line.ends_with("relay=maildroplocal, delay=")
-            || line.contains("relay=maildroplocal, delay="),
-        "{}",
-        line
-    );
-    assert!(
-        line.ends_with("dsn=2.0.0, status=sent (delivered via maildroplocal service)"),
+        line.contains("dsn=2.0.0, status=sent (delivered via maildroplocal service"),
         "{}",
         line
     );

@@ -13,6 +13,7 @@
 use std::fmt;
 
 use crate::config::Config;
+use crate::delivery::command::{CommandJob, DEFAULT_PATH};
 use crate::sys;
 
 /// The `flags=` letters.
@@ -252,13 +253,16 @@ fn ids(
 
 /// The root helper's check of a pipe request (`request::Source::Pipe`): master.cf in
 /// $config_directory has a `unix` entry `service` running `pipe`, whose attributes name
-/// exactly these ids and this program (`argv[0]`).
+/// exactly these ids and this program (`argv[0]`); the working directory is the entry's
+/// (or $queue_directory) and the environment holds only PATH (`command::DEFAULT_PATH`)
+/// and $export_environ names, so that a forged request cannot add LD_PRELOAD and the like.
 pub fn check_request(
     service: &str,
-    argv: &[String],
+    job: &CommandJob,
     ids: (u32, u32),
     cfg: &Config,
 ) -> Result<(), AttrError> {
+    let argv = &job.argv;
     let path = cfg.dir().join("master.cf");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| AttrError(format!("read {}: {}", path.display(), e)))?;
@@ -280,6 +284,31 @@ pub fn check_request(
             "command is not {}'s program {}",
             service, a.argv[0]
         )));
+    }
+    let dir = a
+        .directory
+        .clone()
+        .unwrap_or_else(|| cfg.get("queue_directory").to_string());
+    if job.dir != std::path::Path::new(&dir) {
+        return Err(AttrError(format!(
+            "working directory {} is not {}'s {}",
+            job.dir.display(),
+            service,
+            dir
+        )));
+    }
+    let exported = cfg.list("export_environ");
+    for (name, value) in &job.env {
+        let ok = if name == "PATH" {
+            value == DEFAULT_PATH
+        } else {
+            exported
+                .iter()
+                .any(|e| e.split_once('=').map_or(e.as_str(), |(n, _)| n) == name)
+        };
+        if !ok {
+            return Err(AttrError(format!("environment variable {} refused", name)));
+        }
     }
     Ok(())
 }
@@ -346,12 +375,33 @@ mod tests {
         );
         let nobody = sys::user_by_name("nobody").unwrap().unwrap();
         let ids = (nobody.uid, nobody.gid);
-        let argv = |p: &str| vec![p.to_string(), "a@b".to_string()];
+        let argv = |p: &str| CommandJob {
+            command: p.to_string(),
+            argv: vec![p.to_string(), "a@b".to_string()],
+            env: vec![
+                ("PATH".into(), DEFAULT_PATH.into()),
+                ("TZ".into(), "UTC".into()),
+            ],
+            dir: "/var/spool/postfix".into(),
+            limit: std::time::Duration::from_secs(1),
+            input: Vec::new(),
+        };
         assert_eq!(
             check_request("filter", &argv("/usr/bin/filter"), ids, &cfg),
             Ok(())
         );
         let e = |r: Result<(), AttrError>| r.unwrap_err().0;
+        let mut preload = argv("/usr/bin/filter");
+        preload
+            .env
+            .push(("LD_PRELOAD".into(), "/tmp/evil.so".into()));
+        assert!(e(check_request("filter", &preload, ids, &cfg)).contains("LD_PRELOAD"));
+        let mut path = argv("/usr/bin/filter");
+        path.env[0].1 = "/tmp:/usr/bin".into();
+        assert!(e(check_request("filter", &path, ids, &cfg)).contains("PATH"));
+        let mut moved = argv("/usr/bin/filter");
+        moved.dir = "/tmp".into();
+        assert!(e(check_request("filter", &moved, ids, &cfg)).contains("working directory"));
         assert!(e(check_request("filter", &argv("/bin/sh"), ids, &cfg)).contains("program"));
         assert!(
             e(check_request(

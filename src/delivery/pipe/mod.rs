@@ -111,12 +111,16 @@ impl Pipe {
 
     fn env(&self) -> Vec<(String, String)> {
         let mut env = vec![("PATH".to_string(), command::DEFAULT_PATH.to_string())];
-        for name in self.cfg.list("export_environ") {
-            let name = name.split_once('=').map_or(name.as_str(), |(n, _)| n);
-            if let Ok(v) = std::env::var(name)
+        // `NAME` passes Postern's own value on, `NAME=VALUE` sets one (export_environ).
+        for entry in self.cfg.list("export_environ") {
+            let (name, value) = match entry.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (entry.clone(), std::env::var(&entry).ok()),
+            };
+            if let Some(v) = value
                 && name != "PATH"
             {
-                env.push((name.to_string(), v));
+                env.push((name, v));
             }
         }
         env

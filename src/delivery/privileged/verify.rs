@@ -98,7 +98,7 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), Refusal> {
             if let Source::Pipe(service) = source {
                 return crate::delivery::pipe::attrs::check_request(
                     service,
-                    &job.argv,
+                    job,
                     (uid, gid),
                     &ctx.config(),
                 )
