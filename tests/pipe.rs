@@ -219,6 +219,14 @@ fn pipe_entry_naming_root_or_the_mail_owner_is_refused() {
          ownerpipe unix - n n - - pipe user=postfix argv=/bin/cat\n",
     );
     a.newaliases();
+    // `postfix check` names the entry too.
+    let check = a.postfix(&["check"]);
+    let said = String::from_utf8_lossy(&check.stderr).into_owned() + &a.log();
+    assert!(
+        said.contains("line 5: service rootpipe (unix pipe): user= command-line attribute specifies root privileges"),
+        "{}",
+        said
+    );
     a.start();
     if sys::is_root() {
         // As root, $mail_owner (postfix in the tests) is refused too.

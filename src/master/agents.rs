@@ -126,22 +126,26 @@ fn lmtp(shared: &Shared, _service: &str, _args: &[String], cfg: Arc<Config>) -> 
 }
 
 fn pipe(shared: &Shared, service: &str, args: &[String], cfg: Arc<Config>) -> Arc<dyn Agent> {
-    let master_cf = cfg.dir().join("master.cf");
-    let agent = Pipe::new(service, args, cfg, shared.helper.clone());
-    if let Some(why) = agent.config_error() {
-        crate::log::warning(
-            "master",
-            format!(
-                "{}: service {} (unix pipe): {}; mail for transport {} is deferred \
-                 (mail system configuration error)",
-                master_cf.display(),
-                service,
-                why,
-                service
-            ),
-        );
+    Arc::new(Pipe::new(service, args, cfg, shared.helper.clone()))
+}
+
+/// Why a pipe(8) entry cannot deliver (no `user=`, `user=root`, an unknown flag ...), for
+/// the warning of `postfix start` and `postfix check`; `None` for other entries.
+/// `single_user`: Postern runs without root.
+pub fn pipe_problem(cfg: &Config, svc: &Service, single_user: bool) -> Option<String> {
+    if svc.command != "pipe" || !svc.is_delivery_agent() {
+        return None;
     }
-    Arc::new(agent)
+    let cfg = service_config(cfg, svc);
+    crate::delivery::pipe::attrs::parse(&svc.args, &cfg, single_user)
+        .err()
+        .map(|e| {
+            format!(
+                "service {} (unix pipe): {}; mail for transport {} is deferred \
+                 (mail system configuration error)",
+                svc.name, e, svc.name
+            )
+        })
 }
 
 fn local(shared: &Shared, _service: &str, _args: &[String], cfg: Arc<Config>) -> Arc<dyn Agent> {
