@@ -1,6 +1,6 @@
 //! Delivery agents behind one trait: local (Postfix's local(8), with command and file
-//! delivery), virtual (virtual(8), `virtual_agent`), smtp (smtp(8)) and the fixed-answer
-//! agents in `error` (error(8)).
+//! delivery), virtual (virtual(8), `virtual_agent`), smtp (smtp(8)), lmtp (lmtp(8)), pipe
+//! (pipe(8)) and the fixed-answer agents in `error` (error(8)).
 //!
 //! The scheduler hands an agent one message and the recipients it is to deliver; the agent
 //! answers with one or more `Outcome`s per recipient. The scheduler logs each outcome
