@@ -293,6 +293,33 @@ mod tests {
     }
 
     #[test]
+    fn a_transport_value_with_a_next_hop_keeps_its_colons() {
+        let cfg = Config::from_pairs(
+            Path::new("/x"),
+            &[
+                ("myhostname", "www.a.org"),
+                ("virtual_mailbox_domains", "v.test"),
+                ("virtual_transport", "lmtp:unix:private/dovecot-lmtp"),
+            ],
+        );
+        assert_eq!(
+            resolve(&cfg, "u@v.test"),
+            Route {
+                transport: "lmtp".into(),
+                nexthop: "unix:private/dovecot-lmtp".into()
+            }
+        );
+        let inet = Config::from_pairs(
+            Path::new("/x"),
+            &[
+                ("virtual_mailbox_domains", "v.test"),
+                ("virtual_transport", "lmtp:inet:127.0.0.1:24"),
+            ],
+        );
+        assert_eq!(resolve(&inet, "u@v.test").nexthop, "inet:127.0.0.1:24");
+    }
+
+    #[test]
     fn relayhost_is_the_next_hop_for_remote_mail() {
         let cfg = Config::from_pairs(
             Path::new("/x"),
