@@ -217,3 +217,47 @@ fn a_bad_level_is_a_configuration_error() {
     let err = SmtpdContext::new(cfg, Queue::new(&dir), tx).err().unwrap();
     assert_eq!(err, "invalid smtpd_tls_security_level: bogus");
 }
+
+#[test]
+fn client_certificate_settings_build_or_disable_tls() {
+    let (cert, _) = cert_files();
+    // The server certificate doubles as a CA list here: it loads.
+    let ok = with_cert(
+        "tls-ca",
+        &[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_tls_ask_ccert", "yes"),
+            ("smtpd_tls_CAfile", cert.as_str()),
+        ],
+    );
+    assert!(ok.ctx.tls.acceptor.is_some() && ok.ctx.tls.ask_ccert);
+    assert!(!ok.ctx.tls.require_ccert, "req_ccert is off");
+    // A CA file that cannot be read disables TLS rather than trusting nothing silently.
+    let bad = with_cert(
+        "tls-badca",
+        &[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_tls_ask_ccert", "yes"),
+            ("smtpd_tls_CAfile", "/nonexistent/ca.pem"),
+        ],
+    );
+    assert!(bad.ctx.tls.acceptor.is_none());
+    // req_ccert counts only at level encrypt, and implies asking.
+    let req = with_cert(
+        "tls-req",
+        &[
+            ("smtpd_tls_security_level", "encrypt"),
+            ("smtpd_tls_req_ccert", "yes"),
+            ("smtpd_tls_CAfile", cert.as_str()),
+        ],
+    );
+    assert!(req.ctx.tls.require_ccert && req.ctx.tls.ask_ccert);
+    let may = with_cert(
+        "tls-req-may",
+        &[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_tls_req_ccert", "yes"),
+        ],
+    );
+    assert!(!may.ctx.tls.require_ccert && !may.ctx.tls.ask_ccert);
+}

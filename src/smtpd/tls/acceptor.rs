@@ -12,12 +12,13 @@
 //! fail: the verify callback records and continues, as Postfix's does, and trust is the
 //! verify result read afterwards (`negotiated`); smtpd_tls_req_ccert is enforced by the
 //! session after the handshake. No system CA store is loaded (Postfix's
-//! tls_append_default_CA = no). Logs nothing (the caller logs the errors).
+//! tls_append_default_CA = no). Sessions are never resumed (no cache, no tickets).
+//! Logs nothing (the caller logs the errors).
 
 use std::path::Path;
 
 use openssl::pkey::PKey;
-use openssl::ssl::{SslAcceptor, SslMethod, SslVerifyMode};
+use openssl::ssl::{SslAcceptor, SslMethod, SslOptions, SslSessionCacheMode, SslVerifyMode};
 use openssl::stack::Stack;
 use openssl::x509::{X509, X509Name};
 
@@ -87,8 +88,13 @@ pub fn build(s: &Settings<'_>) -> Result<SslAcceptor, ContextError> {
         .map_err(|e| ContextError::Key(s.key.into(), e))?;
     b.set_private_key(&key)?;
     b.check_private_key()?;
-    // Session resumption across smtpd processes does not exist; the id context keeps
-    // OpenSSL from refusing a resumption attempt within one when certificates are asked.
+    // No session resumption (Postfix without smtpd_tls_session_cache_database): no
+    // server cache, no tickets, so every handshake is a new session, as the README and
+    // smtpd_client_new_tls_session_rate_limit assume. The id context is still required
+    // by OpenSSL when client certificates are asked for.
+    b.set_session_cache_mode(SslSessionCacheMode::OFF);
+    b.set_options(SslOptions::NO_TICKET);
+    b.set_num_tickets(0)?;
     b.set_session_id_context(b"Postern/TLS serverid")?;
     if s.ask_ccert {
         if !s.ca_file.is_empty() {
