@@ -108,7 +108,12 @@ impl Negotiated {
 fn name_entry(name: &X509NameRef, nids: &[Nid]) -> String {
     nids.iter()
         .find_map(|nid| name.entries_by_nid(*nid).next())
-        .map(|e| String::from_utf8_lossy(e.data().as_slice()).into_owned())
+        // Any ASN.1 string type (BMPString, UTF8String, ...) as UTF-8, by OpenSSL.
+        .map(|e| {
+            e.data()
+                .to_string()
+                .unwrap_or_else(|_| String::from_utf8_lossy(e.data().as_slice()).into_owned())
+        })
         .map_or_else(String::new, |s| crate::log::lines::printable(&s))
 }
 
