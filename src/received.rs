@@ -14,8 +14,10 @@
 //!         id QUEUEID; DATE
 //! ```
 //! `for` appears only with exactly one recipient. With TLS and
-//! smtpd_tls_received_header = yes, Postfix's comment follows the `from` line:
-//! `(using TLSv1.3 with cipher NAME (256/256 bits))` and `(No client certificate requested)`.
+//! smtpd_tls_received_header = yes, Postfix's comments follow the `from` line:
+//! `(using TLSv1.3 with cipher NAME (256/256 bits))` and the client certificate's
+//! (`(No client certificate requested)`, `(Client did not present a certificate)`, or
+//! `(Client CN "NAME", Issuer "NAME" (verified OK))`).
 //!
 //! Security role: client-supplied text (HELO, recipient) is made printable so it cannot add
 //! header lines; postdrop lets only `postdrop -r` (the stand-alone smtpd) set
@@ -47,8 +49,9 @@ pub struct Client<'a> {
     pub addr: &'a str,
     /// SMTP, ESMTP, or with RFC 3848's suffixes ESMTPA (AUTH), ESMTPS (TLS), ESMTPSA.
     pub protocol: &'a str,
-    /// With TLS and smtpd_tls_received_header = yes: `TLSv1.3 with cipher ...`.
-    pub tls: Option<&'a str>,
+    /// With TLS and smtpd_tls_received_header = yes: `TLSv1.3 with cipher ...` and the
+    /// client certificate comment (`No client certificate requested`, ...).
+    pub tls: Option<(&'a str, &'a str)>,
     /// The SASL login, with smtpd_sasl_authenticated_header = yes:
     /// `(Authenticated sender: NAME)` after the `from` clause (and the TLS comment).
     pub authenticated_sender: Option<&'a str>,
@@ -75,12 +78,9 @@ pub fn build(t: &Trace<'_>) -> String {
         Ok(std::net::IpAddr::V6(_)) => format!("IPv6:{}", c.addr),
         _ => c.addr.to_string(),
     };
-    // Postfix's TLS comment; we never ask for a client certificate.
+    // Postfix's TLS comments.
     let tls = match c.tls {
-        Some(using) => format!(
-            "\n\t(using {})\n\t(No client certificate requested)",
-            clean(using)
-        ),
+        Some((using, client)) => format!("\n\t(using {})\n\t({})", clean(using), clean(client)),
         None => String::new(),
     };
     let auth = c.authenticated_sender.map_or(String::new(), |u| {
@@ -133,7 +133,10 @@ mod tests {
     fn tls_comment_follows_the_from_line() {
         let mut t = trace(Some("h"), None);
         if let Some(c) = t.client.as_mut() {
-            c.tls = Some("TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)");
+            c.tls = Some((
+                "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
+                "No client certificate requested",
+            ));
             c.protocol = "ESMTPS";
         }
         assert_eq!(

@@ -301,9 +301,9 @@ fn table_and_sasl_types() {
             );
         }
     }
-    // -a: the SMTP server's SASL plug-ins (Cyrus); -A: the SMTP client's (none, it has no
-    // AUTH), where Postfix lists e.g. "cyrus" and "dovecot" when compiled in.
-    for (opt, want) in [("-a", "cyrus\n"), ("-A", "")] {
+    // -a: the SMTP server's SASL plug-ins (Cyrus, Dovecot); -A: the SMTP client's (none, it
+    // has no AUTH), where Postfix lists "cyrus" when compiled in.
+    for (opt, want) in [("-a", "cyrus\ndovecot\n"), ("-A", "")] {
         let o = postconf(&d, &[opt]);
         assert_eq!(
             (o.status.code(), stdout(&o).as_str(), stderr(&o).as_str()),

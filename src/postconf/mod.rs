@@ -121,7 +121,7 @@ impl fmt::Display for PostconfError {
 
 impl std::error::Error for PostconfError {}
 
-/// SASL plug-in types for the SMTP server (`-a`: smtpd's, `cyrus`) and client (`-A`: none,
+/// SASL plug-in types for the SMTP server (`-a`: smtpd's, `cyrus` and `dovecot`) and client (`-A`: none,
 /// the SMTP client has no AUTH), as Postfix lists the plug-ins compiled in.
 pub const SASL_SERVER_TYPES: &[&str] = crate::smtpd::sasl::SERVER_TYPES;
 pub const SASL_CLIENT_TYPES: &[&str] = &[];
@@ -215,7 +215,7 @@ mod tests {
         let mut err = Vec::new();
         let o = Options::new(PathBuf::from("/nonexistent"), Mode::SaslServer);
         run(&o, &mut out, &mut err).unwrap();
-        assert_eq!(out, b"cyrus\n", "the SMTP server's SASL plug-ins");
+        assert_eq!(out, b"cyrus\ndovecot\n", "the SMTP server's SASL plug-ins");
         let o = Options::new(PathBuf::from("/nonexistent"), Mode::TableTypes);
         out.clear();
         run(&o, &mut out, &mut err).unwrap();

@@ -1,5 +1,6 @@
-//! The SASL server (smtpd_sasl_type = cyrus): a safe API over Cyrus libsasl2, which checks
-//! passwords itself, typically through saslauthd (`pwcheck_method: saslauthd`). RFC 4422
+//! The SASL server: smtpd_sasl_type = cyrus, a safe API over Cyrus libsasl2, which checks
+//! passwords itself, typically through saslauthd (`pwcheck_method: saslauthd`), or
+//! smtpd_sasl_type = dovecot, Dovecot's auth socket (`dovecot`, pure Rust). RFC 4422
 //! (SASL) and RFC 4954 (SMTP AUTH) as Postfix's xsasl_cyrus_server.c implements them:
 //! `Sasl::setup` once per configuration (libsasl2's global init once per process),
 //! `Sasl::session` per SMTP session, `Session::start`/`step` for the exchange.
@@ -15,6 +16,7 @@
 
 pub mod base64;
 pub mod conf;
+pub mod dovecot;
 mod ffi;
 
 use std::ffi::c_int;
@@ -35,6 +37,8 @@ pub enum SaslError {
     Library(&'static str, String),
     /// No mechanism is left once the security options are applied.
     NoMechanisms,
+    /// Dovecot's auth socket could not be used.
+    Dovecot(dovecot::DovecotError),
 }
 
 impl fmt::Display for SaslError {
@@ -46,6 +50,7 @@ impl fmt::Display for SaslError {
             }
             SaslError::Library(what, e) => write!(f, "SASL {}: {}", what, e),
             SaslError::NoMechanisms => write!(f, "no SASL authentication mechanisms"),
+            SaslError::Dovecot(e) => e.fmt(f),
         }
     }
 }
@@ -92,6 +97,8 @@ pub struct Sasl {
     realm: Option<String>,
     /// The options given to libsasl2 for this configuration's connections.
     options: std::sync::Arc<ffi::OptionSet>,
+    /// smtpd_sasl_type = dovecot: the auth socket (no libsasl2 then).
+    dovecot: Option<std::path::PathBuf>,
 }
 
 /// What a session needs from the SMTP layer.
@@ -101,6 +108,10 @@ pub struct SessionArgs<'a> {
     /// `addr;port` of the server and client ends (for mechanisms that use them).
     pub local: Option<String>,
     pub remote: Option<String>,
+    /// The client's address (Dovecot's `rip`).
+    pub client_addr: String,
+    /// Over TLS (Dovecot's `secured`).
+    pub secured: bool,
 }
 
 impl Sasl {
@@ -124,12 +135,49 @@ impl Sasl {
             realm: (!realm.is_empty()).then(|| realm.to_string()),
             options: std::sync::Arc::new(ffi::OptionSet::new(&conf.options)),
             conf,
+            dovecot: None,
         })
+    }
+
+    /// smtpd_sasl_type = dovecot: the socket smtpd_sasl_path names, relative to
+    /// $queue_directory unless absolute (Postfix's `private/auth`). No libsasl2.
+    pub fn setup_dovecot(cfg: &crate::config::Config) -> Sasl {
+        let path = std::path::Path::new(cfg.get("queue_directory"))
+            .join(cfg.get("smtpd_sasl_path").trim());
+        Sasl {
+            conf: SaslConf::default(),
+            service: String::new(),
+            fqdn: String::new(),
+            realm: None,
+            options: std::sync::Arc::new(ffi::OptionSet::new(&[])),
+            dovecot: Some(path),
+        }
     }
 
     /// A new server connection for one SMTP session, with its mechanism list.
     pub fn session(&self, a: &SessionArgs<'_>) -> Result<Session, SaslError> {
         let flags = security_flags(a.security_options)?;
+        if let Some(path) = &self.dovecot {
+            let client = dovecot::Client::connect(
+                path,
+                flags & sys::SASL_SEC_NOPLAINTEXT != 0,
+                flags & sys::SASL_SEC_NOANONYMOUS != 0,
+            )
+            .map_err(SaslError::Dovecot)?;
+            let mechs = client.mechanisms();
+            if mechs.is_empty() {
+                return Err(SaslError::NoMechanisms);
+            }
+            return Ok(Session {
+                raw: Backend::Dovecot {
+                    client,
+                    rip: a.client_addr.clone(),
+                    secured: a.secured,
+                    user: None,
+                },
+                mechs,
+            });
+        }
         let mut raw = ffi::RawConn::new(
             &ffi::NewArgs {
                 service: &self.service,
@@ -150,13 +198,28 @@ impl Sasl {
         if mechs.split_whitespace().next().is_none() {
             return Err(SaslError::NoMechanisms);
         }
-        Ok(Session { raw, mechs })
+        Ok(Session {
+            raw: Backend::Cyrus(raw),
+            mechs,
+        })
     }
 }
 
-/// One session's libsasl2 connection.
+/// One session's connection to the password checker.
+enum Backend {
+    Cyrus(ffi::RawConn),
+    Dovecot {
+        client: dovecot::Client,
+        rip: String,
+        secured: bool,
+        /// The name Dovecot authenticated.
+        user: Option<String>,
+    },
+}
+
+/// One session's SASL server connection.
 pub struct Session {
-    raw: ffi::RawConn,
+    raw: Backend,
     mechs: String,
 }
 
@@ -168,25 +231,57 @@ impl Session {
 
     /// Start an exchange with `mech` and the decoded initial response, if any.
     pub fn start(&mut self, mech: &str, initial: Option<&[u8]>) -> Step {
-        let (rc, out) = self.raw.start(mech, initial);
-        outcome(rc, out)
+        match &mut self.raw {
+            Backend::Cyrus(raw) => {
+                let (rc, out) = raw.start(mech, initial);
+                outcome(rc, out)
+            }
+            Backend::Dovecot {
+                client,
+                rip,
+                secured,
+                user,
+            } => {
+                let r = client.start(mech, initial, rip, *secured);
+                dovecot_step(r, user)
+            }
+        }
     }
 
     /// Continue the exchange with the client's decoded response.
     pub fn step(&mut self, response: &[u8]) -> Step {
-        let (rc, out) = self.raw.step(response);
-        outcome(rc, out)
+        match &mut self.raw {
+            Backend::Cyrus(raw) => {
+                let (rc, out) = raw.step(response);
+                outcome(rc, out)
+            }
+            Backend::Dovecot { client, user, .. } => dovecot_step(client.step(response), user),
+        }
     }
 
-    /// The user name libsasl2 settled on (after success, or the one tried).
+    /// The user name the checker settled on (after success; libsasl2 also the one tried).
     pub fn username(&self) -> Option<String> {
-        self.raw.username()
+        match &self.raw {
+            Backend::Cyrus(raw) => raw.username(),
+            Backend::Dovecot { user, .. } => user.clone(),
+        }
     }
 }
 
 /// The reason text for a malformed (undecodable) response, as Postfix gives it.
 pub fn bad_protocol() -> String {
     ffi::errstring(sys::SASL_BADPROT)
+}
+
+fn dovecot_step(r: dovecot::Reply, user: &mut Option<String>) -> Step {
+    match r {
+        dovecot::Reply::Ok(u) => {
+            *user = Some(u);
+            Step::Done
+        }
+        dovecot::Reply::Cont(c) => Step::Challenge(c),
+        dovecot::Reply::Fail { temporary, reason } => Step::Failed { temporary, reason },
+    }
 }
 
 fn outcome(rc: c_int, out: Vec<u8>) -> Step {

@@ -1,23 +1,19 @@
 //! The client connection under `chat`: plaintext, or TLS after STARTTLS (RFC 3207) or on a
 //! wrapper-mode port (SMTPS). `Conn` reads and writes either way; `Peek` tells, without
-//! blocking, whether client input waits; `Tap` keeps a copy of the first bytes the server
-//! writes during the TLS handshake, so that the negotiated protocol and cipher can be read
-//! from our own ServerHello (native-tls does not expose them).
+//! blocking, whether client input waits.
 //!
 //! Security role: the switch to TLS happens here as one value replacing another, so no
 //! plaintext reader survives it; the session discards buffered plaintext before the
-//! handshake (CVE-2011-0411). `Tap` records only what this server sends, bounded by
-//! `TAP_LIMIT`. Logs nothing.
+//! handshake (CVE-2011-0411). Logs nothing.
 
 use std::io::{self, Read, Write};
 
-/// The most handshake output `Tap` keeps (a ServerHello is well under 1 KB).
-const TAP_LIMIT: usize = 16 * 1024;
+use openssl::ssl::SslStream;
 
 /// The connection.
 pub enum Conn<S: Read + Write> {
     Plain(S),
-    Tls(Box<native_tls::TlsStream<Tap<S>>>),
+    Tls(Box<SslStream<S>>),
 }
 
 impl<S: Read + Write> Read for Conn<S> {
@@ -67,79 +63,9 @@ impl<S: Read + Write + Peek> Peek for Conn<S> {
         match self {
             Conn::Plain(s) => s.input_waiting(),
             // Decrypted bytes already inside the TLS layer, or records on the socket (a
-            // record that carries no application data, which TLS 1.2 clients do not send
+            // record that carries no application data, which clients do not normally send
             // after the handshake, would make the next read wait for $smtpd_timeout).
-            Conn::Tls(s) => {
-                s.buffered_read_size().unwrap_or(0) > 0 || s.get_ref().inner.input_waiting()
-            }
+            Conn::Tls(s) => s.ssl().pending() > 0 || s.get_ref().input_waiting(),
         }
-    }
-}
-
-/// A stream that keeps a copy of what is written to it until `take_record`.
-pub struct Tap<S> {
-    inner: S,
-    record: Option<Vec<u8>>,
-}
-
-impl<S> Tap<S> {
-    pub fn new(inner: S) -> Tap<S> {
-        Tap {
-            inner,
-            record: Some(Vec::new()),
-        }
-    }
-
-    /// What was written so far (at most `TAP_LIMIT` bytes); recording stops here.
-    pub fn take_record(&mut self) -> Vec<u8> {
-        self.record.take().unwrap_or_default()
-    }
-
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-}
-
-impl<S: Read> Read for Tap<S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf)
-    }
-}
-
-impl<S: Write> Write for Tap<S> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        if let Some(r) = self.record.as_mut() {
-            let room = TAP_LIMIT.saturating_sub(r.len()).min(n);
-            r.extend_from_slice(buf.get(..room).unwrap_or_default());
-        }
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-impl<S: Peek> Peek for Tap<S> {
-    fn input_waiting(&self) -> bool {
-        self.inner.input_waiting()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tap_records_writes_up_to_the_limit_and_stops_when_taken() {
-        let mut t = Tap::new(Vec::new());
-        t.write_all(b"hello").unwrap();
-        t.write_all(&vec![b'x'; TAP_LIMIT]).unwrap();
-        let r = t.take_record();
-        assert_eq!(r.len(), TAP_LIMIT);
-        assert!(r.starts_with(b"hello"));
-        t.write_all(b"more").unwrap();
-        assert!(t.take_record().is_empty());
-        assert_eq!(t.get_ref().len(), 5 + TAP_LIMIT + 4);
     }
 }

@@ -1,5 +1,5 @@
-//! smtpd's SASL settings (postconf(5): smtpd_sasl_auth_enable, smtpd_sasl_type = cyrus,
-//! smtpd_sasl_path, smtpd_sasl_security_options, smtpd_sasl_tls_security_options,
+//! smtpd's SASL settings (postconf(5): smtpd_sasl_auth_enable, smtpd_sasl_type = cyrus or
+//! dovecot, smtpd_sasl_path, smtpd_sasl_security_options, smtpd_sasl_tls_security_options,
 //! smtpd_sasl_local_domain, broken_sasl_auth_clients, smtpd_sasl_authenticated_header,
 //! smtpd_sasl_exceptions_networks, smtpd_sasl_response_limit, smtpd_tls_auth_only,
 //! smtpd_sender_login_maps), computed once per configuration and held in `SmtpdContext`.
@@ -57,7 +57,7 @@ impl std::fmt::Display for SettingsError {
 }
 
 /// The server-side SASL implementations (`postconf -a`).
-pub const SERVER_TYPES: &[&str] = &["cyrus"];
+pub const SERVER_TYPES: &[&str] = &["cyrus", "dovecot"];
 
 impl SaslSettings {
     /// The settings of `cfg`; `Ok(None)` when smtpd_sasl_auth_enable = no.
@@ -69,7 +69,11 @@ impl SaslSettings {
         if !SERVER_TYPES.contains(&kind) {
             return Err(SettingsError::UnsupportedType(kind.to_string()));
         }
-        let server = Sasl::setup(cfg).map_err(SettingsError::Sasl)?;
+        let server = if kind == "dovecot" {
+            Sasl::setup_dovecot(cfg)
+        } else {
+            Sasl::setup(cfg).map_err(SettingsError::Sasl)?
+        };
         Ok(Some(SaslSettings {
             server: Arc::new(server),
             security_options: cfg.get("smtpd_sasl_security_options").to_string(),

@@ -93,7 +93,7 @@ struct Session<'c, S: Read + Write> {
     /// smtpd_forbid_bare_newline = reject for this client: the reply code.
     bare_lf_code: Option<u16>,
     /// TLS is active (after STARTTLS or in wrapper mode): what was negotiated.
-    tls: Option<crate::smtpd::tls::hello::Negotiated>,
+    tls: Option<crate::smtpd::tls::negotiated::Negotiated>,
 }
 
 /// Run one SMTP session over `stream` until QUIT, an error limit, a timeout or the client
@@ -521,7 +521,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 name: &self.client.name,
                 addr: &self.client.addr.to_string(),
                 protocol: self.received_protocol(with),
-                tls: tls.as_deref(),
+                tls: tls.as_ref().map(|(u, c)| (u.as_str(), c.as_str())),
                 authenticated_sender: self.received_auth_name(),
             }),
             myhostname: &self.ctx.myhostname,

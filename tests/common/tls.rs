@@ -106,3 +106,94 @@ pub fn wrapped(port: u16) -> (Smtp<native_tls::TlsStream<TcpStream>>, String) {
     let greeting = w.reply();
     (w, greeting)
 }
+
+/// Run the openssl command with `args`; panic with its stderr on failure.
+fn openssl(args: &[&std::ffi::OsStr]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("run openssl (the TLS tests need the openssl command)");
+    assert!(
+        out.status.success(),
+        "openssl {:?}: {}",
+        args,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA certificate and key in `dir` (`NAME.crt`, `NAME.key`), subject `/CN=CN`.
+pub fn make_ca(dir: &Path, name: &str, cn: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{}.crt", name)),
+        dir.join(format!("{}.key", name)),
+    );
+    let subj = format!("/CN={}", cn);
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "req".as_ref(),
+        "-x509".as_ref(),
+        "-newkey".as_ref(),
+        "ec".as_ref(),
+        "-pkeyopt".as_ref(),
+        "ec_paramgen_curve:prime256v1".as_ref(),
+        "-nodes".as_ref(),
+        "-days".as_ref(),
+        "1".as_ref(),
+        "-subj".as_ref(),
+        subj.as_ref(),
+        "-keyout".as_ref(),
+        key.as_os_str(),
+        "-out".as_ref(),
+        cert.as_os_str(),
+    ];
+    openssl(&args);
+    (cert, key)
+}
+
+/// A certificate for `/CN=CN` signed by the CA `ca` (certificate, key), in `dir`.
+pub fn make_signed(
+    dir: &Path,
+    name: &str,
+    cn: &str,
+    ca: &(PathBuf, PathBuf),
+) -> (PathBuf, PathBuf) {
+    let (cert, key, csr) = (
+        dir.join(format!("{}.crt", name)),
+        dir.join(format!("{}.key", name)),
+        dir.join(format!("{}.csr", name)),
+    );
+    let subj = format!("/CN={}", cn);
+    let req: Vec<&std::ffi::OsStr> = vec![
+        "req".as_ref(),
+        "-new".as_ref(),
+        "-newkey".as_ref(),
+        "ec".as_ref(),
+        "-pkeyopt".as_ref(),
+        "ec_paramgen_curve:prime256v1".as_ref(),
+        "-nodes".as_ref(),
+        "-subj".as_ref(),
+        subj.as_ref(),
+        "-keyout".as_ref(),
+        key.as_os_str(),
+        "-out".as_ref(),
+        csr.as_os_str(),
+    ];
+    openssl(&req);
+    let sign: Vec<&std::ffi::OsStr> = vec![
+        "x509".as_ref(),
+        "-req".as_ref(),
+        "-days".as_ref(),
+        "1".as_ref(),
+        "-in".as_ref(),
+        csr.as_os_str(),
+        "-CA".as_ref(),
+        ca.0.as_os_str(),
+        "-CAkey".as_ref(),
+        ca.1.as_os_str(),
+        "-set_serial".as_ref(),
+        "2".as_ref(),
+        "-out".as_ref(),
+        cert.as_os_str(),
+    ];
+    openssl(&sign);
+    (cert, key)
+}

@@ -75,6 +75,8 @@ impl<S: Read + Write> Session<'_, S> {
                 },
                 local: None,
                 remote: Some(format!("{};{}", self.client.addr, self.client.port)),
+                client_addr: self.client.addr.to_string(),
+                secured: self.tls.is_some(),
             };
             match st.server.session(&args) {
                 Ok(c) => self.auth.conn = Some(c),

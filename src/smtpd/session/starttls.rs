@@ -9,19 +9,29 @@
 //! in the clear carries over into the encrypted session (CVE-2011-0411). The handshake runs
 //! under the socket's $smtpd_timeout.
 //!
+//! With smtpd_tls_req_ccert at level encrypt, a client without a trusted certificate gets
+//! `421 4.7.1 HOST Error: No client certificate presented` (or `Client certificate not
+//! trusted`) to its next command (at once in wrapper mode), as Postfix's smtpd does.
+//!
 //! Logs: with smtpd_tls_loglevel >= 1 `Anonymous TLS connection established from
-//! host[addr]: TLSv1.3 with cipher NAME (BITS/BITS bits)`; always `SSL_accept error from
-//! host[addr]: ...` for a failed handshake (and `warning: TLS library problem: ...` with
-//! the library's reason), then `lost connection after STARTTLS from host[addr]`.
+//! host[addr]: TLSv1.3 with cipher NAME (USED/ALG bits)` (`Trusted` / `Untrusted` instead
+//! of `Anonymous` when the client sent a certificate), at level 2 also
+//! `host[addr]: subject_CN=..., issuer=...`; always `SSL_accept error from host[addr]: ...`
+//! for a failed handshake (and `warning: TLS library problem: ...` with the library's
+//! reason), then `lost connection after STARTTLS from host[addr]`; for a refused client
+//! certificate `NOQUEUE: abort: TLS from host[addr]: REASON`.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
 
+use openssl::ssl::{HandshakeError, SslAcceptor};
+
 use super::{End, Session};
 use crate::log::{self, lines};
 use crate::smtpd::chat::Peek;
-use crate::smtpd::conn::{Conn, Tap};
-use crate::smtpd::tls::{Level, hello};
+use crate::smtpd::conn::Conn;
+use crate::smtpd::tls::Level;
+use crate::smtpd::tls::negotiated::Negotiated;
 
 /// Commands allowed before STARTTLS at level encrypt: Postfix's SMTPD_CMD_FLAG_PRE_TLS
 /// commands (XCLIENT and HELP are not implemented here). RSET is not one of them, as in
@@ -66,7 +76,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         self.auth.reset();
         self.auth.method = None;
         if self.handshake(&acceptor) {
-            self.over_tls_rate().then_some(End::Hangup)
+            (self.over_tls_rate() || self.refuse_ccert(false)).then_some(End::Hangup)
         } else {
             lines::lost_connection("STARTTLS", &self.client_log);
             Some(End::Hangup)
@@ -87,7 +97,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             return false;
         };
         if self.handshake(&acceptor) {
-            return !self.over_tls_rate();
+            return !self.over_tls_rate() && !self.refuse_ccert(true);
         }
         lines::lost_connection("CONNECT", &self.client_log);
         false
@@ -104,8 +114,35 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         true
     }
 
+    /// smtpd_tls_req_ccert: without a trusted client certificate the session ends with 421
+    /// (to the next command; at once in wrapper mode). True when it ended.
+    fn refuse_ccert(&mut self, wrapper: bool) -> bool {
+        let Some(t) = self.tls.as_ref() else {
+            return false;
+        };
+        if !self.ctx.tls.require_ccert || t.peer.as_ref().is_some_and(|p| p.trusted) {
+            return false;
+        }
+        let why = if t.peer.is_some() {
+            "Client certificate not trusted"
+        } else {
+            "No client certificate presented"
+        };
+        log::info(
+            "smtpd",
+            format!("NOQUEUE: abort: TLS from {}: {}", self.client_log, why),
+        );
+        if !wrapper {
+            let _ = self.chat.read_line(self.ctx.line_length_limit);
+        }
+        let text = format!("{} Error: {}", self.ctx.myhostname, why);
+        self.last_reply(&crate::reply::Reply::with_dsn(421, "4.7.1", &text));
+        let _ = self.chat.flush();
+        true
+    }
+
     /// Replace the plaintext connection by a TLS one; false (logged) when that fails.
-    fn handshake(&mut self, acceptor: &Arc<native_tls::TlsAcceptor>) -> bool {
+    fn handshake(&mut self, acceptor: &Arc<SslAcceptor>) -> bool {
         let plain = match self.chat.take_conn() {
             Some(Conn::Plain(s)) => s,
             Some(other) => {
@@ -114,19 +151,10 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             }
             None => return false,
         };
-        match acceptor.accept(Tap::new(plain)) {
-            Ok(mut stream) => {
-                let negotiated = hello::negotiated(&stream.get_mut().take_record());
-                if self.ctx.tls.loglevel >= 1 {
-                    log::info(
-                        "smtpd",
-                        format!(
-                            "Anonymous TLS connection established from {}: {}",
-                            self.client_log,
-                            negotiated.describe()
-                        ),
-                    );
-                }
+        match acceptor.accept(plain) {
+            Ok(stream) => {
+                let negotiated = Negotiated::of(stream.ssl(), self.ctx.tls.ask_ccert);
+                self.log_established(&negotiated);
                 self.chat.set_conn(Conn::Tls(Box::new(stream)));
                 self.tls = Some(negotiated);
                 true
@@ -138,13 +166,44 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         }
     }
 
-    fn log_accept_error<T>(&self, e: native_tls::HandshakeError<T>) {
+    /// Postfix's summary line (smtpd_tls_loglevel >= 1) and, at level 2, the certificate.
+    fn log_established(&self, n: &Negotiated) {
+        if self.ctx.tls.loglevel >= 2
+            && let Some(p) = &n.peer
+        {
+            log::info(
+                "smtpd",
+                format!(
+                    "{}: subject_CN={}, issuer={}",
+                    self.client_log, p.cn, p.issuer
+                ),
+            );
+        }
+        if self.ctx.tls.loglevel >= 1 {
+            log::info(
+                "smtpd",
+                format!(
+                    "{} TLS connection established from {}: {}",
+                    n.trust_word(),
+                    self.client_log,
+                    n.describe()
+                ),
+            );
+        }
+    }
+
+    fn log_accept_error<T>(&self, e: HandshakeError<T>) {
         let client = &self.client_log;
         let why = match e {
-            native_tls::HandshakeError::WouldBlock(_) => "Connection timed out".to_string(),
-            native_tls::HandshakeError::Failure(e) => {
+            HandshakeError::WouldBlock(_) => "Connection timed out".to_string(),
+            HandshakeError::SetupFailure(e) => {
+                log::warning("smtpd", format!("TLS library problem: {}", e));
+                "-1".to_string()
+            }
+            HandshakeError::Failure(mid) => {
+                let e = mid.error();
                 let text = e.to_string();
-                if text.to_ascii_lowercase().contains("eof") {
+                if e.io_error().is_some() || text.to_ascii_lowercase().contains("eof") {
                     "lost connection".to_string()
                 } else {
                     log::warning("smtpd", format!("TLS library problem: {}", text));
@@ -184,10 +243,13 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         }
     }
 
-    /// The Received: header's TLS comment (`TLSv1.3 with cipher ...`), when TLS is active
-    /// and smtpd_tls_received_header = yes.
-    pub(super) fn received_tls(&self) -> Option<String> {
+    /// The Received: header's TLS comments (`TLSv1.3 with cipher ...` and the client
+    /// certificate's), when TLS is active and smtpd_tls_received_header = yes.
+    pub(super) fn received_tls(&self) -> Option<(String, String)> {
         let t = self.tls.as_ref()?;
-        self.ctx.tls.received_header.then(|| t.describe())
+        self.ctx
+            .tls
+            .received_header
+            .then(|| (t.describe(), t.client_comment()))
     }
 }

@@ -4,7 +4,7 @@
 
 use super::*;
 
-/// A self-signed certificate and PKCS#8 key made once per test binary by `openssl req`.
+/// A self-signed certificate and key made once per test binary by `openssl req`.
 fn cert_files() -> &'static (String, String) {
     static FILES: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
     FILES.get_or_init(|| {
@@ -105,7 +105,7 @@ fn one_file_with_key_and_certificate_is_enough() {
 }
 
 #[test]
-fn a_traditional_rsa_key_disables_tls() {
+fn a_traditional_rsa_key_works_and_a_bad_key_disables_tls() {
     let (cert, key) = cert_files();
     let rsa = std::env::temp_dir().join(format!("postern-sd-rsa-{}.key", std::process::id()));
     let out = std::process::Command::new("openssl")
@@ -118,17 +118,44 @@ fn a_traditional_rsa_key_disables_tls() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let f = fixture(
-        "tls-rsa",
-        &[
-            ("smtpd_tls_security_level", "may"),
-            ("smtpd_tls_cert_file", cert),
-            ("smtpd_tls_key_file", &rsa.display().to_string()),
-        ],
-    );
+    let with_key = |tag: &str, k: &str| {
+        fixture(
+            tag,
+            &[
+                ("smtpd_tls_security_level", "may"),
+                ("smtpd_tls_cert_file", cert),
+                ("smtpd_tls_key_file", k),
+            ],
+        )
+    };
+    // BEGIN RSA PRIVATE KEY is read as Postfix reads it.
+    let f = with_key("tls-rsa", &rsa.display().to_string());
+    assert!(f.ctx.tls.acceptor.is_some());
+    // Not a key, and a key that does not match the certificate: TLS off, not offered.
+    std::fs::write(
+        &rsa,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let bad = with_key("tls-badkey", &rsa.display().to_string());
+    assert!(bad.ctx.tls.acceptor.is_none());
+    assert!(!talk(&bad, "EHLO h\r\nQUIT\r\n").contains(&"250-STARTTLS".to_string()));
+    let out = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-out",
+        ])
+        .arg(&rsa)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success());
+    let other = with_key("tls-otherkey", &rsa.display().to_string());
     let _ = std::fs::remove_file(&rsa);
-    assert!(f.ctx.tls.acceptor.is_none());
-    assert!(!talk(&f, "EHLO h\r\nQUIT\r\n").contains(&"250-STARTTLS".to_string()));
+    assert!(other.ctx.tls.acceptor.is_none());
 }
 
 #[test]
@@ -189,4 +216,48 @@ fn a_bad_level_is_a_configuration_error() {
     let (tx, _rx) = crossbeam_channel::unbounded();
     let err = SmtpdContext::new(cfg, Queue::new(&dir), tx).err().unwrap();
     assert_eq!(err, "invalid smtpd_tls_security_level: bogus");
+}
+
+#[test]
+fn client_certificate_settings_build_or_disable_tls() {
+    let (cert, _) = cert_files();
+    // The server certificate doubles as a CA list here: it loads.
+    let ok = with_cert(
+        "tls-ca",
+        &[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_tls_ask_ccert", "yes"),
+            ("smtpd_tls_CAfile", cert.as_str()),
+        ],
+    );
+    assert!(ok.ctx.tls.acceptor.is_some() && ok.ctx.tls.ask_ccert);
+    assert!(!ok.ctx.tls.require_ccert, "req_ccert is off");
+    // A CA file that cannot be read disables TLS rather than trusting nothing silently.
+    let bad = with_cert(
+        "tls-badca",
+        &[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_tls_ask_ccert", "yes"),
+            ("smtpd_tls_CAfile", "/nonexistent/ca.pem"),
+        ],
+    );
+    assert!(bad.ctx.tls.acceptor.is_none());
+    // req_ccert counts only at level encrypt, and implies asking.
+    let req = with_cert(
+        "tls-req",
+        &[
+            ("smtpd_tls_security_level", "encrypt"),
+            ("smtpd_tls_req_ccert", "yes"),
+            ("smtpd_tls_CAfile", cert.as_str()),
+        ],
+    );
+    assert!(req.ctx.tls.require_ccert && req.ctx.tls.ask_ccert);
+    let may = with_cert(
+        "tls-req-may",
+        &[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_tls_req_ccert", "yes"),
+        ],
+    );
+    assert!(!may.ctx.tls.require_ccert && !may.ctx.tls.ask_ccert);
 }

@@ -2,22 +2,27 @@
 //! part of `SmtpdContext`): the security level (smtpd_tls_security_level none / may /
 //! encrypt, else the legacy smtpd_use_tls / smtpd_enforce_tls), the server identity from
 //! the first of smtpd_tls_chain_files, else smtpd_tls_cert_file and smtpd_tls_key_file
-//! (PEM; the key PKCS#8), the protocol range
-//! from smtpd_tls_protocols (may) or smtpd_tls_mandatory_protocols (encrypt),
+//! (PEM), the protocol range from smtpd_tls_protocols (may) or
+//! smtpd_tls_mandatory_protocols (encrypt), client certificates (smtpd_tls_ask_ccert,
+//! smtpd_tls_req_ccert, smtpd_tls_CAfile, smtpd_tls_ccert_verifydepth),
 //! smtpd_tls_loglevel, smtpd_tls_received_header and smtpd_tls_wrappermode. Follows
-//! RFC 3207 and Postfix's TLS_README / postconf(5); the session side is
-//! `session::starttls`, and `hello` names what a handshake negotiated.
+//! RFC 3207 and Postfix's TLS_README / postconf(5); the OpenSSL context is built by
+//! `acceptor`, the session side is `session::starttls`, and `negotiated` names what a
+//! handshake negotiated.
 //!
 //! Security role: the certificate and key are read only through `crate::secrets`, which the
-//! root master preloaded (the key file is root-only); a protocol setting native-tls cannot
-//! express exactly is narrowed, never widened. Logs a warning (and disables TLS, as
-//! Postfix does) when the certificate or key cannot be loaded.
+//! root master preloaded (the key file is root-only); a protocol setting with a hole is
+//! narrowed, never widened. Logs a warning (and disables TLS, as Postfix does) when the
+//! certificate or key cannot be loaded, and Postfix's warnings for client-certificate
+//! settings that cannot take effect.
 
-pub mod hello;
+mod acceptor;
+pub mod negotiated;
 mod protocols;
 
-use std::path::Path;
 use std::sync::Arc;
+
+use openssl::ssl::SslAcceptor;
 
 use crate::config::{Config, split_list};
 
@@ -47,42 +52,17 @@ impl std::fmt::Display for TlsConfigError {
     }
 }
 
-/// Why the server identity could not be loaded (TLS is then disabled).
-#[derive(Debug)]
-enum IdentityError {
-    Read(String, std::io::Error),
-    NoKey(String),
-    Tls(native_tls::Error),
-    Tls13Only,
-}
-
-impl std::fmt::Display for IdentityError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IdentityError::Read(p, e) => write!(f, "cannot read {}: {}", p, e),
-            IdentityError::NoKey(p) => write!(
-                f,
-                "no PKCS#8 private key (BEGIN PRIVATE KEY) in {}; convert it with \
-                 \"openssl pkcs8 -topk8 -nocrypt\"",
-                p
-            ),
-            IdentityError::Tls(e) => write!(f, "{}", e),
-            IdentityError::Tls13Only => write!(
-                f,
-                "the protocol setting allows only TLSv1.3, which the native-tls server \
-                 cannot negotiate"
-            ),
-        }
-    }
-}
-
 /// The TLS side of one configuration.
 #[derive(Clone)]
 pub struct ServerTls {
     pub level: Level,
     /// The handshake engine; `None` when no certificate is configured or it failed to
     /// load (STARTTLS then answers 454, as Postfix does).
-    pub acceptor: Option<Arc<native_tls::TlsAcceptor>>,
+    pub acceptor: Option<Arc<SslAcceptor>>,
+    /// A client certificate is requested (smtpd_tls_ask_ccert, or required).
+    pub ask_ccert: bool,
+    /// A trusted client certificate is required (smtpd_tls_req_ccert at level encrypt).
+    pub require_ccert: bool,
     pub loglevel: i64,
     pub received_header: bool,
     pub wrappermode: bool,
@@ -97,6 +77,8 @@ impl ServerTls {
         ServerTls {
             level: Level::None,
             acceptor: None,
+            ask_ccert: false,
+            require_ccert: false,
             loglevel: 0,
             received_header: false,
             wrappermode: false,
@@ -119,8 +101,27 @@ impl ServerTls {
         let range = protocols::parse(value)
             .ok_or_else(|| TlsConfigError::BadProtocols(name.into(), value.into()))?;
         let wanted = level != Level::None || wrappermode;
+        let require_ccert = cfg.bool("smtpd_tls_req_ccert") && level == Level::Encrypt;
+        if cfg.bool("smtpd_tls_req_ccert") && level != Level::Encrypt && wanted {
+            crate::log::warning("smtpd", "Can't require client certs unless TLS is required");
+        }
+        let ask_ccert = cfg.bool("smtpd_tls_ask_ccert") || require_ccert;
+        if wanted && !cfg.get("smtpd_tls_CApath").trim().is_empty() {
+            crate::log::warning(
+                "smtpd",
+                "smtpd_tls_CApath is not implemented: its CAs are not trusted (use smtpd_tls_CAfile)",
+            );
+        }
         let acceptor = match identity_files(cfg) {
-            Some((cert, key)) if wanted => load(&cert, &key, range),
+            Some((cert, key)) if wanted => load(&acceptor::Settings {
+                cert: &cert,
+                key: &key,
+                range,
+                ca_file: cfg.get("smtpd_tls_CAfile").trim(),
+                ask_ccert,
+                verify_depth: u32::try_from(cfg.int("smtpd_tls_ccert_verifydepth").max(1))
+                    .unwrap_or(9),
+            }),
             None if wanted => {
                 crate::log::warning(
                     "smtpd",
@@ -133,6 +134,8 @@ impl ServerTls {
         Ok(ServerTls {
             level,
             acceptor,
+            ask_ccert,
+            require_ccert,
             loglevel: cfg.int("smtpd_tls_loglevel"),
             received_header: cfg.bool("smtpd_tls_received_header"),
             wrappermode,
@@ -171,7 +174,7 @@ fn identity_files(cfg: &Config) -> Option<(String, String)> {
             crate::log::warning(
                 "smtpd",
                 format!(
-                    "smtpd_tls_chain_files: only {} is used (native-tls holds one server identity)",
+                    "smtpd_tls_chain_files: only {} is used (one server identity is loaded)",
                     first
                 ),
             );
@@ -189,16 +192,16 @@ fn identity_files(cfg: &Config) -> Option<(String, String)> {
     Some((cert.to_string(), key.to_string()))
 }
 
-/// The acceptor, or `None` with Postfix's "disabling TLS support" warning.
-fn load(cert: &str, key: &str, range: protocols::Range) -> Option<Arc<native_tls::TlsAcceptor>> {
-    match acceptor(cert, key, range) {
+/// The server context, or `None` with Postfix's "disabling TLS support" warning.
+fn load(settings: &acceptor::Settings<'_>) -> Option<Arc<SslAcceptor>> {
+    match acceptor::build(settings) {
         Ok(a) => Some(Arc::new(a)),
         Err(e) => {
             crate::log::warning(
                 "smtpd",
                 format!(
                     "cannot load TLS certificate {} / key {}: {}: disabling TLS support",
-                    cert, key, e
+                    settings.cert, settings.key, e
                 ),
             );
             None
@@ -206,44 +209,10 @@ fn load(cert: &str, key: &str, range: protocols::Range) -> Option<Arc<native_tls
     }
 }
 
-/// The PEM block `BEGIN PRIVATE KEY` of `pem` (a key file may hold the certificate too).
-fn pkcs8_block(pem: &[u8]) -> Option<Vec<u8>> {
-    const BEGIN: &[u8] = b"-----BEGIN PRIVATE KEY-----";
-    const END: &[u8] = b"-----END PRIVATE KEY-----";
-    let start = pem.windows(BEGIN.len()).position(|w| w == BEGIN)?;
-    let rest = pem.get(start..)?;
-    let end = rest.windows(END.len()).position(|w| w == END)? + END.len();
-    let mut block = rest.get(..end)?.to_vec();
-    block.push(b'\n');
-    Some(block)
-}
-
-/// The acceptor for the certificate (chain) and key files, read through the secrets store.
-fn acceptor(
-    cert: &str,
-    key: &str,
-    range: protocols::Range,
-) -> Result<native_tls::TlsAcceptor, IdentityError> {
-    let read = |p: &str| {
-        crate::secrets::read_file(Path::new(p)).map_err(|e| IdentityError::Read(p.into(), e))
-    };
-    if range.tls13_only {
-        return Err(IdentityError::Tls13Only);
-    }
-    let cert_pem = read(cert)?;
-    let key_pem = pkcs8_block(&read(key)?).ok_or_else(|| IdentityError::NoKey(key.into()))?;
-    let identity =
-        native_tls::Identity::from_pkcs8(&cert_pem, &key_pem).map_err(IdentityError::Tls)?;
-    native_tls::TlsAcceptor::builder(identity)
-        .min_protocol_version(Some(range.min))
-        .max_protocol_version(range.max)
-        .build()
-        .map_err(IdentityError::Tls)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn cfg(pairs: &[(&str, &str)]) -> Config {
         Config::from_pairs(Path::new("/nonexistent"), pairs)
@@ -269,16 +238,5 @@ mod tests {
         let t = ServerTls::from_config(&cfg(&[("smtpd_tls_security_level", "may")])).unwrap();
         assert!(t.acceptor.is_none());
         assert!(!t.offer_starttls());
-    }
-
-    #[test]
-    fn the_key_block_is_found_in_a_combined_file() {
-        let pem = b"-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n\
-                    -----BEGIN PRIVATE KEY-----\nBBB\n-----END PRIVATE KEY-----\n";
-        assert_eq!(
-            pkcs8_block(pem).unwrap(),
-            b"-----BEGIN PRIVATE KEY-----\nBBB\n-----END PRIVATE KEY-----\n".to_vec()
-        );
-        assert_eq!(pkcs8_block(b"-----BEGIN RSA PRIVATE KEY-----\n"), None);
     }
 }

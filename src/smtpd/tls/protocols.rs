@@ -1,37 +1,32 @@
-//! smtpd_tls_protocols / smtpd_tls_mandatory_protocols as a native-tls protocol range.
+//! smtpd_tls_protocols / smtpd_tls_mandatory_protocols as an OpenSSL protocol range.
 //! Postfix's syntax (postconf(5)): `>=TLSv1.2`, `<=TLSv1.3`, a list of protocols to use
 //! (`TLSv1.2 TLSv1.3`) or to exclude (`!SSLv2, !SSLv3, !TLSv1`), separated by commas,
 //! colons or white space; SSLv2/SSLv3 are never used.
 //!
-//! Security role: native-tls sets only a minimum and a maximum, so a setting with a hole
-//! (`!TLSv1.2` alone) becomes the highest contiguous enabled range: narrower, never wider.
-//! The floor is TLSv1.2 whatever the setting says (native-tls's own default; OpenSSL 3
-//! refuses older versions at its default security level anyway). native-tls's OpenSSL
-//! server uses Mozilla's "intermediate" profile, which turns TLS 1.3 off, so in practice
-//! the server speaks TLS 1.2; a setting that allows only TLS 1.3 is reported
-//! (`Range::tls13_only`) and TLS is then disabled rather than weakened. Logs nothing.
+//! Security role: the range is set as a minimum and a maximum version, so a setting with a
+//! hole (`!TLSv1.2` alone) becomes the highest contiguous enabled range: narrower, never
+//! wider. The floor is TLSv1.2 whatever the setting says (OpenSSL 3 refuses older versions
+//! at its default security level anyway). Logs nothing.
 
-use native_tls::Protocol;
+use openssl::ssl::SslVersion as Protocol;
 
 /// The versions Postern can speak, oldest first, with Postfix's names.
 const VERSIONS: &[(&str, Protocol)] = &[
-    ("TLSv1", Protocol::Tlsv10),
-    ("TLSv1.1", Protocol::Tlsv11),
-    ("TLSv1.2", Protocol::Tlsv12),
-    ("TLSv1.3", Protocol::Tlsv13),
+    ("TLSv1", Protocol::TLS1),
+    ("TLSv1.1", Protocol::TLS1_1),
+    ("TLSv1.2", Protocol::TLS1_2),
+    ("TLSv1.3", Protocol::TLS1_3),
 ];
 
 /// The lowest version ever used (index into `VERSIONS`).
 const FLOOR: usize = 2;
 
 /// The versions to allow.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {
     pub min: Protocol,
     /// `None`: the newest the library has.
     pub max: Option<Protocol>,
-    /// Only TLS 1.3 is allowed, which native-tls cannot serve.
-    pub tls13_only: bool,
 }
 
 fn index(name: &str) -> Option<usize> {
@@ -77,7 +72,6 @@ pub fn parse(value: &str) -> Option<Range> {
         .rposition(|&x| !x)
         .map_or(0, |i| i + 1);
     Some(Range {
-        tls13_only: bottom + 1 == VERSIONS.len(),
         min: VERSIONS.get(bottom)?.1,
         max: if top + 1 == VERSIONS.len() {
             None
@@ -91,28 +85,32 @@ pub fn parse(value: &str) -> Option<Range> {
 mod tests {
     use super::*;
 
-    /// The range as `MIN-MAX` (native-tls's Protocol has no PartialEq).
-    fn range(v: &str) -> Option<String> {
-        parse(v).map(|r| format!("{:?}-{:?}", r.min, r.max))
+    fn range(v: &str) -> Option<Range> {
+        parse(v)
     }
 
-    fn r(s: &str) -> Option<String> {
-        Some(s.to_string())
+    fn r(min: Protocol, max: Option<Protocol>) -> Option<Range> {
+        Some(Range { min, max })
     }
 
     #[test]
     fn postfix_forms() {
-        let all = r("Tlsv12-None");
+        let all = r(Protocol::TLS1_2, None);
         assert_eq!(range(""), all);
         assert_eq!(range(">=TLSv1"), all);
         assert_eq!(range("!SSLv2, !SSLv3"), all);
         assert_eq!(range("!SSLv2:!SSLv3:!TLSv1:!TLSv1.1"), all);
-        assert_eq!(range(">=TLSv1.3"), r("Tlsv13-None"));
-        assert_eq!(range("!TLSv1.3"), r("Tlsv12-Some(Tlsv12)"));
+        assert_eq!(range(">=TLSv1.3"), r(Protocol::TLS1_3, None));
+        assert_eq!(
+            range("!TLSv1.3"),
+            r(Protocol::TLS1_2, Some(Protocol::TLS1_2))
+        );
         assert_eq!(range("TLSv1.2 TLSv1.3"), all);
-        assert_eq!(range("TLSv1.3"), r("Tlsv13-None"));
-        assert!(parse(">=TLSv1.3").unwrap().tls13_only);
-        assert!(!parse(">=TLSv1").unwrap().tls13_only);
+        assert_eq!(range("TLSv1.3"), r(Protocol::TLS1_3, None));
+        assert_eq!(
+            range("<=TLSv1.2"),
+            r(Protocol::TLS1_2, Some(Protocol::TLS1_2))
+        );
     }
 
     #[test]
@@ -126,6 +124,6 @@ mod tests {
     #[test]
     fn a_hole_is_narrowed_never_widened() {
         // TLSv1.1 and TLSv1.3 wanted, 1.2 not: only 1.3 (1.1 is below the floor anyway).
-        assert_eq!(range("!TLSv1.2"), r("Tlsv13-None"));
+        assert_eq!(range("!TLSv1.2"), r(Protocol::TLS1_3, None));
     }
 }

@@ -1,0 +1,179 @@
+//! What a finished TLS handshake negotiated, as Postfix names it in its log line and in
+//! the Received: header: the protocol (`TLSv1.3`), the OpenSSL cipher name and its
+//! used/algorithm bits, and the client certificate if one was asked for (subject CN,
+//! issuer CN, and whether it verified against smtpd_tls_CAfile). Follows Postfix 2.10's
+//! tls_server.c / tls_misc.c (`tls_log_summary`) and smtpd.c's Received: comment; the
+//! 3.x key-exchange / signature details are not logged (2.10's form).
+//!
+//! Security role: the certificate's names are client input: they are made printable
+//! (log::lines::printable) before they reach a log line or header. Trust is OpenSSL's
+//! verify result (X509_V_OK), never the names. Logs nothing.
+
+use openssl::nid::Nid;
+use openssl::ssl::SslRef;
+use openssl::x509::{X509NameRef, X509VerifyResult};
+
+/// The client certificate the handshake carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCert {
+    /// The subject's common name (printable; empty when there is none).
+    pub cn: String,
+    /// The issuer's common name, else its organization (printable).
+    pub issuer: String,
+    /// Verified against smtpd_tls_CAfile.
+    pub trusted: bool,
+}
+
+/// The negotiated protocol and cipher, and the client certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    /// `TLSv1.3`, `TLSv1.2`, ...
+    pub protocol: String,
+    /// The OpenSSL cipher name.
+    pub cipher: String,
+    /// The cipher's secret bits and its algorithm's bits.
+    pub bits: (i32, i32),
+    /// Whether a client certificate was requested (smtpd_tls_ask_ccert / req_ccert).
+    pub asked: bool,
+    pub peer: Option<PeerCert>,
+}
+
+impl Negotiated {
+    /// What `ssl` negotiated; `asked`: a client certificate was requested.
+    pub fn of(ssl: &SslRef, asked: bool) -> Negotiated {
+        let (cipher, bits) = match ssl.current_cipher() {
+            Some(c) => {
+                let b = c.bits();
+                (c.name().to_string(), (b.secret, b.algorithm))
+            }
+            None => ("unknown".to_string(), (0, 0)),
+        };
+        let peer = ssl.peer_certificate().map(|cert| PeerCert {
+            cn: name_entry(cert.subject_name(), &[Nid::COMMONNAME]),
+            issuer: name_entry(
+                cert.issuer_name(),
+                &[Nid::COMMONNAME, Nid::ORGANIZATIONNAME],
+            ),
+            trusted: ssl.verify_result() == X509VerifyResult::OK,
+        });
+        Negotiated {
+            protocol: ssl.version_str().to_string(),
+            cipher,
+            bits,
+            asked,
+            peer,
+        }
+    }
+
+    /// `TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)`, as in Postfix's log
+    /// line and Received: header.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} with cipher {} ({}/{} bits)",
+            self.protocol, self.cipher, self.bits.0, self.bits.1
+        )
+    }
+
+    /// Postfix's word for the peer: Anonymous (no certificate), Trusted, Untrusted.
+    pub fn trust_word(&self) -> &'static str {
+        match &self.peer {
+            None => "Anonymous",
+            Some(p) if p.trusted => "Trusted",
+            Some(_) => "Untrusted",
+        }
+    }
+
+    /// The Received: header's second TLS comment, without its parentheses:
+    /// `Client CN "x", Issuer "y" (verified OK)`, `Client did not present a certificate`
+    /// or `No client certificate requested`.
+    pub fn client_comment(&self) -> String {
+        match &self.peer {
+            Some(p) => format!(
+                "Client CN \"{}\", Issuer \"{}\" ({})",
+                comment_safe(&p.cn),
+                comment_safe(&p.issuer),
+                if p.trusted {
+                    "verified OK"
+                } else {
+                    "not verified"
+                }
+            ),
+            None if self.asked => "Client did not present a certificate".to_string(),
+            None => "No client certificate requested".to_string(),
+        }
+    }
+}
+
+/// The first entry of `name` for the first of `nids` present, printable.
+fn name_entry(name: &X509NameRef, nids: &[Nid]) -> String {
+    nids.iter()
+        .find_map(|nid| name.entries_by_nid(*nid).next())
+        // Any ASN.1 string type (BMPString, UTF8String, ...) as UTF-8, by OpenSSL.
+        .map(|e| {
+            e.data()
+                .to_string()
+                .unwrap_or_else(|_| String::from_utf8_lossy(e.data().as_slice()).into_owned())
+        })
+        .map_or_else(String::new, |s| crate::log::lines::printable(&s))
+}
+
+/// A name inside a header comment: no quote, parenthesis or backslash can end it early
+/// (Postfix's comment_sanitize keeps the comment balanced).
+fn comment_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '"' | '(' | ')' | '\\' => '?',
+            c => c,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(peer: Option<PeerCert>, asked: bool) -> Negotiated {
+        Negotiated {
+            protocol: "TLSv1.3".into(),
+            cipher: "TLS_AES_256_GCM_SHA384".into(),
+            bits: (256, 256),
+            asked,
+            peer,
+        }
+    }
+
+    #[test]
+    fn postfix_wording() {
+        let anon = n(None, false);
+        assert_eq!(
+            anon.describe(),
+            "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"
+        );
+        assert_eq!(anon.trust_word(), "Anonymous");
+        assert_eq!(anon.client_comment(), "No client certificate requested");
+        assert_eq!(
+            n(None, true).client_comment(),
+            "Client did not present a certificate"
+        );
+        let peer = PeerCert {
+            cn: "alice \"x\" (y)".into(),
+            issuer: "Test CA".into(),
+            trusted: true,
+        };
+        let t = n(Some(peer.clone()), true);
+        assert_eq!(t.trust_word(), "Trusted");
+        assert_eq!(
+            t.client_comment(),
+            "Client CN \"alice ?x? ?y?\", Issuer \"Test CA\" (verified OK)"
+        );
+        let u = n(
+            Some(PeerCert {
+                trusted: false,
+                ..peer
+            }),
+            true,
+        );
+        assert_eq!(u.trust_word(), "Untrusted");
+        assert!(u.client_comment().ends_with("(not verified)"));
+    }
+}
