@@ -164,18 +164,75 @@ fn pick(
         env.set_attr("login_name", &u.name);
     }
     lines::pickup(&new_id, uid, &env.sender);
+    let sender_env = env.clone();
     let sub = Submission {
         envelope: env,
         content,
         received,
         add_missing_headers: true,
+        inspect: true,
     };
-    cleanup::submit_with(cfg, rw, incoming, sub).map_err(|e| match e {
+    cleanup::submit_with(cfg, rw, incoming, sub).or_else(|e| match e {
         // Refused for good (too big, too many hops): retrying cannot help.
-        CleanupError::TooBig | CleanupError::TooManyHops => Some(e.to_string()),
-        CleanupError::Write(_) | CleanupError::Alias(_) => {
+        CleanupError::TooBig | CleanupError::TooManyHops => Err(Some(e.to_string())),
+        // Rejected by header/body checks: returned to the sender, as Postfix's cleanup
+        // bounces local submissions.
+        CleanupError::Content(c) if !c.is_temporary() => {
+            bounce_rejected(cfg, queue, &new_id, &sender_env, &mut qf, &c.to_string())
+        }
+        CleanupError::Write(_)
+        | CleanupError::Alias(_)
+        | CleanupError::Content(_)
+        | CleanupError::Lookup(_) => {
             log::warning(COMPONENT, format!("{}: {}", new_id, e));
-            None
+            Err(None)
         }
     })
+}
+
+/// A message refused by content inspection: a non-delivery notification for every
+/// recipient (`ID: to=<r>, relay=none, ..., dsn=5.7.1, status=bounced (text)` each).
+/// Returns the notification's queue ID (the message's own when none is sent).
+fn bounce_rejected(
+    cfg: &Config,
+    queue: &Queue,
+    id: &str,
+    env: &crate::queue::Envelope,
+    qf: &mut QueueFile,
+    reason: &str,
+) -> Result<String, Option<String>> {
+    let content = qf.content().map_err(|_| None)?;
+    let (dsn, text) = reason.split_once(' ').unwrap_or(("5.7.1", reason));
+    let failures: Vec<crate::bounce::Failure> = env
+        .recipients
+        .iter()
+        .map(|r| {
+            let mut f = crate::bounce::Failure::new(r, text);
+            f.dsn = dsn.to_string();
+            f
+        })
+        .collect();
+    for f in &failures {
+        lines::delivery(&lines::Delivery {
+            component: "cleanup",
+            queue_id: id,
+            to: &f.address,
+            orig_to: f.original.as_deref(),
+            relay: "none",
+            delays: lines::Delays::default(),
+            dsn: &f.dsn,
+            status: "bounced",
+            text: &f.text,
+        });
+    }
+    match crate::bounce::non_delivery(cfg, queue, id, env, &content, &failures) {
+        Ok(n) => Ok(n.unwrap_or_else(|| id.to_string())),
+        Err(e) => {
+            log::warning(
+                COMPONENT,
+                format!("{}: cannot return rejected mail: {}", id, e),
+            );
+            Err(None)
+        }
+    }
 }

@@ -73,6 +73,7 @@ fn requests(msgs: &[Msg]) -> Vec<Request<'_>> {
             nexthop: "www.a.org",
             ret: None,
             envid: None,
+            attrs: &[],
         })
         .collect()
 }

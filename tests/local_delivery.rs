@@ -62,6 +62,7 @@ fn deliver(local: &Local, sender: &str, rcpts: &[Recipient], content: &[u8]) -> 
         nexthop: "www.a.org",
         ret: None,
         envid: None,
+        attrs: &[],
     };
     local.deliver(&req)
 }

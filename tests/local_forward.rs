@@ -42,6 +42,7 @@ fn remote_alias_targets_are_forwarded() {
         nexthop: "www.a.org",
         ret: None,
         envid: None,
+        attrs: &[],
     });
     assert_eq!(out.len(), 2, "{:?}", out);
     assert!(

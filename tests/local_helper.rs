@@ -71,6 +71,7 @@ fn deliver(local: &Local, rcpt: &str, content: &[u8]) -> Vec<Outcome> {
         nexthop: "www.a.org",
         ret: None,
         envid: None,
+        attrs: &[],
     })
 }
 
@@ -328,6 +329,7 @@ fn command_ids_are_derived_from_the_source() {
             gid,
             job: CommandJob {
                 command: command.to_string(),
+                argv: Vec::new(),
                 env: Vec::new(),
                 dir: "/".into(),
                 limit: Duration::from_secs(30),

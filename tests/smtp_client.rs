@@ -105,6 +105,7 @@ fn send_dsn(
         nexthop,
         ret: None,
         envid: None,
+        attrs: &[],
     };
     let out = a.deliver_dsn(&req, dsn);
     for i in 0..recipients.len() {

@@ -1,6 +1,6 @@
 //! Delivery transports built from master.cf by their command: a copied `smtp` service with
 //! its own `-o` overrides relays through a second Postern instance, and a service whose
-//! command Postern lacks (lmtp) is named in a warning while its mail waits in the queue with
+//! command Postern lacks (spawn) is named in a warning while its mail waits in the queue with
 //! Postfix's "mail transport unavailable". Nothing leaves 127.0.0.0/8.
 
 mod common;
@@ -86,15 +86,15 @@ fn a_service_with_an_unsupported_command_warns_and_its_mail_waits() {
     let a = Instance::new(&[
         (
             "transport_maps",
-            "inline:{ l.test=lmtp-out:[127.0.0.1]:24 }",
+            "inline:{ l.test=policy-out:[127.0.0.1]:24 }",
         ),
         ("minimal_backoff_time", "600s"),
     ]);
-    add_services(&a, "lmtp-out unix - - n - - lmtp\n");
+    add_services(&a, "policy-out unix - n n - - spawn\n");
     a.newaliases();
     a.start();
     let warning = format!(
-        "postfix/master[{}]: warning: {}/master.cf: line 5: service lmtp-out (unix lmtp) is not provided by Postern (no LMTP client yet); mail for transport lmtp-out is deferred (mail transport unavailable)",
+        "postfix/master[{}]: warning: {}/master.cf: line 5: service policy-out (unix spawn) is not provided by Postern (unknown to Postern); mail for transport policy-out is deferred (mail transport unavailable)",
         a.pid().unwrap(),
         a.etc.display()
     );

@@ -87,8 +87,10 @@ fn send(
         content,
         received: None,
         add_missing_headers: true,
+        inspect: false,
     };
-    cleanup::submit(cfg, incoming, sub).map(Some)
+    let rw = crate::rewrite::Rewrite::new(cfg);
+    cleanup::submit_internal(cfg, &rw, incoming, sub).map(Some)
 }
 
 /// Queue a non-delivery notification for `failures` of message `id`. Returns the new

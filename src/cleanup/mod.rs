@@ -1,8 +1,13 @@
 //! cleanup: turns a received message into a queue file (Postfix's cleanup(8)). Adds the
 //! Received: header given by the caller, and for local clients the missing Message-Id:,
 //! Date: and From: headers (at the end of the header block, in that order); enforces
-//! hopcount_limit and message_size_limit; resolves sender-specified routing through our
-//! domains (`user%remote@here`, by crate::rewrite's classes); expands every recipient with
+//! hopcount_limit and message_size_limit; applies header_checks/body_checks to mail from
+//! smtpd and pickup (`checks`, over the MIME structure from `mime`: REJECT refuses, HOLD
+//! queues into hold/, DISCARD drops the message after accepting it, REDIRECT and BCC change
+//! the recipients); resolves sender-specified routing through our
+//! domains (`user%remote@here`, by crate::rewrite's classes); maps the envelope and the
+//! address headers through canonical_maps and masquerading and adds automatic BCC
+//! recipients (`addresses`); expands every recipient with
 //! $virtual_alias_maps (`virtual_alias`); removes duplicate envelope recipients; writes the
 //! file through `queue::Incoming::commit` (file and directory fsynced before it returns, so
 //! the caller may then answer 250).
@@ -16,7 +21,14 @@
 //! Logs `ID: message-id=<...>` (`<>` when the message has none and none was added), and
 //! virtual alias expansion's warnings (see `virtual_alias`).
 
+mod addresses;
+mod bcc;
+pub mod canonical;
+pub mod checks;
+mod header_addresses;
 pub mod headers;
+mod masquerade;
+pub mod mime;
 pub mod virtual_alias;
 
 use std::collections::HashSet;
@@ -25,7 +37,7 @@ use std::io;
 use std::time::UNIX_EPOCH;
 
 use crate::config::Config;
-use crate::queue::{Envelope, Incoming};
+use crate::queue::{Envelope, Incoming, Recipient};
 use crate::reply::Reply;
 use crate::rewrite::Rewrite;
 
@@ -38,6 +50,9 @@ pub struct Submission {
     pub received: Option<String>,
     /// Add missing Message-ID:, Date:, From: (local clients, local submission).
     pub add_missing_headers: bool,
+    /// Apply header_checks/body_checks (`checks`): mail from smtpd and pickup, not
+    /// notifications or forwarded copies (Postfix's CLEANUP_FLAG_FILTER).
+    pub inspect: bool,
 }
 
 /// Why cleanup refused or failed.
@@ -48,6 +63,10 @@ pub enum CleanupError {
     TooBig,
     /// Virtual alias expansion failed (a table error or a limit): try again later.
     Alias(virtual_alias::AliasError),
+    /// Content inspection refused the message (`checks`).
+    Content(checks::CheckError),
+    /// A canonical, masquerade or bcc table could not answer: try again later.
+    Lookup(canonical::LookupError),
 }
 
 impl CleanupError {
@@ -61,9 +80,11 @@ impl CleanupError {
             // As Postfix 2.10: a table error is CLEANUP_STAT_WRITE, a limit
             // CLEANUP_STAT_DEFER with the reason `4.6.0 Alias expansion error`.
             CleanupError::Alias(virtual_alias::AliasError::Lookup) => write_error(),
+            CleanupError::Lookup(_) => write_error(),
             CleanupError::Alias(virtual_alias::AliasError::Limit) => {
                 Reply::with_dsn(451, "4.6.0", "Alias expansion error")
             }
+            CleanupError::Content(e) => e.reply(),
         }
     }
 }
@@ -75,6 +96,8 @@ impl fmt::Display for CleanupError {
             CleanupError::TooManyHops => write!(f, "too many hops"),
             CleanupError::TooBig => write!(f, "message file too big"),
             CleanupError::Alias(e) => write!(f, "{}", e),
+            CleanupError::Content(e) => write!(f, "{}", e),
+            CleanupError::Lookup(e) => write!(f, "{}", e),
         }
     }
 }
@@ -94,12 +117,35 @@ pub fn submit_with(
     incoming: Incoming,
     sub: Submission,
 ) -> Result<String, CleanupError> {
+    submit_as(cfg, rw, incoming, sub, true)
+}
+
+/// `submit_with` for mail Postern generates (bounces) or forwards internally (local's
+/// .forward and aliases): addresses are mapped but no automatic BCC is added, as Postfix's
+/// CLEANUP_FLAG_MASK_INTERNAL.
+pub fn submit_internal(
+    cfg: &Config,
+    rw: &Rewrite,
+    incoming: Incoming,
+    sub: Submission,
+) -> Result<String, CleanupError> {
+    submit_as(cfg, rw, incoming, sub, false)
+}
+
+fn submit_as(
+    cfg: &Config,
+    rw: &Rewrite,
+    incoming: Incoming,
+    sub: Submission,
+    bcc_ok: bool,
+) -> Result<String, CleanupError> {
     let id = incoming.id().to_string();
     let Submission {
         mut envelope,
         mut content,
         received,
         add_missing_headers,
+        inspect,
     } = sub;
 
     let limit = cfg.int("message_size_limit");
@@ -123,6 +169,21 @@ pub fn submit_with(
     if hop_limit > 0 && hops as i64 >= hop_limit {
         return Err(CleanupError::TooManyHops);
     }
+    let verdict = match inspect {
+        true => checks::inspect(cfg, &id, &envelope, received.as_deref(), &content)
+            .map_err(CleanupError::Content)?,
+        false => checks::Verdict::default(),
+    };
+    let mut received = received;
+    if let Some(c) = verdict.content {
+        // The inspected content starts with the Received: header.
+        content = c;
+        received = None;
+        scan = headers::scan(&content);
+    }
+    envelope
+        .recipients
+        .extend(verdict.bcc.iter().map(|a| Recipient::new(a)));
 
     // Sender-specified routing through our own domains (user%remote@here, host!user@here,
     // "user@remote"@here) is resolved here, as Postfix's cleanup does through
@@ -137,6 +198,15 @@ pub fn submit_with(
         }
     }
 
+    // Canonical mapping and masquerading of the envelope and the address headers.
+    let origin = addresses::Origin {
+        local: add_missing_headers,
+        bcc_ok,
+    };
+    addresses::rewrite(cfg, rw, &id, &mut envelope, &mut content, scan.end, origin)
+        .map_err(CleanupError::Lookup)?;
+    scan = headers::scan(&content);
+
     // Virtual alias expansion (nothing is queued when it fails).
     envelope.recipients = virtual_alias::expand_all(cfg, rw, &id, envelope.recipients)
         .map_err(CleanupError::Alias)?;
@@ -146,6 +216,9 @@ pub fn submit_with(
     envelope
         .recipients
         .retain(|r| seen.insert((r.address.to_ascii_lowercase(), r.orig.clone())));
+    if let Some(to) = &verdict.redirect {
+        checks::redirect(&mut envelope, to);
+    }
 
     let arrival = envelope
         .arrival
@@ -195,6 +268,13 @@ pub fn submit_with(
     drop(content);
 
     crate::log::lines::message_id(&id, message_id.as_deref().unwrap_or("<>"));
+    if verdict.discard {
+        return Ok(id);
+    }
+    let mut incoming = incoming;
+    if verdict.hold {
+        incoming.hold();
+    }
     incoming
         .commit(&mut envelope, &out)
         .map_err(CleanupError::Write)
@@ -243,6 +323,7 @@ mod tests {
             content: b"x\n".to_vec(),
             received: None,
             add_missing_headers: false,
+            inspect: false,
         };
         let id = submit(&cfg, inc, sub).unwrap();
         let (env, _) = read_back(&q, &id);
@@ -263,6 +344,7 @@ mod tests {
             content: b"Subject:How are you these days?\nAre you gua lema?\n".to_vec(),
             received: Some("Received: from x\n\tby y\n".into()),
             add_missing_headers: true,
+            inspect: false,
         };
         let id = submit(&cfg, inc, sub).unwrap();
         let (env, c) = read_back(&q, &id);
@@ -290,6 +372,7 @@ mod tests {
             content: b"hello\n".to_vec(),
             received: None,
             add_missing_headers: true,
+            inspect: false,
         };
         let id = submit(&cfg, inc, sub).unwrap();
         let (_, c) = read_back(&q, &id);
@@ -301,6 +384,7 @@ mod tests {
             content: b"Subject: x\n\nbody\n".to_vec(),
             received: None,
             add_missing_headers: false,
+            inspect: false,
         };
         let id = submit(&cfg, inc, sub).unwrap();
         let (_, c) = read_back(&q, &id);
@@ -317,6 +401,7 @@ mod tests {
             content: b"Received: 1\nReceived: 2\n\nx\n".to_vec(),
             received: Some("Received: 3\n".into()),
             add_missing_headers: false,
+            inspect: false,
         };
         let e = submit(&cfg, inc, sub).unwrap_err();
         assert_eq!(e.reply().to_string(), "554 5.4.0 Error: too many hops");
@@ -327,6 +412,7 @@ mod tests {
             content: b"Received: 1\n\nx\n".to_vec(),
             received: Some("Received: 2\n".into()),
             add_missing_headers: false,
+            inspect: false,
         };
         let id = submit(&cfg, inc, sub).unwrap();
         std::fs::remove_file(q.path(QueueName::Incoming, &id)).unwrap();

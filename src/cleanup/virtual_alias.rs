@@ -201,35 +201,7 @@ fn map_one(
             return Err(AliasError::Lookup);
         }
     };
-    let value = found.value.trim();
-    let ext = found.extension.as_deref().filter(|_| limits.propagate);
-    // `@otherdomain`: the local part (without the extension) in another domain.
-    let value = match value.strip_prefix('@') {
-        Some(_) => {
-            let local = address.rsplit_once('@').map(|(l, _)| l).unwrap_or(address);
-            let local = found
-                .extension
-                .as_deref()
-                .and_then(|e| local.strip_suffix(e))
-                .unwrap_or(local);
-            format!("{}{}", local, value)
-        }
-        None => value.to_string(),
-    };
-    let results = crate::config::split_list(&value)
-        .into_iter()
-        .map(|a| with_extension(&a, ext))
-        .collect();
-    Ok(Some(results))
-}
-
-/// `user@domain` with `+ext` inserted before the `@` (at the end without one).
-fn with_extension(address: &str, ext: Option<&str>) -> String {
-    match (ext, address.rsplit_once('@')) {
-        (None, _) => address.to_string(),
-        (Some(e), Some((l, d))) => format!("{}{}@{}", l, e, d),
-        (Some(e), None) => format!("{}{}", address, e),
-    }
+    Ok(Some(found.results(address, limits.propagate)))
 }
 
 #[cfg(test)]

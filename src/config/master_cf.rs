@@ -4,7 +4,7 @@
 //!
 //! Postern runs every service as threads of one process: `inet` services whose command is
 //! `smtpd` become listeners; `unix` services whose command is a delivery agent Postern
-//! implements (`AGENTS`: smtp, local, virtual, error, discard) become transports named
+//! implements (`AGENTS`: smtp, local, virtual, error, discard, lmtp, pipe) become transports named
 //! after the service, with that entry's `-o` overrides; Postfix's internal services
 //! (pickup, cleanup, qmgr, bounce, ...) map onto Postern's built-in threads. Anything else
 //! is named in a warning; a `unix` entry among them is a transport that is not available,
@@ -48,7 +48,9 @@ impl std::error::Error for MasterCfError {}
 
 /// The delivery agents Postern implements, by master.cf command: a `unix` entry with one
 /// of these commands is a transport named after the service (`smtp-ipv4 unix ... smtp`).
-pub const AGENTS: &[&str] = &["smtp", "local", "virtual", "error", "discard"];
+pub const AGENTS: &[&str] = &[
+    "smtp", "local", "virtual", "error", "discard", "lmtp", "pipe",
+];
 
 /// Services Postern provides as built-in threads; they need no warning.
 pub const BUILTIN: &[&str] = &[
@@ -100,8 +102,6 @@ impl Service {
             return None;
         }
         let why = match self.command.as_str() {
-            "lmtp" => "no LMTP client yet",
-            "pipe" => "no pipe(8) delivery",
             "postlogd" => "Postern writes $maillog_file itself",
             "smtpd" => "smtpd runs only as an inet service",
             "error" if self.kind == "unix" => "error(8) runs only as the error or retry service",
@@ -294,7 +294,7 @@ maildrop  unix  -       n       n       -       -       pipe
         assert_eq!(s[1].overrides[1], ("myhostname".into(), "x.test".into()));
         assert!(!s[0].private);
         assert!(s[2].is_supported());
-        assert!(!s[4].is_supported());
+        assert!(s[4].is_supported() && s[4].is_delivery_agent());
         assert_eq!(s[4].args[0], "flags=DRhu");
     }
 
@@ -344,14 +344,14 @@ maildrop  unix  -       n       n       -       -       pipe
     #[test]
     fn reasons_for_unsupported_services() {
         let s = parse(
-            "lmtp unix - - n - - lmtp\npostlog unix-dgram n - n - 1 postlogd\nbounce unix - - n - 0 bounce\nrelay unix - - n - - smtp\n",
+            "policy unix - n n - - spawn\npostlog unix-dgram n - n - 1 postlogd\nbounce unix - - n - 0 bounce\nrelay unix - - n - - smtp\n",
             "m",
         )
         .unwrap();
         assert!(
             s[0].unsupported_reason()
                 .unwrap()
-                .contains("no LMTP client")
+                .contains("(unknown to Postern); mail for transport policy is deferred")
         );
         assert!(s[1].unsupported_reason().unwrap().contains("maillog_file"));
         assert_eq!(s[2].unsupported_reason(), None);
@@ -365,7 +365,7 @@ maildrop  unix  -       n       n       -       -       pipe
     #[test]
     fn delivery_agents_by_command() {
         let s = parse(
-            "smtp-ipv4 unix - - n - - smtp -o inet_protocols=ipv4\nretry unix - - n - - error\nerror2 unix - - n - - error\nsmtp inet n - n - - smtp\nmaildrop unix - n n - - pipe\n",
+            "smtp-ipv4 unix - - n - - smtp -o inet_protocols=ipv4\nretry unix - - n - - error\nerror2 unix - - n - - error\nsmtp inet n - n - - smtp\nmaildrop unix - n n - - pipe\nlmtp unix - - n - - lmtp\n",
             "m",
         )
         .unwrap();
@@ -377,11 +377,8 @@ maildrop  unix  -       n       n       -       -       pipe
                 .contains("error(8) runs only as the error or retry service")
         );
         assert!(s[3].unsupported_reason().unwrap().ends_with("; ignored"));
-        assert_eq!(
-            s[4].unsupported_reason().unwrap(),
-            "service maildrop (unix pipe) is not provided by Postern (no pipe(8) delivery); \
-             mail for transport maildrop is deferred (mail transport unavailable)"
-        );
+        assert!(s[4].is_delivery_agent() && s[5].is_delivery_agent());
+        assert_eq!(s[4].unsupported_reason(), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Delivery to a command (`|command` alias targets): `/bin/sh -c COMMAND` with the message on
-//! standard input, a clean environment (HOME, LOGNAME, USER, SHELL, PATH, RECIPIENT, SENDER,
+//! standard input (or, for pipe(8), an argument vector executed directly, never through a
+//! shell: `CommandJob::argv`), a clean environment (HOME, LOGNAME, USER, SHELL, PATH, RECIPIENT, SENDER,
 //! EXTENSION, DOMAIN, LOCAL, as local(8) sets them), a time limit (command_time_limit,
 //! after which the whole process group is killed), and the exit status mapped through
 //! sysexits(3) as Postfix's pipe code does: 0 is delivered, EX_TEMPFAIL and EX_OSERR defer,
@@ -22,7 +23,11 @@ use super::dsn_of;
 /// A command delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommandJob {
+    /// The shell command; for an `argv` job, the program (`argv[0]`), for the texts.
     pub command: String,
+    /// When not empty, the program and its arguments, executed without a shell (pipe(8));
+    /// each element is one argument, whatever characters it holds.
+    pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     /// Working directory (the user's home when it exists, else `/`).
     pub dir: PathBuf,
@@ -34,6 +39,9 @@ pub struct CommandJob {
 pub const DEFAULT_PATH: &str = "/usr/bin:/bin";
 
 const OUTPUT_LIMIT: usize = 500;
+
+/// Output quoted after a successful pipe(8) delivery (Postfix's `%.100s`).
+const SUCCESS_OUTPUT_LIMIT: usize = 100;
 
 /// sysexits(3) codes: (code, enhanced status, text); the status follows from the code's class.
 const SYSEXITS: &[(i32, &str, &str)] = &[
@@ -58,14 +66,28 @@ fn reply(dsn: &str, text: String) -> Reply {
     Reply::new(dsn_of(dsn), text)
 }
 
-fn with_output(text: String, output: &[u8]) -> String {
-    let out = String::from_utf8_lossy(output);
-    let out: String = out
+/// At most `limit` characters of the output, trimmed, controls as spaces.
+fn printable(output: &[u8], limit: usize) -> String {
+    String::from_utf8_lossy(output)
         .trim()
         .chars()
-        .take(OUTPUT_LIMIT)
+        .take(limit)
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+        .collect()
+}
+
+/// A failed argv job whose output starts with an enhanced status code of class 4 or 5
+/// (`4.2.2 mailbox full`): that status and the text after it, as Postfix's pipe(8) uses them.
+fn dsn_output(output: &[u8]) -> Option<(crate::reply::Dsn, String)> {
+    let out = printable(output, OUTPUT_LIMIT);
+    let (code, text) = out.split_once(' ').unwrap_or((out.as_str(), ""));
+    let dsn = crate::reply::Dsn::parse(code)?;
+    let transient = code.starts_with('4');
+    (transient || code.starts_with('5')).then(|| (dsn, text.trim().to_string()))
+}
+
+fn with_output(text: String, output: &[u8]) -> String {
+    let out = printable(output, OUTPUT_LIMIT);
     if out.is_empty() {
         text
     } else {
@@ -80,9 +102,19 @@ pub fn run(job: &CommandJob) -> Reply {
     } else {
         PathBuf::from("/")
     };
-    let spawned = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(&job.command)
+    let mut command = match job.argv.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args);
+            c
+        }
+        None => {
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c").arg(&job.command);
+            c
+        }
+    };
+    let spawned = command
         .env_clear()
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
@@ -153,8 +185,14 @@ pub fn run(job: &CommandJob) -> Reply {
             );
         }
     };
+    let argv_job = !job.argv.is_empty();
     match (status.code(), status.signal()) {
+        // pipe(8) quotes what the command said: `delivered via SERVICE service (OUTPUT)`.
+        (Some(0), _) if argv_job => reply("2.0.0", printable(&output, SUCCESS_OUTPUT_LIMIT)),
         (Some(0), _) => reply("2.0.0", format!("delivered to command: {}", job.command)),
+        (Some(_), _) if argv_job && let Some((dsn, text)) = dsn_output(&output) => {
+            Reply::new(dsn, text)
+        }
         (Some(code), _) => match SYSEXITS.iter().find(|e| e.0 == code) {
             Some(&(_, dsn, text)) => reply(dsn, with_output(text.into(), &output)),
             None => reply(
@@ -184,6 +222,7 @@ mod tests {
     fn job(cmd: &str) -> CommandJob {
         CommandJob {
             command: cmd.into(),
+            argv: Vec::new(),
             env: vec![
                 ("PATH".into(), DEFAULT_PATH.into()),
                 ("RECIPIENT".into(), "u@h".into()),
@@ -229,6 +268,48 @@ mod tests {
             run(&job("echo $HOME | grep -q .")).status != Status::Sent,
             "no inherited env"
         );
+    }
+
+    #[test]
+    fn argv_jobs_run_without_a_shell() {
+        let mut j = job("printf");
+        j.argv = ["printf", "%s|", "x;id@host", "$(id)@host"]
+            .map(String::from)
+            .to_vec();
+        j.command = "printf".into();
+        let mut out = job("");
+        out.argv = ["sh", "-c", "exit 67"].map(String::from).to_vec();
+        out.command = "sh".into();
+        let r = run(&out);
+        assert_eq!((r.status, r.dsn.as_str()), (Status::Bounced, "5.1.1"));
+        let mut status = job("");
+        status.argv = ["sh", "-c", "echo 'x;id' >&2; exit 3"]
+            .map(String::from)
+            .to_vec();
+        status.command = "sh".into();
+        assert_eq!(
+            run(&status).text,
+            "Command died with status 3: \"sh\". Command output: x;id"
+        );
+        let mut said = job("");
+        said.argv = ["sh", "-c", "echo '4.2.2 mailbox full'; exit 1"]
+            .map(String::from)
+            .to_vec();
+        said.command = "sh".into();
+        let r = run(&said);
+        assert_eq!(
+            (r.status, r.dsn.as_str(), r.text.as_str()),
+            (Status::Deferred, "4.2.2", "mailbox full")
+        );
+        let mut ok = job("");
+        ok.argv = ["sh", "-c", "echo stored as 17"].map(String::from).to_vec();
+        ok.command = "sh".into();
+        assert_eq!(run(&ok).text, "stored as 17");
+        let mut missing = job("");
+        missing.argv = vec!["/nonexistent/prog".into()];
+        missing.command = "/nonexistent/prog".into();
+        assert_eq!(run(&missing).status, Status::Deferred);
+        assert_eq!(run(&j).status, Status::Sent);
     }
 
     #[test]

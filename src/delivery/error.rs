@@ -97,6 +97,7 @@ mod tests {
             nexthop,
             ret: None,
             envid: None,
+            attrs: &[],
         };
         Fixed::new(kind, "t").deliver(&req).remove(0)
     }

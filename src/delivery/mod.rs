@@ -1,6 +1,6 @@
 //! Delivery agents behind one trait: local (Postfix's local(8), with command and file
-//! delivery), virtual (virtual(8), `virtual_agent`), smtp (smtp(8)) and the fixed-answer
-//! agents in `error` (error(8)).
+//! delivery), virtual (virtual(8), `virtual_agent`), smtp (smtp(8)), lmtp (lmtp(8)), pipe
+//! (pipe(8)) and the fixed-answer agents in `error` (error(8)).
 //!
 //! The scheduler hands an agent one message and the recipients it is to deliver; the agent
 //! answers with one or more `Outcome`s per recipient. The scheduler logs each outcome
@@ -16,10 +16,12 @@
 
 pub mod command;
 pub mod error;
+pub mod lmtp;
 pub mod local;
 pub mod lock;
 pub mod maildir;
 pub mod mbox;
+pub mod pipe;
 pub mod privileged;
 pub mod request;
 pub mod smtp;
@@ -52,6 +54,9 @@ pub struct Request<'a> {
     /// DSN RET= (`FULL`/`HDRS`) and ENVID= of the message, for agents that pass them on.
     pub ret: Option<&'a str>,
     pub envid: Option<&'a str>,
+    /// The message's named queue-file attributes (`client_address`, `client_name`,
+    /// `helo_name`, `protocol_name`, `sasl_username`, ...), for pipe(8)'s macros.
+    pub attrs: &'a [(String, String)],
 }
 
 /// The class of a result.

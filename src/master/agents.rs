@@ -3,15 +3,19 @@
 //!
 //! Every `unix` entry whose command is a delivery agent Postern implements becomes a
 //! transport named after the service, as Postfix's master runs that command for it: one
-//! registry (`REGISTRY`) maps the command (`smtp`, `local`, `virtual`, `error`, `discard`)
-//! to a constructor that gets the service name and the service's effective configuration
+//! registry (`REGISTRY`) maps the command (`smtp`, `local`, `virtual`, `error`, `discard`,
+//! `lmtp`, `pipe`) to a constructor that gets the service name, the entry's arguments
+//! (pipe(8)'s `flags=... user=... argv=...`) and the service's effective configuration
 //! (main.cf with the entry's `-o name=value` overrides and `$service_name`). So a copied
 //! entry such as `smtp-ipv4 unix - - n - - smtp -o smtp_helo_name=foo` is a transport
 //! `smtp-ipv4` with its own HELO name. The stock transports (smtp, relay, local, virtual,
-//! error, retry, discard) exist even when master.cf has no entry for them (Postern's one
+//! error, retry, discard, lmtp) exist even when master.cf has no entry for them (Postern's one
 //! difference here: Postfix would defer their mail). A `unix` entry with a command Postern
-//! lacks (lmtp, pipe) is no transport: its mail defers with "mail transport
-//! unavailable" (the start-up warning says so, see `Service::unsupported_reason`).
+//! lacks (spawn, a third-party agent) is no transport: its mail defers with "mail
+//! transport unavailable" (the start-up warning says so, see
+//! `Service::unsupported_reason`). A pipe(8) entry whose attributes are unusable (no
+//! `user=`, `user=root`, an unknown flag) is a transport that defers all its mail with
+//! 4.3.5 "mail system configuration error"; the start-up warning names the problem.
 //!
 //! Logs: each agent logs under its command name with the service's $syslog_name, as
 //! Postfix's daemons do (process name = command): `postfix/smtp[pid]` for `smtp-ipv4`,
@@ -27,7 +31,9 @@ use crate::config::Config;
 use crate::config::master_cf::Service;
 use crate::delivery::Agent;
 use crate::delivery::error::{Fixed, Kind};
+use crate::delivery::lmtp::Lmtp;
 use crate::delivery::local::Local;
+use crate::delivery::pipe::Pipe;
 use crate::delivery::privileged::{HelperHandle, helper_program};
 use crate::delivery::smtp::Smtp;
 use crate::delivery::virtual_agent::Virtual;
@@ -79,8 +85,9 @@ pub struct Shared {
     pub resolver: Arc<dyn Resolve>,
 }
 
-/// Builds the agent for one service: (shared parts, service name, service configuration).
-type Constructor = fn(&Shared, &str, Arc<Config>) -> Arc<dyn Agent>;
+/// Builds the agent for one service: (shared parts, service name, the entry's arguments
+/// after the command, service configuration).
+type Constructor = fn(&Shared, &str, &[String], Arc<Config>) -> Arc<dyn Agent>;
 
 /// The delivery agents Postern implements, by master.cf command
 /// (`config::master_cf::AGENTS` names the same commands).
@@ -90,6 +97,8 @@ const REGISTRY: &[(&str, Constructor)] = &[
     ("virtual", virtual_agent),
     ("error", error),
     ("discard", discard),
+    ("lmtp", lmtp),
+    ("pipe", pipe),
 ];
 
 /// The stock transports, present without a master.cf entry: (service, command).
@@ -101,25 +110,60 @@ const IMPLICIT: &[(&str, &str)] = &[
     ("error", "error"),
     ("retry", "error"),
     ("discard", "discard"),
+    ("lmtp", "lmtp"),
 ];
 
-fn smtp(shared: &Shared, _service: &str, cfg: Arc<Config>) -> Arc<dyn Agent> {
+fn smtp(shared: &Shared, _service: &str, _args: &[String], cfg: Arc<Config>) -> Arc<dyn Agent> {
     let port = super::listen::port_of(cfg.get("smtp_tcp_port"))
         .unwrap_or(crate::delivery::smtp::DEFAULT_PORT);
     Arc::new(Smtp::new("smtp", cfg, shared.resolver.clone()).with_port(port))
 }
 
-fn local(shared: &Shared, _service: &str, cfg: Arc<Config>) -> Arc<dyn Agent> {
+fn lmtp(shared: &Shared, _service: &str, _args: &[String], cfg: Arc<Config>) -> Arc<dyn Agent> {
+    let port = super::listen::port_of(cfg.get("lmtp_tcp_port"))
+        .unwrap_or(crate::delivery::lmtp::DEFAULT_PORT);
+    Arc::new(Lmtp::new("lmtp", cfg, shared.resolver.clone()).with_port(port))
+}
+
+fn pipe(shared: &Shared, service: &str, args: &[String], cfg: Arc<Config>) -> Arc<dyn Agent> {
+    Arc::new(Pipe::new(service, args, cfg, shared.helper.clone()))
+}
+
+/// Why a pipe(8) entry cannot deliver (no `user=`, `user=root`, an unknown flag ...), for
+/// the warning of `postfix start` and `postfix check`; `None` for other entries.
+/// `single_user`: Postern runs without root.
+pub fn pipe_problem(cfg: &Config, svc: &Service, single_user: bool) -> Option<String> {
+    if svc.command != "pipe" || !svc.is_delivery_agent() {
+        return None;
+    }
+    let cfg = service_config(cfg, svc);
+    crate::delivery::pipe::attrs::parse(&svc.args, &cfg, single_user)
+        .err()
+        .map(|e| {
+            format!(
+                "service {} (unix pipe): {}; mail for transport {} is deferred \
+                 (mail system configuration error)",
+                svc.name, e, svc.name
+            )
+        })
+}
+
+fn local(shared: &Shared, _service: &str, _args: &[String], cfg: Arc<Config>) -> Arc<dyn Agent> {
     Arc::new(Local::new(cfg, shared.helper.clone()))
 }
 
-fn virtual_agent(shared: &Shared, _service: &str, cfg: Arc<Config>) -> Arc<dyn Agent> {
+fn virtual_agent(
+    shared: &Shared,
+    _service: &str,
+    _args: &[String],
+    cfg: Arc<Config>,
+) -> Arc<dyn Agent> {
     Arc::new(Virtual::new(cfg, shared.helper.clone()))
 }
 
 /// error(8) bounces as the `error` service and defers as `retry` (Postfix decides by the
 /// service name; `Service::is_delivery_agent` admits no other name).
-fn error(_shared: &Shared, service: &str, _cfg: Arc<Config>) -> Arc<dyn Agent> {
+fn error(_shared: &Shared, service: &str, _args: &[String], _cfg: Arc<Config>) -> Arc<dyn Agent> {
     let kind = if service == "retry" {
         Kind::Retry
     } else {
@@ -128,7 +172,12 @@ fn error(_shared: &Shared, service: &str, _cfg: Arc<Config>) -> Arc<dyn Agent> {
     Arc::new(Fixed::new(kind, "error"))
 }
 
-fn discard(_shared: &Shared, _service: &str, _cfg: Arc<Config>) -> Arc<dyn Agent> {
+fn discard(
+    _shared: &Shared,
+    _service: &str,
+    _args: &[String],
+    _cfg: Arc<Config>,
+) -> Arc<dyn Agent> {
     Arc::new(Fixed::new(Kind::Discard, "discard"))
 }
 
@@ -199,12 +248,13 @@ fn construct(
     shared: &Shared,
     service: &str,
     command: &str,
+    args: &[String],
     cfg: Arc<Config>,
 ) -> Option<Arc<dyn Agent>> {
     let (_, make) = REGISTRY.iter().find(|(c, _)| *c == command)?;
     let syslog_name = cfg.get("syslog_name").to_string();
     Some(Arc::new(Transport {
-        agent: make(shared, service, cfg),
+        agent: make(shared, service, args, cfg),
         syslog_name,
     }))
 }
@@ -219,7 +269,7 @@ pub fn transports(
 ) -> HashMap<String, Arc<dyn Agent>> {
     let mut agents: HashMap<String, Arc<dyn Agent>> = HashMap::new();
     for (name, command) in IMPLICIT {
-        if let Some(a) = construct(shared, name, command, cfg.clone()) {
+        if let Some(a) = construct(shared, name, command, &[], cfg.clone()) {
             agents.insert(name.to_string(), a);
         }
     }
@@ -229,6 +279,7 @@ pub fn transports(
                 shared,
                 &svc.name,
                 &svc.command,
+                &svc.args,
                 Arc::new(service_config(cfg, svc)),
             )
         } else {
@@ -327,6 +378,7 @@ mod tests {
             nexthop,
             ret: None,
             envid: None,
+            attrs: &[],
         };
         agent.deliver(&req)[0].status
     }
@@ -364,16 +416,27 @@ mod tests {
     #[test]
     fn unknown_commands_are_no_transport() {
         let (_, agents) = build_from(
-            "lmtp unix - - n - - lmtp\n\
-             smtp unix - - n - - lmtp\n\
-             maildrop unix - n n - - pipe flags=DRhu user=vmail argv=/bin/true\n\
+            "policy unix - n n - - spawn\n\
+             smtp unix - - n - - spawn\n\
              relay inet n - n - - smtp\n",
         );
-        for name in ["lmtp", "smtp", "maildrop"] {
+        for name in ["policy", "smtp"] {
             assert!(!agents.contains_key(name), "{}", name);
         }
         // Not a unix entry: the stock relay transport is untouched.
         assert!(agents.contains_key("relay"));
+    }
+
+    #[test]
+    fn lmtp_and_pipe_entries_are_transports() {
+        let (_, agents) = build_from(
+            "lmtp unix - - n - - lmtp\n\
+             dovecot unix - - n - - lmtp -o lmtp_lhlo_name=me.test\n\
+             maildrop unix - n n - - pipe flags=DRhu user=vmail argv=maildrop -d ${recipient}\n",
+        );
+        assert_eq!(agents["lmtp"].name(), "lmtp");
+        assert_eq!(agents["dovecot"].name(), "lmtp");
+        assert_eq!(agents["maildrop"].name(), "pipe");
     }
 
     #[test]
@@ -390,7 +453,7 @@ mod tests {
             (l["one"], l["all"], l["many"], l["dflt"], l["own"]),
             (1, max, max, 7, 3)
         );
-        assert!(!l.contains_key("lmtp"));
+        assert_eq!(l["lmtp"], 4);
     }
 
     #[test]

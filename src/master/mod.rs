@@ -97,11 +97,22 @@ pub fn read_services(dir: &Path) -> Result<Vec<Service>, MasterError> {
         .map_err(|e| MasterError::MasterCf(e.to_string()))
 }
 
-/// Load master.cf and warn about services Postern does not provide.
+/// Load master.cf and warn about services Postern does not provide and pipe(8) entries
+/// that cannot deliver (`agents::pipe_problem`).
 pub fn load_services(dir: &Path) -> Result<Vec<Service>, MasterError> {
     let path = dir.join("master.cf");
     let services = read_services(dir)?;
+    let cfg = Config::load(dir).ok();
     for s in &services {
+        let pipe = cfg
+            .as_ref()
+            .and_then(|c| agents::pipe_problem(c, s, !crate::sys::is_root()));
+        if let Some(why) = pipe {
+            log::warning(
+                COMPONENT,
+                format!("{}: line {}: {}", path.display(), s.line, why),
+            );
+        }
         if let Some(why) = s.unsupported_reason() {
             log::warning(
                 COMPONENT,

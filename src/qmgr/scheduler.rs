@@ -434,6 +434,7 @@ impl Scheduler {
         }
         let mut jobs = Vec::new();
         let verify = super::verify::is_verify(&msg.qf.envelope);
+        let attrs = Arc::new(msg.qf.envelope.attrs.clone());
         for (route, idx) in groups {
             let per_job = self.limit(&route.transport, "recipient");
             let mut agent = self.agent_for(&route.transport);
@@ -463,6 +464,7 @@ impl Scheduler {
                     dest_key,
                     ret: msg.qf.envelope.attr("ret").map(str::to_string),
                     envid: msg.qf.envelope.attr("envid").map(str::to_string),
+                    attrs: attrs.clone(),
                     rcpt_idx: chunk.to_vec(),
                     recipients,
                     content: msg.content.clone(),

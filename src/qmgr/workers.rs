@@ -22,6 +22,8 @@ pub struct Job {
     /// The message's DSN RET= and ENVID= (envelope attributes `ret`, `envid`).
     pub ret: Option<String>,
     pub envid: Option<String>,
+    /// The message's named queue-file attributes (client, HELO, protocol, SASL user).
+    pub attrs: Arc<Vec<(String, String)>>,
     /// Indices of `recipients` in the queue file.
     pub rcpt_idx: Vec<usize>,
     pub recipients: Vec<Recipient>,
@@ -120,6 +122,7 @@ pub fn run(batch: &[Job]) -> Vec<JobResult> {
             nexthop: &job.nexthop,
             ret: job.ret.as_deref(),
             envid: job.envid.as_deref(),
+            attrs: &job.attrs,
         })
         .collect();
     let mut all = first.agent.deliver_batch(&reqs);
@@ -213,6 +216,7 @@ mod tests {
             nexthop: "x".into(),
             ret: None,
             envid: None,
+            attrs: Arc::default(),
             dest_key: "boom:x".into(),
             rcpt_idx: vec![0, 2],
             recipients: vec![Recipient::new("a@x"), Recipient::new("b@x")],

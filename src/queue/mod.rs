@@ -261,6 +261,14 @@ impl Incoming {
         &self.id
     }
 
+    /// Commit into hold/ instead (next to the queue this was created in), as Postfix's
+    /// cleanup does for a HOLD action: the message waits for `postsuper -H`.
+    pub fn hold(&mut self) {
+        if let Some(root) = self.dir.parent() {
+            self.dir = root.join(QueueName::Hold.dir_name());
+        }
+    }
+
     /// Write the envelope and content, fsync the file, mark it complete (mode 0700, as
     /// Postfix marks a finished queue file; 0644 in maildrop/), give it its queue ID name and fsync the
     /// directory. Only after this returns may the server answer 250.

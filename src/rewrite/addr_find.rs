@@ -6,6 +6,8 @@
 //! 3. `user+ext`, then `user` - only when the domain is $myorigin or one of ours,
 //! 4. `@domain` (a catch-all).
 //!
+//! Pattern tables (`regexp:`, `pcre:`) are given the whole address only, as in Postfix.
+//!
 //! Extensions are split by the one recipient_delimiter splitter (crate::rewrite::split).
 //! A match found only after removing the extension reports the extension, for
 //! propagate_unmatched_extensions.
@@ -45,6 +47,42 @@ impl fmt::Debug for AddrMaps {
 pub struct Found {
     pub value: String,
     pub extension: Option<String>,
+}
+
+impl Found {
+    /// The result addresses for a match of `address` (Postfix's mail_addr_map): commas and
+    /// white space separate them; a result `@otherdomain` keeps the local part (without the
+    /// extension); with `propagate`, an extension removed to find the match is added to
+    /// each result (`user+ext@d` -> `other+ext@e`).
+    pub fn results(&self, address: &str, propagate: bool) -> Vec<String> {
+        let value = self.value.trim();
+        let ext = self.extension.as_deref().filter(|_| propagate);
+        let value = match value.strip_prefix('@') {
+            Some(_) => {
+                let local = address.rsplit_once('@').map(|(l, _)| l).unwrap_or(address);
+                let local = self
+                    .extension
+                    .as_deref()
+                    .and_then(|e| local.strip_suffix(e))
+                    .unwrap_or(local);
+                format!("{}{}", local, value)
+            }
+            None => value.to_string(),
+        };
+        crate::config::split_list(&value)
+            .into_iter()
+            .map(|a| with_extension(&a, ext))
+            .collect()
+    }
+}
+
+/// `user@domain` with `+ext` inserted before the `@` (at the end without one).
+fn with_extension(address: &str, ext: Option<&str>) -> String {
+    match (ext, address.rsplit_once('@')) {
+        (None, _) => address.to_string(),
+        (Some(e), Some((l, d))) => format!("{}{}@{}", l, e, d),
+        (Some(e), None) => format!("{}{}", address, e),
+    }
 }
 
 impl AddrMaps {
@@ -89,8 +127,13 @@ impl AddrMaps {
         if self.is_empty() {
             return Ok(None);
         }
-        for (key, ext) in keys(rw, address, ours) {
-            match self.lookup(&key) {
+        for (i, (key, ext)) in keys(rw, address, ours).into_iter().enumerate() {
+            // Pattern tables see the whole address only, as Postfix's mail_addr_find.
+            let result = match &self.maps {
+                Some(Ok(list)) if i > 0 => list.lookup_fixed(&key),
+                _ => self.lookup(&key),
+            };
+            match result {
                 Ok(Some(value)) => {
                     return Ok(Some(Found {
                         value,
@@ -172,6 +215,19 @@ mod tests {
         assert_eq!(f.value, "x@e.test");
         assert_eq!(f.extension.as_deref(), Some("+ext"));
         assert_eq!(m.find(&rw(), "v@d.test", false).unwrap(), None);
+        let re = std::env::temp_dir().join(format!("postern-af-{}.re", std::process::id()));
+        std::fs::write(&re, "/^(u|@h\\.test)$/ y\n").unwrap();
+        let m = AddrMaps::open(
+            "virtual_alias_maps",
+            &format!("inline:{{ x=1 }} regexp:{}", re.display()),
+        );
+        assert_eq!(
+            m.find(&rw(), "u@h.test", true).unwrap(),
+            None,
+            "regexp: full address only"
+        );
+        assert_eq!(m.find(&rw(), "x@h.test", true).unwrap().unwrap().value, "1");
+        std::fs::remove_file(&re).unwrap();
         let m = AddrMaps::open("virtual_alias_maps", "fail:x");
         let (e, key) = m.find(&rw(), "v@d.test", false).unwrap_err();
         assert_eq!(e.table(), "fail:x");

@@ -34,16 +34,21 @@
 //! logs Postfix's `do not list domain ... in BOTH ...` warnings).
 
 mod addr_find;
+pub mod address_list;
+mod context;
 mod domains;
 mod literal;
+mod maps;
 mod recent;
 pub mod resolve;
 mod split;
 mod virtual_domains;
 
 pub use addr_find::{AddrMaps, Found};
+pub use context::Context;
 pub use domains::{DomainList, domain_listed};
 pub use literal::OwnAddresses;
+pub use maps::AddressMaps;
 pub use split::{Splitter, split_delimiter};
 pub use virtual_domains::VirtualDomains;
 
@@ -92,6 +97,7 @@ pub struct Rewrite {
     virtual_mailbox: VirtualDomains,
     alias_maps: AddrMaps,
     mailbox_maps: AddrMaps,
+    rewrite_maps: AddressMaps,
     myorigin: String,
     relay: DomainList,
     percent_hack: bool,
@@ -119,6 +125,7 @@ impl Rewrite {
             ),
             alias_maps: AddrMaps::open("virtual_alias_maps", cfg.get("virtual_alias_maps")),
             mailbox_maps: AddrMaps::open("virtual_mailbox_maps", cfg.get("virtual_mailbox_maps")),
+            rewrite_maps: AddressMaps::open(cfg),
             myorigin: cfg.get("myorigin").trim().to_ascii_lowercase(),
             relay: DomainList::parse(cfg.get("relay_domains"), parent_match("relay_domains")),
             percent_hack: cfg.bool("allow_percent_hack"),
@@ -228,6 +235,11 @@ impl Rewrite {
     /// $virtual_mailbox_maps, opened once.
     pub fn virtual_mailbox_maps(&self) -> &AddrMaps {
         &self.mailbox_maps
+    }
+
+    /// The canonical, bcc and relocated tables, opened once.
+    pub fn maps(&self) -> &AddressMaps {
+        &self.rewrite_maps
     }
 
     /// Whether the bare local part is a lookup key for an address in `domain` (Postfix's

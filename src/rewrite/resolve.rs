@@ -15,8 +15,10 @@
 //! `Rewrite` per configuration, held by the scheduler). $relayhost, when set, is the next hop for relay
 //! and default deliveries. A table result `transport:nexthop` may leave either part empty:
 //! an empty transport keeps the class's default, an empty next hop keeps the default one.
-//! A transport_maps or virtual domain list lookup error is returned as an error: the
-//! caller defers (4.3.0).
+//! Then, whatever the class, a recipient in $relocated_maps goes to the error transport
+//! (`5.1.6 User has moved to NEW`, relocated(5); keys as mail_addr_find).
+//! A transport_maps, relocated_maps or virtual domain list lookup error is returned as an
+//! error: the caller defers (4.3.0).
 
 use std::fmt;
 
@@ -31,6 +33,8 @@ pub enum ResolveError {
     Transport(TableError),
     /// A virtual domain list failed.
     Class(ClassError),
+    /// $relocated_maps failed.
+    Relocated(TableError),
 }
 
 impl ResolveError {
@@ -39,6 +43,7 @@ impl ResolveError {
         match self {
             ResolveError::Transport(e) => e.table(),
             ResolveError::Class(c) => c.error.table(),
+            ResolveError::Relocated(e) => e.table(),
         }
     }
 
@@ -47,6 +52,7 @@ impl ResolveError {
         match self {
             ResolveError::Transport(_) => "4.3.0 transport table lookup failure".to_string(),
             ResolveError::Class(c) => format!("4.3.0 {}", c),
+            ResolveError::Relocated(_) => "4.3.0 relocated_maps lookup failure".to_string(),
         }
     }
 }
@@ -56,6 +62,7 @@ impl fmt::Display for ResolveError {
         match self {
             ResolveError::Transport(e) => write!(f, "{}", e),
             ResolveError::Class(c) => write!(f, "{}: {}", c, c.error),
+            ResolveError::Relocated(e) => write!(f, "{}", e),
         }
     }
 }
@@ -85,7 +92,35 @@ fn split_transport(spec: &str, default_nexthop: &str) -> Route {
 
 /// Resolve a (qualified) recipient address without $transport_maps.
 pub fn resolve(cfg: &Config, rw: &Rewrite, address: &str) -> Result<Route, ResolveError> {
-    default_route(cfg, rw, &domain_of(address))
+    let route = default_route(cfg, rw, &domain_of(address))?;
+    relocated(rw, address, route)
+}
+
+/// The text of a $relocated_maps result (the DSN status is 5.1.6).
+pub fn relocated_text(value: &str) -> String {
+    format!("User has moved to {}", value.trim())
+}
+
+/// A recipient in $relocated_maps goes to the error transport whatever its class
+/// (`5.1.6 User has moved to NEW`), after $transport_maps as in trivial-rewrite.
+fn relocated(rw: &Rewrite, address: &str, route: Route) -> Result<Route, ResolveError> {
+    let maps = &rw.maps().relocated;
+    if maps.is_empty() {
+        return Ok(route);
+    }
+    let ours = rw.local_part_keys(&domain_of(address));
+    match maps.find(rw, address, ours) {
+        Ok(None) => Ok(route),
+        Ok(Some(found)) => Ok(Route {
+            transport: "error".to_string(),
+            nexthop: format!("5.1.6 {}", relocated_text(&found.value)),
+        }),
+        Err((e, _)) => {
+            crate::log::warning("trivial-rewrite", &e);
+            crate::log::warning("trivial-rewrite", "relocated_maps lookup failure");
+            Err(ResolveError::Relocated(e))
+        }
+    }
 }
 
 fn domain_of(address: &str) -> String {
@@ -164,8 +199,19 @@ fn transport_keys(address: &str, domain: &str) -> Vec<String> {
     keys
 }
 
-/// Resolve with $transport_maps (`maps`, already opened) consulted first.
+/// Resolve with $transport_maps (`maps`, already opened) consulted first, then
+/// $relocated_maps.
 pub fn resolve_with(
+    cfg: &Config,
+    rw: &Rewrite,
+    maps: Option<&TableList>,
+    address: &str,
+) -> Result<Route, ResolveError> {
+    let route = transport_route(cfg, rw, maps, address)?;
+    relocated(rw, address, route)
+}
+
+fn transport_route(
     cfg: &Config,
     rw: &Rewrite,
     maps: Option<&TableList>,
@@ -244,6 +290,33 @@ mod tests {
                 nexthop: "qq.com".into()
             }
         );
+    }
+
+    #[test]
+    fn a_transport_value_with_a_next_hop_keeps_its_colons() {
+        let cfg = Config::from_pairs(
+            Path::new("/x"),
+            &[
+                ("myhostname", "www.a.org"),
+                ("virtual_mailbox_domains", "v.test"),
+                ("virtual_transport", "lmtp:unix:private/dovecot-lmtp"),
+            ],
+        );
+        assert_eq!(
+            resolve(&cfg, "u@v.test"),
+            Route {
+                transport: "lmtp".into(),
+                nexthop: "unix:private/dovecot-lmtp".into()
+            }
+        );
+        let inet = Config::from_pairs(
+            Path::new("/x"),
+            &[
+                ("virtual_mailbox_domains", "v.test"),
+                ("virtual_transport", "lmtp:inet:127.0.0.1:24"),
+            ],
+        );
+        assert_eq!(resolve(&inet, "u@v.test").nexthop, "inet:127.0.0.1:24");
     }
 
     #[test]
@@ -364,5 +437,37 @@ mod tests {
         let e = resolve_with(&cfg, None, "x@other.test").unwrap_err();
         assert_eq!(e.reason(), "4.3.0 virtual_alias_domains lookup failure");
         assert!(resolve_with(&cfg, None, "x@www.a.org").is_ok());
+    }
+
+    #[test]
+    fn relocated_recipients_go_to_the_error_transport() {
+        let cfg = Config::from_pairs(
+            Path::new("/x"),
+            &[
+                ("myhostname", "www.a.org"),
+                ("recipient_delimiter", "+"),
+                (
+                    "relocated_maps",
+                    "inline:{ gone@www.a.org=new@e.test, @old.test=new.test }",
+                ),
+            ],
+        );
+        let moved = |to: &str| Route {
+            transport: "error".into(),
+            nexthop: format!("5.1.6 User has moved to {}", to),
+        };
+        assert_eq!(resolve(&cfg, "gone+x@www.a.org"), moved("new@e.test"));
+        assert_eq!(resolve(&cfg, "u@old.test"), moved("new.test"));
+        assert_eq!(
+            resolve_with(&cfg, None, "gone@www.a.org"),
+            Ok(moved("new@e.test"))
+        );
+        assert_eq!(resolve(&cfg, "here@www.a.org").transport, "local");
+        let cfg = Config::from_pairs(
+            Path::new("/x"),
+            &[("myhostname", "www.a.org"), ("relocated_maps", "fail:x")],
+        );
+        let e = resolve_with(&cfg, None, "u@www.a.org").unwrap_err();
+        assert_eq!(e.reason(), "4.3.0 relocated_maps lookup failure");
     }
 }

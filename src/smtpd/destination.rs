@@ -8,8 +8,9 @@
 //! `restrict` (the restrictions) and `check` (the implicit test after the lists, VRFY);
 //! it imports neither.
 //!
-//! The recipient table test: an address found in $virtual_alias_maps is accepted whatever
-//! its class; otherwise a local address must be in $local_recipient_maps, an address in a
+//! The recipient table test: an address found in $recipient_canonical_maps, $canonical_maps
+//! or $virtual_alias_maps is accepted whatever its class; one in $relocated_maps is
+//! rejected (`550 5.1.6 <ADDR>: Recipient address rejected: User has moved to NEW`); otherwise a local address must be in $local_recipient_maps, an address in a
 //! virtual alias domain is unknown (unknown_virtual_alias_reject_code, `User unknown in
 //! virtual alias table`), and an address in a virtual mailbox domain must be in
 //! $virtual_mailbox_maps when that is set (unknown_virtual_mailbox_reject_code, `User
@@ -130,9 +131,18 @@ pub enum Known {
 pub fn unlisted_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), Reply> {
     let route = resolve(ctx, r.qualified);
     let class = class(ctx, &route.domain, r)?;
-    if find(ctx, ctx.rewrite.virtual_alias_maps(), &route, r)? {
-        return Ok(());
+    // As Postfix's check_rcpt_maps: an address that cleanup will map is accepted.
+    let maps = ctx.rewrite.maps();
+    for m in [
+        &maps.recipient_canonical,
+        &maps.canonical,
+        ctx.rewrite.virtual_alias_maps(),
+    ] {
+        if find(ctx, m, &route, r)? {
+            return Ok(());
+        }
     }
+    relocated_test(ctx, &route, r)?;
     match class {
         AddressClass::Local => match local_recipient_known(ctx, &route.address) {
             Known::Yes => Ok(()),
@@ -158,6 +168,31 @@ pub fn unlisted_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), Reply> {
             ))
         }
         AddressClass::Relay | AddressClass::Default => Ok(()),
+    }
+}
+
+/// $relocated_maps (Postfix's resolver sends such a recipient to the error transport, and
+/// check_rcpt_maps rejects it): `550 5.1.6 <ADDR>: Recipient address rejected: User has
+/// moved to NEW`. A table failure answers 451.
+fn relocated_test(ctx: &SmtpdContext, route: &Route, r: &Rcpt<'_>) -> Result<(), Reply> {
+    let maps = &ctx.rewrite.maps().relocated;
+    let ours = ctx.rewrite.local_part_keys(&route.domain);
+    match maps.find(&ctx.rewrite, &route.address, ours) {
+        Ok(None) => Ok(()),
+        Ok(Some(found)) => Err(Reply::with_dsn(
+            550,
+            "5.1.6",
+            &format!(
+                "<{}>: Recipient address rejected: {}",
+                r.given,
+                crate::rewrite::resolve::relocated_text(&found.value)
+            ),
+        )),
+        Err((e, key)) => {
+            log_table_error(&e, &key);
+            log::warning("smtpd", "relocated_maps lookup failure");
+            Err(temp_lookup_reply(r.given))
+        }
     }
 }
 

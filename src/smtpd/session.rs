@@ -24,7 +24,7 @@ use super::anvil::Event;
 use super::chat::{Chat, Data, Peek};
 use super::check;
 use super::policy_types::Rcpt;
-use super::sink::Pending;
+use super::sink::{Pending, SinkError};
 use super::{ClientInfo, SmtpdContext};
 use crate::cleanup::Submission;
 use crate::log::{self, lines};
@@ -563,13 +563,20 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             content: data.content,
             received: Some(received),
             add_missing_headers: local,
+            inspect: true,
         };
         match pending.commit(self.ctx, sub) {
             Ok(id) => {
                 self.chat.reply(&format!("250 2.0.0 Ok: queued as {}", id));
             }
             Err(e) => {
-                log::warning("smtpd", format!("{}: {}", id, e));
+                // cleanup has logged its content-inspection verdict itself.
+                if !matches!(
+                    e,
+                    SinkError::Cleanup(crate::cleanup::CleanupError::Content(_))
+                ) {
+                    log::warning("smtpd", format!("{}: {}", id, e));
+                }
                 self.reply(&e.reply());
             }
         }

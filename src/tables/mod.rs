@@ -153,6 +153,21 @@ impl TableList {
         }
         Ok(None)
     }
+
+    /// `lookup` in the tables that are not pattern tables (Postfix's DICT_FLAG_FIXED: a
+    /// partial key such as `user` or `@domain` is never matched against regular
+    /// expressions).
+    pub fn lookup_fixed(&self, key: &str) -> Result<Option<String>, TableError> {
+        for t in &self.tables {
+            if registry::is_pattern(t.spec()) {
+                continue;
+            }
+            if let Some(v) = t.lookup(key)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
 }
 
 #[cfg(test)]

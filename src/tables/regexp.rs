@@ -7,7 +7,8 @@
 //! Any non-alphanumeric character may delimit a pattern; `\` escapes it inside.
 //!
 //! Patterns are compiled with the `regex` crate. regexp flags: `i` toggles case-insensitive
-//! matching (on by default), `m` toggles multi-line mode (off), `x` toggles POSIX extended
+//! matching (on by default), `m` toggles multi-line mode (off; without it `.` also matches a
+//! newline, as POSIX regexec without REG_NEWLINE), `x` toggles POSIX extended
 //! syntax (on); basic syntax (`x` given) is not available and is a load error. A syntax error
 //! or an invalid pattern is a load error naming the file and line (`regexp map FILE, line N:
 //! ...`): the table then answers every lookup with that error. Security role: patterns come
@@ -227,8 +228,12 @@ fn regexp_compile(pat: &str, flags: &str) -> Result<Regex, String> {
             pat, flags
         ));
     }
+    // POSIX: without REG_NEWLINE (flag m) `.` also matches a newline, which a multi-line
+    // header (looked up as one key) contains.
     let mut b = RegexBuilder::new(pat);
-    b.case_insensitive(icase).multi_line(multi);
+    b.case_insensitive(icase)
+        .multi_line(multi)
+        .dot_matches_new_line(!multi);
     build(&b, pat)
 }
 

@@ -130,3 +130,12 @@ fn unsupported_pcre_features_are_clear_errors() {
     assert!(e.contains("look-around"), "{}", e);
     assert!(pcre_compile(r"(a)\1", "").is_err());
 }
+
+#[test]
+fn dot_matches_a_newline_unless_multi_line() {
+    let r = rules("/^Subject: a.b$/ whole\n");
+    assert_eq!(r.lookup("Subject: a\nb").as_deref(), Some("whole"));
+    let m = rules("/^b$/m line\n/a.b/m dot\n");
+    assert_eq!(m.lookup("Subject: a\nb").as_deref(), Some("line"));
+    assert_eq!(m.lookup("xa\nbx\n").as_deref(), None);
+}

@@ -1,5 +1,7 @@
 //! A real Dovecot IMAP server for the tests, started on a private port with a private
-//! configuration (Debian's dovecot-imapd; the package's own service is never used), and a
+//! configuration (Debian's dovecot-imapd; the package's own service is never used), or an
+//! IMAP and LMTP server (dovecot-lmtpd) with a UNIX-domain LMTP socket and a passwd-file of
+//! known users (`start_lmtp`), and a
 //! minimal IMAP client that logs in and fetches whole messages. Dovecot's master needs root
 //! (its login processes run as dovenull), so the tests using it are root-only.
 
@@ -30,20 +32,76 @@ impl Dovecot {
     /// `password`, is mapped to `uid`/`gid`, and reads the maildir `mail_location`
     /// (Dovecot's syntax, e.g. `maildir:/base/%d/%n/Maildir`).
     pub fn start(dir: &Path, port: u16, mail_location: &str, uid: u32, gid: u32) -> Dovecot {
+        let auth = format!(
+            "passdb {{\n  driver = static\n  args = password=secret\n}}\n\
+             userdb {{\n  driver = static\n  args = uid={} gid={}\n}}\n",
+            uid, gid
+        );
+        Dovecot::start_conf(dir, port, mail_location, "imap", &auth)
+    }
+
+    /// Start Dovecot under `dir` serving IMAP on 127.0.0.1:`port` and LMTP on the
+    /// UNIX-domain socket `socket` (mode 0666, so that Postern's $mail_owner can connect).
+    /// Only `users` (full addresses, password `secret`) exist, all mapped to `uid`/`gid`:
+    /// LMTP refuses any other recipient with 550 5.1.1.
+    pub fn start_lmtp(
+        dir: &Path,
+        port: u16,
+        socket: &Path,
+        mail_location: &str,
+        users: &[&str],
+        uid: u32,
+        gid: u32,
+    ) -> Dovecot {
+        std::fs::create_dir_all(dir).unwrap();
+        let passwd = dir.join("users");
+        let rows: String = users
+            .iter()
+            .map(|u| {
+                format!(
+                    "{}:{{PLAIN}}secret:{}:{}::{}::\n",
+                    u,
+                    uid,
+                    gid,
+                    dir.display()
+                )
+            })
+            .collect();
+        std::fs::write(&passwd, rows).unwrap();
+        let extra = format!(
+            "passdb {{\n  driver = passwd-file\n  args = {p}\n}}\n\
+             userdb {{\n  driver = passwd-file\n  args = {p}\n}}\n\
+             postmaster_address = postmaster@localhost\n\
+             service lmtp {{\n  unix_listener {s} {{\n    mode = 0666\n  }}\n}}\n",
+            p = passwd.display(),
+            s = socket.display()
+        );
+        let d = Dovecot::start_conf(dir, port, mail_location, "imap lmtp", &extra);
+        let up = super::wait_for(20, || socket.exists());
+        assert!(up, "dovecot did not create {}", socket.display());
+        d
+    }
+
+    fn start_conf(
+        dir: &Path,
+        port: u16,
+        mail_location: &str,
+        protocols: &str,
+        auth: &str,
+    ) -> Dovecot {
         std::fs::create_dir_all(dir).unwrap();
         let conf = dir.join("dovecot.conf");
         let text = format!(
             "base_dir = {d}/run\n\
              state_dir = {d}/state\n\
              log_path = {d}/dovecot.log\n\
-             protocols = imap\n\
+             protocols = {protocols}\n\
              listen = 127.0.0.1\n\
              ssl = no\n\
              disable_plaintext_auth = no\n\
              auth_mechanisms = plain\n\
              mail_location = {loc}\n\
-             passdb {{\n  driver = static\n  args = password=secret\n}}\n\
-             userdb {{\n  driver = static\n  args = uid={uid} gid={gid}\n}}\n\
+             {auth}\
              service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n",
             d = dir.display(),
             loc = mail_location,

@@ -223,6 +223,7 @@ impl Local {
         input.extend_from_slice(r.req.content);
         let job = CommandJob {
             command: cmd.to_string(),
+            argv: Vec::new(),
             env,
             dir: PathBuf::from(&p.home),
             limit: self.command_time_limit(),

@@ -46,7 +46,10 @@ impl Local {
                     let dsn = dsn_of(match e {
                         CleanupError::TooManyHops => "5.4.6",
                         CleanupError::TooBig => "5.3.4",
-                        CleanupError::Write(_) | CleanupError::Alias(_) => "4.3.0",
+                        CleanupError::Write(_)
+                        | CleanupError::Alias(_)
+                        | CleanupError::Content(_)
+                        | CleanupError::Lookup(_) => "4.3.0",
                     });
                     let why = format!("cannot forward message: {}", e);
                     for t in &targets {
@@ -71,7 +74,7 @@ impl Local {
         envelope.recipients = targets.iter().map(|t| Recipient::new(t)).collect();
         let mut content = format!("Delivered-To: {}\n", delivered_to).into_bytes();
         content.extend_from_slice(r.req.content);
-        cleanup::submit_with(
+        cleanup::submit_internal(
             &self.cfg,
             &self.rewrite,
             incoming,
@@ -80,6 +83,7 @@ impl Local {
                 content,
                 received: None,
                 add_missing_headers: false,
+                inspect: false,
             },
         )
     }

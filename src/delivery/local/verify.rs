@@ -192,6 +192,7 @@ mod tests {
             nexthop: "h.test",
             ret: None,
             envid: None,
+            attrs: &[],
         };
         let out = verify(&cfg, &Rewrite::new(&cfg), &req);
         let summary: Vec<(usize, Status, &str)> = out

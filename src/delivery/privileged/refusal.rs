@@ -24,6 +24,8 @@ pub enum Refusal {
     RootFile,
     /// A command delivery as uid 0 or gid 0.
     RootCommand,
+    /// A pipe(8) request that its master.cf entry does not entitle.
+    Pipe(String),
     /// $alias_maps could not be opened or searched.
     Table(String),
     /// The named table is not one of $alias_maps.
@@ -74,6 +76,7 @@ impl fmt::Display for Refusal {
             }
             Refusal::RootFile => f.write_str("file delivery with root privileges"),
             Refusal::RootCommand => f.write_str("command delivery with root privileges"),
+            Refusal::Pipe(why) => write!(f, "pipe request: {}", why),
             Refusal::Table(e) => f.write_str(e),
             Refusal::NotInAliasMaps(spec) => write!(f, "{} is not in alias_maps", spec),
             Refusal::NoAlias { spec, key } => write!(f, "{} has no alias {}", spec, key),

@@ -95,6 +95,20 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), Refusal> {
             if uid == 0 || gid == 0 {
                 return Err(Refusal::RootCommand);
             }
+            if let Source::Pipe(service) = source {
+                return crate::delivery::pipe::attrs::check_request(
+                    service,
+                    job,
+                    (uid, gid),
+                    &ctx.config(),
+                )
+                .map_err(|e| Refusal::Pipe(e.to_string()));
+            }
+            if !job.argv.is_empty() {
+                return Err(Refusal::Pipe(
+                    "an argument vector without a pipe service".into(),
+                ));
+            }
             let target = Target::Command(&job.command);
             check_identity(source, &target, (uid, gid), &ctx.config())
         }
@@ -141,6 +155,9 @@ fn check_identity(
                 });
             }
             table_owner(spec)
+        }
+        Source::Pipe(service) => {
+            return Err(Refusal::Pipe(format!("{} names no alias target", service)));
         }
         Source::Include(path) => {
             let (text, owner) = read_include(path)?;
@@ -308,6 +325,7 @@ mod tests {
             gid: 5,
             job: crate::delivery::command::CommandJob {
                 command: "id".into(),
+                argv: Vec::new(),
                 env: Vec::new(),
                 dir: "/".into(),
                 limit: std::time::Duration::from_secs(1),

@@ -11,10 +11,11 @@
 //! - maildir: dir, user, limit, host, a message count (1 to `MAX_BATCH`) and that many
 //!   messages (each already carrying its delivery headers)
 //! - file: source, path, limit, lock (as above), record
-//! - command: source, command, dir, limit_ms, env count, (name, value)..., input
+//! - command: source, command, dir, limit_ms, env count, (name, value)..., input, argv
+//!   count, argument... (no arguments: `/bin/sh -c command`)
 //!
 //! A source (what justifies the ids of a file or command delivery, see `Source`) is `none`;
-//! `table`, spec, key; or `include`, path.
+//! `table`, spec, key; `include`, path; or `pipe`, master.cf service name.
 //!
 //! The answer is one frame: status (`sent`/`deferred`/`bounced`), dsn, text. For `mbox`
 //! and `maildir` it is one frame with a count and that many (status, dsn, text), one per
@@ -69,6 +70,9 @@ pub enum Source {
     Table { spec: String, key: String },
     /// An `:include:` file.
     Include(PathBuf),
+    /// The master.cf pipe(8) service of this name: the helper re-reads master.cf and runs
+    /// the request only as that entry's `user=`, with that entry's program.
+    Pipe(String),
 }
 
 /// One delivery request.

@@ -13,6 +13,9 @@ use std::time::Duration;
 use super::{CommandJob, LockPolicy, MAX_BATCH, MAX_FRAME, Op, Reply, Source, Status};
 use crate::reply::Dsn;
 
+/// Most arguments of a pipe(8) command (one per recipient with `${recipient}`).
+const MAX_ARGV: u64 = 100_000;
+
 /// A malformed frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProtoError(pub String);
@@ -47,6 +50,10 @@ impl Fields {
             Source::Include(p) => {
                 self.put(b"include");
                 self.path(p);
+            }
+            Source::Pipe(service) => {
+                self.put(b"pipe");
+                self.put(service.as_bytes());
             }
         }
     }
@@ -97,6 +104,7 @@ impl<'a> Cursor<'a> {
                 key: self.string()?,
             }),
             b"include" => Ok(Source::Include(self.path()?)),
+            b"pipe" => Ok(Source::Pipe(self.string()?)),
             _ => Err(ProtoError("unknown source".into())),
         }
     }
@@ -205,6 +213,10 @@ pub fn encode_op(op: &Op) -> Vec<u8> {
                 f.put(v.as_bytes());
             }
             f.put(&job.input);
+            f.num(job.argv.len() as u64);
+            for a in &job.argv {
+                f.put(a.as_bytes());
+            }
         }
     }
     f.0
@@ -267,12 +279,21 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
                 env.push((c.string()?, c.string()?));
             }
             let input = c.take()?.to_vec();
+            let n = c.num()?;
+            if n > MAX_ARGV {
+                return Err(ProtoError("too many arguments".into()));
+            }
+            let mut argv = Vec::new();
+            for _ in 0..n {
+                argv.push(c.string()?);
+            }
             Op::Command {
                 source,
                 uid,
                 gid,
                 job: CommandJob {
                     command,
+                    argv,
                     env,
                     dir,
                     limit,

@@ -38,6 +38,7 @@
 pub mod auth;
 pub mod connect;
 pub mod data;
+pub mod envelope;
 pub mod myself;
 pub mod reply;
 pub mod session;

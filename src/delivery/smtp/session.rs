@@ -22,11 +22,12 @@ use std::time::{Duration, Instant};
 use super::auth::{self, AuthError, SaslSettings};
 use super::connect::Peer;
 use super::data;
+use super::envelope::{self, Injection};
+pub use super::envelope::{Message, xtext};
 use super::reply::Reply;
 use super::stream::{Stream, StreamError};
 use super::tls_policy::{self, ClientTls};
 use crate::delivery::{Outcome, Status, dsn_of};
-use crate::queue::Recipient;
 use crate::reply::{Class, Dsn};
 
 pub use super::tls_policy::TlsLevel;
@@ -52,16 +53,6 @@ pub struct Settings {
     /// The next hop as the request names it (SASL password lookup).
     pub dest: String,
     pub sasl: SaslSettings,
-}
-
-/// The message and envelope to send.
-pub struct Message<'a> {
-    pub sender: &'a str,
-    pub content: &'a [u8],
-    pub recipients: &'a [Recipient],
-    /// DSN RET= (FULL or HDRS) and ENVID= (decoded), from the queue file.
-    pub ret: Option<&'a str>,
-    pub envid: Option<&'a str>,
 }
 
 /// What becomes of the recipients a session-wide failure hits.
@@ -105,19 +96,6 @@ fn fail(dsn: Dsn, text: String, after: After) -> Fail {
         after,
         broken: false,
     }
-}
-
-/// xtext (RFC 3461 section 4): `+`, `=`, controls and non-ASCII as `+XX`.
-pub fn xtext(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("+{:02X}", b));
-        }
-    }
-    out
 }
 
 struct Session<'a> {
@@ -420,60 +398,19 @@ fn transaction(
         );
         return Err(fail(dsn_of("5.3.4"), text, After::Final));
     }
-    let dsn = has("DSN").is_some();
-    let mut mail = format!("MAIL FROM:<{}>", msg.sender);
-    if has("SIZE").is_some() {
-        mail.push_str(&format!(" SIZE={}", size));
-    }
-    if has("8BITMIME").is_some() && data::is_8bit(msg.content) {
-        mail.push_str(" BODY=8BITMIME");
-    }
-    if dsn {
-        if let Some(r) = msg.ret {
-            mail.push_str(&format!(" RET={}", r.to_ascii_uppercase()));
-        }
-        if let Some(e) = msg.envid {
-            mail.push_str(&format!(" ENVID={}", xtext(e)));
-        }
-    }
-    let rcpts: Vec<String> = left
-        .iter()
-        .map(|&i| {
-            let r = &msg.recipients[i];
-            let mut line = format!("RCPT TO:<{}>", r.address);
-            if dsn {
-                if let Some(n) = &r.notify {
-                    line.push_str(&format!(" NOTIFY={}", n));
-                }
-                if let Some(o) = &r.orcpt {
-                    let (t, a) = o.split_once(';').unwrap_or(("rfc822", o));
-                    line.push_str(&format!(" ORCPT={};{}", t, xtext(a)));
-                }
-            }
-            line
-        })
-        .collect();
     // Last line of defence: a line break inside a command would inject commands and shift
     // the pipelined replies. Such a message is refused here, never sent.
-    if std::iter::once(&mail)
-        .chain(rcpts.iter())
-        .any(|c| c.chars().any(|ch| ch.is_control()))
-    {
-        return Err(fail(
+    let (mail, rcpts) = envelope::commands(msg, left, &ext).map_err(|Injection| {
+        fail(
             dsn_of("5.1.3"),
             "bad address syntax (control character)".to_string(),
             After::Final,
-        ));
-    }
+        )
+    })?;
     let pipelining = has("PIPELINING").is_some();
     let set = s.set;
     if pipelining {
-        let mut group = format!("{}\r\n", mail);
-        for r in &rcpts {
-            group.push_str(r);
-            group.push_str("\r\n");
-        }
-        group.push_str("DATA\r\n");
+        let group = envelope::pipelined(&mail, &rcpts);
         s.stream()
             .and_then(|st| st.send(group.as_bytes(), set.mail_timeout))
             .map_err(|e| s.io_fail(&e, "sending MAIL FROM", After::NextHost))?;
@@ -583,16 +520,4 @@ fn transaction(
     }
     left.clear();
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn xtext_encoding() {
-        assert_eq!(xtext("a+b=c d"), "a+2Bb+3Dc+20d");
-        assert_eq!(xtext("user@example.com"), "user@example.com");
-        assert_eq!(xtext("é"), "+C3+A9");
-    }
 }

@@ -1,5 +1,5 @@
-//! The SMTP client's connection: plain TCP or TLS after STARTTLS (RFC 3207, through
-//! native-tls), read line by line with a per-stage timeout, as smtp(8) does with its
+//! The SMTP and LMTP clients' connection: plain TCP, a UNIX-domain socket (LMTP), or TLS
+//! after STARTTLS (RFC 3207, through native-tls), read line by line with a per-stage timeout, as smtp(8) does with its
 //! smtp_*_timeout parameters.
 //!
 //! Security role: bounds what a remote server can make the client buffer (`MAX_LINE`
@@ -11,6 +11,7 @@
 use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use super::reply::{BadReply, Collector, Reply};
@@ -48,6 +49,7 @@ fn classify(e: &io::Error) -> StreamError {
 
 enum Inner {
     Plain(TcpStream),
+    Unix(UnixStream),
     Tls(Box<native_tls::TlsStream<TcpStream>>),
 }
 
@@ -65,30 +67,40 @@ impl Stream {
         }
     }
 
-    pub fn is_tls(&self) -> bool {
-        matches!(self.inner, Inner::Tls(_))
+    /// A connection over a UNIX-domain socket (LMTP's `unix:` next hops).
+    pub fn unix(sock: UnixStream) -> Stream {
+        Stream {
+            inner: Inner::Unix(sock),
+            buf: Vec::new(),
+        }
     }
 
-    fn tcp(&self) -> &TcpStream {
-        match &self.inner {
-            Inner::Plain(t) => t,
-            Inner::Tls(t) => t.get_ref(),
-        }
+    pub fn is_tls(&self) -> bool {
+        matches!(self.inner, Inner::Tls(_))
     }
 
     fn set_timeout(&self, t: Duration) -> Result<(), StreamError> {
         // A zero timeout would mean "block forever" to the socket layer.
         let t = Some(t.max(Duration::from_millis(1)));
-        let tcp = self.tcp();
-        tcp.set_read_timeout(t)
-            .and_then(|_| tcp.set_write_timeout(t))
-            .map_err(|e| classify(&e))
+        let r = match &self.inner {
+            Inner::Plain(tcp) => tcp
+                .set_read_timeout(t)
+                .and_then(|_| tcp.set_write_timeout(t)),
+            Inner::Tls(tls) => {
+                let tcp = tls.get_ref();
+                tcp.set_read_timeout(t)
+                    .and_then(|_| tcp.set_write_timeout(t))
+            }
+            Inner::Unix(u) => u.set_read_timeout(t).and_then(|_| u.set_write_timeout(t)),
+        };
+        r.map_err(|e| classify(&e))
     }
 
     fn fill(&mut self) -> Result<(), StreamError> {
         let mut chunk = [0u8; 4096];
         let n = match &mut self.inner {
             Inner::Plain(t) => t.read(&mut chunk),
+            Inner::Unix(u) => u.read(&mut chunk),
             Inner::Tls(t) => t.read(&mut chunk),
         };
         match n {
@@ -150,6 +162,7 @@ impl Stream {
         self.set_timeout(timeout)?;
         let r = match &mut self.inner {
             Inner::Plain(t) => t.write_all(data).and_then(|_| t.flush()),
+            Inner::Unix(u) => u.write_all(data).and_then(|_| u.flush()),
             Inner::Tls(t) => t.write_all(data).and_then(|_| t.flush()),
         };
         r.map_err(|e| classify(&e))
@@ -166,6 +179,7 @@ impl Stream {
         self.set_timeout(timeout).map_err(|e| e.to_string())?;
         let tcp = match self.inner {
             Inner::Plain(t) => t,
+            Inner::Unix(_) => return Err("TLS over a UNIX-domain socket".into()),
             Inner::Tls(_) => return Err("TLS already active".into()),
         };
         match connector.connect(host, tcp) {

@@ -35,6 +35,7 @@ fn deliver(v: &Virtual, to: &str, content: &[u8]) -> Outcome {
         nexthop: "ex.test",
         ret: None,
         envid: None,
+        attrs: &[],
     };
     v.deliver(&req).remove(0)
 }
@@ -133,6 +134,7 @@ fn verification_resolves_without_delivering() {
         nexthop: "ex.test",
         ret: None,
         envid: None,
+        attrs: &[],
     };
     let out = v.verify(&req);
     assert_eq!(
@@ -175,6 +177,7 @@ fn request<'a>(id: &'a str, rcpts: &'a [Recipient], content: &'a [u8]) -> Reques
         nexthop: "ex.test",
         ret: None,
         envid: None,
+        attrs: &[],
     }
 }
 

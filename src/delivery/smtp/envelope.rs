@@ -1,0 +1,145 @@
+//! The envelope commands the SMTP and LMTP clients send: `MAIL FROM` with SIZE (RFC 1870),
+//! BODY=8BITMIME (RFC 6152) and RET/ENVID (RFC 3461) as the server's EHLO/LHLO offers
+//! them, and one `RCPT TO` per recipient with NOTIFY/ORCPT; and the PIPELINING group
+//! (RFC 2920) of those commands and DATA.
+//!
+//! Security role: the last line of defence against command injection: an address with a
+//! control character (a line break would add commands and shift the pipelined replies)
+//! makes the whole envelope refused (`Injection`), never sent. Logs nothing.
+
+use super::data;
+use crate::queue::Recipient;
+
+/// The message and envelope to send.
+pub struct Message<'a> {
+    pub sender: &'a str,
+    pub content: &'a [u8],
+    pub recipients: &'a [Recipient],
+    /// DSN RET= (FULL or HDRS) and ENVID= (decoded), from the queue file.
+    pub ret: Option<&'a str>,
+    pub envid: Option<&'a str>,
+}
+
+/// An address held a control character: nothing may be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Injection;
+
+/// xtext (RFC 3461 section 4): `+`, `=`, controls and non-ASCII as `+XX`.
+pub fn xtext(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("+{:02X}", b));
+        }
+    }
+    out
+}
+
+/// The extension `k` of an EHLO/LHLO reply, with its parameters.
+pub fn offered<'e>(ext: &'e [(String, String)], k: &str) -> Option<&'e str> {
+    ext.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+}
+
+/// `MAIL FROM:<...>` and one `RCPT TO:<...>` for each of `which` (indexes into the
+/// message's recipients), with the parameters the server offers.
+pub fn commands(
+    msg: &Message<'_>,
+    which: &[usize],
+    ext: &[(String, String)],
+) -> Result<(String, Vec<String>), Injection> {
+    let has = |k: &str| offered(ext, k);
+    let dsn = has("DSN").is_some();
+    let mut mail = format!("MAIL FROM:<{}>", msg.sender);
+    if has("SIZE").is_some() {
+        mail.push_str(&format!(" SIZE={}", data::wire_size(msg.content)));
+    }
+    if has("8BITMIME").is_some() && data::is_8bit(msg.content) {
+        mail.push_str(" BODY=8BITMIME");
+    }
+    if dsn {
+        if let Some(r) = msg.ret {
+            mail.push_str(&format!(" RET={}", r.to_ascii_uppercase()));
+        }
+        if let Some(e) = msg.envid {
+            mail.push_str(&format!(" ENVID={}", xtext(e)));
+        }
+    }
+    let rcpts: Vec<String> = which
+        .iter()
+        .map(|&i| rcpt_command(&msg.recipients[i], dsn))
+        .collect();
+    if std::iter::once(&mail)
+        .chain(rcpts.iter())
+        .any(|c| c.chars().any(|ch| ch.is_control()))
+    {
+        return Err(Injection);
+    }
+    Ok((mail, rcpts))
+}
+
+fn rcpt_command(r: &Recipient, dsn: bool) -> String {
+    let mut line = format!("RCPT TO:<{}>", r.address);
+    if dsn {
+        if let Some(n) = &r.notify {
+            line.push_str(&format!(" NOTIFY={}", n));
+        }
+        if let Some(o) = &r.orcpt {
+            let (t, a) = o.split_once(';').unwrap_or(("rfc822", o));
+            line.push_str(&format!(" ORCPT={};{}", t, xtext(a)));
+        }
+    }
+    line
+}
+
+/// MAIL, the RCPTs and DATA as one pipelined group.
+pub fn pipelined(mail: &str, rcpts: &[String]) -> String {
+    let mut group = format!("{}\r\n", mail);
+    for r in rcpts {
+        group.push_str(r);
+        group.push_str("\r\n");
+    }
+    group.push_str("DATA\r\n");
+    group
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xtext_encoding() {
+        assert_eq!(xtext("a+b=c d"), "a+2Bb+3Dc+20d");
+        assert_eq!(xtext("user@example.com"), "user@example.com");
+        assert_eq!(xtext("é"), "+C3+A9");
+    }
+
+    #[test]
+    fn parameters_follow_the_offer_and_controls_are_refused() {
+        let mut r = Recipient::new("a@b");
+        r.notify = Some("NEVER".into());
+        let rcpts = [r, Recipient::new("c@d")];
+        let msg = Message {
+            sender: "s@x",
+            content: b"x\n",
+            recipients: &rcpts,
+            ret: Some("hdrs"),
+            envid: None,
+        };
+        let ext = vec![("SIZE".to_string(), String::new())];
+        let (mail, rc) = commands(&msg, &[1, 0], &ext).unwrap();
+        assert_eq!(mail, "MAIL FROM:<s@x> SIZE=3");
+        assert_eq!(rc, ["RCPT TO:<c@d>", "RCPT TO:<a@b>"]);
+        let dsn = vec![("DSN".to_string(), String::new())];
+        let (mail, rc) = commands(&msg, &[0], &dsn).unwrap();
+        assert_eq!(mail, "MAIL FROM:<s@x> RET=HDRS");
+        assert_eq!(rc, ["RCPT TO:<a@b> NOTIFY=NEVER"]);
+        let bad = [Recipient::new("x@y>\r\nRSET")];
+        let m2 = Message {
+            recipients: &bad,
+            ..msg
+        };
+        assert_eq!(commands(&m2, &[0], &[]), Err(Injection));
+    }
+}

@@ -1,0 +1,370 @@
+//! pipe(8) end to end: master.cf pipe entries as transports. A small shell script run as
+//! the `user=` account (the running user when Postern is not root, the test account through
+//! the privileged helper as root) records its arguments, its standard input and who it ran
+//! as: `${...}` macros expand element by element (one argument per recipient, hostile
+//! addresses passed literally, never to a shell), flags change the input, exit codes and
+//! signals map as Postfix's pipe(8) does. As root, Postfix's walkthrough entry runs Debian's
+//! maildrop as user=vmail, and a procmail entry delivers into a file.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use common::{Instance, wait_for};
+use postern::sys;
+
+fn add_services(inst: &Instance, lines: &str) {
+    let path = inst.etc.join("master.cf");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(lines);
+    std::fs::write(&path, text).unwrap();
+}
+
+fn line_for(log: &str, id: &str, to: &str) -> Option<String> {
+    log.lines()
+        .find(|l| l.contains(&format!("{}: to=<{}>", id, to)))
+        .map(str::to_string)
+}
+
+/// Wait for the delivery line of `to` in message `id` and return it.
+fn wait_line(inst: &Instance, id: &str, to: &str) -> String {
+    assert!(
+        wait_for(30, || line_for(&inst.log(), id, to).is_some()),
+        "{} {}\n{}",
+        id,
+        to,
+        inst.log()
+    );
+    line_for(&inst.log(), id, to).unwrap()
+}
+
+/// A world-writable directory for the command's output.
+fn out_dir(inst: &Instance) -> PathBuf {
+    let d = inst.dir.join("pipe-out");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    d
+}
+
+/// The recording script: one `NAME.args` (user, cwd, one `arg:` line per argument) and one
+/// `NAME.stdin` per call; arguments containing tempfail, nouser or crash make it exit 75,
+/// exit 67 or die of SIGKILL.
+fn script(inst: &Instance, out: &Path) -> PathBuf {
+    let path = inst.etc.join("record.sh");
+    let text = format!(
+        "#!/bin/sh\n\
+         f={out}/call-$$\n\
+         {{ id -un; pwd; for a in \"$@\"; do printf 'arg:%s\\n' \"$a\"; done; }} > $f.args\n\
+         cat > $f.stdin\n\
+         case \"$*\" in\n\
+           *tempfail*) echo 'try again later'; exit 75;;\n\
+           *nouser*) echo 'no such mailbox' >&2; exit 67;;\n\
+           *crash*) kill -9 $$;;\n\
+         esac\n\
+         exit 0\n",
+        out = out.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// Every call's (args file, stdin file) contents.
+fn calls(out: &Path) -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(out).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "args") {
+            let stdin = std::fs::read_to_string(p.with_extension("stdin")).unwrap_or_default();
+            v.push((std::fs::read_to_string(&p).unwrap(), stdin));
+        }
+    }
+    v
+}
+
+#[test]
+fn pipe_runs_the_command_as_user_without_a_shell() {
+    let a = Instance::new(&[
+        ("transport_maps", "inline:{ p.test=filter: }"),
+        ("filter_destination_recipient_limit", "2"),
+        ("minimal_backoff_time", "600s"),
+    ]);
+    let out = out_dir(&a);
+    let cmd = script(&a, &out);
+    // As root the command runs as the test account through the helper; otherwise as us.
+    let user = if sys::is_root() {
+        common::test_user()
+    } else {
+        sys::user_by_uid(sys::euid()).unwrap().unwrap().name
+    };
+    add_services(
+        &a,
+        &format!(
+            "filter unix - n n - - pipe flags=R. user={} argv={} -f ${{sender}} -n ${{nexthop}} -q $queue_id -c ${{client_address}} -- ${{recipient}}\n",
+            user,
+            cmd.display()
+        ),
+    );
+    a.newaliases();
+    a.start();
+    let id = a.send(
+        "s@remote.test",
+        &["<a@p.test>", "<x;id@p.test>"],
+        "piped",
+        "line\n..dot line",
+    );
+    for to in ["a@p.test", "x;id@p.test"] {
+        let line = wait_line(&a, &id, to);
+        assert!(line.contains(" postfix/pipe["), "{}", line);
+        assert!(
+            line.contains("relay=filter, delay=") && line.contains(", delays="),
+            "{}",
+            line
+        );
+        assert!(
+            line.ends_with("dsn=2.0.0, status=sent (delivered via filter service)"),
+            "{}",
+            line
+        );
+    }
+    let c = calls(&out);
+    assert_eq!(c.len(), 1, "one call for both recipients: {:?}", c);
+    let (args, stdin) = &c[0];
+    let want = format!(
+        "{}\n{}\narg:-f\narg:s@remote.test\narg:-n\narg:p.test\narg:-q\narg:{}\narg:-c\narg:127.0.0.1\narg:--\narg:a@p.test\narg:x;id@p.test\n",
+        user,
+        a.spool.display(),
+        id
+    );
+    assert_eq!(args, &want);
+    assert!(
+        stdin.starts_with("Return-Path: <s@remote.test>\n"),
+        "{}",
+        stdin
+    );
+    assert!(stdin.contains("Subject: piped\n"), "{}", stdin);
+    // flags=. : a line starting with a dot gets another.
+    assert!(stdin.contains("\nline\n..dot line\n"), "{}", stdin);
+    assert!(
+        !a.log().contains("uid="),
+        "no id output: no shell ran the address"
+    );
+    a.stop();
+}
+
+#[test]
+fn pipe_exit_status_and_signals_map_as_postfix() {
+    let a = Instance::new(&[
+        ("transport_maps", "inline:{ p.test=filter: }"),
+        ("minimal_backoff_time", "600s"),
+    ]);
+    let out = out_dir(&a);
+    let cmd = script(&a, &out);
+    let user = if sys::is_root() {
+        common::test_user()
+    } else {
+        sys::user_by_uid(sys::euid()).unwrap().unwrap().name
+    };
+    add_services(
+        &a,
+        &format!(
+            "filter unix - n n - - pipe user={} argv={} ${{user}}\n",
+            user,
+            cmd.display()
+        ),
+    );
+    a.newaliases();
+    a.start();
+    let cases = [
+        (
+            "tempfail@p.test",
+            "dsn=4.3.0, status=deferred (temporary failure. Command output: try again later)"
+                .to_string(),
+        ),
+        (
+            "nouser@p.test",
+            "dsn=5.1.1, status=bounced (user unknown. Command output: no such mailbox)".to_string(),
+        ),
+        (
+            "crash@p.test",
+            format!(
+                "dsn=4.3.0, status=deferred (Command died with signal 9: \"{}\")",
+                cmd.display()
+            ),
+        ),
+    ];
+    for (to, want) in &cases {
+        let id = a.send("s@remote.test", &[&format!("<{}>", to)], "exit", "x");
+        let line = wait_line(&a, &id, to);
+        assert!(
+            line.contains(" postfix/pipe[") && line.contains("relay=filter"),
+            "{}",
+            line
+        );
+        assert!(line.ends_with(want.as_str()), "{}\nwant {}", line, want);
+    }
+    a.stop();
+}
+
+#[test]
+fn pipe_entry_naming_root_or_the_mail_owner_is_refused() {
+    let a = Instance::new(&[
+        ("transport_maps", "inline:{ p.test=rootpipe: }"),
+        ("minimal_backoff_time", "600s"),
+    ]);
+    add_services(
+        &a,
+        "rootpipe unix - n n - - pipe user=root argv=/bin/cat\n\
+         ownerpipe unix - n n - - pipe user=postfix argv=/bin/cat\n",
+    );
+    a.newaliases();
+    // `postfix check` names the entry too.
+    let check = a.postfix(&["check"]);
+    let said = String::from_utf8_lossy(&check.stderr).into_owned() + &a.log();
+    assert!(
+        said.contains("line 5: service rootpipe (unix pipe): user= command-line attribute specifies root privileges"),
+        "{}",
+        said
+    );
+    a.start();
+    if sys::is_root() {
+        // As root, $mail_owner (postfix in the tests) is refused too.
+        assert!(
+            a.log().contains(": service ownerpipe (unix pipe): user= command-line attribute specifies mail system owner postfix;"),
+            "{}",
+            a.log()
+        );
+    }
+    assert!(
+        a.log().contains(": service rootpipe (unix pipe): user= command-line attribute specifies root privileges; mail for transport rootpipe is deferred (mail system configuration error)"),
+        "{}",
+        a.log()
+    );
+    let id = a.send("s@remote.test", &["<r@p.test>"], "root", "x");
+    let line = wait_line(&a, &id, "r@p.test");
+    assert!(line.contains("relay=rootpipe, delay="), "{}", line);
+    assert!(
+        line.ends_with("dsn=4.3.5, status=deferred (mail system configuration error)"),
+        "{}",
+        line
+    );
+    a.stop();
+}
+
+/// The `vmail` account of the walkthrough, with a .mailfilter that delivers into
+/// `$HOME/postern-test.mbox`.
+fn vmail() -> sys::User {
+    if sys::user_by_name("vmail").unwrap().is_none() {
+        let st = std::process::Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", "vmail"])
+            .status()
+            .expect("run useradd");
+        assert!(st.success() || sys::user_by_name("vmail").unwrap().is_some());
+    }
+    sys::user_by_name("vmail").unwrap().unwrap()
+}
+
+#[test]
+#[ignore = "needs root: make test runs it as root (cargo test -- --ignored); user=vmail needs the privileged helper"]
+fn walkthrough_maildrop_and_procmail_entries_as_root() {
+    if !common::require_root() {
+        return;
+    }
+    if !common::require(
+        Path::new("/usr/bin/maildrop").exists() && Path::new("/usr/bin/procmail").exists(),
+        "needs Debian's maildrop and procmail packages",
+    ) {
+        return;
+    }
+    let v = vmail();
+    let home = PathBuf::from(&v.home);
+    let mbox = home.join(format!("postern-test-{}.mbox", std::process::id()));
+    let filter = home.join(".mailfilter");
+    std::fs::write(&filter, format!("to \"{}\"\n", mbox.display())).unwrap();
+    sys::chown(&filter, v.uid, v.gid).unwrap();
+    std::fs::set_permissions(&filter, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let a = Instance::new(&[
+        (
+            "transport_maps",
+            "inline:{ m.test=maildrop:, l.test=maildroplocal:, pm.test=procmail: }",
+        ),
+        ("maildrop_destination_recipient_limit", "1"),
+        ("maildroplocal_destination_recipient_limit", "1"),
+        ("minimal_backoff_time", "600s"),
+    ]);
+    let out = out_dir(&a);
+    let rc = a.etc.join("procmailrc");
+    std::fs::write(&rc, format!(":0:\n{}/mbox-$RCPT\n", out.display())).unwrap();
+    add_services(
+        &a,
+        &format!(
+            "maildrop unix - n n - - pipe flags=DRhu user=vmail argv=maildrop -d ${{recipient}}\n\
+             maildroplocal unix - n n - - pipe flags=DRhu user=vmail argv=maildrop -d ${{user}}\n\
+             procmail unix - n n - - pipe flags=R user=vmail argv=/usr/bin/procmail -m RCPT=${{recipient}} {}\n",
+            rc.display()
+        ),
+    );
+    a.newaliases();
+    a.start();
+    // The walkthrough entry as written: maildrop runs as vmail with the address as one
+    // argument; without courier-authlib's daemon it knows no virtual user, and its EX_NOUSER
+    // bounces with its own words.
+    let id = a.send("s@remote.test", &["<Someone@M.test>"], "walk", "x");
+    let line = wait_line(&a, &id, "Someone@M.test");
+    assert!(
+        line.contains(" postfix/pipe[") && line.contains("relay=maildrop"),
+        "{}",
+        line
+    );
+    assert!(
+        line.contains("dsn=5.1.1, status=bounced (user unknown. Command output: ")
+            && line.contains("Invalid user specified."),
+        "{}",
+        line
+    );
+    // The same entry with ${user}: maildrop delivers for the system account.
+    let id = a.send(
+        "s@remote.test",
+        &["<VMail@L.Test>"],
+        "maildrop ok",
+        "hello maildrop",
+    );
+    let line = wait_line(&a, &id, "VMail@L.Test");
+    assert!(line.contains("relay=maildroplocal, delay="), "{}", line);
+    // maildrop reports the missing authdaemon even when it delivers; pipe(8) quotes what a
+    // successful command printed.
+    assert!(
+        line.contains("dsn=2.0.0, status=sent (delivered via maildroplocal service"),
+        "{}",
+        line
+    );
+    let text = std::fs::read_to_string(&mbox).unwrap();
+    let _ = std::fs::remove_file(&mbox);
+    assert!(text.contains("Return-Path: <s@remote.test>\n"), "{}", text);
+    assert!(text.contains("Delivered-To: vmail@l.test\n"), "{}", text);
+    assert!(
+        text.contains("Subject: maildrop ok\n") && text.contains("hello maildrop"),
+        "{}",
+        text
+    );
+    // procmail, with an address a shell would have run a command for.
+    let id = a.send(
+        "s@remote.test",
+        &["<$(id)x@pm.test>"],
+        "procmail ok",
+        "hello procmail",
+    );
+    let line = wait_line(&a, &id, "$(id)x@pm.test");
+    assert!(
+        line.ends_with("dsn=2.0.0, status=sent (delivered via procmail service)"),
+        "{}",
+        line
+    );
+    let file = out.join("mbox-$(id)x@pm.test");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("Subject: procmail ok\n"), "{}", text);
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), v.uid);
+    a.stop();
+}
