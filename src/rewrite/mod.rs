@@ -39,6 +39,7 @@ mod context;
 mod domains;
 mod literal;
 mod maps;
+mod recent;
 pub mod resolve;
 mod split;
 mod virtual_domains;
@@ -102,6 +103,8 @@ pub struct Rewrite {
     percent_hack: bool,
     swap_bangpath: bool,
     splitter: Splitter,
+    /// Recent answers of `class_of` (30 s, as Postfix's resolve client).
+    recent: recent::Recent,
 }
 
 impl Rewrite {
@@ -128,6 +131,7 @@ impl Rewrite {
             percent_hack: cfg.bool("allow_percent_hack"),
             swap_bangpath: cfg.bool("swap_bangpath"),
             splitter: Splitter::from_config(cfg),
+            recent: recent::Recent::default(),
         }
     }
 
@@ -151,20 +155,33 @@ impl Rewrite {
     /// The class of a recipient domain; an empty domain (an unqualified address) is local.
     /// Tested in trivial-rewrite's order: local, virtual alias, virtual mailbox, relay. A
     /// virtual list that cannot answer is an error (the caller defers), never "not ours".
+    /// A non-local answer is kept for 30 s (`recent`); an error is not kept.
     pub fn class_of(&self, domain: &str) -> Result<AddressClass, ClassError> {
         if domain.is_empty() || self.is_local(domain) {
             return Ok(AddressClass::Local);
         }
         let domain = domain.strip_suffix('.').unwrap_or(domain);
-        if Self::listed(&self.virtual_alias, domain)? {
-            Ok(AddressClass::VirtualAlias)
-        } else if Self::listed(&self.virtual_mailbox, domain)? {
-            Ok(AddressClass::VirtualMailbox)
-        } else if self.is_relay(domain) {
-            Ok(AddressClass::Relay)
-        } else {
-            Ok(AddressClass::Default)
+        let key = domain.to_ascii_lowercase();
+        if let Some(class) = self.recent.class(&key) {
+            return Ok(class);
         }
+        let class = if Self::listed(&self.virtual_alias, domain)? {
+            AddressClass::VirtualAlias
+        } else if Self::listed(&self.virtual_mailbox, domain)? {
+            AddressClass::VirtualMailbox
+        } else if self.is_relay(domain) {
+            AddressClass::Relay
+        } else {
+            AddressClass::Default
+        };
+        self.recent.keep(&key, class);
+        Ok(class)
+    }
+
+    /// Whether the `overlaps` warnings for `domain` are due (at most once per 30 s, see
+    /// `recent`).
+    pub fn overlap_warnings_due(&self, domain: &str) -> bool {
+        self.recent.warn_due(&domain.to_ascii_lowercase())
     }
 
     fn listed(list: &VirtualDomains, domain: &str) -> Result<bool, ClassError> {

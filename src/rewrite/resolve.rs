@@ -136,7 +136,7 @@ fn default_route(cfg: &Config, rw: &Rewrite, domain: &str) -> Result<Route, Reso
         crate::log::warning("trivial-rewrite", &e);
         ResolveError::Class(e)
     })?;
-    if cfg.bool("helpful_warnings") {
+    if cfg.bool("helpful_warnings") && rw.overlap_warnings_due(domain) {
         for w in rw.overlaps(domain, class) {
             crate::log::warning("trivial-rewrite", w);
         }

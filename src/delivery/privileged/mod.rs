@@ -5,15 +5,19 @@
 //! else `local` next to the running executable) with `HelperHandle::spawn` *before* dropping
 //! privileges: a pool of `POOL` processes, each `local serve CONFIG_DIR`. A helper keeps root
 //! and serves requests (`request::Op`, wire format in `request`) on its stdin/stdout pipes,
-//! one at a time, until end of input. For each request it validates it and forks a child
-//! with `sys::fork_as`; there is no exec: the helper is single-threaded, so the child is a
-//! plain copy of it. The child sets its groups to just the target gid, then its gid and uid,
-//! runs `request::execute` and writes the replies to a pipe the helper reads; the helper
-//! then reaps it. Nothing ever switches uid inside a thread. When Postern does not run as
+//! one at a time, until end of input. For each request it validates it. A mailbox or
+//! Maildir write then goes to the process it keeps for the request's uid and gid (`keep`:
+//! the helper program executed as `local work` with those ids, reused for later requests,
+//! so a delivery costs no fork). Other requests (files, commands), or any request when no
+//! such process can be started, fork a child with `sys::fork_as`; there is no exec: the
+//! helper is single-threaded, so the child is a plain copy of it. The child sets its groups
+//! to just the target gid, then its gid and uid, runs `request::execute` and writes the
+//! replies to a pipe the helper reads; the helper then reaps it. Nothing ever switches uid
+//! inside a thread. When Postern does not run as
 //! root the delivery agent calls `request::execute` in-process instead, and no helper
 //! exists. The mbox records for one mailbox (`Op::Mbox`, one or more: group commit) are one
-//! request and one child: one dot-lock, one fcntl lock, one fsync, one reply per record.
-//! Likewise the messages for one Maildir (`Op::Maildir`, one or more): one child, each file
+//! request for one process: one dot-lock, one fcntl lock, one fsync, one reply per record.
+//! Likewise the messages for one Maildir (`Op::Maildir`, one or more): one request, each file
 //! fsynced and renamed into `new/`, one fsync of `new/`, one reply per message.
 //!
 //! Work done as root in the helper itself is limited to a spool mailbox
@@ -61,6 +65,7 @@
 //! deliveries are deferred until Postern is restarted). A request whose answer was lost is
 //! deferred, never repeated.
 
+mod keep;
 mod pool;
 mod refusal;
 mod secrets;
@@ -98,12 +103,15 @@ fn helper_failed(why: String) -> Reply {
 pub fn helper_main(args: &[String]) -> i32 {
     match args.get(1).map(String::as_str) {
         Some("serve") if args.len() == 3 => serve(Path::new(&args[2])),
+        Some("work") if args.len() == 2 => keep::work(),
         _ => usage(),
     }
 }
 
 fn usage() -> i32 {
-    eprintln!("local: fatal: usage: local serve CONFIG_DIR (started by the Postern master)");
+    eprintln!(
+        "local: fatal: usage: local serve CONFIG_DIR | local work (started by the Postern master)"
+    );
     1
 }
 
@@ -111,15 +119,18 @@ struct Ctx {
     root: bool,
     spool: PathBuf,
     config_dir: PathBuf,
+    /// The mailbox writers kept per uid and gid (`keep`).
+    kept: keep::KeptProcs,
 }
 
 fn serve(config_dir: &Path) -> i32 {
     let cfg = Config::load(config_dir).unwrap_or_else(|_| Config::from_pairs(config_dir, &[]));
     crate::log::init(&cfg, false);
-    let ctx = Ctx {
+    let mut ctx = Ctx {
         root: sys::is_root(),
         spool: PathBuf::from(cfg.get("mail_spool_directory")),
         config_dir: config_dir.to_path_buf(),
+        kept: keep::KeptProcs::new(std::env::current_exe().ok()),
     };
     let mut input = BufReader::new(io::stdin().lock());
     let mut output = BufWriter::new(io::stdout().lock());
@@ -139,8 +150,8 @@ fn serve(config_dir: &Path) -> i32 {
             continue;
         }
         let answer = match decode_op(&buf) {
-            Ok(op) if op.batched() => encode_replies(&handle(&op, &ctx)),
-            Ok(op) => match handle(&op, &ctx).into_iter().next() {
+            Ok(op) if op.batched() => encode_replies(&handle(&op, &mut ctx)),
+            Ok(op) => match handle(&op, &mut ctx).into_iter().next() {
                 Some(reply) => encode_reply(&reply),
                 None => encode_reply(&helper_failed("no answer".into())),
             },
@@ -153,7 +164,7 @@ fn serve(config_dir: &Path) -> i32 {
 }
 
 /// Validate and perform `op`: exactly `op.replies()` replies.
-fn handle(op: &Op, ctx: &Ctx) -> Vec<Reply> {
+fn handle(op: &Op, ctx: &mut Ctx) -> Vec<Reply> {
     let n = op.replies();
     if let Err(why) = validate(op, ctx) {
         crate::log::warning("local", format!("refusing delivery request: {}", why));
@@ -192,10 +203,21 @@ fn handle(op: &Op, ctx: &Ctx) -> Vec<Reply> {
                 *create = false;
                 locks.dotlock = false;
             }
-            run_child(&rest)
+            perform(&rest, ctx)
         }
-        _ => run_child(op),
+        _ => perform(op, ctx),
     }
+}
+
+/// Perform a validated request: a mailbox or Maildir write in the kept process for its ids
+/// (`keep`), anything else (or when no process can be kept) in a child of its own.
+fn perform(op: &Op, ctx: &mut Ctx) -> Vec<Reply> {
+    if matches!(op, Op::Mbox { .. } | Op::Maildir { .. })
+        && let Some(replies) = ctx.kept.perform(op)
+    {
+        return replies;
+    }
+    run_child(op)
 }
 
 /// Run one request in a child process with the request's uid and gid. The helper is

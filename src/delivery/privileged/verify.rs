@@ -223,6 +223,7 @@ mod tests {
             root: true,
             spool: "/var/mail".into(),
             config_dir: "/nonexistent-postern-config".into(),
+            kept: super::super::keep::KeptProcs::new(None),
         }
     }
 

@@ -143,6 +143,7 @@ mod tests {
             root: true,
             spool: "/var/mail".into(),
             config_dir: dir.clone(),
+            kept: super::super::keep::KeptProcs::new(None),
         };
         let ok = maildir("/srv/vmail/ex.test/a/", "a@ex.test", 5000);
         assert_eq!(super::super::verify::validate(&ok, &ctx), Ok(()));
