@@ -1,6 +1,9 @@
-//! Delivery to a command (`|command` alias targets): `/bin/sh -c COMMAND` with the message on
-//! standard input, a clean environment (HOME, LOGNAME, USER, SHELL, PATH, RECIPIENT, SENDER,
-//! EXTENSION, DOMAIN, LOCAL, as local(8) sets them), a time limit (command_time_limit,
+//! Delivery to a command (`|command` alias targets, $mailbox_command): as Postfix's
+//! exec_command(3), a command made only of letters, digits, space, tab and `!@%-_=+:,./` is
+//! split on white space and executed directly (through PATH); any other character (a shell
+//! metacharacter, a quote) runs it as `/bin/sh -c COMMAND`. The message goes on standard
+//! input, with a clean environment (HOME, LOGNAME, USER, SHELL, PATH, RECIPIENT, SENDER,
+//! EXTENSION, DOMAIN, LOCAL, ... as local(8) sets them), a time limit (command_time_limit,
 //! after which the whole process group is killed), and the exit status mapped through
 //! sysexits(3) as Postfix's pipe code does: 0 is delivered, EX_TEMPFAIL and EX_OSERR defer,
 //! other known codes bounce with their enhanced status, anything else bounces with 5.3.0.
@@ -73,6 +76,37 @@ fn with_output(text: String, output: &[u8]) -> String {
     }
 }
 
+/// The characters exec_command(3) lets through without a shell (besides space and tab).
+const PLAIN: &str = "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/// The words of a command that needs no shell; None when it must go to `/bin/sh -c`.
+pub fn plain_words(command: &str) -> Option<Vec<&str>> {
+    let plain = command
+        .chars()
+        .all(|c| c == ' ' || c == '\t' || PLAIN.contains(c));
+    let words: Vec<&str> = command
+        .split([' ', '\t'])
+        .filter(|w| !w.is_empty())
+        .collect();
+    (plain && !words.is_empty()).then_some(words)
+}
+
+/// The process for `command`: executed directly when it needs no shell, else `/bin/sh -c`.
+fn command_for(command: &str) -> Command {
+    match plain_words(command) {
+        Some(words) => {
+            let mut c = Command::new(words[0]);
+            c.args(&words[1..]);
+            c
+        }
+        None => {
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c").arg(command);
+            c
+        }
+    }
+}
+
 /// Run the command and classify the result.
 pub fn run(job: &CommandJob) -> Reply {
     let dir = if job.dir.is_dir() {
@@ -80,17 +114,40 @@ pub fn run(job: &CommandJob) -> Reply {
     } else {
         PathBuf::from("/")
     };
-    let spawned = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(&job.command)
-        .env_clear()
+    let mut spawned = spawn(job, &dir, false);
+    if let Err(e) = &spawned
+        && e.kind() == std::io::ErrorKind::NotFound
+        && plain_words(&job.command).is_some_and(|w| !w[0].contains('/'))
+    {
+        // As exec_command(3): perhaps a shell built-in.
+        spawned = spawn(job, &dir, true);
+    }
+    run_spawned(job, spawned)
+}
+
+fn spawn(
+    job: &CommandJob,
+    dir: &std::path::Path,
+    shell: bool,
+) -> std::io::Result<std::process::Child> {
+    let mut cmd = if shell {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c").arg(&job.command);
+        c
+    } else {
+        command_for(&job.command)
+    };
+    cmd.env_clear()
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn();
+        .spawn()
+}
+
+fn run_spawned(job: &CommandJob, spawned: std::io::Result<std::process::Child>) -> Reply {
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
@@ -229,6 +286,36 @@ mod tests {
             run(&job("echo $HOME | grep -q .")).status != Status::Sent,
             "no inherited env"
         );
+    }
+
+    #[test]
+    fn plain_commands_run_without_a_shell() {
+        assert_eq!(
+            plain_words("/usr/bin/maildrop -d user@x"),
+            Some(vec!["/usr/bin/maildrop", "-d", "user@x"])
+        );
+        assert_eq!(
+            plain_words("procmail\t-a x"),
+            Some(vec!["procmail", "-a", "x"])
+        );
+        for shell in [
+            "procmail -a \"$EXTENSION\"",
+            "a;b",
+            "a|b",
+            "x > y",
+            "  ",
+            "",
+        ] {
+            assert_eq!(plain_words(shell), None, "{:?}", shell);
+        }
+        // Executed directly: a `$` in an argument is not expanded by anyone.
+        let mut j = job("/bin/echo plain");
+        j.command = "printenv RECIPIENT".into();
+        let r = run(&j);
+        assert_eq!(r.status, Status::Sent, "{}", r.text);
+        // Not a program: as exec_command(3), a shell is tried (a built-in).
+        let r = run(&job("exit 75"));
+        assert_eq!(r.status, Status::Deferred);
     }
 
     #[test]

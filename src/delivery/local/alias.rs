@@ -17,11 +17,11 @@
 //! for PATH`; the alias loop warning comes from the parent module.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::forward::Forward;
+use super::run_command::RunAs;
 use super::{Local, Rcpt, split_addr};
-use crate::delivery::command::{CommandJob, DEFAULT_PATH};
 use crate::delivery::lock::LockPolicy;
 use crate::delivery::request::{Op, Source};
 use crate::delivery::targets::{Target, classify, entitled_account, include_targets, table_owner};
@@ -44,7 +44,6 @@ pub(super) struct Origin {
 pub(super) struct Privs {
     uid: u32,
     gid: u32,
-    name: String,
     home: String,
     shell: String,
 }
@@ -75,24 +74,9 @@ impl Local {
         Ok(Privs {
             uid: a.uid,
             gid: a.gid,
-            name: a.name,
             home: a.home,
             shell: a.shell,
         })
-    }
-
-    /// command_time_limit (default 1000s; not yet in the parameter table).
-    fn command_time_limit(&self) -> std::time::Duration {
-        let d = if self.cfg.has("command_time_limit") {
-            self.cfg.time("command_time_limit")
-        } else {
-            std::time::Duration::ZERO
-        };
-        if d.is_zero() {
-            std::time::Duration::from_secs(1000)
-        } else {
-            d
-        }
     }
 
     fn allowed(&self, param: &str) -> bool {
@@ -201,40 +185,14 @@ impl Local {
             Ok(p) => p,
             Err(why) => return r.outcome(addr, dsn_of("4.3.0"), &why),
         };
-        if !r.first_time(format!("command {} {}", p.uid, cmd)) {
-            return;
-        }
-        let (local, domain) = split_addr(addr);
-        let extension = self.rewrite.split(local).1.unwrap_or_default().to_string();
-        let env = vec![
-            ("HOME".to_string(), p.home.clone()),
-            ("LOGNAME".to_string(), p.name.clone()),
-            ("USER".to_string(), p.name.clone()),
-            ("SHELL".to_string(), p.shell.clone()),
-            ("PATH".to_string(), DEFAULT_PATH.to_string()),
-            ("RECIPIENT".to_string(), addr.to_string()),
-            ("SENDER".to_string(), r.req.sender.to_string()),
-            ("EXTENSION".to_string(), extension),
-            ("DOMAIN".to_string(), domain.to_string()),
-            ("LOCAL".to_string(), local.to_string()),
-        ];
-        let mut input = mbox::from_line(r.req.sender, r.now);
-        input.extend_from_slice(&mbox::delivery_headers(r.req.sender, &r.orig_to, addr));
-        input.extend_from_slice(r.req.content);
-        let job = CommandJob {
-            command: cmd.to_string(),
-            env,
-            dir: PathBuf::from(&p.home),
-            limit: self.command_time_limit(),
-            input,
-        };
-        let reply = self.perform(Op::Command {
-            source: origin.source.clone(),
+        let who = RunAs {
             uid: p.uid,
             gid: p.gid,
-            job,
-        });
-        r.reply(addr, reply);
+            home: &p.home,
+            shell: &p.shell,
+            cwd: &p.home,
+        };
+        self.run_command(r, addr, cmd, origin.source.clone(), &who);
     }
 
     fn to_file(&self, r: &mut Rcpt<'_>, addr: &str, path: &Path, origin: &Origin) {

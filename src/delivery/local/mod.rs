@@ -21,7 +21,10 @@
 //! destination, `to=` the final address).
 
 mod alias;
+mod environ;
 mod forward;
+mod mailbox_command;
+mod run_command;
 mod verify;
 
 use std::sync::{Arc, Mutex};
@@ -183,6 +186,9 @@ impl Local {
                 return;
             }
         };
+        if self.deliver_mailbox_command(r, addr, &acct) {
+            return;
+        }
         let sender = r.req.sender;
         let home_mailbox = self.cfg.get("home_mailbox").trim();
         let spool = home_mailbox.is_empty();

@@ -14,7 +14,8 @@ use super::refusal::Refusal;
 use super::{Ctx, Op, Source};
 use crate::config::Config;
 use crate::delivery::targets::{
-    Target, entitled_account, include_targets, table_owner, target_listed,
+    Target, entitled_account, include_targets, mailbox_command, mailbox_command_account,
+    table_owner, target_listed,
 };
 use crate::sys;
 
@@ -95,6 +96,9 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), Refusal> {
             if uid == 0 || gid == 0 {
                 return Err(Refusal::RootCommand);
             }
+            if let Source::Mailbox(user) = source {
+                return check_mailbox_command(user, &job.command, (uid, gid), &ctx.config());
+            }
             let target = Target::Command(&job.command);
             check_identity(source, &target, (uid, gid), &ctx.config())
         }
@@ -109,6 +113,34 @@ impl Ctx {
     }
 }
 
+/// A mailbox command: it must be the one the configuration gives for `user`, run as the
+/// user ($default_privs for root).
+fn check_mailbox_command(
+    user: &str,
+    command: &str,
+    ids: (u32, u32),
+    cfg: &Config,
+) -> Result<(), Refusal> {
+    let acct = sys::user_by_name(user)
+        .ok()
+        .flatten()
+        .ok_or_else(|| Refusal::UnknownUser(user.to_string()))?;
+    match mailbox_command(cfg, user) {
+        Ok(Some(c)) if c == command => {}
+        _ => return Err(Refusal::NotTheMailboxCommand(user.to_string())),
+    }
+    let runs_as =
+        mailbox_command_account(&acct, cfg.get("default_privs")).map_err(Refusal::UnknownOwner)?;
+    let expected = (runs_as.uid, runs_as.gid);
+    if ids != expected {
+        return Err(Refusal::WrongIds {
+            asked: ids,
+            entitled: expected,
+        });
+    }
+    Ok(())
+}
+
 /// Check that `source` lists `target` and that `ids` are the ones it entitles.
 fn check_identity(
     source: &Source,
@@ -118,6 +150,8 @@ fn check_identity(
 ) -> Result<(), Refusal> {
     let owner = match source {
         Source::None => None,
+        // Only a command can come from a mailbox (`check_mailbox_command`).
+        Source::Mailbox(user) => return Err(Refusal::NotTheMailboxCommand(user.clone())),
         Source::Table { spec, key } => {
             let tables = crate::tables::TableList::open_list(cfg.get("alias_maps"))
                 .map_err(|e| Refusal::Table(e.to_string()))?;
@@ -340,6 +374,38 @@ mod tests {
             "u@d",
             Path::new("/var/mail")
         ));
+    }
+
+    #[test]
+    fn mailbox_commands_are_the_configured_one_as_the_user() {
+        let cfg = Config::from_pairs(
+            Path::new("/nonexistent-postern-config"),
+            &[("mailbox_command", "/usr/bin/procmail -a \"$EXTENSION\"")],
+        );
+        let nobody = sys::user_by_name("nobody").unwrap().unwrap();
+        let cmd = "/usr/bin/procmail -a \"$EXTENSION\"";
+        // Root's mail runs as $default_privs; the command is taken as written.
+        let ok = check_mailbox_command("root", cmd, (nobody.uid, nobody.gid), &cfg);
+        assert_eq!(ok, Ok(()));
+        assert_eq!(
+            check_mailbox_command("root", cmd, (0, 0), &cfg),
+            Err(Refusal::WrongIds {
+                asked: (0, 0),
+                entitled: (nobody.uid, nobody.gid)
+            })
+        );
+        let e = check_mailbox_command("root", "/bin/sh -c evil", (nobody.uid, nobody.gid), &cfg);
+        assert_eq!(e, Err(Refusal::NotTheMailboxCommand("root".into())));
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "not the mailbox command of root"
+        );
+        let none = Config::from_pairs(Path::new("/nonexistent-postern-config"), &[]);
+        assert!(check_mailbox_command("root", cmd, (nobody.uid, nobody.gid), &none).is_err());
+        assert_eq!(
+            check_mailbox_command("no-such-user-pst", cmd, (1, 1), &cfg),
+            Err(Refusal::UnknownUser("no-such-user-pst".into()))
+        );
     }
 
     /// The ids a file owned by the running user entitles.

@@ -14,7 +14,7 @@
 //! - command: source, command, dir, limit_ms, env count, (name, value)..., input
 //!
 //! A source (what justifies the ids of a file or command delivery, see `Source`) is `none`;
-//! `table`, spec, key; or `include`, path.
+//! `table`, spec, key; `include`, path; or `mailbox`, user.
 //!
 //! The answer is one frame: status (`sent`/`deferred`/`bounced`), dsn, text. For `mbox`
 //! and `maildir` it is one frame with a count and that many (status, dsn, text), one per
@@ -69,6 +69,9 @@ pub enum Source {
     Table { spec: String, key: String },
     /// An `:include:` file.
     Include(PathBuf),
+    /// $mailbox_command_maps or $mailbox_command for this user's mailbox: runs as the
+    /// user ($default_privs for root).
+    Mailbox(String),
 }
 
 /// One delivery request.

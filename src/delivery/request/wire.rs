@@ -48,6 +48,10 @@ impl Fields {
                 self.put(b"include");
                 self.path(p);
             }
+            Source::Mailbox(user) => {
+                self.put(b"mailbox");
+                self.put(user.as_bytes());
+            }
         }
     }
     fn locks(&mut self, l: &LockPolicy) {
@@ -97,6 +101,7 @@ impl<'a> Cursor<'a> {
                 key: self.string()?,
             }),
             b"include" => Ok(Source::Include(self.path()?)),
+            b"mailbox" => Ok(Source::Mailbox(self.string()?)),
             _ => Err(ProtoError("unknown source".into())),
         }
     }

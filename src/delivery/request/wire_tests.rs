@@ -52,6 +52,18 @@ fn ops() -> Vec<Op> {
                 input: b"hello".to_vec(),
             },
         },
+        Op::Command {
+            source: Source::Mailbox("u".into()),
+            uid: 65534,
+            gid: 65534,
+            job: CommandJob {
+                command: "/usr/bin/procmail -a \"$EXTENSION\"".into(),
+                env: vec![("HOME".into(), "/".into()), ("EXTENSION".into(), "".into())],
+                dir: "/".into(),
+                limit: Duration::from_secs(1000),
+                input: b"hello".to_vec(),
+            },
+        },
     ]
 }
 
