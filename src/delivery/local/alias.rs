@@ -117,7 +117,14 @@ impl Local {
         }
     }
 
-    fn to_address(&self, r: &mut Rcpt<'_>, addr: &str, t: &str, level: usize, name: &str) {
+    pub(super) fn to_address(
+        &self,
+        r: &mut Rcpt<'_>,
+        addr: &str,
+        t: &str,
+        level: usize,
+        name: &str,
+    ) {
         let (direct, t) = match t.strip_prefix('\\') {
             Some(rest) => (true, rest),
             None => (false, t),

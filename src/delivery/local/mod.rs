@@ -24,6 +24,7 @@ mod alias;
 mod environ;
 mod forward;
 mod mailbox_command;
+mod pass;
 mod run_command;
 mod verify;
 
@@ -163,20 +164,16 @@ impl Local {
     }
 
     /// Deliver to the mailbox of the Unix account `user` (the final step for `addr`).
-    fn mailbox(&self, r: &mut Rcpt<'_>, addr: &str, user: &str) {
+    fn mailbox(&self, r: &mut Rcpt<'_>, addr: &str, user: &str, level: usize) {
         if !r.first_time(format!("mailbox {}", split_addr(addr).0.to_lowercase())) {
+            return;
+        }
+        if self.pass_mailbox(r, addr, user) {
             return;
         }
         let acct = match crate::sys::user_by_name(user) {
             Ok(Some(a)) => a,
-            Ok(None) => {
-                r.outcome(
-                    addr,
-                    dsn_of("5.1.1"),
-                    &format!("unknown user: \"{}\"", user),
-                );
-                return;
-            }
+            Ok(None) => return self.unknown_user(r, addr, user, level),
             Err(e) => {
                 r.outcome(
                     addr,
@@ -293,7 +290,7 @@ impl Local {
                 }
             }
         }
-        self.mailbox(r, addr, &base);
+        self.mailbox(r, addr, &base, level);
     }
 }
 
