@@ -247,9 +247,13 @@ pub const PARAMS: &[Param] = &[
     p("fallback_transport", ""),
     p("fallback_transport_maps", ""),
     p("luser_relay", ""),
-    k(
+    p(
         "forward_path",
         "$home/.forward${recipient_delimiter}${extension}, $home/.forward",
+    ),
+    p(
+        "forward_expansion_filter",
+        "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
     ),
     // Virtual domains (address classes, smtpd's recipient test, cleanup's expansion).
     p("virtual_alias_domains", "$virtual_alias_maps"),

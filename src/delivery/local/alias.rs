@@ -5,8 +5,9 @@
 //! Security role: commands and files run with the privileges of the alias database owner
 //! (the table registry says which types have one: hash, btree), or of $default_privs when
 //! the owner is root; `:include:` targets with those of the include file's owner
-//! (likewise). allow_mail_to_commands / allow_mail_to_files must contain `alias`,
-//! otherwise the target bounces with 5.7.1. An alias that lists itself
+//! (likewise). allow_mail_to_commands / allow_mail_to_files must contain the class of
+//! the list that names the target (`alias`; `include` for an `:include:` file; `forward`
+//! for a .forward file, `dotforward`), otherwise the target bounces with 5.7.1. An alias that lists itself
 //! (`root: root`) goes to the mailbox; a loop (`a: b`, `b: a`) is followed until Postfix's
 //! nesting limit and bounced (`alias database loop for b`, 5.4.6, with that warning).
 //! Each mailbox, file, command, include file and forwarding address gets one delivery per
@@ -79,8 +80,11 @@ impl Local {
         })
     }
 
-    fn allowed(&self, param: &str) -> bool {
-        self.cfg.list(param).iter().any(|c| c == "alias")
+    /// Whether `param` (allow_mail_to_commands, allow_mail_to_files) allows targets listed
+    /// in `origin`: its class is `alias`, `include` or `forward` (`Source::class`).
+    fn allowed(&self, param: &str, origin: &Origin) -> bool {
+        let class = origin.source.class();
+        self.cfg.list(param).iter().any(|c| c == class)
     }
 
     /// Expand an alias value found for `addr`: `level` is the recursion level (see
@@ -98,7 +102,7 @@ impl Local {
         self.expand_targets(r, addr, &targets, origin, level, name);
     }
 
-    fn expand_targets(
+    pub(super) fn expand_targets(
         &self,
         r: &mut Rcpt<'_>,
         addr: &str,
@@ -112,7 +116,10 @@ impl Local {
                 Target::Command(cmd) => self.to_command(r, addr, cmd, origin),
                 Target::Include(path) => self.include(r, addr, path, level),
                 Target::File(path) => self.to_file(r, addr, path, origin),
-                Target::Address(t) => self.to_address(r, addr, t, level, name),
+                Target::Address(t) => match &origin.source {
+                    Source::Forward { user, .. } => self.forward_address(r, addr, t, level, user),
+                    _ => self.to_address(r, addr, t, level, name),
+                },
             }
         }
     }
@@ -184,7 +191,7 @@ impl Local {
     }
 
     fn to_command(&self, r: &mut Rcpt<'_>, addr: &str, cmd: &str, origin: &Origin) {
-        if !self.allowed("allow_mail_to_commands") {
+        if !self.allowed("allow_mail_to_commands", origin) {
             r.outcome(addr, dsn_of("5.7.1"), "mail to command is restricted");
             return;
         }
@@ -203,7 +210,7 @@ impl Local {
     }
 
     fn to_file(&self, r: &mut Rcpt<'_>, addr: &str, path: &Path, origin: &Origin) {
-        if !self.allowed("allow_mail_to_files") {
+        if !self.allowed("allow_mail_to_files", origin) {
             r.outcome(addr, dsn_of("5.7.1"), "mail to file is restricted");
             return;
         }

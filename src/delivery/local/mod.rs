@@ -21,6 +21,7 @@
 //! destination, `to=` the final address).
 
 mod alias;
+mod dotforward;
 mod environ;
 mod forward;
 mod mailbox_command;
@@ -289,6 +290,9 @@ impl Local {
                     Ok(None) => {}
                 }
             }
+        }
+        if !direct && self.dotforward(r, addr, &base, level) {
+            return;
         }
         self.mailbox(r, addr, &base, level);
     }

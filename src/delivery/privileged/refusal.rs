@@ -49,6 +49,8 @@ pub enum Refusal {
     },
     /// A system account's uid (below `MIN_UID`) that is not $default_privs'.
     UidBelowMinimum { uid: u32, minimum: u32 },
+    /// A .forward file owned by neither the user nor root.
+    NotTheUsersForward { path: PathBuf, user: String },
     /// A mailbox command that is not the one $mailbox_command_maps or $mailbox_command
     /// gives for the user (or none is configured, or the lookup failed).
     NotTheMailboxCommand(String),
@@ -99,6 +101,9 @@ impl fmt::Display for Refusal {
             ),
             Refusal::UidBelowMinimum { uid, minimum } => {
                 write!(f, "uid {} is below {}", uid, minimum)
+            }
+            Refusal::NotTheUsersForward { path, user } => {
+                write!(f, "{} does not belong to {} or root", path.display(), user)
             }
             Refusal::NotTheMailboxCommand(u) => {
                 write!(f, "not the mailbox command of {}", u)

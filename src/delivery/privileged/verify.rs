@@ -183,6 +183,24 @@ fn check_identity(
             }
             Some(owner)
         }
+        Source::Forward { path, user } => {
+            let (text, owner) = read_include(path)?;
+            if !target_listed(&include_targets(&text), target) {
+                return Err(Refusal::IncludeDoesNotList(path.clone()));
+            }
+            let acct = sys::user_by_name(user)
+                .ok()
+                .flatten()
+                .ok_or_else(|| Refusal::UnknownUser(user.clone()))?;
+            // local(8): a .forward file belongs to its user or to root.
+            if owner != 0 && owner != acct.uid {
+                return Err(Refusal::NotTheUsersForward {
+                    path: path.clone(),
+                    user: user.clone(),
+                });
+            }
+            Some(acct.uid)
+        }
     };
     let name = cfg.get("default_privs");
     let default = sys::user_by_name(name)

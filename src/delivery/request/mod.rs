@@ -14,7 +14,7 @@
 //! - command: source, command, dir, limit_ms, env count, (name, value)..., input
 //!
 //! A source (what justifies the ids of a file or command delivery, see `Source`) is `none`;
-//! `table`, spec, key; `include`, path; or `mailbox`, user.
+//! `table`, spec, key; `include`, path; `mailbox`, user; or `forward`, path, user.
 //!
 //! The answer is one frame: status (`sent`/`deferred`/`bounced`), dsn, text. For `mbox`
 //! and `maildir` it is one frame with a count and that many (status, dsn, text), one per
@@ -72,6 +72,21 @@ pub enum Source {
     /// $mailbox_command_maps or $mailbox_command for this user's mailbox: runs as the
     /// user ($default_privs for root).
     Mailbox(String),
+    /// The user's `.forward` file (a $forward_path entry): runs as the user
+    /// ($default_privs for root); the file must belong to the user or root.
+    Forward { path: PathBuf, user: String },
+}
+
+impl Source {
+    /// The allow_mail_to_commands / allow_mail_to_files class of a target listed here.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Source::None | Source::Table { .. } => "alias",
+            Source::Include(_) => "include",
+            Source::Forward { .. } => "forward",
+            Source::Mailbox(_) => "mailbox",
+        }
+    }
 }
 
 /// One delivery request.

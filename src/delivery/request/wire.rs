@@ -52,6 +52,11 @@ impl Fields {
                 self.put(b"mailbox");
                 self.put(user.as_bytes());
             }
+            Source::Forward { path, user } => {
+                self.put(b"forward");
+                self.path(path);
+                self.put(user.as_bytes());
+            }
         }
     }
     fn locks(&mut self, l: &LockPolicy) {
@@ -102,6 +107,10 @@ impl<'a> Cursor<'a> {
             }),
             b"include" => Ok(Source::Include(self.path()?)),
             b"mailbox" => Ok(Source::Mailbox(self.string()?)),
+            b"forward" => Ok(Source::Forward {
+                path: self.path()?,
+                user: self.string()?,
+            }),
             _ => Err(ProtoError("unknown source".into())),
         }
     }

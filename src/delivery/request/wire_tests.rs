@@ -52,6 +52,18 @@ fn ops() -> Vec<Op> {
                 input: b"hello".to_vec(),
             },
         },
+        Op::File {
+            path: "/home/u/mail.copy".into(),
+            source: Source::Forward {
+                path: "/home/u/.forward".into(),
+                user: "u".into(),
+            },
+            uid: 1000,
+            gid: 100,
+            limit: 5,
+            locks: LockPolicy::default(),
+            record: b"x".to_vec(),
+        },
         Op::Command {
             source: Source::Mailbox("u".into()),
             uid: 65534,
