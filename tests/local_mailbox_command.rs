@@ -229,6 +229,7 @@ fn private_dir(inst: &Instance, acct: &postern::sys::User) -> PathBuf {
 }
 
 #[test]
+#[ignore = "needs root: make test runs it as root (cargo test -- --ignored)"]
 fn procmail_delivers_as_the_recipient() {
     if !require_root() {
         return;
@@ -273,6 +274,7 @@ fn procmail_delivers_as_the_recipient() {
 }
 
 #[test]
+#[ignore = "needs root: make test runs it as root (cargo test -- --ignored)"]
 fn maildrop_delivers_as_the_recipient() {
     if !require_root() {
         return;
@@ -323,6 +325,7 @@ fn maildrop_delivers_as_the_recipient() {
 }
 
 #[test]
+#[ignore = "needs root: make test runs it as root (cargo test -- --ignored)"]
 fn root_mail_runs_the_command_as_default_privs() {
     if !require_root() {
         return;
