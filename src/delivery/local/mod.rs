@@ -1,8 +1,13 @@
-//! local(8): delivery for $mydestination. For each recipient: the Delivered-To loop check,
-//! alias expansion (`alias`: users, `/file`, `|command`, `:include:`, forwarding through
-//! cleanup), then the user's mailbox: `$home_mailbox` (Maildir when it ends in `/`) or
-//! `$mail_spool_directory/USER` as an mbox (format and locking in `delivery::mbox`).
-//! `.forward` files are not supported. Which domains are ours and where a local part's
+//! local(8): delivery for $mydestination. For each recipient, in Postfix's order: the
+//! Delivered-To loop check, alias expansion (`alias`: users, `/file`, `|command`,
+//! `:include:`, forwarding through cleanup), the user's `.forward` file (`dotforward`),
+//! then the mailbox: $mailbox_transport_maps / $mailbox_transport hand the recipient to
+//! another transport (`pass`, acted on by the scheduler); an unknown user goes to
+//! $fallback_transport_maps / $fallback_transport / $luser_relay or bounces (`pass`);
+//! $mailbox_command_maps / $mailbox_command run a command as the user
+//! (`mailbox_command`, with `run_command` and `environ`); else `$home_mailbox` (Maildir
+//! when it ends in `/`) or `$mail_spool_directory/USER` as an mbox (format and locking in
+//! `delivery::mbox`). Which domains are ours and where a local part's
 //! `+extension` starts come from crate::rewrite (one `Rewrite` per `Local`). Address
 //! verification (`sendmail -bv`) is `Local`'s `Agent::verify` (`verify`): the same alias
 //! walk, read-only.

@@ -148,7 +148,7 @@ impl Local {
 }
 
 /// Look `key` up in a list of tables (an empty list finds nothing).
-fn lookup(maps: &str, key: &str) -> Result<Option<String>, TableError> {
+pub(super) fn lookup(maps: &str, key: &str) -> Result<Option<String>, TableError> {
     if maps.trim().is_empty() {
         return Ok(None);
     }
