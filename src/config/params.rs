@@ -89,7 +89,7 @@ pub const PARAMS: &[Param] = &[
     k("append_dot_mydomain", "yes"),
     p("recipient_delimiter", ""),
     p("owner_request_special", "yes"),
-    k("expand_owner_alias", "no"),
+    p("expand_owner_alias", "no"),
     p("default_privs", "nobody"),
     // SMTP server.
     p("smtpd_banner", "$myhostname ESMTP $mail_name"),

@@ -99,7 +99,23 @@ impl Local {
         name: &str,
     ) {
         let targets = aliases::targets(value);
+        // The list's owner-NAME becomes the sender of what it forwards (`owner`).
+        let outer = r.owner.clone();
+        match self.list_owner(name) {
+            Ok(Some(sender)) => {
+                r.owner = Some(super::owner::ListOwner {
+                    sender,
+                    list: addr.to_string(),
+                })
+            }
+            Ok(None) => {}
+            Err(_) => {
+                r.outcome(addr, dsn_of("4.3.0"), "alias database unavailable");
+                return;
+            }
+        }
         self.expand_targets(r, addr, &targets, origin, level, name);
+        r.owner = outer;
     }
 
     pub(super) fn expand_targets(
@@ -148,6 +164,7 @@ impl Local {
             r.forwards.push(Forward {
                 delivered_to: addr.to_string(),
                 target: qualified,
+                sender: r.owner.as_ref().map(|o| o.sender.clone()),
             });
         }
     }

@@ -149,6 +149,7 @@ impl Local {
             r.forwards.push(Forward {
                 delivered_to: addr.to_string(),
                 target: qualified,
+                sender: r.owner.as_ref().map(|o| o.sender.clone()),
             });
         }
     }

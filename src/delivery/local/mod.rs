@@ -30,6 +30,7 @@ mod dotforward;
 mod environ;
 mod forward;
 mod mailbox_command;
+mod owner;
 mod pass;
 mod run_command;
 mod verify;
@@ -74,6 +75,8 @@ struct Rcpt<'a> {
     seen: std::collections::HashSet<String>,
     out: Vec<Outcome>,
     forwards: Vec<forward::Forward>,
+    /// The owner of the list being expanded, if it has one (`owner`).
+    owner: Option<owner::ListOwner>,
     now: i64,
     /// Group commit (`deliver_batch`): mbox appends held back as (index into `out` of a
     /// placeholder outcome, request); None performs them at once.
@@ -296,6 +299,9 @@ impl Local {
                 }
             }
         }
+        if !direct && self.owner_indirect(r, addr) {
+            return;
+        }
         if !direct && self.dotforward(r, addr, &base, level) {
             return;
         }
@@ -475,6 +481,7 @@ impl Local {
             seen: Default::default(),
             out: Vec::new(),
             forwards: Vec::new(),
+            owner: None,
             now,
             held: hold.then(Vec::new),
         };
