@@ -481,7 +481,10 @@ fn size_limit_bounces_and_mailbox_is_unchanged() {
     )
     .unwrap();
     let before = std::fs::read(env.mbox()).unwrap();
-    let local = Local::new(env.cfg(&[("mailbox_size_limit", "200")]), None);
+    let local = Local::new(
+        env.cfg(&[("mailbox_size_limit", "200"), ("message_size_limit", "200")]),
+        None,
+    );
     let out = deliver(&local, "s@x", &[rcpt(&me, None)], &[b'a'; 300]);
     assert_eq!(
         (out[0].status, out[0].dsn.as_str()),

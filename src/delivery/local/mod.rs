@@ -59,6 +59,29 @@ pub struct Local {
     rewrite: Rewrite,
     helper: Option<Arc<HelperHandle>>,
     aliases: Mutex<Option<Arc<TableList>>>,
+    /// A configuration local(8) refuses to run with (`size_limit_error`): every delivery
+    /// is deferred, as Postfix's local exits at start and its mail waits.
+    config_error: Option<String>,
+}
+
+/// local(8)'s start-up check: a limited mailbox_size_limit must not be smaller than
+/// message_size_limit (nor may that be unlimited), or a message could be accepted that no
+/// mailbox can take.
+pub fn size_limit_error(cfg: &Config) -> Option<String> {
+    let mailbox = cfg.int("mailbox_size_limit");
+    let message = cfg.int("message_size_limit");
+    if mailbox <= 0 {
+        return None;
+    }
+    if message <= 0 {
+        return Some(
+            "configuration error: mailbox_size_limit is limited but message_size_limit is unlimited"
+                .into(),
+        );
+    }
+    (mailbox < message).then(|| {
+        "configuration error: mailbox_size_limit is smaller than message_size_limit".into()
+    })
 }
 
 /// Per-recipient state while expanding.
@@ -124,11 +147,16 @@ impl Local {
     /// `helper`: Some when running as root with the privileged helper started; None
     /// performs deliveries in-process as the running user.
     pub fn new(cfg: Arc<Config>, helper: Option<Arc<HelperHandle>>) -> Local {
+        let config_error = size_limit_error(&cfg);
+        if let Some(e) = &config_error {
+            crate::log::fatal("local", e);
+        }
         Local {
             rewrite: Rewrite::new(&cfg),
             cfg,
             helper,
             aliases: Mutex::new(None),
+            config_error,
         }
     }
 
@@ -417,6 +445,19 @@ impl Local {
     /// All recipients of one request; with `hold`, mbox appends are not performed but
     /// returned as (index into the outcomes of a placeholder, request).
     fn deliver_request(&self, req: &Request<'_>, hold: bool) -> (Vec<Outcome>, Vec<(usize, Op)>) {
+        if self.config_error.is_some() {
+            let out = (0..req.recipients.len())
+                .map(|i| {
+                    Outcome::new(
+                        i,
+                        dsn_of("4.3.5"),
+                        "mail system configuration error",
+                        "local",
+                    )
+                })
+                .collect();
+            return (out, Vec::new());
+        }
         let delivered = delivered_to_headers(req.content);
         let now = crate::log::timefmt::now_secs();
         let mut out = Vec::new();
@@ -506,5 +547,40 @@ mod tests {
         assert_eq!(delivered_to_headers(msg), vec!["a@b.test", "c@d"]);
         assert_eq!(split_addr("a@b@c"), ("a@b", "c"));
         assert_eq!(split_addr("root"), ("root", ""));
+    }
+
+    #[test]
+    fn mailbox_limit_below_message_limit_is_refused_and_defers() {
+        let dir = std::path::Path::new("/nonexistent");
+        let ok = Config::from_pairs(dir, &[]);
+        assert_eq!(size_limit_error(&ok), None);
+        let unlimited = Config::from_pairs(dir, &[("mailbox_size_limit", "0")]);
+        assert_eq!(size_limit_error(&unlimited), None);
+        let small = Config::from_pairs(dir, &[("mailbox_size_limit", "1000")]);
+        assert_eq!(
+            size_limit_error(&small).as_deref(),
+            Some("configuration error: mailbox_size_limit is smaller than message_size_limit")
+        );
+        let cfg = Config::from_pairs(
+            dir,
+            &[("mailbox_size_limit", "1000"), ("message_size_limit", "0")],
+        );
+        assert!(size_limit_error(&cfg).unwrap().contains("is unlimited"));
+        let local = Local::new(Arc::new(small), None);
+        let rcpts = [Recipient::new("root@x")];
+        let out = local.deliver(&Request {
+            queue_id: "A",
+            sender: "",
+            arrival: std::time::SystemTime::now(),
+            content: b"\n",
+            recipients: &rcpts,
+            nexthop: "x",
+            ret: None,
+            envid: None,
+        });
+        assert_eq!(
+            (out[0].dsn.as_str(), out[0].text.as_str()),
+            ("4.3.5", "mail system configuration error")
+        );
     }
 }
