@@ -225,13 +225,21 @@ impl Local {
         }
         let sender = r.req.sender;
         let home_mailbox = self.cfg.get("home_mailbox").trim();
+        let spool_dir = self.cfg.get("mail_spool_directory");
         let spool = home_mailbox.is_empty();
         let path = if spool {
-            std::path::Path::new(self.cfg.get("mail_spool_directory")).join(&acct.name)
+            std::path::Path::new(spool_dir).join(&acct.name)
         } else {
             std::path::Path::new(&acct.home).join(home_mailbox)
         };
-        let op = if !spool && home_mailbox.ends_with('/') {
+        // Maildir: home_mailbox ending in `/`, or (without home_mailbox) a spool directory
+        // ending in `/`: $mail_spool_directory/USER/ (local(8)).
+        let maildir = if spool {
+            spool_dir.ends_with('/')
+        } else {
+            home_mailbox.ends_with('/')
+        };
+        let op = if maildir {
             let mut content = mbox::delivery_headers(sender, &r.orig_to, addr);
             content.extend_from_slice(r.req.content);
             Op::Maildir {

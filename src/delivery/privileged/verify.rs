@@ -69,7 +69,10 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), Refusal> {
             }
             let home = Path::new(&acct.home);
             let under_home = home != Path::new("/") && home.is_absolute() && path.starts_with(home);
-            let spool_ok = matches!(op, Op::Mbox { .. }) && in_spool(path, user, &ctx.spool);
+            // A Maildir in the spool only when $mail_spool_directory ends in `/`.
+            let spool_maildir = ctx.spool.as_os_str().as_encoded_bytes().ends_with(b"/");
+            let spool_ok = (matches!(op, Op::Mbox { .. }) || spool_maildir)
+                && in_spool(path, user, &ctx.spool);
             if under_home || spool_ok {
                 Ok(())
             } else {
