@@ -352,3 +352,29 @@ fn root_mail_runs_the_command_as_default_privs() {
     );
     inst.stop();
 }
+
+#[test]
+fn command_time_limit_kills_and_defers() {
+    let inst = Instance::new(&[("command_time_limit", "1s")]);
+    let mc = inst.dir.join("slow.sh");
+    script(&mc, "#!/bin/sh\nsleep 30 & sleep 30\n");
+    inst.set("mailbox_command", &mc.display().to_string());
+    inst.newaliases();
+    inst.start();
+    let started = std::time::Instant::now();
+    inst.send(
+        "s@w.com",
+        &[&format!("<{}>", inst.local_address())],
+        "s",
+        "slow",
+    );
+    wait_log(
+        &inst,
+        &format!(
+            "dsn=4.3.0, status=deferred (Command time limit exceeded: \"{}\")",
+            mc.display()
+        ),
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    inst.stop();
+}
