@@ -329,6 +329,7 @@ fn command_ids_are_derived_from_the_source() {
             gid,
             job: CommandJob {
                 command: command.to_string(),
+                shell: String::new(),
                 env: Vec::new(),
                 dir: "/".into(),
                 limit: Duration::from_secs(30),

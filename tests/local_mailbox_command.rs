@@ -378,3 +378,37 @@ fn command_time_limit_kills_and_defers() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     inst.stop();
 }
+
+#[test]
+fn local_command_shell_runs_every_command() {
+    let inst = Instance::new(&[]);
+    let out = out_dir(&inst);
+    // A restricted shell in the manner of smrsh: it gets `-c COMMAND` and decides.
+    let wrap = inst.dir.join("wrap.sh");
+    script(
+        &wrap,
+        &format!(
+            "#!/bin/sh\nprintf '%s|%s' \"$1\" \"$2\" > {}/wrapped\n",
+            out.display()
+        ),
+    );
+    inst.set("local_command_shell", &format!("{} -c", wrap.display()));
+    inst.set("mailbox_command", "/bin/false never run");
+    inst.newaliases();
+    inst.start();
+    inst.send(
+        "s@w.com",
+        &[&format!("<{}>", inst.local_address())],
+        "w",
+        "x",
+    );
+    wait_log(
+        &inst,
+        "status=sent (delivered to command: /bin/false never run)",
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("wrapped")).unwrap(),
+        "-c|/bin/false never run"
+    );
+    inst.stop();
+}

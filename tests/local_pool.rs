@@ -66,6 +66,7 @@ fn mailbox_deliveries_do_not_wait_behind_a_slow_command() {
                 gid,
                 job: CommandJob {
                     command,
+                    shell: String::new(),
                     env: vec![("PATH".into(), "/usr/bin:/bin".into())],
                     dir: "/".into(),
                     limit: Duration::from_secs(60),

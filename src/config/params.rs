@@ -242,6 +242,7 @@ pub const PARAMS: &[Param] = &[
         "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
     ),
     p("export_environment", "TZ MAIL_CONFIG LANG"),
+    p("local_command_shell", ""),
     p("mailbox_transport", ""),
     p("mailbox_transport_maps", ""),
     p("fallback_transport", ""),

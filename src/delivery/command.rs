@@ -26,6 +26,9 @@ use super::dsn_of;
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommandJob {
     pub command: String,
+    /// $local_command_shell: when not empty, its words with the command as the last
+    /// argument are executed instead (e.g. `/usr/sbin/smrsh -c`), as Postfix does.
+    pub shell: String,
     pub env: Vec<(String, String)>,
     /// Working directory (the user's home when it exists, else `/`).
     pub dir: PathBuf,
@@ -116,6 +119,7 @@ pub fn run(job: &CommandJob) -> Reply {
     };
     let mut spawned = spawn(job, &dir, false);
     if let Err(e) = &spawned
+        && job.shell.trim().is_empty()
         && e.kind() == std::io::ErrorKind::NotFound
         && plain_words(&job.command).is_some_and(|w| !w[0].contains('/'))
     {
@@ -130,7 +134,12 @@ fn spawn(
     dir: &std::path::Path,
     shell: bool,
 ) -> std::io::Result<std::process::Child> {
-    let mut cmd = if shell {
+    let configured: Vec<&str> = job.shell.split_whitespace().collect();
+    let mut cmd = if let Some((prog, args)) = configured.split_first() {
+        let mut c = Command::new(prog);
+        c.args(args).arg(&job.command);
+        c
+    } else if shell {
         let mut c = Command::new("/bin/sh");
         c.arg("-c").arg(&job.command);
         c
@@ -241,6 +250,7 @@ mod tests {
     fn job(cmd: &str) -> CommandJob {
         CommandJob {
             command: cmd.into(),
+            shell: String::new(),
             env: vec![
                 ("PATH".into(), DEFAULT_PATH.into()),
                 ("RECIPIENT".into(), "u@h".into()),
@@ -316,6 +326,14 @@ mod tests {
         // Not a program: as exec_command(3), a shell is tried (a built-in).
         let r = run(&job("exit 75"));
         assert_eq!(r.status, Status::Deferred);
+        // local_command_shell: its words, then the command as one argument.
+        let mut j = job("exit 67");
+        j.shell = "/bin/sh -c".into();
+        assert_eq!(run(&j).dsn.as_str(), "5.1.1");
+        let mut j = job("a;b $HOME");
+        j.shell = "/bin/echo".into();
+        let r = run(&j);
+        assert_eq!(r.status, Status::Sent, "{}", r.text);
     }
 
     #[test]

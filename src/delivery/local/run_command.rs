@@ -72,6 +72,7 @@ impl Local {
         input.extend_from_slice(r.req.content);
         let job = CommandJob {
             command: cmd.to_string(),
+            shell: self.cfg.get("local_command_shell").trim().to_string(),
             env,
             dir: PathBuf::from(who.cwd),
             limit: self.command_time_limit(),

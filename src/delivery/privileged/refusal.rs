@@ -49,6 +49,8 @@ pub enum Refusal {
     },
     /// A system account's uid (below `MIN_UID`) that is not $default_privs'.
     UidBelowMinimum { uid: u32, minimum: u32 },
+    /// A command request whose shell is not $local_command_shell.
+    NotTheCommandShell,
     /// A .forward file owned by neither the user nor root.
     NotTheUsersForward { path: PathBuf, user: String },
     /// A mailbox command that is not the one $mailbox_command_maps or $mailbox_command
@@ -102,6 +104,7 @@ impl fmt::Display for Refusal {
             Refusal::UidBelowMinimum { uid, minimum } => {
                 write!(f, "uid {} is below {}", uid, minimum)
             }
+            Refusal::NotTheCommandShell => f.write_str("shell is not local_command_shell"),
             Refusal::NotTheUsersForward { path, user } => {
                 write!(f, "{} does not belong to {} or root", path.display(), user)
             }

@@ -99,6 +99,10 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), Refusal> {
             if uid == 0 || gid == 0 {
                 return Err(Refusal::RootCommand);
             }
+            // The shell runs the command: only the configured one.
+            if job.shell != ctx.config().get("local_command_shell").trim() {
+                return Err(Refusal::NotTheCommandShell);
+            }
             if let Source::Mailbox(user) = source {
                 return check_mailbox_command(user, &job.command, (uid, gid), &ctx.config());
             }
@@ -362,12 +366,27 @@ mod tests {
             gid: 5,
             job: crate::delivery::command::CommandJob {
                 command: "id".into(),
+                shell: String::new(),
                 env: Vec::new(),
                 dir: "/".into(),
                 limit: std::time::Duration::from_secs(1),
                 input: Vec::new(),
             },
         };
+        if let Op::Command { uid, gid, job, .. } = &mut cmd.clone() {
+            *uid = nobody.uid;
+            *gid = nobody.gid;
+            job.shell = "/bin/sh -c".into();
+            let shell = Op::Command {
+                source: Source::None,
+                uid: *uid,
+                gid: *gid,
+                job: job.clone(),
+            };
+            let e = validate(&shell, &c).unwrap_err();
+            assert_eq!(e, Refusal::NotTheCommandShell);
+            assert_eq!(e.to_string(), "shell is not local_command_shell");
+        }
         let root_cmd = validate(&cmd, &c).unwrap_err();
         assert_eq!(root_cmd, Refusal::RootCommand);
         assert_eq!(

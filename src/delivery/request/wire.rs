@@ -211,6 +211,7 @@ pub fn encode_op(op: &Op) -> Vec<u8> {
         Op::Command { source, job, .. } => {
             f.source(source);
             f.put(job.command.as_bytes());
+            f.put(job.shell.as_bytes());
             f.path(&job.dir);
             f.num(job.limit.as_millis() as u64);
             f.num(job.env.len() as u64);
@@ -270,6 +271,7 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
         b"command" => {
             let source = c.source()?;
             let command = c.string()?;
+            let shell = c.string()?;
             let dir = c.path()?;
             let limit = Duration::from_millis(c.num()?);
             let n = c.num()?;
@@ -287,6 +289,7 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
                 gid,
                 job: CommandJob {
                     command,
+                    shell,
                     env,
                     dir,
                     limit,

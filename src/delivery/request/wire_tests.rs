@@ -46,6 +46,7 @@ fn ops() -> Vec<Op> {
             gid: 65534,
             job: CommandJob {
                 command: "/usr/bin/procmail -a \"$EXTENSION\"".into(),
+                shell: String::new(),
                 env: vec![("HOME".into(), "/".into()), ("EXTENSION".into(), "".into())],
                 dir: "/".into(),
                 limit: Duration::from_secs(1000),
@@ -70,6 +71,7 @@ fn ops() -> Vec<Op> {
             gid: 65534,
             job: CommandJob {
                 command: "/usr/bin/procmail -a \"$EXTENSION\"".into(),
+                shell: String::new(),
                 env: vec![("HOME".into(), "/".into()), ("EXTENSION".into(), "".into())],
                 dir: "/".into(),
                 limit: Duration::from_secs(1000),
