@@ -559,6 +559,7 @@ impl Scheduler {
             self.take_new(nid.clone());
         }
         let mut passes = Vec::new();
+        let stopping = self.stopping;
         let Some(msg) = self.active.get_mut(&r.id) else {
             return;
         };
@@ -578,9 +579,11 @@ impl Scheduler {
             let Some(&qi) = r.rcpt_idx.get(o.rcpt) else {
                 continue;
             };
-            match o.pass {
-                Some(p) => passes.push((qi, p)),
-                None => msg.results.entry(qi).or_default().push(o),
+            match o.pass.clone() {
+                // Stopping: the hand-over stays a deferral (`Outcome::pass`), so the
+                // recipient is tried again, never taken as done.
+                Some(p) if !stopping => passes.push((qi, p)),
+                _ => msg.results.entry(qi).or_default().push(o),
             }
         }
 
