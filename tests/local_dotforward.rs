@@ -163,6 +163,28 @@ fn unsafe_dotforward_files_are_ignored_with_a_warning() {
         assert!(wait_for(20, || inst.mbox(&inst.user).contains("bad owner")));
     }
     assert!(!out.join("never.mbox").exists());
+    if postern::sys::is_root() {
+        // A directory $mail_owner cannot search: said in the log, mail to the mailbox.
+        let acct = postern::sys::user_by_name(&inst.user).unwrap().unwrap();
+        std::os::unix::fs::chown(&fwd, Some(acct.uid), Some(acct.gid)).unwrap();
+        std::fs::set_permissions(&fwd, std::fs::Permissions::from_mode(0o700)).unwrap();
+        inst.send(
+            "s@w.com",
+            &[&format!("<{}>", inst.local_address())],
+            "p",
+            "private home",
+        );
+        wait_log(
+            &inst,
+            &format!(
+                "warning: cannot access file {}: Permission denied; not used as a .forward file",
+                path.display()
+            ),
+        );
+        assert!(wait_for(20, || inst
+            .mbox(&inst.user)
+            .contains("private home")));
+    }
     inst.stop();
 }
 

@@ -17,7 +17,9 @@
 //! at most `MAX_INCLUDE` bytes are read, without blocking. Requests name the file and the
 //! user (`Source::Forward`) so the root helper re-reads it and checks owner and ids itself.
 //! Logs `warning: file PATH is not a regular file`, `... has bad owner uid N`, `... is
-//! world writable`, `warning: cannot open file PATH: REASON`.
+//! world writable`, `warning: cannot open file PATH: REASON`, and `warning: cannot access
+//! file PATH: Permission denied; not used as a .forward file ...` when $mail_owner (which
+//! Postern's agent runs as; Postfix looks as the user) cannot search the directory.
 
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -111,7 +113,23 @@ impl Local {
             .filter(|e| !e.is_empty())
             .filter_map(|entry| expand(entry, &value))
             .map(PathBuf::from)
-            .find(|p| std::fs::symlink_metadata(p).is_ok())
+            .find(|p| match std::fs::symlink_metadata(p) {
+                Ok(_) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    // Postfix looks as the user; Postern's agent runs as $mail_owner. Say
+                    // so rather than silently skip a .forward that may exist.
+                    crate::log::warning(
+                        "local",
+                        format!(
+                            "cannot access file {}: {}; not used as a .forward file (it must be reachable by $mail_owner)",
+                            p.display(),
+                            crate::tables::hash::io_text(&e)
+                        ),
+                    );
+                    false
+                }
+                Err(_) => false,
+            })
     }
 
     /// An address listed in `owner`'s .forward: the owner's own name to the mailbox (or
