@@ -330,6 +330,7 @@ fn command_ids_are_derived_from_the_source() {
             job: CommandJob {
                 command: command.to_string(),
                 shell: String::new(),
+                dir_required: false,
                 env: Vec::new(),
                 dir: "/".into(),
                 limit: Duration::from_secs(30),

@@ -412,3 +412,49 @@ fn local_command_shell_runs_every_command() {
     );
     inst.stop();
 }
+
+#[test]
+fn command_execution_directory_is_expanded_and_required() {
+    let inst = Instance::new(&[("recipient_delimiter", "+")]);
+    let out = out_dir(&inst);
+    let cwd = inst.dir.join("cwd").join(&inst.user);
+    std::fs::create_dir_all(&cwd).unwrap();
+    let mc = inst.dir.join("pwd.sh");
+    script(
+        &mc,
+        &format!("#!/bin/sh\npwd > {}/pwd.out\n", out.display()),
+    );
+    inst.set("mailbox_command", &mc.display().to_string());
+    inst.set(
+        "command_execution_directory",
+        &format!("{}/cwd/$user${{extension?/$extension}}", inst.dir.display()),
+    );
+    inst.newaliases();
+    inst.start();
+    inst.send(
+        "s@w.com",
+        &[&format!("<{}>", inst.local_address())],
+        "c",
+        "x",
+    );
+    wait_log(&inst, "status=sent (delivered to command: ");
+    assert_eq!(
+        std::fs::read_to_string(out.join("pwd.out")).unwrap().trim(),
+        cwd.display().to_string()
+    );
+    // A directory that does not exist defers, as Postfix does.
+    inst.send(
+        "s@w.com",
+        &[&format!("<{}+gone@www.a.org>", inst.user)],
+        "g",
+        "x",
+    );
+    wait_log(
+        &inst,
+        &format!(
+            "dsn=4.3.0, status=deferred (cannot change directory to \"{}/gone\")",
+            cwd.display()
+        ),
+    );
+    inst.stop();
+}

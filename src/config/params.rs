@@ -243,6 +243,11 @@ pub const PARAMS: &[Param] = &[
     ),
     p("export_environment", "TZ MAIL_CONFIG LANG"),
     p("local_command_shell", ""),
+    p("command_execution_directory", ""),
+    p(
+        "execution_directory_expansion_filter",
+        "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    ),
     p("mailbox_transport", ""),
     p("mailbox_transport_maps", ""),
     p("fallback_transport", ""),

@@ -32,6 +32,8 @@ pub struct CommandJob {
     pub env: Vec<(String, String)>,
     /// Working directory (the user's home when it exists, else `/`).
     pub dir: PathBuf,
+    /// $command_execution_directory: `dir` must be entered, or the delivery is deferred.
+    pub dir_required: bool,
     pub limit: Duration,
     pub input: Vec<u8>,
 }
@@ -114,6 +116,11 @@ fn command_for(command: &str) -> Command {
 pub fn run(job: &CommandJob) -> Reply {
     let dir = if job.dir.is_dir() {
         job.dir.clone()
+    } else if job.dir_required {
+        return reply(
+            "4.3.0",
+            format!("cannot change directory to \"{}\"", job.dir.display()),
+        );
     } else {
         PathBuf::from("/")
     };
@@ -251,6 +258,7 @@ mod tests {
         CommandJob {
             command: cmd.into(),
             shell: String::new(),
+            dir_required: false,
             env: vec![
                 ("PATH".into(), DEFAULT_PATH.into()),
                 ("RECIPIENT".into(), "u@h".into()),

@@ -213,7 +213,7 @@ fn read_forward(path: &Path, uid: u32) -> Option<String> {
 }
 
 /// Expand one $forward_path entry; None when it names an undefined value.
-fn expand(entry: &str, value: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+pub(super) fn expand(entry: &str, value: &dyn Fn(&str) -> Option<String>) -> Option<String> {
     let mut out = String::new();
     let mut rest = entry;
     while let Some(i) = rest.find('$') {

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use super::environ::{EnvFacts, command_env};
 use super::{Local, Rcpt, split_addr};
 use crate::delivery::command::CommandJob;
-use crate::delivery::mbox;
 use crate::delivery::request::{Op, Source};
+use crate::delivery::{dsn_of, mbox};
 
 /// The account a command runs as.
 pub(super) struct RunAs<'a> {
@@ -34,6 +34,53 @@ impl Local {
             std::time::Duration::from_secs(1000)
         } else {
             d
+        }
+    }
+
+    /// $command_execution_directory expanded for this delivery (`$user`, `$home`,
+    /// `$shell`, `$recipient`, `$extension`, `$domain`, `$local`, `$mailbox`,
+    /// `$recipient_delimiter`; values filtered by $execution_directory_expansion_filter):
+    /// Ok(None) when not set, Err after logging a syntax error.
+    fn exec_directory(
+        &self,
+        addr: &str,
+        local: &str,
+        who: &RunAs<'_>,
+    ) -> Result<Option<String>, ()> {
+        let raw = self.cfg.raw("command_execution_directory");
+        if raw.trim().is_empty() {
+            return Ok(None);
+        }
+        let (user, extension) = self.rewrite.split(local);
+        let domain = split_addr(addr).1;
+        let delim = extension.and_then(|_| local[user.len()..].chars().next());
+        let filter = self.cfg.get("execution_directory_expansion_filter");
+        let value = |name: &str| -> Option<String> {
+            let v = match name {
+                "user" => user.to_string(),
+                "home" => who.home.to_string(),
+                "shell" => who.shell.to_string(),
+                "recipient" => addr.to_string(),
+                "extension" => extension.unwrap_or_default().to_string(),
+                "domain" => domain.to_string(),
+                "local" | "mailbox" => local.to_string(),
+                "recipient_delimiter" => delim.map(String::from).unwrap_or_default(),
+                _ => String::new(),
+            };
+            Some(super::environ::censor(&v, filter))
+        };
+        match super::dotforward::expand(raw.trim(), &value) {
+            Some(d) => Ok(Some(d)),
+            None => {
+                crate::log::warning(
+                    "local",
+                    format!(
+                        "bad parameter value syntax for command_execution_directory: {}",
+                        raw
+                    ),
+                );
+                Err(())
+            }
         }
     }
 
@@ -67,6 +114,13 @@ impl Local {
                 envid: r.req.envid.unwrap_or_default(),
             },
         );
+        let (dir, dir_required) = match self.exec_directory(addr, &local, who) {
+            Ok(Some(d)) => (PathBuf::from(d), true),
+            Ok(None) => (PathBuf::from(who.cwd), false),
+            Err(()) => {
+                return r.outcome(addr, dsn_of("4.3.5"), "mail system configuration error");
+            }
+        };
         let mut input = mbox::from_line(r.req.sender, r.now);
         input.extend_from_slice(&mbox::delivery_headers(r.req.sender, &r.orig_to, addr));
         input.extend_from_slice(r.req.content);
@@ -74,7 +128,8 @@ impl Local {
             command: cmd.to_string(),
             shell: self.cfg.get("local_command_shell").trim().to_string(),
             env,
-            dir: PathBuf::from(who.cwd),
+            dir,
+            dir_required,
             limit: self.command_time_limit(),
             input,
         };

@@ -367,6 +367,7 @@ mod tests {
             job: crate::delivery::command::CommandJob {
                 command: "id".into(),
                 shell: String::new(),
+                dir_required: false,
                 env: Vec::new(),
                 dir: "/".into(),
                 limit: std::time::Duration::from_secs(1),

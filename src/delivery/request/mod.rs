@@ -11,7 +11,7 @@
 //! - maildir: dir, user, limit, host, a message count (1 to `MAX_BATCH`) and that many
 //!   messages (each already carrying its delivery headers)
 //! - file: source, path, limit, lock (as above), record
-//! - command: source, command, shell, dir, limit_ms, env count, (name, value)..., input
+//! - command: source, command, shell, dir, dir_required (0/1), limit_ms, env count, (name, value)..., input
 //!
 //! A source (what justifies the ids of a file or command delivery, see `Source`) is `none`;
 //! `table`, spec, key; `include`, path; `mailbox`, user; or `forward`, path, user.

@@ -213,6 +213,7 @@ pub fn encode_op(op: &Op) -> Vec<u8> {
             f.put(job.command.as_bytes());
             f.put(job.shell.as_bytes());
             f.path(&job.dir);
+            f.num(job.dir_required as u64);
             f.num(job.limit.as_millis() as u64);
             f.num(job.env.len() as u64);
             for (k, v) in &job.env {
@@ -273,6 +274,7 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
             let command = c.string()?;
             let shell = c.string()?;
             let dir = c.path()?;
+            let dir_required = c.num()? != 0;
             let limit = Duration::from_millis(c.num()?);
             let n = c.num()?;
             if n > 1000 {
@@ -290,6 +292,7 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
                 job: CommandJob {
                     command,
                     shell,
+                    dir_required,
                     env,
                     dir,
                     limit,

@@ -47,6 +47,7 @@ fn ops() -> Vec<Op> {
             job: CommandJob {
                 command: "/usr/bin/procmail -a \"$EXTENSION\"".into(),
                 shell: String::new(),
+                dir_required: false,
                 env: vec![("HOME".into(), "/".into()), ("EXTENSION".into(), "".into())],
                 dir: "/".into(),
                 limit: Duration::from_secs(1000),
@@ -72,6 +73,7 @@ fn ops() -> Vec<Op> {
             job: CommandJob {
                 command: "/usr/bin/procmail -a \"$EXTENSION\"".into(),
                 shell: String::new(),
+                dir_required: false,
                 env: vec![("HOME".into(), "/".into()), ("EXTENSION".into(), "".into())],
                 dir: "/".into(),
                 limit: Duration::from_secs(1000),
