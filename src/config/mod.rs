@@ -164,6 +164,18 @@ impl Config {
         out
     }
 
+    /// A parameter's value as written (main.cf's last setting, else the default), without
+    /// `$name` expansion: for the values Postfix's local(8) reads raw and expands itself at
+    /// delivery (mailbox_command, luser_relay, forward_path).
+    pub fn raw(&self, name: &str) -> String {
+        match self.explicit.iter().rev().find(|(n, _)| n == name) {
+            Some((_, v)) => v.clone(),
+            None => params::find(name)
+                .map(|p| p.default.to_string())
+                .unwrap_or_default(),
+        }
+    }
+
     /// The expanded value of a parameter; unknown names give "".
     pub fn get(&self, name: &str) -> &str {
         self.values.get(name).map(String::as_str).unwrap_or("")

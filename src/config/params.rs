@@ -92,7 +92,7 @@ pub const PARAMS: &[Param] = &[
     p("remote_header_rewrite_domain", ""),
     p("recipient_delimiter", ""),
     p("owner_request_special", "yes"),
-    k("expand_owner_alias", "no"),
+    p("expand_owner_alias", "no"),
     p("default_privs", "nobody"),
     // SMTP server.
     p("smtpd_banner", "$myhostname ESMTP $mail_name"),
@@ -253,13 +253,31 @@ pub const PARAMS: &[Param] = &[
     t("deliver_lock_delay", "1s", 's'),
     t("stale_lock_time", "500s", 's'),
     p("default_database_type", "hash"),
-    k("mailbox_command", ""),
-    k("mailbox_transport", ""),
-    k("fallback_transport", ""),
-    k("luser_relay", ""),
-    k(
+    p("mailbox_command", ""),
+    p("mailbox_command_maps", ""),
+    p(
+        "command_expansion_filter",
+        "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    ),
+    p("export_environment", "TZ MAIL_CONFIG LANG"),
+    p("local_command_shell", ""),
+    p("command_execution_directory", ""),
+    p(
+        "execution_directory_expansion_filter",
+        "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    ),
+    p("mailbox_transport", ""),
+    p("mailbox_transport_maps", ""),
+    p("fallback_transport", ""),
+    p("fallback_transport_maps", ""),
+    p("luser_relay", ""),
+    p(
         "forward_path",
         "$home/.forward${recipient_delimiter}${extension}, $home/.forward",
+    ),
+    p(
+        "forward_expansion_filter",
+        "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
     ),
     // Virtual domains (address classes, smtpd's recipient test, cleanup's expansion).
     p("virtual_alias_domains", "$virtual_alias_maps"),
