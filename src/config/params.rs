@@ -1,11 +1,33 @@
 //! The one table of every main.cf parameter Postern knows, with Postfix's defaults.
 //!
 //! A parameter in this table is "known": setting it in main.cf never produces the
-//! "unused parameter" warning. Parameters marked `implemented: false` are accepted for
-//! compatibility with a stock Postfix main.cf but have no effect yet; `postconf -d`
-//! still shows their Postfix default. Defaults follow Postfix 2.10 (postconf(5)) except
+//! "unused parameter" warning. Each entry says what Postern does with it (`Support`):
+//! acts on it (`p`, `t`); does not, and warns when it is set to a value other than its
+//! default (`k`, `k_as`); does not, and refuses to start when it is set, because ignoring
+//! it would weaken security or lose mail (`f`); or nothing to do because it has no
+//! run-time effect in Postfix either (`n`). `crate::config::support` applies the rule;
+//! `postconf -d` shows every default. Defaults follow Postfix 2.10 (postconf(5)) except
 //! where the README says otherwise: parameters that Postfix 2.10 does not have take Postfix
-//! 3.9's default (smtpd_forbid_bare_newline, smtpd_forbid_unauth_pipelining).
+//! 3.9's default (smtpd_forbid_bare_newline, smtpd_forbid_unauth_pipelining) or, for those
+//! Postern only warns about, the default of Postfix 3's compatibility level 0.
+
+/// What Postern does with a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Postern acts on the value.
+    Implemented,
+    /// Not implemented: a value other than the default (or than `acts_as`, the value whose
+    /// behaviour Postern has anyway) gets `warning: NAME is not supported by Postern; ignored`.
+    WarnIfSet { acts_as: Option<&'static str> },
+    /// Not implemented, and ignoring it would weaken security or lose mail: a value other
+    /// than the default is a fatal error for `postfix check` and `postfix start`; `why`
+    /// says what would go wrong.
+    FatalIfSet { why: &'static str },
+    /// No run-time effect in Postfix either as Postern runs: installation paths that only
+    /// postfix-install and post-install read, and debugger_command (used only by a
+    /// master.cf service with `-D`). Accepting it hides nothing.
+    NoEffect,
+}
 
 /// One parameter: name, default value (before `$name` expansion), the unit a bare number
 /// means for time values, and whether Postern acts on it.
@@ -13,7 +35,7 @@ pub struct Param {
     pub name: &'static str,
     pub default: &'static str,
     pub time_unit: char,
-    pub implemented: bool,
+    pub support: Support,
 }
 
 const fn p(name: &'static str, default: &'static str) -> Param {
@@ -21,7 +43,7 @@ const fn p(name: &'static str, default: &'static str) -> Param {
         name,
         default,
         time_unit: 's',
-        implemented: true,
+        support: Support::Implemented,
     }
 }
 
@@ -30,16 +52,50 @@ const fn t(name: &'static str, default: &'static str, unit: char) -> Param {
         name,
         default,
         time_unit: unit,
-        implemented: true,
+        support: Support::Implemented,
     }
 }
 
+/// Known, not implemented: warned about when set to a value other than the default.
 const fn k(name: &'static str, default: &'static str) -> Param {
     Param {
         name,
         default,
         time_unit: 's',
-        implemented: false,
+        support: Support::WarnIfSet { acts_as: None },
+    }
+}
+
+/// As `k`, for a parameter whose value `acts_as` describes what Postern does anyway
+/// (`biff = no`): that value is not warned about either.
+const fn k_as(name: &'static str, default: &'static str, acts_as: &'static str) -> Param {
+    Param {
+        name,
+        default,
+        time_unit: 's',
+        support: Support::WarnIfSet {
+            acts_as: Some(acts_as),
+        },
+    }
+}
+
+/// Known, not implemented, and refused when set: `why` is the fatal message's reason.
+const fn f(name: &'static str, default: &'static str, why: &'static str) -> Param {
+    Param {
+        name,
+        default,
+        time_unit: 's',
+        support: Support::FatalIfSet { why },
+    }
+}
+
+/// Known; no run-time effect in Postfix either (see `Support::NoEffect`).
+const fn n(name: &'static str, default: &'static str) -> Param {
+    Param {
+        name,
+        default,
+        time_unit: 's',
+        support: Support::NoEffect,
     }
 }
 
@@ -57,18 +113,18 @@ pub const PARAMS: &[Param] = &[
     p("newaliases_path", "/usr/bin/newaliases"),
     p("mailq_path", "/usr/bin/mailq"),
     p("manpage_directory", "/usr/local/man"),
-    k("sample_directory", "/etc/postfix"),
-    k("readme_directory", "no"),
-    k("html_directory", "no"),
-    k("meta_directory", "$config_directory"),
-    k("shlib_directory", "no"),
+    n("sample_directory", "/etc/postfix"),
+    n("readme_directory", "no"),
+    n("html_directory", "no"),
+    n("meta_directory", "$config_directory"),
+    n("shlib_directory", "no"),
     p("mail_name", "Postfix"),
     p("mail_version", env!("CARGO_PKG_VERSION")),
     p("syslog_name", "postfix"),
     p("syslog_facility", "mail"),
     p("maillog_file", ""),
     k("maillog_file_prefixes", "/var, /dev/stdout"),
-    p(
+    k(
         "import_environment",
         "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C",
     ),
@@ -86,7 +142,8 @@ pub const PARAMS: &[Param] = &[
     p("mynetworks", ""),
     p("mynetworks_style", "subnet"),
     p("relay_domains", "$mydestination"),
-    k("append_dot_mydomain", "yes"),
+    // Postern never appends $mydomain (as Postfix 3 at compatibility level 2 and up).
+    k_as("append_dot_mydomain", "yes", "no"),
     p("recipient_delimiter", ""),
     p("owner_request_special", "yes"),
     k("expand_owner_alias", "no"),
@@ -113,6 +170,24 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_helo_restrictions", ""),
     p("smtpd_sender_restrictions", ""),
     p("smtpd_data_restrictions", ""),
+    // Refused: mail that these restrictions would reject would be accepted.
+    f(
+        "smtpd_end_of_data_restrictions",
+        "",
+        "no restriction would be applied at the end of DATA",
+    ),
+    // Refused: mail would reach the queue without passing through the filter or milters.
+    f(
+        "smtpd_proxy_filter",
+        "",
+        "mail would bypass the before-queue content filter",
+    ),
+    f("smtpd_milters", "", "mail would bypass the milters"),
+    f("non_smtpd_milters", "", "mail would bypass the milters"),
+    k("milter_default_action", "tempfail"),
+    k("milter_protocol", "6"),
+    // Postern offers no SMTPUTF8 (Postfix 3's default at compatibility level 0).
+    k("smtputf8_enable", "no"),
     p("smtpd_forbid_bare_newline", "normalize"),
     p("smtpd_forbid_bare_newline_exclusions", "$mynetworks"),
     p("smtpd_forbid_bare_newline_reject_code", "550"),
@@ -167,6 +242,13 @@ pub const PARAMS: &[Param] = &[
     p("hopcount_limit", "50"),
     p("header_size_limit", "102400"),
     k("always_add_missing_headers", "no"),
+    // Refused: mail would be delivered without passing through the after-queue filter.
+    f(
+        "content_filter",
+        "",
+        "mail would be delivered without passing through the content filter",
+    ),
+    k("receive_override_options", ""),
     // Queue manager and scheduling.
     t("queue_run_delay", "300s", 's'),
     t("minimal_backoff_time", "300s", 's'),
@@ -187,6 +269,21 @@ pub const PARAMS: &[Param] = &[
     p("local_transport", "local:$myhostname"),
     p("transport_maps", ""),
     p("relayhost", ""),
+    // Refused: mail would go to another next hop than the one the map names.
+    f(
+        "sender_dependent_relayhost_maps",
+        "",
+        "mail would go to $relayhost or its destination's MX instead of the relay the map names",
+    ),
+    f(
+        "sender_dependent_default_transport_maps",
+        "",
+        "mail would go to $default_transport instead of the transport the map names",
+    ),
+    k("smtp_fallback_relay", ""),
+    k("smtp_generic_maps", ""),
+    k("smtp_bind_address", ""),
+    k("disable_dns_lookups", "no"),
     // SMTP client (smtp(8)).
     p("smtp_helo_name", "$myhostname"),
     p("smtp_tcp_port", "smtp"),
@@ -210,6 +307,8 @@ pub const PARAMS: &[Param] = &[
     p("smtp_tls_protocols", "!SSLv2"),
     p("smtp_tls_mandatory_protocols", "!SSLv2"),
     p("smtp_tls_policy_maps", ""),
+    k("smtp_tls_session_cache_database", ""),
+    k("smtp_tls_loglevel", "0"),
     p("smtp_sasl_auth_enable", "no"),
     p("smtp_sasl_password_maps", ""),
     p("smtp_sasl_security_options", "noplaintext, noanonymous"),
@@ -265,8 +364,10 @@ pub const PARAMS: &[Param] = &[
     // Accepted for compatibility with stock main.cf files; no effect yet.
     k("debug_peer_level", "2"),
     k("debug_peer_list", ""),
-    k("debugger_command", ""),
-    k("biff", "yes"),
+    // Used only by a master.cf service with -D, which Postern does not have.
+    n("debugger_command", ""),
+    // Postern never notifies comsat(8).
+    k_as("biff", "yes", "no"),
     p("virtual_mailbox_maps", ""),
     p("virtual_mailbox_base", ""),
     p("virtual_uid_maps", ""),
@@ -285,6 +386,7 @@ pub const PARAMS: &[Param] = &[
     p("mime_nesting_limit", "100"),
     p("mime_boundary_length_limit", "2048"),
     p("disable_mime_input_processing", "no"),
+    // Postern's defaults are Postfix 2.10's (level 0) whatever this says: warned about.
     k("compatibility_level", "0"),
     p("smtpd_tls_cert_file", ""),
     p("smtpd_tls_key_file", "$smtpd_tls_cert_file"),
@@ -303,6 +405,15 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_tls_protocols", ">=TLSv1"),
     p("smtpd_tls_mandatory_protocols", ">=TLSv1"),
     k("smtpd_tls_CAfile", ""),
+    k("smtpd_tls_CApath", ""),
+    k("smtpd_tls_session_cache_database", ""),
+    k("smtpd_tls_ask_ccert", "no"),
+    // Refused: clients without a verified certificate would be accepted.
+    f(
+        "smtpd_tls_req_ccert",
+        "no",
+        "clients would not be asked for a certificate",
+    ),
     // Secret files (preloaded as root, `secrets`); the TLS and SASL work reads them.
     k("smtpd_tls_dcert_file", ""),
     k("smtpd_tls_dkey_file", ""),
@@ -412,6 +523,113 @@ mod tests {
         }
         assert!(files.len() > 50, "the scan found the sources");
         assert!(missing.is_empty(), "not in the table: {:#?}", missing);
+    }
+
+    /// Implemented parameters whose names the source builds rather than writes out, with
+    /// the file and the text that builds them.
+    const BUILT_NAMES: &[(&str, &str, &str)] = &[
+        (
+            "default_destination_concurrency_limit",
+            "qmgr/scheduler.rs",
+            "\"default_destination_{}_limit\"",
+        ),
+        (
+            "default_destination_recipient_limit",
+            "qmgr/scheduler.rs",
+            "\"default_destination_{}_limit\"",
+        ),
+        (
+            "local_destination_concurrency_limit",
+            "qmgr/scheduler.rs",
+            "\"{}_destination_{}_limit\"",
+        ),
+        (
+            "local_destination_recipient_limit",
+            "qmgr/scheduler.rs",
+            "\"{}_destination_{}_limit\"",
+        ),
+    ];
+
+    /// Whether `name` occurs in `text` as a whole word.
+    fn has_word(text: &str, name: &str) -> bool {
+        let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        text.match_indices(name).any(|(at, _)| {
+            let before = text.as_bytes()[..at].last().copied();
+            let after = text.as_bytes().get(at + name.len()).copied();
+            !before.is_some_and(word) && !after.is_some_and(word)
+        })
+    }
+
+    /// Walk the table: every entry is one of the kinds, with what that kind needs; an
+    /// implemented parameter is read somewhere (quoted in the Rust source outside this
+    /// file, installed by the Makefile, built by name, or the `$name` in the default of an
+    /// implemented parameter), and one that is not implemented is not read as if it were.
+    #[test]
+    fn every_entry_is_implemented_or_handled_by_the_rule() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        rust_files(&root.join("src"), &mut files);
+        let texts: Vec<(String, String)> = files
+            .iter()
+            .filter(|f| !f.ends_with("config/params.rs"))
+            .map(|f| {
+                let name = f.to_string_lossy().to_string();
+                (name, std::fs::read_to_string(f).unwrap())
+            })
+            .collect();
+        let makefile = std::fs::read_to_string(root.join("Makefile")).unwrap();
+        let mut unread = Vec::new();
+        let mut read_but_not_implemented = Vec::new();
+        for p in PARAMS {
+            let quoted = format!("\"{}\"", p.name);
+            let in_source = texts.iter().any(|(_, t)| t.contains(&quoted));
+            match p.support {
+                Support::Implemented => {
+                    let built = BUILT_NAMES.iter().any(|(n, file, how)| {
+                        *n == p.name
+                            && texts
+                                .iter()
+                                .any(|(f, t)| f.ends_with(file) && t.contains(how))
+                    });
+                    let by_default = PARAMS.iter().any(|o| {
+                        o.support == Support::Implemented
+                            && (has_word(o.default, &format!("${}", p.name))
+                                || o.default.contains(&format!("${{{}", p.name)))
+                    });
+                    if !(in_source || built || by_default || has_word(&makefile, p.name)) {
+                        unread.push(p.name);
+                    }
+                }
+                Support::WarnIfSet { acts_as } => {
+                    assert!(
+                        acts_as != Some(p.default),
+                        "{}: acts_as is the default",
+                        p.name
+                    );
+                }
+                Support::FatalIfSet { why } => {
+                    assert!(!why.is_empty(), "{}: no reason", p.name);
+                }
+                Support::NoEffect => {}
+            }
+            if p.support != Support::Implemented {
+                for (f, t) in &texts {
+                    if names_read(t).iter().any(|n| n == p.name) {
+                        read_but_not_implemented.push(format!("{}: {}", f, p.name));
+                    }
+                }
+            }
+        }
+        assert!(
+            unread.is_empty(),
+            "implemented but read nowhere: {:?}",
+            unread
+        );
+        assert!(
+            read_but_not_implemented.is_empty(),
+            "read in the source but not marked implemented: {:#?}",
+            read_but_not_implemented
+        );
     }
 
     #[test]

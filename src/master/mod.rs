@@ -27,6 +27,7 @@ pub mod listen;
 pub mod pidfile;
 mod preload;
 pub mod sasl_check;
+pub mod unsupported;
 
 use std::fmt;
 use std::net::{SocketAddr, TcpStream};
@@ -97,8 +98,9 @@ pub fn read_services(dir: &Path) -> Result<Vec<Service>, MasterError> {
         .map_err(|e| MasterError::MasterCf(e.to_string()))
 }
 
-/// Load master.cf and warn about services Postern does not provide.
-pub fn load_services(dir: &Path) -> Result<Vec<Service>, MasterError> {
+/// Load master.cf and warn about services Postern does not provide and `-o` overrides it
+/// ignores (on top of main.cf `cfg`).
+pub fn load_services(dir: &Path, cfg: &Config) -> Result<Vec<Service>, MasterError> {
     let path = dir.join("master.cf");
     let services = read_services(dir)?;
     for s in &services {
@@ -109,9 +111,9 @@ pub fn load_services(dir: &Path) -> Result<Vec<Service>, MasterError> {
             );
         } else if s.is_smtpd_listener() || s.is_delivery_agent() {
             let idle = if s.is_smtpd_listener() {
-                listen::ineffective_overrides(s)
+                listen::ineffective_overrides(cfg, s)
             } else {
-                agents::ineffective_overrides(s)
+                agents::ineffective_overrides(cfg, s)
             };
             if !idle.is_empty() {
                 log::warning(
@@ -146,7 +148,12 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     let cfg = Config::load(config_dir).map_err(MasterError::Config)?;
     log::init(&cfg, log_to_stderr);
     let cfg = Arc::new(load_config(config_dir, COMPONENT).map_err(MasterError::Config)?);
-    let services = load_services(config_dir)?;
+    let services = load_services(config_dir, &cfg)?;
+    if !unsupported::allowed(&cfg, &services, COMPONENT) {
+        return Err(MasterError::Setup(
+            "refusing to start: settings that Postern cannot honour (see above)".into(),
+        ));
+    }
 
     let queue = Queue::new(Path::new(cfg.get("queue_directory")));
     queue
@@ -348,7 +355,14 @@ fn reload(
 ) {
     let loaded = load_config(config_dir, COMPONENT)
         .map_err(MasterError::Config)
-        .and_then(|c| Ok((Arc::new(c), read_services(config_dir)?)));
+        .and_then(|c| Ok((Arc::new(c), read_services(config_dir)?)))
+        .and_then(|(c, s)| {
+            let fatal = unsupported::check(&c, &s, COMPONENT);
+            match fatal.is_empty() {
+                true => Ok((c, s)),
+                false => Err(MasterError::Setup(fatal.join("; "))),
+            }
+        });
     let (cfg, services) = match loaded {
         Ok(both) => both,
         Err(e) => {

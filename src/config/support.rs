@@ -1,0 +1,165 @@
+//! The rule for parameters Postern knows but does not implement: a setting other than the
+//! default gets `warning: NAME is not supported by Postern; ignored`, and one whose being
+//! ignored would weaken security or lose mail (`params::Support::FatalIfSet`) is refused
+//! with `fatal: NAME = VALUE is not supported by Postern: WHY`. One judgement for main.cf
+//! settings and for master.cf `-o` overrides; `crate::master` logs the findings for
+//! `postfix check`, `postfix start` and the master itself, and refuses to start on a fatal.
+//!
+//! Security role: keeps an admin from believing a filter, milter, restriction or transport
+//! is in force when Postern ignores it. Reads only the trusted configuration.
+
+use std::fmt;
+
+use super::Config;
+use super::params::{self, Support};
+
+/// What the rule says about one setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// Ignored, with a warning.
+    Warn { name: String },
+    /// Refused: Postern must not start.
+    Fatal {
+        name: String,
+        value: String,
+        why: &'static str,
+    },
+}
+
+impl Finding {
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Finding::Fatal { .. })
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Finding::Warn { name } => write!(f, "{} is not supported by Postern; ignored", name),
+            Finding::Fatal { name, value, why } => write!(
+                f,
+                "{} = {} is not supported by Postern: {}",
+                name, value, why
+            ),
+        }
+    }
+}
+
+/// Whether two values say the same: the same list items, yes/no words in any case.
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (super::split_list(a), super::split_list(b));
+    let word = |s: &[String]| {
+        s.len() == 1
+            && ["yes", "no", "true", "false"]
+                .iter()
+                .any(|w| s[0].eq_ignore_ascii_case(w))
+    };
+    if word(&a) && word(&b) {
+        a[0].eq_ignore_ascii_case(&b[0])
+    } else {
+        a == b
+    }
+}
+
+/// The rule for parameter `name` set to `value` (expanded) where its default expands to
+/// `default`; `None` for unknown or implemented parameters and for default values.
+pub fn judge(name: &str, value: &str, default: &str) -> Option<Finding> {
+    let param = params::find(name)?;
+    match param.support {
+        Support::Implemented | Support::NoEffect => None,
+        _ if same(value, default) => None,
+        Support::WarnIfSet { acts_as } => match acts_as {
+            Some(v) if same(value, v) => None,
+            _ => Some(Finding::Warn { name: name.into() }),
+        },
+        Support::FatalIfSet { why } => Some(Finding::Fatal {
+            name: name.into(),
+            value: value.trim().to_string(),
+            why,
+        }),
+    }
+}
+
+/// A parameter's default, expanded with the values of `cfg`.
+fn default_in(cfg: &Config, name: &str) -> String {
+    let d = params::find(name).map(|p| p.default).unwrap_or("");
+    super::parse::expand(d, &|x| cfg.has(x).then(|| cfg.get(x).to_string()))
+}
+
+/// The findings for the settings written in main.cf (in name order).
+pub fn main_cf(cfg: &Config) -> Vec<Finding> {
+    cfg.explicit()
+        .iter()
+        .filter_map(|(name, _)| judge(name, cfg.get(name), &default_in(cfg, name)))
+        .collect()
+}
+
+/// The findings for master.cf `-o name=value` overrides on top of main.cf `cfg`.
+pub fn overrides(cfg: &Config, overrides: &[(String, String)]) -> Vec<Finding> {
+    let svc = cfg.with_overrides(overrides);
+    overrides
+        .iter()
+        .filter_map(|(name, _)| judge(name, svc.get(name), &default_in(&svc, name)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Config {
+        Config::from_pairs(Path::new("/etc/postfix"), pairs)
+    }
+
+    #[test]
+    fn defaults_and_implemented_settings_say_nothing() {
+        let c = cfg(&[
+            ("content_filter", ""),
+            ("biff", "no"),
+            ("append_dot_mydomain", "NO"),
+            ("smtputf8_enable", "no"),
+            ("meta_directory", "/somewhere"),
+            ("myhostname", "mx.example.org"),
+            ("bogus_thing", "1"),
+        ]);
+        assert_eq!(main_cf(&c), vec![]);
+    }
+
+    #[test]
+    fn a_set_unimplemented_parameter_warns_and_a_dangerous_one_is_fatal() {
+        let c = cfg(&[
+            ("smtputf8_enable", "yes"),
+            ("content_filter", "amavis:[127.0.0.1]:10024"),
+            ("biff", "yes"),
+        ]);
+        let f = main_cf(&c);
+        assert_eq!(f.len(), 2, "{:?}", f);
+        assert_eq!(
+            f[0].to_string(),
+            "content_filter = amavis:[127.0.0.1]:10024 is not supported by Postern: mail would \
+             be delivered without passing through the content filter"
+        );
+        assert!(f[0].is_fatal());
+        assert_eq!(
+            f[1].to_string(),
+            "smtputf8_enable is not supported by Postern; ignored"
+        );
+    }
+
+    #[test]
+    fn overrides_are_judged_on_top_of_main_cf() {
+        let c = cfg(&[("smtpd_milters", "inet:localhost:8891")]);
+        let o = |n: &str, v: &str| vec![(n.to_string(), v.to_string())];
+        // Emptying a refused setting for one service is what Postern does anyway.
+        assert_eq!(overrides(&c, &o("smtpd_milters", "")), vec![]);
+        assert!(overrides(&c, &o("content_filter", "x:y"))[0].is_fatal());
+        assert_eq!(overrides(&c, &o("smtp_fallback_relay", "")), vec![]);
+        assert_eq!(
+            overrides(&c, &o("milter_default_action", "accept")),
+            vec![Finding::Warn {
+                name: "milter_default_action".into()
+            }]
+        );
+    }
+}
