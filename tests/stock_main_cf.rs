@@ -124,7 +124,7 @@ fn a_content_filter_or_milter_is_refused_by_check_and_start() {
 }
 
 #[test]
-fn a_refused_master_cf_override_is_fatal_and_an_ignored_one_warns_at_start() {
+fn a_refused_master_cf_override_is_fatal_and_an_ignored_one_warns() {
     let inst = Instance::new(&[("milter_default_action", "accept")]);
     let master_cf = inst.etc.join("master.cf");
     let stock = std::fs::read_to_string(&master_cf).unwrap();
@@ -169,14 +169,24 @@ fn a_refused_master_cf_override_is_fatal_and_an_ignored_one_warns_at_start() {
         "{}",
         err
     );
+    assert!(!err.contains("content_filter"), "{}", err);
+    let log = inst.log();
     assert!(
-        err.contains(&format!(
-            "service 127.0.0.1:{}: -o smtputf8_enable=yes not supported by Postern; ignored",
+        log.contains(&format!(
+            "postfix/master[{}]: warning: {}: line 5: service 127.0.0.1:{}: -o smtputf8_enable=yes \
+             not supported by Postern; ignored",
+            inst.pid().unwrap(),
+            master_cf.display(),
             port
         )),
         "{}",
-        err
+        log
     );
-    assert!(!err.contains("content_filter"), "{}", err);
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("postfix/master[") && l.contains("content_filter")),
+        "{}",
+        log
+    );
     inst.stop();
 }

@@ -109,8 +109,9 @@ pub fn start(dir: &Path) -> i32 {
         );
         return 1;
     }
-    // The master would refuse too; here the warnings and the refusal reach the terminal.
-    let services = match super::load_services(dir, &cfg) {
+    // The master would refuse too; here main.cf's warnings and the refusal reach the
+    // terminal (the master logs master.cf's warnings).
+    let services = match super::read_services(dir) {
         Ok(s) => s,
         Err(e) => {
             log::fatal("postfix", &e);
