@@ -163,3 +163,43 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod readme {
+    use super::params::{PARAMS, Support};
+
+    /// The backquoted names of the README paragraph that starts with `start`.
+    fn listed(readme: &str, start: &str) -> Vec<String> {
+        let at = readme.find(start).expect("the README lists the parameters");
+        let para = readme[at..].split("\n\n").next().unwrap_or("");
+        let mut names: Vec<String> = para
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn in_table(pick: fn(&Support) -> bool) -> Vec<String> {
+        let mut names: Vec<String> = PARAMS
+            .iter()
+            .filter(|p| pick(&p.support))
+            .map(|p| p.name.to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The README's lists of refused and warned-about parameters are the table's.
+    #[test]
+    fn the_readme_lists_what_the_table_says() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let fatal = in_table(|s| matches!(s, Support::FatalIfSet { .. }));
+        let warn = in_table(|s| matches!(s, Support::WarnIfSet { .. }));
+        assert_eq!(listed(&readme, "Refused when set:"), fatal);
+        assert_eq!(listed(&readme, "Warned about when set:"), warn);
+    }
+}

@@ -17,8 +17,9 @@
 //! has the root helper read them again (`preload`), before the smtpd contexts are rebuilt.
 //!
 //! Logs `daemon started -- version V, configuration DIR`, `reload -- ...`,
-//! `terminating on signal N`, main.cf "unused parameter" warnings, and at stop the anvil
-//! statistics of the SMTP listeners' client limits (smtpd::anvil).
+//! `terminating on signal N`, main.cf "unused parameter" warnings, the warnings and fatal
+//! errors of the rule for parameters it does not implement (`unsupported`), and at stop
+//! the anvil statistics of the SMTP listeners' client limits (smtpd::anvil).
 
 mod agents;
 pub mod check;
