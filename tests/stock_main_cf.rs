@@ -190,3 +190,28 @@ fn a_refused_master_cf_override_is_fatal_and_an_ignored_one_warns() {
     );
     inst.stop();
 }
+
+#[test]
+fn a_reload_that_adds_a_refused_setting_keeps_the_old_configuration() {
+    let inst = Instance::new(&[]);
+    inst.start();
+    let pid = inst.pid().unwrap();
+    inst.set("smtpd_milters", "inet:localhost:8891");
+    assert!(inst.postfix(&["reload"]).status.success());
+    let want = format!(
+        "postfix/master[{}]: warning: reload failed, keeping the old configuration: {}: \
+         smtpd_milters = inet:localhost:8891 is not supported by Postern: mail would bypass \
+         the milters",
+        pid,
+        inst.etc.join("main.cf").display()
+    );
+    assert!(
+        common::wait_for(10, || inst.log().contains(&want)),
+        "{}\nwant: {}",
+        inst.log(),
+        want
+    );
+    assert!(!inst.log().contains("reload -- version"), "{}", inst.log());
+    assert_eq!(inst.pid(), Some(pid));
+    inst.stop();
+}
