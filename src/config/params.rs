@@ -188,6 +188,14 @@ pub const PARAMS: &[Param] = &[
     k("milter_protocol", "6"),
     // Postern offers no SMTPUTF8 (Postfix 3's default at compatibility level 0).
     k("smtputf8_enable", "no"),
+    k("strict_rfc821_envelopes", "no"),
+    k("smtpd_client_port_logging", "no"),
+    // Refused: a sender address of a local domain that does not exist would be accepted.
+    f(
+        "smtpd_reject_unlisted_sender",
+        "no",
+        "unknown sender addresses in local domains would be accepted",
+    ),
     p("smtpd_forbid_bare_newline", "normalize"),
     p("smtpd_forbid_bare_newline_exclusions", "$mynetworks"),
     p("smtpd_forbid_bare_newline_reject_code", "550"),
@@ -309,6 +317,10 @@ pub const PARAMS: &[Param] = &[
     p("smtp_tls_policy_maps", ""),
     k("smtp_tls_session_cache_database", ""),
     k("smtp_tls_loglevel", "0"),
+    k("smtp_tls_ciphers", "medium"),
+    k("smtp_tls_mandatory_ciphers", "medium"),
+    k("smtp_tls_note_starttls_offer", "no"),
+    k("smtp_host_lookup", "dns"),
     p("smtp_sasl_auth_enable", "no"),
     p("smtp_sasl_password_maps", ""),
     p("smtp_sasl_security_options", "noplaintext, noanonymous"),
@@ -408,6 +420,15 @@ pub const PARAMS: &[Param] = &[
     k("smtpd_tls_CApath", ""),
     k("smtpd_tls_session_cache_database", ""),
     k("smtpd_tls_ask_ccert", "no"),
+    // The TLS library's own cipher choice and random source are used.
+    k("smtpd_tls_ciphers", "medium"),
+    k("smtpd_tls_mandatory_ciphers", "medium"),
+    k("smtpd_tls_exclude_ciphers", ""),
+    k("smtpd_tls_mandatory_exclude_ciphers", ""),
+    k("smtpd_tls_dh1024_param_file", ""),
+    k("smtpd_tls_session_cache_timeout", "3600s"),
+    k("tls_preempt_cipherlist", "no"),
+    k("tls_random_source", "dev:/dev/urandom"),
     // Refused: clients without a verified certificate would be accepted.
     f(
         "smtpd_tls_req_ccert",
