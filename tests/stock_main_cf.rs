@@ -1,9 +1,10 @@
 //! The rule for parameters Postern knows but does not implement, through the real
-//! `postfix` command: Debian's and RHEL's stock main.cf (tests/data/stock-main-cf/, Postfix's
-//! own configuration files) pass `postfix check` without any "unused parameter" warning
-//! and with exactly the expected `... is not supported by Postern; ignored` warnings; a
-//! setting Postern may not ignore (content_filter, smtpd_milters, or such a master.cf `-o`)
-//! makes `postfix check` and `postfix start` fatal, and no master runs.
+//! `postfix` command: Debian's and RHEL's stock main.cf and Postfix 3.12's conf/main.cf as
+//! distributed (tests/data/stock-main-cf/, Postfix's own configuration files) pass
+//! `postfix check` without any "unused parameter" warning and with exactly the expected
+//! `... is not supported by Postern; ignored` warnings; a setting Postern may not ignore
+//! (content_filter, smtpd_milters, or such a master.cf `-o`) makes `postfix check` and
+//! `postfix start` fatal, no master runs, and a reload that adds one is refused.
 
 mod common;
 
@@ -66,6 +67,14 @@ fn debian_stock_main_cf_warns_only_about_what_postern_ignores() {
 fn rhel_stock_main_cf_warns_only_about_what_postern_ignores() {
     check_stock(
         "rhel-3.5.main.cf",
+        &["compatibility_level is not supported by Postern; ignored"],
+    );
+}
+
+#[test]
+fn postfix_3_12_source_main_cf_warns_only_about_compatibility_level() {
+    check_stock(
+        "postfix-3.12.main.cf",
         &["compatibility_level is not supported by Postern; ignored"],
     );
 }

@@ -30,7 +30,7 @@ pub enum Support {
 }
 
 /// One parameter: name, default value (before `$name` expansion), the unit a bare number
-/// means for time values, and whether Postern acts on it.
+/// means for time values, and what Postern does with it.
 pub struct Param {
     pub name: &'static str,
     pub default: &'static str,
