@@ -7,6 +7,10 @@
 //!
 //! Security role: keeps an admin from believing a filter, milter, restriction or transport
 //! is in force when Postern ignores it. Reads only the trusted configuration.
+//!
+//! Tests here also walk the table: an implemented parameter must be read in the source,
+//! one that is not must not be, and the README's lists of refused and warned-about
+//! parameters must be the table's.
 
 use std::fmt;
 
@@ -201,5 +205,119 @@ mod readme {
         let warn = in_table(|s| matches!(s, Support::WarnIfSet { .. }));
         assert_eq!(listed(&readme, "Refused when set:"), fatal);
         assert_eq!(listed(&readme, "Warned about when set:"), warn);
+    }
+}
+
+/// Walking the parameter table (`params::PARAMS`) against the source.
+#[cfg(test)]
+mod table {
+    use super::params::tests::{names_read, rust_files};
+    use super::params::{PARAMS, Support};
+
+    /// Implemented parameters whose names the source builds rather than writes out, with
+    /// the file and the text that builds them.
+    const BUILT_NAMES: &[(&str, &str, &str)] = &[
+        (
+            "default_destination_concurrency_limit",
+            "qmgr/scheduler.rs",
+            "\"default_destination_{}_limit\"",
+        ),
+        (
+            "default_destination_recipient_limit",
+            "qmgr/scheduler.rs",
+            "\"default_destination_{}_limit\"",
+        ),
+        (
+            "local_destination_concurrency_limit",
+            "qmgr/scheduler.rs",
+            "\"{}_destination_{}_limit\"",
+        ),
+        (
+            "local_destination_recipient_limit",
+            "qmgr/scheduler.rs",
+            "\"{}_destination_{}_limit\"",
+        ),
+    ];
+
+    /// Whether `name` occurs in `text` as a whole word.
+    fn has_word(text: &str, name: &str) -> bool {
+        let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        text.match_indices(name).any(|(at, _)| {
+            let before = text.as_bytes()[..at].last().copied();
+            let after = text.as_bytes().get(at + name.len()).copied();
+            !before.is_some_and(word) && !after.is_some_and(word)
+        })
+    }
+
+    /// Walk the table: every entry is one of the kinds, with what that kind needs; an
+    /// implemented parameter is read somewhere (quoted in the Rust source outside this
+    /// file, installed by the Makefile, built by name, or the `$name` in the default of an
+    /// implemented parameter), and one that is not implemented is not read as if it were.
+    #[test]
+    fn every_entry_is_implemented_or_handled_by_the_rule() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        rust_files(&root.join("src"), &mut files);
+        let texts: Vec<(String, String)> = files
+            .iter()
+            .filter(|f| !f.ends_with("config/params.rs"))
+            .map(|f| {
+                let name = f.to_string_lossy().to_string();
+                (name, std::fs::read_to_string(f).unwrap())
+            })
+            .collect();
+        let makefile = std::fs::read_to_string(root.join("Makefile")).unwrap();
+        let mut unread = Vec::new();
+        let mut read_but_not_implemented = Vec::new();
+        for p in PARAMS {
+            let quoted = format!("\"{}\"", p.name);
+            let in_source = texts.iter().any(|(_, t)| t.contains(&quoted));
+            match p.support {
+                Support::Implemented => {
+                    let built = BUILT_NAMES.iter().any(|(n, file, how)| {
+                        *n == p.name
+                            && texts
+                                .iter()
+                                .any(|(f, t)| f.ends_with(file) && t.contains(how))
+                    });
+                    let by_default = PARAMS.iter().any(|o| {
+                        o.support == Support::Implemented
+                            && (has_word(o.default, &format!("${}", p.name))
+                                || o.default.contains(&format!("${{{}", p.name)))
+                    });
+                    if !(in_source || built || by_default || has_word(&makefile, p.name)) {
+                        unread.push(p.name);
+                    }
+                }
+                Support::WarnIfSet { acts_as } => {
+                    assert!(
+                        acts_as != Some(p.default),
+                        "{}: acts_as is the default",
+                        p.name
+                    );
+                }
+                Support::FatalIfSet { why } => {
+                    assert!(!why.is_empty(), "{}: no reason", p.name);
+                }
+                Support::NoEffect => {}
+            }
+            if p.support != Support::Implemented {
+                for (f, t) in &texts {
+                    if names_read(t).iter().any(|n| n == p.name) {
+                        read_but_not_implemented.push(format!("{}: {}", f, p.name));
+                    }
+                }
+            }
+        }
+        assert!(
+            unread.is_empty(),
+            "implemented but read nowhere: {:?}",
+            unread
+        );
+        assert!(
+            read_but_not_implemented.is_empty(),
+            "read in the source but not marked implemented: {:#?}",
+            read_but_not_implemented
+        );
     }
 }
