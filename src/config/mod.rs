@@ -8,6 +8,7 @@
 pub mod master_cf;
 pub mod params;
 pub mod parse;
+pub mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
