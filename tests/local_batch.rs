@@ -201,7 +201,12 @@ fn batch_in_process_matches_one_by_one() {
         .unwrap()
         .unwrap()
         .name;
-    let (env, cfg) = Env::new("inproc", &user, ALIASES, "mailbox_size_limit = 2000\n");
+    let (env, cfg) = Env::new(
+        "inproc",
+        &user,
+        ALIASES,
+        "mailbox_size_limit = 2000\nmessage_size_limit = 2000\n",
+    );
     let local = Local::new(cfg, None);
     let mbox = env.dir.join("spool").join(&user);
     let (out, text) = compare(&local, &mbox, &env.dir.join("out/cmd"), &mixed(&user));
@@ -220,7 +225,12 @@ fn batch_through_the_helper_matches_one_by_one() {
     let Some(user) = common::helper_test_user() else {
         return;
     };
-    let (env, cfg) = Env::new("helper", TEST_USER, ALIASES, "mailbox_size_limit = 2000\n");
+    let (env, cfg) = Env::new(
+        "helper",
+        TEST_USER,
+        ALIASES,
+        "mailbox_size_limit = 2000\nmessage_size_limit = 2000\n",
+    );
     let helper =
         Arc::new(HelperHandle::spawn(Path::new(env!("CARGO_BIN_EXE_local")), &env.dir).unwrap());
     let local = Local::new(cfg, Some(helper.clone()));

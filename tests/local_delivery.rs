@@ -482,7 +482,10 @@ fn size_limit_bounces_and_mailbox_is_unchanged() {
     )
     .unwrap();
     let before = std::fs::read(env.mbox()).unwrap();
-    let local = Local::new(env.cfg(&[("mailbox_size_limit", "200")]), None);
+    let local = Local::new(
+        env.cfg(&[("mailbox_size_limit", "200"), ("message_size_limit", "200")]),
+        None,
+    );
     let out = deliver(&local, "s@x", &[rcpt(&me, None)], &[b'a'; 300]);
     assert_eq!(
         (out[0].status, out[0].dsn.as_str()),
@@ -678,7 +681,17 @@ fn include_file_targets() {
         format!("# members\n{}\n{}/inc.out\n", env.user, env.dir.display()),
     )
     .unwrap();
+    // As local(8): the default allow_mail_to_files (alias, forward) forbids files named
+    // in include files.
     let local = Local::new(env.cfg(&[]), None);
+    let out = deliver(&local, "s@x", &[rcpt("team@www.a.org", None)], b"\nx\n");
+    assert_eq!(out.len(), 2, "{:?}", out);
+    assert_eq!(out[1].dsn, "5.7.1");
+    assert_eq!(out[1].text, "mail to file is restricted");
+    assert!(!env.dir.join("inc.out").exists());
+    let _ = std::fs::remove_file(env.mbox());
+    let allowed = [("allow_mail_to_files", "alias, forward, include")];
+    let local = Local::new(env.cfg(&allowed), None);
     let out = deliver(&local, "s@x", &[rcpt("team@www.a.org", None)], b"\nx\n");
     assert_eq!(out.len(), 2, "{:?}", out);
     assert!(out.iter().all(|o| o.status == Status::Sent), "{:?}", out);

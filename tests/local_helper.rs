@@ -316,7 +316,8 @@ fn command_ids_are_derived_from_the_source() {
     let env = setup(
         "source",
         "inc: :include:DIR/list\nother: \"|id -u > DIR/out/other\"\n",
-        "",
+        // local(8)'s default (alias, forward) forbids commands in include files.
+        "allow_mail_to_commands = alias, forward, include\n",
     );
     let list = env.dir.join("list");
     let cmd = format!("id -u > {}/out/inc", env.dir.display());
@@ -330,6 +331,8 @@ fn command_ids_are_derived_from_the_source() {
             job: CommandJob {
                 command: command.to_string(),
                 argv: Vec::new(),
+                shell: String::new(),
+                dir_required: false,
                 env: Vec::new(),
                 dir: "/".into(),
                 limit: Duration::from_secs(30),

@@ -169,6 +169,11 @@ fn mailbox_writers_are_kept_reused_replaced_and_ended() {
     for pid in &again {
         postern::sys::kill(*pid, SIGKILL).unwrap();
     }
+    // "Between requests": wait until the kills have taken effect (the process is gone or
+    // a zombie), so no request is written to a writer that is still dying.
+    wait_until("the killed writers to end", || {
+        again.iter().all(|p| ended(*p))
+    });
     deliver(2 * POOL);
     assert_eq!(count(), 6 * POOL);
     let replaced = workers();

@@ -67,6 +67,8 @@ fn mailbox_deliveries_do_not_wait_behind_a_slow_command() {
                 job: CommandJob {
                     command,
                     argv: Vec::new(),
+                    shell: String::new(),
+                    dir_required: false,
                     env: vec![("PATH".into(), "/usr/bin:/bin".into())],
                     dir: "/".into(),
                     limit: Duration::from_secs(60),

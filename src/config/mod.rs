@@ -8,6 +8,7 @@
 pub mod master_cf;
 pub mod params;
 pub mod parse;
+pub mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -162,6 +163,18 @@ impl Config {
             .collect();
         out.sort();
         out
+    }
+
+    /// A parameter's value as written (main.cf's last setting, else the default), without
+    /// `$name` expansion: for the values Postfix's local(8) reads raw and expands itself at
+    /// delivery (mailbox_command, luser_relay, forward_path).
+    pub fn raw(&self, name: &str) -> String {
+        match self.explicit.iter().rev().find(|(n, _)| n == name) {
+            Some((_, v)) => v.clone(),
+            None => params::find(name)
+                .map(|p| p.default.to_string())
+                .unwrap_or_default(),
+        }
     }
 
     /// The expanded value of a parameter; unknown names give "".

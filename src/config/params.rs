@@ -1,19 +1,41 @@
 //! The one table of every main.cf parameter Postern knows, with Postfix's defaults.
 //!
 //! A parameter in this table is "known": setting it in main.cf never produces the
-//! "unused parameter" warning. Parameters marked `implemented: false` are accepted for
-//! compatibility with a stock Postfix main.cf but have no effect yet; `postconf -d`
-//! still shows their Postfix default. Defaults follow Postfix 2.10 (postconf(5)) except
+//! "unused parameter" warning. Each entry says what Postern does with it (`Support`):
+//! acts on it (`p`, `t`); does not, and warns when it is set to a value other than its
+//! default (`k`, `k_as`); does not, and refuses to start when it is set, because ignoring
+//! it would weaken security or lose mail (`f`); or nothing to do because it has no
+//! run-time effect in Postfix either (`n`). `crate::config::support` applies the rule;
+//! `postconf -d` shows every default. Defaults follow Postfix 2.10 (postconf(5)) except
 //! where the README says otherwise: parameters that Postfix 2.10 does not have take Postfix
-//! 3.9's default (smtpd_forbid_bare_newline, smtpd_forbid_unauth_pipelining).
+//! 3.9's default (smtpd_forbid_bare_newline, smtpd_forbid_unauth_pipelining) or, for those
+//! Postern only warns about, the default of Postfix 3's compatibility level 0.
+
+/// What Postern does with a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Postern acts on the value.
+    Implemented,
+    /// Not implemented: a value other than the default (or than `acts_as`, the value whose
+    /// behaviour Postern has anyway) gets `warning: NAME is not supported by Postern; ignored`.
+    WarnIfSet { acts_as: Option<&'static str> },
+    /// Not implemented, and ignoring it would weaken security or lose mail: a value other
+    /// than the default is a fatal error for `postfix check` and `postfix start`; `why`
+    /// says what would go wrong.
+    FatalIfSet { why: &'static str },
+    /// No run-time effect in Postfix either as Postern runs: installation paths that only
+    /// postfix-install and post-install read, and debugger_command (used only by a
+    /// master.cf service with `-D`). Accepting it hides nothing.
+    NoEffect,
+}
 
 /// One parameter: name, default value (before `$name` expansion), the unit a bare number
-/// means for time values, and whether Postern acts on it.
+/// means for time values, and what Postern does with it.
 pub struct Param {
     pub name: &'static str,
     pub default: &'static str,
     pub time_unit: char,
-    pub implemented: bool,
+    pub support: Support,
 }
 
 const fn p(name: &'static str, default: &'static str) -> Param {
@@ -21,7 +43,7 @@ const fn p(name: &'static str, default: &'static str) -> Param {
         name,
         default,
         time_unit: 's',
-        implemented: true,
+        support: Support::Implemented,
     }
 }
 
@@ -30,16 +52,50 @@ const fn t(name: &'static str, default: &'static str, unit: char) -> Param {
         name,
         default,
         time_unit: unit,
-        implemented: true,
+        support: Support::Implemented,
     }
 }
 
+/// Known, not implemented: warned about when set to a value other than the default.
 const fn k(name: &'static str, default: &'static str) -> Param {
     Param {
         name,
         default,
         time_unit: 's',
-        implemented: false,
+        support: Support::WarnIfSet { acts_as: None },
+    }
+}
+
+/// As `k`, for a parameter whose value `acts_as` describes what Postern does anyway
+/// (`biff = no`): that value is not warned about either.
+const fn k_as(name: &'static str, default: &'static str, acts_as: &'static str) -> Param {
+    Param {
+        name,
+        default,
+        time_unit: 's',
+        support: Support::WarnIfSet {
+            acts_as: Some(acts_as),
+        },
+    }
+}
+
+/// Known, not implemented, and refused when set: `why` is the fatal message's reason.
+const fn f(name: &'static str, default: &'static str, why: &'static str) -> Param {
+    Param {
+        name,
+        default,
+        time_unit: 's',
+        support: Support::FatalIfSet { why },
+    }
+}
+
+/// Known; no run-time effect in Postfix either (see `Support::NoEffect`).
+const fn n(name: &'static str, default: &'static str) -> Param {
+    Param {
+        name,
+        default,
+        time_unit: 's',
+        support: Support::NoEffect,
     }
 }
 
@@ -57,18 +113,18 @@ pub const PARAMS: &[Param] = &[
     p("newaliases_path", "/usr/bin/newaliases"),
     p("mailq_path", "/usr/bin/mailq"),
     p("manpage_directory", "/usr/local/man"),
-    k("sample_directory", "/etc/postfix"),
-    k("readme_directory", "no"),
-    k("html_directory", "no"),
-    k("meta_directory", "$config_directory"),
-    k("shlib_directory", "no"),
+    n("sample_directory", "/etc/postfix"),
+    n("readme_directory", "no"),
+    n("html_directory", "no"),
+    n("meta_directory", "$config_directory"),
+    n("shlib_directory", "no"),
     p("mail_name", "Postfix"),
     p("mail_version", env!("CARGO_PKG_VERSION")),
     p("syslog_name", "postfix"),
     p("syslog_facility", "mail"),
     p("maillog_file", ""),
     k("maillog_file_prefixes", "/var, /dev/stdout"),
-    p(
+    k(
         "import_environment",
         "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C",
     ),
@@ -92,7 +148,7 @@ pub const PARAMS: &[Param] = &[
     p("remote_header_rewrite_domain", ""),
     p("recipient_delimiter", ""),
     p("owner_request_special", "yes"),
-    k("expand_owner_alias", "no"),
+    p("expand_owner_alias", "no"),
     p("default_privs", "nobody"),
     // SMTP server.
     p("smtpd_banner", "$myhostname ESMTP $mail_name"),
@@ -116,6 +172,32 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_helo_restrictions", ""),
     p("smtpd_sender_restrictions", ""),
     p("smtpd_data_restrictions", ""),
+    // Refused: mail that these restrictions would reject would be accepted.
+    f(
+        "smtpd_end_of_data_restrictions",
+        "",
+        "no restriction would be applied at the end of DATA",
+    ),
+    // Refused: mail would reach the queue without passing through the filter or milters.
+    f(
+        "smtpd_proxy_filter",
+        "",
+        "mail would bypass the before-queue content filter",
+    ),
+    f("smtpd_milters", "", "mail would bypass the milters"),
+    f("non_smtpd_milters", "", "mail would bypass the milters"),
+    k("milter_default_action", "tempfail"),
+    k("milter_protocol", "6"),
+    // Postern offers no SMTPUTF8 (Postfix 3's default at compatibility level 0).
+    k("smtputf8_enable", "no"),
+    k("strict_rfc821_envelopes", "no"),
+    k("smtpd_client_port_logging", "no"),
+    // Refused: a sender address of a local domain that does not exist would be accepted.
+    f(
+        "smtpd_reject_unlisted_sender",
+        "no",
+        "unknown sender addresses in local domains would be accepted",
+    ),
     p("smtpd_forbid_bare_newline", "normalize"),
     p("smtpd_forbid_bare_newline_exclusions", "$mynetworks"),
     p("smtpd_forbid_bare_newline_reject_code", "550"),
@@ -170,6 +252,13 @@ pub const PARAMS: &[Param] = &[
     p("hopcount_limit", "50"),
     p("header_size_limit", "102400"),
     k("always_add_missing_headers", "no"),
+    // Refused: mail would be delivered without passing through the after-queue filter.
+    f(
+        "content_filter",
+        "",
+        "mail would be delivered without passing through the content filter",
+    ),
+    k("receive_override_options", ""),
     // Queue manager and scheduling.
     t("queue_run_delay", "300s", 's'),
     t("minimal_backoff_time", "300s", 's'),
@@ -190,6 +279,21 @@ pub const PARAMS: &[Param] = &[
     p("local_transport", "local:$myhostname"),
     p("transport_maps", ""),
     p("relayhost", ""),
+    // Refused: mail would go to another next hop than the one the map names.
+    f(
+        "sender_dependent_relayhost_maps",
+        "",
+        "mail would go to $relayhost or its destination's MX instead of the relay the map names",
+    ),
+    f(
+        "sender_dependent_default_transport_maps",
+        "",
+        "mail would go to $default_transport instead of the transport the map names",
+    ),
+    k("smtp_fallback_relay", ""),
+    k("smtp_generic_maps", ""),
+    k("smtp_bind_address", ""),
+    k("disable_dns_lookups", "no"),
     // SMTP client (smtp(8)).
     p("smtp_helo_name", "$myhostname"),
     p("smtp_tcp_port", "smtp"),
@@ -213,6 +317,12 @@ pub const PARAMS: &[Param] = &[
     p("smtp_tls_protocols", "!SSLv2"),
     p("smtp_tls_mandatory_protocols", "!SSLv2"),
     p("smtp_tls_policy_maps", ""),
+    k("smtp_tls_session_cache_database", ""),
+    k("smtp_tls_loglevel", "0"),
+    k("smtp_tls_ciphers", "medium"),
+    k("smtp_tls_mandatory_ciphers", "medium"),
+    k("smtp_tls_note_starttls_offer", "no"),
+    k("smtp_host_lookup", "dns"),
     p("smtp_sasl_auth_enable", "no"),
     p("smtp_sasl_password_maps", ""),
     p("smtp_sasl_security_options", "noplaintext, noanonymous"),
@@ -234,8 +344,10 @@ pub const PARAMS: &[Param] = &[
     t("lmtp_data_done_timeout", "600s", 's'),
     t("lmtp_quit_timeout", "300s", 's'),
     p("lmtp_line_length_limit", "990"),
-    k("lmtp_tls_security_level", ""),
-    k("lmtp_sasl_auth_enable", "no"),
+    // Acted on by deferring: a TLS level above none or SASL defers the mail with 4.7.5
+    // rather than deliver without them (delivery/lmtp).
+    p("lmtp_tls_security_level", ""),
+    p("lmtp_sasl_auth_enable", "no"),
     // Local delivery.
     p("alias_maps", "hash:/etc/aliases"),
     p("alias_database", "hash:/etc/aliases"),
@@ -253,13 +365,31 @@ pub const PARAMS: &[Param] = &[
     t("deliver_lock_delay", "1s", 's'),
     t("stale_lock_time", "500s", 's'),
     p("default_database_type", "hash"),
-    k("mailbox_command", ""),
-    k("mailbox_transport", ""),
-    k("fallback_transport", ""),
-    k("luser_relay", ""),
-    k(
+    p("mailbox_command", ""),
+    p("mailbox_command_maps", ""),
+    p(
+        "command_expansion_filter",
+        "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    ),
+    p("export_environment", "TZ MAIL_CONFIG LANG"),
+    p("local_command_shell", ""),
+    p("command_execution_directory", ""),
+    p(
+        "execution_directory_expansion_filter",
+        "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    ),
+    p("mailbox_transport", ""),
+    p("mailbox_transport_maps", ""),
+    p("fallback_transport", ""),
+    p("fallback_transport_maps", ""),
+    p("luser_relay", ""),
+    p(
         "forward_path",
         "$home/.forward${recipient_delimiter}${extension}, $home/.forward",
+    ),
+    p(
+        "forward_expansion_filter",
+        "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
     ),
     // Virtual domains (address classes, smtpd's recipient test, cleanup's expansion).
     p("virtual_alias_domains", "$virtual_alias_maps"),
@@ -283,8 +413,10 @@ pub const PARAMS: &[Param] = &[
     // Accepted for compatibility with stock main.cf files; no effect yet.
     k("debug_peer_level", "2"),
     k("debug_peer_list", ""),
-    k("debugger_command", ""),
-    k("biff", "yes"),
+    // Used only by a master.cf service with -D, which Postern does not have.
+    n("debugger_command", ""),
+    // Postern never notifies comsat(8).
+    k_as("biff", "yes", "no"),
     p("virtual_mailbox_maps", ""),
     p("virtual_mailbox_base", ""),
     p("virtual_uid_maps", ""),
@@ -324,6 +456,7 @@ pub const PARAMS: &[Param] = &[
     ),
     // relocated(5): smtpd's recipient test and the resolver (rewrite/resolve.rs).
     p("relocated_maps", ""),
+    // Postern's defaults are Postfix 2.10's (level 0) whatever this says: warned about.
     k("compatibility_level", "0"),
     p("smtpd_tls_cert_file", ""),
     p("smtpd_tls_key_file", "$smtpd_tls_cert_file"),
@@ -345,6 +478,16 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_tls_ask_ccert", "no"),
     p("smtpd_tls_req_ccert", "no"),
     p("smtpd_tls_ccert_verifydepth", "9"),
+    k("smtpd_tls_session_cache_database", ""),
+    // The TLS library's own cipher choice and random source are used.
+    k("smtpd_tls_ciphers", "medium"),
+    k("smtpd_tls_mandatory_ciphers", "medium"),
+    k("smtpd_tls_exclude_ciphers", ""),
+    k("smtpd_tls_mandatory_exclude_ciphers", ""),
+    k("smtpd_tls_dh1024_param_file", ""),
+    k("smtpd_tls_session_cache_timeout", "3600s"),
+    k("tls_preempt_cipherlist", "no"),
+    k("tls_random_source", "dev:/dev/urandom"),
     // Secret files (preloaded as root, `secrets`); the TLS and SASL work reads them.
     k("smtpd_tls_dcert_file", ""),
     k("smtpd_tls_dkey_file", ""),
@@ -377,7 +520,7 @@ pub fn find(name: &str) -> Option<&'static Param> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -399,7 +542,7 @@ mod tests {
 
     /// The names read as `.get("x")`, `.has("x")`, `.int("x")`, `.bool("x")`, `.time("x")`
     /// or `.list("x")` in one source text.
-    fn names_read(text: &str) -> Vec<String> {
+    pub(in crate::config) fn names_read(text: &str) -> Vec<String> {
         let mut out = Vec::new();
         for call in [
             ".get(\"", ".has(\"", ".int(\"", ".bool(\"", ".time(\"", ".list(\"",
@@ -419,7 +562,7 @@ mod tests {
         out
     }
 
-    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    pub(in crate::config) fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let path = e.unwrap().path();
             if path.is_dir() {

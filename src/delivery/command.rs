@@ -1,7 +1,10 @@
-//! Delivery to a command (`|command` alias targets): `/bin/sh -c COMMAND` with the message on
-//! standard input (or, for pipe(8), an argument vector executed directly, never through a
-//! shell: `CommandJob::argv`), a clean environment (HOME, LOGNAME, USER, SHELL, PATH, RECIPIENT, SENDER,
-//! EXTENSION, DOMAIN, LOCAL, as local(8) sets them), a time limit (command_time_limit,
+//! Delivery to a command (`|command` alias targets, $mailbox_command): as Postfix's
+//! exec_command(3), a command made only of letters, digits, space, tab and `!@%-_=+:,./` is
+//! split on white space and executed directly (through PATH); any other character (a shell
+//! metacharacter, a quote) runs it as `/bin/sh -c COMMAND`. For pipe(8), an argument vector
+//! (`CommandJob::argv`) is executed directly, never through a shell. The message goes on standard
+//! input, with a clean environment (HOME, LOGNAME, USER, SHELL, PATH, RECIPIENT, SENDER,
+//! EXTENSION, DOMAIN, LOCAL, ... as local(8) sets them), a time limit (command_time_limit,
 //! after which the whole process group is killed), and the exit status mapped through
 //! sysexits(3) as Postfix's pipe code does: 0 is delivered, EX_TEMPFAIL and EX_OSERR defer,
 //! other known codes bounce with their enhanced status, anything else bounces with 5.3.0.
@@ -28,9 +31,14 @@ pub struct CommandJob {
     /// When not empty, the program and its arguments, executed without a shell (pipe(8));
     /// each element is one argument, whatever characters it holds.
     pub argv: Vec<String>,
+    /// $local_command_shell: when not empty, its words with the command as the last
+    /// argument are executed instead (e.g. `/usr/sbin/smrsh -c`), as Postfix does.
+    pub shell: String,
     pub env: Vec<(String, String)>,
     /// Working directory (the user's home when it exists, else `/`).
     pub dir: PathBuf,
+    /// $command_execution_directory: `dir` must be entered, or the delivery is deferred.
+    pub dir_required: bool,
     pub limit: Duration,
     pub input: Vec<u8>,
 }
@@ -95,34 +103,95 @@ fn with_output(text: String, output: &[u8]) -> String {
     }
 }
 
-/// Run the command and classify the result.
-pub fn run(job: &CommandJob) -> Reply {
-    let dir = if job.dir.is_dir() {
-        job.dir.clone()
-    } else {
-        PathBuf::from("/")
-    };
-    let mut command = match job.argv.split_first() {
-        Some((program, args)) => {
-            let mut c = Command::new(program);
-            c.args(args);
+/// The characters exec_command(3) lets through without a shell (besides space and tab).
+const PLAIN: &str = "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/// The words of a command that needs no shell; None when it must go to `/bin/sh -c`.
+pub fn plain_words(command: &str) -> Option<Vec<&str>> {
+    let plain = command
+        .chars()
+        .all(|c| c == ' ' || c == '\t' || PLAIN.contains(c));
+    let words: Vec<&str> = command
+        .split([' ', '\t'])
+        .filter(|w| !w.is_empty())
+        .collect();
+    (plain && !words.is_empty()).then_some(words)
+}
+
+/// The process for `command`: executed directly when it needs no shell, else `/bin/sh -c`.
+fn command_for(command: &str) -> Command {
+    match plain_words(command) {
+        Some(words) => {
+            let mut c = Command::new(words[0]);
+            c.args(&words[1..]);
             c
         }
         None => {
             let mut c = Command::new("/bin/sh");
-            c.arg("-c").arg(&job.command);
+            c.arg("-c").arg(command);
             c
         }
+    }
+}
+
+/// Run the command and classify the result.
+pub fn run(job: &CommandJob) -> Reply {
+    let dir = if job.dir.is_dir() {
+        job.dir.clone()
+    } else if job.dir_required {
+        return reply(
+            "4.3.0",
+            format!("cannot change directory to \"{}\"", job.dir.display()),
+        );
+    } else {
+        PathBuf::from("/")
     };
-    let spawned = command
-        .env_clear()
+    let mut spawned = spawn(job, &dir, false);
+    if let Err(e) = &spawned
+        && job.argv.is_empty()
+        && job.shell.trim().is_empty()
+        && e.kind() == std::io::ErrorKind::NotFound
+        && plain_words(&job.command).is_some_and(|w| !w[0].contains('/'))
+    {
+        // As exec_command(3): perhaps a shell built-in.
+        spawned = spawn(job, &dir, true);
+    }
+    run_spawned(job, spawned)
+}
+
+fn spawn(
+    job: &CommandJob,
+    dir: &std::path::Path,
+    shell: bool,
+) -> std::io::Result<std::process::Child> {
+    let configured: Vec<&str> = job.shell.split_whitespace().collect();
+    let mut cmd = if let Some((program, args)) = job.argv.split_first() {
+        // pipe(8): the argument vector as given, never through a shell.
+        let mut c = Command::new(program);
+        c.args(args);
+        c
+    } else if let Some((prog, args)) = configured.split_first() {
+        let mut c = Command::new(prog);
+        c.args(args).arg(&job.command);
+        c
+    } else if shell {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c").arg(&job.command);
+        c
+    } else {
+        command_for(&job.command)
+    };
+    cmd.env_clear()
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn();
+        .spawn()
+}
+
+fn run_spawned(job: &CommandJob, spawned: std::io::Result<std::process::Child>) -> Reply {
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
@@ -223,6 +292,8 @@ mod tests {
         CommandJob {
             command: cmd.into(),
             argv: Vec::new(),
+            shell: String::new(),
+            dir_required: false,
             env: vec![
                 ("PATH".into(), DEFAULT_PATH.into()),
                 ("RECIPIENT".into(), "u@h".into()),
@@ -310,6 +381,44 @@ mod tests {
         missing.command = "/nonexistent/prog".into();
         assert_eq!(run(&missing).status, Status::Deferred);
         assert_eq!(run(&j).status, Status::Sent);
+    }
+
+    #[test]
+    fn plain_commands_run_without_a_shell() {
+        assert_eq!(
+            plain_words("/usr/bin/maildrop -d user@x"),
+            Some(vec!["/usr/bin/maildrop", "-d", "user@x"])
+        );
+        assert_eq!(
+            plain_words("procmail\t-a x"),
+            Some(vec!["procmail", "-a", "x"])
+        );
+        for shell in [
+            "procmail -a \"$EXTENSION\"",
+            "a;b",
+            "a|b",
+            "x > y",
+            "  ",
+            "",
+        ] {
+            assert_eq!(plain_words(shell), None, "{:?}", shell);
+        }
+        // Executed directly: a `$` in an argument is not expanded by anyone.
+        let mut j = job("/bin/echo plain");
+        j.command = "printenv RECIPIENT".into();
+        let r = run(&j);
+        assert_eq!(r.status, Status::Sent, "{}", r.text);
+        // Not a program: as exec_command(3), a shell is tried (a built-in).
+        let r = run(&job("exit 75"));
+        assert_eq!(r.status, Status::Deferred);
+        // local_command_shell: its words, then the command as one argument.
+        let mut j = job("exit 67");
+        j.shell = "/bin/sh -c".into();
+        assert_eq!(run(&j).dsn.as_str(), "5.1.1");
+        let mut j = job("a;b $HOME");
+        j.shell = "/bin/echo".into();
+        let r = run(&j);
+        assert_eq!(r.status, Status::Sent, "{}", r.text);
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! answers with one or more `Outcome`s per recipient. The scheduler logs each outcome
 //! (`log::lines::delivery`), records progress in the queue file, and bounces or defers; an
 //! outcome that queued a new message (a forwarded copy) names its queue ID, so the
-//! scheduler takes it at once. Agents never call the scheduler: qmgr depends on delivery,
+//! scheduler takes it at once. An outcome may also hand its recipient to another transport
+//! (`Pass`: local(8)'s mailbox_transport and fallback_transport, Postfix's deliver_pass):
+//! the scheduler then delivers that address through the named master.cf transport, whose
+//! agent logs the result. Agents never call the scheduler: qmgr depends on delivery,
 //! never the reverse. `Reply` answers one mailbox, file or command request (`request`);
 //! it lives here so that `command` need not import `request`, which runs commands.
 //!
@@ -108,6 +111,39 @@ pub struct Outcome {
     /// copy, `forwarded as ID`): the scheduler takes it at once, as it takes the notices
     /// `bounce` queues, instead of waiting for its next queue scan.
     pub forwarded: Option<String>,
+    /// Deliver this recipient through another transport instead (`Outcome::pass`). Until
+    /// the scheduler has done so the outcome is a deferral, so nothing is lost if a caller
+    /// does not act on it; it is not logged.
+    pub pass: Option<Pass>,
+}
+
+/// A recipient handed to another transport (Postfix's deliver_pass).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pass {
+    /// The master.cf service name.
+    pub transport: String,
+    pub nexthop: String,
+    /// The address to deliver (after alias expansion), logged as `to=`.
+    pub address: String,
+}
+
+impl Pass {
+    /// Parse a `transport` or `transport:nexthop` value (mailbox_transport,
+    /// fallback_transport and their maps); the nexthop defaults to `nexthop` (the request's).
+    /// `lmtp:unix:/path` is transport `lmtp`, nexthop `unix:/path`. None for an empty
+    /// transport name.
+    pub fn parse(value: &str, nexthop: &str, address: &str) -> Option<Pass> {
+        let value = value.trim();
+        let (transport, hop) = value.split_once(':').unwrap_or((value, ""));
+        if transport.is_empty() {
+            return None;
+        }
+        Some(Pass {
+            transport: transport.to_string(),
+            nexthop: if hop.is_empty() { nexthop } else { hop }.to_string(),
+            address: address.to_string(),
+        })
+    }
 }
 
 impl Outcome {
@@ -121,7 +157,17 @@ impl Outcome {
             relay: relay.to_string(),
             setup: Duration::ZERO,
             forwarded: None,
+            pass: None,
         }
+    }
+
+    /// Hand recipient `rcpt` to another transport: a 4.3.0 deferral until the scheduler
+    /// acts on `pass`.
+    pub fn pass(rcpt: usize, pass: Pass) -> Outcome {
+        let text = format!("delivery via {} not attempted", pass.transport);
+        let mut o = Outcome::new(rcpt, dsn_of("4.3.0"), &text, "none");
+        o.pass = Some(pass);
+        o
     }
 
     /// Change the DSN, and with it the status.
@@ -174,5 +220,31 @@ pub trait Agent: Send + Sync {
         (0..req.recipients.len())
             .map(|i| Outcome::new(i, dsn_of("2.0.0"), &text, self.name()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pass_values_parse_as_transport_and_nexthop() {
+        let p = Pass::parse("lmtp:unix:/var/run/dovecot/lmtp", "www.a.org", "u@x").unwrap();
+        assert_eq!(
+            (p.transport.as_str(), p.nexthop.as_str()),
+            ("lmtp", "unix:/var/run/dovecot/lmtp")
+        );
+        let p = Pass::parse(" error ", "www.a.org", "u@x").unwrap();
+        assert_eq!(
+            (p.transport.as_str(), p.nexthop.as_str()),
+            ("error", "www.a.org")
+        );
+        let p = Pass::parse("smtp:[127.0.0.1]:2525", "d", "u@x").unwrap();
+        assert_eq!(p.nexthop, "[127.0.0.1]:2525");
+        let p = Pass::parse("discard:", "d", "u@x").unwrap();
+        assert_eq!(p.nexthop, "d");
+        assert_eq!(Pass::parse(":x", "d", "u@x"), None);
+        let o = Outcome::pass(0, Pass::parse("lmtp", "d", "u@x").unwrap());
+        assert_eq!((o.status, o.dsn.as_str()), (Status::Deferred, "4.3.0"));
     }
 }

@@ -25,6 +25,40 @@ pub(crate) enum Target<'a> {
     Address(&'a str),
 }
 
+/// The mailbox command for the Unix account `user`: the value $mailbox_command_maps gives
+/// (looked up by user name), else $mailbox_command as written (local(8) reads it raw: the
+/// shell, not Postern, expands `$EXTENSION` and the like from the environment). `Ok(None)`
+/// when neither is set; a table error is an error, never "none". Used by the local agent
+/// to deliver and by the root helper to check what it is asked to run.
+pub(crate) fn mailbox_command(
+    cfg: &crate::config::Config,
+    user: &str,
+) -> Result<Option<String>, crate::tables::TableError> {
+    let maps = cfg.get("mailbox_command_maps");
+    if !maps.trim().is_empty() {
+        let tables = crate::tables::TableList::open_list(maps)?;
+        for t in &tables.tables {
+            if let Some(v) = t.lookup(user)? {
+                return Ok(Some(v));
+            }
+        }
+    }
+    let cmd = cfg.raw("mailbox_command");
+    Ok((!cmd.trim().is_empty()).then(|| cmd.trim().to_string()))
+}
+
+/// The account a mailbox command for `user` runs as: the user's own ids, or
+/// $default_privs' when the user is root (local(8) never runs a command as root).
+pub(crate) fn mailbox_command_account(
+    user: &crate::sys::User,
+    default_privs: &str,
+) -> Result<crate::sys::User, String> {
+    if user.uid != 0 {
+        return Ok(user.clone());
+    }
+    entitled_account(None, default_privs)
+}
+
 /// Classify one target of `aliases::targets`.
 pub(crate) fn classify(t: &str) -> Target<'_> {
     if let Some(cmd) = t.strip_prefix('|') {

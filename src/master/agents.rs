@@ -192,8 +192,8 @@ pub fn service_config(cfg: &Config, svc: &Service) -> Config {
 /// warning: as for listeners (unknown, not implemented, process-wide), except that an empty
 /// value of an unknown parameter asks for nothing Postern does (2.10's stock `relay` entry
 /// has `-o smtp_fallback_relay=`); and the SMTP client does not follow $inet_protocols.
-pub fn ineffective_overrides(svc: &Service) -> Vec<String> {
-    let mut idle: Vec<String> = super::listen::ineffective_overrides(svc)
+pub fn ineffective_overrides(cfg: &Config, svc: &Service) -> Vec<String> {
+    let mut idle: Vec<String> = super::listen::ineffective_overrides(cfg, svc)
         .into_iter()
         .filter(|o| !o.ends_with('='))
         .collect();
@@ -464,9 +464,10 @@ mod tests {
             "m",
         )
         .unwrap();
-        assert!(ineffective_overrides(&s[0]).is_empty());
+        let cfg = Config::from_pairs(Path::new("/nonexistent"), &[]);
+        assert!(ineffective_overrides(&cfg, &s[0]).is_empty());
         assert_eq!(
-            ineffective_overrides(&s[1]),
+            ineffective_overrides(&cfg, &s[1]),
             [
                 "-o no_such_thing=1",
                 "-o maillog_file=/x",

@@ -109,6 +109,18 @@ pub fn start(dir: &Path) -> i32 {
         );
         return 1;
     }
+    // The master would refuse too; here main.cf's warnings and the refusal reach the
+    // terminal (the master logs master.cf's warnings).
+    let services = match super::read_services(dir) {
+        Ok(s) => s,
+        Err(e) => {
+            log::fatal("postfix", &e);
+            return 1;
+        }
+    };
+    if !super::unsupported::allowed(&cfg, &services, SCRIPT) {
+        return 1;
+    }
     lines::starting();
     let exe = match std::env::current_exe() {
         Ok(e) => e,
@@ -263,7 +275,9 @@ pub fn status(dir: &Path) -> i32 {
     }
 }
 
-/// `postfix check`: the configuration loads (errors are fatal, exit 1); missing queue
+/// `postfix check`: the configuration loads (errors are fatal, exit 1), and Postern can
+/// honour it (`super::unsupported`: settings it ignores are warnings, settings it may not
+/// ignore are fatal, exit 1); missing queue
 /// directories are created (as root with their owners); then, as Postfix's check-warn,
 /// each problem with the spool's and the set-gid commands' owners and modes is one
 /// `postfix/postfix-script: warning:` line naming its fix, and the exit status stays 0.
@@ -273,13 +287,17 @@ pub fn check(dir: &Path) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let services = match super::load_services(dir) {
+    let services = match super::load_services(dir, &cfg) {
         Ok(s) => s,
         Err(e) => {
             log::fatal("postfix", &e);
             return 1;
         }
     };
+    // Settings Postern ignores are warned about; those it may not ignore are fatal.
+    if !super::unsupported::allowed(&cfg, &services, SCRIPT) {
+        return 1;
+    }
     let q = Path::new(cfg.get("queue_directory"));
     if !q.is_dir() {
         log::fatal(

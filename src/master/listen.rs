@@ -10,6 +10,7 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use crate::config::Config;
 use crate::config::master_cf::Service;
 use crate::config::params;
+use crate::config::support::{self, Finding};
 
 /// Parameters Postern reads once for the whole process: a per-service `-o` cannot change
 /// them (Postfix runs one process per service, Postern one for all).
@@ -25,13 +26,23 @@ const PROCESS_WIDE: &[&str] = &[
 ];
 
 /// The `-o name=value` overrides of a listener that have no effect in Postern: unknown
-/// parameters, parameters marked not implemented, and process-wide ones.
-pub fn ineffective_overrides(svc: &Service) -> Vec<String> {
+/// parameters, process-wide ones, and those the rule for unimplemented parameters warns
+/// about (`config::support`, on top of main.cf `cfg`; the fatal ones are
+/// `super::unsupported`'s).
+pub fn ineffective_overrides(cfg: &Config, svc: &Service) -> Vec<String> {
+    let warned: Vec<String> = support::overrides(cfg, &svc.overrides)
+        .into_iter()
+        .filter_map(|f| match f {
+            Finding::Warn { name } => Some(name),
+            Finding::Fatal { .. } => None,
+        })
+        .collect();
     svc.overrides
         .iter()
         .filter(|(name, _)| {
             PROCESS_WIDE.contains(&name.as_str())
-                || params::find(name).is_none_or(|p| !p.implemented)
+                || params::find(name).is_none()
+                || warned.contains(name)
         })
         .map(|(name, value)| format!("-o {}={}", name, value))
         .collect()
@@ -122,7 +133,7 @@ mod tests {
         .unwrap()
         .remove(0);
         assert_eq!(
-            ineffective_overrides(&svc),
+            ineffective_overrides(&Config::from_pairs(std::path::Path::new("/x"), &[]), &svc),
             vec!["-o milter_macro_daemon_name=ORIGINATING"]
         );
     }

@@ -17,8 +17,9 @@
 //! has the root helper read them again (`preload`), before the smtpd contexts are rebuilt.
 //!
 //! Logs `daemon started -- version V, configuration DIR`, `reload -- ...`,
-//! `terminating on signal N`, main.cf "unused parameter" warnings, and at stop the anvil
-//! statistics of the SMTP listeners' client limits (smtpd::anvil).
+//! `terminating on signal N`, main.cf "unused parameter" warnings, the warnings and fatal
+//! errors of the rule for parameters it does not implement (`unsupported`), and at stop
+//! the anvil statistics of the SMTP listeners' client limits (smtpd::anvil).
 
 mod agents;
 pub mod check;
@@ -27,6 +28,7 @@ pub mod listen;
 pub mod pidfile;
 mod preload;
 pub mod sasl_check;
+pub mod unsupported;
 
 use std::fmt;
 use std::net::{SocketAddr, TcpStream};
@@ -97,17 +99,14 @@ pub fn read_services(dir: &Path) -> Result<Vec<Service>, MasterError> {
         .map_err(|e| MasterError::MasterCf(e.to_string()))
 }
 
-/// Load master.cf and warn about services Postern does not provide and pipe(8) entries
-/// that cannot deliver (`agents::pipe_problem`).
-pub fn load_services(dir: &Path) -> Result<Vec<Service>, MasterError> {
+/// Load master.cf and warn about services Postern does not provide, pipe(8) entries that
+/// cannot deliver (`agents::pipe_problem`) and `-o` overrides it ignores (on top of main.cf
+/// `cfg`).
+pub fn load_services(dir: &Path, cfg: &Config) -> Result<Vec<Service>, MasterError> {
     let path = dir.join("master.cf");
     let services = read_services(dir)?;
-    let cfg = Config::load(dir).ok();
     for s in &services {
-        let pipe = cfg
-            .as_ref()
-            .and_then(|c| agents::pipe_problem(c, s, !crate::sys::is_root()));
-        if let Some(why) = pipe {
+        if let Some(why) = agents::pipe_problem(cfg, s, !crate::sys::is_root()) {
             log::warning(
                 COMPONENT,
                 format!("{}: line {}: {}", path.display(), s.line, why),
@@ -120,9 +119,9 @@ pub fn load_services(dir: &Path) -> Result<Vec<Service>, MasterError> {
             );
         } else if s.is_smtpd_listener() || s.is_delivery_agent() {
             let idle = if s.is_smtpd_listener() {
-                listen::ineffective_overrides(s)
+                listen::ineffective_overrides(cfg, s)
             } else {
-                agents::ineffective_overrides(s)
+                agents::ineffective_overrides(cfg, s)
             };
             if !idle.is_empty() {
                 log::warning(
@@ -157,7 +156,12 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     let cfg = Config::load(config_dir).map_err(MasterError::Config)?;
     log::init(&cfg, log_to_stderr);
     let cfg = Arc::new(load_config(config_dir, COMPONENT).map_err(MasterError::Config)?);
-    let services = load_services(config_dir)?;
+    let services = load_services(config_dir, &cfg)?;
+    if !unsupported::allowed(&cfg, &services, COMPONENT) {
+        return Err(MasterError::Setup(
+            "refusing to start: settings that Postern cannot honour (see above)".into(),
+        ));
+    }
 
     let queue = Queue::new(Path::new(cfg.get("queue_directory")));
     queue
@@ -359,7 +363,14 @@ fn reload(
 ) {
     let loaded = load_config(config_dir, COMPONENT)
         .map_err(MasterError::Config)
-        .and_then(|c| Ok((Arc::new(c), read_services(config_dir)?)));
+        .and_then(|c| Ok((Arc::new(c), read_services(config_dir)?)))
+        .and_then(|(c, s)| {
+            let fatal = unsupported::check(&c, &s, COMPONENT);
+            match fatal.is_empty() {
+                true => Ok((c, s)),
+                false => Err(MasterError::Setup(fatal.join("; "))),
+            }
+        });
     let (cfg, services) = match loaded {
         Ok(both) => both,
         Err(e) => {

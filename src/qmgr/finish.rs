@@ -29,6 +29,9 @@ pub struct ActiveMessage {
     pub active_since: SystemTime,
     /// A postsuper request to apply once the deliveries in progress have finished.
     pub admin: Option<Admin>,
+    /// Recipients handed to another transport whose delivery is still under way (queue
+    /// index, how many): not marked done before it ends.
+    pub passes: HashMap<usize, usize>,
 }
 
 /// An active message whose jobs are all done.

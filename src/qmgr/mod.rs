@@ -22,6 +22,7 @@
 
 pub mod control;
 mod finish;
+mod pass;
 mod scheduler;
 pub mod verify;
 mod workers;

@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender, select};
 use super::finish::{self, ActiveMessage, Pending};
 use super::workers::{self, Job, JobResult};
 use super::{Admin, MAX_POOL, QmgrContext, Wake};
-use crate::delivery::{Agent, Outcome, Status};
+use crate::delivery::{Agent, Outcome, Pass, Status};
 use crate::log::{self, lines};
 use crate::queue::{QueueFile, QueueFileError, QueueName};
 use crate::rewrite::Rewrite;
@@ -363,6 +363,7 @@ impl Scheduler {
             results: HashMap::new(),
             active_since: SystemTime::now(),
             admin: None,
+            passes: HashMap::new(),
         };
         self.active.insert(id.to_string(), msg);
         self.make_jobs(id);
@@ -472,6 +473,7 @@ impl Scheduler {
                     arrival: msg.qf.envelope.arrival,
                     active_since: msg.active_since,
                     verify,
+                    passed: false,
                 });
             }
         }
@@ -479,15 +481,36 @@ impl Scheduler {
             m.outstanding += jobs.len();
         }
         for job in jobs {
-            let limit = self.limit(transport_of(&job.dest_key), "concurrency");
-            let d = self.dests.entry(job.dest_key.clone()).or_default();
-            if d.in_flight < limit {
-                d.in_flight += 1;
-                self.dispatch(vec![job]);
-            } else {
-                d.waiting.push_back(job);
-            }
+            self.enqueue(job);
         }
+    }
+
+    /// Start a job now, or queue it behind its destination's concurrency limit.
+    fn enqueue(&mut self, job: Job) {
+        let limit = self.limit(transport_of(&job.dest_key), "concurrency");
+        let d = self.dests.entry(job.dest_key.clone()).or_default();
+        if d.in_flight < limit {
+            d.in_flight += 1;
+            self.dispatch(vec![job]);
+        } else {
+            d.waiting.push_back(job);
+        }
+    }
+
+    /// An agent handed queue recipient `qi` of message `id` to another transport: deliver
+    /// it there as a job of its own (`pass::job`), whose outcomes count for `qi`.
+    fn pass_on(&mut self, id: &str, qi: usize, pass: Pass) {
+        let agent = self.agent_for(&pass.transport);
+        let per_job = self.limit(&pass.transport, "recipient");
+        let Some(msg) = self.active.get_mut(id) else {
+            return;
+        };
+        let Some(job) = super::pass::job(id, msg, qi, pass, agent, per_job) else {
+            return;
+        };
+        msg.outstanding += 1;
+        *msg.passes.entry(qi).or_default() += 1;
+        self.enqueue(job);
     }
 
     /// Hand a batch to its transport's worker pool, starting the pool on first use. The
@@ -537,9 +560,18 @@ impl Scheduler {
         for nid in r.outcomes.iter().filter_map(|o| o.forwarded.as_ref()) {
             self.take_new(nid.clone());
         }
+        let mut passes = Vec::new();
+        let stopping = self.stopping;
         let Some(msg) = self.active.get_mut(&r.id) else {
             return;
         };
+        if r.passed {
+            for &qi in &r.rcpt_idx {
+                if let Some(n) = msg.passes.get_mut(&qi) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        }
         msg.outstanding = msg.outstanding.saturating_sub(1);
         // A verification keeps every recipient pending until its report lists them all.
         let several = msg.qf.pending().count() > r.rcpt_idx.len()
@@ -549,11 +581,23 @@ impl Scheduler {
             let Some(&qi) = r.rcpt_idx.get(o.rcpt) else {
                 continue;
             };
-            msg.results.entry(qi).or_default().push(o);
+            match o.pass.clone() {
+                // Stopping: the hand-over stays a deferral (`Outcome::pass`), so the
+                // recipient is tried again, never taken as done.
+                Some(p) if !stopping => passes.push((qi, p)),
+                _ => msg.results.entry(qi).or_default().push(o),
+            }
         }
+
         // Record sent recipients at once when others remain, so a crash repeats less.
         if several {
             for &qi in &r.rcpt_idx {
+                // Handed to another transport: done only once that delivery is.
+                if msg.passes.get(&qi).is_some_and(|&n| n > 0)
+                    || passes.iter().any(|(p, _)| *p == qi)
+                {
+                    continue;
+                }
                 let all_sent = msg
                     .results
                     .get(&qi)
@@ -566,8 +610,12 @@ impl Scheduler {
                 let _ = msg.qf.sync();
             }
         }
-        if msg.outstanding == 0 {
-            self.complete(&r.id);
+        let id = r.id.clone();
+        for (qi, p) in passes {
+            self.pass_on(&id, qi, p);
+        }
+        if self.active.get(&id).is_some_and(|m| m.outstanding == 0) {
+            self.complete(&id);
         }
     }
 

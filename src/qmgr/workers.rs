@@ -2,6 +2,10 @@
 //! transport and next hop, up to the recipient limit; a batch is jobs for one destination),
 //! call the agent, log every outcome in Postfix's
 //! `to=<...>, relay=..., delay=..., delays=a/b/c/d, dsn=..., status=...` form and report back.
+//! An outcome that passes its recipient to another transport (`Outcome::pass`) is not
+//! logged here: the scheduler delivers it through that transport, whose result is logged.
+//! A job that was itself such a pass may not pass again (a configuration loop such as
+//! `mailbox_transport = local`): that is deferred, `4.3.5 mail system configuration error`.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -35,6 +39,8 @@ pub struct Job {
     /// Address verification (`sendmail -bv`): outcomes are logged as
     /// `status=deliverable` / `status=undeliverable`.
     pub verify: bool,
+    /// The recipients were handed over by another agent (`Outcome::pass`).
+    pub passed: bool,
 }
 
 /// A finished job.
@@ -43,6 +49,8 @@ pub struct JobResult {
     pub dest_key: String,
     pub rcpt_idx: Vec<usize>,
     pub outcomes: Vec<Outcome>,
+    /// The job's `passed`.
+    pub passed: bool,
 }
 
 /// Start `n` workers. Each takes a batch (one or more jobs for the same agent and
@@ -97,6 +105,7 @@ fn panicked(job: &Job) -> JobResult {
         dest_key: job.dest_key.clone(),
         rcpt_idx: job.rcpt_idx.clone(),
         outcomes,
+        passed: job.passed,
     }
 }
 
@@ -143,14 +152,22 @@ pub fn run(batch: &[Job]) -> Vec<JobResult> {
                     ));
                 }
             }
-            for o in &outcomes {
-                log_outcome(job, o, started_wall, elapsed);
+            for o in outcomes.iter_mut() {
+                if job.passed && o.pass.is_some() {
+                    o.pass = None;
+                    o.set_dsn(crate::delivery::dsn_of("4.3.5"));
+                    o.text = "mail system configuration error".to_string();
+                }
+                if o.pass.is_none() {
+                    log_outcome(job, o, started_wall, elapsed);
+                }
             }
             JobResult {
                 id: job.id.clone(),
                 dest_key: job.dest_key.clone(),
                 rcpt_idx: job.rcpt_idx.clone(),
                 outcomes,
+                passed: job.passed,
             }
         })
         .collect()
@@ -225,6 +242,7 @@ mod tests {
             arrival: SystemTime::now(),
             active_since: SystemTime::now(),
             verify: false,
+            passed: false,
         }])
         .unwrap();
         let r = rrx.recv().unwrap().remove(0);

@@ -5,8 +5,9 @@
 //! Security role: commands and files run with the privileges of the alias database owner
 //! (the table registry says which types have one: hash, btree), or of $default_privs when
 //! the owner is root; `:include:` targets with those of the include file's owner
-//! (likewise). allow_mail_to_commands / allow_mail_to_files must contain `alias`,
-//! otherwise the target bounces with 5.7.1. An alias that lists itself
+//! (likewise). allow_mail_to_commands / allow_mail_to_files must contain the class of
+//! the list that names the target (`alias`; `include` for an `:include:` file; `forward`
+//! for a .forward file, `dotforward`), otherwise the target bounces with 5.7.1. An alias that lists itself
 //! (`root: root`) goes to the mailbox; a loop (`a: b`, `b: a`) is followed until Postfix's
 //! nesting limit and bounced (`alias database loop for b`, 5.4.6, with that warning).
 //! Each mailbox, file, command, include file and forwarding address gets one delivery per
@@ -17,11 +18,11 @@
 //! for PATH`; the alias loop warning comes from the parent module.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::forward::Forward;
+use super::run_command::RunAs;
 use super::{Local, Rcpt, split_addr};
-use crate::delivery::command::{CommandJob, DEFAULT_PATH};
 use crate::delivery::lock::LockPolicy;
 use crate::delivery::request::{Op, Source};
 use crate::delivery::targets::{Target, classify, entitled_account, include_targets, table_owner};
@@ -44,7 +45,6 @@ pub(super) struct Origin {
 pub(super) struct Privs {
     uid: u32,
     gid: u32,
-    name: String,
     home: String,
     shell: String,
 }
@@ -75,28 +75,16 @@ impl Local {
         Ok(Privs {
             uid: a.uid,
             gid: a.gid,
-            name: a.name,
             home: a.home,
             shell: a.shell,
         })
     }
 
-    /// command_time_limit (default 1000s; not yet in the parameter table).
-    fn command_time_limit(&self) -> std::time::Duration {
-        let d = if self.cfg.has("command_time_limit") {
-            self.cfg.time("command_time_limit")
-        } else {
-            std::time::Duration::ZERO
-        };
-        if d.is_zero() {
-            std::time::Duration::from_secs(1000)
-        } else {
-            d
-        }
-    }
-
-    fn allowed(&self, param: &str) -> bool {
-        self.cfg.list(param).iter().any(|c| c == "alias")
+    /// Whether `param` (allow_mail_to_commands, allow_mail_to_files) allows targets listed
+    /// in `origin`: its class is `alias`, `include` or `forward` (`Source::class`).
+    fn allowed(&self, param: &str, origin: &Origin) -> bool {
+        let class = origin.source.class();
+        self.cfg.list(param).iter().any(|c| c == class)
     }
 
     /// Expand an alias value found for `addr`: `level` is the recursion level (see
@@ -111,10 +99,26 @@ impl Local {
         name: &str,
     ) {
         let targets = aliases::targets(value);
+        // The list's owner-NAME becomes the sender of what it forwards (`owner`).
+        let outer = r.owner.clone();
+        match self.list_owner(name) {
+            Ok(Some(sender)) => {
+                r.owner = Some(super::owner::ListOwner {
+                    sender,
+                    list: addr.to_string(),
+                })
+            }
+            Ok(None) => {}
+            Err(_) => {
+                r.outcome(addr, dsn_of("4.3.0"), "alias database unavailable");
+                return;
+            }
+        }
         self.expand_targets(r, addr, &targets, origin, level, name);
+        r.owner = outer;
     }
 
-    fn expand_targets(
+    pub(super) fn expand_targets(
         &self,
         r: &mut Rcpt<'_>,
         addr: &str,
@@ -128,12 +132,22 @@ impl Local {
                 Target::Command(cmd) => self.to_command(r, addr, cmd, origin),
                 Target::Include(path) => self.include(r, addr, path, level),
                 Target::File(path) => self.to_file(r, addr, path, origin),
-                Target::Address(t) => self.to_address(r, addr, t, level, name),
+                Target::Address(t) => match &origin.source {
+                    Source::Forward { user, .. } => self.forward_address(r, addr, t, level, user),
+                    _ => self.to_address(r, addr, t, level, name),
+                },
             }
         }
     }
 
-    fn to_address(&self, r: &mut Rcpt<'_>, addr: &str, t: &str, level: usize, name: &str) {
+    pub(super) fn to_address(
+        &self,
+        r: &mut Rcpt<'_>,
+        addr: &str,
+        t: &str,
+        level: usize,
+        name: &str,
+    ) {
         let (direct, t) = match t.strip_prefix('\\') {
             Some(rest) => (true, rest),
             None => (false, t),
@@ -150,6 +164,7 @@ impl Local {
             r.forwards.push(Forward {
                 delivered_to: addr.to_string(),
                 target: qualified,
+                sender: r.owner.as_ref().map(|o| o.sender.clone()),
             });
         }
     }
@@ -193,7 +208,7 @@ impl Local {
     }
 
     fn to_command(&self, r: &mut Rcpt<'_>, addr: &str, cmd: &str, origin: &Origin) {
-        if !self.allowed("allow_mail_to_commands") {
+        if !self.allowed("allow_mail_to_commands", origin) {
             r.outcome(addr, dsn_of("5.7.1"), "mail to command is restricted");
             return;
         }
@@ -201,45 +216,18 @@ impl Local {
             Ok(p) => p,
             Err(why) => return r.outcome(addr, dsn_of("4.3.0"), &why),
         };
-        if !r.first_time(format!("command {} {}", p.uid, cmd)) {
-            return;
-        }
-        let (local, domain) = split_addr(addr);
-        let extension = self.rewrite.split(local).1.unwrap_or_default().to_string();
-        let env = vec![
-            ("HOME".to_string(), p.home.clone()),
-            ("LOGNAME".to_string(), p.name.clone()),
-            ("USER".to_string(), p.name.clone()),
-            ("SHELL".to_string(), p.shell.clone()),
-            ("PATH".to_string(), DEFAULT_PATH.to_string()),
-            ("RECIPIENT".to_string(), addr.to_string()),
-            ("SENDER".to_string(), r.req.sender.to_string()),
-            ("EXTENSION".to_string(), extension),
-            ("DOMAIN".to_string(), domain.to_string()),
-            ("LOCAL".to_string(), local.to_string()),
-        ];
-        let mut input = mbox::from_line(r.req.sender, r.now);
-        input.extend_from_slice(&mbox::delivery_headers(r.req.sender, &r.orig_to, addr));
-        input.extend_from_slice(r.req.content);
-        let job = CommandJob {
-            command: cmd.to_string(),
-            argv: Vec::new(),
-            env,
-            dir: PathBuf::from(&p.home),
-            limit: self.command_time_limit(),
-            input,
-        };
-        let reply = self.perform(Op::Command {
-            source: origin.source.clone(),
+        let who = RunAs {
             uid: p.uid,
             gid: p.gid,
-            job,
-        });
-        r.reply(addr, reply);
+            home: &p.home,
+            shell: &p.shell,
+            cwd: &p.home,
+        };
+        self.run_command(r, addr, cmd, origin.source.clone(), &who);
     }
 
     fn to_file(&self, r: &mut Rcpt<'_>, addr: &str, path: &Path, origin: &Origin) {
-        if !self.allowed("allow_mail_to_files") {
+        if !self.allowed("allow_mail_to_files", origin) {
             r.outcome(addr, dsn_of("5.7.1"), "mail to file is restricted");
             return;
         }

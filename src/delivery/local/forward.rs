@@ -1,6 +1,8 @@
-//! Forwarding for local(8): alias targets outside $mydestination are sent on as a new
-//! message through cleanup, with the original sender and a `Delivered-To:` header naming
-//! the address that was expanded (so a forwarding loop is caught when the copy comes back).
+//! Forwarding for local(8): alias targets outside $mydestination (and every target of a
+//! list with an `owner-` alias, and addresses in .forward files) are sent on as a new
+//! message through cleanup, with the original sender (or the list owner) and a
+//! `Delivered-To:` header naming the address that was expanded (so a forwarding loop is
+//! caught when the copy comes back).
 //!
 //! Security role: the new queue file is written by $mail_owner like any other. Logs nothing
 //! itself (cleanup logs the new message-id; the caller logs `forwarded as ID`). Each
@@ -20,6 +22,9 @@ pub(super) struct Forward {
     /// The local address whose alias named the target.
     pub delivered_to: String,
     pub target: String,
+    /// The envelope sender of the copy when not the message's: the list owner
+    /// (`owner-NAME`) of the alias that named the target (`owner`).
+    pub sender: Option<String>,
 }
 
 impl Local {
@@ -28,11 +33,14 @@ impl Local {
         let mut pending = std::mem::take(&mut r.forwards);
         while !pending.is_empty() {
             let dt = pending[0].delivered_to.clone();
-            let (group, rest): (Vec<Forward>, Vec<Forward>) =
-                pending.into_iter().partition(|f| f.delivered_to == dt);
+            let sender = pending[0].sender.clone();
+            let (group, rest): (Vec<Forward>, Vec<Forward>) = pending
+                .into_iter()
+                .partition(|f| f.delivered_to == dt && f.sender == sender);
             pending = rest;
             let targets: Vec<String> = group.into_iter().map(|f| f.target).collect();
-            match self.submit_copy(r, &dt, &targets) {
+            let sender = sender.as_deref().unwrap_or(r.req.sender);
+            match self.submit_copy(r, sender, &dt, &targets) {
                 Ok(id) => {
                     for t in &targets {
                         r.outcome(t, dsn_of("2.0.0"), &format!("forwarded as {}", id));
@@ -63,6 +71,7 @@ impl Local {
     fn submit_copy(
         &self,
         r: &Rcpt<'_>,
+        sender: &str,
         delivered_to: &str,
         targets: &[String],
     ) -> Result<String, CleanupError> {
@@ -70,7 +79,7 @@ impl Local {
         let incoming = queue
             .create(QueueName::Incoming)
             .map_err(CleanupError::Write)?;
-        let mut envelope = Envelope::new(r.req.sender);
+        let mut envelope = Envelope::new(sender);
         envelope.recipients = targets.iter().map(|t| Recipient::new(t)).collect();
         let mut content = format!("Delivered-To: {}\n", delivered_to).into_bytes();
         content.extend_from_slice(r.req.content);

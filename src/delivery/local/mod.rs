@@ -1,8 +1,13 @@
-//! local(8): delivery for $mydestination. For each recipient: the Delivered-To loop check,
-//! alias expansion (`alias`: users, `/file`, `|command`, `:include:`, forwarding through
-//! cleanup), then the user's mailbox: `$home_mailbox` (Maildir when it ends in `/`) or
-//! `$mail_spool_directory/USER` as an mbox (format and locking in `delivery::mbox`).
-//! `.forward` files are not supported. Which domains are ours and where a local part's
+//! local(8): delivery for $mydestination. For each recipient, in Postfix's order: the
+//! Delivered-To loop check, alias expansion (`alias`: users, `/file`, `|command`,
+//! `:include:`, forwarding through cleanup), the user's `.forward` file (`dotforward`),
+//! then the mailbox: $mailbox_transport_maps / $mailbox_transport hand the recipient to
+//! another transport (`pass`, acted on by the scheduler); an unknown user goes to
+//! $fallback_transport_maps / $fallback_transport / $luser_relay or bounces (`pass`);
+//! $mailbox_command_maps / $mailbox_command run a command as the user
+//! (`mailbox_command`, with `run_command` and `environ`); else `$home_mailbox` (Maildir
+//! when it ends in `/`) or `$mail_spool_directory/USER` as an mbox (format and locking in
+//! `delivery::mbox`). Which domains are ours and where a local part's
 //! `+extension` starts come from crate::rewrite (one `Rewrite` per `Local`). Address
 //! verification (`sendmail -bv`) is `Local`'s `Agent::verify` (`verify`): the same alias
 //! walk, read-only.
@@ -21,7 +26,13 @@
 //! destination, `to=` the final address).
 
 mod alias;
+mod dotforward;
+mod environ;
 mod forward;
+mod mailbox_command;
+mod owner;
+mod pass;
+mod run_command;
 mod verify;
 
 use std::sync::{Arc, Mutex};
@@ -48,6 +59,29 @@ pub struct Local {
     rewrite: Rewrite,
     helper: Option<Arc<HelperHandle>>,
     aliases: Mutex<Option<Arc<TableList>>>,
+    /// A configuration local(8) refuses to run with (`size_limit_error`): every delivery
+    /// is deferred, as Postfix's local exits at start and its mail waits.
+    config_error: Option<String>,
+}
+
+/// local(8)'s start-up check: a limited mailbox_size_limit must not be smaller than
+/// message_size_limit (nor may that be unlimited), or a message could be accepted that no
+/// mailbox can take.
+pub fn size_limit_error(cfg: &Config) -> Option<String> {
+    let mailbox = cfg.int("mailbox_size_limit");
+    let message = cfg.int("message_size_limit");
+    if mailbox <= 0 {
+        return None;
+    }
+    if message <= 0 {
+        return Some(
+            "configuration error: mailbox_size_limit is limited but message_size_limit is unlimited"
+                .into(),
+        );
+    }
+    (mailbox < message).then(|| {
+        "configuration error: mailbox_size_limit is smaller than message_size_limit".into()
+    })
 }
 
 /// Per-recipient state while expanding.
@@ -64,6 +98,8 @@ struct Rcpt<'a> {
     seen: std::collections::HashSet<String>,
     out: Vec<Outcome>,
     forwards: Vec<forward::Forward>,
+    /// The owner of the list being expanded, if it has one (`owner`).
+    owner: Option<owner::ListOwner>,
     now: i64,
     /// Group commit (`deliver_batch`): mbox appends held back as (index into `out` of a
     /// placeholder outcome, request); None performs them at once.
@@ -111,11 +147,16 @@ impl Local {
     /// `helper`: Some when running as root with the privileged helper started; None
     /// performs deliveries in-process as the running user.
     pub fn new(cfg: Arc<Config>, helper: Option<Arc<HelperHandle>>) -> Local {
+        let config_error = size_limit_error(&cfg);
+        if let Some(e) = &config_error {
+            crate::log::fatal("local", e);
+        }
         Local {
             rewrite: Rewrite::new(&cfg),
             cfg,
             helper,
             aliases: Mutex::new(None),
+            config_error,
         }
     }
 
@@ -160,20 +201,16 @@ impl Local {
     }
 
     /// Deliver to the mailbox of the Unix account `user` (the final step for `addr`).
-    fn mailbox(&self, r: &mut Rcpt<'_>, addr: &str, user: &str) {
+    fn mailbox(&self, r: &mut Rcpt<'_>, addr: &str, user: &str, level: usize) {
         if !r.first_time(format!("mailbox {}", split_addr(addr).0.to_lowercase())) {
+            return;
+        }
+        if self.pass_mailbox(r, addr, user) {
             return;
         }
         let acct = match crate::sys::user_by_name(user) {
             Ok(Some(a)) => a,
-            Ok(None) => {
-                r.outcome(
-                    addr,
-                    dsn_of("5.1.1"),
-                    &format!("unknown user: \"{}\"", user),
-                );
-                return;
-            }
+            Ok(None) => return self.unknown_user(r, addr, user, level),
             Err(e) => {
                 r.outcome(
                     addr,
@@ -183,15 +220,26 @@ impl Local {
                 return;
             }
         };
+        if self.deliver_mailbox_command(r, addr, &acct) {
+            return;
+        }
         let sender = r.req.sender;
         let home_mailbox = self.cfg.get("home_mailbox").trim();
+        let spool_dir = self.cfg.get("mail_spool_directory");
         let spool = home_mailbox.is_empty();
         let path = if spool {
-            std::path::Path::new(self.cfg.get("mail_spool_directory")).join(&acct.name)
+            std::path::Path::new(spool_dir).join(&acct.name)
         } else {
             std::path::Path::new(&acct.home).join(home_mailbox)
         };
-        let op = if !spool && home_mailbox.ends_with('/') {
+        // Maildir: home_mailbox ending in `/`, or (without home_mailbox) a spool directory
+        // ending in `/`: $mail_spool_directory/USER/ (local(8)).
+        let maildir = if spool {
+            spool_dir.ends_with('/')
+        } else {
+            home_mailbox.ends_with('/')
+        };
+        let op = if maildir {
             let mut content = mbox::delivery_headers(sender, &r.orig_to, addr);
             content.extend_from_slice(r.req.content);
             Op::Maildir {
@@ -287,7 +335,13 @@ impl Local {
                 }
             }
         }
-        self.mailbox(r, addr, &base);
+        if !direct && self.owner_indirect(r, addr) {
+            return;
+        }
+        if !direct && self.dotforward(r, addr, &base, level) {
+            return;
+        }
+        self.mailbox(r, addr, &base, level);
     }
 }
 
@@ -399,6 +453,19 @@ impl Local {
     /// All recipients of one request; with `hold`, mbox appends are not performed but
     /// returned as (index into the outcomes of a placeholder, request).
     fn deliver_request(&self, req: &Request<'_>, hold: bool) -> (Vec<Outcome>, Vec<(usize, Op)>) {
+        if self.config_error.is_some() {
+            let out = (0..req.recipients.len())
+                .map(|i| {
+                    Outcome::new(
+                        i,
+                        dsn_of("4.3.5"),
+                        "mail system configuration error",
+                        "local",
+                    )
+                })
+                .collect();
+            return (out, Vec::new());
+        }
         let delivered = delivered_to_headers(req.content);
         let now = crate::log::timefmt::now_secs();
         let mut out = Vec::new();
@@ -463,6 +530,7 @@ impl Local {
             seen: Default::default(),
             out: Vec::new(),
             forwards: Vec::new(),
+            owner: None,
             now,
             held: hold.then(Vec::new),
         };
@@ -487,5 +555,41 @@ mod tests {
         assert_eq!(delivered_to_headers(msg), vec!["a@b.test", "c@d"]);
         assert_eq!(split_addr("a@b@c"), ("a@b", "c"));
         assert_eq!(split_addr("root"), ("root", ""));
+    }
+
+    #[test]
+    fn mailbox_limit_below_message_limit_is_refused_and_defers() {
+        let dir = std::path::Path::new("/nonexistent");
+        let ok = Config::from_pairs(dir, &[]);
+        assert_eq!(size_limit_error(&ok), None);
+        let unlimited = Config::from_pairs(dir, &[("mailbox_size_limit", "0")]);
+        assert_eq!(size_limit_error(&unlimited), None);
+        let small = Config::from_pairs(dir, &[("mailbox_size_limit", "1000")]);
+        assert_eq!(
+            size_limit_error(&small).as_deref(),
+            Some("configuration error: mailbox_size_limit is smaller than message_size_limit")
+        );
+        let cfg = Config::from_pairs(
+            dir,
+            &[("mailbox_size_limit", "1000"), ("message_size_limit", "0")],
+        );
+        assert!(size_limit_error(&cfg).unwrap().contains("is unlimited"));
+        let local = Local::new(Arc::new(small), None);
+        let rcpts = [Recipient::new("root@x")];
+        let out = local.deliver(&Request {
+            queue_id: "A",
+            sender: "",
+            arrival: std::time::SystemTime::now(),
+            content: b"\n",
+            recipients: &rcpts,
+            nexthop: "x",
+            ret: None,
+            envid: None,
+            attrs: &[],
+        });
+        assert_eq!(
+            (out[0].dsn.as_str(), out[0].text.as_str()),
+            ("4.3.5", "mail system configuration error")
+        );
     }
 }

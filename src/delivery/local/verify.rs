@@ -2,8 +2,10 @@
 //! recipient is checked read-only, the way `deliver` would deliver it: alias expansion
 //! through $alias_maps (each target checked in turn; commands and files are reported, not
 //! run or written; `:include:` files are read; an address outside $mydestination reports
-//! the transport it would take, `deliverable via smtp`), then the account lookup (unknown:
-//! 5.1.1 `unknown user: "NAME"`, as local says).
+//! the transport it would take, `deliverable via smtp`), then $mailbox_transport(_maps)
+//! (`deliverable via TRANSPORT`), the account lookup, and for an unknown user
+//! $fallback_transport(_maps) and $luser_relay, else 5.1.1 `unknown user: "NAME"`, as
+//! local says. A .forward file is not read (the mailbox is reported).
 //!
 //! Security role: never writes a mailbox, file or command and never asks the privileged
 //! helper; only reads tables, include files and the password database. Logs nothing
@@ -99,9 +101,18 @@ impl Walk<'_> {
                 Ok(None) => {}
             }
         }
+        if self.passed(addr, &base, "mailbox_transport_maps", "mailbox_transport") {
+            return;
+        }
         match crate::sys::user_by_name(&base) {
             Ok(Some(_)) => self.push(addr, dsn_of("2.0.0"), "delivers to mailbox"),
             Ok(None) => {
+                if self.passed(addr, &base, "fallback_transport_maps", "fallback_transport") {
+                    return;
+                }
+                if !self.cfg.raw("luser_relay").trim().is_empty() {
+                    return self.push(addr, dsn_of("2.0.0"), "delivers to luser_relay");
+                }
                 let text = format!("unknown user: \"{}\"", base);
                 self.push(addr, dsn_of("5.1.1"), &text)
             }
@@ -109,6 +120,27 @@ impl Walk<'_> {
                 let text = format!("cannot look up user {}: {}", base, e);
                 self.push(addr, dsn_of("4.3.0"), &text)
             }
+        }
+    }
+
+    /// Whether `maps` (by `user`) or `param` hands the recipient to another transport
+    /// (reported as `deliverable via TRANSPORT`, a table error as 4.3.0).
+    fn passed(&mut self, addr: &str, user: &str, maps: &str, param: &str) -> bool {
+        let found = match super::pass::lookup(self.cfg.get(maps), user) {
+            Ok(Some(v)) => Some(v),
+            Ok(None) => Some(self.cfg.get(param).to_string()),
+            Err(_) => {
+                self.push(addr, dsn_of("4.3.0"), "table lookup failure");
+                return true;
+            }
+        };
+        match found.and_then(|v| crate::delivery::Pass::parse(&v, "", addr)) {
+            Some(p) => {
+                let text = format!("deliverable via {}", p.transport);
+                self.push(addr, dsn_of("2.0.0"), &text);
+                true
+            }
+            None => false,
         }
     }
 
@@ -212,6 +244,33 @@ mod tests {
             ]
         );
         assert_eq!(out[5].to.as_deref(), Some("nobody-xyz-123@h.test"));
+        // Hand-overs: known users to $mailbox_transport, unknown ones to the fallback.
+        let cfg = Config::from_pairs(
+            Path::new("/x"),
+            &[
+                ("myhostname", "h.test"),
+                ("alias_maps", spec.as_str()),
+                ("mailbox_transport", "lmtp:unix:/run/dovecot/lmtp"),
+                ("fallback_transport", "discard"),
+            ],
+        );
+        let out = verify(&cfg, &Rewrite::new(&cfg), &req);
+        assert_eq!(out[0].text, "deliverable via lmtp");
+        let cfg = Config::from_pairs(
+            Path::new("/x"),
+            &[
+                ("myhostname", "h.test"),
+                ("alias_maps", spec.as_str()),
+                ("recipient_delimiter", "+"),
+                ("fallback_transport", "discard"),
+            ],
+        );
+        let out = verify(&cfg, &Rewrite::new(&cfg), &req);
+        assert_eq!(
+            (out[0].status, out[0].text.as_str()),
+            (Status::Sent, "delivers to mailbox")
+        );
+        assert_eq!(out[1].text, "deliverable via discard");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

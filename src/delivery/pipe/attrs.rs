@@ -378,6 +378,8 @@ mod tests {
         let argv = |p: &str| CommandJob {
             command: p.to_string(),
             argv: vec![p.to_string(), "a@b".to_string()],
+            shell: String::new(),
+            dir_required: false,
             env: vec![
                 ("PATH".into(), DEFAULT_PATH.into()),
                 ("TZ".into(), "UTC".into()),

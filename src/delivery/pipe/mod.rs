@@ -226,6 +226,9 @@ impl Pipe {
         let job = CommandJob {
             command: argv[0].clone(),
             argv,
+            // Never a shell for pipe(8): `argv` is executed as given.
+            shell: String::new(),
+            dir_required: false,
             env: self.env(),
             dir,
             limit: self.limit(),

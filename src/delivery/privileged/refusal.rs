@@ -51,6 +51,13 @@ pub enum Refusal {
     },
     /// A system account's uid (below `MIN_UID`) that is not $default_privs'.
     UidBelowMinimum { uid: u32, minimum: u32 },
+    /// A command request whose shell is not $local_command_shell.
+    NotTheCommandShell,
+    /// A .forward file owned by neither the user nor root.
+    NotTheUsersForward { path: PathBuf, user: String },
+    /// A mailbox command that is not the one $mailbox_command_maps or $mailbox_command
+    /// gives for the user (or none is configured, or the lookup failed).
+    NotTheMailboxCommand(String),
     /// A virtual request for an address $virtual_mailbox_maps does not list.
     NoVirtualMailbox(String),
     /// A virtual request whose path, kind or ids are not what the helper's own lookup of
@@ -99,6 +106,13 @@ impl fmt::Display for Refusal {
             ),
             Refusal::UidBelowMinimum { uid, minimum } => {
                 write!(f, "uid {} is below {}", uid, minimum)
+            }
+            Refusal::NotTheCommandShell => f.write_str("shell is not local_command_shell"),
+            Refusal::NotTheUsersForward { path, user } => {
+                write!(f, "{} does not belong to {} or root", path.display(), user)
+            }
+            Refusal::NotTheMailboxCommand(u) => {
+                write!(f, "not the mailbox command of {}", u)
             }
             Refusal::NoVirtualMailbox(a) => write!(f, "no virtual mailbox for {}", a),
             Refusal::NotTheVirtualMailbox {

@@ -14,7 +14,8 @@ use super::refusal::Refusal;
 use super::{Ctx, Op, Source};
 use crate::config::Config;
 use crate::delivery::targets::{
-    Target, entitled_account, include_targets, table_owner, target_listed,
+    Target, entitled_account, include_targets, mailbox_command, mailbox_command_account,
+    table_owner, target_listed,
 };
 use crate::sys;
 
@@ -68,7 +69,10 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), Refusal> {
             }
             let home = Path::new(&acct.home);
             let under_home = home != Path::new("/") && home.is_absolute() && path.starts_with(home);
-            let spool_ok = matches!(op, Op::Mbox { .. }) && in_spool(path, user, &ctx.spool);
+            // A Maildir in the spool only when $mail_spool_directory ends in `/`.
+            let spool_maildir = ctx.spool.as_os_str().as_encoded_bytes().ends_with(b"/");
+            let spool_ok = (matches!(op, Op::Mbox { .. }) || spool_maildir)
+                && in_spool(path, user, &ctx.spool);
             if under_home || spool_ok {
                 Ok(())
             } else {
@@ -109,6 +113,13 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), Refusal> {
                     "an argument vector without a pipe service".into(),
                 ));
             }
+            // The shell runs the command: only the configured one.
+            if job.shell != ctx.config().get("local_command_shell").trim() {
+                return Err(Refusal::NotTheCommandShell);
+            }
+            if let Source::Mailbox(user) = source {
+                return check_mailbox_command(user, &job.command, (uid, gid), &ctx.config());
+            }
             let target = Target::Command(&job.command);
             check_identity(source, &target, (uid, gid), &ctx.config())
         }
@@ -123,6 +134,34 @@ impl Ctx {
     }
 }
 
+/// A mailbox command: it must be the one the configuration gives for `user`, run as the
+/// user ($default_privs for root).
+fn check_mailbox_command(
+    user: &str,
+    command: &str,
+    ids: (u32, u32),
+    cfg: &Config,
+) -> Result<(), Refusal> {
+    let acct = sys::user_by_name(user)
+        .ok()
+        .flatten()
+        .ok_or_else(|| Refusal::UnknownUser(user.to_string()))?;
+    match mailbox_command(cfg, user) {
+        Ok(Some(c)) if c == command => {}
+        _ => return Err(Refusal::NotTheMailboxCommand(user.to_string())),
+    }
+    let runs_as =
+        mailbox_command_account(&acct, cfg.get("default_privs")).map_err(Refusal::UnknownOwner)?;
+    let expected = (runs_as.uid, runs_as.gid);
+    if ids != expected {
+        return Err(Refusal::WrongIds {
+            asked: ids,
+            entitled: expected,
+        });
+    }
+    Ok(())
+}
+
 /// Check that `source` lists `target` and that `ids` are the ones it entitles.
 fn check_identity(
     source: &Source,
@@ -132,6 +171,8 @@ fn check_identity(
 ) -> Result<(), Refusal> {
     let owner = match source {
         Source::None => None,
+        // Only a command can come from a mailbox (`check_mailbox_command`).
+        Source::Mailbox(user) => return Err(Refusal::NotTheMailboxCommand(user.clone())),
         Source::Table { spec, key } => {
             let tables = crate::tables::TableList::open_list(cfg.get("alias_maps"))
                 .map_err(|e| Refusal::Table(e.to_string()))?;
@@ -165,6 +206,24 @@ fn check_identity(
                 return Err(Refusal::IncludeDoesNotList(path.clone()));
             }
             Some(owner)
+        }
+        Source::Forward { path, user } => {
+            let (text, owner) = read_include(path)?;
+            if !target_listed(&include_targets(&text), target) {
+                return Err(Refusal::IncludeDoesNotList(path.clone()));
+            }
+            let acct = sys::user_by_name(user)
+                .ok()
+                .flatten()
+                .ok_or_else(|| Refusal::UnknownUser(user.clone()))?;
+            // local(8): a .forward file belongs to its user or to root.
+            if owner != 0 && owner != acct.uid {
+                return Err(Refusal::NotTheUsersForward {
+                    path: path.clone(),
+                    user: user.clone(),
+                });
+            }
+            Some(acct.uid)
         }
     };
     let name = cfg.get("default_privs");
@@ -326,12 +385,28 @@ mod tests {
             job: crate::delivery::command::CommandJob {
                 command: "id".into(),
                 argv: Vec::new(),
+                shell: String::new(),
+                dir_required: false,
                 env: Vec::new(),
                 dir: "/".into(),
                 limit: std::time::Duration::from_secs(1),
                 input: Vec::new(),
             },
         };
+        if let Op::Command { uid, gid, job, .. } = &mut cmd.clone() {
+            *uid = nobody.uid;
+            *gid = nobody.gid;
+            job.shell = "/bin/sh -c".into();
+            let shell = Op::Command {
+                source: Source::None,
+                uid: *uid,
+                gid: *gid,
+                job: job.clone(),
+            };
+            let e = validate(&shell, &c).unwrap_err();
+            assert_eq!(e, Refusal::NotTheCommandShell);
+            assert_eq!(e.to_string(), "shell is not local_command_shell");
+        }
         let root_cmd = validate(&cmd, &c).unwrap_err();
         assert_eq!(root_cmd, Refusal::RootCommand);
         assert_eq!(
@@ -359,6 +434,38 @@ mod tests {
             "u@d",
             Path::new("/var/mail")
         ));
+    }
+
+    #[test]
+    fn mailbox_commands_are_the_configured_one_as_the_user() {
+        let cfg = Config::from_pairs(
+            Path::new("/nonexistent-postern-config"),
+            &[("mailbox_command", "/usr/bin/procmail -a \"$EXTENSION\"")],
+        );
+        let nobody = sys::user_by_name("nobody").unwrap().unwrap();
+        let cmd = "/usr/bin/procmail -a \"$EXTENSION\"";
+        // Root's mail runs as $default_privs; the command is taken as written.
+        let ok = check_mailbox_command("root", cmd, (nobody.uid, nobody.gid), &cfg);
+        assert_eq!(ok, Ok(()));
+        assert_eq!(
+            check_mailbox_command("root", cmd, (0, 0), &cfg),
+            Err(Refusal::WrongIds {
+                asked: (0, 0),
+                entitled: (nobody.uid, nobody.gid)
+            })
+        );
+        let e = check_mailbox_command("root", "/bin/sh -c evil", (nobody.uid, nobody.gid), &cfg);
+        assert_eq!(e, Err(Refusal::NotTheMailboxCommand("root".into())));
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "not the mailbox command of root"
+        );
+        let none = Config::from_pairs(Path::new("/nonexistent-postern-config"), &[]);
+        assert!(check_mailbox_command("root", cmd, (nobody.uid, nobody.gid), &none).is_err());
+        assert_eq!(
+            check_mailbox_command("no-such-user-pst", cmd, (1, 1), &cfg),
+            Err(Refusal::UnknownUser("no-such-user-pst".into()))
+        );
     }
 
     /// The ids a file owned by the running user entitles.

@@ -11,11 +11,13 @@
 //! - maildir: dir, user, limit, host, a message count (1 to `MAX_BATCH`) and that many
 //!   messages (each already carrying its delivery headers)
 //! - file: source, path, limit, lock (as above), record
-//! - command: source, command, dir, limit_ms, env count, (name, value)..., input, argv
-//!   count, argument... (no arguments: `/bin/sh -c command`)
+//! - command: source, command, shell, dir, dir_required (0/1), limit_ms, env count,
+//!   (name, value)..., input, argv count, argument... (no arguments: the command, through
+//!   $local_command_shell or as `exec_command(3)` does)
 //!
 //! A source (what justifies the ids of a file or command delivery, see `Source`) is `none`;
-//! `table`, spec, key; `include`, path; or `pipe`, master.cf service name.
+//! `table`, spec, key; `include`, path; `pipe`, master.cf service name; `mailbox`, user; or
+//! `forward`, path, user.
 //!
 //! The answer is one frame: status (`sent`/`deferred`/`bounced`), dsn, text. For `mbox`
 //! and `maildir` it is one frame with a count and that many (status, dsn, text), one per
@@ -73,6 +75,25 @@ pub enum Source {
     /// The master.cf pipe(8) service of this name: the helper re-reads master.cf and runs
     /// the request only as that entry's `user=`, with that entry's program.
     Pipe(String),
+    /// $mailbox_command_maps or $mailbox_command for this user's mailbox: runs as the
+    /// user ($default_privs for root).
+    Mailbox(String),
+    /// The user's `.forward` file (a $forward_path entry): runs as the user
+    /// ($default_privs for root); the file must belong to the user or root.
+    Forward { path: PathBuf, user: String },
+}
+
+impl Source {
+    /// The allow_mail_to_commands / allow_mail_to_files class of a target listed here.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Source::None | Source::Table { .. } => "alias",
+            Source::Include(_) => "include",
+            Source::Forward { .. } => "forward",
+            Source::Mailbox(_) => "mailbox",
+            Source::Pipe(_) => "pipe",
+        }
+    }
 }
 
 /// One delivery request.

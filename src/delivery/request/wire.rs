@@ -55,6 +55,15 @@ impl Fields {
                 self.put(b"pipe");
                 self.put(service.as_bytes());
             }
+            Source::Mailbox(user) => {
+                self.put(b"mailbox");
+                self.put(user.as_bytes());
+            }
+            Source::Forward { path, user } => {
+                self.put(b"forward");
+                self.path(path);
+                self.put(user.as_bytes());
+            }
         }
     }
     fn locks(&mut self, l: &LockPolicy) {
@@ -105,6 +114,11 @@ impl<'a> Cursor<'a> {
             }),
             b"include" => Ok(Source::Include(self.path()?)),
             b"pipe" => Ok(Source::Pipe(self.string()?)),
+            b"mailbox" => Ok(Source::Mailbox(self.string()?)),
+            b"forward" => Ok(Source::Forward {
+                path: self.path()?,
+                user: self.string()?,
+            }),
             _ => Err(ProtoError("unknown source".into())),
         }
     }
@@ -205,7 +219,9 @@ pub fn encode_op(op: &Op) -> Vec<u8> {
         Op::Command { source, job, .. } => {
             f.source(source);
             f.put(job.command.as_bytes());
+            f.put(job.shell.as_bytes());
             f.path(&job.dir);
+            f.num(job.dir_required as u64);
             f.num(job.limit.as_millis() as u64);
             f.num(job.env.len() as u64);
             for (k, v) in &job.env {
@@ -268,7 +284,9 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
         b"command" => {
             let source = c.source()?;
             let command = c.string()?;
+            let shell = c.string()?;
             let dir = c.path()?;
+            let dir_required = c.num()? != 0;
             let limit = Duration::from_millis(c.num()?);
             let n = c.num()?;
             if n > 1000 {
@@ -294,6 +312,8 @@ pub fn decode_op(data: &[u8]) -> Result<Op, ProtoError> {
                 job: CommandJob {
                     command,
                     argv,
+                    shell,
+                    dir_required,
                     env,
                     dir,
                     limit,
