@@ -28,12 +28,13 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter, Write};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command};
 use std::time::{Duration, Instant};
 
 use super::helper_failed;
-use crate::delivery::command::DEFAULT_PATH;
+use super::pool::spawn_piped;
 use crate::delivery::request::{
     Op, Reply, decode_op, decode_replies, encode_op, encode_replies, execute, read_frame,
     write_frame,
@@ -56,24 +57,9 @@ struct Kept {
 
 impl Kept {
     fn start(program: &PathBuf, uid: u32, gid: u32) -> io::Result<Kept> {
-        let mut child = Command::new(program)
-            .arg("work")
-            .env_clear()
-            .env("PATH", DEFAULT_PATH)
-            .current_dir("/")
-            .uid(uid)
-            .gid(gid)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| io::Error::other("no stdin"))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| io::Error::other("no stdout"))?;
+        let mut command = Command::new(program);
+        command.arg("work").current_dir("/").uid(uid).gid(gid);
+        let (child, stdin, stdout) = spawn_piped(&mut command)?;
         Ok(Kept {
             child,
             stdin,
@@ -89,8 +75,6 @@ impl Kept {
         let _ = self.child.wait();
     }
 }
-
-use std::os::unix::process::CommandExt;
 
 /// A helper's kept processes, by (uid, gid).
 pub struct KeptProcs {

@@ -29,22 +29,9 @@ struct Proc {
 
 impl Proc {
     fn start(program: &Path, config_dir: &Path) -> io::Result<Proc> {
-        let mut child = Command::new(program)
-            .arg("serve")
-            .arg(config_dir)
-            .env_clear()
-            .env("PATH", DEFAULT_PATH)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| io::Error::other("no stdin"))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| io::Error::other("no stdout"))?;
+        let mut command = Command::new(program);
+        command.arg("serve").arg(config_dir);
+        let (child, stdin, stdout) = spawn_piped(&mut command)?;
         Ok(Proc {
             child,
             stdin,
@@ -57,6 +44,26 @@ impl Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Start `command` (the helper program in one of its modes) with a clean environment (PATH
+/// only) and pipes for its stdin and stdout.
+pub(super) fn spawn_piped(command: &mut Command) -> io::Result<(Child, ChildStdin, ChildStdout)> {
+    let mut child = command
+        .env_clear()
+        .env("PATH", DEFAULT_PATH)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| io::Error::other("no stdin"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| io::Error::other("no stdout"))?;
+    Ok((child, stdin, stdout))
 }
 
 /// The delivery agent's handle on the helper processes. `Send + Sync`.
