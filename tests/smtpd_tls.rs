@@ -217,7 +217,7 @@ fn stock_submission_and_smtps_entries() {
 }
 
 /// Python's smtplib: STARTTLS (`SMTP.starttls`) and wrapper mode (`SMTP_SSL`), each
-/// sending one message. (The swaks here has no Net::SSLeay, so `swaks --tls` cannot run.)
+/// sending one message.
 const SMTPLIB: &str = r#"
 import smtplib, ssl, sys
 port, smtps, to = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -278,6 +278,61 @@ fn python_smtplib_starttls_and_wrapper_mode() {
             "Anonymous TLS connection established from localhost[127.0.0.1]: \
              TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"
         ),
+        "{}",
+        inst.log()
+    );
+}
+
+/// swaks as the walkthrough's admins use it: `--tls` (STARTTLS) on the smtpd port and
+/// `--tlsc` (wrapper mode) on an smtps entry, each delivering one message.
+#[test]
+fn swaks_tls_and_tlsc() {
+    let probe = std::process::Command::new("swaks")
+        .args(["--support", "--tls"])
+        .output();
+    if !common::require(
+        probe.is_ok_and(|o| o.status.success()),
+        "swaks with TLS support (Debian packages swaks, libnet-ssleay-perl) is not installed",
+    ) {
+        return;
+    }
+    let inst = instance(&[
+        ("smtpd_tls_security_level", "may"),
+        ("smtpd_tls_loglevel", "1"),
+    ]);
+    let smtps = common::free_port();
+    let mut master = std::fs::read_to_string(inst.etc.join("master.cf")).unwrap();
+    master.push_str(&format!(
+        "127.0.0.1:{} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes\n",
+        smtps
+    ));
+    std::fs::write(inst.etc.join("master.cf"), master).unwrap();
+    inst.start();
+    let to = inst.local_address();
+    for (mode, port) in [("--tls", inst.port), ("--tlsc", smtps)] {
+        let out = std::process::Command::new("swaks")
+            .arg(mode)
+            .args(["--server", &format!("127.0.0.1:{}", port)])
+            .args(["--from", "sender@remote.test", "--to", &to])
+            .args(["--header", &format!("Subject: swaks {}", mode)])
+            .args(["--helo", "client.test", "--timeout", "20"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "swaks {}: {}", mode, text);
+        // swaks marks lines sent and received over TLS with ~.
+        assert!(
+            text.contains("<~  250 2.0.0 Ok: queued as"),
+            "swaks {}: {}",
+            mode,
+            text
+        );
+    }
+    assert!(
+        common::wait_for(20, || {
+            let m = inst.mbox(&inst.user);
+            m.contains("Subject: swaks --tls\n") && m.contains("Subject: swaks --tlsc\n")
+        }),
         "{}",
         inst.log()
     );
