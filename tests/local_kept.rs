@@ -3,21 +3,16 @@
 //! replaced without losing the request; they end with the helper. Runs as root (the
 //! mailbox of nobody, written as nobody) and as an ordinary user (everything as that user).
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use postern::delivery::Status;
 use postern::delivery::lock::LockPolicy;
 use postern::delivery::privileged::{HelperHandle, Op, POOL};
 
-struct TempDir(PathBuf);
+mod common;
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::HelperDir;
 
 /// (pid, parent pid, argv) of every process.
 fn processes() -> Vec<(i32, i32, Vec<String>)> {
@@ -92,26 +87,10 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 
 #[test]
 fn mailbox_writers_are_kept_reused_replaced_and_ended() {
-    let tmp = TempDir(std::env::temp_dir().join(format!("postern-kept-{}", std::process::id())));
-    let dir = &tmp.0;
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir.join("spool")).unwrap();
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    std::fs::write(
-        dir.join("main.cf"),
-        format!("mail_spool_directory = {}/spool\n", dir.display()),
-    )
-    .unwrap();
-    let (user, uid, gid) = if postern::sys::is_root() {
-        let n = postern::sys::user_by_name("nobody").unwrap().unwrap();
-        (n.name, n.uid, n.gid)
-    } else {
-        let me = postern::sys::user_by_uid(postern::sys::euid())
-            .unwrap()
-            .unwrap();
-        (me.name, me.uid, me.gid)
-    };
-    let mbox = dir.join("spool").join(&user);
+    let tmp = HelperDir::new("kept");
+    let dir = &tmp.dir;
+    let (user, uid, gid) = (tmp.user.clone(), tmp.uid, tmp.gid);
+    let mbox = tmp.mbox();
     let helper = HelperHandle::spawn(Path::new(env!("CARGO_BIN_EXE_local")), dir).unwrap();
     let deliver = |n: usize| {
         for _ in 0..n {

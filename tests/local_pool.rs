@@ -2,8 +2,7 @@
 //! slow command. Runs as root (helpers verify ids; the command runs as $default_privs) and
 //! as an ordinary user (the helpers run everything as that user).
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use postern::delivery::Status;
@@ -11,38 +10,16 @@ use postern::delivery::command::CommandJob;
 use postern::delivery::lock::LockPolicy;
 use postern::delivery::privileged::{HelperHandle, Op, POOL, Source};
 
-struct TempDir(PathBuf);
+mod common;
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::HelperDir;
 
 #[test]
 fn mailbox_deliveries_do_not_wait_behind_a_slow_command() {
-    let tmp = TempDir(std::env::temp_dir().join(format!("postern-pool-{}", std::process::id())));
-    let dir = &tmp.0;
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir.join("spool")).unwrap();
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    std::fs::write(
-        dir.join("main.cf"),
-        format!("mail_spool_directory = {}/spool\n", dir.display()),
-    )
-    .unwrap();
-    // As root: the command as $default_privs (nobody), the mailbox of nobody. Otherwise
-    // everything as the running user.
-    let (user, uid, gid) = if postern::sys::is_root() {
-        let n = postern::sys::user_by_name("nobody").unwrap().unwrap();
-        (n.name, n.uid, n.gid)
-    } else {
-        let me = postern::sys::user_by_uid(postern::sys::euid())
-            .unwrap()
-            .unwrap();
-        (me.name, me.uid, me.gid)
-    };
-    let mbox = dir.join("spool").join(&user);
+    let tmp = HelperDir::new("pool");
+    let dir = &tmp.dir;
+    let (user, uid, gid) = (tmp.user.clone(), tmp.uid, tmp.gid);
+    let mbox = tmp.mbox();
     let started = dir.join("started");
     let seen = dir.join("seen");
     let helper = HelperHandle::spawn(Path::new(env!("CARGO_BIN_EXE_local")), dir).unwrap();

@@ -216,6 +216,24 @@ fn stock_submission_and_smtps_entries() {
     );
 }
 
+/// A started instance offering STARTTLS (level may, loglevel 1) on its port and an smtps
+/// (wrapper mode) entry on another: the instance and that port.
+fn started_with_smtps() -> (Instance, u16) {
+    let inst = instance(&[
+        ("smtpd_tls_security_level", "may"),
+        ("smtpd_tls_loglevel", "1"),
+    ]);
+    let smtps = common::free_port();
+    let mut master = std::fs::read_to_string(inst.etc.join("master.cf")).unwrap();
+    master.push_str(&format!(
+        "127.0.0.1:{} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes\n",
+        smtps
+    ));
+    std::fs::write(inst.etc.join("master.cf"), master).unwrap();
+    inst.start();
+    (inst, smtps)
+}
+
 /// Python's smtplib: STARTTLS (`SMTP.starttls`) and wrapper mode (`SMTP_SSL`), each
 /// sending one message.
 const SMTPLIB: &str = r#"
@@ -244,18 +262,7 @@ fn python_smtplib_starttls_and_wrapper_mode() {
     ) {
         return;
     }
-    let inst = instance(&[
-        ("smtpd_tls_security_level", "may"),
-        ("smtpd_tls_loglevel", "1"),
-    ]);
-    let smtps = common::free_port();
-    let mut master = std::fs::read_to_string(inst.etc.join("master.cf")).unwrap();
-    master.push_str(&format!(
-        "127.0.0.1:{} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes\n",
-        smtps
-    ));
-    std::fs::write(inst.etc.join("master.cf"), master).unwrap();
-    inst.start();
+    let (inst, smtps) = started_with_smtps();
     let out = std::process::Command::new("python3")
         .args(["-c", SMTPLIB, &inst.port.to_string(), &smtps.to_string()])
         .arg(inst.local_address())
@@ -296,18 +303,7 @@ fn swaks_tls_and_tlsc() {
     ) {
         return;
     }
-    let inst = instance(&[
-        ("smtpd_tls_security_level", "may"),
-        ("smtpd_tls_loglevel", "1"),
-    ]);
-    let smtps = common::free_port();
-    let mut master = std::fs::read_to_string(inst.etc.join("master.cf")).unwrap();
-    master.push_str(&format!(
-        "127.0.0.1:{} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes\n",
-        smtps
-    ));
-    std::fs::write(inst.etc.join("master.cf"), master).unwrap();
-    inst.start();
+    let (inst, smtps) = started_with_smtps();
     let to = inst.local_address();
     for (mode, port) in [("--tls", inst.port), ("--tlsc", smtps)] {
         let out = std::process::Command::new("swaks")

@@ -580,3 +580,50 @@ pub fn helper_test_user() -> Option<sys::User> {
     }
     sys::user_by_name(HELPER_TEST_USER).ok().flatten()
 }
+
+/// A directory for a helper pool test: `spool/` for mailboxes and a `main.cf` naming it as
+/// $mail_spool_directory (mode 1777, so a helper's writer as another account can reach
+/// it), removed on drop; and the mailbox account: as root `nobody` (the helper then
+/// writes as nobody), otherwise the running user.
+pub struct HelperDir {
+    pub dir: PathBuf,
+    pub user: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl HelperDir {
+    pub fn new(tag: &str) -> HelperDir {
+        let dir = std::env::temp_dir().join(format!("postern-{}-{}", tag, std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("spool")).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        std::fs::write(
+            dir.join("main.cf"),
+            format!("mail_spool_directory = {}/spool\n", dir.display()),
+        )
+        .unwrap();
+        let account = if sys::is_root() {
+            sys::user_by_name("nobody").unwrap().unwrap()
+        } else {
+            sys::user_by_uid(sys::euid()).unwrap().unwrap()
+        };
+        HelperDir {
+            dir,
+            user: account.name,
+            uid: account.uid,
+            gid: account.gid,
+        }
+    }
+
+    /// The account's mailbox in `spool/`.
+    pub fn mbox(&self) -> PathBuf {
+        self.dir.join("spool").join(&self.user)
+    }
+}
+
+impl Drop for HelperDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
