@@ -125,7 +125,7 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
         tls: None,
     };
     // anvil: counted until the session ends; over a limit, 421 instead of the greeting.
-    let _counted = match s.admit() {
+    let counted = match s.admit() {
         Ok(c) => c,
         Err(reply) => {
             s.last_reply(&reply);
@@ -161,8 +161,11 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
     }
     s.run();
     let _ = s.chat.flush();
-    s.close_tls();
+    // The log line and the client's anvil place go before the close: a client that sees
+    // the connection end may connect again at once and must find its place free.
     lines::disconnect(&s.client_log, "");
+    drop(counted);
+    s.close_tls();
 }
 
 impl<S: Read + Write> Session<'_, S> {

@@ -217,10 +217,15 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         );
     }
 
-    /// At the end of the session: send the TLS close_notify (Postfix's tls_server_stop).
+    /// At the end of the session: send the TLS close_notify (Postfix's tls_server_stop) and
+    /// close; a plain connection stays in place and closes when the session is dropped.
     pub(super) fn close_tls(&mut self) {
-        if let Some(Conn::Tls(mut t)) = self.chat.take_conn() {
-            let _ = t.shutdown();
+        match self.chat.take_conn() {
+            Some(Conn::Tls(mut t)) => {
+                let _ = t.shutdown();
+            }
+            Some(plain) => self.chat.set_conn(plain),
+            None => {}
         }
     }
 
