@@ -5,6 +5,7 @@
 //! network input. Follows postconf(5) and master(5). Logs "unused parameter" warnings for
 //! main.cf names no component knows, as Postfix does.
 
+pub mod compat;
 pub mod master_cf;
 pub mod params;
 pub mod parse;
@@ -104,6 +105,9 @@ impl Config {
             raw.insert(p.name.to_string(), p.default.to_string());
         }
         raw.insert("config_directory".into(), dir.display().to_string());
+        for (name, value) in compat::defaults_at(Self::level_of(&explicit)) {
+            raw.insert(name.into(), value.into());
+        }
         let mut unused = Vec::new();
         for (name, value) in &explicit {
             if params::find(name).is_none() && !unused.contains(name) && !is_service_param(name) {
@@ -146,6 +150,27 @@ impl Config {
         }
     }
 
+    /// The `compatibility_level` main.cf sets (the last setting); 0 when unset or malformed
+    /// (`postfix check` and `postfix start` refuse a malformed one: `support::main_cf`).
+    fn level_of(explicit: &[(String, String)]) -> compat::Level {
+        let zero = compat::Level::parse("0").expect("0 is a level");
+        match explicit
+            .iter()
+            .rev()
+            .find(|(n, _)| n == "compatibility_level")
+        {
+            Some((_, v)) => compat::Level::parse(v).unwrap_or(zero),
+            None => zero,
+        }
+    }
+
+    /// A parameter's implicit default in this configuration: the parameter table's, or the
+    /// one main.cf's `compatibility_level` gives it. Unexpanded.
+    pub fn default_of(&self, name: &str) -> Option<&'static str> {
+        compat::default_at(Self::level_of(&self.explicit), name)
+            .or_else(|| params::find(name).map(|p| p.default))
+    }
+
     /// The configuration directory this was loaded from.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -171,9 +196,7 @@ impl Config {
     pub fn raw(&self, name: &str) -> String {
         match self.explicit.iter().rev().find(|(n, _)| n == name) {
             Some((_, v)) => v.clone(),
-            None => params::find(name)
-                .map(|p| p.default.to_string())
-                .unwrap_or_default(),
+            None => self.default_of(name).unwrap_or_default().to_string(),
         }
     }
 

@@ -457,7 +457,7 @@ pub const PARAMS: &[Param] = &[
     // relocated(5): smtpd's recipient test and the resolver (rewrite/resolve.rs).
     p("relocated_maps", ""),
     // Postern's defaults are Postfix 2.10's (level 0) whatever this says: warned about.
-    k("compatibility_level", "0"),
+    p("compatibility_level", "0"),
     p("smtpd_tls_cert_file", ""),
     p("smtpd_tls_key_file", "$smtpd_tls_cert_file"),
     p("smtpd_sasl_type", "cyrus"),

@@ -86,7 +86,7 @@ pub fn judge(name: &str, value: &str, default: &str) -> Option<Finding> {
 
 /// A parameter's default, expanded with the values of `cfg`.
 fn default_in(cfg: &Config, name: &str) -> String {
-    let d = params::find(name).map(|p| p.default).unwrap_or("");
+    let d = cfg.default_of(name).unwrap_or("");
     super::parse::expand(d, &|x| cfg.has(x).then(|| cfg.get(x).to_string()))
 }
 
@@ -94,8 +94,23 @@ fn default_in(cfg: &Config, name: &str) -> String {
 pub fn main_cf(cfg: &Config) -> Vec<Finding> {
     cfg.explicit()
         .iter()
-        .filter_map(|(name, _)| judge(name, cfg.get(name), &default_in(cfg, name)))
+        .filter_map(|(name, _)| {
+            malformed_level(name, cfg.get(name))
+                .or_else(|| judge(name, cfg.get(name), &default_in(cfg, name)))
+        })
         .collect()
+}
+
+/// A `compatibility_level` that is not a level: refused, as Postfix 3 refuses it (counting
+/// it as 0 would silently widen the relay defaults the admin asked to narrow).
+fn malformed_level(name: &str, value: &str) -> Option<Finding> {
+    (name == "compatibility_level" && super::compat::Level::parse(value).is_none()).then(|| {
+        Finding::Fatal {
+            name: name.into(),
+            value: value.trim().to_string(),
+            why: "not a compatibility level (a number such as 2 or 3.6)",
+        }
+    })
 }
 
 /// The findings for master.cf `-o name=value` overrides on top of main.cf `cfg`.
@@ -114,6 +129,13 @@ mod tests {
 
     fn cfg(pairs: &[(&str, &str)]) -> Config {
         Config::from_pairs(Path::new("/etc/postfix"), pairs)
+    }
+
+    #[test]
+    fn a_malformed_compatibility_level_is_refused() {
+        assert!(main_cf(&cfg(&[("compatibility_level", "3.6")])).is_empty());
+        let f = main_cf(&cfg(&[("compatibility_level", "three")]));
+        assert!(f.len() == 1 && f[0].is_fatal(), "{f:?}");
     }
 
     #[test]

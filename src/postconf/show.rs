@@ -56,6 +56,15 @@ pub fn actual(cfg: &Config, master_cf: Option<&str>) -> (Table, Vec<String>) {
     for n in ["myhostname", "mydomain"] {
         table.raw.insert(n.to_string(), cfg.get(n).to_string());
     }
+    // The defaults main.cf's compatibility_level changes.
+    for p in params::PARAMS {
+        match cfg.default_of(p.name) {
+            Some(d) if d != p.default => {
+                table.raw.insert(p.name.to_string(), d.to_string());
+            }
+            _ => {}
+        }
+    }
     let explicit = cfg.explicit();
     let unused = crate::config::unused_names(cfg, &explicit, master_cf);
     for (name, value) in explicit {
