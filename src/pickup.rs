@@ -173,10 +173,17 @@ fn pick(
         inspect: true,
     };
     cleanup::submit_with(cfg, rw, incoming, sub).or_else(|e| match e {
-        // Refused for good (too big, too many hops): retrying cannot help.
-        CleanupError::TooBig | CleanupError::TooManyHops => Err(Some(e.to_string())),
-        // Rejected by header/body checks: returned to the sender, as Postfix's cleanup
-        // bounces local submissions.
+        // Refused for good (too big, too many hops, rejected by header/body checks):
+        // returned to the sender, as Postfix's cleanup bounces local submissions
+        // (cleanup_strerror.c's DSN codes).
+        CleanupError::TooBig => {
+            let why = "5.3.4 message file too big";
+            bounce_rejected(cfg, queue, &new_id, &sender_env, &mut qf, why)
+        }
+        CleanupError::TooManyHops => {
+            let why = "5.4.0 too many hops";
+            bounce_rejected(cfg, queue, &new_id, &sender_env, &mut qf, why)
+        }
         CleanupError::Content(c) if !c.is_temporary() => {
             bounce_rejected(cfg, queue, &new_id, &sender_env, &mut qf, &c.to_string())
         }
@@ -190,7 +197,7 @@ fn pick(
     })
 }
 
-/// A message refused by content inspection: a non-delivery notification for every
+/// A message refused for good (content inspection, size, hops): a non-delivery notification for every
 /// recipient (`ID: to=<r>, relay=none, ..., dsn=5.7.1, status=bounced (text)` each).
 /// Returns the notification's queue ID (the message's own when none is sent).
 fn bounce_rejected(

@@ -358,6 +358,56 @@ fn sendmail_submission_while_stopped_is_delivered_after_start() {
 }
 
 #[test]
+fn local_submission_with_too_many_hops_is_returned_to_the_sender() {
+    // Postfix's cleanup bounces a locally submitted message it refuses for good (here a
+    // mail loop: more Received: headers than hopcount_limit); nothing goes to corrupt/.
+    let inst = Instance::new(&[("hopcount_limit", "3")]);
+    inst.newaliases();
+    inst.start();
+    let mut child = std::process::Command::new(common::bin("sendmail"))
+        .args(["-C"])
+        .arg(&inst.etc)
+        .args(["-f", &inst.local_address(), "-i", &inst.user])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        for i in 0..4 {
+            writeln!(
+                stdin,
+                "Received: from h{i} by h{i}; Thu, 3 Dec 2026 09:00:0{i} +0000"
+            )
+            .unwrap();
+        }
+        writeln!(stdin, "Subject: looping\n\nround and round").unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(
+        wait_for(20, || inst
+            .mbox(&inst.user)
+            .contains("Undelivered Mail Returned to Sender")),
+        "log:\n{}",
+        inst.log()
+    );
+    let log = inst.log();
+    assert!(
+        log.contains("dsn=5.4.0, status=bounced (too many hops)"),
+        "{log}"
+    );
+    assert!(!log.contains("corrupt"), "{log}");
+    assert!(inst.queue_files("corrupt").is_empty());
+    let mbox = inst.mbox(&inst.user);
+    assert!(mbox.contains("Status: 5.4.0"), "{mbox}");
+    assert!(
+        mbox.contains("round and round"),
+        "the whole message is returned: {mbox}"
+    );
+    inst.stop();
+}
+
+#[test]
 fn bounce_for_unknown_local_user_reaches_sender() {
     // Accept everything at RCPT so the local agent has to bounce.
     let inst = Instance::new(&[("local_recipient_maps", "")]);
