@@ -360,7 +360,6 @@ pub const PARAMS: &[Param] = &[
     p("allow_mail_to_commands", "alias, forward"),
     p("allow_mail_to_files", "alias, forward"),
     t("command_time_limit", "1000s", 's'),
-    p("export_environ", "TZ MAIL_CONFIG LANG"),
     p("deliver_lock_attempts", "20"),
     t("deliver_lock_delay", "1s", 's'),
     t("stale_lock_time", "500s", 's'),

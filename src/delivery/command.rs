@@ -46,6 +46,47 @@ pub struct CommandJob {
 /// The default PATH a command sees.
 pub const DEFAULT_PATH: &str = "/usr/bin:/bin";
 
+/// The variables local(8) sets for a command (`local::environ`), besides PATH.
+pub const LOCAL_ENV: &[&str] = &[
+    "HOME",
+    "LOGNAME",
+    "USER",
+    "SENDER",
+    "RECIPIENT",
+    "LOCAL",
+    "SHELL",
+    "DOMAIN",
+    "EXTENSION",
+    "ORIGINAL_RECIPIENT",
+    "ENVID",
+];
+
+/// The root helper's check of a command request's environment: PATH is `DEFAULT_PATH`, an
+/// $export_environment `NAME=VALUE` has that value, and every other name is one of `names`
+/// or an $export_environment name. A forged request cannot add LD_PRELOAD and the like.
+/// `Err(name)` names the first variable refused.
+pub fn check_env(
+    env: &[(String, String)],
+    names: &[&str],
+    exported: &[String],
+) -> Result<(), String> {
+    for (name, value) in env {
+        let ok = if name == "PATH" {
+            value == DEFAULT_PATH
+        } else {
+            names.contains(&name.as_str())
+                || exported.iter().any(|e| match e.split_once('=') {
+                    Some((n, v)) => n == name && v == value,
+                    None => e == name,
+                })
+        };
+        if !ok {
+            return Err(name.clone());
+        }
+    }
+    Ok(())
+}
+
 const OUTPUT_LIMIT: usize = 500;
 
 /// Output quoted after a successful pipe(8) delivery (Postfix's `%.100s`).
@@ -301,6 +342,37 @@ mod tests {
             dir: "/nonexistent-dir".into(),
             limit: Duration::from_secs(30),
             input: b"Subject: hi\n\nbody\n".to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_helper_refuses_environments_local_never_builds() {
+        let e = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        let exported = vec!["TZ".to_string(), "LANG=C".to_string()];
+        let ok = e(&[
+            ("PATH", DEFAULT_PATH),
+            ("HOME", "/h"),
+            ("TZ", "UTC"),
+            ("LANG", "C"),
+        ]);
+        assert_eq!(check_env(&ok, LOCAL_ENV, &exported), Ok(()));
+        for bad in [
+            ("LD_PRELOAD", "/tmp/x.so"),
+            ("PATH", "/tmp:/usr/bin"),
+            ("LANG", "de_DE"),
+            ("HOME", "/h"),
+        ] {
+            let names: &[&str] = if bad.0 == "HOME" { &[] } else { LOCAL_ENV };
+            assert_eq!(
+                check_env(&e(&[bad]), names, &exported),
+                Err(bad.0.to_string()),
+                "{bad:?}"
+            );
         }
     }
 

@@ -13,7 +13,7 @@
 use std::fmt;
 
 use crate::config::Config;
-use crate::delivery::command::{CommandJob, DEFAULT_PATH};
+use crate::delivery::command::CommandJob;
 use crate::sys;
 
 /// The `flags=` letters.
@@ -255,7 +255,7 @@ fn ids(
 /// $config_directory has a `unix` entry `service` running `pipe`, whose attributes name
 /// exactly these ids and this program (`argv[0]`); the working directory is the entry's
 /// (or $queue_directory) and the environment holds only PATH (`command::DEFAULT_PATH`)
-/// and $export_environ names, so that a forged request cannot add LD_PRELOAD and the like.
+/// and $export_environment names, so that a forged request cannot add LD_PRELOAD and the like.
 pub fn check_request(
     service: &str,
     job: &CommandJob,
@@ -297,19 +297,8 @@ pub fn check_request(
             dir
         )));
     }
-    let exported = cfg.list("export_environ");
-    for (name, value) in &job.env {
-        let ok = if name == "PATH" {
-            value == DEFAULT_PATH
-        } else {
-            exported
-                .iter()
-                .any(|e| e.split_once('=').map_or(e.as_str(), |(n, _)| n) == name)
-        };
-        if !ok {
-            return Err(AttrError(format!("environment variable {} refused", name)));
-        }
-    }
+    crate::delivery::command::check_env(&job.env, &[], &cfg.list("export_environment"))
+        .map_err(|name| AttrError(format!("environment variable {} refused", name)))?;
     Ok(())
 }
 
@@ -381,7 +370,7 @@ mod tests {
             shell: String::new(),
             dir_required: false,
             env: vec![
-                ("PATH".into(), DEFAULT_PATH.into()),
+                ("PATH".into(), crate::delivery::command::DEFAULT_PATH.into()),
                 ("TZ".into(), "UTC".into()),
             ],
             dir: "/var/spool/postfix".into(),

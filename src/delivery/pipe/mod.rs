@@ -10,7 +10,7 @@
 //! for RECIPIENT"); the argument vector is expanded element by element (`expand`) and the
 //! program executed directly, never through a shell, with the message (`content`) on
 //! standard input, in `directory=` (default $queue_directory, `/` when that is not
-//! accessible), with PATH=/usr/bin:/bin and the $export_environ variables Postern has,
+//! accessible), with PATH=/usr/bin:/bin and the $export_environment variables Postern has,
 //! within `SERVICE_time_limit` (default $command_time_limit). Every recipient of the
 //! request gets the command's one result: exit 0 is `delivered via SERVICE service`, the
 //! sysexits(3) codes as `command` maps them (EX_TEMPFAIL defers, EX_NOUSER bounces 5.1.1,
@@ -111,8 +111,8 @@ impl Pipe {
 
     fn env(&self) -> Vec<(String, String)> {
         let mut env = vec![("PATH".to_string(), command::DEFAULT_PATH.to_string())];
-        // `NAME` passes Postern's own value on, `NAME=VALUE` sets one (export_environ).
-        for entry in self.cfg.list("export_environ") {
+        // `NAME` passes Postern's own value on, `NAME=VALUE` sets one (export_environment).
+        for entry in self.cfg.list("export_environment") {
             let (name, value) = match entry.split_once('=') {
                 Some((n, v)) => (n.to_string(), Some(v.to_string())),
                 None => (entry.clone(), std::env::var(&entry).ok()),

@@ -53,6 +53,8 @@ pub enum Refusal {
     UidBelowMinimum { uid: u32, minimum: u32 },
     /// A command request whose shell is not $local_command_shell.
     NotTheCommandShell,
+    /// A command request with an environment variable local(8) does not set (named).
+    Environment(String),
     /// A .forward file owned by neither the user nor root.
     NotTheUsersForward { path: PathBuf, user: String },
     /// A mailbox command that is not the one $mailbox_command_maps or $mailbox_command
@@ -108,6 +110,7 @@ impl fmt::Display for Refusal {
                 write!(f, "uid {} is below {}", uid, minimum)
             }
             Refusal::NotTheCommandShell => f.write_str("shell is not local_command_shell"),
+            Refusal::Environment(name) => write!(f, "environment variable {} refused", name),
             Refusal::NotTheUsersForward { path, user } => {
                 write!(f, "{} does not belong to {} or root", path.display(), user)
             }

@@ -13,6 +13,7 @@ use std::path::{Component, Path};
 use super::refusal::Refusal;
 use super::{Ctx, Op, Source};
 use crate::config::Config;
+use crate::delivery::command::LOCAL_ENV;
 use crate::delivery::targets::{
     Target, entitled_account, include_targets, mailbox_command, mailbox_command_account,
     table_owner, target_listed,
@@ -114,9 +115,14 @@ pub(super) fn validate(op: &Op, ctx: &Ctx) -> Result<(), Refusal> {
                 ));
             }
             // The shell runs the command: only the configured one.
-            if job.shell != ctx.config().get("local_command_shell").trim() {
+            let cfg = ctx.config();
+            if job.shell != cfg.get("local_command_shell").trim() {
                 return Err(Refusal::NotTheCommandShell);
             }
+            // Only the environment local(8) builds.
+            let exported = cfg.list("export_environment");
+            crate::delivery::command::check_env(&job.env, LOCAL_ENV, &exported)
+                .map_err(Refusal::Environment)?;
             if let Source::Mailbox(user) = source {
                 return check_mailbox_command(user, &job.command, (uid, gid), &ctx.config());
             }
@@ -406,6 +412,18 @@ mod tests {
             let e = validate(&shell, &c).unwrap_err();
             assert_eq!(e, Refusal::NotTheCommandShell);
             assert_eq!(e.to_string(), "shell is not local_command_shell");
+            // A forged environment is refused before the alias is even looked at.
+            job.shell = String::new();
+            job.env = vec![("LD_PRELOAD".into(), "/tmp/evil.so".into())];
+            let preload = Op::Command {
+                source: Source::None,
+                uid: *uid,
+                gid: *gid,
+                job: job.clone(),
+            };
+            let e = validate(&preload, &c).unwrap_err();
+            assert_eq!(e, Refusal::Environment("LD_PRELOAD".into()));
+            assert_eq!(e.to_string(), "environment variable LD_PRELOAD refused");
         }
         let root_cmd = validate(&cmd, &c).unwrap_err();
         assert_eq!(root_cmd, Refusal::RootCommand);
