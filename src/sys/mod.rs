@@ -13,6 +13,7 @@
 //! or `std::process::Command`), never a uid switch in a thread.
 
 mod fs;
+pub mod libdb;
 mod net;
 mod process;
 
