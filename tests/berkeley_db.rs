@@ -334,3 +334,49 @@ fn bad_files_are_errors_not_misses() {
     assert_eq!(out(&o), "v\n", "{}", err(&o));
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn the_server_reads_a_postfix_alias_database_and_defers_on_a_corrupt_one() {
+    let Some((_, load)) = tools() else { return };
+    let inst = common::Instance::new(&[]);
+    let aliases = inst.etc.join("aliases");
+    let db = inst.etc.join("aliases.db");
+    std::fs::write(&db, vec![0u8; 4096]).unwrap();
+    inst.start();
+    let user = inst.user.clone();
+    let mut c = inst.connect();
+    c.reply();
+    assert_eq!(c.cmd("helo localhost"), "250 www.a.org");
+    assert_eq!(c.cmd("mail from:<a@b.test>"), "250 2.1.0 Ok");
+    assert_eq!(
+        c.cmd(&format!("rcpt to:<{}>", user)),
+        format!("451 4.3.0 <{}>: Temporary lookup failure", user),
+        "a corrupt table is a temporary error, not \"no such alias\""
+    );
+    let want = format!(
+        "warning: hash:{} is unavailable. open database {}: Invalid argument",
+        aliases.display(),
+        db.display()
+    );
+    assert!(
+        common::wait_for(10, || inst.log().contains(&want)),
+        "{}",
+        inst.log()
+    );
+    // The file as Postfix's postalias writes it: taken into use without a restart.
+    std::fs::remove_file(&db).unwrap();
+    db_load(
+        &load,
+        &db,
+        "hash",
+        &[
+            (b"postmaster\0", format!("{}\0", user).as_bytes()),
+            (b"@\0", b"@\0"),
+            (b"YP_MASTER_NAME", b"old.example.test"),
+        ],
+    );
+    assert_eq!(c.cmd(&format!("rcpt to:<{}>", user)), "250 2.1.5 Ok");
+    assert_eq!(c.cmd("rcpt to:<postmaster>"), "250 2.1.5 Ok");
+    assert_eq!(c.cmd("quit"), "221 2.0.0 Bye");
+    inst.stop();
+}
