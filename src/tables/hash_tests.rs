@@ -160,3 +160,62 @@ fn rebuild_keeps_mode_and_leaves_no_temporary_file() {
     w.finish().unwrap();
     fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn readers_see_in_place_updates_and_never_a_half_built_table() {
+    let d = dir("concurrent");
+    let src = d.join("map");
+    let spec = src.display().to_string();
+    build(&src, &[("a".into(), "1".into())]).unwrap();
+    let t = HashTable::open("hash", &spec);
+    assert_eq!(t.lookup("a").unwrap().as_deref(), Some("1"));
+    let mut w = Writer::update(DbKind::Hash, &src, DEFAULT_CREATE_BUFFER, false).unwrap();
+    w.put("b", "2", false).unwrap();
+    w.finish().unwrap();
+    assert_eq!(
+        t.lookup("b").unwrap().as_deref(),
+        Some("2"),
+        "the open file changed in place is opened again"
+    );
+    let full = |n: u32| -> Vec<(String, String)> {
+        (0..200)
+            .map(|i| (format!("k{}", i), format!("v{}", n)))
+            .chain([("a".to_string(), "1".to_string())])
+            .collect()
+    };
+    build(&src, &full(0)).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (src, stop) = (src.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || n < 20 {
+                build(&src, &full(n)).unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let spec = spec.clone();
+            std::thread::spawn(move || {
+                let t = HashTable::open("hash", &spec);
+                for _ in 0..100 {
+                    assert_eq!(t.lookup("a").unwrap().as_deref(), Some("1"));
+                    assert!(
+                        t.lookup("k199")
+                            .unwrap()
+                            .is_some_and(|v| v.starts_with('v'))
+                    );
+                }
+            })
+        })
+        .collect();
+    for r in readers {
+        r.join().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(writer.join().unwrap() >= 20);
+    fs::remove_dir_all(&d).unwrap();
+}

@@ -40,14 +40,23 @@ pub struct Writer {
     nul: bool,
 }
 
+/// An exclusive lock on the file now at `path` (None when there is none). A file replaced
+/// while waiting for the lock (another rebuild renamed its own over it) is locked again.
 fn lock_existing(path: &Path) -> io::Result<Option<fs::File>> {
-    match fs::File::open(path) {
-        Ok(f) => {
-            f.lock_exclusive()?;
-            Ok(Some(f))
+    loop {
+        let f = match fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        f.lock_exclusive()?;
+        let held = f.metadata()?;
+        match fs::metadata(path) {
+            Ok(now) if (now.dev(), now.ino()) == (held.dev(), held.ino()) => return Ok(Some(f)),
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
     }
 }
 
