@@ -324,6 +324,7 @@ fn bad_files_are_errors_not_misses() {
     fatal(&["-s", &spec], "Invalid argument");
     std::fs::write(&db, b"").unwrap();
     fatal(&["-q", "k", &spec], "Invalid argument");
+    std::fs::remove_file(&db).unwrap();
     db_load(&load, &db, "btree", &[(b"k\0", b"v\0")]);
     fatal(&["-q", "k", &spec], "Invalid argument");
     let o = run(
