@@ -141,7 +141,7 @@ impl Cmd<'_> {
         }
         if self.aliases {
             // Postfix's postalias: the sendmail and NIS signatures, replaced when updating.
-            let replace = stdin.is_some();
+            let replace = stdin.is_some() || self.dup == Dup::Replace;
             if !w.put("@", "@", replace).map_err(werr)? && self.dup == Dup::Warn {
                 eprintln!("{}: warning: {}: duplicate entry: \"@\"", self.prog, db);
             }
