@@ -202,3 +202,42 @@ fn unknown_mail_owner_is_fatal_as_root() {
         stderr(&out)
     );
 }
+
+#[test]
+fn an_indexed_table_older_than_its_source_is_named() {
+    let inst = Instance::new(&[]);
+    let access = inst.etc.join("access");
+    std::fs::write(&access, "a.test OK\n").unwrap();
+    let spec = format!("hash:{}", access.display());
+    inst.set(
+        "smtpd_client_restrictions",
+        &format!("check_client_access {}", spec),
+    );
+    let built = inst.run("postmap", &[&spec]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let want = format!(
+        "postfix/postfix-script: warning: database {}.db is older than source file {}",
+        access.display(),
+        access.display()
+    );
+    assert!(!check(&inst).contains(&want));
+    // The source edited after the build: its mtime moves past the .db's.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .append(true)
+        .open(&access)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let err = check(&inst);
+    assert!(err.lines().any(|l| l == want), "{}", err);
+    let rebuilt = inst.run("postmap", &[&spec]);
+    assert!(rebuilt.status.success(), "{}", stderr(&rebuilt));
+    std::fs::File::options()
+        .append(true)
+        .open(inst.etc.join("access.db"))
+        .unwrap()
+        .set_modified(later + std::time::Duration::from_secs(1))
+        .unwrap();
+    assert!(!check(&inst).contains(&want));
+}

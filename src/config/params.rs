@@ -364,6 +364,9 @@ pub const PARAMS: &[Param] = &[
     t("deliver_lock_delay", "1s", 's'),
     t("stale_lock_time", "500s", 's'),
     p("default_database_type", "hash"),
+    // Berkeley DB memory pools of hash/btree tables (tables::hash, tables::hash_write).
+    p("berkeley_db_create_buffer_size", "16777216"),
+    p("berkeley_db_read_buffer_size", "131072"),
     p("mailbox_command", ""),
     p("mailbox_command_maps", ""),
     p(

@@ -139,7 +139,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("postern-owner-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let src = dir.join("aliases");
-        crate::tables::hash::build(&src, &[("a".into(), "b".into())]).unwrap();
+        crate::tables::hash_write::build(&src, &[("a".into(), "b".into())]).unwrap();
         let me = std::fs::metadata(crate::tables::hash::db_path(&src))
             .unwrap()
             .uid();

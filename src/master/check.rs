@@ -3,7 +3,9 @@
 //! group of `postdrop` and `postqueue` in $command_directory, and that $setgid_group is a
 //! group of its own. Each problem becomes one `warning:` line that names the command that
 //! fixes it; nothing here changes a file that already exists. Also warns about mysql
-//! table files (mysql_table(5)) that hold a password and are readable by other users.
+//! table files (mysql_table(5)) that hold a password and are readable by other users, and
+//! about hash/btree tables whose `NAME.db` is older than `NAME` (Postfix's dict_db warning
+//! text, `database NAME.db is older than source file NAME`).
 //!
 //! Security role: the spool's protection rests on these owners and modes (maildrop/ is
 //! writable only through the set-gid postdrop, public/ reachable only by that group, the
@@ -164,9 +166,44 @@ pub fn account_problems(o: &Owners) -> Vec<String> {
 }
 
 /// mysql tables named in the configuration (`(name, value)` pairs) whose .cf file holds
-/// a database password that other users can read.
+/// a database password that other users can read, and hash/btree tables whose indexed file
+/// is older than its source.
 pub fn table_problems(settings: &[(String, String)]) -> Vec<String> {
-    crate::tables::mysql::exposed_passwords(settings.iter().map(|(_, v)| v.as_str()))
+    let mut out = crate::tables::mysql::exposed_passwords(settings.iter().map(|(_, v)| v.as_str()));
+    out.extend(stale_indexed_tables(settings));
+    out
+}
+
+/// `database NAME.db is older than source file NAME` for each hash/btree table named in
+/// the settings (once each) whose source was modified after its indexed file was written.
+pub fn stale_indexed_tables(settings: &[(String, String)]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (_, value) in settings {
+        for spec in crate::tables::split_specs(value) {
+            let inner = spec.strip_prefix("proxy:").unwrap_or(&spec);
+            let Some((kind, name)) = inner.split_once(':') else {
+                continue;
+            };
+            let builds = crate::tables::registry::find(kind).is_some_and(|t| t.builds());
+            if !builds || !seen.insert(name.to_string()) {
+                continue;
+            }
+            let source = Path::new(name);
+            let db = crate::tables::hash::db_path(source);
+            let (Ok(s), Ok(d)) = (std::fs::metadata(source), std::fs::metadata(&db)) else {
+                continue;
+            };
+            if (s.mtime(), s.mtime_nsec()) > (d.mtime(), d.mtime_nsec()) {
+                out.push(format!(
+                    "database {} is older than source file {}",
+                    db.display(),
+                    source.display()
+                ));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -251,6 +288,36 @@ mod tests {
         // Without the ownership part only modes count.
         assert!(queue_problems(&root, &o, false).is_empty());
         fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn an_indexed_table_older_than_its_source_is_named() {
+        let dir = spool("stale");
+        let src = dir.join("access");
+        fs::write(&src, "a OK\n").unwrap();
+        crate::tables::hash_write::build(&src, &[("a".into(), "OK".into())]).unwrap();
+        let db = crate::tables::hash::db_path(&src);
+        let settings = |v: &str| vec![("smtpd_client_restrictions".to_string(), v.to_string())];
+        let spec = format!("check_client_access proxy:hash:{}", src.display());
+        assert!(stale_indexed_tables(&settings(&spec)).is_empty());
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        fs::File::options()
+            .write(true)
+            .open(&db)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let want = vec![format!(
+            "database {} is older than source file {}",
+            db.display(),
+            src.display()
+        )];
+        assert_eq!(stale_indexed_tables(&settings(&spec)), want);
+        let twice = format!("{} btree:{}", spec, src.display());
+        assert_eq!(stale_indexed_tables(&settings(&twice)), want, "named once");
+        let text = format!("texthash:{}", src.display());
+        assert!(stale_indexed_tables(&settings(&text)).is_empty());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

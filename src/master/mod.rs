@@ -78,9 +78,13 @@ impl fmt::Display for MasterError {
 
 impl std::error::Error for MasterError {}
 
-/// Load main.cf and log its unused-parameter warnings.
+/// Load main.cf, log its unused-parameter warnings and apply $berkeley_db_read_buffer_size.
 pub fn load_config(dir: &Path, component: &str) -> Result<Config, ConfigError> {
     let cfg = Config::load(dir)?;
+    let read_buffer = cfg.int("berkeley_db_read_buffer_size");
+    if read_buffer > 0 {
+        crate::tables::hash::set_read_buffer_size(read_buffer.min(u32::MAX as i64) as u32);
+    }
     let file = dir.join("main.cf").display().to_string();
     // Names that master.cf or other settings refer to (`$mua_client_restrictions`) are used.
     let master_cf = std::fs::read_to_string(dir.join("master.cf")).ok();

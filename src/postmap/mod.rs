@@ -4,31 +4,44 @@
 //! src/bin holds thin wrappers. Command line of postmap and postalias:
 //! `PROG [-NfinorswvV] [-c dir] [-d key] [-q key] [type:]file...`.
 //!
-//! - build (default): `FILE.db` from `FILE` (`key value` lines, or aliases(5) for postalias);
-//!   duplicate keys warn `PROG: warning: FILE.db: duplicate entry: "key"` (Postfix's
+//! - build (default): `FILE.db` (a Berkeley DB hash or btree file that Postfix reads, see
+//!   `tables::hash_write`) from `FILE` (`key value` lines, or aliases(5) for postalias);
+//!   keys fold to lower case; keys and values get a trailing NUL byte, as Postfix writes
+//!   them. Duplicate keys warn `PROG: warning: FILE.db: duplicate entry: "key"` (Postfix's
 //!   dict_db text) and the first value is kept; `-w` keeps the first silently, `-r` keeps the
 //!   last silently. A line that is not an entry warns, as Postfix 2.10 does, and is skipped:
 //!   `FILE, line N: expected format: key whitespace value` (postalias: `need name:value
 //!   pair`, `name must be local`), `FILE: logical line must not start with whitespace: "..."`.
-//! - `-i`: add entries read from standard input to the existing table (same duplicate rules).
+//!   postalias then adds what Postfix's postalias adds: `@` = `@` (sendmail's "database is
+//!   complete" mark) and, without a NUL byte and unfolded, `YP_LAST_MODIFIED` (ten-digit
+//!   time) and `YP_MASTER_NAME` ($myhostname), as Postfix built with NIS (Linux) does.
+//! - `-i`: add entries read from standard input to the table in place (same duplicate rules).
 //! - `-q key`: print the value of the first table that has `key` (any readable table type);
-//!   `-q -` reads keys from standard input and prints `key<TAB>value` (postalias: `key: value`).
-//! - `-d key` / `-d -`: delete keys from hash/btree tables, rewriting the file atomically.
-//! - `-s`: print every entry of hash, btree, texthash, inline and internal tables.
-//! - `-N`, `-n`: accepted; Postern's format has no terminating null byte to include or not.
+//!   `-q -` reads keys from standard input and prints `key<TAB>value` (postalias:
+//!   `key:<TAB>value`).
+//! - `-d key` / `-d -`: delete keys from hash/btree tables in place.
+//! - `-s`: print every entry of hash, btree, texthash, inline and internal tables (in the
+//!   file's own order for hash and btree, as Postfix).
+//! - `-N`: keys and values with a trailing NUL only (write and look up); `-n`: without.
+//!   Without either, lookups and deletes try both forms, as Postfix's dict_db.
 //! - `-o`, `-v`: accepted and ignored; `-f` is not offered (keys always fold to lower case).
 //!
+//! Memory pool while writing: $berkeley_db_create_buffer_size.
 //! Exit status: 0 when built, or when -q/-d found something; 1 when nothing was found; 1 with
 //! `PROG: fatal: ...` on stderr for any error (an unknown type, i.e. one not in
 //! `tables::registry`: `unsupported map type: TYPE` when building, `unsupported dictionary
 //! type: TYPE` otherwise, as Postfix). Security role: run by the administrator; writes only
-//! `FILE.db` through `hash::build` (temporary file, fsync, rename). Logs nothing to the
-//! maillog; warnings and errors go to standard error.
+//! `FILE.db` through `tables::hash_write`. Logs nothing to the maillog; warnings and errors
+//! go to standard error.
 
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
-use crate::tables::{self, TableError, hash, registry};
+use crate::config::Config;
+use crate::sys::libdb::DbKind;
+use crate::tables::hash::{self, Nulls, io_text};
+use crate::tables::hash_write::Writer;
+use crate::tables::{self, TableError, registry};
 
 mod newaliases;
 
@@ -45,39 +58,15 @@ struct Cmd<'a> {
     prog: &'a str,
     aliases: bool,
     dup: Dup,
+    /// Key forms to write (`one`) and look up or delete (postmap -N / -n).
+    nulls: Nulls,
+    /// $myhostname, for postalias's YP_MASTER_NAME.
+    hostname: String,
+    /// $berkeley_db_create_buffer_size.
+    create_buffer: u32,
 }
 
 impl Cmd<'_> {
-    /// Add `new` entries to `table`, applying the duplicate policy (keys fold to lower case).
-    fn merge(
-        &self,
-        table: &mut Vec<(String, String)>,
-        new: Vec<(String, String, usize)>,
-        db: &str,
-    ) {
-        let mut index: std::collections::HashMap<String, usize> = table
-            .iter()
-            .enumerate()
-            .map(|(i, (k, _))| (k.clone(), i))
-            .collect();
-        for (k, v, _line) in new {
-            let k = k.to_lowercase();
-            match index.get(&k) {
-                None => {
-                    index.insert(k.clone(), table.len());
-                    table.push((k, v));
-                }
-                Some(&i) => match self.dup {
-                    Dup::Replace => table[i].1 = v,
-                    Dup::Ignore => {}
-                    Dup::Warn => {
-                        eprintln!("{}: warning: {}: duplicate entry: \"{}\"", self.prog, db, k)
-                    }
-                },
-            }
-        }
-    }
-
     /// The entries of a source text, as Postfix's postmap/postalias read it: a line that is
     /// not an entry is reported with a warning and skipped (Postfix never leaves a truncated
     /// table behind for one bad line). `label` names the source in the warnings.
@@ -123,45 +112,55 @@ impl Cmd<'_> {
         out
     }
 
-    fn write(&self, file: &Path, entries: &[(String, String)]) -> Result<(), String> {
-        hash::build(file, entries).map(|_| ()).map_err(|e| {
-            format!(
-                "write {}: {}",
-                hash::db_path(file).display(),
-                hash::io_text(&e)
-            )
-        })
-    }
-
-    fn build(&self, file: &Path, incremental_from: Option<&str>) -> Result<(), String> {
-        let (text, label, mut table) = match incremental_from {
-            Some(stdin) => {
-                let existing = if hash::db_path(file).exists() {
-                    hash::read_entries(file)?
-                } else {
-                    Vec::new()
-                };
-                (stdin.to_string(), "-".to_string(), existing)
-            }
+    /// Build (`stdin` None: a new file from `file`) or add to (`-i`: entries read from
+    /// standard input, in place) the `kind` table `file`.db.
+    fn build(&self, kind: DbKind, file: &Path, stdin: Option<&str>) -> Result<(), String> {
+        let db = hash::db_path(file).display().to_string();
+        let (text, label) = match stdin {
+            Some(text) => (text.to_string(), "-".to_string()),
             None => {
                 let text = std::fs::read(file)
-                    .map_err(|e| format!("open {}: {}", file.display(), hash::io_text(&e)))?;
-                (
-                    String::from_utf8_lossy(&text).into_owned(),
-                    file.display().to_string(),
-                    Vec::new(),
-                )
+                    .map_err(|e| format!("open {}: {}", file.display(), io_text(&e)))?;
+                let text = String::from_utf8_lossy(&text).into_owned();
+                (text, file.display().to_string())
             }
         };
-        let new = self.parse_source(&text, &label);
-        // Postfix's duplicate warning names the database file, not the source line.
-        self.merge(&mut table, new, &hash::db_path(file).display().to_string());
-        self.write(file, &table)
+        let entries = self.parse_source(&text, &label);
+        let opened = match stdin {
+            Some(_) => Writer::update(kind, file, self.create_buffer, true),
+            None => Writer::create(kind, file, self.create_buffer),
+        };
+        let mut w = opened.map_err(|e| format!("open database {}: {}", db, io_text(&e)))?;
+        let werr = |e: std::io::Error| format!("error writing {}: {}", db, io_text(&e));
+        w.set_nul(self.nulls.one);
+        for (k, v, _line) in entries {
+            let k = k.to_ascii_lowercase();
+            if !w.put(&k, &v, self.dup == Dup::Replace).map_err(werr)? && self.dup == Dup::Warn {
+                eprintln!("{}: warning: {}: duplicate entry: \"{}\"", self.prog, db, k);
+            }
+        }
+        if self.aliases {
+            // Postfix's postalias: the sendmail and NIS signatures, replaced when updating.
+            let replace = stdin.is_some() || self.dup == Dup::Replace;
+            if !w.put("@", "@", replace).map_err(werr)? && self.dup == Dup::Warn {
+                eprintln!("{}: warning: {}: duplicate entry: \"@\"", self.prog, db);
+            }
+            w.set_nul(false);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            w.put("YP_LAST_MODIFIED", &format!("{:010}", now), true)
+                .map_err(werr)?;
+            w.put("YP_MASTER_NAME", &self.hostname, true)
+                .map_err(werr)?;
+        }
+        w.finish().map(|_| ()).map_err(werr)
     }
 
     fn line(&self, k: &str, v: &str) -> String {
         if self.aliases {
-            format!("{}: {}", k, v)
+            format!("{}:\t{}", k, v)
         } else {
             format!("{}\t{}", k, v)
         }
@@ -218,9 +217,12 @@ fn full_spec(arg: &str, default_type: &str) -> (String, String) {
     }
 }
 
-fn writable(kind: &str, name: &str) -> Result<PathBuf, String> {
+fn writable(kind: &str, name: &str) -> Result<(DbKind, PathBuf), String> {
     match registry::find(kind) {
-        Some(t) if t.builds() => Ok(PathBuf::from(name)),
+        Some(t) if t.builds() => match hash::kind(kind) {
+            Some(k) => Ok((k, PathBuf::from(name))),
+            None => Err(format!("unsupported dictionary type: {}", kind)),
+        },
         Some(t) if t.is_proxy() => Err(format!(
             "{}:{}: proxy tables cannot be updated here",
             kind, name
@@ -239,7 +241,8 @@ fn dump(kind: &str, name: &str) -> Result<Vec<(String, String)>, String> {
         return Err(format!("unsupported dictionary type: {}", kind));
     };
     if t.builds() {
-        return hash::read_entries(Path::new(name));
+        let (k, file) = writable(kind, name)?;
+        return hash::read_entries(k, &file);
     }
     match kind {
         "texthash" => tables::texthash::TextHashTable::open(name)
@@ -257,27 +260,51 @@ fn dump(kind: &str, name: &str) -> Result<Vec<(String, String)>, String> {
     }
 }
 
-fn open(kind: &str, name: &str) -> Result<Box<dyn tables::Table>, TableError> {
-    tables::open(&format!("{}:{}", kind, name))
+fn open(kind: &str, name: &str, nulls: Nulls) -> Result<Box<dyn tables::Table>, TableError> {
+    match registry::find(kind) {
+        Some(t) if t.builds() => Ok(Box::new(
+            hash::HashTable::open(kind, name).with_nulls(nulls),
+        )),
+        _ => tables::open(&format!("{}:{}", kind, name)),
+    }
 }
 
 fn read_stdin() -> Result<String, String> {
     let mut buf = Vec::new();
     std::io::stdin()
         .read_to_end(&mut buf)
-        .map_err(|e| format!("read standard input: {}", hash::io_text(&e)))?;
+        .map_err(|e| format!("read standard input: {}", io_text(&e)))?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// Build an alias database from its source as postalias does (`newaliases` uses this):
-/// duplicate names warn and the first one wins.
-pub fn build_aliases(prog: &str, file: &Path) -> Result<(), String> {
-    Cmd {
-        prog,
-        aliases: true,
-        dup: Dup::Warn,
+impl Cmd<'_> {
+    /// A command with Postfix's defaults and the settings of `cfg`.
+    fn new<'a>(prog: &'a str, aliases: bool, cfg: Option<&Config>) -> Cmd<'a> {
+        let get = |name: &str| cfg.map(|c| c.get(name).to_string()).unwrap_or_default();
+        let hostname = Some(get("myhostname"))
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(crate::sys::hostname);
+        let create_buffer = cfg
+            .map(|c| c.int("berkeley_db_create_buffer_size"))
+            .filter(|n| *n > 0)
+            .map(|n| n.min(u32::MAX as i64) as u32)
+            .unwrap_or(hash::DEFAULT_CREATE_BUFFER);
+        Cmd {
+            prog,
+            aliases,
+            dup: Dup::Warn,
+            nulls: Nulls::BOTH,
+            hostname,
+            create_buffer,
+        }
     }
-    .build(file, None)
+}
+
+/// Build a `kind` (hash or btree) alias database from its source as postalias does
+/// (`newaliases` uses this): duplicate names warn and the first one wins.
+pub fn build_aliases(prog: &str, cfg: &Config, kind: &str, file: &Path) -> Result<(), String> {
+    let k = hash::kind(kind).ok_or_else(|| format!("unsupported dictionary type: {}", kind))?;
+    Cmd::new(prog, true, Some(cfg)).build(k, file, None)
 }
 
 /// `postmap` and `postalias` (`aliases` selects aliases(5) syntax and `key: value` output).
@@ -312,10 +339,23 @@ pub fn table_command(prog: &str, args: &[String], aliases: bool) -> i32 {
     } else {
         Dup::Warn
     };
-    let cmd = Cmd { prog, aliases, dup };
     let dir = crate::config::config_dir(m.opt_str("c").as_deref());
-    let default_type = crate::config::Config::load(&dir)
-        .ok()
+    let cfg = Config::load(&dir).ok();
+    let mut cmd = Cmd::new(prog, aliases, cfg.as_ref());
+    cmd.dup = dup;
+    if m.opt_present("N") {
+        cmd.nulls = Nulls {
+            one: true,
+            zero: false,
+        };
+    } else if m.opt_present("n") {
+        cmd.nulls = Nulls {
+            one: false,
+            zero: true,
+        };
+    }
+    let default_type = cfg
+        .as_ref()
         .map(|c| c.get("default_database_type").to_string())
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| "hash".to_string());
@@ -333,7 +373,7 @@ pub fn table_command(prog: &str, args: &[String], aliases: bool) -> i32 {
     let result = if let Some(key) = m.opt_str("q") {
         query(&cmd, &specs, &key)
     } else if let Some(key) = m.opt_str("d") {
-        delete(&specs, &key)
+        delete(&cmd, &specs, &key)
     } else if m.opt_present("s") {
         specs
             .iter()
@@ -360,7 +400,8 @@ pub fn table_command(prog: &str, args: &[String], aliases: bool) -> i32 {
                     // Postfix's mkmap_open(3) names only the type.
                     return Err(format!("unsupported map type: {}", k));
                 }
-                cmd.build(&writable(k, n)?, stdin.as_deref())
+                let (kind, file) = writable(k, n)?;
+                cmd.build(kind, &file, stdin.as_deref())
             })
             .map(|_| true)
     };
@@ -381,7 +422,7 @@ pub(crate) fn fatal(prog: &str, msg: &str) -> i32 {
 fn query(cmd: &Cmd, specs: &[(String, String)], key: &str) -> Result<bool, String> {
     let mut tables = Vec::new();
     for (k, n) in specs {
-        tables.push(open(k, n).map_err(|e| match e {
+        tables.push(open(k, n, cmd.nulls).map_err(|e| match e {
             // Postfix's dict_open(3) names only the type.
             TableError::UnsupportedType { .. } => format!("unsupported dictionary type: {}", k),
             e => e.to_string(),
@@ -406,7 +447,7 @@ fn query(cmd: &Cmd, specs: &[(String, String)], key: &str) -> Result<bool, Strin
     }
     let mut found = false;
     for line in std::io::stdin().lock().lines() {
-        let line = line.map_err(|e| format!("read standard input: {}", hash::io_text(&e)))?;
+        let line = line.map_err(|e| format!("read standard input: {}", io_text(&e)))?;
         if let Some(v) = find(&line)? {
             println!("{}", cmd.line(&line, &v));
             found = true;
@@ -416,28 +457,26 @@ fn query(cmd: &Cmd, specs: &[(String, String)], key: &str) -> Result<bool, Strin
 }
 
 /// `-d key` / `-d -`: true when at least one entry was removed.
-fn delete(specs: &[(String, String)], key: &str) -> Result<bool, String> {
+fn delete(cmd: &Cmd, specs: &[(String, String)], key: &str) -> Result<bool, String> {
     let keys: Vec<String> = if key == "-" {
-        read_stdin()?.lines().map(|l| l.to_lowercase()).collect()
+        read_stdin()?
+            .lines()
+            .map(|l| l.to_ascii_lowercase())
+            .collect()
     } else {
-        vec![key.to_lowercase()]
+        vec![key.to_ascii_lowercase()]
     };
     let mut found = false;
     for (k, n) in specs {
-        let file = writable(k, n)?;
-        let mut entries = hash::read_entries(&file)?;
-        let before = entries.len();
-        entries.retain(|(ek, _)| !keys.contains(ek));
-        if entries.len() != before {
-            found = true;
-            hash::build(&file, &entries).map_err(|e| {
-                format!(
-                    "write {}: {}",
-                    hash::db_path(&file).display(),
-                    hash::io_text(&e)
-                )
-            })?;
+        let (kind, file) = writable(k, n)?;
+        let db = hash::db_path(&file).display().to_string();
+        let mut w = Writer::update(kind, &file, cmd.create_buffer, false)
+            .map_err(|e| format!("open database {}: {}", db, io_text(&e)))?;
+        let werr = |e: std::io::Error| format!("error writing {}: {}", db, io_text(&e));
+        for key in &keys {
+            found |= w.delete(key, cmd.nulls.one, cmd.nulls.zero).map_err(werr)?;
         }
+        w.finish().map_err(werr)?;
     }
     Ok(found)
 }
@@ -467,25 +506,5 @@ mod tests {
             vec![("a 1 more again".to_string(), 6), ("b 2".to_string(), 7)]
         );
         assert!(dump("regexp", "/x").unwrap_err().contains("not supported"));
-    }
-
-    #[test]
-    fn merge_policies() {
-        let new = || {
-            vec![
-                ("A".to_string(), "1".to_string(), 1),
-                ("a".to_string(), "2".to_string(), 2),
-            ]
-        };
-        for (dup, want) in [(Dup::Warn, "1"), (Dup::Ignore, "1"), (Dup::Replace, "2")] {
-            let cmd = Cmd {
-                prog: "postmap",
-                aliases: false,
-                dup,
-            };
-            let mut t = Vec::new();
-            cmd.merge(&mut t, new(), "f");
-            assert_eq!(t, vec![("a".to_string(), want.to_string())]);
-        }
     }
 }

@@ -41,9 +41,8 @@ pub fn newaliases_command(args: &[String]) -> i32 {
             Ok(s) => s,
             Err(e) => return fatal(prog, &e),
         };
-        let _ = kind;
         // The same build as postalias: first of duplicate names wins, with a warning.
-        if let Err(e) = super::build_aliases(prog, &file) {
+        if let Err(e) = super::build_aliases(prog, &cfg, &kind, &file) {
             return fatal(prog, &e);
         }
     }

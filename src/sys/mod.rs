@@ -2,7 +2,8 @@
 //! submodules, processes (`process`: signals, fork, wait, resource limits), files (`fs`:
 //! ownership, FIFOs, fcntl locks) and the network (`net`: interface addresses, host name
 //! and address lookups with getnameinfo/getaddrinfo, listening sockets, poll). Their items
-//! are re-exported here, so callers name them `crate::sys::...`.
+//! are re-exported here, so callers name them `crate::sys::...`. `libdb` (Berkeley DB
+//! files of hash/btree tables, through the system libdb) is used as `crate::sys::libdb`.
 //!
 //! Security role: every `unsafe` block of Postern lives in this module and its submodules,
 //! each with a SAFETY comment; the one exception is a call of an `unsafe fn` of this module
@@ -13,6 +14,7 @@
 //! or `std::process::Command`), never a uid switch in a thread.
 
 mod fs;
+pub mod libdb;
 mod net;
 mod process;
 

@@ -136,7 +136,7 @@ pub fn build_file(source: &Path) -> Result<usize, String> {
     let text = std::fs::read_to_string(source)
         .map_err(|e| format!("open {}: {}", source.display(), super::hash::io_text(&e)))?;
     let entries = parse(&text, &source.display().to_string()).map_err(|e| e.to_string())?;
-    super::hash::build(source, &entries).map_err(|e| {
+    super::hash_write::build(source, &entries).map_err(|e| {
         format!(
             "write {}: {}",
             super::hash::db_path(source).display(),

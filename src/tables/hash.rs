@@ -1,36 +1,89 @@
-//! `hash:` (and `btree:`) tables: Postern's own indexed file `NAME.db`, built by `postmap`
-//! and `postalias`/`newaliases` from the source file `NAME`.
+//! `hash:` and `btree:` tables: Berkeley DB files `NAME.db`, the same files Postfix's
+//! dict_db(3) reads and postmap(1)/postalias(1) write, so one file serves both systems.
+//! libdb is called through `crate::sys::libdb`; writing is in `hash_write.rs`.
 //!
-//! Format (see spool-layout.md): the 8-byte magic `PSTRNDB1`, then for each entry a
-//! little-endian u32 key length, the key, a u32 value length, the value. Keys are stored
-//! lower-cased, as Postfix folds them. The file is read whole into memory and re-read when its
-//! inode, size or mtime change, so a rebuilt table takes effect without a restart. The file is
-//! written to a temporary name and renamed into place, so readers never see half a table.
-//! A Berkeley DB file left by Postfix is recognised and the error says to rebuild it.
+//! A lookup folds the key to lower case (Postfix's DICT_FLAG_FOLD_FIX, ASCII only as in
+//! Postfix 2.10) and tries it with a trailing NUL byte, then without (DICT_FLAG_TRY1NULL,
+//! DICT_FLAG_TRY0NULL); once one form has been found, later lookups on the same open file try
+//! only that form, as Postfix does. A value ends at its first NUL byte. Each lookup holds a
+//! shared flock(2) on the file (Postfix's INTERNAL_LOCK on Linux), so it waits while a
+//! Postfix postmap rewrites the file in place under its exclusive lock. The file is opened
+//! on first use and opened again when its inode, size or modification time change (checked
+//! under the lock), so a rebuilt table takes effect without a restart. Memory pool:
+//! $berkeley_db_read_buffer_size (`set_read_buffer_size`).
+//!
+//! A missing, unreadable or corrupt file, or a read error, is `TableError` (a 4xx), never
+//! "not found". Security role: reads only the file named in the configuration. Logs nothing.
 
-use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use fs2::FileExt;
 
 use super::{Table, TableError};
+use crate::sys::libdb::{Db, DbKind, DbMode};
 
-const MAGIC: &[u8; 8] = b"PSTRNDB1";
+/// Postfix's default $berkeley_db_read_buffer_size.
+pub const DEFAULT_READ_BUFFER: u32 = 128 * 1024;
+/// Postfix's default $berkeley_db_create_buffer_size.
+pub const DEFAULT_CREATE_BUFFER: u32 = 16 * 1024 * 1024;
 
-type Stamp = (u64, u64, i64, i64);
+static READ_BUFFER: AtomicU32 = AtomicU32::new(DEFAULT_READ_BUFFER);
 
-struct Loaded {
-    stamp: Stamp,
-    map: Arc<HashMap<String, String>>,
+/// Set the memory pool of tables opened from now on ($berkeley_db_read_buffer_size).
+pub fn set_read_buffer_size(bytes: u32) {
+    READ_BUFFER.store(bytes.max(1), Ordering::Relaxed);
 }
 
-/// An open hash table; the file is (re)loaded on demand.
+/// The access method of a table type name (`hash`, `btree`).
+pub fn kind(name: &str) -> Option<DbKind> {
+    match name {
+        "hash" => Some(DbKind::Hash),
+        "btree" => Some(DbKind::Btree),
+        _ => None,
+    }
+}
+
+/// Which key forms a lookup tries: with a trailing NUL (`one`), without (`zero`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nulls {
+    pub one: bool,
+    pub zero: bool,
+}
+
+impl Nulls {
+    /// Both, as Postfix's dict_db does unless told (postmap -N / -n).
+    pub const BOTH: Nulls = Nulls {
+        one: true,
+        zero: true,
+    };
+}
+
+type Stamp = (u64, u64, u64, i64, i64);
+
+fn stamp(m: &fs::Metadata) -> Stamp {
+    (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec())
+}
+
+struct Opened {
+    stamp: Stamp,
+    /// The descriptor the shared lock is taken on.
+    lock: fs::File,
+    db: Db,
+    nulls: Nulls,
+}
+
+/// An open hash or btree table.
 pub struct HashTable {
     spec: String,
+    kind: DbKind,
     db: PathBuf,
-    cache: Mutex<Option<Loaded>>,
+    nulls: Nulls,
+    state: Mutex<Option<Opened>>,
 }
 
 /// The indexed file for a source file: `NAME.db`.
@@ -38,66 +91,6 @@ pub fn db_path(source: &Path) -> PathBuf {
     let mut s = source.as_os_str().to_owned();
     s.push(".db");
     PathBuf::from(s)
-}
-
-impl HashTable {
-    pub fn open(kind: &str, name: &str) -> HashTable {
-        HashTable {
-            spec: format!("{}:{}", kind, name),
-            db: db_path(Path::new(name)),
-            cache: Mutex::new(None),
-        }
-    }
-
-    fn unavailable(&self, reason: String) -> TableError {
-        TableError::Unavailable {
-            table: self.spec.clone(),
-            reason,
-        }
-    }
-
-    fn current(&self) -> Result<Arc<HashMap<String, String>>, TableError> {
-        let meta = fs::metadata(&self.db).map_err(|e| {
-            self.unavailable(format!(
-                "open database {}: {}",
-                self.db.display(),
-                io_text(&e)
-            ))
-        })?;
-        let stamp = (meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(l) = cache.as_ref()
-            && l.stamp == stamp
-        {
-            return Ok(l.map.clone());
-        }
-        let data = fs::read(&self.db).map_err(|e| {
-            self.unavailable(format!(
-                "open database {}: {}",
-                self.db.display(),
-                io_text(&e)
-            ))
-        })?;
-        let map = Arc::new(decode(&data).map_err(|why| {
-            self.unavailable(format!("open database {}: {}", self.db.display(), why))
-        })?);
-        *cache = Some(Loaded {
-            stamp,
-            map: map.clone(),
-        });
-        Ok(map)
-    }
-}
-
-impl Table for HashTable {
-    fn lookup(&self, key: &str) -> Result<Option<String>, TableError> {
-        let map = self.current()?;
-        Ok(map.get(&key.to_lowercase()).cloned())
-    }
-
-    fn spec(&self) -> &str {
-        &self.spec
-    }
 }
 
 /// The text Postfix prints for an errno (without Rust's " (os error N)" suffix).
@@ -109,142 +102,128 @@ pub fn io_text(e: &io::Error) -> String {
     }
 }
 
-fn decode(data: &[u8]) -> Result<HashMap<String, String>, String> {
-    Ok(decode_ordered(data)?.into_iter().collect())
+/// A key or value as Postfix sees it: the bytes before the first NUL.
+fn c_string(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
 }
 
-/// Every entry of the indexed file for `source`, in stored order (for `postmap -s`, `-d`,
-/// `-i`). The error text names the file, as Postfix's `open database` errors do.
-pub fn read_entries(source: &Path) -> Result<Vec<(String, String)>, String> {
-    let db = db_path(source);
-    let data =
-        fs::read(&db).map_err(|e| format!("open database {}: {}", db.display(), io_text(&e)))?;
-    decode_ordered(&data).map_err(|why| format!("open database {}: {}", db.display(), why))
+/// Open `db` for reading under a shared lock held by the returned descriptor.
+fn open_locked(db: &Path, kind: DbKind) -> io::Result<(fs::File, Db, Stamp)> {
+    let lock = fs::File::open(db)?;
+    lock.lock_shared()?;
+    let st = stamp(&lock.metadata()?);
+    let handle = Db::open(db, kind, DbMode::Read, READ_BUFFER.load(Ordering::Relaxed))?;
+    Ok((lock, handle, st))
 }
 
-fn decode_ordered(data: &[u8]) -> Result<Vec<(String, String)>, String> {
-    if data.len() >= 16
-        && (data[12..16] == [0x61, 0x15, 0x06, 0x00] || data[12..16] == [0x00, 0x06, 0x15, 0x61])
-    {
-        return Err(
-            "this is a Berkeley DB file from Postfix; rebuild it with postmap or newaliases".into(),
-        );
-    }
-    if data.len() < 8 || &data[..8] != MAGIC {
-        return Err("not a Postern indexed table; rebuild it with postmap or newaliases".into());
-    }
-    let mut map = Vec::new();
-    let mut pos = 8;
-    let take = |pos: &mut usize| -> Result<String, String> {
-        if *pos + 4 > data.len() {
-            return Err("truncated table".into());
+impl HashTable {
+    /// `kind_name` is `hash` or `btree` (anything else opens as hash).
+    pub fn open(kind_name: &str, name: &str) -> HashTable {
+        HashTable {
+            spec: format!("{}:{}", kind_name, name),
+            kind: kind(kind_name).unwrap_or(DbKind::Hash),
+            db: db_path(Path::new(name)),
+            nulls: Nulls::BOTH,
+            state: Mutex::new(None),
         }
-        let n = u32::from_le_bytes([data[*pos], data[*pos + 1], data[*pos + 2], data[*pos + 3]])
-            as usize;
-        *pos += 4;
-        if *pos + n > data.len() {
-            return Err("truncated table".into());
-        }
-        let s = String::from_utf8_lossy(&data[*pos..*pos + n]).into_owned();
-        *pos += n;
-        Ok(s)
-    };
-    while pos < data.len() {
-        let k = take(&mut pos)?;
-        let v = take(&mut pos)?;
-        map.push((k, v));
     }
-    Ok(map)
-}
 
-/// Write `entries` as the indexed file for `source` (atomically: temporary file, fsync,
-/// rename). Later duplicates win, as with Postfix (which warns about them).
-pub fn build(source: &Path, entries: &[(String, String)]) -> io::Result<PathBuf> {
-    let db = db_path(source);
-    let tmp = {
-        let mut s = db.as_os_str().to_owned();
-        s.push(format!(".tmp{}", std::process::id()));
-        PathBuf::from(s)
-    };
-    let mut buf = Vec::with_capacity(8 + entries.len() * 32);
-    buf.extend_from_slice(MAGIC);
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut ordered: Vec<(String, String)> = Vec::new();
-    for (k, v) in entries {
-        let k = k.to_lowercase();
-        match seen.get(&k) {
-            Some(&i) => ordered[i].1 = v.clone(),
-            None => {
-                seen.insert(k.clone(), ordered.len());
-                ordered.push((k, v.clone()));
+    /// Try only these key forms (postmap -N: with NUL, -n: without).
+    pub fn with_nulls(mut self, nulls: Nulls) -> HashTable {
+        self.nulls = nulls;
+        self
+    }
+
+    fn unavailable(&self, e: &io::Error) -> TableError {
+        TableError::Unavailable {
+            table: self.spec.clone(),
+            reason: format!("open database {}: {}", self.db.display(), io_text(e)),
+        }
+    }
+
+    fn failed(&self, e: &io::Error) -> TableError {
+        TableError::Failed {
+            table: self.spec.clone(),
+            reason: format!("error reading {}: {}", self.db.display(), io_text(e)),
+        }
+    }
+
+    /// Look `key` up in `o` under its shared lock (held by the caller).
+    fn get(&self, o: &mut Opened, key: &str) -> Result<Option<String>, TableError> {
+        if o.nulls.one {
+            let mut k = key.as_bytes().to_vec();
+            k.push(0);
+            if let Some(v) = o.db.get(&k).map_err(|e| self.failed(&e))? {
+                o.nulls.zero = false;
+                return Ok(Some(c_string(&v)));
             }
         }
+        if o.nulls.zero
+            && let Some(v) = o.db.get(key.as_bytes()).map_err(|e| self.failed(&e))?
+        {
+            o.nulls.one = false;
+            return Ok(Some(c_string(&v)));
+        }
+        Ok(None)
     }
-    for (k, v) in &ordered {
-        buf.extend_from_slice(&(k.len() as u32).to_le_bytes());
-        buf.extend_from_slice(k.as_bytes());
-        buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        buf.extend_from_slice(v.as_bytes());
+
+    fn lookup_folded(&self, key: &str) -> Result<Option<String>, TableError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(o) = state.as_mut() {
+            o.lock.lock_shared().map_err(|e| self.failed(&e))?;
+            let same = fs::metadata(&self.db).map(|m| stamp(&m) == o.stamp);
+            if let Ok(true) = same {
+                let r = self.get(o, key);
+                let _ = FileExt::unlock(&o.lock);
+                return r;
+            }
+            let _ = FileExt::unlock(&o.lock);
+            *state = None;
+        }
+        let (lock, db, stamp) =
+            open_locked(&self.db, self.kind).map_err(|e| self.unavailable(&e))?;
+        let mut o = Opened {
+            stamp,
+            lock,
+            db,
+            nulls: self.nulls,
+        };
+        let r = self.get(&mut o, key);
+        let _ = FileExt::unlock(&o.lock);
+        *state = Some(o);
+        r
     }
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(&buf)?;
-        f.sync_all()?;
-        fs::rename(&tmp, &db)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map(|_| db)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn build_lookup_and_reload() {
-        let dir = std::env::temp_dir().join(format!("postern-hash-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let src = dir.join("aliases");
-        let t = HashTable::open("hash", &src.display().to_string());
-        assert!(matches!(t.lookup("x"), Err(TableError::Unavailable { .. })));
-        build(
-            &src,
-            &[
-                ("Postmaster".into(), "root".into()),
-                ("a".into(), "1".into()),
-                ("a".into(), "2".into()),
-            ],
-        )
-        .unwrap();
-        assert_eq!(t.lookup("postmaster").unwrap().as_deref(), Some("root"));
-        assert_eq!(t.lookup("POSTMASTER").unwrap().as_deref(), Some("root"));
-        assert_eq!(t.lookup("a").unwrap().as_deref(), Some("2"));
-        assert_eq!(t.lookup("nobody-here").unwrap(), None);
-        build(&src, &[("b".into(), "3".into())]).unwrap();
-        assert_eq!(
-            t.lookup("b").unwrap().as_deref(),
-            Some("3"),
-            "rebuilt table is re-read"
-        );
-        assert_eq!(t.lookup("a").unwrap(), None);
-        fs::remove_dir_all(&dir).unwrap();
+impl Table for HashTable {
+    fn lookup(&self, key: &str) -> Result<Option<String>, TableError> {
+        self.lookup_folded(&key.to_ascii_lowercase())
     }
 
-    #[test]
-    fn foreign_files_are_errors_not_misses() {
-        let dir = std::env::temp_dir().join(format!("postern-hashbad-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let src = dir.join("map");
-        let mut bdb = vec![0u8; 64];
-        bdb[12..16].copy_from_slice(&[0x61, 0x15, 0x06, 0x00]);
-        fs::write(db_path(&src), &bdb).unwrap();
-        let t = HashTable::open("hash", &src.display().to_string());
-        let e = t.lookup("k").unwrap_err().to_string();
-        assert!(e.contains("Berkeley DB"), "{}", e);
-        fs::write(db_path(&src), b"PSTRNDB1\x05\x00\x00\x00ab").unwrap();
-        assert!(t.lookup("k").unwrap_err().to_string().contains("truncated"));
-        fs::remove_dir_all(&dir).unwrap();
+    fn spec(&self) -> &str {
+        &self.spec
     }
+}
+
+/// Every entry of the `kind` file for `source`, in the file's order (postmap -s): keys and
+/// values up to their first NUL, as Postfix's dict_db_sequence returns them. The error text
+/// names the file, as Postfix's `open database` errors do.
+pub fn read_entries(kind: DbKind, source: &Path) -> Result<Vec<(String, String)>, String> {
+    let db = db_path(source);
+    let (lock, mut handle, _) = open_locked(&db, kind)
+        .map_err(|e| format!("open database {}: {}", db.display(), io_text(&e)))?;
+    let mut out = Vec::new();
+    let mut first = true;
+    loop {
+        match handle.seq(first) {
+            Ok(Some((k, v))) => out.push((c_string(&k), c_string(&v))),
+            Ok(None) => break,
+            Err(e) => return Err(format!("error seeking {}: {}", db.display(), io_text(&e))),
+        }
+        first = false;
+    }
+    drop(handle);
+    drop(lock);
+    Ok(out)
 }

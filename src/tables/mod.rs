@@ -17,6 +17,9 @@ pub mod environ;
 pub mod fail;
 pub mod filecache;
 pub mod hash;
+#[cfg(test)]
+mod hash_tests;
+pub mod hash_write;
 pub mod inline;
 pub mod internal;
 pub mod mysql;

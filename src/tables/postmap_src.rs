@@ -5,7 +5,7 @@
 //! this module (never the other way round).
 //!
 //! Security role: reads files named by the administrator; writes only `FILE.db` (atomically,
-//! via `hash::build`). Logs nothing; errors name the file and line, as Postfix prints them.
+//! via `hash_write::build`). Logs nothing; errors name the file and line, as Postfix prints them.
 
 use std::fmt;
 use std::path::Path;
@@ -80,7 +80,7 @@ pub fn build_file(source: &Path) -> Result<usize, String> {
     let text = std::fs::read_to_string(source)
         .map_err(|e| format!("open {}: {}", source.display(), hash::io_text(&e)))?;
     let entries = parse(&text, &source.display().to_string()).map_err(|e| e.to_string())?;
-    hash::build(source, &entries).map_err(|e| {
+    super::hash_write::build(source, &entries).map_err(|e| {
         format!(
             "write {}: {}",
             hash::db_path(source).display(),

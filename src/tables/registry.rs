@@ -281,7 +281,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("postern-reg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let src = dir.join("aliases");
-        hash::build(&src, &[("a".into(), "b".into())]).unwrap();
+        crate::tables::hash_write::build(&src, &[("a".into(), "b".into())]).unwrap();
         let me = std::fs::metadata(hash::db_path(&src)).unwrap().uid();
         for kind in ["hash", "btree", "proxy:hash"] {
             let spec = format!("{}:{}", kind, src.display());
