@@ -1,7 +1,7 @@
 //! header_checks, mime_header_checks, nested_header_checks and body_checks through a
 //! running instance: each action's SMTP reply, log line, and effect on the queue or the
 //! delivered mbox; MIME structure (a text/plain part, an attached message/rfc822, part
-//! headers); bad MIME input (unterminated boundaries, too deep nesting, a huge header);
+//! headers); bad MIME input (unterminated boundaries, too deep nesting, a huge header, also in a body part);
 //! table errors; mail submitted with sendmail (pickup) bounced when rejected.
 
 mod common;
@@ -240,6 +240,24 @@ fn bad_mime_input_loses_nothing() {
     let mbox = inst.mbox(&user);
     assert!(mbox.contains("after huge"));
     assert!(!mbox.contains(&"h".repeat(2000)));
+
+    // So is a huge header of a body part (and of an attached message).
+    let msg = format!(
+        "Subject: huge part\nContent-Type: multipart/mixed; boundary=pp\n\n--pp\nX-Part: {}\n\tp-cont\nContent-Type: text/plain\n\nafter part\n--pp\nContent-Type: message/rfc822\n\nX-Inner: {}\nSubject: inner\n\ninner body\n--pp--\n",
+        "p".repeat(5000),
+        "i".repeat(5000)
+    );
+    let id = queued_id(&send(&inst, &me, &msg));
+    assert!(delivered(&inst, &id), "{}", inst.log());
+    let mbox = inst.mbox(&user);
+    let cut = format!(
+        "\nX-Part: {}\nContent-Type: text/plain\n\nafter part\n",
+        "p".repeat(2000 - 9)
+    );
+    assert!(mbox.contains(&cut), "{}", mbox);
+    assert!(!mbox.contains("p-cont"));
+    let cut = format!("\nX-Inner: {}\nSubject: inner\n", "i".repeat(2000 - 10));
+    assert!(mbox.contains(&cut), "{}", mbox);
 
     // Nesting beyond mime_nesting_limit is rejected (header checks are configured).
     let mut msg = String::from("Subject: deep\n");

@@ -170,7 +170,15 @@ fn submit_as(
         content = cut;
         scan = headers::scan(&content);
     }
+    // ... and so is that of a header of a body part or an attached message.
+    if let Some(cut) =
+        headers::limit_part_header_sizes(&content, mime::Limits::of(cfg), header_limit)
+    {
+        content = cut;
+        scan = headers::scan(&content);
+    }
     let hops = scan.hops + usize::from(received.is_some());
+
     let hop_limit = cfg.int("hopcount_limit");
     if hop_limit > 0 && hops as i64 >= hop_limit {
         return Err(CleanupError::TooManyHops);

@@ -169,11 +169,7 @@ pub fn inspect(
         }
         _ => content,
     };
-    let limits = Limits {
-        nesting: cfg.int("mime_nesting_limit").max(0) as usize,
-        boundary_len: cfg.int("mime_boundary_length_limit").max(1) as usize,
-        disable_mime: cfg.bool("disable_mime_input_processing"),
-    };
+    let limits = Limits::of(cfg);
     let origin = match env.attr("client_address") {
         Some(a) => format!("{}[{}]", env.attr("client_name").unwrap_or("unknown"), a),
         None => "local".to_string(),
