@@ -368,3 +368,42 @@ fn walkthrough_maildrop_and_procmail_entries_as_root() {
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), v.uid);
     a.stop();
 }
+
+#[test]
+fn pipe_time_limit_kills_and_bounces_as_postfix() {
+    let a = Instance::new(&[
+        ("transport_maps", "inline:{ p.test=slow: }"),
+        ("slow_time_limit", "1s"),
+    ]);
+    let cmd = a.etc.join("slow.sh");
+    std::fs::write(&cmd, "#!/bin/sh\necho still working\nsleep 30 & sleep 30\n").unwrap();
+    std::fs::set_permissions(&cmd, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let user = if sys::is_root() {
+        common::test_user()
+    } else {
+        sys::user_by_uid(sys::euid()).unwrap().unwrap().name
+    };
+    add_services(
+        &a,
+        &format!(
+            "slow unix - n n - - pipe user={} argv={} ${{user}}\n",
+            user,
+            cmd.display()
+        ),
+    );
+    a.newaliases();
+    a.start();
+    let started = std::time::Instant::now();
+    let id = a.send("s@remote.test", &["<x@p.test>"], "slow", "x");
+    let line = wait_line(&a, &id, "x@p.test");
+    assert!(
+        line.ends_with(&format!(
+            "dsn=5.3.0, status=bounced (Command time limit exceeded: \"{}\". Command output: still working)",
+            cmd.display()
+        )),
+        "{}",
+        line
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(25));
+    a.stop();
+}
