@@ -101,7 +101,7 @@ fn pipe_runs_the_command_as_user_without_a_shell() {
     add_services(
         &a,
         &format!(
-            "filter unix - n n - - pipe flags=R. user={} argv={} -f ${{sender}} -n ${{nexthop}} -q $queue_id -c ${{client_address}} -- ${{recipient}}\n",
+            "filter unix - n n - - pipe flags=R. user={} argv={} -p ${{client_port}} -f ${{sender}} -n ${{nexthop}} -q $queue_id -c ${{client_address}} -- ${{recipient}}\n",
             user,
             cmd.display()
         ),
@@ -131,6 +131,17 @@ fn pipe_runs_the_command_as_user_without_a_shell() {
     let c = calls(&out);
     assert_eq!(c.len(), 1, "one call for both recipients: {:?}", c);
     let (args, stdin) = &c[0];
+    // ${client_port}: the client's port, from the queue file.
+    let lines: Vec<&str> = args.lines().collect();
+    assert_eq!(lines[2], "arg:-p", "{}", args);
+    let port: u16 = lines[3].strip_prefix("arg:").unwrap().parse().unwrap();
+    assert!(port > 0, "{}", args);
+    let args = &format!(
+        "{}\n{}\n{}",
+        lines[0],
+        lines[1],
+        args.splitn(5, '\n').nth(4).unwrap()
+    );
     let want = format!(
         "{}\n{}\narg:-f\narg:s@remote.test\narg:-n\narg:p.test\narg:-q\narg:{}\narg:-c\narg:127.0.0.1\narg:--\narg:a@p.test\narg:x;id@p.test\n",
         user,

@@ -562,8 +562,17 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         if let Some(r) = &tx.ret {
             env.set_attr("ret", r);
         }
+        if !self.ctx.stand_alone {
+            env.set_attr("client_port", &self.client.port.to_string());
+        }
         if let Some(u) = &self.sasl_username {
             env.set_attr("sasl_username", u);
+            if let Some(m) = &self.auth.method {
+                env.set_attr("sasl_method", m);
+            }
+        }
+        if let Some(s) = &tx.sasl_sender {
+            env.set_attr("sasl_sender", s);
         }
         // $content_filter of this service (Postfix's REC_TYPE_FILT from smtpd); an access
         // table FILTER action wins, and a header/body FILTER in cleanup over both.
