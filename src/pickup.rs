@@ -147,7 +147,15 @@ fn pick(
     // `sendmail -bs` mail already has the stand-alone smtpd's Received: header and protocol;
     // pickup's Received: header goes above it (Postfix's pickup.c writes it for every message).
     let from_smtpd = env.attr(RECEIVED_ATTR.0) == Some(RECEIVED_ATTR.1);
-    env.attrs.retain(|(n, _)| n != RECEIVED_ATTR.0);
+    // A content filter is pickup's own $content_filter, never the submitting user's choice
+    // (Postfix's pickup drops REC_TYPE_FILT records from maildrop files).
+    env.attrs
+        .retain(|(n, _)| n != RECEIVED_ATTR.0 && n != crate::queue::FILTER_ATTR);
+    let filter = cfg.get("content_filter").trim();
+    if !filter.is_empty() {
+        env.set_attr(crate::queue::FILTER_ATTR, filter);
+    }
+    let receive = cleanup::receive::ReceiveOverrides::of(cfg).0;
     if !from_smtpd {
         env.set_attr("protocol_name", "local");
     }
@@ -170,7 +178,8 @@ fn pick(
         content,
         received,
         add_missing_headers: true,
-        inspect: true,
+        inspect: !receive.no_header_body_checks,
+        map_addresses: !receive.no_address_mappings,
     };
     cleanup::submit_with(cfg, rw, incoming, sub).or_else(|e| match e {
         // Refused for good (too big, too many hops, rejected by header/body checks):

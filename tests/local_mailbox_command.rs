@@ -354,10 +354,10 @@ fn root_mail_runs_the_command_as_default_privs() {
 }
 
 #[test]
-fn command_time_limit_kills_and_defers() {
+fn command_time_limit_kills_and_bounces() {
     let inst = Instance::new(&[("command_time_limit", "1s")]);
     let mc = inst.dir.join("slow.sh");
-    script(&mc, "#!/bin/sh\nsleep 30 & sleep 30\n");
+    script(&mc, "#!/bin/sh\necho still working\nsleep 30 & sleep 30\n");
     inst.set("mailbox_command", &mc.display().to_string());
     inst.newaliases();
     inst.start();
@@ -371,7 +371,7 @@ fn command_time_limit_kills_and_defers() {
     wait_log(
         &inst,
         &format!(
-            "dsn=4.3.0, status=deferred (Command time limit exceeded: \"{}\")",
+            "dsn=5.3.0, status=bounced (Command time limit exceeded: \"{}\". Command output: still working)",
             mc.display()
         ),
     );

@@ -101,7 +101,7 @@ fn pipe_runs_the_command_as_user_without_a_shell() {
     add_services(
         &a,
         &format!(
-            "filter unix - n n - - pipe flags=R. user={} argv={} -f ${{sender}} -n ${{nexthop}} -q $queue_id -c ${{client_address}} -- ${{recipient}}\n",
+            "filter unix - n n - - pipe flags=R. user={} argv={} -p ${{client_port}} -f ${{sender}} -n ${{nexthop}} -q $queue_id -c ${{client_address}} -- ${{recipient}}\n",
             user,
             cmd.display()
         ),
@@ -131,6 +131,17 @@ fn pipe_runs_the_command_as_user_without_a_shell() {
     let c = calls(&out);
     assert_eq!(c.len(), 1, "one call for both recipients: {:?}", c);
     let (args, stdin) = &c[0];
+    // ${client_port}: the client's port, from the queue file.
+    let lines: Vec<&str> = args.lines().collect();
+    assert_eq!(lines[2], "arg:-p", "{}", args);
+    let port: u16 = lines[3].strip_prefix("arg:").unwrap().parse().unwrap();
+    assert!(port > 0, "{}", args);
+    let args = &format!(
+        "{}\n{}\n{}",
+        lines[0],
+        lines[1],
+        args.splitn(5, '\n').nth(4).unwrap()
+    );
     let want = format!(
         "{}\n{}\narg:-f\narg:s@remote.test\narg:-n\narg:p.test\narg:-q\narg:{}\narg:-c\narg:127.0.0.1\narg:--\narg:a@p.test\narg:x;id@p.test\n",
         user,
@@ -365,6 +376,219 @@ fn walkthrough_maildrop_and_procmail_entries_as_root() {
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("Subject: procmail ok\n"), "{}", text);
     let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), v.uid);
+    a.stop();
+}
+
+#[test]
+fn pipe_time_limit_kills_and_bounces_as_postfix() {
+    let a = Instance::new(&[
+        ("transport_maps", "inline:{ p.test=slow: }"),
+        ("slow_time_limit", "1s"),
+    ]);
+    let cmd = a.etc.join("slow.sh");
+    std::fs::write(&cmd, "#!/bin/sh\necho still working\nsleep 30 & sleep 30\n").unwrap();
+    std::fs::set_permissions(&cmd, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let user = if sys::is_root() {
+        common::test_user()
+    } else {
+        sys::user_by_uid(sys::euid()).unwrap().unwrap().name
+    };
+    add_services(
+        &a,
+        &format!(
+            "slow unix - n n - - pipe user={} argv={} ${{user}}\n",
+            user,
+            cmd.display()
+        ),
+    );
+    a.newaliases();
+    a.start();
+    let started = std::time::Instant::now();
+    let id = a.send("s@remote.test", &["<x@p.test>"], "slow", "x");
+    let line = wait_line(&a, &id, "x@p.test");
+    assert!(
+        line.ends_with(&format!(
+            "dsn=5.3.0, status=bounced (Command time limit exceeded: \"{}\". Command output: still working)",
+            cmd.display()
+        )),
+        "{}",
+        line
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(25));
+    a.stop();
+}
+
+/// Debian's courier-authdaemon with a userdb for the test's virtual address, as root: the
+/// system authdaemonrc says `authmodulelist="authuserdb authpam"` (system accounts still
+/// resolve), /etc/courier/userdb has the address, authdaemond runs, and its socket directory
+/// is reachable by maildrop (set-gid mail, not in group courier). Everything is put back
+/// when dropped. An exclusive lock in the temporary directory makes tests of other
+/// checkouts on this machine take turns.
+struct CourierUserdb {
+    _lock: std::fs::File,
+    saved_rc: Vec<u8>,
+    saved_userdb: Option<Vec<u8>>,
+    saved_mode: u32,
+}
+
+const AUTHDAEMONRC: &str = "/etc/courier/authdaemonrc";
+const USERDB: &str = "/etc/courier/userdb";
+const AUTHDAEMON_DIR: &str = "/run/courier/authdaemon";
+
+fn run_ok(program: &str, args: &[&str]) {
+    let st = std::process::Command::new(program)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("run {}: {}", program, e));
+    assert!(st.success(), "{} {:?}: {}", program, args, st);
+}
+
+impl CourierUserdb {
+    fn with(address: &str, user: &sys::User, home: &Path) -> CourierUserdb {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(std::env::temp_dir().join("postern-tests-courier-userdb.lock"))
+            .unwrap();
+        lock.lock().unwrap();
+        let saved_rc = std::fs::read(AUTHDAEMONRC).unwrap();
+        let saved_userdb = std::fs::read(USERDB).ok();
+        let rc: String = String::from_utf8_lossy(&saved_rc)
+            .lines()
+            .map(|l| {
+                if l.starts_with("authmodulelist=") {
+                    "authmodulelist=\"authuserdb authpam\"".to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(AUTHDAEMONRC, rc + "\n").unwrap();
+        let _ = std::process::Command::new("/usr/sbin/authdaemond")
+            .arg("stop")
+            .status();
+        run_ok(
+            "/usr/sbin/userdb",
+            &[
+                address,
+                "set",
+                &format!("home={}", home.display()),
+                &format!("mail={}/Maildir", home.display()),
+                &format!("uid={}", user.uid),
+                &format!("gid={}", user.gid),
+            ],
+        );
+        run_ok("/usr/sbin/makeuserdb", &[]);
+        run_ok("/usr/sbin/authdaemond", &["start"]);
+        let saved_mode = std::fs::metadata(AUTHDAEMON_DIR)
+            .unwrap()
+            .permissions()
+            .mode();
+        std::fs::set_permissions(AUTHDAEMON_DIR, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(
+            wait_for(10, || Path::new(AUTHDAEMON_DIR).join("socket").exists()),
+            "authdaemond did not start"
+        );
+        CourierUserdb {
+            _lock: lock,
+            saved_rc,
+            saved_userdb,
+            saved_mode,
+        }
+    }
+}
+
+impl Drop for CourierUserdb {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("/usr/sbin/authdaemond")
+            .arg("stop")
+            .status();
+        let _ = std::fs::write(AUTHDAEMONRC, &self.saved_rc);
+        match &self.saved_userdb {
+            Some(old) => {
+                let _ = std::fs::write(USERDB, old);
+                let _ = std::process::Command::new("/usr/sbin/makeuserdb").status();
+            }
+            None => {
+                for f in [
+                    USERDB,
+                    "/etc/courier/userdb.dat",
+                    "/etc/courier/userdbshadow.dat",
+                ] {
+                    let _ = std::fs::remove_file(f);
+                }
+            }
+        }
+        let _ = std::fs::set_permissions(
+            AUTHDAEMON_DIR,
+            std::fs::Permissions::from_mode(self.saved_mode & 0o7777),
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root: make test runs it as root (cargo test -- --ignored); changes /etc/courier while it runs"]
+fn walkthrough_maildrop_entry_delivers_to_a_courier_userdb_virtual_user() {
+    if !common::require_root() {
+        return;
+    }
+    if !common::require(
+        Path::new("/usr/bin/maildrop").exists()
+            && Path::new("/usr/sbin/authdaemond").exists()
+            && Path::new("/usr/sbin/makeuserdb").exists(),
+        "needs Debian's maildrop, courier-authdaemon and courier-authlib-userdb packages",
+    ) {
+        return;
+    }
+    let v = vmail();
+    let a = Instance::new(&[
+        ("virtual_mailbox_domains", "userdb.test"),
+        ("virtual_transport", "maildrop"),
+        ("maildrop_destination_recipient_limit", "1"),
+        ("minimal_backoff_time", "600s"),
+    ]);
+    let home = a.dir.join("vhome");
+    for d in ["", "Maildir", "Maildir/cur", "Maildir/new", "Maildir/tmp"] {
+        let p = home.join(d);
+        std::fs::create_dir_all(&p).unwrap();
+        sys::chown(&p, v.uid, v.gid).unwrap();
+    }
+    let _authlib = CourierUserdb::with("walk@userdb.test", &v, &home);
+    // The walkthrough's entry exactly as written.
+    add_services(
+        &a,
+        "maildrop unix - n n - - pipe flags=DRhu user=vmail argv=maildrop -d ${recipient}\n",
+    );
+    a.newaliases();
+    a.start();
+    let id = a.send("s@remote.test", &["<Walk@UserDB.test>"], "userdb", "hello");
+    let line = wait_line(&a, &id, "Walk@UserDB.test");
+    assert!(
+        line.contains("relay=maildrop, delay=")
+            && line.contains("dsn=2.0.0, status=sent (delivered via maildrop service"),
+        "{}",
+        line
+    );
+    let new: Vec<_> = std::fs::read_dir(home.join("Maildir/new"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(new.len(), 1, "one message in the userdb user's Maildir");
+    let text = std::fs::read_to_string(new[0].path()).unwrap();
+    assert!(
+        text.contains("Delivered-To: walk@userdb.test\n"),
+        "{}",
+        text
+    );
+    assert!(
+        text.contains("Subject: userdb\n") && text.contains("hello"),
+        "{}",
+        text
+    );
+    let meta = std::fs::metadata(new[0].path()).unwrap();
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), v.uid);
     a.stop();
 }

@@ -147,6 +147,37 @@ fn plain_and_login_authenticate_and_relay() {
         "{spool}"
     );
     assert!(spool.contains("with ESMTPA id"), "{spool}");
+    // The queue file keeps what pipe(8)'s ${sasl_method} ${sasl_username} ${client_port} use.
+    for mech in ["PLAIN", "LOGIN"] {
+        assert!(
+            spool.contains(&format!(":sasl_method={}\n", mech)),
+            "{spool}"
+        );
+    }
+    assert!(
+        spool.contains(&format!(":sasl_username={}\n", USER)),
+        "{spool}"
+    );
+    assert!(spool.contains(":client_port="), "{spool}");
+    // MAIL's AUTH= is kept as sasl_sender.
+    let mut c = ehlo(&s);
+    assert!(
+        c.cmd(&format!("AUTH PLAIN {}", plain(USER, PASSWORD)))
+            .starts_with("235 ")
+    );
+    assert_eq!(
+        c.cmd("MAIL FROM:<alice@www.a.org> AUTH=alice@www.a.org"),
+        "250 2.1.0 Ok"
+    );
+    assert_eq!(c.cmd("RCPT TO:<bob@remote.example>"), "250 2.1.5 Ok");
+    assert_eq!(c.cmd("DATA").split(' ').next(), Some("354"));
+    assert!(
+        c.cmd("Subject: x\r\n\r\nx\r\n.")
+            .starts_with("250 2.0.0 Ok")
+    );
+    c.cmd("QUIT");
+    let spool = spooled(&s.dir.join("spool"));
+    assert!(spool.contains(":sasl_sender=alice@www.a.org\n"), "{spool}");
 }
 
 #[test]

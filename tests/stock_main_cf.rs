@@ -3,7 +3,7 @@
 //! distributed (tests/data/stock-main-cf/, Postfix's own configuration files) pass
 //! `postfix check` without any "unused parameter" warning and with exactly the expected
 //! `... is not supported by Postern; ignored` warnings; a setting Postern may not ignore
-//! (content_filter, smtpd_milters, or such a master.cf `-o`) makes `postfix check` and
+//! (smtpd_proxy_filter, smtpd_milters, or such a master.cf `-o`) makes `postfix check` and
 //! `postfix start` fatal, no master runs, and a reload that adds one is refused.
 
 mod common;
@@ -103,9 +103,9 @@ fn postfix_3_12_source_main_cf_warns_about_nothing() {
 }
 
 #[test]
-fn a_content_filter_or_milter_is_refused_by_check_and_start() {
+fn a_proxy_filter_or_milter_is_refused_by_check_and_start() {
     let inst = Instance::new(&[
-        ("content_filter", "amavis:[127.0.0.1]:10024"),
+        ("smtpd_proxy_filter", "127.0.0.1:10024"),
         ("smtpd_milters", "inet:localhost:8891"),
         ("smtputf8_enable", "yes"),
     ]);
@@ -121,9 +121,8 @@ fn a_content_filter_or_milter_is_refused_by_check_and_start() {
         );
         for want in [
             format!(
-                "postfix/postfix-script: fatal: {}: content_filter = amavis:[127.0.0.1]:10024 \
-                 is not supported by Postern: mail would be delivered without passing through \
-                 the content filter",
+                "postfix/postfix-script: fatal: {}: smtpd_proxy_filter = 127.0.0.1:10024 \
+                 is not supported by Postern: mail would bypass the before-queue content filter",
                 main_cf
             ),
             format!(
@@ -164,7 +163,7 @@ fn a_refused_master_cf_override_is_fatal_and_an_ignored_one_warns() {
     std::fs::write(
         &master_cf,
         format!(
-            "{}127.0.0.1:{} inet n - n - - smtpd -o content_filter=scan:[127.0.0.1]:10025\n",
+            "{}127.0.0.1:{} inet n - n - - smtpd -o smtpd_milters=inet:127.0.0.1:10025\n",
             stock, port
         ),
     )
@@ -173,9 +172,8 @@ fn a_refused_master_cf_override_is_fatal_and_an_ignored_one_warns() {
     let err = stderr(&out);
     assert!(!out.status.success(), "{}", err);
     let want = format!(
-        "postfix/postfix-script: fatal: {}: line 5: service 127.0.0.1:{}: -o content_filter = \
-         scan:[127.0.0.1]:10025 is not supported by Postern: mail would be delivered without \
-         passing through the content filter",
+        "postfix/postfix-script: fatal: {}: line 5: service 127.0.0.1:{}: -o smtpd_milters = \
+         inet:127.0.0.1:10025 is not supported by Postern: mail would bypass the milters",
         master_cf.display(),
         port
     );
@@ -185,7 +183,7 @@ fn a_refused_master_cf_override_is_fatal_and_an_ignored_one_warns() {
     std::fs::write(
         &master_cf,
         format!(
-            "{}127.0.0.1:{} inet n - n - - smtpd -o content_filter= -o smtputf8_enable=yes\n",
+            "{}127.0.0.1:{} inet n - n - - smtpd -o smtpd_milters= -o smtputf8_enable=yes\n",
             stock, port
         ),
     )
@@ -201,7 +199,7 @@ fn a_refused_master_cf_override_is_fatal_and_an_ignored_one_warns() {
         "{}",
         err
     );
-    assert!(!err.contains("content_filter"), "{}", err);
+    assert!(!err.contains("smtpd_milters"), "{}", err);
     let log = inst.log();
     assert!(
         log.contains(&format!(
@@ -216,7 +214,7 @@ fn a_refused_master_cf_override_is_fatal_and_an_ignored_one_warns() {
     );
     assert!(
         !log.lines()
-            .any(|l| l.contains("postfix/master[") && l.contains("content_filter")),
+            .any(|l| l.contains("postfix/master[") && l.contains("smtpd_milters")),
         "{}",
         log
     );

@@ -88,6 +88,7 @@ fn send(
         received: None,
         add_missing_headers: true,
         inspect: false,
+        map_addresses: true,
     };
     let rw = crate::rewrite::Rewrite::new(cfg);
     cleanup::submit_internal(cfg, &rw, incoming, sub).map(Some)

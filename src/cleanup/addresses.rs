@@ -27,6 +27,9 @@ pub struct Origin {
     pub local: bool,
     /// New mail (not generated or forwarded by Postern): BCC recipients are added.
     pub bcc_ok: bool,
+    /// Canonical mapping, masquerading and automatic BCC apply (not with
+    /// `receive_override_options = no_address_mappings`); standard form always does.
+    pub map: bool,
 }
 
 /// Rewrite the envelope of message `id` and the address headers in `content[..header_end]`
@@ -41,7 +44,8 @@ pub fn rewrite(
     origin: Origin,
 ) -> Result<(), LookupError> {
     let mapper = Mapper::new(cfg, rw, id);
-    let active = mapper.is_active();
+    let active = origin.map && mapper.is_active();
+    let bcc_ok = origin.map && origin.bcc_ok;
     let maps = rw.maps();
     let local = Context::local(cfg);
     standard_form(&local, envelope);
@@ -49,7 +53,7 @@ pub fn rewrite(
     if active {
         envelope.sender = mapper.sender(&envelope.sender, canonical::ENVELOPE_SENDER)?;
     }
-    if origin.bcc_ok {
+    if bcc_ok {
         bccs.extend(bcc::lookup(rw, id, &maps.sender_bcc, &envelope.sender)?);
     }
     for r in envelope.recipients.iter_mut() {
@@ -60,12 +64,12 @@ pub fn rewrite(
                 r.orig.get_or_insert(old);
             }
         }
-        if origin.bcc_ok {
+        if bcc_ok {
             bccs.extend(bcc::lookup(rw, id, &maps.recipient_bcc, &r.address)?);
         }
     }
     let always = cfg.get("always_bcc").trim();
-    if origin.bcc_ok && !always.is_empty() && !envelope.recipients.is_empty() {
+    if bcc_ok && !always.is_empty() && !envelope.recipients.is_empty() {
         bccs.push(always.to_string());
     }
     for b in bccs {
@@ -89,6 +93,9 @@ pub fn rewrite(
             Some(c) => c.rewrite(a),
             None => a.to_string(),
         };
+        if !origin.map {
+            return Ok(a);
+        }
         match kind {
             HeaderKind::Sender => mapper.sender(&a, canonical::HEADER_SENDER),
             HeaderKind::Recipient => mapper.recipient(&a, canonical::HEADER_RECIPIENT),
@@ -140,7 +147,11 @@ mod tests {
         env.recipients.push(Recipient::new("amy@c.test"));
         let mut content = content.as_bytes().to_vec();
         let end = super::super::headers::scan(&content).end;
-        let origin = Origin { local, bcc_ok };
+        let origin = Origin {
+            local,
+            bcc_ok,
+            map: true,
+        };
         rewrite(&cfg, &rw, "ID", &mut env, &mut content, end, origin).unwrap();
         (env, String::from_utf8(content).unwrap())
     }

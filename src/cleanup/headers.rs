@@ -99,6 +99,41 @@ pub fn limit_header_sizes(content: &[u8], end: usize, limit: usize) -> Option<Ve
     Some(out)
 }
 
+/// header_size_limit for the headers of multipart body parts and attached messages, as
+/// Postfix's MIME parser cuts every header it collects: each logical header longer than
+/// `limit` is cut like a primary one (`limit_header_sizes`). Nothing is walked when the
+/// whole content fits in `limit` or MIME processing is off. `None` when nothing was cut.
+pub fn limit_part_header_sizes(
+    content: &[u8],
+    limits: super::mime::Limits,
+    limit: usize,
+) -> Option<Vec<u8>> {
+    use super::mime::{Class, Kind};
+    if limit == 0 || limits.disable_mime || content.len() <= limit {
+        return None;
+    }
+    let mut long = Vec::new();
+    super::mime::walk(content, limits, &mut |p| {
+        let part = matches!(p.kind, Kind::Header(Class::Multipart | Class::Nested));
+        if part && p.span.len() > limit {
+            long.push(p.span);
+        }
+        true
+    });
+    if long.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(content.len());
+    let mut at = 0;
+    for span in long {
+        out.extend_from_slice(&content[at..span.start + limit.saturating_sub(1)]);
+        out.push(b'\n');
+        at = span.end;
+    }
+    out.extend_from_slice(&content[at..]);
+    Some(out)
+}
+
 /// The header block `content[..end]` with every line cut at its first NUL (its line end
 /// kept) and every CR not followed by LF replaced by a space. `None` when no line has
 /// either, so the common case copies nothing.
@@ -133,6 +168,41 @@ pub fn clean_header_bytes(content: &[u8], end: usize) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn part_headers_are_cut_to_the_limit_too() {
+        let limits = super::super::mime::Limits {
+            nesting: 100,
+            boundary_len: 2048,
+            disable_mime: false,
+        };
+        let long = format!("X-Long: {}\n\tmore {}\n", "a".repeat(60), "b".repeat(60));
+        let msg = format!(
+            "Subject: s\nContent-Type: multipart/mixed; boundary=zz\n\n--zz\n{}Content-Type: text/plain\n\nbody {}\n--zz--\n",
+            long,
+            "c".repeat(100)
+        );
+        let out = limit_part_header_sizes(msg.as_bytes(), limits, 50).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let want = format!(
+            "--zz\nX-Long: {}\nContent-Type: text/plain\n",
+            "a".repeat(41)
+        );
+        assert!(out.contains(&want), "{}", out);
+        assert!(!out.contains("more"), "{}", out);
+        assert!(
+            out.contains(&format!("body {}\n--zz--\n", "c".repeat(100))),
+            "{}",
+            out
+        );
+        // A body line is not a header; the primary headers are left to limit_header_sizes.
+        assert_eq!(limit_part_header_sizes(msg.as_bytes(), limits, 500), None);
+        let off = super::super::mime::Limits {
+            disable_mime: true,
+            ..limits
+        };
+        assert_eq!(limit_part_header_sizes(msg.as_bytes(), off, 50), None);
+    }
 
     #[test]
     fn header_lines_are_cut_at_nul_and_bare_cr_becomes_a_space() {

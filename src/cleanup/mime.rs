@@ -52,6 +52,17 @@ pub struct Limits {
     pub disable_mime: bool,
 }
 
+impl Limits {
+    /// The limits of `cfg`.
+    pub fn of(cfg: &crate::config::Config) -> Limits {
+        Limits {
+            nesting: cfg.int("mime_nesting_limit").max(0) as usize,
+            boundary_len: cfg.int("mime_boundary_length_limit").max(1) as usize,
+            disable_mime: cfg.bool("disable_mime_input_processing"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Ctype {
     Text,

@@ -29,6 +29,7 @@ mod header_addresses;
 pub mod headers;
 mod masquerade;
 pub mod mime;
+pub mod receive;
 pub mod virtual_alias;
 
 use std::collections::HashSet;
@@ -51,8 +52,12 @@ pub struct Submission {
     /// Add missing Message-ID:, Date:, From: (local clients, local submission).
     pub add_missing_headers: bool,
     /// Apply header_checks/body_checks (`checks`): mail from smtpd and pickup, not
-    /// notifications or forwarded copies (Postfix's CLEANUP_FLAG_FILTER).
+    /// notifications or forwarded copies (Postfix's CLEANUP_FLAG_FILTER); not with
+    /// `receive_override_options = no_header_body_checks`.
     pub inspect: bool,
+    /// Canonical mapping, masquerading, virtual alias expansion and automatic BCC
+    /// (Postfix's CLEANUP_FLAG_MAP_OK); not with `no_address_mappings`.
+    pub map_addresses: bool,
 }
 
 /// Why cleanup refused or failed.
@@ -146,6 +151,7 @@ fn submit_as(
         received,
         add_missing_headers,
         inspect,
+        map_addresses,
     } = sub;
 
     let limit = cfg.int("message_size_limit");
@@ -164,7 +170,15 @@ fn submit_as(
         content = cut;
         scan = headers::scan(&content);
     }
+    // ... and so is that of a header of a body part or an attached message.
+    if let Some(cut) =
+        headers::limit_part_header_sizes(&content, mime::Limits::of(cfg), header_limit)
+    {
+        content = cut;
+        scan = headers::scan(&content);
+    }
     let hops = scan.hops + usize::from(received.is_some());
+
     let hop_limit = cfg.int("hopcount_limit");
     if hop_limit > 0 && hops as i64 >= hop_limit {
         return Err(CleanupError::TooManyHops);
@@ -184,6 +198,10 @@ fn submit_as(
     envelope
         .recipients
         .extend(verdict.bcc.iter().map(|a| Recipient::new(a)));
+    // FILTER: this message goes to that content filter (instead of $content_filter).
+    if let Some(f) = &verdict.filter {
+        envelope.set_attr(crate::queue::FILTER_ATTR, f);
+    }
 
     // Sender-specified routing through our own domains (user%remote@here, host!user@here,
     // "user@remote"@here) is resolved here, as Postfix's cleanup does through
@@ -202,14 +220,17 @@ fn submit_as(
     let origin = addresses::Origin {
         local: add_missing_headers,
         bcc_ok,
+        map: map_addresses,
     };
     addresses::rewrite(cfg, rw, &id, &mut envelope, &mut content, scan.end, origin)
         .map_err(CleanupError::Lookup)?;
     scan = headers::scan(&content);
 
     // Virtual alias expansion (nothing is queued when it fails).
-    envelope.recipients = virtual_alias::expand_all(cfg, rw, &id, envelope.recipients)
-        .map_err(CleanupError::Alias)?;
+    if map_addresses {
+        envelope.recipients = virtual_alias::expand_all(cfg, rw, &id, envelope.recipients)
+            .map_err(CleanupError::Alias)?;
+    }
 
     // Duplicate recipients (same address, same original form) are delivered once.
     let mut seen = HashSet::new();
@@ -324,6 +345,7 @@ mod tests {
             received: None,
             add_missing_headers: false,
             inspect: false,
+            map_addresses: true,
         };
         let id = submit(&cfg, inc, sub).unwrap();
         let (env, _) = read_back(&q, &id);
@@ -345,6 +367,7 @@ mod tests {
             received: Some("Received: from x\n\tby y\n".into()),
             add_missing_headers: true,
             inspect: false,
+            map_addresses: true,
         };
         let id = submit(&cfg, inc, sub).unwrap();
         let (env, c) = read_back(&q, &id);
@@ -373,6 +396,7 @@ mod tests {
             received: None,
             add_missing_headers: true,
             inspect: false,
+            map_addresses: true,
         };
         let id = submit(&cfg, inc, sub).unwrap();
         let (_, c) = read_back(&q, &id);
@@ -385,6 +409,7 @@ mod tests {
             received: None,
             add_missing_headers: false,
             inspect: false,
+            map_addresses: true,
         };
         let id = submit(&cfg, inc, sub).unwrap();
         let (_, c) = read_back(&q, &id);
@@ -402,6 +427,7 @@ mod tests {
             received: Some("Received: 3\n".into()),
             add_missing_headers: false,
             inspect: false,
+            map_addresses: true,
         };
         let e = submit(&cfg, inc, sub).unwrap_err();
         assert_eq!(e.reply().to_string(), "554 5.4.0 Error: too many hops");
@@ -413,6 +439,7 @@ mod tests {
             received: Some("Received: 2\n".into()),
             add_missing_headers: false,
             inspect: false,
+            map_addresses: true,
         };
         let id = submit(&cfg, inc, sub).unwrap();
         std::fs::remove_file(q.path(QueueName::Incoming, &id)).unwrap();

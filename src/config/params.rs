@@ -252,13 +252,11 @@ pub const PARAMS: &[Param] = &[
     p("hopcount_limit", "50"),
     p("header_size_limit", "102400"),
     k("always_add_missing_headers", "no"),
-    // Refused: mail would be delivered without passing through the after-queue filter.
-    f(
-        "content_filter",
-        "",
-        "mail would be delivered without passing through the content filter",
-    ),
-    k("receive_override_options", ""),
+    // After-queue content filtering (issue 11): smtpd and pickup record the filter,
+    // qmgr routes there; receive_override_options for the reinjection listener.
+    p("content_filter", ""),
+    p("default_filter_nexthop", ""),
+    p("receive_override_options", ""),
     // Queue manager and scheduling.
     t("queue_run_delay", "300s", 's'),
     t("minimal_backoff_time", "300s", 's'),

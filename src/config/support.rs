@@ -156,15 +156,14 @@ mod tests {
     fn a_set_unimplemented_parameter_warns_and_a_dangerous_one_is_fatal() {
         let c = cfg(&[
             ("smtputf8_enable", "yes"),
-            ("content_filter", "amavis:[127.0.0.1]:10024"),
+            ("smtpd_milters", "inet:127.0.0.1:8891"),
             ("biff", "yes"),
         ]);
         let f = main_cf(&c);
         assert_eq!(f.len(), 2, "{:?}", f);
         assert_eq!(
             f[0].to_string(),
-            "content_filter = amavis:[127.0.0.1]:10024 is not supported by Postern: mail would \
-             be delivered without passing through the content filter"
+            "smtpd_milters = inet:127.0.0.1:8891 is not supported by Postern: mail would bypass the milters"
         );
         assert!(f[0].is_fatal());
         assert_eq!(
@@ -179,7 +178,8 @@ mod tests {
         let o = |n: &str, v: &str| vec![(n.to_string(), v.to_string())];
         // Emptying a refused setting for one service is what Postern does anyway.
         assert_eq!(overrides(&c, &o("smtpd_milters", "")), vec![]);
-        assert!(overrides(&c, &o("content_filter", "x:y"))[0].is_fatal());
+        assert!(overrides(&c, &o("smtpd_milters", "inet:x:1"))[0].is_fatal());
+        assert_eq!(overrides(&c, &o("content_filter", "x:y")), vec![]);
         assert_eq!(overrides(&c, &o("smtp_fallback_relay", "")), vec![]);
         assert_eq!(
             overrides(&c, &o("milter_default_action", "accept")),

@@ -5,7 +5,8 @@
 //! (`CommandJob::argv`) is executed directly, never through a shell. The message goes on standard
 //! input, with a clean environment (HOME, LOGNAME, USER, SHELL, PATH, RECIPIENT, SENDER,
 //! EXTENSION, DOMAIN, LOCAL, ... as local(8) sets them), a time limit (command_time_limit,
-//! after which the whole process group is killed), and the exit status mapped through
+//! after which the whole process group is killed and the mail bounces with 5.3.0, as in
+//! Postfix's pipe_command()), and the exit status mapped through
 //! sysexits(3) as Postfix's pipe code does: 0 is delivered, EX_TEMPFAIL and EX_OSERR defer,
 //! other known codes bounce with their enhanced status, anything else bounces with 5.3.0.
 //!
@@ -275,12 +276,16 @@ fn run_spawned(job: &CommandJob, spawned: std::io::Result<std::process::Child>) 
             // A negative pid signals the process group we created for the command
             // (process_group(0) made its pid the group id).
             let _ = crate::sys::kill(-pid, libc::SIGKILL);
-            let _ = rx.recv();
+            let mut output = rx.recv().map(|(_, out)| out).unwrap_or_default();
             let _ = writer.join();
-            let _ = err_reader.join();
+            output.extend(err_reader.join().unwrap_or_default());
+            // As Postfix's pipe_command(): the mail bounces (local(8) and pipe(8) alike).
             return reply(
-                "4.3.0",
-                format!("Command time limit exceeded: \"{}\"", job.command),
+                "5.3.0",
+                with_output(
+                    format!("Command time limit exceeded: \"{}\"", job.command),
+                    &output,
+                ),
             );
         }
     };
@@ -495,15 +500,14 @@ mod tests {
 
     #[test]
     fn time_limit_kills_the_group() {
-        let mut j = job("sleep 30 & sleep 30");
-        j.limit = Duration::from_millis(200);
+        let mut j = job("echo working; sleep 30 & sleep 30");
+        j.limit = Duration::from_millis(500);
         let start = std::time::Instant::now();
         let r = run(&j);
-        assert_eq!((r.status, r.dsn.as_str()), (Status::Deferred, "4.3.0"));
-        assert!(
-            r.text.starts_with("Command time limit exceeded"),
-            "{}",
-            r.text
+        assert_eq!((r.status, r.dsn.as_str()), (Status::Bounced, "5.3.0"));
+        assert_eq!(
+            r.text,
+            "Command time limit exceeded: \"echo working; sleep 30 & sleep 30\". Command output: working"
         );
         assert!(start.elapsed() < Duration::from_secs(10));
     }

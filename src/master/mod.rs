@@ -103,6 +103,15 @@ pub fn read_services(dir: &Path) -> Result<Vec<Service>, MasterError> {
         .map_err(|e| MasterError::MasterCf(e.to_string()))
 }
 
+/// pickup's configuration: main.cf with the `-o` overrides of master.cf's pickup entry
+/// (e.g. `-o content_filter=` or `-o receive_override_options=...`).
+fn pickup_config(cfg: &Config, services: &[Service]) -> Config {
+    match services.iter().find(|s| s.command == "pickup") {
+        Some(svc) => agents::service_config(cfg, svc),
+        None => cfg.clone(),
+    }
+}
+
 /// Load master.cf and warn about services Postern does not provide, pipe(8) entries that
 /// cannot deliver (`agents::pipe_problem`) and `-o` overrides it ignores (on top of main.cf
 /// `cfg`).
@@ -244,7 +253,8 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     crate::showq::serve(queue.clone())
         .map_err(|e| MasterError::Setup(format!("start showq service: {}", e)))?;
     let pickup_stop = Arc::new(AtomicBool::new(false));
-    let pickup_cfg: crate::Shared<Config> = Arc::new(RwLock::new(cfg.clone()));
+    let pickup_cfg: crate::Shared<Config> =
+        Arc::new(RwLock::new(Arc::new(pickup_config(&cfg, &services))));
     let pickup_handle = crate::pickup::start(
         pickup_cfg.clone(),
         queue.clone(),
@@ -414,7 +424,8 @@ fn reload(
     };
     *qctx.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
     let _ = wake.send(Wake::Reload);
-    *pickup_cfg.write().unwrap_or_else(|e| e.into_inner()) = cfg.clone();
+    *pickup_cfg.write().unwrap_or_else(|e| e.into_inner()) =
+        Arc::new(pickup_config(&cfg, &services));
     lines::reload(cfg.get("mail_version"), &config_dir.display().to_string());
 }
 

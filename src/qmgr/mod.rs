@@ -3,7 +3,8 @@
 //! One scheduler thread owns every active message. It takes new messages from incoming/
 //! (woken by `Wake::New` from smtpd and pickup; the notices `bounce` queues and the copies an
 //! agent forwards, `Outcome::forwarded`, it takes itself) and due messages from deferred/,
-//! moves them to active/, resolves each recipient to a transport (`rewrite::resolve`), and
+//! moves them to active/, resolves each recipient to a transport (`rewrite::resolve`, or the
+//! message's content filter: `filter`), and
 //! hands jobs to worker threads over crossbeam channels: one worker pool per transport (so slow
 //! remote deliveries never hold the workers local delivery needs; as many threads as the
 //! transport's master.cf maxproc, `QmgrContext::process_limits`), at most N jobs at a time
@@ -21,6 +22,7 @@
 //! `ID: from=<...>, status=expired, returned to sender`, and warnings for corrupt files.
 
 pub mod control;
+mod filter;
 mod finish;
 mod pass;
 mod scheduler;

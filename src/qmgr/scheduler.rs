@@ -409,15 +409,21 @@ impl Scheduler {
         let Some(msg) = self.active.get(id) else {
             return;
         };
-        // Group pending recipients by route.
+        // Group pending recipients by route; a content filter overrides the resolver.
+        let verify = super::verify::is_verify(&msg.qf.envelope);
+        let filter = super::filter::of(&msg.qf.envelope, verify);
         let mut groups: Vec<(super::Route, Vec<usize>)> = Vec::new();
         for (i, r) in msg.qf.pending() {
-            let route = match resolve_with(
-                &self.ctx.cfg,
-                &self.rewrite,
-                self.transport_maps.as_ref(),
-                &r.address,
-            ) {
+            let resolved = match &filter {
+                Some(f) => Ok(super::filter::route(&self.ctx.cfg, f, &r.address)),
+                None => resolve_with(
+                    &self.ctx.cfg,
+                    &self.rewrite,
+                    self.transport_maps.as_ref(),
+                    &r.address,
+                ),
+            };
+            let route = match resolved {
                 Ok(route) => route,
                 Err(e) => {
                     // Never "not found": the recipient waits for the table (4.3.0).
@@ -434,7 +440,6 @@ impl Scheduler {
             }
         }
         let mut jobs = Vec::new();
-        let verify = super::verify::is_verify(&msg.qf.envelope);
         let attrs = Arc::new(msg.qf.envelope.attrs.clone());
         for (route, idx) in groups {
             let per_job = self.limit(&route.transport, "recipient");

@@ -58,6 +58,11 @@ impl Recipient {
     }
 }
 
+/// The attribute naming the message's after-queue content filter, `transport:nexthop`
+/// (Postfix's REC_TYPE_FILT record): set by the receiving service from $content_filter
+/// or by a FILTER action, read by qmgr, which then sends every recipient there.
+pub const FILTER_ATTR: &str = "content_filter";
+
 /// Everything in a queue file but the message content.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {

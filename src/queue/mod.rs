@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use file::{Envelope, QueueFile, QueueFileError, Recipient};
+pub use file::{Envelope, FILTER_ATTR, QueueFile, QueueFileError, Recipient};
 
 /// The message queues and per-message log directories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

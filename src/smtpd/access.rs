@@ -16,8 +16,9 @@
 //! caller passes in (restrict's, which bounds the nesting): access imports only
 //! policy_types, never restrict, so the recursion runs through a callback, not through a
 //! module cycle. Actions Postern does
-//! not implement (HOLD, DISCARD, FILTER, REDIRECT, PREPEND, BCC, INFO, DEFER_IF_*) are logged
-//! and ignored.
+//! not implement (HOLD, DISCARD, REDIRECT, PREPEND, BCC, INFO, DEFER_IF_*) are logged
+//! and ignored. FILTER transport:destination names the transaction's content filter
+//! (`Facts::saved_filter`; cleanup records it, qmgr routes the message there).
 //!
 //! Security role: a table failure refuses with 451 (never "not found"); client text used as
 //! a key is length-limited by the SMTP line limit and made printable in logs.
@@ -247,8 +248,12 @@ fn answer(
             f.log("warn", text);
             return Decision::Dunno;
         }
-        "HOLD" | "DISCARD" | "FILTER" | "REDIRECT" | "PREPEND" | "BCC" | "INFO"
-        | "DEFER_IF_REJECT" | "DEFER_IF_PERMIT" => {
+        "FILTER" => {
+            filter(table, value, text, &name, class, f);
+            return Decision::Dunno;
+        }
+        "HOLD" | "DISCARD" | "REDIRECT" | "PREPEND" | "BCC" | "INFO" | "DEFER_IF_REJECT"
+        | "DEFER_IF_PERMIT" => {
             log::warning(
                 "smtpd",
                 format!(
@@ -279,6 +284,39 @@ fn answer(
     }
     // A restriction list as the answer, evaluated in the class of the access check.
     nested(value, class)
+}
+
+/// FILTER transport:destination (Postfix's smtpd_check.c): remembered for the transaction,
+/// which cleanup then records as the message's content filter; logged as
+/// `NOQUEUE: filter: RCPT from host[addr]: <name>: Recipient address triggers FILTER x; ...`.
+/// Without a sender (a client or HELO restriction with smtpd_delay_reject = no) it is
+/// skipped, as Postfix does.
+fn filter(table: &dyn Table, value: &str, text: &str, name: &str, class: Class, f: &Facts<'_>) {
+    let warn = |m: String| log::warning("smtpd", m);
+    if f.sender.is_none() {
+        warn(format!(
+            "access table {}: with smtpd_delay_reject=no, action FILTER is always skipped in client or helo restrictions",
+            table.spec()
+        ));
+    } else if text.is_empty() {
+        warn(format!(
+            "access table {} entry \"{}\" has FILTER entry without value",
+            table.spec(),
+            lines::printable(value)
+        ));
+    } else if !text.contains(':') {
+        warn(format!(
+            "access table {} entry \"{}\" requires transport:destination",
+            table.spec(),
+            lines::printable(value)
+        ));
+    } else {
+        f.log(
+            "filter",
+            &format!("<{}>: {} triggers FILTER {}", name, class.words(), text),
+        );
+        f.saved_filter.replace(Some(text.to_string()));
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@
 //! logs the `NOQUEUE: reject:` line of a refusal.
 
 use super::SmtpdContext;
-use super::destination::unlisted_test;
+use super::destination::{recipient_test, unlisted_test};
 use super::policy_types::{Class, Decision, Facts, Rcpt, config_error};
 use super::restrict::evaluate;
 use crate::log;
@@ -53,7 +53,7 @@ pub fn check_recipient(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
         return Ok(());
     };
     if ctx.stand_alone {
-        return unlisted_test(ctx, &r);
+        return recipient_test(ctx, &r);
     }
     let p = &ctx.policy;
     if p.delay_reject {
@@ -75,7 +75,7 @@ pub fn check_recipient(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
     refuse(evaluate(ctx, &p.recipient, Class::Recipient, f))?;
     // smtpd_reject_unlisted_recipient: the implicit recipient table test after the lists.
     if ctx.cfg.bool("smtpd_reject_unlisted_recipient") {
-        unlisted_test(ctx, &r)?;
+        recipient_test(ctx, &r)?;
     }
     Ok(())
 }

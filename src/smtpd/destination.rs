@@ -126,6 +126,15 @@ pub enum Known {
     TempFail,
 }
 
+/// The recipient table test for RCPT TO (Postfix's check_recipient_rcpt_maps): nothing
+/// with `receive_override_options = no_unknown_recipient_checks`, else `unlisted_test`.
+pub fn recipient_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), Reply> {
+    if ctx.receive.no_unknown_recipient_checks {
+        return Ok(());
+    }
+    unlisted_test(ctx, r)
+}
+
 /// The recipient table test (reject_unlisted_recipient, Postfix's check_rcpt_maps; see the
 /// module doc). Relay and default class addresses pass unless $virtual_alias_maps fails.
 pub fn unlisted_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), Reply> {

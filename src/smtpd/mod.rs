@@ -118,6 +118,8 @@ pub struct SmtpdContext {
     pub interface_addrs: Vec<IpAddr>,
     /// `None` when local_recipient_maps is empty (every local recipient is accepted).
     pub local_recipient_maps: Option<TableList>,
+    /// receive_override_options of this service.
+    pub receive: crate::cleanup::receive::ReceiveOverrides,
     /// The restriction lists and reply codes.
     pub policy: restrict::Policy,
     /// DNS for reject_unknown_*_domain; `None` (until the master provides one) makes every
@@ -208,6 +210,7 @@ impl SmtpdContext {
                 .map(|(a, _)| network::canonical(a))
                 .collect(),
             local_recipient_maps,
+            receive: crate::cleanup::receive::ReceiveOverrides::of_logged(&cfg, "smtpd"),
             policy: restrict::Policy::from_config(&cfg),
             resolver: None,
             header_rewrite_clients: cfg

@@ -115,6 +115,9 @@ pub struct Facts<'a> {
     pub ill_pipelining: bool,
     /// The SMTP command, for log lines: CONNECT, HELO, MAIL, RCPT, DATA.
     pub stage: &'a str,
+    /// Where an access table's FILTER action leaves its `transport:destination` for the
+    /// transaction (the last one wins).
+    pub saved_filter: &'a std::cell::RefCell<Option<String>>,
 }
 
 impl Facts<'_> {

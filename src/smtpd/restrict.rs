@@ -257,7 +257,7 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             }
         }
         Restriction::RejectUnlistedRecipient => match f.rcpt {
-            Some(rc) => match destination::unlisted_test(ctx, &rc) {
+            Some(rc) => match destination::recipient_test(ctx, &rc) {
                 Ok(()) => Decision::Dunno,
                 Err(reply) => Decision::Reject(reply),
             },

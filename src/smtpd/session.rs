@@ -94,6 +94,9 @@ struct Session<'c, S: Read + Write> {
     bare_lf_code: Option<u16>,
     /// TLS is active (after STARTTLS or in wrapper mode): what was negotiated.
     tls: Option<crate::smtpd::tls::negotiated::Negotiated>,
+    /// An access table's FILTER action in this transaction (Postfix's saved_filter):
+    /// reset at MAIL, recorded in the queue file at the end of DATA.
+    saved_filter: std::cell::RefCell<Option<String>>,
 }
 
 /// Run one SMTP session over `stream` until QUIT, an error limit, a timeout or the client
@@ -123,6 +126,7 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
         forbid_unauth_pipelining: ctx.cfg.bool("smtpd_forbid_unauth_pipelining"),
         bare_lf_code,
         tls: None,
+        saved_filter: std::cell::RefCell::new(None),
     };
     // anvil: counted until the session ends; over a limit, 421 instead of the greeting.
     let counted = match s.admit() {
@@ -367,6 +371,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             self.refuse(503, "5.5.1", "Error: nested MAIL command");
             return;
         }
+        self.saved_filter.replace(None);
         if let Some(r) = self.rate_limited(Event::Mail) {
             return self.reply(&r);
         }
@@ -557,8 +562,26 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         if let Some(r) = &tx.ret {
             env.set_attr("ret", r);
         }
+        if !self.ctx.stand_alone {
+            env.set_attr("client_port", &self.client.port.to_string());
+        }
         if let Some(u) = &self.sasl_username {
             env.set_attr("sasl_username", u);
+            if let Some(m) = &self.auth.method {
+                env.set_attr("sasl_method", m);
+            }
+        }
+        if let Some(s) = &tx.sasl_sender {
+            env.set_attr("sasl_sender", s);
+        }
+        // $content_filter of this service (Postfix's REC_TYPE_FILT from smtpd); an access
+        // table FILTER action wins, and a header/body FILTER in cleanup over both.
+        let filter = self
+            .saved_filter
+            .take()
+            .unwrap_or_else(|| self.ctx.cfg.get("content_filter").trim().to_string());
+        if !filter.is_empty() {
+            env.set_attr(crate::queue::FILTER_ATTR, &filter);
         }
         env.recipients = tx.recipients;
         let sub = Submission {
@@ -566,7 +589,8 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             content: data.content,
             received: Some(received),
             add_missing_headers: local,
-            inspect: true,
+            inspect: !self.ctx.receive.no_header_body_checks,
+            map_addresses: !self.ctx.receive.no_address_mappings,
         };
         match pending.commit(self.ctx, sub) {
             Ok(id) => {

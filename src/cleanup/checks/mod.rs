@@ -13,16 +13,17 @@
 //! given text; a 4.x.x text defers), WARN, INFO, HOLD (queued in hold/), DISCARD (accepted
 //! and dropped), REDIRECT (every recipient replaced), BCC (a recipient added; Postfix 3.0),
 //! PREPEND, REPLACE, IGNORE, STRIP (3.0), PASS (3.0), DUNNO and OK. REJECT, DISCARD,
-//! REDIRECT and PASS end inspection of the message. FILTER is not implemented (Postern
-//! has no content_filter): it refuses the message with a temporary error and a warning, so
-//! mail meant for a filter never bypasses it. A table error defers the message.
+//! REDIRECT and PASS end inspection of the message. FILTER `transport:destination` sends
+//! the message to that content filter instead of $content_filter (the last FILTER wins, as
+//! in Postfix; cleanup records it in the queue file, qmgr routes every recipient there).
+//! A table error defers the message.
 //! A multipart nested beyond $mime_nesting_limit is rejected (`5.6.0 MIME nesting exceeds
 //! safety limit`) when header inspection is configured, as in Postfix.
 //!
 //! Security role: applies the administrator's content policy to untrusted mail; an error
 //! is never a pass. Logs (see `crate::log::lines::cleanup_act`) `ID: reject: header ...`,
 //! `warning: ...`, `hold: ...`, `discard: ...`, `redirect: ...`, `bcc: ...`,
-//! `prepend: ...`, `replace: ...`, and warnings for bad table results.
+//! `prepend: ...`, `replace: ...`, `filter: ...`, and warnings for bad table results.
 
 pub mod action;
 
@@ -44,8 +45,6 @@ pub enum CheckError {
     Reject(String),
     /// A table could not be opened or answered (try again later).
     Lookup,
-    /// A table asked for an action Postern does not implement (try again later).
-    Unsupported(&'static str),
 }
 
 impl CheckError {
@@ -57,9 +56,7 @@ impl CheckError {
                 Reply::parse(&format!("{} {}", code, reason))
                     .unwrap_or_else(|| Reply::with_dsn(550, "5.7.1", "message content rejected"))
             }
-            CheckError::Lookup | CheckError::Unsupported(_) => {
-                Reply::with_dsn(451, "4.3.0", "Error: queue file write error")
-            }
+            CheckError::Lookup => Reply::with_dsn(451, "4.3.0", "Error: queue file write error"),
         }
     }
 
@@ -77,7 +74,6 @@ impl fmt::Display for CheckError {
         match self {
             CheckError::Reject(r) => write!(f, "{}", r),
             CheckError::Lookup => write!(f, "content inspection table lookup problem"),
-            CheckError::Unsupported(a) => write!(f, "unsupported {} action", a),
         }
     }
 }
@@ -91,6 +87,8 @@ pub struct Verdict {
     pub discard: bool,
     pub redirect: Option<String>,
     pub bcc: Vec<String>,
+    /// FILTER `transport:destination`: the content filter for this message.
+    pub filter: Option<String>,
 }
 
 /// REDIRECT: the message goes to `to` instead of its recipients (once), the first
@@ -171,11 +169,7 @@ pub fn inspect(
         }
         _ => content,
     };
-    let limits = Limits {
-        nesting: cfg.int("mime_nesting_limit").max(0) as usize,
-        boundary_len: cfg.int("mime_boundary_length_limit").max(1) as usize,
-        disable_mime: cfg.bool("disable_mime_input_processing"),
-    };
+    let limits = Limits::of(cfg);
     let origin = match env.attr("client_address") {
         Some(a) => format!("{}[{}]", env.attr("client_name").unwrap_or("unknown"), a),
         None => "local".to_string(),
@@ -353,12 +347,8 @@ impl<'a> Inspector<'a> {
                         t, title
                     ));
                 } else {
-                    warn(format!(
-                        "{}: FILTER action in {} map is not supported by Postern -- message not accepted, try again later",
-                        self.id, title
-                    ));
-                    self.error = Some(CheckError::Unsupported("FILTER"));
-                    return false;
+                    logged(self, "filter", &t);
+                    self.verdict.filter = Some(t);
                 }
             }
             Action::Warn(t) => logged(self, "warning", &t),

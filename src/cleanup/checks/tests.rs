@@ -196,11 +196,26 @@ fn errors_and_unsupported_actions_refuse_temporarily() {
         run(&cfg, "Subject: x\n\nx\n").unwrap_err(),
         CheckError::Lookup
     ));
-    let t = f.table("filter", "/^Subject:/ FILTER smtp:[127.0.0.1]:10025\n");
+}
+
+#[test]
+fn filter_names_the_content_filter_and_the_last_one_wins() {
+    let f = Fixture::new("filter");
+    let t = f.table(
+        "filter",
+        "/^Subject:/ FILTER smtp:[127.0.0.1]:10025\n/^X-Two:/ FILTER two:\n/^X-Bad:/ FILTER nocolon\n",
+    );
     let cfg = f.config(&[("header_checks", &t)]);
-    let e = run(&cfg, "Subject: x\n\nx\n").unwrap_err();
-    assert!(matches!(e, CheckError::Unsupported("FILTER")));
-    assert!(e.is_temporary());
+    let v = run(&cfg, "Subject: x\n\nx\n").unwrap();
+    assert_eq!(v.filter.as_deref(), Some("smtp:[127.0.0.1]:10025"));
+    let v = run(&cfg, "Subject: x\nX-Two: y\nX-Bad: z\n\nx\n").unwrap();
+    assert_eq!(
+        v.filter.as_deref(),
+        Some("two:"),
+        "a bad FILTER changes nothing"
+    );
+    let v = run(&cfg, "X-Bad: z\n\nx\n").unwrap();
+    assert_eq!(v.filter, None);
 }
 
 #[test]

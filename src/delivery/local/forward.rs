@@ -93,6 +93,7 @@ impl Local {
                 received: None,
                 add_missing_headers: false,
                 inspect: false,
+                map_addresses: true,
             },
         )
     }
