@@ -165,6 +165,56 @@ fn pipe_runs_the_command_as_user_without_a_shell() {
 }
 
 #[test]
+fn pipe_size_eol_and_directory_attributes() {
+    // size=: a bigger message bounces with 5.2.3 and the command never runs; eol=: each
+    // line ends as asked; directory=: the command's working directory.
+    let a = Instance::new(&[("transport_maps", "inline:{ p.test=attrs: }")]);
+    let out = out_dir(&a);
+    let cmd = script(&a, &out);
+    let user = if sys::is_root() {
+        common::test_user()
+    } else {
+        sys::user_by_uid(sys::euid()).unwrap().unwrap().name
+    };
+    add_services(
+        &a,
+        &format!(
+            "attrs unix - n n - - pipe size=600 eol=\\r\\n directory={} user={} argv={} ${{user}}\n",
+            out.display(),
+            user,
+            cmd.display()
+        ),
+    );
+    a.newaliases();
+    a.start();
+    let small = a.send("s@remote.test", &["<small@p.test>"], "small", "one\ntwo");
+    let line = wait_line(&a, &small, "small@p.test");
+    assert!(
+        line.ends_with("status=sent (delivered via attrs service)"),
+        "{line}"
+    );
+    let big = a.send("s@remote.test", &["<big@p.test>"], "big", &"x".repeat(700));
+    let line = wait_line(&a, &big, "big@p.test");
+    assert!(
+        line.ends_with("dsn=5.2.3, status=bounced (message too large)"),
+        "{line}"
+    );
+    let c = calls(&out);
+    assert_eq!(
+        c.len(),
+        1,
+        "the command ran only for the small message: {c:?}"
+    );
+    let (args, stdin) = &c[0];
+    let want = format!("{}\n{}\narg:small\n", user, out.display());
+    assert_eq!(args, &want);
+    assert!(stdin.contains("Subject: small\r\n"), "{stdin:?}");
+    assert!(stdin.ends_with("one\r\ntwo\r\n"), "{stdin:?}");
+    assert!(!stdin.replace("\r\n", "").contains('\n'), "{stdin:?}");
+    a.stop();
+}
+
+#[test]
 fn pipe_exit_status_and_signals_map_as_postfix() {
     let a = Instance::new(&[
         ("transport_maps", "inline:{ p.test=filter: }"),
