@@ -156,3 +156,53 @@ fn stop_during_load_loses_no_acknowledged_message() {
     );
     inst.stop();
 }
+
+#[test]
+fn start_replaces_sockets_postfix_left_and_check_names_them() {
+    let inst = Instance::new(&[]);
+    let socks = ["public/qmgr", "public/pickup", "private/qmgr"];
+    for d in ["public", "private", "pid"] {
+        std::fs::create_dir_all(inst.spool.join(d)).unwrap();
+    }
+    for s in socks {
+        drop(std::os::unix::net::UnixListener::bind(inst.spool.join(s)).unwrap());
+    }
+    // Postfix's stale pid file (its master is not running).
+    std::fs::write(inst.spool.join("pid/master.pid"), "      4242\n").unwrap();
+    let check = inst.postfix(&["check"]);
+    let err = String::from_utf8_lossy(&check.stderr);
+    assert!(check.status.success(), "{}", err);
+    for s in socks {
+        let want = format!(
+            "postfix/postfix-script: warning: {}: a UNIX socket where Postern needs a FIFO",
+            inst.spool.join(s).display()
+        );
+        assert!(err.contains(&want), "{}", err);
+    }
+    inst.newaliases();
+    inst.start();
+    let log = inst.log();
+    for s in socks {
+        let want = format!(
+            "{}: replaced a UNIX socket (left by Postfix?) with a FIFO",
+            inst.spool.join(s).display()
+        );
+        assert!(log.contains(&want), "{}", log);
+    }
+    use std::os::unix::fs::FileTypeExt;
+    for s in socks {
+        let t = std::fs::symlink_metadata(inst.spool.join(s))
+            .unwrap()
+            .file_type();
+        assert!(t.is_fifo(), "{}", s);
+    }
+    // The FIFOs work: postqueue -f reaches the scheduler, mail is delivered.
+    let id = inst.send("a@b.example", &[&inst.local_address()], "after", "Postfix");
+    assert!(inst.run("postqueue", &["-f"]).status.success());
+    assert!(wait_for(60, || inst.log().lines().any(|l| l
+        .contains(&format!(" {}: to=<", id))
+        && l.contains("status=sent"))));
+    let check = inst.postfix(&["check"]);
+    assert!(!String::from_utf8_lossy(&check.stderr).contains("needs a FIFO"));
+    inst.stop();
+}

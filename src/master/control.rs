@@ -374,6 +374,7 @@ pub fn check(dir: &Path) -> i32 {
             check::queue_problems(q, &me, false)
         }
     };
+    problems.extend(super::foreign::problems(&queue));
     problems.extend(check::table_problems(&cfg.all()));
     for p in problems {
         log::warning(SCRIPT, p);

@@ -25,6 +25,7 @@
 mod agents;
 pub mod check;
 pub mod control;
+pub mod foreign;
 pub mod listen;
 pub mod pidfile;
 mod preload;
@@ -203,6 +204,12 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
                 .map_err(|e| MasterError::Setup(e.to_string()))?;
             bound.push((svc.clone(), local, l));
         }
+    }
+
+    // Sockets Postfix left where our FIFOs go (the listeners are bound: no other mail
+    // system serves this host's SMTP ports, and the pid-file lock is ours).
+    for line in foreign::replace(&queue).map_err(MasterError::Setup)? {
+        log::warning(COMPONENT, line);
     }
 
     // Secret files are read now, as root, and kept (`preload`; reloads ask the helper).
