@@ -206,3 +206,131 @@ fn start_replaces_sockets_postfix_left_and_check_names_them() {
     assert!(!String::from_utf8_lossy(&check.stderr).contains("needs a FIFO"));
     inst.stop();
 }
+
+/// Copy the queue files a real Postfix 3.7 left (tests/data/postfix-queue, made with
+/// Debian's postfix package: deferred mail with short and long queue IDs in hashed
+/// subdirectories, a held message, a maildrop file from its sendmail) into `spool`.
+fn copy_postfix_queue(from: &std::path::Path, to: &std::path::Path) {
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let name = e.file_name();
+        if name == "postcat-3.7" {
+            continue;
+        }
+        let dest = to.join(&name);
+        if e.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_postfix_queue(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn mail_postfix_left_in_the_queue_is_shown_and_delivered() {
+    let inst = Instance::new(&[("mydestination", "pfx.test, www.a.org, localhost")]);
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/postfix-queue");
+    copy_postfix_queue(&data, &inst.spool);
+    let aliases = inst.etc.join("aliases");
+    let mut text = std::fs::read_to_string(&aliases).unwrap();
+    text.push_str(&format!("root: {}\n", inst.user));
+    std::fs::write(&aliases, text).unwrap();
+    inst.newaliases();
+
+    // Before start: postfix check says what is there, postcat shows a file by its ID.
+    let check = inst.postfix(&["check"]);
+    let err = String::from_utf8_lossy(&check.stderr).into_owned();
+    assert!(
+        err.contains(&format!(
+            "postfix/postfix-script: warning: {}: 5 queue file(s) left by Postfix (1 in maildrop, 1 in hold, 3 in deferred) (fix: postfix start imports them",
+            inst.spool.display()
+        )),
+        "{}",
+        err
+    );
+    let cat = inst.run("postcat", &["-q", "4jg7h45tnDz1T1Fg"]);
+    let out = String::from_utf8_lossy(&cat.stdout).into_owned();
+    let want = std::fs::read_to_string(data.join("postcat-3.7/4jg7h45tnDz1T1Fg.txt")).unwrap();
+    let section = |t: &str| {
+        let from = t.find("*** MESSAGE CONTENTS").unwrap();
+        let body = &t[from..];
+        body[body.find('\n').unwrap()..body.find("*** HEADER EXTRACTED").unwrap()].to_string()
+    };
+    assert_eq!(section(&out), section(&want), "{}", out);
+    assert!(
+        out.contains("sender: dave@example.org\nrecipient: root@pfx.test\n"),
+        "{}",
+        out
+    );
+
+    inst.start();
+    let log = inst.log();
+    for id in [
+        "E150E99E39D",
+        "4jg7h45tnDz1T1Fg",
+        "0A02899E35D",
+        "83A0199E3AA",
+        "4jg7hH02Pwz1T199",
+    ] {
+        assert!(
+            log.contains(&format!("]: {}: imported Postfix queue file from ", id)),
+            "{}",
+            log
+        );
+    }
+    assert!(log.contains("warning: imported 5 message(s) that Postfix left in "));
+    // Delivered: the deferred ones and the maildrop one (through pickup); the held one waits.
+    assert!(
+        wait_for(60, || {
+            let mbox = inst.mbox(&inst.user);
+            [
+                "Subject: short id 1",
+                "Subject: long id",
+                "Subject: two rcpts",
+                "Dropped while Postfix was stopped.",
+            ]
+            .iter()
+            .all(|s| mbox.contains(s))
+        }),
+        "{}\n{}",
+        inst.mbox(&inst.user),
+        inst.log()
+    );
+    assert!(!inst.mbox(&inst.user).contains("short id 2"));
+    assert_eq!(inst.queue_files("hold").len(), 1);
+    let mailq = inst.run("postqueue", &["-p"]);
+    let listing = String::from_utf8_lossy(&mailq.stdout).into_owned();
+    assert!(
+        listing.contains("! ") && listing.contains("alice@example.org"),
+        "{}",
+        listing
+    );
+    // Nothing of Postfix's is left: no file, no defer log.
+    for d in ["deferred", "defer"] {
+        let mut left = Vec::new();
+        for e in walk(&inst.spool.join(d)) {
+            left.push(e);
+        }
+        assert!(
+            left.iter()
+                .all(|p| !p.to_string_lossy().contains("4jg7h45tnDz1T1Fg")),
+            "{:?}",
+            left
+        );
+    }
+    let check = inst.postfix(&["check"]);
+    assert!(!String::from_utf8_lossy(&check.stderr).contains("left by Postfix"));
+    inst.stop();
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}

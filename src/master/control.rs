@@ -375,6 +375,7 @@ pub fn check(dir: &Path) -> i32 {
         }
     };
     problems.extend(super::foreign::problems(&queue));
+    problems.extend(crate::queue::postfix_import::check_line(&queue));
     problems.extend(check::table_problems(&cfg.all()));
     for p in problems {
         log::warning(SCRIPT, p);

@@ -212,6 +212,8 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
         log::warning(COMPONENT, line);
     }
 
+    import_postfix_queue(&queue, owner);
+
     // Secret files are read now, as root, and kept (`preload`; reloads ask the helper).
     preload::at_start(&cfg, &services);
     let helper = agents::start_helper(&cfg).map_err(MasterError::Setup)?;
@@ -321,6 +323,40 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     let _ = qmgr_handle.join();
     drop(pid);
     Ok(())
+}
+
+/// Take over the messages a Postfix installation left in the queue (before the scheduler
+/// sees the queue), loudly: each one is logged, and each file that cannot be read.
+fn import_postfix_queue(queue: &Queue, owner: Option<(u32, u32, u32)>) {
+    use crate::queue::postfix_import::{self, Owners};
+    let owners = owner.map(|(uid, gid, setgid)| Owners { uid, gid, setgid });
+    let (done, failed) = postfix_import::import(queue, owners);
+    for i in &done {
+        log::info(
+            COMPONENT,
+            format!(
+                "{}: imported Postfix queue file from {} as {} in {} ({} recipient(s) to do)",
+                i.old_id,
+                i.from.dir_name(),
+                i.new_id,
+                i.to.dir_name(),
+                i.recipients
+            ),
+        );
+    }
+    if !done.is_empty() {
+        log::warning(
+            COMPONENT,
+            format!(
+                "imported {} message(s) that Postfix left in {}",
+                done.len(),
+                queue.root().display()
+            ),
+        );
+    }
+    for line in failed {
+        log::warning(COMPONENT, line);
+    }
 }
 
 /// An smtpd context for one listener, with the system resolver for the DNS checks and the
