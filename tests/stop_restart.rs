@@ -270,6 +270,20 @@ fn mail_postfix_left_in_the_queue_is_shown_and_delivered() {
         out
     );
 
+    // mailq while the system is down (root or mail_owner read the spool directly).
+    let mailq = inst.run("postqueue", &["-p"]);
+    let listing = String::from_utf8_lossy(&mailq.stdout).into_owned();
+    for line in [
+        "4jg7h45tnDz1T1Fg",
+        "dave@example.org",
+        "83A0199E3AA!",
+        "carol@remote.test",
+        "erin@example.org",
+        "in 5 Requests.",
+    ] {
+        assert!(listing.contains(line), "{}\n{}", line, listing);
+    }
+
     inst.start();
     let log = inst.log();
     for id in [
