@@ -355,3 +355,57 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn stop_lets_a_message_past_data_finish() {
+    let inst = Instance::new(&[]);
+    inst.newaliases();
+    inst.start();
+    let (mut w, mut r) = open(inst.port).unwrap();
+    assert!(reply(&mut r).unwrap().starts_with("220"));
+    w.write_all(b"EHLO client\r\n").unwrap();
+    reply(&mut r).unwrap();
+    for (cmd, want) in [
+        ("MAIL FROM:<a@b.example>".to_string(), "250"),
+        (format!("RCPT TO:<{}>", inst.local_address()), "250"),
+        ("DATA".to_string(), "354"),
+    ] {
+        w.write_all(format!("{}\r\n", cmd).as_bytes()).unwrap();
+        assert!(reply(&mut r).unwrap().starts_with(want), "{}", cmd);
+    }
+    w.write_all(b"Subject: past DATA\r\n\r\nfirst half\r\n")
+        .unwrap();
+    let (mut idle_w, mut idle_r) = open(inst.port).unwrap();
+    assert!(reply(&mut idle_r).unwrap().starts_with("220"));
+    let mut stop = Command::new(bin("postfix"))
+        .arg("-c")
+        .arg(&inst.etc)
+        .arg("stop")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The idle session is closed while the transaction goes on.
+    assert_eq!(
+        reply(&mut idle_r).as_deref(),
+        Some("421 4.3.2 www.a.org Service shutting down")
+    );
+    let _ = idle_w.write_all(b"NOOP\r\n");
+    w.write_all(b"second half\r\n.\r\n").unwrap();
+    let done = reply(&mut r).unwrap();
+    assert!(done.starts_with("250 2.0.0 Ok: queued as "), "{}", done);
+    let id = done.rsplit(' ').next().unwrap().to_string();
+    // Then this session is closed too, and the mail system exits.
+    assert_eq!(
+        reply(&mut r).as_deref(),
+        Some("421 4.3.2 www.a.org Service shutting down")
+    );
+    assert!(wait_for(120, || stop.try_wait().unwrap().is_some()));
+    inst.start();
+    assert!(
+        wait_for(60, || inst.mbox(&inst.user).contains("second half")),
+        "{} not delivered:\n{}",
+        id,
+        inst.log()
+    );
+    inst.stop();
+}
