@@ -5,7 +5,8 @@
 //! 0710 mail_owner:setgid_group directory: root, mail_owner and the set-gid postqueue reach
 //! it). A client sends one line, `p` (mailq layout) or `j` (JSON lines), and reads the
 //! listing until the server closes the connection. Root and mail_owner may also build the
-//! listing directly from the spool when the system is down.
+//! listing directly from the spool when the system is down; queue files Postfix left
+//! (not yet imported by the master's start) are listed after Postern's own.
 //!
 //! Formats (postqueue(1)): `-p` prints the header
 //! `-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------`, one entry per
@@ -115,7 +116,40 @@ pub fn collect(queue: &Queue) -> Vec<Entry> {
         ids.sort();
         out.extend(ids.iter().filter_map(|id| entry(queue, q, id)));
     }
+    out.extend(postfix_entries(queue));
     out
+}
+
+/// Queue files Postfix left (the master imports them at start; until then mailq lists
+/// them after Postern's own, without deferral reasons).
+fn postfix_entries(queue: &Queue) -> Vec<Entry> {
+    use crate::queue::{postfix_file, postfix_import};
+    postfix_import::find(queue)
+        .into_iter()
+        .filter_map(|f| {
+            let m = postfix_file::parse(&std::fs::read(&f.path).ok()?).ok()?;
+            let env = m.envelope;
+            Some(Entry {
+                queue: f.queue,
+                id: f.id,
+                arrival: env
+                    .arrival
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_secs() as i64)
+                    .unwrap_or(0),
+                size: m.content.len() as u64,
+                sender: match env.sender.as_str() {
+                    "" => "MAILER-DAEMON".to_string(),
+                    s => s.to_string(),
+                },
+                recipients: env
+                    .recipients
+                    .into_iter()
+                    .map(|r| (r.address, String::new()))
+                    .collect(),
+            })
+        })
+        .collect()
 }
 
 /// Replace control characters so one address or reason cannot add lines to the listing.

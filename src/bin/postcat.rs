@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use postern::config::{Config, config_dir};
-use postern::queue::cat::{Sections, render};
-use postern::queue::{Queue, QueueFile};
+use postern::queue::Queue;
+use postern::queue::cat::{Sections, render_path};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,8 +39,15 @@ fn main() {
         };
         let queue = Queue::new(std::path::Path::new(cfg.get("queue_directory")));
         for id in &m.free {
-            match queue.locate(id) {
-                Some(q) => targets.push((queue.path(q, id), format!("{}/{}", q.dir_name(), id))),
+            // Postern's queues, then the files Postfix left (hashed subdirectories, long IDs).
+            let found = queue
+                .locate(id)
+                .map(|q| (queue.path(q, id), q))
+                .or_else(|| {
+                    postern::queue::postfix_import::locate(&queue, id).map(|f| (f.path, f.queue))
+                });
+            match found {
+                Some((path, q)) => targets.push((path, format!("{}/{}", q.dir_name(), id))),
                 None => {
                     eprintln!(
                         "postcat: fatal: open queue file {}: No such file or directory",
@@ -63,10 +70,7 @@ fn main() {
     }
     let mut code = 0;
     for (path, label) in targets {
-        match QueueFile::open_read_only(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|mut qf| render(&mut qf, &label, sel).map_err(|e| e.to_string()))
-        {
+        match render_path(&path, &label, sel) {
             Ok(text) => print!("{}", text),
             Err(e) => {
                 eprintln!("postcat: fatal: {}: {}", label, e);

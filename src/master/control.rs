@@ -374,6 +374,8 @@ pub fn check(dir: &Path) -> i32 {
             check::queue_problems(q, &me, false)
         }
     };
+    problems.extend(super::foreign::problems(&queue));
+    problems.extend(crate::queue::postfix_import::check_line(&queue));
     problems.extend(check::table_problems(&cfg.all()));
     for p in problems {
         log::warning(SCRIPT, p);

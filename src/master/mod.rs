@@ -8,7 +8,8 @@
 //! listing socket (public/showq), and one accept loop per listener, and waits for signals:
 //! SIGHUP re-reads the configuration (and rebuilds the delivery transports from main.cf and
 //! master.cf, `agents`) without closing the listeners, SIGUSR1 flushes the
-//! queue, SIGTERM stops accepting and exits once sessions and deliveries in progress end,
+//! queue, SIGTERM closes the listeners, ends idle SMTP sessions at once and the others when their
+//! transaction past DATA ends (at most `STOP_GRACE`), and exits once deliveries in progress end,
 //! SIGINT exits at once (everything acknowledged is already on disk).
 //!
 //! Secrets: the files that hold secrets (mysql_*.cf passwords, TLS keys, the SASL
@@ -24,6 +25,7 @@
 mod agents;
 pub mod check;
 pub mod control;
+pub mod foreign;
 pub mod listen;
 pub mod pidfile;
 mod preload;
@@ -217,6 +219,14 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
         }
     }
 
+    // Sockets Postfix left where our FIFOs go (the listeners are bound: no other mail
+    // system serves this host's SMTP ports, and the pid-file lock is ours).
+    for line in foreign::replace(&queue).map_err(MasterError::Setup)? {
+        log::warning(COMPONENT, line);
+    }
+
+    import_postfix_queue(&queue, owner);
+
     // Secret files are read now, as root, and kept (`preload`; reloads ask the helper).
     preload::at_start(&cfg, &services);
     let helper = agents::start_helper(&cfg).map_err(MasterError::Setup)?;
@@ -263,7 +273,7 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     )
     .map_err(|e| MasterError::Setup(format!("start pickup: {}", e)))?;
 
-    let stop = Arc::new(AtomicBool::new(false));
+    let sessions = smtpd::stopping::Sessions::new();
     // One anvil for every listener, as Postfix's one anvil(8) server.
     let anvil = Arc::new(Anvil::from_config(&cfg));
     let mut listeners = Vec::new();
@@ -277,7 +287,7 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
             Some(n) => n as usize,
             None => svc_cfg.int("default_process_limit").max(1) as usize,
         };
-        let handle = smtpd::serve(l, ctx.clone(), maxproc, stop.clone());
+        let handle = smtpd::serve(l, ctx.clone(), maxproc, sessions.clone());
         listeners.push(Listener {
             addr,
             service: svc,
@@ -318,23 +328,49 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
         }
     }
 
+    stop_sessions(&sessions, &mut listeners);
     pickup_stop.store(true, Ordering::SeqCst);
     crate::pickup::poke(&queue);
     let _ = pickup_handle.join();
-    stop.store(true, Ordering::SeqCst);
-    for l in &listeners {
-        wake_accept(l.addr);
-    }
-    for l in &mut listeners {
-        if let Some(h) = l.handle.take() {
-            let _ = h.join();
-        }
-    }
     anvil.log_statistics();
     let _ = wake_tx.send(Wake::Stop);
     let _ = qmgr_handle.join();
     drop(pid);
     Ok(())
+}
+
+/// Take over the messages a Postfix installation left in the queue (before the scheduler
+/// sees the queue), loudly: each one is logged, and each file that cannot be read.
+fn import_postfix_queue(queue: &Queue, owner: Option<(u32, u32, u32)>) {
+    use crate::queue::postfix_import::{self, Owners};
+    let owners = owner.map(|(uid, gid, setgid)| Owners { uid, gid, setgid });
+    let (done, failed) = postfix_import::import(queue, owners);
+    for i in &done {
+        log::info(
+            COMPONENT,
+            format!(
+                "{}: imported Postfix queue file from {} as {} in {} ({} recipient(s) to do)",
+                i.old_id,
+                i.from.dir_name(),
+                i.new_id,
+                i.to.dir_name(),
+                i.recipients
+            ),
+        );
+    }
+    if !done.is_empty() {
+        log::warning(
+            COMPONENT,
+            format!(
+                "imported {} message(s) that Postfix left in {}",
+                done.len(),
+                queue.root().display()
+            ),
+        );
+    }
+    for line in failed {
+        log::warning(COMPONENT, line);
+    }
 }
 
 /// An smtpd context for one listener, with the system resolver for the DNS checks and the
@@ -351,6 +387,35 @@ fn smtpd_context(
     ctx.limits.anvil = anvil.clone();
     ctx.limits.service = svc.name.clone();
     Ok(ctx)
+}
+
+/// How long a stop waits for transactions past DATA before closing their connections (the
+/// client was not answered yet, so it sends the message again later).
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Stop: close the listeners at once, end idle sessions, give transactions past DATA
+/// `STOP_GRACE` to end, then close what is left and wait for the accept loops.
+fn stop_sessions(sessions: &smtpd::stopping::Sessions, listeners: &mut [Listener]) {
+    sessions.stop_accepting();
+    for l in listeners.iter() {
+        wake_accept(l.addr);
+    }
+    sessions.close_idle();
+    if !sessions.wait_empty(STOP_GRACE) {
+        log::warning(
+            COMPONENT,
+            format!(
+                "closing {} SMTP session(s) still receiving a message",
+                sessions.count()
+            ),
+        );
+        sessions.shutdown_all();
+    }
+    for l in listeners.iter_mut() {
+        if let Some(h) = l.handle.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 /// Unblock an accept loop waiting on `addr` by connecting to it once.

@@ -1,6 +1,8 @@
 //! The master's pid file, $queue_directory/pid/master.pid. The running master holds an
 //! exclusive lock on it (fs2, flock(2)) for its whole life, so "is Postern running" is
-//! answered by the lock, never by a stale pid. The file is left in place at exit, as
+//! answered by the lock, never by a stale pid. It also takes an fcntl(2) write lock, the
+//! kind Postfix's master takes on the same file: a Postfix still running on this queue
+//! directory stops `postfix start`, and Postfix's own `postfix status` sees Postern. The file is left in place at exit, as
 //! Postfix leaves it.
 
 use std::fs::{File, OpenOptions};
@@ -50,6 +52,16 @@ pub fn acquire(path: &Path) -> Result<PidFile, PidError> {
         .map_err(PidError::Io)?;
     if file.try_lock_exclusive().is_err() {
         return Err(PidError::Running(read_pid(&mut file).unwrap_or(0)));
+    }
+    // Postfix's master locks the same file with fcntl (lock_style on Linux), which flock
+    // does not see: a running Postfix holds this one.
+    if let Err(e) = crate::sys::fcntl_setlk(&file, crate::sys::RecordLock::Write) {
+        return match e.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EACCES) => {
+                Err(PidError::Running(read_pid(&mut file).unwrap_or(0)))
+            }
+            _ => Err(PidError::Io(e)),
+        };
     }
     file.set_len(0).map_err(PidError::Io)?;
     Ok(PidFile { file })

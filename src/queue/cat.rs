@@ -1,11 +1,13 @@
 //! postcat(1): show a queue file in Postfix's layout: `*** ENVELOPE RECORDS file ***`,
 //! `*** MESSAGE CONTENTS file ***`, `*** HEADER EXTRACTED file ***`, `*** MESSAGE FILE END
-//! file ***`, with -e (envelope only), -h (headers), -b (body) selecting sections.
+//! file ***`, with -e (envelope only), -h (headers), -b (body) selecting sections. A
+//! queue file that Postfix left is shown the same way (`render_path`, `postfix_file`).
 
 use std::fmt::Write;
 use std::time::UNIX_EPOCH;
 
-use super::file::QueueFile;
+use super::file::{Envelope, QueueFile, QueueFileError};
+use super::postfix_file;
 use crate::log::timefmt;
 
 /// Which sections to print (none selected means all).
@@ -18,9 +20,30 @@ pub struct Sections {
 
 /// Render a queue file; `label` is the name shown in the section lines.
 pub fn render(qf: &mut QueueFile, label: &str, sel: Sections) -> std::io::Result<String> {
+    let content = qf.content()?;
+    Ok(render_parts(&qf.envelope, &content, label, sel))
+}
+
+/// Render the file at `path`: Postern's format, or else a queue file Postfix left
+/// (`postfix_file`), shown the same way.
+pub fn render_path(path: &std::path::Path, label: &str, sel: Sections) -> Result<String, String> {
+    match QueueFile::open_read_only(path) {
+        Ok(mut qf) => render(&mut qf, label, sel).map_err(|e| e.to_string()),
+        Err(QueueFileError::Corrupt(why)) => {
+            let data = std::fs::read(path).map_err(|e| e.to_string())?;
+            if !postfix_file::looks_like_postfix(&data) {
+                return Err(why);
+            }
+            let m = postfix_file::parse(&data).map_err(|e| format!("Postfix queue file: {}", e))?;
+            Ok(render_parts(&m.envelope, &m.content, label, sel))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn render_parts(env: &Envelope, content: &[u8], label: &str, sel: Sections) -> String {
     let all = !sel.envelope && !sel.header && !sel.body;
     let mut out = String::new();
-    let env = &qf.envelope;
     if all || sel.envelope {
         let _ = writeln!(out, "*** ENVELOPE RECORDS {} ***", label);
         let secs = env
@@ -31,7 +54,7 @@ pub fn render(qf: &mut QueueFile, label: &str, sel: Sections) -> std::io::Result
         let _ = writeln!(
             out,
             "message_size: {:>16} {:>15} {:>15}",
-            qf.content_len(),
+            content.len(),
             env.recipients.len(),
             0
         );
@@ -62,8 +85,7 @@ pub fn render(qf: &mut QueueFile, label: &str, sel: Sections) -> std::io::Result
             );
         }
     }
-    let content = qf.content()?;
-    let text = String::from_utf8_lossy(&content);
+    let text = String::from_utf8_lossy(content);
     let split = if text.starts_with('\n') {
         Some(0)
     } else {
@@ -89,7 +111,7 @@ pub fn render(qf: &mut QueueFile, label: &str, sel: Sections) -> std::io::Result
             out.push_str(body);
         }
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 pub mod admin;
 pub mod cat;
 pub mod file;
+pub mod postfix_file;
+pub mod postfix_import;
 
 use std::fs::{self, File, OpenOptions};
 use std::io;

@@ -40,10 +40,10 @@ pub mod sasl;
 pub mod session;
 pub mod sink;
 pub mod space;
+pub mod stopping;
 pub mod tls;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -306,13 +306,15 @@ impl Drop for SlotGuard {
 
 /// Accept loop in its own thread: one thread per client, at most `maxproc` at once (extra
 /// clients wait in the listen backlog). Reads `ctx` per accepted connection so SIGHUP can
-/// swap it. When `stop` is set it stops accepting (the master then connects once to wake a
-/// blocking accept) and returns after in-flight sessions end.
+/// swap it. Each session is entered in `sessions` (so a stop can end idle ones, see
+/// `stopping`). Once `sessions.stop_accepting()` was called it stops accepting (the master
+/// then connects once to wake a blocking accept), closes the listening socket at once, and
+/// returns after in-flight sessions end.
 pub fn serve(
     listener: TcpListener,
     ctx: crate::Shared<SmtpdContext>,
     maxproc: usize,
-    stop: Arc<AtomicBool>,
+    sessions: Arc<stopping::Sessions>,
 ) -> JoinHandle<()> {
     let maxproc = maxproc.max(1);
     std::thread::spawn(move || {
@@ -323,17 +325,17 @@ pub fn serve(
         loop {
             {
                 let mut n = slots.lock();
-                while *n >= maxproc && !stop.load(Ordering::SeqCst) {
+                while *n >= maxproc && !sessions.accepting_stopped() {
                     n = slots.changed.wait(n).unwrap_or_else(|e| e.into_inner());
                 }
             }
-            if stop.load(Ordering::SeqCst) {
+            if sessions.accepting_stopped() {
                 break;
             }
             let (stream, peer) = match listener.accept() {
                 Ok(x) => x,
                 Err(e) => {
-                    if stop.load(Ordering::SeqCst) {
+                    if sessions.accepting_stopped() {
                         break;
                     }
                     crate::log::warning("smtpd", format!("accept: {}", e));
@@ -342,16 +344,18 @@ pub fn serve(
                     continue;
                 }
             };
-            if stop.load(Ordering::SeqCst) {
+            if sessions.accepting_stopped() {
                 break;
             }
             let current = ctx.read().unwrap_or_else(|e| e.into_inner()).clone();
             *slots.lock() += 1;
             let guard = SlotGuard(slots.clone());
+            let sessions = sessions.clone();
             let spawned = std::thread::Builder::new()
                 .name("smtpd".into())
                 .spawn(move || {
                     let _guard = guard;
+                    let _registered = sessions.register(&stream);
                     let _ = stream.set_read_timeout(Some(current.timeout));
                     let _ = stream.set_write_timeout(Some(current.timeout));
                     let _ = stream.set_nodelay(true);
@@ -362,6 +366,8 @@ pub fn serve(
                 crate::log::warning("smtpd", format!("cannot start a session thread: {}", e));
             }
         }
+        // Clients that connect from now on are refused by the kernel, not left waiting.
+        drop(listener);
         let mut n = slots.lock();
         while *n > 0 {
             n = slots.changed.wait(n).unwrap_or_else(|e| e.into_inner());

@@ -503,6 +503,8 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         let sasl_sender = self.tx.as_ref().and_then(|t| t.sasl_sender.clone());
         self.log_client_line(&id, sasl_sender.as_deref());
         let arrival = std::time::SystemTime::now();
+        // A stop lets this transaction end (with its reply) before closing the session.
+        let _busy = super::stopping::Busy::enter();
         self.chat.reply("354 End data with <CR><LF>.<CR><LF>");
         let mut data = Data::default();
         if let Err(e) = self.chat.read_data(self.ctx.message_size_limit, &mut data) {

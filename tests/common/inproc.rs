@@ -9,7 +9,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -136,7 +136,7 @@ impl Builder {
         }
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = smtpd::stopping::Sessions::new();
         let shared = Arc::new(RwLock::new(Arc::new(ctx)));
         let handle = smtpd::serve(listener, shared, self.maxproc, stop.clone());
         Server {
@@ -157,7 +157,7 @@ pub struct Server {
     pub queue: Queue,
     /// What smtpd tells the queue manager (e.g. `Wake::New(id)` for each queued message).
     pub wake: crossbeam_channel::Receiver<Wake>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<smtpd::stopping::Sessions>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -227,7 +227,7 @@ impl Server {
     /// Stop accepting and wait for the sessions in flight to end; the listener is closed
     /// afterwards. A panic of the accept loop is passed on.
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop.stop_accepting();
         let _ = TcpStream::connect(self.addr);
         if let Some(h) = self.handle.take()
             && h.join().is_err()
