@@ -5,6 +5,7 @@
 //! network input. Follows postconf(5) and master(5). Logs "unused parameter" warnings for
 //! main.cf names no component knows, as Postfix does.
 
+pub mod inventory;
 pub mod master_cf;
 pub mod params;
 pub mod parse;
@@ -16,6 +17,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use parse::SyntaxError;
+
+/// A parameter Postern knows: one of `params` (what Postern implements or handles
+/// specially), else one of the other Postfix 2.10 parameters (`inventory`).
+pub fn known(name: &str) -> Option<&'static params::Param> {
+    params::find(name).or_else(|| inventory::find(name))
+}
+
+/// Every parameter Postern knows: `params`, then `inventory`.
+pub fn all_params() -> impl Iterator<Item = &'static params::Param> {
+    params::PARAMS.iter().chain(inventory::INVENTORY)
+}
 
 /// The configuration directory compiled in (`make CONFIG_DIRECTORY=...` may change it).
 pub const DEFAULT_CONFIG_DIR: &str = match option_env!("POSTERN_CONFIG_DIRECTORY") {
@@ -100,13 +112,13 @@ impl Config {
 
     fn build(dir: &Path, explicit: Vec<(String, String)>) -> Config {
         let mut raw: HashMap<String, String> = HashMap::new();
-        for p in params::PARAMS {
+        for p in all_params() {
             raw.insert(p.name.to_string(), p.default.to_string());
         }
         raw.insert("config_directory".into(), dir.display().to_string());
         let mut unused = Vec::new();
         for (name, value) in &explicit {
-            if params::find(name).is_none() && !unused.contains(name) && !is_service_param(name) {
+            if known(name).is_none() && !unused.contains(name) && !is_service_param(name) {
                 unused.push(name.clone());
             }
             raw.insert(name.clone(), value.clone());
@@ -171,7 +183,7 @@ impl Config {
     pub fn raw(&self, name: &str) -> String {
         match self.explicit.iter().rev().find(|(n, _)| n == name) {
             Some((_, v)) => v.clone(),
-            None => params::find(name)
+            None => known(name)
                 .map(|p| p.default.to_string())
                 .unwrap_or_default(),
         }
@@ -191,7 +203,7 @@ impl Config {
     pub fn int(&self, name: &str) -> i64 {
         let v = self.get(name).trim();
         v.parse().unwrap_or_else(|_| {
-            params::find(name)
+            known(name)
                 .and_then(|p| p.default.parse().ok())
                 .unwrap_or(0)
         })
@@ -208,9 +220,9 @@ impl Config {
     /// A time parameter (`300s`, `5m`, `1h`, `5d`, `1w`; a bare number uses the parameter's
     /// default unit).
     pub fn time(&self, name: &str) -> Duration {
-        let unit = params::find(name).map(|p| p.time_unit).unwrap_or('s');
+        let unit = known(name).map(|p| p.time_unit).unwrap_or('s');
         parse_time(self.get(name), unit)
-            .or_else(|| params::find(name).and_then(|p| parse_time(p.default, unit)))
+            .or_else(|| known(name).and_then(|p| parse_time(p.default, unit)))
             .unwrap_or(Duration::ZERO)
     }
 
