@@ -12,8 +12,11 @@ const MAILBOX: &str = "POSTERN_LOCK_ORDER_MAILBOX";
 
 /// Run in a child process by `append_does_not_hold_the_dotlock_while_fcntl_is_busy` (this
 /// test binary again): take the fcntl lock on $POSTERN_LOCK_ORDER_MAILBOX, say so by
-/// creating `MAILBOX.ready`, then wait (up to 60 s, polling) for the dot-lock; with both,
-/// append a line, release and exit 0. Exit 3 when the dot-lock never came free.
+/// creating `MAILBOX.ready`, wait until the parent says it is about to deliver
+/// (`MAILBOX.started`) and hold the lock a little longer, so that the delivery finds it
+/// busy (the moment Dovecot spends rewriting the file); then wait (up to 60 s, polling)
+/// for the dot-lock; with both, append a line, release and exit 0. Exit 3 when the
+/// dot-lock never came free.
 #[test]
 #[ignore = "helper: run in a child process by append_does_not_hold_the_dotlock_while_fcntl_is_busy"]
 fn reader_in_fcntl_dotlock_order() {
@@ -24,8 +27,12 @@ fn reader_in_fcntl_dotlock_order() {
     let mut file = OpenOptions::new().append(true).open(&path).unwrap();
     sys::fcntl_setlk(&file, RecordLock::Write).unwrap();
     std::fs::write(path.with_extension("ready"), b"").unwrap();
-    let lock = lock::dotlock_path(&path);
     let deadline = Instant::now() + Duration::from_secs(60);
+    while !path.with_extension("started").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let lock = lock::dotlock_path(&path);
     while Instant::now() < deadline {
         if OpenOptions::new()
             .write(true)
@@ -79,6 +86,7 @@ fn append_does_not_hold_the_dotlock_while_fcntl_is_busy() {
             ..LockPolicy::default()
         },
     };
+    std::fs::write(mbox.with_extension("started"), b"").unwrap();
     let result = append(&mbox, b"delivered\n", &opts);
     let status = reader.wait().unwrap();
     assert_eq!(result, Ok(()));
