@@ -437,3 +437,51 @@ fn concurrent_edits_are_not_lost() {
     assert_eq!(std::fs::read_dir(&d).unwrap().count(), 2);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `postconf -d` lists every parameter of Postfix 2.10 with its default, implemented or
+/// not, marked only by value; `postconf -n` lists every main.cf setting of one, and only
+/// names that are no parameter get the `unused parameter` warning (Postfix's own postconf
+/// test `test2` expects exactly that).
+#[test]
+fn postfix_2_10_inventory_in_d_and_n() {
+    let d = stock("inventory");
+    let o = postconf(&d, &["-d"]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    assert!(out.lines().count() >= 710, "{}", out.lines().count());
+    for line in [
+        "soft_bounce = no",
+        "postscreen_greet_wait = ${stress?2}${stress:6}s",
+        "qmgr_message_recipient_limit = 20000",
+        "address_verify_map = btree:$data_directory/verify_cache",
+        "tlsproxy_tls_key_file = $smtpd_tls_key_file",
+        "message_size_limit = 10240000",
+    ] {
+        assert!(out.lines().any(|l| l == line), "{}", line);
+    }
+    assert!(
+        !out.contains("not supported"),
+        "only values, as Postfix prints"
+    );
+
+    std::fs::write(
+        d.join("main.cf"),
+        "tls_high_cipherlist = HIGH\nmyhostname = mx.example.org\nrestriction_classes = x\n\
+         postscreen_greet_wait = 3s\n",
+    )
+    .unwrap();
+    let o = postconf(&d, &["-n"]);
+    assert!(o.status.success());
+    assert_eq!(
+        stdout(&o),
+        "myhostname = mx.example.org\npostscreen_greet_wait = 3s\ntls_high_cipherlist = HIGH\n"
+    );
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "postconf: warning: {}/main.cf: unused parameter: restriction_classes=x\n",
+            d.display()
+        )
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -6,6 +6,7 @@
 //! main.cf names no component knows, as Postfix does.
 
 pub mod compat;
+pub mod inventory;
 pub mod master_cf;
 pub mod params;
 pub mod parse;
@@ -17,6 +18,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use parse::SyntaxError;
+
+/// A parameter Postern knows: one of `params` (what Postern implements or handles
+/// specially), else one of the other Postfix 2.10 parameters (`inventory`).
+pub fn known(name: &str) -> Option<&'static params::Param> {
+    params::find(name).or_else(|| inventory::find(name))
+}
+
+/// Every parameter Postern knows: `params`, then `inventory`.
+pub fn all_params() -> impl Iterator<Item = &'static params::Param> {
+    params::PARAMS.iter().chain(inventory::INVENTORY)
+}
 
 /// The configuration directory compiled in (`make CONFIG_DIRECTORY=...` may change it).
 pub const DEFAULT_CONFIG_DIR: &str = match option_env!("POSTERN_CONFIG_DIRECTORY") {
@@ -101,7 +113,7 @@ impl Config {
 
     fn build(dir: &Path, explicit: Vec<(String, String)>) -> Config {
         let mut raw: HashMap<String, String> = HashMap::new();
-        for p in params::PARAMS {
+        for p in all_params() {
             raw.insert(p.name.to_string(), p.default.to_string());
         }
         raw.insert("config_directory".into(), dir.display().to_string());
@@ -110,7 +122,7 @@ impl Config {
         }
         let mut unused = Vec::new();
         for (name, value) in &explicit {
-            if params::find(name).is_none() && !unused.contains(name) && !is_service_param(name) {
+            if known(name).is_none() && !unused.contains(name) && !is_service_param(name) {
                 unused.push(name.clone());
             }
             raw.insert(name.clone(), value.clone());
@@ -168,7 +180,7 @@ impl Config {
     /// one main.cf's `compatibility_level` gives it. Unexpanded.
     pub fn default_of(&self, name: &str) -> Option<&'static str> {
         compat::default_at(Self::level_of(&self.explicit), name)
-            .or_else(|| params::find(name).map(|p| p.default))
+            .or_else(|| known(name).map(|p| p.default))
     }
 
     /// The configuration directory this was loaded from.
@@ -214,7 +226,7 @@ impl Config {
     pub fn int(&self, name: &str) -> i64 {
         let v = self.get(name).trim();
         v.parse().unwrap_or_else(|_| {
-            params::find(name)
+            known(name)
                 .and_then(|p| p.default.parse().ok())
                 .unwrap_or(0)
         })
@@ -231,9 +243,9 @@ impl Config {
     /// A time parameter (`300s`, `5m`, `1h`, `5d`, `1w`; a bare number uses the parameter's
     /// default unit).
     pub fn time(&self, name: &str) -> Duration {
-        let unit = params::find(name).map(|p| p.time_unit).unwrap_or('s');
+        let unit = known(name).map(|p| p.time_unit).unwrap_or('s');
         parse_time(self.get(name), unit)
-            .or_else(|| params::find(name).and_then(|p| parse_time(p.default, unit)))
+            .or_else(|| known(name).and_then(|p| parse_time(p.default, unit)))
             .unwrap_or(Duration::ZERO)
     }
 

@@ -15,7 +15,7 @@
 use std::fmt;
 
 use super::Config;
-use super::params::{self, Support};
+use super::params::Support;
 
 /// What the rule says about one setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +68,7 @@ fn same(a: &str, b: &str) -> bool {
 /// The rule for parameter `name` set to `value` (expanded) where its default expands to
 /// `default`; `None` for unknown or implemented parameters and for default values.
 pub fn judge(name: &str, value: &str, default: &str) -> Option<Finding> {
-    let param = params::find(name)?;
+    let param = super::known(name)?;
     match param.support {
         Support::Implemented | Support::NoEffect => None,
         _ if same(value, default) => None,
@@ -192,7 +192,8 @@ mod tests {
 
 #[cfg(test)]
 mod readme {
-    use super::params::{PARAMS, Support};
+    use crate::config::inventory::INVENTORY;
+    use crate::config::params::{PARAMS, Param, Support};
 
     /// The backquoted names of the README paragraph that starts with `start`.
     fn listed(readme: &str, start: &str) -> Vec<String> {
@@ -208,8 +209,8 @@ mod readme {
         names
     }
 
-    fn in_table(pick: fn(&Support) -> bool) -> Vec<String> {
-        let mut names: Vec<String> = PARAMS
+    fn in_table(table: &[Param], pick: fn(&Support) -> bool) -> Vec<String> {
+        let mut names: Vec<String> = table
             .iter()
             .filter(|p| pick(&p.support))
             .map(|p| p.name.to_string())
@@ -218,23 +219,37 @@ mod readme {
         names
     }
 
-    /// The README's lists of refused and warned-about parameters are the table's.
+    /// The README's lists of refused and warned-about parameters are the tables': every
+    /// refused one by name, the warned-about ones of `params` by name and those of
+    /// `inventory` by number.
     #[test]
     fn the_readme_lists_what_the_table_says() {
         let readme =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-        let fatal = in_table(|s| matches!(s, Support::FatalIfSet { .. }));
-        let warn = in_table(|s| matches!(s, Support::WarnIfSet { .. }));
+        let is_fatal = |s: &Support| matches!(s, Support::FatalIfSet { .. });
+        let is_warn = |s: &Support| matches!(s, Support::WarnIfSet { .. });
+        let mut fatal = in_table(PARAMS, is_fatal);
+        fatal.extend(in_table(INVENTORY, is_fatal));
+        fatal.sort();
         assert_eq!(listed(&readme, "Refused when set:"), fatal);
-        assert_eq!(listed(&readme, "Warned about when set:"), warn);
+        assert_eq!(
+            listed(&readme, "Warned about when set:"),
+            in_table(PARAMS, is_warn)
+        );
+        let others = format!(
+            "and the {} other Postfix 2.10 parameters of src/config/inventory.rs",
+            in_table(INVENTORY, is_warn).len()
+        );
+        let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(&others), "the README says: {}", others);
     }
 }
 
 /// Walking the parameter table (`params::PARAMS`) against the source.
 #[cfg(test)]
 mod table {
-    use super::params::tests::{names_read, rust_files};
-    use super::params::{PARAMS, Support};
+    use crate::config::params::tests::{names_read, rust_files};
+    use crate::config::params::{PARAMS, Support};
 
     /// Implemented parameters whose names the source builds rather than writes out, with
     /// the file and the text that builds them.
@@ -291,7 +306,7 @@ mod table {
         let makefile = std::fs::read_to_string(root.join("Makefile")).unwrap();
         let mut unread = Vec::new();
         let mut read_but_not_implemented = Vec::new();
-        for p in PARAMS {
+        for p in crate::config::all_params() {
             let quoted = format!("\"{}\"", p.name);
             let in_source = texts.iter().any(|(_, t)| t.contains(&quoted));
             match p.support {

@@ -1,18 +1,30 @@
-//! Mailbox locking for local(8) deliveries: `mailbox_delivery_lock = fcntl, dotlock`.
+//! Mailbox locking for local(8) and virtual(8) deliveries: `mailbox_delivery_lock = fcntl,
+//! dotlock` (`virtual_mailbox_lock`), `deliver_lock_attempts`, `deliver_lock_delay`,
+//! `stale_lock_time`.
 //!
-//! Three layers, taken in this order and released in reverse:
+//! Three layers, taken in this order (Postfix's mbox_open() order) and released in reverse:
 //! 1. an in-process path lock (`PathGuard`): fcntl locks belong to a process, so two worker
 //!    threads of one process would both "own" the same fcntl lock; this serialises them;
 //! 2. a dot-lock file `PATH.lock` created with O_CREAT|O_EXCL (what mutt, mailx and Dovecot
-//!    honour), retried a bounded number of times. It holds `PID:HOST` of its creator. An
-//!    existing lock is broken at once when it names this host (the kernel host name) and a
-//!    PID that no longer exists, so a crash does not block the mailbox; otherwise (another
-//!    host, no readable PID, or a live process) only when older than stale_lock_time, as
-//!    Postfix's dot_lockfile() does for every lock. Postfix writes an empty lock file and
-//!    never looks inside. PIDs are compared in this PID namespace: hosts that share a spool
-//!    must not share a host name;
+//!    honour). It holds `PID:HOST` of its creator. An existing lock is broken at once when
+//!    it names this host (the kernel host name) and a PID that no longer exists, so a crash
+//!    does not block the mailbox; otherwise (another host, no readable PID, or a live
+//!    process) only when older than stale_lock_time, as Postfix's dot_lockfile() does for
+//!    every lock. Postfix writes an empty lock file and never looks inside. PIDs are
+//!    compared in this PID namespace: hosts that share a spool must not share a host name;
 //! 3. an fcntl(2) F_SETLK write lock on the open mailbox (never flock(2), which Linux MUAs
 //!    do not look at).
+//!
+//! Retries (`retry`): each attempt tries every lock once without waiting; when one is busy,
+//! everything taken in that attempt is released before the pause, so this side never holds
+//! the dot-lock while it waits for the fcntl lock. Postfix keeps the dot-lock while it
+//! retries fcntl, and that deadlocks with a reader that takes the locks in the other order
+//! and waits: Debian's Dovecot (`mbox_write_locks = fcntl dotlock`) holds its fcntl lock
+//! for up to mbox_lock_timeout while it waits for the dot-lock, so both sides waited until
+//! the delivery gave up (deferred after deliver_lock_attempts). There are
+//! deliver_lock_attempts attempts; the pauses start at 10ms and double up to
+//! deliver_lock_delay, each randomised by +-50% as Postfix's rand_sleep() does, so that short
+//! contention costs milliseconds and two waiting sides do not retry in step.
 //!
 //! Security role: the dot-lock is created with O_NOFOLLOW-equivalent O_EXCL semantics (an
 //! existing symlink makes creation fail) and mode 0600; an existing one is read without
@@ -85,10 +97,58 @@ impl LockPolicy {
 }
 
 /// The pause before retry number `attempt` (from 1): 10ms doubling, at most `policy.delay`,
-/// so short contention between deliveries costs milliseconds, not seconds.
+/// then randomised to between half and one and a half times that (Postfix's
+/// `rand_sleep(delay, delay / 2)`).
 fn backoff(policy: &LockPolicy, attempt: u32) -> Duration {
     let ms = 10u64.saturating_mul(1 << (attempt - 1).min(16));
-    Duration::from_millis(ms).min(policy.delay)
+    let base = Duration::from_millis(ms).min(policy.delay);
+    let nanos = base.as_nanos() as u64;
+    if nanos < 2 {
+        return base;
+    }
+    Duration::from_nanos(nanos / 2 + random_u64() % nanos)
+}
+
+/// A random number for the pauses (std's randomly keyed SipHash over a counter: no file
+/// to open, so it works in any chroot and as any user).
+fn random_u64() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// What one attempt at taking a set of locks gave.
+#[derive(Debug)]
+pub enum Attempt<T, E> {
+    /// Everything was taken.
+    Done(T),
+    /// A lock is held by someone else; whatever the attempt took is released again. `E`
+    /// is the error to report if this was the last attempt.
+    Busy(E),
+    /// An error that retrying will not cure.
+    Failed(E),
+}
+
+/// Run `once` until it is done or fails, at most `policy.attempts` times, pausing
+/// (`backoff`) after each busy attempt. The last busy attempt's error is the result.
+pub fn retry<T, E>(policy: &LockPolicy, mut once: impl FnMut() -> Attempt<T, E>) -> Result<T, E> {
+    let mut attempt = 1;
+    loop {
+        match once() {
+            Attempt::Done(v) => return Ok(v),
+            Attempt::Failed(e) => return Err(e),
+            Attempt::Busy(e) if attempt >= policy.attempts.max(1) => return Err(e),
+            Attempt::Busy(_) => {
+                std::thread::sleep(backoff(policy, attempt));
+                attempt += 1;
+            }
+        }
+    }
 }
 
 static BUSY: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
@@ -155,18 +215,11 @@ pub fn parse_dotlock(text: &str) -> Option<(i32, &str)> {
     Some((pid, host))
 }
 
-/// Why an existing dot-lock may be removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stale {
-    /// Written on this host by a process that no longer exists: broken at once.
-    DeadOwner,
-    /// Older than stale_lock_time (the only test for foreign or unreadable locks).
-    Old,
-}
-
 /// Read the lock file at `lock` (a regular file, never through a symlink, at most 256 bytes)
-/// and decide whether it is stale; with it, its inode, so that only that file is removed.
-fn stale(lock: &Path, policy: &LockPolicy) -> Option<(Stale, u64)> {
+/// and decide whether it is stale: written on this host by a process that no longer exists,
+/// or older than stale_lock_time (the only test for foreign or unreadable locks). When it
+/// is, its inode, so that only that file is removed.
+fn stale(lock: &Path, policy: &LockPolicy) -> Option<u64> {
     use std::io::Read;
     use std::os::unix::fs::MetadataExt;
     let file = OpenOptions::new()
@@ -184,14 +237,14 @@ fn stale(lock: &Path, policy: &LockPolicy) -> Option<(Stale, u64)> {
         && host == crate::sys::hostname()
         && !crate::sys::process_exists(pid)
     {
-        return Some((Stale::DeadOwner, meta.ino()));
+        return Some(meta.ino());
     }
     let old = meta.modified().ok().is_some_and(|m| {
         SystemTime::now()
             .duration_since(m)
             .is_ok_and(|age| age > policy.stale)
     });
-    old.then_some((Stale::Old, meta.ino()))
+    old.then_some(meta.ino())
 }
 
 /// Remove the lock file at `lock` if it is still the file with inode `ino`.
@@ -203,12 +256,18 @@ fn remove_if_same(lock: &Path, ino: u64) {
 }
 
 impl Dotlock {
-    /// Create `PATH.lock` holding `dotlock_contents()`, retrying while another holder has
-    /// it. An existing lock is removed at once when it names a process of this host that is
+    /// Create `PATH.lock` holding `dotlock_contents()`, retrying (`retry`) while another
+    /// holder has it; see `try_acquire`.
+    pub fn acquire(mailbox: &Path, policy: &LockPolicy) -> io::Result<Dotlock> {
+        retry(policy, || Dotlock::attempt(mailbox, policy))
+    }
+
+    /// One attempt at `acquire`: the lock, `Busy` while someone else holds it, or `Failed`.
+    /// An existing lock is removed at once when it names a process of this host that is
     /// gone (a crash left it), otherwise only when older than `policy.stale` (Postfix's
     /// stale_lock_time rule). The error text is Postfix's: `unable to create lock file
-    /// PATH.lock: REASON`.
-    pub fn acquire(mailbox: &Path, policy: &LockPolicy) -> io::Result<Dotlock> {
+    /// PATH.lock: REASON` (`File exists` when busy).
+    pub fn attempt(mailbox: &Path, policy: &LockPolicy) -> Attempt<Dotlock, io::Error> {
         let lock = dotlock_path(mailbox);
         let fail = |e: io::Error| {
             io::Error::new(
@@ -220,8 +279,9 @@ impl Dotlock {
                 ),
             )
         };
-        let (mut attempt, mut broken) = (0, 0);
-        loop {
+        // A stale lock is removed and creation tried again, a few times at most (another
+        // process may be breaking and re-creating it at the same moment).
+        for _ in 0..4 {
             match OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -232,29 +292,16 @@ impl Dotlock {
                     use std::io::Write;
                     // The contents only help others break a lock we leave behind.
                     let _ = f.write_all(dotlock_contents().as_bytes());
-                    return Ok(Dotlock { path: lock });
+                    return Attempt::Done(Dotlock { path: lock });
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    match stale(&lock, policy) {
-                        Some((Stale::DeadOwner, ino)) if broken < 3 => {
-                            // A crashed holder: break the lock and try again at once.
-                            broken += 1;
-                            remove_if_same(&lock, ino);
-                            continue;
-                        }
-                        Some((_, ino)) => remove_if_same(&lock, ino),
-                        None => {}
-                    }
-                }
-                Err(e) => return Err(fail(e)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match stale(&lock, policy) {
+                    Some(ino) => remove_if_same(&lock, ino),
+                    None => break,
+                },
+                Err(e) => return Attempt::Failed(fail(e)),
             }
-            attempt += 1;
-            if attempt >= policy.attempts.max(1) {
-                break;
-            }
-            std::thread::sleep(backoff(policy, attempt));
         }
-        Err(fail(io::Error::from_raw_os_error(libc::EEXIST)))
+        Attempt::Busy(fail(io::Error::from_raw_os_error(libc::EEXIST)))
     }
 }
 
@@ -264,26 +311,24 @@ impl Drop for Dotlock {
     }
 }
 
-/// Take an fcntl write lock on the whole file, retrying while another process holds it.
-/// The lock goes when the file is closed or `fcntl_unlock` is called.
+/// Take an fcntl write lock on the whole file, retrying (`retry`) while another process
+/// holds it. The lock goes when the file is closed or `fcntl_unlock` is called.
 pub fn fcntl_lock(file: &File, policy: &LockPolicy) -> io::Result<()> {
-    let mut last = io::Error::from(io::ErrorKind::WouldBlock);
-    for attempt in 0..policy.attempts.max(1) {
-        if attempt > 0 {
-            std::thread::sleep(policy.delay);
-        }
-        match sys::fcntl_setlk(file, RecordLock::Write) {
-            Ok(()) => return Ok(()),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => {
-                last = e;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last)
+    retry(policy, || fcntl_attempt(file))
 }
 
-/// Release an fcntl lock taken with `fcntl_lock`.
+/// One attempt at `fcntl_lock`: `Busy` (with EAGAIN) while another process holds a lock.
+pub fn fcntl_attempt(file: &File) -> Attempt<(), io::Error> {
+    match sys::fcntl_setlk(file, RecordLock::Write) {
+        Ok(()) => Attempt::Done(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => {
+            Attempt::Busy(io::Error::from_raw_os_error(libc::EAGAIN))
+        }
+        Err(e) => Attempt::Failed(e),
+    }
+}
+
+/// Release an fcntl lock taken with `fcntl_lock` or `fcntl_attempt`.
 pub fn fcntl_unlock(file: &File) -> io::Result<()> {
     sys::fcntl_setlk(file, RecordLock::Unlock)
 }
@@ -402,6 +447,62 @@ mod tests {
         };
         std::thread::sleep(Duration::from_millis(5));
         assert!(Dotlock::acquire(&mbox, &p).is_ok());
+    }
+
+    #[test]
+    fn pauses_double_up_to_the_delay_and_are_randomised() {
+        let p = LockPolicy {
+            delay: Duration::from_millis(100),
+            ..LockPolicy::default()
+        };
+        for (attempt, base) in [(1, 10), (2, 20), (3, 40), (4, 80), (5, 100), (30, 100)] {
+            let base = Duration::from_millis(base);
+            let pauses: Vec<Duration> = (0..50).map(|_| backoff(&p, attempt)).collect();
+            for d in &pauses {
+                assert!(
+                    *d >= base / 2 && *d < base * 3 / 2,
+                    "{:?} for {:?}",
+                    d,
+                    base
+                );
+            }
+            assert!(pauses.iter().any(|d| *d != pauses[0]), "randomised");
+        }
+    }
+
+    #[test]
+    fn retry_stops_at_done_failed_or_the_last_attempt() {
+        let p = LockPolicy {
+            attempts: 4,
+            delay: Duration::from_millis(1),
+            ..LockPolicy::default()
+        };
+        let mut n = 0;
+        let r: Result<u32, u32> = retry(&p, || {
+            n += 1;
+            if n == 3 {
+                Attempt::Done(n)
+            } else {
+                Attempt::Busy(n)
+            }
+        });
+        assert_eq!(r, Ok(3));
+        n = 0;
+        let r: Result<u32, u32> = retry(&p, || {
+            n += 1;
+            Attempt::Busy(n)
+        });
+        assert_eq!(r, Err(4), "the last busy attempt's error");
+        n = 0;
+        let r: Result<u32, u32> = retry(&p, || {
+            n += 1;
+            if n == 2 {
+                Attempt::Failed(n)
+            } else {
+                Attempt::Busy(n)
+            }
+        });
+        assert_eq!(r, Err(2), "no retry after a failure");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::Status;
-use super::lock::{self, Dotlock, LockPolicy, PathGuard};
+use super::lock::{self, Attempt, Dotlock, LockPolicy, PathGuard};
 
 /// Why a mailbox or file could not be updated.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,10 +214,42 @@ pub fn append_many(
         return Vec::new();
     }
     let _guard = PathGuard::acquire(path);
-    let _dot = if opts.locks.dotlock {
-        match Dotlock::acquire(path, &opts.locks) {
-            Ok(d) => Some(d),
-            Err(e) => return all(dotlock_failure(e)),
+    match lock::retry(&opts.locks, || open_locked(path, opts)) {
+        Ok(Opened::Device(dev)) => write_device(dev, records),
+        Ok(Opened::Mailbox { mut file, dotlock }) => {
+            let results =
+                append_records(&mut file, records, opts.limit, &mut |f, d| f.write_all(d));
+            if opts.locks.fcntl {
+                let _ = lock::fcntl_unlock(&file);
+            }
+            drop(file);
+            drop(dotlock);
+            results
+        }
+        Err(f) => all(f),
+    }
+}
+
+/// A destination opened by `open_locked`.
+enum Opened {
+    /// A regular file with the locks of the policy held (the fcntl lock on `file`).
+    Mailbox {
+        file: File,
+        dotlock: Option<Dotlock>,
+    },
+    /// A character device, when allowed: no locks.
+    Device(File),
+}
+
+/// One attempt at opening `path` for appending with its locks: the dot-lock, then the
+/// file (created if allowed), then the fcntl lock, each tried once. A busy lock releases
+/// everything taken so far (see the `lock` module doc) and asks for another attempt.
+fn open_locked(path: &Path, opts: &AppendOptions) -> Attempt<Opened, Failure> {
+    let dotlock = if opts.locks.dotlock {
+        match Dotlock::attempt(path, &opts.locks) {
+            Attempt::Done(d) => Some(d),
+            Attempt::Busy(e) => return Attempt::Busy(dotlock_failure(e)),
+            Attempt::Failed(e) => return Attempt::Failed(dotlock_failure(e)),
         }
     } else {
         None
@@ -231,32 +263,29 @@ pub fn append_many(
         .open(path)
     {
         Ok(f) => f,
-        Err(e) => return all(Failure::from_write("cannot open file", &e)),
+        Err(e) => return Attempt::Failed(Failure::from_write("cannot open file", &e)),
     };
     match file.metadata() {
         Ok(m) if m.file_type().is_file() => {}
         Ok(m) if opts.devices && m.file_type().is_char_device() => {
-            return write_device(file, records);
+            return Attempt::Done(Opened::Device(file));
         }
         Ok(_) => {
-            return all(Failure::defer(format!(
+            return Attempt::Failed(Failure::defer(format!(
                 "destination {} is not a regular file",
                 path.display()
             )));
         }
-        Err(e) => return all(Failure::defer(format!("cannot stat file: {}", e))),
+        Err(e) => return Attempt::Failed(Failure::defer(format!("cannot stat file: {}", e))),
     }
-    if opts.locks.fcntl
-        && let Err(e) = lock::fcntl_lock(&file, &opts.locks)
-    {
-        return all(lock_failure(e));
-    }
-    let mut file = file;
-    let results = append_records(&mut file, records, opts.limit, &mut |f, d| f.write_all(d));
     if opts.locks.fcntl {
-        let _ = lock::fcntl_unlock(&file);
+        match lock::fcntl_attempt(&file) {
+            Attempt::Done(()) => {}
+            Attempt::Busy(_) => return Attempt::Busy(fcntl_busy()),
+            Attempt::Failed(e) => return Attempt::Failed(lock_failure(e)),
+        }
     }
-    results
+    Attempt::Done(Opened::Mailbox { file, dotlock })
 }
 
 /// Write each record to a character device; a write error fails that record and the rest.
@@ -285,6 +314,12 @@ pub fn lock_failure(e: io::Error) -> Failure {
         crate::tables::hash::io_text(&e)
     );
     Failure::os(reason, errno)
+}
+
+/// The failure when another process holds the fcntl lock (what every busy attempt
+/// reports, so that a caller can tell it from other failures).
+pub fn fcntl_busy() -> Failure {
+    lock_failure(io::Error::from_raw_os_error(libc::EAGAIN))
 }
 
 /// The failure for a dot-lock that could not be created (`lock::Dotlock` gives Postfix's
@@ -610,3 +645,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&q).unwrap().mode() & 0o777, 0o600);
     }
 }
+
+#[cfg(test)]
+#[path = "mbox_lock_tests.rs"]
+mod lock_tests;

@@ -9,7 +9,6 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 
 use crate::config::Config;
 use crate::config::master_cf::Service;
-use crate::config::params;
 use crate::config::support::{self, Finding};
 
 /// Parameters Postern reads once for the whole process: a per-service `-o` cannot change
@@ -41,7 +40,7 @@ pub fn ineffective_overrides(cfg: &Config, svc: &Service) -> Vec<String> {
         .iter()
         .filter(|(name, _)| {
             PROCESS_WIDE.contains(&name.as_str())
-                || params::find(name).is_none()
+                || crate::config::known(name).is_none()
                 || warned.contains(name)
         })
         .map(|(name, value)| format!("-o {}={}", name, value))

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::{Options, PostconfError, fold};
-use crate::config::{Config, DEFAULT_CONFIG_DIR, params};
+use crate::config::{Config, DEFAULT_CONFIG_DIR};
 
 /// The parameter table postconf prints: raw and expanded values by name.
 pub struct Table {
@@ -35,7 +35,7 @@ impl Table {
 pub fn defaults(dir: &Path) -> Table {
     let cfg = Config::from_pairs(dir, &[]);
     let mut raw = BTreeMap::new();
-    for p in params::PARAMS {
+    for p in crate::config::all_params() {
         raw.insert(p.name.to_string(), p.default.to_string());
     }
     raw.insert("config_directory".into(), DEFAULT_CONFIG_DIR.to_string());
@@ -57,7 +57,7 @@ pub fn actual(cfg: &Config, master_cf: Option<&str>) -> (Table, Vec<String>) {
         table.raw.insert(n.to_string(), cfg.get(n).to_string());
     }
     // The defaults main.cf's compatibility_level changes.
-    for p in params::PARAMS {
+    for p in crate::config::all_params() {
         match cfg.default_of(p.name) {
             Some(d) if d != p.default => {
                 table.raw.insert(p.name.to_string(), d.to_string());
@@ -252,7 +252,7 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort_unstable();
         assert_eq!(names, sorted);
-        assert_eq!(names.len(), params::PARAMS.len());
+        assert_eq!(names.len(), crate::config::all_params().count());
         assert!(out.contains("\nsmtpd_timeout = 60s\n"));
         let _ = std::fs::remove_dir_all(&d);
     }

@@ -253,8 +253,8 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             return Some(End::Hangup);
         }
         self.stage = match upper.as_str() {
-            "HELO" | "EHLO" | "MAIL" | "RCPT" | "DATA" | "RSET" | "NOOP" | "VRFY" | "ETRN"
-            | "QUIT" | "AUTH" | "STARTTLS" => upper.clone(),
+            "HELO" | "EHLO" | "MAIL" | "RCPT" | "DATA" | "BDAT" | "RSET" | "NOOP" | "VRFY"
+            | "ETRN" | "QUIT" | "AUTH" | "STARTTLS" => upper.clone(),
             _ => "UNKNOWN".to_string(),
         };
         if self.access_denied && upper != "QUIT" {
@@ -288,6 +288,12 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             "MAIL" => self.mail_cmd(args),
             "RCPT" => self.rcpt_cmd(args),
             "DATA" => return self.data_cmd(args),
+            // CHUNKING is not offered: what follows BDAT would be raw message content, so
+            // hang up, as Postfix 3.4+ does when chunking is in smtpd_discard_ehlo_keywords.
+            "BDAT" => {
+                self.chat.reply("521 5.5.1 Error: command not implemented");
+                return Some(End::Hangup);
+            }
             "RSET" => {
                 if args.is_empty() {
                     self.tx = None;

@@ -32,10 +32,23 @@ impl Dovecot {
     /// `password`, is mapped to `uid`/`gid`, and reads the maildir `mail_location`
     /// (Dovecot's syntax, e.g. `maildir:/base/%d/%n/Maildir`).
     pub fn start(dir: &Path, port: u16, mail_location: &str, uid: u32, gid: u32) -> Dovecot {
+        Dovecot::start_with(dir, port, mail_location, uid, gid, "")
+    }
+
+    /// As `start`, with `extra` lines appended to the configuration (e.g. mbox locking
+    /// settings).
+    pub fn start_with(
+        dir: &Path,
+        port: u16,
+        mail_location: &str,
+        uid: u32,
+        gid: u32,
+        extra: &str,
+    ) -> Dovecot {
         let auth = format!(
             "passdb {{\n  driver = static\n  args = password=secret\n}}\n\
-             userdb {{\n  driver = static\n  args = uid={} gid={}\n}}\n",
-            uid, gid
+             userdb {{\n  driver = static\n  args = uid={} gid={}\n}}\n{}",
+            uid, gid, extra
         );
         Dovecot::start_conf(dir, port, mail_location, "imap", &auth)
     }
@@ -163,14 +176,14 @@ impl Drop for Dovecot {
 }
 
 /// A minimal IMAP4rev1 client: tagged commands, literals in FETCH responses.
-struct Imap {
+pub struct Imap {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
     tag: usize,
 }
 
 impl Imap {
-    fn connect(port: u16) -> Imap {
+    pub fn connect(port: u16) -> Imap {
         let s = TcpStream::connect(("127.0.0.1", port)).expect("connect to dovecot");
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut imap = Imap {
@@ -191,7 +204,7 @@ impl Imap {
     }
 
     /// Send a command; return the untagged lines; the tagged reply must be OK.
-    fn ok(&mut self, command: &str) -> Vec<Vec<u8>> {
+    pub fn ok(&mut self, command: &str) -> Vec<Vec<u8>> {
         self.tag += 1;
         let tag = format!("a{}", self.tag);
         write!(self.writer, "{} {}\r\n", tag, command).unwrap();

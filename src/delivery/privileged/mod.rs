@@ -80,7 +80,7 @@ use std::io::{self, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
 use super::dsn_of;
-use super::lock::Dotlock;
+use super::lock::{Attempt, Dotlock, retry};
 use super::mbox;
 pub use super::request::{Op, Reply, Source};
 use super::request::{
@@ -184,26 +184,44 @@ fn handle(op: &Op, ctx: &mut Ctx) -> Vec<Reply> {
             ..
         } if in_spool(path, user, &ctx.spool) => {
             // One creation and one dot-lock for all the records; the child takes the fcntl
-            // lock once and appends every record.
+            // lock once and appends every record. The child tries the fcntl lock once per
+            // attempt: when it is busy, the dot-lock is released before the pause (see
+            // `lock`), or a reader that holds the fcntl lock while it waits for the
+            // dot-lock (Debian's Dovecot) would wait for us as we wait for it.
             if let Err(f) = mbox::create_owned(path, *uid, *gid) {
                 return vec![mailbox_failure(path, user, &f); n];
             }
-            let _dot = if locks.dotlock {
-                match Dotlock::acquire(path, locks) {
-                    Ok(d) => Some(d),
-                    Err(e) => {
-                        return vec![mailbox_failure(path, user, &mbox::dotlock_failure(e)); n];
-                    }
-                }
-            } else {
-                None
-            };
             let mut rest = op.clone();
             if let Op::Mbox { create, locks, .. } = &mut rest {
                 *create = false;
                 locks.dotlock = false;
+                locks.attempts = 1;
             }
-            perform(&rest, ctx)
+            let busy = mailbox_failure(path, user, &mbox::fcntl_busy());
+            let attempt = |ctx: &mut Ctx| {
+                let _dot = if locks.dotlock {
+                    match Dotlock::attempt(path, locks) {
+                        Attempt::Done(d) => Some(d),
+                        Attempt::Busy(e) => {
+                            let f = mbox::dotlock_failure(e);
+                            return Attempt::Busy(vec![mailbox_failure(path, user, &f); n]);
+                        }
+                        Attempt::Failed(e) => {
+                            let f = mbox::dotlock_failure(e);
+                            return Attempt::Failed(vec![mailbox_failure(path, user, &f); n]);
+                        }
+                    }
+                } else {
+                    None
+                };
+                let replies = perform(&rest, ctx);
+                if replies.iter().all(|r| *r == busy) {
+                    Attempt::Busy(replies)
+                } else {
+                    Attempt::Done(replies)
+                }
+            };
+            retry(locks, || attempt(ctx)).unwrap_or_else(|replies| replies)
         }
         _ => perform(op, ctx),
     }

@@ -24,3 +24,31 @@ fn commands_are_bytes_until_valid_utf8() {
         ]
     );
 }
+
+/// SMTPUTF8 and CHUNKING are not offered; a client that uses them anyway gets what
+/// Postfix 3.x answers with `smtputf8_enable = no` and `chunking` in
+/// smtpd_discard_ehlo_keywords: the SMTPUTF8 parameter is an unsupported option, and BDAT
+/// ends the session (its chunk would be read as commands otherwise).
+#[test]
+fn smtputf8_and_bdat_are_refused_as_postfix_does_without_them() {
+    let f = fixture("nochunk", &[]);
+    let out = talk(
+        &f,
+        "EHLO h\r\nMAIL FROM:<a@b.test> SMTPUTF8\r\nMAIL FROM:<a@b.test>\r\n\
+         RCPT TO:<postmaster@www.a.org>\r\nBDAT 6 LAST\r\nQUIT\r\n",
+    );
+    assert!(
+        !out.iter()
+            .any(|l| l.contains("SMTPUTF8") && l.starts_with("250"))
+    );
+    assert!(!out.iter().any(|l| l.contains("CHUNKING")));
+    assert_eq!(
+        out[9..],
+        [
+            "555 5.5.4 Unsupported option: SMTPUTF8",
+            "250 2.1.0 Ok",
+            "250 2.1.5 Ok",
+            "521 5.5.1 Error: command not implemented",
+        ]
+    );
+}
