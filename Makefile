@@ -167,7 +167,7 @@ dist:
 			tar -C "$$D" -xf -
 	fi
 	mkdir -p "$$D/.cargo"
-	$(CARGO) vendor --locked --versioned-dirs --manifest-path "$$D/Cargo.toml" "$$D/vendor" > "$$D/.cargo/config.toml.new"
+	$(CARGO) vendor -q --locked --versioned-dirs --manifest-path "$$D/Cargo.toml" "$$D/vendor" > "$$D/.cargo/config.toml.new"
 	# cargo vendor prints the source replacement with an absolute path: make it relative.
 	{
 		echo '# Written by "make dist": build from vendor/, never from the network.'

@@ -23,6 +23,15 @@ file_has_line "$UNIT" "WantedBy=multi-user.target"
 ! grep -q @ "$UNIT" || fail "$UNIT keeps a placeholder: $(grep @ "$UNIT")"
 [ ! -e "$T/init.d" ] || fail "with a systemd unit directory the SysV script was installed too"
 grep -q "systemctl\|chkconfig\|update-rc.d" "$T/make.log" && fail "enable_service=no, but make install enabled the service"
+# systemd's own check of the unit, where systemd-analyze is installed (it needs no running
+# systemd): unknown keys and commands that are not executable are errors.
+if command -v systemd-analyze >/dev/null; then
+	out=$(timeout 60 systemd-analyze verify "$UNIT" 2>&1) || fail "systemd-analyze verify $UNIT: $out"
+	[ -z "$out" ] || fail "systemd-analyze verify $UNIT warns: $out"
+	log "systemd-analyze verify accepts the unit"
+else
+	log "no systemd-analyze here: the unit's syntax is checked line by line only"
+fi
 
 # An admin's own unit there is kept.
 t_make uninstall || { cat "$T/make.log" >&2; fail "make uninstall failed"; }
