@@ -144,7 +144,7 @@ build: prereqs
 # tree), every crate of Cargo.lock in vendor/ (cargo vendor) and a .cargo/config.toml
 # that points cargo at vendor/, so that "tar xzf; cd postern-VERSION; make; make install"
 # needs no network. The repository itself keeps building from crates.io. The spec file
-# in the tarball gets Cargo.toml's version ("rpmbuild -tb" reads it from there).
+# in the tarball gets Cargo.toml's version ("make rpm" builds with that one).
 # ---------------------------------------------------------------------------
 DIST_NAME := postern-$(VERSION)
 DIST_DIR ?= $(CURDIR)
@@ -183,14 +183,18 @@ dist:
 	mv -f '$(DIST_DIR)/$(DIST_NAME).tar.gz.new' '$(DIST_DIR)/$(DIST_NAME).tar.gz'
 	echo "make dist: wrote $(DIST_DIR)/$(DIST_NAME).tar.gz ($$(du -h '$(DIST_DIR)/$(DIST_NAME).tar.gz' | cut -f1))"
 
-# rpm: binary RPM from the tarball (rpmbuild -tb reads etc/postern.spec inside it);
-# RPMBUILD_FLAGS for more (e.g. --define "_topdir $$HOME/rpmbuild").
+# rpm: binary RPM from the tarball, with the spec file the tarball holds (not "rpmbuild
+# -tb": a vendored crate carries a .spec file of its own); RPMBUILD_FLAGS for more (e.g.
+# --define "_topdir $$HOME/rpmbuild", or --nodeps where rpm does not know the -devel packages).
 RPMBUILD_FLAGS ?=
 
 rpm: dist
 	@command -v rpmbuild >/dev/null || {
 		echo "make rpm: rpmbuild is missing (RHEL: rpm-build; Debian: rpm)" >&2; exit 1; }
-	rpmbuild -tb $(RPMBUILD_FLAGS) '$(DIST_DIR)/$(DIST_NAME).tar.gz'
+	SPEC=$$(mktemp -d)
+	trap 'rm -rf "$$SPEC"' EXIT
+	tar -xzf '$(DIST_DIR)/$(DIST_NAME).tar.gz' -O '$(DIST_NAME)/etc/postern.spec' > "$$SPEC/postern.spec"
+	rpmbuild -bb --define "_sourcedir $(abspath $(DIST_DIR))" $(RPMBUILD_FLAGS) "$$SPEC/postern.spec"
 
 # ---------------------------------------------------------------------------
 # install
