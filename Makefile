@@ -140,8 +140,8 @@ build: prereqs
 	fi
 
 # ---------------------------------------------------------------------------
-# dist: postern-$(VERSION).tar.gz with the files git tracks (as they are in the work
-# tree), every crate of Cargo.lock in vendor/ (cargo vendor) and a .cargo/config.toml
+# dist: postern-$(VERSION).tar.gz with the files git tracks and new files it does not
+# ignore (as they are in the work tree; outside git: all but build output), every crate of Cargo.lock in vendor/ (cargo vendor) and a .cargo/config.toml
 # that points cargo at vendor/, so that "tar xzf; cd postern-VERSION; make; make install"
 # needs no network. The repository itself keeps building from crates.io. The spec file
 # in the tarball gets Cargo.toml's version ("make rpm" builds with that one).
