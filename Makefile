@@ -167,7 +167,10 @@ dist:
 			tar -C "$$D" -xf -
 	fi
 	mkdir -p "$$D/.cargo"
-	$(CARGO) vendor -q --locked --versioned-dirs --manifest-path "$$D/Cargo.toml" "$$D/vendor" > "$$D/.cargo/config.toml.new"
+	# (-q would also drop the configuration it prints; its progress goes to a file instead.)
+	$(CARGO) vendor --locked --versioned-dirs --manifest-path "$$D/Cargo.toml" "$$D/vendor" \
+		> "$$D/.cargo/config.toml.new" 2> "$$STAGE/vendor.log" || {
+		cat "$$STAGE/vendor.log" >&2; echo "make dist: cargo vendor failed" >&2; exit 1; }
 	# cargo vendor prints the source replacement with an absolute path: make it relative.
 	{
 		echo '# Written by "make dist": build from vendor/, never from the network.'
