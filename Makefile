@@ -1,6 +1,8 @@
 # Postern -- build, install, run, test and benchmark.
 #
-#   make                 cargo build --release
+#   make                 check the prerequisites (mk/prereqs.sh), then cargo build --release
+#   make dist            postern-VERSION.tar.gz: the source and every crate vendored (builds offline)
+#   make rpm             an RPM from that tarball (etc/postern.spec; needs rpmbuild)
 #   make install         install (Postfix's variable names; see "Install variables")
 #   make uninstall       remove what "make install" installed (same variables)
 #   make run             a private instance on 127.0.0.1:$(RUN_PORT) in ./run, foreground
@@ -20,6 +22,13 @@ CARGO ?= cargo
 PROFILE ?= release
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 BINDIR := $(TARGET_DIR)/$(PROFILE)
+VERSION := $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
+RUST_VERSION := $(shell sed -n 's/^rust-version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
+# In a tarball from "make dist" (vendor/ is there, and .cargo/config.toml points cargo at
+# it) cargo builds offline and with Cargo.lock as it is; in the repository it may fetch.
+CARGO_FLAGS ?= $(if $(wildcard $(CURDIR)/vendor/.),--offline --frozen)
+# PREREQS=no skips mk/prereqs.sh.
+PREREQS ?= yes
 
 # ---------------------------------------------------------------------------
 # Install variables: the names and defaults of Postfix 2.10's "make install".
@@ -40,6 +49,23 @@ mailq_path ?= /usr/bin/mailq
 manpage_directory ?= /usr/local/man
 # Not a Postfix variable: where the stock aliases file goes (never overwritten).
 aliases_path ?= /etc/aliases
+# Not Postfix variables: the boot scripts. The systemd unit (etc/postfix.service) goes
+# into systemd_unit_directory when this host uses systemd (booted with it, or has a unit
+# directory); otherwise the SysV init script (etc/postfix.init) into init_script_directory
+# when the host has /etc/rc.d/init.d or /etc/init.d. Empty: not installed.
+# enable_service=yes: as root with an empty install_root, "make install" enables the
+# service (systemctl enable, or chkconfig --add / update-rc.d) and "make uninstall"
+# disables it.
+HOST_SYSTEMD := $(shell if [ -d /run/systemd/system ] || [ -d /usr/lib/systemd/system ] || \
+	[ -d /lib/systemd/system ]; then echo yes; fi)
+systemd_unit_directory ?= $(if $(HOST_SYSTEMD),/etc/systemd/system)
+init_script_directory ?= $(if $(HOST_SYSTEMD),,$(firstword $(wildcard /etc/rc.d/init.d /etc/init.d)))
+enable_service ?= yes
+# Not Postfix variables: set_owners=no leaves owners and groups alone even as root (an
+# RPM build: the spec's %files sets them), and install_manifest=no writes no
+# postern-install.list (the package manager keeps the list).
+set_owners ?= yes
+install_manifest ?= yes
 
 # What gets installed. Programs missing from $(BINDIR) are skipped with a note,
 # so these lists may name programs that are still being written.
@@ -95,17 +121,83 @@ set_params() {
 }
 endef
 
-.PHONY: all build install uninstall run test bench fuzz clean
+.PHONY: all build prereqs install uninstall dist rpm run test bench fuzz clean
 
 all: build
 
-build:
-	$(CARGO) build --release
+# prereqs: cargo >= rust-version, a C compiler, pkg-config and the -dev packages, named in
+# one line with the package that provides each (mk/prereqs.sh).
+prereqs:
+	@if [ '$(PREREQS)' != no ]; then CARGO='$(CARGO)' mk/prereqs.sh '$(RUST_VERSION)'; fi
+
+# build: PROFILE=debug builds the debug programs instead (what the tests install).
+build: prereqs
+	$(CARGO) build $(CARGO_FLAGS) $(if $(filter release,$(PROFILE)),--release)
 	# The test-hooks feature (a fake DNS server, POSTERN_DNS_SERVER) is for cargo test only.
-	if grep -q POSTERN_DNS_SERVER '$(TARGET_DIR)/release/postfix'; then
+	if [ '$(PROFILE)' = release ] && grep -q POSTERN_DNS_SERVER '$(TARGET_DIR)/release/postfix'; then
 		echo "make: $(TARGET_DIR)/release/postfix contains the test hooks (feature test-hooks); a release build must not" >&2
 		exit 1
 	fi
+
+# ---------------------------------------------------------------------------
+# dist: postern-$(VERSION).tar.gz with the files git tracks and new files it does not
+# ignore (as they are in the work tree; outside git: all but build output), every crate of Cargo.lock in vendor/ (cargo vendor) and a .cargo/config.toml
+# that points cargo at vendor/, so that "tar xzf; cd postern-VERSION; make; make install"
+# needs no network. The repository itself keeps building from crates.io. The spec file
+# in the tarball gets Cargo.toml's version ("make rpm" builds with that one).
+# ---------------------------------------------------------------------------
+DIST_NAME := postern-$(VERSION)
+DIST_DIR ?= $(CURDIR)
+
+dist:
+	@STAGE=$$(mktemp -d)
+	trap 'rm -rf "$$STAGE"' EXIT
+	D=$$STAGE/$(DIST_NAME)
+	mkdir "$$D"
+	cd '$(CURDIR)'
+	if command -v git >/dev/null && git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+		# Tracked files and new ones not ignored (.gitignore keeps out target/, run/, tarballs).
+		git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
+			if [ -e "$$f" ] || [ -L "$$f" ]; then printf '%s\0' "$$f"; fi
+		done | tar --null -T - -cf - | tar -C "$$D" -xf -
+	else
+		# Not a git checkout (an unpacked tarball): everything but build output.
+		tar --exclude=./target --exclude=./run --exclude=./vendor --exclude=./.cargo \
+			--exclude=./.git --exclude='./postern-*.tar.gz*' --exclude=./fuzz/target -cf - . |
+			tar -C "$$D" -xf -
+	fi
+	mkdir -p "$$D/.cargo"
+	# (-q would also drop the configuration it prints; its progress goes to a file instead.)
+	$(CARGO) vendor --locked --versioned-dirs --manifest-path "$$D/Cargo.toml" "$$D/vendor" \
+		> "$$D/.cargo/config.toml.new" 2> "$$STAGE/vendor.log" || {
+		cat "$$STAGE/vendor.log" >&2; echo "make dist: cargo vendor failed" >&2; exit 1; }
+	# cargo vendor prints the source replacement with an absolute path: make it relative.
+	{
+		echo '# Written by "make dist": build from vendor/, never from the network.'
+		sed 's|^directory = .*|directory = "vendor"|' "$$D/.cargo/config.toml.new"
+		printf '\n[net]\noffline = true\n'
+	} > "$$D/.cargo/config.toml"
+	rm -f "$$D/.cargo/config.toml.new"
+	grep -q '^directory = "vendor"$$' "$$D/.cargo/config.toml" || {
+		echo "make dist: cargo vendor printed no source replacement" >&2; exit 1; }
+	sed -i 's/^Version:.*/Version:        $(VERSION)/' "$$D/etc/postern.spec"
+	mkdir -p '$(DIST_DIR)'
+	tar -C "$$STAGE" --owner=0 --group=0 --numeric-owner -czf '$(DIST_DIR)/$(DIST_NAME).tar.gz.new' '$(DIST_NAME)'
+	mv -f '$(DIST_DIR)/$(DIST_NAME).tar.gz.new' '$(DIST_DIR)/$(DIST_NAME).tar.gz'
+	echo "make dist: wrote $(DIST_DIR)/$(DIST_NAME).tar.gz ($$(du -h '$(DIST_DIR)/$(DIST_NAME).tar.gz' | cut -f1))"
+
+# rpm: binary RPM from the tarball, with the spec file the tarball holds (not "rpmbuild
+# -tb": a vendored crate carries a .spec file of its own); RPMBUILD_FLAGS for more (e.g.
+# --define "_topdir $$HOME/rpmbuild", or --nodeps where rpm does not know the -devel packages).
+RPMBUILD_FLAGS ?=
+
+rpm: dist
+	@command -v rpmbuild >/dev/null || {
+		echo "make rpm: rpmbuild is missing (RHEL: rpm-build; Debian: rpm)" >&2; exit 1; }
+	SPEC=$$(mktemp -d)
+	trap 'rm -rf "$$SPEC"' EXIT
+	tar -xzf '$(DIST_DIR)/$(DIST_NAME).tar.gz' -O '$(DIST_NAME)/etc/postern.spec' > "$$SPEC/postern.spec"
+	rpmbuild -bb --define "_sourcedir $(abspath $(DIST_DIR))" $(RPMBUILD_FLAGS) "$$SPEC/postern.spec"
 
 # ---------------------------------------------------------------------------
 # install
@@ -119,7 +211,12 @@ install: $(if $(filter release,$(PROFILE)),build)
 		echo "make install: $$BINDIR does not exist; run 'make' (or 'cargo build' for PROFILE=debug) first" >&2
 		exit 1
 	fi
-	if [ "$$(id -u)" = 0 ]; then
+	# install_root may not exist yet (a staging directory): create it, unrecorded.
+	if [ -n "$$R" ]; then mkdir -p "$$R"; fi
+	if [ '$(set_owners)' = no ]; then
+		ROOT=
+		echo "make install: set_owners=no: owners and groups are left as they are (no chown/chgrp)"
+	elif [ "$$(id -u)" = 0 ]; then
 		ROOT=1
 		missing=
 		getent passwd "$$OWNER" >/dev/null || missing="user $$OWNER"
@@ -130,7 +227,6 @@ install: $(if $(filter release,$(PROFILE)),build)
 			echo "    groupadd -g 2525 postfix" >&2
 			echo "    useradd -g 2525 -u 2525 -M -s /sbin/nologin postfix" >&2
 			echo "    groupadd -g 2526 postdrop" >&2
-			echo "    useradd -g 2526 -u 2526 -M -s /sbin/nologin postdrop" >&2
 			echo "or name existing ones: make install mail_owner=USER setgid_group=GROUP" >&2
 			exit 1
 		fi
@@ -259,6 +355,45 @@ install: $(if $(filter release,$(PROFILE)),build)
 		conf etc/aliases '$(aliases_path)'
 	fi
 
+	# Boot scripts, with this install's locations. Kept when the file there is not the
+	# one a previous install wrote (the admin's own, or edited).
+	bootfile() { # bootfile SRC DEST MODE
+		local t
+		t=$$(mktemp)
+		sed -e 's|@command_directory@|$(command_directory)|g' \
+			-e 's|@config_directory@|$(config_directory)|g' \
+			-e 's|@queue_directory@|$(queue_directory)|g' \
+			-e 's|@daemon_directory@|$(daemon_directory)|g' "$$1" > "$$t"
+		if [ -e "$$R$$2" ] && ! grep -qxF "c $$(sum "$$R$$2") $$2" "$$NEW"; then
+			rm -f "$$t"
+			echo "kept existing $$R$$2 (not installed by make install, or changed since)"
+			return 1
+		fi
+		mkd "$$(dirname "$$2")" 0755 root
+		install -m "$$3" "$$t" "$$R$$2"
+		rm -f "$$t"
+		own "$$R$$2" root
+		record c "$$(sum "$$R$$2")" "$$2"
+		echo "installed $$R$$2"
+	}
+	ENABLE=
+	if [ '$(enable_service)' = yes ] && [ -z "$$R" ] && [ "$$(id -u)" = 0 ]; then ENABLE=1; fi
+	if [ -n '$(systemd_unit_directory)' ]; then
+		if bootfile etc/postfix.service '$(systemd_unit_directory)/postfix.service' 0644 &&
+			[ -n "$$ENABLE" ] && command -v systemctl >/dev/null; then
+			if [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
+			systemctl enable postfix.service && record s - systemd:postfix.service
+		fi
+	elif [ -n '$(init_script_directory)' ]; then
+		if bootfile etc/postfix.init '$(init_script_directory)/postfix' 0755 && [ -n "$$ENABLE" ]; then
+			if command -v chkconfig >/dev/null; then
+				chkconfig --add postfix && record s - chkconfig:postfix
+			elif command -v update-rc.d >/dev/null; then
+				update-rc.d postfix defaults && record s - update-rc.d:postfix
+			fi
+		fi
+	fi
+
 	# Post-install: record the install-time parameters in main.cf. When main.cf is
 	# still as we installed it, its checksum follows the edit.
 	MAIN=$$R'$(config_directory)/main.cf'
@@ -272,8 +407,12 @@ install: $(if $(filter release,$(PROFILE)),build)
 	if grep -qxF "c $$before $(config_directory)/main.cf" "$$NEW"; then
 		record c "$$(sum "$$MAIN")" '$(config_directory)/main.cf'
 	fi
-	install -m 0644 "$$NEW" "$$R$$MANIFEST"
-	echo "make install: done; the list of installed files is $$R$$MANIFEST"
+	if [ '$(install_manifest)' = no ]; then
+		echo "make install: done (install_manifest=no: no list of installed files)"
+	else
+		install -m 0644 "$$NEW" "$$R$$MANIFEST"
+		echo "make install: done; the list of installed files is $$R$$MANIFEST"
+	fi
 
 # ---------------------------------------------------------------------------
 # uninstall: undo what the manifest lists, newest first. Config files that
@@ -300,6 +439,12 @@ uninstall:
 			else
 				echo "make uninstall: kept $$R$$path: changed since install"
 			fi ;;
+		s)
+			case $$path in
+			systemd:*) systemctl disable "$${path#systemd:}" || true ;;
+			chkconfig:*) chkconfig --del "$${path#chkconfig:}" || true ;;
+			update-rc.d:*) update-rc.d -f "$${path#update-rc.d:}" remove || true ;;
+			esac ;;
 		d)
 			if [ -d "$$R$$path" ] && ! rmdir "$$R$$path" 2>/dev/null; then
 				echo "make uninstall: kept $$R$$path: not empty"

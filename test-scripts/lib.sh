@@ -103,14 +103,16 @@ need_recipient() {
 		skip "user $RCPT does not exist (.ci/run creates it: useradd -U -m $RCPT)"
 }
 
-# install_vars: the make variables that put everything under $T.
+# install_vars: the make variables that put everything under $T (no boot scripts: a test
+# asks for them with systemd_unit_directory=/init_script_directory=, and never enables one).
 install_vars() {
 	printf '%s\n' "PROFILE=$PROFILE" install_root= "config_directory=$T/etc/postfix" \
 		"queue_directory=$T/spool" "command_directory=$T/sbin" "daemon_directory=$T/libexec" \
 		"data_directory=$T/lib" "sendmail_path=$T/sbin/sendmail" \
 		"newaliases_path=$T/bin/newaliases" "mailq_path=$T/bin/mailq" \
 		"manpage_directory=$T/man" "aliases_path=$T/etc/aliases" \
-		"mail_owner=$MAIL_OWNER" "setgid_group=$SETGID_GROUP"
+		"mail_owner=$MAIL_OWNER" "setgid_group=$SETGID_GROUP" \
+		systemd_unit_directory= init_script_directory= enable_service=no
 }
 
 # t_make TARGET [VAR=value...]: run make TARGET with install_vars, output to

@@ -15,7 +15,10 @@ for t in *.sh; do
 	case $t in lib.sh | run-all.sh | bench.sh) continue ;; esac
 	if [ -n "${1:-}" ] && [[ $t != *"$1"* ]]; then continue; fi
 	echo "== $t"
-	timeout -k 10 "$TEST_TIMEOUT" bash "./$t"
+	# A test that needs longer says so in a "# test-timeout: SECONDS" line.
+	limit=$(sed -n 's/^# test-timeout: \([0-9]\+\)$/\1/p' "$t" | head -n 1)
+	limit=${limit:-$TEST_TIMEOUT}
+	timeout -k 10 "$limit" bash "./$t"
 	rc=$?
 	case $rc in
 	0) passed=$((passed + 1)); echo "== PASS $t" ;;
@@ -25,7 +28,7 @@ for t in *.sh; do
 		else
 			skipped=$((skipped + 1)); skips+=("$t"); echo "== SKIP $t"
 		fi ;;
-	124) failed=$((failed + 1)); failures+=("$t"); echo "== FAIL $t (timed out after ${TEST_TIMEOUT}s)" ;;
+	124) failed=$((failed + 1)); failures+=("$t"); echo "== FAIL $t (timed out after ${limit}s)" ;;
 	*) failed=$((failed + 1)); failures+=("$t"); echo "== FAIL $t (exit $rc)" ;;
 	esac
 done
