@@ -1,7 +1,8 @@
 //! The libc edge: account lookups, process ids and privileges, local time; and, in the
 //! submodules, processes (`process`: signals, fork, wait, resource limits), files (`fs`:
 //! ownership, FIFOs, fcntl locks) and the network (`net`: interface addresses, host name
-//! and address lookups with getnameinfo/getaddrinfo, listening sockets, poll). Their items
+//! and address lookups with getnameinfo/getaddrinfo, listening sockets, poll) and strftime
+//! (`time`). Their items
 //! are re-exported here, so callers name them `crate::sys::...`.
 //!
 //! Security role: every `unsafe` block of Postern lives in this module and its submodules,
@@ -15,10 +16,12 @@
 mod fs;
 mod net;
 mod process;
+mod time;
 
 pub use fs::*;
 pub use net::*;
 pub use process::*;
+pub use time::*;
 
 use std::ffi::{CStr, CString};
 use std::io;
