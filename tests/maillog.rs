@@ -190,10 +190,11 @@ fn each_session_has_its_own_pid_field() {
     a.cmd("mail from:<a@remote.test>");
     a.cmd("quit");
     b.cmd("quit");
-    assert!(wait_for(20, || read(&inst.maillog)
-        .matches("disconnect from")
-        .count()
-        >= 2));
+    // The master logs "daemon started" after the pid file that `postfix start` waits for.
+    assert!(wait_for(20, || {
+        let log = read(&inst.maillog);
+        log.matches("disconnect from").count() >= 2 && log.contains("daemon started")
+    }));
     let log = read(&inst.maillog);
     let connects: Vec<String> = log
         .lines()
@@ -203,7 +204,7 @@ fn each_session_has_its_own_pid_field() {
         .collect();
     assert_eq!(connects.len(), 2, "{}", log);
     assert_ne!(connects[0], connects[1], "{}", log);
-    let master = pid_of(&log, "daemon started").unwrap();
+    let master = pid_of(&log, "daemon started").expect(&log);
     assert_eq!(master, inst.pid().unwrap().to_string(), "{}", log);
     assert!(!connects.contains(&master), "{}", log);
     // A session's lines share its number: the one with a MAIL command logs mail=1.
