@@ -12,10 +12,10 @@
 //! logs (`sys::thread_id`): each SMTP session, delivery and service thread is one "process"
 //! to log tools; the main thread's ID is the process ID.
 //!
-//! The file is written by `writer` (buffered with a flusher thread in the daemon, at once in
-//! commands and helpers; reopened at reload) or, for a daemon that dropped its privileges,
-//! by the root `postlogd` child. If the file cannot be opened or written, lines go to
-//! syslog, after a warning there.
+//! The file is written by `writer` (in the daemon through a flusher thread when lines come
+//! faster than one write at a time, at once in commands and helpers) and reopened at
+//! reload; a daemon that dropped its privileges has it opened by the root `postlogd` child.
+//! If the file cannot be opened or written, lines go to syslog, after a warning there.
 //!
 //! Security role: log text may contain client-supplied strings (HELO names, addresses);
 //! `lines` passes them through `printable` so a client cannot forge extra log lines.
@@ -116,8 +116,8 @@ pub fn init_with_socket(cfg: &Config, stderr: bool, socket: &Path) {
     }
 }
 
-/// Hand $maillog_file to a root postlogd child (`program postlogd config_dir`): for a
-/// daemon about to drop its privileges, so that the file can be reopened later.
+/// Have $maillog_file (re)opened by a root postlogd child (`program postlogd config_dir`):
+/// for a daemon about to drop its privileges, so that the file can be reopened later.
 pub fn start_postlogd(program: &Path, config_dir: &Path) -> std::io::Result<()> {
     writer::start_postlogd(program, config_dir)
 }

@@ -1,17 +1,22 @@
-//! Where maillog_file lines go and when: the file itself (opened by this process), or the
-//! root `postlogd` child of a daemon that dropped its privileges; written at once (commands,
-//! the privileged helpers), or by a flusher thread (the daemon, `start_flusher`).
+//! Where maillog_file lines go and when. The file is always written by the process that
+//! logs; a daemon that dropped its privileges gets it (re)opened by the root `postlogd`
+//! child, which passes the open file back.
 //!
-//! Buffered mode: a line is appended to a memory buffer under a short lock and the flusher
-//! thread is woken; it writes everything pending with one write(2), so sessions never wait
-//! for the disk and lines written together are written at once. `flush` writes what is
-//! pending now (the `fatal`/`panic` lines, the end of the daemon). A buffer over
-//! `BACKLOG_LIMIT` is written by the logging thread itself (the disk cannot keep up).
+//! Direct mode (commands, the privileged helpers): each line is written at once, after
+//! checking that the path still names the open file (a long-lived helper follows a rotation
+//! by itself).
+//!
+//! Buffered mode (the daemon, `start_flusher`): a thread that logs while nobody else is
+//! writing and nothing is pending writes its line itself (one write(2), as before: what it
+//! logged is in the file before it goes on); otherwise it appends the line to a memory
+//! buffer under a short lock and wakes the flusher thread, which writes everything pending
+//! with one write(2). So under load sessions never wait for the file or for each other, and
+//! lines logged together are written together. `flush` writes what is pending now (the
+//! `fatal`/`panic` lines, the end of the daemon). A buffer over `BACKLOG_LIMIT` is written
+//! by the logging thread itself (the disk cannot keep up).
 //!
 //! Reopening: `reopen` (at `postfix reload`) opens the path again when it names another
-//! file than the open one (renamed by `postfix logrotate` or by hand, or a new path), or
-//! asks the postlogd child to do so. In direct mode every write first checks that the path
-//! still names the open file (a long-lived helper follows a rotation by itself).
+//! file than the open one (renamed by `postfix logrotate` or by hand, or a new path).
 //!
 //! Security role: a new file is created with mode 0600, as Postfix's postlogd does.
 //! Logs nothing itself: a failure to open or write is returned to `super`, which falls
@@ -20,37 +25,37 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use super::postlogd;
+use crate::sys;
 
 /// A buffer this large is written by the thread that logs (back-pressure).
 const BACKLOG_LIMIT: usize = 4 << 20;
 
-/// The byte that asks the postlogd child to reopen its file (log text never holds one).
-pub const REOPEN: u8 = 0;
-
-enum Target {
-    /// The file, opened by this process: the path, and its (device, inode) when opened.
-    File {
-        path: PathBuf,
-        file: File,
-        id: (u64, u64),
-    },
-    /// The root postlogd child, fed through its standard input.
-    Postlogd { child: Child, stdin: ChildStdin },
+/// The open file: its path, and its (device, inode) when opened.
+struct Target {
+    path: PathBuf,
+    file: File,
+    id: (u64, u64),
 }
 
 static TARGET: Mutex<Option<Target>> = Mutex::new(None);
-/// Whether TARGET holds a target (read on every line, without the lock).
+/// Whether TARGET holds a file (read on every line, without the lock).
 static HAS_TARGET: AtomicBool = AtomicBool::new(false);
-/// A write failed since the last `take_failure` (the target was dropped).
+/// A write failed since the last `take_failure` (the file was given up).
 static FAILED: AtomicBool = AtomicBool::new(false);
+/// The root postlogd child and the master's end of its socket.
+static POSTLOGD: Mutex<Option<(Child, UnixStream)>> = Mutex::new(None);
 
 struct Pending {
     buf: Vec<u8>,
-    /// A flusher thread runs: lines go to `buf`.
+    /// A flusher thread runs: lines may go to `buf`.
     buffered: bool,
 }
 
@@ -77,22 +82,33 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-fn open_target(path: &Path) -> io::Result<Target> {
-    let file = open_append(path)?;
+fn target(path: &Path, file: File) -> io::Result<Target> {
     let m = file.metadata()?;
-    Ok(Target::File {
+    Ok(Target {
         path: path.to_path_buf(),
         file,
         id: (m.dev(), m.ino()),
     })
 }
 
-fn set(guard: &mut Option<Target>, t: Option<Target>) {
-    if let Some(Target::Postlogd { child, stdin }) = guard.take() {
-        drop(stdin);
-        let mut child = child;
-        let _ = child.wait();
+/// Open `path`: through postlogd when there is one, else here.
+fn open_target(path: &Path) -> io::Result<Target> {
+    let file = match lock(&POSTLOGD).as_ref() {
+        Some((_, sock)) => from_postlogd(sock)?,
+        None => open_append(path)?,
+    };
+    target(path, file)
+}
+
+fn from_postlogd(sock: &UnixStream) -> io::Result<File> {
+    (&mut &*sock).write_all(b"R")?;
+    match sys::recv_fd(sock)? {
+        (postlogd::OPENED, Some(fd)) => Ok(File::from(fd)),
+        _ => Err(io::Error::other("postlogd could not open it (see main.cf)")),
     }
+}
+
+fn set(guard: &mut Option<Target>, t: Option<Target>) {
     HAS_TARGET.store(t.is_some(), Ordering::SeqCst);
     *guard = t;
 }
@@ -107,110 +123,93 @@ pub fn take_failure() -> bool {
     FAILED.swap(false, Ordering::SeqCst)
 }
 
-/// The path of the open file, if this process writes it itself.
-pub fn file_path() -> Option<PathBuf> {
-    match lock(&TARGET).as_ref() {
-        Some(Target::File { path, .. }) => Some(path.clone()),
-        _ => None,
-    }
-}
-
-/// Whether a postlogd child writes the file.
-pub fn via_postlogd() -> bool {
-    matches!(lock(&TARGET).as_ref(), Some(Target::Postlogd { .. }))
-}
-
 /// Write to `path` from now on: reopen it when it names another file than the one open
-/// (or another path); keep the open file when it is the same. An empty path stops file
-/// logging. With a postlogd child, the child is asked to reopen (it re-reads main.cf).
+/// (or another path); keep the open file when it is the same (it may no longer be
+/// openable after the privilege drop). An empty path stops file logging.
 pub fn reopen(path: &str) -> io::Result<()> {
-    flush().ok();
+    let _ = flush();
     let mut guard = lock(&TARGET);
     if path.is_empty() {
         set(&mut guard, None);
         return Ok(());
     }
-    match guard.as_mut() {
-        Some(Target::Postlogd { stdin, .. }) => {
-            if let Err(e) = stdin.write_all(&[REOPEN]) {
-                set(&mut guard, None);
-                return Err(e);
-            }
+    if let Some(t) = guard.as_ref()
+        && t.path.as_path() == Path::new(path)
+        && file_id(&t.path) == Some(t.id)
+    {
+        return Ok(());
+    }
+    match open_target(Path::new(path)) {
+        Ok(t) => {
+            set(&mut guard, Some(t));
             Ok(())
         }
-        Some(Target::File { path: p, id, .. })
-            if p.as_path() == Path::new(path) && file_id(p) == Some(*id) =>
-        {
-            Ok(())
+        Err(e) => {
+            set(&mut guard, None);
+            Err(e)
         }
-        _ => match open_target(Path::new(path)) {
-            Ok(t) => {
-                set(&mut guard, Some(t));
-                Ok(())
-            }
-            Err(e) => {
-                set(&mut guard, None);
-                Err(e)
-            }
-        },
     }
 }
 
-/// Hand the file to a postlogd child: `program postlogd config_dir` (the root helper
-/// program), which opens $maillog_file itself and reopens it when asked.
+/// Have the file opened by a root postlogd child from now on (`program postlogd
+/// config_dir`, the root helper program): for a daemon about to drop its privileges.
 pub fn start_postlogd(program: &Path, config_dir: &Path) -> io::Result<()> {
-    flush().ok();
-    let mut child = Command::new(program)
+    let (ours, theirs) = UnixStream::pair()?;
+    let child = Command::new(program)
         .arg("postlogd")
         .arg(config_dir)
         .env_clear()
-        .stdin(Stdio::piped())
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    let stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| io::Error::other("postlogd: no stdin"))?;
-    set(&mut lock(&TARGET), Some(Target::Postlogd { child, stdin }));
+    ours.set_read_timeout(Some(Duration::from_secs(10)))?;
+    *lock(&POSTLOGD) = Some((child, ours));
     Ok(())
 }
 
-/// Write one line (or a few): into the buffer when a flusher runs (`urgent` also flushes
-/// it), else at once. An error means the target is gone: the caller logs elsewhere.
+/// Write one line (or a few): see the module documentation. `urgent` (fatal, panic)
+/// writes everything pending at once. An error means the file is given up: the caller
+/// logs elsewhere.
 pub fn write(line: &[u8], urgent: bool) -> io::Result<()> {
-    {
-        let mut p = lock(&PENDING);
-        if p.buffered {
-            let was_empty = p.buf.is_empty();
-            p.buf.extend_from_slice(line);
-            let full = p.buf.len() > BACKLOG_LIMIT;
+    let mut p = lock(&PENDING);
+    if p.buffered {
+        // Nothing pending and nobody writing: write it here (the lock order is TARGET,
+        // then PENDING, so only a try here).
+        if p.buf.is_empty()
+            && let Ok(mut guard) = TARGET.try_lock()
+        {
             drop(p);
-            if was_empty {
-                WAKE.notify_one();
-            }
-            return if urgent || full { flush() } else { Ok(()) };
+            return write_to(&mut guard, line);
         }
+        let was_empty = p.buf.is_empty();
+        p.buf.extend_from_slice(line);
+        let full = p.buf.len() > BACKLOG_LIMIT;
+        drop(p);
+        if was_empty {
+            WAKE.notify_one();
+        }
+        return if urgent || full { flush() } else { Ok(()) };
     }
+    drop(p);
     let mut guard = lock(&TARGET);
     follow_rename(&mut guard);
     write_to(&mut guard, line)
 }
 
-/// Direct mode: the path names another file now (rotated): open it.
+/// Direct mode: the path names another file now (rotated): open that one.
 fn follow_rename(guard: &mut Option<Target>) {
-    if let Some(Target::File { path, id, .. }) = guard.as_ref()
-        && file_id(path) != Some(*id)
-        && let Ok(t) = open_target(&path.clone())
+    if let Some(t) = guard.as_ref()
+        && file_id(&t.path) != Some(t.id)
+        && let Ok(new) = open_target(&t.path.clone())
     {
-        set(guard, Some(t));
+        set(guard, Some(new));
     }
 }
 
 fn write_to(guard: &mut Option<Target>, bytes: &[u8]) -> io::Result<()> {
     let r = match guard.as_mut() {
-        Some(Target::File { file, .. }) => file.write_all(bytes),
-        Some(Target::Postlogd { stdin, .. }) => stdin.write_all(bytes),
+        Some(t) => t.file.write_all(bytes),
         None => Err(io::Error::other("maillog_file is not open")),
     };
     if r.is_err() {
@@ -230,7 +229,7 @@ pub fn flush() -> io::Result<()> {
     write_to(&mut guard, &pending)
 }
 
-/// Start the flusher thread (once): lines are buffered from now on.
+/// Start the flusher thread (once): lines may be buffered from now on.
 pub fn start_flusher() -> io::Result<()> {
     {
         let mut p = lock(&PENDING);
@@ -252,7 +251,7 @@ pub fn start_flusher() -> io::Result<()> {
                         return;
                     }
                 }
-                // A failed write leaves no target; `super` then logs to syslog.
+                // A failed write leaves no file; `super` then logs to syslog.
                 let _ = flush();
             }
         });
@@ -263,8 +262,8 @@ pub fn start_flusher() -> io::Result<()> {
     Ok(())
 }
 
-/// Write what is pending and go back to direct writes (the daemon's end); a postlogd
-/// child is waited for, so every line is in the file when this returns.
+/// Write what is pending and go back to direct writes (the daemon's end); the postlogd
+/// child is told to exit.
 pub fn stop_flusher() {
     let _ = flush();
     let mut p = lock(&PENDING);
@@ -272,8 +271,8 @@ pub fn stop_flusher() {
     drop(p);
     WAKE.notify_all();
     let _ = flush();
-    let mut guard = lock(&TARGET);
-    if matches!(guard.as_ref(), Some(Target::Postlogd { .. })) {
-        set(&mut guard, None);
+    if let Some((mut child, sock)) = lock(&POSTLOGD).take() {
+        drop(sock);
+        let _ = child.wait();
     }
 }

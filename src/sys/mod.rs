@@ -1,8 +1,7 @@
 //! The libc edge: account lookups, process ids and privileges, local time; and, in the
 //! submodules, processes (`process`: signals, fork, wait, resource limits), files (`fs`:
 //! ownership, FIFOs, fcntl locks) and the network (`net`: interface addresses, host name
-//! and address lookups with getnameinfo/getaddrinfo, listening sockets, poll) and strftime
-//! (`time`). Their items
+//! and address lookups with getnameinfo/getaddrinfo, listening sockets, poll), strftime (`time`) and descriptor passing (`fdpass`). Their items
 //! are re-exported here, so callers name them `crate::sys::...`.
 //!
 //! Security role: every `unsafe` block of Postern lives in this module and its submodules,
@@ -13,11 +12,13 @@
 //! processes with the recipient's ids (`fork_as` in the single-threaded privileged helper,
 //! or `std::process::Command`), never a uid switch in a thread.
 
+mod fdpass;
 mod fs;
 mod net;
 mod process;
 mod time;
 
+pub use fdpass::*;
 pub use fs::*;
 pub use net::*;
 pub use process::*;
