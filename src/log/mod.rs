@@ -105,7 +105,11 @@ pub fn init_with_socket(cfg: &Config, stderr: bool, socket: &Path) {
         hostname: short_hostname(cfg.get("myhostname")),
     });
     drop(guard);
-    if let Err(e) = writer::reopen(&path) {
+    // An ordinary user's command (sendmail, postqueue) may not write a root-owned file:
+    // its lines go to syslog, as Postfix's non-daemon programs' do, without a warning.
+    if let Err(e) = writer::reopen(&path)
+        && (crate::sys::is_root() || e.kind() != std::io::ErrorKind::PermissionDenied)
+    {
         warning(
             "postlog",
             format!(
