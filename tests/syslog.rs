@@ -1,7 +1,7 @@
 //! Log lines reach syslog with facility mail and Postfix's tag `postfix/<component>[pid]`,
 //! the form pflogsumm and fail2ban read; with maillog_file set they reach that file in the
 //! same form and syslog gets none (Postfix 3.4+: one or the other). The PID field is the
-//! logging thread's kernel thread ID.
+//! logging thread's kernel thread ID. Buffered as in the daemon, no line is lost.
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
@@ -77,5 +77,35 @@ fn syslog_or_maillog_file_with_postfix_tags() {
         "syslog got a line too: {}",
         String::from_utf8_lossy(&buf)
     );
+
+    // Buffered (as the daemon): lines from threads logging at once all reach the file by
+    // `log::stop`, and a fatal line is in the file when `log::fatal` returns.
+    log::start_buffering().unwrap();
+    let before = std::fs::read_to_string(&maillog).unwrap().lines().count();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..2_000 {
+                    log::info("smtpd", format!("line {} of thread {}", i, t));
+                }
+            })
+        })
+        .collect();
+    log::fatal("master", "the end");
+    assert!(
+        std::fs::read_to_string(&maillog)
+            .unwrap()
+            .contains("postfix/master["),
+        "fatal line not written at once"
+    );
+    for t in threads {
+        t.join().unwrap();
+    }
+    log::stop();
+    let text = std::fs::read_to_string(&maillog).unwrap();
+    assert_eq!(text.lines().count(), before + 8_001);
+    for t in 0..4 {
+        assert!(text.contains(&format!(": line 1999 of thread {}\n", t)));
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
