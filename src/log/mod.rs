@@ -149,7 +149,10 @@ pub fn stop() {
 pub fn install_panic_hook(component: &'static str) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        emit(component, Level::Err, &format!("panic: {}", info));
+        // A panic inside `emit` (its locks held by this thread) is not logged again.
+        if !IN_EMIT.with(|f| f.get()) {
+            emit(component, Level::Err, &format!("panic: {}", info));
+        }
         previous(info);
     }));
 }
@@ -180,6 +183,9 @@ enum Level {
 }
 
 thread_local! {
+    /// This thread is inside `emit` (see `install_panic_hook`).
+    static IN_EMIT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+
     /// A per-thread $syslog_name for one component's lines (a master.cf service's
     /// `-o syslog_name=`): (component, syslog_name).
     static THREAD_SYSLOG_NAME: std::cell::RefCell<Option<(String, String)>> = const { std::cell::RefCell::new(None) };
@@ -202,6 +208,12 @@ pub fn set_thread_syslog_name_for(component: &str, name: Option<&str>) {
 }
 
 fn emit(component: &str, level: Level, msg: &str) {
+    let was = IN_EMIT.with(|f| f.replace(true));
+    emit_inner(component, level, msg);
+    IN_EMIT.with(|f| f.set(was));
+}
+
+fn emit_inner(component: &str, level: Level, msg: &str) {
     if writer::take_failure() {
         file_failed();
     }
