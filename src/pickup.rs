@@ -171,7 +171,13 @@ fn pick(
     if let Some(u) = user {
         env.set_attr("login_name", &u.name);
     }
-    lines::pickup(&new_id, uid, &env.sender);
+    // The sender as submitted (`from=<root>`), as Postfix's pickup logs it.
+    let given = env
+        .attr(crate::sendmail::SENDER_GIVEN_ATTR)
+        .map(str::to_string);
+    env.attrs
+        .retain(|(n, _)| n != crate::sendmail::SENDER_GIVEN_ATTR);
+    lines::pickup(&new_id, uid, given.as_deref().unwrap_or(&env.sender));
     let sender_env = env.clone();
     let sub = Submission {
         envelope: env,

@@ -115,6 +115,8 @@ fn logical_lines(text: &str) -> Vec<String> {
 /// Attributes a local submission may carry; everything else is dropped by `stamp`.
 const SUBMITTER_ATTRS: &[&str] = &[
     "ret",
+    // The sender as submitted, before sendmail qualified it (pickup logs it).
+    crate::sendmail::SENDER_GIVEN_ATTR,
     "envid",
     "full_name",
     "verify",
@@ -148,6 +150,9 @@ pub fn validate(env: &Envelope) -> Result<(), String> {
         Ok(())
     };
     clean("sender", &env.sender)?;
+    if let Some(given) = env.attr(crate::sendmail::SENDER_GIVEN_ATTR) {
+        clean("sender", given)?;
+    }
     for r in &env.recipients {
         clean("recipient", &r.address)?;
         if let Some(o) = &r.orig {

@@ -615,7 +615,7 @@ fn no_reachable_server_defers_with_the_last_connect_error() {
     for host in ["mx1.remote.test[127.0.0.2]", "mx2.remote.test[127.0.0.3]"] {
         let want = format!(
             "postfix/smtp[{}]: connect to {}:{}: Connection refused",
-            std::process::id(),
+            postern::sys::thread_id(),
             host,
             port
         );

@@ -5,7 +5,7 @@ use postern::master::control;
 
 fn usage() -> i32 {
     eprintln!("usage: postfix [-c config_dir] [-Dv] command");
-    eprintln!("commands: start start-fg stop abort reload flush status check");
+    eprintln!("commands: start start-fg stop abort reload flush status check logrotate");
     1
 }
 
@@ -33,6 +33,7 @@ fn main() {
         Some("flush") => control::flush(&dir),
         Some("status") => control::status(&dir),
         Some("check") => control::check(&dir),
+        Some("logrotate") => postern::master::logrotate::logrotate(&dir),
         Some(other) => {
             eprintln!("postfix: fatal: unknown command: '{}'", other);
             usage()

@@ -123,6 +123,8 @@ pub const PARAMS: &[Param] = &[
     p("syslog_name", "postfix"),
     p("syslog_facility", "mail"),
     p("maillog_file", ""),
+    p("maillog_file_compressor", "gzip"),
+    p("maillog_file_rotate_suffix", "%Y%m%d-%H%M%S"),
     k("maillog_file_prefixes", "/var, /dev/stdout"),
     k(
         "import_environment",

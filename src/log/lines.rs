@@ -68,13 +68,10 @@ pub fn connect(client: &str) {
     info("smtpd", format!("connect from {}", client));
 }
 
-/// `disconnect from host[addr] ehlo=1 mail=1 ... commands=N` (the counters as Postfix 3).
+/// `disconnect from host[addr] ehlo=1 mail=1 ... commands=N`: `counters` as Postfix 3
+/// formats them, with their leading space (smtpd's `cmd_stats`); empty for none.
 pub fn disconnect(client: &str, counters: &str) {
-    if counters.is_empty() {
-        info("smtpd", format!("disconnect from {}", client));
-    } else {
-        info("smtpd", format!("disconnect from {} {}", client, counters));
-    }
+    info("smtpd", format!("disconnect from {}{}", client, counters));
 }
 
 /// `timeout after STAGE from host[addr]`.

@@ -79,7 +79,7 @@ pub fn set_queue_ownership(queue: &Queue, uid: u32, gid: u32, setgid: u32) -> Re
     Ok(())
 }
 
-fn load(dir: &Path) -> Result<Config, i32> {
+pub(super) fn load(dir: &Path) -> Result<Config, i32> {
     match load_config(dir, SCRIPT) {
         Ok(c) => {
             log::init(&c, true);
@@ -92,7 +92,7 @@ fn load(dir: &Path) -> Result<Config, i32> {
     }
 }
 
-fn pid_path(cfg: &Config) -> std::path::PathBuf {
+pub(super) fn pid_path(cfg: &Config) -> std::path::PathBuf {
     pidfile::path(Path::new(cfg.get("queue_directory")))
 }
 

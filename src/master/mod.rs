@@ -17,6 +17,11 @@
 //! drop and kept in the process-wide `crate::secrets` store; SIGHUP, running as $mail_owner,
 //! has the root helper read them again (`preload`), before the smtpd contexts are rebuilt.
 //!
+//! Logging: as root with $maillog_file set, the file is handed to a root postlogd child
+//! before the drop (`log::start_postlogd`); after the drop log lines are written by a
+//! flusher thread (`log::start_buffering`), all written before exit (`log::stop`); SIGHUP
+//! reopens the file (`log::init`), which `logrotate` relies on.
+//!
 //! Logs `daemon started -- version V, configuration DIR`, `reload -- ...`,
 //! `terminating on signal N`, main.cf "unused parameter" warnings, the warnings and fatal
 //! errors of the rule for parameters it does not implement (`unsupported`), and at stop
@@ -27,6 +32,7 @@ pub mod check;
 pub mod control;
 pub mod foreign;
 pub mod listen;
+pub mod logrotate;
 pub mod pidfile;
 mod preload;
 pub mod sasl_check;
@@ -230,6 +236,21 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     // Secret files are read now, as root, and kept (`preload`; reloads ask the helper).
     preload::at_start(&cfg, &services);
     let helper = agents::start_helper(&cfg).map_err(MasterError::Setup)?;
+    // As Postfix's postlogd: a root process writes $maillog_file, so that it can be
+    // reopened (reload, logrotate) after the drop.
+    if owner.is_some() && !cfg.get("maillog_file").is_empty() {
+        let program = crate::delivery::privileged::helper_program(&cfg);
+        if let Err(e) = log::start_postlogd(&program, cfg.dir()) {
+            log::warning(
+                COMPONENT,
+                format!(
+                    "cannot start {} postlogd: {}; maillog_file is not reopened at reload",
+                    program.display(),
+                    e
+                ),
+            );
+        }
+    }
     if let Some((uid, gid, _)) = owner {
         sys::drop_privileges(uid, gid).map_err(|e| {
             MasterError::Setup(format!(
@@ -238,6 +259,12 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
                 e
             ))
         })?;
+    }
+
+    // Log lines are written by a flusher thread from now on (`log::stop` at the end).
+    log::install_panic_hook(COMPONENT);
+    if let Err(e) = log::start_buffering() {
+        log::warning(COMPONENT, format!("log flusher: {}; writing at once", e));
     }
 
     match qmgr::recover(&queue) {
@@ -319,6 +346,7 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
             }
             SIGINT => {
                 lines::terminating(sig);
+                log::stop();
                 std::process::exit(0);
             }
             _ => {
@@ -335,6 +363,7 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     anvil.log_statistics();
     let _ = wake_tx.send(Wake::Stop);
     let _ = qmgr_handle.join();
+    log::stop();
     drop(pid);
     Ok(())
 }

@@ -85,6 +85,11 @@ pub fn read_message(
     Ok(out)
 }
 
+/// The envelope attribute with the sender as submitted when `qualify` changed it: pickup
+/// logs it (`from=<root>`, as Postfix's pickup logs the sender before cleanup qualifies it)
+/// and drops it.
+pub const SENDER_GIVEN_ATTR: &str = "sender_given";
+
 /// Qualify a bare local name with $myorigin.
 pub fn qualify(cfg: &Config, addr: &str) -> String {
     if addr.is_empty() || addr.contains('@') {
@@ -105,7 +110,8 @@ pub fn prepare(
         .flatten()
         .map(|u| u.name)
         .unwrap_or_else(|| "nobody".into());
-    let sender = qualify(cfg, opts.sender.as_deref().unwrap_or(&login));
+    let given = opts.sender.as_deref().unwrap_or(&login);
+    let sender = qualify(cfg, given);
     let mut content = message;
     let mut rcpts: Vec<String> = opts.recipients.clone();
     if opts.extract_recipients {
@@ -125,6 +131,9 @@ pub fn prepare(
         ));
     }
     let mut env = Envelope::new(&sender);
+    if sender != given {
+        env.set_attr(SENDER_GIVEN_ATTR, given);
+    }
     if let Some(r) = &opts.ret {
         env.set_attr("ret", r);
     }

@@ -13,7 +13,8 @@
 //! are handled in `pipelining` and `bare_lf`; the message is answered 250 only after
 //! `cleanup::submit` returned, i.e. after the queue file and its directory were fsynced.
 //!
-//! Logs (via log::lines): connect, disconnect, NOQUEUE reject, `ID: client=`, timeout /
+//! Logs (via log::lines): connect, disconnect (with Postfix 3's per-command counters,
+//! `cmd_stats`), NOQUEUE reject, `ID: client=`, timeout /
 //! lost connection / too many errors after STAGE, non-SMTP command warnings, improper
 //! command pipelining after STAGE.
 
@@ -33,6 +34,7 @@ use crate::reply::Reply;
 
 mod auth;
 mod bare_lf;
+mod cmd_stats;
 mod gate;
 mod limits;
 mod line;
@@ -97,6 +99,10 @@ struct Session<'c, S: Read + Write> {
     /// An access table's FILTER action in this transaction (Postfix's saved_filter):
     /// reset at MAIL, recorded in the queue file at the end of DATA.
     saved_filter: std::cell::RefCell<Option<String>>,
+    /// Commands received and succeeded, for the `disconnect from` line.
+    stats: cmd_stats::CmdStats,
+    /// 4xx/5xx replies sent so far (a command succeeded when it sent none).
+    refusals: u32,
 }
 
 /// Run one SMTP session over `stream` until QUIT, an error limit, a timeout or the client
@@ -127,6 +133,8 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
         bare_lf_code,
         tls: None,
         saved_filter: std::cell::RefCell::new(None),
+        stats: cmd_stats::CmdStats::default(),
+        refusals: 0,
     };
     // anvil: counted until the session ends; over a limit, 421 instead of the greeting.
     let counted = match s.admit() {
@@ -134,7 +142,7 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
         Err(reply) => {
             s.last_reply(&reply);
             let _ = s.chat.flush();
-            lines::disconnect(&s.client_log, "");
+            lines::disconnect(&s.client_log, &s.stats.format());
             return;
         }
     };
@@ -142,12 +150,12 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
     // TLS wrapper-mode port, where the client speaks first).
     if ctx.tls.wrappermode {
         if !s.wrapper_handshake() {
-            lines::disconnect(&s.client_log, "");
+            lines::disconnect(&s.client_log, &s.stats.format());
             return;
         }
     } else if s.flag_ill_pipelining("CONNECT") {
         let _ = s.chat.flush();
-        lines::disconnect(&s.client_log, "");
+        lines::disconnect(&s.client_log, &s.stats.format());
         return;
     }
     let refused = if !ctx.stand_alone && !ctx.policy.delay_reject {
@@ -167,7 +175,7 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
     let _ = s.chat.flush();
     // The log line and the client's anvil place go before the close: a client that sees
     // the connection end may connect again at once and must find its place free.
-    lines::disconnect(&s.client_log, "");
+    lines::disconnect(&s.client_log, &s.stats.format());
     drop(counted);
     s.close_tls();
 }
@@ -181,6 +189,7 @@ impl<S: Read + Write> Session<'_, S> {
     /// delayed by $smtpd_error_sleep_time (tarpitting).
     fn reply(&mut self, reply: &Reply) {
         if reply.is_error() {
+            self.refusals += 1;
             self.errors += 1;
             if self.errors > self.ctx.soft_error_limit && !self.ctx.error_sleep.is_zero() {
                 let _ = self.chat.flush();
@@ -192,6 +201,9 @@ impl<S: Read + Write> Session<'_, S> {
 
     /// Queue a refusal after which the session ends, without counting it as an error.
     fn last_reply(&mut self, reply: &Reply) {
+        if reply.is_error() {
+            self.refusals += 1;
+        }
         self.chat.reply(&reply.to_string());
     }
 
@@ -232,10 +244,12 @@ impl<S: Read + Write + Peek> Session<'_, S> {
     fn command(&mut self, text: &str) -> Option<End> {
         let (name, args) = line::split_command(text);
         if name.is_empty() {
+            self.stats.count_unknown();
             self.refuse(500, "5.5.2", "Error: bad syntax");
             return None;
         }
         let upper = name.to_ascii_uppercase();
+        let slot = self.stats.count(&upper);
         if !name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
             || name.ends_with(':')
             || matches!(upper.as_str(), "CONNECT" | "GET" | "POST")
@@ -282,7 +296,17 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 self.errors += 1;
             }
         }
-        match upper.as_str() {
+        let refusals = self.refusals;
+        let end = self.dispatch(&upper, args);
+        if self.refusals == refusals {
+            self.stats.succeeded(slot);
+        }
+        end
+    }
+
+    /// Run one recognised command (`upper`: its verb in upper case).
+    fn dispatch(&mut self, upper: &str, args: &str) -> Option<End> {
+        match upper {
             "HELO" => self.helo_cmd(args, false),
             "EHLO" => self.helo_cmd(args, true),
             "MAIL" => self.mail_cmd(args),

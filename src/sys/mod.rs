@@ -1,9 +1,10 @@
 //! The libc edge: account lookups, process ids and privileges, local time; and, in the
 //! submodules, processes (`process`: signals, fork, wait, resource limits), files (`fs`:
 //! ownership, FIFOs, fcntl locks) and the network (`net`: interface addresses, host name
-//! and address lookups with getnameinfo/getaddrinfo, listening sockets, poll). Their items
-//! are re-exported here, so callers name them `crate::sys::...`. `libdb` (Berkeley DB
-//! files of hash/btree tables, through the system libdb) is used as `crate::sys::libdb`.
+//! and address lookups with getnameinfo/getaddrinfo, listening sockets, poll), strftime
+//! (`time`) and descriptor passing (`fdpass`). Their items are re-exported here, so callers
+//! name them `crate::sys::...`. `libdb` (Berkeley DB files of hash/btree tables, through the
+//! system libdb) is used as `crate::sys::libdb`.
 //!
 //! Security role: every `unsafe` block of Postern lives in this module and its submodules,
 //! each with a SAFETY comment; the one exception is a call of an `unsafe fn` of this module
@@ -13,14 +14,18 @@
 //! processes with the recipient's ids (`fork_as` in the single-threaded privileged helper,
 //! or `std::process::Command`), never a uid switch in a thread.
 
+mod fdpass;
 mod fs;
 pub mod libdb;
 mod net;
 mod process;
+mod time;
 
+pub use fdpass::*;
 pub use fs::*;
 pub use net::*;
 pub use process::*;
+pub use time::*;
 
 use std::ffi::{CStr, CString};
 use std::io;

@@ -17,6 +17,13 @@ pub fn kill(pid: i32, signal: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// The calling thread's kernel thread ID (gettid(2)); the main thread's equals the
+/// process ID. Log lines carry it in the PID field.
+pub fn thread_id() -> u32 {
+    // SAFETY: gettid(2) takes no arguments, cannot fail and touches no memory.
+    unsafe { libc::gettid() as u32 }
+}
+
 /// Whether process `pid` exists (signal 0 probe; EPERM means it exists).
 pub fn process_exists(pid: i32) -> bool {
     match kill(pid, 0) {

@@ -35,11 +35,13 @@ impl<S: Read + Write> Session<'_, S> {
             return Err(Refused::Hangup);
         }
         if bytes.contains(&0) {
+            self.stats.count_unknown();
             self.refuse(500, "5.5.2", "Error: NUL character in command");
             return Err(Refused::Answered);
         }
         std::str::from_utf8(bytes).map_err(|_| {
             self.stage = "UNKNOWN".to_string();
+            self.stats.count_unknown();
             self.refuse(500, "5.5.2", "Error: bad UTF-8 syntax");
             Refused::Answered
         })
