@@ -85,8 +85,6 @@ pub const INVENTORY: &[Param] = &[
     ),
     k("authorized_verp_clients", ""),
     k("backwards_bounce_logfile_compatibility", "yes"),
-    k("berkeley_db_create_buffer_size", "16777216"),
-    k("berkeley_db_read_buffer_size", "131072"),
     k("best_mx_transport", ""),
     k("bounce_service_name", "bounce"),
     k("bounce_template_file", ""),
@@ -105,7 +103,6 @@ pub const INVENTORY: &[Param] = &[
     k("default_destination_concurrency_positive_feedback", "1"),
     k("default_destination_rate_delay", "0s"),
     k("default_extra_recipient_limit", "1000"),
-    k("default_filter_nexthop", ""),
     k("default_minimum_delivery_slots", "3"),
     k(
         "default_rbl_reply",
