@@ -5,7 +5,9 @@
 //! the server offers PIPELINING (RFC 2920), then DATA, the dot-stuffed content (RFC 5321
 //! 4.5.2) and the final ".", timing the wait from the final "." to the 250 reply. With `--mbox`
 //! (an mbox file) or `--maildir` (a maildir: files in new/ and cur/) it waits until the
-//! mailbox holds every accepted message and reports end-to-end delivered messages per second;
+//! mailbox holds every accepted message and reports end-to-end delivered messages per second
+//! (with `--drain QUEUE_DIRECTORY`: until that spool's incoming/, active/ and deferred/ are
+//! empty, for mail that is discarded or relayed rather than delivered into a mailbox);
 //! with `--pid` it reports the server's peak resident set (VmHWM from /proc/PID/status).
 //!
 //! Submission sessions: `--starttls` sends STARTTLS after the first EHLO (RFC 3207), does the
@@ -25,7 +27,7 @@
 use native_tls::TlsConnector;
 use postern::bench::BenchError;
 use postern::bench::smtp::{Reply, make_message, offers, read_reply};
-use postern::bench::stats::{MboxCounter, count_maildir, parse_vmhwm, percentile};
+use postern::bench::stats::{MboxCounter, count_maildir, count_queued, parse_vmhwm, percentile};
 use std::fmt;
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -48,12 +50,14 @@ enum Mailbox {
     Mbox(PathBuf),
     /// A maildir (`--maildir`): its new/ and cur/.
     Maildir(PathBuf),
+    /// A spool (`--drain`): done when its incoming/, active/ and deferred/ are empty.
+    Queue(PathBuf),
 }
 
 impl Mailbox {
     fn path(&self) -> &Path {
         match self {
-            Mailbox::Mbox(p) | Mailbox::Maildir(p) => p,
+            Mailbox::Mbox(p) | Mailbox::Maildir(p) | Mailbox::Queue(p) => p,
         }
     }
 }
@@ -73,11 +77,12 @@ impl Delivered {
         }
     }
 
-    /// How many messages the mailbox holds now.
+    /// How many messages the mailbox holds now (for a spool: how many are still queued).
     fn count(&mut self) -> Result<usize, BenchError> {
         let r = match &self.mailbox {
             Mailbox::Mbox(p) => self.mbox.update(p),
             Mailbox::Maildir(p) => count_maildir(p),
+            Mailbox::Queue(p) => count_queued(p),
         };
         r.map_err(|e| BenchError::Io(format!("read {}", self.mailbox.path().display()), e))
     }
@@ -182,6 +187,12 @@ fn parse_args(args: &[String]) -> Result<Opts, BenchError> {
         "wait until this maildir (new/ and cur/) holds every accepted message",
         "DIR",
     );
+    o.optopt(
+        "",
+        "drain",
+        "wait until this queue_directory's incoming/, active/, deferred/ are empty",
+        "DIR",
+    );
     o.optopt("", "pid", "report this process's peak RSS", "PID");
     o.optopt(
         "",
@@ -236,15 +247,16 @@ fn parse_args(args: &[String]) -> Result<Opts, BenchError> {
             .opt_str("from")
             .unwrap_or_else(|| "bench@localhost".into()),
         to,
-        mailbox: match (m.opt_str("mbox"), m.opt_str("maildir")) {
-            (Some(_), Some(_)) => {
+        mailbox: match (m.opt_str("mbox"), m.opt_str("maildir"), m.opt_str("drain")) {
+            (Some(p), None, None) => Some(Mailbox::Mbox(PathBuf::from(p))),
+            (None, Some(p), None) => Some(Mailbox::Maildir(PathBuf::from(p))),
+            (None, None, Some(p)) => Some(Mailbox::Queue(PathBuf::from(p))),
+            (None, None, None) => None,
+            _ => {
                 return Err(BenchError::Usage(
-                    "--mbox and --maildir: give one mailbox to count".into(),
+                    "--mbox, --maildir and --drain: give one mailbox to count".into(),
                 ));
             }
-            (Some(p), None) => Some(Mailbox::Mbox(PathBuf::from(p))),
-            (None, Some(p)) => Some(Mailbox::Maildir(PathBuf::from(p))),
-            (None, None) => None,
         },
         pid: m
             .opt_str("pid")
@@ -540,7 +552,8 @@ fn one_message(
 }
 
 /// Wait (bounded by `timeout`) until the mailbox holds `want` more messages than the `before`
-/// it held when the run started; return the instant the last one arrived.
+/// it held when the run started (for a spool: until nothing is queued); return the instant
+/// the last one arrived.
 fn wait_delivered(
     counter: &mut Delivered,
     before: usize,
@@ -551,6 +564,21 @@ fn wait_delivered(
     let target = before + want;
     loop {
         let n = counter.count()?;
+        if let Mailbox::Queue(p) = &counter.mailbox {
+            if n == 0 {
+                return Ok(Instant::now());
+            }
+            if Instant::now() >= deadline {
+                return Err(BenchError::Protocol(format!(
+                    "{}: {} messages still queued after {:?}",
+                    p.display(),
+                    n,
+                    timeout
+                )));
+            }
+            thread::sleep(Duration::from_millis(20));
+            continue;
+        }
         if n >= target {
             return Ok(Instant::now());
         }
@@ -808,6 +836,14 @@ mod tests {
             parse_args(&args(&["--mbox", "/a", "--maildir", "/b"])),
             Err(BenchError::Usage(_))
         ));
+        assert_eq!(
+            parse_args(&args(&["--drain", "/q"])).unwrap().mailbox,
+            Some(Mailbox::Queue(PathBuf::from("/q")))
+        );
+        assert!(matches!(
+            parse_args(&args(&["--mbox", "/a", "--drain", "/q"])),
+            Err(BenchError::Usage(_))
+        ));
     }
 
     /// The end-to-end wait on a maildir: counts only what arrives after the start, returns
@@ -837,6 +873,32 @@ mod tests {
         assert_eq!(c.count().unwrap(), 4);
         match wait_delivered(&mut c, before, 4, Duration::from_secs(1)) {
             Err(BenchError::Protocol(m)) => assert!(m.contains("3 of 4 messages"), "{}", m),
+            other => panic!("expected a timeout, got {:?}", other),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `--drain`: the wait ends once the spool's queues are empty, and reports what is
+    /// left after the timeout.
+    #[test]
+    fn waits_for_an_empty_queue() {
+        let dir = std::env::temp_dir().join(format!("postern-bench-drain-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("active")).unwrap();
+        std::fs::create_dir_all(dir.join("deferred")).unwrap();
+        std::fs::write(dir.join("active/A1"), "m").unwrap();
+        let mut c = Delivered::new(Mailbox::Queue(dir.clone()));
+        let remover_dir = dir.clone();
+        let remover = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
+            std::fs::remove_file(remover_dir.join("active/A1")).unwrap();
+        });
+        wait_delivered(&mut c, 1, 1, Duration::from_secs(10)).unwrap();
+        remover.join().unwrap();
+        assert_eq!(c.count().unwrap(), 0);
+        std::fs::write(dir.join("deferred/B2"), "m").unwrap();
+        match wait_delivered(&mut c, 0, 1, Duration::from_secs(1)) {
+            Err(BenchError::Protocol(m)) => assert!(m.contains("1 messages still queued"), "{}", m),
             other => panic!("expected a timeout, got {:?}", other),
         }
         std::fs::remove_dir_all(&dir).unwrap();
