@@ -23,6 +23,11 @@
 # when a Postfix answers on 127.0.0.1:$BENCH_POSTFIX_PORT (default 25; BENCH_POSTFIX=no
 # skips this) and we are root, a "postfix" row against it with the same load into
 # /var/mail/$RCPT (which keeps the messages), so both figures come from one run.
+# BENCH_IDLE=N (make bench BENCH_IDLE=5000): at the end, the instance is restarted with
+# smtpd's maxproc raised to N + 20 and postern-bench --idle holds N greeted, silent sessions:
+# one row with the total resident memory of the mail system (the master and every process
+# under it) before and with them, and a new client's greeting time meanwhile (BENCH_SESSIONS=
+# and BENCH_SIZES= empty skip the message rows).
 # Not a smoke test (run-all.sh skips it).
 #   BENCH_SESSIONS="1 10 50"  BENCH_SIZES="1024 102400"  BENCH_MESSAGES=200
 #   BENCH_CONNECT=session|message  BENCH_POSTFIX=auto|no  BENCH_POSTFIX_PORT=25
@@ -34,11 +39,12 @@
 PROFILE=${PROFILE:-release}
 source "$(dirname "$0")/lib.sh"
 
-BENCH_SESSIONS=${BENCH_SESSIONS:-1 10 50}
-BENCH_SIZES=${BENCH_SIZES:-1024 102400}
+BENCH_SESSIONS=${BENCH_SESSIONS-1 10 50}
+BENCH_SIZES=${BENCH_SIZES-1024 102400}
 BENCH_MESSAGES=${BENCH_MESSAGES:-200}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-120}
 BENCH_CONNECT=${BENCH_CONNECT:-session}
+BENCH_IDLE=${BENCH_IDLE:-}
 BENCH_POSTFIX=${BENCH_POSTFIX:-auto}
 BENCH_POSTFIX_PORT=${BENCH_POSTFIX_PORT:-25}
 case $BENCH_CONNECT in
@@ -347,6 +353,19 @@ for size in $BENCH_SIZES; do
 done
 if [ -f "$MBOX" ]; then : >"$MBOX"; fi
 t_stop
+if [ -n "$BENCH_IDLE" ]; then
+	sed -i "s/^\(127\.0\.0\.1:$PORT[[:space:]]\+inet[[:space:]]\+n[[:space:]]\+-[[:space:]]\+n[[:space:]]\+-\)[[:space:]]\+[^[:space:]]\+[[:space:]]\+smtpd/\1 $((BENCH_IDLE + 20)) smtpd/" \
+		"$CONF/master.cf"
+	grep -q "inet n - n - $((BENCH_IDLE + 20)) smtpd" "$CONF/master.cf" ||
+		fail "could not raise smtpd's maxproc in $CONF/master.cf"
+	"$T/sbin/postfix" -c "$CONF" start >>"$T/start.log" 2>&1 ||
+		{ cat "$T/start.log" >&2; fail "postfix start failed"; }
+	wait_for 20 "SMTP port $PORT" port_open "$PORT"
+	log "$BENCH_IDLE idle sessions (smtpd maxproc $((BENCH_IDLE + 20))):"
+	"$BENCH" --port "$PORT" --pid "$(master_pid)" --timeout "$BENCH_TIMEOUT" --idle "$BENCH_IDLE" ||
+		log "the idle run had errors"
+	t_stop
+fi
 if [ -n "$SUBMISSION" ]; then
 	log "submission (STARTTLS + AUTH PLAIN, a connection per message) against plain-conn:"
 	printf '  %s\n' "${CONN_SUMMARY[@]}"

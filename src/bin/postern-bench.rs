@@ -19,6 +19,10 @@
 //! and measures whole submission sessions; without it each of the N sessions sends its share
 //! of the messages over one connection.
 //!
+//! `--idle N` sends nothing: it holds N greeted, silent sessions open, then reports the
+//! server's resident memory before and with them (the process given by `--pid` and all its
+//! descendants) and the median and worst of 10 new clients' greeting times meanwhile.
+//!
 //! Security role: none; it is a client. It refuses non-loopback targets unless
 //! `--allow-remote` is given, and every count, size and wait is bounded. The `--auth` password
 //! is given on the command line (a bench account's, never a real one) and is never printed. It logs nothing; the
@@ -42,6 +46,7 @@ const MAX_SESSIONS: usize = 1000;
 const MAX_MESSAGES: usize = 1_000_000;
 const MAX_SIZE: usize = 50 * 1024 * 1024;
 const MAX_RECIPIENTS: usize = 1000;
+const MAX_IDLE: usize = 20_000;
 
 /// Where delivered messages are counted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +115,8 @@ struct Opts {
     auth: Option<(String, String)>,
     /// A new connection for every message (`--connect-per-message`).
     connect_per_message: bool,
+    /// Hold this many silent sessions and measure memory and greeting time (`--idle`).
+    idle: usize,
 }
 
 /// Split `--auth USER:PASSWORD` at the first ':'; the user must not be empty.
@@ -217,6 +224,12 @@ fn parse_args(args: &[String]) -> Result<Opts, BenchError> {
         "connect-per-message",
         "a new connection (session) for every message",
     );
+    o.optopt(
+        "",
+        "idle",
+        "instead of sending: hold N greeted, silent sessions, report the server's RSS (with --pid) and a new client's greeting time",
+        "N",
+    );
     o.optflag("", "no-header", "print the result row only");
     o.optflag("h", "help", "this help");
     let prog = args.first().map(String::as_str).unwrap_or("postern-bench");
@@ -269,6 +282,7 @@ fn parse_args(args: &[String]) -> Result<Opts, BenchError> {
         starttls: m.opt_present("starttls"),
         auth: m.opt_str("auth").as_deref().map(parse_auth).transpose()?,
         connect_per_message: m.opt_present("connect-per-message"),
+        idle: parse_num(&m, "idle", 0usize, MAX_IDLE)?,
     };
     if opts.sessions == 0 || opts.recipients == 0 || opts.timeout.is_zero() {
         return Err(BenchError::Usage(
@@ -712,9 +726,71 @@ fn run(opts: &Opts) -> Result<bool, BenchError> {
     Ok(all.errors == 0)
 }
 
+/// `--idle N`: the server's total RSS (its process tree) before and with N silent sessions,
+/// and the median and worst of 10 new clients' greeting times meanwhile.
+fn run_idle(opts: &Opts) -> Result<bool, BenchError> {
+    let addr = resolve(&opts.host, opts.port, opts.allow_remote)?;
+    let proc_root = Path::new("/proc");
+    let rss = |when: &str| -> String {
+        match opts.pid {
+            None => "-".into(),
+            Some(pid) => match postern::bench::idle::tree_rss_kib(proc_root, pid) {
+                Ok((kib, procs)) => format!("{:.1} ({} procs)", kib as f64 / 1024.0, procs),
+                Err(e) => {
+                    eprintln!("postern-bench: RSS {}: {}", when, e);
+                    "?".into()
+                }
+            },
+        }
+    };
+    let before = rss("before");
+    let mut held = Vec::with_capacity(opts.idle);
+    let mut error = None;
+    for _ in 0..opts.idle {
+        match postern::bench::idle::greeted(addr, opts.timeout) {
+            Ok(s) => held.push(s),
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    let with = rss("with the idle sessions");
+    let mut greet = Vec::new();
+    for _ in 0..10 {
+        match postern::bench::idle::time_greeting(addr, opts.timeout) {
+            Ok(d) => greet.push(d),
+            Err(e) => {
+                error.get_or_insert(e);
+                break;
+            }
+        }
+    }
+    greet.sort();
+    if opts.header {
+        println!(
+            "{:>6} {:>22} {:>22} {:>11} {:>11}",
+            "idle", "RSS MiB before", "RSS MiB with idle", "greet p50", "greet max"
+        );
+    }
+    println!(
+        "{:>6} {:>22} {:>22} {:>11} {:>11}",
+        held.len(),
+        before,
+        with,
+        fmt_ms(percentile(&greet, 50.0)),
+        fmt_ms(greet.last().copied())
+    );
+    drop(held);
+    if let Some(e) = &error {
+        eprintln!("postern-bench: {}", e);
+    }
+    Ok(error.is_none())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let result = parse_args(&args).and_then(|o| run(&o));
+    let result = parse_args(&args).and_then(|o| if o.idle > 0 { run_idle(&o) } else { run(&o) });
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
