@@ -1,7 +1,7 @@
 //! smtpd under concurrency, over real TCP (`serve` on 127.0.0.1:0 with a temporary spool):
 //! many sessions finishing DATA at once (their queue files share directory fsyncs, see
 //! `postern::queue::dirsync`) each get their own 250 and each message is whole in
-//! incoming/; many idle sessions do not keep a new client from being greeted.
+//! incoming/; many idle sessions do not keep a new client from being greeted and served.
 
 mod common;
 #[path = "common/inproc.rs"]
@@ -58,4 +58,29 @@ fn concurrent_commits_are_each_acknowledged_and_all_in_place() {
         );
     }
     assert_eq!(s.queue.list(QueueName::Incoming).unwrap().len(), N);
+}
+
+/// 200 clients that were greeted and say nothing do not keep a new client from its greeting
+/// and a whole message (the server has room for them: maxproc 210).
+#[test]
+fn idle_sessions_leave_room_for_a_new_client() {
+    let s = Server::start("smtp", &[], 210);
+    let idle: Vec<Client> = (0..200)
+        .map(|_| {
+            let mut c = Client::connect(&s);
+            assert!(c.reply().starts_with("220 "));
+            c
+        })
+        .collect();
+    let r = s.talk(&[
+        "EHLO client.test",
+        "MAIL FROM:<a@a.test>",
+        "RCPT TO:<r@b.test>",
+        "DATA",
+        "Subject: x\r\n\r\nbody\r\n.",
+    ]);
+    assert!(r[0].starts_with("220 "), "{r:?}");
+    assert!(r[5].starts_with("250 2.0.0 Ok: queued as "), "{r:?}");
+    assert_eq!(s.queue.list(QueueName::Incoming).unwrap().len(), 1);
+    drop(idle);
 }
