@@ -531,10 +531,13 @@ test:
 BENCH_SESSIONS ?= 1 10 50
 BENCH_SIZES ?= 1024 102400
 BENCH_MESSAGES ?= 200
+# session: one connection per session (each sends its share); message: one per message, as
+# smtp-source without -N (plus discard rows, and postfix rows when a Postfix listens on 25).
+BENCH_CONNECT ?= session
 
 bench: build
 	PROFILE=release BENCH_SESSIONS='$(BENCH_SESSIONS)' BENCH_SIZES='$(BENCH_SIZES)' \
-		BENCH_MESSAGES='$(BENCH_MESSAGES)' test-scripts/bench.sh
+		BENCH_MESSAGES='$(BENCH_MESSAGES)' BENCH_CONNECT='$(BENCH_CONNECT)' test-scripts/bench.sh
 
 # fuzz: fuzz/run.sh runs each target in fuzz/ (its own crate, outside the main build)
 # for FUZZ_SECONDS and fails on a crash. Not part of "make test": CI does not fuzz.

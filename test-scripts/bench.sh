@@ -15,8 +15,22 @@
 # equals messages/s. The submission row needs root, saslauthd and openssl;
 # otherwise it is skipped with a note. saslauthd is stopped and the account
 # removed (or its password locked, when it existed before) on exit.
+# BENCH_CONNECT=message (make bench BENCH_CONNECT=message): the mbox and virtual rows open
+# one connection per message (greeting, EHLO, one message, QUIT), as Postfix's smtp-source
+# without -N does and as inbound mail arrives, instead of one connection per session; then
+# each size and session count also gets a "discard" row (a remote recipient, with
+# default_transport = discard: its delivered/s is measured until the queue is empty), and,
+# when a Postfix answers on 127.0.0.1:$BENCH_POSTFIX_PORT (default 25; BENCH_POSTFIX=no
+# skips this) and we are root, a "postfix" row against it with the same load into
+# /var/mail/$RCPT (which keeps the messages), so both figures come from one run.
+# BENCH_IDLE=N (make bench BENCH_IDLE=5000): at the end, the instance is restarted with
+# smtpd's maxproc raised to N + 20 and postern-bench --idle holds N greeted, silent sessions:
+# one row with the total resident memory of the mail system (the master and every process
+# under it) before and with them, and a new client's greeting time meanwhile (BENCH_SESSIONS=
+# and BENCH_SIZES= empty skip the message rows).
 # Not a smoke test (run-all.sh skips it).
 #   BENCH_SESSIONS="1 10 50"  BENCH_SIZES="1024 102400"  BENCH_MESSAGES=200
+#   BENCH_CONNECT=session|message  BENCH_POSTFIX=auto|no  BENCH_POSTFIX_PORT=25
 #   BENCH_MYSQL_HOST=127.0.0.1  BENCH_MYSQL_PORT=3306  (user root, empty password)
 # The virtual rows use a database of their own on that MariaDB/MySQL server,
 # loaded from etc/extmail-schema.sql and dropped at the end; without a reachable
@@ -25,10 +39,19 @@
 PROFILE=${PROFILE:-release}
 source "$(dirname "$0")/lib.sh"
 
-BENCH_SESSIONS=${BENCH_SESSIONS:-1 10 50}
-BENCH_SIZES=${BENCH_SIZES:-1024 102400}
+BENCH_SESSIONS=${BENCH_SESSIONS-1 10 50}
+BENCH_SIZES=${BENCH_SIZES-1024 102400}
 BENCH_MESSAGES=${BENCH_MESSAGES:-200}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-120}
+BENCH_CONNECT=${BENCH_CONNECT:-session}
+BENCH_IDLE=${BENCH_IDLE:-}
+BENCH_POSTFIX=${BENCH_POSTFIX:-auto}
+BENCH_POSTFIX_PORT=${BENCH_POSTFIX_PORT:-25}
+case $BENCH_CONNECT in
+session) CONNECT_OPTS=() ;;
+message) CONNECT_OPTS=(--connect-per-message) ;;
+*) fail "BENCH_CONNECT=$BENCH_CONNECT: session or message" ;;
+esac
 BENCH_MYSQL_HOST=${BENCH_MYSQL_HOST:-127.0.0.1}
 BENCH_MYSQL_PORT=${BENCH_MYSQL_PORT:-3306}
 BENCH=${CARGO_TARGET_DIR:-$REPO/target}/$PROFILE/postern-bench
@@ -198,11 +221,44 @@ empty_maildir() {
 # the virtual maildir, each starting from an empty mailbox.
 mbox_row() {
 	if [ -f "$MBOX" ]; then : >"$MBOX"; fi
-	run_row mbox --sessions "$1" --size "$2" --to "$RCPT" --mbox "$MBOX"
+	run_row mbox "${CONNECT_OPTS[@]}" --sessions "$1" --size "$2" --to "$RCPT" --mbox "$MBOX"
 }
 virtual_row() {
 	empty_maildir
-	run_row virtual --sessions "$1" --size "$2" --to "$VRCPT" --maildir "$VMAILDIR"
+	run_row virtual "${CONNECT_OPTS[@]}" --sessions "$1" --size "$2" --to "$VRCPT" \
+		--maildir "$VMAILDIR"
+}
+# discard_row SESSIONS SIZE: to a remote domain (default_transport = discard), until the
+# spool is empty again.
+discard_row() {
+	run_row discard "${CONNECT_OPTS[@]}" --sessions "$1" --size "$2" \
+		--to bench@remote.example --drain "$T/spool"
+}
+# postfix_row SESSIONS SIZE: the mbox load against the Postfix found by find_postfix.
+postfix_row() {
+	ROW_PORT=$BENCH_POSTFIX_PORT ROW_PID='' run_row postfix "${CONNECT_OPTS[@]}" \
+		--sessions "$1" --size "$2" --to "$RCPT@localhost" --mbox "/var/mail/$RCPT"
+}
+
+# find_postfix: sets POSTFIX=yes when a Postfix greets on 127.0.0.1:$BENCH_POSTFIX_PORT (in
+# message mode, as root: its mailbox /var/mail/$RCPT is read to count deliveries).
+POSTFIX=
+find_postfix() {
+	[ "$BENCH_CONNECT" = message ] && [ "$BENCH_POSTFIX" != no ] || return 0
+	local greeting=
+	if [ "$(id -u)" != 0 ]; then
+		log "note: not root: no postfix rows (they read /var/mail/$RCPT)"
+		return 0
+	fi
+	greeting=$(timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && head -n 1 <&3 &&
+		printf "QUIT\r\n" >&3' _ "$BENCH_POSTFIX_PORT" 2>/dev/null) || true
+	case $greeting in
+	220*Postfix*)
+		POSTFIX=yes
+		log "a Postfix answers on 127.0.0.1:$BENCH_POSTFIX_PORT: postfix rows (into /var/mail/$RCPT)"
+		;;
+	*) log "note: no Postfix on 127.0.0.1:$BENCH_POSTFIX_PORT: no postfix rows" ;;
+	esac
 }
 
 # run_row TARGET ARGS...: one postern-bench run, its output with a first column
@@ -212,7 +268,8 @@ run_row() {
 	local target=$1 out opts=()
 	shift
 	[ -n "$HEADER" ] || opts+=(--no-header)
-	out=$("$BENCH" --port "$PORT" --pid "$PID" --messages "$BENCH_MESSAGES" \
+	[ -z "${ROW_PID-$PID}" ] || opts+=(--pid "${ROW_PID-$PID}")
+	out=$("$BENCH" --port "${ROW_PORT:-$PORT}" --messages "$BENCH_MESSAGES" \
 		--from bench@localhost --timeout "$BENCH_TIMEOUT" "${opts[@]}" "$@") ||
 		log "$target run ($*) had errors"
 	HEADER=
@@ -229,41 +286,55 @@ t_setup
 trap bench_cleanup EXIT
 # The bench fills one mailbox with far more than Postfix's 50 MB default allows.
 echo "mailbox_size_limit = 0" >>"$CONF/main.cf"
+# The discard rows' remote recipients (mail to local and virtual domains is unaffected).
+echo "default_transport = discard" >>"$CONF/main.cf"
 setup_virtual
 setup_submission
 MAIL_CONFIG=$CONF "$T/bin/newaliases" >"$T/newaliases.log" 2>&1 ||
 	{ cat "$T/newaliases.log" >&2; fail "newaliases failed"; }
+find_postfix
 t_start
 PID=$(master_pid)
 log "instance in $T, port $PORT, master pid $PID, recipient $RCPT${VIRTUAL:+ (mbox) and $VRCPT (virtual, database $DB)}"
 
 SUMMARY=()
+# bench_pair SESSIONS SIZE: the mbox rows (and virtual rows, with a database), adding to
+# SUMMARY.
+bench_pair() {
+	local s=$1 size=$2 m1 m2 v1 v2
+	if [ -z "$VIRTUAL" ]; then
+		mbox_row "$s" "$size"
+		mbox_row "$s" "$size"
+		return 0
+	fi
+	# Balanced order (mbox, virtual, virtual, mbox): on this kind of disk the run
+	# that comes second in a pair is slowed by the first one's deleted files (see
+	# README, "Benchmark"), so each target gets one early and one late run and is
+	# compared by the mean of its two.
+	mbox_row "$s" "$size"
+	m1=$LAST_DELIVERED
+	virtual_row "$s" "$size"
+	v1=$LAST_DELIVERED
+	virtual_row "$s" "$size"
+	v2=$LAST_DELIVERED
+	mbox_row "$s" "$size"
+	m2=$LAST_DELIVERED
+	SUMMARY+=("$(awk -v s="$s" -v z="$size" -v v1="$v1" -v v2="$v2" -v m1="$m1" -v m2="$m2" 'BEGIN {
+		n = "^[0-9.]+$"
+		if (v1 !~ n || v2 !~ n || m1 !~ n || m2 !~ n) { v = "-"; m = "-"; verdict = "not measured" }
+		else { v = (v1 + v2) / 2; m = (m1 + m2) / 2;
+			verdict = (v >= m) ? "virtual >= mbox" : "virtual < mbox" }
+		printf "%4s sessions, %7s bytes: delivered/s virtual %s (%s, %s), mbox %s (%s, %s): %s",
+			s, z, v, v1, v2, m, m1, m2, verdict }')")
+}
+
 for size in $BENCH_SIZES; do
 	for s in $BENCH_SESSIONS; do
-		if [ -z "$VIRTUAL" ]; then
-			mbox_row "$s" "$size"
-			mbox_row "$s" "$size"
-			continue
-		fi
-		# Balanced order (mbox, virtual, virtual, mbox): on this kind of disk the run
-		# that comes second in a pair is slowed by the first one's deleted files (see
-		# README, "Benchmark"), so each target gets one early and one late run and is
-		# compared by the mean of its two.
-		mbox_row "$s" "$size"
-		m1=$LAST_DELIVERED
-		virtual_row "$s" "$size"
-		v1=$LAST_DELIVERED
-		virtual_row "$s" "$size"
-		v2=$LAST_DELIVERED
-		mbox_row "$s" "$size"
-		m2=$LAST_DELIVERED
-		SUMMARY+=("$(awk -v s="$s" -v z="$size" -v v1="$v1" -v v2="$v2" -v m1="$m1" -v m2="$m2" 'BEGIN {
-			n = "^[0-9.]+$"
-			if (v1 !~ n || v2 !~ n || m1 !~ n || m2 !~ n) { v = "-"; m = "-"; verdict = "not measured" }
-			else { v = (v1 + v2) / 2; m = (m1 + m2) / 2;
-				verdict = (v >= m) ? "virtual >= mbox" : "virtual < mbox" }
-			printf "%4s sessions, %7s bytes: delivered/s virtual %s (%s, %s), mbox %s (%s, %s): %s",
-				s, z, v, v1, v2, m, m1, m2, verdict }')")
+		# Postfix first and last (the balanced order, as below), then the discard row.
+		[ -z "$POSTFIX" ] || postfix_row "$s" "$size"
+		bench_pair "$s" "$size"
+		[ -z "$POSTFIX" ] || postfix_row "$s" "$size"
+		[ "$BENCH_CONNECT" != message ] || discard_row "$s" "$size"
 	done
 done
 CONN_SUMMARY=()
@@ -282,6 +353,19 @@ for size in $BENCH_SIZES; do
 done
 if [ -f "$MBOX" ]; then : >"$MBOX"; fi
 t_stop
+if [ -n "$BENCH_IDLE" ]; then
+	sed -i "s/^\(127\.0\.0\.1:$PORT[[:space:]]\+inet[[:space:]]\+n[[:space:]]\+-[[:space:]]\+n[[:space:]]\+-\)[[:space:]]\+[^[:space:]]\+[[:space:]]\+smtpd/\1 $((BENCH_IDLE + 20)) smtpd/" \
+		"$CONF/master.cf"
+	grep -q "inet n - n - $((BENCH_IDLE + 20)) smtpd" "$CONF/master.cf" ||
+		fail "could not raise smtpd's maxproc in $CONF/master.cf"
+	"$T/sbin/postfix" -c "$CONF" start >>"$T/start.log" 2>&1 ||
+		{ cat "$T/start.log" >&2; fail "postfix start failed"; }
+	wait_for 20 "SMTP port $PORT" port_open "$PORT"
+	log "$BENCH_IDLE idle sessions (smtpd maxproc $((BENCH_IDLE + 20))):"
+	"$BENCH" --port "$PORT" --pid "$(master_pid)" --timeout "$BENCH_TIMEOUT" --idle "$BENCH_IDLE" ||
+		log "the idle run had errors"
+	t_stop
+fi
 if [ -n "$SUBMISSION" ]; then
 	log "submission (STARTTLS + AUTH PLAIN, a connection per message) against plain-conn:"
 	printf '  %s\n' "${CONN_SUMMARY[@]}"

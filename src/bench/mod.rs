@@ -1,6 +1,7 @@
 //! Pieces of the postern-bench load generator (src/bin/postern-bench.rs) that do not touch
 //! the network: SMTP reply parsing and message generation (`smtp`), and the measurements
-//! (`stats`: latency percentiles, counting messages in a growing mbox, peak RSS).
+//! (`stats`: latency percentiles, counting messages in a growing mbox, peak RSS), and the
+//! idle-session measurement (`idle`: memory of a server holding N silent clients).
 //!
 //! Security role: none; this is client-side test tooling, never used by the server. It logs
 //! nothing. Follows RFC 5321 (reply syntax, dot-stuffing) and RFC 2920 (PIPELINING).
@@ -8,6 +9,7 @@
 use std::fmt;
 use std::io;
 
+pub mod idle;
 pub mod smtp;
 pub mod stats;
 

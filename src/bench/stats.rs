@@ -1,7 +1,8 @@
 //! Measurements for postern-bench: nearest-rank percentiles, an incremental mbox message
 //! counter (a "From " line at the start of the file or after an empty line starts a
 //! message, as local delivery writes them), a maildir message counter (the files in `new/`
-//! and `cur/`, as virtual(8) and local(8) write them), and peak RSS from /proc/PID/status.
+//! and `cur/`, as virtual(8) and local(8) write them), the files left in a spool's incoming/,
+//! active/ and deferred/ (`--drain`), and peak RSS from /proc/PID/status.
 //!
 //! Security role: none (client-side tooling). Reads a mailbox file, a maildir's directory
 //! listings and /proc, writes nothing.
@@ -88,6 +89,35 @@ pub fn count_maildir(dir: &Path) -> io::Result<usize> {
     Ok(n)
 }
 
+/// Counts the files in a spool's incoming/, active/ and deferred/ (and any subdirectory of
+/// them, as with hashed queue directories): the messages not yet delivered or discarded.
+/// A missing directory holds nothing.
+pub fn count_queued(queue_directory: &Path) -> io::Result<usize> {
+    fn walk(dir: &Path, depth: usize) -> io::Result<usize> {
+        let rd = match std::fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut n = 0;
+        for entry in rd {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_file() {
+                n += 1;
+            } else if kind.is_dir() && depth < 4 {
+                n += walk(&entry.path(), depth + 1)?;
+            }
+        }
+        Ok(n)
+    }
+    let mut n = 0;
+    for q in ["incoming", "active", "deferred"] {
+        n += walk(&queue_directory.join(q), 0)?;
+    }
+    Ok(n)
+}
+
 /// Peak resident set in KiB from /proc/PID/status text (the VmHWM line).
 pub fn parse_vmhwm(status: &str) -> Option<u64> {
     status
@@ -101,6 +131,32 @@ pub fn parse_vmhwm(status: &str) -> Option<u64> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn queued_files_are_counted_in_three_queues_and_their_subdirectories() {
+        let dir = std::env::temp_dir().join(format!("postern-bench-q-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(count_queued(&dir).unwrap(), 0, "no spool: nothing queued");
+        for sub in ["incoming", "active", "deferred/A", "hold", "defer"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        for f in [
+            "incoming/1",
+            "active/2",
+            "active/3",
+            "deferred/A/4",
+            "hold/5",
+            "defer/6",
+        ] {
+            std::fs::write(dir.join(f), "x").unwrap();
+        }
+        assert_eq!(
+            count_queued(&dir).unwrap(),
+            4,
+            "hold/ and defer/ are not counted"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn percentiles_use_nearest_rank() {

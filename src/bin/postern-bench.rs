@@ -5,7 +5,9 @@
 //! the server offers PIPELINING (RFC 2920), then DATA, the dot-stuffed content (RFC 5321
 //! 4.5.2) and the final ".", timing the wait from the final "." to the 250 reply. With `--mbox`
 //! (an mbox file) or `--maildir` (a maildir: files in new/ and cur/) it waits until the
-//! mailbox holds every accepted message and reports end-to-end delivered messages per second;
+//! mailbox holds every accepted message and reports end-to-end delivered messages per second
+//! (with `--drain QUEUE_DIRECTORY`: until that spool's incoming/, active/ and deferred/ are
+//! empty, for mail that is discarded or relayed rather than delivered into a mailbox);
 //! with `--pid` it reports the server's peak resident set (VmHWM from /proc/PID/status).
 //!
 //! Submission sessions: `--starttls` sends STARTTLS after the first EHLO (RFC 3207), does the
@@ -17,6 +19,10 @@
 //! and measures whole submission sessions; without it each of the N sessions sends its share
 //! of the messages over one connection.
 //!
+//! `--idle N` sends nothing: it holds N greeted, silent sessions open, then reports the
+//! server's resident memory before and with them (the process given by `--pid` and all its
+//! descendants) and the median and worst of 10 new clients' greeting times meanwhile.
+//!
 //! Security role: none; it is a client. It refuses non-loopback targets unless
 //! `--allow-remote` is given, and every count, size and wait is bounded. The `--auth` password
 //! is given on the command line (a bench account's, never a real one) and is never printed. It logs nothing; the
@@ -25,7 +31,7 @@
 use native_tls::TlsConnector;
 use postern::bench::BenchError;
 use postern::bench::smtp::{Reply, make_message, offers, read_reply};
-use postern::bench::stats::{MboxCounter, count_maildir, parse_vmhwm, percentile};
+use postern::bench::stats::{MboxCounter, count_maildir, count_queued, parse_vmhwm, percentile};
 use std::fmt;
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -40,6 +46,7 @@ const MAX_SESSIONS: usize = 1000;
 const MAX_MESSAGES: usize = 1_000_000;
 const MAX_SIZE: usize = 50 * 1024 * 1024;
 const MAX_RECIPIENTS: usize = 1000;
+const MAX_IDLE: usize = 20_000;
 
 /// Where delivered messages are counted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,12 +55,14 @@ enum Mailbox {
     Mbox(PathBuf),
     /// A maildir (`--maildir`): its new/ and cur/.
     Maildir(PathBuf),
+    /// A spool (`--drain`): done when its incoming/, active/ and deferred/ are empty.
+    Queue(PathBuf),
 }
 
 impl Mailbox {
     fn path(&self) -> &Path {
         match self {
-            Mailbox::Mbox(p) | Mailbox::Maildir(p) => p,
+            Mailbox::Mbox(p) | Mailbox::Maildir(p) | Mailbox::Queue(p) => p,
         }
     }
 }
@@ -73,11 +82,12 @@ impl Delivered {
         }
     }
 
-    /// How many messages the mailbox holds now.
+    /// How many messages the mailbox holds now (for a spool: how many are still queued).
     fn count(&mut self) -> Result<usize, BenchError> {
         let r = match &self.mailbox {
             Mailbox::Mbox(p) => self.mbox.update(p),
             Mailbox::Maildir(p) => count_maildir(p),
+            Mailbox::Queue(p) => count_queued(p),
         };
         r.map_err(|e| BenchError::Io(format!("read {}", self.mailbox.path().display()), e))
     }
@@ -105,6 +115,8 @@ struct Opts {
     auth: Option<(String, String)>,
     /// A new connection for every message (`--connect-per-message`).
     connect_per_message: bool,
+    /// Hold this many silent sessions and measure memory and greeting time (`--idle`).
+    idle: usize,
 }
 
 /// Split `--auth USER:PASSWORD` at the first ':'; the user must not be empty.
@@ -182,6 +194,12 @@ fn parse_args(args: &[String]) -> Result<Opts, BenchError> {
         "wait until this maildir (new/ and cur/) holds every accepted message",
         "DIR",
     );
+    o.optopt(
+        "",
+        "drain",
+        "wait until this queue_directory's incoming/, active/, deferred/ are empty",
+        "DIR",
+    );
     o.optopt("", "pid", "report this process's peak RSS", "PID");
     o.optopt(
         "",
@@ -205,6 +223,12 @@ fn parse_args(args: &[String]) -> Result<Opts, BenchError> {
         "",
         "connect-per-message",
         "a new connection (session) for every message",
+    );
+    o.optopt(
+        "",
+        "idle",
+        "instead of sending: hold N greeted, silent sessions, report the server's RSS (with --pid) and a new client's greeting time",
+        "N",
     );
     o.optflag("", "no-header", "print the result row only");
     o.optflag("h", "help", "this help");
@@ -236,15 +260,16 @@ fn parse_args(args: &[String]) -> Result<Opts, BenchError> {
             .opt_str("from")
             .unwrap_or_else(|| "bench@localhost".into()),
         to,
-        mailbox: match (m.opt_str("mbox"), m.opt_str("maildir")) {
-            (Some(_), Some(_)) => {
+        mailbox: match (m.opt_str("mbox"), m.opt_str("maildir"), m.opt_str("drain")) {
+            (Some(p), None, None) => Some(Mailbox::Mbox(PathBuf::from(p))),
+            (None, Some(p), None) => Some(Mailbox::Maildir(PathBuf::from(p))),
+            (None, None, Some(p)) => Some(Mailbox::Queue(PathBuf::from(p))),
+            (None, None, None) => None,
+            _ => {
                 return Err(BenchError::Usage(
-                    "--mbox and --maildir: give one mailbox to count".into(),
+                    "--mbox, --maildir and --drain: give one mailbox to count".into(),
                 ));
             }
-            (Some(p), None) => Some(Mailbox::Mbox(PathBuf::from(p))),
-            (None, Some(p)) => Some(Mailbox::Maildir(PathBuf::from(p))),
-            (None, None) => None,
         },
         pid: m
             .opt_str("pid")
@@ -257,6 +282,7 @@ fn parse_args(args: &[String]) -> Result<Opts, BenchError> {
         starttls: m.opt_present("starttls"),
         auth: m.opt_str("auth").as_deref().map(parse_auth).transpose()?,
         connect_per_message: m.opt_present("connect-per-message"),
+        idle: parse_num(&m, "idle", 0usize, MAX_IDLE)?,
     };
     if opts.sessions == 0 || opts.recipients == 0 || opts.timeout.is_zero() {
         return Err(BenchError::Usage(
@@ -540,7 +566,8 @@ fn one_message(
 }
 
 /// Wait (bounded by `timeout`) until the mailbox holds `want` more messages than the `before`
-/// it held when the run started; return the instant the last one arrived.
+/// it held when the run started (for a spool: until nothing is queued); return the instant
+/// the last one arrived.
 fn wait_delivered(
     counter: &mut Delivered,
     before: usize,
@@ -551,6 +578,21 @@ fn wait_delivered(
     let target = before + want;
     loop {
         let n = counter.count()?;
+        if let Mailbox::Queue(p) = &counter.mailbox {
+            if n == 0 {
+                return Ok(Instant::now());
+            }
+            if Instant::now() >= deadline {
+                return Err(BenchError::Protocol(format!(
+                    "{}: {} messages still queued after {:?}",
+                    p.display(),
+                    n,
+                    timeout
+                )));
+            }
+            thread::sleep(Duration::from_millis(20));
+            continue;
+        }
         if n >= target {
             return Ok(Instant::now());
         }
@@ -684,9 +726,71 @@ fn run(opts: &Opts) -> Result<bool, BenchError> {
     Ok(all.errors == 0)
 }
 
+/// `--idle N`: the server's total RSS (its process tree) before and with N silent sessions,
+/// and the median and worst of 10 new clients' greeting times meanwhile.
+fn run_idle(opts: &Opts) -> Result<bool, BenchError> {
+    let addr = resolve(&opts.host, opts.port, opts.allow_remote)?;
+    let proc_root = Path::new("/proc");
+    let rss = |when: &str| -> String {
+        match opts.pid {
+            None => "-".into(),
+            Some(pid) => match postern::bench::idle::tree_rss_kib(proc_root, pid) {
+                Ok((kib, procs)) => format!("{:.1} ({} procs)", kib as f64 / 1024.0, procs),
+                Err(e) => {
+                    eprintln!("postern-bench: RSS {}: {}", when, e);
+                    "?".into()
+                }
+            },
+        }
+    };
+    let before = rss("before");
+    let mut held = Vec::with_capacity(opts.idle);
+    let mut error = None;
+    for _ in 0..opts.idle {
+        match postern::bench::idle::greeted(addr, opts.timeout) {
+            Ok(s) => held.push(s),
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    let with = rss("with the idle sessions");
+    let mut greet = Vec::new();
+    for _ in 0..10 {
+        match postern::bench::idle::time_greeting(addr, opts.timeout) {
+            Ok(d) => greet.push(d),
+            Err(e) => {
+                error.get_or_insert(e);
+                break;
+            }
+        }
+    }
+    greet.sort();
+    if opts.header {
+        println!(
+            "{:>6} {:>22} {:>22} {:>11} {:>11}",
+            "idle", "RSS MiB before", "RSS MiB with idle", "greet p50", "greet max"
+        );
+    }
+    println!(
+        "{:>6} {:>22} {:>22} {:>11} {:>11}",
+        held.len(),
+        before,
+        with,
+        fmt_ms(percentile(&greet, 50.0)),
+        fmt_ms(greet.last().copied())
+    );
+    drop(held);
+    if let Some(e) = &error {
+        eprintln!("postern-bench: {}", e);
+    }
+    Ok(error.is_none())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let result = parse_args(&args).and_then(|o| run(&o));
+    let result = parse_args(&args).and_then(|o| if o.idle > 0 { run_idle(&o) } else { run(&o) });
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
@@ -808,6 +912,14 @@ mod tests {
             parse_args(&args(&["--mbox", "/a", "--maildir", "/b"])),
             Err(BenchError::Usage(_))
         ));
+        assert_eq!(
+            parse_args(&args(&["--drain", "/q"])).unwrap().mailbox,
+            Some(Mailbox::Queue(PathBuf::from("/q")))
+        );
+        assert!(matches!(
+            parse_args(&args(&["--mbox", "/a", "--drain", "/q"])),
+            Err(BenchError::Usage(_))
+        ));
     }
 
     /// The end-to-end wait on a maildir: counts only what arrives after the start, returns
@@ -837,6 +949,32 @@ mod tests {
         assert_eq!(c.count().unwrap(), 4);
         match wait_delivered(&mut c, before, 4, Duration::from_secs(1)) {
             Err(BenchError::Protocol(m)) => assert!(m.contains("3 of 4 messages"), "{}", m),
+            other => panic!("expected a timeout, got {:?}", other),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `--drain`: the wait ends once the spool's queues are empty, and reports what is
+    /// left after the timeout.
+    #[test]
+    fn waits_for_an_empty_queue() {
+        let dir = std::env::temp_dir().join(format!("postern-bench-drain-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("active")).unwrap();
+        std::fs::create_dir_all(dir.join("deferred")).unwrap();
+        std::fs::write(dir.join("active/A1"), "m").unwrap();
+        let mut c = Delivered::new(Mailbox::Queue(dir.clone()));
+        let remover_dir = dir.clone();
+        let remover = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
+            std::fs::remove_file(remover_dir.join("active/A1")).unwrap();
+        });
+        wait_delivered(&mut c, 1, 1, Duration::from_secs(10)).unwrap();
+        remover.join().unwrap();
+        assert_eq!(c.count().unwrap(), 0);
+        std::fs::write(dir.join("deferred/B2"), "m").unwrap();
+        match wait_delivered(&mut c, 0, 1, Duration::from_secs(1)) {
+            Err(BenchError::Protocol(m)) => assert!(m.contains("1 messages still queued"), "{}", m),
             other => panic!("expected a timeout, got {:?}", other),
         }
         std::fs::remove_dir_all(&dir).unwrap();

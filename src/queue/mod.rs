@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod cat;
+pub mod dirsync;
 pub mod file;
 pub mod postfix_file;
 pub mod postfix_import;
@@ -272,8 +273,16 @@ impl Incoming {
     }
 
     /// Write the envelope and content, fsync the file, mark it complete (mode 0700, as
-    /// Postfix marks a finished queue file; 0644 in maildrop/), give it its queue ID name and fsync the
-    /// directory. Only after this returns may the server answer 250.
+    /// Postfix marks a finished queue file; 0644 in maildrop/), give it its queue ID name and
+    /// fsync the directory. Only after this returns may the server answer 250.
+    ///
+    /// The directory fsync is a group commit (`dirsync`): sessions of this process that
+    /// finish at the same moment share one, which starts only after each one's rename, so
+    /// each message's data (its own fsync) and its directory entry are durable when this
+    /// returns Ok, exactly as with an fsync of its own. If that shared fsync fails, every
+    /// message of the batch gets the error (and its session a 4xx); the renamed file stays,
+    /// as with a failed fsync before: a crash may then keep or lose a message that was never
+    /// acknowledged, and one that stays is delivered (a duplicate at worst).
     pub fn commit(mut self, env: &mut Envelope, content: &[u8]) -> io::Result<String> {
         let buf = file::encode(env, content);
         let mut f = self
@@ -285,8 +294,8 @@ impl Incoming {
         let dest = self.dir.join(&self.id);
         fs::rename(&self.tmp, &dest)?;
         self.committed = true;
-        match File::open(&self.dir) {
-            Ok(d) => d.sync_all()?,
+        match dirsync::sync_dir(&self.dir) {
+            Ok(()) => {}
             // postdrop (group write, no read on maildrop/) cannot open the directory; as with
             // Postfix, a maildrop entry is made durable by pickup's own commit into incoming/.
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied && self.mode == 0o644 => {}

@@ -53,6 +53,10 @@ pub struct Data {
 }
 
 const READ_CHUNK: usize = 16 * 1024;
+/// The first reads of a session: commands are short, and an idle client (thousands of them
+/// at once) should cost one small buffer, not 16 KiB of touched memory. A read that fills
+/// the small chunk (DATA, a long pipelined group) switches to `READ_CHUNK`.
+const FIRST_CHUNK: usize = 512;
 /// Partial DATA lines longer than this are stored in pieces instead of buffered whole.
 const MAX_PARTIAL: usize = 64 * 1024;
 
@@ -64,16 +68,19 @@ pub struct Chat<S: Read + Write> {
     out: Vec<u8>,
     /// The last command line ended in a bare LF.
     bare_lf: bool,
+    /// How much the next read asks for: `FIRST_CHUNK`, then `READ_CHUNK`.
+    chunk: usize,
 }
 
 impl<S: Read + Write> Chat<S> {
     pub fn new(stream: S) -> Chat<S> {
         Chat {
             conn: Some(Conn::Plain(stream)),
-            inbuf: Vec::with_capacity(READ_CHUNK),
+            inbuf: Vec::new(),
             pos: 0,
-            out: Vec::with_capacity(1024),
+            out: Vec::new(),
             bare_lf: false,
+            chunk: FIRST_CHUNK,
         }
     }
 
@@ -142,7 +149,7 @@ impl<S: Read + Write> Chat<S> {
             self.pos = 0;
         }
         let old = self.inbuf.len();
-        self.inbuf.resize(old + READ_CHUNK, 0);
+        self.inbuf.resize(old + self.chunk, 0);
         let conn = self.conn.as_mut().ok_or(ChatError::Lost)?;
         let r = loop {
             match conn.read(&mut self.inbuf[old..]) {
@@ -156,6 +163,9 @@ impl<S: Read + Write> Chat<S> {
                 Err(ChatError::Lost)
             }
             Ok(n) => {
+                if n == self.chunk {
+                    self.chunk = READ_CHUNK;
+                }
                 self.inbuf.truncate(old + n);
                 Ok(())
             }

@@ -254,7 +254,12 @@ pub struct Client {
 
 impl Client {
     pub fn connect(s: &Server) -> Client {
-        let w = TcpStream::connect(s.addr).unwrap();
+        Client::connect_to(s.addr)
+    }
+
+    /// Connect to a server's address (from a thread that does not hold the `Server`).
+    pub fn connect_to(addr: SocketAddr) -> Client {
+        let w = TcpStream::connect(addr).unwrap();
         w.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let r = BufReader::new(w.try_clone().unwrap());
         Client { w, r }
