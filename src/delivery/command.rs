@@ -305,18 +305,19 @@ fn run_spawned(job: &CommandJob, spawned: std::io::Result<std::process::Child>) 
         // pipe(8) quotes what the command said: `delivered via SERVICE service (OUTPUT)`.
         (Some(0), _) if argv_job => reply("2.0.0", printable(&output, SUCCESS_OUTPUT_LIMIT)),
         (Some(0), _) => reply("2.0.0", format!("delivered to command: {}", job.command)),
-        (Some(_), _) if argv_job && let Some((dsn, text)) = dsn_output(&output) => {
-            Reply::new(dsn, text)
-        }
-        (Some(code), _) => match SYSEXITS.iter().find(|e| e.0 == code) {
-            Some(&(_, dsn, text)) => reply(dsn, with_output(text.into(), &output)),
-            None => reply(
-                "5.3.0",
-                with_output(
-                    format!("Command died with status {}: \"{}\"", code, job.command),
-                    &output,
+        // pipe(8): a command's own `X.Y.Z text` output gives the status.
+        (Some(code), _) => match argv_job.then(|| dsn_output(&output)).flatten() {
+            Some((dsn, text)) => Reply::new(dsn, text),
+            None => match SYSEXITS.iter().find(|e| e.0 == code) {
+                Some(&(_, dsn, text)) => reply(dsn, with_output(text.into(), &output)),
+                None => reply(
+                    "5.3.0",
+                    with_output(
+                        format!("Command died with status {}: \"{}\"", code, job.command),
+                        &output,
+                    ),
                 ),
-            ),
+            },
         },
         (None, sig) => reply(
             "4.3.0",
