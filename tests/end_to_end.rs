@@ -371,33 +371,21 @@ fn local_submission_with_too_many_hops_is_returned_to_the_sender() {
     let inst = Instance::new(&[("hopcount_limit", "3")]);
     inst.newaliases();
     inst.start();
-    let mut child = std::process::Command::new(common::bin("sendmail"))
-        .args(["-C"])
-        .arg(&inst.etc)
-        .args(["-f", &inst.local_address(), "-i", &inst.user])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        for i in 0..4 {
-            writeln!(
-                stdin,
-                "Received: from h{i} by h{i}; Thu, 3 Dec 2026 09:00:0{i} +0000"
-            )
-            .unwrap();
-        }
-        writeln!(stdin, "Subject: looping\n\nround and round").unwrap();
+    let mut input = String::new();
+    for i in 0..4 {
+        input.push_str(&format!(
+            "Received: from h{i} by h{i}; Thu, 3 Dec 2026 09:00:0{i} +0000\n"
+        ));
     }
-    assert!(child.wait().unwrap().success());
+    input.push_str("Subject: looping\n\nround and round\n");
+    let sender = inst.local_address();
+    let out = inst.sendmail(&["-f", &sender, "-i", &inst.user], input.as_bytes());
     assert!(
-        wait_for(20, || inst
-            .mbox(&inst.user)
-            .contains("Undelivered Mail Returned to Sender")),
-        "log:\n{}",
-        inst.log()
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    inst.wait_mbox(&inst.user, "Undelivered Mail Returned to Sender");
     let log = inst.log();
     assert!(
         log.contains("dsn=5.4.0, status=bounced (too many hops)"),
@@ -426,13 +414,7 @@ fn bounce_for_unknown_local_user_reaches_sender() {
         "to nobody",
         "bounce me",
     );
-    assert!(
-        wait_for(20, || inst
-            .mbox(&inst.user)
-            .contains("Undelivered Mail Returned to Sender")),
-        "log:\n{}",
-        inst.log()
-    );
+    inst.wait_mbox(&inst.user, "Undelivered Mail Returned to Sender");
     let log = inst.log();
     assert!(
         log.contains("status=bounced (unknown user: \"no-such-user-xyz\")"),

@@ -39,6 +39,16 @@ fn wait_line(inst: &Instance, id: &str, to: &str) -> String {
     line_for(&inst.log(), id, to).unwrap()
 }
 
+/// The `user=` of a test pipe entry: as root the test account (through the helper),
+/// otherwise the running user.
+fn pipe_user() -> String {
+    if sys::is_root() {
+        common::test_user()
+    } else {
+        sys::user_by_uid(sys::euid()).unwrap().unwrap().name
+    }
+}
+
 /// A world-writable directory for the command's output.
 fn out_dir(inst: &Instance) -> PathBuf {
     let d = inst.dir.join("pipe-out");
@@ -93,11 +103,7 @@ fn pipe_runs_the_command_as_user_without_a_shell() {
     let out = out_dir(&a);
     let cmd = script(&a, &out);
     // As root the command runs as the test account through the helper; otherwise as us.
-    let user = if sys::is_root() {
-        common::test_user()
-    } else {
-        sys::user_by_uid(sys::euid()).unwrap().unwrap().name
-    };
+    let user = pipe_user();
     add_services(
         &a,
         &format!(
@@ -171,11 +177,7 @@ fn pipe_size_eol_and_directory_attributes() {
     let a = Instance::new(&[("transport_maps", "inline:{ p.test=attrs: }")]);
     let out = out_dir(&a);
     let cmd = script(&a, &out);
-    let user = if sys::is_root() {
-        common::test_user()
-    } else {
-        sys::user_by_uid(sys::euid()).unwrap().unwrap().name
-    };
+    let user = pipe_user();
     add_services(
         &a,
         &format!(
@@ -222,11 +224,7 @@ fn pipe_exit_status_and_signals_map_as_postfix() {
     ]);
     let out = out_dir(&a);
     let cmd = script(&a, &out);
-    let user = if sys::is_root() {
-        common::test_user()
-    } else {
-        sys::user_by_uid(sys::euid()).unwrap().unwrap().name
-    };
+    let user = pipe_user();
     add_services(
         &a,
         &format!(
@@ -439,11 +437,7 @@ fn pipe_time_limit_kills_and_bounces_as_postfix() {
     let cmd = a.etc.join("slow.sh");
     std::fs::write(&cmd, "#!/bin/sh\necho still working\nsleep 30 & sleep 30\n").unwrap();
     std::fs::set_permissions(&cmd, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let user = if sys::is_root() {
-        common::test_user()
-    } else {
-        sys::user_by_uid(sys::euid()).unwrap().unwrap().name
-    };
+    let user = pipe_user();
     add_services(
         &a,
         &format!(

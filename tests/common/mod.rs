@@ -347,6 +347,24 @@ impl Instance {
         std::fs::read_to_string(self.mail.join(user)).unwrap_or_default()
     }
 
+    /// Wait (20 s at most) until `user`'s mailbox holds `text`; the log if it never does.
+    pub fn wait_mbox(&self, user: &str, text: &str) {
+        assert!(
+            wait_for(20, || self.mbox(user).contains(text)),
+            "no {:?} in {}'s mailbox; log:\n{}",
+            text,
+            user,
+            self.log()
+        );
+    }
+
+    /// Run this instance's `sendmail -C ETC ARGS` with `input` on its standard input.
+    pub fn sendmail(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut cmd = Command::new(bin("sendmail"));
+        cmd.arg("-C").arg(&self.etc).args(args);
+        run_with_input(&mut cmd, input)
+    }
+
     pub fn connect(&self) -> Client {
         Client::connect(self.port)
     }
@@ -480,6 +498,22 @@ impl Client {
 }
 
 /// The queue ID from `250 2.0.0 Ok: queued as ID`.
+/// Run `cmd` with `input` on its standard input; its output and status.
+pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // A command that stops reading early is not this helper's failure.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    child.wait_with_output().expect("wait")
+}
+
 pub fn queued_id(reply: &str) -> String {
     reply.rsplit(' ').next().unwrap().to_string()
 }
