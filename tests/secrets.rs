@@ -122,7 +122,8 @@ fn root_only_secret_files_are_kept_across_reloads() {
     inst.stop();
 }
 
-/// The pids of the children of `parent` named `name` (from /proc).
+/// The pids of the children of `parent` named `name` (from /proc), without the root
+/// postlogd child (`local postlogd DIR`, which also runs the `local` program).
 fn children(parent: i32, name: &str) -> Vec<i32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -137,7 +138,9 @@ fn children(parent: i32, name: &str) -> Vec<i32> {
             continue;
         };
         let ppid = tail.split_whitespace().nth(1).and_then(|p| p.parse().ok());
-        if head.ends_with(&format!("({}", name)) && ppid == Some(parent) {
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", pid)).unwrap_or_default();
+        let postlogd = cmdline.split(|b| *b == 0).any(|a| a == b"postlogd");
+        if head.ends_with(&format!("({}", name)) && ppid == Some(parent) && !postlogd {
             out.push(pid);
         }
     }
