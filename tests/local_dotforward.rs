@@ -40,20 +40,6 @@ fn write_forward(inst: &Instance, path: &PathBuf, text: &str) {
     }
 }
 
-fn wait_log(inst: &Instance, what: &str) -> String {
-    assert!(
-        wait_for(30, || inst.log().contains(what)),
-        "no {:?} in log:\n{}",
-        what,
-        inst.log()
-    );
-    inst.log()
-        .lines()
-        .find(|l| l.contains(what))
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn dotforward_delivers_to_self_files_commands_and_forwards() {
     let (inst, fwd, out) = setup();
@@ -80,19 +66,17 @@ fn dotforward_delivers_to_self_files_commands_and_forwards() {
         "f",
         "dot forward",
     );
-    wait_log(
-        &inst,
-        &format!("{}: to=<{}>, relay=local, ", id, inst.local_address()),
-    );
-    wait_log(&inst, "status=sent (forwarded as ");
-    wait_log(&inst, "status=sent (delivered to command: id -u > ");
-    wait_log(
-        &inst,
-        &format!(
-            "status=sent (delivered to file: {}/copy.mbox)",
-            out.display()
-        ),
-    );
+    inst.wait_log(&format!(
+        "{}: to=<{}>, relay=local, ",
+        id,
+        inst.local_address()
+    ));
+    inst.wait_log("status=sent (forwarded as ");
+    inst.wait_log("status=sent (delivered to command: id -u > ");
+    inst.wait_log(&format!(
+        "status=sent (delivered to file: {}/copy.mbox)",
+        out.display()
+    ));
     assert!(inst.mbox(&user).contains("dot forward"));
     assert!(
         std::fs::read_to_string(out.join("copy.mbox"))
@@ -111,13 +95,10 @@ fn dotforward_delivers_to_self_files_commands_and_forwards() {
         "e",
         "extension copy",
     );
-    wait_log(
-        &inst,
-        &format!(
-            "status=sent (delivered to file: {}/ext.mbox)",
-            out.display()
-        ),
-    );
+    inst.wait_log(&format!(
+        "status=sent (delivered to file: {}/ext.mbox)",
+        out.display()
+    ));
     assert!(!inst.mbox(&user).contains("extension copy"));
     inst.stop();
 }
@@ -135,10 +116,10 @@ fn unsafe_dotforward_files_are_ignored_with_a_warning() {
         "w",
         "world writable",
     );
-    wait_log(
-        &inst,
-        &format!("warning: file {} is world writable", path.display()),
-    );
+    inst.wait_log(&format!(
+        "warning: file {} is world writable",
+        path.display()
+    ));
     assert!(wait_for(20, || inst
         .mbox(&inst.user)
         .contains("world writable")));
@@ -152,14 +133,11 @@ fn unsafe_dotforward_files_are_ignored_with_a_warning() {
             "o",
             "bad owner",
         );
-        wait_log(
-            &inst,
-            &format!(
-                "warning: file {} has bad owner uid {}",
-                path.display(),
-                nobody.uid
-            ),
-        );
+        inst.wait_log(&format!(
+            "warning: file {} has bad owner uid {}",
+            path.display(),
+            nobody.uid
+        ));
         assert!(wait_for(20, || inst.mbox(&inst.user).contains("bad owner")));
     }
     assert!(!out.join("never.mbox").exists());
@@ -174,13 +152,10 @@ fn unsafe_dotforward_files_are_ignored_with_a_warning() {
             "p",
             "private home",
         );
-        wait_log(
-            &inst,
-            &format!(
-                "warning: cannot access file {}: Permission denied; not used as a .forward file",
-                path.display()
-            ),
-        );
+        inst.wait_log(&format!(
+            "warning: cannot access file {}: Permission denied; not used as a .forward file",
+            path.display()
+        ));
         assert!(wait_for(20, || inst
             .mbox(&inst.user)
             .contains("private home")));
@@ -204,7 +179,7 @@ fn a_dotforward_loop_through_an_alias_bounces() {
         "l",
         "loop",
     );
-    let line = wait_log(&inst, "status=bounced (mail forwarding loop for ");
+    let line = inst.wait_log("status=bounced (mail forwarding loop for ");
     assert!(line.contains("dsn=5.4.6"), "{}", line);
     assert!(!inst.mbox(&inst.user).contains("Subject: l\n"));
     inst.stop();

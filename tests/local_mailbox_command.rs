@@ -7,7 +7,7 @@ mod common;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use common::{Instance, require, require_root, wait_for};
+use common::{Instance, require, require_root};
 
 /// A directory the recipient can write (as root: owned by the test user).
 fn out_dir(inst: &Instance) -> PathBuf {
@@ -21,15 +21,6 @@ fn out_dir(inst: &Instance) -> PathBuf {
 fn script(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-fn wait_log(inst: &Instance, what: &str) {
-    assert!(
-        wait_for(30, || inst.log().contains(what)),
-        "no {:?} in log:\n{}",
-        what,
-        inst.log()
-    );
 }
 
 #[test]
@@ -55,7 +46,7 @@ fn mailbox_command_runs_as_the_recipient_with_postfix_environment() {
     let acct = postern::sys::user_by_name(&user).unwrap().unwrap();
     let rcpt = format!("<{}+ext@www.a.org>", user);
     inst.send("obama@w.com", &[&rcpt], "mc", "hello command");
-    wait_log(&inst, "status=sent (delivered to command: ");
+    inst.wait_log("status=sent (delivered to command: ");
     let text = std::fs::read_to_string(out.join("ext.out")).unwrap();
     let (head, input) = text.split_once("---\n").unwrap();
     let mut lines = head.lines();
@@ -113,17 +104,14 @@ fn mailbox_command_runs_as_the_recipient_with_postfix_environment() {
         "t",
         "x",
     );
-    wait_log(
-        &inst,
-        "status=deferred (temporary failure. Command output: busy)",
-    );
+    inst.wait_log("status=deferred (temporary failure. Command output: busy)");
     inst.send(
         "obama@w.com",
         &[&format!("<{}+nouser@www.a.org>", user)],
         "n",
         "x",
     );
-    wait_log(&inst, "dsn=5.1.1, status=bounced (user unknown)");
+    inst.wait_log("dsn=5.1.1, status=bounced (user unknown)");
     assert!(
         !Path::new(&inst.mail.join(&user)).exists(),
         "nothing went to the mbox"
@@ -155,7 +143,7 @@ fn envelope_data_never_reaches_a_shell_as_code() {
     let evil = format!("x|touch${{IFS}}{}", pwned.display());
     let rcpt = format!("<{}+{}@www.a.org>", inst.user, evil);
     inst.send("a`id`@w.com", &[&rcpt], "evil", "x");
-    wait_log(&inst, "status=sent (delivered to command: ");
+    inst.wait_log("status=sent (delivered to command: ");
     let text = std::fs::read_to_string(out.join("arg.out")).unwrap();
     let censored = evil.replace(['|', '$', '{', '}'], "_");
     assert_eq!(
@@ -200,10 +188,10 @@ fn mailbox_command_maps_wins_and_a_lookup_error_defers() {
         "m",
         "x",
     );
-    wait_log(
-        &inst,
-        &format!("status=sent (delivered to command: {})", b.display()),
-    );
+    inst.wait_log(&format!(
+        "status=sent (delivered to command: {})",
+        b.display()
+    ));
     assert!(out.join("b.out").exists() && !out.join("a.out").exists());
     // The table goes away: deferred, never the mbox nor $mailbox_command.
     std::fs::remove_file(inst.etc.join("mbcmd.db")).unwrap();
@@ -213,7 +201,7 @@ fn mailbox_command_maps_wins_and_a_lookup_error_defers() {
         "m2",
         "x",
     );
-    wait_log(&inst, "dsn=4.3.0, status=deferred (table lookup failure)");
+    inst.wait_log("dsn=4.3.0, status=deferred (table lookup failure)");
     assert!(!out.join("a.out").exists());
     assert!(!inst.mail.join(&inst.user).exists());
     inst.stop();
@@ -261,10 +249,7 @@ fn procmail_delivers_as_the_recipient() {
         "via procmail",
         "hello procmail",
     );
-    wait_log(
-        &inst,
-        "status=sent (delivered to command: /usr/bin/procmail",
-    );
+    inst.wait_log("status=sent (delivered to command: /usr/bin/procmail");
     let text = std::fs::read_to_string(&mbox).unwrap();
     assert!(text.starts_with("From obama@w.com "), "{}", text);
     assert!(text.contains("Subject: via procmail"), "{}", text);
@@ -309,10 +294,7 @@ fn maildrop_delivers_as_the_recipient() {
         "via maildrop",
         "hello maildrop",
     );
-    wait_log(
-        &inst,
-        "status=sent (delivered to command: /usr/bin/maildrop",
-    );
+    inst.wait_log("status=sent (delivered to command: /usr/bin/maildrop");
     let files: Vec<_> = std::fs::read_dir(maildir.join("new"))
         .unwrap()
         .flatten()
@@ -342,7 +324,7 @@ fn root_mail_runs_the_command_as_default_privs() {
     inst.newaliases();
     inst.start();
     inst.send("s@w.com", &["<postmaster@www.a.org>"], "r", "x");
-    wait_log(&inst, "status=sent (delivered to command: ");
+    inst.wait_log("status=sent (delivered to command: ");
     let nobody = postern::sys::user_by_name("nobody").unwrap().unwrap();
     assert_eq!(
         std::fs::read_to_string(out.join("root.out"))
@@ -368,9 +350,7 @@ fn command_time_limit_kills_and_bounces() {
         "s",
         "slow",
     );
-    wait_log(
-        &inst,
-        &format!(
+    inst.wait_log(&format!(
             "dsn=5.3.0, status=bounced (Command time limit exceeded: \"{}\". Command output: still working)",
             mc.display()
         ),
@@ -402,10 +382,7 @@ fn local_command_shell_runs_every_command() {
         "w",
         "x",
     );
-    wait_log(
-        &inst,
-        "status=sent (delivered to command: /bin/false never run)",
-    );
+    inst.wait_log("status=sent (delivered to command: /bin/false never run)");
     assert_eq!(
         std::fs::read_to_string(out.join("wrapped")).unwrap(),
         "-c|/bin/false never run"
@@ -437,7 +414,7 @@ fn command_execution_directory_is_expanded_and_required() {
         "c",
         "x",
     );
-    wait_log(&inst, "status=sent (delivered to command: ");
+    inst.wait_log("status=sent (delivered to command: ");
     assert_eq!(
         std::fs::read_to_string(out.join("pwd.out")).unwrap().trim(),
         cwd.display().to_string()
@@ -449,12 +426,9 @@ fn command_execution_directory_is_expanded_and_required() {
         "g",
         "x",
     );
-    wait_log(
-        &inst,
-        &format!(
-            "dsn=4.3.0, status=deferred (cannot change directory to \"{}/gone\")",
-            cwd.display()
-        ),
-    );
+    inst.wait_log(&format!(
+        "dsn=4.3.0, status=deferred (cannot change directory to \"{}/gone\")",
+        cwd.display()
+    ));
     inst.stop();
 }

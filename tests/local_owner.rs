@@ -19,35 +19,18 @@ fn list_instance(extra: &[(&str, &str)]) -> Instance {
     inst
 }
 
-fn wait_log(inst: &Instance, what: &str) -> String {
-    assert!(
-        wait_for(30, || inst.log().contains(what)),
-        "no {:?} in log:\n{}",
-        what,
-        inst.log()
-    );
-    inst.log()
-        .lines()
-        .find(|l| l.contains(what))
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn list_mail_is_sent_on_from_the_list_owner() {
     let inst = list_instance(&[]);
     inst.start();
     let id = inst.send("s@w.com", &["<list@www.a.org>"], "to the list", "list body");
-    let line = wait_log(
-        &inst,
-        &format!(
-            "{}: to=<{}>, orig_to=<list@www.a.org>",
-            id,
-            inst.local_address()
-        ),
-    );
+    let line = inst.wait_log(&format!(
+        "{}: to=<{}>, orig_to=<list@www.a.org>",
+        id,
+        inst.local_address()
+    ));
     assert!(line.contains("status=sent (forwarded as "), "{}", line);
-    wait_log(&inst, "from=<owner-list@www.a.org>");
+    inst.wait_log("from=<owner-list@www.a.org>");
     assert!(wait_for(20, || inst.mbox(&inst.user).contains("list body")));
     let mbox = inst.mbox(&inst.user);
     assert!(
@@ -58,8 +41,8 @@ fn list_mail_is_sent_on_from_the_list_owner() {
     assert!(mbox.contains("Delivered-To: list@www.a.org"), "{}", mbox);
     // The remote member fails (no DNS here): the notice goes to the owner, whose mail
     // reaches the test user; the original sender gets nothing.
-    wait_log(&inst, "to=<far@remote.test>");
-    wait_log(&inst, "to=<owner-list@www.a.org>");
+    inst.wait_log("to=<far@remote.test>");
+    inst.wait_log("to=<owner-list@www.a.org>");
     assert!(!inst.log().contains("to=<s@w.com>"), "{}", inst.log());
     inst.stop();
 }
@@ -69,7 +52,7 @@ fn expand_owner_alias_and_owner_request_special() {
     let inst = list_instance(&[("expand_owner_alias", "yes")]);
     inst.start();
     inst.send("s@w.com", &["<list@www.a.org>"], "x", "expanded owner");
-    wait_log(&inst, &format!("from=<{}>", inst.local_address()));
+    inst.wait_log(&format!("from=<{}>", inst.local_address()));
     assert!(wait_for(20, || inst
         .mbox(&inst.user)
         .contains("expanded owner")));
@@ -78,7 +61,7 @@ fn expand_owner_alias_and_owner_request_special() {
     let inst = list_instance(&[("owner_request_special", "no")]);
     inst.start();
     let id = inst.send("s@w.com", &["<list@www.a.org>"], "x", "no owner");
-    let line = wait_log(&inst, &format!("{}: to=<{}>", id, inst.local_address()));
+    let line = inst.wait_log(&format!("{}: to=<{}>", id, inst.local_address()));
     assert!(
         line.ends_with("status=sent (delivered to mailbox)"),
         "{}",

@@ -17,20 +17,6 @@ fn add_services(inst: &Instance) {
     std::fs::write(&path, text).unwrap();
 }
 
-fn wait_log(inst: &Instance, what: &str) -> String {
-    assert!(
-        wait_for(30, || inst.log().contains(what)),
-        "no {:?} in log:\n{}",
-        what,
-        inst.log()
-    );
-    inst.log()
-        .lines()
-        .find(|l| l.contains(what))
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn mailbox_transport_hands_mailbox_mail_to_another_transport() {
     let b = Instance::new(&[]);
@@ -42,7 +28,7 @@ fn mailbox_transport_hands_mailbox_mail_to_another_transport() {
     a.start();
     // alias-user is an alias of the test user: aliases first, then the hand-over.
     let id = a.send("s@w.com", &["<alias-user@www.a.org>"], "passed", "to b");
-    let line = wait_log(&a, &format!("{}: to=<{}>", id, a.local_address()));
+    let line = a.wait_log(&format!("{}: to=<{}>", id, a.local_address()));
     assert!(
         line.contains(" postfix/smtp[")
             && line.contains(&format!(
@@ -60,7 +46,7 @@ fn mailbox_transport_hands_mailbox_mail_to_another_transport() {
     );
     assert!(a.mbox(&a.user).is_empty(), "nothing in A's mailbox");
     assert!(!a.log().contains("relay=local"), "{}", a.log());
-    wait_log(&a, &format!("{}: removed", id));
+    a.wait_log(&format!("{}: removed", id));
     a.stop();
     b.stop();
 }
@@ -76,7 +62,7 @@ fn mailbox_transport_maps_win_per_user() {
     a.newaliases();
     a.start();
     let id = a.send("s@w.com", &[&format!("<{}>", a.local_address())], "m", "x");
-    let line = wait_log(&a, &format!("{}: to=<{}>", id, a.local_address()));
+    let line = a.wait_log(&format!("{}: to=<{}>", id, a.local_address()));
     assert!(
         line.contains(" postfix/error[")
             && line.contains("relay=none, ")
@@ -87,7 +73,7 @@ fn mailbox_transport_maps_win_per_user() {
     // A table that cannot be read defers (never the mailbox, never $mailbox_transport).
     std::fs::remove_file(a.etc.join("mbtransport.db")).unwrap();
     let id = a.send("s@w.com", &[&format!("<{}>", a.local_address())], "m2", "x");
-    let line = wait_log(&a, &format!("{}: to=<{}>", id, a.local_address()));
+    let line = a.wait_log(&format!("{}: to=<{}>", id, a.local_address()));
     assert!(
         line.contains("relay=local, ")
             && line.ends_with("dsn=4.3.0, status=deferred (table lookup failure)"),
@@ -107,7 +93,7 @@ fn fallback_transport_takes_unknown_users() {
     a.newaliases();
     a.start();
     let id = a.send("s@w.com", &["<no-such-user@www.a.org>"], "u", "x");
-    let line = wait_log(&a, &format!("{}: to=<no-such-user@www.a.org>", id));
+    let line = a.wait_log(&format!("{}: to=<no-such-user@www.a.org>", id));
     assert!(
         line.contains(" postfix/discard[")
             && line.ends_with("dsn=2.0.0, status=sent (kept for nobody)"),
@@ -136,7 +122,7 @@ fn luser_relay_receives_unknown_users_with_expansion() {
     a.newaliases();
     a.start();
     let id = a.send("s@w.com", &["<Lost.Soul@www.a.org>"], "l", "for the relay");
-    let line = wait_log(&a, &format!("{}: to=<{}+lost.soul@www.a.org>", id, a.user));
+    let line = a.wait_log(&format!("{}: to=<{}+lost.soul@www.a.org>", id, a.user));
     assert!(
         line.contains("orig_to=<Lost.Soul@www.a.org>, relay=local, ")
             && line.ends_with("status=sent (delivered to mailbox)"),
@@ -164,7 +150,7 @@ fn a_transport_that_passes_back_is_a_configuration_error() {
         "loop",
         "x",
     );
-    let line = wait_log(&a, &format!("{}: to=<{}>", id, a.local_address()));
+    let line = a.wait_log(&format!("{}: to=<{}>", id, a.local_address()));
     assert!(
         line.ends_with("dsn=4.3.5, status=deferred (mail system configuration error)"),
         "{}",

@@ -347,6 +347,18 @@ impl Instance {
         std::fs::read_to_string(self.mail.join(user)).unwrap_or_default()
     }
 
+    /// Wait (30 s at most) for a maillog line containing `what` and return the first one.
+    pub fn wait_log(&self, what: &str) -> String {
+        assert!(
+            wait_for(30, || self.log().contains(what)),
+            "no {:?} in log:\n{}",
+            what,
+            self.log()
+        );
+        let log = self.log();
+        log.lines().find(|l| l.contains(what)).unwrap().to_string()
+    }
+
     /// Wait (20 s at most) until `user`'s mailbox holds `text`; the log if it never does.
     pub fn wait_mbox(&self, user: &str, text: &str) {
         assert!(
