@@ -68,23 +68,28 @@ fn canonical_maps_rewrite_envelope_and_headers() {
     inst.stop();
 }
 
-#[test]
-fn canonical_table_error_refuses_the_message() {
+/// With `param = spec` (a table that fails), a message is refused with 451 after DATA and
+/// cleanup logs `log_text`. The instance is returned stopped.
+fn table_error_refuses_the_message(param: &str, spec: &str, log_text: &str) -> Instance {
     let inst = Instance::new(&[]);
-    inst.set("sender_canonical_maps", "fail:canonical");
+    inst.set(param, spec);
     inst.newaliases();
     inst.start();
     let to = inst.local_address();
     let reply = send_raw(&inst, "joe@b.test", &[&to], "Subject: x\n\nx\n.\n");
     assert_eq!(reply, "451 4.3.0 Error: queue file write error");
-    assert!(
-        inst.log().contains(
-            ": sender_canonical_maps map lookup problem for joe@b.test -- message not accepted, try again later"
-        ),
-        "{}",
-        inst.log()
-    );
+    assert!(inst.log().contains(log_text), "{}", inst.log());
     inst.stop();
+    inst
+}
+
+#[test]
+fn canonical_table_error_refuses_the_message() {
+    let inst = table_error_refuses_the_message(
+        "sender_canonical_maps",
+        "fail:canonical",
+        ": sender_canonical_maps map lookup problem for joe@b.test -- message not accepted, try again later",
+    );
     // smtpd's recipient test searches recipient_canonical_maps: a failure answers 451.
     inst.set("recipient_canonical_maps", "fail:rcanonical");
     inst.start();
@@ -207,21 +212,11 @@ fn bcc_copies_are_delivered() {
 
 #[test]
 fn bcc_table_error_refuses_the_message() {
-    let inst = Instance::new(&[]);
-    inst.set("recipient_bcc_maps", "fail:bcc");
-    inst.newaliases();
-    inst.start();
-    let to = inst.local_address();
-    let reply = send_raw(&inst, "joe@b.test", &[&to], "Subject: x\n\nx\n.\n");
-    assert_eq!(reply, "451 4.3.0 Error: queue file write error");
-    assert!(
-        inst.log().contains(
-            ": recipient_bcc_maps map lookup problem -- message not accepted, try again later"
-        ),
-        "{}",
-        inst.log()
+    table_error_refuses_the_message(
+        "recipient_bcc_maps",
+        "fail:bcc",
+        ": recipient_bcc_maps map lookup problem -- message not accepted, try again later",
     );
-    inst.stop();
 }
 
 #[test]
