@@ -190,8 +190,12 @@ pub const PARAMS: &[Param] = &[
     f("non_smtpd_milters", "", "mail would bypass the milters"),
     k("milter_default_action", "tempfail"),
     k("milter_protocol", "6"),
-    // Postern offers no SMTPUTF8 (Postfix 3's default at compatibility level 0).
-    k("smtputf8_enable", "no"),
+    // SMTPUTF8 (issue 12; Postfix 3.x, src/smtputf8.rs): smtputf8_enable's default is
+    // Postfix 3's at compatibility level 0; compat.rs makes it yes from level 1.
+    p("smtputf8_enable", "no"),
+    p("strict_smtputf8", "no"),
+    p("smtputf8_autodetect_classes", "sendmail, verify"),
+    p("smtpd_discard_ehlo_keywords", ""),
     k("strict_rfc821_envelopes", "no"),
     k("smtpd_client_port_logging", "no"),
     // Refused: a sender address of a local domain that does not exist would be accepted.

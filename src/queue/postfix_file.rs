@@ -219,6 +219,18 @@ pub fn parse(data: &[u8]) -> Result<PostfixMessage, String> {
                 pending = Pending::default();
                 done += 1;
             }
+            // The size record's sixth field: Postfix 3's SMTPUTF8 flags, kept as ours.
+            b'C' => {
+                let t = text(payload);
+                match t
+                    .split_whitespace()
+                    .nth(5)
+                    .and_then(|f| f.parse::<u32>().ok())
+                {
+                    Some(f) if f & 7 != 0 => env.set_attr("smtputf8", &(f & 7).to_string()),
+                    _ => {}
+                }
+            }
             b'M' => in_content = true,
             b'E' => {
                 ended = true;
@@ -226,8 +238,8 @@ pub fn parse(data: &[u8]) -> Result<PostfixMessage, String> {
             }
             // Sizes, create time, full name, filters, flags, warning time, VERP, priority,
             // return-receipt/errors-to, redirect, milter count, padding, killed records.
-            b'C' | b'c' | b'F' | b'I' | b'L' | b'f' | b'd' | b'W' | b'V' | b'P' | b'r' | b'e'
-            | b'>' | b'm' | b'w' | b'K' => {}
+            b'c' | b'F' | b'I' | b'L' | b'f' | b'd' | b'W' | b'V' | b'P' | b'r' | b'e' | b'>'
+            | b'm' | b'w' | b'K' => {}
             other => {
                 return Err(format!("unknown record type '{}'", other.escape_ascii()));
             }

@@ -31,10 +31,12 @@ use crate::cleanup::Submission;
 use crate::log::{self, lines};
 use crate::queue::{Envelope, Recipient};
 use crate::reply::Reply;
+use crate::smtputf8::Source;
 
 mod auth;
 mod bare_lf;
 mod cmd_stats;
+mod ehlo;
 mod gate;
 mod limits;
 mod line;
@@ -42,6 +44,7 @@ mod mail_params;
 mod pipelining;
 mod query;
 mod report;
+mod smtputf8;
 mod starttls;
 mod tls_rate;
 
@@ -60,6 +63,8 @@ struct Transaction {
     sasl_sender: Option<String>,
     /// RCPT commands seen, accepted or not.
     rcpt_attempts: usize,
+    /// MAIL's SMTPUTF8 parameter (RFC 6531), see `smtputf8`.
+    smtputf8: bool,
 }
 
 /// Why the command loop ends.
@@ -366,28 +371,11 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         self.helo = Some(name);
         self.esmtp = esmtp;
         self.tx = None;
-        let host = &self.ctx.myhostname;
         if !esmtp {
-            self.chat.reply(&format!("250 {}", host));
+            self.chat.reply(&format!("250 {}", self.ctx.myhostname));
             return;
         }
-        let size = match self.ctx.message_size_limit {
-            0 => "250-SIZE".to_string(),
-            n => format!("250-SIZE {}", n),
-        };
-        let mut ext = vec![format!("250-{}", host), "250-PIPELINING".into(), size];
-        if !self.ctx.disable_vrfy {
-            ext.push("250-VRFY".into());
-        }
-        ext.push("250-ETRN".into());
-        if self.ctx.tls.offer_starttls() && self.tls.is_none() && !self.ctx.stand_alone {
-            ext.push("250-STARTTLS".into());
-        }
-        ext.extend(self.auth_keywords());
-        ext.push("250-ENHANCEDSTATUSCODES".into());
-        ext.push("250-8BITMIME".into());
-        ext.push("250 DSN".into());
-        for l in ext {
+        for l in self.ehlo_lines() {
             self.chat.reply(&l);
         }
     }
@@ -414,7 +402,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 return self.refuse(501, "5.1.7", "Bad sender address syntax");
             }
         };
-        let Some(params) = self.mail_params(&p.params) else {
+        let Some(params) = self.mail_params(&p.params, &p.address) else {
             return;
         };
         if !self.ctx.stand_alone && !self.ctx.policy.delay_reject {
@@ -424,6 +412,9 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             {
                 return self.reply(&reply);
             }
+        }
+        if self.undeclared_utf8(&p.address, params.smtputf8) {
+            return;
         }
         if let Some(reply) = self.queue_space() {
             return self.reply(&reply);
@@ -437,6 +428,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             given: Vec::new(),
             sasl_sender: params.sasl_sender,
             rcpt_attempts: 0,
+            smtputf8: params.smtputf8,
         });
         self.chat.reply("250 2.1.0 Ok");
     }
@@ -458,9 +450,13 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 return self.refuse(501, "5.5.4", "Syntax: RCPT TO:<address>");
             }
         };
+
         let mut rcpt = Recipient::new(&address::qualify(&p.address, &self.ctx.myorigin));
         for (k, v) in &p.params {
             match (k.to_ascii_uppercase().as_str(), v.as_deref()) {
+                ("NOTIFY" | "ORCPT", _) if self.discards("DSN") => {
+                    return self.reply(&mail_params::dsn_disabled());
+                }
                 ("NOTIFY", Some(v)) => match address::valid_notify(v) {
                     Some(n) => rcpt.notify = Some(n),
                     None => return self.refuse(501, "5.5.4", "Error: Bad NOTIFY parameter syntax"),
@@ -477,6 +473,9 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         let count = self.tx.as_ref().map(|t| t.recipients.len()).unwrap_or(0);
         if count >= self.ctx.recipient_limit {
             return self.refuse(452, "4.5.3", "Error: too many recipients");
+        }
+        if self.rcpt_utf8_refused(&p.address) {
+            return;
         }
         let r = Rcpt {
             given: &p.address,
@@ -560,7 +559,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 helo: self.helo.as_deref(),
                 name: &self.client.name,
                 addr: &self.client.addr.to_string(),
-                protocol: self.received_protocol(with),
+                protocol: smtputf8::utf8_protocol(self.received_protocol(with), tx.smtputf8),
                 tls: tls.as_ref().map(|(u, c)| (u.as_str(), c.as_str())),
                 authenticated_sender: self.received_auth_name(),
             }),
@@ -615,6 +614,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         if !filter.is_empty() {
             env.set_attr(crate::queue::FILTER_ATTR, &filter);
         }
+        crate::smtputf8::mark(&self.ctx.cfg, &mut env, tx.smtputf8, Source::Smtpd);
         env.recipients = tx.recipients;
         let sub = Submission {
             envelope: env,

@@ -3,6 +3,7 @@
 mod bare_lf;
 mod classes;
 mod pipelining;
+mod smtputf8_session;
 mod starttls;
 mod utf8;
 

@@ -1,6 +1,6 @@
 //! The envelope commands the SMTP and LMTP clients send: `MAIL FROM` with SIZE (RFC 1870),
-//! BODY=8BITMIME (RFC 6152) and RET/ENVID (RFC 3461) as the server's EHLO/LHLO offers
-//! them, and one `RCPT TO` per recipient with NOTIFY/ORCPT; and the PIPELINING group
+//! BODY=8BITMIME (RFC 6152), RET/ENVID (RFC 3461) and SMTPUTF8 (RFC 6531) as the server's
+//! EHLO/LHLO offers them, and one `RCPT TO` per recipient with NOTIFY/ORCPT; and the PIPELINING group
 //! (RFC 2920) of those commands and DATA.
 //!
 //! Security role: the last line of defence against command injection: an address with a
@@ -18,6 +18,8 @@ pub struct Message<'a> {
     /// DSN RET= (FULL or HDRS) and ENVID= (decoded), from the queue file.
     pub ret: Option<&'a str>,
     pub envid: Option<&'a str>,
+    /// The SMTPUTF8 flags of this delivery (`crate::smtputf8::for_delivery`).
+    pub smtputf8: u32,
 }
 
 /// An address held a control character: nothing may be sent.
@@ -42,6 +44,31 @@ pub fn offered<'e>(ext: &'e [(String, String)], k: &str) -> Option<&'e str> {
     ext.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
 }
 
+/// Postfix's SMTPUTF8 decision after EHLO/LHLO: the text of the 5.6.7 bounce when this
+/// delivery needs SMTPUTF8 (`crate::smtputf8::required`) and the server `namaddr` does not
+/// offer it. Logs `host X offers SMTPUTF8 support, but not 8BITMIME` as Postfix does.
+pub fn smtputf8_refusal(
+    msg: &Message<'_>,
+    ext: &[(String, String)],
+    namaddr: &str,
+    log_name: &str,
+) -> Option<String> {
+    let utf8 = offered(ext, "SMTPUTF8").is_some();
+    if !utf8 && crate::smtputf8::required(msg.smtputf8) {
+        return Some(format!(
+            "SMTPUTF8 is required, but was not offered by host {}",
+            namaddr
+        ));
+    }
+    if utf8 && offered(ext, "8BITMIME").is_none() {
+        crate::log::info(
+            log_name,
+            format!("host {} offers SMTPUTF8 support, but not 8BITMIME", namaddr),
+        );
+    }
+    None
+}
+
 /// `MAIL FROM:<...>` and one `RCPT TO:<...>` for each of `which` (indexes into the
 /// message's recipients), with the parameters the server offers.
 pub fn commands(
@@ -55,7 +82,8 @@ pub fn commands(
     if has("SIZE").is_some() {
         mail.push_str(&format!(" SIZE={}", data::wire_size(msg.content)));
     }
-    if has("8BITMIME").is_some() && data::is_8bit(msg.content) {
+    // Postfix: a server that offers SMTPUTF8 without 8BITMIME gets 8BITMIME anyway.
+    if (has("8BITMIME").is_some() || has("SMTPUTF8").is_some()) && data::is_8bit(msg.content) {
         mail.push_str(" BODY=8BITMIME");
     }
     if dsn {
@@ -65,6 +93,9 @@ pub fn commands(
         if let Some(e) = msg.envid {
             mail.push_str(&format!(" ENVID={}", xtext(e)));
         }
+    }
+    if has("SMTPUTF8").is_some() && msg.smtputf8 & crate::smtputf8::REQUESTED != 0 {
+        mail.push_str(" SMTPUTF8");
     }
     let rcpts: Vec<String> = which
         .iter()
@@ -126,6 +157,7 @@ mod tests {
             recipients: &rcpts,
             ret: Some("hdrs"),
             envid: None,
+            smtputf8: 0,
         };
         let ext = vec![("SIZE".to_string(), String::new())];
         let (mail, rc) = commands(&msg, &[1, 0], &ext).unwrap();
@@ -141,5 +173,26 @@ mod tests {
             ..msg
         };
         assert_eq!(commands(&m2, &[0], &[]), Err(Injection));
+    }
+
+    #[test]
+    fn smtputf8_is_sent_when_requested_and_offered() {
+        let rcpts = [Recipient::new("j\u{f6}rg@b.test")];
+        let msg = Message {
+            sender: "s@x",
+            content: "S: \u{e9}\n".as_bytes(),
+            recipients: &rcpts,
+            ret: None,
+            envid: None,
+            smtputf8: crate::smtputf8::REQUESTED | crate::smtputf8::RECIPIENT,
+        };
+        let utf8 = vec![("SMTPUTF8".to_string(), String::new())];
+        let (mail, _) = commands(&msg, &[0], &utf8).unwrap();
+        assert_eq!(mail, "MAIL FROM:<s@x> BODY=8BITMIME SMTPUTF8");
+        let (mail, _) = commands(&msg, &[0], &[]).unwrap();
+        assert_eq!(mail, "MAIL FROM:<s@x>");
+        let plain = Message { smtputf8: 0, ..msg };
+        let (mail, _) = commands(&plain, &[0], &utf8).unwrap();
+        assert_eq!(mail, "MAIL FROM:<s@x> BODY=8BITMIME");
     }
 }
