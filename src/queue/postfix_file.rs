@@ -281,7 +281,7 @@ mod tests {
     #[test]
     fn records_long_lengths_pointers_and_dsn() {
         let mut f = Vec::new();
-        rec(&mut f, b'C', b"    1     2     3");
+        rec(&mut f, b'C', b"    1     2     3     0     1     5");
         rec(&mut f, b'T', b"1700000000 250000");
         rec(&mut f, b'S', b"a@b.example");
         rec(&mut f, b'A', b"client_address=192.0.2.1");
@@ -315,6 +315,8 @@ mod tests {
         assert_eq!(m.envelope.attr("log_ident"), None);
         assert_eq!(m.envelope.attr("envid"), Some("ENV1"));
         assert_eq!(m.envelope.attr("ret"), Some("HDRS"));
+        // Postfix 3's SMTPUTF8 flags (requested, UTF-8 sender) from the size record.
+        assert_eq!(m.envelope.attr("smtputf8"), Some("5"));
         let r = &m.envelope.recipients[..];
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].address, "new@x.example");
