@@ -221,6 +221,18 @@ fn relay_sends_smtputf8_or_bounces_with_5_6_7() {
         "to=<{}@c.test>, relay=127.0.0.1[127.0.0.1]:{}",
         c.user, c.port
     ))));
+    // sendmail submissions are autodetected (smtputf8_autodetect_classes = sendmail,
+    // verify): a UTF-8 recipient makes the message need SMTPUTF8 too.
+    let out = a.sendmail(
+        &["-f", &sender, "\u{e9}t\u{e9}@c.test"],
+        b"Subject: via sendmail\n\nx\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let line = a.wait_log("to=<\u{e9}t\u{e9}@c.test>");
+    assert!(
+        line.contains("dsn=5.6.7, status=bounced (SMTPUTF8 is required"),
+        "{line}"
+    );
     a.stop();
     b.stop();
     c.stop();
