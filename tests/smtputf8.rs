@@ -104,13 +104,20 @@ fn python_smtplib_delivers_to_a_utf8_alias_in_a_local_mbox() {
 
 #[test]
 fn raw_sessions_get_postfix_replies_for_bad_utf8_input() {
-    let inst = Instance::new(&[("smtputf8_enable", "yes"), ("strict_smtputf8", "yes")]);
+    let inst = Instance::new(&[
+        ("smtputf8_enable", "yes"),
+        ("strict_smtputf8", "yes"),
+        ("smtpd_discard_ehlo_keywords", "etrn, vrfy"),
+    ]);
     inst.newaliases();
     inst.start();
     let mut c = inst.connect();
     c.reply();
     let ehlo = c.cmd("EHLO client.example");
-    assert!(ehlo.ends_with("\n250 SMTPUTF8"), "{ehlo}");
+    assert!(ehlo.ends_with("\n250-DSN\n250 SMTPUTF8"), "{ehlo}");
+    assert!(!ehlo.contains("ETRN") && !ehlo.contains("VRFY"), "{ehlo}");
+    inst.wait_log("postfix/smtpd[");
+    inst.wait_log("]: discarding EHLO keywords: ETRN VRFY");
     assert_eq!(
         c.cmd("MAIL FROM:<a@b\u{fc}cher.example>"),
         "501 5.1.7 Bad sender address syntax"

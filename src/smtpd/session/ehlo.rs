@@ -32,13 +32,17 @@ const NAMES: &[&str] = &[
 ];
 
 impl<S: Read + Write> Session<'_, S> {
-    /// Whether smtpd_discard_ehlo_keywords names `keyword` (upper case).
+    /// Whether smtpd_discard_ehlo_keywords names `keyword` (upper case). Postfix's table
+    /// also knows SMTPUTF8 as `EHLO_MASK_SMTPUTF8`.
     pub(super) fn discards(&self, keyword: &str) -> bool {
         self.ctx
             .cfg
             .list("smtpd_discard_ehlo_keywords")
             .iter()
-            .any(|k| k.eq_ignore_ascii_case(keyword))
+            .any(|k| {
+                k.eq_ignore_ascii_case(keyword)
+                    || keyword == "SMTPUTF8" && k.eq_ignore_ascii_case("EHLO_MASK_SMTPUTF8")
+            })
     }
 
     /// The EHLO reply lines (`250-host`, ..., `250 LAST`).
@@ -86,9 +90,18 @@ impl<S: Read + Write> Session<'_, S> {
             .collect()
     }
 
-    /// `discarding EHLO keywords: ...` as Postfix logs it.
+    /// `discarding EHLO keywords: ...` as Postfix 3.7 logs it (its name table prints the
+    /// SMTPUTF8 bit as `EHLO_MASK_SMTPUTF8`, the first name it has for it).
     fn log_discarded(&self) {
-        let names: Vec<&str> = NAMES.iter().copied().filter(|n| self.discards(n)).collect();
+        let names: Vec<&str> = NAMES
+            .iter()
+            .copied()
+            .filter(|n| self.discards(n))
+            .map(|n| match n {
+                "SMTPUTF8" => "EHLO_MASK_SMTPUTF8",
+                n => n,
+            })
+            .collect();
         if names.is_empty()
             || names.contains(&"SILENT-DISCARD")
             || names.contains(&"ENHANCEDSTATUSCODES")

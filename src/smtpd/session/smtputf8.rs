@@ -32,13 +32,7 @@ pub(super) fn utf8_protocol(with: &'static str, smtputf8: bool) -> &'static str 
 impl<S: Read + Write> Session<'_, S> {
     /// smtputf8_enable, and SMTPUTF8 not discarded by smtpd_discard_ehlo_keywords.
     pub(super) fn smtputf8_offered(&self) -> bool {
-        smtputf8::enabled(&self.ctx.cfg)
-            && !self
-                .ctx
-                .cfg
-                .list("smtpd_discard_ehlo_keywords")
-                .iter()
-                .any(|k| k.eq_ignore_ascii_case("smtputf8"))
+        smtputf8::enabled(&self.ctx.cfg) && !self.discards("SMTPUTF8")
     }
 
     /// MAIL's `SMTPUTF8` parameter, when the extension is offered (otherwise it is an
