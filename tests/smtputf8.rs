@@ -180,7 +180,7 @@ fn relay_sends_smtputf8_or_bounces_with_5_6_7() {
             ),
         ),
     ]);
-    a.newaliases();
+    add_aliases(&a, &format!("weiter: {}@c.test\n", c.user));
     a.start();
     let sender = a.local_address();
     let out = smtplib(
@@ -228,6 +228,30 @@ fn relay_sends_smtputf8_or_bounces_with_5_6_7() {
         "to=<{}@c.test>, relay=127.0.0.1[127.0.0.1]:{}",
         c.user, c.port
     ))));
+    // The request stays with a copy the local alias forwards: its UTF-8 header then needs
+    // SMTPUTF8, which C does not offer.
+    let out = smtplib(
+        a.port,
+        &sender,
+        &["weiter@www.a.org"],
+        "Subject: weitergeleitet \u{fc}ber alias\r\n\r\nx\r\n",
+        &["SMTPUTF8"],
+    );
+    assert_eq!(out, "offered\nrefused {}\n", "{}", a.log());
+    let fwd = a.wait_log(&format!(
+        "to=<{}@c.test>, orig_to=<weiter@www.a.org>",
+        c.user
+    ));
+    let copy = fwd
+        .split("(forwarded as ")
+        .nth(1)
+        .and_then(|t| t.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{fwd}"));
+    let line = a.wait_log(&format!("{}: to=<{}@c.test>", copy, c.user));
+    assert!(
+        line.contains("dsn=5.6.7, status=bounced (SMTPUTF8 is required"),
+        "{line}"
+    );
     // sendmail submissions are autodetected (smtputf8_autodetect_classes = sendmail,
     // verify): a UTF-8 recipient makes the message need SMTPUTF8 too.
     let out = a.sendmail(

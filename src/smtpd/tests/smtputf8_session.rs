@@ -134,7 +134,13 @@ fn strict_smtputf8_refuses_undeclared_utf8_addresses() {
 fn discarded_keywords_are_not_offered_nor_honoured() {
     let f = fixture(
         "u8-discard",
-        &[ON, ("smtpd_discard_ehlo_keywords", "ehlo_mask_smtputf8, DSN, etrn")],
+        &[
+            ON,
+            (
+                "smtpd_discard_ehlo_keywords",
+                "ehlo_mask_smtputf8, DSN, etrn",
+            ),
+        ],
     );
     let out = talk(
         &f,
