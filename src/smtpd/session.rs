@@ -462,7 +462,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                     None => return self.refuse(501, "5.5.4", "Error: Bad NOTIFY parameter syntax"),
                 },
                 ("ORCPT", Some(v)) => match v.split_once(';').and_then(|(t, x)| {
-                    address::xtext_decode(x).map(|d| format!("{};{}", t.to_ascii_lowercase(), d))
+                    address::orcpt_decode(t, x).map(|d| format!("{};{}", t.to_ascii_lowercase(), d))
                 }) {
                     Some(o) => rcpt.orcpt = Some(o),
                     None => return self.refuse(501, "5.5.4", "Error: Bad ORCPT parameter syntax"),

@@ -39,6 +39,20 @@ pub fn xtext(s: &str) -> String {
     out
 }
 
+/// RFC 6533 uxtext as Postfix writes it: printable ASCII but `\\` as is, every other
+/// character as `\\x{HEX}`.
+pub fn uxtext(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c != '\\' && ('!'..='~').contains(&c) {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\x{{{:02X}}}", c as u32));
+        }
+    }
+    out
+}
+
 /// The extension `k` of an EHLO/LHLO reply, with its parameters.
 pub fn offered<'e>(ext: &'e [(String, String)], k: &str) -> Option<&'e str> {
     ext.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
@@ -118,7 +132,11 @@ fn rcpt_command(r: &Recipient, dsn: bool) -> String {
         }
         if let Some(o) = &r.orcpt {
             let (t, a) = o.split_once(';').unwrap_or(("rfc822", o));
-            line.push_str(&format!(" ORCPT={};{}", t, xtext(a)));
+            let a = match t.eq_ignore_ascii_case("utf-8") {
+                true => uxtext(a),
+                false => xtext(a),
+            };
+            line.push_str(&format!(" ORCPT={};{}", t, a));
         }
     }
     line
@@ -144,6 +162,13 @@ mod tests {
         assert_eq!(xtext("a+b=c d"), "a+2Bb+3Dc+20d");
         assert_eq!(xtext("user@example.com"), "user@example.com");
         assert_eq!(xtext("é"), "+C3+A9");
+        assert_eq!(uxtext("j\u{f6}rg\\+@x"), "j\\x{F6}rg\\x{5C}+@x");
+        let mut r = Recipient::new("a@b");
+        r.orcpt = Some("utf-8;j\u{f6}rg@b".into());
+        assert_eq!(
+            rcpt_command(&r, true),
+            "RCPT TO:<a@b> ORCPT=utf-8;j\\x{F6}rg@b"
+        );
     }
 
     #[test]
