@@ -55,7 +55,8 @@ impl<S: Read + Write> Session<'_, S> {
         let Some(domain) = smtputf8::utf8_domain(address) else {
             return false;
         };
-        if smtputf8 && smtputf8::valid_utf8_domain(domain) {
+        // Postfix checks nothing here in stand-alone mode (sendmail -bs).
+        if self.ctx.stand_alone || smtputf8 && smtputf8::valid_utf8_domain(domain) {
             return false;
         }
         log::warning(

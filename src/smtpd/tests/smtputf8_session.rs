@@ -181,3 +181,15 @@ fn disabled_by_default_at_level_0_and_enabled_from_level_1() {
     let out = talk(&f, "EHLO h\r\nQUIT\r\n");
     assert!(out.contains(&"250 SMTPUTF8".to_string()), "{out:?}");
 }
+
+/// `sendmail -bs` (stand-alone): Postfix does not check the address's domain there.
+#[test]
+fn stand_alone_sessions_skip_the_domain_check() {
+    let mut f = fixture("u8-bs", &[ON]);
+    f.ctx.stand_alone = true;
+    let out = talk(
+        &f,
+        "EHLO h\r\nMAIL FROM:<a@b\u{fc}cher.example>\r\nQUIT\r\n",
+    );
+    assert!(out.contains(&"250 2.1.0 Ok".to_string()), "{out:?}");
+}
