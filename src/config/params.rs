@@ -204,6 +204,9 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_forbid_bare_newline_exclusions", "$mynetworks"),
     p("smtpd_forbid_bare_newline_reject_code", "550"),
     p("smtpd_forbid_unauth_pipelining", "yes"),
+    // CHUNKING (issue 12): the EHLO keywords smtpd does not announce (smtpd/ehlo_discard.rs;
+    // discarding CHUNKING makes BDAT end the session, as in Postfix 3.4+).
+    p("smtpd_discard_ehlo_keywords", ""),
     p(
         "local_recipient_maps",
         "proxy:unix:passwd.byname $alias_maps",
