@@ -302,7 +302,8 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         }
         let refusals = self.refusals;
         let end = self.dispatch(&upper, args);
-        if self.refusals == refusals {
+        // A command cut short by a lost connection or a timeout did not succeed.
+        if self.refusals == refusals && !matches!(end, Some(End::Hangup)) {
             self.stats.succeeded(slot);
         }
         end
