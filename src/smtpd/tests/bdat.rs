@@ -301,3 +301,31 @@ fn lost_connection_or_timeout_mid_chunk_queues_nothing() {
     );
     assert_eq!(incoming(&f), 0);
 }
+
+#[test]
+fn the_message_gets_received_and_content_filter_as_with_data() {
+    let me = me();
+    let f = fixture(
+        "bdat-filter",
+        &[("content_filter", "smtp:[127.0.0.1]:10025")],
+    );
+    let body = format!("{}BDAT 14 LAST\r\nSubject: f\r\n\r\n", tx(&me));
+    let out = replies(&f, body.as_bytes());
+    let id = out[2]
+        .strip_prefix("250 2.0.0 Ok: 14 bytes queued as ")
+        .expect(&out[2]);
+    assert_eq!(f.rx.try_recv(), Ok(Wake::New(id.to_string())));
+    let mut qf = QueueFile::open(&f.ctx.queue.path(QueueName::Incoming, id)).unwrap();
+    assert_eq!(
+        qf.envelope.attr(crate::queue::FILTER_ATTR),
+        Some("smtp:[127.0.0.1]:10025")
+    );
+    assert_eq!(qf.envelope.attr("protocol_name"), Some("ESMTP"));
+    let content = String::from_utf8(qf.content().unwrap()).unwrap();
+    assert!(
+        content.starts_with(&format!(
+            "Received: from h (localhost [127.0.0.1])\n\tby www.a.org (Postfix) with ESMTP id {id}\n\tfor <{me}@www.a.org>; "
+        )),
+        "{content}"
+    );
+}
