@@ -268,6 +268,22 @@ fn lost_connection_and_timeout_mid_chunk_queue_nothing() {
         &inst,
         &format!("disconnect from {client} ehlo=1 mail=1 rcpt=1 bdat=0/1 commands=3/4")
     ));
+    // Between two chunks: the byte count is logged too, as Postfix does.
+    let (mut c, _) = session(&inst);
+    c.send_raw(format!("MAIL FROM:<s@remote.test>\r\nRCPT TO:<{rcpt}>\r\n").as_bytes());
+    c.send_raw(&bdat(b"Subject: t\r\nab", false));
+    assert_eq!(c.reply(), "250 2.1.0 Ok");
+    assert_eq!(c.reply(), "250 2.1.5 Ok");
+    assert_eq!(c.reply(), "250 2.0.0 Ok: 14 bytes");
+    drop(c);
+    assert!(logged(
+        &inst,
+        &format!("lost connection after BDAT (14 bytes) from {client}")
+    ));
+    assert!(logged(
+        &inst,
+        &format!("disconnect from {client} ehlo=1 mail=1 rcpt=1 bdat=1 commands=4")
+    ));
     let (mut c, _) = session(&inst);
     assert_eq!(c.cmd("MAIL FROM:<s@remote.test>"), "250 2.1.0 Ok");
     assert_eq!(c.cmd(&format!("RCPT TO:<{rcpt}>")), "250 2.1.5 Ok");

@@ -229,7 +229,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             let line = match self.chat.read_line(self.ctx.line_length_limit) {
                 Ok(l) => l,
                 Err(e) => {
-                    self.chat_failed(e, &self.stage.clone());
+                    self.chat_failed(e, &self.failure_stage());
                     return;
                 }
             };

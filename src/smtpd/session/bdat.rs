@@ -28,6 +28,10 @@ use crate::smtpd::chat::Peek;
 use crate::smtpd::chunk::Content;
 use crate::smtpd::ehlo_discard::Discard;
 
+/// The stage after a chunk that is not the last (Postfix's SMTPD_AFTER_BDAT), in the
+/// log lines of what happens before the next command.
+const BETWEEN_CHUNKS: &str = "BDAT content";
+
 /// Where a transaction is with BDAT (Postfix's bdat_state).
 #[derive(Default)]
 pub(super) enum Bdat {
@@ -129,9 +133,8 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             return None;
         }
         if !last {
-            let received = chunks.content.received();
             self.bdat = Bdat::Receiving(chunks);
-            self.stage = format!("BDAT ({} bytes)", received);
+            self.stage = BETWEEN_CHUNKS.to_string();
             self.chat.reply(&format!("250 2.0.0 Ok: {} bytes", size));
             return None;
         }
@@ -143,6 +146,17 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             self.chat.reply(&text);
         }
         None
+    }
+
+    /// The stage for `lost connection` / `timeout after STAGE`: between two chunks it
+    /// carries the byte count, as Postfix's does.
+    pub(super) fn failure_stage(&self) -> String {
+        match &self.bdat {
+            Bdat::Receiving(c) if self.stage == BETWEEN_CHUNKS => {
+                format!("BDAT ({} bytes)", c.content.received())
+            }
+            _ => self.stage.clone(),
+        }
     }
 
     /// The queue ID of the message being received, for warnings.
