@@ -562,12 +562,7 @@ pub fn cleanup_map_problem(queue_id: &str, title: &str) {
     );
 }
 
-/// CHUNKING (issue 12, smtpd/session/bdat): `discarding EHLO keywords: NAMES`.
-pub fn discarding_ehlo_keywords(names: &str) {
-    info("smtpd", format!("discarding EHLO keywords: {}", names));
-}
-
-/// `warning: ID: malformed BDAT command syntax from host[addr]: LINE` (ID: NOQUEUE before
+/// CHUNKING (issue 12, smtpd/session/bdat): `warning: ID: malformed BDAT command syntax from host[addr]: LINE` (ID: NOQUEUE before
 /// the queue file exists; LINE cut to 100 characters as Postfix's `%.100s`).
 pub fn bdat_malformed(queue_id: Option<&str>, client: &str, line: &str) {
     let line: String = printable(line).chars().take(100).collect();

@@ -32,7 +32,6 @@ pub mod check;
 pub mod chunk;
 pub mod conn;
 pub mod destination;
-pub mod ehlo_discard;
 pub mod hostname;
 pub mod network;
 pub mod peer;

@@ -24,7 +24,6 @@ use super::address::{self, PathError};
 use super::anvil::Event;
 use super::chat::{Chat, Data, Peek};
 use super::check;
-use super::ehlo_discard::Discard;
 use super::policy_types::Rcpt;
 use super::{ClientInfo, SmtpdContext};
 use crate::log::{self, lines};
@@ -35,6 +34,7 @@ mod auth;
 mod bare_lf;
 mod bdat;
 mod cmd_stats;
+mod ehlo;
 mod gate;
 mod limits;
 mod line;
@@ -368,46 +368,12 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         self.esmtp = esmtp;
         self.tx = None;
         self.bdat = bdat::Bdat::None;
-        let host = &self.ctx.myhostname;
         if !esmtp {
-            self.chat.reply(&format!("250 {}", host));
+            self.chat.reply(&format!("250 {}", self.ctx.myhostname));
             return;
         }
-        let size = match self.ctx.message_size_limit {
-            0 => "250-SIZE".to_string(),
-            n => format!("250-SIZE {}", n),
-        };
-        let mut ext = vec![format!("250-{}", host), "250-PIPELINING".into(), size];
-        if !self.ctx.disable_vrfy {
-            ext.push("250-VRFY".into());
-        }
-        ext.push("250-ETRN".into());
-        if self.ctx.tls.offer_starttls() && self.tls.is_none() && !self.ctx.stand_alone {
-            ext.push("250-STARTTLS".into());
-        }
-        ext.extend(self.auth_keywords());
-        ext.push("250-ENHANCEDSTATUSCODES".into());
-        ext.push("250-8BITMIME".into());
-        ext.push("250-DSN".into());
-        ext.push("250-CHUNKING".into());
-        self.ehlo_reply(ext);
-    }
-
-    /// Send the EHLO reply `lines` (`250-` each; the first is the host name) without the
-    /// keywords smtpd_discard_ehlo_keywords names.
-    fn ehlo_reply(&mut self, lines: Vec<String>) {
-        let discard = Discard::parse(self.ctx.cfg.get("smtpd_discard_ehlo_keywords"));
-        discard.log();
-        let kept: Vec<&str> = lines
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (i, l.strip_prefix("250-").unwrap_or(l)))
-            .filter(|(i, k)| *i == 0 || !discard.drops(k))
-            .map(|(_, k)| k)
-            .collect();
-        for (i, k) in kept.iter().enumerate() {
-            let sep = if i + 1 == kept.len() { ' ' } else { '-' };
-            self.chat.reply(&format!("250{}{}", sep, k));
+        for l in self.ehlo_lines() {
+            self.chat.reply(&l);
         }
     }
 

@@ -8,7 +8,7 @@
 //! A chunk that cannot be accepted is still read and discarded, so the session stays in
 //! step with a pipelining client: after a failed chunk every BDAT gets `551 5.0.0
 //! Discarded N bytes after earlier error` until BDAT LAST or RSET. A malformed BDAT line,
-//! or BDAT while CHUNKING is discarded (smtpd_discard_ehlo_keywords), ends the session
+//! or BDAT while CHUNKING is discarded (smtpd_discard_ehlo_keywords, `ehlo`), ends the session
 //! with 521: what follows would be content read as commands.
 //!
 //! Security role: never reads content as commands and never ends a message anywhere but
@@ -26,7 +26,6 @@ use crate::log::lines;
 use crate::reply::Reply;
 use crate::smtpd::chat::Peek;
 use crate::smtpd::chunk::Content;
-use crate::smtpd::ehlo_discard::Discard;
 
 /// The stage after a chunk that is not the last (Postfix's SMTPD_AFTER_BDAT), in the
 /// log lines of what happens before the next command.
@@ -74,7 +73,7 @@ pub(super) fn parse_args(args: &str) -> Option<(u64, bool)> {
 impl<S: Read + Write + Peek> Session<'_, S> {
     /// BDAT: read one chunk and answer it.
     pub(super) fn bdat_cmd(&mut self, args: &str) -> Option<End> {
-        if Discard::parse(self.ctx.cfg.get("smtpd_discard_ehlo_keywords")).chunking_off() {
+        if self.discards("CHUNKING") {
             self.reply(&Reply::with_dsn(
                 521,
                 "5.5.1",

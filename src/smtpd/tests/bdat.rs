@@ -72,6 +72,30 @@ fn ehlo_offers_chunking_unless_discarded() {
 }
 
 #[test]
+fn discarded_keywords_are_left_out_in_any_case_and_unknown_ones_ignored() {
+    let f = fixture(
+        "bdat-discard",
+        &[(
+            "smtpd_discard_ehlo_keywords",
+            "pipelining, Size VRFY etrn bogus dsn",
+        )],
+    );
+    let out = talk(&f, "EHLO h\r\nQUIT\r\n");
+    // DSN's parameters are still honoured, so DSN stays announced (see ehlo.rs).
+    assert_eq!(
+        out[1..],
+        [
+            "250-www.a.org",
+            "250-ENHANCEDSTATUSCODES",
+            "250-8BITMIME",
+            "250-DSN",
+            "250 CHUNKING",
+            "221 2.0.0 Bye"
+        ]
+    );
+}
+
+#[test]
 fn chunks_are_answered_and_the_message_queued_as_with_data() {
     let me = me();
     let f = fixture("bdat-ok", &[]);
