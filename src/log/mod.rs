@@ -21,6 +21,7 @@
 //! `lines` passes them through `printable` so a client cannot forge extra log lines.
 
 pub mod lines;
+pub mod tls;
 pub mod postlogd;
 pub mod timefmt;
 pub mod writer;

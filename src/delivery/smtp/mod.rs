@@ -43,6 +43,7 @@ pub mod myself;
 pub mod reply;
 pub mod session;
 pub mod stream;
+pub mod tls_peer;
 pub mod tls_policy;
 
 use std::sync::Arc;
