@@ -825,3 +825,6 @@ mod verify;
 
 #[path = "smtp_client/sasl.rs"]
 mod sasl;
+
+#[path = "smtp_client/cert_match.rs"]
+mod cert_match;

@@ -21,9 +21,9 @@
 //! `lines` passes them through `printable` so a client cannot forge extra log lines.
 
 pub mod lines;
-pub mod tls;
 pub mod postlogd;
 pub mod timefmt;
+pub mod tls;
 pub mod writer;
 
 use std::fmt::Display;

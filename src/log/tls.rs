@@ -97,7 +97,14 @@ pub fn cert_name(component: &str, namaddrport: &str, name: &str, matched: bool, 
 
 /// smtp_tls_loglevel 2: `host[ip]:port: subject_CN=X, issuer_CN=Y, fingerprint=F,
 /// pkey_fingerprint=P`.
-pub fn peer_cert(component: &str, namaddrport: &str, cn: &str, issuer: &str, fpt: &str, pkey: &str) {
+pub fn peer_cert(
+    component: &str,
+    namaddrport: &str,
+    cn: &str,
+    issuer: &str,
+    fpt: &str,
+    pkey: &str,
+) {
     info(
         component,
         format!(

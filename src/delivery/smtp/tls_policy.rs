@@ -161,7 +161,8 @@ impl LogMask {
                     m.certmatch = true;
                 }
                 // Library debugging and packet dumps: nothing more is logged.
-                "cache" | "ssl-debug" | "ssl-handshake-packet-dump" | "ssl-session-packet-dump" => {}
+                "cache" | "ssl-debug" | "ssl-handshake-packet-dump" | "ssl-session-packet-dump" => {
+                }
                 _ => return None,
             }
         }
@@ -200,7 +201,10 @@ fn load_cas(b: &mut SslContextBuilder, file: &str, dir: &str) -> Result<(), TlsP
         let certs = X509::stack_from_pem(&data)
             .map_err(|e| TlsPolicyError::Ca(file.to_string(), e.to_string()))?;
         if certs.is_empty() {
-            return Err(TlsPolicyError::Ca(file.into(), "no certificate found".into()));
+            return Err(TlsPolicyError::Ca(
+                file.into(),
+                "no certificate found".into(),
+            ));
         }
         for c in certs {
             b.cert_store_mut()
@@ -329,9 +333,7 @@ mod tests {
 
     #[test]
     fn bad_settings_are_errors_not_defaults() {
-        let cfg = |pairs: &[(&str, &str)]| {
-            Config::from_pairs(Path::new("/nonexistent"), pairs)
-        };
+        let cfg = |pairs: &[(&str, &str)]| Config::from_pairs(Path::new("/nonexistent"), pairs);
         let c = cfg(&[
             ("smtp_tls_security_level", "encrypt"),
             ("smtp_tls_mandatory_protocols", "TLSv9"),
