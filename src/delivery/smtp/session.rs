@@ -234,7 +234,7 @@ impl Session<'_> {
         };
         let (tls, name) = (&self.set.tls, self.set.log_name.as_str());
         let level = tls.level;
-        let after = if level == TlsLevel::May {
+        let after = if level == TlsLevel::May && !self.has_password() {
             After::Reconnect
         } else {
             After::NextHost
@@ -274,6 +274,20 @@ impl Session<'_> {
             return Err(fail(dsn_of("4.7.5"), text, After::NextHost));
         }
         Ok(())
+    }
+
+    /// AUTH is enabled and the password table has an entry for this server (or the
+    /// lookup failed): after a failed `may` handshake Postfix 2.10 does not retry in
+    /// plaintext then, so that the password is never offered without TLS.
+    fn has_password(&self) -> bool {
+        let sasl = &self.set.sasl;
+        match (&sasl.enabled, &sasl.maps) {
+            (true, Some(maps)) => !matches!(
+                auth::lookup(maps, &self.peer.name, &self.set.dest),
+                Ok(None)
+            ),
+            _ => false,
+        }
     }
 
     /// The TLS log lines of smtp_tls_loglevel (and the chain failure at verify and secure,
