@@ -1,7 +1,8 @@
 //! What a finished TLS handshake negotiated, as Postfix names it in its log line and in
 //! the Received: header: the protocol (`TLSv1.3`), the OpenSSL cipher name and its
-//! used/algorithm bits (worded by the shared `crate::tls::summary`), and the client certificate if one was asked for (subject CN,
-//! issuer CN, and whether it verified against smtpd_tls_CAfile). Follows Postfix 2.10's
+//! used/algorithm bits (read and worded by the shared `crate::tls::summary`), and the
+//! client certificate if one was asked for (subject CN, issuer CN, and whether it
+//! verified against smtpd_tls_CAfile). Follows Postfix 2.10's
 //! tls_server.c / tls_misc.c (`tls_log_summary`) and smtpd.c's Received: comment; the
 //! 3.x key-exchange / signature details are not logged (2.10's form).
 //!
