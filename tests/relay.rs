@@ -4,7 +4,6 @@
 
 mod common;
 #[path = "common/tls.rs"]
-#[allow(dead_code)]
 mod tls;
 
 use std::net::{Ipv4Addr, TcpStream};
