@@ -444,6 +444,26 @@ fn authenticated_sender_login_mismatch_spares_anonymous_clients() {
 
 #[test]
 #[ignore = "needs root: saslauthd -a shadow and a test account (make test runs it as root)"]
+fn security_options_filter_the_mechanisms() {
+    if !prerequisites() {
+        return;
+    }
+    // noplaintext leaves libsasl2 nothing of PLAIN LOGIN without TLS: AUTH is not
+    // offered (Postfix 2.10 stops the smtpd process with "no SASL authentication
+    // mechanisms"; Postern logs that warning and serves the client without AUTH).
+    let opts = ("smtpd_sasl_security_options", "noanonymous, noplaintext");
+    let (s, _conf) = server(None, &[opts]);
+    let r = ehlo(&s).cmd("EHLO again.example");
+    assert!(!r.contains("AUTH"), "{r}");
+    // The default (noanonymous) keeps them.
+    let opts = ("smtpd_sasl_security_options", "noanonymous");
+    let (s, _conf) = server(None, &[opts]);
+    let r = ehlo(&s).cmd("EHLO again.example");
+    assert!(r.contains("\n250-AUTH PLAIN LOGIN\n"), "{r}");
+}
+
+#[test]
+#[ignore = "needs root: saslauthd -a shadow and a test account (make test runs it as root)"]
 fn auth_rate_limit_as_postfix() {
     if !prerequisites() {
         return;
