@@ -398,3 +398,50 @@ fn verified_tls_to_a_postern_smtpd() {
     a.stop();
     b.stop();
 }
+
+#[test]
+fn smtpd_mandatory_protocols_refuse_an_older_client() {
+    // B requires TLS 1.3 at `encrypt` (smtpd_tls_mandatory_protocols); A's client offers
+    // TLS 1.2 at most: the handshake fails and the mail waits at A, unsent.
+    let b = Instance::new(&[
+        ("mydestination", "$myhostname, localhost, b.test"),
+        ("smtpd_tls_security_level", "encrypt"),
+        ("smtpd_tls_mandatory_protocols", ">=TLSv1.3"),
+        ("smtpd_tls_protocols", ""),
+    ]);
+    let ca = tls::make_ca(&b.etc, "ca", "Relay Test CA");
+    let (cert, key) = tls::make_signed(&b.etc, "server", "smtp.b.test", &ca);
+    b.set("smtpd_tls_cert_file", &cert.display().to_string());
+    b.set("smtpd_tls_key_file", &key.display().to_string());
+    b.newaliases();
+    b.start();
+    let transport = format!("inline:{{ b.test=smtp:[127.0.0.1]:{} }}", b.port);
+    let a = Instance::new(&[
+        ("transport_maps", &transport),
+        ("smtp_tls_security_level", "encrypt"),
+        ("smtp_tls_mandatory_protocols", "<=TLSv1.2"),
+    ]);
+    a.newaliases();
+    a.start();
+    let id = send(&a, &[&format!("{}@b.test", b.user)], "too old");
+    let rcpt = format!("{}@b.test", b.user);
+    assert!(
+        wait_for(20, || line_for(&a.log(), &id, &rcpt).is_some()),
+        "{}",
+        a.log()
+    );
+    let log = a.log();
+    let line = line_for(&log, &id, &rcpt).unwrap();
+    assert!(
+        line.contains("dsn=4.7.5, status=deferred (Cannot start TLS: handshake failure)"),
+        "{}",
+        line
+    );
+    assert!(log.contains(&format!(
+        "SSL_connect error to 127.0.0.1[127.0.0.1]:{}: ",
+        b.port
+    )));
+    assert!(!b.mbox(&b.user).contains("too old"));
+    a.stop();
+    b.stop();
+}
