@@ -320,8 +320,11 @@ pub const PARAMS: &[Param] = &[
     p("smtp_tls_protocols", "!SSLv2"),
     p("smtp_tls_mandatory_protocols", "!SSLv2"),
     p("smtp_tls_policy_maps", ""),
+    // Client TLS through OpenSSL (issue 10, tlsclient): the trusted roots and chain depth.
+    p("tls_append_default_CA", "no"),
+    p("smtp_tls_scert_verifydepth", "9"),
     k("smtp_tls_session_cache_database", ""),
-    k("smtp_tls_loglevel", "0"),
+    p("smtp_tls_loglevel", "0"),
     k("smtp_tls_ciphers", "medium"),
     k("smtp_tls_mandatory_ciphers", "medium"),
     k("smtp_tls_note_starttls_offer", "no"),
