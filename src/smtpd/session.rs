@@ -1,6 +1,7 @@
 //! One SMTP session: the RFC 5321 command state machine with Postfix's replies (HELO/EHLO,
 //! MAIL, RCPT, DATA, RSET, NOOP, VRFY, ETRN, QUIT; STARTTLS in `starttls`, AUTH in
-//! `auth`, BDAT in `bdat`, the message hand-off in `message`), error counting with
+//! `auth`, the EHLO keywords in `ehlo`, BDAT in `bdat`, the message hand-off in
+//! `message`), error counting with
 //! smtpd_soft_error_limit / smtpd_hard_error_limit, the idle timeout, and the hand-off of a
 //! received message to cleanup. Refusals are `crate::reply::Reply` values (from the policy
 //! checks, anvil, cleanup, or built with `refuse`), sent by `reply`, which counts a reply
