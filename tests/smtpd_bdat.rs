@@ -341,3 +341,18 @@ fn bare_lf_and_header_checks_apply_to_chunks() {
     assert!(logged(&inst, "reject: header Subject: spam spam"));
     assert!(inst.queue_files("incoming").is_empty());
 }
+
+#[test]
+fn a_stop_between_chunks_ends_the_session_and_queues_nothing() {
+    let inst = started(&[]);
+    let rcpt = inst.local_address();
+    let (mut c, _) = session(&inst);
+    assert_eq!(c.cmd("MAIL FROM:<s@remote.test>"), "250 2.1.0 Ok");
+    assert_eq!(c.cmd(&format!("RCPT TO:<{rcpt}>")), "250 2.1.5 Ok");
+    c.send_raw(&bdat(b"Subject: stop\r\n", false));
+    assert_eq!(c.reply(), "250 2.0.0 Ok: 15 bytes");
+    inst.stop();
+    assert_eq!(c.reply(), "421 4.3.2 www.a.org Service shutting down");
+    assert!(inst.queue_files("incoming").is_empty());
+    assert!(inst.queue_files("active").is_empty());
+}
