@@ -1,5 +1,5 @@
 //! The rest of Postfix 2.10's parameters: every parameter that Postfix 2.10.10's
-//! `postconf -d` lists from its built-in tables and `params` does not have (423 of them),
+//! `postconf -d` lists from its built-in tables and `params` does not have (422 of them),
 //! with Postfix's default (compiled for Linux). None is implemented: a setting other than
 //! the default is warned about, or, for the 21 whose being ignored would weaken security or
 //! lose mail, refused (`support`). `config::known` consults this table after `params`;
@@ -490,7 +490,6 @@ pub const INVENTORY: &[Param] = &[
     k("smtpd_command_filter", ""),
     k("smtpd_delay_open_until_valid_rcpt", "yes"),
     k("smtpd_discard_ehlo_keyword_address_maps", ""),
-    k("smtpd_discard_ehlo_keywords", ""),
     k("smtpd_etrn_restrictions", ""),
     k(
         "smtpd_expansion_filter",

@@ -192,6 +192,9 @@ pub const PARAMS: &[Param] = &[
     k("milter_protocol", "6"),
     // Postern offers no SMTPUTF8 (Postfix 3's default at compatibility level 0).
     k("smtputf8_enable", "no"),
+    // CHUNKING (issue 12): the EHLO keywords smtpd does not announce (smtpd/session/ehlo.rs;
+    // discarding CHUNKING makes BDAT end the session, as in Postfix 3.4+).
+    p("smtpd_discard_ehlo_keywords", ""),
     k("strict_rfc821_envelopes", "no"),
     k("smtpd_client_port_logging", "no"),
     // Refused: a sender address of a local domain that does not exist would be accepted.
