@@ -44,6 +44,7 @@ pub mod smtpd;
 pub mod smtputf8;
 pub mod sys;
 pub mod tables;
+pub mod tls;
 
 /// A value shared between threads that SIGHUP can replace: readers clone the inner `Arc`.
 pub type Shared<T> = std::sync::Arc<std::sync::RwLock<std::sync::Arc<T>>>;

@@ -3,6 +3,8 @@
 //! loopback. Nothing leaves 127.0.0.0/8.
 
 mod common;
+#[path = "common/tls.rs"]
+mod tls;
 
 use std::net::{Ipv4Addr, TcpStream};
 use std::process::{Child, Stdio};
@@ -329,4 +331,117 @@ fn smtp_sink_faults_at_each_command_and_slow_replies() {
         mail
     );
     inst.stop();
+}
+
+#[test]
+fn verified_tls_to_a_postern_smtpd() {
+    // B serves STARTTLS with a certificate of a test CA; A relays to it at `verify`,
+    // trusting only that CA, and logs Postfix's summary line (smtp_tls_loglevel = 1).
+    // A second message at `verify` with a name the certificate lacks waits, unsent.
+    let b = Instance::new(&[
+        ("mydestination", "$myhostname, localhost, b.test"),
+        ("smtpd_tls_security_level", "may"),
+        ("smtpd_tls_received_header", "yes"),
+    ]);
+    let ca = tls::make_ca(&b.etc, "ca", "Relay Test CA");
+    let (cert, key) = tls::make_signed(&b.etc, "server", "smtp.b.test", &ca);
+    b.set("smtpd_tls_cert_file", &cert.display().to_string());
+    b.set("smtpd_tls_key_file", &key.display().to_string());
+    b.newaliases();
+    b.start();
+    let transport = format!(
+        "inline:{{ b.test=smtp:[127.0.0.1]:{}, c.test=verifywrong:[127.0.0.1]:{} }}",
+        b.port, b.port
+    );
+    let a = Instance::new(&[
+        ("transport_maps", &transport),
+        ("smtp_tls_security_level", "verify"),
+        ("smtp_tls_verify_cert_match", "hostname, smtp.b.test"),
+        ("smtp_tls_CAfile", &ca.0.display().to_string()),
+        ("smtp_tls_loglevel", "1"),
+    ]);
+    let mut master = std::fs::read_to_string(a.etc.join("master.cf")).unwrap();
+    master.push_str("verifywrong unix - - n - - smtp -o smtp_tls_verify_cert_match=nexthop\n");
+    std::fs::write(a.etc.join("master.cf"), master).unwrap();
+    a.newaliases();
+    a.start();
+    send(&a, &[&format!("{}@b.test", b.user)], "verified relay");
+    assert!(
+        wait_for(20, || b.mbox(&b.user).contains("verified relay")),
+        "A:\n{}\nB:\n{}",
+        a.log(),
+        b.log()
+    );
+    let head = format!(
+        "Verified TLS connection established to 127.0.0.1[127.0.0.1]:{}: TLSv1.3 with cipher TLS_",
+        b.port
+    );
+    assert!(wait_for(10, || a.log().contains(&head)), "{}", a.log());
+    assert!(b.mbox(&b.user).contains("(using TLSv1.3 with cipher"));
+    let id = send(&a, &[&format!("{}@c.test", b.user)], "wrong name");
+    assert!(
+        wait_for(20, || a.log().contains(&format!(
+            "{}: to=<{}@c.test>, relay=127.0.0.1[127.0.0.1]:{}",
+            id, b.user, b.port
+        ))),
+        "{}",
+        a.log()
+    );
+    let log = a.log();
+    let line = line_for(&log, &id, &format!("{}@c.test", b.user)).unwrap();
+    assert!(
+        line.contains("dsn=4.7.5, status=deferred (Server certificate not verified)"),
+        "{}",
+        line
+    );
+    assert!(!b.mbox(&b.user).contains("wrong name"));
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn smtpd_mandatory_protocols_refuse_an_older_client() {
+    // B requires TLS 1.3 at `encrypt` (smtpd_tls_mandatory_protocols); A's client offers
+    // TLS 1.2 at most: the handshake fails and the mail waits at A, unsent.
+    let b = Instance::new(&[
+        ("mydestination", "$myhostname, localhost, b.test"),
+        ("smtpd_tls_security_level", "encrypt"),
+        ("smtpd_tls_mandatory_protocols", ">=TLSv1.3"),
+        ("smtpd_tls_protocols", ""),
+    ]);
+    let ca = tls::make_ca(&b.etc, "ca", "Relay Test CA");
+    let (cert, key) = tls::make_signed(&b.etc, "server", "smtp.b.test", &ca);
+    b.set("smtpd_tls_cert_file", &cert.display().to_string());
+    b.set("smtpd_tls_key_file", &key.display().to_string());
+    b.newaliases();
+    b.start();
+    let transport = format!("inline:{{ b.test=smtp:[127.0.0.1]:{} }}", b.port);
+    let a = Instance::new(&[
+        ("transport_maps", &transport),
+        ("smtp_tls_security_level", "encrypt"),
+        ("smtp_tls_mandatory_protocols", "<=TLSv1.2"),
+    ]);
+    a.newaliases();
+    a.start();
+    let id = send(&a, &[&format!("{}@b.test", b.user)], "too old");
+    let rcpt = format!("{}@b.test", b.user);
+    assert!(
+        wait_for(20, || line_for(&a.log(), &id, &rcpt).is_some()),
+        "{}",
+        a.log()
+    );
+    let log = a.log();
+    let line = line_for(&log, &id, &rcpt).unwrap();
+    assert!(
+        line.contains("dsn=4.7.5, status=deferred (Cannot start TLS: handshake failure)"),
+        "{}",
+        line
+    );
+    assert!(log.contains(&format!(
+        "SSL_connect error to 127.0.0.1[127.0.0.1]:{}: ",
+        b.port
+    )));
+    assert!(!b.mbox(&b.user).contains("too old"));
+    a.stop();
+    b.stop();
 }

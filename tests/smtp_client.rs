@@ -1,7 +1,9 @@
 //! The smtp(8) client agent against a scripted SMTP server on loopback and a fake
 //! resolver: per-recipient results and their exact log texts, the MX walk (soft failures
 //! move on to the next MX host, MX hosts that are this host are dropped, null MX), DNS
-//! failures, PIPELINING, SIZE, 8BITMIME, DSN, STARTTLS (may/encrypt/verify/secure, refused levels), AUTH (PLAIN/LOGIN), data encoding, timeouts.
+//! failures, PIPELINING, SIZE, 8BITMIME, DSN, STARTTLS (may/encrypt/verify/secure,
+//! certificate names, trusted roots, TLS log lines, refused levels), AUTH (PLAIN/LOGIN),
+//! data encoding, timeouts.
 
 #[path = "smtp_client/server.rs"]
 mod server;
@@ -825,3 +827,6 @@ mod verify;
 
 #[path = "smtp_client/sasl.rs"]
 mod sasl;
+
+#[path = "smtp_client/cert_match.rs"]
+mod cert_match;

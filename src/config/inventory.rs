@@ -1,5 +1,5 @@
 //! The rest of Postfix 2.10's parameters: every parameter that Postfix 2.10.10's
-//! `postconf -d` lists from its built-in tables and `params` does not have (424 of them),
+//! `postconf -d` lists from its built-in tables and `params` does not have (422 of them),
 //! with Postfix's default (compiled for Linux). None is implemented: a setting other than
 //! the default is warned about, or, for the 21 whose being ignored would weaken security or
 //! lose mail, refused (`support`). `config::known` consults this table after `params`;
@@ -477,7 +477,6 @@ pub const INVENTORY: &[Param] = &[
         "",
         "the per-site TLS requirements would not be enforced (use smtp_tls_policy_maps)",
     ),
-    k("smtp_tls_scert_verifydepth", "9"),
     k("smtp_tls_session_cache_timeout", "3600s"),
     f(
         "smtp_use_tls",
@@ -536,7 +535,6 @@ pub const INVENTORY: &[Param] = &[
     k("strict_mime_encoding_domain", "no"),
     k("sun_mailtool_compatibility", "no"),
     k("tcp_windowsize", "0"),
-    k("tls_append_default_CA", "no"),
     k("tls_daemon_random_bytes", "32"),
     k("tls_disable_workarounds", ""),
     k("tls_eecdh_strong_curve", "prime256v1"),

@@ -195,6 +195,8 @@ pub const PARAMS: &[Param] = &[
     p("smtputf8_enable", "no"),
     p("strict_smtputf8", "no"),
     p("smtputf8_autodetect_classes", "sendmail, verify"),
+    // CHUNKING (issue 12): the EHLO keywords smtpd does not announce (smtpd/session/ehlo.rs;
+    // discarding CHUNKING makes BDAT end the session, as in Postfix 3.4+).
     p("smtpd_discard_ehlo_keywords", ""),
     k("strict_rfc821_envelopes", "no"),
     k("smtpd_client_port_logging", "no"),
@@ -321,8 +323,11 @@ pub const PARAMS: &[Param] = &[
     p("smtp_tls_protocols", "!SSLv2"),
     p("smtp_tls_mandatory_protocols", "!SSLv2"),
     p("smtp_tls_policy_maps", ""),
+    // Client TLS through OpenSSL (issue 10, tlsclient): the trusted roots and chain depth.
+    p("tls_append_default_CA", "no"),
+    p("smtp_tls_scert_verifydepth", "9"),
     k("smtp_tls_session_cache_database", ""),
-    k("smtp_tls_loglevel", "0"),
+    p("smtp_tls_loglevel", "0"),
     k("smtp_tls_ciphers", "medium"),
     k("smtp_tls_mandatory_ciphers", "medium"),
     k("smtp_tls_note_starttls_offer", "no"),

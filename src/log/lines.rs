@@ -562,6 +562,53 @@ pub fn cleanup_map_problem(queue_id: &str, title: &str) {
     );
 }
 
+/// CHUNKING (issue 12, smtpd/session/bdat): `warning: ID: malformed BDAT command syntax from host[addr]: LINE` (ID: NOQUEUE before
+/// the queue file exists; LINE cut to 100 characters as Postfix's `%.100s`).
+pub fn bdat_malformed(queue_id: Option<&str>, client: &str, line: &str) {
+    let line: String = printable(line).chars().take(100).collect();
+    warning(
+        "smtpd",
+        format!(
+            "{}: malformed BDAT command syntax from {}: {}",
+            queue_id.unwrap_or("NOQUEUE"),
+            client,
+            line
+        ),
+    );
+}
+
+/// `warning: ID: null BDAT request from host[addr]`.
+pub fn bdat_null(queue_id: Option<&str>, client: &str) {
+    warning(
+        "smtpd",
+        format!(
+            "{}: null BDAT request from {}",
+            queue_id.unwrap_or("NOQUEUE"),
+            client
+        ),
+    );
+}
+
+/// `warning: ID: BDAT request from host[addr] exceeds message size limit`.
+pub fn bdat_too_big(queue_id: Option<&str>, client: &str) {
+    warning(
+        "smtpd",
+        format!(
+            "{}: BDAT request from {} exceeds message size limit",
+            queue_id.unwrap_or("NOQUEUE"),
+            client
+        ),
+    );
+}
+
+/// `warning: ID: queue file size limit exceeded` (a BDAT message over the limit).
+pub fn queue_file_size_exceeded(queue_id: &str) {
+    warning(
+        "smtpd",
+        format!("{}: queue file size limit exceeded", queue_id),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

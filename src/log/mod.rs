@@ -23,6 +23,7 @@
 pub mod lines;
 pub mod postlogd;
 pub mod timefmt;
+pub mod tls;
 pub mod writer;
 
 use std::fmt::Display;

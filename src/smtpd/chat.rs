@@ -1,7 +1,8 @@
 //! The SMTP conversation's I/O: buffered command-line reading with a length limit, reply
 //! queueing with Postfix's pipelining rule (replies are flushed only when no more client
 //! input is buffered, so a pipelined MAIL/RCPT/DATA group costs one write), and the DATA
-//! phase reader (RFC 5321 section 4.5.2 dot-unstuffing).
+//! phase reader (RFC 5321 section 4.5.2 dot-unstuffing), and the reader of BDAT chunks
+//! (RFC 3030: exactly the announced byte count, uninterpreted).
 //!
 //! Security role: every byte from the client passes through here. Command lines are bounded
 //! by $line_length_limit; the message is bounded by $message_size_limit (excess is read and
@@ -273,6 +274,24 @@ impl<S: Read + Write> Chat<S> {
             prev_crlf = crlf;
             at_line_start = true;
         }
+    }
+
+    /// Read exactly `size` bytes of raw input (a BDAT chunk, RFC 3030), handing them to
+    /// `sink` piece by piece as they arrive; nothing is interpreted. On error the pieces
+    /// already handed over tell how much arrived.
+    pub fn read_chunk(&mut self, size: u64, sink: &mut dyn FnMut(&[u8])) -> Result<(), ChatError> {
+        let mut left = size;
+        while left > 0 {
+            if !self.has_buffered_input() {
+                self.fill()?;
+            }
+            let avail = (self.inbuf.len() - self.pos) as u64;
+            let take = avail.min(left) as usize;
+            sink(&self.inbuf[self.pos..self.pos + take]);
+            self.pos += take;
+            left -= take as u64;
+        }
+        Ok(())
     }
 }
 

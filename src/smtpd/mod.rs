@@ -29,6 +29,7 @@ pub mod address;
 pub mod anvil;
 pub mod chat;
 pub mod check;
+pub mod chunk;
 pub mod conn;
 pub mod destination;
 pub mod hostname;

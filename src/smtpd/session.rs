@@ -1,6 +1,7 @@
 //! One SMTP session: the RFC 5321 command state machine with Postfix's replies (HELO/EHLO,
 //! MAIL, RCPT, DATA, RSET, NOOP, VRFY, ETRN, QUIT; STARTTLS in `starttls`, AUTH in
-//! `auth`, the EHLO keywords in `ehlo`, SMTPUTF8 in `smtputf8`), error counting with
+//! `auth`, the EHLO keywords in `ehlo`, SMTPUTF8 in `smtputf8`, BDAT in `bdat`, the
+//! message hand-off in `message`), error counting with
 //! smtpd_soft_error_limit / smtpd_hard_error_limit, the idle timeout, and the hand-off of a
 //! received message to cleanup. Refusals are `crate::reply::Reply` values (from the policy
 //! checks, anvil, cleanup, or built with `refuse`), sent by `reply`, which counts a reply
@@ -25,22 +26,21 @@ use super::anvil::Event;
 use super::chat::{Chat, Data, Peek};
 use super::check;
 use super::policy_types::Rcpt;
-use super::sink::{Pending, SinkError};
 use super::{ClientInfo, SmtpdContext};
-use crate::cleanup::Submission;
 use crate::log::{self, lines};
-use crate::queue::{Envelope, Recipient};
+use crate::queue::Recipient;
 use crate::reply::Reply;
-use crate::smtputf8::Source;
 
 mod auth;
 mod bare_lf;
+mod bdat;
 mod cmd_stats;
 mod ehlo;
 mod gate;
 mod limits;
 mod line;
 mod mail_params;
+mod message;
 mod pipelining;
 mod query;
 mod report;
@@ -108,6 +108,8 @@ struct Session<'c, S: Read + Write> {
     stats: cmd_stats::CmdStats,
     /// 4xx/5xx replies sent so far (a command succeeded when it sent none).
     refusals: u32,
+    /// BDAT in this transaction (RFC 3030, `bdat`).
+    bdat: bdat::Bdat,
 }
 
 /// Run one SMTP session over `stream` until QUIT, an error limit, a timeout or the client
@@ -140,6 +142,7 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
         saved_filter: std::cell::RefCell::new(None),
         stats: cmd_stats::CmdStats::default(),
         refusals: 0,
+        bdat: bdat::Bdat::None,
     };
     // anvil: counted until the session ends; over a limit, 421 instead of the greeting.
     let counted = match s.admit() {
@@ -230,7 +233,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             let line = match self.chat.read_line(self.ctx.line_length_limit) {
                 Ok(l) => l,
                 Err(e) => {
-                    self.chat_failed(e, &self.stage.clone());
+                    self.chat_failed(e, &self.failure_stage());
                     return;
                 }
             };
@@ -303,7 +306,8 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         }
         let refusals = self.refusals;
         let end = self.dispatch(&upper, args);
-        if self.refusals == refusals {
+        // A command cut short by a lost connection or a timeout did not succeed.
+        if self.refusals == refusals && !matches!(end, Some(End::Hangup)) {
             self.stats.succeeded(slot);
         }
         end
@@ -317,15 +321,11 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             "MAIL" => self.mail_cmd(args),
             "RCPT" => self.rcpt_cmd(args),
             "DATA" => return self.data_cmd(args),
-            // CHUNKING is not offered: what follows BDAT would be raw message content, so
-            // hang up, as Postfix 3.4+ does when chunking is in smtpd_discard_ehlo_keywords.
-            "BDAT" => {
-                self.chat.reply("521 5.5.1 Error: command not implemented");
-                return Some(End::Hangup);
-            }
+            "BDAT" => return self.bdat_cmd(args),
             "RSET" => {
                 if args.is_empty() {
                     self.tx = None;
+                    self.bdat = bdat::Bdat::None;
                     self.chat.reply("250 2.0.0 Ok");
                 } else {
                     self.refuse(501, "5.5.4", "Syntax: RSET");
@@ -371,6 +371,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         self.helo = Some(name);
         self.esmtp = esmtp;
         self.tx = None;
+        self.bdat = bdat::Bdat::None;
         if !esmtp {
             self.chat.reply(&format!("250 {}", self.ctx.myhostname));
             return;
@@ -388,6 +389,9 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         if self.tx.is_some() {
             self.refuse(503, "5.5.1", "Error: nested MAIL command");
             return;
+        }
+        if self.bdat.active() {
+            return self.refuse(503, "5.5.1", "Error: MAIL after BDAT");
         }
         self.saved_filter.replace(None);
         if let Some(r) = self.rate_limited(Event::Mail) {
@@ -434,6 +438,9 @@ impl<S: Read + Write + Peek> Session<'_, S> {
     }
 
     fn rcpt_cmd(&mut self, args: &str) {
+        if self.tx.is_some() && self.bdat.active() {
+            return self.refuse(503, "5.5.1", "Error: RCPT after BDAT");
+        }
         let Some(tx) = self.tx.as_mut() else {
             return self.refuse(503, "5.5.1", "Error: need MAIL command");
         };
@@ -497,41 +504,21 @@ impl<S: Read + Write + Peek> Session<'_, S> {
     }
 
     fn data_cmd(&mut self, args: &str) -> Option<End> {
+        if self.bdat.active() {
+            self.refuse(503, "5.5.1", "Error: DATA after BDAT");
+            return None;
+        }
         if !args.is_empty() {
             self.refuse(501, "5.5.4", "Syntax: DATA");
             return None;
         }
-        match self.tx.as_ref() {
-            None => {
-                self.refuse(503, "5.5.1", "Error: need RCPT command");
-                return None;
-            }
-            // In a transaction without accepted recipients Postfix answers 554, whether
-            // or not RCPT was tried (a pipelining client may send DATA early).
-            Some(t) if t.recipients.is_empty() => {
-                self.refuse(554, "5.5.1", "Error: no valid recipients");
-                return None;
-            }
-            Some(_) => {}
-        }
-        let sender = self.tx.as_ref().map(|t| t.sender_given.as_str());
-        let helo = self.helo.as_deref();
-        if let Some(reply) = self.gate("DATA", helo, sender, None, check::check_data) {
-            self.reply(&reply);
-            return None;
-        }
-        let pending = match Pending::open(self.ctx) {
-            Ok(p) => p,
-            Err(e) => {
-                log::warning("smtpd", e.to_string());
-                self.refuse(451, "4.3.0", "Error: queue file write error");
+        let started = match self.start_message("DATA") {
+            Ok(s) => s,
+            Err(reply) => {
+                self.reply(&reply);
                 return None;
             }
         };
-        let id = pending.id().to_string();
-        let sasl_sender = self.tx.as_ref().and_then(|t| t.sasl_sender.clone());
-        self.log_client_line(&id, sasl_sender.as_deref());
-        let arrival = std::time::SystemTime::now();
         // A stop lets this transaction end (with its reply) before closing the session.
         let _busy = super::stopping::Busy::enter();
         self.chat.reply("354 End data with <CR><LF>.<CR><LF>");
@@ -543,101 +530,18 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             return Some(End::Hangup);
         }
         self.stage = "END-OF-MESSAGE".to_string();
-        if self.refuse_bare_lf_data(&id, data.bare_lf) {
+        if self.refuse_bare_lf_data(&started.id, data.bare_lf) {
             self.tx = None;
             return None;
         }
         let tx = self.tx.take()?;
         if data.too_big {
-            drop(pending);
+            drop(started);
             self.refuse(552, "5.3.4", "Error: message file too big");
             return None;
         }
-        let (tls, with) = (self.received_tls(), self.received_with());
-        let received = crate::received::build(&crate::received::Trace {
-            client: Some(crate::received::Client {
-                helo: self.helo.as_deref(),
-                name: &self.client.name,
-                addr: &self.client.addr.to_string(),
-                protocol: smtputf8::utf8_protocol(self.received_protocol(with), tx.smtputf8),
-                tls: tls.as_ref().map(|(u, c)| (u.as_str(), c.as_str())),
-                authenticated_sender: self.received_auth_name(),
-            }),
-            myhostname: &self.ctx.myhostname,
-            mail_name: &self.ctx.mail_name,
-            userid: self.ctx.stand_alone.then(crate::sys::uid),
-            queue_id: &id,
-            single_rcpt: if tx.given.len() == 1 {
-                tx.given.first().map(String::as_str)
-            } else {
-                None
-            },
-            date: &log::timefmt::rfc2822(log::timefmt::now_secs()),
-        });
-        let local = self.ctx.stand_alone
-            || self
-                .ctx
-                .rewrite_headers_for(self.client.addr, self.sasl_username.is_some());
-        let mut env = Envelope::new(&tx.sender);
-        env.arrival = arrival;
-        env.set_attr("client_name", &self.client.name);
-        env.set_attr("client_address", &self.client.addr.to_string());
-        if let Some(h) = &self.helo {
-            env.set_attr("helo_name", h);
-        }
-        env.set_attr("protocol_name", self.proto());
-        env.set_attr("rewrite_context", if local { "local" } else { "remote" });
-        if let Some(e) = &tx.envid {
-            env.set_attr("envid", e);
-        }
-        if let Some(r) = &tx.ret {
-            env.set_attr("ret", r);
-        }
-        if !self.ctx.stand_alone {
-            env.set_attr("client_port", &self.client.port.to_string());
-        }
-        if let Some(u) = &self.sasl_username {
-            env.set_attr("sasl_username", u);
-            if let Some(m) = &self.auth.method {
-                env.set_attr("sasl_method", m);
-            }
-        }
-        if let Some(s) = &tx.sasl_sender {
-            env.set_attr("sasl_sender", s);
-        }
-        // $content_filter of this service (Postfix's REC_TYPE_FILT from smtpd); an access
-        // table FILTER action wins, and a header/body FILTER in cleanup over both.
-        let filter = self
-            .saved_filter
-            .take()
-            .unwrap_or_else(|| self.ctx.cfg.get("content_filter").trim().to_string());
-        if !filter.is_empty() {
-            env.set_attr(crate::queue::FILTER_ATTR, &filter);
-        }
-        crate::smtputf8::mark(&self.ctx.cfg, &mut env, tx.smtputf8, Source::Smtpd);
-        env.recipients = tx.recipients;
-        let sub = Submission {
-            envelope: env,
-            content: data.content,
-            received: Some(received),
-            add_missing_headers: local,
-            inspect: !self.ctx.receive.no_header_body_checks,
-            map_addresses: !self.ctx.receive.no_address_mappings,
-        };
-        match pending.commit(self.ctx, sub) {
-            Ok(id) => {
-                self.chat.reply(&format!("250 2.0.0 Ok: queued as {}", id));
-            }
-            Err(e) => {
-                // cleanup has logged its content-inspection verdict itself.
-                if !matches!(
-                    e,
-                    SinkError::Cleanup(crate::cleanup::CleanupError::Content(_))
-                ) {
-                    log::warning("smtpd", format!("{}: {}", id, e));
-                }
-                self.reply(&e.reply());
-            }
+        if let Some(id) = self.queue_message(tx, started, data.content) {
+            self.chat.reply(&format!("250 2.0.0 Ok: queued as {}", id));
         }
         None
     }

@@ -192,3 +192,45 @@ fn mechanism_filter_and_no_entry() {
     assert_eq!(out[0].status, Status::Sent, "{:?}", out);
     assert!(!srv.seen().cmds().iter().any(|c| c.contains("AUTH")));
 }
+
+#[test]
+fn may_with_a_password_does_not_retry_in_plaintext() {
+    // Postfix 2.10: a failed opportunistic handshake is not retried without TLS when a
+    // password would be sent to this server; the mail waits instead.
+    let srv = start(Script {
+        auth: Some(("PLAIN".into(), vec!["235 2.7.0 Ok".into()])),
+        tls: Some(super::tls::identity()),
+        break_tls: true,
+        ..Script::default()
+    });
+    let a = sasl_agent(
+        srv.port,
+        &[
+            ("smtp_tls_security_level", "may"),
+            ("smtp_sasl_security_options", "noanonymous"),
+        ],
+    );
+    let out = send(&a, "remote.test", &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Deferred, "{:?}", out);
+    assert_eq!(out[0].text, "Cannot start TLS: handshake failure");
+    let seen = srv.seen();
+    assert_eq!(seen.connections, 1);
+    assert!(!seen.cmds().iter().any(|c| c.contains("AUTH")));
+    no_mail(&seen);
+    // Without an entry for the server the plaintext retry happens.
+    let srv = start(Script {
+        tls: Some(super::tls::identity()),
+        break_tls: true,
+        ..Script::default()
+    });
+    let dns = FakeDns::default().mx("remote.test", &[("mx.test", 10, "127.0.0.1")]);
+    let set = [
+        ("smtp_tls_security_level", "may"),
+        ("smtp_sasl_auth_enable", "yes"),
+        ("smtp_sasl_password_maps", "inline:{ other.test=user:pass }"),
+    ];
+    let a = agent(&set, dns).with_port(srv.port);
+    let out = send(&a, "remote.test", &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Sent, "{:?}", out);
+    assert_eq!(srv.seen().connections, 2);
+}

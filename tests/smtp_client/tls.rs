@@ -147,3 +147,47 @@ fn plaintext_sent_ahead_of_the_handshake_is_discarded() {
     assert_eq!(out[0].status, Status::Sent, "{:?}", out);
     assert_eq!(srv.seen().data_tls, vec![true]);
 }
+
+#[test]
+fn protocol_lists_bound_the_handshake() {
+    // The scripted server speaks TLS 1.2 at most (native-tls's server).
+    let srv = start(Script {
+        tls: Some(identity()),
+        ..Script::default()
+    });
+    let set = [
+        ("smtp_tls_security_level", "encrypt"),
+        (
+            "smtp_tls_mandatory_protocols",
+            "!SSLv2, !SSLv3, !TLSv1, !TLSv1.1, !TLSv1.2",
+        ),
+    ];
+    let a = agent(&set, FakeDns::default());
+    let out = send(&a, &lit(srv.port), &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Deferred, "{:?}", out);
+    assert_eq!(out[0].text, "Cannot start TLS: handshake failure");
+    assert!(srv.seen().data.is_empty());
+    // At `may` smtp_tls_protocols applies (and the mandatory list does not).
+    let srv = start(Script {
+        tls: Some(identity()),
+        ..Script::default()
+    });
+    let set = [
+        ("smtp_tls_security_level", "may"),
+        ("smtp_tls_mandatory_protocols", ">=TLSv1.3"),
+        ("smtp_tls_protocols", "TLSv1.2"),
+    ];
+    let a = agent(&set, FakeDns::default());
+    let out = send(&a, &lit(srv.port), &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Sent, "{:?}", out);
+    assert_eq!(srv.seen().data_tls, vec![true]);
+    // A malformed list is not a weaker default: the mail waits.
+    let set = [
+        ("smtp_tls_security_level", "encrypt"),
+        ("smtp_tls_mandatory_protocols", "TLSv9"),
+    ];
+    let a = agent(&set, FakeDns::default());
+    let out = send(&a, &lit(srv.port), &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Deferred, "{:?}", out);
+    assert_eq!(out[0].dsn, "4.7.5");
+}

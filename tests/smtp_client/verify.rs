@@ -3,15 +3,13 @@
 
 use super::*;
 
-/// A CA certificate (PEM, written to a file for smtp_tls_CAfile) and a server identity
-/// it signed for `mx.test` and `remote.test`; made once per test binary.
-struct Pki {
-    ca_file: std::path::PathBuf,
-    cert: Vec<u8>,
-    key: Vec<u8>,
+/// The test CA (PEM file for smtp_tls_CAfile, made once per test binary) and its key.
+pub struct Pki {
+    pub dir: std::path::PathBuf,
+    pub ca_file: std::path::PathBuf,
 }
 
-fn openssl(args: &[&str], dir: &Path) {
+pub fn openssl(args: &[&str], dir: &Path) {
     let out = std::process::Command::new("openssl")
         .args(args)
         .current_dir(dir)
@@ -25,84 +23,90 @@ fn openssl(args: &[&str], dir: &Path) {
     );
 }
 
-fn pki() -> &'static Pki {
+const EC: [&str; 4] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+
+pub fn pki() -> &'static Pki {
     static PKI: std::sync::OnceLock<Pki> = std::sync::OnceLock::new();
     PKI.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("postern-smtpc-pki-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        openssl(
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=Postern Test CA",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-            ],
-            &dir,
-        );
-        openssl(
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                "/CN=mx.test",
-                "-keyout",
-                "srv.key",
-                "-out",
-                "srv.csr",
-            ],
-            &dir,
-        );
-        std::fs::write(
-            dir.join("ext.cnf"),
-            "subjectAltName=DNS:mx.test,DNS:remote.test\n",
-        )
-        .unwrap();
-        openssl(
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "srv.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "1",
-                "-extfile",
-                "ext.cnf",
-                "-out",
-                "srv.pem",
-            ],
-            &dir,
-        );
+        let mut args = vec!["req", "-x509"];
+        args.extend(EC);
+        args.extend([
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Postern Test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ]);
+        openssl(&args, &dir);
         Pki {
             ca_file: dir.join("ca.pem"),
-            cert: std::fs::read(dir.join("srv.pem")).unwrap(),
-            key: std::fs::read(dir.join("srv.key")).unwrap(),
+            dir,
         }
     })
 }
 
-fn ca_signed() -> native_tls::Identity {
+/// A server identity signed by the test CA with subject CN `cn` and, unless `None`, the
+/// subjectAltName `san` (`DNS:a.test,DNS:b.test`).
+pub fn issue(cn: &str, san: Option<&str>) -> native_tls::Identity {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let p = pki();
-    native_tls::Identity::from_pkcs8(&p.cert, &p.key).unwrap()
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = p.dir.join(format!("leaf{}", n));
+    std::fs::create_dir_all(&dir).unwrap();
+    let subj = format!("/CN={}", cn);
+    let mut args = vec!["req"];
+    args.extend(EC);
+    args.extend([
+        "-nodes", "-subj", &subj, "-keyout", "srv.key", "-out", "srv.csr",
+    ]);
+    openssl(&args, &dir);
+    let ext = match san {
+        Some(s) => format!("subjectAltName={}\n", s),
+        None => "basicConstraints=CA:FALSE\n".to_string(),
+    };
+    std::fs::write(dir.join("ext.cnf"), ext).unwrap();
+    let ca = p.ca_file.to_str().unwrap();
+    let ca_key = p.dir.join("ca.key");
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            ca,
+            "-CAkey",
+            ca_key.to_str().unwrap(),
+            "-set_serial",
+            &(1000 + n).to_string(),
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "srv.pem",
+        ],
+        &dir,
+    );
+    let cert = std::fs::read(dir.join("srv.pem")).unwrap();
+    let key = std::fs::read(dir.join("srv.key")).unwrap();
+    native_tls::Identity::from_pkcs8(&cert, &key).unwrap()
 }
 
-fn tls_server(id: native_tls::Identity) -> server::Server {
+fn ca_signed() -> native_tls::Identity {
+    issue("mx.test", Some("DNS:mx.test,DNS:remote.test"))
+}
+
+pub fn tls_server(id: native_tls::Identity) -> server::Server {
+    // The log lines of the session go to this binary's maillog.
+    maillog();
     start(Script {
         tls: Some(id),
         ..Script::default()
@@ -115,13 +119,12 @@ fn mx_agent(port: u16, extra: &[(&str, &str)]) -> Smtp {
     agent(extra, dns).with_port(port)
 }
 
-fn ca() -> &'static str {
+pub fn ca() -> &'static str {
     pki().ca_file.to_str().unwrap()
 }
 
 #[test]
-fn verify_with_a_trusted_ca_delivers_and_logs_verified() {
-    let log = maillog();
+fn verify_with_a_trusted_ca_delivers() {
     let srv = tls_server(ca_signed());
     let a = mx_agent(
         srv.port,
@@ -133,12 +136,20 @@ fn verify_with_a_trusted_ca_delivers_and_logs_verified() {
     let out = send(&a, "remote.test", &["a@remote.test"], MSG);
     assert_eq!(out[0].status, Status::Sent, "{:?}", out);
     assert_eq!(srv.seen().data_tls, vec![true]);
-    let want = format!(
-        "Verified TLS connection established to mx.test[127.0.0.1]:{}",
-        srv.port
-    );
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    assert!(text.contains(&want), "{}", text);
+    // smtp_tls_loglevel = 0 (the default): no summary line.
+    let port = format!("[127.0.0.1]:{}", srv.port);
+    assert!(!log_has(&format!(
+        "TLS connection established to mx.test{}",
+        port
+    )));
+}
+
+/// The maillog holds `line` (this binary's log; each test's server has its own port).
+pub fn log_has(line: &str) -> bool {
+    std::fs::read_to_string(maillog())
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.contains(line))
 }
 
 #[test]
@@ -179,6 +190,31 @@ fn secure_checks_the_nexthop_domain() {
 }
 
 #[test]
+fn secure_does_not_trust_the_mx_host_name_by_default() {
+    // The certificate names only the MX host: 2.10's secure default (nexthop,
+    // dot-nexthop) does not accept a name that came from an MX lookup ...
+    let dns = || FakeDns::default().mx("remote.test", &[("mx.other.test", 10, "127.0.0.1")]);
+    let srv = tls_server(issue("mx.other.test", Some("DNS:mx.other.test")));
+    let set = [
+        ("smtp_tls_security_level", "secure"),
+        ("smtp_tls_CAfile", ca()),
+    ];
+    let a = agent(&set, dns()).with_port(srv.port);
+    let out = send(&a, "remote.test", &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Deferred, "{:?}", out);
+    assert_eq!(out[0].text, "Server certificate not verified");
+    assert!(srv.seen().data.is_empty());
+    // ... unless smtp_tls_secure_cert_match lists `hostname` (2.10 has no DNSSEC: the MX
+    // name is used as DNS gave it, as postconf(5) warns).
+    let srv = tls_server(issue("mx.other.test", Some("DNS:mx.other.test")));
+    let mut set = set.to_vec();
+    set.push(("smtp_tls_secure_cert_match", "hostname"));
+    let a = agent(&set, dns()).with_port(srv.port);
+    let out = send(&a, "remote.test", &["a@remote.test"], MSG);
+    assert_eq!(out[0].status, Status::Sent, "{:?}", out);
+}
+
+#[test]
 fn verify_with_an_untrusted_certificate_defers_and_sends_nothing() {
     let srv = tls_server(super::tls::identity());
     let a = mx_agent(
@@ -191,7 +227,12 @@ fn verify_with_an_untrusted_certificate_defers_and_sends_nothing() {
     let out = send(&a, "remote.test", &["a@remote.test"], MSG);
     assert_eq!(out[0].status, Status::Deferred, "{:?}", out);
     assert_eq!(out[0].dsn, "4.7.5");
-    assert_eq!(out[0].text, "Server certificate not verified");
+    assert_eq!(out[0].text, "Server certificate not trusted");
+    let want = format!(
+        "certificate verification failed for mx.test[127.0.0.1]:{}: self-signed certificate",
+        srv.port
+    );
+    assert!(log_has(&want), "{}", want);
     let seen = srv.seen();
     assert!(seen.data.is_empty());
     assert!(
@@ -209,6 +250,12 @@ fn verify_without_the_ca_defers() {
     let out = send(&a, "remote.test", &["a@remote.test"], MSG);
     assert_eq!(out[0].status, Status::Deferred, "{:?}", out);
     assert_eq!(out[0].dsn, "4.7.5");
+    assert_eq!(out[0].text, "Server certificate not trusted");
+    let want = format!(
+        "certificate verification failed for mx.test[127.0.0.1]:{}: untrusted issuer /CN=Postern Test CA",
+        srv.port
+    );
+    assert!(log_has(&want), "{}", want);
     assert!(srv.seen().data.is_empty());
 }
 

@@ -11,6 +11,14 @@
 //! connection (mysql:). A main.cf that cannot be examined, or tables that cannot be opened,
 //! are never cached: each request tries again.
 //!
+//! The helper's own resolutions that accepted a request are remembered for `REMEMBER`
+//! (at most `REMEMBERED` addresses, with the tables they came from): a request that matches
+//! one exactly is accepted without asking the tables again (with mysql: tables, one query
+//! less per delivery, on the path every virtual message takes). Anything else (no memory,
+//! an older one, a request that differs from it) is resolved afresh, so a changed table
+//! entry is seen at once when the agent asks for the new mailbox; the agent itself always
+//! resolves afresh, so a user removed from the tables is not delivered to by a sound agent.
+//!
 //! Security role: part of the helper's trust decision; nothing from the unprivileged agent
 //! is trusted but the address, and an address only yields the mailbox the administrator's
 //! tables give it, as the uid/gid they give it (never 0, never below
@@ -18,13 +26,20 @@
 //! Follows virtual(8). Logs nothing (the caller logs refusals).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use super::refusal::Refusal;
 use super::{Ctx, Op};
-use crate::delivery::vmailbox::{Maps, Resolved, Store};
+use crate::delivery::vmailbox::{Mailbox, Maps, Resolved, Store};
+
+/// How long an accepting resolution is remembered.
+const REMEMBER: Duration = Duration::from_secs(5);
+/// Addresses remembered at most (the memory is emptied when full).
+const REMEMBERED: usize = 1000;
 
 /// What identifies a version of main.cf: device, inode, size, mtime and ctime (seconds and
 /// nanoseconds).
@@ -36,6 +51,8 @@ struct Cached {
     stamp: Stamp,
     base: String,
     maps: Rc<Maps>,
+    /// Accepting resolutions by address, with when they were made.
+    accepted: HashMap<String, (Mailbox, Instant)>,
 }
 
 thread_local! {
@@ -77,6 +94,7 @@ fn maps(ctx: &Ctx) -> Result<(String, Rc<Maps>), Refusal> {
             stamp: s,
             base: base.clone(),
             maps: maps.clone(),
+            accepted: HashMap::new(),
         }),
         _ => None,
     };
@@ -84,29 +102,73 @@ fn maps(ctx: &Ctx) -> Result<(String, Rc<Maps>), Refusal> {
     Ok((base, maps))
 }
 
+/// The mailbox a request asks for.
+fn requested(op: &Op, path: &Path) -> Mailbox {
+    let (uid, gid) = op.ids();
+    let store = match op {
+        Op::Maildir { .. } => Store::Maildir,
+        _ => Store::Mbox,
+    };
+    Mailbox {
+        path: path.to_path_buf(),
+        store,
+        uid,
+        gid,
+    }
+}
+
+/// Whether a recent accepting resolution of `address` (from these tables) is `want`.
+fn remembered(address: &str, maps: &Rc<Maps>, want: &Mailbox) -> bool {
+    CACHE.with(|c| {
+        c.borrow().as_ref().is_some_and(|c| {
+            Rc::ptr_eq(&c.maps, maps)
+                && c.accepted
+                    .get(address)
+                    .is_some_and(|(mb, at)| mb == want && at.elapsed() < REMEMBER)
+        })
+    })
+}
+
+fn remember(address: &str, maps: &Rc<Maps>, mb: Mailbox) {
+    CACHE.with(|c| {
+        if let Some(c) = c
+            .borrow_mut()
+            .as_mut()
+            .filter(|c| Rc::ptr_eq(&c.maps, maps))
+        {
+            if c.accepted.len() >= REMEMBERED {
+                c.accepted.clear();
+            }
+            c.accepted.insert(address.to_string(), (mb, Instant::now()));
+        }
+    })
+}
+
 /// Check a virtual request for `address` to `path` with `ids`.
 pub(super) fn check(op: &Op, address: &str, path: &Path, ctx: &Ctx) -> Result<(), Refusal> {
     let (base, maps) = maps(ctx)?;
+    let want = requested(op, path);
+    let refused = || Refusal::NotTheVirtualMailbox {
+        address: address.to_string(),
+        path: path.to_path_buf(),
+        uid: want.uid,
+        gid: want.gid,
+    };
+    if !path.starts_with(base.as_str()) || want.uid == 0 || want.gid == 0 {
+        return Err(refused());
+    }
+    if remembered(address, &maps, &want) {
+        return Ok(());
+    }
     let mb = match maps.resolve(address) {
         Resolved::Found(mb) => mb,
         Resolved::Unknown => return Err(Refusal::NoVirtualMailbox(address.to_string())),
         Resolved::Problem(p) => return Err(Refusal::Table(p.warning)),
     };
-    let store = match op {
-        Op::Maildir { .. } => Store::Maildir,
-        _ => Store::Mbox,
-    };
-    let base = base.as_str();
-    let (uid, gid) = op.ids();
-    let same = mb.path == path && mb.store == store && (mb.uid, mb.gid) == (uid, gid);
-    if !same || !path.starts_with(base) || uid == 0 || gid == 0 {
-        return Err(Refusal::NotTheVirtualMailbox {
-            address: address.to_string(),
-            path: path.to_path_buf(),
-            uid,
-            gid,
-        });
+    if mb != want {
+        return Err(refused());
     }
+    remember(address, &maps, mb);
     Ok(())
 }
 
@@ -192,6 +254,45 @@ mod tests {
         let moved = maildir("/srv/vmail/ex.test/moved/", "a@ex.test", 5000);
         assert_eq!(super::super::verify::validate(&moved, &ctx), Ok(()));
         assert!(CACHE.with(|c| c.borrow().is_some()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An accepting resolution is remembered for the same request only: the entry removed
+    /// from the table is still accepted for that mailbox a moment later, while a request
+    /// for another mailbox is resolved afresh (and the table's new answer wins).
+    #[test]
+    fn remembers_an_accepting_resolution_for_that_request_only() {
+        let dir = std::env::temp_dir().join(format!("postern-vmem-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let table = dir.join("vmailbox");
+        std::fs::write(&table, "a@ex.test ex.test/a/\n").unwrap();
+        std::fs::write(
+            dir.join("main.cf"),
+            format!(
+                "virtual_mailbox_base = /srv/vmail\n\
+                 virtual_mailbox_maps = texthash:{}\n\
+                 virtual_uid_maps = static:5000\nvirtual_gid_maps = static:5001\n",
+                table.display()
+            ),
+        )
+        .unwrap();
+        let ctx = Ctx {
+            root: true,
+            spool: "/var/mail".into(),
+            config_dir: dir.clone(),
+            kept: super::super::keep::KeptProcs::new(None),
+        };
+        let a = maildir("/srv/vmail/ex.test/a/", "a@ex.test", 5000);
+        assert_eq!(super::super::verify::validate(&a, &ctx), Ok(()));
+        // The table now sends a@ elsewhere (another size, so the reload cannot miss it).
+        std::fs::write(&table, "a@ex.test ex.test/moved-away/\n").unwrap();
+        assert_eq!(super::super::verify::validate(&a, &ctx), Ok(()));
+        let moved = maildir("/srv/vmail/ex.test/moved-away/", "a@ex.test", 5000);
+        assert_eq!(super::super::verify::validate(&moved, &ctx), Ok(()));
+        // Other ids than remembered: resolved afresh, and refused.
+        let other_uid = maildir("/srv/vmail/ex.test/moved-away/", "a@ex.test", 5002);
+        assert!(super::super::verify::validate(&other_uid, &ctx).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -25,15 +25,17 @@
 //! smtp_line_length_limit, smtp_mx_address_limit, smtp_mx_session_limit,
 //! smtp_tls_security_level (empty/none, may, encrypt, verify, secure; dane, dane-only,
 //! fingerprint and smtp_tls_policy_maps are refused: mail defers, 4.7.5), smtp_tls_CAfile,
-//! smtp_tls_CApath, smtp_tls_verify_cert_match, smtp_tls_secure_cert_match,
-//! smtp_tls_protocols, smtp_tls_mandatory_protocols, smtp_sasl_auth_enable,
+//! smtp_tls_CApath, tls_append_default_CA, smtp_tls_scert_verifydepth,
+//! smtp_tls_verify_cert_match, smtp_tls_secure_cert_match, smtp_tls_loglevel,
+//! smtp_tls_protocols, smtp_tls_mandatory_protocols (see `tls_policy`, `tls_peer`),
+//! smtp_sasl_auth_enable,
 //! smtp_sasl_password_maps, smtp_sasl_security_options, smtp_sasl_tls_security_options,
 //! smtp_sasl_mechanism_filter, smtp_sasl_auth_soft_bounce (PLAIN and LOGIN only, see `auth`).
 //!
 //! Security role: talks to remote servers on behalf of the queue; never reports a
 //! recipient sent before the server's 2xx reply to the end of DATA. Logs each failed
-//! connect (`connect to HOST[IP]:PORT: REASON`), the TLS handshake result and a warning for
-//! an unsupported TLS policy; the scheduler logs the outcomes.
+//! connect (`connect to HOST[IP]:PORT: REASON`), the TLS lines of `session` and a warning
+//! for an unsupported TLS policy; the scheduler logs the outcomes.
 
 pub mod auth;
 pub mod connect;
@@ -43,6 +45,7 @@ pub mod myself;
 pub mod reply;
 pub mod session;
 pub mod stream;
+pub mod tls_peer;
 pub mod tls_policy;
 
 use std::sync::Arc;
@@ -217,7 +220,7 @@ impl Smtp {
         ClientTls::from_config(&self.cfg).map_err(|e| {
             crate::log::warning(&self.name, format!("TLS client initialization: {}", e));
             if level == TlsLevel::None || level == TlsLevel::May {
-                // Unreachable today (only verify/secure load files), kept for safety.
+                // A malformed smtp_tls_protocols or smtp_tls_loglevel (Postfix: fatal).
                 ("4.7.5", "TLS engine is unavailable".to_string())
             } else {
                 (

@@ -14,9 +14,13 @@
 //!
 //! Security role: a recipient is reported sent only after the server's 2xx reply to the
 //! end of DATA; anything else leaves it deferred or bounced; at the verify and secure
-//! levels nothing is sent unless the certificate was verified. Logs the TLS handshake
-//! result (`Verified/Untrusted TLS connection established to HOST[IP]:PORT`) and
-//! certificate verification failures.
+//! levels nothing is sent unless the certificate was trusted and its name matched
+//! (`Server certificate not trusted` / `not verified`, 4.7.5, as Postfix 2.10). Logs, per
+//! smtp_tls_loglevel, the TLS handshake result (`Verified TLS connection established to
+//! HOST[IP]:PORT: TLSv1.3 with cipher NAME (256/256 bits)`, or Anonymous, Trusted,
+//! Untrusted) and the certificate names; at verify and secure always the first
+//! trust-chain failure (`certificate verification failed for ...`), and a failed
+//! handshake (`SSL_connect error to HOST[IP]:PORT: REASON`); see `crate::log::tls`.
 
 use std::time::{Duration, Instant};
 
@@ -27,7 +31,8 @@ use super::envelope::{self, Injection};
 pub use super::envelope::{Message, xtext};
 use super::reply::Reply;
 use super::stream::{Stream, StreamError};
-use super::tls_policy::{self, ClientTls};
+use super::tls_peer;
+use super::tls_policy::ClientTls;
 use crate::delivery::{Outcome, Status, dsn_of};
 use crate::reply::{Class, Dsn};
 
@@ -233,52 +238,85 @@ impl Session<'_> {
         let Some(plain) = self.stream.take() else {
             return Err(self.io_fail(&StreamError::Lost, "sending STARTTLS", After::NextHost));
         };
-        let tls = &self.set.tls;
+        let (tls, name) = (&self.set.tls, self.set.log_name.as_str());
         let level = tls.level;
-        let after = if level == TlsLevel::May {
+        let after = if level == TlsLevel::May && !self.has_password() {
             After::Reconnect
         } else {
             After::NextHost
         };
-        let connector = match tls.connector() {
-            Ok(c) => c,
+        let attempt = match tls_peer::prepare(tls) {
+            Ok(a) => a,
             Err(e) => {
-                crate::log::warning(&self.set.log_name, format!("TLS client setup: {}", e));
+                crate::log::warning(name, format!("TLS client setup: {}", e));
                 let text = "TLS is required, but our TLS engine is unavailable".to_string();
                 return Err(fail(dsn_of("4.7.5"), text, After::NextHost));
             }
         };
-        let name = tls.verify_name(&self.peer.name, &self.set.nexthop);
         let where_ = format!("{}:{}", self.peer.namaddr(), self.peer.port);
-        match plain.starttls(&connector, name, self.set.starttls_timeout) {
-            Ok(stream) => {
-                let how = if level.verifies() {
-                    "Verified"
-                } else {
-                    "Untrusted"
-                };
-                crate::log::info(
-                    &self.set.log_name,
-                    format!("{} TLS connection established to {}", how, where_),
-                );
-                self.stream = Some(stream);
-                Ok(())
-            }
-            Err(why) if level.verifies() && tls_policy::is_verify_failure(&why) => {
-                crate::log::info(
-                    &self.set.log_name,
-                    format!(
-                        "server certificate verification failed for {}: {} (expected name {})",
-                        where_, why, name
-                    ),
-                );
-                let text = "Server certificate not verified".to_string();
-                Err(fail(dsn_of("4.7.5"), text, After::NextHost))
-            }
+        let record = attempt.record();
+        let stream = match plain.starttls(attempt.ssl, self.set.starttls_timeout) {
+            Ok(s) => s,
             Err(why) => {
-                let text = format!("Cannot start TLS: handshake failure ({})", why);
-                Err(fail(dsn_of("4.7.5"), text, after))
+                crate::log::info(name, format!("SSL_connect error to {}: {}", where_, why));
+                let text = "Cannot start TLS: handshake failure".to_string();
+                return Err(fail(dsn_of("4.7.5"), text, after));
             }
+        };
+        let Some(ssl) = stream.ssl() else {
+            return Err(self.io_fail(&StreamError::Lost, "sending STARTTLS", After::NextHost));
+        };
+        let st = tls_peer::assess(ssl, &record, tls, &self.peer.name, &self.set.nexthop);
+        self.stream = Some(stream);
+        self.log_tls(&st, &where_);
+        // Postfix 2.10 (smtp_proto.c): trust first, then the name; the session stays up
+        // for a polite QUIT, and nothing is sent.
+        if level.verifies() && !st.trusted {
+            let text = "Server certificate not trusted".to_string();
+            return Err(fail(dsn_of("4.7.5"), text, After::NextHost));
+        }
+        if level.verifies() && !st.matched {
+            let text = "Server certificate not verified".to_string();
+            return Err(fail(dsn_of("4.7.5"), text, After::NextHost));
+        }
+        Ok(())
+    }
+
+    /// AUTH is enabled and the password table has an entry for this server (or the
+    /// lookup failed): after a failed `may` handshake Postfix 2.10 does not retry in
+    /// plaintext then, so that the password is never offered without TLS.
+    fn has_password(&self) -> bool {
+        let sasl = &self.set.sasl;
+        match (&sasl.enabled, &sasl.maps) {
+            (true, Some(maps)) => !matches!(
+                auth::lookup(maps, &self.peer.name, &self.set.dest),
+                Ok(None)
+            ),
+            _ => false,
+        }
+    }
+
+    /// The TLS log lines of smtp_tls_loglevel (and the chain failure at verify and secure,
+    /// as Postfix always logs it there).
+    fn log_tls(&self, st: &tls_peer::PeerStatus, where_: &str) {
+        let (tls, name) = (&self.set.tls, self.set.log_name.as_str());
+        if let Some(f) = &st.failure
+            && (tls.level.verifies() || tls.log.untrusted)
+        {
+            let (d, c, t, i) = (f.depth, f.code, &f.text, &f.issuer);
+            crate::log::tls::chain_failure(name, where_, d, c, t, i, tls.depth);
+        }
+        if tls.log.certmatch && st.present {
+            for (n, m) in &st.names {
+                crate::log::tls::cert_name(name, where_, n, *m, st.altnames);
+            }
+            let (cn, issuer) = (&st.peer_cn, &st.issuer_cn);
+            let (f, p) = (&st.fingerprint, &st.pkey_fingerprint);
+            crate::log::tls::peer_cert(name, where_, cn, issuer, f, p);
+        }
+        if tls.log.summary {
+            let c = st.cipher.describe();
+            crate::log::tls::client_established(name, st.trust_word(), where_, &c);
         }
     }
 

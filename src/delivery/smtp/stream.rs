@@ -1,18 +1,20 @@
 //! The SMTP and LMTP clients' connection: plain TCP, a UNIX-domain socket (LMTP), or TLS
-//! after STARTTLS (RFC 3207, through native-tls), read line by line with a per-stage timeout, as smtp(8) does with its
+//! after STARTTLS (RFC 3207, through the `openssl` crate), read line by line with a per-stage timeout, as smtp(8) does with its
 //! smtp_*_timeout parameters.
 //!
 //! Security role: bounds what a remote server can make the client buffer (`MAX_LINE`
 //! bytes per reply line, the rest of a longer line is dropped), and throws away anything
 //! the server sent ahead of the TLS handshake so that plaintext cannot be injected into
 //! the encrypted session (the client-side CVE-2011-0411 case). Whether the certificate
-//! is verified is up to the connector it is given (see `tls_policy`). Logs nothing.
+//! is verified is up to the caller (see `tls_peer`). Logs nothing.
 
 use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
+
+use openssl::ssl::{HandshakeError, Ssl, SslRef, SslStream};
 
 use super::reply::{BadReply, Collector, Reply};
 
@@ -50,7 +52,7 @@ fn classify(e: &io::Error) -> StreamError {
 enum Inner {
     Plain(TcpStream),
     Unix(UnixStream),
-    Tls(Box<native_tls::TlsStream<TcpStream>>),
+    Tls(Box<SslStream<TcpStream>>),
 }
 
 /// A connection to one server.
@@ -77,6 +79,14 @@ impl Stream {
 
     pub fn is_tls(&self) -> bool {
         matches!(self.inner, Inner::Tls(_))
+    }
+
+    /// The TLS connection, once STARTTLS succeeded.
+    pub fn ssl(&self) -> Option<&SslRef> {
+        match &self.inner {
+            Inner::Tls(t) => Some(t.ssl()),
+            _ => None,
+        }
     }
 
     fn set_timeout(&self, t: Duration) -> Result<(), StreamError> {
@@ -170,25 +180,22 @@ impl Stream {
 
     /// Replace the plain connection by TLS. Anything the server sent before the
     /// handshake is discarded. On failure the connection is unusable.
-    pub fn starttls(
-        self,
-        connector: &native_tls::TlsConnector,
-        host: &str,
-        timeout: Duration,
-    ) -> Result<Stream, String> {
+    pub fn starttls(self, ssl: Ssl, timeout: Duration) -> Result<Stream, String> {
         self.set_timeout(timeout).map_err(|e| e.to_string())?;
         let tcp = match self.inner {
             Inner::Plain(t) => t,
             Inner::Unix(_) => return Err("TLS over a UNIX-domain socket".into()),
             Inner::Tls(_) => return Err("TLS already active".into()),
         };
-        match connector.connect(host, tcp) {
+        // `self.buf` (plaintext received after the STARTTLS reply) is dropped here.
+        match ssl.connect(tcp) {
             Ok(tls) => Ok(Stream {
                 inner: Inner::Tls(Box::new(tls)),
                 buf: Vec::new(),
             }),
-            Err(native_tls::HandshakeError::Failure(e)) => Err(e.to_string()),
-            Err(native_tls::HandshakeError::WouldBlock(_)) => Err("handshake timed out".into()),
+            Err(HandshakeError::WouldBlock(_)) => Err("handshake timed out".into()),
+            Err(HandshakeError::Failure(m)) => Err(m.error().to_string()),
+            Err(HandshakeError::SetupFailure(e)) => Err(e.to_string()),
         }
     }
 }

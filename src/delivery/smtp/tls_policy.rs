@@ -1,31 +1,36 @@
 //! The SMTP client's TLS policy (RFC 3207): smtp_tls_security_level and what each level
-//! asks of the server's certificate, as a native-tls connector.
+//! asks of the server's certificate, as an OpenSSL client context (the `openssl` crate).
 //!
 //! Levels: `none`, `may` (opportunistic, certificate not checked), `encrypt` (TLS
 //! required, certificate not checked), `verify` (TLS required, the certificate must chain
-//! to a trusted root and name the host given by smtp_tls_verify_cert_match, default
-//! `hostname`: the MX host name) and `secure` (the same with
-//! smtp_tls_secure_cert_match, default `nexthop, dot-nexthop`: the next-hop domain).
-//! native-tls checks one DNS name per connection, so of the match list the first usable
-//! entry is the one checked: `hostname` (the MX host), `nexthop` (the next-hop domain) or
-//! a literal name; `dot-nexthop` (subdomains of the next hop) cannot be expressed and is
-//! skipped. Trusted roots: the system's, plus the certificates of smtp_tls_CAfile and of
-//! the `*.pem`/`*.crt` files in smtp_tls_CApath (native-tls adds them to the system
-//! store, it cannot replace it). smtp_tls_mandatory_protocols (encrypt and stronger) or
-//! smtp_tls_protocols (may) set the lowest TLS version; TLSv1.2 is the floor.
+//! to a trusted root and carry a name of smtp_tls_verify_cert_match, default `hostname`)
+//! and `secure` (the same with smtp_tls_secure_cert_match, default `nexthop,
+//! dot-nexthop`); the lists and their matching are `crate::tls::names`, as Postfix 2.10
+//! (no DNSSEC: `hostname` is the MX host name as DNS gave it, whatever the level).
+//! Trusted roots: smtp_tls_CAfile and smtp_tls_CApath (an OpenSSL hashed directory, as
+//! `c_rehash` makes), plus the system's default roots only with tls_append_default_CA =
+//! yes (Postfix's default is no). smtp_tls_mandatory_protocols (encrypt and stronger) or
+//! smtp_tls_protocols (may) give the protocol range (`crate::tls::protocols`; TLSv1.2 is
+//! the floor); smtp_tls_scert_verifydepth bounds the chain; smtp_tls_loglevel says what
+//! the session logs. As in Postfix 2.10 no SNI is sent and no session is cached. The
+//! handshake and the checks after it are `tls_peer`.
 //!
 //! Security role: a level that Postern cannot enforce (`dane`, `dane-only`,
 //! `fingerprint`, an unknown level, or any smtp_tls_policy_maps) is refused — the mail is
-//! deferred (4.7.5) with a warning — never silently weakened to `encrypt`. Logs nothing
-//! itself (the agent logs the refusal, the session the handshake result).
+//! deferred (4.7.5) with a warning — never silently weakened to `encrypt`. The context
+//! never fails a handshake over the certificate (Postfix's verify callback records and
+//! goes on); `tls_peer` enforces trust and name afterwards. Logs nothing itself (the agent
+//! logs the refusal, the session the handshake result).
 
 use std::fmt;
 use std::path::Path;
 
-use native_tls::{Certificate, Protocol, TlsConnector};
+use openssl::ssl::{SslContext, SslContextBuilder, SslMethod, SslOptions, SslVerifyMode};
+use openssl::x509::X509;
 
 use crate::config::Config;
-
+use crate::tls::names::MatchList;
+use crate::tls::protocols;
 /// smtp_tls_security_level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsLevel {
@@ -97,37 +102,71 @@ impl TlsLevel {
     }
 }
 
-/// Which name the certificate must carry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CertMatch {
-    /// The MX host name (or the name of the `[host]` next hop).
-    Hostname,
-    /// The next-hop domain.
-    Nexthop,
-    /// A fixed name.
-    Name(String),
-}
-
 /// Why the TLS settings cannot be used.
 #[derive(Debug)]
 pub enum TlsPolicyError {
     /// A CA file or directory could not be read or parsed.
     Ca(String, String),
-    /// No entry of the match list can be checked by native-tls.
-    NoMatch(String),
-    /// The connector could not be built.
-    Tls(native_tls::Error),
+    /// A parameter has a value Postfix would refuse.
+    Bad(&'static str, String),
+    /// The context could not be built.
+    Tls(openssl::error::ErrorStack),
 }
 
 impl fmt::Display for TlsPolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TlsPolicyError::Ca(p, e) => write!(f, "cannot load CA certificates from {}: {}", p, e),
-            TlsPolicyError::NoMatch(v) => {
-                write!(f, "no usable certificate match strategy in \"{}\"", v)
-            }
+            TlsPolicyError::Bad(name, v) => write!(f, "invalid {} value: \"{}\"", name, v),
             TlsPolicyError::Tls(e) => write!(f, "{}", e),
         }
+    }
+}
+
+impl From<openssl::error::ErrorStack> for TlsPolicyError {
+    fn from(e: openssl::error::ErrorStack) -> TlsPolicyError {
+        TlsPolicyError::Tls(e)
+    }
+}
+
+/// What smtp_tls_loglevel asks to be logged (Postfix 2.10's tls_log_mask).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogMask {
+    /// `... TLS connection established to ...` (level 1 and up, `summary`).
+    pub summary: bool,
+    /// Trust-chain failures even below the verify level (`untrusted`).
+    pub untrusted: bool,
+    /// The certificate's names and whether each matched, and the peer's CN and issuer
+    /// (level 2 and up, `certmatch`, `verbose`, `peercert`).
+    pub certmatch: bool,
+}
+
+impl LogMask {
+    /// Parse smtp_tls_loglevel: `0`..`9`, `none`, `routine`, `debug`, ... or a list of
+    /// `summary`, `untrusted`, `peercert`, `certmatch`, `verbose`, ...
+    pub fn parse(value: &str) -> Option<LogMask> {
+        let mut m = LogMask::default();
+        for t in value
+            .split(|c: char| c == ',' || c == ':' || c.is_ascii_whitespace())
+            .filter(|t| !t.is_empty())
+        {
+            match t.to_ascii_lowercase().as_str() {
+                "0" | "none" => {}
+                "1" | "routine" | "summary" => m.summary = true,
+                "untrusted" => m.untrusted = true,
+                "peercert" | "certmatch" | "verbose" => m.certmatch = true,
+                "2" | "debug" | "3" | "ssl-expert" | "4" | "ssl-developer" | "5" | "6" | "7"
+                | "8" | "9" => {
+                    m.summary = true;
+                    m.certmatch = true;
+                }
+                // Library debugging and packet dumps: nothing more is logged.
+                "cache" | "ssl-debug" | "ssl-handshake-packet-dump" | "ssl-session-packet-dump" => {
+                }
+                _ => return None,
+            }
+        }
+        Some(m)
     }
 }
 
@@ -135,180 +174,134 @@ impl fmt::Display for TlsPolicyError {
 #[derive(Clone)]
 pub struct ClientTls {
     pub level: TlsLevel,
-    /// Extra trusted roots (smtp_tls_CAfile, smtp_tls_CApath).
-    roots: Vec<Certificate>,
-    /// For verify and secure: which name to check.
-    pub matching: CertMatch,
-    min: Protocol,
+    /// The OpenSSL context (`None` at level none).
+    pub ctx: Option<SslContext>,
+    /// For verify and secure: the names the certificate may carry.
+    pub matching: MatchList,
+    pub log: LogMask,
+    /// The chain depth OpenSSL checks: smtp_tls_scert_verifydepth + 1, as Postfix.
+    pub depth: u32,
 }
 
 impl fmt::Debug for ClientTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientTls")
             .field("level", &self.level)
-            .field("roots", &self.roots.len())
             .field("matching", &self.matching)
+            .field("log", &self.log)
             .finish()
     }
 }
 
-/// The certificates of one PEM file (a bundle may hold many).
-fn pem_certs(path: &Path, out: &mut Vec<Certificate>) -> Result<(), TlsPolicyError> {
-    let shown = path.display().to_string();
-    let data = std::fs::read(path).map_err(|e| TlsPolicyError::Ca(shown.clone(), e.to_string()))?;
-    const END: &[u8] = b"-----END CERTIFICATE-----";
-    let mut rest: &[u8] = &data;
-    let mut found = 0;
-    while let Some(end) = rest.windows(END.len()).position(|w| w == END) {
-        let block = rest.get(..end + END.len()).unwrap_or(rest);
-        if let Some(start) = block
-            .windows(27)
-            .position(|w| w == b"-----BEGIN CERTIFICATE-----")
-        {
-            let pem = block.get(start..).unwrap_or(block);
-            let c = Certificate::from_pem(pem)
-                .map_err(|e| TlsPolicyError::Ca(shown.clone(), e.to_string()))?;
-            out.push(c);
-            found += 1;
+/// Add the certificates of smtp_tls_CAfile and the hashed directory smtp_tls_CApath.
+fn load_cas(b: &mut SslContextBuilder, file: &str, dir: &str) -> Result<(), TlsPolicyError> {
+    if !file.is_empty() {
+        let data = crate::secrets::read_file(Path::new(file))
+            .map_err(|e| TlsPolicyError::Ca(file.to_string(), e.to_string()))?;
+        let certs = X509::stack_from_pem(&data)
+            .map_err(|e| TlsPolicyError::Ca(file.to_string(), e.to_string()))?;
+        if certs.is_empty() {
+            return Err(TlsPolicyError::Ca(
+                file.into(),
+                "no certificate found".into(),
+            ));
         }
-        rest = rest.get(end + END.len()..).unwrap_or(&[]);
+        for c in certs {
+            b.cert_store_mut()
+                .add_cert(c)
+                .map_err(|e| TlsPolicyError::Ca(file.to_string(), e.to_string()))?;
+        }
     }
-    if found == 0 {
-        return Err(TlsPolicyError::Ca(shown, "no certificate found".into()));
+    if !dir.is_empty() {
+        std::fs::read_dir(dir).map_err(|e| TlsPolicyError::Ca(dir.to_string(), e.to_string()))?;
+        b.load_verify_locations(None, Some(Path::new(dir)))
+            .map_err(|e| TlsPolicyError::Ca(dir.to_string(), e.to_string()))?;
     }
     Ok(())
 }
 
-/// The first usable entry of a match list (`hostname`, `nexthop`, a name).
-fn parse_match(value: &str) -> Option<CertMatch> {
-    value
-        .split(|c: char| c == ',' || c == ':' || c.is_ascii_whitespace())
-        .filter(|t| !t.is_empty())
-        .find_map(|t| match t.to_ascii_lowercase().as_str() {
-            "hostname" => Some(CertMatch::Hostname),
-            "nexthop" => Some(CertMatch::Nexthop),
-            "dot-nexthop" => None,
-            name if !name.starts_with('.') => Some(CertMatch::Name(name.to_string())),
-            _ => None,
-        })
+/// The client context: protocol range, roots, verify depth; certificates are checked
+/// by `tls_peer`, never by failing the handshake.
+fn context(
+    cfg: &Config,
+    range: protocols::Range,
+    with_cas: bool,
+) -> Result<SslContext, TlsPolicyError> {
+    let mut b = SslContext::builder(SslMethod::tls_client())?;
+    b.set_min_proto_version(Some(range.min))?;
+    b.set_max_proto_version(range.max)?;
+    b.set_options(SslOptions::NO_COMPRESSION | SslOptions::NO_TICKET);
+    if with_cas {
+        if cfg.bool("tls_append_default_CA") {
+            b.set_default_verify_paths()?;
+        }
+        load_cas(
+            &mut b,
+            cfg.get("smtp_tls_CAfile").trim(),
+            cfg.get("smtp_tls_CApath").trim(),
+        )?;
+    }
+    b.set_verify_depth(verify_depth(cfg));
+    b.set_verify(SslVerifyMode::PEER);
+    Ok(b.build())
 }
 
-/// The lowest protocol a smtp_tls_protocols-style value allows (TLSv1.2 at least).
-fn min_protocol(value: &str) -> Protocol {
-    const NAMES: [&str; 4] = ["tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3"];
-    let mut on = [true; 4];
-    let mut listed = [false; 4];
-    for t in value
-        .split(|c: char| c == ',' || c == ':' || c.is_ascii_whitespace())
-        .filter(|t| !t.is_empty())
-    {
-        let t = t.to_ascii_lowercase();
-        let idx = |n: &str| NAMES.iter().position(|x| *x == n);
-        if let Some(i) = t.strip_prefix(">=").and_then(idx) {
-            on.iter_mut().take(i).for_each(|x| *x = false);
-        } else if let Some(i) = t.strip_prefix('!').and_then(idx) {
-            on[i] = false;
-        } else if let Some(i) = idx(&t) {
-            listed[i] = true;
-        }
-    }
-    if listed.iter().any(|x| *x) {
-        for (o, l) in on.iter_mut().zip(listed) {
-            *o = *o && l;
-        }
-    }
-    match on.iter().position(|x| *x).unwrap_or(2).max(2) {
-        2 => Protocol::Tlsv12,
-        _ => Protocol::Tlsv13,
-    }
+/// smtp_tls_scert_verifydepth + 1 (Postfix sets one more than asked, see `tls_peer`).
+fn verify_depth(cfg: &Config) -> u32 {
+    u32::try_from(cfg.int("smtp_tls_scert_verifydepth").max(1))
+        .unwrap_or(9)
+        .saturating_add(1)
 }
 
 impl ClientTls {
-    /// The settings of `cfg`. Errors only for levels that need them (encrypt and up read
-    /// the protocol list; verify and secure the CA files and match list).
+    /// The settings of `cfg`. Errors only for levels that need them: a bad protocol list
+    /// or log level from encrypt up, unreadable CA files at verify and secure (below that a
+    /// warning, and no root is trusted).
     pub fn from_config(cfg: &Config) -> Result<ClientTls, TlsPolicyError> {
         let level = TlsLevel::parse(cfg.get("smtp_tls_security_level"));
-        let mut roots = Vec::new();
-        let mut matching = CertMatch::Hostname;
+        let mut out = ClientTls::with_level(level);
+        if level == TlsLevel::None || !level.supported() {
+            return Ok(out);
+        }
+        out.depth = verify_depth(cfg);
+        let lv = cfg.get("smtp_tls_loglevel");
+        out.log = LogMask::parse(lv).ok_or(TlsPolicyError::Bad("smtp_tls_loglevel", lv.into()))?;
+        let name = if level.required() {
+            "smtp_tls_mandatory_protocols"
+        } else {
+            "smtp_tls_protocols"
+        };
+        let value = cfg.get(name);
+        let range = protocols::parse(value).ok_or(TlsPolicyError::Bad(name, value.into()))?;
+        out.ctx = Some(match context(cfg, range, true) {
+            Ok(c) => c,
+            Err(e) if !level.verifies() => {
+                crate::log::warning("smtp", format!("TLS client initialization: {}", e));
+                context(cfg, range, false)?
+            }
+            Err(e) => return Err(e),
+        });
         if level.verifies() {
-            let file = cfg.get("smtp_tls_CAfile").trim();
-            if !file.is_empty() {
-                pem_certs(Path::new(file), &mut roots)?;
-            }
-            let dir = cfg.get("smtp_tls_CApath").trim();
-            if !dir.is_empty() {
-                let rd = std::fs::read_dir(dir)
-                    .map_err(|e| TlsPolicyError::Ca(dir.to_string(), e.to_string()))?;
-                let mut paths: Vec<_> = rd.flatten().map(|e| e.path()).collect();
-                paths.sort();
-                for p in paths {
-                    let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
-                    if ["pem", "crt"].contains(&ext) || ext.parse::<u32>().is_ok() {
-                        pem_certs(&p, &mut roots)?;
-                    }
-                }
-            }
             let param = if level == TlsLevel::Verify {
                 "smtp_tls_verify_cert_match"
             } else {
                 "smtp_tls_secure_cert_match"
             };
-            let v = cfg.get(param);
-            matching = parse_match(v).ok_or_else(|| TlsPolicyError::NoMatch(v.to_string()))?;
+            out.matching = MatchList::parse(cfg.get(param));
         }
-        let protocols = if level.required() {
-            cfg.get("smtp_tls_mandatory_protocols")
-        } else {
-            cfg.get("smtp_tls_protocols")
-        };
-        Ok(ClientTls {
-            level,
-            roots,
-            matching,
-            min: min_protocol(protocols),
-        })
+        Ok(out)
     }
 
-    /// Plain settings for a level (tests, and the plaintext retry).
+    /// Settings for a level without a context (the plaintext retry, tests).
     pub fn with_level(level: TlsLevel) -> ClientTls {
         ClientTls {
             level,
-            roots: Vec::new(),
-            matching: CertMatch::Hostname,
-            min: Protocol::Tlsv12,
+            ctx: None,
+            matching: MatchList::default(),
+            log: LogMask::default(),
+            depth: 10,
         }
     }
-
-    /// The name the certificate must carry, for a server `host` of next hop `nexthop`.
-    pub fn verify_name<'a>(&'a self, host: &'a str, nexthop: &'a str) -> &'a str {
-        match &self.matching {
-            CertMatch::Hostname => host,
-            CertMatch::Nexthop => nexthop,
-            CertMatch::Name(n) => n,
-        }
-    }
-
-    /// The connector for this level: verifying for verify and secure, accepting any
-    /// certificate below.
-    pub fn connector(&self) -> Result<TlsConnector, TlsPolicyError> {
-        let mut b = TlsConnector::builder();
-        b.min_protocol_version(Some(self.min));
-        if self.level.verifies() {
-            for c in &self.roots {
-                b.add_root_certificate(c.clone());
-            }
-        } else {
-            b.danger_accept_invalid_certs(true)
-                .danger_accept_invalid_hostnames(true);
-        }
-        b.build().map_err(TlsPolicyError::Tls)
-    }
-}
-
-/// A handshake error that is a certificate verification failure.
-pub fn is_verify_failure(why: &str) -> bool {
-    let w = why.to_ascii_lowercase();
-    w.contains("certificate verify failed") || w.contains("verify") && w.contains("certificate")
 }
 
 #[cfg(test)]
@@ -329,25 +322,65 @@ mod tests {
     }
 
     #[test]
-    fn match_lists() {
-        assert_eq!(parse_match("hostname"), Some(CertMatch::Hostname));
-        assert_eq!(
-            parse_match("nexthop, dot-nexthop"),
-            Some(CertMatch::Nexthop)
-        );
-        assert_eq!(parse_match("dot-nexthop"), None);
-        assert_eq!(
-            parse_match("mx.example.com"),
-            Some(CertMatch::Name("mx.example.com".into()))
-        );
+    fn log_levels() {
+        let l = |s| LogMask::parse(s);
+        assert_eq!(l("0"), Some(LogMask::default()));
+        assert!(l("1").unwrap().summary && !l("1").unwrap().certmatch);
+        assert!(l("2").unwrap().certmatch);
+        assert!(l("summary, untrusted").unwrap().untrusted);
+        assert_eq!(l("bogus"), None);
     }
 
     #[test]
-    fn protocols() {
-        let v = |s: &str| format!("{:?}", min_protocol(s));
-        assert_eq!(v(""), "Tlsv12");
-        assert_eq!(v(">=TLSv1"), "Tlsv12");
-        assert_eq!(v(">=TLSv1.3"), "Tlsv13");
-        assert_eq!(v("!SSLv2, !TLSv1, !TLSv1.1, !TLSv1.2"), "Tlsv13");
+    fn bad_settings_are_errors_not_defaults() {
+        let cfg = |pairs: &[(&str, &str)]| Config::from_pairs(Path::new("/nonexistent"), pairs);
+        let c = cfg(&[
+            ("smtp_tls_security_level", "encrypt"),
+            ("smtp_tls_mandatory_protocols", "TLSv9"),
+        ]);
+        assert!(matches!(
+            ClientTls::from_config(&c),
+            Err(TlsPolicyError::Bad("smtp_tls_mandatory_protocols", _))
+        ));
+        let c = cfg(&[
+            ("smtp_tls_security_level", "verify"),
+            ("smtp_tls_CApath", "/nonexistent/certs"),
+        ]);
+        assert!(matches!(
+            ClientTls::from_config(&c),
+            Err(TlsPolicyError::Ca(_, _))
+        ));
+        // Below verify an unreadable CA file is a warning: no root is trusted.
+        let c = cfg(&[
+            ("smtp_tls_security_level", "may"),
+            ("smtp_tls_CAfile", "/nonexistent/ca.pem"),
+        ]);
+        assert!(ClientTls::from_config(&c).unwrap().ctx.is_some());
+    }
+
+    /// The roots in the context's store (the system bundle is loaded eagerly).
+    fn roots(append: &str) -> usize {
+        let c = Config::from_pairs(
+            Path::new("/nonexistent"),
+            &[
+                ("smtp_tls_security_level", "verify"),
+                ("tls_append_default_CA", append),
+            ],
+        );
+        let t = ClientTls::from_config(&c).unwrap();
+        t.ctx.unwrap().cert_store().all_certificates().len()
+    }
+
+    #[test]
+    fn system_roots_only_with_tls_append_default_ca() {
+        assert_eq!(roots("no"), 0);
+        // Debian's and RHEL's bundle; skipped where the host has none.
+        let bundles = [
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/etc/pki/tls/certs/ca-bundle.crt",
+        ];
+        if bundles.iter().any(|b| Path::new(b).exists()) {
+            assert!(roots("yes") > 0);
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! see the README); with `reject` a client outside $smtpd_forbid_bare_newline_exclusions
 //! (default $mynetworks) gets `550 5.5.2 <myhostname> Error: bare <LF> received`
 //! ($smtpd_forbid_bare_newline_reject_code): after a command line it is disconnected,
-//! after a message the message is dropped and the session goes on, as with Postfix.
+//! after a message (or a BDAT chunk) the message is dropped and the session goes on, as
+//! with Postfix.
 //!
 //! Security role: lets a site refuse senders whose line ends could be read differently by
 //! another mail server. Logs `NOQUEUE: reject: CMD from host[addr]: bare <LF> received;
@@ -59,7 +60,7 @@ pub(super) fn reject_code(ctx: &SmtpdContext, client: &ClientInfo) -> Option<u16
 
 impl<S: Read + Write> Session<'_, S> {
     /// The refusal reply, when bare LFs are refused for this client.
-    fn bare_lf_reply(&self) -> Option<Reply> {
+    pub(super) fn bare_lf_reply(&self) -> Option<Reply> {
         let code = self.bare_lf_code?;
         Some(Reply::with_dsn(
             code,
@@ -89,9 +90,17 @@ impl<S: Read + Write> Session<'_, S> {
         let Some(reply) = self.bare_lf_reply().filter(|_| bare_lf) else {
             return false;
         };
+        self.log_bare_lf(queue_id, "END-OF-MESSAGE");
+        self.reply(&reply);
+        true
+    }
+
+    /// Log the refusal of a message with a bare LF (`stage`: END-OF-MESSAGE, or `BDAT
+    /// content` after a chunk that is not the last).
+    pub(super) fn log_bare_lf(&self, queue_id: &str, stage: &str) {
         lines::reject(&lines::Reject {
             queue_id: Some(queue_id),
-            stage: "END-OF-MESSAGE",
+            stage,
             client: &self.client_log,
             reply: WHAT,
             from: self.tx.as_ref().map(|t| t.sender_given.as_str()),
@@ -99,7 +108,5 @@ impl<S: Read + Write> Session<'_, S> {
             proto: self.proto(),
             helo: self.helo.as_deref(),
         });
-        self.reply(&reply);
-        true
     }
 }

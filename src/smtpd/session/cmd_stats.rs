@@ -10,9 +10,9 @@
 //! reads `auth=0/N`.
 
 /// The commands Postern knows, in the order of Postfix's smtpd_cmd_table.
-const NAMES: [&str; 12] = [
-    "helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "rset", "noop", "vrfy", "etrn",
-    "quit",
+const NAMES: [&str; 13] = [
+    "helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "bdat", "rset", "noop", "vrfy",
+    "etrn", "quit",
 ];
 const UNKNOWN: usize = NAMES.len();
 
@@ -103,5 +103,22 @@ mod tests {
         c.succeeded(slot);
         c.count_unknown();
         assert_eq!(c.format(), " ehlo=1 auth=0/2 unknown=0/2 commands=1/5");
+    }
+
+    #[test]
+    fn bdat_has_its_slot_after_data() {
+        let mut c = CmdStats::default();
+        for (verb, ok) in [
+            ("DATA", false),
+            ("BDAT", true),
+            ("bdat", false),
+            ("QUIT", true),
+        ] {
+            let slot = c.count(verb);
+            if ok {
+                c.succeeded(slot);
+            }
+        }
+        assert_eq!(c.format(), " data=0/1 bdat=1/2 quit=1 commands=2/4");
     }
 }

@@ -72,6 +72,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         self.helo = None;
         self.esmtp = false;
         self.tx = None;
+        self.bdat = super::bdat::Bdat::None;
         self.sasl_username = None;
         self.auth.reset();
         self.auth.method = None;

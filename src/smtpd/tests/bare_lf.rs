@@ -31,7 +31,7 @@ fn bare_lf_message_is_refused_and_the_session_goes_on() {
     );
     let out = talk(&f, &msg);
     assert_eq!(
-        out[11..],
+        after_ehlo(&out)[2..],
         [
             "354 End data with <CR><LF>.<CR><LF>",
             REFUSED,

@@ -22,7 +22,7 @@ use openssl::ssl::{SslAcceptor, SslMethod, SslOptions, SslSessionCacheMode, SslV
 use openssl::stack::Stack;
 use openssl::x509::{X509, X509Name};
 
-use super::protocols::Range;
+use crate::tls::protocols::Range;
 
 /// Why the server context could not be built (TLS is then disabled).
 #[derive(Debug)]

@@ -18,13 +18,13 @@
 
 mod acceptor;
 pub mod negotiated;
-mod protocols;
 
 use std::sync::Arc;
 
 use openssl::ssl::SslAcceptor;
 
 use crate::config::{Config, split_list};
+use crate::tls::protocols;
 
 /// smtpd_tls_security_level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! What a finished TLS handshake negotiated, as Postfix names it in its log line and in
 //! the Received: header: the protocol (`TLSv1.3`), the OpenSSL cipher name and its
-//! used/algorithm bits, and the client certificate if one was asked for (subject CN,
-//! issuer CN, and whether it verified against smtpd_tls_CAfile). Follows Postfix 2.10's
+//! used/algorithm bits (read and worded by the shared `crate::tls::summary`), and the
+//! client certificate if one was asked for (subject CN, issuer CN, and whether it
+//! verified against smtpd_tls_CAfile). Follows Postfix 2.10's
 //! tls_server.c / tls_misc.c (`tls_log_summary`) and smtpd.c's Received: comment; the
 //! 3.x key-exchange / signature details are not logged (2.10's form).
 //!
@@ -12,6 +13,8 @@
 use openssl::nid::Nid;
 use openssl::ssl::SslRef;
 use openssl::x509::{X509NameRef, X509VerifyResult};
+
+use crate::tls::summary::Cipher;
 
 /// The client certificate the handshake carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,13 +44,7 @@ pub struct Negotiated {
 impl Negotiated {
     /// What `ssl` negotiated; `asked`: a client certificate was requested.
     pub fn of(ssl: &SslRef, asked: bool) -> Negotiated {
-        let (cipher, bits) = match ssl.current_cipher() {
-            Some(c) => {
-                let b = c.bits();
-                (c.name().to_string(), (b.secret, b.algorithm))
-            }
-            None => ("unknown".to_string(), (0, 0)),
-        };
+        let c = Cipher::of(ssl);
         let peer = ssl.peer_certificate().map(|cert| PeerCert {
             cn: name_entry(cert.subject_name(), &[Nid::COMMONNAME]),
             issuer: name_entry(
@@ -57,9 +54,9 @@ impl Negotiated {
             trusted: ssl.verify_result() == X509VerifyResult::OK,
         });
         Negotiated {
-            protocol: ssl.version_str().to_string(),
-            cipher,
-            bits,
+            protocol: c.protocol,
+            cipher: c.name,
+            bits: c.bits,
             asked,
             peer,
         }
@@ -68,10 +65,7 @@ impl Negotiated {
     /// `TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)`, as in Postfix's log
     /// line and Received: header.
     pub fn describe(&self) -> String {
-        format!(
-            "{} with cipher {} ({}/{} bits)",
-            self.protocol, self.cipher, self.bits.0, self.bits.1
-        )
+        crate::tls::summary::describe(&self.protocol, &self.cipher, self.bits)
     }
 
     /// Postfix's word for the peer: Anonymous (no certificate), Trusted, Untrusted.

@@ -1,4 +1,5 @@
-//! smtpd_tls_protocols / smtpd_tls_mandatory_protocols as an OpenSSL protocol range.
+//! The protocol settings (smtpd_tls_protocols / smtpd_tls_mandatory_protocols, and the SMTP
+//! client's smtp_tls_protocols / smtp_tls_mandatory_protocols) as an OpenSSL range.
 //! Postfix's syntax (postconf(5)): `>=TLSv1.2`, `<=TLSv1.3`, a list of protocols to use
 //! (`TLSv1.2 TLSv1.3`) or to exclude (`!SSLv2, !SSLv3, !TLSv1`), separated by commas,
 //! colons or white space; SSLv2/SSLv3 are never used.
