@@ -52,6 +52,9 @@ pub enum Restriction {
     Permit,
     Reject,
     Defer,
+    /// defer_if_permit / defer_if_reject: raise the deferral (`super::saved`).
+    DeferIfPermit,
+    DeferIfReject,
     WarnIfReject,
     PermitMynetworks,
     PermitSaslAuthenticated,
@@ -121,6 +124,8 @@ impl Restriction {
                 "reject" => Restriction::Reject,
                 "defer" => Restriction::Defer,
                 "warn_if_reject" => Restriction::WarnIfReject,
+                "defer_if_permit" => Restriction::DeferIfPermit,
+                "defer_if_reject" => Restriction::DeferIfReject,
                 "permit_mynetworks" => Restriction::PermitMynetworks,
                 "permit_sasl_authenticated" => Restriction::PermitSaslAuthenticated,
                 "reject_unauth_destination" => Restriction::RejectUnauthDestination,
@@ -208,6 +213,20 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
         Restriction::Reject => reject(p.reject_code, "7.1", class, "Access denied"),
         Restriction::Defer => reject(p.defer_code, "7.1", class, "Try again later"),
         Restriction::WarnIfReject => Decision::Dunno,
+        Restriction::DeferIfPermit | Restriction::DeferIfReject => {
+            let (word, permit) = match r {
+                Restriction::DeferIfPermit => ("defer_if_permit", true),
+                _ => ("defer_if_reject", false),
+            };
+            let text = format!("{} requested", word);
+            let deferral = reply(450, "7.0", &class.name(f), class, &text);
+            let mut saved = f.saved.borrow_mut();
+            match permit {
+                true => saved.defer_if_permit(deferral),
+                false => saved.defer_if_reject(deferral),
+            }
+            Decision::Dunno
+        }
         Restriction::PermitMynetworks => match ctx.mynetworks.lookup(f.client.addr) {
             Ok(true) => Decision::Permit,
             Ok(false) => Decision::Dunno,
