@@ -31,6 +31,10 @@ fn instance(recipient_restrictions: &str, sender_table: &str) -> Instance {
     let inst = Instance::new(&[
         ("smtpd_recipient_restrictions", recipient_restrictions),
         ("smtpd_sender_restrictions", sender_table),
+        (
+            "smtpd_data_restrictions",
+            "check_sender_access inline:{ dataq@remote.test=DEFER_IF_PERMIT }",
+        ),
         ("relayhost", "[127.0.0.1]:9"),
         ("minimal_backoff_time", "600s"),
     ]);
@@ -215,7 +219,10 @@ fn hold_discard_redirect_bcc_prepend_info() {
 fn defer_if_permit_and_defer_if_reject() {
     let inst = instance(
         "check_recipient_access inline:{ dip@www.a.org=DEFER_IF_PERMIT, \
-         { dir@www.a.org = DEFER_IF_REJECT 4.7.5 try later }, dirok@www.a.org=DEFER_IF_REJECT }, \
+         { dir@www.a.org = DEFER_IF_REJECT 4.7.5 try later }, dirok@www.a.org=DEFER_IF_REJECT, \
+         { word@www.a.org = reject_non_fqdn_recipient defer_if_permit permit }, \
+         { wordrej@www.a.org = reject_non_fqdn_recipient defer_if_reject reject }, \
+         nosuch@www.a.org=DISCARD, unlisted@www.a.org=DEFER_IF_REJECT }, \
          check_recipient_access inline:{ dir@www.a.org=REJECT }, \
          permit_mynetworks, reject_unauth_destination",
         "check_sender_access inline:{ later@remote.test=DEFER_IF_PERMIT }",
@@ -228,6 +235,25 @@ fn defer_if_permit_and_defer_if_reject() {
     // DEFER_IF_REJECT, then REJECT: the deferral instead.
     let want_dir = "450 4.7.5 <dir@www.a.org>: Recipient address rejected: try later";
     assert_eq!(c.cmd("rcpt to:<dir@www.a.org>"), want_dir);
+    // The restrictions of the same names (in a restriction list found in a table: an
+    // answer whose first word is DEFER_IF_PERMIT is the action).
+    assert_eq!(
+        c.cmd("rcpt to:<word@www.a.org>"),
+        "450 4.7.0 <word@www.a.org>: Recipient address rejected: defer_if_permit requested"
+    );
+    assert_eq!(
+        c.cmd("rcpt to:<wordrej@www.a.org>"),
+        "450 4.7.0 <wordrej@www.a.org>: Recipient address rejected: defer_if_reject requested"
+    );
+    // An unknown local recipient: refused, deferred after DEFER_IF_REJECT.
+    assert_eq!(
+        c.cmd("rcpt to:<nosuch2@www.a.org>"),
+        "550 5.1.1 <nosuch2@www.a.org>: Recipient address rejected: User unknown in local recipient table"
+    );
+    assert_eq!(
+        c.cmd("rcpt to:<unlisted@www.a.org>"),
+        "450 4.7.1 <unlisted@www.a.org>: Recipient address rejected: Service unavailable"
+    );
     // DEFER_IF_REJECT without a later rejection: accepted.
     assert_eq!(c.cmd("rcpt to:<dirok@www.a.org>"), "250 2.1.5 Ok");
     let reply = c.data("Subject: dirok\n\nx\n");
@@ -242,6 +268,25 @@ fn defer_if_permit_and_defer_if_reject() {
         want_dir
     ));
     inst.wait_mbox(&inst.user, "Subject: dirok");
+
+    // DISCARD skips the unknown-recipient test: accepted, and the message dropped.
+    let mut c = mail(&inst, "s@remote.test");
+    assert_eq!(c.cmd("rcpt to:<nosuch@www.a.org>"), "250 2.1.5 Ok");
+    let reply = c.data("Subject: gone\n\nx\n");
+    assert!(reply.starts_with("250 2.0.0 Ok: queued as "), "{}", reply);
+    c.cmd("quit");
+
+    // A DEFER_IF_PERMIT of smtpd_data_restrictions defers DATA.
+    let mut c = mail(&inst, "dataq@remote.test");
+    assert_eq!(
+        c.cmd(&format!("rcpt to:<{}>", inst.local_address())),
+        "250 2.1.5 Ok"
+    );
+    assert_eq!(
+        c.cmd("data"),
+        "450 4.7.1 <dataq@remote.test>: Sender address rejected: Service unavailable"
+    );
+    c.cmd("quit");
 
     // A sender stage DEFER_IF_PERMIT defers each recipient the lists accept.
     let mut c = mail(&inst, "later@remote.test");

@@ -105,7 +105,7 @@ pub fn check_recipient(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
     // smtpd_reject_unlisted_recipient: the implicit recipient table test after the lists
     // (not for a message an access table DISCARDs, as Postfix).
     if ctx.cfg.bool("smtpd_reject_unlisted_recipient") && !f.saved.borrow().discard {
-        recipient_test(ctx, &r)?;
+        recipient_test(ctx, &r).map_err(|e| f.saved.borrow_mut().settle_reject(e))?;
     }
     Ok(())
 }
