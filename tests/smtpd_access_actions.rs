@@ -225,7 +225,8 @@ fn defer_if_permit_and_defer_if_reject() {
          nosuch@www.a.org=DISCARD, unlisted@www.a.org=DEFER_IF_REJECT }, \
          check_recipient_access inline:{ dir@www.a.org=REJECT }, \
          permit_mynetworks, reject_unauth_destination",
-        "check_sender_access inline:{ later@remote.test=DEFER_IF_PERMIT }",
+        "warn_if_reject check_sender_access inline:{ warned@remote.test=DEFER_IF_PERMIT }, \
+         check_sender_access inline:{ later@remote.test=DEFER_IF_PERMIT }",
     );
     inst.start();
     let mut c = mail(&inst, "s@remote.test");
@@ -297,6 +298,15 @@ fn defer_if_permit_and_defer_if_reject() {
     );
     assert_eq!(c.cmd("data"), "554 5.5.1 Error: no valid recipients");
     c.cmd("quit");
+
+    // After warn_if_reject, DEFER_IF_PERMIT is a warning only.
+    let mut c = mail(&inst, "warned@remote.test");
+    assert_eq!(c.cmd(&format!("rcpt to:<{}>", me)), "250 2.1.5 Ok");
+    c.cmd("quit");
+    inst.wait_log(&format!(
+        "NOQUEUE: reject_warning: RCPT from localhost[127.0.0.1]: 450 4.7.1 <warned@remote.test>: Sender address rejected: Service unavailable; from=<warned@remote.test> to=<{}>",
+        me
+    ));
     inst.stop();
 }
 

@@ -48,6 +48,10 @@ pub fn act(word: &str, a: &Found<'_>, f: &Facts<'_>) -> Option<Decision> {
         "HOLD" => hold(a, f),
         "DISCARD" => return Some(discard(a, f)),
         "REDIRECT" | "BCC" => redirect_or_bcc(word, a, f),
+        // After warn_if_reject Postfix refuses at once, so it is logged as a warning.
+        "DEFER_IF_PERMIT" if f.saved.borrow().warn_if_reject => {
+            return Some(Decision::Reject(deferral(a)));
+        }
         "DEFER_IF_PERMIT" => {
             let r = deferral(a);
             f.saved.borrow_mut().defer_if_permit(r);

@@ -191,8 +191,9 @@ fn run(
             warn = true;
             continue;
         }
-        let d = one(ctx, r, class, f, depth);
         let warned = std::mem::take(&mut warn);
+        f.saved.borrow_mut().warn_if_reject = warned;
+        let d = one(ctx, r, class, f, depth);
         match d {
             Decision::Dunno => {}
             Decision::Permit => return Decision::Permit,
@@ -222,6 +223,7 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             let deferral = reply(450, "7.0", &class.name(f), class, &text);
             let mut saved = f.saved.borrow_mut();
             match permit {
+                true if saved.warn_if_reject => return Decision::Reject(deferral),
                 true => saved.defer_if_permit(deferral),
                 false => saved.defer_if_reject(deferral),
             }

@@ -47,6 +47,9 @@ pub struct Saved {
     defer_if_permit: [Option<Reply>; 5],
     /// The stage whose restrictions are being evaluated.
     current: Stage,
+    /// The restriction being evaluated follows warn_if_reject: a DEFER_IF_PERMIT then
+    /// refuses at once (logged as reject_warning) instead of raising the deferral.
+    pub warn_if_reject: bool,
 }
 
 impl Saved {
