@@ -113,7 +113,8 @@ impl std::error::Error for CleanupError {}
 /// CLEANUP_FLAG_HOLD and CLEANUP_FLAG_DISCARD flags and REC_TYPE_RDR record from smtpd):
 /// HOLD queues it in hold/, DISCARD accepts and drops it (any refusal of cleanup's then
 /// counts as success, as Postfix's), REDIRECT sends it to that address instead of its
-/// recipients (over a header/body check REDIRECT, as smtpd's record comes later).
+/// recipients (a header/body check REDIRECT wins: Postfix's cleanup writes its record after
+/// smtpd's, and the queue manager takes the last).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Delegated {
     pub hold: bool,
@@ -218,7 +219,7 @@ fn submit_as(
     };
     verdict.hold |= delegated.hold;
     verdict.discard |= delegated.discard;
-    if delegated.redirect.is_some() {
+    if verdict.redirect.is_none() {
         verdict.redirect.clone_from(&delegated.redirect);
     }
     let mut received = received;
@@ -515,6 +516,18 @@ mod tests {
         let (env, _) = read_back(&q, &id);
         assert_eq!(env.recipients.len(), 1);
         assert_eq!(env.recipients[0].address, "r@x.test");
+        // ... unless a header_checks REDIRECT names another address.
+        let hc = q.root().join("header_checks");
+        std::fs::write(&hc, "/^Subject: redirect/ REDIRECT h@x.test\n").unwrap();
+        let hc = format!("regexp:{}", hc.display());
+        let cfg2 = Config::from_pairs(Path::new("/nonexistent"), &[("header_checks", &hc)]);
+        let inc = q.create(QueueName::Incoming).unwrap();
+        let mut s = sub(b"Subject: redirect\n\nx\n");
+        s.inspect = true;
+        let id = submit_delegated(&cfg2, &rw, inc, s, &redirect).unwrap();
+        let (env, _) = read_back(&q, &id);
+        assert_eq!(env.recipients.len(), 1);
+        assert_eq!(env.recipients[0].address, "h@x.test");
         // DISCARD: success without a queue file, even where cleanup would refuse.
         let discard = Delegated {
             discard: true,
