@@ -169,6 +169,17 @@ fn hold_discard_redirect_bcc_prepend_info() {
     );
     assert_eq!(mbox.matches("X-Tagged:").count(), 1, "{}", mbox);
 
+    // The same through BDAT (one hand-off path for DATA and BDAT).
+    let mut c = mail(&inst, "prep@remote.test");
+    assert_eq!(c.cmd(&format!("rcpt to:<{}>", me)), "250 2.1.5 Ok");
+    let chunk = "Subject: prepended by bdat\r\n\r\nx\r\n";
+    c.send_raw(format!("BDAT {} LAST\r\n{}", chunk.len(), chunk).as_bytes());
+    let reply = c.reply();
+    assert!(reply.starts_with("250 2.0.0 Ok: 33 bytes queued as "), "{}", reply);
+    c.cmd("quit");
+    inst.wait_mbox(&inst.user, "Subject: prepended by bdat");
+    assert_eq!(inst.mbox(&inst.user).matches("X-Tagged:").count(), 2);
+
     // A PREPEND text that is no header is skipped with a warning.
     inst.send(
         "badprep@remote.test",
