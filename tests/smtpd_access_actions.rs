@@ -175,7 +175,11 @@ fn hold_discard_redirect_bcc_prepend_info() {
     let chunk = "Subject: prepended by bdat\r\n\r\nx\r\n";
     c.send_raw(format!("BDAT {} LAST\r\n{}", chunk.len(), chunk).as_bytes());
     let reply = c.reply();
-    assert!(reply.starts_with("250 2.0.0 Ok: 33 bytes queued as "), "{}", reply);
+    assert!(
+        reply.starts_with("250 2.0.0 Ok: 33 bytes queued as "),
+        "{}",
+        reply
+    );
     c.cmd("quit");
     inst.wait_mbox(&inst.user, "Subject: prepended by bdat");
     assert_eq!(inst.mbox(&inst.user).matches("X-Tagged:").count(), 2);
@@ -233,7 +237,8 @@ fn defer_if_permit_and_defer_if_reject() {
          { dir@www.a.org = DEFER_IF_REJECT 4.7.5 try later }, dirok@www.a.org=DEFER_IF_REJECT, \
          { word@www.a.org = reject_non_fqdn_recipient defer_if_permit permit }, \
          { wordrej@www.a.org = reject_non_fqdn_recipient defer_if_reject reject }, \
-         nosuch@www.a.org=DISCARD, unlisted@www.a.org=DEFER_IF_REJECT }, \
+         nosuch@www.a.org=DISCARD, unlisted@www.a.org=DEFER_IF_REJECT, \
+         { both@www.a.org = reject_non_fqdn_recipient defer_if_reject defer_if_permit reject } }, \
          check_recipient_access inline:{ dir@www.a.org=REJECT }, \
          permit_mynetworks, reject_unauth_destination",
         "warn_if_reject check_sender_access inline:{ warned@remote.test=DEFER_IF_PERMIT }, \
@@ -256,6 +261,11 @@ fn defer_if_permit_and_defer_if_reject() {
     assert_eq!(
         c.cmd("rcpt to:<wordrej@www.a.org>"),
         "450 4.7.0 <wordrej@www.a.org>: Recipient address rejected: defer_if_reject requested"
+    );
+    // Both raised: the list stops before its reject, the permit deferral answers.
+    assert_eq!(
+        c.cmd("rcpt to:<both@www.a.org>"),
+        "450 4.7.0 <both@www.a.org>: Recipient address rejected: defer_if_permit requested"
     );
     // An unknown local recipient: refused, deferred after DEFER_IF_REJECT.
     assert_eq!(

@@ -195,6 +195,8 @@ fn run(
         f.saved.borrow_mut().warn_if_reject = warned;
         let d = one(ctx, r, class, f, depth);
         match d {
+            // As Postfix's generic_checks: with both deferrals raised the list stops.
+            Decision::Dunno if f.saved.borrow().both_deferrals() => return Decision::Dunno,
             Decision::Dunno => {}
             Decision::Permit => return Decision::Permit,
             Decision::Reject(reply) if warned => f.log("reject_warning", &reply.to_string()),

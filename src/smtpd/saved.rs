@@ -113,6 +113,12 @@ impl Saved {
         }
     }
 
+    /// Both deferrals are raised (DEFER_IF_PERMIT up to the current stage): nothing the
+    /// rest of a list does can change the outcome, so Postfix stops evaluating it.
+    pub fn both_deferrals(&self) -> bool {
+        self.defer_if_reject.is_some() && self.permit_deferral(self.current).is_some()
+    }
+
     /// A rejection turned into the stage's DEFER_IF_REJECT reply when it is a 5xx one
     /// (then the deferral is used up, as Postfix's).
     pub fn settle_reject(&mut self, reply: Reply) -> Reply {
