@@ -9,6 +9,9 @@
 //! order; `permit` ends only the list it is in, a reject in any list refuses. An unknown
 //! restriction or an unusable table answers `451 4.3.5 Server configuration error`, a table
 //! that cannot answer `451 4.3.0 ... Temporary lookup failure`, never "permit".
+//! defer_if_permit / defer_if_reject raise the deferrals of `saved` (`450 4.7.0 <NAME>:
+//! CLASS rejected: defer_if_permit requested`); once both are raised a list stops, and
+//! after warn_if_reject a DEFER_IF_PERMIT refuses at once (logged as a warning).
 //! Follows postconf(5) (smtpd_*_restrictions, warn_if_reject, reject_code, defer_code,
 //! non_fqdn_reject_code, invalid_hostname_reject_code, unknown_address_reject_code) and
 //! SMTPD_ACCESS_README.
