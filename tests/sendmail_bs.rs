@@ -55,8 +55,8 @@ fn session_queues_into_maildrop_and_delivers_after_start() {
     assert_eq!(out[0], "220 www.a.org ESMTP Postfix", "{:?}", out);
     assert_eq!(out[1], "250-www.a.org");
     assert!(out.contains(&"250-PIPELINING".to_string()), "{:?}", out);
-    assert!(out.contains(&"250 DSN".to_string()), "{:?}", out);
-    let after = out.iter().position(|l| l == "250 DSN").unwrap();
+    assert!(out.contains(&"250-DSN".to_string()), "{:?}", out);
+    let after = out.iter().position(|l| l == "250 CHUNKING").unwrap();
     assert_eq!(out[after + 1], "250 2.1.0 Ok");
     assert_eq!(out[after + 2], "250 2.1.5 Ok");
     // Relay restrictions do not apply to a local user.
@@ -118,6 +118,27 @@ fn session_queues_into_maildrop_and_delivers_after_start() {
     assert!(inst.log().contains(": uid="), "pickup logs uid=");
     assert!(inst.queue_files("maildrop").is_empty());
     inst.stop();
+}
+
+/// BDAT works in a `sendmail -bs` session as in smtpd (the `bs` helper turns each LF into
+/// CR LF, so the chunk below is 25 bytes on the wire).
+#[test]
+fn bdat_in_a_session_queues_into_maildrop() {
+    let inst = Instance::new(&[]);
+    inst.newaliases();
+    assert!(inst.postfix(&["check"]).status.success());
+    let input = format!(
+        "EHLO me.test\nMAIL FROM:<sender@www.a.org>\nRCPT TO:<{}>\nBDAT 25 LAST\nSubject: bdat\n\nhi -bs\nQUIT\n",
+        inst.user
+    );
+    let out = bs(&inst, &input, None);
+    let queued = out
+        .iter()
+        .find(|l| l.starts_with("250 2.0.0 Ok: 25 bytes queued as "))
+        .unwrap_or_else(|| panic!("{:?}\n{}", out, inst.log()));
+    let id = queued.rsplit(' ').next().unwrap().to_string();
+    assert_eq!(inst.queue_files("maildrop"), vec![id]);
+    assert_eq!(out.last().map(String::as_str), Some("221 2.0.0 Bye"));
 }
 
 #[test]

@@ -111,6 +111,19 @@ impl fmt::Display for CleanupError {
 
 impl std::error::Error for CleanupError {}
 
+/// What smtpd's access tables decided for the whole message (Postfix's
+/// CLEANUP_FLAG_HOLD and CLEANUP_FLAG_DISCARD flags and REC_TYPE_RDR record from smtpd):
+/// HOLD queues it in hold/, DISCARD accepts and drops it (any refusal of cleanup's then
+/// counts as success, as Postfix's), REDIRECT sends it to that address instead of its
+/// recipients (a header/body check REDIRECT wins: Postfix's cleanup writes its record after
+/// smtpd's, and the queue manager takes the last).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Delegated {
+    pub hold: bool,
+    pub discard: bool,
+    pub redirect: Option<String>,
+}
+
 /// Process and durably queue a message; returns its queue ID. Builds the address classes
 /// of `cfg` for this message: a caller that holds a `Rewrite` uses `submit_with`.
 pub fn submit(cfg: &Config, incoming: Incoming, sub: Submission) -> Result<String, CleanupError> {
@@ -124,7 +137,22 @@ pub fn submit_with(
     incoming: Incoming,
     sub: Submission,
 ) -> Result<String, CleanupError> {
-    submit_as(cfg, rw, incoming, sub, true)
+    submit_as(cfg, rw, incoming, sub, true, &Delegated::default())
+}
+
+/// `submit_with` for smtpd, with its access tables' message-wide actions.
+pub fn submit_delegated(
+    cfg: &Config,
+    rw: &Rewrite,
+    incoming: Incoming,
+    sub: Submission,
+    delegated: &Delegated,
+) -> Result<String, CleanupError> {
+    let id = incoming.id().to_string();
+    match submit_as(cfg, rw, incoming, sub, true, delegated) {
+        Err(_) if delegated.discard => Ok(id),
+        r => r,
+    }
 }
 
 /// `submit_with` for mail Postern generates (bounces) or forwards internally (local's
@@ -136,7 +164,7 @@ pub fn submit_internal(
     incoming: Incoming,
     sub: Submission,
 ) -> Result<String, CleanupError> {
-    submit_as(cfg, rw, incoming, sub, false)
+    submit_as(cfg, rw, incoming, sub, false, &Delegated::default())
 }
 
 fn submit_as(
@@ -145,6 +173,7 @@ fn submit_as(
     incoming: Incoming,
     sub: Submission,
     bcc_ok: bool,
+    delegated: &Delegated,
 ) -> Result<String, CleanupError> {
     let id = incoming.id().to_string();
     let Submission {
@@ -185,11 +214,16 @@ fn submit_as(
     if hop_limit > 0 && hops as i64 >= hop_limit {
         return Err(CleanupError::TooManyHops);
     }
-    let verdict = match inspect {
+    let mut verdict = match inspect {
         true => checks::inspect(cfg, &id, &envelope, received.as_deref(), &content)
             .map_err(CleanupError::Content)?,
         false => checks::Verdict::default(),
     };
+    verdict.hold |= delegated.hold;
+    verdict.discard |= delegated.discard;
+    if verdict.redirect.is_none() {
+        verdict.redirect.clone_from(&delegated.redirect);
+    }
     let mut received = received;
     if let Some(c) = verdict.content {
         // The inspected content starts with the Received: header.
@@ -453,6 +487,62 @@ mod tests {
                 .count(),
             0
         );
+        std::fs::remove_dir_all(q.root()).unwrap();
+    }
+
+    #[test]
+    fn delegated_hold_discard_and_redirect() {
+        let (cfg, q) = setup("deleg");
+        let rw = Rewrite::new(&cfg);
+        let sub = |content: &[u8]| Submission {
+            envelope: envelope("a@b.test"),
+            content: content.to_vec(),
+            received: Some("Received: 1\n".into()),
+            add_missing_headers: false,
+            inspect: false,
+            map_addresses: false,
+        };
+        // HOLD: the queue file goes to hold/.
+        let hold = Delegated {
+            hold: true,
+            ..Delegated::default()
+        };
+        let inc = q.create(QueueName::Incoming).unwrap();
+        let id = submit_delegated(&cfg, &rw, inc, sub(b"x\n"), &hold).unwrap();
+        assert!(q.path(QueueName::Hold, &id).exists());
+        // REDIRECT: one recipient, the new address.
+        let redirect = Delegated {
+            redirect: Some("r@x.test".into()),
+            ..Delegated::default()
+        };
+        let inc = q.create(QueueName::Incoming).unwrap();
+        let id = submit_delegated(&cfg, &rw, inc, sub(b"x\n"), &redirect).unwrap();
+        let (env, _) = read_back(&q, &id);
+        assert_eq!(env.recipients.len(), 1);
+        assert_eq!(env.recipients[0].address, "r@x.test");
+        // ... unless a header_checks REDIRECT names another address.
+        let hc = q.root().join("header_checks");
+        std::fs::write(&hc, "/^Subject: redirect/ REDIRECT h@x.test\n").unwrap();
+        let hc = format!("regexp:{}", hc.display());
+        let cfg2 = Config::from_pairs(Path::new("/nonexistent"), &[("header_checks", &hc)]);
+        let inc = q.create(QueueName::Incoming).unwrap();
+        let mut s = sub(b"Subject: redirect\n\nx\n");
+        s.inspect = true;
+        let id = submit_delegated(&cfg2, &rw, inc, s, &redirect).unwrap();
+        let (env, _) = read_back(&q, &id);
+        assert_eq!(env.recipients.len(), 1);
+        assert_eq!(env.recipients[0].address, "h@x.test");
+        // DISCARD: success without a queue file, even where cleanup would refuse.
+        let discard = Delegated {
+            discard: true,
+            ..Delegated::default()
+        };
+        let inc = q.create(QueueName::Incoming).unwrap();
+        let hops = b"Received: 2\nReceived: 3\n\nx\n";
+        let id = submit_delegated(&cfg, &rw, inc, sub(hops), &discard).unwrap();
+        assert!(!q.path(QueueName::Incoming, &id).exists());
+        let inc = q.create(QueueName::Incoming).unwrap();
+        assert!(submit_delegated(&cfg, &rw, inc, sub(hops), &Delegated::default()).is_err());
         std::fs::remove_dir_all(q.root()).unwrap();
     }
 }

@@ -11,21 +11,21 @@
 //!
 //! Answers: OK (or a number) permits, DUNNO stops the search for this restriction,
 //! REJECT/DEFER [text], `4NN text` / `5NN text` refuse with $access_map_reject_code /
-//! $access_map_defer_code or the given code, WARN text logs, and anything else is a
+//! $access_map_defer_code or the given code; INFO, WARN, FILTER, HOLD, DISCARD,
+//! REDIRECT, BCC, PREPEND, DEFER_IF_REJECT and DEFER_IF_PERMIT are `access_actions`; and
+//! anything else is a
 //! restriction list evaluated in place (`permit_mynetworks, reject`) by the evaluator the
 //! caller passes in (restrict's, which bounds the nesting): access imports only
-//! policy_types, never restrict, so the recursion runs through a callback, not through a
-//! module cycle. Actions Postern does
-//! not implement (HOLD, DISCARD, REDIRECT, PREPEND, BCC, INFO, DEFER_IF_*) are logged
-//! and ignored. FILTER transport:destination names the transaction's content filter
-//! (`Facts::saved_filter`; cleanup records it, qmgr routes the message there).
+//! policy_types and access_actions, never restrict, so the recursion runs through a
+//! callback, not through a module cycle.
 //!
 //! Security role: a table failure refuses with 451 (never "not found"); client text used as
 //! a key is length-limited by the SMTP line limit and made printable in logs.
-//! Logs: table warnings, `NOQUEUE: warn: ...`, `warning: access table TABLE: action "X" is
-//! not supported; ignored`.
+//! Logs: table warnings, `warning: access table TABLE: bad reply code in "..."`; the
+//! actions' lines are `access_actions`'.
 
 use super::SmtpdContext;
+use super::access_actions::{self, Found};
 use super::policy_types::{
     AccessKind, Class, Decision, Facts, config_error, log_table_error, reply, temp_lookup_reply,
 };
@@ -186,7 +186,7 @@ pub fn check(
     for key in &keys {
         match table.lookup(key) {
             Ok(None) => {}
-            Ok(Some(value)) => return answer(ctx, table, &value, class, f, nested),
+            Ok(Some(value)) => return answer(ctx, table, key, &value, class, f, nested),
             Err(e) => {
                 log_table_error(&e, key);
                 return Decision::Reject(temp_lookup_reply(&class.name(f)));
@@ -200,6 +200,7 @@ pub fn check(
 fn answer(
     ctx: &SmtpdContext,
     table: &dyn Table,
+    key: &str,
     value: &str,
     class: Class,
     f: &Facts<'_>,
@@ -220,8 +221,19 @@ fn answer(
             t.to_string()
         }
     };
+    let found = Found {
+        table,
+        key,
+        text,
+        name: &name,
+        class,
+        defer_code: p.access_defer_code,
+    };
+    if let Some(d) = access_actions::act(&upper, &found, f) {
+        return d;
+    }
     match upper.as_str() {
-        "OK" => return Decision::Permit,
+        "OK" | "RELAY" => return Decision::Permit,
         _ if word.bytes().all(|b| b.is_ascii_digit()) && word.len() != 3 => {
             return Decision::Permit;
         }
@@ -244,26 +256,6 @@ fn answer(
                 &or_default(text),
             ));
         }
-        "WARN" => {
-            f.log("warn", text);
-            return Decision::Dunno;
-        }
-        "FILTER" => {
-            filter(table, value, text, &name, class, f);
-            return Decision::Dunno;
-        }
-        "HOLD" | "DISCARD" | "REDIRECT" | "PREPEND" | "BCC" | "INFO" | "DEFER_IF_REJECT"
-        | "DEFER_IF_PERMIT" => {
-            log::warning(
-                "smtpd",
-                format!(
-                    "access table {}: action \"{}\" is not supported; ignored",
-                    table.spec(),
-                    upper
-                ),
-            );
-            return Decision::Dunno;
-        }
         _ => {}
     }
     if word.len() == 3
@@ -284,39 +276,6 @@ fn answer(
     }
     // A restriction list as the answer, evaluated in the class of the access check.
     nested(value, class)
-}
-
-/// FILTER transport:destination (Postfix's smtpd_check.c): remembered for the transaction,
-/// which cleanup then records as the message's content filter; logged as
-/// `NOQUEUE: filter: RCPT from host[addr]: <name>: Recipient address triggers FILTER x; ...`.
-/// Without a sender (a client or HELO restriction with smtpd_delay_reject = no) it is
-/// skipped, as Postfix does.
-fn filter(table: &dyn Table, value: &str, text: &str, name: &str, class: Class, f: &Facts<'_>) {
-    let warn = |m: String| log::warning("smtpd", m);
-    if f.sender.is_none() {
-        warn(format!(
-            "access table {}: with smtpd_delay_reject=no, action FILTER is always skipped in client or helo restrictions",
-            table.spec()
-        ));
-    } else if text.is_empty() {
-        warn(format!(
-            "access table {} entry \"{}\" has FILTER entry without value",
-            table.spec(),
-            lines::printable(value)
-        ));
-    } else if !text.contains(':') {
-        warn(format!(
-            "access table {} entry \"{}\" requires transport:destination",
-            table.spec(),
-            lines::printable(value)
-        ));
-    } else {
-        f.log(
-            "filter",
-            &format!("<{}>: {} triggers FILTER {}", name, class.words(), text),
-        );
-        f.saved_filter.replace(Some(text.to_string()));
-    }
 }
 
 #[cfg(test)]

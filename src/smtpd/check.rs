@@ -2,7 +2,10 @@
 //! restriction lists run when (smtpd_delay_reject), the open-relay safety check, and the
 //! recipient table test (local, virtual alias and virtual mailbox recipients) after the
 //! lists (as Postfix does) and for VRFY. The relay and recipient table tests themselves are
-//! in `destination`, the list evaluator in `restrict`.
+//! in `destination`, the list evaluator in `restrict`. Each stage starts its deferred
+//! decisions afresh (`saved`): DEFER_IF_REJECT turns a later 5xx rejection of the stage
+//! into a deferral, DEFER_IF_PERMIT (of this or an earlier stage) an accepted RCPT, and
+//! one of the DATA restrictions an accepted DATA.
 //! Dependency direction: check → restrict → access, check → destination, all →
 //! policy_types; nothing below imports check.
 //!
@@ -18,30 +21,55 @@
 use super::SmtpdContext;
 use super::destination::{recipient_test, unlisted_test};
 use super::policy_types::{Class, Decision, Facts, Rcpt, config_error};
-use super::restrict::evaluate;
+use super::restrict::{Restriction, evaluate};
+use super::saved::Stage;
 use crate::log;
 use crate::reply::Reply;
 
-fn refuse(d: Decision) -> Result<(), Reply> {
+/// A list's decision as a result; a 5xx rejection becomes the stage's DEFER_IF_REJECT
+/// deferral when one was raised before it (Postfix's smtpd_check_reject).
+fn refuse(d: Decision, f: &Facts<'_>) -> Result<(), Reply> {
     match d {
-        Decision::Reject(reply) => Err(reply),
+        Decision::Reject(reply) => Err(f.saved.borrow_mut().settle_reject(reply)),
         Decision::Permit | Decision::Dunno => Ok(()),
+    }
+}
+
+/// One stage's list, its deferred decisions started afresh.
+fn stage(ctx: &SmtpdContext, list: &[Restriction], class: Class, f: &Facts<'_>) -> Decision {
+    let which = match class {
+        Class::Client => Stage::Client,
+        Class::Helo => Stage::Helo,
+        Class::Sender => Stage::Sender,
+        Class::Recipient => Stage::Recipient,
+        Class::Data => Stage::Data,
+    };
+    f.saved.borrow_mut().start_stage(which);
+    evaluate(ctx, list, class, f)
+}
+
+/// A permit at the end of the RCPT or DATA stage becomes the DEFER_IF_PERMIT deferral
+/// raised up to it, if any.
+fn unless_deferred(f: &Facts<'_>, at: Stage) -> Result<(), Reply> {
+    match f.saved.borrow().permit_deferral(at) {
+        Some(reply) => Err(reply),
+        None => Ok(()),
     }
 }
 
 /// smtpd_client_restrictions (at connect with smtpd_delay_reject = no).
 pub fn check_client(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
-    refuse(evaluate(ctx, &ctx.policy.client, Class::Client, f))
+    refuse(stage(ctx, &ctx.policy.client, Class::Client, f), f)
 }
 
 /// smtpd_helo_restrictions (at HELO/EHLO with smtpd_delay_reject = no).
 pub fn check_helo(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
-    refuse(evaluate(ctx, &ctx.policy.helo, Class::Helo, f))
+    refuse(stage(ctx, &ctx.policy.helo, Class::Helo, f), f)
 }
 
 /// smtpd_sender_restrictions (at MAIL with smtpd_delay_reject = no).
 pub fn check_sender(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
-    refuse(evaluate(ctx, &ctx.policy.sender, Class::Sender, f))
+    refuse(stage(ctx, &ctx.policy.sender, Class::Sender, f), f)
 }
 
 /// Decide on a RCPT TO (`f.rcpt` set). With smtpd_delay_reject = yes the client, HELO and
@@ -71,11 +99,13 @@ pub fn check_recipient(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
         );
         return Err(config_error());
     }
-    refuse(evaluate(ctx, &p.relay, Class::Recipient, f))?;
-    refuse(evaluate(ctx, &p.recipient, Class::Recipient, f))?;
-    // smtpd_reject_unlisted_recipient: the implicit recipient table test after the lists.
-    if ctx.cfg.bool("smtpd_reject_unlisted_recipient") {
-        recipient_test(ctx, &r)?;
+    refuse(stage(ctx, &p.relay, Class::Recipient, f), f)?;
+    refuse(evaluate(ctx, &p.recipient, Class::Recipient, f), f)?;
+    unless_deferred(f, Stage::Recipient)?;
+    // smtpd_reject_unlisted_recipient: the implicit recipient table test after the lists
+    // (not for a message an access table DISCARDs, as Postfix).
+    if ctx.cfg.bool("smtpd_reject_unlisted_recipient") && !f.saved.borrow().discard {
+        recipient_test(ctx, &r).map_err(|e| f.saved.borrow_mut().settle_reject(e))?;
     }
     Ok(())
 }
@@ -85,7 +115,8 @@ pub fn check_data(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
     if ctx.stand_alone {
         return Ok(());
     }
-    refuse(evaluate(ctx, &ctx.policy.data, Class::Data, f))
+    refuse(stage(ctx, &ctx.policy.data, Class::Data, f), f)?;
+    unless_deferred(f, Stage::Data)
 }
 
 /// VRFY: only the recipient table test. `Ok(())` means "252".

@@ -25,6 +25,7 @@
 //! `too many errors after`, `NOQUEUE: reject:`, `ID: client=` (formats in log::lines).
 
 pub mod access;
+pub mod access_actions;
 pub mod address;
 pub mod anvil;
 pub mod chat;
@@ -38,6 +39,7 @@ pub mod peer;
 pub mod policy_types;
 pub mod restrict;
 pub mod sasl;
+pub mod saved;
 pub mod session;
 pub mod sink;
 pub mod space;

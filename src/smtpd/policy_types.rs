@@ -115,9 +115,9 @@ pub struct Facts<'a> {
     pub ill_pipelining: bool,
     /// The SMTP command, for log lines: CONNECT, HELO, MAIL, RCPT, DATA.
     pub stage: &'a str,
-    /// Where an access table's FILTER action leaves its `transport:destination` for the
-    /// transaction (the last one wins).
-    pub saved_filter: &'a std::cell::RefCell<Option<String>>,
+    /// What access-table actions leave for the transaction (FILTER, HOLD, DISCARD,
+    /// REDIRECT, BCC, PREPEND) and the deferred decisions (DEFER_IF_*).
+    pub saved: &'a std::cell::RefCell<super::saved::Saved>,
 }
 
 impl Facts<'_> {

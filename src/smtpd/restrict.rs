@@ -9,6 +9,9 @@
 //! order; `permit` ends only the list it is in, a reject in any list refuses. An unknown
 //! restriction or an unusable table answers `451 4.3.5 Server configuration error`, a table
 //! that cannot answer `451 4.3.0 ... Temporary lookup failure`, never "permit".
+//! defer_if_permit / defer_if_reject raise the deferrals of `saved` (`450 4.7.0 <NAME>:
+//! CLASS rejected: defer_if_permit requested`); once both are raised a list stops, and
+//! after warn_if_reject a DEFER_IF_PERMIT refuses at once (logged as a warning).
 //! Follows postconf(5) (smtpd_*_restrictions, warn_if_reject, reject_code, defer_code,
 //! non_fqdn_reject_code, invalid_hostname_reject_code, unknown_address_reject_code) and
 //! SMTPD_ACCESS_README.
@@ -52,6 +55,9 @@ pub enum Restriction {
     Permit,
     Reject,
     Defer,
+    /// defer_if_permit / defer_if_reject: raise the deferral (`super::saved`).
+    DeferIfPermit,
+    DeferIfReject,
     WarnIfReject,
     PermitMynetworks,
     PermitSaslAuthenticated,
@@ -121,6 +127,8 @@ impl Restriction {
                 "reject" => Restriction::Reject,
                 "defer" => Restriction::Defer,
                 "warn_if_reject" => Restriction::WarnIfReject,
+                "defer_if_permit" => Restriction::DeferIfPermit,
+                "defer_if_reject" => Restriction::DeferIfReject,
                 "permit_mynetworks" => Restriction::PermitMynetworks,
                 "permit_sasl_authenticated" => Restriction::PermitSaslAuthenticated,
                 "reject_unauth_destination" => Restriction::RejectUnauthDestination,
@@ -186,9 +194,12 @@ fn run(
             warn = true;
             continue;
         }
-        let d = one(ctx, r, class, f, depth);
         let warned = std::mem::take(&mut warn);
+        f.saved.borrow_mut().warn_if_reject = warned;
+        let d = one(ctx, r, class, f, depth);
         match d {
+            // As Postfix's generic_checks: with both deferrals raised the list stops.
+            Decision::Dunno if f.saved.borrow().both_deferrals() => return Decision::Dunno,
             Decision::Dunno => {}
             Decision::Permit => return Decision::Permit,
             Decision::Reject(reply) if warned => f.log("reject_warning", &reply.to_string()),
@@ -208,6 +219,21 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
         Restriction::Reject => reject(p.reject_code, "7.1", class, "Access denied"),
         Restriction::Defer => reject(p.defer_code, "7.1", class, "Try again later"),
         Restriction::WarnIfReject => Decision::Dunno,
+        Restriction::DeferIfPermit | Restriction::DeferIfReject => {
+            let (word, permit) = match r {
+                Restriction::DeferIfPermit => ("defer_if_permit", true),
+                _ => ("defer_if_reject", false),
+            };
+            let text = format!("{} requested", word);
+            let deferral = reply(450, "7.0", &class.name(f), class, &text);
+            let mut saved = f.saved.borrow_mut();
+            match permit {
+                true if saved.warn_if_reject => return Decision::Reject(deferral),
+                true => saved.defer_if_permit(deferral),
+                false => saved.defer_if_reject(deferral),
+            }
+            Decision::Dunno
+        }
         Restriction::PermitMynetworks => match ctx.mynetworks.lookup(f.client.addr) {
             Ok(true) => Decision::Permit,
             Ok(false) => Decision::Dunno,

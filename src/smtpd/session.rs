@@ -101,9 +101,9 @@ struct Session<'c, S: Read + Write> {
     bare_lf_code: Option<u16>,
     /// TLS is active (after STARTTLS or in wrapper mode): what was negotiated.
     tls: Option<crate::smtpd::tls::negotiated::Negotiated>,
-    /// An access table's FILTER action in this transaction (Postfix's saved_filter):
-    /// reset at MAIL, recorded in the queue file at the end of DATA.
-    saved_filter: std::cell::RefCell<Option<String>>,
+    /// Access-table actions (FILTER, HOLD, DISCARD, REDIRECT, BCC, PREPEND: reset at
+    /// MAIL, handed to cleanup at the end of DATA) and DEFER_IF_* state.
+    saved: std::cell::RefCell<super::saved::Saved>,
     /// Commands received and succeeded, for the `disconnect from` line.
     stats: cmd_stats::CmdStats,
     /// 4xx/5xx replies sent so far (a command succeeded when it sent none).
@@ -139,7 +139,7 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
         forbid_unauth_pipelining: ctx.cfg.bool("smtpd_forbid_unauth_pipelining"),
         bare_lf_code,
         tls: None,
-        saved_filter: std::cell::RefCell::new(None),
+        saved: Default::default(),
         stats: cmd_stats::CmdStats::default(),
         refusals: 0,
         bdat: bdat::Bdat::None,
@@ -393,7 +393,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         if self.bdat.active() {
             return self.refuse(503, "5.5.1", "Error: MAIL after BDAT");
         }
-        self.saved_filter.replace(None);
+        self.saved.borrow_mut().new_transaction();
         if let Some(r) = self.rate_limited(Event::Mail) {
             return self.reply(&r);
         }

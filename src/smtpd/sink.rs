@@ -114,11 +114,17 @@ impl Pending {
     }
 
     /// Queue the message durably; returns its queue ID. For the stand-alone sink the
-    /// Received: header goes into the content (pickup will not add one).
-    pub fn commit(self, ctx: &SmtpdContext, sub: Submission) -> Result<String, SinkError> {
+    /// Received: header goes into the content (pickup will not add one); it runs no
+    /// restrictions, so it has no access-table actions (`delegated`) to carry.
+    pub fn commit(
+        self,
+        ctx: &SmtpdContext,
+        sub: Submission,
+        delegated: &cleanup::Delegated,
+    ) -> Result<String, SinkError> {
         match self {
             Pending::Cleanup(w) => {
-                let id = cleanup::submit_with(&ctx.cfg, &ctx.rewrite, w, sub)
+                let id = cleanup::submit_delegated(&ctx.cfg, &ctx.rewrite, w, sub, delegated)
                     .map_err(SinkError::Cleanup)?;
                 let _ = ctx.wake.send(Wake::New(id.clone()));
                 Ok(id)

@@ -40,7 +40,7 @@ impl<S: Read + Write> Session<'_, S> {
             esmtp: self.esmtp,
             ill_pipelining: self.ill_pipelining,
             stage,
-            saved_filter: &self.saved_filter,
+            saved: &self.saved,
         }
     }
 

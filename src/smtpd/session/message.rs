@@ -1,7 +1,8 @@
 //! The message part shared by DATA and BDAT (RFC 3030): the checks before content is
 //! accepted (a transaction with recipients, smtpd_data_restrictions), opening the queue
-//! file, and at the end the Received: header, the envelope attributes, $content_filter and
-//! the hand-off to cleanup (header/body checks, address mappings) with its reply.
+//! file, and at the end the Received: header, the envelope attributes, $content_filter,
+//! the access-table actions of the transaction (`super::super::saved`) and the hand-off to
+//! cleanup (header/body checks, address mappings) with its reply.
 //!
 //! Security role: one path for both commands, so BDAT content gets every check DATA
 //! content gets; the message is acknowledged only after `cleanup::submit` committed it.
@@ -72,7 +73,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             id,
             arrival,
         } = started;
-        let received = self.received_header(&tx, &id);
+        let mut received = self.received_header(&tx, &id);
         let local = self.ctx.stand_alone
             || self
                 .ctx
@@ -80,6 +81,8 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         let mut env = self.envelope(&tx, local);
         env.arrival = arrival;
         env.recipients = tx.recipients;
+        // Access-table HOLD, DISCARD, REDIRECT, BCC and PREPEND (smtpd/saved.rs).
+        let delegated = self.saved.borrow_mut().hand_over(&mut env, &mut received);
         let sub = Submission {
             envelope: env,
             content,
@@ -88,7 +91,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             inspect: !self.ctx.receive.no_header_body_checks,
             map_addresses: !self.ctx.receive.no_address_mappings,
         };
-        match pending.commit(self.ctx, sub) {
+        match pending.commit(self.ctx, sub, &delegated) {
             Ok(id) => Some(id),
             Err(e) => {
                 // cleanup has logged its content-inspection verdict itself.
@@ -161,9 +164,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         crate::smtputf8::mark(&self.ctx.cfg, &mut env, tx.smtputf8, source);
         // $content_filter of this service (Postfix's REC_TYPE_FILT from smtpd); an access
         // table FILTER action wins, and a header/body FILTER in cleanup over both.
-        let filter = self
-            .saved_filter
-            .take()
+        let filter = (self.saved.borrow_mut().filter.take())
             .unwrap_or_else(|| self.ctx.cfg.get("content_filter").trim().to_string());
         if !filter.is_empty() {
             env.set_attr(crate::queue::FILTER_ATTR, &filter);
