@@ -80,7 +80,8 @@ fn utf8_domains_need_the_request_and_valid_idna() {
          MAIL FROM:<j\u{f6}rg@b.example>\r\n\
          RCPT TO:<x@\u{e9}cole.example>\r\nRCPT TO:<\u{e9}@d.example>\r\nRSET\r\n\
          MAIL FROM:<a@b.example> SMTPUTF8\r\nRCPT TO:<x@\u{e9}cole.example>\r\n\
-         RCPT TO:<x@\u{e9}\u{a0}.example>\r\nQUIT\r\n",
+         RCPT TO:<x@\u{e9}\u{a0}.example>\r\nVRFY x@\u{e9}cole.example\r\n\
+         VRFY x@\u{e9}cole.example SMTPUTF8\r\nQUIT\r\n",
     );
     let start = out.iter().position(|l| l == "250-SMTPUTF8").unwrap() + 2;
     assert_eq!(
@@ -97,6 +98,9 @@ fn utf8_domains_need_the_request_and_valid_idna() {
             "250 2.1.0 Ok",
             "250 2.1.5 Ok",
             "501 5.1.3 Bad recipient address syntax",
+            // VRFY: the same rule, with its own SMTPUTF8 word.
+            "501 5.1.3 Bad recipient address syntax",
+            "252 2.0.0 x@\u{e9}cole.example",
             "221 2.0.0 Bye",
         ]
     );
