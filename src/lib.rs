@@ -41,6 +41,7 @@ pub mod secrets;
 pub mod sendmail;
 pub mod showq;
 pub mod smtpd;
+pub mod smtputf8;
 pub mod sys;
 pub mod tables;
 pub mod tls;

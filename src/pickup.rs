@@ -178,6 +178,11 @@ fn pick(
     env.attrs
         .retain(|(n, _)| n != crate::sendmail::SENDER_GIVEN_ATTR);
     lines::pickup(&new_id, uid, given.as_deref().unwrap_or(&env.sender));
+    // SMTPUTF8: autodetected for sendmail submissions; a `sendmail -bs` client's request
+    // is kept (smtpd wrote it).
+    let requested =
+        from_smtpd && crate::smtputf8::stored(&env.attrs) & crate::smtputf8::REQUESTED != 0;
+    crate::smtputf8::mark(cfg, &mut env, requested, crate::smtputf8::Source::Sendmail);
     let sender_env = env.clone();
     let sub = Submission {
         envelope: env,

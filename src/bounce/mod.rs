@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::delivery::Outcome;
 use crate::log::lines;
 use crate::queue::{Envelope, Queue, QueueName, Recipient};
+use crate::smtputf8;
 
 pub use report::compose;
 use report::{Item, Kind};
@@ -82,6 +83,9 @@ fn send(
     envelope.set_attr("notification", notification);
     envelope.set_attr("rewrite_context", "local");
     envelope.recipients.push(Recipient::new(&env.sender));
+    // A notice about an SMTPUTF8 message is one too (Postfix's bounce daemon).
+    let requested = smtputf8::stored(&env.attrs) & smtputf8::REQUESTED != 0;
+    smtputf8::mark(cfg, &mut envelope, requested, smtputf8::Source::Bounce);
     let sub = Submission {
         envelope,
         content,

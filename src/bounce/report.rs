@@ -73,7 +73,8 @@ pub fn compose(
 }
 
 /// Build any notice: multipart/report (RFC 3462) with a text part, a message/delivery-status
-/// part (RFC 3464) and the original message (failures, unless RET=HDRS or beyond
+/// part (RFC 3464; message/global-delivery-status for SMTPUTF8 mail, RFC 6533) and the
+/// original message (failures, unless RET=HDRS or beyond
 /// bounce_size_limit) or its headers (delay warnings and verification reports).
 pub fn notice(
     cfg: &Config,
@@ -118,20 +119,39 @@ pub fn notice(
     }
     s.push('\n');
 
+    // RFC 6533 for a message that requested SMTPUTF8: message/global-delivery-status and
+    // message/global(-headers), and `utf-8` address types for UTF-8 addresses (Postfix).
+    let utf8 = crate::smtputf8::stored(&env.attrs);
+    let global = utf8 & crate::smtputf8::REQUESTED != 0;
+    let kind_of = |a: &str| match utf8 != 0 && crate::smtputf8::is_utf8(a) {
+        true => "utf-8",
+        false => "rfc822",
+    };
     s.push_str(&format!("--{}\n", boundary));
-    s.push_str("Content-Description: Delivery report\nContent-Type: message/delivery-status\n\n");
+    s.push_str(match global {
+        true => "Content-Description: Delivery report\nContent-Type: message/global-delivery-status\nContent-Transfer-Encoding: 8bit\n\n",
+        false => "Content-Description: Delivery report\nContent-Type: message/delivery-status\n\n",
+    });
     s.push_str(&format!("Reporting-MTA: dns; {}\n", host));
     s.push_str(&format!("X-Postfix-Queue-ID: {}\n", id));
-    s.push_str(&format!("X-Postfix-Sender: rfc822; {}\n", env.sender));
+    s.push_str(&format!(
+        "X-Postfix-Sender: {}; {}\n",
+        kind_of(&env.sender),
+        env.sender
+    ));
     if let Some(envid) = env.attr("envid") {
         s.push_str(&format!("Original-Envelope-Id: {}\n", envid));
     }
     s.push_str(&format!("Arrival-Date: {}\n", timefmt::rfc2822(arrival)));
     for i in items {
         let f = i.rcpt;
-        s.push_str(&format!("\nFinal-Recipient: rfc822; {}\n", f.address));
+        s.push_str(&format!(
+            "\nFinal-Recipient: {}; {}\n",
+            kind_of(&f.address),
+            f.address
+        ));
         if let Some(o) = &f.original {
-            s.push_str(&format!("Original-Recipient: rfc822;{}\n", o));
+            s.push_str(&format!("Original-Recipient: {};{}\n", kind_of(o), o));
         }
         s.push_str(&format!("Action: {}\n", i.action));
         s.push_str(&format!("Status: {}\n", f.dsn));
@@ -157,9 +177,19 @@ pub fn notice(
         } else {
             "Undelivered Message Headers"
         };
-        ("text/rfc822-headers", d, &h[..h.len().min(limit)])
+        let t = if global {
+            "message/global-headers"
+        } else {
+            "text/rfc822-headers"
+        };
+        (t, d, &h[..h.len().min(limit)])
     } else {
-        ("message/rfc822", "Undelivered Message", content)
+        let t = if global {
+            "message/global"
+        } else {
+            "message/rfc822"
+        };
+        (t, "Undelivered Message", content)
     };
     s.push_str(&format!("--{}\n", boundary));
     s.push_str(&format!("Content-Description: {}\n", description));
@@ -219,6 +249,38 @@ mod tests {
             "three part boundaries and the closing one"
         );
         assert!(out.ends_with("--\n"));
+    }
+
+    /// RFC 6533 parts for a message that requested SMTPUTF8 (Postfix's bounce daemon).
+    #[test]
+    fn smtputf8_messages_get_global_parts_and_utf8_address_types() {
+        let cfg = Config::from_pairs(Path::new("/x"), &[("myhostname", "www.a.org")]);
+        let mut env = Envelope::new("s\u{e9}nder@b.test");
+        env.set_attr(crate::smtputf8::ATTR, "5");
+        let f = |a: &str| Failure {
+            address: a.into(),
+            original: None,
+            dsn: "5.6.7".into(),
+            text: "SMTPUTF8 is required".into(),
+            relay: "none".into(),
+        };
+        let failures = [f("j\u{f6}rg@c.test"), f("plain@c.test")];
+        let out = compose(&cfg, "A1", "B2", &env, b"Subject: x\n\nhi\n", &failures);
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains(
+            "Content-Type: message/global-delivery-status\nContent-Transfer-Encoding: 8bit\n"
+        ));
+        assert!(out.contains("X-Postfix-Sender: utf-8; s\u{e9}nder@b.test\n"));
+        assert!(out.contains("Final-Recipient: utf-8; j\u{f6}rg@c.test\n"));
+        assert!(out.contains("Final-Recipient: rfc822; plain@c.test\n"));
+        assert!(out.contains("Content-Type: message/global\nContent-Transfer-Encoding: 8bit\n"));
+        // Not requested: the classic types, even with a UTF-8 sender flag.
+        env.set_attr(crate::smtputf8::ATTR, "4");
+        let out = compose(&cfg, "A1", "B2", &env, b"Subject: x\n\nhi\n", &failures);
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("Content-Type: message/delivery-status\n\n"));
+        assert!(out.contains("Content-Type: message/rfc822\n"));
+        assert!(out.contains("X-Postfix-Sender: utf-8; s\u{e9}nder@b.test\n"));
     }
 
     #[test]

@@ -18,6 +18,8 @@
 //! The message is assembled in one buffer with one copy of the content; the queue writer
 //! then does a single write and fsync.
 //!
+//! Stores the message's SMTPUTF8 flags (`crate::smtputf8::settle`).
+//!
 //! Logs `ID: message-id=<...>` (`<>` when the message has none and none was added), and
 //! virtual alias expansion's warnings (see `virtual_alias`).
 
@@ -315,6 +317,8 @@ fn submit_as(
     out.extend_from_slice(received.as_bytes());
     out.extend_from_slice(head);
     out.extend_from_slice(added.as_bytes());
+    // SMTPUTF8: the flags stored with the message (UTF-8 sender, headers; autodetection).
+    crate::smtputf8::settle(cfg, &mut envelope, &out);
     // A body must be separated from the headers by an empty line.
     if !body.is_empty() && body[0] != b'\n' {
         out.push(b'\n');

@@ -33,10 +33,10 @@ impl Level {
 }
 
 /// The defaults that change at each level, oldest first: at level L, every entry whose level
-/// is <= L applies. Only for what Postern implements: `smtputf8_enable = yes` (level 1) is
-/// left out, since Postern has no SMTPUTF8 and keeps answering as Postfix with `no`.
+/// is <= L applies. Only for what Postern implements.
 const CHANGES: &[(Level, &str, &str)] = &[
     (Level(1, 0, 0), "append_dot_mydomain", "no"),
+    (Level(1, 0, 0), "smtputf8_enable", "yes"),
     (Level(2, 0, 0), "mynetworks_style", "host"),
     (Level(2, 0, 0), "relay_domains", ""),
 ];
@@ -79,6 +79,8 @@ mod tests {
         let l = |s| Level::parse(s).unwrap();
         assert_eq!(default_at(l("0"), "mynetworks_style"), None);
         assert_eq!(default_at(l("1"), "append_dot_mydomain"), Some("no"));
+        assert_eq!(default_at(l("0"), "smtputf8_enable"), None);
+        assert_eq!(default_at(l("1"), "smtputf8_enable"), Some("yes"));
         assert_eq!(default_at(l("1"), "mynetworks_style"), None);
         assert_eq!(default_at(l("2"), "mynetworks_style"), Some("host"));
         assert_eq!(default_at(l("3.6"), "relay_domains"), Some(""));

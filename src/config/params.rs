@@ -190,8 +190,11 @@ pub const PARAMS: &[Param] = &[
     f("non_smtpd_milters", "", "mail would bypass the milters"),
     k("milter_default_action", "tempfail"),
     k("milter_protocol", "6"),
-    // Postern offers no SMTPUTF8 (Postfix 3's default at compatibility level 0).
-    k("smtputf8_enable", "no"),
+    // SMTPUTF8 (issue 12; Postfix 3.x, src/smtputf8.rs): smtputf8_enable's default is
+    // Postfix 3's at compatibility level 0; compat.rs makes it yes from level 1.
+    p("smtputf8_enable", "no"),
+    p("strict_smtputf8", "no"),
+    p("smtputf8_autodetect_classes", "sendmail, verify"),
     // CHUNKING (issue 12): the EHLO keywords smtpd does not announce (smtpd/session/ehlo.rs;
     // discarding CHUNKING makes BDAT end the session, as in Postfix 3.4+).
     p("smtpd_discard_ehlo_keywords", ""),

@@ -155,7 +155,7 @@ mod tests {
     #[test]
     fn a_set_unimplemented_parameter_warns_and_a_dangerous_one_is_fatal() {
         let c = cfg(&[
-            ("smtputf8_enable", "yes"),
+            ("strict_rfc821_envelopes", "yes"),
             ("smtpd_milters", "inet:127.0.0.1:8891"),
             ("biff", "yes"),
         ]);
@@ -168,7 +168,7 @@ mod tests {
         assert!(f[0].is_fatal());
         assert_eq!(
             f[1].to_string(),
-            "smtputf8_enable is not supported by Postern; ignored"
+            "strict_rfc821_envelopes is not supported by Postern; ignored"
         );
     }
 

@@ -259,7 +259,12 @@ fn parse_name(host: &str) -> Option<Name> {
     if host.is_empty() || host == "." || host.len() > 253 + 1 {
         return None;
     }
-    let mut name = Name::from_ascii(host).ok()?;
+    // A UTF-8 name (SMTPUTF8 mail) is looked up in its IDNA ASCII form, as Postfix 3 does.
+    let name = match host.is_ascii() {
+        true => Name::from_ascii(host),
+        false => Name::from_utf8(host),
+    };
+    let mut name = name.ok()?;
     name.set_fqdn(true);
     Some(name)
 }
@@ -378,5 +383,10 @@ mod tests {
         assert_eq!(display_name(&Name::root()), ".");
         assert!(parse_name("").is_none());
         assert!(parse_name(".").is_none());
+        // A UTF-8 name is looked up in its IDNA form.
+        assert_eq!(
+            display_name(&parse_name("b\u{fc}cher.example").unwrap()),
+            "xn--bcher-kva.example"
+        );
     }
 }

@@ -21,7 +21,8 @@ pub struct Sections {
 /// Render a queue file; `label` is the name shown in the section lines.
 pub fn render(qf: &mut QueueFile, label: &str, sel: Sections) -> std::io::Result<String> {
     let content = qf.content()?;
-    Ok(render_parts(&qf.envelope, &content, label, sel))
+    let offset = qf.content_offset();
+    Ok(render_parts(&qf.envelope, &content, offset, label, sel))
 }
 
 /// Render the file at `path`: Postern's format, or else a queue file Postfix left
@@ -35,13 +36,14 @@ pub fn render_path(path: &std::path::Path, label: &str, sel: Sections) -> Result
                 return Err(why);
             }
             let m = postfix_file::parse(&data).map_err(|e| format!("Postfix queue file: {}", e))?;
-            Ok(render_parts(&m.envelope, &m.content, label, sel))
+            Ok(render_parts(&m.envelope, &m.content, 0, label, sel))
         }
         Err(e) => Err(e.to_string()),
     }
 }
 
-fn render_parts(env: &Envelope, content: &[u8], label: &str, sel: Sections) -> String {
+/// `offset`: where the content starts in the file (0 when unknown).
+fn render_parts(env: &Envelope, content: &[u8], offset: u64, label: &str, sel: Sections) -> String {
     let all = !sel.envelope && !sel.header && !sel.body;
     let mut out = String::new();
     if all || sel.envelope {
@@ -51,15 +53,20 @@ fn render_parts(env: &Envelope, content: &[u8], label: &str, sel: Sections) -> S
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
+        // Postfix 3's size record: content size, data offset, recipients, queue manager
+        // flags, content length, SMTPUTF8 flags (the attribute is shown only here).
         let _ = writeln!(
             out,
-            "message_size: {:>16} {:>15} {:>15}",
+            "message_size: {:>16} {:>15} {:>15} {:>15} {:>15} {:>15}",
             content.len(),
+            offset,
             env.recipients.len(),
-            0
+            0,
+            content.len(),
+            crate::smtputf8::stored(&env.attrs)
         );
         let _ = writeln!(out, "message_arrival_time: {}", timefmt::asctime(secs));
-        for (n, v) in &env.attrs {
+        for (n, v) in env.attrs.iter().filter(|(n, _)| n != crate::smtputf8::ATTR) {
             let _ = writeln!(out, "named_attribute: {}={}", n, v);
         }
         let _ = writeln!(out, "sender: {}", env.sender);
@@ -126,10 +133,18 @@ mod tests {
         let p = dir.join("ABCDEF");
         let mut env = Envelope::new("a@b");
         env.recipients.push(Recipient::new("c@d"));
+        env.set_attr(crate::smtputf8::ATTR, "3");
         std::fs::write(&p, file::encode(&mut env, b"Subject: s\n\nbody\n")).unwrap();
         let mut qf = QueueFile::open_read_only(&p).unwrap();
         let all = render(&mut qf, "active/ABCDEF", Sections::default()).unwrap();
         assert!(all.starts_with("*** ENVELOPE RECORDS active/ABCDEF ***\n"));
+        // Postfix 3's six size fields, the last one the SMTPUTF8 flags.
+        let size = all.lines().nth(1).unwrap();
+        let f: Vec<&str> = size.split_whitespace().collect();
+        assert_eq!(f.len(), 7, "{size}");
+        assert_eq!((f[1], f[3], f[4], f[5], f[6]), ("17", "1", "0", "17", "3"));
+        assert_eq!(f[2], qf.content_offset().to_string());
+        assert!(!all.contains("named_attribute: smtputf8"), "{all}");
         assert!(all.contains("sender: a@b\nrecipient: c@d\n*** MESSAGE CONTENTS active/ABCDEF ***\nSubject: s\n\nbody\n"));
         assert!(all.ends_with("*** MESSAGE FILE END active/ABCDEF ***\n"));
         let h = render(

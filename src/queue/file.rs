@@ -222,6 +222,11 @@ impl QueueFile {
         self.content_len
     }
 
+    /// Where the message content starts in the file (postcat's data offset).
+    pub fn content_offset(&self) -> u64 {
+        self.content_offset
+    }
+
     /// Read the message content (headers and body, LF line ends).
     pub fn content(&mut self) -> io::Result<Vec<u8>> {
         let mut buf = vec![0u8; self.content_len as usize];

@@ -219,6 +219,18 @@ pub fn parse(data: &[u8]) -> Result<PostfixMessage, String> {
                 pending = Pending::default();
                 done += 1;
             }
+            // The size record's sixth field: Postfix 3's SMTPUTF8 flags, kept as ours.
+            b'C' => {
+                let t = text(payload);
+                match t
+                    .split_whitespace()
+                    .nth(5)
+                    .and_then(|f| f.parse::<u32>().ok())
+                {
+                    Some(f) if f & 7 != 0 => env.set_attr("smtputf8", &(f & 7).to_string()),
+                    _ => {}
+                }
+            }
             b'M' => in_content = true,
             b'E' => {
                 ended = true;
@@ -226,8 +238,8 @@ pub fn parse(data: &[u8]) -> Result<PostfixMessage, String> {
             }
             // Sizes, create time, full name, filters, flags, warning time, VERP, priority,
             // return-receipt/errors-to, redirect, milter count, padding, killed records.
-            b'C' | b'c' | b'F' | b'I' | b'L' | b'f' | b'd' | b'W' | b'V' | b'P' | b'r' | b'e'
-            | b'>' | b'm' | b'w' | b'K' => {}
+            b'c' | b'F' | b'I' | b'L' | b'f' | b'd' | b'W' | b'V' | b'P' | b'r' | b'e' | b'>'
+            | b'm' | b'w' | b'K' => {}
             other => {
                 return Err(format!("unknown record type '{}'", other.escape_ascii()));
             }
@@ -269,7 +281,7 @@ mod tests {
     #[test]
     fn records_long_lengths_pointers_and_dsn() {
         let mut f = Vec::new();
-        rec(&mut f, b'C', b"    1     2     3");
+        rec(&mut f, b'C', b"    1     2     3     0     1     5");
         rec(&mut f, b'T', b"1700000000 250000");
         rec(&mut f, b'S', b"a@b.example");
         rec(&mut f, b'A', b"client_address=192.0.2.1");
@@ -303,6 +315,8 @@ mod tests {
         assert_eq!(m.envelope.attr("log_ident"), None);
         assert_eq!(m.envelope.attr("envid"), Some("ENV1"));
         assert_eq!(m.envelope.attr("ret"), Some("HDRS"));
+        // Postfix 3's SMTPUTF8 flags (requested, UTF-8 sender) from the size record.
+        assert_eq!(m.envelope.attr("smtputf8"), Some("5"));
         let r = &m.envelope.recipients[..];
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].address, "new@x.example");

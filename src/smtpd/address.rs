@@ -172,6 +172,39 @@ pub fn xtext_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Decode an ORCPT address of type `addr_type`: RFC 6533 uxtext for `utf-8`, xtext for
+/// others (Postfix's smtpd). `None` when malformed.
+pub fn orcpt_decode(addr_type: &str, s: &str) -> Option<String> {
+    if addr_type.eq_ignore_ascii_case("utf-8") {
+        uxtext_decode(s)
+    } else {
+        xtext_decode(s)
+    }
+}
+
+/// Decode RFC 6533 uxtext: `\x{HEX}` stands for that character, anything else for itself.
+/// `None` for a malformed escape, a code point beyond U+10FFFF or a surrogate.
+pub fn uxtext_decode(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find("\\x{") {
+        out.push_str(rest.get(..at)?);
+        let tail = rest.get(at + 3..)?;
+        let end = tail.find('}')?;
+        let hex = tail.get(..end)?;
+        if hex.is_empty() || hex.len() > 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        out.push(char::from_u32(u32::from_str_radix(hex, 16).ok()?)?);
+        rest = tail.get(end + 1..)?;
+    }
+    out.push_str(rest);
+    if out.is_empty() || out.chars().any(char::is_control) {
+        return None;
+    }
+    Some(out)
+}
+
 /// Validate a NOTIFY= value: `NEVER`, or a comma list of SUCCESS, FAILURE, DELAY.
 pub fn valid_notify(v: &str) -> Option<String> {
     let up = v.to_ascii_uppercase();
@@ -248,6 +281,29 @@ mod tests {
         assert_eq!(qualify("a@B.Test", "www.a.org"), "a@B.Test");
         assert_eq!(qualify("", "www.a.org"), "");
         assert_eq!(domain_of("a@B.Test"), "b.test");
+    }
+
+    #[test]
+    fn uxtext_for_utf8_orcpt() {
+        assert_eq!(
+            orcpt_decode("utf-8", "j\\x{F6}rg+\\x{2B}@x").as_deref(),
+            Some("j\u{f6}rg++@x")
+        );
+        assert_eq!(
+            orcpt_decode("UTF-8", "j\u{f6}rg@x").as_deref(),
+            Some("j\u{f6}rg@x")
+        );
+        assert_eq!(orcpt_decode("rfc822", "a+2Bb").as_deref(), Some("a+b"));
+        for bad in [
+            "a\\x{}",
+            "a\\x{110000}",
+            "a\\x{D800}",
+            "a\\x{zz}",
+            "a\\x{41",
+            "\\x{0A}",
+        ] {
+            assert_eq!(uxtext_decode(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -59,8 +59,13 @@ pub fn fqdn_helo(name: &str) -> bool {
 
 /// reject_non_fqdn_sender / _recipient pass this: `user@domain` where the domain is an
 /// address literal or a fully-qualified name.
+/// A UTF-8 domain (which only an SMTPUTF8 transaction gets this far) counts when its IDNA
+/// form is valid, as Postfix's valid_utf8_hostname.
 pub fn fqdn_address(addr: &str) -> bool {
     match addr.rsplit_once('@') {
+        Some((_, d)) if !d.is_ascii() => {
+            d.trim_end_matches('.').contains('.') && crate::smtputf8::valid_utf8_domain(d)
+        }
         Some((_, d)) => fqdn_helo(d),
         None => false,
     }
@@ -121,6 +126,9 @@ mod tests {
         assert!(fqdn_address("a@[192.0.2.1]"));
         assert!(!fqdn_address("root"));
         assert!(!fqdn_address("root@localhost"));
+        assert!(fqdn_address("j\u{f6}rg@b\u{fc}cher.example"));
+        assert!(!fqdn_address("a@b\u{fc}cher"));
+        assert!(!fqdn_address("a@b\u{fc}_cher.example"));
     }
 
     struct Fake;

@@ -1,7 +1,7 @@
 //! One SMTP session: the RFC 5321 command state machine with Postfix's replies (HELO/EHLO,
 //! MAIL, RCPT, DATA, RSET, NOOP, VRFY, ETRN, QUIT; STARTTLS in `starttls`, AUTH in
-//! `auth`, the EHLO keywords in `ehlo`, BDAT in `bdat`, the message hand-off in
-//! `message`), error counting with
+//! `auth`, the EHLO keywords in `ehlo`, SMTPUTF8 in `smtputf8`, BDAT in `bdat`, the
+//! message hand-off in `message`), error counting with
 //! smtpd_soft_error_limit / smtpd_hard_error_limit, the idle timeout, and the hand-off of a
 //! received message to cleanup. Refusals are `crate::reply::Reply` values (from the policy
 //! checks, anvil, cleanup, or built with `refuse`), sent by `reply`, which counts a reply
@@ -44,6 +44,7 @@ mod message;
 mod pipelining;
 mod query;
 mod report;
+mod smtputf8;
 mod starttls;
 mod tls_rate;
 
@@ -62,6 +63,8 @@ struct Transaction {
     sasl_sender: Option<String>,
     /// RCPT commands seen, accepted or not.
     rcpt_attempts: usize,
+    /// MAIL's SMTPUTF8 parameter (RFC 6531), see `smtputf8`.
+    smtputf8: bool,
 }
 
 /// Why the command loop ends.
@@ -403,7 +406,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 return self.refuse(501, "5.1.7", "Bad sender address syntax");
             }
         };
-        let Some(params) = self.mail_params(&p.params) else {
+        let Some(params) = self.mail_params(&p.params, &p.address) else {
             return;
         };
         if !self.ctx.stand_alone && !self.ctx.policy.delay_reject {
@@ -413,6 +416,9 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             {
                 return self.reply(&reply);
             }
+        }
+        if self.undeclared_utf8(&p.address, params.smtputf8) {
+            return;
         }
         if let Some(reply) = self.queue_space() {
             return self.reply(&reply);
@@ -426,6 +432,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             given: Vec::new(),
             sasl_sender: params.sasl_sender,
             rcpt_attempts: 0,
+            smtputf8: params.smtputf8,
         });
         self.chat.reply("250 2.1.0 Ok");
     }
@@ -450,15 +457,19 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 return self.refuse(501, "5.5.4", "Syntax: RCPT TO:<address>");
             }
         };
+
         let mut rcpt = Recipient::new(&address::qualify(&p.address, &self.ctx.myorigin));
         for (k, v) in &p.params {
             match (k.to_ascii_uppercase().as_str(), v.as_deref()) {
+                ("NOTIFY" | "ORCPT", _) if self.discards("DSN") => {
+                    return self.reply(&mail_params::dsn_disabled());
+                }
                 ("NOTIFY", Some(v)) => match address::valid_notify(v) {
                     Some(n) => rcpt.notify = Some(n),
                     None => return self.refuse(501, "5.5.4", "Error: Bad NOTIFY parameter syntax"),
                 },
                 ("ORCPT", Some(v)) => match v.split_once(';').and_then(|(t, x)| {
-                    address::xtext_decode(x).map(|d| format!("{};{}", t.to_ascii_lowercase(), d))
+                    address::orcpt_decode(t, x).map(|d| format!("{};{}", t.to_ascii_lowercase(), d))
                 }) {
                     Some(o) => rcpt.orcpt = Some(o),
                     None => return self.refuse(501, "5.5.4", "Error: Bad ORCPT parameter syntax"),
@@ -469,6 +480,9 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         let count = self.tx.as_ref().map(|t| t.recipients.len()).unwrap_or(0);
         if count >= self.ctx.recipient_limit {
             return self.refuse(452, "4.5.3", "Error: too many recipients");
+        }
+        if self.rcpt_utf8_refused(&p.address) {
+            return;
         }
         let r = Rcpt {
             given: &p.address,

@@ -4,6 +4,7 @@ mod bare_lf;
 mod bdat;
 mod classes;
 mod pipelining;
+mod smtputf8_session;
 mod starttls;
 mod utf8;
 

@@ -238,6 +238,11 @@ impl Agent for Lmtp {
             recipients: req.recipients,
             ret: req.ret,
             envid: req.envid,
+            smtputf8: crate::smtputf8::for_delivery(
+                &self.cfg,
+                req.attrs,
+                req.recipients.iter().map(|r| r.address.as_str()),
+            ),
         };
         session::run(stream, &server, &self.settings(), &msg, started)
     }

@@ -1,4 +1,5 @@
-//! One LMTP session (RFC 2033): greeting, LHLO, MAIL, one RCPT per recipient (pipelined
+//! One LMTP session (RFC 2033): greeting, LHLO (SMTPUTF8 as the SMTP client decides it:
+//! `smtp::envelope::smtputf8_refusal`), MAIL, one RCPT per recipient (pipelined
 //! with DATA when the server offers PIPELINING, RFC 2920), the message, then one reply per
 //! accepted recipient after the final dot, and QUIT. The envelope commands, the reply
 //! reader and the DATA encoding are the SMTP client's (`smtp::envelope`, `smtp::stream`,
@@ -192,6 +193,13 @@ fn transaction(
     done: &mut Vec<Outcome>,
 ) -> Result<(), Fail> {
     let ext = s.hello()?;
+    if let Some(text) = envelope::smtputf8_refusal(msg, &ext, &s.server.namaddr, "lmtp") {
+        return Err(Fail {
+            dsn: dsn_of("5.6.7"),
+            text,
+            broken: false,
+        });
+    }
     let (mail, rcpts) = envelope::commands(msg, left, &ext).map_err(|Injection| Fail {
         dsn: dsn_of("5.1.3"),
         text: "bad address syntax (control character)".to_string(),

@@ -247,3 +247,56 @@ fn inet_next_hops_name_the_server_with_its_port() {
         )
     );
 }
+
+/// SMTPUTF8 as Postfix's lmtp(8) decides it: a requested message with a UTF-8 recipient
+/// needs a server that offers it (this one does not: 5.6.7); an all-ASCII one is sent
+/// without it.
+#[test]
+fn smtputf8_needed_but_not_offered_bounces_with_5_6_7() {
+    let cfg = Config::from_pairs(
+        Path::new("/nonexistent"),
+        &[("myhostname", "mx.test"), ("smtputf8_enable", "yes")],
+    );
+    let resolver = Arc::new(crate::dns::SystemResolver::with_servers(
+        Vec::new(),
+        std::time::Duration::from_secs(1),
+        1,
+    ));
+    let a = Lmtp::new("lmtp", Arc::new(cfg), resolver);
+    let attrs = [(crate::smtputf8::ATTR.to_string(), "1".to_string())];
+    for (tag, rcpt) in [("u8-need", "j\u{f6}rg@x.test"), ("u8-ascii", "a@x.test")] {
+        let dir = scratch(tag);
+        let (path, t) = server(&dir, false, vec!["250 2.1.5 OK"], vec!["250 2.0.0 Saved"]);
+        let rcpts = [Recipient::new(rcpt)];
+        let nexthop = format!("unix:{}", path.display());
+        let out = a.deliver(&Request {
+            queue_id: "ABC123",
+            sender: "s@x.test",
+            arrival: SystemTime::now(),
+            content: b"Subject: t\n\nbody\n",
+            recipients: &rcpts,
+            nexthop: &nexthop,
+            ret: None,
+            envid: None,
+            attrs: &attrs,
+        });
+        let seen = t.join().unwrap();
+        if tag == "u8-need" {
+            assert_eq!(
+                (out[0].status, out[0].dsn.as_str()),
+                (Status::Bounced, "5.6.7")
+            );
+            assert_eq!(
+                out[0].text,
+                format!(
+                    "SMTPUTF8 is required, but was not offered by host mx.test[{}]",
+                    path.display()
+                )
+            );
+            assert_eq!(seen, ["LHLO mx.test", "QUIT"]);
+        } else {
+            assert_eq!(out[0].status, Status::Sent, "{}", out[0].text);
+            assert_eq!(seen[1], "MAIL FROM:<s@x.test>");
+        }
+    }
+}

@@ -16,6 +16,7 @@ use super::{Local, Rcpt};
 use crate::cleanup::{self, CleanupError, Submission};
 use crate::delivery::dsn_of;
 use crate::queue::{Envelope, Queue, QueueName, Recipient};
+use crate::smtputf8;
 
 /// One address to forward to.
 pub(super) struct Forward {
@@ -81,6 +82,14 @@ impl Local {
             .map_err(CleanupError::Write)?;
         let mut envelope = Envelope::new(sender);
         envelope.recipients = targets.iter().map(|t| Recipient::new(t)).collect();
+        // The SMTPUTF8 request stays with the forwarded copy (Postfix's forward.c).
+        let requested = smtputf8::stored(r.req.attrs) & smtputf8::REQUESTED != 0;
+        smtputf8::mark(
+            &self.cfg,
+            &mut envelope,
+            requested,
+            smtputf8::Source::Forward,
+        );
         let mut content = format!("Delivered-To: {}\n", delivered_to).into_bytes();
         content.extend_from_slice(r.req.content);
         cleanup::submit_internal(

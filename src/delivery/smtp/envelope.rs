@@ -1,6 +1,6 @@
 //! The envelope commands the SMTP and LMTP clients send: `MAIL FROM` with SIZE (RFC 1870),
-//! BODY=8BITMIME (RFC 6152) and RET/ENVID (RFC 3461) as the server's EHLO/LHLO offers
-//! them, and one `RCPT TO` per recipient with NOTIFY/ORCPT; and the PIPELINING group
+//! BODY=8BITMIME (RFC 6152), RET/ENVID (RFC 3461) and SMTPUTF8 (RFC 6531) as the server's
+//! EHLO/LHLO offers them, and one `RCPT TO` per recipient with NOTIFY/ORCPT; and the PIPELINING group
 //! (RFC 2920) of those commands and DATA.
 //!
 //! Security role: the last line of defence against command injection: an address with a
@@ -18,6 +18,8 @@ pub struct Message<'a> {
     /// DSN RET= (FULL or HDRS) and ENVID= (decoded), from the queue file.
     pub ret: Option<&'a str>,
     pub envid: Option<&'a str>,
+    /// The SMTPUTF8 flags of this delivery (`crate::smtputf8::for_delivery`).
+    pub smtputf8: u32,
 }
 
 /// An address held a control character: nothing may be sent.
@@ -37,9 +39,48 @@ pub fn xtext(s: &str) -> String {
     out
 }
 
+/// RFC 6533 uxtext as Postfix writes it: printable ASCII but `\\` as is, every other
+/// character as `\\x{HEX}`.
+pub fn uxtext(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c != '\\' && ('!'..='~').contains(&c) {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\x{{{:02X}}}", c as u32));
+        }
+    }
+    out
+}
+
 /// The extension `k` of an EHLO/LHLO reply, with its parameters.
 pub fn offered<'e>(ext: &'e [(String, String)], k: &str) -> Option<&'e str> {
     ext.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+}
+
+/// Postfix's SMTPUTF8 decision after EHLO/LHLO: the text of the 5.6.7 bounce when this
+/// delivery needs SMTPUTF8 (`crate::smtputf8::required`) and the server `namaddr` does not
+/// offer it. Logs `host X offers SMTPUTF8 support, but not 8BITMIME` as Postfix does.
+pub fn smtputf8_refusal(
+    msg: &Message<'_>,
+    ext: &[(String, String)],
+    namaddr: &str,
+    log_name: &str,
+) -> Option<String> {
+    let utf8 = offered(ext, "SMTPUTF8").is_some();
+    if !utf8 && crate::smtputf8::required(msg.smtputf8) {
+        return Some(format!(
+            "SMTPUTF8 is required, but was not offered by host {}",
+            namaddr
+        ));
+    }
+    if utf8 && offered(ext, "8BITMIME").is_none() {
+        crate::log::info(
+            log_name,
+            format!("host {} offers SMTPUTF8 support, but not 8BITMIME", namaddr),
+        );
+    }
+    None
 }
 
 /// `MAIL FROM:<...>` and one `RCPT TO:<...>` for each of `which` (indexes into the
@@ -55,7 +96,8 @@ pub fn commands(
     if has("SIZE").is_some() {
         mail.push_str(&format!(" SIZE={}", data::wire_size(msg.content)));
     }
-    if has("8BITMIME").is_some() && data::is_8bit(msg.content) {
+    // Postfix: a server that offers SMTPUTF8 without 8BITMIME gets 8BITMIME anyway.
+    if (has("8BITMIME").is_some() || has("SMTPUTF8").is_some()) && data::is_8bit(msg.content) {
         mail.push_str(" BODY=8BITMIME");
     }
     if dsn {
@@ -65,6 +107,9 @@ pub fn commands(
         if let Some(e) = msg.envid {
             mail.push_str(&format!(" ENVID={}", xtext(e)));
         }
+    }
+    if has("SMTPUTF8").is_some() && msg.smtputf8 & crate::smtputf8::REQUESTED != 0 {
+        mail.push_str(" SMTPUTF8");
     }
     let rcpts: Vec<String> = which
         .iter()
@@ -87,7 +132,11 @@ fn rcpt_command(r: &Recipient, dsn: bool) -> String {
         }
         if let Some(o) = &r.orcpt {
             let (t, a) = o.split_once(';').unwrap_or(("rfc822", o));
-            line.push_str(&format!(" ORCPT={};{}", t, xtext(a)));
+            let a = match t.eq_ignore_ascii_case("utf-8") {
+                true => uxtext(a),
+                false => xtext(a),
+            };
+            line.push_str(&format!(" ORCPT={};{}", t, a));
         }
     }
     line
@@ -113,6 +162,13 @@ mod tests {
         assert_eq!(xtext("a+b=c d"), "a+2Bb+3Dc+20d");
         assert_eq!(xtext("user@example.com"), "user@example.com");
         assert_eq!(xtext("é"), "+C3+A9");
+        assert_eq!(uxtext("j\u{f6}rg\\+@x"), "j\\x{F6}rg\\x{5C}+@x");
+        let mut r = Recipient::new("a@b");
+        r.orcpt = Some("utf-8;j\u{f6}rg@b".into());
+        assert_eq!(
+            rcpt_command(&r, true),
+            "RCPT TO:<a@b> ORCPT=utf-8;j\\x{F6}rg@b"
+        );
     }
 
     #[test]
@@ -126,6 +182,7 @@ mod tests {
             recipients: &rcpts,
             ret: Some("hdrs"),
             envid: None,
+            smtputf8: 0,
         };
         let ext = vec![("SIZE".to_string(), String::new())];
         let (mail, rc) = commands(&msg, &[1, 0], &ext).unwrap();
@@ -141,5 +198,26 @@ mod tests {
             ..msg
         };
         assert_eq!(commands(&m2, &[0], &[]), Err(Injection));
+    }
+
+    #[test]
+    fn smtputf8_is_sent_when_requested_and_offered() {
+        let rcpts = [Recipient::new("j\u{f6}rg@b.test")];
+        let msg = Message {
+            sender: "s@x",
+            content: "S: \u{e9}\n".as_bytes(),
+            recipients: &rcpts,
+            ret: None,
+            envid: None,
+            smtputf8: crate::smtputf8::REQUESTED | crate::smtputf8::RECIPIENT,
+        };
+        let utf8 = vec![("SMTPUTF8".to_string(), String::new())];
+        let (mail, _) = commands(&msg, &[0], &utf8).unwrap();
+        assert_eq!(mail, "MAIL FROM:<s@x> BODY=8BITMIME SMTPUTF8");
+        let (mail, _) = commands(&msg, &[0], &[]).unwrap();
+        assert_eq!(mail, "MAIL FROM:<s@x>");
+        let plain = Message { smtputf8: 0, ..msg };
+        let (mail, _) = commands(&plain, &[0], &utf8).unwrap();
+        assert_eq!(mail, "MAIL FROM:<s@x> BODY=8BITMIME");
     }
 }

@@ -165,6 +165,11 @@ impl Smtp {
             recipients: req.recipients,
             ret: dsn.ret.as_deref(),
             envid: dsn.envid.as_deref(),
+            smtputf8: crate::smtputf8::for_delivery(
+                &self.cfg,
+                req.attrs,
+                req.recipients.iter().map(|r| r.address.as_str()),
+            ),
         };
         let sasl = match SaslSettings::from_config(&self.cfg) {
             Ok(s) => s,

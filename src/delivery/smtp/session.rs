@@ -1,6 +1,7 @@
 //! One SMTP session with one server (RFC 5321): greeting, EHLO (HELO when EHLO is
 //! refused), STARTTLS (RFC 3207) as smtp_tls_security_level asks, MAIL with SIZE
-//! (RFC 1870), BODY=8BITMIME (RFC 6152) and RET/ENVID (RFC 3461), RCPT with
+//! (RFC 1870), BODY=8BITMIME (RFC 6152), RET/ENVID (RFC 3461) and SMTPUTF8 (RFC 6531:
+//! mail that needs it is bounced with 5.6.7 by a server without it), RCPT with
 //! NOTIFY/ORCPT, all of them pipelined with DATA when the server offers PIPELINING
 //! (RFC 2920), the message, and QUIT. Each recipient's result comes from its own RCPT
 //! reply and the reply to the end of DATA, worded as smtp(8) words them:
@@ -181,8 +182,9 @@ impl Session<'_> {
         self.stream = None;
     }
 
-    /// Greeting, EHLO/HELO and STARTTLS. Returns the EHLO extensions.
-    fn hello(&mut self) -> Result<Vec<(String, String)>, Fail> {
+    /// Greeting, EHLO/HELO and STARTTLS. Returns the EHLO extensions. A message that needs
+    /// SMTPUTF8 is refused right after EHLO, before TLS and AUTH, as Postfix does.
+    fn hello(&mut self, msg: &Message<'_>) -> Result<Vec<(String, String)>, Fail> {
         let t = self.set.helo_timeout;
         let greeting = self
             .stream()
@@ -199,6 +201,10 @@ impl Session<'_> {
             return Err(fail(dsn, text, After::NextHost));
         }
         let mut ext = self.ehlo()?;
+        let (namaddr, log_name) = (self.peer.namaddr(), &self.set.log_name);
+        if let Some(text) = envelope::smtputf8_refusal(msg, &ext, &namaddr, log_name) {
+            return Err(fail(dsn_of("5.6.7"), text, After::Final));
+        }
         let offered = ext.iter().any(|(k, _)| k == "STARTTLS");
         let tls_active = self.stream.as_ref().is_some_and(Stream::is_tls);
         let level = self.set.tls.level;
@@ -421,7 +427,7 @@ fn transaction(
     done: &mut Vec<Outcome>,
     retry: &mut Vec<Outcome>,
 ) -> Result<(), Fail> {
-    let ext = s.hello()?;
+    let ext = s.hello(msg)?;
     let has = |k: &str| ext.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let size = data::wire_size(msg.content);
     if let Some(limit) = has("SIZE").and_then(|v| v.parse::<u64>().ok())

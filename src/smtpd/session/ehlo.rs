@@ -1,18 +1,16 @@
-//! The EHLO reply's keywords in Postfix's order (CHUNKING last, as Postfix 3.4+), and
-//! smtpd_discard_ehlo_keywords: the keywords it names are left out of the reply, and
-//! discarding CHUNKING also makes BDAT end the session (`bdat`). Names are matched in any
-//! case; unknown names are ignored, as Postfix ignores them.
-//!
-//! Discarding DSN, STARTTLS or ENHANCEDSTATUSCODES changes more than the reply in Postfix
-//! (DSN parameters refused, STARTTLS refused, status codes stripped); Postern does not do
-//! that yet, so those three stay announced and a warning says so, once per process.
+//! The EHLO reply's keywords in Postfix's order (SMTPUTF8, then CHUNKING last, as Postfix
+//! 3.4+), and smtpd_discard_ehlo_keywords: the keywords it names are left out, and so are
+//! the features behind some of them, as Postfix 3.x does: DSN's parameters get `501 5.7.1
+//! DSN support is disabled`, STARTTLS gets `502 5.5.1 Error: command not implemented`,
+//! SMTPUTF8 becomes an unsupported MAIL option, and BDAT ends the session (`bdat`).
+//! Discarding ENHANCEDSTATUSCODES, like the other keywords, changes only the reply, as in
+//! Postfix. Names are matched in any case; unknown names are ignored, as Postfix does.
 //!
 //! Security role: none beyond announcing only what the session honours. Logs `discarding
 //! EHLO keywords: NAMES` at each EHLO that discards something (not with `silent-discard`,
-//! nor when ENHANCEDSTATUSCODES is discarded, as Postfix), and the warning above.
+//! nor when ENHANCEDSTATUSCODES is discarded, as Postfix).
 
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::Session;
 use crate::smtpd::chat::Peek;
@@ -36,19 +34,18 @@ const NAMES: &[&str] = &[
     "SILENT-DISCARD",
 ];
 
-/// Keywords whose discarding Postern does not implement (see the module doc).
-const KEPT: &[&str] = &["STARTTLS", "ENHANCEDSTATUSCODES", "DSN"];
-
-static WARNED: AtomicBool = AtomicBool::new(false);
-
 impl<S: Read + Write> Session<'_, S> {
-    /// Whether smtpd_discard_ehlo_keywords names `keyword` (upper case).
+    /// Whether smtpd_discard_ehlo_keywords names `keyword` (upper case). Postfix's table
+    /// also knows SMTPUTF8 as `EHLO_MASK_SMTPUTF8`.
     pub(super) fn discards(&self, keyword: &str) -> bool {
         self.ctx
             .cfg
             .list("smtpd_discard_ehlo_keywords")
             .iter()
-            .any(|k| k.eq_ignore_ascii_case(keyword))
+            .any(|k| {
+                k.eq_ignore_ascii_case(keyword)
+                    || keyword == "SMTPUTF8" && k.eq_ignore_ascii_case("EHLO_MASK_SMTPUTF8")
+            })
     }
 }
 
@@ -57,7 +54,6 @@ impl<S: Read + Write + Peek> Session<'_, S> {
     pub(super) fn ehlo_lines(&mut self) -> Vec<String> {
         self.log_discarded();
         let mut kw = vec![self.ctx.myhostname.clone()];
-        let dropped = |s: &Self, name: &str| s.discards(name) && !KEPT.contains(&name);
         let size = match self.ctx.message_size_limit {
             0 => "SIZE".to_string(),
             n => format!("SIZE {}", n),
@@ -71,19 +67,25 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             plain.push(("STARTTLS", "STARTTLS".into()));
         }
         for (name, line) in plain {
-            if !dropped(self, name) {
+            if !self.discards(name) {
                 kw.push(line);
             }
         }
-        if !dropped(self, "AUTH") {
+        if !self.discards("AUTH") {
             for l in self.auth_keywords() {
                 kw.push(l.trim_start_matches("250-").to_string());
             }
         }
-        for name in ["ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "CHUNKING"] {
-            if !dropped(self, name) {
+        for name in ["ENHANCEDSTATUSCODES", "8BITMIME", "DSN"] {
+            if !self.discards(name) {
                 kw.push(name.to_string());
             }
+        }
+        if self.smtputf8_offered() {
+            kw.push("SMTPUTF8".into());
+        }
+        if !self.discards("CHUNKING") {
+            kw.push("CHUNKING".into());
         }
         let last = kw.len() - 1;
         kw.into_iter()
@@ -92,21 +94,18 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             .collect()
     }
 
-    /// `discarding EHLO keywords: ...` as Postfix logs it, and the warning about the
-    /// keywords Postern keeps.
+    /// `discarding EHLO keywords: ...` as Postfix 3.7 logs it (its name table prints the
+    /// SMTPUTF8 bit as `EHLO_MASK_SMTPUTF8`, the first name it has for it).
     fn log_discarded(&self) {
-        let names: Vec<&str> = NAMES.iter().copied().filter(|n| self.discards(n)).collect();
-        let kept: Vec<&str> = names.iter().copied().filter(|n| KEPT.contains(n)).collect();
-        if !kept.is_empty() && !WARNED.swap(true, Ordering::Relaxed) {
-            crate::log::warning(
-                "smtpd",
-                format!(
-                    "smtpd_discard_ehlo_keywords: discarding {} is not supported by Postern; \
-                     still announced",
-                    kept.join(" ")
-                ),
-            );
-        }
+        let names: Vec<&str> = NAMES
+            .iter()
+            .copied()
+            .filter(|n| self.discards(n))
+            .map(|n| match n {
+                "SMTPUTF8" => "EHLO_MASK_SMTPUTF8",
+                n => n,
+            })
+            .collect();
         if names.is_empty()
             || names.contains(&"SILENT-DISCARD")
             || names.contains(&"ENHANCEDSTATUSCODES")

@@ -1,5 +1,5 @@
 //! MAIL FROM's ESMTP parameters (RFC 1870 SIZE, RFC 6152 BODY, RFC 3461 RET and ENVID,
-//! RFC 4954 AUTH) with Postfix's replies, and the `555 5.5.4 Unsupported option` reply
+//! RFC 4954 AUTH, RFC 6531 SMTPUTF8) with Postfix's replies, and the `555 5.5.4 Unsupported option` reply
 //! shared with RCPT.
 //!
 //! Security role: every parameter value is client input: checked against its syntax,
@@ -20,18 +20,27 @@ pub(super) struct MailParams {
     pub ret: Option<String>,
     /// AUTH= (xtext, printable), see `auth`.
     pub sasl_sender: Option<String>,
+    /// SMTPUTF8 (RFC 6531), when offered.
+    pub smtputf8: bool,
 }
 
 impl<S: Read + Write> Session<'_, S> {
-    /// Check MAIL's parameters; `None` when one was refused (already answered).
+    /// Check MAIL's parameters and, as SMTPUTF8 decides it, the sender's domain
+    /// (`smtputf8`); `None` when one was refused (already answered).
     pub(super) fn mail_params(
         &mut self,
         params: &[(String, Option<String>)],
+        sender: &str,
     ) -> Option<MailParams> {
+        let smtputf8 = self.smtputf8_requested(params);
+        if self.utf8_domain_refused(sender, smtputf8, "MAIL") {
+            return None;
+        }
         let mut out = MailParams {
             envid: None,
             ret: None,
             sasl_sender: None,
+            smtputf8,
         };
         let mut size: Option<u64> = None;
         let mut auth_given = false;
@@ -50,6 +59,8 @@ impl<S: Read + Write> Session<'_, S> {
                 {
                     None
                 }
+                ("SMTPUTF8", None) if smtputf8 => None,
+                ("RET" | "ENVID", _) if self.discards("DSN") => Some(dsn_disabled()),
                 ("BODY", _) => Some(Reply::with_dsn(
                     501,
                     "5.5.4",
@@ -110,6 +121,11 @@ impl<S: Read + Write> Session<'_, S> {
     pub(super) fn unsupported_option(&mut self, name: &str, value: Option<&str>) {
         self.reply(&unsupported(name, value))
     }
+}
+
+/// A DSN parameter when smtpd_discard_ehlo_keywords names DSN (Postfix).
+pub(super) fn dsn_disabled() -> Reply {
+    Reply::with_dsn(501, "5.7.1", "DSN support is disabled")
 }
 
 fn unsupported(name: &str, value: Option<&str>) -> Reply {

@@ -114,7 +114,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 helo: self.helo.as_deref(),
                 name: &self.client.name,
                 addr: &self.client.addr.to_string(),
-                protocol: self.received_protocol(with),
+                protocol: super::smtputf8::utf8_protocol(self.received_protocol(with), tx.smtputf8),
                 tls: tls.as_ref().map(|(u, c)| (u.as_str(), c.as_str())),
                 authenticated_sender: self.received_auth_name(),
             }),
@@ -159,6 +159,9 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         if let Some(s) = &tx.sasl_sender {
             env.set_attr("sasl_sender", s);
         }
+        // SMTPUTF8: the client's request, or autodetection (smtputf8_autodetect_classes).
+        let source = crate::smtputf8::Source::Smtpd;
+        crate::smtputf8::mark(&self.ctx.cfg, &mut env, tx.smtputf8, source);
         // $content_filter of this service (Postfix's REC_TYPE_FILT from smtpd); an access
         // table FILTER action wins, and a header/body FILTER in cleanup over both.
         let filter = (self.saved.borrow_mut().filter.take())

@@ -1,4 +1,5 @@
-//! VRFY (RFC 5321 section 3.5) and ETRN (RFC 1985): the session's query commands.
+//! VRFY (RFC 5321 section 3.5, with RFC 6531's SMTPUTF8 word) and ETRN (RFC 1985): the
+//! session's query commands.
 //!
 //! Security role: VRFY reveals only what the recipient table test says (252 or the
 //! rejection), and can be disabled (disable_vrfy_command); ETRN is honoured only for
@@ -18,8 +19,9 @@ impl<S: Read + Write> Session<'_, S> {
         if self.ctx.disable_vrfy {
             return self.refuse(502, "5.5.1", "VRFY command is disabled");
         }
+        let (args, smtputf8) = self.vrfy_smtputf8(args);
         if args.is_empty() {
-            return self.refuse(501, "5.5.4", "Syntax: VRFY address");
+            return self.refuse(501, "5.5.4", self.vrfy_syntax());
         }
         let given = args
             .strip_prefix('<')
@@ -29,6 +31,11 @@ impl<S: Read + Write> Session<'_, S> {
         match address::parse_path(&probe, "TO") {
             Ok(p) if !p.address.is_empty() => {}
             _ => return self.refuse(501, "5.1.3", "Bad recipient address syntax"),
+        }
+        if self.utf8_domain_refused(given, smtputf8, "VRFY")
+            || self.undeclared_utf8(given, smtputf8)
+        {
+            return;
         }
         let qualified = address::qualify(given, &self.ctx.myorigin);
         let r = Rcpt {

@@ -50,7 +50,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             self.refuse(554, "5.5.1", "Error: TLS already active");
             return None;
         }
-        if self.ctx.tls.level == Level::None || self.ctx.stand_alone {
+        if self.ctx.tls.level == Level::None || self.ctx.stand_alone || self.discards("STARTTLS") {
             self.refuse(502, "5.5.1", "Error: command not implemented");
             return None;
         }

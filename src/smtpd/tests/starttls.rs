@@ -264,3 +264,21 @@ fn client_certificate_settings_build_or_disable_tls() {
     );
     assert!(!may.ctx.tls.require_ccert && !may.ctx.tls.ask_ccert);
 }
+
+/// smtpd_discard_ehlo_keywords = starttls: not offered, and refused as Postfix does.
+#[test]
+fn discarded_starttls_is_not_offered_nor_implemented() {
+    let f = with_cert(
+        "tls-discard",
+        &[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_discard_ehlo_keywords", "StartTLS"),
+        ],
+    );
+    let out = talk(&f, "EHLO h\r\nSTARTTLS\r\nQUIT\r\n");
+    assert!(!out.iter().any(|l| l.contains("STARTTLS")), "{out:?}");
+    assert_eq!(
+        out[out.len() - 2..],
+        ["502 5.5.1 Error: command not implemented", "221 2.0.0 Bye"]
+    );
+}
