@@ -114,7 +114,7 @@ pub fn scan(cfg: &Config, queue: &Queue, wake: &Sender<Wake>) {
                     COMPONENT,
                     format!("{}: {}; moved to the corrupt queue", id, why),
                 );
-                let _ = std::fs::rename(&path, queue.path(QueueName::Corrupt, &id));
+                let _ = queue.move_to(&id, QueueName::Maildrop, QueueName::Corrupt);
             }
             Err(None) => {}
         }

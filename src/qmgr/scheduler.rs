@@ -190,15 +190,19 @@ impl Scheduler {
             }
         }
         let now = SystemTime::now();
-        if let Ok(ids) = q.list(QueueName::Deferred) {
-            for id in ids {
-                let due = std::fs::metadata(q.path(QueueName::Deferred, &id))
+        let mut due = Vec::new();
+        let _ = q.scan(QueueName::Deferred, &mut |id, path| {
+            let ready = flush
+                || std::fs::metadata(path)
                     .and_then(|m| m.modified())
-                    .map(|t| t <= now)
-                    .unwrap_or(false);
-                if (flush || due) && self.known.insert(id.clone()) {
-                    self.backlog.push_back((id, QueueName::Deferred));
-                }
+                    .is_ok_and(|t| t <= now);
+            if ready {
+                due.push(id.to_string());
+            }
+        });
+        for id in due {
+            if self.known.insert(id.clone()) {
+                self.backlog.push_back((id, QueueName::Deferred));
             }
         }
     }
@@ -210,7 +214,7 @@ impl Scheduler {
         }
         let q = &self.ctx.queue;
         for from in [QueueName::Incoming, QueueName::Deferred] {
-            if q.path(from, &id).exists() {
+            if q.find(from, &id).is_some() {
                 if self.known.insert(id.clone()) {
                     self.backlog.push_back((id, from));
                 }
@@ -225,14 +229,15 @@ impl Scheduler {
             return;
         }
         let q = self.ctx.queue.clone();
-        let Ok(ids) = q.list(QueueName::Deferred) else {
-            return;
-        };
-        for id in ids {
+        let mut found = Vec::new();
+        let _ = q.scan(QueueName::Deferred, &mut |id, path| {
+            found.push((id.to_string(), path.to_path_buf()))
+        });
+        for (id, path) in found {
             if self.known.contains(&id) {
                 continue;
             }
-            let Ok(qf) = QueueFile::open_read_only(&q.path(QueueName::Deferred, &id)) else {
+            let Ok(qf) = QueueFile::open_read_only(&path) else {
                 continue;
             };
             let there = qf.pending().any(|(_, r)| {
