@@ -1,5 +1,5 @@
 //! The rest of Postfix 2.10's parameters: every parameter that Postfix 2.10.10's
-//! `postconf -d` lists from its built-in tables and `params` does not have (426 of them),
+//! `postconf -d` lists from its built-in tables and `params` does not have (425 of them),
 //! with Postfix's default (compiled for Linux). None is implemented: a setting other than
 //! the default is warned about, or, for the 21 whose being ignored would weaken security or
 //! lose mail, refused (`support`). `config::known` consults this table after `params`;
@@ -374,7 +374,6 @@ pub const INVENTORY: &[Param] = &[
     k("qmgr_daemon_timeout", "1000s"),
     k("qmgr_fudge_factor", "100"),
     k("qmgr_ipc_timeout", "60s"),
-    k("qmgr_message_recipient_limit", "20000"),
     k("qmgr_message_recipient_minimum", "10"),
     k("qmqpd_authorized_clients", ""),
     k("qmqpd_client_port_logging", "no"),

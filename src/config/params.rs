@@ -275,6 +275,7 @@ pub const PARAMS: &[Param] = &[
     // Hashed queue directories and large queues (issue 13).
     p("hash_queue_depth", "1"),
     p("hash_queue_names", "deferred, defer"),
+    p("qmgr_message_recipient_limit", "20000"),
     k("enable_long_queue_ids", "no"),
     p("default_transport", "smtp"),
     p("defer_transports", ""),

@@ -13,6 +13,7 @@ pub mod file;
 pub mod hash;
 pub mod postfix_file;
 pub mod postfix_import;
+pub mod scan;
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
