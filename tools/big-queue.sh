@@ -16,7 +16,7 @@
 #   2. the master's peak RSS (VmHWM) once every deferred message was tried again;
 #   3. mailq's (postqueue -p) time and peak RSS for the N messages.
 # Run as root (the instance's mail_owner is `postfix` then) or as any user (mail_owner is
-# that user). Needs python3 and swaks-free plain bash (/dev/tcp).
+# that user). Needs python3 and bash (its /dev/tcp speaks the SMTP).
 set -euo pipefail
 
 DIR=${1:?usage: tools/big-queue.sh DIR [N] [BIN_DIR]}

@@ -377,6 +377,8 @@ impl Scheduler {
                 return;
             }
         };
+        // Thousands of messages may be active: none keeps a descriptor open.
+        qf.close();
         let nrcpt = qf.pending().count();
         self.recipients += qf.envelope.recipients.len();
         lines::queue_active(id, &qf.envelope.sender, qf.content_len(), nrcpt);
@@ -637,6 +639,7 @@ impl Scheduler {
             }
             if marked {
                 let _ = msg.qf.sync();
+                msg.qf.close();
             }
         }
         let id = r.id.clone();
