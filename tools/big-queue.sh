@@ -15,6 +15,7 @@
 #      in the mailbox while the deferred queue is being retried;
 #   2. the master's peak RSS (VmHWM) once every deferred message was tried again;
 #   3. mailq's (postqueue -p) time and peak RSS for the N messages.
+# BIG_QUEUE_MAIN_CF (e.g. "qmgr_message_active_limit = 1000") is appended to main.cf.
 # Run as root (the instance's mail_owner is `postfix` then) or as any user (mail_owner is
 # that user). Needs python3 and bash (its /dev/tcp speaks the SMTP).
 set -euo pipefail
@@ -50,6 +51,7 @@ alias_maps =
 alias_database =
 mynetworks = 127.0.0.0/8
 relayhost = [127.0.0.1]:9
+${BIG_QUEUE_MAIN_CF:-}
 EOF
 cat >"$DIR/etc/master.cf" <<EOF
 127.0.0.1:$PORT inet n - n - - smtpd
