@@ -114,7 +114,7 @@ pub fn scan(cfg: &Config, queue: &Queue, wake: &Sender<Wake>) {
                     COMPONENT,
                     format!("{}: {}; moved to the corrupt queue", id, why),
                 );
-                let _ = std::fs::rename(&path, queue.path(QueueName::Corrupt, &id));
+                let _ = queue.move_to(&id, QueueName::Maildrop, QueueName::Corrupt);
             }
             Err(None) => {}
         }
@@ -136,7 +136,7 @@ fn pick(
     let content = qf.content().map_err(|_| None)?;
     let mut env = qf.envelope.clone();
     // As Postfix's pickup: the submitting user is the file's owner.
-    let uid = qf.file.metadata().map(|m| m.uid()).map_err(|_| None)?;
+    let uid = qf.metadata().map(|m| m.uid()).map_err(|_| None)?;
     env.set_attr("uid", &uid.to_string());
     let incoming = queue.create(QueueName::Incoming).map_err(|e| {
         log::warning(COMPONENT, format!("create queue file: {}", e));

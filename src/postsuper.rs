@@ -24,7 +24,9 @@ use crate::log;
 use crate::qmgr::Admin;
 use crate::qmgr::control::{self, Request};
 use crate::queue::admin::{self, Op};
-use crate::queue::{DIRECTORIES, Queue, QueueFile, QueueFileError, QueueName, is_queue_id};
+use crate::queue::{
+    DIRECTORIES, LOG_DIRS, Queue, QueueFile, QueueFileError, QueueName, hash, is_queue_id,
+};
 
 const COMPONENT: &str = "postsuper";
 
@@ -102,7 +104,7 @@ impl Super {
         // Twice: a file the scheduler moved meanwhile is found in its new queue.
         for _ in 0..2 {
             for q in self.queues(op) {
-                if !self.queue.path(q, id).exists() {
+                if self.queue.find(q, id).is_none() {
                     continue;
                 }
                 match self.apply(op, id, q) {
@@ -199,9 +201,10 @@ fn to_corrupt(queue: &Queue, path: &std::path::Path, name: &str) -> io::Result<(
     fs::rename(path, dest)
 }
 
-/// -s: check the spool's structure and repair it. Directory modes are fixed; files in
-/// message queues that are not regular are removed; files with names that are not queue
-/// IDs, and queue files that do not parse, go to corrupt/; queue files get mode 0700;
+/// -s: check the spool's structure and repair it. Directory modes are fixed; files that
+/// are not where hash_queue_names and hash_queue_depth put them are moved there (`rehash`);
+/// files in message queues that are not regular are removed; files with names that are not
+/// queue IDs, and queue files that do not parse, go to corrupt/; queue files get mode 0700;
 /// defer/bounce/trace logs of messages that no longer exist are removed. active/ is left
 /// alone while the system runs. Returns the number of repairs.
 pub fn structure(queue: &Queue, running: bool) -> usize {
@@ -216,6 +219,7 @@ pub fn structure(queue: &Queue, running: bool) -> usize {
             fixed += 1;
         }
     }
+    fixed += rehash(queue, running);
     for q in [
         QueueName::Hold,
         QueueName::Incoming,
@@ -225,75 +229,91 @@ pub fn structure(queue: &Queue, running: bool) -> usize {
         if q == QueueName::Active && running {
             continue;
         }
-        let Ok(entries) = fs::read_dir(queue.dir(q)) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            let Ok(meta) = fs::symlink_metadata(&path) else {
-                continue;
-            };
-            if meta.is_dir() {
-                warn(&format!("unexpected subdirectory: {}", path.display()));
-                continue;
-            }
-            if !meta.is_file() {
-                if fs::remove_file(&path).is_ok() {
-                    warn(&format!("removed non-file object: {}", path.display()));
-                    fixed += 1;
-                }
-                continue;
-            }
-            if name.starts_with("t.") && q == QueueName::Incoming {
-                continue; // being written; -p removes old ones
-            }
-            if !is_queue_id(&name) {
-                warn(&format!(
-                    "bogus file name: {}; moved to the corrupt queue",
-                    path.display()
-                ));
-                if to_corrupt(queue, &path, &name).is_ok() {
-                    fixed += 1;
-                }
-                continue;
-            }
-            match QueueFile::open_read_only(&path) {
-                Err(QueueFileError::Corrupt(why)) => {
-                    warn(&format!(
-                        "{}: {}; moved to the corrupt queue",
-                        path.display(),
-                        why
-                    ));
-                    if to_corrupt(queue, &path, &name).is_ok() {
-                        fixed += 1;
-                    }
-                    continue;
-                }
-                Err(_) => continue,
-                Ok(_) => {}
-            }
-            if meta.permissions().mode() & 0o777 != 0o700
-                && fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).is_ok()
-            {
-                warn(&format!("{}: mode fixed to 0700", path.display()));
-                fixed += 1;
-            }
+        let mut entries = Vec::new();
+        let _ = hash::walk(&queue.dir(q), &mut |e| entries.push(e.path()));
+        for path in entries {
+            fixed += check_entry(queue, q, &path);
         }
     }
-    for log_dir in ["defer", "bounce", "trace"] {
-        let Ok(entries) = fs::read_dir(queue.root().join(log_dir)) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if queue.locate(&name).is_none() && fs::remove_file(entry.path()).is_ok() {
-                warn(&format!("removed stale log: {}", entry.path().display()));
+    for log_dir in LOG_DIRS {
+        let mut entries = Vec::new();
+        let _ = hash::walk(&queue.root().join(log_dir), &mut |e| {
+            entries.push((e.file_name().to_string_lossy().into_owned(), e.path()))
+        });
+        for (name, path) in entries {
+            if queue.locate(&name).is_none() && fs::remove_file(&path).is_ok() {
+                warn(&format!("removed stale log: {}", path.display()));
                 fixed += 1;
             }
         }
     }
     fixed
+}
+
+/// Move files to where the hash settings put them (as Postfix's postsuper does after
+/// hash_queue_names or hash_queue_depth changed; `postfix start` runs this). active/ is
+/// left alone while the system runs. Returns the number of files moved.
+pub fn rehash(queue: &Queue, running: bool) -> usize {
+    let active = queue.dir(QueueName::Active);
+    let moved = queue.rehash(&mut |from, _| !(running && from.starts_with(&active)));
+    if moved > 0 {
+        say(&format!(
+            "moved {} queue file(s) to match hash_queue_names and hash_queue_depth",
+            moved
+        ));
+    }
+    moved
+}
+
+/// -s for one entry of a message queue; returns 1 when something was repaired.
+fn check_entry(queue: &Queue, q: QueueName, path: &std::path::Path) -> usize {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if meta.is_dir() {
+        warn(&format!("unexpected subdirectory: {}", path.display()));
+        return 0;
+    }
+    if !meta.is_file() {
+        if fs::remove_file(path).is_ok() {
+            warn(&format!("removed non-file object: {}", path.display()));
+            return 1;
+        }
+        return 0;
+    }
+    if name.starts_with("t.") && q == QueueName::Incoming {
+        return 0; // being written; -p removes old ones
+    }
+    if !is_queue_id(&name) {
+        warn(&format!(
+            "bogus file name: {}; moved to the corrupt queue",
+            path.display()
+        ));
+        return usize::from(to_corrupt(queue, path, &name).is_ok());
+    }
+    match QueueFile::open_read_only(path) {
+        Err(QueueFileError::Corrupt(why)) => {
+            warn(&format!(
+                "{}: {}; moved to the corrupt queue",
+                path.display(),
+                why
+            ));
+            return usize::from(to_corrupt(queue, path, &name).is_ok());
+        }
+        Err(_) => return 0,
+        Ok(_) => {}
+    }
+    if meta.permissions().mode() & 0o777 != 0o700
+        && fs::set_permissions(path, fs::Permissions::from_mode(0o700)).is_ok()
+    {
+        warn(&format!("{}: mode fixed to 0700", path.display()));
+        return 1;
+    }
+    0
 }
 
 /// -p: remove temporary files (`t.*`) in incoming/ and maildrop/ left by interrupted

@@ -65,7 +65,10 @@ pub struct Entry {
 
 /// Read `defer/ID`: address -> reason.
 fn reasons(queue: &Queue, id: &str) -> HashMap<String, String> {
-    let text = std::fs::read_to_string(queue.defer_log_path(id)).unwrap_or_default();
+    let Some(path) = queue.find_defer_log(id) else {
+        return HashMap::new();
+    };
+    let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines()
         .filter_map(|l| {
             let mut f = l.splitn(3, '\t');
@@ -79,7 +82,12 @@ fn reasons(queue: &Queue, id: &str) -> HashMap<String, String> {
 
 /// Read one queue file into an entry (`None` when it vanished or cannot be parsed).
 pub fn entry(queue: &Queue, q: QueueName, id: &str) -> Option<Entry> {
-    let qf = QueueFile::open_read_only(&queue.path(q, id)).ok()?;
+    entry_at(queue, q, id, &queue.find(q, id)?)
+}
+
+/// As `entry`, for the file at `path`.
+fn entry_at(queue: &Queue, q: QueueName, id: &str, path: &std::path::Path) -> Option<Entry> {
+    let qf = QueueFile::open_read_only(path).ok()?;
     let why = reasons(queue, id);
     let env = &qf.envelope;
     let sender = if env.sender.is_empty() {
@@ -112,9 +120,16 @@ pub fn entry(queue: &Queue, q: QueueName, id: &str) -> Option<Entry> {
 pub fn collect(queue: &Queue) -> Vec<Entry> {
     let mut out = Vec::new();
     for q in LIST_ORDER {
-        let mut ids = queue.list(q).unwrap_or_default();
-        ids.sort();
-        out.extend(ids.iter().filter_map(|id| entry(queue, q, id)));
+        let mut found = Vec::new();
+        let _ = queue.scan(q, &mut |id, path| {
+            found.push((id.to_string(), path.to_path_buf()))
+        });
+        found.sort();
+        out.extend(
+            found
+                .iter()
+                .filter_map(|(id, path)| entry_at(queue, q, id, path)),
+        );
     }
     out.extend(postfix_entries(queue));
     out

@@ -46,7 +46,7 @@ fn wait_deferred(inst: &Instance, ids: &[&str]) {
     assert!(
         wait_for(20, || ids.iter().all(|id| {
             inst.queue_files("deferred").iter().any(|f| f == id)
-                && inst.spool.join("defer").join(id).exists()
+                && inst.queue_path("defer", id).exists()
         })),
         "not deferred: {:?}\n{}",
         ids,
@@ -56,7 +56,7 @@ fn wait_deferred(inst: &Instance, ids: &[&str]) {
 
 /// The mailq entry lines Postfix prints for a message, built field by field.
 fn entry(inst: &Instance, queue: &str, id: &str, mark: &str, reason: Option<&str>) -> Vec<String> {
-    let qf = QueueFile::open_read_only(&inst.spool.join(queue).join(id)).unwrap();
+    let qf = QueueFile::open_read_only(&inst.queue_path(queue, id)).unwrap();
     let secs = qf
         .envelope
         .arrival
@@ -104,7 +104,7 @@ fn mailq_layout_hold_json_and_sendmail_bp() {
             want.push(String::new());
         }
         want.extend(entry(&inst, "deferred", id, "", Some("deferred transport")));
-        total += QueueFile::open_read_only(&inst.spool.join("deferred").join(id))
+        total += QueueFile::open_read_only(&inst.queue_path("deferred", id))
             .unwrap()
             .content_len();
     }
@@ -248,8 +248,8 @@ fn postsuper_on_deferred_messages_and_bad_input() {
             format!("postsuper: {}: removed\npostsuper: Deleted: 1 message\n", a)
         )
     );
-    assert!(!inst.spool.join("deferred").join(&a).exists());
-    assert!(!inst.spool.join("defer").join(&a).exists());
+    assert!(!inst.queue_path("deferred", &a).exists());
+    assert!(!inst.queue_path("defer", &a).exists());
     let log = inst.log();
     assert!(
         log.lines()
@@ -375,11 +375,7 @@ fn ordinary_users_are_refused_postsuper_and_postqueue_needs_the_setgid_group() {
         err(&o),
         "postsuper: fatal: use of this command is reserved for the superuser\n"
     );
-    assert!(
-        inst.spool.join("deferred").join(&a).exists(),
-        "{}",
-        inst.log()
-    );
+    assert!(inst.queue_path("deferred", &a).exists(), "{}", inst.log());
     // postqueue as an ordinary user: only with the set-gid group.
     let o = Command::new(bin("postqueue"))
         .args(["-c", inst.etc.to_str().unwrap(), "-p"])

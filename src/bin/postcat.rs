@@ -37,12 +37,12 @@ fn main() {
                 std::process::exit(1);
             }
         };
-        let queue = Queue::new(std::path::Path::new(cfg.get("queue_directory")));
+        let queue = Queue::from_config(&cfg);
         for id in &m.free {
             // Postern's queues, then the files Postfix left (hashed subdirectories, long IDs).
             let found = queue
                 .locate(id)
-                .map(|q| (queue.path(q, id), q))
+                .and_then(|q| Some((queue.find(q, id)?, q)))
                 .or_else(|| {
                     postern::queue::postfix_import::locate(&queue, id).map(|f| (f.path, f.queue))
                 });

@@ -3,8 +3,6 @@
 //! with `-r` (sendmail -bs) it prints the ID first, then reads the queue file. The work is
 //! in `postern::postdrop`, with the rule for `-c`/MAIL_CONFIG of a set-gid program.
 
-use std::path::Path;
-
 use postern::config::{Config, config_dir};
 use postern::queue::Queue;
 
@@ -31,7 +29,7 @@ fn main() {
             std::process::exit(75);
         }
     };
-    let queue = Queue::new(Path::new(cfg.get("queue_directory")));
+    let queue = Queue::from_config(&cfg);
     let mut input = std::io::stdin().lock();
     if m.opt_present("r") {
         // sendmail -bs: the maildrop ID first, then the queue file.

@@ -7,7 +7,6 @@
 //! sysexits.h (64 usage, 69 mail system down, 78 configuration).
 
 use std::io::Write;
-use std::path::Path;
 
 use postern::config::{Config, config_dir};
 use postern::master::pidfile;
@@ -112,7 +111,7 @@ fn main() {
     // Set-gid: another configuration directory only when the default main.cf allows it.
     postern::postdrop::require_own_config_dir("postqueue", &dir);
     let cfg = Config::load(&dir).unwrap_or_else(|e| fatal(EX_CONFIG, e));
-    let queue = Queue::new(Path::new(cfg.get("queue_directory")));
+    let queue = Queue::from_config(&cfg);
     if m.opt_present("p") || m.opt_present("j") {
         list(&queue, m.opt_present("j"));
     } else if m.opt_present("f") {

@@ -3,7 +3,6 @@
 //! (IDs from standard input). See `postern::postsuper`.
 
 use std::io::BufRead;
-use std::path::Path;
 
 use postern::config::{Config, config_dir};
 use postern::master::pidfile;
@@ -54,7 +53,7 @@ fn main() {
             _ => fatal(format!("invalid directory name: {}", name)),
         }
     }
-    let queue = Queue::new(Path::new(cfg.get("queue_directory")));
+    let queue = Queue::from_config(&cfg);
     let running = pidfile::running(&pidfile::path(queue.root())).is_some();
     if m.opt_present("s") {
         postsuper::structure(&queue, running);

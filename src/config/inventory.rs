@@ -1,5 +1,5 @@
 //! The rest of Postfix 2.10's parameters: every parameter that Postfix 2.10.10's
-//! `postconf -d` lists from its built-in tables and `params` does not have (422 of them),
+//! `postconf -d` lists from its built-in tables and `params` does not have (419 of them),
 //! with Postfix's default (compiled for Linux). None is implemented: a setting other than
 //! the default is warned about, or, for the 21 whose being ignored would weaken security or
 //! lose mail, refused (`support`). `config::known` consults this table after `params`;
@@ -138,8 +138,6 @@ pub const INVENTORY: &[Param] = &[
     k("fork_attempts", "5"),
     k("fork_delay", "1s"),
     k("frozen_delivered_to", "yes"),
-    k("hash_queue_depth", "1"),
-    k("hash_queue_names", "deferred, defer"),
     k("header_address_token_limit", "10240"),
     k("ignore_mx_lookup_error", "no"),
     k("in_flow_delay", "1s"),
@@ -376,7 +374,6 @@ pub const INVENTORY: &[Param] = &[
     k("qmgr_daemon_timeout", "1000s"),
     k("qmgr_fudge_factor", "100"),
     k("qmgr_ipc_timeout", "60s"),
-    k("qmgr_message_recipient_limit", "20000"),
     k("qmgr_message_recipient_minimum", "10"),
     k("qmqpd_authorized_clients", ""),
     k("qmqpd_client_port_logging", "no"),

@@ -278,6 +278,10 @@ pub const PARAMS: &[Param] = &[
     p("local_destination_recipient_limit", "1"),
     p("default_process_limit", "100"),
     p("qmgr_message_active_limit", "20000"),
+    // Hashed queue directories and large queues (issue 13).
+    p("hash_queue_depth", "1"),
+    p("hash_queue_names", "deferred, defer"),
+    p("qmgr_message_recipient_limit", "20000"),
     k("enable_long_queue_ids", "no"),
     p("default_transport", "smtp"),
     p("defer_transports", ""),

@@ -15,7 +15,7 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use crate::queue::DIRECTORIES;
+use crate::queue::{DIRECTORIES, Queue};
 
 /// The accounts the spool belongs to, by name and number.
 #[derive(Debug, Clone)]
@@ -116,6 +116,67 @@ pub fn queue_problems(root: &Path, o: &Owners, ownership: bool) -> Vec<String> {
     out
 }
 
+/// Problems with hashed queue directories (hash_queue_names): subdirectories not owned by
+/// mail_owner or not mode 0700, and queue files that are not where the hash settings put
+/// them (`postfix start` moves them, as Postfix's postsuper does).
+pub fn hash_problems(queue: &Queue, o: &Owners, ownership: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, _) in DIRECTORIES {
+        subdir_problems(&queue.root().join(name), o, ownership, 0, &mut out);
+    }
+    let misplaced = count_blocked(queue);
+    if misplaced > 0 {
+        out.push(format!(
+            "{}: {} queue file(s) not where hash_queue_names and hash_queue_depth put them \
+             (fix: postfix start moves them)",
+            queue.root().display(),
+            misplaced
+        ));
+    }
+    out
+}
+
+/// Files a rehash would move (`Queue::rehash` asks before each move).
+fn count_blocked(queue: &Queue) -> usize {
+    let mut n = 0;
+    queue.rehash(&mut |_, _| {
+        n += 1;
+        false
+    });
+    n
+}
+
+fn subdir_problems(dir: &Path, o: &Owners, ownership: bool, level: usize, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().len() != 1 || !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let path = e.path();
+        let Ok(m) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if ownership && m.uid() != o.uid {
+            out.push(fix(
+                format!("not owned by {}", o.user),
+                &path,
+                format!("chown -R {} {}", o.user, path.display()),
+            ));
+        }
+        if m.permissions().mode() & 0o7777 != 0o700 {
+            out.push(fix(
+                format!("mode {:04o} (want 0700)", m.permissions().mode() & 0o7777),
+                &path,
+                format!("chmod 0700 {}", path.display()),
+            ));
+        }
+        if level < crate::queue::hash::MAX_DEPTH {
+            subdir_problems(&path, o, ownership, level + 1, out);
+        }
+    }
+}
 /// Problems with the set-gid commands in `command_dir`.
 pub fn command_problems(command_dir: &Path, o: &Owners) -> Vec<String> {
     let mut out = Vec::new();

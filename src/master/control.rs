@@ -331,7 +331,7 @@ pub fn check(dir: &Path) -> i32 {
         .filter(|(name, _)| std::fs::symlink_metadata(q.join(name)).is_err())
         .copied()
         .collect();
-    let queue = Queue::new(q);
+    let queue = Queue::from_config(&cfg);
     if let Err(e) = queue.create_dirs() {
         log::fatal(
             "postfix",
@@ -352,6 +352,7 @@ pub fn check(dir: &Path) -> i32 {
             }
             let mut p = check::account_problems(o);
             p.extend(check::queue_problems(q, o, true));
+            p.extend(check::hash_problems(&queue, o, true));
             p.extend(check::command_problems(
                 Path::new(cfg.get("command_directory")),
                 o,
@@ -371,7 +372,9 @@ pub fn check(dir: &Path) -> i32 {
                 group: String::new(),
                 gid: sys::egid(),
             };
-            check::queue_problems(q, &me, false)
+            let mut p = check::queue_problems(q, &me, false);
+            p.extend(check::hash_problems(&queue, &me, false));
+            p
         }
     };
     problems.extend(super::foreign::problems(&queue));

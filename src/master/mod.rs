@@ -184,7 +184,7 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
         ));
     }
 
-    let queue = Queue::new(Path::new(cfg.get("queue_directory")));
+    let queue = Queue::from_config(&cfg);
     queue
         .create_dirs()
         .map_err(|e| MasterError::Setup(format!("create queue directories: {}", e)))?;
@@ -232,6 +232,18 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     }
 
     import_postfix_queue(&queue, owner);
+    // As Postfix's postsuper run by `postfix start`: files go where hash_queue_names and
+    // hash_queue_depth put them (a flat spool of an older Postern, or changed settings).
+    let moved = queue.rehash(&mut |_, _| true);
+    if moved > 0 {
+        log::info(
+            COMPONENT,
+            format!(
+                "moved {} queue file(s) to match hash_queue_names and hash_queue_depth",
+                moved
+            ),
+        );
+    }
 
     // Secret files are read now, as root, and kept (`preload`; reloads ask the helper).
     preload::at_start(&cfg, &services);

@@ -22,6 +22,30 @@ pub fn check(cfg: &Config, services: &[Service], component: &str) -> Vec<String>
             Finding::Fatal { .. } => fatal.push(format!("{}: {}", main_cf, f)),
         }
     }
+    for name in crate::queue::Hashing::unsupported_names(&cfg.list("hash_queue_names")) {
+        log::warning(
+            component,
+            format!(
+                "{}: hash_queue_names: {} is not hashed by Postern; it stays flat",
+                main_cf, name
+            ),
+        );
+    }
+    let depth = cfg.get("hash_queue_depth").trim();
+    if depth
+        .parse::<i64>()
+        .map_or(true, |d| !(1..=16).contains(&d))
+    {
+        log::warning(
+            component,
+            format!(
+                "{}: hash_queue_depth = {}: not a number from 1 to 16; using {}",
+                main_cf,
+                depth,
+                cfg.int("hash_queue_depth").clamp(1, 16)
+            ),
+        );
+    }
     for s in services {
         if s.unsupported_reason().is_some() || !(s.is_smtpd_listener() || s.is_delivery_agent()) {
             continue;

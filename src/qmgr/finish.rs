@@ -295,7 +295,6 @@ fn write_defer_log(
     msg: &ActiveMessage,
     deferred: &[(usize, Dsn, String)],
 ) {
-    let path = ctx.queue.defer_log_path(id);
     let mut text = Vec::new();
     for (qi, dsn, reason) in deferred {
         let _ = writeln!(
@@ -306,7 +305,8 @@ fn write_defer_log(
             reason.replace('\n', " ")
         );
     }
-    if let Err(e) = std::fs::write(&path, text) {
+    if let Err(e) = ctx.queue.write_defer_log(id, &text) {
+        let path = ctx.queue.defer_log_path(id);
         log::warning(
             COMPONENT,
             format!("{}: write {}: {}", id, path.display(), e),

@@ -2,8 +2,10 @@
 //!
 //! One scheduler thread owns every active message. It takes new messages from incoming/
 //! (woken by `Wake::New` from smtpd and pickup; the notices `bounce` queues and the copies an
-//! agent forwards, `Outcome::forwarded`, it takes itself) and due messages from deferred/,
-//! moves them to active/, resolves each recipient to a transport (`rewrite::resolve`, or the
+//! agent forwards, `Outcome::forwarded`, it takes itself) and due messages from deferred/
+//! (in turn with incoming, deferred/ read a slice at a time: `feed`), while fewer than
+//! qmgr_message_active_limit messages and qmgr_message_recipient_limit recipients are in
+//! memory, moves them to active/, resolves each recipient to a transport (`rewrite::resolve`, or the
 //! message's content filter: `filter`), and
 //! hands jobs to worker threads over crossbeam channels: one worker pool per transport (so slow
 //! remote deliveries never hold the workers local delivery needs; as many threads as the
@@ -17,11 +19,13 @@
 //!
 //! Security role: runs as mail_owner; reads and writes only the spool. Follows qmgr(8),
 //! postconf(5) (queue_run_delay, minimal_backoff_time, maximal_backoff_time,
-//! maximal_queue_lifetime, bounce_queue_lifetime, qmgr_message_active_limit). Logs
+//! maximal_queue_lifetime, bounce_queue_lifetime, qmgr_message_active_limit,
+//! qmgr_message_recipient_limit). Logs
 //! `ID: from=<...>, size=N, nrcpt=M (queue active)`, `ID: removed`,
 //! `ID: from=<...>, status=expired, returned to sender`, and warnings for corrupt files.
 
 pub mod control;
+mod feed;
 mod filter;
 mod finish;
 mod pass;

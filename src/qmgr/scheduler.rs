@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender, select};
 
+use super::feed::{Feed, SCAN_SLICE};
 use super::finish::{self, ActiveMessage, Pending};
 use super::workers::{self, Job, JobResult};
 use super::{Admin, MAX_POOL, QmgrContext, Wake};
@@ -38,8 +39,12 @@ pub struct Scheduler {
     rewrite: Arc<Rewrite>,
     wake: Receiver<Wake>,
     active: HashMap<String, ActiveMessage>,
-    /// IDs waiting in incoming/ (or due in deferred/) for an active slot, with their queue.
-    backlog: VecDeque<(String, QueueName)>,
+    /// Recipients of the active messages (all held in memory), against
+    /// qmgr_message_recipient_limit.
+    recipients: usize,
+    /// Messages waiting for an active slot: incoming/, requests, due deferred/ ones.
+    feed: Feed,
+    /// IDs active or in the feed's backlog.
     known: HashSet<String>,
     dests: HashMap<String, Destination>,
     /// One worker pool per transport, started on first use, so a slow transport (remote
@@ -88,7 +93,8 @@ impl Scheduler {
             ctx,
             wake,
             active: HashMap::new(),
-            backlog: VecDeque::new(),
+            recipients: 0,
+            feed: Feed::default(),
             known: HashSet::new(),
             dests: HashMap::new(),
             pools: HashMap::new(),
@@ -108,12 +114,17 @@ impl Scheduler {
             if self.stopping && self.active.is_empty() {
                 break;
             }
-            let timeout = self.next_scan.saturating_duration_since(Instant::now());
+            // A deferred pass continues at once while there is room for its messages.
+            let timeout = if self.feed.scanning() && self.has_room() {
+                Duration::ZERO
+            } else {
+                self.next_scan.saturating_duration_since(Instant::now())
+            };
             select! {
                 recv(self.wake) -> msg => match msg {
                     Ok(Wake::New(id)) => {
                         if !self.stopping && self.known.insert(id.clone()) {
-                            self.backlog.push_back((id, QueueName::Incoming));
+                            self.feed.push(id, QueueName::Incoming);
                         }
                     }
                     Ok(Wake::Flush) => self.scan(true),
@@ -128,7 +139,7 @@ impl Scheduler {
                     Ok(Wake::Stop) | Err(_) => self.stop(),
                 },
                 recv(self.results_rx) -> r => if let Ok(r) = r { self.on_results(r) },
-                default(timeout) => self.scan(false),
+                default(timeout) => if Instant::now() >= self.next_scan { self.scan(false) },
             }
         }
         self.pools.clear();
@@ -139,7 +150,7 @@ impl Scheduler {
 
     fn stop(&mut self) {
         self.stopping = true;
-        self.backlog.clear();
+        self.feed.clear();
         // Jobs not yet started stay in the queue file; put their messages back.
         let waiting: Vec<Job> = self
             .dests
@@ -158,8 +169,7 @@ impl Scheduler {
             .map(|(id, _)| id.clone())
             .collect();
         for id in idle {
-            if let Some(m) = self.active.remove(&id) {
-                self.known.remove(&id);
+            if let Some(m) = self.forget(&id) {
                 let _ = self
                     .ctx
                     .queue
@@ -169,8 +179,9 @@ impl Scheduler {
         }
     }
 
-    /// Look for work on disk: every complete file in incoming/, and the deferred messages
-    /// that are due (all of them when `flush`).
+    /// Look for work on disk: every complete file in incoming/, and a pass over
+    /// deferred/ for the messages that are due (all of them when `flush`), read a slice
+    /// at a time as active slots free up (`Feed`).
     fn scan(&mut self, flush: bool) {
         self.next_scan = Instant::now()
             + self
@@ -181,26 +192,15 @@ impl Scheduler {
         if self.stopping {
             return;
         }
-        let q = &self.ctx.queue;
+        let q = self.ctx.queue.clone();
         if let Ok(ids) = q.list(QueueName::Incoming) {
             for id in ids {
                 if self.known.insert(id.clone()) {
-                    self.backlog.push_back((id, QueueName::Incoming));
+                    self.feed.push(id, QueueName::Incoming);
                 }
             }
         }
-        let now = SystemTime::now();
-        if let Ok(ids) = q.list(QueueName::Deferred) {
-            for id in ids {
-                let due = std::fs::metadata(q.path(QueueName::Deferred, &id))
-                    .and_then(|m| m.modified())
-                    .map(|t| t <= now)
-                    .unwrap_or(false);
-                if (flush || due) && self.known.insert(id.clone()) {
-                    self.backlog.push_back((id, QueueName::Deferred));
-                }
-            }
-        }
+        self.feed.scan_deferred(&q, flush);
     }
 
     /// `postqueue -i ID`, `postsuper -H/-r`: take this message now if it waits.
@@ -210,9 +210,9 @@ impl Scheduler {
         }
         let q = &self.ctx.queue;
         for from in [QueueName::Incoming, QueueName::Deferred] {
-            if q.path(from, &id).exists() {
+            if q.find(from, &id).is_some() {
                 if self.known.insert(id.clone()) {
-                    self.backlog.push_back((id, from));
+                    self.feed.push(id, from);
                 }
                 return;
             }
@@ -225,14 +225,15 @@ impl Scheduler {
             return;
         }
         let q = self.ctx.queue.clone();
-        let Ok(ids) = q.list(QueueName::Deferred) else {
-            return;
-        };
-        for id in ids {
+        let mut found = Vec::new();
+        let _ = q.scan(QueueName::Deferred, &mut |id, path| {
+            found.push((id.to_string(), path.to_path_buf()))
+        });
+        for (id, path) in found {
             if self.known.contains(&id) {
                 continue;
             }
-            let Ok(qf) = QueueFile::open_read_only(&q.path(QueueName::Deferred, &id)) else {
+            let Ok(qf) = QueueFile::open_read_only(&path) else {
                 continue;
             };
             let there = qf.pending().any(|(_, r)| {
@@ -242,7 +243,7 @@ impl Scheduler {
             });
             if there {
                 self.known.insert(id.clone());
-                self.backlog.push_back((id, QueueName::Deferred));
+                self.feed.push(id, QueueName::Deferred);
             }
         }
     }
@@ -297,15 +298,37 @@ impl Scheduler {
         }
     }
 
-    /// Activate backlog messages while there is room.
+    /// Whether another message may be activated: fewer than qmgr_message_active_limit
+    /// messages and fewer than qmgr_message_recipient_limit recipients in memory (a
+    /// message is always admitted when none is active, however many recipients it has).
+    fn has_room(&self) -> bool {
+        let cfg = &self.ctx.cfg;
+        let messages = cfg.int("qmgr_message_active_limit").max(1) as usize;
+        let recipients = cfg.int("qmgr_message_recipient_limit").max(1) as usize;
+        self.active.is_empty() || (self.active.len() < messages && self.recipients < recipients)
+    }
+
+    /// Activate waiting messages while there is room, examining at most SCAN_SLICE
+    /// deferred/ entries (the loop comes back for more).
     fn fill(&mut self) {
-        let limit = self.ctx.cfg.int("qmgr_message_active_limit").max(1) as usize;
-        while self.active.len() < limit {
-            let Some((id, from)) = self.backlog.pop_front() else {
+        let q = self.ctx.queue.clone();
+        let mut budget = SCAN_SLICE;
+        while self.has_room() {
+            let Some((id, from)) = self.feed.next(&q, &mut self.known, &mut budget) else {
                 break;
             };
             self.activate(&id, from);
         }
+    }
+
+    /// Drop an active message from memory.
+    fn forget(&mut self, id: &str) -> Option<ActiveMessage> {
+        let m = self.active.remove(id)?;
+        self.known.remove(id);
+        self.recipients = self
+            .recipients
+            .saturating_sub(m.qf.envelope.recipients.len());
+        Some(m)
     }
 
     fn activate(&mut self, id: &str, from: QueueName) {
@@ -354,7 +377,10 @@ impl Scheduler {
                 return;
             }
         };
+        // Thousands of messages may be active: none keeps a descriptor open.
+        qf.close();
         let nrcpt = qf.pending().count();
+        self.recipients += qf.envelope.recipients.len();
         lines::queue_active(id, &qf.envelope.sender, qf.content_len(), nrcpt);
         let msg = ActiveMessage {
             qf,
@@ -613,6 +639,7 @@ impl Scheduler {
             }
             if marked {
                 let _ = msg.qf.sync();
+                msg.qf.close();
             }
         }
         let id = r.id.clone();
@@ -628,15 +655,14 @@ impl Scheduler {
     /// a requeued message): into the backlog now, unless stopping or already known.
     fn take_new(&mut self, nid: String) {
         if !self.stopping && self.known.insert(nid.clone()) {
-            self.backlog.push_back((nid, QueueName::Incoming));
+            self.feed.push(nid, QueueName::Incoming);
         }
     }
 
     fn complete(&mut self, id: &str) {
-        let Some(msg) = self.active.remove(id) else {
+        let Some(msg) = self.forget(id) else {
             return;
         };
-        self.known.remove(id);
         let requeued = msg.admin == Some(Admin::Requeue);
         let mut pending = Pending::new(msg);
         let mut new_ids = finish::finish(&self.ctx, id, &mut pending);

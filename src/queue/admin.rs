@@ -61,27 +61,27 @@ fn gone(r: io::Result<()>) -> io::Result<bool> {
 /// Apply `op` to message `id` in queue `from`. `Ok(false)` when the file was not there
 /// (it moved meanwhile: look again).
 pub fn apply(queue: &Queue, op: Op, id: &str, from: QueueName) -> io::Result<bool> {
-    let path = queue.path(from, id);
     match op {
         Op::Delete => {
+            let path = queue.find(from, id).unwrap_or_else(|| queue.path(from, id));
             if !gone(fs::remove_file(&path))? {
                 return Ok(false);
             }
-            for log in ["defer", "bounce", "trace"] {
-                let _ = fs::remove_file(queue.root().join(log).join(id));
-            }
+            queue.remove_logs(id);
             Ok(true)
         }
-        Op::Hold => gone(fs::rename(&path, queue.path(QueueName::Hold, id))),
-        Op::Requeue => gone(fs::rename(&path, queue.path(QueueName::Incoming, id))),
+        Op::Hold => gone(queue.move_to(id, from, QueueName::Hold)),
+        Op::Requeue => gone(queue.move_to(id, from, QueueName::Incoming)),
         Op::Release => {
-            let dest = queue.path(QueueName::Deferred, id);
-            if !gone(fs::rename(&path, &dest))? {
+            if !gone(queue.move_to(id, from, QueueName::Deferred))? {
                 return Ok(false);
             }
             // Due at once: the next queue scan (or the wake-up the caller sends) takes it.
             let now = SystemTime::now();
-            if let Ok(f) = File::options().write(true).open(&dest) {
+            if let Ok(f) = File::options()
+                .write(true)
+                .open(queue.path(QueueName::Deferred, id))
+            {
                 let _ = f.set_times(fs::FileTimes::new().set_modified(now).set_accessed(now));
             }
             Ok(true)

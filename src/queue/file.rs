@@ -10,7 +10,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Record types.
@@ -183,8 +183,12 @@ pub fn encode(env: &mut Envelope, content: &[u8]) -> Vec<u8> {
 }
 
 /// An open queue file: its envelope parsed, its content left on disk until asked for.
+/// `close` gives the descriptor back (the scheduler holds thousands of these); a later
+/// write reopens the file by its path.
 pub struct QueueFile {
-    pub file: File,
+    file: Option<File>,
+    path: PathBuf,
+    writable: bool,
     pub envelope: Envelope,
     content_offset: u64,
     content_len: u64,
@@ -197,24 +201,51 @@ impl QueueFile {
             .read(true)
             .write(true)
             .open(path)?;
-        Self::from_file(file)
+        Self::from_file(file, path, true)
     }
 
     /// Open read-only (postcat, mailq).
     pub fn open_read_only(path: &Path) -> Result<QueueFile, QueueFileError> {
-        Self::from_file(File::open(path)?)
+        Self::from_file(File::open(path)?, path, false)
     }
 
-    fn from_file(mut file: File) -> Result<QueueFile, QueueFileError> {
+    fn from_file(mut file: File, path: &Path, writable: bool) -> Result<QueueFile, QueueFileError> {
         let mut data = Vec::new();
         file.read_to_end(&mut data)?;
         let (envelope, content_offset, content_len) = decode(&data)?;
         Ok(QueueFile {
-            file,
+            file: Some(file),
+            path: path.to_path_buf(),
+            writable,
             envelope,
             content_offset,
             content_len,
         })
+    }
+
+    /// Close the descriptor; reads and writes after this reopen the file by its path.
+    pub fn close(&mut self) {
+        self.file = None;
+    }
+
+    /// The open descriptor, reopened (read-write when opened so) after `close`.
+    fn handle(&mut self) -> io::Result<&mut File> {
+        if self.file.is_none() {
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(self.writable)
+                .open(&self.path)?;
+            self.file = Some(f);
+        }
+        Ok(self.file.as_mut().expect("just opened"))
+    }
+
+    /// The file's metadata (owner, times).
+    pub fn metadata(&self) -> io::Result<std::fs::Metadata> {
+        match &self.file {
+            Some(f) => f.metadata(),
+            None => std::fs::metadata(&self.path),
+        }
     }
 
     /// The message content size in bytes (`size=` in the qmgr log line).
@@ -230,19 +261,22 @@ impl QueueFile {
     /// Read the message content (headers and body, LF line ends).
     pub fn content(&mut self) -> io::Result<Vec<u8>> {
         let mut buf = vec![0u8; self.content_len as usize];
-        self.file.seek(SeekFrom::Start(self.content_offset))?;
-        self.file.read_exact(&mut buf)?;
+        let offset = self.content_offset;
+        let f = self.handle()?;
+        f.seek(SeekFrom::Start(offset))?;
+        f.read_exact(&mut buf)?;
         Ok(buf)
     }
 
     /// Mark recipient `idx` finished: rewrite its type byte in place. The caller syncs.
     pub fn mark_done(&mut self, idx: usize) -> io::Result<()> {
-        let r = &mut self.envelope.recipients[idx];
+        let r = &self.envelope.recipients[idx];
         if r.done {
             return Ok(());
         }
-        self.file.write_at(&[rec::DONE], r.offset)?;
-        r.done = true;
+        let offset = r.offset;
+        self.handle()?.write_at(&[rec::DONE], offset)?;
+        self.envelope.recipients[idx].done = true;
         Ok(())
     }
 
@@ -251,7 +285,8 @@ impl QueueFile {
     pub fn mark_delay_warned(&mut self) -> io::Result<()> {
         if self.envelope.warn_offset > 0 && !self.envelope.delay_warned {
             // "W1:" precedes the one-byte payload.
-            self.file.write_at(b"1", self.envelope.warn_offset + 3)?;
+            let offset = self.envelope.warn_offset + 3;
+            self.handle()?.write_at(b"1", offset)?;
             self.envelope.delay_warned = true;
         }
         Ok(())
@@ -259,7 +294,11 @@ impl QueueFile {
 
     /// Make the done marks durable.
     pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
+        match &self.file {
+            Some(f) => f.sync_data(),
+            // fsync(2) flushes the file, whichever descriptor wrote it.
+            None => File::open(&self.path)?.sync_data(),
+        }
     }
 
     /// Recipients not yet finished, with their indices.
@@ -369,6 +408,28 @@ pub fn write_all_sync(file: &mut File, buf: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_closed_file_is_reopened_for_marks_and_content() {
+        let path = std::env::temp_dir().join(format!("postern-qf-close-{}", std::process::id()));
+        let mut env = Envelope::new("s@x");
+        env.recipients.push(Recipient::new("a@y"));
+        env.recipients.push(Recipient::new("b@y"));
+        std::fs::write(&path, encode(&mut env, b"body\n")).unwrap();
+        let mut qf = QueueFile::open(&path).unwrap();
+        qf.close();
+        assert_eq!(qf.content().unwrap(), b"body\n");
+        qf.close();
+        qf.mark_done(0).unwrap();
+        qf.close();
+        qf.sync().unwrap();
+        let again = QueueFile::open_read_only(&path).unwrap();
+        assert_eq!(again.pending().count(), 1);
+        let mut ro = QueueFile::open_read_only(&path).unwrap();
+        ro.close();
+        assert!(ro.mark_done(1).is_err(), "read-only stays read-only");
+        std::fs::remove_file(&path).unwrap();
+    }
 
     /// Found by the fuzz target fuzz/fuzz_targets/queue_file.rs: an arrival time beyond
     /// SystemTime's range panicked ("overflow when adding duration to `SystemTime`").

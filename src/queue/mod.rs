@@ -10,8 +10,10 @@ pub mod admin;
 pub mod cat;
 pub mod dirsync;
 pub mod file;
+pub mod hash;
 pub mod postfix_file;
 pub mod postfix_import;
+pub mod scan;
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -21,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use file::{Envelope, FILTER_ATTR, QueueFile, QueueFileError, Recipient};
+pub use hash::Hashing;
 
 /// The message queues and per-message log directories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,19 +103,42 @@ pub fn make_queue_id(micros: u32, inode: u64) -> String {
 #[derive(Debug, Clone)]
 pub struct Queue {
     root: PathBuf,
+    hashing: std::sync::Arc<Hashing>,
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The per-message log directories (Postfix's defer/, bounce/, trace/).
+pub const LOG_DIRS: [&str; 3] = ["defer", "bounce", "trace"];
+
 impl Queue {
+    /// A flat spool (no hashed directories).
     pub fn new(root: &Path) -> Queue {
+        Queue::with_hashing(root, Hashing::flat())
+    }
+
+    pub fn with_hashing(root: &Path, hashing: Hashing) -> Queue {
         Queue {
             root: root.to_path_buf(),
+            hashing: std::sync::Arc::new(hashing),
         }
+    }
+
+    /// The spool as main.cf describes it: queue_directory, hash_queue_names,
+    /// hash_queue_depth.
+    pub fn from_config(cfg: &crate::config::Config) -> Queue {
+        Queue::with_hashing(
+            Path::new(cfg.get("queue_directory")),
+            Hashing::new(&cfg.list("hash_queue_names"), cfg.int("hash_queue_depth")),
+        )
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    pub fn hashing(&self) -> &Hashing {
+        &self.hashing
     }
 
     /// Create any missing directory (owner and mode are set by `make install` and
@@ -128,36 +154,115 @@ impl Queue {
         Ok(())
     }
 
+    /// The queue's top directory (hashed queues keep their files in subdirectories).
     pub fn dir(&self, q: QueueName) -> PathBuf {
         self.root.join(q.dir_name())
     }
 
+    /// Where message `id` belongs in queue `q` under the current hash settings.
     pub fn path(&self, q: QueueName, id: &str) -> PathBuf {
-        self.dir(q).join(id)
+        self.hashing.path(&self.dir(q), q.dir_name(), id)
+    }
+
+    /// Where `id` is in queue `q`: where it belongs, else where an older layout (flat, or
+    /// other hash settings) put it.
+    pub fn find(&self, q: QueueName, id: &str) -> Option<PathBuf> {
+        self.find_in(q.dir_name(), id)
+    }
+
+    fn find_in(&self, dir: &str, id: &str) -> Option<PathBuf> {
+        self.hashing
+            .candidates(&self.root.join(dir), dir, id)
+            .into_iter()
+            .find(|p| p.symlink_metadata().is_ok())
+    }
+
+    /// Where the per-message log `log` (defer, bounce, trace) of `id` belongs.
+    pub fn log_path(&self, log: &str, id: &str) -> PathBuf {
+        self.hashing.path(&self.root.join(log), log, id)
     }
 
     /// The per-message deferral log (reasons shown by mailq).
     pub fn defer_log_path(&self, id: &str) -> PathBuf {
-        self.root.join("defer").join(id)
+        self.log_path("defer", id)
     }
 
-    /// Queue IDs present in a queue (temporary and foreign names are skipped).
+    /// The deferral log of `id` wherever it is (see `find`).
+    pub fn find_defer_log(&self, id: &str) -> Option<PathBuf> {
+        self.find_in("defer", id)
+    }
+
+    /// Write the deferral log of `id` (creating its hash subdirectory if needed).
+    pub fn write_defer_log(&self, id: &str, text: &[u8]) -> io::Result<()> {
+        let path = self.defer_log_path(id);
+        if let Some(old) = self.find_defer_log(id)
+            && old != path
+        {
+            let _ = fs::remove_file(old);
+        }
+        self.make_parent("defer", &path)?;
+        fs::write(&path, text)
+    }
+
+    /// Create the hash subdirectories above `path` in directory `dir`, if missing.
+    fn make_parent(&self, dir: &str, path: &Path) -> io::Result<bool> {
+        match path.parent() {
+            Some(parent) if self.hashing.depth_of(dir) > 0 => {
+                hash::make_dirs(&self.root.join(dir), parent)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Queue IDs present in a queue, in its subdirectories too (temporary and foreign
+    /// names are skipped).
     pub fn list(&self, q: QueueName) -> io::Result<Vec<String>> {
         let mut out = Vec::new();
-        for entry in fs::read_dir(self.dir(q))? {
-            let name = entry?.file_name();
-            if let Some(n) = name.to_str()
-                && is_queue_id(n)
-            {
-                out.push(n.to_string());
-            }
-        }
+        self.scan(q, &mut |id, _| out.push(id.to_string()))?;
         Ok(out)
     }
 
-    /// Move a message between queues (rename within the spool's file system).
+    /// Call `f` with the ID and path of each message in queue `q`, reading the directory
+    /// as it goes (nothing is collected here).
+    pub fn scan(&self, q: QueueName, f: &mut dyn FnMut(&str, &Path)) -> io::Result<()> {
+        hash::walk(&self.dir(q), &mut |entry| {
+            let name = entry.file_name();
+            if let Some(n) = name.to_str()
+                && is_queue_id(n)
+            {
+                f(n, &entry.path());
+            }
+        })
+    }
+
+    /// Rename `src` to where `id` belongs in queue `to`, creating its hash subdirectory.
+    fn rename_into(&self, src: &Path, to: QueueName, id: &str) -> io::Result<PathBuf> {
+        let dest = self.path(to, id);
+        match fs::rename(src, &dest) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && src.exists() => {
+                self.make_parent(to.dir_name(), &dest)?;
+                fs::rename(src, &dest)?;
+            }
+            r => r?,
+        }
+        Ok(dest)
+    }
+
+    /// Move a message between queues (rename within the spool's file system), from
+    /// wherever it is in `from` to where it belongs in `to`.
     pub fn move_to(&self, id: &str, from: QueueName, to: QueueName) -> io::Result<()> {
-        fs::rename(self.path(from, id), self.path(to, id))
+        self.move_path(id, from, to).map(|_| ())
+    }
+
+    fn move_path(&self, id: &str, from: QueueName, to: QueueName) -> io::Result<PathBuf> {
+        let src = self.path(from, id);
+        match self.rename_into(&src, to, id) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match self.find(from, id) {
+                Some(other) if other != src => self.rename_into(&other, to, id),
+                _ => Err(e),
+            },
+            r => r,
+        }
     }
 
     /// Find which queue holds `id`.
@@ -165,30 +270,76 @@ impl Queue {
         QueueName::ALL
             .iter()
             .copied()
-            .find(|q| self.path(*q, id).exists())
+            .find(|q| self.find(*q, id).is_some())
     }
 
     /// Move a message into deferred/ with its next-retry time as the file's mtime.
     pub fn defer_until(&self, id: &str, from: QueueName, when: SystemTime) -> io::Result<()> {
-        let dest = self.path(QueueName::Deferred, id);
-        if from != QueueName::Deferred {
-            fs::rename(self.path(from, id), &dest)?;
-        }
+        let dest = if from != QueueName::Deferred {
+            self.move_path(id, from, QueueName::Deferred)?
+        } else {
+            self.find(QueueName::Deferred, id)
+                .unwrap_or_else(|| self.path(QueueName::Deferred, id))
+        };
         let f = File::options().write(true).open(&dest)?;
         f.set_times(fs::FileTimes::new().set_modified(when).set_accessed(when))
     }
 
     /// Remove a message and its logs. Missing files are not an error.
     pub fn remove(&self, id: &str, from: QueueName) -> io::Result<()> {
-        match fs::remove_file(self.path(from, id)) {
+        let path = self.find(from, id).unwrap_or_else(|| self.path(from, id));
+        match fs::remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        for log in ["defer", "bounce", "trace"] {
-            let _ = fs::remove_file(self.root.join(log).join(id));
-        }
+        self.remove_logs(id);
         Ok(())
+    }
+
+    /// Remove the defer/, bounce/ and trace/ logs of `id`, wherever they are.
+    pub fn remove_logs(&self, id: &str) {
+        for log in LOG_DIRS {
+            if let Some(p) = self.find_in(log, id) {
+                let _ = fs::remove_file(p);
+            }
+        }
+    }
+
+    /// Move every file of `q` (and every per-message log) that is not where the current
+    /// hash settings put it, as Postfix's postsuper does after hash_queue_names or
+    /// hash_queue_depth changed. `allow(from, to)` says whether to make a move. Returns
+    /// the number of files moved.
+    pub fn rehash(&self, allow: &mut dyn FnMut(&Path, &Path) -> bool) -> usize {
+        let mut moved = 0;
+        let dirs = QueueName::ALL
+            .iter()
+            .filter(|q| **q != QueueName::Maildrop)
+            .map(|q| q.dir_name())
+            .chain(LOG_DIRS);
+        for dir in dirs {
+            let mut wrong = Vec::new();
+            let _ = hash::walk(&self.root.join(dir), &mut |e| {
+                let name = e.file_name();
+                if let Some(n) = name.to_str()
+                    && is_queue_id(n)
+                    && e.file_type().is_ok_and(|t| t.is_file())
+                    && e.path() != self.hashing.path(&self.root.join(dir), dir, n)
+                {
+                    wrong.push((n.to_string(), e.path()));
+                }
+            });
+            for (id, src) in wrong {
+                let dest = self.hashing.path(&self.root.join(dir), dir, &id);
+                if dest.exists() || !allow(&src, &dest) {
+                    continue; // never overwrite
+                }
+                if self.make_parent(dir, &dest).is_ok() && fs::rename(&src, &dest).is_ok() {
+                    moved += 1;
+                }
+            }
+        }
+        moved
     }
 
     /// Remove leftover temporary files from incoming/ (interrupted writes). Called at start,
@@ -238,7 +389,8 @@ impl Queue {
                 0o700
             };
             return Ok(Incoming {
-                dir,
+                queue: self.clone(),
+                target: q,
                 tmp,
                 file: Some(file),
                 id,
@@ -251,7 +403,9 @@ impl Queue {
 
 /// A message being written. Dropped without `commit`, it leaves nothing behind.
 pub struct Incoming {
-    dir: PathBuf,
+    queue: Queue,
+    /// The queue the message is committed into.
+    target: QueueName,
     tmp: PathBuf,
     file: Option<File>,
     id: String,
@@ -267,9 +421,7 @@ impl Incoming {
     /// Commit into hold/ instead (next to the queue this was created in), as Postfix's
     /// cleanup does for a HOLD action: the message waits for `postsuper -H`.
     pub fn hold(&mut self) {
-        if let Some(root) = self.dir.parent() {
-            self.dir = root.join(QueueName::Hold.dir_name());
-        }
+        self.target = QueueName::Hold;
     }
 
     /// Write the envelope and content, fsync the file, mark it complete (mode 0700, as
@@ -291,10 +443,25 @@ impl Incoming {
             .ok_or_else(|| io::Error::other("already committed"))?;
         f.set_permissions(fs::Permissions::from_mode(self.mode))?;
         file::write_all_sync(&mut f, &buf)?;
-        let dest = self.dir.join(&self.id);
+        let dest = self.queue.path(self.target, &self.id);
+        let dir_name = self.target.dir_name();
+        let made = self.queue.make_parent(dir_name, &dest)?;
         fs::rename(&self.tmp, &dest)?;
         self.committed = true;
-        match dirsync::sync_dir(&self.dir) {
+        // A hash subdirectory made just now must itself be durable in its parent.
+        if made {
+            let top = self.queue.dir(self.target);
+            let mut d = dest.parent();
+            while let Some(p) = d.and_then(|p| p.parent()) {
+                fsync_dir(p)?;
+                if p == top {
+                    break;
+                }
+                d = Some(p);
+            }
+        }
+        let dir = dest.parent().unwrap_or(&dest).to_path_buf();
+        match dirsync::sync_dir(&dir) {
             Ok(()) => {}
             // postdrop (group write, no read on maildrop/) cannot open the directory; as with
             // Postfix, a maildrop entry is made durable by pickup's own commit into incoming/.
@@ -303,6 +470,10 @@ impl Incoming {
         }
         Ok(self.id.clone())
     }
+}
+
+fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 impl Drop for Incoming {

@@ -176,7 +176,7 @@ pub fn sibling_program(cfg: &Config, name: &str) -> PathBuf {
 /// through the setgid postdrop program.
 pub fn submit(cfg: &Config, env: Envelope, content: &[u8]) -> Result<String, Failure> {
     crate::postdrop::validate(&env).map_err(|e| Failure::new(EX_DATAERR, e))?;
-    let queue = Queue::new(Path::new(cfg.get("queue_directory")));
+    let queue = Queue::from_config(cfg);
     match crate::postdrop::drop_message(&queue, env.clone(), content) {
         Ok(id) => return Ok(id),
         Err(e) if e.kind() != std::io::ErrorKind::PermissionDenied => {

@@ -252,7 +252,7 @@ impl SmtpdContext {
         cfg: Arc<Config>,
         postdrop: std::path::PathBuf,
     ) -> Result<SmtpdContext, String> {
-        let queue = Queue::new(std::path::Path::new(cfg.get("queue_directory")));
+        let queue = Queue::from_config(&cfg);
         // No TLS on stdin/stdout: never load the (root-only) key as a user.
         let no_tls = [
             ("smtpd_tls_security_level".to_string(), "none".to_string()),

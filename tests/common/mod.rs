@@ -403,16 +403,39 @@ impl Instance {
         format!("{}@www.a.org", self.user)
     }
 
-    /// Files in a queue directory.
+    /// Files in a queue directory, with those in its one-character hash subdirectories
+    /// (hash_queue_names).
     pub fn queue_files(&self, q: &str) -> Vec<String> {
-        std::fs::read_dir(self.spool.join(q))
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        queue_entries(&self.spool.join(q))
+            .into_iter()
+            .filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
+            .collect()
     }
+
+    /// Where file `id` of queue (or log directory) `q` is, hashed or not; the flat path
+    /// when there is none.
+    pub fn queue_path(&self, q: &str, id: &str) -> PathBuf {
+        queue_entries(&self.spool.join(q))
+            .into_iter()
+            .find(|p| p.file_name().is_some_and(|n| n == id))
+            .unwrap_or_else(|| self.spool.join(q).join(id))
+    }
+}
+
+/// The files of a queue directory and its one-character subdirectories.
+pub fn queue_entries(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        if e.file_name().len() == 1 && e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(queue_entries(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
 }
 
 impl Drop for Instance {

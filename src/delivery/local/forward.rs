@@ -10,8 +10,6 @@
 //! once. A copy cleanup refuses for too many hops (a forwarding loop) or size is bounced,
 //! not retried.
 
-use std::path::Path;
-
 use super::{Local, Rcpt};
 use crate::cleanup::{self, CleanupError, Submission};
 use crate::delivery::dsn_of;
@@ -76,7 +74,7 @@ impl Local {
         delivered_to: &str,
         targets: &[String],
     ) -> Result<String, CleanupError> {
-        let queue = Queue::new(Path::new(self.cfg.get("queue_directory")));
+        let queue = Queue::from_config(&self.cfg);
         let incoming = queue
             .create(QueueName::Incoming)
             .map_err(CleanupError::Write)?;
