@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use common::{Instance, wait_for};
@@ -321,7 +321,14 @@ fn vmail() -> sys::User {
             .expect("run useradd");
         assert!(st.success() || sys::user_by_name("vmail").unwrap().is_some());
     }
-    sys::user_by_name("vmail").unwrap().unwrap()
+    let v = sys::user_by_name("vmail").unwrap().unwrap();
+    // A home left behind by an earlier vmail account (removed without -r, made again with
+    // another uid) makes maildrop refuse it ("Home directory owned by wrong user").
+    let home = Path::new(&v.home);
+    if std::fs::metadata(home).is_ok_and(|m| m.uid() != v.uid) {
+        std::os::unix::fs::chown(home, Some(v.uid), Some(v.gid)).expect("chown vmail's home");
+    }
+    v
 }
 
 #[test]

@@ -189,24 +189,32 @@ mod tests {
         }
     }
 
+    /// A helper context whose main.cf in `dir` has the base /srv/vmail, `maps` as
+    /// virtual_mailbox_maps and the ids 5000/5001.
+    fn ctx_with(dir: &Path, maps: &str) -> Ctx {
+        std::fs::write(
+            dir.join("main.cf"),
+            format!(
+                "virtual_mailbox_base = /srv/vmail\nvirtual_mailbox_maps = {}\n\
+                 virtual_uid_maps = static:5000\nvirtual_gid_maps = static:5001\n",
+                maps
+            ),
+        )
+        .unwrap();
+        Ctx {
+            root: true,
+            spool: "/var/mail".into(),
+            config_dir: dir.to_path_buf(),
+            kept: super::super::keep::KeptProcs::new(None),
+        }
+    }
+
     #[test]
     fn only_what_the_tables_say() {
         let dir = std::env::temp_dir().join(format!("postern-vcheck-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("main.cf"),
-            "virtual_mailbox_base = /srv/vmail\n\
-             virtual_mailbox_maps = inline:{ a@ex.test=ex.test/a/, b@ex.test=ex.test/b }\n\
-             virtual_uid_maps = static:5000\nvirtual_gid_maps = static:5001\n",
-        )
-        .unwrap();
-        let ctx = Ctx {
-            root: true,
-            spool: "/var/mail".into(),
-            config_dir: dir.clone(),
-            kept: super::super::keep::KeptProcs::new(None),
-        };
+        let ctx = ctx_with(&dir, "inline:{ a@ex.test=ex.test/a/, b@ex.test=ex.test/b }");
         let ok = maildir("/srv/vmail/ex.test/a/", "a@ex.test", 5000);
         assert_eq!(super::super::verify::validate(&ok, &ctx), Ok(()));
         let p = |s: &str| Path::new(s).to_path_buf();
@@ -243,13 +251,7 @@ mod tests {
         let shadow = maildir("/etc/", "a@ex.test", 5000);
         assert!(super::super::verify::validate(&shadow, &ctx).is_err());
         // A changed main.cf is read again (the cached tables are not used).
-        std::fs::write(
-            dir.join("main.cf"),
-            "virtual_mailbox_base = /srv/vmail\n\
-             virtual_mailbox_maps = inline:{ a@ex.test=ex.test/moved/ }\n\
-             virtual_uid_maps = static:5000\nvirtual_gid_maps = static:5001\n",
-        )
-        .unwrap();
+        ctx_with(&dir, "inline:{ a@ex.test=ex.test/moved/ }");
         assert!(super::super::verify::validate(&ok, &ctx).is_err());
         let moved = maildir("/srv/vmail/ex.test/moved/", "a@ex.test", 5000);
         assert_eq!(super::super::verify::validate(&moved, &ctx), Ok(()));
@@ -267,22 +269,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let table = dir.join("vmailbox");
         std::fs::write(&table, "a@ex.test ex.test/a/\n").unwrap();
-        std::fs::write(
-            dir.join("main.cf"),
-            format!(
-                "virtual_mailbox_base = /srv/vmail\n\
-                 virtual_mailbox_maps = texthash:{}\n\
-                 virtual_uid_maps = static:5000\nvirtual_gid_maps = static:5001\n",
-                table.display()
-            ),
-        )
-        .unwrap();
-        let ctx = Ctx {
-            root: true,
-            spool: "/var/mail".into(),
-            config_dir: dir.clone(),
-            kept: super::super::keep::KeptProcs::new(None),
-        };
+        let ctx = ctx_with(&dir, &format!("texthash:{}", table.display()));
         let a = maildir("/srv/vmail/ex.test/a/", "a@ex.test", 5000);
         assert_eq!(super::super::verify::validate(&a, &ctx), Ok(()));
         // The table now sends a@ elsewhere (another size, so the reload cannot miss it).
