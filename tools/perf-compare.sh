@@ -8,6 +8,7 @@
 # nothing listening on 127.0.0.1:25, and a release build in the current directory (run it from
 # the project root after `make`). Prints each run and the median rates and Postern/Postfix
 # ratios. The test suite never depends on this package.
+# PC_DIR (default /var/tmp/postern-compare, marked chattr +T): where Postern's instance goes.
 # Unlike ../shared/bench/perf-compare.sh (its first version), this one never touches
 # /etc/postfix: Postfix runs from a configuration directory of its own (`postfix -c DIR`),
 # because the test scripts rewrite /etc/postfix/main.cf while they run (lib.sh's
@@ -41,7 +42,12 @@ postsuper -c $PC -d ALL >/dev/null 2>&1
 postfix -c $PC start >/dev/null 2>&1
 for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/25) 2>/dev/null && break; sleep 0.2; done
 # --- Postern
-T=$(mktemp -d /tmp/pc.XXXX); chmod 755 $T; P=$((10000 + RANDOM % 10000))
+# Postern's spool in a fresh directory under one marked "top of directory hierarchy"
+# (chattr +T), like Postfix's /var/spool/postfix and make bench's BENCH_DIR: on ext4 a new
+# file under /tmp, where tests create and delete many, costs far more (README, "Benchmark").
+PC_DIR=${PC_DIR:-/var/tmp/postern-compare}
+mkdir -p $PC_DIR && chmod 1777 $PC_DIR && { chattr +T $PC_DIR 2>/dev/null || true; }
+T=$(mktemp -d $PC_DIR/pc.XXXX); chmod 755 $T; P=$((10000 + RANDOM % 10000))
 cat > $T/main.cf <<CF
 queue_directory = $T/spool
 data_directory = $T/data
