@@ -36,11 +36,24 @@ postconf -c $PC -e 'smtpd_sasl_auth_enable = no' 'smtpd_tls_security_level = non
 	'myorigin = $myhostname' "alias_maps = hash:$PC/aliases" "alias_database = hash:$PC/aliases" \
 	'inet_interfaces = 127.0.0.1' 'inet_protocols = ipv4' \
 	'maillog_file = /var/log/postfix-compare.log'
-postalias $PC/aliases
-/usr/lib/postfix/configure-instance.sh - >/dev/null 2>&1 # chroot copies of /etc files
+postalias -c $PC $PC/aliases
+# the chroot's copies of /etc files (hosts, resolv.conf, services...) for this instance
+/usr/lib/postfix/configure-instance.sh $PC >/dev/null 2>&1 ||
+	/usr/lib/postfix/configure-instance.sh - >/dev/null 2>&1
 postsuper -c $PC -d ALL >/dev/null 2>&1
+T=
+cleanup() {
+	[ -z "$T" ] || target/release/postfix -c $T stop >/dev/null 2>&1
+	postfix -c $PC stop >/dev/null 2>&1
+	postsuper -c $PC -d ALL >/dev/null 2>&1
+	rm -f /var/mail/bench
+	rm -rf $PC ${T:+"$T"}
+	[ -z "$BENCH_MADE" ] || userdel bench
+}
+trap cleanup EXIT
 postfix -c $PC start >/dev/null 2>&1
 for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/25) 2>/dev/null && break; sleep 0.2; done
+(exec 3<>/dev/tcp/127.0.0.1/25) 2>/dev/null || { echo "perf-compare.sh: Debian's Postfix does not answer on 127.0.0.1:25" >&2; exit 1; }
 # --- Postern
 # Postern's spool in a fresh directory under one marked "top of directory hierarchy"
 # (chattr +T), like Postfix's /var/spool/postfix and make bench's BENCH_DIR: on ext4 a new
@@ -68,6 +81,7 @@ printf 'postmaster: root\n' > $T/aliases; mkdir -p $T/mail; chmod 1777 $T/mail
 MAIL_CONFIG=$T target/release/newaliases >/dev/null 2>&1
 target/release/postfix -c $T start >/dev/null 2>&1
 for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$P) 2>/dev/null && break; sleep 0.2; done
+(exec 3<>/dev/tcp/127.0.0.1/$P) 2>/dev/null || { echo "perf-compare.sh: Postern does not answer on 127.0.0.1:$P" >&2; exit 1; }
 run() { # name port mbox
   : > $3 2>/dev/null; chown bench $3 2>/dev/null
   local t0 t1 t2 n
@@ -97,9 +111,3 @@ for label,i in (('accept',2),('e2e',4)):
     a,b=med('postfix',i),med('postern',i)
     print(f'{label}: postfix {a:.0f}/s postern {b:.0f}/s ratio {b/a:.2f}')
 PY
-target/release/postfix -c $T stop >/dev/null 2>&1
-postfix -c $PC stop >/dev/null 2>&1
-postsuper -c $PC -d ALL >/dev/null 2>&1
-rm -f /var/mail/bench
-rm -rf $T $PC
-[ -z "$BENCH_MADE" ] || userdel bench
