@@ -37,6 +37,7 @@ pub mod hostname;
 pub mod network;
 pub mod peer;
 pub mod policy_types;
+pub mod pool;
 pub mod restrict;
 pub mod sasl;
 pub mod saved;
@@ -308,7 +309,8 @@ impl Drop for SlotGuard {
 }
 
 /// Accept loop in its own thread: one thread per client, at most `maxproc` at once (extra
-/// clients wait in the listen backlog). Reads `ctx` per accepted connection so SIGHUP can
+/// clients wait in the listen backlog); a thread whose session ended waits for the next
+/// client (`pool`). Reads `ctx` per accepted connection so SIGHUP can
 /// swap it. Each session is entered in `sessions` (so a stop can end idle ones, see
 /// `stopping`). Once `sessions.stop_accepting()` was called it stops accepting (the master
 /// then connects once to wake a blocking accept), closes the listening socket at once, and
@@ -325,6 +327,7 @@ pub fn serve(
             active: Mutex::new(0),
             changed: Condvar::new(),
         });
+        let pool = pool::Pool::new("smtpd", maxproc.min(pool::KEEP_IDLE), pool::IDLE_TIME);
         loop {
             {
                 let mut n = slots.lock();
@@ -354,23 +357,22 @@ pub fn serve(
             *slots.lock() += 1;
             let guard = SlotGuard(slots.clone());
             let sessions = sessions.clone();
-            let spawned = std::thread::Builder::new()
-                .name("smtpd".into())
-                .spawn(move || {
-                    let _guard = guard;
-                    let _registered = sessions.register(&stream);
-                    let _ = stream.set_read_timeout(Some(current.timeout));
-                    let _ = stream.set_write_timeout(Some(current.timeout));
-                    let _ = stream.set_nodelay(true);
-                    let client = ClientInfo::lookup_with(peer, &*current.peer_lookup);
-                    session(stream, client, &current);
-                });
+            let spawned = pool.execute(move || {
+                let _guard = guard;
+                let _registered = sessions.register(&stream);
+                let _ = stream.set_read_timeout(Some(current.timeout));
+                let _ = stream.set_write_timeout(Some(current.timeout));
+                let _ = stream.set_nodelay(true);
+                let client = ClientInfo::lookup_with(peer, &*current.peer_lookup);
+                session(stream, client, &current);
+            });
             if let Err(e) = spawned {
                 crate::log::warning("smtpd", format!("cannot start a session thread: {}", e));
             }
         }
         // Clients that connect from now on are refused by the kernel, not left waiting.
         drop(listener);
+        pool.close();
         let mut n = slots.lock();
         while *n > 0 {
             n = slots.changed.wait(n).unwrap_or_else(|e| e.into_inner());
