@@ -46,7 +46,8 @@ expect_re "^250 2\\.0\\.0 Ok: queued as [0-9A-F]+$"
 ID=${REPLY_TEXT##* }
 chat "QUIT" "221 2.0.0 Bye"
 smtp_close
-wait_for 20 "deferral of $ID" test -f "$T/spool/defer/$ID"
+# defer/ is hashed by default (hash_queue_names = deferred, defer; depth 1): defer/B/BA12...
+wait_for 20 "deferral of $ID" test -f "$T/spool/defer/${ID:0:1}/$ID"
 
 # The size and arrival time, from the JSON listing.
 "$T/sbin/postqueue" -c "$CONF" -j >"$T/j" || fail "postqueue -j failed"

@@ -26,6 +26,7 @@ smtp_open
 expect "220 www.a.org ESMTP Postfix"
 chat "helo" "501 Syntax: HELO hostname"
 chat "helo localhost" "250 www.a.org"
+# The seed's (Postfix 2.10) keywords, then CHUNKING as Postfix 3.4+ offers it (README).
 chat "ehlo localhost" "250-www.a.org
 250-PIPELINING
 250-SIZE 10240000
@@ -33,7 +34,8 @@ chat "ehlo localhost" "250-www.a.org
 250-ETRN
 250-ENHANCEDSTATUSCODES
 250-8BITMIME
-250 DSN"
+250-DSN
+250 CHUNKING"
 chat "mail from: root" "250 2.1.0 Ok"
 chat "mail from: obama@whitehouse.com" "503 5.5.1 Error: nested MAIL command"
 chat "quit" "221 2.0.0 Bye"
