@@ -349,7 +349,7 @@ pub fn purge(queue: &Queue, running: bool, verbose: bool) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::{Envelope, Recipient};
+    use crate::queue::{Envelope, Hashing, Recipient};
 
     fn spool(tag: &str) -> Queue {
         let dir =
@@ -433,6 +433,28 @@ mod tests {
         assert_eq!(purge(&q, true, false), 1);
         assert!(fresh.exists() && !old.exists());
         assert_eq!(purge(&q, false, false), 1, "stopped: every temporary file");
+        fs::remove_dir_all(q.root()).unwrap();
+    }
+
+    #[test]
+    fn rehash_does_not_follow_a_linked_hash_directory() {
+        let flat = spool("link");
+        let id = message(&flat);
+        flat.move_to(&id, QueueName::Incoming, QueueName::Deferred)
+            .unwrap();
+        let hashing = Hashing::new(&["deferred".into()], 1);
+        let q = Queue::with_hashing(flat.root(), hashing);
+        let outside = flat.root().join("elsewhere");
+        fs::create_dir(&outside).unwrap();
+        let first: String = id.chars().take(1).collect();
+        std::os::unix::fs::symlink(&outside, q.dir(QueueName::Deferred).join(&first)).unwrap();
+        assert_eq!(rehash(&q, false), 0, "nothing moved through the link");
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+        assert!(q.dir(QueueName::Deferred).join(&id).is_file());
+        fs::remove_file(q.dir(QueueName::Deferred).join(&first)).unwrap();
+        assert_eq!(rehash(&q, false), 1);
+        assert_eq!(q.locate(&id), Some(QueueName::Deferred));
+        assert!(q.dir(QueueName::Deferred).join(&first).join(&id).is_file());
         fs::remove_dir_all(q.root()).unwrap();
     }
 }

@@ -35,17 +35,22 @@ fn main() {
     };
     let dir = config_dir(m.opt_str("c").as_deref());
     let cfg = Config::load(&dir).unwrap_or_else(|e| fatal(e));
-    let owner = sys::user_by_name(cfg.get("mail_owner"))
-        .ok()
-        .flatten()
-        .map(|u| u.uid);
-    if !sys::is_root() && owner != Some(sys::uid()) {
+    let owner = sys::user_by_name(cfg.get("mail_owner")).ok().flatten();
+    if !sys::is_root() && owner.as_ref().map(|u| u.uid) != Some(sys::uid()) {
         fatal("use of this command is reserved for the superuser");
     }
     if !m.opt_strs("e").is_empty() || !m.opt_strs("f").is_empty() {
         fatal("options -e and -f are not supported by Postern");
     }
     log::init(&cfg, false);
+    // As Postfix's postsuper: the spool is mail_owner's, and root works in it as mail_owner,
+    // so that a link planted there cannot lead a root process elsewhere.
+    if sys::is_root()
+        && let Some(u) = &owner
+        && let Err(e) = sys::drop_privileges(u.uid, u.gid)
+    {
+        fatal(format!("drop privileges to {}: {}", u.name, e));
+    }
     let mut only = Vec::new();
     for name in &m.free {
         match QueueName::from_name(name) {

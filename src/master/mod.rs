@@ -232,19 +232,6 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     }
 
     import_postfix_queue(&queue, owner);
-    // As Postfix's postsuper run by `postfix start`: files go where hash_queue_names and
-    // hash_queue_depth put them (a flat spool of an older Postern, or changed settings).
-    let moved = queue.rehash(&mut |_, _| true);
-    if moved > 0 {
-        log::info(
-            COMPONENT,
-            format!(
-                "moved {} queue file(s) to match hash_queue_names and hash_queue_depth",
-                moved
-            ),
-        );
-    }
-
     // Secret files are read now, as root, and kept (`preload`; reloads ask the helper).
     preload::at_start(&cfg, &services);
     let helper = agents::start_helper(&cfg).map_err(MasterError::Setup)?;
@@ -271,6 +258,20 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
                 e
             ))
         })?;
+    }
+
+    // As Postfix's postsuper run by `postfix start` (as mail_owner, so that a link
+    // planted in the spool cannot lead root elsewhere): files go where hash_queue_names and
+    // hash_queue_depth put them (a flat spool of an older Postern, or changed settings).
+    let moved = queue.rehash(&mut |_, _| true);
+    if moved > 0 {
+        log::info(
+            COMPONENT,
+            format!(
+                "moved {} queue file(s) to match hash_queue_names and hash_queue_depth",
+                moved
+            ),
+        );
     }
 
     // Log lines are written by a flusher thread from now on (`log::stop` at the end).

@@ -129,9 +129,19 @@ fn walk_depth(dir: &Path, depth: usize, f: &mut dyn FnMut(&fs::DirEntry)) -> io:
 
 /// Create the directories between `top` (which exists) and `dir`, mode 0700, owned like
 /// `top` when made by root. Returns whether any was created.
+///
+/// Symbolic links are never followed: a level that exists must be a real directory (by
+/// lstat), else the call fails with `NotADirectory`, so a link planted in the spool cannot
+/// make a process (root at import) create or move files elsewhere.
 pub fn make_dirs(top: &Path, dir: &Path) -> io::Result<bool> {
-    if dir == top || dir.is_dir() {
+    if dir == top {
         return Ok(false);
+    }
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_dir() => return Ok(false),
+        Ok(_) => return Err(not_a_directory(dir)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
     if let Some(parent) = dir.parent()
         && parent != top
@@ -140,7 +150,13 @@ pub fn make_dirs(top: &Path, dir: &Path) -> io::Result<bool> {
     }
     match fs::create_dir(dir) {
         Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            // Made by another process meanwhile: still only a real directory will do.
+            return match fs::symlink_metadata(dir) {
+                Ok(m) if m.file_type().is_dir() => Ok(false),
+                _ => Err(not_a_directory(dir)),
+            };
+        }
         Err(e) => return Err(e),
     }
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
@@ -149,6 +165,16 @@ pub fn make_dirs(top: &Path, dir: &Path) -> io::Result<bool> {
         crate::sys::chown(dir, m.uid(), m.gid())?;
     }
     Ok(true)
+}
+
+fn not_a_directory(p: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotADirectory,
+        format!(
+            "{}: not a directory (a symbolic link is not followed)",
+            p.display()
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -198,6 +224,16 @@ mod tests {
         assert!(!make_dirs(&dir, &dir.join("D/E")).unwrap());
         let m = fs::metadata(dir.join("D/E")).unwrap();
         assert_eq!(m.permissions().mode() & 0o777, 0o700);
+        // A link planted as a hash level is not followed, at either level.
+        let outside = dir.join("long");
+        std::os::unix::fs::symlink(&outside, dir.join("F")).unwrap();
+        let e = make_dirs(&dir, &dir.join("F/G")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotADirectory);
+        std::os::unix::fs::symlink(&outside, dir.join("D/H")).unwrap();
+        assert!(make_dirs(&dir, &dir.join("D/H")).is_err());
+        fs::write(dir.join("I"), "x").unwrap();
+        assert!(make_dirs(&dir, &dir.join("I/J")).is_err());
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

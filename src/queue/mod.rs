@@ -434,7 +434,9 @@ impl Incoming {
     /// returns Ok, exactly as with an fsync of its own. If that shared fsync fails, every
     /// message of the batch gets the error (and its session a 4xx); the renamed file stays,
     /// as with a failed fsync before: a crash may then keep or lose a message that was never
-    /// acknowledged, and one that stays is delivered (a duplicate at worst).
+    /// acknowledged, and one that stays is delivered (a duplicate at worst). A failed fsync of
+    /// a hash subdirectory's parent is handled the same way: the message is not acknowledged,
+    /// since its directory entry may not survive a crash.
     pub fn commit(mut self, env: &mut Envelope, content: &[u8]) -> io::Result<String> {
         let buf = file::encode(env, content);
         let mut f = self
@@ -445,11 +447,13 @@ impl Incoming {
         file::write_all_sync(&mut f, &buf)?;
         let dest = self.queue.path(self.target, &self.id);
         let dir_name = self.target.dir_name();
-        let made = self.queue.make_parent(dir_name, &dest)?;
+        self.queue.make_parent(dir_name, &dest)?;
         fs::rename(&self.tmp, &dest)?;
         self.committed = true;
-        // A hash subdirectory made just now must itself be durable in its parent.
-        if made {
+        // The hash subdirectories must themselves be durable in their parents: fsynced on
+        // every commit into a hashed queue, not only by the writer that made them, since
+        // another thread may have made one and not yet synced its parent.
+        if self.queue.hashing.depth_of(dir_name) > 0 {
             let top = self.queue.dir(self.target);
             let mut d = dest.parent();
             while let Some(p) = d.and_then(|p| p.parent()) {

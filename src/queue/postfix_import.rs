@@ -14,7 +14,8 @@
 //! in between delivers the message twice at worst. A file that does not parse stays where
 //! it is and is reported. The caller (the root master) gives the new files their owner:
 //! mail_owner, or in maildrop/ the submitting user, as pickup takes the sender's uid from
-//! the file's owner. Logs nothing itself; `Imported` and the errors are the master's to log.
+//! the file's owner. Files are opened without following symbolic links (and must be
+//! regular), so a link mail_owner plants cannot make root read another file. Logs nothing itself; `Imported` and the errors are the master's to log.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -39,11 +40,26 @@ pub struct Found {
     pub id: String,
 }
 
+/// Open a regular file of the spool for reading without following a symbolic link (the
+/// root master reads directories mail_owner can write), with its owner's uid.
+fn open_regular(path: &Path) -> std::io::Result<(std::fs::File, u32)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let m = f.metadata()?;
+    if !m.file_type().is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok((f, m.uid()))
+}
+
 /// Whether the file at `path` is one of Postfix's (by its first bytes).
 fn is_postfix_file(path: &Path) -> bool {
     use std::io::Read;
     let mut head = [0u8; 3];
-    let Ok(mut f) = std::fs::File::open(path) else {
+    let Ok((mut f, _)) = open_regular(path) else {
         return false;
     };
     let n = f.read(&mut head).unwrap_or(0);
@@ -130,8 +146,9 @@ pub fn import(queue: &Queue, owners: Option<Owners>) -> (Vec<Imported>, Vec<Stri
 }
 
 fn import_one(queue: &Queue, f: &Found, owners: Option<Owners>) -> Result<Imported, String> {
-    let data = std::fs::read(&f.path).map_err(|e| e.to_string())?;
-    let file_uid = std::fs::metadata(&f.path).map(|m| m.uid()).ok();
+    let (mut file, file_uid) = open_regular(&f.path).map_err(|e| e.to_string())?;
+    let mut data = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut data).map_err(|e| e.to_string())?;
     let PostfixMessage {
         mut envelope,
         content,
@@ -151,7 +168,7 @@ fn import_one(queue: &Queue, f: &Found, owners: Option<Owners>) -> Result<Import
     if let Some(o) = owners {
         let path = queue.path(to, &new_id);
         let (uid, gid) = match to {
-            QueueName::Maildrop => (file_uid.unwrap_or(o.uid), o.setgid),
+            QueueName::Maildrop => (file_uid, o.setgid),
             _ => (o.uid, o.gid),
         };
         crate::sys::chown(&path, uid, gid)
@@ -205,4 +222,25 @@ pub fn check_line(queue: &Queue) -> Option<String> {
         found.len(),
         list.join(", ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_are_opened_and_links_are_not_followed() {
+        let dir = std::env::temp_dir().join(format!("postern-import-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("secret");
+        std::fs::write(&target, b"C\x0b\x00x").unwrap();
+        let link = dir.join("ABCDEF123");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(open_regular(&target).is_ok());
+        assert!(open_regular(&link).is_err(), "a link is not followed");
+        assert!(!is_postfix_file(&link));
+        assert!(open_regular(&dir).is_err(), "a directory is not read");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
