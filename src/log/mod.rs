@@ -1,10 +1,3 @@
-//! Logging: syslog (facility from syslog_facility, tag `$syslog_name/<component>[pid]`) and,
-//! for hosts without syslog, maillog_file. Every log line Postern writes is formatted in
-//! `lines`, so pflogsumm and fail2ban see exactly Postfix's formats.
-//!
-//! Security role: log text may contain client-supplied strings (HELO names, addresses);
-//! `lines` passes them through `printable` so a client cannot forge extra log lines.
-
 //! Logging: syslog (facility from syslog_facility, tag `$syslog_name/<component>[pid]`), or,
 //! when `maillog_file` is set, that file instead (as Postfix 3.4 and later: one or the
 //! other). Every log line Postern writes is formatted in `lines`, so pflogsumm and fail2ban
@@ -28,20 +21,29 @@ pub mod writer;
 
 use std::fmt::Display;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::config::Config;
 
+/// Where lines go: read by every line without a lock held while it is formatted and
+/// written (only the syslog socket, `SYSLOG`, is written under a lock).
 struct Sinks {
     syslog_name: String,
-    syslog: Option<syslog::Logger<syslog::LoggerBackend, syslog::Formatter3164>>,
     /// $maillog_file (empty: syslog).
     file_path: String,
     stderr: bool,
     hostname: String,
 }
 
-static SINKS: Mutex<Option<Sinks>> = Mutex::new(None);
+static SINKS: RwLock<Option<Arc<Sinks>>> = RwLock::new(None);
+
+type SyslogLogger = syslog::Logger<syslog::LoggerBackend, syslog::Formatter3164>;
+
+static SYSLOG: Mutex<Option<SyslogLogger>> = Mutex::new(None);
+
+fn sinks() -> Option<Arc<Sinks>> {
+    SINKS.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
 
 fn facility(name: &str) -> syslog::Facility {
     use syslog::Facility::*;
@@ -95,17 +97,17 @@ pub fn init_with_socket(cfg: &Config, stderr: bool, socket: &Path) {
         None
     };
     let path = cfg.get("maillog_file").to_string();
-    let mut guard = SINKS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut guard = SINKS.write().unwrap_or_else(|e| e.into_inner());
     // A reload keeps start-fg's copy to standard error.
     let stderr = stderr || guard.as_ref().is_some_and(|s| s.stderr);
-    *guard = Some(Sinks {
+    *guard = Some(Arc::new(Sinks {
         syslog_name,
-        syslog,
         file_path: path.clone(),
         stderr,
         hostname: short_hostname(cfg.get("myhostname")),
-    });
+    }));
     drop(guard);
+    *SYSLOG.lock().unwrap_or_else(|e| e.into_inner()) = syslog;
     // An ordinary user's command (sendmail, postqueue) may not write a root-owned file:
     // its lines go to syslog, as Postfix's non-daemon programs' do, without a warning.
     if let Err(e) = writer::reopen(&path)
@@ -218,8 +220,7 @@ fn emit_inner(component: &str, level: Level, msg: &str) {
     if writer::take_failure() {
         file_failed();
     }
-    let mut guard = SINKS.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(s) = guard.as_mut() else {
+    let Some(s) = sinks() else {
         eprintln!("postfix/{}: {}", component, msg);
         return;
     };
@@ -241,7 +242,6 @@ fn emit_inner(component: &str, level: Level, msg: &str) {
             pid,
             msg
         );
-        drop(guard);
         // fatal and panic lines are written at once.
         if writer::write(line.as_bytes(), matches!(level, Level::Err)).is_ok() {
             return;
@@ -249,10 +249,9 @@ fn emit_inner(component: &str, level: Level, msg: &str) {
         if writer::take_failure() {
             file_failed();
         }
-        guard = SINKS.lock().unwrap_or_else(|e| e.into_inner());
     }
-    let Some(s) = guard.as_mut() else { return };
-    if let Some(logger) = s.syslog.as_mut() {
+    let mut guard = SYSLOG.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(logger) = guard.as_mut() {
         logger.formatter.process = tag;
         logger.formatter.pid = pid;
         let _ = match level {
