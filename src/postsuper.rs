@@ -457,4 +457,31 @@ mod tests {
         assert!(q.dir(QueueName::Deferred).join(&first).join(&id).is_file());
         fs::remove_dir_all(q.root()).unwrap();
     }
+
+    #[test]
+    fn a_settled_spool_removes_logs_where_the_settings_put_them() {
+        let flat = spool("settle");
+        let a = message(&flat);
+        let b = message(&flat);
+        let q = Queue::with_hashing(flat.root(), Hashing::new(&["defer".into()], 1));
+        // Flat logs (an older layout): found by the search before any rehash.
+        fs::write(flat.defer_log_path(&a), b"old").unwrap();
+        assert!(!q.is_settled());
+        q.remove(&a, QueueName::Incoming).unwrap();
+        assert!(!flat.defer_log_path(&a).exists());
+        // A misplaced log whose place is taken stays: the spool is not settled.
+        fs::write(flat.defer_log_path(&b), b"flat").unwrap();
+        q.write_defer_log(&b, b"hashed").unwrap();
+        fs::write(flat.defer_log_path(&b), b"flat").unwrap();
+        assert_eq!(rehash(&q, false), 0);
+        assert!(!q.is_settled());
+        fs::remove_file(flat.defer_log_path(&b)).unwrap();
+        rehash(&q, false);
+        assert!(q.is_settled() && q.clone().is_settled());
+        assert!(q.defer_log_path(&b).exists());
+        q.remove(&b, QueueName::Incoming).unwrap();
+        assert!(!q.defer_log_path(&b).exists());
+        assert_eq!(q.locate(&b), None);
+        fs::remove_dir_all(q.root()).unwrap();
+    }
 }

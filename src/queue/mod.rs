@@ -104,6 +104,9 @@ pub fn make_queue_id(micros: u32, inode: u64) -> String {
 pub struct Queue {
     root: PathBuf,
     hashing: std::sync::Arc<Hashing>,
+    /// A complete `rehash` left every file where `hashing` puts it (shared by clones): the
+    /// per-message logs are then removed from there without searching older layouts.
+    settled: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -121,6 +124,7 @@ impl Queue {
         Queue {
             root: root.to_path_buf(),
             hashing: std::sync::Arc::new(hashing),
+            settled: Default::default(),
         }
     }
 
@@ -297,21 +301,36 @@ impl Queue {
         Ok(())
     }
 
-    /// Remove the defer/, bounce/ and trace/ logs of `id`, wherever they are.
+    /// Remove the defer/, bounce/ and trace/ logs of `id`, wherever they are: where the
+    /// settings put them once `rehash` settled the spool (every writer of this process
+    /// uses the same settings), else wherever a search finds them.
     pub fn remove_logs(&self, id: &str) {
+        let settled = self.settled.load(Ordering::Relaxed);
         for log in LOG_DIRS {
-            if let Some(p) = self.find_in(log, id) {
+            let found = if settled {
+                Some(self.log_path(log, id))
+            } else {
+                self.find_in(log, id)
+            };
+            if let Some(p) = found {
                 let _ = fs::remove_file(p);
             }
         }
     }
 
+    /// Whether a complete `rehash` left every file where the settings put them.
+    pub fn is_settled(&self) -> bool {
+        self.settled.load(Ordering::Relaxed)
+    }
+
     /// Move every file of `q` (and every per-message log) that is not where the current
     /// hash settings put it, as Postfix's postsuper does after hash_queue_names or
     /// hash_queue_depth changed. `allow(from, to)` says whether to make a move. Returns
-    /// the number of files moved.
+    /// the number of files moved. When every misplaced file was moved, the spool is
+    /// settled (`is_settled`) for this value and its clones.
     pub fn rehash(&self, allow: &mut dyn FnMut(&Path, &Path) -> bool) -> usize {
         let mut moved = 0;
+        let mut complete = true;
         let dirs = QueueName::ALL
             .iter()
             .filter(|q| **q != QueueName::Maildrop)
@@ -319,7 +338,7 @@ impl Queue {
             .chain(LOG_DIRS);
         for dir in dirs {
             let mut wrong = Vec::new();
-            let _ = hash::walk(&self.root.join(dir), &mut |e| {
+            let walked = hash::walk(&self.root.join(dir), &mut |e| {
                 let name = e.file_name();
                 if let Some(n) = name.to_str()
                     && is_queue_id(n)
@@ -329,15 +348,22 @@ impl Queue {
                     wrong.push((n.to_string(), e.path()));
                 }
             });
+            complete &= walked.is_ok() || !self.root.join(dir).exists();
             for (id, src) in wrong {
                 let dest = self.hashing.path(&self.root.join(dir), dir, &id);
                 if dest.exists() || !allow(&src, &dest) {
+                    complete = false;
                     continue; // never overwrite
                 }
                 if self.make_parent(dir, &dest).is_ok() && fs::rename(&src, &dest).is_ok() {
                     moved += 1;
+                } else {
+                    complete = false;
                 }
             }
+        }
+        if complete {
+            self.settled.store(true, Ordering::Relaxed);
         }
         moved
     }
