@@ -1,6 +1,7 @@
 //! The master's pid file, $queue_directory/pid/master.pid. The running master holds an
 //! exclusive lock on it (fs2, flock(2)) for its whole life, so "is Postern running" is
-//! answered by the lock, never by a stale pid. It also takes an fcntl(2) write lock, the
+//! answered by the lock, never by a stale pid (`running` asks with a brief shared lock, which
+//! a starting master waits out rather than taking it for a running one). It also takes an fcntl(2) write lock, the
 //! kind Postfix's master takes on the same file: a Postfix still running on this queue
 //! directory stops `postfix start`, and Postfix's own `postfix status` sees Postern. The file is left in place at exit, as
 //! Postfix leaves it.
@@ -50,7 +51,7 @@ pub fn acquire(path: &Path) -> Result<PidFile, PidError> {
         .truncate(false)
         .open(path)
         .map_err(PidError::Io)?;
-    if file.try_lock_exclusive().is_err() {
+    if !lock_exclusive(&file) {
         return Err(PidError::Running(read_pid(&mut file).unwrap_or(0)));
     }
     // Postfix's master locks the same file with fcntl (lock_style on Linux), which flock
@@ -65,6 +66,28 @@ pub fn acquire(path: &Path) -> Result<PidFile, PidError> {
     }
     file.set_len(0).map_err(PidError::Io)?;
     Ok(PidFile { file })
+}
+
+/// How many times `acquire` retries while only `running`'s brief shared locks are held.
+const PROBE_RETRIES: u32 = 200;
+
+/// Take the exclusive lock. A shared lock held at this moment is another process's
+/// `running` probe (`postfix start` polls while its master starts, `postfix status`,
+/// postqueue), never a master, which holds an exclusive one: wait for it to go instead of
+/// taking it for a running system. False when a master holds the lock.
+fn lock_exclusive(file: &File) -> bool {
+    for _ in 0..PROBE_RETRIES {
+        if file.try_lock_exclusive().is_ok() {
+            return true;
+        }
+        // Only shared holders: a probe. An exclusive holder refuses this too.
+        if file.try_lock_shared().is_err() {
+            return false;
+        }
+        let _ = FileExt::unlock(file);
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    false
 }
 
 /// Write this process's pid into the locked file: the system is ready.
@@ -114,6 +137,16 @@ mod tests {
             None,
             "a leftover file without the lock is not running"
         );
+        // A probe's shared lock held while a master starts does not make it refuse.
+        let probe = File::open(&p).unwrap();
+        probe.try_lock_shared().unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            drop(probe);
+        });
+        let held = acquire(&p).expect("a probe is not a running master");
+        release.join().unwrap();
+        drop(held);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
