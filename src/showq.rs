@@ -116,22 +116,35 @@ fn entry_at(queue: &Queue, q: QueueName, id: &str, path: &std::path::Path) -> Op
     })
 }
 
-/// Every message in the spool, queue by queue in Postfix's order, by ID within a queue.
-pub fn collect(queue: &Queue) -> Vec<Entry> {
-    let mut out = Vec::new();
+/// Visit every message in the spool, queue by queue in Postfix's order, by ID within a
+/// queue, one entry at a time (only the IDs of one queue are held, so a listing of 100,000
+/// messages does not hold them all). Stops at `f`'s first error.
+pub fn each_entry(queue: &Queue, f: &mut dyn FnMut(Entry) -> io::Result<()>) -> io::Result<()> {
     for q in LIST_ORDER {
         let mut found = Vec::new();
         let _ = queue.scan(q, &mut |id, path| {
             found.push((id.to_string(), path.to_path_buf()))
         });
         found.sort();
-        out.extend(
-            found
-                .iter()
-                .filter_map(|(id, path)| entry_at(queue, q, id, path)),
-        );
+        for (id, path) in found {
+            if let Some(e) = entry_at(queue, q, &id, &path) {
+                f(e)?;
+            }
+        }
     }
-    out.extend(postfix_entries(queue));
+    for e in postfix_entries(queue) {
+        f(e)?;
+    }
+    Ok(())
+}
+
+/// Every message in the spool (`each_entry`'s order), in memory.
+pub fn collect(queue: &Queue) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let _ = each_entry(queue, &mut |e| {
+        out.push(e);
+        Ok(())
+    });
     out
 }
 
@@ -174,63 +187,127 @@ fn printable(s: &str) -> String {
         .collect()
 }
 
-/// The mailq (`postqueue -p`) layout.
-pub fn render_compat(entries: &[Entry]) -> String {
-    if entries.is_empty() {
-        return "Mail queue is empty\n".to_string();
-    }
-    let mut out = String::new();
-    let mut total: u64 = 0;
-    for (n, e) in entries.iter().enumerate() {
-        if n == 0 {
-            // Postfix's column widths: the ID column is 11 wide, the size 7 (the heading's
-            // 8 characters overflow it by one).
-            out.push_str(HEADER);
-            out.push('\n');
-        } else {
-            out.push('\n');
-        }
-        let mark = match e.queue {
-            QueueName::Active => "*",
-            QueueName::Hold => "!",
-            _ => "",
-        };
-        // asctime() cut to 20 characters: the date, the time and one space.
-        let when: String = format!("{} ", timefmt::asctime(e.arrival))
-            .chars()
-            .take(20)
-            .collect();
-        let _ = writeln!(
+/// The two layouts of the listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `postqueue -p`, mailq.
+    Compat,
+    /// `postqueue -j`: one JSON object per line.
+    Json,
+}
+
+/// A listing written entry by entry: the heading before the first, the footer (or `Mail
+/// queue is empty`) at `finish`.
+pub struct Listing<W: Write> {
+    out: W,
+    layout: Layout,
+    count: usize,
+    total: u64,
+}
+
+impl<W: Write> Listing<W> {
+    pub fn new(out: W, layout: Layout) -> Listing<W> {
+        Listing {
             out,
-            "{:<11} {:>7} {:>20} {}",
-            format!("{}{}", e.id, mark),
-            e.size,
-            when,
-            printable(&e.sender)
-        );
-        let mut last_reason = String::new();
-        for (addr, reason) in &e.recipients {
-            if *reason != last_reason {
-                last_reason = reason.clone();
-                let shown = if reason.is_empty() {
-                    "reason unavailable".to_string()
-                } else {
-                    printable(reason)
-                };
-                let pad = 76usize.saturating_sub(shown.chars().count());
-                let _ = writeln!(out, "{:pad$}({})", "", shown, pad = pad);
-            }
-            let _ = writeln!(out, "{:41}{}", "", printable(addr));
+            layout,
+            count: 0,
+            total: 0,
         }
-        total += e.size;
     }
+
+    /// Write one message.
+    pub fn entry(&mut self, e: &Entry) -> io::Result<()> {
+        let text = match self.layout {
+            Layout::Compat => compat_entry(e, self.count == 0),
+            Layout::Json => json_entry(e),
+        };
+        self.count += 1;
+        self.total += e.size;
+        self.out.write_all(text.as_bytes())
+    }
+
+    /// Write the end of the listing; returns the writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        if self.layout == Layout::Compat {
+            let end = if self.count == 0 {
+                "Mail queue is empty\n".to_string()
+            } else {
+                format!(
+                    "\n-- {} Kbytes in {} Request{}.\n",
+                    self.total / 1024,
+                    self.count,
+                    if self.count == 1 { "" } else { "s" }
+                )
+            };
+            self.out.write_all(end.as_bytes())?;
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// Write the whole listing of `queue` to `out` as it is read from the spool.
+pub fn write_listing<W: Write>(queue: &Queue, layout: Layout, out: W) -> io::Result<W> {
+    let mut listing = Listing::new(out, layout);
+    each_entry(queue, &mut |e| listing.entry(&e))?;
+    listing.finish()
+}
+
+fn render(entries: &[Entry], layout: Layout) -> String {
+    let mut l = Listing::new(Vec::new(), layout);
+    for e in entries {
+        let _ = l.entry(e);
+    }
+    String::from_utf8_lossy(&l.finish().unwrap_or_default()).into_owned()
+}
+
+/// The mailq (`postqueue -p`) layout of `entries`.
+pub fn render_compat(entries: &[Entry]) -> String {
+    render(entries, Layout::Compat)
+}
+
+/// One message in the mailq layout (`first`: the heading goes before it, else a blank
+/// line).
+fn compat_entry(e: &Entry, first: bool) -> String {
+    let mut out = String::new();
+    if first {
+        // Postfix's column widths: the ID column is 11 wide, the size 7 (the heading's
+        // 8 characters overflow it by one).
+        out.push_str(HEADER);
+    }
+    out.push('\n');
+    let mark = match e.queue {
+        QueueName::Active => "*",
+        QueueName::Hold => "!",
+        _ => "",
+    };
+    // asctime() cut to 20 characters: the date, the time and one space.
+    let when: String = format!("{} ", timefmt::asctime(e.arrival))
+        .chars()
+        .take(20)
+        .collect();
     let _ = writeln!(
         out,
-        "\n-- {} Kbytes in {} Request{}.",
-        total / 1024,
-        entries.len(),
-        if entries.len() == 1 { "" } else { "s" }
+        "{:<11} {:>7} {:>20} {}",
+        format!("{}{}", e.id, mark),
+        e.size,
+        when,
+        printable(&e.sender)
     );
+    let mut last_reason = String::new();
+    for (addr, reason) in &e.recipients {
+        if *reason != last_reason {
+            last_reason = reason.clone();
+            let shown = if reason.is_empty() {
+                "reason unavailable".to_string()
+            } else {
+                printable(reason)
+            };
+            let pad = 76usize.saturating_sub(shown.chars().count());
+            let _ = writeln!(out, "{:pad$}({})", "", shown, pad = pad);
+        }
+        let _ = writeln!(out, "{:41}{}", "", printable(addr));
+    }
     out
 }
 
@@ -255,31 +332,33 @@ pub fn json_string(s: &str) -> String {
     out
 }
 
-/// The `postqueue -j` layout: one JSON object per line.
+/// The `postqueue -j` layout of `entries`: one JSON object per line.
 pub fn render_json(entries: &[Entry]) -> String {
+    render(entries, Layout::Json)
+}
+
+fn json_entry(e: &Entry) -> String {
     let mut out = String::new();
-    for e in entries {
-        let _ = write!(
-            out,
-            "{{\"queue_name\": {}, \"queue_id\": {}, \"arrival_time\": {}, \"message_size\": {}, \"sender\": {}, \"recipients\": [",
-            json_string(e.queue.dir_name()),
-            json_string(&e.id),
-            e.arrival,
-            e.size,
-            json_string(&e.sender)
-        );
-        for (i, (addr, reason)) in e.recipients.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            let _ = write!(out, "{{\"address\": {}", json_string(addr));
-            if !reason.is_empty() {
-                let _ = write!(out, ", \"delay_reason\": {}", json_string(reason));
-            }
-            out.push('}');
+    let _ = write!(
+        out,
+        "{{\"queue_name\": {}, \"queue_id\": {}, \"arrival_time\": {}, \"message_size\": {}, \"sender\": {}, \"recipients\": [",
+        json_string(e.queue.dir_name()),
+        json_string(&e.id),
+        e.arrival,
+        e.size,
+        json_string(&e.sender)
+    );
+    for (i, (addr, reason)) in e.recipients.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
         }
-        out.push_str("]}\n");
+        let _ = write!(out, "{{\"address\": {}", json_string(addr));
+        if !reason.is_empty() {
+            let _ = write!(out, ", \"delay_reason\": {}", json_string(reason));
+        }
+        out.push('}');
     }
+    out.push_str("]}\n");
     out
 }
 
@@ -327,9 +406,9 @@ fn answer(queue: &Queue, stream: UnixStream) -> io::Result<()> {
     stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     let mut line = String::new();
     BufReader::new((&stream).take(64)).read_line(&mut line)?;
-    let text = match line.trim_end() {
-        "p" => render_compat(&collect(queue)),
-        "j" => render_json(&collect(queue)),
+    let layout = match line.trim_end() {
+        "p" => Layout::Compat,
+        "j" => Layout::Json,
         other => {
             return Err(io::Error::other(format!(
                 "bad request: {}",
@@ -337,17 +416,19 @@ fn answer(queue: &Queue, stream: UnixStream) -> io::Result<()> {
             )));
         }
     };
-    (&stream).write_all(text.as_bytes())
+    write_listing(queue, layout, io::BufWriter::new(&stream)).map(|_| ())
 }
 
-/// Ask the running system for the listing (`json`: the -j layout).
-pub fn request(queue: &Queue, json: bool) -> io::Result<Vec<u8>> {
+/// Ask the running system for the listing: the connection to read it from until the
+/// server closes it.
+pub fn request(queue: &Queue, layout: Layout) -> io::Result<UnixStream> {
     let mut s = UnixStream::connect(socket_path(queue))?;
     s.set_read_timeout(Some(Duration::from_secs(120)))?;
-    s.write_all(if json { b"j\n" } else { b"p\n" })?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out)?;
-    Ok(out)
+    s.write_all(match layout {
+        Layout::Compat => b"p\n",
+        Layout::Json => b"j\n",
+    })?;
+    Ok(s)
 }
 
 #[cfg(test)]
@@ -441,5 +522,39 @@ mod tests {
         x.sender = "s\r\nX".into();
         let text = render_compat(&[x]);
         assert_eq!(text.lines().count(), 6, "{}", text);
+    }
+
+    #[test]
+    fn the_spool_is_listed_as_it_is_read_and_a_failing_reader_stops_it() {
+        use crate::queue::{Envelope, Recipient};
+        let dir = std::env::temp_dir().join(format!("postern-showq-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let q = Queue::new(&dir);
+        q.create_dirs().unwrap();
+        for to in ["a@x.test", "b@x.test"] {
+            let w = q.create(QueueName::Incoming).unwrap();
+            let mut env = Envelope::new("s@x.test");
+            env.recipients.push(Recipient::new(to));
+            w.commit(&mut env, b"hi\n").unwrap();
+        }
+        let listed = write_listing(&q, Layout::Compat, Vec::new()).unwrap();
+        let text = String::from_utf8(listed).unwrap();
+        assert_eq!(text, render_compat(&collect(&q)));
+        assert!(text.ends_with("-- 0 Kbytes in 2 Requests.\n"), "{}", text);
+        let json = write_listing(&q, Layout::Json, Vec::new()).unwrap();
+        assert_eq!(json.iter().filter(|&&b| b == b'\n').count(), 2);
+
+        struct Closed;
+        impl Write for Closed {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let e = write_listing(&q, Layout::Compat, Closed).err().unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

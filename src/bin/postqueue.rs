@@ -6,8 +6,6 @@
 //! (`postern::postdrop::check_config_dir`; refused with exit status 1). Exit codes follow
 //! sysexits.h (64 usage, 69 mail system down, 78 configuration).
 
-use std::io::Write;
-
 use postern::config::{Config, config_dir};
 use postern::master::pidfile;
 use postern::qmgr::control::{self, Request, SendError};
@@ -39,21 +37,27 @@ fn privileged(queue: &Queue) -> bool {
 }
 
 fn list(queue: &Queue, json: bool) {
-    match showq::request(queue, json) {
-        Ok(text) => {
-            let _ = std::io::stdout().write_all(&text);
+    let layout = if json {
+        showq::Layout::Json
+    } else {
+        showq::Layout::Compat
+    };
+    let stdout = std::io::stdout().lock();
+    match showq::request(queue, layout) {
+        // Copied as it arrives: a listing of 100,000 messages is never held here.
+        Ok(mut conn) => {
+            match std::io::copy(&mut conn, &mut std::io::BufWriter::new(stdout)) {
+                // The reader went away (`mailq | head`): nothing to say.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Err(e) => fatal(EX_UNAVAILABLE, format!("read the queue listing: {}", e)),
+                Ok(_) => {}
+            }
         }
         Err(e) => {
             let running = pidfile::running(&pidfile::path(queue.root())).is_some();
             if !running && privileged(queue) {
                 eprintln!("postqueue: warning: Mail system is down -- accessing queue directly");
-                let entries = showq::collect(queue);
-                let text = if json {
-                    showq::render_json(&entries)
-                } else {
-                    showq::render_compat(&entries)
-                };
-                let _ = std::io::stdout().write_all(text.as_bytes());
+                let _ = showq::write_listing(queue, layout, std::io::BufWriter::new(stdout));
             } else if running {
                 fatal(
                     EX_UNAVAILABLE,
