@@ -4,7 +4,9 @@
 //! them. The running master serves the listing on the Unix socket `public/showq` (in the
 //! 0710 mail_owner:setgid_group directory: root, mail_owner and the set-gid postqueue reach
 //! it). A client sends one line, `p` (mailq layout) or `j` (JSON lines), and reads the
-//! listing until the server closes the connection. Root and mail_owner may also build the
+//! listing until the server closes the connection. The listing is written as the spool is
+//! read (`Listing`), never built whole in memory, here or in postqueue. Root and mail_owner
+//! may also build the
 //! listing directly from the spool when the system is down; queue files Postfix left
 //! (not yet imported by the master's start) are listed after Postern's own.
 //!
