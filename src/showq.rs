@@ -50,6 +50,9 @@ pub const HEADER: &str = "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Reci
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long writing the listing may wait for the reader (Postfix's ipc_timeout default).
+const LISTING_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// One message of the listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -418,7 +421,29 @@ fn answer(queue: &Queue, stream: UnixStream) -> io::Result<()> {
             )));
         }
     };
-    write_listing(queue, layout, io::BufWriter::new(&stream)).map(|_| ())
+    // The listing is written as it is read: a reader that pages it (`mailq | less`) may
+    // take its time, as long as Postfix's ipc_timeout.
+    stream.set_write_timeout(Some(LISTING_TIMEOUT))?;
+    match write_listing(queue, layout, io::BufWriter::new(&stream)) {
+        // The reader stopped reading (`mailq | head`): not the server's problem.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            Ok(())
+        }
+        r => r.map(|_| ()),
+    }
+}
+
+/// Whether a `postqueue -p` listing is complete: it ends with its footer or says the
+/// queue is empty (else the server stopped in the middle).
+pub fn is_complete(tail: &[u8]) -> bool {
+    tail.ends_with(b" Requests.\n")
+        || tail.ends_with(b" Request.\n")
+        || tail.ends_with(b"Mail queue is empty\n")
 }
 
 /// Ask the running system for the listing: the connection to read it from until the
@@ -558,5 +583,16 @@ mod tests {
         let e = write_listing(&q, Layout::Compat, Closed).err().unwrap();
         assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_listing_is_complete_only_with_its_end() {
+        assert!(is_complete(b"x\n\n-- 2 Kbytes in 3 Requests.\n"));
+        assert!(is_complete(b"\n-- 0 Kbytes in 1 Request.\n"));
+        assert!(is_complete(b"Mail queue is empty\n"));
+        assert!(!is_complete(
+            b"-Queue ID-  --Size--\nABCDEF1   5 Thu Jan  1 00:00:00  a@b\n"
+        ));
+        assert!(!is_complete(b""));
     }
 }

@@ -36,6 +36,32 @@ fn privileged(queue: &Queue) -> bool {
         || std::fs::metadata(queue.root().join("active")).is_ok_and(|m| m.uid() == sys::uid())
 }
 
+/// Copy the listing from the showq connection to `out` as it arrives (a listing of 100,000
+/// messages is never held here); returns its last bytes.
+fn copy_listing(
+    conn: &mut impl std::io::Read,
+    out: impl std::io::Write,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(out);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut tail = Vec::new();
+    loop {
+        let n = match conn.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        out.write_all(&buf[..n])?;
+        tail.extend_from_slice(&buf[..n]);
+        let keep = tail.len().saturating_sub(64);
+        tail.drain(..keep);
+    }
+    out.flush()?;
+    Ok(tail)
+}
+
 fn list(queue: &Queue, json: bool) {
     let layout = if json {
         showq::Layout::Json
@@ -45,14 +71,16 @@ fn list(queue: &Queue, json: bool) {
     let stdout = std::io::stdout().lock();
     match showq::request(queue, layout) {
         // Copied as it arrives: a listing of 100,000 messages is never held here.
-        Ok(mut conn) => {
-            match std::io::copy(&mut conn, &mut std::io::BufWriter::new(stdout)) {
-                // The reader went away (`mailq | head`): nothing to say.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-                Err(e) => fatal(EX_UNAVAILABLE, format!("read the queue listing: {}", e)),
-                Ok(_) => {}
-            }
-        }
+        Ok(mut conn) => match copy_listing(&mut conn, stdout) {
+            // The reader went away (`mailq | head`): nothing to say.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => fatal(EX_UNAVAILABLE, format!("queue listing: {}", e)),
+            Ok(tail) if layout == showq::Layout::Compat && !showq::is_complete(&tail) => fatal(
+                EX_UNAVAILABLE,
+                "the queue listing ended early: the showq service stopped",
+            ),
+            Ok(_) => {}
+        },
         Err(e) => {
             let running = pidfile::running(&pidfile::path(queue.root())).is_some();
             if !running && privileged(queue) {

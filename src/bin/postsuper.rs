@@ -35,21 +35,38 @@ fn main() {
     };
     let dir = config_dir(m.opt_str("c").as_deref());
     let cfg = Config::load(&dir).unwrap_or_else(|e| fatal(e));
-    let owner = sys::user_by_name(cfg.get("mail_owner")).ok().flatten();
-    if !sys::is_root() && owner.as_ref().map(|u| u.uid) != Some(sys::uid()) {
+    // Root works as mail_owner and must know who that is (Postfix stops here too); others
+    // are only compared with it.
+    let owner = if sys::is_root() {
+        let (uid, gid, _) = postern::master::control::mail_owner(&cfg).unwrap_or_else(|e| fatal(e));
+        Some((uid, gid))
+    } else {
+        sys::user_by_name(cfg.get("mail_owner"))
+            .ok()
+            .flatten()
+            .map(|u| (u.uid, u.gid))
+    };
+    if !sys::is_root() && owner.map(|(uid, _)| uid) != Some(sys::uid()) {
         fatal("use of this command is reserved for the superuser");
     }
     if !m.opt_strs("e").is_empty() || !m.opt_strs("f").is_empty() {
         fatal("options -e and -f are not supported by Postern");
     }
     log::init(&cfg, false);
+    // Asked before the drop: the pid file is root's.
+    let queue = Queue::from_config(&cfg);
+    let running = pidfile::running(&pidfile::path(queue.root())).is_some();
     // As Postfix's postsuper: the spool is mail_owner's, and root works in it as mail_owner,
     // so that a link planted there cannot lead a root process elsewhere.
     if sys::is_root()
-        && let Some(u) = &owner
-        && let Err(e) = sys::drop_privileges(u.uid, u.gid)
+        && let Some((uid, gid)) = owner
+        && let Err(e) = sys::drop_privileges(uid, gid)
     {
-        fatal(format!("drop privileges to {}: {}", u.name, e));
+        fatal(format!(
+            "drop privileges to {}: {}",
+            cfg.get("mail_owner"),
+            e
+        ));
     }
     let mut only = Vec::new();
     for name in &m.free {
@@ -58,8 +75,6 @@ fn main() {
             _ => fatal(format!("invalid directory name: {}", name)),
         }
     }
-    let queue = Queue::from_config(&cfg);
-    let running = pidfile::running(&pidfile::path(queue.root())).is_some();
     if m.opt_present("s") {
         postsuper::structure(&queue, running);
     }

@@ -97,6 +97,8 @@ pub fn init_with_socket(cfg: &Config, stderr: bool, socket: &Path) {
         None
     };
     let path = cfg.get("maillog_file").to_string();
+    // The logger first: a line logged meanwhile finds it once it finds the sinks.
+    *SYSLOG.lock().unwrap_or_else(|e| e.into_inner()) = syslog;
     let mut guard = SINKS.write().unwrap_or_else(|e| e.into_inner());
     // A reload keeps start-fg's copy to standard error.
     let stderr = stderr || guard.as_ref().is_some_and(|s| s.stderr);
@@ -107,7 +109,6 @@ pub fn init_with_socket(cfg: &Config, stderr: bool, socket: &Path) {
         hostname: short_hostname(cfg.get("myhostname")),
     }));
     drop(guard);
-    *SYSLOG.lock().unwrap_or_else(|e| e.into_inner()) = syslog;
     // An ordinary user's command (sendmail, postqueue) may not write a root-owned file:
     // its lines go to syslog, as Postfix's non-daemon programs' do, without a warning.
     if let Err(e) = writer::reopen(&path)

@@ -8,6 +8,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use fs2::FileExt;
@@ -65,6 +66,10 @@ pub fn acquire(path: &Path) -> Result<PidFile, PidError> {
         };
     }
     file.set_len(0).map_err(PidError::Io)?;
+    // Readable by all whatever root's umask, as Postfix's: postqueue (set-gid) and postsuper
+    // (as mail_owner) ask it whether the system runs.
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(PidError::Io)?;
     Ok(PidFile { file })
 }
 
@@ -126,9 +131,14 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("master.pid");
         assert_eq!(running(&p), None);
+        // Left by a start under umask 077: made readable again.
+        std::fs::write(&p, b"").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         let held = acquire(&p).unwrap();
         assert_eq!(running(&p), Some(0), "locked but not yet published");
         assert!(matches!(acquire(&p), Err(PidError::Running(0))));
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, 0o644);
         publish(&held).unwrap();
         assert_eq!(running(&p), Some(std::process::id() as i32));
         drop(held);

@@ -130,41 +130,43 @@ fn walk_depth(dir: &Path, depth: usize, f: &mut dyn FnMut(&fs::DirEntry)) -> io:
 /// Create the directories between `top` (which exists) and `dir`, mode 0700, owned like
 /// `top` when made by root. Returns whether any was created.
 ///
-/// Symbolic links are never followed: a level that exists must be a real directory (by
-/// lstat), else the call fails with `NotADirectory`, so a link planted in the spool cannot
-/// make a process (root at import) create or move files elsewhere.
+/// Symbolic links are never followed: every level below `top`, from the top down, must be
+/// a real directory (by lstat) or is created, else the call fails with `NotADirectory`, so
+/// a link planted in the spool cannot make a process (root at import) create or move files
+/// elsewhere.
 pub fn make_dirs(top: &Path, dir: &Path) -> io::Result<bool> {
-    if dir == top {
-        return Ok(false);
-    }
-    match fs::symlink_metadata(dir) {
-        Ok(m) if m.file_type().is_dir() => return Ok(false),
-        Ok(_) => return Err(not_a_directory(dir)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    if let Some(parent) = dir.parent()
-        && parent != top
-    {
-        make_dirs(top, parent)?;
-    }
-    match fs::create_dir(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            // Made by another process meanwhile: still only a real directory will do.
-            return match fs::symlink_metadata(dir) {
-                Ok(m) if m.file_type().is_dir() => Ok(false),
-                _ => Err(not_a_directory(dir)),
-            };
+    let rel = dir
+        .strip_prefix(top)
+        .map_err(|_| io::Error::other(format!("{}: not below {}", dir.display(), top.display())))?;
+    let mut path = top.to_path_buf();
+    let mut made = false;
+    for part in rel.components() {
+        path.push(part);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_dir() => continue,
+            Ok(_) => return Err(not_a_directory(&path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
-        Err(e) => return Err(e),
+        match fs::create_dir(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                // Made by another process meanwhile: still only a real directory will do.
+                match fs::symlink_metadata(&path) {
+                    Ok(m) if m.file_type().is_dir() => continue,
+                    _ => return Err(not_a_directory(&path)),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o700))?;
+        if crate::sys::is_root() {
+            let m = fs::metadata(top)?;
+            crate::sys::chown(&path, m.uid(), m.gid())?;
+        }
+        made = true;
     }
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-    if crate::sys::is_root() {
-        let m = fs::metadata(top)?;
-        crate::sys::chown(dir, m.uid(), m.gid())?;
-    }
-    Ok(true)
+    Ok(made)
 }
 
 fn not_a_directory(p: &Path) -> io::Error {
@@ -231,6 +233,11 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::NotADirectory);
         std::os::unix::fs::symlink(&outside, dir.join("D/H")).unwrap();
         assert!(make_dirs(&dir, &dir.join("D/H")).is_err());
+        // A link at an upper level whose target holds the lower level is refused too.
+        fs::create_dir(outside.join("K")).unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("L")).unwrap();
+        assert!(make_dirs(&dir, &dir.join("L/K")).is_err());
+        fs::remove_dir(outside.join("K")).unwrap();
         fs::write(dir.join("I"), "x").unwrap();
         assert!(make_dirs(&dir, &dir.join("I/J")).is_err());
         assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
