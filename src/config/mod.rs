@@ -384,6 +384,10 @@ mod tests {
         assert_eq!(c.int("message_size_limit"), 10240000);
         assert!(!c.bool("smtpd_helo_required"));
         assert!(c.unused.is_empty());
+        // Postfix 1.x's virtual_maps still feeds virtual_alias_maps (and its domains).
+        let old = Config::from_pairs(Path::new("/x"), &[("virtual_maps", "hash:/x/v")]);
+        assert_eq!(old.get("virtual_alias_maps"), "hash:/x/v");
+        assert_eq!(old.get("virtual_alias_domains"), "hash:/x/v");
     }
 
     #[test]

@@ -101,7 +101,11 @@ const fn n(name: &'static str, default: &'static str) -> Param {
 
 /// Defaults computed at run time (host name, domain) are filled in by `Config`.
 pub const PARAMS: &[Param] = &[
-    // Installation paths and accounts.
+    // Installation paths and accounts. config_directory, queue_directory, command_directory,
+    // daemon_directory, mail_owner and setgid_group are read by the programs; the others are
+    // install-time records, as in Postfix: `make install` takes them from the Makefile
+    // (INSTALL_PARAMS), creates or links those places and writes the values into main.cf
+    // (data_directory holds its install manifest); no program reads them afterwards.
     p("config_directory", "/etc/postfix"),
     p("queue_directory", "/var/spool/postfix"),
     p("command_directory", "/usr/sbin"),
@@ -409,6 +413,7 @@ pub const PARAMS: &[Param] = &[
     // Virtual domains (address classes, smtpd's recipient test, cleanup's expansion).
     p("virtual_alias_domains", "$virtual_alias_maps"),
     p("virtual_alias_maps", "$virtual_maps"),
+    // Postfix 1.x's name: read through the default of virtual_alias_maps.
     p("virtual_maps", ""),
     p("virtual_mailbox_domains", "$virtual_mailbox_maps"),
     p("virtual_transport", "virtual"),
