@@ -81,6 +81,9 @@ pub struct Smtp {
     resolver: Arc<dyn Resolve>,
     port: u16,
     me: Myself,
+    /// The TLS settings and context, built at the first delivery (CA files read once per
+    /// agent; a reload builds new agents), or why they could not be.
+    tls: std::sync::OnceLock<Result<ClientTls, String>>,
 }
 
 impl Smtp {
@@ -93,6 +96,7 @@ impl Smtp {
             cfg,
             resolver,
             port: DEFAULT_PORT,
+            tls: std::sync::OnceLock::new(),
         }
     }
 
@@ -217,7 +221,10 @@ impl Smtp {
                 ),
             ));
         }
-        ClientTls::from_config(&self.cfg).map_err(|e| {
+        let built = self
+            .tls
+            .get_or_init(|| ClientTls::from_config(&self.cfg).map_err(|e| e.to_string()));
+        built.clone().map_err(|e| {
             crate::log::warning(&self.name, format!("TLS client initialization: {}", e));
             if level == TlsLevel::None || level == TlsLevel::May {
                 // A malformed smtp_tls_protocols or smtp_tls_loglevel (Postfix: fatal).
