@@ -63,24 +63,27 @@ pub fn enabled(cfg: &Config) -> bool {
     cfg.bool("smtputf8_enable")
 }
 
-/// Whether smtputf8_autodetect_classes names `source` (or `all`). Postfix also knows
-/// `qmqpd`, which Postern has no server for; an unknown name is warned about.
+/// The classes smtputf8_autodetect_classes may name (Postfix also knows `qmqpd`, which
+/// Postern has no server for).
+const CLASSES: &[&str] = &[
+    "all", "sendmail", "smtpd", "qmqpd", "forward", "bounce", "notify", "verify",
+];
+
+/// Whether smtputf8_autodetect_classes names `source` (or `all`). Unknown names are
+/// skipped here; `unknown_classes` names them for the start-up warnings.
 pub fn autodetect(cfg: &Config, source: Source) -> bool {
-    let mut hit = false;
-    for name in cfg.list("smtputf8_autodetect_classes") {
-        let n = name.to_ascii_lowercase();
-        match n.as_str() {
-            "all" => hit = true,
-            "sendmail" | "smtpd" | "qmqpd" | "forward" | "bounce" | "notify" | "verify" => {
-                hit |= n == source.name()
-            }
-            _ => crate::log::warning(
-                "cleanup",
-                format!("smtputf8_autodetect_classes: unknown class \"{}\"", name),
-            ),
-        }
-    }
-    hit
+    cfg.list("smtputf8_autodetect_classes")
+        .iter()
+        .any(|name| name.eq_ignore_ascii_case("all") || name.eq_ignore_ascii_case(source.name()))
+}
+
+/// The names in smtputf8_autodetect_classes that are no class (warned about once, at
+/// start, reload and `postfix check`; Postfix stops on them).
+pub fn unknown_classes(cfg: &Config) -> Vec<String> {
+    cfg.list("smtputf8_autodetect_classes")
+        .into_iter()
+        .filter(|n| !CLASSES.iter().any(|c| n.eq_ignore_ascii_case(c)))
+        .collect()
 }
 
 /// Mark a new message's envelope before cleanup: `requested` carries the sender's request
@@ -295,6 +298,10 @@ mod tests {
         assert!(!autodetect(&d, Source::Smtpd));
         let none = cfg(&[("smtputf8_autodetect_classes", "")]);
         assert!(!autodetect(&none, Source::Sendmail));
+        let odd = cfg(&[("smtputf8_autodetect_classes", "smtpd, lmtpd, ALL")]);
+        assert_eq!(unknown_classes(&odd), vec!["lmtpd".to_string()]);
+        assert!(unknown_classes(&d).is_empty());
+        assert!(autodetect(&odd, Source::Bounce), "ALL in any case");
     }
 
     #[test]

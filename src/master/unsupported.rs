@@ -31,6 +31,15 @@ pub fn check(cfg: &Config, services: &[Service], component: &str) -> Vec<String>
             ),
         );
     }
+    for name in crate::smtputf8::unknown_classes(cfg) {
+        log::warning(
+            component,
+            format!(
+                "{}: smtputf8_autodetect_classes: unknown class \"{}\"; ignored",
+                main_cf, name
+            ),
+        );
+    }
     let depth = cfg.get("hash_queue_depth").trim();
     if depth
         .parse::<i64>()

@@ -144,6 +144,10 @@ pub struct SmtpdContext {
     pub error_sleep: Duration,
     pub helo_required: bool,
     pub disable_vrfy: bool,
+    /// smtpd_discard_ehlo_keywords, as written (matched in any case by the session).
+    pub discard_ehlo: Vec<String>,
+    /// smtputf8_enable.
+    pub smtputf8_enable: bool,
     pub unknown_local_code: u16,
     /// Reverse and forward lookups of the client's host name (the system resolver).
     pub peer_lookup: Arc<dyn peer::PeerLookup>,
@@ -233,6 +237,8 @@ impl SmtpdContext {
             error_sleep: cfg.time("smtpd_error_sleep_time"),
             helo_required: cfg.bool("smtpd_helo_required"),
             disable_vrfy: cfg.bool("disable_vrfy_command"),
+            discard_ehlo: cfg.list("smtpd_discard_ehlo_keywords"),
+            smtputf8_enable: crate::smtputf8::enabled(&cfg),
             unknown_local_code: code("unknown_local_recipient_reject_code", 550),
             myhostname,
             queue,

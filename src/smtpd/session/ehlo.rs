@@ -38,14 +38,10 @@ impl<S: Read + Write> Session<'_, S> {
     /// Whether smtpd_discard_ehlo_keywords names `keyword` (upper case). Postfix's table
     /// also knows SMTPUTF8 as `EHLO_MASK_SMTPUTF8`.
     pub(super) fn discards(&self, keyword: &str) -> bool {
-        self.ctx
-            .cfg
-            .list("smtpd_discard_ehlo_keywords")
-            .iter()
-            .any(|k| {
-                k.eq_ignore_ascii_case(keyword)
-                    || keyword == "SMTPUTF8" && k.eq_ignore_ascii_case("EHLO_MASK_SMTPUTF8")
-            })
+        self.ctx.discard_ehlo.iter().any(|k| {
+            k.eq_ignore_ascii_case(keyword)
+                || keyword == "SMTPUTF8" && k.eq_ignore_ascii_case("EHLO_MASK_SMTPUTF8")
+        })
     }
 }
 

@@ -32,7 +32,7 @@ pub(super) fn utf8_protocol(with: &'static str, smtputf8: bool) -> &'static str 
 impl<S: Read + Write> Session<'_, S> {
     /// smtputf8_enable, and SMTPUTF8 not discarded by smtpd_discard_ehlo_keywords.
     pub(super) fn smtputf8_offered(&self) -> bool {
-        smtputf8::enabled(&self.ctx.cfg) && !self.discards("SMTPUTF8")
+        self.ctx.smtputf8_enable && !self.discards("SMTPUTF8")
     }
 
     /// MAIL's `SMTPUTF8` parameter, when the extension is offered (otherwise it is an
@@ -115,7 +115,7 @@ impl<S: Read + Write> Session<'_, S> {
 
     /// `501 5.5.4 Syntax: VRFY address`, with ` [SMTPUTF8]` when enabled (Postfix).
     pub(super) fn vrfy_syntax(&self) -> &'static str {
-        if smtputf8::enabled(&self.ctx.cfg) {
+        if self.ctx.smtputf8_enable {
             "Syntax: VRFY address [SMTPUTF8]"
         } else {
             "Syntax: VRFY address"
