@@ -257,10 +257,7 @@ pub fn rehash(queue: &Queue, running: bool) -> usize {
     let active = queue.dir(QueueName::Active);
     let moved = queue.rehash(&mut |from, _| !(running && from.starts_with(&active)));
     if moved > 0 {
-        say(&format!(
-            "moved {} queue file(s) to match hash_queue_names and hash_queue_depth",
-            moved
-        ));
+        say(&log::lines::rehashed(moved));
     }
     moved
 }

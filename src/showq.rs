@@ -85,12 +85,8 @@ fn reasons(queue: &Queue, id: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// Read one queue file into an entry (`None` when it vanished or cannot be parsed).
-pub fn entry(queue: &Queue, q: QueueName, id: &str) -> Option<Entry> {
-    entry_at(queue, q, id, &queue.find(q, id)?)
-}
-
-/// As `entry`, for the file at `path`.
+/// Read the queue file at `path` into an entry (`None` when it vanished or cannot be
+/// parsed).
 fn entry_at(queue: &Queue, q: QueueName, id: &str, path: &std::path::Path) -> Option<Entry> {
     let qf = QueueFile::open_read_only(path).ok()?;
     let why = reasons(queue, id);
@@ -144,6 +140,7 @@ pub fn each_entry(queue: &Queue, f: &mut dyn FnMut(Entry) -> io::Result<()>) -> 
 }
 
 /// Every message in the spool (`each_entry`'s order), in memory.
+#[cfg(test)]
 pub fn collect(queue: &Queue) -> Vec<Entry> {
     let mut out = Vec::new();
     let _ = each_entry(queue, &mut |e| {
@@ -258,6 +255,7 @@ pub fn write_listing<W: Write>(queue: &Queue, layout: Layout, out: W) -> io::Res
     listing.finish()
 }
 
+#[cfg(test)]
 fn render(entries: &[Entry], layout: Layout) -> String {
     let mut l = Listing::new(Vec::new(), layout);
     for e in entries {
@@ -267,6 +265,7 @@ fn render(entries: &[Entry], layout: Layout) -> String {
 }
 
 /// The mailq (`postqueue -p`) layout of `entries`.
+#[cfg(test)]
 pub fn render_compat(entries: &[Entry]) -> String {
     render(entries, Layout::Compat)
 }
@@ -338,6 +337,7 @@ pub fn json_string(s: &str) -> String {
 }
 
 /// The `postqueue -j` layout of `entries`: one JSON object per line.
+#[cfg(test)]
 pub fn render_json(entries: &[Entry]) -> String {
     render(entries, Layout::Json)
 }

@@ -609,6 +609,14 @@ pub fn queue_file_size_exceeded(queue_id: &str) {
     );
 }
 
+/// What a rehash moved (postsuper -s, and the master at start, each as itself).
+pub fn rehashed(moved: usize) -> String {
+    format!(
+        "moved {} queue file(s) to match hash_queue_names and hash_queue_depth",
+        moved
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -265,13 +265,7 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     // hash_queue_depth put them (a flat spool of an older Postern, or changed settings).
     let moved = queue.rehash(&mut |_, _| true);
     if moved > 0 {
-        log::info(
-            COMPONENT,
-            format!(
-                "moved {} queue file(s) to match hash_queue_names and hash_queue_depth",
-                moved
-            ),
-        );
+        log::info(COMPONENT, log::lines::rehashed(moved));
     }
 
     // Log lines are written by a flusher thread from now on (`log::stop` at the end).
