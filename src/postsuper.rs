@@ -314,13 +314,18 @@ fn check_entry(queue: &Queue, q: QueueName, path: &std::path::Path) -> usize {
 }
 
 /// -p: remove temporary files (`t.*`) in incoming/ and maildrop/ left by interrupted
-/// writes: all of them when the system is down, else those older than MAX_TEMP_AGE.
-/// Returns how many were removed.
+/// writes, and spare queue files in spare/ (`queue::spare`): all of them when the system
+/// is down, else those older than MAX_TEMP_AGE. Returns how many were removed.
 pub fn purge(queue: &Queue, running: bool, verbose: bool) -> usize {
     let now = SystemTime::now();
     let mut n = 0;
-    for q in [QueueName::Incoming, QueueName::Maildrop] {
-        let Ok(entries) = fs::read_dir(queue.dir(q)) else {
+    let spare = queue.root().join(crate::queue::spare::DIR);
+    for dir in [
+        queue.dir(QueueName::Incoming),
+        queue.dir(QueueName::Maildrop),
+        spare,
+    ] {
+        let Ok(entries) = fs::read_dir(&dir) else {
             continue;
         };
         for entry in entries.flatten() {
@@ -418,18 +423,26 @@ mod tests {
 
         let fresh = q.dir(QueueName::Incoming).join("t.1.1");
         let old = q.dir(QueueName::Incoming).join("t.1.2");
-        fs::write(&fresh, b"x").unwrap();
-        fs::write(&old, b"x").unwrap();
+        let spare_dir = q.root().join(crate::queue::spare::DIR);
+        let (fresh_spare, old_spare) = (spare_dir.join("t.1.3"), spare_dir.join("t.1.4"));
         let then = SystemTime::now() - MAX_TEMP_AGE - Duration::from_secs(60);
-        fs::File::options()
-            .write(true)
-            .open(&old)
-            .unwrap()
-            .set_modified(then)
-            .unwrap();
-        assert_eq!(purge(&q, true, false), 1);
+        for (path, age) in [
+            (&fresh, None),
+            (&old, Some(then)),
+            (&fresh_spare, None),
+            (&old_spare, Some(then)),
+        ] {
+            fs::write(path, b"x").unwrap();
+            if let Some(t) = age {
+                let f = fs::File::options().write(true).open(path).unwrap();
+                f.set_modified(t).unwrap();
+            }
+        }
+        assert_eq!(purge(&q, true, false), 2);
         assert!(fresh.exists() && !old.exists());
-        assert_eq!(purge(&q, false, false), 1, "stopped: every temporary file");
+        assert!(fresh_spare.exists() && !old_spare.exists());
+        assert_eq!(purge(&q, false, false), 2, "stopped: every temporary file");
+        assert!(!fresh.exists() && !fresh_spare.exists());
         fs::remove_dir_all(q.root()).unwrap();
     }
 

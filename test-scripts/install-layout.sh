@@ -31,7 +31,7 @@ check_path "$T/spool" 755 root
 check_path "$T/spool/maildrop" 730 "$MAIL_OWNER" "$SETGID_GROUP"
 check_path "$T/spool/public" 710 "$MAIL_OWNER" "$SETGID_GROUP"
 check_path "$T/spool/pid" 755 root
-for d in hold incoming active deferred corrupt defer bounce trace flush saved private; do
+for d in hold incoming active deferred corrupt defer bounce trace flush saved spare private; do
 	check_path "$T/spool/$d" 700 "$MAIL_OWNER"
 done
 check_path "$T/lib" 700 "$MAIL_OWNER"

@@ -157,7 +157,7 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
     }
 
     if deferred.is_empty() && untried.is_empty() {
-        match q.remove(id, QueueName::Active) {
+        match q.recycle(id, QueueName::Active) {
             Ok(()) => lines::removed(id),
             Err(e) => log::warning(COMPONENT, format!("{}: remove: {}", id, e)),
         }
@@ -280,7 +280,7 @@ fn finish_verify(ctx: &QmgrContext, id: &str, msg: &mut ActiveMessage) -> Option
             return None;
         }
     }
-    match ctx.queue.remove(id, QueueName::Active) {
+    match ctx.queue.recycle(id, QueueName::Active) {
         Ok(()) => lines::removed(id),
         Err(e) => log::warning(COMPONENT, format!("{}: remove: {}", id, e)),
     }

@@ -14,9 +14,10 @@ pub mod hash;
 pub mod postfix_file;
 pub mod postfix_import;
 pub mod scan;
+pub mod spare;
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,6 +79,7 @@ pub const DIRECTORIES: &[(&str, u32)] = &[
     ("trace", 0o700),
     ("flush", 0o700),
     ("saved", 0o700),
+    ("spare", 0o700),
     ("pid", 0o755),
     ("public", 0o710),
     ("private", 0o700),
@@ -107,6 +109,8 @@ pub struct Queue {
     /// A complete `rehash` left every file where `hashing` puts it (shared by clones): the
     /// per-message logs are then removed from there without searching older layouts.
     settled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Files of delivered messages kept for new ones (`recycle`, `create`).
+    spares: std::sync::Arc<spare::Spares>,
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -125,6 +129,7 @@ impl Queue {
             root: root.to_path_buf(),
             hashing: std::sync::Arc::new(hashing),
             settled: Default::default(),
+            spares: Default::default(),
         }
     }
 
@@ -301,6 +306,37 @@ impl Queue {
         Ok(())
     }
 
+    /// Remove a delivered message like `remove`, but keep its file as a spare for a new
+    /// message of this process to overwrite (`spare`): renamed to a temporary name in
+    /// spare/, which is all a crash can leave of it. Unlinked when the pool is full.
+    pub fn recycle(&self, id: &str, from: QueueName) -> io::Result<()> {
+        if !self.spares.has_room() {
+            return self.remove(id, from);
+        }
+        let path = self.find(from, id).unwrap_or_else(|| self.path(from, id));
+        let spare = self.temp_path();
+        // Any failure (the message gone, no spare/ in an older spool) is left to `remove`.
+        if fs::rename(&path, &spare).is_err() {
+            return self.remove(id, from);
+        }
+        self.spares.put(spare, id);
+        self.remove_logs(id);
+        Ok(())
+    }
+
+    /// How many spare files this process keeps now.
+    pub fn spare_count(&self) -> usize {
+        self.spares.len()
+    }
+
+    /// A new name for a spare file: `spare/t.<pid>.<n>`.
+    fn temp_path(&self) -> PathBuf {
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        self.root
+            .join(spare::DIR)
+            .join(format!("t.{}.{}", std::process::id(), n))
+    }
+
     /// Remove the defer/, bounce/ and trace/ logs of `id`, wherever they are: where the
     /// settings put them once `rehash` settled the spool (every writer of this process
     /// uses the same settings), else wherever a search finds them.
@@ -368,17 +404,24 @@ impl Queue {
         moved
     }
 
-    /// Remove leftover temporary files from incoming/ (interrupted writes). Called at start,
-    /// before any writer exists. Returns how many were removed.
+    /// Remove leftover temporary files from incoming/ (interrupted writes) and spare/
+    /// (spare files of a stopped process). Called at start, before any writer exists.
+    /// Returns how many were removed.
     pub fn purge_temporary(&self) -> io::Result<usize> {
         let mut n = 0;
-        for entry in fs::read_dir(self.dir(QueueName::Incoming))? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with("t.") {
-                fs::remove_file(entry.path())?;
-                n += 1;
+        for dir in [self.dir(QueueName::Incoming), self.root.join(spare::DIR)] {
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let name = entry.file_name();
+                if name.to_string_lossy().starts_with("t.") {
+                    fs::remove_file(entry.path())?;
+                    n += 1;
+                }
             }
         }
         Ok(n)
@@ -386,8 +429,13 @@ impl Queue {
 
     /// Start writing a new message into incoming/ (or another queue, for maildrop-style
     /// writers). The queue ID is known at once; nothing is visible to the scheduler until
-    /// `commit`.
+    /// `commit`. A message for incoming/ overwrites a spare file when there is one.
     pub fn create(&self, q: QueueName) -> io::Result<Incoming> {
+        if q == QueueName::Incoming
+            && let Some(w) = self.reuse_spare()
+        {
+            return Ok(w);
+        }
         let dir = self.dir(q);
         loop {
             let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -403,28 +451,74 @@ impl Queue {
                 Err(e) => return Err(e),
             };
             let ino = file.metadata()?.ino();
-            let micros = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.subsec_micros())
-                .unwrap_or(0);
-            let id = make_queue_id(micros, ino);
+            let id = make_queue_id(now_micros(), ino);
             // Maildrop files are written by the submitting user and read by pickup (mail_owner).
             let mode = if q == QueueName::Maildrop {
                 0o644
             } else {
                 0o700
             };
-            return Ok(Incoming {
-                queue: self.clone(),
-                target: q,
-                tmp,
-                file: Some(file),
-                id,
-                committed: false,
-                mode,
-            });
+            return Ok(self.incoming(q, tmp, file, id, mode, false));
         }
     }
+
+    /// A writer into incoming/ on a spare file, if one opens (a regular file, never
+    /// through a link); a spare that does not is deleted. Its ID never repeats the ID of
+    /// the message the file held.
+    fn reuse_spare(&self) -> Option<Incoming> {
+        while let Some(s) = self.spares.take() {
+            let opened = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(&s.path)
+                .and_then(|f| f.metadata().map(|m| (f, m)));
+            match opened {
+                Ok((file, meta)) if meta.is_file() && meta.nlink() == 1 && spare::fresh(&meta) => {
+                    let mut micros = now_micros();
+                    let mut id = make_queue_id(micros, meta.ino());
+                    if id == s.old_id {
+                        micros = micros.wrapping_add(1);
+                        id = make_queue_id(micros, meta.ino());
+                    }
+                    let w = self.incoming(QueueName::Incoming, s.path, file, id, 0o700, true);
+                    return Some(w);
+                }
+                _ => {
+                    let _ = fs::remove_file(&s.path);
+                }
+            }
+        }
+        None
+    }
+
+    fn incoming(
+        &self,
+        target: QueueName,
+        tmp: PathBuf,
+        file: File,
+        id: String,
+        mode: u32,
+        reused: bool,
+    ) -> Incoming {
+        Incoming {
+            queue: self.clone(),
+            target,
+            tmp,
+            file: Some(file),
+            id,
+            committed: false,
+            mode,
+            reused,
+        }
+    }
+}
+
+/// The microseconds of the current second (the first part of a short queue ID).
+fn now_micros() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_micros())
+        .unwrap_or(0)
 }
 
 /// A message being written. Dropped without `commit`, it leaves nothing behind.
@@ -437,6 +531,8 @@ pub struct Incoming {
     id: String,
     committed: bool,
     mode: u32,
+    /// A spare file: longer content of the message it held is cut off before the fsync.
+    reused: bool,
 }
 
 impl Incoming {
@@ -470,7 +566,13 @@ impl Incoming {
             .take()
             .ok_or_else(|| io::Error::other("already committed"))?;
         f.set_permissions(fs::Permissions::from_mode(self.mode))?;
-        file::write_all_sync(&mut f, &buf)?;
+        if self.reused {
+            f.write_all(&buf)?;
+            f.set_len(buf.len() as u64)?;
+            f.sync_all()?;
+        } else {
+            file::write_all_sync(&mut f, &buf)?;
+        }
         let dest = self.queue.path(self.target, &self.id);
         let dir_name = self.target.dir_name();
         self.queue.make_parent(dir_name, &dest)?;
@@ -567,13 +669,116 @@ mod tests {
         fs::remove_dir_all(q.root()).unwrap();
     }
 
+    fn commit_one(q: &Queue, body: &[u8]) -> String {
+        let w = q.create(QueueName::Incoming).unwrap();
+        let mut env = Envelope::new("s@x");
+        env.recipients.push(Recipient::new("r@y"));
+        w.commit(&mut env, body).unwrap()
+    }
+
+    #[test]
+    fn a_delivered_message_file_is_overwritten_by_the_next_one() {
+        let q = temp_queue("spare");
+        let long = vec![b'x'; 20_000];
+        let old = commit_one(&q, &long);
+        q.move_to(&old, QueueName::Incoming, QueueName::Active)
+            .unwrap();
+        let ino = fs::metadata(q.path(QueueName::Active, &old)).unwrap().ino();
+        q.recycle(&old, QueueName::Active).unwrap();
+        assert_eq!(q.locate(&old), None, "gone from the queues");
+        assert_eq!(q.spare_count(), 1);
+        let spare_dir = q.root().join(spare::DIR);
+        assert_eq!(fs::read_dir(&spare_dir).unwrap().count(), 1);
+
+        let new = commit_one(&q, b"short\n");
+        assert_ne!(new, old, "a new queue ID");
+        assert_eq!(q.spare_count(), 0);
+        assert_eq!(fs::read_dir(&spare_dir).unwrap().count(), 0);
+        let path = q.path(QueueName::Incoming, &new);
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(meta.ino(), ino, "the same file");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        // Nothing of the longer message is left after the new one.
+        let mut qf = QueueFile::open(&path).unwrap();
+        assert_eq!(qf.content().unwrap(), b"short\n");
+        assert_eq!(qf.envelope.recipients.len(), 1);
+        let mut fresh = Envelope::new("s@x");
+        fresh.recipients.push(Recipient::new("r@y"));
+        assert_eq!(
+            meta.len(),
+            file::encode(&mut fresh, b"short\n").len() as u64
+        );
+        fs::remove_dir_all(q.root()).unwrap();
+    }
+
+    #[test]
+    fn a_spare_that_is_gone_or_not_a_plain_file_is_not_used() {
+        let q = temp_queue("spare-bad");
+        let spare_dir = q.root().join(spare::DIR);
+        // Removed behind the pool's back (postsuper -p): a new file is made.
+        let a = commit_one(&q, b"a\n");
+        q.recycle(&a, QueueName::Incoming).unwrap();
+        for e in fs::read_dir(&spare_dir).unwrap() {
+            fs::remove_file(e.unwrap().path()).unwrap();
+        }
+        let b = commit_one(&q, b"b\n");
+        assert_eq!(q.locate(&b), Some(QueueName::Incoming));
+        // Replaced by a link: not followed, deleted, and a new file is made.
+        q.recycle(&b, QueueName::Incoming).unwrap();
+        let target = q.root().join("elsewhere");
+        fs::write(&target, b"keep").unwrap();
+        let link = fs::read_dir(&spare_dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let c = commit_one(&q, b"c\n");
+        assert_eq!(q.locate(&c), Some(QueueName::Incoming));
+        assert_eq!(fs::read(&target).unwrap(), b"keep");
+        assert!(fs::symlink_metadata(&link).is_err(), "the link is deleted");
+        // A message that waited long in the queue: its file is deleted, not used.
+        let old = SystemTime::now() - spare::MAX_IDLE - std::time::Duration::from_secs(60);
+        File::options()
+            .write(true)
+            .open(q.path(QueueName::Incoming, &c))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let held = File::open(q.path(QueueName::Incoming, &c)).unwrap();
+        q.recycle(&c, QueueName::Incoming).unwrap();
+        let d = commit_one(&q, b"d\n");
+        assert_eq!(q.locate(&d), Some(QueueName::Incoming));
+        assert_eq!(held.metadata().unwrap().nlink(), 0, "deleted, not reused");
+        assert_eq!(fs::read_dir(&spare_dir).unwrap().count(), 0);
+        fs::remove_dir_all(q.root()).unwrap();
+    }
+
+    #[test]
+    fn without_a_spare_directory_a_delivered_message_is_removed() {
+        let q = temp_queue("spare-none");
+        fs::remove_dir(q.root().join(spare::DIR)).unwrap();
+        let a = commit_one(&q, b"a\n");
+        q.recycle(&a, QueueName::Incoming).unwrap();
+        assert_eq!(q.locate(&a), None);
+        assert_eq!(q.spare_count(), 0);
+        fs::remove_dir_all(q.root()).unwrap();
+    }
+
     #[test]
     fn purge_removes_only_temporary_files() {
         let q = temp_queue("purge");
         let w = q.create(QueueName::Incoming).unwrap();
         std::mem::forget(w); // simulate a crash mid-write
         fs::write(q.path(QueueName::Incoming, "ABCDEF123"), b"x").unwrap();
-        assert_eq!(q.purge_temporary().unwrap(), 1);
+        let a = commit_one(&q, b"a\n");
+        q.recycle(&a, QueueName::Incoming).unwrap();
+        // A spare left by a stopped process is removed too.
+        std::mem::forget(q.spares.take());
+        assert_eq!(q.purge_temporary().unwrap(), 2);
+        assert_eq!(fs::read_dir(q.root().join(spare::DIR)).unwrap().count(), 0);
         assert_eq!(
             q.list(QueueName::Incoming).unwrap(),
             vec!["ABCDEF123".to_string()]
