@@ -1,7 +1,8 @@
 //! Pieces of the postern-bench load generator (src/bin/postern-bench.rs) that do not touch
 //! the network: SMTP reply parsing and message generation (`smtp`), and the measurements
 //! (`stats`: latency percentiles, counting messages in a growing mbox, peak RSS), and the
-//! idle-session measurement (`idle`: memory of a server holding N silent clients).
+//! idle-session measurement (`idle`: memory of a server holding N silent clients), and the
+//! pacing of `--rate` (`pace`).
 //!
 //! Security role: none; this is client-side test tooling, never used by the server. It logs
 //! nothing. Follows RFC 5321 (reply syntax, dot-stuffing) and RFC 2920 (PIPELINING).
@@ -10,6 +11,7 @@ use std::fmt;
 use std::io;
 
 pub mod idle;
+pub mod pace;
 pub mod smtp;
 pub mod stats;
 

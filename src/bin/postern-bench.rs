@@ -30,6 +30,7 @@
 
 use native_tls::TlsConnector;
 use postern::bench::BenchError;
+use postern::bench::pace::Pace;
 use postern::bench::smtp::{Reply, make_message, offers, read_reply};
 use postern::bench::stats::{MboxCounter, count_maildir, count_queued, parse_vmhwm, percentile};
 use std::fmt;
@@ -117,6 +118,8 @@ struct Opts {
     connect_per_message: bool,
     /// Hold this many silent sessions and measure memory and greeting time (`--idle`).
     idle: usize,
+    /// Offer this many messages per second in all, evenly spaced (`--rate`).
+    rate: Option<f64>,
 }
 
 /// Split `--auth USER:PASSWORD` at the first ':'; the user must not be empty.
@@ -230,6 +233,12 @@ fn parse_args(args: &[String]) -> Result<Opts, BenchError> {
         "instead of sending: hold N greeted, silent sessions, report the server's RSS (with --pid) and a new client's greeting time",
         "N",
     );
+    o.optopt(
+        "",
+        "rate",
+        "offer R messages per second in all, evenly spaced over the sessions (default: as fast as the server answers)",
+        "R",
+    );
     o.optflag("", "no-header", "print the result row only");
     o.optflag("h", "help", "this help");
     let prog = args.first().map(String::as_str).unwrap_or("postern-bench");
@@ -283,6 +292,16 @@ fn parse_args(args: &[String]) -> Result<Opts, BenchError> {
         auth: m.opt_str("auth").as_deref().map(parse_auth).transpose()?,
         connect_per_message: m.opt_present("connect-per-message"),
         idle: parse_num(&m, "idle", 0usize, MAX_IDLE)?,
+        rate: m
+            .opt_str("rate")
+            .map(|r| match r.parse::<f64>() {
+                Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+                _ => Err(BenchError::Usage(format!(
+                    "--rate: not a positive number: {}",
+                    r
+                ))),
+            })
+            .transpose()?,
     };
     if opts.sessions == 0 || opts.recipients == 0 || opts.timeout.is_zero() {
         return Err(BenchError::Usage(
@@ -464,18 +483,26 @@ fn session(
     tls: Option<&TlsConnector>,
     first: usize,
     count: usize,
+    pace: Option<Pace>,
     res: &mut SessionResult,
 ) -> Result<(), BenchError> {
     let date = postern::log::timefmt::rfc2822(postern::log::timefmt::now_secs());
+    let wait = |k: usize| {
+        if let Some(p) = pace {
+            p.wait(k)
+        }
+    };
     if !opts.connect_per_message {
         let (mut c, pipelining) = open(opts, addr, tls)?;
-        for n in first..first + count {
+        for (k, n) in (first..first + count).enumerate() {
+            wait(k);
             one_message(opts, &mut c, pipelining, n, &date, res)?;
         }
         quit(&mut c, res);
         return Ok(());
     }
-    for n in first..first + count {
+    for (k, n) in (first..first + count).enumerate() {
+        wait(k);
         let r = open(opts, addr, tls).and_then(|(mut c, pipelining)| {
             one_message(opts, &mut c, pipelining, n, &date, res)?;
             quit(&mut c, res);
@@ -638,9 +665,12 @@ fn run(opts: &Opts) -> Result<bool, BenchError> {
             continue;
         }
         let (o, ab, t) = (Arc::clone(&opts), Arc::clone(&aborted), tls.clone());
+        let pace = opts
+            .rate
+            .and_then(|r| Pace::new(started, r, i, opts.sessions));
         handles.push(thread::spawn(move || {
             let mut res = SessionResult::default();
-            if let Err(e) = session(&o, addr, t.as_deref(), first, count, &mut res) {
+            if let Err(e) = session(&o, addr, t.as_deref(), first, count, pace, &mut res) {
                 ab.fetch_add(1, Ordering::Relaxed);
                 res.errors += count.saturating_sub(res.accepted + res.errors);
                 res.first_error.get_or_insert_with(|| e.to_string());
@@ -850,6 +880,17 @@ mod tests {
             parse_args(&args(&["--bogus"])),
             Err(BenchError::Usage(_))
         ));
+        assert_eq!(parse_args(&args(&[])).unwrap().rate, None);
+        assert_eq!(
+            parse_args(&args(&["--rate", "800"])).unwrap().rate,
+            Some(800.0)
+        );
+        for bad in ["0", "-3", "fast", "inf"] {
+            assert!(matches!(
+                parse_args(&args(&["--rate", bad])),
+                Err(BenchError::Usage(_))
+            ));
+        }
     }
 
     #[test]
@@ -1047,7 +1088,7 @@ mod tests {
         .unwrap();
         o.size = 300;
         let mut res = SessionResult::default();
-        session(&o, addr, None, 0, 2, &mut res).unwrap();
+        session(&o, addr, None, 0, 2, None, &mut res).unwrap();
         assert_eq!(res.accepted, 2);
         assert_eq!(res.errors, 0);
         assert_eq!(res.latencies.len(), 2);
@@ -1127,7 +1168,7 @@ mod per_message_tests {
         ]))
         .unwrap();
         let mut res = SessionResult::default();
-        session(&o, addr, None, 0, 3, &mut res).unwrap();
+        session(&o, addr, None, 0, 3, None, &mut res).unwrap();
         assert_eq!((res.accepted, res.errors, res.sessions), (3, 0, 3));
         let sessions = server.join().unwrap();
         for seen in sessions {
