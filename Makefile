@@ -79,7 +79,7 @@ DAEMONS ?= local
 QUEUE_DIRS := maildrop:0730:mail:setgid public:0710:mail:setgid pid:0755:root \
 	hold:0700:mail incoming:0700:mail active:0700:mail deferred:0700:mail \
 	corrupt:0700:mail defer:0700:mail bounce:0700:mail trace:0700:mail \
-	flush:0700:mail saved:0700:mail private:0700:mail
+	flush:0700:mail saved:0700:mail spare:0700:mail private:0700:mail
 
 # Parameters written into the installed main.cf, as Postfix's post-install does.
 INSTALL_PARAMS := config_directory queue_directory command_directory daemon_directory \

@@ -328,6 +328,7 @@ pub fn purge(queue: &Queue, running: bool, verbose: bool) -> usize {
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;
         };
+        let mut doomed = Vec::new();
         for entry in entries.flatten() {
             if !entry.file_name().to_string_lossy().starts_with("t.") {
                 continue;
@@ -337,9 +338,23 @@ pub fn purge(queue: &Queue, running: bool, verbose: bool) -> usize {
                 .and_then(|m| m.modified())
                 .map(|t| now.duration_since(t).unwrap_or(Duration::ZERO) > MAX_TEMP_AGE)
                 .unwrap_or(false);
-            if (!running || old) && fs::remove_file(entry.path()).is_ok() {
+            if !running || old {
+                doomed.push(entry.path());
+            }
+        }
+        // Never the last name of a queue file's inode (a crash on a file system without
+        // a journal can leave a spare's old name next to the message's new one).
+        let (doomed, kept) = queue.unlinkable(doomed);
+        for p in kept {
+            warn(&format!(
+                "{}: left in place: a queue file uses the same inode; run fsck, then remove it",
+                p.display()
+            ));
+        }
+        for p in doomed {
+            if fs::remove_file(&p).is_ok() {
                 if verbose {
-                    say(&format!("removed file {}", entry.path().display()));
+                    say(&format!("removed file {}", p.display()));
                 }
                 n += 1;
             }

@@ -231,3 +231,64 @@ fn req_ccert_needs_encrypt() {
         inst.log()
     );
 }
+
+/// EHLO after STARTTLS with each client certificate on a port that requires a trusted one.
+const REQUIRED: &str = r#"
+import smtplib, ssl, sys
+port, d = int(sys.argv[1]), sys.argv[2]
+for name in ["alice", "mallory"]:
+    c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    c.check_hostname = False
+    c.verify_mode = ssl.CERT_NONE
+    c.load_cert_chain(f"{d}/{name}.crt", f"{d}/{name}.key")
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    s.starttls(context=c)
+    code, msg = s.ehlo()
+    print(f"{name}: {code} {msg.decode().splitlines()[0]}")
+    s.close()
+"#;
+
+/// smtpd_tls_CApath alone (no CAfile): a hashed directory holding the test CA makes its
+/// client certificate trusted, another CA's is not.
+#[test]
+fn client_certificates_verified_through_ca_path() {
+    if !have_python() {
+        return;
+    }
+    let inst = instance(
+        &[
+            ("smtpd_tls_security_level", "encrypt"),
+            ("smtpd_tls_req_ccert", "yes"),
+        ],
+        "",
+    );
+    let capath = inst.etc.join("capath");
+    std::fs::create_dir_all(&capath).unwrap();
+    let ca = inst.etc.join("ca.crt");
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-hash", "-noout", "-in"])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    let hash = String::from_utf8(out.stdout).unwrap();
+    std::fs::copy(&ca, capath.join(format!("{}.0", hash.trim()))).unwrap();
+    inst.set("smtpd_tls_CAfile", "");
+    inst.set("smtpd_tls_CApath", &capath.display().to_string());
+    inst.start();
+    let out = python(
+        REQUIRED,
+        &[inst.port.to_string(), inst.etc.display().to_string()],
+    );
+    assert!(
+        out.contains("alice: 250 www.a.org\n")
+            && out.contains("mallory: 421 4.7.1 www.a.org Error: Client certificate not trusted\n"),
+        "{}\n{}",
+        out,
+        inst.log()
+    );
+    assert!(
+        !inst.log().contains("smtpd_tls_CApath"),
+        "no warning about the setting: {}",
+        inst.log()
+    );
+}

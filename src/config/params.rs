@@ -487,14 +487,14 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_tls_auth_only", "no"),
     p("smtpd_tls_wrappermode", "no"),
     // smtpd TLS (smtpd/tls): the legacy switch, logging, the Received: comment, the
-    // protocol range, client certificates (smtpd_tls_CApath is not read: use CAfile).
+    // protocol range, client certificates (trusted roots: CAfile and the hashed CApath).
     p("smtpd_enforce_tls", "no"),
     p("smtpd_tls_loglevel", "0"),
     p("smtpd_tls_received_header", "no"),
     p("smtpd_tls_protocols", ">=TLSv1"),
     p("smtpd_tls_mandatory_protocols", ">=TLSv1"),
     p("smtpd_tls_CAfile", ""),
-    k("smtpd_tls_CApath", ""),
+    p("smtpd_tls_CApath", ""),
     p("smtpd_tls_ask_ccert", "no"),
     p("smtpd_tls_req_ccert", "no"),
     p("smtpd_tls_ccert_verifydepth", "9"),

@@ -99,13 +99,24 @@ pub fn start(ctx: crate::Shared<QmgrContext>, wake: Receiver<Wake>) -> JoinHandl
 }
 
 /// At start-up: put messages left in active/ by a crash back into incoming/, and remove
-/// interrupted writes. Returns (recovered, purged).
+/// interrupted writes and spare files (a spare that shares its inode with a queue file is
+/// left, with a warning: see `Queue::unlinkable`). Returns (recovered, purged).
 pub fn recover(queue: &Queue) -> std::io::Result<(usize, usize)> {
     use crate::queue::QueueName;
     let ids = queue.list(QueueName::Active)?;
     for id in &ids {
         queue.move_to(id, QueueName::Active, QueueName::Incoming)?;
     }
-    let purged = queue.purge_temporary()?;
+    let (purged, kept) = queue.purge_temporary()?;
+    for p in kept {
+        crate::log::warning(
+            "qmgr",
+            format!(
+                "{}: left in place: a queue file uses the same inode (a crash on a file \
+                 system without a journal?); run fsck, then remove it",
+                p.display()
+            ),
+        );
+    }
     Ok((ids.len(), purged))
 }

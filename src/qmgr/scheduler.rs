@@ -193,6 +193,8 @@ impl Scheduler {
             return;
         }
         let q = self.ctx.queue.clone();
+        // Delivered messages' files kept as spares do not outlive an idle hour.
+        q.expire_spares();
         if let Ok(ids) = q.list(QueueName::Incoming) {
             for id in ids {
                 if self.known.insert(id.clone()) {

@@ -319,9 +319,40 @@ impl Queue {
         if fs::rename(&path, &spare).is_err() {
             return self.remove(id, from);
         }
-        self.spares.put(spare, id);
+        let left = path.parent().unwrap_or(&path).to_path_buf();
+        if self.spares.put(spare, &left, id) {
+            self.settle_spares();
+        }
         self.remove_logs(id);
         Ok(())
+    }
+
+    /// Make the pending spares' moves durable (fsync the queue directories they left, and
+    /// spare/), then let new messages use them; if an fsync fails they are deleted instead.
+    fn settle_spares(&self) {
+        let pending = self.spares.take_pending();
+        let mut dirs: Vec<&Path> = pending.iter().map(|s| s.left.as_path()).collect();
+        dirs.sort();
+        dirs.dedup();
+        let spare_dir = self.root.join(spare::DIR);
+        let synced = dirs
+            .into_iter()
+            .chain(std::iter::once(spare_dir.as_path()))
+            .try_for_each(fsync_dir);
+        match synced {
+            Ok(()) => self.spares.promote(pending),
+            Err(_) => {
+                for s in pending {
+                    let _ = fs::remove_file(&s.path);
+                }
+            }
+        }
+    }
+
+    /// Delete spare files idle for longer than `spare::MAX_IDLE` (called periodically, so
+    /// that delivered messages' bytes do not stay when no new mail comes).
+    pub fn expire_spares(&self) -> usize {
+        self.spares.expire()
     }
 
     /// How many spare files this process keeps now.
@@ -406,25 +437,70 @@ impl Queue {
 
     /// Remove leftover temporary files from incoming/ (interrupted writes) and spare/
     /// (spare files of a stopped process). Called at start, before any writer exists.
-    /// Returns how many were removed.
-    pub fn purge_temporary(&self) -> io::Result<usize> {
+    /// Returns how many were removed, and the spares left in place because a queue file
+    /// uses the same inode (see `unlinkable`).
+    pub fn purge_temporary(&self) -> io::Result<(usize, Vec<PathBuf>)> {
         let mut n = 0;
+        let mut kept = Vec::new();
         for dir in [self.dir(QueueName::Incoming), self.root.join(spare::DIR)] {
             let entries = match fs::read_dir(&dir) {
                 Ok(e) => e,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
+            let mut found = Vec::new();
             for entry in entries {
                 let entry = entry?;
-                let name = entry.file_name();
-                if name.to_string_lossy().starts_with("t.") {
-                    fs::remove_file(entry.path())?;
-                    n += 1;
+                if entry.file_name().to_string_lossy().starts_with("t.") {
+                    found.push(entry.path());
                 }
             }
+            let (ok, keep) = self.unlinkable(found);
+            for p in ok {
+                fs::remove_file(p)?;
+                n += 1;
+            }
+            kept.extend(keep);
         }
-        Ok(n)
+        Ok((n, kept))
+    }
+
+    /// Split temporary files into those that may be unlinked and those that must stay: a
+    /// file with one link whose inode a queue file also uses. That happens only after a
+    /// crash on a file system without a journal (and without fsck), when a spare's old
+    /// name in spare/ survived next to the incoming/ name it was renamed to: the link count
+    /// on disk is 1, so unlinking the stale name would free the message's inode.
+    pub fn unlinkable(&self, files: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let single: Vec<(PathBuf, u64)> = files
+            .iter()
+            .filter_map(|p| {
+                let m = fs::symlink_metadata(p).ok()?;
+                (m.is_file() && m.nlink() == 1).then(|| (p.clone(), m.ino()))
+            })
+            .collect();
+        if single.is_empty() {
+            return (files, Vec::new());
+        }
+        let mut used = std::collections::HashSet::new();
+        for q in [
+            QueueName::Incoming,
+            QueueName::Active,
+            QueueName::Deferred,
+            QueueName::Hold,
+            QueueName::Corrupt,
+        ] {
+            let _ = hash::walk(&self.dir(q), &mut |e| {
+                let name = e.file_name();
+                if name.to_str().is_some_and(is_queue_id)
+                    && let Ok(m) = e.metadata()
+                {
+                    used.insert(m.ino());
+                }
+            });
+        }
+        files
+            .into_iter()
+            .partition(|p| !single.iter().any(|(s, ino)| s == p && used.contains(ino)))
     }
 
     /// Start writing a new message into incoming/ (or another queue, for maildrop-style
@@ -462,7 +538,8 @@ impl Queue {
         }
     }
 
-    /// A writer into incoming/ on a spare file, if one opens (a regular file, never
+    /// A writer into incoming/ on a spare file (one whose move out of the queue is durable),
+    /// if one opens (a regular file, never
     /// through a link); a spare that does not is deleted. Its ID never repeats the ID of
     /// the message the file held.
     fn reuse_spare(&self) -> Option<Incoming> {
@@ -689,6 +766,14 @@ mod tests {
         assert_eq!(q.spare_count(), 1);
         let spare_dir = q.root().join(spare::DIR);
         assert_eq!(fs::read_dir(&spare_dir).unwrap().count(), 1);
+        // Not used before its move out of active/ is durable.
+        let other = commit_one(&q, b"other\n");
+        let other_ino = fs::metadata(q.path(QueueName::Incoming, &other))
+            .unwrap()
+            .ino();
+        assert_ne!(other_ino, ino);
+        assert_eq!(q.spare_count(), 1);
+        q.settle_spares();
 
         let new = commit_one(&q, b"short\n");
         assert_ne!(new, old, "a new queue ID");
@@ -718,6 +803,7 @@ mod tests {
         // Removed behind the pool's back (postsuper -p): a new file is made.
         let a = commit_one(&q, b"a\n");
         q.recycle(&a, QueueName::Incoming).unwrap();
+        q.settle_spares();
         for e in fs::read_dir(&spare_dir).unwrap() {
             fs::remove_file(e.unwrap().path()).unwrap();
         }
@@ -725,6 +811,7 @@ mod tests {
         assert_eq!(q.locate(&b), Some(QueueName::Incoming));
         // Replaced by a link: not followed, deleted, and a new file is made.
         q.recycle(&b, QueueName::Incoming).unwrap();
+        q.settle_spares();
         let target = q.root().join("elsewhere");
         fs::write(&target, b"keep").unwrap();
         let link = fs::read_dir(&spare_dir)
@@ -749,6 +836,7 @@ mod tests {
             .unwrap();
         let held = File::open(q.path(QueueName::Incoming, &c)).unwrap();
         q.recycle(&c, QueueName::Incoming).unwrap();
+        q.settle_spares();
         let d = commit_one(&q, b"d\n");
         assert_eq!(q.locate(&d), Some(QueueName::Incoming));
         assert_eq!(held.metadata().unwrap().nlink(), 0, "deleted, not reused");
@@ -776,8 +864,7 @@ mod tests {
         let a = commit_one(&q, b"a\n");
         q.recycle(&a, QueueName::Incoming).unwrap();
         // A spare left by a stopped process is removed too.
-        std::mem::forget(q.spares.take());
-        assert_eq!(q.purge_temporary().unwrap(), 2);
+        assert_eq!(q.purge_temporary().unwrap(), (2, Vec::new()));
         assert_eq!(fs::read_dir(q.root().join(spare::DIR)).unwrap().count(), 0);
         assert_eq!(
             q.list(QueueName::Incoming).unwrap(),

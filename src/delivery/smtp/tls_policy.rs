@@ -23,10 +23,8 @@
 //! logs the refusal, the session the handshake result).
 
 use std::fmt;
-use std::path::Path;
 
 use openssl::ssl::{SslContext, SslContextBuilder, SslMethod, SslOptions, SslVerifyMode};
-use openssl::x509::X509;
 
 use crate::config::Config;
 use crate::tls::names::MatchList;
@@ -195,29 +193,9 @@ impl fmt::Debug for ClientTls {
 
 /// Add the certificates of smtp_tls_CAfile and the hashed directory smtp_tls_CApath.
 fn load_cas(b: &mut SslContextBuilder, file: &str, dir: &str) -> Result<(), TlsPolicyError> {
-    if !file.is_empty() {
-        let data = crate::secrets::read_file(Path::new(file))
-            .map_err(|e| TlsPolicyError::Ca(file.to_string(), e.to_string()))?;
-        let certs = X509::stack_from_pem(&data)
-            .map_err(|e| TlsPolicyError::Ca(file.to_string(), e.to_string()))?;
-        if certs.is_empty() {
-            return Err(TlsPolicyError::Ca(
-                file.into(),
-                "no certificate found".into(),
-            ));
-        }
-        for c in certs {
-            b.cert_store_mut()
-                .add_cert(c)
-                .map_err(|e| TlsPolicyError::Ca(file.to_string(), e.to_string()))?;
-        }
-    }
-    if !dir.is_empty() {
-        std::fs::read_dir(dir).map_err(|e| TlsPolicyError::Ca(dir.to_string(), e.to_string()))?;
-        b.load_verify_locations(None, Some(Path::new(dir)))
-            .map_err(|e| TlsPolicyError::Ca(dir.to_string(), e.to_string()))?;
-    }
-    Ok(())
+    crate::tls::cas::load(b, file, dir)
+        .map(|_| ())
+        .map_err(|e| TlsPolicyError::Ca(e.path, e.why))
 }
 
 /// The client context: protocol range, roots, verify depth; certificates are checked
@@ -307,6 +285,7 @@ impl ClientTls {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn levels() {

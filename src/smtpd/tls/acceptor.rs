@@ -3,7 +3,8 @@
 //! smtpd_tls_mandatory_protocols; the server certificate chain and private key (PEM, any
 //! key format OpenSSL reads); and, with smtpd_tls_ask_ccert or smtpd_tls_req_ccert, a
 //! request for a client certificate, verified against smtpd_tls_CAfile (whose CA names
-//! are sent to the client, as Postfix does) to smtpd_tls_ccert_verifydepth. Follows
+//! are sent to the client, as Postfix does) and the hashed directory smtpd_tls_CApath
+//! (`crate::tls::cas`) to smtpd_tls_ccert_verifydepth. Follows
 //! Postfix's tls_server.c / tls_certkey.c / tls_verify.c.
 //!
 //! Security role: the key is read only through `crate::secrets` (preloaded as root); the
@@ -30,7 +31,7 @@ pub enum ContextError {
     Read(String, std::io::Error),
     NoCert(String),
     Key(String, openssl::error::ErrorStack),
-    Ca(String, openssl::error::ErrorStack),
+    Ca(crate::tls::cas::CaError),
     Ssl(openssl::error::ErrorStack),
 }
 
@@ -40,7 +41,11 @@ impl std::fmt::Display for ContextError {
             ContextError::Read(p, e) => write!(f, "cannot read {}: {}", p, e),
             ContextError::NoCert(p) => write!(f, "no PEM certificate in {}", p),
             ContextError::Key(p, e) => write!(f, "cannot load the private key in {}: {}", p, e),
-            ContextError::Ca(p, e) => write!(f, "cannot load the CA certificates in {}: {}", p, e),
+            ContextError::Ca(e) => write!(
+                f,
+                "cannot load the CA certificates in {}: {}",
+                e.path, e.why
+            ),
             ContextError::Ssl(e) => write!(f, "{}", e),
         }
     }
@@ -59,6 +64,8 @@ pub struct Settings<'a> {
     pub range: Range,
     /// smtpd_tls_CAfile (empty: none).
     pub ca_file: &'a str,
+    /// smtpd_tls_CApath (empty: none).
+    pub ca_path: &'a str,
     /// Ask for a client certificate (smtpd_tls_ask_ccert, or a required one).
     pub ask_ccert: bool,
     /// smtpd_tls_ccert_verifydepth.
@@ -97,13 +104,11 @@ pub fn build(s: &Settings<'_>) -> Result<SslAcceptor, ContextError> {
     b.set_num_tickets(0)?;
     b.set_session_id_context(b"Postern/TLS serverid")?;
     if s.ask_ccert {
-        if !s.ca_file.is_empty() {
-            let cas = X509::stack_from_pem(&read(s.ca_file)?)
-                .map_err(|e| ContextError::Ca(s.ca_file.into(), e))?;
+        let cas = crate::tls::cas::load(&mut b, s.ca_file, s.ca_path).map_err(ContextError::Ca)?;
+        if !cas.is_empty() {
             let mut names = Stack::<X509Name>::new()?;
             for ca in cas {
                 names.push(ca.subject_name().to_owned()?)?;
-                b.cert_store_mut().add_cert(ca)?;
             }
             b.set_client_ca_list(names);
         }

@@ -106,18 +106,13 @@ impl ServerTls {
             crate::log::warning("smtpd", "Can't require client certs unless TLS is required");
         }
         let ask_ccert = cfg.bool("smtpd_tls_ask_ccert") || require_ccert;
-        if wanted && !cfg.get("smtpd_tls_CApath").trim().is_empty() {
-            crate::log::warning(
-                "smtpd",
-                "smtpd_tls_CApath is not implemented: its CAs are not trusted (use smtpd_tls_CAfile)",
-            );
-        }
         let acceptor = match identity_files(cfg) {
             Some((cert, key)) if wanted => load(&acceptor::Settings {
                 cert: &cert,
                 key: &key,
                 range,
                 ca_file: cfg.get("smtpd_tls_CAfile").trim(),
+                ca_path: cfg.get("smtpd_tls_CApath").trim(),
                 ask_ccert,
                 verify_depth: u32::try_from(cfg.int("smtpd_tls_ccert_verifydepth").max(1))
                     .unwrap_or(9),
