@@ -671,3 +671,82 @@ fn a_listener_without_a_host_serves_ipv4_and_ipv6() {
     }
     inst.stop();
 }
+
+/// The files (inode numbers) in the spool's spare/ directory.
+fn spare_inodes(inst: &Instance) -> Vec<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir(inst.spool.join("spare"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok().map(|m| m.ino()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Delivered messages' files become spares in spare/; a new message overwrites one; a
+/// kill -9 after its 250 loses nothing, and the restart removes the spares it left.
+#[test]
+fn spare_queue_files_are_reused_and_survive_kill() {
+    use std::os::unix::fs::MetadataExt;
+    let inst = Instance::new(&[]);
+    inst.newaliases();
+    inst.start();
+    let rcpt = format!("<{}@www.a.org>", inst.user);
+    for i in 0..20 {
+        inst.send("a@b.test", &[&rcpt], &format!("warm {}", i), "warm-up");
+    }
+    assert!(
+        wait_for(20, || inst.log().matches(": removed").count() == 20),
+        "{}",
+        inst.log()
+    );
+    assert_eq!(inst.mbox(&inst.user).matches("warm-up").count(), 20);
+    // Kept (each new message reuses one once 16 are durable, if delivery kept up).
+    let spares = spare_inodes(&inst);
+    assert!(
+        (16..=20).contains(&spares.len()),
+        "spares: {:?}\n{}",
+        spares,
+        inst.log()
+    );
+
+    // Hold the next message in the queue, then kill the server after its 250.
+    inst.set("defer_transports", "local");
+    assert!(inst.postfix(&["reload"]).status.success());
+    assert!(wait_for(10, || inst.log().contains("reload")));
+    let id = inst.send("a@b.test", &[&rcpt], "kept", "kill -9 spare test");
+    let held = |log: &str| log.contains(&format!("{}: to=<", id)) && log.contains("deferred");
+    assert!(wait_for(10, || held(&inst.log())), "{}", inst.log());
+    let file = ["incoming", "active", "deferred"]
+        .iter()
+        .flat_map(|q| {
+            let flat = inst.spool.join(q).join(&id);
+            let hashed = inst.spool.join(q).join(&id[..1]).join(&id);
+            [flat, hashed]
+        })
+        .find(|p| p.exists())
+        .expect("the held message's queue file");
+    let ino = std::fs::metadata(&file).unwrap().ino();
+    assert!(spares.contains(&ino), "written into a spare file");
+    let pid = inst.pid().unwrap();
+    postern::sys::kill(pid, libc::SIGKILL).unwrap();
+    assert!(wait_for(10, || !postern::sys::process_exists(pid)));
+
+    inst.set("defer_transports", "");
+    inst.start();
+    // The killed process's spares are gone (at most the restart's own are there).
+    let before: Vec<u64> = spares.iter().copied().filter(|i| *i != ino).collect();
+    assert!(
+        spare_inodes(&inst).iter().all(|i| !before.contains(i)),
+        "{}",
+        inst.log()
+    );
+    assert!(inst.postfix(&["flush"]).status.success());
+    assert!(
+        wait_for(20, || inst.mbox(&inst.user).contains("kill -9 spare test")),
+        "log:\n{}",
+        inst.log()
+    );
+    inst.stop();
+}
