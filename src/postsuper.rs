@@ -318,8 +318,8 @@ fn check_entry(queue: &Queue, q: QueueName, path: &std::path::Path) -> usize {
 /// is down, else those older than MAX_TEMP_AGE. Returns how many were removed.
 pub fn purge(queue: &Queue, running: bool, verbose: bool) -> usize {
     let now = SystemTime::now();
-    let mut n = 0;
     let spare = queue.root().join(crate::queue::spare::DIR);
+    let mut doomed = Vec::new();
     for dir in [
         queue.dir(QueueName::Incoming),
         queue.dir(QueueName::Maildrop),
@@ -328,7 +328,6 @@ pub fn purge(queue: &Queue, running: bool, verbose: bool) -> usize {
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;
         };
-        let mut doomed = Vec::new();
         for entry in entries.flatten() {
             if !entry.file_name().to_string_lossy().starts_with("t.") {
                 continue;
@@ -342,22 +341,23 @@ pub fn purge(queue: &Queue, running: bool, verbose: bool) -> usize {
                 doomed.push(entry.path());
             }
         }
-        // Never the last name of a queue file's inode (a crash on a file system without
-        // a journal can leave a spare's old name next to the message's new one).
-        let (doomed, kept) = queue.unlinkable(doomed);
-        for p in kept {
-            warn(&format!(
-                "{}: left in place: a queue file uses the same inode; run fsck, then remove it",
-                p.display()
-            ));
-        }
-        for p in doomed {
-            if fs::remove_file(&p).is_ok() {
-                if verbose {
-                    say(&format!("removed file {}", p.display()));
-                }
-                n += 1;
+    }
+    // Never the last name of a queue file's inode (a crash on a file system without a
+    // journal can leave a spare's old name next to the message's new one).
+    let (doomed, kept) = queue.unlinkable(doomed);
+    for p in kept {
+        warn(&format!(
+            "{}: left in place: a queue file uses the same inode; run fsck, then remove it",
+            p.display()
+        ));
+    }
+    let mut n = 0;
+    for p in doomed {
+        if fs::remove_file(&p).is_ok() {
+            if verbose {
+                say(&format!("removed file {}", p.display()));
             }
+            n += 1;
         }
     }
     n

@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -399,11 +399,6 @@ pub fn decode(data: &[u8]) -> Result<(Envelope, u64, u64), QueueFileError> {
     Ok((env, off, len))
 }
 
-/// Write `buf` to a new file and make it durable (used by the queue writer).
-pub fn write_all_sync(file: &mut File, buf: &[u8]) -> io::Result<()> {
-    file.write_all(buf)?;
-    file.sync_all()
-}
 
 #[cfg(test)]
 mod tests {

@@ -362,10 +362,7 @@ impl Queue {
 
     /// A new name for a spare file: `spare/t.<pid>.<n>`.
     fn temp_path(&self) -> PathBuf {
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        self.root
-            .join(spare::DIR)
-            .join(format!("t.{}.{}", std::process::id(), n))
+        self.root.join(spare::DIR).join(temp_name())
     }
 
     /// Remove the defer/, bounce/ and trace/ logs of `id`, wherever they are: where the
@@ -440,29 +437,25 @@ impl Queue {
     /// Returns how many were removed, and the spares left in place because a queue file
     /// uses the same inode (see `unlinkable`).
     pub fn purge_temporary(&self) -> io::Result<(usize, Vec<PathBuf>)> {
-        let mut n = 0;
-        let mut kept = Vec::new();
+        let mut found = Vec::new();
         for dir in [self.dir(QueueName::Incoming), self.root.join(spare::DIR)] {
             let entries = match fs::read_dir(&dir) {
                 Ok(e) => e,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
-            let mut found = Vec::new();
             for entry in entries {
                 let entry = entry?;
                 if entry.file_name().to_string_lossy().starts_with("t.") {
                     found.push(entry.path());
                 }
             }
-            let (ok, keep) = self.unlinkable(found);
-            for p in ok {
-                fs::remove_file(p)?;
-                n += 1;
-            }
-            kept.extend(keep);
         }
-        Ok((n, kept))
+        let (ok, kept) = self.unlinkable(found);
+        for p in &ok {
+            fs::remove_file(p)?;
+        }
+        Ok((ok.len(), kept))
     }
 
     /// Split temporary files into those that may be unlinked and those that must stay: a
@@ -514,8 +507,7 @@ impl Queue {
         }
         let dir = self.dir(q);
         loop {
-            let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-            let tmp = dir.join(format!("t.{}.{}", std::process::id(), n));
+            let tmp = dir.join(temp_name());
             let file = match OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -590,6 +582,12 @@ impl Queue {
     }
 }
 
+/// A new temporary file name, `t.<pid>.<n>` (interrupted writes and spares).
+fn temp_name() -> String {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("t.{}.{}", std::process::id(), n)
+}
+
 /// The microseconds of the current second (the first part of a short queue ID).
 fn now_micros() -> u32 {
     SystemTime::now()
@@ -643,13 +641,11 @@ impl Incoming {
             .take()
             .ok_or_else(|| io::Error::other("already committed"))?;
         f.set_permissions(fs::Permissions::from_mode(self.mode))?;
+        f.write_all(&buf)?;
         if self.reused {
-            f.write_all(&buf)?;
             f.set_len(buf.len() as u64)?;
-            f.sync_all()?;
-        } else {
-            file::write_all_sync(&mut f, &buf)?;
         }
+        f.sync_all()?;
         let dest = self.queue.path(self.target, &self.id);
         let dir_name = self.target.dir_name();
         self.queue.make_parent(dir_name, &dest)?;
