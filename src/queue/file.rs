@@ -399,7 +399,6 @@ pub fn decode(data: &[u8]) -> Result<(Envelope, u64, u64), QueueFileError> {
     Ok((env, off, len))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -124,8 +124,10 @@ impl<S: Read + Write> Chat<S> {
     where
         S: Peek,
     {
-        let waiting = self.conn.as_ref().is_some_and(|c| c.input_waiting());
-        if !self.has_buffered_input() && waiting && self.fill().is_err() {
+        if !self.has_buffered_input()
+            && self.conn.as_ref().is_some_and(|c| c.input_waiting())
+            && self.fill().is_err()
+        {
             return &[];
         }
         &self.inbuf[self.pos..]
