@@ -194,6 +194,18 @@ fn long_line_oversize_and_lost_connection() {
     c.send(&format!("{}\r\n.\r\n", "z".repeat(5000)));
     assert_eq!(c.reply(), "552 5.3.4 Error: message file too big");
     assert_eq!(s.incoming_entries(), 0);
+    // Logged as Postfix's smtpd logs it, with the queue ID of its `client=` line.
+    let log = log_text();
+    let id = log
+        .lines()
+        .filter(|l| l.contains(": client="))
+        .filter_map(|l| l.split(": client=").next()?.rsplit(' ').next())
+        .next_back()
+        .expect("a client= line");
+    assert!(
+        log.contains(&format!("warning: {id}: queue file size limit exceeded")),
+        "{log}"
+    );
     assert_eq!(c.cmd("MAIL FROM:<a@b.test>"), "250 2.1.0 Ok");
     c.cmd(&format!("RCPT TO:<{me}>"));
     assert_eq!(c.cmd("DATA"), "354 End data with <CR><LF>.<CR><LF>");

@@ -601,7 +601,7 @@ pub fn bdat_too_big(queue_id: Option<&str>, client: &str) {
     );
 }
 
-/// `warning: ID: queue file size limit exceeded` (a BDAT message over the limit).
+/// `warning: ID: queue file size limit exceeded` (a message over $message_size_limit).
 pub fn queue_file_size_exceeded(queue_id: &str) {
     warning(
         "smtpd",

@@ -536,8 +536,9 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         }
         let tx = self.tx.take()?;
         if data.too_big {
+            let reply = message::too_big(&started.id);
             drop(started);
-            self.refuse(552, "5.3.4", "Error: message file too big");
+            self.reply(&reply);
             return None;
         }
         if let Some(id) = self.queue_message(tx, started, data.content) {

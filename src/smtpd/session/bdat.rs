@@ -180,8 +180,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             return Some(reply);
         }
         if chunks.content.too_big {
-            lines::queue_file_size_exceeded(id);
-            return Some(Reply::with_dsn(552, "5.3.4", "Error: message file too big"));
+            return Some(super::message::too_big(id));
         }
         None
     }

@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use super::{Session, Transaction};
 use crate::cleanup::Submission;
 use crate::log;
+use crate::log::lines;
 use crate::queue::Envelope;
 use crate::reply::Reply;
 use crate::smtpd::chat::Peek;
@@ -26,6 +27,14 @@ pub(super) struct Started {
     pub(super) pending: Pending,
     pub(super) id: String,
     pub(super) arrival: SystemTime,
+}
+
+/// The refusal of a message over $message_size_limit, after DATA or BDAT, logged as
+/// Postfix's smtpd logs it (`warning: ID: queue file size limit exceeded`, which log
+/// watchers count).
+pub(super) fn too_big(queue_id: &str) -> Reply {
+    lines::queue_file_size_exceeded(queue_id);
+    Reply::with_dsn(552, "5.3.4", "Error: message file too big")
 }
 
 impl<S: Read + Write + Peek> Session<'_, S> {
