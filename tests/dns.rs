@@ -271,3 +271,27 @@ fn resolv_conf_from_file() {
     assert!(SystemResolver::from_file(&dir.join("missing")).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn txt_records_and_a_records_alone() {
+    let dns = FakeDns::start(
+        Zone::new()
+            .a("2.0.0.127.bl.test", Ipv4Addr::new(127, 0, 0, 2))
+            .aaaa("2.0.0.127.bl.test", "2001:db8::2".parse().unwrap())
+            .txt("2.0.0.127.bl.test", "Listed: see http://bl.test/"),
+    )
+    .unwrap();
+    let r = resolver(&dns);
+    assert_eq!(
+        r.ipv4("2.0.0.127.bl.test").unwrap(),
+        [Ipv4Addr::new(127, 0, 0, 2)]
+    );
+    assert_eq!(
+        r.txt("2.0.0.127.bl.test").unwrap(),
+        ["Listed: see http://bl.test/"]
+    );
+    assert!(matches!(
+        r.ipv4("3.0.0.127.bl.test"),
+        Err(DnsError::NotFound(_))
+    ));
+}

@@ -1,5 +1,5 @@
 //! The rest of Postfix 2.10's parameters: every parameter that Postfix 2.10.10's
-//! `postconf -d` lists from its built-in tables and `params` does not have (419 of them),
+//! `postconf -d` lists from its built-in tables and `params` does not have (416 of them),
 //! with Postfix's default (compiled for Linux). None is implemented: a setting other than
 //! the default is warned about, or, for the 21 whose being ignored would weaken security or
 //! lose mail, refused (`support`). `config::known` consults this table after `params`;
@@ -104,10 +104,6 @@ pub const INVENTORY: &[Param] = &[
     k("default_destination_rate_delay", "0s"),
     k("default_extra_recipient_limit", "1000"),
     k("default_minimum_delivery_slots", "3"),
-    k(
-        "default_rbl_reply",
-        "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}",
-    ),
     k("default_recipient_limit", "20000"),
     k("default_recipient_refill_delay", "5s"),
     k("default_recipient_refill_limit", "100"),
@@ -258,7 +254,6 @@ pub const INVENTORY: &[Param] = &[
     k("lmtp_xforward_timeout", "300s"),
     k("mail_release_date", "20150515"),
     k("maps_rbl_domains", ""),
-    k("maps_rbl_reject_code", "554"),
     k("master_service_disable", ""),
     k("max_idle", "100s"),
     k("max_use", "100"),
@@ -381,7 +376,6 @@ pub const INVENTORY: &[Param] = &[
     k("qmqpd_timeout", "300s"),
     k("queue_file_attribute_count_limit", "100"),
     k("queue_service_name", "qmgr"),
-    k("rbl_reply_maps", ""),
     k("reject_tempfail_action", "defer_if_permit"),
     k("relay_clientcerts", ""),
     f(

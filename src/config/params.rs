@@ -222,6 +222,12 @@ pub const PARAMS: &[Param] = &[
     p("relay_domains_reject_code", "554"),
     // SMTP server access policy (smtpd/restrict.rs, smtpd/access.rs, smtpd/policy_types.rs).
     p("reject_code", "554"),
+    p("maps_rbl_reject_code", "554"),
+    p(
+        "default_rbl_reply",
+        "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}",
+    ),
+    p("rbl_reply_maps", ""),
     p("defer_code", "450"),
     p("access_map_reject_code", "554"),
     p("access_map_defer_code", "450"),

@@ -1,4 +1,4 @@
-//! DNS lookups for the SMTP client (MX, A, AAAA), without an async runtime: the system
+//! DNS lookups for the SMTP client (MX, A, AAAA) and smtpd's DNS lists (A, TXT), without an async runtime: the system
 //! resolver configuration (/etc/resolv.conf, parsed by resolv-conf), messages encoded and
 //! decoded by hickory-proto, UDP with TCP on truncation over std sockets.
 //! `SystemResolver` (resolver.rs) implements `Resolve` over the transport (transport.rs);
@@ -6,7 +6,7 @@
 //! feature, which `cargo test` turns on; release builds leave it out).
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Why a lookup gave no answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +41,18 @@ pub trait Resolve: Send + Sync {
     fn mx(&self, domain: &str) -> Result<Vec<MxHost>, DnsError>;
     /// The IPv4 and IPv6 addresses of a host (A then AAAA).
     fn addrs(&self, host: &str) -> Result<Vec<IpAddr>, DnsError>;
+    /// The A records of a name only (DNS lists); `Ok(vec![])` when it has none.
+    fn ipv4(&self, name: &str) -> Result<Vec<Ipv4Addr>, DnsError> {
+        Err(DnsError::TempFail(format!(
+            "{name}: A lookups not supported"
+        )))
+    }
+    /// The TXT records of a name, each one's strings joined (DNS list reasons).
+    fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        Err(DnsError::TempFail(format!(
+            "{name}: TXT lookups not supported"
+        )))
+    }
 }
 
 mod random;

@@ -16,7 +16,7 @@
 //! skips them (silently).
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV6};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -169,6 +169,33 @@ impl Resolve for SystemResolver {
         Ok(mx_hosts(&records))
     }
 
+    fn ipv4(&self, name: &str) -> Result<Vec<Ipv4Addr>, DnsError> {
+        let records = self.records(name, RecordType::A)?;
+        Ok(records
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::A(a) => Some(a.0),
+                _ => None,
+            })
+            .collect())
+    }
+
+    fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        let records = self.records(name, RecordType::TXT)?;
+        Ok(records
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TXT(t) => Some(
+                    t.txt_data
+                        .iter()
+                        .map(|part| String::from_utf8_lossy(part))
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .collect())
+    }
+
     fn addrs(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
         let mut addrs = Vec::new();
         let mut temp = None;
@@ -196,6 +223,20 @@ impl Resolve for SystemResolver {
                 RecordType::AAAA,
                 NO_DATA,
             ))),
+        }
+    }
+}
+
+impl SystemResolver {
+    /// The records of `rtype` for `name`; NXDOMAIN is NotFound.
+    fn records(&self, name: &str, rtype: RecordType) -> Result<Vec<Record>, DnsError> {
+        match self.lookup(name, rtype)? {
+            Found::NoSuchName => Err(DnsError::NotFound(failure_text(
+                name,
+                rtype,
+                "Host not found",
+            ))),
+            Found::Records(records) => Ok(records),
         }
     }
 }

@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 /// One record of the fake zone.
@@ -28,6 +28,7 @@ enum Entry {
     A(Ipv4Addr),
     Aaaa(Ipv6Addr),
     Cname(String),
+    Txt(String),
 }
 
 /// What the fake server knows and how it misbehaves.
@@ -62,6 +63,11 @@ impl Zone {
     /// `name AAAA addr`
     pub fn aaaa(mut self, name: &str, addr: Ipv6Addr) -> Zone {
         self.records.push((key(name), Entry::Aaaa(addr)));
+        self
+    }
+    /// `name TXT "text"`
+    pub fn txt(mut self, name: &str, text: &str) -> Zone {
+        self.records.push((key(name), Entry::Txt(text.to_string())));
         self
     }
     /// `name CNAME target`
@@ -301,6 +307,9 @@ fn answer(zone: &Zone, query: &Message, tcp: bool) -> Message {
                 }
                 (Entry::A(ip), RecordType::A) => Some(RData::A(A(*ip))),
                 (Entry::Aaaa(ip), RecordType::AAAA) => Some(RData::AAAA(AAAA(*ip))),
+                (Entry::Txt(text), RecordType::TXT) => {
+                    Some(RData::TXT(TXT::new(vec![text.clone()])))
+                }
                 (Entry::Cname(target), _) => {
                     next = Some(key(target));
                     to_name(target).map(|t| RData::CNAME(CNAME(t)))

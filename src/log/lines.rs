@@ -589,6 +589,14 @@ pub fn bdat_null(queue_id: Option<&str>, client: &str) {
     );
 }
 
+/// `warning: QUERY: RBL lookup error: WHY` (a DNS list that could not be asked).
+pub fn rbl_lookup_error(query: &str, why: &str) {
+    warning(
+        "smtpd",
+        format!("{}: RBL lookup error: {}", printable(query), printable(why)),
+    );
+}
+
 /// `warning: ID: BDAT request from host[addr] exceeds message size limit`.
 pub fn bdat_too_big(queue_id: Option<&str>, client: &str) {
     warning(

@@ -38,6 +38,8 @@ pub mod network;
 pub mod peer;
 pub mod policy_types;
 pub mod pool;
+pub mod rbl;
+pub mod rbl_check;
 pub mod restrict;
 pub mod sasl;
 pub mod saved;

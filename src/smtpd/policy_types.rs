@@ -181,6 +181,18 @@ pub fn temp_lookup_reply(given: &str) -> Reply {
     )
 }
 
+/// Raise DEFER_IF_PERMIT (`if_permit`) or DEFER_IF_REJECT with `deferral` for the rest of
+/// the transaction; after warn_if_reject a DEFER_IF_PERMIT refuses at once, as Postfix's.
+pub fn raise_deferral(f: &Facts<'_>, deferral: Reply, if_permit: bool) -> Decision {
+    let mut saved = f.saved.borrow_mut();
+    match if_permit {
+        true if saved.warn_if_reject => return Decision::Reject(deferral),
+        true => saved.defer_if_permit(deferral),
+        false => saved.defer_if_reject(deferral),
+    }
+    Decision::Dunno
+}
+
 /// Log a table failure as Postfix does: the table's own warning, then the lookup error.
 pub fn log_table_error(e: &TableError, key: &str) {
     log::warning("smtpd", e);

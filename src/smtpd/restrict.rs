@@ -26,8 +26,11 @@ use super::access;
 use super::destination;
 use super::hostname;
 use super::policy_types::{
-    AccessKind, Class, Decision, Facts, config_error, log_table_error, reply, temp_lookup_reply,
+    AccessKind, Class, Decision, Facts, config_error, log_table_error, raise_deferral, reply,
+    temp_lookup_reply,
 };
+use super::rbl::{self, Kind as ListKind, Site};
+use super::rbl_check;
 use crate::log::{self, lines};
 use crate::reply::Reply;
 use crate::rewrite::AddressClass;
@@ -75,6 +78,8 @@ pub enum Restriction {
     RejectUnknownSenderDomain,
     RejectUnknownRecipientDomain,
     RejectUnauthPipelining,
+    /// A DNS list (reject_rbl_client, reject_rhsbl_*, permit_dnswl_client...).
+    DnsList(ListKind, Site),
     /// reject_sender_login_mismatch and its authenticated/unauthenticated halves.
     SenderLoginMismatch(super::sasl::LoginCheck),
     /// A restriction name Postern does not know.
@@ -119,6 +124,21 @@ impl Restriction {
                 out.push(match open_table(spec) {
                     Ok(t) => Restriction::Access(kind, t),
                     Err(e) => Restriction::Broken(format!("{} {}: {}", n, spec, e)),
+                });
+                continue;
+            }
+            if let Some(kind) = ListKind::from_name(&lower) {
+                let Some(arg) = words.get(i) else {
+                    out.push(Restriction::Broken(format!(
+                        "restriction {} requires a domain name argument",
+                        n
+                    )));
+                    continue;
+                };
+                i += 1;
+                out.push(match rbl::parse_site(arg) {
+                    Ok(site) => Restriction::DnsList(kind, site),
+                    Err(e) => Restriction::Broken(format!("{}: {}", n, e)),
                 });
                 continue;
             }
@@ -226,14 +246,9 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             };
             let text = format!("{} requested", word);
             let deferral = reply(450, "7.0", &class.name(f), class, &text);
-            let mut saved = f.saved.borrow_mut();
-            match permit {
-                true if saved.warn_if_reject => return Decision::Reject(deferral),
-                true => saved.defer_if_permit(deferral),
-                false => saved.defer_if_reject(deferral),
-            }
-            Decision::Dunno
+            raise_deferral(f, deferral, permit)
         }
+        Restriction::DnsList(kind, site) => rbl_check::check(ctx, *kind, site, f),
         Restriction::PermitMynetworks => match ctx.mynetworks.lookup(f.client.addr) {
             Ok(true) => Decision::Permit,
             Ok(false) => Decision::Dunno,
@@ -426,6 +441,10 @@ pub struct Policy {
     pub access_parent_match: bool,
     /// smtpd_null_access_lookup_key.
     pub null_key: String,
+    /// maps_rbl_reject_code, default_rbl_reply, rbl_reply_maps (DNS list refusals).
+    pub rbl_code: u16,
+    pub rbl_reply: String,
+    pub rbl_reply_maps: String,
 }
 
 impl Policy {
@@ -474,6 +493,9 @@ impl Policy {
             relay_defer_code: 454,
             allow_untrusted_routing: cfg.bool("allow_untrusted_routing"),
             access_parent_match: has("smtpd_access_maps"),
+            rbl_code: code("maps_rbl_reject_code", 554),
+            rbl_reply: cfg.raw("default_rbl_reply"),
+            rbl_reply_maps: cfg.get("rbl_reply_maps").to_string(),
             null_key: cfg.get("smtpd_null_access_lookup_key").to_string(),
         }
     }
