@@ -168,7 +168,12 @@ fn a_failed_lookup_defers_instead_of_passing() {
 
 #[test]
 fn an_allow_list_permits_local_mail_but_never_relaying() {
-    let dns = FakeDns::start(Zone::new().a("1.0.0.127.wl4.test", listed())).unwrap();
+    let dns = FakeDns::start(
+        Zone::new()
+            .a("1.0.0.127.wl4.test", listed())
+            .servfail("1.0.0.127.failwl4.test"),
+    )
+    .unwrap();
     let local = format!("{}@www.a.org", me());
     let s = server(
         &dns,
@@ -176,14 +181,28 @@ fn an_allow_list_permits_local_mail_but_never_relaying() {
             ("smtpd_relay_restrictions", ""),
             (
                 "smtpd_recipient_restrictions",
-                "permit_dnswl_client wl4.test, permit_dnswl_client nowl4.test, \
-                 reject_unauth_destination, reject",
+                "permit_dnswl_client wl4.test, reject_unauth_destination, reject",
             ),
         ],
     );
     assert_eq!(rcpt(&s, "mail.b.test", "a@b.test", &local), "250 2.1.5 Ok");
+    // A relay attempt: the list is not even asked, reject_unauth_destination decides.
+    let before = dns.asked().len();
     assert_eq!(
         rcpt(&s, "mail.b.test", "a@b.test", "x@qq.com"),
         "554 5.7.1 <x@qq.com>: Relay access denied"
+    );
+    assert_eq!(dns.asked().len(), before, "{:?}", dns.asked());
+    // A failed allow list turns the later reject into a 450 (DEFER_IF_REJECT, as Postfix).
+    let s = server(
+        &dns,
+        &[(
+            "smtpd_recipient_restrictions",
+            "permit_dnswl_client failwl4.test, reject",
+        )],
+    );
+    assert_eq!(
+        rcpt(&s, "mail.b.test", "a@b.test", &local),
+        "450 4.7.1 <127.0.0.1>: Client host rejected: Service unavailable"
     );
 }

@@ -597,6 +597,39 @@ pub fn rbl_lookup_error(query: &str, why: &str) {
     );
 }
 
+/// `warning: rbl_reject_reply: bad rbl reply template for domain D: T` (an rbl_reply_maps
+/// entry naming an unknown macro; default_rbl_reply is used instead).
+pub fn rbl_bad_template(domain: &str, template: &str) {
+    warning(
+        "smtpd",
+        format!(
+            "rbl_reject_reply: bad rbl reply template for domain {}: {}",
+            printable(domain),
+            printable(template)
+        ),
+    );
+}
+
+/// `warning: rbl response code configuration error: TEXT` (a DNS list reply template
+/// whose expansion has no 4xx/5xx code; the client gets `450 4.7.1 Service unavailable`).
+pub fn rbl_code_error(text: &str) {
+    warning(
+        "smtpd",
+        format!("rbl response code configuration error: {}", printable(text)),
+    );
+}
+
+/// `warning: unknown macro name "NAME" in expansion request` (a reply template).
+pub fn unknown_macro(name: &str) {
+    warning(
+        "smtpd",
+        format!(
+            "unknown macro name \"{}\" in expansion request",
+            printable(name)
+        ),
+    );
+}
+
 /// `warning: ID: BDAT request from host[addr] exceeds message size limit`.
 pub fn bdat_too_big(queue_id: Option<&str>, client: &str) {
     warning(

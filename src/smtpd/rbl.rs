@@ -9,10 +9,11 @@
 //! Security role: DNS answers and client-given names are untrusted. They reach a reply only
 //! as text: a `$` in them is never expanded, anything but printable ASCII becomes `_` (no
 //! CR LF reaches the client), and a reason is cut at 512 bytes. A lookup that fails is never
-//! taken as "not listed" (Postern's rule; Postfix gives the client the benefit of the
-//! doubt, see README "Differences from Postfix"): `restrict` turns it into DEFER_IF_PERMIT
-//! for a block list and DEFER_IF_REJECT for an allow list. Results (not failures) are kept
-//! a minute per thread, as Postfix's smtpd caches them per process.
+//! taken as "not listed": `rbl_check` turns it into DEFER_IF_PERMIT for a block list
+//! (Postern's rule; Postfix gives the client the benefit of the doubt, see README
+//! "Differences from Postfix") and DEFER_IF_REJECT for an allow list (as Postfix). Results
+//! (not failures) are kept a minute from when they were asked, per thread, as Postfix's
+//! smtpd caches them per process. A reply is cut at 510 bytes, as Postfix cuts it.
 //!
 //! Logs `warning: QUERY: RBL lookup error: WHY` (Postfix's text), via log::lines.
 
@@ -41,7 +42,7 @@ impl Kind {
     /// The restriction of this name (lower case).
     pub fn from_name(name: &str) -> Option<Kind> {
         Some(match name {
-            "reject_rbl_client" => Kind::RblClient,
+            "reject_rbl_client" | "reject_rbl" => Kind::RblClient,
             "reject_rhsbl_client" => Kind::RhsblClient,
             "reject_rhsbl_sender" => Kind::RhsblSender,
             "reject_rhsbl_helo" => Kind::RhsblHelo,
@@ -80,6 +81,8 @@ type OctetSet = Vec<(u8, u8)>;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Site {
     pub domain: String,
+    /// The argument as given (`domain=filter`): rbl_reply_maps' key, as Postfix's.
+    pub arg: String,
     filter: Option<[OctetSet; 4]>,
 }
 
@@ -96,15 +99,24 @@ pub fn parse_site(arg: &str) -> Result<Site, String> {
             lines::printable(arg)
         ));
     }
-    Ok(Site { domain, filter })
+    Ok(Site {
+        domain,
+        arg: arg.to_ascii_lowercase(),
+        filter,
+    })
 }
 
 fn bad_filter(arg: &str) -> String {
     format!("bad DNS list result filter: {}", lines::printable(arg))
 }
 
-/// `d.d.d.d`, each `d` a number or `[n;n..m;...]`.
+/// `d.d.d.d`, each `d` a number or `[n;n..m;...]`; brackets around the whole pattern
+/// (`[127.0.0.2]`) are allowed, as Postfix allows them.
 fn parse_filter(text: &str) -> Option<[OctetSet; 4]> {
+    let text = match text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        Some(inner) if !inner.contains(['[', ']']) => inner,
+        _ => text,
+    };
     // Split at the dots outside brackets (`[2..4]` holds dots of its own).
     let mut parts = Vec::new();
     let (mut start, mut depth) = (0, 0u32);
@@ -182,7 +194,10 @@ pub fn address_query(addr: IpAddr, domain: &str) -> String {
 pub fn domain_query(what: &str, domain: &str) -> Option<String> {
     let name = what.rsplit_once('@').map_or(what, |(_, d)| d);
     let name = name.trim_end_matches('.');
-    if name.is_empty() || name.starts_with('[') || !name.is_ascii() || name.contains(' ') {
+    // As Postfix asks: a valid host name whose last label is not all digits (never an
+    // address, a literal, or a name with escapes that would leave the list's zone).
+    let last = name.rsplit('.').next().unwrap_or("");
+    if !crate::smtpd::hostname::valid_hostname(name) || last.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     Some(format!("{}.{}", name.to_ascii_lowercase(), domain))
@@ -226,8 +241,14 @@ pub fn lookup(resolver: Option<&dyn Resolve>, query: &str, site: &Site) -> Listi
     let (addrs, reason) = match cached {
         Some(hit) => hit,
         None => match r.ipv4(query) {
-            Ok(a) => (a, None),
-            Err(DnsError::NotFound(_)) => (Vec::new(), None),
+            Ok(a) => {
+                remember(query, a.clone());
+                (a, None)
+            }
+            Err(DnsError::NotFound(_)) => {
+                remember(query, Vec::new());
+                (Vec::new(), None)
+            }
             Err(DnsError::TempFail(why)) => {
                 lines::rbl_lookup_error(query, &why);
                 return Listing::Failed;
@@ -235,21 +256,24 @@ pub fn lookup(resolver: Option<&dyn Resolve>, query: &str, site: &Site) -> Listi
         },
     };
     if !addrs.iter().any(|a| site.accepts(*a)) {
-        remember(query, addrs, None);
         return Listing::NotListed;
     }
     let reason = reason.unwrap_or_else(|| {
-        r.txt(query)
-            .ok()
-            .and_then(|t| t.into_iter().next())
-            .map(|t| printable(&t, 512))
-            .unwrap_or_default()
+        // Every TXT record, joined as Postfix joins them, at most 500 bytes.
+        let texts = r.txt(query).unwrap_or_default();
+        let reason = printable(&texts.join(" / "), 500);
+        CACHE.with(|c| {
+            if let Some(e) = c.borrow_mut().get_mut(query) {
+                e.2 = Some(reason.clone());
+            }
+        });
+        reason
     });
-    remember(query, addrs, Some(reason.clone()));
     Listing::Listed(reason)
 }
 
-fn remember(query: &str, addrs: Vec<Ipv4Addr>, reason: Option<String>) {
+/// Remember a fresh answer (its time is when it was asked, never refreshed by a use).
+fn remember(query: &str, addrs: Vec<Ipv4Addr>) {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() >= CACHE_SIZE {
@@ -258,7 +282,7 @@ fn remember(query: &str, addrs: Vec<Ipv4Addr>, reason: Option<String>) {
                 c.clear();
             }
         }
-        c.insert(query.to_string(), (Instant::now(), addrs, reason));
+        c.insert(query.to_string(), (Instant::now(), addrs, None));
     });
 }
 
@@ -286,9 +310,22 @@ pub struct Rejection<'a> {
     pub macros: &'a dyn Fn(&str) -> Option<String>,
 }
 
-/// The reply of a listing: the template expanded, its code and DSN (X.7.1 when it gives
-/// none). None when the expansion does not start with a 4xx or 5xx code.
-pub fn reply(r: &Rejection<'_>) -> Option<Reply> {
+/// Why a template gave no reply.
+#[derive(Debug, PartialEq)]
+pub enum TemplateError {
+    /// It names a macro that does not exist (Postfix then uses default_rbl_reply).
+    UnknownName(String),
+    /// Its expansion does not start with a 4xx or 5xx code: the expansion.
+    BadCode(String),
+}
+
+/// The longest reply text, as Postfix cuts it (RFC 5321's 512-octet reply line).
+const REPLY_MAX: usize = 510;
+
+/// The reply of a listing: the template expanded, with its code and a DSN whose first
+/// digit is the code's (default X.7.1), cut at 510 bytes.
+pub fn reply(r: &Rejection<'_>) -> Result<Reply, TemplateError> {
+    let unknown = RefCell::new(None);
     let lookup = |name: &str| -> Option<String> {
         let value = match name {
             "rbl_code" => r.code.to_string(),
@@ -296,19 +333,53 @@ pub fn reply(r: &Rejection<'_>) -> Option<Reply> {
             "rbl_reason" | "rbl_txt" => r.reason.to_string(),
             "rbl_what" => r.what.to_string(),
             "rbl_class" => r.class.to_string(),
-            _ => (r.macros)(name)?,
+            _ => match (r.macros)(name) {
+                Some(v) => v,
+                None => {
+                    unknown.borrow_mut().get_or_insert_with(|| name.to_string());
+                    return None;
+                }
+            },
         };
         // A value is text: its `$` must not be expanded again.
         Some(printable(&value, 1024).replace('$', "$$"))
     };
     let text = crate::config::parse::expand(r.template, &lookup);
-    let parsed = Reply::parse(text.trim())?;
-    if parsed.code() < 400 {
-        return None;
+    if let Some(name) = unknown.into_inner() {
+        return Err(TemplateError::UnknownName(name));
     }
-    let dsn = parsed.dsn().filter(|d| d.class() == parsed.class());
-    let dsn = dsn.or_else(|| Dsn::parse(&format!("{}.7.1", parsed.code() / 100)));
-    Some(Reply::new(parsed.code(), dsn, parsed.text()))
+    let text = text.trim();
+    let parsed = match Reply::parse(text) {
+        Some(p) if p.code() >= 400 => p,
+        _ => {
+            return Err(TemplateError::BadCode(
+                text.chars().take(REPLY_MAX).collect(),
+            ));
+        }
+    };
+    let first = parsed.code() / 100;
+    let dsn = match parsed.dsn() {
+        Some(d) => Dsn::parse(&format!(
+            "{first}{}",
+            d.to_string().get(1..).unwrap_or(".7.1")
+        )),
+        None => Dsn::parse(&format!("{first}.7.1")),
+    };
+    let words = match parsed.text().trim() {
+        "" => "Service unavailable",
+        t => t,
+    };
+    // "CODE X.Y.Z " comes first; the whole line is at most REPLY_MAX bytes (the text is
+    // printable ASCII by now, except what a table's template brought: cut by characters).
+    let room = REPLY_MAX.saturating_sub(4 + dsn.map_or(0, |d| d.to_string().len() + 1));
+    let mut cut = String::new();
+    for c in words.chars() {
+        if cut.len() + c.len_utf8() > room {
+            break;
+        }
+        cut.push(c);
+    }
+    Ok(Reply::new(parsed.code(), dsn, cut))
 }
 
 #[cfg(test)]

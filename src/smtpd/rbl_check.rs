@@ -10,13 +10,15 @@
 //! opens relaying. Its failure raises DEFER_IF_REJECT. Follows postconf(5)
 //! reject_rbl_client and related entries.
 //!
-//! Logs nothing itself (`rbl` logs lookup errors; the session logs the refusal).
+//! Logs (via log::lines, Postfix's texts) `rbl_reject_reply: bad rbl reply template for
+//! domain D: T`, `rbl response code configuration error: TEXT` and `unknown macro name
+//! "NAME" in expansion request`; `rbl` logs lookup errors, the session the refusal.
 
 use super::SmtpdContext;
 use super::destination;
 use super::policy_types::{Class, Decision, Facts, log_table_error, raise_deferral, reply};
-use super::rbl::{self, Kind, Listing, Rejection, Site};
-use crate::log;
+use super::rbl::{self, Kind, Listing, Rejection, Site, TemplateError};
+use crate::log::lines;
 
 /// Evaluate `kind` with list `site`.
 pub fn check(ctx: &SmtpdContext, kind: Kind, site: &Site, f: &Facts<'_>) -> Decision {
@@ -33,6 +35,14 @@ pub fn check(ctx: &SmtpdContext, kind: Kind, site: &Site, f: &Facts<'_>) -> Deci
     let Some(what) = what else {
         return Decision::Dunno;
     };
+    // An allow list is not even asked about a recipient this client may not send to
+    // (Postfix's rule): it never opens relaying, and its failure then defers nothing.
+    if kind.permits()
+        && let Some(rc) = f.rcpt
+        && destination::auth_destination(ctx, &rc) != Ok(true)
+    {
+        return Decision::Dunno;
+    }
     let query = if kind.by_address() {
         Some(rbl::address_query(addr, &site.domain))
     } else {
@@ -43,12 +53,19 @@ pub fn check(ctx: &SmtpdContext, kind: Kind, site: &Site, f: &Facts<'_>) -> Deci
     };
     match rbl::lookup(ctx.resolver.as_deref(), &query, site) {
         Listing::NotListed => Decision::Dunno,
-        Listing::Listed(_) if kind.permits() => permit_if_not_relaying(ctx, f),
+        Listing::Listed(_) if kind.permits() => Decision::Permit,
         Listing::Listed(reason) => {
             Decision::Reject(listing_reply(ctx, kind, site, &what, &reason, f))
         }
+        // As Postfix: DEFER_IF_REJECT `450 4.7.1 <what>: Client host rejected: Service
+        // unavailable`.
+        Listing::Failed if kind.permits() => {
+            let deferral = reply(450, "7.1", &what, Class::Client, "Service unavailable");
+            raise_deferral(f, deferral, false)
+        }
+        // Postern's rule (Postfix passes the client): DEFER_IF_PERMIT, naming what was
+        // asked about.
         Listing::Failed => {
-            // The reply names what was asked about, whichever list ran the check.
             let about = match kind {
                 Kind::RhsblSender => Class::Sender,
                 Kind::RhsblHelo => Class::Helo,
@@ -57,17 +74,8 @@ pub fn check(ctx: &SmtpdContext, kind: Kind, site: &Site, f: &Facts<'_>) -> Deci
             };
             let text = format!("Temporary DNS list lookup failure for {}", site.domain);
             let deferral = reply(450, "7.1", &about.name(f), about, &text);
-            raise_deferral(f, deferral, !kind.permits())
+            raise_deferral(f, deferral, true)
         }
-    }
-}
-
-/// An allow list permits, except a recipient Postern would not take from this client
-/// (then the list says nothing and later restrictions decide).
-fn permit_if_not_relaying(ctx: &SmtpdContext, f: &Facts<'_>) -> Decision {
-    match f.rcpt {
-        Some(rc) if destination::auth_destination(ctx, &rc) != Ok(true) => Decision::Dunno,
-        _ => Decision::Permit,
     }
 }
 
@@ -81,7 +89,7 @@ fn listing_reply(
     f: &Facts<'_>,
 ) -> crate::reply::Reply {
     let p = &ctx.policy;
-    let own = reply_map_entry(&p.rbl_reply_maps, &site.domain);
+    let own = reply_map_entry(&p.rbl_reply_maps, &site.arg);
     let macros = |name: &str| macro_value(name, f);
     let build = |template: &str| {
         rbl::reply(&Rejection {
@@ -94,27 +102,23 @@ fn listing_reply(
             macros: &macros,
         })
     };
-    if let Some(t) = own.as_deref() {
-        if let Some(r) = build(t) {
-            return r;
+    // As Postfix: a map template naming an unknown macro falls back to default_rbl_reply;
+    // an expansion without a 4xx/5xx code is a configuration error answered with 450.
+    let result = match own.as_deref().map(&build) {
+        Some(Err(TemplateError::UnknownName(_))) => {
+            lines::rbl_bad_template(&site.domain, own.as_deref().unwrap_or(""));
+            build(&p.rbl_reply)
         }
-        log::warning(
-            "smtpd",
-            format!(
-                "bad rbl reply template for domain {}: {}",
-                site.domain,
-                log::lines::printable(t)
-            ),
-        );
-    }
-    build(&p.rbl_reply).unwrap_or_else(|| {
-        let text = format!(
-            "Service unavailable; {} [{}] blocked using {}",
-            kind.class_words(),
-            what,
-            site.domain
-        );
-        crate::reply::Reply::with_dsn(554, "5.7.1", &text)
+        Some(r) => r,
+        None => build(&p.rbl_reply),
+    };
+    result.unwrap_or_else(|e| {
+        let text = match e {
+            TemplateError::UnknownName(n) => format!("unknown macro name \"{n}\""),
+            TemplateError::BadCode(t) => t,
+        };
+        lines::rbl_code_error(&text);
+        crate::reply::Reply::with_dsn(450, "4.7.1", "Service unavailable")
     })
 }
 
@@ -139,8 +143,11 @@ fn reply_map_entry(maps: &str, domain: &str) -> Option<String> {
 
 /// The smtpd macros a reply template may use (Postfix's smtpd_expand_lookup).
 fn macro_value(name: &str, f: &Facts<'_>) -> Option<String> {
+    // No address yet (before MAIL, before RCPT): empty, as Postfix's.
     let addr_part = |addr: Option<&str>, suffix: &str| -> String {
-        let a = addr.unwrap_or("");
+        let Some(a) = addr else {
+            return String::new();
+        };
         match suffix {
             "" if a.is_empty() => "<>".to_string(),
             "" => a.to_string(),
@@ -153,6 +160,7 @@ fn macro_value(name: &str, f: &Facts<'_>) -> Option<String> {
         "client" => f.client_log.to_string(),
         "client_address" => f.client.addr.to_string(),
         "client_name" => f.client.name.clone(),
+        "client_port" => f.client.port.to_string(),
         "helo_name" => f.helo.unwrap_or("").to_string(),
         "sender" | "sender_name" | "sender_domain" => {
             addr_part(f.sender, name.trim_start_matches("sender"))
@@ -162,10 +170,7 @@ fn macro_value(name: &str, f: &Facts<'_>) -> Option<String> {
             name.trim_start_matches("recipient"),
         ),
         _ => {
-            log::warning(
-                "smtpd",
-                format!("unknown macro name \"{}\" in expansion request", name),
-            );
+            lines::unknown_macro(name);
             return None;
         }
     })

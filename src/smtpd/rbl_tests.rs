@@ -57,6 +57,9 @@ fn sites_and_result_filters() {
     assert!(s.accepts(Ipv4Addr::new(127, 0, 0, 10)));
     assert!(!s.accepts(Ipv4Addr::new(127, 0, 0, 5)));
     assert!(!s.accepts(Ipv4Addr::new(127, 0, 1, 3)));
+    let s = parse_site("bl.test=[127.0.0.2]").unwrap();
+    assert!(s.accepts(Ipv4Addr::new(127, 0, 0, 2)) && !s.accepts(Ipv4Addr::new(127, 0, 0, 3)));
+    assert_eq!(s.arg, "bl.test=[127.0.0.2]");
     let s = parse_site("bl.test=127.0.0.2").unwrap();
     assert!(s.accepts(Ipv4Addr::new(127, 0, 0, 2)) && !s.accepts(Ipv4Addr::new(127, 0, 0, 3)));
     for bad in [
@@ -95,6 +98,14 @@ fn query_names_for_addresses_and_domains() {
     assert_eq!(domain_query("u@[192.0.2.1]", "dbl.test"), None);
     assert_eq!(domain_query("user@", "dbl.test"), None);
     assert_eq!(domain_query("u@bad name", "dbl.test"), None);
+    // Never an address or a name that would leave the list's zone.
+    assert_eq!(domain_query("192.0.2.1", "dbl.test"), None);
+    assert_eq!(domain_query("u@host.123", "dbl.test"), None);
+    assert_eq!(domain_query("x\\", "dbl.test"), None);
+    assert_eq!(
+        domain_query("a.b-c_d.example", "dbl.test").as_deref(),
+        Some("a.b-c_d.example.dbl.test")
+    );
 }
 
 #[test]
@@ -189,10 +200,32 @@ fn replies_from_templates() {
     ))
     .unwrap();
     assert_eq!(r.to_string(), "450 4.7.2 bl.test says no to evil__250 ok");
-    // A DSN of another class than the code's is replaced.
-    let r = reply(&rejection("550 4.7.2 no", "", &none)).unwrap();
-    assert_eq!(r.to_string(), "550 5.7.1 no");
+    // The DSN's first digit is the code's; no text is "Service unavailable".
+    assert_eq!(
+        reply(&rejection("550 4.7.2 no", "", &none))
+            .unwrap()
+            .to_string(),
+        "550 5.7.2 no"
+    );
+    assert_eq!(
+        reply(&rejection("550", "", &none)).unwrap().to_string(),
+        "550 5.7.1 Service unavailable"
+    );
+    // Cut at 510 bytes, as Postfix cuts a reply.
+    let long = "x".repeat(2000);
+    let r = reply(&rejection(DEFAULT, &long, &none)).unwrap();
+    assert_eq!(r.to_string().len(), 510, "{r}");
+    assert_eq!(
+        reply(&rejection("554 $nosuch", "", &none)),
+        Err(TemplateError::UnknownName("nosuch".into()))
+    );
     for bad in ["Service unavailable", "250 fine", "$rbl_what"] {
-        assert!(reply(&rejection(bad, "", &none)).is_none(), "{bad}");
+        assert!(
+            matches!(
+                reply(&rejection(bad, "", &none)),
+                Err(TemplateError::BadCode(_))
+            ),
+            "{bad}"
+        );
     }
 }
