@@ -1,5 +1,5 @@
 //! The rest of Postfix 2.10's parameters: every parameter that Postfix 2.10.10's
-//! `postconf -d` lists from its built-in tables and `params` does not have (416 of them),
+//! `postconf -d` lists from its built-in tables and `params` does not have (413 of them),
 //! with Postfix's default (compiled for Linux). None is implemented: a setting other than
 //! the default is warned about, or, for the 21 whose being ignored would weaken security or
 //! lose mail, refused (`support`). `config::known` consults this table after `params`;
@@ -492,9 +492,6 @@ pub const INVENTORY: &[Param] = &[
     k("smtpd_noop_commands", ""),
     k("smtpd_peername_lookup", "yes"),
     k("smtpd_per_record_deadline", "${stress?yes}${stress:no}"),
-    k("smtpd_policy_service_max_idle", "300s"),
-    k("smtpd_policy_service_max_ttl", "1000s"),
-    k("smtpd_policy_service_timeout", "100s"),
     k("smtpd_proxy_ehlo", "$myhostname"),
     k("smtpd_proxy_options", ""),
     k("smtpd_proxy_timeout", "100s"),

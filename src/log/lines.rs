@@ -589,6 +589,18 @@ pub fn bdat_null(queue_id: Option<&str>, client: &str) {
     );
 }
 
+/// `warning: problem talking to server SERVER: WHY` (check_policy_service).
+pub fn policy_problem(server: &str, why: &str) {
+    warning(
+        "smtpd",
+        format!(
+            "problem talking to server {}: {}",
+            printable(server),
+            printable(why)
+        ),
+    );
+}
+
 /// `warning: QUERY: RBL lookup error: WHY` (a DNS list that could not be asked).
 pub fn rbl_lookup_error(query: &str, why: &str) {
     warning(

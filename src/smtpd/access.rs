@@ -196,8 +196,8 @@ pub fn check(
     Decision::Dunno
 }
 
-/// What an access table's answer means.
-fn answer(
+/// What an access table's answer means (also a policy server's action: `policy_check`).
+pub fn answer(
     ctx: &SmtpdContext,
     table: &dyn Table,
     key: &str,

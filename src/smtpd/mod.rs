@@ -36,6 +36,8 @@ pub mod destination;
 pub mod hostname;
 pub mod network;
 pub mod peer;
+pub mod policy_check;
+pub mod policy_client;
 pub mod policy_types;
 pub mod pool;
 pub mod rbl;

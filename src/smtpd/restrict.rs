@@ -78,6 +78,8 @@ pub enum Restriction {
     RejectUnknownSenderDomain,
     RejectUnknownRecipientDomain,
     RejectUnauthPipelining,
+    /// check_policy_service SERVER.
+    Policy(String),
     /// A DNS list (reject_rbl_client, reject_rhsbl_*, permit_dnswl_client...).
     DnsList(ListKind, Site),
     /// reject_sender_login_mismatch and its authenticated/unauthenticated halves.
@@ -124,6 +126,22 @@ impl Restriction {
                 out.push(match open_table(spec) {
                     Ok(t) => Restriction::Access(kind, t),
                     Err(e) => Restriction::Broken(format!("{} {}: {}", n, spec, e)),
+                });
+                continue;
+            }
+            if lower == "check_policy_service" {
+                let Some(arg) = words.get(i) else {
+                    out.push(Restriction::Broken(format!(
+                        "restriction {} requires a server argument",
+                        n
+                    )));
+                    continue;
+                };
+                i += 1;
+                let probe = std::path::Path::new("/");
+                out.push(match super::policy_client::Endpoint::parse(arg, probe) {
+                    Ok(_) => Restriction::Policy(arg.clone()),
+                    Err(e) => Restriction::Broken(format!("{}: {}", n, e)),
                 });
                 continue;
             }
@@ -249,6 +267,12 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             raise_deferral(f, deferral, permit)
         }
         Restriction::DnsList(kind, site) => rbl_check::check(ctx, *kind, site, f),
+        Restriction::Policy(spec) => {
+            let nested = |list: &str, class: Class| {
+                run(ctx, &Restriction::parse_list(list), class, f, depth + 1)
+            };
+            super::policy_check::check(ctx, spec, class, f, &nested)
+        }
         Restriction::PermitMynetworks => match ctx.mynetworks.lookup(f.client.addr) {
             Ok(true) => Decision::Permit,
             Ok(false) => Decision::Dunno,

@@ -50,6 +50,8 @@ pub struct Saved {
     /// The restriction being evaluated follows warn_if_reject: a DEFER_IF_PERMIT then
     /// refuses at once (logged as reject_warning) instead of raising the deferral.
     pub warn_if_reject: bool,
+    /// The policy-service `instance` of this transaction, once a service was asked.
+    pub instance: Option<String>,
 }
 
 impl Saved {
@@ -61,6 +63,7 @@ impl Saved {
         self.redirect = None;
         self.bcc.clear();
         self.prepend.clear();
+        self.instance = None;
     }
 
     /// A stage's restrictions start: no DEFER_IF_REJECT, and this stage's DEFER_IF_PERMIT

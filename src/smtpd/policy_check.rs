@@ -1,0 +1,129 @@
+//! check_policy_service in a restriction list (`restrict` calls it): the request's
+//! attributes from the session (Postfix 2.10's set: request, protocol_state, protocol_name,
+//! helo_name, queue_id, sender, recipient, recipient_count, client_address, client_name,
+//! reverse_client_name, instance, sasl_*, size, ccert_*, encryption_*, etrn_domain, stress,
+//! client_port), and the server's action applied exactly as an access table's answer
+//! (`access::answer`: OK, DUNNO, REJECT, DEFER_IF_PERMIT, PREPEND, a restriction list...).
+//!
+//! Security role: a server that cannot be reached or breaks the protocol refuses with
+//! `451 4.3.5 Server configuration problem` (Postfix's reply), never a pass. The session's
+//! values, client data included, are sent as they are (line breaks made spaces by
+//! `policy_client`).
+//!
+//! Logs `warning: problem talking to server SERVER: WHY` (Postfix's), via log::lines.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::SmtpdContext;
+use super::access::{self, Nested};
+use super::policy_client::{self, Endpoint, Limits};
+use super::policy_types::{Class, Decision, Facts};
+use crate::log::lines;
+use crate::reply::Reply;
+use crate::tables::{Table, TableError};
+
+/// The server's name in warnings about its actions (access::answer names a table).
+struct Server<'a>(&'a str);
+
+impl Table for Server<'_> {
+    fn lookup(&self, _: &str) -> Result<Option<String>, TableError> {
+        Ok(None)
+    }
+    fn spec(&self) -> &str {
+        self.0
+    }
+}
+
+/// Postfix's reply when the policy server fails.
+fn problem() -> Reply {
+    Reply::with_dsn(451, "4.3.5", "Server configuration problem")
+}
+
+static INSTANCE: AtomicU64 = AtomicU64::new(0);
+
+/// Ask the policy server `spec` and apply its action in list `class`.
+pub fn check(
+    ctx: &SmtpdContext,
+    spec: &str,
+    class: Class,
+    f: &Facts<'_>,
+    nested: Nested<'_>,
+) -> Decision {
+    let ep = match Endpoint::parse(spec, ctx.queue.root()) {
+        Ok(ep) => ep,
+        Err(why) => {
+            lines::policy_problem(spec, &why);
+            return Decision::Reject(problem());
+        }
+    };
+    let limits = Limits {
+        timeout: ctx.cfg.time("smtpd_policy_service_timeout"),
+        max_idle: ctx.cfg.time("smtpd_policy_service_max_idle"),
+        max_ttl: ctx.cfg.time("smtpd_policy_service_max_ttl"),
+    };
+    match policy_client::query(&ep, &attributes(f), limits) {
+        Ok(action) => access::answer(
+            ctx,
+            &Server(spec),
+            "policy query",
+            &action,
+            class,
+            f,
+            nested,
+        ),
+        Err(e) => {
+            lines::policy_problem(spec, &e.to_string());
+            Decision::Reject(problem())
+        }
+    }
+}
+
+/// The request's attributes.
+fn attributes(f: &Facts<'_>) -> Vec<(&'static str, String)> {
+    let instance = f
+        .saved
+        .borrow_mut()
+        .instance
+        .get_or_insert_with(|| {
+            let n = INSTANCE.fetch_add(1, Ordering::Relaxed);
+            format!(
+                "{:x}.{:x}.{}",
+                std::process::id(),
+                crate::sys::thread_id(),
+                n
+            )
+        })
+        .clone();
+    let s = |v: Option<&str>| v.unwrap_or("").to_string();
+    let stage = match f.stage {
+        "HELO" if f.esmtp => "EHLO",
+        other => other,
+    };
+    vec![
+        ("request", "smtpd_access_policy".into()),
+        ("protocol_state", stage.into()),
+        ("protocol_name", f.proto().into()),
+        ("helo_name", s(f.helo)),
+        ("queue_id", String::new()),
+        ("sender", s(f.sender)),
+        ("recipient", s(f.rcpt.map(|r| r.given))),
+        ("recipient_count", "0".into()),
+        ("client_address", f.client.addr.to_canonical().to_string()),
+        ("client_name", f.client.name.clone()),
+        ("reverse_client_name", f.client.name.clone()),
+        ("instance", instance),
+        ("sasl_method", String::new()),
+        ("sasl_username", s(f.sasl_username)),
+        ("sasl_sender", String::new()),
+        ("size", "0".into()),
+        ("ccert_subject", String::new()),
+        ("ccert_issuer", String::new()),
+        ("ccert_fingerprint", String::new()),
+        ("encryption_protocol", String::new()),
+        ("encryption_cipher", String::new()),
+        ("encryption_keysize", "0".into()),
+        ("etrn_domain", String::new()),
+        ("stress", String::new()),
+        ("client_port", f.client.port.to_string()),
+    ]
+}
