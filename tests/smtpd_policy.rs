@@ -627,3 +627,51 @@ fn mynetworks_from_file_and_table() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn restriction_classes_as_restrictions_and_table_answers() {
+    let dir = scratch();
+    std::fs::create_dir_all(&dir).unwrap();
+    let table = dir.join("rcpt_access");
+    std::fs::write(&table, "strict@www.a.org strict_class\n").unwrap();
+    let me = me();
+    let s = server_in(
+        dir.clone(),
+        &[
+            ("smtpd_restriction_classes", "strict_class, open_class"),
+            ("strict_class", "reject_non_fqdn_sender, reject"),
+            ("open_class", "permit"),
+            (
+                "smtpd_recipient_restrictions",
+                &format!(
+                    "check_recipient_access texthash:{}, open_class",
+                    table.display()
+                ),
+            ),
+        ],
+        true,
+    );
+    let r = rcpts(
+        &s,
+        "mail.b.test",
+        "a@b.test",
+        &["strict@www.a.org", &format!("{me}@www.a.org")],
+    );
+    assert_eq!(
+        r[0],
+        "554 5.7.1 <strict@www.a.org>: Recipient address rejected: Access denied"
+    );
+    assert_eq!(r[1], "250 2.1.5 Ok");
+    // A class name is a restriction like any other; an undefined one is a configuration error.
+    let s = server(&[
+        ("smtpd_restriction_classes", "strict_class"),
+        ("strict_class", "reject"),
+        (
+            "smtpd_recipient_restrictions",
+            "permit_mynetworks, nosuch_class, strict_class",
+        ),
+    ]);
+    let r = rcpts(&s, "mail.b.test", "a@b.test", &[&format!("{me}@www.a.org")]);
+    assert_eq!(r[0], "451 4.3.5 Server configuration error");
+    assert_logged("warning: unknown smtpd restriction: \"nosuch_class\"");
+}

@@ -21,6 +21,17 @@ type Requests = Arc<Mutex<Vec<Vec<(String, String)>>>>;
 
 /// The action for one request, by its recipient's local part.
 fn decide(req: &[(String, String)]) -> String {
+    let sender = req
+        .iter()
+        .find(|(n, _)| n == "sender")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    match sender {
+        // Two answers to one request: the second must never be taken for the next one.
+        "double@b.test" => return "action=DUNNO\n\naction=REJECT stale answer\n\n".into(),
+        "table@b.test" => return "action=check_client_access hash:/etc/passwd\n\n".into(),
+        _ => {}
+    }
     let rcpt = req
         .iter()
         .find(|(n, _)| n == "recipient")
@@ -110,6 +121,15 @@ fn actions_of_a_policy_server_are_applied() {
         "RCPT TO:<bad@www.a.org>",
         &format!("RCPT TO:<{me}@www.a.org>"),
         "RCPT TO:<broken@www.a.org>",
+        "RSET",
+        "MAIL FROM:<double@b.test>",
+        &format!("RCPT TO:<{me}@www.a.org>"),
+        "RSET",
+        "MAIL FROM:<a@b.test>",
+        "RCPT TO:<bad@www.a.org>",
+        "RSET",
+        "MAIL FROM:<table@b.test>",
+        &format!("RCPT TO:<{me}@www.a.org>"),
     ]);
     assert_eq!(
         out[3],
@@ -121,16 +141,36 @@ fn actions_of_a_policy_server_are_applied() {
     );
     assert_eq!(out[5], "250 2.1.5 Ok");
     assert_eq!(out[6], "451 4.3.5 Server configuration problem");
+    // The stale second answer to `double` is not taken for the next request.
+    assert_eq!(out[9], "250 2.1.5 Ok");
+    assert_eq!(
+        out[12],
+        "554 5.7.1 <bad@www.a.org>: Recipient address rejected: go away"
+    );
+    // An action naming a table is refused, as Postfix refuses it.
+    assert_eq!(out[15], "451 4.3.5 Server configuration error");
     let text = log_text();
+    let name = policy.trim_start_matches("inet:");
     assert!(
         text.contains(&format!(
-            "warning: problem talking to server {policy}: missing action"
+            "warning: problem talking to server {name}: missing attribute action"
         )),
         "{text}"
     );
-    // Postfix's attributes; one connection for the session's requests.
+    assert!(
+        text.contains(&format!(
+            "warning: access table {policy} has entry with lookup table: check_client_access hash:/etc/passwd"
+        )),
+        "{text}"
+    );
+    // Postfix's attributes; the broken answer is asked twice (the retry).
     let reqs = seen.lock().unwrap().clone();
-    assert_eq!(reqs.len(), 4);
+    assert_eq!(reqs.len(), 8);
+    assert_ne!(
+        attr(&reqs[5], "instance"),
+        attr(&reqs[0], "instance"),
+        "a new transaction"
+    );
     let first = &reqs[0];
     assert_eq!(attr(first, "request"), "smtpd_access_policy");
     assert_eq!(attr(first, "protocol_state"), "RCPT");
@@ -142,10 +182,12 @@ fn actions_of_a_policy_server_are_applied() {
     let instance = attr(first, "instance");
     assert!(!instance.is_empty());
     assert!(
-        reqs.iter().all(|r| attr(r, "instance") == instance),
+        reqs[..5].iter().all(|r| attr(r, "instance") == instance),
         "one transaction"
     );
-    assert_eq!(*conns.lock().unwrap(), 1, "one kept connection");
+    // The first connection until the broken answer; its retry's; the double answer's
+    // (not reused); the one after it.
+    assert_eq!(*conns.lock().unwrap(), 4, "{reqs:?}");
 }
 
 #[test]
@@ -186,7 +228,7 @@ fn a_server_that_is_down_or_on_a_unix_socket() {
     let text = log_text();
     assert!(
         text.contains(&format!(
-            "warning: problem talking to server inet:127.0.0.1:{port}: "
+            "warning: problem talking to server 127.0.0.1:{port}: Connection refused"
         )),
         "{text}"
     );

@@ -1,7 +1,7 @@
 //! The rest of Postfix 2.10's parameters: every parameter that Postfix 2.10.10's
-//! `postconf -d` lists from its built-in tables and `params` does not have (413 of them),
+//! `postconf -d` lists from its built-in tables and `params` does not have (412 of them),
 //! with Postfix's default (compiled for Linux). None is implemented: a setting other than
-//! the default is warned about, or, for the 21 whose being ignored would weaken security or
+//! the default is warned about, or, for the 20 whose being ignored would weaken security or
 //! lose mail, refused (`support`). `config::known` consults this table after `params`;
 //! `postconf -d` prints both. Names read in the source belong in `params`, not here.
 //!
@@ -497,11 +497,6 @@ pub const INVENTORY: &[Param] = &[
     k("smtpd_proxy_timeout", "100s"),
     k("smtpd_recipient_overshoot_limit", "1000"),
     k("smtpd_reject_footer", ""),
-    f(
-        "smtpd_restriction_classes",
-        "",
-        "the restriction classes would not be applied",
-    ),
     k("smtpd_service_name", "smtpd"),
     k("smtpd_starttls_timeout", "${stress?10}${stress:300}s"),
     k("smtpd_tls_always_issue_session_ids", "yes"),

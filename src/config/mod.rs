@@ -267,7 +267,8 @@ impl Config {
 }
 
 /// `Config::unused` minus the user-defined names that main.cf values or master.cf refer to
-/// (`$name`, `${name}`, `$(name)`), which Postfix counts as used.
+/// (`$name`, `${name}`, `$(name)`) and the smtpd_restriction_classes, which Postfix
+/// counts as used.
 pub fn unused_names(
     cfg: &Config,
     explicit: &[(String, String)],
@@ -277,6 +278,8 @@ pub fn unused_names(
     for (_, v) in explicit {
         references(v, &mut referenced);
     }
+    // Restriction classes are parameters of the administrator's naming, used by name.
+    referenced.extend(cfg.list("smtpd_restriction_classes"));
     if let Some(m) = master_cf {
         references(m, &mut referenced);
     }
@@ -400,6 +403,13 @@ mod tests {
         .unwrap();
         assert_eq!(c.unused, vec!["bogus_thing".to_string()]);
         assert_eq!(c.get("bogus_thing"), "1");
+        // A restriction class is used by its name.
+        let text = "smtpd_restriction_classes = strict\nstrict = reject\nother = 1\n";
+        let c = Config::from_text(Path::new("/x"), text, "main.cf").unwrap();
+        assert_eq!(
+            unused_names(&c, &c.explicit(), None),
+            vec!["other".to_string()]
+        );
     }
 
     #[test]

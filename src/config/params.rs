@@ -228,6 +228,7 @@ pub const PARAMS: &[Param] = &[
         "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}",
     ),
     p("rbl_reply_maps", ""),
+    p("smtpd_restriction_classes", ""),
     t("smtpd_policy_service_timeout", "100s", 's'),
     t("smtpd_policy_service_max_idle", "300s", 's'),
     t("smtpd_policy_service_max_ttl", "1000s", 's'),

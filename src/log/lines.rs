@@ -589,6 +589,27 @@ pub fn bdat_null(queue_id: Option<&str>, client: &str) {
     );
 }
 
+/// Postfix's three warnings about an access table (or policy server) answer that names a
+/// lookup table.
+pub fn table_answer_has_table(table: &str, value: &str) {
+    warning(
+        "smtpd",
+        format!(
+            "access table {} has entry with lookup table: {}",
+            printable(table),
+            printable(value)
+        ),
+    );
+    warning(
+        "smtpd",
+        "do not specify lookup tables inside SMTPD access maps",
+    );
+    warning(
+        "smtpd",
+        "define a restriction class and specify its name instead.",
+    );
+}
+
 /// `warning: problem talking to server SERVER: WHY` (check_policy_service).
 pub fn policy_problem(server: &str, why: &str) {
     warning(

@@ -274,7 +274,13 @@ pub fn answer(
         );
         return Decision::Reject(config_error());
     }
-    // A restriction list as the answer, evaluated in the class of the access check.
+    // A restriction list as the answer, evaluated in the class of the access check; never
+    // one that names a table (or a policy server): as Postfix, a table's answer (or a
+    // policy server's) must not make smtpd open other tables or connect elsewhere.
+    if value.contains(':') {
+        lines::table_answer_has_table(table.spec(), value);
+        return Decision::Reject(config_error());
+    }
     nested(value, class)
 }
 

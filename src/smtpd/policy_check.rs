@@ -1,9 +1,10 @@
 //! check_policy_service in a restriction list (`restrict` calls it): the request's
 //! attributes from the session (Postfix 2.10's set: request, protocol_state, protocol_name,
 //! helo_name, queue_id, sender, recipient, recipient_count, client_address, client_name,
-//! reverse_client_name, instance, sasl_*, size, ccert_*, encryption_*, etrn_domain, stress,
-//! client_port), and the server's action applied exactly as an access table's answer
-//! (`access::answer`: OK, DUNNO, REJECT, DEFER_IF_PERMIT, PREPEND, a restriction list...).
+//! reverse_client_name, instance, sasl_*, size, ccert_*, encryption_*, etrn_domain,
+//! stress), and the server's action applied exactly as an access table's answer
+//! (`access::answer`: OK, DUNNO, REJECT, DEFER_IF_PERMIT, PREPEND, a restriction list or
+//! class name, never one naming a table or another server...).
 //!
 //! Security role: a server that cannot be reached or breaks the protocol refuses with
 //! `451 4.3.5 Server configuration problem` (Postfix's reply), never a pass. The session's
@@ -13,6 +14,7 @@
 //! Logs `warning: problem talking to server SERVER: WHY` (Postfix's), via log::lines.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use super::SmtpdContext;
 use super::access::{self, Nested};
@@ -56,10 +58,12 @@ pub fn check(
             return Decision::Reject(problem());
         }
     };
+    // Postfix requires at least 1 s of each.
+    let at_least_1s = |n: &str| ctx.cfg.time(n).max(Duration::from_secs(1));
     let limits = Limits {
-        timeout: ctx.cfg.time("smtpd_policy_service_timeout"),
-        max_idle: ctx.cfg.time("smtpd_policy_service_max_idle"),
-        max_ttl: ctx.cfg.time("smtpd_policy_service_max_ttl"),
+        timeout: at_least_1s("smtpd_policy_service_timeout"),
+        max_idle: at_least_1s("smtpd_policy_service_max_idle"),
+        max_ttl: at_least_1s("smtpd_policy_service_max_ttl"),
     };
     match policy_client::query(&ep, &attributes(f), limits) {
         Ok(action) => access::answer(
@@ -72,7 +76,7 @@ pub fn check(
             nested,
         ),
         Err(e) => {
-            lines::policy_problem(spec, &e.to_string());
+            lines::policy_problem(&ep.name, &e.to_string());
             Decision::Reject(problem())
         }
     }
@@ -80,20 +84,26 @@ pub fn check(
 
 /// The request's attributes.
 fn attributes(f: &Facts<'_>) -> Vec<(&'static str, String)> {
-    let instance = f
-        .saved
-        .borrow_mut()
-        .instance
-        .get_or_insert_with(|| {
-            let n = INSTANCE.fetch_add(1, Ordering::Relaxed);
-            format!(
-                "{:x}.{:x}.{}",
-                std::process::id(),
-                crate::sys::thread_id(),
-                n
-            )
-        })
-        .clone();
+    // As Postfix: an instance only once MAIL was accepted (one per transaction, reset at
+    // the next MAIL).
+    let in_transaction = !matches!(f.stage, "CONNECT" | "HELO" | "EHLO" | "MAIL");
+    let instance = match (in_transaction, f.sender) {
+        (true, Some(_)) => f
+            .saved
+            .borrow_mut()
+            .instance
+            .get_or_insert_with(|| {
+                let n = INSTANCE.fetch_add(1, Ordering::Relaxed);
+                format!(
+                    "{:x}.{:x}.{}",
+                    std::process::id(),
+                    crate::sys::thread_id(),
+                    n
+                )
+            })
+            .clone(),
+        _ => String::new(),
+    };
     let s = |v: Option<&str>| v.unwrap_or("").to_string();
     let stage = match f.stage {
         "HELO" if f.esmtp => "EHLO",
@@ -106,7 +116,8 @@ fn attributes(f: &Facts<'_>) -> Vec<(&'static str, String)> {
         ("helo_name", s(f.helo)),
         ("queue_id", String::new()),
         ("sender", s(f.sender)),
-        ("recipient", s(f.rcpt.map(|r| r.given))),
+        // At DATA, the one recipient when there is exactly one.
+        ("recipient", s(f.rcpt.map(|r| r.given).or(f.single_rcpt))),
         ("recipient_count", "0".into()),
         ("client_address", f.client.addr.to_canonical().to_string()),
         ("client_name", f.client.name.clone()),
@@ -119,11 +130,11 @@ fn attributes(f: &Facts<'_>) -> Vec<(&'static str, String)> {
         ("ccert_subject", String::new()),
         ("ccert_issuer", String::new()),
         ("ccert_fingerprint", String::new()),
+        ("ccert_pubkey_fingerprint", String::new()),
         ("encryption_protocol", String::new()),
         ("encryption_cipher", String::new()),
         ("encryption_keysize", "0".into()),
         ("etrn_domain", String::new()),
         ("stress", String::new()),
-        ("client_port", f.client.port.to_string()),
     ]
 }

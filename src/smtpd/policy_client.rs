@@ -2,17 +2,21 @@
 //! SMTPD_POLICY_README): one request is `name=value` lines and an empty line over a stream
 //! to the policy server (`inet:host:port`, `unix:/path`, or `unix:private/NAME` under
 //! $queue_directory); the reply is `action=...` (and maybe other attributes) and an empty
-//! line. Connections are kept per session thread and reused, for at most
-//! smtpd_policy_service_max_idle since their last use and smtpd_policy_service_max_ttl
-//! since they were opened; every read and write waits at most
-//! smtpd_policy_service_timeout. A request that fails on a kept connection is tried once
-//! more on a new one, as Postfix's attribute client retries.
+//! line. Connections are kept per session thread (they outlive the session, as a Postfix
+//! smtpd process keeps its own) and reused for at most smtpd_policy_service_max_idle since
+//! their last use and smtpd_policy_service_max_ttl since they were opened (expired ones are
+//! closed at the thread's next request); connecting, each read and each write wait at most
+//! smtpd_policy_service_timeout. A request that fails is tried once more on a new
+//! connection after a second, as Postfix's attribute client does.
 //!
 //! Security role: the server's reply is untrusted: lines and the whole reply are bounded,
-//! an attribute line without `=` or a reply without `action=` is an error, never "no
-//! opinion"; the caller (`policy_check`) answers any error with a 4xx. Values sent are the
-//! session's (client data included); a value never contains a line break (replaced by a
-//! space), so a client cannot add attributes. Logs nothing itself: errors go to the caller.
+//! a reply without `action=` is an error, never "no opinion" (lines without `=` are
+//! skipped, as Postfix skips them); the caller (`policy_check`) answers any error with a
+//! 4xx. A connection is kept only when nothing follows the reply, and is not reused when
+//! the server sent something unasked meanwhile: a stale answer is never taken for the
+//! next request. Values sent are the session's (client data included); a value never
+//! contains a line break (replaced by a space), so a client cannot add attributes. Logs
+//! nothing itself: errors go to the caller.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -25,34 +29,56 @@ use std::time::{Duration, Instant};
 
 /// Where the policy server listens.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Endpoint {
+pub enum Addr {
+    /// `host:port` (IPv6 hosts in brackets).
     Inet(String),
     Unix(PathBuf),
 }
 
+/// A policy server: where it listens and its name in log lines (Postfix's, without the
+/// transport: `127.0.0.1:10023`, `private/policy`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    pub addr: Addr,
+    pub name: String,
+}
+
 impl Endpoint {
-    /// `inet:host:port`, `unix:/path`, `unix:private/name` or `private/name` (relative to
-    /// the queue directory, as Postfix's local services are named).
+    /// `inet:host:port` (`inet:port` and `inet::port` are localhost), `unix:/path` or
+    /// `local:/path`; a relative path is under the queue directory (`unix:private/policy`).
     pub fn parse(arg: &str, queue_dir: &Path) -> Result<Endpoint, String> {
         let bad = || format!("bad policy service address: {arg}");
-        if let Some(hostport) = arg.strip_prefix("inet:") {
-            let (host, port) = hostport.rsplit_once(':').ok_or_else(bad)?;
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            if host.is_empty() || port.parse::<u16>().is_err() {
-                return Err(bad());
+        let (transport, rest) = arg.split_once(':').ok_or_else(bad)?;
+        match transport {
+            "inet" => {
+                let (host, port) = rest.rsplit_once(':').unwrap_or(("", rest));
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let host = if host.is_empty() { "localhost" } else { host };
+                if port.parse::<u16>().is_err() || host.contains(['/', ' ']) {
+                    return Err(bad());
+                }
+                let hostport = match host.contains(':') {
+                    true => format!("[{host}]:{port}"),
+                    false => format!("{host}:{port}"),
+                };
+                Ok(Endpoint {
+                    addr: Addr::Inet(hostport),
+                    name: rest.to_string(),
+                })
             }
-            return Ok(Endpoint::Inet(format!("{host}:{port}")));
+            "unix" | "local" if !rest.is_empty() => {
+                let path = Path::new(rest);
+                let full = match path.is_absolute() {
+                    true => path.to_path_buf(),
+                    false => queue_dir.join(path),
+                };
+                Ok(Endpoint {
+                    addr: Addr::Unix(full),
+                    name: rest.to_string(),
+                })
+            }
+            _ => Err(bad()),
         }
-        let path = arg.strip_prefix("unix:").unwrap_or(arg);
-        if path.is_empty() || path.contains(':') {
-            return Err(bad());
-        }
-        let path = Path::new(path);
-        Ok(Endpoint::Unix(if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            queue_dir.join(path)
-        }))
     }
 }
 
@@ -73,9 +99,26 @@ pub enum PolicyError {
 }
 
 impl fmt::Display for PolicyError {
+    /// As Postfix words it: the system's error text (without Rust's "(os error N)"),
+    /// "Connection timed out" for a timeout.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PolicyError::Io(e) => write!(f, "{e}"),
+            PolicyError::Io(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                write!(f, "Connection timed out")
+            }
+            PolicyError::Io(e) => {
+                let text = e.to_string();
+                let plain = match text.rfind(" (os error ") {
+                    Some(i) => text.get(..i).unwrap_or(&text),
+                    None => &text,
+                };
+                write!(f, "{plain}")
+            }
             PolicyError::Protocol(why) => write!(f, "{why}"),
         }
     }
@@ -85,9 +128,20 @@ impl fmt::Display for PolicyError {
 const LINE_MAX: usize = 4096;
 const REPLY_MAX: usize = 65536;
 
-trait Stream: io::Read + Write {}
-impl Stream for TcpStream {}
-impl Stream for UnixStream {}
+trait Stream: io::Read + Write {
+    /// The descriptor, to look for unasked input.
+    fn raw_fd(&self) -> Option<std::os::fd::RawFd>;
+}
+impl Stream for TcpStream {
+    fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(std::os::fd::AsRawFd::as_raw_fd(self))
+    }
+}
+impl Stream for UnixStream {
+    fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(std::os::fd::AsRawFd::as_raw_fd(self))
+    }
+}
 
 /// A kept connection.
 struct Conn {
@@ -101,8 +155,8 @@ thread_local! {
 }
 
 fn connect(ep: &Endpoint, limits: Limits) -> io::Result<Conn> {
-    let stream: Box<dyn Stream> = match ep {
-        Endpoint::Inet(hostport) => {
+    let stream: Box<dyn Stream> = match &ep.addr {
+        Addr::Inet(hostport) => {
             let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
             let mut found = None;
             for addr in std::net::ToSocketAddrs::to_socket_addrs(hostport.as_str())? {
@@ -120,8 +174,8 @@ fn connect(ep: &Endpoint, limits: Limits) -> io::Result<Conn> {
             s.set_nodelay(true)?;
             Box::new(s)
         }
-        Endpoint::Unix(path) => {
-            let s = UnixStream::connect(path)?;
+        Addr::Unix(path) => {
+            let s: UnixStream = crate::sys::unix_connect_timeout(path, limits.timeout)?;
             s.set_read_timeout(Some(limits.timeout))?;
             s.set_write_timeout(Some(limits.timeout))?;
             Box::new(s)
@@ -177,12 +231,12 @@ fn read_reply(r: &mut impl BufRead) -> Result<String, PolicyError> {
         let line = String::from_utf8_lossy(&line);
         let line = line.trim_end_matches(['\n', '\r']);
         if line.is_empty() {
-            return action.ok_or_else(|| PolicyError::Protocol("missing action".into()));
+            return action.ok_or_else(|| PolicyError::Protocol("missing attribute action".into()));
         }
-        let (name, value) = line
-            .split_once('=')
-            .ok_or_else(|| PolicyError::Protocol("malformed reply attribute".into()))?;
-        if name.trim() == "action" && action.is_none() {
+        // Lines without `=` and other attributes are skipped, as Postfix's reader does.
+        if let Some(("action", value)) = line.split_once('=')
+            && action.is_none()
+        {
             action = Some(value.trim().to_string());
         }
     }
@@ -199,6 +253,18 @@ fn exchange(conn: &mut Conn, request: &[u8]) -> Result<String, PolicyError> {
     Ok(action)
 }
 
+/// Whether a kept connection may be used: not expired, and the server sent nothing
+/// (data or end of file) since its last reply.
+fn usable(c: &Conn, limits: Limits) -> bool {
+    c.used.elapsed() < limits.max_idle
+        && c.opened.elapsed() < limits.max_ttl
+        && c.reader.buffer().is_empty()
+        && c.reader
+            .get_ref()
+            .raw_fd()
+            .is_some_and(|fd| !crate::sys::wait_readable(&fd, Duration::ZERO).unwrap_or(true))
+}
+
 /// Ask `ep`: the action it answers.
 pub fn query(
     ep: &Endpoint,
@@ -206,29 +272,31 @@ pub fn query(
     limits: Limits,
 ) -> Result<String, PolicyError> {
     let request = encode(attrs);
-    let kept = CONNS
-        .with(|c| c.borrow_mut().remove(ep))
-        .filter(|c| c.used.elapsed() < limits.max_idle && c.opened.elapsed() < limits.max_ttl);
-    let mut retried = false;
-    let mut conn = match kept {
-        Some(c) => {
-            retried = true;
-            c
-        }
-        None => connect(ep, limits).map_err(PolicyError::Io)?,
+    // This thread's kept connection to `ep`; expired ones to other servers are closed.
+    let kept = CONNS.with(|c| {
+        let mut c = c.borrow_mut();
+        let mine = c.remove(ep);
+        c.retain(|_, k| k.used.elapsed() < limits.max_idle && k.opened.elapsed() < limits.max_ttl);
+        mine
+    });
+    let attempt = |kept: Option<Conn>| -> Result<(String, Conn), PolicyError> {
+        let mut conn = match kept.filter(|c| usable(c, limits)) {
+            Some(c) => c,
+            None => connect(ep, limits).map_err(PolicyError::Io)?,
+        };
+        exchange(&mut conn, &request).map(|a| (a, conn))
     };
-    let result = match exchange(&mut conn, &request) {
-        // A kept connection the server closed meanwhile: once more on a new one.
-        Err(PolicyError::Io(_)) if retried => {
-            conn = connect(ep, limits).map_err(PolicyError::Io)?;
-            exchange(&mut conn, &request)
-        }
-        r => r,
-    };
-    if result.is_ok() {
+    let result = attempt(kept).or_else(|_| {
+        // Once more on a new connection, after a second (a server restarting).
+        std::thread::sleep(Duration::from_secs(1));
+        attempt(None)
+    });
+    let (action, conn) = result?;
+    // Kept only when nothing follows the reply (else the next answer could be stale).
+    if conn.reader.buffer().is_empty() {
         CONNS.with(|c| c.borrow_mut().insert(ep.clone(), conn));
     }
-    result
+    Ok(action)
 }
 
 #[cfg(test)]
@@ -238,29 +306,36 @@ mod tests {
     #[test]
     fn endpoints() {
         let q = Path::new("/var/spool/postfix");
+        let ep = |a: &str| Endpoint::parse(a, q).map(|e| (e.addr, e.name));
+        let inet = |a: &str, n: &str| Ok((Addr::Inet(a.into()), n.to_string()));
         assert_eq!(
-            Endpoint::parse("inet:127.0.0.1:10023", q),
-            Ok(Endpoint::Inet("127.0.0.1:10023".into()))
+            ep("inet:127.0.0.1:10023"),
+            inet("127.0.0.1:10023", "127.0.0.1:10023")
+        );
+        assert_eq!(ep("inet:[::1]:10023"), inet("[::1]:10023", "[::1]:10023"));
+        assert_eq!(ep("inet:10023"), inet("localhost:10023", "10023"));
+        assert_eq!(ep("inet::10023"), inet("localhost:10023", ":10023"));
+        assert_eq!(
+            ep("unix:private/policy"),
+            Ok((
+                Addr::Unix("/var/spool/postfix/private/policy".into()),
+                "private/policy".into()
+            ))
         );
         assert_eq!(
-            Endpoint::parse("inet:[::1]:10023", q),
-            Ok(Endpoint::Inet("::1:10023".into()))
-        );
-        assert_eq!(
-            Endpoint::parse("unix:private/policy", q),
-            Ok(Endpoint::Unix("/var/spool/postfix/private/policy".into()))
-        );
-        assert_eq!(
-            Endpoint::parse("unix:/run/policyd.sock", q),
-            Ok(Endpoint::Unix("/run/policyd.sock".into()))
+            ep("local:/run/policyd.sock"),
+            Ok((
+                Addr::Unix("/run/policyd.sock".into()),
+                "/run/policyd.sock".into()
+            ))
         );
         for bad in [
             "inet:host",
-            "inet::25",
             "inet:h:port",
             "",
             "unix:",
             "tcp:h:1",
+            "private/policy",
         ] {
             assert!(Endpoint::parse(bad, q).is_err(), "{bad}");
         }
@@ -279,9 +354,11 @@ mod tests {
     fn replies() {
         let mut ok = &b"foo=bar\naction=DEFER_IF_PERMIT Try later\n\n"[..];
         assert_eq!(read_reply(&mut ok).unwrap(), "DEFER_IF_PERMIT Try later");
+        let mut skipped = &b"nonsense\naction=OK\n\n"[..];
+        assert_eq!(read_reply(&mut skipped).unwrap(), "OK");
         for (bad, why) in [
-            (&b"foo=bar\n\n"[..], "missing action"),
-            (b"action=OK\nnonsense\n\n", "malformed reply attribute"),
+            (&b"foo=bar\n\n"[..], "missing attribute action"),
+            (b" action=OK\n\n", "missing attribute action"),
             (b"action=OK\n", "unexpected end of file"),
         ] {
             let mut r = bad;
@@ -293,5 +370,9 @@ mod tests {
             read_reply(&mut r).unwrap_err().to_string(),
             "reply line too long"
         );
+        let e = PolicyError::Io(io::Error::from_raw_os_error(libc::ECONNREFUSED));
+        assert_eq!(e.to_string(), "Connection refused");
+        let e = PolicyError::Io(io::ErrorKind::WouldBlock.into());
+        assert_eq!(e.to_string(), "Connection timed out");
     }
 }

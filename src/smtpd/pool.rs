@@ -9,7 +9,9 @@
 //!
 //! Security role: none beyond resource bounds. A session leaves no per-session state in
 //! its thread: its thread-locals (log tag, stop registration) are set at its start and
-//! cleared by their guards. A panicking session ends its thread, as before. Logs nothing.
+//! cleared by their guards. What a thread keeps across sessions is not the session's: its
+//! DNS-list answers (`rbl`, a minute) and its policy-server connections (`policy_client`,
+//! within smtpd_policy_service_max_idle/_max_ttl), as a Postfix smtpd process keeps both. A panicking session ends its thread, as before. Logs nothing.
 
 use std::collections::VecDeque;
 use std::io;

@@ -380,6 +380,10 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             reject(503, "5.0", class, "Improper use of SMTP command pipelining")
         }
         Restriction::RejectUnauthPipelining => Decision::Dunno,
+        Restriction::Unknown(name) if ctx.policy.classes.contains_key(name.as_str()) => {
+            let list = &ctx.policy.classes[name.as_str()];
+            run(ctx, list, class, f, depth + 1)
+        }
         Restriction::Unknown(name) => {
             log::warning(
                 "smtpd",
@@ -465,6 +469,9 @@ pub struct Policy {
     pub access_parent_match: bool,
     /// smtpd_null_access_lookup_key.
     pub null_key: String,
+    /// smtpd_restriction_classes: each class name with its list (the parameter of that
+    /// name), usable as a restriction and as an access table's answer.
+    pub classes: std::collections::HashMap<String, Vec<Restriction>>,
     /// maps_rbl_reject_code, default_rbl_reply, rbl_reply_maps (DNS list refusals).
     pub rbl_code: u16,
     pub rbl_reply: String,
@@ -517,6 +524,14 @@ impl Policy {
             relay_defer_code: 454,
             allow_untrusted_routing: cfg.bool("allow_untrusted_routing"),
             access_parent_match: has("smtpd_access_maps"),
+            classes: cfg
+                .list("smtpd_restriction_classes")
+                .into_iter()
+                .map(|name| {
+                    let list = Restriction::parse_list(cfg.get(&name));
+                    (name, list)
+                })
+                .collect(),
             rbl_code: code("maps_rbl_reject_code", 554),
             rbl_reply: cfg.raw("default_rbl_reply"),
             rbl_reply_maps: cfg.get("rbl_reply_maps").to_string(),

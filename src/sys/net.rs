@@ -32,6 +32,62 @@ pub fn wait_readable(
     }
 }
 
+/// Connect to a UNIX-domain stream socket, giving up after `timeout` (a server whose listen
+/// queue is full would otherwise block the caller for ever). The socket is left blocking.
+pub fn unix_connect_timeout(
+    path: &std::path::Path,
+    timeout: std::time::Duration,
+) -> io::Result<std::os::unix::net::UnixStream> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: sockaddr_un is plain data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "socket path too long",
+        ));
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (d, b) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = *b as libc::c_char;
+    }
+    let flags = libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+    // SAFETY: socket(2) with constant arguments.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, flags, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor that nothing else owns; the stream closes it on
+    // every path from here (also on error).
+    let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+    let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        // SAFETY: `addr` is a live, initialised sockaddr_un of `len` bytes.
+        let rc = unsafe { libc::connect(fd, &addr as *const _ as *const libc::sockaddr, len) };
+        if rc == 0 {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        // A full listen queue: a non-blocking UNIX socket says EAGAIN and has no
+        // connection in progress, so try again until the deadline.
+        if e.raw_os_error() != Some(libc::EAGAIN) {
+            return Err(e);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "Connection timed out",
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
 /// A listening TCP socket on an IPv6 address that does not also take IPv4 connections
 /// (IPV6_V6ONLY), so `[::]:25` can be bound next to `0.0.0.0:25` as Postfix does.
 pub fn listen_v6only(
