@@ -521,6 +521,7 @@ impl CourierUserdb {
         let _ = std::process::Command::new("/usr/sbin/authdaemond")
             .arg("stop")
             .status();
+        let _ = std::fs::remove_file(Path::new(AUTHDAEMON_DIR).join("socket"));
         run_ok(
             "/usr/sbin/userdb",
             &[
@@ -539,8 +540,14 @@ impl CourierUserdb {
             .permissions()
             .mode();
         std::fs::set_permissions(AUTHDAEMON_DIR, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Ready when its socket accepts a connection: `authdaemond stop` leaves the socket
+        // file behind, so its existence proves nothing (maildrop then found no daemon and
+        // failed with "setgid: Operation not permitted" on a machine where the daemon was
+        // slow to start).
+        let socket = Path::new(AUTHDAEMON_DIR).join("socket");
         assert!(
-            wait_for(10, || Path::new(AUTHDAEMON_DIR).join("socket").exists()),
+            wait_for(10, || std::os::unix::net::UnixStream::connect(&socket)
+                .is_ok()),
             "authdaemond did not start"
         );
         CourierUserdb {
