@@ -206,3 +206,24 @@ fn an_allow_list_permits_local_mail_but_never_relaying() {
         "450 4.7.1 <127.0.0.1>: Client host rejected: Service unavailable"
     );
 }
+
+#[test]
+fn a_listed_reverse_client_name_is_refused() {
+    let reverse = ClientInfo::lookup("127.0.0.1:25".parse().unwrap()).reverse_name;
+    assert_ne!(reverse, "unknown", "127.0.0.1 has a name in /etc/hosts");
+    let dns = FakeDns::start(Zone::new().a(&format!("{reverse}.rev6.test"), listed())).unwrap();
+    let local = format!("{}@www.a.org", me());
+    let s = server(
+        &dns,
+        &[(
+            "smtpd_recipient_restrictions",
+            "reject_rhsbl_reverse_client rev6.test, permit",
+        )],
+    );
+    assert_eq!(
+        rcpt(&s, "mail.b.test", "a@b.test", &local),
+        format!(
+            "554 5.7.1 Service unavailable; Unverified Client host [{reverse}] blocked using rev6.test"
+        )
+    );
+}

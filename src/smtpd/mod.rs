@@ -74,6 +74,12 @@ pub struct ClientInfo {
     pub name: String,
     pub addr: IpAddr,
     pub port: u16,
+    /// The PTR name, verified or not, or "unknown" (Postfix's reverse_client_name).
+    pub reverse_name: String,
+    /// How the name and the PTR lookups went (reject_unknown_client_hostname,
+    /// reject_unknown_reverse_client_hostname).
+    pub name_status: peer::NameStatus,
+    pub reverse_name_status: peer::NameStatus,
 }
 
 impl ClientInfo {
@@ -84,6 +90,9 @@ impl ClientInfo {
             name: "localhost".to_string(),
             addr: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             port: 0,
+            reverse_name: "localhost".to_string(),
+            name_status: peer::NameStatus::Ok,
+            reverse_name_status: peer::NameStatus::Ok,
         }
     }
 
@@ -96,10 +105,14 @@ impl ClientInfo {
     /// As `lookup`, with the given resolver.
     pub fn lookup_with(peer: SocketAddr, dns: &dyn peer::PeerLookup) -> ClientInfo {
         let addr = network::canonical(peer.ip());
+        let names = peer::resolve(addr, dns);
         ClientInfo {
-            name: peer::resolve(addr, dns).name,
+            name: names.name,
             addr,
             port: peer.port(),
+            reverse_name: names.reverse_name,
+            name_status: names.name_status,
+            reverse_name_status: names.reverse_name_status,
         }
     }
 

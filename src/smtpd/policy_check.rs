@@ -121,7 +121,7 @@ fn attributes(f: &Facts<'_>) -> Vec<(&'static str, String)> {
         ("recipient_count", "0".into()),
         ("client_address", f.client.addr.to_canonical().to_string()),
         ("client_name", f.client.name.clone()),
-        ("reverse_client_name", f.client.name.clone()),
+        ("reverse_client_name", f.client.reverse_name.clone()),
         ("instance", instance),
         ("sasl_method", String::new()),
         ("sasl_username", s(f.sasl_username)),

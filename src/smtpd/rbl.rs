@@ -1,4 +1,5 @@
-//! DNS lists: Postfix's reject_rbl_client, reject_rhsbl_client, reject_rhsbl_sender,
+//! DNS lists: Postfix's reject_rbl_client, reject_rhsbl_client, reject_rhsbl_reverse_client
+//! (the PTR name, verified or not), reject_rhsbl_sender,
 //! reject_rhsbl_helo, reject_rhsbl_recipient, permit_dnswl_client and permit_rhswl_client
 //! (postconf(5), RFC 5782). The query name is the client's IPv4 octets (or IPv6 nibbles)
 //! reversed, or a domain, in front of the list's domain; any A record lists it, or with
@@ -31,6 +32,7 @@ use crate::reply::{Dsn, Reply};
 pub enum Kind {
     RblClient,
     RhsblClient,
+    RhsblReverseClient,
     RhsblSender,
     RhsblHelo,
     RhsblRecipient,
@@ -44,6 +46,7 @@ impl Kind {
         Some(match name {
             "reject_rbl_client" | "reject_rbl" => Kind::RblClient,
             "reject_rhsbl_client" => Kind::RhsblClient,
+            "reject_rhsbl_reverse_client" => Kind::RhsblReverseClient,
             "reject_rhsbl_sender" => Kind::RhsblSender,
             "reject_rhsbl_helo" => Kind::RhsblHelo,
             "reject_rhsbl_recipient" => Kind::RhsblRecipient,
@@ -64,6 +67,7 @@ impl Kind {
             Kind::RhsblSender => "Sender address",
             Kind::RhsblHelo => "Helo command",
             Kind::RhsblRecipient => "Recipient address",
+            Kind::RhsblReverseClient => "Unverified Client host",
             _ => "Client host",
         }
     }

@@ -28,6 +28,7 @@ pub fn check(ctx: &SmtpdContext, kind: Kind, site: &Site, f: &Facts<'_>) -> Deci
         Kind::RhsblClient | Kind::RhswlClient => {
             Some(f.client.name.clone()).filter(|n| n != "unknown")
         }
+        Kind::RhsblReverseClient => Some(f.client.reverse_name.clone()).filter(|n| n != "unknown"),
         Kind::RhsblSender => f.sender.filter(|s| !s.is_empty()).map(str::to_string),
         Kind::RhsblHelo => f.helo.map(str::to_string),
         Kind::RhsblRecipient => f.rcpt.map(|r| r.given.to_string()),

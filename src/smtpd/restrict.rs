@@ -25,6 +25,7 @@ use super::SmtpdContext;
 use super::access;
 use super::destination;
 use super::hostname;
+use super::peer::NameStatus;
 use super::policy_types::{
     AccessKind, Class, Decision, Facts, config_error, log_table_error, raise_deferral, reply,
     temp_lookup_reply,
@@ -77,6 +78,10 @@ pub enum Restriction {
     RejectNonFqdnRecipient,
     RejectUnknownSenderDomain,
     RejectUnknownRecipientDomain,
+    /// reject_unknown_client_hostname: no verified name for the client address.
+    RejectUnknownClient,
+    /// reject_unknown_reverse_client_hostname: no PTR name at all.
+    RejectUnknownReverseClient,
     RejectUnauthPipelining,
     /// check_policy_service SERVER.
     Policy(String),
@@ -184,6 +189,10 @@ impl Restriction {
                 "reject_non_fqdn_sender" => Restriction::RejectNonFqdnSender,
                 "reject_non_fqdn_recipient" => Restriction::RejectNonFqdnRecipient,
                 "reject_unknown_sender_domain" => Restriction::RejectUnknownSenderDomain,
+                "reject_unknown_client_hostname" | "reject_unknown_client" => {
+                    Restriction::RejectUnknownClient
+                }
+                "reject_unknown_reverse_client_hostname" => Restriction::RejectUnknownReverseClient,
                 "reject_unknown_recipient_domain" => Restriction::RejectUnknownRecipientDomain,
                 "reject_unauth_pipelining" => Restriction::RejectUnauthPipelining,
                 "reject_sender_login_mismatch" => {
@@ -376,6 +385,13 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
         },
         // Postfix 3.x: the session's sticky flag (session/pipelining.rs), so a client that
         // talked before the greeting is still refused at RCPT.
+        Restriction::RejectUnknownClient | Restriction::RejectUnknownReverseClient => {
+            let (status, what) = match r {
+                Restriction::RejectUnknownClient => (f.client.name_status, "hostname"),
+                _ => (f.client.reverse_name_status, "reverse hostname"),
+            };
+            unknown_client(p, status, what, f)
+        }
         Restriction::RejectUnauthPipelining if f.ill_pipelining => {
             reject(503, "5.0", class, "Improper use of SMTP command pipelining")
         }
@@ -396,6 +412,24 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             Decision::Reject(config_error())
         }
     }
+}
+
+/// reject_unknown_(reverse_)client_hostname: Postfix's `CODE 4.7.1 Client host rejected:
+/// cannot find your hostname, [ADDR]` (fail2ban's postfix filter reads it), 450 when the
+/// lookup failed for now, else $unknown_client_reject_code.
+fn unknown_client(p: &Policy, status: NameStatus, what: &str, f: &Facts<'_>) -> Decision {
+    if status == NameStatus::Ok {
+        return Decision::Dunno;
+    }
+    let code = match status {
+        NameStatus::Temporary => 450,
+        _ => p.unknown_client_code,
+    };
+    let text = format!(
+        "Client host rejected: cannot find your {}, [{}]",
+        what, f.client.addr
+    );
+    Decision::Reject(Reply::with_dsn(code, &format!("{}.7.1", code / 100), &text))
 }
 
 /// One check_*_access restriction. An answer that is a restriction list is evaluated
@@ -474,6 +508,8 @@ pub struct Policy {
     pub classes: std::collections::HashMap<String, Vec<Restriction>>,
     /// maps_rbl_reject_code, default_rbl_reply, rbl_reply_maps (DNS list refusals).
     pub rbl_code: u16,
+    /// unknown_client_reject_code.
+    pub unknown_client_code: u16,
     pub rbl_reply: String,
     pub rbl_reply_maps: String,
 }
@@ -533,6 +569,7 @@ impl Policy {
                 })
                 .collect(),
             rbl_code: code("maps_rbl_reject_code", 554),
+            unknown_client_code: code("unknown_client_reject_code", 450),
             rbl_reply: cfg.raw("default_rbl_reply"),
             rbl_reply_maps: cfg.get("rbl_reply_maps").to_string(),
             null_key: cfg.get("smtpd_null_access_lookup_key").to_string(),

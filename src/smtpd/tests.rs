@@ -6,6 +6,7 @@ mod classes;
 mod pipelining;
 mod smtputf8_session;
 mod starttls;
+mod unknown_client;
 mod utf8;
 
 use std::io::{self, Cursor, Read, Write};
@@ -102,6 +103,9 @@ fn client(addr: &str) -> ClientInfo {
         name: "localhost".into(),
         addr: addr.parse::<IpAddr>().unwrap(),
         port: 1234,
+        reverse_name: "localhost".into(),
+        name_status: super::peer::NameStatus::Ok,
+        reverse_name_status: super::peer::NameStatus::Ok,
     }
 }
 

@@ -1,0 +1,73 @@
+//! reject_unknown_client_hostname and reject_unknown_reverse_client_hostname against
+//! clients whose name lookups went each way, with Postfix's reply texts (fail2ban's postfix
+//! filter matches them).
+
+use super::*;
+use crate::smtpd::peer::NameStatus;
+
+/// The RCPT reply for a client at 192.0.2.9 whose lookups went as given.
+fn rcpt_reply(f: &Fixture, name: &str, name_status: NameStatus, reverse: NameStatus) -> String {
+    let c = ClientInfo {
+        name: name.into(),
+        addr: "192.0.2.9".parse().unwrap(),
+        port: 4321,
+        reverse_name: if reverse == NameStatus::Ok {
+            "ptr.example".into()
+        } else {
+            "unknown".into()
+        },
+        name_status,
+        reverse_name_status: reverse,
+    };
+    let mut m = Mem {
+        input: Cursor::new(
+            format!(
+                "HELO h\r\nMAIL FROM:<s@b.test>\r\nRCPT TO:<{}@www.a.org>\r\nQUIT\r\n",
+                me()
+            )
+            .into_bytes(),
+        ),
+        output: Vec::new(),
+        timeout_at_end: false,
+    };
+    session(&mut m, c, &f.ctx);
+    let out = String::from_utf8(m.output).unwrap();
+    out.split("\r\n").nth(3).unwrap().to_string()
+}
+
+#[test]
+fn unknown_client_names_are_refused_as_postfix_refuses_them() {
+    let f = fixture(
+        "unknown-client",
+        &[(
+            "smtpd_client_restrictions",
+            "reject_unknown_reverse_client_hostname, reject_unknown_client_hostname",
+        )],
+    );
+    use NameStatus::*;
+    assert_eq!(rcpt_reply(&f, "ptr.example", Ok, Ok), "250 2.1.5 Ok");
+    assert_eq!(
+        rcpt_reply(&f, "unknown", Forged, Ok),
+        "450 4.7.1 Client host rejected: cannot find your hostname, [192.0.2.9]"
+    );
+    assert_eq!(
+        rcpt_reply(&f, "unknown", Permanent, Permanent),
+        "450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.9]"
+    );
+    let f = fixture(
+        "unknown-client-550",
+        &[
+            ("smtpd_client_restrictions", "reject_unknown_client"),
+            ("unknown_client_reject_code", "550"),
+        ],
+    );
+    assert_eq!(
+        rcpt_reply(&f, "unknown", Forged, Ok),
+        "550 5.7.1 Client host rejected: cannot find your hostname, [192.0.2.9]"
+    );
+    // A lookup that failed for now is always a 450.
+    assert_eq!(
+        rcpt_reply(&f, "unknown", Temporary, Temporary),
+        "450 4.7.1 Client host rejected: cannot find your hostname, [192.0.2.9]"
+    );
+}
