@@ -1,5 +1,5 @@
 //! The rest of Postfix 2.10's parameters: every parameter that Postfix 2.10.10's
-//! `postconf -d` lists from its built-in tables and `params` does not have (411 of them),
+//! `postconf -d` lists from its built-in tables and `params` does not have (410 of them),
 //! with Postfix's default (compiled for Linux). None is implemented: a setting other than
 //! the default is warned about, or, for the 20 whose being ignored would weaken security or
 //! lose mail, refused (`support`). `config::known` consults this table after `params`;
@@ -601,7 +601,6 @@ pub const INVENTORY: &[Param] = &[
         "unknown_helo_hostname_tempfail_action",
         "$reject_tempfail_action",
     ),
-    k("unknown_hostname_reject_code", "450"),
     k("unknown_relay_recipient_reject_code", "550"),
     k("unverified_recipient_defer_code", "450"),
     k("unverified_recipient_reject_code", "450"),

@@ -224,6 +224,7 @@ pub const PARAMS: &[Param] = &[
     p("reject_code", "554"),
     p("maps_rbl_reject_code", "554"),
     p("unknown_client_reject_code", "450"),
+    p("unknown_hostname_reject_code", "450"),
     p(
         "default_rbl_reply",
         "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}",

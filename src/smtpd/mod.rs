@@ -50,6 +50,7 @@ pub mod sink;
 pub mod space;
 pub mod stopping;
 pub mod tls;
+pub mod unknown_names;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::{Arc, Condvar, Mutex};

@@ -25,13 +25,13 @@ use super::SmtpdContext;
 use super::access;
 use super::destination;
 use super::hostname;
-use super::peer::NameStatus;
 use super::policy_types::{
     AccessKind, Class, Decision, Facts, config_error, log_table_error, raise_deferral, reply,
     temp_lookup_reply,
 };
 use super::rbl::{self, Kind as ListKind, Site};
 use super::rbl_check;
+use super::unknown_names;
 use crate::log::{self, lines};
 use crate::reply::Reply;
 use crate::rewrite::AddressClass;
@@ -82,6 +82,9 @@ pub enum Restriction {
     RejectUnknownClient,
     /// reject_unknown_reverse_client_hostname: no PTR name at all.
     RejectUnknownReverseClient,
+    /// reject_unknown_helo_hostname: the HELO name has no address or MX record.
+    RejectUnknownHelo,
+    PermitInetInterfaces,
     RejectUnauthPipelining,
     /// check_policy_service SERVER.
     Policy(String),
@@ -193,6 +196,10 @@ impl Restriction {
                     Restriction::RejectUnknownClient
                 }
                 "reject_unknown_reverse_client_hostname" => Restriction::RejectUnknownReverseClient,
+                "reject_unknown_helo_hostname" | "reject_unknown_hostname" => {
+                    Restriction::RejectUnknownHelo
+                }
+                "permit_inet_interfaces" => Restriction::PermitInetInterfaces,
                 "reject_unknown_recipient_domain" => Restriction::RejectUnknownRecipientDomain,
                 "reject_unauth_pipelining" => Restriction::RejectUnauthPipelining,
                 "reject_sender_login_mismatch" => {
@@ -385,13 +392,15 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
         },
         // Postfix 3.x: the session's sticky flag (session/pipelining.rs), so a client that
         // talked before the greeting is still refused at RCPT.
-        Restriction::RejectUnknownClient | Restriction::RejectUnknownReverseClient => {
-            let (status, what) = match r {
-                Restriction::RejectUnknownClient => (f.client.name_status, "hostname"),
-                _ => (f.client.reverse_name_status, "reverse hostname"),
-            };
-            unknown_client(p, status, what, f)
+        Restriction::RejectUnknownClient => unknown_names::client(p.unknown_client_code, f),
+        Restriction::RejectUnknownReverseClient => {
+            unknown_names::reverse_client(p.unknown_client_code, f)
         }
+        Restriction::RejectUnknownHelo => unknown_names::helo(ctx, p.unknown_hostname_code, f),
+        Restriction::PermitInetInterfaces => match ctx.interface_addrs.contains(&f.client.addr) {
+            true => Decision::Permit,
+            false => Decision::Dunno,
+        },
         Restriction::RejectUnauthPipelining if f.ill_pipelining => {
             reject(503, "5.0", class, "Improper use of SMTP command pipelining")
         }
@@ -412,24 +421,6 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             Decision::Reject(config_error())
         }
     }
-}
-
-/// reject_unknown_(reverse_)client_hostname: Postfix's `CODE 4.7.1 Client host rejected:
-/// cannot find your hostname, [ADDR]` (fail2ban's postfix filter reads it), 450 when the
-/// lookup failed for now, else $unknown_client_reject_code.
-fn unknown_client(p: &Policy, status: NameStatus, what: &str, f: &Facts<'_>) -> Decision {
-    if status == NameStatus::Ok {
-        return Decision::Dunno;
-    }
-    let code = match status {
-        NameStatus::Temporary => 450,
-        _ => p.unknown_client_code,
-    };
-    let text = format!(
-        "Client host rejected: cannot find your {}, [{}]",
-        what, f.client.addr
-    );
-    Decision::Reject(Reply::with_dsn(code, &format!("{}.7.1", code / 100), &text))
 }
 
 /// One check_*_access restriction. An answer that is a restriction list is evaluated
@@ -508,8 +499,9 @@ pub struct Policy {
     pub classes: std::collections::HashMap<String, Vec<Restriction>>,
     /// maps_rbl_reject_code, default_rbl_reply, rbl_reply_maps (DNS list refusals).
     pub rbl_code: u16,
-    /// unknown_client_reject_code.
+    /// unknown_client_reject_code, unknown_hostname_reject_code.
     pub unknown_client_code: u16,
+    pub unknown_hostname_code: u16,
     pub rbl_reply: String,
     pub rbl_reply_maps: String,
 }
@@ -570,6 +562,7 @@ impl Policy {
                 .collect(),
             rbl_code: code("maps_rbl_reject_code", 554),
             unknown_client_code: code("unknown_client_reject_code", 450),
+            unknown_hostname_code: code("unknown_hostname_reject_code", 450),
             rbl_reply: cfg.raw("default_rbl_reply"),
             rbl_reply_maps: cfg.get("rbl_reply_maps").to_string(),
             null_key: cfg.get("smtpd_null_access_lookup_key").to_string(),

@@ -71,3 +71,75 @@ fn unknown_client_names_are_refused_as_postfix_refuses_them() {
         "450 4.7.1 Client host rejected: cannot find your hostname, [192.0.2.9]"
     );
 }
+
+/// DNS for HELO names: mx.test has an MX, temp.test fails, the rest does not exist.
+struct HeloDns;
+
+impl crate::dns::Resolve for HeloDns {
+    fn mx(&self, d: &str) -> Result<Vec<crate::dns::MxHost>, crate::dns::DnsError> {
+        match d {
+            "mx.test" => Ok(vec![crate::dns::MxHost {
+                name: "m.mx.test".into(),
+                preference: 10,
+            }]),
+            "temp.test" => Err(crate::dns::DnsError::TempFail("SERVFAIL".into())),
+            _ => Err(crate::dns::DnsError::NotFound("NXDOMAIN".into())),
+        }
+    }
+    fn addrs(&self, _: &str) -> Result<Vec<IpAddr>, crate::dns::DnsError> {
+        Ok(vec![])
+    }
+}
+
+#[test]
+fn unknown_helo_names_and_inet_interfaces() {
+    let mut f = fixture(
+        "unknown-helo",
+        &[(
+            "smtpd_helo_restrictions",
+            "reject_unknown_helo_hostname, permit",
+        )],
+    );
+    f.ctx.resolver = Some(std::sync::Arc::new(HeloDns));
+    let rcpt = |helo: &str| {
+        let input = format!(
+            "HELO {helo}\r\nMAIL FROM:<s@b.test>\r\nRCPT TO:<{}@www.a.org>\r\nQUIT\r\n",
+            me()
+        );
+        talk_from(&f, "192.0.2.9", &input, false)[3].clone()
+    };
+    assert_eq!(rcpt("mx.test"), "250 2.1.5 Ok");
+    assert_eq!(
+        rcpt("[192.0.2.9]"),
+        "250 2.1.5 Ok",
+        "a literal is not asked about"
+    );
+    assert_eq!(
+        rcpt("nx.test"),
+        "450 4.7.1 <nx.test>: Helo command rejected: Host not found"
+    );
+    // A DNS failure defers what would be accepted.
+    assert_eq!(
+        rcpt("temp.test"),
+        "450 4.7.1 <temp.test>: Helo command rejected: Host not found, try again"
+    );
+    let f = fixture(
+        "inet-interfaces",
+        &[(
+            "smtpd_recipient_restrictions",
+            "permit_inet_interfaces, reject",
+        )],
+    );
+    let input = format!(
+        "HELO h\r\nMAIL FROM:<s@b.test>\r\nRCPT TO:<{}@www.a.org>\r\nQUIT\r\n",
+        me()
+    );
+    assert_eq!(talk_from(&f, "127.0.0.1", &input, false)[3], "250 2.1.5 Ok");
+    assert_eq!(
+        talk_from(&f, "192.0.2.9", &input, false)[3],
+        format!(
+            "554 5.7.1 <{}@www.a.org>: Recipient address rejected: Access denied",
+            me()
+        )
+    );
+}
