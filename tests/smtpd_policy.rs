@@ -674,4 +674,43 @@ fn restriction_classes_as_restrictions_and_table_answers() {
     let r = rcpts(&s, "mail.b.test", "a@b.test", &[&format!("{me}@www.a.org")]);
     assert_eq!(r[0], "451 4.3.5 Server configuration error");
     assert_logged("warning: unknown smtpd restriction: \"nosuch_class\"");
+    // A class without a definition fails closed (Postfix refuses to start).
+    let s = server(&[
+        ("smtpd_restriction_classes", "undefined_class"),
+        ("smtpd_recipient_restrictions", "undefined_class, permit"),
+    ]);
+    let r = rcpts(&s, "mail.b.test", "a@b.test", &[&format!("{me}@www.a.org")]);
+    assert_eq!(r[0], "451 4.3.5 Server configuration error");
+    assert_logged("warning: restriction class `undefined_class' needs a definition");
+    // warn_if_reject in front of a class holds inside it: the reject is only logged and
+    // the class's later permit counts.
+    let s = server(&[
+        ("smtpd_restriction_classes", "soft_class"),
+        ("soft_class", "reject_non_fqdn_recipient, permit"),
+        (
+            "smtpd_recipient_restrictions",
+            "warn_if_reject soft_class, reject",
+        ),
+    ]);
+    let r = rcpts(&s, "mail.b.test", "a@b.test", &["postmaster"]);
+    assert_eq!(r[0], "250 2.1.5 Ok");
+    assert_logged(&format!(
+        "NOQUEUE: reject_warning: RCPT from {}: 504 5.5.2 <postmaster>: Recipient address rejected: need fully-qualified address",
+        cl()
+    ));
+    // A class that refuses relaying makes the relay restrictions safe, as Postfix's check
+    // looks into classes.
+    let s = server(&[
+        ("smtpd_restriction_classes", "relay_class"),
+        ("relay_class", "reject_unauth_destination"),
+        ("smtpd_relay_restrictions", "permit_mynetworks, relay_class"),
+    ]);
+    let r = rcpts(
+        &s,
+        "mail.b.test",
+        "a@b.test",
+        &[&format!("{me}@www.a.org"), "x@qq.com"],
+    );
+    assert_eq!(r[0], "250 2.1.5 Ok");
+    assert_eq!(r[1], "554 5.7.1 <x@qq.com>: Relay access denied");
 }

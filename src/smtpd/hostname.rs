@@ -79,19 +79,23 @@ pub enum DomainStatus {
     TempFail,
 }
 
-/// A domain exists for mail when it has MX records, or else an address record.
+/// A domain exists for mail when it has MX records, or else an address record. Any answer
+/// settles it, as Postfix's lookup stops at the first: an MX lookup that fails for now
+/// does not hide an address record.
 pub fn domain_status(resolver: Option<&dyn Resolve>, domain: &str) -> DomainStatus {
     let Some(r) = resolver else {
         return DomainStatus::TempFail;
     };
-    match r.mx(domain) {
-        Ok(hosts) if !hosts.is_empty() => DomainStatus::Exists,
-        Ok(_) => match r.addrs(domain) {
-            Ok(a) if !a.is_empty() => DomainStatus::Exists,
-            Ok(_) | Err(DnsError::NotFound(_)) => DomainStatus::NotFound,
-            Err(DnsError::TempFail(_)) => DomainStatus::TempFail,
-        },
-        Err(DnsError::NotFound(_)) => DomainStatus::NotFound,
+    let mx_failed = match r.mx(domain) {
+        Ok(hosts) if !hosts.is_empty() => return DomainStatus::Exists,
+        Ok(_) => false,
+        Err(DnsError::NotFound(_)) => return DomainStatus::NotFound,
+        Err(DnsError::TempFail(_)) => true,
+    };
+    match r.addrs(domain) {
+        Ok(a) if !a.is_empty() => DomainStatus::Exists,
+        _ if mx_failed => DomainStatus::TempFail,
+        Ok(_) | Err(DnsError::NotFound(_)) => DomainStatus::NotFound,
         Err(DnsError::TempFail(_)) => DomainStatus::TempFail,
     }
 }
@@ -140,13 +144,13 @@ mod tests {
                     preference: 10,
                 }]),
                 "a.test" | "none.test" | "atemp.test" => Ok(vec![]),
-                "temp.test" => Err(DnsError::TempFail("SERVFAIL".into())),
+                "temp.test" | "mxtemp.test" => Err(DnsError::TempFail("SERVFAIL".into())),
                 _ => Err(DnsError::NotFound("NXDOMAIN".into())),
             }
         }
         fn addrs(&self, h: &str) -> Result<Vec<IpAddr>, DnsError> {
             match h {
-                "a.test" => Ok(vec!["192.0.2.1".parse().unwrap()]),
+                "a.test" | "mxtemp.test" => Ok(vec!["192.0.2.1".parse().unwrap()]),
                 "atemp.test" => Err(DnsError::TempFail("timeout".into())),
                 _ => Ok(vec![]),
             }
@@ -162,6 +166,8 @@ mod tests {
         assert_eq!(domain_status(Some(r), "nx.test"), DomainStatus::NotFound);
         assert_eq!(domain_status(Some(r), "temp.test"), DomainStatus::TempFail);
         assert_eq!(domain_status(Some(r), "atemp.test"), DomainStatus::TempFail);
+        // A failed MX lookup does not hide an address record.
+        assert_eq!(domain_status(Some(r), "mxtemp.test"), DomainStatus::Exists);
         assert_eq!(domain_status(None, "mx.test"), DomainStatus::TempFail);
     }
 }

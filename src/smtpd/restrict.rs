@@ -228,6 +228,7 @@ const MAX_DEPTH: usize = 8;
 /// Evaluate one list in its class. `warn_if_reject` turns the next restriction's reject
 /// into a `reject_warning` log line.
 pub fn evaluate(ctx: &SmtpdContext, list: &[Restriction], class: Class, f: &Facts<'_>) -> Decision {
+    f.saved.borrow_mut().warn_if_reject = false;
     run(ctx, list, class, f, 0)
 }
 
@@ -242,13 +243,16 @@ fn run(
         log::warning("smtpd", "restriction lists nested too deeply");
         return Decision::Reject(config_error());
     }
+    // A warn_if_reject in front of this nested list (a class, a table's answer) holds for
+    // everything in it, as in Postfix.
+    let inherited = f.saved.borrow().warn_if_reject;
     let mut warn = false;
     for r in list {
         if *r == Restriction::WarnIfReject {
             warn = true;
             continue;
         }
-        let warned = std::mem::take(&mut warn);
+        let warned = std::mem::take(&mut warn) || inherited;
         f.saved.borrow_mut().warn_if_reject = warned;
         let d = one(ctx, r, class, f, depth);
         match d {
@@ -510,15 +514,25 @@ impl Policy {
     /// Whether the relay or recipient restrictions can refuse relaying at all (Postfix's
     /// safety check against an open relay by misconfiguration).
     pub fn relay_safe(&self) -> bool {
-        self.relay.iter().chain(self.recipient.iter()).any(|r| {
-            matches!(
-                r,
+        let lists = [&self.relay, &self.recipient];
+        lists.iter().any(|l| self.can_refuse_relaying(l, 0))
+    }
+
+    /// Whether `list` (or a restriction class it names, as Postfix's has_required
+    /// follows them) has a restriction that refuses relaying.
+    fn can_refuse_relaying(&self, list: &[Restriction], depth: usize) -> bool {
+        depth <= MAX_DEPTH
+            && list.iter().any(|r| match r {
                 Restriction::RejectUnauthDestination
-                    | Restriction::DeferUnauthDestination
-                    | Restriction::Reject
-                    | Restriction::Defer
-            )
-        })
+                | Restriction::DeferUnauthDestination
+                | Restriction::Reject
+                | Restriction::Defer => true,
+                Restriction::Unknown(name) => self
+                    .classes
+                    .get(name.as_str())
+                    .is_some_and(|l| self.can_refuse_relaying(l, depth + 1)),
+                _ => false,
+            })
     }
 
     pub fn from_config(cfg: &crate::config::Config) -> Policy {
@@ -556,7 +570,15 @@ impl Policy {
                 .list("smtpd_restriction_classes")
                 .into_iter()
                 .map(|name| {
-                    let list = Restriction::parse_list(cfg.get(&name));
+                    // As Postfix (which refuses to start): a class without a definition is a
+                    // configuration error, never an empty list that lets everything pass.
+                    let list = match cfg.get(&name).trim() {
+                        "" => vec![Restriction::Broken(format!(
+                            "restriction class `{}' needs a definition",
+                            name
+                        ))],
+                        value => Restriction::parse_list(value),
+                    };
                     (name, list)
                 })
                 .collect(),

@@ -43,19 +43,28 @@ pub fn reverse_client(code: u16, f: &Facts<'_>) -> Decision {
 }
 
 /// reject_unknown_helo_hostname: `CODE 4.7.1 <NAME>: Helo command rejected: Host not
-/// found`; an address literal is not asked about.
+/// found` (the same text, DEFER_IF_PERMIT with 450, when DNS fails for now). An address
+/// literal is not asked about, but refused when it is no address (Postfix's
+/// reject_invalid_hostaddr: `invalid ip address`, $invalid_hostname_reject_code).
 pub fn helo(ctx: &SmtpdContext, code: u16, f: &Facts<'_>) -> Decision {
-    let Some(name) = f.helo.filter(|h| !h.starts_with('[')) else {
+    let Some(name) = f.helo else {
         return Decision::Dunno;
     };
+    if name.starts_with('[') {
+        if hostname::valid_helo(name) {
+            return Decision::Dunno;
+        }
+        let c = ctx.policy.invalid_hostname_code;
+        return Decision::Reject(reply(c, "5.2", name, Class::Helo, "invalid ip address"));
+    }
     match hostname::domain_status(ctx.resolver.as_deref(), name) {
         DomainStatus::Exists => Decision::Dunno,
         DomainStatus::NotFound => {
             Decision::Reject(reply(code, "7.1", name, Class::Helo, "Host not found"))
         }
         DomainStatus::TempFail => {
-            let text = "Host not found, try again";
-            raise_deferral(f, reply(450, "7.1", name, Class::Helo, text), true)
+            let deferral = reply(450, "7.1", name, Class::Helo, "Host not found");
+            raise_deferral(f, deferral, true)
         }
     }
 }

@@ -121,7 +121,12 @@ fn unknown_helo_names_and_inet_interfaces() {
     // A DNS failure defers what would be accepted.
     assert_eq!(
         rcpt("temp.test"),
-        "450 4.7.1 <temp.test>: Helo command rejected: Host not found, try again"
+        "450 4.7.1 <temp.test>: Helo command rejected: Host not found"
+    );
+    // A literal that is no address is refused as Postfix's reject_invalid_hostaddr does.
+    assert_eq!(
+        rcpt("[999.1.1.1]"),
+        "501 5.5.2 <[999.1.1.1]>: Helo command rejected: invalid ip address"
     );
     let f = fixture(
         "inet-interfaces",
