@@ -102,10 +102,12 @@ const fn n(name: &'static str, default: &'static str) -> Param {
 /// Defaults computed at run time (host name, domain) are filled in by `Config`.
 pub const PARAMS: &[Param] = &[
     // Installation paths and accounts. config_directory, queue_directory, command_directory,
-    // daemon_directory, mail_owner and setgid_group are read by the programs; the others are
-    // install-time records, as in Postfix: `make install` takes them from the Makefile
-    // (INSTALL_PARAMS), creates or links those places and writes the values into main.cf
-    // (data_directory holds its install manifest); no program reads them afterwards.
+    // daemon_directory, mail_owner and setgid_group are read by the programs;
+    // data_directory, sendmail_path, newaliases_path and mailq_path are what `make install`
+    // does with them (from the Makefile's INSTALL_PARAMS: it creates data_directory for its
+    // install manifest and puts sendmail and its two links there) and records in main.cf,
+    // as Postfix's post-install does; no program reads them afterwards. manpage_directory
+    // is only recorded: Postern installs no manual pages, so it has no effect (`n`).
     p("config_directory", "/etc/postfix"),
     p("queue_directory", "/var/spool/postfix"),
     p("command_directory", "/usr/sbin"),
@@ -116,7 +118,7 @@ pub const PARAMS: &[Param] = &[
     p("sendmail_path", "/usr/sbin/sendmail"),
     p("newaliases_path", "/usr/bin/newaliases"),
     p("mailq_path", "/usr/bin/mailq"),
-    p("manpage_directory", "/usr/local/man"),
+    n("manpage_directory", "/usr/local/man"),
     n("sample_directory", "/etc/postfix"),
     n("readme_directory", "no"),
     n("html_directory", "no"),
