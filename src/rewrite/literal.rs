@@ -21,20 +21,13 @@ pub struct OwnAddresses {
 impl OwnAddresses {
     /// From $inet_interfaces and $proxy_interfaces.
     pub fn from_config(cfg: &Config) -> OwnAddresses {
-        let mut own = OwnAddresses::default();
-        for item in cfg.list("inet_interfaces") {
-            match item.to_ascii_lowercase().as_str() {
-                "all" => own.all_interfaces = true,
-                "loopback-only" | "localhost" => own.listed.extend([
-                    IpAddr::V4(Ipv4Addr::LOCALHOST),
-                    IpAddr::V6(Ipv6Addr::LOCALHOST),
-                ]),
-                other => own.listed.extend(parse(other)),
-            }
+        let (all_interfaces, mut listed) = inet_interfaces(cfg);
+        listed.extend(cfg.list("proxy_interfaces").iter().filter_map(|i| parse(i)));
+        OwnAddresses {
+            all_interfaces,
+            listed,
+            addrs: OnceLock::new(),
         }
-        own.listed
-            .extend(cfg.list("proxy_interfaces").iter().filter_map(|i| parse(i)));
-        own
     }
 
     /// The addresses (the system's interface addresses read now if `all`).
@@ -62,6 +55,33 @@ impl OwnAddresses {
             Err(_) => false,
         }
     }
+}
+
+/// $inet_interfaces: whether it says `all`, and the addresses it lists (`loopback-only` and
+/// `localhost` as the loopback addresses).
+fn inet_interfaces(cfg: &Config) -> (bool, Vec<IpAddr>) {
+    let (mut all, mut listed) = (false, Vec::new());
+    for item in cfg.list("inet_interfaces") {
+        match item.to_ascii_lowercase().as_str() {
+            "all" => all = true,
+            "loopback-only" | "localhost" => listed.extend([
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ]),
+            other => listed.extend(parse(other)),
+        }
+    }
+    (all, listed)
+}
+
+/// The addresses of $inet_interfaces alone (Postfix's own_inet_addr: permit_inet_interfaces),
+/// read from the system now for `all`.
+pub fn inet_interface_addrs(cfg: &Config) -> Vec<IpAddr> {
+    let (all, mut addrs) = inet_interfaces(cfg);
+    if all {
+        addrs.extend(crate::sys::interface_networks().into_iter().map(|n| n.0));
+    }
+    addrs.iter().map(|a| a.to_canonical()).collect()
 }
 
 /// An address as written in an interfaces parameter (`192.0.2.1`, `[::1]`), if it is one.

@@ -47,7 +47,7 @@ mod virtual_domains;
 pub use addr_find::{AddrMaps, Found};
 pub use context::Context;
 pub use domains::{DomainList, domain_listed};
-pub use literal::OwnAddresses;
+pub use literal::{OwnAddresses, inet_interface_addrs};
 pub use maps::AddressMaps;
 pub use split::{Splitter, split_delimiter};
 pub use virtual_domains::VirtualDomains;

@@ -186,7 +186,7 @@ pub fn check(
     for key in &keys {
         match table.lookup(key) {
             Ok(None) => {}
-            Ok(Some(value)) => return answer(ctx, table, key, &value, class, f, nested),
+            Ok(Some(value)) => return answer(ctx, table.spec(), key, &value, class, f, nested),
             Err(e) => {
                 log_table_error(&e, key);
                 return Decision::Reject(temp_lookup_reply(&class.name(f)));
@@ -196,10 +196,11 @@ pub fn check(
     Decision::Dunno
 }
 
-/// What an access table's answer means (also a policy server's action: `policy_check`).
+/// What an access table's answer means (also a policy server's action: `policy_check`);
+/// `source` names the table or server in warnings.
 pub fn answer(
     ctx: &SmtpdContext,
-    table: &dyn Table,
+    source: &str,
     key: &str,
     value: &str,
     class: Class,
@@ -222,7 +223,7 @@ pub fn answer(
         }
     };
     let found = Found {
-        table,
+        source,
         key,
         text,
         name: &name,
@@ -268,7 +269,7 @@ pub fn answer(
             "smtpd",
             format!(
                 "access table {}: bad reply code in \"{}\"",
-                table.spec(),
+                source,
                 lines::printable(value)
             ),
         );
@@ -278,7 +279,7 @@ pub fn answer(
     // one that names a table (or a policy server): as Postfix, a table's answer (or a
     // policy server's) must not make smtpd open other tables or connect elsewhere.
     if value.contains(':') {
-        lines::table_answer_has_table(table.spec(), value);
+        lines::table_answer_has_table(source, value);
         return Decision::Reject(config_error());
     }
     nested(value, class)

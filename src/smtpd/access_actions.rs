@@ -23,11 +23,11 @@
 
 use super::policy_types::{Class, Decision, Facts, reply};
 use crate::log::{self, lines};
-use crate::tables::Table;
 
 /// An access table's answer being acted on.
 pub struct Found<'a> {
-    pub table: &'a dyn Table,
+    /// The table's `type:name` (or the policy server) for warnings.
+    pub source: &'a str,
     /// The key that matched (Postfix's "datum" in warnings).
     pub key: &'a str,
     /// The text after the action word.
@@ -75,8 +75,7 @@ fn in_transaction(action: &str, a: &Found<'_>, f: &Facts<'_>) -> bool {
     if f.sender.is_none() {
         warn(format!(
             "access table {}: with smtpd_delay_reject=no, action {} is always skipped in client or helo restrictions",
-            a.table.spec(),
-            action
+            a.source, action
         ));
         return false;
     }
@@ -100,14 +99,12 @@ fn filter(a: &Found<'_>, f: &Facts<'_>) {
     if a.text.is_empty() {
         warn(format!(
             "access table {} entry \"{}\" has FILTER entry without value",
-            a.table.spec(),
-            key
+            a.source, key
         ));
     } else if !a.text.contains(':') {
         warn(format!(
             "access table {} entry \"{}\" requires transport:destination",
-            a.table.spec(),
-            key
+            a.source, key
         ));
     } else {
         let what = format!(
@@ -147,7 +144,7 @@ fn redirect_or_bcc(word: &str, a: &Found<'_>, f: &Facts<'_>) {
     if !a.text.contains('@') {
         warn(format!(
             "access table {} entry \"{}\" requires user@domain target",
-            a.table.spec(),
+            a.source,
             lines::printable(a.key)
         ));
         return;
@@ -183,7 +180,7 @@ fn prepend(a: &Found<'_>, f: &Facts<'_>) {
     if !is_header(a.text) {
         warn(format!(
             "access table {} entry \"{}\" requires header: text",
-            a.table.spec(),
+            a.source,
             lines::printable(a.key)
         ));
         return;

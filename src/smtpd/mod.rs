@@ -231,7 +231,7 @@ impl SmtpdContext {
             peer_lookup: Arc::new(peer::SystemLookup),
             limits: anvil::Limits::from_config(&cfg, &mynetworks),
             mynetworks,
-            interface_addrs: inet_interface_addrs(&cfg),
+            interface_addrs: crate::rewrite::inet_interface_addrs(&cfg),
             local_recipient_maps,
             receive: crate::cleanup::receive::ReceiveOverrides::of_logged(&cfg, "smtpd"),
             policy: restrict::Policy::from_config(&cfg),
@@ -304,27 +304,6 @@ impl SmtpdContext {
                 _ => false,
             })
     }
-}
-
-/// The addresses of $inet_interfaces (Postfix's own_inet_addr, without proxy_interfaces):
-/// every interface's for `all`, the loopback addresses for `loopback-only`/`localhost`,
-/// else those listed (an address; a host name there is not resolved).
-fn inet_interface_addrs(cfg: &Config) -> Vec<IpAddr> {
-    let mut out = Vec::new();
-    for item in cfg.list("inet_interfaces") {
-        match item.to_ascii_lowercase().as_str() {
-            "all" => out.extend(crate::sys::interface_networks().into_iter().map(|(a, _)| a)),
-            "loopback-only" | "localhost" => out.extend([
-                IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-                IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-            ]),
-            other => {
-                let bare = other.trim_start_matches('[').trim_end_matches(']');
-                out.extend(bare.parse::<IpAddr>().ok());
-            }
-        }
-    }
-    out.into_iter().map(network::canonical).collect()
 }
 
 /// Counts sessions in flight so the accept loop can respect the process limit.

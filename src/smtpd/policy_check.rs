@@ -22,20 +22,6 @@ use super::policy_client::{self, Endpoint, Limits};
 use super::policy_types::{Class, Decision, Facts};
 use crate::log::lines;
 use crate::reply::Reply;
-use crate::tables::{Table, TableError};
-
-/// The server's name in warnings about its actions (access::answer names a table).
-struct Server<'a>(&'a str);
-
-impl Table for Server<'_> {
-    fn lookup(&self, _: &str) -> Result<Option<String>, TableError> {
-        Ok(None)
-    }
-    fn spec(&self) -> &str {
-        self.0
-    }
-}
-
 /// Postfix's reply when the policy server fails.
 fn problem() -> Reply {
     Reply::with_dsn(451, "4.3.5", "Server configuration problem")
@@ -43,21 +29,14 @@ fn problem() -> Reply {
 
 static INSTANCE: AtomicU64 = AtomicU64::new(0);
 
-/// Ask the policy server `spec` and apply its action in list `class`.
+/// Ask the policy server `ep` and apply its action in list `class`.
 pub fn check(
     ctx: &SmtpdContext,
-    spec: &str,
+    ep: &Endpoint,
     class: Class,
     f: &Facts<'_>,
     nested: Nested<'_>,
 ) -> Decision {
-    let ep = match Endpoint::parse(spec, ctx.queue.root()) {
-        Ok(ep) => ep,
-        Err(why) => {
-            lines::policy_problem(spec, &why);
-            return Decision::Reject(problem());
-        }
-    };
     // Postfix requires at least 1 s of each.
     let at_least_1s = |n: &str| ctx.cfg.time(n).max(Duration::from_secs(1));
     let limits = Limits {
@@ -65,16 +44,8 @@ pub fn check(
         max_idle: at_least_1s("smtpd_policy_service_max_idle"),
         max_ttl: at_least_1s("smtpd_policy_service_max_ttl"),
     };
-    match policy_client::query(&ep, &attributes(f), limits) {
-        Ok(action) => access::answer(
-            ctx,
-            &Server(spec),
-            "policy query",
-            &action,
-            class,
-            f,
-            nested,
-        ),
+    match policy_client::query(ep, ctx.queue.root(), &attributes(f), limits) {
+        Ok(action) => access::answer(ctx, &ep.spec, "policy query", &action, class, f, nested),
         Err(e) => {
             lines::policy_problem(&ep.name, &e.to_string());
             Decision::Reject(problem())

@@ -35,18 +35,20 @@ pub enum Addr {
     Unix(PathBuf),
 }
 
-/// A policy server: where it listens and its name in log lines (Postfix's, without the
-/// transport: `127.0.0.1:10023`, `private/policy`).
+/// A policy server: where it listens, its name in log lines (Postfix's, without the
+/// transport: `127.0.0.1:10023`, `private/policy`) and the argument as written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     pub addr: Addr,
     pub name: String,
+    pub spec: String,
 }
 
 impl Endpoint {
     /// `inet:host:port` (`inet:port` and `inet::port` are localhost), `unix:/path` or
-    /// `local:/path`; a relative path is under the queue directory (`unix:private/policy`).
-    pub fn parse(arg: &str, queue_dir: &Path) -> Result<Endpoint, String> {
+    /// `local:/path`; a relative path (`unix:private/policy`) is kept as written and taken
+    /// under the queue directory when connecting.
+    pub fn parse(arg: &str) -> Result<Endpoint, String> {
         let bad = || format!("bad policy service address: {arg}");
         let (transport, rest) = arg.split_once(':').ok_or_else(bad)?;
         match transport {
@@ -64,19 +66,14 @@ impl Endpoint {
                 Ok(Endpoint {
                     addr: Addr::Inet(hostport),
                     name: rest.to_string(),
+                    spec: arg.to_string(),
                 })
             }
-            "unix" | "local" if !rest.is_empty() => {
-                let path = Path::new(rest);
-                let full = match path.is_absolute() {
-                    true => path.to_path_buf(),
-                    false => queue_dir.join(path),
-                };
-                Ok(Endpoint {
-                    addr: Addr::Unix(full),
-                    name: rest.to_string(),
-                })
-            }
+            "unix" | "local" if !rest.is_empty() => Ok(Endpoint {
+                addr: Addr::Unix(PathBuf::from(rest)),
+                name: rest.to_string(),
+                spec: arg.to_string(),
+            }),
             _ => Err(bad()),
         }
     }
@@ -99,8 +96,7 @@ pub enum PolicyError {
 }
 
 impl fmt::Display for PolicyError {
-    /// As Postfix words it: the system's error text (without Rust's "(os error N)"),
-    /// "Connection timed out" for a timeout.
+    /// As Postfix words it: the system's error text, "Connection timed out" for a timeout.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PolicyError::Io(e)
@@ -111,14 +107,7 @@ impl fmt::Display for PolicyError {
             {
                 write!(f, "Connection timed out")
             }
-            PolicyError::Io(e) => {
-                let text = e.to_string();
-                let plain = match text.rfind(" (os error ") {
-                    Some(i) => text.get(..i).unwrap_or(&text),
-                    None => &text,
-                };
-                write!(f, "{plain}")
-            }
+            PolicyError::Io(e) => write!(f, "{}", crate::tables::hash::io_text(e)),
             PolicyError::Protocol(why) => write!(f, "{why}"),
         }
     }
@@ -154,7 +143,7 @@ thread_local! {
     static CONNS: RefCell<HashMap<Endpoint, Conn>> = RefCell::new(HashMap::new());
 }
 
-fn connect(ep: &Endpoint, limits: Limits) -> io::Result<Conn> {
+fn connect(ep: &Endpoint, queue_dir: &Path, limits: Limits) -> io::Result<Conn> {
     let stream: Box<dyn Stream> = match &ep.addr {
         Addr::Inet(hostport) => {
             let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
@@ -175,7 +164,7 @@ fn connect(ep: &Endpoint, limits: Limits) -> io::Result<Conn> {
             Box::new(s)
         }
         Addr::Unix(path) => {
-            let s: UnixStream = crate::sys::unix_connect_timeout(path, limits.timeout)?;
+            let s = crate::sys::unix_connect_timeout(&queue_dir.join(path), limits.timeout)?;
             s.set_read_timeout(Some(limits.timeout))?;
             s.set_write_timeout(Some(limits.timeout))?;
             Box::new(s)
@@ -265,9 +254,10 @@ fn usable(c: &Conn, limits: Limits) -> bool {
             .is_some_and(|fd| !crate::sys::wait_readable(&fd, Duration::ZERO).unwrap_or(true))
 }
 
-/// Ask `ep`: the action it answers.
+/// Ask `ep` (a relative UNIX path is under `queue_dir`): the action it answers.
 pub fn query(
     ep: &Endpoint,
+    queue_dir: &Path,
     attrs: &[(&str, String)],
     limits: Limits,
 ) -> Result<String, PolicyError> {
@@ -282,7 +272,7 @@ pub fn query(
     let attempt = |kept: Option<Conn>| -> Result<(String, Conn), PolicyError> {
         let mut conn = match kept.filter(|c| usable(c, limits)) {
             Some(c) => c,
-            None => connect(ep, limits).map_err(PolicyError::Io)?,
+            None => connect(ep, queue_dir, limits).map_err(PolicyError::Io)?,
         };
         exchange(&mut conn, &request).map(|a| (a, conn))
     };
@@ -305,8 +295,7 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        let q = Path::new("/var/spool/postfix");
-        let ep = |a: &str| Endpoint::parse(a, q).map(|e| (e.addr, e.name));
+        let ep = |a: &str| Endpoint::parse(a).map(|e| (e.addr, e.name));
         let inet = |a: &str, n: &str| Ok((Addr::Inet(a.into()), n.to_string()));
         assert_eq!(
             ep("inet:127.0.0.1:10023"),
@@ -317,10 +306,7 @@ mod tests {
         assert_eq!(ep("inet::10023"), inet("localhost:10023", ":10023"));
         assert_eq!(
             ep("unix:private/policy"),
-            Ok((
-                Addr::Unix("/var/spool/postfix/private/policy".into()),
-                "private/policy".into()
-            ))
+            Ok((Addr::Unix("private/policy".into()), "private/policy".into()))
         );
         assert_eq!(
             ep("local:/run/policyd.sock"),
@@ -337,7 +323,7 @@ mod tests {
             "tcp:h:1",
             "private/policy",
         ] {
-            assert!(Endpoint::parse(bad, q).is_err(), "{bad}");
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
     }
 

@@ -87,7 +87,7 @@ pub enum Restriction {
     PermitInetInterfaces,
     RejectUnauthPipelining,
     /// check_policy_service SERVER.
-    Policy(String),
+    Policy(super::policy_client::Endpoint),
     /// A DNS list (reject_rbl_client, reject_rhsbl_*, permit_dnswl_client...).
     DnsList(ListKind, Site),
     /// reject_sender_login_mismatch and its authenticated/unauthenticated halves.
@@ -146,9 +146,8 @@ impl Restriction {
                     continue;
                 };
                 i += 1;
-                let probe = std::path::Path::new("/");
-                out.push(match super::policy_client::Endpoint::parse(arg, probe) {
-                    Ok(_) => Restriction::Policy(arg.clone()),
+                out.push(match super::policy_client::Endpoint::parse(arg) {
+                    Ok(ep) => Restriction::Policy(ep),
                     Err(e) => Restriction::Broken(format!("{}: {}", n, e)),
                 });
                 continue;
@@ -287,11 +286,11 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             raise_deferral(f, deferral, permit)
         }
         Restriction::DnsList(kind, site) => rbl_check::check(ctx, *kind, site, f),
-        Restriction::Policy(spec) => {
+        Restriction::Policy(ep) => {
             let nested = |list: &str, class: Class| {
                 run(ctx, &Restriction::parse_list(list), class, f, depth + 1)
             };
-            super::policy_check::check(ctx, spec, class, f, &nested)
+            super::policy_check::check(ctx, ep, class, f, &nested)
         }
         Restriction::PermitMynetworks => match ctx.mynetworks.lookup(f.client.addr) {
             Ok(true) => Decision::Permit,
@@ -394,8 +393,6 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             Some(rc) => unknown_domain(ctx, rc.given, Class::Recipient, "1.2", f),
             None => Decision::Dunno,
         },
-        // Postfix 3.x: the session's sticky flag (session/pipelining.rs), so a client that
-        // talked before the greeting is still refused at RCPT.
         Restriction::RejectUnknownClient => unknown_names::client(p.unknown_client_code, f),
         Restriction::RejectUnknownReverseClient => {
             unknown_names::reverse_client(p.unknown_client_code, f)
@@ -405,6 +402,8 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             true => Decision::Permit,
             false => Decision::Dunno,
         },
+        // Postfix 3.x: the session's sticky flag (session/pipelining.rs), so a client that
+        // talked before the greeting is still refused at RCPT.
         Restriction::RejectUnauthPipelining if f.ill_pipelining => {
             reject(503, "5.0", class, "Improper use of SMTP command pipelining")
         }

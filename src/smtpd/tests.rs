@@ -114,12 +114,17 @@ fn talk_from(f: &Fixture, addr: &str, input: &str, timeout: bool) -> Vec<String>
 }
 
 fn talk_bytes(f: &Fixture, addr: &str, input: &[u8], timeout: bool) -> Vec<String> {
+    talk_as(f, client(addr), input, timeout)
+}
+
+/// A session with this client (its names and lookup outcomes as given): the reply lines.
+fn talk_as(f: &Fixture, client: ClientInfo, input: &[u8], timeout: bool) -> Vec<String> {
     let mut m = Mem {
         input: Cursor::new(input.to_vec()),
         output: Vec::new(),
         timeout_at_end: timeout,
     };
-    session(&mut m, client(addr), &f.ctx);
+    session(&mut m, client, &f.ctx);
     String::from_utf8(m.output)
         .unwrap()
         .split("\r\n")

@@ -19,20 +19,11 @@ fn rcpt_reply(f: &Fixture, name: &str, name_status: NameStatus, reverse: NameSta
         name_status,
         reverse_name_status: reverse,
     };
-    let mut m = Mem {
-        input: Cursor::new(
-            format!(
-                "HELO h\r\nMAIL FROM:<s@b.test>\r\nRCPT TO:<{}@www.a.org>\r\nQUIT\r\n",
-                me()
-            )
-            .into_bytes(),
-        ),
-        output: Vec::new(),
-        timeout_at_end: false,
-    };
-    session(&mut m, c, &f.ctx);
-    let out = String::from_utf8(m.output).unwrap();
-    out.split("\r\n").nth(3).unwrap().to_string()
+    let input = format!(
+        "HELO h\r\nMAIL FROM:<s@b.test>\r\nRCPT TO:<{}@www.a.org>\r\nQUIT\r\n",
+        me()
+    );
+    talk_as(f, c, input.as_bytes(), false)[3].clone()
 }
 
 #[test]
