@@ -282,8 +282,8 @@ fn check_entry(queue: &Queue, q: QueueName, path: &std::path::Path) -> usize {
         }
         return 0;
     }
-    if name.starts_with("t.") && q == QueueName::Incoming {
-        return 0; // being written; -p removes old ones
+    if q == QueueName::Incoming && (name.starts_with("t.") || !crate::queue::is_complete(&meta)) {
+        return 0; // being written (or a crash interrupted it): -p removes old ones
     }
     if !is_queue_id(&name) {
         warn(&format!(
@@ -313,18 +313,22 @@ fn check_entry(queue: &Queue, q: QueueName, path: &std::path::Path) -> usize {
     0
 }
 
-/// -p: remove temporary files (`t.*`) in incoming/ and maildrop/ left by interrupted
-/// writes, and spare queue files in spare/ (`queue::spare`): all of them when the system
-/// is down, else those older than MAX_TEMP_AGE. Returns how many were removed.
+/// -p: remove temporary files left by interrupted writes (`t.*` in incoming/ and maildrop/,
+/// and files in incoming/ named by a queue ID that were never completed), and spare queue
+/// files in spare/ (`queue::spare`): all of them when the system is down, else those older
+/// than MAX_TEMP_AGE. Returns how many were removed.
 pub fn purge(queue: &Queue, running: bool, verbose: bool) -> usize {
     let now = SystemTime::now();
+    let old = |m: &fs::Metadata| {
+        m.modified()
+            .map(|t| now.duration_since(t).unwrap_or(Duration::ZERO) > MAX_TEMP_AGE)
+            .unwrap_or(false)
+    };
+    let mut doomed = queue
+        .unfinished(&mut |m| !running || old(m))
+        .unwrap_or_default();
     let spare = queue.root().join(crate::queue::spare::DIR);
-    let mut doomed = Vec::new();
-    for dir in [
-        queue.dir(QueueName::Incoming),
-        queue.dir(QueueName::Maildrop),
-        spare,
-    ] {
+    for dir in [queue.dir(QueueName::Maildrop), spare] {
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;
         };
@@ -332,12 +336,7 @@ pub fn purge(queue: &Queue, running: bool, verbose: bool) -> usize {
             if !entry.file_name().to_string_lossy().starts_with("t.") {
                 continue;
             }
-            let old = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .map(|t| now.duration_since(t).unwrap_or(Duration::ZERO) > MAX_TEMP_AGE)
-                .unwrap_or(false);
-            if !running || old {
+            if !running || entry.metadata().is_ok_and(|m| old(&m)) {
                 doomed.push(entry.path());
             }
         }
@@ -347,7 +346,7 @@ pub fn purge(queue: &Queue, running: bool, verbose: bool) -> usize {
     let (doomed, kept) = queue.unlinkable(doomed);
     for p in kept {
         warn(&format!(
-            "{}: left in place: a queue file uses the same inode; run fsck, then remove it",
+            "{}: left in place: another spool file uses the same inode; run fsck, then remove it",
             p.display()
         ));
     }
@@ -420,20 +419,27 @@ mod tests {
     fn structure_moves_garbage_and_purge_removes_old_temporaries() {
         let q = spool("struct");
         let good = message(&q);
+        q.move_to(&good, QueueName::Incoming, QueueName::Deferred)
+            .unwrap();
         fs::write(q.path(QueueName::Deferred, "junk-name"), b"x").unwrap();
         fs::write(q.path(QueueName::Deferred, "ABCDEF77"), b"not a queue file").unwrap();
         fs::write(q.defer_log_path("ABCDEF55"), b"stale").unwrap();
         fs::set_permissions(
-            q.path(QueueName::Incoming, &good),
+            q.path(QueueName::Deferred, &good),
             fs::Permissions::from_mode(0o644),
         )
         .unwrap();
+        // A message being written (mode 0600 in incoming/) is not touched by -s.
+        let writing = q.create(QueueName::Incoming).unwrap();
+        let unfinished = q.dir(QueueName::Incoming).join(writing.id());
+        std::mem::forget(writing);
         assert_eq!(structure(&q, false), 4);
+        assert!(unfinished.exists());
         let corrupt = q.dir(QueueName::Corrupt);
         assert!(corrupt.join("junk-name").exists() && corrupt.join("ABCDEF77").exists());
         assert!(!q.defer_log_path("ABCDEF55").exists());
-        assert_eq!(q.locate(&good), Some(QueueName::Incoming));
-        let m = fs::metadata(q.path(QueueName::Incoming, &good)).unwrap();
+        assert_eq!(q.locate(&good), Some(QueueName::Deferred));
+        let m = fs::metadata(q.path(QueueName::Deferred, &good)).unwrap();
         assert_eq!(m.permissions().mode() & 0o777, 0o700);
 
         let fresh = q.dir(QueueName::Incoming).join("t.1.1");
@@ -456,8 +462,9 @@ mod tests {
         assert_eq!(purge(&q, true, false), 2);
         assert!(fresh.exists() && !old.exists());
         assert!(fresh_spare.exists() && !old_spare.exists());
-        assert_eq!(purge(&q, false, false), 2, "stopped: every temporary file");
-        assert!(!fresh.exists() && !fresh_spare.exists());
+        assert!(unfinished.exists(), "written less than 6 hours ago");
+        assert_eq!(purge(&q, false, false), 3, "stopped: every temporary file");
+        assert!(!fresh.exists() && !fresh_spare.exists() && !unfinished.exists());
         fs::remove_dir_all(q.root()).unwrap();
     }
 

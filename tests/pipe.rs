@@ -314,6 +314,12 @@ fn pipe_entry_naming_root_or_the_mail_owner_is_refused() {
 /// The `vmail` account of the walkthrough, with a .mailfilter that delivers into
 /// `$HOME/postern-test.mbox`.
 fn vmail() -> sys::User {
+    // One at a time: two useradd runs at once (this file's tests run in parallel) both
+    // pass its existence check, and the second rewrites the account with another uid after
+    // the first caller read it (seen on a fresh machine: maildrop then could not read the
+    // .mailfilter chowned to the first uid).
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = MAKING.lock().unwrap_or_else(|e| e.into_inner());
     if sys::user_by_name("vmail").unwrap().is_none() {
         let st = std::process::Command::new("useradd")
             .args(["-m", "-s", "/bin/sh", "vmail"])

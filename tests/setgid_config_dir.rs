@@ -55,7 +55,7 @@ fn refusal(program: &str, dir: &Path) -> String {
 fn queue_file(user: &str) -> Vec<u8> {
     let mut env = Envelope::new(&format!("{user}@www.a.org"));
     env.recipients.push(Recipient::new(user));
-    file::encode(&mut env, b"Subject: setgid\n\nvia postdrop -c\n")
+    file::encode(&mut env, b"Subject: setgid\n\nvia postdrop -c\n", "")
 }
 
 #[test]

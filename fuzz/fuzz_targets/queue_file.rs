@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let (off, len) = (off as usize, len as usize);
     let content = data.get(off..off + len).expect("content inside the file");
-    let again = file::encode(&mut env, content);
+    let again = file::encode(&mut env, content, "");
     let (env2, off2, len2) = file::decode(&again).expect("a re-encoded file decodes");
     assert_eq!(&again[off2 as usize..(off2 + len2) as usize], content);
     // Offsets are where records landed; a file without an arrival record gets "now",

@@ -112,7 +112,7 @@ pub fn recover(queue: &Queue) -> std::io::Result<(usize, usize)> {
         crate::log::warning(
             "qmgr",
             format!(
-                "{}: left in place: a queue file uses the same inode (a crash on a file \
+                "{}: left in place: another spool file uses the same inode (a crash on a file \
                  system without a journal?); run fsck, then remove it",
                 p.display()
             ),

@@ -134,7 +134,7 @@ mod tests {
         let mut env = Envelope::new("a@b");
         env.recipients.push(Recipient::new("c@d"));
         env.set_attr(crate::smtputf8::ATTR, "3");
-        std::fs::write(&p, file::encode(&mut env, b"Subject: s\n\nbody\n")).unwrap();
+        std::fs::write(&p, file::encode(&mut env, b"Subject: s\n\nbody\n", "")).unwrap();
         let mut qf = QueueFile::open_read_only(&p).unwrap();
         let all = render(&mut qf, "active/ABCDEF", Sections::default()).unwrap();
         assert!(all.starts_with("*** ENVELOPE RECORDS active/ABCDEF ***\n"));

@@ -2,9 +2,18 @@
 //! spool-layout.md. A recipient record's type byte is rewritten in place from `R` to `D`
 //! when the recipient is finished, so a crash repeats at most the delivery in progress.
 //!
+//! The end record carries a checksum of the records before it and the queue ID the file
+//! was written under (`E` payload `SUM ID`): a new message is written into a file that
+//! already has its queue ID name (and may hold a delivered message's bytes, a spare), and
+//! on a file system without a journal a crash during its fsync may leave the "complete"
+//! mode on disk without all of the new data. Such a file is never acknowledged, and the
+//! checksum (or the ID) makes the reader report it as corrupt instead of delivering a mix
+//! of two messages. The bytes rewritten in place (`R`/`D`, the `W` payload) are left out
+//! of the sum. Files of older versions end with an empty `E` and are read as before.
+//!
 //! Security role: queue files are written only by Postern (mail_owner, mode 0700 when
 //! complete); the reader still treats them as untrusted bytes and reports a malformed file
-//! as corrupt instead of panicking.
+//! as corrupt instead of panicking. The checksum guards against torn writes, not forgery.
 
 use std::fmt;
 use std::fs::File;
@@ -129,7 +138,57 @@ impl From<io::Error> for QueueFileError {
     }
 }
 
-fn put(buf: &mut Vec<u8>, kind: u8, payload: &[u8]) -> u64 {
+/// The running checksum of a queue file's records (a 64-bit multiply-rotate mix, eight
+/// bytes a step; not cryptographic). A recipient's `D` counts as `R` and the `W` payload
+/// not at all, since both are rewritten in place after the file is complete.
+#[derive(Clone, Copy)]
+struct Sum(u64);
+
+impl Sum {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+
+    fn new() -> Sum {
+        Sum(0x243F_6A88_85A3_08D3)
+    }
+
+    fn mix(&mut self, w: u64) {
+        self.0 = (self.0 ^ w).wrapping_mul(Self::K).rotate_left(31);
+    }
+
+    fn record(&mut self, kind: u8, payload: &[u8]) {
+        let kind = if kind == rec::DONE { rec::RCPT } else { kind };
+        self.mix(u64::from(kind));
+        if kind == rec::WARN {
+            return;
+        }
+        self.mix(payload.len() as u64);
+        let mut words = payload.chunks_exact(8);
+        for w in &mut words {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            self.mix(u64::from_le_bytes(b));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.mix(u64::from_le_bytes(b));
+        }
+    }
+
+    /// The final value (MurmurHash3's 64-bit finaliser over the state).
+    fn value(self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+        h ^ (h >> 33)
+    }
+}
+
+fn put(buf: &mut Vec<u8>, sum: &mut Sum, kind: u8, payload: &[u8]) -> u64 {
+    sum.record(kind, payload);
     let offset = buf.len() as u64;
     buf.push(kind);
     buf.extend_from_slice(payload.len().to_string().as_bytes());
@@ -139,46 +198,62 @@ fn put(buf: &mut Vec<u8>, kind: u8, payload: &[u8]) -> u64 {
     offset
 }
 
-/// Serialise an envelope and content into one buffer; recipient offsets are filled in.
-pub fn encode(env: &mut Envelope, content: &[u8]) -> Vec<u8> {
+/// Serialise an envelope and content into one buffer; recipient offsets are filled in. The
+/// end record holds the checksum and `id`, the queue ID the file is written under (empty
+/// for a file whose name is not known here, such as postdrop's input).
+pub fn encode(env: &mut Envelope, content: &[u8], id: &str) -> Vec<u8> {
     let mut buf = Vec::with_capacity(content.len() + 256 + env.recipients.len() * 64);
-    put(&mut buf, rec::VERSION, FORMAT_VERSION.as_bytes());
+    let mut sum = Sum::new();
+    let sum = &mut sum;
+    put(&mut buf, sum, rec::VERSION, FORMAT_VERSION.as_bytes());
     let t = env
         .arrival
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO);
     put(
         &mut buf,
+        sum,
         rec::ARRIVAL,
         format!("{}.{:06}", t.as_secs(), t.subsec_micros()).as_bytes(),
     );
-    put(&mut buf, rec::SENDER, env.sender.as_bytes());
+    put(&mut buf, sum, rec::SENDER, env.sender.as_bytes());
     env.warn_offset = put(
         &mut buf,
+        sum,
         rec::WARN,
         if env.delay_warned { b"1" } else { b"0" },
     );
     for (n, v) in &env.attrs {
-        put(&mut buf, rec::ATTR, format!("{}={}", n, v).as_bytes());
+        put(&mut buf, sum, rec::ATTR, format!("{}={}", n, v).as_bytes());
     }
     for r in env.recipients.iter_mut() {
         if let Some(o) = &r.orig {
-            put(&mut buf, rec::ORIG_RCPT, o.as_bytes());
+            put(&mut buf, sum, rec::ORIG_RCPT, o.as_bytes());
         }
         if let Some(n) = &r.notify {
-            put(&mut buf, rec::NOTIFY, n.as_bytes());
+            put(&mut buf, sum, rec::NOTIFY, n.as_bytes());
         }
         if let Some(q) = &r.orcpt {
-            put(&mut buf, rec::ORCPT, q.as_bytes());
+            put(&mut buf, sum, rec::ORCPT, q.as_bytes());
         }
         r.offset = put(
             &mut buf,
+            sum,
             if r.done { rec::DONE } else { rec::RCPT },
             r.address.as_bytes(),
         );
     }
-    put(&mut buf, rec::CONTENT, content);
-    put(&mut buf, rec::END, b"");
+    put(&mut buf, sum, rec::CONTENT, content);
+    let end = if id.is_empty() {
+        format!("{:016x}", sum.value())
+    } else {
+        format!("{:016x} {}", sum.value(), id)
+    };
+    buf.push(rec::END);
+    buf.extend_from_slice(end.len().to_string().as_bytes());
+    buf.push(b':');
+    buf.extend_from_slice(end.as_bytes());
+    buf.push(b'\n');
     buf
 }
 
@@ -212,7 +287,19 @@ impl QueueFile {
     fn from_file(mut file: File, path: &Path, writable: bool) -> Result<QueueFile, QueueFileError> {
         let mut data = Vec::new();
         file.read_to_end(&mut data)?;
-        let (envelope, content_offset, content_len) = decode(&data)?;
+        let (envelope, content_offset, content_len, end_id) = decode_with_id(&data)?;
+        // A file named by a queue ID must hold the message written under that ID: a spare
+        // that still holds its old message (a crash before the new one was on disk) does not.
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(id) = end_id
+            && super::is_queue_id(name)
+            && id != name
+        {
+            return Err(QueueFileError::Corrupt(format!(
+                "written as {} (an interrupted write)",
+                id
+            )));
+        }
         Ok(QueueFile {
             file: Some(file),
             path: path.to_path_buf(),
@@ -313,7 +400,16 @@ impl QueueFile {
 
 /// Parse a whole queue file held in memory.
 pub fn decode(data: &[u8]) -> Result<(Envelope, u64, u64), QueueFileError> {
+    decode_with_id(data).map(|(env, off, len, _)| (env, off, len))
+}
+
+/// Parse a whole queue file held in memory; also returns the queue ID its end record names
+/// (None for an older file or one written without a name). A checksum that does not match
+/// is corrupt.
+pub fn decode_with_id(data: &[u8]) -> Result<(Envelope, u64, u64, Option<String>), QueueFileError> {
     let corrupt = |why: &str| QueueFileError::Corrupt(why.to_string());
+    let mut sum = Sum::new();
+    let mut end_id = None;
     let mut env = Envelope::new("");
     let mut pos = 0usize;
     let mut pending = Recipient::default();
@@ -339,6 +435,9 @@ pub fn decode(data: &[u8]) -> Result<(Envelope, u64, u64), QueueFileError> {
             return Err(corrupt("truncated record"));
         }
         let payload = &data[pos..pos + len];
+        if kind != rec::END {
+            sum.record(kind, payload);
+        }
         let text = || String::from_utf8_lossy(payload).into_owned();
         match kind {
             rec::VERSION => {
@@ -381,6 +480,9 @@ pub fn decode(data: &[u8]) -> Result<(Envelope, u64, u64), QueueFileError> {
             }
             rec::CONTENT => content = Some((pos as u64, len as u64)),
             rec::END => {
+                if !payload.is_empty() {
+                    end_id = check_end(payload, sum)?;
+                }
                 seen_end = true;
                 pos += len + 1;
                 break;
@@ -396,7 +498,22 @@ pub fn decode(data: &[u8]) -> Result<(Envelope, u64, u64), QueueFileError> {
         return Err(corrupt("no end record"));
     }
     let (off, len) = content.ok_or_else(|| corrupt("no content record"))?;
-    Ok((env, off, len))
+    Ok((env, off, len, end_id))
+}
+
+/// Check an end record's `SUM [ID]` against the records' checksum; returns the ID.
+fn check_end(payload: &[u8], sum: Sum) -> Result<Option<String>, QueueFileError> {
+    let corrupt = |why: &str| QueueFileError::Corrupt(why.to_string());
+    let text = std::str::from_utf8(payload).map_err(|_| corrupt("bad end record"))?;
+    let (hex, id) = match text.split_once(' ') {
+        Some((h, i)) => (h, Some(i.to_string())),
+        None => (text, None),
+    };
+    let want = u64::from_str_radix(hex, 16).map_err(|_| corrupt("bad end record"))?;
+    if hex.len() != 16 || want != sum.value() {
+        return Err(corrupt("checksum mismatch (an interrupted write)"));
+    }
+    Ok(id)
 }
 
 #[cfg(test)]
@@ -409,7 +526,7 @@ mod tests {
         let mut env = Envelope::new("s@x");
         env.recipients.push(Recipient::new("a@y"));
         env.recipients.push(Recipient::new("b@y"));
-        std::fs::write(&path, encode(&mut env, b"body\n")).unwrap();
+        std::fs::write(&path, encode(&mut env, b"body\n", "")).unwrap();
         let mut qf = QueueFile::open(&path).unwrap();
         qf.close();
         assert_eq!(qf.content().unwrap(), b"body\n");
@@ -458,7 +575,7 @@ mod tests {
         let path = dir.join("F00");
         let mut env = sample();
         let content = b"Subject: x\n\nbody with : colons\nand\nnewlines\n";
-        let buf = encode(&mut env, content);
+        let buf = encode(&mut env, content, "");
         std::fs::write(&path, &buf).unwrap();
         let mut qf = QueueFile::open(&path).unwrap();
         assert_eq!(qf.envelope.sender, "a@b.test");
@@ -480,7 +597,7 @@ mod tests {
     #[test]
     fn truncated_file_is_corrupt() {
         let mut env = sample();
-        let buf = encode(&mut env, b"hello\n");
+        let buf = encode(&mut env, b"hello\n", "");
         for cut in [0, 5, buf.len() / 2, buf.len() - 1] {
             assert!(
                 matches!(decode(&buf[..cut]), Err(QueueFileError::Corrupt(_))),
@@ -498,5 +615,45 @@ mod tests {
             decode(huge.as_bytes()),
             Err(QueueFileError::Corrupt(_))
         ));
+    }
+
+    /// What a crash during the fsync of a reused file can leave on a file system without a
+    /// journal: the old message under the new name, or a mix of old and new bytes.
+    #[test]
+    fn an_interrupted_write_is_corrupt_not_a_message() {
+        let dir = std::env::temp_dir().join(format!("postern-qf-torn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let buf = encode(&mut sample(), b"Subject: old\n\nold body\n", "AAAAA1234");
+        let path = dir.join("BBBBB1234");
+        std::fs::write(&path, &buf).unwrap();
+        match QueueFile::open(&path) {
+            Err(QueueFileError::Corrupt(why)) => assert!(why.contains("AAAAA1234"), "{}", why),
+            other => panic!("{:?}", other.map(|q| q.envelope)),
+        }
+        // Under its own name it reads.
+        let own = dir.join("AAAAA1234");
+        std::fs::write(&own, &buf).unwrap();
+        assert!(QueueFile::open(&own).is_ok());
+        // One byte of the content changed: the sum no longer matches.
+        let mut mixed = buf.clone();
+        let at = buf.windows(3).position(|w| w == b"old").unwrap();
+        mixed[at] = b'n';
+        std::fs::write(&own, &mixed).unwrap();
+        assert!(matches!(
+            QueueFile::open(&own),
+            Err(QueueFileError::Corrupt(_))
+        ));
+        // The bytes rewritten in place are not in the sum: marks keep the file readable.
+        std::fs::write(&own, &buf).unwrap();
+        let mut qf = QueueFile::open(&own).unwrap();
+        qf.mark_done(0).unwrap();
+        qf.mark_delay_warned().unwrap();
+        qf.close();
+        assert!(QueueFile::open(&own).unwrap().envelope.recipients[0].done);
+        // A file of an older version (an empty end record) still reads.
+        let end = buf.iter().rposition(|&b| b == rec::END).unwrap();
+        let old_form = [&buf[..end], b"E0:\n"].concat();
+        assert!(decode(&old_form).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -9,22 +9,25 @@
 pub mod admin;
 pub mod cat;
 pub mod dirsync;
+pub mod early_sync;
 pub mod file;
 pub mod hash;
+mod incoming;
 pub mod postfix_file;
 pub mod postfix_import;
 pub mod scan;
 pub mod spare;
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 pub use file::{Envelope, FILTER_ATTR, QueueFile, QueueFileError, Recipient};
 pub use hash::Hashing;
+pub use incoming::Incoming;
 
 /// The message queues and per-message log directories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,16 +104,6 @@ pub fn make_queue_id(micros: u32, inode: u64) -> String {
     format!("{:05X}{:X}", micros % 0x100000, inode)
 }
 
-/// The first part of the ID for the next message in a spare file: one more than that of
-/// the message it held (`old_id`, made from the same inode), so the IDs one file carries in
-/// turn all differ (for 2^20 uses). From the clock instead, one inode serving hundreds of
-/// messages repeated IDs in the log (9 in 30,000 messages), which pflogsumm would merge.
-/// None when `old_id` was not made from `inode`.
-fn next_micros(old_id: &str, inode: u64) -> Option<u32> {
-    let micros = u32::from_str_radix(old_id.get(..5)?, 16).ok()?;
-    (make_queue_id(micros, inode) == old_id).then(|| (micros + 1) % 0x100000)
-}
-
 /// The spool rooted at $queue_directory.
 #[derive(Debug, Clone)]
 pub struct Queue {
@@ -184,9 +177,13 @@ impl Queue {
     }
 
     /// Where `id` is in queue `q`: where it belongs, else where an older layout (flat, or
-    /// other hash settings) put it.
+    /// other hash settings) put it. A file in incoming/ that is not complete is not found.
     pub fn find(&self, q: QueueName, id: &str) -> Option<PathBuf> {
-        self.find_in(q.dir_name(), id)
+        let p = self.find_in(q.dir_name(), id)?;
+        if q == QueueName::Incoming && !fs::symlink_metadata(&p).is_ok_and(|m| is_complete(&m)) {
+            return None;
+        }
+        Some(p)
     }
 
     fn find_in(&self, dir: &str, id: &str) -> Option<PathBuf> {
@@ -243,11 +240,13 @@ impl Queue {
 
     /// Call `f` with the ID and path of each message in queue `q`, reading the directory
     /// as it goes (nothing is collected here).
+    /// In incoming/ a file not yet complete (`is_complete`) is skipped.
     pub fn scan(&self, q: QueueName, f: &mut dyn FnMut(&str, &Path)) -> io::Result<()> {
         hash::walk(&self.dir(q), &mut |entry| {
             let name = entry.file_name();
             if let Some(n) = name.to_str()
                 && is_queue_id(n)
+                && (q != QueueName::Incoming || entry.metadata().is_ok_and(|m| is_complete(&m)))
             {
                 f(n, &entry.path());
             }
@@ -417,6 +416,7 @@ impl Queue {
                 if let Some(n) = name.to_str()
                     && is_queue_id(n)
                     && e.file_type().is_ok_and(|t| t.is_file())
+                    && (dir != "incoming" || e.metadata().is_ok_and(|m| is_complete(&m)))
                     && e.path() != self.hashing.path(&self.root.join(dir), dir, n)
                 {
                     wrong.push((n.to_string(), e.path()));
@@ -442,24 +442,24 @@ impl Queue {
         moved
     }
 
-    /// Remove leftover temporary files from incoming/ (interrupted writes) and spare/
-    /// (spare files of a stopped process). Called at start, before any writer exists.
-    /// Returns how many were removed, and the spares left in place because a queue file
-    /// uses the same inode (see `unlinkable`).
+    /// Remove leftover temporary files from incoming/ (interrupted writes: `t.*`, and
+    /// files named by a queue ID that were never completed) and spare/ (spare files of a
+    /// stopped process). Called at start, before any writer exists. Returns how many were
+    /// removed, and the files left in place because their inode has another name (see
+    /// `unlinkable`).
     pub fn purge_temporary(&self) -> io::Result<(usize, Vec<PathBuf>)> {
-        let mut found = Vec::new();
-        for dir in [self.dir(QueueName::Incoming), self.root.join(spare::DIR)] {
-            let entries = match fs::read_dir(&dir) {
-                Ok(e) => e,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            for entry in entries {
-                let entry = entry?;
-                if entry.file_name().to_string_lossy().starts_with("t.") {
-                    found.push(entry.path());
+        let mut found = self.unfinished(&mut |_| true)?;
+        match fs::read_dir(self.root.join(spare::DIR)) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry?;
+                    if entry.file_name().to_string_lossy().starts_with("t.") {
+                        found.push(entry.path());
+                    }
                 }
             }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
         let (ok, kept) = self.unlinkable(found);
         for p in &ok {
@@ -468,11 +468,36 @@ impl Queue {
         Ok((ok.len(), kept))
     }
 
-    /// Split temporary files into those that may be unlinked and those that must stay: a
-    /// file with one link whose inode a queue file also uses. That happens only after a
-    /// crash on a file system without a journal (and without fsck), when a spare's old
-    /// name in spare/ survived next to the incoming/ name it was renamed to: the link count
-    /// on disk is 1, so unlinking the stale name would free the message's inode.
+    /// The files in incoming/ that are not messages yet: `t.*` names and queue files not
+    /// complete (`is_complete`), those whose metadata `pick` accepts.
+    pub fn unfinished(
+        &self,
+        pick: &mut dyn FnMut(&fs::Metadata) -> bool,
+    ) -> io::Result<Vec<PathBuf>> {
+        let mut found = Vec::new();
+        let walked = hash::walk(&self.dir(QueueName::Incoming), &mut |e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let Ok(m) = e.metadata() else {
+                return;
+            };
+            let unfinished = name.starts_with("t.") || (is_queue_id(&name) && !is_complete(&m));
+            if unfinished && m.is_file() && pick(&m) {
+                found.push(e.path());
+            }
+        });
+        match walked {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(found),
+        }
+    }
+
+    /// Split leftover files into those that may be unlinked and those that must stay: a
+    /// file with one link whose inode has another name in the spool. That happens only
+    /// after a crash on a file system without a journal (and without fsck), when a spare's
+    /// old name in spare/ survived next to the incoming/ name it was renamed to: the link
+    /// count on disk is 1, so unlinking either name would free the inode the other still
+    /// names (a message's, or an unfinished file's).
     pub fn unlinkable(&self, files: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<PathBuf>) {
         let single: Vec<(PathBuf, u64)> = files
             .iter()
@@ -484,7 +509,8 @@ impl Queue {
         if single.is_empty() {
             return (files, Vec::new());
         }
-        let mut used = std::collections::HashSet::new();
+        let mut names: std::collections::HashMap<u64, std::collections::HashSet<PathBuf>> =
+            Default::default();
         for q in [
             QueueName::Incoming,
             QueueName::Active,
@@ -497,201 +523,38 @@ impl Queue {
                 if name.to_str().is_some_and(is_queue_id)
                     && let Ok(m) = e.metadata()
                 {
-                    used.insert(m.ino());
+                    names.entry(m.ino()).or_default().insert(e.path());
                 }
             });
         }
-        files
-            .into_iter()
-            .partition(|p| !single.iter().any(|(s, ino)| s == p && used.contains(ino)))
+        for (p, ino) in &single {
+            names.entry(*ino).or_default().insert(p.clone());
+        }
+        let shared = |p: &PathBuf| {
+            single
+                .iter()
+                .any(|(s, ino)| s == p && names.get(ino).is_some_and(|n| n.len() > 1))
+        };
+        files.into_iter().partition(|p| !shared(p))
     }
+}
 
-    /// Start writing a new message into incoming/ (or another queue, for maildrop-style
-    /// writers). The queue ID is known at once; nothing is visible to the scheduler until
-    /// `commit`. A message for incoming/ overwrites a spare file when there is one.
-    pub fn create(&self, q: QueueName) -> io::Result<Incoming> {
-        if q == QueueName::Incoming
-            && let Some(w) = self.reuse_spare()
-        {
-            return Ok(w);
-        }
-        let dir = self.dir(q);
-        loop {
-            let tmp = dir.join(temp_name());
-            let file = match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)
-            {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            };
-            let ino = file.metadata()?.ino();
-            let id = make_queue_id(now_micros(), ino);
-            // Maildrop files are written by the submitting user and read by pickup (mail_owner).
-            let mode = if q == QueueName::Maildrop {
-                0o644
-            } else {
-                0o700
-            };
-            return Ok(self.incoming(q, tmp, file, id, mode, false));
-        }
-    }
+/// fsync(2) a directory.
+fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
 
-    /// A writer into incoming/ on a spare file (one whose move out of the queue is durable),
-    /// if one opens (a regular file, never through a link); a spare that does not is
-    /// deleted. The IDs of the messages one file holds in turn differ (`next_micros`).
-    fn reuse_spare(&self) -> Option<Incoming> {
-        while let Some(s) = self.spares.take() {
-            let opened = OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-                .open(&s.path)
-                .and_then(|f| f.metadata().map(|m| (f, m)));
-            match opened {
-                Ok((file, meta)) if meta.is_file() && meta.nlink() == 1 && spare::fresh(&meta) => {
-                    let micros = next_micros(&s.old_id, meta.ino()).unwrap_or_else(now_micros);
-                    let id = make_queue_id(micros, meta.ino());
-                    let w = self.incoming(QueueName::Incoming, s.path, file, id, 0o700, true);
-                    return Some(w);
-                }
-                _ => {
-                    let _ = fs::remove_file(&s.path);
-                }
-            }
-        }
-        None
-    }
-
-    fn incoming(
-        &self,
-        target: QueueName,
-        tmp: PathBuf,
-        file: File,
-        id: String,
-        mode: u32,
-        reused: bool,
-    ) -> Incoming {
-        Incoming {
-            queue: self.clone(),
-            target,
-            tmp,
-            file: Some(file),
-            id,
-            committed: false,
-            mode,
-            reused,
-        }
-    }
+/// Whether a file in incoming/ is a complete message: mode 0700 (Postfix's mark; its
+/// queue manager skips files without the owner's execute bit). A file named by its queue ID
+/// but still 0600 is a message being written, or one a crash interrupted.
+pub fn is_complete(meta: &fs::Metadata) -> bool {
+    meta.mode() & 0o100 != 0
 }
 
 /// A new temporary file name, `t.<pid>.<n>` (interrupted writes and spares).
 fn temp_name() -> String {
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("t.{}.{}", std::process::id(), n)
-}
-
-/// The microseconds of the current second (the first part of a short queue ID).
-fn now_micros() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_micros())
-        .unwrap_or(0)
-}
-
-/// A message being written. Dropped without `commit`, it leaves nothing behind.
-pub struct Incoming {
-    queue: Queue,
-    /// The queue the message is committed into.
-    target: QueueName,
-    tmp: PathBuf,
-    file: Option<File>,
-    id: String,
-    committed: bool,
-    mode: u32,
-    /// A spare file: longer content of the message it held is cut off before the fsync.
-    reused: bool,
-}
-
-impl Incoming {
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// Commit into hold/ instead (next to the queue this was created in), as Postfix's
-    /// cleanup does for a HOLD action: the message waits for `postsuper -H`.
-    pub fn hold(&mut self) {
-        self.target = QueueName::Hold;
-    }
-
-    /// Write the envelope and content, fsync the file, mark it complete (mode 0700, as
-    /// Postfix marks a finished queue file; 0644 in maildrop/), give it its queue ID name and
-    /// fsync the directory. Only after this returns may the server answer 250.
-    ///
-    /// The directory fsync is a group commit (`dirsync`): sessions of this process that
-    /// finish at the same moment share one, which starts only after each one's rename, so
-    /// each message's data (its own fsync) and its directory entry are durable when this
-    /// returns Ok, exactly as with an fsync of its own. If that shared fsync fails, every
-    /// message of the batch gets the error (and its session a 4xx); the renamed file stays,
-    /// as with a failed fsync before: a crash may then keep or lose a message that was never
-    /// acknowledged, and one that stays is delivered (a duplicate at worst). A failed fsync of
-    /// a hash subdirectory's parent is handled the same way: the message is not acknowledged,
-    /// since its directory entry may not survive a crash.
-    pub fn commit(mut self, env: &mut Envelope, content: &[u8]) -> io::Result<String> {
-        let buf = file::encode(env, content);
-        let mut f = self
-            .file
-            .take()
-            .ok_or_else(|| io::Error::other("already committed"))?;
-        f.set_permissions(fs::Permissions::from_mode(self.mode))?;
-        f.write_all(&buf)?;
-        if self.reused {
-            f.set_len(buf.len() as u64)?;
-        }
-        f.sync_all()?;
-        let dest = self.queue.path(self.target, &self.id);
-        let dir_name = self.target.dir_name();
-        self.queue.make_parent(dir_name, &dest)?;
-        fs::rename(&self.tmp, &dest)?;
-        self.committed = true;
-        // The hash subdirectories must themselves be durable in their parents: fsynced on
-        // every commit into a hashed queue, not only by the writer that made them, since
-        // another thread may have made one and not yet synced its parent.
-        if self.queue.hashing.depth_of(dir_name) > 0 {
-            let top = self.queue.dir(self.target);
-            let mut d = dest.parent();
-            while let Some(p) = d.and_then(|p| p.parent()) {
-                fsync_dir(p)?;
-                if p == top {
-                    break;
-                }
-                d = Some(p);
-            }
-        }
-        let dir = dest.parent().unwrap_or(&dest).to_path_buf();
-        match dirsync::sync_dir(&dir) {
-            Ok(()) => {}
-            // postdrop (group write, no read on maildrop/) cannot open the directory; as with
-            // Postfix, a maildrop entry is made durable by pickup's own commit into incoming/.
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied && self.mode == 0o644 => {}
-            Err(e) => return Err(e),
-        }
-        Ok(self.id.clone())
-    }
-}
-
-fn fsync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-impl Drop for Incoming {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.tmp);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -755,146 +618,25 @@ mod tests {
     }
 
     #[test]
-    fn a_delivered_message_file_is_overwritten_by_the_next_one() {
-        let q = temp_queue("spare");
-        let long = vec![b'x'; 20_000];
-        let old = commit_one(&q, &long);
-        q.move_to(&old, QueueName::Incoming, QueueName::Active)
-            .unwrap();
-        let ino = fs::metadata(q.path(QueueName::Active, &old)).unwrap().ino();
-        q.recycle(&old, QueueName::Active).unwrap();
-        assert_eq!(q.locate(&old), None, "gone from the queues");
-        assert_eq!(q.spare_count(), 1);
-        let spare_dir = q.root().join(spare::DIR);
-        assert_eq!(fs::read_dir(&spare_dir).unwrap().count(), 1);
-        // Not used before its move out of active/ is durable.
-        let other = commit_one(&q, b"other\n");
-        let other_ino = fs::metadata(q.path(QueueName::Incoming, &other))
-            .unwrap()
-            .ino();
-        assert_ne!(other_ino, ino);
-        assert_eq!(q.spare_count(), 1);
-        q.settle_spares();
-
-        let new = commit_one(&q, b"short\n");
-        assert_ne!(new, old, "a new queue ID");
-        assert_eq!(q.spare_count(), 0);
-        assert_eq!(fs::read_dir(&spare_dir).unwrap().count(), 0);
-        let path = q.path(QueueName::Incoming, &new);
-        let meta = fs::metadata(&path).unwrap();
-        assert_eq!(meta.ino(), ino, "the same file");
-        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
-        // Nothing of the longer message is left after the new one.
-        let mut qf = QueueFile::open(&path).unwrap();
-        assert_eq!(qf.content().unwrap(), b"short\n");
-        assert_eq!(qf.envelope.recipients.len(), 1);
-        let mut fresh = Envelope::new("s@x");
-        fresh.recipients.push(Recipient::new("r@y"));
-        assert_eq!(
-            meta.len(),
-            file::encode(&mut fresh, b"short\n").len() as u64
-        );
-        fs::remove_dir_all(q.root()).unwrap();
-    }
-
-    #[test]
-    fn one_file_serving_message_after_message_never_repeats_an_id() {
-        let q = temp_queue("spare-ids");
-        let first = commit_one(&q, b"m\n");
-        let ino = fs::metadata(q.path(QueueName::Incoming, &first))
-            .unwrap()
-            .ino();
-        let mut seen = std::collections::HashSet::from([first.clone()]);
-        let mut id = first;
-        for _ in 0..300 {
-            q.recycle(&id, QueueName::Incoming).unwrap();
-            q.settle_spares();
-            id = commit_one(&q, b"m\n");
-            let meta = fs::metadata(q.path(QueueName::Incoming, &id)).unwrap();
-            assert_eq!(meta.ino(), ino, "the same file each time");
-            assert!(seen.insert(id.clone()), "{id} repeated");
-        }
-        fs::remove_dir_all(q.root()).unwrap();
-    }
-
-    #[test]
-    fn next_micros_counts_on_from_the_held_message_of_the_same_file() {
-        assert_eq!(next_micros("0000A1F", 0x1f), Some(0x0000B));
-        assert_eq!(next_micros("FFFFF1F", 0x1f), Some(0), "wraps at 2^20");
-        assert_eq!(next_micros("0000A1F", 0x20), None, "another inode's ID");
-        assert_eq!(next_micros("0000", 0x1f), None);
-        assert_eq!(next_micros("", 0x1f), None);
-    }
-
-    #[test]
-    fn a_spare_that_is_gone_or_not_a_plain_file_is_not_used() {
-        let q = temp_queue("spare-bad");
-        let spare_dir = q.root().join(spare::DIR);
-        // Removed behind the pool's back (postsuper -p): a new file is made.
-        let a = commit_one(&q, b"a\n");
-        q.recycle(&a, QueueName::Incoming).unwrap();
-        q.settle_spares();
-        for e in fs::read_dir(&spare_dir).unwrap() {
-            fs::remove_file(e.unwrap().path()).unwrap();
-        }
-        let b = commit_one(&q, b"b\n");
-        assert_eq!(q.locate(&b), Some(QueueName::Incoming));
-        // Replaced by a link: not followed, deleted, and a new file is made.
-        q.recycle(&b, QueueName::Incoming).unwrap();
-        q.settle_spares();
-        let target = q.root().join("elsewhere");
-        fs::write(&target, b"keep").unwrap();
-        let link = fs::read_dir(&spare_dir)
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        fs::remove_file(&link).unwrap();
-        std::os::unix::fs::symlink(&target, &link).unwrap();
-        let c = commit_one(&q, b"c\n");
-        assert_eq!(q.locate(&c), Some(QueueName::Incoming));
-        assert_eq!(fs::read(&target).unwrap(), b"keep");
-        assert!(fs::symlink_metadata(&link).is_err(), "the link is deleted");
-        // A message that waited long in the queue: its file is deleted, not used.
-        let old = SystemTime::now() - spare::MAX_IDLE - std::time::Duration::from_secs(60);
-        File::options()
-            .write(true)
-            .open(q.path(QueueName::Incoming, &c))
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-        let held = File::open(q.path(QueueName::Incoming, &c)).unwrap();
-        q.recycle(&c, QueueName::Incoming).unwrap();
-        q.settle_spares();
-        let d = commit_one(&q, b"d\n");
-        assert_eq!(q.locate(&d), Some(QueueName::Incoming));
-        assert_eq!(held.metadata().unwrap().nlink(), 0, "deleted, not reused");
-        assert_eq!(fs::read_dir(&spare_dir).unwrap().count(), 0);
-        fs::remove_dir_all(q.root()).unwrap();
-    }
-
-    #[test]
-    fn without_a_spare_directory_a_delivered_message_is_removed() {
-        let q = temp_queue("spare-none");
-        fs::remove_dir(q.root().join(spare::DIR)).unwrap();
-        let a = commit_one(&q, b"a\n");
-        q.recycle(&a, QueueName::Incoming).unwrap();
-        assert_eq!(q.locate(&a), None);
-        assert_eq!(q.spare_count(), 0);
-        fs::remove_dir_all(q.root()).unwrap();
-    }
-
-    #[test]
     fn purge_removes_only_temporary_files() {
         let q = temp_queue("purge");
         let w = q.create(QueueName::Incoming).unwrap();
+        let unfinished = w.id().to_string();
         std::mem::forget(w); // simulate a crash mid-write
-        fs::write(q.path(QueueName::Incoming, "ABCDEF123"), b"x").unwrap();
+        assert!(q.dir(QueueName::Incoming).join(&unfinished).exists());
+        assert_eq!(
+            q.locate(&unfinished),
+            None,
+            "not complete: no reader sees it"
+        );
+        let complete = q.path(QueueName::Incoming, "ABCDEF123");
+        fs::write(&complete, b"x").unwrap();
+        fs::set_permissions(&complete, fs::Permissions::from_mode(0o700)).unwrap();
         let a = commit_one(&q, b"a\n");
         q.recycle(&a, QueueName::Incoming).unwrap();
         // A spare left by a stopped process is removed too.
         assert_eq!(q.purge_temporary().unwrap(), (2, Vec::new()));
+        assert!(!q.dir(QueueName::Incoming).join(&unfinished).exists());
         assert_eq!(fs::read_dir(q.root().join(spare::DIR)).unwrap().count(), 0);
         assert_eq!(
             q.list(QueueName::Incoming).unwrap(),

@@ -188,7 +188,7 @@ pub fn submit(cfg: &Config, env: Envelope, content: &[u8]) -> Result<String, Fai
         Err(_) => {}
     }
     let mut env = env;
-    let data = file::encode(&mut env, content);
+    let data = file::encode(&mut env, content, "");
     let prog = postdrop_program(cfg);
     let mut child = Command::new(&prog)
         .arg("-c")

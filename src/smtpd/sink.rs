@@ -140,7 +140,7 @@ impl Pending {
             }
             Pending::Postdrop { mut child, id } => {
                 let (mut env, content) = for_maildrop(sub);
-                let data = file::encode(&mut env, &content);
+                let data = file::encode(&mut env, &content, "");
                 let child = &mut child.0;
                 let written = match child.stdin.take() {
                     Some(mut stdin) => stdin.write_all(&data),
