@@ -90,14 +90,18 @@ impl Queue {
         let dest = self.path(QueueName::Incoming, &id);
         let placed = self
             .make_parent(QueueName::Incoming.dir_name(), &dest)
-            .and_then(|_| fs::rename(&from, &dest));
-        if let Err(e) = placed {
-            let _ = fs::remove_file(&from);
-            return Err(e);
-        }
+            .map(|_| early_sync::handle(dest.parent().unwrap_or(&dest)))
+            .and_then(|dir| fs::rename(&from, &dest).map(|_| dir));
+        let dir = match placed {
+            Ok(dir) => dir,
+            Err(e) => {
+                let _ = fs::remove_file(&from);
+                return Err(e);
+            }
+        };
         let mut w = self.incoming(QueueName::Incoming, dest, file, id, 0o700, reused);
+        w.ticket = Some(dir.request());
         self.sync_hash_parents(QueueName::Incoming, &w.tmp)?;
-        w.ticket = w.tmp.parent().map(early_sync::request);
         Ok(w)
     }
 
@@ -128,12 +132,18 @@ impl Queue {
     fn reuse_spare(&self) -> Option<Incoming> {
         while let Some(s) = self.spares.take() {
             let opened = OpenOptions::new()
+                .read(true)
                 .write(true)
                 .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
                 .open(&s.path)
                 .and_then(|f| f.metadata().map(|m| (f, m)));
             match opened {
-                Ok((file, meta)) if meta.is_file() && meta.nlink() == 1 && spare::fresh(&meta) => {
+                Ok((file, meta))
+                    if meta.is_file()
+                        && meta.nlink() == 1
+                        && spare::fresh(&meta)
+                        && !older_format(&file, meta.len()) =>
+                {
                     if file
                         .set_permissions(fs::Permissions::from_mode(0o600))
                         .is_err()
@@ -184,6 +194,15 @@ fn now_micros() -> u32 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_micros())
         .unwrap_or(0)
+}
+
+/// Whether a spare holds a message of an earlier version (an empty end record, no checksum
+/// nor ID): such a file is not reused, since a crash could then leave its old message,
+/// complete by mode, under the new name, and nothing would tell it from the new one.
+fn older_format(file: &File, len: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut tail = [0u8; 4];
+    len < 4 || file.read_exact_at(&mut tail, len - 4).is_err() || &tail == b"E0:\n"
 }
 
 /// A message being written. Dropped without `commit`, it leaves nothing behind.
@@ -275,6 +294,9 @@ impl Incoming {
         if self.target != QueueName::Incoming {
             return self.commit_moved(f, ticket);
         }
+        // Checked while the file is still "not complete", so that no reader may have taken
+        // it: once complete the scheduler may move it at once.
+        self.still_named(&f)?;
         f.set_permissions(fs::Permissions::from_mode(self.mode))?;
         if let Err(e) = f.sync_all() {
             // Not durable: no longer complete to the scheduler (Drop removes it).
@@ -286,21 +308,38 @@ impl Incoming {
         Ok(self.id.clone())
     }
 
-    /// The HOLD case of `commit_named`: rename into hold/, mark complete, fsync the file,
-    /// then incoming/ (the old name gone) and hold/ (the new one). A crash between the two
-    /// directory fsyncs may lose the message, which was not acknowledged; the reverse order
-    /// could leave it under both names, delivered although held.
+    /// The file still has its name (an administrator's rm or a purge did not take it while
+    /// it was written): otherwise the message would be acknowledged and then lost.
+    fn still_named(&self, f: &File) -> io::Result<()> {
+        let ino = f.metadata()?.ino();
+        match fs::symlink_metadata(&self.tmp) {
+            Ok(m) if m.ino() == ino => Ok(()),
+            Ok(_) => Err(io::Error::other("queue file replaced while written")),
+            Err(e) => Err(io::Error::new(
+                e.kind(),
+                format!("queue file removed while written: {}", e),
+            )),
+        }
+    }
+
+    /// The HOLD case of `commit_named`: the file stays "not complete" (0600) until its move
+    /// is durable: fsync the file, rename into hold/, fsync incoming/ (the old name gone)
+    /// and hold/ (the new one), then mark it complete. A crash before that leaves either
+    /// incoming/ID at 0600 (removed at start) or hold/ID (still held; hold/ does not go by
+    /// mode, and a file released from it is marked complete as it moves), never a complete
+    /// incoming/ID that would be delivered although held.
     fn commit_moved(&mut self, f: File, ticket: early_sync::Ticket) -> io::Result<String> {
+        f.sync_all()?;
         ticket.wait()?;
+        self.still_named(&f)?;
         let dest = self.queue.path(self.target, &self.id);
         self.queue.make_parent(self.target.dir_name(), &dest)?;
         fs::rename(&self.tmp, &dest)?;
         let old = std::mem::replace(&mut self.tmp, dest.clone());
-        f.set_permissions(fs::Permissions::from_mode(self.mode))?;
-        f.sync_all()?;
         fsync_dir(old.parent().unwrap_or(&old))?;
         self.queue.sync_hash_parents(self.target, &dest)?;
         dirsync::sync_dir(dest.parent().unwrap_or(&dest))?;
+        f.set_permissions(fs::Permissions::from_mode(self.mode))?;
         self.committed = true;
         Ok(self.id.clone())
     }
@@ -527,6 +566,42 @@ mod tests {
         let meta = fs::metadata(q.path(QueueName::Hold, &id)).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o700);
         assert_eq!(fs::read_dir(q.dir(QueueName::Incoming)).unwrap().count(), 0);
+        fs::remove_dir_all(q.root()).unwrap();
+    }
+
+    #[test]
+    fn a_file_removed_while_written_is_not_acknowledged() {
+        let q = temp_queue("named-gone");
+        let w = q.create(QueueName::Incoming).unwrap();
+        fs::remove_file(q.path(QueueName::Incoming, w.id())).unwrap();
+        let mut env = Envelope::new("s@x");
+        env.recipients.push(Recipient::new("r@y"));
+        let e = w.commit(&mut env, b"lost\n").unwrap_err();
+        assert!(e.to_string().contains("removed while written"), "{}", e);
+        fs::remove_dir_all(q.root()).unwrap();
+    }
+
+    #[test]
+    fn a_spare_of_an_earlier_version_is_not_reused() {
+        let q = temp_queue("spare-old-format");
+        let old = commit_one(&q, b"m\n");
+        let path = q.path(QueueName::Incoming, &old);
+        let bytes = fs::read(&path).unwrap();
+        let end = bytes.windows(2).rposition(|w| w == b"\nE").unwrap() + 1;
+        fs::write(&path, [&bytes[..end], b"E0:\n"].concat()).unwrap();
+        q.move_to(&old, QueueName::Incoming, QueueName::Active)
+            .unwrap();
+        q.recycle(&old, QueueName::Active).unwrap();
+        q.settle_spares();
+        assert_eq!(q.spare_count(), 1);
+        let w = q.create(QueueName::Incoming).unwrap();
+        // A new, empty file (the spare's inode number may be given out again: not compared).
+        let len = fs::metadata(q.path(QueueName::Incoming, w.id()))
+            .unwrap()
+            .len();
+        assert_eq!(len, 0, "a new file, not the old-format spare");
+        assert_eq!(q.spare_count(), 0);
+        assert_eq!(fs::read_dir(q.root().join(spare::DIR)).unwrap().count(), 0);
         fs::remove_dir_all(q.root()).unwrap();
     }
 }

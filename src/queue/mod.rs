@@ -274,13 +274,23 @@ impl Queue {
 
     fn move_path(&self, id: &str, from: QueueName, to: QueueName) -> io::Result<PathBuf> {
         let src = self.path(from, id);
-        match self.rename_into(&src, to, id) {
+        let dest = match self.rename_into(&src, to, id) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => match self.find(from, id) {
                 Some(other) if other != src => self.rename_into(&other, to, id),
                 _ => Err(e),
             },
             r => r,
+        }?;
+        // Outside incoming/ the mode says nothing (a held message may be 0600 after a
+        // crash in its commit): one that moves into incoming/ is a complete message.
+        if to == QueueName::Incoming
+            && let Ok(m) = fs::symlink_metadata(&dest)
+            && m.is_file()
+            && !is_complete(&m)
+        {
+            fs::set_permissions(&dest, fs::Permissions::from_mode(0o700))?;
         }
+        Ok(dest)
     }
 
     /// Find which queue holds `id`.
@@ -642,6 +652,23 @@ mod tests {
             q.list(QueueName::Incoming).unwrap(),
             vec!["ABCDEF123".to_string()]
         );
+        fs::remove_dir_all(q.root()).unwrap();
+    }
+
+    /// A held message left at 0600 (a crash during its commit) is complete once released
+    /// into incoming/: otherwise nobody would see it and the start-up purge would remove it.
+    #[test]
+    fn a_message_moved_into_incoming_is_complete() {
+        let q = temp_queue("requeue-mode");
+        let id = commit_one(&q, b"held\n");
+        q.move_to(&id, QueueName::Incoming, QueueName::Hold)
+            .unwrap();
+        let held = q.path(QueueName::Hold, &id);
+        fs::set_permissions(&held, fs::Permissions::from_mode(0o600)).unwrap();
+        q.move_to(&id, QueueName::Hold, QueueName::Incoming)
+            .unwrap();
+        assert_eq!(q.list(QueueName::Incoming).unwrap(), vec![id.clone()]);
+        assert_eq!(q.purge_temporary().unwrap(), (0, Vec::new()));
         fs::remove_dir_all(q.root()).unwrap();
     }
 }
