@@ -7,9 +7,10 @@
 //! qmgr_message_active_limit messages and qmgr_message_recipient_limit recipients are in
 //! memory, moves them to active/, resolves each recipient to a transport (`rewrite::resolve`, or the
 //! message's content filter: `filter`), and
-//! hands jobs to worker threads over crossbeam channels: one worker pool per transport (so slow
-//! remote deliveries never hold the workers local delivery needs; as many threads as the
-//! transport's master.cf maxproc, `QmgrContext::process_limits`), at most N jobs at a time
+//! hands jobs to worker threads: one worker pool per transport (so slow remote deliveries
+//! never hold the workers local delivery needs; threads started on demand, at most the
+//! transport's master.cf maxproc, `QmgrContext::process_limits`, the most recently idle one
+//! woken first: `pool`), at most N jobs at a time
 //! per destination (`*_destination_concurrency_limit`), at most
 //! `*_destination_recipient_limit` recipients per job. Jobs that waited for a busy
 //! destination go out together as one batch (up to 32 messages), so an agent can share a
@@ -29,6 +30,7 @@ mod feed;
 mod filter;
 mod finish;
 mod pass;
+mod pool;
 mod scheduler;
 pub mod verify;
 mod workers;

@@ -9,6 +9,7 @@ use crossbeam_channel::{Receiver, Sender, select};
 
 use super::feed::{Feed, SCAN_SLICE};
 use super::finish::{self, ActiveMessage, Pending};
+use super::pool::Pool;
 use super::workers::{self, Job, JobResult};
 use super::{Admin, MAX_POOL, QmgrContext, Wake};
 use crate::delivery::{Agent, Outcome, Pass, Status};
@@ -49,11 +50,10 @@ pub struct Scheduler {
     dests: HashMap<String, Destination>,
     /// One worker pool per transport, started on first use, so a slow transport (remote
     /// SMTP timeouts) never holds the workers local delivery and bounces need.
-    pools: HashMap<String, Sender<Vec<Job>>>,
+    pools: HashMap<String, Pool<Vec<Job>>>,
     results_tx: Sender<Vec<JobResult>>,
     pool_size: usize,
     results_rx: Receiver<Vec<JobResult>>,
-    workers: Vec<std::thread::JoinHandle<()>>,
     next_scan: Instant,
     stopping: bool,
 }
@@ -101,7 +101,6 @@ impl Scheduler {
             results_tx,
             pool_size,
             results_rx,
-            workers: Vec::new(),
             next_scan: Instant::now(),
             stopping: false,
         }
@@ -142,9 +141,9 @@ impl Scheduler {
                 default(timeout) => if Instant::now() >= self.next_scan { self.scan(false) },
             }
         }
-        self.pools.clear();
-        for w in self.workers.drain(..) {
-            let _ = w.join();
+        let threads: Vec<_> = self.pools.drain().flat_map(|(_, p)| p.close()).collect();
+        for t in threads {
+            let _ = t.join();
         }
     }
 
@@ -552,19 +551,15 @@ impl Scheduler {
     fn dispatch(&mut self, batch: Vec<Job>) {
         let Some(first) = batch.first() else { return };
         let transport = transport_of(&first.dest_key).to_string();
-        if !self.pools.contains_key(&transport) {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            let size = match self.ctx.process_limits.get(&transport) {
-                Some(&n) => n.clamp(1, MAX_POOL),
-                None => self.pool_size,
-            };
-            self.workers
-                .extend(workers::spawn(size, rx, self.results_tx.clone()));
-            self.pools.insert(transport.clone(), tx);
-        }
-        if let Some(tx) = self.pools.get(&transport) {
-            let _ = tx.send(batch);
-        }
+        let size = match self.ctx.process_limits.get(&transport) {
+            Some(&n) => n.clamp(1, MAX_POOL),
+            None => self.pool_size,
+        };
+        let results = &self.results_tx;
+        self.pools
+            .entry(transport)
+            .or_insert_with(|| workers::pool(size, results.clone()))
+            .submit(batch);
     }
 
     /// A batch came back: free its destination slot, start the next batch there (everything

@@ -8,10 +8,11 @@
 //! `mailbox_transport = local`): that is deferred, `4.3.5 mail system configuration error`.
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
+
+use super::pool::Pool;
 
 use crate::delivery::{Agent, Outcome, Request};
 use crate::log::lines::{self, Delays};
@@ -53,35 +54,18 @@ pub struct JobResult {
     pub passed: bool,
 }
 
-/// Start `n` workers. Each takes a batch (one or more jobs for the same agent and
-/// destination, so the agent may share one mailbox lock and one fsync among them). They
-/// exit when the job channel is closed.
-pub fn spawn(
-    n: usize,
-    jobs: Receiver<Vec<Job>>,
-    results: Sender<Vec<JobResult>>,
-) -> Vec<JoinHandle<()>> {
-    (0..n)
-        .map(|i| {
-            let jobs = jobs.clone();
-            let results = results.clone();
-            std::thread::Builder::new()
-                .name(format!("delivery-{}", i))
-                .spawn(move || {
-                    for batch in jobs.iter() {
-                        // A panicking agent must not take the jobs' answers with it: the
-                        // scheduler would wait for them forever.
-                        let r =
-                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&batch)))
-                                .unwrap_or_else(|_| batch.iter().map(panicked).collect());
-                        if results.send(r).is_err() {
-                            break;
-                        }
-                    }
-                })
-                .expect("spawn delivery worker")
-        })
-        .collect()
+/// A transport's worker pool of at most `limit` threads (`pool::Pool`). Each thread takes a
+/// batch (one or more jobs for the same agent and destination, so the agent may share one
+/// mailbox lock and one fsync among them) and sends its results to the scheduler.
+pub fn pool(limit: usize, results: Sender<Vec<JobResult>>) -> Pool<Vec<Job>> {
+    Pool::new("delivery", limit, move |batch: Vec<Job>| {
+        // A panicking agent must not take the jobs' answers with it: the scheduler would
+        // wait for them forever.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&batch)))
+            .unwrap_or_else(|_| batch.iter().map(panicked).collect());
+        // The scheduler is gone only when it stops; then nothing waits for the answer.
+        let _ = results.send(r);
+    })
 }
 
 /// The result of a job whose agent panicked: every recipient deferred.
@@ -224,10 +208,9 @@ mod tests {
 
     #[test]
     fn a_panicking_agent_still_answers_with_deferrals() {
-        let (jtx, jrx) = crossbeam_channel::unbounded();
         let (rtx, rrx) = crossbeam_channel::unbounded();
-        let handles = spawn(1, jrx, rtx);
-        jtx.send(vec![Job {
+        let mut pool = pool(1, rtx);
+        pool.submit(vec![Job {
             id: "ABCDEF1".into(),
             agent: Arc::new(Boom),
             nexthop: "x".into(),
@@ -243,14 +226,12 @@ mod tests {
             active_since: SystemTime::now(),
             verify: false,
             passed: false,
-        }])
-        .unwrap();
+        }]);
         let r = rrx.recv().unwrap().remove(0);
         assert_eq!(r.rcpt_idx, vec![0, 2]);
         assert_eq!(r.outcomes.len(), 2);
         assert!(r.outcomes.iter().all(|o| o.status == Status::Deferred));
-        drop(jtx);
-        for h in handles {
+        for h in pool.close() {
             h.join().unwrap();
         }
     }
