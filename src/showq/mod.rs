@@ -24,26 +24,22 @@
 //! but the one-letter request, and applies read and write timeouts to each client.
 //! Nothing is logged except failures to serve.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::thread::JoinHandle;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::log::{self, timefmt};
-use crate::queue::{Queue, QueueFile, QueueName};
+use crate::queue::{Queue, QueueName};
 
-/// The order Postfix lists the queues in.
-pub const LIST_ORDER: [QueueName; 5] = [
-    QueueName::Maildrop,
-    QueueName::Hold,
-    QueueName::Incoming,
-    QueueName::Active,
-    QueueName::Deferred,
-];
+mod read;
+
+#[cfg(test)]
+use read::collect;
+pub use read::{Entry, LIST_ORDER, each_entry};
 
 /// The listing's heading line.
 pub const HEADER: &str = "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------";
@@ -52,135 +48,6 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long writing the listing may wait for the reader (Postfix's ipc_timeout default).
 const LISTING_TIMEOUT: Duration = Duration::from_secs(3600);
-
-/// One message of the listing.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
-    pub queue: QueueName,
-    pub id: String,
-    /// Arrival time, seconds since the epoch.
-    pub arrival: i64,
-    /// Message content size in bytes.
-    pub size: u64,
-    /// Envelope sender; `MAILER-DAEMON` for the null sender.
-    pub sender: String,
-    /// Recipients still to be delivered, with their deferral reason (empty when none).
-    pub recipients: Vec<(String, String)>,
-}
-
-/// Read `defer/ID`: address -> reason.
-fn reasons(queue: &Queue, id: &str) -> HashMap<String, String> {
-    let Some(path) = queue.find_defer_log(id) else {
-        return HashMap::new();
-    };
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| {
-            let mut f = l.splitn(3, '\t');
-            let addr = f.next()?;
-            let _dsn = f.next()?;
-            let reason = f.next()?;
-            Some((addr.to_string(), reason.to_string()))
-        })
-        .collect()
-}
-
-/// Read the queue file at `path` into an entry (`None` when it vanished or cannot be
-/// parsed).
-fn entry_at(queue: &Queue, q: QueueName, id: &str, path: &std::path::Path) -> Option<Entry> {
-    let qf = QueueFile::open_read_only(path).ok()?;
-    let why = reasons(queue, id);
-    let env = &qf.envelope;
-    let sender = if env.sender.is_empty() {
-        "MAILER-DAEMON".to_string()
-    } else {
-        env.sender.clone()
-    };
-    let recipients = qf
-        .pending()
-        .map(|(_, r)| {
-            let reason = why.get(&r.address).cloned().unwrap_or_default();
-            (r.address.clone(), reason)
-        })
-        .collect();
-    Some(Entry {
-        queue: q,
-        id: id.to_string(),
-        arrival: env
-            .arrival
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0),
-        size: qf.content_len(),
-        sender,
-        recipients,
-    })
-}
-
-/// Visit every message in the spool, queue by queue in Postfix's order, by ID within a
-/// queue, one entry at a time (only the IDs of one queue are held, so a listing of 100,000
-/// messages does not hold them all). Stops at `f`'s first error.
-pub fn each_entry(queue: &Queue, f: &mut dyn FnMut(Entry) -> io::Result<()>) -> io::Result<()> {
-    for q in LIST_ORDER {
-        let mut found = Vec::new();
-        let _ = queue.scan(q, &mut |id, path| {
-            found.push((id.to_string(), path.to_path_buf()))
-        });
-        found.sort();
-        for (id, path) in found {
-            if let Some(e) = entry_at(queue, q, &id, &path) {
-                f(e)?;
-            }
-        }
-    }
-    for e in postfix_entries(queue) {
-        f(e)?;
-    }
-    Ok(())
-}
-
-/// Every message in the spool (`each_entry`'s order), in memory.
-#[cfg(test)]
-pub fn collect(queue: &Queue) -> Vec<Entry> {
-    let mut out = Vec::new();
-    let _ = each_entry(queue, &mut |e| {
-        out.push(e);
-        Ok(())
-    });
-    out
-}
-
-/// Queue files Postfix left (the master imports them at start; until then mailq lists
-/// them after Postern's own, without deferral reasons).
-fn postfix_entries(queue: &Queue) -> Vec<Entry> {
-    use crate::queue::{postfix_file, postfix_import};
-    postfix_import::find(queue)
-        .into_iter()
-        .filter_map(|f| {
-            let m = postfix_file::parse(&std::fs::read(&f.path).ok()?).ok()?;
-            let env = m.envelope;
-            Some(Entry {
-                queue: f.queue,
-                id: f.id,
-                arrival: env
-                    .arrival
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_secs() as i64)
-                    .unwrap_or(0),
-                size: m.content.len() as u64,
-                sender: match env.sender.as_str() {
-                    "" => "MAILER-DAEMON".to_string(),
-                    s => s.to_string(),
-                },
-                recipients: env
-                    .recipients
-                    .into_iter()
-                    .map(|r| (r.address, String::new()))
-                    .collect(),
-            })
-        })
-        .collect()
-}
 
 /// Replace control characters so one address or reason cannot add lines to the listing.
 fn printable(s: &str) -> String {
