@@ -21,7 +21,8 @@
 use super::SmtpdContext;
 use super::destination::{recipient_test, unlisted_test};
 use super::policy_types::{Class, Decision, Facts, Rcpt, config_error};
-use super::restrict::{Restriction, evaluate};
+use super::restrict::evaluate;
+use super::restriction::Restriction;
 use super::saved::Stage;
 use crate::log;
 use crate::reply::Reply;

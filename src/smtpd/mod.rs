@@ -43,6 +43,7 @@ pub mod pool;
 pub mod rbl;
 pub mod rbl_check;
 pub mod restrict;
+pub mod restriction;
 pub mod sasl;
 pub mod saved;
 pub mod session;
@@ -143,7 +144,7 @@ pub struct SmtpdContext {
     /// receive_override_options of this service.
     pub receive: crate::cleanup::receive::ReceiveOverrides,
     /// The restriction lists and reply codes.
-    pub policy: restrict::Policy,
+    pub policy: restriction::Policy,
     /// DNS for reject_unknown_*_domain; `None` (until the master provides one) makes every
     /// such lookup a temporary failure.
     pub resolver: Option<Arc<dyn crate::dns::Resolve>>,
@@ -234,7 +235,7 @@ impl SmtpdContext {
             interface_addrs: crate::rewrite::inet_interface_addrs(&cfg),
             local_recipient_maps,
             receive: crate::cleanup::receive::ReceiveOverrides::of_logged(&cfg, "smtpd"),
-            policy: restrict::Policy::from_config(&cfg),
+            policy: restriction::Policy::from_config(&cfg),
             resolver: None,
             header_rewrite_clients: cfg
                 .list("local_header_rewrite_clients")

@@ -1,0 +1,358 @@
+//! The restriction lists as configured (Postfix's smtpd_check.c, its list parsing and
+//! settings): the names of smtpd_{client,helo,sender,relay,recipient,data}_restrictions
+//! and of smtpd_restriction_classes parsed into `Restriction`s, with the tables they name
+//! opened once per configuration, and the reply codes and switches the evaluator
+//! (`restrict`) uses (`Policy`). It imports neither the evaluator nor the checks.
+//!
+//! Security role: a name this version does not know, a missing argument or a table that
+//! cannot be opened becomes `Restriction::Unknown`/`Broken`, which the evaluator answers
+//! with `451 4.3.5 Server configuration error`, never a pass; `Policy::relay_safe` is
+//! Postfix's check that some restriction can refuse relaying. Follows postconf(5)
+//! (smtpd_*_restrictions, smtpd_restriction_classes and the *_reject_code parameters).
+//! Logs nothing (the evaluator logs).
+
+use std::sync::Arc;
+
+use super::policy_types::AccessKind;
+use super::rbl::{self, Kind as ListKind, Site};
+use crate::tables::Table;
+
+/// Nesting limit for restriction lists found in access tables and classes.
+pub const MAX_DEPTH: usize = 8;
+
+/// A table named in a restriction (`check_client_access hash:/etc/postfix/access`).
+#[derive(Clone)]
+pub struct TableRef(pub Arc<dyn Table>);
+
+impl std::fmt::Debug for TableRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.spec())
+    }
+}
+
+impl PartialEq for TableRef {
+    fn eq(&self, other: &TableRef) -> bool {
+        self.0.spec() == other.0.spec()
+    }
+}
+
+/// One restriction in a restriction list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Restriction {
+    Permit,
+    Reject,
+    Defer,
+    /// defer_if_permit / defer_if_reject: raise the deferral (`super::saved`).
+    DeferIfPermit,
+    DeferIfReject,
+    WarnIfReject,
+    PermitMynetworks,
+    PermitSaslAuthenticated,
+    RejectUnauthDestination,
+    DeferUnauthDestination,
+    PermitAuthDestination,
+    RejectUnlistedRecipient,
+    Access(AccessKind, TableRef),
+    /// A bare `type:table`: an access table for the list's own kind.
+    BareTable(TableRef),
+    RejectNonFqdnHelo,
+    RejectInvalidHelo,
+    RejectNonFqdnSender,
+    RejectNonFqdnRecipient,
+    RejectUnknownSenderDomain,
+    RejectUnknownRecipientDomain,
+    /// reject_unknown_client_hostname: no verified name for the client address.
+    RejectUnknownClient,
+    /// reject_unknown_reverse_client_hostname: no PTR name at all.
+    RejectUnknownReverseClient,
+    /// reject_unknown_helo_hostname: the HELO name has no address or MX record.
+    RejectUnknownHelo,
+    PermitInetInterfaces,
+    RejectUnauthPipelining,
+    /// check_policy_service SERVER.
+    Policy(super::policy_client::Endpoint),
+    /// A DNS list (reject_rbl_client, reject_rhsbl_*, permit_dnswl_client...).
+    DnsList(ListKind, Site),
+    /// reject_sender_login_mismatch and its authenticated/unauthenticated halves.
+    SenderLoginMismatch(super::sasl::LoginCheck),
+    /// A restriction name Postern does not know.
+    Unknown(String),
+    /// A restriction that cannot be used (missing or unusable table): the reason.
+    Broken(String),
+}
+
+fn open_table(spec: &str) -> Result<TableRef, String> {
+    crate::tables::open(spec)
+        .map(|t| TableRef(Arc::from(t)))
+        .map_err(|e| e.to_string())
+}
+
+impl Restriction {
+    /// Parse a restriction list value (commas and white space separate; `inline:{ ... }`
+    /// stays whole).
+    pub fn parse_list(value: &str) -> Vec<Restriction> {
+        let words = crate::tables::split_specs(value);
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < words.len() {
+            let n = &words[i];
+            i += 1;
+            let lower = n.to_ascii_lowercase();
+            let kind = match lower.as_str() {
+                "check_client_access" => Some(AccessKind::Client),
+                "check_helo_access" => Some(AccessKind::Helo),
+                "check_sender_access" => Some(AccessKind::Sender),
+                "check_recipient_access" => Some(AccessKind::Recipient),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                let Some(spec) = words.get(i) else {
+                    out.push(Restriction::Broken(format!(
+                        "restriction {} requires a table argument",
+                        n
+                    )));
+                    continue;
+                };
+                i += 1;
+                out.push(match open_table(spec) {
+                    Ok(t) => Restriction::Access(kind, t),
+                    Err(e) => Restriction::Broken(format!("{} {}: {}", n, spec, e)),
+                });
+                continue;
+            }
+            if lower == "check_policy_service" {
+                let Some(arg) = words.get(i) else {
+                    out.push(Restriction::Broken(format!(
+                        "restriction {} requires a server argument",
+                        n
+                    )));
+                    continue;
+                };
+                i += 1;
+                out.push(match super::policy_client::Endpoint::parse(arg) {
+                    Ok(ep) => Restriction::Policy(ep),
+                    Err(e) => Restriction::Broken(format!("{}: {}", n, e)),
+                });
+                continue;
+            }
+            if let Some(kind) = ListKind::from_name(&lower) {
+                let Some(arg) = words.get(i) else {
+                    out.push(Restriction::Broken(format!(
+                        "restriction {} requires a domain name argument",
+                        n
+                    )));
+                    continue;
+                };
+                i += 1;
+                out.push(match rbl::parse_site(arg) {
+                    Ok(site) => Restriction::DnsList(kind, site),
+                    Err(e) => Restriction::Broken(format!("{}: {}", n, e)),
+                });
+                continue;
+            }
+            out.push(match lower.as_str() {
+                "permit" => Restriction::Permit,
+                "reject" => Restriction::Reject,
+                "defer" => Restriction::Defer,
+                "warn_if_reject" => Restriction::WarnIfReject,
+                "defer_if_permit" => Restriction::DeferIfPermit,
+                "defer_if_reject" => Restriction::DeferIfReject,
+                "permit_mynetworks" => Restriction::PermitMynetworks,
+                "permit_sasl_authenticated" => Restriction::PermitSaslAuthenticated,
+                "reject_unauth_destination" => Restriction::RejectUnauthDestination,
+                "defer_unauth_destination" => Restriction::DeferUnauthDestination,
+                "permit_auth_destination" => Restriction::PermitAuthDestination,
+                "reject_unlisted_recipient" | "check_recipient_maps" => {
+                    Restriction::RejectUnlistedRecipient
+                }
+                "reject_non_fqdn_helo_hostname" | "reject_non_fqdn_hostname" => {
+                    Restriction::RejectNonFqdnHelo
+                }
+                "reject_invalid_helo_hostname" | "reject_invalid_hostname" => {
+                    Restriction::RejectInvalidHelo
+                }
+                "reject_non_fqdn_sender" => Restriction::RejectNonFqdnSender,
+                "reject_non_fqdn_recipient" => Restriction::RejectNonFqdnRecipient,
+                "reject_unknown_sender_domain" => Restriction::RejectUnknownSenderDomain,
+                "reject_unknown_client_hostname" | "reject_unknown_client" => {
+                    Restriction::RejectUnknownClient
+                }
+                "reject_unknown_reverse_client_hostname" => Restriction::RejectUnknownReverseClient,
+                "reject_unknown_helo_hostname" | "reject_unknown_hostname" => {
+                    Restriction::RejectUnknownHelo
+                }
+                "permit_inet_interfaces" => Restriction::PermitInetInterfaces,
+                "reject_unknown_recipient_domain" => Restriction::RejectUnknownRecipientDomain,
+                "reject_unauth_pipelining" => Restriction::RejectUnauthPipelining,
+                "reject_sender_login_mismatch" => {
+                    Restriction::SenderLoginMismatch(super::sasl::LoginCheck::Both)
+                }
+                "reject_authenticated_sender_login_mismatch" => {
+                    Restriction::SenderLoginMismatch(super::sasl::LoginCheck::Authenticated)
+                }
+                "reject_unauthenticated_sender_login_mismatch" => {
+                    Restriction::SenderLoginMismatch(super::sasl::LoginCheck::Unauthenticated)
+                }
+                _ if n.contains(':') && !n.starts_with('/') => match open_table(n) {
+                    Ok(t) => Restriction::BareTable(t),
+                    Err(e) => Restriction::Broken(e),
+                },
+                _ => Restriction::Unknown(n.clone()),
+            });
+        }
+        out
+    }
+}
+
+/// Reply codes and switches of the restriction machinery, read once per configuration.
+pub struct Policy {
+    pub client: Vec<Restriction>,
+    pub helo: Vec<Restriction>,
+    pub sender: Vec<Restriction>,
+    pub relay: Vec<Restriction>,
+    pub recipient: Vec<Restriction>,
+    pub data: Vec<Restriction>,
+    pub delay_reject: bool,
+    pub reject_code: u16,
+    pub defer_code: u16,
+    pub access_reject_code: u16,
+    pub access_defer_code: u16,
+    pub non_fqdn_code: u16,
+    pub invalid_hostname_code: u16,
+    pub unknown_address_code: u16,
+    pub relay_code: u16,
+    pub relay_defer_code: u16,
+    pub allow_untrusted_routing: bool,
+    /// smtpd_access_maps is in parent_domain_matches_subdomains: `example.com` in an access
+    /// table also matches its subdomains.
+    pub access_parent_match: bool,
+    /// smtpd_null_access_lookup_key.
+    pub null_key: String,
+    /// smtpd_restriction_classes: each class name with its list (the parameter of that
+    /// name), usable as a restriction and as an access table's answer.
+    pub classes: std::collections::HashMap<String, Vec<Restriction>>,
+    /// maps_rbl_reject_code, default_rbl_reply, rbl_reply_maps (DNS list refusals).
+    pub rbl_code: u16,
+    /// unknown_client_reject_code, unknown_hostname_reject_code.
+    pub unknown_client_code: u16,
+    pub unknown_hostname_code: u16,
+    pub rbl_reply: String,
+    pub rbl_reply_maps: String,
+}
+
+impl Policy {
+    /// Whether the relay or recipient restrictions can refuse relaying at all (Postfix's
+    /// safety check against an open relay by misconfiguration).
+    pub fn relay_safe(&self) -> bool {
+        let lists = [&self.relay, &self.recipient];
+        lists.iter().any(|l| self.can_refuse_relaying(l, 0))
+    }
+
+    /// Whether `list` (or a restriction class it names, as Postfix's has_required
+    /// follows them) has a restriction that refuses relaying.
+    fn can_refuse_relaying(&self, list: &[Restriction], depth: usize) -> bool {
+        depth <= MAX_DEPTH
+            && list.iter().any(|r| match r {
+                Restriction::RejectUnauthDestination
+                | Restriction::DeferUnauthDestination
+                | Restriction::Reject
+                | Restriction::Defer => true,
+                Restriction::Unknown(name) => self
+                    .classes
+                    .get(name.as_str())
+                    .is_some_and(|l| self.can_refuse_relaying(l, depth + 1)),
+                _ => false,
+            })
+    }
+
+    pub fn from_config(cfg: &crate::config::Config) -> Policy {
+        let code = |name: &str, dflt: u16| -> u16 {
+            let c = cfg.int(name);
+            if (400..600).contains(&c) {
+                c as u16
+            } else {
+                dflt
+            }
+        };
+        let parent = cfg.list("parent_domain_matches_subdomains");
+        let has = |n: &str| parent.iter().any(|p| p.eq_ignore_ascii_case(n));
+        let list = |n: &str| Restriction::parse_list(cfg.get(n));
+        Policy {
+            client: list("smtpd_client_restrictions"),
+            helo: list("smtpd_helo_restrictions"),
+            sender: list("smtpd_sender_restrictions"),
+            relay: list("smtpd_relay_restrictions"),
+            recipient: list("smtpd_recipient_restrictions"),
+            data: list("smtpd_data_restrictions"),
+            delay_reject: cfg.bool("smtpd_delay_reject"),
+            reject_code: code("reject_code", 554),
+            defer_code: code("defer_code", 450),
+            access_reject_code: code("access_map_reject_code", 554),
+            access_defer_code: code("access_map_defer_code", 450),
+            non_fqdn_code: code("non_fqdn_reject_code", 504),
+            invalid_hostname_code: code("invalid_hostname_reject_code", 501),
+            unknown_address_code: code("unknown_address_reject_code", 450),
+            relay_code: code("relay_domains_reject_code", 554),
+            relay_defer_code: 454,
+            allow_untrusted_routing: cfg.bool("allow_untrusted_routing"),
+            access_parent_match: has("smtpd_access_maps"),
+            classes: cfg
+                .list("smtpd_restriction_classes")
+                .into_iter()
+                .map(|name| {
+                    // As Postfix (which refuses to start): a class without a definition is a
+                    // configuration error, never an empty list that lets everything pass.
+                    let list = match cfg.get(&name).trim() {
+                        "" => vec![Restriction::Broken(format!(
+                            "restriction class `{}' needs a definition",
+                            name
+                        ))],
+                        value => Restriction::parse_list(value),
+                    };
+                    (name, list)
+                })
+                .collect(),
+            rbl_code: code("maps_rbl_reject_code", 554),
+            unknown_client_code: code("unknown_client_reject_code", 450),
+            unknown_hostname_code: code("unknown_hostname_reject_code", 450),
+            rbl_reply: cfg.raw("default_rbl_reply"),
+            rbl_reply_maps: cfg.get("rbl_reply_maps").to_string(),
+            null_key: cfg.get("smtpd_null_access_lookup_key").to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_restriction_names() {
+        let l = Restriction::parse_list(
+            "permit_mynetworks, reject_unauth_destination bogus, warn_if_reject reject_non_fqdn_hostname",
+        );
+        assert_eq!(
+            l,
+            vec![
+                Restriction::PermitMynetworks,
+                Restriction::RejectUnauthDestination,
+                Restriction::Unknown("bogus".into()),
+                Restriction::WarnIfReject,
+                Restriction::RejectNonFqdnHelo,
+            ]
+        );
+    }
+
+    #[test]
+    fn parses_access_tables() {
+        let l = Restriction::parse_list(
+            "check_sender_access inline:{ a@b.test=REJECT, c=OK }, check_client_access nosuch:x, check_helo_access",
+        );
+        assert!(
+            matches!(&l[0], Restriction::Access(AccessKind::Sender, t) if t.0.spec() == "inline:{ a@b.test=REJECT, c=OK }")
+        );
+        assert!(matches!(&l[1], Restriction::Broken(_)));
+        assert!(matches!(&l[2], Restriction::Broken(w) if w.contains("requires a table")));
+        assert_eq!(l.len(), 3);
+    }
+}
