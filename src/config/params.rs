@@ -206,12 +206,8 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_discard_ehlo_keywords", ""),
     k("strict_rfc821_envelopes", "no"),
     k("smtpd_client_port_logging", "no"),
-    // Refused: a sender address of a local domain that does not exist would be accepted.
-    f(
-        "smtpd_reject_unlisted_sender",
-        "no",
-        "unknown sender addresses in local domains would be accepted",
-    ),
+    // The sender table test after smtpd_sender_restrictions (smtpd/check.rs).
+    p("smtpd_reject_unlisted_sender", "no"),
     p("smtpd_forbid_bare_newline", "normalize"),
     p("smtpd_forbid_bare_newline_exclusions", "$mynetworks"),
     p("smtpd_forbid_bare_newline_reject_code", "550"),
@@ -222,6 +218,7 @@ pub const PARAMS: &[Param] = &[
     ),
     p("unknown_local_recipient_reject_code", "550"),
     p("relay_domains_reject_code", "554"),
+    p("multi_recipient_bounce_reject_code", "550"),
     // SMTP server access policy (smtpd/restrict.rs, smtpd/access.rs, smtpd/policy_types.rs).
     p("reject_code", "554"),
     p("maps_rbl_reject_code", "554"),

@@ -1,13 +1,14 @@
 //! The SMTP server's policy decisions at each stage (Postfix's smtpd_check.c): which
 //! restriction lists run when (smtpd_delay_reject), the open-relay safety check, and the
 //! recipient table test (local, virtual alias and virtual mailbox recipients) after the
-//! lists (as Postfix does) and for VRFY. The relay and recipient table tests themselves are
+//! lists (as Postfix does) and for VRFY, and with smtpd_reject_unlisted_sender the same
+//! test for the sender after smtpd_sender_restrictions. The relay and recipient table tests themselves are
 //! in `destination`, the list evaluator in `restrict`. Each stage starts its deferred
 //! decisions afresh (`saved`): DEFER_IF_REJECT turns a later 5xx rejection of the stage
 //! into a deferral, DEFER_IF_PERMIT (of this or an earlier stage) an accepted RCPT, and
 //! one of the DATA restrictions an accepted DATA.
 //! Dependency direction: check → restrict → access, check → destination, all →
-//! policy_types; nothing below imports check.
+//! restriction and policy_types; nothing below imports check.
 //!
 //! Security role: the stage gate of the open-relay guard. Without a restriction that can
 //! refuse relaying, every recipient is refused (451) rather than relayed; every recipient
@@ -19,7 +20,7 @@
 //! logs the `NOQUEUE: reject:` line of a refusal.
 
 use super::SmtpdContext;
-use super::destination::{recipient_test, unlisted_test};
+use super::destination::{Role, recipient_test, sender_test, unlisted_test};
 use super::policy_types::{Class, Decision, Facts, Rcpt, config_error};
 use super::restrict::evaluate;
 use super::restriction::Restriction;
@@ -68,9 +69,19 @@ pub fn check_helo(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
     refuse(stage(ctx, &ctx.policy.helo, Class::Helo, f), f)
 }
 
-/// smtpd_sender_restrictions (at MAIL with smtpd_delay_reject = no).
+/// smtpd_sender_restrictions (at MAIL with smtpd_delay_reject = no), then
+/// (smtpd_reject_unlisted_sender) the sender table test.
 pub fn check_sender(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
-    refuse(stage(ctx, &ctx.policy.sender, Class::Sender, f), f)
+    refuse(stage(ctx, &ctx.policy.sender, Class::Sender, f), f)?;
+    // Not for a message an access table DISCARDs, as Postfix.
+    let discard = f.saved.borrow().discard;
+    if ctx.policy.reject_unlisted_sender
+        && !discard
+        && let Some(s) = f.sender
+    {
+        sender_test(ctx, s).map_err(|e| f.saved.borrow_mut().settle_reject(e))?;
+    }
+    Ok(())
 }
 
 /// Decide on a RCPT TO (`f.rcpt` set). With smtpd_delay_reject = yes the client, HELO and
@@ -122,5 +133,5 @@ pub fn check_data(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
 
 /// VRFY: only the recipient table test. `Ok(())` means "252".
 pub fn check_vrfy(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), Reply> {
-    unlisted_test(ctx, r)
+    unlisted_test(ctx, r, Role::Recipient)
 }

@@ -1,7 +1,9 @@
 //! Where a recipient goes (Postfix's smtpd_check.c relay and recipient table tests):
 //! sender-specified routing resolved as trivial-rewrite does, the relay test
 //! (permit_auth_destination / reject_unauth_destination with allow_untrusted_routing) and
-//! the recipient table test (reject_unlisted_recipient, Postfix's check_rcpt_maps).
+//! the recipient table test (reject_unlisted_recipient, Postfix's check_rcpt_maps; also
+//! for the sender: reject_unlisted_sender, smtpd_reject_unlisted_sender, whose refusals say
+//! `Sender address rejected` with DSN X.1.0).
 //! Which domains are ours, relayed or virtual, sender-specified routing and the
 //! recipient_delimiter split come from `ctx.rewrite` (crate::rewrite, built once per
 //! configuration, with $virtual_alias_maps and $virtual_mailbox_maps opened). Used by
@@ -26,7 +28,8 @@
 //! found": it answers 451 so the client retries. Follows postconf(5)
 //! allow_untrusted_routing, local_recipient_maps, unknown_local_recipient_reject_code,
 //! virtual_alias_maps, virtual_mailbox_maps, unknown_virtual_alias_reject_code,
-//! unknown_virtual_mailbox_reject_code, show_user_unknown_table_name.
+//! unknown_virtual_mailbox_reject_code, show_user_unknown_table_name,
+//! smtpd_reject_unlisted_sender.
 //!
 //! Logs: `warning: TABLE is unavailable. REASON`, `warning: TABLE lookup error for "KEY"`
 //! (a recipient table failure), `warning: virtual_alias_domains lookup failure` (a domain
@@ -126,36 +129,86 @@ pub enum Known {
     TempFail,
 }
 
+/// Whose address a table test is about (Postfix's check_rcpt_maps reply class): a refusal
+/// says `Sender address rejected` with DSN X.1.0, or `Recipient address rejected` with
+/// X.1.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Sender,
+    Recipient,
+}
+
+impl Role {
+    fn class(self) -> &'static str {
+        match self {
+            Role::Sender => "Sender address",
+            Role::Recipient => "Recipient address",
+        }
+    }
+
+    /// The DSN after the class digit.
+    fn detail(self) -> &'static str {
+        match self {
+            Role::Sender => "1.0",
+            Role::Recipient => "1.1",
+        }
+    }
+}
+
 /// The recipient table test for RCPT TO (Postfix's check_recipient_rcpt_maps): nothing
 /// with `receive_override_options = no_unknown_recipient_checks`, else `unlisted_test`.
 pub fn recipient_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), Reply> {
     if ctx.receive.no_unknown_recipient_checks {
         return Ok(());
     }
-    unlisted_test(ctx, r)
+    unlisted_test(ctx, r, Role::Recipient)
 }
 
-/// The recipient table test (reject_unlisted_recipient, Postfix's check_rcpt_maps; see the
+/// The same test for a sender address (reject_unlisted_sender, smtpd_reject_unlisted_sender;
+/// Postfix's check_sender_rcpt_maps): the null sender passes, an unqualified one is
+/// qualified with $myorigin as for the envelope.
+pub fn sender_test(ctx: &SmtpdContext, given: &str) -> Result<(), Reply> {
+    if given.is_empty() || ctx.receive.no_unknown_recipient_checks {
+        return Ok(());
+    }
+    let qualified = super::address::qualify(given, &ctx.myorigin);
+    let r = Rcpt {
+        given,
+        qualified: &qualified,
+    };
+    unlisted_test(ctx, &r, Role::Sender)
+}
+
+/// The table test (reject_unlisted_recipient/_sender, Postfix's check_rcpt_maps; see the
 /// module doc). Relay and default class addresses pass unless $virtual_alias_maps fails.
-pub fn unlisted_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), Reply> {
+pub fn unlisted_test(ctx: &SmtpdContext, r: &Rcpt<'_>, role: Role) -> Result<(), Reply> {
     let route = resolve(ctx, r.qualified);
     let class = class(ctx, &route.domain, r)?;
-    // As Postfix's check_rcpt_maps: an address that cleanup will map is accepted.
+    // As Postfix's check_rcpt_maps: an address that cleanup will map is accepted (for a
+    // sender also by $sender_canonical_maps).
     let maps = ctx.rewrite.maps();
+    let sender_maps = match role {
+        Role::Sender => Some(&maps.sender_canonical),
+        Role::Recipient => None,
+    };
     for m in [
-        &maps.recipient_canonical,
-        &maps.canonical,
-        ctx.rewrite.virtual_alias_maps(),
-    ] {
+        Some(&maps.recipient_canonical),
+        sender_maps,
+        Some(&maps.canonical),
+        Some(ctx.rewrite.virtual_alias_maps()),
+    ]
+    .into_iter()
+    .flatten()
+    {
         if find(ctx, m, &route, r)? {
             return Ok(());
         }
     }
-    relocated_test(ctx, &route, r)?;
+    relocated_test(ctx, &route, r, role)?;
     match class {
         AddressClass::Local => match local_recipient_known(ctx, &route.address) {
             Known::Yes => Ok(()),
-            Known::No => Err(unknown_local_reply(ctx, r.given)),
+            Known::No => Err(unknown_local_reply(ctx, r.given, role)),
             Known::TempFail => Err(temp_lookup_reply(r.given)),
         },
         AddressClass::VirtualAlias => Err(unknown_reply(
@@ -163,6 +216,7 @@ pub fn unlisted_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), Reply> {
             "unknown_virtual_alias_reject_code",
             "virtual alias",
             r.given,
+            role,
         )),
         AddressClass::VirtualMailbox => {
             let maps = ctx.rewrite.virtual_mailbox_maps();
@@ -174,16 +228,22 @@ pub fn unlisted_test(ctx: &SmtpdContext, r: &Rcpt<'_>) -> Result<(), Reply> {
                 "unknown_virtual_mailbox_reject_code",
                 "virtual mailbox",
                 r.given,
+                role,
             ))
         }
         AddressClass::Relay | AddressClass::Default => Ok(()),
     }
 }
 
-/// $relocated_maps (Postfix's resolver sends such a recipient to the error transport, and
+/// $relocated_maps (Postfix's resolver sends such an address to the error transport, and
 /// check_rcpt_maps rejects it): `550 5.1.6 <ADDR>: Recipient address rejected: User has
-/// moved to NEW`. A table failure answers 451.
-fn relocated_test(ctx: &SmtpdContext, route: &Route, r: &Rcpt<'_>) -> Result<(), Reply> {
+/// moved to NEW` (`Sender address` for a sender). A table failure answers 451.
+fn relocated_test(
+    ctx: &SmtpdContext,
+    route: &Route,
+    r: &Rcpt<'_>,
+    role: Role,
+) -> Result<(), Reply> {
     let maps = &ctx.rewrite.maps().relocated;
     let ours = ctx.rewrite.local_part_keys(&route.domain);
     match maps.find(&ctx.rewrite, &route.address, ours) {
@@ -192,8 +252,9 @@ fn relocated_test(ctx: &SmtpdContext, route: &Route, r: &Rcpt<'_>) -> Result<(),
             550,
             "5.1.6",
             &format!(
-                "<{}>: Recipient address rejected: {}",
+                "<{}>: {} rejected: {}",
                 r.given,
+                role.class(),
                 crate::rewrite::resolve::relocated_text(&found.value)
             ),
         )),
@@ -218,9 +279,16 @@ fn find(ctx: &SmtpdContext, maps: &AddrMaps, route: &Route, r: &Rcpt<'_>) -> Res
     }
 }
 
-/// `CODE 5.1.1 <ADDR>: Recipient address rejected: User unknown in TABLE table`, the code
-/// from parameter `code_param` (550 when out of range).
-fn unknown_reply(ctx: &SmtpdContext, code_param: &str, table: &str, given: &str) -> Reply {
+/// `CODE 5.1.1 <ADDR>: Recipient address rejected: User unknown in TABLE table` (5.1.0 and
+/// `Sender address` for a sender), the code from parameter `code_param` (550 when out of
+/// range).
+fn unknown_reply(
+    ctx: &SmtpdContext,
+    code_param: &str,
+    table: &str,
+    given: &str,
+    role: Role,
+) -> Reply {
     let code = match ctx.cfg.int(code_param) {
         c @ 400..=599 => c as u16,
         _ => 550,
@@ -232,23 +300,26 @@ fn unknown_reply(ctx: &SmtpdContext, code_param: &str, table: &str, given: &str)
     };
     Reply::with_dsn(
         code,
-        &format!("{}.1.1", code / 100),
+        &format!("{}.{}", code / 100, role.detail()),
         &format!(
-            "<{}>: Recipient address rejected: User unknown{}",
-            given, table
+            "<{}>: {} rejected: User unknown{}",
+            given,
+            role.class(),
+            table
         ),
     )
 }
 
-/// The reply for an unknown local recipient.
-pub fn unknown_local_reply(ctx: &SmtpdContext, given: &str) -> Reply {
+/// The reply for an unknown local address.
+fn unknown_local_reply(ctx: &SmtpdContext, given: &str, role: Role) -> Reply {
     let code = ctx.unknown_local_code;
     Reply::with_dsn(
         code,
-        &format!("{}.1.1", code / 100),
+        &format!("{}.{}", code / 100, role.detail()),
         &format!(
-            "<{}>: Recipient address rejected: User unknown in local recipient table",
-            given
+            "<{}>: {} rejected: User unknown in local recipient table",
+            given,
+            role.class()
         ),
     )
 }

@@ -105,8 +105,10 @@ pub struct Facts<'a> {
     /// The sender as given (None before MAIL; "" is the null sender).
     pub sender: Option<&'a str>,
     pub rcpt: Option<Rcpt<'a>>,
-    /// Recipients accepted so far (DATA log lines name a single one).
+    /// The one recipient accepted so far, if there is just one (DATA log lines name it).
     pub single_rcpt: Option<&'a str>,
+    /// How many recipients were accepted so far.
+    pub rcpt_count: usize,
     pub sasl_authenticated: bool,
     /// The SASL login name (reject_*sender_login_mismatch).
     pub sasl_username: Option<&'a str>,

@@ -14,8 +14,9 @@
 //! CLASS rejected: defer_if_permit requested`); once both are raised a list stops, and
 //! after warn_if_reject a DEFER_IF_PERMIT refuses at once (logged as a warning).
 //! Follows postconf(5) (smtpd_*_restrictions, warn_if_reject, reject_code, defer_code,
-//! non_fqdn_reject_code, invalid_hostname_reject_code, unknown_address_reject_code) and
-//! SMTPD_ACCESS_README.
+//! non_fqdn_reject_code, invalid_hostname_reject_code, unknown_address_reject_code,
+//! multi_recipient_bounce_reject_code) and SMTPD_ACCESS_README. `sleep N` pauses the
+//! session's own thread only.
 //!
 //! Logs: `warning: unknown smtpd restriction: "NAME"`, `NOQUEUE: reject_warning: ...`
 //! (warn_if_reject), table warnings via `log_table_error`.
@@ -158,6 +159,29 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             },
             None => Decision::Dunno,
         },
+        Restriction::RejectUnlistedSender => match f.sender {
+            Some(s) => match destination::sender_test(ctx, s) {
+                Ok(()) => Decision::Dunno,
+                Err(reply) => Decision::Reject(reply),
+            },
+            None => Decision::Dunno,
+        },
+        // As Postfix: at RCPT a recipient was accepted before this one; at DATA (or in an
+        // earlier stage) more than one was.
+        Restriction::RejectMultiRecipientBounce => {
+            let before = if f.stage == "RCPT" { 0 } else { 1 };
+            match f.sender {
+                Some("") if f.rcpt_count > before => {
+                    let code = p.multi_rcpt_bounce_code;
+                    reject(code, "5.3", class, "Multi-recipient bounce")
+                }
+                _ => Decision::Dunno,
+            }
+        }
+        Restriction::Sleep(secs) => {
+            std::thread::sleep(std::time::Duration::from_secs(*secs));
+            Decision::Dunno
+        }
         Restriction::Access(kind, t) => access_check(ctx, *kind, t, f, depth),
         Restriction::BareTable(t) => match AccessKind::of_class(class) {
             Some(kind) => access_check(ctx, kind, t, f, depth),
@@ -283,4 +307,3 @@ fn unknown_domain(
     };
     Decision::Reject(reply(code, dsn, &class.name(f), class, "Domain not found"))
 }
-

@@ -52,6 +52,12 @@ pub enum Restriction {
     DeferUnauthDestination,
     PermitAuthDestination,
     RejectUnlistedRecipient,
+    /// reject_unlisted_sender: the sender must be a known address of its class.
+    RejectUnlistedSender,
+    /// reject_multi_recipient_bounce: the null sender with more than one recipient.
+    RejectMultiRecipientBounce,
+    /// sleep SECONDS: pause, then go on with the list.
+    Sleep(u64),
     Access(AccessKind, TableRef),
     /// A bare `type:table`: an access table for the list's own kind.
     BareTable(TableRef),
@@ -135,6 +141,26 @@ impl Restriction {
                 });
                 continue;
             }
+            if lower == "sleep" {
+                // As Postfix: a word that is not a number is not taken as the argument.
+                match words
+                    .get(i)
+                    .filter(|w| w.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    Some(w) => {
+                        i += 1;
+                        out.push(match w.parse() {
+                            Ok(secs) => Restriction::Sleep(secs),
+                            Err(_) => Restriction::Broken(format!("{} {}: too large", n, w)),
+                        });
+                    }
+                    None => out.push(Restriction::Broken(format!(
+                        "restriction {} must be followed by number",
+                        n
+                    ))),
+                }
+                continue;
+            }
             if let Some(kind) = ListKind::from_name(&lower) {
                 let Some(arg) = words.get(i) else {
                     out.push(Restriction::Broken(format!(
@@ -165,6 +191,8 @@ impl Restriction {
                 "reject_unlisted_recipient" | "check_recipient_maps" => {
                     Restriction::RejectUnlistedRecipient
                 }
+                "reject_unlisted_sender" => Restriction::RejectUnlistedSender,
+                "reject_multi_recipient_bounce" => Restriction::RejectMultiRecipientBounce,
                 "reject_non_fqdn_helo_hostname" | "reject_non_fqdn_hostname" => {
                     Restriction::RejectNonFqdnHelo
                 }
@@ -222,6 +250,10 @@ pub struct Policy {
     pub unknown_address_code: u16,
     pub relay_code: u16,
     pub relay_defer_code: u16,
+    /// multi_recipient_bounce_reject_code.
+    pub multi_rcpt_bounce_code: u16,
+    /// smtpd_reject_unlisted_sender: the sender table test after smtpd_sender_restrictions.
+    pub reject_unlisted_sender: bool,
     pub allow_untrusted_routing: bool,
     /// smtpd_access_maps is in parent_domain_matches_subdomains: `example.com` in an access
     /// table also matches its subdomains.
@@ -294,6 +326,8 @@ impl Policy {
             unknown_address_code: code("unknown_address_reject_code", 450),
             relay_code: code("relay_domains_reject_code", 554),
             relay_defer_code: 454,
+            multi_rcpt_bounce_code: code("multi_recipient_bounce_reject_code", 550),
+            reject_unlisted_sender: cfg.bool("smtpd_reject_unlisted_sender"),
             allow_untrusted_routing: cfg.bool("allow_untrusted_routing"),
             access_parent_match: has("smtpd_access_maps"),
             classes: cfg
@@ -341,6 +375,22 @@ mod tests {
                 Restriction::RejectNonFqdnHelo,
             ]
         );
+    }
+
+    #[test]
+    fn parses_sleep_and_the_bounce_and_sender_tests() {
+        let l = Restriction::parse_list(
+            "sleep 2, reject_unlisted_sender, sleep reject_multi_recipient_bounce, sleep 99999999999999999999999",
+        );
+        assert_eq!(l[0], Restriction::Sleep(2));
+        assert_eq!(l[1], Restriction::RejectUnlistedSender);
+        // A word that is no number stays a restriction of its own.
+        assert!(
+            matches!(&l[2], Restriction::Broken(w) if w == "restriction sleep must be followed by number")
+        );
+        assert_eq!(l[3], Restriction::RejectMultiRecipientBounce);
+        assert!(matches!(&l[4], Restriction::Broken(w) if w.contains("too large")));
+        assert_eq!(l.len(), 5);
     }
 
     #[test]

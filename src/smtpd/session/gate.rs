@@ -35,6 +35,7 @@ impl<S: Read + Write> Session<'_, S> {
                 .filter(|t| t.given.len() == 1)
                 .and_then(|t| t.given.first())
                 .map(String::as_str),
+            rcpt_count: self.tx.as_ref().map_or(0, |t| t.given.len()),
             sasl_authenticated: self.sasl_username.is_some(),
             sasl_username: self.sasl_username.as_deref(),
             esmtp: self.esmtp,

@@ -1,0 +1,176 @@
+//! smtpd restrictions on the sender and on bounces over real TCP: reject_unlisted_sender
+//! and smtpd_reject_unlisted_sender (Postfix's check_sender_rcpt_maps: `Sender address
+//! rejected` with X.1.0), reject_multi_recipient_bounce at RCPT and DATA, and `sleep`, each
+//! with Postfix's reply and NOQUEUE log line.
+
+mod common;
+#[path = "common/inproc.rs"]
+mod inproc;
+
+use common::process_log_text as log_text;
+use inproc::{Server, me};
+use postern::smtpd::ClientInfo;
+use std::time::{Duration, Instant};
+
+fn assert_logged(line: &str) {
+    let text = log_text();
+    assert!(
+        text.contains(line),
+        "missing log line:\n{line}\nin:\n{text}"
+    );
+}
+
+fn cl() -> String {
+    ClientInfo::lookup("127.0.0.1:25".parse().unwrap()).log_name()
+}
+
+/// An smtpd whose local recipients are the system accounts and the aliases (Postfix's
+/// default local_recipient_maps), with `extra` settings.
+fn server(extra: &[(&str, &str)]) -> Server {
+    Server::builder()
+        .set(&[("mydestination", "$myhostname, localhost")])
+        .aliases(true)
+        .set(extra)
+        .start()
+}
+
+/// EHLO, MAIL FROM `sender`, RCPT TO the test user; the MAIL and RCPT replies.
+fn mail_rcpt(s: &Server, sender: &str) -> (String, String) {
+    let rcpt = format!("RCPT TO:<{}@www.a.org>", me());
+    let out = s.talk(&["EHLO c.b.test", &format!("MAIL FROM:<{sender}>"), &rcpt]);
+    (out[2].clone(), out[3].clone())
+}
+
+#[test]
+fn reject_unlisted_sender_refuses_unknown_senders_of_our_domains() {
+    let s = server(&[
+        ("smtpd_sender_restrictions", "reject_unlisted_sender"),
+        ("virtual_mailbox_domains", "v.test"),
+        (
+            "virtual_mailbox_maps",
+            "inline:{ known@v.test=v.test/known/ }",
+        ),
+        ("virtual_alias_maps", "inline:{ alias@www.a.org=root }"),
+    ]);
+    let unknown_local = "550 5.1.0 <nosuch-user@www.a.org>: Sender address rejected: User unknown in local recipient table";
+    let (mail, rcpt) = mail_rcpt(&s, "nosuch-user@www.a.org");
+    assert_eq!(mail, "250 2.1.0 Ok", "smtpd_delay_reject: refused at RCPT");
+    assert_eq!(rcpt, unknown_local);
+    assert_logged(&format!(
+        "NOQUEUE: reject: RCPT from {}: {unknown_local}; from=<nosuch-user@www.a.org> to=<{}@www.a.org> proto=ESMTP helo=<c.b.test>",
+        cl(),
+        me()
+    ));
+    // An unqualified sender is qualified with $myorigin, as for the envelope.
+    let (_, rcpt) = mail_rcpt(&s, "nosuch-user");
+    assert_eq!(
+        rcpt,
+        "550 5.1.0 <nosuch-user>: Sender address rejected: User unknown in local recipient table"
+    );
+    let (_, rcpt) = mail_rcpt(&s, "nobody-here@v.test");
+    assert_eq!(
+        rcpt,
+        "550 5.1.0 <nobody-here@v.test>: Sender address rejected: User unknown in virtual mailbox table"
+    );
+    // Known local, virtual and aliased senders, other domains and the null sender pass.
+    for ok in [
+        format!("{}@www.a.org", me()),
+        "known@v.test".to_string(),
+        "alias@www.a.org".to_string(),
+        "someone@b.test".to_string(),
+        String::new(),
+    ] {
+        let (mail, rcpt) = mail_rcpt(&s, &ok);
+        assert_eq!(
+            (mail.as_str(), rcpt.as_str()),
+            ("250 2.1.0 Ok", "250 2.1.5 Ok"),
+            "{ok}"
+        );
+    }
+}
+
+#[test]
+fn smtpd_reject_unlisted_sender_tests_after_the_sender_list() {
+    // The implicit test: at RCPT with smtpd_delay_reject = yes, at MAIL without it.
+    let s = server(&[("smtpd_reject_unlisted_sender", "yes")]);
+    let want = "550 5.1.0 <ghost@www.a.org>: Sender address rejected: User unknown in local recipient table";
+    let (mail, rcpt) = mail_rcpt(&s, "ghost@www.a.org");
+    assert_eq!((mail.as_str(), rcpt.as_str()), ("250 2.1.0 Ok", want));
+    let s = server(&[
+        ("smtpd_reject_unlisted_sender", "yes"),
+        ("smtpd_delay_reject", "no"),
+    ]);
+    let (mail, _) = mail_rcpt(&s, "ghost@www.a.org");
+    assert_eq!(mail, want);
+    assert_logged(&format!(
+        "NOQUEUE: reject: MAIL from {}: {want}; from=<ghost@www.a.org> proto=ESMTP helo=<c.b.test>",
+        cl()
+    ));
+    // A permit in the sender list does not skip it (Postfix runs it after the list).
+    let s = server(&[
+        ("smtpd_reject_unlisted_sender", "yes"),
+        ("smtpd_sender_restrictions", "permit"),
+    ]);
+    assert_eq!(mail_rcpt(&s, "ghost@www.a.org").1, want);
+    // Off (the default): such a sender is accepted.
+    let s = server(&[]);
+    assert_eq!(mail_rcpt(&s, "ghost@www.a.org").1, "250 2.1.5 Ok");
+}
+
+#[test]
+fn multi_recipient_bounces_are_refused_at_the_second_recipient_or_at_data() {
+    let user = format!("{}@www.a.org", me());
+    let rcpt = format!("RCPT TO:<{user}>");
+    let rcpt2 = "RCPT TO:<postmaster@www.a.org>";
+    let s = server(&[
+        (
+            "smtpd_recipient_restrictions",
+            "reject_multi_recipient_bounce, permit_mynetworks, reject",
+        ),
+        ("multi_recipient_bounce_reject_code", "554"),
+    ]);
+    let out = s.talk(&["EHLO c.b.test", "MAIL FROM:<>", &rcpt, rcpt2]);
+    assert_eq!(out[3], "250 2.1.5 Ok", "the first recipient of a bounce");
+    let want =
+        "554 5.5.3 <postmaster@www.a.org>: Recipient address rejected: Multi-recipient bounce";
+    assert_eq!(out[4], want);
+    assert_logged(&format!(
+        "NOQUEUE: reject: RCPT from {}: {want}; from=<> to=<postmaster@www.a.org> proto=ESMTP helo=<c.b.test>",
+        cl()
+    ));
+    let out = s.talk(&["EHLO c.b.test", "MAIL FROM:<a@b.test>", &rcpt, rcpt2]);
+    assert_eq!(
+        (out[3].as_str(), out[4].as_str()),
+        ("250 2.1.5 Ok", "250 2.1.5 Ok")
+    );
+
+    let s = server(&[("smtpd_data_restrictions", "reject_multi_recipient_bounce")]);
+    let out = s.talk(&["EHLO c.b.test", "MAIL FROM:<>", &rcpt, rcpt2, "DATA"]);
+    assert_eq!(out[4], "250 2.1.5 Ok");
+    let want = "550 5.5.3 <DATA>: Data command rejected: Multi-recipient bounce";
+    assert_eq!(out[5], want);
+    let out = s.talk(&["EHLO c.b.test", "MAIL FROM:<>", &rcpt, "DATA", "."]);
+    assert!(out[4].starts_with("354 "), "one recipient: {}", out[4]);
+    assert!(out[5].starts_with("250 2.0.0 Ok: queued as "), "{}", out[5]);
+}
+
+#[test]
+fn sleep_pauses_the_list_and_needs_a_number() {
+    let s = server(&[("smtpd_client_restrictions", "sleep 1, permit_mynetworks")]);
+    let user = format!("RCPT TO:<{}@www.a.org>", me());
+    let mut c = inproc::Client::connect(&s);
+    c.reply();
+    c.cmd("EHLO c.b.test");
+    c.cmd("MAIL FROM:<a@b.test>");
+    let started = Instant::now();
+    assert_eq!(c.cmd(&user), "250 2.1.5 Ok");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the RCPT waited for the sleep"
+    );
+
+    let s = server(&[("smtpd_client_restrictions", "sleep, permit_mynetworks")]);
+    let (_, rcpt) = mail_rcpt(&s, "a@b.test");
+    assert_eq!(rcpt, "451 4.3.5 Server configuration error");
+    assert_logged("warning: restriction sleep must be followed by number");
+}
