@@ -219,6 +219,9 @@ pub const PARAMS: &[Param] = &[
     p("unknown_local_recipient_reject_code", "550"),
     p("relay_domains_reject_code", "554"),
     p("multi_recipient_bounce_reject_code", "550"),
+    // The recipient table of $relay_domains (smtpd/destination.rs).
+    p("relay_recipient_maps", ""),
+    p("unknown_relay_recipient_reject_code", "550"),
     // SMTP server access policy (smtpd/restrict.rs, smtpd/access.rs, smtpd/policy_types.rs).
     p("reject_code", "554"),
     p("maps_rbl_reject_code", "554"),

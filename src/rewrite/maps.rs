@@ -1,8 +1,9 @@
 //! The address-keyed tables of address rewriting, opened once per configuration next to
 //! the virtual hosting ones: $canonical_maps, $sender_canonical_maps,
 //! $recipient_canonical_maps (cleanup's canonical mapping, canonical(5)), $sender_bcc_maps,
-//! $recipient_bcc_maps (cleanup's automatic BCC) and $relocated_maps (smtpd's recipient
-//! test and local delivery, relocated(5)). Each is an `AddrMaps`: searched with
+//! $recipient_bcc_maps (cleanup's automatic BCC), $relocated_maps (smtpd's recipient
+//! test and local delivery, relocated(5)) and $relay_recipient_maps (smtpd's recipient test
+//! for $relay_domains). Each is an `AddrMaps`: searched with
 //! mail_addr_find's key order, a table error is an error and never "not found".
 //!
 //! Security role: none beyond `AddrMaps`. Logs nothing.
@@ -19,6 +20,7 @@ pub struct AddressMaps {
     pub sender_bcc: AddrMaps,
     pub recipient_bcc: AddrMaps,
     pub relocated: AddrMaps,
+    pub relay_recipient: AddrMaps,
 }
 
 impl AddressMaps {
@@ -32,6 +34,7 @@ impl AddressMaps {
             sender_bcc: open("sender_bcc_maps"),
             recipient_bcc: open("recipient_bcc_maps"),
             relocated: open("relocated_maps"),
+            relay_recipient: open("relay_recipient_maps"),
         }
     }
 }

@@ -16,7 +16,9 @@
 //! virtual alias domain is unknown (unknown_virtual_alias_reject_code, `User unknown in
 //! virtual alias table`), and an address in a virtual mailbox domain must be in
 //! $virtual_mailbox_maps when that is set (unknown_virtual_mailbox_reject_code, `User
-//! unknown in virtual mailbox table`). Virtual tables are searched as Postfix's
+//! unknown in virtual mailbox table`), and an address in $relay_domains must be in
+//! $relay_recipient_maps when that is set (unknown_relay_recipient_reject_code, `User
+//! unknown in relay recipient table`). Virtual tables are searched as Postfix's
 //! mail_addr_find (crate::rewrite::AddrMaps): the address, without its extension, the bare
 //! local part for our own domains, `@domain`.
 //!
@@ -28,7 +30,8 @@
 //! found": it answers 451 so the client retries. Follows postconf(5)
 //! allow_untrusted_routing, local_recipient_maps, unknown_local_recipient_reject_code,
 //! virtual_alias_maps, virtual_mailbox_maps, unknown_virtual_alias_reject_code,
-//! unknown_virtual_mailbox_reject_code, show_user_unknown_table_name,
+//! unknown_virtual_mailbox_reject_code, relay_recipient_maps,
+//! unknown_relay_recipient_reject_code, show_user_unknown_table_name,
 //! smtpd_reject_unlisted_sender.
 //!
 //! Logs: `warning: TABLE is unavailable. REASON`, `warning: TABLE lookup error for "KEY"`
@@ -180,7 +183,7 @@ pub fn sender_test(ctx: &SmtpdContext, given: &str) -> Result<(), Reply> {
 }
 
 /// The table test (reject_unlisted_recipient/_sender, Postfix's check_rcpt_maps; see the
-/// module doc). Relay and default class addresses pass unless $virtual_alias_maps fails.
+/// module doc). Default class addresses pass unless $virtual_alias_maps fails.
 pub fn unlisted_test(ctx: &SmtpdContext, r: &Rcpt<'_>, role: Role) -> Result<(), Reply> {
     let route = resolve(ctx, r.qualified);
     let class = class(ctx, &route.domain, r)?;
@@ -231,7 +234,20 @@ pub fn unlisted_test(ctx: &SmtpdContext, r: &Rcpt<'_>, role: Role) -> Result<(),
                 role,
             ))
         }
-        AddressClass::Relay | AddressClass::Default => Ok(()),
+        AddressClass::Relay => {
+            let maps = &ctx.rewrite.maps().relay_recipient;
+            if maps.is_empty() || find(ctx, maps, &route, r)? {
+                return Ok(());
+            }
+            Err(unknown_reply(
+                ctx,
+                "unknown_relay_recipient_reject_code",
+                "relay recipient",
+                r.given,
+                role,
+            ))
+        }
+        AddressClass::Default => Ok(()),
     }
 }
 

@@ -1,7 +1,8 @@
-//! smtpd restrictions on the sender and on bounces over real TCP: reject_unlisted_sender
-//! and smtpd_reject_unlisted_sender (Postfix's check_sender_rcpt_maps: `Sender address
-//! rejected` with X.1.0), reject_multi_recipient_bounce at RCPT and DATA, and `sleep`, each
-//! with Postfix's reply and NOQUEUE log line.
+//! smtpd restrictions on addresses and bounces over real TCP: reject_unlisted_sender and
+//! smtpd_reject_unlisted_sender (Postfix's check_sender_rcpt_maps: `Sender address
+//! rejected` with X.1.0), relay_recipient_maps in the recipient table test,
+//! reject_multi_recipient_bounce at RCPT and DATA, and `sleep`, each with Postfix's reply
+//! and NOQUEUE log line.
 
 mod common;
 #[path = "common/inproc.rs"]
@@ -173,4 +174,86 @@ fn sleep_pauses_the_list_and_needs_a_number() {
     let (_, rcpt) = mail_rcpt(&s, "a@b.test");
     assert_eq!(rcpt, "451 4.3.5 Server configuration error");
     assert_logged("warning: restriction sleep must be followed by number");
+}
+
+#[test]
+fn relay_recipient_maps_lists_the_recipients_of_relay_domains() {
+    let s = server(&[
+        ("relay_domains", "relay.test, open.test"),
+        ("mynetworks", "192.0.2.0/24"),
+        (
+            "relay_recipient_maps",
+            "inline:{ known@relay.test=x, @open.test=x }",
+        ),
+        ("smtpd_sender_restrictions", "reject_unlisted_sender"),
+    ]);
+    let talk = |sender: &str, to: &str| {
+        let rcpt = format!("RCPT TO:<{to}>");
+        s.talk(&["EHLO c.b.test", &format!("MAIL FROM:<{sender}>"), &rcpt])[3].clone()
+    };
+    assert_eq!(talk("a@b.test", "known@relay.test"), "250 2.1.5 Ok");
+    assert_eq!(talk("a@b.test", "anyone@open.test"), "250 2.1.5 Ok");
+    let want = "550 5.1.1 <ghost@relay.test>: Recipient address rejected: User unknown in relay recipient table";
+    assert_eq!(talk("a@b.test", "ghost@relay.test"), want);
+    assert_logged(&format!(
+        "NOQUEUE: reject: RCPT from {}: {want}; from=<a@b.test> to=<ghost@relay.test> proto=ESMTP helo=<c.b.test>",
+        cl()
+    ));
+    // The client is outside $mynetworks: other domains are still not relayed (the default
+    // smtpd_relay_restrictions end with defer_unauth_destination).
+    assert_eq!(
+        talk("a@b.test", "r@qq.com"),
+        "454 4.7.1 <r@qq.com>: Relay access denied"
+    );
+    // The sender test uses the same table.
+    assert_eq!(
+        talk("ghost@relay.test", "known@relay.test"),
+        "550 5.1.0 <ghost@relay.test>: Sender address rejected: User unknown in relay recipient table"
+    );
+
+    // A table that cannot answer is a temporary failure, never "unknown" or "known".
+    let s = server(&[
+        ("relay_domains", "relay.test"),
+        ("relay_recipient_maps", "hash:/nonexistent/relay_recipients"),
+        ("unknown_relay_recipient_reject_code", "450"),
+    ]);
+    let out = s.talk(&[
+        "EHLO c.b.test",
+        "MAIL FROM:<a@b.test>",
+        "RCPT TO:<known@relay.test>",
+    ]);
+    assert_eq!(
+        out[3],
+        "451 4.3.0 <known@relay.test>: Temporary lookup failure"
+    );
+    // Without relay_recipient_maps every recipient of a relay domain passes the test.
+    let s = server(&[
+        ("relay_domains", "relay.test"),
+        ("mynetworks", "192.0.2.0/24"),
+    ]);
+    let out = s.talk(&[
+        "EHLO c.b.test",
+        "MAIL FROM:<a@b.test>",
+        "RCPT TO:<ghost@relay.test>",
+    ]);
+    assert_eq!(out[3], "250 2.1.5 Ok");
+}
+
+#[test]
+fn unknown_relay_recipient_reject_code_sets_the_code() {
+    let s = server(&[
+        ("relay_domains", "relay.test"),
+        ("relay_recipient_maps", "inline:{ known@relay.test=x }"),
+        ("unknown_relay_recipient_reject_code", "450"),
+        ("show_user_unknown_table_name", "no"),
+    ]);
+    let out = s.talk(&[
+        "EHLO c.b.test",
+        "MAIL FROM:<a@b.test>",
+        "RCPT TO:<ghost@relay.test>",
+    ]);
+    assert_eq!(
+        out[3],
+        "450 4.1.1 <ghost@relay.test>: Recipient address rejected: User unknown"
+    );
 }
