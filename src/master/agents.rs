@@ -293,9 +293,10 @@ pub fn transports(
     agents
 }
 
-/// The worker threads of each master.cf transport: its maxproc column (`-` is the
+/// The most worker threads of each master.cf transport: its maxproc column (`-` is the
 /// service's $default_process_limit, 0 "no limit"), at most `qmgr::MAX_POOL`. A worker pool
-/// is started on a transport's first delivery and keeps its size until a restart.
+/// is made on a transport's first delivery, starts threads on demand up to that limit and
+/// keeps the limit until a restart.
 pub fn process_limits(cfg: &Config, services: &[Service]) -> HashMap<String, usize> {
     let max = crate::qmgr::MAX_POOL;
     services

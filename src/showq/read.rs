@@ -5,12 +5,15 @@
 //! for a queue of 100,000 messages, and as many deferral logs), so the files of a queue are
 //! read by a few threads at a time, a slice of IDs at once, and the entries are handed on
 //! in ID order as each slice is done: the output is the same as one reader's, and no more
-//! than a slice of entries is held. Security role: reads the spool, read-only; a file that
-//! vanished or does not parse is left out of the listing. Logs nothing.
+//! than a slice of entries is held. One listing at a time reads in parallel (any local user
+//! may ask for one, and each reader holds a whole queue file); the others read alone.
+//! Security role: reads the spool, read-only; a file that vanished or does not parse is
+//! left out of the listing. Logs nothing.
 
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::UNIX_EPOCH;
 
 use crate::queue::{Queue, QueueFile, QueueName};
@@ -99,6 +102,7 @@ const READERS: usize = 4;
 /// held, so a listing of 100,000 messages does not hold them all). Stops at `f`'s first
 /// error.
 pub fn each_entry(queue: &Queue, f: &mut dyn FnMut(Entry) -> io::Result<()>) -> io::Result<()> {
+    let parallel = Parallel::take();
     for q in LIST_ORDER {
         let mut found = Vec::new();
         let _ = queue.scan(q, &mut |id, path| {
@@ -106,7 +110,11 @@ pub fn each_entry(queue: &Queue, f: &mut dyn FnMut(Entry) -> io::Result<()>) -> 
         });
         found.sort();
         for slice in found.chunks(SLICE) {
-            for e in read_slice(queue, q, slice).into_iter().flatten() {
+            let entries = match &parallel {
+                Some(_) => read_slice(queue, q, slice),
+                None => read_part(queue, q, slice),
+            };
+            for e in entries.into_iter().flatten() {
                 f(e)?;
             }
         }
@@ -117,8 +125,28 @@ pub fn each_entry(queue: &Queue, f: &mut dyn FnMut(Entry) -> io::Result<()>) -> 
     Ok(())
 }
 
+/// Whether a listing reads in parallel now: held by one listing at a time.
+static PARALLEL: AtomicBool = AtomicBool::new(false);
+
+struct Parallel;
+
+impl Parallel {
+    fn take() -> Option<Parallel> {
+        PARALLEL
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| Parallel)
+    }
+}
+
+impl Drop for Parallel {
+    fn drop(&mut self) {
+        PARALLEL.store(false, Ordering::Release);
+    }
+}
+
 /// The entries of `slice`, in its order, read by up to `READERS` threads (each a
-/// contiguous part).
+/// contiguous part; a part whose thread the system refuses is read here).
 fn read_slice(queue: &Queue, q: QueueName, slice: &[(String, PathBuf)]) -> Vec<Option<Entry>> {
     // A short queue is read by the caller alone.
     if slice.len() < 64 {
@@ -128,12 +156,19 @@ fn read_slice(queue: &Queue, q: QueueName, slice: &[(String, PathBuf)]) -> Vec<O
     std::thread::scope(|s| {
         let readers: Vec<_> = slice
             .chunks(part)
-            .map(|p| s.spawn(move || read_part(queue, q, p)))
+            .map(|p| {
+                let reader =
+                    std::thread::Builder::new().spawn_scoped(s, move || read_part(queue, q, p));
+                (p, reader)
+            })
             .collect();
         readers
             .into_iter()
-            // A reader that panicked loses its part of the listing, not the listing.
-            .flat_map(|r| r.join().unwrap_or_default())
+            .flat_map(|(p, reader)| match reader {
+                // A reader's panic ends the listing, as the caller's own would.
+                Ok(r) => r.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                Err(_) => read_part(queue, q, p),
+            })
             .collect()
     })
 }
