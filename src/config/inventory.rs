@@ -288,7 +288,6 @@ pub const INVENTORY: &[Param] = &[
     k("milter_unknown_command_macros", ""),
     k("multi_instance_group", ""),
     k("multi_instance_wrapper", ""),
-    k("permit_mx_backup_networks", ""),
     k("pickup_service_name", "pickup"),
     k("plaintext_reject_code", "450"),
     k("postmulti_control_commands", "reload flush"),

@@ -146,6 +146,11 @@ impl Rewrite {
         }
     }
 
+    /// This host's addresses ($inet_interfaces, $proxy_interfaces).
+    pub fn own_addresses(&self) -> &OwnAddresses {
+        &self.own
+    }
+
     /// Whether `domain` is in $relay_domains.
     pub fn is_relay(&self, domain: &str) -> bool {
         self.relay

@@ -34,6 +34,7 @@ pub mod chunk;
 pub mod conn;
 pub mod destination;
 pub mod hostname;
+pub mod mx_backup;
 pub mod network;
 pub mod peer;
 pub mod policy_check;

@@ -178,6 +178,7 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
                 _ => Decision::Dunno,
             }
         }
+        Restriction::PermitMxBackup => super::mx_backup::check(ctx, f),
         Restriction::Sleep(secs) => {
             std::thread::sleep(std::time::Duration::from_secs(*secs));
             Decision::Dunno

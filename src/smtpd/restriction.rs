@@ -56,6 +56,8 @@ pub enum Restriction {
     RejectUnlistedSender,
     /// reject_multi_recipient_bounce: the null sender with more than one recipient.
     RejectMultiRecipientBounce,
+    /// permit_mx_backup: this host is a backup MX for the recipient's domain.
+    PermitMxBackup,
     /// sleep SECONDS: pause, then go on with the list.
     Sleep(u64),
     Access(AccessKind, TableRef),
@@ -192,6 +194,7 @@ impl Restriction {
                     Restriction::RejectUnlistedRecipient
                 }
                 "reject_unlisted_sender" => Restriction::RejectUnlistedSender,
+                "permit_mx_backup" => Restriction::PermitMxBackup,
                 "reject_multi_recipient_bounce" => Restriction::RejectMultiRecipientBounce,
                 "reject_non_fqdn_helo_hostname" | "reject_non_fqdn_hostname" => {
                     Restriction::RejectNonFqdnHelo
@@ -255,6 +258,8 @@ pub struct Policy {
     /// smtpd_reject_unlisted_sender: the sender table test after smtpd_sender_restrictions.
     pub reject_unlisted_sender: bool,
     pub allow_untrusted_routing: bool,
+    /// permit_mx_backup_networks: where the best MX hosts must be for permit_mx_backup.
+    pub mx_backup_networks: super::network::NetList,
     /// smtpd_access_maps is in parent_domain_matches_subdomains: `example.com` in an access
     /// table also matches its subdomains.
     pub access_parent_match: bool,
@@ -329,6 +334,9 @@ impl Policy {
             multi_rcpt_bounce_code: code("multi_recipient_bounce_reject_code", 550),
             reject_unlisted_sender: cfg.bool("smtpd_reject_unlisted_sender"),
             allow_untrusted_routing: cfg.bool("allow_untrusted_routing"),
+            mx_backup_networks: super::network::NetList::parse_list(
+                cfg.get("permit_mx_backup_networks"),
+            ),
             access_parent_match: has("smtpd_access_maps"),
             classes: cfg
                 .list("smtpd_restriction_classes")
