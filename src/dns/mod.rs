@@ -47,6 +47,12 @@ pub trait Resolve: Send + Sync {
             "{name}: A lookups not supported"
         )))
     }
+    /// The NS host names of a name (check_*_ns_access); `Ok(vec![])` when it has none.
+    fn ns(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        Err(DnsError::TempFail(format!(
+            "{name}: NS lookups not supported"
+        )))
+    }
     /// The TXT records of a name, each one's strings joined (DNS list reasons).
     fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
         Err(DnsError::TempFail(format!(

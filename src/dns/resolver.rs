@@ -180,6 +180,17 @@ impl Resolve for SystemResolver {
             .collect())
     }
 
+    fn ns(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        let records = self.records(name, RecordType::NS)?;
+        Ok(records
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::NS(ns) => Some(display_name(&ns.0)),
+                _ => None,
+            })
+            .collect())
+    }
+
     fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
         let records = self.records(name, RecordType::TXT)?;
         Ok(records

@@ -35,7 +35,7 @@ use crate::tables::Table;
 
 /// Whether a table matches patterns against whole strings (no partial keys): its type's
 /// entry in the table registry says so.
-fn pattern_table(t: &dyn Table) -> bool {
+pub fn pattern_table(t: &dyn Table) -> bool {
     crate::tables::registry::is_pattern(t.spec())
 }
 
@@ -58,7 +58,7 @@ fn parents(domain: &str, plain: bool) -> Vec<String> {
 }
 
 /// A domain and its parents, as access(5) looks them up.
-fn domain_keys(domain: &str, plain_parents: bool) -> Vec<String> {
+pub fn domain_keys(domain: &str, plain_parents: bool) -> Vec<String> {
     let d = domain.trim_end_matches('.').to_ascii_lowercase();
     let mut keys = vec![d.clone()];
     if !d.starts_with('[') {
@@ -182,18 +182,32 @@ pub fn check(
             None => return Decision::Dunno,
         },
     };
-    let class = kind.class();
-    for key in &keys {
+    search(ctx, table, &keys, kind.class(), f, nested).unwrap_or(Decision::Dunno)
+}
+
+/// Look `keys` up in order: the first answer's meaning (`answer`), a 451 when the table
+/// fails, `None` when no key is found.
+pub fn search(
+    ctx: &SmtpdContext,
+    table: &dyn Table,
+    keys: &[String],
+    class: Class,
+    f: &Facts<'_>,
+    nested: Nested<'_>,
+) -> Option<Decision> {
+    for key in keys {
         match table.lookup(key) {
             Ok(None) => {}
-            Ok(Some(value)) => return answer(ctx, table.spec(), key, &value, class, f, nested),
+            Ok(Some(value)) => {
+                return Some(answer(ctx, table.spec(), key, &value, class, f, nested));
+            }
             Err(e) => {
                 log_table_error(&e, key);
-                return Decision::Reject(temp_lookup_reply(&class.name(f)));
+                return Some(Decision::Reject(temp_lookup_reply(&class.name(f))));
             }
         }
     }
-    Decision::Dunno
+    None
 }
 
 /// What an access table's answer means (also a policy server's action: `policy_check`);

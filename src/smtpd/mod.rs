@@ -47,6 +47,7 @@ pub mod restrict;
 pub mod restriction;
 pub mod sasl;
 pub mod saved;
+pub mod server_access;
 pub mod session;
 pub mod sink;
 pub mod space;

@@ -184,6 +184,12 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             Decision::Dunno
         }
         Restriction::Access(kind, t) => access_check(ctx, *kind, t, f, depth),
+        Restriction::ServerAccess(name, kind, servers, t) => {
+            let nested = |list: &str, class: Class| {
+                run(ctx, &Restriction::parse_list(list), class, f, depth + 1)
+            };
+            super::server_access::check(ctx, name, *kind, *servers, t.0.as_ref(), f, &nested)
+        }
         Restriction::BareTable(t) => match AccessKind::of_class(class) {
             Some(kind) => access_check(ctx, kind, t, f, depth),
             None => Decision::Dunno,

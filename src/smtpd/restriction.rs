@@ -15,7 +15,27 @@ use std::sync::Arc;
 
 use super::policy_types::AccessKind;
 use super::rbl::{self, Kind as ListKind, Site};
+use super::server_access::Servers;
 use crate::tables::Table;
+
+/// check_{client,helo,sender,recipient}_{mx,ns}_access: whose name and which servers.
+fn server_access_name(lower: &str) -> Option<(AccessKind, Servers)> {
+    let rest = lower.strip_prefix("check_")?.strip_suffix("_access")?;
+    let (who, servers) = rest.rsplit_once('_')?;
+    let servers = match servers {
+        "mx" => Servers::Mx,
+        "ns" => Servers::Ns,
+        _ => return None,
+    };
+    let kind = match who {
+        "client" => AccessKind::Client,
+        "helo" => AccessKind::Helo,
+        "sender" => AccessKind::Sender,
+        "recipient" => AccessKind::Recipient,
+        _ => return None,
+    };
+    Some((kind, servers))
+}
 
 /// Nesting limit for restriction lists found in access tables and classes.
 pub const MAX_DEPTH: usize = 8;
@@ -61,6 +81,9 @@ pub enum Restriction {
     /// sleep SECONDS: pause, then go on with the list.
     Sleep(u64),
     Access(AccessKind, TableRef),
+    /// check_{client,helo,sender,recipient}_{mx,ns}_access: the restriction's name, whose
+    /// name is looked up, which servers, the table.
+    ServerAccess(String, AccessKind, Servers, TableRef),
     /// A bare `type:table`: an access table for the list's own kind.
     BareTable(TableRef),
     RejectNonFqdnHelo,
@@ -113,7 +136,8 @@ impl Restriction {
                 "check_recipient_access" => Some(AccessKind::Recipient),
                 _ => None,
             };
-            if let Some(kind) = kind {
+            let server_kind = server_access_name(&lower);
+            if kind.is_some() || server_kind.is_some() {
                 let Some(spec) = words.get(i) else {
                     out.push(Restriction::Broken(format!(
                         "restriction {} requires a table argument",
@@ -122,9 +146,13 @@ impl Restriction {
                     continue;
                 };
                 i += 1;
-                out.push(match open_table(spec) {
-                    Ok(t) => Restriction::Access(kind, t),
-                    Err(e) => Restriction::Broken(format!("{} {}: {}", n, spec, e)),
+                out.push(match (open_table(spec), kind, server_kind) {
+                    (Ok(t), Some(kind), _) => Restriction::Access(kind, t),
+                    (Ok(t), None, Some((kind, servers))) => {
+                        Restriction::ServerAccess(lower.clone(), kind, servers, t)
+                    }
+                    (Ok(_), None, None) => unreachable!("an access restriction"),
+                    (Err(e), _, _) => Restriction::Broken(format!("{} {}: {}", n, spec, e)),
                 });
                 continue;
             }
@@ -383,6 +411,25 @@ mod tests {
                 Restriction::RejectNonFqdnHelo,
             ]
         );
+    }
+
+    #[test]
+    fn parses_server_access_checks() {
+        let l = Restriction::parse_list(
+            "check_sender_mx_access inline:{ a=REJECT }, check_recipient_ns_access hash:/nonexistent/x, check_client_xx_access, check_helo_mx_access",
+        );
+        assert!(matches!(
+            &l[0],
+            Restriction::ServerAccess(n, AccessKind::Sender, Servers::Mx, t)
+                if n == "check_sender_mx_access" && t.0.spec() == "inline:{ a=REJECT }"
+        ));
+        assert!(matches!(
+            &l[1],
+            Restriction::ServerAccess(_, AccessKind::Recipient, Servers::Ns, _)
+        ));
+        assert_eq!(l[2], Restriction::Unknown("check_client_xx_access".into()));
+        assert!(matches!(&l[3], Restriction::Broken(w) if w.contains("requires a table")));
+        assert_eq!(l.len(), 4);
     }
 
     #[test]

@@ -1,0 +1,180 @@
+//! check_{helo,sender,recipient}_{mx,ns}_access over real TCP with a stand-in resolver:
+//! MX and NS hosts found by name, by parent domain and by address prefix, a domain that is
+//! its own MX host, an address literal, an NS record of a parent domain, OK refused as in
+//! Postfix, and DNS failures that leave the decision to the rest of the list.
+
+mod common;
+#[path = "common/inproc.rs"]
+mod inproc;
+
+use common::process_log_text as log_text;
+use inproc::{Server, scratch};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use postern::dns::{DnsError, MxHost, Resolve};
+
+struct FakeDns;
+
+impl Resolve for FakeDns {
+    fn mx(&self, d: &str) -> Result<Vec<MxHost>, DnsError> {
+        let one = |n: &str| {
+            Ok(vec![MxHost {
+                name: n.to_string(),
+                preference: 10,
+            }])
+        };
+        match d {
+            "spam.test" => one("mx.spam.test"),
+            "hosted.test" => one("mail.bulk-hoster.test"),
+            "prefix.test" => one("mx.prefix.test"),
+            "clean.test" => one("mx.clean.test"),
+            "nomx.test" => Ok(vec![]),
+            "temp.test" => Err(DnsError::TempFail("SERVFAIL".into())),
+            _ => Err(DnsError::NotFound("NXDOMAIN".into())),
+        }
+    }
+    fn addrs(&self, h: &str) -> Result<Vec<IpAddr>, DnsError> {
+        let ip = |a: &str| Ok(vec![a.parse().unwrap()]);
+        match h {
+            "mx.spam.test" => ip("192.0.2.66"),
+            "mail.bulk-hoster.test" => ip("198.51.100.1"),
+            "mx.prefix.test" => ip("203.0.113.9"),
+            "mx.clean.test" => ip("198.51.100.200"),
+            "nomx.test" => ip("192.0.2.66"),
+            "ns1.bad-dns.test" => ip("198.51.100.2"),
+            _ => Err(DnsError::NotFound("NXDOMAIN".into())),
+        }
+    }
+    fn ns(&self, d: &str) -> Result<Vec<String>, DnsError> {
+        match d {
+            "bad-ns.test" => Ok(vec!["ns1.bad-dns.test".into()]),
+            "ok-ns.test" => Ok(vec!["ns.example.test".into()]),
+            _ => Err(DnsError::NotFound("NXDOMAIN".into())),
+        }
+    }
+}
+
+/// A client inside $mynetworks whose sender, HELO and recipient lists use `restrictions`
+/// with the table `table` (texthash, written here).
+fn server(list: &str, restriction: &str, table: &str) -> Server {
+    let dir = scratch();
+    let path = dir.join("servers");
+    std::fs::write(&path, table).unwrap();
+    let value = format!("{restriction} texthash:{}", path.display());
+    Server::builder()
+        .in_dir(dir)
+        .set(&[(list, value.as_str())])
+        .setup(|ctx| ctx.resolver = Some(Arc::new(FakeDns)))
+        .start()
+}
+
+const TABLE: &str = "\
+192.0.2.66 REJECT bogus mail server address
+bulk-hoster.test REJECT hosted where we get spam
+203.0.113 REJECT bad network
+bad-dns.test REJECT bad DNS hosting
+mx.clean.test OK
+";
+
+fn sender(s: &Server, from: &str) -> String {
+    let out = s.talk(&[
+        "EHLO c.b.test",
+        &format!("MAIL FROM:<{from}>"),
+        "RCPT TO:<r@qq.com>",
+    ]);
+    out[3].clone()
+}
+
+#[test]
+fn sender_mx_hosts_by_address_name_parent_and_prefix() {
+    let s = server("smtpd_sender_restrictions", "check_sender_mx_access", TABLE);
+    let refused =
+        |addr: &str, why: &str| format!("554 5.7.1 <{addr}>: Sender address rejected: {why}");
+    assert_eq!(
+        sender(&s, "a@spam.test"),
+        refused("a@spam.test", "bogus mail server address")
+    );
+    assert_eq!(
+        sender(&s, "a@hosted.test"),
+        refused("a@hosted.test", "hosted where we get spam")
+    );
+    assert_eq!(
+        sender(&s, "a@prefix.test"),
+        refused("a@prefix.test", "bad network")
+    );
+    // No MX records: the domain is its own MX host.
+    assert_eq!(
+        sender(&s, "a@nomx.test"),
+        refused("a@nomx.test", "bogus mail server address")
+    );
+    // An address literal is its own MX address.
+    assert_eq!(
+        sender(&s, "a@[192.0.2.66]"),
+        refused("a@[192.0.2.66]", "bogus mail server address")
+    );
+    // Not listed, the null sender, and a DNS failure (no opinion, with a warning).
+    assert_eq!(sender(&s, "a@other.test"), "250 2.1.5 Ok");
+    assert_eq!(sender(&s, ""), "250 2.1.5 Ok");
+    assert_eq!(sender(&s, "a@temp.test"), "250 2.1.5 Ok");
+    assert!(
+        log_text().contains("warning: Unable to look up MX host for temp.test: SERVFAIL"),
+        "{}",
+        log_text()
+    );
+}
+
+#[test]
+fn ok_is_not_allowed() {
+    let s = server("smtpd_sender_restrictions", "check_sender_mx_access", TABLE);
+    assert_eq!(
+        sender(&s, "a@clean.test"),
+        "451 4.3.5 Server configuration error"
+    );
+    let log = log_text();
+    for w in [
+        "warning: restriction check_sender_mx_access returns OK for a@clean.test",
+        "warning: this is not allowed for security reasons",
+        "warning: use DUNNO instead of OK if you want to make an exception",
+    ] {
+        assert!(log.contains(w), "missing {w}");
+    }
+}
+
+#[test]
+fn ns_hosts_of_the_domain_or_its_parent() {
+    let s = server("smtpd_sender_restrictions", "check_sender_ns_access", TABLE);
+    let want = "554 5.7.1 <a@mail.bad-ns.test>: Sender address rejected: bad DNS hosting";
+    assert_eq!(sender(&s, "a@mail.bad-ns.test"), want);
+    assert_eq!(sender(&s, "a@ok-ns.test"), "250 2.1.5 Ok");
+    // An address literal has no name servers.
+    assert_eq!(sender(&s, "a@[192.0.2.66]"), "250 2.1.5 Ok");
+}
+
+#[test]
+fn helo_and_recipient_mx_access() {
+    let s = server("smtpd_helo_restrictions", "check_helo_mx_access", TABLE);
+    let out = s.talk(&[
+        "EHLO spam.test",
+        "MAIL FROM:<a@b.test>",
+        "RCPT TO:<r@qq.com>",
+    ]);
+    assert_eq!(
+        out[3],
+        "554 5.7.1 <spam.test>: Helo command rejected: bogus mail server address"
+    );
+    let s = server(
+        "smtpd_recipient_restrictions",
+        "check_recipient_mx_access",
+        TABLE,
+    );
+    let out = s.talk(&[
+        "EHLO c.b.test",
+        "MAIL FROM:<a@b.test>",
+        "RCPT TO:<r@hosted.test>",
+    ]);
+    assert_eq!(
+        out[3],
+        "554 5.7.1 <r@hosted.test>: Recipient address rejected: hosted where we get spam"
+    );
+}
