@@ -273,6 +273,26 @@ fn resolv_conf_from_file() {
 }
 
 #[test]
+fn ns_records() {
+    let dns = FakeDns::start(
+        Zone::new()
+            .ns("example.test", "ns1.hoster.test")
+            .ns("example.test", "ns2.hoster.test")
+            .a("www.example.test", Ipv4Addr::new(192, 0, 2, 1))
+            .servfail("broken.test"),
+    )
+    .unwrap();
+    let r = resolver(&dns);
+    let mut ns = r.ns("example.test").unwrap();
+    ns.sort();
+    assert_eq!(ns, ["ns1.hoster.test", "ns2.hoster.test"]);
+    // A name with other records but no NS: none; no such name: NotFound; SERVFAIL: TempFail.
+    assert_eq!(r.ns("www.example.test").unwrap(), Vec::<String>::new());
+    assert!(matches!(r.ns("nosuch.test"), Err(DnsError::NotFound(_))));
+    assert!(matches!(r.ns("broken.test"), Err(DnsError::TempFail(_))));
+}
+
+#[test]
 fn txt_records_and_a_records_alone() {
     let dns = FakeDns::start(
         Zone::new()

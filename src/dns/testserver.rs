@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 /// One record of the fake zone.
@@ -29,6 +29,7 @@ enum Entry {
     Aaaa(Ipv6Addr),
     Cname(String),
     Txt(String),
+    Ns(String),
 }
 
 /// What the fake server knows and how it misbehaves.
@@ -68,6 +69,11 @@ impl Zone {
     /// `name TXT "text"`
     pub fn txt(mut self, name: &str, text: &str) -> Zone {
         self.records.push((key(name), Entry::Txt(text.to_string())));
+        self
+    }
+    /// `name NS host`
+    pub fn ns(mut self, name: &str, host: &str) -> Zone {
+        self.records.push((key(name), Entry::Ns(host.to_string())));
         self
     }
     /// `name CNAME target`
@@ -310,6 +316,7 @@ fn answer(zone: &Zone, query: &Message, tcp: bool) -> Message {
                 (Entry::Txt(text), RecordType::TXT) => {
                     Some(RData::TXT(TXT::new(vec![text.clone()])))
                 }
+                (Entry::Ns(host), RecordType::NS) => to_name(host).map(|h| RData::NS(NS(h))),
                 (Entry::Cname(target), _) => {
                     next = Some(key(target));
                     to_name(target).map(|t| RData::CNAME(CNAME(t)))
