@@ -113,6 +113,14 @@ fn smtpd_reject_unlisted_sender_tests_after_the_sender_list() {
         ("smtpd_sender_restrictions", "permit"),
     ]);
     assert_eq!(mail_rcpt(&s, "ghost@www.a.org").1, want);
+    // The mail system's own names pass: bounces come from them.
+    for system in [
+        "double-bounce@www.a.org",
+        "MAILER-DAEMON@www.a.org",
+        "postmaster",
+    ] {
+        assert_eq!(mail_rcpt(&s, system).1, "250 2.1.5 Ok", "{system}");
+    }
     // Off (the default): such a sender is accepted.
     let s = server(&[]);
     assert_eq!(mail_rcpt(&s, "ghost@www.a.org").1, "250 2.1.5 Ok");

@@ -43,6 +43,10 @@ impl Resolve for FakeDns {
             // A backup MX host whose address lookup fails.
             "hostfail.test" => mx(&[("mx1.backup.test", 10), ("broken.test", 20)]),
             "temp.test" => Err(DnsError::TempFail("SERVFAIL".into())),
+            // Were an address literal looked up, it would list us as backup MX.
+            "[192.0.2.10]" | "192.0.2.10" => {
+                mx(&[("mx1.backup.test", 10), ("mx2.backup.test", 20)])
+            }
             _ => Err(DnsError::NotFound("NXDOMAIN".into())),
         }
     }
@@ -96,9 +100,14 @@ fn a_backup_mx_relays_and_a_primary_or_stranger_does_not() {
     ] {
         assert_eq!(rcpt(&s, to), denied(to), "{to}");
     }
-    // Sender-specified routing through us is never relayed this way.
-    let routed = "u%backup.test@www.a.org";
-    assert_eq!(rcpt(&s, routed), denied(routed));
+    // Sender-specified routing through us is never relayed this way, nor an address whose
+    // domain comes out empty.
+    for routed in [
+        "u%backup.test@www.a.org",
+        "\"victim%backup.test@\"@www.a.org",
+    ] {
+        assert_eq!(rcpt(&s, routed), denied(routed));
+    }
 }
 
 #[test]
@@ -106,12 +115,21 @@ fn dns_failures_turn_the_refusal_into_a_deferral() {
     let s = server(&[]);
     assert_eq!(
         rcpt(&s, "u@temp.test"),
-        "450 4.4.4 <u@temp.test>: Recipient address rejected: Unable to look up mail exchanger information: SERVFAIL"
+        "450 4.4.4 <u@temp.test>: Recipient address rejected: Unable to look up mail exchanger information"
     );
     assert_eq!(
         rcpt(&s, "u@hostfail.test"),
         "450 4.4.4 <u@hostfail.test>: Recipient address rejected: Unable to look up mail exchanger host broken.test: SERVFAIL"
     );
+    // DEFER_IF_REJECT only: a later permit still accepts.
+    let s = server(&[
+        ("mynetworks", "127.0.0.0/8"),
+        (
+            "smtpd_relay_restrictions",
+            "permit_mx_backup, permit_mynetworks, reject_unauth_destination",
+        ),
+    ]);
+    assert_eq!(rcpt(&s, "u@temp.test"), "250 2.1.5 Ok");
 }
 
 #[test]
@@ -119,6 +137,10 @@ fn permit_mx_backup_networks_limits_the_primaries() {
     let s = server(&[("permit_mx_backup_networks", "192.0.2.0/24")]);
     assert_eq!(rcpt(&s, "u@backup.test"), "250 2.1.5 Ok");
     assert_eq!(rcpt(&s, "u@far.test"), denied("u@far.test"));
+    // Entries that cannot be read (a host name, a bad prefix) match nothing: the setting
+    // still limits the primaries.
+    let s = server(&[("permit_mx_backup_networks", "mx1.backup.test, 192.0.2.0/33")]);
+    assert_eq!(rcpt(&s, "u@backup.test"), denied("u@backup.test"));
     // A table that cannot answer defers.
     let s = server(&[("permit_mx_backup_networks", "hash:/nonexistent/mx_networks")]);
     let reply = rcpt(&s, "u@backup.test");

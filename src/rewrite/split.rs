@@ -69,9 +69,16 @@ impl Splitter {
         self.split(local).0
     }
 
-    fn never_split(&self, local: &str) -> bool {
+    /// Whether `local` is one of the mail system's own names: `postmaster`, `MAILER-DAEMON`
+    /// or $double_bounce_sender (any case). They are never split, and smtpd's recipient
+    /// table test accepts them in local domains (bounces come from and go to them).
+    pub fn is_mail_system_name(&self, local: &str) -> bool {
         let is = |name: &str| local.eq_ignore_ascii_case(name);
-        if is("postmaster") || is("MAILER-DAEMON") || is(&self.double_bounce) {
+        is("postmaster") || is("MAILER-DAEMON") || is(&self.double_bounce)
+    }
+
+    fn never_split(&self, local: &str) -> bool {
+        if self.is_mail_system_name(local) {
             return true;
         }
         if self.owner_request && self.delims.contains('-') {

@@ -187,28 +187,22 @@ pub fn sender_test(ctx: &SmtpdContext, given: &str) -> Result<(), Reply> {
 pub fn unlisted_test(ctx: &SmtpdContext, r: &Rcpt<'_>, role: Role) -> Result<(), Reply> {
     let route = resolve(ctx, r.qualified);
     let class = class(ctx, &route.domain, r)?;
-    // As Postfix's check_rcpt_maps: an address that cleanup will map is accepted (for a
-    // sender also by $sender_canonical_maps).
+    // As Postfix 2.10's check_rcpt_maps: an address that cleanup will map is accepted
+    // (sender_canonical_maps counts only from Postfix 3.2 on).
     let maps = ctx.rewrite.maps();
-    let sender_maps = match role {
-        Role::Sender => Some(&maps.sender_canonical),
-        Role::Recipient => None,
-    };
     for m in [
-        Some(&maps.recipient_canonical),
-        sender_maps,
-        Some(&maps.canonical),
-        Some(ctx.rewrite.virtual_alias_maps()),
-    ]
-    .into_iter()
-    .flatten()
-    {
+        &maps.recipient_canonical,
+        &maps.canonical,
+        ctx.rewrite.virtual_alias_maps(),
+    ] {
         if find(ctx, m, &route, r)? {
             return Ok(());
         }
     }
     relocated_test(ctx, &route, r, role)?;
     match class {
+        // The mail system's own names (bounces come from and go to them), as Postfix.
+        AddressClass::Local if system_name(ctx, &route.address) => Ok(()),
         AddressClass::Local => match local_recipient_known(ctx, &route.address) {
             Known::Yes => Ok(()),
             Known::No => Err(unknown_local_reply(ctx, r.given, role)),
@@ -249,6 +243,13 @@ pub fn unlisted_test(ctx: &SmtpdContext, r: &Rcpt<'_>, role: Role) -> Result<(),
         }
         AddressClass::Default => Ok(()),
     }
+}
+
+/// Whether the local part of `address` is postmaster, MAILER-DAEMON or
+/// $double_bounce_sender.
+fn system_name(ctx: &SmtpdContext, address: &str) -> bool {
+    let local = address.rsplit_once('@').map_or(address, |(l, _)| l);
+    ctx.rewrite.splitter().is_mail_system_name(local)
 }
 
 /// $relocated_maps (Postfix's resolver sends such an address to the error transport, and

@@ -5,15 +5,20 @@
 //! $relay_domains: as permit_auth_destination) or when this host is among the domain's MX
 //! hosts of a higher preference value than the best ones, and not among the best ones (a
 //! host that is the primary MX must list the domain itself); with $permit_mx_backup_networks
-//! set, every address of every best MX host must also be in those networks. An MX host is
+//! set, every address of every best MX host must also be in those networks (addresses,
+//! CIDR blocks, files and tables as in $mynetworks; an entry that cannot be read, such as a
+//! host name, matches nothing). An MX host is
 //! this host when its name is one of ours ($mydestination) or one of its addresses is in
 //! $inet_interfaces or $proxy_interfaces.
 //!
 //! Security role: it widens relaying, so it says "no opinion" whenever it is not sure:
 //! sender-specified routing (with allow_untrusted_routing = no), address literals, a
 //! domain without MX records. A DNS failure raises DEFER_IF_REJECT (`450 4.4.4 <ADDR>:
-//! Recipient address rejected: Unable to look up mail exchanger information: ...`), so
-//! a later reject becomes a deferral, as in Postfix; a table failure answers 451. Logs
+//! Recipient address rejected: Unable to look up mail exchanger information`, Postfix
+//! 2.10's texts), so a later reject becomes a deferral, as in Postfix; a table failure
+//! answers 451. Note (as in Postfix): an MX host named `localhost`, or one resolving to a
+//! loopback address with inet_interfaces = all, makes this host "backup MX" for anyone who
+//! publishes it; permit_mx_backup_networks guards against that. Logs
 //! nothing itself.
 
 use std::net::IpAddr;
@@ -31,10 +36,7 @@ pub fn check(ctx: &SmtpdContext, f: &Facts<'_>) -> Decision {
         return Decision::Dunno;
     };
     let route = destination::resolve(ctx, rc.qualified);
-    if route.domain.is_empty() {
-        return Decision::Permit;
-    }
-    if route.routed && !ctx.policy.allow_untrusted_routing {
+    if (route.routed && !ctx.policy.allow_untrusted_routing) || route.domain.is_empty() {
         return Decision::Dunno;
     }
     match ctx.rewrite.class_of(&route.domain) {
@@ -54,16 +56,13 @@ pub fn check(ctx: &SmtpdContext, f: &Facts<'_>) -> Decision {
         raise_deferral(f, r, false)
     };
     let Some(dns) = ctx.resolver.as_deref() else {
-        return defer("Unable to look up mail exchanger information: no resolver".into());
+        return defer("Unable to look up mail exchanger information".into());
     };
     let mut mx = match dns.mx(&route.domain) {
         Ok(mx) if !mx.is_empty() => mx,
         Ok(_) | Err(DnsError::NotFound(_)) => return Decision::Dunno,
-        Err(e) => {
-            return defer(format!(
-                "Unable to look up mail exchanger information: {}",
-                e
-            ));
+        Err(DnsError::TempFail(_)) => {
+            return defer("Unable to look up mail exchanger information".into());
         }
     };
     mx.sort_by_key(|m| m.preference);
@@ -114,16 +113,17 @@ fn primaries_allowed(
     primary: &[MxHost],
     failed: &mut Option<String>,
 ) -> bool {
-    let nets = &ctx.policy.mx_backup_networks;
-    if nets.is_empty() {
+    // Once set, an entry that could not be read matches nothing: it never lets every
+    // primary pass.
+    let Some(nets) = &ctx.policy.mx_backup_networks else {
         return true;
-    }
+    };
     primary.iter().all(|h| match dns.addrs(&h.name) {
         Ok(addrs) => !addrs.is_empty() && addrs.iter().all(|a| in_nets(nets, &h.name, *a, failed)),
-        Err(e) => {
+        Err(_) => {
             failed.get_or_insert(format!(
-                "Unable to look up host {} as mail exchanger: {}",
-                h.name, e
+                "Unable to look up host {} as mail exchanger",
+                h.name
             ));
             false
         }

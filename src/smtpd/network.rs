@@ -146,11 +146,6 @@ impl NetList {
         Ok(false)
     }
 
-    /// No entries (an empty parameter).
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// The plain blocks of the list (for tests and diagnostics).
     pub fn nets(&self) -> Vec<Net> {
         self.entries

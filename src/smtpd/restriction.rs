@@ -286,8 +286,9 @@ pub struct Policy {
     /// smtpd_reject_unlisted_sender: the sender table test after smtpd_sender_restrictions.
     pub reject_unlisted_sender: bool,
     pub allow_untrusted_routing: bool,
-    /// permit_mx_backup_networks: where the best MX hosts must be for permit_mx_backup.
-    pub mx_backup_networks: super::network::NetList,
+    /// permit_mx_backup_networks, when set: where the best MX hosts must be for
+    /// permit_mx_backup.
+    pub mx_backup_networks: Option<super::network::NetList>,
     /// smtpd_access_maps is in parent_domain_matches_subdomains: `example.com` in an access
     /// table also matches its subdomains.
     pub access_parent_match: bool,
@@ -362,9 +363,10 @@ impl Policy {
             multi_rcpt_bounce_code: code("multi_recipient_bounce_reject_code", 550),
             reject_unlisted_sender: cfg.bool("smtpd_reject_unlisted_sender"),
             allow_untrusted_routing: cfg.bool("allow_untrusted_routing"),
-            mx_backup_networks: super::network::NetList::parse_list(
-                cfg.get("permit_mx_backup_networks"),
-            ),
+            mx_backup_networks: match cfg.get("permit_mx_backup_networks").trim() {
+                "" => None,
+                value => Some(super::network::NetList::parse_list(value)),
+            },
             access_parent_match: has("smtpd_access_maps"),
             classes: cfg
                 .list("smtpd_restriction_classes")
