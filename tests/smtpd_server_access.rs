@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use postern::dns::{DnsError, MxHost, Resolve};
+use postern::smtpd::peer::{LookupFailure, PeerLookup};
 
 struct FakeDns;
 
@@ -43,6 +44,7 @@ impl Resolve for FakeDns {
             "mx.clean.test" => ip("198.51.100.200"),
             "nomx.test" => ip("192.0.2.66"),
             "ns1.bad-dns.test" => ip("198.51.100.2"),
+            "ptr.spam.test" => ip("192.0.2.66"),
             _ => Err(DnsError::NotFound("NXDOMAIN".into())),
         }
     }
@@ -177,4 +179,63 @@ fn helo_and_recipient_mx_access() {
         out[3],
         "554 5.7.1 <r@hosted.test>: Recipient address rejected: hosted where we get spam"
     );
+}
+
+/// Every client's PTR name is `ptr.spam.test`, which does not resolve back: the verified
+/// name is `unknown`, the unverified one `ptr.spam.test`.
+struct Ptr;
+
+impl PeerLookup for Ptr {
+    fn reverse(&self, _: IpAddr) -> Result<String, LookupFailure> {
+        Ok("ptr.spam.test".to_string())
+    }
+    fn forward(&self, _: &str, _: bool) -> Result<Vec<IpAddr>, LookupFailure> {
+        Ok(vec!["192.0.2.99".parse().unwrap()])
+    }
+}
+
+fn reverse_server(restriction: &str, table: &str) -> Server {
+    let dir = scratch();
+    let path = dir.join("servers");
+    std::fs::write(&path, table).unwrap();
+    let value = format!("{restriction} texthash:{}", path.display());
+    Server::builder()
+        .in_dir(dir)
+        .set(&[("smtpd_client_restrictions", value.as_str())])
+        .setup(|ctx| {
+            ctx.resolver = Some(Arc::new(FakeDns));
+            ctx.peer_lookup = Arc::new(Ptr);
+        })
+        .start()
+}
+
+#[test]
+fn the_unverified_client_name_and_its_mx_hosts() {
+    let table = "ptr.spam.test REJECT forged PTR\n";
+    let s = reverse_server("check_reverse_client_hostname_access", table);
+    assert_eq!(
+        sender(&s, "a@b.test"),
+        "554 5.7.1 <ptr.spam.test>: Unverified Client host rejected: forged PTR"
+    );
+    // check_client_access sees only the verified name (unknown here).
+    let s = reverse_server("check_client_access", table);
+    assert_eq!(sender(&s, "a@b.test"), "250 2.1.5 Ok");
+    // OK is refused for the unverified name, as in Postfix.
+    let s = reverse_server("check_reverse_client_hostname_access", "spam.test OK\n");
+    assert_eq!(
+        sender(&s, "a@b.test"),
+        "451 4.3.5 Server configuration error"
+    );
+    assert!(log_text().contains(
+        "warning: restriction check_reverse_client_hostname_access returns OK for ptr.spam.test"
+    ));
+    // Its MX host (no MX records: the name itself) by address.
+    let s = reverse_server("check_reverse_client_hostname_mx_access", TABLE);
+    assert_eq!(
+        sender(&s, "a@b.test"),
+        "554 5.7.1 <ptr.spam.test>: Unverified Client host rejected: bogus mail server address"
+    );
+    // check_client_mx_access has no name to look up (the verified name is unknown).
+    let s = reverse_server("check_client_mx_access", TABLE);
+    assert_eq!(sender(&s, "a@b.test"), "250 2.1.5 Ok");
 }

@@ -26,6 +26,29 @@ fn instance(extra: &[(&str, &str)]) -> Instance {
 }
 
 #[test]
+fn reject_plaintext_session_refuses_until_starttls() {
+    let inst = instance(&[
+        ("smtpd_tls_security_level", "may"),
+        (
+            "smtpd_recipient_restrictions",
+            "reject_plaintext_session, permit_mynetworks, reject_unauth_destination",
+        ),
+    ]);
+    inst.start();
+    let rcpt = format!("RCPT TO:<{}>", inst.local_address());
+    let mut c = plain(inst.port);
+    c.reply();
+    c.cmd("EHLO client.test");
+    assert_eq!(c.cmd("MAIL FROM:<sender@remote.test>"), "250 2.1.0 Ok");
+    assert_eq!(c.cmd(&rcpt), "450 4.7.1 Session encryption is required");
+    let mut t = starttls(inst.port);
+    t.cmd("EHLO client.test");
+    assert_eq!(t.cmd("MAIL FROM:<sender@remote.test>"), "250 2.1.0 Ok");
+    assert_eq!(t.cmd(&rcpt), "250 2.1.5 Ok");
+    assert!(inst.log().contains("reject: RCPT from "), "{}", inst.log());
+}
+
+#[test]
 fn starttls_then_a_message_is_delivered_with_the_tls_comment() {
     let inst = instance(&[
         ("smtpd_tls_security_level", "may"),

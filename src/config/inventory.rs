@@ -289,7 +289,6 @@ pub const INVENTORY: &[Param] = &[
     k("multi_instance_group", ""),
     k("multi_instance_wrapper", ""),
     k("pickup_service_name", "pickup"),
-    k("plaintext_reject_code", "450"),
     k("postmulti_control_commands", "reload flush"),
     k("postmulti_start_commands", "start"),
     k("postmulti_stop_commands", "stop abort drain quick-stop"),

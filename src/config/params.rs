@@ -219,11 +219,12 @@ pub const PARAMS: &[Param] = &[
     p("unknown_local_recipient_reject_code", "550"),
     p("relay_domains_reject_code", "554"),
     p("multi_recipient_bounce_reject_code", "550"),
+    p("plaintext_reject_code", "450"),
     // The recipient table of $relay_domains (smtpd/destination.rs).
     p("relay_recipient_maps", ""),
+    p("unknown_relay_recipient_reject_code", "550"),
     // Where the best MX hosts must be for permit_mx_backup (smtpd/mx_backup.rs).
     p("permit_mx_backup_networks", ""),
-    p("unknown_relay_recipient_reject_code", "550"),
     // SMTP server access policy (smtpd/restrict.rs, smtpd/access.rs, smtpd/policy_types.rs).
     p("reject_code", "554"),
     p("maps_rbl_reject_code", "554"),

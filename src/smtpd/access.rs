@@ -156,6 +156,12 @@ pub fn check(
             p.access_parent_match,
             pattern,
         ),
+        AccessKind::ReverseClient => client_keys(
+            &f.client.reverse_name,
+            &f.client.addr.to_string(),
+            p.access_parent_match,
+            pattern,
+        ),
         AccessKind::Helo => match f.helo {
             Some(h) if pattern => vec![h.to_string()],
             Some(h) => domain_keys(h, p.access_parent_match),

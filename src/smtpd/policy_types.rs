@@ -26,6 +26,8 @@ use crate::tables::TableError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
     Client,
+    /// The client's PTR name, not verified (check_reverse_client_hostname_*access).
+    ReverseClient,
     Helo,
     Sender,
     Recipient,
@@ -37,6 +39,7 @@ impl Class {
     pub fn words(self) -> &'static str {
         match self {
             Class::Client => "Client host",
+            Class::ReverseClient => "Unverified Client host",
             Class::Helo => "Helo command",
             Class::Sender => "Sender address",
             Class::Recipient => "Recipient address",
@@ -48,6 +51,7 @@ impl Class {
     pub fn name(self, f: &Facts<'_>) -> String {
         match self {
             Class::Client => f.client_log.to_string(),
+            Class::ReverseClient => f.client.reverse_name.clone(),
             Class::Helo => f.helo.unwrap_or("").to_string(),
             Class::Sender => f.sender.unwrap_or("").to_string(),
             Class::Recipient => f.rcpt.map(|r| r.given).unwrap_or("").to_string(),
@@ -60,6 +64,8 @@ impl Class {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccessKind {
     Client,
+    /// The unverified PTR name and the address (check_reverse_client_hostname_access).
+    ReverseClient,
     Helo,
     Sender,
     Recipient,
@@ -70,6 +76,7 @@ impl AccessKind {
     pub fn class(self) -> Class {
         match self {
             AccessKind::Client => Class::Client,
+            AccessKind::ReverseClient => Class::ReverseClient,
             AccessKind::Helo => Class::Helo,
             AccessKind::Sender => Class::Sender,
             AccessKind::Recipient => Class::Recipient,
@@ -84,7 +91,7 @@ impl AccessKind {
             Class::Helo => Some(AccessKind::Helo),
             Class::Sender => Some(AccessKind::Sender),
             Class::Recipient => Some(AccessKind::Recipient),
-            Class::Data => None,
+            Class::Data | Class::ReverseClient => None,
         }
     }
 }
@@ -109,6 +116,8 @@ pub struct Facts<'a> {
     pub single_rcpt: Option<&'a str>,
     /// How many recipients were accepted so far.
     pub rcpt_count: usize,
+    /// The session is encrypted (STARTTLS or wrapper mode).
+    pub tls: bool,
     pub sasl_authenticated: bool,
     /// The SASL login name (reject_*sender_login_mismatch).
     pub sasl_username: Option<&'a str>,

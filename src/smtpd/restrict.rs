@@ -179,9 +179,24 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             }
         }
         Restriction::PermitMxBackup => super::mx_backup::check(ctx, f),
+        Restriction::RejectPlaintextSession if !f.tls => {
+            let code = p.plaintext_code;
+            let dsn = format!("{}.7.1", code / 100);
+            Decision::Reject(Reply::with_dsn(
+                code,
+                &dsn,
+                "Session encryption is required",
+            ))
+        }
+        Restriction::RejectPlaintextSession => Decision::Dunno,
         Restriction::Sleep(secs) => {
             std::thread::sleep(std::time::Duration::from_secs(*secs));
             Decision::Dunno
+        }
+        Restriction::Access(AccessKind::ReverseClient, t) => {
+            let d = access_check(ctx, AccessKind::ReverseClient, t, f, depth);
+            let name = "check_reverse_client_hostname_access";
+            super::server_access::forbid_allowlist(name, &f.client.reverse_name, d, f)
         }
         Restriction::Access(kind, t) => access_check(ctx, *kind, t, f, depth),
         Restriction::ServerAccess(name, kind, servers, t) => {

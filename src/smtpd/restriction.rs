@@ -29,6 +29,7 @@ fn server_access_name(lower: &str) -> Option<(AccessKind, Servers)> {
     };
     let kind = match who {
         "client" => AccessKind::Client,
+        "reverse_client_hostname" => AccessKind::ReverseClient,
         "helo" => AccessKind::Helo,
         "sender" => AccessKind::Sender,
         "recipient" => AccessKind::Recipient,
@@ -76,6 +77,8 @@ pub enum Restriction {
     RejectUnlistedSender,
     /// reject_multi_recipient_bounce: the null sender with more than one recipient.
     RejectMultiRecipientBounce,
+    /// reject_plaintext_session: the session is not encrypted.
+    RejectPlaintextSession,
     /// permit_mx_backup: this host is a backup MX for the recipient's domain.
     PermitMxBackup,
     /// sleep SECONDS: pause, then go on with the list.
@@ -131,6 +134,7 @@ impl Restriction {
             let lower = n.to_ascii_lowercase();
             let kind = match lower.as_str() {
                 "check_client_access" => Some(AccessKind::Client),
+                "check_reverse_client_hostname_access" => Some(AccessKind::ReverseClient),
                 "check_helo_access" => Some(AccessKind::Helo),
                 "check_sender_access" => Some(AccessKind::Sender),
                 "check_recipient_access" => Some(AccessKind::Recipient),
@@ -223,6 +227,7 @@ impl Restriction {
                 }
                 "reject_unlisted_sender" => Restriction::RejectUnlistedSender,
                 "permit_mx_backup" => Restriction::PermitMxBackup,
+                "reject_plaintext_session" => Restriction::RejectPlaintextSession,
                 "reject_multi_recipient_bounce" => Restriction::RejectMultiRecipientBounce,
                 "reject_non_fqdn_helo_hostname" | "reject_non_fqdn_hostname" => {
                     Restriction::RejectNonFqdnHelo
@@ -283,6 +288,8 @@ pub struct Policy {
     pub relay_defer_code: u16,
     /// multi_recipient_bounce_reject_code.
     pub multi_rcpt_bounce_code: u16,
+    /// plaintext_reject_code.
+    pub plaintext_code: u16,
     /// smtpd_reject_unlisted_sender: the sender table test after smtpd_sender_restrictions.
     pub reject_unlisted_sender: bool,
     pub allow_untrusted_routing: bool,
@@ -361,6 +368,7 @@ impl Policy {
             relay_code: code("relay_domains_reject_code", 554),
             relay_defer_code: 454,
             multi_rcpt_bounce_code: code("multi_recipient_bounce_reject_code", 550),
+            plaintext_code: code("plaintext_reject_code", 450),
             reject_unlisted_sender: cfg.bool("smtpd_reject_unlisted_sender"),
             allow_untrusted_routing: cfg.bool("allow_untrusted_routing"),
             mx_backup_networks: match cfg.get("permit_mx_backup_networks").trim() {

@@ -3,7 +3,8 @@
 //! domain, by host name (and parent domains) first, then by each of the host's addresses
 //! (and their network prefixes).
 //!
-//! The name is the client's verified host name (not `unknown`), the HELO name, or the
+//! The name is the client's verified host name or its unverified PTR name
+//! (check_reverse_client_hostname_{mx,ns}_access; not `unknown`), the HELO name, or the
 //! domain of the sender or recipient (not the null sender). A domain without MX records is
 //! its own MX host, an address literal (`[192.0.2.1]`) its own MX address; a name without
 //! NS records takes its parent domain's. A table's answer means what it means in
@@ -60,6 +61,9 @@ pub fn check(
         AccessKind::Client if !f.client.name.eq_ignore_ascii_case("unknown") => {
             f.client.name.as_str()
         }
+        AccessKind::ReverseClient if !f.client.reverse_name.eq_ignore_ascii_case("unknown") => {
+            f.client.reverse_name.as_str()
+        }
         AccessKind::Helo => match f.helo {
             Some(h) => h,
             None => return Decision::Dunno,
@@ -72,27 +76,33 @@ pub fn check(
             Some(r) => r.given,
             None => return Decision::Dunno,
         },
-        AccessKind::Client => return Decision::Dunno,
+        AccessKind::Client | AccessKind::ReverseClient => return Decision::Dunno,
     };
     let d = search(ctx, kind, servers, table, name, f, nested);
-    if d == Decision::Permit && !f.saved.borrow().discard {
-        // forbid_allowlist.
-        log::warning(
-            "smtpd",
-            format!(
-                "restriction {} returns OK for {}",
-                restriction,
-                log::lines::printable(name)
-            ),
-        );
-        log::warning("smtpd", "this is not allowed for security reasons");
-        log::warning(
-            "smtpd",
-            "use DUNNO instead of OK if you want to make an exception",
-        );
-        return Decision::Reject(config_error());
+    forbid_allowlist(restriction, name, d, f)
+}
+
+/// A table whose keys someone else chooses (DNS names, an unverified PTR name) may not
+/// allow: an OK answers 451 4.3.5 with Postfix's three warnings (not for a message being
+/// discarded, as Postfix's forbid_allowlist).
+pub fn forbid_allowlist(restriction: &str, name: &str, d: Decision, f: &Facts<'_>) -> Decision {
+    if d != Decision::Permit || f.saved.borrow().discard {
+        return d;
     }
-    d
+    log::warning(
+        "smtpd",
+        format!(
+            "restriction {} returns OK for {}",
+            restriction,
+            log::lines::printable(name)
+        ),
+    );
+    log::warning("smtpd", "this is not allowed for security reasons");
+    log::warning(
+        "smtpd",
+        "use DUNNO instead of OK if you want to make an exception",
+    );
+    Decision::Reject(config_error())
 }
 
 fn search(

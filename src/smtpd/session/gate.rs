@@ -36,6 +36,7 @@ impl<S: Read + Write> Session<'_, S> {
                 .and_then(|t| t.given.first())
                 .map(String::as_str),
             rcpt_count: self.tx.as_ref().map_or(0, |t| t.given.len()),
+            tls: self.tls.is_some(),
             sasl_authenticated: self.sasl_username.is_some(),
             sasl_username: self.sasl_username.as_deref(),
             esmtp: self.esmtp,
