@@ -1,7 +1,8 @@
 //! Fuzzes queue-file decoding, `queue::file::decode` (the input is a whole queue file:
 //! files in incoming/ and deferred/, and maildrop/ files written by the set-gid postdrop
 //! from untrusted local input). A file that decodes is encoded again with its content and
-//! must decode to the same envelope and content (record offsets aside).
+//! the queue ID its end record named, and must decode to the same envelope, content and ID
+//! (record offsets aside); a file whose checksum does not match never decodes.
 
 #![no_main]
 
@@ -11,14 +12,16 @@ use libfuzzer_sys::fuzz_target;
 use postern::queue::file;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok((mut env, off, len)) = file::decode(data) else {
+    let Ok((mut env, off, len, id)) = file::decode_with_id(data) else {
         return;
     };
     let (off, len) = (off as usize, len as usize);
     let content = data.get(off..off + len).expect("content inside the file");
-    let again = file::encode(&mut env, content, "");
-    let (env2, off2, len2) = file::decode(&again).expect("a re-encoded file decodes");
+    let again = file::encode(&mut env, content, id.as_deref().unwrap_or(""));
+    let (env2, off2, len2, id2) = file::decode_with_id(&again).expect("a re-encoded file decodes");
     assert_eq!(&again[off2 as usize..(off2 + len2) as usize], content);
+    // An ID that was written comes back (an empty one is "written without a name").
+    assert_eq!(id.filter(|i| !i.is_empty()), id2.filter(|i| !i.is_empty()));
     // Offsets are where records landed; a file without an arrival record gets "now",
     // which the file format keeps to the microsecond.
     let strip = |mut e: file::Envelope| {

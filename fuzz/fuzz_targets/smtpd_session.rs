@@ -91,6 +91,9 @@ fuzz_target!(|data: &[u8]| {
         name: "client.test".to_string(),
         addr,
         port: 1025,
+        reverse_name: "client.test".to_string(),
+        name_status: postern::smtpd::peer::NameStatus::Ok,
+        reverse_name_status: postern::smtpd::peer::NameStatus::Ok,
     };
     let mut mem = Mem::new(data);
     session(&mut mem, client, ctx);
