@@ -517,6 +517,8 @@ test:
 	}
 	trap report EXIT
 	$(CARGO) test --all-targets
+	echo "make test: the fuzz targets compile against this library (cargo check in fuzz/)"
+	(cd fuzz && $(CARGO) check --quiet --bins)
 	if [ "$$(id -u)" = 0 ]; then
 		echo "make test: running as root: the root-only tests (#[ignore]d for cargo test)"
 		$(CARGO) test --all-targets -- --ignored
