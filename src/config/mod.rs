@@ -232,6 +232,15 @@ impl Config {
         })
     }
 
+    /// An SMTP reply code parameter (`*_reject_code`, `*_defer_code`): its value when it
+    /// is a 4xx or 5xx code, else `default`.
+    pub fn reply_code(&self, name: &str, default: u16) -> u16 {
+        match self.int(name) {
+            c @ 400..=599 => c as u16,
+            _ => default,
+        }
+    }
+
     /// A yes/no parameter.
     pub fn bool(&self, name: &str) -> bool {
         matches!(

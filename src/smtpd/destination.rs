@@ -306,10 +306,7 @@ fn unknown_reply(
     given: &str,
     role: Role,
 ) -> Reply {
-    let code = match ctx.cfg.int(code_param) {
-        c @ 400..=599 => c as u16,
-        _ => 550,
-    };
+    let code = ctx.cfg.reply_code(code_param, 550);
     let table = if ctx.cfg.bool("show_user_unknown_table_name") {
         format!(" in {} table", table)
     } else {

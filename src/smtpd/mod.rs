@@ -210,14 +210,7 @@ impl SmtpdContext {
                     .map_err(|e| format!("local_recipient_maps: {}", e))?,
             )
         };
-        let code = |name: &str, dflt: u16| -> u16 {
-            let c = cfg.int(name);
-            if (400..600).contains(&c) {
-                c as u16
-            } else {
-                dflt
-            }
-        };
+        let code = |name: &str, dflt: u16| cfg.reply_code(name, dflt);
         let myhostname = cfg.get("myhostname").to_string();
         let myorigin = match cfg.get("myorigin").trim() {
             "" => myhostname.clone(),

@@ -339,14 +339,7 @@ impl Policy {
     }
 
     pub fn from_config(cfg: &crate::config::Config) -> Policy {
-        let code = |name: &str, dflt: u16| -> u16 {
-            let c = cfg.int(name);
-            if (400..600).contains(&c) {
-                c as u16
-            } else {
-                dflt
-            }
-        };
+        let code = |name: &str, dflt: u16| cfg.reply_code(name, dflt);
         let parent = cfg.list("parent_domain_matches_subdomains");
         let has = |n: &str| parent.iter().any(|p| p.eq_ignore_ascii_case(n));
         let list = |n: &str| Restriction::parse_list(cfg.get(n));

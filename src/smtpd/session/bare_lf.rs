@@ -49,12 +49,9 @@ pub(super) fn reject_code(ctx: &SmtpdContext, client: &ClientInfo) -> Option<u16
     } else {
         NetList::parse_list(exclusions).contains(client.addr)
     };
-    let code = ctx.cfg.int("smtpd_forbid_bare_newline_reject_code");
-    let code = if (400..600).contains(&code) {
-        code as u16
-    } else {
-        550
-    };
+    let code = ctx
+        .cfg
+        .reply_code("smtpd_forbid_bare_newline_reject_code", 550);
     (!excluded).then_some(code)
 }
 
