@@ -256,3 +256,55 @@ fn a_server_that_is_down_or_on_a_unix_socket() {
     );
     assert_eq!(attr(&seen.lock().unwrap()[0], "protocol_name"), "SMTP");
 }
+
+/// SIZE= and the recipient count reach the server (size at MAIL with smtpd_delay_reject =
+/// no and at RCPT; recipient_count only at DATA); a plaintext session has no encryption_*
+/// or ccert_* values and no SASL login.
+#[test]
+fn size_recipient_count_and_session_attributes() {
+    let (policy, seen, _) = tcp_policy();
+    let check = format!("check_policy_service {policy}");
+    let s = Server::builder()
+        .in_dir(scratch())
+        .set(&[
+            ("mydestination", "$myhostname, localhost"),
+            ("smtpd_delay_reject", "no"),
+            ("smtpd_sender_restrictions", &check),
+            (
+                "smtpd_recipient_restrictions",
+                &format!("{check}, permit_mynetworks, reject_unauth_destination"),
+            ),
+            ("smtpd_data_restrictions", &check),
+        ])
+        .aliases(true)
+        .start();
+    let me = me();
+    let out = s.talk(&[
+        "EHLO mail.b.test",
+        "MAIL FROM:<a@b.test> SIZE=4321",
+        &format!("RCPT TO:<{me}@www.a.org>"),
+        "RCPT TO:<root@www.a.org>",
+        "DATA",
+        ".",
+    ]);
+    assert!(out[5].starts_with("354 "), "{out:?}");
+    let reqs = seen.lock().unwrap().clone();
+    let states: Vec<&str> = reqs.iter().map(|r| attr(r, "protocol_state")).collect();
+    assert_eq!(states, ["MAIL", "RCPT", "RCPT", "DATA"]);
+    for r in &reqs[..3] {
+        assert_eq!(attr(r, "size"), "4321");
+        assert_eq!(attr(r, "recipient_count"), "0");
+    }
+    assert_eq!(attr(&reqs[3], "recipient_count"), "2");
+    for r in &reqs {
+        for name in [
+            "encryption_protocol",
+            "encryption_cipher",
+            "ccert_subject",
+            "sasl_method",
+        ] {
+            assert_eq!(attr(r, name), "", "{name}");
+        }
+        assert_eq!(attr(r, "encryption_keysize"), "0");
+    }
+}

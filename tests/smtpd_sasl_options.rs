@@ -135,3 +135,64 @@ fn tls_security_options_apply_after_starttls() {
         "235 2.7.0 Authentication successful"
     );
 }
+
+/// A policy server is told the session's login: sasl_method, sasl_username and MAIL's
+/// AUTH= as sasl_sender.
+#[test]
+fn a_policy_server_sees_the_login() {
+    use std::io::BufRead;
+    if !prerequisites() {
+        return;
+    }
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let policy = format!("inet:{}", l.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        let Some(Ok(stream)) = l.incoming().next() else {
+            return;
+        };
+        let mut r = std::io::BufReader::new(stream);
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line.trim_end().is_empty() {
+                let _ = r.get_mut().write_all(b"action=DUNNO\n\n");
+            } else {
+                s2.lock().unwrap().push_str(&line);
+            }
+        }
+    });
+    let dir = sasl_dir("example.test");
+    let list = format!("check_policy_service {policy}, permit_sasl_authenticated, reject");
+    let s = server(
+        &dir,
+        &[
+            ("smtpd_sasl_local_domain", "example.test"),
+            ("mynetworks", "192.0.2.0/24"),
+            ("smtpd_recipient_restrictions", list.as_str()),
+        ],
+    );
+    let mut c = Client::connect(&s);
+    c.reply();
+    c.cmd("EHLO client.test");
+    assert_eq!(
+        c.cmd(&auth_plain("alice")),
+        "235 2.7.0 Authentication successful"
+    );
+    assert_eq!(
+        c.cmd("MAIL FROM:<alice@b.test> AUTH=alice@b.test"),
+        "250 2.1.0 Ok"
+    );
+    assert_eq!(c.cmd("RCPT TO:<someone@remote.test>"), "250 2.1.5 Ok");
+    let req = seen.lock().unwrap().clone();
+    assert!(req.contains("\nsasl_method=PLAIN\n"), "{req}");
+    // The name libsasl2 reports: with the realm of smtpd_sasl_local_domain.
+    assert!(
+        req.contains("\nsasl_username=alice@example.test\n"),
+        "{req}"
+    );
+    assert!(req.contains("\nsasl_sender=alice@b.test\n"), "{req}");
+}

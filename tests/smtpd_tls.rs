@@ -48,6 +48,61 @@ fn reject_plaintext_session_refuses_until_starttls() {
     assert!(inst.log().contains("reject: RCPT from "), "{}", inst.log());
 }
 
+/// A policy server that answers DUNNO and keeps each request's attributes.
+fn recording_policy() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::BufRead;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("inet:{}", l.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        for stream in l.incoming().flatten() {
+            let mut r = std::io::BufReader::new(stream);
+            let mut req = String::new();
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if line.trim_end().is_empty() {
+                    s2.lock().unwrap().push(std::mem::take(&mut req));
+                    if r.get_mut().write_all(b"action=DUNNO\n\n").is_err() {
+                        break;
+                    }
+                } else {
+                    req.push_str(&line);
+                }
+            }
+        }
+    });
+    (addr, seen)
+}
+
+#[test]
+fn a_policy_server_sees_the_encryption() {
+    let (policy, seen) = recording_policy();
+    let list =
+        format!("check_policy_service {policy}, permit_mynetworks, reject_unauth_destination");
+    let inst = instance(&[
+        ("smtpd_tls_security_level", "may"),
+        ("smtpd_recipient_restrictions", list.as_str()),
+    ]);
+    inst.start();
+    let mut t = starttls(inst.port);
+    t.cmd("EHLO client.test");
+    assert_eq!(t.cmd("MAIL FROM:<sender@remote.test>"), "250 2.1.0 Ok");
+    let rcpt = format!("RCPT TO:<{}>", inst.local_address());
+    assert_eq!(t.cmd(&rcpt), "250 2.1.5 Ok");
+    let reqs = seen.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    let req = &reqs[0];
+    assert!(req.contains("\nencryption_protocol=TLSv1."), "{req}");
+    assert!(!req.contains("\nencryption_cipher=\n"), "{req}");
+    assert!(!req.contains("\nencryption_keysize=0\n"), "{req}");
+    // No client certificate was verified.
+    assert!(req.contains("\nccert_subject=\n"), "{req}");
+}
+
 #[test]
 fn starttls_then_a_message_is_delivered_with_the_tls_comment() {
     let inst = instance(&[

@@ -2,7 +2,8 @@
 //! attributes from the session (Postfix 2.10's set: request, protocol_state, protocol_name,
 //! helo_name, queue_id, sender, recipient, recipient_count, client_address, client_name,
 //! reverse_client_name, instance, sasl_*, size, ccert_*, encryption_*, etrn_domain,
-//! stress), and the server's action applied exactly as an access table's answer
+//! stress; queue_id, the certificate fingerprints, etrn_domain and stress are empty), and
+//! the server's action applied exactly as an access table's answer
 //! (`access::answer`: OK, DUNNO, REJECT, DEFER_IF_PERMIT, PREPEND, a restriction list or
 //! class name, never one naming a table or another server...).
 //!
@@ -76,6 +77,8 @@ fn attributes(f: &Facts<'_>) -> Vec<(&'static str, String)> {
         _ => String::new(),
     };
     let s = |v: Option<&str>| v.unwrap_or("").to_string();
+    let recipient_count = if f.stage == "DATA" { f.rcpt_count } else { 0 };
+    let trusted = f.tls.and_then(|t| t.peer.as_ref()).filter(|c| c.trusted);
     let stage = match f.stage {
         "HELO" if f.esmtp => "EHLO",
         other => other,
@@ -89,22 +92,28 @@ fn attributes(f: &Facts<'_>) -> Vec<(&'static str, String)> {
         ("sender", s(f.sender)),
         // At DATA, the one recipient when there is exactly one.
         ("recipient", s(f.rcpt.map(|r| r.given).or(f.single_rcpt))),
-        ("recipient_count", "0".into()),
+        // Postfix: non-zero only at DATA (and END-OF-MESSAGE, which Postern has no list for).
+        ("recipient_count", recipient_count.to_string()),
         ("client_address", f.client.addr.to_canonical().to_string()),
         ("client_name", f.client.name.clone()),
         ("reverse_client_name", f.client.reverse_name.clone()),
         ("instance", instance),
-        ("sasl_method", String::new()),
+        ("sasl_method", s(f.sasl_method)),
         ("sasl_username", s(f.sasl_username)),
-        ("sasl_sender", String::new()),
-        ("size", "0".into()),
-        ("ccert_subject", String::new()),
-        ("ccert_issuer", String::new()),
+        ("sasl_sender", s(f.sasl_sender)),
+        ("size", f.size.unwrap_or(0).to_string()),
+        // From a verified client certificate only, as Postfix; no fingerprints (Postern
+        // computes no certificate digests).
+        ("ccert_subject", s(trusted.map(|c| c.cn.as_str()))),
+        ("ccert_issuer", s(trusted.map(|c| c.issuer.as_str()))),
         ("ccert_fingerprint", String::new()),
         ("ccert_pubkey_fingerprint", String::new()),
-        ("encryption_protocol", String::new()),
-        ("encryption_cipher", String::new()),
-        ("encryption_keysize", "0".into()),
+        ("encryption_protocol", s(f.tls.map(|t| t.protocol.as_str()))),
+        ("encryption_cipher", s(f.tls.map(|t| t.cipher.as_str()))),
+        (
+            "encryption_keysize",
+            f.tls.map_or(0, |t| t.bits.0).to_string(),
+        ),
         ("etrn_domain", String::new()),
         ("stress", String::new()),
     ]

@@ -116,8 +116,13 @@ pub struct Facts<'a> {
     pub single_rcpt: Option<&'a str>,
     /// How many recipients were accepted so far.
     pub rcpt_count: usize,
-    /// The session is encrypted (STARTTLS or wrapper mode).
-    pub tls: bool,
+    /// What TLS negotiated, when the session is encrypted (STARTTLS or wrapper mode).
+    pub tls: Option<&'a super::tls::negotiated::Negotiated>,
+    /// The SASL mechanism of the session's login.
+    pub sasl_method: Option<&'a str>,
+    /// MAIL's AUTH= and SIZE= (at MAIL, RCPT and DATA).
+    pub sasl_sender: Option<&'a str>,
+    pub size: Option<u64>,
     pub sasl_authenticated: bool,
     /// The SASL login name (reject_*sender_login_mismatch).
     pub sasl_username: Option<&'a str>,

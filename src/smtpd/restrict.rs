@@ -179,7 +179,7 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             }
         }
         Restriction::PermitMxBackup => super::mx_backup::check(ctx, f),
-        Restriction::RejectPlaintextSession if !f.tls => {
+        Restriction::RejectPlaintextSession if f.tls.is_none() => {
             let code = p.plaintext_code;
             let dsn = format!("{}.7.1", code / 100);
             Decision::Reject(Reply::with_dsn(

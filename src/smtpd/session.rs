@@ -61,6 +61,8 @@ struct Transaction {
     given: Vec<String>,
     /// MAIL's AUTH= value (xtext, printable), for the `client=` line.
     sasl_sender: Option<String>,
+    /// MAIL's SIZE= (policy servers' `size`).
+    size: Option<u64>,
     /// RCPT commands seen, accepted or not.
     rcpt_attempts: usize,
     /// MAIL's SMTPUTF8 parameter (RFC 6531), see `smtputf8`.
@@ -101,6 +103,9 @@ struct Session<'c, S: Read + Write> {
     bare_lf_code: Option<u16>,
     /// TLS is active (after STARTTLS or in wrapper mode): what was negotiated.
     tls: Option<crate::smtpd::tls::negotiated::Negotiated>,
+    /// The SIZE= and AUTH= of the MAIL command being checked (its transaction does not
+    /// exist yet), for policy servers.
+    mail_declared: (Option<u64>, Option<String>),
     /// Access-table actions (FILTER, HOLD, DISCARD, REDIRECT, BCC, PREPEND: reset at
     /// MAIL, handed to cleanup at the end of DATA) and DEFER_IF_* state.
     saved: std::cell::RefCell<super::saved::Saved>,
@@ -139,6 +144,7 @@ pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &Smtp
         forbid_unauth_pipelining: ctx.cfg.bool("smtpd_forbid_unauth_pipelining"),
         bare_lf_code,
         tls: None,
+        mail_declared: (None, None),
         saved: Default::default(),
         stats: cmd_stats::CmdStats::default(),
         refusals: 0,
@@ -410,6 +416,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             return;
         };
         if !self.ctx.stand_alone && !self.ctx.policy.delay_reject {
+            self.mail_declared = (params.size, params.sasl_sender.clone());
             let helo = self.helo.as_deref();
             if let Some(reply) =
                 self.gate("MAIL", helo, Some(&p.address), None, check::check_sender)
@@ -431,6 +438,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             recipients: Vec::new(),
             given: Vec::new(),
             sasl_sender: params.sasl_sender,
+            size: params.size,
             rcpt_attempts: 0,
             smtputf8: params.smtputf8,
         });

@@ -23,6 +23,11 @@ impl<S: Read + Write> Session<'_, S> {
         sender: Option<&'a str>,
         rcpt: Option<Rcpt<'a>>,
     ) -> Facts<'a> {
+        let (size, sasl_sender) = match (&self.tx, stage) {
+            (Some(t), _) => (t.size, t.sasl_sender.as_deref()),
+            (None, "MAIL") => (self.mail_declared.0, self.mail_declared.1.as_deref()),
+            _ => (None, None),
+        };
         Facts {
             client: &self.client,
             client_log: &self.client_log,
@@ -36,7 +41,10 @@ impl<S: Read + Write> Session<'_, S> {
                 .and_then(|t| t.given.first())
                 .map(String::as_str),
             rcpt_count: self.tx.as_ref().map_or(0, |t| t.given.len()),
-            tls: self.tls.is_some(),
+            tls: self.tls.as_ref(),
+            sasl_method: self.auth.method.as_deref(),
+            sasl_sender,
+            size,
             sasl_authenticated: self.sasl_username.is_some(),
             sasl_username: self.sasl_username.as_deref(),
             esmtp: self.esmtp,

@@ -22,6 +22,8 @@ pub(super) struct MailParams {
     pub sasl_sender: Option<String>,
     /// SMTPUTF8 (RFC 6531), when offered.
     pub smtputf8: bool,
+    /// SIZE= as declared.
+    pub size: Option<u64>,
 }
 
 impl<S: Read + Write> Session<'_, S> {
@@ -41,6 +43,7 @@ impl<S: Read + Write> Session<'_, S> {
             ret: None,
             sasl_sender: None,
             smtputf8,
+            size: None,
         };
         let mut size: Option<u64> = None;
         let mut auth_given = false;
@@ -90,6 +93,7 @@ impl<S: Read + Write> Session<'_, S> {
                 return None;
             }
         }
+        out.size = size;
         if self.size_refused(size) {
             return None;
         }
