@@ -11,6 +11,7 @@ use std::fmt;
 use std::io;
 
 pub mod idle;
+pub mod opts;
 pub mod pace;
 pub mod smtp;
 pub mod stats;
