@@ -109,11 +109,7 @@ impl Store {
 
 /// An I/O error's text without Rust's ` (os error N)` suffix, as Postfix words it.
 fn error_text(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
+    crate::sys::error_text(e)
 }
 
 static INSTALLED: RwLock<Option<Arc<Store>>> = RwLock::new(None);

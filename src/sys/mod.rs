@@ -41,6 +41,20 @@ pub struct User {
 }
 
 /// The host name, as the kernel has it.
+/// An I/O error's text as the C library words it (strerror), without Rust's
+/// ` (os error N)` suffix: the wording Postfix's messages carry.
+pub fn error_text(e: &io::Error) -> String {
+    strip_os_error(&e.to_string()).to_string()
+}
+
+/// `text` without Rust's ` (os error N)` suffix (for errors wrapped by other crates).
+pub fn strip_os_error(text: &str) -> &str {
+    match text.find(" (os error ") {
+        Some(i) => &text[..i],
+        None => text,
+    }
+}
+
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
@@ -262,6 +276,14 @@ impl LocalTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_texts_lose_the_os_error_suffix() {
+        let e = io::Error::from_raw_os_error(2);
+        assert_eq!(error_text(&e), "No such file or directory");
+        assert_eq!(strip_os_error("Connection refused (os error 111)"), "Connection refused");
+        assert_eq!(strip_os_error("no suffix"), "no suffix");
+    }
 
     #[test]
     fn root_account_exists() {

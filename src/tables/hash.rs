@@ -93,13 +93,9 @@ pub fn db_path(source: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// The text Postfix prints for an errno (without Rust's " (os error N)" suffix).
+/// The text Postfix prints for an errno (`sys::error_text`).
 pub fn io_text(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
+    crate::sys::error_text(e)
 }
 
 /// A key or value as Postfix sees it: the bytes before the first NUL.

@@ -245,13 +245,7 @@ pub fn reason(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "Connection timed out".into(),
         io::ErrorKind::ConnectionRefused => "Connection refused".into(),
-        _ => {
-            let s = e.to_string();
-            match s.find(" (os error") {
-                Some(i) => s[..i].to_string(),
-                None => s,
-            }
-        }
+        _ => crate::sys::error_text(e),
     }
 }
 

@@ -152,10 +152,7 @@ fn text_of(e: &mysql::Error) -> String {
         .strip_prefix("DriverError { ")
         .and_then(|t| t.strip_suffix(" }"))
         .unwrap_or(&text);
-    match text.find(" (os error ") {
-        Some(i) => text[..i].to_string(),
-        None => text.to_string(),
-    }
+    crate::sys::strip_os_error(text).to_string()
 }
 
 impl Pool {
