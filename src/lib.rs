@@ -45,6 +45,7 @@ pub mod smtputf8;
 pub mod sys;
 pub mod tables;
 pub mod tls;
+pub mod xtext;
 
 /// A value shared between threads that SIGHUP can replace: readers clone the inner `Arc`.
 pub type Shared<T> = std::sync::Arc<std::sync::RwLock<std::sync::Arc<T>>>;

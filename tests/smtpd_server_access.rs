@@ -11,11 +11,15 @@ use common::process_log_text as log_text;
 use inproc::{Server, scratch};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use postern::dns::{DnsError, MxHost, Resolve};
 use postern::smtpd::peer::{LookupFailure, PeerLookup};
 
 struct FakeDns;
+
+/// Address lookups of `many.test`'s MX hosts so far.
+static MANY_LOOKUPS: AtomicUsize = AtomicUsize::new(0);
 
 impl Resolve for FakeDns {
     fn mx(&self, d: &str) -> Result<Vec<MxHost>, DnsError> {
@@ -30,7 +34,16 @@ impl Resolve for FakeDns {
             "hosted.test" => one("mail.bulk-hoster.test"),
             "prefix.test" => one("mx.prefix.test"),
             "clean.test" => one("mx.clean.test"),
-            "nomx.test" => Ok(vec![]),
+            "nomx.test" | "ptr.spam.test" => Ok(vec![]),
+            "both.test" => one("mx.both.test"),
+            "dunno.test" => one("mx.dunno.test"),
+            "nullmx.test" => one("."),
+            "many.test" => Ok((0..150)
+                .map(|i| MxHost {
+                    name: format!("h{i}.many.test"),
+                    preference: 10,
+                })
+                .collect()),
             "temp.test" => Err(DnsError::TempFail("SERVFAIL".into())),
             _ => Err(DnsError::NotFound("NXDOMAIN".into())),
         }
@@ -44,7 +57,12 @@ impl Resolve for FakeDns {
             "mx.clean.test" => ip("198.51.100.200"),
             "nomx.test" => ip("192.0.2.66"),
             "ns1.bad-dns.test" => ip("198.51.100.2"),
-            "ptr.spam.test" => ip("192.0.2.66"),
+            "ptr.spam.test" | "mx.dunno.test" => ip("192.0.2.66"),
+            "mx.both.test" => ip("192.0.2.77"),
+            h if h.ends_with(".many.test") => {
+                MANY_LOOKUPS.fetch_add(1, Ordering::SeqCst);
+                Err(DnsError::NotFound("NXDOMAIN".into()))
+            }
             _ => Err(DnsError::NotFound("NXDOMAIN".into())),
         }
     }
@@ -52,6 +70,8 @@ impl Resolve for FakeDns {
         match d {
             "bad-ns.test" => Ok(vec!["ns1.bad-dns.test".into()]),
             "ok-ns.test" => Ok(vec!["ns.example.test".into()]),
+            // Exists, with no NS records of its own.
+            "mail.bad-ns.test" => Ok(vec![]),
             _ => Err(DnsError::NotFound("NXDOMAIN".into())),
         }
     }
@@ -77,6 +97,10 @@ bulk-hoster.test REJECT hosted where we get spam
 203.0.113 REJECT bad network
 bad-dns.test REJECT bad DNS hosting
 mx.clean.test OK
+gone.test REJECT gone
+mx.both.test REJECT by name
+192.0.2.77 REJECT by address
+mx.dunno.test DUNNO
 ";
 
 fn sender(s: &Server, from: &str) -> String {
@@ -123,6 +147,33 @@ fn sender_mx_hosts_by_address_name_parent_and_prefix() {
         log_text().contains("warning: Unable to look up MX host for temp.test: SERVFAIL"),
         "{}",
         log_text()
+    );
+    // A domain that does not exist is no opinion (Postfix 2.10), not its own MX host.
+    assert_eq!(sender(&s, "a@gone.test"), "250 2.1.5 Ok");
+    // A host listed by name and by address: the name's answer; DUNNO ends the search.
+    assert_eq!(sender(&s, "a@both.test"), refused("a@both.test", "by name"));
+    assert_eq!(sender(&s, "a@dunno.test"), "250 2.1.5 Ok");
+    // A null MX is no opinion.
+    assert_eq!(sender(&s, "a@nullmx.test"), "250 2.1.5 Ok");
+    // At most 100 MX hosts of one domain are looked up.
+    assert_eq!(sender(&s, "a@many.test"), "250 2.1.5 Ok");
+    assert_eq!(MANY_LOOKUPS.load(Ordering::SeqCst), 100);
+}
+
+#[test]
+fn a_table_that_cannot_answer_defers() {
+    let dir = scratch();
+    let s = Server::builder()
+        .in_dir(dir)
+        .set(&[(
+            "smtpd_sender_restrictions",
+            "check_sender_mx_access hash:/nonexistent/mx_access",
+        )])
+        .setup(|ctx| ctx.resolver = Some(Arc::new(FakeDns)))
+        .start();
+    assert_eq!(
+        sender(&s, "a@spam.test"),
+        "451 4.3.0 <a@spam.test>: Temporary lookup failure"
     );
 }
 

@@ -66,6 +66,8 @@ pub fn check(ctx: &SmtpdContext, f: &Facts<'_>) -> Decision {
         }
     };
     mx.sort_by_key(|m| m.preference);
+    // At most 100 hosts, the best first (Postfix's dns_rr_list_limit).
+    mx.truncate(100);
     let best = mx[0].preference;
     let (primary, backup): (Vec<MxHost>, Vec<MxHost>) =
         mx.into_iter().partition(|m| m.preference == best);

@@ -77,6 +77,7 @@ fn attributes(f: &Facts<'_>) -> Vec<(&'static str, String)> {
         _ => String::new(),
     };
     let s = |v: Option<&str>| v.unwrap_or("").to_string();
+    let xtext = |v: Option<&str>| crate::xtext::encode(v.unwrap_or(""));
     let recipient_count = if f.stage == "DATA" { f.rcpt_count } else { 0 };
     let trusted = f.tls.and_then(|t| t.peer.as_ref()).filter(|c| c.trusted);
     let stage = match f.stage {
@@ -104,8 +105,9 @@ fn attributes(f: &Facts<'_>) -> Vec<(&'static str, String)> {
         ("size", f.size.unwrap_or(0).to_string()),
         // From a verified client certificate only, as Postfix; no fingerprints (Postern
         // computes no certificate digests).
-        ("ccert_subject", s(trusted.map(|c| c.cn.as_str()))),
-        ("ccert_issuer", s(trusted.map(|c| c.issuer.as_str()))),
+        // xtext, as Postfix sends them (`ccert_issuer=Wietse+20Venema`).
+        ("ccert_subject", xtext(trusted.map(|c| c.cn.as_str()))),
+        ("ccert_issuer", xtext(trusted.map(|c| c.issuer.as_str()))),
         ("ccert_fingerprint", String::new()),
         ("ccert_pubkey_fingerprint", String::new()),
         ("encryption_protocol", s(f.tls.map(|t| t.protocol.as_str()))),

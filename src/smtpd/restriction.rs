@@ -153,7 +153,7 @@ impl Restriction {
                 out.push(match (open_table(spec), kind, server_kind) {
                     (Ok(t), Some(kind), _) => Restriction::Access(kind, t),
                     (Ok(t), None, Some((kind, servers))) => {
-                        Restriction::ServerAccess(lower.clone(), kind, servers, t)
+                        Restriction::ServerAccess(n.clone(), kind, servers, t)
                     }
                     (Ok(_), None, None) => unreachable!("an access restriction"),
                     (Err(e), _, _) => Restriction::Broken(format!("{} {}: {}", n, spec, e)),

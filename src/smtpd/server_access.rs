@@ -7,7 +7,8 @@
 //! (check_reverse_client_hostname_{mx,ns}_access; not `unknown`), the HELO name, or the
 //! domain of the sender or recipient (not the null sender). A domain without MX records is
 //! its own MX host, an address literal (`[192.0.2.1]`) its own MX address; a name without
-//! NS records takes its parent domain's. A table's answer means what it means in
+//! NS records takes its parent domain's; a name that does not exist, or a null MX, is no
+//! opinion (Postfix 2.10). A table's answer means what it means in
 //! check_*_access (`access::answer`), except that OK is refused: as in Postfix, a name
 //! chosen by whoever runs the domain's DNS must not allow anything, so an OK answers `451
 //! 4.3.5 Server configuration error` with Postfix's three warnings (use DUNNO for an
@@ -44,8 +45,10 @@ impl Servers {
     }
 }
 
-/// Most server addresses looked up for one check (dns_rr_list_limit).
+/// Most server addresses looked up for one check, and most MX or NS hosts taken from one
+/// answer (Postfix's dns_rr_list_limit): a domain cannot make one RCPT ask DNS without end.
 const ADDRESS_LIMIT: usize = 100;
+const HOST_LIMIT: usize = 100;
 
 /// Run one check_*_{mx,ns}_access restriction named `restriction`.
 pub fn check(
@@ -161,6 +164,10 @@ fn search(
             return Decision::Dunno;
         }
     };
+    // A null MX (RFC 7505): the domain sends and receives no mail; no opinion.
+    if hosts.iter().any(|h| h.is_empty() || h == ".") {
+        return Decision::Dunno;
+    }
     let mut addresses = 0;
     for host in &hosts {
         if let Ok(ip) = host.parse::<IpAddr>() {
@@ -218,36 +225,44 @@ fn search(
     Decision::Dunno
 }
 
-/// The MX or NS host names of `domain`: a domain without MX records is its own MX host;
-/// one without NS records takes the nearest parent's. `Err` names what was looked up.
+/// The MX or NS host names of `domain`, at most `HOST_LIMIT` (the best MX hosts first): a
+/// domain without MX records is its own MX host; a name without NS records takes the
+/// nearest parent's. As Postfix 2.10, only "no such record" counts as none: a name that
+/// does not exist (NXDOMAIN) is an error (no opinion). `Err` names what was looked up.
 fn hosts_of(
     dns: &dyn Resolve,
     servers: Servers,
     domain: &str,
 ) -> Result<Vec<String>, (String, DnsError)> {
-    match servers {
+    let mut hosts = match servers {
         Servers::Mx => match dns.mx(domain) {
-            Ok(mx) if !mx.is_empty() => Ok(mx.into_iter().map(|m| m.name).collect()),
-            Ok(_) | Err(DnsError::NotFound(_)) => Ok(vec![domain.to_string()]),
-            Err(e) => Err((domain.to_string(), e)),
+            Ok(mx) if !mx.is_empty() => {
+                let mut mx = mx;
+                mx.sort_by_key(|m| m.preference);
+                mx.into_iter().map(|m| m.name).collect()
+            }
+            Ok(_) => vec![domain.to_string()],
+            Err(e) => return Err((domain.to_string(), e)),
         },
         Servers::Ns => {
             let mut name = domain;
             loop {
                 match dns.ns(name) {
-                    Ok(ns) if !ns.is_empty() => return Ok(ns),
-                    Ok(_) | Err(DnsError::NotFound(_)) => {}
+                    Ok(ns) if !ns.is_empty() => break ns,
+                    Ok(_) => {}
                     Err(e) => return Err((name.to_string(), e)),
                 }
                 match name.split_once('.') {
                     Some((_, parent)) if !parent.is_empty() => name = parent,
-                    _ => return Err((domain.to_string(), not_found(domain))),
+                    _ => return Err((domain.to_string(), not_found())),
                 }
             }
         }
-    }
+    };
+    hosts.truncate(HOST_LIMIT);
+    Ok(hosts)
 }
 
-fn not_found(domain: &str) -> DnsError {
-    DnsError::NotFound(format!("{}: no NS records", domain))
+fn not_found() -> DnsError {
+    DnsError::NotFound("no NS records".to_string())
 }

@@ -281,7 +281,10 @@ mod tests {
     fn error_texts_lose_the_os_error_suffix() {
         let e = io::Error::from_raw_os_error(2);
         assert_eq!(error_text(&e), "No such file or directory");
-        assert_eq!(strip_os_error("Connection refused (os error 111)"), "Connection refused");
+        assert_eq!(
+            strip_os_error("Connection refused (os error 111)"),
+            "Connection refused"
+        );
         assert_eq!(strip_os_error("no suffix"), "no suffix");
     }
 

@@ -26,18 +26,7 @@ pub struct Message<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Injection;
 
-/// xtext (RFC 3461 section 4): `+`, `=`, controls and non-ASCII as `+XX`.
-pub fn xtext(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("+{:02X}", b));
-        }
-    }
-    out
-}
+pub use crate::xtext::encode as xtext;
 
 /// RFC 6533 uxtext as Postfix writes it: printable ASCII but `\\` as is, every other
 /// character as `\\x{HEX}`.
