@@ -8,22 +8,8 @@ mod common;
 #[path = "common/inproc.rs"]
 mod inproc;
 
-use common::process_log_text as log_text;
-use inproc::{Server, me};
-use postern::smtpd::ClientInfo;
+use inproc::{Server, assert_logged, cl, me};
 use std::time::{Duration, Instant};
-
-fn assert_logged(line: &str) {
-    let text = log_text();
-    assert!(
-        text.contains(line),
-        "missing log line:\n{line}\nin:\n{text}"
-    );
-}
-
-fn cl() -> String {
-    ClientInfo::lookup("127.0.0.1:25".parse().unwrap()).log_name()
-}
 
 /// An smtpd whose local recipients are the system accounts and the aliases (Postfix's
 /// default local_recipient_maps), with `extra` settings.

@@ -8,8 +8,7 @@ mod common;
 #[path = "common/inproc.rs"]
 mod inproc;
 
-use common::process_log_text as log_text;
-use inproc::{Server, me, scratch};
+use inproc::{Server, assert_logged, cl, me, scratch};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,18 +16,6 @@ use std::time::Duration;
 use postern::dns::SystemResolver;
 use postern::dns::testserver::{FakeDns, Zone};
 use postern::smtpd::ClientInfo;
-
-fn cl() -> String {
-    ClientInfo::lookup("127.0.0.1:25".parse().unwrap()).log_name()
-}
-
-fn assert_logged(line: &str) {
-    let text = log_text();
-    assert!(
-        text.contains(line),
-        "missing log line:\n{line}\nin:\n{text}"
-    );
-}
 
 /// An smtpd asking `dns`, with `extra` settings.
 fn server(dns: &FakeDns, extra: &[(&str, &str)]) -> Server {

@@ -7,27 +7,13 @@ mod common;
 #[path = "common/inproc.rs"]
 mod inproc;
 
-use common::process_log_text as log_text;
-use inproc::{Server, me, scratch};
+use inproc::{Server, assert_logged, cl, me, scratch};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use postern::dns::{DnsError, MxHost, Resolve};
 use postern::queue::{QueueFile, QueueName};
-use postern::smtpd::ClientInfo;
-
-fn assert_logged(line: &str) {
-    let text = log_text();
-    assert!(
-        text.contains(line),
-        "missing log line:\n{line}\nin:\n{text}"
-    );
-}
-
-fn cl() -> String {
-    ClientInfo::lookup("127.0.0.1:25".parse().unwrap()).log_name()
-}
 
 /// DNS as the tests want it: mx.test has MX, a.test only an address, temp.test fails,
 /// everything else does not exist.

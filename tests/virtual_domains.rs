@@ -8,22 +8,8 @@ mod common;
 #[path = "common/inproc.rs"]
 mod inproc;
 
-use common::process_log_text as log_text;
 use common::{Instance, wait_for};
-use inproc::{Server, me, scratch};
-use postern::smtpd::ClientInfo;
-
-fn assert_logged(line: &str) {
-    let text = log_text();
-    assert!(
-        text.contains(line),
-        "missing log line:\n{line}\nin:\n{text}"
-    );
-}
-
-fn cl() -> String {
-    ClientInfo::lookup("127.0.0.1:25".parse().unwrap()).log_name()
-}
+use inproc::{Server, assert_logged, cl, me, scratch};
 
 /// An smtpd for which the client is outside $mynetworks, with `extra` settings.
 fn server(extra: &[(&str, &str)]) -> Server {

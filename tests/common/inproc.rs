@@ -33,6 +33,20 @@ pub fn scratch() -> PathBuf {
     dir
 }
 
+/// Assert that the test binary's maillog holds `line`.
+pub fn assert_logged(line: &str) {
+    let text = crate::common::process_log_text();
+    assert!(
+        text.contains(line),
+        "missing log line:\n{line}\nin:\n{text}"
+    );
+}
+
+/// The loopback client as smtpd logs it (`name[127.0.0.1]`, as this host names it).
+pub fn cl() -> String {
+    postern::smtpd::ClientInfo::lookup("127.0.0.1:25".parse().unwrap()).log_name()
+}
+
 /// The name of the user running the tests.
 pub fn me() -> String {
     postern::sys::user_by_uid(postern::sys::euid())
