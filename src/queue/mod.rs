@@ -41,6 +41,15 @@ pub enum QueueName {
 }
 
 impl QueueName {
+    /// The queues that hold messages, in the order Postfix lists them (mailq) and scans them.
+    pub const MESSAGES: [QueueName; 5] = [
+        QueueName::Maildrop,
+        QueueName::Hold,
+        QueueName::Incoming,
+        QueueName::Active,
+        QueueName::Deferred,
+    ];
+
     pub const ALL: [QueueName; 6] = [
         QueueName::Maildrop,
         QueueName::Hold,

@@ -23,15 +23,6 @@ use std::path::{Path, PathBuf};
 use super::postfix_file::{self, PostfixMessage};
 use super::{Queue, QueueName};
 
-/// Queues Postfix keeps messages in.
-const QUEUES: [QueueName; 5] = [
-    QueueName::Maildrop,
-    QueueName::Hold,
-    QueueName::Incoming,
-    QueueName::Active,
-    QueueName::Deferred,
-];
-
 /// A Postfix queue file found in the spool.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Found {
@@ -86,7 +77,7 @@ fn files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
 /// levels; four are searched).
 pub fn find(queue: &Queue) -> Vec<Found> {
     let mut out = Vec::new();
-    for q in QUEUES {
+    for q in QueueName::MESSAGES {
         let mut paths = Vec::new();
         files(&queue.dir(q), 4, &mut paths);
         paths.sort();

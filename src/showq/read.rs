@@ -19,13 +19,7 @@ use std::time::UNIX_EPOCH;
 use crate::queue::{Queue, QueueFile, QueueName};
 
 /// The order Postfix lists the queues in.
-pub const LIST_ORDER: [QueueName; 5] = [
-    QueueName::Maildrop,
-    QueueName::Hold,
-    QueueName::Incoming,
-    QueueName::Active,
-    QueueName::Deferred,
-];
+pub const LIST_ORDER: [QueueName; 5] = QueueName::MESSAGES;
 
 /// One message of the listing.
 #[derive(Debug, Clone, PartialEq)]

@@ -132,16 +132,16 @@ impl Restriction {
             let n = &words[i];
             i += 1;
             let lower = n.to_ascii_lowercase();
-            let kind = match lower.as_str() {
-                "check_client_access" => Some(AccessKind::Client),
-                "check_reverse_client_hostname_access" => Some(AccessKind::ReverseClient),
-                "check_helo_access" => Some(AccessKind::Helo),
-                "check_sender_access" => Some(AccessKind::Sender),
-                "check_recipient_access" => Some(AccessKind::Recipient),
-                _ => None,
+            // check_*_access (no servers) or check_*_{mx,ns}_access.
+            let access = match lower.as_str() {
+                "check_client_access" => Some((AccessKind::Client, None)),
+                "check_reverse_client_hostname_access" => Some((AccessKind::ReverseClient, None)),
+                "check_helo_access" => Some((AccessKind::Helo, None)),
+                "check_sender_access" => Some((AccessKind::Sender, None)),
+                "check_recipient_access" => Some((AccessKind::Recipient, None)),
+                _ => server_access_name(&lower).map(|(kind, servers)| (kind, Some(servers))),
             };
-            let server_kind = server_access_name(&lower);
-            if kind.is_some() || server_kind.is_some() {
+            if let Some((kind, servers)) = access {
                 let Some(spec) = words.get(i) else {
                     out.push(Restriction::Broken(format!(
                         "restriction {} requires a table argument",
@@ -150,13 +150,12 @@ impl Restriction {
                     continue;
                 };
                 i += 1;
-                out.push(match (open_table(spec), kind, server_kind) {
-                    (Ok(t), Some(kind), _) => Restriction::Access(kind, t),
-                    (Ok(t), None, Some((kind, servers))) => {
+                out.push(match (open_table(spec), servers) {
+                    (Ok(t), None) => Restriction::Access(kind, t),
+                    (Ok(t), Some(servers)) => {
                         Restriction::ServerAccess(n.clone(), kind, servers, t)
                     }
-                    (Ok(_), None, None) => unreachable!("an access restriction"),
-                    (Err(e), _, _) => Restriction::Broken(format!("{} {}: {}", n, spec, e)),
+                    (Err(e), _) => Restriction::Broken(format!("{} {}: {}", n, spec, e)),
                 });
                 continue;
             }
