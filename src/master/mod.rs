@@ -370,6 +370,7 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     anvil.log_statistics();
     let _ = wake_tx.send(Wake::Stop);
     let _ = qmgr_handle.join();
+    crate::showq::withdraw(&queue);
     log::stop();
     drop(pid);
     Ok(())

@@ -273,6 +273,13 @@ pub fn serve(queue: Queue) -> io::Result<JoinHandle<()>> {
         })
 }
 
+/// Stop taking clients (at `postfix stop`, before the pid-file lock is released): the
+/// socket's name goes, so a `mailq` run after the stop returned cannot reach a master that
+/// is still exiting and reads the queue directly instead.
+pub fn withdraw(queue: &Queue) {
+    let _ = std::fs::remove_file(socket_path(queue));
+}
+
 fn answer(queue: &Queue, stream: UnixStream) -> io::Result<()> {
     stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
