@@ -5,6 +5,8 @@
 //! root a 0600 root-only key used after the privilege drop and after `postfix reload`.
 
 mod common;
+#[path = "common/policy.rs"]
+mod policy;
 #[path = "common/tls.rs"]
 mod tls;
 
@@ -48,39 +50,9 @@ fn reject_plaintext_session_refuses_until_starttls() {
     assert!(inst.log().contains("reject: RCPT from "), "{}", inst.log());
 }
 
-/// A policy server that answers DUNNO and keeps each request's attributes.
-fn recording_policy() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::BufRead;
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = format!("inet:{}", l.local_addr().unwrap());
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let s2 = seen.clone();
-    std::thread::spawn(move || {
-        for stream in l.incoming().flatten() {
-            let mut r = std::io::BufReader::new(stream);
-            let mut req = String::new();
-            loop {
-                let mut line = String::new();
-                if r.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                if line.trim_end().is_empty() {
-                    s2.lock().unwrap().push(std::mem::take(&mut req));
-                    if r.get_mut().write_all(b"action=DUNNO\n\n").is_err() {
-                        break;
-                    }
-                } else {
-                    req.push_str(&line);
-                }
-            }
-        }
-    });
-    (addr, seen)
-}
-
 #[test]
 fn a_policy_server_sees_the_encryption() {
-    let (policy, seen) = recording_policy();
+    let (policy, seen) = policy::recording();
     let list =
         format!("check_policy_service {policy}, permit_mynetworks, reject_unauth_destination");
     let inst = instance(&[

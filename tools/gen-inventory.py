@@ -13,9 +13,6 @@ LEGACY = [("str", "fallback_relay", ""), ("str", "authorized_verp_clients", "")]
 
 FATAL = {
     "soft_bounce": "mail that should be kept in the queue would be bounced",
-    "relay_recipient_maps": "mail for unknown recipients in relay_domains would be "
-    "accepted and then bounced",
-    "smtpd_restriction_classes": "the restriction classes would not be applied",
     "message_reject_characters": "messages with these characters would be accepted",
     "authorized_submit_users": "every local user could submit mail",
     "authorized_mailq_users": "every local user could list the mail queue",

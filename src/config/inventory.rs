@@ -1,7 +1,7 @@
 //! The rest of Postfix 2.10's parameters: every parameter that Postfix 2.10.10's
-//! `postconf -d` lists from its built-in tables and `params` does not have (410 of them),
+//! `postconf -d` lists from its built-in tables and `params` does not have (403 of them),
 //! with Postfix's default (compiled for Linux). None is implemented: a setting other than
-//! the default is warned about, or, for the 20 whose being ignored would weaken security or
+//! the default is warned about, or, for the 19 whose being ignored would weaken security or
 //! lose mail, refused (`support`). `config::known` consults this table after `params`;
 //! `postconf -d` prints both. Names read in the source belong in `params`, not here.
 //!
@@ -374,7 +374,6 @@ pub const INVENTORY: &[Param] = &[
     k("queue_file_attribute_count_limit", "100"),
     k("queue_service_name", "qmgr"),
     k("reject_tempfail_action", "defer_if_permit"),
-    k("relay_clientcerts", ""),
     k("require_home_directory", "no"),
     k("reset_owner_alias", "no"),
     k("resolve_dequoted_address", "yes"),
@@ -494,7 +493,6 @@ pub const INVENTORY: &[Param] = &[
     k("smtpd_tls_always_issue_session_ids", "yes"),
     k("smtpd_tls_dh512_param_file", ""),
     k("smtpd_tls_eecdh_grade", "strong"),
-    k("smtpd_tls_fingerprint_digest", "md5"),
     k("smtpd_upstream_proxy_protocol", ""),
     k("smtpd_upstream_proxy_timeout", "5s"),
     f(

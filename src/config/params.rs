@@ -504,7 +504,8 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_tls_auth_only", "no"),
     p("smtpd_tls_wrappermode", "no"),
     // smtpd TLS (smtpd/tls): the legacy switch, logging, the Received: comment, the
-    // protocol range, client certificates (trusted roots: CAfile and the hashed CApath).
+    // protocol range, client certificates (trusted roots: CAfile and the hashed CApath;
+    // fingerprints for permit_tls_clientcerts, relay_clientcerts and check_ccert_access).
     p("smtpd_enforce_tls", "no"),
     p("smtpd_tls_loglevel", "0"),
     p("smtpd_tls_received_header", "no"),
@@ -515,6 +516,8 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_tls_ask_ccert", "no"),
     p("smtpd_tls_req_ccert", "no"),
     p("smtpd_tls_ccert_verifydepth", "9"),
+    p("smtpd_tls_fingerprint_digest", "md5"),
+    p("relay_clientcerts", ""),
     k("smtpd_tls_session_cache_database", ""),
     // The TLS library's own cipher choice and random source are used.
     k("smtpd_tls_ciphers", "medium"),

@@ -1,5 +1,5 @@
 //! The TLS log lines of the SMTP client, as Postfix 2.10's tls_client.c and tls_verify.c
-//! write them: the handshake summary (`Verified TLS connection established to
+//! write them, and smtpd's level-2 client-certificate line (tls_server.c): the handshake summary (`Verified TLS connection established to
 //! host[ip]:port: TLSv1.3 with cipher NAME (256/256 bits)`), the first trust-chain
 //! failure (`certificate verification failed for host[ip]:port: untrusted issuer /CN=X`,
 //! ...) and, at smtp_tls_loglevel 2, the certificate names looked at and the peer's
@@ -110,6 +110,22 @@ pub fn peer_cert(
         format!(
             "{}: subject_CN={}, issuer_CN={}, fingerprint={}, pkey_fingerprint={}",
             namaddrport,
+            printable(cn),
+            printable(issuer),
+            fpt,
+            pkey
+        ),
+    );
+}
+
+/// smtpd_tls_loglevel 2, a client's certificate: `host[addr]: subject_CN=X, issuer=Y,
+/// fingerprint=F, pkey_fingerprint=P` (Postfix 2.10's tls_server.c).
+pub fn client_cert(namaddr: &str, cn: &str, issuer: &str, fpt: &str, pkey: &str) {
+    info(
+        "smtpd",
+        format!(
+            "{}: subject_CN={}, issuer={}, fingerprint={}, pkey_fingerprint={}",
+            namaddr,
             printable(cn),
             printable(issuer),
             fpt,

@@ -40,7 +40,7 @@ fn refuse(d: Decision, f: &Facts<'_>) -> Result<(), Reply> {
 /// One stage's list, its deferred decisions started afresh.
 fn stage(ctx: &SmtpdContext, list: &[Restriction], class: Class, f: &Facts<'_>) -> Decision {
     let which = match class {
-        Class::Client | Class::ReverseClient => Stage::Client,
+        Class::Client | Class::ReverseClient | Class::Ccert => Stage::Client,
         Class::Helo => Stage::Helo,
         Class::Sender => Stage::Sender,
         Class::Recipient => Stage::Recipient,

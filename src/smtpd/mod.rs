@@ -28,6 +28,7 @@ pub mod access;
 pub mod access_actions;
 pub mod address;
 pub mod anvil;
+pub mod ccert;
 pub mod chat;
 pub mod check;
 pub mod chunk;

@@ -2,7 +2,7 @@
 //! attributes from the session (Postfix 2.10's set: request, protocol_state, protocol_name,
 //! helo_name, queue_id, sender, recipient, recipient_count, client_address, client_name,
 //! reverse_client_name, instance, sasl_*, size, ccert_*, encryption_*, etrn_domain,
-//! stress; queue_id, the certificate fingerprints, etrn_domain and stress are empty), and
+//! stress; queue_id, etrn_domain and stress are empty), and
 //! the server's action applied exactly as an access table's answer
 //! (`access::answer`: OK, DUNNO, REJECT, DEFER_IF_PERMIT, PREPEND, a restriction list or
 //! class name, never one naming a table or another server...).
@@ -79,7 +79,8 @@ fn attributes(f: &Facts<'_>) -> Vec<(&'static str, String)> {
     let s = |v: Option<&str>| v.unwrap_or("").to_string();
     let xtext = |v: Option<&str>| crate::xtext::encode(v.unwrap_or(""));
     let recipient_count = if f.stage == "DATA" { f.rcpt_count } else { 0 };
-    let trusted = f.tls.and_then(|t| t.peer.as_ref()).filter(|c| c.trusted);
+    let peer = f.tls.and_then(|t| t.peer.as_ref());
+    let trusted = peer.filter(|c| c.trusted);
     let stage = match f.stage {
         "HELO" if f.esmtp => "EHLO",
         other => other,
@@ -103,13 +104,15 @@ fn attributes(f: &Facts<'_>) -> Vec<(&'static str, String)> {
         ("sasl_username", s(f.sasl_username)),
         ("sasl_sender", s(f.sasl_sender)),
         ("size", f.size.unwrap_or(0).to_string()),
-        // From a verified client certificate only, as Postfix; no fingerprints (Postern
-        // computes no certificate digests).
-        // xtext, as Postfix sends them (`ccert_issuer=Wietse+20Venema`).
+        // The names from a verified client certificate only, as Postfix, in xtext
+        // (`ccert_issuer=Wietse+20Venema`); the fingerprints of any certificate.
         ("ccert_subject", xtext(trusted.map(|c| c.cn.as_str()))),
         ("ccert_issuer", xtext(trusted.map(|c| c.issuer.as_str()))),
-        ("ccert_fingerprint", String::new()),
-        ("ccert_pubkey_fingerprint", String::new()),
+        ("ccert_fingerprint", s(peer.map(|c| c.fingerprint.as_str()))),
+        (
+            "ccert_pubkey_fingerprint",
+            s(peer.map(|c| c.pkey_fingerprint.as_str())),
+        ),
         ("encryption_protocol", s(f.tls.map(|t| t.protocol.as_str()))),
         ("encryption_cipher", s(f.tls.map(|t| t.cipher.as_str()))),
         (

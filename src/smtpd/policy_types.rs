@@ -32,6 +32,8 @@ pub enum Class {
     Sender,
     Recipient,
     Data,
+    /// A client certificate (check_ccert_access): named by its subject's common name.
+    Ccert,
 }
 
 impl Class {
@@ -44,6 +46,7 @@ impl Class {
             Class::Sender => "Sender address",
             Class::Recipient => "Recipient address",
             Class::Data => "Data command",
+            Class::Ccert => "Client certificate",
         }
     }
 
@@ -56,6 +59,11 @@ impl Class {
             Class::Sender => f.sender.unwrap_or("").to_string(),
             Class::Recipient => f.rcpt.map(|r| r.given).unwrap_or("").to_string(),
             Class::Data => "DATA".to_string(),
+            Class::Ccert => f
+                .tls
+                .and_then(|t| t.peer.as_ref())
+                .map(|p| p.cn.clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -91,7 +99,7 @@ impl AccessKind {
             Class::Helo => Some(AccessKind::Helo),
             Class::Sender => Some(AccessKind::Sender),
             Class::Recipient => Some(AccessKind::Recipient),
-            Class::Data | Class::ReverseClient => None,
+            Class::Data | Class::ReverseClient | Class::Ccert => None,
         }
     }
 }

@@ -81,6 +81,12 @@ pub enum Restriction {
     RejectPlaintextSession,
     /// permit_mx_backup: this host is a backup MX for the recipient's domain.
     PermitMxBackup,
+    /// permit_tls_clientcerts: the client certificate's fingerprint is in relay_clientcerts.
+    PermitTlsClientcerts,
+    /// permit_tls_all_clientcerts: the client certificate verified.
+    PermitTlsAllClientcerts,
+    /// check_ccert_access TABLE: the client certificate's fingerprints as access keys.
+    CcertAccess(TableRef),
     /// sleep SECONDS: pause, then go on with the list.
     Sleep(u64),
     Access(AccessKind, TableRef),
@@ -159,6 +165,21 @@ impl Restriction {
                 });
                 continue;
             }
+            if lower == "check_ccert_access" {
+                let Some(spec) = words.get(i) else {
+                    out.push(Restriction::Broken(format!(
+                        "restriction {} requires a table argument",
+                        n
+                    )));
+                    continue;
+                };
+                i += 1;
+                out.push(match open_table(spec) {
+                    Ok(t) => Restriction::CcertAccess(t),
+                    Err(e) => Restriction::Broken(format!("{} {}: {}", n, spec, e)),
+                });
+                continue;
+            }
             if lower == "check_policy_service" {
                 let Some(arg) = words.get(i) else {
                     out.push(Restriction::Broken(format!(
@@ -226,6 +247,8 @@ impl Restriction {
                 }
                 "reject_unlisted_sender" => Restriction::RejectUnlistedSender,
                 "permit_mx_backup" => Restriction::PermitMxBackup,
+                "permit_tls_clientcerts" => Restriction::PermitTlsClientcerts,
+                "permit_tls_all_clientcerts" => Restriction::PermitTlsAllClientcerts,
                 "reject_plaintext_session" => Restriction::RejectPlaintextSession,
                 "reject_multi_recipient_bounce" => Restriction::RejectMultiRecipientBounce,
                 "reject_non_fqdn_helo_hostname" | "reject_non_fqdn_hostname" => {
@@ -310,6 +333,9 @@ pub struct Policy {
     pub unknown_hostname_code: u16,
     pub rbl_reply: String,
     pub rbl_reply_maps: String,
+    /// relay_clientcerts, opened (or why it could not be): the fingerprints
+    /// permit_tls_clientcerts permits.
+    pub relay_clientcerts: Result<crate::tables::TableList, String>,
 }
 
 impl Policy {
@@ -390,6 +416,8 @@ impl Policy {
             rbl_reply: cfg.raw("default_rbl_reply"),
             rbl_reply_maps: cfg.get("rbl_reply_maps").to_string(),
             null_key: cfg.get("smtpd_null_access_lookup_key").to_string(),
+            relay_clientcerts: crate::tables::TableList::open_list(cfg.get("relay_clientcerts"))
+                .map_err(|e| format!("relay_clientcerts: {}", e)),
         }
     }
 }
@@ -461,5 +489,22 @@ mod tests {
         assert!(matches!(&l[1], Restriction::Broken(_)));
         assert!(matches!(&l[2], Restriction::Broken(w) if w.contains("requires a table")));
         assert_eq!(l.len(), 3);
+    }
+
+    #[test]
+    fn parses_client_certificate_restrictions() {
+        let l = Restriction::parse_list(
+            "permit_tls_clientcerts, Permit_TLS_All_Clientcerts, check_ccert_access inline:{ AA:BB=OK }, check_ccert_access nosuch:x, check_ccert_access",
+        );
+        assert_eq!(l[0], Restriction::PermitTlsClientcerts);
+        assert_eq!(l[1], Restriction::PermitTlsAllClientcerts);
+        assert!(
+            matches!(&l[2], Restriction::CcertAccess(t) if t.0.spec() == "inline:{ AA:BB=OK }")
+        );
+        assert!(
+            matches!(&l[3], Restriction::Broken(w) if w.starts_with("check_ccert_access nosuch:x"))
+        );
+        assert!(matches!(&l[4], Restriction::Broken(w) if w.contains("requires a table")));
+        assert_eq!(l.len(), 5);
     }
 }

@@ -15,11 +15,12 @@
 use std::sync::{Arc, Mutex};
 
 use openssl::error::ErrorStack;
-use openssl::hash::{MessageDigest, hash};
+use openssl::hash::MessageDigest;
 use openssl::ssl::{Ssl, SslRef, SslVerifyMode};
 use openssl::x509::{X509NameRef, X509VerifyResult};
 
 use super::tls_policy::{ClientTls, TlsLevel};
+use crate::tls::fingerprint;
 use crate::tls::names::CertNames;
 use crate::tls::summary::Cipher;
 
@@ -79,15 +80,6 @@ impl PeerStatus {
             "Untrusted"
         }
     }
-}
-
-/// `AA:BB:...`, as Postfix writes fingerprints.
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{:02X}", b))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 /// X509_NAME_oneline's form: `/C=DE/O=Org/CN=Name`.
@@ -177,16 +169,8 @@ pub fn assess(
     st.trusted = ssl.verify_result() == X509VerifyResult::OK && st.failure.is_none();
     let names = CertNames::of(&cert);
     st.altnames = names.has_altname;
-    st.fingerprint = cert
-        .digest(MessageDigest::md5())
-        .map(|d| hex(&d))
-        .unwrap_or_default();
-    st.pkey_fingerprint = cert
-        .public_key()
-        .and_then(|k| k.public_key_to_der())
-        .and_then(|der| hash(MessageDigest::md5(), &der))
-        .map(|d| hex(&d))
-        .unwrap_or_default();
+    st.fingerprint = fingerprint::cert(&cert, MessageDigest::md5());
+    st.pkey_fingerprint = fingerprint::pkey(&cert, MessageDigest::md5());
     st.issuer_cn = names.issuer.clone();
     let check = st.trusted && matches!(tls.level, TlsLevel::Verify | TlsLevel::Secure);
     if check || tls.log.certmatch {

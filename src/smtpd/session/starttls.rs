@@ -16,7 +16,7 @@
 //! Logs: with smtpd_tls_loglevel >= 1 `Anonymous TLS connection established from
 //! host[addr]: TLSv1.3 with cipher NAME (USED/ALG bits)` (`Trusted` / `Untrusted` instead
 //! of `Anonymous` when the client sent a certificate), at level 2 also
-//! `host[addr]: subject_CN=..., issuer=...`; always `SSL_accept error from host[addr]: ...`
+//! `host[addr]: subject_CN=..., issuer=..., fingerprint=..., pkey_fingerprint=...`; always `SSL_accept error from host[addr]: ...`
 //! for a failed handshake (and `warning: TLS library problem: ...` with the library's
 //! reason), then `lost connection after STARTTLS from host[addr]`; for a refused client
 //! certificate `NOQUEUE: abort: TLS from host[addr]: REASON`.
@@ -154,7 +154,8 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         };
         match acceptor.accept(plain) {
             Ok(stream) => {
-                let negotiated = Negotiated::of(stream.ssl(), self.ctx.tls.ask_ccert);
+                let tls = &self.ctx.tls;
+                let negotiated = Negotiated::of(stream.ssl(), tls.ask_ccert, tls.digest);
                 self.log_established(&negotiated);
                 self.chat.set_conn(Conn::Tls(Box::new(stream)));
                 self.tls = Some(negotiated);
@@ -172,12 +173,12 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         if self.ctx.tls.loglevel >= 2
             && let Some(p) = &n.peer
         {
-            log::info(
-                "smtpd",
-                format!(
-                    "{}: subject_CN={}, issuer={}",
-                    self.client_log, p.cn, p.issuer
-                ),
+            log::tls::client_cert(
+                &self.client_log,
+                &p.cn,
+                &p.issuer,
+                &p.fingerprint,
+                &p.pkey_fingerprint,
             );
         }
         if self.ctx.tls.loglevel >= 1 {

@@ -263,6 +263,24 @@ fn client_certificate_settings_build_or_disable_tls() {
         ],
     );
     assert!(!may.ctx.tls.require_ccert && !may.ctx.tls.ask_ccert);
+    // An unknown fingerprint digest disables TLS (Postfix's tls_server_init), a known one
+    // is used.
+    let digest = |name: &str| {
+        with_cert(
+            &format!("tls-dgst-{}", name),
+            &[
+                ("smtpd_tls_security_level", "may"),
+                ("smtpd_tls_fingerprint_digest", name),
+            ],
+        )
+    };
+    assert!(digest("nosuchdigest").ctx.tls.acceptor.is_none());
+    let sha256 = digest("sha256");
+    assert!(sha256.ctx.tls.acceptor.is_some());
+    assert_eq!(
+        sha256.ctx.tls.digest.type_(),
+        openssl::hash::MessageDigest::sha256().type_()
+    );
 }
 
 /// smtpd_discard_ehlo_keywords = starttls: not offered, and refused as Postfix does.

@@ -21,6 +21,7 @@ pub mod negotiated;
 
 use std::sync::Arc;
 
+use openssl::hash::MessageDigest;
 use openssl::ssl::SslAcceptor;
 
 use crate::config::{Config, split_list};
@@ -63,6 +64,8 @@ pub struct ServerTls {
     pub ask_ccert: bool,
     /// A trusted client certificate is required (smtpd_tls_req_ccert at level encrypt).
     pub require_ccert: bool,
+    /// smtpd_tls_fingerprint_digest: the digest of client certificate fingerprints.
+    pub digest: MessageDigest,
     pub loglevel: i64,
     pub received_header: bool,
     pub wrappermode: bool,
@@ -79,6 +82,7 @@ impl ServerTls {
             acceptor: None,
             ask_ccert: false,
             require_ccert: false,
+            digest: MessageDigest::md5(),
             loglevel: 0,
             received_header: false,
             wrappermode: false,
@@ -106,7 +110,20 @@ impl ServerTls {
             crate::log::warning("smtpd", "Can't require client certs unless TLS is required");
         }
         let ask_ccert = cfg.bool("smtpd_tls_ask_ccert") || require_ccert;
+        let digest_name = cfg.get("smtpd_tls_fingerprint_digest").trim();
+        let digest = crate::tls::fingerprint::digest(digest_name);
         let acceptor = match identity_files(cfg) {
+            // As Postfix's tls_server_init: refused now, not in the middle of a handshake.
+            Some(_) if wanted && digest.is_none() => {
+                crate::log::warning(
+                    "smtpd",
+                    format!(
+                        "Digest algorithm \"{}\" not found: disabling TLS support",
+                        crate::log::lines::printable(digest_name)
+                    ),
+                );
+                None
+            }
             Some((cert, key)) if wanted => load(&acceptor::Settings {
                 cert: &cert,
                 key: &key,
@@ -131,6 +148,7 @@ impl ServerTls {
             acceptor,
             ask_ccert,
             require_ccert,
+            digest: digest.unwrap_or_else(MessageDigest::md5),
             loglevel: cfg.int("smtpd_tls_loglevel"),
             received_header: cfg.bool("smtpd_tls_received_header"),
             wrappermode,

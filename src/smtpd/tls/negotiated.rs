@@ -1,8 +1,9 @@
 //! What a finished TLS handshake negotiated, as Postfix names it in its log line and in
 //! the Received: header: the protocol (`TLSv1.3`), the OpenSSL cipher name and its
 //! used/algorithm bits (read and worded by the shared `crate::tls::summary`), and the
-//! client certificate if one was asked for (subject CN, issuer CN, and whether it
-//! verified against smtpd_tls_CAfile). Follows Postfix 2.10's
+//! client certificate if one was asked for (subject CN, issuer CN, its certificate and
+//! public-key fingerprints with smtpd_tls_fingerprint_digest, and whether it verified
+//! against smtpd_tls_CAfile). Follows Postfix 2.10's
 //! tls_server.c / tls_misc.c (`tls_log_summary`) and smtpd.c's Received: comment; the
 //! 3.x key-exchange / signature details are not logged (2.10's form).
 //!
@@ -10,10 +11,12 @@
 //! (log::lines::printable) before they reach a log line or header. Trust is OpenSSL's
 //! verify result (X509_V_OK), never the names. Logs nothing.
 
+use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::ssl::SslRef;
 use openssl::x509::{X509NameRef, X509VerifyResult};
 
+use crate::tls::fingerprint;
 use crate::tls::summary::Cipher;
 
 /// The client certificate the handshake carried.
@@ -23,6 +26,11 @@ pub struct PeerCert {
     pub cn: String,
     /// The issuer's common name, else its organization (printable).
     pub issuer: String,
+    /// The certificate's fingerprint (`AA:BB:...`), for relay_clientcerts and
+    /// check_ccert_access.
+    pub fingerprint: String,
+    /// The fingerprint of its public key (Postfix 2.9.6's form).
+    pub pkey_fingerprint: String,
     /// Verified against smtpd_tls_CAfile.
     pub trusted: bool,
 }
@@ -42,8 +50,9 @@ pub struct Negotiated {
 }
 
 impl Negotiated {
-    /// What `ssl` negotiated; `asked`: a client certificate was requested.
-    pub fn of(ssl: &SslRef, asked: bool) -> Negotiated {
+    /// What `ssl` negotiated; `asked`: a client certificate was requested; `digest`:
+    /// smtpd_tls_fingerprint_digest.
+    pub fn of(ssl: &SslRef, asked: bool, digest: MessageDigest) -> Negotiated {
         let c = Cipher::of(ssl);
         let peer = ssl.peer_certificate().map(|cert| PeerCert {
             cn: name_entry(cert.subject_name(), &[Nid::COMMONNAME]),
@@ -51,6 +60,8 @@ impl Negotiated {
                 cert.issuer_name(),
                 &[Nid::COMMONNAME, Nid::ORGANIZATIONNAME],
             ),
+            fingerprint: fingerprint::cert(&cert, digest),
+            pkey_fingerprint: fingerprint::pkey(&cert, digest),
             trusted: ssl.verify_result() == X509VerifyResult::OK,
         });
         Negotiated {
@@ -152,6 +163,8 @@ mod tests {
         let peer = PeerCert {
             cn: "alice \"x\" (y)".into(),
             issuer: "Test CA".into(),
+            fingerprint: "AA:BB".into(),
+            pkey_fingerprint: "CC:DD".into(),
             trusted: true,
         };
         let t = n(Some(peer.clone()), true);
