@@ -14,7 +14,10 @@
 //! forwarded copy's queue ID comes back in the agent's outcome); smtpd uses pickup (to wake
 //! it), never the reverse; postmap uses tables, never the reverse. `secrets` (the files read
 //! as root before the privilege drop) is a leaf over `config` that the master and the root
-//! helper fill and everything else reads from. README.md and
+//! helper fill and everything else reads from. `verify` (verify(8)) is the address
+//! verification cache and its probe messages: smtpd asks it and queues probes, the
+//! scheduler reports the probes' results to it; it uses cleanup and the queue only.
+//! README.md and
 //! spool-layout.md describe the whole.
 
 pub mod bench;
@@ -45,6 +48,7 @@ pub mod smtputf8;
 pub mod sys;
 pub mod tables;
 pub mod tls;
+pub mod verify;
 pub mod xtext;
 
 /// A value shared between threads that SIGHUP can replace: readers clone the inner `Arc`.

@@ -325,12 +325,17 @@ mod tests {
 
         let mut forged = env.clone();
         forged.set_attr("client_address", "192.0.2.1");
+        // A forged address verification probe would write the cache.
+        forged.set_attr(crate::verify::probe::PROBE_ATTR, "victim@d.test");
+        forged.set_attr("verify", "1");
         forged.set_attr("ret", "HDRS");
         forged.arrival = std::time::UNIX_EPOCH;
         forged.delay_warned = true;
         forged.recipients[0].done = true;
         stamp(&mut forged);
         assert_eq!(forged.attr("client_address"), None);
+        assert_eq!(crate::verify::probe::probed(&forged), None);
+        assert_eq!(forged.attr("verify"), Some("1"), "sendmail -bv stays");
         assert_eq!(forged.attr("ret"), Some("HDRS"));
         assert!(
             forged.arrival > std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000)

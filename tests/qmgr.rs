@@ -84,6 +84,7 @@ fn setup_with(
         queue: queue.clone(),
         agents,
         process_limits,
+        verify: None,
     })));
     let (tx, rx) = crossbeam_channel::unbounded();
     let handle = qmgr::start(ctx, rx);

@@ -1,5 +1,5 @@
 //! The rest of Postfix 2.10's parameters: every parameter that Postfix 2.10.10's
-//! `postconf -d` lists from its built-in tables and `params` does not have (403 of them),
+//! `postconf -d` lists from its built-in tables and `params` does not have (386 of them),
 //! with Postfix's default (compiled for Linux). None is implemented: a setting other than
 //! the default is warned about, or, for the 19 whose being ignored would weaken security or
 //! lose mail, refused (`support`). `config::known` consults this table after `params`;
@@ -44,20 +44,11 @@ pub fn find(name: &str) -> Option<&'static Param> {
 /// The parameters, in name order.
 pub const INVENTORY: &[Param] = &[
     k("2bounce_notice_recipient", "postmaster"),
-    kt("address_verify_cache_cleanup_interval", "12h", 'h'),
     k("address_verify_default_transport", "$default_transport"),
     k("address_verify_local_transport", "$local_transport"),
     k("address_verify_map", "btree:$data_directory/verify_cache"),
-    k("address_verify_negative_cache", "yes"),
-    kt("address_verify_negative_expire_time", "3d", 'd'),
-    kt("address_verify_negative_refresh_time", "3h", 'h'),
-    k("address_verify_poll_count", "${stress?1}${stress:3}"),
-    k("address_verify_poll_delay", "3s"),
-    kt("address_verify_positive_expire_time", "31d", 'd'),
-    kt("address_verify_positive_refresh_time", "7d", 'd'),
     k("address_verify_relay_transport", "$relay_transport"),
     k("address_verify_relayhost", "$relayhost"),
-    k("address_verify_sender", "$double_bounce_sender"),
     k(
         "address_verify_sender_dependent_default_transport_maps",
         "$sender_dependent_default_transport_maps",
@@ -589,20 +580,6 @@ pub const INVENTORY: &[Param] = &[
     k("unknown_address_tempfail_action", "$reject_tempfail_action"),
     k(
         "unknown_helo_hostname_tempfail_action",
-        "$reject_tempfail_action",
-    ),
-    k("unverified_recipient_defer_code", "450"),
-    k("unverified_recipient_reject_code", "450"),
-    k("unverified_recipient_reject_reason", ""),
-    k(
-        "unverified_recipient_tempfail_action",
-        "$reject_tempfail_action",
-    ),
-    k("unverified_sender_defer_code", "450"),
-    k("unverified_sender_reject_code", "450"),
-    k("unverified_sender_reject_reason", ""),
-    k(
-        "unverified_sender_tempfail_action",
         "$reject_tempfail_action",
     ),
     k("verp_delimiter_filter", "-=+"),

@@ -223,6 +223,31 @@ pub const PARAMS: &[Param] = &[
     // The recipient table of $relay_domains (smtpd/destination.rs).
     p("relay_recipient_maps", ""),
     p("unknown_relay_recipient_reject_code", "550"),
+    // Address verification (verify/, smtpd/unverified.rs): the cache's times, the probe
+    // sender, smtpd's polling, and the replies of reject_unverified_*.
+    t("address_verify_positive_expire_time", "31d", 'd'),
+    t("address_verify_positive_refresh_time", "7d", 'd'),
+    t("address_verify_negative_expire_time", "3d", 'd'),
+    t("address_verify_negative_refresh_time", "3h", 'h'),
+    p("address_verify_negative_cache", "yes"),
+    t("address_verify_cache_cleanup_interval", "12h", 'h'),
+    p("address_verify_sender", "$double_bounce_sender"),
+    p("address_verify_poll_count", "${stress?1}${stress:3}"),
+    t("address_verify_poll_delay", "3s", 's'),
+    p("unverified_recipient_defer_code", "450"),
+    p("unverified_recipient_reject_code", "450"),
+    p("unverified_recipient_reject_reason", ""),
+    p(
+        "unverified_recipient_tempfail_action",
+        "$reject_tempfail_action",
+    ),
+    p("unverified_sender_defer_code", "450"),
+    p("unverified_sender_reject_code", "450"),
+    p("unverified_sender_reject_reason", ""),
+    p(
+        "unverified_sender_tempfail_action",
+        "$reject_tempfail_action",
+    ),
     // Where the best MX hosts must be for permit_mx_backup (smtpd/mx_backup.rs).
     p("permit_mx_backup_networks", ""),
     // SMTP server access policy (smtpd/restrict.rs, smtpd/access.rs, smtpd/policy_types.rs).

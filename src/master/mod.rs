@@ -284,11 +284,15 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     }
 
     let (wake_tx, wake_rx) = crossbeam_channel::unbounded();
+    // One address verification cache for every listener and the scheduler; it survives
+    // reloads (as Postfix's verify(8) keeps its map).
+    let verify = Arc::new(crate::verify::Cache::new());
     let qctx = Arc::new(RwLock::new(Arc::new(QmgrContext {
         cfg: cfg.clone(),
         queue: queue.clone(),
         agents: agents::build(&cfg, &services, helper.clone()),
         process_limits: agents::process_limits(&cfg, &services),
+        verify: Some(verify.clone()),
     })));
     let qmgr_handle = qmgr::start(qctx.clone(), wake_rx);
     // postqueue -f/-i/-s and postsuper's requests; the mailq listing for everyone.
@@ -313,7 +317,11 @@ pub fn run_daemon(config_dir: &Path, log_to_stderr: bool, ready: Ready) -> Resul
     let mut listeners = Vec::new();
     for (svc, addr, l) in bound {
         let svc_cfg = Arc::new(agents::service_config(&cfg, &svc));
-        let ctx = smtpd_context(svc_cfg.clone(), &svc, &anvil, &queue, &wake_tx)
+        let shared = Shared {
+            anvil: &anvil,
+            verify: &verify,
+        };
+        let ctx = smtpd_context(svc_cfg.clone(), &svc, &shared, &queue, &wake_tx)
             .map_err(MasterError::Setup)?;
         let ctx = Arc::new(RwLock::new(Arc::new(ctx)));
         let maxproc = match svc.maxproc {
@@ -410,18 +418,27 @@ fn import_postfix_queue(queue: &Queue, owner: Option<(u32, u32, u32)>) {
     }
 }
 
-/// An smtpd context for one listener, with the system resolver for the DNS checks and the
-/// process-wide anvil counters (keyed by the master.cf service name).
+/// What every listener of one master shares: the anvil counters and the address
+/// verification cache.
+struct Shared<'a> {
+    anvil: &'a Arc<Anvil>,
+    verify: &'a Arc<crate::verify::Cache>,
+}
+
+/// An smtpd context for one listener, with the system resolver for the DNS checks, the
+/// process-wide anvil counters (keyed by the master.cf service name) and the verification
+/// cache.
 fn smtpd_context(
     cfg: Arc<Config>,
     svc: &Service,
-    anvil: &Arc<Anvil>,
+    shared: &Shared<'_>,
     queue: &Queue,
     wake: &crossbeam_channel::Sender<Wake>,
 ) -> Result<SmtpdContext, String> {
     let mut ctx = SmtpdContext::new(cfg, queue.clone(), wake.clone())?;
     ctx.resolver = agents::system_resolver();
-    ctx.limits.anvil = anvil.clone();
+    ctx.verify = Some(shared.verify.clone());
+    ctx.limits.anvil = shared.anvil.clone();
     ctx.limits.service = svc.name.clone();
     Ok(ctx)
 }
@@ -501,16 +518,17 @@ fn reload(
     preload::on_reload(&helper, &cfg, &services);
     for l in listeners {
         let svc_cfg = Arc::new(agents::service_config(&cfg, &l.service));
-        // The counters survive a reload; every listener holds the same anvil.
-        let anvil = l
-            .ctx
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .limits
-            .anvil
-            .clone();
+        // The counters and the verification cache survive a reload; every listener holds
+        // the same ones.
+        let old = l.ctx.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let anvil = old.limits.anvil.clone();
         anvil.set_time_unit(cfg.time("anvil_rate_time_unit"));
-        match smtpd_context(svc_cfg, &l.service, &anvil, queue, wake) {
+        let verify = old.verify.clone().unwrap_or_default();
+        let shared = Shared {
+            anvil: &anvil,
+            verify: &verify,
+        };
+        match smtpd_context(svc_cfg, &l.service, &shared, queue, wake) {
             Ok(ctx) => *l.ctx.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ctx),
             Err(e) => log::warning(
                 COMPONENT,
@@ -518,11 +536,17 @@ fn reload(
             ),
         }
     }
+    let verify = qctx
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .verify
+        .clone();
     let new = QmgrContext {
         cfg: cfg.clone(),
         queue: queue.clone(),
         agents: agents::build(&cfg, &services, helper),
         process_limits: agents::process_limits(&cfg, &services),
+        verify,
     };
     *qctx.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
     let _ = wake.send(Wake::Reload);

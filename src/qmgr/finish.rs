@@ -73,7 +73,11 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
         }
         return Vec::new();
     }
-    if super::verify::is_verify(&msg.qf.envelope)
+    if crate::verify::probe::probed(&msg.qf.envelope).is_some() {
+        if finish_probe(ctx, id, msg) {
+            return Vec::new();
+        }
+    } else if super::verify::is_verify(&msg.qf.envelope)
         && let Some(ids) = finish_verify(ctx, id, msg)
     {
         return ids;
@@ -285,6 +289,45 @@ fn finish_verify(ctx: &QmgrContext, id: &str, msg: &mut ActiveMessage) -> Option
         Err(e) => log::warning(COMPONENT, format!("{}: remove: {}", id, e)),
     }
     Some(new_ids)
+}
+
+/// A probe of address verification: when every recipient has an answer, the verdict goes
+/// into the cache and the probe is removed (never retried or bounced: verify.c's probes
+/// report once). Deliverable if any recipient the address led to is (a failure never hides a
+/// success, as in verify(8)), else the last failure. False when some recipient was not
+/// tried (the system is stopping): the probe is then kept as usual.
+fn finish_probe(ctx: &QmgrContext, id: &str, msg: &mut ActiveMessage) -> bool {
+    use crate::verify::AddrStatus;
+    let pending: Vec<usize> = msg.qf.pending().map(|(i, _)| i).collect();
+    let mut verdict: Option<(AddrStatus, String)> = None;
+    for qi in &pending {
+        let Some(outcomes) = msg.results.get(qi).filter(|o| !o.is_empty()) else {
+            return false;
+        };
+        for o in outcomes {
+            let status = match o.status {
+                Status::Sent => AddrStatus::Ok,
+                Status::Bounced => AddrStatus::Bounce,
+                _ => AddrStatus::Defer,
+            };
+            if verdict.as_ref().is_none_or(|(s, _)| *s != AddrStatus::Ok) {
+                verdict = Some((status, o.text.clone()));
+            }
+        }
+    }
+    if let (Some(cache), Some(addr), Some((status, text))) = (
+        ctx.verify.as_ref(),
+        crate::verify::probe::probed(&msg.qf.envelope),
+        verdict,
+    ) {
+        let settings = crate::verify::Settings::from_config(&ctx.cfg);
+        cache.update(&settings, addr, status, &text, crate::verify::now());
+    }
+    match ctx.queue.recycle(id, QueueName::Active) {
+        Ok(()) => lines::removed(id),
+        Err(e) => log::warning(COMPONENT, format!("{}: remove: {}", id, e)),
+    }
+    true
 }
 
 /// The per-message deferral log read by mailq: one `address<TAB>dsn<TAB>reason` line per

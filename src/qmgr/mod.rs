@@ -86,6 +86,8 @@ pub struct QmgrContext {
     /// Worker threads per transport (the master.cf maxproc column); a transport not named
     /// here gets $default_process_limit. At most `MAX_POOL` either way.
     pub process_limits: HashMap<String, usize>,
+    /// The address verification cache probes report to (`None`: results are dropped).
+    pub verify: Option<Arc<crate::verify::Cache>>,
 }
 
 /// The most delivery threads one transport gets (maxproc 0, "no limit", means this).

@@ -55,6 +55,7 @@ pub mod space;
 pub mod stopping;
 pub mod tls;
 pub mod unknown_names;
+pub mod unverified;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::{Arc, Condvar, Mutex};
@@ -151,6 +152,9 @@ pub struct SmtpdContext {
     /// DNS for reject_unknown_*_domain; `None` (until the master provides one) makes every
     /// such lookup a temporary failure.
     pub resolver: Option<Arc<dyn crate::dns::Resolve>>,
+    /// The address verification cache (reject_unverified_*); `None` (the stand-alone
+    /// server) answers `address verification problem`.
+    pub verify: Option<Arc<crate::verify::Cache>>,
     /// local_header_rewrite_clients, lower-cased.
     pub header_rewrite_clients: Vec<String>,
     pub message_size_limit: u64,
@@ -233,6 +237,7 @@ impl SmtpdContext {
             receive: crate::cleanup::receive::ReceiveOverrides::of_logged(&cfg, "smtpd"),
             policy: restriction::Policy::from_config(&cfg),
             resolver: None,
+            verify: None,
             header_rewrite_clients: cfg
                 .list("local_header_rewrite_clients")
                 .into_iter()

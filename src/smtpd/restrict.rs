@@ -3,7 +3,7 @@
 //! `restriction`) against what is known of the session (`Facts`), with Postfix's reply
 //! texts. It uses
 //! access (check_*_access, handing it the evaluator for a restriction list found in a
-//! table), ccert (client certificates), destination (relay and recipient table tests), hostname and policy_types; none
+//! table), ccert (client certificates), unverified (address verification), destination (relay and recipient table tests), hostname and policy_types; none
 //! of them imports restrict. `check` calls it.
 //!
 //! Security role: decides who may relay and who is refused. Every list is evaluated in
@@ -179,6 +179,10 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             }
         }
         Restriction::PermitMxBackup => super::mx_backup::check(ctx, f),
+        Restriction::RejectUnverifiedRecipient => {
+            super::unverified::check(ctx, Class::Recipient, f)
+        }
+        Restriction::RejectUnverifiedSender => super::unverified::check(ctx, Class::Sender, f),
         Restriction::PermitTlsClientcerts => super::ccert::permit(ctx, false, class, f),
         Restriction::PermitTlsAllClientcerts => super::ccert::permit(ctx, true, class, f),
         Restriction::CcertAccess(t) => {

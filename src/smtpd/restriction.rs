@@ -81,6 +81,9 @@ pub enum Restriction {
     RejectPlaintextSession,
     /// permit_mx_backup: this host is a backup MX for the recipient's domain.
     PermitMxBackup,
+    /// reject_unverified_recipient / reject_unverified_sender: address verification.
+    RejectUnverifiedRecipient,
+    RejectUnverifiedSender,
     /// permit_tls_clientcerts: the client certificate's fingerprint is in relay_clientcerts.
     PermitTlsClientcerts,
     /// permit_tls_all_clientcerts: the client certificate verified.
@@ -247,6 +250,8 @@ impl Restriction {
                 }
                 "reject_unlisted_sender" => Restriction::RejectUnlistedSender,
                 "permit_mx_backup" => Restriction::PermitMxBackup,
+                "reject_unverified_recipient" => Restriction::RejectUnverifiedRecipient,
+                "reject_unverified_sender" => Restriction::RejectUnverifiedSender,
                 "permit_tls_clientcerts" => Restriction::PermitTlsClientcerts,
                 "permit_tls_all_clientcerts" => Restriction::PermitTlsAllClientcerts,
                 "reject_plaintext_session" => Restriction::RejectPlaintextSession,
@@ -336,6 +341,13 @@ pub struct Policy {
     /// relay_clientcerts, opened (or why it could not be): the fingerprints
     /// permit_tls_clientcerts permits.
     pub relay_clientcerts: Result<crate::tables::TableList, String>,
+    /// reject_unverified_recipient and reject_unverified_sender: codes, reason, action.
+    pub unverified_rcpt: super::unverified::Unverified,
+    pub unverified_sender: super::unverified::Unverified,
+    /// address_verify_poll_count and address_verify_poll_delay.
+    pub verify_poll: super::unverified::Poll,
+    /// The verification cache's expiry and refresh times.
+    pub verify_settings: crate::verify::Settings,
 }
 
 impl Policy {
@@ -418,6 +430,19 @@ impl Policy {
             null_key: cfg.get("smtpd_null_access_lookup_key").to_string(),
             relay_clientcerts: crate::tables::TableList::open_list(cfg.get("relay_clientcerts"))
                 .map_err(|e| format!("relay_clientcerts: {}", e)),
+            unverified_rcpt: super::unverified::Unverified::from_config(
+                cfg,
+                &super::unverified::RECIPIENT,
+            ),
+            unverified_sender: super::unverified::Unverified::from_config(
+                cfg,
+                &super::unverified::SENDER,
+            ),
+            verify_poll: super::unverified::Poll {
+                count: u32::try_from(cfg.int("address_verify_poll_count").max(1)).unwrap_or(3),
+                delay: cfg.time("address_verify_poll_delay"),
+            },
+            verify_settings: crate::verify::Settings::from_config(cfg),
         }
     }
 }

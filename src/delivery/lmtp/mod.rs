@@ -210,6 +210,19 @@ impl Agent for Lmtp {
     }
 
     fn deliver(&self, req: &Request<'_>) -> Vec<Outcome> {
+        self.attempt(req, false)
+    }
+
+    /// Address verification as Postfix's lmtp(8) in verify mode: MAIL FROM and RCPT TO
+    /// only, each recipient's result the reply to its RCPT TO.
+    fn verify(&self, req: &Request<'_>) -> Vec<Outcome> {
+        self.attempt(req, true)
+    }
+}
+
+impl Lmtp {
+    /// Deliver, or with `verify` only ask the server about the recipients.
+    fn attempt(&self, req: &Request<'_>, verify: bool) -> Vec<Outcome> {
         let started = Instant::now();
         let all = |dsn: Dsn, text: &str| -> Vec<Outcome> {
             (0..req.recipients.len())
@@ -243,6 +256,7 @@ impl Agent for Lmtp {
                 req.attrs,
                 req.recipients.iter().map(|r| r.address.as_str()),
             ),
+            verify,
         };
         session::run(stream, &server, &self.settings(), &msg, started)
     }

@@ -208,7 +208,7 @@ fn transaction(
     let set = s.set;
     let pipelining = envelope::offered(&ext, "PIPELINING").is_some();
     let r = if pipelining {
-        let group = envelope::pipelined(&mail, &rcpts);
+        let group = envelope::pipelined(&mail, &rcpts, !msg.verify);
         s.send(group.as_bytes(), set.mail_timeout, "sending MAIL FROM")?;
         s.read(set.mail_timeout, "sending MAIL FROM")?
     } else {
@@ -229,13 +229,19 @@ fn transaction(
             let answered: Vec<usize> = done.iter().map(|o| o.rcpt).collect();
             left.retain(|x| !answered.contains(x));
         })?;
-        if r.class() == Class::Success {
+        if r.class() == Class::Success && msg.verify {
+            // Verify mode: the reply to RCPT TO is the result; no DATA follows.
+            done.push(s.outcome(i, r.dsn(), &r.text()));
+        } else if r.class() == Class::Success {
             accepted.push(i);
         } else {
             done.push(s.outcome(i, r.dsn(), &s.said(&r, "RCPT TO")));
         }
     }
     *left = accepted.clone();
+    if msg.verify {
+        return Ok(());
+    }
     let r = if pipelining {
         s.read(set.data_init_timeout, "sending DATA command")?
     } else if accepted.is_empty() {

@@ -122,6 +122,49 @@ fn deliver(a: &Lmtp, nexthop: &str, rcpts: &[Recipient]) -> Vec<Outcome> {
 }
 
 #[test]
+fn verify_mode_asks_rcpt_and_sends_no_data() {
+    for pipelining in [true, false] {
+        let dir = scratch(if pipelining { "vpipe" } else { "vnopipe" });
+        let (path, t) = server(
+            &dir,
+            pipelining,
+            vec![
+                "250 2.1.5 OK",
+                "550 5.1.1 <b@x.test> User doesn't exist",
+                "451 4.3.0 <c@x.test> Temporary internal failure",
+            ],
+            vec![],
+        );
+        let rcpts = ["a@x.test", "b@x.test", "c@x.test"].map(Recipient::new);
+        let req = Request {
+            queue_id: "ABC123",
+            sender: "double-bounce@mx.test",
+            arrival: SystemTime::now(),
+            content: b"",
+            recipients: &rcpts,
+            nexthop: &format!("unix:{}", path.display()),
+            ret: None,
+            envid: None,
+            attrs: &[],
+        };
+        let out = agent().verify(&req);
+        let seen = t.join().unwrap();
+        let got: Vec<_> = out.iter().map(|o| (o.status, o.dsn.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (Status::Sent, "2.1.5"),
+                (Status::Bounced, "5.1.1"),
+                (Status::Deferred, "4.3.0")
+            ]
+        );
+        assert_eq!(out[0].text, "250 2.1.5 OK");
+        assert!(!seen.iter().any(|c| c == "DATA"), "{:?}", seen);
+        assert_eq!(seen.last().map(String::as_str), Some("QUIT"));
+    }
+}
+
+#[test]
 fn per_recipient_replies_after_data() {
     for pipelining in [true, false] {
         let dir = scratch(if pipelining { "pipe" } else { "nopipe" });

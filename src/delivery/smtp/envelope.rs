@@ -20,6 +20,9 @@ pub struct Message<'a> {
     pub envid: Option<&'a str>,
     /// The SMTPUTF8 flags of this delivery (`crate::smtputf8::for_delivery`).
     pub smtputf8: u32,
+    /// Address verification (Postfix's verify mode): MAIL FROM and RCPT TO only, each
+    /// recipient's result the server's reply to RCPT TO; no DATA, nothing delivered.
+    pub verify: bool,
 }
 
 /// An address held a control character: nothing may be sent.
@@ -132,13 +135,15 @@ fn rcpt_command(r: &Recipient, dsn: bool) -> String {
 }
 
 /// MAIL, the RCPTs and DATA as one pipelined group.
-pub fn pipelined(mail: &str, rcpts: &[String]) -> String {
+pub fn pipelined(mail: &str, rcpts: &[String], data: bool) -> String {
     let mut group = format!("{}\r\n", mail);
     for r in rcpts {
         group.push_str(r);
         group.push_str("\r\n");
     }
-    group.push_str("DATA\r\n");
+    if data {
+        group.push_str("DATA\r\n");
+    }
     group
 }
 
@@ -172,6 +177,7 @@ mod tests {
             ret: Some("hdrs"),
             envid: None,
             smtputf8: 0,
+            verify: false,
         };
         let ext = vec![("SIZE".to_string(), String::new())];
         let (mail, rc) = commands(&msg, &[1, 0], &ext).unwrap();
@@ -199,6 +205,7 @@ mod tests {
             ret: None,
             envid: None,
             smtputf8: crate::smtputf8::REQUESTED | crate::smtputf8::RECIPIENT,
+            verify: false,
         };
         let utf8 = vec![("SMTPUTF8".to_string(), String::new())];
         let (mail, _) = commands(&msg, &[0], &utf8).unwrap();

@@ -14,6 +14,10 @@
 //! relay=none), `mail for DOMAIN loops back to myself` (5.4.6),
 //! `Domain DOMAIN does not accept mail (nullMX)` (5.1.10, RFC 7505).
 //!
+//! In verify mode (address verification probes and `sendmail -bv`) a session stops after
+//! RCPT TO: a recipient the server accepted is deliverable (`250 2.1.5 Ok`), one it
+//! refused undeliverable or deferred by the reply's class; no DATA is sent.
+//!
 //! Not done: Postfix's loop check on the server's greeting and EHLO name (`host X
 //! greeted me with my own hostname`); two test instances that share a $myhostname relay
 //! to each other.
@@ -140,6 +144,12 @@ impl Smtp {
 
     /// Deliver with the message's DSN RET/ENVID (passed to servers that offer DSN).
     pub fn deliver_dsn(&self, req: &Request<'_>, dsn: &EnvelopeDsn) -> Vec<Outcome> {
+        self.attempt(req, dsn, false)
+    }
+
+    /// Deliver, or with `verify` only ask the servers about the recipients (MAIL FROM and
+    /// RCPT TO, then QUIT).
+    fn attempt(&self, req: &Request<'_>, dsn: &EnvelopeDsn, verify: bool) -> Vec<Outcome> {
         let started = Instant::now();
         let all = |dsn: Dsn, text: &str| -> Vec<Outcome> {
             (0..req.recipients.len())
@@ -174,6 +184,7 @@ impl Smtp {
                 req.attrs,
                 req.recipients.iter().map(|r| r.address.as_str()),
             ),
+            verify,
         };
         let sasl = match SaslSettings::from_config(&self.cfg) {
             Ok(s) => s,
@@ -324,5 +335,16 @@ impl Agent for Smtp {
             envid: req.envid.map(str::to_string),
         };
         self.deliver_dsn(req, &dsn)
+    }
+
+    /// Address verification as Postfix's smtp(8) in verify mode: the next hop's servers
+    /// are asked (MAIL FROM, RCPT TO), and each recipient's result is the reply to its
+    /// RCPT TO; nothing is delivered.
+    fn verify(&self, req: &Request<'_>) -> Vec<Outcome> {
+        let dsn = EnvelopeDsn {
+            ret: req.ret.map(str::to_string),
+            envid: req.envid.map(str::to_string),
+        };
+        self.attempt(req, &dsn, true)
     }
 }

@@ -454,7 +454,7 @@ fn transaction(
     let pipelining = has("PIPELINING").is_some();
     let set = s.set;
     if pipelining {
-        let group = envelope::pipelined(&mail, &rcpts);
+        let group = envelope::pipelined(&mail, &rcpts, !msg.verify);
         s.stream()
             .and_then(|st| st.send(group.as_bytes(), set.mail_timeout))
             .map_err(|e| s.io_fail(&e, "sending MAIL FROM", After::NextHost))?;
@@ -473,6 +473,7 @@ fn transaction(
     // RCPT, one reply each. A refused recipient leaves `left`: 5xx bounces, 4xx waits
     // for the next server.
     let mut accepted = Vec::new();
+    let mut accepted_replies = Vec::new();
     let mut answered = Vec::new();
     for (k, line) in rcpts.iter().enumerate() {
         let i = left[k];
@@ -492,7 +493,10 @@ fn transaction(
             }
         };
         match r.class() {
-            Class::Success => accepted.push(i),
+            Class::Success => {
+                accepted.push(i);
+                accepted_replies.push((i, r));
+            }
             _ if r.code == 421 => {
                 left.retain(|x| !answered.contains(x));
                 left.extend(&accepted);
@@ -507,6 +511,16 @@ fn transaction(
     }
     // From here on a failure concerns the accepted recipients only.
     *left = accepted.clone();
+    if msg.verify {
+        // Verify mode: the RCPT TO replies are the results; QUIT follows.
+        done.extend(
+            accepted_replies
+                .drain(..)
+                .map(|(i, r)| s.outcome(i, r.dsn(), &r.text())),
+        );
+        left.clear();
+        return Ok(());
+    }
     // DATA.
     let r = if pipelining {
         s.stream()
