@@ -31,8 +31,8 @@ fn have_python() -> bool {
 }
 
 /// An instance with a server certificate, the test CA (`ca.crt`, CN "Test CA") as
-/// smtpd_tls_CAfile, two certificates it signed (`alice`, `carol`), one from another CA
-/// (`mallory`), and `extra` master.cf lines.
+/// smtpd_tls_CAfile, two certificates it signed (`alice`, `carol`), two from another CA
+/// (`mallory`, `eve`), and `extra` master.cf lines.
 fn instance(settings: &[(&str, &str)], extra: &str) -> Instance {
     let inst = Instance::new(settings);
     let (cert, key) = make_cert(&inst.etc, "server");
@@ -44,6 +44,7 @@ fn instance(settings: &[(&str, &str)], extra: &str) -> Instance {
     make_signed(&inst.etc, "carol", "carol", &ca);
     let other = make_ca(&inst.etc, "other", "Other CA");
     make_signed(&inst.etc, "mallory", "mallory", &other);
+    make_signed(&inst.etc, "eve", "eve", &other);
     let mut master = std::fs::read_to_string(inst.etc.join("master.cf")).unwrap();
     master.push_str(extra);
     std::fs::write(inst.etc.join("master.cf"), master).unwrap();
@@ -90,8 +91,9 @@ fn pkey_fingerprint(cert: &Path, digest: &str) -> String {
     print.to_ascii_uppercase()
 }
 
-/// For each certificate name (`none`: no certificate): STARTTLS, MAIL and RCPT TO the
-/// recipient, printed as `name: CODE TEXT` (MAIL's reply when MAIL was refused).
+/// For each certificate name (`none`: no certificate; `plain`: no STARTTLS at all):
+/// STARTTLS, MAIL and RCPT TO the recipient, printed as `name: CODE TEXT` (MAIL's reply when
+/// MAIL was refused).
 const CLIENT: &str = r#"
 import smtplib, ssl, sys
 port, d, to = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -99,10 +101,11 @@ for name in sys.argv[4:]:
     c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     c.check_hostname = False
     c.verify_mode = ssl.CERT_NONE
-    if name != "none":
+    if name not in ("none", "plain"):
         c.load_cert_chain(f"{d}/{name}.crt", f"{d}/{name}.key")
     s = smtplib.SMTP("127.0.0.1", port, timeout=30)
-    s.starttls(context=c)
+    if name != "plain":
+        s.starttls(context=c)
     s.ehlo("client.test")
     code, msg = s.mail("sender@remote.test")
     if code == 250:
@@ -154,8 +157,7 @@ fn relaying_by_certificate_fingerprint_and_by_verified_certificate() {
         ],
         &format!(
             "127.0.0.1:{all} inet n - n - - smtpd \
-             -o smtpd_relay_restrictions=permit_tls_all_clientcerts,reject_unauth_destination \
-             -o relay_clientcerts=\n"
+             -o smtpd_relay_restrictions=permit_tls_all_clientcerts,reject_unauth_destination\n"
         ),
     );
     let etc = &inst.etc;
@@ -176,17 +178,18 @@ fn relaying_by_certificate_fingerprint_and_by_verified_certificate() {
     );
     inst.start();
     let to = "someone@remote.test";
-    let names = ["alice", "mallory", "carol", "none"];
+    let names = ["alice", "mallory", "carol", "eve", "none"];
     let out = clients(&inst, inst.port, to, &names);
     let want = format!(
-        "alice: 250 2.1.5 Ok\nmallory: 250 2.1.5 Ok\n{}{}",
+        "alice: 250 2.1.5 Ok\nmallory: 250 2.1.5 Ok\n{}{}{}",
         denied("carol"),
+        denied("eve"),
         denied("none")
     );
     assert_eq!(out, want, "{}", inst.log());
     // The policy server: names from a verified certificate only, fingerprints of any.
     let reqs = seen.lock().unwrap().clone();
-    assert_eq!(reqs.len(), 4, "{reqs:?}");
+    assert_eq!(reqs.len(), 5, "{reqs:?}");
     for (req, attrs) in reqs.iter().zip([
         ["alice", alice.as_str(), alice_pkey.as_str()],
         ["", mallory.as_str(), mallory_pkey.as_str()],
@@ -200,12 +203,14 @@ fn relaying_by_certificate_fingerprint_and_by_verified_certificate() {
             assert!(req.contains(&want), "{want}\n{req}");
         }
     }
-    assert!(reqs[3].contains("\nccert_fingerprint=\n"), "{}", reqs[3]);
-    // permit_tls_all_clientcerts: any certificate that verified, none other.
+    assert!(reqs[4].contains("\nccert_fingerprint=\n"), "{}", reqs[4]);
+    assert!(reqs[2].contains("\nccert_subject=carol\n"), "{}", reqs[2]);
+    // permit_tls_all_clientcerts: any certificate that verified, and (Postfix 2.10) one
+    // that relay_clientcerts lists; not eve's.
     let out = clients(&inst, all, to, &names);
     let want = format!(
-        "alice: 250 2.1.5 Ok\n{}carol: 250 2.1.5 Ok\n{}",
-        denied("mallory"),
+        "alice: 250 2.1.5 Ok\nmallory: 250 2.1.5 Ok\ncarol: 250 2.1.5 Ok\n{}{}",
+        denied("eve"),
         denied("none")
     );
     assert_eq!(out, want, "{}", inst.log());
@@ -248,10 +253,17 @@ fn access_by_certificate_with_sha256_and_a_table_that_cannot_answer() {
     let etc = &inst.etc;
     let mallory = cert_fingerprint(&etc.join("mallory.crt"), "sha256");
     let carol_pkey = pkey_fingerprint(&etc.join("carol.crt"), "sha256");
+    let eve = cert_fingerprint(&etc.join("eve.crt"), "sha256");
+    let eve_pkey = pkey_fingerprint(&etc.join("eve.crt"), "sha256");
     let table = etc.join("ccert_access");
+    // eve: DUNNO for the certificate goes on to the key, whose answer is a restriction
+    // list, evaluated for the certificate.
     std::fs::write(
         &table,
-        format!("{mallory} REJECT certificate revoked\n{carol_pkey} 450 try later\n"),
+        format!(
+            "{mallory} REJECT certificate revoked\n{carol_pkey} 450 try later\n\
+             {eve} DUNNO\n{eve_pkey} permit_mynetworks reject\n"
+        ),
     )
     .unwrap();
     let made = inst.run("postmap", &[table.to_str().unwrap()]);
@@ -284,7 +296,11 @@ fn access_by_certificate_with_sha256_and_a_table_that_cannot_answer() {
         "{}",
         inst.log()
     );
-    // No certificate asked for: none to check, and Postfix's warning.
+    // No certificate asked for: none to check, and Postfix's warning (in a TLS session
+    // only).
+    let out = clients(&inst, unasked, &to, &["plain"]);
+    assert_eq!(out, "plain: 250 2.1.5 Ok\n", "{}", inst.log());
+    assert!(!inst.log().contains("is requested, but"), "{}", inst.log());
     let out = clients(&inst, unasked, &to, &["mallory"]);
     assert_eq!(out, "mallory: 250 2.1.5 Ok\n", "{}", inst.log());
     let log = inst.log();

@@ -13,6 +13,9 @@ LEGACY = [("str", "fallback_relay", ""), ("str", "authorized_verp_clients", "")]
 
 FATAL = {
     "soft_bounce": "mail that should be kept in the queue would be bounced",
+    "tls_legacy_public_key_fingerprints": "relay_clientcerts and check_ccert_access entries "
+    "keyed by the legacy public-key fingerprints would never match (a REJECT would be "
+    "skipped)",
     "message_reject_characters": "messages with these characters would be accepted",
     "authorized_submit_users": "every local user could submit mail",
     "authorized_mailq_users": "every local user could list the mail queue",

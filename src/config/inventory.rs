@@ -1,7 +1,7 @@
 //! The rest of Postfix 2.10's parameters: every parameter that Postfix 2.10.10's
 //! `postconf -d` lists from its built-in tables and `params` does not have (386 of them),
 //! with Postfix's default (compiled for Linux). None is implemented: a setting other than
-//! the default is warned about, or, for the 19 whose being ignored would weaken security or
+//! the default is warned about, or, for the 20 whose being ignored would weaken security or
 //! lose mail, refused (`support`). `config::known` consults this table after `params`;
 //! `postconf -d` prints both. Names read in the source belong in `params`, not here.
 //!
@@ -508,7 +508,11 @@ pub const INVENTORY: &[Param] = &[
         "tls_high_cipherlist",
         "ALL:!EXPORT:!LOW:!MEDIUM:+RC4:@STRENGTH",
     ),
-    k("tls_legacy_public_key_fingerprints", "no"),
+    f(
+        "tls_legacy_public_key_fingerprints",
+        "no",
+        "relay_clientcerts and check_ccert_access entries keyed by the legacy public-key fingerprints would never match (a REJECT would be skipped)",
+    ),
     k("tls_low_cipherlist", "ALL:!EXPORT:+RC4:@STRENGTH"),
     k("tls_medium_cipherlist", "ALL:!EXPORT:!LOW:+RC4:@STRENGTH"),
     k("tls_null_cipherlist", "eNULL:!aNULL"),

@@ -15,18 +15,18 @@
 //! Follows postconf(5) (permit_tls_clientcerts, relay_clientcerts, check_ccert_access) and
 //! TLS_README.
 //!
-//! Logs: `warning: relay_clientcerts: lookup error for fingerprint 'F', pkey fingerprint
-//! P` and, in a TLS session without smtpd_tls_ask_ccert (so no certificate can be there),
-//! Postfix 3.x's `warning: NAME is requested, but "smtpd_tls_ask_ccert = no"`.
+//! Logs: the table's warning and `warning: relay_clientcerts: lookup error for
+//! fingerprint 'F', pkey fingerprint P` (Postfix's), check_ccert_access's table warnings
+//! (`access`), and, in a TLS session without smtpd_tls_ask_ccert (so no certificate can be
+//! there), Postfix 3.x's `warning: NAME is requested, but "smtpd_tls_ask_ccert = no"`.
+//! `listed` also serves local_header_rewrite_clients.
 
 use super::SmtpdContext;
 use super::access::{self, Nested};
-use super::policy_types::{
-    Class, Decision, Facts, config_error, log_table_error, temp_lookup_reply,
-};
+use super::policy_types::{Class, Decision, Facts, config_error, temp_lookup_reply};
 use super::tls::negotiated::PeerCert;
 use crate::log;
-use crate::tables::Table;
+use crate::tables::{Table, TableError};
 
 /// The certificate of a TLS session; `None` (with the warning when none was asked for) when
 /// the session is plaintext or the client sent none.
@@ -62,31 +62,48 @@ pub fn permit(ctx: &SmtpdContext, all: bool, class: Class, f: &Facts<'_>) -> Dec
     if all && cert.trusted {
         return Decision::Permit;
     }
-    let tables = match &ctx.policy.relay_clientcerts {
-        Ok(t) => t,
-        Err(why) => {
+    match listed(ctx, cert) {
+        Ok(true) => Decision::Permit,
+        Ok(false) => Decision::Dunno,
+        Err(Unlisted::Unusable(why)) => {
             log::warning("smtpd", log::lines::printable(why));
-            return Decision::Reject(config_error());
+            Decision::Reject(config_error())
         }
-    };
-    for print in prints(cert) {
-        match tables.lookup(print) {
-            Ok(Some(_)) => return Decision::Permit,
-            Ok(None) => {}
-            Err(e) => {
-                log_table_error(&e, print);
-                log::warning(
-                    "smtpd",
-                    format!(
-                        "relay_clientcerts: lookup error for fingerprint '{}', pkey fingerprint {}",
-                        cert.fingerprint, cert.pkey_fingerprint
-                    ),
-                );
-                return Decision::Reject(temp_lookup_reply(&class.name(f)));
-            }
+        Err(Unlisted::Failed(e)) => {
+            log::warning("smtpd", &e);
+            log::warning(
+                "smtpd",
+                format!(
+                    "relay_clientcerts: lookup error for fingerprint '{}', pkey fingerprint {}",
+                    cert.fingerprint, cert.pkey_fingerprint
+                ),
+            );
+            Decision::Reject(temp_lookup_reply(&class.name(f)))
         }
     }
-    Decision::Dunno
+}
+
+/// Why relay_clientcerts could not say.
+pub enum Unlisted<'a> {
+    /// The tables could not be opened (the reason).
+    Unusable(&'a str),
+    /// A table failed to answer.
+    Failed(TableError),
+}
+
+/// Whether relay_clientcerts lists the certificate's fingerprint or its public key's.
+pub fn listed<'a>(ctx: &'a SmtpdContext, cert: &PeerCert) -> Result<bool, Unlisted<'a>> {
+    let tables = ctx
+        .policy
+        .relay_clientcerts
+        .as_ref()
+        .map_err(|why| Unlisted::Unusable(why))?;
+    for print in prints(cert) {
+        if tables.lookup(print).map_err(Unlisted::Failed)?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// check_ccert_access TABLE: each fingerprint in turn, as Postfix (a DUNNO answer for the

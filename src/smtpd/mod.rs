@@ -294,14 +294,22 @@ impl SmtpdContext {
     }
 
     /// Whether cleanup should add missing Message-Id:/Date:/From: for this client
-    /// (local_header_rewrite_clients).
-    pub fn rewrite_headers_for(&self, addr: IpAddr, sasl_authenticated: bool) -> bool {
+    /// (local_header_rewrite_clients); `cert`: the client certificate of a TLS session.
+    pub fn rewrite_headers_for(
+        &self,
+        addr: IpAddr,
+        sasl_authenticated: bool,
+        cert: Option<&tls::negotiated::PeerCert>,
+    ) -> bool {
+        let listed = |c: &tls::negotiated::PeerCert| matches!(ccert::listed(self, c), Ok(true));
         self.header_rewrite_clients
             .iter()
             .any(|c| match c.as_str() {
                 "permit_inet_interfaces" => self.interface_addrs.contains(&addr),
                 "permit_mynetworks" => self.mynetworks.contains(addr),
                 "permit_sasl_authenticated" => sasl_authenticated,
+                "permit_tls_clientcerts" => cert.is_some_and(listed),
+                "permit_tls_all_clientcerts" => cert.is_some_and(|c| c.trusted || listed(c)),
                 "static:all" => true,
                 _ => false,
             })

@@ -99,10 +99,7 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
         }
         Restriction::DnsList(kind, site) => rbl_check::check(ctx, *kind, site, f),
         Restriction::Policy(ep) => {
-            let nested = |list: &str, class: Class| {
-                run(ctx, &Restriction::parse_list(list), class, f, depth + 1)
-            };
-            super::policy_check::check(ctx, ep, class, f, &nested)
+            super::policy_check::check(ctx, ep, class, f, &nested(ctx, f, depth))
         }
         Restriction::PermitMynetworks => match ctx.mynetworks.lookup(f.client.addr) {
             Ok(true) => Decision::Permit,
@@ -186,10 +183,7 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
         Restriction::PermitTlsClientcerts => super::ccert::permit(ctx, false, class, f),
         Restriction::PermitTlsAllClientcerts => super::ccert::permit(ctx, true, class, f),
         Restriction::CcertAccess(t) => {
-            let nested = |list: &str, class: Class| {
-                run(ctx, &Restriction::parse_list(list), class, f, depth + 1)
-            };
-            super::ccert::check(ctx, t.0.as_ref(), f, &nested)
+            super::ccert::check(ctx, t.0.as_ref(), f, &nested(ctx, f, depth))
         }
         Restriction::RejectPlaintextSession if f.tls.is_none() => {
             let code = p.plaintext_code;
@@ -212,9 +206,7 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
         }
         Restriction::Access(kind, t) => access_check(ctx, *kind, t, f, depth),
         Restriction::ServerAccess(name, kind, servers, t) => {
-            let nested = |list: &str, class: Class| {
-                run(ctx, &Restriction::parse_list(list), class, f, depth + 1)
-            };
+            let nested = nested(ctx, f, depth);
             super::server_access::check(ctx, name, *kind, *servers, t.0.as_ref(), f, &nested)
         }
         Restriction::BareTable(t) => match AccessKind::of_class(class) {
@@ -305,9 +297,17 @@ fn access_check(
     f: &Facts<'_>,
     depth: usize,
 ) -> Decision {
-    let nested =
-        |list: &str, class: Class| run(ctx, &Restriction::parse_list(list), class, f, depth + 1);
-    access::check(ctx, kind, t.0.as_ref(), f, &nested)
+    access::check(ctx, kind, t.0.as_ref(), f, &nested(ctx, f, depth))
+}
+
+/// The evaluator of a restriction list found as an answer (an access table's, a policy
+/// server's), one level deeper than `depth`.
+fn nested<'a>(
+    ctx: &'a SmtpdContext,
+    f: &'a Facts<'a>,
+    depth: usize,
+) -> impl Fn(&str, Class) -> Decision + 'a {
+    move |list: &str, class: Class| run(ctx, &Restriction::parse_list(list), class, f, depth + 1)
 }
 
 /// reject_unknown_{sender,recipient}_domain: only for domains we are not the final

@@ -38,6 +38,13 @@ fn server_access_name(lower: &str) -> Option<(AccessKind, Servers)> {
     Some((kind, servers))
 }
 
+/// The restrictions that take a table: what the table is searched for.
+enum Tabled {
+    Access(AccessKind),
+    Servers(AccessKind, Servers),
+    Ccert,
+}
+
 /// Nesting limit for restriction lists found in access tables and classes.
 pub const MAX_DEPTH: usize = 8;
 
@@ -141,16 +148,21 @@ impl Restriction {
             let n = &words[i];
             i += 1;
             let lower = n.to_ascii_lowercase();
-            // check_*_access (no servers) or check_*_{mx,ns}_access.
-            let access = match lower.as_str() {
-                "check_client_access" => Some((AccessKind::Client, None)),
-                "check_reverse_client_hostname_access" => Some((AccessKind::ReverseClient, None)),
-                "check_helo_access" => Some((AccessKind::Helo, None)),
-                "check_sender_access" => Some((AccessKind::Sender, None)),
-                "check_recipient_access" => Some((AccessKind::Recipient, None)),
-                _ => server_access_name(&lower).map(|(kind, servers)| (kind, Some(servers))),
+            // check_*_access, check_*_{mx,ns}_access and check_ccert_access: a table each.
+            let table_kind = match lower.as_str() {
+                "check_client_access" => Some(Tabled::Access(AccessKind::Client)),
+                "check_reverse_client_hostname_access" => {
+                    Some(Tabled::Access(AccessKind::ReverseClient))
+                }
+                "check_helo_access" => Some(Tabled::Access(AccessKind::Helo)),
+                "check_sender_access" => Some(Tabled::Access(AccessKind::Sender)),
+                "check_recipient_access" => Some(Tabled::Access(AccessKind::Recipient)),
+                "check_ccert_access" => Some(Tabled::Ccert),
+                _ => {
+                    server_access_name(&lower).map(|(kind, servers)| Tabled::Servers(kind, servers))
+                }
             };
-            if let Some((kind, servers)) = access {
+            if let Some(tk) = table_kind {
                 let Some(spec) = words.get(i) else {
                     out.push(Restriction::Broken(format!(
                         "restriction {} requires a table argument",
@@ -159,27 +171,13 @@ impl Restriction {
                     continue;
                 };
                 i += 1;
-                out.push(match (open_table(spec), servers) {
-                    (Ok(t), None) => Restriction::Access(kind, t),
-                    (Ok(t), Some(servers)) => {
+                out.push(match (open_table(spec), tk) {
+                    (Ok(t), Tabled::Access(kind)) => Restriction::Access(kind, t),
+                    (Ok(t), Tabled::Servers(kind, servers)) => {
                         Restriction::ServerAccess(n.clone(), kind, servers, t)
                     }
+                    (Ok(t), Tabled::Ccert) => Restriction::CcertAccess(t),
                     (Err(e), _) => Restriction::Broken(format!("{} {}: {}", n, spec, e)),
-                });
-                continue;
-            }
-            if lower == "check_ccert_access" {
-                let Some(spec) = words.get(i) else {
-                    out.push(Restriction::Broken(format!(
-                        "restriction {} requires a table argument",
-                        n
-                    )));
-                    continue;
-                };
-                i += 1;
-                out.push(match open_table(spec) {
-                    Ok(t) => Restriction::CcertAccess(t),
-                    Err(e) => Restriction::Broken(format!("{} {}: {}", n, spec, e)),
                 });
                 continue;
             }

@@ -15,19 +15,20 @@ use openssl::x509::X509Ref;
 
 /// `AA:BB:...`, as Postfix writes fingerprints.
 pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
     let mut out = String::with_capacity(bytes.len() * 3);
     for (i, b) in bytes.iter().enumerate() {
         if i > 0 {
             out.push(':');
         }
-        out.push_str(&format!("{:02X}", b));
+        let _ = write!(out, "{:02X}", b);
     }
     out
 }
 
 /// The digest of that name (`md5`, `sha1`, `sha256`...), as OpenSSL knows it.
 pub fn digest(name: &str) -> Option<MessageDigest> {
-    MessageDigest::from_name(name.trim())
+    MessageDigest::from_name(name)
 }
 
 /// The fingerprint of the certificate (empty if OpenSSL cannot compute it).

@@ -84,9 +84,11 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         } = started;
         let mut received = self.received_header(&tx, &id);
         let local = self.ctx.stand_alone
-            || self
-                .ctx
-                .rewrite_headers_for(self.client.addr, self.sasl_username.is_some());
+            || self.ctx.rewrite_headers_for(
+                self.client.addr,
+                self.sasl_username.is_some(),
+                self.tls.as_ref().and_then(|t| t.peer.as_ref()),
+            );
         let mut env = self.envelope(&tx, local);
         env.arrival = arrival;
         env.recipients = tx.recipients;
