@@ -251,3 +251,22 @@ fn unknown_relay_recipient_reject_code_sets_the_code() {
         "450 4.1.1 <ghost@relay.test>: Recipient address rejected: User unknown"
     );
 }
+
+/// An access table that cannot answer: Postfix 2.10's check_access answer (a 451 in the
+/// restriction's class, never "not found") and its warning.
+#[test]
+fn an_access_table_that_cannot_answer_refuses_with_451() {
+    let s = server(&[(
+        "smtpd_recipient_restrictions",
+        "check_recipient_access hash:/nonexistent/access, permit_mynetworks, reject_unauth_destination",
+    )]);
+    let (_, rcpt) = mail_rcpt(&s, "a@b.test");
+    assert_eq!(
+        rcpt,
+        format!(
+            "451 4.3.5 <{}@www.a.org>: Recipient address rejected: Server configuration error",
+            me()
+        )
+    );
+    assert_logged("warning: hash:/nonexistent/access: table lookup problem");
+}

@@ -173,8 +173,9 @@ fn a_table_that_cannot_answer_defers() {
         .start();
     assert_eq!(
         sender(&s, "a@spam.test"),
-        "451 4.3.0 <a@spam.test>: Temporary lookup failure"
+        "451 4.3.5 <a@spam.test>: Sender address rejected: Server configuration error"
     );
+    inproc::assert_logged("warning: hash:/nonexistent/mx_access: table lookup problem");
 }
 
 #[test]

@@ -19,16 +19,15 @@
 //! policy_types and access_actions, never restrict, so the recursion runs through a
 //! callback, not through a module cycle.
 //!
-//! Security role: a table failure refuses with 451 (never "not found"); client text used as
+//! Security role: a table failure refuses with 451 4.3.5 (never "not found"); client text used as
 //! a key is length-limited by the SMTP line limit and made printable in logs.
-//! Logs: table warnings, `warning: access table TABLE: bad reply code in "..."`; the
+//! Logs: the table's warning and `warning: TABLE: table lookup problem`,
+//! `warning: access table TABLE: bad reply code in "..."`; the
 //! actions' lines are `access_actions`'.
 
 use super::SmtpdContext;
 use super::access_actions::{self, Found};
-use super::policy_types::{
-    AccessKind, Class, Decision, Facts, config_error, log_table_error, reply, temp_lookup_reply,
-};
+use super::policy_types::{AccessKind, Class, Decision, Facts, config_error, reply};
 use crate::log::{self, lines};
 use crate::rewrite::Splitter;
 use crate::tables::Table;
@@ -192,7 +191,8 @@ pub fn check(
 }
 
 /// Look `keys` up in order: the first answer's meaning (`answer`), a 451 when the table
-/// fails, `None` when no key is found.
+/// fails (`451 4.3.5 <NAME>: CLASS rejected: Server configuration error`, as Postfix 2.10),
+/// `None` when no key is found.
 pub fn search(
     ctx: &SmtpdContext,
     table: &dyn Table,
@@ -207,9 +207,14 @@ pub fn search(
             Ok(Some(value)) => {
                 return Some(answer(ctx, table.spec(), key, &value, class, f, nested));
             }
+            // As Postfix's check_access: the table's warning, `TABLE: table lookup problem`,
+            // and a 451 in the restriction's class.
             Err(e) => {
-                log_table_error(&e, key);
-                return Some(Decision::Reject(temp_lookup_reply(&class.name(f))));
+                log::warning("smtpd", &e);
+                log::warning("smtpd", format!("{}: table lookup problem", table.spec()));
+                let name = class.name(f);
+                let text = "Server configuration error";
+                return Some(Decision::Reject(reply(451, "3.5", &name, class, text)));
             }
         }
     }

@@ -8,8 +8,10 @@
 //!
 //! Security role: decides who may relay and who is refused. Every list is evaluated in
 //! order; `permit` ends only the list it is in, a reject in any list refuses. An unknown
-//! restriction or an unusable table answers `451 4.3.5 Server configuration error`, a table
-//! that cannot answer `451 4.3.0 ... Temporary lookup failure`, never "permit".
+//! restriction or an unusable table answers `451 4.3.5 Server configuration error`, an
+//! access table that cannot answer `451 4.3.5 <NAME>: CLASS rejected: Server configuration
+//! error` and any other lookup that fails `451 4.3.0 <NAME>: Temporary lookup failure`, as
+//! Postfix 2.10; never "permit".
 //! defer_if_permit / defer_if_reject raise the deferrals of `saved` (`450 4.7.0 <NAME>:
 //! CLASS rejected: defer_if_permit requested`); once both are raised a list stops, and
 //! after warn_if_reject a DEFER_IF_PERMIT refuses at once (logged as a warning).
