@@ -214,3 +214,25 @@ fn a_listed_reverse_client_name_is_refused() {
         )
     );
 }
+
+/// The obsolete reject_maps_rbl: reject_rbl_client for each of $maps_rbl_domains, with
+/// Postfix's warning.
+#[test]
+fn reject_maps_rbl_asks_the_maps_rbl_domains() {
+    let dns = FakeDns::start(Zone::new().a("1.0.0.127.old2.test", listed())).unwrap();
+    let local = format!("{}@www.a.org", me());
+    let s = server(
+        &dns,
+        &[
+            ("maps_rbl_domains", "old1.test, old2.test"),
+            ("smtpd_recipient_restrictions", "reject_maps_rbl, permit"),
+        ],
+    );
+    assert_eq!(
+        rcpt(&s, "mail.b.test", "a@b.test", &local),
+        "554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using old2.test"
+    );
+    assert_logged(
+        "warning: support for restriction \"reject_maps_rbl\" will be removed from Postfix; use \"reject_rbl_client domain-name\" instead",
+    );
+}

@@ -1,5 +1,5 @@
 //! The rest of Postfix 2.10's parameters: every parameter that Postfix 2.10.10's
-//! `postconf -d` lists from its built-in tables and `params` does not have (386 of them),
+//! `postconf -d` lists from its built-in tables and `params` does not have (385 of them),
 //! with Postfix's default (compiled for Linux). None is implemented: a setting other than
 //! the default is warned about, or, for the 20 whose being ignored would weaken security or
 //! lose mail, refused (`support`). `config::known` consults this table after `params`;
@@ -244,7 +244,6 @@ pub const INVENTORY: &[Param] = &[
     f("lmtp_use_tls", "no", "LMTP mail would be sent without TLS"),
     k("lmtp_xforward_timeout", "300s"),
     k("mail_release_date", "20150515"),
-    k("maps_rbl_domains", ""),
     k("master_service_disable", ""),
     k("max_idle", "100s"),
     k("max_use", "100"),

@@ -253,6 +253,8 @@ pub const PARAMS: &[Param] = &[
     // SMTP server access policy (smtpd/restrict.rs, smtpd/access.rs, smtpd/policy_types.rs).
     p("reject_code", "554"),
     p("maps_rbl_reject_code", "554"),
+    // The DNS lists of the obsolete reject_maps_rbl (smtpd/obsolete.rs).
+    p("maps_rbl_domains", ""),
     p("unknown_client_reject_code", "450"),
     p("unknown_hostname_reject_code", "450"),
     p(

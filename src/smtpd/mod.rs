@@ -37,6 +37,7 @@ pub mod destination;
 pub mod hostname;
 pub mod mx_backup;
 pub mod network;
+pub mod obsolete;
 pub mod peer;
 pub mod policy_check;
 pub mod policy_client;

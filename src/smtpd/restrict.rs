@@ -178,6 +178,9 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
             }
         }
         Restriction::PermitMxBackup => super::mx_backup::check(ctx, f),
+        Restriction::RejectMapsRbl => super::obsolete::maps_rbl(ctx, f),
+        Restriction::CheckRelayDomains => super::obsolete::relay_domains(ctx, f),
+        Restriction::PermitNakedIpAddress => super::obsolete::naked_ip_address(ctx, f),
         Restriction::RejectUnverifiedRecipient => {
             super::unverified::check(ctx, Class::Recipient, f)
         }

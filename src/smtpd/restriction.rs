@@ -88,6 +88,10 @@ pub enum Restriction {
     RejectPlaintextSession,
     /// permit_mx_backup: this host is a backup MX for the recipient's domain.
     PermitMxBackup,
+    /// The obsolete reject_maps_rbl, check_relay_domains and permit_naked_ip_address.
+    RejectMapsRbl,
+    CheckRelayDomains,
+    PermitNakedIpAddress,
     /// reject_unverified_recipient / reject_unverified_sender: address verification.
     RejectUnverifiedRecipient,
     RejectUnverifiedSender,
@@ -248,6 +252,9 @@ impl Restriction {
                 }
                 "reject_unlisted_sender" => Restriction::RejectUnlistedSender,
                 "permit_mx_backup" => Restriction::PermitMxBackup,
+                "reject_maps_rbl" => Restriction::RejectMapsRbl,
+                "check_relay_domains" => Restriction::CheckRelayDomains,
+                "permit_naked_ip_address" => Restriction::PermitNakedIpAddress,
                 "reject_unverified_recipient" => Restriction::RejectUnverifiedRecipient,
                 "reject_unverified_sender" => Restriction::RejectUnverifiedSender,
                 "permit_tls_clientcerts" => Restriction::PermitTlsClientcerts,
@@ -346,6 +353,9 @@ pub struct Policy {
     pub verify_poll: super::unverified::Poll,
     /// The verification cache's expiry and refresh times.
     pub verify_settings: crate::verify::Settings,
+    /// maps_rbl_domains (reject_maps_rbl); a domain that does not parse is left out, with
+    /// a warning.
+    pub maps_rbl_domains: Vec<Site>,
 }
 
 impl Policy {
@@ -361,10 +371,13 @@ impl Policy {
     fn can_refuse_relaying(&self, list: &[Restriction], depth: usize) -> bool {
         depth <= MAX_DEPTH
             && list.iter().any(|r| match r {
+                // Postfix's rcpt_required list.
                 Restriction::RejectUnauthDestination
                 | Restriction::DeferUnauthDestination
                 | Restriction::Reject
-                | Restriction::Defer => true,
+                | Restriction::Defer
+                | Restriction::DeferIfPermit
+                | Restriction::CheckRelayDomains => true,
                 Restriction::Unknown(name) => self
                     .classes
                     .get(name.as_str())
@@ -441,8 +454,21 @@ impl Policy {
                 delay: cfg.time("address_verify_poll_delay"),
             },
             verify_settings: crate::verify::Settings::from_config(cfg),
+            maps_rbl_domains: maps_rbl_domains(cfg.get("maps_rbl_domains")),
         }
     }
+}
+
+/// The DNS lists of maps_rbl_domains.
+fn maps_rbl_domains(value: &str) -> Vec<Site> {
+    crate::config::split_list(value)
+        .into_iter()
+        .filter_map(|d| {
+            rbl::parse_site(&d)
+                .map_err(|e| crate::log::warning("smtpd", format!("maps_rbl_domains: {}", e)))
+                .ok()
+        })
+        .collect()
 }
 
 #[cfg(test)]
