@@ -1,5 +1,5 @@
 //! The rest of Postfix 2.10's parameters: every parameter that Postfix 2.10.10's
-//! `postconf -d` lists from its built-in tables and `params` does not have (385 of them),
+//! `postconf -d` lists from its built-in tables and `params` does not have (382 of them),
 //! with Postfix's default (compiled for Linux). None is implemented: a setting other than
 //! the default is warned about, or, for the 20 whose being ignored would weaken security or
 //! lose mail, refused (`support`). `config::known` consults this table after `params`;
@@ -110,9 +110,7 @@ pub const INVENTORY: &[Param] = &[
     k("dnsblog_service_name", "dnsblog"),
     k("dont_remove", "0"),
     k("duplicate_filter_limit", "1000"),
-    k("empty_address_default_transport_maps_lookup_key", "<>"),
     k("empty_address_recipient", "MAILER-DAEMON"),
-    k("empty_address_relayhost_maps_lookup_key", "<>"),
     k("enable_original_recipient", "yes"),
     k("error_notice_recipient", "postmaster"),
     k("error_service_name", "error"),
@@ -431,7 +429,6 @@ pub const INVENTORY: &[Param] = &[
     k("smtp_sasl_type", "cyrus"),
     k("smtp_send_dummy_mail_auth", "no"),
     k("smtp_send_xforward_command", "no"),
-    k("smtp_sender_dependent_authentication", "no"),
     k("smtp_skip_5xx_greeting", "yes"),
     k("smtp_skip_quit_response", "yes"),
     k("smtp_tls_block_early_mail_reply", "no"),

@@ -337,17 +337,12 @@ pub const PARAMS: &[Param] = &[
     p("local_transport", "local:$myhostname"),
     p("transport_maps", ""),
     p("relayhost", ""),
-    // Refused: mail would go to another next hop than the one the map names.
-    f(
-        "sender_dependent_relayhost_maps",
-        "",
-        "mail would go to $relayhost or its destination's MX instead of the relay the map names",
-    ),
-    f(
-        "sender_dependent_default_transport_maps",
-        "",
-        "mail would go to $default_transport instead of the transport the map names",
-    ),
+    // Sender-dependent routing of off-host mail (rewrite/resolve.rs), and the key the null
+    // sender is looked up with.
+    p("sender_dependent_relayhost_maps", ""),
+    p("sender_dependent_default_transport_maps", ""),
+    p("empty_address_relayhost_maps_lookup_key", "<>"),
+    p("empty_address_default_transport_maps_lookup_key", "<>"),
     k("smtp_fallback_relay", ""),
     k("smtp_generic_maps", ""),
     k("smtp_bind_address", ""),
@@ -393,6 +388,7 @@ pub const PARAMS: &[Param] = &[
     ),
     p("smtp_sasl_mechanism_filter", ""),
     p("smtp_sasl_auth_soft_bounce", "yes"),
+    p("smtp_sender_dependent_authentication", "no"),
     // LMTP client (lmtp(8)); TLS and SASL not implemented: mail defers when they are asked for.
     p("lmtp_lhlo_name", "$myhostname"),
     p("lmtp_tcp_port", "24"),

@@ -41,6 +41,7 @@ mod literal;
 mod maps;
 mod recent;
 pub mod resolve;
+mod sender_routing;
 mod split;
 mod virtual_domains;
 

@@ -22,7 +22,7 @@
 
 use std::fmt;
 
-use super::{AddressClass, ClassError, Rewrite};
+use super::{AddressClass, ClassError, Rewrite, sender_routing};
 use crate::config::Config;
 use crate::tables::{TableError, TableList};
 
@@ -35,6 +35,8 @@ pub enum ResolveError {
     Class(ClassError),
     /// $relocated_maps failed.
     Relocated(TableError),
+    /// $sender_dependent_relayhost_maps or $sender_dependent_default_transport_maps failed.
+    SenderDependent(TableError),
 }
 
 impl ResolveError {
@@ -44,6 +46,7 @@ impl ResolveError {
             ResolveError::Transport(e) => e.table(),
             ResolveError::Class(c) => c.error.table(),
             ResolveError::Relocated(e) => e.table(),
+            ResolveError::SenderDependent(e) => e.table(),
         }
     }
 
@@ -53,6 +56,9 @@ impl ResolveError {
             ResolveError::Transport(_) => "4.3.0 transport table lookup failure".to_string(),
             ResolveError::Class(c) => format!("4.3.0 {}", c),
             ResolveError::Relocated(_) => "4.3.0 relocated_maps lookup failure".to_string(),
+            ResolveError::SenderDependent(e) => {
+                format!("4.3.0 {} lookup failure", e.table())
+            }
         }
     }
 }
@@ -62,7 +68,7 @@ impl fmt::Display for ResolveError {
         match self {
             ResolveError::Transport(e) => write!(f, "{}", e),
             ResolveError::Class(c) => write!(f, "{}: {}", c, c.error),
-            ResolveError::Relocated(e) => write!(f, "{}", e),
+            ResolveError::Relocated(e) | ResolveError::SenderDependent(e) => write!(f, "{}", e),
         }
     }
 }
@@ -90,9 +96,14 @@ fn split_transport(spec: &str, default_nexthop: &str) -> Route {
     }
 }
 
-/// Resolve a (qualified) recipient address without $transport_maps.
-pub fn resolve(cfg: &Config, rw: &Rewrite, address: &str) -> Result<Route, ResolveError> {
-    let route = default_route(cfg, rw, &domain_of(address))?;
+/// Resolve a (qualified) recipient address of mail from `sender` without $transport_maps.
+pub fn resolve(
+    cfg: &Config,
+    rw: &Rewrite,
+    address: &str,
+    sender: &str,
+) -> Result<Route, ResolveError> {
+    let route = default_route(cfg, rw, &domain_of(address), sender)?;
     relocated(rw, address, route)
 }
 
@@ -130,8 +141,13 @@ fn domain_of(address: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The route by address class alone.
-fn default_route(cfg: &Config, rw: &Rewrite, domain: &str) -> Result<Route, ResolveError> {
+/// The route by address class (and, off-host, by sender) alone.
+fn default_route(
+    cfg: &Config,
+    rw: &Rewrite,
+    domain: &str,
+    sender: &str,
+) -> Result<Route, ResolveError> {
     let class = rw.class_of(domain).map_err(|e| {
         crate::log::warning("trivial-rewrite", &e);
         ResolveError::Class(e)
@@ -141,9 +157,15 @@ fn default_route(cfg: &Config, rw: &Rewrite, domain: &str) -> Result<Route, Reso
             crate::log::warning("trivial-rewrite", w);
         }
     }
-    Ok(class_route(cfg, class, domain))
+    match class {
+        AddressClass::Relay | AddressClass::Default => {
+            offhost_route(cfg, rw, class, domain, sender)
+        }
+        _ => Ok(class_route(cfg, class, domain)),
+    }
 }
 
+/// Local, virtual alias and virtual mailbox routes.
 fn class_route(cfg: &Config, class: AddressClass, domain: &str) -> Route {
     match class {
         AddressClass::VirtualAlias => {
@@ -152,36 +174,49 @@ fn class_route(cfg: &Config, class: AddressClass, domain: &str) -> Route {
             } else {
                 "5.1.1 User unknown"
             };
-            return Route {
+            Route {
                 transport: "error".to_string(),
                 nexthop: text.to_string(),
+            }
+        }
+        AddressClass::VirtualMailbox => split_transport(cfg.get("virtual_transport"), domain),
+        _ => {
+            let nexthop = if domain.is_empty() {
+                cfg.get("myhostname").to_string()
+            } else {
+                domain.to_string()
             };
+            let mut r = split_transport(cfg.get("local_transport"), &nexthop);
+            r.nexthop = nexthop;
+            r
         }
-        AddressClass::VirtualMailbox => {
-            return split_transport(cfg.get("virtual_transport"), domain);
-        }
-        _ => {}
     }
-    if class == AddressClass::Local {
-        let nexthop = if domain.is_empty() {
-            cfg.get("myhostname").to_string()
-        } else {
-            domain.to_string()
-        };
-        let mut r = split_transport(cfg.get("local_transport"), &nexthop);
-        r.nexthop = nexthop;
-        return r;
-    }
-    let relayhost = cfg.get("relayhost").trim();
-    let nexthop = if relayhost.is_empty() {
-        domain
-    } else {
-        relayhost
+}
+
+/// Relay and default routes: the sender-dependent transport (default class) and relay
+/// host, else $relay_transport / $default_transport and $relayhost, else the domain; a
+/// transport's own next hop (`smtp:[gw]`) wins over all of them.
+fn offhost_route(
+    cfg: &Config,
+    rw: &Rewrite,
+    class: AddressClass,
+    domain: &str,
+    sender: &str,
+) -> Result<Route, ResolveError> {
+    let failed = ResolveError::SenderDependent;
+    let transport = match class {
+        AddressClass::Relay => cfg.get("relay_transport").to_string(),
+        _ => sender_routing::default_transport(cfg, rw, sender)
+            .map_err(failed)?
+            .unwrap_or_else(|| cfg.get("default_transport").to_string()),
     };
-    if class == AddressClass::Relay {
-        return split_transport(cfg.get("relay_transport"), nexthop);
-    }
-    split_transport(cfg.get("default_transport"), nexthop)
+    let relayhost = cfg.get("relayhost").trim();
+    let nexthop = match sender_routing::relayhost(cfg, rw, sender).map_err(failed)? {
+        Some(relay) => relay,
+        None if !relayhost.is_empty() => relayhost.to_string(),
+        None => domain.to_string(),
+    };
+    Ok(split_transport(&transport, &nexthop))
 }
 
 /// The keys $transport_maps is searched with, in order.
@@ -199,15 +234,16 @@ fn transport_keys(address: &str, domain: &str) -> Vec<String> {
     keys
 }
 
-/// Resolve with $transport_maps (`maps`, already opened) consulted first, then
-/// $relocated_maps.
+/// Resolve the recipient `address` of mail from `sender` with $transport_maps (`maps`,
+/// already opened) consulted first, then $relocated_maps.
 pub fn resolve_with(
     cfg: &Config,
     rw: &Rewrite,
     maps: Option<&TableList>,
     address: &str,
+    sender: &str,
 ) -> Result<Route, ResolveError> {
-    let route = transport_route(cfg, rw, maps, address)?;
+    let route = transport_route(cfg, rw, maps, address, sender)?;
     relocated(rw, address, route)
 }
 
@@ -216,9 +252,10 @@ fn transport_route(
     rw: &Rewrite,
     maps: Option<&TableList>,
     address: &str,
+    sender: &str,
 ) -> Result<Route, ResolveError> {
     let domain = domain_of(address);
-    let default = default_route(cfg, rw, &domain)?;
+    let default = default_route(cfg, rw, &domain, sender)?;
     let Some(maps) = maps.filter(|m| !m.is_empty()) else {
         return Ok(default);
     };
@@ -253,7 +290,7 @@ mod tests {
     use std::path::Path;
 
     fn resolve(cfg: &Config, address: &str) -> Route {
-        super::resolve(cfg, &Rewrite::new(cfg), address).unwrap()
+        super::resolve(cfg, &Rewrite::new(cfg), address, "s@sender.test").unwrap()
     }
 
     fn resolve_with(
@@ -261,7 +298,80 @@ mod tests {
         maps: Option<&TableList>,
         address: &str,
     ) -> Result<Route, ResolveError> {
-        super::resolve_with(cfg, &Rewrite::new(cfg), maps, address)
+        super::resolve_with(cfg, &Rewrite::new(cfg), maps, address, "s@sender.test")
+    }
+
+    #[test]
+    fn sender_dependent_relayhost_and_default_transport() {
+        let cfg = Config::from_pairs(
+            Path::new("/x"),
+            &[
+                ("myhostname", "www.a.org"),
+                ("relay_domains", "r.test"),
+                ("relayhost", "[gw.test]"),
+                (
+                    "sender_dependent_relayhost_maps",
+                    "inline:{ a@one.test=[relay1.test]:587, @two.test=[relay2.test], d@one.test=DUNNO, <>=[bounces.test] }",
+                ),
+                (
+                    "sender_dependent_default_transport_maps",
+                    "inline:{ @two.test=slow, t@one.test=smtp:[pinned.test] }",
+                ),
+                (
+                    "transport_maps",
+                    "inline:{ fixed.test=smtp:[fixed-hop.test] }",
+                ),
+            ],
+        );
+        let rw = Rewrite::new(&cfg);
+        let maps = TableList::open_list(cfg.get("transport_maps")).unwrap();
+        let r = |to: &str, from: &str| {
+            let route = super::resolve_with(&cfg, &rw, Some(&maps), to, from).unwrap();
+            (route.transport, route.nexthop)
+        };
+        let pair = |t: &str, n: &str| (t.to_string(), n.to_string());
+        assert_eq!(
+            r("x@far.test", "a@one.test"),
+            pair("smtp", "[relay1.test]:587")
+        );
+        assert_eq!(r("x@far.test", "b@two.test"), pair("slow", "[relay2.test]"));
+        // DUNNO and no entry: $relayhost.
+        assert_eq!(r("x@far.test", "d@one.test"), pair("smtp", "[gw.test]"));
+        assert_eq!(r("x@far.test", "e@one.test"), pair("smtp", "[gw.test]"));
+        // The null sender by its lookup key.
+        assert_eq!(r("x@far.test", ""), pair("smtp", "[bounces.test]"));
+        // Relay domains: the sender's relay host, never the default transport map.
+        assert_eq!(r("x@r.test", "b@two.test"), pair("relay", "[relay2.test]"));
+        // A transport's own next hop wins; transport_maps wins over everything.
+        assert_eq!(r("x@far.test", "t@one.test"), pair("smtp", "[pinned.test]"));
+        assert_eq!(
+            r("x@fixed.test", "a@one.test"),
+            pair("smtp", "[fixed-hop.test]")
+        );
+        // Local mail is not routed by sender.
+        assert_eq!(r("u@www.a.org", "a@one.test"), pair("local", "www.a.org"));
+    }
+
+    #[test]
+    fn a_sender_dependent_map_that_fails_is_an_error() {
+        let cfg = Config::from_pairs(
+            Path::new("/x"),
+            &[
+                ("myhostname", "www.a.org"),
+                (
+                    "sender_dependent_relayhost_maps",
+                    "hash:/nonexistent/relays",
+                ),
+            ],
+        );
+        let e = super::resolve(&cfg, &Rewrite::new(&cfg), "x@far.test", "a@one.test").unwrap_err();
+        assert!(
+            e.reason().starts_with("4.3.0 ") && e.reason().ends_with(" lookup failure"),
+            "{}",
+            e.reason()
+        );
+        // Local mail does not ask it.
+        assert!(super::resolve(&cfg, &Rewrite::new(&cfg), "u@www.a.org", "a@one.test").is_ok());
     }
 
     #[test]

@@ -234,3 +234,82 @@ fn may_with_a_password_does_not_retry_in_plaintext() {
     assert_eq!(out[0].status, Status::Sent, "{:?}", out);
     assert_eq!(srv.seen().connections, 2);
 }
+
+/// Deliver MSG to a@remote.test from `sender`; the AUTH PLAIN line the server got.
+fn auth_line_for(a: &Smtp, port: u16, srv: &server::Server, sender: &str) -> String {
+    let rcpts = rcpts_of(&["a@remote.test"]);
+    let nexthop = lit(port);
+    let req = Request {
+        queue_id: "ABC123",
+        sender,
+        arrival: SystemTime::now(),
+        content: MSG,
+        recipients: &rcpts,
+        nexthop: &nexthop,
+        ret: None,
+        envid: None,
+        attrs: &[],
+    };
+    let out = a.deliver(&req);
+    assert_eq!(out[0].status, Status::Sent, "{:?}", out);
+    let cmds = srv.seen().cmds();
+    let last = cmds
+        .iter()
+        .rev()
+        .find(|c| c.contains("AUTH PLAIN"))
+        .cloned()
+        .unwrap_or_default();
+    last.split_once(':')
+        .map(|(_, c)| c.to_string())
+        .unwrap_or_default()
+}
+
+/// AUTH PLAIN's initial response for `user` and `pass`.
+fn plain(user: &str, pass: &str) -> String {
+    let ir = format!("\0{user}\0{pass}");
+    format!(
+        "AUTH PLAIN {}",
+        postern::sasl::base64::encode(ir.as_bytes())
+    )
+}
+
+#[test]
+fn sender_dependent_authentication_looks_the_sender_up_first() {
+    let srv = auth_server("PLAIN", &["235 2.7.0 Ok"], false);
+    let map = format!(
+        "inline:{{ a@one.test=alice:pw1, @two.test=bob:pw2, [127.0.0.1]:{}=host:pw3 }}",
+        srv.port
+    );
+    let settings = [
+        ("smtp_sasl_security_options", "noanonymous"),
+        ("smtp_sasl_password_maps", map.as_str()),
+        ("smtp_sender_dependent_authentication", "yes"),
+        ("recipient_delimiter", "+"),
+    ];
+    let a = sasl_agent(srv.port, &settings);
+    let p = srv.port;
+    assert_eq!(
+        auth_line_for(&a, p, &srv, "a@one.test"),
+        plain("alice", "pw1")
+    );
+    assert_eq!(
+        auth_line_for(&a, p, &srv, "A+list@One.Test"),
+        plain("alice", "pw1")
+    );
+    assert_eq!(
+        auth_line_for(&a, p, &srv, "x@two.test"),
+        plain("bob", "pw2")
+    );
+    // No sender entry, and the null sender: the next hop's.
+    assert_eq!(
+        auth_line_for(&a, p, &srv, "x@three.test"),
+        plain("host", "pw3")
+    );
+    assert_eq!(auth_line_for(&a, p, &srv, ""), plain("host", "pw3"));
+    // Without smtp_sender_dependent_authentication the sender is not asked about.
+    let a = sasl_agent(srv.port, &settings[..2]);
+    assert_eq!(
+        auth_line_for(&a, p, &srv, "a@one.test"),
+        plain("host", "pw3")
+    );
+}

@@ -31,6 +31,7 @@ pub(super) fn verify(cfg: &Config, rw: &Rewrite, req: &Request<'_>) -> Vec<Outco
             cfg,
             rw,
             aliases: aliases.as_ref().ok(),
+            sender: req.sender,
             rcpt: i,
             queue_addr: &r.address,
             expanded: Vec::new(),
@@ -49,6 +50,8 @@ struct Walk<'a> {
     cfg: &'a Config,
     rw: &'a Rewrite,
     aliases: Option<&'a TableList>,
+    /// The envelope sender (sender-dependent routing of a non-local target).
+    sender: &'a str,
     rcpt: usize,
     queue_addr: &'a str,
     expanded: Vec<String>,
@@ -71,7 +74,7 @@ impl Walk<'_> {
         }
         let (local, domain) = addr.rsplit_once('@').unwrap_or((addr, ""));
         if self.rw.class_of(domain) != Ok(AddressClass::Local) {
-            return match crate::rewrite::resolve::resolve(self.cfg, self.rw, addr) {
+            return match crate::rewrite::resolve::resolve(self.cfg, self.rw, addr, self.sender) {
                 Ok(route) => {
                     let text = format!("deliverable via {}", route.transport);
                     self.push(addr, dsn_of("2.0.0"), &text)

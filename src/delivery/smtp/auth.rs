@@ -1,10 +1,13 @@
 //! SMTP client authentication (RFC 4954) with the PLAIN (RFC 4616) and LOGIN mechanisms,
 //! implemented here without Cyrus SASL: smtp_sasl_auth_enable, smtp_sasl_password_maps,
-//! smtp_sasl_security_options / smtp_sasl_tls_security_options, smtp_sasl_mechanism_filter.
+//! smtp_sasl_security_options / smtp_sasl_tls_security_options, smtp_sasl_mechanism_filter,
+//! smtp_sender_dependent_authentication.
 //!
-//! As smtp(8) does: when the server offers AUTH, the password table is searched for the
-//! server's host name, then for the next-hop destination as the request names it
-//! (`[host]:port`, `host`, `domain`); the value is `user:password`. No entry: the session
+//! As smtp(8) does: when the server offers AUTH, the password table is searched (with
+//! smtp_sender_dependent_authentication, first for the envelope sender: the address,
+//! without its extension, `@domain`; never the null sender) for the server's host name,
+//! then for the next-hop destination as the request names it (`[host]:port`, `host`,
+//! `domain`); the value is `user:password`. No entry: the session
 //! goes on without AUTH. An entry: AUTH is required for this session, and a failure
 //! (a 5xx becomes 4xx while smtp_sasl_auth_soft_bounce = yes) ends the session with
 //! `SASL authentication failed; server X said: ...`, never a mail transaction without
@@ -41,6 +44,9 @@ pub struct SaslSettings {
     /// smtp_sasl_mechanism_filter (upper case), empty: no filter.
     pub filter: Vec<String>,
     pub soft_bounce: bool,
+    /// smtp_sender_dependent_authentication: the keys the envelope sender is looked up
+    /// with first (the address, without its extension, `@domain`); empty otherwise.
+    pub sender_keys: Vec<String>,
 }
 
 impl fmt::Debug for SaslSettings {
@@ -77,7 +83,32 @@ impl SaslSettings {
                 .map(str::to_ascii_uppercase)
                 .collect(),
             soft_bounce: cfg.bool("smtp_sasl_auth_soft_bounce"),
+            sender_keys: Vec::new(),
         })
+    }
+
+    /// The settings for mail from `sender`: with smtp_sender_dependent_authentication the
+    /// password table is searched by the sender first (mail_addr_find's keys for a remote
+    /// address: `user+ext@domain`, `user@domain`, `@domain`); never for the null sender.
+    pub fn for_sender(mut self, cfg: &Config, sender: &str) -> SaslSettings {
+        if !cfg.bool("smtp_sender_dependent_authentication") || sender.is_empty() {
+            return self;
+        }
+        let lower = sender.to_lowercase();
+        let mut keys = vec![lower.clone()];
+        if let Some((local, domain)) = lower.rsplit_once('@') {
+            let delims = cfg.get("recipient_delimiter");
+            let base = local
+                .split(|c: char| delims.contains(c))
+                .next()
+                .unwrap_or(local);
+            if base != local && !base.is_empty() {
+                keys.push(format!("{}@{}", base, domain));
+            }
+            keys.push(format!("@{}", domain));
+        }
+        self.sender_keys = keys;
+        self
     }
 }
 
@@ -106,15 +137,22 @@ fn failed(dsn: Dsn, text: String) -> AuthError {
     AuthError::Failed { dsn, text }
 }
 
-/// The `user:password` entry for a server (`host`, then the destination `dest`).
+/// The `user:password` entry for mail from the sender of `set` (its keys, see
+/// `SaslSettings::for_sender`) to a server (`host`, then the destination `dest`).
 pub fn lookup(
+    set: &SaslSettings,
     maps: &TableList,
     host: &str,
     dest: &str,
 ) -> Result<Option<(String, String)>, TableError> {
-    let mut v = maps.lookup(&host.to_ascii_lowercase())?;
-    if v.is_none() {
-        v = maps.lookup(&dest.to_ascii_lowercase())?;
+    let keys = set.sender_keys.iter().cloned();
+    let keys = keys.chain([host.to_ascii_lowercase(), dest.to_ascii_lowercase()]);
+    let mut v = None;
+    for key in keys {
+        v = maps.lookup(&key)?;
+        if v.is_some() {
+            break;
+        }
     }
     Ok(v.map(|v| match v.split_once(':') {
         Some((u, p)) => (u.to_string(), p.to_string()),
@@ -186,7 +224,7 @@ pub fn login(
     else {
         return Ok(());
     };
-    match lookup(maps, host, dest).map_err(AuthError::Lookup)? {
+    match lookup(set, maps, host, dest).map_err(AuthError::Lookup)? {
         Some((user, pass)) => authenticate(stream, set, offered, (&user, &pass), namaddr, t),
         None => Ok(()),
     }

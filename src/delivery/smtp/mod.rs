@@ -187,7 +187,7 @@ impl Smtp {
             verify,
         };
         let sasl = match SaslSettings::from_config(&self.cfg) {
-            Ok(s) => s,
+            Ok(s) => s.for_sender(&self.cfg, req.sender),
             Err(e) => {
                 crate::log::warning(&self.name, format!("smtp_sasl_password_maps: {}", e));
                 return all(dsn_of("4.3.0"), "SASL password table is unavailable");

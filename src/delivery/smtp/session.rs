@@ -289,7 +289,7 @@ impl Session<'_> {
         let sasl = &self.set.sasl;
         match (&sasl.enabled, &sasl.maps) {
             (true, Some(maps)) => !matches!(
-                auth::lookup(maps, &self.peer.name, &self.set.dest),
+                auth::lookup(sasl, maps, &self.peer.name, &self.set.dest),
                 Ok(None)
             ),
             _ => false,

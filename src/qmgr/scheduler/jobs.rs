@@ -68,6 +68,7 @@ impl Scheduler {
                     &self.rewrite,
                     self.transport_maps.as_ref(),
                     &r.address,
+                    &msg.qf.envelope.sender,
                 ),
             };
             let route = match resolved {
