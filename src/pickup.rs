@@ -13,6 +13,7 @@
 //! Security role: pickup runs as mail_owner and treats maildrop files as untrusted; the
 //! submitting user is the file's owner, not anything the file says.
 
+use crate::verify::probe::PROBE_ATTR;
 use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -148,9 +149,10 @@ fn pick(
     // pickup's Received: header goes above it (Postfix's pickup.c writes it for every message).
     let from_smtpd = env.attr(RECEIVED_ATTR.0) == Some(RECEIVED_ATTR.1);
     // A content filter is pickup's own $content_filter, never the submitting user's choice
-    // (Postfix's pickup drops REC_TYPE_FILT records from maildrop files).
+    // (Postfix's pickup drops REC_TYPE_FILT records from maildrop files); an address
+    // verification probe is never a local submission (postdrop drops it too).
     env.attrs
-        .retain(|(n, _)| n != RECEIVED_ATTR.0 && n != crate::queue::FILTER_ATTR);
+        .retain(|(n, _)| n != RECEIVED_ATTR.0 && n != crate::queue::FILTER_ATTR && n != PROBE_ATTR);
     let filter = cfg.get("content_filter").trim();
     if !filter.is_empty() {
         env.set_attr(crate::queue::FILTER_ATTR, filter);

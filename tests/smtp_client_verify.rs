@@ -1,8 +1,8 @@
 //! The smtp(8) client in verify mode (address verification probes and `sendmail -bv`)
-//! against a scripted SMTP server: MAIL FROM and RCPT TO, then QUIT, never DATA, with and
-//! without PIPELINING; each recipient's result is the server's reply to its RCPT TO
-//! (accepted: deliverable with that reply; 5xx: undeliverable; 4xx: deferred, and tried
-//! at the next server).
+//! against a scripted SMTP server: MAIL FROM and RCPT TO, then RSET and QUIT, never DATA,
+//! with and without PIPELINING; each recipient's result is the server's reply to its RCPT
+//! TO (accepted: deliverable with that reply, at once, even if the session breaks later;
+//! 5xx: undeliverable; 4xx: deferred, and tried at the next server).
 
 #[path = "smtp_client/server.rs"]
 mod server;
@@ -95,10 +95,37 @@ fn verify_mode_asks_rcpt_to_and_sends_no_data() {
                 "0:RCPT TO:<a@remote.test>",
                 "0:RCPT TO:<b@remote.test>",
                 "0:RCPT TO:<c@remote.test>",
+                "0:RSET",
                 "0:QUIT"
             ],
             "pipelining {pipelining}"
         );
         assert!(srv.seen().data.is_empty());
     }
+}
+
+#[test]
+fn an_accepted_recipient_stays_deliverable_when_the_session_breaks() {
+    let mut script = Script::default();
+    script.rcpt.insert(
+        "b@remote.test".into(),
+        "421 4.3.2 Service shutting down".into(),
+    );
+    let srv = start(script);
+    let rcpts = ["a@remote.test", "b@remote.test"].map(Recipient::new);
+    let nexthop = format!("[127.0.0.1]:{}", srv.port);
+    let req = Request {
+        queue_id: "ABC123",
+        sender: "",
+        arrival: SystemTime::now(),
+        content: b"",
+        recipients: &rcpts,
+        nexthop: &nexthop,
+        ret: None,
+        envid: None,
+        attrs: &[],
+    };
+    let out = agent().verify(&req);
+    let got: Vec<_> = out.iter().map(|o| (o.rcpt, o.status)).collect();
+    assert_eq!(got, [(0, Status::Sent), (1, Status::Deferred)], "{out:?}");
 }

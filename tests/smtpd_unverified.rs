@@ -42,7 +42,7 @@ fn settled(port: u16, sender: &str, rcpt: &str) -> String {
 
 #[test]
 fn recipients_and_senders_are_verified_by_probes() {
-    let (once, coded) = (free_port(), free_port());
+    let (once, coded, at_once) = (free_port(), free_port(), free_port());
     let inst = Instance::new(&[
         (
             "smtpd_recipient_restrictions",
@@ -59,7 +59,10 @@ fn recipients_and_senders_are_verified_by_probes() {
         "127.0.0.1:{once} inet n - n - - smtpd -o address_verify_poll_count=1\n\
          127.0.0.1:{coded} inet n - n - - smtpd -o address_verify_poll_count=1 \
          -o unverified_recipient_reject_code=550 \
-         -o unverified_recipient_reject_reason=Gone -o smtpd_recipient_restrictions=reject_unverified_recipient,reject\n"
+         -o unverified_recipient_reject_reason=Gone -o smtpd_recipient_restrictions=reject_unverified_recipient,reject\n\
+         127.0.0.1:{at_once} inet n - n - - smtpd -o address_verify_poll_count=1 \
+         -o unverified_recipient_tempfail_action=defer \
+         -o smtpd_recipient_restrictions=reject_unverified_recipient,reject\n"
     ));
     std::fs::write(inst.etc.join("master.cf"), master).unwrap();
     inst.newaliases();
@@ -97,6 +100,11 @@ fn recipients_and_senders_are_verified_by_probes() {
     assert_eq!(
         rcpt_reply(coded, "", "fresh-user@www.a.org"),
         "554 5.7.1 <fresh-user@www.a.org>: Recipient address rejected: Access denied"
+    );
+    // unverified_recipient_tempfail_action = defer: the deferral at once.
+    assert_eq!(
+        rcpt_reply(at_once, "", "fresh2-user@www.a.org"),
+        "450 4.1.1 <fresh2-user@www.a.org>: Recipient address rejected: unverified address: Address verification in progress"
     );
     // The sender, verified at RCPT (smtpd_delay_reject).
     assert_eq!(
@@ -197,4 +205,34 @@ fn relay_recipients_are_verified_at_the_next_hop() {
     let seen = srv.seen();
     assert!(seen.data.is_empty(), "{:?}", seen.cmds());
     assert!(!seen.cmds().iter().any(|c| c.ends_with(":DATA")));
+}
+
+/// A probe that can only be deferred (defer_transports): the address is not known, and the
+/// client gets unverified_recipient_defer_code with the reason.
+#[test]
+fn a_deferred_probe_gives_the_defer_code() {
+    let inst = Instance::new(&[
+        ("relay_domains", "held.test"),
+        ("defer_transports", "relay"),
+        (
+            "smtpd_recipient_restrictions",
+            "reject_unverified_recipient, permit_auth_destination, reject",
+        ),
+        ("smtpd_relay_restrictions", ""),
+        ("unverified_recipient_defer_code", "451"),
+        ("address_verify_poll_delay", "1s"),
+    ]);
+    inst.newaliases();
+    inst.start();
+    assert_eq!(
+        settled(inst.port, "", "x@held.test"),
+        "451 4.1.1 <x@held.test>: Recipient address rejected: unverified address: deferred transport",
+        "{}",
+        inst.log()
+    );
+    assert!(
+        wait_for(20, || inst.run("postqueue", &["-p"]).stdout
+            == b"Mail queue is empty\n"),
+        "a deferred probe is removed, not retried"
+    );
 }

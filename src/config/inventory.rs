@@ -1,5 +1,5 @@
 //! The rest of Postfix 2.10's parameters: every parameter that Postfix 2.10.10's
-//! `postconf -d` lists from its built-in tables and `params` does not have (382 of them),
+//! `postconf -d` lists from its built-in tables and `params` does not have (381 of them),
 //! with Postfix's default (compiled for Linux). None is implemented: a setting other than
 //! the default is warned about, or, for the 20 whose being ignored would weaken security or
 //! lose mail, refused (`support`). `config::known` consults this table after `params`;
@@ -418,7 +418,6 @@ pub const INVENTORY: &[Param] = &[
     k("smtp_quote_rfc821_envelope", "yes"),
     k("smtp_randomize_addresses", "yes"),
     k("smtp_reply_filter", ""),
-    k("smtp_rset_timeout", "20s"),
     k("smtp_sasl_auth_cache_name", ""),
     kt("smtp_sasl_auth_cache_time", "90d", 'd'),
     k("smtp_sasl_path", ""),

@@ -359,6 +359,7 @@ pub const PARAMS: &[Param] = &[
     t("smtp_data_xfer_timeout", "180s", 's'),
     t("smtp_data_done_timeout", "600s", 's'),
     t("smtp_quit_timeout", "300s", 's'),
+    t("smtp_rset_timeout", "20s", 's'),
     p("smtp_line_length_limit", "998"),
     p("smtp_mx_address_limit", "5"),
     p("smtp_mx_session_limit", "2"),

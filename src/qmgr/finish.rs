@@ -2,7 +2,8 @@
 //! recorded, failures are returned to the sender in one non-delivery notification, and the
 //! message is removed, or deferred with backoff, or expired after maximal_queue_lifetime.
 //! A verification message (`sendmail -bv`) instead gets one delivery status report for all
-//! its recipients and is removed. `ActiveMessage` is defined here so that this module
+//! its recipients and is removed; an address verification probe gives its verdict to the
+//! verification cache and is removed (no notification of any kind). `ActiveMessage` is defined here so that this module
 //! never imports the scheduler that calls it.
 
 use std::collections::HashMap;
@@ -74,9 +75,8 @@ pub fn finish(ctx: &QmgrContext, id: &str, p: &mut Pending) -> Vec<String> {
         return Vec::new();
     }
     if crate::verify::probe::probed(&msg.qf.envelope).is_some() {
-        if finish_probe(ctx, id, msg) {
-            return Vec::new();
-        }
+        finish_probe(ctx, id, msg);
+        return Vec::new();
     } else if super::verify::is_verify(&msg.qf.envelope)
         && let Some(ids) = finish_verify(ctx, id, msg)
     {
@@ -291,25 +291,33 @@ fn finish_verify(ctx: &QmgrContext, id: &str, msg: &mut ActiveMessage) -> Option
     Some(new_ids)
 }
 
-/// A probe of address verification: when every recipient has an answer, the verdict goes
-/// into the cache and the probe is removed (never retried or bounced: verify.c's probes
-/// report once). Deliverable if any recipient the address led to is (a failure never hides a
-/// success, as in verify(8)), else the last failure. False when some recipient was not
-/// tried (the system is stopping): the probe is then kept as usual.
-fn finish_probe(ctx: &QmgrContext, id: &str, msg: &mut ActiveMessage) -> bool {
+/// A probe of address verification: the verdict goes into the cache and the probe is
+/// removed, never retried, bounced or warned about (verify.c's probes report once).
+/// Deliverable if any recipient the address led to is (a failure never hides a success, as
+/// in verify(8)), else the last failure; each rewritten recipient's own result is kept
+/// under its own address too (Postfix's verify_append). A recipient not tried (the system
+/// is stopping) gives no answer: the address is probed again later.
+fn finish_probe(ctx: &QmgrContext, id: &str, msg: &mut ActiveMessage) {
     use crate::verify::AddrStatus;
-    let pending: Vec<usize> = msg.qf.pending().map(|(i, _)| i).collect();
+    let settings = crate::verify::Settings::from_config(&ctx.cfg);
+    let now = crate::verify::now();
     let mut verdict: Option<(AddrStatus, String)> = None;
-    for qi in &pending {
-        let Some(outcomes) = msg.results.get(qi).filter(|o| !o.is_empty()) else {
-            return false;
-        };
+    let pending: Vec<usize> = msg.qf.pending().map(|(i, _)| i).collect();
+    for qi in pending {
+        let outcomes = msg.results.get(&qi).map(Vec::as_slice).unwrap_or_default();
         for o in outcomes {
             let status = match o.status {
                 Status::Sent => AddrStatus::Ok,
                 Status::Bounced => AddrStatus::Bounce,
                 _ => AddrStatus::Defer,
             };
+            let address = &msg.qf.envelope.recipients[qi].address;
+            if let Some(cache) = &ctx.verify
+                && crate::verify::probe::probed(&msg.qf.envelope)
+                    .is_some_and(|p| !p.eq_ignore_ascii_case(address))
+            {
+                cache.update(&settings, address, status, &o.text, now);
+            }
             if verdict.as_ref().is_none_or(|(s, _)| *s != AddrStatus::Ok) {
                 verdict = Some((status, o.text.clone()));
             }
@@ -320,14 +328,12 @@ fn finish_probe(ctx: &QmgrContext, id: &str, msg: &mut ActiveMessage) -> bool {
         crate::verify::probe::probed(&msg.qf.envelope),
         verdict,
     ) {
-        let settings = crate::verify::Settings::from_config(&ctx.cfg);
-        cache.update(&settings, addr, status, &text, crate::verify::now());
+        cache.update(&settings, addr, status, &text, now);
     }
     match ctx.queue.recycle(id, QueueName::Active) {
         Ok(()) => lines::removed(id),
         Err(e) => log::warning(COMPONENT, format!("{}: remove: {}", id, e)),
     }
-    true
 }
 
 /// The per-message deferral log read by mailq: one `address<TAB>dsn<TAB>reason` line per

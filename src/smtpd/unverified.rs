@@ -4,18 +4,19 @@
 //! here, the scheduler woken), and the cache is asked again every
 //! address_verify_poll_delay, address_verify_poll_count times in all, so a probe that is
 //! answered at once (a local address) is seen in the same RCPT. Then:
-//! deliverable passes; undeliverable refuses with unverified_{recipient,sender}_reject_code
-//! (450 in Postfix 2.10) `<ADDR>: Recipient address rejected: undeliverable address: WHY`;
-//! not known yet or failing for now gives unverified_*_defer_code (450) `... unverified
-//! address: WHY` as a DEFER_IF_PERMIT (unverified_*_tempfail_action = defer_if_permit, the
-//! default: a later reject wins) or at once (`defer`). unverified_*_reject_reason replaces
-//! WHY. The null sender is never verified. Without a cache (the stand-alone server) the
+//! deliverable passes; undeliverable refuses with unverified_{recipient,sender}_reject_code,
+//! not known yet or failing for now with unverified_*_defer_code (both 450 in Postfix 2.10).
+//! A 4xx is `<ADDR>: Recipient address rejected: unverified address: WHY` (WHY cut to 250
+//! characters), given as a DEFER_IF_PERMIT (unverified_*_tempfail_action =
+//! defer_if_permit, the default: a later reject wins) or at once (`defer`); a 5xx is
+//! `... undeliverable address: WHY`, at once. unverified_*_reject_reason replaces WHY. The null sender is never verified. Without a cache (the stand-alone server) the
 //! answer is `450 4.1.1 <ADDR>: Recipient address rejected: address verification problem`
 //! with `warning: verify service failure`.
 //!
 //! Security role: a probe is a queued message: the cache's probe rules (one per address per
-//! 1000 s) bound what a client can make the server send. WHY comes from a remote server's
-//! reply or a delivery agent and is cut to 250 characters, as Postfix. Logs the warning above
+//! 1000 s, with the negative cache) bound what a client can make the server send. WHY comes
+//! from a remote server's reply or a delivery agent; the cache keeps it printable and
+//! short. Logs the warning above
 //! and `warning: cannot queue address verification probe for ADDR: ...`.
 
 use std::time::Duration;
@@ -115,10 +116,11 @@ pub fn check(ctx: &SmtpdContext, class: Class, f: &Facts<'_>) -> Decision {
         AddrStatus::Todo | AddrStatus::Defer => settings.defer_code,
     };
     let why = match settings.reason.as_str() {
-        "" => answer.text.chars().take(250).collect::<String>(),
+        "" => answer.text,
         given => given.to_string(),
     };
     if code / 100 == 4 {
+        let why: String = why.chars().take(250).collect();
         let text = format!("unverified address: {}", why);
         defer(
             f,

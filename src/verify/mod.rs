@@ -12,12 +12,14 @@
 //! old answer is still given; a probe is not repeated within 1000 seconds; a failed probe
 //! never overwrites a deliverable answer; with address_verify_negative_cache = no only
 //! deliverable answers are kept. Expired entries are swept every
-//! address_verify_cache_cleanup_interval.
+//! address_verify_cache_cleanup_interval (0: never, as Postfix).
 //!
 //! Security role: what is stored comes only from probes the scheduler ran (the queue-file
-//! attribute that marks a probe cannot be set by a local submitter, see `postdrop::stamp`);
-//! the cache is bounded (`MAX_ENTRIES`), so a client naming random addresses cannot grow it
-//! without limit. Differences from Postfix: the cache lives in the master's memory (Postfix's
+//! attribute that marks a probe cannot be set by a local submitter, see `postdrop::stamp`
+//! and pickup); the cache is bounded (`MAX_ENTRIES` addresses, each text made printable and
+//! cut to `MAX_TEXT`), so a client naming random addresses, or a remote server with long
+//! replies, cannot grow it without limit; a full cache evicts, so the one-probe-per-1000-s
+//! rule holds for every address asked about. Differences from Postfix: the cache lives in the master's memory (Postfix's
 //! address_verify_map, a btree file by default, survives restarts; here a restart forgets,
 //! and addresses are probed again). Logs nothing (the probes' deliveries are logged by the
 //! scheduler as `status=deliverable` / `status=undeliverable`).
@@ -26,13 +28,18 @@ pub mod probe;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use crate::config::Config;
 
-/// At most this many addresses are remembered; past it, new addresses are probed each time
-/// they are asked about until a sweep makes room.
+/// At most this many addresses are remembered; past it, a new address takes the place of
+/// an old one (an undeliverable or unanswered one first).
 pub const MAX_ENTRIES: usize = 100_000;
+
+/// The longest text kept with an answer (a remote server's reply can be much longer).
+pub const MAX_TEXT: usize = 500;
+
+/// How many entries eviction looks at for one that is not deliverable.
+const EVICTION_SCAN: usize = 64;
 
 /// How often a full cache is swept, at most (seconds).
 const FULL_SWEEP_INTERVAL: u64 = 60;
@@ -188,9 +195,13 @@ impl Cache {
             .get(&k)
             .is_some_and(|e| e.status == AddrStatus::Ok);
         if status == AddrStatus::Ok || !keeps_ok {
+            let text: String = crate::log::lines::printable(text)
+                .chars()
+                .take(MAX_TEXT)
+                .collect();
             let e = Entry {
                 status,
-                text: text.to_string(),
+                text,
                 probed: 0,
                 updated: now,
             };
@@ -210,21 +221,39 @@ impl Cache {
 }
 
 impl Inner {
-    /// Store `e`, unless the cache is full and even a sweep of expired entries left no room.
+    /// Store `e`; a full cache first gives up an entry (`evict`).
     fn insert(&mut self, k: String, e: Entry) {
         if self.entries.len() >= MAX_ENTRIES && !self.entries.contains_key(&k) {
-            return;
+            self.evict();
         }
         self.entries.insert(k, e);
     }
 
-    /// Drop expired entries whose probe is not under way, every cleanup interval (and at
-    /// most once a minute while the cache is full).
-    fn sweep(&mut self, s: &Settings, now: u64) {
-        let mut interval = s.cleanup_interval.max(1);
-        if self.entries.len() >= MAX_ENTRIES {
-            interval = interval.min(FULL_SWEEP_INTERVAL);
+    /// Drop one entry: among the first `EVICTION_SCAN` looked at, one that is not
+    /// deliverable, else the first.
+    fn evict(&mut self) {
+        let victim = {
+            let mut seen = self.entries.iter().take(EVICTION_SCAN);
+            let first = seen.clone().next().map(|(k, _)| k.clone());
+            seen.find(|(_, e)| e.status != AddrStatus::Ok)
+                .map(|(k, _)| k.clone())
+                .or(first)
+        };
+        if let Some(k) = victim {
+            self.entries.remove(&k);
         }
+    }
+
+    /// Drop expired entries whose probe is not under way, every cleanup interval (never
+    /// with an interval of 0, as Postfix), and at most once a minute while the cache is full.
+    fn sweep(&mut self, s: &Settings, now: u64) {
+        let full = self.entries.len() >= MAX_ENTRIES;
+        let interval = match (s.cleanup_interval, full) {
+            (0, false) => return,
+            (0, true) => FULL_SWEEP_INTERVAL,
+            (i, true) => i.min(FULL_SWEEP_INTERVAL),
+            (i, false) => i,
+        };
         if now.saturating_sub(self.swept) < interval {
             return;
         }
@@ -236,10 +265,7 @@ impl Inner {
 
 /// Seconds since the epoch.
 pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs()
+    u64::try_from(crate::log::timefmt::now_secs()).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -104,14 +104,30 @@ fn ipv6_literals_share_one_key_and_expired_entries_are_swept() {
 }
 
 #[test]
-fn the_cache_is_bounded() {
+fn a_full_cache_evicts_and_still_limits_probes() {
     let (c, s) = (Cache::new(), settings());
+    c.update(&s, "ok@x.test", AddrStatus::Ok, "fine", T0);
     for i in 0..MAX_ENTRIES + 10 {
         c.update(&s, &format!("u{}@x.test", i), AddrStatus::Bounce, "no", T0);
     }
     assert_eq!(c.len(), MAX_ENTRIES);
-    // A new address is still answered (and probed) when the cache is full.
+    // A new address is probed once, and remembered as under way.
     let (a, probe) = c.query(&s, "new@x.test", T0 + 1);
     assert_eq!((a.status, probe), (AddrStatus::Todo, true));
+    assert!(!c.query(&s, "new@x.test", T0 + 2).1, "no second probe");
+    c.update(&s, "new@x.test", AddrStatus::Ok, "fine", T0 + 3);
+    assert_eq!(c.query(&s, "new@x.test", T0 + 4).0.status, AddrStatus::Ok);
     assert_eq!(c.len(), MAX_ENTRIES);
+    // Undeliverable entries go first.
+    assert_eq!(c.query(&s, "ok@x.test", T0 + 5).0.status, AddrStatus::Ok);
+}
+
+#[test]
+fn stored_text_is_printable_and_bounded() {
+    let (c, s) = (Cache::new(), settings());
+    let long = format!("550 bad\r\n{}", "x".repeat(10_000));
+    c.update(&s, "u@x.test", AddrStatus::Bounce, &long, T0);
+    let text = c.query(&s, "u@x.test", T0 + 1).0.text;
+    assert_eq!(text.chars().count(), MAX_TEXT);
+    assert!(!text.contains('\r') && !text.contains('\n'), "{text:?}");
 }

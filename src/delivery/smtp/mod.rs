@@ -15,8 +15,9 @@
 //! `Domain DOMAIN does not accept mail (nullMX)` (5.1.10, RFC 7505).
 //!
 //! In verify mode (address verification probes and `sendmail -bv`) a session stops after
-//! RCPT TO: a recipient the server accepted is deliverable (`250 2.1.5 Ok`), one it
-//! refused undeliverable or deferred by the reply's class; no DATA is sent.
+//! RCPT TO with RSET and QUIT: a recipient the server accepted is deliverable (`250 2.1.5
+//! Ok`) at once, one it refused undeliverable or deferred by the reply's class; no DATA is
+//! sent.
 //!
 //! Not done: Postfix's loop check on the server's greeting and EHLO name (`host X
 //! greeted me with my own hostname`); two test instances that share a $myhostname relay
@@ -25,7 +26,7 @@
 //! Parameters: myhostname, inet_interfaces, proxy_interfaces (loop detection),
 //! smtp_helo_name, smtp_connect_timeout, smtp_helo_timeout,
 //! smtp_starttls_timeout, smtp_mail_timeout, smtp_rcpt_timeout, smtp_data_init_timeout,
-//! smtp_data_xfer_timeout, smtp_data_done_timeout, smtp_quit_timeout,
+//! smtp_data_xfer_timeout, smtp_data_done_timeout, smtp_quit_timeout, smtp_rset_timeout,
 //! smtp_line_length_limit, smtp_mx_address_limit, smtp_mx_session_limit,
 //! smtp_tls_security_level (empty/none, may, encrypt, verify, secure; dane, dane-only,
 //! fingerprint and smtp_tls_policy_maps are refused: mail defers, 4.7.5), smtp_tls_CAfile,
@@ -133,6 +134,7 @@ impl Smtp {
             data_xfer_timeout: c.time("smtp_data_xfer_timeout"),
             data_done_timeout: c.time("smtp_data_done_timeout"),
             quit_timeout: c.time("smtp_quit_timeout"),
+            rset_timeout: c.time("smtp_rset_timeout"),
             line_length_limit: c.int("smtp_line_length_limit").max(0) as usize,
             tls,
             nexthop: nh.host.clone(),

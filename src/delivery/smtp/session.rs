@@ -50,6 +50,7 @@ pub struct Settings {
     pub data_xfer_timeout: Duration,
     pub data_done_timeout: Duration,
     pub quit_timeout: Duration,
+    pub rset_timeout: Duration,
     pub line_length_limit: usize,
     pub tls: ClientTls,
     /// The next-hop domain (for `nexthop` certificate matching).
@@ -473,7 +474,6 @@ fn transaction(
     // RCPT, one reply each. A refused recipient leaves `left`: 5xx bounces, 4xx waits
     // for the next server.
     let mut accepted = Vec::new();
-    let mut accepted_replies = Vec::new();
     let mut answered = Vec::new();
     for (k, line) in rcpts.iter().enumerate() {
         let i = left[k];
@@ -493,10 +493,9 @@ fn transaction(
             }
         };
         match r.class() {
-            Class::Success => {
-                accepted.push(i);
-                accepted_replies.push((i, r));
-            }
+            // Verify mode: the reply to RCPT TO is the result, final at once.
+            Class::Success if msg.verify => done.push(s.outcome(i, r.dsn(), &r.text())),
+            Class::Success => accepted.push(i),
             _ if r.code == 421 => {
                 left.retain(|x| !answered.contains(x));
                 left.extend(&accepted);
@@ -512,13 +511,8 @@ fn transaction(
     // From here on a failure concerns the accepted recipients only.
     *left = accepted.clone();
     if msg.verify {
-        // Verify mode: the RCPT TO replies are the results; QUIT follows.
-        done.extend(
-            accepted_replies
-                .drain(..)
-                .map(|(i, r)| s.outcome(i, r.dsn(), &r.text())),
-        );
-        left.clear();
+        // Verify mode: the transaction is abandoned (Postfix's RSET), QUIT follows.
+        let _ = s.command("RSET", set.rset_timeout, "sending RSET");
         return Ok(());
     }
     // DATA.
