@@ -180,12 +180,7 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_helo_restrictions", ""),
     p("smtpd_sender_restrictions", ""),
     p("smtpd_data_restrictions", ""),
-    // Refused: mail that these restrictions would reject would be accepted.
-    f(
-        "smtpd_end_of_data_restrictions",
-        "",
-        "no restriction would be applied at the end of DATA",
-    ),
+    p("smtpd_end_of_data_restrictions", ""),
     // Refused: mail would reach the queue without passing through the filter or milters.
     f(
         "smtpd_proxy_filter",

@@ -44,7 +44,8 @@ fn stage(ctx: &SmtpdContext, list: &[Restriction], class: Class, f: &Facts<'_>) 
         Class::Helo => Stage::Helo,
         Class::Sender => Stage::Sender,
         Class::Recipient => Stage::Recipient,
-        Class::Data => Stage::Data,
+        // The end-of-data list shares the DATA stage's deferral slot (Postfix resets it).
+        Class::Data | Class::Eod => Stage::Data,
     };
     f.saved.borrow_mut().start_stage(which);
     evaluate(ctx, list, class, f)
@@ -128,6 +129,15 @@ pub fn check_data(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
         return Ok(());
     }
     refuse(stage(ctx, &ctx.policy.data, Class::Data, f), f)?;
+    unless_deferred(f, Stage::Data)
+}
+
+/// smtpd_end_of_data_restrictions, after the final dot (or the last BDAT chunk).
+pub fn check_eod(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
+    if ctx.stand_alone || ctx.policy.eod.is_empty() {
+        return Ok(());
+    }
+    refuse(stage(ctx, &ctx.policy.eod, Class::Eod, f), f)?;
     unless_deferred(f, Stage::Data)
 }
 

@@ -2,7 +2,7 @@
 //! attributes from the session (Postfix 2.10's set: request, protocol_state, protocol_name,
 //! helo_name, queue_id, sender, recipient, recipient_count, client_address, client_name,
 //! reverse_client_name, instance, sasl_*, size, ccert_*, encryption_*, etrn_domain,
-//! stress; queue_id, etrn_domain and stress are empty), and
+//! stress; queue_id is set at END-OF-MESSAGE only, etrn_domain and stress are empty), and
 //! the server's action applied exactly as an access table's answer
 //! (`access::answer`: OK, DUNNO, REJECT, DEFER_IF_PERMIT, PREPEND, a restriction list or
 //! class name, never one naming a table or another server...).
@@ -78,7 +78,10 @@ fn attributes(f: &Facts<'_>) -> Vec<(&'static str, String)> {
     };
     let s = |v: Option<&str>| v.unwrap_or("").to_string();
     let xtext = |v: Option<&str>| crate::xtext::encode(v.unwrap_or(""));
-    let recipient_count = if f.stage == "DATA" { f.rcpt_count } else { 0 };
+    let recipient_count = match f.stage {
+        "DATA" | "END-OF-MESSAGE" => f.rcpt_count,
+        _ => 0,
+    };
     let peer = f.tls.and_then(|t| t.peer.as_ref());
     let trusted = peer.filter(|c| c.trusted);
     let stage = match f.stage {
@@ -90,7 +93,7 @@ fn attributes(f: &Facts<'_>) -> Vec<(&'static str, String)> {
         ("protocol_state", stage.into()),
         ("protocol_name", f.proto().into()),
         ("helo_name", s(f.helo)),
-        ("queue_id", String::new()),
+        ("queue_id", s(f.queue_id)),
         ("sender", s(f.sender)),
         // At DATA, the one recipient when there is exactly one.
         ("recipient", s(f.rcpt.map(|r| r.given).or(f.single_rcpt))),

@@ -32,6 +32,8 @@ pub enum Class {
     Sender,
     Recipient,
     Data,
+    /// smtpd_end_of_data_restrictions, after the message's final dot.
+    Eod,
     /// A client certificate (check_ccert_access): named by its subject's common name.
     Ccert,
 }
@@ -46,6 +48,7 @@ impl Class {
             Class::Sender => "Sender address",
             Class::Recipient => "Recipient address",
             Class::Data => "Data command",
+            Class::Eod => "End-of-data",
             Class::Ccert => "Client certificate",
         }
     }
@@ -59,6 +62,7 @@ impl Class {
             Class::Sender => f.sender.unwrap_or("").to_string(),
             Class::Recipient => f.rcpt.map(|r| r.given).unwrap_or("").to_string(),
             Class::Data => "DATA".to_string(),
+            Class::Eod => "END-OF-MESSAGE".to_string(),
             Class::Ccert => f
                 .tls
                 .and_then(|t| t.peer.as_ref())
@@ -99,7 +103,7 @@ impl AccessKind {
             Class::Helo => Some(AccessKind::Helo),
             Class::Sender => Some(AccessKind::Sender),
             Class::Recipient => Some(AccessKind::Recipient),
-            Class::Data | Class::ReverseClient | Class::Ccert => None,
+            Class::Data | Class::Eod | Class::ReverseClient | Class::Ccert => None,
         }
     }
 }
@@ -137,8 +141,11 @@ pub struct Facts<'a> {
     pub esmtp: bool,
     /// The client pipelined where it may not, now or earlier in the session (sticky).
     pub ill_pipelining: bool,
-    /// The SMTP command, for log lines: CONNECT, HELO, MAIL, RCPT, DATA.
+    /// The SMTP command, for log lines: CONNECT, HELO, MAIL, RCPT, DATA, END-OF-MESSAGE.
     pub stage: &'a str,
+    /// The queue ID, once the message has one (END-OF-MESSAGE): log lines and the policy
+    /// request carry it.
+    pub queue_id: Option<&'a str>,
     /// What access-table actions leave for the transaction (FILTER, HOLD, DISCARD,
     /// REDIRECT, BCC, PREPEND) and the deferred decisions (DEFER_IF_*).
     pub saved: &'a std::cell::RefCell<super::saved::Saved>,
@@ -152,7 +159,7 @@ impl Facts<'_> {
     /// Log a NOQUEUE line with `action` (reject, reject_warning, warn).
     pub fn log(&self, action: &str, reply: &str) {
         let r = lines::Reject {
-            queue_id: None,
+            queue_id: self.queue_id,
             stage: self.stage,
             client: self.client_log,
             reply,

@@ -308,6 +308,8 @@ pub struct Policy {
     pub relay: Vec<Restriction>,
     pub recipient: Vec<Restriction>,
     pub data: Vec<Restriction>,
+    /// smtpd_end_of_data_restrictions.
+    pub eod: Vec<Restriction>,
     pub delay_reject: bool,
     pub reject_code: u16,
     pub defer_code: u16,
@@ -398,6 +400,7 @@ impl Policy {
             relay: list("smtpd_relay_restrictions"),
             recipient: list("smtpd_recipient_restrictions"),
             data: list("smtpd_data_restrictions"),
+            eod: list("smtpd_end_of_data_restrictions"),
             delay_reject: cfg.bool("smtpd_delay_reject"),
             reject_code: code("reject_code", 554),
             defer_code: code("defer_code", 450),

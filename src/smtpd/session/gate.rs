@@ -50,6 +50,7 @@ impl<S: Read + Write> Session<'_, S> {
             esmtp: self.esmtp,
             ill_pipelining: self.ill_pipelining,
             stage,
+            queue_id: None,
             saved: &self.saved,
         }
     }

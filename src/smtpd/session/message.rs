@@ -1,5 +1,6 @@
 //! The message part shared by DATA and BDAT (RFC 3030): the checks before content is
-//! accepted (a transaction with recipients, smtpd_data_restrictions), opening the queue
+//! accepted (a transaction with recipients, smtpd_data_restrictions; after the message,
+//! smtpd_end_of_data_restrictions), opening the queue
 //! file, and at the end the Received: header, the envelope attributes, $content_filter,
 //! the access-table actions of the transaction (`super::super::saved`) and the hand-off to
 //! cleanup (header/body checks, address mappings) with its reply.
@@ -82,6 +83,14 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             id,
             arrival,
         } = started;
+        // Postfix's act_size: the lines as received, each with its CR LF.
+        let size = content.len() + content.iter().filter(|&&b| b == b'\n').count();
+        if let Some(reply) = self.end_of_data(&tx, &id, size) {
+            // The open queue file goes with `pending`: nothing is queued.
+            drop(pending);
+            self.reply(&reply);
+            return None;
+        }
         let mut received = self.received_header(&tx, &id);
         let local = self.ctx.stand_alone
             || self.ctx.rewrite_headers_for(
@@ -116,6 +125,25 @@ impl<S: Read + Write + Peek> Session<'_, S> {
                 None
             }
         }
+    }
+
+    /// smtpd_end_of_data_restrictions: the refusal, logged with the queue ID (`ID: reject:
+    /// END-OF-MESSAGE from ...`), or `None` to queue the message.
+    fn end_of_data(&self, tx: &Transaction, id: &str, size: usize) -> Option<Reply> {
+        let helo = self.helo.as_deref();
+        let sender = Some(tx.sender_given.as_str());
+        let mut f = self.facts("END-OF-MESSAGE", helo, sender, None);
+        f.queue_id = Some(id);
+        f.size = Some(size as u64);
+        f.rcpt_count = tx.given.len();
+        f.single_rcpt = match tx.given.as_slice() {
+            [one] => Some(one.as_str()),
+            _ => None,
+        };
+        f.sasl_sender = tx.sasl_sender.as_deref();
+        let reply = check::check_eod(self.ctx, &f).err()?;
+        f.log("reject", &reply.to_string());
+        Some(reply)
     }
 
     fn received_header(&self, tx: &Transaction, id: &str) -> String {
