@@ -1,4 +1,4 @@
-//! Pieces of the postern-bench load generator (src/bin/postern-bench.rs) that do not touch
+//! Pieces of the postern-bench load generator (src/bin/postern-bench/main.rs) that do not touch
 //! the network: SMTP reply parsing and message generation (`smtp`), and the measurements
 //! (`stats`: latency percentiles, counting messages in a growing mbox, peak RSS), and the
 //! idle-session measurement (`idle`: memory of a server holding N silent clients), and the

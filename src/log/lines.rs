@@ -1,17 +1,16 @@
 //! Every maillog line format, in one place, as Postfix writes them (see
 //! ../shared/reference/postfix-facts.md "Log lines"). Callers pass raw values; client
-//! supplied text is made printable here.
+//! supplied text is made printable here. anvil's statistics (`anvil_lines`) and cleanup's
+//! content-inspection lines (`cleanup_lines`) have files of their own and are re-exported.
 
 use std::time::Duration;
 
 use super::{info, timefmt, warning};
 
-/// Replace control characters so a client cannot inject log lines.
-pub fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
+pub use super::printable;
+
+pub use super::anvil_lines::{anvil_max_cache, anvil_max_count, anvil_max_rate};
+pub use super::cleanup_lines::{CleanupAct, cleanup_act, cleanup_map_problem, cleanup_mime_error};
 
 /// `starting the Postfix mail system` (tag postfix-script).
 pub fn starting() {
@@ -443,123 +442,6 @@ pub fn hostname_unverified(name: &str, addr: &str, reason: Option<&str>) {
             format!("hostname {} does not resolve to address {}", name, addr),
         ),
     }
-}
-
-/// anvil's exit statistics: `statistics: max connection rate 1/60s for (smtp:127.0.0.1)
-/// at Dec  2 20:10:11` (also message, recipient, newtls).
-pub fn anvil_max_rate(what: &str, value: u32, unit_secs: u64, ident: &str, when: i64) {
-    info(
-        "anvil",
-        format!(
-            "statistics: max {} rate {}/{}s for ({}) at {}",
-            what,
-            value,
-            unit_secs,
-            ident,
-            timefmt::syslog_stamp(when)
-        ),
-    );
-}
-
-/// `statistics: max connection count 1 for (smtp:127.0.0.1) at Dec  2 20:10:11`.
-pub fn anvil_max_count(value: u32, ident: &str, when: i64) {
-    info(
-        "anvil",
-        format!(
-            "statistics: max connection count {} for ({}) at {}",
-            value,
-            ident,
-            timefmt::syslog_stamp(when)
-        ),
-    );
-}
-
-/// `statistics: max cache size 1 at Dec  2 20:10:11`.
-pub fn anvil_max_cache(value: usize, when: i64) {
-    info(
-        "anvil",
-        format!(
-            "statistics: max cache size {} at {}",
-            value,
-            timefmt::syslog_stamp(when)
-        ),
-    );
-}
-
-/// What cleanup's content inspection names in its log lines.
-pub struct CleanupAct<'a> {
-    pub queue_id: &'a str,
-    /// `reject`, `warning`, `hold`, `discard`, `redirect`, `bcc`, `prepend`, `replace`, ...
-    pub action: &'a str,
-    /// `header` or `body`.
-    pub class: &'a str,
-    /// The header or body line (the first 200 characters are logged).
-    pub content: &'a str,
-    /// `host[addr]`, or `local`.
-    pub origin: &'a str,
-    pub from: &'a str,
-    pub to: Option<&'a str>,
-    pub proto: Option<&'a str>,
-    pub helo: Option<&'a str>,
-    /// The action's text (the reject reason, the WARN text, ...); empty for none.
-    pub text: &'a str,
-}
-
-/// `ID: reject: header Subject: xxx from host[addr]; from=<s> to=<r> proto=ESMTP
-/// helo=<h>: 5.7.1 text` (cleanup; other actions in place of `reject`, `body` lines too).
-pub fn cleanup_act(a: &CleanupAct<'_>) {
-    let content: String = a.content.chars().take(200).collect();
-    let mut line = format!(
-        "{}: {}: {} {} from {};",
-        a.queue_id,
-        a.action,
-        a.class,
-        printable(&content),
-        a.origin
-    );
-    line.push_str(&format!(" from=<{}>", printable(a.from)));
-    if let Some(t) = a.to {
-        line.push_str(&format!(" to=<{}>", printable(t)));
-    }
-    if let Some(p) = a.proto {
-        line.push_str(&format!(" proto={}", p));
-    }
-    if let Some(h) = a.helo {
-        line.push_str(&format!(" helo=<{}>", printable(h)));
-    }
-    if !a.text.is_empty() {
-        line.push_str(&format!(": {}", printable(a.text)));
-    }
-    info("cleanup", line);
-}
-
-/// `ID: reject: mime-error MIME nesting exceeds safety limit: TEXT from host[addr];
-/// from=<s> to=<r>` (cleanup; the first 100 characters of the offending header).
-pub fn cleanup_mime_error(a: &CleanupAct<'_>, error: &str) {
-    let content: String = a.content.chars().take(100).collect();
-    info(
-        "cleanup",
-        format!(
-            "{}: reject: mime-error {}: {} from {}; from=<{}> to=<{}>",
-            a.queue_id,
-            error,
-            printable(&content),
-            a.origin,
-            printable(a.from),
-            printable(a.to.unwrap_or("unknown"))
-        ),
-    );
-}
-
-/// `warning: ID: header_checks map lookup problem -- message not accepted, try again later`.
-pub fn cleanup_map_problem(queue_id: &str, title: &str) {
-    warning(
-        "cleanup",
-        format!(
-            "{}: {} map lookup problem -- message not accepted, try again later",
-            queue_id, title
-        ),
-    );
 }
 
 /// CHUNKING (issue 12, smtpd/session/bdat): `warning: ID: malformed BDAT command syntax from host[addr]: LINE` (ID: NOQUEUE before

@@ -13,11 +13,20 @@
 //! Security role: log text may contain client-supplied strings (HELO names, addresses);
 //! `lines` passes them through `printable` so a client cannot forge extra log lines.
 
+mod anvil_lines;
+mod cleanup_lines;
 pub mod lines;
 pub mod postlogd;
 pub mod timefmt;
 pub mod tls;
 pub mod writer;
+
+/// Replace control characters so a client cannot inject log lines (also `lines::printable`).
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
 
 use std::fmt::Display;
 use std::path::Path;
