@@ -83,9 +83,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             id,
             arrival,
         } = started;
-        // Postfix's act_size: the lines as received, each with its CR LF.
-        let size = content.len() + content.iter().filter(|&&b| b == b'\n').count();
-        if let Some(reply) = self.end_of_data(&tx, &id, size) {
+        if let Some(reply) = self.end_of_data(&tx, &id, &content) {
             // The open queue file goes with `pending`: nothing is queued.
             drop(pending);
             self.reply(&reply);
@@ -129,7 +127,12 @@ impl<S: Read + Write + Peek> Session<'_, S> {
 
     /// smtpd_end_of_data_restrictions: the refusal, logged with the queue ID (`ID: reject:
     /// END-OF-MESSAGE from ...`), or `None` to queue the message.
-    fn end_of_data(&self, tx: &Transaction, id: &str, size: usize) -> Option<Reply> {
+    fn end_of_data(&self, tx: &Transaction, id: &str, content: &[u8]) -> Option<Reply> {
+        if self.ctx.policy.eod.is_empty() {
+            return None;
+        }
+        // Postfix's act_size: the lines as received, each with its CR LF.
+        let size = content.len() + content.iter().filter(|&&b| b == b'\n').count();
         let helo = self.helo.as_deref();
         let sender = Some(tx.sender_given.as_str());
         let mut f = self.facts("END-OF-MESSAGE", helo, sender, None);
