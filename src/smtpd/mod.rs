@@ -298,16 +298,17 @@ impl SmtpdContext {
     /// (local_header_rewrite_clients); `cert`: the client certificate of a TLS session.
     pub fn rewrite_headers_for(
         &self,
-        addr: IpAddr,
+        client: (&str, IpAddr),
         sasl_authenticated: bool,
         cert: Option<&tls::negotiated::PeerCert>,
     ) -> bool {
+        let (name, addr) = client;
         let listed = |c: &tls::negotiated::PeerCert| matches!(ccert::listed(self, c), Ok(true));
         self.header_rewrite_clients
             .iter()
             .any(|c| match c.as_str() {
                 "permit_inet_interfaces" => self.interface_addrs.contains(&addr),
-                "permit_mynetworks" => self.mynetworks.contains(addr),
+                "permit_mynetworks" => self.mynetworks.contains_client(name, addr),
                 "permit_sasl_authenticated" => sasl_authenticated,
                 "permit_tls_clientcerts" => cert.is_some_and(listed),
                 "permit_tls_all_clientcerts" => cert.is_some_and(|c| c.trusted || listed(c)),

@@ -3,8 +3,11 @@
 //!
 //! Security role: `permit_mynetworks` decides who may relay, so parsing is strict: an entry
 //! that is not an address or CIDR block is skipped with a warning, never widened. Follows
-//! postconf(5) mynetworks / mynetworks_style: CIDR blocks, `[ipv6]/n`, `/file/name`,
-//! `type:table` and `!pattern`. Logs `warning:` lines for skipped entries.
+//! postconf(5) mynetworks / mynetworks_style: CIDR blocks, `[ipv6]/n`, host names and
+//! domains (`host.example.com`, `.example.com`; a domain also matches its subdomains, as
+//! with Postfix's default parent_domain_matches_subdomains), `/file/name`, `type:table` and
+//! `!pattern`. Names match the client's verified host name only (`lookup_client`), never
+//! an `unknown` client. Logs `warning:` lines for skipped entries.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -94,17 +97,45 @@ impl std::fmt::Display for Net {
     }
 }
 
-/// One $mynetworks entry: a block, or a table searched with the client address.
+/// One $mynetworks entry: a block, a host name or domain (lower case), or a table searched
+/// with the client name and address.
 #[derive(Clone)]
 pub enum Entry {
     Net { net: Net, negate: bool },
+    Name { pattern: String, negate: bool },
     Table { table: Arc<dyn Table>, negate: bool },
+}
+
+/// Whether the host `name` (lower case) matches `pattern`: itself, or a subdomain of it
+/// (`.example.com` matches subdomains only).
+fn name_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_prefix('.') {
+        Some(domain) => name.strip_suffix(domain).is_some_and(|h| h.ends_with('.')),
+        None => name == pattern || name_matches(&format!(".{}", pattern), name),
+    }
+}
+
+/// A host name or domain pattern: labels of letters, digits, `-` and `_`, optionally with
+/// a leading dot, not all digits and dots (that would be an address).
+fn name_pattern(pat: &str) -> Option<String> {
+    let name = pat.strip_prefix('.').unwrap_or(pat);
+    let ok = !name.is_empty()
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        && !name.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    ok.then(|| pat.to_ascii_lowercase())
 }
 
 impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Entry::Net { net, negate } => write!(f, "{}{}", if *negate { "!" } else { "" }, net),
+            Entry::Name { pattern, negate } => {
+                write!(f, "{}{}", if *negate { "!" } else { "" }, pattern)
+            }
             Entry::Table { table, negate } => {
                 write!(f, "{}{}", if *negate { "!" } else { "" }, table.spec())
             }
@@ -129,14 +160,36 @@ impl NetList {
         self.lookup(a).unwrap_or(false)
     }
 
-    /// Whether `a` is in the list, or the table that failed to answer.
+    /// Whether `a` is in the list, or the table that failed to answer (name patterns never
+    /// match: see `lookup_client`).
     pub fn lookup(&self, a: IpAddr) -> Result<bool, TableError> {
+        self.lookup_client("unknown", a)
+    }
+
+    /// `contains` for a client with the verified host name `name` (`unknown`: none).
+    pub fn contains_client(&self, name: &str, a: IpAddr) -> bool {
+        self.lookup_client(name, a).unwrap_or(false)
+    }
+
+    /// Whether the client `name` (`unknown`: no verified name) at `a` is in the list, or the
+    /// table that failed to answer; a table is asked for the name, then the address.
+    pub fn lookup_client(&self, name: &str, a: IpAddr) -> Result<bool, TableError> {
         let a = canonical(a);
+        let name = Some(name.trim_end_matches('.').to_ascii_lowercase())
+            .filter(|n| !n.is_empty() && n != "unknown");
         for e in &self.entries {
             let (hit, negate) = match e {
                 Entry::Net { net, negate } => (net.contains(a), *negate),
+                Entry::Name { pattern, negate } => (
+                    name.as_deref().is_some_and(|n| name_matches(pattern, n)),
+                    *negate,
+                ),
                 Entry::Table { table, negate } => {
-                    (table.lookup(&a.to_string())?.is_some(), *negate)
+                    let by_name = match &name {
+                        Some(n) => table.lookup(n)?.is_some(),
+                        None => false,
+                    };
+                    (by_name || table.lookup(&a.to_string())?.is_some(), *negate)
                 }
             };
             if hit {
@@ -157,9 +210,9 @@ impl NetList {
             .collect()
     }
 
-    /// Parse an explicit $mynetworks value: CIDR blocks, host addresses, `[ipv6]/n`,
-    /// `/file/name` (patterns one or more a line, `#` comments) and `type:table` (the
-    /// client address is looked up). A `!` before a pattern negates it. An entry that is none
+    /// Parse an explicit $mynetworks value: CIDR blocks, host addresses, `[ipv6]/n`, host
+    /// names and domains, `/file/name` (patterns one or more a line, `#` comments) and
+    /// `type:table` (the client name, then its address, is looked up). A `!` before a pattern negates it. An entry that is none
     /// of these is skipped with a warning, never widened.
     pub fn parse_list(value: &str) -> NetList {
         let mut entries = Vec::new();
@@ -248,9 +301,9 @@ fn add_items(items: &[String], out: &mut Vec<Entry>, depth: usize) {
                         // "!/file": every pattern of the file, negated.
                         for e in &mut sub {
                             match e {
-                                Entry::Net { negate, .. } | Entry::Table { negate, .. } => {
-                                    *negate = !*negate
-                                }
+                                Entry::Net { negate, .. }
+                                | Entry::Name { negate, .. }
+                                | Entry::Table { negate, .. } => *negate = !*negate,
                             }
                         }
                     }
@@ -268,8 +321,10 @@ fn add_items(items: &[String], out: &mut Vec<Entry>, depth: usize) {
                 }),
                 Err(e) => skip(item, &e.to_string()),
             }
+        } else if let Some(pattern) = name_pattern(pat) {
+            out.push(Entry::Name { pattern, negate });
         } else {
-            skip(item, "not a network address or table");
+            skip(item, "not a network address, host name or table");
         }
     }
 }
@@ -296,9 +351,32 @@ mod tests {
 
     #[test]
     fn bad_entries_are_skipped_not_widened() {
-        let l = NetList::parse_list("hash:/etc/x 1.2.3.4/33 nonsense 10.0.0.0/8");
+        let l = NetList::parse_list("hash:/etc/x 1.2.3.4/33 bad*name 1.2.3 10.0.0.0/8");
         assert_eq!(l.nets().len(), 1);
+        assert_eq!(l.entries.len(), 2, "{:?}", l.entries);
         assert!(!l.contains(ip("1.2.3.4")));
+    }
+
+    #[test]
+    fn host_names_and_domains_match_the_verified_client_name() {
+        let l = NetList::parse_list("relay.example.com, .partner.test, corp.test, !bad.corp.test");
+        let a = ip("192.0.2.9");
+        assert!(l.contains_client("Relay.Example.COM.", a));
+        assert!(!l.contains_client("x.relay.example.com.evil", a));
+        assert!(l.contains_client("mx.partner.test", a));
+        assert!(!l.contains_client("partner.test", a), ".domain: subdomains only");
+        // A domain also matches its subdomains (parent_domain_matches_subdomains).
+        assert!(l.contains_client("corp.test", a));
+        assert!(l.contains_client("mail.corp.test", a));
+        assert!(!l.contains_client("notcorp.test", a));
+        // The first match decides: corp.test comes before the negation, as in Postfix.
+        assert!(l.contains_client("bad.corp.test", a));
+        // A client without a verified name, or the address alone, matches no name.
+        assert!(!l.contains_client("unknown", a));
+        assert!(!l.contains(a));
+        let l = NetList::parse_list("!bad.corp.test, corp.test");
+        assert!(!l.contains_client("bad.corp.test", a));
+        assert!(l.contains_client("good.corp.test", a));
     }
 
     #[test]

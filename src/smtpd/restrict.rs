@@ -103,14 +103,16 @@ fn one(ctx: &SmtpdContext, r: &Restriction, class: Class, f: &Facts<'_>, depth: 
         Restriction::Policy(ep) => {
             super::policy_check::check(ctx, ep, class, f, &nested(ctx, f, depth))
         }
-        Restriction::PermitMynetworks => match ctx.mynetworks.lookup(f.client.addr) {
-            Ok(true) => Decision::Permit,
-            Ok(false) => Decision::Dunno,
-            Err(e) => {
-                log_table_error(&e, &f.client.addr.to_string());
-                Decision::Reject(temp_lookup_reply(f.client_log))
+        Restriction::PermitMynetworks => {
+            match ctx.mynetworks.lookup_client(&f.client.name, f.client.addr) {
+                Ok(true) => Decision::Permit,
+                Ok(false) => Decision::Dunno,
+                Err(e) => {
+                    log_table_error(&e, &f.client.addr.to_string());
+                    Decision::Reject(temp_lookup_reply(f.client_log))
+                }
             }
-        },
+        }
         Restriction::PermitSaslAuthenticated if f.sasl_authenticated => Decision::Permit,
         Restriction::PermitSaslAuthenticated => Decision::Dunno,
         Restriction::SenderLoginMismatch(which) => {

@@ -507,11 +507,11 @@ fn rewrite_clients() {
     let f = fixture("rw", &[]);
     assert!(
         f.ctx
-            .rewrite_headers_for("127.0.0.1".parse().unwrap(), false, None)
+            .rewrite_headers_for(("localhost", "127.0.0.1".parse().unwrap()), false, None)
     );
     assert!(
         !f.ctx
-            .rewrite_headers_for("192.0.2.1".parse().unwrap(), false, None)
+            .rewrite_headers_for(("unknown", "192.0.2.1".parse().unwrap()), false, None)
     );
 }
 

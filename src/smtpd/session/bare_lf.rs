@@ -45,9 +45,9 @@ pub(super) fn reject_code(ctx: &SmtpdContext, client: &ClientInfo) -> Option<u16
     }
     let exclusions = ctx.cfg.get("smtpd_forbid_bare_newline_exclusions");
     let excluded = if exclusions == ctx.cfg.get("mynetworks") {
-        ctx.mynetworks.contains(client.addr)
+        ctx.mynetworks.contains_client(&client.name, client.addr)
     } else {
-        NetList::parse_list(exclusions).contains(client.addr)
+        NetList::parse_list(exclusions).contains_client(&client.name, client.addr)
     };
     let code = ctx
         .cfg

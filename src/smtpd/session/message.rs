@@ -92,7 +92,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         let mut received = self.received_header(&tx, &id);
         let local = self.ctx.stand_alone
             || self.ctx.rewrite_headers_for(
-                self.client.addr,
+                (&self.client.name, self.client.addr),
                 self.sasl_username.is_some(),
                 self.tls.as_ref().and_then(|t| t.peer.as_ref()),
             );
