@@ -60,7 +60,11 @@ fn permit_naked_ip_address_permits_a_bare_address_as_helo() {
         "permit_naked_ip_address, reject",
     )]);
     assert_eq!(rcpt(&s, "192.0.2.7", "x@elsewhere.test"), "250 2.1.5 Ok");
-    assert_eq!(rcpt(&s, "2001::7", "x@elsewhere.test"), "250 2.1.5 Ok");
+    // Postfix takes a bare address as IPv4 only: a bare IPv6 address is invalid.
+    assert_eq!(
+        rcpt(&s, "2001::7", "x@elsewhere.test"),
+        "501 5.5.2 <2001::7>: Helo command rejected: invalid ip address"
+    );
     // Postfix's test takes digits, dots and colons only: no hexadecimal letters.
     assert_eq!(
         rcpt(&s, "2001:db8::7", "x@elsewhere.test"),

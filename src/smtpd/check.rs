@@ -15,7 +15,8 @@
 //! passes smtpd_relay_restrictions, then smtpd_recipient_restrictions, then the local
 //! recipient test. Follows postconf(5) smtpd_*_restrictions, smtpd_delay_reject.
 //!
-//! Logs: `warning: RCPT from a client: specify at least one working instance of: ...`;
+//! Logs: `warning: in parameter smtpd_relay_restrictions or smtpd_recipient_restrictions,
+//! specify at least one working instance of: ...` (Postfix's fatal message);
 //! `NOQUEUE: reject_warning:` and table warnings via restrict and destination. The caller
 //! logs the `NOQUEUE: reject:` line of a refusal.
 
@@ -107,8 +108,9 @@ pub fn check_recipient(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
         // rather than be an open relay.
         log::warning(
             "smtpd",
-            "RCPT from a client: specify at least one working instance of: reject_unauth_destination, \
-             defer_unauth_destination, reject or defer in smtpd_relay_restrictions or smtpd_recipient_restrictions",
+            "in parameter smtpd_relay_restrictions or smtpd_recipient_restrictions, specify at least \
+             one working instance of: reject_unauth_destination, defer_unauth_destination, reject, \
+             defer, defer_if_permit or check_relay_domains",
         );
         return Err(config_error());
     }

@@ -364,7 +364,10 @@ mod tests {
         assert!(l.contains_client("Relay.Example.COM.", a));
         assert!(!l.contains_client("x.relay.example.com.evil", a));
         assert!(l.contains_client("mx.partner.test", a));
-        assert!(!l.contains_client("partner.test", a), ".domain: subdomains only");
+        assert!(
+            !l.contains_client("partner.test", a),
+            ".domain: subdomains only"
+        );
         // A domain also matches its subdomains (parent_domain_matches_subdomains).
         assert!(l.contains_client("corp.test", a));
         assert!(l.contains_client("mail.corp.test", a));

@@ -368,24 +368,39 @@ impl Policy {
         lists.iter().any(|l| self.can_refuse_relaying(l, 0))
     }
 
-    /// Whether `list` (or a restriction class it names, as Postfix's has_required
-    /// follows them) has a restriction that refuses relaying.
+    /// Whether `list` (or a restriction class it names) has a restriction that refuses
+    /// relaying, as Postfix's has_required: one after warn_if_reject only warns, and
+    /// nothing after `permit` is reached.
     fn can_refuse_relaying(&self, list: &[Restriction], depth: usize) -> bool {
-        depth <= MAX_DEPTH
-            && list.iter().any(|r| match r {
+        if depth > MAX_DEPTH {
+            return false;
+        }
+        let mut rest = list.iter();
+        while let Some(r) = rest.next() {
+            match r {
+                Restriction::WarnIfReject => {
+                    rest.next();
+                }
+                Restriction::Permit => return false,
                 // Postfix's rcpt_required list.
                 Restriction::RejectUnauthDestination
                 | Restriction::DeferUnauthDestination
                 | Restriction::Reject
                 | Restriction::Defer
                 | Restriction::DeferIfPermit
-                | Restriction::CheckRelayDomains => true,
-                Restriction::Unknown(name) => self
-                    .classes
-                    .get(name.as_str())
-                    .is_some_and(|l| self.can_refuse_relaying(l, depth + 1)),
-                _ => false,
-            })
+                | Restriction::CheckRelayDomains => return true,
+                Restriction::Unknown(name)
+                    if self
+                        .classes
+                        .get(name.as_str())
+                        .is_some_and(|l| self.can_refuse_relaying(l, depth + 1)) =>
+                {
+                    return true;
+                }
+                _ => {}
+            }
+        }
+        false
     }
 
     pub fn from_config(cfg: &crate::config::Config) -> Policy {
@@ -541,6 +556,33 @@ mod tests {
         assert!(matches!(&l[1], Restriction::Broken(_)));
         assert!(matches!(&l[2], Restriction::Broken(w) if w.contains("requires a table")));
         assert_eq!(l.len(), 3);
+    }
+
+    #[test]
+    fn the_open_relay_check_follows_postfix_has_required() {
+        let safe = |relay: &str, rcpt: &str| {
+            let cfg = crate::config::Config::from_pairs(
+                std::path::Path::new("/nonexistent"),
+                &[
+                    ("smtpd_relay_restrictions", relay),
+                    ("smtpd_recipient_restrictions", rcpt),
+                    ("smtpd_restriction_classes", "guard"),
+                    ("guard", "check_relay_domains"),
+                ],
+            );
+            Policy::from_config(&cfg).relay_safe()
+        };
+        assert!(safe("permit_mynetworks, reject_unauth_destination", ""));
+        assert!(safe("", "defer_if_permit"));
+        assert!(safe("", "guard"), "through a class");
+        // Nothing after permit is reached; after warn_if_reject a reject only warns.
+        assert!(!safe("permit, reject_unauth_destination", ""));
+        assert!(!safe(
+            "warn_if_reject reject_unauth_destination",
+            "permit_mynetworks"
+        ));
+        assert!(safe("warn_if_reject reject_unauth_destination, reject", ""));
+        assert!(!safe("", ""));
     }
 
     #[test]
