@@ -321,6 +321,14 @@ impl Rewrite {
 }
 
 /// Remove quoting and backslash escapes from a local part.
+/// The (lower-case) domain of an address; empty without one.
+pub(crate) fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
 pub fn unquote(local: &str) -> String {
     let mut out = String::with_capacity(local.len());
     let mut escaped = false;

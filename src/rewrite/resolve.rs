@@ -12,17 +12,20 @@
 //! cleanup's virtual alias expansion has no alias), virtual mailbox domains to
 //! $virtual_transport with the domain as next hop, $relay_domains to $relay_transport and
 //! everything else to $default_transport, by the address class crate::rewrite gives (one
-//! `Rewrite` per configuration, held by the scheduler). $relayhost, when set, is the next hop for relay
-//! and default deliveries. A table result `transport:nexthop` may leave either part empty:
-//! an empty transport keeps the class's default, an empty next hop keeps the default one.
+//! `Rewrite` per configuration, held by the scheduler). For relay and default deliveries
+//! the next hop is the sender's relay host ($sender_dependent_relayhost_maps), else
+//! $relayhost, else the domain, and default deliveries take the sender's transport
+//! ($sender_dependent_default_transport_maps) when it has one (`sender_routing`). A table
+//! result `transport:nexthop` as Postfix's update_entry: `:nexthop` keeps the transport, a
+//! transport alone goes to the recipient's domain, `:` alone changes nothing.
 //! Then, whatever the class, a recipient in $relocated_maps goes to the error transport
 //! (`5.1.6 User has moved to NEW`, relocated(5); keys as mail_addr_find).
-//! A transport_maps, relocated_maps or virtual domain list lookup error is returned as an
-//! error: the caller defers (4.3.0).
+//! A transport_maps, relocated_maps, sender-dependent or virtual domain list lookup error is
+//! returned as an error: the caller defers (4.3.0).
 
 use std::fmt;
 
-use super::{AddressClass, ClassError, Rewrite, sender_routing};
+use super::{AddressClass, ClassError, Rewrite, domain_of, sender_routing};
 use crate::config::Config;
 use crate::tables::{TableError, TableList};
 
@@ -56,9 +59,8 @@ impl ResolveError {
             ResolveError::Transport(_) => "4.3.0 transport table lookup failure".to_string(),
             ResolveError::Class(c) => format!("4.3.0 {}", c),
             ResolveError::Relocated(_) => "4.3.0 relocated_maps lookup failure".to_string(),
-            ResolveError::SenderDependent(e) => {
-                format!("4.3.0 {} lookup failure", e.table())
-            }
+            // As Postfix's qmgr: the table's path stays out of the notice to the sender.
+            ResolveError::SenderDependent(_) => "4.3.0 address resolver failure".to_string(),
         }
     }
 }
@@ -134,12 +136,6 @@ fn relocated(rw: &Rewrite, address: &str, route: Route) -> Result<Route, Resolve
     }
 }
 
-fn domain_of(address: &str) -> String {
-    address
-        .rsplit_once('@')
-        .map(|(_, d)| d.to_ascii_lowercase())
-        .unwrap_or_default()
-}
 
 /// The route by address class (and, off-host, by sender) alone.
 fn default_route(
@@ -263,25 +259,36 @@ fn transport_route(
         if let Some(value) = maps.lookup(&key)? {
             let value = value.trim();
             let (t, n) = value.split_once(':').unwrap_or((value, ""));
-            let transport = if t.is_empty() {
-                default.transport.clone()
-            } else {
-                t.to_string()
-            };
-            // An empty next hop is the recipient's domain (or the class default's relayhost).
-            let nexthop = if !n.is_empty() {
-                n.to_string()
-            } else if transport == default.transport {
-                default.nexthop.clone()
-            } else if domain.is_empty() {
-                cfg.get("myhostname").to_string()
-            } else {
-                domain.clone()
-            };
-            return Ok(Route { transport, nexthop });
+            return Ok(table_route(cfg, t, n, &domain, default));
         }
     }
     Ok(default)
+}
+
+/// A transport_maps result `t:n` over the class route `default`, as Postfix's
+/// update_entry: `:nexthop` keeps the transport; `:` alone changes nothing; a transport
+/// without a next hop goes to the recipient's domain (not to $relayhost or the sender's
+/// relay host; `error` and `retry` get `Address is undeliverable`).
+fn table_route(cfg: &Config, t: &str, n: &str, domain: &str, default: Route) -> Route {
+    if t.is_empty() {
+        return match n {
+            "" => default,
+            n => Route {
+                nexthop: n.to_string(),
+                ..default
+            },
+        };
+    }
+    let nexthop = match (n, t) {
+        ("", "error" | "retry") => "Address is undeliverable".to_string(),
+        ("", _) if domain.is_empty() => cfg.get("myhostname").to_string(),
+        ("", _) => domain.to_string(),
+        (n, _) => n.to_string(),
+    };
+    Route {
+        transport: t.to_string(),
+        nexthop,
+    }
 }
 
 #[cfg(test)]
@@ -319,7 +326,7 @@ mod tests {
                 ),
                 (
                     "transport_maps",
-                    "inline:{ fixed.test=smtp:[fixed-hop.test] }",
+                    "inline:{ fixed.test=smtp:[fixed-hop.test], bare.test=smtp, noop.test=:, hop.test=:[hop], gone.test=error }",
                 ),
             ],
         );
@@ -350,6 +357,19 @@ mod tests {
         );
         // Local mail is not routed by sender.
         assert_eq!(r("u@www.a.org", "a@one.test"), pair("local", "www.a.org"));
+        // Postfix's update_entry: a bare transport goes to the domain (no relay host),
+        // `:` changes nothing, `:nexthop` keeps the transport, error has its own text.
+        assert_eq!(r("x@bare.test", "a@one.test"), pair("smtp", "bare.test"));
+        assert_eq!(r("x@bare.test", "e@one.test"), pair("smtp", "bare.test"));
+        assert_eq!(
+            r("x@noop.test", "a@one.test"),
+            pair("smtp", "[relay1.test]:587")
+        );
+        assert_eq!(r("x@hop.test", "b@two.test"), pair("slow", "[hop]"));
+        assert_eq!(
+            r("x@gone.test", "a@one.test"),
+            pair("error", "Address is undeliverable")
+        );
     }
 
     #[test]
@@ -365,11 +385,7 @@ mod tests {
             ],
         );
         let e = super::resolve(&cfg, &Rewrite::new(&cfg), "x@far.test", "a@one.test").unwrap_err();
-        assert!(
-            e.reason().starts_with("4.3.0 ") && e.reason().ends_with(" lookup failure"),
-            "{}",
-            e.reason()
-        );
+        assert_eq!(e.reason(), "4.3.0 address resolver failure");
         // Local mail does not ask it.
         assert!(super::resolve(&cfg, &Rewrite::new(&cfg), "u@www.a.org", "a@one.test").is_ok());
     }

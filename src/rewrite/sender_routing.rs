@@ -15,6 +15,7 @@
 
 use super::Rewrite;
 use super::addr_find::AddrMaps;
+use super::domain_of;
 use crate::config::Config;
 use crate::tables::TableError;
 
@@ -61,13 +62,6 @@ fn lookup(
             Err(e)
         }
     }
-}
-
-fn domain_of(address: &str) -> String {
-    address
-        .rsplit_once('@')
-        .map(|(_, d)| d.to_ascii_lowercase())
-        .unwrap_or_default()
 }
 
 /// $sender_dependent_relayhost_maps for `sender`.
