@@ -96,6 +96,14 @@ impl AddrMaps {
         AddrMaps { title, maps }
     }
 
+    /// A list already opened (the SMTP client's password tables).
+    pub fn from_list(title: &'static str, list: Arc<TableList>) -> AddrMaps {
+        AddrMaps {
+            title,
+            maps: Some(Ok(list)),
+        }
+    }
+
     /// The parameter name.
     pub fn title(&self) -> &'static str {
         self.title

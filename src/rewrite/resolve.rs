@@ -136,7 +136,6 @@ fn relocated(rw: &Rewrite, address: &str, route: Route) -> Result<Route, Resolve
     }
 }
 
-
 /// The route by address class (and, off-host, by sender) alone.
 fn default_route(
     cfg: &Config,

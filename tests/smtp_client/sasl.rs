@@ -277,7 +277,7 @@ fn plain(user: &str, pass: &str) -> String {
 fn sender_dependent_authentication_looks_the_sender_up_first() {
     let srv = auth_server("PLAIN", &["235 2.7.0 Ok"], false);
     let map = format!(
-        "inline:{{ a@one.test=alice:pw1, @two.test=bob:pw2, [127.0.0.1]:{}=host:pw3 }}",
+        "inline:{{ a@one.test=alice:pw1, @two.test=bob:pw2, [127.0.0.1]:{}=host:pw3, me=local:pw4 }}",
         srv.port
     );
     let settings = [
@@ -299,6 +299,15 @@ fn sender_dependent_authentication_looks_the_sender_up_first() {
     assert_eq!(
         auth_line_for(&a, p, &srv, "x@two.test"),
         plain("bob", "pw2")
+    );
+    // mail_addr_find's keys: the bare local part for our own domain ($myhostname).
+    assert_eq!(
+        auth_line_for(&a, p, &srv, "me@client.test"),
+        plain("local", "pw4")
+    );
+    assert_eq!(
+        auth_line_for(&a, p, &srv, "me@three.test"),
+        plain("host", "pw3")
     );
     // No sender entry, and the null sender: the next hop's.
     assert_eq!(

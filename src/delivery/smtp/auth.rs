@@ -4,8 +4,8 @@
 //! smtp_sender_dependent_authentication.
 //!
 //! As smtp(8) does: when the server offers AUTH, the password table is searched (with
-//! smtp_sender_dependent_authentication, first for the envelope sender: the address,
-//! without its extension, `@domain`; never the null sender) for the server's host name,
+//! smtp_sender_dependent_authentication, first for the envelope sender with
+//! mail_addr_find's keys; never the null sender) for the server's host name,
 //! then for the next-hop destination as the request names it (`[host]:port`, `host`,
 //! `domain`); the value is `user:password`. No entry: the session
 //! goes on without AUTH. An entry: AUTH is required for this session, and a failure
@@ -30,6 +30,7 @@ use super::stream::{Stream, StreamError};
 use crate::config::Config;
 use crate::delivery::dsn_of;
 use crate::reply::{Class, Dsn};
+use crate::rewrite::{AddrMaps, Rewrite};
 use crate::tables::{TableError, TableList};
 
 /// The SASL settings of the client.
@@ -44,9 +45,9 @@ pub struct SaslSettings {
     /// smtp_sasl_mechanism_filter (upper case), empty: no filter.
     pub filter: Vec<String>,
     pub soft_bounce: bool,
-    /// smtp_sender_dependent_authentication: the keys the envelope sender is looked up
-    /// with first (the address, without its extension, `@domain`); empty otherwise.
-    pub sender_keys: Vec<String>,
+    /// smtp_sender_dependent_authentication: the `user:password` entry found for the
+    /// envelope sender, which goes before the server's and the next hop's.
+    pub sender_entry: Option<String>,
 }
 
 impl fmt::Debug for SaslSettings {
@@ -83,32 +84,33 @@ impl SaslSettings {
                 .map(str::to_ascii_uppercase)
                 .collect(),
             soft_bounce: cfg.bool("smtp_sasl_auth_soft_bounce"),
-            sender_keys: Vec::new(),
+            sender_entry: None,
         })
     }
 
     /// The settings for mail from `sender`: with smtp_sender_dependent_authentication the
-    /// password table is searched by the sender first (mail_addr_find's keys for a remote
-    /// address: `user+ext@domain`, `user@domain`, `@domain`); never for the null sender.
-    pub fn for_sender(mut self, cfg: &Config, sender: &str) -> SaslSettings {
+    /// password table is searched by the sender first, with mail_addr_find's keys (the
+    /// address, without its extension, the local part for our own domains, `@domain`;
+    /// pattern tables see the whole address only); never for the null sender. `rw` gives
+    /// the address rules, asked for only then.
+    pub fn for_sender<'a>(
+        mut self,
+        cfg: &Config,
+        rw: impl FnOnce() -> &'a Rewrite,
+        sender: &str,
+    ) -> Result<SaslSettings, TableError> {
         if !cfg.bool("smtp_sender_dependent_authentication") || sender.is_empty() {
-            return self;
+            return Ok(self);
         }
-        let lower = sender.to_lowercase();
-        let mut keys = vec![lower.clone()];
-        if let Some((local, domain)) = lower.rsplit_once('@') {
-            let delims = cfg.get("recipient_delimiter");
-            let base = local
-                .split(|c: char| delims.contains(c))
-                .next()
-                .unwrap_or(local);
-            if base != local && !base.is_empty() {
-                keys.push(format!("{}@{}", base, domain));
-            }
-            keys.push(format!("@{}", domain));
-        }
-        self.sender_keys = keys;
-        self
+        let Some(list) = self.maps.clone() else {
+            return Ok(self);
+        };
+        let rw = rw();
+        let maps = AddrMaps::from_list("smtp_sasl_password_maps", list);
+        let ours = rw.local_part_keys(&crate::rewrite::domain_of(sender));
+        let found = maps.find(rw, sender, ours).map_err(|(e, _)| e)?;
+        self.sender_entry = found.map(|f| f.value);
+        Ok(self)
     }
 }
 
@@ -137,22 +139,20 @@ fn failed(dsn: Dsn, text: String) -> AuthError {
     AuthError::Failed { dsn, text }
 }
 
-/// The `user:password` entry for mail from the sender of `set` (its keys, see
-/// `SaslSettings::for_sender`) to a server (`host`, then the destination `dest`).
+/// The `user:password` entry for mail from the sender of `set` (see
+/// `SaslSettings::for_sender`), else for a server (`host`, then the destination `dest`).
 pub fn lookup(
     set: &SaslSettings,
     maps: &TableList,
     host: &str,
     dest: &str,
 ) -> Result<Option<(String, String)>, TableError> {
-    let keys = set.sender_keys.iter().cloned();
-    let keys = keys.chain([host.to_ascii_lowercase(), dest.to_ascii_lowercase()]);
-    let mut v = None;
-    for key in keys {
-        v = maps.lookup(&key)?;
-        if v.is_some() {
-            break;
-        }
+    let mut v = set.sender_entry.clone();
+    if v.is_none() {
+        v = maps.lookup(&host.to_ascii_lowercase())?;
+    }
+    if v.is_none() {
+        v = maps.lookup(&dest.to_ascii_lowercase())?;
     }
     Ok(v.map(|v| match v.split_once(':') {
         Some((u, p)) => (u.to_string(), p.to_string()),

@@ -89,6 +89,9 @@ pub struct Smtp {
     /// The TLS settings and context, built at the first delivery (CA files read once per
     /// agent; a reload builds new agents), or why they could not be.
     tls: std::sync::OnceLock<Result<ClientTls, String>>,
+    /// The address rules, for smtp_sender_dependent_authentication (built when first
+    /// needed).
+    rewrite: std::sync::OnceLock<crate::rewrite::Rewrite>,
 }
 
 impl Smtp {
@@ -102,6 +105,7 @@ impl Smtp {
             resolver,
             port: DEFAULT_PORT,
             tls: std::sync::OnceLock::new(),
+            rewrite: std::sync::OnceLock::new(),
         }
     }
 
@@ -188,8 +192,14 @@ impl Smtp {
             ),
             verify,
         };
-        let sasl = match SaslSettings::from_config(&self.cfg) {
-            Ok(s) => s.for_sender(&self.cfg, req.sender),
+        let rewrite = || {
+            self.rewrite
+                .get_or_init(|| crate::rewrite::Rewrite::new(&self.cfg))
+        };
+        let sasl = SaslSettings::from_config(&self.cfg)
+            .and_then(|s| s.for_sender(&self.cfg, rewrite, req.sender));
+        let sasl = match sasl {
+            Ok(s) => s,
             Err(e) => {
                 crate::log::warning(&self.name, format!("smtp_sasl_password_maps: {}", e));
                 return all(dsn_of("4.3.0"), "SASL password table is unavailable");
