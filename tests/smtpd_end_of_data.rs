@@ -55,6 +55,7 @@ fn queued(s: &Server) -> Vec<String> {
 #[test]
 fn a_refusal_at_the_end_of_data_queues_nothing() {
     let s = server("check_sender_access inline:{ spam@b.test=REJECT no spam here }, reject");
+    let files = s.incoming_entries();
     let reply = send(&s, "spam@b.test");
     assert_eq!(
         reply,
@@ -66,6 +67,7 @@ fn a_refusal_at_the_end_of_data_queues_nothing() {
         "554 5.7.1 <END-OF-MESSAGE>: End-of-data rejected: Access denied"
     );
     assert!(queued(&s).is_empty());
+    assert_eq!(s.incoming_entries(), files, "no queue file is left behind");
     // Postfix's line, with the queue ID the message had.
     let log = common::process_log_text();
     let line = log
@@ -121,4 +123,26 @@ fn a_policy_server_sees_the_end_of_the_message() {
     // Postfix counts each line with its CR LF: 12 + 2 + 7.
     assert!(reqs[0].contains("\nsize=21\n"), "{}", reqs[0]);
     assert_logged(&format!("{id}: client="));
+}
+
+/// With one recipient the list sees it (Postfix keeps it for DATA and END-OF-MESSAGE);
+/// PREPEND is too late there and is ignored with Postfix's warning.
+#[test]
+fn the_single_recipient_is_checked_and_prepend_is_refused() {
+    let me = me();
+    let s = server(&format!(
+        "check_recipient_access inline:{{ {me}@www.a.org=PREPEND X-Late: yes }}, check_sender_access inline:{{ blocked@b.test=REJECT }}"
+    ));
+    let reply = send(&s, "a@b.test");
+    assert!(reply.starts_with("250 2.0.0 Ok: queued as "), "{reply}");
+    assert_logged(&format!(
+        "warning: access table inline:{{ {me}@www.a.org=PREPEND X-Late: yes }}: action PREPEND must be used before smtpd_end_of_data_restrictions"
+    ));
+    let s = server(&format!(
+        "check_recipient_access inline:{{ {me}@www.a.org=REJECT not at the end }}"
+    ));
+    assert_eq!(
+        send(&s, "a@b.test"),
+        format!("554 5.7.1 <{me}@www.a.org>: Recipient address rejected: not at the end")
+    );
 }

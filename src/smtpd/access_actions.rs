@@ -13,7 +13,8 @@
 //! As Postfix, the delegated actions are skipped with a warning when there is no
 //! transaction yet (client and HELO restrictions with smtpd_delay_reject = no), a
 //! REDIRECT or BCC target needs `user@domain`, a FILTER `transport:destination`, and a
-//! PREPEND text must be a header (`name: value`).
+//! PREPEND text must be a header (`name: value`), and is ignored with Postfix's warning in
+//! smtpd_end_of_data_restrictions.
 //!
 //! Security role: the texts come from the administrator's tables; only the looked-up key
 //! (client data) appears in warnings, made printable. Logs (log::lines::reject_kind):
@@ -175,6 +176,14 @@ fn deferral(a: &Found<'_>) -> crate::reply::Reply {
 
 fn prepend(a: &Found<'_>, f: &Facts<'_>) {
     if !in_transaction("PREPEND", a, f) {
+        return;
+    }
+    // As Postfix: the headers are being written by then.
+    if f.stage == "END-OF-MESSAGE" {
+        warn(format!(
+            "access table {}: action PREPEND must be used before smtpd_end_of_data_restrictions",
+            a.source
+        ));
         return;
     }
     if !is_header(a.text) {

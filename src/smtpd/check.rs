@@ -6,7 +6,8 @@
 //! in `destination`, the list evaluator in `restrict`. Each stage starts its deferred
 //! decisions afresh (`saved`): DEFER_IF_REJECT turns a later 5xx rejection of the stage
 //! into a deferral, DEFER_IF_PERMIT (of this or an earlier stage) an accepted RCPT, and
-//! one of the DATA restrictions an accepted DATA.
+//! one of the DATA restrictions an accepted DATA. smtpd_end_of_data_restrictions run after
+//! the message (`check_eod`), in the DATA stage's deferral slot.
 //! Dependency direction: check → restrict → access, check → destination, all →
 //! restriction and policy_types; nothing below imports check.
 //!

@@ -95,9 +95,9 @@ fn attributes(f: &Facts<'_>) -> Vec<(&'static str, String)> {
         ("helo_name", s(f.helo)),
         ("queue_id", s(f.queue_id)),
         ("sender", s(f.sender)),
-        // At DATA, the one recipient when there is exactly one.
+        // At DATA and END-OF-MESSAGE, the one recipient when there is exactly one.
         ("recipient", s(f.rcpt.map(|r| r.given).or(f.single_rcpt))),
-        // Postfix: non-zero only at DATA (and END-OF-MESSAGE, which Postern has no list for).
+        // Postfix: non-zero only at DATA and END-OF-MESSAGE.
         ("recipient_count", recipient_count.to_string()),
         ("client_address", f.client.addr.to_canonical().to_string()),
         ("client_name", f.client.name.clone()),

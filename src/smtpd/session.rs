@@ -69,6 +69,21 @@ struct Transaction {
     smtputf8: bool,
 }
 
+impl Transaction {
+    /// The one accepted recipient, when there is exactly one: the DATA and end-of-data
+    /// restrictions see it, as Postfix's (none with several, "logging only one of them
+    /// would be misleading").
+    fn single_rcpt(&self) -> Option<Rcpt<'_>> {
+        match (self.given.as_slice(), self.recipients.as_slice()) {
+            ([given], [r]) => Some(Rcpt {
+                given,
+                qualified: &r.address,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Why the command loop ends.
 enum End {
     Quit,

@@ -4,7 +4,8 @@
 //! Security role: the restriction lists of the CONNECT, HELO, MAIL, RCPT and DATA stages
 //! are consulted through `gate`, so each of their refusals is logged in Postfix's format.
 //! The other refusals log the same line through `log_reject` where they are made: VRFY
-//! (`query`), a bare newline (`bare_lf`), too little queue space (`limits`). Logs:
+//! (`query`), a bare newline (`bare_lf`), too little queue space (`limits`); the
+//! end-of-data list's refusal is logged by `message` with the queue ID. Logs:
 //! `NOQUEUE: reject: STAGE from host[addr]: ...`.
 
 use std::io::{Read, Write};

@@ -52,8 +52,9 @@ impl<S: Read + Write + Peek> Session<'_, S> {
             Some(_) => {}
         }
         let sender = self.tx.as_ref().map(|t| t.sender_given.as_str());
+        let rcpt = self.tx.as_ref().and_then(|t| t.single_rcpt());
         let helo = self.helo.as_deref();
-        if let Some(reply) = self.gate(stage, helo, sender, None, check::check_data) {
+        if let Some(reply) = self.gate(stage, helo, sender, rcpt, check::check_data) {
             return Err(reply);
         }
         let pending = Pending::open(self.ctx).map_err(|e| {
@@ -135,7 +136,7 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         let size = content.len() + content.iter().filter(|&&b| b == b'\n').count();
         let helo = self.helo.as_deref();
         let sender = Some(tx.sender_given.as_str());
-        let mut f = self.facts("END-OF-MESSAGE", helo, sender, None);
+        let mut f = self.facts("END-OF-MESSAGE", helo, sender, tx.single_rcpt());
         f.queue_id = Some(id);
         f.size = Some(size as u64);
         f.rcpt_count = tx.given.len();
