@@ -74,8 +74,15 @@ impl Scheduler {
             let route = match resolved {
                 Ok(route) => route,
                 Err(e) => {
-                    // Never "not found": the recipient waits for the table (4.3.0).
-                    lines::lookup_error(COMPONENT, e.table(), &r.address);
+                    // Never "not found": the recipient waits for the table (4.3.0). A
+                    // sender-dependent map was asked for the sender.
+                    let key = match e {
+                        crate::rewrite::resolve::ResolveError::SenderDependent(_) => {
+                            msg.qf.envelope.sender.as_str()
+                        }
+                        _ => r.address.as_str(),
+                    };
+                    lines::lookup_error(COMPONENT, e.table(), key);
                     Route {
                         transport: "retry".to_string(),
                         nexthop: e.reason(),
