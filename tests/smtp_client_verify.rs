@@ -37,6 +37,24 @@ fn agent() -> Smtp {
     Smtp::new("smtp", Arc::new(cfg), Arc::new(NoDns))
 }
 
+/// The verify-mode outcomes of `rcpts` from `sender` at the scripted server on `port`.
+fn verify(port: u16, sender: &str, rcpts: &[&str]) -> Vec<postern::delivery::Outcome> {
+    let rcpts: Vec<Recipient> = rcpts.iter().map(|r| Recipient::new(r)).collect();
+    let nexthop = format!("[127.0.0.1]:{}", port);
+    let req = Request {
+        queue_id: "ABC123",
+        sender,
+        arrival: SystemTime::now(),
+        content: b"",
+        recipients: &rcpts,
+        nexthop: &nexthop,
+        ret: None,
+        envid: None,
+        attrs: &[],
+    };
+    agent().verify(&req)
+}
+
 #[test]
 fn verify_mode_asks_rcpt_to_and_sends_no_data() {
     for pipelining in [true, false] {
@@ -53,20 +71,8 @@ fn verify_mode_asks_rcpt_to_and_sends_no_data() {
             "450 4.2.0 <c@remote.test>: Recipient address rejected: Greylisted".into(),
         );
         let srv = start(script);
-        let rcpts = ["a@remote.test", "b@remote.test", "c@remote.test"].map(Recipient::new);
-        let nexthop = format!("[127.0.0.1]:{}", srv.port);
-        let req = Request {
-            queue_id: "ABC123",
-            sender: "double-bounce@client.test",
-            arrival: SystemTime::now(),
-            content: b"",
-            recipients: &rcpts,
-            nexthop: &nexthop,
-            ret: None,
-            envid: None,
-            attrs: &[],
-        };
-        let out = agent().verify(&req);
+        let rcpts = ["a@remote.test", "b@remote.test", "c@remote.test"];
+        let out = verify(srv.port, "double-bounce@client.test", &rcpts);
         let got: Vec<_> = out
             .iter()
             .map(|o| (o.rcpt, o.status, o.dsn.as_str()))
@@ -112,20 +118,7 @@ fn an_accepted_recipient_stays_deliverable_when_the_session_breaks() {
         "421 4.3.2 Service shutting down".into(),
     );
     let srv = start(script);
-    let rcpts = ["a@remote.test", "b@remote.test"].map(Recipient::new);
-    let nexthop = format!("[127.0.0.1]:{}", srv.port);
-    let req = Request {
-        queue_id: "ABC123",
-        sender: "",
-        arrival: SystemTime::now(),
-        content: b"",
-        recipients: &rcpts,
-        nexthop: &nexthop,
-        ret: None,
-        envid: None,
-        attrs: &[],
-    };
-    let out = agent().verify(&req);
+    let out = verify(srv.port, "", &["a@remote.test", "b@remote.test"]);
     let got: Vec<_> = out.iter().map(|o| (o.rcpt, o.status)).collect();
     assert_eq!(got, [(0, Status::Sent), (1, Status::Deferred)], "{out:?}");
 }

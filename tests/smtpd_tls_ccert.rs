@@ -14,17 +14,6 @@ use std::io::Write;
 use common::Instance;
 use tls::{make_ca, make_cert, make_signed};
 
-/// python3 with ssl and smtplib, else skip (fail under CI).
-fn have_python() -> bool {
-    let probe = std::process::Command::new("python3")
-        .args(["-c", "import ssl, smtplib"])
-        .output();
-    common::require(
-        probe.is_ok_and(|o| o.status.success()),
-        "python3 with ssl is not installed",
-    )
-}
-
 /// An instance with a server certificate, a test CA (`ca.crt`, CN "Test CA"), a client
 /// certificate it signed (`alice`), one from another CA (`mallory`), and `extra` master.cf
 /// lines added after `settings`.
@@ -98,7 +87,7 @@ except (ssl.SSLError, smtplib.SMTPServerDisconnected, ConnectionError):
 
 #[test]
 fn client_certificates_and_protocols() {
-    if !have_python() {
+    if !common::have_python_ssl() {
         return;
     }
     let (req, no13) = (common::free_port(), common::free_port());
@@ -252,7 +241,7 @@ for name in ["alice", "mallory"]:
 /// client certificate trusted, another CA's is not.
 #[test]
 fn client_certificates_verified_through_ca_path() {
-    if !have_python() {
+    if !common::have_python_ssl() {
         return;
     }
     let inst = instance(

@@ -19,17 +19,6 @@ use std::process::{Command, Stdio};
 use common::Instance;
 use tls::{make_ca, make_cert, make_signed};
 
-/// python3 with ssl and smtplib, else skip (fail under CI).
-fn have_python() -> bool {
-    let probe = Command::new("python3")
-        .args(["-c", "import ssl, smtplib"])
-        .output();
-    common::require(
-        probe.is_ok_and(|o| o.status.success()),
-        "python3 with ssl is not installed",
-    )
-}
-
 /// An instance with a server certificate, the test CA (`ca.crt`, CN "Test CA") as
 /// smtpd_tls_CAfile, two certificates it signed (`alice`, `carol`), two from another CA
 /// (`mallory`, `eve`), and `extra` master.cf lines.
@@ -140,7 +129,7 @@ fn denied(name: &str) -> String {
 
 #[test]
 fn relaying_by_certificate_fingerprint_and_by_verified_certificate() {
-    if !have_python() {
+    if !common::have_python_ssl() {
         return;
     }
     let all = common::free_port();
@@ -232,7 +221,7 @@ fn relaying_by_certificate_fingerprint_and_by_verified_certificate() {
 
 #[test]
 fn access_by_certificate_with_sha256_and_a_table_that_cannot_answer() {
-    if !have_python() {
+    if !common::have_python_ssl() {
         return;
     }
     let (failing, unasked) = (common::free_port(), common::free_port());

@@ -93,6 +93,17 @@ fn test_name() -> String {
 /// returns `false`, and the test returns without asserting anything. The line goes straight
 /// to standard error (cargo captures only `eprintln!`, and shows nothing of a passing test)
 /// and is appended to `$POSTERN_SKIP_LOG` when set (`make test` lists that file at the end).
+/// python3 with ssl and smtplib, else skip (fail under CI).
+pub fn have_python_ssl() -> bool {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import ssl, smtplib"])
+        .output();
+    require(
+        probe.is_ok_and(|o| o.status.success()),
+        "python3 with ssl is not installed",
+    )
+}
+
 pub fn require(ok: bool, reason: &str) -> bool {
     if ok {
         return true;
