@@ -236,3 +236,34 @@ fn a_deferred_probe_gives_the_defer_code() {
         "a deferred probe is removed, not retried"
     );
 }
+
+/// Without the negative cache a failed probe is not kept (logged as Postfix logs it), so
+/// the address stays unverified.
+#[test]
+fn without_the_negative_cache_failures_are_not_kept() {
+    let inst = Instance::new(&[
+        (
+            "smtpd_recipient_restrictions",
+            "reject_unverified_recipient, reject_unauth_destination",
+        ),
+        ("smtpd_relay_restrictions", ""),
+        ("local_recipient_maps", ""),
+        ("address_verify_negative_cache", "no"),
+        ("address_verify_poll_count", "1"),
+    ]);
+    inst.newaliases();
+    inst.start();
+    let nosuch = "nosuch-user@www.a.org";
+    let in_progress = format!(
+        "450 4.1.1 <{nosuch}>: Recipient address rejected: unverified address: Address verification in progress"
+    );
+    assert_eq!(rcpt_reply(inst.port, "", nosuch), in_progress);
+    assert!(
+        wait_for(20, || inst.log().contains(
+            "status=undeliverable-but-not-cached (unknown user: \"nosuch-user\")"
+        )),
+        "{}",
+        inst.log()
+    );
+    assert_eq!(rcpt_reply(inst.port, "", nosuch), in_progress);
+}

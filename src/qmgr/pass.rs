@@ -31,6 +31,12 @@ pub fn job(
         rcpt.orig = rcpt.orig.or_else(|| Some(queued.address.clone()));
         rcpt.address = pass.address.clone();
     }
+    // A verification stays one: a handed-over recipient is checked, never delivered.
+    let verify = crate::qmgr::verify::is_verify(&msg.qf.envelope);
+    let agent: Arc<dyn Agent> = match verify {
+        true => Arc::new(crate::qmgr::verify::Verifier { inner: agent }),
+        false => agent,
+    };
     let dest_key = if per_job == 1 {
         format!("{}:{}", pass.transport, rcpt.address.to_ascii_lowercase())
     } else {
@@ -50,7 +56,8 @@ pub fn job(
         sender: msg.qf.envelope.sender.clone(),
         arrival: msg.qf.envelope.arrival,
         active_since: msg.active_since,
-        verify: false,
+        verify,
+        not_cached: false,
         passed: true,
     })
 }

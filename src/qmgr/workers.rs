@@ -40,6 +40,9 @@ pub struct Job {
     /// Address verification (`sendmail -bv`): outcomes are logged as
     /// `status=deliverable` / `status=undeliverable`.
     pub verify: bool,
+    /// An address verification probe whose failures the cache does not keep
+    /// (address_verify_negative_cache = no): logged `undeliverable-but-not-cached`.
+    pub not_cached: bool,
     /// The recipients were handed over by another agent (`Outcome::pass`).
     pub passed: bool,
 }
@@ -184,6 +187,7 @@ fn log_outcome(job: &Job, o: &Outcome, started_wall: SystemTime, elapsed: Durati
         status: match (job.verify, o.status) {
             (false, st) => st.as_str(),
             (true, crate::delivery::Status::Sent) => "deliverable",
+            (true, _) if job.not_cached => "undeliverable-but-not-cached",
             (true, _) => "undeliverable",
         },
         text: &o.text,
@@ -225,6 +229,7 @@ mod tests {
             arrival: SystemTime::now(),
             active_since: SystemTime::now(),
             verify: false,
+            not_cached: false,
             passed: false,
         }]);
         let r = rrx.recv().unwrap().remove(0);

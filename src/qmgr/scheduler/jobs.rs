@@ -58,6 +58,8 @@ impl Scheduler {
         };
         // Group pending recipients by route; a content filter overrides the resolver.
         let verify = crate::qmgr::verify::is_verify(&msg.qf.envelope);
+        let not_cached = crate::verify::probe::probed(&msg.qf.envelope).is_some()
+            && !self.ctx.cfg.bool("address_verify_negative_cache");
         let filter = crate::qmgr::filter::of(&msg.qf.envelope, verify);
         let mut groups: Vec<(Route, Vec<usize>)> = Vec::new();
         for (i, r) in msg.qf.pending() {
@@ -133,6 +135,7 @@ impl Scheduler {
                     arrival: msg.qf.envelope.arrival,
                     active_since: msg.active_since,
                     verify,
+                    not_cached,
                     passed: false,
                 });
             }
