@@ -251,3 +251,37 @@ fn header_addresses_get_the_local_or_remote_standard_form() {
         assert!(mbox.contains(want), "missing {:?} in:\n{}", want, mbox);
     }
 }
+
+/// always_add_missing_headers: Message-Id:, Date: and From: for a client that is not a
+/// local_header_rewrite_clients client; smtpd_client_port_logging names it with its port.
+#[test]
+fn always_add_missing_headers_and_client_port_logging() {
+    let inst = Instance::new(&[
+        ("local_header_rewrite_clients", ""),
+        ("always_add_missing_headers", "yes"),
+        ("smtpd_client_port_logging", "yes"),
+    ]);
+    let user = inst.user.clone();
+    inst.newaliases();
+    inst.start();
+    let to = inst.local_address();
+    wait_removed(
+        &inst,
+        &send_raw(&inst, "joe@b.test", &[&to], "Subject: bare\n\nhi\n.\n"),
+    );
+    inst.stop();
+    let mbox = inst.mbox(&user);
+    for want in ["\nMessage-Id: <", "\nDate: ", "\nFrom: joe@b.test\n"] {
+        assert!(mbox.contains(want), "missing {:?} in:\n{}", want, mbox);
+    }
+    let log = inst.log();
+    let connect = log
+        .lines()
+        .find(|l| l.contains("postfix/smtpd[") && l.contains(": connect from "))
+        .unwrap_or_else(|| panic!("{log}"));
+    let port = connect.rsplit("]:").next().unwrap_or("");
+    assert!(
+        connect.contains("connect from localhost[127.0.0.1]:") && port.parse::<u16>().is_ok(),
+        "{connect}"
+    );
+}

@@ -284,7 +284,8 @@ fn submit_as(
         .unwrap_or(0);
     let mut added = String::new();
     let mut message_id = scan.message_id.clone();
-    if add_missing_headers {
+    // always_add_missing_headers: for every client, as Postfix before 2.6.
+    if add_missing_headers || cfg.bool("always_add_missing_headers") {
         if scan.message_id.is_none() {
             let mid = format!(
                 "<{}.{}@{}>",

@@ -200,7 +200,7 @@ pub const PARAMS: &[Param] = &[
     // discarding CHUNKING makes BDAT end the session, as in Postfix 3.4+).
     p("smtpd_discard_ehlo_keywords", ""),
     k("strict_rfc821_envelopes", "no"),
-    k("smtpd_client_port_logging", "no"),
+    p("smtpd_client_port_logging", "no"),
     // The sender table test after smtpd_sender_restrictions (smtpd/check.rs).
     p("smtpd_reject_unlisted_sender", "no"),
     p("smtpd_forbid_bare_newline", "normalize"),
@@ -302,7 +302,7 @@ pub const PARAMS: &[Param] = &[
     p("local_header_rewrite_clients", "permit_inet_interfaces"),
     p("hopcount_limit", "50"),
     p("header_size_limit", "102400"),
-    k("always_add_missing_headers", "no"),
+    p("always_add_missing_headers", "no"),
     // After-queue content filtering (issue 11): smtpd and pickup record the filter,
     // qmgr routes there; receive_override_options for the reinjection listener.
     p("content_filter", ""),

@@ -127,6 +127,15 @@ impl ClientInfo {
     pub fn log_name(&self) -> String {
         format!("{}[{}]", self.name, self.addr)
     }
+
+    /// `log_name`, with `:port` under smtpd_client_port_logging (Postfix's
+    /// SMTPD_BUILD_NAMADDRPORT): every line and reply that names the client uses it.
+    pub fn log_name_port(&self, with_port: bool) -> String {
+        match with_port {
+            true => format!("{}[{}]:{}", self.name, self.addr, self.port),
+            false => self.log_name(),
+        }
+    }
 }
 
 /// Everything a session needs, computed once per configuration (SIGHUP builds a new one).

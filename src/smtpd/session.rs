@@ -138,7 +138,7 @@ struct Session<'c, S: Read + Write> {
 pub fn session<S: Read + Write + Peek>(stream: S, client: ClientInfo, ctx: &SmtpdContext) {
     // A listener's own `-o syslog_name=` tags this session's lines.
     crate::log::set_thread_syslog_name(Some(ctx.cfg.get("syslog_name")));
-    let client_log = client.log_name();
+    let client_log = client.log_name_port(ctx.cfg.bool("smtpd_client_port_logging"));
     lines::connect(&client_log);
     let bare_lf_code = bare_lf::reject_code(ctx, &client);
     let mut s = Session {
