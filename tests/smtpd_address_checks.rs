@@ -270,3 +270,29 @@ fn an_access_table_that_cannot_answer_refuses_with_451() {
     );
     assert_logged("warning: hash:/nonexistent/access: table lookup problem");
 }
+
+/// strict_rfc821_envelopes: addresses must be enclosed in `<>`.
+#[test]
+fn strict_rfc821_envelopes_wants_angle_brackets() {
+    let s = server(&[("strict_rfc821_envelopes", "yes")]);
+    let to = format!("RCPT TO:<{}@www.a.org>", me());
+    let bare_to = format!("RCPT TO:{}@www.a.org", me());
+    let out = s.talk(&[
+        "EHLO c.b.test",
+        "MAIL FROM:a@b.test",
+        "MAIL FROM:<a@b.test>",
+        &bare_to,
+        &to,
+    ]);
+    assert_eq!(out[2], "501 5.1.7 Bad sender address syntax");
+    assert_eq!(out[3], "250 2.1.0 Ok");
+    assert_eq!(out[4], "501 5.1.3 Bad recipient address syntax");
+    assert_eq!(out[5], "250 2.1.5 Ok");
+    // Without it, Postfix's tolerance.
+    let s = server(&[]);
+    let out = s.talk(&["EHLO c.b.test", "MAIL FROM:a@b.test", &bare_to]);
+    assert_eq!(
+        (out[2].as_str(), out[3].as_str()),
+        ("250 2.1.0 Ok", "250 2.1.5 Ok")
+    );
+}

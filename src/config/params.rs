@@ -199,7 +199,7 @@ pub const PARAMS: &[Param] = &[
     // CHUNKING (issue 12): the EHLO keywords smtpd does not announce (smtpd/session/ehlo.rs;
     // discarding CHUNKING makes BDAT end the session, as in Postfix 3.4+).
     p("smtpd_discard_ehlo_keywords", ""),
-    k("strict_rfc821_envelopes", "no"),
+    p("strict_rfc821_envelopes", "no"),
     p("smtpd_client_port_logging", "no"),
     // The sender table test after smtpd_sender_restrictions (smtpd/check.rs).
     p("smtpd_reject_unlisted_sender", "no"),

@@ -155,7 +155,7 @@ mod tests {
     #[test]
     fn a_set_unimplemented_parameter_warns_and_a_dangerous_one_is_fatal() {
         let c = cfg(&[
-            ("strict_rfc821_envelopes", "yes"),
+            ("tls_random_source", "dev:/dev/random"),
             ("smtpd_milters", "inet:127.0.0.1:8891"),
             ("biff", "yes"),
         ]);
@@ -168,7 +168,7 @@ mod tests {
         assert!(f[0].is_fatal());
         assert_eq!(
             f[1].to_string(),
-            "strict_rfc821_envelopes is not supported by Postern; ignored"
+            "tls_random_source is not supported by Postern; ignored"
         );
     }
 

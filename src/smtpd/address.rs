@@ -1,5 +1,6 @@
 //! MAIL FROM / RCPT TO argument parsing: the address (with or without `<>`, with or
-//! without a space after the colon, as Postfix tolerates), ESMTP parameters (RFC 1870 SIZE,
+//! without a space after the colon, as Postfix tolerates; the session refuses a bare one
+//! with strict_rfc821_envelopes), ESMTP parameters (RFC 1870 SIZE,
 //! RFC 6152 BODY, RFC 3461 RET/ENVID/NOTIFY/ORCPT with xtext decoding), and qualifying bare
 //! local parts with $myorigin.
 //!
@@ -11,6 +12,8 @@
 pub struct PathArg {
     /// The address as the client gave it, without brackets.
     pub address: String,
+    /// It was enclosed in `<>` (strict_rfc821_envelopes requires that).
+    pub bracketed: bool,
     /// `NAME=value` or bare `NAME` parameters, in order.
     pub params: Vec<(String, Option<String>)>,
 }
@@ -30,6 +33,7 @@ pub fn parse_path(args: &str, keyword: &str) -> Result<PathArg, PathError> {
         .and_then(|r| r.strip_prefix(':'))
         .ok_or(PathError::Syntax)?
         .trim_start();
+    let bracketed = rest.starts_with('<');
     let (address, tail) = if let Some(inner) = rest.strip_prefix('<') {
         split_close(inner).ok_or(PathError::BadAddress)?
     } else {
@@ -61,6 +65,7 @@ pub fn parse_path(args: &str, keyword: &str) -> Result<PathArg, PathError> {
         .collect();
     Ok(PathArg {
         address: address.to_string(),
+        bracketed,
         params,
     })
 }

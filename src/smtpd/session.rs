@@ -418,7 +418,11 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         if let Some(r) = self.rate_limited(Event::Mail) {
             return self.reply(&r);
         }
+        let strict = self.ctx.cfg.bool("strict_rfc821_envelopes");
         let p = match address::parse_path(args, "FROM") {
+            Ok(p) if strict && !p.bracketed => {
+                return self.refuse(501, "5.1.7", "Bad sender address syntax");
+            }
             Ok(p) => p,
             Err(PathError::Syntax) => {
                 return self.refuse(501, "5.5.4", "Syntax: MAIL FROM:<address>");
@@ -471,8 +475,9 @@ impl<S: Read + Write + Peek> Session<'_, S> {
         if let Some(r) = self.rate_limited(Event::Rcpt) {
             return self.reply(&r);
         }
+        let strict = self.ctx.cfg.bool("strict_rfc821_envelopes");
         let p = match address::parse_path(args, "TO") {
-            Ok(p) if !p.address.is_empty() => p,
+            Ok(p) if !p.address.is_empty() && (p.bracketed || !strict) => p,
             Ok(_) | Err(PathError::BadAddress) => {
                 return self.refuse(501, "5.1.3", "Bad recipient address syntax");
             }
