@@ -107,7 +107,7 @@ fn a_proxy_filter_or_milter_is_refused_by_check_and_start() {
     let inst = Instance::new(&[
         ("smtpd_proxy_filter", "127.0.0.1:10024"),
         ("smtpd_milters", "inet:localhost:8891"),
-        ("strict_rfc821_envelopes", "yes"),
+        ("tls_random_source", "dev:/dev/random"),
     ]);
     let main_cf = inst.etc.join("main.cf").display().to_string();
     for action in ["check", "start"] {
@@ -131,7 +131,7 @@ fn a_proxy_filter_or_milter_is_refused_by_check_and_start() {
                 main_cf
             ),
             format!(
-                "postfix/postfix-script: warning: {}: strict_rfc821_envelopes is not supported by \
+                "postfix/postfix-script: warning: {}: tls_random_source is not supported by \
                  Postern; ignored",
                 main_cf
             ),
@@ -183,7 +183,7 @@ fn a_refused_master_cf_override_is_fatal_and_an_ignored_one_warns() {
     std::fs::write(
         &master_cf,
         format!(
-            "{}127.0.0.1:{} inet n - n - - smtpd -o smtpd_milters= -o strict_rfc821_envelopes=yes\n",
+            "{}127.0.0.1:{} inet n - n - - smtpd -o smtpd_milters= -o smtp_bind_address=127.0.0.1\n",
             stock, port
         ),
     )
@@ -203,7 +203,7 @@ fn a_refused_master_cf_override_is_fatal_and_an_ignored_one_warns() {
     let log = inst.log();
     assert!(
         log.contains(&format!(
-            "postfix/master[{}]: warning: {}: line 5: service 127.0.0.1:{}: -o strict_rfc821_envelopes=yes \
+            "postfix/master[{}]: warning: {}: line 5: service 127.0.0.1:{}: -o smtp_bind_address=127.0.0.1 \
              not supported by Postern; ignored",
             inst.pid().unwrap(),
             master_cf.display(),
