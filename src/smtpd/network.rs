@@ -2,12 +2,16 @@
 //! "inet interfaces" test used by local_header_rewrite_clients.
 //!
 //! Security role: `permit_mynetworks` decides who may relay, so parsing is strict: an entry
-//! that is not an address or CIDR block is skipped with a warning, never widened. Follows
-//! postconf(5) mynetworks / mynetworks_style: CIDR blocks, `[ipv6]/n`, host names and
-//! domains (`host.example.com`, `.example.com`; a domain also matches its subdomains, as
-//! with Postfix's default parent_domain_matches_subdomains), `/file/name`, `type:table` and
-//! `!pattern`. Names match the client's verified host name only (`lookup_client`), never
-//! an `unknown` client. Logs `warning:` lines for skipped entries.
+//! that is not an address, CIDR block, table or (in client lists) host name is skipped with
+//! a warning, never widened. Follows postconf(5) mynetworks / mynetworks_style: CIDR
+//! blocks, `[ipv6]/n`, host names and domains matched as Postfix's match_hostname (with
+//! mynetworks in parent_domain_matches_subdomains, the default, `example.com` also matches
+//! its subdomains and `.example.com` matches nothing; otherwise `.example.com` matches the
+//! subdomains), `/file/name`, `type:table` (the name and, for non-pattern tables, its
+//! parent domains, then the address) and `!pattern`. Names match the client's verified
+//! host name only (`lookup_client`), never an `unknown` client (Postfix would match the
+//! literal name `unknown`). Lists matched by address only (`parse_list`) skip names with
+//! the warning. Logs `warning:` lines for skipped entries.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -106,13 +110,40 @@ pub enum Entry {
     Table { table: Arc<dyn Table>, negate: bool },
 }
 
-/// Whether the host `name` (lower case) matches `pattern`: itself, or a subdomain of it
-/// (`.example.com` matches subdomains only).
-fn name_matches(pattern: &str, name: &str) -> bool {
-    match pattern.strip_prefix('.') {
-        Some(domain) => name.strip_suffix(domain).is_some_and(|h| h.ends_with('.')),
-        None => name == pattern || name_matches(&format!(".{}", pattern), name),
+/// Whether the host `name` (lower case) matches `pattern`, as Postfix's match_hostname:
+/// itself; with `parent` (the list is in parent_domain_matches_subdomains) a subdomain of it
+/// too, and a `.domain` pattern then matches nothing else; without, `.domain` matches the
+/// subdomains of `domain`.
+fn name_matches(pattern: &str, name: &str, parent: bool) -> bool {
+    if name == pattern {
+        return true;
     }
+    match (parent, pattern.starts_with('.')) {
+        (true, _) => name
+            .strip_suffix(pattern)
+            .is_some_and(|h| h.len() > 1 && h.ends_with('.')),
+        (false, true) => name.strip_suffix(pattern).is_some_and(|h| !h.is_empty()),
+        (false, false) => false,
+    }
+}
+
+/// The keys a (non-pattern) table is searched with for the host `name`: the name, then its
+/// parent domains (`example.com`, `com` with `parent`, `.example.com`, `.com` without).
+fn name_keys(name: &str, parent: bool) -> Vec<String> {
+    let mut keys = vec![name.to_string()];
+    let mut rest = name;
+    while let Some((_, up)) = rest.split_once('.') {
+        if up.is_empty() {
+            break;
+        }
+        keys.push(if parent {
+            up.to_string()
+        } else {
+            format!(".{}", up)
+        });
+        rest = up;
+    }
+    keys
 }
 
 /// A host name or domain pattern: labels of letters, digits, `-` and `_`, optionally with
@@ -148,6 +179,8 @@ impl std::fmt::Debug for Entry {
 #[derive(Debug, Clone, Default)]
 pub struct NetList {
     pub entries: Vec<Entry>,
+    /// The list is in parent_domain_matches_subdomains (see `name_matches`).
+    pub parent: bool,
 }
 
 /// Longest chain of `/file` entries that include other files.
@@ -181,12 +214,13 @@ impl NetList {
             let (hit, negate) = match e {
                 Entry::Net { net, negate } => (net.contains(a), *negate),
                 Entry::Name { pattern, negate } => (
-                    name.as_deref().is_some_and(|n| name_matches(pattern, n)),
+                    name.as_deref()
+                        .is_some_and(|n| name_matches(pattern, n, self.parent)),
                     *negate,
                 ),
                 Entry::Table { table, negate } => {
                     let by_name = match &name {
-                        Some(n) => table.lookup(n)?.is_some(),
+                        Some(n) => self.table_has_name(table.as_ref(), n)?,
                         None => false,
                     };
                     (by_name || table.lookup(&a.to_string())?.is_some(), *negate)
@@ -194,6 +228,21 @@ impl NetList {
             };
             if hit {
                 return Ok(!negate);
+            }
+        }
+        Ok(false)
+    }
+
+    /// A table entry asked for the name (pattern tables for the whole name only, others
+    /// for its parent domains too), as Postfix's match_hostname.
+    fn table_has_name(&self, table: &dyn Table, name: &str) -> Result<bool, TableError> {
+        let keys = match crate::tables::registry::is_pattern(table.spec()) {
+            true => vec![name.to_string()],
+            false => name_keys(name, self.parent),
+        };
+        for key in keys {
+            if table.lookup(&key)?.is_some() {
+                return Ok(true);
             }
         }
         Ok(false)
@@ -210,14 +259,26 @@ impl NetList {
             .collect()
     }
 
-    /// Parse an explicit $mynetworks value: CIDR blocks, host addresses, `[ipv6]/n`, host
-    /// names and domains, `/file/name` (patterns one or more a line, `#` comments) and
-    /// `type:table` (the client name, then its address, is looked up). A `!` before a pattern negates it. An entry that is none
-    /// of these is skipped with a warning, never widened.
+    /// Parse a list of networks: CIDR blocks, host addresses, `[ipv6]/n`, `/file/name`
+    /// (patterns one or more a line, `#` comments) and `type:table` (the address is looked
+    /// up). A `!` before a pattern negates it. An entry that is none of these (a host name
+    /// too: this list is matched by address only) is skipped with a warning, never widened.
     pub fn parse_list(value: &str) -> NetList {
         let mut entries = Vec::new();
-        add_items(&crate::tables::split_specs(value), &mut entries, 0);
-        NetList { entries }
+        add_items(&crate::tables::split_specs(value), &mut entries, 0, false);
+        NetList {
+            entries,
+            parent: false,
+        }
+    }
+
+    /// `parse_list` for a list of clients (mynetworks, the bare-newline exclusions): host
+    /// names and domains are taken as well, matched against the client's verified name;
+    /// `parent`: the list is in parent_domain_matches_subdomains.
+    pub fn parse_clients(value: &str, parent: bool) -> NetList {
+        let mut entries = Vec::new();
+        add_items(&crate::tables::split_specs(value), &mut entries, 0, true);
+        NetList { entries, parent }
     }
 
     /// Derive $mynetworks from $mynetworks_style and the interface list.
@@ -253,15 +314,16 @@ impl NetList {
                 .into_iter()
                 .map(|net| Entry::Net { net, negate: false })
                 .collect(),
+            parent: false,
         }
     }
 
     /// $mynetworks as configured: the explicit list, or derived from the style.
-    pub fn mynetworks(value: &str, style: &str) -> NetList {
+    pub fn mynetworks(value: &str, style: &str, parent: bool) -> NetList {
         if value.trim().is_empty() {
             NetList::from_style(style, &crate::sys::interface_networks())
         } else {
-            NetList::parse_list(value)
+            NetList::parse_clients(value, parent)
         }
     }
 }
@@ -277,7 +339,7 @@ fn skip(item: &str, why: &str) {
     );
 }
 
-fn add_items(items: &[String], out: &mut Vec<Entry>, depth: usize) {
+fn add_items(items: &[String], out: &mut Vec<Entry>, depth: usize, names: bool) {
     for item in items {
         let (negate, pat) = match item.strip_prefix('!') {
             Some(rest) => (true, rest.trim()),
@@ -296,7 +358,7 @@ fn add_items(items: &[String], out: &mut Vec<Entry>, depth: usize) {
                         inner.extend(crate::tables::split_specs(line));
                     }
                     let mut sub = Vec::new();
-                    add_items(&inner, &mut sub, depth + 1);
+                    add_items(&inner, &mut sub, depth + 1, names);
                     if negate {
                         // "!/file": every pattern of the file, negated.
                         for e in &mut sub {
@@ -321,10 +383,12 @@ fn add_items(items: &[String], out: &mut Vec<Entry>, depth: usize) {
                 }),
                 Err(e) => skip(item, &e.to_string()),
             }
-        } else if let Some(pattern) = name_pattern(pat) {
+        } else if let Some(pattern) = name_pattern(pat).filter(|_| names) {
             out.push(Entry::Name { pattern, negate });
-        } else {
+        } else if names {
             skip(item, "not a network address, host name or table");
+        } else {
+            skip(item, "not a network address or table");
         }
     }
 }
@@ -351,35 +415,61 @@ mod tests {
 
     #[test]
     fn bad_entries_are_skipped_not_widened() {
-        let l = NetList::parse_list("hash:/etc/x 1.2.3.4/33 bad*name 1.2.3 10.0.0.0/8");
+        let l = NetList::parse_clients("hash:/etc/x 1.2.3.4/33 bad*name 1.2.3 10.0.0.0/8", true);
         assert_eq!(l.nets().len(), 1);
         assert_eq!(l.entries.len(), 2, "{:?}", l.entries);
         assert!(!l.contains(ip("1.2.3.4")));
     }
 
     #[test]
-    fn host_names_and_domains_match_the_verified_client_name() {
-        let l = NetList::parse_list("relay.example.com, .partner.test, corp.test, !bad.corp.test");
+    fn host_names_match_as_postfix_match_hostname() {
         let a = ip("192.0.2.9");
+        // mynetworks in parent_domain_matches_subdomains (the default).
+        let l = NetList::parse_clients(
+            "relay.example.com, .partner.test, corp.test, !bad.corp.test",
+            true,
+        );
         assert!(l.contains_client("Relay.Example.COM.", a));
         assert!(!l.contains_client("x.relay.example.com.evil", a));
-        assert!(l.contains_client("mx.partner.test", a));
-        assert!(
-            !l.contains_client("partner.test", a),
-            ".domain: subdomains only"
-        );
-        // A domain also matches its subdomains (parent_domain_matches_subdomains).
         assert!(l.contains_client("corp.test", a));
         assert!(l.contains_client("mail.corp.test", a));
         assert!(!l.contains_client("notcorp.test", a));
+        // `.partner.test` matches nothing in parent style.
+        assert!(!l.contains_client("mx.partner.test", a));
         // The first match decides: corp.test comes before the negation, as in Postfix.
         assert!(l.contains_client("bad.corp.test", a));
         // A client without a verified name, or the address alone, matches no name.
         assert!(!l.contains_client("unknown", a));
         assert!(!l.contains(a));
-        let l = NetList::parse_list("!bad.corp.test, corp.test");
+        let l = NetList::parse_clients("!bad.corp.test, corp.test", true);
         assert!(!l.contains_client("bad.corp.test", a));
         assert!(l.contains_client("good.corp.test", a));
+        // Without parent style: a name is itself only, `.domain` its subdomains.
+        let l = NetList::parse_clients("corp.test, .partner.test", false);
+        assert!(l.contains_client("corp.test", a));
+        assert!(!l.contains_client("mail.corp.test", a));
+        assert!(l.contains_client("mx.partner.test", a));
+        assert!(!l.contains_client("partner.test", a));
+        // Lists matched by address only skip names.
+        assert!(NetList::parse_list("corp.test").entries.is_empty());
+    }
+
+    #[test]
+    fn tables_are_asked_for_the_name_and_its_parents() {
+        let a = ip("192.0.2.9");
+        let l = NetList::parse_clients("inline:{ example.com=ok, .other.test=ok }", true);
+        assert!(l.contains_client("mail.example.com", a));
+        assert!(!l.contains_client("mail.other.test", a));
+        let l = NetList::parse_clients("inline:{ example.com=ok, .other.test=ok }", false);
+        assert!(!l.contains_client("mail.example.com", a));
+        assert!(l.contains_client("mail.other.test", a));
+        // A pattern table sees the whole name only.
+        let re = std::env::temp_dir().join(format!("postern-mynets-re-{}", std::process::id()));
+        std::fs::write(&re, "/^example\\.com$/ ok\n").unwrap();
+        let l = NetList::parse_clients(&format!("regexp:{}", re.display()), true);
+        assert!(l.contains_client("example.com", a));
+        assert!(!l.contains_client("mail.example.com", a));
+        let _ = std::fs::remove_file(&re);
     }
 
     #[test]

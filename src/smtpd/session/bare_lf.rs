@@ -47,7 +47,7 @@ pub(super) fn reject_code(ctx: &SmtpdContext, client: &ClientInfo) -> Option<u16
     let excluded = if exclusions == ctx.cfg.get("mynetworks") {
         ctx.mynetworks.contains_client(&client.name, client.addr)
     } else {
-        NetList::parse_list(exclusions).contains_client(&client.name, client.addr)
+        NetList::parse_clients(exclusions, false).contains_client(&client.name, client.addr)
     };
     let code = ctx
         .cfg
