@@ -57,6 +57,7 @@ pub fn job(
         arrival: msg.qf.envelope.arrival,
         active_since: msg.active_since,
         verify,
+        // Set by the scheduler, which knows the configuration.
         not_cached: false,
         passed: true,
     })

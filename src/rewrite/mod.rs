@@ -320,7 +320,6 @@ impl Rewrite {
     }
 }
 
-/// Remove quoting and backslash escapes from a local part.
 /// The (lower-case) domain of an address; empty without one.
 pub(crate) fn domain_of(address: &str) -> String {
     address
@@ -328,6 +327,8 @@ pub(crate) fn domain_of(address: &str) -> String {
         .map(|(_, d)| d.to_ascii_lowercase())
         .unwrap_or_default()
 }
+
+/// Remove quoting and backslash escapes from a local part.
 
 pub fn unquote(local: &str) -> String {
     let mut out = String::with_capacity(local.len());

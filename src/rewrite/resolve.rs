@@ -267,7 +267,7 @@ fn transport_route(
 /// A transport_maps result `t:n` over the class route `default`, as Postfix's
 /// update_entry: `:nexthop` keeps the transport; `:` alone changes nothing; a transport
 /// without a next hop goes to the recipient's domain (not to $relayhost or the sender's
-/// relay host; `error` and `retry` get `Address is undeliverable`).
+/// relay host; `error` gets `Address is undeliverable`, as in Postfix 2.10).
 fn table_route(cfg: &Config, t: &str, n: &str, domain: &str, default: Route) -> Route {
     if t.is_empty() {
         return match n {
@@ -279,7 +279,7 @@ fn table_route(cfg: &Config, t: &str, n: &str, domain: &str, default: Route) -> 
         };
     }
     let nexthop = match (n, t) {
-        ("", "error" | "retry") => "Address is undeliverable".to_string(),
+        ("", "error") => "Address is undeliverable".to_string(),
         ("", _) if domain.is_empty() => cfg.get("myhostname").to_string(),
         ("", _) => domain.to_string(),
         (n, _) => n.to_string(),

@@ -88,11 +88,6 @@ fn test_name() -> String {
     format!("{}::{}", binary, thread.name().unwrap_or("?"))
 }
 
-/// A test's prerequisite: `true` when `ok`. Otherwise, under CI, panics (a missing
-/// prerequisite is a failure there); elsewhere reports `SKIP: binary::test: reason` and
-/// returns `false`, and the test returns without asserting anything. The line goes straight
-/// to standard error (cargo captures only `eprintln!`, and shows nothing of a passing test)
-/// and is appended to `$POSTERN_SKIP_LOG` when set (`make test` lists that file at the end).
 /// python3 with ssl and smtplib, else skip (fail under CI).
 pub fn have_python_ssl() -> bool {
     let probe = std::process::Command::new("python3")
@@ -104,6 +99,11 @@ pub fn have_python_ssl() -> bool {
     )
 }
 
+/// A test's prerequisite: `true` when `ok`. Otherwise, under CI, panics (a missing
+/// prerequisite is a failure there); elsewhere reports `SKIP: binary::test: reason` and
+/// returns `false`, and the test returns without asserting anything. The line goes straight
+/// to standard error (cargo captures only `eprintln!`, and shows nothing of a passing test)
+/// and is appended to `$POSTERN_SKIP_LOG` when set (`make test` lists that file at the end).
 pub fn require(ok: bool, reason: &str) -> bool {
     if ok {
         return true;

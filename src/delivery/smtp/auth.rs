@@ -48,6 +48,9 @@ pub struct SaslSettings {
     /// smtp_sender_dependent_authentication: the `user:password` entry found for the
     /// envelope sender, which goes before the server's and the next hop's.
     pub sender_entry: Option<String>,
+    /// The sender lookup failed: reported (the mail defers) only if AUTH is offered, as
+    /// Postfix looks the sender up only then.
+    pub sender_error: Option<TableError>,
 }
 
 impl fmt::Debug for SaslSettings {
@@ -85,6 +88,7 @@ impl SaslSettings {
                 .collect(),
             soft_bounce: cfg.bool("smtp_sasl_auth_soft_bounce"),
             sender_entry: None,
+            sender_error: None,
         })
     }
 
@@ -98,19 +102,21 @@ impl SaslSettings {
         cfg: &Config,
         rw: impl FnOnce() -> &'a Rewrite,
         sender: &str,
-    ) -> Result<SaslSettings, TableError> {
+    ) -> SaslSettings {
         if !cfg.bool("smtp_sender_dependent_authentication") || sender.is_empty() {
-            return Ok(self);
+            return self;
         }
         let Some(list) = self.maps.clone() else {
-            return Ok(self);
+            return self;
         };
         let rw = rw();
         let maps = AddrMaps::from_list("smtp_sasl_password_maps", list);
         let ours = rw.local_part_keys(&crate::rewrite::domain_of(sender));
-        let found = maps.find(rw, sender, ours).map_err(|(e, _)| e)?;
-        self.sender_entry = found.map(|f| f.value);
-        Ok(self)
+        match maps.find(rw, sender, ours) {
+            Ok(found) => self.sender_entry = found.map(|f| f.value),
+            Err((e, _)) => self.sender_error = Some(e),
+        }
+        self
     }
 }
 
@@ -147,6 +153,9 @@ pub fn lookup(
     host: &str,
     dest: &str,
 ) -> Result<Option<(String, String)>, TableError> {
+    if let Some(e) = &set.sender_error {
+        return Err(e.clone());
+    }
     let mut v = set.sender_entry.clone();
     if v.is_none() {
         v = maps.lookup(&host.to_ascii_lowercase())?;

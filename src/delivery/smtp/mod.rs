@@ -197,7 +197,7 @@ impl Smtp {
                 .get_or_init(|| crate::rewrite::Rewrite::new(&self.cfg))
         };
         let sasl = SaslSettings::from_config(&self.cfg)
-            .and_then(|s| s.for_sender(&self.cfg, rewrite, req.sender));
+            .map(|s| s.for_sender(&self.cfg, rewrite, req.sender));
         let sasl = match sasl {
             Ok(s) => s,
             Err(e) => {

@@ -168,9 +168,11 @@ impl Scheduler {
         let Some(msg) = self.active.get_mut(id) else {
             return;
         };
-        let Some(job) = crate::qmgr::pass::job(id, msg, qi, pass, agent, per_job) else {
+        let probe = crate::verify::probe::probed(&msg.qf.envelope).is_some();
+        let Some(mut job) = crate::qmgr::pass::job(id, msg, qi, pass, agent, per_job) else {
             return;
         };
+        job.not_cached = probe && !self.ctx.cfg.bool("address_verify_negative_cache");
         msg.outstanding += 1;
         *msg.passes.entry(qi).or_default() += 1;
         self.enqueue(job);
