@@ -329,7 +329,6 @@ pub(crate) fn domain_of(address: &str) -> String {
 }
 
 /// Remove quoting and backslash escapes from a local part.
-
 pub fn unquote(local: &str) -> String {
     let mut out = String::with_capacity(local.len());
     let mut escaped = false;
