@@ -280,14 +280,16 @@ fn strict_rfc821_envelopes_wants_angle_brackets() {
     let out = s.talk(&[
         "EHLO c.b.test",
         "MAIL FROM:a@b.test",
+        "MAIL FROM:<(comment)a@b.test>",
         "MAIL FROM:<a@b.test>",
         &bare_to,
         &to,
     ]);
     assert_eq!(out[2], "501 5.1.7 Bad sender address syntax");
-    assert_eq!(out[3], "250 2.1.0 Ok");
-    assert_eq!(out[4], "501 5.1.3 Bad recipient address syntax");
-    assert_eq!(out[5], "250 2.1.5 Ok");
+    assert_eq!(out[3], "501 5.1.7 Bad sender address syntax", "a comment");
+    assert_eq!(out[4], "250 2.1.0 Ok");
+    assert_eq!(out[5], "501 5.1.3 Bad recipient address syntax");
+    assert_eq!(out[6], "250 2.1.5 Ok");
     // Without it, Postfix's tolerance.
     let s = server(&[]);
     let out = s.talk(&["EHLO c.b.test", "MAIL FROM:a@b.test", &bare_to]);

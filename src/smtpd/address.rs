@@ -12,7 +12,8 @@
 pub struct PathArg {
     /// The address as the client gave it, without brackets.
     pub address: String,
-    /// It was enclosed in `<>` (strict_rfc821_envelopes requires that).
+    /// It was enclosed in `<>` and holds no RFC 822 comment outside quotes
+    /// (strict_rfc821_envelopes requires both).
     pub bracketed: bool,
     /// `NAME=value` or bare `NAME` parameters, in order.
     pub params: Vec<(String, Option<String>)>,
@@ -65,9 +66,24 @@ pub fn parse_path(args: &str, keyword: &str) -> Result<PathArg, PathError> {
         .collect();
     Ok(PathArg {
         address: address.to_string(),
-        bracketed,
+        bracketed: bracketed && !has_comment(address),
         params,
     })
+}
+
+/// Whether `a` has an RFC 822 comment (a `(` outside a quoted string).
+fn has_comment(a: &str) -> bool {
+    let (mut quoted, mut escaped) = (false, false);
+    for c in a.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => quoted = !quoted,
+            '(' if !quoted => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// `s` without a leading `keyword` (any case); `None` when it does not start with it.

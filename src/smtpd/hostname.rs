@@ -2,7 +2,8 @@
 //! (reject_invalid_helo_hostname), fully-qualified names and addresses
 //! (reject_non_fqdn_helo_hostname, reject_non_fqdn_sender, reject_non_fqdn_recipient) and
 //! whether a domain exists in DNS (reject_unknown_sender_domain,
-//! reject_unknown_recipient_domain) through `crate::dns::Resolve`.
+//! reject_unknown_recipient_domain) through `crate::dns::Resolve`, and Postfix's IPv4
+//! address form (valid_ipv4_hostaddr) for literals and permit_naked_ip_address.
 //!
 //! Security role: parses client-supplied names; never widens. Without a resolver every
 //! domain lookup is a temporary failure (450), never "exists". Follows postconf(5) for
@@ -19,7 +20,30 @@ pub fn address_literal(name: &str) -> bool {
     };
     match inner.get(..5) {
         Some(tag) if tag.eq_ignore_ascii_case("ipv6:") => inner[5..].parse::<IpAddr>().is_ok(),
-        _ => inner.parse::<std::net::Ipv4Addr>().is_ok(),
+        _ => valid_ipv4_hostaddr(inner),
+    }
+}
+
+/// An IPv4 address in Postfix's form (valid_ipv4_hostaddr): four decimal octets up to
+/// 255, leading zeros allowed, and no initial 0 octet unless the address is all zeros.
+pub fn valid_ipv4_hostaddr(name: &str) -> bool {
+    let octets: Vec<&str> = name.split('.').collect();
+    let numbers: Option<Vec<u32>> = octets
+        .iter()
+        .map(|o| {
+            (!o.is_empty() && o.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| {
+                    o.bytes().try_fold(0u32, |v, b| {
+                        let v = v * 10 + u32::from(b - b'0');
+                        (v <= 255).then_some(v)
+                    })
+                })
+                .flatten()
+        })
+        .collect();
+    match numbers {
+        Some(n) if n.len() == 4 => n[0] != 0 || n.iter().all(|&v| v == 0),
+        _ => false,
     }
 }
 
@@ -103,6 +127,27 @@ pub fn domain_status(resolver: Option<&dyn Resolve>, domain: &str) -> DomainStat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_addresses_as_postfix_takes_them() {
+        for ok in ["192.0.2.7", "01.2.3.4", "0.0.0.0", "255.255.255.255"] {
+            assert!(valid_ipv4_hostaddr(ok), "{ok}");
+        }
+        // The same rule for address literals.
+        assert!(address_literal("[01.2.3.4]") && !address_literal("[0.1.2.3]"));
+        for bad in [
+            "0.1.2.3",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1.2.3.256",
+            "1..2.3",
+            "1.2.3.",
+            "2001::7",
+            "",
+        ] {
+            assert!(!valid_ipv4_hostaddr(bad), "{bad}");
+        }
+    }
     use crate::dns::MxHost;
 
     #[test]

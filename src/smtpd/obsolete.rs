@@ -100,58 +100,9 @@ pub fn naked_ip_address(ctx: &SmtpdContext, f: &Facts<'_>) -> Decision {
     {
         return Decision::Dunno;
     }
-    if valid_mailhost_addr(helo) {
+    if super::hostname::valid_ipv4_hostaddr(helo) {
         return Decision::Permit;
     }
     let code = ctx.policy.invalid_hostname_code;
     Decision::Reject(reply(code, "5.2", helo, Class::Helo, "invalid ip address"))
-}
-
-/// Postfix's valid_mailhost_addr for a bare HELO name: without an `IPv6:` prefix (which
-/// the bare-address test never lets through) it is an IPv4 address in Postfix's form
-/// (valid_ipv4_hostaddr): four decimal octets up to 255, leading zeros allowed, and no
-/// initial 0 octet unless the address is all zeros.
-fn valid_mailhost_addr(name: &str) -> bool {
-    let octets: Vec<&str> = name.split('.').collect();
-    let numbers: Option<Vec<u32>> = octets
-        .iter()
-        .map(|o| {
-            (!o.is_empty() && o.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| {
-                    o.bytes().try_fold(0u32, |v, b| {
-                        let v = v * 10 + u32::from(b - b'0');
-                        (v <= 255).then_some(v)
-                    })
-                })
-                .flatten()
-        })
-        .collect();
-    match numbers {
-        Some(n) if n.len() == 4 => n[0] != 0 || n.iter().all(|&v| v == 0),
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_mailhost_addr;
-
-    #[test]
-    fn bare_addresses_as_postfix_takes_them() {
-        for ok in ["192.0.2.7", "01.2.3.4", "0.0.0.0", "255.255.255.255"] {
-            assert!(valid_mailhost_addr(ok), "{ok}");
-        }
-        for bad in [
-            "0.1.2.3",
-            "1.2.3",
-            "1.2.3.4.5",
-            "1.2.3.256",
-            "1..2.3",
-            "1.2.3.",
-            "2001::7",
-            "",
-        ] {
-            assert!(!valid_mailhost_addr(bad), "{bad}");
-        }
-    }
 }
