@@ -12,26 +12,12 @@ mod tls;
 use std::io::Write;
 
 use common::Instance;
-use tls::{make_ca, make_cert, make_signed};
 
 /// An instance with a server certificate, a test CA (`ca.crt`, CN "Test CA"), a client
 /// certificate it signed (`alice`), one from another CA (`mallory`), and `extra` master.cf
 /// lines added after `settings`.
 fn instance(settings: &[(&str, &str)], extra: &str) -> Instance {
-    let inst = Instance::new(settings);
-    let (cert, key) = make_cert(&inst.etc, "server");
-    inst.set("smtpd_tls_cert_file", &cert.display().to_string());
-    inst.set("smtpd_tls_key_file", &key.display().to_string());
-    let ca = make_ca(&inst.etc, "ca", "Test CA");
-    inst.set("smtpd_tls_CAfile", &ca.0.display().to_string());
-    make_signed(&inst.etc, "alice", "alice", &ca);
-    let other = make_ca(&inst.etc, "other", "Other CA");
-    make_signed(&inst.etc, "mallory", "mallory", &other);
-    let mut master = std::fs::read_to_string(inst.etc.join("master.cf")).unwrap();
-    master.push_str(extra);
-    std::fs::write(inst.etc.join("master.cf"), master).unwrap();
-    inst.newaliases();
-    inst
+    tls::ccert_instance(settings, extra, &["alice"], &["mallory"])
 }
 
 /// Run a Python script with `args`; its standard output.

@@ -127,25 +127,6 @@ fn name_matches(pattern: &str, name: &str, parent: bool) -> bool {
     }
 }
 
-/// The keys a (non-pattern) table is searched with for the host `name`: the name, then its
-/// parent domains (`example.com`, `com` with `parent`, `.example.com`, `.com` without).
-fn name_keys(name: &str, parent: bool) -> Vec<String> {
-    let mut keys = vec![name.to_string()];
-    let mut rest = name;
-    while let Some((_, up)) = rest.split_once('.') {
-        if up.is_empty() {
-            break;
-        }
-        keys.push(if parent {
-            up.to_string()
-        } else {
-            format!(".{}", up)
-        });
-        rest = up;
-    }
-    keys
-}
-
 /// A host name or domain pattern: labels of letters, digits, `-` and `_`, optionally with
 /// a leading dot, not all digits and dots (that would be an address).
 fn name_pattern(pat: &str) -> Option<String> {
@@ -238,7 +219,8 @@ impl NetList {
     fn table_has_name(&self, table: &dyn Table, name: &str) -> Result<bool, TableError> {
         let keys = match crate::tables::registry::is_pattern(table.spec()) {
             true => vec![name.to_string()],
-            false => name_keys(name, self.parent),
+            // The name, then its parents (`example.com` in parent style, else `.example.com`).
+            false => super::access::domain_keys(name, self.parent),
         };
         for key in keys {
             if table.lookup(&key)?.is_some() {

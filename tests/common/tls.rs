@@ -197,3 +197,33 @@ pub fn make_signed(
     openssl(&sign);
     (cert, key)
 }
+
+/// An instance with a server certificate, a test CA (`ca.crt`, CN "Test CA") as
+/// smtpd_tls_CAfile, client certificates it signed (`trusted`) and ones from another CA
+/// (`untrusted`, CN "Other CA"), each named by its CN, and `extra` master.cf lines added
+/// after `settings`.
+pub fn ccert_instance(
+    settings: &[(&str, &str)],
+    extra: &str,
+    trusted: &[&str],
+    untrusted: &[&str],
+) -> crate::common::Instance {
+    let inst = crate::common::Instance::new(settings);
+    let (cert, key) = make_cert(&inst.etc, "server");
+    inst.set("smtpd_tls_cert_file", &cert.display().to_string());
+    inst.set("smtpd_tls_key_file", &key.display().to_string());
+    let ca = make_ca(&inst.etc, "ca", "Test CA");
+    inst.set("smtpd_tls_CAfile", &ca.0.display().to_string());
+    for name in trusted {
+        make_signed(&inst.etc, name, name, &ca);
+    }
+    let other = make_ca(&inst.etc, "other", "Other CA");
+    for name in untrusted {
+        make_signed(&inst.etc, name, name, &other);
+    }
+    let mut master = std::fs::read_to_string(inst.etc.join("master.cf")).unwrap();
+    master.push_str(extra);
+    std::fs::write(inst.etc.join("master.cf"), master).unwrap();
+    inst.newaliases();
+    inst
+}
