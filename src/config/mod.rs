@@ -263,6 +263,14 @@ impl Config {
         split_list(self.get(name))
     }
 
+    /// Whether the list parameter `name` is in parent_domain_matches_subdomains
+    /// (`example.com` there also matches its subdomains).
+    pub fn parent_domain_matches(&self, name: &str) -> bool {
+        self.list("parent_domain_matches_subdomains")
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(name))
+    }
+
     /// Everything with its expanded value, sorted (for `postconf`).
     pub fn all(&self) -> Vec<(String, String)> {
         let mut v: Vec<(String, String)> = self

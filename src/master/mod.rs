@@ -515,15 +515,25 @@ fn reload(
         }
     };
     log::init(&cfg, false);
+    // The verification cache survives a reload: the scheduler's is every listener's too.
+    let verify = qctx
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .verify
+        .clone()
+        .unwrap_or_default();
     preload::on_reload(&helper, &cfg, &services);
     for l in listeners {
         let svc_cfg = Arc::new(agents::service_config(&cfg, &l.service));
-        // The counters and the verification cache survive a reload; every listener holds
-        // the same ones.
-        let old = l.ctx.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let anvil = old.limits.anvil.clone();
+        // The counters survive a reload; every listener holds the same anvil.
+        let anvil = l
+            .ctx
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .limits
+            .anvil
+            .clone();
         anvil.set_time_unit(cfg.time("anvil_rate_time_unit"));
-        let verify = old.verify.clone().unwrap_or_default();
         let shared = Shared {
             anvil: &anvil,
             verify: &verify,
@@ -536,17 +546,12 @@ fn reload(
             ),
         }
     }
-    let verify = qctx
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .verify
-        .clone();
     let new = QmgrContext {
         cfg: cfg.clone(),
         queue: queue.clone(),
         agents: agents::build(&cfg, &services, helper),
         process_limits: agents::process_limits(&cfg, &services),
-        verify,
+        verify: Some(verify),
     };
     *qctx.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
     let _ = wake.send(Wake::Reload);

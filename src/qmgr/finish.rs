@@ -3,8 +3,8 @@
 //! message is removed, or deferred with backoff, or expired after maximal_queue_lifetime.
 //! A verification message (`sendmail -bv`) instead gets one delivery status report for all
 //! its recipients and is removed; an address verification probe gives its verdict to the
-//! verification cache and is removed (no notification of any kind). `ActiveMessage` is defined here so that this module
-//! never imports the scheduler that calls it.
+//! verification cache and is removed (no notification of any kind). `ActiveMessage` is
+//! defined here so that this module never imports the scheduler that calls it.
 
 use std::collections::HashMap;
 use std::io::Write;

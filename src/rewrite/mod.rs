@@ -111,8 +111,6 @@ pub struct Rewrite {
 impl Rewrite {
     /// Build the classes from `cfg` (lists split and tables opened once, here).
     pub fn new(cfg: &Config) -> Rewrite {
-        let parent = cfg.list("parent_domain_matches_subdomains");
-        let parent_match = |name: &str| parent.iter().any(|p| p.eq_ignore_ascii_case(name));
         Rewrite {
             mydestination: DomainList::parse(cfg.get("mydestination"), false),
             own: OwnAddresses::from_config(cfg),
@@ -128,7 +126,10 @@ impl Rewrite {
             mailbox_maps: AddrMaps::open("virtual_mailbox_maps", cfg.get("virtual_mailbox_maps")),
             rewrite_maps: AddressMaps::open(cfg),
             myorigin: cfg.get("myorigin").trim().to_ascii_lowercase(),
-            relay: DomainList::parse(cfg.get("relay_domains"), parent_match("relay_domains")),
+            relay: DomainList::parse(
+                cfg.get("relay_domains"),
+                cfg.parent_domain_matches("relay_domains"),
+            ),
             percent_hack: cfg.bool("allow_percent_hack"),
             swap_bangpath: cfg.bool("swap_bangpath"),
             splitter: Splitter::from_config(cfg),

@@ -137,7 +137,7 @@ pub fn check_data(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
 
 /// smtpd_end_of_data_restrictions, after the final dot (or the last BDAT chunk).
 pub fn check_eod(ctx: &SmtpdContext, f: &Facts<'_>) -> Result<(), Reply> {
-    if ctx.stand_alone || ctx.policy.eod.is_empty() {
+    if ctx.stand_alone {
         return Ok(());
     }
     refuse(stage(ctx, &ctx.policy.eod, Class::Eod, f), f)?;

@@ -231,11 +231,11 @@ impl SmtpdContext {
             "" => myhostname.clone(),
             o => o.to_string(),
         };
-        let mynetworks =
-            network::NetList::mynetworks(cfg.get("mynetworks"), cfg.get("mynetworks_style"), {
-                let parent = cfg.list("parent_domain_matches_subdomains");
-                parent.iter().any(|p| p.eq_ignore_ascii_case("mynetworks"))
-            });
+        let mynetworks = network::NetList::mynetworks(
+            cfg.get("mynetworks"),
+            cfg.get("mynetworks_style"),
+            cfg.parent_domain_matches("mynetworks"),
+        );
         let tls = tls::ServerTls::from_config(&cfg).map_err(|e| e.to_string())?;
         Ok(SmtpdContext {
             myorigin,

@@ -405,8 +405,6 @@ impl Policy {
 
     pub fn from_config(cfg: &crate::config::Config) -> Policy {
         let code = |name: &str, dflt: u16| cfg.reply_code(name, dflt);
-        let parent = cfg.list("parent_domain_matches_subdomains");
-        let has = |n: &str| parent.iter().any(|p| p.eq_ignore_ascii_case(n));
         let list = |n: &str| Restriction::parse_list(cfg.get(n));
         Policy {
             client: list("smtpd_client_restrictions"),
@@ -434,7 +432,7 @@ impl Policy {
                 "" => None,
                 value => Some(super::network::NetList::parse_list(value)),
             },
-            access_parent_match: has("smtpd_access_maps"),
+            access_parent_match: cfg.parent_domain_matches("smtpd_access_maps"),
             classes: cfg
                 .list("smtpd_restriction_classes")
                 .into_iter()

@@ -288,33 +288,24 @@ fn sender_dependent_authentication_looks_the_sender_up_first() {
     ];
     let a = sasl_agent(srv.port, &settings);
     let p = srv.port;
-    assert_eq!(
-        auth_line_for(&a, p, &srv, "a@one.test"),
-        plain("alice", "pw1")
-    );
-    assert_eq!(
-        auth_line_for(&a, p, &srv, "A+list@One.Test"),
-        plain("alice", "pw1")
-    );
-    assert_eq!(
-        auth_line_for(&a, p, &srv, "x@two.test"),
-        plain("bob", "pw2")
-    );
-    // mail_addr_find's keys: the bare local part for our own domain ($myhostname).
-    assert_eq!(
-        auth_line_for(&a, p, &srv, "me@client.test"),
-        plain("local", "pw4")
-    );
-    assert_eq!(
-        auth_line_for(&a, p, &srv, "me@three.test"),
-        plain("host", "pw3")
-    );
-    // No sender entry, and the null sender: the next hop's.
-    assert_eq!(
-        auth_line_for(&a, p, &srv, "x@three.test"),
-        plain("host", "pw3")
-    );
-    assert_eq!(auth_line_for(&a, p, &srv, ""), plain("host", "pw3"));
+    for (sender, user, pass) in [
+        ("a@one.test", "alice", "pw1"),
+        // Without the extension.
+        ("A+list@One.Test", "alice", "pw1"),
+        ("x@two.test", "bob", "pw2"),
+        // mail_addr_find's keys: the bare local part for our own domain ($myhostname).
+        ("me@client.test", "local", "pw4"),
+        ("me@three.test", "host", "pw3"),
+        // No sender entry, and the null sender: the next hop's.
+        ("x@three.test", "host", "pw3"),
+        ("", "host", "pw3"),
+    ] {
+        assert_eq!(
+            auth_line_for(&a, p, &srv, sender),
+            plain(user, pass),
+            "{sender}"
+        );
+    }
     // Without smtp_sender_dependent_authentication the sender is not asked about.
     let a = sasl_agent(srv.port, &settings[..2]);
     assert_eq!(

@@ -1,7 +1,7 @@
 //! Tests of postern-bench's connection-per-message mode against a scripted server.
 
+use super::tests::{args, scripted_session};
 use super::*;
-use std::io::BufRead;
 
 /// `--connect-per-message --auth`: one connection per message, each with greeting,
 /// EHLO, AUTH PLAIN, MAIL/RCPT/DATA and QUIT; every session counts once.
@@ -13,40 +13,13 @@ fn a_session_per_message_with_auth() {
         let mut sessions = Vec::new();
         for _ in 0..3 {
             let (s, _) = listener.accept().unwrap();
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut w = s;
-            let mut seen = Vec::new();
-            w.write_all(b"220 test ESMTP\r\n").unwrap();
-            let mut in_data = false;
-            let mut line = String::new();
-            while r.read_line(&mut line).unwrap() > 0 {
-                let l = line.trim_end().to_string();
-                line.clear();
-                if in_data {
-                    if l == "." {
-                        in_data = false;
-                        w.write_all(b"250 2.0.0 Ok\r\n").unwrap();
-                    }
-                    continue;
-                }
-                seen.push(l.clone());
-                let reply: &[u8] = match l.split(' ').next().unwrap_or("") {
-                    "EHLO" => b"250-test\r\n250 AUTH PLAIN\r\n",
-                    "AUTH" if l == "AUTH PLAIN AGJlbmNoAHB3" => b"235 2.7.0 ok\r\n",
-                    "AUTH" => b"535 5.7.8 no\r\n",
-                    "MAIL" | "RCPT" => b"250 Ok\r\n",
-                    "DATA" => {
-                        in_data = true;
-                        b"354 go\r\n"
-                    }
-                    "QUIT" => {
-                        w.write_all(b"221 Bye\r\n").unwrap();
-                        break;
-                    }
-                    _ => b"500 what\r\n",
-                };
-                w.write_all(reply).unwrap();
-            }
+            let seen = scripted_session(s, |cmd, line| match cmd {
+                "EHLO" => b"250-test\r\n250 AUTH PLAIN\r\n",
+                "AUTH" if line == "AUTH PLAIN AGJlbmNoAHB3" => b"235 2.7.0 ok\r\n",
+                "AUTH" => b"535 5.7.8 no\r\n",
+                "MAIL" | "RCPT" => b"250 Ok\r\n",
+                _ => b"500 what\r\n",
+            });
             sessions.push(seen);
         }
         sessions
@@ -76,11 +49,4 @@ fn a_session_per_message_with_auth() {
             ]
         );
     }
-}
-
-fn args(list: &[&str]) -> Vec<String> {
-    std::iter::once("postern-bench")
-        .chain(list.iter().copied())
-        .map(String::from)
-        .collect()
 }

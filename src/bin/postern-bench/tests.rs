@@ -4,7 +4,7 @@ use super::*;
 use std::io::BufRead;
 use std::path::PathBuf;
 
-fn args(list: &[&str]) -> Vec<String> {
+pub(super) fn args(list: &[&str]) -> Vec<String> {
     std::iter::once("postern-bench")
         .chain(list.iter().copied())
         .map(String::from)
@@ -103,41 +103,13 @@ fn session_against_a_scripted_server() {
     let addr = listener.local_addr().unwrap();
     let server = thread::spawn(move || {
         let (s, _) = listener.accept().unwrap();
-        let mut r = BufReader::new(s.try_clone().unwrap());
-        let mut w = s;
-        let mut seen = Vec::new();
-        w.write_all(b"220 test ESMTP\r\n").unwrap();
-        let mut in_data = false;
-        let mut line = String::new();
-        while r.read_line(&mut line).unwrap() > 0 {
-            let l = line.trim_end().to_string();
-            line.clear();
-            if in_data {
-                if l == "." {
-                    in_data = false;
-                    w.write_all(b"250 2.0.0 Ok: queued as ABC\r\n").unwrap();
-                }
-                continue;
-            }
-            seen.push(l.clone());
-            let reply: &[u8] = match l.split(' ').next().unwrap_or("") {
-                "EHLO" => b"250-test\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
-                "MAIL" => b"250 2.1.0 Ok\r\n",
-                "RCPT" if l.contains("bad") => b"550 5.1.1 no\r\n",
-                "RCPT" => b"250 2.1.5 Ok\r\n",
-                "DATA" => {
-                    in_data = true;
-                    b"354 go\r\n"
-                }
-                "QUIT" => {
-                    w.write_all(b"221 Bye\r\n").unwrap();
-                    break;
-                }
-                _ => b"500 what\r\n",
-            };
-            w.write_all(reply).unwrap();
-        }
-        seen
+        scripted_session(s, |cmd, line| match cmd {
+            "EHLO" => b"250-test\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
+            "MAIL" => b"250 2.1.0 Ok\r\n",
+            "RCPT" if line.contains("bad") => b"550 5.1.1 no\r\n",
+            "RCPT" => b"250 2.1.5 Ok\r\n",
+            _ => b"500 what\r\n",
+        })
     });
     let mut o = parse_args(&args(&[
         "--port",
@@ -167,4 +139,45 @@ fn session_against_a_scripted_server() {
         ]
     );
     assert_eq!(seen.last().unwrap(), "QUIT");
+}
+
+/// One scripted SMTP session on `s`: the greeting, then `reply(command, line)` for each
+/// command; DATA (354, then 250 after the final dot) and QUIT (221) are built in. The
+/// command lines seen.
+pub(super) fn scripted_session(
+    s: std::net::TcpStream,
+    reply: fn(&str, &str) -> &'static [u8],
+) -> Vec<String> {
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    let mut seen = Vec::new();
+    w.write_all(b"220 test ESMTP\r\n").unwrap();
+    let mut in_data = false;
+    let mut line = String::new();
+    while r.read_line(&mut line).unwrap() > 0 {
+        let l = line.trim_end().to_string();
+        line.clear();
+        if in_data {
+            if l == "." {
+                in_data = false;
+                w.write_all(b"250 2.0.0 Ok: queued as ABC\r\n").unwrap();
+            }
+            continue;
+        }
+        seen.push(l.clone());
+        let cmd = l.split(' ').next().unwrap_or("");
+        let answer: &[u8] = match cmd {
+            "DATA" => {
+                in_data = true;
+                b"354 go\r\n"
+            }
+            "QUIT" => {
+                w.write_all(b"221 Bye\r\n").unwrap();
+                break;
+            }
+            _ => reply(cmd, &l),
+        };
+        w.write_all(answer).unwrap();
+    }
+    seen
 }

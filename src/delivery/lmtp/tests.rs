@@ -106,8 +106,9 @@ fn agent() -> Lmtp {
     Lmtp::new("lmtp", Arc::new(cfg), resolver)
 }
 
-fn deliver(a: &Lmtp, nexthop: &str, rcpts: &[Recipient]) -> Vec<Outcome> {
-    let req = Request {
+/// A request for `rcpts` at `nexthop`.
+fn request<'a>(nexthop: &'a str, rcpts: &'a [Recipient]) -> Request<'a> {
+    Request {
         queue_id: "ABC123",
         sender: "s@x.test",
         arrival: SystemTime::now(),
@@ -117,8 +118,11 @@ fn deliver(a: &Lmtp, nexthop: &str, rcpts: &[Recipient]) -> Vec<Outcome> {
         ret: None,
         envid: None,
         attrs: &[],
-    };
-    a.deliver(&req)
+    }
+}
+
+fn deliver(a: &Lmtp, nexthop: &str, rcpts: &[Recipient]) -> Vec<Outcome> {
+    a.deliver(&request(nexthop, rcpts))
 }
 
 #[test]
@@ -136,18 +140,8 @@ fn verify_mode_asks_rcpt_and_sends_no_data() {
             vec![],
         );
         let rcpts = ["a@x.test", "b@x.test", "c@x.test"].map(Recipient::new);
-        let req = Request {
-            queue_id: "ABC123",
-            sender: "double-bounce@mx.test",
-            arrival: SystemTime::now(),
-            content: b"",
-            recipients: &rcpts,
-            nexthop: &format!("unix:{}", path.display()),
-            ret: None,
-            envid: None,
-            attrs: &[],
-        };
-        let out = agent().verify(&req);
+        let nexthop = format!("unix:{}", path.display());
+        let out = agent().verify(&request(&nexthop, &rcpts));
         let seen = t.join().unwrap();
         let got: Vec<_> = out.iter().map(|o| (o.status, o.dsn.as_str())).collect();
         assert_eq!(
