@@ -23,11 +23,17 @@ static SEQ: AtomicUsize = AtomicUsize::new(0);
 
 /// A fresh, empty temporary directory (after `common::process_maillog`), for a server's
 /// spool and configuration or for table files made before the server so settings can
-/// name them.
+/// name them. Its name holds the uid as well as the pid: a directory a root run left
+/// behind cannot be taken over by an ordinary user's run that got the same pid.
 pub fn scratch() -> PathBuf {
     crate::common::process_maillog();
     let n = SEQ.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("postern-inproc-{}-{}", std::process::id(), n));
+    let dir = std::env::temp_dir().join(format!(
+        "postern-inproc-{}-{}-{}",
+        postern::sys::uid(),
+        std::process::id(),
+        n
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

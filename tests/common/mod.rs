@@ -213,7 +213,12 @@ impl Instance {
     /// Write a configuration (not started). `extra` settings are appended to main.cf.
     pub fn new(extra: &[(&str, &str)]) -> Instance {
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("postern-it-{}-{}", std::process::id(), n));
+        let dir = std::env::temp_dir().join(format!(
+            "postern-it-{}-{}-{}",
+            postern::sys::uid(),
+            std::process::id(),
+            n
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         let etc = dir.join("etc");
         let spool = dir.join("spool");
@@ -593,7 +598,11 @@ static PROCESS_LOG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 /// the test binary exits.
 pub fn process_maillog() -> &'static PathBuf {
     PROCESS_LOG.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("postern-test-log-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "postern-test-log-{}-{}",
+            postern::sys::uid(),
+            std::process::id()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("maillog");
         let _ = std::fs::remove_file(&path);
@@ -674,7 +683,12 @@ pub struct HelperDir {
 
 impl HelperDir {
     pub fn new(tag: &str) -> HelperDir {
-        let dir = std::env::temp_dir().join(format!("postern-{}-{}", tag, std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "postern-{}-{}-{}",
+            tag,
+            postern::sys::uid(),
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("spool")).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();

@@ -67,7 +67,11 @@ pub fn saslauthd() -> &'static Saslauthd {
             .write_all(format!("{}:{}\n", USER, PASSWORD).as_bytes())
             .unwrap();
         assert!(p.wait().unwrap().success(), "chpasswd");
-        let dir = std::env::temp_dir().join(format!("postern-saslauthd-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "postern-saslauthd-{}-{}",
+            postern::sys::uid(),
+            std::process::id()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let st = Command::new("/usr/sbin/saslauthd")
             .args(["-a", "shadow", "-n", "2", "-m"])
